@@ -1,0 +1,26 @@
+"""appproxy health routes.
+
+Contract rows of this group:
+- GET /health
+- GET /health/status
+"""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from aiplane.appproxy_health import coordinator_status
+from functions.family_app import openapi_router
+
+router = APIRouter()
+router.include_router(openapi_router("appproxy"))
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/status")
+def health_status() -> dict[str, Any]:
+    return coordinator_status()

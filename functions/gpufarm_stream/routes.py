@@ -1,0 +1,9 @@
+"""gpufarm stream routes.
+
+Contract rows of this group:
+- GET /ws
+"""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""aiplane domain layer: shared by every Lambda and by the local server."""

@@ -1,0 +1,139 @@
+"""The app factory: one FastAPI app per family (locally) or per resource group (one Lambda).
+
+Every app gets the family's error envelope, auth dependency and a route for every contract row
+of its groups. Contract rows a group does not implement yet answer 501 in the envelope (after
+auth), so the OpenAPI document and the auth sweep always cover the whole contract.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aiplane.api.auth import family_auth_dependency
+from aiplane.api.envelopes import error_body
+from aiplane.errors import STATUS_OF_KIND, AiplaneError, ErrorKind, NotImplementedYetError, ValidationError
+from aiplane.health import REQUESTS
+from aiplane.observability import logger
+from aiplane.version import VERSION as API_VERSION
+from aiplane_shared.routes import routes_of
+
+_KIND_OF_STATUS = {status: kind for kind, status in reversed(list(STATUS_OF_KIND.items()))}
+
+
+def trace_id_of(request: Request) -> str:
+    context = request.scope.get("aws.context")
+    return (
+        request.headers.get("x-request-id")
+        or getattr(context, "aws_request_id", None)
+        or str(uuid.uuid4())
+    )
+
+
+def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Collection[str] | None = None) -> FastAPI:
+    app = FastAPI(
+        title=f"aiplane {family}",
+        version=API_VERSION,
+        openapi_url=None,  # served by the family's meta group (see functions/family_app.py)
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(family_auth_dependency(family))],
+    )
+    for router in routers:
+        app.include_router(router)
+    _add_contract_placeholders(app, family, groups)
+    _order_routes_by_specificity(app)
+    _install_error_handlers(app, family)
+    app.add_middleware(_CountRequests)
+    return app
+
+
+class _CountRequests:
+    """Feeds the process-wide request counter behind /metrics and /stats (pure ASGI: cheap)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        REQUESTS.begin()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            REQUESTS.end()
+
+
+def _add_contract_placeholders(app: FastAPI, family: str, groups: Collection[str] | None) -> None:
+    served = {(method, route.path_format) for route in app.routes if isinstance(route, APIRoute) for method in route.methods}
+    for contract_route in routes_of(family):
+        if groups is not None and contract_route.group not in groups:
+            continue
+        if (contract_route.method, contract_route.path) in served:
+            continue
+        app.add_api_route(
+            contract_route.path,
+            _not_implemented(contract_route.method, contract_route.path),
+            methods=[contract_route.method],
+            name=f"{contract_route.method.lower()}_{contract_route.path}",
+            responses={501: {"description": "Not implemented yet"}},
+        )
+
+
+def _not_implemented(method: str, path: str):
+    async def not_implemented() -> None:
+        raise NotImplementedYetError(f"{method} {path} is not implemented yet")
+
+    return not_implemented
+
+
+def _order_routes_by_specificity(app: FastAPI) -> None:
+    """Literal segments before parameters (`/models/formats` before `/models/{id}`), whatever
+    order the routers were included in."""
+
+    def key(route: object) -> tuple[int, ...]:
+        if not isinstance(route, APIRoute):
+            return ()
+        return tuple(1 if segment.startswith("{") else 0 for segment in route.path_format.strip("/").split("/"))
+
+    app.router.routes.sort(key=key)
+
+
+def _install_error_handlers(app: FastAPI, family: str) -> None:
+    def respond(request: Request, error: AiplaneError) -> JSONResponse:
+        return JSONResponse(error_body(family, error, trace_id_of(request)), status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(AiplaneError)
+    async def domain_error(request: Request, error: AiplaneError) -> JSONResponse:
+        return respond(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+        field = ".".join(location) or None
+        message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid request"))
+        return respond(request, ValidationError(message, param=field))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind = _KIND_OF_STATUS.get(error.status_code, ErrorKind.BAD_REQUEST)
+        message = f"no route for {request.method} {request.url.path}" if error.status_code == 404 else str(error.detail)
+        return respond(request, AiplaneError(message, headers=dict(error.headers or {}), kind=kind))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        trace_id = trace_id_of(request)
+        logger.exception("unhandled error", extra={"trace_id": trace_id, "path": request.url.path})
+        return JSONResponse(
+            error_body(family, AiplaneError("internal server error"), trace_id),
+            status_code=500,
+            headers={"x-trace-id": trace_id},
+        )

@@ -1,0 +1,24 @@
+"""appproxy coordinator health: version and per-worker slot counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiplane.data.models import AppproxyWorkerRecord
+from aiplane.version import VERSION
+
+
+def coordinator_status() -> dict[str, Any]:
+    workers = AppproxyWorkerRecord.by_authority.query("WORKERS")
+    return {
+        "coordinator_version": VERSION,
+        "workers": [
+            {
+                "authority": worker.authority,
+                "available_slots": int(worker.available_slots),
+                "occupied_slots": int(worker.occupied_slots),
+                "ha_setup": int(worker.nodes) > 1,
+            }
+            for worker in workers
+        ],
+    }

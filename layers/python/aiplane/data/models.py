@@ -1,0 +1,66 @@
+"""PynamoDB models. Table names come from the shared resource definitions and the settings."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+
+def table_name(table: resources.Table) -> str:
+    return get_settings().resource(table.name)
+
+
+class Gsi1(GlobalSecondaryIndex):
+    """The overloaded `gsi1` every table has (see aiplane_shared.resources)."""
+
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ApiKeyRecord(Model):
+    """An API key, stored only as the SHA-256 of the key (the key itself is shown once)."""
+
+    class Meta:
+        table_name = table_name(resources.IDENTITY_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)  # APIKEY#<sha256 hex>
+    sk = UnicodeAttribute(range_key=True)  # META
+    gsi1pk = UnicodeAttribute(null=True)  # OWNER#<user id>: a user's keys
+    gsi1sk = UnicodeAttribute(null=True)  # created_at
+    key_id = UnicodeAttribute()
+    prefix = UnicodeAttribute()  # the first characters, for display
+    name = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    is_admin = BooleanAttribute(default=False)
+    revoked = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute(null=True)
+    expires_at_epoch = NumberAttribute(null=True)  # TTL: DynamoDB removes the record after expiry
+
+
+class AppproxyWorkerRecord(Model):
+    """An app-proxy worker, registered by `authority`."""
+
+    class Meta:
+        table_name = table_name(resources.APPPROXY_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)  # WORKER#<id>
+    sk = UnicodeAttribute(range_key=True)  # META
+    gsi1pk = UnicodeAttribute(default="WORKERS")  # all workers, by authority
+    gsi1sk = UnicodeAttribute()  # authority
+    by_authority = Gsi1()
+    worker_id = UnicodeAttribute()
+    authority = UnicodeAttribute()
+    available_slots = NumberAttribute(default=0)
+    occupied_slots = NumberAttribute(default=0)
+    nodes = NumberAttribute(default=1)

@@ -1,0 +1,72 @@
+"""The one pagination helper: cursor + limit over a DynamoDB Query (never a Scan).
+
+Two cursor styles exist in the contracts:
+- opaque: the Query's LastEvaluatedKey, base64-encoded (mlworker, gpufarm, appproxy);
+- timestamp: the sort-key value of the last item, e.g. an RFC3339 `createdAt` (runtime).
+Both go through `Page` and `parse_limit`, so bounds and errors are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from aiplane.errors import ValidationError
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class Page(Generic[Item]):
+    items: list[Item]
+    next_cursor: str | None
+
+
+def parse_limit(raw: str | int | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        limit = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError("limit must be an integer", param="limit") from None
+    if limit < 1 or limit > maximum:
+        raise ValidationError(f"limit must be between 1 and {maximum}", param="limit")
+    return limit
+
+
+def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:
+    if not last_evaluated_key:
+        return None
+    raw = json.dumps(last_evaluated_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError):
+        raise ValidationError("cursor is not valid", param="cursor") from None
+    if not isinstance(value, dict):
+        raise ValidationError("cursor is not valid", param="cursor")
+    return value
+
+
+def query_page(model: Any, hash_key: Any, *, limit: int, cursor: str | None = None, **query: Any) -> Page[Any]:
+    """One page of a PynamoDB Query with an opaque cursor.
+
+    `query` passes through to `Model.query` (range_key_condition, index via `index=`,
+    filter_condition, scan_index_forward...).
+    """
+    source = query.pop("index", None) or model
+    results = source.query(hash_key, limit=limit, page_size=limit, last_evaluated_key=decode_cursor(cursor), **query)
+    items = list(results)
+    return Page(items=items, next_cursor=encode_cursor(results.last_evaluated_key))

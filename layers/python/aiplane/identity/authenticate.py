@@ -1,0 +1,120 @@
+"""The one credential check. The FastAPI dependency (in-process and on Lambda) and the API
+Gateway REQUEST authorizers both call `authenticate`, so a credential means the same everywhere.
+
+Schemes per family (from the contracts):
+- runtime: `X-API-Key`, `Authorization: Bearer <jwt|api key>`, or the UI cookie `auth_token`;
+- mlworker: `X-API-Key`;
+- gpufarm: `Authorization: Bearer <jwt|api key>`;
+- appproxy: `X-BackendAI-Token`, the manager token or the worker token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+
+from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
+from aiplane.identity import bootstrap
+from aiplane.identity.api_keys import KEY_PREFIX, find_active_key
+from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, USER, Principal
+from aiplane.identity.tokens import verify_token
+from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
+from aiplane_shared.routes import AUTHENTICATED, MANAGER, PUBLIC, WORKER
+
+AUTH_COOKIE = "auth_token"
+API_KEY_HEADER = "x-api-key"
+BACKENDAI_TOKEN_HEADER = "x-backendai-token"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Whatever credentials a request carries."""
+
+    api_key: str | None = None
+    bearer: str | None = None
+    cookie_token: str | None = None
+    backendai_token: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> Credentials:
+        lowered = {name.lower(): value for name, value in headers.items()}
+        authorization = lowered.get("authorization", "")
+        scheme, _, value = authorization.partition(" ")
+        return cls(
+            api_key=lowered.get(API_KEY_HEADER) or None,
+            bearer=(value.strip() or None) if scheme.lower() == "bearer" else None,
+            cookie_token=_cookie(lowered.get("cookie"), AUTH_COOKIE),
+            backendai_token=lowered.get(BACKENDAI_TOKEN_HEADER) or None,
+        )
+
+
+def _cookie(header: str | None, name: str) -> str | None:
+    if not header:
+        return None
+    try:
+        jar = SimpleCookie(header)
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel and morsel.value else None
+
+
+def authenticate(family: str, credentials: Credentials) -> Principal:
+    """The caller, or UnauthenticatedError (nothing presented) / InvalidCredentialsError."""
+    if family == APPPROXY:
+        return _appproxy_principal(credentials.backendai_token)
+    if family == MLWORKER:
+        presented = [(credentials.api_key, "api_key")]
+    elif family == GPUFARM:
+        presented = [(credentials.bearer, "bearer")]
+    elif family == RUNTIME:
+        presented = [(credentials.api_key, "api_key"), (credentials.bearer, "bearer"), (credentials.cookie_token, "cookie")]
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    for value, source in presented:
+        if value:
+            return _principal_for(value, source)
+    raise UnauthenticatedError("authentication required")
+
+
+def _principal_for(value: str, source: str) -> Principal:
+    if source == "api_key" or (source == "bearer" and _looks_like_api_key(value)):
+        return _api_key_principal(value)
+    claims = verify_token(value)
+    credential = "cookie" if source == "cookie" else "jwt"
+    return Principal(id=str(claims["sub"]), kind=USER, credential=credential)
+
+
+def _looks_like_api_key(value: str) -> bool:
+    # A JWT has exactly three dot-separated parts; anything else presented as Bearer is a key.
+    return value.startswith(KEY_PREFIX) or value.count(".") != 2
+
+
+def _api_key_principal(api_key: str) -> Principal:
+    if bootstrap.matches_bootstrap(bootstrap.ADMIN_API_KEY, api_key):
+        return Principal(id="admin", kind=ADMIN, credential="api_key")
+    record = find_active_key(api_key)
+    if record is None:
+        raise InvalidCredentialsError("invalid API key")
+    return Principal(id=record.owner_id, kind=ADMIN if record.is_admin else USER, credential="api_key",
+                     claims={"keyId": record.key_id})
+
+
+def _appproxy_principal(token: str | None) -> Principal:
+    if not token:
+        raise UnauthenticatedError("X-BackendAI-Token header required")
+    if bootstrap.matches_bootstrap(bootstrap.APPPROXY_MANAGER_TOKEN, token):
+        return Principal(id="manager", kind=APPPROXY_MANAGER, credential="token")
+    if bootstrap.matches_bootstrap(bootstrap.APPPROXY_WORKER_TOKEN, token):
+        return Principal(id="worker", kind=APPPROXY_WORKER, credential="token")
+    raise InvalidCredentialsError("invalid X-BackendAI-Token")
+
+
+def require_access(principal: Principal, access: str) -> None:
+    """Whether an authenticated principal may use a route of the given access level."""
+    if access in (PUBLIC, AUTHENTICATED):
+        return
+    needed = {MANAGER: APPPROXY_MANAGER, WORKER: APPPROXY_WORKER}[access]
+    if principal.kind != needed:
+        raise ForbiddenError(f"this route requires the {access} token")

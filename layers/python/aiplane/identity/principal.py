@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ADMIN = "admin"
+USER = "user"
+APPPROXY_MANAGER = "appproxy_manager"
+APPPROXY_WORKER = "appproxy_worker"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    id: str
+    kind: str  # ADMIN, USER, APPPROXY_MANAGER or APPPROXY_WORKER
+    credential: str  # "api_key", "jwt", "cookie", "token": how it authenticated
+    claims: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == ADMIN
+
+    def as_context(self) -> dict[str, str]:
+        """Flat string map, as an API Gateway authorizer context must be."""
+        return {"principalId": self.id, "kind": self.kind, "credential": self.credential, **self.claims}
+
+    @classmethod
+    def from_context(cls, context: dict[str, str]) -> Principal:
+        reserved = {"principalId", "kind", "credential", "integrationLatency"}
+        return cls(
+            id=context["principalId"],
+            kind=context["kind"],
+            credential=context["credential"],
+            claims={k: v for k, v in context.items() if k not in reserved},
+        )

@@ -1,0 +1,29 @@
+"""Powertools Logger, Metrics and (only when tracing is on) Tracer.
+
+Tracer imports aws_xray_sdk, which costs about 250 ms of cold start even with tracing disabled,
+so it is created only when the environment enables tracing.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from aiplane.settings import get_settings
+
+SERVICE = "aiplane"
+METRICS_NAMESPACE = "aiplane"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+
+@cache
+def tracer() -> Any | None:
+    if not get_settings().tracing_enabled:
+        return None
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE)

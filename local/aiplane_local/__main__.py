@@ -1,0 +1,52 @@
+"""`python -m aiplane_local`: the whole system on one machine (what `make run` starts)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+import uvicorn
+
+from aiplane_local.stack import start_local_stack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run aiplane locally against an embedded AWS (moto).")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "4566")))
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
+
+    stack = start_local_stack(args.aws_port)
+    from aiplane_local.server import build_root_app  # after the endpoint is set: models read it at import
+
+    app = build_root_app()
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info")
+    server = uvicorn.Server(config)
+    original_startup = server.startup
+
+    async def startup(sockets=None) -> None:
+        await original_startup(sockets)
+        print(readiness_line(f"http://{args.host}:{args.port}", stack), flush=True)
+
+    server.startup = startup
+    try:
+        server.run()
+    finally:
+        stack.stop()
+
+
+def readiness_line(base_url: str, stack) -> str:
+    generated = f" (generated: {', '.join(stack.generated)})" if stack.generated else ""
+    return (
+        f"aiplane ready: {base_url}/{{runtime,appproxy,mlworker,gpufarm}} | AWS endpoint {stack.aws_endpoint} | "
+        f"admin API key {stack.bootstrap['admin_api_key']} | "
+        f"appproxy manager token {stack.bootstrap['appproxy_manager_token']} | "
+        f"appproxy worker token {stack.bootstrap['appproxy_worker_token']}{generated}"
+    )
+
+
+if __name__ == "__main__":
+    main()

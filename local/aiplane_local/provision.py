@@ -1,0 +1,104 @@
+"""Create every shared resource in the embedded AWS, from the same definitions as the CDK app."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from aiplane_shared import resources
+from aiplane_shared.resources import physical_name
+
+
+@dataclass
+class ProvisionedStack:
+    prefix: str
+    queue_urls: dict[str, str] = field(default_factory=dict)  # logical queue name (and dlq) -> URL
+    rule_arns: dict[str, str] = field(default_factory=dict)
+
+
+def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> ProvisionedStack:
+    stack = ProvisionedStack(prefix=prefix)
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    for table in resources.TABLES:
+        _create_table(dynamodb, physical_name(prefix, table.name), table)
+
+    sqs = boto3.client("sqs", region_name=region)
+    for queue in resources.QUEUES:
+        stack.queue_urls.update(_create_queue_with_dlq(sqs, prefix, queue))
+
+    events = boto3.client("events", region_name=region)
+    for bus in resources.EVENT_BUSES:
+        events.create_event_bus(Name=physical_name(prefix, bus.name))
+    for schedule in resources.SCHEDULES:
+        stack.rule_arns[schedule.name] = _create_schedule(events, sqs, stack, schedule)
+
+    secretsmanager = boto3.client("secretsmanager", region_name=region)
+    secret_values = {
+        resources.JWT_SIGNING_SECRET.name: {"current": "k1", "keys": {"k1": secrets.token_urlsafe(48)}},
+        resources.BOOTSTRAP_SECRET.name: bootstrap,
+    }
+    for secret in resources.SECRETS:
+        secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=json.dumps(secret_values[secret.name]))
+
+    s3 = boto3.client("s3", region_name=region)
+    for bucket in resources.BUCKETS:
+        s3.create_bucket(Bucket=physical_name(prefix, bucket.name))
+    return stack
+
+
+def _create_table(dynamodb: Any, name: str, table: resources.Table) -> None:
+    key_attributes = {resources.PARTITION_KEY, resources.SORT_KEY}
+    for index in table.indexes:
+        key_attributes |= {index.partition_key, index.sort_key}
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": attr, "AttributeType": "S"} for attr in sorted(key_attributes)],
+        KeySchema=[
+            {"AttributeName": resources.PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": resources.SORT_KEY, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in table.indexes
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute}
+    )
+
+
+def _create_queue_with_dlq(sqs: Any, prefix: str, queue: resources.Queue) -> dict[str, str]:
+    suffix = ".fifo" if queue.fifo else ""
+    fifo_attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if queue.fifo else {}
+    dlq_url = sqs.create_queue(QueueName=physical_name(prefix, queue.dlq_name) + suffix, Attributes=fifo_attributes)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=physical_name(prefix, queue.name) + suffix,
+        Attributes={
+            **fifo_attributes,
+            "VisibilityTimeout": str(queue.visibility_timeout_s),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}),
+        },
+    )["QueueUrl"]
+    return {queue.name: queue_url, queue.dlq_name: dlq_url}
+
+
+def _create_schedule(events: Any, sqs: Any, stack: ProvisionedStack, schedule: resources.Schedule) -> str:
+    rule_name = physical_name(stack.prefix, schedule.name)
+    rule_arn = events.put_rule(Name=rule_name, ScheduleExpression=schedule.schedule_expression)["RuleArn"]
+    queue_url = stack.queue_urls[schedule.target_queue]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_targets(Rule=rule_name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return rule_arn

@@ -1,0 +1,20 @@
+"""The local HTTP server: every family mounted under its base path, as API Gateway would."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from aiplane_shared.families import FAMILIES, base_path
+from functions.family_app import build_family_app
+
+
+def build_root_app() -> FastAPI:
+    root = FastAPI(title="aiplane (local)", openapi_url=None, docs_url=None, redoc_url=None)
+
+    @root.get("/")
+    def index() -> dict[str, object]:
+        return {"service": "aiplane", "families": {family: f"{base_path(family)}/openapi.json" for family in FAMILIES}}
+
+    for family in FAMILIES:
+        root.mount(base_path(family), build_family_app(family))
+    return root

@@ -1,0 +1,120 @@
+"""Every AWS resource aiplane uses, defined once.
+
+The CDK app builds its constructs from these definitions and the local stack creates the same
+resources in moto from them, so a name or a setting can never drift between the two.
+Physical names are `<prefix>-<name>`, where the prefix comes from the environment
+(`environments.py`); code finds them through `physical_name`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Every table uses the same key layout: a partition/sort pair plus two overloaded GSIs, so a
+# list endpoint is always a Query on a key or a GSI (never a Scan).
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "expires_at_epoch"
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    purpose: str
+    indexes: tuple[Index, ...] = (
+        Index("gsi1", "gsi1pk", "gsi1sk"),
+        Index("gsi2", "gsi2pk", "gsi2sk"),
+    )
+    ttl_attribute: str = TTL_ATTRIBUTE
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    purpose: str
+    visibility_timeout_s: int = 120
+    max_receive_count: int = 5  # after this many failed receives a message moves to the DLQ
+    fifo: bool = False
+    consumer: str | None = None  # the worker function (folder under functions/) fed by this queue
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+
+@dataclass(frozen=True)
+class EventBus:
+    name: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A scheduled rule. In the cloud it fires at `cloud_rate`; locally every `local_period_s`.
+
+    Rules target SQS queues (not Lambda) because that works the same in moto and in AWS and gives
+    every tick retries and a DLQ.
+    """
+
+    name: str
+    purpose: str
+    cloud_rate_minutes: int
+    local_period_s: float
+    target_queue: str
+    detail_type: str
+
+    @property
+    def schedule_expression(self) -> str:
+        unit = "minute" if self.cloud_rate_minutes == 1 else "minutes"
+        return f"rate({self.cloud_rate_minutes} {unit})"
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    purpose: str
+
+
+IDENTITY_TABLE = Table("identity", "users, API keys, sessions, access control, rate-limit counters")
+RUNTIME_TABLE = Table("runtime", "LLM backends, pools/groups, models, providers, chains, chats, events")
+APPPROXY_TABLE = Table("appproxy", "workers, slots, circuits, endpoints")
+MLWORKER_TABLE = Table("mlworker", "tasks, plugins, scheduler workers, reservations, experiments, audit chain")
+GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, guardrails, served models")
+
+TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE)
+
+MODEL_DOWNLOAD_QUEUE = Queue("model-downloads", "model pulls onto LLM backends", visibility_timeout_s=900)
+PROVISIONING_QUEUE = Queue("provisioning", "EC2 GPU instance provisioning requests", visibility_timeout_s=300)
+
+QUEUES: tuple[Queue, ...] = (MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE)
+
+# Domain events travel on their own bus: a schedule rule on the default bus matches every
+# put_events in moto, so schedules stay on the default bus and domain events stay off it.
+DOMAIN_EVENT_BUS = EventBus("events", "domain events and event triggers")
+EVENT_BUSES: tuple[EventBus, ...] = (DOMAIN_EVENT_BUS,)
+
+SCHEDULES: tuple[Schedule, ...] = ()
+
+JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens (rotation-ready: kid -> key)")
+BOOTSTRAP_SECRET = Secret("bootstrap", "admin API key and appproxy manager/worker tokens")
+SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, BOOTSTRAP_SECRET)
+
+ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package")
+BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET,)
+
+
+def physical_name(prefix: str, name: str) -> str:
+    return f"{prefix}-{name}"

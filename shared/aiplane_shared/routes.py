@@ -1,0 +1,179 @@
+"""The route table: every contract route, the resource group (Lambda) that serves it and
+who may call it.
+
+The rows come from the contract (`contract_routes.tsv`, a copy of
+`../shared/contract/endpoints.tsv`). Group and access are assigned here, in one place, so the
+CDK app, the local server, the authorizers and the tests all agree.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from aiplane_shared.families import APPPROXY, FAMILIES, GPUFARM, MLWORKER, RUNTIME
+
+# Access levels.
+PUBLIC = "public"  # no credentials (the handler may still check a token carried in the request)
+AUTHENTICATED = "authenticated"  # the family's credential scheme
+MANAGER = "manager"  # appproxy: manager token only
+WORKER = "worker"  # appproxy: worker token only
+
+# Resource groups: the first path prefix that matches wins, so list longer prefixes first.
+GROUP_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
+    RUNTIME: (
+        ("/ui/", "auth"), ("/login", "auth"), ("/register", "auth"), ("/token_refresh", "auth"),
+        ("/users", "users"),
+        ("/access-control", "access"), ("/permissions", "access"),
+        ("/activity/", "activity"),
+        ("/backends", "backends"), ("/state", "backends"),
+        ("/groups", "groups"), ("/group-by-", "groups"), ("/pools", "groups"), ("/pool-by-", "groups"),
+        ("/backend-affinity/", "groups"), ("/backend-associations/", "groups"),
+        ("/model-affinity/", "groups"), ("/model-associations/", "groups"),
+        ("/models", "models"), ("/internal/models", "models"), ("/v1/models", "models"),
+        ("/providers/", "providers"),
+        ("/queue", "queue"),
+        ("/execute", "exec"), ("/embed", "exec"), ("/defaultmodel", "exec"),
+        ("/supported", "exec"), ("/v1/chat/completions", "exec"),
+        ("/tasks", "chains"), ("/taskchains", "chains"), ("/chains", "chains"), ("/openai/", "chains"),
+        ("/chats", "chats"),
+        ("/hooks/", "hooks"),
+        ("/functions", "functions"), ("/event-triggers", "functions"),
+        ("/events", "events"), ("/raw-events", "events"), ("/mapping", "events"),
+        ("/ingest", "events"), ("/replay", "events"), ("/sync", "events"),
+        ("/files", "files"), ("/folders", "files"),
+        ("/index", "search"), ("/search", "search"), ("/keywords", "search"),
+        ("/jobs/", "jobs"), ("/leases", "jobs"),
+        ("/telegram-frontends", "telegram"),
+        ("/system/", "system"), ("/executor/", "system"), ("/openapi.json", "system"),
+    ),
+    APPPROXY: (
+        ("/api/circuit/", "circuits"),
+        ("/v2/endpoints/", "endpoints"),
+        ("/v2/conf", "proxy"), ("/v2/proxy/", "proxy"),
+        ("/api/worker", "workers"), ("/api/slots", "workers"),
+        ("/health", "health"), ("/openapi.json", "health"),
+    ),
+    MLWORKER: (
+        ("/v1/tasks", "tasks"), ("/v1/queue", "tasks"),
+        ("/v1/plugins", "plugins"),
+        ("/v1/scheduler/", "scheduler"),
+        ("/v1/audit/", "audit"),
+        ("/v1/experiments", "experiments"),
+        ("/v1/jupyter/", "jupyter"),
+        ("/ws", "stream"),
+        ("/health", "health"), ("/openapi.json", "health"),
+    ),
+    GPUFARM: (
+        ("/api/v1/auth/", "auth"), ("/api/v1/user/", "auth"),
+        ("/api/v1/gpu/", "gpu"),
+        ("/api/v1/loadbalancer/", "loadbalancer"),
+        ("/api/v1/billing/", "billing"), ("/api/v1/guardrails/", "billing"), ("/api/v1/quota", "billing"),
+        ("/api/v1/models", "models"),
+        ("/api/v1/mcp", "agents"), ("/api/v1/agent", "agents"),
+        ("/ws", "stream"),
+        ("/health", "health"), ("/metrics", "health"), ("/stats", "health"), ("/openapi.json", "health"),
+    ),
+}
+
+# Routes callable without the family's credentials, with the reason each is public.
+PUBLIC_ROUTES: dict[tuple[str, str, str], str] = {
+    (RUNTIME, "POST", "/register"): "creates the credentials",
+    (RUNTIME, "POST", "/login"): "exchanges a password for a token",
+    (RUNTIME, "POST", "/token_refresh"): "the token to refresh travels in the body",
+    (RUNTIME, "POST", "/ui/register"): "creates the credentials",
+    (RUNTIME, "POST", "/ui/login"): "exchanges a password for the session cookie",
+    (RUNTIME, "POST", "/ui/token_refresh"): "the session cookie travels with the request",
+    (APPPROXY, "GET", "/health"): "liveness probe",
+    (APPPROXY, "GET", "/v2/proxy/{token}/{session_id}/add"): "authorized by the /v2/conf token in the path",
+    (APPPROXY, "GET", "/v2/proxy/auth"): "authorized by the /v2/conf token in the body",
+    (MLWORKER, "GET", "/health"): "liveness probe (contract: security: [])",
+    (GPUFARM, "POST", "/api/v1/auth/register"): "creates the credentials",
+    (GPUFARM, "POST", "/api/v1/auth/login"): "exchanges a password for tokens",
+    (GPUFARM, "GET", "/api/v1/gpu/examples"): "marked (Public) in the contract",
+    (GPUFARM, "GET", "/api/v1/models/formats"): "marked (Public) in the contract",
+    (GPUFARM, "GET", "/health"): "liveness probe",
+    (GPUFARM, "GET", "/metrics"): "Prometheus scrape target",
+    (GPUFARM, "GET", "/stats"): "public system statistics",
+}
+
+# appproxy routes whose contract precondition is the manager token; the rest need the worker token.
+APPPROXY_MANAGER_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("POST", "/v2/conf"),
+    ("POST", "/v2/endpoints/{endpoint_id}"),
+    ("DELETE", "/v2/endpoints/{endpoint_id}"),
+    ("POST", "/v2/endpoints/{endpoint_id}/token"),
+    ("GET", "/health/status"),
+})
+
+# Every family also serves its OpenAPI document; it describes the API and holds no data.
+OPENAPI_PATH = "/openapi.json"
+
+
+@dataclass(frozen=True)
+class Route:
+    family: str
+    method: str
+    path: str
+    group: str
+    access: str
+
+    @property
+    def is_public(self) -> bool:
+        return self.access == PUBLIC
+
+
+def group_for(family: str, path: str) -> str:
+    for prefix, group in GROUP_PREFIXES[family]:
+        if path == prefix or path.startswith(prefix):
+            return group
+    raise ValueError(f"no resource group for {family} {path}")
+
+
+def access_for(family: str, method: str, path: str) -> str:
+    if (family, method, path) in PUBLIC_ROUTES or path == OPENAPI_PATH:
+        return PUBLIC
+    if family == APPPROXY:
+        return MANAGER if (method, path) in APPPROXY_MANAGER_ROUTES else WORKER
+    return AUTHENTICATED
+
+
+@cache
+def contract_routes() -> tuple[Route, ...]:
+    """Every row of the contract, in file order."""
+    table = Path(__file__).with_name("contract_routes.tsv")
+    with table.open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return tuple(
+        Route(
+            family=row["family"],
+            method=row["method"],
+            path=row["path"],
+            group=group_for(row["family"], row["path"]),
+            access=access_for(row["family"], row["method"], row["path"]),
+        )
+        for row in rows
+    )
+
+
+def routes_of(family: str) -> tuple[Route, ...]:
+    return tuple(route for route in contract_routes() if route.family == family)
+
+
+def groups_of(family: str) -> tuple[str, ...]:
+    """The resource groups of a family, in a stable order (one Lambda each)."""
+    seen: dict[str, None] = {}
+    for _, group in GROUP_PREFIXES[family]:
+        seen.setdefault(group, None)
+    return tuple(seen)
+
+
+def function_name(family: str, group: str) -> str:
+    """The folder under functions/ and the logical name of the group's Lambda."""
+    return f"{family}_{group}"
+
+
+def all_function_names() -> tuple[str, ...]:
+    return tuple(function_name(family, group) for family in FAMILIES for group in groups_of(family))
