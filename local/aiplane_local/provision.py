@@ -28,13 +28,13 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
 
     sqs = boto3.client("sqs", region_name=region)
     for queue in resources.QUEUES:
-        stack.queue_urls.update(_create_queue_with_dlq(sqs, prefix, queue))
+        stack.queue_urls.update(create_queue_with_dlq(sqs, prefix, queue))
 
     events = boto3.client("events", region_name=region)
     for bus in resources.EVENT_BUSES:
         events.create_event_bus(Name=physical_name(prefix, bus.name))
     for schedule in resources.SCHEDULES:
-        stack.rule_arns[schedule.name] = _create_schedule(events, sqs, stack, schedule)
+        stack.rule_arns[schedule.name] = create_schedule(events, sqs, stack, schedule)
 
     secretsmanager = boto3.client("secretsmanager", region_name=region)
     secret_values = {
@@ -79,7 +79,7 @@ def _create_table(dynamodb: Any, name: str, table: resources.Table) -> None:
     )
 
 
-def _create_queue_with_dlq(sqs: Any, prefix: str, queue: resources.Queue) -> dict[str, str]:
+def create_queue_with_dlq(sqs: Any, prefix: str, queue: resources.Queue) -> dict[str, str]:
     suffix = ".fifo" if queue.fifo else ""
     fifo_attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if queue.fifo else {}
     dlq_url = sqs.create_queue(QueueName=physical_name(prefix, queue.dlq_name) + suffix, Attributes=fifo_attributes)["QueueUrl"]
@@ -95,7 +95,7 @@ def _create_queue_with_dlq(sqs: Any, prefix: str, queue: resources.Queue) -> dic
     return {queue.name: queue_url, queue.dlq_name: dlq_url}
 
 
-def _create_schedule(events: Any, sqs: Any, stack: ProvisionedStack, schedule: resources.Schedule) -> str:
+def create_schedule(events: Any, sqs: Any, stack: ProvisionedStack, schedule: resources.Schedule) -> str:
     rule_name = physical_name(stack.prefix, schedule.name)
     rule_arn = events.put_rule(Name=rule_name, ScheduleExpression=schedule.schedule_expression)["RuleArn"]
     queue_url = stack.queue_urls[schedule.target_queue]

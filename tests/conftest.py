@@ -1,0 +1,54 @@
+"""Test session set-up.
+
+The embedded AWS starts before anything imports boto3 or the domain layer: a boto3 client
+created before the endpoint is set would talk to real AWS (and moto would not intercept it).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Tests never reach real AWS, whatever the developer's shell holds.
+for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+    os.environ.pop(variable, None)
+
+from aiplane_local.stack import start_local_stack  # noqa: E402
+
+STACK = start_local_stack(start_dispatchers=False)
+
+import pytest  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from aiplane_shared.families import FAMILIES  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def local_stack():
+    return STACK
+
+
+@pytest.fixture(scope="session")
+def admin_api_key() -> str:
+    return STACK.bootstrap["admin_api_key"]
+
+
+@pytest.fixture(scope="session")
+def manager_token() -> str:
+    return STACK.bootstrap["appproxy_manager_token"]
+
+
+@pytest.fixture(scope="session")
+def worker_token() -> str:
+    return STACK.bootstrap["appproxy_worker_token"]
+
+
+@pytest.fixture(scope="session")
+def family_clients() -> dict[str, TestClient]:
+    """One in-process client per family app, exactly as the local server mounts them."""
+    from functions.family_app import build_family_app
+
+    return {family: TestClient(build_family_app(family), raise_server_exceptions=False) for family in FAMILIES}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    STACK.stop()

@@ -1,0 +1,55 @@
+"""The app factory's shared conventions, on a router made for the test."""
+
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from aiplane.api.app import create_family_app
+
+
+class Body(BaseModel):
+    name: str
+    count: int
+
+
+router = APIRouter()
+
+
+@router.post("/probe")
+def probe(body: Body) -> dict:
+    return body.model_dump()
+
+
+@router.get("/boom")
+def boom() -> dict:
+    raise RuntimeError("secret internals")
+
+
+def client_for(family: str) -> TestClient:
+    return TestClient(create_family_app(family, [router], groups=()), raise_server_exceptions=False)
+
+
+def test_validation_failure_is_400_in_the_envelope_and_names_the_field(admin_api_key):
+    response = client_for("runtime").post("/probe", json={"name": "x", "count": "many"}, headers={"X-API-Key": admin_api_key})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "count"
+    response = client_for("mlworker").post("/probe", content=b"{not json", headers={"X-API-Key": admin_api_key})
+    assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"
+
+
+def test_unexpected_exception_is_500_without_internals(admin_api_key):
+    response = client_for("mlworker").get("/boom", headers={"X-API-Key": admin_api_key})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == "INTERNAL_ERROR" and body["trace_id"]
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+    response = client_for("gpufarm").get("/boom", headers={"Authorization": f"Bearer {admin_api_key}"})
+    assert response.status_code == 500 and response.headers["x-trace-id"]
+
+
+def test_literal_segments_win_over_parameters():
+    from functions.family_app import build_family_app
+
+    paths = [route.path for route in build_family_app("gpufarm").routes if hasattr(route, "path_format")]
+    assert paths.index("/api/v1/models/formats") < paths.index("/api/v1/models/{model_id}")

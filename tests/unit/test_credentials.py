@@ -1,0 +1,77 @@
+"""Credential extraction and the bootstrap/API-key/JWT checks (against moto)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
+from aiplane.identity.api_keys import issue_api_key, revoke_api_key, hash_key
+from aiplane.identity.authenticate import Credentials, authenticate, require_access
+from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, USER, Principal
+from aiplane.identity.tokens import issue_token
+
+
+def test_credentials_come_from_headers_and_cookie():
+    creds = Credentials.from_headers({"X-Api-Key": "k", "Authorization": "Bearer t", "Cookie": "a=b; auth_token=c",
+                                      "X-BackendAI-Token": "w"})
+    assert creds == Credentials(api_key="k", bearer="t", cookie_token="c", backendai_token="w")
+    assert Credentials.from_headers({"Authorization": "Basic xyz"}).bearer is None
+
+
+def test_nothing_presented_is_unauthenticated():
+    for family in ("runtime", "mlworker", "gpufarm", "appproxy"):
+        with pytest.raises(UnauthenticatedError):
+            authenticate(family, Credentials())
+
+
+def test_bootstrap_admin_key_works_on_three_families(admin_api_key):
+    assert authenticate("runtime", Credentials(api_key=admin_api_key)).kind == ADMIN
+    assert authenticate("mlworker", Credentials(api_key=admin_api_key)).kind == ADMIN
+    assert authenticate("gpufarm", Credentials(bearer=admin_api_key)).kind == ADMIN
+
+
+def test_issued_key_authenticates_until_revoked_or_expired():
+    issued = issue_api_key("user-1", "ci")
+    principal = authenticate("mlworker", Credentials(api_key=issued.api_key))
+    assert (principal.id, principal.kind) == ("user-1", USER)
+    revoke_api_key(hash_key(issued.api_key))
+    with pytest.raises(InvalidCredentialsError):
+        authenticate("mlworker", Credentials(api_key=issued.api_key))
+
+    expired = issue_api_key("user-1", "old", expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    with pytest.raises(InvalidCredentialsError):
+        authenticate("gpufarm", Credentials(bearer=expired.api_key))
+
+
+def test_wrong_key_is_invalid():
+    with pytest.raises(InvalidCredentialsError):
+        authenticate("runtime", Credentials(api_key="aip_not-a-key"))
+
+
+def test_jwt_is_accepted_as_bearer_and_cookie_and_refused_when_expired():
+    token, _ = issue_token("user-7")
+    assert authenticate("gpufarm", Credentials(bearer=token)).id == "user-7"
+    assert authenticate("runtime", Credentials(cookie_token=token)).credential == "cookie"
+    expired, _ = issue_token("user-7", ttl=timedelta(seconds=-5))
+    with pytest.raises(InvalidCredentialsError):
+        authenticate("gpufarm", Credentials(bearer=expired))
+    with pytest.raises(InvalidCredentialsError):
+        authenticate("runtime", Credentials(bearer=token[:-4] + "AAAA"))
+
+
+def test_appproxy_tokens_map_to_roles(manager_token, worker_token):
+    manager = authenticate("appproxy", Credentials(backendai_token=manager_token))
+    worker = authenticate("appproxy", Credentials(backendai_token=worker_token))
+    assert (manager.kind, worker.kind) == (APPPROXY_MANAGER, APPPROXY_WORKER)
+    require_access(manager, "manager")
+    with pytest.raises(ForbiddenError):
+        require_access(worker, "manager")
+    with pytest.raises(ForbiddenError):
+        require_access(manager, "worker")
+    with pytest.raises(InvalidCredentialsError):
+        authenticate("appproxy", Credentials(backendai_token="nope"))
+
+
+def test_principal_survives_the_authorizer_context():
+    principal = Principal(id="u", kind=USER, credential="jwt", claims={"keyId": "k"})
+    assert Principal.from_context(principal.as_context()) == principal
