@@ -21,7 +21,7 @@ CALLS: list[dict] = []
 def recording_handler(event, context):
     CALLS.append(event)
     attempts = sum(1 for call in CALLS if "id" in call and call["id"] == event.get("id"))
-    if attempts <= event.get("fail_until", 0):
+    if "fail_until" in event and attempts <= event["fail_until"]:
         raise RuntimeError("failure on request")
     if "Records" in event:
         failed = [r["messageId"] for r in event["Records"] if json.loads(r["body"]).get("poison")]
