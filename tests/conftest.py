@@ -29,17 +29,17 @@ def local_stack():
 
 @pytest.fixture(scope="session")
 def admin_api_key() -> str:
-    return STACK.bootstrap["admin_api_key"]
+    return STACK.bootstrap["admin-api-key"]
 
 
 @pytest.fixture(scope="session")
 def manager_token() -> str:
-    return STACK.bootstrap["appproxy_manager_token"]
+    return STACK.bootstrap["appproxy-manager-token"]
 
 
 @pytest.fixture(scope="session")
 def worker_token() -> str:
-    return STACK.bootstrap["appproxy_worker_token"]
+    return STACK.bootstrap["appproxy-worker-token"]
 
 
 @pytest.fixture(scope="session")

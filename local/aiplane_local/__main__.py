@@ -9,6 +9,7 @@ import os
 import uvicorn
 
 from aiplane_local.stack import start_local_stack
+from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
 
 
 def main() -> None:
@@ -39,12 +40,12 @@ def main() -> None:
 
 
 def readiness_line(base_url: str, stack) -> str:
-    generated = f" (generated: {', '.join(stack.generated)})" if stack.generated else ""
+    generated = f" (generated, unset: {', '.join(stack.generated)})" if stack.generated else ""
     return (
         f"aiplane ready: {base_url}/{{runtime,appproxy,mlworker,gpufarm}} | AWS endpoint {stack.aws_endpoint} | "
-        f"admin API key {stack.bootstrap['admin_api_key']} | "
-        f"appproxy manager token {stack.bootstrap['appproxy_manager_token']} | "
-        f"appproxy worker token {stack.bootstrap['appproxy_worker_token']}{generated}"
+        f"admin API key {stack.bootstrap[ADMIN_API_KEY_SECRET.name]} | "
+        f"appproxy manager token {stack.bootstrap[APPPROXY_MANAGER_TOKEN_SECRET.name]} | "
+        f"appproxy worker token {stack.bootstrap[APPPROXY_WORKER_TOKEN_SECRET.name]}{generated}"
     )
 
 

@@ -38,11 +38,11 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
 
     secretsmanager = boto3.client("secretsmanager", region_name=region)
     secret_values = {
-        resources.JWT_SIGNING_SECRET.name: {"current": "k1", "keys": {"k1": secrets.token_urlsafe(48)}},
-        resources.BOOTSTRAP_SECRET.name: bootstrap,
+        resources.JWT_SIGNING_SECRET.name: json.dumps({"current": "k1", "k1": secrets.token_urlsafe(48)}),
+        **bootstrap,
     }
     for secret in resources.SECRETS:
-        secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=json.dumps(secret_values[secret.name]))
+        secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=secret_values[secret.name])
 
     s3 = boto3.client("s3", region_name=region)
     for bucket in resources.BUCKETS:

@@ -13,21 +13,22 @@ from moto.server import ThreadedMotoServer
 from aiplane_local import moto_gaps
 from aiplane_local.dispatchers import Dispatchers
 from aiplane_local.provision import ProvisionedStack, provision
-from aiplane.identity import bootstrap
 from aiplane_shared.environments import get_environment
+from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
 
+# Bootstrap secret -> the variable that may set it locally.
 BOOTSTRAP_ENV = {
-    bootstrap.ADMIN_API_KEY: "AIPLANE_ADMIN_API_KEY",
-    bootstrap.APPPROXY_MANAGER_TOKEN: "AIPLANE_APPPROXY_MANAGER_TOKEN",
-    bootstrap.APPPROXY_WORKER_TOKEN: "AIPLANE_APPPROXY_WORKER_TOKEN",
+    ADMIN_API_KEY_SECRET.name: "AIPLANE_ADMIN_API_KEY",
+    APPPROXY_MANAGER_TOKEN_SECRET.name: "AIPLANE_APPPROXY_MANAGER_TOKEN",
+    APPPROXY_WORKER_TOKEN_SECRET.name: "AIPLANE_APPPROXY_WORKER_TOKEN",
 }
 
 
 @dataclass
 class LocalStack:
     aws_endpoint: str
-    bootstrap: dict[str, str]
-    generated: list[str]  # bootstrap fields that were generated, not taken from the environment
+    bootstrap: dict[str, str]  # bootstrap secret name -> value
+    generated: list[str]  # variables that were unset, so their values were generated
     provisioned: ProvisionedStack
     dispatchers: Dispatchers
     moto: ThreadedMotoServer
@@ -67,11 +68,11 @@ def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = 
     httpx.post(f"{endpoint}/moto-api/config", json=moto_gaps.MOTO_CONFIG).raise_for_status()
 
     values, generated = {}, []
-    for field, variable in BOOTSTRAP_ENV.items():
-        values[field] = os.environ.get(variable) or ""
-        if not values[field]:
-            values[field] = secrets.token_urlsafe(24)
-            generated.append(field)
+    for secret_name, variable in BOOTSTRAP_ENV.items():
+        values[secret_name] = os.environ.get(variable) or ""
+        if not values[secret_name]:
+            values[secret_name] = secrets.token_urlsafe(24)
+            generated.append(variable)
     provisioned = provision(environment.resource_prefix, environment.region, values)
     dispatchers = Dispatchers(environment.resource_prefix, environment.region, provisioned.queue_urls)
     if start_dispatchers:

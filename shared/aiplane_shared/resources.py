@@ -108,9 +108,14 @@ EVENT_BUSES: tuple[EventBus, ...] = (DOMAIN_EVENT_BUS,)
 
 SCHEDULES: tuple[Schedule, ...] = ()
 
-JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens (rotation-ready: kid -> key)")
-BOOTSTRAP_SECRET = Secret("bootstrap", "admin API key and appproxy manager/worker tokens")
-SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, BOOTSTRAP_SECRET)
+# JSON {"current": "<kid>", "<kid>": "<key>", ...}: rotation adds a kid and moves "current".
+JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens")
+# Bootstrap credentials, one plain-string secret each.
+ADMIN_API_KEY_SECRET = Secret("admin-api-key", "the bootstrap admin API key (runtime, mlworker, gpufarm)")
+APPPROXY_MANAGER_TOKEN_SECRET = Secret("appproxy-manager-token", "appproxy X-BackendAI-Token for the manager")
+APPPROXY_WORKER_TOKEN_SECRET = Secret("appproxy-worker-token", "appproxy X-BackendAI-Token for workers")
+BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)
+SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS)
 
 ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package")
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET,)

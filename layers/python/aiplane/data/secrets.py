@@ -17,5 +17,10 @@ def get_json_secret(name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def get_string_secret(name: str) -> str:
+    value = parameters.get_secret(get_settings().resource(name), max_age=SECRET_CACHE_SECONDS)
+    return value if isinstance(value, str) else ""
+
+
 def clear_secret_cache() -> None:
     parameters.clear_caches()

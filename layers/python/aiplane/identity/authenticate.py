@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
 from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
-from aiplane.identity import bootstrap
+from aiplane.identity.bootstrap import matches_bootstrap
 from aiplane.identity.api_keys import KEY_PREFIX, find_active_key
 from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, USER, Principal
 from aiplane.identity.tokens import verify_token
 from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
+from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
 from aiplane_shared.routes import AUTHENTICATED, MANAGER, PUBLIC, WORKER
 
 AUTH_COOKIE = "auth_token"
@@ -92,7 +93,7 @@ def _looks_like_api_key(value: str) -> bool:
 
 
 def _api_key_principal(api_key: str) -> Principal:
-    if bootstrap.matches_bootstrap(bootstrap.ADMIN_API_KEY, api_key):
+    if matches_bootstrap(ADMIN_API_KEY_SECRET, api_key):
         return Principal(id="admin", kind=ADMIN, credential="api_key")
     record = find_active_key(api_key)
     if record is None:
@@ -104,9 +105,9 @@ def _api_key_principal(api_key: str) -> Principal:
 def _appproxy_principal(token: str | None) -> Principal:
     if not token:
         raise UnauthenticatedError("X-BackendAI-Token header required")
-    if bootstrap.matches_bootstrap(bootstrap.APPPROXY_MANAGER_TOKEN, token):
+    if matches_bootstrap(APPPROXY_MANAGER_TOKEN_SECRET, token):
         return Principal(id="manager", kind=APPPROXY_MANAGER, credential="token")
-    if bootstrap.matches_bootstrap(bootstrap.APPPROXY_WORKER_TOKEN, token):
+    if matches_bootstrap(APPPROXY_WORKER_TOKEN_SECRET, token):
         return Principal(id="worker", kind=APPPROXY_WORKER, credential="token")
     raise InvalidCredentialsError("invalid X-BackendAI-Token")
 

@@ -1,8 +1,8 @@
 """User tokens: HS256 JWTs signed with a key from Secrets Manager.
 
-The secret holds `{"current": "<kid>", "keys": {"<kid>": "<key>", ...}}`: new tokens are signed
-with the current key and carry its `kid`; older keys keep verifying until they are removed, which
-is how a key is rotated without logging everyone out.
+The secret holds `{"current": "<kid>", "<kid>": "<key>", ...}`: new tokens are signed with the
+current key and carry its `kid`; older keys keep verifying until they are removed, which is how a
+key is rotated without logging everyone out.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ACCESS_TOKEN_TTL = timedelta(hours=24)
 
 def _signing_keys() -> tuple[str, dict[str, str]]:
     secret = get_json_secret(JWT_SIGNING_SECRET.name)
-    return secret["current"], secret["keys"]
+    return secret["current"], {kid: key for kid, key in secret.items() if kid != "current"}
 
 
 def issue_token(subject: str, *, ttl: timedelta = ACCESS_TOKEN_TTL, token_type: str = "access", **claims: Any) -> tuple[str, datetime]:
