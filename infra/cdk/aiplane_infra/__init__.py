@@ -1,0 +1,1 @@
+"""The CDK app for aiplane: one construct per capability, stacks per environment."""

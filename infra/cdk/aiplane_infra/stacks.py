@@ -1,0 +1,38 @@
+"""The stacks of one environment: data, async, and one API stack per family (a family's routes,
+methods and functions need a stack of their own to stay under CloudFormation's resource limit)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from aiplane_infra.constructs.data import ArtifactStore, SecretStore, StateTables
+from aiplane_infra.constructs.family_api import FamilyApi
+from aiplane_infra.constructs.functions import FunctionFactory
+from aiplane_infra.constructs.messaging import EventRouting, WorkQueues
+from aiplane_shared.environments import Environment
+
+
+class DataStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.tables = StateTables(self, "Tables", environment)
+        self.artifacts = ArtifactStore(self, "Artifacts", environment)
+        self.secrets = SecretStore(self, "Secrets", environment)
+
+
+class AsyncStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, *, bundle_dependencies: bool, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        functions = FunctionFactory(self, "Functions", environment, bundle_dependencies=bundle_dependencies)
+        self.queues = WorkQueues(self, "Queues", environment, functions)
+        self.events = EventRouting(self, "Events", environment, self.queues)
+
+
+class ApiStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str, *,
+                 bundle_dependencies: bool, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        functions = FunctionFactory(self, "Functions", environment, bundle_dependencies=bundle_dependencies)
+        self.family_api = FamilyApi(self, "Api", family, functions)
+        cdk.CfnOutput(self, "BaseUrl", value=self.family_api.api.url, description=f"{family} API (stage URL)")

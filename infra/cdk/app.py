@@ -1,0 +1,18 @@
+"""The CDK app: `cdk synth -c env=dev|prod` (all deployable environments when env is unset)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(REPO_ROOT / "layers" / "python"), str(REPO_ROOT / "shared")]
+
+import aws_cdk as cdk  # noqa: E402
+
+from aiplane_infra.app import build_app  # noqa: E402
+
+if __name__ == "__main__":
+    app = cdk.App()
+    build_app(app, app.node.try_get_context("env"), bundle_dependencies=app.node.try_get_context("bundle_dependencies") == "true")
+    app.synth()

@@ -1,0 +1,139 @@
+"""The CDK templates hold every function, route, table, queue, DLQ, bus, rule and secret that the
+code uses, with the settings the shared definitions give them."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match
+
+from aiplane_shared import resources
+from aiplane_shared.environments import get_environment
+from aiplane_shared.families import FAMILIES
+from aiplane_shared.resources import physical_name
+from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, function_name, groups_of, routes_of
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLOUDFORMATION_RESOURCE_LIMIT = 500
+
+
+def prefix_of(env_name: str) -> str:
+    return get_environment(env_name).resource_prefix
+
+
+def test_every_table_with_keys_indexes_and_ttl(environment_templates):
+    env_name, templates = environment_templates
+    data = templates["data"]
+    for table in resources.TABLES:
+        data.has_resource_properties("AWS::DynamoDB::Table", {
+            "TableName": physical_name(prefix_of(env_name), table.name),
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "TimeToLiveSpecification": {"AttributeName": table.ttl_attribute, "Enabled": True},
+            "GlobalSecondaryIndexes": Match.array_with([Match.object_like({"IndexName": index.name}) for index in table.indexes]),
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": env_name == "prod"},
+        })
+
+
+def test_every_queue_has_its_dlq_and_redrive(environment_templates):
+    env_name, templates = environment_templates
+    messaging = templates["async"]
+    for queue in resources.QUEUES:
+        messaging.has_resource_properties("AWS::SQS::Queue", {"QueueName": physical_name(prefix_of(env_name), queue.dlq_name)})
+        messaging.has_resource_properties("AWS::SQS::Queue", {
+            "QueueName": physical_name(prefix_of(env_name), queue.name),
+            "VisibilityTimeout": queue.visibility_timeout_s,
+            "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": queue.max_receive_count},
+        })
+        if queue.consumer:
+            messaging.has_resource_properties("AWS::Lambda::EventSourceMapping", {"FunctionResponseTypes": ["ReportBatchItemFailures"]})
+
+
+def test_event_bus_and_schedule_rules_target_queues(environment_templates):
+    env_name, templates = environment_templates
+    messaging = templates["async"]
+    for bus in resources.EVENT_BUSES:
+        messaging.has_resource_properties("AWS::Events::EventBus", {"Name": physical_name(prefix_of(env_name), bus.name)})
+    for schedule in resources.SCHEDULES:
+        messaging.has_resource_properties("AWS::Events::Rule", {
+            "Name": physical_name(prefix_of(env_name), schedule.name),
+            "ScheduleExpression": schedule.schedule_expression,
+        })
+
+
+def test_every_secret_is_generated(environment_templates):
+    env_name, templates = environment_templates
+    for secret in resources.SECRETS:
+        templates["data"].has_resource_properties("AWS::SecretsManager::Secret", {
+            "Name": physical_name(prefix_of(env_name), secret.name),
+            "GenerateSecretString": Match.any_value(),
+        })
+
+
+def test_every_resource_group_is_a_function_with_its_handler(environment_templates):
+    env_name, templates = environment_templates
+    for family in FAMILIES:
+        api = templates[f"api-{family}"]
+        for group in groups_of(family):
+            name = function_name(family, group)
+            assert (REPO_ROOT / "functions" / name / "handler.py").is_file()
+            api.has_resource_properties("AWS::Lambda::Function", {
+                "FunctionName": physical_name(prefix_of(env_name), name),
+                "Handler": f"functions.{name}.handler.handler",
+                "Runtime": "python3.12",
+                "Layers": Match.any_value(),
+                "Environment": {"Variables": Match.object_like({"AIPLANE_RESOURCE_PREFIX": prefix_of(env_name)})},
+            })
+        api.has_resource_properties("AWS::Lambda::Function", {
+            "Handler": "functions.authorizer.handler.handler",
+            "Environment": {"Variables": Match.object_like({"AIPLANE_FAMILY": family})},
+        })
+        api.has_resource_properties("AWS::ApiGateway::Authorizer", {"Type": "REQUEST"})
+
+
+def _method_paths(template) -> dict[tuple[str, str], str]:
+    """(HTTP method, full path) -> AuthorizationType, rebuilt from the resource tree."""
+    api_resources = template.find_resources("AWS::ApiGateway::Resource")
+
+    def path_of(logical_id: str) -> str:
+        properties = api_resources[logical_id]["Properties"]
+        parent = properties["ParentId"]
+        prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{properties['PathPart']}"
+
+    methods = {}
+    for method in template.find_resources("AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        resource = properties["ResourceId"]
+        path = path_of(resource["Ref"]) if "Ref" in resource else "/"
+        methods[(properties["HttpMethod"], path)] = properties["AuthorizationType"]
+    return methods
+
+
+def test_every_contract_route_is_a_method_with_the_right_auth(environment_templates):
+    _, templates = environment_templates
+    for family in FAMILIES:
+        methods = _method_paths(templates[f"api-{family}"])
+        expected = {(route.method, route.path): route.access for route in routes_of(family)}
+        expected[("GET", OPENAPI_PATH)] = access_for(family, "GET", OPENAPI_PATH)
+        assert set(methods) == set(expected), family
+        for key, access in expected.items():
+            assert methods[key] == ("NONE" if access == PUBLIC else "CUSTOM"), (family, key)
+
+
+def test_gateway_errors_answer_in_the_family_envelope(environment_templates):
+    _, templates = environment_templates
+    templates["api-mlworker"].has_resource_properties("AWS::ApiGateway::GatewayResponse", {
+        "ResponseType": "UNAUTHORIZED",
+        "ResponseTemplates": {"application/json": Match.string_like_regexp('"code": "UNAUTHORIZED".*"trace_id": "\\$context.requestId"')},
+    })
+    templates["api-runtime"].has_resource_properties("AWS::ApiGateway::GatewayResponse", {
+        "ResponseType": "MISSING_AUTHENTICATION_TOKEN",
+        "StatusCode": "404",
+        "ResponseTemplates": {"application/json": Match.string_like_regexp('"message": \\$context.error.messageString')},
+    })
+
+
+def test_every_stack_stays_under_the_cloudformation_resource_limit(environment_templates):
+    _, templates = environment_templates
+    for name, template in templates.items():
+        assert len(template.to_json()["Resources"]) < CLOUDFORMATION_RESOURCE_LIMIT, name
