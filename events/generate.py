@@ -1,0 +1,84 @@
+"""Write a sample API Gateway (REST, proxy) event for every function into events/.
+
+`python -m events.generate` rewrites them; a test checks they are current.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from aiplane_shared.families import FAMILIES, base_path
+from aiplane_shared.routes import OPENAPI_PATH, Route, function_name, groups_of, routes_of
+
+EVENTS_DIR = Path(__file__).resolve().parent
+ACCOUNT_ID = "123456789012"
+
+
+def sample_route(family: str, group: str) -> tuple[str, str]:
+    """A GET without path parameters when the group has one; else its first route."""
+    routes: list[Route] = [route for route in routes_of(family) if route.group == group]
+    if not routes:  # a meta group that serves only the OpenAPI document
+        return "GET", OPENAPI_PATH
+    plain_gets = [route for route in routes if route.method == "GET" and "{" not in route.path]
+    chosen = (plain_gets or routes)[0]
+    return chosen.method, chosen.path
+
+
+def api_gateway_event(family: str, method: str, template: str) -> dict[str, Any]:
+    path = re.sub(r"\{[^}]+\}", "sample-id", template)
+    parameters = {name: "sample-id" for name in re.findall(r"\{([^}]+)\}", template)} or None
+    return {
+        "resource": template,
+        "path": f"{base_path(family)}{path}",
+        "httpMethod": method,
+        "headers": {"Accept": "application/json", "Host": "api.example.com", "User-Agent": "aiplane-sample"},
+        "multiValueHeaders": {"Accept": ["application/json"], "Host": ["api.example.com"], "User-Agent": ["aiplane-sample"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": template, "httpMethod": method, "path": f"/dev{base_path(family)}{path}",
+            "accountId": ACCOUNT_ID, "apiId": "sampleapi", "stage": "dev", "requestId": "sample-request-id",
+            "identity": {"sourceIp": "203.0.113.10", "userAgent": "aiplane-sample"},
+            "protocol": "HTTP/1.1", "requestTimeEpoch": 1767225600000,
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def authorizer_event(family: str) -> dict[str, Any]:
+    return {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:sampleapi/dev/GET/sample",
+        "resource": "/sample", "path": "/sample", "httpMethod": "GET",
+        "headers": {"Accept": "application/json"},
+        "requestContext": {"apiId": "sampleapi", "stage": "dev", "accountId": ACCOUNT_ID},
+    }
+
+
+def sample_events() -> dict[str, dict[str, Any]]:
+    samples: dict[str, dict[str, Any]] = {}
+    for family in FAMILIES:
+        for group in groups_of(family):
+            method, template = sample_route(family, group)
+            samples[function_name(family, group)] = api_gateway_event(family, method, template)
+        samples[f"{family}_authorizer"] = authorizer_event(family)
+    return samples
+
+
+def render(event: dict[str, Any]) -> str:
+    return json.dumps(event, indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    for name, event in sample_events().items():
+        (EVENTS_DIR / f"{name}.json").write_text(render(event))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Every function's Lambda handler answers its sample event from events/ (the integration tier
+with generated events)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aiplane_local.lambda_runtime import LocalLambdaContext, load_handler
+from aiplane_shared.families import FAMILIES
+from aiplane_shared.routes import PUBLIC, access_for, all_function_names
+from events.generate import EVENTS_DIR, render, sample_events
+
+SAMPLES = sample_events()
+API_FUNCTIONS = all_function_names()
+
+
+def family_of(function: str) -> str:
+    return function.split("_", 1)[0]
+
+
+def test_sample_events_are_current():
+    for name, event in SAMPLES.items():
+        assert (EVENTS_DIR / f"{name}.json").read_text() == render(event), f"run python -m events.generate ({name})"
+
+
+@pytest.mark.parametrize("function", API_FUNCTIONS)
+def test_handler_answers_its_sample_event(function):
+    event = json.loads((EVENTS_DIR / f"{function}.json").read_text())
+    response = load_handler(function)(event, LocalLambdaContext(function_name=function))
+    family = family_of(function)
+    public = access_for(family, event["httpMethod"], event["resource"]) == PUBLIC
+    assert response["statusCode"] in ((200, 501) if public else (401,)), response
+    assert json.loads(response["body"])
+
+
+@pytest.mark.parametrize("function", API_FUNCTIONS)
+def test_handler_trusts_the_authorizer_context(function):
+    event = json.loads((EVENTS_DIR / f"{function}.json").read_text())
+    family = family_of(function)
+    kind = {"appproxy": "appproxy_manager"}.get(family, "admin")
+    if family == "appproxy" and access_for(family, event["httpMethod"], event["resource"]) == "worker":
+        kind = "appproxy_worker"
+    event["requestContext"]["authorizer"] = {"principalId": "p-1", "kind": kind, "credential": "api_key"}
+    response = load_handler(function)(event, LocalLambdaContext(function_name=function))
+    assert response["statusCode"] in (200, 501), response
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_authorizer_refuses_without_credentials_and_allows_with_them(family, monkeypatch, admin_api_key, worker_token):
+    monkeypatch.setenv("AIPLANE_FAMILY", family)
+    handler = load_handler("authorizer")
+    event = json.loads((EVENTS_DIR / f"{family}_authorizer.json").read_text())
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        handler(event, LocalLambdaContext(function_name=f"{family}_authorizer"))
+
+    header = {"runtime": ("X-API-Key", admin_api_key), "mlworker": ("X-API-Key", admin_api_key),
+              "gpufarm": ("Authorization", f"Bearer {admin_api_key}"), "appproxy": ("X-BackendAI-Token", worker_token)}[family]
+    event["headers"][header[0]] = header[1]
+    result = handler(event, LocalLambdaContext(function_name=f"{family}_authorizer"))
+    assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert result["policyDocument"]["Statement"][0]["Resource"].endswith("sampleapi/dev/*/*")
+    assert result["context"]["kind"] in ("admin", "appproxy_worker")
