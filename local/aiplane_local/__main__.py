@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 
 import uvicorn
@@ -18,7 +17,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "4566")))
     args = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
 
     stack = start_local_stack(args.aws_port)
     from aiplane_local.server import build_root_app  # after the endpoint is set: models read it at import

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -63,6 +64,7 @@ def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = 
         "AIPLANE_RESOURCE_PREFIX": environment.resource_prefix,
     })
     moto_gaps.install(environment.resource_prefix)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server would log every AWS call
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     httpx.post(f"{endpoint}/moto-api/config", json=moto_gaps.MOTO_CONFIG).raise_for_status()

@@ -6,6 +6,7 @@ so it is created only when the environment enables tracing.
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 from typing import Any
 
@@ -15,6 +16,9 @@ from aiplane.settings import get_settings
 
 SERVICE = "aiplane"
 METRICS_NAMESPACE = "aiplane"
+
+# Most requests publish no custom metric; Powertools would warn about it on every invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
