@@ -1,0 +1,73 @@
+"""End to end: `python -m aiplane_local` (what `make run` starts) answers on all four base paths."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aiplane_local.stack import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 60
+HEALTH_ROUTES = {"appproxy": ["/health"], "mlworker": ["/health"], "gpufarm": ["/health", "/metrics", "/stats"]}
+PROTECTED = {"runtime": "/backends", "appproxy": "/api/worker", "mlworker": "/v1/tasks", "gpufarm": "/api/v1/quota"}
+
+
+@pytest.fixture(scope="module")
+def server():
+    port, aws_port = free_port(), free_port()
+    environment = {**os.environ, "PORT": str(port), "AWS_PORT": str(aws_port), "AIPLANE_ADMIN_API_KEY": "e2e-admin-key"}
+    for variable in ("AWS_ENDPOINT_URL", "MOTO_PORT"):  # the child starts its own embedded AWS
+        environment.pop(variable, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiplane_local"], cwd=REPO_ROOT, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    ready_line = ""
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        if line.startswith("aiplane ready:"):
+            ready_line = line
+            break
+    if not ready_line:
+        process.kill()
+        pytest.fail("the local stack did not print its readiness line")
+    yield f"http://127.0.0.1:{port}", ready_line
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def test_readiness_line_names_the_base_url_endpoint_and_credentials(server):
+    base_url, ready_line = server
+    assert base_url in ready_line
+    assert re.search(r"AWS endpoint http://127\.0\.0\.1:\d+", ready_line)
+    assert "admin API key e2e-admin-key" in ready_line
+    assert "appproxy manager token" in ready_line and "appproxy worker token" in ready_line
+
+
+@pytest.mark.parametrize("family", ["runtime", "appproxy", "mlworker", "gpufarm"])
+def test_family_serves_openapi_health_and_refuses_without_credentials(server, family):
+    base_url, _ = server
+    with httpx.Client(base_url=f"{base_url}/{family}", timeout=10) as client:
+        assert client.get("/openapi.json").json()["paths"]
+        for path in HEALTH_ROUTES.get(family, []):
+            assert client.get(path).status_code == 200
+        refused = client.get(PROTECTED[family])
+        assert refused.status_code == 401
+        assert "error" in refused.json()
+
+
+def test_admin_key_from_the_environment_is_accepted(server):
+    base_url, _ = server
+    response = httpx.get(f"{base_url}/gpufarm/api/v1/quota", headers={"Authorization": "Bearer e2e-admin-key"})
+    assert response.status_code != 401
