@@ -131,26 +131,25 @@ def place_circuit(spec: CircuitSpec) -> tuple[CircuitRecord, WorkerRecord]:
 def _place_on(worker: WorkerRecord, spec: CircuitSpec) -> CircuitRecord | None:
     """Claim a free slot of the worker; None when it has none left (or left the pool)."""
     if worker.frontend_mode == "port":
-        held = {int(slot.port) for slot in held_slots(worker.worker_id)}
         first, last = worker.port_range
-        free = [port for port in range(first, last + 1) if port not in held]
-        # Racing requests spread over the free ports instead of all trying the lowest.
-        random.shuffle(free)
-        if spec.preferred_port in free:
-            free.remove(spec.preferred_port)
-            free.insert(0, spec.preferred_port)
-        candidates: list[tuple[int | None, str | None]] = [(port, None) for port in free]
-    else:
-        held_names = {slot.subdomain for slot in held_slots(worker.worker_id)}
-        names = [spec.preferred_subdomain] if spec.preferred_subdomain and spec.preferred_subdomain not in held_names else []
-        names += [_generated_subdomain(spec.app) for _ in range(GENERATED_SUBDOMAIN_ATTEMPTS)]
-        candidates = [(None, name) for name in names]
-    for port, subdomain in candidates:
-        outcome = _claim(worker, spec, port, subdomain)
-        if isinstance(outcome, CircuitRecord):
-            return outcome
-        if outcome == WORKER_ITEM:
-            return None
+        for _ in range(last - first + 1):
+            held = {int(slot.port) for slot in held_slots(worker.worker_id)}
+            free = [port for port in range(first, last + 1) if port not in held]
+            if not free:
+                return None
+            # Racing requests spread over the free ports instead of all trying the lowest.
+            port = spec.preferred_port if spec.preferred_port in free else random.choice(free)
+            outcome = _claim(worker, spec, port, None)
+            if outcome != SLOT_ITEM:
+                return outcome if isinstance(outcome, CircuitRecord) else None
+        return None
+    held_names = {slot.subdomain for slot in held_slots(worker.worker_id)}
+    names = [spec.preferred_subdomain] if spec.preferred_subdomain and spec.preferred_subdomain not in held_names else []
+    names += [_generated_subdomain(spec.app) for _ in range(GENERATED_SUBDOMAIN_ATTEMPTS)]
+    for name in names:
+        outcome = _claim(worker, spec, None, name)
+        if outcome != SLOT_ITEM:
+            return outcome if isinstance(outcome, CircuitRecord) else None
     return None
 
 
