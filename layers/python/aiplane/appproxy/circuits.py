@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -76,7 +77,9 @@ class CircuitSpec:
         }
 
 
+@cache
 def _connection() -> Connection:
+    """One connection per process: building its botocore client is the slow part."""
     return Connection(region=get_settings().region)
 
 
