@@ -114,3 +114,9 @@ def test_twenty_concurrent_creations_on_ten_ports(client, as_worker, as_manager,
     held = [slot["circuit_id"] for slot in state["slots"] if slot["in_use"]]
     assert len(held) == 10 and len(set(held)) == 10
     assert len(client.get(f"/api/worker/{worker['id']}/circuits", headers=as_worker).json()["circuits"]) == 10
+
+
+def test_a_subdomain_must_be_a_dns_label(register, create_endpoint):
+    register(wildcard_worker())
+    _, response = create_endpoint(subdomain="not a.label")
+    assert response.status_code == 400

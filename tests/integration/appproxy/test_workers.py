@@ -113,3 +113,12 @@ def test_slots_filter_by_host_and_use(client, as_worker, register, create_endpoi
     by_body = client.request("GET", "/api/slots", json={"wsproxy_host": "proxy-wildcard.example"}, headers=as_worker).json()
     assert by_body == {"slots": []}
     assert client.get("/api/slots", params={"wsproxy_host": "unknown.example"}, headers=as_worker).status_code == 404
+
+
+def test_a_worker_holding_circuits_cannot_change_its_frontend(client, as_worker, register, create_endpoint):
+    register(port_worker(first=20000, last=20003))
+    create_endpoint()
+    response = client.put("/api/worker", json=port_worker(first=20000, last=20001), headers=as_worker)
+    assert response.status_code == 409 and response.json()["code"]
+    (worker,) = client.get("/api/worker", headers=as_worker).json()["workers"]
+    assert worker["port_range"] == [20000, 20003] and worker["nodes"] == 1

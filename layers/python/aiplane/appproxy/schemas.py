@@ -17,6 +17,8 @@ FrontendMode = Literal["wildcard", "port"]
 AppMode = Literal["interactive", "inference"]
 
 MAX_PORT = 65535
+# A preferred subdomain becomes a DNS label under the worker's wildcard domain.
+SUBDOMAIN_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 class AppFilter(BaseModel):
@@ -91,7 +93,7 @@ class EndpointCreationRequest(BaseModel):
     apps: dict[str, list[InferenceAppConfig]]
     open_to_public: bool = False
     port: int | None = Field(default=None, ge=1, le=MAX_PORT)
-    subdomain: str | None = None
+    subdomain: str | None = Field(default=None, pattern=SUBDOMAIN_PATTERN)
 
 
 class EndpointTokenRequest(BaseModel):
@@ -109,7 +111,7 @@ class AddRequest(BaseModel):
     redirect: str = ""
     no_reuse: bool = False
     port: int | None = Field(default=None, ge=1, le=MAX_PORT)
-    subdomain: str | None = None
+    subdomain: str | None = Field(default=None, pattern=SUBDOMAIN_PATTERN)
 
     @field_validator("envs", mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from aiplane.appproxy.models import (
     worker_key,
 )
 from aiplane.appproxy.schemas import WorkerRequest
-from aiplane.errors import NotFoundError
+from aiplane.errors import ConflictError, NotFoundError
 
 # Worker ids derive from the authority, so registering twice can never make two workers.
 WORKER_ID_NAMESPACE = uuid.UUID("5b0c3f5e-7d0e-4d55-9c61-2f4f0f1f6a01")
@@ -65,7 +65,15 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
         except PutError as error:
             if not condition_failed(error):
                 raise
-        existing = WorkerRecord(worker_key(worker_id), META)
+        try:
+            existing = get_worker(worker_id)
+        except NotFoundError:
+            continue  # deregistered meanwhile: register afresh
+        if existing.occupied_slots and (existing.frontend_mode, existing.port_range) != (request.frontend_mode, request.port_range):
+            raise ConflictError(
+                f"worker {request.authority} holds circuits; its frontend mode and port range cannot change until they are removed",
+                param="port_range",
+            )
         actions = [
             getattr(WorkerRecord, name).set(value) if value is not None else getattr(WorkerRecord, name).remove()
             for name, value in settings.items()
@@ -82,7 +90,7 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
         except UpdateError as error:
             if not condition_failed(error):
                 raise
-            # Deregistered between the two writes: register afresh.
+            # Deregistered between the reads and the write: register afresh.
 
 
 def get_worker(worker_id: str) -> WorkerRecord:
