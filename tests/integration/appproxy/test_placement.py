@@ -120,3 +120,17 @@ def test_a_subdomain_must_be_a_dns_label(register, create_endpoint):
     register(wildcard_worker())
     _, response = create_endpoint(subdomain="not a.label")
     assert response.status_code == 400
+
+
+def test_concurrent_requests_for_one_subdomain_get_one_each(client, as_worker, as_manager, register):
+    worker = register(wildcard_worker())
+
+    def create(_: int):
+        return client.post(f"/v2/endpoints/{uuid.uuid4()}", json=endpoint_body(subdomain="chat"), headers=as_manager)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        urls = [response.json()["endpoint"] for response in pool.map(create, range(10))]
+
+    assert len(set(urls)) == 10 and urls.count("https://chat.apps.example.com") == 1
+    state = client.get(f"/api/worker/{worker['id']}", headers=as_worker).json()
+    assert state["occupied_slots"] == 10 and len({slot["subdomain"] for slot in state["slots"]}) == 10
