@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from aiplane.appproxy_health import coordinator_status
+from aiplane.appproxy.health import coordinator_status
 from functions.family_app import openapi_router
 
 router = APIRouter()

@@ -2,18 +2,24 @@
 
 - Lambda invoke needs docker: dispatch invocations to the in-process handlers instead;
 - StartSyncExecution is not implemented: run the execution on moto's ASL interpreter and wait;
+- DynamoDB writes are not atomic across the server's request threads (a conditional put can
+  pass its check while another thread writes the item; a cancelled transaction restores a
+  copy of the table that drops concurrent writes): serialize them, as DynamoDB guarantees;
 - scheduled rules never fire and TTL never deletes: see `dispatchers.py`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
 import traceback
 import uuid
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.dynamodb.models import DynamoDBBackend
 from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -44,6 +50,26 @@ def install(resource_prefix: str) -> None:
 
     LambdaSimpleBackend.invoke = invoke_in_process
     StepFunctionResponse.start_sync_execution = _start_sync_execution
+    _serialize_dynamodb_writes()
+
+
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_dynamodb_write_lock = threading.RLock()  # reentrant: a transaction calls the single-item writes
+
+
+def _serialize_dynamodb_writes() -> None:
+    for name in DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "serialized", False):
+            continue
+
+        @functools.wraps(original)
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _dynamodb_write_lock:
+                return _original(self, *args, **kwargs)
+
+        serialized.serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
 
 
 def _start_sync_execution(self: StepFunctionResponse) -> ActionResult:

@@ -99,14 +99,33 @@ TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWO
 MODEL_DOWNLOAD_QUEUE = Queue("model-downloads", "model pulls onto LLM backends", visibility_timeout_s=900)
 PROVISIONING_QUEUE = Queue("provisioning", "EC2 GPU instance provisioning requests", visibility_timeout_s=300)
 
-QUEUES: tuple[Queue, ...] = (MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE)
+# appproxy housekeeping ticks (one message per scheduled tick).
+APPPROXY_WORKER_LIVENESS_QUEUE = Queue(
+    "appproxy-worker-liveness", "marks app-proxy workers silent past the heartbeat timeout as lost",
+    visibility_timeout_s=60, consumer="appproxy_worker_liveness",
+)
+APPPROXY_IDLE_CIRCUITS_QUEUE = Queue(
+    "appproxy-idle-circuits", "collects interactive app-proxy circuits idle past the timeout",
+    visibility_timeout_s=300, consumer="appproxy_idle_circuits",
+)
+
+QUEUES: tuple[Queue, ...] = (MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE)
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
 # put_events in moto, so schedules stay on the default bus and domain events stay off it.
 DOMAIN_EVENT_BUS = EventBus("events", "domain events and event triggers")
 EVENT_BUSES: tuple[EventBus, ...] = (DOMAIN_EVENT_BUS,)
 
-SCHEDULES: tuple[Schedule, ...] = ()
+APPPROXY_WORKER_LIVENESS_SCHEDULE = Schedule(
+    "appproxy-worker-liveness", "mark silent app-proxy workers lost", cloud_rate_minutes=1, local_period_s=10.0,
+    target_queue=APPPROXY_WORKER_LIVENESS_QUEUE.name, detail_type="appproxy.worker-liveness",
+)
+APPPROXY_IDLE_CIRCUITS_SCHEDULE = Schedule(
+    "appproxy-idle-circuits", "collect idle app-proxy circuits", cloud_rate_minutes=5, local_period_s=60.0,
+    target_queue=APPPROXY_IDLE_CIRCUITS_QUEUE.name, detail_type="appproxy.idle-circuits",
+)
+
+SCHEDULES: tuple[Schedule, ...] = (APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE)
 
 # JSON {"current": "<kid>", "<kid>": "<key>", ...}: rotation adds a kid and moves "current".
 JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens")

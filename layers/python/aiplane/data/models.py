@@ -46,21 +46,3 @@ class ApiKeyRecord(Model):
     expires_at = UTCDateTimeAttribute(null=True)
     expires_at_epoch = NumberAttribute(null=True)  # TTL: DynamoDB removes the record after expiry
 
-
-class AppproxyWorkerRecord(Model):
-    """An app-proxy worker, registered by `authority`."""
-
-    class Meta:
-        table_name = table_name(resources.APPPROXY_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)  # WORKER#<id>
-    sk = UnicodeAttribute(range_key=True)  # META
-    gsi1pk = UnicodeAttribute(default="WORKERS")  # all workers, by authority
-    gsi1sk = UnicodeAttribute()  # authority
-    by_authority = Gsi1()
-    worker_id = UnicodeAttribute()
-    authority = UnicodeAttribute()
-    available_slots = NumberAttribute(default=0)
-    occupied_slots = NumberAttribute(default=0)
-    nodes = NumberAttribute(default=1)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiplane.data.models import AppproxyWorkerRecord
+from aiplane.appproxy.workers import list_workers
 from aiplane.version import VERSION
 
 
 def coordinator_status() -> dict[str, Any]:
-    workers = AppproxyWorkerRecord.by_authority.query("WORKERS")
     return {
         "coordinator_version": VERSION,
         "workers": [
@@ -19,6 +18,6 @@ def coordinator_status() -> dict[str, Any]:
                 "occupied_slots": int(worker.occupied_slots),
                 "ha_setup": int(worker.nodes) > 1,
             }
-            for worker in workers
+            for worker in list_workers()
         ],
     }

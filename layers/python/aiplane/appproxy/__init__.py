@@ -1,0 +1,1 @@
+"""The Backend.AI-style app proxy coordinator: workers, slots, circuits, endpoints, tokens."""

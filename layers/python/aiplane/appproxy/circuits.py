@@ -1,0 +1,328 @@
+"""Circuits: placement on a worker slot, lookup, removal, statistics and idle collection.
+
+A circuit is created in one transaction with the slot it holds and the worker's occupied-slot
+count: the slot item is written only if absent, so two circuits can never share a port or a
+subdomain of a worker however many requests race for it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from aiplane.appproxy.config import circuit_idle_timeout_s
+from aiplane.appproxy.models import (
+    META,
+    CircuitRecord,
+    SlotRecord,
+    WorkerRecord,
+    circuit_key,
+    port_slot_key,
+    subdomain_slot_key,
+    worker_key,
+)
+from aiplane.appproxy.workers import held_slots, list_workers
+from aiplane.errors import NotFoundError, UnavailableError, ValidationError
+from aiplane.settings import get_settings
+
+GENERATED_SUBDOMAIN_ATTEMPTS = 5
+CONDITION_FAILED = "ConditionalCheckFailed"
+# Transaction item positions in `_claim`.
+SLOT_ITEM, CIRCUIT_ITEM, WORKER_ITEM = 0, 1, 2
+
+
+class CircuitExistsError(Exception):
+    """The circuit id is already taken (an endpoint's circuit created concurrently)."""
+
+
+@dataclass
+class CircuitSpec:
+    """What a new circuit needs; the worker, slot and timestamps come from placement."""
+
+    app: str
+    protocol: str
+    app_mode: str
+    route_info: list[dict[str, Any]]
+    envs: dict[str, Any] = field(default_factory=dict)
+    arguments: str | None = None
+    open_to_public: bool = False
+    allowed_client_ips: str | None = None
+    user_id: str | None = None
+    endpoint_id: str | None = None
+    preferred_port: int | None = None
+    preferred_subdomain: str | None = None
+    circuit_id: str | None = None  # fixed for an endpoint's circuit; generated otherwise
+    reuse_key: str | None = None  # gsi2 partition an interactive circuit is found again by
+
+    @property
+    def session_ids(self) -> list[str]:
+        return list(dict.fromkeys(route["session_id"] for route in self.route_info))
+
+    def properties(self) -> dict[str, str | None]:
+        """What a worker's app filters match on."""
+        return {
+            "app": self.app, "app_mode": self.app_mode, "user_id": self.user_id, "endpoint_id": self.endpoint_id,
+            "session_id": self.session_ids[0] if self.session_ids else None,
+        }
+
+
+@cache
+def _connection() -> Connection:
+    """One connection per process: building its botocore client is the slow part."""
+    return Connection(region=get_settings().region)
+
+
+def _free_slots(worker: WorkerRecord) -> float:
+    return math.inf if worker.available_slots < 0 else worker.available_slots - worker.occupied_slots
+
+
+def _accepts(worker: WorkerRecord, spec: CircuitSpec) -> bool:
+    if worker.lost or spec.app_mode not in worker.accepted_traffics or worker.protocol != spec.protocol:
+        return False
+    if worker.filtered_apps_only:
+        properties = spec.properties()
+        return any(properties.get(app_filter["key"]) == app_filter["value"] for app_filter in worker.app_filters)
+    return True
+
+
+def _in_range(worker: WorkerRecord, port: int) -> bool:
+    first, last = worker.port_range
+    return first <= port <= last
+
+
+def _matches_preference(worker: WorkerRecord, spec: CircuitSpec) -> bool:
+    if spec.preferred_port is not None:
+        return worker.frontend_mode == "port"
+    if spec.preferred_subdomain is not None:
+        return worker.frontend_mode == "wildcard"
+    return False
+
+
+def eligible_workers(spec: CircuitSpec) -> list[WorkerRecord]:
+    """Live workers that take this circuit: those that can honour a preferred port or subdomain
+    first, then the most free slots first."""
+    workers = [worker for worker in list_workers() if _accepts(worker, spec)]
+    if spec.preferred_port is not None:
+        port_workers = [worker for worker in workers if worker.frontend_mode == "port"]
+        if port_workers and not any(_in_range(worker, spec.preferred_port) for worker in port_workers):
+            raise ValidationError(f"port {spec.preferred_port} is outside the port range of every eligible worker", param="port")
+        workers = [worker for worker in workers if worker.frontend_mode != "port" or _in_range(worker, spec.preferred_port)]
+    if not workers:
+        raise UnavailableError(f"no live worker accepts {spec.app_mode} {spec.protocol} circuits", code="NO_AVAILABLE_WORKER")
+    return sorted(workers, key=lambda worker: (_matches_preference(worker, spec), _free_slots(worker)), reverse=True)
+
+
+def place_circuit(spec: CircuitSpec) -> tuple[CircuitRecord, WorkerRecord]:
+    for worker in eligible_workers(spec):
+        circuit = _place_on(worker, spec)
+        if circuit is not None:
+            return circuit, worker
+    raise UnavailableError("every eligible worker's slots are taken", code="NO_FREE_SLOT")
+
+
+def _place_on(worker: WorkerRecord, spec: CircuitSpec) -> CircuitRecord | None:
+    """Claim a free slot of the worker; None when it has none left (or left the pool)."""
+    if worker.frontend_mode == "port":
+        first, last = worker.port_range
+        for _ in range(last - first + 1):
+            held = {int(slot.port) for slot in held_slots(worker.worker_id)}
+            free = [port for port in range(first, last + 1) if port not in held]
+            if not free:
+                return None
+            # Racing requests spread over the free ports instead of all trying the lowest.
+            port = spec.preferred_port if spec.preferred_port in free else random.choice(free)
+            outcome = _claim(worker, spec, port, None)
+            if outcome != SLOT_ITEM:
+                return outcome if isinstance(outcome, CircuitRecord) else None
+        return None
+    held_names = {slot.subdomain for slot in held_slots(worker.worker_id)}
+    names = [spec.preferred_subdomain] if spec.preferred_subdomain and spec.preferred_subdomain not in held_names else []
+    names += [_generated_subdomain(spec.app) for _ in range(GENERATED_SUBDOMAIN_ATTEMPTS)]
+    for name in names:
+        outcome = _claim(worker, spec, None, name)
+        if outcome != SLOT_ITEM:
+            return outcome if isinstance(outcome, CircuitRecord) else None
+    return None
+
+
+def _generated_subdomain(app: str) -> str:
+    prefix = "".join(ch for ch in app.lower() if ch.isalnum())[:20] or "app"
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def _claim(worker: WorkerRecord, spec: CircuitSpec, port: int | None, subdomain: str | None) -> CircuitRecord | int:
+    """Write slot, circuit and count together; the failed item's position when refused."""
+    now = datetime.now(UTC)
+    circuit_id = spec.circuit_id or str(uuid.uuid4())
+    slot_sort_key = port_slot_key(port) if port is not None else subdomain_slot_key(subdomain or "")
+    slot = SlotRecord(
+        worker_key(worker.worker_id), slot_sort_key, worker_id=worker.worker_id, frontend_mode=worker.frontend_mode,
+        port=port, subdomain=subdomain, circuit_id=circuit_id,
+    )
+    circuit = CircuitRecord(
+        circuit_key(circuit_id), META,
+        gsi1pk=worker_key(worker.worker_id), gsi1sk=f"{now.isoformat()}#{circuit_id}",
+        gsi2pk=spec.reuse_key, gsi2sk=now.isoformat() if spec.reuse_key else None,
+        circuit_id=circuit_id, app=spec.app, protocol=spec.protocol, worker_id=worker.worker_id,
+        app_mode=spec.app_mode, frontend_mode=worker.frontend_mode, envs=spec.envs, arguments=spec.arguments,
+        open_to_public=spec.open_to_public, allowed_client_ips=spec.allowed_client_ips, port=port, subdomain=subdomain,
+        user_id=spec.user_id, endpoint_id=spec.endpoint_id, route_info=spec.route_info, session_ids=spec.session_ids,
+        requests=0, created_at=now, updated_at=now,
+    )
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.save(slot, condition=SlotRecord.pk.does_not_exist())
+            transaction.save(circuit, condition=CircuitRecord.pk.does_not_exist())
+            transaction.update(
+                WorkerRecord(worker_key(worker.worker_id), META),
+                actions=[WorkerRecord.occupied_slots.add(1)],
+                condition=WorkerRecord.pk.exists() & (WorkerRecord.lost == False),  # noqa: E712
+            )
+    except TransactWriteError as error:
+        failed = [index for index, reason in enumerate(error.cancellation_reasons or []) if reason and reason.code == CONDITION_FAILED]
+        if not failed:
+            raise
+        if CIRCUIT_ITEM in failed:
+            raise CircuitExistsError(circuit_id) from None
+        return WORKER_ITEM if WORKER_ITEM in failed else SLOT_ITEM
+    return circuit
+
+
+def get_circuit(circuit_id: str) -> CircuitRecord:
+    try:
+        return CircuitRecord.get(circuit_key(circuit_id), META)
+    except CircuitRecord.DoesNotExist:
+        raise NotFoundError(f"circuit {circuit_id} not found") from None
+
+
+def find_circuit(circuit_id: str) -> CircuitRecord | None:
+    try:
+        return CircuitRecord.get(circuit_key(circuit_id), META)
+    except CircuitRecord.DoesNotExist:
+        return None
+
+
+def circuits_of_worker(worker_id: str) -> list[CircuitRecord]:
+    return list(CircuitRecord.by_worker.query(worker_key(worker_id)))
+
+
+def reusable_circuit(reuse_key: str) -> CircuitRecord | None:
+    """The newest circuit for the same session and app, on a worker that is still live."""
+    for circuit in CircuitRecord.by_session_app.query(reuse_key, scan_index_forward=False):
+        try:
+            worker = WorkerRecord.get(worker_key(circuit.worker_id), META)
+        except WorkerRecord.DoesNotExist:
+            continue
+        if not worker.lost:
+            return circuit
+    return None
+
+
+def touch(circuit: CircuitRecord) -> None:
+    circuit.update(actions=[CircuitRecord.last_access.set(int(time.time()))])
+
+
+def remove_circuit(circuit: CircuitRecord) -> bool:
+    """Delete the circuit, free its slot and count; False when it was already gone."""
+    slot_sort_key = port_slot_key(int(circuit.port)) if circuit.port is not None else subdomain_slot_key(circuit.subdomain or "")
+    slot = SlotRecord(worker_key(circuit.worker_id), slot_sort_key)
+    for with_worker in (True, False):
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                transaction.delete(circuit, condition=CircuitRecord.pk.exists())
+                transaction.delete(slot)
+                if with_worker:
+                    transaction.update(
+                        WorkerRecord(worker_key(circuit.worker_id), META),
+                        actions=[WorkerRecord.occupied_slots.add(-1)],
+                        condition=WorkerRecord.pk.exists(),
+                    )
+            return True
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons or []
+            if reasons and reasons[0] and reasons[0].code == CONDITION_FAILED:
+                return False
+            if not (len(reasons) > 2 and reasons[2] and reasons[2].code == CONDITION_FAILED):
+                raise
+            # The worker was deregistered: only the circuit and its slot remain to delete.
+    return True
+
+
+def remove_circuits(circuit_ids: list[str]) -> None:
+    """All or nothing: every id must name a circuit before any is removed."""
+    circuits = [get_circuit(circuit_id) for circuit_id in dict.fromkeys(circuit_ids)]
+    for circuit in circuits:
+        remove_circuit(circuit)
+
+
+def circuit_url(worker: WorkerRecord, circuit: CircuitRecord) -> str:
+    """Where the circuit is reached on its worker."""
+    scheme = "https" if worker.use_tls else "http"
+    if circuit.frontend_mode == "port":
+        return f"{scheme}://{worker.hostname}:{int(circuit.port)}"
+    domain = worker.wildcard_domain or ""
+    return f"{scheme}://{circuit.subdomain}{domain if domain.startswith('.') else '.' + domain}"
+
+
+def _idle_seconds(circuit: CircuitRecord, now: float) -> float:
+    last_activity = circuit.last_access if circuit.last_access is not None else circuit.created_at.timestamp()
+    return now - last_activity
+
+
+def serialize_circuit(circuit: CircuitRecord) -> dict[str, Any]:
+    return {
+        "id": circuit.circuit_id,
+        "app": circuit.app,
+        "protocol": circuit.protocol,
+        "worker": circuit.worker_id,
+        "app_mode": circuit.app_mode,
+        "frontend_mode": circuit.frontend_mode,
+        "envs": circuit.envs,
+        "arguments": circuit.arguments,
+        "open_to_public": circuit.open_to_public,
+        "allowed_client_ips": circuit.allowed_client_ips,
+        "port": int(circuit.port) if circuit.port is not None else None,
+        "subdomain": circuit.subdomain,
+        "user_id": circuit.user_id,
+        "endpoint_id": circuit.endpoint_id,
+        "route_info": circuit.route_info,
+        "session_ids": list(circuit.session_ids),
+        "created_at": circuit.created_at.isoformat(),
+        "updated_at": circuit.updated_at.isoformat(),
+    }
+
+
+def circuit_statistics(circuit: CircuitRecord, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    ttl = None
+    if circuit.app_mode == "interactive":
+        ttl = max(0, int(circuit_idle_timeout_s() - _idle_seconds(circuit, now)))
+    return {
+        **serialize_circuit(circuit),
+        "requests": int(circuit.requests),
+        "last_access": int(circuit.last_access) if circuit.last_access is not None else None,
+        "ttl": ttl,
+    }
+
+
+def collect_idle_circuits(now: float | None = None) -> list[str]:
+    """Remove interactive circuits idle past the timeout, freeing their slots; returns their ids."""
+    now = time.time() if now is None else now
+    timeout = circuit_idle_timeout_s()
+    collected = []
+    for worker in list_workers():
+        for circuit in circuits_of_worker(worker.worker_id):
+            if circuit.app_mode == "interactive" and _idle_seconds(circuit, now) > timeout and remove_circuit(circuit):
+                collected.append(circuit.circuit_id)
+    return collected

@@ -1,0 +1,18 @@
+"""Coordinator timeouts, configurable per deployment through the environment."""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_WORKER_LOST_AFTER_S = 30
+DEFAULT_CIRCUIT_IDLE_TIMEOUT_S = 3600
+
+
+def worker_lost_after_s() -> int:
+    """A worker silent (no heartbeat) for longer than this is marked lost."""
+    return int(os.environ.get("AIPLANE_APPPROXY_WORKER_LOST_AFTER_S", DEFAULT_WORKER_LOST_AFTER_S))
+
+
+def circuit_idle_timeout_s() -> int:
+    """An interactive circuit idle for longer than this is collected."""
+    return int(os.environ.get("AIPLANE_APPPROXY_CIRCUIT_IDLE_TIMEOUT_S", DEFAULT_CIRCUIT_IDLE_TIMEOUT_S))

@@ -1,0 +1,78 @@
+"""Interactive apps: POST /v2/conf, GET /v2/proxy/{token}/{session_id}/add, GET /v2/proxy/auth."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+from tests.integration.appproxy.conftest import conf_body, port_worker, wildcard_worker
+
+
+def test_conf_token_leads_through_add_to_a_circuit(client, as_manager, as_worker, register):
+    worker = register(port_worker(first=20100, last=20101))
+    session_id = str(uuid.uuid4())
+    conf = client.post("/v2/conf", json=conf_body(session_id), headers=as_manager)
+    assert conf.status_code == 200 and set(conf.json()) == {"token"}
+    token = conf.json()["token"]
+
+    # /v2/proxy/* are public at the gateway: the conf token is the credential.
+    add = client.get(f"/v2/proxy/{token}/{session_id}/add",
+                     params={"app": "jupyter", "protocol": "http", "envs": '{"A": "1"}', "redirect": "/lab"})
+    assert add.status_code == 200, add.text
+    assert add.json()["code"] == 200
+    url = urlsplit(add.json()["url"])
+    assert url.path.endswith("/v2/proxy/auth")
+    query = {name: values[0] for name, values in parse_qs(url.query).items()}
+    assert query["token"] == token and query["session_id"] == session_id and query["app"] == "jupyter"
+
+    proxied = client.get("/v2/proxy/auth", params=query, headers={"Accept": "application/json"})
+    assert proxied.status_code == 200, proxied.text
+    body = proxied.json()
+    assert set(body) == {"redirect_url", "reuse"} and body["reuse"] is False
+    assert body["redirect_url"].startswith("http://proxy-port.example:2010") and body["redirect_url"].endswith("/lab")
+
+    circuit = client.get(f"/api/worker/{worker['id']}/circuits", headers=as_worker).json()["circuits"][0]
+    assert circuit["app"] == "jupyter" and circuit["app_mode"] == "interactive" and circuit["envs"] == {"A": "1"}
+    assert circuit["user_id"] == "user-1" and circuit["session_ids"] == [session_id]
+    assert circuit["route_info"] == [{"session_id": session_id, "session_name": None, "kernel_host": "10.0.0.7",
+                                      "kernel_port": 30001, "protocol": "http", "traffic_ratio": 1.0}]
+
+
+def test_proxy_auth_redirects_with_location_unless_json_is_asked_for(client, as_manager, register):
+    register(wildcard_worker())
+    session_id = str(uuid.uuid4())
+    token = client.post("/v2/conf", json=conf_body(session_id), headers=as_manager).json()["token"]
+    response = client.get("/v2/proxy/auth", params={"app": "ttyd", "protocol": "http", "token": token, "session_id": session_id},
+                          follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"].startswith("https://ttyd-") and ".apps.example.com/" in response.headers["location"]
+
+
+def test_same_session_and_app_reuse_the_circuit_unless_no_reuse(open_app, register):
+    register(port_worker(first=20100, last=20104))
+    session_id = str(uuid.uuid4())
+    first = open_app(session_id).json()
+    again = open_app(session_id).json()
+    assert again == {"redirect_url": first["redirect_url"], "reuse": True}
+    other_app = open_app(session_id, app="vscode").json()
+    assert other_app["reuse"] is False and other_app["redirect_url"] != first["redirect_url"]
+    forced = open_app(session_id, no_reuse=True).json()
+    assert forced["reuse"] is False and forced["redirect_url"] != first["redirect_url"]
+
+
+def test_proxy_routes_check_the_conf_token(client, as_manager, register):
+    register(port_worker())
+    assert client.get("/v2/proxy/auth", params={"app": "a", "protocol": "http", "token": "forged", "session_id": "s"}).status_code == 401
+    assert client.get("/v2/proxy/forged/s/add", params={"app": "a", "protocol": "http"}).status_code == 401
+    token = client.post("/v2/conf", json=conf_body("session-a"), headers=as_manager).json()["token"]
+    # A token is bound to the session it was issued for.
+    other = client.get("/v2/proxy/auth", params={"app": "a", "protocol": "http", "token": token, "session_id": "session-b"})
+    assert other.status_code == 403
+    assert client.get("/v2/proxy/auth", params={"app": "a", "protocol": "quic", "token": token, "session_id": "session-a"}).status_code == 400
+
+
+def test_conf_requires_the_manager_and_a_valid_body(client, as_manager, as_worker):
+    assert client.post("/v2/conf", json=conf_body("s"), headers=as_worker).status_code == 403
+    body = conf_body("s")
+    del body["kernel_host"]
+    assert client.post("/v2/conf", json=body, headers=as_manager).status_code == 400
