@@ -78,6 +78,6 @@ def create_api_key(body: ApiKeyRequest, request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/v1/user/export")
-def export_account(request: Request) -> dict[str, Any]:
+def export_caller(request: Request) -> dict[str, Any]:
     principal = current_principal(request)
     return export_account(principal.id, get_user(principal.id) if principal.kind == USER else None)
