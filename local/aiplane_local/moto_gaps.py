@@ -2,12 +2,16 @@
 
 - Lambda invoke needs docker: dispatch invocations to the in-process handlers instead;
 - StartSyncExecution is not implemented: run the execution on moto's ASL interpreter and wait;
+- DynamoDB writes are not atomic under concurrent requests (a conditional update is a
+  read-check-write without a lock): serialize them, as DynamoDB's per-item atomicity does;
 - scheduled rules never fire and TTL never deletes: see `dispatchers.py`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
 import traceback
 import uuid
@@ -15,6 +19,7 @@ from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import ActionResult
+from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -44,6 +49,25 @@ def install(resource_prefix: str) -> None:
 
     LambdaSimpleBackend.invoke = invoke_in_process
     StepFunctionResponse.start_sync_execution = _start_sync_execution
+    _serialize_dynamodb_writes()
+
+
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_dynamodb_write_lock = threading.RLock()
+
+
+def _serialize_dynamodb_writes() -> None:
+    for name in _DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "serialized", False):
+            continue
+
+        def serialized(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _dynamodb_write_lock:
+                return __original(*args, **kwargs)
+
+        serialized.serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, functools.wraps(original)(serialized))
 
 
 def _start_sync_execution(self: StepFunctionResponse) -> ActionResult:
