@@ -84,3 +84,13 @@ def test_export_holds_everything_about_the_caller_and_no_secret(family_clients):
     text = export.text
     for secret in (key, STRONG_PASSWORD, login["tokens"]["access_token"], "argon2"):
         assert secret not in text
+
+
+def test_other_domains_add_their_export_sections(family_clients, monkeypatch):
+    from aiplane.identity import export
+
+    monkeypatch.setitem(export._PROVIDERS, "credits", lambda user_id: [{"user": user_id, "amount": 5}])
+    gpufarm = family_clients["gpufarm"]
+    registered, login = register_and_login(gpufarm)
+    document = gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {login['tokens']['access_token']}"}).json()
+    assert document["credits"] == [{"user": registered["user"]["id"], "amount": 5}]
