@@ -41,6 +41,8 @@ def _grants(principal: Principal, allowed: list[dict[str, Any]]) -> list[tuple[s
             raise ValidationError("each allowedResources item needs name and resourceType", param=f"allowedResources.{index}")
         if permission not in access.LEVEL:
             raise ValidationError(f"permission must be one of {', '.join(access.PERMISSIONS)}", param=f"allowedResources.{index}.permission")
+        if any((resource, resource_type) == granted[:2] for granted in grants):
+            raise ValidationError("allowedResources names a resource twice", param=f"allowedResources.{index}")
         access.require_permission(principal, access.MANAGE, resource)
         grants.append((resource, resource_type, permission))
     return grants

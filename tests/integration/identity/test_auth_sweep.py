@@ -76,3 +76,23 @@ def test_the_credentials_worked_before_they_went_stale(family_clients):
     revoke_api_key(hash_key(key))
     delete_user(user.user_id)
     assert runtime.get("/ui/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_a_cached_authorizer_answer_does_not_outlive_a_revoked_key():
+    """On Lambda the function gets the authorizer's (possibly cached) principal; an issued key's
+    is checked again, the bootstrap admin's is taken as is."""
+    import json
+
+    from aiplane_local.lambda_runtime import LocalLambdaContext, load_handler
+    from events.generate import EVENTS_DIR
+
+    user = create_user(unique_email("cached"), STRONG_PASSWORD)
+    issued = issue_api_key(user.user_id, "cached")
+    event = json.loads((EVENTS_DIR / "runtime_auth.json").read_text())  # GET /ui/me
+    event["headers"]["X-API-Key"] = issued.api_key
+    cached = {"principalId": user.user_id, "kind": "user", "credential": "api_key", "keyId": issued.key_id}
+    event["requestContext"]["authorizer"] = cached
+    handler = load_handler("runtime_auth")
+    assert handler(event, LocalLambdaContext(function_name="runtime_auth"))["statusCode"] == 200
+    revoke_api_key(hash_key(issued.api_key))
+    assert handler(event, LocalLambdaContext(function_name="runtime_auth"))["statusCode"] == 401

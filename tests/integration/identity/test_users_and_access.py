@@ -53,6 +53,15 @@ def test_users_crud_as_admin(runtime, admin):
     assert runtime.put("/users/missing", headers=admin, json={"friendlyName": "x"}).status_code == 404
 
 
+def test_create_user_validates_every_grant_before_writing(runtime, admin):
+    email = unique_email("twice")
+    twice = [{"name": "backends", "permission": "view", "resourceType": "collection"}] * 2
+    assert runtime.post("/users", headers=admin, json={"email": email, "password": STRONG_PASSWORD, "allowedResources": twice}).status_code == 400
+    bad = [{"name": "backends", "permission": "owner", "resourceType": "collection"}]
+    assert runtime.post("/users", headers=admin, json={"email": email, "password": STRONG_PASSWORD, "allowedResources": bad}).status_code == 400
+    assert runtime.post("/register", json={"email": email, "password": STRONG_PASSWORD}).status_code == 201  # nothing was written
+
+
 def test_users_are_listed_newest_first_with_a_timestamp_cursor(runtime, admin, make_user):
     made = [make_user(f"page{index}") for index in range(3)]
     first = runtime.get("/users", headers=admin, params={"limit": 2}).json()

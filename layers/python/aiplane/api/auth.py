@@ -33,9 +33,9 @@ def family_auth_dependency(family: str) -> Callable[[Request], None]:
         if access == PUBLIC:
             return
         principal = _authorizer_principal(request)
-        # The authorizer's answer is cached for minutes; a user's credentials can be revoked (or
-        # the user deleted) at any moment, so those are checked again here.
-        if principal is None or principal.kind == USER:
+        # The authorizer's answer is cached for minutes; issued keys and user tokens can be revoked
+        # (or their user deleted) at any moment, so only the bootstrap credentials are taken as is.
+        if principal is None or principal.kind == USER or "keyId" in principal.claims:
             principal = authenticate(family, Credentials.from_headers(request.headers), source_ip=source_ip(request))
         require_access(principal, access)
         limit_request_rate(family, principal)
