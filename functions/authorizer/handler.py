@@ -20,7 +20,8 @@ UNAUTHORIZED = "Unauthorized"  # the exact message API Gateway turns into a 401
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     family = os.environ["AIPLANE_FAMILY"]
     try:
-        principal = authenticate(family, Credentials.from_headers(event.get("headers") or {}))
+        source_ip = ((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp")
+        principal = authenticate(family, Credentials.from_headers(event.get("headers") or {}), source_ip=source_ip)
     except (UnauthenticatedError, InvalidCredentialsError) as refused:
         logger.info("refused", extra={"family": family, "reason": refused.message})
         raise Exception(UNAUTHORIZED) from None

@@ -1,12 +1,83 @@
-"""gpufarm auth routes.
+"""gpufarm auth routes: register, login (access + refresh token), API keys, account export."""
 
-Contract rows of this group:
-- GET /api/v1/user/export
-- POST /api/v1/auth/apikey
-- POST /api/v1/auth/login
-- POST /api/v1/auth/register
-"""
+from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from aiplane.api.auth import current_principal, source_ip
+from aiplane.errors import ForbiddenError, ValidationError
+from aiplane.identity.api_keys import issue_api_key
+from aiplane.identity.audit import SUCCESS, record_auth_event
+from aiplane.identity.export import export_account
+from aiplane.identity.principal import USER
+from aiplane.identity.sessions import login, register
+from aiplane.identity.users import get_user, gpufarm_view, rfc3339
+from aiplane_shared.families import GPUFARM
 
 router = APIRouter()
+
+
+class RegisterRequest(BaseModel):
+    email: str | None = None
+    password: str | None = None
+    name: str | None = None
+
+
+class LoginRequest(BaseModel):
+    email: str | None = None
+    password: str | None = None
+
+
+class ApiKeyRequest(BaseModel):
+    name: str | None = None
+    expires_at: datetime | None = None
+
+
+@router.post("/api/v1/auth/register", status_code=201)
+def register_user(body: RegisterRequest, request: Request) -> dict[str, Any]:
+    user = register(body.email, body.password, body.name, family=GPUFARM, source_ip=source_ip(request))
+    return {"user": gpufarm_view(user)}
+
+
+@router.post("/api/v1/auth/login")
+def login_user(body: LoginRequest, request: Request) -> dict[str, Any]:
+    session = login(body.email, body.password, family=GPUFARM, source_ip=source_ip(request), with_refresh=True)
+    expires_in = int((session.expires_at - datetime.now(UTC)).total_seconds())
+    return {
+        "user": {"id": session.user.user_id, "email": session.user.email},
+        "tokens": {"access_token": session.token, "refresh_token": session.refresh_token, "expires_in": expires_in},
+    }
+
+
+@router.post("/api/v1/auth/apikey", status_code=201)
+def create_api_key(body: ApiKeyRequest, request: Request) -> dict[str, Any]:
+    principal = current_principal(request)
+    if principal.kind != USER:
+        raise ForbiddenError("API keys belong to a user account; sign in as a user")
+    name = (body.name or "").strip()
+    if not name:
+        raise ValidationError("name is required", param="name")
+    expires_at = body.expires_at
+    if expires_at is not None:
+        expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
+        if expires_at <= datetime.now(UTC):
+            raise ValidationError("expires_at must be in the future", param="expires_at")
+    issued = issue_api_key(principal.id, name, expires_at=expires_at)
+    record_auth_event("api_key_create", SUCCESS, family=GPUFARM, user_id=principal.id, source_ip=source_ip(request),
+                      credential=principal.credential, key_prefix=issued.record.prefix)
+    return {
+        "api_key": issued.api_key,
+        "message": "Save this API key securely. It will not be shown again.",
+        "created_at": rfc3339(issued.record.created_at),
+        "expires_at": rfc3339(expires_at) if expires_at else None,
+    }
+
+
+@router.get("/api/v1/user/export")
+def export_caller(request: Request) -> dict[str, Any]:
+    principal = current_principal(request)
+    return export_account(principal.id, get_user(principal.id) if principal.kind == USER else None)

@@ -9,6 +9,12 @@ from aiplane.identity.api_keys import issue_api_key, revoke_api_key, hash_key
 from aiplane.identity.authenticate import Credentials, authenticate, require_access
 from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, USER, Principal
 from aiplane.identity.tokens import issue_token
+from aiplane.identity.users import create_user, delete_user
+
+
+def a_user(label: str) -> str:
+    """Credentials are only good while their user exists."""
+    return create_user(f"{label}-{datetime.now(UTC).timestamp()}@example.com", "correct-horse-42").user_id
 
 
 def test_credentials_come_from_headers_and_cookie():
@@ -31,14 +37,15 @@ def test_bootstrap_admin_key_works_on_three_families(admin_api_key):
 
 
 def test_issued_key_authenticates_until_revoked_or_expired():
-    issued = issue_api_key("user-1", "ci")
+    user_id = a_user("ci")
+    issued = issue_api_key(user_id, "ci")
     principal = authenticate("mlworker", Credentials(api_key=issued.api_key))
-    assert (principal.id, principal.kind) == ("user-1", USER)
+    assert (principal.id, principal.kind) == (user_id, USER)
     revoke_api_key(hash_key(issued.api_key))
     with pytest.raises(InvalidCredentialsError):
         authenticate("mlworker", Credentials(api_key=issued.api_key))
 
-    expired = issue_api_key("user-1", "old", expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    expired = issue_api_key(user_id, "old", expires_at=datetime.now(UTC) - timedelta(seconds=1))
     with pytest.raises(InvalidCredentialsError):
         authenticate("gpufarm", Credentials(bearer=expired.api_key))
 
@@ -49,14 +56,18 @@ def test_wrong_key_is_invalid():
 
 
 def test_jwt_is_accepted_as_bearer_and_cookie_and_refused_when_expired():
-    token, _ = issue_token("user-7")
-    assert authenticate("gpufarm", Credentials(bearer=token)).id == "user-7"
+    user_id = a_user("jwt")
+    token, _ = issue_token(user_id)
+    assert authenticate("gpufarm", Credentials(bearer=token)).id == user_id
     assert authenticate("runtime", Credentials(cookie_token=token)).credential == "cookie"
-    expired, _ = issue_token("user-7", ttl=timedelta(seconds=-5))
+    expired, _ = issue_token(user_id, ttl=timedelta(seconds=-5))
     with pytest.raises(InvalidCredentialsError):
         authenticate("gpufarm", Credentials(bearer=expired))
     with pytest.raises(InvalidCredentialsError):
         authenticate("runtime", Credentials(bearer=token[:-4] + "AAAA"))
+    delete_user(user_id)
+    with pytest.raises(InvalidCredentialsError):
+        authenticate("gpufarm", Credentials(bearer=token))
 
 
 def test_appproxy_tokens_map_to_roles(manager_token, worker_token):

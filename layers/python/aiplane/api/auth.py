@@ -13,7 +13,8 @@ from fastapi import Request
 
 from aiplane.errors import UnauthenticatedError
 from aiplane.identity.authenticate import Credentials, authenticate, require_access
-from aiplane.identity.principal import Principal
+from aiplane.identity.principal import USER, Principal
+from aiplane.identity.rate_limits import limit_request_rate
 from aiplane_shared.routes import PUBLIC, access_for
 
 
@@ -31,11 +32,21 @@ def family_auth_dependency(family: str) -> Callable[[Request], None]:
         access = access_for(family, request.method, template)
         if access == PUBLIC:
             return
-        principal = _authorizer_principal(request) or authenticate(family, Credentials.from_headers(request.headers))
+        principal = _authorizer_principal(request)
+        # The authorizer's answer is cached for minutes; issued keys and user tokens can be revoked
+        # (or their user deleted) at any moment, so only the bootstrap credentials are taken as is.
+        if principal is None or principal.kind == USER or "keyId" in principal.claims:
+            principal = authenticate(family, Credentials.from_headers(request.headers), source_ip=source_ip(request))
         require_access(principal, access)
+        limit_request_rate(family, principal)
         request.state.principal = principal
 
     return authorize
+
+
+def source_ip(request: Request) -> str | None:
+    """The caller's address (on Lambda, Mangum fills it from API Gateway's sourceIp)."""
+    return request.client.host if request.client else None
 
 
 def current_principal(request: Request) -> Principal:

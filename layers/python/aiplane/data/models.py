@@ -36,6 +36,7 @@ class ApiKeyRecord(Model):
     sk = UnicodeAttribute(range_key=True)  # META
     gsi1pk = UnicodeAttribute(null=True)  # OWNER#<user id>: a user's keys
     gsi1sk = UnicodeAttribute(null=True)  # created_at
+    by_owner = Gsi1()
     key_id = UnicodeAttribute()
     prefix = UnicodeAttribute()  # the first characters, for display
     name = UnicodeAttribute()
@@ -45,4 +46,5 @@ class ApiKeyRecord(Model):
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute(null=True)
     expires_at_epoch = NumberAttribute(null=True)  # TTL: DynamoDB removes the record after expiry
+    rate_limit = NumberAttribute(null=True)  # requests per minute; None: the default limit
 

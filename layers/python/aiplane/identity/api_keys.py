@@ -32,7 +32,9 @@ class IssuedKey:
     record: ApiKeyRecord
 
 
-def issue_api_key(owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None) -> IssuedKey:
+def issue_api_key(
+    owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
+) -> IssuedKey:
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     record = ApiKeyRecord(
@@ -48,6 +50,7 @@ def issue_api_key(owner_id: str, name: str, *, is_admin: bool = False, expires_a
         created_at=now,
         expires_at=expires_at,
         expires_at_epoch=int(expires_at.timestamp()) if expires_at else None,
+        rate_limit=rate_limit,
     )
     # The hash is the key: a collision would be a generator failure, so refuse to overwrite.
     record.save(condition=ApiKeyRecord.pk.does_not_exist())
@@ -66,6 +69,11 @@ def find_active_key(api_key: str) -> ApiKeyRecord | None:
     if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
         return None
     return record
+
+
+def keys_of(owner_id: str) -> list[ApiKeyRecord]:
+    """A user's keys, oldest first (revoked and expired ones included)."""
+    return list(ApiKeyRecord.by_owner.query(f"OWNER#{owner_id}"))
 
 
 def revoke_api_key(api_key_hash: str) -> None:

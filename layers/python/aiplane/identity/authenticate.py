@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
 from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
+from aiplane.identity.api_keys import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, find_active_key
+from aiplane.identity.audit import FAILURE, record_auth_event
 from aiplane.identity.bootstrap import matches_bootstrap
-from aiplane.identity.api_keys import KEY_PREFIX, find_active_key
 from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, USER, Principal
 from aiplane.identity.tokens import verify_token
+from aiplane.identity.users import find_user
 from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
 from aiplane_shared.routes import AUTHENTICATED, MANAGER, PUBLIC, WORKER
@@ -61,8 +63,36 @@ def _cookie(header: str | None, name: str) -> str | None:
     return morsel.value if morsel and morsel.value else None
 
 
-def authenticate(family: str, credentials: Credentials) -> Principal:
-    """The caller, or UnauthenticatedError (nothing presented) / InvalidCredentialsError."""
+def authenticate(family: str, credentials: Credentials, *, source_ip: str | None = None) -> Principal:
+    """The caller, or UnauthenticatedError (nothing presented) / InvalidCredentialsError.
+
+    Every refused credential is recorded as an audit event (presenting nothing is not an attempt).
+    """
+    try:
+        return _authenticate(family, credentials)
+    except InvalidCredentialsError as refused:
+        record_auth_event("authenticate", FAILURE, family=family, source_ip=source_ip,
+                          credential=_presented_kind(family, credentials), key_prefix=_key_prefix(credentials),
+                          reason=refused.message)
+        raise
+
+
+def _presented_kind(family: str, credentials: Credentials) -> str:
+    if family == APPPROXY:
+        return "token"
+    if credentials.api_key or (credentials.bearer and _looks_like_api_key(credentials.bearer)):
+        return "api_key"
+    return "jwt" if credentials.bearer else "cookie"
+
+
+def _key_prefix(credentials: Credentials) -> str | None:
+    for value in (credentials.api_key, credentials.bearer):
+        if value and value.startswith(KEY_PREFIX):
+            return value[:DISPLAY_PREFIX_LENGTH]
+    return None
+
+
+def _authenticate(family: str, credentials: Credentials) -> Principal:
     if family == APPPROXY:
         return _appproxy_principal(credentials.backendai_token)
     if family == MLWORKER:
@@ -83,6 +113,9 @@ def _principal_for(value: str, source: str) -> Principal:
     if source == "api_key" or (source == "bearer" and _looks_like_api_key(value)):
         return _api_key_principal(value)
     claims = verify_token(value)
+    # A deleted user's tokens stop working at once: the user must still exist.
+    if find_user(str(claims["sub"])) is None:
+        raise InvalidCredentialsError("the token's user no longer exists")
     credential = "cookie" if source == "cookie" else "jwt"
     return Principal(id=str(claims["sub"]), kind=USER, credential=credential)
 
@@ -98,8 +131,12 @@ def _api_key_principal(api_key: str) -> Principal:
     record = find_active_key(api_key)
     if record is None:
         raise InvalidCredentialsError("invalid API key")
-    return Principal(id=record.owner_id, kind=ADMIN if record.is_admin else USER, credential="api_key",
-                     claims={"keyId": record.key_id})
+    if not record.is_admin and find_user(record.owner_id) is None:
+        raise InvalidCredentialsError("the API key's user no longer exists")
+    claims = {"keyId": record.key_id}
+    if record.rate_limit is not None:
+        claims["rateLimit"] = str(int(record.rate_limit))
+    return Principal(id=record.owner_id, kind=ADMIN if record.is_admin else USER, credential="api_key", claims=claims)
 
 
 def _appproxy_principal(token: str | None) -> Principal:

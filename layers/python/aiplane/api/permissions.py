@@ -1,0 +1,23 @@
+"""Route-level permission checks for runtime resources, for any router:
+
+    router = APIRouter(dependencies=[Depends(resource_permission("backends"))])
+
+GET needs view, POST/PUT/PATCH need edit, DELETE needs manage on the resource (or on `server`).
+For a check on one item, call `aiplane.identity.access.require_permission` in the handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+from aiplane.api.auth import current_principal
+from aiplane.identity.access import permission_for_method, require_permission
+
+
+def resource_permission(resource: str) -> Callable[[Request], None]:
+    def check(request: Request) -> None:
+        require_permission(current_principal(request), permission_for_method(request.method), resource)
+
+    return check

@@ -1,0 +1,158 @@
+"""Access control: entries `{identity, resource, resourceType, permission}` and the permission
+check every runtime group uses.
+
+Levels: none < view < edit < manage. Reading needs view, creating and updating need edit,
+deleting and administering access need manage. A grant on the resource `server` covers every
+resource; the bootstrap admin holds manage on `server`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from aiplane.data.pagination import parse_limit
+from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from aiplane.identity.models import AccessClaimRecord, AccessEntryRecord
+from aiplane.identity.principal import USER, Principal
+from aiplane.identity.users import find_user, parse_rfc3339, rfc3339, runtime_view
+from aiplane.settings import get_settings
+
+NONE, VIEW, EDIT, MANAGE = "none", "view", "edit", "manage"
+PERMISSIONS: tuple[str, ...] = (NONE, VIEW, EDIT, MANAGE)  # increasing privilege
+LEVEL = {name: level for level, name in enumerate(PERMISSIONS)}
+SERVER = "server"  # the root resource: a grant on it covers every resource
+
+_METHOD_PERMISSION = {"GET": VIEW, "HEAD": VIEW, "OPTIONS": VIEW, "POST": EDIT, "PUT": EDIT, "PATCH": EDIT, "DELETE": MANAGE}
+
+
+def permission_for_method(method: str) -> str:
+    """The level an HTTP method needs: view to read, edit to create/update, manage to delete."""
+    return _METHOD_PERMISSION.get(method.upper(), MANAGE)
+
+
+def permission_of(principal: Principal, resource: str) -> str:
+    """The principal's effective level on a resource: its best grant on it or on `server`."""
+    if principal.is_admin:
+        return MANAGE
+    if principal.kind != USER:
+        return NONE
+    best = NONE
+    for granted in (resource, SERVER) if resource != SERVER else (SERVER,):
+        for entry in AccessEntryRecord.by_identity.query(
+            f"IDENTITY#{principal.id}", AccessEntryRecord.gsi1sk.startswith(f"RESOURCE#{granted}#")
+        ):
+            if LEVEL.get(entry.permission, 0) > LEVEL[best]:
+                best = entry.permission
+    return best
+
+
+def require_permission(principal: Principal, needed: str, resource: str = SERVER) -> None:
+    """ForbiddenError unless the principal holds at least `needed` on `resource`."""
+    if LEVEL[permission_of(principal, resource)] < LEVEL[needed]:
+        raise ForbiddenError(f"{needed} permission on {resource!r} required")
+
+
+def _validated_permission(permission: str | None) -> str:
+    if permission not in LEVEL:
+        raise ValidationError(f"permission must be one of {', '.join(PERMISSIONS)}", param="permission")
+    return permission
+
+
+def _required(value: str | None, param: str) -> str:
+    if not value or not value.strip():
+        raise ValidationError(f"{param} is required", param=param)
+    return value.strip()
+
+
+def _claim(identity: str, resource_type: str, resource: str) -> AccessClaimRecord:
+    return AccessClaimRecord(f"ACCESSKEY#{identity}#{resource_type}#{resource}", "META")
+
+
+def _connection() -> Connection:
+    return Connection(region=get_settings().region)
+
+
+def create_entry(identity: str | None, resource: str | None, resource_type: str | None, permission: str | None) -> AccessEntryRecord:
+    identity = _required(identity, "identity")
+    resource = _required(resource, "resource")
+    resource_type = _required(resource_type, "resourceType")
+    permission = _validated_permission(permission)
+    now = datetime.now(UTC)
+    entry_id = str(uuid.uuid4())
+    entry = AccessEntryRecord(
+        f"ACCESS#{entry_id}", "META",
+        gsi1pk=f"IDENTITY#{identity}", gsi1sk=f"RESOURCE#{resource}#{entry_id}",
+        gsi2sk=f"{rfc3339(now)}#{entry_id}",
+        entry_id=entry_id, identity=identity, resource=resource, resource_type=resource_type,
+        permission=permission, created_at=now, updated_at=now,
+    )
+    claim = _claim(identity, resource_type, resource)
+    claim.entry_id = entry_id
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.save(claim, condition=AccessClaimRecord.pk.does_not_exist())
+            transaction.save(entry, condition=AccessEntryRecord.pk.does_not_exist())
+    except TransactWriteError:
+        raise ConflictError("an access entry for this identity and resource already exists") from None
+    return entry
+
+
+def get_entry(entry_id: str) -> AccessEntryRecord:
+    try:
+        return AccessEntryRecord.get(f"ACCESS#{entry_id}", "META")
+    except DoesNotExist:
+        raise NotFoundError(f"access entry {entry_id} not found") from None
+
+
+def list_entries(*, identity: str | None = None, after: str | None = None, limit: str | int | None = None) -> list[AccessEntryRecord]:
+    """One identity's entries (by resource), or all entries oldest first after the `from` cursor."""
+    page_size = parse_limit(limit)
+    if identity:
+        return list(AccessEntryRecord.by_identity.query(f"IDENTITY#{identity}", limit=page_size))
+    condition = AccessEntryRecord.gsi2sk > rfc3339(parse_rfc3339(after, param="from")) + "#~" if after else None
+    return list(AccessEntryRecord.by_creation.query("ACCESS", range_key_condition=condition, limit=page_size))
+
+
+def update_entry(entry_id: str, *, permission: str | None) -> AccessEntryRecord:
+    """The permission is what changes; identity and resource define the entry (delete and create
+    to move a grant)."""
+    entry = get_entry(entry_id)
+    permission = _validated_permission(permission)
+    entry.update(
+        actions=[AccessEntryRecord.permission.set(permission), AccessEntryRecord.updated_at.set(datetime.now(UTC))],
+        condition=AccessEntryRecord.pk.exists(),
+    )
+    return entry
+
+
+def delete_entry(entry: AccessEntryRecord) -> None:
+    with TransactWrite(connection=_connection()) as transaction:
+        transaction.delete(entry)
+        transaction.delete(_claim(entry.identity, entry.resource_type, entry.resource))
+
+
+def delete_entries_of(identity: str) -> None:
+    for entry in AccessEntryRecord.by_identity.query(f"IDENTITY#{identity}"):
+        delete_entry(entry)
+
+
+def entry_view(entry: AccessEntryRecord, *, expand_user: bool = False) -> dict[str, object]:
+    view: dict[str, object] = {
+        "id": entry.entry_id,
+        "identity": entry.identity,
+        "resource": entry.resource,
+        "resourceType": entry.resource_type,
+        "permission": entry.permission,
+        "createdAt": rfc3339(entry.created_at),
+        "updatedAt": rfc3339(entry.updated_at),
+    }
+    if expand_user:
+        user = find_user(entry.identity)
+        view["identityDetails"] = runtime_view(user) if user else None
+        view["withUserDetails"] = True
+    return view

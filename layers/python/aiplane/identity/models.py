@@ -1,0 +1,116 @@
+"""PynamoDB models of the identity store (the `identity` table), shared by every family.
+
+Item layout (pk / sk; gsi1; gsi2):
+- user:          USER#<id> / META;              USERS, <createdAt>  (newest-first listing)
+- email claim:   EMAIL#<lowercased email> / META  (one account per email, written in the user's transaction)
+- access entry:  ACCESS#<id> / META;            IDENTITY#<identity>, RESOURCE#<resource>#<id>;  ACCESS, <createdAt>#<id>
+- access claim:  ACCESSKEY#<identity>#<type>#<resource> / META  (one entry per identity and resource)
+- counter:       COUNTER#<scope> / WINDOW#<start epoch>  (rate limits and login throttling)
+- auth event:    AUTHLOG#<day> / <at>#<id>;     AUTHLOG#<user id>, <at>
+API keys are `aiplane.data.models.ApiKeyRecord` in the same table.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from aiplane.data.models import Gsi1, table_name
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+
+class Gsi2(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class _IdentityModel(Model):
+    class Meta:
+        table_name = table_name(resources.IDENTITY_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="META")
+
+
+class UserRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    gsi1pk = UnicodeAttribute(default="USERS")
+    gsi1sk = UnicodeAttribute()  # created_at, RFC3339 with microseconds
+    by_creation = Gsi1()
+    user_id = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    email = UnicodeAttribute()
+    friendly_name = UnicodeAttribute(null=True)
+    password_hash = UnicodeAttribute()  # argon2id, never leaves the layer
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class EmailClaimRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    user_id = UnicodeAttribute()
+
+
+class AccessEntryRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_identity = Gsi1()
+    gsi2pk = UnicodeAttribute(default="ACCESS")
+    gsi2sk = UnicodeAttribute()
+    by_creation = Gsi2()
+    entry_id = UnicodeAttribute()
+    identity = UnicodeAttribute()
+    resource = UnicodeAttribute()
+    resource_type = UnicodeAttribute()
+    permission = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class AccessClaimRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    entry_id = UnicodeAttribute()
+
+
+class CounterRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    count = NumberAttribute(default=0)
+    expires_at_epoch = NumberAttribute(null=True)
+
+
+class AuthEventRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_user = Gsi1()
+    action = UnicodeAttribute()
+    outcome = UnicodeAttribute()  # success | failure
+    family = UnicodeAttribute()
+    user_id = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    source_ip = UnicodeAttribute(null=True)
+    credential = UnicodeAttribute(null=True)  # api_key | jwt | cookie | password | token
+    key_prefix = UnicodeAttribute(null=True)  # the displayable prefix of an API key, never the key
+    reason = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+    expires_at_epoch = NumberAttribute(null=True)

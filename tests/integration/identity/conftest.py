@@ -1,0 +1,61 @@
+"""Helpers for identity tests: users made through the public API, and clients from other
+source addresses (login throttling counts per source)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.family_app import build_family_app
+
+STRONG_PASSWORD = "correct-horse-42"
+
+
+@dataclass
+class RegisteredUser:
+    id: str
+    email: str
+    password: str
+    token: str
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def unique_email(label: str = "user") -> str:
+    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@pytest.fixture
+def runtime(family_clients) -> TestClient:
+    return family_clients["runtime"]
+
+
+@pytest.fixture
+def admin(admin_api_key) -> dict[str, str]:
+    return {"X-API-Key": admin_api_key}
+
+
+@pytest.fixture
+def make_user(runtime) -> Callable[..., RegisteredUser]:
+    def make(label: str = "user", password: str = STRONG_PASSWORD) -> RegisteredUser:
+        email = unique_email(label)
+        response = runtime.post("/register", json={"email": email, "password": password, "friendlyName": label})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return RegisteredUser(id=body["user"]["id"], email=email, password=password, token=body["token"])
+
+    return make
+
+
+def client_from(family: str, source_ip: str) -> TestClient:
+    return TestClient(build_family_app(family), raise_server_exceptions=False, client=(source_ip, 50000))
+
+
+def fresh_source() -> str:
+    return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"

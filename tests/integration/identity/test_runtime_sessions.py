@@ -1,0 +1,162 @@
+"""runtime sign-up, login, token refresh and the UI cookie session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiplane.identity import sessions
+from aiplane.identity.audit import auth_events_of
+from aiplane.identity.models import AuthEventRecord
+from aiplane.identity.sessions import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_SOURCE
+from aiplane.identity.users import rfc3339, user_by_email
+from tests.integration.identity.conftest import STRONG_PASSWORD, client_from, fresh_source, unique_email
+
+
+def test_register_returns_user_token_and_expiry_and_never_the_password(runtime):
+    email = unique_email()
+    response = runtime.post("/register", json={"email": email, "password": STRONG_PASSWORD, "friendlyName": "Ada", "allowedResources": []})
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"user", "token", "expires_at"}
+    assert set(body["user"]) == {"id", "friendlyName", "email", "subject", "createdAt", "updatedAt"}
+    assert body["user"]["email"] == email and body["user"]["friendlyName"] == "Ada"
+    assert datetime.fromisoformat(body["expires_at"]) > datetime.fromisoformat(body["user"]["createdAt"])
+    assert "password" not in response.text.lower() and STRONG_PASSWORD not in response.text
+    stored = user_by_email(email)
+    assert stored.password_hash.startswith("$argon2id$")
+
+
+def test_register_twice_with_one_email_is_a_conflict(runtime, family_clients):
+    email = unique_email()
+    assert runtime.post("/register", json={"email": email, "password": STRONG_PASSWORD}).status_code == 201
+    again = runtime.post("/register", json={"email": email.upper(), "password": STRONG_PASSWORD})
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "conflict"
+    # one store for every family
+    gpufarm = family_clients["gpufarm"].post("/api/v1/auth/register", json={"email": email, "password": STRONG_PASSWORD})
+    assert gpufarm.status_code == 409 and gpufarm.json()["code"] == "CONFLICT"
+
+
+def test_weak_or_missing_password_or_email_is_refused(runtime):
+    for body in (
+        {"email": unique_email()},
+        {"email": unique_email(), "password": ""},
+        {"email": unique_email(), "password": "short1"},
+        {"email": unique_email(), "password": "onlyletters"},
+        {"email": unique_email(), "password": "1234567890"},
+        {"email": unique_email(), "password": "aaaaaaaa1"},
+        {"password": STRONG_PASSWORD},
+        {"email": "not-an-email", "password": STRONG_PASSWORD},
+    ):
+        response = runtime.post("/register", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    assert runtime.post("/register").status_code == 400
+
+
+def test_self_registration_cannot_grant_itself_access(runtime):
+    response = runtime.post("/register", json={
+        "email": unique_email(), "password": STRONG_PASSWORD,
+        "allowedResources": [{"name": "server", "permission": "manage", "resourceType": "server"}],
+    })
+    assert response.status_code == 403
+
+
+def test_login_and_token_refresh(runtime, make_user):
+    user = make_user()
+    response = runtime.post("/login", json={"email": user.email, "password": user.password})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user"]["id"] == user.id and body["token"] and body["expires_at"]
+    assert runtime.get("/ui/me", headers={"Authorization": f"Bearer {body['token']}"}).json()["id"] == user.id
+
+    refreshed = runtime.post("/token_refresh", json={"token": body["token"]})
+    assert refreshed.status_code == 200
+    assert refreshed.json()["token"] != body["token"] and refreshed.json()["user"]["id"] == user.id
+    assert runtime.post("/token_refresh", json={"token": "not.a.token"}).status_code == 401
+    assert runtime.post("/token_refresh", json={}).status_code == 401
+
+
+def test_wrong_password_is_401_and_audited_without_secrets(make_user):
+    client = client_from("runtime", fresh_source())
+    user = make_user("audited")
+    started = rfc3339(datetime.now(UTC))
+    response = client.post("/login", json={"email": user.email, "password": "wrong-password-1"})
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert client.post("/login", json={"email": user.email, "password": user.password}).status_code == 200
+
+    events = auth_events_of(user.id)
+    assert [(event.action, event.outcome) for event in events][:2] == [("login", "success"), ("register", "success")]
+    since_start = AuthEventRecord.query(f"AUTHLOG#{events[0].at:%Y-%m-%d}", AuthEventRecord.sk >= started)
+    failures = [event for event in since_start if event.email == user.email and event.outcome == "failure"]
+    assert failures and failures[0].reason == "wrong email or password"
+    for event in [*events, *failures]:
+        assert user.password not in str(event.attribute_values) and "wrong-password-1" not in str(event.attribute_values)
+
+
+def test_login_is_throttled_per_account_after_repeated_failures(make_user):
+    user = make_user("throttled")
+    client = client_from("runtime", fresh_source())
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        assert client.post("/login", json={"email": user.email, "password": "wrong-password-1"}).status_code == 401
+    # even the right password waits now, from any source
+    blocked = client_from("runtime", fresh_source()).post("/login", json={"email": user.email, "password": user.password})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert blocked.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_login_is_throttled_per_source_after_repeated_failures(make_user, monkeypatch):
+    assert MAX_FAILURES_PER_SOURCE > MAX_FAILURES_PER_ACCOUNT
+    source_limit = MAX_FAILURES_PER_ACCOUNT + 2  # same mechanism as the real limit, fewer argon2 runs
+    monkeypatch.setattr(sessions, "MAX_FAILURES_PER_SOURCE", source_limit)
+    client = client_from("runtime", fresh_source())
+    for index in range(source_limit):
+        response = client.post("/login", json={"email": unique_email(f"nobody{index}"), "password": "wrong-password-1"})
+        assert response.status_code == 401
+    user = make_user("victim-of-source")
+    assert client.post("/login", json={"email": user.email, "password": user.password}).status_code == 429
+    assert client_from("runtime", fresh_source()).post("/login", json={"email": user.email, "password": user.password}).status_code == 200
+
+
+def test_successful_logins_do_not_count_towards_the_throttle(make_user):
+    user = make_user()
+    client = client_from("runtime", fresh_source())
+    for _ in range(MAX_FAILURES_PER_ACCOUNT + 2):
+        assert client.post("/login", json={"email": user.email, "password": user.password}).status_code == 200
+
+
+def test_ui_session_cookie_flow(runtime, make_user):
+    email = unique_email("ui")
+    registered = runtime.post("/ui/register", json={"email": email, "password": STRONG_PASSWORD})
+    assert registered.status_code == 201
+    assert registered.json()["email"] == email
+    assert_session_cookie(registered.headers["set-cookie"])
+
+    login = runtime.post("/ui/login", json={"email": email, "password": STRONG_PASSWORD})
+    assert login.status_code == 200 and login.json()["email"] == email
+    cookie_header = login.headers["set-cookie"]
+    assert_session_cookie(cookie_header)
+    token = cookie_header.split(";")[0].split("=", 1)[1]
+    cookie = {"Cookie": f"auth_token={token}"}  # Secure cookies are not replayed over http by the client
+
+    me = runtime.get("/ui/me", headers=cookie)
+    assert me.status_code == 200 and me.json()["email"] == email
+    refreshed = runtime.post("/ui/token_refresh", headers=cookie)
+    assert refreshed.status_code == 200 and refreshed.json() == "token refreshed"
+    assert_session_cookie(refreshed.headers["set-cookie"])
+
+    logout = runtime.post("/ui/logout", headers=cookie)
+    assert logout.status_code == 200
+    assert "auth_token=" in logout.headers["set-cookie"] and "Max-Age=0" in logout.headers["set-cookie"]
+    assert runtime.get("/ui/me").status_code == 401
+    assert runtime.post("/ui/token_refresh").status_code == 401
+    assert runtime.get("/ui/me", headers={"Cookie": "auth_token=garbage"}).status_code == 401
+
+
+def assert_session_cookie(header: str) -> None:
+    attributes = {part.strip().split("=")[0].lower() for part in header.split(";")}
+    assert header.startswith("auth_token=")
+    assert {"httponly", "secure", "samesite", "path", "expires"} <= attributes
+    assert "samesite=strict" in header.lower()
