@@ -48,16 +48,20 @@ class LLMPort(Protocol):
     def embed(self, text: str, choice: ModelChoice, *, timeout_s: float | None = None) -> list[float]:
         """The embedding vector of `text`."""
 
+    def models(self) -> list[dict[str, Any]]:
+        """The models the gateway serves, as OpenAI `/v1/models` items."""
+
 
 class OpenAICompatibleLLM:
     """LLMPort over HTTP. The first candidate model is asked; the gateway behind the URL routes."""
 
-    def _post(self, path: str, body: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any] | None, timeout_s: float | None) -> dict[str, Any]:
         headers = {}
         if api_key := os.environ.get(LLM_API_KEY_VARIABLE):
             headers["Authorization"] = f"Bearer {api_key}"
         try:
-            response = httpx.post(f"{llm_base_url()}{path}", json=body, headers=headers, timeout=timeout_s or DEFAULT_TIMEOUT_S)
+            response = httpx.request("POST" if body is not None else "GET", f"{llm_base_url()}{path}", json=body,
+                                     headers=headers, timeout=timeout_s or DEFAULT_TIMEOUT_S)
         except httpx.TimeoutException:
             raise GatewayTimeoutError("the LLM backend did not answer in time") from None
         except httpx.HTTPError as error:
@@ -97,6 +101,11 @@ class OpenAICompatibleLLM:
             return [float(x) for x in answer["data"][0]["embedding"]]
         except (KeyError, IndexError, TypeError, ValueError):
             raise BadGatewayError("the LLM backend answered without an embedding") from None
+
+
+    def models(self):
+        data = self._post("/v1/models", None, None).get("data")
+        return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
 
 def default_llm() -> LLMPort:
