@@ -93,7 +93,7 @@ def _task_state(task: TaskDefinition, settings: str, function_name: str) -> dict
 
 
 def _route_state(task: TaskDefinition) -> dict[str, Any]:
-    choices: list[dict[str, Any]] = [{"Variable": "$.halt", "IsPresent": True, "Next": STEP_LIMIT}]
+    choices: list[dict[str, Any]] = [{"Variable": "$.halt", "IsString": True, "Next": STEP_LIMIT}]
     default = CHAIN_END if not task.transition.branches else NO_BRANCH
     for branch in task.transition.branches:
         operator = branch.operator or "equals"

@@ -4,7 +4,7 @@ The chain-step Lambda calls `run_step` with the task, the chain's settings and t
 state; Step Functions does the rest (order, branches, retries, timeouts, on_failure). The
 execution state carries the variables:
     {"run_id", "vars": {name: value}, "types": {name: data type}, "current", "current_type",
-     "transition", "transition_number", "halt"?, "failure"? (set by a Catch)}
+     "transition", "transition_number", "halt" (null, or why the run stops), "failure"? (set by a Catch)}
 Every attempt, failed or not, is recorded as one CapturedStateUnit with the run.
 """
 
@@ -42,7 +42,7 @@ class TokenLimitExceeded(Exception):
 
 def initial_state(run_id: str, input_value: Any, input_type: str) -> dict[str, Any]:
     return {"run_id": run_id, "vars": {"input": input_value}, "types": {"input": input_type},
-            "current": input_value, "current_type": input_type, "transition": "", "transition_number": None}
+            "current": input_value, "current_type": input_type, "transition": "", "transition_number": None, "halt": None}
 
 
 def new_run_id() -> str:
