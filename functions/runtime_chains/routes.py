@@ -28,7 +28,7 @@ from aiplane.chains.engine import as_chat_history, to_openai_response
 from aiplane.chains.llm_port import default_llm
 from aiplane.chains.model import DATA_TYPES, dump_chain, parse_chain
 from aiplane.data.pagination import parse_limit
-from aiplane.errors import NotFoundError, UnavailableError, ValidationError
+from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 
 router = APIRouter()
 
@@ -63,8 +63,11 @@ def _save(raw: Any, *, create: bool, chain_id: str | None = None) -> dict[str, A
         raise ValidationError("a stored chain needs an id", param="id")
     if chain_id is not None and chain.id != chain_id:
         raise ValidationError("the body's id differs from the path's", param="id")
+    # Check before deploying, so a 404 or 409 leaves the existing state machine untouched.
     if not create:
-        store.get_task_chain_record(chain.id)  # 404 before deploying anything
+        store.get_task_chain_record(chain.id)
+    elif store.task_chain_exists(chain.id):
+        raise ConflictError(f"task chain {chain.id!r} already exists", param="id")
     arn = runner.deploy(chain, key=runner.stored_chain_key(chain.id))
     return store.save_task_chain(chain.id, dump_chain(chain), arn, create=create)
 
@@ -102,11 +105,7 @@ def set_chain(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     chain = parse_chain(body)
     if not chain.id:
         raise ValidationError("a stored chain needs an id", param="id")
-    try:
-        store.get_task_chain_record(chain.id)
-    except NotFoundError:
-        return _save(body, create=True)
-    return _save(body, create=False)
+    return _save(body, create=not store.task_chain_exists(chain.id))
 
 
 @router.get("/openai/{chainID}/v1/models")

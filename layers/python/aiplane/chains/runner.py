@@ -58,12 +58,16 @@ def deploy(chain: ChainDefinition, *, key: str | None = None) -> str:
     name = state_machine_name(key or definition_digest(definition))
     sfn = client("stepfunctions")
     arn = _state_machine_arn(name)
+    if key is not None:
+        try:
+            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition), roleArn=_role_arn())
+            return arn
+        except sfn.exceptions.StateMachineDoesNotExist:
+            pass
     try:
         return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=_role_arn(),
                                         type="EXPRESS")["stateMachineArn"]
-    except sfn.exceptions.StateMachineAlreadyExists:
-        if key is not None:
-            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition), roleArn=_role_arn())
+    except sfn.exceptions.StateMachineAlreadyExists:  # same digest: the same definition
         return arn
 
 

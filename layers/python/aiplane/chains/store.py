@@ -18,6 +18,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from pynamodb.connection import Connection
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
@@ -98,6 +99,10 @@ class ChatMessageRecord(_RuntimeModel):
     sent_at = UnicodeAttribute()
 
 
+def _transaction() -> TransactWrite:
+    return TransactWrite(connection=Connection(region=get_settings().region))
+
+
 def _page_by_created(model: Any, partition: str, limit: int, cursor: str | None) -> list[Any]:
     condition = Gsi1.gsi1sk > f"{cursor}#\uffff" if cursor else None
     return list(model.by_created.query(partition, range_key_condition=condition, limit=limit))
@@ -132,6 +137,14 @@ def get_task_chain_record(chain_id: str) -> TaskChainRecord:
         return TaskChainRecord.get(f"TASKCHAIN#{chain_id}", "META")
     except DoesNotExist:
         raise NotFoundError(f"task chain {chain_id!r} not found") from None
+
+
+def task_chain_exists(chain_id: str) -> bool:
+    try:
+        get_task_chain_record(chain_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 def list_task_chains(limit: int, cursor: str | None) -> list[dict[str, Any]]:
@@ -174,7 +187,7 @@ def create_hook(hook: dict[str, Any]) -> dict[str, Any]:
                               name=hook["name"], body=json.dumps(hook))
     claim = HookNameRecord(f"HOOKNAME#{hook['name']}", "META", hook_id=hook["id"])
     try:
-        with TransactWrite() as transaction:
+        with _transaction() as transaction:
             transaction.save(record, condition=RemoteHookRecord.pk.does_not_exist())
             transaction.save(claim, condition=HookNameRecord.pk.does_not_exist())
     except TransactWriteError:
@@ -213,7 +226,7 @@ def update_hook(hook_id: str, hook: dict[str, Any]) -> dict[str, Any]:
     record = RemoteHookRecord(f"HOOK#{hook_id}", "META", gsi1sk=f"{current['createdAt']}#{hook_id}", hook_id=hook_id,
                               name=updated["name"], body=json.dumps(updated))
     try:
-        with TransactWrite() as transaction:
+        with _transaction() as transaction:
             transaction.save(record, condition=RemoteHookRecord.pk.exists())
             if updated["name"] != current["name"]:
                 transaction.save(HookNameRecord(f"HOOKNAME#{updated['name']}", "META", hook_id=hook_id),
@@ -226,7 +239,7 @@ def update_hook(hook_id: str, hook: dict[str, Any]) -> dict[str, Any]:
 
 def delete_hook(hook_id: str) -> None:
     current = get_hook(hook_id)
-    with TransactWrite() as transaction:
+    with _transaction() as transaction:
         transaction.delete(RemoteHookRecord(f"HOOK#{hook_id}", "META"))
         transaction.delete(HookNameRecord(f"HOOKNAME#{current['name']}", "META"))
 
@@ -273,7 +286,7 @@ def chat_messages(chat_id: str) -> list[dict[str, Any]]:
 
 
 def append_chat_messages(chat_id: str, messages: list[dict[str, Any]]) -> None:
-    with TransactWrite() as transaction:
+    with _transaction() as transaction:
         transaction.condition_check(ChatRecord, f"CHAT#{chat_id}", "META", condition=ChatRecord.pk.exists())
         for number, message in enumerate(messages):
             sent_at = now_rfc3339_nano()
