@@ -2,12 +2,15 @@
 
 - Lambda invoke needs docker: dispatch invocations to the in-process handlers instead;
 - StartSyncExecution is not implemented: run the execution on moto's ASL interpreter and wait;
+- the interpreter's StringMatches is fnmatch (`?`, `[...]` are wildcards, `\\*` is no escape):
+  match the way Step Functions does (only `*` is a wildcard; `\\*` and `\\\\` are escapes);
 - scheduled rules never fire and TTL never deletes: see `dispatchers.py`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import traceback
 import uuid
@@ -16,6 +19,9 @@ from typing import Any
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.string_operators import (
+    StringMatches,
+)
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from aiplane_local.lambda_runtime import invoke, logical_function_name
@@ -44,6 +50,22 @@ def install(resource_prefix: str) -> None:
 
     LambdaSimpleBackend.invoke = invoke_in_process
     StepFunctionResponse.start_sync_execution = _start_sync_execution
+    StringMatches._compare = staticmethod(_string_matches)
+
+
+def _string_matches(variable: Any, pattern: Any) -> bool:
+    if not isinstance(variable, str) or not isinstance(pattern, str):
+        return False
+    expression, position = [], 0
+    while position < len(pattern):
+        character = pattern[position]
+        if character == "\\" and position + 1 < len(pattern):
+            expression.append(re.escape(pattern[position + 1]))
+            position += 2
+            continue
+        expression.append(".*" if character == "*" else re.escape(character))
+        position += 1
+    return re.fullmatch("".join(expression), variable, flags=re.DOTALL) is not None
 
 
 def _start_sync_execution(self: StepFunctionResponse) -> ActionResult:

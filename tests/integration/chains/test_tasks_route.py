@@ -64,7 +64,8 @@ def test_parse_transition_noop_embedding_and_debug_capture(runtime, llm):
 
 @pytest.mark.parametrize("operator, when, reply, expected", [
     ("equals", "blue", "blue", "hit"), ("contains", "lu", "blue", "hit"), ("starts_with", "bl", "blue", "hit"),
-    ("ends_with", "ue", "blue", "hit"), ("gt", "10", "11", "hit"),
+    ("ends_with", "ue", "blue", "hit"), ("ends_with", "x*", "box*", "hit"),
+    ("ends_with", "x*", "boxes", "miss"), ("contains", "?", "why?", "hit"), ("contains", "?", "no", "miss"), ("gt", "10", "11", "hit"),
     (">", "10", "9", "miss"), ("lt", "10", "9", "hit"), ("<", "10", "10", "miss"), ("in_range", "5-7", "7", "hit"),
     ("in_range", "5-7", "8", "miss"),
 ])
