@@ -124,8 +124,7 @@ def test_timeout_ends_a_slow_attempt(runtime, llm):
 def test_looping_gotos_stop_at_the_step_bound(runtime, llm):
     tasks = [{"id": "a", "handler": "noop", "transition": end("b")}, {"id": "b", "handler": "noop", "transition": end("a")}]
     response = run(runtime, tasks)
-    assert response.status_code == 400 and "steps" in response.json()["error"]["message"]
-    assert len(response.json()["error"].get("details", {}).get("state", [])) in (0, 20)
+    assert response.status_code == 400 and "took more steps" in response.json()["error"]["message"]
 
 
 def test_token_limit_is_enforced(runtime, llm):

@@ -7,12 +7,12 @@ from functools import cache
 from typing import Any
 
 from aiplane.chains import store
-from aiplane.chains.compiler import NO_BRANCH, STEP_LIMIT, compile_chain, definition_digest
+from aiplane.chains.compiler import compile_chain, definition_digest
 from aiplane.chains.engine import initial_state, new_run_id
 from aiplane.chains.model import ChainDefinition
 from aiplane.data.aws import client
-from aiplane.errors import (AiplaneError, BadGatewayError, BadRequestError, ErrorKind, GatewayTimeoutError,
-                            NotFoundError, UnavailableError)
+from aiplane.errors import (AiplaneError, BadGatewayError, BadRequestError, GatewayTimeoutError, NotFoundError,
+                            UnavailableError)
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -88,27 +88,23 @@ def run(state_machine_arn: str, input_value: Any, input_type: str) -> tuple[Any,
     run_id = new_run_id()
     result = client("stepfunctions").start_sync_execution(
         stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(initial_state(run_id, input_value, input_type)))
-    units = store.captured_units(run_id)
     if result["status"] == "SUCCEEDED":
         state = json.loads(result.get("output") or "{}")
-        return state.get("current"), state.get("current_type", "any"), units
-    raise _failure(result.get("error") or "", result.get("cause") or "", units)
+        return state.get("current"), state.get("current_type", "any"), store.captured_units(run_id)
+    raise _failure(result.get("error") or "", result.get("cause") or "")
 
 
-def _failure(error: str, cause: str, units: list[dict[str, Any]]) -> AiplaneError:
+def _failure(error: str, cause: str) -> AiplaneError:
     message = cause
     try:
         message = json.loads(cause).get("errorMessage") or cause
     except (ValueError, AttributeError):
         pass
-    details = {"state": units}
-    if error in (STEP_LIMIT, NO_BRANCH):
-        return BadRequestError(f"the chain failed: {message}", code="chain_failed", details=details)
     kind = _ERRORS.get(error)
     if kind is not None:
-        return kind(f"the chain failed: {message}", details=details)
-    return AiplaneError(f"the chain failed: {message or error}", kind=ErrorKind.BAD_REQUEST, code="chain_failed",
-                        details=details)
+        return kind(f"the chain failed: {message}")
+    # The chain's own failures (raise_error, no branch matched, the step bound, token_limit...).
+    return BadRequestError(f"the chain failed: {message or error}", code="chain_failed")
 
 
 def run_inline(chain: ChainDefinition, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
