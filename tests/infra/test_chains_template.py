@@ -35,3 +35,13 @@ def test_api_functions_may_run_and_create_chain_state_machines(environment_templ
         Match.object_like({"Action": "iam:PassRole",
                            "Condition": {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}}),
     ])}})
+
+
+def test_builtin_chat_chain_state_machine(environment_templates):
+    env_name, templates = environment_templates
+    prefix = get_environment(env_name).resource_prefix
+    templates["async"].has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "StateMachineName": physical_name(prefix, resources.CHAIN_STATE_MACHINE_PREFIX + "builtin-chat"),
+        "StateMachineType": "EXPRESS",
+        "DefinitionString": Match.string_like_regexp(physical_name(prefix, resources.CHAIN_STEP_FUNCTION)),
+    })

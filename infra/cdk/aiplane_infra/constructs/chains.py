@@ -1,12 +1,19 @@
-"""Task chains: the chain-step function every compiled chain invokes, and the role the chains'
-Express state machines assume (the API functions create one state machine per chain at run time
-and pass this role to it)."""
+"""Task chains: the chain-step function every compiled chain invokes, the role the chains'
+Express state machines assume, and the built-in chat chain's state machine (compiled from the
+same definition the chats use). The API functions create one state machine per stored chain at
+run time and pass the role to it."""
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from aiplane.chains.chats import BUILTIN_CHAT_CHAIN, BUILTIN_CHAT_KEY
+from aiplane.chains.compiler import compile_chain
+from aiplane.chains.model import parse_chain
 from aiplane_infra.constructs.functions import FunctionFactory
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
@@ -31,3 +38,12 @@ class TaskChains(Construct):
             actions=["lambda:InvokeFunction"],
             resources=[self.step_function.function_arn, f"{self.step_function.function_arn}:*"],
         ))
+        step_function_name = physical_name(environment.resource_prefix, resources.CHAIN_STEP_FUNCTION)
+        self.chat_state_machine = sfn.CfnStateMachine(
+            self, "BuiltinChatChain",
+            state_machine_name=physical_name(environment.resource_prefix, resources.CHAIN_STATE_MACHINE_PREFIX + BUILTIN_CHAT_KEY),
+            state_machine_type="EXPRESS",
+            role_arn=self.state_machine_role.role_arn,
+            definition_string=json.dumps(compile_chain(parse_chain(BUILTIN_CHAT_CHAIN), step_function_name)),
+        )
+        self.chat_state_machine.node.add_dependency(self.state_machine_role)

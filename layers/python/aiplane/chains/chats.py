@@ -1,7 +1,8 @@
 """Chats: a history in DynamoDB, and a turn that runs the configured chat chain over it.
 
-The chat chain is the stored chain named by AIPLANE_CHAT_CHAIN_ID, or else the built-in one:
-model_execution, then execute_tool_calls while the model asks for tools.
+The chat chain is the stored chain named by AIPLANE_CHAT_CHAIN_ID, or else the built-in one
+(model_execution, then execute_tool_calls while the model asks for tools), whose Express state
+machine the CDK app deploys. The turn's model and provider travel in the chat-history input.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ from aiplane.chains import runner, store
 from aiplane.chains.model import parse_chain
 
 CHAT_CHAIN_VARIABLE = "AIPLANE_CHAT_CHAIN_ID"
+BUILTIN_CHAT_KEY = "builtin-chat"
 
-
-def builtin_chat_chain(models: list[str], provider: str) -> dict[str, Any]:
-    config = {"models": models, "provider": provider}
-    return {"id": "chat", "description": "built-in chat chain", "tasks": [
-        {"id": "chat", "handler": "model_execution", "execute_config": config,
-         "transition": {"branches": [{"operator": "equals", "when": "tool-call", "goto": "tools"},
-                                     {"operator": "default", "goto": "end"}]}},
-        {"id": "tools", "handler": "execute_tool_calls", "execute_config": config,
-         "transition": {"branches": [{"operator": "default", "goto": "chat"}]}},
-    ]}
+BUILTIN_CHAT_CHAIN: dict[str, Any] = {"id": BUILTIN_CHAT_KEY, "description": "built-in chat chain", "tasks": [
+    {"id": "chat", "handler": "model_execution",
+     "transition": {"branches": [{"operator": "equals", "when": "tool-call", "goto": "tools"},
+                                 {"operator": "default", "goto": "end"}]}},
+    {"id": "tools", "handler": "execute_tool_calls",
+     "transition": {"branches": [{"operator": "default", "goto": "chat"}]}},
+]}
 
 
 def add_instruction(chat_id: str, instruction: str) -> None:
@@ -34,13 +33,12 @@ def chat_turn(chat_id: str, message: str, models: list[str], provider: str) -> d
     store.get_chat(chat_id)
     history = [{key: value for key, value in m.items() if key != "sentAt"} for m in store.chat_messages(chat_id)]
     user = {"role": "user", "content": message}
-    input_value = {"messages": history + [user], "model": models[0] if models else ""}
+    input_value = {"messages": history + [user], "model": models[0] if models else "", "provider": provider}
     stored_chain = os.environ.get(CHAT_CHAIN_VARIABLE)
     if stored_chain:
-        output, output_type, state = runner.run_stored(stored_chain, input_value, "chat_history")
+        output, _, state = runner.run_stored(stored_chain, input_value, "chat_history")
     else:
-        output, output_type, state = runner.run_inline(parse_chain(builtin_chat_chain(models, provider)), input_value,
-                                                       "chat_history")
+        output, _, state = runner.run_keyed(parse_chain(BUILTIN_CHAT_CHAIN), BUILTIN_CHAT_KEY, input_value, "chat_history")
     messages = output.get("messages") if isinstance(output, dict) else None
     if not isinstance(messages, list):
         messages = history + [user, {"role": "assistant", "content": str(output)}]

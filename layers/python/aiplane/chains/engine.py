@@ -241,8 +241,10 @@ def _model_execution(ctx: StepContext, value: Any, data_type: str) -> tuple[Any,
     if config and config.pass_clients_tools:
         tools += list(history.get("tools") or [])
     choice = ctx.choice()
-    if not choice.models and history.get("model"):
+    if not choice.models and history.get("model"):  # the request's model (OpenAI input, a chat turn)
         choice = ModelChoice((history["model"],), choice.providers, choice.temperature)
+    if not choice.providers and history.get("provider"):
+        choice = ModelChoice(choice.models, (history["provider"],), choice.temperature)
     answer = ctx.llm.chat(messages, choice, tools=tools or None, timeout_s=ctx.remaining_s())
     message = {key: answer["message"].get(key) for key in ("role", "content", "tool_calls") if answer["message"].get(key) is not None}
     message.setdefault("role", "assistant")

@@ -107,6 +107,16 @@ def _failure(error: str, cause: str) -> AiplaneError:
     return BadRequestError(f"the chain failed: {message or error}", code="chain_failed")
 
 
+def run_keyed(chain: ChainDefinition, key: str, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
+    """Run a chain whose state machine is deployed under `key` (by the CDK app), deploying it if missing."""
+    arn = _state_machine_arn(state_machine_name(key))
+    sfn = client("stepfunctions")
+    try:
+        return run(arn, input_value, input_type)
+    except sfn.exceptions.StateMachineDoesNotExist:
+        return run(deploy(chain, key=key), input_value, input_type)
+
+
 def run_inline(chain: ChainDefinition, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
     return run(deploy(chain), input_value, input_type)
 
