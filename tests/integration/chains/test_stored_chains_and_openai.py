@@ -116,3 +116,12 @@ def test_raw_sse_ends_with_done_and_unknown_chain_is_404(runtime, headers, opena
     missing = runtime.post("/openai/no-such-chain/v1/chat/completions", headers=headers,
                            json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_stack_trace_on_request(runtime, headers, openai_client, llm):
+    chain_path = str(openai_client.base_url).split("/runtime")[1].rstrip("/")
+    response = runtime.post(f"{chain_path}/chat/completions", params={"stackTrace": "true"}, headers=headers,
+                            json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    assert [unit["taskID"] for unit in response.json()["stackTrace"]] == ["chat", "reply"]
+    plain = runtime.post(f"{chain_path}/chat/completions", headers=headers, json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    assert "stackTrace" not in plain.json() and plain.json()["model"] == "stand-in"  # the chain's model wins

@@ -183,3 +183,28 @@ def test_invalid_chains_are_rejected_naming_the_field(runtime, tasks, param):
     response = run(runtime, tasks)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
+
+
+def test_compose_appends_to_a_chat_history_and_sets_the_composed_variable(runtime, llm):
+    llm.reply = lambda text, body: "follow-up question"
+    history = {"messages": [{"role": "user", "content": "first"}]}
+    tasks = [
+        {"id": "ask", "handler": "raw_string", "prompt_template": "continue", "compose": {"with_var": "input", "strategy": "append_string_to_chat_history"},
+         "transition": end("show")},
+        {"id": "show", "handler": "noop", "input_var": "ask_composed", "transition": end()},
+    ]
+    body = run(runtime, tasks, history, "chat_history").json()
+    assert body["outputType"] == "chat_history"
+    assert body["output"]["messages"] == [{"role": "user", "content": "first"}, {"role": "user", "content": "follow-up question"}]
+    assert body["state"][1]["inputVar"] == "ask_composed"
+
+
+def test_a_timeout_without_on_failure_is_a_504(runtime, llm):
+    llm.reply = lambda text, body: ("sleep", 2, "late")
+    response = run(runtime, [{"id": "slow", "handler": "raw_string", "timeout": "500ms", "transition": end()}])
+    assert response.status_code == 504 and response.json()["error"]["code"] == "backend_timeout"
+
+
+def test_unknown_input_type_and_missing_chain_are_400(runtime):
+    assert runtime.post("/tasks", json={"input": "x", "inputType": "weird", "chain": {"tasks": [{"id": "a", "handler": "noop"}]}}).json()["error"]["param"] == "inputType"
+    assert runtime.post("/tasks", json={"input": "x"}).status_code == 400
