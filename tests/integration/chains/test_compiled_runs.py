@@ -26,3 +26,16 @@ def test_raw_string_then_branch_on_contains(llm):
     assert [unit["taskID"] for unit in state] == ["ask", "yes"]
     assert state[0]["transition"] == "The answer is YES indeed"
     assert llm.requests[-1][2]["messages"][-1]["content"] == "Is this valid? hello"
+
+
+def test_chain_step_handler_answers_its_sample_event():
+    import json
+    import uuid
+
+    from aiplane_local.lambda_runtime import invoke
+    from events.generate import EVENTS_DIR
+
+    event = json.loads((EVENTS_DIR / "runtime_chain_step.json").read_text())
+    event["state"]["run_id"] = uuid.uuid4().hex
+    state = invoke("runtime_chain_step", event)
+    assert (state["current"], state["transition"], state["vars"]["echo"]) == ("hello", "noop", "hello")
