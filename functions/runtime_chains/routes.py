@@ -28,7 +28,7 @@ from aiplane.chains.engine import as_chat_history, to_openai_response
 from aiplane.chains.llm_port import default_llm
 from aiplane.chains.model import DATA_TYPES, dump_chain, parse_chain
 from aiplane.data.pagination import parse_limit
-from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
+from aiplane.errors import ConflictError, UnavailableError, ValidationError
 
 router = APIRouter()
 
