@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from aiplane.chains import runner
 from aiplane.chains.model import parse_chain
 
