@@ -345,7 +345,7 @@ def run_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any],
         if chain.get("debug"):
             unit["output"] = to_text(output)
     steps = store.record_attempt(state["run_id"], unit)
-    if steps >= int(chain.get("max_steps") or 1):
+    if steps > int(chain.get("max_steps") or 1):
         return {**state, "halt": f"the run exceeded {chain.get('max_steps')} steps"}
     if failure is not None:
         raise failure
