@@ -1,4 +1,5 @@
-"""Write a sample API Gateway (REST, proxy) event for every function into events/.
+"""Write a sample API Gateway (REST, proxy) event for every API function, and the chain-step
+function's Step Functions payload, into events/.
 
 `python -m events.generate` rewrites them; a test checks they are current.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiplane_shared.families import FAMILIES, base_path
+from aiplane_shared.resources import CHAIN_STEP_FUNCTION
 from aiplane_shared.routes import OPENAPI_PATH, Route, function_name, groups_of, routes_of
 
 EVENTS_DIR = Path(__file__).resolve().parent
@@ -68,7 +70,17 @@ def sample_events() -> dict[str, dict[str, Any]]:
             method, template = sample_route(family, group)
             samples[function_name(family, group)] = api_gateway_event(family, method, template)
         samples[f"{family}_authorizer"] = authorizer_event(family)
+    samples[CHAIN_STEP_FUNCTION] = chain_step_event()
     return samples
+
+
+def chain_step_event() -> dict[str, Any]:
+    """What a compiled chain's Task state sends the chain-step function: one noop task."""
+    task = {"id": "echo", "handler": "noop", "transition": {"branches": [{"operator": "default", "goto": "end"}]}}
+    state = {"run_id": "sample-run", "vars": {"input": "hello"}, "types": {"input": "string"}, "current": "hello",
+             "current_type": "string", "transition": "", "transition_number": None, "halt": None}
+    return {"task": json.dumps(task), "chain": json.dumps({"id": "sample", "debug": False, "token_limit": 0, "max_steps": 10}),
+            "state": state}
 
 
 def render(event: dict[str, Any]) -> str:

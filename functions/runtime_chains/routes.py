@@ -1,4 +1,4 @@
-"""runtime chains routes.
+"""runtime chains routes: run chains (/tasks, OpenAI-compatible), store them (/taskchains, /chains).
 
 Contract rows of this group:
 - DELETE /taskchains/{id}
@@ -12,6 +12,148 @@ Contract rows of this group:
 - PUT /taskchains/{id}
 """
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiplane.chains import runner, store
+from aiplane.chains.engine import as_chat_history, to_openai_response
+from aiplane.chains.llm_port import default_llm
+from aiplane.chains.model import DATA_TYPES, dump_chain, parse_chain
+from aiplane.data.pagination import parse_limit
+from aiplane.errors import ConflictError, UnavailableError, ValidationError
 
 router = APIRouter()
+
+
+class TaskExecutionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    input: Any = None
+    inputType: str = "string"
+    chain: dict[str, Any]
+
+
+class OpenAIChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = ""
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    stream: bool = False
+    tools: list[dict[str, Any]] | None = None
+
+
+@router.post("/tasks")
+def execute_tasks(request: TaskExecutionRequest) -> dict[str, Any]:
+    if request.inputType not in DATA_TYPES:
+        raise ValidationError(f"unknown inputType {request.inputType!r}", param="inputType")
+    chain = parse_chain(request.chain)
+    output, output_type, state = runner.run_inline(chain, request.input, request.inputType)
+    return {"output": output, "outputType": output_type, "state": state}
+
+
+def _save(raw: Any, *, create: bool, chain_id: str | None = None) -> dict[str, Any]:
+    chain = parse_chain(raw)
+    if not chain.id:
+        raise ValidationError("a stored chain needs an id", param="id")
+    if chain_id is not None and chain.id != chain_id:
+        raise ValidationError("the body's id differs from the path's", param="id")
+    # Check before deploying, so a 404 or 409 leaves the existing state machine untouched.
+    if not create:
+        store.get_task_chain_record(chain.id)
+    elif store.task_chain_exists(chain.id):
+        raise ConflictError(f"task chain {chain.id!r} already exists", param="id")
+    arn = runner.deploy(chain, key=runner.stored_chain_key(chain.id))
+    return store.save_task_chain(chain.id, dump_chain(chain), arn, create=create)
+
+
+@router.post("/taskchains", status_code=201)
+def create_task_chain(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    return _save(body, create=True)
+
+
+@router.get("/taskchains")
+def list_task_chains(limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+    return store.list_task_chains(parse_limit(limit), store.parse_cursor(cursor))
+
+
+@router.get("/taskchains/{id}")
+def get_task_chain(id: str) -> dict[str, Any]:
+    return json.loads(store.get_task_chain_record(id).definition)
+
+
+@router.put("/taskchains/{id}")
+def update_task_chain(id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    return _save({**body, "id": body.get("id") or id}, create=False, chain_id=id)
+
+
+@router.delete("/taskchains/{id}")
+def delete_task_chain(id: str) -> str:
+    record = store.delete_task_chain(id)
+    runner.remove(record.state_machine_arn)
+    return f"task chain {id} deleted"
+
+
+@router.post("/chains", status_code=201)
+def set_chain(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """The legacy "set": store (create or replace) a chain definition and echo it."""
+    chain = parse_chain(body)
+    if not chain.id:
+        raise ValidationError("a stored chain needs an id", param="id")
+    return _save(body, create=not store.task_chain_exists(chain.id))
+
+
+@router.get("/openai/{chainID}/v1/models")
+def openai_models(chainID: str, limit: str | None = Query(None), cursor: str | None = Query(None)) -> dict[str, Any]:
+    store.parse_cursor(cursor)
+    try:
+        models = default_llm().models()
+    except UnavailableError:  # no LLM gateway configured: no models
+        models = []
+    return {"object": "list", "data": models[: parse_limit(limit)]}
+
+
+def _sse(completion: dict[str, Any]):
+    """The completion as OpenAI chunks: role, content, tool calls, the finish reason, then [DONE]."""
+    choice = completion["choices"][0]
+    message = choice["message"]
+    base = {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
+            "model": completion["model"]}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return "data: " + json.dumps({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    content = message.get("content") or ""
+    for start in range(0, len(content), 64):
+        yield chunk({"content": content[start:start + 64]})
+    if message.get("tool_calls"):
+        yield chunk({"tool_calls": [{"index": index, **call} for index, call in enumerate(message["tool_calls"])]})
+    yield chunk({}, choice["finish_reason"])
+    yield "data: [DONE]\n\n"
+
+
+@router.post("/openai/{chainID}/v1/chat/completions")
+def openai_chat_completions(chainID: str, request: OpenAIChatRequest, stackTrace: str | None = Query(None)):
+    runner.require_chain(chainID)
+    body = request.model_dump(exclude_none=True)
+    body.pop("stream", None)
+    output, output_type, state = runner.run_stored(chainID, body, "openai_chat")
+    if output_type == "openai_chat_response" and isinstance(output, dict):
+        completion = output
+    else:
+        completion = to_openai_response(as_chat_history(output, output_type))
+    completion["model"] = completion.get("model") or request.model
+    completion.setdefault("id", f"chatcmpl-{uuid.uuid4().hex}")
+    completion.setdefault("created", int(time.time()))
+    if stackTrace in ("true", "True"):
+        completion["stackTrace"] = state
+    if request.stream:
+        return StreamingResponse(_sse(completion), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    return JSONResponse(completion)

@@ -1,4 +1,4 @@
-"""runtime chats routes.
+"""runtime chats routes: chat sessions whose turns run the chat chain.
 
 Contract rows of this group:
 - GET /chats
@@ -8,6 +8,56 @@ Contract rows of this group:
 - POST /chats/{id}/instruction
 """
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from aiplane.chains import chats, store
+from aiplane.data.pagination import parse_limit
 
 router = APIRouter()
+
+
+class NewChat(BaseModel):
+    subject: str = Field("", max_length=500)
+
+
+class ChatMessage(BaseModel):
+    message: str = Field(min_length=1)
+    models: list[str] = Field(default_factory=list)
+    provider: str = ""
+
+
+class Instruction(BaseModel):
+    instruction: str = Field(min_length=1)
+
+
+@router.post("/chats", status_code=201)
+def create_chat(body: NewChat) -> dict[str, Any]:
+    return {"id": store.create_chat(body.subject)["id"]}
+
+
+@router.get("/chats")
+def list_chats(limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+    return store.list_chats(parse_limit(limit), store.parse_cursor(cursor))
+
+
+@router.get("/chats/{id}")
+def chat_history(id: str) -> list[dict[str, Any]]:
+    store.get_chat(id)
+    return store.chat_messages(id)
+
+
+@router.post("/chats/{id}/chat")
+def chat(id: str, body: ChatMessage) -> dict[str, Any]:
+    return chats.chat_turn(id, body.message, body.models, body.provider)
+
+
+@router.post("/chats/{id}/instruction")
+def add_instruction(id: str, body: Instruction) -> dict[str, Any]:
+    store.get_chat(id)
+    chats.add_instruction(id, body.instruction)
+    return {"resp": "instruction added"}

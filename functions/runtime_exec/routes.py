@@ -10,4 +10,7 @@ Contract rows of this group:
 
 from fastapi import APIRouter
 
+from functions.runtime_exec import supported
+
 router = APIRouter()
+router.include_router(supported.router)

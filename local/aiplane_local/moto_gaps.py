@@ -5,6 +5,8 @@
 - DynamoDB writes are not atomic across the server's request threads (a conditional put can
   pass its check while another thread writes the item; a cancelled transaction restores a
   copy of the table that drops concurrent writes): serialize them, as DynamoDB guarantees;
+- the interpreter's StringMatches is fnmatch (`?`, `[...]` are wildcards, `\\*` is no escape):
+  match the way Step Functions does (only `*` is a wildcard; `\\*` and `\\\\` are escapes);
 - scheduled rules never fire and TTL never deletes: see `dispatchers.py`.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 import time
 import traceback
@@ -19,9 +22,12 @@ import uuid
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.dynamodb.models import DynamoDBBackend
 from moto.core.responses import ActionResult
+from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.string_operators import (
+    StringMatches,
+)
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from aiplane_local.lambda_runtime import invoke, logical_function_name
@@ -51,6 +57,7 @@ def install(resource_prefix: str) -> None:
     LambdaSimpleBackend.invoke = invoke_in_process
     StepFunctionResponse.start_sync_execution = _start_sync_execution
     _serialize_dynamodb_writes()
+    StringMatches._compare = staticmethod(_string_matches)
 
 
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
@@ -70,6 +77,21 @@ def _serialize_dynamodb_writes() -> None:
 
         serialized.serialized = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, serialized)
+
+
+def _string_matches(variable: Any, pattern: Any) -> bool:
+    if not isinstance(variable, str) or not isinstance(pattern, str):
+        return False
+    expression, position = [], 0
+    while position < len(pattern):
+        character = pattern[position]
+        if character == "\\" and position + 1 < len(pattern):
+            expression.append(re.escape(pattern[position + 1]))
+            position += 2
+            continue
+        expression.append(".*" if character == "*" else re.escape(character))
+        position += 1
+    return re.fullmatch("".join(expression), variable, flags=re.DOTALL) is not None
 
 
 def _start_sync_execution(self: StepFunctionResponse) -> ActionResult:

@@ -142,3 +142,9 @@ BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET,)
 
 def physical_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}"
+
+# Task chains run as Express state machines, one per chain, named `<prefix>-chain-<digest>`.
+# Each task state invokes the chain-step function; the state machines assume this role.
+CHAIN_STEP_FUNCTION = "runtime_chain_step"
+CHAIN_STATE_MACHINE_ROLE = "chain-state-machines"
+CHAIN_STATE_MACHINE_PREFIX = "chain-"

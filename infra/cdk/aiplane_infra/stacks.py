@@ -6,6 +6,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
+from aiplane_infra.constructs.chains import TaskChains
 from aiplane_infra.constructs.data import ArtifactStore, SecretStore, StateTables
 from aiplane_infra.constructs.family_api import FamilyApi
 from aiplane_infra.constructs.functions import FunctionFactory
@@ -27,6 +28,7 @@ class AsyncStack(cdk.Stack):
         functions = FunctionFactory(self, "Functions", environment, bundle_dependencies=bundle_dependencies)
         self.queues = WorkQueues(self, "Queues", environment, functions)
         self.events = EventRouting(self, "Events", environment, self.queues)
+        self.chains = TaskChains(self, "Chains", environment, functions)
 
 
 class ApiStack(cdk.Stack):

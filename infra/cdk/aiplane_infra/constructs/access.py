@@ -9,6 +9,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
+from aiplane_shared import resources
 from aiplane_shared.environments import Environment
 
 
@@ -50,4 +51,8 @@ def prefixed_resource_statements(environment: Environment) -> list[iam.PolicySta
                        arn("states", f"express:{prefix}-*")],
         ),
         iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[arn("lambda", f"function:{prefix}-*")]),
+        # Task chains create their state machines with this role.
+        iam.PolicyStatement(actions=["iam:PassRole"],
+                            resources=[f"arn:{partition}:iam::{account}:role/{prefix}-{resources.CHAIN_STATE_MACHINE_ROLE}"],
+                            conditions={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}),
     ]

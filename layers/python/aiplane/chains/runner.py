@@ -1,0 +1,133 @@
+"""Run chains on Step Functions: one Express state machine per chain, StartSyncExecution per run."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aiplane.chains import store
+from aiplane.chains.compiler import compile_chain, definition_digest
+from aiplane.chains.engine import initial_state, new_run_id
+from aiplane.chains.model import ChainDefinition
+from aiplane.data.aws import client
+from aiplane.errors import (AiplaneError, BadGatewayError, BadRequestError, GatewayTimeoutError, NotFoundError,
+                            UnavailableError)
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+# The error a failed run reports (the step's exception class, or a States error) → what the API answers.
+_ERRORS: dict[str, type[AiplaneError]] = {
+    "BadGatewayError": BadGatewayError,
+    "GatewayTimeoutError": GatewayTimeoutError,
+    "TaskTimedOut": GatewayTimeoutError,
+    "States.Timeout": GatewayTimeoutError,
+    "UnavailableError": UnavailableError,
+    "NotFoundError": BadRequestError,  # an unknown hook or tool named by the chain
+}
+
+
+@cache
+def _account_id() -> str:
+    return client("sts").get_caller_identity()["Account"]
+
+
+def step_function_name() -> str:
+    return get_settings().resource(resources.CHAIN_STEP_FUNCTION)
+
+
+def _role_arn() -> str:
+    return f"arn:aws:iam::{_account_id()}:role/{get_settings().resource(resources.CHAIN_STATE_MACHINE_ROLE)}"
+
+
+def _state_machine_arn(name: str) -> str:
+    return f"arn:aws:states:{get_settings().region}:{_account_id()}:stateMachine:{name}"
+
+
+def state_machine_name(key: str) -> str:
+    return get_settings().resource(resources.CHAIN_STATE_MACHINE_PREFIX + key)
+
+
+def deploy(chain: ChainDefinition, *, key: str | None = None) -> str:
+    """Create or update the chain's state machine; returns its ARN.
+
+    A stored chain's machine is keyed by its id (updated on save); an inline chain's by the digest
+    of its definition, so running the same inline chain again reuses its machine.
+    """
+    definition = compile_chain(chain, step_function_name())
+    name = state_machine_name(key or definition_digest(definition))
+    sfn = client("stepfunctions")
+    arn = _state_machine_arn(name)
+    if key is not None:
+        try:
+            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition), roleArn=_role_arn())
+            return arn
+        except sfn.exceptions.StateMachineDoesNotExist:
+            pass
+    try:
+        return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=_role_arn(),
+                                        type="EXPRESS")["stateMachineArn"]
+    except sfn.exceptions.StateMachineAlreadyExists:  # same digest: the same definition
+        return arn
+
+
+def remove(state_machine_arn: str) -> None:
+    sfn = client("stepfunctions")
+    try:
+        sfn.delete_state_machine(stateMachineArn=state_machine_arn)
+    except sfn.exceptions.StateMachineDoesNotExist:
+        pass
+
+
+def stored_chain_key(chain_id: str) -> str:
+    return "stored-" + definition_digest({"id": chain_id})
+
+
+def run(state_machine_arn: str, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
+    """Run a deployed chain synchronously: (output, output type, captured state units)."""
+    run_id = new_run_id()
+    result = client("stepfunctions").start_sync_execution(
+        stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(initial_state(run_id, input_value, input_type)))
+    if result["status"] == "SUCCEEDED":
+        state = json.loads(result.get("output") or "{}")
+        return state.get("current"), state.get("current_type", "any"), store.captured_units(run_id)
+    raise _failure(result.get("error") or "", result.get("cause") or "")
+
+
+def _failure(error: str, cause: str) -> AiplaneError:
+    message = cause
+    try:
+        message = json.loads(cause).get("errorMessage") or cause
+    except (ValueError, AttributeError):
+        pass
+    kind = _ERRORS.get(error)
+    if kind is not None:
+        return kind(f"the chain failed: {message}")
+    # The chain's own failures (raise_error, no branch matched, the step bound, token_limit...).
+    return BadRequestError(f"the chain failed: {message or error}", code="chain_failed")
+
+
+def run_keyed(chain: ChainDefinition, key: str, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
+    """Run a chain whose state machine is deployed under `key` (by the CDK app), deploying it if missing."""
+    arn = _state_machine_arn(state_machine_name(key))
+    sfn = client("stepfunctions")
+    try:
+        return run(arn, input_value, input_type)
+    except sfn.exceptions.StateMachineDoesNotExist:
+        return run(deploy(chain, key=key), input_value, input_type)
+
+
+def run_inline(chain: ChainDefinition, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
+    return run(deploy(chain), input_value, input_type)
+
+
+def run_stored(chain_id: str, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
+    record = store.get_task_chain_record(chain_id)
+    return run(record.state_machine_arn, input_value, input_type)
+
+
+def require_chain(chain_id: str) -> None:
+    try:
+        store.get_task_chain_record(chain_id)
+    except NotFoundError:
+        raise NotFoundError(f"task chain {chain_id!r} not found", param="chainID") from None

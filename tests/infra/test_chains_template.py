@@ -1,0 +1,47 @@
+"""Task chains in the template: the chain-step function, the state machines' role that may
+invoke it, and the API functions' right to create Express state machines with that role."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match
+
+from aiplane_shared import resources
+from aiplane_shared.environments import get_environment
+from aiplane_shared.resources import physical_name
+
+
+def test_chain_step_function_and_state_machine_role(environment_templates):
+    env_name, templates = environment_templates
+    prefix = get_environment(env_name).resource_prefix
+    template = templates["async"]
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "FunctionName": physical_name(prefix, resources.CHAIN_STEP_FUNCTION),
+        "Handler": f"functions.{resources.CHAIN_STEP_FUNCTION}.handler.handler",
+        "Timeout": 300,
+    })
+    template.has_resource_properties("AWS::IAM::Role", {
+        "RoleName": physical_name(prefix, resources.CHAIN_STATE_MACHINE_ROLE),
+        "AssumeRolePolicyDocument": Match.object_like({"Statement": Match.array_with([Match.object_like({
+            "Principal": {"Service": "states.amazonaws.com"}})])}),
+    })
+    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Action": "lambda:InvokeFunction", "Effect": "Allow"})])}})
+
+
+def test_api_functions_may_run_and_create_chain_state_machines(environment_templates):
+    _, templates = environment_templates
+    templates["api-runtime"].has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Action": Match.array_with(["states:CreateStateMachine", "states:StartSyncExecution"])}),
+        Match.object_like({"Action": "iam:PassRole",
+                           "Condition": {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}}),
+    ])}})
+
+
+def test_builtin_chat_chain_state_machine(environment_templates):
+    env_name, templates = environment_templates
+    prefix = get_environment(env_name).resource_prefix
+    templates["async"].has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "StateMachineName": physical_name(prefix, resources.CHAIN_STATE_MACHINE_PREFIX + "builtin-chat"),
+        "StateMachineType": "EXPRESS",
+        "DefinitionString": Match.string_like_regexp(physical_name(prefix, resources.CHAIN_STEP_FUNCTION)),
+    })

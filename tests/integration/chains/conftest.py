@@ -1,0 +1,24 @@
+"""A stand-in OpenAI-compatible LLM for every chain test; the chain's LLM port points at it."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiplane.chains.llm_port import LLM_BASE_URL_VARIABLE
+from tests.integration.chains.stand_ins import StandInLLM
+
+
+@pytest.fixture(scope="session")
+def stand_in_llm_server():
+    server = StandInLLM()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm(stand_in_llm_server, monkeypatch):
+    monkeypatch.setenv(LLM_BASE_URL_VARIABLE, stand_in_llm_server.url)
+    stand_in_llm_server.reply = lambda text, body: f"echo: {text}"
+    stand_in_llm_server.failures_left = 0
+    stand_in_llm_server.requests.clear()
+    return stand_in_llm_server

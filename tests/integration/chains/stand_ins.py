@@ -1,0 +1,99 @@
+"""Small real HTTP servers on 127.0.0.1 that stand in for an OpenAI-compatible LLM backend and
+for remote hooks (both protocols)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Responder = Callable[[str, str, dict[str, Any]], tuple[int, Any]]
+
+
+class StandInServer:
+    """Answers every request with `responder(method, path, body) -> (status, json body)`."""
+
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+        self.requests: list[tuple[str, str, dict[str, Any], dict[str, str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else {}
+                outer.requests.append((self.command, self.path, body, dict(self.headers)))
+                status, answer = outer.responder(self.command, self.path, body)
+                data = json.dumps(answer).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            return str(message.get("content") or "")
+    return ""
+
+
+def completion(content: str | None, *, model: str = "stand-in", tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {"id": "chatcmpl-stand-in", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}
+
+
+class StandInLLM(StandInServer):
+    """An OpenAI-compatible backend whose replies come from `reply(prompt text, body)`.
+
+    A reply may be a string, a dict (a whole assistant message) or ("sleep", seconds, reply).
+    """
+
+    def __init__(self) -> None:
+        self.reply: Callable[[str, dict[str, Any]], Any] = lambda text, body: f"echo: {text}"
+        self.failures_left = 0  # answer 500 this many times first
+        super().__init__(self._respond)
+
+    def _respond(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if path == "/v1/models":
+            return 200, {"object": "list", "data": [{"id": "stand-in", "object": "model", "created": 0, "owned_by": "aiplane"}]}
+        if path == "/v1/embeddings":
+            text = str(body.get("input"))
+            return 200, {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [float(len(text)), 0.5, -1.0]}],
+                         "model": body.get("model") or "stand-in"}
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            return 500, {"error": {"message": "stand-in failure"}}
+        reply = self.reply(last_user_text(body), body)
+        if isinstance(reply, tuple) and reply[0] == "sleep":
+            time.sleep(reply[1])
+            reply = reply[2]
+        if isinstance(reply, dict):
+            return 200, completion(reply.get("content"), tool_calls=reply.get("tool_calls"), model=body.get("model") or "stand-in")
+        return 200, completion(str(reply), model=body.get("model") or "stand-in")
