@@ -96,17 +96,27 @@ GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, gu
 
 TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE)
 
-MODEL_DOWNLOAD_QUEUE = Queue("model-downloads", "model pulls onto LLM backends", visibility_timeout_s=900)
+MODEL_DOWNLOAD_QUEUE = Queue(
+    "model-downloads", "model pulls onto LLM backends", visibility_timeout_s=900, consumer="runtime_downloads",
+)
+GATEWAY_SYNC_QUEUE = Queue(
+    "gateway-sync", "LLM backend reconciliation requests (schedule ticks and backend writes)",
+    visibility_timeout_s=300, max_receive_count=3, consumer="runtime_sync",
+)
 PROVISIONING_QUEUE = Queue("provisioning", "EC2 GPU instance provisioning requests", visibility_timeout_s=300)
 
-QUEUES: tuple[Queue, ...] = (MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE)
+QUEUES: tuple[Queue, ...] = (MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE)
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
 # put_events in moto, so schedules stay on the default bus and domain events stay off it.
 DOMAIN_EVENT_BUS = EventBus("events", "domain events and event triggers")
 EVENT_BUSES: tuple[EventBus, ...] = (DOMAIN_EVENT_BUS,)
 
-SCHEDULES: tuple[Schedule, ...] = ()
+GATEWAY_SYNC_SCHEDULE = Schedule(
+    "gateway-sync-tick", "reconcile every LLM backend with the declared models", cloud_rate_minutes=1,
+    local_period_s=10.0, target_queue=GATEWAY_SYNC_QUEUE.name, detail_type="Scheduled Event",
+)
+SCHEDULES: tuple[Schedule, ...] = (GATEWAY_SYNC_SCHEDULE,)
 
 # JSON {"current": "<kid>", "<kid>": "<key>", ...}: rotation adds a kid and moves "current".
 JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens")
