@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from aiplane.gateway import messaging
 from aiplane.gateway.clients import BackendFailure, OllamaClient
@@ -102,7 +102,7 @@ def cancel(*, url: str | None = None, model: str | None = None) -> int:
                 condition=DownloadJobRecord.status.is_in(*ACTIVE),
             )
             cancelled += 1
-        except Exception:  # it finished meanwhile
+        except UpdateError:  # it finished meanwhile
             logger.info("download finished before it could be cancelled", extra={"job": job.id})
     return cancelled
 
@@ -138,7 +138,12 @@ def run_job(job_id: str) -> str:
     client = OllamaClient(job.url)
     job.update(actions=[DownloadJobRecord.status.set(RUNNING), DownloadJobRecord.progress_status.set("starting")],
                condition=DownloadJobRecord.status.is_in(*ACTIVE))
-    response = client.pull(job.model)
+    try:
+        response = client.pull(job.model)
+    except BackendFailure:
+        # Unreachable: back to the queue, and SQS delivers the message again later.
+        job.update(actions=[DownloadJobRecord.status.set(QUEUED), DownloadJobRecord.progress_status.set(QUEUED)])
+        raise
     try:
         outcome = _follow(job, client.pull_progress(response))
     except BackendFailure as failure:
@@ -168,8 +173,9 @@ def _follow(job: DownloadJobRecord, progress: Iterator[dict[str, Any]]) -> str:
             actions.append(DownloadJobRecord.total.set(int(update["total"])))
         if update.get("completed") is not None:
             actions.append(DownloadJobRecord.completed.set(int(update["completed"])))
-        job.update(actions=actions)  # also refreshes job.status: a cancel shows up here
-        if job.status == CANCELLED:
+        try:
+            job.update(actions=actions, condition=DownloadJobRecord.status == RUNNING)
+        except UpdateError:  # no longer running: cancelled meanwhile
             logger.info("download cancelled", extra={"job": job.id})
             return CANCELLED
     job.refresh()
