@@ -42,18 +42,28 @@ def main() -> None:
     import httpx
     import uvicorn
 
-    from aiplane.data import aws
-    from aiplane.gateway.records import BackendRecord
+    from botocore.client import BaseClient
+    from pynamodb.connection.base import Connection
+
     from aiplane_local.server import build_root_app
     from tests.integration.gateway.standins import OllamaStandIn
 
     calls: Counter[str] = Counter()
+    make_api_call = BaseClient._make_api_call
 
-    def count(params=None, **_: object) -> None:
-        calls[(params or {}).get("TableName", "?")] += 1
+    def counting(client, operation, params):  # every boto3 and PynamoDB client goes through here
+        if client.meta.service_model.service_name == "dynamodb":
+            calls[f"{operation} {params.get('TableName', '?')}"] += 1
+        return make_api_call(client, operation, params)
 
-    aws.client("dynamodb").meta.events.register("before-call.dynamodb", count)
-    BackendRecord._get_connection().connection.client.meta.events.register("before-call.dynamodb", count)
+    BaseClient._make_api_call = counting
+    pynamodb_call = Connection._make_api_call
+
+    def counting_pynamodb(connection, operation, operation_kwargs):  # PynamoDB sends requests itself
+        calls[f"{operation} {operation_kwargs.get('TableName', '?')}"] += 1
+        return pynamodb_call(connection, operation, operation_kwargs)
+
+    Connection._make_api_call = counting_pynamodb
 
     ollama = OllamaStandIn("bench")
     port = free_port()
@@ -86,23 +96,26 @@ def main() -> None:
         timed(f"{ollama.url}/api/chat", direct_body)
         timed(f"{base}/v1/chat/completions", routed_body)
 
+    setup_calls = sum(calls.values())
     direct, routed = [], []
     calls.clear()
+    measuring_started = time.perf_counter()
     for _ in range(args.requests):  # interleaved, so both paths see the same machine state
         direct.append(timed(f"{ollama.url}/api/chat", direct_body))
         routed.append(timed(f"{base}/v1/chat/completions", routed_body))
+    measured_s = time.perf_counter() - measuring_started
     total_calls = sum(calls.values())
-    runtime_table = next((name for name in calls if name.endswith("-runtime")), None)
+    runtime_calls = sum(count for name, count in calls.items() if name.endswith("-runtime"))
 
-    print(f"requests per path        : {args.requests}")
+    print(f"requests per path        : {args.requests} ({measured_s:.1f} s; set-up and warm-up made {setup_calls} DynamoDB calls)")
     print(f"direct  p50 / p99 (ms)   : {percentile(direct, 0.5):.2f} / {percentile(direct, 0.99):.2f}")
     print(f"gateway p50 / p99 (ms)   : {percentile(routed, 0.5):.2f} / {percentile(routed, 0.99):.2f}")
     print(f"added   p50 / p99 (ms)   : {percentile(routed, 0.5) - percentile(direct, 0.5):.2f} / "
           f"{percentile(routed, 0.99) - percentile(direct, 0.99):.2f}")
     print(f"added mean (ms)          : {statistics.mean(routed) - statistics.mean(direct):.2f}")
-    print(f"DynamoDB calls / request : {total_calls / args.requests:.3f} (by table: "
+    print(f"DynamoDB calls / request : {total_calls / args.requests:.3f} (by call: "
           + ", ".join(f"{name}={count / args.requests:.3f}" for name, count in sorted(calls.items())) + ")")
-    print(f"routing reads / request  : {calls.get(runtime_table, 0) / args.requests:.3f} (runtime table)")
+    print(f"routing reads / request  : {runtime_calls / args.requests:.3f} (runtime table)")
 
     server.should_exit = True
     ollama.stop()

@@ -18,7 +18,7 @@ from aiplane.gateway import downloads
 router = APIRouter()
 
 IDLE_END_S = 3.0
-STREAM_WINDOW_S = 60.0
+STREAM_WINDOW_S = 25.0  # under API Gateway's 29 s integration limit
 
 
 @router.get("/queue")

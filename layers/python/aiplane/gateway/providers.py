@@ -39,7 +39,7 @@ def get_config(provider_type: str) -> ProviderRecord:
 
 
 def list_configs(limit: int, cursor: str | None) -> list[ProviderRecord]:
-    return registry._page(ProviderRecord.by_creation, ProviderRecord.gsi1sk, PROVIDERS_INDEX_KEY, limit, cursor)
+    return registry.list_page(ProviderRecord.by_creation, ProviderRecord.gsi1sk, PROVIDERS_INDEX_KEY, limit, cursor)
 
 
 def configure(provider_type: str, api_key: str, *, upsert: bool) -> ProviderRecord:

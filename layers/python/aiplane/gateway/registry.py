@@ -132,7 +132,7 @@ def _connection() -> Connection:
     return Connection(region=get_settings().region)
 
 
-def _page(index: Any, sort_attribute: Any, hash_key: str, limit: int, cursor: str | None) -> list[Any]:
+def list_page(index: Any, sort_attribute: Any, hash_key: str, limit: int, cursor: str | None) -> list[Any]:
     """One page of a list, oldest first, starting after the timestamp `cursor`."""
     after = parse_cursor(cursor)
     condition = sort_attribute > after if after is not None else None
@@ -239,7 +239,7 @@ def delete_backend(backend_id: str) -> None:
 
 
 def list_backends(limit: int, cursor: str | None) -> list[BackendRecord]:
-    return _page(BackendRecord.by_creation, BackendRecord.gsi1sk, BACKENDS_INDEX_KEY, limit, cursor)
+    return list_page(BackendRecord.by_creation, BackendRecord.gsi1sk, BACKENDS_INDEX_KEY, limit, cursor)
 
 
 def write_backend_state(backend_id: str, *, error: str | None, models: list[str], pulled_models: list[dict[str, Any]]) -> None:
@@ -332,11 +332,11 @@ def delete_group(group_id: str) -> None:
 
 
 def list_groups(limit: int, cursor: str | None) -> list[GroupRecord]:
-    return _page(GroupRecord.by_creation, GroupRecord.gsi1sk, GROUPS_INDEX_KEY, limit, cursor)
+    return list_page(GroupRecord.by_creation, GroupRecord.gsi1sk, GROUPS_INDEX_KEY, limit, cursor)
 
 
 def list_groups_by_purpose(purpose: str, limit: int, cursor: str | None) -> list[GroupRecord]:
-    return _page(GroupRecord.by_purpose, GroupRecord.gsi2sk, group_purpose_key(purpose), limit, cursor)
+    return list_page(GroupRecord.by_purpose, GroupRecord.gsi2sk, group_purpose_key(purpose), limit, cursor)
 
 
 # ---------------------------------------------------------------- memberships
@@ -473,7 +473,7 @@ def delete_model(record: ModelRecord) -> None:
 
 
 def list_models(limit: int, cursor: str | None) -> list[ModelRecord]:
-    return _page(ModelRecord.by_creation, ModelRecord.gsi1sk, MODELS_INDEX_KEY, limit, cursor)
+    return list_page(ModelRecord.by_creation, ModelRecord.gsi1sk, MODELS_INDEX_KEY, limit, cursor)
 
 
 def _conditional_failure(error: Exception) -> bool:
