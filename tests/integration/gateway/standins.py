@@ -212,3 +212,48 @@ class OpenAIStandIn(StandIn):
             http._json({"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [1.0, float(i)]} for i, _ in enumerate(inputs)]})
             return True
         return False
+
+
+class GeminiStandIn(StandIn):
+    """The Gemini REST API: /v1beta/models, :generateContent, :streamGenerateContent?alt=sse, :embedContent."""
+
+    def __init__(self, name: str, models: list[str], api_key: str) -> None:
+        super().__init__(name)
+        self.models = models
+        self.api_key = api_key
+
+    def _authorised(self, http: _Handler) -> bool:
+        if http.headers.get("x-goog-api-key") != self.api_key:
+            http._json({"error": {"code": 403, "message": "bad key"}}, status=403)
+            return False
+        return True
+
+    def handle_GET(self, http: _Handler, path: str, body: dict[str, Any]) -> bool:
+        if path != "/v1beta/models":
+            return False
+        if self._authorised(http):
+            http._json({"models": [{"name": f"models/{m}", "displayName": m} for m in self.models]})
+        return True
+
+    def handle_POST(self, http: _Handler, path: str, body: dict[str, Any]) -> bool:
+        if not path.startswith("/v1beta/models/") or ":" not in path:
+            return False
+        if not self._authorised(http):
+            return True
+        action = path.rsplit(":", 1)[1]
+        if action == "embedContent":
+            text = body["content"]["parts"][0]["text"]
+            http._json({"embedding": {"values": [float(len(text)), 1.0]}})
+            return True
+        last = body["contents"][-1]["parts"][0]["text"]
+        reply = f"{self.name} says: {last}"
+        if action == "streamGenerateContent":
+            http._start_stream("text/event-stream")
+            for word in reply.split(" "):
+                chunk = {"candidates": [{"content": {"role": "model", "parts": [{"text": word + " "}]}}]}
+                http.wfile.write(f"data: {json.dumps(chunk)}\r\n\r\n".encode())
+                http.wfile.flush()
+            return True
+        http._json({"candidates": [{"content": {"role": "model", "parts": [{"text": reply}]}, "finishReason": "STOP"}],
+                    "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 3}})
+        return True

@@ -196,3 +196,32 @@ def test_openai_backends_use_the_provider_key(runtime, gateway, unique):
     finally:
         runtime.delete("/providers/openai/config")
         upstream.stop()
+
+
+def test_gemini_backends_speak_its_rest_api_with_the_provider_key(runtime, gateway, unique):
+    from tests.integration.gateway.standins import GeminiStandIn
+
+    key = "AIza" + unique("k")
+    model = unique("gemini")
+    upstream = GeminiStandIn("gemini-up", models=[model], api_key=key)
+    try:
+        assert runtime.post("/providers/gemini/configure", json={"apiKey": key, "upsert": True}).status_code == 200
+        group_id = gateway.group(unique("g"))
+        backend_id = gateway.backend(unique("gem"), upstream.url, "gemini")
+        gateway.join(group_id, backends=(backend_id,), models=(gateway.model(model, canEmbed=True),))
+        from aiplane.gateway import sync
+
+        assert sync.sync_one(backend_id) is None
+        assert runtime.get(f"/backends/{backend_id}").json()["models"] == [model]
+
+        messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "g"}]
+        response = runtime.post("/v1/chat/completions", json={"model": model, "messages": messages})
+        assert response.status_code == 200, response.text
+        assert response.json()["choices"][0]["message"]["content"] == "gemini-up says: g"
+        streamed = runtime.post("/v1/chat/completions", json={"model": model, "stream": True, "messages": messages})
+        assert "gemini-up" in streamed.text and streamed.text.rstrip().endswith("data: [DONE]")
+        embedded = runtime.post("/v1/embeddings", json={"model": model, "input": "four"})
+        assert embedded.json()["data"][0]["embedding"] == [4.0, 1.0]
+    finally:
+        runtime.delete("/providers/gemini/config")
+        upstream.stop()
