@@ -84,7 +84,11 @@ def _sync_ollama(backend: BackendRecord, declared: list[ModelRecord]) -> tuple[l
             logger.info("model download queued", extra={"backend": backend.id, "model": model.model})
     for name in present:
         if name not in wanted:
-            client.delete(name)
+            try:
+                client.delete(name)
+            except BackendFailure as failure:  # one stuck model must not fail the whole reconcile
+                logger.warning("undeclared model not removed", extra={"backend": backend.id, "model": name, "error": str(failure)})
+                continue
             logger.info("undeclared model removed", extra={"backend": backend.id, "model": name})
     pulled = [_pull_status(model, present[name]) for name, model in wanted.items() if name in present]
     return [status["model"] for status in pulled], pulled
