@@ -178,6 +178,11 @@ def test_queue_removal_and_model_purge(runtime, gateway, pulling):
 
     sync.sync_one(pulling["backend"])  # queued again: still declared and missing
     assert queued_job(runtime, pulling["model"]) is not None
+    assert runtime.delete("/queue/cancel", params={"url": pulling["ollama"].url + "/"}).status_code == 200
+    assert queued_job(runtime, pulling["model"]) is None
+
+    sync.sync_one(pulling["backend"])
+    assert queued_job(runtime, pulling["model"]) is not None
     model_id = next(m["id"] for m in runtime.get("/models", params={"limit": 1000}).json() if m["model"] == pulling["model"])
     assert runtime.delete(f"/models/{model_id}", params={"purge": "true"}).json() == "model removed"
     assert queued_job(runtime, pulling["model"]) is None
