@@ -9,14 +9,12 @@ Contract rows of this group:
 Extra route: GET /v1/models (OpenAI list format).
 """
 
-import time
 from typing import Any
 
 from fastapi import APIRouter
 
 from aiplane.data.pagination import parse_limit
 from aiplane.gateway import downloads, registry
-from aiplane.gateway.clock import epoch_of
 from aiplane.gateway.schemas import ModelBody, ModelUpdateBody
 
 router = APIRouter()
@@ -34,15 +32,7 @@ def list_models_internal(limit: str | None = None, cursor: str | None = None) ->
 
 @router.get("/v1/models", include_in_schema=False)
 def list_models_openai(limit: str | None = None, cursor: str | None = None) -> dict[str, Any]:
-    models = registry.list_models(parse_limit(limit), cursor)
-    return {
-        "object": "list",
-        "data": [
-            {"id": model.model, "object": "model", "created": epoch_of(model.created_at) if model.created_at else int(time.time()),
-             "owned_by": "aiplane"}
-            for model in models
-        ],
-    }
+    return registry.openai_model_list(registry.list_models(parse_limit(limit), cursor))
 
 
 @router.post("/models", status_code=201)

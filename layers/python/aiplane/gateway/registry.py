@@ -20,7 +20,7 @@ from aiplane.data import aws
 from aiplane.data.models import table_name
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.gateway import messaging
-from aiplane.gateway.clock import now_iso, parse_cursor
+from aiplane.gateway.clock import epoch_of, now_iso, parse_cursor
 from aiplane.gateway.records import (
     BACKENDS_INDEX_KEY,
     GROUPS_INDEX_KEY,
@@ -398,6 +398,14 @@ def model_view(record: ModelRecord) -> dict[str, Any]:
         "id": record.id, "model": record.model, "canChat": record.can_chat, "canEmbed": record.can_embed,
         "canPrompt": record.can_prompt, "canStream": record.can_stream, "contextLength": int(record.context_length or 0),
         "createdAt": record.created_at, "updatedAt": record.updated_at,
+    }
+
+
+def openai_model_list(models: list[ModelRecord]) -> dict[str, Any]:
+    """001's OpenAI list format (GET /v1/models; also what GET /openai/{chainID}/v1/models answers)."""
+    return {
+        "object": "list",
+        "data": [{"id": model.model, "object": "model", "created": epoch_of(model.created_at), "owned_by": "aiplane"} for model in models],
     }
 
 
