@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 
 from aiplane.gateway import routing
 
 
 @pytest.fixture
-def runtime(family_clients, admin_api_key):
-    client = family_clients["runtime"]
-    client.headers["X-API-Key"] = admin_api_key
+def runtime(admin_api_key):
+    """The runtime family app as the local server mounts it, called with the admin key."""
+    from functions.family_app import build_family_app
+
     routing.reset_cooldowns()
-    yield client
-    client.headers.pop("X-API-Key", None)
+    with TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}) as client:
+        yield client
 
 
 @pytest.fixture
