@@ -9,6 +9,47 @@ Contract rows of this group:
 - PUT /backends/{id}
 """
 
+from typing import Any
+
 from fastapi import APIRouter
 
+from aiplane.data.pagination import parse_limit
+from aiplane.gateway import registry
+from aiplane.gateway.schemas import BackendBody
+
 router = APIRouter()
+
+
+@router.get("/backends")
+def list_backends(limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+    backends = registry.list_backends(parse_limit(limit), cursor)
+    states = registry.load_registry().states if backends else {}
+    return [registry.backend_summary(backend, states.get(backend.id)) for backend in backends]
+
+
+@router.post("/backends", status_code=201)
+def create_backend(body: BackendBody) -> dict[str, Any]:
+    return registry.backend_view(registry.create_backend(body))
+
+
+@router.get("/backends/{id}")
+def get_backend(id: str) -> dict[str, Any]:
+    return registry.backend_summary(registry.get_backend(id), registry.get_backend_state(id))
+
+
+@router.put("/backends/{id}")
+def update_backend(id: str, body: BackendBody) -> dict[str, Any]:
+    return registry.backend_view(registry.update_backend(id, body))
+
+
+@router.delete("/backends/{id}")
+def delete_backend(id: str) -> str:
+    registry.delete_backend(id)
+    return "backend removed"
+
+
+@router.get("/state")
+def runtime_state() -> list[dict[str, Any]]:
+    snapshot = registry.load_registry()
+    backends = sorted(snapshot.backends.values(), key=lambda backend: backend.created_at)
+    return [registry.runtime_state(backend, snapshot.states.get(backend.id)) for backend in backends]

@@ -1,38 +1,108 @@
-"""runtime groups routes.
+"""runtime groups routes: pools (001) and affinity groups (003) are one resource, and so are
+backend-associations/backend-affinity and model-associations/model-affinity.
 
 Contract rows of this group:
-- DELETE /backend-affinity/{groupID}/backends/{backendID}
-- DELETE /backend-associations/{poolID}/backends/{backendID}
-- DELETE /groups/{id}
-- DELETE /model-affinity/{groupID}/models/{modelID}
-- DELETE /model-associations/{poolID}/models/{modelID}
-- DELETE /pools/{id}
-- GET /backend-affinity/{backendID}/groups
-- GET /backend-affinity/{groupID}/backends
-- GET /backend-associations/{backendID}/pools
-- GET /backend-associations/{poolID}/backends
-- GET /group-by-name/{name}
-- GET /group-by-purpose/{purpose}
-- GET /groups
-- GET /groups/{id}
-- GET /model-affinity/{groupID}/models
-- GET /model-affinity/{modelID}/groups
-- GET /model-associations/{modelID}/pools
-- GET /model-associations/{poolID}/models
-- GET /pool-by-name/{name}
-- GET /pool-by-purpose/{purpose}
-- GET /pools
-- GET /pools/{id}
-- POST /backend-affinity/{groupID}/backends/{backendID}
-- POST /backend-associations/{poolID}/backends/{backendID}
-- POST /groups
-- POST /model-affinity/{groupID}/models/{modelID}
-- POST /model-associations/{poolID}/models/{modelID}
-- POST /pools
-- PUT /groups/{id}
-- PUT /pools/{id}
+- /pools, /pools/{id}, /pool-by-name/{name}, /pool-by-purpose/{purpose}
+- /groups, /groups/{id}, /group-by-name/{name}, /group-by-purpose/{purpose}
+- /backend-associations/..., /backend-affinity/...
+- /model-associations/..., /model-affinity/...
 """
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Path
+
+from aiplane.data.pagination import parse_limit
+from aiplane.gateway import registry
+from aiplane.gateway.registry import BACKEND, MODEL
+from aiplane.gateway.schemas import GroupBody
 
 router = APIRouter()
+
+
+def list_groups(limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+    return [registry.group_view(group) for group in registry.list_groups(parse_limit(limit), cursor)]
+
+
+def create_group(body: GroupBody) -> dict[str, Any]:
+    return registry.group_view(registry.create_group(body))
+
+
+def get_group(id: str) -> dict[str, Any]:
+    return registry.group_view(registry.get_group(id))
+
+
+def update_group(id: str, body: GroupBody) -> dict[str, Any]:
+    return registry.group_view(registry.update_group(id, body))
+
+
+def delete_group(id: str) -> str:
+    registry.delete_group(id)
+    return "deleted"
+
+
+def group_by_name(name: str) -> dict[str, Any]:
+    return registry.group_view(registry.get_group_by_name(name))
+
+
+def groups_by_purpose(purpose: str, limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+    return [registry.group_view(group) for group in registry.list_groups_by_purpose(purpose, parse_limit(limit), cursor)]
+
+
+for collection, by in (("/pools", "/pool-by-"), ("/groups", "/group-by-")):
+    router.add_api_route(collection, list_groups, methods=["GET"])
+    router.add_api_route(collection, create_group, methods=["POST"], status_code=201)
+    router.add_api_route(collection + "/{id}", get_group, methods=["GET"])
+    router.add_api_route(collection + "/{id}", update_group, methods=["PUT"])
+    router.add_api_route(collection + "/{id}", delete_group, methods=["DELETE"])
+    router.add_api_route(by + "name/{name}", group_by_name, methods=["GET"])
+    router.add_api_route(by + "purpose/{purpose}", groups_by_purpose, methods=["GET"])
+
+
+# Memberships. The paths of 001 and 003 differ only in their names (pool/group, poolID/groupID).
+def _backend_routes(prefix: str, group_param: str, groups_segment: str) -> None:
+    def groups_of_backend(backendID: str) -> list[dict[str, Any]]:
+        return [registry.group_view(group) for group in registry.groups_of_member(BACKEND, backendID)]
+
+    def backends_of_group(group_id: str = Path(alias=group_param)) -> list[dict[str, Any]]:
+        return [registry.backend_view(backend) for backend in registry.members_of_group(group_id, BACKEND)]
+
+    def assign_backend(backendID: str, group_id: str = Path(alias=group_param)) -> str:
+        registry.assign(group_id, BACKEND, backendID)
+        return "backend assigned"
+
+    def remove_backend(backendID: str, group_id: str = Path(alias=group_param)) -> str:
+        registry.unassign(group_id, BACKEND, backendID)
+        return "backend removed"
+
+    router.add_api_route(f"{prefix}/{{backendID}}/{groups_segment}", groups_of_backend, methods=["GET"])
+    router.add_api_route(f"{prefix}/{{{group_param}}}/backends", backends_of_group, methods=["GET"])
+    router.add_api_route(f"{prefix}/{{{group_param}}}/backends/{{backendID}}", assign_backend, methods=["POST"], status_code=201)
+    router.add_api_route(f"{prefix}/{{{group_param}}}/backends/{{backendID}}", remove_backend, methods=["DELETE"])
+
+
+def _model_routes(prefix: str, group_param: str, groups_segment: str) -> None:
+    def groups_of_model(modelID: str) -> list[dict[str, Any]]:
+        return [registry.group_view(group) for group in registry.groups_of_member(MODEL, modelID)]
+
+    def models_of_group(group_id: str = Path(alias=group_param)) -> list[dict[str, Any]]:
+        return [registry.model_view(model) for model in registry.members_of_group(group_id, MODEL)]
+
+    def assign_model(modelID: str, group_id: str = Path(alias=group_param)) -> str:
+        registry.assign(group_id, MODEL, modelID)
+        return "model assigned"
+
+    def remove_model(modelID: str, group_id: str = Path(alias=group_param)) -> str:
+        registry.unassign(group_id, MODEL, modelID)
+        return "model removed"
+
+    router.add_api_route(f"{prefix}/{{modelID}}/{groups_segment}", groups_of_model, methods=["GET"])
+    router.add_api_route(f"{prefix}/{{{group_param}}}/models", models_of_group, methods=["GET"])
+    router.add_api_route(f"{prefix}/{{{group_param}}}/models/{{modelID}}", assign_model, methods=["POST"])
+    router.add_api_route(f"{prefix}/{{{group_param}}}/models/{{modelID}}", remove_model, methods=["DELETE"])
+
+
+_backend_routes("/backend-associations", "poolID", "pools")
+_backend_routes("/backend-affinity", "groupID", "groups")
+_model_routes("/model-associations", "poolID", "pools")
+_model_routes("/model-affinity", "groupID", "groups")

@@ -1,13 +1,54 @@
 """runtime models routes.
 
 Contract rows of this group:
-- DELETE /models/{id}
-- GET /internal/models
-- GET /models
+- GET /models (003's internal format; 001's OpenAI list moved to GET /v1/models)
 - POST /models
+- DELETE /models/{id}
 - PUT /models/{id}
+- GET /internal/models
+Extra route: GET /v1/models (OpenAI list format).
 """
+
+from typing import Any
 
 from fastapi import APIRouter
 
+from aiplane.data.pagination import parse_limit
+from aiplane.gateway import downloads, registry
+from aiplane.gateway.schemas import ModelBody, ModelUpdateBody
+
 router = APIRouter()
+
+
+@router.get("/models")
+def list_models(limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+    return [registry.model_view(model) for model in registry.list_models(parse_limit(limit), cursor)]
+
+
+@router.get("/internal/models")
+def list_models_internal(limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+    return list_models(limit, cursor)
+
+
+@router.get("/v1/models", include_in_schema=False)
+def list_models_openai(limit: str | None = None, cursor: str | None = None) -> dict[str, Any]:
+    return registry.openai_model_list(registry.list_models(parse_limit(limit), cursor))
+
+
+@router.post("/models", status_code=201)
+def create_model(body: ModelBody) -> dict[str, Any]:
+    return registry.model_view(registry.create_model(body))
+
+
+@router.put("/models/{id}")
+def update_model(id: str, body: ModelUpdateBody) -> dict[str, Any]:
+    return registry.model_view(registry.update_model(id, body))
+
+
+@router.delete("/models/{id}")
+def delete_model(id: str, purge: str | None = None) -> str:
+    model = registry.find_model(id)
+    registry.delete_model(model)
+    if (purge or "").lower() == "true":
+        downloads.remove_model(model.model)
+    return "model removed"

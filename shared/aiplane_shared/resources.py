@@ -96,7 +96,13 @@ GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, gu
 
 TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE)
 
-MODEL_DOWNLOAD_QUEUE = Queue("model-downloads", "model pulls onto LLM backends", visibility_timeout_s=900)
+MODEL_DOWNLOAD_QUEUE = Queue(
+    "model-downloads", "model pulls onto LLM backends", visibility_timeout_s=900, consumer="runtime_downloads",
+)
+GATEWAY_SYNC_QUEUE = Queue(
+    "gateway-sync", "LLM backend reconciliation requests (schedule ticks and backend writes)",
+    visibility_timeout_s=300, max_receive_count=3, consumer="runtime_sync",
+)
 PROVISIONING_QUEUE = Queue("provisioning", "EC2 GPU instance provisioning requests", visibility_timeout_s=300)
 
 # appproxy housekeeping ticks (one message per scheduled tick).
@@ -109,7 +115,9 @@ APPPROXY_IDLE_CIRCUITS_QUEUE = Queue(
     visibility_timeout_s=300, consumer="appproxy_idle_circuits",
 )
 
-QUEUES: tuple[Queue, ...] = (MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE)
+QUEUES: tuple[Queue, ...] = (
+    MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
+)
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
 # put_events in moto, so schedules stay on the default bus and domain events stay off it.
@@ -125,7 +133,12 @@ APPPROXY_IDLE_CIRCUITS_SCHEDULE = Schedule(
     target_queue=APPPROXY_IDLE_CIRCUITS_QUEUE.name, detail_type="appproxy.idle-circuits",
 )
 
-SCHEDULES: tuple[Schedule, ...] = (APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE)
+GATEWAY_SYNC_SCHEDULE = Schedule(
+    "gateway-sync-tick", "reconcile every LLM backend with the declared models", cloud_rate_minutes=1,
+    local_period_s=10.0, target_queue=GATEWAY_SYNC_QUEUE.name, detail_type="Scheduled Event",
+)
+
+SCHEDULES: tuple[Schedule, ...] = (GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE)
 
 # JSON {"current": "<kid>", "<kid>": "<key>", ...}: rotation adds a kid and moves "current".
 JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens")

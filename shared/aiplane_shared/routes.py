@@ -36,7 +36,7 @@ GROUP_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
         ("/providers/", "providers"),
         ("/queue", "queue"),
         ("/execute", "exec"), ("/embed", "exec"), ("/defaultmodel", "exec"),
-        ("/supported", "exec"), ("/v1/chat/completions", "exec"),
+        ("/supported", "exec"), ("/v1/chat/completions", "exec"), ("/v1/embeddings", "exec"),
         ("/tasks", "chains"), ("/taskchains", "chains"), ("/chains", "chains"), ("/openai/", "chains"),
         ("/chats", "chats"),
         ("/hooks/", "hooks"),
@@ -107,6 +107,13 @@ APPPROXY_MANAGER_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/v2/endpoints/{endpoint_id}/token"),
     ("GET", "/health/status"),
 })
+
+# Routes served beyond the contract rows (family, method, path): API Gateway routes them too.
+EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
+    (RUNTIME, "GET", "/v1/models"),  # 001's OpenAI model list (003's GET /models is the internal format)
+    (RUNTIME, "POST", "/v1/embeddings"),
+    (RUNTIME, "POST", "/providers/{providerType}/configure"),  # the only way to set a provider key
+)
 
 # Every family also serves its OpenAPI document; it describes the API and holds no data.
 OPENAPI_PATH = "/openapi.json"

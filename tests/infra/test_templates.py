@@ -9,7 +9,7 @@ from aiplane_shared import resources
 from aiplane_shared.environments import get_environment
 from aiplane_shared.families import FAMILIES
 from aiplane_shared.resources import physical_name
-from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, function_name, groups_of, routes_of
+from aiplane_shared.routes import EXTRA_ROUTES, OPENAPI_PATH, PUBLIC, access_for, function_name, groups_of, routes_of
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +115,7 @@ def test_every_contract_route_is_a_method_with_the_right_auth(environment_templa
         methods = _method_paths(templates[f"api-{family}"])
         expected = {(route.method, route.path): route.access for route in routes_of(family)}
         expected[("GET", OPENAPI_PATH)] = access_for(family, "GET", OPENAPI_PATH)
+        expected.update({(method, path): access_for(family, method, path) for f, method, path in EXTRA_ROUTES if f == family})
         assert set(methods) == set(expected), family
         for key, access in expected.items():
             assert methods[key] == ("NONE" if access == PUBLIC else "CUSTOM"), (family, key)

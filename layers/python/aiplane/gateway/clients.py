@@ -1,0 +1,309 @@
+"""Backend clients, one per protocol, reached over HTTP with httpx.
+
+Every client answers in the same shapes (`ChatResult`, `ChatDelta`) so routing and the OpenAI
+surface do not care which server answered. Failures are `BackendFailure`; `retryable` marks those
+that justify trying the next backend (connection errors, timeouts, 5xx).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 120.0
+LIST_TIMEOUT_S = 10.0
+GEMINI_DEFAULT_URL = "https://generativelanguage.googleapis.com"
+
+_http = httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S), limits=httpx.Limits(max_keepalive_connections=50))
+
+
+class BackendFailure(Exception):
+    def __init__(self, message: str, *, retryable: bool, timeout: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.timeout = timeout
+        self.status = status
+
+
+@dataclass
+class ChatResult:
+    content: str
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class ChatDelta:
+    content: str = ""
+    finish_reason: str | None = None
+
+
+def _fail_on(response: httpx.Response, what: str) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        detail = response.read().decode(errors="replace")[:300]
+    except httpx.HTTPError:
+        detail = ""
+    raise BackendFailure(
+        f"{what} answered {response.status_code}: {detail}".strip(), retryable=response.status_code >= 500,
+        status=response.status_code,
+    )
+
+
+def _request(method: str, url: str, *, what: str, timeout: float | None = None, **kwargs: Any) -> Any:
+    try:
+        response = _http.request(method, url, timeout=timeout or httpx.USE_CLIENT_DEFAULT, **kwargs)
+    except httpx.TimeoutException as error:
+        raise BackendFailure(f"{what} timed out: {error}", retryable=True, timeout=True) from None
+    except httpx.HTTPError as error:
+        raise BackendFailure(f"{what} unreachable: {error}", retryable=True) from None
+    _fail_on(response, what)
+    try:
+        return response.json() if response.content else {}
+    except ValueError:
+        raise BackendFailure(f"{what} answered with invalid JSON", retryable=True) from None
+
+
+def _stream(method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
+    """An open streaming response whose status is already checked (close it when done)."""
+    try:
+        response = _http.send(_http.build_request(method, url, **kwargs), stream=True)
+    except httpx.TimeoutException as error:
+        raise BackendFailure(f"{what} timed out: {error}", retryable=True, timeout=True) from None
+    except httpx.HTTPError as error:
+        raise BackendFailure(f"{what} unreachable: {error}", retryable=True) from None
+    if response.status_code >= 400:
+        try:
+            _fail_on(response, what)
+        finally:
+            response.close()
+    return response
+
+
+def _lines(response: httpx.Response, what: str) -> Iterator[str]:
+    try:
+        for line in response.iter_lines():
+            if line.strip():
+                yield line
+    except httpx.HTTPError as error:
+        raise BackendFailure(f"{what} stream broke: {error}", retryable=False) from None
+    finally:
+        response.close()
+
+
+def text_of(content: Any) -> str:
+    """OpenAI message content: a string or a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return "" if content is None else str(content)
+
+
+class OllamaClient:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.what = f"ollama {self.base_url}"
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return _request("GET", f"{self.base_url}/api/tags", what=self.what, timeout=LIST_TIMEOUT_S).get("models") or []
+
+    @staticmethod
+    def _options(options: dict[str, Any]) -> dict[str, Any]:
+        mapped = {"temperature": options.get("temperature"), "top_p": options.get("top_p"),
+                  "num_predict": options.get("max_tokens"), "stop": options.get("stop")}
+        return {key: value for key, value in mapped.items() if value is not None}
+
+    @staticmethod
+    def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"role": m.get("role", "user"), "content": text_of(m.get("content"))} for m in messages]
+
+    def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> ChatResult:
+        body = {"model": model, "messages": self._messages(messages), "stream": False, "options": self._options(options)}
+        answer = _request("POST", f"{self.base_url}/api/chat", what=self.what, json=body)
+        return ChatResult(
+            content=(answer.get("message") or {}).get("content", ""),
+            finish_reason="length" if answer.get("done_reason") == "length" else "stop",
+            prompt_tokens=int(answer.get("prompt_eval_count") or 0), completion_tokens=int(answer.get("eval_count") or 0),
+        )
+
+    def chat_stream(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[ChatDelta]:
+        body = {"model": model, "messages": self._messages(messages), "stream": True, "options": self._options(options)}
+        response = _stream("POST", f"{self.base_url}/api/chat", what=self.what, json=body)
+        return self._deltas(response)
+
+    def _deltas(self, response: httpx.Response) -> Iterator[ChatDelta]:
+        for line in _lines(response, self.what):
+            chunk = json.loads(line)
+            if chunk.get("error"):
+                raise BackendFailure(f"{self.what}: {chunk['error']}", retryable=False)
+            content = (chunk.get("message") or {}).get("content", "")
+            if chunk.get("done"):
+                if content:
+                    yield ChatDelta(content=content)
+                yield ChatDelta(finish_reason="length" if chunk.get("done_reason") == "length" else "stop")
+                return
+            if content:
+                yield ChatDelta(content=content)
+
+    def generate(self, model: str, prompt: str, system: str, options: dict[str, Any]) -> ChatResult:
+        body = {"model": model, "prompt": prompt, "system": system, "stream": False, "options": self._options(options)}
+        answer = _request("POST", f"{self.base_url}/api/generate", what=self.what, json=body)
+        return ChatResult(content=answer.get("response", ""), prompt_tokens=int(answer.get("prompt_eval_count") or 0),
+                          completion_tokens=int(answer.get("eval_count") or 0))
+
+    def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
+        answer = _request("POST", f"{self.base_url}/api/embed", what=self.what, json={"model": model, "input": inputs})
+        return answer.get("embeddings") or []
+
+    def pull(self, model: str) -> httpx.Response:
+        """The open /api/pull stream (NDJSON progress lines); see `pull_progress`."""
+        return _stream("POST", f"{self.base_url}/api/pull", what=self.what, json={"model": model, "stream": True},
+                       timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
+
+    def pull_progress(self, response: httpx.Response) -> Iterator[dict[str, Any]]:
+        for line in _lines(response, self.what):
+            progress = json.loads(line)
+            if progress.get("error"):
+                raise BackendFailure(f"{self.what} pull failed: {progress['error']}", retryable=False)
+            yield progress
+
+    def delete(self, model: str) -> None:
+        _request("DELETE", f"{self.base_url}/api/delete", what=self.what, json={"model": model}, timeout=LIST_TIMEOUT_S)
+
+
+class OpenAICompatibleClient:
+    """vLLM and OpenAI: /v1/models, /v1/chat/completions, /v1/embeddings."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, kind: str = "openai") -> None:
+        base = base_url.rstrip("/")
+        self.api_root = base if urlparse(base).path.endswith("/v1") else f"{base}/v1"
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.what = f"{kind} {base}"
+
+    def list_models(self) -> list[dict[str, Any]]:
+        answer = _request("GET", f"{self.api_root}/models", what=self.what, headers=self.headers, timeout=LIST_TIMEOUT_S)
+        return answer.get("data") or []
+
+    @staticmethod
+    def _body(model: str, messages: list[dict[str, Any]], options: dict[str, Any], stream: bool) -> dict[str, Any]:
+        body = {key: value for key, value in options.items() if value is not None}
+        body.update({"model": model, "messages": messages, "stream": stream})
+        return body
+
+    def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> ChatResult:
+        answer = _request("POST", f"{self.api_root}/chat/completions", what=self.what, headers=self.headers,
+                          json=self._body(model, messages, options, False))
+        choice = (answer.get("choices") or [{}])[0]
+        usage = answer.get("usage") or {}
+        return ChatResult(
+            content=text_of((choice.get("message") or {}).get("content")), finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=int(usage.get("prompt_tokens") or 0), completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+
+    def chat_stream(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[ChatDelta]:
+        response = _stream("POST", f"{self.api_root}/chat/completions", what=self.what, headers=self.headers,
+                           json=self._body(model, messages, options, True))
+        return self._deltas(response)
+
+    def _deltas(self, response: httpx.Response) -> Iterator[ChatDelta]:
+        for line in _lines(response, self.what):
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            for choice in json.loads(data).get("choices") or []:
+                delta = choice.get("delta") or {}
+                if delta.get("content") or choice.get("finish_reason"):
+                    yield ChatDelta(content=delta.get("content") or "", finish_reason=choice.get("finish_reason"))
+
+    def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
+        answer = _request("POST", f"{self.api_root}/embeddings", what=self.what, headers=self.headers,
+                          json={"model": model, "input": inputs})
+        return [item.get("embedding") or [] for item in sorted(answer.get("data") or [], key=lambda d: d.get("index", 0))]
+
+
+class GeminiClient:
+    """The Gemini REST API (v1beta): models, generateContent, streamGenerateContent, embedContent."""
+
+    def __init__(self, base_url: str | None, api_key: str | None) -> None:
+        self.base_url = (base_url or GEMINI_DEFAULT_URL).rstrip("/")
+        self.headers = {"x-goog-api-key": api_key} if api_key else {}
+        self.what = f"gemini {self.base_url}"
+
+    def list_models(self) -> list[dict[str, Any]]:
+        answer = _request("GET", f"{self.base_url}/v1beta/models", what=self.what, headers=self.headers, timeout=LIST_TIMEOUT_S)
+        return [{**model, "id": str(model.get("name", "")).removeprefix("models/")} for model in answer.get("models") or []]
+
+    @staticmethod
+    def _body(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
+        system = "\n".join(text_of(m.get("content")) for m in messages if m.get("role") == "system")
+        contents = [
+            {"role": "model" if m.get("role") == "assistant" else "user", "parts": [{"text": text_of(m.get("content"))}]}
+            for m in messages if m.get("role") != "system"
+        ]
+        config = {"temperature": options.get("temperature"), "topP": options.get("top_p"),
+                  "maxOutputTokens": options.get("max_tokens")}
+        body: dict[str, Any] = {"contents": contents, "generationConfig": {k: v for k, v in config.items() if v is not None}}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        return body
+
+    @staticmethod
+    def _text(candidate: dict[str, Any]) -> str:
+        return "".join(part.get("text", "") for part in (candidate.get("content") or {}).get("parts") or [])
+
+    def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> ChatResult:
+        answer = _request("POST", f"{self.base_url}/v1beta/models/{model}:generateContent", what=self.what,
+                          headers=self.headers, json=self._body(messages, options))
+        candidate = (answer.get("candidates") or [{}])[0]
+        usage = answer.get("usageMetadata") or {}
+        return ChatResult(
+            content=self._text(candidate),
+            finish_reason="length" if candidate.get("finishReason") == "MAX_TOKENS" else "stop",
+            prompt_tokens=int(usage.get("promptTokenCount") or 0), completion_tokens=int(usage.get("candidatesTokenCount") or 0),
+        )
+
+    def chat_stream(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[ChatDelta]:
+        response = _stream("POST", f"{self.base_url}/v1beta/models/{model}:streamGenerateContent", what=self.what,
+                           params={"alt": "sse"}, headers=self.headers, json=self._body(messages, options))
+        return self._deltas(response)
+
+    def _deltas(self, response: httpx.Response) -> Iterator[ChatDelta]:
+        for line in _lines(response, self.what):
+            if line.startswith("data:"):
+                candidate = (json.loads(line[5:].strip()).get("candidates") or [{}])[0]
+                text = self._text(candidate)
+                if text:
+                    yield ChatDelta(content=text)
+        yield ChatDelta(finish_reason="stop")
+
+    def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
+        vectors = []
+        for text in inputs:
+            answer = _request("POST", f"{self.base_url}/v1beta/models/{model}:embedContent", what=self.what,
+                              headers=self.headers, json={"content": {"parts": [{"text": text}]}})
+            vectors.append((answer.get("embedding") or {}).get("values") or [])
+        return vectors
+
+
+Client = OllamaClient | OpenAICompatibleClient | GeminiClient
+
+
+def client_for(backend_type: str, base_url: str, api_key: str | None) -> Client:
+    if backend_type == "ollama":
+        return OllamaClient(base_url)
+    if backend_type in ("vllm", "openai"):
+        return OpenAICompatibleClient(base_url, api_key, kind=backend_type)
+    if backend_type == "gemini":
+        return GeminiClient(base_url, api_key)
+    raise ValueError(f"no client for backend type {backend_type!r}")

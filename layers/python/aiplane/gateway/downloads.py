@@ -1,0 +1,205 @@
+"""The model-download queue: jobs pull a model onto one ollama backend.
+
+A job is a record (what GET /queue lists, with its progress) plus an SQS message that feeds the
+download worker. Cancelling marks the record; the worker re-reads it while streaming /api/pull
+progress and closes the pull when it sees the mark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from aiplane.gateway import messaging
+from aiplane.gateway.clients import BackendFailure, OllamaClient
+from aiplane.gateway.clock import epoch_of, now_iso
+from aiplane.gateway.records import DOWNLOADS_PARTITION, DownloadJobRecord
+from aiplane.gateway.registry import load_registry
+from aiplane.observability import logger
+
+TASK_TYPE = "model_download"
+JOB_VALIDITY_S = 6 * 3600
+FINISHED_RETENTION_S = 24 * 3600
+PROGRESS_WRITE_INTERVAL_S = 0.25
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+
+
+def job_id_for(url: str, model: str) -> str:
+    """One job per (backend, model): enqueuing the same pull twice while it is pending is a no-op."""
+    return hashlib.sha256(f"{url}\n{model}".encode()).hexdigest()[:32]
+
+
+def job_view(job: DownloadJobRecord) -> dict[str, Any]:
+    return {
+        "id": job.id, "taskType": TASK_TYPE, "modelJob": {"url": job.url, "model": job.model},
+        "scheduledFor": int(job.scheduled_for), "validUntil": int(job.valid_until), "createdAt": job.created_at,
+    }
+
+
+def progress_view(job: DownloadJobRecord) -> dict[str, Any]:
+    return {
+        "status": job.progress_status or job.status, "digest": job.digest or "", "total": int(job.total or 0),
+        "completed": int(job.completed or 0), "model": job.model, "baseUrl": job.url,
+    }
+
+
+def all_jobs() -> list[DownloadJobRecord]:
+    now = time.time()
+    jobs = [job for job in DownloadJobRecord.query(DOWNLOADS_PARTITION) if not job.expires_at_epoch or job.expires_at_epoch > now]
+    return sorted(jobs, key=lambda job: job.created_at)
+
+
+def active_jobs() -> list[DownloadJobRecord]:
+    now = time.time()
+    return [job for job in all_jobs() if job.status in ACTIVE and job.valid_until > now]
+
+
+def enqueue(backend_id: str, url: str, model: str) -> bool:
+    """Queue a pull unless one for this backend and model is already pending; True when queued."""
+    stamp = now_iso()
+    created = epoch_of(stamp)
+    job = DownloadJobRecord(
+        DOWNLOADS_PARTITION, f"JOB#{job_id_for(url, model)}", id=job_id_for(url, model), model=model, url=url,
+        backend_id=backend_id, status=QUEUED, scheduled_for=created, valid_until=created + JOB_VALIDITY_S,
+        created_at=stamp, expires_at_epoch=created + JOB_VALIDITY_S + FINISHED_RETENTION_S,
+    )
+    pending = DownloadJobRecord.status.is_in(*ACTIVE) & (DownloadJobRecord.valid_until > created)
+    try:
+        job.save(condition=DownloadJobRecord.pk.does_not_exist() | ~pending)
+    except PutError as error:
+        if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+    messaging.send_download_jobs([job.id])
+    return True
+
+
+def _finish(job: DownloadJobRecord, status: str, error: str | None = None) -> None:
+    job.update(actions=[
+        DownloadJobRecord.status.set(status), DownloadJobRecord.progress_status.set(status),
+        DownloadJobRecord.error.set(error) if error else DownloadJobRecord.error.remove(),
+        DownloadJobRecord.expires_at_epoch.set(int(time.time()) + FINISHED_RETENTION_S),
+    ])
+
+
+def cancel(*, url: str | None = None, model: str | None = None) -> int:
+    """Cancel pending and running pulls matching the backend URL and/or the model; returns how many."""
+    url = url.rstrip("/") if url else None
+    cancelled = 0
+    for job in active_jobs():
+        if (url and job.url != url) or (model and job.model != model):
+            continue
+        try:
+            job.update(
+                actions=[DownloadJobRecord.status.set(CANCELLED), DownloadJobRecord.progress_status.set(CANCELLED),
+                         DownloadJobRecord.expires_at_epoch.set(int(time.time()) + FINISHED_RETENTION_S)],
+                condition=DownloadJobRecord.status.is_in(*ACTIVE),
+            )
+            cancelled += 1
+        except UpdateError:  # it finished meanwhile
+            logger.info("download finished before it could be cancelled", extra={"job": job.id})
+    return cancelled
+
+
+def remove_model(model: str) -> int:
+    """DELETE /queue/{model} and DELETE /models/{id}?purge=true: the model's jobs go, running pulls stop."""
+    return cancel(model=model)
+
+
+def run_job(job_id: str) -> str:
+    """The download worker's unit of work; returns the job's final status.
+
+    A job whose record or backend is gone is dropped (logged, not retried). A backend that cannot
+    be reached raises BackendFailure so SQS retries the message (and parks it in the DLQ at last).
+    """
+    try:
+        job = DownloadJobRecord.get(DOWNLOADS_PARTITION, f"JOB#{job_id}")
+    except DownloadJobRecord.DoesNotExist:
+        logger.warning("download job dropped: no such job", extra={"job": job_id})
+        return "dropped"
+    if job.status not in ACTIVE:
+        logger.info("download job skipped", extra={"job": job_id, "status": job.status})
+        return job.status
+    if job.valid_until <= time.time():
+        _finish(job, FAILED, "the job expired before it ran")
+        return FAILED
+    backend = load_registry().backends.get(job.backend_id)
+    if backend is None or backend.type != "ollama" or backend.base_url != job.url:
+        logger.warning("download job dropped: its backend is gone", extra={"job": job_id, "backend": job.backend_id, "url": job.url})
+        _finish(job, FAILED, "the backend is gone")
+        return "dropped"
+
+    client = OllamaClient(job.url)
+    job.update(actions=[DownloadJobRecord.status.set(RUNNING), DownloadJobRecord.progress_status.set("starting")],
+               condition=DownloadJobRecord.status.is_in(*ACTIVE))
+    try:
+        response = client.pull(job.model)
+    except BackendFailure:
+        # Unreachable: back to the queue, and SQS delivers the message again later.
+        job.update(actions=[DownloadJobRecord.status.set(QUEUED), DownloadJobRecord.progress_status.set(QUEUED)])
+        raise
+    try:
+        outcome = _follow(job, client.pull_progress(response))
+    except BackendFailure as failure:
+        _finish(job, FAILED, str(failure))
+        logger.warning("download failed", extra={"job": job_id, "error": str(failure)})
+        return FAILED
+    finally:
+        response.close()
+    if outcome == DONE:
+        _finish(job, DONE)
+        messaging.request_sync([job.backend_id])  # record the new model on the backend's state
+    return outcome
+
+
+def _follow(job: DownloadJobRecord, progress: Iterator[dict[str, Any]]) -> str:
+    last_write = 0.0
+    for update in progress:
+        if update.get("status") == "success":
+            return DONE
+        if time.monotonic() - last_write < PROGRESS_WRITE_INTERVAL_S:
+            continue
+        last_write = time.monotonic()
+        actions = [DownloadJobRecord.progress_status.set(str(update.get("status") or "downloading"))]
+        if update.get("digest"):
+            actions.append(DownloadJobRecord.digest.set(str(update["digest"])))
+        if update.get("total") is not None:
+            actions.append(DownloadJobRecord.total.set(int(update["total"])))
+        if update.get("completed") is not None:
+            actions.append(DownloadJobRecord.completed.set(int(update["completed"])))
+        try:
+            job.update(actions=actions, condition=DownloadJobRecord.status == RUNNING)
+        except UpdateError:  # no longer running: cancelled meanwhile
+            logger.info("download cancelled", extra={"job": job.id})
+            return CANCELLED
+    job.refresh()
+    return CANCELLED if job.status == CANCELLED else DONE
+
+
+def progress_events(*, idle_end_s: float, window_s: float, poll_s: float = 0.5) -> Iterator[str]:
+    """SSE for GET /queue/inProgress: `event: status` with each running pull's progress when it
+    changes. Ends once nothing has run for `idle_end_s`, or after `window_s`."""
+    started = time.monotonic()
+    last_activity = started
+    sent: dict[str, tuple[Any, ...]] = {}
+    while time.monotonic() - started < window_s:
+        jobs = all_jobs()
+        running = [job for job in jobs if job.status == RUNNING]
+        if running:
+            last_activity = time.monotonic()
+        # Running pulls, plus the last word on pulls this stream followed that have just ended.
+        for job in running + [job for job in jobs if job.id in sent and job.status not in ACTIVE]:
+            view = progress_view(job)
+            fingerprint = tuple(view.values())
+            if sent.get(job.id) != fingerprint:
+                sent[job.id] = fingerprint
+                yield f"event: status\ndata: {json.dumps(view)}\n\n"
+        if time.monotonic() - last_activity >= idle_end_s:
+            return
+        time.sleep(poll_s)

@@ -1,0 +1,159 @@
+"""PynamoDB models of the gateway registry, all in the runtime table.
+
+The routing registry (backends, groups, models, memberships, backend states, providers) lives in
+one partition (`pk = GATEWAY`), so one Query loads the whole routing table. Lists with a
+timestamp cursor are Queries on gsi1 (`gsi1pk = <kind>`, `gsi1sk = createdAt`). Download jobs have
+their own partition.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from aiplane.data.models import table_name
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+REGISTRY_PARTITION = "GATEWAY"
+DOWNLOADS_PARTITION = "GATEWAY#DOWNLOADS"
+
+BACKENDS_INDEX_KEY = "GATEWAY#BACKENDS"
+GROUPS_INDEX_KEY = "GATEWAY#GROUPS"
+MODELS_INDEX_KEY = "GATEWAY#MODELS"
+PROVIDERS_INDEX_KEY = "GATEWAY#PROVIDERS"
+
+
+def group_purpose_key(purpose: str) -> str:
+    return f"GATEWAY#PURPOSE#{purpose}"
+
+
+class ByCreation(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ByPurpose(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class _RuntimeRecord(Model):
+    class Meta:
+        table_name = table_name(resources.RUNTIME_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class BackendRecord(_RuntimeRecord):
+    """sk = BACKEND#<id>."""
+
+    gsi1pk = UnicodeAttribute(default=BACKENDS_INDEX_KEY)
+    gsi1sk = UnicodeAttribute()  # createdAt
+    by_creation = ByCreation()
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    base_url = UnicodeAttribute()
+    type = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class BackendStateRecord(_RuntimeRecord):
+    """sk = STATE#<backend id>: what the last sync found (written by the sync worker only)."""
+
+    backend_id = UnicodeAttribute()
+    error = UnicodeAttribute(null=True)
+    models = ListAttribute(of=UnicodeAttribute, default=list)
+    pulled_models = JSONAttribute(default=list)
+    synced_at = UnicodeAttribute()
+
+
+class GroupRecord(_RuntimeRecord):
+    """sk = GROUP#<id>. A pool (001) and an affinity group (003) are this one record."""
+
+    gsi1pk = UnicodeAttribute(default=GROUPS_INDEX_KEY)
+    gsi1sk = UnicodeAttribute()  # createdAt
+    gsi2pk = UnicodeAttribute()  # GATEWAY#PURPOSE#<purposeType>
+    gsi2sk = UnicodeAttribute()  # createdAt
+    by_creation = ByCreation()
+    by_purpose = ByPurpose()
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    purpose_type = UnicodeAttribute(default="")
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class NameClaimRecord(_RuntimeRecord):
+    """sk = GROUPNAME#<name> or MODELNAME#<name>: makes names unique (conditional put in a transaction)."""
+
+    owner_id = UnicodeAttribute()
+
+
+class ModelRecord(_RuntimeRecord):
+    """sk = MODEL#<id>: a declared model with its capabilities."""
+
+    gsi1pk = UnicodeAttribute(default=MODELS_INDEX_KEY)
+    gsi1sk = UnicodeAttribute()  # createdAt
+    by_creation = ByCreation()
+    id = UnicodeAttribute()
+    model = UnicodeAttribute()
+    can_chat = BooleanAttribute(default=False)
+    can_embed = BooleanAttribute(default=False)
+    can_prompt = BooleanAttribute(default=False)
+    can_stream = BooleanAttribute(default=False)
+    context_length = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class MembershipRecord(_RuntimeRecord):
+    """sk = MEMBER#<group id>#BACKEND#<id> or MEMBER#<group id>#MODEL#<id>."""
+
+    group_id = UnicodeAttribute()
+    member_kind = UnicodeAttribute()  # BACKEND | MODEL
+    member_id = UnicodeAttribute()
+
+
+class ProviderRecord(_RuntimeRecord):
+    """sk = PROVIDER#<type>. The key itself is in Secrets Manager; this keeps only its last characters."""
+
+    gsi1pk = UnicodeAttribute(default=PROVIDERS_INDEX_KEY)
+    gsi1sk = UnicodeAttribute()  # createdAt
+    by_creation = ByCreation()
+    type = UnicodeAttribute()
+    secret_name = UnicodeAttribute()
+    key_suffix = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class DownloadJobRecord(_RuntimeRecord):
+    """pk = GATEWAY#DOWNLOADS, sk = JOB#<id>: a model pull onto one ollama backend, with its progress."""
+
+    id = UnicodeAttribute()
+    model = UnicodeAttribute()
+    url = UnicodeAttribute()
+    backend_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # queued | running | done | failed | cancelled
+    scheduled_for = NumberAttribute()
+    valid_until = NumberAttribute()
+    created_at = UnicodeAttribute()
+    progress_status = UnicodeAttribute(null=True)
+    digest = UnicodeAttribute(null=True)
+    total = NumberAttribute(null=True)
+    completed = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    expires_at_epoch = NumberAttribute(null=True)
