@@ -1,8 +1,9 @@
 """The one seam between task chains and the LLM gateway.
 
-Chains reach models only through `LLMPort`. The default implementation speaks the
-OpenAI-compatible protocol (`/v1/chat/completions`, `/v1/embeddings`) to the base URL that
-`llm_base_url()` returns; pointing that function at the gateway's router is all a merge needs.
+Chains reach models only through `LLMPort`. By default that is `GatewayLLM`: the runtime's own
+gateway (pools/groups, capability fit, failover), called in-process. Setting
+AIPLANE_CHAINS_LLM_BASE_URL points chains at an external OpenAI-compatible endpoint instead
+(`OpenAICompatibleLLM`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from aiplane.errors import BadGatewayError, GatewayTimeoutError, UnavailableError
+from aiplane.data.pagination import MAX_LIMIT
+from aiplane.gateway import registry
+from aiplane.gateway.inference import chat_completion, default_embed_model, default_task_model, embed
+from aiplane.gateway.schemas import ChatCompletionBody
+from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, UnavailableError, ValidationError
 
 # The base URL of an OpenAI-compatible endpoint that serves chat and embeddings.
 LLM_BASE_URL_VARIABLE = "AIPLANE_CHAINS_LLM_BASE_URL"
@@ -22,10 +27,7 @@ DEFAULT_TIMEOUT_S = 60.0
 
 
 def llm_base_url() -> str:
-    url = os.environ.get(LLM_BASE_URL_VARIABLE, "")
-    if not url:
-        raise UnavailableError("no LLM backend is configured for task chains", code="no_backend")
-    return url.rstrip("/")
+    return os.environ[LLM_BASE_URL_VARIABLE].rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -108,5 +110,40 @@ class OpenAICompatibleLLM:
         return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
 
+class GatewayLLM:
+    """LLMPort over the runtime's gateway. Candidate models are tried in order of preference;
+    a candidate the gateway does not know or cannot serve gives way to the next one."""
+
+    def _first_served(self, choice: ModelChoice, call: Any) -> Any:
+        candidates = list(choice.models) or [default_task_model()]
+        for index, model in enumerate(candidates):
+            try:
+                return call(model)
+            except (NotFoundError, UnavailableError, ValidationError):
+                if index == len(candidates) - 1:
+                    raise
+
+    def chat(self, messages, choice, *, tools=None, timeout_s=None):
+        def ask(model: str) -> dict[str, Any]:
+            body = {"model": model, "messages": messages, "temperature": choice.temperature}
+            if tools:
+                body["tools"] = tools
+            return chat_completion(ChatCompletionBody.model_validate(body))
+
+        answer = self._first_served(choice, ask)
+        return {"message": answer["choices"][0]["message"], "usage": answer.get("usage") or {}, "model": answer["model"]}
+
+    def prompt(self, text, choice, *, system="", timeout_s=None):
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+        return str(self.chat(messages, choice, timeout_s=timeout_s)["message"].get("content") or "")
+
+    def embed(self, text, choice, *, timeout_s=None):
+        embed_choice = choice if choice.models else ModelChoice(models=(default_embed_model(),))
+        return [float(x) for x in self._first_served(embed_choice, lambda model: embed([text], model)[0])]
+
+    def models(self):
+        return registry.openai_model_list(registry.list_models(MAX_LIMIT, None))["data"]
+
+
 def default_llm() -> LLMPort:
-    return OpenAICompatibleLLM()
+    return OpenAICompatibleLLM() if os.environ.get(LLM_BASE_URL_VARIABLE) else GatewayLLM()

@@ -37,6 +37,7 @@ class ChatResult:
     finish_reason: str = "stop"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    tool_calls: list[dict[str, Any]] | None = None  # OpenAI form
 
 
 @dataclass
@@ -128,11 +129,21 @@ class OllamaClient:
 
     def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> ChatResult:
         body = {"model": model, "messages": self._messages(messages), "stream": False, "options": self._options(options)}
+        if options.get("tools"):
+            body["tools"] = options["tools"]
         answer = _request("POST", f"{self.base_url}/api/chat", what=self.what, json=body)
+        message = answer.get("message") or {}
+        tool_calls = [
+            {"id": f"call_{index}", "type": "function",
+             "function": {"name": (call.get("function") or {}).get("name", ""),
+                          "arguments": json.dumps((call.get("function") or {}).get("arguments") or {})}}
+            for index, call in enumerate(message.get("tool_calls") or [])
+        ]
+        finish_reason = "tool_calls" if tool_calls else "length" if answer.get("done_reason") == "length" else "stop"
         return ChatResult(
-            content=(answer.get("message") or {}).get("content", ""),
-            finish_reason="length" if answer.get("done_reason") == "length" else "stop",
+            content=message.get("content", ""), finish_reason=finish_reason,
             prompt_tokens=int(answer.get("prompt_eval_count") or 0), completion_tokens=int(answer.get("eval_count") or 0),
+            tool_calls=tool_calls or None,
         )
 
     def chat_stream(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[ChatDelta]:
@@ -204,9 +215,11 @@ class OpenAICompatibleClient:
                           json=self._body(model, messages, options, False))
         choice = (answer.get("choices") or [{}])[0]
         usage = answer.get("usage") or {}
+        message = choice.get("message") or {}
         return ChatResult(
-            content=text_of((choice.get("message") or {}).get("content")), finish_reason=choice.get("finish_reason") or "stop",
+            content=text_of(message.get("content")), finish_reason=choice.get("finish_reason") or "stop",
             prompt_tokens=int(usage.get("prompt_tokens") or 0), completion_tokens=int(usage.get("completion_tokens") or 0),
+            tool_calls=message.get("tool_calls") or None,
         )
 
     def chat_stream(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[ChatDelta]:

@@ -56,7 +56,10 @@ def with_failover(targets: list[Target], call: Callable[[Target], Result]) -> tu
 
 
 def _options(body: ChatCompletionBody) -> dict[str, Any]:
-    return {"temperature": body.temperature, "max_tokens": body.max_tokens, "top_p": body.top_p, "stop": body.stop}
+    # Tools travel to the backends that speak them (OpenAI-compatible, Ollama); Gemini ignores them.
+    extra = body.model_extra or {}
+    return {"temperature": body.temperature, "max_tokens": body.max_tokens, "top_p": body.top_p, "stop": body.stop,
+            "tools": extra.get("tools"), "tool_choice": extra.get("tool_choice")}
 
 
 def _messages(body: ChatCompletionBody) -> list[dict[str, Any]]:
@@ -79,10 +82,17 @@ def chat_completion(body: ChatCompletionBody) -> dict[str, Any]:
 def _completion(model_name: str, result: ChatResult) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model_name,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.content}, "finish_reason": result.finish_reason}],
+        "choices": [{"index": 0, "message": _assistant_message(result), "finish_reason": result.finish_reason}],
         "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
                   "total_tokens": result.prompt_tokens + result.completion_tokens},
     }
+
+
+def _assistant_message(result: ChatResult) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": result.content}
+    if result.tool_calls:
+        message["tool_calls"] = result.tool_calls
+    return message
 
 
 def chat_completion_stream(body: ChatCompletionBody) -> Iterator[str]:
