@@ -77,6 +77,28 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class EventPatternRule:
+    """A rule that forwards events matching `event_pattern` to a queue. `event_bus` None is the
+    account's default bus, where AWS services (EC2 state changes, ...) publish their events."""
+
+    name: str
+    purpose: str
+    event_pattern: dict
+    target_queue: str
+    event_bus: str | None = None
+
+
+@dataclass(frozen=True)
+class LaunchTemplate:
+    """An EC2 launch template (with its instance profile); RunInstances names it and adds the
+    per-instance parts (instance type, zone, market, user data)."""
+
+    name: str
+    purpose: str
+    default_instance_type: str
+
+
+@dataclass(frozen=True)
 class Secret:
     name: str
     purpose: str
@@ -97,7 +119,10 @@ GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, gu
 TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE)
 
 MODEL_DOWNLOAD_QUEUE = Queue("model-downloads", "model pulls onto LLM backends", visibility_timeout_s=900)
-PROVISIONING_QUEUE = Queue("provisioning", "EC2 GPU instance provisioning requests", visibility_timeout_s=300)
+PROVISIONING_QUEUE = Queue(
+    "provisioning", "EC2 GPU instance provisioning requests, EC2 state changes and lease sweeps",
+    visibility_timeout_s=300, consumer="gpufarm_provisioner",
+)
 
 QUEUES: tuple[Queue, ...] = (MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE)
 
@@ -106,7 +131,21 @@ QUEUES: tuple[Queue, ...] = (MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE)
 DOMAIN_EVENT_BUS = EventBus("events", "domain events and event triggers")
 EVENT_BUSES: tuple[EventBus, ...] = (DOMAIN_EVENT_BUS,)
 
-SCHEDULES: tuple[Schedule, ...] = ()
+GPU_LEASE_SWEEP = Schedule(
+    "gpu-lease-sweep", "terminate (or renew) GPU contracts whose duration has run out",
+    cloud_rate_minutes=5, local_period_s=30.0, target_queue=PROVISIONING_QUEUE.name, detail_type="gpu-lease-sweep",
+)
+SCHEDULES: tuple[Schedule, ...] = (GPU_LEASE_SWEEP,)
+
+EC2_STATE_CHANGE_RULE = EventPatternRule(
+    "gpu-instance-state", "EC2 instance state changes keep GPU contract records current",
+    event_pattern={"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    target_queue=PROVISIONING_QUEUE.name,
+)
+EVENT_RULES: tuple[EventPatternRule, ...] = (EC2_STATE_CHANGE_RULE,)
+
+GPU_LAUNCH_TEMPLATE = LaunchTemplate("gpu-agent", "GPU instances that run the aiplane GPU agent", "g5.xlarge")
+LAUNCH_TEMPLATES: tuple[LaunchTemplate, ...] = (GPU_LAUNCH_TEMPLATE,)
 
 # JSON {"current": "<kid>", "<kid>": "<key>", ...}: rotation adds a kid and moves "current".
 JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens")
@@ -115,7 +154,11 @@ ADMIN_API_KEY_SECRET = Secret("admin-api-key", "the bootstrap admin API key (run
 APPPROXY_MANAGER_TOKEN_SECRET = Secret("appproxy-manager-token", "appproxy X-BackendAI-Token for the manager")
 APPPROXY_WORKER_TOKEN_SECRET = Secret("appproxy-worker-token", "appproxy X-BackendAI-Token for workers")
 BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)
-SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS)
+# GPU marketplace API keys, set by the operator (an unset one disables that provider).
+VASTAI_API_KEY_SECRET = Secret("vastai-api-key", "vast.ai API key (GPU marketplace provider)")
+IONET_API_KEY_SECRET = Secret("ionet-api-key", "io.net API key (GPU marketplace provider)")
+PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET)
+SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS)
 
 ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package")
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET,)
