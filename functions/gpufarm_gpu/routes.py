@@ -13,7 +13,8 @@ Contract rows of this group:
 - POST /api/v1/gpu/preferences/test
 - POST /api/v1/gpu/proxy
 
-Beyond the contract (authenticated; the GPU agent's side of the fleet):
+Beyond the contract (authenticated; the GPU agent's side of the fleet, left out of the public
+OpenAPI document, listed in aiplane_shared.routes.EXTRA_ROUTES for API Gateway):
 - POST /api/v1/gpu/agents/register, POST /api/v1/gpu/agents/heartbeat, DELETE /api/v1/gpu/agents/{instance_id}
 """
 
@@ -189,20 +190,20 @@ def examples() -> dict:
     return {"examples": preferences.EXAMPLES, "available_examples": list(preferences.EXAMPLES)}
 
 
-@router.post("/api/v1/gpu/agents/register", status_code=201)
+@router.post("/api/v1/gpu/agents/register", status_code=201, include_in_schema=False)
 def register_agent(body: AgentRegistration, request: Request) -> dict:
     principal = current_principal(request)
     return loadbalancer.register_agent(principal.id, body.instance_id, body.url, body.gpus, body.weight, body.contract_id)
 
 
-@router.post("/api/v1/gpu/agents/heartbeat")
+@router.post("/api/v1/gpu/agents/heartbeat", include_in_schema=False)
 def agent_heartbeat(body: AgentHeartbeat, request: Request) -> dict:
     principal = current_principal(request)
     loadbalancer.heartbeat(principal.id, principal.is_admin, body.instance_id, body.connections, body.load, body.response_time_ms)
     return {"instance_id": body.instance_id, "ok": True}
 
 
-@router.delete("/api/v1/gpu/agents/{instance_id}")
+@router.delete("/api/v1/gpu/agents/{instance_id}", include_in_schema=False)
 def deregister_agent(instance_id: str, request: Request) -> dict:
     principal = current_principal(request)
     loadbalancer.deregister_agent(principal.id, principal.is_admin, instance_id)

@@ -10,7 +10,11 @@ from typing import Any
 import boto3
 
 from aiplane_shared import resources
+from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared.resources import physical_name
+
+
+DEFAULT_LOCAL_URL = "http://127.0.0.1:8080"
 
 
 @dataclass
@@ -44,10 +48,15 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
         **bootstrap,
     }
     for secret in resources.SECRETS:
-        if secret in resources.PROVIDER_SECRETS:  # the operator sets these; until then they hold no value
-            secretsmanager.create_secret(Name=physical_name(prefix, secret.name))
+        if secret in resources.PROVIDER_SECRETS:  # the operator sets the keys; until then they are empty
+            secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=json.dumps({"api_key": ""}))
             continue
         secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=secret_values[secret.name])
+
+    ssm = boto3.client("ssm", region_name=region)
+    for family in FAMILIES:  # the local server overwrites these with its real address
+        ssm.put_parameter(Name=resources.api_url_parameter(prefix, family), Type="String",
+                          Value=f"{DEFAULT_LOCAL_URL}{base_path(family)}")
 
     ec2 = boto3.client("ec2", region_name=region)
     iam = boto3.client("iam", region_name=region)
@@ -140,3 +149,11 @@ def create_launch_template(ec2: Any, iam: Any, prefix: str, template: resources.
         "IamInstanceProfile": {"Name": name},
         "MetadataOptions": {"HttpTokens": "required"},
     })
+
+
+def publish_api_urls(prefix: str, region: str, base_url: str) -> None:
+    """Record where the local server listens, as each API stack does in the cloud."""
+    ssm = boto3.client("ssm", region_name=region)
+    for family in FAMILIES:
+        ssm.put_parameter(Name=resources.api_url_parameter(prefix, family), Type="String",
+                          Value=f"{base_url}{base_path(family)}", Overwrite=True)

@@ -154,7 +154,8 @@ ADMIN_API_KEY_SECRET = Secret("admin-api-key", "the bootstrap admin API key (run
 APPPROXY_MANAGER_TOKEN_SECRET = Secret("appproxy-manager-token", "appproxy X-BackendAI-Token for the manager")
 APPPROXY_WORKER_TOKEN_SECRET = Secret("appproxy-worker-token", "appproxy X-BackendAI-Token for workers")
 BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)
-# GPU marketplace API keys, set by the operator (an unset one disables that provider).
+# GPU marketplace API keys as JSON {"api_key": "..."}, set by the operator (an empty api_key
+# disables that provider).
 VASTAI_API_KEY_SECRET = Secret("vastai-api-key", "vast.ai API key (GPU marketplace provider)")
 IONET_API_KEY_SECRET = Secret("ionet-api-key", "io.net API key (GPU marketplace provider)")
 PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET)
@@ -162,6 +163,11 @@ SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER
 
 ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package")
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET,)
+
+
+def api_url_parameter(prefix: str, family: str) -> str:
+    """The SSM parameter where a family's API stack publishes its base URL (GPU agents need it)."""
+    return f"/{prefix}/{family}/api-url"
 
 
 def physical_name(prefix: str, name: str) -> str:

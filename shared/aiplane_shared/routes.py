@@ -108,6 +108,16 @@ APPPROXY_MANAGER_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/health/status"),
 })
 
+# Routes beyond the contract that the deployed API serves too (always authenticated; the
+# contract sweep does not cover them): the GPU agent's side of the gpufarm fleet.
+EXTRA_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    GPUFARM: (
+        ("POST", "/api/v1/gpu/agents/register"),
+        ("POST", "/api/v1/gpu/agents/heartbeat"),
+        ("DELETE", "/api/v1/gpu/agents/{instance_id}"),
+    ),
+}
+
 # Every family also serves its OpenAPI document; it describes the API and holds no data.
 OPENAPI_PATH = "/openapi.json"
 
@@ -160,6 +170,13 @@ def contract_routes() -> tuple[Route, ...]:
 
 def routes_of(family: str) -> tuple[Route, ...]:
     return tuple(route for route in contract_routes() if route.family == family)
+
+
+def extra_routes_of(family: str) -> tuple[Route, ...]:
+    return tuple(
+        Route(family=family, method=method, path=path, group=group_for(family, path), access=AUTHENTICATED)
+        for method, path in EXTRA_ROUTES.get(family, ())
+    )
 
 
 def groups_of(family: str) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -15,18 +17,17 @@ from tests.integration.gpufarm.marketplace_standins import IoNetStandIn, VastAiS
 def marketplaces(monkeypatch):
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     vast, ionet = VastAiStandIn("vast-key"), IoNetStandIn("ionet-key")
-    secrets.put_secret_value(SecretId=get_settings().resource(VASTAI_API_KEY_SECRET.name), SecretString="vast-key")
-    secrets.put_secret_value(SecretId=get_settings().resource(IONET_API_KEY_SECRET.name), SecretString="ionet-key")
+    secrets.put_secret_value(SecretId=get_settings().resource(VASTAI_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "vast-key"}))
+    secrets.put_secret_value(SecretId=get_settings().resource(IONET_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "ionet-key"}))
     monkeypatch.setenv("AIPLANE_VASTAI_API_URL", vast.url)
     monkeypatch.setenv("AIPLANE_IONET_API_URL", ionet.url)
     clear_secret_cache()
     yield vast, ionet
     vast.close()
     ionet.close()
-    # Back to "no key configured" (a secret without a value) for the other tests.
+    # Back to "no key configured" for the other tests.
     for secret in (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET):
-        secrets.delete_secret(SecretId=get_settings().resource(secret.name), ForceDeleteWithoutRecovery=True)
-        secrets.create_secret(Name=get_settings().resource(secret.name))
+        secrets.put_secret_value(SecretId=get_settings().resource(secret.name), SecretString=json.dumps({"api_key": ""}))
     clear_secret_cache()
 
 

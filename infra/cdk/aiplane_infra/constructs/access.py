@@ -50,4 +50,5 @@ def prefixed_resource_statements(environment: Environment) -> list[iam.PolicySta
                        arn("states", f"express:{prefix}-*")],
         ),
         iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[arn("lambda", f"function:{prefix}-*")]),
+        iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[arn("ssm", f"parameter/{prefix}/*")]),
     ]

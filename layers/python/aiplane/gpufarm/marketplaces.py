@@ -11,9 +11,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from botocore.exceptions import ClientError
 
-from aiplane.data.secrets import get_string_secret
+from aiplane.data.secrets import get_json_secret
 from aiplane.gpufarm import gpu_models
 from aiplane_shared import resources
 
@@ -39,10 +38,9 @@ class Marketplace:
 
     def api_key(self) -> str:
         try:
-            key = get_string_secret(self.secret.name)
-        except Exception as error:  # Powertools wraps the ClientError of a secret without a value
-            cause = error.__cause__ if isinstance(error.__cause__, ClientError) else error
-            raise MarketplaceError(f"{self.name}: no API key configured ({type(cause).__name__})") from error
+            key = get_json_secret(self.secret.name).get("api_key")
+        except Exception as error:  # Powertools wraps the ClientError of a missing or unreadable secret
+            raise MarketplaceError(f"{self.name}: API key secret unreadable ({type(error).__name__})") from error
         if not key:
             raise MarketplaceError(f"{self.name}: no API key configured")
         return key

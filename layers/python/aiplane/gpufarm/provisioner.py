@@ -8,10 +8,10 @@ fail the contract is `failed` with the reasons.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
+from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
@@ -24,7 +24,8 @@ from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.api_keys import hash_key, issue_api_key, revoke_api_key
 from aiplane.observability import logger
 from aiplane.settings import get_settings
-from aiplane_shared.resources import ARTIFACT_BUCKET, GPU_LAUNCH_TEMPLATE
+from aiplane_shared.families import GPUFARM
+from aiplane_shared.resources import ARTIFACT_BUCKET, GPU_LAUNCH_TEMPLATE, api_url_parameter
 
 # No capacity for the type in this zone: another zone may have it.
 ZONE_ERRORS = frozenset({
@@ -36,7 +37,7 @@ TYPE_ERRORS = frozenset({
     "InstanceLimitExceeded", "VcpuLimitExceeded", "MaxSpotInstanceCountExceeded", "InvalidParameterValue",
     "InvalidInstanceType", "InsufficientReservedInstanceCapacity",
 })
-API_URL_VARIABLE = "AIPLANE_GPUFARM_API_URL"  # where agents register (the gpufarm API's base URL)
+API_URL_CACHE_S = 300
 
 EC2_STATE_DETAIL_TYPE = "EC2 Instance State-change Notification"
 _STATUS_OF_EC2_STATE = {
@@ -99,7 +100,7 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
     markets = [SPOT, ON_DEMAND] if record.market == SPOT and record.on_demand_fallback else [record.market]
     agent_key = issue_api_key(record.user_id, f"gpu agent {record.contract_id}")
     script = user_data.build(
-        user_data.agent_environment(os.environ.get(API_URL_VARIABLE, ""), agent_key.api_key, record.contract_id),
+        user_data.agent_environment(_gpufarm_api_url(), agent_key.api_key, record.contract_id),
         get_settings().resource(ARTIFACT_BUCKET.name),
     )
     attempts: list[dict[str, str]] = []
@@ -131,6 +132,12 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
     finally:
         if not launched:
             revoke_api_key(hash_key(agent_key.api_key))
+
+
+def _gpufarm_api_url() -> str:
+    """Where agents register: the gpufarm API stack publishes its URL in SSM."""
+    name = api_url_parameter(get_settings().resource_prefix, GPUFARM)
+    return parameters.get_parameter(name, max_age=API_URL_CACHE_S)
 
 
 def _run_instance(record: GpuContractRecord, instance_type: str, zone: str, market: str, script: str) -> dict[str, Any]:
