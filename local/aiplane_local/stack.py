@@ -12,6 +12,7 @@ from moto.server import ThreadedMotoServer
 
 from aiplane_local import moto_gaps
 from aiplane_local.dispatchers import Dispatchers
+from aiplane_local.gpu_agents import GpuInstanceSupervisor
 from aiplane_local.provision import ProvisionedStack, provision
 from aiplane_shared.environments import get_environment
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
@@ -32,9 +33,11 @@ class LocalStack:
     provisioned: ProvisionedStack
     dispatchers: Dispatchers
     moto: ThreadedMotoServer
+    gpu_instances: GpuInstanceSupervisor
 
     def stop(self) -> None:
         self.dispatchers.stop()
+        self.gpu_instances.stop()
         self.moto.stop()
 
 
@@ -75,6 +78,8 @@ def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = 
             generated.append(variable)
     provisioned = provision(environment.resource_prefix, environment.region, values)
     dispatchers = Dispatchers(environment.resource_prefix, environment.region, provisioned.queue_urls)
+    gpu_instances = GpuInstanceSupervisor(environment.region)
     if start_dispatchers:
         dispatchers.start()
-    return LocalStack(endpoint, values, generated, provisioned, dispatchers, server)
+        gpu_instances.start()
+    return LocalStack(endpoint, values, generated, provisioned, dispatchers, server, gpu_instances)

@@ -190,7 +190,7 @@ def set_status(record: GpuContractRecord, status: str, *extra_actions: Any, cond
 
 
 def destroy(record: GpuContractRecord) -> None:
-    """Terminate the contract's instance (or cancel it before launch) and revoke its agent key."""
+    """Terminate the contract's instance (or cancel it before launch)."""
     if record.provider_instance_id:
         if record.provider == AWS:
             client("ec2").terminate_instances(InstanceIds=[record.provider_instance_id])
@@ -199,9 +199,12 @@ def destroy(record: GpuContractRecord) -> None:
                 MARKETPLACES[record.provider].release(record.provider_instance_id)
             except MarketplaceError as error:
                 raise BadGatewayError(str(error)) from error
-    # EC2 reports `terminated` through its state-change event; the rest is final now.
-    final = TERMINATING if record.provider == AWS and record.provider_instance_id else TERMINATED
-    set_status(record, final)
+    # EC2 reports `terminated` through its state-change event (the agent key stays valid until
+    # then, so the agent can deregister while shutting down); the rest is final now.
+    if record.provider == AWS and record.provider_instance_id:
+        set_status(record, TERMINATING)
+        return
+    set_status(record, TERMINATED)
     if record.agent_key_hash:
         revoke_api_key(record.agent_key_hash)
 

@@ -74,6 +74,10 @@ def deregister_agent(owner_id: str, is_admin: bool, instance_id: str) -> None:
     record.delete()
 
 
+def forget_agent(instance_id: str) -> None:
+    GpuAgentRecord(GpuAgentRecord.key(instance_id), "META").delete()
+
+
 def _agent(instance_id: str) -> GpuAgentRecord:
     try:
         record = GpuAgentRecord.get(GpuAgentRecord.key(instance_id), "META")

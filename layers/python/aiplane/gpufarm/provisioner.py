@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
 from aiplane.data.aws import client
-from aiplane.gpufarm import catalog, contracts, user_data
+from aiplane.gpufarm import catalog, contracts, loadbalancer, user_data
 from aiplane.gpufarm.catalog import AWS
 from aiplane.gpufarm.contracts import FAILED, FINISHED, ON_DEMAND, PROVISIONING, RUNNING, SPOT, STOPPED, TERMINATED, TERMINATING
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
@@ -152,7 +152,7 @@ def _run_instance(record: GpuContractRecord, instance_type: str, zone: str, mark
         InstanceType=instance_type,
         Placement={"AvailabilityZone": zone},
         MinCount=1, MaxCount=1,
-        UserData=user_data.encode(script),
+        UserData=script,  # boto3 base64-encodes it
         TagSpecifications=[{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}],
         **market_options,
     )
@@ -192,5 +192,7 @@ def on_ec2_state_change(ec2_instance_id: str, state: str) -> None:
     if _STATUS_ORDER[status] <= _STATUS_ORDER[record.status]:
         return  # events may arrive out of order: never move a contract backwards
     contracts.set_status(record, status)
-    if status == TERMINATED and record.agent_key_hash:
-        revoke_api_key(record.agent_key_hash)
+    if status == TERMINATED:
+        if record.agent_key_hash:
+            revoke_api_key(record.agent_key_hash)
+        loadbalancer.forget_agent(ec2_instance_id)  # in case the agent died before deregistering

@@ -7,7 +7,6 @@ adds this per-instance script: it installs the agent package from the artifacts 
 
 from __future__ import annotations
 
-import base64
 import shlex
 
 AGENT_PACKAGE_KEY = "gpu-agent/aiplane-agent.tar.gz"
@@ -52,10 +51,6 @@ UNIT
 systemctl daemon-reload
 systemctl enable --now aiplane-gpu-agent
 """
-
-
-def encode(script: str) -> str:
-    return base64.b64encode(script.encode()).decode()
 
 
 def parse_environment(script: str) -> dict[str, str]:
