@@ -153,7 +153,19 @@ def ec2_gpu_types() -> dict[str, Ec2GpuType]:
 
 
 def ec2_zones_offering(instance_types: list[str]) -> dict[str, list[str]]:
-    """instance type -> the availability zones that offer it, in zone order."""
+    """instance type -> the availability zones that offer it, in zone order (cached like the types)."""
+    with _ec2_cache_lock:
+        cached = _ec2_cache.get("zones")
+        if not cached or time.monotonic() - cached[0] >= _EC2_CATALOG_CACHE_S:
+            cached = _ec2_cache["zones"] = (time.monotonic(), {})
+    known: dict[str, list[str]] = cached[1]
+    missing = [name for name in instance_types if name not in known]
+    if missing:
+        known.update(_describe_zones_offering(missing))
+    return {name: known.get(name, []) for name in instance_types}
+
+
+def _describe_zones_offering(instance_types: list[str]) -> dict[str, list[str]]:
     zones: dict[str, list[str]] = {name: [] for name in instance_types}
     paginator = client("ec2").get_paginator("describe_instance_type_offerings")
     for start in range(0, len(instance_types), 100):
