@@ -1,7 +1,7 @@
 """GPU provisioning on the local stack: time from POST to `running` (with the agent registered),
 and provisioner throughput (contracts launched per second) for a batch of 100.
 
-    .venv/bin/python -m bench.provision [--batch 100] [--runs 5]
+    .venv/bin/python bench/provision.py [--batch 100] [--runs 5]
 
 Everything real but AWS: the local HTTP server, SQS dispatch to the provisioner worker, moto
 EC2, the state-change events and one agent process per running instance.
@@ -12,10 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
-from aiplane_local.stack import free_port, start_local_stack
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # functions/ lives at the repository root
+
+from aiplane_local.stack import free_port, start_local_stack  # noqa: E402
 
 
 def main() -> None:

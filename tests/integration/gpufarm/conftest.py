@@ -12,8 +12,12 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from aiplane.data.aws import client
+from aiplane.data.secrets import clear_secret_cache
 from aiplane.gpufarm import contracts
+from aiplane.settings import get_settings
 from aiplane_shared import resources
+from aiplane_shared.resources import IONET_API_KEY_SECRET, VASTAI_API_KEY_SECRET
+from tests.integration.gpufarm.marketplace_standins import IoNetStandIn, VastAiStandIn
 
 REGION = "us-east-1"
 
@@ -26,6 +30,25 @@ def gpufarm(family_clients):
 @pytest.fixture
 def auth(admin_api_key) -> dict[str, str]:
     return {"Authorization": f"Bearer {admin_api_key}"}
+
+
+@pytest.fixture
+def marketplaces(monkeypatch):
+    """vast.ai and io.net stand-ins with their keys in Secrets Manager."""
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    vast, ionet = VastAiStandIn("vast-key"), IoNetStandIn("ionet-key")
+    secrets.put_secret_value(SecretId=get_settings().resource(VASTAI_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "vast-key"}))
+    secrets.put_secret_value(SecretId=get_settings().resource(IONET_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "ionet-key"}))
+    monkeypatch.setenv("AIPLANE_VASTAI_API_URL", vast.url)
+    monkeypatch.setenv("AIPLANE_IONET_API_URL", ionet.url)
+    clear_secret_cache()
+    yield vast, ionet
+    vast.close()
+    ionet.close()
+    # Back to "no key configured" for the other tests.
+    for secret in (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET):
+        secrets.put_secret_value(SecretId=get_settings().resource(secret.name), SecretString=json.dumps({"api_key": ""}))
+    clear_secret_cache()
 
 
 class ProvisioningQueue:

@@ -2,34 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-import boto3
-import pytest
-
-from aiplane.data.secrets import clear_secret_cache
-from aiplane.settings import get_settings
-from aiplane_shared.resources import IONET_API_KEY_SECRET, VASTAI_API_KEY_SECRET
-from tests.integration.gpufarm.marketplace_standins import IoNetStandIn, VastAiStandIn
-
-
-@pytest.fixture
-def marketplaces(monkeypatch):
-    secrets = boto3.client("secretsmanager", region_name="us-east-1")
-    vast, ionet = VastAiStandIn("vast-key"), IoNetStandIn("ionet-key")
-    secrets.put_secret_value(SecretId=get_settings().resource(VASTAI_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "vast-key"}))
-    secrets.put_secret_value(SecretId=get_settings().resource(IONET_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "ionet-key"}))
-    monkeypatch.setenv("AIPLANE_VASTAI_API_URL", vast.url)
-    monkeypatch.setenv("AIPLANE_IONET_API_URL", ionet.url)
-    clear_secret_cache()
-    yield vast, ionet
-    vast.close()
-    ionet.close()
-    # Back to "no key configured" for the other tests.
-    for secret in (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET):
-        secrets.put_secret_value(SecretId=get_settings().resource(secret.name), SecretString=json.dumps({"api_key": ""}))
-    clear_secret_cache()
-
 
 def offers(gpufarm, auth, **query):
     response = gpufarm.get("/api/v1/gpu/instances", params=query, headers=auth)

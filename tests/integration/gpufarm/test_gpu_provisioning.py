@@ -14,7 +14,6 @@ from aiplane.gpufarm.records import GpuContractRecord
 from aiplane_local.provision import create_queue_with_dlq
 from aiplane_shared import resources
 from tests.integration.gpufarm.conftest import REGION, contract, ec2_refuses, publish_ec2_state
-from tests.integration.gpufarm.test_gpu_catalog import marketplaces  # noqa: F401 - fixture
 
 EC2 = boto3.client("ec2", region_name=REGION)
 

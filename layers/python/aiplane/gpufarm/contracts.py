@@ -101,8 +101,9 @@ def _new_record(principal: Principal, provider: str, offer_id: str, config: Cont
 def create_contracts(principal: Principal, requests: list[tuple[str, str]], config: ContractConfig) -> list[GpuContractRecord]:
     """Write one contract per (provider, offer id) and enqueue them all for the provisioner."""
     records = [_new_record(principal, provider, offer_id, config) for provider, offer_id in requests]
-    for record in records:
-        record.save(condition=GpuContractRecord.pk.does_not_exist())
+    with GpuContractRecord.batch_write() as batch:  # fresh random ids: nothing to overwrite
+        for record in records:
+            batch.save(record)
     enqueue([{"kind": "provision", "contract_id": record.contract_id} for record in records])
     return records
 
