@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,7 +27,7 @@ class MarketplaceError(Exception):
     """A marketplace call failed; the message says which provider and why."""
 
 
-class Marketplace:
+class Marketplace(ABC):
     name: str
     secret: resources.Secret
     url_variable: str
@@ -58,18 +59,21 @@ class Marketplace:
         except ValueError as error:
             raise MarketplaceError(f"{self.name}: answer is not JSON") from error
 
+    @abstractmethod
     def headers(self, key: str) -> dict[str, str]:
-        raise NotImplementedError
+        """How the provider wants its API key presented."""
 
+    @abstractmethod
     def offers(self) -> list[Offer]:
-        raise NotImplementedError
+        """Every offer the provider lists now."""
 
+    @abstractmethod
     def rent(self, offer_id: str, duration_hours: float | None) -> str:
         """Rent the offer; returns the provider's id of the rental."""
-        raise NotImplementedError
 
+    @abstractmethod
     def release(self, rental_id: str) -> None:
-        raise NotImplementedError
+        """End the rental."""
 
 
 class VastAi(Marketplace):
