@@ -193,7 +193,8 @@ def examples() -> dict:
 @router.post("/api/v1/gpu/agents/register", status_code=201, include_in_schema=False)
 def register_agent(body: AgentRegistration, request: Request) -> dict:
     principal = current_principal(request)
-    return loadbalancer.register_agent(principal.id, body.instance_id, body.url, body.gpus, body.weight, body.contract_id)
+    return loadbalancer.register_agent(principal.id, principal.is_admin, body.instance_id, body.url, body.gpus, body.weight,
+                                       body.contract_id)
 
 
 @router.post("/api/v1/gpu/agents/heartbeat", include_in_schema=False)

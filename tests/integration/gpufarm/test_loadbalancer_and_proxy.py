@@ -193,3 +193,18 @@ def test_agent_routes_need_credentials(gpufarm):
     assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": "i-x"}).status_code == 401
 
 
+
+
+def test_an_agent_cannot_take_over_another_owners_instance(gpufarm, auth, no_agents):
+    from aiplane.identity.api_keys import issue_api_key
+
+    alice = {"Authorization": f"Bearer {issue_api_key('user-alice', 'agent').api_key}"}
+    mallory = {"Authorization": f"Bearer {issue_api_key('user-mallory', 'agent').api_key}"}
+    body = {"instance_id": "i-owned", "url": "http://127.0.0.1:9"}
+    assert gpufarm.post("/api/v1/gpu/agents/register", json=body, headers=alice).status_code == 201
+    assert gpufarm.post("/api/v1/gpu/agents/register", json=body, headers=alice).status_code == 201  # restart
+    taken = gpufarm.post("/api/v1/gpu/agents/register", json={**body, "url": "http://evil"}, headers=mallory)
+    assert taken.status_code == 409
+    assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": "i-owned"}, headers=mallory).status_code == 404
+    assert gpufarm.delete("/api/v1/gpu/agents/i-owned", headers=mallory).status_code == 404
+    assert gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": "i-owned"}, headers=auth).status_code == 200

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist
 
 from aiplane.data.aws import client
@@ -171,7 +172,7 @@ def find_for_destroy(principal: Principal, provider: str, instance_id: str) -> G
 def contract_of_ec2_instance(ec2_instance_id: str) -> GpuContractRecord | None:
     try:
         reservations = client("ec2").describe_instances(InstanceIds=[ec2_instance_id])["Reservations"]
-    except client("ec2").exceptions.ClientError:
+    except ClientError:  # unknown or malformed instance id
         return None
     for reservation in reservations:
         for instance in reservation["Instances"]:

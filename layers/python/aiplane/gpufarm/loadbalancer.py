@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 
-from aiplane.errors import NotFoundError, UnavailableError, ValidationError
+from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gpufarm.contracts import now
 from aiplane.gpufarm.records import GpuAgentRecord, LoadBalancerRecord
 
@@ -44,14 +44,22 @@ def _load_of(record: GpuAgentRecord) -> AgentLoad:
                      float(record.response_time_ms), int(record.weight))
 
 
-def register_agent(owner_id: str, instance_id: str, url: str, gpus: list[dict[str, Any]], weight: int,
+def register_agent(owner_id: str, is_admin: bool, instance_id: str, url: str, gpus: list[dict[str, Any]], weight: int,
                    contract_id: str | None) -> dict[str, Any]:
     moment = now()
-    GpuAgentRecord(
+    record = GpuAgentRecord(
         GpuAgentRecord.key(instance_id), gsi1sk=instance_id, instance_id=instance_id, url=url, owner_id=owner_id,
         contract_id=contract_id, gpus=gpus, weight=weight, registered_at=moment, heartbeat_at=moment,
         expires_at_epoch=int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp()),
-    ).save()
+    )
+    # A restarted agent re-registers itself; nobody else may take over its instance id.
+    may_replace = None if is_admin else (GpuAgentRecord.pk.does_not_exist() | (GpuAgentRecord.owner_id == owner_id))
+    try:
+        record.save(condition=may_replace)
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise ConflictError(f"instance {instance_id!r} is registered by another owner", param="instance_id") from error
+        raise
     return {"instance_id": instance_id, "registered": True, "heartbeat_interval_s": HEARTBEAT_GRACE_S // 3}
 
 
