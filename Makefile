@@ -40,6 +40,7 @@ deploy: $(STAMP) node_modules/.bin/cdk
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/warm.py
+	$(BIN)/python bench/provision.py
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules build .pytest_cache

@@ -12,6 +12,9 @@ import os
 for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
     os.environ.pop(variable, None)
 
+# moto reads this once, at import: EC2 then refuses instance types AWS does not have.
+os.environ.setdefault("MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION", "true")
+
 from aiplane_local.stack import start_local_stack  # noqa: E402
 
 STACK = start_local_stack(start_dispatchers=False)

@@ -12,8 +12,200 @@ Contract rows of this group:
 - POST /api/v1/gpu/preferences
 - POST /api/v1/gpu/preferences/test
 - POST /api/v1/gpu/proxy
+
+Beyond the contract (authenticated; the GPU agent's side of the fleet, left out of the public
+OpenAPI document, listed in aiplane_shared.routes.EXTRA_ROUTES for API Gateway):
+- POST /api/v1/gpu/agents/register, POST /api/v1/gpu/agents/heartbeat, DELETE /api/v1/gpu/agents/{instance_id}
 """
 
-from fastapi import APIRouter
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from aiplane.api.auth import current_principal
+from aiplane.errors import ValidationError
+from aiplane.gpufarm import catalog, contracts, loadbalancer, preferences, proxy
+from aiplane.gpufarm.catalog import Filters
 
 router = APIRouter()
+
+
+class ContractConfigBody(BaseModel):
+    duration_hours: float | None = Field(default=None, gt=0)
+    auto_renew: bool = False
+    market: Literal["on-demand", "spot"] = "on-demand"
+    on_demand_fallback: bool = True  # a spot request may launch On-Demand when spot has no capacity
+
+    def config(self) -> contracts.ContractConfig:
+        return contracts.ContractConfig(**self.model_dump())
+
+
+class FiltersBody(BaseModel):
+    min_vram: float | None = Field(default=None, ge=0)
+    max_price: float | None = Field(default=None, ge=0)
+    gpu_model: str | None = None
+    location: str | None = None
+    provider: str = catalog.ALL
+
+
+class BatchBody(BaseModel):
+    vastai_count: int = Field(default=0, ge=0, le=100)
+    ionet_count: int = Field(default=0, ge=0, le=100)
+    aws_count: int = Field(default=0, ge=0, le=100)
+    filters: FiltersBody = Field(default_factory=FiltersBody)
+    config: ContractConfigBody = Field(default_factory=ContractConfigBody)
+
+
+class ReserveBody(BaseModel):
+    count: int = Field(ge=1, le=100)
+    filters: FiltersBody = Field(default_factory=FiltersBody)
+    config: ContractConfigBody = Field(default_factory=ContractConfigBody)
+
+
+class ProxyBody(BaseModel):
+    method: str = "POST"
+    target: str | None = None
+    path: str
+    payload: Any = None
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class PreferencesBody(BaseModel):
+    preferred_vendors: list[str] | None = None
+    preferred_tiers: list[str] | None = None
+    min_vram: float | None = Field(default=None, ge=0)
+    max_price_per_hour: float | None = Field(default=None, ge=0)
+    priority: str | None = None
+
+
+class AgentRegistration(BaseModel):
+    instance_id: str = Field(min_length=1, max_length=128)
+    url: str = Field(pattern=r"^https?://")
+    gpus: list[dict[str, Any]] = Field(default_factory=list)
+    weight: int = Field(default=1, ge=1, le=1000)
+    contract_id: str | None = None
+
+
+class AgentHeartbeat(BaseModel):
+    instance_id: str = Field(min_length=1, max_length=128)
+    connections: int = Field(default=0, ge=0)
+    load: float = Field(default=0, ge=0)
+    response_time_ms: float = Field(default=0, ge=0)
+
+
+def _filters(body: FiltersBody) -> Filters:
+    return Filters(min_vram=body.min_vram, max_price=body.max_price, gpu_model=body.gpu_model, location=body.location)
+
+
+@router.get("/api/v1/gpu/instances")
+def list_instances(
+    provider: str = "all",
+    min_vram: float | None = Query(default=None, ge=0),
+    max_price: float | None = Query(default=None, ge=0),
+    gpu_model: str | None = None,
+    location: str | None = None,
+) -> dict:
+    offers, errors = catalog.list_offers(provider, Filters(min_vram, max_price, gpu_model, location))
+    return {"instances": [offer.public() for offer in offers], "count": len(offers), "provider": provider, "errors": errors}
+
+
+@router.post("/api/v1/gpu/instances/batch", status_code=201)
+def batch_create(body: BatchBody, request: Request) -> dict:
+    principal = current_principal(request)
+    counts = {"vastai": body.vastai_count, "ionet": body.ionet_count, "aws": body.aws_count}
+    if sum(counts.values()) < 1:
+        raise ValidationError("ask for at least one instance (vastai_count, ionet_count or aws_count)", param="vastai_count")
+    config, filters = body.config.config(), _filters(body.filters)
+    picked, errors = {}, []
+    for provider, count in counts.items():
+        if count:
+            picked[provider], provider_errors = contracts.pick_offers(provider, count, filters)
+            errors += provider_errors
+    requests = [(offer.provider, offer.id) for offers in picked.values() for offer in offers]
+    created = contracts.create_contracts(principal, requests, config) if requests else []
+    answer = {f"{provider}_instances": [r.contract_id for r in created if r.provider == provider] for provider in counts}
+    return {**answer, "total_created": len(created), "errors": errors}
+
+
+@router.post("/api/v1/gpu/instances/reserve", status_code=201)
+def reserve(body: ReserveBody, request: Request) -> dict:
+    principal = current_principal(request)
+    provider = catalog.check_provider(body.filters.provider, allow_all=True)
+    config = body.config.config()
+    offers, errors = contracts.pick_offers(provider, body.count, _filters(body.filters))
+    created = contracts.create_contracts(principal, [(offer.provider, offer.id) for offer in offers], config) if offers else []
+    reserved = [{"instance_id": r.offer_id, "provider": r.provider, "contract_id": r.contract_id} for r in created]
+    return {"reserved": reserved, "count": len(reserved), "requested": body.count, "errors": errors}
+
+
+@router.post("/api/v1/gpu/instances/{provider}/{instanceId}", status_code=201)
+def create_instance(provider: str, instanceId: str, body: ContractConfigBody, request: Request) -> dict:  # noqa: N803
+    principal = current_principal(request)
+    config = body.config()
+    offer_id = contracts.resolve_offer(provider, instanceId)
+    [record] = contracts.create_contracts(principal, [(provider, offer_id)], config)
+    return contracts.contract_view(record)
+
+
+@router.delete("/api/v1/gpu/instances/{provider}/{instanceId}")
+def destroy_instance(provider: str, instanceId: str, request: Request) -> dict:  # noqa: N803
+    record = contracts.find_for_destroy(current_principal(request), provider, instanceId)
+    contracts.destroy(record)
+    return {"message": "Instance destroyed successfully", "instance_id": instanceId, "contract_id": record.contract_id}
+
+
+@router.post("/api/v1/gpu/proxy")
+def proxy_request(body: ProxyBody) -> Response:
+    answer = proxy.forward(body.method, body.target, body.path, body.payload, body.timeout_s)
+    return Response(content=answer.body, status_code=answer.status_code, media_type=answer.content_type,
+                    headers={"X-GPU-Instance": answer.instance_id})
+
+
+@router.get("/api/v1/gpu/preferences")
+def get_preferences(request: Request) -> dict:
+    return preferences.get_preferences(current_principal(request).id)
+
+
+@router.post("/api/v1/gpu/preferences")
+def set_preferences(body: PreferencesBody, request: Request) -> dict:
+    saved = preferences.save_preferences(current_principal(request).id, body.model_dump(exclude_unset=True))
+    return {"id": saved["id"], "message": "Preferences saved successfully", "preferences": saved}
+
+
+@router.post("/api/v1/gpu/preferences/test")
+def test_preferences(request: Request, body: PreferencesBody | None = None) -> dict:
+    overrides = body.model_dump(exclude_unset=True) if body else {}
+    return preferences.preview_selection(current_principal(request).id, overrides)
+
+
+@router.get("/api/v1/gpu/available")
+def available(vendor: str | None = None, tier: str | None = None) -> dict:
+    gpus, errors = preferences.available_gpus(vendor, tier)
+    return {"gpus": gpus, "count": len(gpus), "errors": errors}
+
+
+@router.get("/api/v1/gpu/examples")
+def examples() -> dict:
+    return {"examples": preferences.EXAMPLES, "available_examples": list(preferences.EXAMPLES)}
+
+
+@router.post("/api/v1/gpu/agents/register", status_code=201, include_in_schema=False)
+def register_agent(body: AgentRegistration, request: Request) -> dict:
+    principal = current_principal(request)
+    return loadbalancer.register_agent(principal.id, principal.is_admin, body.instance_id, body.url, body.gpus, body.weight,
+                                       body.contract_id)
+
+
+@router.post("/api/v1/gpu/agents/heartbeat", include_in_schema=False)
+def agent_heartbeat(body: AgentHeartbeat, request: Request) -> dict:
+    principal = current_principal(request)
+    loadbalancer.heartbeat(principal.id, principal.is_admin, body.instance_id, body.connections, body.load, body.response_time_ms)
+    return {"instance_id": body.instance_id, "ok": True}
+
+
+@router.delete("/api/v1/gpu/agents/{instance_id}", include_in_schema=False)
+def deregister_agent(instance_id: str, request: Request) -> dict:
+    principal = current_principal(request)
+    loadbalancer.deregister_agent(principal.id, principal.is_admin, instance_id)
+    return {"instance_id": instance_id, "deregistered": True}

@@ -7,6 +7,7 @@ import os
 
 import uvicorn
 
+from aiplane_local.provision import publish_api_urls
 from aiplane_local.stack import start_local_stack
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
 
@@ -19,6 +20,7 @@ def main() -> None:
     args = parser.parse_args()
 
     stack = start_local_stack(args.aws_port)
+    publish_api_urls(stack.provisioned.prefix, os.environ["AWS_REGION"], f"http://{args.host}:{args.port}")
     from aiplane_local.server import build_root_app  # after the endpoint is set: models read it at import
 
     app = build_root_app()

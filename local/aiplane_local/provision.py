@@ -10,7 +10,11 @@ from typing import Any
 import boto3
 
 from aiplane_shared import resources
+from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared.resources import physical_name
+
+
+DEFAULT_LOCAL_URL = "http://127.0.0.1:8080"
 
 
 @dataclass
@@ -35,6 +39,8 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
         events.create_event_bus(Name=physical_name(prefix, bus.name))
     for schedule in resources.SCHEDULES:
         stack.rule_arns[schedule.name] = create_schedule(events, sqs, stack, schedule)
+    for rule in resources.EVENT_RULES:
+        stack.rule_arns[rule.name] = create_pattern_rule(events, sqs, stack, rule)
 
     secretsmanager = boto3.client("secretsmanager", region_name=region)
     secret_values = {
@@ -42,7 +48,20 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
         **bootstrap,
     }
     for secret in resources.SECRETS:
+        if secret in resources.PROVIDER_SECRETS:  # the operator sets the keys; until then they are empty
+            secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=json.dumps({"api_key": ""}))
+            continue
         secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=secret_values[secret.name])
+
+    ssm = boto3.client("ssm", region_name=region)
+    for family in FAMILIES:  # the local server overwrites these with its real address
+        ssm.put_parameter(Name=resources.api_url_parameter(prefix, family), Type="String",
+                          Value=f"{DEFAULT_LOCAL_URL}{base_path(family)}")
+
+    ec2 = boto3.client("ec2", region_name=region)
+    iam = boto3.client("iam", region_name=region)
+    for template in resources.LAUNCH_TEMPLATES:
+        create_launch_template(ec2, iam, prefix, template)
 
     s3 = boto3.client("s3", region_name=region)
     for bucket in resources.BUCKETS:
@@ -102,3 +121,39 @@ def create_schedule(events: Any, sqs: Any, stack: ProvisionedStack, schedule: re
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_targets(Rule=rule_name, Targets=[{"Id": "queue", "Arn": queue_arn}])
     return rule_arn
+
+
+def create_pattern_rule(events: Any, sqs: Any, stack: ProvisionedStack, rule: resources.EventPatternRule) -> str:
+    rule_name = physical_name(stack.prefix, rule.name)
+    bus = {"EventBusName": physical_name(stack.prefix, rule.event_bus)} if rule.event_bus else {}
+    rule_arn = events.put_rule(Name=rule_name, EventPattern=json.dumps(rule.event_pattern), **bus)["RuleArn"]
+    queue_url = stack.queue_urls[rule.target_queue]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_targets(Rule=rule_name, Targets=[{"Id": "queue", "Arn": queue_arn}], **bus)
+    return rule_arn
+
+
+def create_launch_template(ec2: Any, iam: Any, prefix: str, template: resources.LaunchTemplate) -> None:
+    """The launch template with its instance profile; the image is any Linux image moto knows."""
+    name = physical_name(prefix, template.name)
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }))
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": image_id,
+        "InstanceType": template.default_instance_type,
+        "IamInstanceProfile": {"Name": name},
+        "MetadataOptions": {"HttpTokens": "required"},
+    })
+
+
+def publish_api_urls(prefix: str, region: str, base_url: str) -> None:
+    """Record where the local server listens, as each API stack does in the cloud."""
+    ssm = boto3.client("ssm", region_name=region)
+    for family in FAMILIES:
+        ssm.put_parameter(Name=resources.api_url_parameter(prefix, family), Type="String",
+                          Value=f"{base_url}{base_path(family)}", Overwrite=True)

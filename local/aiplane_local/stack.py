@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from aiplane_local import moto_gaps
 from aiplane_local.dispatchers import Dispatchers
+from aiplane_local.gpu_agents import GpuInstanceSupervisor
 from aiplane_local.provision import ProvisionedStack, provision
 from aiplane_shared.environments import get_environment
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
@@ -33,9 +34,11 @@ class LocalStack:
     provisioned: ProvisionedStack
     dispatchers: Dispatchers
     moto: ThreadedMotoServer
+    gpu_instances: GpuInstanceSupervisor
 
     def stop(self) -> None:
         self.dispatchers.stop()
+        self.gpu_instances.stop()
         self.moto.stop()
 
 
@@ -77,6 +80,8 @@ def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = 
             generated.append(variable)
     provisioned = provision(environment.resource_prefix, environment.region, values)
     dispatchers = Dispatchers(environment.resource_prefix, environment.region, provisioned.queue_urls)
+    gpu_instances = GpuInstanceSupervisor(environment.region)
     if start_dispatchers:
         dispatchers.start()
-    return LocalStack(endpoint, values, generated, provisioned, dispatchers, server)
+        gpu_instances.start()
+    return LocalStack(endpoint, values, generated, provisioned, dispatchers, server, gpu_instances)

@@ -77,6 +77,28 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class EventPatternRule:
+    """A rule that forwards events matching `event_pattern` to a queue. `event_bus` None is the
+    account's default bus, where AWS services (EC2 state changes, ...) publish their events."""
+
+    name: str
+    purpose: str
+    event_pattern: dict
+    target_queue: str
+    event_bus: str | None = None
+
+
+@dataclass(frozen=True)
+class LaunchTemplate:
+    """An EC2 launch template (with its instance profile); RunInstances names it and adds the
+    per-instance parts (instance type, zone, market, user data)."""
+
+    name: str
+    purpose: str
+    default_instance_type: str
+
+
+@dataclass(frozen=True)
 class Secret:
     name: str
     purpose: str
@@ -103,7 +125,10 @@ GATEWAY_SYNC_QUEUE = Queue(
     "gateway-sync", "LLM backend reconciliation requests (schedule ticks and backend writes)",
     visibility_timeout_s=300, max_receive_count=3, consumer="runtime_sync",
 )
-PROVISIONING_QUEUE = Queue("provisioning", "EC2 GPU instance provisioning requests", visibility_timeout_s=300)
+PROVISIONING_QUEUE = Queue(
+    "provisioning", "EC2 GPU instance provisioning requests, EC2 state changes and lease sweeps",
+    visibility_timeout_s=300, consumer="gpufarm_provisioner",
+)
 
 # appproxy housekeeping ticks (one message per scheduled tick).
 APPPROXY_WORKER_LIVENESS_QUEUE = Queue(
@@ -137,8 +162,24 @@ GATEWAY_SYNC_SCHEDULE = Schedule(
     "gateway-sync-tick", "reconcile every LLM backend with the declared models", cloud_rate_minutes=1,
     local_period_s=10.0, target_queue=GATEWAY_SYNC_QUEUE.name, detail_type="Scheduled Event",
 )
+GPU_LEASE_SWEEP = Schedule(
+    "gpu-lease-sweep", "terminate (or renew) GPU contracts whose duration has run out",
+    cloud_rate_minutes=5, local_period_s=30.0, target_queue=PROVISIONING_QUEUE.name, detail_type="gpu-lease-sweep",
+)
 
-SCHEDULES: tuple[Schedule, ...] = (GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE)
+SCHEDULES: tuple[Schedule, ...] = (
+    GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, GPU_LEASE_SWEEP,
+)
+
+EC2_STATE_CHANGE_RULE = EventPatternRule(
+    "gpu-instance-state", "EC2 instance state changes keep GPU contract records current",
+    event_pattern={"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    target_queue=PROVISIONING_QUEUE.name,
+)
+EVENT_RULES: tuple[EventPatternRule, ...] = (EC2_STATE_CHANGE_RULE,)
+
+GPU_LAUNCH_TEMPLATE = LaunchTemplate("gpu-agent", "GPU instances that run the aiplane GPU agent", "g5.xlarge")
+LAUNCH_TEMPLATES: tuple[LaunchTemplate, ...] = (GPU_LAUNCH_TEMPLATE,)
 
 # JSON {"current": "<kid>", "<kid>": "<key>", ...}: rotation adds a kid and moves "current".
 JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens")
@@ -147,10 +188,20 @@ ADMIN_API_KEY_SECRET = Secret("admin-api-key", "the bootstrap admin API key (run
 APPPROXY_MANAGER_TOKEN_SECRET = Secret("appproxy-manager-token", "appproxy X-BackendAI-Token for the manager")
 APPPROXY_WORKER_TOKEN_SECRET = Secret("appproxy-worker-token", "appproxy X-BackendAI-Token for workers")
 BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)
-SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS)
+# GPU marketplace API keys as JSON {"api_key": "..."}, set by the operator (an empty api_key
+# disables that provider).
+VASTAI_API_KEY_SECRET = Secret("vastai-api-key", "vast.ai API key (GPU marketplace provider)")
+IONET_API_KEY_SECRET = Secret("ionet-api-key", "io.net API key (GPU marketplace provider)")
+PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET)
+SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS)
 
 ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package")
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET,)
+
+
+def api_url_parameter(prefix: str, family: str) -> str:
+    """The SSM parameter where a family's API stack publishes its base URL (GPU agents need it)."""
+    return f"/{prefix}/{family}/api-url"
 
 
 def physical_name(prefix: str, name: str) -> str:

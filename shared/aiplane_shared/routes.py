@@ -109,10 +109,15 @@ APPPROXY_MANAGER_ROUTES: frozenset[tuple[str, str]] = frozenset({
 })
 
 # Routes served beyond the contract rows (family, method, path): API Gateway routes them too.
+# They are left out of the OpenAPI documents, which describe exactly the contract.
 EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (RUNTIME, "GET", "/v1/models"),  # 001's OpenAI model list (003's GET /models is the internal format)
     (RUNTIME, "POST", "/v1/embeddings"),
     (RUNTIME, "POST", "/providers/{providerType}/configure"),  # the only way to set a provider key
+    # The GPU agent's side of the gpufarm fleet.
+    (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
+    (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
+    (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
 )
 
 # Every family also serves its OpenAPI document; it describes the API and holds no data.
@@ -167,6 +172,14 @@ def contract_routes() -> tuple[Route, ...]:
 
 def routes_of(family: str) -> tuple[Route, ...]:
     return tuple(route for route in contract_routes() if route.family == family)
+
+
+def extra_routes_of(family: str) -> tuple[Route, ...]:
+    return tuple(
+        Route(family=family, method=method, path=path, group=group_for(family, path), access=access_for(family, method, path))
+        for extra_family, method, path in EXTRA_ROUTES
+        if extra_family == family
+    )
 
 
 def groups_of(family: str) -> tuple[str, ...]:

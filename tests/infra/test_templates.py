@@ -9,7 +9,7 @@ from aiplane_shared import resources
 from aiplane_shared.environments import get_environment
 from aiplane_shared.families import FAMILIES
 from aiplane_shared.resources import physical_name
-from aiplane_shared.routes import EXTRA_ROUTES, OPENAPI_PATH, PUBLIC, access_for, function_name, groups_of, routes_of
+from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, extra_routes_of, function_name, groups_of, routes_of
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -113,9 +113,8 @@ def test_every_contract_route_is_a_method_with_the_right_auth(environment_templa
     _, templates = environment_templates
     for family in FAMILIES:
         methods = _method_paths(templates[f"api-{family}"])
-        expected = {(route.method, route.path): route.access for route in routes_of(family)}
+        expected = {(route.method, route.path): route.access for route in (*routes_of(family), *extra_routes_of(family))}
         expected[("GET", OPENAPI_PATH)] = access_for(family, "GET", OPENAPI_PATH)
-        expected.update({(method, path): access_for(family, method, path) for f, method, path in EXTRA_ROUTES if f == family})
         assert set(methods) == set(expected), family
         for key, access in expected.items():
             assert methods[key] == ("NONE" if access == PUBLIC else "CUSTOM"), (family, key)
@@ -138,3 +137,57 @@ def test_every_stack_stays_under_the_cloudformation_resource_limit(environment_t
     _, templates = environment_templates
     for name, template in templates.items():
         assert len(template.to_json()["Resources"]) < CLOUDFORMATION_RESOURCE_LIMIT, name
+
+
+def test_gpu_fleet_launch_template_instance_profile_and_state_change_rule(environment_templates):
+    env_name, templates = environment_templates
+    prefix = prefix_of(env_name)
+    messaging = templates["async"]
+    name = physical_name(prefix, resources.GPU_LAUNCH_TEMPLATE.name)
+    messaging.has_resource_properties("AWS::EC2::LaunchTemplate", {
+        "LaunchTemplateName": name,
+        "LaunchTemplateData": Match.object_like({
+            "ImageId": Match.string_like_regexp("^resolve:ssm:/aws/service/deeplearning/"),
+            "IamInstanceProfile": {"Arn": Match.any_value()},
+            "MetadataOptions": Match.object_like({"HttpTokens": "required"}),
+        }),
+    })
+    messaging.has_resource_properties("AWS::IAM::InstanceProfile", {"InstanceProfileName": name})
+    messaging.has_resource_properties("AWS::IAM::Role", {
+        "RoleName": name,
+        "AssumeRolePolicyDocument": Match.object_like({"Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}),
+    })
+    for rule in resources.EVENT_RULES:
+        messaging.has_resource_properties("AWS::Events::Rule", {
+            "Name": physical_name(prefix, rule.name),
+            "EventPattern": rule.event_pattern,
+            "Targets": [Match.object_like({"Arn": Match.any_value()})],
+        })
+    messaging.has_resource_properties("AWS::Lambda::Function", {
+        "FunctionName": physical_name(prefix, resources.PROVISIONING_QUEUE.consumer),
+        "Handler": f"functions.{resources.PROVISIONING_QUEUE.consumer}.handler.handler",
+    })
+
+
+def _policy_actions(template) -> set[str]:
+    actions: set[str] = set()
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            found = statement["Action"]
+            actions.update([found] if isinstance(found, str) else found)
+    return actions
+
+
+def test_provisioner_and_gpu_api_may_launch_terminate_and_pass_the_instance_role(environment_templates):
+    env_name, templates = environment_templates
+    for stack in ("async", "api-gpufarm"):
+        actions = _policy_actions(templates[stack])
+        assert {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:DescribeInstanceTypes", "ec2:DescribeSpotPriceHistory",
+                "iam:PassRole", "ssm:GetParameter"} <= actions, stack
+    assert "ec2:RunInstances" not in _policy_actions(templates["api-runtime"])
+    templates["api-gpufarm"].has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Action": "ec2:TerminateInstances",
+                           "Condition": {"StringEquals": {"aws:ResourceTag/aiplane:environment": env_name}}}),
+    ])}})
+    templates["api-gpufarm"].has_resource_properties("AWS::SSM::Parameter", {
+        "Name": resources.api_url_parameter(prefix_of(env_name), "gpufarm")})

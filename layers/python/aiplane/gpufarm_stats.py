@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiplane.gpufarm.contracts import RUNNING, count_with_status
 from aiplane.health import REQUESTS
 
 
@@ -13,8 +14,7 @@ def system_stats() -> dict[str, Any]:
         "requests_total": counts["requests_total"],
         "requests_per_second": counts["requests_per_second"],
         "active_connections": counts["active_connections"],
-        # The GPU fleet and model serving records arrive with the gpufarm fleet work (issue 7);
-        # until they exist there is nothing running to count.
-        "gpu_instances_active": 0,
+        "gpu_instances_active": count_with_status(RUNNING),
+        # Served-model records arrive with the model serving work; until then none are loaded.
         "models_loaded": 0,
     }

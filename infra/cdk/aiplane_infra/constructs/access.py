@@ -55,4 +55,5 @@ def prefixed_resource_statements(environment: Environment) -> list[iam.PolicySta
         iam.PolicyStatement(actions=["iam:PassRole"],
                             resources=[f"arn:{partition}:iam::{account}:role/{prefix}-{resources.CHAIN_STATE_MACHINE_ROLE}"],
                             conditions={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}),
+        iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[arn("ssm", f"parameter/{prefix}/*")]),
     ]

@@ -79,6 +79,18 @@ class SecretStore(Construct):
             ),
             removal_policy=_removal(environment),
         )
+        for definition in resources.PROVIDER_SECRETS:
+            # The operator puts the key in; the generated field only satisfies CloudFormation.
+            secretsmanager.Secret(
+                self, definition.name,
+                secret_name=physical_name(prefix, definition.name),
+                description=definition.purpose,
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template='{"api_key": ""}', generate_string_key="placeholder",
+                    exclude_punctuation=True, password_length=16,
+                ),
+                removal_policy=_removal(environment),
+            )
         for definition in resources.BOOTSTRAP_SECRETS:
             secretsmanager.Secret(
                 self, definition.name,

@@ -15,7 +15,7 @@ from aiplane.api.envelopes import error_body
 from aiplane.errors import AiplaneError, ErrorKind
 from aiplane_infra.constructs.functions import FunctionFactory
 from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
-from aiplane_shared.routes import EXTRA_ROUTES, OPENAPI_PATH, PUBLIC, access_for, function_name, group_for, groups_of, routes_of
+from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, extra_routes_of, function_name, groups_of, routes_of
 
 # The header a cached authorizer result is keyed by. runtime accepts a key, a bearer token or a
 # cookie, and API Gateway needs every listed source present, so runtime is not cached.
@@ -89,9 +89,8 @@ class FamilyApi(Construct):
             results_cache_ttl=AUTHORIZER_CACHE if identity_header else cdk.Duration.seconds(0),
         )
 
-        routes = [(route.method, route.path, route.group) for route in routes_of(family)]
+        routes = [(route.method, route.path, route.group) for route in (*routes_of(family), *extra_routes_of(family))]
         routes.append(("GET", OPENAPI_PATH, META_GROUP[family]))
-        routes += [(method, path, group_for(family, path)) for extra_family, method, path in EXTRA_ROUTES if extra_family == family]
         for method, path, group in routes:
             public = access_for(family, method, path) == PUBLIC
             self.api.root.resource_for_path(path).add_method(

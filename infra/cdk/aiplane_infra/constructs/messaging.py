@@ -52,7 +52,8 @@ class WorkQueues(Construct):
 
 
 class EventRouting(Construct):
-    """The domain event bus and the scheduled rules (on the default bus, apart from domain events)."""
+    """The domain event bus, the scheduled rules (on the default bus, apart from domain events) and
+    the event-pattern rules that forward matching events to queues."""
 
     def __init__(self, scope: Construct, construct_id: str, environment: Environment, queues: WorkQueues) -> None:
         super().__init__(scope, construct_id)
@@ -69,3 +70,17 @@ class EventRouting(Construct):
                 schedule=events.Schedule.expression(schedule.schedule_expression),
                 targets=[targets.SqsQueue(queues.queues[schedule.target_queue])],
             )
+        for rule in resources.EVENT_RULES:
+            self.rules[rule.name] = events.Rule(
+                self, rule.name,
+                rule_name=physical_name(environment.resource_prefix, rule.name),
+                description=rule.purpose,
+                event_bus=self.buses[rule.event_bus] if rule.event_bus else None,
+                event_pattern=event_pattern(rule.event_pattern),
+                targets=[targets.SqsQueue(queues.queues[rule.target_queue])],
+            )
+
+
+def event_pattern(pattern: dict) -> events.EventPattern:
+    """An EventBridge pattern written as JSON (`detail-type`, ...) as CDK's EventPattern."""
+    return events.EventPattern(**{key.replace("-", "_"): value for key, value in pattern.items()})

@@ -1,0 +1,97 @@
+"""The GPU fleet's EC2 side: the launch template GPU instances start from, their role and
+instance profile, and what the functions that provision them may do in EC2."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from aiplane_shared import resources
+from aiplane_shared.environments import Environment
+from aiplane_shared.resources import physical_name
+
+# The AWS Deep Learning Base AMI (NVIDIA driver, CUDA, Docker), resolved at deploy time.
+GPU_IMAGE_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+ROOT_VOLUME_GB = 200
+
+
+class GpuFleet(Construct):
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment) -> None:
+        super().__init__(scope, construct_id)
+        prefix = environment.resource_prefix
+        definition = resources.GPU_LAUNCH_TEMPLATE
+        name = physical_name(prefix, definition.name)
+        partition = cdk.Aws.PARTITION
+        self.instance_role = iam.Role(
+            self, "InstanceRole",
+            role_name=name,
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="GPU instances running the aiplane GPU agent",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
+        )
+        # The agent package only: user data fetches it from the artifacts bucket.
+        self.instance_role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[f"arn:{partition}:s3:::{physical_name(prefix, resources.ARTIFACT_BUCKET.name)}/gpu-agent/*"],
+        ))
+        self.instance_profile = iam.CfnInstanceProfile(self, "InstanceProfile", instance_profile_name=name,
+                                                       roles=[self.instance_role.role_name])
+        self.launch_template = ec2.CfnLaunchTemplate(
+            self, "LaunchTemplate",
+            launch_template_name=name,
+            launch_template_data=ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
+                image_id=f"resolve:ssm:{GPU_IMAGE_PARAMETER}",
+                instance_type=definition.default_instance_type,
+                iam_instance_profile=ec2.CfnLaunchTemplate.IamInstanceProfileProperty(arn=self.instance_profile.attr_arn),
+                metadata_options=ec2.CfnLaunchTemplate.MetadataOptionsProperty(http_tokens="required", http_put_response_hop_limit=2),
+                block_device_mappings=[ec2.CfnLaunchTemplate.BlockDeviceMappingProperty(
+                    device_name="/dev/sda1",
+                    ebs=ec2.CfnLaunchTemplate.EbsProperty(volume_size=ROOT_VOLUME_GB, volume_type="gp3", encrypted=True,
+                                                          delete_on_termination=True),
+                )],
+                instance_initiated_shutdown_behavior="terminate",
+            ),
+        )
+
+
+def gpu_fleet_statements(environment: Environment) -> list[iam.PolicyStatement]:
+    """EC2 for the catalog, the provisioner and DELETE: read anything, launch from our launch
+    template, and terminate or tag only instances of this environment."""
+    prefix = environment.resource_prefix
+    region, account, partition = cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID, cdk.Aws.PARTITION
+    name = physical_name(prefix, resources.GPU_LAUNCH_TEMPLATE.name)
+    return [
+        iam.PolicyStatement(
+            actions=["ec2:DescribeInstanceTypes", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeSpotPriceHistory",
+                     "ec2:DescribeInstances", "ec2:DescribeInstanceAttribute", "ec2:DescribeAvailabilityZones",
+                     "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"],
+            resources=["*"],  # EC2 Describe actions have no resource-level permissions
+        ),
+        iam.PolicyStatement(
+            actions=["ec2:RunInstances"],  # launching needs the template plus every resource it creates or uses
+            resources=[f"arn:{partition}:ec2:{region}:{account}:launch-template/*"],
+        ),
+        iam.PolicyStatement(
+            actions=["ec2:RunInstances"],
+            resources=[f"arn:{partition}:ec2:{region}:{account}:{kind}/*" for kind in
+                       ("instance", "volume", "network-interface", "subnet", "security-group", "spot-instances-request")]
+            + [f"arn:{partition}:ec2:{region}::image/*"],
+        ),
+        iam.PolicyStatement(
+            actions=["ec2:CreateTags"],
+            resources=[f"arn:{partition}:ec2:{region}:{account}:{kind}/*" for kind in ("instance", "volume", "spot-instances-request")],
+            conditions={"StringEquals": {"ec2:CreateAction": "RunInstances"}},
+        ),
+        iam.PolicyStatement(
+            actions=["ec2:TerminateInstances"],
+            resources=[f"arn:{partition}:ec2:{region}:{account}:instance/*"],
+            conditions={"StringEquals": {"aws:ResourceTag/aiplane:environment": environment.name}},
+        ),
+        iam.PolicyStatement(
+            actions=["iam:PassRole"],
+            resources=[f"arn:{partition}:iam::{account}:role/{name}"],
+            conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+    ]

@@ -1,0 +1,1 @@
+"""The gpufarm GPU fleet: catalog, contracts and provisioning, preferences, load balancing."""

@@ -1,0 +1,230 @@
+"""GPU contracts: a request to run one instance of an offer, carried out by the provisioner.
+
+The API validates everything first, writes the contract (`provisioning`) and enqueues it on the
+provisioning queue; nothing is enqueued for a request that fails validation.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import DoesNotExist
+
+from aiplane.data.aws import client
+from aiplane.errors import BadGatewayError, NotFoundError, ValidationError
+from aiplane.gpufarm import catalog
+from aiplane.gpufarm.catalog import AWS, Filters, Offer
+from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
+from aiplane.gpufarm.records import GpuContractRecord
+from aiplane.identity.api_keys import revoke_api_key
+from aiplane.identity.principal import Principal
+from aiplane.settings import get_settings
+from aiplane_shared.resources import PROVISIONING_QUEUE
+
+PROVISIONING, RUNNING, FAILED, TERMINATING, TERMINATED, STOPPED = (
+    "provisioning", "running", "failed", "terminating", "terminated", "stopped",
+)
+FINISHED = (FAILED, TERMINATED)
+SPOT, ON_DEMAND = "spot", "on-demand"
+SQS_BATCH_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class ContractConfig:
+    duration_hours: float | None = None
+    auto_renew: bool = False
+    market: str = ON_DEMAND
+    on_demand_fallback: bool = True
+
+    def __post_init__(self) -> None:
+        if self.duration_hours is not None and self.duration_hours <= 0:
+            raise ValidationError("duration_hours must be positive", param="duration_hours")
+        if self.market not in (SPOT, ON_DEMAND):
+            raise ValidationError("market must be 'spot' or 'on-demand'", param="market")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def contract_view(record: GpuContractRecord) -> dict[str, Any]:
+    return {
+        "contract_id": record.contract_id,
+        "provider": record.provider,
+        "instance_id": record.offer_id,
+        "status": record.status,
+        "created_at": _iso(record.created_at),
+    }
+
+
+def resolve_offer(provider: str, offer_id: str) -> str:
+    """The catalog id of the offer, or NotFound. An aws offer may name just the instance type."""
+    catalog.check_provider(provider, allow_all=False)
+    if provider == AWS:
+        instance_type, zone = catalog.parse_ec2_offer_id(offer_id)
+        if instance_type not in catalog.ec2_gpu_types():
+            raise NotFoundError(f"no GPU instance type {instance_type!r} in the aws catalog", param="instanceId")
+        if zone and zone not in catalog.ec2_zones_offering([instance_type]).get(instance_type, []):
+            raise NotFoundError(f"{instance_type} is not offered in {zone}", param="instanceId")
+        return offer_id
+    try:
+        found = catalog.find_offer(provider, offer_id)
+    except MarketplaceError as error:
+        raise BadGatewayError(str(error)) from error
+    if found is None:
+        raise NotFoundError(f"no offer {offer_id!r} at {provider}", param="instanceId")
+    return offer_id
+
+
+def _new_record(principal: Principal, provider: str, offer_id: str, config: ContractConfig) -> GpuContractRecord:
+    contract_id = f"contract_{uuid.uuid4().hex[:16]}"
+    created = now()
+    return GpuContractRecord(
+        GpuContractRecord.key(contract_id),
+        gsi1pk=GpuContractRecord.offer_key(provider, offer_id), gsi1sk=_iso(created) + contract_id,
+        gsi2pk=GpuContractRecord.status_key(PROVISIONING), gsi2sk=contract_id,
+        contract_id=contract_id, user_id=principal.id, provider=provider, offer_id=offer_id, status=PROVISIONING,
+        created_at=created, updated_at=created, duration_hours=config.duration_hours, auto_renew=config.auto_renew,
+        market=config.market, on_demand_fallback=config.on_demand_fallback,
+    )
+
+
+def create_contracts(principal: Principal, requests: list[tuple[str, str]], config: ContractConfig) -> list[GpuContractRecord]:
+    """Write one contract per (provider, offer id) and enqueue them all for the provisioner."""
+    records = [_new_record(principal, provider, offer_id, config) for provider, offer_id in requests]
+    with GpuContractRecord.batch_write() as batch:  # fresh random ids: nothing to overwrite
+        for record in records:
+            batch.save(record)
+    enqueue([{"kind": "provision", "contract_id": record.contract_id} for record in records])
+    return records
+
+
+@cache
+def _provisioning_queue_url() -> str:
+    return client("sqs").get_queue_url(QueueName=get_settings().resource(PROVISIONING_QUEUE.name))["QueueUrl"]
+
+
+def enqueue(messages: list[dict[str, Any]]) -> None:
+    for start in range(0, len(messages), SQS_BATCH_LIMIT):
+        chunk = messages[start:start + SQS_BATCH_LIMIT]
+        answer = client("sqs").send_message_batch(
+            QueueUrl=_provisioning_queue_url(),
+            Entries=[{"Id": str(index), "MessageBody": json.dumps(message)} for index, message in enumerate(chunk)],
+        )
+        if answer.get("Failed"):
+            raise RuntimeError(f"provisioning queue refused {len(answer['Failed'])} messages: {answer['Failed'][0]}")
+
+
+def pick_offers(provider: str, count: int, filters: Filters) -> tuple[list[Offer], list[dict[str, str]]]:
+    """`count` offers, cheapest first and spread over distinct offers: a marketplace offer is one
+    machine (used once); an EC2 offer can launch many instances, so those are cycled."""
+    offers, errors = catalog.list_offers(provider, filters)
+    offers = [offer for offer in offers if offer.available]
+    picked = offers[:count]
+    reusable = [offer for offer in offers if offer.provider == AWS]
+    index = 0
+    while len(picked) < count and reusable:
+        picked.append(reusable[index % len(reusable)])
+        index += 1
+    if len(picked) < count:
+        errors.append({"provider": provider, "error": f"only {len(picked)} of {count} requested instances are available"})
+    return picked, errors
+
+
+def get_contract(contract_id: str) -> GpuContractRecord | None:
+    try:
+        return GpuContractRecord.get(GpuContractRecord.key(contract_id), "META")
+    except DoesNotExist:
+        return None
+
+
+def find_for_destroy(principal: Principal, provider: str, instance_id: str) -> GpuContractRecord:
+    """The contract named by its contract id, its EC2 instance id, or the offer id it was created
+    with (the newest live one of the caller's)."""
+    catalog.check_provider(provider, allow_all=False)
+    candidates: list[GpuContractRecord] = []
+    if instance_id.startswith("contract_"):
+        found = get_contract(instance_id)
+        candidates = [found] if found else []
+    elif provider == AWS and instance_id.startswith("i-"):
+        found = contract_of_ec2_instance(instance_id)
+        candidates = [found] if found else []
+    else:
+        candidates = list(GpuContractRecord.by_offer.query(GpuContractRecord.offer_key(provider, instance_id),
+                                                           scan_index_forward=False))
+    mine = [record for record in candidates if record.provider == provider
+            and (principal.is_admin or record.user_id == principal.id) and record.status not in FINISHED]
+    if not mine:
+        raise NotFoundError(f"no live {provider} instance {instance_id!r}", param="instanceId")
+    return mine[0]
+
+
+def contract_of_ec2_instance(ec2_instance_id: str) -> GpuContractRecord | None:
+    try:
+        reservations = client("ec2").describe_instances(InstanceIds=[ec2_instance_id])["Reservations"]
+    except ClientError:  # unknown or malformed instance id
+        return None
+    for reservation in reservations:
+        for instance in reservation["Instances"]:
+            tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+            if "aiplane:contract" in tags:
+                return get_contract(tags["aiplane:contract"])
+    return None
+
+
+def set_status(record: GpuContractRecord, status: str, *extra_actions: Any, condition: Any = None) -> None:
+    record.update(actions=[
+        GpuContractRecord.status.set(status),
+        GpuContractRecord.gsi2pk.set(GpuContractRecord.status_key(status)),
+        GpuContractRecord.updated_at.set(now()),
+        *extra_actions,
+    ], condition=condition)
+
+
+def destroy(record: GpuContractRecord) -> None:
+    """Terminate the contract's instance (or cancel it before launch)."""
+    if record.provider_instance_id:
+        if record.provider == AWS:
+            client("ec2").terminate_instances(InstanceIds=[record.provider_instance_id])
+        else:
+            try:
+                MARKETPLACES[record.provider].release(record.provider_instance_id)
+            except MarketplaceError as error:
+                raise BadGatewayError(str(error)) from error
+    # EC2 reports `terminated` through its state-change event (the agent key stays valid until
+    # then, so the agent can deregister while shutting down); the rest is final now.
+    if record.provider == AWS and record.provider_instance_id:
+        set_status(record, TERMINATING)
+        return
+    set_status(record, TERMINATED)
+    if record.agent_key_hash:
+        revoke_api_key(record.agent_key_hash)
+
+
+def count_with_status(status: str) -> int:
+    return GpuContractRecord.by_status.count(GpuContractRecord.status_key(status))
+
+
+def sweep_leases(moment: datetime | None = None) -> dict[str, int]:
+    """Renew (auto_renew) or terminate running contracts whose duration has run out."""
+    moment = moment or now()
+    renewed = terminated = 0
+    for record in GpuContractRecord.by_status.query(GpuContractRecord.status_key(RUNNING),
+                                                    filter_condition=GpuContractRecord.ends_at <= moment):
+        if record.auto_renew and record.duration_hours:
+            record.update(actions=[GpuContractRecord.ends_at.set(record.ends_at + timedelta(hours=record.duration_hours))])
+            renewed += 1
+        else:
+            destroy(record)
+            terminated += 1
+    return {"renewed": renewed, "terminated": terminated}

@@ -1,0 +1,46 @@
+"""Forward a request to a GPU agent chosen by target or by the load-balancing strategy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from aiplane.errors import BadGatewayError, GatewayTimeoutError, ValidationError
+from aiplane.gpufarm import loadbalancer
+
+DEFAULT_TIMEOUT_S = 30.0
+MAX_TIMEOUT_S = 300.0
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class ProxiedResponse:
+    status_code: int
+    body: bytes
+    content_type: str
+    instance_id: str
+
+
+def forward(method: str, target: str | None, path: str, payload: Any, timeout_s: float | None) -> ProxiedResponse:
+    method = method.upper()
+    if method not in METHODS:
+        raise ValidationError(f"method must be one of {', '.join(METHODS)}", param="method")
+    if not path.startswith("/") or "://" in path:
+        raise ValidationError("path must be an absolute path on the instance, like /v1/inference", param="path")
+    timeout = min(timeout_s or DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S)
+    agent = loadbalancer.agent_load(target) if target else loadbalancer.pick_agent()
+    url = agent.url.rstrip("/") + path
+    try:
+        answer = httpx.request(method, url, json=payload if method not in ("GET", "DELETE") else None,
+                               params=payload if method in ("GET", "DELETE") and isinstance(payload, dict) else None,
+                               timeout=timeout)
+    except httpx.TimeoutException as error:
+        raise GatewayTimeoutError(f"GPU instance {agent.instance_id} did not answer within {timeout:g}s",
+                                  details={"instance_id": agent.instance_id}) from error
+    except httpx.HTTPError as error:
+        raise BadGatewayError(f"GPU instance {agent.instance_id} is unreachable: {type(error).__name__}",
+                              details={"instance_id": agent.instance_id}) from error
+    return ProxiedResponse(answer.status_code, answer.content,
+                           answer.headers.get("content-type", "application/json"), agent.instance_id)

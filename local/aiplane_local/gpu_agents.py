@@ -1,0 +1,105 @@
+"""Local stand-in for what EC2 does for GPU instances (moto gaps, local stack only):
+
+- EC2 publishes "EC2 Instance State-change Notification" events on the default bus; moto does
+  not, so state changes seen on aiplane's instances are published as EC2 would;
+- an instance runs its user data, which installs and starts the GPU agent; moto runs nothing,
+  so one agent process per running instance is started with the environment its user data
+  carries, and stopped (SIGTERM) when the instance stops or terminates.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+
+import boto3
+
+from aiplane.gpufarm.user_data import parse_environment
+from aiplane.observability import logger
+
+POLL_PERIOD_S = 0.5
+AGENT_HEARTBEAT_S = "5"
+AGENT_STOP_GRACE_S = 5
+
+
+class GpuInstanceSupervisor:
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.states: dict[str, str] = {}
+        self.agents: dict[str, subprocess.Popen | None] = {}  # None: an instance without an agent
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="gpu-instances", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread:
+            self.thread.join(timeout=POLL_PERIOD_S + 2)
+        for instance_id in list(self.agents):
+            self._stop_agent(instance_id)
+
+    def _run(self) -> None:
+        ec2 = boto3.client("ec2", region_name=self.region)
+        events = boto3.client("events", region_name=self.region)
+        while not self.stopping.wait(POLL_PERIOD_S):
+            try:
+                self.observe_once(ec2, events)
+            except Exception:
+                logger.exception("GPU instance supervision failed")
+
+    def observe_once(self, ec2, events) -> None:
+        pages = ec2.get_paginator("describe_instances").paginate(Filters=[{"Name": "tag-key", "Values": ["aiplane:contract"]}])
+        for page in pages:
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    instance_id, state = instance["InstanceId"], instance["State"]["Name"]
+                    if self.states.get(instance_id) != state:
+                        self.states[instance_id] = state
+                        self._publish_state_change(events, instance_id, state)
+                    if state == "running" and instance_id not in self.agents:
+                        self._start_agent(ec2, instance_id)
+                    elif state != "running" and instance_id in self.agents:
+                        self._stop_agent(instance_id)
+
+    def _publish_state_change(self, events, instance_id: str, state: str) -> None:
+        events.put_events(Entries=[{
+            "Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
+            "Detail": json.dumps({"instance-id": instance_id, "state": state}),
+            "Resources": [f"arn:aws:ec2:{self.region}::instance/{instance_id}"],
+            "Time": datetime.now(UTC),
+        }])
+
+    def _start_agent(self, ec2, instance_id: str) -> None:
+        encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"].get("Value", "")
+        environment = parse_environment(base64.b64decode(encoded).decode()) if encoded else {}
+        if not environment.get("AIPLANE_API_URL"):
+            self.agents[instance_id] = None  # not an agent instance: nothing to run
+            return
+        self.agents[instance_id] = subprocess.Popen(
+            [sys.executable, "-m", "aiplane.gpufarm.agent", "--instance-id", instance_id, "--host", "127.0.0.1",
+             "--port", "0", "--advertise-host", "127.0.0.1", "--heartbeat-s", AGENT_HEARTBEAT_S],
+            env={**_inherited_environment(), **environment},
+            stdout=subprocess.DEVNULL,  # its errors stay visible on the local server's stderr
+        )
+
+    def _stop_agent(self, instance_id: str) -> None:
+        process = self.agents.pop(instance_id, None)
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=AGENT_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _inherited_environment() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name in ("PATH", "PYTHONPATH", "HOME", "LANG", "VIRTUAL_ENV")}

@@ -1,0 +1,113 @@
+"""The GPU agent end to end: the console script against the local HTTP server, and local mode,
+where each instance moto runs gets its agent from the instance's user data."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+import uvicorn
+
+from aiplane_local.gpu_agents import GpuInstanceSupervisor
+from aiplane_local.provision import publish_api_urls
+from aiplane_local.stack import free_port
+from tests.integration.gpufarm.conftest import ProvisioningQueue
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def api_base(local_stack):
+    from aiplane_local.server import build_root_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    publish_api_urls(local_stack.provisioned.prefix, REGION, base)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def wait_for(condition, timeout_s: float = 20.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def loads(api_base: str, auth: dict) -> dict:
+    return httpx.get(f"{api_base}/gpufarm/api/v1/loadbalancer/loads", headers=auth).json()["loads"]
+
+
+@pytest.fixture
+def auth(admin_api_key):
+    return {"Authorization": f"Bearer {admin_api_key}"}
+
+
+def test_console_script_registers_heartbeats_serves_and_stops_cleanly(api_base, auth, admin_api_key):
+    script = Path(sys.executable).with_name("aiplane-gpu-agent")
+    agent = subprocess.Popen([str(script), "--api-url", f"{api_base}/gpufarm", "--api-key", admin_api_key,
+                              "--instance-id", "i-agent-e2e", "--host", "127.0.0.1", "--port", "0",
+                              "--advertise-host", "127.0.0.1", "--heartbeat-s", "0.2"])
+    try:
+        wait_for(lambda: "i-agent-e2e" in loads(api_base, auth))
+        response = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=auth, json={
+            "method": "POST", "target": "i-agent-e2e", "path": "/v1/inference", "payload": {"prompt": "Hello world"}})
+        assert response.status_code == 200, response.text
+        assert response.json()["instance_id"] == "i-agent-e2e"
+        assert response.json()["payload"] == {"prompt": "Hello world"}
+        # The served request shows up in the next heartbeats as a response time.
+        wait_for(lambda: loads(api_base, auth).get("i-agent-e2e", {}).get("response_time_ms", 0) > 0)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=10) == 0
+    assert "i-agent-e2e" not in loads(api_base, auth)
+
+
+def test_local_mode_runs_an_agent_per_running_instance(api_base, auth, local_stack):
+    queue = ProvisioningQueue(local_stack)
+    queue.run_worker(10)
+    supervisor = GpuInstanceSupervisor(REGION)
+    ec2, events = boto3.client("ec2", region_name=REGION), boto3.client("events", region_name=REGION)
+    supervisor.observe_once(ec2, events)  # instances from earlier tests: seen, agents started or not
+    try:
+        created = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/instances/aws/g5.xlarge", headers=auth, json={}).json()
+        queue.run_worker()
+        instance_id = ec2.describe_instances(Filters=[{"Name": "tag:aiplane:contract", "Values": [created["contract_id"]]}])[
+            "Reservations"][0]["Instances"][0]["InstanceId"]
+
+        supervisor.observe_once(ec2, events)  # EC2 says running: the event goes out, the agent starts
+        queue.run_worker()
+        from aiplane.gpufarm.contracts import get_contract
+
+        assert get_contract(created["contract_id"]).status == "running"
+        wait_for(lambda: instance_id in loads(api_base, auth))
+        proxied = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=auth,
+                             json={"target": instance_id, "path": "/v1/inference", "payload": {"x": 1}})
+        assert proxied.status_code == 200 and proxied.json()["instance_id"] == instance_id
+
+        deleted = httpx.delete(f"{api_base}/gpufarm/api/v1/gpu/instances/aws/{created['contract_id']}", headers=auth)
+        assert deleted.status_code == 200
+        supervisor.observe_once(ec2, events)
+        queue.run_worker()
+        assert get_contract(created["contract_id"]).status == "terminated"
+        assert instance_id not in supervisor.agents
+        wait_for(lambda: instance_id not in loads(api_base, auth))
+    finally:
+        supervisor.stop()

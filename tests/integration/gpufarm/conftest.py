@@ -1,0 +1,123 @@
+"""Shared helpers for the GPU fleet tests: the gpufarm client, the provisioning queue worker run
+the way the Lambda event source mapping runs it, and EC2 error injection at the API boundary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from aiplane.data.aws import client
+from aiplane.data.secrets import clear_secret_cache
+from aiplane.gpufarm import contracts
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+from aiplane_shared.resources import IONET_API_KEY_SECRET, VASTAI_API_KEY_SECRET
+from tests.integration.gpufarm.marketplace_standins import IoNetStandIn, VastAiStandIn
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def gpufarm(family_clients):
+    return family_clients["gpufarm"]
+
+
+@pytest.fixture
+def auth(admin_api_key) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_api_key}"}
+
+
+@pytest.fixture
+def marketplaces(monkeypatch):
+    """vast.ai and io.net stand-ins with their keys in Secrets Manager."""
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    vast, ionet = VastAiStandIn("vast-key"), IoNetStandIn("ionet-key")
+    secrets.put_secret_value(SecretId=get_settings().resource(VASTAI_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "vast-key"}))
+    secrets.put_secret_value(SecretId=get_settings().resource(IONET_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "ionet-key"}))
+    monkeypatch.setenv("AIPLANE_VASTAI_API_URL", vast.url)
+    monkeypatch.setenv("AIPLANE_IONET_API_URL", ionet.url)
+    clear_secret_cache()
+    yield vast, ionet
+    vast.close()
+    ionet.close()
+    # Back to "no key configured" for the other tests.
+    for secret in (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET):
+        secrets.put_secret_value(SecretId=get_settings().resource(secret.name), SecretString=json.dumps({"api_key": ""}))
+    clear_secret_cache()
+
+
+class ProvisioningQueue:
+    def __init__(self, local_stack) -> None:
+        self.stack = local_stack
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.url = local_stack.provisioned.queue_urls[resources.PROVISIONING_QUEUE.name]
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def run_worker(self, rounds: int = 3) -> None:
+        """Deliver what is on the queue to the provisioner until it is empty."""
+        for _ in range(rounds):
+            if not self.stack.dispatchers.deliver_once(self.sqs, resources.PROVISIONING_QUEUE, self.url, self.arn):
+                return
+
+    def depth(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        return sum(int(value) for value in attributes["Attributes"].values())
+
+    def purge(self) -> None:
+        while self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages"):
+            self.run_worker(1)
+
+
+@pytest.fixture
+def provisioning(local_stack) -> ProvisioningQueue:
+    queue = ProvisioningQueue(local_stack)
+    queue.run_worker(10)
+    return queue
+
+
+@contextmanager
+def ec2_refuses(decide: Callable[[dict], str | None]) -> Iterator[list[dict]]:
+    """RunInstances answers with the error code `decide(request params)` returns (None: let it
+    through to EC2), the way EC2 answers when a zone has no capacity."""
+    calls: list[dict] = []
+
+    def before_call(params, **_):
+        body = params.get("body", {})
+        calls.append(body)
+        code = decide(body)
+        if code is None:
+            return None
+        return AWSResponse("https://ec2.local", 500, {}, None), {
+            "Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+
+    events = client("ec2").meta.events
+    events.register("before-call.ec2.RunInstances", before_call, unique_id="ec2-refuses")
+    try:
+        yield calls
+    finally:
+        events.unregister("before-call.ec2.RunInstances", unique_id="ec2-refuses")
+
+
+def contract(contract_id: str):
+    record = contracts.get_contract(contract_id)
+    assert record is not None
+    return record
+
+
+def ec2_event(instance_id: str, state: str) -> dict:
+    return {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification",
+            "detail": {"instance-id": instance_id, "state": state}}
+
+
+def publish_ec2_state(instance_id: str, state: str) -> None:
+    """EC2 publishes state changes on the default bus (moto does not: publish it as EC2 would)."""
+    event = ec2_event(instance_id, state)
+    boto3.client("events", region_name=REGION).put_events(Entries=[{
+        "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
+    }])

@@ -1,0 +1,210 @@
+"""Agent registration and heartbeats feed the load endpoints; the proxy reaches loopback agents
+by target or strategy, with a clear 502/504 when an agent fails."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from aiplane.gpufarm.records import GpuAgentRecord
+
+
+class LoopbackAgent:
+    """A GPU agent's HTTP side: answers with its name, or sleeps first."""
+
+    def __init__(self, name: str, delay_s: float = 0.0) -> None:
+        self.name = name
+        agent = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+                time.sleep(delay_s)
+                content = json.dumps({"served_by": agent.name, "path": self.path, "payload": body}).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content)
+                except BrokenPipeError:
+                    return  # the proxy gave up waiting (the timeout test)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def no_agents():
+    for record in GpuAgentRecord.all_agents.query("GPUAGENTS"):
+        record.delete()
+    yield
+    for record in GpuAgentRecord.all_agents.query("GPUAGENTS"):
+        record.delete()
+
+
+def register(gpufarm, auth, instance_id: str, url: str, **extra) -> None:
+    response = gpufarm.post("/api/v1/gpu/agents/register", headers=auth,
+                            json={"instance_id": instance_id, "url": url, "gpus": [{"name": "A10G", "memory_mib": 22888}], **extra})
+    assert response.status_code == 201, response.text
+
+
+def beat(gpufarm, auth, instance_id: str, connections: int, load: float, response_time_ms: float) -> None:
+    response = gpufarm.post("/api/v1/gpu/agents/heartbeat", headers=auth, json={
+        "instance_id": instance_id, "connections": connections, "load": load, "response_time_ms": response_time_ms})
+    assert response.status_code == 200, response.text
+
+
+def set_strategy(gpufarm, auth, strategy: str) -> None:
+    response = gpufarm.put("/api/v1/loadbalancer/strategy", json={"strategy": strategy}, headers=auth)
+    assert response.status_code == 200
+    assert response.json() == {"strategy": strategy, "message": "Load balancing strategy updated"}
+
+
+def test_heartbeats_feed_the_load_endpoints(gpufarm, auth, no_agents):
+    register(gpufarm, auth, "i-load1", "http://127.0.0.1:9")
+    beat(gpufarm, auth, "i-load1", connections=15, load=0.65, response_time_ms=45)
+    body = gpufarm.get("/api/v1/loadbalancer/loads", headers=auth).json()
+    assert body["count"] == 1 and body["strategy"] in ("round_robin", "equal_weighted", "weighted_round_robin",
+                                                         "least_connections", "least_response_time")
+    assert body["loads"]["i-load1"] == {"connections": 15, "load": 0.65, "response_time_ms": 45}
+    one = gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": "i-load1"}, headers=auth)
+    assert one.json() == {"instance_id": "i-load1", "connections": 15, "load": 0.65, "response_time_ms": 45}
+    assert gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": "i-nope"}, headers=auth).status_code == 404
+    assert gpufarm.get("/api/v1/loadbalancer/load", headers=auth).status_code == 400
+    assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": "i-nope"}, headers=auth).status_code == 404
+
+    assert gpufarm.delete("/api/v1/gpu/agents/i-load1", headers=auth).status_code == 200
+    assert gpufarm.get("/api/v1/loadbalancer/loads", headers=auth).json()["count"] == 0
+
+
+def test_agents_that_stop_heartbeating_drop_out(gpufarm, auth, no_agents):
+    register(gpufarm, auth, "i-stale", "http://127.0.0.1:9")
+    GpuAgentRecord.get(GpuAgentRecord.key("i-stale"), "META").update(
+        actions=[GpuAgentRecord.expires_at_epoch.set(int(time.time()) - 1)])
+    assert gpufarm.get("/api/v1/loadbalancer/loads", headers=auth).json()["count"] == 0
+
+
+def test_strategy_get_put_and_validation(gpufarm, auth):
+    set_strategy(gpufarm, auth, "least_connections")
+    assert gpufarm.get("/api/v1/loadbalancer/strategy", headers=auth).json() == {"strategy": "least_connections"}
+    response = gpufarm.put("/api/v1/loadbalancer/strategy", json={"strategy": "random"}, headers=auth)
+    assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR"
+    assert gpufarm.put("/api/v1/loadbalancer/strategy", headers=auth).status_code == 400
+    set_strategy(gpufarm, auth, "round_robin")
+
+
+def test_proxy_reaches_agents_by_target_and_by_strategy(gpufarm, auth, no_agents):
+    fast, busy = LoopbackAgent("fast"), LoopbackAgent("busy")
+    try:
+        register(gpufarm, auth, "i-fast", fast.url)
+        register(gpufarm, auth, "i-busy", busy.url)
+        beat(gpufarm, auth, "i-fast", connections=1, load=0.1, response_time_ms=5)
+        beat(gpufarm, auth, "i-busy", connections=20, load=0.9, response_time_ms=400)
+
+        request = {"method": "POST", "target": "i-busy", "path": "/v1/inference", "payload": {"prompt": "Hello world"}}
+        response = gpufarm.post("/api/v1/gpu/proxy", json=request, headers=auth)
+        assert response.status_code == 200 and response.headers["x-gpu-instance"] == "i-busy"
+        assert response.json() == {"served_by": "busy", "path": "/v1/inference", "payload": {"prompt": "Hello world"}}
+
+        set_strategy(gpufarm, auth, "least_connections")
+        untargeted = {"method": "POST", "path": "/v1/inference", "payload": {}}
+        served = {gpufarm.post("/api/v1/gpu/proxy", json=untargeted, headers=auth).json()["served_by"] for _ in range(3)}
+        assert served == {"fast"}
+
+        set_strategy(gpufarm, auth, "round_robin")
+        served = [gpufarm.post("/api/v1/gpu/proxy", json=untargeted, headers=auth).json()["served_by"] for _ in range(4)]
+        assert sorted(served) == ["busy", "busy", "fast", "fast"]
+    finally:
+        fast.close()
+        busy.close()
+
+
+def test_proxy_failures_are_502_504_404_503(gpufarm, auth, no_agents):
+    slow = LoopbackAgent("slow", delay_s=1.0)
+    try:
+        register(gpufarm, auth, "i-slow", slow.url)
+        register(gpufarm, auth, "i-down", "http://127.0.0.1:9")  # nothing listens on the discard port
+        timed_out = gpufarm.post("/api/v1/gpu/proxy", headers=auth,
+                                 json={"target": "i-slow", "path": "/v1/inference", "timeout_s": 0.2})
+        assert timed_out.status_code == 504 and "did not answer" in timed_out.json()["error"]
+        unreachable = gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"target": "i-down", "path": "/v1/x"})
+        assert unreachable.status_code == 502 and "unreachable" in unreachable.json()["error"]
+        assert gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"target": "i-none", "path": "/x"}).status_code == 404
+        assert gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"target": "i-slow", "path": "http://evil/x"}).status_code == 400
+        assert gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"method": "TRACE", "path": "/x"}).status_code == 400
+    finally:
+        slow.close()
+    for record in GpuAgentRecord.all_agents.query("GPUAGENTS"):
+        record.delete()
+    assert gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"path": "/v1/inference"}).status_code == 503
+
+
+def test_preferences_round_trip_and_selection(gpufarm, auth):
+    user_auth = auth
+    fresh = gpufarm.get("/api/v1/gpu/preferences", headers=user_auth).json()
+    assert set(fresh) >= {"id", "user_id", "preferred_vendors", "preferred_tiers", "min_vram", "max_price_per_hour",
+                          "priority", "is_default", "created_at"}
+    saved = gpufarm.post("/api/v1/gpu/preferences", headers=user_auth, json={
+        "preferred_vendors": ["NVIDIA"], "preferred_tiers": ["high-end"], "min_vram": 24,
+        "max_price_per_hour": 5.0, "priority": "performance"})
+    assert saved.status_code == 200
+    assert saved.json()["message"] == "Preferences saved successfully" and saved.json()["id"]
+    stored = gpufarm.get("/api/v1/gpu/preferences", headers=user_auth).json()
+    assert stored["min_vram"] == 24 and stored["priority"] == "performance" and stored["is_default"] is False
+
+    selection = gpufarm.post("/api/v1/gpu/preferences/test", headers=user_auth).json()
+    best = selection["selected_gpu"]
+    assert set(best) >= {"name", "vendor", "vram_gb", "tier", "score"}
+    assert best["vram_gb"] >= 24 and best["vendor"] == "NVIDIA"
+    scores = [best["score"]] + [alternative["score"] for alternative in selection["alternatives"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(gpu["vram_gb"] >= 24 for gpu in selection["alternatives"])
+    assert any("below 24" in excluded["reason"] for excluded in selection["excluded"])
+
+    # Cost first: the cheapest eligible model wins instead.
+    cheap = gpufarm.post("/api/v1/gpu/preferences/test", headers=user_auth,
+                         json={"priority": "cost", "preferred_tiers": [], "min_vram": 0, "max_price_per_hour": None}).json()
+    eligible = [cheap["selected_gpu"], *cheap["alternatives"]]
+    assert cheap["selected_gpu"]["avg_price_per_hour"] == min(gpu["avg_price_per_hour"] for gpu in eligible)
+
+    bad = gpufarm.post("/api/v1/gpu/preferences", headers=user_auth, json={"priority": "speed"})
+    assert bad.status_code == 400
+    assert gpufarm.post("/api/v1/gpu/preferences", headers=user_auth, json={"max_price_per_hour": -1}).status_code == 400
+    assert gpufarm.post("/api/v1/gpu/preferences", headers=user_auth, json={"preferred_tiers": ["ultra"]}).status_code == 400
+    assert gpufarm.get("/api/v1/gpu/preferences").status_code == 401
+
+
+def test_agent_routes_need_credentials(gpufarm):
+    assert gpufarm.post("/api/v1/gpu/agents/register", json={"instance_id": "i-x", "url": "http://x"}).status_code == 401
+    assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": "i-x"}).status_code == 401
+
+
+
+
+def test_an_agent_cannot_take_over_another_owners_instance(gpufarm, auth, no_agents):
+    from aiplane.identity.api_keys import issue_api_key
+
+    alice = {"Authorization": f"Bearer {issue_api_key('user-alice', 'agent').api_key}"}
+    mallory = {"Authorization": f"Bearer {issue_api_key('user-mallory', 'agent').api_key}"}
+    body = {"instance_id": "i-owned", "url": "http://127.0.0.1:9"}
+    assert gpufarm.post("/api/v1/gpu/agents/register", json=body, headers=alice).status_code == 201
+    assert gpufarm.post("/api/v1/gpu/agents/register", json=body, headers=alice).status_code == 201  # restart
+    taken = gpufarm.post("/api/v1/gpu/agents/register", json={**body, "url": "http://evil"}, headers=mallory)
+    assert taken.status_code == 409
+    assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": "i-owned"}, headers=mallory).status_code == 404
+    assert gpufarm.delete("/api/v1/gpu/agents/i-owned", headers=mallory).status_code == 404
+    assert gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": "i-owned"}, headers=auth).status_code == 200
