@@ -18,7 +18,7 @@ from aiplane.errors import ForbiddenError, InvalidCredentialsError, Unauthentica
 from aiplane.identity.api_keys import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, find_active_key
 from aiplane.identity.audit import FAILURE, record_auth_event
 from aiplane.identity.bootstrap import matches_bootstrap
-from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, USER, Principal
+from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, BOOTSTRAP_ADMIN_ID, USER, Principal
 from aiplane.identity.tokens import verify_token
 from aiplane.identity.users import find_user
 from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
@@ -127,11 +127,11 @@ def _looks_like_api_key(value: str) -> bool:
 
 def _api_key_principal(api_key: str) -> Principal:
     if matches_bootstrap(ADMIN_API_KEY_SECRET, api_key):
-        return Principal(id="admin", kind=ADMIN, credential="api_key")
+        return Principal(id=BOOTSTRAP_ADMIN_ID, kind=ADMIN, credential="api_key")
     record = find_active_key(api_key)
     if record is None:
         raise InvalidCredentialsError("invalid API key")
-    if not record.is_admin and find_user(record.owner_id) is None:
+    if not record.is_admin and record.owner_id != BOOTSTRAP_ADMIN_ID and find_user(record.owner_id) is None:
         raise InvalidCredentialsError("the API key's user no longer exists")
     claims = {"keyId": record.key_id}
     if record.rate_limit is not None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ADMIN = "admin"
+# The bootstrap admin has no user record; keys issued on its behalf (e.g. GPU agent keys) are owned by this id.
+BOOTSTRAP_ADMIN_ID = "admin"
 USER = "user"
 APPPROXY_MANAGER = "appproxy_manager"
 APPPROXY_WORKER = "appproxy_worker"
