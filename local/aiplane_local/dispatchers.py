@@ -4,7 +4,7 @@
   event; messages the handler reports as failed (`batchItemFailures`) or that raise stay on the
   queue and go to the DLQ after `maxReceiveCount`, as with a Lambda event source mapping.
 - Scheduled rules: moto stores them but never fires them; fire each on its local period by
-  delivering a Scheduled Event to the rule's SQS targets.
+  delivering a Scheduled Event to the schedule's target queue (what the rule's target does in AWS).
 - TTL: moto never deletes expired items; sweep them.
 EventBridge → SQS delivery for domain events is moto's own.
 """
@@ -101,16 +101,13 @@ class Dispatchers:
     def fire_schedule_once(self, schedule: resources.Schedule) -> None:
         events = boto3.client("events", region_name=self.region)
         sqs = boto3.client("sqs", region_name=self.region)
-        rule_name = physical_name(self.prefix, schedule.name)
-        rule_arn = events.describe_rule(Name=rule_name)["Arn"]
+        rule_arn = events.describe_rule(Name=physical_name(self.prefix, schedule.name))["Arn"]
         scheduled_event = json.dumps({
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": rule_arn.split(":")[4], "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region, "resources": [rule_arn], "detail": {},
         })
-        for target in events.list_targets_by_rule(Rule=rule_name)["Targets"]:
-            queue_name = target["Arn"].rsplit(":", 1)[-1]
-            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"], MessageBody=scheduled_event)
+        sqs.send_message(QueueUrl=self.queue_urls[schedule.target_queue], MessageBody=scheduled_event)
 
     # TTL
     def _sweep_ttl_forever(self) -> None:

@@ -115,12 +115,11 @@ def create_queue_with_dlq(sqs: Any, prefix: str, queue: resources.Queue) -> dict
 
 
 def create_schedule(events: Any, sqs: Any, stack: ProvisionedStack, schedule: resources.Schedule) -> str:
-    rule_name = physical_name(stack.prefix, schedule.name)
-    rule_arn = events.put_rule(Name=rule_name, ScheduleExpression=schedule.schedule_expression)["RuleArn"]
-    queue_url = stack.queue_urls[schedule.target_queue]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_targets(Rule=rule_name, Targets=[{"Id": "queue", "Arn": queue_arn}])
-    return rule_arn
+    """The schedule's rule, without its SQS target: in moto a schedule rule on the default bus
+    matches every event put there (EC2 state changes, for one) and would forward them all. The
+    dispatchers fire the schedule into `schedule.target_queue` themselves; the CDK app wires the
+    target in AWS."""
+    return events.put_rule(Name=physical_name(stack.prefix, schedule.name), ScheduleExpression=schedule.schedule_expression)["RuleArn"]
 
 
 def create_pattern_rule(events: Any, sqs: Any, stack: ProvisionedStack, rule: resources.EventPatternRule) -> str:

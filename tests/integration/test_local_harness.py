@@ -65,7 +65,7 @@ def test_scheduled_rule_delivers_a_scheduled_event_to_its_queue(local_stack):
     messages = sqs.receive_message(QueueUrl=local_stack.provisioned.queue_urls[queue.name]).get("Messages", [])
     event = json.loads(messages[0]["Body"])
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
-    assert event["resources"][0].endswith(f"rule/{physical_name(PREFIX, schedule.name)}")
+    assert event["resources"][0].endswith(f"/{physical_name(PREFIX, schedule.name)}")
 
 
 def test_ttl_sweep_deletes_expired_items_only(local_stack):

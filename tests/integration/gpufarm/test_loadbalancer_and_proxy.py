@@ -196,10 +196,16 @@ def test_agent_routes_need_credentials(gpufarm):
 
 
 def test_an_agent_cannot_take_over_another_owners_instance(gpufarm, auth, no_agents):
-    from aiplane.identity.api_keys import issue_api_key
+    import uuid
 
-    alice = {"Authorization": f"Bearer {issue_api_key('user-alice', 'agent').api_key}"}
-    mallory = {"Authorization": f"Bearer {issue_api_key('user-mallory', 'agent').api_key}"}
+    from aiplane.identity.api_keys import issue_api_key
+    from aiplane.identity.users import create_user
+
+    def key_of_new_user(name: str) -> dict[str, str]:
+        user = create_user(f"{name}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery 9")
+        return {"Authorization": f"Bearer {issue_api_key(user.user_id, 'agent').api_key}"}
+
+    alice, mallory = key_of_new_user("alice"), key_of_new_user("mallory")
     body = {"instance_id": "i-owned", "url": "http://127.0.0.1:9"}
     assert gpufarm.post("/api/v1/gpu/agents/register", json=body, headers=alice).status_code == 201
     assert gpufarm.post("/api/v1/gpu/agents/register", json=body, headers=alice).status_code == 201  # restart
