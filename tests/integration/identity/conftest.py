@@ -59,3 +59,13 @@ def client_from(family: str, source_ip: str) -> TestClient:
 
 def fresh_source() -> str:
     return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+
+
+@pytest.fixture(autouse=True)
+def windows_that_do_not_roll_over_mid_test(monkeypatch):
+    """Throttles count in fixed windows (15 min for logins, 1 min per API key). A test that
+    straddles a window boundary would see its count reset, so tests use one very long window."""
+    from aiplane.identity import rate_limits, sessions
+
+    monkeypatch.setattr(sessions, "LOGIN_WINDOW_S", 10**9)
+    monkeypatch.setattr(rate_limits, "WINDOW_S", 10**9)
