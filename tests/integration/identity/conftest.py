@@ -3,6 +3,7 @@ source addresses (login throttling counts per source)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ class RegisteredUser:
     @property
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+KEY_WINDOW_MARGIN_S = 15  # longer than any rate-limit test takes
 
 
 def unique_email(label: str = "user") -> str:
@@ -62,10 +66,20 @@ def fresh_source() -> str:
 
 
 @pytest.fixture(autouse=True)
-def windows_that_do_not_roll_over_mid_test(monkeypatch):
-    """Throttles count in fixed windows (15 min for logins, 1 min per API key). A test that
-    straddles a window boundary would see its count reset, so tests use one very long window."""
-    from aiplane.identity import rate_limits, sessions
+def login_window_that_does_not_roll_over(monkeypatch):
+    """Login throttles count in fixed 15-minute windows; a test straddling a boundary would see
+    its count reset, so tests get one very long window."""
+    from aiplane.identity import sessions
 
     monkeypatch.setattr(sessions, "LOGIN_WINDOW_S", 10**9)
-    monkeypatch.setattr(rate_limits, "WINDOW_S", 10**9)
+
+
+@pytest.fixture
+def key_window_not_ending():
+    """The per-key limit counts per minute (and the tests check Retry-After against it): a test
+    starting in the last seconds of a minute waits for the next one."""
+    from aiplane.identity import rate_limits
+
+    to_boundary = rate_limits.WINDOW_S - time.time() % rate_limits.WINDOW_S
+    if to_boundary < KEY_WINDOW_MARGIN_S:
+        time.sleep(to_boundary + 0.1)

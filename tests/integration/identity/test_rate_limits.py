@@ -18,6 +18,8 @@ from tests.integration.identity.conftest import STRONG_PASSWORD, unique_email
 
 LIMIT = 5
 
+pytestmark = pytest.mark.usefixtures("key_window_not_ending")
+
 
 @pytest.fixture(scope="module")
 def mlworker() -> TestClient:
