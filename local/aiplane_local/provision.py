@@ -35,6 +35,8 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
         events.create_event_bus(Name=physical_name(prefix, bus.name))
     for schedule in resources.SCHEDULES:
         stack.rule_arns[schedule.name] = create_schedule(events, sqs, stack, schedule)
+    for rule in resources.EVENT_RULES:
+        stack.rule_arns[rule.name] = create_event_rule(events, sqs, stack, rule)
 
     secretsmanager = boto3.client("secretsmanager", region_name=region)
     secret_values = {
@@ -101,4 +103,15 @@ def create_schedule(events: Any, sqs: Any, stack: ProvisionedStack, schedule: re
     queue_url = stack.queue_urls[schedule.target_queue]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_targets(Rule=rule_name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return rule_arn
+
+
+def create_event_rule(events: Any, sqs: Any, stack: ProvisionedStack, rule: resources.EventRule) -> str:
+    """A pattern rule on its bus; moto itself delivers matching put_events to the target queue."""
+    rule_name = physical_name(stack.prefix, rule.name)
+    bus_name = physical_name(stack.prefix, rule.event_bus)
+    rule_arn = events.put_rule(Name=rule_name, EventBusName=bus_name, EventPattern=json.dumps(rule.event_pattern))["RuleArn"]
+    queue_url = stack.queue_urls[rule.target_queue]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_targets(Rule=rule_name, EventBusName=bus_name, Targets=[{"Id": "queue", "Arn": queue_arn}])
     return rule_arn

@@ -77,6 +77,23 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class EventRule:
+    """A pattern rule on an event bus that delivers matching events to an SQS queue (whose
+    consumer does the work), in moto and in AWS alike."""
+
+    name: str
+    purpose: str
+    event_bus: str
+    sources: tuple[str, ...]
+    detail_types: tuple[str, ...]
+    target_queue: str
+
+    @property
+    def event_pattern(self) -> dict[str, list[str]]:
+        return {"source": list(self.sources), "detail-type": list(self.detail_types)}
+
+
+@dataclass(frozen=True)
 class Secret:
     name: str
     purpose: str
@@ -115,14 +132,34 @@ APPPROXY_IDLE_CIRCUITS_QUEUE = Queue(
     visibility_timeout_s=300, consumer="appproxy_idle_circuits",
 )
 
+# Runtime events: appended events reach the trigger runner through the domain bus; expired job
+# leases return to the queue on a schedule.
+EVENT_TRIGGERS_QUEUE = Queue(
+    "event-triggers", "runs the functions of event triggers matching each appended event",
+    visibility_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers",
+)
+JOB_LEASE_EXPIRY_QUEUE = Queue(
+    "job-lease-expiry", "returns jobs whose lease expired to the pending queue",
+    visibility_timeout_s=60, consumer="runtime_job_leases",
+)
+
 QUEUES: tuple[Queue, ...] = (
     MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
+    EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE,
 )
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
 # put_events in moto, so schedules stay on the default bus and domain events stay off it.
 DOMAIN_EVENT_BUS = EventBus("events", "domain events and event triggers")
 EVENT_BUSES: tuple[EventBus, ...] = (DOMAIN_EVENT_BUS,)
+
+RUNTIME_EVENT_SOURCE = "aiplane.runtime"
+RUNTIME_EVENT_DETAIL_TYPE = "runtime.event"
+EVENT_TRIGGERS_RULE = EventRule(
+    "event-triggers", "appended runtime events to the event-trigger runner", event_bus=DOMAIN_EVENT_BUS.name,
+    sources=(RUNTIME_EVENT_SOURCE,), detail_types=(RUNTIME_EVENT_DETAIL_TYPE,), target_queue=EVENT_TRIGGERS_QUEUE.name,
+)
+EVENT_RULES: tuple[EventRule, ...] = (EVENT_TRIGGERS_RULE,)
 
 APPPROXY_WORKER_LIVENESS_SCHEDULE = Schedule(
     "appproxy-worker-liveness", "mark silent app-proxy workers lost", cloud_rate_minutes=1, local_period_s=10.0,
@@ -138,7 +175,14 @@ GATEWAY_SYNC_SCHEDULE = Schedule(
     local_period_s=10.0, target_queue=GATEWAY_SYNC_QUEUE.name, detail_type="Scheduled Event",
 )
 
-SCHEDULES: tuple[Schedule, ...] = (GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE)
+JOB_LEASE_EXPIRY_SCHEDULE = Schedule(
+    "job-lease-expiry", "return jobs with expired leases to the pending queue", cloud_rate_minutes=1,
+    local_period_s=5.0, target_queue=JOB_LEASE_EXPIRY_QUEUE.name, detail_type="runtime.job-lease-expiry",
+)
+
+SCHEDULES: tuple[Schedule, ...] = (
+    GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, JOB_LEASE_EXPIRY_SCHEDULE,
+)
 
 # JSON {"current": "<kid>", "<kid>": "<key>", ...}: rotation adds a kid and moves "current".
 JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens")

@@ -69,3 +69,12 @@ class EventRouting(Construct):
                 schedule=events.Schedule.expression(schedule.schedule_expression),
                 targets=[targets.SqsQueue(queues.queues[schedule.target_queue])],
             )
+        for rule in resources.EVENT_RULES:
+            self.rules[rule.name] = events.Rule(
+                self, rule.name,
+                rule_name=physical_name(environment.resource_prefix, rule.name),
+                description=rule.purpose,
+                event_bus=self.buses[rule.event_bus],
+                event_pattern=events.EventPattern(source=list(rule.sources), detail_type=list(rule.detail_types)),
+                targets=[targets.SqsQueue(queues.queues[rule.target_queue])],
+            )
