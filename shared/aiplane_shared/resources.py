@@ -140,14 +140,34 @@ APPPROXY_IDLE_CIRCUITS_QUEUE = Queue(
     visibility_timeout_s=300, consumer="appproxy_idle_circuits",
 )
 
+# Runtime events: appended events reach the trigger runner through the domain bus; expired job
+# leases return to the queue on a schedule.
+EVENT_TRIGGERS_QUEUE = Queue(
+    "event-triggers", "runs the functions of event triggers matching each appended event",
+    visibility_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers",
+)
+JOB_LEASE_EXPIRY_QUEUE = Queue(
+    "job-lease-expiry", "returns jobs whose lease expired to the pending queue",
+    visibility_timeout_s=60, consumer="runtime_job_leases",
+)
+
 QUEUES: tuple[Queue, ...] = (
     MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
+    EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE,
 )
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
 # put_events in moto, so schedules stay on the default bus and domain events stay off it.
 DOMAIN_EVENT_BUS = EventBus("events", "domain events and event triggers")
 EVENT_BUSES: tuple[EventBus, ...] = (DOMAIN_EVENT_BUS,)
+
+RUNTIME_EVENT_SOURCE = "aiplane.runtime"
+RUNTIME_EVENT_DETAIL_TYPE = "runtime.event"
+EVENT_TRIGGERS_RULE = EventPatternRule(
+    "event-triggers", "appended runtime events to the event-trigger runner",
+    event_pattern={"source": [RUNTIME_EVENT_SOURCE], "detail-type": [RUNTIME_EVENT_DETAIL_TYPE]},
+    target_queue=EVENT_TRIGGERS_QUEUE.name, event_bus=DOMAIN_EVENT_BUS.name,
+)
 
 APPPROXY_WORKER_LIVENESS_SCHEDULE = Schedule(
     "appproxy-worker-liveness", "mark silent app-proxy workers lost", cloud_rate_minutes=1, local_period_s=10.0,
@@ -167,8 +187,14 @@ GPU_LEASE_SWEEP = Schedule(
     cloud_rate_minutes=5, local_period_s=30.0, target_queue=PROVISIONING_QUEUE.name, detail_type="gpu-lease-sweep",
 )
 
+JOB_LEASE_EXPIRY_SCHEDULE = Schedule(
+    "job-lease-expiry", "return jobs with expired leases to the pending queue", cloud_rate_minutes=1,
+    local_period_s=5.0, target_queue=JOB_LEASE_EXPIRY_QUEUE.name, detail_type="runtime.job-lease-expiry",
+)
+
 SCHEDULES: tuple[Schedule, ...] = (
     GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, GPU_LEASE_SWEEP,
+    JOB_LEASE_EXPIRY_SCHEDULE,
 )
 
 EC2_STATE_CHANGE_RULE = EventPatternRule(
@@ -176,7 +202,7 @@ EC2_STATE_CHANGE_RULE = EventPatternRule(
     event_pattern={"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
     target_queue=PROVISIONING_QUEUE.name,
 )
-EVENT_RULES: tuple[EventPatternRule, ...] = (EC2_STATE_CHANGE_RULE,)
+EVENT_RULES: tuple[EventPatternRule, ...] = (EC2_STATE_CHANGE_RULE, EVENT_TRIGGERS_RULE)
 
 GPU_LAUNCH_TEMPLATE = LaunchTemplate("gpu-agent", "GPU instances that run the aiplane GPU agent", "g5.xlarge")
 LAUNCH_TEMPLATES: tuple[LaunchTemplate, ...] = (GPU_LAUNCH_TEMPLATE,)

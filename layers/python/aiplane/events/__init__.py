@@ -1,0 +1,1 @@
+"""Runtime functions, event triggers, the event store, webhook mappings, and jobs with leases."""

@@ -1,0 +1,141 @@
+"""PynamoDB records of the runtime events area (all in the runtime table).
+
+Key layout (pk / sk; gsi sort keys lead with an RFC3339 timestamp so they sort in time order):
+- FUNCTION#<name> / META            gsi1: FUNCTIONS / <createdAt>#<name>
+- TRIGGER#<name> / META             gsi1: TRIGGERS / <createdAt>#<name>; gsi2: TRIGGERTYPE#<type> / <name>
+- EVENTTYPE#<type> / <createdAt>#<id>  one event; gsi1: EVENTAGG#<type>#<aggType>#<aggId>; gsi2: EVENTSRC#<source>
+- EVENTTYPES / <type>               the distinct event types, with first and last event times
+- COUNTER / <name>                  atomic counters for the numeric ids (nid)
+- RAWEVENTS / <receivedAt>#<nid>    one raw event; gsi1: RAWEVENT#<nid> / <receivedAt>
+- MAPPING#<path> / META             gsi1: MAPPINGS / <path>
+- JOB#<id> / META                   gsi1: JOBQUEUE#<status>#<taskType> / <createdAt>#<id> (pending) or
+                                    JOBLEASES / <lease expiry epoch, zero padded>#<id> (leased);
+                                    gsi2: JOBS#<status> / <createdAt>#<id>
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from aiplane.data.models import Gsi1, table_name
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+
+class Gsi2(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class _RuntimeModel(Model):
+    class Meta:
+        table_name = table_name(resources.RUNTIME_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class FunctionRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute(default="FUNCTIONS")
+    gsi1sk = UnicodeAttribute()
+    by_created = Gsi1()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    script_type = UnicodeAttribute()
+    script = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class TriggerRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute(default="TRIGGERS")
+    gsi1sk = UnicodeAttribute()
+    by_created = Gsi1()
+    gsi2pk = UnicodeAttribute()  # TRIGGERTYPE#<listened event type>
+    gsi2sk = UnicodeAttribute()  # the trigger name
+    by_event_type = Gsi2()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    listen_for = UnicodeAttribute()
+    trigger_type = UnicodeAttribute()
+    function = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class EventRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_aggregate = Gsi1()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_source = Gsi2()
+    event_id = UnicodeAttribute()
+    nid = NumberAttribute()
+    created_at = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    event_source = UnicodeAttribute(default="")
+    aggregate_id = UnicodeAttribute()
+    aggregate_type = UnicodeAttribute()
+    version = NumberAttribute()
+    data = UnicodeAttribute()  # JSON
+    metadata = UnicodeAttribute()  # JSON
+
+
+class EventTypeRecord(_RuntimeModel):
+    first_at = UnicodeAttribute()
+    last_at = UnicodeAttribute()
+
+
+class CounterRecord(_RuntimeModel):
+    value = NumberAttribute(default=0)
+
+
+class RawEventRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_nid = Gsi1()
+    raw_id = UnicodeAttribute()
+    nid = NumberAttribute()
+    received_at = UnicodeAttribute()
+    path = UnicodeAttribute()
+    headers = UnicodeAttribute()  # JSON object
+    payload = UnicodeAttribute()  # JSON object
+
+
+class MappingRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute(default="MAPPINGS")
+    gsi1sk = UnicodeAttribute()
+    by_path = Gsi1()
+    body = UnicodeAttribute()  # the MappingConfig as JSON
+
+
+class JobRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_queue = Gsi1()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_status = Gsi2()
+    job_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | leased
+    task_type = UnicodeAttribute()
+    operation = UnicodeAttribute(default="")
+    subject = UnicodeAttribute(default="")
+    entity_id = UnicodeAttribute(default="")
+    entity_type = UnicodeAttribute(default="")
+    payload = UnicodeAttribute(default="null")  # JSON
+    scheduled_for = NumberAttribute()  # epoch seconds
+    valid_until = NumberAttribute()  # epoch seconds
+    retry_count = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    leaser_id = UnicodeAttribute(null=True)
+    lease_expires_epoch = NumberAttribute(null=True)
+    expires_at_epoch = NumberAttribute(null=True)  # TTL: removed after valid_until
