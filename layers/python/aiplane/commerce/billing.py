@@ -26,8 +26,8 @@ from aiplane.commerce.records import (
     CreditBalanceRecord,
     IdempotencyRecord,
     TransactionRecord,
+    atomic_write,
     billing_key,
-    transaction,
 )
 from aiplane.commerce.windows import from_cents, to_cents
 from aiplane.errors import ConflictError, ValidationError
@@ -75,7 +75,7 @@ def create_payment(user_id: str, payment: Payment, idempotency_key: str | None) 
     fingerprint = hashlib.sha256(json.dumps(payment.__dict__, sort_keys=True).encode()).hexdigest()
     balance = CreditBalanceRecord(billing_key(user_id), f"CREDITS#{payment.currency}")
     try:
-        with transaction() as write:
+        with atomic_write() as write:
             if key is not None:
                 claim = IdempotencyRecord(billing_key(user_id), f"IDEMPOTENCY#{key}", transaction_sk=record.sk,
                                           fingerprint=fingerprint, expires_at_epoch=int(now.timestamp()) + IDEMPOTENCY_TTL_S)

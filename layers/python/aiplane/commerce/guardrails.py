@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from aiplane.commerce.records import CounterRecord, spend_key, transaction
+from aiplane.commerce.records import CounterRecord, atomic_write, spend_key
 from aiplane.commerce.windows import DAILY, HOURLY, MONTHLY, WINDOW_NAMES, Window, current_window, from_cents
 from aiplane.errors import PaymentRequiredError, ValidationError
 
@@ -91,7 +91,7 @@ def record(user_id: str, amount_cents: int) -> int:
         attempt += 1
         windows = [current_window(name) for name in WINDOW_NAMES]
         try:
-            with transaction() as write:
+            with atomic_write() as write:
                 for window in windows:
                     write.update(
                         _counter(user_id, window),

@@ -52,7 +52,7 @@ def model_owner_key(user_id: str) -> str:
     return f"MODELOWNER#{user_id}"
 
 
-def transaction() -> TransactWrite:
+def atomic_write() -> TransactWrite:
     return TransactWrite(connection=Connection(region=get_settings().region))
 
 

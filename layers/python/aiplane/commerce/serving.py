@@ -21,11 +21,13 @@ from aiplane.commerce import quota
 from aiplane.commerce.formats import format_named, resolve_format
 from aiplane.commerce.records import (
     ALL_MODELS,
+    CounterRecord,
     ModelRecord,
     PredictionRecord,
+    UsageRecord,
+    atomic_write,
     model_key,
     model_owner_key,
-    transaction,
 )
 from aiplane.commerce.scope import require_owner
 from aiplane.commerce.windows import DAILY, HOURLY, current_window
@@ -98,15 +100,15 @@ def _create_counted(record: ModelRecord) -> None:
     windows = [current_window(HOURLY), current_window(DAILY)]
     usage = quota.usage_record(record.owner_id)
     try:
-        with transaction() as write:
+        with atomic_write() as write:
             write.save(record, condition=ModelRecord.pk.does_not_exist())
-            write.update(usage, actions=[type(usage).used_bytes.add(record.size_bytes)],
-                         condition=type(usage).used_bytes.does_not_exist()
-                         | (type(usage).used_bytes <= quota.STORAGE_LIMIT_BYTES - record.size_bytes))
+            write.update(usage, actions=[UsageRecord.used_bytes.add(record.size_bytes)],
+                         condition=UsageRecord.used_bytes.does_not_exist()
+                         | (UsageRecord.used_bytes <= quota.STORAGE_LIMIT_BYTES - record.size_bytes))
             for window in windows:
-                counter = quota.upload_counter(record.owner_id, window)
-                write.update(counter, actions=[type(counter).value.add(1), type(counter).expires_at_epoch.set(window.retention_epoch)],
-                             condition=type(counter).value.does_not_exist() | (type(counter).value < quota.UPLOAD_LIMITS[window.name]))
+                write.update(quota.upload_counter(record.owner_id, window),
+                             actions=[CounterRecord.value.add(1), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
+                             condition=CounterRecord.value.does_not_exist() | (CounterRecord.value < quota.UPLOAD_LIMITS[window.name]))
     except TransactWriteError as error:
         reasons = error.cancellation_reasons or []
         failed = [index for index, reason in enumerate(reasons) if reason is not None and reason.code == "ConditionalCheckFailed"]
@@ -142,9 +144,9 @@ def delete_model(principal: Principal, model_id: str) -> None:
     record = get_model(principal, model_id)
     usage = quota.usage_record(record.owner_id)
     try:
-        with transaction() as write:
+        with atomic_write() as write:
             write.delete(record, condition=ModelRecord.pk.exists())
-            write.update(usage, actions=[type(usage).used_bytes.add(-record.size_bytes)])
+            write.update(usage, actions=[UsageRecord.used_bytes.add(-record.size_bytes)])
     except TransactWriteError as error:
         if any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons or []):
             raise NotFoundError(f"no model {model_id}") from None
@@ -222,7 +224,7 @@ def _record_prediction(record: ModelRecord, latency_ms: float, *, succeeded: boo
     now = datetime.now(UTC)
     sample = PredictionRecord(record.pk, f"PRED#{rfc3339(now)}#{uuid.uuid4().hex[:8]}", latency_ms=round(latency_ms, 1),
                               succeeded=succeeded, expires_at_epoch=int(now.timestamp()) + PREDICTION_RETENTION_S)
-    with transaction() as write:
+    with atomic_write() as write:
         write.save(sample)
         write.update(record, actions=[ModelRecord.total_requests.add(1), ModelRecord.error_count.add(0 if succeeded else 1),
                                       ModelRecord.latency_total_ms.add(round(latency_ms, 1))],
