@@ -28,6 +28,8 @@ from aiplane.commerce.records import (
     TransactionRecord,
     atomic_write,
     billing_key,
+    cancellation_codes,
+    write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
 from aiplane.errors import ConflictError, ValidationError
@@ -74,29 +76,29 @@ def create_payment(user_id: str, payment: Payment, idempotency_key: str | None) 
     )
     fingerprint = hashlib.sha256(json.dumps(payment.__dict__, sort_keys=True).encode()).hexdigest()
     balance = CreditBalanceRecord(billing_key(user_id), f"CREDITS#{payment.currency}")
-    try:
-        with atomic_write() as write:
+
+    def write() -> None:
+        with atomic_write() as transaction:
             if key is not None:
                 claim = IdempotencyRecord(billing_key(user_id), f"IDEMPOTENCY#{key}", transaction_sk=record.sk,
                                           fingerprint=fingerprint, expires_at_epoch=int(now.timestamp()) + IDEMPOTENCY_TTL_S)
-                write.save(claim, condition=IdempotencyRecord.pk.does_not_exist()
-                           | (IdempotencyRecord.expires_at_epoch < int(now.timestamp())))
-            write.save(record, condition=TransactionRecord.pk.does_not_exist())
-            write.update(balance, actions=[
+                transaction.save(claim, condition=IdempotencyRecord.pk.does_not_exist()
+                                 | (IdempotencyRecord.expires_at_epoch < int(now.timestamp())))
+            transaction.save(record, condition=TransactionRecord.pk.does_not_exist())
+            transaction.update(balance, actions=[
                 CreditBalanceRecord.balance_cents.add(payment.amount_cents),
                 CreditBalanceRecord.purchased_cents.add(payment.amount_cents),
                 CreditBalanceRecord.updated_at.set(now),
             ])
+
+    try:
+        write_with_retries(write)
     except TransactWriteError as error:
-        if key is None or not _claim_failed(error):
+        # The claim is the first item: its condition failing means the key was used already.
+        if key is None or cancellation_codes(error)[:1] != ["ConditionalCheckFailed"]:
             raise
         return _replay(user_id, key, fingerprint)
     return record
-
-
-def _claim_failed(error: TransactWriteError) -> bool:
-    reasons = error.cancellation_reasons or []
-    return bool(reasons) and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed"
 
 
 def _replay(user_id: str, key: str, fingerprint: str) -> TransactionRecord:

@@ -13,14 +13,13 @@ from typing import NoReturn
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from aiplane.commerce.records import CounterRecord, atomic_write, spend_key
+from aiplane.commerce.records import CounterRecord, atomic_write, cancellation_codes, spend_key, write_with_retries
 from aiplane.commerce.windows import DAILY, HOURLY, MONTHLY, WINDOW_NAMES, Window, current_window, from_cents
 from aiplane.errors import PaymentRequiredError, ValidationError
 
 # Default limits in cents (the contract's examples: 100 an hour, 1000 a month).
 LIMITS_CENTS = {HOURLY: 100_00, DAILY: 500_00, MONTHLY: 1000_00}
 PRIMARY_WINDOW = MONTHLY  # the window `spent`/`limit`/`new_total` report
-_TRANSACTION_ATTEMPTS = 4  # DynamoDB cancels concurrent transactions on one item; retry those
 
 
 @dataclass(frozen=True)
@@ -86,26 +85,24 @@ def record(user_id: str, amount_cents: int) -> int:
     """Add a spend to every window atomically; the new total of the primary window."""
     if any(amount_cents > limit for limit in LIMITS_CENTS.values()):
         _refuse(user_id, amount_cents)
-    attempt = 0
-    while True:
-        attempt += 1
-        windows = [current_window(name) for name in WINDOW_NAMES]
-        try:
-            with atomic_write() as write:
-                for window in windows:
-                    write.update(
-                        _counter(user_id, window),
-                        actions=[CounterRecord.value.add(amount_cents), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
-                        condition=CounterRecord.value.does_not_exist() | (CounterRecord.value <= LIMITS_CENTS[window.name] - amount_cents),
-                    )
-        except TransactWriteError as error:
-            codes = {reason.code for reason in error.cancellation_reasons or [] if reason is not None}
-            if "ConditionalCheckFailed" in codes:
-                _refuse(user_id, amount_cents)
-            if "TransactionConflict" in codes and attempt < _TRANSACTION_ATTEMPTS:
-                continue
-            raise
-        return spending(user_id)[PRIMARY_WINDOW].spent_cents
+    windows = [current_window(name) for name in WINDOW_NAMES]
+
+    def write() -> None:
+        with atomic_write() as transaction:
+            for window in windows:
+                transaction.update(
+                    _counter(user_id, window),
+                    actions=[CounterRecord.value.add(amount_cents), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
+                    condition=CounterRecord.value.does_not_exist() | (CounterRecord.value <= LIMITS_CENTS[window.name] - amount_cents),
+                )
+
+    try:
+        write_with_retries(write)
+    except TransactWriteError as error:
+        if "ConditionalCheckFailed" in cancellation_codes(error):
+            _refuse(user_id, amount_cents)
+        raise
+    return spending(user_id)[PRIMARY_WINDOW].spent_cents
 
 
 def _refuse(user_id: str, amount_cents: int) -> NoReturn:

@@ -16,8 +16,11 @@ Money is stored in integer cents so DynamoDB `ADD` stays exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -54,6 +57,24 @@ def model_owner_key(user_id: str) -> str:
 
 def atomic_write() -> TransactWrite:
     return TransactWrite(connection=Connection(region=get_settings().region))
+
+
+def cancellation_codes(error: TransactWriteError) -> list[str | None]:
+    """Per item of a cancelled transaction, why it failed (None: it did not)."""
+    return [reason.code if reason is not None else None for reason in error.cancellation_reasons or []]
+
+
+def write_with_retries(write: Callable[[], None], attempts: int = 4) -> None:
+    """Run a transaction, again when DynamoDB cancelled it only for a concurrent transaction on
+    the same items (TransactionConflict); condition failures and other errors propagate."""
+    for attempt in range(1, attempts + 1):
+        try:
+            write()
+            return
+        except TransactWriteError as error:
+            codes = cancellation_codes(error)
+            if attempt == attempts or "ConditionalCheckFailed" in codes or "TransactionConflict" not in codes:
+                raise
 
 
 class Gsi2(GlobalSecondaryIndex):

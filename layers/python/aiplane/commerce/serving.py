@@ -26,8 +26,10 @@ from aiplane.commerce.records import (
     PredictionRecord,
     UsageRecord,
     atomic_write,
+    cancellation_codes,
     model_key,
     model_owner_key,
+    write_with_retries,
 )
 from aiplane.commerce.scope import require_owner
 from aiplane.commerce.windows import DAILY, HOURLY, current_window
@@ -98,24 +100,28 @@ def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: 
 
 def _create_counted(record: ModelRecord) -> None:
     windows = [current_window(HOURLY), current_window(DAILY)]
-    usage = quota.usage_record(record.owner_id)
-    try:
-        with atomic_write() as write:
-            write.save(record, condition=ModelRecord.pk.does_not_exist())
-            write.update(usage, actions=[UsageRecord.used_bytes.add(record.size_bytes)],
-                         condition=UsageRecord.used_bytes.does_not_exist()
-                         | (UsageRecord.used_bytes <= quota.STORAGE_LIMIT_BYTES - record.size_bytes))
+
+    def write() -> None:
+        with atomic_write() as transaction:
+            transaction.save(record, condition=ModelRecord.pk.does_not_exist())
+            transaction.update(quota.usage_record(record.owner_id), actions=[UsageRecord.used_bytes.add(record.size_bytes)],
+                               condition=UsageRecord.used_bytes.does_not_exist()
+                               | (UsageRecord.used_bytes <= quota.STORAGE_LIMIT_BYTES - record.size_bytes))
             for window in windows:
-                write.update(quota.upload_counter(record.owner_id, window),
-                             actions=[CounterRecord.value.add(1), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
-                             condition=CounterRecord.value.does_not_exist() | (CounterRecord.value < quota.UPLOAD_LIMITS[window.name]))
+                transaction.update(
+                    quota.upload_counter(record.owner_id, window),
+                    actions=[CounterRecord.value.add(1), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
+                    condition=CounterRecord.value.does_not_exist() | (CounterRecord.value < quota.UPLOAD_LIMITS[window.name]),
+                )
+
+    try:
+        write_with_retries(write)
     except TransactWriteError as error:
-        reasons = error.cancellation_reasons or []
-        failed = [index for index, reason in enumerate(reasons) if reason is not None and reason.code == "ConditionalCheckFailed"]
-        if 1 in failed:
+        codes = cancellation_codes(error)
+        if codes[1:2] == ["ConditionalCheckFailed"]:
             raise quota.storage_exceeded(record.owner_id, record.size_bytes) from None
-        for index, window in enumerate(windows, start=2):
-            if index in failed:
+        for code, window in zip(codes[2:], windows, strict=False):
+            if code == "ConditionalCheckFailed":
                 raise quota.uploads_exceeded(window.name) from None
         raise
 
@@ -142,13 +148,16 @@ def list_models(owner_id: str | None, limit: int, cursor: str | None) -> list[Mo
 
 def delete_model(principal: Principal, model_id: str) -> None:
     record = get_model(principal, model_id)
-    usage = quota.usage_record(record.owner_id)
+
+    def write() -> None:
+        with atomic_write() as transaction:
+            transaction.delete(record, condition=ModelRecord.pk.exists())
+            transaction.update(quota.usage_record(record.owner_id), actions=[UsageRecord.used_bytes.add(-record.size_bytes)])
+
     try:
-        with atomic_write() as write:
-            write.delete(record, condition=ModelRecord.pk.exists())
-            write.update(usage, actions=[UsageRecord.used_bytes.add(-record.size_bytes)])
+        write_with_retries(write)
     except TransactWriteError as error:
-        if any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons or []):
+        if "ConditionalCheckFailed" in cancellation_codes(error):
             raise NotFoundError(f"no model {model_id}") from None
         raise
     client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
@@ -224,9 +233,9 @@ def _record_prediction(record: ModelRecord, latency_ms: float, *, succeeded: boo
     now = datetime.now(UTC)
     sample = PredictionRecord(record.pk, f"PRED#{rfc3339(now)}#{uuid.uuid4().hex[:8]}", latency_ms=round(latency_ms, 1),
                               succeeded=succeeded, expires_at_epoch=int(now.timestamp()) + PREDICTION_RETENTION_S)
-    with atomic_write() as write:
-        write.save(sample)
-        write.update(record, actions=[ModelRecord.total_requests.add(1), ModelRecord.error_count.add(0 if succeeded else 1),
+    with atomic_write() as transaction:
+        transaction.save(sample)
+        transaction.update(record, actions=[ModelRecord.total_requests.add(1), ModelRecord.error_count.add(0 if succeeded else 1),
                                       ModelRecord.latency_total_ms.add(round(latency_ms, 1))],
                      condition=ModelRecord.pk.exists())
 
