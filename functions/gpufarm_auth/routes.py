@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+import aiplane.commerce.export  # noqa: F401  (registers the billing and quota sections of the export)
 from aiplane.api.auth import current_principal, source_ip
 from aiplane.errors import ForbiddenError, ValidationError
 from aiplane.identity.api_keys import issue_api_key

@@ -16,6 +16,8 @@ class ErrorKind(str, Enum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     PAYMENT_REQUIRED = "payment_required"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UPGRADE_REQUIRED = "upgrade_required"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
     NOT_IMPLEMENTED = "not_implemented"
@@ -34,6 +36,8 @@ STATUS_OF_KIND: dict[ErrorKind, int] = {
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.METHOD_NOT_ALLOWED: 405,
     ErrorKind.CONFLICT: 409,
+    ErrorKind.PAYLOAD_TOO_LARGE: 413,
+    ErrorKind.UPGRADE_REQUIRED: 426,
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.INTERNAL: 500,
     ErrorKind.NOT_IMPLEMENTED: 501,
@@ -122,6 +126,18 @@ class PaymentRequiredError(AiplaneError):
     """A spending limit or credit balance forbids this."""
 
     kind = ErrorKind.PAYMENT_REQUIRED
+
+
+class PayloadTooLargeError(AiplaneError):
+    """The request body (an uploaded file) is larger than allowed."""
+
+    kind = ErrorKind.PAYLOAD_TOO_LARGE
+
+
+class UpgradeRequiredError(AiplaneError):
+    """The route speaks another protocol (a WebSocket route called over plain HTTP)."""
+
+    kind = ErrorKind.UPGRADE_REQUIRED
 
 
 class RateLimitedError(AiplaneError):

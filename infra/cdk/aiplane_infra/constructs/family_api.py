@@ -51,6 +51,8 @@ class FamilyApi(Construct):
             rest_api_name=f"{environment.resource_prefix}-{family}",
             description=f"aiplane {family} API (base path /{family})",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # File uploads (gpufarm model upload) reach the Lambda base64-encoded, bytes intact.
+            binary_media_types=["multipart/form-data"],
             deploy_options=apigw.StageOptions(
                 stage_name=environment.name,
                 throttling_rate_limit=environment.throttle_rate_limit,

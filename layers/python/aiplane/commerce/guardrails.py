@@ -1,0 +1,129 @@
+"""Spending guardrails: hourly, daily and monthly limits per user.
+
+Each window of each user is one counter item. Recording a spend is one DynamoDB transaction of
+conditional `ADD`s (one per window, each `spent <= limit - amount`), so concurrent records can
+never push any window past its limit and a refused spend changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+
+from aiplane.commerce.records import CounterRecord, atomic_write, cancellation_codes, spend_key, write_with_retries
+from aiplane.commerce.windows import DAILY, HOURLY, MONTHLY, WINDOW_NAMES, Window, current_window, from_cents
+from aiplane.errors import PaymentRequiredError, ValidationError
+
+# Default limits in cents (the contract's examples: 100 an hour, 1000 a month).
+LIMITS_CENTS = {HOURLY: 100_00, DAILY: 500_00, MONTHLY: 1000_00}
+PRIMARY_WINDOW = MONTHLY  # the window `spent`/`limit`/`new_total` report
+
+
+@dataclass(frozen=True)
+class WindowSpend:
+    window: Window
+    spent_cents: int
+
+    @property
+    def limit_cents(self) -> int:
+        return LIMITS_CENTS[self.window.name]
+
+
+def _counter(user_id: str, window: Window) -> CounterRecord:
+    return CounterRecord(spend_key(user_id), f"WINDOW#{window.sort_key}")
+
+
+def _spend(user_id: str, window: Window) -> WindowSpend:
+    try:
+        counter = CounterRecord.get(spend_key(user_id), f"WINDOW#{window.sort_key}", consistent_read=True)
+    except DoesNotExist:
+        return WindowSpend(window, 0)
+    return WindowSpend(window, int(counter.value))
+
+
+def spending(user_id: str, now: datetime | None = None) -> dict[str, WindowSpend]:
+    moment = now or datetime.now(UTC)
+    return {name: _spend(user_id, current_window(name, moment)) for name in WINDOW_NAMES}
+
+
+def violation_view(window_name: str, spent_cents: int) -> dict[str, object]:
+    return {"window": window_name, "spent": from_cents(spent_cents), "limit": from_cents(LIMITS_CENTS[window_name])}
+
+
+def spending_view(user_id: str, window_name: str | None) -> dict[str, object]:
+    name = window_name or PRIMARY_WINDOW
+    if name not in WINDOW_NAMES:
+        raise ValidationError(f"window must be one of {', '.join(WINDOW_NAMES)}", param="window")
+    windows = spending(user_id)
+    shown = windows[name]
+    return {
+        "window_spent": from_cents(shown.spent_cents),
+        "window_limit": from_cents(shown.limit_cents),
+        "window_name": name,
+        "percentage_used": round(100 * shown.spent_cents / shown.limit_cents, 2),
+        # Windows whose limit is reached: any further spend in them is refused.
+        "violations": [violation_view(w.window.name, w.spent_cents) for w in windows.values() if w.spent_cents >= w.limit_cents],
+    }
+
+
+def check(user_id: str, estimated_cents: int) -> dict[str, object]:
+    """Whether `estimated_cents` fits every window; raises 402 SPENDING_LIMIT when it does not."""
+    windows = spending(user_id)
+    spent = from_cents(windows[PRIMARY_WINDOW].spent_cents)
+    violations = [violation_view(w.window.name, w.spent_cents + estimated_cents)
+                  for w in windows.values() if w.spent_cents + estimated_cents > w.limit_cents]
+    if violations:
+        raise PaymentRequiredError("the estimated cost exceeds a spending limit", code="SPENDING_LIMIT",
+                                   details={"allowed": False, "violations": violations, "spent": spent})
+    return {"allowed": True, "spent": spent, "limit": from_cents(LIMITS_CENTS[PRIMARY_WINDOW])}
+
+
+def record(user_id: str, amount_cents: int) -> int:
+    """Add a spend to every window atomically; the new total of the primary window."""
+    if any(amount_cents > limit for limit in LIMITS_CENTS.values()):
+        _refuse(user_id, amount_cents)
+    windows = [current_window(name) for name in WINDOW_NAMES]
+
+    def write() -> None:
+        with atomic_write() as transaction:
+            for window in windows:
+                transaction.update(
+                    _counter(user_id, window),
+                    actions=[CounterRecord.value.add(amount_cents), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
+                    condition=CounterRecord.value.does_not_exist() | (CounterRecord.value <= LIMITS_CENTS[window.name] - amount_cents),
+                )
+
+    try:
+        write_with_retries(write)
+    except TransactWriteError as error:
+        if "ConditionalCheckFailed" in cancellation_codes(error):
+            _refuse(user_id, amount_cents)
+        raise
+    return spending(user_id)[PRIMARY_WINDOW].spent_cents
+
+
+def _refuse(user_id: str, amount_cents: int) -> NoReturn:
+    windows = spending(user_id)
+    violations = [violation_view(w.window.name, w.spent_cents + amount_cents)
+                  for w in windows.values() if w.spent_cents + amount_cents > w.limit_cents]
+    raise PaymentRequiredError("recording this amount would exceed a spending limit", code="SPENDING_LIMIT",
+                               details={"violations": violations, "spent": from_cents(windows[PRIMARY_WINDOW].spent_cents)})
+
+
+def reset(user_id: str, window_name: str) -> None:
+    if window_name not in WINDOW_NAMES:
+        raise ValidationError(f"window_name must be one of {', '.join(WINDOW_NAMES)}", param="window_name")
+    window = current_window(window_name)
+    try:
+        _counter(user_id, window).update(actions=[CounterRecord.value.set(0)], condition=CounterRecord.pk.exists())
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def spending_export(user_id: str) -> dict[str, object]:
+    return {name: {"spent": from_cents(w.spent_cents), "limit": from_cents(w.limit_cents),
+                   "window_start": w.window.start.isoformat()} for name, w in spending(user_id).items()}

@@ -1,0 +1,86 @@
+"""Model storage quota: stored bytes per user, the largest file, and uploads per hour and day.
+
+Usage and upload counts change only inside the upload and delete transactions (`serving`), as
+conditional `ADD`s, so two concurrent uploads can never together pass a limit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pynamodb.exceptions import DoesNotExist
+
+from aiplane.commerce.records import CounterRecord, UsageRecord, quota_key
+from aiplane.commerce.windows import DAILY, HOURLY, Window, current_window
+from aiplane.errors import PaymentRequiredError, PayloadTooLargeError, RateLimitedError
+
+# The contract's example figures: 100 GiB stored, 10 GiB per file, 50 uploads an hour, 500 a day.
+STORAGE_LIMIT_BYTES = 100 * 1024**3
+MAX_FILE_BYTES = 10 * 1024**3
+UPLOAD_LIMITS = {HOURLY: 50, DAILY: 500}
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+
+
+def usage_record(user_id: str) -> UsageRecord:
+    return UsageRecord(quota_key(user_id), "USAGE")
+
+
+def upload_counter(user_id: str, window: Window) -> CounterRecord:
+    return CounterRecord(quota_key(user_id), f"UPLOADS#{window.sort_key}")
+
+
+def used_bytes(user_id: str) -> int:
+    try:
+        return int(UsageRecord.get(quota_key(user_id), "USAGE", consistent_read=True).used_bytes)
+    except DoesNotExist:
+        return 0
+
+
+def uploads_in(user_id: str, window_name: str) -> int:
+    try:
+        return int(CounterRecord.get(quota_key(user_id), f"UPLOADS#{current_window(window_name).sort_key}",
+                                     consistent_read=True).value)
+    except DoesNotExist:
+        return 0
+
+
+def quota_view(user_id: str) -> dict[str, object]:
+    used = used_bytes(user_id)
+    return {
+        "user_id": user_id,
+        "storage": {"used_bytes": used, "limit_bytes": STORAGE_LIMIT_BYTES,
+                    "used_pct": round(100 * used / STORAGE_LIMIT_BYTES, 1)},
+        "file_size": {"max_bytes": MAX_FILE_BYTES},
+        "rate_limits": {"uploads_last_hour": uploads_in(user_id, HOURLY), "hourly_limit": UPLOAD_LIMITS[HOURLY],
+                        "uploads_last_day": uploads_in(user_id, DAILY), "daily_limit": UPLOAD_LIMITS[DAILY]},
+    }
+
+
+def check_file_size(size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise PayloadTooLargeError(f"the file is larger than the {MAX_FILE_BYTES} bytes allowed", code=QUOTA_EXCEEDED,
+                                   details={"size_bytes": size, "max_bytes": MAX_FILE_BYTES})
+
+
+def storage_exceeded(user_id: str, size: int) -> PaymentRequiredError:
+    used = used_bytes(user_id)
+    return PaymentRequiredError("the upload would exceed your storage quota", code=QUOTA_EXCEEDED,
+                                details={"used_bytes": used, "size_bytes": size, "limit_bytes": STORAGE_LIMIT_BYTES})
+
+
+def uploads_exceeded(window_name: str) -> RateLimitedError:
+    window = current_window(window_name)
+    retry_after = max(1, int((window.end - datetime.now(UTC)).total_seconds()))
+    return RateLimitedError(f"{window_name} upload limit of {UPLOAD_LIMITS[window_name]} reached", code=QUOTA_EXCEEDED,
+                            headers={"Retry-After": str(retry_after)},
+                            details={"window": window_name, "limit": UPLOAD_LIMITS[window_name], "resets_at": window.end.isoformat()})
+
+
+def precheck_upload(user_id: str, size: int) -> None:
+    """Fail fast before the artifact travels to S3; the upload transaction re-checks atomically."""
+    check_file_size(size)
+    if used_bytes(user_id) + size > STORAGE_LIMIT_BYTES:
+        raise storage_exceeded(user_id, size)
+    for name, limit in UPLOAD_LIMITS.items():
+        if uploads_in(user_id, name) >= limit:
+            raise uploads_exceeded(name)

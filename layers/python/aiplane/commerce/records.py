@@ -1,0 +1,200 @@
+"""PynamoDB models of gpufarm commerce, all in the gpufarm table.
+
+Key layout (prefixes are distinct from the GPU fleet's records in the same table):
+- credits      pk BILLING#<user>  sk CREDITS#<currency>
+- transaction  pk BILLING#<user>  sk TXN#<created>#<id>        gsi1 TXNS / <created>#<id> (admin: all)
+- idempotency  pk BILLING#<user>  sk IDEMPOTENCY#<key>          TTL: a key is remembered for a day
+- spend window pk SPEND#<user>    sk WINDOW#<name>#<start>      TTL: gone a period after it closes
+- usage        pk QUOTA#<user>    sk USAGE                      bytes of stored model artifacts
+- upload count pk QUOTA#<user>    sk UPLOADS#<name>#<start>     TTL like spend windows
+- model        pk MODEL#<id>      sk META                       gsi1 MODELOWNER#<user> / <created>#<id>
+                                                                gsi2 MODELS / <created>#<id> (admin: all)
+- prediction   pk MODEL#<id>      sk PRED#<at>#<id>             TTL: a week of latency samples
+
+Money is stored in integer cents so DynamoDB `ADD` stays exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from aiplane.data.models import Gsi1, table_name
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+META = "META"
+USAGE = "USAGE"
+ALL_TRANSACTIONS = "TXNS"
+ALL_MODELS = "MODELS"
+
+
+def billing_key(user_id: str) -> str:
+    return f"BILLING#{user_id}"
+
+
+def spend_key(user_id: str) -> str:
+    return f"SPEND#{user_id}"
+
+
+def quota_key(user_id: str) -> str:
+    return f"QUOTA#{user_id}"
+
+
+def model_key(model_id: str) -> str:
+    return f"MODEL#{model_id}"
+
+
+def model_owner_key(user_id: str) -> str:
+    return f"MODELOWNER#{user_id}"
+
+
+def atomic_write() -> TransactWrite:
+    return TransactWrite(connection=Connection(region=get_settings().region))
+
+
+def cancellation_codes(error: TransactWriteError) -> list[str | None]:
+    """Per item of a cancelled transaction, why it failed (None: it did not)."""
+    return [reason.code if reason is not None else None for reason in error.cancellation_reasons or []]
+
+
+def write_with_retries(write: Callable[[], None], attempts: int = 4) -> None:
+    """Run a transaction, again when DynamoDB cancelled it only for a concurrent transaction on
+    the same items (TransactionConflict); condition failures and other errors propagate."""
+    for attempt in range(1, attempts + 1):
+        try:
+            write()
+            return
+        except TransactWriteError as error:
+            codes = cancellation_codes(error)
+            if attempt == attempts or "ConditionalCheckFailed" in codes or "TransactionConflict" not in codes:
+                raise
+
+
+class Gsi2(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class _GpufarmModel(Model):
+    class Meta:
+        table_name = table_name(resources.GPUFARM_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class CreditBalanceRecord(_GpufarmModel):
+    """A user's credit balance in one currency: payments add to it."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    balance_cents = NumberAttribute(default=0)
+    purchased_cents = NumberAttribute(default=0)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+class TransactionRecord(_GpufarmModel):
+    """One payment."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    gsi1pk = UnicodeAttribute(default=ALL_TRANSACTIONS)
+    gsi1sk = UnicodeAttribute()
+    everyone = Gsi1()
+    transaction_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    payment_type = UnicodeAttribute(null=True)
+    idempotency_key = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()  # fixed-width RFC3339 (sorts as a string, doubles as cursor)
+
+
+class IdempotencyRecord(_GpufarmModel):
+    """Claims a client's idempotency key; written in the same transaction as the payment."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    transaction_sk = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()  # SHA-256 of the request: a reused key must repeat the request
+    expires_at_epoch = NumberAttribute()
+
+
+class CounterRecord(_GpufarmModel):
+    """A fixed-window counter: spent cents of a spending window, or uploads of an upload window."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    value = NumberAttribute(default=0)
+    expires_at_epoch = NumberAttribute(null=True)
+
+
+class UsageRecord(_GpufarmModel):
+    """Bytes of model artifacts a user stores."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    used_bytes = NumberAttribute(default=0)
+
+
+class ModelRecord(_GpufarmModel):
+    """An uploaded model; `endpoint_url` is set once a GPU instance serves it."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    sk = UnicodeAttribute(range_key=True, default=META)
+    gsi1pk = UnicodeAttribute()  # MODELOWNER#<user>
+    gsi1sk = UnicodeAttribute()  # <created>#<id>
+    gsi2pk = UnicodeAttribute(default=ALL_MODELS)
+    gsi2sk = UnicodeAttribute()
+    by_owner = Gsi1()
+    everyone = Gsi2()
+    model_id = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    format = UnicodeAttribute()
+    framework = UnicodeAttribute()
+    version = UnicodeAttribute()
+    gpu_required = BooleanAttribute(default=False)
+    gpu_type = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # loading | ready | failed
+    artifact_key = UnicodeAttribute()
+    size_bytes = NumberAttribute()
+    endpoint_url = UnicodeAttribute(null=True)
+    replicas = NumberAttribute(default=0)
+    total_requests = NumberAttribute(default=0)
+    error_count = NumberAttribute(default=0)
+    latency_total_ms = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class PredictionRecord(_GpufarmModel):
+    """One prediction's outcome, the sample behind latency percentiles."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    latency_ms = NumberAttribute()
+    succeeded = BooleanAttribute()
+    expires_at_epoch = NumberAttribute()

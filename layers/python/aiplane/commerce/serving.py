@@ -1,0 +1,290 @@
+"""Served models: upload to S3, the model registry, predictions and their metrics.
+
+An upload stores the artifact in the artifacts bucket, then creates the model and counts its
+bytes and the upload in one transaction (conditional on the quota); if the transaction refuses,
+the artifact is removed again, so nothing is left half-written. A model starts `loading`; the
+GPU fleet calls `mark_serving` once an instance serves it, and predictions are forwarded there.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import httpx
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+
+from aiplane.commerce import quota
+from aiplane.commerce.formats import format_named, resolve_format
+from aiplane.commerce.records import (
+    ALL_MODELS,
+    CounterRecord,
+    ModelRecord,
+    PredictionRecord,
+    UsageRecord,
+    atomic_write,
+    cancellation_codes,
+    model_key,
+    model_owner_key,
+    write_with_retries,
+)
+from aiplane.commerce.scope import require_owner
+from aiplane.commerce.windows import DAILY, HOURLY, current_window
+from aiplane.data.aws import client
+from aiplane.errors import (
+    BadGatewayError,
+    ConflictError,
+    GatewayTimeoutError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
+from aiplane.gateway.clock import parse_cursor
+from aiplane.identity.principal import Principal
+from aiplane.identity.users import rfc3339
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+LOADING, READY, FAILED = "loading", "ready", "failed"
+DEFAULT_VERSION = "1.0.0"
+PREDICT_TIMEOUT_S = 30.0
+PREDICTION_RETENTION_S = 7 * 24 * 3600
+LATENCY_SAMPLES = 1000  # percentiles come from the most recent predictions
+MAX_TEXT = 128
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def artifact_bucket() -> str:
+    return get_settings().resource(resources.ARTIFACT_BUCKET.name)
+
+
+def _text(value: str | None, param: str, default: str | None = None) -> str | None:
+    text = (value or "").strip() or default
+    if text is not None and len(text) > MAX_TEXT:
+        raise ValidationError(f"{param} may have at most {MAX_TEXT} characters", param=param)
+    return text
+
+
+def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: int, *, name: str | None,
+                 declared_format: str | None, framework: str | None, version: str | None, gpu_required: bool,
+                 gpu_type: str | None) -> ModelRecord:
+    if not filename:
+        raise ValidationError("model (the model file) is required", param="model")
+    if size <= 0:
+        raise ValidationError("the model file is empty", param="model")
+    model_format = resolve_format(filename, declared_format)
+    quota.precheck_upload(owner_id, size)
+    model_id = str(uuid.uuid4())
+    now = rfc3339(datetime.now(UTC))
+    safe_name = _UNSAFE_NAME.sub("_", filename.rsplit("/", 1)[-1])
+    record = ModelRecord(
+        model_key(model_id), gsi1pk=model_owner_key(owner_id), gsi1sk=f"{now}#{model_id}", gsi2pk=ALL_MODELS,
+        gsi2sk=f"{now}#{model_id}", model_id=model_id, owner_id=owner_id,
+        name=_text(name, "name", filename.rsplit("/", 1)[-1].rsplit(".", 1)[0] or model_id),
+        format=model_format.format, framework=_text(framework, "framework", model_format.framework),
+        version=_text(version, "version", DEFAULT_VERSION), gpu_required=gpu_required, gpu_type=_text(gpu_type, "gpu_type"),
+        status=LOADING, artifact_key=f"models/{owner_id}/{model_id}/{safe_name}", size_bytes=size,
+        created_at=now, updated_at=now,
+    )
+    client("s3").upload_fileobj(content, artifact_bucket(), record.artifact_key)
+    try:
+        _create_counted(record)
+    except Exception:
+        client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+        raise
+    return record
+
+
+def _create_counted(record: ModelRecord) -> None:
+    windows = [current_window(HOURLY), current_window(DAILY)]
+
+    def write() -> None:
+        with atomic_write() as transaction:
+            transaction.save(record, condition=ModelRecord.pk.does_not_exist())
+            transaction.update(quota.usage_record(record.owner_id), actions=[UsageRecord.used_bytes.add(record.size_bytes)],
+                               condition=UsageRecord.used_bytes.does_not_exist()
+                               | (UsageRecord.used_bytes <= quota.STORAGE_LIMIT_BYTES - record.size_bytes))
+            for window in windows:
+                transaction.update(
+                    quota.upload_counter(record.owner_id, window),
+                    actions=[CounterRecord.value.add(1), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
+                    condition=CounterRecord.value.does_not_exist() | (CounterRecord.value < quota.UPLOAD_LIMITS[window.name]),
+                )
+
+    try:
+        write_with_retries(write)
+    except TransactWriteError as error:
+        codes = cancellation_codes(error)
+        if codes[1:2] == ["ConditionalCheckFailed"]:
+            raise quota.storage_exceeded(record.owner_id, record.size_bytes) from None
+        for code, window in zip(codes[2:], windows, strict=False):
+            if code == "ConditionalCheckFailed":
+                raise quota.uploads_exceeded(window.name) from None
+        raise
+
+
+def get_model(principal: Principal, model_id: str) -> ModelRecord:
+    try:
+        record = ModelRecord.get(model_key(model_id), "META")
+    except DoesNotExist:
+        raise NotFoundError(f"no model {model_id}") from None
+    require_owner(principal, record.owner_id, "model")
+    return record
+
+
+def list_models(owner_id: str | None, limit: int, cursor: str | None) -> list[ModelRecord]:
+    """Newest first; `owner_id` None lists every user's models (admin). The cursor is the
+    `created_at` of the last model of the previous page."""
+    before = parse_cursor(cursor)
+    if owner_id is None:
+        condition = ModelRecord.gsi2sk < before if before else None
+        return list(ModelRecord.everyone.query(ALL_MODELS, condition, scan_index_forward=False, limit=limit))
+    condition = ModelRecord.gsi1sk < before if before else None
+    return list(ModelRecord.by_owner.query(model_owner_key(owner_id), condition, scan_index_forward=False, limit=limit))
+
+
+def delete_model(principal: Principal, model_id: str) -> None:
+    record = get_model(principal, model_id)
+
+    def write() -> None:
+        with atomic_write() as transaction:
+            transaction.delete(record, condition=ModelRecord.pk.exists())
+            transaction.update(quota.usage_record(record.owner_id), actions=[UsageRecord.used_bytes.add(-record.size_bytes)])
+
+    try:
+        write_with_retries(write)
+    except TransactWriteError as error:
+        if "ConditionalCheckFailed" in cancellation_codes(error):
+            raise NotFoundError(f"no model {model_id}") from None
+        raise
+    client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+
+
+def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1) -> None:
+    """Called by the GPU fleet once an instance serves the model at `endpoint_url` (HTTP POST)."""
+    ModelRecord(model_key(model_id), "META").update(
+        actions=[ModelRecord.status.set(READY), ModelRecord.endpoint_url.set(endpoint_url),
+                 ModelRecord.replicas.set(replicas), ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
+        condition=ModelRecord.pk.exists(),
+    )
+
+
+def mark_failed(model_id: str) -> None:
+    """Called by the GPU fleet when no instance could load the model."""
+    ModelRecord(model_key(model_id), "META").update(
+        actions=[ModelRecord.status.set(FAILED), ModelRecord.endpoint_url.remove(), ModelRecord.replicas.set(0),
+                 ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
+        condition=ModelRecord.pk.exists(),
+    )
+
+
+def artifact_download_url(record: ModelRecord, expires_s: int = 3600) -> str:
+    """A presigned GET of the artifact, for the GPU instance that loads the model."""
+    return client("s3").generate_presigned_url("get_object", Params={"Bucket": artifact_bucket(), "Key": record.artifact_key},
+                                               ExpiresIn=expires_s)
+
+
+def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    record = get_model(principal, model_id)
+    if record.status == FAILED:
+        raise ConflictError(f"model {model_id} failed to load; upload it again", code="MODEL_FAILED",
+                            details={"status": record.status})
+    if not record.endpoint_url:
+        raise UnavailableError(f"model {model_id} is not served yet (status {record.status})", code="MODEL_NOT_READY",
+                               headers={"Retry-After": "30"}, details={"status": record.status})
+    started = time.perf_counter()
+    try:
+        response = httpx.post(record.endpoint_url, json={"inputs": inputs, "parameters": parameters or {}},
+                              timeout=PREDICT_TIMEOUT_S)
+    except httpx.TimeoutException:
+        _record_prediction(record, (time.perf_counter() - started) * 1000, succeeded=False)
+        raise GatewayTimeoutError(f"model {model_id} did not answer within {PREDICT_TIMEOUT_S:g} s") from None
+    except httpx.HTTPError as error:
+        _record_prediction(record, (time.perf_counter() - started) * 1000, succeeded=False)
+        raise BadGatewayError(f"model {model_id} could not be reached: {type(error).__name__}") from None
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    if 400 <= response.status_code < 500:
+        _record_prediction(record, latency_ms, succeeded=True)  # the inputs were wrong, not the model
+        raise ValidationError("the model rejected the inputs", param="inputs",
+                              details={"upstream_status": response.status_code, "upstream_body": response.text[:500]})
+    try:
+        answer = response.json() if response.status_code < 300 else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        _record_prediction(record, latency_ms, succeeded=False)
+        raise BadGatewayError(f"model {model_id} answered {response.status_code} without a JSON object",
+                              details={"upstream_status": response.status_code})
+    _record_prediction(record, latency_ms, succeeded=True)
+    served = answer.get("metadata") if isinstance(answer.get("metadata"), dict) else {}
+    return {
+        "model_id": model_id,
+        "outputs": answer.get("outputs", answer),
+        "latency_ms": latency_ms,
+        "metadata": {"format": record.format, "runtime": served.get("runtime") or format_named(record.format).runtime,
+                     "version": record.version, "used_gpu": bool(served.get("used_gpu", record.gpu_required))},
+    }
+
+
+def _record_prediction(record: ModelRecord, latency_ms: float, *, succeeded: bool) -> None:
+    now = datetime.now(UTC)
+    sample = PredictionRecord(record.pk, f"PRED#{rfc3339(now)}#{uuid.uuid4().hex[:8]}", latency_ms=round(latency_ms, 1),
+                              succeeded=succeeded, expires_at_epoch=int(now.timestamp()) + PREDICTION_RETENTION_S)
+    with atomic_write() as transaction:
+        transaction.save(sample)
+        transaction.update(record, actions=[ModelRecord.total_requests.add(1), ModelRecord.error_count.add(0 if succeeded else 1),
+                                      ModelRecord.latency_total_ms.add(round(latency_ms, 1))],
+                     condition=ModelRecord.pk.exists())
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
+    return round(sorted_values[rank], 1)
+
+
+def _averages(record: ModelRecord) -> tuple[float, float]:
+    total = int(record.total_requests)
+    if not total:
+        return 0.0, 0.0
+    return round(float(record.latency_total_ms) / total, 1), round(int(record.error_count) / total, 4)
+
+
+def metrics(principal: Principal, model_id: str) -> dict[str, Any]:
+    record = get_model(principal, model_id)
+    now = int(time.time())
+    samples = PredictionRecord.query(record.pk, PredictionRecord.sk.startswith("PRED#"), scan_index_forward=False,
+                                     limit=LATENCY_SAMPLES)
+    latencies = sorted(float(sample.latency_ms) for sample in samples if sample.expires_at_epoch > now)
+    average, error_rate = _averages(record)
+    return {
+        "model_id": model_id, "name": record.name, "total_requests": int(record.total_requests),
+        "average_latency": average, "p50_latency": _percentile(latencies, 0.50), "p95_latency": _percentile(latencies, 0.95),
+        "p99_latency": _percentile(latencies, 0.99), "error_rate": error_rate, "status": record.status,
+        "replicas": int(record.replicas),
+    }
+
+
+def model_summary(record: ModelRecord) -> dict[str, Any]:
+    return {"id": record.model_id, "name": record.name, "format": record.format, "status": record.status,
+            "created_at": record.created_at}
+
+
+def model_detail(record: ModelRecord) -> dict[str, Any]:
+    average, error_rate = _averages(record)
+    return {
+        "id": record.model_id, "name": record.name, "format": record.format, "version": record.version,
+        "framework": record.framework, "status": record.status, "replicas": int(record.replicas),
+        "total_requests": int(record.total_requests), "average_latency": average, "error_rate": error_rate,
+        "created_at": record.created_at, "updated_at": record.updated_at,
+    }
+
+
+def upload_view(record: ModelRecord) -> dict[str, Any]:
+    return {"model_id": record.model_id, "name": record.name, "format": record.format,
+            "endpoint": f"/api/v1/models/{record.model_id}/predict", "status": record.status,
+            "message": "Model uploaded successfully and loading"}
