@@ -11,12 +11,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from aiplane.activity.tracker import tracked
 from aiplane.api.permissions import resource_permission
 from aiplane.files import tree
 from aiplane.files.models import FILE, FOLDER
 from aiplane.files.uploads import read_upload
 
-router = APIRouter(dependencies=[Depends(resource_permission("files"))])
+router = APIRouter(dependencies=[Depends(tracked("files")), Depends(resource_permission("files"))])
 
 
 class FolderCreateRequest(BaseModel):

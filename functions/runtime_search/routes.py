@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from aiplane.api.auth import current_principal
+from aiplane.activity.tracker import tracked
 from aiplane.api.permissions import resource_permission
 from aiplane.files import search
 
-router = APIRouter(dependencies=[Depends(resource_permission("search"))])
+router = APIRouter(dependencies=[Depends(tracked("search", reads=True)), Depends(resource_permission("search"))])
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from aiplane.api.auth import current_principal
+from aiplane.activity.tracker import tracked
 from aiplane.api.permissions import resource_permission
 from aiplane.telegram import frontends
 
-router = APIRouter(dependencies=[Depends(resource_permission("telegram"))])
+router = APIRouter(dependencies=[Depends(tracked("telegram")), Depends(resource_permission("telegram"))])
 
 
 class FrontendRequest(BaseModel):

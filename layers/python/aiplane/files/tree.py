@@ -131,9 +131,15 @@ def read_content(node_id: str) -> tuple[FileNodeRecord, bytes]:
 # ---------------------------------------------------------------- writes
 
 
-def _conflict(error: TransactWriteError, name: str) -> ConflictError:
-    reasons = getattr(error, "cancellation_reasons", None) or []
-    if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+def _conflict(parent_id: str | None, name: str, node_id: str) -> ConflictError:
+    """Why a transaction was refused: the name is taken (its claim belongs to another node), or
+    something it checked changed meanwhile. The cancellation reasons come back in an order of
+    PynamoDB's choosing, so the claim is read instead."""
+    try:
+        claim = NameClaimRecord.get(name_claim_key(parent_id, name), META)
+    except DoesNotExist:
+        claim = None
+    if claim is not None and claim.node_id != node_id:
         return ConflictError(f"a file or folder named {name!r} already exists in this folder")
     return ConflictError("the file or folder changed concurrently; retry")
 
@@ -174,8 +180,8 @@ def _create(kind: str, name: str, parent_id: str | None, **attributes: Any) -> F
             transaction.save(claim, condition=NameClaimRecord.pk.does_not_exist())
             transaction.save(node, condition=FileNodeRecord.pk.does_not_exist())
             _check_folder(transaction, parent)
-    except TransactWriteError as error:
-        raise _conflict(error, name) from None
+    except TransactWriteError:
+        raise _conflict(parent_id, name, node_id) from None
     return node
 
 
@@ -234,8 +240,8 @@ def _relocate(node: FileNodeRecord, name: str, parent_id: str | None, checks: li
             for folder in checks:
                 transaction.condition_check(FileNodeRecord, node_key(folder.node_id), META,
                                             condition=(FileNodeRecord.kind == FOLDER) & (FileNodeRecord.parent_id == folder.parent_id))
-    except TransactWriteError as error:
-        raise _conflict(error, name) from None
+    except TransactWriteError:
+        raise _conflict(parent_id, name, node.node_id) from None
     return get_node(node.node_id)
 
 
