@@ -99,6 +99,10 @@ def test_replace_is_needed_to_reindex(searcher):
     assert replaced.status_code == 200 and replaced.json()["vectors"] == ["sea#0"]
     results = searcher.get("/search", params={"q": "tree", "radius": "0.1"}).json()["results"]
     assert [(item["documentId"], item["text"]) for item in results] == [("sea", "tree")]
+    shorter = searcher.post("/index", json={"id": "pets", "chunks": ["bird"], "replace": True})
+    assert shorter.json()["vectors"] == ["pets#0"]
+    pets = [item for item in searcher.get("/search", params={"q": "cat dog bird"}).json()["results"] if item["documentId"] == "pets"]
+    assert [item["text"] for item in pets] == ["bird"]
 
 
 def test_expand_files_adds_the_file_metadata(searcher, runtime, folder):

@@ -77,18 +77,19 @@ def index(owner: str, document_id: str | None, chunks: list[Any] | None, *, repl
     model = default_embed_model()
     vectors = embed(texts, model)  # before any write: a failing backend leaves the old index intact
     now = now_iso()
-    with ChunkRecord.batch_write() as batch:
-        for record in existing:
-            batch.delete(record)
     records = [
         ChunkRecord(_partition(owner), f"{_chunk_prefix(document_id)}{position:05d}", document_id=document_id,
                     position=position, text=text, vector=vector, model=model, job_id=job_id or None,
                     leaser_id=leaser_id or None, created_at=now)
         for position, (text, vector) in enumerate(zip(texts, vectors, strict=True))
     ]
+    # Overwrite in place, then drop the positions the new version no longer has: a concurrent
+    # search sees the old or the new chunks, never an empty document.
     with ChunkRecord.batch_write() as batch:
         for record in records:
             batch.save(record)
+        for record in existing[len(records):]:
+            batch.delete(record)
     keywords = keywords_of(texts)
     first_seen = datetime.strptime(now, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     for offset, word in enumerate(keywords):
