@@ -9,7 +9,9 @@ large corpus needs a vector index (OpenSearch, pgvector) instead.
 from __future__ import annotations
 
 import math
+from array import array
 import re
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,7 +81,7 @@ def index(owner: str, document_id: str | None, chunks: list[Any] | None, *, repl
     now = now_iso()
     records = [
         ChunkRecord(_partition(owner), f"{_chunk_prefix(document_id)}{position:05d}", document_id=document_id,
-                    position=position, text=text, vector=vector, model=model, job_id=job_id or None,
+                    position=position, text=text, vector=pack(vector), model=model, job_id=job_id or None,
                     leaser_id=leaser_id or None, created_at=now)
         for position, (text, vector) in enumerate(zip(texts, vectors, strict=True))
     ]
@@ -119,7 +121,22 @@ def _number(raw: str | None, param: str, *, minimum: float = 0.0) -> float | Non
     return value
 
 
-def cosine(a: list[float], b: list[float]) -> float:
+def pack(vector: list[float]) -> bytes:
+    packed = array("f", vector)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack(raw: bytes) -> array:
+    vector = array("f")
+    vector.frombytes(raw)
+    if sys.byteorder != "little":
+        vector.byteswap()
+    return vector
+
+
+def cosine(a: list[float] | array, b: list[float] | array) -> float:
     if len(a) != len(b):
         return -1.0  # vectors of another embedding model never match
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
@@ -141,7 +158,7 @@ def search(owner: str, query: str | None, *, topk: str | None = None, radius: st
     vector = embed([query], default_embed_model())[0]
     scored = []
     for chunk in ChunkRecord.query(_partition(owner), ChunkRecord.sk.startswith("CHUNK#")):
-        similarity = cosine(vector, chunk.vector)
+        similarity = cosine(vector, unpack(chunk.vector))
         distance = 1.0 - similarity
         if max_distance is None or distance <= max_distance:
             scored.append((similarity, chunk))
