@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aiplane.data import aws
 from aiplane.telegram.frontends import MASK, secret_name
 from tests.integration.runtime_files.test_files import assert_error
