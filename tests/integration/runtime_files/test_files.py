@@ -183,3 +183,52 @@ def test_routes_need_credentials(admin_api_key):
 
     client = TestClient(build_family_app("runtime"), raise_server_exceptions=False)
     assert_error(client.get("/files"), 401)
+
+
+def test_concurrent_creates_of_one_name_give_one_winner(runtime, folder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiplane.errors import ConflictError
+
+    def create(_):
+        try:
+            return tree.create_folder("race", folder["id"]).node_id
+        except ConflictError:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        winners = [node_id for node_id in pool.map(create, range(8)) if node_id]
+    assert len(winners) == 1
+    assert [item["name"] for item in runtime.get("/files", params={"path": folder["path"]}).json()] == [folder["name"], "race"]
+
+
+def test_crossing_folder_moves_cannot_build_a_cycle(runtime, folder, monkeypatch):
+    """A into B reads B's ancestry; B moves into A before A's move commits: A's move is refused."""
+    from aiplane.errors import ConflictError
+
+    a = tree.create_folder("a", folder["id"]).node_id
+    b = tree.create_folder("b", folder["id"]).node_id
+    read_ancestry = tree.ancestors
+
+    def ancestry_then_crossing_move(node):
+        lineage = read_ancestry(node)
+        monkeypatch.setattr(tree, "ancestors", read_ancestry)
+        tree.move(b, "folder", a)  # the other writer wins the race
+        return lineage
+
+    monkeypatch.setattr(tree, "ancestors", ancestry_then_crossing_move)
+    try:
+        tree.move(a, "folder", b)
+        raise AssertionError("the crossing move was accepted")
+    except ConflictError:
+        pass
+    assert tree.get_node(a).parent_id == folder["id"] and tree.get_node(b).parent_id == a
+
+
+def test_routes_need_the_files_permission(runtime, unique, admin_api_key, folder):
+    from tests.integration.runtime_files.test_search import user_client
+
+    viewer = user_client(runtime, unique, admin_api_key, permission="view")  # view on files
+    assert viewer.get("/files", params={"path": folder["path"]}).status_code == 200
+    assert_error(viewer.post("/folders", json={"name": "nope"}), 403, "forbidden")
+    assert_error(viewer.delete(f"/folders/{folder['id']}"), 403)
