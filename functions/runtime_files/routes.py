@@ -1,20 +1,102 @@
-"""runtime files routes.
+"""runtime files routes: a folder tree with content in the artifacts bucket. View on `files` to
+read, edit to upload, rename and move, manage to delete."""
 
-Contract rows of this group:
-- DELETE /files/{id}
-- DELETE /folders/{id}
-- GET /files
-- GET /files/{id}
-- GET /files/{id}/download
-- POST /files
-- POST /folders
-- PUT /files/{id}
-- PUT /files/{id}/move
-- PUT /files/{id}/name
-- PUT /folders/{id}/move
-- PUT /folders/{id}/name
-"""
+from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+from urllib.parse import quote
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from aiplane.activity.tracker import tracked
+from aiplane.api.permissions import resource_permission
+from aiplane.files import tree
+from aiplane.files.models import FILE, FOLDER
+from aiplane.files.uploads import read_upload
+
+router = APIRouter(dependencies=[Depends(tracked("files")), Depends(resource_permission("files"))])
+
+
+class FolderCreateRequest(BaseModel):
+    name: str
+    parentId: str | None = None
+
+
+class MoveRequest(BaseModel):
+    newParentId: str | None = None  # "" or absent: the root
+
+
+class NameUpdateRequest(BaseModel):
+    name: str
+
+
+@router.get("/files")
+def list_files(path: str | None = None) -> list[dict[str, Any]]:
+    return tree.list_nodes(path)
+
+
+@router.post("/files", status_code=201)
+async def upload(request: Request) -> dict[str, Any]:
+    form = await read_upload(request)
+    node = await run_in_threadpool(tree.create_file, form.name or form.filename, form.parent_id, form.content, form.content_type)
+    return tree.view(node)
+
+
+@router.get("/files/{id}")
+def read(id: str) -> dict[str, Any]:
+    return tree.view(tree.get_node(id, FILE))
+
+
+@router.put("/files/{id}")
+async def replace(id: str, request: Request) -> dict[str, Any]:
+    await run_in_threadpool(tree.get_node, id, FILE)  # an unknown id is 404 before the body is read
+    form = await read_upload(request)
+    node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type)
+    return tree.view(node)
+
+
+@router.delete("/files/{id}")
+def delete(id: str) -> dict[str, str]:
+    tree.delete_file(id)
+    return {"message": "file removed"}
+
+
+@router.get("/files/{id}/download")
+def download(id: str, skip: str | None = None) -> Response:
+    node, content = tree.read_content(id)
+    headers = {} if skip == "true" else {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(node.name, safe='')}"}
+    return Response(content, media_type=node.content_type, headers=headers)
+
+
+@router.put("/files/{id}/move")
+def move_file(id: str, body: MoveRequest) -> dict[str, Any]:
+    return tree.view(tree.move(id, FILE, body.newParentId))
+
+
+@router.put("/files/{id}/name")
+def rename_file(id: str, body: NameUpdateRequest) -> dict[str, Any]:
+    return tree.view(tree.rename(id, FILE, body.name))
+
+
+@router.post("/folders", status_code=201)
+def create_folder(body: FolderCreateRequest) -> dict[str, Any]:
+    return tree.view(tree.create_folder(body.name, body.parentId))
+
+
+@router.delete("/folders/{id}")
+def delete_folder(id: str) -> dict[str, str]:
+    tree.delete_folder(id)
+    return {"message": "folder removed"}
+
+
+@router.put("/folders/{id}/move")
+def move_folder(id: str, body: MoveRequest) -> dict[str, Any]:
+    return tree.view(tree.move(id, FOLDER, body.newParentId))
+
+
+@router.put("/folders/{id}/name")
+def rename_folder(id: str, body: NameUpdateRequest) -> dict[str, Any]:
+    return tree.view(tree.rename(id, FOLDER, body.name))

@@ -1,14 +1,65 @@
-"""runtime telegram routes.
+"""runtime telegram routes: Telegram frontends, the bot token kept in Secrets Manager and always
+answered masked. View on `telegram` to read, edit to create and update, manage to delete."""
 
-Contract rows of this group:
-- DELETE /telegram-frontends/{id}
-- GET /telegram-frontends
-- GET /telegram-frontends/users/{userId}
-- GET /telegram-frontends/{id}
-- POST /telegram-frontends
-- PUT /telegram-frontends/{id}
-"""
+from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from aiplane.api.auth import current_principal
+from aiplane.activity.tracker import tracked
+from aiplane.api.permissions import resource_permission
+from aiplane.telegram import frontends
+
+router = APIRouter(dependencies=[Depends(tracked("telegram")), Depends(resource_permission("telegram"))])
+
+
+class FrontendRequest(BaseModel):
+    userId: str | None = None
+    description: str | None = None
+    botToken: str | None = None
+    chatChain: str | None = None
+    syncInterval: int | None = None
+    lastOffset: int | None = None
+    status: str | None = None
+
+
+@router.get("/telegram-frontends")
+def list_all(limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+    return [frontends.view(record) for record in frontends.list_frontends(limit=limit, cursor=cursor)]
+
+
+@router.post("/telegram-frontends", status_code=201)
+def create(body: FrontendRequest, request: Request) -> dict[str, Any]:
+    record = frontends.create_frontend(
+        user_id=(body.userId or "").strip() or current_principal(request).id, bot_token=body.botToken,
+        chat_chain=body.chatChain, description=body.description, sync_interval=body.syncInterval, last_offset=body.lastOffset,
+    )
+    return frontends.view(record)
+
+
+@router.get("/telegram-frontends/users/{userId}")
+def list_of_user(userId: str, limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+    return [frontends.view(record) for record in frontends.list_frontends_of(userId, limit=limit, cursor=cursor)]
+
+
+@router.get("/telegram-frontends/{id}")
+def read(id: str) -> dict[str, Any]:
+    return frontends.view(frontends.get_frontend(id))
+
+
+@router.put("/telegram-frontends/{id}")
+def update(id: str, body: FrontendRequest) -> dict[str, Any]:
+    record = frontends.update_frontend(
+        id, user_id=body.userId, bot_token=body.botToken, chat_chain=body.chatChain, description=body.description,
+        sync_interval=body.syncInterval, last_offset=body.lastOffset, status=body.status,
+    )
+    return frontends.view(record)
+
+
+@router.delete("/telegram-frontends/{id}")
+def delete(id: str) -> str:
+    frontends.delete_frontend(id)
+    return "Telegram frontend deleted"

@@ -33,7 +33,7 @@ def prefixed_resource_statements(environment: Environment) -> list[iam.PolicySta
                      "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:PurgeQueue"],
             resources=[arn("sqs", f"{prefix}-*")],
         ),
-        iam.PolicyStatement(actions=["events:PutEvents"], resources=[arn("events", f"event-bus/{prefix}-*")]),
+        iam.PolicyStatement(actions=["events:PutEvents", "events:DescribeEventBus"], resources=[arn("events", f"event-bus/{prefix}-*")]),
         iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:CreateSecret",
                      "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret"],

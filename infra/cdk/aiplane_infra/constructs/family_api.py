@@ -34,6 +34,8 @@ GATEWAY_RESPONSES: dict[str, tuple[apigw.ResponseType, ErrorKind]] = {
 }
 _MESSAGE_MARK, _TRACE_MARK = "@@message@@", "@@trace@@"
 
+BINARY_MEDIA_TYPES = ["multipart/form-data", "*/*"]
+
 
 def gateway_response_template(family: str, kind: ErrorKind) -> str:
     """The family's envelope as an API Gateway response template (message and request id
@@ -51,8 +53,9 @@ class FamilyApi(Construct):
             rest_api_name=f"{environment.resource_prefix}-{family}",
             description=f"aiplane {family} API (base path /{family})",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # File uploads (gpufarm model upload) reach the Lambda base64-encoded, bytes intact.
-            binary_media_types=["multipart/form-data"],
+            # Uploads (multipart) and downloads (any type) pass through untouched, base64 on the
+            # Lambda side (Mangum decodes and encodes it); without this binary bodies are mangled.
+            binary_media_types=BINARY_MEDIA_TYPES,
             deploy_options=apigw.StageOptions(
                 stage_name=environment.name,
                 throttling_rate_limit=environment.throttle_rate_limit,

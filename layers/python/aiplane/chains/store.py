@@ -3,6 +3,7 @@
 Key layout (pk / sk; gsi1 lists by creation time, RFC3339Nano, so it doubles as the cursor):
 - TASKCHAIN#<id> / META        gsi1: TASKCHAINS / <createdAt>#<id>
 - CHAINRUN#<run id> / META     captured state units of one run and its step counter (TTL one day)
+                               gsi1: CHAINRUNS / <first attempt>#<run id>
 - HOOK#<id> / META             gsi1: HOOKS / <createdAt>#<id>
 - HOOKNAME#<name> / META       claims a hook name (written in one transaction with the hook)
 - CHAT#<id> / META             gsi1: CHATS / <createdAt>#<id>
@@ -30,6 +31,7 @@ from aiplane.settings import get_settings
 from aiplane_shared import resources
 
 RUN_RECORD_TTL_S = 24 * 3600
+CHAIN_RUNS = "CHAINRUNS"
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -67,6 +69,9 @@ class TaskChainRecord(_RuntimeModel):
 
 
 class ChainRunRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute(null=True)  # CHAINRUNS: lists runs for /activity/stateful-requests
+    gsi1sk = UnicodeAttribute(null=True)  # the first attempt's time, then the run id
+    by_created = Gsi1()
     units = ListAttribute(of=UnicodeAttribute, null=True)  # CapturedStateUnit JSON, one per attempt
     steps = NumberAttribute(default=0)
     expires_at_epoch = NumberAttribute()
@@ -166,8 +171,29 @@ def record_attempt(run_id: str, unit: dict[str, Any]) -> int:
         ChainRunRecord.units.set((ChainRunRecord.units | []).append([json.dumps(unit)])),
         ChainRunRecord.steps.add(1),
         ChainRunRecord.expires_at_epoch.set(int(time.time()) + RUN_RECORD_TTL_S),
+        ChainRunRecord.gsi1pk.set(CHAIN_RUNS),
+        ChainRunRecord.gsi1sk.set(ChainRunRecord.gsi1sk | f"{now_rfc3339_nano()}#{run_id}"),
     ])
     return int(record.steps)
+
+
+def recent_runs(limit: int) -> list[dict[str, Any]]:
+    """The latest chain runs, newest first, with their step counts (expired ones left out)."""
+    now = int(time.time())
+    runs = []
+    for record in ChainRunRecord.by_created.query(CHAIN_RUNS, scan_index_forward=False, limit=limit):
+        if record.expires_at_epoch > now:
+            started_at, run_id = record.gsi1sk.rsplit("#", 1)
+            runs.append({"id": run_id, "steps": int(record.steps), "startedAt": started_at})
+    return runs
+
+
+def chain_run_exists(run_id: str) -> bool:
+    try:
+        record = ChainRunRecord.get(f"CHAINRUN#{run_id}", "META")
+    except DoesNotExist:
+        return False
+    return record.expires_at_epoch > int(time.time())
 
 
 def captured_units(run_id: str) -> list[dict[str, Any]]:

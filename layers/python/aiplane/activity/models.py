@@ -1,0 +1,72 @@
+"""PynamoDB models of tracked requests, their operation counters and alerts (runtime table).
+
+- ACTIVITY#<id> / META                    gsi1: ACTIVITY#REQUESTS / <startedAt>#<id>,
+                                          gsi2: ACTIVITY#OP#<operation>#<subject> / <startedAt>#<id>
+- ACTIVITY#OPERATIONS / <operation>#<subject>   how often an operation ran, and when last
+- ACTIVITY#ALERTS / <at>#<request id>     a tracked request that failed on the server side
+Everything expires after RETENTION (TTL; reads skip what has expired but is not yet removed).
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from aiplane.data.models import Gsi1, table_name
+from aiplane.files.models import Gsi2
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+REQUESTS = "ACTIVITY#REQUESTS"
+OPERATIONS = "ACTIVITY#OPERATIONS"
+ALERTS = "ACTIVITY#ALERTS"
+
+
+def operation_key(operation: str, subject: str) -> str:
+    return f"ACTIVITY#OP#{operation}#{subject}"
+
+
+class _RuntimeModel(Model):
+    class Meta:
+        table_name = table_name(resources.RUNTIME_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ActivityRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute(default=REQUESTS)
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_start = Gsi1()
+    by_operation = Gsi2()
+    request_id = UnicodeAttribute()
+    operation = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    principal_id = UnicodeAttribute()
+    method = UnicodeAttribute()
+    path = UnicodeAttribute()
+    status = NumberAttribute()  # the HTTP status answered
+    error = UnicodeAttribute(null=True)
+    started_at = UnicodeAttribute()
+    ended_at = UnicodeAttribute()
+    duration_ms = NumberAttribute()
+    metadata = JSONAttribute(default=dict)
+    expires_at_epoch = NumberAttribute()
+
+
+class OperationRecord(_RuntimeModel):
+    operation = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    count = NumberAttribute(default=0)
+    last_at = UnicodeAttribute()
+
+
+class AlertRecord(_RuntimeModel):
+    request_id = UnicodeAttribute()
+    message = UnicodeAttribute()
+    metadata = JSONAttribute(default=dict)
+    at = UnicodeAttribute()
+    expires_at_epoch = NumberAttribute()

@@ -1,0 +1,95 @@
+"""PynamoDB models of files, folders, name claims, indexed chunks and keywords (runtime table).
+
+Key layout (pk / sk):
+- FILENODE#<id> / META            a file or folder; gsi1: FILES#CHILDREN#<parent id or ROOT> / <name>,
+                                  gsi2: FILES#ALL / <createdAt>#<id> (every node, oldest first)
+- FILENAME#<parent>#<name> / META claims a name inside one folder (written in the same transaction)
+- SEARCH#<owner> / CHUNK#<doc id>#<n> one embedded chunk of an indexed document
+- SEARCH#<owner> / KEYWORD#<word>     a keyword; gsi1: SEARCH#KEYWORDS#<owner> / <first seen>#<word>
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from aiplane.data.models import Gsi1, table_name
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+ROOT = "ROOT"
+ALL_NODES = "FILES#ALL"
+FILE, FOLDER = "file", "folder"
+
+
+def node_key(node_id: str) -> str:
+    return f"FILENODE#{node_id}"
+
+
+def children_key(parent_id: str | None) -> str:
+    return f"FILES#CHILDREN#{parent_id or ROOT}"
+
+
+def name_claim_key(parent_id: str | None, name: str) -> str:
+    return f"FILENAME#{parent_id or ROOT}#{name}"
+
+
+class Gsi2(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class _RuntimeModel(Model):
+    class Meta:
+        table_name = table_name(resources.RUNTIME_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class FileNodeRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute(default=ALL_NODES)
+    gsi2sk = UnicodeAttribute()
+    by_parent = Gsi1()
+    by_creation = Gsi2()
+    node_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # file | folder
+    name = UnicodeAttribute()
+    parent_id = UnicodeAttribute(default="")  # "" at the root
+    content_type = UnicodeAttribute(null=True)
+    size = NumberAttribute(default=0)
+    blob_key = UnicodeAttribute(null=True)  # the object in the artifacts bucket holding the content
+    revision = NumberAttribute(default=1)  # bumped on every write; updates are conditional on it
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class NameClaimRecord(_RuntimeModel):
+    node_id = UnicodeAttribute()
+
+
+class ChunkRecord(_RuntimeModel):
+    document_id = UnicodeAttribute()
+    position = NumberAttribute()
+    text = UnicodeAttribute()
+    vector = BinaryAttribute(legacy_encoding=False)  # float32 little-endian: a quarter of JSON's size
+    model = UnicodeAttribute()
+    job_id = UnicodeAttribute(null=True)
+    leaser_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class KeywordRecord(_RuntimeModel):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_first_seen = Gsi1()
+    word = UnicodeAttribute()
+    first_seen = UnicodeAttribute()

@@ -1,0 +1,306 @@
+"""The folder tree: files and folders with names unique per folder, content in the artifacts bucket.
+
+Every write that touches a name goes through one DynamoDB transaction: the name claim
+(`FILENAME#<parent>#<name>`, conditional on not existing), the node itself (conditional on the
+revision the caller read) and condition checks on the parent and, for moves, on every ancestor of
+the destination. So two writers cannot give two nodes one name, and two crossing folder moves
+cannot build a cycle.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from aiplane.data import aws
+from aiplane.errors import ConflictError, NotFoundError, ValidationError
+from aiplane.files.models import (
+    FILE, FOLDER, FileNodeRecord, NameClaimRecord, ALL_NODES, children_key, name_claim_key, node_key,
+)
+from aiplane.gateway.clock import now_iso
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+META = "META"
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # the contract's fileservice.MaxUploadSize
+MAX_NAME_LENGTH = 255
+MAX_DEPTH = 64  # keeps a move's transaction (one check per ancestor) within DynamoDB's 100 items
+
+
+def bucket() -> str:
+    return get_settings().resource(resources.ARTIFACT_BUCKET.name)
+
+
+def _transaction() -> TransactWrite:
+    return TransactWrite(connection=Connection(region=get_settings().region))
+
+
+def valid_name(name: str | None, param: str = "name") -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError(f"{param} is required", param=param)
+    if "/" in name or name in (".", "..") or len(name) > MAX_NAME_LENGTH:
+        raise ValidationError(f"{param} must be 1-{MAX_NAME_LENGTH} characters without '/' and not '.' or '..'", param=param)
+    return name
+
+
+# ---------------------------------------------------------------- reads
+
+
+def get_node(node_id: str, kind: str | None = None) -> FileNodeRecord:
+    try:
+        node = FileNodeRecord.get(node_key(node_id), META)
+    except DoesNotExist:
+        node = None
+    if node is None or (kind is not None and node.kind != kind):
+        raise NotFoundError(f"{kind or 'file or folder'} {node_id} not found")
+    return node
+
+
+def _parent_folder(parent_id: str | None, param: str) -> FileNodeRecord | None:
+    if not parent_id:
+        return None
+    try:
+        parent = FileNodeRecord.get(node_key(parent_id), META)
+    except DoesNotExist:
+        raise NotFoundError(f"folder {parent_id} not found") from None
+    if parent.kind != FOLDER:
+        raise ValidationError(f"{parent_id} is a file, not a folder", param=param)
+    return parent
+
+
+def ancestors(node: FileNodeRecord | None) -> list[FileNodeRecord]:
+    """The node and its ancestors, nearest first (empty for the root)."""
+    chain: list[FileNodeRecord] = []
+    while node is not None:
+        chain.append(node)
+        if len(chain) > MAX_DEPTH or not node.parent_id:
+            break
+        node = FileNodeRecord.get(node_key(node.parent_id), META)
+    return chain
+
+
+def path_of(node: FileNodeRecord) -> str:
+    return "/" + "/".join(reversed([item.name for item in ancestors(node)]))
+
+
+def view(node: FileNodeRecord, path: str | None = None) -> dict[str, Any]:
+    """filesapi_FileResponse for files (and for folders in lists), filesapi_FolderResponse for folders."""
+    body: dict[str, Any] = {"id": node.node_id, "name": node.name, "path": path or path_of(node),
+                            "createdAt": node.created_at, "updatedAt": node.updated_at}
+    if node.kind == FILE:
+        body.update(contentType=node.content_type, size=int(node.size))
+    else:
+        body["size"] = 0
+        if node.parent_id:
+            body["parentId"] = node.parent_id
+    return body
+
+
+def list_nodes(path_prefix: str | None) -> list[dict[str, Any]]:
+    """Every file and folder, oldest first; with a path, those at or below that path."""
+    nodes = {node.node_id: node for node in FileNodeRecord.by_creation.query(ALL_NODES)}
+    paths: dict[str, str] = {}
+
+    def path(node: FileNodeRecord) -> str:
+        if node.node_id not in paths:
+            parent = nodes.get(node.parent_id) if node.parent_id else None
+            paths[node.node_id] = (path(parent) if parent else "") + "/" + node.name
+        return paths[node.node_id]
+
+    prefix = "/" + (path_prefix or "").strip().strip("/")
+    result = []
+    for node in nodes.values():
+        node_path = path(node)
+        if prefix == "/" or node_path == prefix or node_path.startswith(prefix + "/"):
+            result.append(view(node, node_path))
+    return result
+
+
+def read_content(node_id: str) -> tuple[FileNodeRecord, bytes]:
+    node = get_node(node_id, FILE)
+    body = aws.client("s3").get_object(Bucket=bucket(), Key=node.blob_key)["Body"].read()
+    return node, body
+
+
+# ---------------------------------------------------------------- writes
+
+
+def _conflict(parent_id: str | None, name: str, node_id: str) -> ConflictError:
+    """Why a transaction was refused: the name is taken (its claim belongs to another node), or
+    something it checked changed meanwhile. The cancellation reasons come back in an order of
+    PynamoDB's choosing, so the claim is read instead."""
+    try:
+        claim = NameClaimRecord.get(name_claim_key(parent_id, name), META)
+    except DoesNotExist:
+        claim = None
+    if claim is not None and claim.node_id != node_id:
+        return ConflictError(f"a file or folder named {name!r} already exists in this folder")
+    return ConflictError("the file or folder changed concurrently; retry")
+
+
+def _put_blob(node_id: str, content: bytes, content_type: str) -> str:
+    key = f"files/{node_id}/{uuid.uuid4()}"
+    aws.client("s3").put_object(Bucket=bucket(), Key=key, Body=content, ContentType=content_type)
+    return key
+
+
+def _delete_blob(key: str | None) -> None:
+    if key:
+        aws.client("s3").delete_object(Bucket=bucket(), Key=key)
+
+
+def content_type_for(name: str, declared: str | None) -> str:
+    if declared and declared != "application/octet-stream":
+        return declared
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _check_folder(transaction: TransactWrite, folder: FileNodeRecord | None) -> None:
+    if folder is not None:
+        transaction.condition_check(FileNodeRecord, node_key(folder.node_id), META, condition=FileNodeRecord.kind == FOLDER)
+
+
+def _create(kind: str, name: str, parent_id: str | None, **attributes: Any) -> FileNodeRecord:
+    parent = _parent_folder(parent_id, "parentId")
+    node_id = attributes.pop("node_id", None) or str(uuid.uuid4())
+    now = now_iso()
+    node = FileNodeRecord(
+        node_key(node_id), META, gsi1pk=children_key(parent_id), gsi1sk=name, gsi2sk=f"{now}#{node_id}",
+        node_id=node_id, kind=kind, name=name, parent_id=parent_id or "", created_at=now, updated_at=now, **attributes,
+    )
+    claim = NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node_id)
+    try:
+        with _transaction() as transaction:
+            transaction.save(claim, condition=NameClaimRecord.pk.does_not_exist())
+            transaction.save(node, condition=FileNodeRecord.pk.does_not_exist())
+            _check_folder(transaction, parent)
+    except TransactWriteError:
+        raise _conflict(parent_id, name, node_id) from None
+    return node
+
+
+def create_folder(name: str | None, parent_id: str | None) -> FileNodeRecord:
+    return _create(FOLDER, valid_name(name), parent_id or None)
+
+
+def create_file(name: str | None, parent_id: str | None, content: bytes, declared_type: str | None) -> FileNodeRecord:
+    name = valid_name(name)
+    _parent_folder(parent_id, "parentid")  # fail before the upload
+    content_type = content_type_for(name, declared_type)
+    node_id = str(uuid.uuid4())
+    key = _put_blob(node_id, content, content_type)
+    try:
+        return _create(FILE, name, parent_id or None, node_id=node_id, content_type=content_type, size=len(content), blob_key=key)
+    except Exception:
+        _delete_blob(key)  # no orphaned content when the metadata write is refused
+        raise
+
+
+def replace_file(node_id: str, content: bytes, declared_type: str | None) -> FileNodeRecord:
+    node = get_node(node_id, FILE)
+    content_type = content_type_for(node.name, declared_type)
+    old_key, key = node.blob_key, _put_blob(node_id, content, content_type)
+    try:
+        node.update(
+            actions=[FileNodeRecord.blob_key.set(key), FileNodeRecord.size.set(len(content)),
+                     FileNodeRecord.content_type.set(content_type), FileNodeRecord.updated_at.set(now_iso()),
+                     FileNodeRecord.revision.add(1)],
+            condition=FileNodeRecord.revision == node.revision,
+        )
+    except Exception:
+        _delete_blob(key)
+        raise ConflictError("the file changed concurrently; retry") from None
+    _delete_blob(old_key)
+    return node
+
+
+def _relocate(node: FileNodeRecord, name: str, parent_id: str | None, checks: list[FileNodeRecord]) -> FileNodeRecord:
+    """Give the node a new name and/or parent in one transaction; `checks` are folders whose
+    parent must not have changed since they were read (the destination's ancestry)."""
+    now = now_iso()
+    try:
+        with _transaction() as transaction:
+            transaction.save(NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node.node_id),
+                             condition=NameClaimRecord.pk.does_not_exist())
+            transaction.delete(NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META),
+                               condition=NameClaimRecord.node_id == node.node_id)
+            transaction.update(
+                node,
+                actions=[FileNodeRecord.name.set(name), FileNodeRecord.gsi1sk.set(name), FileNodeRecord.parent_id.set(parent_id or ""),
+                         FileNodeRecord.gsi1pk.set(children_key(parent_id)), FileNodeRecord.updated_at.set(now),
+                         FileNodeRecord.revision.add(1)],
+                condition=FileNodeRecord.revision == node.revision,
+            )
+            for folder in checks:
+                transaction.condition_check(FileNodeRecord, node_key(folder.node_id), META,
+                                            condition=(FileNodeRecord.kind == FOLDER) & (FileNodeRecord.parent_id == folder.parent_id))
+    except TransactWriteError:
+        raise _conflict(parent_id, name, node.node_id) from None
+    return get_node(node.node_id)
+
+
+def rename(node_id: str, kind: str, name: str | None) -> FileNodeRecord:
+    node = get_node(node_id, kind)
+    name = valid_name(name)
+    if name == node.name:
+        return node
+    return _relocate(node, name, node.parent_id or None, [])
+
+
+def move(node_id: str, kind: str, new_parent_id: str | None) -> FileNodeRecord:
+    """Move into another folder ("" or absent: the root). A folder cannot move into itself or below itself."""
+    node = get_node(node_id, kind)
+    new_parent_id = (new_parent_id or "").strip() or None
+    destination = _parent_folder(new_parent_id, "newParentId")
+    if (new_parent_id or "") == node.parent_id:
+        return node
+    lineage = ancestors(destination)
+    if len(lineage) > MAX_DEPTH:
+        raise ValidationError(f"folders nest at most {MAX_DEPTH} deep", param="newParentId")
+    if any(folder.node_id == node.node_id for folder in lineage):
+        raise ValidationError("a folder cannot be moved into itself or one of its subfolders", param="newParentId")
+    return _relocate(node, node.name, new_parent_id, lineage)
+
+
+def _remove(node: FileNodeRecord) -> None:
+    with _transaction() as transaction:
+        transaction.delete(node, condition=FileNodeRecord.revision == node.revision)
+        transaction.delete(NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META))
+
+
+def delete_file(node_id: str) -> None:
+    node = get_node(node_id, FILE)
+    try:
+        _remove(node)
+    except TransactWriteError:
+        raise ConflictError("the file changed concurrently; retry") from None
+    _delete_blob(node.blob_key)
+
+
+def _subtree(folder: FileNodeRecord) -> list[FileNodeRecord]:
+    """The folder's descendants, deepest first (children before their parents)."""
+    found: list[FileNodeRecord] = []
+    for child in FileNodeRecord.by_parent.query(children_key(folder.node_id)):
+        if child.kind == FOLDER:
+            found.extend(_subtree(child))
+        found.append(child)
+    return found
+
+
+def delete_folder(folder_id: str) -> None:
+    """Recursive, as the contract says: files (content included), subfolders, then the folder."""
+    folder = get_node(folder_id, FOLDER)
+    for node in [*_subtree(folder), folder]:
+        try:
+            _remove(node)
+        except TransactWriteError:
+            raise ConflictError(f"{node.name!r} changed while the folder was being deleted; retry") from None
+        if node.kind == FILE:
+            _delete_blob(node.blob_key)
+

@@ -1,0 +1,1 @@
+"""Runtime system information: resource types, the health of the AWS services, executor sync."""

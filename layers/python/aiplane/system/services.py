@@ -1,0 +1,88 @@
+"""GET /system/services reports every table, queue (with its DLQ), event bus and bucket declared
+in aiplane_shared.resources, checked live with DescribeTable, GetQueueAttributes,
+DescribeEventBus and HeadBucket. POST /executor/sync asks the function executor to reload by
+putting an event on the domain event bus."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from aiplane.data import aws
+from aiplane.errors import UnavailableError
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+# The resource types access entries may name (as contenox reports them).
+RESOURCE_TYPES = ("system", "files", "blobs", "chunks")
+EXECUTOR_SYNC_SOURCE = "aiplane.runtime"
+EXECUTOR_SYNC_DETAIL_TYPE = "executor.sync-requested"
+
+OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
+
+
+def _checked(name: str, kind: str, check: Callable[[str], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    physical = get_settings().resource(name)
+    try:
+        status, details = check(physical)
+    except (ClientError, BotoCoreError) as error:
+        status, details = UNAVAILABLE, {"error": str(error)}
+    return {"name": name, "kind": kind, "resource": physical, "status": status, "details": details}
+
+
+def _table(physical: str) -> tuple[str, dict[str, Any]]:
+    table = aws.client("dynamodb").describe_table(TableName=physical)["Table"]
+    status = OK if table["TableStatus"] == "ACTIVE" else DEGRADED
+    return status, {"tableStatus": table["TableStatus"], "itemCount": table.get("ItemCount", 0)}
+
+
+def _queue_depth(physical: str) -> dict[str, int]:
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=physical)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return {"visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+            "inFlight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))}
+
+
+def _queue(queue: resources.Queue) -> Callable[[str], tuple[str, dict[str, Any]]]:
+    def check(physical: str) -> tuple[str, dict[str, Any]]:
+        depth = _queue_depth(physical)
+        dead = _queue_depth(get_settings().resource(queue.dlq_name))["visible"]
+        return (DEGRADED if dead else OK), {**depth, "deadLetters": dead}  # messages in the DLQ need a look
+
+    return check
+
+
+def _bus(physical: str) -> tuple[str, dict[str, Any]]:
+    bus = aws.client("events").describe_event_bus(Name=physical)
+    return OK, {"arn": bus["Arn"]}
+
+
+def _bucket(physical: str) -> tuple[str, dict[str, Any]]:
+    aws.client("s3").head_bucket(Bucket=physical)
+    return OK, {}
+
+
+def services() -> list[dict[str, Any]]:
+    return [
+        *(_checked(table.name, "table", _table) for table in resources.TABLES),
+        *(_checked(queue.name, "queue", _queue(queue)) for queue in resources.QUEUES),
+        *(_checked(bus.name, "event-bus", _bus) for bus in resources.EVENT_BUSES),
+        *(_checked(bucket.name, "bucket", _bucket) for bucket in resources.BUCKETS),
+    ]
+
+
+def request_executor_sync(principal_id: str) -> None:
+    """Announce the request on the domain event bus; the function executor reloads on it."""
+    entry = {
+        "Source": EXECUTOR_SYNC_SOURCE, "DetailType": EXECUTOR_SYNC_DETAIL_TYPE,
+        "Detail": json.dumps({"requestedBy": principal_id}),
+        "EventBusName": get_settings().resource(resources.DOMAIN_EVENT_BUS.name),
+    }
+    result = aws.client("events").put_events(Entries=[entry])
+    if result.get("FailedEntryCount"):
+        raise UnavailableError(f"the sync request was not accepted: {result['Entries'][0].get('ErrorMessage')}")

@@ -1,0 +1,1 @@
+"""Telegram frontends: bots that bridge a Telegram chat to a runtime chat chain."""

@@ -1,0 +1,48 @@
+"""PynamoDB model of a Telegram frontend (runtime table). The bot token is not here: it lives in
+Secrets Manager under `<prefix>-telegram-<id>-bot-token`.
+
+- TELEGRAM#<id> / META   gsi1: TELEGRAMS / <createdAt>#<id>, gsi2: TELEGRAM#USER#<userId> / <createdAt>#<id>
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from aiplane.data.models import Gsi1, table_name
+from aiplane.files.models import Gsi2
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+ALL_FRONTENDS = "TELEGRAMS"
+
+
+def user_key(user_id: str) -> str:
+    return f"TELEGRAM#USER#{user_id}"
+
+
+class TelegramFrontendRecord(Model):
+    class Meta:
+        table_name = table_name(resources.RUNTIME_TABLE)
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(default=ALL_FRONTENDS)
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_creation = Gsi1()
+    by_user = Gsi2()
+    frontend_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    chat_chain = UnicodeAttribute()
+    secret_name = UnicodeAttribute()
+    sync_interval = NumberAttribute(default=60)
+    last_offset = NumberAttribute(default=0)
+    status = UnicodeAttribute(default="active")
+    last_heartbeat = UnicodeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
