@@ -114,9 +114,15 @@ APPPROXY_IDLE_CIRCUITS_QUEUE = Queue(
     "appproxy-idle-circuits", "collects interactive app-proxy circuits idle past the timeout",
     visibility_timeout_s=300, consumer="appproxy_idle_circuits",
 )
+# mlworker housekeeping ticks: expired task leases go back to the queue, silent workers go offline.
+MLWORKER_LEASES_QUEUE = Queue(
+    "mlworker-leases", "returns tasks whose lease expired to the queue and marks silent GPU workers offline",
+    visibility_timeout_s=120, consumer="mlworker_leases",
+)
 
 QUEUES: tuple[Queue, ...] = (
     MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
+    MLWORKER_LEASES_QUEUE,
 )
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
@@ -138,7 +144,14 @@ GATEWAY_SYNC_SCHEDULE = Schedule(
     local_period_s=10.0, target_queue=GATEWAY_SYNC_QUEUE.name, detail_type="Scheduled Event",
 )
 
-SCHEDULES: tuple[Schedule, ...] = (GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE)
+MLWORKER_LEASES_SCHEDULE = Schedule(
+    "mlworker-leases", "expire GPU task leases and mark silent workers offline", cloud_rate_minutes=1,
+    local_period_s=10.0, target_queue=MLWORKER_LEASES_QUEUE.name, detail_type="mlworker.leases",
+)
+
+SCHEDULES: tuple[Schedule, ...] = (
+    GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, MLWORKER_LEASES_SCHEDULE,
+)
 
 # JSON {"current": "<kid>", "<kid>": "<key>", ...}: rotation adds a kid and moves "current".
 JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user tokens")

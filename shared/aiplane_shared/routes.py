@@ -113,6 +113,12 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (RUNTIME, "GET", "/v1/models"),  # 001's OpenAI model list (003's GET /models is the internal format)
     (RUNTIME, "POST", "/v1/embeddings"),
     (RUNTIME, "POST", "/providers/{providerType}/configure"),  # the only way to set a provider key
+    # mlworker GPU worker protocol: register, heartbeat, lease and report tasks and Jupyter services.
+    (MLWORKER, "POST", "/v1/scheduler/workers"),
+    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
+    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
+    (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
+    (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
 )
 
 # Every family also serves its OpenAPI document; it describes the API and holds no data.
