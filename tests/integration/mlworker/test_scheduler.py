@@ -95,6 +95,10 @@ def test_drain_stops_new_leases_and_goes_offline_once_idle(client, admin, submit
     assert lease("gpu-1") is None
     report(client, admin, first["id"], "gpu-1", "completed")
     assert client.get("/v1/scheduler/workers/gpu-1", headers=admin).json()["status"] == "offline"
+    beat = client.post("/v1/scheduler/workers/gpu-1/heartbeat", headers=admin).json()
+    assert beat["status"] == "offline" and lease("gpu-1") is None  # heartbeats do not undo a drain
+    register("gpu-1")  # re-registering puts it back to work
+    assert lease("gpu-1")["job_name"] == "second"
     assert client.delete("/v1/scheduler/workers/nope", headers=admin).status_code == 404
 
 

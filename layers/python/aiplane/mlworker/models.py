@@ -132,6 +132,7 @@ class WorkerRecord(Model):
     service_slots = NumberAttribute(default=0)
     active_tasks = ListAttribute(of=UnicodeAttribute, default=list)
     status = UnicodeAttribute(default="active")  # active | draining | offline
+    drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
     version = VersionAttribute()
 
 

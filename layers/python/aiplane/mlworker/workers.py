@@ -58,7 +58,8 @@ def effective_status(worker: WorkerRecord, now_epoch: float | None = None) -> st
 
 
 def register_worker(request: RegisterWorkerRequest, actor: Actor) -> tuple[WorkerRecord, bool]:
-    """Register (or re-register after a restart); answers the worker and whether it is new."""
+    """Register (or re-register after a restart, which also ends a drain); answers the worker
+    and whether it is new."""
     worker_id = request.id or str(uuid.uuid4())
     capabilities = request.capabilities
     for _ in range(SAVE_ATTEMPTS):
@@ -71,7 +72,7 @@ def register_worker(request: RegisterWorkerRequest, actor: Actor) -> tuple[Worke
         worker.last_heartbeat, worker.last_heartbeat_epoch = moment, int(time.time())
         worker.gpu_count, worker.gpu_type = capabilities.gpu_count, capabilities.gpu_type
         worker.cpu_cores, worker.memory_gb = capabilities.cpu_cores, capabilities.memory_gb
-        worker.service_slots, worker.status = request.service_slots, ACTIVE
+        worker.service_slots, worker.status, worker.drained = request.service_slots, ACTIVE, False
         try:
             worker.save()
         except PutError:
@@ -100,7 +101,7 @@ def heartbeat(worker_id: str) -> dict[str, Any]:
 
     def beat(worker: WorkerRecord) -> None:
         worker.last_heartbeat, worker.last_heartbeat_epoch = now_iso(), int(time.time())
-        if worker.status == OFFLINE:
+        if worker.status == OFFLINE and not worker.drained:
             worker.status = ACTIVE
 
     worker = _mutate_worker(worker_id, beat)
@@ -143,6 +144,7 @@ def _release(worker_id: str, task_ids: list[str]) -> None:
 
 def drain_worker(worker_id: str, actor: Actor) -> WorkerRecord:
     def drain(worker: WorkerRecord) -> None:
+        worker.drained = True
         worker.status = DRAINING if worker.active_tasks else OFFLINE
 
     worker = _mutate_worker(worker_id, drain)
@@ -165,10 +167,10 @@ def lease_task(worker_id: str) -> TaskRecord | None:
     """Hand the worker the next task that fits its free capacity, or None."""
     for _ in range(SAVE_ATTEMPTS):
         worker = get_worker(worker_id)
-        if effective_status(worker) != ACTIVE:
-            if worker.status == ACTIVE:
-                raise ConflictError(f"worker {worker_id} missed its heartbeats; heartbeat before leasing")
+        if worker.drained:
             return None  # draining or drained: no new work
+        if effective_status(worker) != ACTIVE:
+            raise ConflictError(f"worker {worker_id} missed its heartbeats; heartbeat before leasing")
         now = datetime.now(UTC)
         candidates = tasks.tasks_in_status(QUEUED)
         choice = scheduling.pick_next([tasks.demand_of(task) for task in candidates], free_capacity(worker), now)
@@ -240,11 +242,14 @@ def expire_leases(now_epoch: float | None = None) -> list[str]:
                 event = "job_queued" if outcome["status"] == QUEUED else "job_completed"
                 audit.append_event(event, SYSTEM, resource=f"task/{candidate.task_id}", action="lease_expired",
                                    success=outcome["status"] == QUEUED, metadata={"worker_id": outcome["worker_id"]})
+    def mark_offline(worker: WorkerRecord) -> None:
+        if effective_status(worker, now_epoch) == OFFLINE:
+            worker.status = OFFLINE
+
     for worker in list_workers():
         if worker.status == ACTIVE and effective_status(worker, now_epoch) == OFFLINE:
             try:
-                _mutate_worker(worker.worker_id, lambda record: setattr(record, "status", OFFLINE)
-                               if effective_status(record, now_epoch) == OFFLINE else None)
+                _mutate_worker(worker.worker_id, mark_offline)
             except NotFoundError:
                 pass
     return expired
