@@ -17,8 +17,8 @@ from aiplane_local.stack import start_local_stack
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tasks", type=int, default=40, help="tasks submitted in each phase")
-    parser.add_argument("--workers", type=int, default=8, help="GPU workers racing for leases")
+    parser.add_argument("--tasks", type=int, default=20, help="tasks submitted in each phase")
+    parser.add_argument("--workers", type=int, default=4, help="GPU workers racing for leases")
     args = parser.parse_args()
 
     stack = start_local_stack(start_dispatchers=False)
@@ -51,11 +51,13 @@ def run(task_count: int, worker_count: int) -> None:
         started = time.perf_counter()
         task = tasks.create_task(CreateTaskRequest(job_name=f"seq-{index}", gpu=1), actor)
         submitted = time.perf_counter()
+        workers.heartbeat(worker_ids[0])  # keeps the worker live on a slow embedded stack (not timed)
+        lease_started = time.perf_counter()
         leased = workers.lease_task(worker_ids[0])
         done = time.perf_counter()
         assert leased is not None and leased.task_id == task.task_id
         enqueue_ms.append((submitted - started) * 1000)
-        lease_ms.append((done - submitted) * 1000)
+        lease_ms.append((done - lease_started) * 1000)
         workers.report_state(task.task_id, JobStateReport(worker_id=worker_ids[0], status="completed"))
     print(f"enqueue, {task_count} tasks: median {statistics.median(enqueue_ms):.1f} ms, p95 {percentile(enqueue_ms, 0.95):.1f} ms")
     print(f"lease (queue of 1): median {statistics.median(lease_ms):.1f} ms, p95 {percentile(lease_ms, 0.95):.1f} ms")
@@ -66,12 +68,10 @@ def run(task_count: int, worker_count: int) -> None:
 
     def drain(worker_id: str) -> list[str]:
         mine = []
-        while (task := workers.lease_task(worker_id)) is not None:
+        while workers.heartbeat(worker_id) and (task := workers.lease_task(worker_id)) is not None:
             mine.append(task.task_id)
         return mine
 
-    for worker_id in worker_ids:
-        workers.heartbeat(worker_id)
     started = time.perf_counter()
     with ThreadPoolExecutor(worker_count) as pool:
         leased_ids = [task_id for batch in pool.map(drain, worker_ids) for task_id in batch]
