@@ -6,6 +6,38 @@ Contract rows of this group:
 - POST /v1/audit/verify
 """
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from aiplane.data.pagination import parse_limit
+from aiplane.mlworker import audit
+from aiplane.mlworker.requests import actor_of
 
 router = APIRouter()
+
+
+@router.get("/v1/audit/events")
+def audit_events(
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    event_type: str | None = None,
+    user_id: str | None = None,
+    limit: str | None = None,
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    page_limit = parse_limit(limit, default=100, maximum=1000)
+    events, total = audit.query_events(start=start, end=end, event_type=event_type, user_id=user_id,
+                                       limit=page_limit, offset=offset)
+    return {"events": [audit.event_body(event) for event in events], "total": total, "limit": page_limit,
+            "offset": offset}
+
+
+@router.post("/v1/audit/verify")
+def verify(request: Request) -> dict[str, Any]:
+    return audit.verify_chain(actor_of(request))
+
+
+@router.get("/v1/audit/chain-root")
+def chain_root() -> dict[str, Any]:
+    return audit.chain_root()

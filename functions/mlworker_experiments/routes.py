@@ -5,6 +5,22 @@ Contract rows of this group:
 - POST /v1/experiments
 """
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from aiplane.mlworker import experiments
+from aiplane.mlworker.requests import actor_of
+from aiplane.mlworker.schemas import CreateExperimentRequest
 
 router = APIRouter()
+
+
+@router.get("/v1/experiments")
+def list_experiments() -> list[dict[str, Any]]:
+    return [experiments.experiment_body(experiment) for experiment in experiments.list_experiments()]
+
+
+@router.post("/v1/experiments", status_code=201)
+def create_experiment(body: CreateExperimentRequest, request: Request) -> dict[str, Any]:
+    return experiments.experiment_body(experiments.create_experiment(body, actor_of(request)))

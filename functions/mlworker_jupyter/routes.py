@@ -4,8 +4,42 @@ Contract rows of this group:
 - DELETE /v1/jupyter/services/{serviceId}
 - GET /v1/jupyter/services
 - POST /v1/jupyter/services
+
+GPU worker protocol (beyond the contract, admin API key; see EXTRA_ROUTES):
+- POST /v1/jupyter/services/{serviceId}/state
 """
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from aiplane.api.auth import current_principal
+from aiplane.errors import ForbiddenError
+from aiplane.mlworker import jupyter
+from aiplane.mlworker.requests import actor_of
+from aiplane.mlworker.schemas import JupyterStateReport, StartJupyterRequest
 
 router = APIRouter()
+
+
+@router.get("/v1/jupyter/services")
+def list_services(request: Request) -> list[dict[str, Any]]:
+    return [jupyter.service_body(service) for service in jupyter.list_services(current_principal(request))]
+
+
+@router.post("/v1/jupyter/services", status_code=201)
+def start_service(body: StartJupyterRequest, request: Request) -> dict[str, Any]:
+    return jupyter.service_body(jupyter.start_service(body, actor_of(request)))
+
+
+@router.delete("/v1/jupyter/services/{serviceId}", status_code=204)
+def stop_service(serviceId: str, request: Request) -> Response:  # noqa: N803 (the contract's parameter name)
+    jupyter.stop_service(serviceId, current_principal(request), actor_of(request))
+    return Response(status_code=204)
+
+
+@router.post("/v1/jupyter/services/{serviceId}/state", include_in_schema=False)
+def report_state(serviceId: str, body: JupyterStateReport, request: Request) -> dict[str, Any]:  # noqa: N803
+    if not current_principal(request).is_admin:
+        raise ForbiddenError("this operation needs an admin API key")
+    return jupyter.service_body(jupyter.report_state(serviceId, body, actor_of(request)))

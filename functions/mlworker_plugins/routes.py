@@ -9,6 +9,53 @@ Contract rows of this group:
 - PUT /v1/plugins/{pluginName}/config
 """
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from aiplane.api.auth import current_principal
+from aiplane.errors import ForbiddenError
+from aiplane.mlworker import plugins
+from aiplane.mlworker.requests import actor_of
+from aiplane.mlworker.schemas import PluginConfigBody
 
 router = APIRouter()
+
+
+def _require_admin(request: Request) -> None:
+    # Plugin configuration applies to every worker: only admins change it.
+    if not current_principal(request).is_admin:
+        raise ForbiddenError("changing plugin configuration needs an admin API key")
+
+
+@router.get("/v1/plugins")
+def list_plugins() -> list[dict[str, Any]]:
+    return [plugins.plugin_body(name) for name in plugins.CATALOG]
+
+
+@router.get("/v1/plugins/{pluginName}")
+def get_plugin(pluginName: str) -> dict[str, Any]:  # noqa: N803 (the contract's parameter name)
+    return plugins.plugin_body(pluginName)
+
+
+@router.get("/v1/plugins/{pluginName}/config")
+def get_config(pluginName: str) -> dict[str, Any]:  # noqa: N803
+    return plugins.config_of(pluginName)
+
+
+@router.put("/v1/plugins/{pluginName}/config")
+def put_config(pluginName: str, body: PluginConfigBody, request: Request) -> dict[str, Any]:  # noqa: N803
+    _require_admin(request)
+    return plugins.update_config(pluginName, body, actor_of(request))
+
+
+@router.delete("/v1/plugins/{pluginName}/config", status_code=204)
+def disable_plugin(pluginName: str, request: Request) -> Response:  # noqa: N803
+    _require_admin(request)
+    plugins.disable(pluginName, actor_of(request))
+    return Response(status_code=204)
+
+
+@router.get("/v1/plugins/{pluginName}/health")
+def plugin_health(pluginName: str) -> dict[str, Any]:  # noqa: N803
+    return plugins.health_body(pluginName)

@@ -2,8 +2,32 @@
 
 Contract rows of this group:
 - GET /ws
+
+The contract's /ws is a WebSocket. In the cloud, WebSockets are API Gateway WebSocket APIs, not
+the HTTP API this Lambda serves, so over plain HTTP the route answers 426 Upgrade Required in the
+family's envelope (code BAD_REQUEST). Real-time task updates are served as server-sent events
+instead: GET /v1/scheduler/status/stream and GET /v1/scheduler/jobs/{jobId}/stream.
 """
 
 from fastapi import APIRouter
 
+from aiplane.errors import BadRequestError
+
 router = APIRouter()
+
+
+class UpgradeRequiredError(BadRequestError):
+    """A WebSocket handshake is needed; rendered as a BAD_REQUEST envelope with status 426."""
+
+    @property
+    def status(self) -> int:
+        return 426
+
+
+@router.get("/ws")
+def websocket_over_http() -> None:
+    raise UpgradeRequiredError(
+        "/ws is a WebSocket endpoint: connect with a WebSocket client (task updates are also served as "
+        "server-sent events at /v1/scheduler/status/stream and /v1/scheduler/jobs/{jobId}/stream)",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )

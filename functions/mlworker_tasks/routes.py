@@ -8,6 +8,49 @@ Contract rows of this group:
 - POST /v1/tasks
 """
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from aiplane.api.auth import current_principal
+from aiplane.data.pagination import parse_limit
+from aiplane.mlworker import tasks, workers
+from aiplane.mlworker.requests import actor_of
+from aiplane.mlworker.schemas import CreateTaskRequest
 
 router = APIRouter()
+
+
+@router.post("/v1/tasks", status_code=201)
+def create_task(body: CreateTaskRequest, request: Request) -> dict[str, Any]:
+    return tasks.task_body(tasks.create_task(body, actor_of(request)))
+
+
+@router.get("/v1/tasks")
+def list_tasks(
+    status: str | None = None,
+    user_id: str | None = None,
+    limit: str | None = None,
+    offset: int = Query(0, ge=0),
+    node_count: int = Query(1, ge=1),  # accepted per the contract; tasks run on one node
+) -> dict[str, Any]:
+    page_limit = parse_limit(limit, default=tasks.DEFAULT_LIST_LIMIT, maximum=tasks.MAX_LIST_LIMIT)
+    page, total = tasks.list_tasks(status=status, user_id=user_id, limit=page_limit, offset=offset)
+    return {"tasks": [tasks.task_body(task) for task in page], "total": total, "limit": page_limit, "offset": offset}
+
+
+@router.get("/v1/tasks/{taskId}")
+def get_task(taskId: str) -> dict[str, Any]:  # noqa: N803 (the contract's parameter name)
+    return tasks.task_body(tasks.get_task(taskId))
+
+
+@router.delete("/v1/tasks/{taskId}", status_code=204)
+def cancel_task(taskId: str, request: Request) -> Response:  # noqa: N803
+    tasks.cancel_task(taskId, current_principal(request), actor_of(request))
+    return Response(status_code=204)
+
+
+@router.get("/v1/queue")
+def queue() -> dict[str, Any]:
+    active = sum(1 for worker in workers.list_workers() if workers.effective_status(worker) == workers.ACTIVE)
+    return tasks.queue_stats(active)

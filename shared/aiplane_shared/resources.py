@@ -139,6 +139,11 @@ APPPROXY_IDLE_CIRCUITS_QUEUE = Queue(
     "appproxy-idle-circuits", "collects interactive app-proxy circuits idle past the timeout",
     visibility_timeout_s=300, consumer="appproxy_idle_circuits",
 )
+# mlworker housekeeping ticks: expired task leases go back to the queue, silent workers go offline.
+MLWORKER_LEASES_QUEUE = Queue(
+    "mlworker-leases", "returns tasks whose lease expired to the queue and marks silent GPU workers offline",
+    visibility_timeout_s=120, consumer="mlworker_leases",
+)
 
 # Runtime events: appended events reach the trigger runner through the domain bus; expired job
 # leases return to the queue on a schedule.
@@ -153,7 +158,7 @@ JOB_LEASE_EXPIRY_QUEUE = Queue(
 
 QUEUES: tuple[Queue, ...] = (
     MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
-    EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE,
+    EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE, MLWORKER_LEASES_QUEUE,
 )
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
@@ -192,9 +197,14 @@ JOB_LEASE_EXPIRY_SCHEDULE = Schedule(
     local_period_s=5.0, target_queue=JOB_LEASE_EXPIRY_QUEUE.name, detail_type="runtime.job-lease-expiry",
 )
 
+MLWORKER_LEASES_SCHEDULE = Schedule(
+    "mlworker-leases", "expire GPU task leases and mark silent workers offline", cloud_rate_minutes=1,
+    local_period_s=10.0, target_queue=MLWORKER_LEASES_QUEUE.name, detail_type="mlworker.leases",
+)
+
 SCHEDULES: tuple[Schedule, ...] = (
     GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, GPU_LEASE_SWEEP,
-    JOB_LEASE_EXPIRY_SCHEDULE,
+    JOB_LEASE_EXPIRY_SCHEDULE, MLWORKER_LEASES_SCHEDULE,
 )
 
 EC2_STATE_CHANGE_RULE = EventPatternRule(

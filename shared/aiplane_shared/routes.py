@@ -118,6 +118,12 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
     (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
+    # mlworker GPU worker protocol: register, heartbeat, lease and report tasks and Jupyter services.
+    (MLWORKER, "POST", "/v1/scheduler/workers"),
+    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
+    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
+    (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
+    (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
 )
 
 # Every family also serves its OpenAPI document; it describes the API and holds no data.

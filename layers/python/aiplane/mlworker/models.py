@@ -1,0 +1,257 @@
+"""PynamoDB models of the ML worker family, all in the mlworker table.
+
+Key layout:
+- task         pk TASK#<id>        sk META   gsi1 TASKS / <created>#<id>
+                                             gsi2 TASKSTATUS#<status> / <status time>#<id>
+- worker       pk WORKER#<id>      sk META   gsi1 WORKERS / <id>
+- reservation  pk RESERVATION#<id> sk META   gsi1 RESERVATIONS / <created>#<id>
+- ledger       pk RESERVATIONS     sk LEDGER (version bumped by every reservation: serializes them)
+- plugin       pk PLUGIN#<name>    sk CONFIG (only plugins whose config was changed)
+- audit event  pk AUDIT            sk SEQ#<zero-padded sequence>
+- audit head   pk AUDIT            sk HEAD   (sequence + hash of the newest event)
+- experiment   pk EXPERIMENT#<id>  sk META   gsi1 EXPERIMENTS / <created>#<id>
+- jupyter      pk JUPYTER#<id>     sk META   gsi1 JUPYTER / <created>#<id>
+
+The task's gsi2 sort key is the time it entered its status: queue order for queued tasks,
+the end time for finished ones (so "completed today" is a key condition).
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from aiplane.data.models import Gsi1, table_name
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+META = "META"
+TASKS_PARTITION = "TASKS"
+WORKERS_PARTITION = "WORKERS"
+RESERVATIONS_PARTITION = "RESERVATIONS"
+EXPERIMENTS_PARTITION = "EXPERIMENTS"
+JUPYTER_PARTITION = "JUPYTER"
+AUDIT_PARTITION = "AUDIT"
+AUDIT_HEAD = "HEAD"
+SEQUENCE_PREFIX = "SEQ#"
+TABLE_NAME = table_name(resources.MLWORKER_TABLE)
+
+
+def task_key(task_id: str) -> str:
+    return f"TASK#{task_id}"
+
+
+def task_status_key(status: str) -> str:
+    return f"TASKSTATUS#{status}"
+
+
+def worker_key(worker_id: str) -> str:
+    return f"WORKER#{worker_id}"
+
+
+def audit_sequence_key(sequence: int) -> str:
+    return f"{SEQUENCE_PREFIX}{sequence:012d}"
+
+
+class Gsi2(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class TaskRecord(Model):
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=META)
+    gsi1pk = UnicodeAttribute(default=TASKS_PARTITION)
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_created = Gsi1()
+    by_status = Gsi2()
+    task_id = UnicodeAttribute()
+    job_name = UnicodeAttribute()
+    status = UnicodeAttribute()
+    priority = NumberAttribute()
+    user_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    started_at = UnicodeAttribute(null=True)
+    ended_at = UnicodeAttribute(null=True)
+    worker_id = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    output = UnicodeAttribute(null=True)
+    entrypoint = UnicodeAttribute(null=True)
+    args = UnicodeAttribute(null=True)
+    snapshot_id = UnicodeAttribute(null=True)
+    datasets = ListAttribute(of=UnicodeAttribute, default=list)
+    dataset_specs = JSONAttribute(default=list)
+    metadata = JSONAttribute(default=dict)
+    cpu = NumberAttribute(default=0)
+    memory_gb = NumberAttribute(default=0)
+    gpu = NumberAttribute(default=0)
+    retry_count = NumberAttribute(default=0)
+    max_retries = NumberAttribute(default=3)
+    lease_expires_epoch = NumberAttribute(null=True)  # while a worker holds the task
+    # Every state change, oldest first: [{"seq", "status", "priority", "at", ...}] (the job stream)
+    history = JSONAttribute(default=list)
+    version = VersionAttribute()  # every save is conditional on the version read
+
+
+class WorkerRecord(Model):
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=META)
+    gsi1pk = UnicodeAttribute(default=WORKERS_PARTITION)
+    gsi1sk = UnicodeAttribute()
+    by_list = Gsi1()
+    worker_id = UnicodeAttribute()
+    connected_at = UnicodeAttribute()
+    last_heartbeat = UnicodeAttribute()
+    last_heartbeat_epoch = NumberAttribute()
+    gpu_count = NumberAttribute(default=0)
+    gpu_type = UnicodeAttribute(null=True)
+    cpu_cores = NumberAttribute(default=0)
+    memory_gb = NumberAttribute(default=0)
+    service_slots = NumberAttribute(default=0)
+    active_tasks = ListAttribute(of=UnicodeAttribute, default=list)
+    status = UnicodeAttribute(default="active")  # active | draining | offline
+    drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
+    version = VersionAttribute()
+
+
+class ReservationRecord(Model):
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=META)
+    gsi1pk = UnicodeAttribute(default=RESERVATIONS_PARTITION)
+    gsi1sk = UnicodeAttribute()
+    by_list = Gsi1()
+    reservation_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    gpu_count = NumberAttribute()
+    gpu_type = UnicodeAttribute(null=True)
+    node_count = NumberAttribute(default=1)
+    created_at = UnicodeAttribute()
+    expires_at = UnicodeAttribute()
+    expires_at_epoch = NumberAttribute()  # TTL as well: DynamoDB removes it some time after expiry
+    status = UnicodeAttribute(default="active")
+
+
+class ReservationLedger(Model):
+    """One item whose version every reservation bumps in the same transaction, so two
+    reservations racing for the last GPUs cannot both pass the capacity check."""
+
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True, default=RESERVATIONS_PARTITION)
+    sk = UnicodeAttribute(range_key=True, default="LEDGER")
+    version = VersionAttribute()
+
+
+class PluginConfigRecord(Model):
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="CONFIG")
+    enabled = BooleanAttribute()
+    mode = UnicodeAttribute()
+    image = UnicodeAttribute(null=True)
+    settings = JSONAttribute(default=dict)
+    updated_at = UnicodeAttribute()
+
+
+class AuditEventRecord(Model):
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True, default=AUDIT_PARTITION)
+    sk = UnicodeAttribute(range_key=True)
+    sequence_num = NumberAttribute()
+    timestamp = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    user_id = UnicodeAttribute(null=True)
+    resource = UnicodeAttribute(null=True)
+    action = UnicodeAttribute(null=True)
+    success = BooleanAttribute(default=True)
+    ip_address = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    metadata = JSONAttribute(default=dict)
+    prev_hash = UnicodeAttribute()
+    event_hash = UnicodeAttribute()
+
+
+class AuditHeadRecord(Model):
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True, default=AUDIT_PARTITION)
+    sk = UnicodeAttribute(range_key=True, default=AUDIT_HEAD)
+    sequence_num = NumberAttribute()
+    event_hash = UnicodeAttribute()
+    timestamp = UnicodeAttribute()
+
+
+class ExperimentRecord(Model):
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=META)
+    gsi1pk = UnicodeAttribute(default=EXPERIMENTS_PARTITION)
+    gsi1sk = UnicodeAttribute()
+    by_created = Gsi1()
+    experiment_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    commit_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")
+
+
+class JupyterServiceRecord(Model):
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=META)
+    gsi1pk = UnicodeAttribute(default=JUPYTER_PARTITION)
+    gsi1sk = UnicodeAttribute()
+    by_created = Gsi1()
+    service_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    workspace = UnicodeAttribute(null=True)
+    image = UnicodeAttribute()
+    status = UnicodeAttribute()  # starting | running | stopping | stopped | error
+    url = UnicodeAttribute(null=True)
+    token = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()

@@ -1,0 +1,177 @@
+"""Plugins: a fixed catalog defined here; their configuration lives in the mlworker table.
+
+Each plugin declares its settings as a pydantic model (unknown keys refused), so a PUT of a
+config is validated against that plugin's own schema before anything is stored. A plugin with
+no stored config runs its defaults. DELETE disables it (the stored config keeps its settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+from pynamodb.exceptions import DoesNotExist
+
+from aiplane.errors import NotFoundError, ValidationError
+from aiplane.mlworker import audit, workers
+from aiplane.mlworker.audit import Actor
+from aiplane.mlworker.common import now_iso, without_none
+from aiplane.mlworker.models import PluginConfigRecord
+from aiplane.mlworker.schemas import PluginConfigBody
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JupyterSettings(_Settings):
+    port: int = Field(default=8888, ge=1024, le=65535)
+    idle_timeout_minutes: int = Field(default=60, ge=0, le=10080)
+
+
+class VllmSettings(_Settings):
+    model: str | None = Field(default=None, min_length=1)
+    tensor_parallel_size: int = Field(default=1, ge=1, le=8)
+    max_model_len: int | None = Field(default=None, ge=1)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+
+
+class TensorboardSettings(_Settings):
+    log_dir: str = Field(default="/workspace/runs", min_length=1)
+    reload_interval_s: int = Field(default=30, ge=1, le=3600)
+
+
+class MlflowSettings(_Settings):
+    tracking_uri: str = Field(default="http://127.0.0.1:5000", pattern=r"^(https?|file)://")
+    experiment_name: str | None = None
+
+
+class WandbSettings(_Settings):
+    project: str | None = None
+    entity: str | None = None
+    mode: Literal["online", "offline", "disabled"] = "offline"
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    name: str
+    version: str
+    description: str
+    requires_restart: bool
+    default_mode: str
+    default_image: str | None
+    settings: type[_Settings]
+    enabled_by_default: bool = True
+
+
+CATALOG: dict[str, PluginSpec] = {spec.name: spec for spec in (
+    PluginSpec("jupyter", "4.2.5", "JupyterLab notebook services", False, "sidecar", "jupyter/pytorch:latest",
+               JupyterSettings),
+    PluginSpec("vllm", "0.6.3", "vLLM model serving", True, "sidecar", "vllm/vllm-openai:v0.6.3", VllmSettings,
+               enabled_by_default=False),
+    PluginSpec("tensorboard", "2.18.0", "TensorBoard training dashboards", False, "sidecar",
+               "tensorflow/tensorflow:2.18.0", TensorboardSettings),
+    PluginSpec("mlflow", "2.17.2", "MLflow experiment tracking", False, "remote", None, MlflowSettings,
+               enabled_by_default=False),
+    PluginSpec("wandb", "0.18.5", "Weights & Biases experiment tracking", False, "remote", None, WandbSettings,
+               enabled_by_default=False),
+)}
+
+
+def spec_of(name: str) -> PluginSpec:
+    spec = CATALOG.get(name)
+    if spec is None:
+        raise NotFoundError(f"plugin {name} not found")
+    return spec
+
+
+def _stored(name: str) -> PluginConfigRecord | None:
+    try:
+        return PluginConfigRecord.get(f"PLUGIN#{name}", "CONFIG", consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def config_of(name: str) -> dict[str, Any]:
+    spec = spec_of(name)
+    stored = _stored(name)
+    if stored is None:
+        return without_none({
+            "enabled": spec.enabled_by_default, "mode": spec.default_mode if spec.enabled_by_default else "disabled",
+            "image": spec.default_image, "settings": spec.settings().model_dump(exclude_none=True),
+        })
+    return without_none({"enabled": stored.enabled, "mode": stored.mode, "image": stored.image,
+                         "settings": stored.settings or {}})
+
+
+def _validated(spec: PluginSpec, body: PluginConfigBody) -> dict[str, Any]:
+    try:
+        settings = spec.settings.model_validate(body.settings).model_dump(exclude_none=True)
+    except PydanticValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in ("settings", *first.get("loc", ())))
+        raise ValidationError(f"{field}: {first.get('msg', 'invalid')}", param=field) from None
+    enabled = body.enabled if body.enabled is not None else body.mode != "disabled"
+    mode = body.mode or (spec.default_mode if enabled else "disabled")
+    if enabled and mode == "disabled":
+        raise ValidationError("an enabled plugin needs mode sidecar or remote", param="mode")
+    if not enabled:
+        mode = "disabled"
+    image = body.image or spec.default_image
+    if enabled and mode == "sidecar" and image is None:
+        raise ValidationError(f"plugin {spec.name} in sidecar mode needs an image", param="image")
+    return {"enabled": enabled, "mode": mode, "image": image, "settings": settings}
+
+
+def _store(name: str, config: dict[str, Any]) -> None:
+    PluginConfigRecord(f"PLUGIN#{name}", "CONFIG", enabled=config["enabled"], mode=config["mode"],
+                       image=config["image"], settings=config["settings"], updated_at=now_iso()).save()
+
+
+def update_config(name: str, body: PluginConfigBody, actor: Actor) -> dict[str, Any]:
+    spec = spec_of(name)
+    config = _validated(spec, body)
+    _store(name, config)
+    audit.append_event("plugin_configured", actor, resource=f"plugin/{name}", action="update_config",
+                       metadata={"enabled": config["enabled"], "mode": config["mode"]})
+    return plugin_body(name)
+
+
+def disable(name: str, actor: Actor) -> None:
+    config = {**config_of(name), "enabled": False, "mode": "disabled"}
+    config.setdefault("image", None)
+    _store(name, config)
+    audit.append_event("plugin_configured", actor, resource=f"plugin/{name}", action="disable")
+
+
+def _active_workers() -> int:
+    return sum(1 for worker in workers.list_workers() if workers.effective_status(worker) == workers.ACTIVE)
+
+
+def health_of(name: str) -> str:
+    """healthy: enabled with a worker to run its sidecars; degraded: enabled, no active worker;
+    unhealthy: disabled. Remote plugins need no worker."""
+    config = config_of(name)
+    if not config["enabled"]:
+        return "unhealthy"
+    if config["mode"] == "remote" or _active_workers() > 0:
+        return "healthy"
+    return "degraded"
+
+
+def plugin_body(name: str) -> dict[str, Any]:
+    spec = spec_of(name)
+    config = config_of(name)
+    health = health_of(name)
+    status = {"healthy": "healthy", "degraded": "starting", "unhealthy": "stopped"}[health]
+    return {
+        "name": name, "enabled": config["enabled"], "mode": config["mode"],
+        "status": {"name": name, "status": status, "last_check": now_iso()},
+        "config": config, "requires_restart": spec.requires_restart, "version": spec.version,
+    }
+
+
+def health_body(name: str) -> dict[str, Any]:
+    return {"status": health_of(name), "version": spec_of(name).version, "timestamp": now_iso()}

@@ -1,0 +1,96 @@
+"""Request bodies of the ML worker API (contract 002), validated before anything is written."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiplane.mlworker.scheduling import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY
+
+JOB_NAME_PATTERN = r"^[a-zA-Z0-9_-]+$"
+Priority = Field(default=DEFAULT_PRIORITY, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+
+
+class DatasetSpec(BaseModel):
+    name: str | None = None
+    source: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    mount_path: str | None = None
+
+
+class CreateTaskRequest(BaseModel):
+    job_name: str = Field(min_length=1, max_length=64, pattern=JOB_NAME_PATTERN)
+    priority: int = Priority
+    args: str | None = None
+    entrypoint: str | None = None
+    snapshot_id: str | None = None
+    datasets: list[str] = Field(default_factory=list)
+    dataset_specs: list[DatasetSpec] = Field(default_factory=list)
+    cpu: int = Field(default=0, ge=0, le=1024)
+    memory_gb: int = Field(default=0, ge=0, le=16384)
+    gpu: int = Field(default=0, ge=0, le=64)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class PriorityRequest(BaseModel):
+    priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)
+
+
+class CreateReservationRequest(BaseModel):
+    gpu_count: int = Field(ge=1, le=4096)
+    gpu_type: str | None = Field(default=None, min_length=1, max_length=64)
+    node_count: int = Field(default=1, ge=1, le=512)
+    expires_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
+
+class PluginConfigBody(BaseModel):
+    enabled: bool | None = None
+    mode: Literal["sidecar", "remote", "disabled"] | None = None
+    image: str | None = Field(default=None, min_length=1, max_length=512)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateExperimentRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    description: str | None = Field(default=None, max_length=4096)
+
+
+class StartJupyterRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    workspace: str | None = Field(default=None, max_length=1024)
+    image: str = Field(default="jupyter/pytorch:latest", min_length=1, max_length=512)
+
+
+# GPU worker protocol (routes beyond the contract, see aiplane_shared.routes.EXTRA_ROUTES).
+class WorkerCapabilities(BaseModel):
+    gpu_count: int = Field(default=0, ge=0, le=64)
+    gpu_type: str | None = Field(default=None, max_length=64)
+    cpu_cores: int = Field(default=0, ge=0, le=1024)
+    memory_gb: int = Field(default=0, ge=0, le=16384)
+
+
+class RegisterWorkerRequest(BaseModel):
+    id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9_.:-]+$")
+    capabilities: WorkerCapabilities = Field(default_factory=WorkerCapabilities)
+    service_slots: int = Field(default=0, ge=0, le=64)
+
+
+class LeaseRequest(BaseModel):
+    worker_id: str = Field(min_length=1, max_length=128)
+
+
+class JobStateReport(BaseModel):
+    """A worker reports progress of a task it holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worker_id: str = Field(min_length=1, max_length=128)
+    status: Literal["running", "collecting", "completed", "failed"]
+    output: str | None = Field(default=None, max_length=65536)
+    error: str | None = Field(default=None, max_length=4096)
+
+
+class JupyterStateReport(BaseModel):
+    status: Literal["running", "stopped", "error"]
+    url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")

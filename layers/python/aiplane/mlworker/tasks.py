@@ -1,0 +1,233 @@
+"""Tasks: submission, listing, cancellation, priority changes and queue statistics.
+
+A task moves queued → preparing (leased by a worker) → running → collecting → completed | failed;
+cancelling ends it as failed. Every change is a save conditional on the version read
+(`TaskRecord.version`), so two writers never both win, and is appended to the task's history,
+which the job stream replays.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from aiplane.identity.principal import Principal
+from aiplane.mlworker import audit, scheduling
+from aiplane.mlworker.audit import Actor
+from aiplane.mlworker.common import now_iso, parse_iso, without_none
+from aiplane.mlworker.models import META, TASKS_PARTITION, TaskRecord, task_key, task_status_key
+from aiplane.mlworker.schemas import CreateTaskRequest
+
+QUEUED, PREPARING, RUNNING, COLLECTING, COMPLETED, FAILED = (
+    "queued", "preparing", "running", "collecting", "completed", "failed",
+)
+ACTIVE_STATUSES = (PREPARING, RUNNING, COLLECTING)  # held by a worker
+TERMINAL_STATUSES = (COMPLETED, FAILED)
+LIST_STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED)  # the list filter's enum
+DEFAULT_LIST_LIMIT = 50
+MAX_LIST_LIMIT = 1000
+DEFAULT_MAX_RETRIES = 3
+SAVE_ATTEMPTS = 20
+
+
+def _sort_key(moment: str, task_id: str) -> str:
+    return f"{moment}#{task_id}"
+
+
+def set_status(task: TaskRecord, status: str, **fields: Any) -> None:
+    """Change a task's status in memory (the caller saves): index keys, times and history."""
+    moment = now_iso()
+    task.status = status
+    task.gsi2pk = task_status_key(status)
+    task.gsi2sk = _sort_key(moment, task.task_id)
+    for name, value in fields.items():
+        setattr(task, name, value)
+    if status == RUNNING and not task.started_at:
+        task.started_at = moment
+    if status in TERMINAL_STATUSES:
+        task.ended_at = moment
+        task.lease_expires_epoch = None
+    record_history(task, status=status, at=moment, **{k: v for k, v in fields.items() if k in ("error", "worker_id")})
+
+
+def record_history(task: TaskRecord, **entry: Any) -> None:
+    history = list(task.history or [])
+    history.append({"seq": len(history) + 1, "priority": int(task.priority), "status": task.status, **entry})
+    task.history = history
+
+
+def create_task(request: CreateTaskRequest, actor: Actor) -> TaskRecord:
+    task_id = str(uuid.uuid4())
+    moment = now_iso()
+    task = TaskRecord(
+        task_key(task_id), gsi1pk=TASKS_PARTITION, gsi1sk=_sort_key(moment, task_id),
+        gsi2pk=task_status_key(QUEUED), gsi2sk=_sort_key(moment, task_id), task_id=task_id,
+        job_name=request.job_name, status=QUEUED, priority=request.priority, user_id=actor.user_id or "",
+        created_at=moment, entrypoint=request.entrypoint, args=request.args, snapshot_id=request.snapshot_id,
+        datasets=list(request.datasets), dataset_specs=[spec.model_dump(exclude_none=True) for spec in request.dataset_specs],
+        metadata=dict(request.metadata), cpu=request.cpu, memory_gb=request.memory_gb, gpu=request.gpu,
+        retry_count=0, max_retries=DEFAULT_MAX_RETRIES,
+        history=[{"seq": 1, "status": QUEUED, "priority": request.priority, "at": moment}],
+    )
+    task.save(condition=TaskRecord.pk.does_not_exist())
+    audit.append_event("job_queued", actor, resource=f"task/{task_id}", action="submit",
+                       metadata={"job_name": request.job_name, "priority": request.priority, "gpu": request.gpu})
+    return task
+
+
+def find_task(task_id: str) -> TaskRecord | None:
+    try:
+        return TaskRecord.get(task_key(task_id), META, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def get_task(task_id: str) -> TaskRecord:
+    task = find_task(task_id)
+    if task is None:
+        raise NotFoundError(f"task {task_id} not found")
+    return task
+
+
+def mutate_task(task_id: str, change: Callable[[TaskRecord], None]) -> TaskRecord:
+    """Apply `change` to a fresh copy and save it conditionally; retry if another writer won.
+    `change` raises a domain error to refuse."""
+    for _ in range(SAVE_ATTEMPTS):
+        task = get_task(task_id)
+        change(task)
+        try:
+            task.save()
+            return task
+        except PutError:
+            continue
+    raise ConflictError(f"task {task_id} is changing concurrently; try again")
+
+
+def _owned(task: TaskRecord, principal: Principal) -> None:
+    if not principal.is_admin and task.user_id != principal.id:
+        raise ForbiddenError("this task belongs to another user")
+
+
+def cancel_task(task_id: str, principal: Principal, actor: Actor) -> TaskRecord:
+    def cancel(task: TaskRecord) -> None:
+        _owned(task, principal)
+        if task.status in TERMINAL_STATUSES:
+            raise ConflictError(f"task {task_id} has already ended ({task.status})")
+        # The worker still listed as holder learns of the cancellation on its next heartbeat.
+        set_status(task, FAILED, error="cancelled")
+
+    task = mutate_task(task_id, cancel)
+    audit.append_event("job_completed", actor, resource=f"task/{task_id}", action="cancel", success=False,
+                       error="cancelled")
+    return task
+
+
+def change_priority(task_id: str, priority: int, principal: Principal, actor: Actor) -> TaskRecord:
+    previous: dict[str, int] = {}
+
+    def reprioritize(task: TaskRecord) -> None:
+        _owned(task, principal)
+        if task.status in TERMINAL_STATUSES:
+            raise ConflictError(f"task {task_id} has already ended ({task.status})")
+        previous["priority"] = int(task.priority)
+        task.priority = priority
+        record_history(task, at=now_iso(), event="priority_changed")
+
+    task = mutate_task(task_id, reprioritize)
+    audit.append_event("job_queued", actor, resource=f"task/{task_id}", action="change_priority",
+                       metadata={"from": previous["priority"], "to": priority})
+    return task
+
+
+def tasks_in_status(status: str, *, since: str | None = None) -> list[TaskRecord]:
+    condition = TaskRecord.gsi2sk >= since if since else None
+    return list(TaskRecord.by_status.query(task_status_key(status), range_key_condition=condition))
+
+
+def list_tasks(*, status: str | None, user_id: str | None, limit: int, offset: int) -> tuple[list[TaskRecord], int]:
+    """Newest first. A status filter reads that status's index partition; running covers
+    every status a worker holds (preparing, running, collecting)."""
+    if status is not None and status not in LIST_STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(LIST_STATUSES)}", param="status")
+    user_filter = TaskRecord.user_id == user_id if user_id else None
+    if status is None:
+        matching = list(TaskRecord.by_created.query(TASKS_PARTITION, filter_condition=user_filter, scan_index_forward=False))
+    else:
+        statuses = ACTIVE_STATUSES if status == RUNNING else (status,)
+        matching = [task for one in statuses
+                    for task in TaskRecord.by_status.query(task_status_key(one), filter_condition=user_filter)]
+        matching.sort(key=lambda task: task.gsi1sk, reverse=True)
+    return matching[offset:offset + limit], len(matching)
+
+
+def demand_of(task: TaskRecord) -> scheduling.Demand:
+    return scheduling.Demand(
+        task_id=task.task_id, priority=int(task.priority), submitted_at=parse_iso(task.created_at),
+        gpu=int(task.gpu or 0), cpu=int(task.cpu or 0), memory_gb=int(task.memory_gb or 0),
+    )
+
+
+def queued_in_order(now: datetime | None = None) -> list[TaskRecord]:
+    now = now or datetime.now(UTC)
+    queued = {task.task_id: task for task in tasks_in_status(QUEUED)}
+    return [queued[demand.task_id] for demand in scheduling.queue_order(map(demand_of, queued.values()), now)]
+
+
+def start_of_day(now: datetime) -> str:
+    return now_iso(now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+def queue_stats(active_workers: int) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    ordered = queued_in_order(now)
+    today = start_of_day(now)
+    return {
+        "queued": len(ordered),
+        "running": sum(len(tasks_in_status(status)) for status in ACTIVE_STATUSES),
+        "completed": len(tasks_in_status(COMPLETED, since=today)),
+        "failed": len(tasks_in_status(FAILED, since=today)),
+        "workers": active_workers,
+        # Beyond QueueStats: the queue itself, in scheduling order.
+        "queue": [
+            {"position": position, "id": task.task_id, "job_name": task.job_name, "priority": int(task.priority),
+             "priority_aged": priority_aged(task, now), "gpu": int(task.gpu or 0), "user_id": task.user_id,
+             "created_at": task.created_at}
+            for position, task in enumerate(ordered, start=1)
+        ],
+    }
+
+
+def completed_since(hours: int) -> int:
+    return len(tasks_in_status(COMPLETED, since=now_iso(datetime.now(UTC) - timedelta(hours=hours))))
+
+
+def priority_aged(task: TaskRecord, now: datetime | None = None) -> float:
+    if task.status != QUEUED:
+        return float(task.priority)
+    return round(scheduling.aged_priority(int(task.priority), parse_iso(task.created_at), now or datetime.now(UTC)), 3)
+
+
+def task_body(task: TaskRecord) -> dict[str, Any]:
+    return without_none({
+        "id": task.task_id, "job_name": task.job_name, "status": task.status, "priority": int(task.priority),
+        "created_at": task.created_at, "started_at": task.started_at, "ended_at": task.ended_at,
+        "worker_id": task.worker_id, "error": task.error, "output": task.output, "entrypoint": task.entrypoint,
+        "snapshot_id": task.snapshot_id, "datasets": list(task.datasets or []), "cpu": int(task.cpu or 0),
+        "memory_gb": int(task.memory_gb or 0), "gpu": int(task.gpu or 0), "user_id": task.user_id,
+        "retry_count": int(task.retry_count or 0), "max_retries": int(task.max_retries or 0),
+        "plugin_status": {},
+        "node_assignments": [{"node_id": 0, "worker_id": task.worker_id, "slot_assigned": task.status in ACTIVE_STATUSES}]
+        if task.worker_id else [],
+        "priority_aged": priority_aged(task),
+    })
+
+
+def work_body(task: TaskRecord) -> dict[str, Any]:
+    """What a worker needs to run a leased task (the Task plus the submission's inputs)."""
+    return {**task_body(task), "args": task.args, "dataset_specs": task.dataset_specs or [],
+            "metadata": task.metadata or {}, "lease_expires_epoch": int(task.lease_expires_epoch or 0)}

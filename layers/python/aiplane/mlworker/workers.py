@@ -1,0 +1,270 @@
+"""GPU workers: registration, heartbeats, draining, and leasing tasks.
+
+A worker registers its capacity, then heartbeats and asks for work. A lease hands it the next
+task that fits (see `scheduling`); the task and the worker are saved in one transaction, each
+conditional on the version read, so a task is never leased twice and a worker's task list never
+loses an entry. Leases last `LEASE_TTL_S` and every heartbeat renews them; the scheduled
+housekeeping (`expire_leases`) returns tasks of silent workers to the queue.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from aiplane.errors import ConflictError, NotFoundError
+from aiplane.mlworker import audit, scheduling, tasks
+from aiplane.mlworker.audit import Actor
+from aiplane.mlworker.common import connection, now_iso, without_none
+from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
+from aiplane.mlworker.schemas import JobStateReport, RegisterWorkerRequest
+from aiplane.mlworker.tasks import ACTIVE_STATUSES, FAILED, PREPARING, QUEUED, TERMINAL_STATUSES
+
+ACTIVE, DRAINING, OFFLINE = "active", "draining", "offline"
+LEASE_TTL_S = 120
+HEARTBEAT_TIMEOUT_S = 90  # a worker silent this long counts as offline
+SAVE_ATTEMPTS = 20
+SYSTEM = Actor(user_id="system")
+
+
+def find_worker(worker_id: str) -> WorkerRecord | None:
+    try:
+        return WorkerRecord.get(worker_key(worker_id), META, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def get_worker(worker_id: str) -> WorkerRecord:
+    worker = find_worker(worker_id)
+    if worker is None:
+        raise NotFoundError(f"worker {worker_id} not found")
+    return worker
+
+
+def list_workers() -> list[WorkerRecord]:
+    return list(WorkerRecord.by_list.query(WORKERS_PARTITION))
+
+
+def effective_status(worker: WorkerRecord, now_epoch: float | None = None) -> str:
+    silent_s = (now_epoch or time.time()) - int(worker.last_heartbeat_epoch)
+    if worker.status == ACTIVE and silent_s > HEARTBEAT_TIMEOUT_S:
+        return OFFLINE
+    return worker.status
+
+
+def register_worker(request: RegisterWorkerRequest, actor: Actor) -> tuple[WorkerRecord, bool]:
+    """Register (or re-register after a restart, which also ends a drain); answers the worker
+    and whether it is new."""
+    worker_id = request.id or str(uuid.uuid4())
+    capabilities = request.capabilities
+    for _ in range(SAVE_ATTEMPTS):
+        worker = find_worker(worker_id)
+        created = worker is None
+        moment = now_iso()
+        if worker is None:
+            worker = WorkerRecord(worker_key(worker_id), gsi1sk=worker_id, worker_id=worker_id, connected_at=moment,
+                                  active_tasks=[])
+        worker.last_heartbeat, worker.last_heartbeat_epoch = moment, int(time.time())
+        worker.gpu_count, worker.gpu_type = capabilities.gpu_count, capabilities.gpu_type
+        worker.cpu_cores, worker.memory_gb = capabilities.cpu_cores, capabilities.memory_gb
+        worker.service_slots, worker.status, worker.drained = request.service_slots, ACTIVE, False
+        try:
+            worker.save()
+        except PutError:
+            continue
+        audit.append_event("auth_attempt", actor, resource=f"worker/{worker_id}", action="register_worker",
+                           metadata={"gpu_count": capabilities.gpu_count, "gpu_type": capabilities.gpu_type})
+        return worker, created
+    raise ConflictError(f"worker {worker_id} is changing concurrently; try again")
+
+
+def _mutate_worker(worker_id: str, change) -> WorkerRecord:
+    for _ in range(SAVE_ATTEMPTS):
+        worker = get_worker(worker_id)
+        change(worker)
+        try:
+            worker.save()
+            return worker
+        except PutError:
+            continue
+    raise ConflictError(f"worker {worker_id} is changing concurrently; try again")
+
+
+def heartbeat(worker_id: str) -> dict[str, Any]:
+    """Record liveness and renew the worker's leases. Answers the tasks it should stop (cancelled
+    or handed to another worker meanwhile) so the worker can kill them."""
+
+    def beat(worker: WorkerRecord) -> None:
+        worker.last_heartbeat, worker.last_heartbeat_epoch = now_iso(), int(time.time())
+        if worker.status == OFFLINE and not worker.drained:
+            worker.status = ACTIVE
+
+    worker = _mutate_worker(worker_id, beat)
+    stop: list[str] = []
+    for task_id in list(worker.active_tasks or []):
+        renewed = _renew_lease(task_id, worker_id)
+        if not renewed:
+            stop.append(task_id)
+    if stop:
+        _release(worker_id, stop)
+    return {"status": effective_status(get_worker(worker_id)), "stop_tasks": stop, "lease_ttl_s": LEASE_TTL_S}
+
+
+def _renew_lease(task_id: str, worker_id: str) -> bool:
+    renewed = {"held": False}
+
+    def renew(task: TaskRecord) -> None:
+        renewed["held"] = task.worker_id == worker_id and task.status in ACTIVE_STATUSES
+        if renewed["held"]:
+            task.lease_expires_epoch = int(time.time()) + LEASE_TTL_S
+
+    try:
+        tasks.mutate_task(task_id, renew)
+    except NotFoundError:
+        return False
+    return renewed["held"]
+
+
+def _release(worker_id: str, task_ids: list[str]) -> None:
+    def drop(worker: WorkerRecord) -> None:
+        worker.active_tasks = [task_id for task_id in (worker.active_tasks or []) if task_id not in task_ids]
+        if worker.status == DRAINING and not worker.active_tasks:
+            worker.status = OFFLINE  # drained
+
+    try:
+        _mutate_worker(worker_id, drop)
+    except NotFoundError:
+        pass
+
+
+def drain_worker(worker_id: str, actor: Actor) -> WorkerRecord:
+    def drain(worker: WorkerRecord) -> None:
+        worker.drained = True
+        worker.status = DRAINING if worker.active_tasks else OFFLINE
+
+    worker = _mutate_worker(worker_id, drain)
+    audit.append_event("scheduler_drain", actor, resource=f"worker/{worker_id}", action="drain",
+                       metadata={"active_tasks": list(worker.active_tasks or [])})
+    return worker
+
+
+def _held_tasks(worker: WorkerRecord) -> list[TaskRecord]:
+    held = (tasks.find_task(task_id) for task_id in worker.active_tasks or [])
+    return [task for task in held if task is not None and task.status in ACTIVE_STATUSES and task.worker_id == worker.worker_id]
+
+
+def free_capacity(worker: WorkerRecord, held: list[TaskRecord] | None = None) -> scheduling.Capacity:
+    total = scheduling.Capacity(gpu=int(worker.gpu_count), cpu=int(worker.cpu_cores), memory_gb=int(worker.memory_gb))
+    return scheduling.free_capacity(total, map(tasks.demand_of, _held_tasks(worker) if held is None else held))
+
+
+def lease_task(worker_id: str) -> TaskRecord | None:
+    """Hand the worker the next task that fits its free capacity, or None."""
+    for _ in range(SAVE_ATTEMPTS):
+        worker = get_worker(worker_id)
+        if worker.drained:
+            return None  # draining or drained: no new work
+        if effective_status(worker) != ACTIVE:
+            raise ConflictError(f"worker {worker_id} missed its heartbeats; heartbeat before leasing")
+        now = datetime.now(UTC)
+        candidates = tasks.tasks_in_status(QUEUED)
+        choice = scheduling.pick_next([tasks.demand_of(task) for task in candidates], free_capacity(worker), now)
+        if choice is None:
+            return None
+        task = tasks.find_task(choice.task_id)
+        if task is None or task.status != QUEUED:
+            continue  # the index lagged behind a lease or a cancellation
+        tasks.set_status(task, PREPARING, worker_id=worker_id, lease_expires_epoch=int(time.time()) + LEASE_TTL_S)
+        worker.active_tasks = [*(worker.active_tasks or []), task.task_id]
+        try:
+            with TransactWrite(connection=connection()) as transaction:
+                transaction.save(task)
+                transaction.save(worker)
+        except TransactWriteError:
+            continue  # another worker took it, or our own record changed: decide again
+        audit.append_event("job_started", SYSTEM, resource=f"task/{task.task_id}", action="lease",
+                           metadata={"worker_id": worker_id})
+        return tasks.get_task(task.task_id)
+    raise ConflictError("the queue is too busy; try again")
+
+
+def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
+    def advance(task: TaskRecord) -> None:
+        if task.worker_id != report.worker_id or task.status not in ACTIVE_STATUSES:
+            raise ConflictError(f"task {task_id} is not held by worker {report.worker_id}")
+        fields = {name: value for name, value in (("output", report.output), ("error", report.error)) if value is not None}
+        tasks.set_status(task, report.status, **fields)
+
+    task = tasks.mutate_task(task_id, advance)
+    if report.status in TERMINAL_STATUSES:
+        _release(report.worker_id, [task_id])
+        audit.append_event("job_completed", Actor(user_id=report.worker_id), resource=f"task/{task_id}",
+                           action=report.status, success=report.status != FAILED, error=report.error)
+    elif report.status == "running":
+        audit.append_event("job_started", Actor(user_id=report.worker_id), resource=f"task/{task_id}", action="run")
+    return task
+
+
+def expire_leases(now_epoch: float | None = None) -> list[str]:
+    """Return tasks whose lease ran out to the queue (or fail them once out of retries), and mark
+    silent workers offline. Answers the ids of the tasks it touched."""
+    now_epoch = now_epoch or time.time()
+    expired: list[str] = []
+    for status in ACTIVE_STATUSES:
+        for candidate in tasks.tasks_in_status(status):
+            if candidate.lease_expires_epoch is None or candidate.lease_expires_epoch > now_epoch:
+                continue
+            outcome: dict[str, Any] = {}
+
+            def requeue(task: TaskRecord) -> None:
+                outcome.clear()
+                if task.status not in ACTIVE_STATUSES or task.lease_expires_epoch is None or task.lease_expires_epoch > now_epoch:
+                    return  # renewed or finished meanwhile
+                outcome["worker_id"] = task.worker_id
+                retries = int(task.retry_count or 0) + 1
+                if retries > int(task.max_retries or 0):
+                    tasks.set_status(task, FAILED, error="lease expired; out of retries", retry_count=retries)
+                else:
+                    tasks.set_status(task, QUEUED, worker_id=None, lease_expires_epoch=None, started_at=None,
+                                     retry_count=retries)
+                outcome["status"] = task.status
+
+            tasks.mutate_task(candidate.task_id, requeue)
+            if outcome:
+                expired.append(candidate.task_id)
+                if outcome["worker_id"]:
+                    _release(outcome["worker_id"], [candidate.task_id])
+                event = "job_queued" if outcome["status"] == QUEUED else "job_completed"
+                audit.append_event(event, SYSTEM, resource=f"task/{candidate.task_id}", action="lease_expired",
+                                   success=outcome["status"] == QUEUED, metadata={"worker_id": outcome["worker_id"]})
+    def mark_offline(worker: WorkerRecord) -> None:
+        if effective_status(worker, now_epoch) == OFFLINE:
+            worker.status = OFFLINE
+
+    for worker in list_workers():
+        if worker.status == ACTIVE and effective_status(worker, now_epoch) == OFFLINE:
+            try:
+                _mutate_worker(worker.worker_id, mark_offline)
+            except NotFoundError:
+                pass
+    return expired
+
+
+def worker_body(worker: WorkerRecord) -> dict[str, Any]:
+    status = effective_status(worker)
+    free = free_capacity(worker) if status != OFFLINE else scheduling.Capacity(0, 0, 0)
+    return {
+        "id": worker.worker_id, "connected_at": worker.connected_at, "last_heartbeat": worker.last_heartbeat,
+        "capabilities": without_none({"gpu_count": int(worker.gpu_count), "gpu_type": worker.gpu_type,
+                                      "cpu_cores": int(worker.cpu_cores), "memory_gb": int(worker.memory_gb)}),
+        "slots": {"batch_available": max(0, free.gpu), "batch_total": int(worker.gpu_count),
+                  "service_available": int(worker.service_slots) if status == ACTIVE else 0,
+                  "service_total": int(worker.service_slots)},
+        "active_tasks": list(worker.active_tasks or []),
+        "status": status,
+    }
