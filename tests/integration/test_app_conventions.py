@@ -48,8 +48,17 @@ def test_unexpected_exception_is_500_without_internals(admin_api_key):
     assert response.status_code == 500 and response.headers["x-trace-id"]
 
 
-def test_literal_segments_win_over_parameters():
+def test_literal_segments_win_over_parameters(family_clients):
+    # /api/v1/models/formats (public) must not be taken for /api/v1/models/{model_id} (protected).
+    assert family_clients["gpufarm"].get("/api/v1/models/formats").status_code == 200
+
+
+def test_a_route_a_router_declares_gets_no_placeholder():
+    from fastapi.routing import APIRoute
+
     from functions.family_app import build_family_app
 
-    paths = [route.path for route in build_family_app("gpufarm").routes if hasattr(route, "path_format")]
-    assert paths.index("/api/v1/models/formats") < paths.index("/api/v1/models/{model_id}")
+    for family in ("runtime", "appproxy", "mlworker", "gpufarm"):
+        placeholders = [route.path for route in build_family_app(family).routes
+                        if isinstance(route, APIRoute) and route.endpoint.__name__ == "not_implemented"]
+        assert placeholders == [], family

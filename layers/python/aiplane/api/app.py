@@ -8,7 +8,7 @@ auth), so the OpenAPI document and the auth sweep always cover the whole contrac
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,7 +47,8 @@ def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Coll
     )
     for router in routers:
         app.include_router(router)
-    _add_contract_placeholders(app, family, groups)
+    served = {route for router in routers for route in _declared_routes(router)}
+    _add_contract_placeholders(app, family, groups, served)
     _order_routes_by_specificity(app)
     _install_error_handlers(app, family)
     app.add_middleware(_CountRequests)
@@ -71,8 +72,20 @@ class _CountRequests:
             REQUESTS.end()
 
 
-def _add_contract_placeholders(app: FastAPI, family: str, groups: Collection[str] | None) -> None:
-    served = {(method, route.path_format) for route in app.routes if isinstance(route, APIRoute) for method in route.methods}
+def _declared_routes(router: APIRouter, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(method, path) of every route a router declares, through nested includes (FastAPI keeps
+    an included router as one lazy entry, so `app.routes` does not list them)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            for method in route.methods:
+                yield method, prefix + route.path_format
+        elif (included := getattr(route, "original_router", None)) is not None:
+            yield from _declared_routes(included, prefix + route.include_context.prefix)
+
+
+def _add_contract_placeholders(
+    app: FastAPI, family: str, groups: Collection[str] | None, served: set[tuple[str, str]]
+) -> None:
     for contract_route in routes_of(family):
         if groups is not None and contract_route.group not in groups:
             continue
@@ -95,8 +108,8 @@ def _not_implemented(method: str, path: str):
 
 
 def _order_routes_by_specificity(app: FastAPI) -> None:
-    """Literal segments before parameters (`/models/formats` before `/models/{id}`), whatever
-    order the routers were included in."""
+    """The included routers first (each keeps its own order: a group's router lists its literal
+    paths before its parameters), then the placeholders, literal segments before parameters."""
 
     def key(route: object) -> tuple[int, ...]:
         if not isinstance(route, APIRoute):
