@@ -11,13 +11,14 @@ Contract rows of this group:
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
 from aiplane.gateway import registry
 from aiplane.gateway.schemas import BackendBody
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("backends"))])
 
 
 @router.get("/backends")

@@ -19,10 +19,11 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiplane.api.permissions import resource_permission
 from aiplane.chains import runner, store
 from aiplane.chains.engine import as_chat_history, to_openai_response
 from aiplane.chains.llm_port import default_llm
@@ -30,7 +31,7 @@ from aiplane.chains.model import DATA_TYPES, dump_chain, parse_chain
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, UnavailableError, ValidationError
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("chains"))])
 
 
 class TaskExecutionRequest(BaseModel):

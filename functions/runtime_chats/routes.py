@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from aiplane.api.permissions import resource_permission
 from aiplane.chains import chats, store
 from aiplane.data.pagination import parse_limit
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("chats"))])
 
 
 class NewChat(BaseModel):

@@ -11,14 +11,15 @@ Extra route: POST /v1/embeddings (OpenAI embeddings).
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
+from aiplane.api.permissions import resource_permission
 from aiplane.gateway import inference
 from aiplane.gateway.schemas import ChatCompletionBody, EmbedBody, EmbeddingsBody, ExecuteBody
 from functions.runtime_exec import supported
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("exec"))])
 router.include_router(supported.router)
 
 

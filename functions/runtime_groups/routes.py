@@ -10,14 +10,15 @@ Contract rows of this group:
 
 from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
+from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
 from aiplane.gateway import registry
 from aiplane.gateway.registry import BACKEND, MODEL
 from aiplane.gateway.schemas import GroupBody
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("groups"))])
 
 
 def list_groups(limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiplane.api.permissions import resource_permission
 from aiplane.chains import hooks, store
 from aiplane.data.pagination import parse_limit
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("hooks"))])
 
 
 class InjectionArg(BaseModel):

@@ -11,13 +11,14 @@ Extra route: GET /v1/models (OpenAI list format).
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
 from aiplane.gateway import downloads, registry
 from aiplane.gateway.schemas import ModelBody, ModelUpdateBody
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("models"))])
 
 
 @router.get("/models")

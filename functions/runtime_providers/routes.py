@@ -9,13 +9,14 @@ Extra route: POST /providers/{providerType}/configure {apiKey, upsert}.
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
 from aiplane.gateway import providers
 from aiplane.gateway.schemas import ProviderConfigureBody
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("providers"))])
 
 
 @router.get("/providers/configs")

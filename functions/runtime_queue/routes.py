@@ -9,13 +9,14 @@ Contract rows of this group:
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
+from aiplane.api.permissions import resource_permission
 from aiplane.errors import ValidationError
 from aiplane.gateway import downloads
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(resource_permission("queue"))])
 
 IDLE_END_S = 3.0
 STREAM_WINDOW_S = 25.0  # under API Gateway's 29 s integration limit
