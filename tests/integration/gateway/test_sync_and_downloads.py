@@ -87,11 +87,13 @@ def test_schedule_tick_reaches_the_sync_worker_through_sqs(local_stack, gateway,
     try:
         backend_id = gateway.backend(unique("b"), ollama.url)
         dispatchers = local_stack.dispatchers
-        dispatchers.fire_schedule_once(GATEWAY_SYNC_SCHEDULE)
         import boto3
 
         sqs = boto3.client("sqs")
         url = local_stack.provisioned.queue_urls[GATEWAY_SYNC_SCHEDULE.target_queue]
+        # Earlier tests left per-backend sync requests (nothing consumes them in tests): only the tick counts here.
+        sqs.purge_queue(QueueUrl=url)
+        dispatchers.fire_schedule_once(GATEWAY_SYNC_SCHEDULE)
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queue = next(q for q in __import__("aiplane_shared.resources", fromlist=["QUEUES"]).QUEUES if q.name == GATEWAY_SYNC_SCHEDULE.target_queue)
         deadline = time.monotonic() + 60
