@@ -21,10 +21,9 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import Gsi1, Gsi2, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -51,15 +50,6 @@ def subdomain_slot_key(subdomain: str) -> str:
 
 def session_app_key(session_id: str, app: str) -> str:
     return f"SESSIONAPP#{session_id}#{app}"
-
-
-class Gsi2(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
 
 
 class WorkerRecord(Model):

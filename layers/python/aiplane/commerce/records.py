@@ -21,11 +21,10 @@ from collections.abc import Callable
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import Gsi1, Gsi2, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -75,15 +74,6 @@ def write_with_retries(write: Callable[[], None], attempts: int = 4) -> None:
             codes = cancellation_codes(error)
             if attempt == attempts or "ConditionalCheckFailed" in codes or "TransactionConflict" not in codes:
                 raise
-
-
-class Gsi2(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
 
 
 class _GpufarmModel(Model):

@@ -25,6 +25,17 @@ class Gsi1(GlobalSecondaryIndex):
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
+class Gsi2(GlobalSecondaryIndex):
+    """The overloaded `gsi2` every table has. PynamoDB copies an index per model, so models share these classes."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class ApiKeyRecord(Model):
     """An API key, stored only as the SHA-256 of the key (the key itself is shown once)."""
 

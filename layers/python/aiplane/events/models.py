@@ -16,21 +16,11 @@ Key layout (pk / sk; gsi sort keys lead with an RFC3339 timestamp so they sort i
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import Gsi1, Gsi2, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
-
-
-class Gsi2(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
 
 
 class _RuntimeModel(Model):

@@ -11,10 +11,9 @@ Key layout (pk / sk):
 from __future__ import annotations
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import Gsi1, Gsi2, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -33,15 +32,6 @@ def children_key(parent_id: str | None) -> str:
 
 def name_claim_key(parent_id: str | None, name: str) -> str:
     return f"FILENAME#{parent_id or ROOT}#{name}"
-
-
-class Gsi2(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
 
 
 class _RuntimeModel(Model):

@@ -26,10 +26,9 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import Gsi1, Gsi2, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -59,15 +58,6 @@ def worker_key(worker_id: str) -> str:
 
 def audit_sequence_key(sequence: int) -> str:
     return f"{SEQUENCE_PREFIX}{sequence:012d}"
-
-
-class Gsi2(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
 
 
 class TaskRecord(Model):
