@@ -9,10 +9,9 @@ their own partition.
 from __future__ import annotations
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from aiplane.data.models import table_name
+from aiplane.data.models import Gsi1, Gsi2, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -29,24 +28,6 @@ def group_purpose_key(purpose: str) -> str:
     return f"GATEWAY#PURPOSE#{purpose}"
 
 
-class ByCreation(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi1"
-        projection = AllProjection()
-
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class ByPurpose(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
-
-
 class _RuntimeRecord(Model):
     class Meta:
         table_name = table_name(resources.RUNTIME_TABLE)
@@ -61,7 +42,7 @@ class BackendRecord(_RuntimeRecord):
 
     gsi1pk = UnicodeAttribute(default=BACKENDS_INDEX_KEY)
     gsi1sk = UnicodeAttribute()  # createdAt
-    by_creation = ByCreation()
+    by_creation = Gsi1()
     id = UnicodeAttribute()
     name = UnicodeAttribute()
     base_url = UnicodeAttribute()
@@ -87,8 +68,8 @@ class GroupRecord(_RuntimeRecord):
     gsi1sk = UnicodeAttribute()  # createdAt
     gsi2pk = UnicodeAttribute()  # GATEWAY#PURPOSE#<purposeType>
     gsi2sk = UnicodeAttribute()  # createdAt
-    by_creation = ByCreation()
-    by_purpose = ByPurpose()
+    by_creation = Gsi1()
+    by_purpose = Gsi2()
     id = UnicodeAttribute()
     name = UnicodeAttribute()
     purpose_type = UnicodeAttribute(default="")
@@ -107,7 +88,7 @@ class ModelRecord(_RuntimeRecord):
 
     gsi1pk = UnicodeAttribute(default=MODELS_INDEX_KEY)
     gsi1sk = UnicodeAttribute()  # createdAt
-    by_creation = ByCreation()
+    by_creation = Gsi1()
     id = UnicodeAttribute()
     model = UnicodeAttribute()
     can_chat = BooleanAttribute(default=False)
@@ -132,7 +113,7 @@ class ProviderRecord(_RuntimeRecord):
 
     gsi1pk = UnicodeAttribute(default=PROVIDERS_INDEX_KEY)
     gsi1sk = UnicodeAttribute()  # createdAt
-    by_creation = ByCreation()
+    by_creation = Gsi1()
     type = UnicodeAttribute()
     secret_name = UnicodeAttribute()
     key_suffix = UnicodeAttribute()

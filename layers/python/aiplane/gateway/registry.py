@@ -283,12 +283,7 @@ def create_group(body: GroupBody) -> GroupRecord:
         gsi2sk=stamp, id=group_id, name=body.name, purpose_type=body.purpose_type, created_at=stamp, updated_at=stamp,
     )
     claim = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{body.name}", owner_id=group_id)
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.save(record, condition=GroupRecord.pk.does_not_exist())
-            transaction.save(claim, condition=NameClaimRecord.pk.does_not_exist())
-    except TransactWriteError:
-        raise ConflictError(f"a group named {body.name!r} or with id {group_id} already exists") from None
+    _create_with_name_claim(record, claim, f"a group named {body.name!r} or with id {group_id} already exists")
     invalidate()
     return record
 
@@ -437,12 +432,7 @@ def create_model(body: ModelBody) -> ModelRecord:
         context_length=body.context_length, created_at=stamp, updated_at=stamp,
     )
     claim = NameClaimRecord(REGISTRY_PARTITION, f"MODELNAME#{record.model}", owner_id=model_id)
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.save(record, condition=ModelRecord.pk.does_not_exist())
-            transaction.save(claim, condition=NameClaimRecord.pk.does_not_exist())
-    except TransactWriteError:
-        raise ConflictError(f"model {record.model!r} (id {model_id}) is already declared") from None
+    _create_with_name_claim(record, claim, f"model {record.model!r} (id {model_id}) is already declared")
     invalidate()
     return record
 
@@ -482,6 +472,16 @@ def delete_model(record: ModelRecord) -> None:
 
 def list_models(limit: int, cursor: str | None) -> list[ModelRecord]:
     return list_page(ModelRecord.by_creation, ModelRecord.gsi1sk, MODELS_INDEX_KEY, limit, cursor)
+
+
+def _create_with_name_claim(record: Any, claim: NameClaimRecord, conflict_message: str) -> None:
+    """Write a new record and its unique-name claim in one transaction; either existing is a 409."""
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.save(record, condition=type(record).pk.does_not_exist())
+            transaction.save(claim, condition=NameClaimRecord.pk.does_not_exist())
+    except TransactWriteError:
+        raise ConflictError(conflict_message) from None
 
 
 def _conditional_failure(error: Exception) -> bool:
