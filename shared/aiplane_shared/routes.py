@@ -126,6 +126,18 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
 )
 
+# Routes whose answer may be a Server-Sent Events stream. In the cloud they run on response-streaming
+# integrations (up to 15 minutes); every other route is buffered and bound by API Gateway's 29 s.
+STREAMING_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
+    (RUNTIME, "POST", "/v1/chat/completions"),  # when the body says stream: true
+    (RUNTIME, "POST", "/openai/{chainID}/v1/chat/completions"),
+    (RUNTIME, "GET", "/queue/inProgress"),
+    (RUNTIME, "GET", "/events/stream/{eventType}"),
+    (MLWORKER, "GET", "/v1/scheduler/status/stream"),
+    (MLWORKER, "GET", "/v1/scheduler/jobs/{jobId}/stream"),
+    (GPUFARM, "GET", "/api/v1/mcp/sse"),
+})
+
 # Every family also serves its OpenAPI document; it describes the API and holds no data.
 OPENAPI_PATH = "/openapi.json"
 
@@ -137,6 +149,10 @@ class Route:
     path: str
     group: str
     access: str
+
+    @property
+    def streams(self) -> bool:
+        return (self.family, self.method, self.path) in STREAMING_ROUTES
 
     @property
     def is_public(self) -> bool:
