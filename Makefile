@@ -3,24 +3,32 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CDK_CLI_VERSION := 2.1148.1
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Every install comes from the lock files; `make lock` regenerates them from pyproject.toml.
+DEV_LOCK := requirements/dev.lock
+LAMBDA_LOCK := requirements/lambda.lock
+STAMP := $(VENV)/.installed-$(shell cat $(DEV_LOCK) pyproject.toml | cksum | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 export CDK_DISABLE_CLI_TELEMETRY = true
 
-.PHONY: install run test synth deploy bench clean
+.PHONY: install lock run test synth deploy bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(STAMP)
 
-run: | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[local]'
+# Dev/test environment (Python 3.11 here) and the Lambda dependencies layer (Python 3.12, manylinux).
+lock: $(STAMP)
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o $(DEV_LOCK)
+	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.12 --python-platform x86_64-manylinux_2_28 -o $(LAMBDA_LOCK)
+
+run: $(STAMP)
 	$(BIN)/python -m aiplane_local
 
 test: $(STAMP)
