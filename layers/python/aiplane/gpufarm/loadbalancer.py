@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
@@ -126,11 +126,16 @@ def heartbeat(agent: Principal, instance_id: str, connections: int, load: float,
     if record.contract_id != contract.contract_id:
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
     moment = now()
-    record.update(actions=[
-        GpuAgentRecord.connections.set(connections), GpuAgentRecord.load.set(load),
-        GpuAgentRecord.response_time_ms.set(response_time_ms), GpuAgentRecord.heartbeat_at.set(moment),
-        GpuAgentRecord.expires_at_epoch.set(int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())),
-    ])
+    try:
+        record.update(actions=[
+            GpuAgentRecord.connections.set(connections), GpuAgentRecord.load.set(load),
+            GpuAgentRecord.response_time_ms.set(response_time_ms), GpuAgentRecord.heartbeat_at.set(moment),
+            GpuAgentRecord.expires_at_epoch.set(int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())),
+        ], condition=GpuAgentRecord.contract_id == contract.contract_id)  # not one deregistered meanwhile
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id") from error
 
 
 def deregister_agent(agent: Principal, instance_id: str) -> None:

@@ -17,7 +17,7 @@ class Principal:
 
     id: str
     kind: str  # ADMIN, USER, APPPROXY_MANAGER, APPPROXY_WORKER or GPU_AGENT
-    credential: str  # "api_key", "jwt", "cookie", "token": how it authenticated
+    credential: str  # "api_key", "jwt", "cookie", "token", "agent_key": how it authenticated
     claims: dict[str, str] = field(default_factory=dict)
 
     @property
