@@ -13,8 +13,9 @@ Contract rows of this group:
 - POST /api/v1/gpu/preferences/test
 - POST /api/v1/gpu/proxy
 
-Beyond the contract (authenticated; the GPU agent's side of the fleet, left out of the public
-OpenAPI document, listed in aiplane_shared.routes.EXTRA_ROUTES for API Gateway):
+Beyond the contract (the GPU agent's side of the fleet, only with a contract's agent credential
+(aiplane_shared.routes.AGENT_ROUTES); left out of the public OpenAPI document, listed in
+aiplane_shared.routes.EXTRA_ROUTES for API Gateway):
 - POST /api/v1/gpu/agents/register, POST /api/v1/gpu/agents/heartbeat, DELETE /api/v1/gpu/agents/{instance_id}
 """
 
@@ -81,10 +82,8 @@ class PreferencesBody(BaseModel):
 
 class AgentRegistration(BaseModel):
     instance_id: str = Field(min_length=1, max_length=128)
-    url: str = Field(pattern=r"^https?://")
-    gpus: list[dict[str, Any]] = Field(default_factory=list)
-    weight: int = Field(default=1, ge=1, le=1000)
-    contract_id: str | None = None
+    url: str = Field(pattern=r"^https?://", max_length=256)
+    gpus: list[dict[str, Any]] = Field(default_factory=list, max_length=64)
 
 
 class AgentHeartbeat(BaseModel):
@@ -156,8 +155,8 @@ def destroy_instance(provider: str, instanceId: str, request: Request) -> dict: 
 
 
 @router.post("/api/v1/gpu/proxy")
-def proxy_request(body: ProxyBody) -> Response:
-    answer = proxy.forward(body.method, body.target, body.path, body.payload, body.timeout_s)
+def proxy_request(body: ProxyBody, request: Request) -> Response:
+    answer = proxy.forward(current_principal(request), body.method, body.target, body.path, body.payload, body.timeout_s)
     return Response(content=answer.body, status_code=answer.status_code, media_type=answer.content_type,
                     headers={"X-GPU-Instance": answer.instance_id})
 
@@ -192,20 +191,16 @@ def examples() -> dict:
 
 @router.post("/api/v1/gpu/agents/register", status_code=201, include_in_schema=False)
 def register_agent(body: AgentRegistration, request: Request) -> dict:
-    principal = current_principal(request)
-    return loadbalancer.register_agent(principal.id, principal.is_admin, body.instance_id, body.url, body.gpus, body.weight,
-                                       body.contract_id)
+    return loadbalancer.register_agent(current_principal(request), body.instance_id, body.url, body.gpus)
 
 
 @router.post("/api/v1/gpu/agents/heartbeat", include_in_schema=False)
 def agent_heartbeat(body: AgentHeartbeat, request: Request) -> dict:
-    principal = current_principal(request)
-    loadbalancer.heartbeat(principal.id, principal.is_admin, body.instance_id, body.connections, body.load, body.response_time_ms)
+    loadbalancer.heartbeat(current_principal(request), body.instance_id, body.connections, body.load, body.response_time_ms)
     return {"instance_id": body.instance_id, "ok": True}
 
 
 @router.delete("/api/v1/gpu/agents/{instance_id}", include_in_schema=False)
 def deregister_agent(instance_id: str, request: Request) -> dict:
-    principal = current_principal(request)
-    loadbalancer.deregister_agent(principal.id, principal.is_admin, instance_id)
+    loadbalancer.deregister_agent(current_principal(request), instance_id)
     return {"instance_id": instance_id, "deregistered": True}

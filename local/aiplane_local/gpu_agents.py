@@ -4,7 +4,12 @@
   not, so state changes seen on aiplane's instances are published as EC2 would;
 - an instance runs its user data, which installs and starts the GPU agent; moto runs nothing,
   so one agent process per running instance is started with the environment its user data
-  carries, and stopped (SIGTERM) when the instance stops or terminates.
+  carries and the credential it names in SSM (as the script fetches it), and stopped (SIGTERM)
+  when the instance stops or terminates;
+- an agent registers at its instance's private IP; moto's are made up and nothing listens on
+  them, so each agent listens on a loopback port of its own, recorded on the instance in the
+  `AGENT_ADDRESS_TAG` tag, which the registration check reads instead in the local stack
+  (`AIPLANE_GPU_AGENT_ADDRESS_TAG`). Nothing ever connects to a moto instance address.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from datetime import UTC, datetime
 
 import boto3
 
-from aiplane.gpufarm.user_data import parse_environment
+from aiplane.gpufarm.user_data import CREDENTIAL_PARAMETER_VARIABLE, CREDENTIAL_VARIABLE, parse_environment
 from aiplane.observability import logger
 
 POLL_PERIOD_S = 0.5
 AGENT_HEARTBEAT_S = "5"
 AGENT_STOP_GRACE_S = 5
+AGENT_ADDRESS_TAG = "aiplane:local-agent-address"
+AGENT_HOST = "127.0.0.1"
 
 
 class GpuInstanceSupervisor:
@@ -83,10 +90,19 @@ class GpuInstanceSupervisor:
         if not environment.get("AIPLANE_API_URL"):
             self.agents[instance_id] = None  # not an agent instance: nothing to run
             return
+        ssm = boto3.client("ssm", region_name=self.region)
+        try:
+            credential = ssm.get_parameter(Name=environment[CREDENTIAL_PARAMETER_VARIABLE], WithDecryption=True)
+        except ssm.exceptions.ParameterNotFound:
+            return  # not published yet (the provisioner does right after launch): the next poll tries again
+        from aiplane_local.stack import free_port  # stack.py imports this module
+
+        port = free_port()
+        ec2.create_tags(Resources=[instance_id], Tags=[{"Key": AGENT_ADDRESS_TAG, "Value": f"{AGENT_HOST}:{port}"}])
         self.agents[instance_id] = subprocess.Popen(
-            [sys.executable, "-m", "aiplane.gpufarm.agent", "--instance-id", instance_id, "--host", "127.0.0.1",
-             "--port", "0", "--advertise-host", "127.0.0.1", "--heartbeat-s", AGENT_HEARTBEAT_S],
-            env={**_inherited_environment(), **environment},
+            [sys.executable, "-m", "aiplane.gpufarm.agent", "--instance-id", instance_id, "--host", AGENT_HOST,
+             "--port", str(port), "--advertise-host", AGENT_HOST, "--heartbeat-s", AGENT_HEARTBEAT_S],
+            env={**_inherited_environment(), **environment, CREDENTIAL_VARIABLE: credential["Parameter"]["Value"]},
             stdout=subprocess.DEVNULL,  # its errors stay visible on the local server's stderr
         )
 

@@ -13,7 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from aiplane_local import moto_gaps
 from aiplane_local.dispatchers import Dispatchers
-from aiplane_local.gpu_agents import GpuInstanceSupervisor
+from aiplane_local.gpu_agents import AGENT_ADDRESS_TAG, GpuInstanceSupervisor
 from aiplane_local.provision import ProvisionedStack, provision
 from aiplane_shared.environments import get_environment
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
@@ -63,6 +63,7 @@ def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = 
         "AWS_DEFAULT_REGION": environment.region, "AWS_REGION": environment.region,
         # StartSyncExecution's "sync-" host prefix cannot resolve against 127.0.0.1.
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+        "AIPLANE_GPU_AGENT_ADDRESS_TAG": AGENT_ADDRESS_TAG,  # agents listen on loopback here (gpu_agents.py)
         "AIPLANE_ENV": environment.name,
         "AIPLANE_RESOURCE_PREFIX": environment.resource_prefix,
     })

@@ -240,6 +240,12 @@ def api_url_parameter(prefix: str, family: str) -> str:
     return f"/{prefix}/{family}/api-url"
 
 
+def agent_credential_parameter(prefix: str, contract_id: str = "") -> str:
+    """The SecureString parameter holding a GPU contract's agent credential (no contract id: the
+    path prefix of all of them, for IAM). The instance role may read only its own instance's."""
+    return f"/{prefix}/gpufarm/agent-credentials/{contract_id}"
+
+
 def physical_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}"
 

@@ -20,6 +20,7 @@ PUBLIC = "public"  # no credentials (the handler may still check a token carried
 AUTHENTICATED = "authenticated"  # the family's credential scheme
 MANAGER = "manager"  # appproxy: manager token only
 WORKER = "worker"  # appproxy: worker token only
+AGENT = "agent"  # gpufarm: only a GPU contract's agent credential (which no other route accepts)
 
 # Resource groups: the first path prefix that matches wins, so list longer prefixes first.
 GROUP_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -114,10 +115,11 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (RUNTIME, "GET", "/v1/models"),  # 001's OpenAI model list (003's GET /models is the internal format)
     (RUNTIME, "POST", "/v1/embeddings"),
     (RUNTIME, "POST", "/providers/{providerType}/configure"),  # the only way to set a provider key
-    # The GPU agent's side of the gpufarm fleet.
+    # The GPU agent's side of the gpufarm fleet (AGENT_ROUTES), and an admin's sharing and weighting of agents.
     (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
     (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
+    (GPUFARM, "PUT", "/api/v1/loadbalancer/agents/{instance_id}"),
     # mlworker GPU worker protocol: register, heartbeat, lease and report tasks and Jupyter services.
     (MLWORKER, "POST", "/v1/scheduler/workers"),
     (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
@@ -125,6 +127,13 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
     (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
 )
+
+# The routes a GPU agent calls with its contract's credential; that credential works nowhere else.
+AGENT_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
+    (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
+    (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
+    (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
+})
 
 # Routes whose answer may be a Server-Sent Events stream. In the cloud they run on response-streaming
 # integrations (up to 15 minutes); every other route is buffered and bound by API Gateway's 29 s.
@@ -169,6 +178,8 @@ def group_for(family: str, path: str) -> str:
 def access_for(family: str, method: str, path: str) -> str:
     if (family, method, path) in PUBLIC_ROUTES or path == OPENAPI_PATH:
         return PUBLIC
+    if (family, method, path) in AGENT_ROUTES:
+        return AGENT
     if family == APPPROXY:
         return MANAGER if (method, path) in APPPROXY_MANAGER_ROUTES else WORKER
     return AUTHENTICATED

@@ -3,6 +3,8 @@ code uses, with the settings the shared definitions give them."""
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk.assertions import Match
 
 from aiplane_shared import resources
@@ -191,3 +193,18 @@ def test_provisioner_and_gpu_api_may_launch_terminate_and_pass_the_instance_role
     ])}})
     templates["api-gpufarm"].has_resource_properties("AWS::SSM::Parameter", {
         "Name": resources.api_url_parameter(prefix_of(env_name), "gpufarm")})
+
+
+def test_an_instance_reads_only_its_own_agent_credential_and_the_functions_manage_them(environment_templates):
+    env_name, templates = environment_templates
+    parameters = f"parameter{resources.agent_credential_parameter(prefix_of(env_name))}*"
+    own_only = Match.object_like({
+        "Action": "ssm:GetParameter",
+        "Condition": {"StringEquals": {"ssm:resourceTag/aiplane:instance-arn": "${ec2:SourceInstanceARN}"}},
+    })
+    templates["async"].has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([own_only])}})
+    for stack in ("async", "api-gpufarm"):  # the provisioner publishes them, DELETE and the worker delete them
+        statements = [statement for policy in templates[stack].find_resources("AWS::IAM::Policy").values()
+                      for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+                      if statement["Action"] == ["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"]]
+        assert statements and all(parameters in json.dumps(statement["Resource"]) for statement in statements), stack

@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
-from aiplane.identity.api_keys import issue_api_key, revoke_api_key, hash_key
+from aiplane.identity.api_keys import GPU_AGENT_SCOPE, issue_api_key, revoke_api_key, hash_key
 from aiplane.identity.authenticate import Credentials, authenticate, require_access
-from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, USER, Principal
+from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, GPU_AGENT, USER, Principal
 from aiplane.identity.tokens import issue_token
 from aiplane.identity.users import create_user, delete_user
+from aiplane_shared.routes import AGENT, AUTHENTICATED
 
 
 def a_user(label: str) -> str:
@@ -86,3 +87,22 @@ def test_appproxy_tokens_map_to_roles(manager_token, worker_token):
 def test_principal_survives_the_authorizer_context():
     principal = Principal(id="u", kind=USER, credential="jwt", claims={"keyId": "k"})
     assert Principal.from_context(principal.as_context()) == principal
+
+
+def test_a_gpu_agent_key_opens_the_agent_routes_only(admin_api_key):
+    issued = issue_api_key(a_user("agent"), "gpu agent c1", scope=GPU_AGENT_SCOPE, contract_id="contract_c1")
+    for family in ("runtime", "mlworker", "gpufarm"):
+        agent = authenticate(family, Credentials(api_key=issued.api_key, bearer=issued.api_key))
+        assert (agent.kind, agent.claims["contractId"]) == (GPU_AGENT, "contract_c1")
+        with pytest.raises(ForbiddenError):
+            require_access(agent, AUTHENTICATED)
+    require_access(agent, AGENT)
+    assert Principal.from_context(agent.as_context()) == agent  # as the API Gateway authorizer passes it on
+    # No other credential speaks for an agent, not even an admin's.
+    for other in (authenticate("gpufarm", Credentials(bearer=admin_api_key)),
+                  Principal(id="u", kind=USER, credential="jwt")):
+        with pytest.raises(ForbiddenError):
+            require_access(other, AGENT)
+    revoke_api_key(hash_key(issued.api_key))
+    with pytest.raises(InvalidCredentialsError):
+        authenticate("gpufarm", Credentials(bearer=issued.api_key))

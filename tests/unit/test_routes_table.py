@@ -3,12 +3,16 @@ the one place that decides what needs no credentials."""
 
 from aiplane_shared.families import FAMILIES
 from aiplane_shared.routes import (
+    AGENT,
+    AGENT_ROUTES,
     APPPROXY_MANAGER_ROUTES,
+    EXTRA_ROUTES,
     MANAGER,
     PUBLIC,
     PUBLIC_ROUTES,
     WORKER,
     contract_routes,
+    extra_routes_of,
     groups_of,
     routes_of,
 )
@@ -42,3 +46,9 @@ def test_appproxy_access_follows_the_contract_preconditions():
     assert {key for key, access in appproxy.items() if access == MANAGER} == set(APPPROXY_MANAGER_ROUTES)
     assert appproxy[("GET", "/api/worker")] == WORKER
     assert appproxy[("GET", "/health")] == PUBLIC
+
+
+def test_the_agent_routes_are_extra_gpufarm_routes_of_their_own_access_level():
+    assert AGENT_ROUTES <= set(EXTRA_ROUTES)
+    assert {(r.family, r.method, r.path) for r in extra_routes_of("gpufarm") if r.access == AGENT} == set(AGENT_ROUTES)
+    assert all(r.access != AGENT for r in contract_routes())

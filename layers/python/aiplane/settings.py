@@ -18,6 +18,9 @@ class Settings:
     resource_prefix: str
     region: str
     tracing_enabled: bool
+    # Local stack only: the EC2 tag holding the loopback host:port the harness gave an instance's agent
+    # (agents there listen on loopback, not on moto's made-up private IPs). Unset: the private IP EC2 reports.
+    gpu_agent_address_tag: str | None = None
 
     def resource(self, name: str) -> str:
         """The physical name of a shared resource (table, queue, bus, secret, bucket)."""
@@ -32,4 +35,5 @@ def get_settings() -> Settings:
         resource_prefix=os.environ.get("AIPLANE_RESOURCE_PREFIX", f"aiplane-{environment}"),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         tracing_enabled=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() not in ("1", "true"),
+        gpu_agent_address_tag=os.environ.get("AIPLANE_GPU_AGENT_ADDRESS_TAG") or None,
     )

@@ -18,7 +18,7 @@ import uvicorn
 from aiplane_local.gpu_agents import GpuInstanceSupervisor
 from aiplane_local.provision import publish_api_urls
 from aiplane_local.stack import free_port
-from tests.integration.gpufarm.conftest import ProvisioningQueue
+from tests.integration.gpufarm.conftest import ProvisioningQueue, new_user, running_contract
 
 REGION = "us-east-1"
 
@@ -60,24 +60,29 @@ def auth(admin_api_key):
     return {"Authorization": f"Bearer {admin_api_key}"}
 
 
-def test_console_script_registers_heartbeats_serves_and_stops_cleanly(api_base, auth, admin_api_key):
+def test_console_script_registers_heartbeats_serves_and_stops_cleanly(api_base, auth):
+    owner_id, owner = new_user("e2e")
+    port = free_port()
+    contract = running_contract(owner_id, agent_port=port)
+    instance_id = contract.instance_id
     script = Path(sys.executable).with_name("aiplane-gpu-agent")
-    agent = subprocess.Popen([str(script), "--api-url", f"{api_base}/gpufarm", "--api-key", admin_api_key,
-                              "--instance-id", "i-agent-e2e", "--host", "127.0.0.1", "--port", "0",
+    credential = contract.auth["Authorization"].removeprefix("Bearer ")
+    agent = subprocess.Popen([str(script), "--api-url", f"{api_base}/gpufarm", "--credential", credential,
+                              "--instance-id", instance_id, "--host", "127.0.0.1", "--port", str(port),
                               "--advertise-host", "127.0.0.1", "--heartbeat-s", "0.2"])
     try:
-        wait_for(lambda: "i-agent-e2e" in loads(api_base, auth))
-        response = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=auth, json={
-            "method": "POST", "target": "i-agent-e2e", "path": "/v1/inference", "payload": {"prompt": "Hello world"}})
+        wait_for(lambda: instance_id in loads(api_base, owner))
+        response = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=owner, json={
+            "method": "POST", "path": "/v1/inference", "payload": {"prompt": "Hello world"}})
         assert response.status_code == 200, response.text
-        assert response.json()["instance_id"] == "i-agent-e2e"
+        assert response.json()["instance_id"] == instance_id
         assert response.json()["payload"] == {"prompt": "Hello world"}
         # The served request shows up in the next heartbeats as a response time.
-        wait_for(lambda: loads(api_base, auth).get("i-agent-e2e", {}).get("response_time_ms", 0) > 0)
+        wait_for(lambda: loads(api_base, owner).get(instance_id, {}).get("response_time_ms", 0) > 0)
     finally:
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=10) == 0
-    assert "i-agent-e2e" not in loads(api_base, auth)
+    assert instance_id not in loads(api_base, auth)
 
 
 def test_local_mode_runs_an_agent_per_running_instance(api_base, auth, local_stack):

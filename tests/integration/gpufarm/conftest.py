@@ -4,8 +4,10 @@ the way the Lambda event source mapping runs it, and EC2 error injection at the 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import boto3
 import pytest
@@ -13,8 +15,11 @@ from botocore.awsrequest import AWSResponse
 
 from aiplane.data.aws import client
 from aiplane.data.secrets import clear_secret_cache
-from aiplane.gpufarm import contracts
+from aiplane.gpufarm import agent_credentials, contracts
+from aiplane.gpufarm.records import GpuContractRecord
+from aiplane.identity.api_keys import hash_key
 from aiplane.settings import get_settings
+from aiplane_local.gpu_agents import AGENT_ADDRESS_TAG
 from aiplane_shared import resources
 from aiplane_shared.resources import IONET_API_KEY_SECRET, VASTAI_API_KEY_SECRET
 from tests.integration.gpufarm.marketplace_standins import IoNetStandIn, VastAiStandIn
@@ -121,3 +126,43 @@ def publish_ec2_state(instance_id: str, state: str) -> None:
     boto3.client("events", region_name=REGION).put_events(Entries=[{
         "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
     }])
+
+
+def new_user(name: str) -> tuple[str, dict[str, str]]:
+    """A fresh user and the Authorization header of one of their API keys."""
+    from aiplane.identity.api_keys import issue_api_key
+    from aiplane.identity.users import create_user
+
+    user = create_user(f"{name}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery 9")
+    return user.user_id, {"Authorization": f"Bearer {issue_api_key(user.user_id, name).api_key}"}
+
+
+@dataclass(frozen=True)
+class AgentContract:
+    contract_id: str
+    instance_id: str
+    url: str  # where the local harness lets its agent listen
+    auth: dict[str, str]  # the contract's agent credential
+
+
+def running_contract(user_id: str, agent_port: int = 9) -> AgentContract:
+    """A running aws contract of the user's: its moto instance, tagged with the loopback address the
+    local harness gives its agent, and its agent credential (as the provisioner issues it)."""
+    contract_id = f"contract_{uuid.uuid4().hex[:16]}"
+    tags = [{"Key": "aiplane:contract", "Value": contract_id},
+            {"Key": AGENT_ADDRESS_TAG, "Value": f"127.0.0.1:{agent_port}"}]
+    instance = client("ec2").run_instances(
+        LaunchTemplate={"LaunchTemplateName": get_settings().resource(resources.GPU_LAUNCH_TEMPLATE.name)},
+        InstanceType="g5.xlarge", MinCount=1, MaxCount=1, TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )["Instances"][0]
+    credential = agent_credentials.issue(user_id, contract_id)
+    moment = contracts.now()
+    GpuContractRecord(
+        GpuContractRecord.key(contract_id), gsi1pk=GpuContractRecord.offer_key("aws", "g5.xlarge"), gsi1sk=contract_id,
+        gsi2pk=GpuContractRecord.status_key(contracts.RUNNING), gsi2sk=contract_id, contract_id=contract_id,
+        user_id=user_id, provider="aws", offer_id="g5.xlarge", status=contracts.RUNNING, created_at=moment,
+        updated_at=moment, provider_instance_id=instance["InstanceId"], instance_type="g5.xlarge",
+        zone=instance["Placement"]["AvailabilityZone"], agent_key_hash=hash_key(credential.api_key),
+    ).save()
+    return AgentContract(contract_id, instance["InstanceId"], f"http://127.0.0.1:{agent_port}",
+                         {"Authorization": f"Bearer {credential.api_key}"})

@@ -3,19 +3,22 @@ termination, the DLQ, and bad input that enqueues nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from datetime import timedelta
 
 import boto3
 
-from aiplane.gpufarm import contracts
+from aiplane.gpufarm import agent_credentials, contracts
 from aiplane.gpufarm.records import GpuContractRecord
+from aiplane.identity.api_keys import GPU_AGENT_SCOPE, KEY_PREFIX, find_active_key, hash_key
 from aiplane_local.provision import create_queue_with_dlq
 from aiplane_shared import resources
 from tests.integration.gpufarm.conftest import REGION, contract, ec2_refuses, publish_ec2_state
 
 EC2 = boto3.client("ec2", region_name=REGION)
+SSM = boto3.client("ssm", region_name=REGION)
 
 
 def create(gpufarm, auth, provider: str, offer: str, **body) -> dict:
@@ -43,14 +46,30 @@ def test_create_enqueues_and_the_worker_launches_from_the_launch_template(gpufar
     assert instance["InstanceType"] == "g5.xlarge" and instance["Placement"]["AvailabilityZone"] == "us-east-1b"
     tags = {tag["Key"]: tag["Value"] for tag in instance["Tags"]}
     assert tags["aiplane:contract"] == body["contract_id"]
-    user_data = EC2.describe_instance_attribute(InstanceId=record.provider_instance_id, Attribute="userData")
-    assert user_data["UserData"]["Value"]  # the agent installer, with the contract's agent key
+    assert_user_data_carries_no_key_and_the_credential_is_the_instances_alone(record)
 
     # EC2 reports the instance running: EventBridge rule -> provisioning queue -> worker.
     publish_ec2_state(record.provider_instance_id, "running")
     provisioning.run_worker()
     assert contract(body["contract_id"]).status == "running"
     assert gpufarm.get("/stats").json()["gpu_instances_active"] >= 1
+
+
+def assert_user_data_carries_no_key_and_the_credential_is_the_instances_alone(record) -> None:
+    encoded = EC2.describe_instance_attribute(InstanceId=record.provider_instance_id, Attribute="userData")["UserData"]["Value"]
+    script = base64.b64decode(encoded).decode()
+    assert KEY_PREFIX not in script  # no API key of any kind: the instance fetches its credential at boot
+    parameter_name = agent_credentials.parameter_name(record.contract_id)
+    assert parameter_name in script and "aws ssm get-parameter" in script
+    parameter = SSM.get_parameter(Name=parameter_name, WithDecryption=True)["Parameter"]
+    assert parameter["Type"] == "SecureString" and hash_key(parameter["Value"]) == record.agent_key_hash
+    key = find_active_key(parameter["Value"])
+    assert (key.scope, key.contract_id, key.owner_id) == (GPU_AGENT_SCOPE, record.contract_id, record.user_id)
+    assert key.gsi1pk is None  # not one of the user's keys
+    tags = {tag["Key"]: tag["Value"] for tag in SSM.list_tags_for_resource(ResourceType="Parameter",
+                                                                          ResourceId=parameter_name)["TagList"]}
+    assert tags["aiplane:instance-arn"].endswith(f":instance/{record.provider_instance_id}")
+    assert tags["aiplane:contract"] == record.contract_id
 
 
 def test_capacity_error_fails_over_to_the_next_zone(gpufarm, auth, provisioning):
@@ -91,6 +110,7 @@ def test_every_attempt_failing_marks_the_contract_failed_with_reasons(gpufarm, a
     record = contract(body["contract_id"])
     assert record.status == "failed" and record.provider_instance_id is None
     assert record.failure_reasons and all("InsufficientInstanceCapacity" in reason for reason in record.failure_reasons)
+    assert not SSM.get_parameters(Names=[agent_credentials.parameter_name(record.contract_id)])["Parameters"]
     assert len(record.attempts) >= 2
 
 
@@ -115,8 +135,9 @@ def test_delete_terminates_and_the_state_change_finishes_the_contract(gpufarm, a
     body = create(gpufarm, auth, "aws", "g6.xlarge")
     provisioning.run_worker()
     record = contract(body["contract_id"])
-    agent_key_hash = record.agent_key_hash
-    assert agent_key_hash
+    credential = SSM.get_parameter(Name=agent_credentials.parameter_name(record.contract_id), WithDecryption=True)
+    credential = credential["Parameter"]["Value"]
+    assert hash_key(credential) == record.agent_key_hash
 
     response = gpufarm.delete(f"/api/v1/gpu/instances/aws/{record.provider_instance_id}", headers=auth)
     assert response.status_code == 200
@@ -128,6 +149,9 @@ def test_delete_terminates_and_the_state_change_finishes_the_contract(gpufarm, a
     publish_ec2_state(record.provider_instance_id, "terminated")
     provisioning.run_worker()
     assert contract(body["contract_id"]).status == "terminated"
+    # The agent credential ended with it.
+    assert find_active_key(credential) is None
+    assert not SSM.get_parameters(Names=[agent_credentials.parameter_name(record.contract_id)])["Parameters"]
     # An out-of-order "running" never moves it back.
     publish_ec2_state(record.provider_instance_id, "running")
     provisioning.run_worker()

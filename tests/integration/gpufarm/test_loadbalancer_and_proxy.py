@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from aiplane.gpufarm.records import GpuAgentRecord
+from tests.integration.gpufarm.conftest import AgentContract, new_user, running_contract
 
 
 class LoopbackAgent:
@@ -56,15 +57,15 @@ def no_agents():
         record.delete()
 
 
-def register(gpufarm, auth, instance_id: str, url: str, **extra) -> None:
-    response = gpufarm.post("/api/v1/gpu/agents/register", headers=auth,
-                            json={"instance_id": instance_id, "url": url, "gpus": [{"name": "A10G", "memory_mib": 22888}], **extra})
+def register(gpufarm, agent: AgentContract, url: str | None = None) -> None:
+    response = gpufarm.post("/api/v1/gpu/agents/register", headers=agent.auth, json={
+        "instance_id": agent.instance_id, "url": url or agent.url, "gpus": [{"name": "A10G", "memory_mib": 22888}]})
     assert response.status_code == 201, response.text
 
 
-def beat(gpufarm, auth, instance_id: str, connections: int, load: float, response_time_ms: float) -> None:
-    response = gpufarm.post("/api/v1/gpu/agents/heartbeat", headers=auth, json={
-        "instance_id": instance_id, "connections": connections, "load": load, "response_time_ms": response_time_ms})
+def beat(gpufarm, agent: AgentContract, connections: int, load: float, response_time_ms: float) -> None:
+    response = gpufarm.post("/api/v1/gpu/agents/heartbeat", headers=agent.auth, json={
+        "instance_id": agent.instance_id, "connections": connections, "load": load, "response_time_ms": response_time_ms})
     assert response.status_code == 200, response.text
 
 
@@ -74,26 +75,41 @@ def set_strategy(gpufarm, auth, strategy: str) -> None:
     assert response.json() == {"strategy": strategy, "message": "Load balancing strategy updated"}
 
 
+def agent_at(user_id: str, listener: LoopbackAgent) -> AgentContract:
+    return running_contract(user_id, agent_port=listener.server.server_address[1])
+
+
 def test_heartbeats_feed_the_load_endpoints(gpufarm, auth, no_agents):
-    register(gpufarm, auth, "i-load1", "http://127.0.0.1:9")
-    beat(gpufarm, auth, "i-load1", connections=15, load=0.65, response_time_ms=45)
-    body = gpufarm.get("/api/v1/loadbalancer/loads", headers=auth).json()
+    owner_id, owner = new_user("owner")
+    _, stranger = new_user("stranger")
+    agent = running_contract(owner_id)
+    register(gpufarm, agent)
+    beat(gpufarm, agent, connections=15, load=0.65, response_time_ms=45)
+    body = gpufarm.get("/api/v1/loadbalancer/loads", headers=owner).json()
     assert body["count"] == 1 and body["strategy"] in ("round_robin", "equal_weighted", "weighted_round_robin",
                                                          "least_connections", "least_response_time")
-    assert body["loads"]["i-load1"] == {"connections": 15, "load": 0.65, "response_time_ms": 45}
-    one = gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": "i-load1"}, headers=auth)
-    assert one.json() == {"instance_id": "i-load1", "connections": 15, "load": 0.65, "response_time_ms": 45}
-    assert gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": "i-nope"}, headers=auth).status_code == 404
-    assert gpufarm.get("/api/v1/loadbalancer/load", headers=auth).status_code == 400
-    assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": "i-nope"}, headers=auth).status_code == 404
+    assert body["loads"][agent.instance_id] == {"connections": 15, "load": 0.65, "response_time_ms": 45}
+    one = gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": agent.instance_id}, headers=owner)
+    assert one.json() == {"instance_id": agent.instance_id, "connections": 15, "load": 0.65, "response_time_ms": 45}
+    # Another user's agent is not theirs to see; an admin sees every one.
+    assert gpufarm.get("/api/v1/loadbalancer/loads", headers=stranger).json()["count"] == 0
+    assert gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": agent.instance_id},
+                       headers=stranger).status_code == 404
+    assert agent.instance_id in gpufarm.get("/api/v1/loadbalancer/loads", headers=auth).json()["loads"]
+    assert gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": "i-nope"}, headers=owner).status_code == 404
+    assert gpufarm.get("/api/v1/loadbalancer/load", headers=owner).status_code == 400
 
-    assert gpufarm.delete("/api/v1/gpu/agents/i-load1", headers=auth).status_code == 200
-    assert gpufarm.get("/api/v1/loadbalancer/loads", headers=auth).json()["count"] == 0
+    assert gpufarm.delete(f"/api/v1/gpu/agents/{agent.instance_id}", headers=agent.auth).status_code == 200
+    assert gpufarm.get("/api/v1/loadbalancer/loads", headers=owner).json()["count"] == 0
+    # Dropped out: a heartbeat answers 404, so the agent registers again.
+    missing = gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": agent.instance_id}, headers=agent.auth)
+    assert missing.status_code == 404
 
 
 def test_agents_that_stop_heartbeating_drop_out(gpufarm, auth, no_agents):
-    register(gpufarm, auth, "i-stale", "http://127.0.0.1:9")
-    GpuAgentRecord.get(GpuAgentRecord.key("i-stale"), "META").update(
+    agent = running_contract(new_user("stale")[0])
+    register(gpufarm, agent)
+    GpuAgentRecord.get(GpuAgentRecord.key(agent.instance_id), "META").update(
         actions=[GpuAgentRecord.expires_at_epoch.set(int(time.time()) - 1)])
     assert gpufarm.get("/api/v1/loadbalancer/loads", headers=auth).json()["count"] == 0
 
@@ -107,50 +123,75 @@ def test_strategy_get_put_and_validation(gpufarm, auth):
     set_strategy(gpufarm, auth, "round_robin")
 
 
-def test_proxy_reaches_agents_by_target_and_by_strategy(gpufarm, auth, no_agents):
-    fast, busy = LoopbackAgent("fast"), LoopbackAgent("busy")
-    try:
-        register(gpufarm, auth, "i-fast", fast.url)
-        register(gpufarm, auth, "i-busy", busy.url)
-        beat(gpufarm, auth, "i-fast", connections=1, load=0.1, response_time_ms=5)
-        beat(gpufarm, auth, "i-busy", connections=20, load=0.9, response_time_ms=400)
+def test_only_an_admin_sets_the_strategy_and_the_weights(gpufarm, auth, no_agents):
+    user_id, user = new_user("tinkerer")
+    agent = running_contract(user_id)
+    register(gpufarm, agent)
+    refused = gpufarm.put("/api/v1/loadbalancer/strategy", json={"strategy": "least_connections"}, headers=user)
+    assert refused.status_code == 403 and refused.json()["code"] == "FORBIDDEN"
+    assert gpufarm.get("/api/v1/loadbalancer/strategy", headers=user).json() == {"strategy": "round_robin"}
+    path = f"/api/v1/loadbalancer/agents/{agent.instance_id}"
+    assert gpufarm.put(path, json={"weight": 1000}, headers=user).status_code == 403
+    assert gpufarm.put(path, json={"weight": 1000}, headers=agent.auth).status_code == 403
+    # The weight starts at the instance type's GPU count (a g5.xlarge has one) and survives a restart.
+    assert GpuAgentRecord.get(GpuAgentRecord.key(agent.instance_id), "META").weight == 1
+    assert gpufarm.put(path, json={"weight": 4}, headers=auth).json() == {
+        "instance_id": agent.instance_id, "shared": False, "weight": 4}
+    register(gpufarm, agent)
+    assert GpuAgentRecord.get(GpuAgentRecord.key(agent.instance_id), "META").weight == 4
+    assert gpufarm.put(path, json={"weight": 0}, headers=auth).status_code == 400
+    assert gpufarm.put("/api/v1/loadbalancer/agents/i-none", json={"shared": True}, headers=auth).status_code == 404
 
-        request = {"method": "POST", "target": "i-busy", "path": "/v1/inference", "payload": {"prompt": "Hello world"}}
-        response = gpufarm.post("/api/v1/gpu/proxy", json=request, headers=auth)
-        assert response.status_code == 200 and response.headers["x-gpu-instance"] == "i-busy"
+
+def test_proxy_reaches_agents_by_target_and_by_strategy(gpufarm, auth, no_agents):
+    owner_id, owner = new_user("prompter")
+    fast_listener, busy_listener = LoopbackAgent("fast"), LoopbackAgent("busy")
+    try:
+        fast, busy = agent_at(owner_id, fast_listener), agent_at(owner_id, busy_listener)
+        register(gpufarm, fast)
+        register(gpufarm, busy)
+        beat(gpufarm, fast, connections=1, load=0.1, response_time_ms=5)
+        beat(gpufarm, busy, connections=20, load=0.9, response_time_ms=400)
+
+        request = {"method": "POST", "target": busy.instance_id, "path": "/v1/inference", "payload": {"prompt": "Hello world"}}
+        response = gpufarm.post("/api/v1/gpu/proxy", json=request, headers=owner)
+        assert response.status_code == 200 and response.headers["x-gpu-instance"] == busy.instance_id
         assert response.json() == {"served_by": "busy", "path": "/v1/inference", "payload": {"prompt": "Hello world"}}
 
         set_strategy(gpufarm, auth, "least_connections")
         untargeted = {"method": "POST", "path": "/v1/inference", "payload": {}}
-        served = {gpufarm.post("/api/v1/gpu/proxy", json=untargeted, headers=auth).json()["served_by"] for _ in range(3)}
+        served = {gpufarm.post("/api/v1/gpu/proxy", json=untargeted, headers=owner).json()["served_by"] for _ in range(3)}
         assert served == {"fast"}
 
         set_strategy(gpufarm, auth, "round_robin")
-        served = [gpufarm.post("/api/v1/gpu/proxy", json=untargeted, headers=auth).json()["served_by"] for _ in range(4)]
+        served = [gpufarm.post("/api/v1/gpu/proxy", json=untargeted, headers=owner).json()["served_by"] for _ in range(4)]
         assert sorted(served) == ["busy", "busy", "fast", "fast"]
     finally:
-        fast.close()
-        busy.close()
+        fast_listener.close()
+        busy_listener.close()
 
 
 def test_proxy_failures_are_502_504_404_503(gpufarm, auth, no_agents):
-    slow = LoopbackAgent("slow", delay_s=1.0)
+    owner_id, owner = new_user("unlucky")
+    slow_listener = LoopbackAgent("slow", delay_s=1.0)
     try:
-        register(gpufarm, auth, "i-slow", slow.url)
-        register(gpufarm, auth, "i-down", "http://127.0.0.1:9")  # nothing listens on the discard port
-        timed_out = gpufarm.post("/api/v1/gpu/proxy", headers=auth,
-                                 json={"target": "i-slow", "path": "/v1/inference", "timeout_s": 0.2})
+        slow, down = agent_at(owner_id, slow_listener), running_contract(owner_id, agent_port=9)  # nothing on discard
+        register(gpufarm, slow)
+        register(gpufarm, down)
+        timed_out = gpufarm.post("/api/v1/gpu/proxy", headers=owner,
+                                 json={"target": slow.instance_id, "path": "/v1/inference", "timeout_s": 0.2})
         assert timed_out.status_code == 504 and "did not answer" in timed_out.json()["error"]
-        unreachable = gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"target": "i-down", "path": "/v1/x"})
+        unreachable = gpufarm.post("/api/v1/gpu/proxy", headers=owner, json={"target": down.instance_id, "path": "/v1/x"})
         assert unreachable.status_code == 502 and "unreachable" in unreachable.json()["error"]
-        assert gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"target": "i-none", "path": "/x"}).status_code == 404
-        assert gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"target": "i-slow", "path": "http://evil/x"}).status_code == 400
-        assert gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"method": "TRACE", "path": "/x"}).status_code == 400
+        assert gpufarm.post("/api/v1/gpu/proxy", headers=owner, json={"target": "i-none", "path": "/x"}).status_code == 404
+        assert gpufarm.post("/api/v1/gpu/proxy", headers=owner,
+                            json={"target": slow.instance_id, "path": "http://evil/x"}).status_code == 400
+        assert gpufarm.post("/api/v1/gpu/proxy", headers=owner, json={"method": "TRACE", "path": "/x"}).status_code == 400
     finally:
-        slow.close()
+        slow_listener.close()
     for record in GpuAgentRecord.all_agents.query("GPUAGENTS"):
         record.delete()
-    assert gpufarm.post("/api/v1/gpu/proxy", headers=auth, json={"path": "/v1/inference"}).status_code == 503
+    assert gpufarm.post("/api/v1/gpu/proxy", headers=owner, json={"path": "/v1/inference"}).status_code == 503
 
 
 def test_preferences_round_trip_and_selection(gpufarm, auth):
@@ -191,26 +232,3 @@ def test_preferences_round_trip_and_selection(gpufarm, auth):
 def test_agent_routes_need_credentials(gpufarm):
     assert gpufarm.post("/api/v1/gpu/agents/register", json={"instance_id": "i-x", "url": "http://x"}).status_code == 401
     assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": "i-x"}).status_code == 401
-
-
-
-
-def test_an_agent_cannot_take_over_another_owners_instance(gpufarm, auth, no_agents):
-    import uuid
-
-    from aiplane.identity.api_keys import issue_api_key
-    from aiplane.identity.users import create_user
-
-    def key_of_new_user(name: str) -> dict[str, str]:
-        user = create_user(f"{name}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery 9")
-        return {"Authorization": f"Bearer {issue_api_key(user.user_id, 'agent').api_key}"}
-
-    alice, mallory = key_of_new_user("alice"), key_of_new_user("mallory")
-    body = {"instance_id": "i-owned", "url": "http://127.0.0.1:9"}
-    assert gpufarm.post("/api/v1/gpu/agents/register", json=body, headers=alice).status_code == 201
-    assert gpufarm.post("/api/v1/gpu/agents/register", json=body, headers=alice).status_code == 201  # restart
-    taken = gpufarm.post("/api/v1/gpu/agents/register", json={**body, "url": "http://evil"}, headers=mallory)
-    assert taken.status_code == 409
-    assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": "i-owned"}, headers=mallory).status_code == 404
-    assert gpufarm.delete("/api/v1/gpu/agents/i-owned", headers=mallory).status_code == 404
-    assert gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": "i-owned"}, headers=auth).status_code == 200

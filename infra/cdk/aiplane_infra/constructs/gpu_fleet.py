@@ -36,6 +36,13 @@ class GpuFleet(Construct):
             actions=["s3:GetObject"],
             resources=[f"arn:{partition}:s3:::{physical_name(prefix, resources.ARTIFACT_BUCKET.name)}/gpu-agent/*"],
         ))
+        # Its contract's agent credential only: the provisioner tags each parameter with the ARN of
+        # the one instance that may read it (aiplane.gpufarm.agent_credentials).
+        self.instance_role.add_to_policy(iam.PolicyStatement(
+            actions=["ssm:GetParameter"],
+            resources=[agent_credential_parameters_arn(prefix)],
+            conditions={"StringEquals": {"ssm:resourceTag/aiplane:instance-arn": "${ec2:SourceInstanceARN}"}},
+        ))
         self.instance_profile = iam.CfnInstanceProfile(self, "InstanceProfile", instance_profile_name=name,
                                                        roles=[self.instance_role.role_name])
         self.launch_template = ec2.CfnLaunchTemplate(
@@ -56,9 +63,16 @@ class GpuFleet(Construct):
         )
 
 
+def agent_credential_parameters_arn(prefix: str) -> str:
+    # A parameter's ARN is "parameter" followed by its name, which starts with "/".
+    return (f"arn:{cdk.Aws.PARTITION}:ssm:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:parameter"
+            f"{resources.agent_credential_parameter(prefix)}*")
+
+
 def gpu_fleet_statements(environment: Environment) -> list[iam.PolicyStatement]:
     """EC2 for the catalog, the provisioner and DELETE: read anything, launch from our launch
-    template, and terminate or tag only instances of this environment."""
+    template, and terminate or tag only instances of this environment; the contracts' agent
+    credential parameters: publish them at launch, delete them when the contract ends."""
     prefix = environment.resource_prefix
     region, account, partition = cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID, cdk.Aws.PARTITION
     name = physical_name(prefix, resources.GPU_LAUNCH_TEMPLATE.name)
@@ -88,6 +102,10 @@ def gpu_fleet_statements(environment: Environment) -> list[iam.PolicyStatement]:
             actions=["ec2:TerminateInstances"],
             resources=[f"arn:{partition}:ec2:{region}:{account}:instance/*"],
             conditions={"StringEquals": {"aws:ResourceTag/aiplane:environment": environment.name}},
+        ),
+        iam.PolicyStatement(
+            actions=["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"],
+            resources=[agent_credential_parameters_arn(prefix)],
         ),
         iam.PolicyStatement(
             actions=["iam:PassRole"],

@@ -58,4 +58,6 @@ class ApiKeyRecord(Model):
     expires_at = UTCDateTimeAttribute(null=True)
     expires_at_epoch = NumberAttribute(null=True)  # TTL: DynamoDB removes the record after expiry
     rate_limit = NumberAttribute(null=True)  # requests per minute; None: the default limit
+    scope = UnicodeAttribute(null=True)  # None: a user key; "gpu-agent": the agent routes of one GPU contract
+    contract_id = UnicodeAttribute(null=True)  # the GPU contract a "gpu-agent" key was issued for
 

@@ -1,9 +1,11 @@
 """`aiplane-gpu-agent`: runs on every GPU instance.
 
-It registers with the gpufarm API (instance id, GPUs from nvidia-smi when present), heartbeats
-its load (open connections, GPU utilisation, response times), serves the requests the API's
-proxy forwards (to `--upstream`, the instance's inference server, or answers them itself with
-what it knows), and deregisters when stopped (SIGTERM/SIGINT).
+It authenticates with its contract's agent credential (`AIPLANE_AGENT_CREDENTIAL`, which user
+data fetches from the contract's SSM parameter; it works on the agent routes only), registers
+with the gpufarm API (instance id, the URL at its private IP, GPUs from nvidia-smi when present),
+heartbeats its load (open connections, GPU utilisation, response times), serves the requests the
+API's proxy forwards (to `--upstream`, the instance's inference server, or answers them itself
+with what it knows), and deregisters when stopped (SIGTERM/SIGINT).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,7 +97,7 @@ class Agent:
         host = args.advertise_host or imds("local-ipv4") or "127.0.0.1"
         self.url = f"http://{host}:{self.server.server_address[1]}"
         self.api = httpx.Client(base_url=args.api_url.rstrip("/"), timeout=API_TIMEOUT_S,
-                                headers={"Authorization": f"Bearer {args.api_key}"})
+                                headers={"Authorization": f"Bearer {args.credential}"})
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         agent = self
@@ -138,12 +141,20 @@ class Agent:
                                 "payload": payload, "gpus": self.gpus}).encode()
 
     def register(self) -> None:
-        self.api.post("/api/v1/gpu/agents/register", json={
-            "instance_id": self.instance_id, "url": self.url, "gpus": self.gpus,
-            "weight": max(len(self.gpus), 1), "contract_id": self.args.contract_id or None,
-        }).raise_for_status()
+        """Until the API accepts it: the contract turns running a moment after its instance does."""
+        while not self.stopping.is_set():
+            try:
+                answer = self.api.post("/api/v1/gpu/agents/register",
+                                       json={"instance_id": self.instance_id, "url": self.url, "gpus": self.gpus})
+                if answer.status_code == 201:
+                    return
+                print(f"registration refused ({answer.status_code}): {answer.text[:300]}", file=sys.stderr, flush=True)
+            except httpx.HTTPError as error:
+                print(f"registration failed: {type(error).__name__}", file=sys.stderr, flush=True)
+            self.stopping.wait(self.args.heartbeat_s)
 
     def heartbeat_forever(self) -> None:
+        self.register()
         while not self.stopping.wait(self.args.heartbeat_s):
             try:
                 self.gpus = gpu_inventory() or self.gpus
@@ -155,7 +166,6 @@ class Agent:
                 continue  # the API is briefly unreachable; the next beat tries again
 
     def run(self) -> None:
-        self.register()
         threading.Thread(target=self.heartbeat_forever, name="heartbeat", daemon=True).start()
         print(f"aiplane GPU agent {self.instance_id} serving {self.url}", flush=True)
         self.server.serve_forever()
@@ -170,9 +180,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(description="aiplane GPU agent")
     parser.add_argument("--api-url", default=env("AIPLANE_API_URL"), help="the gpufarm API base URL")
-    parser.add_argument("--api-key", default=env("AIPLANE_AGENT_API_KEY"))
+    parser.add_argument("--credential", default=env("AIPLANE_AGENT_CREDENTIAL"),
+                        help="the contract's agent credential (accepted on the agent routes only)")
     parser.add_argument("--instance-id", default=env("AIPLANE_INSTANCE_ID"), help="default: from instance metadata")
-    parser.add_argument("--contract-id", default=env("AIPLANE_CONTRACT_ID"))
     parser.add_argument("--host", default=env("AIPLANE_AGENT_HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(env("AIPLANE_AGENT_PORT", "8787")))
     parser.add_argument("--advertise-host", default=env("AIPLANE_AGENT_ADVERTISE_HOST"),
@@ -183,8 +193,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--capacity", type=int, default=int(env("AIPLANE_AGENT_CAPACITY", "8")),
                         help="concurrent requests counted as full load when no GPU reports utilisation")
     args = parser.parse_args(argv)
-    if not args.api_url or not args.api_key:
-        parser.error("--api-url and --api-key (or AIPLANE_API_URL and AIPLANE_AGENT_API_KEY) are required")
+    if not args.api_url or not args.credential:
+        parser.error("--api-url and --credential (or AIPLANE_API_URL and AIPLANE_AGENT_CREDENTIAL) are required")
     return args
 
 

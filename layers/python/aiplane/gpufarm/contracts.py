@@ -18,11 +18,10 @@ from pynamodb.exceptions import DoesNotExist
 
 from aiplane.data.aws import client
 from aiplane.errors import BadGatewayError, NotFoundError, ValidationError
-from aiplane.gpufarm import catalog
+from aiplane.gpufarm import agent_credentials, catalog
 from aiplane.gpufarm.catalog import AWS, Filters, Offer
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.records import GpuContractRecord
-from aiplane.identity.api_keys import revoke_api_key
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane_shared.resources import PROVISIONING_QUEUE
@@ -201,14 +200,13 @@ def destroy(record: GpuContractRecord) -> None:
                 MARKETPLACES[record.provider].release(record.provider_instance_id)
             except MarketplaceError as error:
                 raise BadGatewayError(str(error)) from error
-    # EC2 reports `terminated` through its state-change event (the agent key stays valid until
-    # then, so the agent can deregister while shutting down); the rest is final now.
+    # EC2 reports `terminated` through its state-change event (the agent credential stays valid
+    # until then, so the agent can deregister while shutting down); the rest is final now.
     if record.provider == AWS and record.provider_instance_id:
         set_status(record, TERMINATING)
         return
     set_status(record, TERMINATED)
-    if record.agent_key_hash:
-        revoke_api_key(record.agent_key_hash)
+    agent_credentials.revoke(record)
 
 
 def count_with_status(status: str) -> int:

@@ -1,5 +1,10 @@
 """GPU agents, their loads (from heartbeats) and the strategies that pick one for a request.
 
+Agents are who they say they are: only the agent credential of a running contract registers an
+agent, for that contract's instance, at the address EC2 reports for it (see `register_agent`);
+only that credential reports its loads. A caller reaches its own agents and those an admin
+shared (`configure_agent`); an admin also sees and targets every agent.
+
 Strategies, over the live agents ordered by instance id:
 - round_robin: the next agent in rotation;
 - equal_weighted: every instance counts the same, so the least utilised (`load`) one;
@@ -14,12 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gpufarm.contracts import now
-from aiplane.gpufarm.records import GpuAgentRecord, LoadBalancerRecord
+from aiplane.data.aws import client
+from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
+from aiplane.gpufarm import catalog, contracts
+from aiplane.gpufarm.contracts import RUNNING, TERMINATING, now
+from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord
+from aiplane.identity.principal import Principal
+from aiplane.settings import get_settings
 
 STRATEGIES = ("round_robin", "equal_weighted", "weighted_round_robin", "least_connections", "least_response_time")
 DEFAULT_STRATEGY = "round_robin"
@@ -44,42 +54,106 @@ def _load_of(record: GpuAgentRecord) -> AgentLoad:
                      float(record.response_time_ms), int(record.weight))
 
 
-def register_agent(owner_id: str, is_admin: bool, instance_id: str, url: str, gpus: list[dict[str, Any]], weight: int,
-                   contract_id: str | None) -> dict[str, Any]:
-    moment = now()
-    record = GpuAgentRecord(
-        GpuAgentRecord.key(instance_id), gsi1sk=instance_id, instance_id=instance_id, url=url, owner_id=owner_id,
-        contract_id=contract_id, gpus=gpus, weight=weight, registered_at=moment, heartbeat_at=moment,
-        expires_at_epoch=int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp()),
-    )
-    # A restarted agent re-registers itself; nobody else may take over its instance id.
-    may_replace = None if is_admin else (GpuAgentRecord.pk.does_not_exist() | (GpuAgentRecord.owner_id == owner_id))
+def _agent_contract(agent: Principal, instance_id: str, *statuses: str) -> GpuContractRecord:
+    """The contract the agent credential was issued for, which must be the instance's."""
+    contract = contracts.get_contract(agent.claims.get("contractId", ""))
+    if contract is None or contract.user_id != agent.id:
+        raise ForbiddenError("the agent credential names no contract of yours")
+    if contract.provider_instance_id != instance_id:
+        raise ForbiddenError(f"instance {instance_id!r} is not the instance of {contract.contract_id}", param="instance_id")
+    if contract.status not in statuses:
+        raise ForbiddenError(f"{contract.contract_id} is {contract.status}, not {' or '.join(statuses)}")
+    return contract
+
+
+def agent_address(contract: GpuContractRecord) -> tuple[str, int | None]:
+    """Where the contract's agent may listen: the private IP EC2 reports for the instance (any
+    port), or, in the local stack, the loopback host:port its harness recorded on the instance."""
+    if contract.provider != catalog.AWS:
+        raise ForbiddenError(f"{contract.provider} rentals record no agent address, so no agent can register for them")
+    reservations = client("ec2").describe_instances(InstanceIds=[contract.provider_instance_id])["Reservations"]
+    instance = reservations[0]["Instances"][0]
+    address_tag = get_settings().gpu_agent_address_tag
+    if not address_tag:
+        if not instance.get("PrivateIpAddress"):
+            raise ForbiddenError(f"EC2 reports no private IP for {contract.provider_instance_id} yet")
+        return instance["PrivateIpAddress"], None
+    recorded = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}.get(address_tag)
+    if not recorded:
+        raise ForbiddenError(f"the local harness recorded no agent address for {contract.provider_instance_id}")
+    host, _, port = recorded.rpartition(":")
+    return host, int(port)
+
+
+def _check_agent_url(url: str, host: str, port: int | None) -> None:
+    """Decided from the URL alone, before anything connects to it."""
     try:
-        record.save(condition=may_replace)
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise ConflictError(f"instance {instance_id!r} is registered by another owner", param="instance_id") from error
-        raise
+        parts = urlsplit(url)
+        url_port = parts.port
+    except ValueError:
+        raise ValidationError("url is not a valid URL", param="url") from None
+    expected = f"{host}" if port is None else f"{host}:{port}"
+    if (parts.scheme not in ("http", "https") or parts.username is not None or parts.password is not None
+            or parts.hostname != host or (port is not None and url_port != port) or parts.path not in ("", "/")
+            or parts.query or parts.fragment):
+        raise ValidationError(f"url must be http(s)://{expected}{'' if port else '[:port]'}: the address the instance has",
+                              param="url")
+
+
+def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict[str, Any]]) -> dict[str, Any]:
+    contract = _agent_contract(agent, instance_id, RUNNING)
+    _check_agent_url(url, *agent_address(contract))
+    try:  # a restarted agent registers again: what an admin set for it stays
+        previous = GpuAgentRecord.get(GpuAgentRecord.key(instance_id), "META")
+    except DoesNotExist:
+        previous = None
+    kept = previous if previous is not None and previous.contract_id == contract.contract_id else None
+    gpu_type = catalog.ec2_gpu_types().get(contract.instance_type or "")
+    moment = now()
+    GpuAgentRecord(
+        GpuAgentRecord.key(instance_id), gsi1sk=instance_id, instance_id=instance_id, url=url, owner_id=contract.user_id,
+        contract_id=contract.contract_id, gpus=gpus, registered_at=moment, heartbeat_at=moment,
+        weight=int(kept.weight) if kept else (gpu_type.gpu_count if gpu_type else 1), shared=bool(kept and kept.shared),
+        expires_at_epoch=int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp()),
+    ).save()
     return {"instance_id": instance_id, "registered": True, "heartbeat_interval_s": HEARTBEAT_GRACE_S // 3}
 
 
-def heartbeat(owner_id: str, is_admin: bool, instance_id: str, connections: int, load: float, response_time_ms: float) -> None:
+def heartbeat(agent: Principal, instance_id: str, connections: int, load: float, response_time_ms: float) -> None:
+    """Loads come from the agent itself (its contract's credential), never from anyone else."""
+    contract = _agent_contract(agent, instance_id, RUNNING)
     record = _agent(instance_id)
-    if not is_admin and record.owner_id != owner_id:
+    if record.contract_id != contract.contract_id:
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
     moment = now()
-    record.update(actions=[
-        GpuAgentRecord.connections.set(connections), GpuAgentRecord.load.set(load),
-        GpuAgentRecord.response_time_ms.set(response_time_ms), GpuAgentRecord.heartbeat_at.set(moment),
-        GpuAgentRecord.expires_at_epoch.set(int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())),
-    ])
+    try:
+        record.update(actions=[
+            GpuAgentRecord.connections.set(connections), GpuAgentRecord.load.set(load),
+            GpuAgentRecord.response_time_ms.set(response_time_ms), GpuAgentRecord.heartbeat_at.set(moment),
+            GpuAgentRecord.expires_at_epoch.set(int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())),
+        ], condition=GpuAgentRecord.contract_id == contract.contract_id)  # not one deregistered meanwhile
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id") from error
 
 
-def deregister_agent(owner_id: str, is_admin: bool, instance_id: str) -> None:
+def deregister_agent(agent: Principal, instance_id: str) -> None:
+    contract = _agent_contract(agent, instance_id, RUNNING, TERMINATING)  # an agent stops as its instance shuts down
     record = _agent(instance_id)
-    if not is_admin and record.owner_id != owner_id:
+    if record.contract_id != contract.contract_id:
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
     record.delete()
+
+
+def configure_agent(instance_id: str, shared: bool | None, weight: int | None) -> dict[str, Any]:
+    """An admin's choice: share an agent with every user's untargeted requests, or weight it."""
+    record = _agent(instance_id)
+    actions = ([GpuAgentRecord.shared.set(shared)] if shared is not None else []) + (
+        [GpuAgentRecord.weight.set(weight)] if weight is not None else [])
+    if actions:
+        record.update(actions=actions)
+    return {"instance_id": instance_id, "shared": bool(record.shared), "weight": int(record.weight)}
 
 
 def forget_agent(instance_id: str) -> None:
@@ -96,14 +170,26 @@ def _agent(instance_id: str) -> GpuAgentRecord:
     return record
 
 
-def live_agents() -> list[AgentLoad]:
+def _reachable(caller: Principal, record: GpuAgentRecord) -> bool:
+    """What a caller's untargeted requests may reach: its own agents and the shared ones."""
+    return record.owner_id == caller.id or bool(record.shared)
+
+
+def _live_records() -> list[GpuAgentRecord]:
     cutoff = int(now().timestamp())
-    return [_load_of(record) for record in GpuAgentRecord.all_agents.query("GPUAGENTS")
-            if record.expires_at_epoch > cutoff]
+    return [record for record in GpuAgentRecord.all_agents.query("GPUAGENTS") if record.expires_at_epoch > cutoff]
 
 
-def agent_load(instance_id: str) -> AgentLoad:
-    return _load_of(_agent(instance_id))
+def live_agents(caller: Principal) -> list[AgentLoad]:
+    """The live agents the caller may see: reachable ones, every one for an admin."""
+    return [_load_of(record) for record in _live_records() if caller.is_admin or _reachable(caller, record)]
+
+
+def agent_load(caller: Principal, instance_id: str) -> AgentLoad:
+    record = _agent(instance_id)
+    if not (caller.is_admin or _reachable(caller, record)):
+        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")  # someone else's: not even its existence
+    return _load_of(record)
 
 
 def _state() -> LoadBalancerRecord:
@@ -153,8 +239,10 @@ def choose(strategy: str, agents: list[AgentLoad], turn: int) -> AgentLoad:
     raise ValidationError(f"unknown strategy {strategy!r}", param="strategy")
 
 
-def pick_agent() -> AgentLoad:
-    agents = live_agents()
+def pick_agent(caller: Principal) -> AgentLoad:
+    """An untargeted request goes to one of the caller's own or shared agents (an admin's too:
+    nobody's prompts go to another user's instance unless an admin shared it)."""
+    agents = [_load_of(record) for record in _live_records() if _reachable(caller, record)]
     strategy = get_strategy()
     turn = _next_turn() if strategy in ("round_robin", "weighted_round_robin") and agents else 0
     return choose(strategy, agents, turn)

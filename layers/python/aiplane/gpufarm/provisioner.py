@@ -16,12 +16,12 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
 from aiplane.data.aws import client
-from aiplane.gpufarm import catalog, contracts, loadbalancer, user_data
+from aiplane.gpufarm import agent_credentials, catalog, contracts, loadbalancer, user_data
 from aiplane.gpufarm.catalog import AWS
 from aiplane.gpufarm.contracts import FAILED, FINISHED, ON_DEMAND, PROVISIONING, RUNNING, SPOT, STOPPED, TERMINATED, TERMINATING
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.records import GpuContractRecord
-from aiplane.identity.api_keys import hash_key, issue_api_key, revoke_api_key
+from aiplane.identity.api_keys import hash_key, revoke_api_key
 from aiplane.observability import logger
 from aiplane.settings import get_settings
 from aiplane_shared.families import GPUFARM
@@ -98,10 +98,10 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
     instance_types = catalog.acceptable_instance_types(requested_type)
     zones_of = catalog.ec2_zones_offering(instance_types)
     markets = [SPOT, ON_DEMAND] if record.market == SPOT and record.on_demand_fallback else [record.market]
-    agent_key = issue_api_key(record.user_id, f"gpu agent {record.contract_id}")
+    agent_key = agent_credentials.issue(record.user_id, record.contract_id)
     script = user_data.build(
-        user_data.agent_environment(_gpufarm_api_url(), agent_key.api_key, record.contract_id),
-        get_settings().resource(ARTIFACT_BUCKET.name),
+        user_data.agent_environment(_gpufarm_api_url(), agent_credentials.parameter_name(record.contract_id)),
+        get_settings().resource(ARTIFACT_BUCKET.name), get_settings().region,
     )
     attempts: list[dict[str, str]] = []
     launched = False
@@ -121,6 +121,7 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
                             break
                         raise  # throttling, auth, outage: let the queue retry the whole contract
                     attempts.append({**attempt, "result": "launched", "ec2_instance_id": instance["InstanceId"]})
+                    agent_credentials.publish(record.contract_id, agent_key.api_key, instance["InstanceId"])
                     launched = True
                     _record_launch(record, instance["InstanceId"], PROVISIONING, attempts,
                                    {"instance_type": instance_type, "zone": zone, "market": market},
@@ -193,6 +194,5 @@ def on_ec2_state_change(ec2_instance_id: str, state: str) -> None:
         return  # events may arrive out of order: never move a contract backwards
     contracts.set_status(record, status)
     if status == TERMINATED:
-        if record.agent_key_hash:
-            revoke_api_key(record.agent_key_hash)
+        agent_credentials.revoke(record)
         loadbalancer.forget_agent(ec2_instance_id)  # in case the agent died before deregistering

@@ -1,4 +1,5 @@
-"""Forward a request to a GPU agent chosen by target or by the load-balancing strategy."""
+"""Forward a request to a GPU agent chosen by target or by the load-balancing strategy, among
+the agents the caller may reach (`loadbalancer.agent_load`, `loadbalancer.pick_agent`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import httpx
 
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, ValidationError
 from aiplane.gpufarm import loadbalancer
+from aiplane.identity.principal import Principal
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_TIMEOUT_S = 300.0
@@ -23,14 +25,15 @@ class ProxiedResponse:
     instance_id: str
 
 
-def forward(method: str, target: str | None, path: str, payload: Any, timeout_s: float | None) -> ProxiedResponse:
+def forward(caller: Principal, method: str, target: str | None, path: str, payload: Any,
+            timeout_s: float | None) -> ProxiedResponse:
     method = method.upper()
     if method not in METHODS:
         raise ValidationError(f"method must be one of {', '.join(METHODS)}", param="method")
     if not path.startswith("/") or "://" in path:
         raise ValidationError("path must be an absolute path on the instance, like /v1/inference", param="path")
     timeout = min(timeout_s or DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S)
-    agent = loadbalancer.agent_load(target) if target else loadbalancer.pick_agent()
+    agent = loadbalancer.agent_load(caller, target) if target else loadbalancer.pick_agent(caller)
     url = agent.url.rstrip("/") + path
     try:
         answer = httpx.request(method, url, json=payload if method not in ("GET", "DELETE") else None,

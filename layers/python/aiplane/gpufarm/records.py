@@ -3,7 +3,8 @@
 - GPU contract: pk CONTRACT#<id>; gsi1 GPUOFFER#<provider>#<offer id> (DELETE by the id the
   caller provisioned), gsi2 GPUSTATUS#<status> (active count, lease sweep).
 - GPU preferences: pk USER#<id>, sk GPU_PREFERENCES.
-- Agent load: pk GPUAGENT#<instance id>; gsi1 GPUAGENTS (every agent), TTL after missed heartbeats.
+- Agent load: pk GPUAGENT#<instance id>; gsi1 GPUAGENTS (every agent), TTL after missed heartbeats;
+  it names the contract whose agent credential registered it, and its owner.
 - Load-balancer state: pk LOADBALANCER, sk STRATEGY (strategy + rotation counter).
 """
 
@@ -55,7 +56,7 @@ class GpuContractRecord(Model):
     zone = UnicodeAttribute(null=True)
     attempts = ListAttribute(of=JSONAttribute, default=list)
     failure_reasons = ListAttribute(default=list)
-    agent_key_hash = UnicodeAttribute(null=True)  # the per-instance agent API key, revoked at termination
+    agent_key_hash = UnicodeAttribute(null=True)  # the contract's agent credential (scope gpu-agent), revoked at its end
 
     @staticmethod
     def key(contract_id: str) -> str:
@@ -104,7 +105,8 @@ class GpuAgentRecord(Model):
     owner_id = UnicodeAttribute()
     contract_id = UnicodeAttribute(null=True)
     gpus = ListAttribute(of=JSONAttribute, default=list)
-    weight = NumberAttribute(default=1)
+    weight = NumberAttribute(default=1)  # the instance's GPU count until an admin sets it
+    shared = BooleanAttribute(default=False)  # an admin shared it: everyone's untargeted requests may reach it
     connections = NumberAttribute(default=0)
     load = NumberAttribute(default=0)
     response_time_ms = NumberAttribute(default=0)

@@ -1,8 +1,9 @@
 """The user data that turns a fresh GPU instance into an aiplane GPU agent.
 
 The launch template carries the image, instance profile and metadata settings; the provisioner
-adds this per-instance script: it installs the agent package from the artifacts bucket and runs
-`aiplane-gpu-agent` under systemd with the contract's API endpoint and agent key.
+adds this per-instance script: it installs the agent package from the artifacts bucket, fetches
+the contract's agent credential from its SSM parameter (never part of user data, which anyone
+allowed to describe the instance can read) and runs `aiplane-gpu-agent` under systemd.
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ import shlex
 AGENT_PACKAGE_KEY = "gpu-agent/aiplane-agent.tar.gz"
 ENV_FILE = "/etc/aiplane-gpu-agent.env"
 ENV_BEGIN, ENV_END = "# --- agent environment ---", "# --- end agent environment ---"
+CREDENTIAL_PARAMETER_VARIABLE = "AIPLANE_AGENT_CREDENTIAL_PARAMETER"
+CREDENTIAL_VARIABLE = "AIPLANE_AGENT_CREDENTIAL"  # what the agent reads (agent.py)
+CREDENTIAL_WAIT_ATTEMPTS, CREDENTIAL_WAIT_S = 60, 5  # the provisioner publishes it right after launch
 
 
-def agent_environment(api_url: str, api_key: str, contract_id: str, port: int = 8787) -> dict[str, str]:
+def agent_environment(api_url: str, credential_parameter: str, port: int = 8787) -> dict[str, str]:
     return {
         "AIPLANE_API_URL": api_url,
-        "AIPLANE_AGENT_API_KEY": api_key,
-        "AIPLANE_CONTRACT_ID": contract_id,
+        CREDENTIAL_PARAMETER_VARIABLE: credential_parameter,
         "AIPLANE_AGENT_PORT": str(port),
     }
 
 
-def build(environment: dict[str, str], artifacts_bucket: str) -> str:
+def build(environment: dict[str, str], artifacts_bucket: str, region: str) -> str:
     env_lines = "\n".join(f"{name}={shlex.quote(value)}" for name, value in environment.items())
+    parameter = shlex.quote(environment[CREDENTIAL_PARAMETER_VARIABLE])
     return f"""#!/bin/bash
 set -euo pipefail
 cat > {ENV_FILE} <<'AIPLANE_ENV'
@@ -33,6 +37,12 @@ cat > {ENV_FILE} <<'AIPLANE_ENV'
 {ENV_END}
 AIPLANE_ENV
 chmod 600 {ENV_FILE}
+for attempt in $(seq {CREDENTIAL_WAIT_ATTEMPTS}); do
+  credential=$(aws ssm get-parameter --region {shlex.quote(region)} --name {parameter} --with-decryption \\
+    --query Parameter.Value --output text) && break
+  sleep {CREDENTIAL_WAIT_S}
+done
+echo "{CREDENTIAL_VARIABLE}=$credential" >> {ENV_FILE}
 python3 -m venv /opt/aiplane-agent
 aws s3 cp s3://{artifacts_bucket}/{AGENT_PACKAGE_KEY} /tmp/aiplane-agent.tar.gz
 /opt/aiplane-agent/bin/pip install --quiet /tmp/aiplane-agent.tar.gz

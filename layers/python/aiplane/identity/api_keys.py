@@ -15,6 +15,8 @@ from aiplane.data.models import ApiKeyRecord
 
 KEY_PREFIX = "aip_"
 DISPLAY_PREFIX_LENGTH = 12
+# A key of this scope authenticates one GPU contract's agent on the agent routes only.
+GPU_AGENT_SCOPE = "gpu-agent"
 
 
 def hash_key(api_key: str) -> str:
@@ -34,14 +36,16 @@ class IssuedKey:
 
 def issue_api_key(
     owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
+    scope: str | None = None, contract_id: str | None = None,
 ) -> IssuedKey:
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     record = ApiKeyRecord(
         record_key(api_key),
         "META",
-        gsi1pk=f"OWNER#{owner_id}",
-        gsi1sk=now.isoformat(),
+        # A scoped key is the contract's, not one of the user's keys: it stays out of their key list.
+        gsi1pk=None if scope else f"OWNER#{owner_id}",
+        gsi1sk=None if scope else now.isoformat(),
         key_id=str(uuid.uuid4()),
         prefix=api_key[:DISPLAY_PREFIX_LENGTH],
         name=name,
@@ -51,6 +55,8 @@ def issue_api_key(
         expires_at=expires_at,
         expires_at_epoch=int(expires_at.timestamp()) if expires_at else None,
         rate_limit=rate_limit,
+        scope=scope,
+        contract_id=contract_id,
     )
     # The hash is the key: a collision would be a generator failure, so refuse to overwrite.
     record.save(condition=ApiKeyRecord.pk.does_not_exist())

@@ -15,15 +15,23 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
 from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
-from aiplane.identity.api_keys import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, find_active_key
+from aiplane.identity.api_keys import DISPLAY_PREFIX_LENGTH, GPU_AGENT_SCOPE, KEY_PREFIX, find_active_key
 from aiplane.identity.audit import FAILURE, record_auth_event
 from aiplane.identity.bootstrap import matches_bootstrap
-from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, BOOTSTRAP_ADMIN_ID, USER, Principal
+from aiplane.identity.principal import (
+    ADMIN,
+    APPPROXY_MANAGER,
+    APPPROXY_WORKER,
+    BOOTSTRAP_ADMIN_ID,
+    GPU_AGENT,
+    USER,
+    Principal,
+)
 from aiplane.identity.tokens import verify_token
 from aiplane.identity.users import find_user
 from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
-from aiplane_shared.routes import AUTHENTICATED, MANAGER, PUBLIC, WORKER
+from aiplane_shared.routes import AGENT, AUTHENTICATED, MANAGER, PUBLIC, WORKER
 
 AUTH_COOKIE = "auth_token"
 API_KEY_HEADER = "x-api-key"
@@ -134,6 +142,11 @@ def _api_key_principal(api_key: str) -> Principal:
     if not record.is_admin and record.owner_id != BOOTSTRAP_ADMIN_ID and find_user(record.owner_id) is None:
         raise InvalidCredentialsError("the API key's user no longer exists")
     claims = {"keyId": record.key_id}
+    if record.scope == GPU_AGENT_SCOPE:
+        return Principal(id=record.owner_id, kind=GPU_AGENT, credential="agent_key",
+                         claims={**claims, "contractId": str(record.contract_id)})
+    if record.scope is not None:
+        raise InvalidCredentialsError("the API key has an unknown scope")
     if record.rate_limit is not None:
         claims["rateLimit"] = str(int(record.rate_limit))
     return Principal(id=record.owner_id, kind=ADMIN if record.is_admin else USER, credential="api_key", claims=claims)
@@ -151,7 +164,13 @@ def _appproxy_principal(token: str | None) -> Principal:
 
 def require_access(principal: Principal, access: str) -> None:
     """Whether an authenticated principal may use a route of the given access level."""
-    if access in (PUBLIC, AUTHENTICATED):
+    if access == PUBLIC:
+        return
+    # A contract's agent credential is for its agent alone: refused on every other route, and
+    # the agent routes take nothing else (no user key can speak for an instance).
+    if (principal.kind == GPU_AGENT) != (access == AGENT):
+        raise ForbiddenError("the GPU agent routes take only a contract's agent credential, which no other route accepts")
+    if access in (AUTHENTICATED, AGENT):
         return
     needed = {MANAGER: APPPROXY_MANAGER, WORKER: APPPROXY_WORKER}[access]
     if principal.kind != needed:

@@ -8,6 +8,7 @@ BOOTSTRAP_ADMIN_ID = "admin"
 USER = "user"
 APPPROXY_MANAGER = "appproxy_manager"
 APPPROXY_WORKER = "appproxy_worker"
+GPU_AGENT = "gpu_agent"  # a GPU contract's agent credential: claims carry the contract id
 
 
 @dataclass(frozen=True)
@@ -15,8 +16,8 @@ class Principal:
     """An authenticated caller."""
 
     id: str
-    kind: str  # ADMIN, USER, APPPROXY_MANAGER or APPPROXY_WORKER
-    credential: str  # "api_key", "jwt", "cookie", "token": how it authenticated
+    kind: str  # ADMIN, USER, APPPROXY_MANAGER, APPPROXY_WORKER or GPU_AGENT
+    credential: str  # "api_key", "jwt", "cookie", "token", "agent_key": how it authenticated
     claims: dict[str, str] = field(default_factory=dict)
 
     @property
