@@ -13,6 +13,7 @@ from aiplane.chains.model import ChainDefinition
 from aiplane.data.aws import client
 from aiplane.errors import (AiplaneError, BadGatewayError, BadRequestError, GatewayTimeoutError, NotFoundError,
                             UnavailableError)
+from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -121,13 +122,15 @@ def run_inline(chain: ChainDefinition, input_value: Any, input_type: str) -> tup
     return run(deploy(chain), input_value, input_type)
 
 
-def run_stored(chain_id: str, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
-    record = store.get_task_chain_record(chain_id)
+def run_stored(chain_id: str, input_value: Any, input_type: str,
+               principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
+    """Running a stored chain needs view on it (the route group's edit is checked by its router)."""
+    record = store.get_task_chain_record(chain_id, principal)
     return run(record.state_machine_arn, input_value, input_type)
 
 
-def require_chain(chain_id: str) -> None:
+def require_chain(chain_id: str, principal: Principal | None = None) -> None:
     try:
-        store.get_task_chain_record(chain_id)
+        store.get_task_chain_record(chain_id, principal)
     except NotFoundError:
         raise NotFoundError(f"task chain {chain_id!r} not found", param="chainID") from None
