@@ -53,11 +53,11 @@ class OpenAIChatRequest(BaseModel):
 
 
 @router.post("/tasks")
-def execute_tasks(request: TaskExecutionRequest) -> dict[str, Any]:
+def execute_tasks(request: TaskExecutionRequest, http: Request) -> dict[str, Any]:
     if request.inputType not in DATA_TYPES:
         raise ValidationError(f"unknown inputType {request.inputType!r}", param="inputType")
     chain = parse_chain(request.chain)
-    output, output_type, state = runner.run_inline(chain, request.input, request.inputType)
+    output, output_type, state = runner.run_inline(chain, request.input, request.inputType, current_principal(http))
     return {"output": output, "outputType": output_type, "state": state}
 
 

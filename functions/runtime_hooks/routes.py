@@ -61,8 +61,8 @@ class RemoteHook(BaseModel):
 
 
 @router.get("/hooks/schemas")
-def hook_schemas() -> dict[str, Any]:
-    return hooks.schemas()
+def hook_schemas(request: Request) -> dict[str, Any]:
+    return hooks.schemas(current_principal(request))
 
 
 @router.get("/hooks/remote")

@@ -273,3 +273,30 @@ def test_concurrent_hook_renames_leave_one_name(runtime, monkeypatch):
     assert store.find_hook_by_name(renamed["name"])["id"] == hook["id"]
     assert store.find_hook_by_name(hook["name"]) is None
     assert [name for name in store.list_hook_names() if name in (hook["name"], renamed["name"])] == [renamed["name"]]
+
+
+def test_a_chain_cannot_call_another_users_hook(runtime, admin, alice, mallory):
+    from tests.integration.chains.stand_ins import StandInServer
+    from tests.integration.chains.test_hooks_and_chats import hook_server_responder
+
+    server = StandInServer(hook_server_responder)
+    try:
+        for user in (alice, mallory):
+            for group, level in (("chains", "edit"), ("hooks", "edit"), ("exec", "view")):
+                grant(runtime, admin, user.id, group, level)
+        hook = runtime.post("/hooks/remote", headers=alice.bearer, json={
+            "name": unique("h"), "endpointUrl": server.url + "/legacy", "headers": {"Authorization": "Bearer alices-secret"}}).json()
+        chain = {"input": "ping", "inputType": "string", "chain": {"id": "h", "tasks": [
+            {"id": "call", "handler": "hook", "hook": {"name": hook["name"]},
+             "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]}}
+
+        assert runtime.post("/tasks", headers=mallory.bearer, json=chain).status_code == 400  # unknown hook
+        assert not server.requests  # her URL and credentials were never used
+        assert hook["name"] not in runtime.get("/supported", headers=mallory.bearer).json()
+        assert hook["name"] not in runtime.get("/hooks/schemas", headers=mallory.bearer).json()
+
+        ran = runtime.post("/tasks", headers=alice.bearer, json=chain)
+        assert ran.status_code == 200 and ran.json()["output"].startswith("legacy got ping")
+        assert hook["name"] in runtime.get("/supported", headers=alice.bearer).json()
+    finally:
+        server.stop()

@@ -42,7 +42,7 @@ def chat_turn(chat_id: str, message: str, models: list[str], provider: str,
     if stored_chain:
         output, _, state = runner.run_stored(stored_chain, input_value, "chat_history")
     else:
-        output, _, state = runner.run_keyed(parse_chain(BUILTIN_CHAT_CHAIN), BUILTIN_CHAT_KEY, input_value, "chat_history")
+        output, _, state = runner.run_keyed(parse_chain(BUILTIN_CHAT_CHAIN), BUILTIN_CHAT_KEY, input_value, "chat_history", principal)
     messages = output.get("messages") if isinstance(output, dict) else None
     if not isinstance(messages, list):
         messages = history + [user, {"role": "assistant", "content": str(output)}]

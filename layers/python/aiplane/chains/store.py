@@ -312,10 +312,10 @@ def list_hooks(limit: int, cursor: str | None, principal: Principal | None = Non
     return [json.loads(record.body) for record in records]
 
 
-def list_hook_names() -> list[str]:
+def list_hook_names(principal: Principal | None = None) -> list[str]:
     names, cursor = [], None
     while True:
-        page = list_hooks(1000, cursor)
+        page = list_hooks(1000, cursor, principal)
         names += [hook["name"] for hook in page]
         if len(page) < 1000:
             return names
