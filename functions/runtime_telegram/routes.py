@@ -28,7 +28,8 @@ class FrontendRequest(BaseModel):
 
 @router.get("/telegram-frontends")
 def list_all(request: Request, limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
-    return [frontends.view(record) for record in frontends.list_frontends(limit=limit, cursor=cursor, principal=current_principal(request))]
+    records = frontends.list_frontends(limit=limit, cursor=cursor, principal=current_principal(request))
+    return [frontends.view(record) for record in records]
 
 
 @router.post("/telegram-frontends", status_code=201)

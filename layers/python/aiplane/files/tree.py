@@ -229,7 +229,8 @@ def create_file(name: str | None, parent_id: str | None, content: bytes, declare
     node_id = str(uuid.uuid4())
     key = _put_blob(node_id, content, content_type)
     try:
-        return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=len(content), blob_key=key)
+        return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=len(content),
+                       blob_key=key)
     except Exception:
         _delete_blob(key)  # no orphaned content when the metadata write is refused
         raise

@@ -158,7 +158,8 @@ def list_frontends(*, limit: str | None, cursor: str | None, principal: Principa
     page_size = parse_limit(limit)
     after = parse_cursor(cursor)
     condition = TelegramFrontendRecord.gsi1sk > f"{after}#\uffff" if after else None
-    return _visible(principal, TelegramFrontendRecord.by_creation.query(ALL_FRONTENDS, range_key_condition=condition, page_size=page_size), page_size)
+    records = TelegramFrontendRecord.by_creation.query(ALL_FRONTENDS, range_key_condition=condition, page_size=page_size)
+    return _visible(principal, records, page_size)
 
 
 def list_frontends_of(user_id: str, *, limit: str | None, cursor: str | None,
@@ -166,4 +167,5 @@ def list_frontends_of(user_id: str, *, limit: str | None, cursor: str | None,
     page_size = parse_limit(limit)
     after = parse_cursor(cursor)
     condition = TelegramFrontendRecord.gsi2sk > f"{after}#\uffff" if after else None
-    return _visible(principal, TelegramFrontendRecord.by_user.query(user_key(user_id), range_key_condition=condition, page_size=page_size), page_size)
+    records = TelegramFrontendRecord.by_user.query(user_key(user_id), range_key_condition=condition, page_size=page_size)
+    return _visible(principal, records, page_size)
