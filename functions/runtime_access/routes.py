@@ -1,5 +1,5 @@
 """runtime access-control routes. Administering access needs manage on the entry's resource
-(or on `server`); anyone may read their own entries."""
+(or on `server`; an item's owner manages it); anyone may read their own entries."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from aiplane.api.auth import current_principal
 from aiplane.errors import ValidationError
-from aiplane.identity import access
+from aiplane.identity import access, ownership
 from aiplane.identity.models import AccessEntryRecord
 from aiplane.identity.principal import USER, Principal
 
@@ -39,7 +39,7 @@ def _own(principal: Principal, identity: str) -> bool:
 
 def _readable(principal: Principal, entry: AccessEntryRecord) -> None:
     if not _own(principal, entry.identity):
-        access.require_permission(principal, access.MANAGE, entry.resource)
+        ownership.require_on_resource(principal, access.MANAGE, entry.resource)
 
 
 @router.get("/access-control")
@@ -60,9 +60,10 @@ def list_entries(
 @router.post("/access-control", status_code=201)
 def create_entry(body: AccessEntryRequest, request: Request) -> dict[str, Any]:
     principal = current_principal(request)
-    if body.resource:
-        access.require_permission(principal, access.MANAGE, body.resource)
-    entry = access.create_entry(body.identity, body.resource, body.resourceType, body.permission)
+    resource, resource_type = ownership.entry_target(body.resource, body.resourceType, body.fileDetails)
+    if resource:
+        ownership.require_on_resource(principal, access.MANAGE, resource)
+    entry = access.create_entry(body.identity, resource, resource_type, body.permission)
     return access.entry_view(entry, expand_user=bool(body.withUserDetails))
 
 
@@ -76,7 +77,7 @@ def read_entry(id: str, request: Request, expand: str | None = None) -> dict[str
 @router.put("/access-control/{id}")
 def update_entry(id: str, body: AccessEntryRequest, request: Request) -> dict[str, Any]:
     entry = access.get_entry(id)  # the path id wins over the body's
-    access.require_permission(current_principal(request), access.MANAGE, entry.resource)
+    ownership.require_on_resource(current_principal(request), access.MANAGE, entry.resource)
     for field, current in (("identity", entry.identity), ("resource", entry.resource), ("resourceType", entry.resource_type)):
         if getattr(body, field) not in (None, current):
             raise ValidationError(f"{field} cannot change; delete the entry and create a new one", param=field)
@@ -87,7 +88,7 @@ def update_entry(id: str, body: AccessEntryRequest, request: Request) -> dict[st
 @router.delete("/access-control/{id}")
 def delete_entry(id: str, request: Request) -> str:
     entry = access.get_entry(id)
-    access.require_permission(current_principal(request), access.MANAGE, entry.resource)
+    ownership.require_on_resource(current_principal(request), access.MANAGE, entry.resource)
     access.delete_entry(entry)
     return "deleted"
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.chains import chats, store
 from aiplane.data.pagination import parse_limit
@@ -37,28 +38,27 @@ class Instruction(BaseModel):
 
 
 @router.post("/chats", status_code=201)
-def create_chat(body: NewChat) -> dict[str, Any]:
-    return {"id": store.create_chat(body.subject)["id"]}
+def create_chat(body: NewChat, request: Request) -> dict[str, Any]:
+    return {"id": store.create_chat(body.subject, current_principal(request).id)["id"]}
 
 
 @router.get("/chats")
-def list_chats(limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
-    return store.list_chats(parse_limit(limit), store.parse_cursor(cursor))
+def list_chats(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+    return store.list_chats(parse_limit(limit), store.parse_cursor(cursor), current_principal(request))
 
 
 @router.get("/chats/{id}")
-def chat_history(id: str) -> list[dict[str, Any]]:
-    store.get_chat(id)
+def chat_history(id: str, request: Request) -> list[dict[str, Any]]:
+    store.get_chat(id, current_principal(request))
     return store.chat_messages(id)
 
 
 @router.post("/chats/{id}/chat")
-def chat(id: str, body: ChatMessage) -> dict[str, Any]:
-    return chats.chat_turn(id, body.message, body.models, body.provider)
+def chat(id: str, body: ChatMessage, request: Request) -> dict[str, Any]:
+    return chats.chat_turn(id, body.message, body.models, body.provider, current_principal(request))
 
 
 @router.post("/chats/{id}/instruction")
-def add_instruction(id: str, body: Instruction) -> dict[str, Any]:
-    store.get_chat(id)
-    chats.add_instruction(id, body.instruction)
+def add_instruction(id: str, body: Instruction, request: Request) -> dict[str, Any]:
+    chats.add_instruction(id, body.instruction, current_principal(request))
     return {"resp": "instruction added"}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from aiplane.api.auth import current_principal
 from aiplane.chains import hooks
 
 router = APIRouter()
 
 
 @router.get("/supported")
-def supported_hooks() -> list[str]:
-    return hooks.supported()
+def supported_hooks(request: Request) -> list[str]:
+    return hooks.supported(current_principal(request))

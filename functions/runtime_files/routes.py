@@ -1,5 +1,6 @@
 """runtime files routes: a folder tree with content in the artifacts bucket. View on `files` to
-read, edit to upload, rename and move, manage to delete."""
+read, edit to upload, rename and move, manage to delete; and the same level on the item itself
+(owner, item grant or admin: `aiplane.identity.ownership`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from aiplane.activity.tracker import tracked
+from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.files import tree
 from aiplane.files.models import FILE, FOLDER
 from aiplane.files.uploads import read_upload
+from aiplane.identity.access import EDIT
 
 router = APIRouter(dependencies=[Depends(tracked("files")), Depends(resource_permission("files"))])
 
@@ -34,69 +37,71 @@ class NameUpdateRequest(BaseModel):
 
 
 @router.get("/files")
-def list_files(path: str | None = None) -> list[dict[str, Any]]:
-    return tree.list_nodes(path)
+def list_files(request: Request, path: str | None = None) -> list[dict[str, Any]]:
+    return tree.list_nodes(path, current_principal(request))
 
 
 @router.post("/files", status_code=201)
 async def upload(request: Request) -> dict[str, Any]:
     form = await read_upload(request)
-    node = await run_in_threadpool(tree.create_file, form.name or form.filename, form.parent_id, form.content, form.content_type)
+    node = await run_in_threadpool(tree.create_file, form.name or form.filename, form.parent_id, form.content, form.content_type,
+                                   current_principal(request))
     return tree.view(node)
 
 
 @router.get("/files/{id}")
-def read(id: str) -> dict[str, Any]:
-    return tree.view(tree.get_node(id, FILE))
+def read(id: str, request: Request) -> dict[str, Any]:
+    return tree.view(tree.get_node(id, FILE, current_principal(request)))
 
 
 @router.put("/files/{id}")
 async def replace(id: str, request: Request) -> dict[str, Any]:
-    await run_in_threadpool(tree.get_node, id, FILE)  # an unknown id is 404 before the body is read
+    principal = current_principal(request)
+    await run_in_threadpool(tree.get_node, id, FILE, principal, EDIT)  # an unknown id is 404 before the body is read
     form = await read_upload(request)
-    node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type)
+    node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type, principal)
     return tree.view(node)
 
 
 @router.delete("/files/{id}")
-def delete(id: str) -> dict[str, str]:
-    tree.delete_file(id)
+def delete(id: str, request: Request) -> dict[str, str]:
+    tree.delete_file(id, current_principal(request))
     return {"message": "file removed"}
 
 
 @router.get("/files/{id}/download")
-def download(id: str, skip: str | None = None) -> Response:
-    node, content = tree.read_content(id)
+def download(id: str, request: Request, skip: str | None = None) -> Response:
+    node, content = tree.read_content(id, current_principal(request))
     headers = {} if skip == "true" else {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(node.name, safe='')}"}
     return Response(content, media_type=node.content_type, headers=headers)
 
 
 @router.put("/files/{id}/move")
-def move_file(id: str, body: MoveRequest) -> dict[str, Any]:
-    return tree.view(tree.move(id, FILE, body.newParentId))
+def move_file(id: str, body: MoveRequest, request: Request) -> dict[str, Any]:
+    return tree.view(tree.move(id, FILE, body.newParentId, current_principal(request)))
 
 
 @router.put("/files/{id}/name")
-def rename_file(id: str, body: NameUpdateRequest) -> dict[str, Any]:
-    return tree.view(tree.rename(id, FILE, body.name))
+def rename_file(id: str, body: NameUpdateRequest, request: Request) -> dict[str, Any]:
+    return tree.view(tree.rename(id, FILE, body.name, current_principal(request)))
 
 
 @router.post("/folders", status_code=201)
-def create_folder(body: FolderCreateRequest) -> dict[str, Any]:
-    return tree.view(tree.create_folder(body.name, body.parentId))
+def create_folder(body: FolderCreateRequest, request: Request) -> dict[str, Any]:
+    return tree.view(tree.create_folder(body.name, body.parentId, current_principal(request)))
 
 
 @router.delete("/folders/{id}")
-def delete_folder(id: str) -> dict[str, str]:
-    tree.delete_folder(id)
+def delete_folder(id: str, request: Request) -> dict[str, str]:
+    tree.delete_folder(id, current_principal(request))
     return {"message": "folder removed"}
 
 
 @router.put("/folders/{id}/move")
-def move_folder(id: str, body: MoveRequest) -> dict[str, Any]:
-    return tree.view(tree.move(id, FOLDER, body.newParentId))
+def move_folder(id: str, body: MoveRequest, request: Request) -> dict[str, Any]:
+    return tree.view(tree.move(id, FOLDER, body.newParentId, current_principal(request)))
 
 
 @router.put("/folders/{id}/name")
-def rename_folder(id: str, body: NameUpdateRequest) -> dict[str, Any]:
-    return tree.view(tree.rename(id, FOLDER, body.name))
+def rename_folder(id: str, body: NameUpdateRequest, request: Request) -> dict[str, Any]:
+    return tree.view(tree.rename(id, FOLDER, body.name, current_principal(request)))

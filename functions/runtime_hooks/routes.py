@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.chains import hooks, store
 from aiplane.data.pagination import parse_limit
@@ -60,36 +61,36 @@ class RemoteHook(BaseModel):
 
 
 @router.get("/hooks/schemas")
-def hook_schemas() -> dict[str, Any]:
-    return hooks.schemas()
+def hook_schemas(request: Request) -> dict[str, Any]:
+    return hooks.schemas(current_principal(request))
 
 
 @router.get("/hooks/remote")
-def list_remote_hooks(limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
-    return store.list_hooks(parse_limit(limit), store.parse_cursor(cursor))
+def list_remote_hooks(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+    return store.list_hooks(parse_limit(limit), store.parse_cursor(cursor), current_principal(request))
 
 
 @router.post("/hooks/remote", status_code=201)
-def create_remote_hook(hook: RemoteHook) -> dict[str, Any]:
-    return store.create_hook(hook.stored())
+def create_remote_hook(hook: RemoteHook, request: Request) -> dict[str, Any]:
+    return store.create_hook(hook.stored(), current_principal(request).id)
 
 
 @router.get("/hooks/remote/by-name/{name}")
-def get_remote_hook_by_name(name: str) -> dict[str, Any]:
-    return store.get_hook_by_name(name)
+def get_remote_hook_by_name(name: str, request: Request) -> dict[str, Any]:
+    return store.get_hook_by_name(name, current_principal(request))
 
 
 @router.get("/hooks/remote/{id}")
-def get_remote_hook(id: str) -> dict[str, Any]:
-    return store.get_hook(id)
+def get_remote_hook(id: str, request: Request) -> dict[str, Any]:
+    return store.get_hook(id, current_principal(request))
 
 
 @router.put("/hooks/remote/{id}")
-def update_remote_hook(id: str, hook: RemoteHook) -> dict[str, Any]:
-    return store.update_hook(id, hook.stored())  # the path's id wins over the body's
+def update_remote_hook(id: str, hook: RemoteHook, request: Request) -> dict[str, Any]:
+    return store.update_hook(id, hook.stored(), current_principal(request))  # the path's id wins over the body's
 
 
 @router.delete("/hooks/remote/{id}")
-def delete_remote_hook(id: str) -> str:
-    store.delete_hook(id)
+def delete_remote_hook(id: str, request: Request) -> str:
+    store.delete_hook(id, current_principal(request))
     return "deleted"

@@ -34,7 +34,8 @@ def index(body: IndexRequest, request: Request) -> dict[str, Any]:
 @router.get("/search")
 def semantic_search(request: Request, q: str | None = None, topk: str | None = None, radius: str | None = None,
                     epsilon: str | None = None, expand: str | None = None) -> dict[str, Any]:
-    return search.search(current_principal(request).id, q, topk=topk, radius=radius, epsilon=epsilon, expand=expand)
+    principal = current_principal(request)
+    return search.search(principal.id, q, topk=topk, radius=radius, epsilon=epsilon, expand=expand, principal=principal)
 
 
 @router.get("/keywords")

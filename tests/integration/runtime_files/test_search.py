@@ -109,7 +109,11 @@ def test_expand_files_adds_the_file_metadata(searcher, runtime, folder):
     file_id = upload(runtime, "notes.txt", b"dog", folder["id"]).json()["id"]
     assert searcher.post("/index", json={"id": file_id, "chunks": ["dog dog"]}).status_code == 200
     result = searcher.get("/search", params={"q": "dog", "topk": "1", "expand": "files"}).json()["results"][0]
-    assert result["documentId"] == file_id and result["file"]["name"] == "notes.txt"
+    assert result["documentId"] == file_id and result["file"] is None  # the admin's file, not shared with the searcher
+    shared = runtime.post("/access-control", json={"identity": searcher.get("/ui/me").json()["id"], "resource": f"files#{file_id}", "permission": "view"})
+    assert shared.status_code == 201, shared.text
+    result = searcher.get("/search", params={"q": "dog", "topk": "1", "expand": "files"}).json()["results"][0]
+    assert result["file"]["name"] == "notes.txt"
 
 
 def test_bad_input_is_400_and_writes_nothing(searcher, embedder):

@@ -3,7 +3,8 @@
     router = APIRouter(dependencies=[Depends(resource_permission("backends"))])
 
 GET needs view, POST/PUT/PATCH need edit, DELETE needs manage on the resource (or on `server`).
-For a check on one item, call `aiplane.identity.access.require_permission` in the handler.
+Owned items (chats, files, functions, triggers, chains, hooks, telegram frontends) are checked one
+by one in their modules through `aiplane.identity.ownership`.
 """
 
 from __future__ import annotations

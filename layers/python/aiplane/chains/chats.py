@@ -12,6 +12,8 @@ from typing import Any
 
 from aiplane.chains import runner, store
 from aiplane.chains.model import parse_chain
+from aiplane.identity.access import EDIT
+from aiplane.identity.principal import Principal
 
 CHAT_CHAIN_VARIABLE = "AIPLANE_CHAT_CHAIN_ID"
 BUILTIN_CHAT_KEY = "builtin-chat"
@@ -25,12 +27,14 @@ BUILTIN_CHAT_CHAIN: dict[str, Any] = {"id": BUILTIN_CHAT_KEY, "description": "bu
 ]}
 
 
-def add_instruction(chat_id: str, instruction: str) -> None:
+def add_instruction(chat_id: str, instruction: str, principal: Principal | None = None) -> None:
+    store.get_chat(chat_id, principal, EDIT)
     store.append_chat_messages(chat_id, [{"role": "system", "content": instruction}])
 
 
-def chat_turn(chat_id: str, message: str, models: list[str], provider: str) -> dict[str, Any]:
-    store.get_chat(chat_id)
+def chat_turn(chat_id: str, message: str, models: list[str], provider: str,
+              principal: Principal | None = None) -> dict[str, Any]:
+    store.get_chat(chat_id, principal, EDIT)
     history = [{key: value for key, value in m.items() if key != "sentAt"} for m in store.chat_messages(chat_id)]
     user = {"role": "user", "content": message}
     input_value = {"messages": history + [user], "model": models[0] if models else "", "provider": provider}
@@ -38,7 +42,7 @@ def chat_turn(chat_id: str, message: str, models: list[str], provider: str) -> d
     if stored_chain:
         output, _, state = runner.run_stored(stored_chain, input_value, "chat_history")
     else:
-        output, _, state = runner.run_keyed(parse_chain(BUILTIN_CHAT_CHAIN), BUILTIN_CHAT_KEY, input_value, "chat_history")
+        output, _, state = runner.run_keyed(parse_chain(BUILTIN_CHAT_CHAIN), BUILTIN_CHAT_KEY, input_value, "chat_history", principal)
     messages = output.get("messages") if isinstance(output, dict) else None
     if not isinstance(messages, list):
         messages = history + [user, {"role": "assistant", "content": str(output)}]

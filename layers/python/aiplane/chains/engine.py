@@ -23,6 +23,7 @@ from aiplane.chains.llm_port import LLMPort, ModelChoice, default_llm
 from aiplane.chains.model import TaskDefinition, parse_duration_s
 from aiplane.chains.templates import render, to_text
 from aiplane.errors import AiplaneError, ValidationError
+from aiplane.identity.principal import Principal
 from aiplane.observability import logger
 
 DEFAULT_TASK_TIMEOUT_S = 240.0  # below the Express limit, so a run always ends
@@ -40,9 +41,11 @@ class TokenLimitExceeded(Exception):
     """The chat history is longer than the chain's `token_limit`."""
 
 
-def initial_state(run_id: str, input_value: Any, input_type: str) -> dict[str, Any]:
+def initial_state(run_id: str, input_value: Any, input_type: str, actor: Principal | None = None) -> dict[str, Any]:
+    """`actor`: who runs the chain (None: the system); remote hooks are resolved with its rights."""
     return {"run_id": run_id, "vars": {"input": input_value}, "types": {"input": input_type},
-            "current": input_value, "current_type": input_type, "transition": "", "transition_number": None, "halt": None}
+            "current": input_value, "current_type": input_type, "transition": "", "transition_number": None, "halt": None,
+            "actor": {"id": actor.id, "kind": actor.kind} if actor else None}
 
 
 def new_run_id() -> str:
@@ -121,6 +124,11 @@ def _coerce(text: str) -> Any:
 class StepContext:
     def __init__(self, task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort, deadline: float):
         self.task, self.chain, self.state, self.llm, self.deadline = task, chain, state, llm, deadline
+
+    @property
+    def actor(self) -> Principal | None:
+        actor = self.state.get("actor")
+        return Principal(id=actor["id"], kind=actor["kind"], credential="chain") if actor else None
 
     def remaining_s(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -223,7 +231,7 @@ def _tools(ctx: StepContext) -> list[hooks.Tool]:
     config = ctx.task.execute_config
     if not config or not config.hooks:
         return []
-    return hooks.tools_of(config.hooks, config.hide_tools, ctx.remaining_s())
+    return hooks.tools_of(config.hooks, config.hide_tools, ctx.remaining_s(), ctx.actor)
 
 
 def _model_execution(ctx: StepContext, value: Any, data_type: str) -> tuple[Any, str, str]:
@@ -270,7 +278,7 @@ def _execute_tool_calls(ctx: StepContext, value: Any, data_type: str) -> tuple[A
             content: Any = {"error": f"unknown tool {function.get('name')!r}"}
         else:
             try:
-                content = hooks.run_tool(tool, hooks.parse_arguments(function.get("arguments")), ctx.remaining_s())
+                content = hooks.run_tool(tool, hooks.parse_arguments(function.get("arguments")), ctx.remaining_s(), ctx.actor)
             except AiplaneError as error:
                 content = {"error": error.message}
         messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "name": function.get("name", ""),
@@ -292,7 +300,8 @@ def _hook(ctx: StepContext, value: Any, data_type: str) -> tuple[Any, str, str]:
     call = ctx.task.hook
     assert call is not None  # validated with the chain
     args = _render_args(call.args, ctx.state["vars"])
-    result = hooks.call_hook(call.name, call.tool_name, args, value, data_type, ctx.state.get("transition", ""), ctx.remaining_s())
+    result = hooks.call_hook(call.name, call.tool_name, args, value, data_type, ctx.state.get("transition", ""), ctx.remaining_s(),
+                             ctx.actor)
     if ctx.task.output_template:
         variables = result.output if isinstance(result.output, dict) else {"output": result.output}
         return render(ctx.task.output_template, {**ctx.state["vars"], **variables}), "string", "ok"

@@ -21,6 +21,7 @@ import httpx
 
 from aiplane.chains import store
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, ValidationError
+from aiplane.identity.principal import Principal
 from aiplane.observability import logger
 
 DEFAULT_TIMEOUT_MS = 5000
@@ -82,15 +83,17 @@ LOCAL_HOOKS: dict[str, tuple[Callable[..., HookResult], str, dict[str, Any]]] = 
 }
 
 
-def supported() -> list[str]:
-    return sorted(LOCAL_HOOKS) + sorted(store.list_hook_names())
+def supported(principal: Principal | None = None) -> list[str]:
+    """The local hooks and the remote hooks the principal may view."""
+    return sorted(LOCAL_HOOKS) + sorted(store.list_hook_names(principal))
 
 
-def schemas() -> dict[str, Any]:
-    """Hook name → its schema: local hooks their argument schema, remote hooks their OpenAPI document."""
+def schemas(principal: Principal | None = None) -> dict[str, Any]:
+    """Hook name → its schema: local hooks their argument schema, remote hooks (those the principal
+    may view) their OpenAPI document."""
     result: dict[str, Any] = {name: schema for name, (_, _, schema) in LOCAL_HOOKS.items()}
-    for name in store.list_hook_names():
-        hook = store.find_hook_by_name(name)
+    for name in store.list_hook_names(principal):
+        hook = store.find_hook_by_name(name, principal)
         if hook is None:
             continue
         try:
@@ -230,24 +233,25 @@ def call_operation(hook: dict[str, Any], tool_name: str, args: dict[str, Any], l
 
 # ---- what tasks call -----------------------------------------------------------------------------
 
-def _remote(name: str) -> dict[str, Any]:
-    hook = store.find_hook_by_name(name)
+def _remote(name: str, principal: Principal | None = None) -> dict[str, Any]:
+    """A remote hook by name, if the chain's runner may view it (another user's hook is unknown)."""
+    hook = store.find_hook_by_name(name, principal)
     if hook is None:
         raise NotFoundError(f"unknown hook {name!r}", param="hook.name")
     return hook
 
 
 def call_hook(name: str, tool_name: str, args: dict[str, Any], input_value: Any, input_type: str,
-              transition: str, limit_s: float) -> HookResult:
+              transition: str, limit_s: float, principal: Principal | None = None) -> HookResult:
     if name in LOCAL_HOOKS:
         return LOCAL_HOOKS[name][0](args, input_value, input_type, limit_s)
-    hook = _remote(name)
+    hook = _remote(name, principal)
     if tool_name:
         return HookResult(call_operation(hook, tool_name, args, limit_s), "json", "ok")
     return call_legacy(hook, args, input_value, input_type, transition, limit_s)
 
 
-def tools_of(hook_names: list[str], hidden: list[str], limit_s: float) -> list[Tool]:
+def tools_of(hook_names: list[str], hidden: list[str], limit_s: float, principal: Principal | None = None) -> list[Tool]:
     """The tools the named hooks offer a model, minus `hide_tools` (tool or hook.tool names)."""
     tools: list[Tool] = []
     for name in hook_names:
@@ -255,7 +259,7 @@ def tools_of(hook_names: list[str], hidden: list[str], limit_s: float) -> list[T
             _, description, schema = LOCAL_HOOKS[name]
             tools.append(Tool(name, name, description, schema))
             continue
-        hook = _remote(name)
+        hook = _remote(name, principal)
         document = _openapi_document(hook, limit_s)
         for tool_name, (_, _, operation) in _operations(hook, limit_s).items():
             description = operation.get("description") or operation.get("summary") or tool_name
@@ -263,10 +267,10 @@ def tools_of(hook_names: list[str], hidden: list[str], limit_s: float) -> list[T
     return [tool for tool in tools if tool.name not in hidden and f"{tool.hook}.{tool.name}" not in hidden]
 
 
-def run_tool(tool: Tool, arguments: dict[str, Any], limit_s: float) -> Any:
+def run_tool(tool: Tool, arguments: dict[str, Any], limit_s: float, principal: Principal | None = None) -> Any:
     if tool.hook in LOCAL_HOOKS:
         return LOCAL_HOOKS[tool.hook][0](arguments, arguments.get("message"), "json", limit_s).output
-    return call_operation(_remote(tool.hook), tool.name, arguments, limit_s)
+    return call_operation(_remote(tool.hook, principal), tool.name, arguments, limit_s)
 
 
 def parse_arguments(raw: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from aiplane.chains.model import ChainDefinition
 from aiplane.data.aws import client
 from aiplane.errors import (AiplaneError, BadGatewayError, BadRequestError, GatewayTimeoutError, NotFoundError,
                             UnavailableError)
+from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -83,11 +84,12 @@ def stored_chain_key(chain_id: str) -> str:
     return "stored-" + definition_digest({"id": chain_id})
 
 
-def run(state_machine_arn: str, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
-    """Run a deployed chain synchronously: (output, output type, captured state units)."""
+def run(state_machine_arn: str, input_value: Any, input_type: str,
+        principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
+    """Run a deployed chain synchronously as `principal` (None: the system): (output, output type, captured state units)."""
     run_id = new_run_id()
-    result = client("stepfunctions").start_sync_execution(
-        stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(initial_state(run_id, input_value, input_type)))
+    state = initial_state(run_id, input_value, input_type, principal)
+    result = client("stepfunctions").start_sync_execution(stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(state))
     if result["status"] == "SUCCEEDED":
         state = json.loads(result.get("output") or "{}")
         return state.get("current"), state.get("current_type", "any"), store.captured_units(run_id)
@@ -107,27 +109,31 @@ def _failure(error: str, cause: str) -> AiplaneError:
     return BadRequestError(f"the chain failed: {message or error}", code="chain_failed")
 
 
-def run_keyed(chain: ChainDefinition, key: str, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
+def run_keyed(chain: ChainDefinition, key: str, input_value: Any, input_type: str,
+              principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
     """Run a chain whose state machine is deployed under `key` (by the CDK app), deploying it if missing."""
     arn = _state_machine_arn(state_machine_name(key))
     sfn = client("stepfunctions")
     try:
-        return run(arn, input_value, input_type)
+        return run(arn, input_value, input_type, principal)
     except sfn.exceptions.StateMachineDoesNotExist:
-        return run(deploy(chain, key=key), input_value, input_type)
+        return run(deploy(chain, key=key), input_value, input_type, principal)
 
 
-def run_inline(chain: ChainDefinition, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
-    return run(deploy(chain), input_value, input_type)
+def run_inline(chain: ChainDefinition, input_value: Any, input_type: str,
+               principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
+    return run(deploy(chain), input_value, input_type, principal)
 
 
-def run_stored(chain_id: str, input_value: Any, input_type: str) -> tuple[Any, str, list[dict[str, Any]]]:
-    record = store.get_task_chain_record(chain_id)
-    return run(record.state_machine_arn, input_value, input_type)
+def run_stored(chain_id: str, input_value: Any, input_type: str,
+               principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
+    """Running a stored chain needs view on it (the route group's edit is checked by its router)."""
+    record = store.get_task_chain_record(chain_id, principal)
+    return run(record.state_machine_arn, input_value, input_type, principal)
 
 
-def require_chain(chain_id: str) -> None:
+def require_chain(chain_id: str, principal: Principal | None = None) -> None:
     try:
-        store.get_task_chain_record(chain_id)
+        store.get_task_chain_record(chain_id, principal)
     except NotFoundError:
         raise NotFoundError(f"task chain {chain_id!r} not found", param="chainID") from None

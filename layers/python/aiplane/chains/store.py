@@ -27,6 +27,9 @@ from pynamodb.transactions import TransactWrite
 
 from aiplane.data.models import Gsi1, table_name
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
+from aiplane.identity import ownership
+from aiplane.identity.access import EDIT, MANAGE, VIEW
+from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -66,6 +69,7 @@ class TaskChainRecord(_RuntimeModel):
     state_machine_arn = UnicodeAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)  # None: made before owners were recorded (the admin's)
 
 
 class ChainRunRecord(_RuntimeModel):
@@ -84,6 +88,7 @@ class RemoteHookRecord(_RuntimeModel):
     hook_id = UnicodeAttribute()
     name = UnicodeAttribute()
     body = UnicodeAttribute()  # the hook as JSON
+    owner_id = UnicodeAttribute(null=True)
 
 
 class HookNameRecord(_RuntimeModel):
@@ -97,6 +102,7 @@ class ChatRecord(_RuntimeModel):
     chat_id = UnicodeAttribute()
     subject = UnicodeAttribute(default="")
     created_at = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)
 
 
 class ChatMessageRecord(_RuntimeModel):
@@ -108,20 +114,25 @@ def _transaction() -> TransactWrite:
     return TransactWrite(connection=Connection(region=get_settings().region))
 
 
-def _page_by_created(model: Any, partition: str, limit: int, cursor: str | None) -> list[Any]:
+def _page_by_created(model: Any, partition: str, limit: int, cursor: str | None, principal: Principal | None = None,
+                     kind: str = "", key: Any = None) -> list[Any]:
+    """A page oldest first after the cursor; with a principal, only the items it may view."""
     condition = Gsi1.gsi1sk > f"{cursor}#\uffff" if cursor else None
-    return list(model.by_created.query(partition, range_key_condition=condition, limit=limit))
+    if principal is None:
+        return list(model.by_created.query(partition, range_key_condition=condition, limit=limit))
+    return ownership.visible_page(principal, kind, model.by_created.query(partition, range_key_condition=condition), key, limit)
 
 
 # ---- task chains -------------------------------------------------------------------------------
 
-def save_task_chain(chain_id: str, definition: dict[str, Any], state_machine_arn: str, *, create: bool) -> dict[str, Any]:
+def save_task_chain(chain_id: str, definition: dict[str, Any], state_machine_arn: str, *, create: bool,
+                    owner_id: str | None = None) -> dict[str, Any]:
     now = now_rfc3339_nano()
     key = f"TASKCHAIN#{chain_id}"
     if create:
         record = TaskChainRecord(key, "META", gsi1sk=f"{now}#{chain_id}", chain_id=chain_id,
                                  definition=json.dumps(definition), state_machine_arn=state_machine_arn,
-                                 created_at=now, updated_at=now)
+                                 created_at=now, updated_at=now, owner_id=owner_id)
         try:
             record.save(condition=TaskChainRecord.pk.does_not_exist())
         except Exception as error:
@@ -137,11 +148,17 @@ def save_task_chain(chain_id: str, definition: dict[str, Any], state_machine_arn
     return definition
 
 
-def get_task_chain_record(chain_id: str) -> TaskChainRecord:
+def get_task_chain_record(chain_id: str, principal: Principal | None = None, needed: str = VIEW) -> TaskChainRecord:
     try:
-        return TaskChainRecord.get(f"TASKCHAIN#{chain_id}", "META")
+        record = TaskChainRecord.get(f"TASKCHAIN#{chain_id}", "META")
     except DoesNotExist:
         raise NotFoundError(f"task chain {chain_id!r} not found") from None
+    ownership.require(principal, needed, ownership.CHAINS, chain_id, record.owner_id)
+    return record
+
+
+def task_chain_owner(chain_id: str) -> str | None:
+    return get_task_chain_record(chain_id).owner_id
 
 
 def task_chain_exists(chain_id: str) -> bool:
@@ -152,12 +169,14 @@ def task_chain_exists(chain_id: str) -> bool:
     return True
 
 
-def list_task_chains(limit: int, cursor: str | None) -> list[dict[str, Any]]:
-    return [json.loads(record.definition) for record in _page_by_created(TaskChainRecord, "TASKCHAINS", limit, cursor)]
+def list_task_chains(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
+    records = _page_by_created(TaskChainRecord, "TASKCHAINS", limit, cursor, principal, ownership.CHAINS,
+                               lambda record: (record.chain_id, record.owner_id))
+    return [json.loads(record.definition) for record in records]
 
 
-def delete_task_chain(chain_id: str) -> TaskChainRecord:
-    record = get_task_chain_record(chain_id)
+def delete_task_chain(chain_id: str, principal: Principal | None = None) -> TaskChainRecord:
+    record = get_task_chain_record(chain_id, principal, MANAGE)
     record.delete()
     return record
 
@@ -206,11 +225,11 @@ def captured_units(run_id: str) -> list[dict[str, Any]]:
 
 # ---- remote hooks --------------------------------------------------------------------------------
 
-def create_hook(hook: dict[str, Any]) -> dict[str, Any]:
+def create_hook(hook: dict[str, Any], owner_id: str | None = None) -> dict[str, Any]:
     now = now_rfc3339_nano()
     hook = {**hook, "id": hook.get("id") or str(uuid.uuid4()), "createdAt": now, "updatedAt": now}
     record = RemoteHookRecord(f"HOOK#{hook['id']}", "META", gsi1sk=f"{now}#{hook['id']}", hook_id=hook["id"],
-                              name=hook["name"], body=json.dumps(hook))
+                              name=hook["name"], body=json.dumps(hook), owner_id=owner_id)
     claim = HookNameRecord(f"HOOKNAME#{hook['name']}", "META", hook_id=hook["id"])
     try:
         with _transaction() as transaction:
@@ -221,63 +240,82 @@ def create_hook(hook: dict[str, Any]) -> dict[str, Any]:
     return hook
 
 
-def get_hook(hook_id: str) -> dict[str, Any]:
+def _hook_record(hook_id: str, principal: Principal | None = None, needed: str = VIEW) -> RemoteHookRecord:
     try:
-        return json.loads(RemoteHookRecord.get(f"HOOK#{hook_id}", "META").body)
+        record = RemoteHookRecord.get(f"HOOK#{hook_id}", "META")
     except DoesNotExist:
         raise NotFoundError(f"remote hook {hook_id!r} not found") from None
+    ownership.require(principal, needed, ownership.HOOKS, hook_id, record.owner_id)
+    return record
 
 
-def find_hook_by_name(name: str) -> dict[str, Any] | None:
+def get_hook(hook_id: str, principal: Principal | None = None) -> dict[str, Any]:
+    return json.loads(_hook_record(hook_id, principal).body)
+
+
+def hook_owner(hook_id: str) -> str | None:
+    return _hook_record(hook_id).owner_id
+
+
+def find_hook_by_name(name: str, principal: Principal | None = None) -> dict[str, Any] | None:
     try:
         claim = HookNameRecord.get(f"HOOKNAME#{name}", "META")
     except DoesNotExist:
         return None
     try:
-        return get_hook(claim.hook_id)
+        return get_hook(claim.hook_id, principal)
     except NotFoundError:
         return None
 
 
-def get_hook_by_name(name: str) -> dict[str, Any]:
-    hook = find_hook_by_name(name)
+def get_hook_by_name(name: str, principal: Principal | None = None) -> dict[str, Any]:
+    hook = find_hook_by_name(name, principal)
     if hook is None:
         raise NotFoundError(f"remote hook named {name!r} not found")
     return hook
 
 
-def update_hook(hook_id: str, hook: dict[str, Any]) -> dict[str, Any]:
-    current = get_hook(hook_id)
+def update_hook(hook_id: str, hook: dict[str, Any], principal: Principal | None = None) -> dict[str, Any]:
+    """Conditional on the name read, as group renames are: of two concurrent renames one wins,
+    the other is a 409, and no name claim is left behind pointing at a hook of another name."""
+    current_record = _hook_record(hook_id, principal, EDIT)
+    current = json.loads(current_record.body)
     updated = {**hook, "id": hook_id, "createdAt": current["createdAt"], "updatedAt": now_rfc3339_nano()}
     record = RemoteHookRecord(f"HOOK#{hook_id}", "META", gsi1sk=f"{current['createdAt']}#{hook_id}", hook_id=hook_id,
-                              name=updated["name"], body=json.dumps(updated))
+                              name=updated["name"], body=json.dumps(updated), owner_id=current_record.owner_id)
     try:
         with _transaction() as transaction:
-            transaction.save(record, condition=RemoteHookRecord.pk.exists())
+            transaction.save(record, condition=RemoteHookRecord.name == current["name"])
             if updated["name"] != current["name"]:
                 transaction.save(HookNameRecord(f"HOOKNAME#{updated['name']}", "META", hook_id=hook_id),
                                  condition=HookNameRecord.pk.does_not_exist())
-                transaction.delete(HookNameRecord(f"HOOKNAME#{current['name']}", "META"))
+                transaction.delete(HookNameRecord(f"HOOKNAME#{current['name']}", "META"),
+                                   condition=HookNameRecord.hook_id == hook_id)
     except TransactWriteError:
-        raise ConflictError(f"a remote hook named {updated['name']!r} exists", param="name") from None
+        raise ConflictError(f"a remote hook named {updated['name']!r} exists, or the hook changed meanwhile", param="name") from None
     return updated
 
 
-def delete_hook(hook_id: str) -> None:
-    current = get_hook(hook_id)
-    with _transaction() as transaction:
-        transaction.delete(RemoteHookRecord(f"HOOK#{hook_id}", "META"))
-        transaction.delete(HookNameRecord(f"HOOKNAME#{current['name']}", "META"))
+def delete_hook(hook_id: str, principal: Principal | None = None) -> None:
+    current = json.loads(_hook_record(hook_id, principal, MANAGE).body)
+    try:
+        with _transaction() as transaction:
+            transaction.delete(RemoteHookRecord(f"HOOK#{hook_id}", "META"), condition=RemoteHookRecord.name == current["name"])
+            transaction.delete(HookNameRecord(f"HOOKNAME#{current['name']}", "META"))
+    except TransactWriteError:
+        raise ConflictError(f"remote hook {hook_id!r} changed meanwhile; retry") from None
 
 
-def list_hooks(limit: int, cursor: str | None) -> list[dict[str, Any]]:
-    return [json.loads(record.body) for record in _page_by_created(RemoteHookRecord, "HOOKS", limit, cursor)]
+def list_hooks(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
+    records = _page_by_created(RemoteHookRecord, "HOOKS", limit, cursor, principal, ownership.HOOKS,
+                               lambda record: (record.hook_id, record.owner_id))
+    return [json.loads(record.body) for record in records]
 
 
-def list_hook_names() -> list[str]:
+def list_hook_names(principal: Principal | None = None) -> list[str]:
     names, cursor = [], None
     while True:
-        page = list_hooks(1000, cursor)
+        page = list_hooks(1000, cursor, principal)
         names += [hook["name"] for hook in page]
         if len(page) < 1000:
             return names
@@ -286,24 +324,34 @@ def list_hook_names() -> list[str]:
 
 # ---- chats ---------------------------------------------------------------------------------------
 
-def create_chat(subject: str) -> dict[str, Any]:
+def create_chat(subject: str, owner_id: str | None = None) -> dict[str, Any]:
     chat_id, now = str(uuid.uuid4()), now_rfc3339_nano()
     ChatRecord(f"CHAT#{chat_id}", "META", gsi1sk=f"{now}#{chat_id}", chat_id=chat_id, subject=subject,
-               created_at=now).save()
+               created_at=now, owner_id=owner_id).save()
     return {"id": chat_id, "subject": subject, "createdAt": now}
 
 
-def get_chat(chat_id: str) -> dict[str, Any]:
+def _chat_record(chat_id: str) -> ChatRecord:
     try:
-        record = ChatRecord.get(f"CHAT#{chat_id}", "META")
+        return ChatRecord.get(f"CHAT#{chat_id}", "META")
     except DoesNotExist:
         raise NotFoundError(f"chat {chat_id!r} not found") from None
+
+
+def get_chat(chat_id: str, principal: Principal | None = None, needed: str = VIEW) -> dict[str, Any]:
+    record = _chat_record(chat_id)
+    ownership.require(principal, needed, ownership.CHATS, chat_id, record.owner_id)
     return {"id": record.chat_id, "subject": record.subject, "createdAt": record.created_at}
 
 
-def list_chats(limit: int, cursor: str | None) -> list[dict[str, Any]]:
+def chat_owner(chat_id: str) -> str | None:
+    return _chat_record(chat_id).owner_id
+
+
+def list_chats(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
     return [{"id": r.chat_id, "subject": r.subject, "createdAt": r.created_at}
-            for r in _page_by_created(ChatRecord, "CHATS", limit, cursor)]
+            for r in _page_by_created(ChatRecord, "CHATS", limit, cursor, principal, ownership.CHATS,
+                                      lambda record: (record.chat_id, record.owner_id))]
 
 
 def chat_messages(chat_id: str) -> list[dict[str, Any]]:

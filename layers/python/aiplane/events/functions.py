@@ -1,4 +1,4 @@
-"""Stored functions and event triggers."""
+"""Stored functions and event triggers, each owned by its creator (`aiplane.identity.ownership`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events import sandbox
 from aiplane.events.models import FunctionRecord, TriggerRecord
 from aiplane.events.timerange import now, stored
+from aiplane.identity import ownership
+from aiplane.identity.access import EDIT, MANAGE, VIEW
+from aiplane.identity.principal import Principal
 
 SCRIPT_TYPES = ("goja", "javascript")  # "goja" is the contract's name for its JavaScript sandbox
 TRIGGER_TYPES = ("function",)
@@ -58,12 +61,12 @@ def _function_fields(body: dict[str, Any]) -> tuple[str, str, str]:
     return _text(body, "description", required=False), script_type, script
 
 
-def create_function(body: dict[str, Any]) -> dict[str, Any]:
+def create_function(body: dict[str, Any], owner_id: str | None = None) -> dict[str, Any]:
     name = _valid_name(body.get("name"))
     description, script_type, script = _function_fields(body)
     created = stored(now())
     record = FunctionRecord(f"FUNCTION#{name}", "META", gsi1sk=f"{created}#{name}", name=name, description=description,
-                            script_type=script_type, script=script, created_at=created, updated_at=created)
+                            script_type=script_type, script=script, created_at=created, updated_at=created, owner_id=owner_id)
     try:
         record.save(condition=FunctionRecord.pk.does_not_exist())
     except PutError as error:
@@ -73,16 +76,22 @@ def create_function(body: dict[str, Any]) -> dict[str, Any]:
     return function_view(record)
 
 
-def get_function(name: str) -> FunctionRecord:
+def get_function(name: str, principal: Principal | None = None, needed: str = VIEW) -> FunctionRecord:
     try:
-        return FunctionRecord.get(f"FUNCTION#{name}", "META")
+        record = FunctionRecord.get(f"FUNCTION#{name}", "META")
     except DoesNotExist:
         raise NotFoundError(f"function {name!r} not found", param="name") from None
+    ownership.require(principal, needed, ownership.FUNCTIONS, name, record.owner_id)
+    return record
 
 
-def update_function(name: str, body: dict[str, Any]) -> dict[str, Any]:
+def function_owner(name: str) -> str | None:
+    return get_function(name).owner_id
+
+
+def update_function(name: str, body: dict[str, Any], principal: Principal | None = None) -> dict[str, Any]:
     description, script_type, script = _function_fields(body)
-    record = get_function(name)
+    record = get_function(name, principal, EDIT)
     try:
         record.update(actions=[FunctionRecord.description.set(description), FunctionRecord.script_type.set(script_type),
                                FunctionRecord.script.set(script), FunctionRecord.updated_at.set(stored(now()))],
@@ -94,7 +103,8 @@ def update_function(name: str, body: dict[str, Any]) -> dict[str, Any]:
     return function_view(record)
 
 
-def delete_function(name: str) -> None:
+def delete_function(name: str, principal: Principal | None = None) -> None:
+    get_function(name, principal, MANAGE)
     try:
         FunctionRecord(f"FUNCTION#{name}", "META").delete(condition=FunctionRecord.pk.exists())
     except DeleteError as error:
@@ -103,10 +113,11 @@ def delete_function(name: str) -> None:
         raise
 
 
-def list_functions(limit: int, cursor: str | None) -> list[dict[str, Any]]:
+def list_functions(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
     condition = Gsi1.gsi1sk > f"{cursor}#\uffff" if cursor else None
+    records = FunctionRecord.by_created.query("FUNCTIONS", range_key_condition=condition)
     return [function_view(record) for record in
-            FunctionRecord.by_created.query("FUNCTIONS", range_key_condition=condition, limit=limit)]
+            ownership.visible_page(principal, ownership.FUNCTIONS, records, lambda r: (r.name, r.owner_id), limit)]
 
 
 # ---- event triggers ----------------------------------------------------------------------------
@@ -128,14 +139,14 @@ def _trigger_fields(body: dict[str, Any]) -> tuple[str, dict[str, Any], str, str
     return _text(body, "description", required=False), {"type": listen_for["type"]}, trigger_type, function
 
 
-def create_trigger(body: dict[str, Any]) -> dict[str, Any]:
+def create_trigger(body: dict[str, Any], owner_id: str | None = None) -> dict[str, Any]:
     name = _valid_name(body.get("name"))
     description, listen_for, trigger_type, function = _trigger_fields(body)
     created = stored(now())
     record = TriggerRecord(f"TRIGGER#{name}", "META", gsi1sk=f"{created}#{name}",
                            gsi2pk=f"TRIGGERTYPE#{listen_for['type']}", gsi2sk=name, name=name, description=description,
                            listen_for=json.dumps(listen_for), trigger_type=trigger_type, function=function,
-                           created_at=created, updated_at=created)
+                           created_at=created, updated_at=created, owner_id=owner_id)
     try:
         record.save(condition=TriggerRecord.pk.does_not_exist())
     except PutError as error:
@@ -145,16 +156,22 @@ def create_trigger(body: dict[str, Any]) -> dict[str, Any]:
     return trigger_view(record)
 
 
-def get_trigger(name: str) -> TriggerRecord:
+def get_trigger(name: str, principal: Principal | None = None, needed: str = VIEW) -> TriggerRecord:
     try:
-        return TriggerRecord.get(f"TRIGGER#{name}", "META")
+        record = TriggerRecord.get(f"TRIGGER#{name}", "META")
     except DoesNotExist:
         raise NotFoundError(f"event trigger {name!r} not found", param="name") from None
+    ownership.require(principal, needed, ownership.TRIGGERS, name, record.owner_id)
+    return record
 
 
-def update_trigger(name: str, body: dict[str, Any]) -> dict[str, Any]:
+def trigger_owner(name: str) -> str | None:
+    return get_trigger(name).owner_id
+
+
+def update_trigger(name: str, body: dict[str, Any], principal: Principal | None = None) -> dict[str, Any]:
     description, listen_for, trigger_type, function = _trigger_fields(body)
-    record = get_trigger(name)
+    record = get_trigger(name, principal, EDIT)
     try:
         record.update(actions=[
             TriggerRecord.description.set(description), TriggerRecord.listen_for.set(json.dumps(listen_for)),
@@ -168,7 +185,8 @@ def update_trigger(name: str, body: dict[str, Any]) -> dict[str, Any]:
     return trigger_view(record)
 
 
-def delete_trigger(name: str) -> None:
+def delete_trigger(name: str, principal: Principal | None = None) -> None:
+    get_trigger(name, principal, MANAGE)
     try:
         TriggerRecord(f"TRIGGER#{name}", "META").delete(condition=TriggerRecord.pk.exists())
     except DeleteError as error:
@@ -177,16 +195,20 @@ def delete_trigger(name: str) -> None:
         raise
 
 
-def list_triggers(limit: int, cursor: str | None) -> list[dict[str, Any]]:
+def _visible_triggers(records: Any, principal: Principal | None, limit: int | None = None) -> list[TriggerRecord]:
+    return ownership.visible_page(principal, ownership.TRIGGERS, records, lambda r: (r.name, r.owner_id), limit)
+
+
+def list_triggers(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
     condition = Gsi1.gsi1sk > f"{cursor}#\uffff" if cursor else None
-    return [trigger_view(record) for record in
-            TriggerRecord.by_created.query("TRIGGERS", range_key_condition=condition, limit=limit)]
+    records = TriggerRecord.by_created.query("TRIGGERS", range_key_condition=condition)
+    return [trigger_view(record) for record in _visible_triggers(records, principal, limit)]
 
 
-def triggers_for_event_type(event_type: str) -> list[TriggerRecord]:
-    return list(TriggerRecord.by_event_type.query(f"TRIGGERTYPE#{event_type}"))
+def triggers_for_event_type(event_type: str, principal: Principal | None = None) -> list[TriggerRecord]:
+    return _visible_triggers(TriggerRecord.by_event_type.query(f"TRIGGERTYPE#{event_type}"), principal)
 
 
-def triggers_for_function(function: str) -> list[dict[str, Any]]:
-    return [trigger_view(record) for record in
-            TriggerRecord.by_created.query("TRIGGERS", filter_condition=TriggerRecord.function == function)]
+def triggers_for_function(function: str, principal: Principal | None = None) -> list[dict[str, Any]]:
+    records = TriggerRecord.by_created.query("TRIGGERS", filter_condition=TriggerRecord.function == function)
+    return [trigger_view(record) for record in _visible_triggers(records, principal)]

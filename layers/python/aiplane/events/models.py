@@ -42,6 +42,7 @@ class FunctionRecord(_RuntimeModel):
     script = UnicodeAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)  # a triggered run acts as this user; None: the admin's (made before owners)
 
 
 class TriggerRecord(_RuntimeModel):
@@ -58,6 +59,7 @@ class TriggerRecord(_RuntimeModel):
     function = UnicodeAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)
 
 
 class EventRecord(_RuntimeModel):

@@ -24,6 +24,7 @@ from aiplane.files import tree
 from aiplane.files.models import FILE, ChunkRecord, KeywordRecord
 from aiplane.gateway.clock import now_iso, parse_cursor
 from aiplane.gateway.inference import default_embed_model, embed
+from aiplane.identity.principal import Principal
 
 DEFAULT_TOP_K = 10
 MAX_CHUNKS_PER_CALL = 256
@@ -144,7 +145,7 @@ def cosine(a: list[float] | array, b: list[float] | array) -> float:
 
 
 def search(owner: str, query: str | None, *, topk: str | None = None, radius: str | None = None,
-           epsilon: str | None = None, expand: str | None = None) -> dict[str, Any]:
+           epsilon: str | None = None, expand: str | None = None, principal: Principal | None = None) -> dict[str, Any]:
     """Top-k chunks by cosine similarity. `radius` keeps only results within that cosine distance
     (1 - similarity); `epsilon` is accepted and validated but has no effect: the search is exact."""
     query = (query or "").strip()
@@ -163,18 +164,18 @@ def search(owner: str, query: str | None, *, topk: str | None = None, radius: st
         if max_distance is None or distance <= max_distance:
             scored.append((similarity, chunk))
     scored.sort(key=lambda item: (-item[0], item[1].sk))
-    results = [_result(chunk, similarity, expand == "files") for similarity, chunk in scored[:top_k]]
+    results = [_result(chunk, similarity, expand == "files", principal) for similarity, chunk in scored[:top_k]]
     return {"results": results, "triedQuery": [query]}
 
 
-def _result(chunk: ChunkRecord, similarity: float, expand_files: bool) -> dict[str, Any]:
+def _result(chunk: ChunkRecord, similarity: float, expand_files: bool, principal: Principal | None) -> dict[str, Any]:
     result: dict[str, Any] = {"id": f"{chunk.document_id}#{int(chunk.position)}", "documentId": chunk.document_id,
                               "chunkIndex": int(chunk.position), "text": chunk.text,
                               "score": similarity, "distance": 1.0 - similarity}
     if expand_files:
         try:
-            result["file"] = tree.view(tree.get_node(chunk.document_id, FILE))
-        except NotFoundError:
+            result["file"] = tree.view(tree.get_node(chunk.document_id, FILE, principal))
+        except NotFoundError:  # gone, or a file the caller may not see
             result["file"] = None
     return result
 

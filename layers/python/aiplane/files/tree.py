@@ -5,6 +5,10 @@ Every write that touches a name goes through one DynamoDB transaction: the name 
 revision the caller read) and condition checks on the parent and, for moves, on every ancestor of
 the destination. So two writers cannot give two nodes one name, and two crossing folder moves
 cannot build a cycle.
+
+Each node has an owner (`aiplane.identity.ownership`): reading needs view on the node, writing in a
+folder edit on it, renaming, moving and replacing edit on the node (and on the destination),
+deleting manage. A folder's grant is its own; it does not extend to what the folder holds.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from aiplane.files.models import (
     FILE, FOLDER, FileNodeRecord, NameClaimRecord, ALL_NODES, children_key, name_claim_key, node_key,
 )
 from aiplane.gateway.clock import now_iso
+from aiplane.identity import ownership
+from aiplane.identity.access import EDIT, MANAGE, VIEW
+from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -52,26 +59,47 @@ def valid_name(name: str | None, param: str = "name") -> str:
 # ---------------------------------------------------------------- reads
 
 
-def get_node(node_id: str, kind: str | None = None) -> FileNodeRecord:
+def get_node(node_id: str, kind: str | None = None, principal: Principal | None = None, needed: str = VIEW) -> FileNodeRecord:
     try:
         node = FileNodeRecord.get(node_key(node_id), META)
     except DoesNotExist:
         node = None
     if node is None or (kind is not None and node.kind != kind):
         raise NotFoundError(f"{kind or 'file or folder'} {node_id} not found")
+    ownership.require(principal, needed, ownership.FILES, node_id, node.owner_id)
     return node
 
 
-def _parent_folder(parent_id: str | None, param: str) -> FileNodeRecord | None:
+def node_owner(node_id: str) -> str | None:
+    return get_node(node_id).owner_id
+
+
+def _parent_folder(parent_id: str | None, param: str, principal: Principal | None = None) -> FileNodeRecord | None:
+    """The folder to write into (edit on it needed), None for the root."""
     if not parent_id:
         return None
     try:
         parent = FileNodeRecord.get(node_key(parent_id), META)
     except DoesNotExist:
         raise NotFoundError(f"folder {parent_id} not found") from None
+    ownership.require(principal, EDIT, ownership.FILES, parent_id, parent.owner_id)
     if parent.kind != FOLDER:
         raise ValidationError(f"{parent_id} is a file, not a folder", param=param)
     return parent
+
+
+def node_at(path: str) -> FileNodeRecord:
+    """The file or folder at an absolute path, through the per-folder name claims."""
+    node = None
+    for name in [part for part in path.strip().split("/") if part]:
+        try:
+            claim = NameClaimRecord.get(name_claim_key(node.node_id if node else None, name), META)
+        except DoesNotExist:
+            raise NotFoundError(f"no file or folder at {path!r}") from None
+        node = get_node(claim.node_id)
+    if node is None:
+        raise ValidationError("a path names a file or folder, not the root", param="path")
+    return node
 
 
 def ancestors(node: FileNodeRecord | None) -> list[FileNodeRecord]:
@@ -102,9 +130,10 @@ def view(node: FileNodeRecord, path: str | None = None) -> dict[str, Any]:
     return body
 
 
-def list_nodes(path_prefix: str | None) -> list[dict[str, Any]]:
-    """Every file and folder, oldest first; with a path, those at or below that path."""
+def list_nodes(path_prefix: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
+    """Every file and folder the principal may view, oldest first; with a path, those at or below that path."""
     nodes = {node.node_id: node for node in FileNodeRecord.by_creation.query(ALL_NODES)}
+    may_view = ownership.visibility(principal, ownership.FILES)
     paths: dict[str, str] = {}
 
     def path(node: FileNodeRecord) -> str:
@@ -117,13 +146,15 @@ def list_nodes(path_prefix: str | None) -> list[dict[str, Any]]:
     result = []
     for node in nodes.values():
         node_path = path(node)
+        if not may_view(node.node_id, node.owner_id):
+            continue
         if prefix == "/" or node_path == prefix or node_path.startswith(prefix + "/"):
             result.append(view(node, node_path))
     return result
 
 
-def read_content(node_id: str) -> tuple[FileNodeRecord, bytes]:
-    node = get_node(node_id, FILE)
+def read_content(node_id: str, principal: Principal | None = None) -> tuple[FileNodeRecord, bytes]:
+    node = get_node(node_id, FILE, principal)
     body = aws.client("s3").get_object(Bucket=bucket(), Key=node.blob_key)["Body"].read()
     return node, body
 
@@ -166,13 +197,14 @@ def _check_folder(transaction: TransactWrite, folder: FileNodeRecord | None) -> 
         transaction.condition_check(FileNodeRecord, node_key(folder.node_id), META, condition=FileNodeRecord.kind == FOLDER)
 
 
-def _create(kind: str, name: str, parent_id: str | None, **attributes: Any) -> FileNodeRecord:
-    parent = _parent_folder(parent_id, "parentId")
+def _create(kind: str, name: str, parent_id: str | None, principal: Principal | None, **attributes: Any) -> FileNodeRecord:
+    parent = _parent_folder(parent_id, "parentId", principal)
     node_id = attributes.pop("node_id", None) or str(uuid.uuid4())
     now = now_iso()
     node = FileNodeRecord(
         node_key(node_id), META, gsi1pk=children_key(parent_id), gsi1sk=name, gsi2sk=f"{now}#{node_id}",
-        node_id=node_id, kind=kind, name=name, parent_id=parent_id or "", created_at=now, updated_at=now, **attributes,
+        node_id=node_id, kind=kind, name=name, parent_id=parent_id or "", created_at=now, updated_at=now,
+        owner_id=ownership.new_owner(principal), **attributes,
     )
     claim = NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node_id)
     try:
@@ -185,25 +217,27 @@ def _create(kind: str, name: str, parent_id: str | None, **attributes: Any) -> F
     return node
 
 
-def create_folder(name: str | None, parent_id: str | None) -> FileNodeRecord:
-    return _create(FOLDER, valid_name(name), parent_id or None)
+def create_folder(name: str | None, parent_id: str | None, principal: Principal | None = None) -> FileNodeRecord:
+    return _create(FOLDER, valid_name(name), parent_id or None, principal)
 
 
-def create_file(name: str | None, parent_id: str | None, content: bytes, declared_type: str | None) -> FileNodeRecord:
+def create_file(name: str | None, parent_id: str | None, content: bytes, declared_type: str | None,
+                principal: Principal | None = None) -> FileNodeRecord:
     name = valid_name(name)
-    _parent_folder(parent_id, "parentid")  # fail before the upload
+    _parent_folder(parent_id, "parentid", principal)  # fail before the upload
     content_type = content_type_for(name, declared_type)
     node_id = str(uuid.uuid4())
     key = _put_blob(node_id, content, content_type)
     try:
-        return _create(FILE, name, parent_id or None, node_id=node_id, content_type=content_type, size=len(content), blob_key=key)
+        return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=len(content),
+                       blob_key=key)
     except Exception:
         _delete_blob(key)  # no orphaned content when the metadata write is refused
         raise
 
 
-def replace_file(node_id: str, content: bytes, declared_type: str | None) -> FileNodeRecord:
-    node = get_node(node_id, FILE)
+def replace_file(node_id: str, content: bytes, declared_type: str | None, principal: Principal | None = None) -> FileNodeRecord:
+    node = get_node(node_id, FILE, principal, EDIT)
     content_type = content_type_for(node.name, declared_type)
     old_key, key = node.blob_key, _put_blob(node_id, content, content_type)
     try:
@@ -245,19 +279,19 @@ def _relocate(node: FileNodeRecord, name: str, parent_id: str | None, checks: li
     return get_node(node.node_id)
 
 
-def rename(node_id: str, kind: str, name: str | None) -> FileNodeRecord:
-    node = get_node(node_id, kind)
+def rename(node_id: str, kind: str, name: str | None, principal: Principal | None = None) -> FileNodeRecord:
+    node = get_node(node_id, kind, principal, EDIT)
     name = valid_name(name)
     if name == node.name:
         return node
     return _relocate(node, name, node.parent_id or None, [])
 
 
-def move(node_id: str, kind: str, new_parent_id: str | None) -> FileNodeRecord:
+def move(node_id: str, kind: str, new_parent_id: str | None, principal: Principal | None = None) -> FileNodeRecord:
     """Move into another folder ("" or absent: the root). A folder cannot move into itself or below itself."""
-    node = get_node(node_id, kind)
+    node = get_node(node_id, kind, principal, EDIT)
     new_parent_id = (new_parent_id or "").strip() or None
-    destination = _parent_folder(new_parent_id, "newParentId")
+    destination = _parent_folder(new_parent_id, "newParentId", principal)
     if (new_parent_id or "") == node.parent_id:
         return node
     lineage = ancestors(destination)
@@ -274,8 +308,8 @@ def _remove(node: FileNodeRecord) -> None:
         transaction.delete(NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META))
 
 
-def delete_file(node_id: str) -> None:
-    node = get_node(node_id, FILE)
+def delete_file(node_id: str, principal: Principal | None = None) -> None:
+    node = get_node(node_id, FILE, principal, MANAGE)
     try:
         _remove(node)
     except TransactWriteError:
@@ -293,9 +327,10 @@ def _subtree(folder: FileNodeRecord) -> list[FileNodeRecord]:
     return found
 
 
-def delete_folder(folder_id: str) -> None:
-    """Recursive, as the contract says: files (content included), subfolders, then the folder."""
-    folder = get_node(folder_id, FOLDER)
+def delete_folder(folder_id: str, principal: Principal | None = None) -> None:
+    """Recursive, as the contract says: files (content included), subfolders, then the folder
+    (manage on the folder is enough: what others put in it goes with it)."""
+    folder = get_node(folder_id, FOLDER, principal, MANAGE)
     for node in [*_subtree(folder), folder]:
         try:
             _remove(node)

@@ -36,7 +36,7 @@ def permission_for_method(method: str) -> str:
 
 
 def permission_of(principal: Principal, resource: str) -> str:
-    """The principal's effective level on a resource: its best grant on it or on `server`."""
+    """The principal's effective level on a resource: its best grant on exactly it or on `server`."""
     if principal.is_admin:
         return MANAGE
     if principal.kind != USER:
@@ -46,7 +46,8 @@ def permission_of(principal: Principal, resource: str) -> str:
         for entry in AccessEntryRecord.by_identity.query(
             f"IDENTITY#{principal.id}", AccessEntryRecord.gsi1sk.startswith(f"RESOURCE#{granted}#")
         ):
-            if LEVEL.get(entry.permission, 0) > LEVEL[best]:
+            # Exact: the index key is RESOURCE#<resource>#<entry id>, so `files#x` also starts with `files#`.
+            if entry.resource == granted and LEVEL.get(entry.permission, 0) > LEVEL[best]:
                 best = entry.permission
     return best
 
@@ -151,6 +152,11 @@ def entry_view(entry: AccessEntryRecord, *, expand_user: bool = False) -> dict[s
         "createdAt": rfc3339(entry.created_at),
         "updatedAt": rfc3339(entry.updated_at),
     }
+    from aiplane.identity.ownership import file_details  # ownership builds on this module
+
+    details = file_details(entry.resource)
+    if details is not None:
+        view["fileDetails"] = details
     if expand_user:
         user = find_user(entry.identity)
         view["identityDetails"] = runtime_view(user) if user else None

@@ -1,5 +1,8 @@
 """Telegram frontends: CRUD with the bot token in Secrets Manager. Responses never carry the
-token: it is always rendered as the mask `***-***`."""
+token: it is always rendered as the mask `***-***`.
+
+A frontend belongs to its `userId` (`aiplane.identity.ownership`); only an admin (manage on
+`server`) may set a userId other than the caller's own."""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from aiplane.data import aws
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import NotFoundError, ValidationError
 from aiplane.gateway.clock import now_iso, parse_cursor
+from aiplane.identity import ownership
+from aiplane.identity.access import EDIT, MANAGE, SERVER, VIEW, require_permission
+from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane.telegram.models import ALL_FRONTENDS, TelegramFrontendRecord, user_key
 
@@ -63,15 +69,28 @@ def _status(raw: str | None) -> str | None:
     return raw
 
 
-def get_frontend(frontend_id: str) -> TelegramFrontendRecord:
+def get_frontend(frontend_id: str, principal: Principal | None = None, needed: str = VIEW) -> TelegramFrontendRecord:
     try:
-        return TelegramFrontendRecord.get(f"TELEGRAM#{frontend_id}", "META")
+        record = TelegramFrontendRecord.get(f"TELEGRAM#{frontend_id}", "META")
     except DoesNotExist:
         raise NotFoundError(f"telegram frontend {frontend_id} not found") from None
+    ownership.require(principal, needed, ownership.TELEGRAM, frontend_id, record.user_id)
+    return record
+
+
+def frontend_owner(frontend_id: str) -> str | None:
+    return get_frontend(frontend_id).user_id
+
+
+def _may_assign(principal: Principal | None, user_id: str | None) -> None:
+    if principal is not None and user_id is not None and user_id != principal.id:
+        require_permission(principal, MANAGE, SERVER)
 
 
 def create_frontend(*, user_id: str, bot_token: str | None, chat_chain: str | None, description: str | None,
-                    sync_interval: int | None, last_offset: int | None) -> TelegramFrontendRecord:
+                    sync_interval: int | None, last_offset: int | None,
+                    principal: Principal | None = None) -> TelegramFrontendRecord:
+    _may_assign(principal, user_id)
     token = _token(bot_token)
     chain = _text(chat_chain, "chatChain", required=True)
     sync_interval = _non_negative(sync_interval, "syncInterval", minimum=1)
@@ -97,12 +116,14 @@ def create_frontend(*, user_id: str, bot_token: str | None, chat_chain: str | No
 
 def update_frontend(frontend_id: str, *, user_id: str | None, bot_token: str | None, chat_chain: str | None,
                     description: str | None, sync_interval: int | None, last_offset: int | None,
-                    status: str | None) -> TelegramFrontendRecord:
+                    status: str | None, principal: Principal | None = None) -> TelegramFrontendRecord:
     """Absent fields keep their value; a botToken equal to the mask keeps the stored token."""
-    record = get_frontend(frontend_id)
+    record = get_frontend(frontend_id, principal, EDIT)
     token = None if bot_token in (None, MASK) else _token(bot_token)
     chain = _text(chat_chain, "chatChain", required=chat_chain is not None)
     user_id = _text(user_id, "userId", required=user_id is not None)
+    if user_id != record.user_id:
+        _may_assign(principal, user_id)
     description = _text(description, "description", required=False)
     sync_interval = _non_negative(sync_interval, "syncInterval", minimum=1)
     last_offset = _non_negative(last_offset, "lastOffset")
@@ -118,8 +139,8 @@ def update_frontend(frontend_id: str, *, user_id: str | None, bot_token: str | N
     return record
 
 
-def delete_frontend(frontend_id: str) -> None:
-    record = get_frontend(frontend_id)
+def delete_frontend(frontend_id: str, principal: Principal | None = None) -> None:
+    record = get_frontend(frontend_id, principal, MANAGE)
     record.delete()
     secrets = aws.client("secretsmanager")
     try:
@@ -128,16 +149,23 @@ def delete_frontend(frontend_id: str) -> None:
         pass
 
 
-def list_frontends(*, limit: str | None, cursor: str | None) -> list[TelegramFrontendRecord]:
-    """Oldest first, after the RFC3339 `cursor` (a createdAt)."""
+def _visible(principal: Principal | None, records: Any, page_size: int) -> list[TelegramFrontendRecord]:
+    return ownership.visible_page(principal, ownership.TELEGRAM, records, lambda r: (r.frontend_id, r.user_id), page_size)
+
+
+def list_frontends(*, limit: str | None, cursor: str | None, principal: Principal | None = None) -> list[TelegramFrontendRecord]:
+    """Oldest first, after the RFC3339 `cursor` (a createdAt); only those the principal may view."""
     page_size = parse_limit(limit)
     after = parse_cursor(cursor)
     condition = TelegramFrontendRecord.gsi1sk > f"{after}#\uffff" if after else None
-    return list(TelegramFrontendRecord.by_creation.query(ALL_FRONTENDS, range_key_condition=condition, limit=page_size, page_size=page_size))
+    records = TelegramFrontendRecord.by_creation.query(ALL_FRONTENDS, range_key_condition=condition, page_size=page_size)
+    return _visible(principal, records, page_size)
 
 
-def list_frontends_of(user_id: str, *, limit: str | None, cursor: str | None) -> list[TelegramFrontendRecord]:
+def list_frontends_of(user_id: str, *, limit: str | None, cursor: str | None,
+                      principal: Principal | None = None) -> list[TelegramFrontendRecord]:
     page_size = parse_limit(limit)
     after = parse_cursor(cursor)
     condition = TelegramFrontendRecord.gsi2sk > f"{after}#\uffff" if after else None
-    return list(TelegramFrontendRecord.by_user.query(user_key(user_id), range_key_condition=condition, limit=page_size, page_size=page_size))
+    records = TelegramFrontendRecord.by_user.query(user_key(user_id), range_key_condition=condition, page_size=page_size)
+    return _visible(principal, records, page_size)
