@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from aiplane_shared.environments import Environment, get_environment
 from aiplane_shared.resources import physical_name
 
 
@@ -33,3 +34,8 @@ def get_settings() -> Settings:
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         tracing_enabled=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() not in ("1", "true"),
     )
+
+
+def current_environment() -> Environment:
+    """This deployment's per-environment settings (caps, throttles) from `environments.py`."""
+    return get_environment(get_settings().environment)

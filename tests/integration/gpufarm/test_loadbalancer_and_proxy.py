@@ -202,7 +202,7 @@ def test_an_agent_cannot_take_over_another_owners_instance(gpufarm, auth, no_age
     from aiplane.identity.users import create_user
 
     def key_of_new_user(name: str) -> dict[str, str]:
-        user = create_user(f"{name}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery 9")
+        user = create_user(f"{name}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery 9", families=["gpufarm"])
         return {"Authorization": f"Bearer {issue_api_key(user.user_id, 'agent').api_key}"}
 
     alice, mallory = key_of_new_user("alice"), key_of_new_user("mallory")

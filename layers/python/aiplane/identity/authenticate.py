@@ -10,7 +10,7 @@ Schemes per family (from the contracts):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
@@ -19,13 +19,15 @@ from aiplane.identity.api_keys import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, find_ac
 from aiplane.identity.audit import FAILURE, record_auth_event
 from aiplane.identity.bootstrap import matches_bootstrap
 from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, BOOTSTRAP_ADMIN_ID, USER, Principal
+from aiplane.identity.sessions import check_session
 from aiplane.identity.tokens import verify_token
 from aiplane.identity.users import find_user
-from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
+from aiplane_shared.families import APPPROXY, FAMILIES, GPUFARM, MLWORKER, RUNTIME
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
 from aiplane_shared.routes import AUTHENTICATED, MANAGER, PUBLIC, WORKER
 
 AUTH_COOKIE = "auth_token"
+FAMILIES_CLAIM = "families"  # the API families a user principal may use, comma-separated
 API_KEY_HEADER = "x-api-key"
 BACKENDAI_TOKEN_HEADER = "x-backendai-token"
 
@@ -114,10 +116,13 @@ def _principal_for(value: str, source: str) -> Principal:
         return _api_key_principal(value)
     claims = verify_token(value)
     # A deleted user's tokens stop working at once: the user must still exist.
-    if find_user(str(claims["sub"])) is None:
+    user = find_user(str(claims["sub"]))
+    if user is None:
         raise InvalidCredentialsError("the token's user no longer exists")
+    session_id = check_session(claims)  # logged out or replaced by a refresh: refused
     credential = "cookie" if source == "cookie" else "jwt"
-    return Principal(id=str(claims["sub"]), kind=USER, credential=credential)
+    return Principal(id=str(claims["sub"]), kind=USER, credential=credential,
+                     claims={"sessionId": session_id, FAMILIES_CLAIM: _families(user.families)})
 
 
 def _looks_like_api_key(value: str) -> bool:
@@ -131,12 +136,20 @@ def _api_key_principal(api_key: str) -> Principal:
     record = find_active_key(api_key)
     if record is None:
         raise InvalidCredentialsError("invalid API key")
-    if not record.is_admin and record.owner_id != BOOTSTRAP_ADMIN_ID and find_user(record.owner_id) is None:
-        raise InvalidCredentialsError("the API key's user no longer exists")
-    claims = {"keyId": record.key_id}
+    families: Iterable[str] | None = FAMILIES  # keys of the bootstrap admin (GPU agents of its contracts)
+    if not record.is_admin and record.owner_id != BOOTSTRAP_ADMIN_ID:
+        owner = find_user(record.owner_id)
+        if owner is None:
+            raise InvalidCredentialsError("the API key's user no longer exists")
+        families = owner.families
+    claims = {"keyId": record.key_id, FAMILIES_CLAIM: _families(families)}
     if record.rate_limit is not None:
         claims["rateLimit"] = str(int(record.rate_limit))
     return Principal(id=record.owner_id, kind=ADMIN if record.is_admin else USER, credential="api_key", claims=claims)
+
+
+def _families(families: Iterable[str] | None) -> str:
+    return ",".join(sorted(families or ()))
 
 
 def _appproxy_principal(token: str | None) -> Principal:
@@ -156,3 +169,12 @@ def require_access(principal: Principal, access: str) -> None:
     needed = {MANAGER: APPPROXY_MANAGER, WORKER: APPPROXY_WORKER}[access]
     if principal.kind != needed:
         raise ForbiddenError(f"this route requires the {access} token")
+
+
+def require_family(family: str, principal: Principal) -> None:
+    """A user has rights only in the families recorded on their account: the one they signed up
+    through and those an administrator granted (docs/identity.md). Admins hold every family."""
+    if principal.kind != USER:
+        return
+    if family not in principal.claims.get(FAMILIES_CLAIM, "").split(","):
+        raise ForbiddenError(f"this account has no access to the {family} API until an administrator grants it")
