@@ -85,12 +85,12 @@ def create_api_key(body: ApiKeyRequest, request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/auth/apikey")
+@router.get("/api/v1/auth/apikey", include_in_schema=False)
 def list_api_keys(request: Request) -> dict[str, Any]:
     return {"api_keys": [key_view(key) for key in keys_of(_key_owner(request).id)]}
 
 
-@router.delete("/api/v1/auth/apikey/{key_id}")
+@router.delete("/api/v1/auth/apikey/{key_id}", include_in_schema=False)
 def revoke_api_key(key_id: str, request: Request) -> dict[str, Any]:
     principal = _key_owner(request)
     record = revoke_owned_key(principal.id, key_id)

@@ -82,7 +82,7 @@ def update(id: str, body: UpdateUserRequest, request: Request) -> dict[str, Any]
     return runtime_view(update_user(id, email=body.email, friendly_name=body.friendlyName))
 
 
-@router.put("/users/{id}/families")
+@router.put("/users/{id}/families", include_in_schema=False)
 def grant_families(id: str, body: FamiliesRequest, request: Request) -> dict[str, Any]:
     """Beyond the contract: which API families the user may use. Administrators only, as it
     widens what an account reaches."""
