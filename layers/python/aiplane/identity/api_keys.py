@@ -13,7 +13,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
 from typing import Any
 
 from pynamodb.connection import Connection
