@@ -37,18 +37,18 @@ def main(rounds: int) -> None:
         from aiplane.identity.api_keys import issue_api_key
         from aiplane.identity.authenticate import Credentials, authenticate
         from aiplane.identity.sessions import login
-        from aiplane.identity.tokens import issue_token
+        from aiplane.identity.sessions import issue_session
         from aiplane.identity.users import create_user
 
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
-        user = create_user(email, "correct-horse-42")
+        user = create_user(email, "correct-horse-42", families=["runtime"])
         key = issue_api_key(user.user_id, "bench").api_key
-        token = issue_token(user.user_id)[0]
+        token = issue_session(user).token
         admin = stack.bootstrap["admin-api-key"]
 
         measure("bootstrap admin key", lambda: authenticate("runtime", Credentials(api_key=admin)), rounds)
         measure("user API key (key + user lookups)", lambda: authenticate("runtime", Credentials(api_key=key)), rounds)
-        measure("user JWT (verify + user lookup)", lambda: authenticate("gpufarm", Credentials(bearer=token)), rounds)
+        measure("user JWT (verify + user and session lookups)", lambda: authenticate("gpufarm", Credentials(bearer=token)), rounds)
         measure("rate-limit slot (one conditional ADD)", lambda: counters.take(f"bench#{uuid.uuid4()}", limit=10, window_s=60), rounds)
         measure("password login (argon2id + audit)", lambda: login(email, "correct-horse-42", family="runtime", source_ip=f"bench-{uuid.uuid4()}"), max(5, rounds // 10))
     finally:

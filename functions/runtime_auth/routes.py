@@ -10,10 +10,9 @@ from pydantic import BaseModel
 
 from aiplane.api.auth import current_principal, source_ip
 from aiplane.errors import ForbiddenError, UnauthenticatedError
-from aiplane.identity.audit import SUCCESS, record_auth_event
 from aiplane.identity.authenticate import AUTH_COOKIE
 from aiplane.identity.principal import USER
-from aiplane.identity.sessions import Session, issue_session, login, refresh, register
+from aiplane.identity.sessions import Session, issue_session, login, logout, refresh, register
 from aiplane.identity.users import get_user, rfc3339, runtime_view
 from aiplane_shared.families import RUNTIME
 
@@ -94,10 +93,9 @@ def ui_token_refresh(request: Request, response: Response) -> str:
 
 @router.post("/ui/logout")
 def ui_logout(request: Request, response: Response) -> str:
-    principal = current_principal(request)
+    logout(current_principal(request), other_tokens=(request.cookies.get(AUTH_COOKIE),), family=RUNTIME,
+           source_ip=source_ip(request))
     response.delete_cookie(AUTH_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
-    record_auth_event("logout", SUCCESS, family=RUNTIME, user_id=principal.id if principal.kind == USER else None,
-                      source_ip=source_ip(request), credential=principal.credential)
     return "logged out"
 
 

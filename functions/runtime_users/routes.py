@@ -12,7 +12,8 @@ from aiplane.api.auth import current_principal
 from aiplane.errors import ValidationError
 from aiplane.identity import access
 from aiplane.identity.principal import USER, Principal
-from aiplane.identity.users import create_user, delete_user, get_user, list_users, runtime_view, update_user
+from aiplane.identity.users import create_user, delete_user, get_user, list_users, runtime_view, set_families, update_user
+from aiplane_shared.families import RUNTIME
 from functions.runtime_auth.routes import CreateUserRequest
 
 router = APIRouter()
@@ -23,6 +24,10 @@ class UpdateUserRequest(BaseModel):
     email: str | None = None
     friendlyName: str | None = None
     password: str | None = None  # in the contract's schema, but passwords are not changed here
+
+
+class FamiliesRequest(BaseModel):
+    families: list[str]
 
 
 def _require(principal: Principal, needed: str, user_id: str | None = None) -> None:
@@ -59,7 +64,7 @@ def create(body: CreateUserRequest, request: Request) -> dict[str, Any]:
     principal = current_principal(request)
     _require(principal, access.EDIT)
     grants = _grants(principal, body.allowedResources or [])
-    user = create_user(body.email, body.password, body.friendlyName)
+    user = create_user(body.email, body.password, body.friendlyName, families=[RUNTIME])
     for resource, resource_type, permission in grants:
         access.create_entry(user.user_id, resource, resource_type, permission)
     return runtime_view(user)
@@ -75,6 +80,15 @@ def read(id: str, request: Request) -> dict[str, Any]:
 def update(id: str, body: UpdateUserRequest, request: Request) -> dict[str, Any]:
     _require(current_principal(request), access.EDIT, id)
     return runtime_view(update_user(id, email=body.email, friendly_name=body.friendlyName))
+
+
+@router.put("/users/{id}/families", include_in_schema=False)
+def grant_families(id: str, body: FamiliesRequest, request: Request) -> dict[str, Any]:
+    """Beyond the contract: which API families the user may use. Administrators only, as it
+    widens what an account reaches."""
+    access.require_permission(current_principal(request), access.MANAGE, access.SERVER)
+    user = set_families(id, body.families)
+    return {"id": user.user_id, "families": sorted(user.families or ())}
 
 
 @router.delete("/users/{id}")

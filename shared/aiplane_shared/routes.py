@@ -115,6 +115,10 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (RUNTIME, "GET", "/v1/models"),  # 001's OpenAI model list (003's GET /models is the internal format)
     (RUNTIME, "POST", "/v1/embeddings"),
     (RUNTIME, "POST", "/providers/{providerType}/configure"),  # the only way to set a provider key
+    (RUNTIME, "PUT", "/users/{id}/families"),  # an administrator grants a user more API families
+    # A user's own API keys: list them, revoke one.
+    (GPUFARM, "GET", "/api/v1/auth/apikey"),
+    (GPUFARM, "DELETE", "/api/v1/auth/apikey/{key_id}"),
     # The GPU agent's side of the gpufarm fleet (AGENT_ROUTES), and an admin's sharing and weighting of agents.
     (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),

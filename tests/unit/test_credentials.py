@@ -8,14 +8,15 @@ from aiplane.errors import ForbiddenError, InvalidCredentialsError, Unauthentica
 from aiplane.identity.api_keys import GPU_AGENT_SCOPE, issue_api_key, revoke_api_key, hash_key
 from aiplane.identity.authenticate import Credentials, authenticate, require_access
 from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, GPU_AGENT, USER, Principal
+from aiplane.identity.sessions import issue_session
 from aiplane.identity.tokens import issue_token
-from aiplane.identity.users import create_user, delete_user
+from aiplane.identity.users import USER_FAMILIES, create_user, delete_user, get_user
 from aiplane_shared.routes import AGENT, AUTHENTICATED
 
 
 def a_user(label: str) -> str:
     """Credentials are only good while their user exists."""
-    return create_user(f"{label}-{datetime.now(UTC).timestamp()}@example.com", "correct-horse-42").user_id
+    return create_user(f"{label}-{datetime.now(UTC).timestamp()}@example.com", "correct-horse-42", families=USER_FAMILIES).user_id
 
 
 def test_credentials_come_from_headers_and_cookie():
@@ -58,7 +59,7 @@ def test_wrong_key_is_invalid():
 
 def test_jwt_is_accepted_as_bearer_and_cookie_and_refused_when_expired():
     user_id = a_user("jwt")
-    token, _ = issue_token(user_id)
+    token = issue_session(get_user(user_id)).token
     assert authenticate("gpufarm", Credentials(bearer=token)).id == user_id
     assert authenticate("runtime", Credentials(cookie_token=token)).credential == "cookie"
     expired, _ = issue_token(user_id, ttl=timedelta(seconds=-5))

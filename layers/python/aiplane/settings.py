@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from aiplane_shared.environments import Environment, get_environment
 from aiplane_shared.resources import physical_name
 
 
@@ -37,3 +38,8 @@ def get_settings() -> Settings:
         tracing_enabled=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() not in ("1", "true"),
         gpu_agent_address_tag=os.environ.get("AIPLANE_GPU_AGENT_ADDRESS_TAG") or None,
     )
+
+
+def current_environment() -> Environment:
+    """This deployment's per-environment settings (caps, throttles) from `environments.py`."""
+    return get_environment(get_settings().environment)

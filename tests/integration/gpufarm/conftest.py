@@ -133,7 +133,7 @@ def new_user(name: str) -> tuple[str, dict[str, str]]:
     from aiplane.identity.api_keys import issue_api_key
     from aiplane.identity.users import create_user
 
-    user = create_user(f"{name}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery 9")
+    user = create_user(f"{name}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery 9", families=["gpufarm"])
     return user.user_id, {"Authorization": f"Bearer {issue_api_key(user.user_id, name).api_key}"}
 
 

@@ -65,13 +65,29 @@ def fresh_source() -> str:
     return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
 
 
+def set_limits(monkeypatch, **changes) -> None:
+    """Changes this (local) environment's settings for one test."""
+    from dataclasses import replace
+
+    from aiplane.settings import current_environment
+    from aiplane_shared.environments import ENVIRONMENTS
+
+    environment = current_environment()
+    monkeypatch.setitem(ENVIRONMENTS, environment.name, replace(environment, **changes))
+
+
 @pytest.fixture(autouse=True)
 def login_window_that_does_not_roll_over(monkeypatch):
-    """Login throttles count in fixed 15-minute windows; a test straddling a boundary would see
-    its count reset, so tests get one very long window."""
-    from aiplane.identity import sessions
+    """Login throttles count in fixed windows; a test straddling a boundary would see its count
+    reset, so tests get very long windows (same limits)."""
+    from dataclasses import replace
 
-    monkeypatch.setattr(sessions, "LOGIN_WINDOW_S", 10**9)
+    from aiplane.settings import current_environment
+
+    environment = current_environment()
+    names = ("login_failures_per_account_and_source", "login_failures_per_account", "login_failures_per_source",
+             "registrations_per_source")
+    set_limits(monkeypatch, **{name: replace(getattr(environment, name), window_s=10**9) for name in names})
 
 
 @pytest.fixture

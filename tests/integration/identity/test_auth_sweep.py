@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aiplane.identity.api_keys import hash_key, issue_api_key, revoke_api_key
+from aiplane.identity.sessions import issue_session
 from aiplane.identity.tokens import issue_token
-from aiplane.identity.users import create_user, delete_user
+from aiplane.identity.users import USER_FAMILIES, create_user, delete_user
 from aiplane_shared.families import GPUFARM, MLWORKER, RUNTIME
 from aiplane_shared.routes import PUBLIC, contract_routes
 from tests.integration.identity.conftest import STRONG_PASSWORD, unique_email
@@ -29,14 +30,14 @@ MLWORKER_EVERY_ROUTE = {"expired key", "revoked key", "deleted user's key"}
 @pytest.fixture(scope="module")
 def stale_credentials() -> dict[str, dict[str, dict[str, str]]]:
     """Per family, named header sets that must all be refused."""
-    live = create_user(unique_email("stale"), STRONG_PASSWORD)
+    live = create_user(unique_email("stale"), STRONG_PASSWORD, families=USER_FAMILIES)
     expired_token = issue_token(live.user_id, ttl=timedelta(seconds=-60))[0]
     expired_key = issue_api_key(live.user_id, "expired", expires_at=datetime.now(UTC) - timedelta(minutes=1)).api_key
     revoked_key = issue_api_key(live.user_id, "revoked").api_key
     revoke_api_key(hash_key(revoked_key))
 
-    gone = create_user(unique_email("gone"), STRONG_PASSWORD)
-    gone_token = issue_token(gone.user_id)[0]
+    gone = create_user(unique_email("gone"), STRONG_PASSWORD, families=USER_FAMILIES)
+    gone_token = issue_session(gone).token
     gone_key = issue_api_key(gone.user_id, "orphan").api_key
     delete_user(gone.user_id)
 
@@ -67,8 +68,8 @@ def test_stale_credentials_are_refused(family_clients, stale_credentials, route)
 
 
 def test_the_credentials_worked_before_they_went_stale(family_clients):
-    user = create_user(unique_email("fresh"), STRONG_PASSWORD)
-    token = issue_token(user.user_id)[0]
+    user = create_user(unique_email("fresh"), STRONG_PASSWORD, families=USER_FAMILIES)
+    token = issue_session(user).token
     key = issue_api_key(user.user_id, "fresh").api_key
     runtime = family_clients[RUNTIME]
     for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {token}"}, {"Cookie": f"auth_token={token}"}):
@@ -86,7 +87,7 @@ def test_a_cached_authorizer_answer_does_not_outlive_a_revoked_key():
     from aiplane_local.lambda_runtime import LocalLambdaContext, load_handler
     from events.generate import EVENTS_DIR
 
-    user = create_user(unique_email("cached"), STRONG_PASSWORD)
+    user = create_user(unique_email("cached"), STRONG_PASSWORD, families=USER_FAMILIES)
     issued = issue_api_key(user.user_id, "cached")
     event = json.loads((EVENTS_DIR / "runtime_auth.json").read_text())  # GET /ui/me
     event["headers"]["X-API-Key"] = issued.api_key

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from concurrent.futures import ThreadPoolExecutor
+
 from aiplane.data.models import ApiKeyRecord
-from aiplane.identity.api_keys import hash_key
-from tests.integration.identity.conftest import STRONG_PASSWORD, unique_email
+from aiplane.identity.api_keys import hash_key, revoke_api_key
+from tests.integration.identity.conftest import STRONG_PASSWORD, set_limits, unique_email
 
 
 def register_and_login(gpufarm, name: str = "Grace") -> tuple[dict, dict]:
@@ -59,9 +61,8 @@ def test_api_key_is_shown_once_stored_hashed_and_expires(family_clients):
     assert body["api_key"] not in str(record.attribute_values)
     assert record.owner_id == login["user"]["id"]
 
-    # the key works as a bearer credential here and as X-API-Key in the other families
+    # the key works as a bearer credential here (other families: test_cross_family_rights)
     assert gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {body['api_key']}"}).status_code == 200
-    assert family_clients["runtime"].get("/ui/me", headers={"X-API-Key": body["api_key"]}).json()["id"] == login["user"]["id"]
 
     past = gpufarm.post("/api/v1/auth/apikey", headers=bearer, json={"name": "old", "expires_at": "2020-01-01T00:00:00Z"})
     assert past.status_code == 400
@@ -94,3 +95,55 @@ def test_other_domains_add_their_export_sections(family_clients, monkeypatch):
     registered, login = register_and_login(gpufarm)
     document = gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {login['tokens']['access_token']}"}).json()
     assert document["credits"] == [{"user": registered["user"]["id"], "amount": 5}]
+
+
+def test_owners_list_and_revoke_their_keys_and_nobody_elses(family_clients):
+    gpufarm = family_clients["gpufarm"]
+    _, login = register_and_login(gpufarm)
+    bearer = {"Authorization": f"Bearer {login['tokens']['access_token']}"}
+    key = gpufarm.post("/api/v1/auth/apikey", headers=bearer, json={"name": "ci"}).json()["api_key"]
+    listed = gpufarm.get("/api/v1/auth/apikey", headers=bearer)
+    assert listed.status_code == 200
+    [entry] = listed.json()["api_keys"]
+    assert (entry["name"], entry["prefix"], entry["revoked"]) == ("ci", key[:12], False)
+    assert key not in listed.text and hash_key(key) not in listed.text
+
+    _, other = register_and_login(gpufarm, name="Mallory")
+    mallory = {"Authorization": f"Bearer {other['tokens']['access_token']}"}
+    assert gpufarm.get("/api/v1/auth/apikey", headers=mallory).json() == {"api_keys": []}
+    stolen = gpufarm.delete(f"/api/v1/auth/apikey/{entry['id']}", headers=mallory)
+    assert stolen.status_code == 404 and stolen.json()["code"] == "NOT_FOUND"
+    assert gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+    revoked = gpufarm.delete(f"/api/v1/auth/apikey/{entry['id']}", headers=bearer)
+    assert revoked.status_code == 200 and revoked.json()["revoked"] is True
+    assert gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    assert gpufarm.get("/api/v1/auth/apikey", headers=bearer).json()["api_keys"][0]["revoked"] is True
+
+
+def test_keys_per_user_are_capped_even_when_created_at_once(family_clients, monkeypatch):
+    """Replays: unlimited API keys could be created per user."""
+    cap = 3
+    set_limits(monkeypatch, api_keys_per_user=cap)
+    gpufarm = family_clients["gpufarm"]
+    _, login = register_and_login(gpufarm)
+    bearer = {"Authorization": f"Bearer {login['tokens']['access_token']}"}
+
+    def create(index: int) -> int:
+        return gpufarm.post("/api/v1/auth/apikey", headers=bearer, json={"name": f"k{index}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(create, range(8)))
+    assert statuses.count(201) == cap and set(statuses) == {201, 409}
+    refused = gpufarm.post("/api/v1/auth/apikey", headers=bearer, json={"name": "one more"})
+    assert refused.status_code == 409 and "at most 3" in refused.json()["error"]
+    assert len(gpufarm.get("/api/v1/auth/apikey", headers=bearer).json()["api_keys"]) == cap
+
+    # revoking one (through the route, or any other way) frees its place
+    keys = gpufarm.get("/api/v1/auth/apikey", headers=bearer).json()["api_keys"]
+    assert gpufarm.delete(f"/api/v1/auth/apikey/{keys[0]['id']}", headers=bearer).status_code == 200
+    assert create(100) == 201
+    assert create(101) == 409
+    record = next(ApiKeyRecord.by_owner.query(f"OWNER#{login['user']['id']}", filter_condition=ApiKeyRecord.name == "k100"))
+    revoke_api_key(record.pk.removeprefix("APIKEY#"))
+    assert create(102) == 201

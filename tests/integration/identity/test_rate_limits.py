@@ -14,6 +14,7 @@ from aiplane.api.app import create_family_app
 from aiplane.identity.api_keys import issue_api_key
 from aiplane.identity.rate_limits import WINDOW_S
 from aiplane.identity.users import create_user
+from aiplane_shared.families import MLWORKER, RUNTIME
 from tests.integration.identity.conftest import STRONG_PASSWORD, unique_email
 
 LIMIT = 5
@@ -35,7 +36,7 @@ def mlworker() -> TestClient:
 
 
 def limited_key(limit: int) -> str:
-    user = create_user(unique_email("limited"), STRONG_PASSWORD)
+    user = create_user(unique_email("limited"), STRONG_PASSWORD, families=[MLWORKER, RUNTIME])
     return issue_api_key(user.user_id, "limited", rate_limit=limit).api_key
 
 

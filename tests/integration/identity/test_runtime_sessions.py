@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aiplane.identity import sessions
+from dataclasses import replace
+
 from aiplane.identity.audit import auth_events_of
 from aiplane.identity.models import AuthEventRecord
-from aiplane.identity.sessions import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_SOURCE
 from aiplane.identity.users import rfc3339, user_by_email
-from tests.integration.identity.conftest import STRONG_PASSWORD, client_from, fresh_source, unique_email
+from aiplane.settings import current_environment
+from aiplane_shared.environments import Throttle
+from tests.integration.identity.conftest import STRONG_PASSWORD, client_from, fresh_source, set_limits, unique_email
 
 
 def test_register_returns_user_token_and_expiry_and_never_the_password(runtime):
@@ -95,22 +97,40 @@ def test_wrong_password_is_401_and_audited_without_secrets(make_user):
         assert user.password not in str(event.attribute_values) and "wrong-password-1" not in str(event.attribute_values)
 
 
-def test_login_is_throttled_per_account_after_repeated_failures(make_user):
+def per_account_and_source() -> int:
+    return current_environment().login_failures_per_account_and_source.limit
+
+
+def test_failures_from_one_source_do_not_lock_the_owner_out_elsewhere(make_user):
+    """Replays: five wrong passwords from anyone locked the real owner out for 15 minutes."""
     user = make_user("throttled")
-    client = client_from("runtime", fresh_source())
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
-        assert client.post("/login", json={"email": user.email, "password": "wrong-password-1"}).status_code == 401
-    # even the right password waits now, from any source
-    blocked = client_from("runtime", fresh_source()).post("/login", json={"email": user.email, "password": user.password})
+    attacker = client_from("runtime", fresh_source())
+    for _ in range(per_account_and_source()):
+        assert attacker.post("/login", json={"email": user.email, "password": "wrong-password-1"}).status_code == 401
+    # that source now waits, even with the right password
+    blocked = attacker.post("/login", json={"email": user.email, "password": user.password})
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) > 0
     assert blocked.json()["error"]["type"] == "rate_limit_error"
+    # the owner, elsewhere, still signs in
+    assert client_from("runtime", fresh_source()).post("/login", json={"email": user.email, "password": user.password}).status_code == 200
+
+
+def test_a_slower_per_account_ceiling_stops_guessing_from_many_sources(make_user, monkeypatch):
+    ceiling = per_account_and_source() + 2  # same mechanism as the real ceiling, fewer argon2 runs
+    set_limits(monkeypatch, login_failures_per_account=Throttle(ceiling, 10**9))
+    user = make_user("distributed")
+    for _ in range(ceiling):
+        guesser = client_from("runtime", fresh_source())
+        assert guesser.post("/login", json={"email": user.email, "password": "wrong-password-1"}).status_code == 401
+    assert client_from("runtime", fresh_source()).post("/login", json={"email": user.email, "password": user.password}).status_code == 429
 
 
 def test_login_is_throttled_per_source_after_repeated_failures(make_user, monkeypatch):
-    assert MAX_FAILURES_PER_SOURCE > MAX_FAILURES_PER_ACCOUNT
-    source_limit = MAX_FAILURES_PER_ACCOUNT + 2  # same mechanism as the real limit, fewer argon2 runs
-    monkeypatch.setattr(sessions, "MAX_FAILURES_PER_SOURCE", source_limit)
+    environment = current_environment()
+    assert environment.login_failures_per_source.limit > per_account_and_source()
+    source_limit = per_account_and_source() + 2  # same mechanism as the real limit, fewer argon2 runs
+    set_limits(monkeypatch, login_failures_per_source=replace(environment.login_failures_per_source, limit=source_limit))
     client = client_from("runtime", fresh_source())
     for index in range(source_limit):
         response = client.post("/login", json={"email": unique_email(f"nobody{index}"), "password": "wrong-password-1"})
@@ -123,8 +143,72 @@ def test_login_is_throttled_per_source_after_repeated_failures(make_user, monkey
 def test_successful_logins_do_not_count_towards_the_throttle(make_user):
     user = make_user()
     client = client_from("runtime", fresh_source())
-    for _ in range(MAX_FAILURES_PER_ACCOUNT + 2):
+    for _ in range(per_account_and_source() + 2):
         assert client.post("/login", json={"email": user.email, "password": user.password}).status_code == 200
+
+
+def test_registration_is_throttled_per_source(monkeypatch, family_clients):
+    set_limits(monkeypatch, registrations_per_source=Throttle(3, 10**9))
+    source = fresh_source()
+    runtime, gpufarm = client_from("runtime", source), client_from("gpufarm", source)
+    assert runtime.post("/register", json={"email": unique_email(), "password": STRONG_PASSWORD}).status_code == 201
+    assert runtime.post("/register", json={"email": "not-an-email", "password": STRONG_PASSWORD}).status_code == 400  # counts too
+    assert gpufarm.post("/api/v1/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}).status_code == 201
+    email = unique_email("fourth")
+    refused = runtime.post("/ui/register", json={"email": email, "password": STRONG_PASSWORD})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    refused = gpufarm.post("/api/v1/auth/register", json={"email": email, "password": STRONG_PASSWORD})
+    assert refused.status_code == 429 and refused.json()["code"] == "RATE_LIMITED"
+    assert user_by_email(email) is None  # nothing written
+    assert client_from("runtime", fresh_source()).post("/register", json={"email": email, "password": STRONG_PASSWORD}).status_code == 201
+
+
+def test_logout_ends_the_session_server_side(runtime, make_user):
+    """Replays: after /ui/logout the old token still worked."""
+    user = make_user("leaving")
+    login = runtime.post("/ui/login", json={"email": user.email, "password": user.password})
+    cookie = {"Cookie": f"auth_token={login.headers['set-cookie'].split(';')[0].split('=', 1)[1]}"}
+    assert runtime.get("/ui/me", headers=cookie).status_code == 200
+    assert runtime.post("/ui/logout", headers=cookie).status_code == 200
+    refused = runtime.get("/ui/me", headers=cookie)
+    assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+    assert runtime.post("/ui/token_refresh", headers=cookie).status_code == 401
+    # logging out with a bearer token ends that token's session; other sessions of the user live on
+    assert runtime.post("/ui/logout", headers=user.bearer).status_code == 200
+    assert runtime.get("/ui/me", headers=user.bearer).status_code == 401
+    assert runtime.post("/token_refresh", json={"token": user.token}).status_code == 401
+    other = runtime.post("/login", json={"email": user.email, "password": user.password}).json()["token"]
+    assert runtime.get("/ui/me", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+    assert [event.action for event in auth_events_of(user.id)].count("logout") == 2
+
+
+def test_refresh_rotates_and_a_reused_token_ends_the_session(runtime, make_user):
+    """Replays: refresh could be repeated forever with one token."""
+    user = make_user("rotating")
+    first = user.token
+    second = runtime.post("/token_refresh", json={"token": first})
+    assert second.status_code == 200
+    second = second.json()["token"]
+    # the replaced token is refused, as a credential and for another refresh
+    assert runtime.get("/ui/me", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+    third = runtime.post("/token_refresh", json={"token": second}).json()["token"]
+    assert runtime.get("/ui/me", headers={"Authorization": f"Bearer {third}"}).status_code == 200
+    reused = runtime.post("/token_refresh", json={"token": first})
+    assert reused.status_code == 401 and "already refreshed" in reused.json()["error"]["message"]
+    # reuse means a copy leaked: the whole session ends, the newest token included
+    assert runtime.get("/ui/me", headers={"Authorization": f"Bearer {third}"}).status_code == 401
+    assert runtime.post("/token_refresh", json={"token": third}).status_code == 401
+
+
+def test_ui_cookie_refresh_rotates_too(runtime, make_user):
+    user = make_user("cookie-rotation")
+    cookie = {"Cookie": f"auth_token={user.token}"}
+    refreshed = runtime.post("/ui/token_refresh", headers=cookie)
+    assert refreshed.status_code == 200
+    new_cookie = {"Cookie": refreshed.headers["set-cookie"].split(";")[0]}
+    assert runtime.get("/ui/me", headers=cookie).status_code == 401
+    assert runtime.get("/ui/me", headers=new_cookie).status_code == 200
+    assert runtime.post("/ui/token_refresh", headers=cookie).status_code == 401
 
 
 def test_ui_session_cookie_flow(runtime, make_user):
@@ -146,6 +230,7 @@ def test_ui_session_cookie_flow(runtime, make_user):
     refreshed = runtime.post("/ui/token_refresh", headers=cookie)
     assert refreshed.status_code == 200 and refreshed.json() == "token refreshed"
     assert_session_cookie(refreshed.headers["set-cookie"])
+    cookie = {"Cookie": refreshed.headers["set-cookie"].split(";")[0]}
 
     logout = runtime.post("/ui/logout", headers=cookie)
     assert logout.status_code == 200

@@ -163,6 +163,7 @@ def test_manage_on_a_resource_delegates_access_to_it_only(runtime, admin, make_u
 
 def test_deleting_a_user_invalidates_tokens_and_keys_at_once(runtime, admin, make_user, family_clients):
     user = make_user("doomed")
+    assert runtime.put(f"/users/{user.id}/families", headers=admin, json={"families": ["runtime", "gpufarm"]}).status_code == 200
     key = family_clients["gpufarm"].post("/api/v1/auth/apikey", headers=user.bearer, json={"name": "k"}).json()["api_key"]
     assert runtime.get("/ui/me", headers=user.bearer).status_code == 200
     assert runtime.get("/ui/me", headers={"X-API-Key": key}).status_code == 200

@@ -53,7 +53,7 @@ def admin(admin_api_key) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def user_headers() -> dict[str, str]:
     """A non-admin caller."""
-    user = create_user(f"ml-{uuid.uuid4().hex[:8]}@example.com", "Correct-Horse-Battery-9")
+    user = create_user(f"ml-{uuid.uuid4().hex[:8]}@example.com", "Correct-Horse-Battery-9", families=["mlworker"])
     return {"X-API-Key": issue_api_key(user.user_id, "mlworker tests").api_key}
 
 

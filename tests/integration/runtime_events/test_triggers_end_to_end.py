@@ -102,3 +102,23 @@ def test_each_builtin_call_is_bounded():
 
     run = sandbox.run("executeTask('x')", {}, {"executeTask": lambda *args: time.sleep(2)}, timeout_s=10, builtin_timeout_s=0.2)
     assert run.status == "error" and "timed out" in run.error
+
+
+def test_one_run_sends_a_bounded_number_of_events(runtime, headers, unique, monkeypatch):
+    """Replays: a function could send events without end (each one stored and put on the bus)."""
+    from dataclasses import replace
+
+    from aiplane.settings import current_environment
+    from aiplane_shared.environments import ENVIRONMENTS
+
+    environment = current_environment()
+    monkeypatch.setitem(ENVIRONMENTS, environment.name, replace(environment, events_per_function_run=3))
+    flood_type = unique("flood")
+    # the script even tries to catch the refusal and carry on: the run still fails
+    script = f"for (var i = 0; i < 10; i++) {{ try {{ sendEvent('{flood_type}', {{i: i}}); }} catch (e) {{}} }} 'finished'"
+    _, trigger, event_type = setup_trigger(runtime, headers, unique, script)
+    runs = triggers.handle_event(append(runtime, headers, event_type, {}), depth=0)
+    assert runs[trigger].status == "error"
+    assert runs[trigger].error == "the function sent more than 3 events in one run; the run is stopped"
+    sent = runtime.get("/events/type", params={"event_type": flood_type}, headers=headers).json()
+    assert sorted(event["data"]["i"] for event in sent) == [0, 1, 2]

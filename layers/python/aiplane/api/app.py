@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiplane.api.auth import family_auth_dependency
 from aiplane.api.envelopes import error_body
+from aiplane.api.json_body import check_json_body
 from aiplane.errors import STATUS_OF_KIND, AiplaneError, ErrorKind, NotImplementedYetError, ValidationError
 from aiplane.health import REQUESTS
 from aiplane.observability import logger
@@ -51,8 +52,48 @@ def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Coll
     _add_contract_placeholders(app, family, groups, served)
     _order_routes_by_specificity(app)
     _install_error_handlers(app, family)
+    app.add_middleware(_CheckJsonBody, family=family)
     app.add_middleware(_CountRequests)
     return app
+
+
+# Bodies that may be JSON: declared so, or undeclared or plain text (routes that read the raw body parse those too).
+_CHECKED_CONTENT_TYPES = ("", "application/json", "text/plain")
+
+
+class _CheckJsonBody:
+    """Refuses, in the family's envelope, a JSON body beyond `aiplane.api.json_body`'s bounds before
+    any route reads it (pure ASGI: the body is read once and replayed to the app)."""
+
+    def __init__(self, app, family: str) -> None:
+        self.app = app
+        self.family = family
+
+    async def __call__(self, scope, receive, send) -> None:
+        content_type = dict(scope.get("headers") or ()).get(b"content-type", b"").decode("latin-1")
+        media_type = content_type.split(";")[0].strip().lower()
+        if scope["type"] != "http" or not (media_type in _CHECKED_CONTENT_TYPES or media_type.endswith("+json")):
+            await self.app(scope, receive, send)
+            return
+        messages, body = [], b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        try:
+            check_json_body(body)
+        except ValidationError as refused:
+            request = Request(scope)
+            response = JSONResponse(error_body(self.family, refused, trace_id_of(request)), status_code=refused.status)
+            await response(scope, receive, send)
+            return
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 class _CountRequests:

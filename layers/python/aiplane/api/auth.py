@@ -12,7 +12,7 @@ from collections.abc import Callable
 from fastapi import Request
 
 from aiplane.errors import UnauthenticatedError
-from aiplane.identity.authenticate import Credentials, authenticate, require_access
+from aiplane.identity.authenticate import Credentials, authenticate, require_access, require_family
 from aiplane.identity.principal import USER, Principal
 from aiplane.identity.rate_limits import limit_request_rate
 from aiplane_shared.routes import PUBLIC, access_for
@@ -38,6 +38,7 @@ def family_auth_dependency(family: str) -> Callable[[Request], None]:
         if principal is None or principal.kind == USER or "keyId" in principal.claims:
             principal = authenticate(family, Credentials.from_headers(request.headers), source_ip=source_ip(request))
         require_access(principal, access)
+        require_family(family, principal)
         limit_request_rate(family, principal)
         request.state.principal = principal
 

@@ -128,7 +128,7 @@ def handle_mcp_body(principal: Principal, raw: bytes) -> Any:
     held only notifications."""
     try:
         message = json.loads(raw) if raw.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         return _error(None, PARSE_ERROR, "parse error: the body is not JSON")
     if message is None:
         return _error(None, INVALID_REQUEST, "invalid request: send a JSON-RPC 2.0 request object")
@@ -197,7 +197,7 @@ def handle_agent(principal: Principal, raw: bytes) -> Any:
     `from_agent`/`to_agent`/`action`) are agent-to-agent messages whose action names a tool."""
     try:
         message = json.loads(raw) if raw.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         raise ValidationError("the body is not JSON") from None
     if isinstance(message, list) or (isinstance(message, dict) and "jsonrpc" in message):
         return handle_mcp_body(principal, raw)

@@ -54,12 +54,12 @@ def to_cents(amount: float | int | Decimal | None, *, param: str, allow_zero: bo
     if not exact.is_finite() or exact < 0 or (exact == 0 and not allow_zero):
         raise ValidationError(f"{param} must be {'zero or more' if allow_zero else 'greater than zero'}", param=param)
     cents_exact = exact * 100
+    if cents_exact > 100_000_000_00:  # before quantize, which cannot round a huge amount (InvalidOperation)
+        raise ValidationError(f"{param} is too large", param=param)
     cents = int(cents_exact.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
     # Binary float noise (0.1 + 0.2 sent as 0.30000000000000004) is not a third decimal.
     if abs(cents_exact - cents) > Decimal("1e-6"):
         raise ValidationError(f"{param} may have at most two decimals", param=param)
-    if cents > 100_000_000_00:
-        raise ValidationError(f"{param} is too large", param=param)
     return cents
 
 

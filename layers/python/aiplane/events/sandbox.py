@@ -40,6 +40,11 @@ function executeTaskChain(id, input) { return __unwrap(__executeTaskChain(__json
 """
 
 
+class RunLimitExceeded(Exception):
+    """Raised by a built-in when the run used up a limit: the whole run fails (the script cannot
+    catch it and carry on)."""
+
+
 @dataclass
 class FunctionRun:
     status: str  # "ok", "error" or "timeout"
@@ -91,6 +96,8 @@ def _call(builtin: Callable[..., Any], arguments: str, timeout_s: float) -> str:
     try:
         value = executor.submit(builtin, *json.loads(arguments)).result(timeout=timeout_s)
         return json.dumps({"ok": value}, default=str)
+    except RunLimitExceeded:
+        raise
     except FutureTimeout:
         return json.dumps({"error": f"timed out after {timeout_s:g} s"})
     except Exception as error:
@@ -124,7 +131,10 @@ def run(script: str, event: dict[str, Any], builtins: dict[str, Callable[..., An
                     logs.append(message[1][:MAX_LOG_LINE_CHARS])
             elif kind == "call":
                 budget = max(0.0, min(builtin_timeout_s, deadline - time.monotonic()))
-                ours.send(_call(builtins[message[1]], message[2], budget))
+                try:
+                    ours.send(_call(builtins[message[1]], message[2], budget))
+                except RunLimitExceeded as exceeded:
+                    return FunctionRun("error", error=str(exceeded), logs=logs)
             elif kind == "done":
                 return FunctionRun("ok", result=json.loads(message[1]), logs=logs)
             else:

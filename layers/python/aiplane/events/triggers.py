@@ -17,6 +17,7 @@ from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, VIEW, require_permission
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
+from aiplane.settings import current_environment
 
 # Events sent by functions can trigger functions again; past this depth the chain stops.
 MAX_TRIGGER_DEPTH = 8
@@ -28,8 +29,15 @@ def function_timeout_s() -> float:
 
 
 def _builtins(trigger: TriggerRecord, event: dict[str, Any], depth: int, actor: Principal) -> dict[str, Any]:
+    max_events = current_environment().events_per_function_run
+    sent = 0
+
     def send_event(event_type: Any, data: Any = None) -> dict[str, Any]:
+        nonlocal sent
         require_permission(actor, EDIT, "events")
+        if sent >= max_events:
+            raise sandbox.RunLimitExceeded(f"the function sent more than {max_events} events in one run; the run is stopped")
+        sent += 1
         # A sent event belongs to the aggregate of the event that caused it.
         return store.append_event({
             "event_type": event_type, "event_source": f"function:{trigger.function}", "version": 1,

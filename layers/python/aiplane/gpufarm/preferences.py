@@ -63,24 +63,27 @@ def _view(record: GpuPreferencesRecord | None, user_id: str) -> dict[str, Any]:
     }
 
 
-def get_preferences(user_id: str) -> dict[str, Any]:
+def _find(user_id: str) -> GpuPreferencesRecord | None:
     try:
-        record = GpuPreferencesRecord.get(f"USER#{user_id}", "GPU_PREFERENCES")
+        return GpuPreferencesRecord.get(f"USER#{user_id}", "GPU_PREFERENCES")
     except DoesNotExist:
-        record = None
-    return _view(record, user_id)
+        return None
+
+
+def get_preferences(user_id: str) -> dict[str, Any]:
+    return _view(_find(user_id), user_id)
 
 
 def save_preferences(user_id: str, preferences: dict[str, Any]) -> dict[str, Any]:
     merged = validate(preferences)
-    current = get_preferences(user_id)
+    current = _find(user_id)  # a second save keeps the id and creation time
     moment = now()
     record = GpuPreferencesRecord(
         f"USER#{user_id}", "GPU_PREFERENCES",
-        preferences_id=current["id"] or str(uuid.uuid4()), user_id=user_id,
+        preferences_id=current.preferences_id if current else str(uuid.uuid4()), user_id=user_id,
         preferred_vendors=merged["preferred_vendors"], preferred_tiers=merged["preferred_tiers"],
         min_vram=merged["min_vram"], max_price_per_hour=merged["max_price_per_hour"], priority=merged["priority"],
-        created_at=GpuPreferencesRecord.created_at.deserialize(current["created_at"]) if current["created_at"] else moment,
+        created_at=current.created_at if current else moment,
         updated_at=moment,
     )
     record.save()

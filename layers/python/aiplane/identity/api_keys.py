@@ -1,5 +1,10 @@
 """API keys: generated with enough entropy that a plain SHA-256 is a safe stored form, and
-looked up by that hash (a GetItem, no Scan)."""
+looked up by that hash (a GetItem, no Scan).
+
+Keys a user creates for themselves are capped: their hashes are kept in one set item per user,
+and a new key joins the set in the same transaction that writes it, only while the set is
+below the cap (so concurrent creations cannot pass it together). Revoking or expiry frees a place.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,18 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size
+from pynamodb.transactions import TransactWrite
 
 from aiplane.data.models import ApiKeyRecord
+from aiplane.errors import ConflictError, NotFoundError
+from aiplane.identity.models import OwnedKeysRecord
+from aiplane.identity.users import rfc3339
+from aiplane.settings import get_settings
 
 KEY_PREFIX = "aip_"
 DISPLAY_PREFIX_LENGTH = 12
@@ -38,6 +51,15 @@ def issue_api_key(
     owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
     scope: str | None = None, contract_id: str | None = None,
 ) -> IssuedKey:
+    issued = _new_key(owner_id, name, is_admin=is_admin, expires_at=expires_at, rate_limit=rate_limit)
+    # The hash is the key: a collision would be a generator failure, so refuse to overwrite.
+    issued.record.save(condition=ApiKeyRecord.pk.does_not_exist())
+    return issued
+
+
+def _new_key(
+    owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
+) -> IssuedKey:
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     record = ApiKeyRecord(
@@ -58,9 +80,58 @@ def issue_api_key(
         scope=scope,
         contract_id=contract_id,
     )
-    # The hash is the key: a collision would be a generator failure, so refuse to overwrite.
-    record.save(condition=ApiKeyRecord.pk.does_not_exist())
     return IssuedKey(key_id=record.key_id, api_key=api_key, record=record)
+
+
+def _owned(owner_id: str) -> OwnedKeysRecord:
+    return OwnedKeysRecord(f"APIKEYS#{owner_id}", "META")
+
+
+def create_owned_key(owner_id: str, name: str, *, expires_at: datetime | None, limit: int) -> IssuedKey:
+    """A key the user creates for themselves; ConflictError when they already hold `limit` active ones."""
+    issued = _new_key(owner_id, name, expires_at=expires_at)
+    if not _save_within_cap(issued, limit) and not (_forget_inactive(owner_id) and _save_within_cap(issued, limit)):
+        raise ConflictError(f"at most {limit} active API keys per user; revoke one first")
+    return issued
+
+
+def _save_within_cap(issued: IssuedKey, limit: int) -> bool:
+    owner_id = issued.record.owner_id
+    try:
+        with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
+            transaction.update(_owned(owner_id), actions=[OwnedKeysRecord.key_hashes.add({hash_key(issued.api_key)})],
+                               condition=OwnedKeysRecord.key_hashes.does_not_exist() | (size(OwnedKeysRecord.key_hashes) < limit))
+            transaction.save(issued.record, condition=ApiKeyRecord.pk.does_not_exist())
+    except TransactWriteError as error:
+        if error.cause_response_code != "TransactionCanceledException":
+            raise
+        return False
+    return True
+
+
+def _forget_inactive(owner_id: str) -> bool:
+    """Frees the places of keys that expired or were revoked outside `revoke_owned_key`."""
+    try:
+        held = OwnedKeysRecord.get(f"APIKEYS#{owner_id}", "META", consistent_read=True).key_hashes or set()
+    except DoesNotExist:
+        return False
+    inactive = {key_hash for key_hash in held if _find_active_by_hash(key_hash) is None}
+    if inactive:
+        _owned(owner_id).update(actions=[OwnedKeysRecord.key_hashes.delete(inactive)])
+    return bool(inactive)
+
+
+def _find_active_by_hash(key_hash: str) -> ApiKeyRecord | None:
+    try:
+        record = ApiKeyRecord.get(f"APIKEY#{key_hash}", "META", consistent_read=True)
+    except DoesNotExist:
+        return None
+    return record if is_active(record) else None
+
+
+def is_active(record: ApiKeyRecord) -> bool:
+    # TTL deletes lazily (and never in moto): expiry is checked on read.
+    return not record.revoked and (record.expires_at is None or record.expires_at > datetime.now(UTC))
 
 
 def find_active_key(api_key: str) -> ApiKeyRecord | None:
@@ -69,12 +140,7 @@ def find_active_key(api_key: str) -> ApiKeyRecord | None:
         record = ApiKeyRecord.get(record_key(api_key), "META")
     except DoesNotExist:
         return None
-    if record.revoked:
-        return None
-    # TTL deletes lazily (and never in moto): expiry is checked on read.
-    if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
-        return None
-    return record
+    return record if is_active(record) else None
 
 
 def keys_of(owner_id: str) -> list[ApiKeyRecord]:
@@ -84,3 +150,27 @@ def keys_of(owner_id: str) -> list[ApiKeyRecord]:
 
 def revoke_api_key(api_key_hash: str) -> None:
     ApiKeyRecord(f"APIKEY#{api_key_hash}", "META").update(actions=[ApiKeyRecord.revoked.set(True)])
+
+
+def revoke_owned_key(owner_id: str, key_id: str) -> ApiKeyRecord:
+    """The owner revokes one of their keys (by its id); NotFoundError for anyone else's."""
+    record = next((key for key in keys_of(owner_id) if key.key_id == key_id), None)
+    if record is None:
+        raise NotFoundError(f"API key {key_id} not found", param="key_id")
+    key_hash = record.pk.removeprefix("APIKEY#")
+    revoke_api_key(key_hash)
+    try:
+        _owned(owner_id).update(actions=[OwnedKeysRecord.key_hashes.delete({key_hash})], condition=OwnedKeysRecord.pk.exists())
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    record.revoked = True
+    return record
+
+
+def key_view(record: ApiKeyRecord) -> dict[str, Any]:
+    """A key's metadata as its owner sees it (never the key or its hash)."""
+    return {
+        "id": record.key_id, "name": record.name, "prefix": record.prefix, "revoked": record.revoked,
+        "created_at": rfc3339(record.created_at), "expires_at": rfc3339(record.expires_at) if record.expires_at else None,
+    }

@@ -10,7 +10,7 @@ Schemes per family (from the contracts):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
@@ -27,13 +27,15 @@ from aiplane.identity.principal import (
     USER,
     Principal,
 )
+from aiplane.identity.sessions import check_session
 from aiplane.identity.tokens import verify_token
 from aiplane.identity.users import find_user
-from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
+from aiplane_shared.families import APPPROXY, FAMILIES, GPUFARM, MLWORKER, RUNTIME
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
 from aiplane_shared.routes import AGENT, AUTHENTICATED, MANAGER, PUBLIC, WORKER
 
 AUTH_COOKIE = "auth_token"
+FAMILIES_CLAIM = "families"  # the API families a user principal may use, comma-separated
 API_KEY_HEADER = "x-api-key"
 BACKENDAI_TOKEN_HEADER = "x-backendai-token"
 
@@ -122,10 +124,13 @@ def _principal_for(value: str, source: str) -> Principal:
         return _api_key_principal(value)
     claims = verify_token(value)
     # A deleted user's tokens stop working at once: the user must still exist.
-    if find_user(str(claims["sub"])) is None:
+    user = find_user(str(claims["sub"]))
+    if user is None:
         raise InvalidCredentialsError("the token's user no longer exists")
+    session_id = check_session(claims)  # logged out or replaced by a refresh: refused
     credential = "cookie" if source == "cookie" else "jwt"
-    return Principal(id=str(claims["sub"]), kind=USER, credential=credential)
+    return Principal(id=str(claims["sub"]), kind=USER, credential=credential,
+                     claims={"sessionId": session_id, FAMILIES_CLAIM: _families(user.families)})
 
 
 def _looks_like_api_key(value: str) -> bool:
@@ -139,17 +144,27 @@ def _api_key_principal(api_key: str) -> Principal:
     record = find_active_key(api_key)
     if record is None:
         raise InvalidCredentialsError("invalid API key")
-    if not record.is_admin and record.owner_id != BOOTSTRAP_ADMIN_ID and find_user(record.owner_id) is None:
-        raise InvalidCredentialsError("the API key's user no longer exists")
+    families: Iterable[str] | None = FAMILIES  # keys of the bootstrap admin
+    if not record.is_admin and record.owner_id != BOOTSTRAP_ADMIN_ID:
+        owner = find_user(record.owner_id)
+        if owner is None:
+            raise InvalidCredentialsError("the API key's user no longer exists")
+        families = owner.families
     claims = {"keyId": record.key_id}
     if record.scope == GPU_AGENT_SCOPE:
+        # A contract credential opens the agent routes only (require_access), whatever its user's families.
         return Principal(id=record.owner_id, kind=GPU_AGENT, credential="agent_key",
                          claims={**claims, "contractId": str(record.contract_id)})
     if record.scope is not None:
         raise InvalidCredentialsError("the API key has an unknown scope")
+    claims[FAMILIES_CLAIM] = _families(families)
     if record.rate_limit is not None:
         claims["rateLimit"] = str(int(record.rate_limit))
     return Principal(id=record.owner_id, kind=ADMIN if record.is_admin else USER, credential="api_key", claims=claims)
+
+
+def _families(families: Iterable[str] | None) -> str:
+    return ",".join(sorted(families or ()))
 
 
 def _appproxy_principal(token: str | None) -> Principal:
@@ -175,3 +190,12 @@ def require_access(principal: Principal, access: str) -> None:
     needed = {MANAGER: APPPROXY_MANAGER, WORKER: APPPROXY_WORKER}[access]
     if principal.kind != needed:
         raise ForbiddenError(f"this route requires the {access} token")
+
+
+def require_family(family: str, principal: Principal) -> None:
+    """A user has rights only in the families recorded on their account: the one they signed up
+    through and those an administrator granted (docs/identity.md). Admins hold every family."""
+    if principal.kind != USER:
+        return
+    if family not in principal.claims.get(FAMILIES_CLAIM, "").split(","):
+        raise ForbiddenError(f"this account has no access to the {family} API until an administrator grants it")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiplane.identity.access import entry_view, list_entries
-from aiplane.identity.api_keys import keys_of
+from aiplane.identity.api_keys import key_view, keys_of
 from aiplane.identity.audit import auth_events_of
 from aiplane.identity.models import UserRecord
 from aiplane.identity.users import gpufarm_view, rfc3339
@@ -33,14 +33,7 @@ def export_account(user_id: str, user: UserRecord | None) -> dict[str, Any]:
     profile = {**gpufarm_view(user), "subject": user.subject, "updated_at": rfc3339(user.updated_at)} if user else {"id": user_id}
     document: dict[str, Any] = {
         "user": profile,
-        "api_keys": [
-            {
-                "id": key.key_id, "name": key.name, "prefix": key.prefix, "revoked": key.revoked,
-                "created_at": rfc3339(key.created_at),
-                "expires_at": rfc3339(key.expires_at) if key.expires_at else None,
-            }
-            for key in keys_of(user_id)
-        ],
+        "api_keys": [key_view(key) for key in keys_of(user_id)],
         "access": [entry_view(entry) for entry in list_entries(identity=user_id, limit=1000)],
         "auth_events": [
             {"at": rfc3339(event.at), "action": event.action, "outcome": event.outcome, "family": event.family,

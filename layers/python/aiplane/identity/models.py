@@ -6,13 +6,15 @@ Item layout (pk / sk; gsi1; gsi2):
 - access entry:  ACCESS#<id> / META;            IDENTITY#<identity>, RESOURCE#<resource>#<id>;  ACCESS, <createdAt>#<id>
 - access claim:  ACCESSKEY#<identity>#<type>#<resource> / META  (one entry per identity and resource)
 - counter:       COUNTER#<scope> / WINDOW#<start epoch>  (rate limits and login throttling)
+- session:       SESSION#<id> / META  (a login: its current token generation, revoked on logout)
+- key set:       APIKEYS#<user id> / META  (hashes of the keys a user created and has not revoked: the cap)
 - auth event:    AUTHLOG#<day> / <at>#<id>;     AUTHLOG#<user id>, <at>
 API keys are `aiplane.data.models.ApiKeyRecord` in the same table.
 """
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
 from aiplane.data.models import Gsi1, Gsi2, table_name
@@ -41,6 +43,7 @@ class UserRecord(_IdentityModel):
     email = UnicodeAttribute()
     friendly_name = UnicodeAttribute(null=True)
     password_hash = UnicodeAttribute()  # argon2id, never leaves the layer
+    families = UnicodeSetAttribute(null=True)  # API families it may use (docs/identity.md); None: none
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
@@ -84,6 +87,24 @@ class CounterRecord(_IdentityModel):
 
     count = NumberAttribute(default=0)
     expires_at_epoch = NumberAttribute(null=True)
+
+
+class SessionRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    user_id = UnicodeAttribute()
+    generation = NumberAttribute(default=0)  # tokens of older generations were rotated away
+    revoked = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+    expires_at_epoch = NumberAttribute(null=True)
+
+
+class OwnedKeysRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    key_hashes = UnicodeSetAttribute(null=True)
 
 
 class AuthEventRecord(_IdentityModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.models import ApiKeyRecord
@@ -17,9 +18,11 @@ from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.identity import passwords
 from aiplane.identity.models import EmailClaimRecord, UserRecord
 from aiplane.settings import get_settings
+from aiplane_shared.families import GPUFARM, MLWORKER, RUNTIME
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 254
+USER_FAMILIES = (RUNTIME, MLWORKER, GPUFARM)  # appproxy has no user credentials
 
 
 def rfc3339(moment: datetime) -> str:
@@ -52,7 +55,9 @@ def _email_claim(email: str) -> EmailClaimRecord:
     return EmailClaimRecord(f"EMAIL#{email}", "META")
 
 
-def create_user(email: str | None, password: str | None, friendly_name: str | None = None) -> UserRecord:
+def create_user(email: str | None, password: str | None, friendly_name: str | None = None, *,
+                families: Iterable[str]) -> UserRecord:
+    """`families`: the API families the user may use from the start (the one they sign up through)."""
     email = normalize_email(email)
     password = passwords.check_strength(password)
     now = datetime.now(UTC)
@@ -61,7 +66,7 @@ def create_user(email: str | None, password: str | None, friendly_name: str | No
         f"USER#{user_id}", "META",
         gsi1sk=rfc3339(now), user_id=user_id, subject=str(uuid.uuid4()), email=email,
         friendly_name=friendly_name, password_hash=passwords.hash_password(password),
-        created_at=now, updated_at=now,
+        families=set(families) or None, created_at=now, updated_at=now,
     )
     claim = _email_claim(email)
     claim.user_id = user_id
@@ -125,6 +130,23 @@ def update_user(user_id: str, *, email: str | None = None, friendly_name: str | 
         if find_user(user_id) is None:
             raise NotFoundError(f"user {user_id} not found") from None
         raise ConflictError("a user with this email already exists", param="email") from None
+    return get_user(user_id)
+
+
+def set_families(user_id: str, families: Iterable[str]) -> UserRecord:
+    """Replaces the API families a user may use (an administrator's grant)."""
+    granted = set(families)
+    unknown = sorted(granted - set(USER_FAMILIES))
+    if unknown:
+        raise ValidationError(f"unknown families {unknown}; expected some of {', '.join(USER_FAMILIES)}", param="families")
+    action = UserRecord.families.set(granted) if granted else UserRecord.families.remove()
+    try:
+        UserRecord(f"USER#{user_id}", "META").update(actions=[action, UserRecord.updated_at.set(datetime.now(UTC))],
+                                                    condition=UserRecord.pk.exists())
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise NotFoundError(f"user {user_id} not found") from None
     return get_user(user_id)
 
 
