@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+# Address ranges an outbound allowlist can admit (aiplane/outbound.py refuses them by default).
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,9 @@ class Environment:
     throttle_rate_limit: int  # API Gateway steady-state requests per second per stage
     throttle_burst_limit: int
     tracing: bool
+    # Per purpose of an outbound URL (backends, hooks, agents, marketplaces): the non-public
+    # ranges it may reach. Public addresses are always admitted; link-local and cloud metadata never.
+    outbound_allowlists: Mapping[str, tuple[str, ...]]
 
 
 ENVIRONMENTS: dict[str, Environment] = {
@@ -26,18 +34,24 @@ ENVIRONMENTS: dict[str, Environment] = {
         lambda_memory_mb=512, lambda_timeout_s=30, log_retention_days=1,
         table_point_in_time_recovery=False, throttle_rate_limit=1000, throttle_burst_limit=2000,
         tracing=False,
+        # make run and the tests: LLM backends, hooks, agents and stand-in marketplaces on this machine.
+        outbound_allowlists={"backends": LOOPBACK + PRIVATE, "hooks": LOOPBACK, "agents": LOOPBACK, "marketplaces": LOOPBACK},
     ),
     "dev": Environment(
         name="dev", account=None, region="us-east-1", resource_prefix="aiplane-dev",
         lambda_memory_mb=512, lambda_timeout_s=30, log_retention_days=14,
         table_point_in_time_recovery=False, throttle_rate_limit=100, throttle_burst_limit=200,
         tracing=True,
+        # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
+        outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
     ),
     "prod": Environment(
         name="prod", account=None, region="us-east-1", resource_prefix="aiplane-prod",
         lambda_memory_mb=1024, lambda_timeout_s=30, log_retention_days=90,
         table_point_in_time_recovery=True, throttle_rate_limit=500, throttle_burst_limit=1000,
         tracing=True,
+        # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
+        outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
     ),
 }
 

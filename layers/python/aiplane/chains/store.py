@@ -25,6 +25,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from aiplane import outbound
 from aiplane.data.models import Gsi1, table_name
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.settings import get_settings
@@ -207,6 +208,7 @@ def captured_units(run_id: str) -> list[dict[str, Any]]:
 # ---- remote hooks --------------------------------------------------------------------------------
 
 def create_hook(hook: dict[str, Any]) -> dict[str, Any]:
+    outbound.check_url(hook["endpointUrl"], outbound.HOOKS, param="endpointUrl")
     now = now_rfc3339_nano()
     hook = {**hook, "id": hook.get("id") or str(uuid.uuid4()), "createdAt": now, "updatedAt": now}
     record = RemoteHookRecord(f"HOOK#{hook['id']}", "META", gsi1sk=f"{now}#{hook['id']}", hook_id=hook["id"],
@@ -247,6 +249,7 @@ def get_hook_by_name(name: str) -> dict[str, Any]:
 
 
 def update_hook(hook_id: str, hook: dict[str, Any]) -> dict[str, Any]:
+    outbound.check_url(hook["endpointUrl"], outbound.HOOKS, param="endpointUrl")
     current = get_hook(hook_id)
     updated = {**hook, "id": hook_id, "createdAt": current["createdAt"], "updatedAt": now_rfc3339_nano()}
     record = RemoteHookRecord(f"HOOK#{hook_id}", "META", gsi1sk=f"{current['createdAt']}#{hook_id}", hook_id=hook_id,

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from aiplane import outbound
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, ValidationError
 from aiplane.gpufarm import loadbalancer
 
@@ -33,9 +34,9 @@ def forward(method: str, target: str | None, path: str, payload: Any, timeout_s:
     agent = loadbalancer.agent_load(target) if target else loadbalancer.pick_agent()
     url = agent.url.rstrip("/") + path
     try:
-        answer = httpx.request(method, url, json=payload if method not in ("GET", "DELETE") else None,
-                               params=payload if method in ("GET", "DELETE") and isinstance(payload, dict) else None,
-                               timeout=timeout)
+        answer = outbound.request(outbound.AGENTS, method, url, json=payload if method not in ("GET", "DELETE") else None,
+                                  params=payload if method in ("GET", "DELETE") and isinstance(payload, dict) else None,
+                                  timeout=timeout)
     except httpx.TimeoutException as error:
         raise GatewayTimeoutError(f"GPU instance {agent.instance_id} did not answer within {timeout:g}s",
                                   details={"instance_id": agent.instance_id}) from error
