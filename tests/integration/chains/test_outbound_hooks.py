@@ -49,10 +49,13 @@ def deployed_policy(monkeypatch):
     return policy
 
 
-def webhook_chain(runtime, url):
-    tasks = [{"id": "call", "handler": "hook", "hook": {"name": "webhook", "args": {"url": url}},
-              "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]
-    return runtime.post("/tasks", json={"input": "x", "inputType": "string", "chain": {"id": "ssrf", "tasks": tasks}})
+def webhook_tasks(url):
+    return [{"id": "call", "handler": "hook", "hook": {"name": "webhook", "args": {"url": url}},
+             "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]
+
+
+def webhook_chain(runtime, url, input_value="x"):
+    return runtime.post("/tasks", json={"input": input_value, "inputType": "string", "chain": {"id": "ssrf", "tasks": webhook_tasks(url)}})
 
 
 def assert_refused(response):
@@ -63,8 +66,13 @@ def assert_refused(response):
 
 
 def test_a_webhook_to_loopback_metadata_is_refused_where_hooks_may_not_reach_loopback(runtime, internal_server, deployed_policy):
-    error = assert_refused(webhook_chain(runtime, f"{internal_server.url}/latest/meta-data/iam/security-credentials/"))
-    assert "loopback" in error["message"]
+    metadata = f"{internal_server.url}/latest/meta-data/iam/security-credentials/"
+    error = assert_refused(webhook_chain(runtime, metadata))  # a literal URL: refused with the chain
+    assert "loopback" in error["message"] and error["param"] == "tasks[0].hook.args.url"
+    # a templated URL is only known when the task runs: refused there
+    assert "loopback" in assert_refused(webhook_chain(runtime, "{{.input}}", input_value=metadata))["message"]
+    stored = runtime.post("/taskchains", json={"id": f"ssrf-{uuid.uuid4().hex[:8]}", "tasks": webhook_tasks(metadata)})
+    assert_refused(stored)
     assert internal_server.requests == []  # refused before connecting
 
 
