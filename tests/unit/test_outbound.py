@@ -75,6 +75,20 @@ def test_every_resolved_address_is_checked():
         checked.check_url("http://h.test:99999/", BACKENDS)
 
 
+@pytest.mark.parametrize("url", ["http://localhost/", "http://0x7f000001/", "http://2130706433/", "http://127.1/",
+                                 "http://[::ffff:127.0.0.1]/", "http://0177.0.0.1/"])
+def test_other_spellings_of_loopback_are_refused(url):
+    # the system resolver reads these without asking DNS; the address it yields is what is checked
+    deployed = OutboundPolicy("prod", get_environment("prod").outbound_allowlists)
+    with pytest.raises(OutboundRefused, match="loopback"):
+        deployed.check_url(url, HOOKS)
+
+
+def test_a_host_name_that_is_not_a_dns_name_is_left_to_the_call():
+    policy("prod").check_url("http://" + "a" * 64 + ".test/", HOOKS)
+    OutboundPolicy("prod", {}).check_url("http://" + "a" * 64 + ".test/", HOOKS)
+
+
 class _Recorder(BaseHTTPRequestHandler):
     """Records each request; /redirect?to=<url> answers 302 to <url>."""
 

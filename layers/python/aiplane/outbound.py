@@ -91,7 +91,12 @@ class OutboundPolicy:
         try:
             return [ipaddress.ip_address(host)]
         except ValueError:
-            return [ipaddress.ip_address(address.split("%", 1)[0]) for address in self.resolver(host, port)]
+            pass
+        try:
+            resolved = self.resolver(host, port)
+        except UnicodeError as error:  # not a valid DNS name (a label over 63 characters, say)
+            raise OSError(f"{host} is not a valid host name: {error}") from None
+        return [ipaddress.ip_address(address.split("%", 1)[0]) for address in resolved]
 
     def admitted(self, host: str, port: int, purpose: str, *, param: str | None = None) -> list[Address]:
         """Every address of the host, each checked; OutboundRefused when any one is refused."""
