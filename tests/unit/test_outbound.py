@@ -130,9 +130,11 @@ def test_the_client_refuses_before_connecting(server):
 def test_the_client_connects_to_the_address_it_checked(server):
     # The name resolves once, for the check, and the socket goes to that address (no rebinding);
     # the request still names the host.
-    with outbound.client(HOOKS, policy=policy("local", {"hooks.test": ["127.0.0.1"]})) as client:
+    names = {"hooks.test": ["127.0.0.1"], "two.test": ["127.0.0.2", "127.0.0.1"]}  # nothing listens on .2
+    with outbound.client(HOOKS, policy=policy("local", names)) as client:
         assert client.get(f"http://hooks.test:{server}/x").text == "ok"
-    assert _Recorder.seen == [("/x", f"hooks.test:{server}")]
+        assert client.get(f"http://two.test:{server}/y").text == "ok"  # the next checked address
+    assert _Recorder.seen == [("/x", f"hooks.test:{server}"), ("/y", f"two.test:{server}")]
 
 
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/", "http://inside.test/admin"])

@@ -148,13 +148,13 @@ class _CheckedNetwork(httpcore.SyncBackend):
             addresses = policy.admitted(host, port, self.purpose)
         except OSError as error:
             raise httpcore.ConnectError(f"{host}: {error}") from None
-        for index, address in enumerate(addresses):
+        *others, last = addresses
+        for address in others:
             try:
                 return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
             except httpcore.ConnectError:
-                if index == len(addresses) - 1:
-                    raise
-        raise AssertionError("unreachable")
+                continue  # the host's next address
+        return super().connect_tcp(str(last), port, timeout, local_address, socket_options)
 
 
 class _CheckedTransport(httpx.HTTPTransport):
