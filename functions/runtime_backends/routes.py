@@ -11,8 +11,9 @@ Contract rows of this group:
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
+from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
 from aiplane.gateway import registry
@@ -29,8 +30,8 @@ def list_backends(limit: str | None = None, cursor: str | None = None) -> list[d
 
 
 @router.post("/backends", status_code=201)
-def create_backend(body: BackendBody) -> dict[str, Any]:
-    return registry.backend_view(registry.create_backend(body))
+def create_backend(body: BackendBody, request: Request) -> dict[str, Any]:
+    return registry.backend_view(registry.create_backend(body, current_principal(request)))
 
 
 @router.get("/backends/{id}")
@@ -39,8 +40,8 @@ def get_backend(id: str) -> dict[str, Any]:
 
 
 @router.put("/backends/{id}")
-def update_backend(id: str, body: BackendBody) -> dict[str, Any]:
-    return registry.backend_view(registry.update_backend(id, body))
+def update_backend(id: str, body: BackendBody, request: Request) -> dict[str, Any]:
+    return registry.backend_view(registry.update_backend(id, body, current_principal(request)))
 
 
 @router.delete("/backends/{id}")

@@ -5,7 +5,6 @@ read, edit to upload, rename and move, manage to delete; and the same level on t
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -72,8 +71,7 @@ def delete(id: str, request: Request) -> dict[str, str]:
 @router.get("/files/{id}/download")
 def download(id: str, request: Request, skip: str | None = None) -> Response:
     node, content = tree.read_content(id, current_principal(request))
-    headers = {} if skip == "true" else {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(node.name, safe='')}"}
-    return Response(content, media_type=node.content_type, headers=headers)
+    return Response(content, media_type=node.content_type, headers=tree.download_headers(node, inline=skip == "true"))
 
 
 @router.put("/files/{id}/move")

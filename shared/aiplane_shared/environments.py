@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+# Address ranges an outbound allowlist can admit (aiplane/outbound.py refuses them by default).
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class Environment:
     registrations_per_source: Throttle
     api_keys_per_user: int  # active (unrevoked, unexpired) keys
     events_per_function_run: int  # events one function run may send
+    # Per purpose of an outbound URL (backends, hooks, agents, marketplaces): the non-public
+    # ranges it may reach. Public addresses are always admitted; link-local and cloud metadata never.
+    outbound_allowlists: Mapping[str, tuple[str, ...]]
 
 
 ENVIRONMENTS: dict[str, Environment] = {
@@ -44,6 +52,8 @@ ENVIRONMENTS: dict[str, Environment] = {
         login_failures_per_account_and_source=Throttle(5, 900), login_failures_per_account=Throttle(50, 3600),
         login_failures_per_source=Throttle(30, 900), registrations_per_source=Throttle(10_000, 3600),
         api_keys_per_user=20, events_per_function_run=100,
+        # make run and the tests: LLM backends, hooks, agents and stand-in marketplaces on this machine.
+        outbound_allowlists={"backends": LOOPBACK + PRIVATE, "hooks": LOOPBACK, "agents": LOOPBACK, "marketplaces": LOOPBACK},
     ),
     "dev": Environment(
         name="dev", account=None, region="us-east-1", resource_prefix="aiplane-dev",
@@ -53,6 +63,8 @@ ENVIRONMENTS: dict[str, Environment] = {
         login_failures_per_account_and_source=Throttle(5, 900), login_failures_per_account=Throttle(50, 3600),
         login_failures_per_source=Throttle(30, 900), registrations_per_source=Throttle(20, 3600),
         api_keys_per_user=20, events_per_function_run=100,
+        # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
+        outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
     ),
     "prod": Environment(
         name="prod", account=None, region="us-east-1", resource_prefix="aiplane-prod",
@@ -62,6 +74,8 @@ ENVIRONMENTS: dict[str, Environment] = {
         login_failures_per_account_and_source=Throttle(5, 900), login_failures_per_account=Throttle(50, 3600),
         login_failures_per_source=Throttle(30, 900), registrations_per_source=Throttle(10, 3600),
         api_keys_per_user=10, events_per_function_run=100,
+        # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
+        outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
     ),
 }
 

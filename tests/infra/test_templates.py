@@ -127,6 +127,7 @@ def test_gateway_errors_answer_in_the_family_envelope(environment_templates):
     templates["api-mlworker"].has_resource_properties("AWS::ApiGateway::GatewayResponse", {
         "ResponseType": "UNAUTHORIZED",
         "ResponseTemplates": {"application/json": Match.string_like_regexp('"code": "UNAUTHORIZED".*"trace_id": "\\$context.requestId"')},
+        "ResponseParameters": {"gatewayresponse.header.X-Content-Type-Options": "'nosniff'"},
     })
     templates["api-runtime"].has_resource_properties("AWS::ApiGateway::GatewayResponse", {
         "ResponseType": "MISSING_AUTHENTICATION_TOKEN",

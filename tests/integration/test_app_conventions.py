@@ -62,3 +62,17 @@ def test_a_route_a_router_declares_gets_no_placeholder():
         placeholders = [route.path for route in build_family_app(family).routes
                         if isinstance(route, APIRoute) and route.endpoint.__name__ == "not_implemented"]
         assert placeholders == [], family
+
+
+def test_every_family_sends_nosniff_on_every_response(admin_api_key, family_clients):
+    from aiplane_shared.families import FAMILIES
+
+    credentials = {"runtime": {"X-API-Key": admin_api_key}, "mlworker": {"X-API-Key": admin_api_key},
+                   "gpufarm": {"Authorization": f"Bearer {admin_api_key}"}, "appproxy": {}}
+    for family in FAMILIES:
+        client = client_for(family)
+        responses = [client.post("/probe", json={"name": "x", "count": 1}, headers=credentials[family]),
+                     client.post("/probe", json={}, headers=credentials[family]), client.get("/boom", headers=credentials[family]),
+                     client.get("/probe"), client.get("/nowhere"), family_clients[family].get("/openapi.json")]
+        for response in responses:
+            assert response.headers.get("x-content-type-options") == "nosniff", (family, response.request.url, response.status_code)

@@ -76,3 +76,38 @@ def test_conf_requires_the_manager_and_a_valid_body(client, as_manager, as_worke
     body = conf_body("s")
     del body["kernel_host"]
     assert client.post("/v2/conf", json=body, headers=as_manager).status_code == 400
+
+
+def test_a_conf_token_without_a_session_id_is_refused(client, as_manager, register):
+    register(port_worker())
+    body = conf_body("unused")
+    body["session"]["id"] = None
+    refused = client.post("/v2/conf", json=body, headers=as_manager)
+    assert refused.status_code == 400 and refused.json()["code"] and "session" in refused.json()["error"]
+    # A token minted without a session (as before this rule) opens no session's app.
+    from aiplane.appproxy.interactive import CONF_TOKEN_TTL, CONF_TOKEN_TYPE
+    from aiplane.identity.tokens import issue_token
+
+    unbound, _ = issue_token("user-1", ttl=CONF_TOKEN_TTL, token_type=CONF_TOKEN_TYPE, conf=body)
+    for session_id in ("victim-session", str(uuid.uuid4())):
+        response = client.get("/v2/proxy/auth", params={"app": "jupyter", "protocol": "http", "token": unbound, "session_id": session_id})
+        assert response.status_code == 403
+        assert client.get(f"/v2/proxy/{unbound}/{session_id}/add", params={"app": "jupyter", "protocol": "http"}).status_code == 403
+
+
+def test_circuit_reuse_needs_the_same_user_and_exposure(client, as_manager, register):
+    register(port_worker(first=20100, last=20109))
+    session_id = str(uuid.uuid4())
+
+    def open_as(user: str, **params):
+        token = client.post("/v2/conf", json=conf_body(session_id, user_uuid=user), headers=as_manager).json()["token"]
+        query = {"app": "jupyter", "protocol": "http", "token": token, "session_id": session_id, **params}
+        response = client.get("/v2/proxy/auth", params=query, headers={"Accept": "application/json"})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    first = open_as("owner", allowed_client_ips="10.1.0.0/16")
+    assert open_as("owner", allowed_client_ips="10.1.0.0/16")["reuse"] is True
+    for other in (open_as("intruder", allowed_client_ips="10.1.0.0/16"), open_as("owner", open_to_public=True, allowed_client_ips="10.1.0.0/16"),
+                  open_as("owner"), open_as("owner", allowed_client_ips="0.0.0.0/0")):
+        assert other["reuse"] is False and other["redirect_url"] != first["redirect_url"]

@@ -198,3 +198,10 @@ def test_upstream_timeouts_rejections_and_garbage(gpufarm, user, model_server, m
     assert gpufarm.post(f"/api/v1/models/{model_id}/predict", json=request, headers=user.headers).status_code == 502
     metrics = gpufarm.get(f"/api/v1/models/{model_id}/metrics", headers=user.headers).json()
     assert metrics["total_requests"] == 4 and metrics["error_rate"] == 0.75
+
+
+def test_predict_never_reaches_a_metadata_address(gpufarm, user):
+    model_id = upload(gpufarm, user.headers).json()["model_id"]
+    serving.mark_serving(model_id, "http://169.254.169.254/latest/meta-data/")
+    refused = gpufarm.post(f"/api/v1/models/{model_id}/predict", json={"inputs": {"features": [1.0]}}, headers=user.headers)
+    assert refused.status_code == 400 and "outbound-URL policy" in refused.json()["error"]

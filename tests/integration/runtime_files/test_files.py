@@ -49,6 +49,23 @@ def test_upload_read_download_round_trip(runtime, folder):
     assert stored == b"quarterly numbers"
 
 
+def test_active_content_is_always_an_attachment_that_is_never_sniffed(runtime, folder):
+    # Stored XSS replay: an uploaded page or image with script, opened inline from the API's origin.
+    script = b"<script>fetch('/runtime/users').then(r => r.text()).then(alert)</script>"
+    for name, content_type in (("page.html", "text/html"), ("logo.svg", "image/svg+xml"), ("feed.xml", "application/xml"),
+                               ("data.xhtml", "application/xhtml+xml"), ("app.js", "text/javascript"),
+                               ("lib.mjs", "application/javascript; charset=utf-8")):
+        created = upload(runtime, name, script, folder["id"], content_type=content_type)
+        assert created.status_code == 201, created.text
+        for params in ({}, {"skip": "true"}):
+            download = runtime.get(f"/files/{created.json()['id']}/download", params=params)
+            assert download.headers["content-disposition"].startswith("attachment;"), (name, params)
+            assert download.headers["x-content-type-options"] == "nosniff"
+    inline = upload(runtime, "notes.txt", b"plain", folder["id"])
+    shown = runtime.get(f"/files/{inline.json()['id']}/download", params={"skip": "true"})
+    assert "content-disposition" not in shown.headers and shown.headers["x-content-type-options"] == "nosniff"
+
+
 def test_name_defaults_to_the_uploaded_filename_and_type_is_guessed(runtime, folder):
     response = runtime.post("/files", files={"file": ("data.json", b"{}", "application/octet-stream")}, data={"parentid": folder["id"]})
     assert response.status_code == 201

@@ -70,6 +70,7 @@ class FamilyApi(Construct):
                 type=response_type,
                 status_code="404" if kind == ErrorKind.NOT_FOUND else None,
                 templates={"application/json": gateway_response_template(family, kind)},
+                response_headers={"X-Content-Type-Options": "'nosniff'"},  # as every Lambda answer says
             )
 
         self.functions: dict[str, lambda_.Function] = {}

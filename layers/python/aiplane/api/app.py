@@ -54,6 +54,7 @@ def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Coll
     _install_error_handlers(app, family)
     app.add_middleware(_CheckJsonBody, family=family)
     app.add_middleware(_CountRequests)
+    app.add_middleware(_NoSniff)
     return app
 
 
@@ -94,6 +95,27 @@ class _CheckJsonBody:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
+
+
+class _NoSniff:
+    """Every response says `X-Content-Type-Options: nosniff`, so a browser never runs a body it
+    guessed to be HTML or script (pure ASGI: cheap)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != b"x-content-type-options"]
+                message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 class _CountRequests:
@@ -189,5 +211,5 @@ def _install_error_handlers(app: FastAPI, family: str) -> None:
         return JSONResponse(
             error_body(family, AiplaneError("internal server error"), trace_id),
             status_code=500,
-            headers={"x-trace-id": trace_id},
+            headers={"x-trace-id": trace_id, "x-content-type-options": "nosniff"},  # answered outside _NoSniff
         )

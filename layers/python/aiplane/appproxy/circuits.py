@@ -217,9 +217,13 @@ def circuits_of_worker(worker_id: str) -> list[CircuitRecord]:
     return list(CircuitRecord.by_worker.query(worker_key(worker_id)))
 
 
-def reusable_circuit(reuse_key: str) -> CircuitRecord | None:
-    """The newest circuit for the same session and app, on a worker that is still live."""
-    for circuit in CircuitRecord.by_session_app.query(reuse_key, scan_index_forward=False):
+def reusable_circuit(spec: CircuitSpec) -> CircuitRecord | None:
+    """The newest circuit for the same session and app, opened by the same user with the same
+    exposure (`open_to_public`, `allowed_client_ips`), on a worker that is still live."""
+    for circuit in CircuitRecord.by_session_app.query(spec.reuse_key, scan_index_forward=False):
+        if (circuit.user_id, circuit.open_to_public, circuit.allowed_client_ips) != (
+                spec.user_id, spec.open_to_public, spec.allowed_client_ips):
+            continue
         try:
             worker = WorkerRecord.get(worker_key(circuit.worker_id), META)
         except WorkerRecord.DoesNotExist:

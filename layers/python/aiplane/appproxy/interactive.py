@@ -10,7 +10,7 @@ from aiplane.appproxy.circuits import CircuitSpec, circuit_url, place_circuit, r
 from aiplane.appproxy.models import session_app_key
 from aiplane.appproxy.schemas import AddRequest, ConfRequest, ProxyRequest
 from aiplane.appproxy.workers import get_worker
-from aiplane.errors import ForbiddenError
+from aiplane.errors import ForbiddenError, ValidationError
 from aiplane.identity.tokens import issue_token, verify_token
 
 CONF_TOKEN_TYPE = "appproxy_conf"
@@ -19,7 +19,9 @@ CONF_TOKEN_TTL = timedelta(hours=1)
 
 def issue_conf_token(request: ConfRequest) -> str:
     """A signed token carrying the kernel and session configuration; /v2/proxy routes are public
-    at the gateway and trust only what this token says."""
+    at the gateway and trust only what this token says. It is bound to one session."""
+    if not request.session.id:
+        raise ValidationError("session.id is required: a conf token is bound to one session", param="session.id")
     token, _ = issue_token(request.session.user_uuid, ttl=CONF_TOKEN_TTL, token_type=CONF_TOKEN_TYPE,
                            conf=request.model_dump(mode="json"))
     return token
@@ -27,7 +29,7 @@ def issue_conf_token(request: ConfRequest) -> str:
 
 def read_conf_token(token: str, session_id: str) -> ConfRequest:
     conf = ConfRequest.model_validate(verify_token(token, token_type=CONF_TOKEN_TYPE)["conf"])
-    if conf.session.id and conf.session.id != session_id:
+    if not conf.session.id or conf.session.id != session_id:  # a token naming no session opens none
         raise ForbiddenError("the token was issued for another session")
     return conf
 
@@ -45,30 +47,29 @@ def add_url(proxy_auth_url: str, token: str, session_id: str, request: AddReques
 def open_app(request: ProxyRequest) -> tuple[str, bool]:
     """Assign a worker to the session's app; returns (redirect URL, whether a circuit was reused)."""
     conf = read_conf_token(request.token, request.session_id)
-    reuse_key = session_app_key(request.session_id, request.app)
-    circuit = None if request.no_reuse else reusable_circuit(reuse_key)
+    spec = CircuitSpec(
+        app=request.app,
+        protocol=request.protocol,
+        app_mode="interactive",
+        route_info=[{
+            "session_id": request.session_id, "session_name": None, "kernel_host": conf.kernel_host,
+            "kernel_port": conf.kernel_port, "protocol": request.protocol, "traffic_ratio": 1.0,
+        }],
+        envs=request.envs,
+        arguments=request.args,
+        open_to_public=request.open_to_public,
+        allowed_client_ips=request.allowed_client_ips,
+        user_id=conf.session.user_uuid,
+        preferred_port=request.port,
+        preferred_subdomain=request.subdomain,
+        reuse_key=session_app_key(request.session_id, request.app),
+    )
+    circuit = None if request.no_reuse else reusable_circuit(spec)
     reused = circuit is not None
     if circuit is not None:
         touch(circuit)
         worker = get_worker(circuit.worker_id)
     else:
-        spec = CircuitSpec(
-            app=request.app,
-            protocol=request.protocol,
-            app_mode="interactive",
-            route_info=[{
-                "session_id": request.session_id, "session_name": None, "kernel_host": conf.kernel_host,
-                "kernel_port": conf.kernel_port, "protocol": request.protocol, "traffic_ratio": 1.0,
-            }],
-            envs=request.envs,
-            arguments=request.args,
-            open_to_public=request.open_to_public,
-            allowed_client_ips=request.allowed_client_ips,
-            user_id=conf.session.user_uuid,
-            preferred_port=request.port,
-            preferred_subdomain=request.subdomain,
-            reuse_key=reuse_key,
-        )
         circuit, worker = place_circuit(spec)
     redirect = request.redirect if request.redirect.startswith("/") else f"/{request.redirect}"
     return f"{circuit_url(worker, circuit)}{redirect}", reused

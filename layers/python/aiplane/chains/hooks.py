@@ -4,7 +4,8 @@
   transition, args}` to `endpointUrl`, answered by `{output, dataType, error?, transition}`.
 - OpenAPI-tools protocol (a hook call with `tool_name`, and model tools): `{endpointUrl}/openapi.json`
   is read and every operation becomes a tool named by its operationId.
-Every remote call is bounded by the hook's `timeoutMs` (and by what is left of the task's time).
+Every remote call is bounded by the hook's `timeoutMs` (and by what is left of the task's time),
+and goes through the outbound-URL policy for hooks: redirects are followed, each one checked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from aiplane import outbound
 from aiplane.chains import store
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
@@ -98,7 +100,7 @@ def schemas(principal: Principal | None = None) -> dict[str, Any]:
             continue
         try:
             result[name] = _openapi_document(hook)
-        except (BadGatewayError, GatewayTimeoutError) as error:
+        except (BadGatewayError, GatewayTimeoutError, outbound.OutboundRefused) as error:
             result[name] = {"error": error.message}
     return result
 
@@ -113,7 +115,8 @@ def _timeout_s(hook: dict[str, Any], limit_s: float) -> float:
 def _send(method: str, url: str, timeout_s: float, *, json_body: Any = None, params: dict[str, Any] | None = None,
           headers: dict[str, str] | None = None) -> httpx.Response:
     try:
-        response = httpx.request(method, url, json=json_body, params=params, headers=headers, timeout=timeout_s)
+        response = outbound.request(outbound.HOOKS, method, url, json=json_body, params=params, headers=headers,
+                                    timeout=timeout_s, follow_redirects=True)
     except httpx.TimeoutException:
         raise GatewayTimeoutError(f"hook at {url} did not answer within {timeout_s:g}s") from None
     except httpx.HTTPError as error:

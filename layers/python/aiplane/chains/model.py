@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiplane import outbound
 from aiplane.errors import ValidationError
 
 END = "end"  # `goto: "end"` (or an empty goto) ends the chain
@@ -174,6 +175,9 @@ def _validate_task(task: TaskDefinition, where: str, ids: set[str]) -> None:
         raise ValidationError("a condition_key task needs valid_conditions", param=f"{where}.valid_conditions")
     if task.handler == "hook" and not (task.hook and task.hook.name):
         raise ValidationError("a hook task needs hook.name", param=f"{where}.hook.name")
+    webhook_url = task.hook.args.get("url") if task.hook and task.hook.name == "webhook" else None
+    if isinstance(webhook_url, str) and "{{" not in webhook_url:  # a templated URL is checked when it is called
+        outbound.check_url(webhook_url, outbound.HOOKS, param=f"{where}.hook.args.url")
     if task.timeout:
         try:
             seconds = parse_duration_s(task.timeout)

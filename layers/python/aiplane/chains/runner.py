@@ -14,6 +14,7 @@ from aiplane.data.aws import client
 from aiplane.errors import (AiplaneError, BadGatewayError, BadRequestError, GatewayTimeoutError, NotFoundError,
                             UnavailableError)
 from aiplane.identity.principal import Principal
+from aiplane.outbound import OutboundRefused
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -25,6 +26,7 @@ _ERRORS: dict[str, type[AiplaneError]] = {
     "States.Timeout": GatewayTimeoutError,
     "UnavailableError": UnavailableError,
     "NotFoundError": BadRequestError,  # an unknown hook or tool named by the chain
+    "OutboundRefused": OutboundRefused,  # a hook URL (or its redirect) the outbound-URL policy refuses
 }
 
 

@@ -25,6 +25,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from aiplane import outbound
 from aiplane.data.models import Gsi1, table_name
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.identity import ownership
@@ -226,6 +227,7 @@ def captured_units(run_id: str) -> list[dict[str, Any]]:
 # ---- remote hooks --------------------------------------------------------------------------------
 
 def create_hook(hook: dict[str, Any], owner_id: str | None = None) -> dict[str, Any]:
+    outbound.check_url(hook["endpointUrl"], outbound.HOOKS, param="endpointUrl")
     now = now_rfc3339_nano()
     hook = {**hook, "id": hook.get("id") or str(uuid.uuid4()), "createdAt": now, "updatedAt": now}
     record = RemoteHookRecord(f"HOOK#{hook['id']}", "META", gsi1sk=f"{now}#{hook['id']}", hook_id=hook["id"],
@@ -278,6 +280,7 @@ def get_hook_by_name(name: str, principal: Principal | None = None) -> dict[str,
 def update_hook(hook_id: str, hook: dict[str, Any], principal: Principal | None = None) -> dict[str, Any]:
     """Conditional on the name read, as group renames are: of two concurrent renames one wins,
     the other is a 409, and no name claim is left behind pointing at a hook of another name."""
+    outbound.check_url(hook["endpointUrl"], outbound.HOOKS, param="endpointUrl")
     current_record = _hook_record(hook_id, principal, EDIT)
     current = json.loads(current_record.body)
     updated = {**hook, "id": hook_id, "createdAt": current["createdAt"], "updatedAt": now_rfc3339_nano()}

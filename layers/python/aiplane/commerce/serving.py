@@ -17,6 +17,7 @@ from typing import IO, Any
 import httpx
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
+from aiplane import outbound
 from aiplane.commerce import quota
 from aiplane.commerce.formats import format_named, resolve_format
 from aiplane.commerce.records import (
@@ -197,8 +198,8 @@ def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[s
                                headers={"Retry-After": "30"}, details={"status": record.status})
     started = time.perf_counter()
     try:
-        response = httpx.post(record.endpoint_url, json={"inputs": inputs, "parameters": parameters or {}},
-                              timeout=PREDICT_TIMEOUT_S)
+        response = outbound.request(outbound.AGENTS, "POST", record.endpoint_url,
+                                    json={"inputs": inputs, "parameters": parameters or {}}, timeout=PREDICT_TIMEOUT_S)
     except httpx.TimeoutException:
         _record_prediction(record, (time.perf_counter() - started) * 1000, succeeded=False)
         raise GatewayTimeoutError(f"model {model_id} did not answer within {PREDICT_TIMEOUT_S:g} s") from None

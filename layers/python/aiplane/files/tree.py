@@ -16,6 +16,7 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -157,6 +158,21 @@ def read_content(node_id: str, principal: Principal | None = None) -> tuple[File
     node = get_node(node_id, FILE, principal)
     body = aws.client("s3").get_object(Bucket=bucket(), Key=node.blob_key)["Body"].read()
     return node, body
+
+
+def is_active_content(content_type: str) -> bool:
+    """HTML, XML in any form (XHTML, SVG...) and script: shown inline, a browser would run them as this origin."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return (media in ("text/html", "text/xsl") or media.endswith(("+xml", "/xml"))
+            or "javascript" in media or "ecmascript" in media)
+
+
+def download_headers(node: FileNodeRecord, *, inline: bool) -> dict[str, str]:
+    """A download is an attachment unless inline is asked for, and always when its type is active
+    (nosniff is on every response: aiplane.api.app)."""
+    if inline and not is_active_content(node.content_type):
+        return {}
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(node.name, safe='')}"}
 
 
 # ---------------------------------------------------------------- writes

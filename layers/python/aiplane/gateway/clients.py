@@ -15,12 +15,16 @@ from urllib.parse import urlparse
 
 import httpx
 
+from aiplane import outbound
+
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 120.0
 LIST_TIMEOUT_S = 10.0
 GEMINI_DEFAULT_URL = "https://generativelanguage.googleapis.com"
 
-_http = httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S), limits=httpx.Limits(max_keepalive_connections=50))
+# Every backend call goes through the outbound-URL policy (an OutboundRefused passes through as a 400).
+_http = outbound.client(outbound.BACKENDS, timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+                        limits=httpx.Limits(max_keepalive_connections=50))
 
 
 class BackendFailure(Exception):

@@ -21,6 +21,7 @@ from aiplane.gateway.clock import epoch_of, now_iso
 from aiplane.gateway.records import DOWNLOADS_PARTITION, DownloadJobRecord
 from aiplane.gateway.registry import load_registry
 from aiplane.observability import logger
+from aiplane.outbound import OutboundRefused
 
 TASK_TYPE = "model_download"
 JOB_VALIDITY_S = 6 * 3600
@@ -140,6 +141,10 @@ def run_job(job_id: str) -> str:
                condition=DownloadJobRecord.status.is_in(*ACTIVE))
     try:
         response = client.pull(job.model)
+    except OutboundRefused as refusal:  # no retry can change the policy's answer
+        _finish(job, FAILED, refusal.message)
+        logger.warning("download refused", extra={"job": job_id, "error": refusal.message})
+        return FAILED
     except BackendFailure:
         # Unreachable: back to the queue, and SQS delivers the message again later.
         job.update(actions=[DownloadJobRecord.status.set(QUEUED), DownloadJobRecord.progress_status.set(QUEUED)])

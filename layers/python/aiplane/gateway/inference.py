@@ -15,6 +15,7 @@ from aiplane.gateway.clients import BackendFailure, ChatDelta, ChatResult, Ollam
 from aiplane.gateway.routing import CHAT, EMBED, PROMPT, STREAM, Target, cool_down, targets_for
 from aiplane.gateway.schemas import ChatCompletionBody
 from aiplane.observability import logger
+from aiplane.outbound import OutboundRefused
 
 DEFAULT_TASK_MODEL_VARIABLE = "AIPLANE_DEFAULT_TASK_MODEL"
 DEFAULT_EMBED_MODEL_VARIABLE = "AIPLANE_DEFAULT_EMBED_MODEL"
@@ -38,18 +39,25 @@ def default_embed_model() -> str:
 
 
 def with_failover(targets: list[Target], call: Callable[[Target], Result]) -> tuple[Target, Result]:
-    """Call the first target that answers; a retryable failure cools the backend down and moves on."""
+    """Call the first target that answers; a retryable failure cools the backend down and moves on.
+    A backend the outbound-URL policy refuses is skipped; when every one is, the refusal is the answer (400)."""
     last: BackendFailure | None = None
+    refused: OutboundRefused | None = None
     for target in targets:
         try:
             return target, call(target)
+        except OutboundRefused as refusal:
+            logger.warning("backend refused by the outbound-URL policy", extra={"backend": target.backend.id, "error": refusal.message})
+            refused = refusal
         except BackendFailure as failure:
             logger.warning("backend failed", extra={"backend": target.backend.id, "error": str(failure), "retryable": failure.retryable})
             if not failure.retryable:
                 raise BadGatewayError(str(failure), code="backend_error") from None
             cool_down(target.backend.id)
             last = failure
-    assert last is not None
+    if last is None:
+        assert refused is not None
+        raise refused
     if last.timeout:
         raise GatewayTimeoutError(f"every eligible backend failed; last: {last}", code="backend_timeout")
     raise BadGatewayError(f"every eligible backend failed; last: {last}", code="backend_error")

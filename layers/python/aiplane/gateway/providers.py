@@ -1,19 +1,25 @@
 """External provider configs (openai, gemini): the API key lives in Secrets Manager, the registry
-keeps its type and last characters. Reads are always masked."""
+keeps its type and last characters. Reads are always masked.
+
+A provider's key goes only to its official API host, or to a backend whose URL a principal with
+manage on providers set (`BackendRecord.provider_key_granted_by`); never to a URL an editor chose.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiplane.data import aws
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.gateway import registry
 from aiplane.gateway.clock import now_iso
-from aiplane.gateway.records import PROVIDERS_INDEX_KEY, REGISTRY_PARTITION, ProviderRecord
+from aiplane.gateway.records import PROVIDERS_INDEX_KEY, REGISTRY_PARTITION, BackendRecord, ProviderRecord
 from aiplane.gateway.schemas import PROVIDER_TYPES
 from aiplane.settings import get_settings
 
 VISIBLE_KEY_CHARACTERS = 4
+OFFICIAL_API_HOSTS = {"openai": "api.openai.com", "gemini": "generativelanguage.googleapis.com"}
 
 
 def secret_name(provider_type: str) -> str:
@@ -97,3 +103,19 @@ def api_key_of(record: ProviderRecord | None) -> str | None:
         except secrets.exceptions.ResourceNotFoundException:
             return None
     return _key_cache[cache_key]
+
+
+def is_official_api(provider_type: str, base_url: str) -> bool:
+    parts = urlsplit(base_url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme == "https" and parts.hostname == OFFICIAL_API_HOSTS.get(provider_type) and port in (None, 443)
+
+
+def api_key_for(backend: BackendRecord, record: ProviderRecord | None) -> str | None:
+    """The provider key to send to this backend, or None when its URL may not receive it."""
+    if is_official_api(backend.type, backend.base_url) or backend.provider_key_granted_by:
+        return api_key_of(record)
+    return None

@@ -49,6 +49,9 @@ class BackendRecord(_RuntimeRecord):
     type = UnicodeAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # Who, holding manage on providers, set this URL: only then does the provider key go to a
+    # base URL other than the provider's official API host (see gateway/providers.py).
+    provider_key_granted_by = UnicodeAttribute(null=True)
 
 
 class BackendStateRecord(_RuntimeRecord):

@@ -16,6 +16,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from aiplane import outbound
 from aiplane.data import aws
 from aiplane.data.models import table_name
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
@@ -36,6 +37,8 @@ from aiplane.gateway.records import (
     group_purpose_key,
 )
 from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES, BackendBody, GroupBody, ModelBody, ModelUpdateBody
+from aiplane.identity.access import MANAGE, permission_of
+from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -188,12 +191,24 @@ def get_backend_state(backend_id: str) -> BackendStateRecord | None:
         return None
 
 
-def create_backend(body: BackendBody) -> BackendRecord:
+def _provider_key_grantor(principal: Principal, body: BackendBody, current: BackendRecord | None = None) -> str | None:
+    """The principal who lets the provider key go to this backend's URL: the caller when it holds
+    manage on providers; else whoever did for the current URL and type, while those stay."""
+    if permission_of(principal, "providers") == MANAGE:
+        return principal.id
+    if current is not None and (current.base_url, current.type) == (body.base_url, body.type):
+        return current.provider_key_granted_by
+    return None
+
+
+def create_backend(body: BackendBody, principal: Principal) -> BackendRecord:
+    outbound.check_url(body.base_url, outbound.BACKENDS, param="baseUrl")
     stamp = now_iso()
     backend_id = (body.id or "").strip() or str(uuid.uuid4())
     record = BackendRecord(
         REGISTRY_PARTITION, f"BACKEND#{backend_id}", gsi1sk=stamp, id=backend_id, name=body.name,
         base_url=body.base_url, type=body.type, created_at=stamp, updated_at=stamp,
+        provider_key_granted_by=_provider_key_grantor(principal, body),
     )
     try:
         record.save(condition=BackendRecord.pk.does_not_exist())
@@ -206,13 +221,16 @@ def create_backend(body: BackendBody) -> BackendRecord:
     return record
 
 
-def update_backend(backend_id: str, body: BackendBody) -> BackendRecord:
+def update_backend(backend_id: str, body: BackendBody, principal: Principal) -> BackendRecord:
+    outbound.check_url(body.base_url, outbound.BACKENDS, param="baseUrl")
     record = get_backend(backend_id)
+    grantor = _provider_key_grantor(principal, body, record)
     try:
         record.update(
             actions=[
                 BackendRecord.name.set(body.name), BackendRecord.base_url.set(body.base_url),
                 BackendRecord.type.set(body.type), BackendRecord.updated_at.set(now_iso()),
+                BackendRecord.provider_key_granted_by.set(grantor) if grantor else BackendRecord.provider_key_granted_by.remove(),
             ],
             condition=BackendRecord.pk.exists(),
         )

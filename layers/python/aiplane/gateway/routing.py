@@ -101,7 +101,7 @@ def targets_for(
             if backend is None or backend_id in seen or not _serves(registry, backend, model, provider):
                 continue
             seen.add(backend_id)
-            api_key = providers.api_key_of(registry.providers.get(backend.type)) if backend.type in PROVIDER_TYPES else None
+            api_key = providers.api_key_for(backend, registry.providers.get(backend.type)) if backend.type in PROVIDER_TYPES else None
             targets.append(Target(backend, model, client_for(backend.type, backend.base_url, api_key)))
     if not targets:
         raise UnavailableError(

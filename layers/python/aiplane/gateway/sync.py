@@ -19,6 +19,7 @@ from aiplane.gateway.registry import Registry, load_registry, unsupported_type_e
 from aiplane.gateway.routing import normalise
 from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES
 from aiplane.observability import logger
+from aiplane.outbound import OutboundRefused
 
 
 def sync_all() -> dict[str, str | None]:
@@ -47,7 +48,7 @@ def sync_backend(backend: BackendRecord, registry: Registry) -> str | None:
             models, pulled = _sync_vllm(backend, declared)
         else:
             models, pulled = _sync_provider(backend, declared, registry)
-    except BackendFailure as failure:
+    except (BackendFailure, OutboundRefused) as failure:
         write_backend_state(backend.id, error=str(failure), models=[], pulled_models=[])
         logger.warning("backend sync failed", extra={"backend": backend.id, "error": str(failure)})
         return str(failure)
@@ -111,7 +112,7 @@ def _sync_provider(backend: BackendRecord, declared: list[ModelRecord], registry
     config = registry.providers.get(backend.type)
     if config is None:
         raise BackendFailure(f"provider {backend.type} is not configured (POST /providers/{backend.type}/configure)", retryable=False)
-    key = providers.api_key_of(config)
+    key = providers.api_key_for(backend, config)
     client = OpenAICompatibleClient(backend.base_url, key) if backend.type == "openai" else GeminiClient(backend.base_url, key)
     offered = {normalise(item.get("id", "")): item for item in client.list_models()}
     served = [model for model in declared if normalise(model.model) in offered]

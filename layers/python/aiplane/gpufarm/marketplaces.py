@@ -1,7 +1,8 @@
 """GPU marketplace providers, reached over their HTTP APIs with keys from Secrets Manager.
 
 Base URLs can be overridden (AIPLANE_VASTAI_API_URL, AIPLANE_IONET_API_URL) for a regional
-endpoint or a stand-in; the key secret holding no value disables the provider with a clear error.
+endpoint or a stand-in, within the outbound-URL policy for marketplaces; the key secret holding no
+value disables the provider with a clear error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from aiplane import outbound
 from aiplane.data.secrets import get_json_secret
 from aiplane.gpufarm import gpu_models
 from aiplane_shared import resources
@@ -48,8 +50,8 @@ class Marketplace(ABC):
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = httpx.request(method, f"{self.base_url}{path}", headers=self.headers(self.api_key()),
-                                     timeout=MARKETPLACE_TIMEOUT_S, **kwargs)
+            response = outbound.request(outbound.MARKETPLACES, method, f"{self.base_url}{path}",
+                                        headers=self.headers(self.api_key()), timeout=MARKETPLACE_TIMEOUT_S, **kwargs)
         except httpx.HTTPError as error:
             raise MarketplaceError(f"{self.name}: {type(error).__name__}: {error}") from error
         if response.status_code >= 400:

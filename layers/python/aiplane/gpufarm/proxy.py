@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from aiplane import outbound
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, ValidationError
 from aiplane.gpufarm import loadbalancer
 from aiplane.identity.principal import Principal
@@ -36,9 +37,9 @@ def forward(caller: Principal, method: str, target: str | None, path: str, paylo
     agent = loadbalancer.agent_load(caller, target) if target else loadbalancer.pick_agent(caller)
     url = agent.url.rstrip("/") + path
     try:
-        answer = httpx.request(method, url, json=payload if method not in ("GET", "DELETE") else None,
-                               params=payload if method in ("GET", "DELETE") and isinstance(payload, dict) else None,
-                               timeout=timeout)
+        answer = outbound.request(outbound.AGENTS, method, url, json=payload if method not in ("GET", "DELETE") else None,
+                                  params=payload if method in ("GET", "DELETE") and isinstance(payload, dict) else None,
+                                  timeout=timeout)
     except httpx.TimeoutException as error:
         raise GatewayTimeoutError(f"GPU instance {agent.instance_id} did not answer within {timeout:g}s",
                                   details={"instance_id": agent.instance_id}) from error
