@@ -51,7 +51,8 @@ def issue_api_key(
     owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
     scope: str | None = None, contract_id: str | None = None,
 ) -> IssuedKey:
-    issued = _new_key(owner_id, name, is_admin=is_admin, expires_at=expires_at, rate_limit=rate_limit)
+    issued = _new_key(owner_id, name, is_admin=is_admin, expires_at=expires_at, rate_limit=rate_limit,
+                      scope=scope, contract_id=contract_id)
     # The hash is the key: a collision would be a generator failure, so refuse to overwrite.
     issued.record.save(condition=ApiKeyRecord.pk.does_not_exist())
     return issued
@@ -59,6 +60,7 @@ def issue_api_key(
 
 def _new_key(
     owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
+    scope: str | None = None, contract_id: str | None = None,
 ) -> IssuedKey:
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
