@@ -134,13 +134,15 @@ def sandbox_bin(sandbox: Sandbox) -> Path:
     return directory
 
 
-def invoke_isolated(sandbox: Sandbox, jobs: list[dict[str, Any]], parallel: int | None = None) -> dict[str, Any]:
+def invoke_isolated(sandbox: Sandbox, jobs: list[dict[str, Any]], parallel: int | None = None,
+                    preload: tuple[str, ...] = PRELOAD) -> dict[str, Any]:
     """Run jobs (`name`, `handler`, `environment`, `event`, `memory_mb`, `timeout_s`,
-    `function_name`, `region`) in the isolated 3.12 driver; returns its sys.path and results."""
+    `function_name`, `region`) in the isolated 3.12 driver; returns its sys.path and results.
+    Without `preload` each job's import is as cold as a fresh Lambda environment's."""
     common = set.intersection(*(set(job["environment"].items()) for job in jobs)) if jobs else set()
     request = {
         "task_root": str(sandbox.task_root), "layer_python": str(sandbox.layer_python),
-        "common_environment": dict(common), "preload": PRELOAD, "jobs": jobs,
+        "common_environment": dict(common), "preload": preload, "jobs": jobs,
         "parallel": parallel or os.cpu_count() or 2,
     }
     completed = subprocess.run([sandbox.python, "-I", "-S", str(DRIVER)], input=json.dumps(request),
