@@ -4,11 +4,12 @@ template's environment (tracing on), against moto. Next to it the floor: a minim
 Mangum + boto3 handler answering one route that does one DynamoDB GetItem, from the same
 dependencies layer, compiled the same way.
 
-Each sample is a process forked from a bare interpreter (nothing imported), one function at a
-time; the table shows medians of N runs, interleaved so that load from other processes spreads
-over every target alike. API functions get their sample event as it arrives past the authorizer.
+Each sample is a process forked from a bare interpreter (nothing imported), one at a time, and
+every function's sample is taken right after one of the floor, so that load from other processes
+weighs on both alike; the ratio is the median of those paired ratios. API functions get their
+sample event as it arrives past the authorizer.
 
-Run: .venv/bin/python bench/cold_start.py [--runs 5] [--only runtime_chats,gpufarm_health]
+Run: .venv/bin/python bench/cold_start.py [--runs 3] [--only runtime_chats,gpufarm_health] [--tracing off]
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def authorized(name: str, event: dict) -> dict:
     return event
 
 
-def floor_sandbox(sandbox, table: str):
+def floor_sandbox(sandbox, table: str) -> Path:
     from aiplane_infra.assets import BUILD_DIR
 
     task_root = BUILD_DIR / "floor"
@@ -66,13 +67,14 @@ def floor_sandbox(sandbox, table: str):
     task_root.mkdir(parents=True)
     (task_root / "floor_handler.py").write_text(FLOOR_HANDLER.format(table=table))
     subprocess.run([sandbox.python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(task_root)], check=True)
-    return replace(sandbox, task_root=task_root)
+    return task_root
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", help="comma-separated function names")
+    parser.add_argument("--tracing", choices=("on", "off"), default="on", help="on: as deployed in dev and prod")
     args = parser.parse_args()
 
     stack = start_local_stack(start_dispatchers=False)
@@ -102,41 +104,44 @@ def run(stack, args) -> None:
 
     floor = floor_sandbox(sandbox, table)
     floor_function = replace(functions[names[0]], name="floor", handler="floor_handler.handler", environment={})
-    floor_job = packaged.job_for(floor_function, floor, api_gateway_event("runtime", "GET", "/item") | {"path": "/item"},
-                                 stack.aws_endpoint)
+    floor_job = packaged.job_for(floor_function, sandbox, api_gateway_event("runtime", "GET", "/item") | {"path": "/item"},
+                                 stack.aws_endpoint) | {"task_root": str(floor)}
     jobs = []
     for name in names:
         event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
         if "httpMethod" in event and not name.endswith("_authorizer"):
             event = authorized(name, event)
-        jobs.append(packaged.job_for(functions[name], sandbox, event, stack.aws_endpoint))
+        job = packaged.job_for(functions[name], sandbox, event, stack.aws_endpoint)
+        if args.tracing == "off":
+            job["environment"]["POWERTOOLS_TRACE_DISABLED"] = "true"
+        jobs += [floor_job | {"name": f"floor-before-{name}"}, job]
 
+    totals: dict[str, list[float]] = {}
     samples: dict[str, list[tuple[float, float]]] = {}
     for _ in range(args.runs):
-        for target, target_jobs in ((floor, [floor_job]), (sandbox, jobs)):
-            output = packaged.invoke_isolated(target, target_jobs, parallel=1, preload=())
-            for result in output["results"]:
-                if "import_ms" not in result:
-                    raise SystemExit(f"{result['name']} failed to import: {result.get('traceback')}")
-                samples.setdefault(result["name"], []).append((result["import_ms"], result.get("invoke_ms", 0.0)))
+        results = packaged.invoke_isolated(sandbox, jobs, parallel=1, preload=())["results"]
+        for floor_result, result in zip(results[::2], results[1::2]):
+            for sample in (floor_result, result):
+                if "import_ms" not in sample:
+                    raise SystemExit(f"{sample['name']} failed to import: {sample.get('traceback')}")
+            floor_total = floor_result["import_ms"] + floor_result["invoke_ms"]
+            samples.setdefault("floor", []).append((floor_result["import_ms"], floor_result["invoke_ms"]))
+            samples.setdefault(result["name"], []).append((result["import_ms"], result.get("invoke_ms", 0.0)))
+            totals.setdefault(result["name"], []).append((result["import_ms"] + result.get("invoke_ms", 0.0)) / floor_total)
 
-    def medians(name: str) -> tuple[float, float, float]:
+    def row(label: str, name: str, ratio: float) -> str:
         init = statistics.median(sample[0] for sample in samples[name])
         first = statistics.median(sample[1] for sample in samples[name])
         total = statistics.median(sum(sample) for sample in samples[name])
-        return init, first, total
+        return f"{label:<48} {init:8.1f} {first:8.1f} {total:8.1f} {ratio:8.2f}"
 
-    floor_total = medians("floor")[2]
-    print(f"cold start from the built assets, CPython 3.12 isolated, median of {args.runs} runs (ms)")
+    print(f"cold start from the built assets, CPython 3.12 isolated, tracing {args.tracing}, median of {args.runs} runs (ms)")
     print(f"{'function':<48} {'init':>8} {'first':>8} {'total':>8} {'x floor':>8}")
-    print(f"{FLOOR:<48} {medians('floor')[0]:8.1f} {medians('floor')[1]:8.1f} {floor_total:8.1f} {1:8.2f}")
-    ratios = []
+    print(row(FLOOR, "floor", 1.0))
+    ratios = {name: statistics.median(totals[name]) for name in names}
     for name in names:
-        init, first, total = medians(name)
-        ratios.append(total / floor_total)
-        print(f"{name:<48} {init:8.1f} {first:8.1f} {total:8.1f} {total / floor_total:8.2f}")
-    print(f"{'median over functions':<48} {'':>8} {'':>8} {'':>8} {statistics.median(ratios):8.2f}")
-
+        print(row(name, name, ratios[name]))
+    print(f"{'median over functions':<48} {'':>8} {'':>8} {'':>8} {statistics.median(ratios.values()):8.2f}")
 
 if __name__ == "__main__":
     main()

@@ -96,3 +96,12 @@ def test_api_functions_send_their_traces_to_the_daemon(invocations, xray_daemon)
     handled = [segment for segment in segments if segment.get("name") == "## handle"]
     assert len(handled) == len(all_function_names()), {segment.get("name") for segment in segments}
     assert {segment["trace_id"] for segment in handled} == {"1-67890abc-0123456789abcdef01234567"}
+
+
+def test_a_second_build_reuses_the_cached_zips(sandbox):
+    from aiplane_infra import assets
+
+    before = {path: path.stat().st_mtime_ns for path in vars(sandbox.built).values()}
+    rebuilt = assets.build_all()
+    assert {path: path.stat().st_mtime_ns for path in vars(rebuilt).values()} == before
+    assert rebuilt.dependencies.name.startswith("dependencies-") and rebuilt.dependencies.stat().st_size > 10_000_000
