@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import FastAPI
 from mangum import Mangum
 
-from aiplane.data.aws import client
 from aiplane.data.models import ApiKeyRecord
 from aiplane.observability import logger, metrics, tracer
 from aiplane_shared.families import base_path
@@ -17,10 +16,9 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def warm_clients() -> None:
-    """Create at init the AWS clients the auth path of every request uses (DynamoDB, through boto3
-    and PynamoDB): init runs with Lambda's full CPU, and under SnapStart it is in the snapshot
+    """Create at init the DynamoDB client the auth path of every request uses (PynamoDB's, for the
+    identity table): init runs with Lambda's full CPU, and under SnapStart it is in the snapshot
     rather than in the first request. botocore reconnects connections a restore left stale."""
-    client("dynamodb")
     ApiKeyRecord._get_connection().connection.client  # noqa: B018 (the property creates the client)
 
 
