@@ -59,8 +59,8 @@ def test_sse_arrives_before_the_stream_ends(name, adapter_ports):
     total_s = time.monotonic() - started
     assert first.startswith((b"retry:", b"event:", b"data:")), first
     assert (first + rest).count(b"\n\n") >= 2
-    # Incremental: the first event came right away, long before the stream's window closed.
-    assert first_byte_s < 1.0 and total_s - first_byte_s > 1.0, (first_byte_s, total_s)
+    # Incremental: the first event arrived while the stream still had its window (seconds) to run.
+    assert total_s - first_byte_s > 1.0 and first_byte_s < total_s / 2, (first_byte_s, total_s)
 
 
 def test_buffered_routes_of_a_streaming_function_answer_too(adapter_ports):
