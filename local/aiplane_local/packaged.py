@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ sys.path.insert(0, str(REPO_ROOT / "infra" / "cdk"))
 
 from aiplane_infra import assets  # noqa: E402
 from aiplane_shared.environments import get_environment  # noqa: E402
+from aiplane_shared.families import base_path  # noqa: E402
 from aiplane_shared.streaming import HANDLER as STREAMING_HANDLER  # noqa: E402
 
 DRIVER = Path(__file__).with_name("isolated_invoke.py")
@@ -184,3 +186,23 @@ def start_behind_adapter(function: PackagedFunction, sandbox: Sandbox, aws_endpo
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"{function.name} did not listen on {port} within 60 s")
+
+
+def answer_behind_adapter(function: PackagedFunction, sandbox: Sandbox, aws_endpoint: str, event: dict[str, Any],
+                          extra_environment: dict[str, str]) -> dict[str, Any]:
+    """A streaming function's answer to an API Gateway event, as the adapter would give it: the
+    event becomes an HTTP request to the app (base path removed, request context in its header)."""
+    import httpx
+
+    process, port = start_behind_adapter(function, sandbox, aws_endpoint, extra_environment)
+    try:
+        family = function.name.split("_", 1)[0]
+        path = re.sub(f"^{re.escape(base_path(family))}(?=/)", "", event["path"])
+        headers = {**(event.get("headers") or {}), "x-amzn-request-context": json.dumps(event["requestContext"])}
+        response = httpx.request(event["httpMethod"], f"http://127.0.0.1:{port}{path}", headers=headers,
+                                 params=event.get("queryStringParameters") or None, content=event.get("body") or None,
+                                 timeout=function.timeout_s)
+        return {"statusCode": response.status_code, "headers": dict(response.headers), "body": response.text}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -18,6 +18,7 @@ pytest.importorskip("aws_cdk", reason="the [infra] extra is not installed")
 from aiplane_local import packaged  # noqa: E402  (puts infra/cdk on sys.path)
 from aiplane_infra.assets import MissingPython312  # noqa: E402
 from aiplane_local.provision import provision  # noqa: E402
+from aiplane_local.stack import free_port  # noqa: E402
 from aiplane_shared.environments import get_environment  # noqa: E402
 from events.generate import EVENTS_DIR  # noqa: E402
 
@@ -79,4 +80,10 @@ def invocations(sandbox, template_functions, dev_resources, xray_daemon):
         for function in template_functions.values() if not function.behind_adapter
     ]
     output = packaged.invoke_isolated(sandbox, jobs)
-    return output["sys_path"], {result["name"]: result for result in output["results"]}, output["stderr"]
+    results = {result["name"]: result for result in output["results"]}
+    for function in template_functions.values():
+        if function.behind_adapter:  # a streaming function: its web app answers, as the adapter asks
+            response = packaged.answer_behind_adapter(function, sandbox, dev_resources.aws_endpoint,
+                                                      sample_event(function.name), {"AWS_LWA_PORT": str(free_port())})
+            results[function.name] = {"name": function.name, "response": response}
+    return output["sys_path"], results, output["stderr"]

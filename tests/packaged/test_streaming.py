@@ -14,6 +14,7 @@ from aiplane_local import packaged
 from aiplane_local.stack import free_port
 from aiplane_shared.routes import STREAMING_ROUTES, group_for
 from aiplane_shared.streaming import HANDLER, STREAMING_FUNCTIONS, streaming_environment
+from events.generate import EVENTS_DIR
 
 # What the adapter puts in x-amzn-request-context: API Gateway's request context, after the authorizer.
 ADMIN_CONTEXT = {"authorizer": {"principalId": "p-1", "kind": "admin", "credential": "api_key"},
@@ -69,3 +70,13 @@ def test_buffered_routes_of_a_streaming_function_answer_too(adapter_ports):
                              headers={"x-amzn-request-context": json.dumps(ADMIN_CONTEXT)})
     assert with_context.status_code == 200, with_context.text
     assert httpx.get(f"http://127.0.0.1:{port}/v1/scheduler/status").status_code == 401
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+def test_sample_event_is_answered_behind_the_adapter(name, sandbox, template_functions, dev_resources):
+    family, group = name.split("_", 1)
+    event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    extra = {**streaming_environment(family, group), "_HANDLER": HANDLER, "AWS_LWA_PORT": str(free_port())}
+    response = packaged.answer_behind_adapter(template_functions[name], sandbox, dev_resources.aws_endpoint, event, extra)
+    assert response["statusCode"] == 401, response  # the sample carries no credentials
+    assert json.loads(response["body"])
