@@ -42,8 +42,7 @@ synth: $(STAMP) node_modules/.bin/cdk
 
 deploy: $(STAMP) node_modules/.bin/cdk
 	@test -n "$(ENV)" || (echo "usage: make deploy ENV=dev|prod"; exit 2)
-	$(BIN)/python infra/cdk/build_dependencies_layer.py
-	node_modules/.bin/cdk deploy --all --no-notices --app '$(BIN)/python infra/cdk/app.py' -c env=$(ENV) -c bundle_dependencies=true
+	node_modules/.bin/cdk deploy --all --no-notices --app '$(BIN)/python infra/cdk/app.py' -c env=$(ENV)
 
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py

@@ -1,5 +1,5 @@
-"""Write a sample API Gateway (REST, proxy) event for every API function, and the chain-step
-function's Step Functions payload, into events/.
+"""Write a sample API Gateway (REST, proxy) event for every API function, the chain-step
+function's Step Functions payload and an SQS event for every queue worker, into events/.
 
 `python -m events.generate` rewrites them; a test checks they are current.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiplane_shared.families import FAMILIES, base_path
+from aiplane_shared import resources
 from aiplane_shared.resources import CHAIN_STEP_FUNCTION
 from aiplane_shared.routes import OPENAPI_PATH, Route, function_name, groups_of, routes_of
 
@@ -71,7 +72,33 @@ def sample_events() -> dict[str, dict[str, Any]]:
             samples[function_name(family, group)] = api_gateway_event(family, method, template)
         samples[f"{family}_authorizer"] = authorizer_event(family)
     samples[CHAIN_STEP_FUNCTION] = chain_step_event()
+    for queue in resources.QUEUES:
+        if queue.consumer:
+            samples[queue.consumer] = sqs_event(queue)
     return samples
+
+
+def sqs_event(queue: resources.Queue) -> dict[str, Any]:
+    """One message as the queue's producers send it: a scheduled tick, a domain event, or a job."""
+    region, queue_arn = "us-east-1", f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{queue.name}"
+    envelope = {"version": "0", "id": "sample-event-id", "account": ACCOUNT_ID, "time": "2026-01-01T00:00:00Z",
+                "region": region, "detail": {}}
+    schedules = [schedule for schedule in resources.SCHEDULES if schedule.target_queue == queue.name]
+    rules = [rule for rule in resources.EVENT_RULES if rule.target_queue == queue.name]
+    if schedules:
+        body = {**envelope, "detail-type": "Scheduled Event", "source": "aws.events",
+                "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{schedules[0].name}"]}
+    elif rules:  # an appended runtime event, as aiplane.events.store publishes it
+        pattern = rules[0].event_pattern
+        body = {**envelope, "detail-type": pattern["detail-type"][0], "source": pattern["source"][0], "resources": [],
+                "detail": {"event": {"id": "sample-event-id", "event_type": "sample.created", "data": {}}, "depth": 0}}
+    else:
+        body = {"jobId": "sample-id"}
+    return {"Records": [{
+        "messageId": "sample-message-id", "receiptHandle": "sample-receipt-handle", "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000"}, "messageAttributes": {},
+        "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region,
+    }]}
 
 
 def chain_step_event() -> dict[str, Any]:

@@ -14,5 +14,5 @@ from aiplane_infra.app import build_app  # noqa: E402
 
 if __name__ == "__main__":
     app = cdk.App()
-    build_app(app, app.node.try_get_context("env"), bundle_dependencies=app.node.try_get_context("bundle_dependencies") == "true")
+    build_app(app, app.node.try_get_context("env"))
     app.synth()

@@ -9,15 +9,15 @@ from aiplane_shared.environments import DEPLOYABLE, Environment, get_environment
 from aiplane_shared.families import FAMILIES
 
 
-def build_environment(app: cdk.App, environment: Environment, *, bundle_dependencies: bool = False) -> dict[str, cdk.Stack]:
+def build_environment(app: cdk.App, environment: Environment) -> dict[str, cdk.Stack]:
     env = cdk.Environment(account=environment.account, region=environment.region)
     prefix = environment.resource_prefix
     stacks: dict[str, cdk.Stack] = {
         "data": DataStack(app, f"{prefix}-data", environment, env=env),
-        "async": AsyncStack(app, f"{prefix}-async", environment, bundle_dependencies=bundle_dependencies, env=env),
+        "async": AsyncStack(app, f"{prefix}-async", environment, env=env),
     }
     for family in FAMILIES:
-        api = ApiStack(app, f"{prefix}-api-{family}", environment, family, bundle_dependencies=bundle_dependencies, env=env)
+        api = ApiStack(app, f"{prefix}-api-{family}", environment, family, env=env)
         api.add_stack_dependency(stacks["data"])  # functions read tables and secrets the data stack creates
         stacks[f"api-{family}"] = api
     stacks["async"].add_stack_dependency(stacks["data"])
@@ -27,7 +27,7 @@ def build_environment(app: cdk.App, environment: Environment, *, bundle_dependen
     return stacks
 
 
-def build_app(app: cdk.App, environment_name: str | None, *, bundle_dependencies: bool = False) -> None:
+def build_app(app: cdk.App, environment_name: str | None) -> None:
     names = [environment_name] if environment_name else list(DEPLOYABLE)
     for name in names:
-        build_environment(app, get_environment(name), bundle_dependencies=bundle_dependencies)
+        build_environment(app, get_environment(name))

@@ -27,9 +27,9 @@ class DataStack(cdk.Stack):
 
 
 class AsyncStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, *, bundle_dependencies: bool, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        functions = FunctionFactory(self, "Functions", environment, bundle_dependencies=bundle_dependencies)
+        functions = FunctionFactory(self, "Functions", environment)
         self.queues = WorkQueues(self, "Queues", environment, functions)
         self.events = EventRouting(self, "Events", environment, self.queues)
         self.chains = TaskChains(self, "Chains", environment, functions)
@@ -39,10 +39,9 @@ class AsyncStack(cdk.Stack):
 
 
 class ApiStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str, *,
-                 bundle_dependencies: bool, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        functions = FunctionFactory(self, "Functions", environment, bundle_dependencies=bundle_dependencies)
+        functions = FunctionFactory(self, "Functions", environment)
         self.family_api = FamilyApi(self, "Api", family, functions)
         # Published for whoever needs the URL without a cross-stack reference (GPU agents' user data).
         ssm.StringParameter(self, "ApiUrl", parameter_name=api_url_parameter(environment.resource_prefix, family),

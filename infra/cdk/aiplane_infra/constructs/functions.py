@@ -20,12 +20,12 @@ _RETENTION = {1: logs.RetentionDays.ONE_DAY, 14: logs.RetentionDays.TWO_WEEKS, 9
 class FunctionFactory(Construct):
     """Holds what every function in a stack shares (layers, role) and makes functions."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, *, bundle_dependencies: bool) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment) -> None:
         super().__init__(scope, construct_id)
         self.environment = environment
         self.code = code.function_code()
         self.layers = [
-            lambda_.LayerVersion(self, "Dependencies", code=code.dependencies_layer_code(bundle_dependencies),
+            lambda_.LayerVersion(self, "Dependencies", code=code.dependencies_layer_code(),
                                  compatible_runtimes=[code.RUNTIME], description="aiplane third-party dependencies"),
             lambda_.LayerVersion(self, "Domain", code=code.domain_layer_code(),
                                  compatible_runtimes=[code.RUNTIME], description="aiplane domain layer"),
