@@ -101,7 +101,7 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
     agent_key = issue_api_key(record.user_id, f"gpu agent {record.contract_id}")
     script = user_data.build(
         user_data.agent_environment(_gpufarm_api_url(), agent_key.api_key, record.contract_id),
-        get_settings().resource(ARTIFACT_BUCKET.name),
+        get_settings().bucket(ARTIFACT_BUCKET.name),
     )
     attempts: list[dict[str, str]] = []
     launched = False
