@@ -53,9 +53,9 @@ def _logical_name(secret_arn: str) -> str:
 def rotate(step: str, secret_arn: str, token: str) -> None:
     secrets = aws.client("secretsmanager")
     versions = secrets.describe_secret(SecretId=secret_arn).get("VersionIdsToStages", {})
-    if token not in versions:
+    if step != "createSecret" and token not in versions:  # createSecret puts the version itself
         raise RotationError(f"version {token} is not staged for rotation")
-    if CURRENT in versions[token]:
+    if CURRENT in versions.get(token, ()):
         return  # already finished
     if step == "createSecret":
         _create(secret_arn, token)
