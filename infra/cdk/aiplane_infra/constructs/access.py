@@ -138,10 +138,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
 # Secrets rotated by the rotation function: a new JWT kid (old ones keep verifying) and a new admin key.
 ROTATED_SECRETS: tuple[resources.Secret, ...] = (JWT_SIGNING_SECRET, ADMIN_API_KEY_SECRET)
 
-_TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:TransactGetItems",
-               "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
-_TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-                "dynamodb:TransactWriteItems"]
+# Transactions are authorized item by item (there is no Transact* IAM action).
+_TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
+               "dynamodb:DescribeTable"]
+_TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
 _ACTIONS: dict[type, tuple[list[str], list[str]]] = {  # kind -> (read, write)
     resources.Table: (_TABLE_READ, _TABLE_WRITE),
     resources.Queue: (["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], ["sqs:SendMessage"]),
