@@ -69,13 +69,15 @@ def deploy(chain: ChainDefinition, *, key: str | None = None) -> str:
     if key is not None:
         try:
             sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition), roleArn=_role_arn(),
-                                     loggingConfiguration=logging_configuration())
+                                     loggingConfiguration=logging_configuration(),
+                                     tracingConfiguration={"enabled": get_settings().tracing_enabled})
             return arn
         except sfn.exceptions.StateMachineDoesNotExist:
             pass
     try:
         return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=_role_arn(),
-                                        type="EXPRESS", loggingConfiguration=logging_configuration())["stateMachineArn"]
+                                        type="EXPRESS", loggingConfiguration=logging_configuration(),
+                                        tracingConfiguration={"enabled": get_settings().tracing_enabled})["stateMachineArn"]
     except sfn.exceptions.StateMachineAlreadyExists:  # same digest: the same definition
         return arn
 
