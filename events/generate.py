@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiplane_shared.families import FAMILIES, base_path
-from aiplane_shared.resources import CHAIN_STEP_FUNCTION
+from aiplane_shared.resources import CHAIN_STEP_FUNCTION, JWT_SIGNING_SECRET, SECRET_ROTATION_FUNCTION
 from aiplane_shared.routes import OPENAPI_PATH, Route, function_name, groups_of, routes_of
 
 EVENTS_DIR = Path(__file__).resolve().parent
@@ -71,7 +71,16 @@ def sample_events() -> dict[str, dict[str, Any]]:
             samples[function_name(family, group)] = api_gateway_event(family, method, template)
         samples[f"{family}_authorizer"] = authorizer_event(family)
     samples[CHAIN_STEP_FUNCTION] = chain_step_event()
+    samples[SECRET_ROTATION_FUNCTION] = rotation_event()
     return samples
+
+
+def rotation_event() -> dict[str, Any]:
+    """What Secrets Manager sends the rotation function: one step of rotating the JWT keys."""
+    return {
+        "Step": "createSecret", "ClientRequestToken": "00000000-0000-4000-8000-000000000000",
+        "SecretId": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT_ID}:secret:aiplane-local-{JWT_SIGNING_SECRET.name}-AbCdEf",
+    }
 
 
 def chain_step_event() -> dict[str, Any]:

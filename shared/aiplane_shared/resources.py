@@ -263,6 +263,8 @@ def bucket_name(prefix: str, name: str, account: str, region: str) -> str:
 CHAIN_STEP_FUNCTION = "runtime_chain_step"
 CHAIN_STATE_MACHINE_ROLE = "chain-state-machines"
 CHAIN_STATE_MACHINE_PREFIX = "chain-"
+# Rotates the secrets aiplane owns end to end (aiplane/data/rotation.py).
+SECRET_ROTATION_FUNCTION = "secret_rotation"
 
 
 def chain_log_group(prefix: str) -> str:

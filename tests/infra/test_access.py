@@ -54,7 +54,7 @@ def test_every_function_has_a_role_of_its_own(environment_templates):
 
 def test_the_access_table_covers_what_each_function_references():
     for function, access in FUNCTION_ACCESS.items():
-        if function == "secret_rotation":
+        if function == resources.SECRET_ROTATION_FUNCTION:
             continue  # its secrets come by ARN in the rotation event
         declared = set(access.read) | set(access.write)
         missing = referenced_resources(function) - declared
@@ -101,4 +101,4 @@ def test_the_jwt_key_is_written_only_by_the_rotation_function(environment_templa
             actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
             if "secretsmanager:PutSecretValue" in actions and jwt_secret in json.dumps(statement["Resource"]):
                 writers.add(name)
-    assert writers == {physical_name(prefix, "secret_rotation")}
+    assert writers == {physical_name(prefix, resources.SECRET_ROTATION_FUNCTION)}

@@ -78,7 +78,7 @@ def test_jwt_and_admin_keys_rotate(environment_templates):
     prefix = get_environment(env_name).resource_prefix
     data = templates["data"]
     secrets = data.find_resources("AWS::SecretsManager::Secret")
-    rotation_id, _ = function_resource(data, physical_name(prefix, "secret_rotation"))
+    rotation_id, _ = function_resource(data, physical_name(prefix, resources.SECRET_ROTATION_FUNCTION))
     rotated = {secrets[schedule["Properties"]["SecretId"]["Ref"]]["Properties"]["Name"]
                for schedule in data.find_resources("AWS::SecretsManager::RotationSchedule").values()
                if schedule["Properties"]["RotationLambdaARN"] == {"Fn::GetAtt": [rotation_id, "Arn"]}}

@@ -132,7 +132,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, read=(ARTIFACT_BUCKET, *GPU_MARKET_SECRETS),
                                    capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.API_URL)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
-    "secret_rotation": Access(capabilities=frozenset({C.ROTATION})),
+    resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }
 
 # Secrets rotated by the rotation function: a new JWT kid (old ones keep verifying) and a new admin key.

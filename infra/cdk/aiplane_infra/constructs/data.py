@@ -17,7 +17,6 @@ from aiplane_shared.environments import Environment
 from aiplane_shared.resources import bucket_name, physical_name
 
 
-ROTATION_FUNCTION = "secret_rotation"
 ROTATION_PERIOD = cdk.Duration.days(30)
 
 
@@ -108,7 +107,7 @@ class SecretStore(Construct):
                 generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=40),
                 removal_policy=_removal(environment),
             )
-        rotation = functions.make(ROTATION_FUNCTION, ROTATION_FUNCTION)
+        rotation = functions.make(resources.SECRET_ROTATION_FUNCTION, resources.SECRET_ROTATION_FUNCTION)
         for definition in ROTATED_SECRETS:
             self.secrets[definition.name].add_rotation_schedule(
                 f"{definition.name}-rotation", rotation_lambda=rotation, automatically_after=ROTATION_PERIOD,
