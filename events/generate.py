@@ -13,7 +13,7 @@ from typing import Any
 
 from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared import resources
-from aiplane_shared.resources import CHAIN_STEP_FUNCTION
+from aiplane_shared.resources import CHAIN_STEP_FUNCTION, JWT_SIGNING_SECRET, SECRET_ROTATION_FUNCTION
 from aiplane_shared.routes import OPENAPI_PATH, Route, function_name, groups_of, routes_of
 
 EVENTS_DIR = Path(__file__).resolve().parent
@@ -75,6 +75,7 @@ def sample_events() -> dict[str, dict[str, Any]]:
     for queue in resources.QUEUES:
         if queue.consumer:
             samples[queue.consumer] = sqs_event(queue)
+    samples[SECRET_ROTATION_FUNCTION] = rotation_event()
     return samples
 
 
@@ -99,6 +100,14 @@ def sqs_event(queue: resources.Queue) -> dict[str, Any]:
         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000"}, "messageAttributes": {},
         "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region,
     }]}
+
+
+def rotation_event() -> dict[str, Any]:
+    """What Secrets Manager sends the rotation function: one step of rotating the JWT keys."""
+    return {
+        "Step": "createSecret", "ClientRequestToken": "00000000-0000-4000-8000-000000000000",
+        "SecretId": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT_ID}:secret:aiplane-local-{JWT_SIGNING_SECRET.name}-AbCdEf",
+    }
 
 
 def chain_step_event() -> dict[str, Any]:

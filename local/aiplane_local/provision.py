@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 
 from aiplane_shared import resources
+from aiplane_shared.environments import ENVIRONMENTS
 from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared.resources import physical_name
 
@@ -65,7 +66,7 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
 
     s3 = boto3.client("s3", region_name=region)
     for bucket in resources.BUCKETS:
-        s3.create_bucket(Bucket=physical_name(prefix, bucket.name))
+        s3.create_bucket(Bucket=resources.bucket_name(prefix, bucket.name, ENVIRONMENTS["local"].account, region))
     return stack
 
 

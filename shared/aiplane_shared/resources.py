@@ -35,14 +35,24 @@ class Table:
     ttl_attribute: str = TTL_ATTRIBUTE
 
 
+# AWS advises a queue's visibility timeout of six times its Lambda consumer's timeout, so a batch
+# retried by the event source mapping never reappears while a worker still holds it.
+VISIBILITY_PER_CONSUMER_TIMEOUT = 6
+
+
 @dataclass(frozen=True)
 class Queue:
     name: str
     purpose: str
-    visibility_timeout_s: int = 120
+    consumer_timeout_s: int = 20  # the worker function's timeout
     max_receive_count: int = 5  # after this many failed receives a message moves to the DLQ
     fifo: bool = False
     consumer: str | None = None  # the worker function (folder under functions/) fed by this queue
+    visibility_timeout_s: int | None = None  # None: VISIBILITY_PER_CONSUMER_TIMEOUT × consumer_timeout_s
+
+    def __post_init__(self) -> None:
+        if self.visibility_timeout_s is None:
+            object.__setattr__(self, "visibility_timeout_s", VISIBILITY_PER_CONSUMER_TIMEOUT * self.consumer_timeout_s)
 
     @property
     def dlq_name(self) -> str:
@@ -119,41 +129,41 @@ GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, gu
 TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE)
 
 MODEL_DOWNLOAD_QUEUE = Queue(
-    "model-downloads", "model pulls onto LLM backends", visibility_timeout_s=900, consumer="runtime_downloads",
+    "model-downloads", "model pulls onto LLM backends", consumer_timeout_s=900, consumer="runtime_downloads",
 )
 GATEWAY_SYNC_QUEUE = Queue(
     "gateway-sync", "LLM backend reconciliation requests (schedule ticks and backend writes)",
-    visibility_timeout_s=300, max_receive_count=3, consumer="runtime_sync",
+    consumer_timeout_s=300, max_receive_count=3, consumer="runtime_sync",
 )
 PROVISIONING_QUEUE = Queue(
     "provisioning", "EC2 GPU instance provisioning requests, EC2 state changes and lease sweeps",
-    visibility_timeout_s=300, consumer="gpufarm_provisioner",
+    consumer_timeout_s=300, consumer="gpufarm_provisioner",
 )
 
 # appproxy housekeeping ticks (one message per scheduled tick).
 APPPROXY_WORKER_LIVENESS_QUEUE = Queue(
     "appproxy-worker-liveness", "marks app-proxy workers silent past the heartbeat timeout as lost",
-    visibility_timeout_s=60, consumer="appproxy_worker_liveness",
+    consumer_timeout_s=60, consumer="appproxy_worker_liveness",
 )
 APPPROXY_IDLE_CIRCUITS_QUEUE = Queue(
     "appproxy-idle-circuits", "collects interactive app-proxy circuits idle past the timeout",
-    visibility_timeout_s=300, consumer="appproxy_idle_circuits",
+    consumer_timeout_s=300, consumer="appproxy_idle_circuits",
 )
 # mlworker housekeeping ticks: expired task leases go back to the queue, silent workers go offline.
 MLWORKER_LEASES_QUEUE = Queue(
     "mlworker-leases", "returns tasks whose lease expired to the queue and marks silent GPU workers offline",
-    visibility_timeout_s=120, consumer="mlworker_leases",
+    consumer_timeout_s=120, consumer="mlworker_leases",
 )
 
 # Runtime events: appended events reach the trigger runner through the domain bus; expired job
 # leases return to the queue on a schedule.
 EVENT_TRIGGERS_QUEUE = Queue(
     "event-triggers", "runs the functions of event triggers matching each appended event",
-    visibility_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers",
+    consumer_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers",
 )
 JOB_LEASE_EXPIRY_QUEUE = Queue(
     "job-lease-expiry", "returns jobs whose lease expired to the pending queue",
-    visibility_timeout_s=60, consumer="runtime_job_leases",
+    consumer_timeout_s=60, consumer="runtime_job_leases",
 )
 
 QUEUES: tuple[Queue, ...] = (
@@ -249,8 +259,20 @@ def agent_credential_parameter(prefix: str, contract_id: str = "") -> str:
 def physical_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}"
 
+
+def bucket_name(prefix: str, name: str, account: str, region: str) -> str:
+    """S3 names are global: a bucket's name carries the account and region it lives in."""
+    return f"{prefix}-{name}-{account}-{region}"
+
 # Task chains run as Express state machines, one per chain, named `<prefix>-chain-<digest>`.
 # Each task state invokes the chain-step function; the state machines assume this role.
 CHAIN_STEP_FUNCTION = "runtime_chain_step"
 CHAIN_STATE_MACHINE_ROLE = "chain-state-machines"
 CHAIN_STATE_MACHINE_PREFIX = "chain-"
+# Rotates the secrets aiplane owns end to end (aiplane/data/rotation.py).
+SECRET_ROTATION_FUNCTION = "secret_rotation"
+
+
+def chain_log_group(prefix: str) -> str:
+    """Where the chains' Express state machines log (errors only: the execution data holds prompts)."""
+    return f"/aws/vendedlogs/states/{prefix}-chains"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aws_cdk.assertions import Match
 
 from aiplane_shared import resources
+from tests.infra.iam import actions_of, function_actions, function_statements
 from aiplane_shared.environments import get_environment
 from aiplane_shared.resources import physical_name
 
@@ -29,12 +30,17 @@ def test_chain_step_function_and_state_machine_role(environment_templates):
 
 
 def test_api_functions_may_run_and_create_chain_state_machines(environment_templates):
-    _, templates = environment_templates
-    templates["api-runtime"].has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
-        Match.object_like({"Action": Match.array_with(["states:CreateStateMachine", "states:StartSyncExecution"])}),
-        Match.object_like({"Action": "iam:PassRole",
-                           "Condition": {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}}),
-    ])}})
+    env_name, templates = environment_templates
+    prefix = get_environment(env_name).resource_prefix
+    for function in ("runtime_chains", "runtime_chats"):
+        statements = function_statements(templates["api-runtime"], physical_name(prefix, function))
+        assert {"states:CreateStateMachine", "states:StartSyncExecution"} <= actions_of(statements)
+        pass_role = [statement for statement in statements if statement["Action"] == "iam:PassRole"]
+        assert [statement["Condition"] for statement in pass_role] == [
+            {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}]
+    # the chain step runs user chains: it never deploys state machines
+    step = function_actions(templates["async"], physical_name(prefix, resources.CHAIN_STEP_FUNCTION))
+    assert not {action for action in step if action.startswith("states:")}
 
 
 def test_builtin_chat_chain_state_machine(environment_templates):

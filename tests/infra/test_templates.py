@@ -7,12 +7,15 @@ import json
 
 from aws_cdk.assertions import Match
 
+from aiplane_infra.constructs.functions import streaming_runtime
 from aiplane_shared import resources
 from aiplane_shared.environments import get_environment
 from aiplane_shared.families import FAMILIES
 from aiplane_shared.resources import physical_name
 from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, extra_routes_of, function_name, groups_of, routes_of
 from pathlib import Path
+
+from tests.infra.iam import actions_of, function_actions, function_statements
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLOUDFORMATION_RESOURCE_LIMIT = 500
@@ -75,12 +78,14 @@ def test_every_resource_group_is_a_function_with_its_handler(environment_templat
     env_name, templates = environment_templates
     for family in FAMILIES:
         api = templates[f"api-{family}"]
+        streaming_groups = {route.group for route in routes_of(family) if route.streams}
         for group in groups_of(family):
             name = function_name(family, group)
             assert (REPO_ROOT / "functions" / name / "handler.py").is_file()
+            handler = streaming_runtime(family, group)[0] if group in streaming_groups else f"functions.{name}.handler.handler"
             api.has_resource_properties("AWS::Lambda::Function", {
                 "FunctionName": physical_name(prefix_of(env_name), name),
-                "Handler": f"functions.{name}.handler.handler",
+                "Handler": handler,
                 "Runtime": "python3.12",
                 "Layers": Match.any_value(),
                 "Environment": {"Variables": Match.object_like({"AIPLANE_RESOURCE_PREFIX": prefix_of(env_name)})},
@@ -172,26 +177,17 @@ def test_gpu_fleet_launch_template_instance_profile_and_state_change_rule(enviro
     })
 
 
-def _policy_actions(template) -> set[str]:
-    actions: set[str] = set()
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            found = statement["Action"]
-            actions.update([found] if isinstance(found, str) else found)
-    return actions
-
-
 def test_provisioner_and_gpu_api_may_launch_terminate_and_pass_the_instance_role(environment_templates):
     env_name, templates = environment_templates
-    for stack in ("async", "api-gpufarm"):
-        actions = _policy_actions(templates[stack])
-        assert {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:DescribeInstanceTypes", "ec2:DescribeSpotPriceHistory",
-                "iam:PassRole", "ssm:GetParameter"} <= actions, stack
-    assert "ec2:RunInstances" not in _policy_actions(templates["api-runtime"])
-    templates["api-gpufarm"].has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
-        Match.object_like({"Action": "ec2:TerminateInstances",
-                           "Condition": {"StringEquals": {"aws:ResourceTag/aiplane:environment": env_name}}}),
-    ])}})
+    prefix = prefix_of(env_name)
+    provisioner = function_actions(templates["async"], physical_name(prefix, resources.PROVISIONING_QUEUE.consumer))
+    assert {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:DescribeInstanceTypes", "ec2:DescribeSpotPriceHistory",
+            "iam:PassRole", "ssm:GetParameter", "ssm:GetParameters", "iam:CreateServiceLinkedRole"} <= provisioner
+    gpu_api = function_statements(templates["api-gpufarm"], physical_name(prefix, "gpufarm_gpu"))
+    assert {"ec2:TerminateInstances", "ec2:DescribeInstanceTypes"} <= actions_of(gpu_api)
+    assert "ec2:RunInstances" not in actions_of(gpu_api)  # DELETE terminates; only the provisioner launches
+    assert {"StringEquals": {"aws:ResourceTag/aiplane:environment": env_name}} in [
+        statement.get("Condition") for statement in gpu_api if statement["Action"] == "ec2:TerminateInstances"]
     templates["api-gpufarm"].has_resource_properties("AWS::SSM::Parameter", {
         "Name": resources.api_url_parameter(prefix_of(env_name), "gpufarm")})
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from aiplane_infra.stacks import ApiStack, AsyncStack, DataStack
+from aiplane_infra import nag
+from aiplane_infra.stacks import ApiStack, AsyncStack, DataStack, MonitoringStack
 from aiplane_shared.environments import DEPLOYABLE, Environment, get_environment
 from aiplane_shared.families import FAMILIES
 
@@ -21,6 +22,9 @@ def build_environment(app: cdk.App, environment: Environment) -> dict[str, cdk.S
         api.add_stack_dependency(stacks["data"])  # functions read tables and secrets the data stack creates
         stacks[f"api-{family}"] = api
     stacks["async"].add_stack_dependency(stacks["data"])
+    function_names = [name for stack in stacks.values() for name in stack.functions.function_names]
+    stacks["monitoring"] = MonitoringStack(app, f"{prefix}-monitoring", environment, function_names, env=env)
+    nag.acknowledge(stacks)
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "aiplane")
         cdk.Tags.of(stack).add("environment", environment.name)

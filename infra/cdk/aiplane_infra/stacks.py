@@ -8,45 +8,50 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from aiplane_infra.constructs.chains import TaskChains
-from aiplane_infra.constructs.data import ArtifactStore, SecretStore, StateTables
+from aiplane_infra.constructs.data import ApiGatewayLogging, ArtifactStore, SecretStore, StateTables
 from aiplane_infra.constructs.family_api import FamilyApi
 from aiplane_infra.constructs.functions import FunctionFactory
-from aiplane_infra.constructs.gpu_fleet import GpuFleet, gpu_fleet_statements
+from aiplane_infra.constructs.gpu_fleet import GpuFleet
 from aiplane_infra.constructs.messaging import EventRouting, WorkQueues
+from aiplane_infra.constructs.monitoring import Alarms
 from aiplane_shared.environments import Environment
-from aiplane_shared.families import GPUFARM
 from aiplane_shared.resources import api_url_parameter
 
 
 class DataStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, environment: Environment, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.functions = functions = FunctionFactory(self, "Functions", environment)
         self.tables = StateTables(self, "Tables", environment)
         self.artifacts = ArtifactStore(self, "Artifacts", environment)
-        self.secrets = SecretStore(self, "Secrets", environment)
+        self.secrets = SecretStore(self, "Secrets", environment, functions)
+        self.api_gateway_logging = ApiGatewayLogging(self, "ApiGatewayLogging")
 
 
 class AsyncStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, environment: Environment, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        functions = FunctionFactory(self, "Functions", environment)
+        self.functions = functions = FunctionFactory(self, "Functions", environment)
         self.queues = WorkQueues(self, "Queues", environment, functions)
         self.events = EventRouting(self, "Events", environment, self.queues)
         self.chains = TaskChains(self, "Chains", environment, functions)
         self.gpu_fleet = GpuFleet(self, "GpuFleet", environment)
-        for statement in gpu_fleet_statements(environment):  # the provisioner launches and terminates
-            functions.role.add_to_policy(statement)
 
 
 class ApiStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        functions = FunctionFactory(self, "Functions", environment)
+        self.functions = functions = FunctionFactory(self, "Functions", environment)
         self.family_api = FamilyApi(self, "Api", family, functions)
         # Published for whoever needs the URL without a cross-stack reference (GPU agents' user data).
         ssm.StringParameter(self, "ApiUrl", parameter_name=api_url_parameter(environment.resource_prefix, family),
                             string_value=self.family_api.api.url, description=f"{family} API base URL")
-        if family == GPUFARM:
-            for statement in gpu_fleet_statements(environment):  # catalog reads, DELETE terminates
-                functions.role.add_to_policy(statement)
         cdk.CfnOutput(self, "BaseUrl", value=self.family_api.api.url, description=f"{family} API (stage URL)")
+
+
+class MonitoringStack(cdk.Stack):
+    """The alarms of every other stack (by physical names) and the topic they notify."""
+
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, function_names: list[str], **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.alarms = Alarms(self, "Alarms", environment, function_names)

@@ -9,8 +9,20 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from aiplane_shared.environments import Environment, get_environment
-from aiplane_shared.resources import physical_name
+from aiplane_shared.environments import (
+    BUFFERED_ROUTE_TIMEOUT_S,
+    ENVIRONMENTS,
+    REQUEST_BUDGET_MARGIN_S,
+    STREAMING_ROUTE_TIMEOUT_S,
+    Environment,
+    get_environment,
+)
+from aiplane_shared.resources import bucket_name, physical_name
+
+# A buffered API route must answer inside API Gateway's integration timeout, a streaming one inside
+# its function's; each budget keeps a margin for the 504 envelope to get out.
+DEFAULT_REQUEST_BUDGET_S = BUFFERED_ROUTE_TIMEOUT_S - REQUEST_BUDGET_MARGIN_S
+DEFAULT_STREAM_BUDGET_S = STREAMING_ROUTE_TIMEOUT_S - REQUEST_BUDGET_MARGIN_S
 
 
 @dataclass(frozen=True)
@@ -18,14 +30,21 @@ class Settings:
     environment: str
     resource_prefix: str
     region: str
+    account_id: str
     tracing_enabled: bool
+    request_budget_s: float  # a buffered route answers 504 once this has passed
+    stream_budget_s: float  # the same for a streaming route, until its response starts
     # Local stack only: the EC2 tag holding the loopback host:port the harness gave an instance's agent
     # (agents there listen on loopback, not on moto's made-up private IPs). Unset: the private IP EC2 reports.
     gpu_agent_address_tag: str | None = None
 
     def resource(self, name: str) -> str:
-        """The physical name of a shared resource (table, queue, bus, secret, bucket)."""
+        """The physical name of a shared resource (table, queue, bus, secret)."""
         return physical_name(self.resource_prefix, name)
+
+    def bucket(self, name: str) -> str:
+        """The physical name of a shared bucket (global: it carries the account and region)."""
+        return bucket_name(self.resource_prefix, name, self.account_id, self.region)
 
 
 @cache
@@ -35,7 +54,10 @@ def get_settings() -> Settings:
         environment=environment,
         resource_prefix=os.environ.get("AIPLANE_RESOURCE_PREFIX", f"aiplane-{environment}"),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        account_id=os.environ.get("AIPLANE_ACCOUNT_ID") or ENVIRONMENTS["local"].account,
         tracing_enabled=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() not in ("1", "true"),
+        request_budget_s=float(os.environ.get("AIPLANE_REQUEST_BUDGET_S", DEFAULT_REQUEST_BUDGET_S)),
+        stream_budget_s=float(os.environ.get("AIPLANE_STREAM_BUDGET_S", DEFAULT_STREAM_BUDGET_S)),
         gpu_agent_address_tag=os.environ.get("AIPLANE_GPU_AGENT_ADDRESS_TAG") or None,
     )
 

@@ -37,3 +37,17 @@ def test_chain_step_handler_answers_its_sample_event():
     event["state"]["run_id"] = uuid.uuid4().hex
     state = invoke("runtime_chain_step", event)
     assert (state["current"], state["transition"], state["vars"]["echo"]) == ("hello", "noop", "hello")
+
+
+def test_chain_state_machines_log_errors_to_cloudwatch_logs_and_trace_as_the_functions_do():
+    from aiplane.data.aws import client
+    from aiplane.settings import get_settings
+    from aiplane_shared.resources import chain_log_group
+
+    arn = runner.deploy(parse_chain({"id": "logged", "tasks": [{"id": "only", "handler": "noop"}]}))
+    described = client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+    assert described["tracingConfiguration"] == {"enabled": get_settings().tracing_enabled}
+    configuration = described["loggingConfiguration"]
+    assert configuration["level"] == "ERROR" and configuration["includeExecutionData"] is False
+    (destination,) = configuration["destinations"]
+    assert chain_log_group(get_settings().resource_prefix) in destination["cloudWatchLogsLogGroup"]["logGroupArn"]

@@ -1,4 +1,9 @@
-"""IAM for aiplane's functions: everything named with the environment's prefix, nothing else.
+"""IAM for aiplane's functions: one role per function, granted what that function's code uses.
+
+`FUNCTION_ACCESS` is the one table: per function (folder under functions/), the shared resource
+definitions it reads or writes and the capabilities it needs beyond them. A new resource in
+`aiplane_shared.resources` gets its permissions by naming it in the rows of the functions that
+use it; `tests/infra/test_access.py` checks every row against what the code references.
 
 Scoping by name (rather than by construct reference) keeps stacks free of cross-stack exports,
 so the data, async and API stacks deploy and update independently.
@@ -6,54 +11,220 @@ so the data, async and API stacks deploy and update independently.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
+from aiplane_shared.resources import (
+    ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_TABLE, APPPROXY_WORKER_TOKEN_SECRET, ARTIFACT_BUCKET,
+    DOMAIN_EVENT_BUS, GATEWAY_SYNC_QUEUE, GPUFARM_TABLE, IDENTITY_TABLE, IONET_API_KEY_SECRET, JWT_SIGNING_SECRET,
+    MLWORKER_TABLE, MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE, RUNTIME_TABLE, VASTAI_API_KEY_SECRET, bucket_name, physical_name,
+)
+
+Resource = resources.Table | resources.Queue | resources.Secret | resources.Bucket | resources.EventBus
 
 
-def prefixed_resource_statements(environment: Environment) -> list[iam.PolicyStatement]:
+class Capability(str, Enum):
+    """Permissions that are not one shared resource."""
+
+    CHAINS = "chains"  # deploy and run task chains as Express state machines
+    PROVIDER_KEYS_READ = "provider-keys-read"  # LLM provider API keys (`<prefix>-provider-*` secrets)
+    PROVIDER_KEYS_WRITE = "provider-keys-write"
+    TELEGRAM_TOKENS = "telegram-tokens"  # bot tokens (`<prefix>-telegram-*` secrets)
+    EC2_READ = "ec2-read"  # the GPU catalog, spot prices, instance state
+    EC2_LAUNCH = "ec2-launch"  # RunInstances from the launch template (the provisioner only)
+    EC2_TERMINATE = "ec2-terminate"  # only instances tagged with this environment
+    AGENT_CREDENTIALS = "agent-credentials"  # the contracts' GPU agent credentials in SSM (aiplane.gpufarm.agent_credentials)
+    API_URL = "api-url"  # the API base URLs published in SSM
+    ROTATION = "rotation"  # rotate the rotating secrets
+
+
+@dataclass(frozen=True)
+class Access:
+    read: tuple[Resource, ...] = ()
+    write: tuple[Resource, ...] = ()  # write includes read
+    capabilities: frozenset[Capability] = frozenset()
+
+
+C = Capability
+AUTH_SECRETS = (JWT_SIGNING_SECRET, ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)
+GPU_MARKET_SECRETS = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET)
+GATEWAY_QUEUES = (GATEWAY_SYNC_QUEUE, MODEL_DOWNLOAD_QUEUE)
+
+
+def _api(*write: Resource, read: tuple[Resource, ...] = (), capabilities: tuple[Capability, ...] = ()) -> Access:
+    """An API group: the in-app credential check (identity, auth secrets) plus its own resources."""
+    return Access(read=(*AUTH_SECRETS, *read), write=(IDENTITY_TABLE, *write), capabilities=frozenset(capabilities))
+
+
+def _gateway_api(*write: Resource, capabilities: tuple[Capability, ...] = ()) -> Access:
+    """An API group built on the LLM gateway: the runtime table, its queues and the provider keys."""
+    return _api(RUNTIME_TABLE, *GATEWAY_QUEUES, *write, capabilities=(C.PROVIDER_KEYS_READ, *capabilities))
+
+
+def _worker(*write: Resource, read: tuple[Resource, ...] = (), capabilities: tuple[Capability, ...] = ()) -> Access:
+    return Access(read=(IDENTITY_TABLE, *read), write=write, capabilities=frozenset(capabilities))
+
+
+GPU_API = dict(read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ,))
+
+FUNCTION_ACCESS: dict[str, Access] = {
+    # The authorizer only establishes who calls: it reads identity and the credentials.
+    "authorizer": Access(read=(IDENTITY_TABLE, *AUTH_SECRETS)),
+    "runtime_auth": _api(),
+    "runtime_users": _api(),
+    "runtime_access": _api(),
+    "runtime_activity": _api(RUNTIME_TABLE),
+    "runtime_backends": _gateway_api(),
+    "runtime_groups": _gateway_api(),
+    "runtime_models": _gateway_api(),
+    "runtime_providers": _gateway_api(capabilities=(C.PROVIDER_KEYS_WRITE,)),
+    "runtime_queue": _gateway_api(),
+    "runtime_exec": _gateway_api(),
+    "runtime_chains": _gateway_api(capabilities=(C.CHAINS,)),
+    "runtime_chats": _gateway_api(capabilities=(C.CHAINS,)),
+    "runtime_hooks": _api(RUNTIME_TABLE),
+    "runtime_functions": _api(RUNTIME_TABLE),
+    "runtime_events": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS),
+    "runtime_files": _api(RUNTIME_TABLE, ARTIFACT_BUCKET),
+    "runtime_search": _gateway_api(ARTIFACT_BUCKET),
+    "runtime_jobs": _api(RUNTIME_TABLE),
+    "runtime_telegram": _api(RUNTIME_TABLE, capabilities=(C.TELEGRAM_TOKENS,)),
+    # GET /system/services describes every declared resource; POST /executor/sync puts an event.
+    "runtime_system": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS,
+                           read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS)),
+    "appproxy_circuits": _api(APPPROXY_TABLE),
+    "appproxy_endpoints": _api(APPPROXY_TABLE),
+    "appproxy_proxy": _api(APPPROXY_TABLE),
+    "appproxy_workers": _api(APPPROXY_TABLE),
+    "appproxy_health": _api(APPPROXY_TABLE),
+    "mlworker_tasks": _api(MLWORKER_TABLE),
+    "mlworker_plugins": _api(MLWORKER_TABLE),
+    "mlworker_scheduler": _api(MLWORKER_TABLE),
+    "mlworker_audit": _api(MLWORKER_TABLE),
+    "mlworker_experiments": _api(MLWORKER_TABLE),
+    "mlworker_jupyter": _api(MLWORKER_TABLE),
+    "mlworker_stream": _api(),
+    "mlworker_health": _api(),
+    "gpufarm_auth": _api(GPUFARM_TABLE),
+    # POST queues a contract for the provisioner; DELETE terminates. Only the provisioner launches.
+    "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
+    "gpufarm_loadbalancer": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, **GPU_API),
+    "gpufarm_billing": _api(GPUFARM_TABLE),
+    "gpufarm_models": _api(GPUFARM_TABLE, ARTIFACT_BUCKET),
+    "gpufarm_agents": _api(GPUFARM_TABLE, ARTIFACT_BUCKET),
+    "gpufarm_stream": _api(),
+    "gpufarm_health": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, **GPU_API),
+    # Workers: each touches its own queue (through its event source) and tables.
+    "runtime_downloads": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES),
+    "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
+    # The chain step runs user chains: models through the gateway, hooks over HTTP; nothing else.
+    "runtime_chain_step": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
+    "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS,
+                                      capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
+    "runtime_job_leases": _worker(RUNTIME_TABLE),
+    "appproxy_worker_liveness": _worker(APPPROXY_TABLE),
+    "appproxy_idle_circuits": _worker(APPPROXY_TABLE),
+    "mlworker_leases": _worker(MLWORKER_TABLE),
+    "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, read=(ARTIFACT_BUCKET, *GPU_MARKET_SECRETS),
+                                   capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL)),
+    # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
+    resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
+}
+
+# Secrets rotated by the rotation function: a new JWT kid (old ones keep verifying) and a new admin key.
+ROTATED_SECRETS: tuple[resources.Secret, ...] = (JWT_SIGNING_SECRET, ADMIN_API_KEY_SECRET)
+
+# Transactions are authorized item by item (there is no Transact* IAM action).
+_TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
+               "dynamodb:DescribeTable"]
+_TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+_ACTIONS: dict[type, tuple[list[str], list[str]]] = {  # kind -> (read, write)
+    resources.Table: (_TABLE_READ, _TABLE_WRITE),
+    resources.Queue: (["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], ["sqs:SendMessage"]),
+    resources.Secret: (["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], ["secretsmanager:PutSecretValue"]),
+    resources.Bucket: (["s3:GetObject", "s3:ListBucket"], ["s3:PutObject", "s3:DeleteObject"]),
+    resources.EventBus: (["events:DescribeEventBus"], ["events:PutEvents"]),
+}
+
+
+def _arn(service: str, resource: str, *, account: bool = True) -> str:
+    return f"arn:{cdk.Aws.PARTITION}:{service}:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID if account else ''}:{resource}"
+
+
+def resource_arns(prefix: str, definition: Resource, *, dead_letters: bool = True) -> list[str]:
+    name = physical_name(prefix, definition.name)
+    if isinstance(definition, resources.Table):
+        return [_arn("dynamodb", f"table/{name}"), _arn("dynamodb", f"table/{name}/index/*")]
+    if isinstance(definition, resources.Queue):
+        suffix = ".fifo" if definition.fifo else ""
+        return [_arn("sqs", name + suffix)] + ([_arn("sqs", physical_name(prefix, definition.dlq_name) + suffix)] if dead_letters else [])
+    if isinstance(definition, resources.Secret):
+        return [_arn("secretsmanager", f"secret:{name}-*")]  # Secrets Manager appends a random suffix
+    if isinstance(definition, resources.Bucket):
+        bucket = bucket_name(prefix, definition.name, cdk.Aws.ACCOUNT_ID, cdk.Aws.REGION)
+        return [f"arn:{cdk.Aws.PARTITION}:s3:::{bucket}", f"arn:{cdk.Aws.PARTITION}:s3:::{bucket}/*"]
+    return [_arn("events", f"event-bus/{name}")]
+
+
+def function_statements(environment: Environment, function: str) -> list[iam.PolicyStatement]:
+    """What one function's role allows: its row of FUNCTION_ACCESS, as policy statements."""
+    access = FUNCTION_ACCESS[function]
     prefix = environment.resource_prefix
-    region, account, partition = cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID, cdk.Aws.PARTITION
+    statements = []
+    for definition in dict.fromkeys((*access.read, *access.write)):
+        read, write = _ACTIONS[type(definition)]
+        statements.append(iam.PolicyStatement(actions=read, resources=resource_arns(prefix, definition)))
+        if definition in access.write:  # a queue's DLQ is only ever looked at
+            statements.append(iam.PolicyStatement(actions=write, resources=resource_arns(prefix, definition, dead_letters=False)))
+    for capability in sorted(access.capabilities):
+        statements.extend(capability_statements(environment, capability))
+    return statements
 
-    def arn(service: str, resource: str) -> str:
-        return f"arn:{partition}:{service}:{region}:{account}:{resource}"
 
-    return [
-        iam.PolicyStatement(
-            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                     "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
-                     "dynamodb:TransactWriteItems", "dynamodb:TransactGetItems", "dynamodb:ConditionCheckItem",
-                     "dynamodb:DescribeTable"],
-            resources=[arn("dynamodb", f"table/{prefix}-*"), arn("dynamodb", f"table/{prefix}-*/index/*")],
-        ),
-        iam.PolicyStatement(
-            actions=["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueUrl",
-                     "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:PurgeQueue"],
-            resources=[arn("sqs", f"{prefix}-*")],
-        ),
-        iam.PolicyStatement(actions=["events:PutEvents", "events:DescribeEventBus"], resources=[arn("events", f"event-bus/{prefix}-*")]),
-        iam.PolicyStatement(
-            actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:CreateSecret",
-                     "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret"],
-            resources=[arn("secretsmanager", f"secret:{prefix}-*")],
-        ),
-        iam.PolicyStatement(
-            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
-            resources=[f"arn:{partition}:s3:::{prefix}-*", f"arn:{partition}:s3:::{prefix}-*/*"],
-        ),
-        iam.PolicyStatement(
-            actions=["states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine",
-                     "states:DescribeStateMachine", "states:StartExecution", "states:StartSyncExecution",
-                     "states:DescribeExecution", "states:StopExecution"],
-            resources=[arn("states", f"stateMachine:{prefix}-*"), arn("states", f"execution:{prefix}-*"),
-                       arn("states", f"express:{prefix}-*")],
-        ),
-        iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[arn("lambda", f"function:{prefix}-*")]),
-        # Task chains create their state machines with this role.
-        iam.PolicyStatement(actions=["iam:PassRole"],
-                            resources=[f"arn:{partition}:iam::{account}:role/{prefix}-{resources.CHAIN_STATE_MACHINE_ROLE}"],
-                            conditions={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}),
-        iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[arn("ssm", f"parameter/{prefix}/*")]),
-    ]
+def capability_statements(environment: Environment, capability: Capability) -> list[iam.PolicyStatement]:
+    from aiplane_infra.constructs.gpu_fleet import gpu_fleet_statements  # the fleet owns its EC2 rules
+
+    prefix = environment.resource_prefix
+    if capability is C.CHAINS:
+        return [
+            iam.PolicyStatement(
+                actions=["states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine",
+                         "states:DescribeStateMachine", "states:StartSyncExecution", "states:TagResource"],
+                resources=[_arn("states", f"stateMachine:{prefix}-{resources.CHAIN_STATE_MACHINE_PREFIX}*"),
+                           _arn("states", f"express:{prefix}-{resources.CHAIN_STATE_MACHINE_PREFIX}*")],
+            ),
+            # Task chains create their state machines with this role.
+            iam.PolicyStatement(actions=["iam:PassRole"],
+                                resources=[f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:role/{prefix}-{resources.CHAIN_STATE_MACHINE_ROLE}"],
+                                conditions={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}),
+            # A state machine created with logging sets up a log delivery (these take no resource ARN).
+            iam.PolicyStatement(actions=LOG_DELIVERY_ACTIONS, resources=["*"]),
+        ]
+    if capability in (C.PROVIDER_KEYS_READ, C.PROVIDER_KEYS_WRITE, C.TELEGRAM_TOKENS):
+        pattern = "telegram-*" if capability is C.TELEGRAM_TOKENS else "provider-*"
+        actions = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+        if capability is not C.PROVIDER_KEYS_READ:
+            actions += ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"]
+        return [iam.PolicyStatement(actions=actions, resources=[_arn("secretsmanager", f"secret:{prefix}-{pattern}")])]
+    if capability is C.API_URL:
+        return [iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[_arn("ssm", f"parameter/{prefix}/*")])]
+    if capability is C.ROTATION:
+        arns = [arn for secret in ROTATED_SECRETS for arn in resource_arns(prefix, secret)]
+        return [
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+                                         "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
+                                resources=arns),
+            iam.PolicyStatement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]),  # no resource-level form
+        ]
+    return gpu_fleet_statements(environment, capability)
+
+
+# What a caller (and the state machine's role) needs to log an Express state machine to CloudWatch Logs.
+LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+                        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+                        "logs:DescribeLogGroups"]

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from aiplane_infra.constructs.access import ROTATED_SECRETS
+from aiplane_infra.constructs.functions import FunctionFactory
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
-from aiplane_shared.resources import physical_name
+from aiplane_shared.resources import bucket_name, physical_name
+
+
+ROTATION_PERIOD = cdk.Duration.days(30)
 
 
 def _removal(environment: Environment) -> cdk.RemovalPolicy:
@@ -51,7 +58,7 @@ class ArtifactStore(Construct):
         self.buckets = {
             definition.name: s3.Bucket(
                 self, definition.name,
-                bucket_name=physical_name(environment.resource_prefix, definition.name),
+                bucket_name=bucket_name(environment.resource_prefix, definition.name, cdk.Aws.ACCOUNT_ID, cdk.Aws.REGION),
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 encryption=s3.BucketEncryption.S3_MANAGED,
                 enforce_ssl=True,
@@ -66,10 +73,11 @@ class ArtifactStore(Construct):
 class SecretStore(Construct):
     """Secrets generated at deploy time; nobody ever sees them in a template."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, functions: FunctionFactory) -> None:
         super().__init__(scope, construct_id)
         prefix = environment.resource_prefix
-        secretsmanager.Secret(
+        self.secrets: dict[str, secretsmanager.Secret] = {}
+        self.secrets[resources.JWT_SIGNING_SECRET.name] = secretsmanager.Secret(
             self, resources.JWT_SIGNING_SECRET.name,
             secret_name=physical_name(prefix, resources.JWT_SIGNING_SECRET.name),
             description=resources.JWT_SIGNING_SECRET.purpose,
@@ -92,10 +100,33 @@ class SecretStore(Construct):
                 removal_policy=_removal(environment),
             )
         for definition in resources.BOOTSTRAP_SECRETS:
-            secretsmanager.Secret(
+            self.secrets[definition.name] = secretsmanager.Secret(
                 self, definition.name,
                 secret_name=physical_name(prefix, definition.name),
                 description=definition.purpose,
                 generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=40),
                 removal_policy=_removal(environment),
             )
+        rotation = functions.make(resources.SECRET_ROTATION_FUNCTION, resources.SECRET_ROTATION_FUNCTION)
+        for definition in ROTATED_SECRETS:
+            self.secrets[definition.name].add_rotation_schedule(
+                f"{definition.name}-rotation", rotation_lambda=rotation, automatically_after=ROTATION_PERIOD,
+            )
+
+
+class ApiGatewayLogging(Construct):
+    """The account-wide role API Gateway writes execution logs with (one per account and region;
+    the API stacks' stages turn their execution logs on)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway pushes execution logs to CloudWatch Logs",
+            inline_policies={"logs": iam.PolicyDocument(statements=[iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams",
+                         "logs:PutLogEvents", "logs:GetLogEvents", "logs:FilterLogEvents"],
+                resources=[f"arn:{cdk.Aws.PARTITION}:logs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:log-group:*"],
+            )])},
+        )
+        apigw.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)

@@ -9,11 +9,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from aiplane.api.envelopes import error_body
 from aiplane.errors import AiplaneError, ErrorKind
-from aiplane_infra.constructs.functions import FunctionFactory
+from aiplane_infra.constructs.functions import FunctionFactory, log_retention
+from aiplane_shared.environments import BUFFERED_ROUTE_TIMEOUT_S, STREAMING_ROUTE_TIMEOUT_S, Environment
 from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
 from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, extra_routes_of, function_name, groups_of, routes_of
 
@@ -56,14 +59,31 @@ class FamilyApi(Construct):
             # Uploads (multipart) and downloads (any type) pass through untouched, base64 on the
             # Lambda side (Mangum decodes and encodes it); without this binary bodies are mangled.
             binary_media_types=BINARY_MEDIA_TYPES,
+            cloud_watch_role=False,  # the account's API Gateway logging role is the data stack's
             deploy_options=apigw.StageOptions(
                 stage_name=environment.name,
                 throttling_rate_limit=environment.throttle_rate_limit,
                 throttling_burst_limit=environment.throttle_burst_limit,
                 tracing_enabled=environment.tracing,
                 metrics_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(logs.LogGroup(
+                    self, "AccessLogs", log_group_name=f"/aws/apigateway/{environment.resource_prefix}-{family}/access",
+                    retention=log_retention(environment), removal_policy=cdk.RemovalPolicy.DESTROY,
+                )),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True, resource_path=True,
+                    response_length=True, status=True, user=True,
+                ),
+                # Execution logs (errors only: INFO would log every request twice); needs the account's
+                # CloudWatch role, which the data stack sets.
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # request and response bodies carry credentials and prompts
             ),
         )
+        if environment.waf:
+            self.web_acl = web_acl(self, environment, family)
+            wafv2.CfnWebACLAssociation(self, "WafAssociation", resource_arn=self.api.deployment_stage.stage_arn,
+                                       web_acl_arn=self.web_acl.attr_arn)
         for response_id, (response_type, kind) in GATEWAY_RESPONSES.items():
             self.api.add_gateway_response(
                 response_id,
@@ -74,41 +94,96 @@ class FamilyApi(Construct):
             )
 
         self.functions: dict[str, lambda_.Function] = {}
+        self.aliases: dict[str, lambda_.Alias] = {}
+        streaming_groups = {route.group for route in (*routes_of(family), *extra_routes_of(family)) if route.streams}
         for group in groups_of(family):
             name = function_name(family, group)
-            handler = functions.make(name, name)
+            handler = functions.make(name, name, streams=(family, group) if group in streaming_groups else None,
+                                     snap_start=True)
+            alias = functions.live_alias(handler)
             # One permission per function (not per method) keeps the stack far from CloudFormation's 500-resource limit.
-            handler.add_permission(
+            alias.add_permission(
                 "ApiGatewayInvoke",
                 principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
                 source_arn=self.api.arn_for_execute_api(),
             )
             self.functions[group] = handler
+            self.aliases[group] = alias
 
-        self.authorizer_function = functions.make(f"{family}_authorizer", "authorizer", extra_environment={"AIPLANE_FAMILY": family})
+        self.authorizer_function = functions.make(f"{family}_authorizer", "authorizer", extra_environment={"AIPLANE_FAMILY": family},
+                                                  snap_start=True)
         identity_header = AUTHORIZER_IDENTITY_HEADER[family]
         self.authorizer = apigw.RequestAuthorizer(
             self, "Authorizer",
             authorizer_name=f"{environment.resource_prefix}-{family}-authorizer",
-            handler=self.authorizer_function,
+            handler=functions.live_alias(self.authorizer_function),
             identity_sources=[apigw.IdentitySource.header(identity_header)] if identity_header else [],
             results_cache_ttl=AUTHORIZER_CACHE if identity_header else cdk.Duration.seconds(0),
         )
 
-        routes = [(route.method, route.path, route.group) for route in (*routes_of(family), *extra_routes_of(family))]
-        routes.append(("GET", OPENAPI_PATH, META_GROUP[family]))
-        for method, path, group in routes:
+        routes = [(route.method, route.path, route.group, route.streams) for route in (*routes_of(family), *extra_routes_of(family))]
+        routes.append(("GET", OPENAPI_PATH, META_GROUP[family], False))
+        for method, path, group, streams in routes:
             public = access_for(family, method, path) == PUBLIC
             self.api.root.resource_for_path(path).add_method(
                 method,
-                self._integration(self.functions[group]),
+                route_integration(self.aliases[group], function_streams=group in streaming_groups, route_streams=streams),
                 authorizer=None if public else self.authorizer,
                 authorization_type=apigw.AuthorizationType.NONE if public else apigw.AuthorizationType.CUSTOM,
             )
 
-    def _integration(self, handler: lambda_.Function) -> apigw.Integration:
-        return apigw.Integration(
-            type=apigw.IntegrationType.AWS_PROXY,
-            integration_http_method="POST",
-            uri=f"arn:{cdk.Aws.PARTITION}:apigateway:{cdk.Aws.REGION}:lambda:path/2015-03-31/functions/{handler.function_arn}/invocations",
+
+
+def route_integration(alias: lambda_.Alias, *, function_streams: bool, route_streams: bool) -> apigw.Integration:
+    """A function under the Lambda Web Adapter answers in Lambda's streaming format, so each of its
+    routes is a STREAM integration (response-streaming invocation); only the streaming routes get
+    the 15 minutes, the rest keep the buffered 29 s (the app answers 504 before either)."""
+    if function_streams:
+        api_version, action, mode = "2021-11-15", "response-streaming-invocations", apigw.ResponseTransferMode.STREAM
+    else:
+        api_version, action, mode = "2015-03-31", "invocations", apigw.ResponseTransferMode.BUFFERED
+    return apigw.Integration(
+        type=apigw.IntegrationType.AWS_PROXY,
+        integration_http_method="POST",
+        uri=f"arn:{cdk.Aws.PARTITION}:apigateway:{cdk.Aws.REGION}:lambda:path/{api_version}/functions/{alias.function_arn}/{action}",
+        options=apigw.IntegrationOptions(
+            response_transfer_mode=mode,
+            timeout=cdk.Duration.seconds(STREAMING_ROUTE_TIMEOUT_S if route_streams else BUFFERED_ROUTE_TIMEOUT_S),
+        ),
+    )
+
+
+# AWS managed rule groups in front of the API. The common rule set's body size rule would refuse
+# every body over 8 KB (uploads, long chats): it only counts; the app enforces the contract's limits.
+MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList")
+COUNTED_RULES = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
+
+
+def web_acl(scope: Construct, environment: Environment, family: str) -> wafv2.CfnWebACL:
+    def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+        return wafv2.CfnWebACL.VisibilityConfigProperty(cloud_watch_metrics_enabled=True, metric_name=name,
+                                                        sampled_requests_enabled=True)
+
+    rules = [
+        wafv2.CfnWebACL.RuleProperty(
+            name=group, priority=priority, override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+            statement=wafv2.CfnWebACL.StatementProperty(managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                vendor_name="AWS", name=group,
+                rule_action_overrides=[wafv2.CfnWebACL.RuleActionOverrideProperty(
+                    name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})) for rule in COUNTED_RULES.get(group, ())] or None,
+            )),
+            visibility_config=visibility(group),
         )
+        for priority, group in enumerate(MANAGED_RULE_GROUPS)
+    ]
+    rules.append(wafv2.CfnWebACL.RuleProperty(
+        name="RatePerIp", priority=len(rules), action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+        statement=wafv2.CfnWebACL.StatementProperty(rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+            limit=environment.waf_rate_limit_per_5min, aggregate_key_type="IP")),
+        visibility_config=visibility("RatePerIp"),
+    ))
+    return wafv2.CfnWebACL(
+        scope, "WebAcl", name=f"{environment.resource_prefix}-{family}", scope="REGIONAL",
+        default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+        visibility_config=visibility(f"{environment.resource_prefix}-{family}"), rules=rules,
+    )

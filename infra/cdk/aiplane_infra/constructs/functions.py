@@ -10,19 +10,34 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from aiplane_infra import code
-from aiplane_infra.constructs.access import prefixed_resource_statements
-from aiplane_shared.environments import Environment
+from aiplane_infra.constructs.access import function_statements
+from aiplane_shared.environments import STREAMING_ROUTE_TIMEOUT_S, Environment
+from aiplane_shared import streaming
 from aiplane_shared.resources import physical_name
+from aiplane_shared.routes import function_name
 
 _RETENTION = {1: logs.RetentionDays.ONE_DAY, 14: logs.RetentionDays.TWO_WEEKS, 90: logs.RetentionDays.THREE_MONTHS}
+LIVE_ALIAS = "live"  # API Gateway calls this alias: it points at the published (SnapStart) version
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+def log_retention(environment: Environment) -> logs.RetentionDays:
+    return _RETENTION[environment.log_retention_days]
+
+
+def streaming_runtime(family: str, group: str) -> tuple[str, str, dict[str, str]]:
+    """(handler, layer ARN, environment) of a function that runs its group's app under the Lambda Web Adapter."""
+    return streaming.HANDLER, streaming.lwa_layer_arn(cdk.Aws.REGION), streaming.streaming_environment(family, group)
 
 
 class FunctionFactory(Construct):
-    """Holds what every function in a stack shares (layers, role) and makes functions."""
+    """Holds what every function in a stack shares (code, layers) and makes functions, each with
+    its own role granted its row of `access.FUNCTION_ACCESS`."""
 
     def __init__(self, scope: Construct, construct_id: str, environment: Environment) -> None:
         super().__init__(scope, construct_id)
         self.environment = environment
+        self.function_names: list[str] = []  # physical names, for the alarms
         self.code = code.function_code()
         self.layers = [
             lambda_.LayerVersion(self, "Dependencies", code=code.dependencies_layer_code(),
@@ -30,45 +45,71 @@ class FunctionFactory(Construct):
             lambda_.LayerVersion(self, "Domain", code=code.domain_layer_code(),
                                  compatible_runtimes=[code.RUNTIME], description="aiplane domain layer"),
         ]
-        self.role = iam.Role(
-            self, "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaBasicExecutionRole")],
-        )
-        if environment.tracing:
-            self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name("AWSXRayDaemonWriteAccess"))
-        for statement in prefixed_resource_statements(environment):
-            self.role.add_to_policy(statement)
 
-    def make(self, logical_name: str, handler_module: str, *, extra_environment: dict[str, str] | None = None,
-             timeout_s: int | None = None) -> lambda_.Function:
-        """A function whose handler is `functions.<handler_module>.handler.handler`."""
+    def make(self, logical_name: str, handler_module: str, *, access: str | None = None,
+             extra_environment: dict[str, str] | None = None, timeout_s: int | None = None,
+             streams: tuple[str, str] | None = None, snap_start: bool = False) -> lambda_.Function:
+        """A function whose handler is `functions.<handler_module>.handler.handler`, or, with
+        `streams=(family, group)`, that group's app under the Lambda Web Adapter (15 minutes).
+        Its role gets the `access` row (default: `handler_module`)."""
         environment = self.environment
         name = physical_name(environment.resource_prefix, logical_name)
+        self.function_names.append(name)
         log_group = logs.LogGroup(
             self, f"{logical_name}-logs", log_group_name=f"/aws/lambda/{name}",
-            retention=_RETENTION[environment.log_retention_days], removal_policy=cdk.RemovalPolicy.DESTROY,
+            retention=log_retention(environment), removal_policy=cdk.RemovalPolicy.DESTROY,
         )
-        return lambda_.Function(
+        handler, layers, variables = f"functions.{handler_module}.handler.handler", list(self.layers), {}
+        if streams:
+            handler, layer_arn, variables = streaming_runtime(*streams)
+            layers.append(lambda_.LayerVersion.from_layer_version_arn(self, f"{logical_name}-lwa", layer_arn))
+            timeout_s = STREAMING_ROUTE_TIMEOUT_S
+        function = lambda_.Function(
             self, logical_name,
             function_name=name,
             runtime=code.RUNTIME,
             architecture=lambda_.Architecture.X86_64,
-            handler=f"functions.{handler_module}.handler.handler",
+            handler=handler,
             code=self.code,
-            layers=self.layers,
-            role=self.role,
+            layers=layers,
+            role=self._role(logical_name, access or handler_module, log_group),
             memory_size=environment.lambda_memory_mb,
             timeout=cdk.Duration.seconds(timeout_s or environment.lambda_timeout_s),
-            tracing=lambda_.Tracing.ACTIVE if environment.tracing else lambda_.Tracing.DISABLED,
             log_group=log_group,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
             environment={
                 "AIPLANE_ENV": environment.name,
                 "AIPLANE_RESOURCE_PREFIX": environment.resource_prefix,
+                "AIPLANE_ACCOUNT_ID": cdk.Aws.ACCOUNT_ID,
                 "POWERTOOLS_SERVICE_NAME": "aiplane",
                 "POWERTOOLS_METRICS_NAMESPACE": "aiplane",
                 "POWERTOOLS_TRACE_DISABLED": "false" if environment.tracing else "true",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                **variables,
                 **(extra_environment or {}),
             },
+        )
+        if environment.tracing:
+            # Set on the L1: the L2's `tracing` would add a policy resource per function (the X-Ray
+            # actions are in the role's own policy), and the API stacks are near the 500-resource limit.
+            function.node.default_child.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
+        return function
+
+    def live_alias(self, function: lambda_.Function) -> lambda_.Alias:
+        """The alias API Gateway invokes: each deploy publishes a version (snapshotted with
+        SnapStart) and moves the alias to it."""
+        return lambda_.Alias(self, f"{function.node.id}-{LIVE_ALIAS}", alias_name=LIVE_ALIAS, version=function.current_version)
+
+    def _role(self, logical_name: str, access: str, log_group: logs.LogGroup) -> iam.Role:
+        statements = [
+            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]),
+            *function_statements(self.environment, access),
+        ]
+        if self.environment.tracing:
+            statements.append(iam.PolicyStatement(actions=XRAY_ACTIONS, resources=["*"]))  # X-Ray takes no resource ARN
+        return iam.Role(
+            self, f"{logical_name}-role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"aiplane {logical_name}",
+            inline_policies={"access": iam.PolicyDocument(statements=statements)},
         )

@@ -8,9 +8,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from aiplane_infra.constructs.access import Capability
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
-from aiplane_shared.resources import physical_name
+from aiplane_shared.resources import bucket_name, physical_name
 
 # The AWS Deep Learning Base AMI (NVIDIA driver, CUDA, Docker), resolved at deploy time.
 GPU_IMAGE_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
@@ -34,7 +35,7 @@ class GpuFleet(Construct):
         # The agent package only: user data fetches it from the artifacts bucket.
         self.instance_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject"],
-            resources=[f"arn:{partition}:s3:::{physical_name(prefix, resources.ARTIFACT_BUCKET.name)}/gpu-agent/*"],
+            resources=[f"arn:{partition}:s3:::{bucket_name(prefix, resources.ARTIFACT_BUCKET.name, cdk.Aws.ACCOUNT_ID, cdk.Aws.REGION)}/gpu-agent/*"],
         ))
         # Its contract's agent credential only: the provisioner tags each parameter with the ARN of
         # the one instance that may read it (aiplane.gpufarm.agent_credentials).
@@ -69,20 +70,33 @@ def agent_credential_parameters_arn(prefix: str) -> str:
             f"{resources.agent_credential_parameter(prefix)}*")
 
 
-def gpu_fleet_statements(environment: Environment) -> list[iam.PolicyStatement]:
-    """EC2 for the catalog, the provisioner and DELETE: read anything, launch from our launch
-    template, and terminate or tag only instances of this environment; the contracts' agent
-    credential parameters: publish them at launch, delete them when the contract ends."""
+def gpu_fleet_statements(environment: Environment, capability: Capability) -> list[iam.PolicyStatement]:
+    """EC2 for the catalog (read anything), the provisioner (launch from our launch template only)
+    and DELETE (terminate only instances of this environment)."""
     prefix = environment.resource_prefix
     region, account, partition = cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID, cdk.Aws.PARTITION
     name = physical_name(prefix, resources.GPU_LAUNCH_TEMPLATE.name)
-    return [
-        iam.PolicyStatement(
+    if capability is Capability.EC2_READ:
+        return [iam.PolicyStatement(
             actions=["ec2:DescribeInstanceTypes", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeSpotPriceHistory",
                      "ec2:DescribeInstances", "ec2:DescribeInstanceAttribute", "ec2:DescribeAvailabilityZones",
                      "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"],
             resources=["*"],  # EC2 Describe actions have no resource-level permissions
-        ),
+        )]
+    if capability is Capability.EC2_TERMINATE:
+        return [iam.PolicyStatement(
+            actions=["ec2:TerminateInstances"],
+            resources=[f"arn:{partition}:ec2:{region}:{account}:instance/*"],
+            conditions={"StringEquals": {"aws:ResourceTag/aiplane:environment": environment.name}},
+        )]
+    if capability is Capability.AGENT_CREDENTIALS:
+        # Published at launch, tagged with the one instance that may read it, deleted when the contract ends.
+        return [iam.PolicyStatement(
+            actions=["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"],
+            resources=[agent_credential_parameters_arn(prefix)],
+        )]
+    assert capability is Capability.EC2_LAUNCH, capability
+    return [
         iam.PolicyStatement(
             actions=["ec2:RunInstances"],  # launching needs the template plus every resource it creates or uses
             resources=[f"arn:{partition}:ec2:{region}:{account}:launch-template/*"],
@@ -98,18 +112,18 @@ def gpu_fleet_statements(environment: Environment) -> list[iam.PolicyStatement]:
             resources=[f"arn:{partition}:ec2:{region}:{account}:{kind}/*" for kind in ("instance", "volume", "spot-instances-request")],
             conditions={"StringEquals": {"ec2:CreateAction": "RunInstances"}},
         ),
-        iam.PolicyStatement(
-            actions=["ec2:TerminateInstances"],
-            resources=[f"arn:{partition}:ec2:{region}:{account}:instance/*"],
-            conditions={"StringEquals": {"aws:ResourceTag/aiplane:environment": environment.name}},
-        ),
-        iam.PolicyStatement(
-            actions=["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"],
-            resources=[agent_credential_parameters_arn(prefix)],
-        ),
+        # The launch template's image is `resolve:ssm:`: EC2 resolves it with the caller's rights.
+        iam.PolicyStatement(actions=["ssm:GetParameters", "ssm:GetParameter"],
+                            resources=[f"arn:{partition}:ssm:{region}::parameter{GPU_IMAGE_PARAMETER}"]),
         iam.PolicyStatement(
             actions=["iam:PassRole"],
             resources=[f"arn:{partition}:iam::{account}:role/{name}"],
             conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+        # The first Spot request creates AWSServiceRoleForEC2Spot when it is missing (README: prerequisites).
+        iam.PolicyStatement(
+            actions=["iam:CreateServiceLinkedRole"],
+            resources=[f"arn:{partition}:iam::{account}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"],
+            conditions={"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}},
         ),
     ]

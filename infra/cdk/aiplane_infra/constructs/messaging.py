@@ -44,8 +44,7 @@ class WorkQueues(Construct):
                 encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
             )
             if definition.consumer:
-                # A worker may run as long as the message stays invisible.
-                worker = functions.make(definition.consumer, definition.consumer, timeout_s=min(definition.visibility_timeout_s, 900))
+                worker = functions.make(definition.consumer, definition.consumer, timeout_s=definition.consumer_timeout_s)
                 worker.add_event_source(event_sources.SqsEventSource(queue, batch_size=SQS_BATCH_SIZE, report_batch_item_failures=True))
             self.queues[definition.name] = queue
             self.dead_letter_queues[definition.name] = dlq

@@ -7,6 +7,7 @@ auth), so the OpenAPI document and the auth sweep always cover the whole contrac
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 
@@ -19,11 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aiplane.api.auth import family_auth_dependency
 from aiplane.api.envelopes import error_body
 from aiplane.api.json_body import check_json_body
-from aiplane.errors import STATUS_OF_KIND, AiplaneError, ErrorKind, NotImplementedYetError, ValidationError
+from aiplane.errors import STATUS_OF_KIND, AiplaneError, ErrorKind, GatewayTimeoutError, NotImplementedYetError, ValidationError
 from aiplane.health import REQUESTS
 from aiplane.observability import logger
+from aiplane.settings import get_settings
 from aiplane.version import VERSION as API_VERSION
-from aiplane_shared.routes import routes_of
+from aiplane_shared.routes import STREAMING_ROUTES, routes_of
 
 _KIND_OF_STATUS = {status: kind for kind, status in reversed(list(STATUS_OF_KIND.items()))}
 
@@ -52,6 +54,7 @@ def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Coll
     _add_contract_placeholders(app, family, groups, served)
     _order_routes_by_specificity(app)
     _install_error_handlers(app, family)
+    app.add_middleware(_Deadline, family=family)
     app.add_middleware(_CheckJsonBody, family=family)
     app.add_middleware(_CountRequests)
     app.add_middleware(_NoSniff)
@@ -116,6 +119,47 @@ class _NoSniff:
             await send(message)
 
         await self.app(scope, receive, send_with_header)
+
+
+class _Deadline:
+    """Answers 504 in the family's envelope once the route's budget has passed without a response
+    (buffered routes: before API Gateway's 29 s gives its own 504; streaming routes: before the
+    function's 15 minutes). A response that has started is never cut."""
+
+    def __init__(self, app, family: str) -> None:
+        self.app = app
+        self.family = family
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        settings = get_settings()
+        task = asyncio.ensure_future(self.app(scope, receive, tracking_send))
+        done, _ = await asyncio.wait({task}, timeout=settings.request_budget_s)
+        if not done and self._streams(scope):  # the route is known once the router has matched it
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, settings.stream_budget_s - settings.request_budget_s))
+        if done or started:
+            await task
+            return
+        task.cancel()
+        request = Request(scope)
+        trace_id = trace_id_of(request)
+        logger.warning("request budget exhausted", extra={"trace_id": trace_id, "path": request.url.path})
+        error = GatewayTimeoutError(f"{request.method} {request.url.path} did not finish within its time budget")
+        await JSONResponse(error_body(self.family, error, trace_id), status_code=error.status,
+                           headers={"x-trace-id": trace_id})(scope, receive, send)
+
+    def _streams(self, scope) -> bool:
+        route = scope.get("route")
+        return (self.family, scope["method"], getattr(route, "path_format", None)) in STREAMING_ROUTES
 
 
 class _CountRequests:

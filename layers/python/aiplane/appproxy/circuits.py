@@ -141,7 +141,8 @@ def _place_on(worker: WorkerRecord, spec: CircuitSpec) -> CircuitRecord | None:
             if not free:
                 return None
             # Racing requests spread over the free ports instead of all trying the lowest.
-            port = spec.preferred_port if spec.preferred_port in free else random.choice(free)
+            # OS entropy: environments restored from one SnapStart snapshot share the `random` seed.
+            port = spec.preferred_port if spec.preferred_port in free else random.SystemRandom().choice(free)
             outcome = _claim(worker, spec, port, None)
             if outcome != SLOT_ITEM:
                 return outcome if isinstance(outcome, CircuitRecord) else None

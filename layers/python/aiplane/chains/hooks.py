@@ -25,9 +25,10 @@ from aiplane.chains import store
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
+from aiplane.settings import get_settings
 
 DEFAULT_TIMEOUT_MS = 5000
-MAX_TIMEOUT_MS = 300_000
+MAX_TIMEOUT_MS = int(get_settings().request_budget_s * 1000)  # a hook call fits in a buffered route's budget
 OPENAPI_CACHE_S = 30.0
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 

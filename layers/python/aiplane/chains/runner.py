@@ -47,6 +47,14 @@ def _state_machine_arn(name: str) -> str:
     return f"arn:aws:states:{get_settings().region}:{_account_id()}:stateMachine:{name}"
 
 
+def logging_configuration() -> dict[str, Any]:
+    """Express executions keep no history: failures are only seen in these logs."""
+    settings = get_settings()
+    log_group = resources.chain_log_group(settings.resource_prefix)
+    return {"level": "ERROR", "includeExecutionData": False, "destinations": [{"cloudWatchLogsLogGroup": {
+        "logGroupArn": f"arn:aws:logs:{settings.region}:{_account_id()}:log-group:{log_group}:*"}}]}
+
+
 def state_machine_name(key: str) -> str:
     return get_settings().resource(resources.CHAIN_STATE_MACHINE_PREFIX + key)
 
@@ -63,13 +71,16 @@ def deploy(chain: ChainDefinition, *, key: str | None = None) -> str:
     arn = _state_machine_arn(name)
     if key is not None:
         try:
-            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition), roleArn=_role_arn())
+            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition), roleArn=_role_arn(),
+                                     loggingConfiguration=logging_configuration(),
+                                     tracingConfiguration={"enabled": get_settings().tracing_enabled})
             return arn
         except sfn.exceptions.StateMachineDoesNotExist:
             pass
     try:
         return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=_role_arn(),
-                                        type="EXPRESS")["stateMachineArn"]
+                                        type="EXPRESS", loggingConfiguration=logging_configuration(),
+                                        tracingConfiguration={"enabled": get_settings().tracing_enabled})["stateMachineArn"]
     except sfn.exceptions.StateMachineAlreadyExists:  # same digest: the same definition
         return arn
 

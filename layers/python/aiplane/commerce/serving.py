@@ -59,7 +59,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def artifact_bucket() -> str:
-    return get_settings().resource(resources.ARTIFACT_BUCKET.name)
+    return get_settings().bucket(resources.ARTIFACT_BUCKET.name)
 
 
 def _text(value: str | None, param: str, default: str | None = None) -> str | None:

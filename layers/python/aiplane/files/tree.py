@@ -41,7 +41,7 @@ MAX_DEPTH = 64  # keeps a move's transaction (one check per ancestor) within Dyn
 
 
 def bucket() -> str:
-    return get_settings().resource(resources.ARTIFACT_BUCKET.name)
+    return get_settings().bucket(resources.ARTIFACT_BUCKET.name)
 
 
 def _transaction() -> TransactWrite:

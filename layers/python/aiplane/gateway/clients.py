@@ -16,9 +16,12 @@ from urllib.parse import urlparse
 import httpx
 
 from aiplane import outbound
+from aiplane.settings import get_settings
 
 CONNECT_TIMEOUT_S = 3.0
-READ_TIMEOUT_S = 120.0
+# One attempt may use half of a buffered route's budget, so a timed-out backend still leaves time
+# to fail over to the next one before the route answers 504.
+READ_TIMEOUT_S = get_settings().request_budget_s / 2
 LIST_TIMEOUT_S = 10.0
 GEMINI_DEFAULT_URL = "https://generativelanguage.googleapis.com"
 

@@ -101,7 +101,7 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
     agent_key = agent_credentials.issue(record.user_id, record.contract_id)
     script = user_data.build(
         user_data.agent_environment(_gpufarm_api_url(), agent_credentials.parameter_name(record.contract_id)),
-        get_settings().resource(ARTIFACT_BUCKET.name), get_settings().region,
+        get_settings().bucket(ARTIFACT_BUCKET.name), get_settings().region,
     )
     attempts: list[dict[str, str]] = []
     launched = False

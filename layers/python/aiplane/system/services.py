@@ -24,8 +24,8 @@ EXECUTOR_SYNC_DETAIL_TYPE = "executor.sync-requested"
 OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
 
 
-def _checked(name: str, kind: str, check: Callable[[str], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    physical = get_settings().resource(name)
+def _checked(name: str, kind: str, check: Callable[[str], tuple[str, dict[str, Any]]], physical: str | None = None) -> dict[str, Any]:
+    physical = physical or get_settings().resource(name)
     try:
         status, details = check(physical)
     except (ClientError, BotoCoreError) as error:
@@ -72,7 +72,7 @@ def services() -> list[dict[str, Any]]:
         *(_checked(table.name, "table", _table) for table in resources.TABLES),
         *(_checked(queue.name, "queue", _queue(queue)) for queue in resources.QUEUES),
         *(_checked(bus.name, "event-bus", _bus) for bus in resources.EVENT_BUSES),
-        *(_checked(bucket.name, "bucket", _bucket) for bucket in resources.BUCKETS),
+        *(_checked(bucket.name, "bucket", _bucket, get_settings().bucket(bucket.name)) for bucket in resources.BUCKETS),
     ]
 
 

@@ -1,0 +1,11 @@
+"""Secrets Manager rotation function for the JWT signing keys and the admin API key."""
+
+from typing import Any
+
+from aiplane.data.rotation import rotate
+from aiplane.observability import logger
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    logger.info("rotation step", extra={"step": event["Step"], "secret": event["SecretId"]})
+    rotate(event["Step"], event["SecretId"], event["ClientRequestToken"])
