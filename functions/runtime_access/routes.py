@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from aiplane.api.auth import current_principal
 from aiplane.errors import ValidationError
-from aiplane.identity import access, ownership
+from aiplane.identity import access, access_entries, ownership
 from aiplane.identity.models import AccessEntryRecord
 from aiplane.identity.principal import USER, Principal
 
@@ -54,24 +54,24 @@ def list_entries(
     if not (identity and _own(principal, identity)):
         access.require_permission(principal, access.MANAGE)
     entries = access.list_entries(identity=identity, after=after, limit=limit)
-    return [access.entry_view(entry, expand_user=expand == "user") for entry in entries]
+    return [access_entries.entry_view(entry, expand_user=expand == "user") for entry in entries]
 
 
 @router.post("/access-control", status_code=201)
 def create_entry(body: AccessEntryRequest, request: Request) -> dict[str, Any]:
     principal = current_principal(request)
-    resource, resource_type = ownership.entry_target(body.resource, body.resourceType, body.fileDetails)
+    resource, resource_type = access_entries.entry_target(body.resource, body.resourceType, body.fileDetails)
     if resource:
         ownership.require_on_resource(principal, access.MANAGE, resource)
     entry = access.create_entry(body.identity, resource, resource_type, body.permission)
-    return access.entry_view(entry, expand_user=bool(body.withUserDetails))
+    return access_entries.entry_view(entry, expand_user=bool(body.withUserDetails))
 
 
 @router.get("/access-control/{id}")
 def read_entry(id: str, request: Request, expand: str | None = None) -> dict[str, Any]:
     entry = access.get_entry(id)
     _readable(current_principal(request), entry)
-    return access.entry_view(entry, expand_user=expand == "user")
+    return access_entries.entry_view(entry, expand_user=expand == "user")
 
 
 @router.put("/access-control/{id}")
@@ -82,7 +82,7 @@ def update_entry(id: str, body: AccessEntryRequest, request: Request) -> dict[st
         if getattr(body, field) not in (None, current):
             raise ValidationError(f"{field} cannot change; delete the entry and create a new one", param=field)
     entry = access.update_entry(id, permission=body.permission)
-    return access.entry_view(entry, expand_user=bool(body.withUserDetails))
+    return access_entries.entry_view(entry, expand_user=bool(body.withUserDetails))
 
 
 @router.delete("/access-control/{id}")

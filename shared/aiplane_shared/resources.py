@@ -8,7 +8,7 @@ Physical names are `<prefix>-<name>`, where the prefix comes from the environmen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Every table uses the same key layout: a partition/sort pair plus two overloaded GSIs, so a
 # list endpoint is always a Query on a key or a GSI (never a Scan).

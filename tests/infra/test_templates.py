@@ -200,8 +200,8 @@ def test_an_instance_reads_only_its_own_agent_credential_and_the_functions_manag
         "Condition": {"StringEquals": {"ssm:resourceTag/aiplane:instance-arn": "${ec2:SourceInstanceARN}"}},
     })
     templates["async"].has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([own_only])}})
-    for stack in ("async", "api-gpufarm"):  # the provisioner publishes them, DELETE and the worker delete them
-        statements = [statement for policy in templates[stack].find_resources("AWS::IAM::Policy").values()
-                      for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    # The provisioner publishes them; DELETE and the provisioner (state changes) delete them.
+    for stack, function in (("async", "gpufarm_provisioner"), ("api-gpufarm", "gpufarm_gpu")):
+        statements = [statement for statement in function_statements(templates[stack], physical_name(prefix_of(env_name), function))
                       if statement["Action"] == ["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"]]
-        assert statements and all(parameters in json.dumps(statement["Resource"]) for statement in statements), stack
+        assert statements and all(parameters in json.dumps(statement["Resource"]) for statement in statements), function

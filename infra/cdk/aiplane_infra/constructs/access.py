@@ -77,7 +77,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "authorizer": Access(read=(IDENTITY_TABLE, *AUTH_SECRETS)),
     "runtime_auth": _api(),
     "runtime_users": _api(),
-    "runtime_access": _api(),
+    # Item grants on files and folders answer with their fileDetails (the files tree, read only).
+    "runtime_access": _api(read=(RUNTIME_TABLE, ARTIFACT_BUCKET)),
     "runtime_activity": _api(RUNTIME_TABLE),
     "runtime_backends": _gateway_api(),
     "runtime_groups": _gateway_api(),
@@ -110,7 +111,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "mlworker_jupyter": _api(MLWORKER_TABLE),
     "mlworker_stream": _api(),
     "mlworker_health": _api(),
-    "gpufarm_auth": _api(GPUFARM_TABLE),
+    # The account export includes the user's access entries with their fileDetails (files tree, read only).
+    "gpufarm_auth": _api(GPUFARM_TABLE, read=(RUNTIME_TABLE, ARTIFACT_BUCKET)),
     # POST queues a contract for the provisioner; DELETE terminates. Only the provisioner launches.
     "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
     "gpufarm_loadbalancer": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, **GPU_API),

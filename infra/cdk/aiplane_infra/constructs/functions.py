@@ -14,7 +14,6 @@ from aiplane_infra.constructs.access import function_statements
 from aiplane_shared.environments import STREAMING_ROUTE_TIMEOUT_S, Environment
 from aiplane_shared import streaming
 from aiplane_shared.resources import physical_name
-from aiplane_shared.routes import function_name
 
 _RETENTION = {1: logs.RetentionDays.ONE_DAY, 14: logs.RetentionDays.TWO_WEEKS, 90: logs.RetentionDays.THREE_MONTHS}
 LIVE_ALIAS = "live"  # API Gateway calls this alias: it points at the published (SnapStart) version

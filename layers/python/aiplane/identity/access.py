@@ -19,7 +19,7 @@ from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from aiplane.identity.models import AccessClaimRecord, AccessEntryRecord
 from aiplane.identity.principal import USER, Principal
-from aiplane.identity.users import find_user, parse_rfc3339, rfc3339, runtime_view
+from aiplane.identity.users import parse_rfc3339, rfc3339
 from aiplane.settings import get_settings
 
 NONE, VIEW, EDIT, MANAGE = "none", "view", "edit", "manage"
@@ -140,25 +140,3 @@ def delete_entry(entry: AccessEntryRecord) -> None:
 def delete_entries_of(identity: str) -> None:
     for entry in AccessEntryRecord.by_identity.query(f"IDENTITY#{identity}"):
         delete_entry(entry)
-
-
-def entry_view(entry: AccessEntryRecord, *, expand_user: bool = False) -> dict[str, object]:
-    view: dict[str, object] = {
-        "id": entry.entry_id,
-        "identity": entry.identity,
-        "resource": entry.resource,
-        "resourceType": entry.resource_type,
-        "permission": entry.permission,
-        "createdAt": rfc3339(entry.created_at),
-        "updatedAt": rfc3339(entry.updated_at),
-    }
-    from aiplane.identity.ownership import file_details  # ownership builds on this module
-
-    details = file_details(entry.resource)
-    if details is not None:
-        view["fileDetails"] = details
-    if expand_user:
-        user = find_user(entry.identity)
-        view["identityDetails"] = runtime_view(user) if user else None
-        view["withUserDetails"] = True
-    return view

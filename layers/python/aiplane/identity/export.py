@@ -11,7 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aiplane.identity.access import entry_view, list_entries
+from aiplane.identity.access import list_entries
+from aiplane.identity.access_entries import entry_view
 from aiplane.identity.api_keys import key_view, keys_of
 from aiplane.identity.audit import auth_events_of
 from aiplane.identity.models import UserRecord
