@@ -11,8 +11,12 @@ from aiplane.gpufarm import loadbalancer, proxy
 from aiplane.gpufarm.catalog import Filters, list_offers
 from aiplane.gpufarm.loadbalancer import AgentLoad
 from aiplane.gpufarm.marketplaces import MARKETPLACES
+from aiplane.identity.principal import USER, Principal
 from aiplane.outbound import OutboundPolicy, OutboundRefused
 from aiplane_shared.environments import get_environment
+
+
+CALLER = Principal(id="user-1", kind=USER, credential="api_key")
 
 
 def agent_at(monkeypatch, url: str) -> None:
@@ -25,7 +29,7 @@ def agent_at(monkeypatch, url: str) -> None:
 def test_the_proxy_never_reaches_a_metadata_address(monkeypatch, url):
     agent_at(monkeypatch, url)
     with pytest.raises(OutboundRefused) as refused:
-        proxy.forward("GET", "i-forged", "/latest/meta-data/", None, 1.0)
+        proxy.forward(CALLER, "GET", "i-forged", "/latest/meta-data/", None, 1.0)
     assert refused.value.status == 400 and "outbound-URL policy: agents" in refused.value.message
 
 
@@ -34,7 +38,7 @@ def test_deployed_agents_are_reached_on_private_addresses_only(monkeypatch):
     monkeypatch.setattr(outbound, "environment_policy", lambda: prod)
     agent_at(monkeypatch, "http://127.0.0.1:9")
     with pytest.raises(OutboundRefused, match="loopback"):
-        proxy.forward("POST", None, "/v1/inference", {}, 1.0)
+        proxy.forward(CALLER, "POST", None, "/v1/inference", {}, 1.0)
     assert prod.refusal(prod.addresses("10.0.12.7", 8000)[0], outbound.AGENTS) is None
 
 
