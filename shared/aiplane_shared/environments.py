@@ -6,6 +6,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class GpuSpendLimits:
+    """Per-user limits on GPU contracts (admins are exempt from the concurrency caps)."""
+
+    max_instances_per_user: int  # contracts from hold to settlement (queued, launching, running)
+    max_gpus_per_user: int  # GPUs of those contracts
+    default_lease_hours: float  # a contract without duration_hours is held and leased for this long
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     account: str | None  # None: resolved from the CLI's credentials at deploy time
@@ -18,6 +27,7 @@ class Environment:
     throttle_rate_limit: int  # API Gateway steady-state requests per second per stage
     throttle_burst_limit: int
     tracing: bool
+    gpu_limits: GpuSpendLimits
 
 
 ENVIRONMENTS: dict[str, Environment] = {
@@ -26,18 +36,21 @@ ENVIRONMENTS: dict[str, Environment] = {
         lambda_memory_mb=512, lambda_timeout_s=30, log_retention_days=1,
         table_point_in_time_recovery=False, throttle_rate_limit=1000, throttle_burst_limit=2000,
         tracing=False,
+        gpu_limits=GpuSpendLimits(max_instances_per_user=8, max_gpus_per_user=16, default_lease_hours=1.0),
     ),
     "dev": Environment(
         name="dev", account=None, region="us-east-1", resource_prefix="aiplane-dev",
         lambda_memory_mb=512, lambda_timeout_s=30, log_retention_days=14,
         table_point_in_time_recovery=False, throttle_rate_limit=100, throttle_burst_limit=200,
         tracing=True,
+        gpu_limits=GpuSpendLimits(max_instances_per_user=4, max_gpus_per_user=8, default_lease_hours=1.0),
     ),
     "prod": Environment(
         name="prod", account=None, region="us-east-1", resource_prefix="aiplane-prod",
         lambda_memory_mb=1024, lambda_timeout_s=30, log_retention_days=90,
         table_point_in_time_recovery=True, throttle_rate_limit=500, throttle_burst_limit=1000,
         tracing=True,
+        gpu_limits=GpuSpendLimits(max_instances_per_user=16, max_gpus_per_user=64, default_lease_hours=1.0),
     ),
 }
 

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from aiplane_shared.environments import Environment, get_environment
 from aiplane_shared.resources import physical_name
 
 
@@ -22,6 +23,11 @@ class Settings:
     def resource(self, name: str) -> str:
         """The physical name of a shared resource (table, queue, bus, secret, bucket)."""
         return physical_name(self.resource_prefix, name)
+
+    @property
+    def environment_config(self) -> Environment:
+        """The per-environment settings of `aiplane_shared.environments` (limits, sizes)."""
+        return get_environment(self.environment)
 
 
 @cache
