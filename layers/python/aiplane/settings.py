@@ -24,11 +24,6 @@ class Settings:
         """The physical name of a shared resource (table, queue, bus, secret, bucket)."""
         return physical_name(self.resource_prefix, name)
 
-    @property
-    def environment_config(self) -> Environment:
-        """The per-environment settings of `aiplane_shared.environments` (limits, sizes)."""
-        return get_environment(self.environment)
-
 
 @cache
 def get_settings() -> Settings:
@@ -39,3 +34,8 @@ def get_settings() -> Settings:
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         tracing_enabled=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() not in ("1", "true"),
     )
+
+
+def current_environment() -> Environment:
+    """This deployment's per-environment settings (caps, throttles) from `environments.py`."""
+    return get_environment(get_settings().environment)

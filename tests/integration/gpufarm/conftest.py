@@ -40,14 +40,18 @@ def fund(user_id: str, dollars: float) -> None:
     billing.create_payment(user_id, billing.validate_payment(dollars, "USD", "invoice", None), None)
 
 
-@pytest.fixture(autouse=True)
-def admin_can_spend() -> None:
+def let_admin_spend() -> None:
     """The bootstrap admin's GPU spend is held like everyone's: it gets credits, and fresh
     spending windows (one admin spends for every test of the session)."""
     if billing.balance_cents(BOOTSTRAP_ADMIN_ID) < 5_000_00:
         fund(BOOTSTRAP_ADMIN_ID, 10_000)
     for window in WINDOW_NAMES:
         guardrails.reset(BOOTSTRAP_ADMIN_ID, window)
+
+
+@pytest.fixture(autouse=True)
+def admin_can_spend() -> None:
+    let_admin_spend()
 
 
 @pytest.fixture

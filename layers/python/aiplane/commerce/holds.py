@@ -33,7 +33,7 @@ from aiplane.commerce.records import (
 )
 from aiplane.commerce.windows import WINDOW_NAMES, current_window, from_cents
 from aiplane.errors import ConflictError, PaymentRequiredError, RateLimitedError
-from aiplane.settings import get_settings
+from aiplane.settings import current_environment, get_settings
 
 INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
 QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
@@ -74,7 +74,7 @@ def place(user_id: str, hold_id: str, shares: list[Share], *, count_against_caps
     update); its condition failing raises HoldConflict."""
     total = sum(share.cents for share in shares)
     instances, gpus = len(shares), sum(share.gpus for share in shares)
-    limits = get_settings().environment_config.gpu_limits
+    limits = current_environment().gpu_limits
     # What the conditions cannot refuse while an item is missing is refused here, in the order
     # the transaction's conditions would: credits, spending limits, caps.
     over_caps = count_against_caps and (instances > limits.max_instances_per_user or gpus > limits.max_gpus_per_user)
@@ -110,16 +110,15 @@ def place(user_id: str, hold_id: str, shares: list[Share], *, count_against_caps
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        codes = cancellation_codes(error)
-        if CONDITION_FAILED not in codes:
+        if CONDITION_FAILED not in cancellation_codes(error):
             raise
-        failed = codes.index(CONDITION_FAILED)
-        if failed == 0:
+        # Which condition failed, told from the items themselves (PynamoDB sends puts before updates).
+        if billing.balance_cents(user_id) < total:
             _refuse_credits(user_id, total)
-        if failed <= len(windows):
-            guardrails.check(user_id, total)  # raises with the windows' current figures
-            raise PaymentRequiredError("the estimated cost exceeds a spending limit", code="SPENDING_LIMIT") from error
-        if count_against_caps and failed == len(windows) + 1:
+        guardrails.check(user_id, total)  # raises the contract's 402 body if a window has no room
+        in_use_instances, in_use_gpus = fleet_usage(user_id)
+        if count_against_caps and (in_use_instances + instances > limits.max_instances_per_user
+                                   or in_use_gpus + gpus > limits.max_gpus_per_user):
             _refuse_caps(user_id, instances, gpus)
         raise HoldConflict(f"hold {hold_id} conflicts with a concurrent change") from error
 
@@ -133,7 +132,7 @@ def _refuse_credits(user_id: str, total_cents: int) -> NoReturn:
 
 
 def _refuse_caps(user_id: str, instances: int, gpus: int) -> NoReturn:
-    limits = get_settings().environment_config.gpu_limits
+    limits = current_environment().gpu_limits
     in_use_instances, in_use_gpus = fleet_usage(user_id)
     raise RateLimitedError(
         "the request would pass your limit on concurrent GPU instances or GPUs", code=QUOTA_EXCEEDED,
@@ -176,7 +175,7 @@ def _settle_share(hold: HoldRecord, contract_id: str, give_back: int) -> bool:
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if cancellation_codes(error)[:1] == [CONDITION_FAILED]:
+        if CONDITION_FAILED in cancellation_codes(error):  # only the hold item has a condition
             return False  # settled concurrently
         raise
     return True

@@ -31,7 +31,7 @@ from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.api_keys import revoke_api_key
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
-from aiplane.settings import get_settings
+from aiplane.settings import current_environment, get_settings
 from aiplane_shared.resources import PROVISIONING_QUEUE
 
 PROVISIONING, RUNNING, FAILED, TERMINATING, TERMINATED, STOPPED = (
@@ -128,7 +128,7 @@ def _new_record(principal: Principal, offer: Offer, config: ContractConfig, dura
 def create_contracts(principal: Principal, offers: list[Offer], config: ContractConfig) -> list[GpuContractRecord]:
     """Hold the cost of one contract per offer, write them and enqueue them all for the provisioner.
     A refused hold (402 credits or spending limit, 429 caps) writes and enqueues nothing."""
-    duration = config.duration_hours or get_settings().environment_config.gpu_limits.default_lease_hours
+    duration = config.duration_hours or current_environment().gpu_limits.default_lease_hours
     records = [_new_record(principal, offer, config, duration) for offer in offers]
     hold_id = f"hold_{uuid.uuid4().hex[:16]}"
     for record in records:

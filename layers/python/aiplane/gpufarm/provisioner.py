@@ -113,7 +113,7 @@ def _rent_from_marketplace(record: GpuContractRecord) -> None:
         contracts.set_status(record, FAILED, GpuContractRecord.failure_reasons.set([f"unavailable: {error}"]),
                              GpuContractRecord.attempts.set([{"offer": record.offer_id, "error": str(error)}]))
         return
-    _record_launch(record, rental_id, RUNNING, [{"offer": record.offer_id, "result": "rented"}], {}, record.price_limit)
+    _record_launch(record, rental_id, RUNNING, [{"offer": record.offer_id, "result": "rented"}], {}, None, record.price_limit)
 
 
 def _ordered_zones(zones: list[str], preferred: str | None) -> list[str]:
@@ -142,34 +142,31 @@ class _AlreadyLaunched(Exception):
 
 
 def _launch_on_ec2(record: GpuContractRecord) -> None:
-    adopted = _instance_tagged_with(record.contract_id)
-    if adopted is not None:  # an earlier delivery launched it but did not get to record it
-        _adopt(record, adopted)
-        return
     agent_key = issue_api_key(record.user_id, f"gpu agent {record.contract_id}")
     launched = False
     try:
-        if not _store_agent_key(record, hash_key(agent_key.api_key)):
-            return  # cancelled or taken meanwhile
-        script = user_data.build(
-            user_data.agent_environment(_gpufarm_api_url(), agent_key.api_key, record.contract_id),
-            get_settings().resource(ARTIFACT_BUCKET.name),
-        )
-        attempts: list[dict[str, str]] = []
+        # An earlier delivery may have launched the instance and not got to record it: adopt it.
+        instance = _instance_tagged_with(record.contract_id)
+        attempts: list[dict[str, str]] = list(record.attempts) if instance else []
         skipped: list[dict[str, str]] = []
-        try:
-            found = _first_launch(record, script, attempts, skipped)
-        except _AlreadyLaunched:
-            adopted = _instance_tagged_with(record.contract_id)
-            if adopted is None:
-                raise
+        if instance is None:
+            script = user_data.build(
+                user_data.agent_environment(_gpufarm_api_url(), agent_key.api_key, record.contract_id),
+                get_settings().resource(ARTIFACT_BUCKET.name),
+            )
+            try:
+                instance = _first_launch(record, script, attempts, skipped)
+            except _AlreadyLaunched:  # a concurrent delivery launched it under the same token
+                instance = _instance_tagged_with(record.contract_id)
+                if instance is None:
+                    raise
+        if instance is not None:
+            placement = _placement(instance)
+            if not attempts or attempts[-1].get("ec2_instance_id") != instance["InstanceId"]:
+                attempts.append({**placement, "result": "adopted", "ec2_instance_id": instance["InstanceId"]})
             launched = True
-            _adopt(record, adopted)
-            return
-        if found is not None:
-            instance, placement, price = found
-            launched = True
-            _record_launch(record, instance["InstanceId"], PROVISIONING, attempts, placement, price)
+            _record_launch(record, instance["InstanceId"], PROVISIONING, attempts, placement, hash_key(agent_key.api_key),
+                           _hourly_price(placement, _limit(record)))
             return
         reasons = sorted({_reason(attempt) for attempt in attempts + skipped})
         contracts.set_status(record, FAILED, GpuContractRecord.attempts.set(attempts),
@@ -179,12 +176,20 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
             revoke_api_key(hash_key(agent_key.api_key))
 
 
+def _limit(record: GpuContractRecord) -> float:
+    """The contract's price limit (USD an hour); contracts from before holds: the requested type's list price."""
+    if record.price_limit is not None:
+        return float(record.price_limit)
+    requested_type, _ = catalog.parse_ec2_offer_id(record.offer_id)
+    return catalog.ec2_gpu_types()[requested_type].on_demand_price or 0.0
+
+
 def _first_launch(record: GpuContractRecord, script: str, attempts: list[dict[str, str]],
-                  skipped: list[dict[str, str]]) -> tuple[dict[str, Any], dict[str, str], float] | None:
-    """Try the candidates in order; the instance, its placement and hourly price, or None."""
+                  skipped: list[dict[str, str]]) -> dict[str, Any] | None:
+    """Try the candidates in order (each attempt recorded); the launched instance, or None."""
     requested_type, preferred_zone = catalog.parse_ec2_offer_id(record.offer_id)
     gpu_types = catalog.ec2_gpu_types()
-    limit = float(record.price_limit) if record.price_limit is not None else gpu_types[requested_type].on_demand_price
+    limit = _limit(record)
     instance_types = catalog.acceptable_instance_types(requested_type)
     zones_of = catalog.ec2_zones_offering(instance_types)
     markets = [SPOT, ON_DEMAND] if record.market == SPOT and record.on_demand_fallback else [record.market]
@@ -212,8 +217,7 @@ def _first_launch(record: GpuContractRecord, script: str, attempts: list[dict[st
                         return None
                     raise  # throttling, outage: let the queue retry the whole contract
                 attempts.append({**attempt, "result": "launched", "ec2_instance_id": instance["InstanceId"]})
-                placement = {"instance_type": instance_type, "zone": zone, "market": market}
-                return instance, placement, _hourly_price(placement, limit)
+                return instance
     return None
 
 
@@ -227,20 +231,6 @@ def _hourly_price(placement: dict[str, str], limit: float) -> float:
     return min(limit, spot) if spot is not None else limit
 
 
-def _store_agent_key(record: GpuContractRecord, agent_key_hash: str) -> bool:
-    """Record the agent key before launching, so an instance a redelivery adopts keeps the key
-    its user data holds (and it is revoked when the contract ends)."""
-    previous = record.agent_key_hash
-    try:
-        record.update(actions=[GpuContractRecord.agent_key_hash.set(agent_key_hash)],
-                      condition=(GpuContractRecord.status == PROVISIONING) & GpuContractRecord.provider_instance_id.does_not_exist())
-    except UpdateError:
-        return False
-    if previous:
-        revoke_api_key(previous)  # an earlier delivery's key whose launch never happened
-    return True
-
-
 def _instance_tagged_with(contract_id: str) -> dict[str, Any] | None:
     reservations = client("ec2").describe_instances(Filters=[
         {"Name": f"tag:{CONTRACT_TAG}", "Values": [contract_id]},
@@ -250,12 +240,9 @@ def _instance_tagged_with(contract_id: str) -> dict[str, Any] | None:
     return min(instances, key=lambda instance: instance["LaunchTime"]) if instances else None
 
 
-def _adopt(record: GpuContractRecord, instance: dict[str, Any]) -> None:
-    placement = {"instance_type": instance["InstanceType"], "zone": instance["Placement"]["AvailabilityZone"],
-                 "market": SPOT if instance.get("InstanceLifecycle") == "spot" else ON_DEMAND}
-    limit = float(record.price_limit) if record.price_limit is not None else 0.0
-    attempts = [*record.attempts, {**placement, "result": "adopted", "ec2_instance_id": instance["InstanceId"]}]
-    _record_launch(record, instance["InstanceId"], PROVISIONING, attempts, placement, _hourly_price(placement, limit))
+def _placement(instance: dict[str, Any]) -> dict[str, str]:
+    return {"instance_type": instance["InstanceType"], "zone": instance["Placement"]["AvailabilityZone"],
+            "market": SPOT if instance.get("InstanceLifecycle") == "spot" else ON_DEMAND}
 
 
 def _gpufarm_api_url() -> str:
@@ -293,7 +280,7 @@ def _run_instance(record: GpuContractRecord, instance_type: str, zone: str, mark
 
 
 def _record_launch(record: GpuContractRecord, provider_instance_id: str, status: str, attempts: list[dict[str, str]],
-                   placement: dict[str, str], price_per_hour: float | None) -> None:
+                   placement: dict[str, str], agent_key_hash: str | None, price_per_hour: float | None) -> None:
     actions = [
         GpuContractRecord.provider_instance_id.set(provider_instance_id),
         GpuContractRecord.attempts.set(attempts),
@@ -306,12 +293,15 @@ def _record_launch(record: GpuContractRecord, provider_instance_id: str, status:
     if placement:
         actions += [GpuContractRecord.instance_type.set(placement["instance_type"]),
                     GpuContractRecord.zone.set(placement["zone"]), GpuContractRecord.market.set(placement["market"])]
+    if agent_key_hash:
+        actions.append(GpuContractRecord.agent_key_hash.set(agent_key_hash))
     try:
         # Only a contract still waiting may take the instance: a DELETE may have cancelled it meanwhile.
         contracts.set_status(record, status, *actions, condition=GpuContractRecord.status == PROVISIONING)
     except UpdateError:
         record.refresh()
         record.provider_instance_id = provider_instance_id
+        record.agent_key_hash = agent_key_hash
         contracts.destroy(record)
 
 
