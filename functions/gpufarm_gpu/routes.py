@@ -40,7 +40,7 @@ class ContractConfigBody(BaseModel):
 
     def config(self, default_max_price: float | None = None) -> contracts.ContractConfig:
         body = self.model_dump()
-        return contracts.ContractConfig(**{**body, "max_price": body["max_price"] or default_max_price})
+        return contracts.ContractConfig(**{**body, "max_price": body["max_price"] or default_max_price or None})
 
 
 class FiltersBody(BaseModel):
