@@ -194,7 +194,7 @@ GPU_LEASE_SWEEP = Schedule(
 # Both GPU schedules feed the provisioning queue; the provisioner tells them apart by the rule ARN
 # that a Scheduled Event names in `resources`.
 GPU_RECONCILE = Schedule(
-    "gpu-reconcile", "terminate tagged GPU instances that no contract tracks; fail contracts stuck in provisioning",
+    "gpu-reconcile", "terminate tagged GPU instances no contract tracks; fail or finish contracts whose messages were lost",
     cloud_rate_minutes=10, local_period_s=60.0, target_queue=PROVISIONING_QUEUE.name, detail_type="gpu-reconcile",
 )
 

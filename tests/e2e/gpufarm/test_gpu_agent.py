@@ -89,6 +89,7 @@ def test_local_mode_runs_an_agent_per_running_instance(api_base, auth, local_sta
     supervisor = GpuInstanceSupervisor(REGION)
     ec2, events = boto3.client("ec2", region_name=REGION), boto3.client("events", region_name=REGION)
     supervisor.observe_once(ec2, events)  # instances from earlier tests: seen, agents started or not
+    queue.run_worker(100)  # and their state-change events handled, so the queue is empty again
     try:
         created = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/instances/aws/g5.xlarge", headers=auth, json={}).json()
         queue.run_worker()

@@ -327,6 +327,18 @@ def test_reconciliation_fails_contracts_whose_message_was_lost(gpufarm, make_use
     assert balance(user_id) == 10_00 and holds.fleet_usage(user_id) == (0, 0)
 
 
+def test_reconciliation_finishes_a_contract_whose_terminated_event_was_lost(gpufarm, make_user, provisioning):
+    user_id, headers = make_user()
+    fund(user_id, 10)
+    body = gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=headers, json={}).json()
+    provisioning.run_worker()
+    assert gpufarm.delete(f"/api/v1/gpu/instances/aws/{body['contract_id']}", headers=headers).status_code == 200
+    assert contract(body["contract_id"]).status == "terminating"  # EC2's "terminated" event never comes
+    assert provisioner.reconcile()["finished"] >= 1
+    assert contract(body["contract_id"]).status == "terminated"
+    assert balance(user_id) >= 10_00 - 1 and holds.fleet_usage(user_id) == (0, 0)
+
+
 # Failures that exhaust their retries
 def test_a_message_that_exhausts_its_retries_marks_its_contract_failed(gpufarm, make_user, local_stack, unqueued):
     user_id, headers = make_user()

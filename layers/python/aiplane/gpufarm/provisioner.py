@@ -367,7 +367,7 @@ def reconcile() -> dict[str, int]:
     for instance_id, contract_id in untracked:
         logger.warning("terminating a GPU instance no contract tracks", extra={"instance_id": instance_id, "contract_id": contract_id})
         ec2.terminate_instances(InstanceIds=[instance_id])
-    return {"terminated": len(untracked), "failed": _fail_lost_contracts()}
+    return {"terminated": len(untracked), "failed": _fail_lost_contracts(), "finished": _finish_terminated_contracts()}
 
 
 def _tracks(record: GpuContractRecord | None, instance_id: str) -> bool:
@@ -386,3 +386,21 @@ def _fail_lost_contracts() -> int:
         give_up({"kind": "provision", "contract_id": record.contract_id}, TimeoutError("provisioning never completed"))
         failed += 1
     return failed
+
+
+def _finish_terminated_contracts() -> int:
+    """Contracts `terminating` whose instance EC2 reports terminated: finished (and settled) as
+    their lost state-change event would have."""
+    waiting = {record.provider_instance_id: record for record in
+               GpuContractRecord.by_status.query(GpuContractRecord.status_key(TERMINATING)) if record.provider_instance_id}
+    finished = 0
+    ids = sorted(waiting)
+    for start in range(0, len(ids), 100):
+        reservations = client("ec2").describe_instances(Filters=[
+            {"Name": "instance-id", "Values": ids[start:start + 100]},
+            {"Name": "instance-state-name", "Values": ["terminated"]},
+        ])["Reservations"]
+        for instance in (instance for reservation in reservations for instance in reservation["Instances"]):
+            on_ec2_state_change(instance["InstanceId"], "terminated")
+            finished += 1
+    return finished
