@@ -33,7 +33,9 @@ def main() -> None:
     import httpx
     import uvicorn
 
+    from aiplane.commerce import billing
     from aiplane.gpufarm.contracts import RUNNING, get_contract
+    from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID
     from aiplane_local.provision import publish_api_urls
     from aiplane_local.server import build_root_app
 
@@ -47,6 +49,8 @@ def main() -> None:
     api = httpx.Client(base_url=f"{base}/gpufarm", headers={"Authorization": f"Bearer {stack.bootstrap['admin-api-key']}"},
                        timeout=60)
     api.get("/api/v1/gpu/instances", params={"provider": "aws"}).raise_for_status()  # warm EC2 catalog and moto
+    # GPU spend is held against credits (the batch stays within the hourly spending limit).
+    billing.create_payment(BOOTSTRAP_ADMIN_ID, billing.validate_payment(1000, "USD", "invoice", None), None)
 
     try:
         to_running, to_agent = [], []

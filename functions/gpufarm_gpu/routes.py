@@ -36,10 +36,12 @@ class ContractConfigBody(BaseModel):
     duration_hours: float | None = Field(default=None, gt=0)
     auto_renew: bool = False
     market: Literal["on-demand", "spot"] = "on-demand"
-    on_demand_fallback: bool = True  # a spot request may launch On-Demand when spot has no capacity
+    on_demand_fallback: bool = False  # a spot request may launch On-Demand when spot has no capacity
+    max_price: float | None = Field(default=None, gt=0)  # USD an hour that failover may go up to
 
-    def config(self) -> contracts.ContractConfig:
-        return contracts.ContractConfig(**self.model_dump())
+    def config(self, default_max_price: float | None = None) -> contracts.ContractConfig:
+        body = self.model_dump()
+        return contracts.ContractConfig(**{**body, "max_price": body["max_price"] or default_max_price or None})
 
 
 class FiltersBody(BaseModel):
@@ -115,14 +117,14 @@ def batch_create(body: BatchBody, request: Request) -> dict:
     counts = {"vastai": body.vastai_count, "ionet": body.ionet_count, "aws": body.aws_count}
     if sum(counts.values()) < 1:
         raise ValidationError("ask for at least one instance (vastai_count, ionet_count or aws_count)", param="vastai_count")
-    config, filters = body.config.config(), _filters(body.filters)
+    config, filters = body.config.config(body.filters.max_price), _filters(body.filters)
     picked, errors = {}, []
     for provider, count in counts.items():
         if count:
             picked[provider], provider_errors = contracts.pick_offers(provider, count, filters)
             errors += provider_errors
-    requests = [(offer.provider, offer.id) for offers in picked.values() for offer in offers]
-    created = contracts.create_contracts(principal, requests, config) if requests else []
+    offers = [offer for provider_offers in picked.values() for offer in provider_offers]
+    created = contracts.create_contracts(principal, offers, config) if offers else []
     answer = {f"{provider}_instances": [r.contract_id for r in created if r.provider == provider] for provider in counts}
     return {**answer, "total_created": len(created), "errors": errors}
 
@@ -131,9 +133,9 @@ def batch_create(body: BatchBody, request: Request) -> dict:
 def reserve(body: ReserveBody, request: Request) -> dict:
     principal = current_principal(request)
     provider = catalog.check_provider(body.filters.provider, allow_all=True)
-    config = body.config.config()
+    config = body.config.config(body.filters.max_price)
     offers, errors = contracts.pick_offers(provider, body.count, _filters(body.filters))
-    created = contracts.create_contracts(principal, [(offer.provider, offer.id) for offer in offers], config) if offers else []
+    created = contracts.create_contracts(principal, offers, config) if offers else []
     reserved = [{"instance_id": r.offer_id, "provider": r.provider, "contract_id": r.contract_id} for r in created]
     return {"reserved": reserved, "count": len(reserved), "requested": body.count, "errors": errors}
 
@@ -142,8 +144,8 @@ def reserve(body: ReserveBody, request: Request) -> dict:
 def create_instance(provider: str, instanceId: str, body: ContractConfigBody, request: Request) -> dict:  # noqa: N803
     principal = current_principal(request)
     config = body.config()
-    offer_id = contracts.resolve_offer(provider, instanceId)
-    [record] = contracts.create_contracts(principal, [(provider, offer_id)], config)
+    offer = contracts.resolve_offer(provider, instanceId)
+    [record] = contracts.create_contracts(principal, [offer], config)
     return contracts.contract_view(record)
 
 

@@ -7,6 +7,8 @@
   copy of the table that drops concurrent writes): serialize them, as DynamoDB guarantees;
 - the interpreter's StringMatches is fnmatch (`?`, `[...]` are wildcards, `\\*` is no escape):
   match the way Step Functions does (only `*` is a wildcard; `\\*` and `\\\\` are escapes);
+- RunInstances ignores ClientToken: repeat the first launch for a known token, and answer
+  IdempotentParameterMismatch when the repeat asks for another instance type, as EC2 does;
 - scheduled rules never fire and TTL never deletes: see `dispatchers.py`.
 """
 
@@ -24,6 +26,8 @@ from typing import Any
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import ActionResult
 from moto.dynamodb.models import DynamoDBBackend
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models.instances import InstanceBackend
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.string_operators import (
     StringMatches,
@@ -58,6 +62,7 @@ def install(resource_prefix: str) -> None:
     StepFunctionResponse.start_sync_execution = _start_sync_execution
     _serialize_dynamodb_writes()
     StringMatches._compare = staticmethod(_string_matches)
+    _honour_client_tokens()
 
 
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
@@ -77,6 +82,34 @@ def _serialize_dynamodb_writes() -> None:
 
         serialized.serialized = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, serialized)
+
+
+MOTO_DEFAULT_CLIENT_TOKEN = "ABCDE"  # what moto records when a request carries no token
+_client_token_lock = threading.Lock()
+
+
+def _honour_client_tokens() -> None:
+    original = InstanceBackend.run_instances
+    if getattr(original, "honours_client_tokens", False):
+        return
+
+    @functools.wraps(original)
+    def run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: Any, **kwargs: Any) -> Any:
+        token = kwargs.get("client_token")
+        if token and token != MOTO_DEFAULT_CLIENT_TOKEN:
+            with _client_token_lock:  # one launch per token, also across the server's request threads
+                for reservation in self.reservations.values():
+                    if any(instance.client_token == token for instance in reservation.instances):
+                        # EC2 ignores a different zone; another instance type is a mismatch.
+                        if kwargs.get("instance_type") not in (None, reservation.instances[0].instance_type):
+                            raise EC2ClientError("IdempotentParameterMismatch",
+                                                 f"client token {token} was used for a different request")
+                        return reservation
+                return original(self, image_id, count, user_data, security_group_names, **kwargs)
+        return original(self, image_id, count, user_data, security_group_names, **kwargs)
+
+    run_instances.honours_client_tokens = True  # type: ignore[attr-defined]
+    InstanceBackend.run_instances = run_instances
 
 
 def _string_matches(variable: Any, pattern: Any) -> bool:

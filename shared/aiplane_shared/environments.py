@@ -19,6 +19,15 @@ class Throttle:
 
 
 @dataclass(frozen=True)
+class GpuSpendLimits:
+    """Per-user limits on GPU contracts (admins are exempt from the concurrency caps)."""
+
+    max_instances_per_user: int  # contracts from hold to settlement (queued, launching, running)
+    max_gpus_per_user: int  # GPUs of those contracts
+    default_lease_hours: float  # a contract without duration_hours is held and leased for this long
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     account: str | None  # None: resolved from the CLI's credentials at deploy time
@@ -42,6 +51,7 @@ class Environment:
     # ranges it may reach. Public addresses are always admitted; link-local and cloud metadata never.
     outbound_allowlists: Mapping[str, tuple[str, ...]]
     waf: bool  # a WAF web ACL (AWS managed rules and a per-IP rate limit) in front of every API stage
+    gpu_limits: GpuSpendLimits
     waf_rate_limit_per_5min: int = 2000  # requests one client IP may make in five minutes (with waf)
     alarm_api_5xx_rate: float = 0.05  # API 5xx share of requests that raises the API's alarm
     alarm_period_minutes: int = 5  # the window alarms evaluate
@@ -66,6 +76,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         api_keys_per_user=20, events_per_function_run=100,
         # make run and the tests: LLM backends, hooks, agents and stand-in marketplaces on this machine.
         outbound_allowlists={"backends": LOOPBACK + PRIVATE, "hooks": LOOPBACK, "agents": LOOPBACK, "marketplaces": LOOPBACK},
+        gpu_limits=GpuSpendLimits(max_instances_per_user=8, max_gpus_per_user=16, default_lease_hours=1.0),
     ),
     "dev": Environment(
         name="dev", account=None, region="us-east-1", resource_prefix="aiplane-dev",
@@ -77,6 +88,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         api_keys_per_user=20, events_per_function_run=100,
         # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
         outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
+        gpu_limits=GpuSpendLimits(max_instances_per_user=4, max_gpus_per_user=8, default_lease_hours=1.0),
     ),
     "prod": Environment(
         name="prod", account=None, region="us-east-1", resource_prefix="aiplane-prod",
@@ -88,6 +100,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         api_keys_per_user=10, events_per_function_run=100,
         # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
         outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
+        gpu_limits=GpuSpendLimits(max_instances_per_user=16, max_gpus_per_user=64, default_lease_hours=1.0),
     ),
 }
 

@@ -201,6 +201,12 @@ GPU_LEASE_SWEEP = Schedule(
     "gpu-lease-sweep", "terminate (or renew) GPU contracts whose duration has run out",
     cloud_rate_minutes=5, local_period_s=30.0, target_queue=PROVISIONING_QUEUE.name, detail_type="gpu-lease-sweep",
 )
+# Both GPU schedules feed the provisioning queue; the provisioner tells them apart by the rule ARN
+# that a Scheduled Event names in `resources`.
+GPU_RECONCILE = Schedule(
+    "gpu-reconcile", "terminate tagged GPU instances no contract tracks; fail or finish contracts whose messages were lost",
+    cloud_rate_minutes=10, local_period_s=60.0, target_queue=PROVISIONING_QUEUE.name, detail_type="gpu-reconcile",
+)
 
 JOB_LEASE_EXPIRY_SCHEDULE = Schedule(
     "job-lease-expiry", "return jobs with expired leases to the pending queue", cloud_rate_minutes=1,
@@ -213,7 +219,7 @@ MLWORKER_LEASES_SCHEDULE = Schedule(
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
-    GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, GPU_LEASE_SWEEP,
+    GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, GPU_LEASE_SWEEP, GPU_RECONCILE,
     JOB_LEASE_EXPIRY_SCHEDULE, MLWORKER_LEASES_SCHEDULE,
 )
 

@@ -14,11 +14,12 @@ import boto3
 import httpx
 import pytest
 import uvicorn
+from aws_lambda_powertools.utilities import parameters
 
 from aiplane_local.gpu_agents import GpuInstanceSupervisor
 from aiplane_local.provision import publish_api_urls
 from aiplane_local.stack import free_port
-from tests.integration.gpufarm.conftest import ProvisioningQueue, new_user, running_contract
+from tests.integration.gpufarm.conftest import ProvisioningQueue, let_admin_spend, new_user, running_contract
 
 REGION = "us-east-1"
 
@@ -36,6 +37,7 @@ def api_base(local_stack):
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     publish_api_urls(local_stack.provisioned.prefix, REGION, base)
+    parameters.clear_caches()  # a provisioner that ran earlier in the session cached the old URL
     yield base
     server.should_exit = True
     thread.join(timeout=5)
@@ -86,11 +88,13 @@ def test_console_script_registers_heartbeats_serves_and_stops_cleanly(api_base, 
 
 
 def test_local_mode_runs_an_agent_per_running_instance(api_base, auth, local_stack):
+    let_admin_spend()
     queue = ProvisioningQueue(local_stack)
     queue.run_worker(10)
     supervisor = GpuInstanceSupervisor(REGION)
     ec2, events = boto3.client("ec2", region_name=REGION), boto3.client("events", region_name=REGION)
     supervisor.observe_once(ec2, events)  # instances from earlier tests: seen, agents started or not
+    queue.run_worker(100)  # and their state-change events handled, so the queue is empty again
     try:
         created = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/instances/aws/g5.xlarge", headers=auth, json={}).json()
         queue.run_worker()

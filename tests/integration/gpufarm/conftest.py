@@ -13,11 +13,14 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from aiplane.commerce import billing, guardrails
+from aiplane.commerce.windows import WINDOW_NAMES
 from aiplane.data.aws import client
 from aiplane.data.secrets import clear_secret_cache
 from aiplane.gpufarm import agent_credentials, contracts
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.api_keys import hash_key
+from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID
 from aiplane.settings import get_settings
 from aiplane_local.gpu_agents import AGENT_ADDRESS_TAG
 from aiplane_shared import resources
@@ -35,6 +38,25 @@ def gpufarm(family_clients):
 @pytest.fixture
 def auth(admin_api_key) -> dict[str, str]:
     return {"Authorization": f"Bearer {admin_api_key}"}
+
+
+def fund(user_id: str, dollars: float) -> None:
+    """Credits for GPU spend, as an operator records a paid invoice."""
+    billing.create_payment(user_id, billing.validate_payment(dollars, "USD", "invoice", None), None)
+
+
+def let_admin_spend() -> None:
+    """The bootstrap admin's GPU spend is held like everyone's: it gets credits, and fresh
+    spending windows (one admin spends for every test of the session)."""
+    if billing.balance_cents(BOOTSTRAP_ADMIN_ID) < 5_000_00:
+        fund(BOOTSTRAP_ADMIN_ID, 10_000)
+    for window in WINDOW_NAMES:
+        guardrails.reset(BOOTSTRAP_ADMIN_ID, window)
+
+
+@pytest.fixture(autouse=True)
+def admin_can_spend() -> None:
+    let_admin_spend()
 
 
 @pytest.fixture

@@ -83,11 +83,11 @@ def test_capacity_error_fails_over_to_the_next_zone(gpufarm, auth, provisioning)
 
 
 def test_capacity_error_everywhere_fails_over_to_the_next_instance_type(gpufarm, auth, provisioning):
-    body = create(gpufarm, auth, "aws", "g5.xlarge@us-east-1a")
+    body = create(gpufarm, auth, "aws", "g5.xlarge@us-east-1a", max_price=1.3)
     with ec2_refuses(lambda params: "InsufficientInstanceCapacity" if params.get("InstanceType") == "g5.xlarge" else None) as calls:
         provisioning.run_worker()
     record = contract(body["contract_id"])
-    assert record.instance_type == "g5.2xlarge"  # the next acceptable type: same A10G, next price
+    assert record.instance_type == "g5.2xlarge"  # the next acceptable type: one A10G, next price, within max_price
     assert ec2_instance(record.provider_instance_id)["InstanceType"] == "g5.2xlarge"
     tried = [(attempt["instance_type"], attempt["zone"]) for attempt in record.attempts]
     g5_zones = [zone for instance_type, zone in tried if instance_type == "g5.xlarge"]
@@ -96,7 +96,7 @@ def test_capacity_error_everywhere_fails_over_to_the_next_instance_type(gpufarm,
 
 
 def test_quota_error_skips_the_remaining_zones_of_the_type(gpufarm, auth, provisioning):
-    body = create(gpufarm, auth, "aws", "g5.xlarge")
+    body = create(gpufarm, auth, "aws", "g5.xlarge", max_price=1.3)
     with ec2_refuses(lambda params: "VcpuLimitExceeded" if params.get("InstanceType") == "g5.xlarge" else None):
         provisioning.run_worker()
     record = contract(body["contract_id"])

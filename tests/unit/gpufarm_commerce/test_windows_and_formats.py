@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from aiplane.commerce.formats import resolve_format
-from aiplane.commerce.windows import current_window, from_cents, to_cents
+from aiplane.commerce.windows import cost_cents, current_window, from_cents, to_cents
 from aiplane.errors import ValidationError
 
 
@@ -41,3 +41,11 @@ def test_formats_are_detected_from_the_extension_or_checked_against_it():
         resolve_format("m.h5", "onnx")
     with pytest.raises(ValidationError):
         resolve_format("m.zip", None)
+
+
+def test_cost_rounds_up_to_the_cent_so_a_hold_never_falls_short():
+    assert cost_cents(1.006, 2) == 202  # 201.2 cents
+    assert cost_cents(0.526, 1) == 53
+    assert cost_cents(1.006, 0.5) == 51
+    assert cost_cents(2.5, 4) == 1000  # exact stays exact
+    assert cost_cents(0.0, 10) == 0

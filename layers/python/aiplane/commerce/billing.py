@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from aiplane.commerce.records import (
     ALL_TRANSACTIONS,
@@ -37,6 +38,7 @@ from aiplane.gateway.clock import parse_cursor
 from aiplane.identity.users import rfc3339
 
 CURRENCIES = ("USD",)
+BILLING_CURRENCY = CURRENCIES[0]  # what GPU spend is held and charged in
 PROVIDERS = ("stripe", "paypal", "crypto", "invoice")
 SUCCEEDED = "succeeded"
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -130,3 +132,26 @@ def credits_of(user_id: str) -> list[dict[str, Any]]:
     return [{"currency": record.sk.removeprefix("CREDITS#"), "balance": from_cents(record.balance_cents),
              "purchased": from_cents(record.purchased_cents),
              "updated_at": rfc3339(record.updated_at) if record.updated_at else None} for record in records]
+
+
+def _balance(user_id: str) -> CreditBalanceRecord:
+    return CreditBalanceRecord(billing_key(user_id), f"CREDITS#{BILLING_CURRENCY}")
+
+
+def balance_cents(user_id: str) -> int:
+    try:
+        return int(CreditBalanceRecord.get(billing_key(user_id), f"CREDITS#{BILLING_CURRENCY}", consistent_read=True).balance_cents)
+    except DoesNotExist:
+        return 0
+
+
+def take_credits(transaction: TransactWrite, user_id: str, cents: int) -> None:
+    """Deduct `cents` in `transaction`, which fails unless the balance covers them."""
+    transaction.update(_balance(user_id), actions=[CreditBalanceRecord.balance_cents.add(-cents),
+                                                   CreditBalanceRecord.updated_at.set(datetime.now(UTC))],
+                       condition=CreditBalanceRecord.balance_cents >= cents)
+
+
+def give_back_credits(transaction: TransactWrite, user_id: str, cents: int) -> None:
+    transaction.update(_balance(user_id), actions=[CreditBalanceRecord.balance_cents.add(cents),
+                                                   CreditBalanceRecord.updated_at.set(datetime.now(UTC))])

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from aiplane.commerce.records import CounterRecord, atomic_write, cancellation_codes, spend_key, write_with_retries
 from aiplane.commerce.windows import DAILY, HOURLY, MONTHLY, WINDOW_NAMES, Window, current_window, from_cents
@@ -81,20 +82,42 @@ def check(user_id: str, estimated_cents: int) -> dict[str, object]:
     return {"allowed": True, "spent": spent, "limit": from_cents(LIMITS_CENTS[PRIMARY_WINDOW])}
 
 
+def exceeds_a_whole_window(amount_cents: int) -> bool:
+    """More than a window's limit: refused before writing (a missing counter passes the condition)."""
+    return any(amount_cents > limit for limit in LIMITS_CENTS.values())
+
+
+def add_to_windows(transaction: TransactWrite, user_id: str, amount_cents: int, windows: list[Window]) -> None:
+    """Conditional `ADD`s, one per window, into `transaction`: each fails if it would pass the limit."""
+    for window in windows:
+        transaction.update(
+            _counter(user_id, window),
+            actions=[CounterRecord.value.add(amount_cents), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
+            condition=CounterRecord.value.does_not_exist() | (CounterRecord.value <= LIMITS_CENTS[window.name] - amount_cents),
+        )
+
+
+def remove_from_windows(transaction: TransactWrite, user_id: str, amount_cents: int, windows: list[dict[str, Any]]) -> None:
+    """Give back part of an earlier add, to the windows it went into (`window_refs`)."""
+    for window in windows:
+        counter = CounterRecord(spend_key(user_id), f"WINDOW#{window['sort_key']}")
+        transaction.update(counter, actions=[CounterRecord.value.add(-amount_cents),
+                                             CounterRecord.expires_at_epoch.set(window["expires"])])
+
+
+def window_refs(windows: list[Window]) -> list[dict[str, Any]]:
+    return [{"name": w.name, "sort_key": w.sort_key, "expires": w.retention_epoch} for w in windows]
+
+
 def record(user_id: str, amount_cents: int) -> int:
     """Add a spend to every window atomically; the new total of the primary window."""
-    if any(amount_cents > limit for limit in LIMITS_CENTS.values()):
+    if exceeds_a_whole_window(amount_cents):
         _refuse(user_id, amount_cents)
     windows = [current_window(name) for name in WINDOW_NAMES]
 
     def write() -> None:
         with atomic_write() as transaction:
-            for window in windows:
-                transaction.update(
-                    _counter(user_id, window),
-                    actions=[CounterRecord.value.add(amount_cents), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
-                    condition=CounterRecord.value.does_not_exist() | (CounterRecord.value <= LIMITS_CENTS[window.name] - amount_cents),
-                )
+            add_to_windows(transaction, user_id, amount_cents, windows)
 
     try:
         write_with_retries(write)

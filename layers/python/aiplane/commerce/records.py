@@ -5,6 +5,8 @@ Key layout (prefixes are distinct from the GPU fleet's records in the same table
 - transaction  pk BILLING#<user>  sk TXN#<created>#<id>        gsi1 TXNS / <created>#<id> (admin: all)
 - idempotency  pk BILLING#<user>  sk IDEMPOTENCY#<key>          TTL: a key is remembered for a day
 - spend window pk SPEND#<user>    sk WINDOW#<name>#<start>      TTL: gone a period after it closes
+- fleet usage  pk SPEND#<user>    sk FLEET                      GPU contracts and GPUs held (concurrency caps)
+- spend hold   pk HOLD#<id>       sk META                       credits held for GPU contracts until settled
 - usage        pk QUOTA#<user>    sk USAGE                      bytes of stored model artifacts
 - upload count pk QUOTA#<user>    sk UPLOADS#<name>#<start>     TTL like spend windows
 - model        pk MODEL#<id>      sk META                       gsi1 MODELOWNER#<user> / <created>#<id>
@@ -18,7 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
@@ -40,6 +50,10 @@ def billing_key(user_id: str) -> str:
 
 def spend_key(user_id: str) -> str:
     return f"SPEND#{user_id}"
+
+
+def hold_key(hold_id: str) -> str:
+    return f"HOLD#{hold_id}"
 
 
 def quota_key(user_id: str) -> str:
@@ -135,6 +149,33 @@ class CounterRecord(_GpufarmModel):
 
     value = NumberAttribute(default=0)
     expires_at_epoch = NumberAttribute(null=True)
+
+
+class FleetUsageRecord(_GpufarmModel):
+    """GPU contracts of a user from their hold to their settlement, and their GPUs."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    instances = NumberAttribute(default=0)
+    gpus = NumberAttribute(default=0)
+
+
+class HoldRecord(_GpufarmModel):
+    """Credits and spending-window headroom held for GPU contracts, written in the same
+    transaction that takes them; each contract settles its share once (`settled`)."""
+
+    class Meta(_GpufarmModel.Meta):
+        pass
+
+    sk = UnicodeAttribute(range_key=True, default=META)
+    user_id = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    shares = JSONAttribute()  # contract id -> held cents
+    gpus = JSONAttribute()  # contract id -> GPUs counted against the caps (empty: not counted)
+    windows = ListAttribute(of=JSONAttribute)  # the spending windows the hold went into: {name, sort_key, expires}
+    settled = UnicodeSetAttribute(null=True)  # contract ids whose share is settled
+    created_at = UTCDateTimeAttribute()
 
 
 class UsageRecord(_GpufarmModel):

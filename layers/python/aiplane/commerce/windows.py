@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from aiplane.errors import ValidationError
 
@@ -65,3 +65,8 @@ def to_cents(amount: float | int | Decimal | None, *, param: str, allow_zero: bo
 
 def from_cents(cents: int | float) -> float:
     return round(int(cents) / 100, 2)
+
+
+def cost_cents(price_per_hour: float, hours: float) -> int:
+    """What `hours` at `price_per_hour` USD cost, in cents rounded up (a hold never falls short)."""
+    return int((Decimal(str(price_per_hour)) * Decimal(str(hours)) * 100).to_integral_value(rounding=ROUND_CEILING))

@@ -219,15 +219,28 @@ def ec2_offers() -> list[Offer]:
 
 
 def acceptable_instance_types(requested: str) -> list[str]:
-    """The requested type first, then every type with the same GPU model and at least as many
-    GPUs, cheapest first: where the provisioner fails over to when capacity runs out."""
+    """The requested type first, then every priced type with the same GPU model and the same
+    number of GPUs, cheapest first: where the provisioner may fail over to when capacity runs
+    out. Never a larger GPU count (a g5.xlarge request never becomes a g5.48xlarge); the
+    provisioner also keeps each candidate within the contract's price limit."""
     types = ec2_gpu_types()
     wanted = types.get(requested)
     if wanted is None:
         return [requested]
     alternatives = sorted(
         (t for t in types.values() if t.instance_type != requested and t.gpu_model == wanted.gpu_model
-         and t.gpu_count >= wanted.gpu_count and t.on_demand_price is not None),
+         and t.gpu_count == wanted.gpu_count and t.on_demand_price is not None),
         key=lambda t: (t.on_demand_price, t.instance_type),
     )
     return [requested, *(t.instance_type for t in alternatives)]
+
+
+def ec2_offer(offer_id: str) -> Offer | None:
+    """The aws offer an id names (`<type>@<zone>` or a bare type), priced; None if unknown or unpriced."""
+    instance_type, zone = parse_ec2_offer_id(offer_id)
+    gpu_type = ec2_gpu_types().get(instance_type)
+    if gpu_type is None or gpu_type.on_demand_price is None:
+        return None
+    return Offer(id=offer_id, provider=AWS, gpu_model=gpu_type.gpu_model, vram_gb=gpu_type.vram_gb,
+                 price_per_hour=gpu_type.on_demand_price, location=zone or "", gpu_count=gpu_type.gpu_count,
+                 gpu_vendor=gpu_type.gpu_vendor, instance_type=instance_type)

@@ -1,7 +1,10 @@
 """GPU contracts: a request to run one instance of an offer, carried out by the provisioner.
 
-The API validates everything first, writes the contract (`provisioning`) and enqueues it on the
-provisioning queue; nothing is enqueued for a request that fails validation.
+The API validates everything first, holds the estimated cost (price limit × duration × count)
+against the caller's credits, spending windows and caps in one transaction (`commerce.holds`),
+then writes the contracts (`provisioning`) and enqueues them on the provisioning queue. Nothing
+is enqueued for a request that fails validation or whose hold is refused. A contract's hold
+settles against its actual runtime when it ends (`set_status` to a final status).
 """
 
 from __future__ import annotations
@@ -14,16 +17,20 @@ from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.transactions import TransactWrite
 
+from aiplane.commerce import holds
+from aiplane.commerce.windows import cost_cents
 from aiplane.data.aws import client
-from aiplane.errors import BadGatewayError, NotFoundError, ValidationError
+from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog
 from aiplane.gpufarm.catalog import AWS, Filters, Offer
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.principal import Principal
-from aiplane.settings import get_settings
+from aiplane.observability import logger
+from aiplane.settings import current_environment, get_settings
 from aiplane_shared.resources import PROVISIONING_QUEUE
 
 PROVISIONING, RUNNING, FAILED, TERMINATING, TERMINATED, STOPPED = (
@@ -39,13 +46,16 @@ class ContractConfig:
     duration_hours: float | None = None
     auto_renew: bool = False
     market: str = ON_DEMAND
-    on_demand_fallback: bool = True
+    on_demand_fallback: bool = False  # a spot contract may run On-Demand only when the request says so
+    max_price: float | None = None  # USD an hour; failover stays within it (default: the offer's price)
 
     def __post_init__(self) -> None:
         if self.duration_hours is not None and self.duration_hours <= 0:
             raise ValidationError("duration_hours must be positive", param="duration_hours")
         if self.market not in (SPOT, ON_DEMAND):
             raise ValidationError("market must be 'spot' or 'on-demand'", param="market")
+        if self.max_price is not None and self.max_price <= 0:
+            raise ValidationError("max_price must be positive", param="max_price")
 
 
 def now() -> datetime:
@@ -66,8 +76,8 @@ def contract_view(record: GpuContractRecord) -> dict[str, Any]:
     }
 
 
-def resolve_offer(provider: str, offer_id: str) -> str:
-    """The catalog id of the offer, or NotFound. An aws offer may name just the instance type."""
+def resolve_offer(provider: str, offer_id: str) -> Offer:
+    """The catalog's offer, or NotFound. An aws offer may name just the instance type."""
     catalog.check_provider(provider, allow_all=False)
     if provider == AWS:
         instance_type, zone = catalog.parse_ec2_offer_id(offer_id)
@@ -75,37 +85,76 @@ def resolve_offer(provider: str, offer_id: str) -> str:
             raise NotFoundError(f"no GPU instance type {instance_type!r} in the aws catalog", param="instanceId")
         if zone and zone not in catalog.ec2_zones_offering([instance_type]).get(instance_type, []):
             raise NotFoundError(f"{instance_type} is not offered in {zone}", param="instanceId")
-        return offer_id
+        found = catalog.ec2_offer(offer_id)
+        if found is None:
+            raise ValidationError(f"{instance_type} has no list price, so its cost cannot be authorised", param="instanceId")
+        return found
     try:
         found = catalog.find_offer(provider, offer_id)
     except MarketplaceError as error:
         raise BadGatewayError(str(error)) from error
     if found is None:
         raise NotFoundError(f"no offer {offer_id!r} at {provider}", param="instanceId")
-    return offer_id
+    return found
 
 
-def _new_record(principal: Principal, provider: str, offer_id: str, config: ContractConfig) -> GpuContractRecord:
+def price_limit(offer: Offer, config: ContractConfig) -> float:
+    """The most an hour of the contract may cost. EC2 may fail over to other types up to
+    `max_price`; a marketplace rents exactly the offer, at its price."""
+    spot_may_cost_less = offer.provider == AWS and config.market == SPOT
+    if config.max_price is not None and offer.price_per_hour > config.max_price and not spot_may_cost_less:
+        raise ValidationError(f"{offer.id} costs {offer.price_per_hour}/h, above max_price {config.max_price}", param="max_price")
+    if offer.provider == AWS and config.max_price is not None:
+        return config.max_price
+    return offer.price_per_hour
+
+
+def _new_record(principal: Principal, offer: Offer, config: ContractConfig, duration_hours: float) -> GpuContractRecord:
     contract_id = f"contract_{uuid.uuid4().hex[:16]}"
     created = now()
+    provider, offer_id = offer.provider, offer.id
     return GpuContractRecord(
         GpuContractRecord.key(contract_id),
         gsi1pk=GpuContractRecord.offer_key(provider, offer_id), gsi1sk=_iso(created) + contract_id,
         gsi2pk=GpuContractRecord.status_key(PROVISIONING), gsi2sk=contract_id,
         contract_id=contract_id, user_id=principal.id, provider=provider, offer_id=offer_id, status=PROVISIONING,
-        created_at=created, updated_at=created, duration_hours=config.duration_hours, auto_renew=config.auto_renew,
+        created_at=created, updated_at=created, duration_hours=duration_hours, auto_renew=config.auto_renew,
         market=config.market, on_demand_fallback=config.on_demand_fallback,
+        price_limit=price_limit(offer, config), gpu_count=offer.gpu_count,
     )
 
 
-def create_contracts(principal: Principal, requests: list[tuple[str, str]], config: ContractConfig) -> list[GpuContractRecord]:
-    """Write one contract per (provider, offer id) and enqueue them all for the provisioner."""
-    records = [_new_record(principal, provider, offer_id, config) for provider, offer_id in requests]
-    with GpuContractRecord.batch_write() as batch:  # fresh random ids: nothing to overwrite
-        for record in records:
-            batch.save(record)
-    enqueue([{"kind": "provision", "contract_id": record.contract_id} for record in records])
+def create_contracts(principal: Principal, offers: list[Offer], config: ContractConfig) -> list[GpuContractRecord]:
+    """Hold the cost of one contract per offer, write them and enqueue them all for the provisioner.
+    A refused hold (402 credits or spending limit, 429 caps) writes and enqueues nothing."""
+    duration = config.duration_hours or current_environment().gpu_limits.default_lease_hours
+    records = [_new_record(principal, offer, config, duration) for offer in offers]
+    hold_id = f"hold_{uuid.uuid4().hex[:16]}"
+    for record in records:
+        record.hold_ids, record.held_cents = [hold_id], cost_cents(record.price_limit, duration)
+    holds.place(principal.id, hold_id, [holds.Share(r.contract_id, r.held_cents, r.gpu_count) for r in records],
+                count_against_caps=not principal.is_admin)
+    try:
+        with GpuContractRecord.batch_write() as batch:  # fresh random ids: nothing to overwrite
+            for record in records:
+                batch.save(record)
+        enqueue([{"kind": "provision", "contract_id": record.contract_id} for record in records])
+    except Exception:
+        _abandon(records, "could not be queued for provisioning")
+        raise
     return records
+
+
+def _abandon(records: list[GpuContractRecord], reason: str) -> None:
+    """Contracts that may not run: failed where written (a worker skips them), holds given back."""
+    for record in records:
+        try:
+            set_status(record, FAILED, GpuContractRecord.failure_reasons.set([reason]),
+                       condition=(GpuContractRecord.status == PROVISIONING) & GpuContractRecord.provider_instance_id.does_not_exist())
+        except UpdateError:
+            # Never written (only the hold exists), or a worker took it first and settles it when it ends.
+            if get_contract(record.contract_id) is None:
+                holds.settle(record.hold_ids, record.contract_id, 0)
 
 
 @cache
@@ -188,6 +237,23 @@ def set_status(record: GpuContractRecord, status: str, *extra_actions: Any, cond
         GpuContractRecord.updated_at.set(now()),
         *extra_actions,
     ], condition=condition)
+    if status in FINISHED:
+        settle_spend(record)
+
+
+def actual_cost_cents(record: GpuContractRecord, moment: datetime | None = None) -> int:
+    """What the contract has cost so far: its hourly price since launch."""
+    if record.launched_at is None or record.price_per_hour is None:
+        return 0
+    hours = max(0.0, ((moment or now()) - record.launched_at).total_seconds() / 3600)
+    return cost_cents(record.price_per_hour, hours)
+
+
+def settle_spend(record: GpuContractRecord) -> None:
+    """Charge the actual runtime (at most what was held) and give the rest of the holds back."""
+    if record.hold_ids:
+        charged = holds.settle(list(record.hold_ids), record.contract_id, actual_cost_cents(record))
+        logger.info("GPU contract settled", extra={"contract_id": record.contract_id, "charged_cents": charged})
 
 
 def destroy(record: GpuContractRecord) -> None:
@@ -214,15 +280,44 @@ def count_with_status(status: str) -> int:
 
 
 def sweep_leases(moment: datetime | None = None) -> dict[str, int]:
-    """Renew (auto_renew) or terminate running contracts whose duration has run out."""
+    """Renew (auto_renew, when a new hold for the next period is granted) or terminate running
+    contracts whose duration has run out."""
     moment = moment or now()
     renewed = terminated = 0
     for record in GpuContractRecord.by_status.query(GpuContractRecord.status_key(RUNNING),
                                                     filter_condition=GpuContractRecord.ends_at <= moment):
-        if record.auto_renew and record.duration_hours:
-            record.update(actions=[GpuContractRecord.ends_at.set(record.ends_at + timedelta(hours=record.duration_hours))])
+        outcome = renew(record) if record.auto_renew and record.duration_hours else False
+        if outcome is None:
+            continue  # changed meanwhile (another sweep renewed it, or it ended)
+        if outcome:
             renewed += 1
         else:
             destroy(record)
             terminated += 1
     return {"renewed": renewed, "terminated": terminated}
+
+
+def renew(record: GpuContractRecord) -> bool | None:
+    """Extend the lease by `duration_hours` if the next period's cost can be held: the hold and
+    the extension are one transaction. False: refused (the caller terminates); None: conflict."""
+    if record.price_limit is None:
+        return False  # nothing to price the next period by
+    hold_id = f"{record.contract_id}-renewal-{len(record.hold_ids or [])}"
+    cents = cost_cents(record.price_limit, record.duration_hours)
+
+    def extend(transaction: TransactWrite) -> None:
+        transaction.update(record, actions=[
+            GpuContractRecord.ends_at.set(record.ends_at + timedelta(hours=record.duration_hours)),
+            GpuContractRecord.hold_ids.set(GpuContractRecord.hold_ids.append([hold_id])),
+            GpuContractRecord.held_cents.add(cents),
+        ], condition=(GpuContractRecord.status == RUNNING) & (GpuContractRecord.ends_at == record.ends_at))
+
+    try:
+        holds.place(record.user_id, hold_id, [holds.Share(record.contract_id, cents, 0)], count_against_caps=False, also=extend)
+    except (PaymentRequiredError, RateLimitedError) as refusal:
+        logger.info("GPU lease not renewed", extra={"contract_id": record.contract_id, "code": refusal.code})
+        return False
+    except holds.HoldConflict:
+        return None
+    record.refresh()
+    return True

@@ -50,8 +50,14 @@ class GpuContractRecord(Model):
     auto_renew = BooleanAttribute(default=False)
     ends_at = UTCDateTimeAttribute(null=True)
     market = UnicodeAttribute(default="on-demand")  # spot or on-demand
-    on_demand_fallback = BooleanAttribute(default=True)
+    on_demand_fallback = BooleanAttribute(default=False)
+    price_limit = NumberAttribute(null=True)  # USD an hour the contract may cost at most (what is held)
+    gpu_count = NumberAttribute(default=1)
+    hold_ids = ListAttribute(default=list)  # spend holds (commerce.holds) of the first period and each renewal
+    held_cents = NumberAttribute(default=0)
     provider_instance_id = UnicodeAttribute(null=True)  # EC2 instance id or the marketplace's rental id
+    launched_at = UTCDateTimeAttribute(null=True)  # runtime is charged from here
+    price_per_hour = NumberAttribute(null=True)  # USD an hour of what was launched
     instance_type = UnicodeAttribute(null=True)
     zone = UnicodeAttribute(null=True)
     attempts = ListAttribute(of=JSONAttribute, default=list)
