@@ -33,7 +33,7 @@ from aiplane.commerce.records import (
 )
 from aiplane.commerce.windows import WINDOW_NAMES, current_window, from_cents
 from aiplane.errors import ConflictError, PaymentRequiredError, RateLimitedError
-from aiplane.settings import current_environment, get_settings
+from aiplane.settings import current_environment
 
 INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
 QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
