@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 
 from aiplane_shared import resources
+from aiplane_shared.environments import get_environment
 from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared.resources import physical_name
 
@@ -64,8 +65,20 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
         create_launch_template(ec2, iam, prefix, template)
 
     s3 = boto3.client("s3", region_name=region)
+    retention_days = get_environment("local").audit_digest_retention_days
     for bucket in resources.BUCKETS:
-        s3.create_bucket(Bucket=physical_name(prefix, bucket.name))
+        name = physical_name(prefix, bucket.name)
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=bucket.object_lock)
+        if bucket.object_lock:
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
+            })
+
+    kms = boto3.client("kms", region_name=region)
+    for key in resources.SIGNING_KEYS:
+        key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description=key.purpose)["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=resources.key_alias(prefix, key), TargetKeyId=key_id)
     return stack
 
 

@@ -6,7 +6,8 @@ Item layout (pk / sk; gsi1; gsi2):
 - access entry:  ACCESS#<id> / META;            IDENTITY#<identity>, RESOURCE#<resource>#<id>;  ACCESS, <createdAt>#<id>
 - access claim:  ACCESSKEY#<identity>#<type>#<resource> / META  (one entry per identity and resource)
 - counter:       COUNTER#<scope> / WINDOW#<start epoch>  (rate limits and login throttling)
-- auth event:    AUTHLOG#<day> / <at>#<id>;     AUTHLOG#<user id>, <at>
+- auth event:    AUTHCHAIN#<shard> / SEQ#<sequence>;  AUTHLOG#<user id>, <at>;  AUTHLOG#<day>, <at>#<sequence>
+- auth chain head: AUTHCHAIN#<shard> / HEAD  (the events form an `aiplane.audit_chain` chain)
 API keys are `aiplane.data.models.ApiKeyRecord` in the same table.
 """
 
@@ -93,6 +94,12 @@ class AuthEventRecord(_IdentityModel):
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
     by_user = Gsi1()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_day = Gsi2()
+    sequence_num = NumberAttribute()
+    prev_hash = UnicodeAttribute()
+    event_hash = UnicodeAttribute()
     action = UnicodeAttribute()
     outcome = UnicodeAttribute()  # success | failure
     family = UnicodeAttribute()
@@ -104,3 +111,12 @@ class AuthEventRecord(_IdentityModel):
     reason = UnicodeAttribute(null=True)
     at = UTCDateTimeAttribute()
     expires_at_epoch = NumberAttribute(null=True)
+
+
+class AuthChainHeadRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    sequence_num = NumberAttribute()
+    event_hash = UnicodeAttribute()
+    timestamp = UnicodeAttribute()
