@@ -56,4 +56,10 @@ def prefixed_resource_statements(environment: Environment) -> list[iam.PolicySta
                             resources=[f"arn:{partition}:iam::{account}:role/{prefix}-{resources.CHAIN_STATE_MACHINE_ROLE}"],
                             conditions={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}),
         iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[arn("ssm", f"parameter/{prefix}/*")]),
+        # Audit digests: sign and verify with the environment's signing keys, reached through their aliases.
+        iam.PolicyStatement(
+            actions=["kms:Sign", "kms:Verify", "kms:DescribeKey"], resources=[arn("kms", "key/*")],
+            conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": [
+                resources.key_alias(prefix, key) for key in resources.SIGNING_KEYS]}},
+        ),
     ]
