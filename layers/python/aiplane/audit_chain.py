@@ -7,8 +7,10 @@ Chaining. A chain is `shards` independent hash chains, each in its own partition
 items instead of serialising on one. Sequence numbers are still unique and global: shard s holds
 s+1, s+1+N, s+1+2N, … (N shards). An append goes to the least-advanced shard, so one writer
 numbers 1, 2, 3, …; on a conflict the writer widens the choice (2, 4, … shards). Each entry's hash
-covers its content, its sequence number and its shard predecessor's hash; the entry and the head
-are written in one transaction, conditional on the head being the one read, so no shard forks.
+covers its content, its sequence number and its shard predecessor's hash. An entry is put on the
+condition that its sequence is still free, so no shard forks; the head item then moves forward (it
+only points at the newest entry; a writer that finds it stale moves it on). No transaction: an
+append is a batch read of the heads and two conditional single-item writes.
 
 Anchoring. A table writer can rewrite a chain and rehash it, so the chain alone proves nothing
 against an insider. `anchor` writes a digest, as CloudTrail's digest files do: every shard's head,
@@ -33,20 +35,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
-from pynamodb.exceptions import TransactWriteError
 
 from aiplane.data import digests
 from aiplane.data.digests import StoredDigest, canonical_json
 from aiplane.errors import ConflictError
-from aiplane.settings import get_settings
 
 GENESIS_HASH = "0" * 64
 HEAD = "HEAD"
 SEQUENCE_PREFIX = "SEQ#"
 APPEND_ATTEMPTS = 50
+CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def sequence_key(sequence: int) -> str:
@@ -109,9 +109,27 @@ def _next_sequence(chain: Chain, shard: int, head: Any) -> int:
     return int(head.sequence_num) + chain.shards if head is not None else chain.first_sequence(shard)
 
 
+def _advance_head(chain: Chain, shard: int, entry: Any) -> None:
+    """Move the shard's head to `entry` unless it is there or further already."""
+    sequence = int(entry.sequence_num)
+    head = chain.head(chain.partition(shard), HEAD, sequence_num=sequence, event_hash=entry.event_hash,
+                      timestamp=now_iso())
+    try:
+        head.save(condition=chain.head.pk.does_not_exist() | (chain.head.sequence_num < sequence))
+    except PutError as error:
+        if error.cause_response_code != CONDITION_FAILED:
+            raise
+
+
 def append(chain: Chain, build: Callable[[int], Any]) -> Any:
     """Append the entry `build(sequence)` makes (its content and index keys); the chain sets its
-    keys, sequence_num, prev_hash and event_hash. Returns the saved entry."""
+    keys, sequence_num, prev_hash and event_hash. Returns the saved entry.
+
+    The entry is put on the condition that its sequence is free in its shard, so two writers never
+    extend a shard from the same head; then the head moves forward. A writer that finds the
+    sequence taken (its head read was stale) moves that head forward itself and chooses again.
+    No transaction: an append is two conditional single-item writes.
+    """
     spread = 1
     for _ in range(APPEND_ATTEMPTS):
         current = heads(chain)
@@ -123,17 +141,18 @@ def append(chain: Chain, build: Callable[[int], Any]) -> Any:
         entry.pk, entry.sk, entry.sequence_num = chain.partition(shard), sequence_key(sequence), sequence
         entry.prev_hash = head.event_hash if head is not None else GENESIS_HASH
         entry.event_hash = entry_hash(chain, entry)
-        new_head = chain.head(chain.partition(shard), HEAD, sequence_num=sequence, event_hash=entry.event_hash,
-                              timestamp=now_iso())
-        head_unchanged = (chain.head.sequence_num == int(head.sequence_num) if head is not None
-                          else chain.head.pk.does_not_exist())
         try:
-            with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
-                transaction.save(entry, condition=chain.entry.pk.does_not_exist())
-                transaction.save(new_head, condition=head_unchanged)
-            return entry
-        except TransactWriteError:
-            spread = min(chain.shards, spread * 2)  # another writer extended this shard: spread out
+            entry.save(condition=chain.entry.pk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code != CONDITION_FAILED:
+                raise
+            # Another writer took this sequence: its head may lag; move it on, spread out, go again.
+            taken = chain.entry.get(chain.partition(shard), sequence_key(sequence), consistent_read=True)
+            _advance_head(chain, shard, taken)
+            spread = min(chain.shards, spread * 2)
+            continue
+        _advance_head(chain, shard, entry)
+        return entry
     raise ConflictError(f"the {chain.name} audit chain is too busy; try again")
 
 
@@ -238,6 +257,7 @@ def _walk_digests(chain: Chain) -> _Anchors:
 def _first_bad_in_shard(chain: Chain, shard: int, entries: list[Any], head: Any, anchors: _Anchors,
                         now: datetime) -> int | None:
     expected, prev = chain.first_sequence(shard), GENESIS_HASH
+    hashes = {int(entry.sequence_num): entry.event_hash for entry in entries}
     if chain.retention is not None:
         # TTL removed the oldest entries: fine where a digest anchored each of them past retention.
         oldest_stored = int(entries[0].sequence_num) if entries else None
@@ -258,14 +278,15 @@ def _first_bad_in_shard(chain: Chain, shard: int, entries: list[Any], head: Any,
         prev, expected = entry.event_hash, sequence + chain.shards
     if expected <= anchors.highest.get(shard, 0):
         return expected  # entries a digest anchored are gone (truncated or wiped)
-    last = expected - chain.shards
     if head is None:
-        return None if expected == chain.first_sequence(shard) else expected
+        return None
+    # The head was read before the entries, so every entry it names was already written.
     if int(head.sequence_num) >= expected:
-        return expected  # the head knows newer entries than the table holds
-    if int(head.sequence_num) < last:
-        return int(head.sequence_num) + chain.shards  # entries beyond the head were added around the chain
-    return None if head.event_hash == prev else last
+        return expected  # the head knows newer entries than the table holds: truncated
+    named = int(head.sequence_num)
+    if (prev if named == expected - chain.shards else hashes.get(named)) != head.event_hash:
+        return named
+    return None  # entries past the head are appends newer than the head read (or not yet moved on)
 
 
 def verify(chain: Chain, now: datetime | None = None) -> Verification:
