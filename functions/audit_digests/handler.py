@@ -7,16 +7,15 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aiplane import audit_chain
-from aiplane.identity.audit import CHAIN as AUTH_CHAIN
-from aiplane.mlworker.audit import CHAIN as MLWORKER_CHAIN
+from aiplane.identity import audit as auth_log
+from aiplane.mlworker import audit as mlworker_audit
 from aiplane.observability import logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
-CHAINS = (MLWORKER_CHAIN, AUTH_CHAIN)
 
 
 def record_handler(record: SQSRecord) -> None:
-    for chain in CHAINS:
+    for chain in (mlworker_audit.CHAIN, auth_log.CHAIN):
         stored = audit_chain.anchor(chain)
         logger.info("audit chain anchored", extra={"chain": chain.name, "digest": stored.key,
                                                     "sequence_num": stored.digest["sequence_num"]})

@@ -16,8 +16,9 @@ from aiplane.mlworker import audit
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.models import AuditEventRecord, AuditHeadRecord
 from aiplane.settings import get_settings
+from aiplane_local.lambda_runtime import invoke
 from aiplane_shared.resources import AUDIT_DIGEST_BUCKET
-from tests.integration.mlworker.conftest import AUDIT_EVENT_FIELDS
+from tests.integration.mlworker.conftest import AUDIT_EVENT_FIELDS, scheduled_tick
 
 
 def stored(sequence: int) -> AuditEventRecord:
@@ -284,3 +285,12 @@ def test_events_after_the_newest_digest_are_still_chained(client, admin, submit)
     stored(2).update(actions=[AuditEventRecord.action.set("edited")])
     result = verify(client, admin)
     assert result["valid"] is False and result["first_tampered"] == 2 and result["anchored_sequence"] == 1
+
+
+def test_the_scheduled_tick_anchors_the_chain(client, admin, submit):
+    submit("a")
+    assert invoke("audit_digests", scheduled_tick()) == {"batchItemFailures": []}
+    result = verify(client, admin)
+    assert result["valid"] is True and result["anchored_sequence"] == 1 and result["digests_checked"] == 1
+    stored(1).delete()
+    assert verify(client, admin)["first_tampered"] == 1
