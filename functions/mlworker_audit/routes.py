@@ -8,13 +8,14 @@ Contract rows of this group:
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from aiplane.data.pagination import parse_limit
 from aiplane.mlworker import audit
-from aiplane.mlworker.requests import actor_of
+from aiplane.mlworker.requests import actor_of, require_admin
 
-router = APIRouter()
+# The audit log, its verification and its signed head are for admins only.
+router = APIRouter(dependencies=[Depends(require_admin)])
 
 
 @router.get("/v1/audit/events")

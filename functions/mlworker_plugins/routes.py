@@ -13,19 +13,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from aiplane.api.auth import current_principal
-from aiplane.errors import ForbiddenError
 from aiplane.mlworker import plugins
-from aiplane.mlworker.requests import actor_of
+from aiplane.mlworker.requests import actor_of, require_admin
 from aiplane.mlworker.schemas import PluginConfigBody
 
-router = APIRouter()
-
-
-def _require_admin(request: Request) -> None:
-    # Plugin configuration applies to every worker: only admins change it.
-    if not current_principal(request).is_admin:
-        raise ForbiddenError("changing plugin configuration needs an admin API key")
+router = APIRouter()  # plugin configuration applies to every worker: only admins change it
 
 
 @router.get("/v1/plugins")
@@ -45,13 +37,13 @@ def get_config(pluginName: str) -> dict[str, Any]:  # noqa: N803
 
 @router.put("/v1/plugins/{pluginName}/config")
 def put_config(pluginName: str, body: PluginConfigBody, request: Request) -> dict[str, Any]:  # noqa: N803
-    _require_admin(request)
+    require_admin(request)
     return plugins.update_config(pluginName, body, actor_of(request))
 
 
 @router.delete("/v1/plugins/{pluginName}/config", status_code=204)
 def disable_plugin(pluginName: str, request: Request) -> Response:  # noqa: N803
-    _require_admin(request)
+    require_admin(request)
     plugins.disable(pluginName, actor_of(request))
     return Response(status_code=204)
 

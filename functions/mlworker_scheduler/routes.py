@@ -24,18 +24,13 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from aiplane.api.auth import current_principal
-from aiplane.errors import ForbiddenError
 from aiplane.mlworker import reservations, scheduler, tasks, workers
-from aiplane.mlworker.requests import actor_of
+from aiplane.mlworker.requests import actor_of, require_admin
 from aiplane.mlworker.schemas import CreateReservationRequest, JobStateReport, PriorityRequest, RegisterWorkerRequest
 
 router = APIRouter()
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
-
-def _require_admin(request: Request) -> None:
-    if not current_principal(request).is_admin:
-        raise ForbiddenError("this operation needs an admin API key")
 
 
 @router.get("/v1/scheduler/status")
@@ -44,8 +39,8 @@ def scheduler_status() -> dict[str, Any]:
 
 
 @router.get("/v1/scheduler/status/stream")
-def scheduler_status_stream(last_event_id: str | None = Header(None)) -> StreamingResponse:
-    events = scheduler.status_events(scheduler.parse_last_event_id(last_event_id))
+def scheduler_status_stream(request: Request, last_event_id: str | None = Header(None)) -> StreamingResponse:
+    events = scheduler.status_events(scheduler.parse_last_event_id(last_event_id), current_principal(request))
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -61,19 +56,19 @@ def get_worker(workerId: str) -> dict[str, Any]:  # noqa: N803 (the contract's p
 
 @router.delete("/v1/scheduler/workers/{workerId}", status_code=204)
 def drain_worker(workerId: str, request: Request) -> Response:  # noqa: N803
-    _require_admin(request)
+    require_admin(request)
     workers.drain_worker(workerId, actor_of(request))
     return Response(status_code=204)
 
 
 @router.get("/v1/scheduler/reservations")
-def list_reservations() -> list[dict[str, Any]]:
-    return [reservations.reservation_body(reservation) for reservation in reservations.list_active()]
+def list_reservations(request: Request) -> list[dict[str, Any]]:
+    return [reservations.reservation_body(reservation) for reservation in reservations.list_visible(current_principal(request))]
 
 
 @router.post("/v1/scheduler/reservations", status_code=201)
 def create_reservation(body: CreateReservationRequest, request: Request) -> dict[str, Any]:
-    return reservations.reservation_body(reservations.create_reservation(body, actor_of(request)))
+    return reservations.reservation_body(reservations.create_reservation(body, current_principal(request), actor_of(request)))
 
 
 @router.patch("/v1/scheduler/jobs/{jobId}/priority")
@@ -83,32 +78,32 @@ def change_priority(jobId: str, body: PriorityRequest, request: Request) -> dict
 
 
 @router.get("/v1/scheduler/jobs/{jobId}/stream")
-def job_stream(jobId: str, last_event_id: str | None = Header(None)) -> StreamingResponse:  # noqa: N803
-    events = scheduler.job_events(jobId, scheduler.parse_last_event_id(last_event_id))
+def job_stream(jobId: str, request: Request, last_event_id: str | None = Header(None)) -> StreamingResponse:  # noqa: N803
+    events = scheduler.job_events(jobId, scheduler.parse_last_event_id(last_event_id), current_principal(request))
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @router.post("/v1/scheduler/workers", status_code=201, include_in_schema=False)
 def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONResponse:
-    _require_admin(request)
+    require_admin(request)
     worker, created = workers.register_worker(body, actor_of(request))
     return JSONResponse(workers.worker_body(worker), status_code=201 if created else 200)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/heartbeat", include_in_schema=False)
 def heartbeat(workerId: str, request: Request) -> dict[str, Any]:  # noqa: N803
-    _require_admin(request)
+    require_admin(request)
     return workers.heartbeat(workerId)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/lease", include_in_schema=False, response_model=None)
 def lease(workerId: str, request: Request) -> dict[str, Any] | Response:  # noqa: N803
-    _require_admin(request)
+    require_admin(request)
     task = workers.lease_task(workerId)
     return tasks.work_body(task) if task is not None else Response(status_code=204)
 
 
 @router.post("/v1/scheduler/jobs/{jobId}/state", include_in_schema=False)
 def report_state(jobId: str, body: JobStateReport, request: Request) -> dict[str, Any]:  # noqa: N803
-    _require_admin(request)
+    require_admin(request)
     return tasks.task_body(workers.report_state(jobId, body))

@@ -28,6 +28,7 @@ def create_task(body: CreateTaskRequest, request: Request) -> dict[str, Any]:
 
 @router.get("/v1/tasks")
 def list_tasks(
+    request: Request,
     status: str | None = None,
     user_id: str | None = None,
     limit: str | None = None,
@@ -35,13 +36,14 @@ def list_tasks(
     node_count: int = Query(1, ge=1),  # accepted per the contract; tasks run on one node
 ) -> dict[str, Any]:
     page_limit = parse_limit(limit, default=tasks.DEFAULT_LIST_LIMIT, maximum=tasks.MAX_LIST_LIMIT)
-    page, total = tasks.list_tasks(status=status, user_id=user_id, limit=page_limit, offset=offset)
+    page, total = tasks.list_tasks(status=status, user_id=user_id, limit=page_limit, offset=offset,
+                                   principal=current_principal(request))
     return {"tasks": [tasks.task_body(task) for task in page], "total": total, "limit": page_limit, "offset": offset}
 
 
 @router.get("/v1/tasks/{taskId}")
-def get_task(taskId: str) -> dict[str, Any]:  # noqa: N803 (the contract's parameter name)
-    return tasks.task_body(tasks.get_task(taskId))
+def get_task(taskId: str, request: Request) -> dict[str, Any]:  # noqa: N803 (the contract's parameter name)
+    return tasks.task_body(tasks.get_own_task(taskId, current_principal(request)))
 
 
 @router.delete("/v1/tasks/{taskId}", status_code=204)
@@ -51,6 +53,6 @@ def cancel_task(taskId: str, request: Request) -> Response:  # noqa: N803
 
 
 @router.get("/v1/queue")
-def queue() -> dict[str, Any]:
+def queue(request: Request) -> dict[str, Any]:
     active = sum(1 for worker in workers.list_workers() if workers.effective_status(worker) == workers.ACTIVE)
-    return tasks.queue_stats(active)
+    return tasks.queue_stats(active, current_principal(request))

@@ -65,8 +65,20 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
         create_launch_template(ec2, iam, prefix, template)
 
     s3 = boto3.client("s3", region_name=region)
+    retention_days = ENVIRONMENTS["local"].audit_digest_retention_days
     for bucket in resources.BUCKETS:
-        s3.create_bucket(Bucket=resources.bucket_name(prefix, bucket.name, ENVIRONMENTS["local"].account, region))
+        name = resources.bucket_name(prefix, bucket.name, ENVIRONMENTS["local"].account, region)
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=bucket.object_lock)
+        if bucket.object_lock:
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
+            })
+
+    kms = boto3.client("kms", region_name=region)
+    for key in resources.SIGNING_KEYS:
+        key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description=key.purpose)["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=resources.key_alias(prefix, key), TargetKeyId=key_id)
     return stack
 
 

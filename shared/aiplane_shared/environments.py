@@ -56,6 +56,10 @@ class Environment:
     alarm_api_5xx_rate: float = 0.05  # API 5xx share of requests that raises the API's alarm
     alarm_period_minutes: int = 5  # the window alarms evaluate
     alarm_email: str | None = None  # subscribed to the alarm topic `<prefix>-alarms` when set
+    # Object Lock (compliance) retention of each signed audit digest.
+    audit_digest_retention_days: int = 1
+    # A non-admin's live mlworker reservations may hold at most this many GPU-hours (GPUs × hours left).
+    mlworker_reservation_gpu_hours_per_user: float = 16.0
 
 
 # API Gateway's integration timeout: a buffered route may take at most 29 s, a streaming one 15 minutes
@@ -77,6 +81,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         # make run and the tests: LLM backends, hooks, agents and stand-in marketplaces on this machine.
         outbound_allowlists={"backends": LOOPBACK + PRIVATE, "hooks": LOOPBACK, "agents": LOOPBACK, "marketplaces": LOOPBACK},
         gpu_limits=GpuSpendLimits(max_instances_per_user=8, max_gpus_per_user=16, default_lease_hours=1.0),
+        audit_digest_retention_days=1, mlworker_reservation_gpu_hours_per_user=16.0,
     ),
     "dev": Environment(
         name="dev", account=None, region="us-east-1", resource_prefix="aiplane-dev",
@@ -89,6 +94,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
         outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
         gpu_limits=GpuSpendLimits(max_instances_per_user=4, max_gpus_per_user=8, default_lease_hours=1.0),
+        audit_digest_retention_days=30, mlworker_reservation_gpu_hours_per_user=16.0,
     ),
     "prod": Environment(
         name="prod", account=None, region="us-east-1", resource_prefix="aiplane-prod",
@@ -101,6 +107,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
         outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
         gpu_limits=GpuSpendLimits(max_instances_per_user=16, max_gpus_per_user=64, default_lease_hours=1.0),
+        audit_digest_retention_days=400, mlworker_reservation_gpu_hours_per_user=64.0,
     ),
 }
 

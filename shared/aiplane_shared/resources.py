@@ -118,6 +118,17 @@ class Secret:
 class Bucket:
     name: str
     purpose: str
+    # Object Lock in compliance mode: no one (root included) overwrites or deletes an object version
+    # before its retention (`Environment.audit_digest_retention_days`) ends.
+    object_lock: bool = False
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY), found through `alias/<prefix>-<name>`."""
+
+    name: str
+    purpose: str
 
 
 IDENTITY_TABLE = Table("identity", "users, API keys, sessions, access control, rate-limit counters")
@@ -154,6 +165,11 @@ MLWORKER_LEASES_QUEUE = Queue(
     "mlworker-leases", "returns tasks whose lease expired to the queue and marks silent GPU workers offline",
     consumer_timeout_s=120, consumer="mlworker_leases",
 )
+# Audit chains (mlworker events, authentication events): each tick writes one signed digest per chain.
+AUDIT_DIGESTS_QUEUE = Queue(
+    "audit-digests", "anchors the audit chains' heads in signed digests outside DynamoDB",
+    consumer_timeout_s=60, max_receive_count=3, consumer="audit_digests",
+)
 
 # Runtime events: appended events reach the trigger runner through the domain bus; expired job
 # leases return to the queue on a schedule.
@@ -168,7 +184,7 @@ JOB_LEASE_EXPIRY_QUEUE = Queue(
 
 QUEUES: tuple[Queue, ...] = (
     MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
-    EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE, MLWORKER_LEASES_QUEUE,
+    EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE, MLWORKER_LEASES_QUEUE, AUDIT_DIGESTS_QUEUE,
 )
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
@@ -218,9 +234,14 @@ MLWORKER_LEASES_SCHEDULE = Schedule(
     local_period_s=10.0, target_queue=MLWORKER_LEASES_QUEUE.name, detail_type="mlworker.leases",
 )
 
+AUDIT_DIGESTS_SCHEDULE = Schedule(
+    "audit-digests", "sign and store a digest of every audit chain's heads", cloud_rate_minutes=15,
+    local_period_s=60.0, target_queue=AUDIT_DIGESTS_QUEUE.name, detail_type="audit.digests",
+)
+
 SCHEDULES: tuple[Schedule, ...] = (
     GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, GPU_LEASE_SWEEP, GPU_RECONCILE,
-    JOB_LEASE_EXPIRY_SCHEDULE, MLWORKER_LEASES_SCHEDULE,
+    JOB_LEASE_EXPIRY_SCHEDULE, MLWORKER_LEASES_SCHEDULE, AUDIT_DIGESTS_SCHEDULE,
 )
 
 EC2_STATE_CHANGE_RULE = EventPatternRule(
@@ -248,7 +269,11 @@ PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SEC
 SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS)
 
 ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package")
-BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET,)
+AUDIT_DIGEST_BUCKET = Bucket("audit-digests", "signed digests of the audit chains' heads", object_lock=True)
+BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET, AUDIT_DIGEST_BUCKET)
+
+AUDIT_SIGNING_KEY = SigningKey("audit-digests", "signs audit chain digests (ECDSA P-256)")
+SIGNING_KEYS: tuple[SigningKey, ...] = (AUDIT_SIGNING_KEY,)
 
 
 def api_url_parameter(prefix: str, family: str) -> str:
@@ -269,6 +294,11 @@ def physical_name(prefix: str, name: str) -> str:
 def bucket_name(prefix: str, name: str, account: str, region: str) -> str:
     """S3 names are global: a bucket's name carries the account and region it lives in."""
     return f"{prefix}-{name}-{account}-{region}"
+
+
+def key_alias(prefix: str, key: SigningKey) -> str:
+    return f"alias/{physical_name(prefix, key.name)}"
+
 
 # Task chains run as Express state machines, one per chain, named `<prefix>-chain-<digest>`.
 # Each task state invokes the chain-step function; the state machines assume this role.

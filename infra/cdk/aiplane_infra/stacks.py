@@ -8,7 +8,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from aiplane_infra.constructs.chains import TaskChains
-from aiplane_infra.constructs.data import ApiGatewayLogging, ArtifactStore, SecretStore, StateTables
+from aiplane_infra.constructs.data import ApiGatewayLogging, ArtifactStore, SecretStore, SigningKeys, StateTables
 from aiplane_infra.constructs.family_api import FamilyApi
 from aiplane_infra.constructs.functions import FunctionFactory
 from aiplane_infra.constructs.gpu_fleet import GpuFleet
@@ -26,6 +26,7 @@ class DataStack(cdk.Stack):
         self.artifacts = ArtifactStore(self, "Artifacts", environment)
         self.secrets = SecretStore(self, "Secrets", environment, functions)
         self.api_gateway_logging = ApiGatewayLogging(self, "ApiGatewayLogging")
+        self.signing_keys = SigningKeys(self, "SigningKeys", environment)
 
 
 class AsyncStack(cdk.Stack):

@@ -90,7 +90,7 @@ def test_wrong_password_is_401_and_audited_without_secrets(make_user):
 
     events = auth_events_of(user.id)
     assert [(event.action, event.outcome) for event in events][:2] == [("login", "success"), ("register", "success")]
-    since_start = AuthEventRecord.query(f"AUTHLOG#{events[0].at:%Y-%m-%d}", AuthEventRecord.sk >= started)
+    since_start = AuthEventRecord.by_day.query(f"AUTHLOG#{events[0].at:%Y-%m-%d}", AuthEventRecord.gsi2sk >= started)
     failures = [event for event in since_start if event.email == user.email and event.outcome == "failure"]
     assert failures and failures[0].reason == "wrong email or password"
     for event in [*events, *failures]:

@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from dataclasses import replace
+
 from aiplane.data.aws import client as aws_client
+from aiplane.mlworker import audit
 from aiplane.identity.api_keys import issue_api_key
 from aiplane.identity.users import create_user
 from aiplane.mlworker.models import TABLE_NAME
@@ -35,8 +38,11 @@ def clear_table() -> None:
 
 
 @pytest.fixture(autouse=True)
-def empty_mlworker_table():
+def empty_mlworker_table(monkeypatch):
+    """An empty table and a digest prefix of its own: digests are locked in S3 for good, and the
+    previous test's digests would rightly report this test's empty table as wiped."""
     clear_table()
+    monkeypatch.setattr(audit, "CHAIN", replace(audit.CHAIN, digest_prefix=f"test-{uuid.uuid4().hex}"))
     yield
 
 
@@ -50,11 +56,21 @@ def admin(admin_api_key) -> dict[str, str]:
     return {"X-API-Key": admin_api_key}
 
 
+def new_user_headers() -> dict[str, str]:
+    user = create_user(f"ml-{uuid.uuid4().hex[:8]}@example.com", "Correct-Horse-Battery-9", families=["mlworker"])
+    return {"X-API-Key": issue_api_key(user.user_id, "mlworker tests").api_key}
+
+
 @pytest.fixture(scope="session")
 def user_headers() -> dict[str, str]:
     """A non-admin caller."""
-    user = create_user(f"ml-{uuid.uuid4().hex[:8]}@example.com", "Correct-Horse-Battery-9", families=["mlworker"])
-    return {"X-API-Key": issue_api_key(user.user_id, "mlworker tests").api_key}
+    return new_user_headers()
+
+
+@pytest.fixture(scope="session")
+def other_user_headers() -> dict[str, str]:
+    """A second non-admin caller."""
+    return new_user_headers()
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ class Capability(str, Enum):
     AGENT_CREDENTIALS = "agent-credentials"  # the contracts' GPU agent credentials in SSM (aiplane.gpufarm.agent_credentials)
     API_URL = "api-url"  # the API base URLs published in SSM
     ROTATION = "rotation"  # rotate the rotating secrets
+    AUDIT_SIGNING = "audit-signing"  # sign and verify audit digests with the signing keys (by alias)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "mlworker_tasks": _api(MLWORKER_TABLE),
     "mlworker_plugins": _api(MLWORKER_TABLE),
     "mlworker_scheduler": _api(MLWORKER_TABLE),
-    "mlworker_audit": _api(MLWORKER_TABLE),
+    # chain-root anchors on demand: a signed digest in the Object Lock bucket.
+    "mlworker_audit": _api(MLWORKER_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
     "mlworker_experiments": _api(MLWORKER_TABLE),
     "mlworker_jupyter": _api(MLWORKER_TABLE),
     "mlworker_stream": _api(),
@@ -132,6 +134,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "appproxy_worker_liveness": _worker(APPPROXY_TABLE),
     "appproxy_idle_circuits": _worker(APPPROXY_TABLE),
     "mlworker_leases": _worker(MLWORKER_TABLE),
+    # Anchors both audit chains (mlworker events, authentication events) on its schedule.
+    "audit_digests": _worker(MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
     "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, read=(ARTIFACT_BUCKET, *GPU_MARKET_SECRETS),
                                    capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
@@ -223,6 +227,12 @@ def capability_statements(environment: Environment, capability: Capability) -> l
                                 resources=arns),
             iam.PolicyStatement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]),  # no resource-level form
         ]
+    if capability is C.AUDIT_SIGNING:
+        return [iam.PolicyStatement(
+            actions=["kms:Sign", "kms:Verify", "kms:DescribeKey"], resources=[_arn("kms", "key/*")],
+            conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": [
+                resources.key_alias(prefix, key) for key in resources.SIGNING_KEYS]}},
+        )]
     return gpu_fleet_statements(environment, capability)
 
 

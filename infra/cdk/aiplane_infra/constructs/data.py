@@ -1,4 +1,5 @@
-"""State: DynamoDB tables, the artifact bucket and the secrets, from the shared definitions."""
+"""State: DynamoDB tables, the buckets (artifacts; audit digests under Object Lock), the audit
+signing key and the secrets, from the shared definitions."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -62,12 +64,44 @@ class ArtifactStore(Construct):
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 encryption=s3.BucketEncryption.S3_MANAGED,
                 enforce_ssl=True,
-                versioned=environment.name == "prod",
-                removal_policy=_removal(environment),
-                auto_delete_objects=environment.name != "prod",
+                **(_locked(environment) if definition.object_lock else {
+                    "versioned": environment.name == "prod",
+                    "removal_policy": _removal(environment),
+                    "auto_delete_objects": environment.name != "prod",
+                }),
             )
             for definition in resources.BUCKETS
         }
+
+
+def _locked(environment: Environment) -> dict:
+    """Compliance-mode Object Lock: no one deletes or overwrites an object before its retention
+    ends, so the bucket (and what it holds) outlives a stack deletion."""
+    return {
+        "versioned": True,
+        "object_lock_enabled": True,
+        "object_lock_default_retention": s3.ObjectLockRetention.compliance(
+            cdk.Duration.days(environment.audit_digest_retention_days)),
+        "removal_policy": cdk.RemovalPolicy.RETAIN,
+    }
+
+
+class SigningKeys(Construct):
+    """KMS asymmetric keys for signatures (audit digests), found by alias."""
+
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment) -> None:
+        super().__init__(scope, construct_id)
+        self.keys = {}
+        for definition in resources.SIGNING_KEYS:
+            key = kms.Key(
+                self, definition.name,
+                description=definition.purpose,
+                key_spec=kms.KeySpec.ECC_NIST_P256,
+                key_usage=kms.KeyUsage.SIGN_VERIFY,
+                alias=resources.key_alias(environment.resource_prefix, definition),
+                removal_policy=cdk.RemovalPolicy.RETAIN,  # old digests stay verifiable
+            )
+            self.keys[definition.name] = key
 
 
 class SecretStore(Construct):

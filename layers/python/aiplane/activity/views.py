@@ -91,10 +91,10 @@ def alerts(limit: str | None) -> list[dict[str, Any]]:
     today = datetime.now(UTC)
     for days_ago in range(AUTH_ALERT_DAYS):
         day = today - timedelta(days=days_ago)
-        for event in AuthEventRecord.query(f"AUTHLOG#{day:%Y-%m-%d}", filter_condition=AuthEventRecord.outcome == FAILURE,
+        for event in AuthEventRecord.by_day.query(f"AUTHLOG#{day:%Y-%m-%d}", filter_condition=AuthEventRecord.outcome == FAILURE,
                                            scan_index_forward=False, limit=page_size):
             found.append({
-                "id": event.sk, "source": "auth", "message": f"{event.action} failed: {event.reason or 'unknown reason'}",
+                "id": event.gsi2sk, "source": "auth", "message": f"{event.action} failed: {event.reason or 'unknown reason'}",
                 "requestId": None, "timestamp": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "metadata": {"family": event.family, "userId": event.user_id, "credential": event.credential,
                              "keyPrefix": event.key_prefix, "sourceIp": event.source_ip},

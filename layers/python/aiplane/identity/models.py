@@ -8,7 +8,8 @@ Item layout (pk / sk; gsi1; gsi2):
 - counter:       COUNTER#<scope> / WINDOW#<start epoch>  (rate limits and login throttling)
 - session:       SESSION#<id> / META  (a login: its current token generation, revoked on logout)
 - key set:       APIKEYS#<user id> / META  (hashes of the keys a user created and has not revoked: the cap)
-- auth event:    AUTHLOG#<day> / <at>#<id>;     AUTHLOG#<user id>, <at>
+- auth event:    AUTHCHAIN#<shard> / SEQ#<sequence>;  AUTHLOG#<user id>, <at>;  AUTHLOG#<day>, <at>#<sequence>
+- auth chain head: AUTHCHAIN#<shard> / HEAD  (the events form an `aiplane.audit_chain` chain)
 API keys are `aiplane.data.models.ApiKeyRecord` in the same table.
 """
 
@@ -114,6 +115,12 @@ class AuthEventRecord(_IdentityModel):
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
     by_user = Gsi1()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_day = Gsi2()
+    sequence_num = NumberAttribute()
+    prev_hash = UnicodeAttribute()
+    event_hash = UnicodeAttribute()
     action = UnicodeAttribute()
     outcome = UnicodeAttribute()  # success | failure
     family = UnicodeAttribute()
@@ -125,3 +132,12 @@ class AuthEventRecord(_IdentityModel):
     reason = UnicodeAttribute(null=True)
     at = UTCDateTimeAttribute()
     expires_at_epoch = NumberAttribute(null=True)
+
+
+class AuthChainHeadRecord(_IdentityModel):
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    sequence_num = NumberAttribute()
+    event_hash = UnicodeAttribute()
+    timestamp = UnicodeAttribute()

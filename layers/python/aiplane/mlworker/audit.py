@@ -1,39 +1,27 @@
-"""The tamper-evident audit log: a SHA-256 hash chain over canonical JSON.
+"""The mlworker audit log: an `aiplane.audit_chain` chain in the mlworker table.
 
-Every event's hash covers its content, its sequence number and the previous event's hash, so
-changing or removing any stored event breaks every link after it. Appends race on the chain
-head: the event is written together with a conditional update of the head item (sequence must
-still be the one read), so two concurrent appends can never both extend the same head; the
-loser re-reads the head and tries again.
+Every event's hash covers its content, its sequence number and its predecessor's hash (SHA-256
+over canonical JSON); the chain is sharded so appends do not serialise on one head, and anchored
+in signed digests (on the audit-digests schedule and on every chain-root call) so that even a
+writer of the table cannot rewrite, remove or truncate events before the last digest unnoticed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
-
-from aiplane.errors import ConflictError, ValidationError
-from aiplane.mlworker.common import connection, now_iso, parse_iso, without_none
-from aiplane.mlworker.models import (
-    AUDIT_HEAD,
-    AUDIT_PARTITION,
-    SEQUENCE_PREFIX,
-    AuditEventRecord,
-    AuditHeadRecord,
-    audit_sequence_key,
-)
+from aiplane import audit_chain
+from aiplane.audit_chain import Chain, sequence_key
+from aiplane.errors import ValidationError
+from aiplane.mlworker.common import now_iso, parse_iso, without_none
+from aiplane.mlworker.models import AUDIT_PARTITION, AuditEventRecord, AuditHeadRecord
 
 EVENT_TYPES = (
     "job_queued", "job_started", "job_completed", "file_access", "auth_attempt",
     "plugin_configured", "scheduler_drain", "audit_verified",
 )
-GENESIS_HASH = "0" * 64
-APPEND_ATTEMPTS = 50
+SHARDS = 8
 
 
 @dataclass(frozen=True)
@@ -42,10 +30,6 @@ class Actor:
 
     user_id: str | None
     ip_address: str | None = None
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _hashed_fields(record: AuditEventRecord) -> dict[str, Any]:
@@ -57,15 +41,12 @@ def _hashed_fields(record: AuditEventRecord) -> dict[str, Any]:
     }
 
 
+CHAIN = Chain(name="mlworker", partition_prefix=f"{AUDIT_PARTITION}#", shards=SHARDS, entry=AuditEventRecord,
+              head=AuditHeadRecord, hashed_fields=_hashed_fields)
+
+
 def event_hash(record: AuditEventRecord) -> str:
-    return hashlib.sha256(canonical_json(_hashed_fields(record))).hexdigest()
-
-
-def _head() -> AuditHeadRecord | None:
-    try:
-        return AuditHeadRecord.get(AUDIT_PARTITION, AUDIT_HEAD, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return audit_chain.entry_hash(CHAIN, record)
 
 
 def append_event(
@@ -74,35 +55,20 @@ def append_event(
 ) -> AuditEventRecord:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown audit event type {event_type}")
-    for _ in range(APPEND_ATTEMPTS):
-        head = _head()
-        sequence = int(head.sequence_num) + 1 if head else 1
-        record = AuditEventRecord(
-            AUDIT_PARTITION, audit_sequence_key(sequence), sequence_num=sequence, timestamp=now_iso(),
-            event_type=event_type, user_id=actor.user_id, resource=resource, action=action, success=success,
-            ip_address=actor.ip_address, error=error, metadata=metadata or {},
-            prev_hash=head.event_hash if head else GENESIS_HASH, event_hash="",
+
+    def build(sequence: int) -> AuditEventRecord:
+        return AuditEventRecord(
+            gsi1sk=sequence_key(sequence), timestamp=now_iso(), event_type=event_type, user_id=actor.user_id,
+            resource=resource, action=action, success=success, ip_address=actor.ip_address, error=error,
+            metadata=metadata or {},
         )
-        record.event_hash = event_hash(record)
-        new_head = AuditHeadRecord(AUDIT_PARTITION, AUDIT_HEAD, sequence_num=sequence,
-                                   event_hash=record.event_hash, timestamp=record.timestamp)
-        head_unchanged = (
-            AuditHeadRecord.sequence_num == int(head.sequence_num) if head else AuditHeadRecord.pk.does_not_exist()
-        )
-        try:
-            with TransactWrite(connection=connection()) as transaction:
-                transaction.save(record, condition=AuditEventRecord.pk.does_not_exist())
-                transaction.save(new_head, condition=head_unchanged)
-            return record
-        except TransactWriteError:
-            continue  # another append extended the chain first: build on the new head
-    raise ConflictError("the audit chain is too busy; try again")
+
+    return audit_chain.append(CHAIN, build)
 
 
 def _events(**query: Any):
-    return AuditEventRecord.query(
-        AUDIT_PARTITION, AuditEventRecord.sk.startswith(SEQUENCE_PREFIX), consistent_read=True, **query,
-    )
+    """Every event in sequence order (gsi1; eventually consistent, which listings and streams allow)."""
+    return AuditEventRecord.in_sequence.query(AUDIT_PARTITION, **query)
 
 
 def _parse_time(raw: str | None, param: str) -> str | None:
@@ -147,52 +113,37 @@ def event_body(record: AuditEventRecord) -> dict[str, Any]:
 
 
 def verify_chain(actor: Actor) -> dict[str, Any]:
-    """Recompute every hash and link; report the first event that does not hold.
-
-    The verification itself is then recorded (event `audit_verified`), after the check.
-    """
-    expected_prev, expected_sequence, first_tampered, total = GENESIS_HASH, 1, None, 0
-    for record in _events():
-        total += 1
-        if first_tampered is not None:
-            continue
-        sequence = int(record.sequence_num)
-        if (sequence != expected_sequence or record.sk != audit_sequence_key(sequence)
-                or record.prev_hash != expected_prev or event_hash(record) != record.event_hash):
-            first_tampered = expected_sequence if sequence > expected_sequence else sequence
-            continue
-        expected_prev, expected_sequence = record.event_hash, sequence + 1
-    head = _head()
-    if first_tampered is None and head is not None and (
-        int(head.sequence_num) != expected_sequence - 1 or head.event_hash != expected_prev
-    ):
-        # The newest events were removed (or the head was rewritten): the break is past the last intact event.
-        first_tampered = expected_sequence
+    """Check every event against its links, the heads and every signed digest; report the first
+    sequence that does not hold. The verification itself is then recorded (`audit_verified`)."""
+    checked = audit_chain.verify(CHAIN)
+    newest = checked.newest_digest
     result = {
-        "valid": first_tampered is None, "total_events": total, "first_tampered": first_tampered,
-        "chain_root_hash": head.event_hash if head else GENESIS_HASH, "verified_at": now_iso(),
+        "valid": checked.valid, "total_events": checked.total_events, "first_tampered": checked.first_tampered,
+        "chain_root_hash": checked.root_hash, "verified_at": now_iso(),
+        # Beyond VerificationResult: what the events were checked against.
+        "anchored_sequence": newest.digest["sequence_num"] if newest else 0,
+        "anchored_at": newest.digest["digest_time"] if newest else None,
+        "digests_checked": checked.digests_checked, "problem": checked.problem,
     }
-    append_event("audit_verified", actor, resource="audit/chain", action="verify", success=result["valid"],
-                 metadata={"total_events": total, "first_tampered": first_tampered})
+    append_event("audit_verified", actor, resource="audit/chain", action="verify", success=checked.valid,
+                 metadata={"total_events": checked.total_events, "first_tampered": checked.first_tampered})
     return without_none(result)
 
 
+def anchor() -> dict[str, Any]:
+    """Sign the current heads into a new digest (on demand and on the audit-digests schedule)."""
+    return audit_chain.signed_head(audit_chain.anchor(CHAIN))
+
+
 def chain_root() -> dict[str, Any]:
-    head = _head()
-    if head is None:
-        return {"root_hash": GENESIS_HASH, "timestamp": now_iso(), "total_events": 0}
-    return {"root_hash": head.event_hash, "timestamp": head.timestamp, "total_events": int(head.sequence_num)}
+    """The signed head: the heads are anchored now and the signed digest is returned."""
+    return anchor()
 
 
 def events_after(sequence: int) -> list[AuditEventRecord]:
-    """Events newer than `sequence`, oldest first (the scheduler stream resumes from here)."""
-    return list(AuditEventRecord.query(
-        AUDIT_PARTITION, AuditEventRecord.sk.between(audit_sequence_key(sequence + 1), audit_sequence_key(10**12 - 1)),
-        consistent_read=True,
-    ))
+    """Events newer than `sequence`, in sequence order (the scheduler stream resumes from here)."""
+    return list(_events(range_key_condition=AuditEventRecord.gsi1sk > sequence_key(sequence)))
 
 
 def head_sequence() -> int:
-    head = _head()
-    return int(head.sequence_num) if head else 0
-
+    return audit_chain.newest_sequence(audit_chain.heads(CHAIN))

@@ -11,7 +11,8 @@ import uuid
 from typing import Any
 
 from aiplane.mlworker import audit
-from aiplane.mlworker.audit import Actor, canonical_json
+from aiplane.data.digests import canonical_json
+from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import now_iso, without_none
 from aiplane.mlworker.models import EXPERIMENTS_PARTITION, ExperimentRecord
 from aiplane.mlworker.schemas import CreateExperimentRequest

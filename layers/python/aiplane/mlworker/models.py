@@ -7,8 +7,8 @@ Key layout:
 - reservation  pk RESERVATION#<id> sk META   gsi1 RESERVATIONS / <created>#<id>
 - ledger       pk RESERVATIONS     sk LEDGER (version bumped by every reservation: serializes them)
 - plugin       pk PLUGIN#<name>    sk CONFIG (only plugins whose config was changed)
-- audit event  pk AUDIT            sk SEQ#<zero-padded sequence>
-- audit head   pk AUDIT            sk HEAD   (sequence + hash of the newest event)
+- audit event  pk AUDIT#<shard>    sk SEQ#<zero-padded sequence>  gsi1 AUDIT / SEQ#<sequence>
+- audit head   pk AUDIT#<shard>    sk HEAD   (sequence + hash of the shard's newest event)
 - experiment   pk EXPERIMENT#<id>  sk META   gsi1 EXPERIMENTS / <created>#<id>
 - jupyter      pk JUPYTER#<id>     sk META   gsi1 JUPYTER / <created>#<id>
 
@@ -38,9 +38,7 @@ WORKERS_PARTITION = "WORKERS"
 RESERVATIONS_PARTITION = "RESERVATIONS"
 EXPERIMENTS_PARTITION = "EXPERIMENTS"
 JUPYTER_PARTITION = "JUPYTER"
-AUDIT_PARTITION = "AUDIT"
-AUDIT_HEAD = "HEAD"
-SEQUENCE_PREFIX = "SEQ#"
+AUDIT_PARTITION = "AUDIT"  # the chain's shards are AUDIT#<n>; every event is in gsi1 AUDIT, in sequence order
 TABLE_NAME = table_name(resources.MLWORKER_TABLE)
 
 
@@ -54,10 +52,6 @@ def task_status_key(status: str) -> str:
 
 def worker_key(worker_id: str) -> str:
     return f"WORKER#{worker_id}"
-
-
-def audit_sequence_key(sequence: int) -> str:
-    return f"{SEQUENCE_PREFIX}{sequence:012d}"
 
 
 class TaskRecord(Model):
@@ -179,8 +173,11 @@ class AuditEventRecord(Model):
         table_name = TABLE_NAME
         region = get_settings().region
 
-    pk = UnicodeAttribute(hash_key=True, default=AUDIT_PARTITION)
+    pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(default=AUDIT_PARTITION)
+    gsi1sk = UnicodeAttribute()
+    in_sequence = Gsi1()
     sequence_num = NumberAttribute()
     timestamp = UnicodeAttribute()
     event_type = UnicodeAttribute()
@@ -200,8 +197,8 @@ class AuditHeadRecord(Model):
         table_name = TABLE_NAME
         region = get_settings().region
 
-    pk = UnicodeAttribute(hash_key=True, default=AUDIT_PARTITION)
-    sk = UnicodeAttribute(range_key=True, default=AUDIT_HEAD)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
     sequence_num = NumberAttribute()
     event_hash = UnicodeAttribute()
     timestamp = UnicodeAttribute()

@@ -4,6 +4,9 @@ A reservation holds `gpu_count × node_count` GPUs (of `gpu_type`, when given) f
 expires. It is refused (409) when it would exceed the GPUs of the active workers minus what the
 live reservations already hold. Every reservation bumps the ledger item's version in the same
 transaction, so two reservations racing for the last GPUs serialize and the loser re-checks.
+A non-admin's live reservations may hold at most the environment's
+`mlworker_reservation_gpu_hours_per_user` (GPUs × hours until expiry); past it: 403. Reservations
+are seen by their owner and by admins.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from aiplane.errors import ConflictError
+from aiplane.errors import ConflictError, ForbiddenError
+from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit, workers
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import connection, now_iso, without_none
 from aiplane.mlworker.models import RESERVATIONS_PARTITION, ReservationLedger, ReservationRecord
 from aiplane.mlworker.schemas import CreateReservationRequest
+from aiplane.settings import get_settings
+from aiplane_shared.environments import get_environment
 
 SAVE_ATTEMPTS = 20
 
@@ -33,6 +39,31 @@ def _live(now_epoch: float) -> list[ReservationRecord]:
 
 def list_active() -> list[ReservationRecord]:
     return _live(time.time())
+
+
+def list_visible(principal: Principal) -> list[ReservationRecord]:
+    return [r for r in list_active() if principal.is_admin or r.user_id == principal.id]
+
+
+def gpu_hours_limit() -> float:
+    return get_environment(get_settings().environment).mlworker_reservation_gpu_hours_per_user
+
+
+def _gpu_hours(gpus: int, seconds: float) -> float:
+    return gpus * max(0.0, seconds) / 3600
+
+
+def _check_user_limit(principal: Principal, live: list[ReservationRecord], wanted_gpu_hours: float, now: float) -> None:
+    if principal.is_admin:
+        return
+    held = sum(_gpu_hours(int(r.gpu_count) * int(r.node_count), r.expires_at_epoch - now)
+               for r in live if r.user_id == principal.id)
+    limit = gpu_hours_limit()
+    if held + wanted_gpu_hours > limit + 1e-9:
+        raise ForbiddenError(
+            f"reservation limit exceeded: {wanted_gpu_hours:g} GPU-hours requested, {held:g} held, "
+            f"at most {limit:g} GPU-hours per user",
+        )
 
 
 def _counts_against(gpu_type: str | None, held_type: str | None) -> bool:
@@ -52,12 +83,15 @@ def _ledger() -> ReservationLedger:
         return ReservationLedger()
 
 
-def create_reservation(request: CreateReservationRequest, actor: Actor) -> ReservationRecord:
+def create_reservation(request: CreateReservationRequest, principal: Principal, actor: Actor) -> ReservationRecord:
     wanted = request.gpu_count * request.node_count
     for _ in range(SAVE_ATTEMPTS):
         ledger = _ledger()
         now = datetime.now(UTC)
-        held = sum(int(r.gpu_count) * int(r.node_count) for r in _live(now.timestamp())
+        live = _live(now.timestamp())
+        # Checked under the ledger's version like capacity, so one user's racing requests cannot pass together.
+        _check_user_limit(principal, live, _gpu_hours(wanted, request.expires_minutes * 60), now.timestamp())
+        held = sum(int(r.gpu_count) * int(r.node_count) for r in live
                    if _counts_against(request.gpu_type, r.gpu_type))
         capacity = gpu_capacity(request.gpu_type)
         if held + wanted > capacity:

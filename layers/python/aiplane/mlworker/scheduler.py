@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiplane.errors import ValidationError
+from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit, jupyter, reservations, tasks, workers
 from aiplane.mlworker.common import now_iso
+from aiplane.mlworker.models import AuditEventRecord
 
 STREAM_WINDOW_S = 3.0
 POLL_INTERVAL_S = 0.5
@@ -55,23 +57,46 @@ def sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def status_events(last_event_id: int | None, window_s: float = STREAM_WINDOW_S) -> Iterator[str]:
+class _Visibility:
+    """Which audit events a caller's status stream carries: all for admins; for anyone else only
+    what they did and what happened to their own tasks (the audit log itself is admin-only)."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        self.own_tasks: dict[str, bool] = {}
+
+    def __call__(self, record: AuditEventRecord) -> bool:
+        if self.principal.is_admin or record.user_id == self.principal.id:
+            return True
+        kind, _, task_id = (record.resource or "").partition("/")
+        if kind != "task":
+            return False
+        if task_id not in self.own_tasks:
+            task = tasks.find_task(task_id)
+            self.own_tasks[task_id] = task is not None and task.user_id == self.principal.id
+        return self.own_tasks[task_id]
+
+
+def status_events(last_event_id: int | None, principal: Principal, window_s: float = STREAM_WINDOW_S) -> Iterator[str]:
     cursor = audit.head_sequence() if last_event_id is None else last_event_id
+    visible = _Visibility(principal)
     yield "retry: 1000\n\n"
     yield sse("status", status(), cursor)
     deadline = time.monotonic() + window_s
     while True:
         for record in audit.events_after(cursor):
             cursor = int(record.sequence_num)
-            yield sse(record.event_type, audit.event_body(record), cursor)
+            if visible(record):
+                yield sse(record.event_type, audit.event_body(record), cursor)
         if time.monotonic() >= deadline:
             return
         time.sleep(POLL_INTERVAL_S)
 
 
-def job_events(task_id: str, last_event_id: int | None, window_s: float = STREAM_WINDOW_S) -> Iterator[str]:
+def job_events(task_id: str, last_event_id: int | None, principal: Principal,
+               window_s: float = STREAM_WINDOW_S) -> Iterator[str]:
     """The job's history after `last_event_id`, then its new changes until it ends or the window closes."""
-    tasks.get_task(task_id)  # 404 before the stream starts
+    tasks.get_own_task(task_id, principal)  # 404 or 403 before the stream starts
     return _job_events(task_id, last_event_id or 0, window_s)
 
 

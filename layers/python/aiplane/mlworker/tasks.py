@@ -108,14 +108,21 @@ def mutate_task(task_id: str, change: Callable[[TaskRecord], None]) -> TaskRecor
     raise ConflictError(f"task {task_id} is changing concurrently; try again")
 
 
-def _owned(task: TaskRecord, principal: Principal) -> None:
+def ensure_owner(task: TaskRecord, principal: Principal) -> None:
+    """Tasks (and their streams) are seen and changed by their owner and by admins only."""
     if not principal.is_admin and task.user_id != principal.id:
         raise ForbiddenError("this task belongs to another user")
 
 
+def get_own_task(task_id: str, principal: Principal) -> TaskRecord:
+    task = get_task(task_id)
+    ensure_owner(task, principal)
+    return task
+
+
 def cancel_task(task_id: str, principal: Principal, actor: Actor) -> TaskRecord:
     def cancel(task: TaskRecord) -> None:
-        _owned(task, principal)
+        ensure_owner(task, principal)
         if task.status in TERMINAL_STATUSES:
             raise ConflictError(f"task {task_id} has already ended ({task.status})")
         # The worker still listed as holder learns of the cancellation on its next heartbeat.
@@ -131,7 +138,7 @@ def change_priority(task_id: str, priority: int, principal: Principal, actor: Ac
     previous: dict[str, int] = {}
 
     def reprioritize(task: TaskRecord) -> None:
-        _owned(task, principal)
+        ensure_owner(task, principal)
         if task.status in TERMINAL_STATUSES:
             raise ConflictError(f"task {task_id} has already ended ({task.status})")
         previous["priority"] = int(task.priority)
@@ -149,11 +156,17 @@ def tasks_in_status(status: str, *, since: str | None = None) -> list[TaskRecord
     return list(TaskRecord.by_status.query(task_status_key(status), range_key_condition=condition))
 
 
-def list_tasks(*, status: str | None, user_id: str | None, limit: int, offset: int) -> tuple[list[TaskRecord], int]:
-    """Newest first. A status filter reads that status's index partition; running covers
-    every status a worker holds (preparing, running, collecting)."""
+def list_tasks(
+    *, status: str | None, user_id: str | None, limit: int, offset: int, principal: Principal,
+) -> tuple[list[TaskRecord], int]:
+    """Newest first; a non-admin lists only their own tasks. A status filter reads that status's
+    index partition; running covers every status a worker holds (preparing, running, collecting)."""
     if status is not None and status not in LIST_STATUSES:
         raise ValidationError(f"status must be one of {', '.join(LIST_STATUSES)}", param="status")
+    if not principal.is_admin:
+        if user_id and user_id != principal.id:
+            raise ForbiddenError("only admins list the tasks of other users")
+        user_id = principal.id
     user_filter = TaskRecord.user_id == user_id if user_id else None
     if status is None:
         matching = list(TaskRecord.by_created.query(TASKS_PARTITION, filter_condition=user_filter, scan_index_forward=False))
@@ -182,7 +195,8 @@ def start_of_day(now: datetime) -> str:
     return now_iso(now.replace(hour=0, minute=0, second=0, microsecond=0))
 
 
-def queue_stats(active_workers: int) -> dict[str, Any]:
+def queue_stats(active_workers: int, principal: Principal) -> dict[str, Any]:
+    """Counts cover every task; the listed queue holds only the caller's own (all, for admins)."""
     now = datetime.now(UTC)
     ordered = queued_in_order(now)
     today = start_of_day(now)
@@ -198,6 +212,7 @@ def queue_stats(active_workers: int) -> dict[str, Any]:
              "priority_aged": priority_aged(task, now), "gpu": int(task.gpu or 0), "user_id": task.user_id,
              "created_at": task.created_at}
             for position, task in enumerate(ordered, start=1)
+            if principal.is_admin or task.user_id == principal.id
         ],
     }
 
