@@ -39,6 +39,7 @@ class PaymentRequest(BaseModel):
     currency: str | None = None
     provider: str | None = None
     payment_preference: PaymentPreference | None = None
+    user_id: str | None = None  # beyond the contract: the account an admin credits (default: their own)
 
 
 class RecordRequest(BaseModel):
@@ -64,10 +65,10 @@ def create_payment(
     x_preferred_payment: str | None = Header(default=None),
     idempotency_key: str | None = Header(default=None),
 ) -> dict[str, Any]:
-    principal = current_principal(request)
+    account = billing.payment_account(current_principal(request), body.user_id)
     preference = body.payment_preference.type if body.payment_preference else None
     payment = billing.validate_payment(body.amount, body.currency, body.provider or x_billing, preference or x_preferred_payment)
-    record = billing.create_payment(principal.id, payment, idempotency_key)
+    record = billing.create_payment(account, payment, idempotency_key)
     return {"transaction": billing.transaction_view(record)}
 
 

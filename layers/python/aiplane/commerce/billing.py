@@ -33,8 +33,9 @@ from aiplane.commerce.records import (
     write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
-from aiplane.errors import ConflictError, ValidationError
+from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.gateway.clock import parse_cursor
+from aiplane.identity.principal import Principal
 from aiplane.identity.users import rfc3339
 
 CURRENCIES = ("USD",)
@@ -62,6 +63,15 @@ def validate_payment(amount: Any, currency: str | None, provider: str | None, pa
     if name not in PROVIDERS:
         raise ValidationError(f"provider must be one of {', '.join(PROVIDERS)}", param="provider")
     return Payment(cents, code, name, (payment_type or "").strip() or None)
+
+
+def payment_account(principal: Principal, user_id: str | None) -> str:
+    """The account a payment credits. No payment processor is integrated, so nothing could charge
+    a card: a payment is an operator's record of money received (an invoice paid), and only an
+    admin records one, for any account. A self-credited user would launch GPUs on the operator's bill."""
+    if not principal.is_admin:
+        raise ForbiddenError("payments are recorded by an administrator: this deployment has no payment processor to charge a card")
+    return user_id or principal.id
 
 
 def create_payment(user_id: str, payment: Payment, idempotency_key: str | None) -> TransactionRecord:
