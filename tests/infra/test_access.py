@@ -18,6 +18,7 @@ SERVICE_OF_CAPABILITY = {
     Capability.PROVIDER_KEYS_WRITE: {"secretsmanager"}, Capability.TELEGRAM_TOKENS: {"secretsmanager"},
     Capability.EC2_READ: {"ec2"}, Capability.EC2_LAUNCH: {"ec2"}, Capability.EC2_TERMINATE: {"ec2"},
     Capability.API_URL: {"ssm"}, Capability.ROTATION: {"secretsmanager"},
+    Capability.AGENT_CREDENTIALS: {"ssm"}, Capability.AUDIT_SIGNING: {"kms"},
 }
 NEEDS_NO_PERMISSION = {"sts"}  # GetCallerIdentity
 SERVICE_OF_KIND = {resources.Table: "dynamodb", resources.Queue: "sqs", resources.Secret: "secretsmanager",
