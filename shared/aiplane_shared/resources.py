@@ -108,6 +108,7 @@ class Secret:
 class Bucket:
     name: str
     purpose: str
+    expiring_prefixes: tuple[tuple[str, int], ...] = ()  # (key prefix, days): a lifecycle rule deletes them
 
 
 IDENTITY_TABLE = Table("identity", "users, API keys, sessions, access control, rate-limit counters")
@@ -231,7 +232,9 @@ IONET_API_KEY_SECRET = Secret("ionet-api-key", "io.net API key (GPU marketplace 
 PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET)
 SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS)
 
-ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package")
+CHAIN_RUNS_PREFIX = "chain-runs/"  # large chain state values, one prefix per execution (`aiplane.data.offload`)
+ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package",
+                         expiring_prefixes=((CHAIN_RUNS_PREFIX, 1),))
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET,)
 
 

@@ -58,6 +58,8 @@ class ArtifactStore(Construct):
                 versioned=environment.name == "prod",
                 removal_policy=_removal(environment),
                 auto_delete_objects=environment.name != "prod",
+                lifecycle_rules=[s3.LifecycleRule(prefix=prefix, expiration=cdk.Duration.days(days))
+                                 for prefix, days in definition.expiring_prefixes],
             )
             for definition in resources.BUCKETS
         }
