@@ -114,6 +114,9 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (RUNTIME, "GET", "/v1/models"),  # 001's OpenAI model list (003's GET /models is the internal format)
     (RUNTIME, "POST", "/v1/embeddings"),
     (RUNTIME, "POST", "/providers/{providerType}/configure"),  # the only way to set a provider key
+    # Presigned uploads (bodies too large for Lambda): the object is in S3, write the record.
+    (RUNTIME, "POST", "/files/{id}/complete"),
+    (GPUFARM, "POST", "/api/v1/models/{model_id}/complete"),
     # The GPU agent's side of the gpufarm fleet.
     (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
