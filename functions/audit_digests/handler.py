@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from aiplane import audit_chain
+from aiplane import audit_anchor
 from aiplane.identity import audit as auth_log
 from aiplane.mlworker import audit as mlworker_audit
 from aiplane.observability import logger
@@ -16,7 +16,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> None:
     for chain in (mlworker_audit.CHAIN, auth_log.CHAIN):
-        stored = audit_chain.anchor(chain)
+        stored = audit_anchor.anchor(chain)
         logger.info("audit chain anchored", extra={"chain": chain.name, "digest": stored.key,
                                                     "sequence_num": stored.digest["sequence_num"]})
 

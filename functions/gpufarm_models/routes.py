@@ -8,19 +8,23 @@ Contract rows of this group:
 - GET /api/v1/models/{model_id}/metrics
 - POST /api/v1/models/upload
 - POST /api/v1/models/{model_id}/predict
+Extra route: POST /api/v1/models/{model_id}/complete (a presigned upload is in S3).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
-from pydantic import BaseModel
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ValidationError as PydanticValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from aiplane.api.auth import current_principal
 from aiplane.commerce import serving
 from aiplane.commerce.formats import formats_view
 from aiplane.commerce.scope import subject_of
+from aiplane.data import presigned
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ValidationError
 
@@ -37,26 +41,73 @@ def list_formats() -> dict[str, Any]:
     return formats_view()
 
 
+class UploadFields(BaseModel):
+    """The contract's form fields (multipart), or with `filename` and `size` a presigned upload's JSON announcement."""
+
+    name: str | None = None
+    format: str | None = None
+    framework: str | None = None
+    version: str | None = None
+    gpu_required: bool = False
+    gpu_type: str | None = None
+
+
+class UploadAnnouncement(UploadFields):
+    filename: str
+    size: int
+
+
+PRESIGNED_HOW = ('send JSON {"filename", "size", "name", "format", ...} instead for a presigned S3 upload, '
+                 "then POST /api/v1/models/{model_id}/complete")
+
+
+def _fields(model: type[UploadFields], values: Any) -> Any:
+    try:
+        return model.model_validate(values)
+    except PydanticValidationError as error:
+        first = error.errors()[0]
+        raise ValidationError(f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}",
+                              param=str(first["loc"][0]) if first["loc"] else None) from None
+
+
+def _serving_fields(fields: UploadFields) -> dict[str, Any]:
+    return {"name": fields.name, "declared_format": fields.format, "framework": fields.framework, "version": fields.version,
+            "gpu_required": fields.gpu_required, "gpu_type": fields.gpu_type}
+
+
 @router.post("/api/v1/models/upload", status_code=201)
-def upload_model(
-    request: Request,
-    model: UploadFile | None = File(default=None),
-    name: str | None = Form(default=None),
-    format: str | None = Form(default=None),
-    framework: str | None = Form(default=None),
-    version: str | None = Form(default=None),
-    gpu_required: bool = Form(default=False),
-    gpu_type: str | None = Form(default=None),
-) -> dict[str, Any]:
+async def upload_model(request: Request) -> dict[str, Any]:
     principal = current_principal(request)
-    if model is None:
+    if request.headers.get("content-type", "").lower().startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ValidationError("the body is not JSON") from None
+        announced = _fields(UploadAnnouncement, body)
+        record, upload = await run_in_threadpool(serving.start_upload, principal.id, announced.filename, announced.size,
+                                                 **_serving_fields(announced))
+        return serving.pending_upload_view(record, upload)
+    presigned.refuse_inline_over_limit(request.headers.get("content-length"), PRESIGNED_HOW, param="model",
+                                       code="USE_PRESIGNED_UPLOAD")
+    try:
+        form = await request.form(max_files=1, max_fields=20)
+    except Exception as error:  # malformed multipart bodies surface as assorted parser errors
+        raise ValidationError(f"the multipart body could not be read: {error}", param="model") from None
+    model = form.get("model")
+    if not isinstance(model, UploadFile):
         raise ValidationError("model (the model file, multipart/form-data) is required", param="model")
+    fields = _fields(UploadFields, {key: value for key, value in form.items() if isinstance(value, str)})
     model.file.seek(0, 2)
     size = model.file.tell()
     model.file.seek(0)
-    record = serving.upload_model(principal.id, model.filename, model.file, size, name=name, declared_format=format,
-                                  framework=framework, version=version, gpu_required=gpu_required, gpu_type=gpu_type)
+    record = await run_in_threadpool(serving.upload_model, principal.id, model.filename, model.file, size,
+                                     **_serving_fields(fields))
     return serving.upload_view(record)
+
+
+@router.post("/api/v1/models/{model_id}/complete", include_in_schema=False)
+def complete_upload(model_id: str, request: Request) -> dict[str, Any]:
+    return serving.upload_view(serving.complete_upload(current_principal(request), model_id))
 
 
 @router.get("/api/v1/models")

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from aiplane.data.pagination import parse_limit
-from aiplane.mlworker import audit
+from aiplane.mlworker import audit, audit_digests
 from aiplane.mlworker.requests import actor_of, require_admin
 
 # The audit log, its verification and its signed head are for admins only.
@@ -36,9 +36,9 @@ def audit_events(
 
 @router.post("/v1/audit/verify")
 def verify(request: Request) -> dict[str, Any]:
-    return audit.verify_chain(actor_of(request))
+    return audit_digests.verify_chain(actor_of(request))
 
 
 @router.get("/v1/audit/chain-root")
 def chain_root() -> dict[str, Any]:
-    return audit.chain_root()
+    return audit_digests.chain_root()

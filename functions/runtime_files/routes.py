@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +16,8 @@ from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.files import tree
 from aiplane.files.models import FILE, FOLDER
-from aiplane.files.uploads import read_upload
+from aiplane.data import presigned
+from aiplane.files.uploads import read_presigned_request, read_upload, wants_presigned
 from aiplane.identity.access import EDIT
 
 router = APIRouter(dependencies=[Depends(tracked("files")), Depends(resource_permission("files"))])
@@ -42,6 +43,11 @@ def list_files(request: Request, path: str | None = None) -> list[dict[str, Any]
 
 @router.post("/files", status_code=201)
 async def upload(request: Request) -> dict[str, Any]:
+    if wants_presigned(request):
+        announced = await read_presigned_request(request)
+        pending, form_fields = await run_in_threadpool(tree.start_create, announced.name, announced.parent_id, announced.size,
+                                                       announced.content_type, current_principal(request))
+        return await run_in_threadpool(tree.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(tree.create_file, form.name or form.filename, form.parent_id, form.content, form.content_type,
                                    current_principal(request))
@@ -57,9 +63,19 @@ def read(id: str, request: Request) -> dict[str, Any]:
 async def replace(id: str, request: Request) -> dict[str, Any]:
     principal = current_principal(request)
     await run_in_threadpool(tree.get_node, id, FILE, principal, EDIT)  # an unknown id is 404 before the body is read
+    if wants_presigned(request):
+        announced = await read_presigned_request(request)
+        pending, form_fields = await run_in_threadpool(tree.start_replace, id, announced.size, announced.content_type, principal)
+        return await run_in_threadpool(tree.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type, principal)
     return tree.view(node)
+
+
+@router.post("/files/{id}/complete", include_in_schema=False)
+def complete_upload(id: str, request: Request) -> dict[str, Any]:
+    """Extra route: the presigned upload of POST/PUT /files (JSON) is in S3; create or update the file."""
+    return tree.view(tree.complete_upload(id, current_principal(request)))
 
 
 @router.delete("/files/{id}")
@@ -70,6 +86,9 @@ def delete(id: str, request: Request) -> dict[str, str]:
 
 @router.get("/files/{id}/download")
 def download(id: str, request: Request, skip: str | None = None) -> Response:
+    node = tree.get_node(id, FILE, current_principal(request))
+    if not presigned.is_inline(int(node.size)):  # too large for a Lambda answer: S3 serves it
+        return RedirectResponse(tree.download_url(node, inline=skip == "true"), status_code=307)
     node, content = tree.read_content(id, current_principal(request))
     return Response(content, media_type=node.content_type, headers=tree.download_headers(node, inline=skip == "true"))
 

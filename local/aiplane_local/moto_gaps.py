@@ -5,6 +5,8 @@
 - DynamoDB writes are not atomic across the server's request threads (a conditional put can
   pass its check while another thread writes the item; a cancelled transaction restores a
   copy of the table that drops concurrent writes): serialize them, as DynamoDB guarantees;
+- S3 stores a presigned POST without checking its policy: enforce the conditions (content-length-range,
+  exact and starts-with fields, expiry) as S3 does, so size limits are tested for real;
 - the interpreter's StringMatches is fnmatch (`?`, `[...]` are wildcards, `\\*` is no escape):
   match the way Step Functions does (only `*` is a wildcard; `\\*` and `\\\\` are escapes);
 - RunInstances ignores ClientToken: repeat the first launch for a known token, and answer
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -21,6 +24,7 @@ import threading
 import time
 import traceback
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -28,6 +32,7 @@ from moto.core.responses import ActionResult
 from moto.dynamodb.models import DynamoDBBackend
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.instances import InstanceBackend
+from moto.s3.responses import S3Response
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.string_operators import (
     StringMatches,
@@ -61,6 +66,7 @@ def install(resource_prefix: str) -> None:
     LambdaSimpleBackend.invoke = invoke_in_process
     StepFunctionResponse.start_sync_execution = _start_sync_execution
     _serialize_dynamodb_writes()
+    _enforce_post_policies()
     StringMatches._compare = staticmethod(_string_matches)
     _honour_client_tokens()
 
@@ -110,6 +116,53 @@ def _honour_client_tokens() -> None:
 
     run_instances.honours_client_tokens = True  # type: ignore[attr-defined]
     InstanceBackend.run_instances = run_instances
+
+
+def _s3_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    return status, {"Content-Type": "application/xml"}, body
+
+
+def _post_policy_refusal(form: dict[str, str], bucket_name: str, size: int) -> tuple[int, dict[str, str], str] | None:
+    policy = json.loads(base64.b64decode(form["policy"]))
+    if datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00")) < datetime.now(UTC):
+        return _s3_error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+    fields = {name.lower(): value for name, value in {**form, "bucket": bucket_name}.items()}
+    for condition in policy.get("conditions", []):
+        if isinstance(condition, dict):
+            checks = [("eq", f"${name}", value) for name, value in condition.items()]
+        elif condition[0] == "content-length-range":
+            if size < int(condition[1]):
+                return _s3_error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
+            if size > int(condition[2]):
+                return _s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+            continue
+        else:
+            checks = [tuple(condition)]
+        for operator, name, value in checks:
+            actual = fields.get(name.lstrip("$").lower(), "")
+            if not (actual == value if operator == "eq" else actual.startswith(value)):
+                return _s3_error(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {condition}")
+    return None
+
+
+def _enforce_post_policies() -> None:
+    original = S3Response._bucket_response_post
+    if getattr(original, "enforces_policy", False):
+        return
+
+    @functools.wraps(original)
+    def post(self: S3Response, request: Any, bucket_name: str) -> Any:
+        form = {name: values[0] for name, values in self.querystring.items()}
+        if "policy" in form and "key" in form:
+            body = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
+            refusal = _post_policy_refusal(form, bucket_name, len(body))
+            if refusal is not None:
+                return refusal
+        return original(self, request, bucket_name)
+
+    post.enforces_policy = True  # type: ignore[attr-defined]
+    S3Response._bucket_response_post = post
 
 
 def _string_matches(variable: Any, pattern: Any) -> bool:

@@ -121,6 +121,7 @@ class Bucket:
     # Object Lock in compliance mode: no one (root included) overwrites or deletes an object version
     # before its retention (`Environment.audit_digest_retention_days`) ends.
     object_lock: bool = False
+    expiring_prefixes: tuple[tuple[str, int], ...] = ()  # (key prefix, days): a lifecycle rule deletes them
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,9 @@ IONET_API_KEY_SECRET = Secret("ionet-api-key", "io.net API key (GPU marketplace 
 PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET)
 SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS)
 
-ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package")
+CHAIN_RUNS_PREFIX = "chain-runs/"  # large chain state values, one prefix per execution (`aiplane.data.offload`)
+ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package",
+                         expiring_prefixes=((CHAIN_RUNS_PREFIX, 1),))
 AUDIT_DIGEST_BUCKET = Bucket("audit-digests", "signed digests of the audit chains' heads", object_lock=True)
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET, AUDIT_DIGEST_BUCKET)
 

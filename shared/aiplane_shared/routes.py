@@ -119,6 +119,9 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     # A user's own API keys: list them, revoke one.
     (GPUFARM, "GET", "/api/v1/auth/apikey"),
     (GPUFARM, "DELETE", "/api/v1/auth/apikey/{key_id}"),
+    # Presigned uploads (bodies too large for Lambda): the object is in S3, write the record.
+    (RUNTIME, "POST", "/files/{id}/complete"),
+    (GPUFARM, "POST", "/api/v1/models/{model_id}/complete"),
     # The GPU agent's side of the gpufarm fleet (AGENT_ROUTES), and an admin's sharing and weighting of agents.
     (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),

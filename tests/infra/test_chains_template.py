@@ -51,3 +51,9 @@ def test_builtin_chat_chain_state_machine(environment_templates):
         "StateMachineType": "EXPRESS",
         "DefinitionString": Match.string_like_regexp(physical_name(prefix, resources.CHAIN_STEP_FUNCTION)),
     })
+
+
+def test_offloaded_chain_state_expires_with_a_lifecycle_rule(environment_templates):
+    _, templates = environment_templates
+    templates["data"].has_resource_properties("AWS::S3::Bucket", {"LifecycleConfiguration": {"Rules": Match.array_with([
+        Match.object_like({"Prefix": resources.CHAIN_RUNS_PREFIX, "ExpirationInDays": 1, "Status": "Enabled"})])}})

@@ -139,6 +139,10 @@ def test_gateway_errors_answer_in_the_family_envelope(environment_templates):
         "StatusCode": "404",
         "ResponseTemplates": {"application/json": Match.string_like_regexp('"message": \\$context.error.messageString')},
     })
+    templates["api-gpufarm"].has_resource_properties("AWS::ApiGateway::GatewayResponse", {
+        "ResponseType": "REQUEST_TOO_LARGE",
+        "ResponseTemplates": {"application/json": Match.string_like_regexp('"code": "QUOTA_EXCEEDED"')},
+    })
 
 
 def test_every_stack_stays_under_the_cloudformation_resource_limit(environment_templates):

@@ -34,6 +34,10 @@ class Settings:
     tracing_enabled: bool
     request_budget_s: float  # a buffered route answers 504 once this has passed
     stream_budget_s: float  # the same for a streaming route, until its response starts
+    # Bodies above this travel through S3 presigned URLs: a Lambda payload is 6 MB, base64 included.
+    inline_body_max_bytes: int
+    # Step Functions state is limited to 256 KB: larger values are kept in S3 and passed by reference.
+    state_offload_bytes: int
     # Local stack only: the EC2 tag holding the loopback host:port the harness gave an instance's agent
     # (agents there listen on loopback, not on moto's made-up private IPs). Unset: the private IP EC2 reports.
     gpu_agent_address_tag: str | None = None
@@ -59,6 +63,8 @@ def get_settings() -> Settings:
         request_budget_s=float(os.environ.get("AIPLANE_REQUEST_BUDGET_S", DEFAULT_REQUEST_BUDGET_S)),
         stream_budget_s=float(os.environ.get("AIPLANE_STREAM_BUDGET_S", DEFAULT_STREAM_BUDGET_S)),
         gpu_agent_address_tag=os.environ.get("AIPLANE_GPU_AGENT_ADDRESS_TAG") or None,
+        inline_body_max_bytes=int(os.environ.get("AIPLANE_INLINE_BODY_MAX_BYTES", 4 * 1024 * 1024)),
+        state_offload_bytes=int(os.environ.get("AIPLANE_STATE_OFFLOAD_BYTES", 32 * 1024)),
     )
 
 

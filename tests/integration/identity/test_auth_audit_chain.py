@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiplane import audit_chain
+from aiplane import audit_anchor, audit_chain
 from aiplane.audit_chain import sequence_key
 from aiplane.identity import audit
 from aiplane.identity.audit import FAILURE, record_auth_event
@@ -45,46 +45,46 @@ def test_auth_events_are_chained_and_anchored(chain):
     email = f"chain-{uuid.uuid4().hex[:8]}@example.com"
     recorded = record(email, 3)
     assert len(recorded) == 3 and all(e.event_hash == audit_chain.entry_hash(chain, e) for e in recorded)
-    stored = audit_chain.anchor(chain)
+    stored = audit_anchor.anchor(chain)
     assert {str(int(e.sequence_num)) for e in recorded} <= set(stored.digest["events"])
-    assert audit_chain.verify(chain).valid is True
+    assert audit_anchor.verify(chain).valid is True
 
 
 def test_an_edited_and_rehashed_auth_event_is_caught(chain):
     email = f"edit-{uuid.uuid4().hex[:8]}@example.com"
     recorded = record(email, 2)
-    audit_chain.anchor(chain)
+    audit_anchor.anchor(chain)
     forged = recorded[0]
     forged.outcome = "success"
     forged.event_hash = audit_chain.entry_hash(chain, forged)
     forged.save()
-    checked = audit_chain.verify(chain)
+    checked = audit_anchor.verify(chain)
     assert checked.valid is False and checked.first_tampered == int(forged.sequence_num)
 
 
 def test_deleted_auth_events_and_heads_are_caught(chain):
     email = f"gone-{uuid.uuid4().hex[:8]}@example.com"
     recorded = record(email, 2)
-    audit_chain.anchor(chain)
+    audit_anchor.anchor(chain)
     newest = recorded[-1]
     newest.delete()
     shard = chain.shard_of(int(newest.sequence_num))
     head = AuthChainHeadRecord.get(chain.partition(shard), "HEAD")
     if int(head.sequence_num) == int(newest.sequence_num):  # hide the truncation from the head too
         head.delete()
-    checked = audit_chain.verify(chain)
+    checked = audit_anchor.verify(chain)
     assert checked.valid is False and checked.first_tampered == int(newest.sequence_num)
 
 
 def test_events_removed_after_retention_are_not_tampering(chain):
     email = f"old-{uuid.uuid4().hex[:8]}@example.com"
     oldest = record(email, 1)[0]
-    audit_chain.anchor(chain)
+    audit_anchor.anchor(chain)
     shard = chain.shard_of(int(oldest.sequence_num))
     # TTL removes this shard's oldest events (here: everything up to ours, as an old prefix).
     oldest_keys = AuthEventRecord.sk.between(sequence_key(0), sequence_key(int(oldest.sequence_num)))
     for event in AuthEventRecord.query(chain.partition(shard), oldest_keys):
         event.delete()
-    assert audit_chain.verify(chain).first_tampered == chain.first_sequence(shard)  # today: tampering
+    assert audit_anchor.verify(chain).first_tampered == chain.first_sequence(shard)  # today: tampering
     later = datetime.now(UTC) + audit.RETENTION + timedelta(days=1)
-    assert audit_chain.verify(chain, now=later).valid is True  # past retention: expired
+    assert audit_anchor.verify(chain, now=later).valid is True  # past retention: expired

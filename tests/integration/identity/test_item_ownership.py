@@ -300,3 +300,23 @@ def test_a_chain_cannot_call_another_users_hook(runtime, admin, alice, mallory):
         assert hook["name"] in runtime.get("/supported", headers=alice.bearer).json()
     finally:
         server.stop()
+
+
+def test_presigned_uploads_keep_ownership(runtime, admin, alice, mallory):
+    import httpx
+
+    for user in (alice, mallory):
+        grant(runtime, admin, user.id, "files", "manage")
+    folder = runtime.post("/folders", headers=alice.bearer, json={"name": unique("alice")}).json()
+    announce = {"name": "big.bin", "parentId": folder["id"], "size": 4}
+    assert runtime.post("/files", headers=mallory.bearer, json=announce).status_code == 404  # not into her folder
+    file_id = upload(runtime, alice, "plan.txt", folder["id"]).json()["id"]
+    assert runtime.put(f"/files/{file_id}", headers=mallory.bearer, json={"size": 4}).status_code == 404
+
+    announced = runtime.post("/files", headers=alice.bearer, json=announce).json()
+    assert httpx.post(announced["upload"]["url"], data=announced["upload"]["fields"], files={"file": ("b", b"1234")}).status_code == 204
+    assert runtime.post(f"/files/{announced['id']}/complete", headers=mallory.bearer).status_code == 404  # only its announcer
+    completed = runtime.post(f"/files/{announced['id']}/complete", headers=alice.bearer)
+    assert completed.status_code == 200, completed.text
+    assert runtime.get(f"/files/{announced['id']}", headers=mallory.bearer).status_code == 404  # alice's file
+    assert runtime.get(f"/files/{announced['id']}/download", headers=alice.bearer).content == b"1234"

@@ -87,8 +87,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_providers": _gateway_api(capabilities=(C.PROVIDER_KEYS_WRITE,)),
     "runtime_queue": _gateway_api(),
     "runtime_exec": _gateway_api(),
-    "runtime_chains": _gateway_api(capabilities=(C.CHAINS,)),
-    "runtime_chats": _gateway_api(capabilities=(C.CHAINS,)),
+    # Chains keep large state values in the artifacts bucket (aiplane.data.offload, chain-runs/).
+    "runtime_chains": _gateway_api(ARTIFACT_BUCKET, capabilities=(C.CHAINS,)),
+    "runtime_chats": _gateway_api(ARTIFACT_BUCKET, capabilities=(C.CHAINS,)),
     "runtime_hooks": _api(RUNTIME_TABLE),
     "runtime_functions": _api(RUNTIME_TABLE),
     "runtime_events": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS),
@@ -127,8 +128,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_downloads": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES),
     "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
     # The chain step runs user chains: models through the gateway, hooks over HTTP; nothing else.
-    "runtime_chain_step": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
-    "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS,
+    "runtime_chain_step": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, ARTIFACT_BUCKET, capabilities=(C.PROVIDER_KEYS_READ,)),
+    "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET,
                                       capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
     "runtime_job_leases": _worker(RUNTIME_TABLE),
     "appproxy_worker_liveness": _worker(APPPROXY_TABLE),

@@ -64,6 +64,8 @@ class ArtifactStore(Construct):
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 encryption=s3.BucketEncryption.S3_MANAGED,
                 enforce_ssl=True,
+                lifecycle_rules=[s3.LifecycleRule(prefix=prefix, expiration=cdk.Duration.days(days))
+                                 for prefix, days in definition.expiring_prefixes],
                 **(_locked(environment) if definition.object_lock else {
                     "versioned": environment.name == "prod",
                     "removal_policy": _removal(environment),

@@ -32,6 +32,7 @@ GATEWAY_RESPONSES: dict[str, tuple[apigw.ResponseType, ErrorKind]] = {
     # API Gateway's answer for an unknown route
     "UnknownRoute": (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, ErrorKind.NOT_FOUND),
     "Throttled": (apigw.ResponseType.THROTTLED, ErrorKind.RATE_LIMITED),
+    "RequestTooLarge": (apigw.ResponseType.REQUEST_TOO_LARGE, ErrorKind.PAYLOAD_TOO_LARGE),  # over 10 MB
     "Default4xx": (apigw.ResponseType.DEFAULT_4_XX, ErrorKind.BAD_REQUEST),
     "Default5xx": (apigw.ResponseType.DEFAULT_5_XX, ErrorKind.INTERNAL),
 }

@@ -22,9 +22,11 @@ from aiplane.chains import hooks, store
 from aiplane.chains.llm_port import LLMPort, ModelChoice, default_llm
 from aiplane.chains.model import TaskDefinition, parse_duration_s
 from aiplane.chains.templates import render, to_text
+from aiplane.data import offload
 from aiplane.errors import AiplaneError, ValidationError
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
+from aiplane_shared.resources import CHAIN_RUNS_PREFIX
 
 DEFAULT_TASK_TIMEOUT_S = 240.0  # below the Express limit, so a run always ends
 
@@ -46,6 +48,19 @@ def initial_state(run_id: str, input_value: Any, input_type: str, actor: Princip
     return {"run_id": run_id, "vars": {"input": input_value}, "types": {"input": input_type},
             "current": input_value, "current_type": input_type, "transition": "", "transition_number": None, "halt": None,
             "actor": {"id": actor.id, "kind": actor.kind} if actor else None}
+
+
+def pack_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The state with every large value (variables, `current`) replaced by a reference, each stored once."""
+    prefix, stored = f"{CHAIN_RUNS_PREFIX}{state['run_id']}/", {}
+    return {**state, "vars": {name: offload.offload(value, prefix, stored) for name, value in state["vars"].items()},
+            "current": offload.offload(state["current"], prefix, stored)}
+
+
+def unpack_state(state: dict[str, Any]) -> dict[str, Any]:
+    loaded: dict[str, Any] = {}
+    return {**state, "vars": {name: offload.resolve(value, loaded) for name, value in state["vars"].items()},
+            "current": offload.resolve(state["current"], loaded)}
 
 
 def new_run_id() -> str:
@@ -321,7 +336,7 @@ def _transition_number(transition: str) -> float | None:
 def run_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort | None = None) -> dict[str, Any]:
     """Run one attempt of `task`; return the next state, or raise so Step Functions retries/catches."""
     llm = llm or default_llm()
-    state = {key: value for key, value in state.items() if key != "failure"}
+    state = unpack_state({key: value for key, value in state.items() if key != "failure"})
     input_var = task.input_var or ""
     if input_var:
         if input_var not in state["vars"]:
@@ -355,15 +370,15 @@ def run_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any],
             unit["output"] = to_text(output)
     steps = store.record_attempt(state["run_id"], unit)
     if steps > int(chain.get("max_steps") or 1):
-        return {**state, "halt": f"the run exceeded {chain.get('max_steps')} steps"}
+        return pack_state({**state, "halt": f"the run exceeded {chain.get('max_steps')} steps"})
     if failure is not None:
         raise failure
     if task.print:
         logger.info("task print", extra={"task": task.id, "print": render(task.print, {**state["vars"], task.id: output})})
     state["vars"][task.id], state["types"][task.id] = output, output_type
     state["vars"]["previous_output"], state["types"]["previous_output"] = output, output_type
-    return {**state, "current": output, "current_type": output_type, "transition": transition,
-            "transition_number": _transition_number(transition)}
+    return pack_state({**state, "current": output, "current_type": output_type, "transition": transition,
+                       "transition_number": _transition_number(transition)})
 
 
 def _run_bounded(context: StepContext, value: Any, data_type: str, timeout_s: float) -> tuple[Any, str, str]:

@@ -8,9 +8,10 @@ from typing import Any
 
 from aiplane.chains import store
 from aiplane.chains.compiler import compile_chain, definition_digest
-from aiplane.chains.engine import initial_state, new_run_id
+from aiplane.chains.engine import initial_state, new_run_id, pack_state
 from aiplane.chains.model import ChainDefinition
 from aiplane.data.aws import client
+from aiplane.data.offload import resolve
 from aiplane.errors import (AiplaneError, BadGatewayError, BadRequestError, GatewayTimeoutError, NotFoundError,
                             UnavailableError)
 from aiplane.identity.principal import Principal
@@ -101,11 +102,11 @@ def run(state_machine_arn: str, input_value: Any, input_type: str,
         principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
     """Run a deployed chain synchronously as `principal` (None: the system): (output, output type, captured state units)."""
     run_id = new_run_id()
-    state = initial_state(run_id, input_value, input_type, principal)
+    state = pack_state(initial_state(run_id, input_value, input_type, principal))
     result = client("stepfunctions").start_sync_execution(stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(state))
     if result["status"] == "SUCCEEDED":
         state = json.loads(result.get("output") or "{}")
-        return state.get("current"), state.get("current_type", "any"), store.captured_units(run_id)
+        return resolve(state.get("current")), state.get("current_type", "any"), store.captured_units(run_id)
     raise _failure(result.get("error") or "", result.get("cause") or "")
 
 

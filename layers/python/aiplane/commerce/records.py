@@ -220,6 +220,14 @@ class ModelRecord(_GpufarmModel):
     updated_at = UnicodeAttribute()
 
 
+class ModelUploadRecord(_GpufarmModel):
+    """A presigned model upload not completed yet: the model it will create (pk of that model, sk UPLOAD)."""
+
+    owner_id = UnicodeAttribute()
+    model = UnicodeAttribute()  # the ModelRecord to write, as JSON (`to_simple_dict`)
+    expires_at_epoch = NumberAttribute()
+
+
 class PredictionRecord(_GpufarmModel):
     """One prediction's outcome, the sample behind latency percentiles."""
 

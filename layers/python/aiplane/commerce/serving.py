@@ -2,12 +2,15 @@
 
 An upload stores the artifact in the artifacts bucket, then creates the model and counts its
 bytes and the upload in one transaction (conditional on the quota); if the transaction refuses,
-the artifact is removed again, so nothing is left half-written. A model starts `loading`; the
+the artifact is removed again, so nothing is left half-written. Artifacts too large for Lambda go
+straight to S3 through a presigned POST (`start_upload`); `complete_upload` writes the model once
+the object is there with the announced size. A model starts `loading`; the
 GPU fleet calls `mark_serving` once an instance serves it, and predictions are forwarded there.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -24,6 +27,7 @@ from aiplane.commerce.records import (
     ALL_MODELS,
     CounterRecord,
     ModelRecord,
+    ModelUploadRecord,
     PredictionRecord,
     UsageRecord,
     atomic_write,
@@ -34,6 +38,7 @@ from aiplane.commerce.records import (
 )
 from aiplane.commerce.scope import require_owner
 from aiplane.commerce.windows import DAILY, HOURLY, current_window
+from aiplane.data import presigned
 from aiplane.data.aws import client
 from aiplane.errors import (
     BadGatewayError,
@@ -55,6 +60,8 @@ PREDICT_TIMEOUT_S = 30.0
 PREDICTION_RETENTION_S = 7 * 24 * 3600
 LATENCY_SAMPLES = 1000  # percentiles come from the most recent predictions
 MAX_TEXT = 128
+UPLOAD_SK = "UPLOAD"
+ARTIFACT_CONTENT_TYPE = "application/octet-stream"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -69,9 +76,52 @@ def _text(value: str | None, param: str, default: str | None = None) -> str | No
     return text
 
 
-def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: int, *, name: str | None,
-                 declared_format: str | None, framework: str | None, version: str | None, gpu_required: bool,
-                 gpu_type: str | None) -> ModelRecord:
+def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: int, **fields: Any) -> ModelRecord:
+    record = _new_model(owner_id, filename, size, **fields)
+    client("s3").upload_fileobj(content, artifact_bucket(), record.artifact_key)
+    _create_counted_or_discard(record)
+    return record
+
+
+def start_upload(owner_id: str, filename: str | None, size: int, **fields: Any) -> tuple[ModelRecord, dict[str, Any]]:
+    """The model to be and the presigned POST for its artifact; nothing is listed or counted until `complete_upload`."""
+    record = _new_model(owner_id, filename, size, **fields)
+    ModelUploadRecord(record.pk, UPLOAD_SK, owner_id=owner_id, model=json.dumps(record.to_simple_dict()),
+                      expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S).save()
+    return record, presigned.upload_form(artifact_bucket(), record.artifact_key, size, ARTIFACT_CONTENT_TYPE)
+
+
+def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
+    try:
+        pending = ModelUploadRecord.get(model_key(model_id), UPLOAD_SK, consistent_read=True)
+    except DoesNotExist:
+        pending = None
+    if pending is None or pending.expires_at_epoch < time.time():
+        raise NotFoundError(f"no pending upload for model {model_id}")
+    require_owner(principal, pending.owner_id, "model")
+    record = ModelRecord()
+    record.from_simple_dict(json.loads(pending.model))
+    size = presigned.object_size(artifact_bucket(), record.artifact_key)
+    if size is None:
+        raise ConflictError("the artifact has not been uploaded yet: POST it to the upload URL first", code="UPLOAD_INCOMPLETE")
+    pending.delete()
+    if size != record.size_bytes:  # S3's policy makes this unreachable; never trust it blindly
+        client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+        raise ValidationError(f"the uploaded artifact has {size} bytes, not the {int(record.size_bytes)} announced", param="size")
+    _create_counted_or_discard(record)
+    return record
+
+
+def _create_counted_or_discard(record: ModelRecord) -> None:
+    try:
+        _create_counted(record)
+    except Exception:
+        client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+        raise
+
+
+def _new_model(owner_id: str, filename: str | None, size: int, *, name: str | None, declared_format: str | None,
+               framework: str | None, version: str | None, gpu_required: bool, gpu_type: str | None) -> ModelRecord:
     if not filename:
         raise ValidationError("model (the model file) is required", param="model")
     if size <= 0:
@@ -90,12 +140,6 @@ def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: 
         status=LOADING, artifact_key=f"models/{owner_id}/{model_id}/{safe_name}", size_bytes=size,
         created_at=now, updated_at=now,
     )
-    client("s3").upload_fileobj(content, artifact_bucket(), record.artifact_key)
-    try:
-        _create_counted(record)
-    except Exception:
-        client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
-        raise
     return record
 
 
@@ -289,3 +333,10 @@ def upload_view(record: ModelRecord) -> dict[str, Any]:
     return {"model_id": record.model_id, "name": record.name, "format": record.format,
             "endpoint": f"/api/v1/models/{record.model_id}/predict", "status": record.status,
             "message": "Model uploaded successfully and loading"}
+
+
+def pending_upload_view(record: ModelRecord, upload: dict[str, Any]) -> dict[str, Any]:
+    """The contract's upload answer for a presigned upload: `status: uploading`, plus `upload` and where to complete it."""
+    return {**upload_view(record), "status": "uploading",
+            "message": "POST the artifact to upload.url with upload.fields, then POST complete", "upload": upload,
+            "complete": f"/api/v1/models/{record.model_id}/complete"}

@@ -17,16 +17,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from aiplane.audit_chain import canonical_json
 from aiplane.data.aws import client
 from aiplane.settings import get_settings
 from aiplane_shared.resources import AUDIT_DIGEST_BUCKET, AUDIT_SIGNING_KEY, key_alias
 
 SIGNING_ALGORITHM = "ECDSA_SHA_256"
 _KEY_SPACE = 10**13  # epoch milliseconds stay below this until the year 2286
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)

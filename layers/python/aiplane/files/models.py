@@ -4,6 +4,7 @@ Key layout (pk / sk):
 - FILENODE#<id> / META            a file or folder; gsi1: FILES#CHILDREN#<parent id or ROOT> / <name>,
                                   gsi2: FILES#ALL / <createdAt>#<id> (every node, oldest first)
 - FILENAME#<parent>#<name> / META claims a name inside one folder (written in the same transaction)
+- FILEUPLOAD#<file id> / META     a presigned upload not completed yet (expires with the policy)
 - SEARCH#<owner> / CHUNK#<doc id>#<n> one embedded chunk of an indexed document
 - SEARCH#<owner> / KEYWORD#<word>     a keyword; gsi1: SEARCH#KEYWORDS#<owner> / <first seen>#<word>
 """
@@ -61,6 +62,24 @@ class FileNodeRecord(_RuntimeModel):
     owner_id = UnicodeAttribute(null=True)  # who created it; None: made before owners were recorded (the admin's)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+
+
+class FileUploadRecord(_RuntimeModel):
+    """What a presigned upload will create (`revision` None) or replace (the revision it was read at)."""
+    node_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    parent_id = UnicodeAttribute(default="")
+    content_type = UnicodeAttribute()
+    size = NumberAttribute()
+    blob_key = UnicodeAttribute()
+    revision = NumberAttribute(null=True)
+    announced_by = UnicodeAttribute()  # the principal that may complete it (the new file's owner)
+    created_at = UnicodeAttribute()
+    expires_at_epoch = NumberAttribute()
+
+
+def upload_key(node_id: str) -> str:
+    return f"FILEUPLOAD#{node_id}"
 
 
 class NameClaimRecord(_RuntimeModel):

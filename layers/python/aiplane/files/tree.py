@@ -14,6 +14,7 @@ deleting manage. A folder's grant is its own; it does not extend to what the fol
 from __future__ import annotations
 
 import mimetypes
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -22,10 +23,11 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from aiplane.data import aws
-from aiplane.errors import ConflictError, NotFoundError, ValidationError
+from aiplane.data import aws, presigned
+from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
 from aiplane.files.models import (
-    FILE, FOLDER, FileNodeRecord, NameClaimRecord, ALL_NODES, children_key, name_claim_key, node_key,
+    FILE, FOLDER, FileNodeRecord, FileUploadRecord, NameClaimRecord, ALL_NODES, children_key, name_claim_key, node_key,
+    upload_key,
 )
 from aiplane.gateway.clock import now_iso
 from aiplane.identity import ownership
@@ -191,8 +193,12 @@ def _conflict(parent_id: str | None, name: str, node_id: str) -> ConflictError:
     return ConflictError("the file or folder changed concurrently; retry")
 
 
+def _blob_key(node_id: str) -> str:
+    return f"files/{node_id}/{uuid.uuid4()}"
+
+
 def _put_blob(node_id: str, content: bytes, content_type: str) -> str:
-    key = f"files/{node_id}/{uuid.uuid4()}"
+    key = _blob_key(node_id)
     aws.client("s3").put_object(Bucket=bucket(), Key=key, Body=content, ContentType=content_type)
     return key
 
@@ -243,9 +249,14 @@ def create_file(name: str | None, parent_id: str | None, content: bytes, declare
     _parent_folder(parent_id, "parentid", principal)  # fail before the upload
     content_type = content_type_for(name, declared_type)
     node_id = str(uuid.uuid4())
-    key = _put_blob(node_id, content, content_type)
+    return _create_file_node(node_id, name, parent_id, content_type, len(content), _put_blob(node_id, content, content_type),
+                             principal)
+
+
+def _create_file_node(node_id: str, name: str, parent_id: str | None, content_type: str, size: int, key: str,
+                      principal: Principal | None) -> FileNodeRecord:
     try:
-        return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=len(content),
+        return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=size,
                        blob_key=key)
     except Exception:
         _delete_blob(key)  # no orphaned content when the metadata write is refused
@@ -255,19 +266,109 @@ def create_file(name: str | None, parent_id: str | None, content: bytes, declare
 def replace_file(node_id: str, content: bytes, declared_type: str | None, principal: Principal | None = None) -> FileNodeRecord:
     node = get_node(node_id, FILE, principal, EDIT)
     content_type = content_type_for(node.name, declared_type)
-    old_key, key = node.blob_key, _put_blob(node_id, content, content_type)
+    return _swap_content(node, node.revision, content_type, len(content), _put_blob(node_id, content, content_type))
+
+
+def _swap_content(node: FileNodeRecord, revision: int, content_type: str, size: int, key: str) -> FileNodeRecord:
+    """Point the node at new content, if it is still at `revision`; the old content is removed."""
+    old_key = node.blob_key
     try:
         node.update(
-            actions=[FileNodeRecord.blob_key.set(key), FileNodeRecord.size.set(len(content)),
+            actions=[FileNodeRecord.blob_key.set(key), FileNodeRecord.size.set(size),
                      FileNodeRecord.content_type.set(content_type), FileNodeRecord.updated_at.set(now_iso()),
                      FileNodeRecord.revision.add(1)],
-            condition=FileNodeRecord.revision == node.revision,
+            condition=FileNodeRecord.revision == revision,
         )
     except Exception:
         _delete_blob(key)
         raise ConflictError("the file changed concurrently; retry") from None
     _delete_blob(old_key)
     return node
+
+
+# ---------------------------------------------------------------- presigned uploads (bodies too large for Lambda)
+
+
+def _valid_size(size: int) -> int:
+    if size <= 0:
+        raise ValidationError("size must be a positive number of bytes", param="size", code="file_empty")
+    if size > MAX_UPLOAD_BYTES:
+        raise PayloadTooLargeError(f"files are limited to {MAX_UPLOAD_BYTES} bytes", param="size", code="file_size_limit_exceeded")
+    return size
+
+
+def _start_upload(node_id: str, name: str, parent_id: str | None, content_type: str, size: int,
+                  revision: int | None, principal: Principal | None) -> tuple[FileUploadRecord, dict[str, Any]]:
+    pending = FileUploadRecord(
+        upload_key(node_id), META, node_id=node_id, name=name, parent_id=parent_id or "", content_type=content_type,
+        announced_by=ownership.new_owner(principal),
+        size=_valid_size(size), blob_key=_blob_key(node_id), revision=revision, created_at=now_iso(),
+        expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S)
+    pending.save()
+    return pending, presigned.upload_form(bucket(), pending.blob_key, size, content_type)
+
+
+def start_create(name: str | None, parent_id: str | None, size: int, declared_type: str | None,
+                 principal: Principal | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
+    """A file created by a presigned POST: nothing is listed until `complete_upload` finds the object."""
+    name = valid_name(name)
+    _parent_folder(parent_id, "parentid", principal)
+    try:
+        NameClaimRecord.get(name_claim_key(parent_id or None, name), META)
+    except DoesNotExist:
+        pass
+    else:
+        raise ConflictError(f"a file or folder named {name!r} already exists in this folder")
+    return _start_upload(str(uuid.uuid4()), name, parent_id, content_type_for(name, declared_type), size, None, principal)
+
+
+def start_replace(node_id: str, size: int, declared_type: str | None,
+                  principal: Principal | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
+    node = get_node(node_id, FILE, principal, EDIT)
+    return _start_upload(node_id, node.name, node.parent_id, content_type_for(node.name, declared_type), size, int(node.revision),
+                         principal)
+
+
+def complete_upload(node_id: str, principal: Principal | None = None) -> FileNodeRecord:
+    """Create or update the file once its object is in S3 with the announced size (only its announcer completes it;
+    the rights are checked again as the write needs them)."""
+    try:
+        pending = FileUploadRecord.get(upload_key(node_id), META, consistent_read=True)
+    except DoesNotExist:
+        pending = None
+    if pending is None or pending.expires_at_epoch < time.time() or pending.announced_by != ownership.new_owner(principal):
+        raise NotFoundError(f"no pending upload for file {node_id}")
+    size = presigned.object_size(bucket(), pending.blob_key)
+    if size is None:
+        raise ConflictError("the content has not been uploaded yet: POST it to the upload URL first", code="upload_incomplete")
+    pending.delete()
+    if size != pending.size:  # S3's policy makes this unreachable; never trust it blindly
+        _delete_blob(pending.blob_key)
+        raise ValidationError(f"the uploaded object has {size} bytes, not the {int(pending.size)} announced", param="size")
+    if pending.revision is None:
+        return _create_file_node(node_id, pending.name, pending.parent_id or None, pending.content_type, size, pending.blob_key,
+                                 principal)
+    try:
+        node = get_node(node_id, FILE, principal, EDIT)
+    except Exception:
+        _delete_blob(pending.blob_key)
+        raise
+    return _swap_content(node, int(pending.revision), pending.content_type, size, pending.blob_key)
+
+
+def pending_view(pending: FileUploadRecord, upload: dict[str, Any]) -> dict[str, Any]:
+    """filesapi_FileResponse of the file to be, plus `status: pending` and the presigned `upload`."""
+    parent = _parent_folder(pending.parent_id or None, "parentid")
+    path = (path_of(parent) if parent else "") + "/" + pending.name
+    return {"id": pending.node_id, "name": pending.name, "path": path, "contentType": pending.content_type,
+            "size": int(pending.size), "createdAt": pending.created_at, "updatedAt": pending.created_at,
+            "status": "pending", "upload": upload, "complete": f"/files/{pending.node_id}/complete"}
+
+
+def download_url(node: FileNodeRecord, *, inline: bool) -> str:
+    """A presigned GET with the same headers a direct download carries (`download_headers`)."""
+    disposition = download_headers(node, inline=inline).get("Content-Disposition")
+    return presigned.download_url(bucket(), node.blob_key, node.content_type, disposition)
 
 
 def _relocate(node: FileNodeRecord, name: str, parent_id: str | None, checks: list[FileNodeRecord]) -> FileNodeRecord:

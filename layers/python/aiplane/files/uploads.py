@@ -1,12 +1,15 @@
-"""Reading a multipart/form-data upload (`file`, optional `name` and `parentid`) within the size limit."""
+"""Reading an upload: multipart/form-data (`file`, optional `name` and `parentid`) within the size
+limits, or a JSON announcement `{name, parentId, size, contentType}` of a presigned upload."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from aiplane.data import presigned
 from aiplane.errors import AiplaneError, ValidationError
 from aiplane.files.tree import MAX_UPLOAD_BYTES
 
@@ -36,9 +39,36 @@ class Upload:
     parent_id: str | None
 
 
+class PresignedUploadRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    size: int
+    name: str | None = None
+    parent_id: str | None = Field(default=None, alias="parentId")
+    content_type: str | None = Field(default=None, alias="contentType")
+
+
+def wants_presigned(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("application/json")
+
+
+async def read_presigned_request(request: Request) -> PresignedUploadRequest:
+    try:
+        body = await request.json()
+        return PresignedUploadRequest.model_validate({**body, "parentId": body.get("parentId") or body.get("parentid")})
+    except (ValueError, TypeError, AttributeError, PydanticValidationError) as error:
+        raise ValidationError(f"the upload announcement must be JSON {{size, name?, parentId?, contentType?}}: {error}",
+                              param="size") from None
+
+
+PRESIGNED_HOW = 'send JSON {"name", "parentId", "size", "contentType"} instead for a presigned S3 upload'
+
+
 async def read_upload(request: Request) -> Upload:
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise UnsupportedMediaTypeError("the upload must be multipart/form-data", code="unsupported_media_type")
+        raise UnsupportedMediaTypeError("the upload must be multipart/form-data (or a JSON announcement of a presigned upload)",
+                                        code="unsupported_media_type")
+    presigned.refuse_inline_over_limit(request.headers.get("content-length"), PRESIGNED_HOW, param="file")
     try:
         form = await request.form(max_files=1, max_fields=10)
     except Exception as error:  # malformed multipart bodies surface as assorted parser errors
@@ -51,6 +81,7 @@ async def read_upload(request: Request) -> Upload:
         content += block
         if len(content) > MAX_UPLOAD_BYTES:
             raise UploadTooLargeError(f"files are limited to {MAX_UPLOAD_BYTES} bytes", param="file", code="file_size_limit_exceeded")
+        presigned.refuse_inline_over_limit(len(content), PRESIGNED_HOW, param="file")  # a body sent without Content-Length
     if not content:
         raise ValidationError("the file is empty", param="file", code="file_empty")
     name, parent_id = form.get("name"), form.get("parentid")

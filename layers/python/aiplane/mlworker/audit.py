@@ -112,34 +112,6 @@ def event_body(record: AuditEventRecord) -> dict[str, Any]:
     })
 
 
-def verify_chain(actor: Actor) -> dict[str, Any]:
-    """Check every event against its links, the heads and every signed digest; report the first
-    sequence that does not hold. The verification itself is then recorded (`audit_verified`)."""
-    checked = audit_chain.verify(CHAIN)
-    newest = checked.newest_digest
-    result = {
-        "valid": checked.valid, "total_events": checked.total_events, "first_tampered": checked.first_tampered,
-        "chain_root_hash": checked.root_hash, "verified_at": now_iso(),
-        # Beyond VerificationResult: what the events were checked against.
-        "anchored_sequence": newest.digest["sequence_num"] if newest else 0,
-        "anchored_at": newest.digest["digest_time"] if newest else None,
-        "digests_checked": checked.digests_checked, "problem": checked.problem,
-    }
-    append_event("audit_verified", actor, resource="audit/chain", action="verify", success=checked.valid,
-                 metadata={"total_events": checked.total_events, "first_tampered": checked.first_tampered})
-    return without_none(result)
-
-
-def anchor() -> dict[str, Any]:
-    """Sign the current heads into a new digest (on demand and on the audit-digests schedule)."""
-    return audit_chain.signed_head(audit_chain.anchor(CHAIN))
-
-
-def chain_root() -> dict[str, Any]:
-    """The signed head: the heads are anchored now and the signed digest is returned."""
-    return anchor()
-
-
 def events_after(sequence: int) -> list[AuditEventRecord]:
     """Events newer than `sequence`, in sequence order (the scheduler stream resumes from here)."""
     return list(_events(range_key_condition=AuditEventRecord.gsi1sk > sequence_key(sequence)))

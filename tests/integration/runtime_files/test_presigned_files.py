@@ -1,0 +1,86 @@
+"""Bodies too large for Lambda: presigned S3 POST uploads (size enforced by S3), completion, and presigned downloads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+import pytest
+
+from aiplane.data import presigned
+from aiplane.settings import get_settings
+from tests.integration.runtime_files.test_files import FILE_FIELDS, assert_error, upload
+
+
+@pytest.fixture
+def inline_limit(monkeypatch):
+    """A small inline-body threshold (the real one is 4 MiB)."""
+    limited = dataclasses.replace(get_settings(), inline_body_max_bytes=1024)
+    monkeypatch.setattr(presigned, "get_settings", lambda: limited)
+    return 1024
+
+
+def post_to_s3(upload_form, content, filename="blob"):
+    return httpx.post(upload_form["url"], data=upload_form["fields"], files={"file": (filename, content)})
+
+
+def test_presigned_upload_creates_the_file_only_once_the_object_exists(runtime, folder):
+    content = b"a large report " * 10
+    announced = runtime.post("/files", json={"name": "big.txt", "parentId": folder["id"], "size": len(content),
+                                             "contentType": "text/plain"})
+    assert announced.status_code == 201, announced.text
+    body = announced.json()
+    assert FILE_FIELDS <= set(body) and body["status"] == "pending" and body["size"] == len(content)
+    assert body["path"] == f"{folder['path']}/big.txt" and set(body["upload"]) == {"url", "fields", "expires_at"}
+    file_id = body["id"]
+    assert_error(runtime.get(f"/files/{file_id}"), 404)  # nothing is listed before the content exists
+    assert_error(runtime.post(f"/files/{file_id}/complete"), 409, "upload_incomplete")
+
+    assert post_to_s3(body["upload"], content + b"!").status_code == 400  # S3 enforces the announced size
+    assert post_to_s3(body["upload"], content[:-1]).status_code == 400
+    assert_error(runtime.post(f"/files/{file_id}/complete"), 409, "upload_incomplete")
+    assert post_to_s3(body["upload"], content).status_code in (200, 201, 204)
+
+    completed = runtime.post(f"/files/{file_id}/complete")
+    assert completed.status_code == 200, completed.text
+    assert set(completed.json()) == FILE_FIELDS and completed.json()["size"] == len(content)
+    assert runtime.get(f"/files/{file_id}").json() == completed.json()
+    assert runtime.get(f"/files/{file_id}/download").content == content
+    assert_error(runtime.post(f"/files/{file_id}/complete"), 404)  # completed once
+
+
+def test_presigned_replace_and_redirected_download(runtime, folder, inline_limit):
+    file_id = upload(runtime, "r.bin", b"small", folder["id"]).json()["id"]
+    content = bytes(range(256)) * 8
+    announced = runtime.put(f"/files/{file_id}", json={"size": len(content), "contentType": "application/octet-stream"})
+    assert announced.status_code == 200 and announced.json()["id"] == file_id, announced.text
+    assert runtime.get(f"/files/{file_id}/download").content == b"small"  # unchanged until completed
+    assert post_to_s3(announced.json()["upload"], content).status_code in (200, 201, 204)
+    assert runtime.post(f"/files/{file_id}/complete").json()["size"] == len(content)
+
+    redirected = runtime.get(f"/files/{file_id}/download", follow_redirects=False)
+    assert redirected.status_code == 307
+    fetched = httpx.get(redirected.headers["location"])
+    assert fetched.status_code == 200 and fetched.content == content
+    assert "r.bin" in fetched.headers["content-disposition"]
+    skipped = httpx.get(runtime.get(f"/files/{file_id}/download", params={"skip": "true"}, follow_redirects=False).headers["location"])
+    assert skipped.content == content and "content-disposition" not in skipped.headers
+
+
+def test_inline_bodies_over_the_threshold_are_refused_with_the_contract_error(runtime, folder, inline_limit):
+    refused = upload(runtime, "huge.bin", b"x" * 2000, folder["id"])
+    assert_error(refused, 413, "use_presigned_upload")
+    assert "presigned" in refused.json()["error"]["message"]
+    file_id = upload(runtime, "ok.bin", b"x", folder["id"]).json()["id"]
+    assert_error(runtime.put(f"/files/{file_id}", files={"file": ("ok.bin", b"y" * 2000)}), 413, "use_presigned_upload")
+    assert [item["name"] for item in runtime.get("/files", params={"path": folder["path"]}).json()] == [folder["name"], "ok.bin"]
+
+
+def test_presigned_announcements_are_validated(runtime, folder):
+    assert_error(runtime.post("/files", json={"name": "x", "parentId": folder["id"], "size": 101 * 1024 * 1024}), 413,
+                 "file_size_limit_exceeded")
+    assert_error(runtime.post("/files", json={"name": "x", "parentId": folder["id"], "size": 0}), 400)
+    assert_error(runtime.post("/files", json={"name": "x", "parentId": folder["id"]}), 400)
+    assert_error(runtime.post("/files", json={"name": "x", "parentId": "no-such-folder", "size": 3}), 404)
+    upload(runtime, "taken.txt", b"1", folder["id"])
+    assert_error(runtime.post("/files", json={"name": "taken.txt", "parentId": folder["id"], "size": 3}), 409)
