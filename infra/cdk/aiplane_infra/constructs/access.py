@@ -71,7 +71,9 @@ def _worker(*write: Resource, read: tuple[Resource, ...] = (), capabilities: tup
     return Access(read=(IDENTITY_TABLE, *read), write=write, capabilities=frozenset(capabilities))
 
 
-GPU_API = dict(read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ,))
+# The contract lifecycle (aiplane.gpufarm.contracts) ends contracts and with them their agent
+# credentials; these groups import it for reading contracts. Splitting that module would drop the grant.
+GPU_API = dict(read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.AGENT_CREDENTIALS))
 
 FUNCTION_ACCESS: dict[str, Access] = {
     # The authorizer only establishes who calls: it reads identity and the credentials.
