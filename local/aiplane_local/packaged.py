@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "infra" / "cdk"))
 
 from aiplane_infra import assets  # noqa: E402
-from aiplane_shared.environments import get_environment  # noqa: E402
+from aiplane_shared.environments import ENVIRONMENTS, Environment, get_environment  # noqa: E402
 from aiplane_shared.families import base_path  # noqa: E402
 from aiplane_shared.streaming import HANDLER as STREAMING_HANDLER  # noqa: E402
 
@@ -69,6 +69,14 @@ def build_sandbox() -> Sandbox:
     return Sandbox(python, assets.unpack([built.functions]), assets.unpack([built.dependencies, built.domain]), built)
 
 
+def _resolved(value: object, environment: Environment) -> object:
+    """What CloudFormation puts in for a pseudo parameter at deploy time (this account: moto's)."""
+    pseudo = {"AWS::AccountId": ENVIRONMENTS["local"].account, "AWS::Region": environment.region}
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in pseudo:
+        return pseudo[value["Ref"]]
+    return value
+
+
 @cache
 def template_functions(environment_name: str = "dev") -> tuple[dict[str, PackagedFunction], dict[str, str]]:
     """The template's Python functions by logical name, and its layer versions' asset keys by
@@ -91,7 +99,8 @@ def template_functions(environment_name: str = "dev") -> tuple[dict[str, Package
                 continue  # CDK's own helpers (e.g. bucket auto-delete)
             physical = properties["FunctionName"]
             name = physical.removeprefix(f"{environment.resource_prefix}-")
-            variables = properties.get("Environment", {}).get("Variables", {})
+            variables = {key: _resolved(value, environment) for key, value in
+                         properties.get("Environment", {}).get("Variables", {}).items()}
             unresolved = {key: value for key, value in variables.items() if not isinstance(value, str)}
             if unresolved:
                 raise ValueError(f"{name}: environment values known only at deploy time: {unresolved}")

@@ -7,14 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from aiplane import audit_anchor
-from aiplane.mlworker.audit import CHAIN, Actor, append_event
+from aiplane.mlworker import audit
+from aiplane.mlworker.audit import Actor, append_event
 from aiplane.mlworker.common import now_iso, without_none
 
 
 def verify_chain(actor: Actor) -> dict[str, Any]:
     """Check every event against its links, the heads and every signed digest; report the first
     sequence that does not hold. The verification itself is then recorded (`audit_verified`)."""
-    checked = audit_anchor.verify(CHAIN)
+    checked = audit_anchor.verify(audit.CHAIN)
     newest = checked.newest_digest
     result = {
         "valid": checked.valid, "total_events": checked.total_events, "first_tampered": checked.first_tampered,
@@ -31,7 +32,7 @@ def verify_chain(actor: Actor) -> dict[str, Any]:
 
 def anchor() -> dict[str, Any]:
     """Sign the current heads into a new digest (on demand and on the audit-digests schedule)."""
-    return audit_anchor.signed_head(audit_anchor.anchor(CHAIN))
+    return audit_anchor.signed_head(audit_anchor.anchor(audit.CHAIN))
 
 
 def chain_root() -> dict[str, Any]:
