@@ -14,6 +14,7 @@ from aiplane import outbound
 from aiplane.outbound import OutboundPolicy
 from aiplane_shared.environments import get_environment
 from tests.integration.chains.stand_ins import StandInServer
+from tests.outbound_policies import use_deployed_policy
 
 METADATA_BODY = {"iam": "AKIA-internal-secret"}
 
@@ -37,16 +38,7 @@ def internal_server():
 @pytest.fixture
 def deployed_policy(monkeypatch):
     """The policy as dev and prod configure it (hooks: public addresses only), with a fake DNS."""
-    names = {"metadata.test": ["169.254.169.254"], "hooks.example.test": ["93.184.216.34"]}
-
-    def resolve(host: str, port: int) -> list[str]:
-        if host not in names:
-            raise OSError(f"{host}: no such name")
-        return names[host]
-
-    policy = OutboundPolicy("prod", get_environment("prod").outbound_allowlists, resolve)
-    monkeypatch.setattr(outbound, "environment_policy", lambda: policy)
-    return policy
+    return use_deployed_policy(monkeypatch, {"metadata.test": ["169.254.169.254"], "hooks.example.test": ["93.184.216.34"]})
 
 
 def webhook_tasks(url):

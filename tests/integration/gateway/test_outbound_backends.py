@@ -13,6 +13,7 @@ from aiplane.gateway import sync
 from aiplane.outbound import OutboundPolicy
 from aiplane_shared.environments import get_environment
 from tests.integration.gateway.standins import OllamaStandIn, OpenAIStandIn
+from tests.outbound_policies import use_deployed_policy
 
 
 class KeyCatcher(OpenAIStandIn):
@@ -30,16 +31,7 @@ class KeyCatcher(OpenAIStandIn):
 @pytest.fixture
 def deployed_policy(monkeypatch):
     """Backends as dev and prod admit them (private VPC addresses, not loopback), with a fake DNS."""
-    names = {"llm.vpc.test": ["10.0.3.7"], "metadata.test": ["169.254.169.254"]}
-
-    def resolve(host: str, port: int) -> list[str]:
-        if host not in names:
-            raise OSError(f"{host}: no such name")
-        return names[host]
-
-    policy = OutboundPolicy("prod", get_environment("prod").outbound_allowlists, resolve)
-    monkeypatch.setattr(outbound, "environment_policy", lambda: policy)
-    return policy
+    return use_deployed_policy(monkeypatch, {"llm.vpc.test": ["10.0.3.7"], "metadata.test": ["169.254.169.254"]})
 
 
 @pytest.fixture
