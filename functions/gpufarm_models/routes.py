@@ -21,10 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from aiplane.api.auth import current_principal
+from aiplane.api.forms import read_inline_form
 from aiplane.commerce import serving
 from aiplane.commerce.formats import formats_view
 from aiplane.commerce.scope import subject_of
-from aiplane.data import presigned
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ValidationError
 
@@ -87,12 +87,7 @@ async def upload_model(request: Request) -> dict[str, Any]:
         record, upload = await run_in_threadpool(serving.start_upload, principal.id, announced.filename, announced.size,
                                                  **_serving_fields(announced))
         return serving.pending_upload_view(record, upload)
-    presigned.refuse_inline_over_limit(request.headers.get("content-length"), PRESIGNED_HOW, param="model",
-                                       code="USE_PRESIGNED_UPLOAD")
-    try:
-        form = await request.form(max_files=1, max_fields=20)
-    except Exception as error:  # malformed multipart bodies surface as assorted parser errors
-        raise ValidationError(f"the multipart body could not be read: {error}", param="model") from None
+    form = await read_inline_form(request, PRESIGNED_HOW, param="model", max_fields=20, code="USE_PRESIGNED_UPLOAD")
     model = form.get("model")
     if not isinstance(model, UploadFile):
         raise ValidationError("model (the model file, multipart/form-data) is required", param="model")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticVa
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from aiplane.api.forms import read_inline_form
 from aiplane.data import presigned
 from aiplane.errors import AiplaneError, ValidationError
 from aiplane.files.tree import MAX_UPLOAD_BYTES
@@ -68,11 +69,7 @@ async def read_upload(request: Request) -> Upload:
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise UnsupportedMediaTypeError("the upload must be multipart/form-data (or a JSON announcement of a presigned upload)",
                                         code="unsupported_media_type")
-    presigned.refuse_inline_over_limit(request.headers.get("content-length"), PRESIGNED_HOW, param="file")
-    try:
-        form = await request.form(max_files=1, max_fields=10)
-    except Exception as error:  # malformed multipart bodies surface as assorted parser errors
-        raise ValidationError(f"the multipart body could not be read: {error}", param="file") from None
+    form = await read_inline_form(request, PRESIGNED_HOW, param="file", max_fields=10)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise ValidationError("the form field 'file' is required", param="file", code="missing_parameter")
