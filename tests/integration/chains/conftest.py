@@ -22,3 +22,12 @@ def llm(stand_in_llm_server, monkeypatch):
     stand_in_llm_server.failures_left = 0
     stand_in_llm_server.requests.clear()
     return stand_in_llm_server
+
+
+@pytest.fixture
+def runtime(family_clients, admin_api_key):
+    """The runtime app as the bootstrap admin."""
+    client = family_clients["runtime"]
+    client.headers["X-API-Key"] = admin_api_key
+    yield client
+    del client.headers["X-API-Key"]  # the client is shared with the unauthenticated sweep

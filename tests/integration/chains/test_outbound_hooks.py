@@ -20,14 +20,6 @@ METADATA_BODY = {"iam": "AKIA-internal-secret"}
 
 
 @pytest.fixture
-def runtime(family_clients, admin_api_key):
-    client = family_clients["runtime"]
-    client.headers["X-API-Key"] = admin_api_key
-    yield client
-    del client.headers["X-API-Key"]
-
-
-@pytest.fixture
 def internal_server():
     """Stands in for an internal service on loopback (an instance metadata endpoint, say)."""
     server = StandInServer(lambda method, path, body: (200, METADATA_BODY))

@@ -8,14 +8,6 @@ import pytest
 from tests.integration.chains.stand_ins import StandInServer
 
 
-@pytest.fixture
-def runtime(family_clients, admin_api_key):
-    client = family_clients["runtime"]
-    client.headers["X-API-Key"] = admin_api_key
-    yield client
-    del client.headers["X-API-Key"]  # the client is shared with the unauthenticated sweep
-
-
 def end(goto="end"):
     return {"branches": [{"operator": "default", "goto": goto}]}
 

@@ -30,14 +30,6 @@ def routed_model(family_clients, admin_api_key, stand_in_llm_server, monkeypatch
     return name
 
 
-@pytest.fixture
-def runtime(family_clients, admin_api_key):
-    client = family_clients["runtime"]
-    client.headers["X-API-Key"] = admin_api_key
-    yield client
-    del client.headers["X-API-Key"]
-
-
 def test_prompt_task_is_routed_to_the_grouped_backend(runtime, routed_model, stand_in_llm_server):
     stand_in_llm_server.reply = lambda text, body: f"routed: {text}"
     tasks = [{"id": "ask", "handler": "raw_string", "execute_config": {"model": routed_model}, "transition": end()}]
