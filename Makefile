@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(DEV_LOCK) pyproject.toml | cksum | cut
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 export CDK_DISABLE_CLI_TELEMETRY = true
 
-.PHONY: install lock run test synth deploy bench clean
+.PHONY: install lock run test lint typecheck unit integration infra packaged e2e synth deploy bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,34 @@ lock: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m aiplane_local
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+# Every tier, the linter and the type checker: the README's test command, and what CI runs.
+test: lint typecheck unit integration infra packaged e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Plain functions and classes, without moto or network.
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+# Domain and handlers against the embedded AWS (moto).
+integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+# The CDK templates, synthesized offline, with cdk-nag.
+infra: $(STAMP)
+	$(BIN)/python -m pytest tests/infra
+
+# The built Lambda assets, imported and invoked in an isolated Python 3.12.
+packaged: $(STAMP)
+	$(BIN)/python -m pytest tests/packaged
+
+# The local server as `make run` starts it, over HTTP.
+e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
 
 node_modules/.bin/cdk:
 	npm install --no-save --no-audit --no-fund aws-cdk@$(CDK_CLI_VERSION)

@@ -36,8 +36,8 @@ def main() -> None:
 def run(writer_count: int, event_count: int) -> None:
     # Imported after the stack is up: the models bind to the embedded AWS endpoint.
     from aiplane import audit_anchor, audit_chain
-    from aiplane.mlworker import audit
     from aiplane.errors import ConflictError
+    from aiplane.mlworker import audit
 
     print(f"{writer_count} concurrent writers, {event_count} events per run")
     for shards in (audit.SHARDS, 1):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiplane_local.stack import free_port, start_local_stack  # noqa: E402
+from aiplane_local.stack import free_port, start_local_stack
 
 WARMUP_REQUESTS = 20
 
@@ -41,7 +41,6 @@ def main() -> None:
     stack = start_local_stack(start_dispatchers=False)
     import httpx
     import uvicorn
-
     from botocore.client import BaseClient
     from pynamodb.connection.base import Connection
 

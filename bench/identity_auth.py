@@ -36,8 +36,7 @@ def main(rounds: int) -> None:
         from aiplane.identity import counters
         from aiplane.identity.api_keys import issue_api_key
         from aiplane.identity.authenticate import Credentials, authenticate
-        from aiplane.identity.sessions import login
-        from aiplane.identity.sessions import issue_session
+        from aiplane.identity.sessions import issue_session, login
         from aiplane.identity.users import create_user
 
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"

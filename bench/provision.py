@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # functions/ lives at the repository root
 
-from aiplane_local.stack import free_port, start_local_stack  # noqa: E402
+from aiplane_local.stack import free_port, start_local_stack
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiplane_local.stack import start_local_stack  # noqa: E402
+from aiplane_local.stack import start_local_stack
 
 BATCH = 256  # chunks per /index call (the route's maximum)
 

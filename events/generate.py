@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared import resources
+from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared.resources import CHAIN_STEP_FUNCTION, JWT_SIGNING_SECRET, SECRET_ROTATION_FUNCTION
 from aiplane_shared.routes import OPENAPI_PATH, Route, function_name, groups_of, routes_of
 

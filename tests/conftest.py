@@ -1,57 +1,24 @@
-"""Test session set-up.
+"""Hygiene for every tier: tests never reach real AWS, whatever the developer's shell holds.
 
-The embedded AWS starts before anything imports boto3 or the domain layer: a boto3 client
-created before the endpoint is set would talk to real AWS (and moto would not intercept it).
+The unit tier runs without moto: any AWS call it makes by mistake goes to a closed loopback port
+and fails at once. The tiers that need AWS (integration, e2e, packaged) start the embedded stack
+from their own conftest (`tests/local_stack.py`), which points AWS_ENDPOINT_URL at moto.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-# Tests never reach real AWS, whatever the developer's shell holds.
 for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
     os.environ.pop(variable, None)
-
-# moto reads this once, at import: EC2 then refuses instance types AWS does not have.
-os.environ.setdefault("MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION", "true")
-
-from aiplane_local.stack import start_local_stack  # noqa: E402
-
-STACK = start_local_stack(start_dispatchers=False)
-
-import pytest  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-
-from aiplane_shared.families import FAMILIES  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def local_stack():
-    return STACK
-
-
-@pytest.fixture(scope="session")
-def admin_api_key() -> str:
-    return STACK.bootstrap["admin-api-key"]
-
-
-@pytest.fixture(scope="session")
-def manager_token() -> str:
-    return STACK.bootstrap["appproxy-manager-token"]
-
-
-@pytest.fixture(scope="session")
-def worker_token() -> str:
-    return STACK.bootstrap["appproxy-worker-token"]
-
-
-@pytest.fixture(scope="session")
-def family_clients() -> dict[str, TestClient]:
-    """One in-process client per family app, exactly as the local server mounts them."""
-    from functions.family_app import build_family_app
-
-    return {family: TestClient(build_family_app(family), raise_server_exceptions=False) for family in FAMILIES}
+os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 
 def pytest_sessionfinish(session, exitstatus):
-    STACK.stop()
+    stack = sys.modules.get("tests.local_stack")
+    if stack is not None:
+        stack.STACK.stop()

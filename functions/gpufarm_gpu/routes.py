@@ -141,7 +141,7 @@ def reserve(body: ReserveBody, request: Request) -> dict:
 
 
 @router.post("/api/v1/gpu/instances/{provider}/{instanceId}", status_code=201)
-def create_instance(provider: str, instanceId: str, body: ContractConfigBody, request: Request) -> dict:  # noqa: N803
+def create_instance(provider: str, instanceId: str, body: ContractConfigBody, request: Request) -> dict:
     principal = current_principal(request)
     config = body.config()
     offer = contracts.resolve_offer(provider, instanceId)
@@ -150,7 +150,7 @@ def create_instance(provider: str, instanceId: str, body: ContractConfigBody, re
 
 
 @router.delete("/api/v1/gpu/instances/{provider}/{instanceId}")
-def destroy_instance(provider: str, instanceId: str, request: Request) -> dict:  # noqa: N803
+def destroy_instance(provider: str, instanceId: str, request: Request) -> dict:
     record = contracts.find_for_destroy(current_principal(request), provider, instanceId)
     contracts.destroy(record)
     return {"message": "Instance destroyed successfully", "instance_id": instanceId, "contract_id": record.contract_id}

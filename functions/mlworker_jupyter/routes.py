@@ -33,13 +33,13 @@ def start_service(body: StartJupyterRequest, request: Request) -> dict[str, Any]
 
 
 @router.delete("/v1/jupyter/services/{serviceId}", status_code=204)
-def stop_service(serviceId: str, request: Request) -> Response:  # noqa: N803 (the contract's parameter name)
+def stop_service(serviceId: str, request: Request) -> Response:
     jupyter.stop_service(serviceId, current_principal(request), actor_of(request))
     return Response(status_code=204)
 
 
 @router.post("/v1/jupyter/services/{serviceId}/state", include_in_schema=False)
-def report_state(serviceId: str, body: JupyterStateReport, request: Request) -> dict[str, Any]:  # noqa: N803
+def report_state(serviceId: str, body: JupyterStateReport, request: Request) -> dict[str, Any]:
     if not current_principal(request).is_admin:
         raise ForbiddenError("this operation needs an admin API key")
     return jupyter.service_body(jupyter.report_state(serviceId, body, actor_of(request)))

@@ -26,28 +26,28 @@ def list_plugins() -> list[dict[str, Any]]:
 
 
 @router.get("/v1/plugins/{pluginName}")
-def get_plugin(pluginName: str) -> dict[str, Any]:  # noqa: N803 (the contract's parameter name)
+def get_plugin(pluginName: str) -> dict[str, Any]:
     return plugins.plugin_body(pluginName)
 
 
 @router.get("/v1/plugins/{pluginName}/config")
-def get_config(pluginName: str) -> dict[str, Any]:  # noqa: N803
+def get_config(pluginName: str) -> dict[str, Any]:
     return plugins.config_of(pluginName)
 
 
 @router.put("/v1/plugins/{pluginName}/config")
-def put_config(pluginName: str, body: PluginConfigBody, request: Request) -> dict[str, Any]:  # noqa: N803
+def put_config(pluginName: str, body: PluginConfigBody, request: Request) -> dict[str, Any]:
     require_admin(request)
     return plugins.update_config(pluginName, body, actor_of(request))
 
 
 @router.delete("/v1/plugins/{pluginName}/config", status_code=204)
-def disable_plugin(pluginName: str, request: Request) -> Response:  # noqa: N803
+def disable_plugin(pluginName: str, request: Request) -> Response:
     require_admin(request)
     plugins.disable(pluginName, actor_of(request))
     return Response(status_code=204)
 
 
 @router.get("/v1/plugins/{pluginName}/health")
-def plugin_health(pluginName: str) -> dict[str, Any]:  # noqa: N803
+def plugin_health(pluginName: str) -> dict[str, Any]:
     return plugins.health_body(pluginName)

@@ -50,12 +50,12 @@ def list_workers() -> list[dict[str, Any]]:
 
 
 @router.get("/v1/scheduler/workers/{workerId}")
-def get_worker(workerId: str) -> dict[str, Any]:  # noqa: N803 (the contract's parameter name)
+def get_worker(workerId: str) -> dict[str, Any]:
     return workers.worker_body(workers.get_worker(workerId))
 
 
 @router.delete("/v1/scheduler/workers/{workerId}", status_code=204)
-def drain_worker(workerId: str, request: Request) -> Response:  # noqa: N803
+def drain_worker(workerId: str, request: Request) -> Response:
     require_admin(request)
     workers.drain_worker(workerId, actor_of(request))
     return Response(status_code=204)
@@ -72,13 +72,13 @@ def create_reservation(body: CreateReservationRequest, request: Request) -> dict
 
 
 @router.patch("/v1/scheduler/jobs/{jobId}/priority")
-def change_priority(jobId: str, body: PriorityRequest, request: Request) -> dict[str, Any]:  # noqa: N803
+def change_priority(jobId: str, body: PriorityRequest, request: Request) -> dict[str, Any]:
     task = tasks.change_priority(jobId, body.priority, current_principal(request), actor_of(request))
     return tasks.task_body(task)
 
 
 @router.get("/v1/scheduler/jobs/{jobId}/stream")
-def job_stream(jobId: str, request: Request, last_event_id: str | None = Header(None)) -> StreamingResponse:  # noqa: N803
+def job_stream(jobId: str, request: Request, last_event_id: str | None = Header(None)) -> StreamingResponse:
     events = scheduler.job_events(jobId, scheduler.parse_last_event_id(last_event_id), current_principal(request))
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -91,19 +91,19 @@ def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONRespon
 
 
 @router.post("/v1/scheduler/workers/{workerId}/heartbeat", include_in_schema=False)
-def heartbeat(workerId: str, request: Request) -> dict[str, Any]:  # noqa: N803
+def heartbeat(workerId: str, request: Request) -> dict[str, Any]:
     require_admin(request)
     return workers.heartbeat(workerId)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/lease", include_in_schema=False, response_model=None)
-def lease(workerId: str, request: Request) -> dict[str, Any] | Response:  # noqa: N803
+def lease(workerId: str, request: Request) -> dict[str, Any] | Response:
     require_admin(request)
     task = workers.lease_task(workerId)
     return tasks.work_body(task) if task is not None else Response(status_code=204)
 
 
 @router.post("/v1/scheduler/jobs/{jobId}/state", include_in_schema=False)
-def report_state(jobId: str, body: JobStateReport, request: Request) -> dict[str, Any]:  # noqa: N803
+def report_state(jobId: str, body: JobStateReport, request: Request) -> dict[str, Any]:
     require_admin(request)
     return tasks.task_body(workers.report_state(jobId, body))

@@ -42,12 +42,12 @@ def list_tasks(
 
 
 @router.get("/v1/tasks/{taskId}")
-def get_task(taskId: str, request: Request) -> dict[str, Any]:  # noqa: N803 (the contract's parameter name)
+def get_task(taskId: str, request: Request) -> dict[str, Any]:
     return tasks.task_body(tasks.get_own_task(taskId, current_principal(request)))
 
 
 @router.delete("/v1/tasks/{taskId}", status_code=204)
-def cancel_task(taskId: str, request: Request) -> Response:  # noqa: N803
+def cancel_task(taskId: str, request: Request) -> Response:
     tasks.cancel_task(taskId, current_principal(request), actor_of(request))
     return Response(status_code=204)
 

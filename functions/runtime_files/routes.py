@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from aiplane.activity.tracker import tracked
 from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
+from aiplane.data import presigned
 from aiplane.files import tree
 from aiplane.files.models import FILE, FOLDER
-from aiplane.data import presigned
 from aiplane.files.uploads import read_presigned_request, read_upload, wants_presigned
 from aiplane.identity.access import EDIT
 

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from aiplane.api.auth import current_principal
 from aiplane.activity.tracker import tracked
+from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.telegram import frontends
 

@@ -12,7 +12,15 @@ from aiplane.api.auth import current_principal
 from aiplane.errors import ValidationError
 from aiplane.identity import access
 from aiplane.identity.principal import USER, Principal
-from aiplane.identity.users import create_user, delete_user, get_user, list_users, runtime_view, set_families, update_user
+from aiplane.identity.users import (
+    create_user,
+    delete_user,
+    get_user,
+    list_users,
+    runtime_view,
+    set_families,
+    update_user,
+)
 from aiplane_shared.families import RUNTIME
 from functions.runtime_auth.routes import CreateUserRequest
 

@@ -14,7 +14,6 @@ from aiplane_shared.environments import ENVIRONMENTS
 from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared.resources import physical_name
 
-
 DEFAULT_LOCAL_URL = "http://127.0.0.1:8080"
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from aws_cdk.assertions import Match
 
 from aiplane_shared import resources
-from tests.infra.iam import actions_of, function_actions, function_statements
 from aiplane_shared.environments import get_environment
 from aiplane_shared.resources import physical_name
+from tests.infra.iam import actions_of, function_actions, function_statements
 
 
 def test_chain_step_function_and_state_machine_role(environment_templates):

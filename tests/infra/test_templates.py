@@ -4,6 +4,7 @@ code uses, with the settings the shared definitions give them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from aws_cdk.assertions import Match
 
@@ -13,8 +14,6 @@ from aiplane_shared.environments import get_environment
 from aiplane_shared.families import FAMILIES
 from aiplane_shared.resources import physical_name
 from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, extra_routes_of, function_name, groups_of, routes_of
-from pathlib import Path
-
 from tests.infra.iam import actions_of, function_actions, function_statements
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -13,14 +13,16 @@ import threading
 
 import pytest
 
+from tests.local_stack import admin_api_key, local_stack  # this tier runs against moto
+
 pytest.importorskip("aws_cdk", reason="the [infra] extra is not installed")
 
-from aiplane_local import packaged  # noqa: E402  (puts infra/cdk on sys.path)
-from aiplane_infra.assets import MissingPython312  # noqa: E402
-from aiplane_local.provision import provision  # noqa: E402
-from aiplane_local.stack import free_port  # noqa: E402
-from aiplane_shared.environments import get_environment  # noqa: E402
-from events.generate import EVENTS_DIR  # noqa: E402
+from aiplane_infra.assets import MissingPython312
+from aiplane_local import packaged
+from aiplane_local.provision import provision
+from aiplane_local.stack import free_port
+from aiplane_shared.environments import get_environment
+from events.generate import EVENTS_DIR
 
 ENVIRONMENT = "dev"
 
@@ -63,7 +65,7 @@ def xray_daemon():
                 segments.append(json.loads(body))
 
     threading.Thread(target=receive, daemon=True).start()
-    yield "127.0.0.1:%d" % receiver.getsockname()[1], segments
+    yield f"127.0.0.1:{receiver.getsockname()[1]}", segments
     receiver.close()
 
 

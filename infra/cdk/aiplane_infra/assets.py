@@ -23,8 +23,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -13,7 +13,7 @@ from typing import Any
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as separate writes
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass
@@ -60,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    standin: "StandIn"
+    standin: StandIn
 
 
 class StandIn:

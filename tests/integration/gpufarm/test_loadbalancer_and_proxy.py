@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest

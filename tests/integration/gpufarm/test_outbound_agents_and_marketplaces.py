@@ -15,7 +15,6 @@ from aiplane.identity.principal import USER, Principal
 from aiplane.outbound import OutboundPolicy, OutboundRefused
 from aiplane_shared.environments import get_environment
 
-
 CALLER = Principal(id="user-1", kind=USER, credential="api_key")
 
 

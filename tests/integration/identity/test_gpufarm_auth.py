@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 from aiplane.data.models import ApiKeyRecord
 from aiplane.identity.api_keys import hash_key, revoke_api_key

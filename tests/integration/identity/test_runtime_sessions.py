@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from aiplane.identity.audit import auth_events_of
 from aiplane.identity.models import AuthEventRecord

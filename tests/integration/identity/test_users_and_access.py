@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from aiplane.identity.access import EDIT, MANAGE, NONE, VIEW, permission_of, require_permission
 from aiplane.errors import ForbiddenError
+from aiplane.identity.access import EDIT, MANAGE, NONE, VIEW, permission_of, require_permission
 from aiplane.identity.principal import ADMIN, USER, Principal
 from tests.integration.identity.conftest import STRONG_PASSWORD, unique_email
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from dataclasses import replace
-
 from aiplane.data.aws import client as aws_client
-from aiplane.mlworker import audit
 from aiplane.identity.api_keys import issue_api_key
 from aiplane.identity.users import create_user
+from aiplane.mlworker import audit
 from aiplane.mlworker.models import TABLE_NAME
 
 # Every field of the contract's Task schema that a fresh task carries.

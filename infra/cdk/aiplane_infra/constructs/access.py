@@ -20,9 +20,24 @@ from aws_cdk import aws_iam as iam
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
 from aiplane_shared.resources import (
-    ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_TABLE, APPPROXY_WORKER_TOKEN_SECRET, ARTIFACT_BUCKET,
-    DOMAIN_EVENT_BUS, GATEWAY_SYNC_QUEUE, GPUFARM_TABLE, IDENTITY_TABLE, IONET_API_KEY_SECRET, JWT_SIGNING_SECRET,
-    MLWORKER_TABLE, MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE, RUNTIME_TABLE, VASTAI_API_KEY_SECRET, bucket_name, physical_name,
+    ADMIN_API_KEY_SECRET,
+    APPPROXY_MANAGER_TOKEN_SECRET,
+    APPPROXY_TABLE,
+    APPPROXY_WORKER_TOKEN_SECRET,
+    ARTIFACT_BUCKET,
+    DOMAIN_EVENT_BUS,
+    GATEWAY_SYNC_QUEUE,
+    GPUFARM_TABLE,
+    IDENTITY_TABLE,
+    IONET_API_KEY_SECRET,
+    JWT_SIGNING_SECRET,
+    MLWORKER_TABLE,
+    MODEL_DOWNLOAD_QUEUE,
+    PROVISIONING_QUEUE,
+    RUNTIME_TABLE,
+    VASTAI_API_KEY_SECRET,
+    bucket_name,
+    physical_name,
 )
 
 Resource = resources.Table | resources.Queue | resources.Secret | resources.Bucket | resources.EventBus

@@ -18,7 +18,6 @@ from aiplane_shared import resources
 from aiplane_shared.environments import Environment
 from aiplane_shared.resources import bucket_name, physical_name
 
-
 ROTATION_PERIOD = cdk.Duration.days(30)
 
 

@@ -11,8 +11,8 @@ from constructs import Construct
 
 from aiplane_infra import code
 from aiplane_infra.constructs.access import function_statements
-from aiplane_shared.environments import STREAMING_ROUTE_TIMEOUT_S, Environment
 from aiplane_shared import streaming
+from aiplane_shared.environments import STREAMING_ROUTE_TIMEOUT_S, Environment
 from aiplane_shared.resources import physical_name
 
 _RETENTION = {1: logs.RetentionDays.ONE_DAY, 14: logs.RetentionDays.TWO_WEEKS, 90: logs.RetentionDays.THREE_MONTHS}

@@ -10,7 +10,15 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from aiplane.activity.models import ALERTS, OPERATIONS, REQUESTS, ActivityRecord, AlertRecord, OperationRecord, operation_key
+from aiplane.activity.models import (
+    ALERTS,
+    OPERATIONS,
+    REQUESTS,
+    ActivityRecord,
+    AlertRecord,
+    OperationRecord,
+    operation_key,
+)
 from aiplane.chains import store as chains
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import NotFoundError

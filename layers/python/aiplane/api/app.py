@@ -20,7 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aiplane.api.auth import family_auth_dependency
 from aiplane.api.envelopes import error_body
 from aiplane.api.json_body import check_json_body
-from aiplane.errors import STATUS_OF_KIND, AiplaneError, ErrorKind, GatewayTimeoutError, NotImplementedYetError, ValidationError
+from aiplane.errors import (
+    STATUS_OF_KIND,
+    AiplaneError,
+    ErrorKind,
+    GatewayTimeoutError,
+    NotImplementedYetError,
+    ValidationError,
+)
 from aiplane.health import REQUESTS
 from aiplane.observability import logger
 from aiplane.settings import get_settings

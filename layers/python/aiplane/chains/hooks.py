@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -149,7 +149,7 @@ def _injected(hook: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], dic
 def call_legacy(hook: dict[str, Any], args: dict[str, Any], input_value: Any, input_type: str, transition: str,
                 limit_s: float) -> HookResult:
     headers, query, extra = _injected(hook)
-    body = {"startingTime": datetime.now(timezone.utc).isoformat(), "input": input_value, "dataType": input_type,
+    body = {"startingTime": datetime.now(UTC).isoformat(), "input": input_value, "dataType": input_type,
             "transition": transition, "args": {**extra, **args}}
     answer = _json_or_text(_send(hook.get("method") or "POST", hook["endpointUrl"], _timeout_s(hook, limit_s),
                                  json_body=body, params=query or None, headers=headers))

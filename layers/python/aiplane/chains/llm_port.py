@@ -15,10 +15,10 @@ from typing import Any, Protocol
 import httpx
 
 from aiplane.data.pagination import MAX_LIMIT
+from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gateway import registry
 from aiplane.gateway.inference import chat_completion, default_embed_model, default_task_model, embed
 from aiplane.gateway.schemas import ChatCompletionBody
-from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, UnavailableError, ValidationError
 
 # The base URL of an OpenAI-compatible endpoint that serves chat and embeddings.
 LLM_BASE_URL_VARIABLE = "AIPLANE_CHAINS_LLM_BASE_URL"

@@ -12,8 +12,14 @@ from aiplane.chains.engine import initial_state, new_run_id, pack_state
 from aiplane.chains.model import ChainDefinition
 from aiplane.data.aws import client
 from aiplane.data.offload import resolve
-from aiplane.errors import (AiplaneError, BadGatewayError, BadRequestError, GatewayTimeoutError, NotFoundError,
-                            UnavailableError)
+from aiplane.errors import (
+    AiplaneError,
+    BadGatewayError,
+    BadRequestError,
+    GatewayTimeoutError,
+    NotFoundError,
+    UnavailableError,
+)
 from aiplane.identity.principal import Principal
 from aiplane.outbound import OutboundRefused
 from aiplane.settings import get_settings

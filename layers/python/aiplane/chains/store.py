@@ -16,11 +16,11 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -41,7 +41,7 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\
 
 def now_rfc3339_nano() -> str:
     """UTC with nanosecond digits (Python has microseconds; the last three digits are zero)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
 
 
 def parse_cursor(cursor: str | None) -> str | None:

@@ -12,7 +12,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from aiplane.commerce.records import CounterRecord, UsageRecord, quota_key
 from aiplane.commerce.windows import DAILY, HOURLY, Window, current_window
-from aiplane.errors import PaymentRequiredError, PayloadTooLargeError, RateLimitedError
+from aiplane.errors import PayloadTooLargeError, PaymentRequiredError, RateLimitedError
 
 # The contract's example figures: 100 GiB stored, 10 GiB per file, 50 uploads an hour, 500 a day.
 STORAGE_LIMIT_BYTES = 100 * 1024**3

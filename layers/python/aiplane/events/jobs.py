@@ -15,10 +15,10 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
+from aiplane.data.models import Gsi1
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events.models import Gsi2, JobRecord
 from aiplane.events.timerange import now, stored
-from aiplane.data.models import Gsi1
 
 PENDING, LEASED = "pending", "leased"
 DEFAULT_VALIDITY_S = 24 * 3600

@@ -9,9 +9,9 @@ large corpus needs a vector index (OpenSearch, pgvector) instead.
 from __future__ import annotations
 
 import math
-from array import array
 import re
 import sys
+from array import array
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any

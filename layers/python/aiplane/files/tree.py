@@ -26,7 +26,15 @@ from pynamodb.transactions import TransactWrite
 from aiplane.data import aws, presigned
 from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
 from aiplane.files.models import (
-    FILE, FOLDER, FileNodeRecord, FileUploadRecord, NameClaimRecord, ALL_NODES, children_key, name_claim_key, node_key,
+    ALL_NODES,
+    FILE,
+    FOLDER,
+    FileNodeRecord,
+    FileUploadRecord,
+    NameClaimRecord,
+    children_key,
+    name_claim_key,
+    node_key,
     upload_key,
 )
 from aiplane.gateway.clock import now_iso

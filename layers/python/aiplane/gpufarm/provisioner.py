@@ -26,14 +26,30 @@ from pynamodb.exceptions import UpdateError
 from aiplane.data.aws import client
 from aiplane.gpufarm import agent_credentials, catalog, contracts, loadbalancer, user_data
 from aiplane.gpufarm.catalog import AWS
-from aiplane.gpufarm.contracts import FAILED, FINISHED, ON_DEMAND, PROVISIONING, RUNNING, SPOT, STOPPED, TERMINATED, TERMINATING
+from aiplane.gpufarm.contracts import (
+    FAILED,
+    FINISHED,
+    ON_DEMAND,
+    PROVISIONING,
+    RUNNING,
+    SPOT,
+    STOPPED,
+    TERMINATED,
+    TERMINATING,
+)
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.api_keys import hash_key, revoke_api_key
 from aiplane.observability import logger
 from aiplane.settings import get_settings
 from aiplane_shared.families import GPUFARM
-from aiplane_shared.resources import ARTIFACT_BUCKET, GPU_LAUNCH_TEMPLATE, GPU_RECONCILE, PROVISIONING_QUEUE, api_url_parameter
+from aiplane_shared.resources import (
+    ARTIFACT_BUCKET,
+    GPU_LAUNCH_TEMPLATE,
+    GPU_RECONCILE,
+    PROVISIONING_QUEUE,
+    api_url_parameter,
+)
 
 # No capacity for the type in this zone: another zone may have it.
 ZONE_ERRORS = frozenset({

@@ -15,7 +15,13 @@ API keys are `aiplane.data.models.ApiKeyRecord` in the same table.
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.models import Model
 
 from aiplane.data.models import Gsi1, Gsi2, table_name

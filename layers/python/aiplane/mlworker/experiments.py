@@ -10,8 +10,8 @@ import hashlib
 import uuid
 from typing import Any
 
-from aiplane.mlworker import audit
 from aiplane.audit_chain import canonical_json
+from aiplane.mlworker import audit
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import now_iso, without_none
 from aiplane.mlworker.models import EXPERIMENTS_PARTITION, ExperimentRecord

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
-from aiplane.identity.api_keys import GPU_AGENT_SCOPE, issue_api_key, revoke_api_key, hash_key
+from aiplane.identity.api_keys import GPU_AGENT_SCOPE, hash_key, issue_api_key, revoke_api_key
 from aiplane.identity.authenticate import Credentials, authenticate, require_access
 from aiplane.identity.principal import ADMIN, APPPROXY_MANAGER, APPPROXY_WORKER, GPU_AGENT, USER, Principal
 from aiplane.identity.sessions import issue_session
