@@ -1,15 +1,12 @@
 """Scheduled tick (via its SQS queue): mark workers silent past the heartbeat timeout as lost,
 so placement sends them no new circuits."""
 
-from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from aiplane.api.lambda_entry import sqs_worker
 from aiplane.appproxy.workers import mark_lost_workers
 from aiplane.observability import logger
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -18,5 +15,4 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("app-proxy workers marked lost", extra={"authorities": lost})
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = sqs_worker(record_handler)

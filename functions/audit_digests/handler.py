@@ -1,17 +1,14 @@
 """Scheduled tick (via its SQS queue): anchor every audit chain (mlworker events, authentication
 events) in a new signed digest in the Object Lock bucket."""
 
-from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aiplane import audit_anchor
+from aiplane.api.lambda_entry import sqs_worker
 from aiplane.identity import audit as auth_log
 from aiplane.mlworker import audit as mlworker_audit
 from aiplane.observability import logger
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -21,5 +18,4 @@ def record_handler(record: SQSRecord) -> None:
                                                     "sequence_num": stored.digest["sequence_num"]})
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = sqs_worker(record_handler)

@@ -2,12 +2,10 @@
 
 import json
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from aiplane.api.lambda_entry import sqs_worker
 from aiplane.gpufarm.provisioner import give_up, handle_message, max_receive_count
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_record(record: SQSRecord) -> None:
@@ -22,5 +20,4 @@ def handle_record(record: SQSRecord) -> None:
         raise
 
 
-def handler(event, context):
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+handler = sqs_worker(handle_record)

@@ -6,17 +6,14 @@ unreachable backend fails the message so SQS retries it (then the DLQ).
 
 import json
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from aiplane.api.lambda_entry import sqs_worker
 from aiplane.gateway import downloads
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def pull(record: SQSRecord) -> None:
     downloads.run_job(json.loads(record.body)["jobId"])
 
 
-def handler(event, context):
-    return process_partial_response(event=event, record_handler=pull, processor=processor, context=context)
+handler = sqs_worker(pull)

@@ -2,14 +2,11 @@
 functions of the triggers listening for each event's type."""
 
 import json
-from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from aiplane.api.lambda_entry import sqs_worker
 from aiplane.events.triggers import handle_event
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -17,5 +14,4 @@ def record_handler(record: SQSRecord) -> None:
     handle_event(detail["event"], int(detail.get("depth", 0)))
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = sqs_worker(record_handler)

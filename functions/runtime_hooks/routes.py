@@ -40,7 +40,7 @@ class RemoteHook(BaseModel):
     method: str = "POST"
     timeoutMs: int = Field(hooks.DEFAULT_TIMEOUT_MS, ge=1, le=hooks.MAX_TIMEOUT_MS)
     headers: dict[str, str] = Field(default_factory=dict)
-    properties: InjectionArg = Field(default_factory=InjectionArg)
+    properties: InjectionArg = Field(default_factory=lambda: InjectionArg.model_validate({}))
 
     @field_validator("endpointUrl")
     @classmethod

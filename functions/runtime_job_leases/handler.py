@@ -1,14 +1,11 @@
 """Scheduled tick (via its SQS queue): return jobs whose lease ran out to the pending queue."""
 
-from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from aiplane.api.lambda_entry import sqs_worker
 from aiplane.events.jobs import return_expired_leases
 from aiplane.observability import logger
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -17,5 +14,4 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("expired job leases returned to the queue", extra={"jobs": returned})
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = sqs_worker(record_handler)

@@ -5,12 +5,10 @@ A tick (an EventBridge Scheduled Event) reconciles every backend; `{"backendId":
 
 import json
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from aiplane.api.lambda_entry import sqs_worker
 from aiplane.gateway import sync
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def reconcile(record: SQSRecord) -> None:
@@ -21,5 +19,4 @@ def reconcile(record: SQSRecord) -> None:
         sync.sync_all()
 
 
-def handler(event, context):
-    return process_partial_response(event=event, record_handler=reconcile, processor=processor, context=context)
+handler = sqs_worker(reconcile)

@@ -47,7 +47,7 @@ def _require(principal: Principal, needed: str, user_id: str | None = None) -> N
 def _grants(principal: Principal, allowed: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """`allowedResources` as (resource, resourceType, permission), validated before anything is written;
     granting access on a resource needs manage on it."""
-    grants = []
+    grants: list[tuple[str, str, str]] = []
     for index, item in enumerate(allowed):
         resource, resource_type, permission = item.get("name"), item.get("resourceType"), item.get("permission")
         if not isinstance(resource, str) or not resource or not isinstance(resource_type, str) or not resource_type:

@@ -37,7 +37,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PutError
-from pynamodb.models import Model
 
 from aiplane.errors import ConflictError
 
@@ -75,8 +74,8 @@ class Chain:
     name: str  # the digests' key prefix
     partition_prefix: str
     shards: int
-    entry: type[Model]
-    head: type[Model]
+    entry: Any  # a Model class with the fields above (PynamoDB types attributes per class)
+    head: Any
     hashed_fields: Callable[[Any], dict[str, Any]]
     retention: timedelta | None = None
     digest_prefix: str = "digests"  # tests give each run its own

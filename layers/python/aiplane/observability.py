@@ -1,4 +1,4 @@
-"""Powertools Logger, Metrics and (only when tracing is on) Tracer.
+"""Powertools Logger and (only when tracing is on) Tracer.
 
 Tracer imports aws_xray_sdk, which costs about 250 ms of cold start even with tracing disabled,
 so it is created only when the environment enables tracing.
@@ -6,22 +6,16 @@ so it is created only when the environment enables tracing.
 
 from __future__ import annotations
 
-import warnings
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 
 from aiplane.settings import get_settings
 
 SERVICE = "aiplane"
-METRICS_NAMESPACE = "aiplane"
-
-# Most requests publish no custom metric; Powertools would warn about it on every invocation.
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
 @cache

@@ -62,7 +62,7 @@ def _forms(address: Address) -> list[Address]:
 
 
 def system_resolver(host: str, port: int) -> list[str]:
-    return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+    return list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
 
 
 class OutboundPolicy:

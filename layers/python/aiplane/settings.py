@@ -58,7 +58,7 @@ def get_settings() -> Settings:
         environment=environment,
         resource_prefix=os.environ.get("AIPLANE_RESOURCE_PREFIX", f"aiplane-{environment}"),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        account_id=os.environ.get("AIPLANE_ACCOUNT_ID") or ENVIRONMENTS["local"].account,
+        account_id=os.environ.get("AIPLANE_ACCOUNT_ID") or ENVIRONMENTS["local"].account or "",
         tracing_enabled=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() not in ("1", "true"),
         request_budget_s=float(os.environ.get("AIPLANE_REQUEST_BUDGET_S", DEFAULT_REQUEST_BUDGET_S)),
         stream_budget_s=float(os.environ.get("AIPLANE_STREAM_BUDGET_S", DEFAULT_STREAM_BUDGET_S)),

@@ -81,7 +81,6 @@ class FunctionFactory(Construct):
                 "AIPLANE_RESOURCE_PREFIX": environment.resource_prefix,
                 "AIPLANE_ACCOUNT_ID": cdk.Aws.ACCOUNT_ID,
                 "POWERTOOLS_SERVICE_NAME": "aiplane",
-                "POWERTOOLS_METRICS_NAMESPACE": "aiplane",
                 "POWERTOOLS_TRACE_DISABLED": "false" if environment.tracing else "true",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **variables,

@@ -60,7 +60,7 @@ class ActivityRecord(_RuntimeModel):
 class OperationRecord(_RuntimeModel):
     operation = UnicodeAttribute()
     subject = UnicodeAttribute()
-    count = NumberAttribute(default=0)
+    times = NumberAttribute(default=0, attr_name="count")  # `count` would hide Model.count()
     last_at = UnicodeAttribute()
 
 

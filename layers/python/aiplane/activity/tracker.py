@@ -68,7 +68,7 @@ def _record(request: Request, subject: str, started: float, started_at: str, sta
         ).save()
         OperationRecord(OPERATIONS, f"{operation}#{subject}").update(actions=[
             OperationRecord.operation.set(operation), OperationRecord.subject.set(subject),
-            OperationRecord.count.add(1), OperationRecord.last_at.set(ended_at),
+            OperationRecord.times.add(1), OperationRecord.last_at.set(ended_at),
         ])
         if status >= 500:
             AlertRecord(ALERTS, f"{ended_at}#{request_id}", request_id=request_id, at=ended_at, expires_at_epoch=expires,

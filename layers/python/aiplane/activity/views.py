@@ -78,7 +78,7 @@ def stateful_requests(limit: str | None) -> list[dict[str, Any]]:
 
 
 def operations() -> list[dict[str, Any]]:
-    return [{"operation": record.operation, "subject": record.subject, "count": int(record.count), "lastAt": record.last_at}
+    return [{"operation": record.operation, "subject": record.subject, "count": int(record.times), "lastAt": record.last_at}
             for record in OperationRecord.query(OPERATIONS)]
 
 

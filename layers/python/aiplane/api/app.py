@@ -191,10 +191,10 @@ def _declared_routes(router: APIRouter, prefix: str = "") -> Iterator[tuple[str,
     an included router as one lazy entry, so `app.routes` does not list them)."""
     for route in router.routes:
         if isinstance(route, APIRoute):
-            for method in route.methods:
+            for method in route.methods or ():
                 yield method, prefix + route.path_format
         elif (included := getattr(route, "original_router", None)) is not None:
-            yield from _declared_routes(included, prefix + route.include_context.prefix)
+            yield from _declared_routes(included, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
 
 
 def _add_contract_placeholders(

@@ -1,18 +1,23 @@
-"""The Lambda entry point for a FastAPI app: Mangum plus Powertools."""
+"""The Lambda entry points: a FastAPI app behind Mangum, and the SQS-fed workers (queues and
+scheduled ticks). Both put the Lambda context in every log line and trace when tracing is on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from fastapi import FastAPI
 from mangum import Mangum
 
 from aiplane.data.models import ApiKeyRecord
-from aiplane.observability import logger, metrics, tracer
+from aiplane.observability import logger, tracer
 from aiplane_shared.families import base_path
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+WorkerHandler = Callable[[dict[str, Any], Any], PartialItemFailureResponse]
 
 
 def warm_clients() -> None:
@@ -22,6 +27,13 @@ def warm_clients() -> None:
     ApiKeyRecord._get_connection().connection.client  # noqa: B018 (the property creates the client)
 
 
+def _observed(handle: Callable[[dict[str, Any], Any], Any]) -> Any:
+    active_tracer = tracer()
+    if active_tracer is not None:
+        handle = active_tracer.capture_lambda_handler(handle)
+    return logger.inject_lambda_context(handle, clear_state=True)
+
+
 def make_lambda_handler(app: FastAPI, family: str) -> LambdaHandler:
     # Behind a custom domain the base path mapping keeps /<family> in the path; strip it.
     asgi = Mangum(app, lifespan="off", api_gateway_base_path=base_path(family))
@@ -29,9 +41,16 @@ def make_lambda_handler(app: FastAPI, family: str) -> LambdaHandler:
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return asgi(event, context)
 
-    handle = metrics.log_metrics(handle)
-    active_tracer = tracer()
-    if active_tracer is not None:
-        handle = active_tracer.capture_lambda_handler(handle)
     warm_clients()
-    return logger.inject_lambda_context(handle, clear_state=True)
+    return _observed(handle)
+
+
+def sqs_worker(record_handler: Callable[[SQSRecord], None]) -> WorkerHandler:
+    """A handler for an SQS-fed function: each record is handled on its own and only the records
+    that raised are reported back (partial batch failures), so SQS retries just those."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def handle(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+    return _observed(handle)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from aiplane.appproxy.circuits import (
     CircuitExistsError,
@@ -38,7 +39,7 @@ def _endpoint_circuit(endpoint_id: str) -> CircuitRecord:
 
 def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
     """Create the endpoint's circuit, or update its routes; returns the endpoint's public URL."""
-    route_info = [
+    route_info: list[dict[str, Any]] = [
         {
             "session_id": route.session_id, "session_name": None, "kernel_host": route.kernel_host,
             "kernel_port": route.kernel_port, "protocol": route.protocol, "traffic_ratio": route.traffic_ratio,
@@ -58,7 +59,7 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
         preferred_subdomain=request.subdomain,
         circuit_id=endpoint_circuit_id(endpoint_id),
     )
-    circuit = find_circuit(spec.circuit_id)
+    circuit = find_circuit(endpoint_circuit_id(endpoint_id))
     if circuit is None:
         try:
             circuit, worker = place_circuit(spec)
@@ -70,7 +71,7 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
         CircuitRecord.route_info.set(spec.route_info),
         CircuitRecord.session_ids.set(spec.session_ids),
         CircuitRecord.open_to_public.set(spec.open_to_public),
-        CircuitRecord.user_id.set(spec.user_id),
+        CircuitRecord.user_id.set(spec.user_id) if spec.user_id else CircuitRecord.user_id.remove(),
         CircuitRecord.updated_at.set(datetime.now(UTC)),
     ])
     return circuit_url(get_worker(circuit.worker_id), circuit)

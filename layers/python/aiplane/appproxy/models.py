@@ -16,14 +16,13 @@ from __future__ import annotations
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.models import Gsi1, Gsi2, string_list, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -74,7 +73,7 @@ class WorkerRecord(Model):
     port_range = JSONAttribute(null=True)  # [first, last], inclusive
     wildcard_domain = UnicodeAttribute(null=True)
     filtered_apps_only = BooleanAttribute()
-    accepted_traffics = ListAttribute(of=UnicodeAttribute)
+    accepted_traffics = string_list()
     app_filters = JSONAttribute(default=list)
     available_slots = NumberAttribute()  # -1: unbounded (wildcard)
     occupied_slots = NumberAttribute(default=0)
@@ -131,7 +130,7 @@ class CircuitRecord(Model):
     user_id = UnicodeAttribute(null=True)
     endpoint_id = UnicodeAttribute(null=True)
     route_info = JSONAttribute(default=list)
-    session_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    session_ids = string_list(default=list)
     requests = NumberAttribute(default=0)
     last_access = NumberAttribute(null=True)  # epoch seconds
     created_at = UTCDateTimeAttribute()

@@ -38,7 +38,7 @@ class WorkerRequest(BaseModel):
     port_range: list[int] | None = None
     wildcard_domain: str | None = None
     filtered_apps_only: bool
-    accepted_traffics: list[AppMode] = Field(default_factory=lambda: ["interactive", "inference"])
+    accepted_traffics: list[AppMode] = Field(default_factory=lambda: list[AppMode](["interactive", "inference"]))
     app_filters: list[AppFilter]
 
     @model_validator(mode="after")

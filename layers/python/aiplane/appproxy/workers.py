@@ -51,7 +51,7 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
         "filtered_apps_only": request.filtered_apps_only,
         "accepted_traffics": list(request.accepted_traffics),
         "app_filters": [app_filter.model_dump() for app_filter in request.app_filters],
-        "available_slots": request.port_range[1] - request.port_range[0] + 1 if request.frontend_mode == "port" else -1,
+        "available_slots": request.port_range[1] - request.port_range[0] + 1 if request.port_range and request.frontend_mode == "port" else -1,
     }
     while True:
         record = WorkerRecord(

@@ -52,7 +52,7 @@ def initial_state(run_id: str, input_value: Any, input_type: str, actor: Princip
 
 def pack_state(state: dict[str, Any]) -> dict[str, Any]:
     """The state with every large value (variables, `current`) replaced by a reference, each stored once."""
-    prefix, stored = f"{CHAIN_RUNS_PREFIX}{state['run_id']}/", {}
+    prefix, stored = f"{CHAIN_RUNS_PREFIX}{state['run_id']}/", dict[str, Any]()
     return {**state, "vars": {name: offload.offload(value, prefix, stored) for name, value in state["vars"].items()},
             "current": offload.offload(state["current"], prefix, stored)}
 

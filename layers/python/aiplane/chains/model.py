@@ -139,7 +139,7 @@ def parse_chain(raw: Any, *, param: str = "chain") -> ChainDefinition:
     try:
         chain = ChainDefinition.model_validate(raw)
     except Exception as error:  # pydantic's error names the location; keep the first one
-        errors = getattr(error, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(error, "errors", list)()
         location = ".".join(str(part) for part in errors[0]["loc"]) if errors else param
         message = errors[0]["msg"] if errors else str(error)
         raise ValidationError(f"{location}: {message}", param=location) from None

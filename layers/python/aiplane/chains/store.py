@@ -19,14 +19,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from aiplane import outbound
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import Gsi1, string_list, table_name
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, VIEW
@@ -77,7 +77,7 @@ class ChainRunRecord(_RuntimeModel):
     gsi1pk = UnicodeAttribute(null=True)  # CHAINRUNS: lists runs for /activity/stateful-requests
     gsi1sk = UnicodeAttribute(null=True)  # the first attempt's time, then the run id
     by_created = Gsi1()
-    units = ListAttribute(of=UnicodeAttribute, null=True)  # CapturedStateUnit JSON, one per attempt
+    units = string_list(null=True)  # CapturedStateUnit JSON, one per attempt
     steps = NumberAttribute(default=0)
     expires_at_epoch = NumberAttribute()
 

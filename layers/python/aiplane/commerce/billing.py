@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from aiplane.commerce.records import (
@@ -126,9 +127,9 @@ def list_transactions(user_id: str | None, limit: int, cursor: str | None) -> li
     the last transaction of the previous page."""
     before = parse_cursor(cursor)
     if user_id is None:
-        condition = TransactionRecord.gsi1sk < before if before else None
-        return list(TransactionRecord.everyone.query(ALL_TRANSACTIONS, condition, scan_index_forward=False, limit=limit))
-    condition = TransactionRecord.sk.between("TXN#", f"TXN#{before}") if before else TransactionRecord.sk.startswith("TXN#")
+        newer = TransactionRecord.gsi1sk < before if before else None
+        return list(TransactionRecord.everyone.query(ALL_TRANSACTIONS, newer, scan_index_forward=False, limit=limit))
+    condition: Condition = TransactionRecord.sk.between("TXN#", f"TXN#{before}") if before else TransactionRecord.sk.startswith("TXN#")
     return list(TransactionRecord.query(billing_key(user_id), condition, scan_index_forward=False, limit=limit))
 
 

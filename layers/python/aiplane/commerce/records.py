@@ -19,6 +19,7 @@ Money is stored in integer cents so DynamoDB `ADD` stays exact.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -173,7 +174,7 @@ class HoldRecord(_GpufarmModel):
     currency = UnicodeAttribute()
     shares = JSONAttribute()  # contract id -> held cents
     gpus = JSONAttribute()  # contract id -> GPUs counted against the caps (empty: not counted)
-    windows = ListAttribute(of=JSONAttribute)  # the spending windows the hold went into: {name, sort_key, expires}
+    windows: ListAttribute[Any] = ListAttribute(of=JSONAttribute)  # the spending windows the hold went into: {name, sort_key, expires}
     settled = UnicodeSetAttribute(null=True)  # contract ids whose share is settled
     created_at = UTCDateTimeAttribute()
 

@@ -164,7 +164,7 @@ def _create_counted(record: ModelRecord) -> None:
     except TransactWriteError as error:
         codes = cancellation_codes(error)
         if codes[1:2] == ["ConditionalCheckFailed"]:
-            raise quota.storage_exceeded(record.owner_id, record.size_bytes) from None
+            raise quota.storage_exceeded(record.owner_id, int(record.size_bytes)) from None
         for code, window in zip(codes[2:], windows, strict=False):
             if code == "ConditionalCheckFailed":
                 raise quota.uploads_exceeded(window.name) from None
@@ -264,7 +264,7 @@ def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[s
         raise BadGatewayError(f"model {model_id} answered {response.status_code} without a JSON object",
                               details={"upstream_status": response.status_code})
     _record_prediction(record, latency_ms, succeeded=True)
-    served = answer.get("metadata") if isinstance(answer.get("metadata"), dict) else {}
+    served: dict[str, Any] = answer["metadata"] if isinstance(answer.get("metadata"), dict) else {}
     return {
         "model_id": model_id,
         "outputs": answer.get("outputs", answer),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from typing import Any, cast
+
+from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -12,6 +14,11 @@ from aiplane_shared import resources
 
 def table_name(table: resources.Table) -> str:
     return get_settings().resource(table.name)
+
+
+def string_list(**options: Any) -> ListAttribute[str]:
+    """A list of strings. PynamoDB types a list's items as their attribute class, not as their values."""
+    return cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, **options))
 
 
 class Gsi1(GlobalSecondaryIndex):

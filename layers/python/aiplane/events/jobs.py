@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
 
 from aiplane.data.models import Gsi1
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
@@ -138,7 +139,7 @@ def lease(leaser_id: Any, lease_duration: Any, job_types: Any) -> dict[str, Any]
 
 
 def _release(job: JobRecord, *, retry: bool, condition: Any) -> None:
-    actions = [JobRecord.status.set(PENDING), JobRecord.leaser_id.remove(), JobRecord.lease_expires_epoch.remove(),
+    actions: list[Action] = [JobRecord.status.set(PENDING), JobRecord.leaser_id.remove(), JobRecord.lease_expires_epoch.remove(),
                JobRecord.gsi1pk.set(_queue_key(job.task_type)), JobRecord.gsi1sk.set(job.gsi2sk),
                JobRecord.gsi2pk.set(f"JOBS#{PENDING}")]
     if retry:

@@ -274,7 +274,7 @@ def _create_file_node(node_id: str, name: str, parent_id: str | None, content_ty
 def replace_file(node_id: str, content: bytes, declared_type: str | None, principal: Principal | None = None) -> FileNodeRecord:
     node = get_node(node_id, FILE, principal, EDIT)
     content_type = content_type_for(node.name, declared_type)
-    return _swap_content(node, node.revision, content_type, len(content), _put_blob(node_id, content, content_type))
+    return _swap_content(node, int(node.revision), content_type, len(content), _put_blob(node_id, content, content_type))
 
 
 def _swap_content(node: FileNodeRecord, revision: int, content_type: str, size: int, key: str) -> FileNodeRecord:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from aiplane.gateway import messaging
 from aiplane.gateway.clients import BackendFailure, OllamaClient
@@ -171,7 +172,7 @@ def _follow(job: DownloadJobRecord, progress: Iterator[dict[str, Any]]) -> str:
         if time.monotonic() - last_write < PROGRESS_WRITE_INTERVAL_S:
             continue
         last_write = time.monotonic()
-        actions = [DownloadJobRecord.progress_status.set(str(update.get("status") or "downloading"))]
+        actions: list[Action] = [DownloadJobRecord.progress_status.set(str(update.get("status") or "downloading"))]
         if update.get("digest"):
             actions.append(DownloadJobRecord.digest.set(str(update["digest"])))
         if update.get("total") is not None:

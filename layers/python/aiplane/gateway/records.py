@@ -8,10 +8,10 @@ their own partition.
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.models import Gsi1, Gsi2, string_list, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -59,7 +59,7 @@ class BackendStateRecord(_RuntimeRecord):
 
     backend_id = UnicodeAttribute()
     error = UnicodeAttribute(null=True)
-    models = ListAttribute(of=UnicodeAttribute, default=list)
+    models = string_list(default=list)
     pulled_models = JSONAttribute(default=list)
     synced_at = UnicodeAttribute()
 

@@ -132,7 +132,7 @@ def create_contracts(principal: Principal, offers: list[Offer], config: Contract
     hold_id = f"hold_{uuid.uuid4().hex[:16]}"
     for record in records:
         record.hold_ids, record.held_cents = [hold_id], cost_cents(record.price_limit, duration)
-    holds.place(principal.id, hold_id, [holds.Share(r.contract_id, r.held_cents, r.gpu_count) for r in records],
+    holds.place(principal.id, hold_id, [holds.Share(r.contract_id, int(r.held_cents), int(r.gpu_count)) for r in records],
                 count_against_caps=not principal.is_admin)
     try:
         with GpuContractRecord.batch_write() as batch:  # fresh random ids: nothing to overwrite

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
 
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
@@ -149,8 +150,11 @@ def deregister_agent(agent: Principal, instance_id: str) -> None:
 def configure_agent(instance_id: str, shared: bool | None, weight: int | None) -> dict[str, Any]:
     """An admin's choice: share an agent with every user's untargeted requests, or weight it."""
     record = _agent(instance_id)
-    actions = ([GpuAgentRecord.shared.set(shared)] if shared is not None else []) + (
-        [GpuAgentRecord.weight.set(weight)] if weight is not None else [])
+    actions: list[Action] = []
+    if shared is not None:
+        actions.append(GpuAgentRecord.shared.set(shared))
+    if weight is not None:
+        actions.append(GpuAgentRecord.weight.set(weight))
     if actions:
         record.update(actions=actions)
     return {"instance_id": instance_id, "shared": bool(record.shared), "weight": int(record.weight)}

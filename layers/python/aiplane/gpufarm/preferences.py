@@ -96,7 +96,7 @@ def available_gpus(vendor: str | None = None, tier: str | None = None) -> tuple[
     grouped: dict[str, list[catalog.Offer]] = defaultdict(list)
     for offer in offers:
         grouped[offer.gpu_model].append(offer)
-    gpus = []
+    gpus: list[dict[str, Any]] = []
     for name, model_offers in grouped.items():
         vram = max(offer.vram_gb for offer in model_offers)
         known = gpu_models.describe(name, vendor=model_offers[0].gpu_vendor, vram_gb=vram)

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -53,15 +55,15 @@ class GpuContractRecord(Model):
     on_demand_fallback = BooleanAttribute(default=False)
     price_limit = NumberAttribute(null=True)  # USD an hour the contract may cost at most (what is held)
     gpu_count = NumberAttribute(default=1)
-    hold_ids = ListAttribute(default=list)  # spend holds (commerce.holds) of the first period and each renewal
+    hold_ids: ListAttribute[str] = ListAttribute(default=list)  # spend holds (commerce.holds) of the first period and each renewal
     held_cents = NumberAttribute(default=0)
     provider_instance_id = UnicodeAttribute(null=True)  # EC2 instance id or the marketplace's rental id
     launched_at = UTCDateTimeAttribute(null=True)  # runtime is charged from here
     price_per_hour = NumberAttribute(null=True)  # USD an hour of what was launched
     instance_type = UnicodeAttribute(null=True)
     zone = UnicodeAttribute(null=True)
-    attempts = ListAttribute(of=JSONAttribute, default=list)
-    failure_reasons = ListAttribute(default=list)
+    attempts: ListAttribute[Any] = ListAttribute(of=JSONAttribute, default=list)
+    failure_reasons: ListAttribute[str] = ListAttribute(default=list)
     agent_key_hash = UnicodeAttribute(null=True)  # the contract's agent credential (scope gpu-agent), revoked at its end
 
     @staticmethod
@@ -86,8 +88,8 @@ class GpuPreferencesRecord(Model):
     sk = UnicodeAttribute(range_key=True, default="GPU_PREFERENCES")
     preferences_id = UnicodeAttribute()
     user_id = UnicodeAttribute()
-    preferred_vendors = ListAttribute(default=list)
-    preferred_tiers = ListAttribute(default=list)
+    preferred_vendors: ListAttribute[str] = ListAttribute(default=list)
+    preferred_tiers: ListAttribute[str] = ListAttribute(default=list)
     min_vram = NumberAttribute(default=0)
     max_price_per_hour = NumberAttribute(null=True)
     priority = UnicodeAttribute(default="balanced")
@@ -110,7 +112,7 @@ class GpuAgentRecord(Model):
     url = UnicodeAttribute()
     owner_id = UnicodeAttribute()
     contract_id = UnicodeAttribute(null=True)
-    gpus = ListAttribute(of=JSONAttribute, default=list)
+    gpus: ListAttribute[Any] = ListAttribute(of=JSONAttribute, default=list)
     weight = NumberAttribute(default=1)  # the instance's GPU count until an admin sets it
     shared = BooleanAttribute(default=False)  # an admin shared it: everyone's untargeted requests may reach it
     connections = NumberAttribute(default=0)

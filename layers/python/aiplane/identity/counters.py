@@ -27,8 +27,8 @@ def take(scope: str, *, limit: int, window_s: int, message: str = "rate limit ex
     counter, window_end = _window(scope, window_s, now)
     try:
         counter.update(
-            actions=[CounterRecord.count.add(1), CounterRecord.expires_at_epoch.set(int(window_end) + window_s)],
-            condition=CounterRecord.count.does_not_exist() | (CounterRecord.count < limit),
+            actions=[CounterRecord.hits.add(1), CounterRecord.expires_at_epoch.set(int(window_end) + window_s)],
+            condition=CounterRecord.hits.does_not_exist() | (CounterRecord.hits < limit),
         )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
@@ -41,7 +41,7 @@ def give_back(scope: str, *, window_s: int) -> None:
     """Undo one `take` in the current window (a login that succeeded is not a failure)."""
     counter, _ = _window(scope, window_s, time.time())
     try:
-        counter.update(actions=[CounterRecord.count.add(-1)], condition=CounterRecord.count > 0)
+        counter.update(actions=[CounterRecord.hits.add(-1)], condition=CounterRecord.hits > 0)
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise

@@ -92,7 +92,7 @@ class CounterRecord(_IdentityModel):
     class Meta(_IdentityModel.Meta):
         pass
 
-    count = NumberAttribute(default=0)
+    hits = NumberAttribute(default=0, attr_name="count")  # `count` would hide Model.count()
     expires_at_epoch = NumberAttribute(null=True)
 
 

@@ -54,7 +54,7 @@ def issue_session(user: UserRecord, *, with_refresh: bool = False) -> Session:
 
 
 def _tokens(user: UserRecord, session_id: str, generation: int, *, with_refresh: bool) -> Session:
-    claims = {SESSION_CLAIM: session_id, GENERATION_CLAIM: generation}
+    claims: dict[str, Any] = {SESSION_CLAIM: session_id, GENERATION_CLAIM: generation}
     token, expires_at = issue_token(user.user_id, **claims)
     refresh = issue_token(user.user_id, ttl=REFRESH_TOKEN_TTL, token_type="refresh", **claims)[0] if with_refresh else None
     return Session(user=user, token=token, expires_at=expires_at, refresh_token=refresh)
@@ -198,7 +198,8 @@ def logout(principal: Principal, *, other_tokens: tuple[str | None, ...] = (), f
             session_ids.add(_claimed(verify_token(token))[0] if token else None)
         except InvalidCredentialsError:
             pass  # nothing to end
-    for session_id in session_ids - {None}:
-        end_session(session_id)
+    for session_id in session_ids:
+        if session_id is not None:
+            end_session(session_id)
     record_auth_event("logout", SUCCESS, family=family, user_id=principal.id if principal.kind == USER else None,
                       source_ip=source_ip, credential=principal.credential)

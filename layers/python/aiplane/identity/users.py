@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.models import ApiKeyRecord
@@ -113,7 +114,7 @@ def update_user(user_id: str, *, email: str | None = None, friendly_name: str | 
     user = get_user(user_id)
     now = datetime.now(UTC)
     new_email = normalize_email(email) if email is not None else user.email
-    actions = [UserRecord.updated_at.set(now)]
+    actions: list[Action] = [UserRecord.updated_at.set(now)]
     if friendly_name is not None:
         actions.append(UserRecord.friendly_name.set(friendly_name))
     if new_email != user.email:

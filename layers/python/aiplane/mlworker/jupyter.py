@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
 
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.identity.principal import Principal
@@ -83,7 +84,7 @@ def report_state(service_id: str, report: JupyterStateReport, actor: Actor) -> J
 
 def _set_status(service: JupyterServiceRecord, status: str, **fields: Any) -> None:
     previous = service.status
-    actions = [JupyterServiceRecord.status.set(status)]
+    actions: list[Action] = [JupyterServiceRecord.status.set(status)]
     actions += [getattr(JupyterServiceRecord, name).set(value) for name, value in fields.items() if value is not None]
     try:
         service.update(actions=actions, condition=JupyterServiceRecord.status == previous)

@@ -21,14 +21,13 @@ from __future__ import annotations
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.models import Gsi1, Gsi2, string_list, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -81,7 +80,7 @@ class TaskRecord(Model):
     entrypoint = UnicodeAttribute(null=True)
     args = UnicodeAttribute(null=True)
     snapshot_id = UnicodeAttribute(null=True)
-    datasets = ListAttribute(of=UnicodeAttribute, default=list)
+    datasets = string_list(default=list)
     dataset_specs = JSONAttribute(default=list)
     metadata = JSONAttribute(default=dict)
     cpu = NumberAttribute(default=0)
@@ -114,7 +113,7 @@ class WorkerRecord(Model):
     cpu_cores = NumberAttribute(default=0)
     memory_gb = NumberAttribute(default=0)
     service_slots = NumberAttribute(default=0)
-    active_tasks = ListAttribute(of=UnicodeAttribute, default=list)
+    active_tasks = string_list(default=list)
     status = UnicodeAttribute(default="active")  # active | draining | offline
     drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
     version = VersionAttribute()

@@ -99,12 +99,13 @@ def create_frontend(*, user_id: str, bot_token: str | None, chat_chain: str | No
     name = secret_name(frontend_id)
     secrets = aws.client("secretsmanager")
     secrets.create_secret(Name=name, SecretString=token, Description=f"aiplane telegram frontend {frontend_id} bot token")
+    given: dict[str, Any] = {name: value for name, value in (("sync_interval", sync_interval), ("last_offset", last_offset))
+                             if value is not None}
     record = TelegramFrontendRecord(
         f"TELEGRAM#{frontend_id}", "META", gsi1sk=f"{now}#{frontend_id}", gsi2pk=user_key(user_id), gsi2sk=f"{now}#{frontend_id}",
         frontend_id=frontend_id, user_id=user_id, description=_text(description, "description", required=False) or "",
         chat_chain=chain, secret_name=name, created_at=now, updated_at=now,
-        **({"sync_interval": sync_interval} if sync_interval is not None else {}),
-        **({"last_offset": last_offset} if last_offset is not None else {}),
+        **given,
     )
     try:
         record.save(condition=TelegramFrontendRecord.pk.does_not_exist())
@@ -134,7 +135,7 @@ def update_frontend(frontend_id: str, *, user_id: str | None, bot_token: str | N
     changes = [(T.chat_chain, chain), (T.description, description), (T.sync_interval, sync_interval),
                (T.last_offset, last_offset), (T.status, status), (T.user_id, user_id),
                (T.gsi2pk, user_key(user_id) if user_id else None)]
-    actions = [attribute.set(value) for attribute, value in changes if value is not None]
+    actions = [attribute.set(value) for attribute, value in changes if value is not None]  # type: ignore[attr-defined]
     record.update(actions=[*actions, T.updated_at.set(now_iso())], condition=T.pk.exists())
     return record
 
