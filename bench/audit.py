@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from aiplane import clock
 from aiplane_local.stack import start_local_stack
 
 
@@ -49,7 +50,7 @@ def run(writer_count: int, event_count: int) -> None:
             started = time.perf_counter()
             try:
                 audit_chain.append(chain, lambda _sequence: audit.AuditEventRecord(
-                    gsi1pk=f"BENCH{shards}", gsi1sk=f"{index:012d}", timestamp=audit_chain.now_iso(),
+                    gsi1pk=f"BENCH{shards}", gsi1sk=f"{index:012d}", timestamp=clock.now_iso(),
                     event_type="file_access", user_id=f"u{index % writer_count}", resource=f"file/{index}",
                     action="bench", success=True, metadata={}))
             except ConflictError:  # lost the head race APPEND_ATTEMPTS times

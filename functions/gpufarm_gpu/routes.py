@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from aiplane.api.auth import current_principal
 from aiplane.errors import ValidationError
 from aiplane.gpufarm import catalog, contracts, loadbalancer, preferences, proxy
-from aiplane.gpufarm.catalog import Filters
+from aiplane.gpufarm.offers import Filters
 
 router = APIRouter()
 

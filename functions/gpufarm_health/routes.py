@@ -11,8 +11,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
+from aiplane.clock import now_iso
 from aiplane.gpufarm_stats import system_stats
-from aiplane.health import check_database, now_iso, prometheus_text
+from aiplane.health import check_database, prometheus_text
 from functions.family_app import openapi_router
 
 router = APIRouter()

@@ -6,7 +6,8 @@ Contract rows of this group:
 
 from fastapi import APIRouter
 
-from aiplane.health import check_database, now_iso
+from aiplane.clock import now_iso
+from aiplane.health import check_database
 from aiplane.version import VERSION
 from functions.family_app import openapi_router
 

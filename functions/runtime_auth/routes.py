@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from aiplane.api.auth import current_principal, source_ip
+from aiplane.clock import rfc3339
 from aiplane.errors import ForbiddenError, UnauthenticatedError
 from aiplane.identity.authenticate import AUTH_COOKIE
 from aiplane.identity.principal import USER
 from aiplane.identity.sessions import Session, issue_session, login, logout, refresh, register
-from aiplane.identity.users import get_user, rfc3339, runtime_view
+from aiplane.identity.users import get_user, runtime_view
 from aiplane_shared.families import RUNTIME
 
 router = APIRouter()

@@ -23,16 +23,15 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
-from aiplane.data.pagination import parse_limit
+from aiplane.data.pagination import parse_limit, timestamp_cursor
 from aiplane.events import functions
-from aiplane.gateway.clock import parse_cursor
 
 router = APIRouter(dependencies=[Depends(resource_permission("functions"))])
 
 
 @router.get("/functions")
 def list_functions(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
-    return functions.list_functions(parse_limit(limit), parse_cursor(cursor), current_principal(request))
+    return functions.list_functions(parse_limit(limit), timestamp_cursor(cursor), current_principal(request))
 
 
 @router.post("/functions", status_code=201)
@@ -58,7 +57,7 @@ def delete_function(name: str, request: Request) -> str:
 
 @router.get("/event-triggers")
 def list_triggers(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
-    return functions.list_triggers(parse_limit(limit), parse_cursor(cursor), current_principal(request))
+    return functions.list_triggers(parse_limit(limit), timestamp_cursor(cursor), current_principal(request))
 
 
 @router.post("/event-triggers", status_code=201)

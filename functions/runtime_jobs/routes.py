@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
 from aiplane.api.permissions import resource_permission
+from aiplane.clock import parse_rfc3339, rfc3339
 from aiplane.data.pagination import parse_limit
 from aiplane.events import jobs
-from aiplane.events.timerange import parse, stored
 
 router = APIRouter(dependencies=[Depends(resource_permission("jobs"))])
 
@@ -36,7 +36,7 @@ class JobUpdateRequest(BaseModel):
 
 
 def _cursor(cursor: str | None) -> str | None:
-    return stored(parse(cursor, "cursor")) if cursor else None
+    return rfc3339(parse_rfc3339(cursor, "cursor")) if cursor else None
 
 
 @router.get("/jobs/pending")

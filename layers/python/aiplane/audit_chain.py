@@ -33,11 +33,12 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import PutError
 
+from aiplane.clock import now_iso
 from aiplane.errors import ConflictError
 
 GENESIS_HASH = "0" * 64
@@ -54,10 +55,6 @@ def canonical_json(value: Any) -> bytes:
 
 def sequence_key(sequence: int) -> str:
     return f"{SEQUENCE_PREFIX}{sequence:012d}"
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,10 +29,6 @@ def check_database() -> DependencyCheck:
     except (BotoCoreError, ClientError):
         healthy = False
     return DependencyCheck(healthy=healthy, response_time_ms=round((time.perf_counter() - started) * 1000))
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class RequestCounter:

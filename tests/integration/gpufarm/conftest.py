@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from aiplane import clock
 from aiplane.commerce import billing, guardrails
 from aiplane.commerce.windows import WINDOW_NAMES
 from aiplane.data.aws import client
@@ -178,7 +179,7 @@ def running_contract(user_id: str, agent_port: int = 9) -> AgentContract:
         InstanceType="g5.xlarge", MinCount=1, MaxCount=1, TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
     )["Instances"][0]
     credential = agent_credentials.issue(user_id, contract_id)
-    moment = contracts.now()
+    moment = clock.now()
     GpuContractRecord(
         GpuContractRecord.key(contract_id), gsi1pk=GpuContractRecord.offer_key("aws", "g5.xlarge"), gsi1sk=contract_id,
         gsi2pk=GpuContractRecord.status_key(contracts.RUNNING), gsi2sk=contract_id, contract_id=contract_id,

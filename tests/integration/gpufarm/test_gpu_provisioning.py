@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import boto3
 
+from aiplane import clock
 from aiplane.gpufarm import agent_credentials, contracts
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.api_keys import GPU_AGENT_SCOPE, KEY_PREFIX, find_active_key, hash_key
@@ -172,7 +173,7 @@ def test_lease_sweep_terminates_expired_contracts_and_renews_auto_renew(gpufarm,
     ending = create(gpufarm, auth, "aws", "g4dn.xlarge", duration_hours=1)
     renewing = create(gpufarm, auth, "aws", "g4dn.xlarge", duration_hours=1, auto_renew=True)
     provisioning.run_worker()
-    past = contracts.now() - timedelta(minutes=1)
+    past = clock.now() - timedelta(minutes=1)
     for body in (ending, renewing):
         record = contract(body["contract_id"])
         contracts.set_status(record, "running", GpuContractRecord.ends_at.set(past))
@@ -181,7 +182,7 @@ def test_lease_sweep_terminates_expired_contracts_and_renews_auto_renew(gpufarm,
     provisioning.run_worker()
     assert contract(ending["contract_id"]).status == "terminating"
     renewed = contract(renewing["contract_id"])
-    assert renewed.status == "running" and renewed.ends_at > contracts.now() + timedelta(minutes=55)
+    assert renewed.status == "running" and renewed.ends_at > clock.now() + timedelta(minutes=55)
 
 
 def test_poison_message_ends_in_the_dlq(local_stack):

@@ -11,6 +11,7 @@ from datetime import timedelta
 import boto3
 import pytest
 
+from aiplane import clock
 from aiplane.commerce import billing, holds
 from aiplane.commerce.windows import cost_cents
 from aiplane.gpufarm import contracts, provisioner
@@ -160,7 +161,7 @@ def test_the_hold_settles_against_the_actual_runtime(gpufarm, provisioning, make
     provisioning.run_worker()
     record = contract(body["contract_id"])
     assert record.price_per_hour == 1.006 and record.launched_at is not None
-    record.update(actions=[GpuContractRecord.launched_at.set(contracts.now() - timedelta(minutes=30))])
+    record.update(actions=[GpuContractRecord.launched_at.set(clock.now() - timedelta(minutes=30))])
     assert gpufarm.delete(f"/api/v1/gpu/instances/aws/{body['contract_id']}", headers=headers).status_code == 200
     publish_ec2_state(record.provider_instance_id, "terminated")
     provisioning.run_worker()
@@ -194,7 +195,7 @@ def test_lease_renewal_needs_a_new_hold(gpufarm, provisioning, make_user):
     renewing = [gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=headers,
                              json={"duration_hours": 1, "auto_renew": True}).json() for _ in range(2)]
     provisioning.run_worker()
-    past = contracts.now() - timedelta(minutes=1)
+    past = clock.now() - timedelta(minutes=1)
     for body in renewing:
         contracts.set_status(contract(body["contract_id"]), "running", GpuContractRecord.ends_at.set(past))
     fund(user_id, one_period / 100)  # enough to renew exactly one of them
@@ -204,7 +205,7 @@ def test_lease_renewal_needs_a_new_hold(gpufarm, provisioning, make_user):
     statuses = sorted(contract(body["contract_id"]).status for body in renewing)
     assert statuses == ["running", "terminating"]
     renewed = next(contract(body["contract_id"]) for body in renewing if contract(body["contract_id"]).status == "running")
-    assert renewed.ends_at > contracts.now() + timedelta(minutes=55) and len(renewed.hold_ids) == 2
+    assert renewed.ends_at > clock.now() + timedelta(minutes=55) and len(renewed.hold_ids) == 2
     assert balance(user_id) == 1
 
 
@@ -320,7 +321,7 @@ def test_reconciliation_fails_contracts_whose_message_was_lost(gpufarm, make_use
     body = gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=headers, json={}).json()
     assert balance(user_id) < 10_00
     contract(body["contract_id"]).update(actions=[
-        GpuContractRecord.created_at.set(contracts.now() - provisioner.PROVISIONING_HORIZON - timedelta(minutes=1))])
+        GpuContractRecord.created_at.set(clock.now() - provisioner.PROVISIONING_HORIZON - timedelta(minutes=1))])
     assert provisioner.reconcile()["failed"] >= 1
     record = contract(body["contract_id"])
     assert record.status == "failed" and record.failure_reasons[0].startswith("retries exhausted")

@@ -8,9 +8,10 @@ import pytest
 
 from aiplane import outbound
 from aiplane.gpufarm import loadbalancer, proxy
-from aiplane.gpufarm.catalog import Filters, list_offers
+from aiplane.gpufarm.catalog import list_offers
 from aiplane.gpufarm.loadbalancer import AgentLoad
 from aiplane.gpufarm.marketplaces import MARKETPLACES
+from aiplane.gpufarm.offers import Filters
 from aiplane.identity.principal import USER, Principal
 from aiplane.outbound import OutboundPolicy, OutboundRefused
 from aiplane_shared.environments import get_environment

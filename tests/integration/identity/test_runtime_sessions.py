@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from aiplane.clock import rfc3339
 from aiplane.identity.audit import auth_events_of
 from aiplane.identity.models import AuthEventRecord
-from aiplane.identity.users import rfc3339, user_by_email
+from aiplane.identity.users import user_by_email
 from aiplane.settings import current_environment
 from aiplane_shared.environments import Throttle
 from tests.integration.identity.conftest import STRONG_PASSWORD, client_from, fresh_source, set_limits, unique_email

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 
 from aiplane.activity.models import ALERTS, OPERATIONS, ActivityRecord, AlertRecord, OperationRecord, operation_key
 from aiplane.api.auth import current_principal
-from aiplane.gateway.clock import now_iso
+from aiplane.clock import now_iso
 from aiplane.observability import logger
 
 RETENTION = timedelta(days=30)

@@ -57,7 +57,7 @@ def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Coll
     )
     for router in routers:
         app.include_router(router)
-    served = {route for router in routers for route in _declared_routes(router)}
+    served = {route for router in routers for route in declared_routes(router)}
     _add_contract_placeholders(app, family, groups, served)
     _order_routes_by_specificity(app)
     _install_error_handlers(app, family)
@@ -186,7 +186,7 @@ class _CountRequests:
             REQUESTS.end()
 
 
-def _declared_routes(router: APIRouter, prefix: str = "") -> Iterator[tuple[str, str]]:
+def declared_routes(router: APIRouter, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(method, path) of every route a router declares, through nested includes (FastAPI keeps
     an included router as one lazy entry, so `app.routes` does not list them)."""
     for route in router.routes:
@@ -194,7 +194,7 @@ def _declared_routes(router: APIRouter, prefix: str = "") -> Iterator[tuple[str,
             for method in route.methods or ():
                 yield method, prefix + route.path_format
         elif (included := getattr(route, "original_router", None)) is not None:
-            yield from _declared_routes(included, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
+            yield from declared_routes(included, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
 
 
 def _add_contract_placeholders(

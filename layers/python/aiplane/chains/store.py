@@ -13,10 +13,8 @@ Key layout (pk / sk; gsi1 lists by creation time, RFC3339Nano, so it doubles as 
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -26,8 +24,10 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from aiplane import outbound
+from aiplane.clock import now_rfc3339_nano
 from aiplane.data.models import Gsi1, string_list, table_name
-from aiplane.errors import ConflictError, NotFoundError, ValidationError
+from aiplane.data.pagination import timestamp_cursor
+from aiplane.errors import ConflictError, NotFoundError
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, VIEW
 from aiplane.identity.principal import Principal
@@ -36,20 +36,11 @@ from aiplane_shared import resources
 
 RUN_RECORD_TTL_S = 24 * 3600
 CHAIN_RUNS = "CHAINRUNS"
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
-
-
-def now_rfc3339_nano() -> str:
-    """UTC with nanosecond digits (Python has microseconds; the last three digits are zero)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
 
 
 def parse_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    if not _RFC3339.match(cursor):
-        raise ValidationError("cursor must be an RFC3339Nano timestamp", param="cursor")
-    return cursor
+    """Chains keep nanosecond digits in their sort keys."""
+    return timestamp_cursor(cursor, nano=True)
 
 
 class _RuntimeModel(Model):

@@ -23,6 +23,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
+from aiplane.clock import rfc3339
 from aiplane.commerce.records import (
     ALL_TRANSACTIONS,
     CreditBalanceRecord,
@@ -34,10 +35,9 @@ from aiplane.commerce.records import (
     write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
+from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import ConflictError, ForbiddenError, ValidationError
-from aiplane.gateway.clock import parse_cursor
 from aiplane.identity.principal import Principal
-from aiplane.identity.users import rfc3339
 
 CURRENCIES = ("USD",)
 BILLING_CURRENCY = CURRENCIES[0]  # what GPU spend is held and charged in
@@ -125,7 +125,7 @@ def _replay(user_id: str, key: str, fingerprint: str) -> TransactionRecord:
 def list_transactions(user_id: str | None, limit: int, cursor: str | None) -> list[TransactionRecord]:
     """Newest first; `user_id` None lists everyone's (admin). The cursor is the `created_at` of
     the last transaction of the previous page."""
-    before = parse_cursor(cursor)
+    before = timestamp_cursor(cursor)
     if user_id is None:
         newer = TransactionRecord.gsi1sk < before if before else None
         return list(TransactionRecord.everyone.query(ALL_TRANSACTIONS, newer, scan_index_forward=False, limit=limit))

@@ -21,6 +21,7 @@ import httpx
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from aiplane import outbound
+from aiplane.clock import rfc3339
 from aiplane.commerce import quota
 from aiplane.commerce.formats import format_named, resolve_format
 from aiplane.commerce.records import (
@@ -40,6 +41,7 @@ from aiplane.commerce.scope import require_owner
 from aiplane.commerce.windows import DAILY, HOURLY, current_window
 from aiplane.data import presigned
 from aiplane.data.aws import client
+from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import (
     BadGatewayError,
     ConflictError,
@@ -48,9 +50,7 @@ from aiplane.errors import (
     UnavailableError,
     ValidationError,
 )
-from aiplane.gateway.clock import parse_cursor
 from aiplane.identity.principal import Principal
-from aiplane.identity.users import rfc3339
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -183,7 +183,7 @@ def get_model(principal: Principal, model_id: str) -> ModelRecord:
 def list_models(owner_id: str | None, limit: int, cursor: str | None) -> list[ModelRecord]:
     """Newest first; `owner_id` None lists every user's models (admin). The cursor is the
     `created_at` of the last model of the previous page."""
-    before = parse_cursor(cursor)
+    before = timestamp_cursor(cursor)
     if owner_id is None:
         condition = ModelRecord.gsi2sk < before if before else None
         return list(ModelRecord.everyone.query(ALL_MODELS, condition, scan_index_forward=False, limit=limit))

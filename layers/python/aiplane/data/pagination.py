@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from aiplane.clock import parse_rfc3339, rfc3339, rfc3339_nano
 from aiplane.errors import ValidationError
 
 DEFAULT_LIMIT = 100
@@ -38,6 +39,15 @@ def parse_limit(raw: str | int | None, *, default: int = DEFAULT_LIMIT, maximum:
     if limit < 1 or limit > maximum:
         raise ValidationError(f"limit must be between 1 and {maximum}", param="limit")
     return limit
+
+
+def timestamp_cursor(raw: str | None, *, nano: bool = False) -> str | None:
+    """A timestamp `cursor` (the sort-key value of the previous page's last item) in the stored
+    form it is compared with: microseconds, or nanosecond digits where the store keeps those."""
+    if not raw:
+        return None
+    moment = parse_rfc3339(raw, "cursor")
+    return rfc3339_nano(moment) if nano else rfc3339(moment)
 
 
 def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:

@@ -8,11 +8,11 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
+from aiplane.clock import now, rfc3339
 from aiplane.data.models import Gsi1
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events import sandbox
 from aiplane.events.models import FunctionRecord, TriggerRecord
-from aiplane.events.timerange import now, stored
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, VIEW
 from aiplane.identity.principal import Principal
@@ -64,7 +64,7 @@ def _function_fields(body: dict[str, Any]) -> tuple[str, str, str]:
 def create_function(body: dict[str, Any], owner_id: str | None = None) -> dict[str, Any]:
     name = _valid_name(body.get("name"))
     description, script_type, script = _function_fields(body)
-    created = stored(now())
+    created = rfc3339(now())
     record = FunctionRecord(f"FUNCTION#{name}", "META", gsi1sk=f"{created}#{name}", name=name, description=description,
                             script_type=script_type, script=script, created_at=created, updated_at=created, owner_id=owner_id)
     try:
@@ -94,7 +94,7 @@ def update_function(name: str, body: dict[str, Any], principal: Principal | None
     record = get_function(name, principal, EDIT)
     try:
         record.update(actions=[FunctionRecord.description.set(description), FunctionRecord.script_type.set(script_type),
-                               FunctionRecord.script.set(script), FunctionRecord.updated_at.set(stored(now()))],
+                               FunctionRecord.script.set(script), FunctionRecord.updated_at.set(rfc3339(now()))],
                       condition=FunctionRecord.pk.exists())
     except UpdateError as error:
         if _conditional_failed(error):
@@ -142,7 +142,7 @@ def _trigger_fields(body: dict[str, Any]) -> tuple[str, dict[str, Any], str, str
 def create_trigger(body: dict[str, Any], owner_id: str | None = None) -> dict[str, Any]:
     name = _valid_name(body.get("name"))
     description, listen_for, trigger_type, function = _trigger_fields(body)
-    created = stored(now())
+    created = rfc3339(now())
     record = TriggerRecord(f"TRIGGER#{name}", "META", gsi1sk=f"{created}#{name}",
                            gsi2pk=f"TRIGGERTYPE#{listen_for['type']}", gsi2sk=name, name=name, description=description,
                            listen_for=json.dumps(listen_for), trigger_type=trigger_type, function=function,
@@ -176,7 +176,7 @@ def update_trigger(name: str, body: dict[str, Any], principal: Principal | None 
         record.update(actions=[
             TriggerRecord.description.set(description), TriggerRecord.listen_for.set(json.dumps(listen_for)),
             TriggerRecord.gsi2pk.set(f"TRIGGERTYPE#{listen_for['type']}"), TriggerRecord.trigger_type.set(trigger_type),
-            TriggerRecord.function.set(function), TriggerRecord.updated_at.set(stored(now())),
+            TriggerRecord.function.set(function), TriggerRecord.updated_at.set(rfc3339(now())),
         ], condition=TriggerRecord.pk.exists())
     except UpdateError as error:
         if _conditional_failed(error):

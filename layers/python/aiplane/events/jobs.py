@@ -16,10 +16,10 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
+from aiplane.clock import now, rfc3339
 from aiplane.data.models import Gsi1
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events.models import Gsi2, JobRecord
-from aiplane.events.timerange import now, stored
 
 PENDING, LEASED = "pending", "leased"
 DEFAULT_VALIDITY_S = 24 * 3600
@@ -44,7 +44,7 @@ def parse_duration(text: Any) -> float:
 
 
 def _iso(epoch: float) -> str:
-    return stored(datetime.fromtimestamp(epoch, UTC))
+    return rfc3339(datetime.fromtimestamp(epoch, UTC))
 
 
 def job_view(record: JobRecord) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def create_job(task_type: str, *, operation: str = "", subject: str = "", entity
     valid_until = scheduled_for + DEFAULT_VALIDITY_S if valid_until is None else valid_until
     if valid_until <= scheduled_for:
         raise ValidationError("validUntil must be after scheduledFor", param="validUntil")
-    job_id, created = str(uuid.uuid4()), stored(now())
+    job_id, created = str(uuid.uuid4()), rfc3339(now())
     order = f"{created}#{job_id}"
     record = JobRecord(f"JOB#{job_id}", "META", gsi1pk=_queue_key(task_type), gsi1sk=order, gsi2pk=f"JOBS#{PENDING}",
                        gsi2sk=order, job_id=job_id, status=PENDING, task_type=task_type, operation=operation,

@@ -14,11 +14,11 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
+from aiplane.clock import now, parse_rfc3339, rfc3339
 from aiplane.data import aws
 from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from aiplane.events.extract import extract
 from aiplane.events.models import CounterRecord, EventRecord, EventTypeRecord, MappingRecord, RawEventRecord
-from aiplane.events.timerange import now, parse, stored
 from aiplane.observability import logger
 from aiplane.settings import get_settings
 from aiplane_shared import resources
@@ -75,12 +75,12 @@ def prepare_event(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("created_at"):
         if not isinstance(body["created_at"], str):
             raise ValidationError("created_at must be an RFC3339 timestamp", param="created_at")
-        created = parse(body["created_at"], "created_at")
+        created = parse_rfc3339(body["created_at"], "created_at")
         if abs(created - current) > CLOCK_SKEW:
             raise ValidationError("created_at must be within 10 minutes of the server time", param="created_at")
     else:
         created = current
-    return {"id": event_id, "created_at": stored(created), "event_type": event_type, "event_source": source,
+    return {"id": event_id, "created_at": rfc3339(created), "event_type": event_type, "event_source": source,
             "aggregate_id": aggregate_id, "aggregate_type": aggregate_type, "version": version,
             "data": body.get("data"), "metadata": body.get("metadata")}
 
@@ -177,7 +177,7 @@ def delete_events_of_type(event_type: str, start: str, end: str) -> int:
 def stream_events(event_type: str, last_event_id: str | None, *, window_s: float, poll_s: float = 1.0) -> Iterator[str]:
     """SSE frames of the events of a type appended from now (or after `Last-Event-ID`) until the
     window ends; each frame's id is the event's position, so a client resumes where it left off."""
-    position = last_event_id if last_event_id and "#" in last_event_id else f"{stored(now())}#"
+    position = last_event_id if last_event_id and "#" in last_event_id else f"{rfc3339(now())}#"
     yield ": stream open\n\n"
     ends = time.monotonic() + window_s
     while True:
@@ -210,7 +210,7 @@ def kept_headers(headers: dict[str, str]) -> dict[str, str]:
 
 def store_raw_event(path: str, headers: dict[str, str], payload: dict[str, Any]) -> dict[str, Any]:
     nid = _next_nid("raw-events")
-    received = stored(now())
+    received = rfc3339(now())
     record = RawEventRecord(RAW_EVENTS_PARTITION, f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
                             raw_id=str(uuid.uuid4()), nid=nid, received_at=received, path=path,
                             headers=json.dumps(headers), payload=json.dumps(payload))

@@ -18,11 +18,11 @@ from typing import Any
 
 from pynamodb.exceptions import PutError
 
-from aiplane.data.pagination import parse_limit
+from aiplane.clock import now_iso
+from aiplane.data.pagination import parse_limit, timestamp_cursor
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.files import tree
 from aiplane.files.models import FILE, ChunkRecord, KeywordRecord
-from aiplane.gateway.clock import now_iso, parse_cursor
 from aiplane.gateway.inference import default_embed_model, embed
 from aiplane.identity.principal import Principal
 
@@ -183,7 +183,7 @@ def _result(chunk: ChunkRecord, similarity: float, expand_files: bool, principal
 def list_keywords(owner: str, *, limit: str | None, cursor: str | None) -> tuple[list[str], str | None]:
     """Keywords in the order first seen, after the RFC3339 `cursor`; also the cursor of the next page."""
     page_size = parse_limit(limit)
-    after = parse_cursor(cursor)
+    after = timestamp_cursor(cursor)
     condition = KeywordRecord.gsi1sk > f"{after}#\uffff" if after else None
     records = list(KeywordRecord.by_first_seen.query(f"SEARCH#KEYWORDS#{owner}", range_key_condition=condition,
                                                      limit=page_size, page_size=page_size))

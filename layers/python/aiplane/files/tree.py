@@ -23,6 +23,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from aiplane.clock import now_iso
 from aiplane.data import aws, presigned
 from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
 from aiplane.files.models import (
@@ -37,7 +38,6 @@ from aiplane.files.models import (
     node_key,
     upload_key,
 )
-from aiplane.gateway.clock import now_iso
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, VIEW
 from aiplane.identity.principal import Principal

@@ -16,9 +16,9 @@ from typing import Any
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
+from aiplane.clock import epoch_of, now_iso
 from aiplane.gateway import messaging
 from aiplane.gateway.clients import BackendFailure, OllamaClient
-from aiplane.gateway.clock import epoch_of, now_iso
 from aiplane.gateway.records import DOWNLOADS_PARTITION, DownloadJobRecord
 from aiplane.gateway.registry import load_registry
 from aiplane.observability import logger

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiplane.clock import now_iso
 from aiplane.data import aws
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.gateway import registry
-from aiplane.gateway.clock import now_iso
 from aiplane.gateway.records import PROVIDERS_INDEX_KEY, REGISTRY_PARTITION, BackendRecord, ProviderRecord
 from aiplane.gateway.schemas import PROVIDER_TYPES
 from aiplane.settings import get_settings

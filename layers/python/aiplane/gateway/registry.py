@@ -18,11 +18,12 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from aiplane import outbound
+from aiplane.clock import epoch_of, now_iso
 from aiplane.data import aws
 from aiplane.data.models import table_name
+from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.gateway import messaging
-from aiplane.gateway.clock import epoch_of, now_iso, parse_cursor
 from aiplane.gateway.records import (
     BACKENDS_INDEX_KEY,
     GROUPS_INDEX_KEY,
@@ -138,7 +139,7 @@ def _connection() -> Connection:
 
 def list_page(index: Any, sort_attribute: Any, hash_key: str, limit: int, cursor: str | None) -> list[Any]:
     """One page of a list, oldest first, starting after the timestamp `cursor`."""
-    after = parse_cursor(cursor)
+    after = timestamp_cursor(cursor)
     condition = sort_attribute > after if after is not None else None
     return list(index.query(hash_key, range_key_condition=condition, limit=limit, page_size=limit))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -20,13 +20,15 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from aiplane.clock import now
 from aiplane.commerce import holds
 from aiplane.commerce.windows import cost_cents
 from aiplane.data.aws import client
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog
-from aiplane.gpufarm.catalog import AWS, Filters, Offer
+from aiplane.gpufarm.catalog import AWS
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
+from aiplane.gpufarm.offers import Filters, Offer
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
@@ -56,10 +58,6 @@ class ContractConfig:
             raise ValidationError("market must be 'spot' or 'on-demand'", param="market")
         if self.max_price is not None and self.max_price <= 0:
             raise ValidationError("max_price must be positive", param="max_price")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:

@@ -24,10 +24,11 @@ from urllib.parse import urlsplit
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
+from aiplane.clock import now
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gpufarm import catalog, contracts
-from aiplane.gpufarm.contracts import RUNNING, TERMINATING, now
+from aiplane.gpufarm.contracts import RUNNING, TERMINATING
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings

@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from aiplane import outbound
 from aiplane.data.secrets import get_json_secret
 from aiplane.gpufarm import gpu_models
+from aiplane.gpufarm.offers import Offer
 from aiplane_shared import resources
-
-if TYPE_CHECKING:
-    from aiplane.gpufarm.catalog import Offer
 
 MARKETPLACE_TIMEOUT_S = 10.0
 
@@ -90,8 +88,6 @@ class VastAi(Marketplace):
         return {"Authorization": f"Bearer {key}"}
 
     def offers(self) -> list[Offer]:
-        from aiplane.gpufarm.catalog import Offer
-
         query = {"rentable": {"eq": True}, "verified": {"eq": True}, "type": "on-demand"}
         answer = self.request("GET", "/api/v0/bundles/", params={"q": json.dumps(query)})
         offers = []
@@ -128,8 +124,6 @@ class IoNet(Marketplace):
         return {"x-api-key": key}
 
     def offers(self) -> list[Offer]:
-        from aiplane.gpufarm.catalog import Offer
-
         answer = self.request("GET", "/enterprise/v1/io-cloud/devices")
         offers = []
         for item in (answer.get("data") or {}).get("devices", []):

@@ -13,10 +13,10 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from aiplane.clock import now
 from aiplane.errors import ValidationError
 from aiplane.gpufarm import catalog, gpu_models
-from aiplane.gpufarm.catalog import Filters
-from aiplane.gpufarm.contracts import now
+from aiplane.gpufarm.offers import Filters, Offer
 from aiplane.gpufarm.records import GpuPreferencesRecord
 
 PRIORITIES = {"performance": 0.8, "balanced": 0.5, "cost": 0.2}  # weight of performance vs cost
@@ -93,7 +93,7 @@ def save_preferences(user_id: str, preferences: dict[str, Any]) -> dict[str, Any
 def available_gpus(vendor: str | None = None, tier: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Every GPU model on offer now (all providers), with vendor, VRAM, tier and average price per GPU."""
     offers, errors = catalog.list_offers(catalog.ALL, Filters())
-    grouped: dict[str, list[catalog.Offer]] = defaultdict(list)
+    grouped: dict[str, list[Offer]] = defaultdict(list)
     for offer in offers:
         grouped[offer.gpu_model].append(offer)
     gpus: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
+from aiplane import clock
 from aiplane.data.aws import client
 from aiplane.gpufarm import agent_credentials, catalog, contracts, loadbalancer, user_data
 from aiplane.gpufarm.catalog import AWS
@@ -113,7 +114,7 @@ def provision(contract_id: str) -> None:
 
 
 def _ends_at(record: GpuContractRecord) -> Any:
-    return contracts.now() + timedelta(hours=record.duration_hours) if record.duration_hours else None
+    return clock.now() + timedelta(hours=record.duration_hours) if record.duration_hours else None
 
 
 def _fired_by(message: dict[str, Any], schedule_name: str) -> bool:
@@ -302,7 +303,7 @@ def _record_launch(record: GpuContractRecord, provider_instance_id: str, status:
     actions = [
         GpuContractRecord.provider_instance_id.set(provider_instance_id),
         GpuContractRecord.attempts.set(attempts),
-        GpuContractRecord.launched_at.set(contracts.now()),
+        GpuContractRecord.launched_at.set(clock.now()),
     ]
     if price_per_hour is not None:
         actions.append(GpuContractRecord.price_per_hour.set(price_per_hour))
@@ -395,7 +396,7 @@ def _tracks(record: GpuContractRecord | None, instance_id: str) -> bool:
 
 
 def _fail_lost_contracts() -> int:
-    cutoff = contracts.now() - PROVISIONING_HORIZON
+    cutoff = clock.now() - PROVISIONING_HORIZON
     failed = 0
     for record in GpuContractRecord.by_status.query(
             GpuContractRecord.status_key(PROVISIONING),

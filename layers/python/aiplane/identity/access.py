@@ -15,11 +15,11 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from aiplane.clock import parse_rfc3339, rfc3339
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from aiplane.identity.models import AccessClaimRecord, AccessEntryRecord
 from aiplane.identity.principal import USER, Principal
-from aiplane.identity.users import parse_rfc3339, rfc3339
 from aiplane.settings import get_settings
 
 NONE, VIEW, EDIT, MANAGE = "none", "view", "edit", "manage"

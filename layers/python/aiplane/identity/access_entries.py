@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiplane.clock import rfc3339
 from aiplane.errors import NotFoundError, ValidationError
 from aiplane.files import tree
 from aiplane.identity.models import AccessEntryRecord
 from aiplane.identity.ownership import FILES, OWNER_LOOKUPS, item_resource, split_item_resource
-from aiplane.identity.users import find_user, rfc3339, runtime_view
+from aiplane.identity.users import find_user, runtime_view
 
 
 def entry_target(resource: str | None, resource_type: str | None,

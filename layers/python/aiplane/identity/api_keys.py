@@ -20,10 +20,10 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
+from aiplane.clock import rfc3339
 from aiplane.data.models import ApiKeyRecord
 from aiplane.errors import ConflictError, NotFoundError
 from aiplane.identity.models import OwnedKeysRecord
-from aiplane.identity.users import rfc3339
 from aiplane.settings import get_settings
 
 KEY_PREFIX = "aip_"

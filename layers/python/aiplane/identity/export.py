@@ -11,12 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiplane.clock import rfc3339
 from aiplane.identity.access import list_entries
 from aiplane.identity.access_entries import entry_view
 from aiplane.identity.api_keys import key_view, keys_of
 from aiplane.identity.audit import auth_events_of
 from aiplane.identity.models import UserRecord
-from aiplane.identity.users import gpufarm_view, rfc3339
+from aiplane.identity.users import gpufarm_view
 
 # Sections the contract names, empty until their domain registers a provider.
 _CONTRACT_SECTIONS: dict[str, Callable[[], Any]] = {"usage_quota": dict, "gpu_usage": list, "transactions": list, "credits": list}

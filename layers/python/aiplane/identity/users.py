@@ -13,10 +13,12 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from aiplane.clock import parse_rfc3339, rfc3339
 from aiplane.data.models import ApiKeyRecord
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.identity import passwords
+from aiplane.identity.access import delete_entries_of
 from aiplane.identity.models import EmailClaimRecord, UserRecord
 from aiplane.settings import get_settings
 from aiplane_shared.families import GPUFARM, MLWORKER, RUNTIME
@@ -24,19 +26,6 @@ from aiplane_shared.families import GPUFARM, MLWORKER, RUNTIME
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 254
 USER_FAMILIES = (RUNTIME, MLWORKER, GPUFARM)  # appproxy has no user credentials
-
-
-def rfc3339(moment: datetime) -> str:
-    """Fixed-width UTC timestamps, so they also sort as strings (used as sort keys and cursors)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_rfc3339(value: str, *, param: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{param} must be an RFC3339 timestamp", param=param) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def normalize_email(email: str | None, *, param: str = "email") -> str:
@@ -154,8 +143,6 @@ def set_families(user_id: str, families: Iterable[str]) -> UserRecord:
 def delete_user(user_id: str) -> None:
     """Removes the user (their tokens stop verifying at once: every check looks the user up),
     then their access entries and API keys."""
-    from aiplane.identity.access import delete_entries_of  # access imports users for expand=user
-
     user = get_user(user_id)
     try:
         with TransactWrite(connection=_connection()) as transaction:

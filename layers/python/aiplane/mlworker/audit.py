@@ -13,8 +13,9 @@ from typing import Any
 
 from aiplane import audit_chain
 from aiplane.audit_chain import Chain, sequence_key
+from aiplane.clock import now_iso, parse_iso
 from aiplane.errors import ValidationError
-from aiplane.mlworker.common import now_iso, parse_iso, without_none
+from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import AUDIT_PARTITION, AuditEventRecord, AuditHeadRecord
 
 EVENT_TYPES = (

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiplane import audit_anchor
+from aiplane.clock import now_iso
 from aiplane.mlworker import audit
 from aiplane.mlworker.audit import Actor, append_event
-from aiplane.mlworker.common import now_iso, without_none
+from aiplane.mlworker.common import without_none
 
 
 def verify_chain(actor: Actor) -> dict[str, Any]:

@@ -11,9 +11,10 @@ import uuid
 from typing import Any
 
 from aiplane.audit_chain import canonical_json
+from aiplane.clock import now_iso
 from aiplane.mlworker import audit
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import now_iso, without_none
+from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import EXPERIMENTS_PARTITION, ExperimentRecord
 from aiplane.mlworker.schemas import CreateExperimentRequest
 

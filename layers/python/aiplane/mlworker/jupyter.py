@@ -14,11 +14,12 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
+from aiplane.clock import now_iso
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import now_iso, without_none
+from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import JUPYTER_PARTITION, META, JupyterServiceRecord
 from aiplane.mlworker.schemas import JupyterStateReport, StartJupyterRequest
 

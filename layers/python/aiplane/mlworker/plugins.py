@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from pynamodb.exceptions import DoesNotExist
 
+from aiplane.clock import now_iso
 from aiplane.errors import NotFoundError, ValidationError
 from aiplane.mlworker import audit, workers
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import now_iso, without_none
+from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import PluginConfigRecord
 from aiplane.mlworker.schemas import PluginConfigBody
 

@@ -19,11 +19,12 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from aiplane.clock import now_iso
 from aiplane.errors import ConflictError, ForbiddenError
 from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit, workers
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import connection, now_iso, without_none
+from aiplane.mlworker.common import connection, without_none
 from aiplane.mlworker.models import RESERVATIONS_PARTITION, ReservationLedger, ReservationRecord
 from aiplane.mlworker.schemas import CreateReservationRequest
 from aiplane.settings import get_settings

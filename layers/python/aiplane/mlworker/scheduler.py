@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from aiplane.clock import now_iso
 from aiplane.errors import ValidationError
 from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit, jupyter, reservations, tasks, workers
-from aiplane.mlworker.common import now_iso
 from aiplane.mlworker.models import AuditEventRecord
 
 STREAM_WINDOW_S = 3.0

@@ -15,11 +15,12 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
+from aiplane.clock import now_iso, parse_iso
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit, scheduling
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import now_iso, parse_iso, without_none
+from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import META, TASKS_PARTITION, TaskRecord, task_key, task_status_key
 from aiplane.mlworker.schemas import CreateTaskRequest
 

@@ -17,10 +17,11 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from aiplane.clock import now_iso
 from aiplane.errors import ConflictError, NotFoundError
 from aiplane.mlworker import audit, scheduling, tasks
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import connection, now_iso, without_none
+from aiplane.mlworker.common import connection, without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
 from aiplane.mlworker.schemas import JobStateReport, RegisterWorkerRequest
 from aiplane.mlworker.tasks import ACTIVE_STATUSES, FAILED, PREPARING, QUEUED, TERMINAL_STATUSES

@@ -12,10 +12,10 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from aiplane.clock import now_iso
 from aiplane.data import aws
-from aiplane.data.pagination import parse_limit
+from aiplane.data.pagination import parse_limit, timestamp_cursor
 from aiplane.errors import NotFoundError, ValidationError
-from aiplane.gateway.clock import now_iso, parse_cursor
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, SERVER, VIEW, require_permission
 from aiplane.identity.principal import Principal
@@ -157,7 +157,7 @@ def _visible(principal: Principal | None, records: Any, page_size: int) -> list[
 def list_frontends(*, limit: str | None, cursor: str | None, principal: Principal | None = None) -> list[TelegramFrontendRecord]:
     """Oldest first, after the RFC3339 `cursor` (a createdAt); only those the principal may view."""
     page_size = parse_limit(limit)
-    after = parse_cursor(cursor)
+    after = timestamp_cursor(cursor)
     condition = TelegramFrontendRecord.gsi1sk > f"{after}#\uffff" if after else None
     records = TelegramFrontendRecord.by_creation.query(ALL_FRONTENDS, range_key_condition=condition, page_size=page_size)
     return _visible(principal, records, page_size)
@@ -166,7 +166,7 @@ def list_frontends(*, limit: str | None, cursor: str | None, principal: Principa
 def list_frontends_of(user_id: str, *, limit: str | None, cursor: str | None,
                       principal: Principal | None = None) -> list[TelegramFrontendRecord]:
     page_size = parse_limit(limit)
-    after = parse_cursor(cursor)
+    after = timestamp_cursor(cursor)
     condition = TelegramFrontendRecord.gsi2sk > f"{after}#\uffff" if after else None
     records = TelegramFrontendRecord.by_user.query(user_key(user_id), range_key_condition=condition, page_size=page_size)
     return _visible(principal, records, page_size)
