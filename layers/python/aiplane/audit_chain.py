@@ -39,13 +39,13 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from aiplane.clock import now_iso
+from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import ConflictError
 
 GENESIS_HASH = "0" * 64
 HEAD = "HEAD"
 SEQUENCE_PREFIX = "SEQ#"
 APPEND_ATTEMPTS = 50
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def canonical_json(value: Any) -> bytes:
@@ -117,7 +117,7 @@ def _advance_head(chain: Chain, shard: int, entry: Any) -> None:
     try:
         head.save(condition=chain.head.pk.does_not_exist() | (chain.head.sequence_num < sequence))
     except PutError as error:
-        if error.cause_response_code != CONDITION_FAILED:
+        if not refused_by_condition(error):
             raise
 
 
@@ -144,7 +144,7 @@ def append(chain: Chain, build: Callable[[int], Any]) -> Any:
         try:
             entry.save(condition=chain.entry.pk.does_not_exist())
         except PutError as error:
-            if error.cause_response_code != CONDITION_FAILED:
+            if not refused_by_condition(error):
                 raise
             # Another writer took this sequence: its head may lag; move it on, spread out, go again.
             taken = chain.entry.get(chain.partition(shard), sequence_key(sequence), consistent_read=True)

@@ -25,6 +25,7 @@ from pynamodb.transactions import TransactWrite
 
 from aiplane import outbound
 from aiplane.clock import now_rfc3339_nano
+from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import Gsi1, string_list, table_name
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import ConflictError, NotFoundError
@@ -128,7 +129,7 @@ def save_task_chain(chain_id: str, definition: dict[str, Any], state_machine_arn
         try:
             record.save(condition=TaskChainRecord.pk.does_not_exist())
         except Exception as error:
-            if "ConditionalCheckFailed" in str(error):
+            if refused_by_condition(error):
                 raise ConflictError(f"task chain {chain_id!r} already exists") from None
             raise
         return definition

@@ -31,10 +31,10 @@ from aiplane.commerce.records import (
     TransactionRecord,
     atomic_write,
     billing_key,
-    cancellation_codes,
     write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.principal import Principal
@@ -108,7 +108,7 @@ def create_payment(user_id: str, payment: Payment, idempotency_key: str | None) 
         write_with_retries(write)
     except TransactWriteError as error:
         # The claim is the first item: its condition failing means the key was used already.
-        if key is None or cancellation_codes(error)[:1] != ["ConditionalCheckFailed"]:
+        if key is None or cancellation_codes(error)[:1] != [ITEM_CONDITION_FAILED]:
             raise
         return _replay(user_id, key, fingerprint)
     return record

@@ -14,8 +14,9 @@ from typing import Any, NoReturn
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from aiplane.commerce.records import CounterRecord, atomic_write, cancellation_codes, spend_key, write_with_retries
+from aiplane.commerce.records import CounterRecord, atomic_write, spend_key, write_with_retries
 from aiplane.commerce.windows import DAILY, HOURLY, MONTHLY, WINDOW_NAMES, Window, current_window, from_cents
+from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import PaymentRequiredError, ValidationError
 
 # Default limits in cents (the contract's examples: 100 an hour, 1000 a month).
@@ -122,7 +123,7 @@ def record(user_id: str, amount_cents: int) -> int:
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if "ConditionalCheckFailed" in cancellation_codes(error):
+        if refused_by_condition(error):
             _refuse(user_id, amount_cents)
         raise
     return spending(user_id)[PRIMARY_WINDOW].spent_cents
@@ -143,7 +144,7 @@ def reset(user_id: str, window_name: str) -> None:
     try:
         _counter(user_id, window).update(actions=[CounterRecord.value.set(0)], condition=CounterRecord.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
 
 

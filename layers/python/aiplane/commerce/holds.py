@@ -26,19 +26,18 @@ from aiplane.commerce.records import (
     FleetUsageRecord,
     HoldRecord,
     atomic_write,
-    cancellation_codes,
     hold_key,
     spend_key,
     write_with_retries,
 )
 from aiplane.commerce.windows import WINDOW_NAMES, current_window, from_cents
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
 from aiplane.errors import ConflictError, PaymentRequiredError, RateLimitedError
 from aiplane.settings import current_environment
 
 INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
 QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 FLEET = "FLEET"
-CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def place(user_id: str, hold_id: str, shares: list[Share], *, count_against_caps
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if CONDITION_FAILED not in cancellation_codes(error):
+        if ITEM_CONDITION_FAILED not in cancellation_codes(error):
             raise
         # Which condition failed, told from the items themselves (PynamoDB sends puts before updates).
         if billing.balance_cents(user_id) < total:
@@ -175,7 +174,7 @@ def _settle_share(hold: HoldRecord, contract_id: str, give_back: int) -> bool:
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if CONDITION_FAILED in cancellation_codes(error):  # only the hold item has a condition
+        if ITEM_CONDITION_FAILED in cancellation_codes(error):  # only the hold item has a condition
             return False  # settled concurrently
         raise
     return True

@@ -35,6 +35,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, TRANSACTION_CONFLICT, cancellation_codes
 from aiplane.data.models import Gsi1, Gsi2, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
@@ -73,11 +74,6 @@ def atomic_write() -> TransactWrite:
     return TransactWrite(connection=Connection(region=get_settings().region))
 
 
-def cancellation_codes(error: TransactWriteError) -> list[str | None]:
-    """Per item of a cancelled transaction, why it failed (None: it did not)."""
-    return [reason.code if reason is not None else None for reason in error.cancellation_reasons or []]
-
-
 def write_with_retries(write: Callable[[], None], attempts: int = 4) -> None:
     """Run a transaction, again when DynamoDB cancelled it only for a concurrent transaction on
     the same items (TransactionConflict); condition failures and other errors propagate."""
@@ -87,7 +83,7 @@ def write_with_retries(write: Callable[[], None], attempts: int = 4) -> None:
             return
         except TransactWriteError as error:
             codes = cancellation_codes(error)
-            if attempt == attempts or "ConditionalCheckFailed" in codes or "TransactionConflict" not in codes:
+            if attempt == attempts or ITEM_CONDITION_FAILED in codes or TRANSACTION_CONFLICT not in codes:
                 raise
 
 

@@ -32,7 +32,6 @@ from aiplane.commerce.records import (
     PredictionRecord,
     UsageRecord,
     atomic_write,
-    cancellation_codes,
     model_key,
     model_owner_key,
     write_with_retries,
@@ -41,6 +40,7 @@ from aiplane.commerce.scope import require_owner
 from aiplane.commerce.windows import DAILY, HOURLY, current_window
 from aiplane.data import presigned
 from aiplane.data.aws import client
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import (
     BadGatewayError,
@@ -163,10 +163,10 @@ def _create_counted(record: ModelRecord) -> None:
         write_with_retries(write)
     except TransactWriteError as error:
         codes = cancellation_codes(error)
-        if codes[1:2] == ["ConditionalCheckFailed"]:
+        if codes[1:2] == [ITEM_CONDITION_FAILED]:
             raise quota.storage_exceeded(record.owner_id, int(record.size_bytes)) from None
         for code, window in zip(codes[2:], windows, strict=False):
-            if code == "ConditionalCheckFailed":
+            if code == ITEM_CONDITION_FAILED:
                 raise quota.uploads_exceeded(window.name) from None
         raise
 
@@ -202,7 +202,7 @@ def delete_model(principal: Principal, model_id: str) -> None:
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if "ConditionalCheckFailed" in cancellation_codes(error):
+        if ITEM_CONDITION_FAILED in cancellation_codes(error):
             raise NotFoundError(f"no model {model_id}") from None
         raise
     client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)

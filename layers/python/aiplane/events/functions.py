@@ -9,6 +9,7 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from aiplane.clock import now, rfc3339
+from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import Gsi1
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events import sandbox
@@ -20,10 +21,6 @@ from aiplane.identity.principal import Principal
 SCRIPT_TYPES = ("goja", "javascript")  # "goja" is the contract's name for its JavaScript sandbox
 TRIGGER_TYPES = ("function",)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return "ConditionalCheckFailed" in str(error)
 
 
 def _valid_name(name: Any, param: str = "name") -> str:
@@ -70,7 +67,7 @@ def create_function(body: dict[str, Any], owner_id: str | None = None) -> dict[s
     try:
         record.save(condition=FunctionRecord.pk.does_not_exist())
     except PutError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise ConflictError(f"function {name!r} already exists", param="name") from None
         raise
     return function_view(record)
@@ -97,7 +94,7 @@ def update_function(name: str, body: dict[str, Any], principal: Principal | None
                                FunctionRecord.script.set(script), FunctionRecord.updated_at.set(rfc3339(now()))],
                       condition=FunctionRecord.pk.exists())
     except UpdateError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"function {name!r} not found", param="name") from None
         raise
     return function_view(record)
@@ -108,7 +105,7 @@ def delete_function(name: str, principal: Principal | None = None) -> None:
     try:
         FunctionRecord(f"FUNCTION#{name}", "META").delete(condition=FunctionRecord.pk.exists())
     except DeleteError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"function {name!r} not found", param="name") from None
         raise
 
@@ -150,7 +147,7 @@ def create_trigger(body: dict[str, Any], owner_id: str | None = None) -> dict[st
     try:
         record.save(condition=TriggerRecord.pk.does_not_exist())
     except PutError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise ConflictError(f"event trigger {name!r} already exists", param="name") from None
         raise
     return trigger_view(record)
@@ -179,7 +176,7 @@ def update_trigger(name: str, body: dict[str, Any], principal: Principal | None 
             TriggerRecord.function.set(function), TriggerRecord.updated_at.set(rfc3339(now())),
         ], condition=TriggerRecord.pk.exists())
     except UpdateError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"event trigger {name!r} not found", param="name") from None
         raise
     return trigger_view(record)
@@ -190,7 +187,7 @@ def delete_trigger(name: str, principal: Principal | None = None) -> None:
     try:
         TriggerRecord(f"TRIGGER#{name}", "META").delete(condition=TriggerRecord.pk.exists())
     except DeleteError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"event trigger {name!r} not found", param="name") from None
         raise
 

@@ -17,6 +17,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
 from aiplane.clock import now, rfc3339
+from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import Gsi1
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events.models import Gsi2, JobRecord
@@ -131,7 +132,7 @@ def lease(leaser_id: Any, lease_duration: Any, job_types: Any) -> dict[str, Any]
                     JobRecord.gsi2pk.set(f"JOBS#{LEASED}"),
                 ], condition=(JobRecord.status == PENDING) & (JobRecord.gsi1pk == job.gsi1pk))
             except UpdateError as error:
-                if "ConditionalCheckFailed" in str(error):
+                if refused_by_condition(error):
                     continue  # another leaser took it first
                 raise
             return {**job_view(job), "leaseDuration": lease_duration}
@@ -167,7 +168,7 @@ def mark_done(job_id: str, leaser_id: Any) -> None:
     try:
         job.delete(condition=_holder_condition(leaser_id))
     except DeleteError as error:
-        if "ConditionalCheckFailed" in str(error):
+        if refused_by_condition(error):
             raise _not_held(job_id, leaser_id) from None
         raise
 
@@ -179,7 +180,7 @@ def mark_failed(job_id: str, leaser_id: Any) -> dict[str, Any]:
     try:
         _release(job, retry=True, condition=_holder_condition(leaser_id))
     except UpdateError as error:
-        if "ConditionalCheckFailed" in str(error):
+        if refused_by_condition(error):
             raise _not_held(job_id, leaser_id) from None
         raise
     return job_view(job)
@@ -195,6 +196,6 @@ def return_expired_leases() -> int:
                      & (JobRecord.lease_expires_epoch <= current))
             returned += 1
         except UpdateError as error:
-            if "ConditionalCheckFailed" not in str(error):
+            if not refused_by_condition(error):
                 raise
     return returned

@@ -16,6 +16,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
 from aiplane.clock import now, parse_rfc3339, rfc3339
 from aiplane.data import aws
+from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from aiplane.events.extract import extract
 from aiplane.events.models import CounterRecord, EventRecord, EventTypeRecord, MappingRecord, RawEventRecord
@@ -29,10 +30,6 @@ RAW_EVENTS_PARTITION = "RAWEVENTS"
 MAPPING_CACHE_TTL_S = 30.0
 # Request headers never kept with a raw event: they carry credentials.
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "x-backendai-token", "proxy-authorization"})
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return "ConditionalCheckFailed" in str(error)
 
 
 def _next_nid(counter: str) -> int:
@@ -104,7 +101,7 @@ def save_event(event: dict[str, Any], *, depth: int = 0) -> dict[str, Any]:
     try:
         record.save(condition=EventRecord.pk.does_not_exist())
     except PutError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise ConflictError(f"event {event['id']!r} already exists", param="id") from None
         raise
     view = event_view(record)
@@ -285,7 +282,7 @@ def create_mapping(body: dict[str, Any]) -> dict[str, Any]:
     try:
         return _save_mapping(mapping, MappingRecord.pk.does_not_exist())
     except PutError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise ConflictError(f"a mapping for path {mapping['path']!r} exists", param="path") from None
         raise
 
@@ -295,7 +292,7 @@ def update_mapping(path: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         return _save_mapping(mapping, MappingRecord.pk.exists())
     except PutError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"no mapping for path {path!r}", param="path") from None
         raise
 
@@ -321,7 +318,7 @@ def delete_mapping(path: str) -> None:
     try:
         MappingRecord(f"MAPPING#{path}", "META").delete(condition=MappingRecord.pk.exists())
     except DeleteError as error:
-        if _conditional_failed(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"no mapping for path {path!r}", param="path") from None
         raise
     _mapping_cache.pop(path, None)

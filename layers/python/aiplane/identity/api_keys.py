@@ -21,6 +21,7 @@ from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import rfc3339
+from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import ApiKeyRecord
 from aiplane.errors import ConflictError, NotFoundError
 from aiplane.identity.models import OwnedKeysRecord
@@ -164,7 +165,7 @@ def revoke_owned_key(owner_id: str, key_id: str) -> ApiKeyRecord:
     try:
         _owned(owner_id).update(actions=[OwnedKeysRecord.key_hashes.delete({key_hash})], condition=OwnedKeysRecord.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
     record.revoked = True
     return record

@@ -11,6 +11,7 @@ import time
 
 from pynamodb.exceptions import UpdateError
 
+from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import RateLimitedError
 from aiplane.identity.models import CounterRecord
 
@@ -31,7 +32,7 @@ def take(scope: str, *, limit: int, window_s: int, message: str = "rate limit ex
             condition=CounterRecord.hits.does_not_exist() | (CounterRecord.hits < limit),
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
         retry_after = max(1, math.ceil(window_end - now))
         raise RateLimitedError(message, headers={"Retry-After": str(retry_after)}, details={"retry_after": retry_after}) from None
@@ -43,5 +44,5 @@ def give_back(scope: str, *, window_s: int) -> None:
     try:
         counter.update(actions=[CounterRecord.hits.add(-1)], condition=CounterRecord.hits > 0)
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise

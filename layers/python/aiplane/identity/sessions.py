@@ -21,6 +21,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import AiplaneError, InvalidCredentialsError, RateLimitedError
 from aiplane.identity import counters
 from aiplane.identity.audit import FAILURE, SUCCESS, record_auth_event
@@ -91,7 +92,7 @@ def end_session(session_id: str) -> None:
         SessionRecord(f"SESSION#{session_id}", "META").update(
             actions=[SessionRecord.revoked.set(True)], condition=SessionRecord.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
 
 
@@ -106,7 +107,7 @@ def _rotate(claims: dict[str, Any]) -> tuple[str, int]:
             & (SessionRecord.user_id == str(claims["sub"])),
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
         record = _find(session_id)
         if record is not None and not record.revoked and int(record.generation) > generation:

@@ -14,6 +14,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import parse_rfc3339, rfc3339
+from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import ApiKeyRecord
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
@@ -134,7 +135,7 @@ def set_families(user_id: str, families: Iterable[str]) -> UserRecord:
         UserRecord(f"USER#{user_id}", "META").update(actions=[action, UserRecord.updated_at.set(datetime.now(UTC))],
                                                     condition=UserRecord.pk.exists())
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
         raise NotFoundError(f"user {user_id} not found") from None
     return get_user(user_id)
