@@ -25,7 +25,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gpufarm import catalog, contracts
+from aiplane.gpufarm import catalog, contracts, status_updates
 from aiplane.gpufarm.contracts import RUNNING, TERMINATING, now
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord
 from aiplane.identity.principal import Principal
@@ -116,6 +116,7 @@ def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict
         weight=int(kept.weight) if kept else (gpu_type.gpu_count if gpu_type else 1), shared=bool(kept and kept.shared),
         expires_at_epoch=int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp()),
     ).save()
+    status_updates.instance_changed(contract.user_id, instance_id, contract.contract_id, "online")
     return {"instance_id": instance_id, "registered": True, "heartbeat_interval_s": HEARTBEAT_GRACE_S // 3}
 
 
@@ -144,6 +145,7 @@ def deregister_agent(agent: Principal, instance_id: str) -> None:
     if record.contract_id != contract.contract_id:
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
     record.delete()
+    status_updates.instance_changed(contract.user_id, instance_id, contract.contract_id, "offline")
 
 
 def configure_agent(instance_id: str, shared: bool | None, weight: int | None) -> dict[str, Any]:
