@@ -9,18 +9,18 @@ import time
 import uuid
 
 import pytest
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
-
 from aiplane.gpufarm import contracts
 from aiplane.identity.principal import USER, Principal
 from aiplane.live import connections
 from aiplane.live.connections import ConnectionRecord
 from aiplane.mlworker import workers
 from aiplane.mlworker.schemas import JobStateReport
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
 from tests.integration.gpufarm.conftest import running_contract
-from tests.integration.mlworker.conftest import clear_table as clear_mlworker_table
 from tests.integration.live.conftest import new_user
+from tests.integration.mlworker.conftest import clear_table as clear_mlworker_table
 
 TASK = {"job_name": "ws-job", "priority": 5}
 

@@ -22,6 +22,8 @@ from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 AWS = "aws"
 PROVIDERS = (AWS, *MARKETPLACES)
 ALL = "all"
+# AIServe.Farm's CLI names the marketplaces by their domains.
+PROVIDER_ALIASES = {"vast.ai": "vastai", "io.net": "ionet"}
 _EC2_CATALOG_CACHE_S = 300.0  # instance types and list prices change rarely; spot prices are re-read
 
 
@@ -72,7 +74,13 @@ class Offer:
     def public(self) -> dict[str, Any]:
         body = asdict(self)
         body.pop("extra")
+        body["gpu_name"] = self.gpu_model  # AIServe.Farm's CLI reads this name
         return {key: value for key, value in body.items() if value is not None}
+
+
+def canonical_provider(provider: str) -> str:
+    """The contract's provider name for one of `PROVIDER_ALIASES`."""
+    return PROVIDER_ALIASES.get(provider.lower(), provider)
 
 
 def check_provider(provider: str, *, allow_all: bool) -> str:

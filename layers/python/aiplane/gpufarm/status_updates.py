@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-from aiplane.live.updates import now_iso, publish
 from aiplane_shared.families import GPUFARM
+
+from aiplane.live.updates import now_iso, publish
 
 
 def contract_changed(record) -> None:

@@ -13,6 +13,11 @@ from functools import cache
 from typing import Any
 
 import boto3
+from aiplane_shared import resources
+from aiplane_shared.resources import (
+    WEBSOCKET_CONNECTION_HOURS,
+    websocket_management_parameter,
+)
 from aws_lambda_powertools.utilities import parameters
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -23,8 +28,6 @@ from aiplane.data.models import Gsi1, table_name
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
 from aiplane.settings import get_settings
-from aiplane_shared import resources
-from aiplane_shared.resources import WEBSOCKET_CONNECTION_HOURS, websocket_management_parameter
 
 MANAGEMENT_URL_CACHE_S = 300
 

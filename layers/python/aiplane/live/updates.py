@@ -10,10 +10,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from aiplane_shared import resources
+
 from aiplane.data import aws
 from aiplane.observability import logger
 from aiplane.settings import get_settings
-from aiplane_shared import resources
 
 
 def now_iso() -> str:
@@ -33,5 +34,5 @@ def publish(family: str, user_id: str, messages: list[dict[str, Any]], *, subscr
         result = aws.client("events").put_events(Entries=[entry])
         if result.get("FailedEntryCount"):
             raise RuntimeError(str(result["Entries"]))
-    except Exception:
+    except Exception:  # noqa: BLE001 (the change is saved; a lost update must not fail the request)
         logger.exception("live update not published", extra={"family": family, "types": [m.get("type") for m in messages]})
