@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiplane.live.connections import deliver
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from aiplane.live.sender import deliver
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -17,14 +17,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiplane.live.websocket import handle
-from aiplane_shared.families import base_path
-from aiplane_shared.resources import WEBSOCKET_FAMILIES
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from aiplane.live.websocket import handle
+from aiplane_shared.families import base_path
+from aiplane_shared.resources import WEBSOCKET_FAMILIES
 
 MANAGEMENT_PREFIX = "/_connections"
 

@@ -10,15 +10,11 @@ marketplaces `vast.ai` and `io.net`. Any answer of 400 or more is an error to it
 from __future__ import annotations
 
 import pytest
+
 from aiplane.gpufarm.records import GpuAgentRecord
 from aiplane.identity.api_keys import issue_api_key
-
 from tests.integration.gpufarm.conftest import fund, new_user
-from tests.integration.gpufarm.test_loadbalancer_and_proxy import (
-    LoopbackAgent,
-    agent_at,
-    register,
-)
+from tests.integration.gpufarm.test_loadbalancer_and_proxy import LoopbackAgent, agent_at, register
 
 IMAGE_CONFIG = {"image": "nvidia/cuda:12.0.0-base-ubuntu22.04"}
 # `type GPUInstance struct` of the client: encoding/json refuses a field of another JSON type (an

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import boto3
 import pytest
 import uvicorn
+from aws_lambda_powertools.utilities import parameters
+
 from aiplane.identity.api_keys import issue_api_key
 from aiplane.identity.users import create_user
 from aiplane.settings import get_settings
 from aiplane_local.provision import publish_websocket_endpoints
 from aiplane_local.stack import free_port
 from aiplane_shared import resources
-from aws_lambda_powertools.utilities import parameters
 
 
 @pytest.fixture(scope="session")

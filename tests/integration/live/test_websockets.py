@@ -9,15 +9,15 @@ import time
 import uuid
 
 import pytest
-from aiplane.gpufarm import contracts
-from aiplane.identity.principal import USER, Principal
-from aiplane.live import connections
-from aiplane.live.connections import ConnectionRecord
-from aiplane.mlworker import workers
-from aiplane.mlworker.schemas import JobStateReport
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from aiplane.gpufarm import contracts
+from aiplane.identity.principal import USER, Principal
+from aiplane.live import connections, sender
+from aiplane.live.connections import ConnectionRecord
+from aiplane.mlworker import workers
+from aiplane.mlworker.schemas import JobStateReport
 from tests.integration.gpufarm.conftest import running_contract
 from tests.integration.live.conftest import new_user
 from tests.integration.mlworker.conftest import clear_table as clear_mlworker_table
@@ -144,7 +144,7 @@ def test_a_connection_api_gateway_no_longer_holds_is_forgotten(live_server):
     user = new_user("mlworker")
     gone = f"gone-{uuid.uuid4().hex}"
     connections.connect("mlworker", Principal(id=user.user_id, kind=USER, credential="api_key"), gone)
-    sent = connections.deliver({"family": "mlworker", "user_id": user.user_id, "messages": [{"type": "task_update"}]})
+    sent = sender.deliver({"family": "mlworker", "user_id": user.user_id, "messages": [{"type": "task_update"}]})
     assert sent == 0
     assert connections.find(gone) is None
     assert not list(ConnectionRecord.by_listener.query(ConnectionRecord.listener_key("mlworker", user.user_id)))

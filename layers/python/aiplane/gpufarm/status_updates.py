@@ -7,9 +7,8 @@
 
 from __future__ import annotations
 
-from aiplane_shared.families import GPUFARM
-
 from aiplane.live.updates import now_iso, publish
+from aiplane_shared.families import GPUFARM
 
 
 def contract_changed(record) -> None:

@@ -10,11 +10,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aiplane_shared import resources
-
 from aiplane.data import aws
 from aiplane.observability import logger
 from aiplane.settings import get_settings
+from aiplane_shared import resources
 
 
 def now_iso() -> str:

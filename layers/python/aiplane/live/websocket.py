@@ -11,19 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiplane_shared.routes import AUTHENTICATED
-
 from aiplane.api.envelopes import error_body
 from aiplane.errors import AiplaneError
-from aiplane.identity.authenticate import (
-    Credentials,
-    authenticate,
-    require_access,
-    require_family,
-)
+from aiplane.identity.authenticate import Credentials, authenticate, require_access, require_family
 from aiplane.identity.rate_limits import limit_request_rate
 from aiplane.live import connections, protocol
 from aiplane.observability import logger
+from aiplane_shared.routes import AUTHENTICATED
 
 
 def _answer(status: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
