@@ -30,9 +30,10 @@ def test_each_ws_family_has_a_websocket_api_with_its_routes(environment_template
         function_id, function = function_resource(api, name)
         assert function["Properties"]["Handler"] == f"functions.{resources.WEBSOCKET_FUNCTION}.handler.handler"
         assert function["Properties"]["Environment"]["Variables"]["AIPLANE_FAMILY"] == family
+        (alias_id,) = api.find_resources("AWS::Lambda::Alias", {"Properties": {"FunctionName": {"Ref": function_id}}})
         for integration in api.find_resources("AWS::ApiGatewayV2::Integration").values():
             assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
-            assert function_id in str(integration["Properties"]["IntegrationUri"])
+            assert alias_id in str(integration["Properties"]["IntegrationUri"])  # the function's live alias
         api.has_resource_properties("AWS::ApiGatewayV2::Stage", {
             "StageName": env_name, "AutoDeploy": True,
             "AccessLogSettings": Match.object_like({"DestinationArn": Match.any_value()}),

@@ -37,7 +37,7 @@ class FamilyWebSocketApi(Construct):
             disconnect_route_options=apigwv2.WebSocketRouteOptions(
                 integration=integrations.WebSocketLambdaIntegration("Disconnect", alias)),
             default_route_options=apigwv2.WebSocketRouteOptions(
-                integration=integrations.WebSocketLambdaIntegration("Default", alias), return_response=True),
+                integration=integrations.WebSocketLambdaIntegration("Message", alias), return_response=True),
         )
         self.stage = apigwv2.WebSocketStage(
             self, "Stage", web_socket_api=self.api, stage_name=environment.name, auto_deploy=True,
