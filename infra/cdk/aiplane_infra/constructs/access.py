@@ -24,7 +24,6 @@ from aiplane_shared.resources import (
     DOMAIN_EVENT_BUS, GATEWAY_SYNC_QUEUE, GPUFARM_TABLE, IDENTITY_TABLE, IONET_API_KEY_SECRET, JWT_SIGNING_SECRET,
     MLWORKER_TABLE, MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE, RUNTIME_TABLE, VASTAI_API_KEY_SECRET, bucket_name, physical_name,
 )
-from aiplane_shared.resources import WEBSOCKET_CONNECTIONS_TABLE
 
 Resource = resources.Table | resources.Queue | resources.Secret | resources.Bucket | resources.EventBus
 
@@ -147,8 +146,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
                                    capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL)),
     # Live updates: each family's WebSocket API function ($connect authenticates, the connection is
     # recorded) and the sender that posts status changes to the connections.
-    resources.WEBSOCKET_FUNCTION: _api(WEBSOCKET_CONNECTIONS_TABLE),
-    "websocket_sender": _worker(WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)),
+    resources.WEBSOCKET_FUNCTION: _api(resources.WEBSOCKET_CONNECTIONS_TABLE),
+    "websocket_sender": _worker(resources.WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }

@@ -33,5 +33,5 @@ def publish(family: str, user_id: str, messages: list[dict[str, Any]], *, subscr
         result = aws.client("events").put_events(Entries=[entry])
         if result.get("FailedEntryCount"):
             raise RuntimeError(str(result["Entries"]))
-    except Exception:  # noqa: BLE001 (the change is saved; a lost update must not fail the request)
+    except Exception:  # the change is saved: a lost update must not fail the request
         logger.exception("live update not published", extra={"family": family, "types": [m.get("type") for m in messages]})
