@@ -64,6 +64,20 @@ def authorizer_event(family: str) -> dict[str, Any]:
     }
 
 
+def websocket_connect_event(family: str) -> dict[str, Any]:
+    """What a family's WebSocket API sends its function on `$connect` (no credentials here)."""
+    return {
+        "headers": {"Host": "sampleapi.execute-api.us-east-1.amazonaws.com", "Sec-WebSocket-Version": "13"},
+        "multiValueHeaders": {"Host": ["sampleapi.execute-api.us-east-1.amazonaws.com"], "Sec-WebSocket-Version": ["13"]},
+        "requestContext": {
+            "routeKey": "$connect", "eventType": "CONNECT", "connectionId": "sample-connection=", "apiId": "sampleapi",
+            "stage": "dev", "requestId": "sample-request-id", "domainName": "sampleapi.execute-api.us-east-1.amazonaws.com",
+            "connectedAt": 1767225600000, "identity": {"sourceIp": "203.0.113.10"},
+        },
+        "isBase64Encoded": False,
+    }
+
+
 def sample_events() -> dict[str, dict[str, Any]]:
     samples: dict[str, dict[str, Any]] = {}
     for family in FAMILIES:
@@ -71,6 +85,8 @@ def sample_events() -> dict[str, dict[str, Any]]:
             method, template = sample_route(family, group)
             samples[function_name(family, group)] = api_gateway_event(family, method, template)
         samples[f"{family}_authorizer"] = authorizer_event(family)
+    for family in resources.WEBSOCKET_FAMILIES:
+        samples[resources.websocket_function_name(family)] = websocket_connect_event(family)
     samples[CHAIN_STEP_FUNCTION] = chain_step_event()
     for queue in resources.QUEUES:
         if queue.consumer:
@@ -89,6 +105,10 @@ def sqs_event(queue: resources.Queue) -> dict[str, Any]:
     if schedules:
         body = {**envelope, "detail-type": "Scheduled Event", "source": "aws.events",
                 "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{schedules[0].name}"]}
+    elif rules and rules[0] is resources.LIVE_UPDATES_RULE:  # a status change, as aiplane.live.updates publishes it
+        body = {**envelope, "detail-type": resources.LIVE_UPDATE_DETAIL_TYPE, "source": resources.LIVE_UPDATE_SOURCE,
+                "resources": [], "detail": {"family": "mlworker", "user_id": "sample-user", "subscribers_only": False,
+                                            "messages": [{"type": "task_update", "task_id": "sample-id", "status": "queued"}]}}
     elif rules:  # an appended runtime event, as aiplane.events.store publishes it
         pattern = rules[0].event_pattern
         body = {**envelope, "detail-type": pattern["detail-type"][0], "source": pattern["source"][0], "resources": [],

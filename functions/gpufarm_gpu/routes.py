@@ -22,12 +22,13 @@ aiplane_shared.routes.EXTRA_ROUTES for API Gateway):
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from aiplane.api.auth import current_principal
 from aiplane.errors import ValidationError
 from aiplane.gpufarm import catalog, contracts, loadbalancer, preferences, proxy
 from aiplane.gpufarm.offers import Filters
+from aiplane.identity.principal import Principal
 
 router = APIRouter()
 
@@ -51,6 +52,8 @@ class FiltersBody(BaseModel):
     location: str | None = None
     provider: str = catalog.ALL
 
+    _provider = field_validator("provider")(catalog.canonical_provider)
+
 
 class BatchBody(BaseModel):
     vastai_count: int = Field(default=0, ge=0, le=100)
@@ -67,11 +70,34 @@ class ReserveBody(BaseModel):
 
 
 class ProxyBody(BaseModel):
+    """The contract's shape (`target` instance, `path`, `payload`) or AIServe.Farm's (`target_url`,
+    `body`, `protocol`, `headers`), translated to the contract's in `resolve` (a target_url only
+    ever names one of the caller's own agents)."""
+
     method: str = "POST"
     target: str | None = None
-    path: str
+    path: str | None = None
     payload: Any = None
     timeout_s: float | None = Field(default=None, gt=0)
+    protocol: Literal["http", "https", "mcp", "openinference"] | None = None
+    target_url: str | None = Field(default=None, max_length=2048)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=64)  # accepted; the proxy sends JSON
+    body: Any = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "ProxyBody":
+        if self.target_url is None and self.path is None:
+            raise ValueError("path (or target_url) is required")
+        if self.target_url is not None and (self.target is not None or self.path is not None):
+            raise ValueError("give either target_url or target and path, not both")
+        return self
+
+    def resolve(self, principal: Principal) -> tuple[str | None, str, Any]:
+        """(target instance, path, payload) in the contract's terms."""
+        if self.target_url is None:
+            return self.target, self.path or "", self.payload
+        target, path = loadbalancer.own_agent_at(principal, self.target_url)
+        return target, path, self.body if self.payload is None else self.payload
 
 
 class PreferencesBody(BaseModel):
@@ -107,6 +133,7 @@ def list_instances(
     gpu_model: str | None = None,
     location: str | None = None,
 ) -> dict:
+    provider = catalog.canonical_provider(provider)
     offers, errors = catalog.list_offers(provider, Filters(min_vram, max_price, gpu_model, location))
     return {"instances": [offer.public() for offer in offers], "count": len(offers), "provider": provider, "errors": errors}
 
@@ -136,7 +163,9 @@ def reserve(body: ReserveBody, request: Request) -> dict:
     config = body.config.config(body.filters.max_price)
     offers, errors = contracts.pick_offers(provider, body.count, _filters(body.filters))
     created = contracts.create_contracts(principal, offers, config) if offers else []
-    reserved = [{"instance_id": r.offer_id, "provider": r.provider, "contract_id": r.contract_id} for r in created]
+    # gpu_model, vram and price: what AIServe.Farm's CLI prints of each (records follow the offers' order)
+    reserved = [{"instance_id": r.offer_id, "provider": r.provider, "contract_id": r.contract_id, "gpu_model": offer.gpu_model,
+                 "vram": offer.vram_gb, "price": offer.price_per_hour} for offer, r in zip(offers, created, strict=True)]
     return {"reserved": reserved, "count": len(reserved), "requested": body.count, "errors": errors}
 
 
@@ -144,21 +173,24 @@ def reserve(body: ReserveBody, request: Request) -> dict:
 def create_instance(provider: str, instanceId: str, body: ContractConfigBody, request: Request) -> dict:
     principal = current_principal(request)
     config = body.config()
-    offer = contracts.resolve_offer(provider, instanceId)
+    offer = contracts.resolve_offer(catalog.canonical_provider(provider), instanceId)
     [record] = contracts.create_contracts(principal, [offer], config)
     return contracts.contract_view(record)
 
 
 @router.delete("/api/v1/gpu/instances/{provider}/{instanceId}")
 def destroy_instance(provider: str, instanceId: str, request: Request) -> dict:
-    record = contracts.find_for_destroy(current_principal(request), provider, instanceId)
+    record = contracts.find_for_destroy(current_principal(request), catalog.canonical_provider(provider), instanceId)
     contracts.destroy(record)
     return {"message": "Instance destroyed successfully", "instance_id": instanceId, "contract_id": record.contract_id}
 
 
 @router.post("/api/v1/gpu/proxy")
 def proxy_request(body: ProxyBody, request: Request) -> Response:
-    answer = proxy.forward(current_principal(request), body.method, body.target, body.path, body.payload, body.timeout_s)
+    principal = current_principal(request)
+    target, path, payload = body.resolve(principal)
+    answer = proxy.forward(principal, body.method, target, path, payload, body.timeout_s)
+    loadbalancer.count_proxied(answer.instance_id)
     return Response(content=answer.body, status_code=answer.status_code, media_type=answer.content_type,
                     headers={"X-GPU-Instance": answer.instance_id})
 

@@ -3,8 +3,9 @@
 Contract rows of this group:
 - GET /ws
 
-The WebSocket itself is served by API Gateway's WebSocket API (see docs/gpufarm-commerce.md);
-an ordinary HTTP request reaching this route is told to upgrade.
+The WebSocket itself is served by the family's API Gateway WebSocket API (functions/websocket,
+aiplane.live; docs/gpufarm-commerce.md) and by the local server under `make run`; an ordinary HTTP
+request reaching this route is told to upgrade.
 """
 
 from fastapi import APIRouter

@@ -3,10 +3,10 @@
 Contract rows of this group:
 - GET /ws
 
-The contract's /ws is a WebSocket. In the cloud, WebSockets are API Gateway WebSocket APIs, not
-the HTTP API this Lambda serves, so over plain HTTP the route answers 426 Upgrade Required in the
-family's envelope (code BAD_REQUEST). Real-time task updates are served as server-sent events
-instead: GET /v1/scheduler/status/stream and GET /v1/scheduler/jobs/{jobId}/stream.
+The contract's /ws is a WebSocket, served by the family's API Gateway WebSocket API in the cloud
+(functions/websocket, aiplane.live) and by the local server under `make run`; over plain HTTP this
+route answers 426 Upgrade Required in the family's envelope (code BAD_REQUEST). Task updates are
+also served as server-sent events: GET /v1/scheduler/status/stream and GET /v1/scheduler/jobs/{jobId}/stream.
 """
 
 from fastapi import APIRouter

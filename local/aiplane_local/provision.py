@@ -168,3 +168,14 @@ def publish_api_urls(prefix: str, region: str, base_url: str) -> None:
     for family in FAMILIES:
         ssm.put_parameter(Name=resources.api_url_parameter(prefix, family), Type="String",
                           Value=f"{base_url}{base_path(family)}", Overwrite=True)
+    publish_websocket_endpoints(prefix, region, base_url)
+
+
+def publish_websocket_endpoints(prefix: str, region: str, base_url: str) -> None:
+    """Where the local server takes PostToConnection, as each API stack publishes its WebSocket API's."""
+    from aiplane_local.websocket_gateway import management_url
+
+    ssm = boto3.client("ssm", region_name=region)
+    for family in resources.WEBSOCKET_FAMILIES:
+        ssm.put_parameter(Name=resources.websocket_management_parameter(prefix, family), Type="String",
+                          Value=management_url(base_url, family), Overwrite=True)

@@ -1,9 +1,11 @@
-"""The local HTTP server: every family mounted under its base path, as API Gateway would."""
+"""The local HTTP server: every family mounted under its base path, as API Gateway would, and the
+mlworker and gpufarm WebSockets (`websocket_gateway`)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from aiplane_local import websocket_gateway
 from aiplane_shared.families import FAMILIES, base_path
 from functions.family_app import build_family_app
 
@@ -15,6 +17,7 @@ def build_root_app() -> FastAPI:
     def index() -> dict[str, object]:
         return {"service": "aiplane", "families": {family: f"{base_path(family)}/openapi.json" for family in FAMILIES}}
 
+    root.router.routes.extend(websocket_gateway.routes())  # ahead of the mounts, which would take /<family>/ws
     for family in FAMILIES:
         root.mount(base_path(family), build_family_app(family))
     return root

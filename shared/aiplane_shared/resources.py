@@ -138,7 +138,12 @@ APPPROXY_TABLE = Table("appproxy", "workers, slots, circuits, endpoints")
 MLWORKER_TABLE = Table("mlworker", "tasks, plugins, scheduler workers, reservations, experiments, audit chain")
 GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, guardrails, served models")
 
-TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE)
+# Live updates: who listens on which WebSocket (API Gateway connection ids), expiring with API
+# Gateway's 2-hour connection limit.
+WEBSOCKET_CONNECTIONS_TABLE = Table("websocket-connections", "open WebSocket connections (mlworker and gpufarm /ws)")
+
+TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE,
+                             WEBSOCKET_CONNECTIONS_TABLE)
 
 MODEL_DOWNLOAD_QUEUE = Queue(
     "model-downloads", "model pulls onto LLM backends", consumer_timeout_s=900, consumer="runtime_downloads",
@@ -183,9 +188,16 @@ JOB_LEASE_EXPIRY_QUEUE = Queue(
     consumer_timeout_s=60, consumer="runtime_job_leases",
 )
 
+# Live updates (task, instance, contract and model status changes) on their way to the WebSockets.
+LIVE_UPDATES_QUEUE = Queue(
+    "live-updates", "status changes to push to the WebSocket connections of their owner",
+    consumer_timeout_s=30, max_receive_count=3, consumer="websocket_sender",
+)
+
 QUEUES: tuple[Queue, ...] = (
     MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
     EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE, MLWORKER_LEASES_QUEUE, AUDIT_DIGESTS_QUEUE,
+    LIVE_UPDATES_QUEUE,
 )
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
@@ -250,7 +262,14 @@ EC2_STATE_CHANGE_RULE = EventPatternRule(
     event_pattern={"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
     target_queue=PROVISIONING_QUEUE.name,
 )
-EVENT_RULES: tuple[EventPatternRule, ...] = (EC2_STATE_CHANGE_RULE, EVENT_TRIGGERS_RULE)
+LIVE_UPDATE_SOURCE = "aiplane.live"
+LIVE_UPDATE_DETAIL_TYPE = "live.update"
+LIVE_UPDATES_RULE = EventPatternRule(
+    "live-updates", "status changes (aiplane.live) to the WebSocket sender",
+    event_pattern={"source": [LIVE_UPDATE_SOURCE], "detail-type": [LIVE_UPDATE_DETAIL_TYPE]},
+    target_queue=LIVE_UPDATES_QUEUE.name, event_bus=DOMAIN_EVENT_BUS.name,
+)
+EVENT_RULES: tuple[EventPatternRule, ...] = (EC2_STATE_CHANGE_RULE, EVENT_TRIGGERS_RULE, LIVE_UPDATES_RULE)
 
 GPU_LAUNCH_TEMPLATE = LaunchTemplate("gpu-agent", "GPU instances that run the aiplane GPU agent", "g5.xlarge")
 LAUNCH_TEMPLATES: tuple[LaunchTemplate, ...] = (GPU_LAUNCH_TEMPLATE,)
@@ -284,6 +303,12 @@ def api_url_parameter(prefix: str, family: str) -> str:
     return f"/{prefix}/{family}/api-url"
 
 
+def websocket_management_parameter(prefix: str, family: str) -> str:
+    """The SSM parameter where a family's API stack publishes its WebSocket API's management
+    endpoint (`https://<api id>.execute-api.<region>.amazonaws.com/<stage>`, for PostToConnection)."""
+    return f"/{prefix}/{family}/websocket-management-url"
+
+
 def agent_credential_parameter(prefix: str, contract_id: str = "") -> str:
     """The SecureString parameter holding a GPU contract's agent credential (no contract id: the
     path prefix of all of them, for IAM). The instance role may read only its own instance's."""
@@ -310,6 +335,17 @@ CHAIN_STATE_MACHINE_ROLE = "chain-state-machines"
 CHAIN_STATE_MACHINE_PREFIX = "chain-"
 # Rotates the secrets aiplane owns end to end (aiplane/data/rotation.py).
 SECRET_ROTATION_FUNCTION = "secret_rotation"
+
+
+# The functions behind each family's WebSocket API ($connect, $disconnect, $default), named
+# `<family>_websocket` (one folder, the family in AIPLANE_FAMILY, as the authorizers).
+WEBSOCKET_FUNCTION = "websocket"
+WEBSOCKET_FAMILIES = ("mlworker", "gpufarm")
+WEBSOCKET_CONNECTION_HOURS = 2  # API Gateway closes a WebSocket after 2 hours
+
+
+def websocket_function_name(family: str) -> str:
+    return f"{family}_{WEBSOCKET_FUNCTION}"
 
 
 def chain_log_group(prefix: str) -> str:

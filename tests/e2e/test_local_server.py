@@ -71,3 +71,34 @@ def test_admin_key_from_the_environment_is_accepted(server):
     base_url, _ = server
     response = httpx.get(f"{base_url}/gpufarm/api/v1/quota", headers={"Authorization": "Bearer e2e-admin-key"})
     assert response.status_code != 401
+
+
+def test_websockets_push_task_and_gpufarm_updates(server):
+    """What `make run` serves on /ws: pong for ping, task_update and task_complete for a submitted
+    task, and a gpufarm status event after subscribe (the dispatchers run the sender)."""
+    import json
+
+    from websockets.sync.client import connect
+
+    base_url, _ = server
+    ws_url = base_url.replace("http://", "ws://")
+    key = {"X-API-Key": "e2e-admin-key"}
+    with connect(f"{ws_url}/mlworker/ws", additional_headers=key) as ws:
+        ws.send("ping")
+        assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}
+        task = httpx.post(f"{base_url}/mlworker/v1/tasks", headers=key, json={"job_name": "e2e-ws"}, timeout=10)
+        assert task.status_code == 201
+        task_id = task.json()["id"]
+        queued = json.loads(ws.recv(timeout=20))
+        assert (queued["type"], queued["task_id"], queued["status"]) == ("task_update", task_id, "queued")
+        assert httpx.delete(f"{base_url}/mlworker/v1/tasks/{task_id}", headers=key, timeout=10).status_code == 204
+        seen = [json.loads(ws.recv(timeout=20)) for _ in range(2)]
+        assert [(m["type"], m["status"]) for m in seen] == [("task_update", "failed"), ("task_complete", "failed")]
+    with connect(f"{ws_url}/gpufarm/ws", additional_headers={"Authorization": "Bearer e2e-admin-key"}) as ws:
+        ws.send(json.dumps({"type": "subscribe"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        uploaded = httpx.post(f"{base_url}/gpufarm/api/v1/models/upload", headers={"Authorization": "Bearer e2e-admin-key"},
+                              files={"model": ("net.onnx", b"onnx-bytes")}, timeout=10)
+        assert uploaded.status_code < 300, uploaded.text
+        event = json.loads(ws.recv(timeout=20))
+        assert (event["type"], event["model_id"], event["status"]) == ("model_status", uploaded.json()["model_id"], "loading")

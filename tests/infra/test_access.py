@@ -19,6 +19,7 @@ SERVICE_OF_CAPABILITY = {
     Capability.EC2_READ: {"ec2"}, Capability.EC2_LAUNCH: {"ec2"}, Capability.EC2_TERMINATE: {"ec2"},
     Capability.API_URL: {"ssm"}, Capability.ROTATION: {"secretsmanager"},
     Capability.AGENT_CREDENTIALS: {"ssm"}, Capability.AUDIT_SIGNING: {"kms"},
+    Capability.WEBSOCKET_CONNECTIONS: {"apigatewaymanagementapi"},
 }
 NEEDS_NO_PERMISSION = {"sts"}  # GetCallerIdentity
 SERVICE_OF_KIND = {resources.Table: "dynamodb", resources.Queue: "sqs", resources.Secret: "secretsmanager",
@@ -38,6 +39,8 @@ def _function_names(templates) -> dict[str, tuple[str, str]]:
 
 def _access_key(prefix: str, name: str) -> str:
     key = name.removeprefix(prefix + "-")
+    if key.endswith(f"_{resources.WEBSOCKET_FUNCTION}"):  # one per WebSocket API, the same row
+        return resources.WEBSOCKET_FUNCTION
     return "authorizer" if key.endswith("_authorizer") else key
 
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from aiplane_local.lambda_runtime import LocalLambdaContext, load_handler
+from aiplane_shared import resources
 from aiplane_shared.families import FAMILIES
 from aiplane_shared.routes import PUBLIC, access_for, all_function_names
 from events.generate import EVENTS_DIR, render, sample_events
@@ -66,3 +67,29 @@ def test_authorizer_refuses_without_credentials_and_allows_with_them(family, mon
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     assert result["policyDocument"]["Statement"][0]["Resource"].endswith("sampleapi/dev/*/*")
     assert result["context"]["kind"] in ("admin", "appproxy_worker")
+
+
+@pytest.mark.parametrize("family", resources.WEBSOCKET_FAMILIES)
+def test_websocket_function_refuses_connect_without_credentials_and_records_it_with_them(family, monkeypatch, admin_api_key):
+    from aiplane.live import connections
+
+    monkeypatch.setenv("AIPLANE_FAMILY", family)
+    name = resources.websocket_function_name(family)
+    handler = load_handler(resources.WEBSOCKET_FUNCTION)
+    event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    refused = handler(event, LocalLambdaContext(function_name=name))
+    assert refused["statusCode"] == 401 and json.loads(refused["body"])["error"]
+    event["headers"]["X-API-Key"] = admin_api_key
+    event["requestContext"]["connectionId"] = f"handler-test-{family}"
+    assert handler(event, LocalLambdaContext(function_name=name))["statusCode"] == 200
+    assert connections.find(f"handler-test-{family}").family == family
+    ping = {"requestContext": {**event["requestContext"], "routeKey": "$default"}, "body": '{"type":"ping"}'}
+    assert json.loads(handler(ping, LocalLambdaContext(function_name=name))["body"]) == {"type": "pong"}
+    gone = {"requestContext": {**event["requestContext"], "routeKey": "$disconnect"}}
+    assert handler(gone, LocalLambdaContext(function_name=name))["statusCode"] == 200
+    assert connections.find(f"handler-test-{family}") is None
+
+
+def test_websocket_sender_answers_its_sample_without_failures():
+    event = json.loads((EVENTS_DIR / "websocket_sender.json").read_text())
+    assert load_handler("websocket_sender")(event, LocalLambdaContext(function_name="websocket_sender")) == {"batchItemFailures": []}

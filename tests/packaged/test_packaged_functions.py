@@ -76,6 +76,13 @@ def test_authorizers_refuse_the_sample_without_credentials(invocations, template
         assert invocations[1][name].get("error") == "Exception: Unauthorized", invocations[1][name].get("traceback")
 
 
+def test_websocket_functions_refuse_the_sample_connect_without_credentials(invocations):
+    for family in resources.WEBSOCKET_FAMILIES:
+        result = invocations[1][resources.websocket_function_name(family)]
+        assert "error" not in result, result.get("traceback")
+        assert result["response"]["statusCode"] == 401, result
+
+
 def test_workers_answer_their_sample_messages(invocations):
     for queue in resources.QUEUES:
         if not queue.consumer:

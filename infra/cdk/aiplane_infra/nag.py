@@ -11,7 +11,8 @@ EVERY_STACK = {
                          "secret ARNs (`<name>-*`), a table's GSIs (`index/*`), the chain state machines and the "
                          "provider/telegram secrets the code creates at run time (`<prefix>-chain-*`, "
                          "`<prefix>-provider-*`), and actions without resource-level permissions (X-Ray, EC2 "
-                         "Describe, log deliveries, GetRandomPassword); every role is its own function's",
+                         "Describe, log deliveries, GetRandomPassword), and the WebSocket APIs' connections "
+                         "(`*/<stage>/POST/@connections/*`: the API ids live in the API stacks); every role is its own function's",
     "AwsSolutions-L1": "python3.12 is the runtime the packaged assets are built and tested for (bytecode included)",
 }
 API_STACKS = {
@@ -20,7 +21,8 @@ API_STACKS = {
     "AwsSolutions-COG4": "the families authenticate with their contracts' own credentials (API keys, JWTs, appproxy "
                          "tokens), checked by the family's REQUEST authorizer",
     "AwsSolutions-APIG4": "the routes without an authorizer are listed, each with its reason, in "
-                          "aiplane_shared.routes.PUBLIC_ROUTES (login, register, health, ...)",
+                          "aiplane_shared.routes.PUBLIC_ROUTES (login, register, health, ...); a WebSocket API's "
+                          "$connect authenticates in its function (aiplane.live.websocket), as the HTTP routes do",
     "AwsSolutions-APIG3": "WAF is a per-environment setting (environments.py `waf`): on in prod",
 }
 DATA_STACK = {

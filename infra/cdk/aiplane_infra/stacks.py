@@ -14,8 +14,9 @@ from aiplane_infra.constructs.functions import FunctionFactory
 from aiplane_infra.constructs.gpu_fleet import GpuFleet
 from aiplane_infra.constructs.messaging import EventRouting, WorkQueues
 from aiplane_infra.constructs.monitoring import Alarms
+from aiplane_infra.constructs.websocket_api import FamilyWebSocketApi
 from aiplane_shared.environments import Environment
-from aiplane_shared.resources import api_url_parameter
+from aiplane_shared.resources import WEBSOCKET_FAMILIES, api_url_parameter, websocket_management_parameter
 
 
 class DataStack(cdk.Stack):
@@ -48,6 +49,14 @@ class ApiStack(cdk.Stack):
         ssm.StringParameter(self, "ApiUrl", parameter_name=api_url_parameter(environment.resource_prefix, family),
                             string_value=self.family_api.api.url, description=f"{family} API base URL")
         cdk.CfnOutput(self, "BaseUrl", value=self.family_api.api.url, description=f"{family} API (stage URL)")
+        if family in WEBSOCKET_FAMILIES:
+            self.websocket_api = FamilyWebSocketApi(self, "WebSocket", family, functions)
+            # The live-updates sender (async stack) posts to connections through this endpoint.
+            ssm.StringParameter(self, "WebSocketManagementUrl",
+                                parameter_name=websocket_management_parameter(environment.resource_prefix, family),
+                                string_value=self.websocket_api.stage.callback_url,
+                                description=f"{family} WebSocket API management endpoint (PostToConnection)")
+            cdk.CfnOutput(self, "WebSocketUrl", value=self.websocket_api.stage.url, description=f"{family} /ws (wss URL)")
 
 
 class MonitoringStack(cdk.Stack):

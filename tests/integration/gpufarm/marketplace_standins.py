@@ -80,7 +80,7 @@ class IoNetStandIn(Marketplace):
     def answer(self, method, path, query, body):
         if method == "GET" and path == "/enterprise/v1/io-cloud/devices":
             return 200, {"data": {"devices": [
-                {"device_id": "io-h100-1", "name": "H100", "vram_gb": 80, "price_per_hour": 2.1, "location": "US-EAST",
+                {"device_id": "io-h100-1", "name": "H100", "vram_gb": 80.0, "price_per_hour": 2.1, "location": "US-EAST",
                  "available": True, "gpu_count": 1},
             ]}}
         if method == "POST" and path == "/enterprise/v1/io-cloud/deployments":

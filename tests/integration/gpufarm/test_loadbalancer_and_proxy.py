@@ -87,9 +87,11 @@ def test_heartbeats_feed_the_load_endpoints(gpufarm, auth, no_agents):
     body = gpufarm.get("/api/v1/loadbalancer/loads", headers=owner).json()
     assert body["count"] == 1 and body["strategy"] in ("round_robin", "equal_weighted", "weighted_round_robin",
                                                          "least_connections", "least_response_time")
-    assert body["loads"][agent.instance_id] == {"connections": 15, "load": 0.65, "response_time_ms": 45}
+    loads = {"connections": 15, "load": 0.65, "response_time_ms": 45, "instance_id": agent.instance_id, "provider": "aws",
+             "active_connections": 15, "total_connections": 0, "avg_response_time": 45, "weight": 1}  # + AIServe.Farm's names
+    assert body["loads"][agent.instance_id] == loads
     one = gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": agent.instance_id}, headers=owner)
-    assert one.json() == {"instance_id": agent.instance_id, "connections": 15, "load": 0.65, "response_time_ms": 45}
+    assert one.json() == loads
     # Another user's agent is not theirs to see; an admin sees every one.
     assert gpufarm.get("/api/v1/loadbalancer/loads", headers=stranger).json()["count"] == 0
     assert gpufarm.get("/api/v1/loadbalancer/load", params={"instance_id": agent.instance_id},

@@ -57,6 +57,7 @@ class Capability(str, Enum):
     API_URL = "api-url"  # the API base URLs published in SSM
     ROTATION = "rotation"  # rotate the rotating secrets
     AUDIT_SIGNING = "audit-signing"  # sign and verify audit digests with the signing keys (by alias)
+    WEBSOCKET_CONNECTIONS = "websocket-connections"  # PostToConnection on the family WebSocket APIs (aiplane.live.sender)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def _worker(*write: Resource, read: tuple[Resource, ...] = (), capabilities: tup
 # credentials; these groups import it for reading contracts. Splitting that module would drop the grant.
 GPU_API = dict(read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.AGENT_CREDENTIALS))
 
+# Status changes of tasks, GPU contracts, agents and models are published on the domain bus for the
+# owner's WebSockets (aiplane.live.updates): the groups that change them put events there.
 FUNCTION_ACCESS: dict[str, Access] = {
     # The authorizer only establishes who calls: it reads identity and the credentials.
     "authorizer": Access(read=(IDENTITY_TABLE, *AUTH_SECRETS)),
@@ -122,9 +125,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "appproxy_proxy": _api(APPPROXY_TABLE),
     "appproxy_workers": _api(APPPROXY_TABLE),
     "appproxy_health": _api(APPPROXY_TABLE),
-    "mlworker_tasks": _api(MLWORKER_TABLE),
-    "mlworker_plugins": _api(MLWORKER_TABLE),
-    "mlworker_scheduler": _api(MLWORKER_TABLE),
+    "mlworker_tasks": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
+    "mlworker_plugins": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
+    "mlworker_scheduler": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
     # chain-root anchors on demand: a signed digest in the Object Lock bucket.
     "mlworker_audit": _api(MLWORKER_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
     "mlworker_experiments": _api(MLWORKER_TABLE),
@@ -134,13 +137,13 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # The account export includes the user's access entries with their fileDetails (files tree, read only).
     "gpufarm_auth": _api(GPUFARM_TABLE, read=(RUNTIME_TABLE, ARTIFACT_BUCKET)),
     # POST queues a contract for the provisioner; DELETE terminates. Only the provisioner launches.
-    "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
-    "gpufarm_loadbalancer": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, **GPU_API),
+    "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
+    "gpufarm_loadbalancer": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, **GPU_API),
     "gpufarm_billing": _api(GPUFARM_TABLE),
-    "gpufarm_models": _api(GPUFARM_TABLE, ARTIFACT_BUCKET),
-    "gpufarm_agents": _api(GPUFARM_TABLE, ARTIFACT_BUCKET),
+    "gpufarm_models": _api(GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
+    "gpufarm_agents": _api(GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     "gpufarm_stream": _api(),
-    "gpufarm_health": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, **GPU_API),
+    "gpufarm_health": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, **GPU_API),
     # Workers: each touches its own queue (through its event source) and tables.
     "runtime_downloads": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES),
     "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
@@ -151,11 +154,15 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_job_leases": _worker(RUNTIME_TABLE),
     "appproxy_worker_liveness": _worker(APPPROXY_TABLE),
     "appproxy_idle_circuits": _worker(APPPROXY_TABLE),
-    "mlworker_leases": _worker(MLWORKER_TABLE),
+    "mlworker_leases": _worker(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
     # Anchors both audit chains (mlworker events, authentication events) on its schedule.
     "audit_digests": _worker(MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
-    "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, read=(ARTIFACT_BUCKET, *GPU_MARKET_SECRETS),
+    "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=(ARTIFACT_BUCKET, *GPU_MARKET_SECRETS),
                                    capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL)),
+    # Live updates: each family's WebSocket API function ($connect authenticates, the connection is
+    # recorded) and the sender that posts status changes to the connections.
+    resources.WEBSOCKET_FUNCTION: _api(resources.WEBSOCKET_CONNECTIONS_TABLE),
+    "websocket_sender": _worker(resources.WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }
@@ -245,6 +252,9 @@ def capability_statements(environment: Environment, capability: Capability) -> l
                                 resources=arns),
             iam.PolicyStatement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]),  # no resource-level form
         ]
+    if capability is C.WEBSOCKET_CONNECTIONS:  # the API ids live in the API stacks: by stage
+        return [iam.PolicyStatement(actions=["execute-api:ManageConnections"],
+                                    resources=[_arn("execute-api", f"*/{environment.name}/POST/@connections/*")])]
     if capability is C.AUDIT_SIGNING:
         return [iam.PolicyStatement(
             actions=["kms:Sign", "kms:Verify", "kms:DescribeKey"], resources=[_arn("kms", "key/*")],

@@ -50,6 +50,7 @@ from aiplane.errors import (
     UnavailableError,
     ValidationError,
 )
+from aiplane.gpufarm import status_updates
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane_shared import resources
@@ -80,6 +81,7 @@ def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: 
     record = _new_model(owner_id, filename, size, **fields)
     client("s3").upload_fileobj(content, artifact_bucket(), record.artifact_key)
     _create_counted_or_discard(record)
+    status_updates.model_changed(record)
     return record
 
 
@@ -109,6 +111,7 @@ def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
         client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
         raise ValidationError(f"the uploaded artifact has {size} bytes, not the {int(record.size_bytes)} announced", param="size")
     _create_counted_or_discard(record)
+    status_updates.model_changed(record)
     return record
 
 
@@ -210,20 +213,22 @@ def delete_model(principal: Principal, model_id: str) -> None:
 
 def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1) -> None:
     """Called by the GPU fleet once an instance serves the model at `endpoint_url` (HTTP POST)."""
-    ModelRecord(model_key(model_id), "META").update(
+    (record := ModelRecord(model_key(model_id), "META")).update(
         actions=[ModelRecord.status.set(READY), ModelRecord.endpoint_url.set(endpoint_url),
                  ModelRecord.replicas.set(replicas), ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
         condition=ModelRecord.pk.exists(),
     )
+    status_updates.model_changed(record)
 
 
 def mark_failed(model_id: str) -> None:
     """Called by the GPU fleet when no instance could load the model."""
-    ModelRecord(model_key(model_id), "META").update(
+    (record := ModelRecord(model_key(model_id), "META")).update(
         actions=[ModelRecord.status.set(FAILED), ModelRecord.endpoint_url.remove(), ModelRecord.replicas.set(0),
                  ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
         condition=ModelRecord.pk.exists(),
     )
+    status_updates.model_changed(record)
 
 
 def artifact_download_url(record: ModelRecord, expires_s: int = 3600) -> str:

@@ -14,12 +14,12 @@ from botocore.config import Config
 
 from aiplane.settings import get_settings
 
-_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
 
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service, region_name=get_settings().region, config=_CLIENT_CONFIG)
+    return boto3.client(service, region_name=get_settings().region, config=CLIENT_CONFIG)
 
 
 def reset_clients() -> None:

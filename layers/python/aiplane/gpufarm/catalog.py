@@ -23,7 +23,14 @@ from aiplane.gpufarm.offers import Filters, Offer
 AWS = "aws"
 PROVIDERS = (AWS, *MARKETPLACES)
 ALL = "all"
+# AIServe.Farm's CLI names the marketplaces by their domains.
+PROVIDER_ALIASES = {"vast.ai": "vastai", "io.net": "ionet"}
 _EC2_CATALOG_CACHE_S = 300.0  # instance types and list prices change rarely; spot prices are re-read
+
+
+def canonical_provider(provider: str) -> str:
+    """The contract's provider name for one of `PROVIDER_ALIASES`."""
+    return PROVIDER_ALIASES.get(provider.lower(), provider)
 
 
 def check_provider(provider: str, *, allow_all: bool) -> str:

@@ -25,7 +25,7 @@ from aiplane.commerce import holds
 from aiplane.commerce.windows import cost_cents
 from aiplane.data.aws import client
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
-from aiplane.gpufarm import agent_credentials, catalog
+from aiplane.gpufarm import agent_credentials, catalog, status_updates
 from aiplane.gpufarm.catalog import AWS
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.offers import Filters, Offer
@@ -140,6 +140,8 @@ def create_contracts(principal: Principal, offers: list[Offer], config: Contract
     except Exception:
         _abandon(records, "could not be queued for provisioning")
         raise
+    for record in records:
+        status_updates.contract_changed(record)
     return records
 
 
@@ -235,6 +237,7 @@ def set_status(record: GpuContractRecord, status: str, *extra_actions: Any, cond
         GpuContractRecord.updated_at.set(now()),
         *extra_actions,
     ], condition=condition)
+    status_updates.contract_changed(record)
     if status in FINISHED:
         settle_spend(record)
 

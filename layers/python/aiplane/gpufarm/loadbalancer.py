@@ -27,7 +27,7 @@ from pynamodb.expressions.update import Action
 from aiplane.clock import now
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gpufarm import catalog, contracts
+from aiplane.gpufarm import catalog, contracts, status_updates
 from aiplane.gpufarm.contracts import RUNNING, TERMINATING
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord
 from aiplane.identity.principal import Principal
@@ -46,14 +46,19 @@ class AgentLoad:
     load: float
     response_time_ms: float
     weight: int = 1
+    total_connections: int = 0
 
     def view(self) -> dict[str, Any]:
-        return {"connections": self.connections, "load": self.load, "response_time_ms": self.response_time_ms}
+        return {"connections": self.connections, "load": self.load, "response_time_ms": self.response_time_ms,
+                # AIServe.Farm's names (its CLI reads them); agents run on aws contracts only (`agent_address`)
+                "instance_id": self.instance_id, "provider": catalog.AWS, "active_connections": self.connections,
+                "total_connections": self.total_connections, "avg_response_time": self.response_time_ms,
+                "weight": self.weight}
 
 
 def _load_of(record: GpuAgentRecord) -> AgentLoad:
     return AgentLoad(record.instance_id, record.url, int(record.connections), float(record.load),
-                     float(record.response_time_ms), int(record.weight))
+                     float(record.response_time_ms), int(record.weight), int(record.total_connections or 0))
 
 
 def _agent_contract(agent: Principal, instance_id: str, *statuses: str) -> GpuContractRecord:
@@ -118,6 +123,7 @@ def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict
         weight=int(kept.weight) if kept else (gpu_type.gpu_count if gpu_type else 1), shared=bool(kept and kept.shared),
         expires_at_epoch=int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp()),
     ).save()
+    status_updates.instance_changed(contract.user_id, instance_id, contract.contract_id, "online")
     return {"instance_id": instance_id, "registered": True, "heartbeat_interval_s": HEARTBEAT_GRACE_S // 3}
 
 
@@ -146,6 +152,7 @@ def deregister_agent(agent: Principal, instance_id: str) -> None:
     if record.contract_id != contract.contract_id:
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
     record.delete()
+    status_updates.instance_changed(contract.user_id, instance_id, contract.contract_id, "offline")
 
 
 def configure_agent(instance_id: str, shared: bool | None, weight: int | None) -> dict[str, Any]:
@@ -173,6 +180,33 @@ def _agent(instance_id: str) -> GpuAgentRecord:
     if record.expires_at_epoch <= now().timestamp():  # TTL deletes lazily: check on read
         raise NotFoundError(f"agent {instance_id!r} stopped heartbeating", param="instance_id")
     return record
+
+
+def count_proxied(instance_id: str) -> None:
+    """One more request went through the proxy to this agent (`total_connections`)."""
+    try:
+        GpuAgentRecord(GpuAgentRecord.key(instance_id), "META").update(
+            actions=[GpuAgentRecord.total_connections.add(1)], condition=GpuAgentRecord.pk.exists())
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise  # else: deregistered meanwhile, nothing to count
+
+
+def own_agent_at(caller: Principal, target_url: str) -> tuple[str, str]:
+    """AIServe.Farm's proxy names its target by URL; it is honoured only when it is the address of
+    one of the caller's own live agents (the original forwards any URL: server-side request forgery).
+    Answers (instance id, path with query). Decided from the URL alone, before anything connects."""
+    try:
+        parts = urlsplit(target_url)
+        origin = (parts.scheme, parts.hostname, parts.port)
+    except ValueError:
+        raise ValidationError("target_url is not a valid URL", param="target_url") from None
+    for record in _live_records():
+        agent = urlsplit(record.url)
+        if record.owner_id == caller.id and (agent.scheme, agent.hostname, agent.port) == origin \
+                and parts.username is None and parts.password is None:
+            return record.instance_id, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    raise ForbiddenError("target_url must be the address of one of your registered GPU agents", param="target_url")
 
 
 def _reachable(caller: Principal, record: GpuAgentRecord) -> bool:

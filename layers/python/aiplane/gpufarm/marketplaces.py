@@ -129,7 +129,7 @@ class IoNet(Marketplace):
         for item in (answer.get("data") or {}).get("devices", []):
             offers.append(Offer(
                 id=str(item["device_id"]), provider=self.name, gpu_model=item.get("name", "unknown"),
-                vram_gb=float(item.get("vram_gb", 0)), price_per_hour=round(float(item.get("price_per_hour", 0)), 4),
+                vram_gb=round(float(item.get("vram_gb", 0))), price_per_hour=round(float(item.get("price_per_hour", 0)), 4),
                 location=str(item.get("location") or "unknown"), available=item.get("available", True) is True,
                 gpu_count=int(item.get("gpu_count", 1)),
             ))

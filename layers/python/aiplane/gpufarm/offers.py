@@ -56,4 +56,5 @@ class Offer:
     def public(self) -> dict[str, Any]:
         body = asdict(self)
         body.pop("extra")
+        body["gpu_name"] = self.gpu_model  # AIServe.Farm's CLI reads this name
         return {key: value for key, value in body.items() if value is not None}

@@ -118,6 +118,7 @@ class GpuAgentRecord(Model):
     connections = NumberAttribute(default=0)
     load = NumberAttribute(default=0)
     response_time_ms = NumberAttribute(default=0)
+    total_connections = NumberAttribute(default=0)  # requests the proxy sent it
     registered_at = UTCDateTimeAttribute()
     heartbeat_at = UTCDateTimeAttribute()
     expires_at_epoch = NumberAttribute()  # TTL: an agent that stops heartbeating drops out

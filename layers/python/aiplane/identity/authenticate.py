@@ -4,7 +4,7 @@ Gateway REQUEST authorizers both call `authenticate`, so a credential means the 
 Schemes per family (from the contracts):
 - runtime: `X-API-Key`, `Authorization: Bearer <jwt|api key>`, or the UI cookie `auth_token`;
 - mlworker: `X-API-Key`;
-- gpufarm: `Authorization: Bearer <jwt|api key>`;
+- gpufarm: `Authorization: Bearer <jwt|api key>`, or `X-API-Key` (the original server and its CLI);
 - appproxy: `X-BackendAI-Token`, the manager token or the worker token.
 """
 
@@ -108,7 +108,7 @@ def _authenticate(family: str, credentials: Credentials) -> Principal:
     if family == MLWORKER:
         presented = [(credentials.api_key, "api_key")]
     elif family == GPUFARM:
-        presented = [(credentials.bearer, "bearer")]
+        presented = [(credentials.bearer, "bearer"), (credentials.api_key, "api_key")]
     elif family == RUNTIME:
         presented = [(credentials.api_key, "api_key"), (credentials.bearer, "bearer"), (credentials.cookie_token, "cookie")]
     else:

@@ -18,11 +18,13 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from aiplane.clock import now_iso, parse_iso
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
+from aiplane.live import updates as live_updates
 from aiplane.mlworker import audit, scheduling
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import META, TASKS_PARTITION, TaskRecord, task_key, task_status_key
 from aiplane.mlworker.schemas import CreateTaskRequest
+from aiplane_shared.families import MLWORKER
 
 QUEUED, PREPARING, RUNNING, COLLECTING, COMPLETED, FAILED = (
     "queued", "preparing", "running", "collecting", "completed", "failed",
@@ -56,6 +58,16 @@ def set_status(task: TaskRecord, status: str, **fields: Any) -> None:
     record_history(task, status=status, at=moment, **{k: v for k, v in fields.items() if k in ("error", "worker_id")})
 
 
+def announce_status(task: TaskRecord) -> None:
+    """Once a status change is saved: its owner's `/ws` gets `task_update` (and `task_complete`
+    when the task ended)."""
+    update = {"task_id": task.task_id, "status": task.status, "task": task_body(task), "timestamp": live_updates.now_iso()}
+    messages = [{"type": "task_update", **update}]
+    if task.status in TERMINAL_STATUSES:
+        messages.append({"type": "task_complete", **update})
+    live_updates.publish(MLWORKER, task.user_id, messages)
+
+
 def record_history(task: TaskRecord, **entry: Any) -> None:
     history = list(task.history or [])
     history.append({"seq": len(history) + 1, "priority": int(task.priority), "status": task.status, **entry})
@@ -76,6 +88,7 @@ def create_task(request: CreateTaskRequest, actor: Actor) -> TaskRecord:
         history=[{"seq": 1, "status": QUEUED, "priority": request.priority, "at": moment}],
     )
     task.save(condition=TaskRecord.pk.does_not_exist())
+    announce_status(task)
     audit.append_event("job_queued", actor, resource=f"task/{task_id}", action="submit",
                        metadata={"job_name": request.job_name, "priority": request.priority, "gpu": request.gpu})
     return task
@@ -100,9 +113,12 @@ def mutate_task(task_id: str, change: Callable[[TaskRecord], None]) -> TaskRecor
     `change` raises a domain error to refuse."""
     for _ in range(SAVE_ATTEMPTS):
         task = get_task(task_id)
+        before = task.status
         change(task)
         try:
             task.save()
+            if task.status != before:
+                announce_status(task)
             return task
         except PutError:
             continue

@@ -188,6 +188,7 @@ def lease_task(worker_id: str) -> TaskRecord | None:
                 transaction.save(worker)
         except TransactWriteError:
             continue  # another worker took it, or our own record changed: decide again
+        tasks.announce_status(task)
         audit.append_event("job_started", SYSTEM, resource=f"task/{task.task_id}", action="lease",
                            metadata={"worker_id": worker_id})
         return tasks.get_task(task.task_id)

@@ -1,0 +1,37 @@
+"""Publishing live updates: one domain event per status change, for its owner's WebSockets.
+
+A status change is already saved when it is published: a failure to publish is logged and the
+change stands (clients re-read the resource after reconnecting).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aiplane.data import aws
+from aiplane.observability import logger
+from aiplane.settings import get_settings
+from aiplane_shared import resources
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def publish(family: str, user_id: str, messages: list[dict[str, Any]], *, subscribers_only: bool = False) -> None:
+    """Send `messages` to the WebSockets `user_id` holds on `family` (`subscribers_only`: those
+    that sent `subscribe`)."""
+    if not user_id:
+        return
+    detail = {"family": family, "user_id": user_id, "messages": messages, "subscribers_only": subscribers_only}
+    entry = {"Source": resources.LIVE_UPDATE_SOURCE, "DetailType": resources.LIVE_UPDATE_DETAIL_TYPE,
+             "Detail": json.dumps(detail, default=str),
+             "EventBusName": get_settings().resource(resources.DOMAIN_EVENT_BUS.name)}
+    try:
+        result = aws.client("events").put_events(Entries=[entry])
+        if result.get("FailedEntryCount"):
+            raise RuntimeError(str(result["Entries"]))
+    except Exception:  # the change is saved: a lost update must not fail the request
+        logger.exception("live update not published", extra={"family": family, "types": [m.get("type") for m in messages]})
