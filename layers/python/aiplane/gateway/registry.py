@@ -437,12 +437,14 @@ def model_view(record: ModelRecord) -> dict[str, Any]:
     }
 
 
+def openai_model(model: ModelRecord) -> dict[str, Any]:
+    return {"id": model.model, "object": "model", "created": epoch_of(model.created_at), "owned_by": "aiplane"}
+
+
 def openai_model_list(models: list[ModelRecord]) -> dict[str, Any]:
     """001's OpenAI list format (GET /v1/models; also what GET /openai/{chainID}/v1/models answers)."""
-    return {
-        "object": "list",
-        "data": [{"id": model.model, "object": "model", "created": epoch_of(model.created_at), "owned_by": "aiplane"} for model in models],
-    }
+    return {"object": "list", "data": [openai_model(model) for model in models]}
+
 
 
 def get_model(model_id: str) -> ModelRecord:

@@ -221,6 +221,15 @@ def targets_for(
     return ordered(targets, strategy, registry)
 
 
+def declared_model(name: str, registry: Registry | None = None) -> ModelRecord:
+    """GET /v1/models/{model}: the declared model of that exact name, else the oldest whose name routes to it."""
+    models = sorted((registry or cached_registry()).models.values(), key=lambda m: m.created_at)
+    match = next((m for m in models if m.model == name), None) or next((m for m in models if normalise(m.model) == normalise(name)), None)
+    if match is None:
+        raise NotFoundError(f"model {name!r} is not declared", code="model_not_found", param="model")
+    return match
+
+
 def fallbacks_of(model_name: str, *, context_window: bool = False, registry: Registry | None = None) -> list[str]:
     """The fallback model names declared on the models named `model_name` (in declaration order)."""
     registry = registry or cached_registry()
