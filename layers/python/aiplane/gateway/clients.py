@@ -147,7 +147,7 @@ def _lines(response: httpx.Response, what: str) -> Iterator[str]:
             if line.strip():
                 yield line
     except httpx.HTTPError as error:
-        raise BackendFailure(f"{what} stream broke: {error}", retryable=False) from None
+        raise BackendFailure(f"{what} stream broke: {error}", retryable=False, transient=True) from None
     finally:
         response.close()
 
@@ -272,10 +272,11 @@ class OllamaClient:
         answer = _request("POST", f"{self.base_url}/api/embed", what=self.what, json={"model": model, "input": inputs})
         return answer.get("embeddings") or []
 
-    def pull(self, model: str) -> httpx.Response:
-        """The open /api/pull stream (NDJSON progress lines); see `pull_progress`."""
+    def pull(self, model: str, *, idle_timeout_s: float | None = None) -> httpx.Response:
+        """The open /api/pull stream (NDJSON progress lines); see `pull_progress`. `idle_timeout_s`
+        bounds the wait for each line (a layer's download sends progress all along)."""
         return _stream("POST", f"{self.base_url}/api/pull", what=self.what, json={"model": model, "stream": True},
-                       timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
+                       timeout=httpx.Timeout(idle_timeout_s, connect=CONNECT_TIMEOUT_S))
 
     def pull_progress(self, response: httpx.Response) -> Iterator[dict[str, Any]]:
         for line in _lines(response, self.what):

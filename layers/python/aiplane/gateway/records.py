@@ -164,3 +164,6 @@ class DownloadJobRecord(_RuntimeRecord):
     completed = NumberAttribute(null=True)
     error = UnicodeAttribute(null=True)
     expires_at_epoch = NumberAttribute(null=True)
+    heartbeat_at = NumberAttribute(null=True)  # epoch seconds of the running worker's last sign of life
+    attempts = NumberAttribute(null=True)  # times a worker took the job (a slice each)
+    failures = NumberAttribute(null=True)  # of those, the ones killed or broken mid-pull
