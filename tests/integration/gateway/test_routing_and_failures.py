@@ -68,8 +68,9 @@ def test_least_busy_avoids_a_slow_backend(runtime, gateway, standins, unique):
 
     with ThreadPoolExecutor(4) as pool_:
         list(pool_.map(client, range(4)))
-    # Each of the 4 clients can be held by the slow backend at most about once per 0.5 s.
-    assert slow.chat_calls() <= 4 and fast.chat_calls() >= 20, (slow.chat_calls(), fast.chat_calls())
+    # A shuffle would give the slow backend about half of the 24; least-busy gives it a quarter at most
+    # (a request goes there only while it is as idle as the fast one).
+    assert slow.chat_calls() <= 6 and fast.chat_calls() >= 18, (slow.chat_calls(), fast.chat_calls())
 
 
 def test_latency_based_routing_prefers_the_faster_backend(runtime, gateway, standins, unique):
