@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
+import httpx
+import uvicorn
 
-from aiplane_local.stack import free_port, start_local_stack  # noqa: E402
-from tests.integration.gateway.standins import OllamaStandIn  # noqa: E402
+from aiplane_local.stack import free_port, start_local_stack
+from tests.integration.gateway.standins import OllamaStandIn
 
 WARMUP_REQUESTS = 20
 STREAMS = 50

@@ -15,6 +15,7 @@ from aiplane.gateway import downloads, messaging
 from aiplane.observability import logger
 from aiplane_shared.resources import MODEL_DOWNLOAD_QUEUE
 
+VISIBILITY_S = MODEL_DOWNLOAD_QUEUE.visibility_timeout_s or MODEL_DOWNLOAD_QUEUE.consumer_timeout_s
 SLICE_MARGIN_S = 60  # left to close the pull, requeue it and report (a fifth of a shorter timeout)
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -22,7 +23,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def pull(record: SQSRecord, lambda_context) -> None:
     def heartbeat() -> None:
         try:
-            messaging.extend_visibility(record.event_source_arn, record.receipt_handle, MODEL_DOWNLOAD_QUEUE.visibility_timeout_s)
+            messaging.extend_visibility(record.event_source_arn, record.receipt_handle, VISIBILITY_S)
         except (BotoCoreError, ClientError) as error:  # a missed extension must not stop a progressing pull
             logger.warning("message visibility not extended", extra={"error": str(error)})
 

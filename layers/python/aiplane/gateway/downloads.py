@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from aiplane.gateway import messaging
 from aiplane.gateway.clients import BackendFailure, OllamaClient
@@ -193,7 +194,7 @@ def _stale() -> Any:
         DownloadJobRecord.heartbeat_at.does_not_exist() | (DownloadJobRecord.heartbeat_at < time.time() - STALE_AFTER_S))
 
 
-def _conditional_update(job: DownloadJobRecord, actions: list[Any], condition: Any) -> bool:
+def _conditional_update(job: DownloadJobRecord, actions: list[Action], condition: Any) -> bool:
     try:
         job.update(actions=actions, condition=condition)
     except UpdateError as error:
@@ -205,8 +206,8 @@ def _conditional_update(job: DownloadJobRecord, actions: list[Any], condition: A
 
 def _claim(job: DownloadJobRecord) -> bool:
     """Take the job: queued, or running under a worker whose heartbeat went stale (killed mid-pull: a failure)."""
-    taking = [DownloadJobRecord.status.set(RUNNING), DownloadJobRecord.progress_status.set("starting"),
-              DownloadJobRecord.heartbeat_at.set(time.time()), DownloadJobRecord.attempts.add(1)]
+    taking: list[Action] = [DownloadJobRecord.status.set(RUNNING), DownloadJobRecord.progress_status.set("starting"),
+                            DownloadJobRecord.heartbeat_at.set(time.time()), DownloadJobRecord.attempts.add(1)]
     return (_conditional_update(job, taking, DownloadJobRecord.status == QUEUED)
             or _conditional_update(job, [*taking, DownloadJobRecord.failures.add(1)], _stale()))
 
@@ -215,7 +216,7 @@ def _requeue(job: DownloadJobRecord, *, failed: bool, condition: Any = None) -> 
     """Back to the queue with a new message, unless the job changed meanwhile (cancelled, finished, retaken)."""
     if condition is None:  # still ours: running with the heartbeat this worker wrote last
         condition = (DownloadJobRecord.status == RUNNING) & (DownloadJobRecord.heartbeat_at == job.heartbeat_at)
-    actions = [DownloadJobRecord.status.set(QUEUED), DownloadJobRecord.progress_status.set("resuming")]
+    actions: list[Action] = [DownloadJobRecord.status.set(QUEUED), DownloadJobRecord.progress_status.set("resuming")]
     if failed:
         actions.append(DownloadJobRecord.failures.add(1))
     if not _conditional_update(job, actions, condition):
@@ -260,8 +261,8 @@ def _follow(job: DownloadJobRecord, progress: Iterator[dict[str, Any]], deadline
             continue
         last_write = now
         beat = time.time()
-        actions = [DownloadJobRecord.progress_status.set(str(update.get("status") or "downloading")),
-                   DownloadJobRecord.heartbeat_at.set(beat)]
+        actions: list[Action] = [DownloadJobRecord.progress_status.set(str(update.get("status") or "downloading")),
+                                 DownloadJobRecord.heartbeat_at.set(beat)]
         if update.get("digest"):
             actions.append(DownloadJobRecord.digest.set(str(update["digest"])))
         if update.get("total") is not None:

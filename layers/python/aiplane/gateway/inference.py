@@ -25,7 +25,17 @@ from typing import Any, TypeVar
 from aiplane.errors import AiplaneError, BadGatewayError, ErrorKind, GatewayTimeoutError, ValidationError
 from aiplane.gateway import routing
 from aiplane.gateway.clients import BackendFailure, ChatDelta, ChatResult, OllamaClient, text_of
-from aiplane.gateway.routing import CHAT, EMBED, PROMPT, STREAM, Target, estimate_tokens, fallbacks_of, normalise, targets_for
+from aiplane.gateway.routing import (
+    CHAT,
+    EMBED,
+    PROMPT,
+    STREAM,
+    Target,
+    estimate_tokens,
+    fallbacks_of,
+    normalise,
+    targets_for,
+)
 from aiplane.gateway.schemas import ChatCompletionBody
 from aiplane.observability import logger
 from aiplane.outbound import OutboundRefused

@@ -14,6 +14,7 @@ from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from aiplane import outbound
@@ -485,13 +486,14 @@ def update_model(model_id: str, body: ModelUpdateBody) -> ModelRecord:
     record = get_model(model_id)
     if body.model is not None and body.model.strip() != record.model:
         raise ForbiddenError("a model's name cannot change; declare a new model instead", code="immutable_model", param="model")
-    actions = [ModelRecord.updated_at.set(now_iso())]
-    for attribute, value in (
+    actions: list[Action] = [ModelRecord.updated_at.set(now_iso())]
+    changes: tuple[tuple[Any, Any], ...] = (
         (ModelRecord.can_chat, body.can_chat), (ModelRecord.can_embed, body.can_embed),
         (ModelRecord.can_prompt, body.can_prompt), (ModelRecord.can_stream, body.can_stream),
-        (ModelRecord.context_length, body.context_length), (ModelRecord.fallbacks, body.fallbacks),
-        (ModelRecord.context_window_fallbacks, body.context_window_fallbacks),
-    ):
+        (ModelRecord.context_length, body.context_length),
+        (ModelRecord.fallbacks, body.fallbacks), (ModelRecord.context_window_fallbacks, body.context_window_fallbacks),
+    )
+    for attribute, value in changes:
         if value is not None:
             actions.append(attribute.set(value))
     try:

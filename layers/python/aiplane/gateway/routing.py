@@ -223,7 +223,7 @@ def targets_for(
 
 def declared_model(name: str, registry: Registry | None = None) -> ModelRecord:
     """GET /v1/models/{model}: the declared model of that exact name, else the oldest whose name routes to it."""
-    models = sorted((registry or cached_registry()).models.values(), key=lambda m: m.created_at)
+    models: list[ModelRecord] = sorted((registry or cached_registry()).models.values(), key=lambda m: m.created_at)
     match = next((m for m in models if m.model == name), None) or next((m for m in models if normalise(m.model) == normalise(name)), None)
     if match is None:
         raise NotFoundError(f"model {name!r} is not declared", code="model_not_found", param="model")
@@ -239,7 +239,7 @@ def fallbacks_of(model_name: str, *, context_window: bool = False, registry: Reg
         if normalise(model.model) == wanted:
             for name in (model.context_window_fallbacks if context_window else model.fallbacks) or []:
                 if name not in names:
-                    names.append(name)
+                    names.append(str(name))
     return names
 
 
