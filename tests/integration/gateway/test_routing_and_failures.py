@@ -160,7 +160,7 @@ def test_fallbacks_across_models_when_every_backend_fails(runtime, gateway, stan
     down, backup = standins("down"), standins("backup")
     down.failing = True
     backup_model, _ = pool(gateway, unique, (backup, 1))
-    model, _ = pool(gateway, unique, (down, 1), fallbacks=[backup_model])
+    model, _ = pool(gateway, unique, (down, 1), fallbacks=[unique("undeclared"), backup_model])
     response = ask(runtime, model)
     assert response.status_code == 200, response.text
     assert response.json()["model"] == backup_model and "backup says" in response.text

@@ -179,8 +179,8 @@ def _routed(model_name: str, capability: str, call: Callable[[Target], Result], 
                 queue[0:0] = fallbacks_of(name, context_window=True)
             elif error.status >= 500 or error.status in (404, 429):
                 queue.extend(fallbacks_of(name) if error.code != "model_not_found" else [])
-            else:
-                raise
+            elif name == model_name:
+                raise  # the request itself is at fault; a fallback that cannot serve it just gives way
             if name == model_name:
                 queue.extend(fallbacks or [])
             if queue:
