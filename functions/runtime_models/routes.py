@@ -6,7 +6,7 @@ Contract rows of this group:
 - DELETE /models/{id}
 - PUT /models/{id}
 - GET /internal/models
-Extra route: GET /v1/models (OpenAI list format).
+Extra routes: GET /v1/models (OpenAI list format), GET /v1/models/{model} (one OpenAI model object).
 """
 
 from typing import Any
@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends
 
 from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
-from aiplane.gateway import downloads, registry
+from aiplane.gateway import downloads, registry, routing
 from aiplane.gateway.schemas import ModelBody, ModelUpdateBody
 
 router = APIRouter(dependencies=[Depends(resource_permission("models"))])
@@ -34,6 +34,11 @@ def list_models_internal(limit: str | None = None, cursor: str | None = None) ->
 @router.get("/v1/models", include_in_schema=False)
 def list_models_openai(limit: str | None = None, cursor: str | None = None) -> dict[str, Any]:
     return registry.openai_model_list(registry.list_models(parse_limit(limit), cursor))
+
+
+@router.get("/v1/models/{model:path}", include_in_schema=False)
+def retrieve_model_openai(model: str) -> dict[str, Any]:
+    return registry.openai_model(routing.declared_model(model))
 
 
 @router.post("/models", status_code=201)

@@ -25,7 +25,6 @@ from aiplane_local.lambda_runtime import invoke
 from aiplane_shared import resources
 from aiplane_shared.resources import physical_name
 
-SQS_BATCH_SIZE = 10
 SQS_WAIT_SECONDS = 1
 TTL_SWEEP_PERIOD_S = 30.0
 
@@ -71,7 +70,7 @@ class Dispatchers:
     def deliver_once(self, sqs: Any, queue: resources.Queue, url: str, queue_arn: str) -> int:
         """Receive one batch and hand it to the consumer; returns how many messages it got."""
         received = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=SQS_BATCH_SIZE, WaitTimeSeconds=SQS_WAIT_SECONDS,
+            QueueUrl=url, MaxNumberOfMessages=queue.batch_size, WaitTimeSeconds=SQS_WAIT_SECONDS,
             AttributeNames=["All"], MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not received:

@@ -49,6 +49,7 @@ class Queue:
     fifo: bool = False
     consumer: str | None = None  # the worker function (folder under functions/) fed by this queue
     visibility_timeout_s: int | None = None  # None: VISIBILITY_PER_CONSUMER_TIMEOUT × consumer_timeout_s
+    batch_size: int = 10  # messages per worker invocation
 
     def __post_init__(self) -> None:
         if self.visibility_timeout_s is None:
@@ -145,8 +146,11 @@ WEBSOCKET_CONNECTIONS_TABLE = Table("websocket-connections", "open WebSocket con
 TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE,
                              WEBSOCKET_CONNECTIONS_TABLE)
 
+# One pull per invocation; the worker extends its message's visibility while the pull progresses, so a
+# killed worker's message comes back within minutes rather than after 6 x 15.
 MODEL_DOWNLOAD_QUEUE = Queue(
     "model-downloads", "model pulls onto LLM backends", consumer_timeout_s=900, consumer="runtime_downloads",
+    visibility_timeout_s=960, batch_size=1, max_receive_count=10,
 )
 GATEWAY_SYNC_QUEUE = Queue(
     "gateway-sync", "LLM backend reconciliation requests (schedule ticks and backend writes)",

@@ -114,6 +114,7 @@ APPPROXY_MANAGER_ROUTES: frozenset[tuple[str, str]] = frozenset({
 EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (RUNTIME, "GET", "/v1/models"),  # 001's OpenAI model list (003's GET /models is the internal format)
     (RUNTIME, "POST", "/v1/embeddings"),
+    (RUNTIME, "GET", "/v1/models/{model}"),  # OpenAI's retrieve-model
     (RUNTIME, "POST", "/providers/{providerType}/configure"),  # the only way to set a provider key
     (RUNTIME, "PUT", "/users/{id}/families"),  # an administrator grants a user more API families
     # A user's own API keys: list them, revoke one.

@@ -41,6 +41,13 @@ class Settings:
     # Local stack only: the EC2 tag holding the loopback host:port the harness gave an instance's agent
     # (agents there listen on loopback, not on moto's made-up private IPs). Unset: the private IP EC2 reports.
     gpu_agent_address_tag: str | None = None
+    # LLM gateway failure handling (docs/runtime-gateway.md): a backend that fails `allowed_fails` times
+    # within the window cools down for every container; transient failures are retried on the same backend first.
+    gateway_allowed_fails: int = 3
+    gateway_failure_window_s: float = 60.0
+    gateway_cooldown_s: float = 15.0
+    gateway_retries: int = 1
+    gateway_retry_backoff_s: float = 0.05
 
     def resource(self, name: str) -> str:
         """The physical name of a shared resource (table, queue, bus, secret)."""
@@ -65,6 +72,11 @@ def get_settings() -> Settings:
         gpu_agent_address_tag=os.environ.get("AIPLANE_GPU_AGENT_ADDRESS_TAG") or None,
         inline_body_max_bytes=int(os.environ.get("AIPLANE_INLINE_BODY_MAX_BYTES", 4 * 1024 * 1024)),
         state_offload_bytes=int(os.environ.get("AIPLANE_STATE_OFFLOAD_BYTES", 32 * 1024)),
+        gateway_allowed_fails=int(os.environ.get("AIPLANE_GATEWAY_ALLOWED_FAILS", 3)),
+        gateway_failure_window_s=float(os.environ.get("AIPLANE_GATEWAY_FAILURE_WINDOW_S", 60)),
+        gateway_cooldown_s=float(os.environ.get("AIPLANE_GATEWAY_COOLDOWN_S", 15)),
+        gateway_retries=int(os.environ.get("AIPLANE_GATEWAY_RETRIES", 1)),
+        gateway_retry_backoff_s=float(os.environ.get("AIPLANE_GATEWAY_RETRY_BACKOFF_S", 0.05)),
     )
 
 

@@ -35,3 +35,13 @@ def test_gateway_workers_consume_their_queues_with_dlqs(environment_templates):
         messaging.has_resource_properties("AWS::Lambda::EventSourceMapping", {
             "EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]}, "FunctionResponseTypes": ["ReportBatchItemFailures"],
         })
+
+
+def test_the_download_worker_takes_one_pull_per_invocation(environment_templates):
+    env_name, templates = environment_templates
+    messaging = templates["async"]
+    name = physical_name(get_environment(env_name).resource_prefix, MODEL_DOWNLOAD_QUEUE.name)
+    messaging.has_resource_properties("AWS::SQS::Queue", {"QueueName": name, "VisibilityTimeout": 960})
+    (queue_id,) = messaging.find_resources("AWS::SQS::Queue", {"Properties": {"QueueName": name}})
+    messaging.has_resource_properties("AWS::Lambda::EventSourceMapping", {"EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]}, "BatchSize": 1})
+    assert MODEL_DOWNLOAD_QUEUE.visibility_timeout_s > MODEL_DOWNLOAD_QUEUE.consumer_timeout_s  # as Lambda requires

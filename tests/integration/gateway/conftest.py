@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
@@ -32,13 +33,13 @@ class Gateway:
     def __init__(self, client) -> None:
         self.client = client
 
-    def backend(self, name: str, url: str, backend_type: str = "ollama") -> str:
-        response = self.client.post("/backends", json={"name": name, "baseUrl": url, "type": backend_type})
+    def backend(self, name: str, url: str, backend_type: str = "ollama", weight: int = 1) -> str:
+        response = self.client.post("/backends", json={"name": name, "baseUrl": url, "type": backend_type, "weight": weight})
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
-    def group(self, name: str, purpose: str = "Internal Tasks", via: str = "/groups") -> str:
-        response = self.client.post(via, json={"name": name, "purposeType": purpose})
+    def group(self, name: str, purpose: str = "Internal Tasks", via: str = "/groups", strategy: str = "simple-shuffle") -> str:
+        response = self.client.post(via, json={"name": name, "purposeType": purpose, "routingStrategy": strategy})
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
@@ -59,3 +60,17 @@ class Gateway:
 @pytest.fixture
 def gateway(runtime):
     return Gateway(runtime)
+
+
+@pytest.fixture
+def gateway_settings(monkeypatch):
+    """Override failure-handling settings (allowed fails, retries...) for one test."""
+    from aiplane.gateway import inference
+    from aiplane.settings import get_settings
+
+    def override(**values):
+        changed = dataclasses.replace(get_settings(), **values)
+        monkeypatch.setattr(routing, "get_settings", lambda: changed)
+        monkeypatch.setattr(inference, "get_settings", lambda: changed)
+
+    return override

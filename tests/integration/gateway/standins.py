@@ -41,8 +41,20 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.server.standin
         standin.requests.append((method, self.path))
         body = self._body() if method in ("POST", "DELETE") else {}
+        standin.bodies.append(body)
+        if standin.delay_s:
+            time.sleep(standin.delay_s)
         if standin.failing:
             self._json({"error": "stand-in is failing"}, status=500)
+            return
+        if standin.failures:  # scripted answers first: (status, body, headers)
+            status, payload, headers = standin.failures.pop(0)
+            raw = json.dumps(payload).encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", "Content-Length": str(len(raw)), **headers}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(raw)
             return
         handler = getattr(standin, f"handle_{method}", None)
         if handler is None or not handler(self, self.path.split("?", 1)[0], body):
@@ -67,7 +79,10 @@ class StandIn:
     def __init__(self, name: str) -> None:
         self.name = name
         self.failing = False
+        self.delay_s = 0.0  # before every answer: a slow backend
+        self.failures: list[tuple[int, Any, dict[str, str]]] = []
         self.requests: list[tuple[str, str]] = []
+        self.bodies: list[dict[str, Any]] = []
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.standin = self
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -114,6 +129,9 @@ class OllamaStandIn(StandIn):
     def handle_POST(self, http: _Handler, path: str, body: dict[str, Any]) -> bool:
         if path == "/api/chat":
             reply = self.reply_for(body.get("messages") or [])
+            if body.get("tools") and (body.get("messages") or [{}])[-1].get("role") != "tool":
+                self._tool_call(http, body)
+                return True
             if body.get("stream", True):
                 http._start_stream("application/x-ndjson")
                 for word in reply.split(" "):
@@ -136,6 +154,18 @@ class OllamaStandIn(StandIn):
             self._pull(http, body["model"])
             return True
         return False
+
+    def _tool_call(self, http: _Handler, body: dict[str, Any]) -> None:
+        """Ollama answers a tool call whole, in one message (arguments as an object)."""
+        name = body["tools"][0]["function"]["name"]
+        message = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": name, "arguments": {"city": "Paris"}}}]}
+        done = {"done": True, "done_reason": "stop", "prompt_eval_count": 5, "eval_count": 6}
+        if body.get("stream", True):
+            http._start_stream("application/x-ndjson")
+            http.wfile.write((json.dumps({"model": body["model"], "message": message, "done": False}) + "\n").encode())
+            http.wfile.write((json.dumps({"model": body["model"], "message": {"role": "assistant", "content": ""}, **done}) + "\n").encode())
+        else:
+            http._json({"model": body["model"], "message": message, **done})
 
     def _pull(self, http: _Handler, model: str) -> None:
         http._start_stream("application/x-ndjson")
@@ -193,14 +223,26 @@ class OpenAIStandIn(StandIn):
             reply = self.reply_for(body.get("messages") or [])
             if body.get("stream"):
                 http._start_stream("text/event-stream")
-                for word in reply.split(" "):
-                    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                             "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
+
+                def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+                    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": choices, **extra}
                     http.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     http.wfile.flush()
-                final = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-                http.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+
+                if body.get("tools"):  # OpenAI streams a call's arguments in pieces
+                    name = body["tools"][0]["function"]["name"]
+                    send([{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+                        {"index": 0, "id": "call_abc", "type": "function", "function": {"name": name, "arguments": ""}}]}, "finish_reason": None}])
+                    for piece in ('{"city": ', '"Paris"}'):
+                        send([{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, "finish_reason": None}])
+                    send([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])
+                else:
+                    for word in reply.split(" "):
+                        send([{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}])
+                    send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    send([], usage={"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18})
+                http.wfile.write(b"data: [DONE]\n\n")
             else:
                 http._json({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
                             "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],

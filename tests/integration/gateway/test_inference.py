@@ -121,13 +121,14 @@ def test_a_model_outside_every_shared_pool_is_never_routed(runtime, gateway, oll
         other.stop()
 
 
-def test_failover_to_the_next_backend_when_one_answers_500(runtime, gateway, unique):
+def test_failover_to_the_next_backend_when_one_answers_500(runtime, gateway, gateway_settings, unique):
+    gateway_settings(gateway_allowed_fails=1)
     broken, healthy = OllamaStandIn("broken"), OllamaStandIn("healthy")
     try:
         broken.failing = True
         group_id = gateway.group(unique("g"))
         first = gateway.backend(unique("first"), broken.url)
-        second = gateway.backend(unique("second"), healthy.url)
+        second = gateway.backend(unique("second"), healthy.url, weight=0)  # tried only after the first
         model = unique("m")
         gateway.join(group_id, backends=(first, second), models=(gateway.model(model),))
         for _ in range(3):

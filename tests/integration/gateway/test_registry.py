@@ -11,7 +11,7 @@ def test_backend_crud_with_path_winning_over_body(runtime, unique):
     assert created.status_code == 201
     backend = created.json()
     assert backend["baseUrl"] == "http://127.0.0.1:9" and backend["type"] == "ollama"
-    assert set(backend) == {"id", "name", "baseUrl", "type", "createdAt", "updatedAt"}
+    assert set(backend) == {"id", "name", "baseUrl", "type", "weight", "createdAt", "updatedAt"} and backend["weight"] == 1
 
     updated = runtime.put(f"/backends/{backend['id']}", json={"id": "other", "name": name + "x", "baseUrl": "https://127.0.0.1:9", "type": "vllm"})
     assert updated.status_code == 200 and updated.json()["id"] == backend["id"] and updated.json()["type"] == "vllm"
@@ -53,12 +53,38 @@ def test_invalid_backends_are_refused_and_nothing_is_written(runtime, unique):
     assert len(runtime.get("/backends", params={"limit": 1000}).json()) == before
 
 
-def test_an_unsupported_backend_type_is_stored_with_an_error_state(runtime, unique):
-    backend = runtime.post("/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "llamacpp"}).json()
-    details = runtime.get(f"/backends/{backend['id']}").json()
-    assert "not supported" in details["error"] and "ollama" in details["error"]
-    state = next(item for item in runtime.get("/state").json() if item["id"] == backend["id"])
-    assert "not supported" in state["error"] and state["backend"]["type"] == "llamacpp"
+def test_an_unknown_backend_type_is_a_400_and_nothing_is_written(runtime, unique):
+    before = len(runtime.get("/backends", params={"limit": 1000}).json())
+    name = unique("b")
+    for backend_type in ("carrier-pigeon", "llamacpp"):
+        response = runtime.post("/backends", json={"name": name, "baseUrl": "http://127.0.0.1:9", "type": backend_type})
+        assert response.status_code == 400 and response.json()["error"]["param"] == "type", response.text
+        assert "ollama" in response.json()["error"]["message"]
+    assert len(runtime.get("/backends", params={"limit": 1000}).json()) == before
+    existing = runtime.post("/backends", json={"name": name, "baseUrl": "http://127.0.0.1:9", "type": "ollama"}).json()
+    refused = runtime.put(f"/backends/{existing['id']}", json={"name": name, "baseUrl": "http://127.0.0.1:9", "type": "carrier-pigeon"})
+    assert refused.status_code == 400 and runtime.get(f"/backends/{existing['id']}").json()["type"] == "ollama"
+    runtime.delete(f"/backends/{existing['id']}")
+
+
+def test_weights_strategies_and_fallbacks_are_stored_and_returned(runtime, unique):
+    backend = runtime.post("/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "ollama", "weight": 5}).json()
+    assert backend["weight"] == 5 and runtime.get(f"/backends/{backend['id']}").json()["weight"] == 5
+    updated = runtime.put(f"/backends/{backend['id']}", json={"name": backend["name"], "baseUrl": backend["baseUrl"], "type": "ollama", "weight": 0})
+    assert updated.json()["weight"] == 0
+    assert runtime.post("/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "ollama", "weight": -1}).status_code == 400
+    for collection in ("/pools", "/groups"):
+        plain = runtime.post(collection, json={"name": unique("g"), "purposeType": "x"}).json()
+        assert plain["routingStrategy"] == "simple-shuffle"
+        busy = runtime.post(collection, json={"name": unique("g"), "purposeType": "x", "routingStrategy": "least-busy"}).json()
+        assert runtime.get(f"{collection}/{busy['id']}").json()["routingStrategy"] == "least-busy"
+        changed = runtime.put(f"{collection}/{busy['id']}", json={"name": busy["name"], "routingStrategy": "latency-based-routing"})
+        assert changed.json()["routingStrategy"] == "latency-based-routing"
+        bad = runtime.post(collection, json={"name": unique("g"), "routingStrategy": "round-robin"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "routingStrategy"
+    model = runtime.post("/models", json={"model": unique("m"), "canChat": True, "fallbacks": ["other"], "contextWindowFallbacks": ["long"]}).json()
+    assert (model["fallbacks"], model["contextWindowFallbacks"]) == (["other"], ["long"])
+    assert runtime.put(f"/models/{model['id']}", json={"fallbacks": []}).json()["fallbacks"] == []
     runtime.delete(f"/backends/{backend['id']}")
 
 
@@ -111,7 +137,8 @@ def test_models_internal_and_openai_formats(runtime, unique):
     created = runtime.post("/models", json={"model": name, "canChat": True, "contextLength": 8192})
     assert created.status_code == 201
     model = created.json()
-    assert set(model) == {"id", "model", "canChat", "canEmbed", "canPrompt", "canStream", "contextLength", "createdAt", "updatedAt"}
+    assert set(model) == {"id", "model", "canChat", "canEmbed", "canPrompt", "canStream", "contextLength", "fallbacks",
+                          "contextWindowFallbacks", "createdAt", "updatedAt"}
     assert runtime.post("/models", json={"model": name}).status_code == 409
     assert runtime.post("/models", json={"model": unique("m"), "contextLength": -1}).status_code == 400
 

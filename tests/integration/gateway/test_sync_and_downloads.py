@@ -188,3 +188,74 @@ def test_queue_removal_and_model_purge(runtime, gateway, pulling):
     model_id = next(m["id"] for m in runtime.get("/models", params={"limit": 1000}).json() if m["model"] == pulling["model"])
     assert runtime.delete(f"/models/{model_id}", params={"purge": "true"}).json() == "model removed"
     assert queued_job(runtime, pulling["model"]) is None
+
+
+def job_record(job_id: str):
+    from aiplane.gateway.records import DOWNLOADS_PARTITION, DownloadJobRecord
+
+    return DownloadJobRecord.get(DOWNLOADS_PARTITION, f"JOB#{job_id}")
+
+
+def test_the_worker_takes_one_pull_per_message_and_extends_its_visibility(runtime, pulling, monkeypatch):
+    """A real message on a queue of its own, received with a 1 s visibility: the pull lasts 2 s and
+    the worker keeps extending it, so no other worker can receive the message meanwhile."""
+    import boto3
+
+    assert MODEL_DOWNLOAD_QUEUE.batch_size == 1 and MODEL_DOWNLOAD_QUEUE.visibility_timeout_s >= MODEL_DOWNLOAD_QUEUE.consumer_timeout_s
+    monkeypatch.setattr(downloads, "HEARTBEAT_EVERY_S", 0.2)
+    pulling["ollama"].pull_steps = 40  # 2 s
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"pull-visibility-{pulling['job'][:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"jobId": pulling["job"]}))
+    message = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1, MaxNumberOfMessages=1)["Messages"][0]
+    event = sqs_event({"jobId": pulling["job"]})
+    event["Records"][0].update(receiptHandle=message["ReceiptHandle"], eventSourceARN=arn)
+    try:
+        handler = load_handler(MODEL_DOWNLOAD_QUEUE.consumer)
+        context = LocalLambdaContext(function_name=MODEL_DOWNLOAD_QUEUE.consumer, timeout_s=MODEL_DOWNLOAD_QUEUE.consumer_timeout_s)
+        assert handler(event, context) == {"batchItemFailures": []}
+        assert pulling["ollama"].pulls_finished == [pulling["model"]]
+        assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None  # still hidden, 2 s on
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+
+
+def test_a_pull_is_bounded_in_time_and_resumes_in_a_new_message(runtime, pulling):
+    pulling["ollama"].pull_steps = 40  # 2 s, over the 0.5 s slice
+    assert downloads.run_job(pulling["job"], slice_s=0.5) == downloads.REQUEUED
+    job = job_record(pulling["job"])
+    assert (job.status, job.progress_status, int(job.attempts), job.failures) == ("queued", "resuming", 1, None)
+    deadline = time.monotonic() + 10
+    while pulling["model"] not in pulling["ollama"].pulls_aborted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pulling["model"] in pulling["ollama"].pulls_aborted  # the pull was closed, not left running
+
+    assert downloads.run_job(pulling["job"]) == downloads.DONE
+    assert pulling["ollama"].pulls_finished == [pulling["model"]] and int(job_record(pulling["job"]).attempts) == 2
+
+
+def test_a_killed_pull_is_recovered_never_left_running(runtime, pulling):
+    from aiplane.gateway.records import DownloadJobRecord
+
+    job = job_record(pulling["job"])
+    # A worker took the job and died: running, with a heartbeat long gone.
+    job.update(actions=[DownloadJobRecord.status.set("running"), DownloadJobRecord.heartbeat_at.set(time.time() - 3600)])
+    assert downloads.recover_stale() >= 1
+    assert job_record(pulling["job"]).status == "queued"
+
+    # A live worker's job is not taken twice; a dead one's is, when its message comes back.
+    job.update(actions=[DownloadJobRecord.status.set("running"), DownloadJobRecord.heartbeat_at.set(time.time())])
+    assert downloads.run_job(pulling["job"]) == "busy" and downloads.recover_stale() == 0
+    job.update(actions=[DownloadJobRecord.heartbeat_at.set(time.time() - 3600)])
+    pulling["ollama"].pull_steps = 2
+    assert downloads.run_job(pulling["job"]) == downloads.DONE
+
+    assert int(job_record(pulling["job"]).failures) == 2  # killed twice so far
+
+    # One that keeps dying fails instead of cycling forever.
+    job.update(actions=[DownloadJobRecord.status.set("running"), DownloadJobRecord.heartbeat_at.set(time.time() - 3600),
+                        DownloadJobRecord.failures.set(downloads.MAX_FAILURES - 1)])
+    downloads.recover_stale()
+    failed = job_record(pulling["job"])
+    assert failed.status == "failed" and "killed or broke" in failed.error

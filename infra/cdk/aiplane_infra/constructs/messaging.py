@@ -16,7 +16,6 @@ from aiplane_shared.environments import Environment
 from aiplane_shared.resources import physical_name
 
 DLQ_RETENTION = cdk.Duration.days(14)
-SQS_BATCH_SIZE = 10
 
 
 class WorkQueues(Construct):
@@ -45,7 +44,7 @@ class WorkQueues(Construct):
             )
             if definition.consumer:
                 worker = functions.make(definition.consumer, definition.consumer, timeout_s=definition.consumer_timeout_s)
-                worker.add_event_source(event_sources.SqsEventSource(queue, batch_size=SQS_BATCH_SIZE, report_batch_item_failures=True))
+                worker.add_event_source(event_sources.SqsEventSource(queue, batch_size=definition.batch_size, report_batch_item_failures=True))
             self.queues[definition.name] = queue
             self.dead_letter_queues[definition.name] = dlq
 

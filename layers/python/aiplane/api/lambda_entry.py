@@ -45,9 +45,10 @@ def make_lambda_handler(app: FastAPI, family: str) -> LambdaHandler:
     return _observed(handle)
 
 
-def sqs_worker(record_handler: Callable[[SQSRecord], None]) -> WorkerHandler:
+def sqs_worker(record_handler: Callable[[SQSRecord], None] | Callable[[SQSRecord, Any], None]) -> WorkerHandler:
     """A handler for an SQS-fed function: each record is handled on its own and only the records
-    that raised are reported back (partial batch failures), so SQS retries just those."""
+    that raised are reported back (partial batch failures), so SQS retries just those. A record
+    handler with a `lambda_context` parameter gets the Lambda context (Powertools passes it)."""
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def handle(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:

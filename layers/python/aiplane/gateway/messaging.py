@@ -31,3 +31,9 @@ def request_sync(backend_ids: list[str]) -> None:
 def send_download_jobs(job_ids: list[str]) -> None:
     if job_ids:
         _send(MODEL_DOWNLOAD_QUEUE, [{"jobId": job_id} for job_id in job_ids])
+
+
+def extend_visibility(queue_arn: str, receipt_handle: str, seconds: int) -> None:
+    """Keep a message being worked on hidden from other workers for `seconds` more."""
+    url = aws.client("sqs").get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+    aws.client("sqs").change_message_visibility(QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)

@@ -17,6 +17,7 @@ from aiplane_shared import resources
 
 REGISTRY_PARTITION = "GATEWAY"
 DOWNLOADS_PARTITION = "GATEWAY#DOWNLOADS"
+FAILURES_PARTITION = "GATEWAY#FAILURES"
 
 BACKENDS_INDEX_KEY = "GATEWAY#BACKENDS"
 GROUPS_INDEX_KEY = "GATEWAY#GROUPS"
@@ -52,6 +53,7 @@ class BackendRecord(_RuntimeRecord):
     # Who, holding manage on providers, set this URL: only then does the provider key go to a
     # base URL other than the provider's official API host (see gateway/providers.py).
     provider_key_granted_by = UnicodeAttribute(null=True)
+    weight = NumberAttribute(null=True)  # absent on records older than weights: DEFAULT_WEIGHT
 
 
 class BackendStateRecord(_RuntimeRecord):
@@ -76,6 +78,7 @@ class GroupRecord(_RuntimeRecord):
     id = UnicodeAttribute()
     name = UnicodeAttribute()
     purpose_type = UnicodeAttribute(default="")
+    routing_strategy = UnicodeAttribute(null=True)  # absent on older records: DEFAULT_ROUTING_STRATEGY
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -99,6 +102,8 @@ class ModelRecord(_RuntimeRecord):
     can_prompt = BooleanAttribute(default=False)
     can_stream = BooleanAttribute(default=False)
     context_length = NumberAttribute(default=0)
+    fallbacks = string_list(null=True)
+    context_window_fallbacks = string_list(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -124,6 +129,24 @@ class ProviderRecord(_RuntimeRecord):
     updated_at = UnicodeAttribute()
 
 
+class CooldownRecord(_RuntimeRecord):
+    """sk = COOLDOWN#<backend id>: the backend is skipped by every container until `until` (epoch seconds).
+    It lives in the registry partition, so the routing snapshot's one Query reads it; the TTL removes it later."""
+
+    backend_id = UnicodeAttribute()
+    until = NumberAttribute()
+    reason = UnicodeAttribute(null=True)
+    expires_at_epoch = NumberAttribute()
+
+
+class FailureCountRecord(_RuntimeRecord):
+    """pk = GATEWAY#FAILURES, sk = <backend id>#<window number>: failures counted by every container
+    in one fixed window (an atomic ADD), so `allowed_fails` holds across containers."""
+
+    fails = NumberAttribute(default=0)
+    expires_at_epoch = NumberAttribute()
+
+
 class DownloadJobRecord(_RuntimeRecord):
     """pk = GATEWAY#DOWNLOADS, sk = JOB#<id>: a model pull onto one ollama backend, with its progress."""
 
@@ -141,3 +164,6 @@ class DownloadJobRecord(_RuntimeRecord):
     completed = NumberAttribute(null=True)
     error = UnicodeAttribute(null=True)
     expires_at_epoch = NumberAttribute(null=True)
+    heartbeat_at = NumberAttribute(null=True)  # epoch seconds of the running worker's last sign of life
+    attempts = NumberAttribute(null=True)  # times a worker took the job (a slice each)
+    failures = NumberAttribute(null=True)  # of those, the ones killed or broken mid-pull

@@ -31,6 +31,7 @@ from aiplane.gateway.records import (
     REGISTRY_PARTITION,
     BackendRecord,
     BackendStateRecord,
+    CooldownRecord,
     GroupRecord,
     MembershipRecord,
     ModelRecord,
@@ -38,7 +39,15 @@ from aiplane.gateway.records import (
     ProviderRecord,
     group_purpose_key,
 )
-from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES, BackendBody, GroupBody, ModelBody, ModelUpdateBody
+from aiplane.gateway.schemas import (
+    DEFAULT_ROUTING_STRATEGY,
+    DEFAULT_WEIGHT,
+    SUPPORTED_BACKEND_TYPES,
+    BackendBody,
+    GroupBody,
+    ModelBody,
+    ModelUpdateBody,
+)
 from aiplane.identity.access import MANAGE, permission_of
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
@@ -60,6 +69,7 @@ class Registry:
     models: dict[str, ModelRecord] = field(default_factory=dict)
     memberships: list[MembershipRecord] = field(default_factory=list)
     providers: dict[str, ProviderRecord] = field(default_factory=dict)
+    cooldowns: dict[str, CooldownRecord] = field(default_factory=dict)
 
     def groups_of(self, kind: str, member_id: str) -> set[str]:
         return {m.group_id for m in self.memberships if m.member_kind == kind and m.member_id == member_id}
@@ -76,7 +86,7 @@ class Registry:
 
 _RECORD_OF_PREFIX = {
     "BACKEND#": BackendRecord, "STATE#": BackendStateRecord, "GROUP#": GroupRecord,
-    "MODEL#": ModelRecord, "MEMBER#": MembershipRecord, "PROVIDER#": ProviderRecord,
+    "MODEL#": ModelRecord, "MEMBER#": MembershipRecord, "PROVIDER#": ProviderRecord, "COOLDOWN#": CooldownRecord,
 }
 
 _snapshot_lock = threading.Lock()
@@ -112,6 +122,8 @@ def load_registry() -> Registry:
                 registry.memberships.append(record)
             elif isinstance(record, ProviderRecord):
                 registry.providers[record.type] = record
+            elif isinstance(record, CooldownRecord):
+                registry.cooldowns[record.backend_id] = record
     return registry
 
 
@@ -147,9 +159,13 @@ def list_page(index: Any, sort_attribute: Any, hash_key: str, limit: int, cursor
 # ---------------------------------------------------------------- backends
 
 
+def weight_of(record: BackendRecord) -> int:
+    return DEFAULT_WEIGHT if record.weight is None else int(record.weight)
+
+
 def backend_view(record: BackendRecord) -> dict[str, Any]:
     return {
-        "id": record.id, "name": record.name, "baseUrl": record.base_url, "type": record.type,
+        "id": record.id, "name": record.name, "baseUrl": record.base_url, "type": record.type, "weight": weight_of(record),
         "createdAt": record.created_at, "updatedAt": record.updated_at,
     }
 
@@ -209,7 +225,7 @@ def create_backend(body: BackendBody, principal: Principal) -> BackendRecord:
     backend_id = (body.id or "").strip() or str(uuid.uuid4())
     record = BackendRecord(
         REGISTRY_PARTITION, f"BACKEND#{backend_id}", gsi1sk=stamp, id=backend_id, name=body.name,
-        base_url=body.base_url, type=body.type, created_at=stamp, updated_at=stamp,
+        base_url=body.base_url, type=body.type, weight=body.weight, created_at=stamp, updated_at=stamp,
         provider_key_granted_by=_provider_key_grantor(principal, body),
     )
     try:
@@ -231,7 +247,7 @@ def update_backend(backend_id: str, body: BackendBody, principal: Principal) -> 
         record.update(
             actions=[
                 BackendRecord.name.set(body.name), BackendRecord.base_url.set(body.base_url),
-                BackendRecord.type.set(body.type), BackendRecord.updated_at.set(now_iso()),
+                BackendRecord.type.set(body.type), BackendRecord.weight.set(body.weight), BackendRecord.updated_at.set(now_iso()),
                 BackendRecord.provider_key_granted_by.set(grantor) if grantor else BackendRecord.provider_key_granted_by.remove(),
             ],
             condition=BackendRecord.pk.exists(),
@@ -273,9 +289,13 @@ def write_backend_state(backend_id: str, *, error: str | None, models: list[str]
 # ---------------------------------------------------------------- pools / groups
 
 
+def strategy_of(record: GroupRecord) -> str:
+    return record.routing_strategy or DEFAULT_ROUTING_STRATEGY
+
+
 def group_view(record: GroupRecord) -> dict[str, Any]:
     return {
-        "id": record.id, "name": record.name, "purposeType": record.purpose_type,
+        "id": record.id, "name": record.name, "purposeType": record.purpose_type, "routingStrategy": strategy_of(record),
         "createdAt": record.created_at, "updatedAt": record.updated_at,
     }
 
@@ -300,7 +320,8 @@ def create_group(body: GroupBody) -> GroupRecord:
     group_id = (body.id or "").strip() or str(uuid.uuid4())
     record = GroupRecord(
         REGISTRY_PARTITION, f"GROUP#{group_id}", gsi1sk=stamp, gsi2pk=group_purpose_key(body.purpose_type),
-        gsi2sk=stamp, id=group_id, name=body.name, purpose_type=body.purpose_type, created_at=stamp, updated_at=stamp,
+        gsi2sk=stamp, id=group_id, name=body.name, purpose_type=body.purpose_type, routing_strategy=body.routing_strategy,
+        created_at=stamp, updated_at=stamp,
     )
     claim = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{body.name}", owner_id=group_id)
     _create_with_name_claim(record, claim, f"a group named {body.name!r} or with id {group_id} already exists")
@@ -319,6 +340,7 @@ def update_group(group_id: str, body: GroupBody) -> GroupRecord:
                 actions=[
                     GroupRecord.name.set(body.name), GroupRecord.purpose_type.set(body.purpose_type),
                     GroupRecord.gsi2pk.set(group_purpose_key(body.purpose_type)), GroupRecord.updated_at.set(stamp),
+                    GroupRecord.routing_strategy.set(body.routing_strategy),
                 ],
                 condition=GroupRecord.name == record.name,
             )
@@ -412,16 +434,19 @@ def model_view(record: ModelRecord) -> dict[str, Any]:
     return {
         "id": record.id, "model": record.model, "canChat": record.can_chat, "canEmbed": record.can_embed,
         "canPrompt": record.can_prompt, "canStream": record.can_stream, "contextLength": int(record.context_length or 0),
+        "fallbacks": list(record.fallbacks or []), "contextWindowFallbacks": list(record.context_window_fallbacks or []),
         "createdAt": record.created_at, "updatedAt": record.updated_at,
     }
 
 
+def openai_model(model: ModelRecord) -> dict[str, Any]:
+    return {"id": model.model, "object": "model", "created": epoch_of(model.created_at), "owned_by": "aiplane"}
+
+
 def openai_model_list(models: list[ModelRecord]) -> dict[str, Any]:
     """001's OpenAI list format (GET /v1/models; also what GET /openai/{chainID}/v1/models answers)."""
-    return {
-        "object": "list",
-        "data": [{"id": model.model, "object": "model", "created": epoch_of(model.created_at), "owned_by": "aiplane"} for model in models],
-    }
+    return {"object": "list", "data": [openai_model(model) for model in models]}
+
 
 
 def get_model(model_id: str) -> ModelRecord:
@@ -449,7 +474,8 @@ def create_model(body: ModelBody) -> ModelRecord:
     record = ModelRecord(
         REGISTRY_PARTITION, f"MODEL#{model_id}", gsi1sk=stamp, id=model_id, model=body.model.strip(),
         can_chat=body.can_chat, can_embed=body.can_embed, can_prompt=body.can_prompt, can_stream=body.can_stream,
-        context_length=body.context_length, created_at=stamp, updated_at=stamp,
+        context_length=body.context_length, fallbacks=body.fallbacks, context_window_fallbacks=body.context_window_fallbacks,
+        created_at=stamp, updated_at=stamp,
     )
     claim = NameClaimRecord(REGISTRY_PARTITION, f"MODELNAME#{record.model}", owner_id=model_id)
     _create_with_name_claim(record, claim, f"model {record.model!r} (id {model_id}) is already declared")
@@ -466,6 +492,7 @@ def update_model(model_id: str, body: ModelUpdateBody) -> ModelRecord:
         (ModelRecord.can_chat, body.can_chat), (ModelRecord.can_embed, body.can_embed),
         (ModelRecord.can_prompt, body.can_prompt), (ModelRecord.can_stream, body.can_stream),
         (ModelRecord.context_length, body.context_length),
+        (ModelRecord.fallbacks, body.fallbacks), (ModelRecord.context_window_fallbacks, body.context_window_fallbacks),
     )
     for attribute, value in changes:
         if value is not None:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SUPPORTED_BACKEND_TYPES = ("ollama", "vllm", "openai", "gemini")
 PROVIDER_TYPES = ("openai", "gemini")
-# A well-formed type outside SUPPORTED_BACKEND_TYPES is stored and reported with an error state;
-# anything else (empty, spaces, punctuation) is refused.
-_BACKEND_TYPE_SHAPE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+# LiteLLM's router strategy names; the first is the default.
+ROUTING_STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing")
+DEFAULT_ROUTING_STRATEGY = ROUTING_STRATEGIES[0]
+DEFAULT_WEIGHT = 1
+MAX_WEIGHT = 1000
 
 
 def http_url(value: str) -> str:
@@ -20,6 +21,10 @@ def http_url(value: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError("must be an http(s) URL")
     return value.strip().rstrip("/")
+
+
+MAX_FALLBACKS = 10
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
 
 class _Body(BaseModel):
@@ -31,6 +36,7 @@ class BackendBody(_Body):
     name: str = Field(min_length=1, max_length=200)
     base_url: str = Field(alias="baseUrl")
     type: str
+    weight: int = Field(default=DEFAULT_WEIGHT, ge=0, le=MAX_WEIGHT)  # share of simple-shuffle traffic; 0 drains
 
     @field_validator("name")
     @classmethod
@@ -48,7 +54,7 @@ class BackendBody(_Body):
     @classmethod
     def _type(cls, value: str) -> str:
         value = value.strip().lower()
-        if not _BACKEND_TYPE_SHAPE.match(value):
+        if value not in SUPPORTED_BACKEND_TYPES:
             raise ValueError(f"unknown backend type; supported: {', '.join(SUPPORTED_BACKEND_TYPES)}")
         return value
 
@@ -57,6 +63,7 @@ class GroupBody(_Body):
     id: str | None = None
     name: str = Field(min_length=1, max_length=200)
     purpose_type: str = Field(default="", alias="purposeType", max_length=200)
+    routing_strategy: Literal[ROUTING_STRATEGIES] = Field(default=DEFAULT_ROUTING_STRATEGY, alias="routingStrategy")  # type: ignore[valid-type]
 
     @field_validator("name")
     @classmethod
@@ -74,6 +81,10 @@ class ModelBody(_Body):
     can_prompt: bool = Field(default=False, alias="canPrompt")
     can_stream: bool = Field(default=False, alias="canStream")
     context_length: int = Field(default=0, alias="contextLength", ge=0)
+    # Model names tried, in order, when every backend of this one failed (LiteLLM's `fallbacks`), and
+    # when the prompt does not fit this model's context (its `context_window_fallbacks`).
+    fallbacks: list[ModelName] = Field(default_factory=list, max_length=MAX_FALLBACKS)
+    context_window_fallbacks: list[ModelName] = Field(default_factory=list, alias="contextWindowFallbacks", max_length=MAX_FALLBACKS)
 
 
 class ModelUpdateBody(_Body):
@@ -85,6 +96,8 @@ class ModelUpdateBody(_Body):
     can_prompt: bool | None = Field(default=None, alias="canPrompt")
     can_stream: bool | None = Field(default=None, alias="canStream")
     context_length: int | None = Field(default=None, alias="contextLength", ge=0)
+    fallbacks: list[ModelName] | None = Field(default=None, max_length=MAX_FALLBACKS)
+    context_window_fallbacks: list[ModelName] | None = Field(default=None, alias="contextWindowFallbacks", max_length=MAX_FALLBACKS)
 
 
 class ProviderConfigureBody(_Body):
@@ -107,6 +120,35 @@ class ChatCompletionBody(_Body):
     max_tokens: int | None = Field(default=None, ge=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop: str | list[str] | None = None
+    n: int | None = Field(default=None, ge=1, le=16)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+    user: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    stream_options: dict[str, Any] | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The OpenAI parameters the request set, as a backend receives them (unset ones are left out)."""
+        fields = self.model_dump(include=set(OPENAI_CHAT_OPTIONS), exclude_none=True)
+        extra = {key: value for key, value in (self.model_extra or {}).items() if key in OPENAI_CHAT_OPTIONS and value is not None}
+        return {**extra, **fields}
+
+    def include_usage(self) -> bool:
+        return bool((self.stream_options or {}).get("include_usage"))
+
+
+# What an OpenAI-compatible backend is sent besides model, messages and stream: 003's OpenAIChatRequest
+# plus the OpenAI parameters its clients commonly set. Anything else in a body is not forwarded.
+OPENAI_CHAT_OPTIONS = (
+    "temperature", "max_tokens", "top_p", "stop", "n", "frequency_penalty", "presence_penalty", "seed", "user",
+    "tools", "tool_choice", "response_format", "logprobs", "top_logprobs", "stream_options", "logit_bias",
+    "parallel_tool_calls", "max_completion_tokens", "reasoning_effort",
+)
 
 
 class EmbeddingsBody(_Body):

@@ -23,6 +23,8 @@ from aiplane.outbound import OutboundRefused
 
 
 def sync_all() -> dict[str, str | None]:
+    """The tick: requeue pulls whose worker died, then reconcile every backend."""
+    downloads.recover_stale()
     registry = load_registry()
     return {backend_id: sync_backend(backend, registry) for backend_id, backend in registry.backends.items()}
 
