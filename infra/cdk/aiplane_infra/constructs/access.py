@@ -71,10 +71,6 @@ def _worker(*write: Resource, read: tuple[Resource, ...] = (), capabilities: tup
     return Access(read=(IDENTITY_TABLE, *read), write=write, capabilities=frozenset(capabilities))
 
 
-# The contract lifecycle (aiplane.gpufarm.contracts) ends contracts and with them their agent
-# credentials; these groups import it for reading contracts. Splitting that module would drop the grant.
-GPU_API = dict(read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.AGENT_CREDENTIALS))
-
 FUNCTION_ACCESS: dict[str, Access] = {
     # The authorizer only establishes who calls: it reads identity and the credentials.
     "authorizer": Access(read=(IDENTITY_TABLE, *AUTH_SECRETS)),
@@ -120,12 +116,13 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "gpufarm_auth": _api(GPUFARM_TABLE, read=(RUNTIME_TABLE, ARTIFACT_BUCKET)),
     # POST queues a contract for the provisioner; DELETE terminates. Only the provisioner launches.
     "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
-    "gpufarm_loadbalancer": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, **GPU_API),
+    # Reads contracts (aiplane.gpufarm.contract_states), not their lifecycle: no credentials, no queue.
+    "gpufarm_loadbalancer": _api(GPUFARM_TABLE, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ,)),
     "gpufarm_billing": _api(GPUFARM_TABLE),
     "gpufarm_models": _api(GPUFARM_TABLE, ARTIFACT_BUCKET),
     "gpufarm_agents": _api(GPUFARM_TABLE, ARTIFACT_BUCKET),
     "gpufarm_stream": _api(),
-    "gpufarm_health": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, **GPU_API),
+    "gpufarm_health": _api(GPUFARM_TABLE),
     # Workers: each touches its own queue (through its event source) and tables.
     "runtime_downloads": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES),
     "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.commerce import holds
@@ -26,6 +26,9 @@ from aiplane.data.aws import client
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog
 from aiplane.gpufarm.catalog import AWS, Filters, Offer
+from aiplane.gpufarm.contract_states import (  # noqa: F401  (re-exported: the lifecycle's callers name them here)
+    FAILED, FINISHED, PROVISIONING, RUNNING, STOPPED, TERMINATED, TERMINATING, count_with_status, get_contract, now,
+)
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.principal import Principal
@@ -33,10 +36,6 @@ from aiplane.observability import logger
 from aiplane.settings import current_environment, get_settings
 from aiplane_shared.resources import PROVISIONING_QUEUE
 
-PROVISIONING, RUNNING, FAILED, TERMINATING, TERMINATED, STOPPED = (
-    "provisioning", "running", "failed", "terminating", "terminated", "stopped",
-)
-FINISHED = (FAILED, TERMINATED)
 SPOT, ON_DEMAND = "spot", "on-demand"
 SQS_BATCH_LIMIT = 10
 
@@ -56,10 +55,6 @@ class ContractConfig:
             raise ValidationError("market must be 'spot' or 'on-demand'", param="market")
         if self.max_price is not None and self.max_price <= 0:
             raise ValidationError("max_price must be positive", param="max_price")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -189,13 +184,6 @@ def pick_offers(provider: str, count: int, filters: Filters) -> tuple[list[Offer
     return picked, errors
 
 
-def get_contract(contract_id: str) -> GpuContractRecord | None:
-    try:
-        return GpuContractRecord.get(GpuContractRecord.key(contract_id), "META")
-    except DoesNotExist:
-        return None
-
-
 def find_for_destroy(principal: Principal, provider: str, instance_id: str) -> GpuContractRecord:
     """The contract named by its contract id, its EC2 instance id, or the offer id it was created
     with (the newest live one of the caller's)."""
@@ -273,10 +261,6 @@ def destroy(record: GpuContractRecord) -> None:
         return
     set_status(record, TERMINATED)
     agent_credentials.revoke(record)
-
-
-def count_with_status(status: str) -> int:
-    return GpuContractRecord.by_status.count(GpuContractRecord.status_key(status))
 
 
 def sweep_leases(moment: datetime | None = None) -> dict[str, int]:

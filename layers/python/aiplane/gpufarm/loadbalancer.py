@@ -25,8 +25,8 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gpufarm import catalog, contracts
-from aiplane.gpufarm.contracts import RUNNING, TERMINATING, now
+from aiplane.gpufarm import catalog, contract_states
+from aiplane.gpufarm.contract_states import RUNNING, TERMINATING, now
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
@@ -56,7 +56,7 @@ def _load_of(record: GpuAgentRecord) -> AgentLoad:
 
 def _agent_contract(agent: Principal, instance_id: str, *statuses: str) -> GpuContractRecord:
     """The contract the agent credential was issued for, which must be the instance's."""
-    contract = contracts.get_contract(agent.claims.get("contractId", ""))
+    contract = contract_states.get_contract(agent.claims.get("contractId", ""))
     if contract is None or contract.user_id != agent.id:
         raise ForbiddenError("the agent credential names no contract of yours")
     if contract.provider_instance_id != instance_id:
