@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import httpx
 import pytest
 
-from aiplane.data import presigned
+from aiplane.data import aws, presigned
+from aiplane.files import tree
 from aiplane.settings import get_settings
-from tests.integration.runtime_files.test_files import FILE_FIELDS, assert_error, upload
+from tests.integration.runtime_files.test_files import FILE_FIELDS, assert_error, objects_under, upload
 
 
 @pytest.fixture
@@ -84,3 +86,42 @@ def test_presigned_announcements_are_validated(runtime, folder):
     assert_error(runtime.post("/files", json={"name": "x", "parentId": "no-such-folder", "size": 3}), 404)
     upload(runtime, "taken.txt", b"1", folder["id"])
     assert_error(runtime.post("/files", json={"name": "taken.txt", "parentId": folder["id"], "size": 3}), 409)
+
+
+def test_a_declared_sha256_is_enforced_by_s3_and_checked_at_completion(runtime, folder):
+    content, other = b"checked content " * 8, b"CHECKED CONTENT " * 8
+    declared = hashlib.sha256(content).hexdigest()
+    announced = runtime.post("/files", json={"name": "sum.txt", "parentId": folder["id"], "size": len(content),
+                                             "contentType": "text/plain", "sha256": declared.upper()})
+    assert announced.status_code == 201, announced.text
+    body, file_id = announced.json(), announced.json()["id"]
+    assert post_to_s3(body["upload"], other).status_code == 400  # same size, other digest: S3 refuses it (BadDigest)
+
+    # Content that reached the key some other way is refused at completion: removed, nothing written, still pending.
+    aws.client("s3").put_object(Bucket=tree.bucket(), Key=body["upload"]["fields"]["key"], Body=other)
+    refused = runtime.post(f"/files/{file_id}/complete")
+    assert_error(refused, 400, "checksum_mismatch")
+    assert declared in refused.json()["error"]["message"]
+    assert_error(runtime.get(f"/files/{file_id}"), 404)
+    assert objects_under(file_id) == []
+    assert_error(runtime.post(f"/files/{file_id}/complete"), 409, "upload_incomplete")
+
+    assert post_to_s3(body["upload"], content).status_code in (200, 201, 204)
+    completed = runtime.post(f"/files/{file_id}/complete")
+    assert completed.status_code == 200 and completed.json()["size"] == len(content), completed.text
+    assert runtime.get(f"/files/{file_id}/download").content == content
+
+
+def test_a_replace_with_the_wrong_sha256_leaves_the_old_content(runtime, folder):
+    file_id = upload(runtime, "keep.txt", b"old", folder["id"]).json()["id"]
+    announced = runtime.put(f"/files/{file_id}", json={"size": 3, "sha256": hashlib.sha256(b"new").hexdigest()})
+    aws.client("s3").put_object(
+        Bucket=tree.bucket(), Key=announced.json()["upload"]["fields"]["key"], Body=b"bad")
+    assert_error(runtime.post(f"/files/{file_id}/complete"), 400, "checksum_mismatch")
+    assert runtime.get(f"/files/{file_id}/download").content == b"old"
+
+
+@pytest.mark.parametrize("sha256", ["abc", "g" * 64, 12])
+def test_a_malformed_sha256_is_a_400_before_anything_is_pending(runtime, folder, sha256):
+    response = runtime.post("/files", json={"name": "bad.txt", "parentId": folder["id"], "size": 3, "sha256": sha256})
+    assert_error(response, 400)

@@ -225,6 +225,7 @@ class ModelUploadRecord(_GpufarmModel):
 
     owner_id = UnicodeAttribute()
     model = UnicodeAttribute()  # the ModelRecord to write, as JSON (`to_simple_dict`)
+    sha256 = UnicodeAttribute(null=True)  # the artifact's declared SHA-256 (hex), checked at completion
     expires_at_epoch = NumberAttribute()
 
 

@@ -83,12 +83,14 @@ def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: 
     return record
 
 
-def start_upload(owner_id: str, filename: str | None, size: int, **fields: Any) -> tuple[ModelRecord, dict[str, Any]]:
+def start_upload(owner_id: str, filename: str | None, size: int, sha256: str | None = None,
+                 **fields: Any) -> tuple[ModelRecord, dict[str, Any]]:
     """The model to be and the presigned POST for its artifact; nothing is listed or counted until `complete_upload`."""
+    sha256 = presigned.valid_sha256(sha256)
     record = _new_model(owner_id, filename, size, **fields)
-    ModelUploadRecord(record.pk, UPLOAD_SK, owner_id=owner_id, model=json.dumps(record.to_simple_dict()),
+    ModelUploadRecord(record.pk, UPLOAD_SK, owner_id=owner_id, model=json.dumps(record.to_simple_dict()), sha256=sha256,
                       expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S).save()
-    return record, presigned.upload_form(artifact_bucket(), record.artifact_key, size, ARTIFACT_CONTENT_TYPE)
+    return record, presigned.upload_form(artifact_bucket(), record.artifact_key, size, ARTIFACT_CONTENT_TYPE, sha256)
 
 
 def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
@@ -104,6 +106,12 @@ def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
     size = presigned.object_size(artifact_bucket(), record.artifact_key)
     if size is None:
         raise ConflictError("the artifact has not been uploaded yet: POST it to the upload URL first", code="UPLOAD_INCOMPLETE")
+    if pending.sha256:
+        try:
+            presigned.check_sha256(artifact_bucket(), record.artifact_key, pending.sha256, code="CHECKSUM_MISMATCH")
+        except ValidationError:  # removed; the upload stays pending (the form may be used again)
+            client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+            raise
     pending.delete()
     if size != record.size_bytes:  # S3's policy makes this unreachable; never trust it blindly
         client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)

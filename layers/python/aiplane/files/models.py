@@ -74,6 +74,7 @@ class FileUploadRecord(_RuntimeModel):
     blob_key = UnicodeAttribute()
     revision = NumberAttribute(null=True)
     announced_by = UnicodeAttribute()  # the principal that may complete it (the new file's owner)
+    sha256 = UnicodeAttribute(null=True)  # the content's declared SHA-256 (hex), checked at completion
     created_at = UnicodeAttribute()
     expires_at_epoch = NumberAttribute()
 

@@ -298,18 +298,18 @@ def _valid_size(size: int) -> int:
 
 
 def _start_upload(node_id: str, name: str, parent_id: str | None, content_type: str, size: int,
-                  revision: int | None, principal: Principal | None) -> tuple[FileUploadRecord, dict[str, Any]]:
+                  revision: int | None, principal: Principal | None, sha256: str | None) -> tuple[FileUploadRecord, dict[str, Any]]:
     pending = FileUploadRecord(
         upload_key(node_id), META, node_id=node_id, name=name, parent_id=parent_id or "", content_type=content_type,
-        announced_by=ownership.new_owner(principal),
+        announced_by=ownership.new_owner(principal), sha256=presigned.valid_sha256(sha256),
         size=_valid_size(size), blob_key=_blob_key(node_id), revision=revision, created_at=now_iso(),
         expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S)
     pending.save()
-    return pending, presigned.upload_form(bucket(), pending.blob_key, size, content_type)
+    return pending, presigned.upload_form(bucket(), pending.blob_key, size, content_type, pending.sha256)
 
 
 def start_create(name: str | None, parent_id: str | None, size: int, declared_type: str | None,
-                 principal: Principal | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
+                 principal: Principal | None = None, sha256: str | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
     """A file created by a presigned POST: nothing is listed until `complete_upload` finds the object."""
     name = valid_name(name)
     _parent_folder(parent_id, "parentid", principal)
@@ -319,14 +319,14 @@ def start_create(name: str | None, parent_id: str | None, size: int, declared_ty
         pass
     else:
         raise ConflictError(f"a file or folder named {name!r} already exists in this folder")
-    return _start_upload(str(uuid.uuid4()), name, parent_id, content_type_for(name, declared_type), size, None, principal)
+    return _start_upload(str(uuid.uuid4()), name, parent_id, content_type_for(name, declared_type), size, None, principal, sha256)
 
 
 def start_replace(node_id: str, size: int, declared_type: str | None,
-                  principal: Principal | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
+                  principal: Principal | None = None, sha256: str | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
     node = get_node(node_id, FILE, principal, EDIT)
     return _start_upload(node_id, node.name, node.parent_id, content_type_for(node.name, declared_type), size, int(node.revision),
-                         principal)
+                         principal, sha256)
 
 
 def complete_upload(node_id: str, principal: Principal | None = None) -> FileNodeRecord:
@@ -341,6 +341,8 @@ def complete_upload(node_id: str, principal: Principal | None = None) -> FileNod
     size = presigned.object_size(bucket(), pending.blob_key)
     if size is None:
         raise ConflictError("the content has not been uploaded yet: POST it to the upload URL first", code="upload_incomplete")
+    if pending.sha256:
+        _refuse_other_content(pending.blob_key, pending.sha256)
     pending.delete()
     if size != pending.size:  # S3's policy makes this unreachable; never trust it blindly
         _delete_blob(pending.blob_key)
@@ -354,6 +356,15 @@ def complete_upload(node_id: str, principal: Principal | None = None) -> FileNod
         _delete_blob(pending.blob_key)
         raise
     return _swap_content(node, int(pending.revision), pending.content_type, size, pending.blob_key)
+
+
+def _refuse_other_content(key: str, sha256: str) -> None:
+    """Content that is not what was declared is removed; the upload stays pending (the form may be used again)."""
+    try:
+        presigned.check_sha256(bucket(), key, sha256)
+    except ValidationError:
+        _delete_blob(key)
+        raise
 
 
 def pending_view(pending: FileUploadRecord, upload: dict[str, Any]) -> dict[str, Any]:
