@@ -7,7 +7,7 @@
   copy of the table that drops concurrent writes): serialize them, as DynamoDB guarantees;
 - S3 stores a presigned POST without checking its policy: enforce the conditions (content-length-range,
   exact and starts-with fields, expiry) and a declared `x-amz-checksum-sha256` as S3 does, so size
-  limits and checksums are tested for real;
+  limits and checksums are tested for real; and apply its `tagging` field, which moto drops;
 - the interpreter's StringMatches is fnmatch (`?`, `[...]` are wildcards, `\\*` is no escape):
   match the way Step Functions does (only `*` is a wildcard; `\\*` and `\\\\` are escapes);
 - RunInstances ignores ClientToken: repeat the first launch for a known token, and answer
@@ -29,6 +29,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import xmltodict
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import ActionResult
 from moto.dynamodb.models import DynamoDBBackend
@@ -168,7 +169,12 @@ def _enforce_post_policies() -> None:
             refusal = _post_policy_refusal(form, bucket_name, len(body)) or _checksum_refusal(form, body)
             if refusal is not None:
                 return refusal
-        return original(self, request, bucket_name)
+        answer = original(self, request, bucket_name)
+        if "tagging" in form and "key" in form and int(answer[0]) < 300:  # moto drops the POST's `tagging` field
+            tags = xmltodict.parse(form["tagging"], force_list={"Tag": True})["Tagging"]["TagSet"]["Tag"]
+            self.backend.put_object_tagging(self.backend.get_object(bucket_name, form["key"]),
+                                            {tag["Key"]: tag["Value"] or "" for tag in tags})
+        return answer
 
     post.enforces_policy = True  # type: ignore[attr-defined]
     S3Response._bucket_response_post = post

@@ -8,6 +8,7 @@ import hashlib
 import httpx
 
 from aiplane.commerce import quota, serving
+from aiplane.commerce.records import ModelUploadRecord, model_key
 from aiplane.data import presigned
 from aiplane.data.aws import client
 from aiplane.settings import get_settings
@@ -95,3 +96,21 @@ def test_a_declared_sha256_is_checked_at_completion_and_a_mismatch_writes_nothin
 def test_a_malformed_sha256_is_a_400(gpufarm, user):
     response = announce(gpufarm, user, sha256="not-a-digest")
     assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR", response.text
+
+
+def test_the_sweep_removes_model_uploads_past_their_expiry(gpufarm, user):
+    content = b"\x08" * 64
+    abandoned = announce(gpufarm, user).json()
+    fresh = announce(gpufarm, user).json()
+    for announced in (abandoned, fresh):
+        assert post_to_s3(announced["upload"], content).status_code in (200, 201, 204)
+    assert len(artifacts_of(user.id)) == 2
+    pending = ModelUploadRecord.get(model_key(abandoned["model_id"]), serving.UPLOAD_SK)
+    expires = int(pending.expires_at_epoch) - presigned.UPLOAD_EXPIRY_S - presigned.SWEEP_GRACE_S - 1
+    pending.update(actions=[ModelUploadRecord.expires_at_epoch.set(expires),
+                            ModelUploadRecord.gsi1sk.set(presigned.expiry_sort_key(expires, abandoned["model_id"]))])
+    assert serving.sweep_abandoned_uploads() >= 1
+    assert artifacts_of(user.id) == [fresh["upload"]["fields"]["key"]]
+    assert gpufarm.post(f"/api/v1/models/{abandoned['model_id']}/complete", headers=user.headers).status_code == 404
+    assert gpufarm.post(f"/api/v1/models/{fresh['model_id']}/complete", headers=user.headers).status_code == 200
+    assert gpufarm.get("/api/v1/quota", headers=user.headers).json()["storage"]["used_bytes"] == 64

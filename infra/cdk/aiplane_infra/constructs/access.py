@@ -138,6 +138,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "audit_digests": _worker(MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
     "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, read=(ARTIFACT_BUCKET, *GPU_MARKET_SECRETS),
                                    capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL)),
+    # Presigned uploads past their expiry: runtime files' and gpufarm models' pending records and objects.
+    "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }
@@ -153,7 +155,9 @@ _ACTIONS: dict[type, tuple[list[str], list[str]]] = {  # kind -> (read, write)
     resources.Table: (_TABLE_READ, _TABLE_WRITE),
     resources.Queue: (["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], ["sqs:SendMessage"]),
     resources.Secret: (["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], ["secretsmanager:PutSecretValue"]),
-    resources.Bucket: (["s3:GetObject", "s3:ListBucket"], ["s3:PutObject", "s3:DeleteObject"]),
+    # Tagging: presigned uploads are tagged pending until completed (resources.PENDING_UPLOAD_TAG).
+    resources.Bucket: (["s3:GetObject", "s3:ListBucket"], ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging",
+                                                          "s3:DeleteObjectTagging"]),
     resources.EventBus: (["events:DescribeEventBus"], ["events:PutEvents"]),
 }
 

@@ -19,12 +19,17 @@ from botocore.exceptions import ClientError
 from aiplane.data.aws import client
 from aiplane.errors import PayloadTooLargeError, ValidationError
 from aiplane.settings import get_settings
+from aiplane_shared.resources import PENDING_UPLOAD_TAG
 
 UPLOAD_EXPIRY_S = 3600
 DOWNLOAD_EXPIRY_S = 900
 USE_PRESIGNED_UPLOAD = "use_presigned_upload"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _READ_CHUNK = 1024 * 1024
+_PENDING_TAGGING = (f"<Tagging><TagSet><Tag><Key>{PENDING_UPLOAD_TAG[0]}</Key><Value>{PENDING_UPLOAD_TAG[1]}</Value></Tag>"
+                    "</TagSet></Tagging>")
+# An upload expired this long ago is abandoned: a completion that read it before its expiry has long answered.
+SWEEP_GRACE_S = 600
 
 
 def refuse_inline_over_limit(content_length: str | int | None, how: str, *, param: str | None = None,
@@ -56,7 +61,9 @@ def valid_sha256(value: str | None, *, param: str = "sha256") -> str | None:
 
 def upload_form(bucket: str, key: str, size: int, content_type: str, sha256: str | None = None) -> dict[str, Any]:
     """{url, fields, expires_at}: POST `fields` plus the `file` part to `url` (multipart/form-data)."""
-    fields, conditions = {"Content-Type": content_type}, [{"Content-Type": content_type}, ["content-length-range", size, size]]
+    # Tagged pending until `mark_completed`: the bucket's lifecycle deletes objects of uploads never completed.
+    fields = {"Content-Type": content_type, "tagging": _PENDING_TAGGING}
+    conditions = [{"Content-Type": content_type}, {"tagging": _PENDING_TAGGING}, ["content-length-range", size, size]]
     if sha256:  # S3 checks the body against it and keeps it as the object's checksum
         fields["x-amz-checksum-sha256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
         conditions.append({"x-amz-checksum-sha256": fields["x-amz-checksum-sha256"]})
@@ -89,6 +96,21 @@ def check_sha256(bucket: str, key: str, declared: str, *, code: str = "checksum_
     if actual != declared:
         raise ValidationError(f"the uploaded content's SHA-256 is {actual}, not the {declared} declared", param="sha256", code=code,
                               details={"declared_sha256": declared, "actual_sha256": actual})
+
+
+def mark_completed(bucket: str, key: str) -> None:
+    """The upload's object is now the record's content: no longer pending, so the lifecycle keeps it."""
+    client("s3").delete_object_tagging(Bucket=bucket, Key=key)
+
+
+def expiry_sort_key(expires_at_epoch: int, record_id: str) -> str:
+    """A pending upload's place in its table's expiry index (gsi1): oldest expiry first."""
+    return f"{int(expires_at_epoch):012d}#{record_id}"
+
+
+def abandoned_before(now: float) -> str:
+    """The expiry index's bound: uploads sorting below it expired more than SWEEP_GRACE_S ago."""
+    return f"{int(now) - SWEEP_GRACE_S:012d}"
 
 
 def object_size(bucket: str, key: str) -> int | None:

@@ -20,14 +20,14 @@ from typing import Any
 from urllib.parse import quote
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data import aws, presigned
 from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
 from aiplane.files.models import (
-    FILE, FOLDER, FileNodeRecord, FileUploadRecord, NameClaimRecord, ALL_NODES, children_key, name_claim_key, node_key,
-    upload_key,
+    FILE, FOLDER, FileNodeRecord, FileUploadRecord, NameClaimRecord, ALL_NODES, PENDING_FILE_UPLOADS, children_key,
+    name_claim_key, node_key, upload_key,
 )
 from aiplane.gateway.clock import now_iso
 from aiplane.identity import ownership
@@ -304,6 +304,7 @@ def _start_upload(node_id: str, name: str, parent_id: str | None, content_type: 
         announced_by=ownership.new_owner(principal), sha256=presigned.valid_sha256(sha256),
         size=_valid_size(size), blob_key=_blob_key(node_id), revision=revision, created_at=now_iso(),
         expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S)
+    pending.gsi1sk = presigned.expiry_sort_key(pending.expires_at_epoch, node_id)
     pending.save()
     return pending, presigned.upload_form(bucket(), pending.blob_key, size, content_type, pending.sha256)
 
@@ -347,6 +348,7 @@ def complete_upload(node_id: str, principal: Principal | None = None) -> FileNod
     if size != pending.size:  # S3's policy makes this unreachable; never trust it blindly
         _delete_blob(pending.blob_key)
         raise ValidationError(f"the uploaded object has {size} bytes, not the {int(pending.size)} announced", param="size")
+    presigned.mark_completed(bucket(), pending.blob_key)
     if pending.revision is None:
         return _create_file_node(node_id, pending.name, pending.parent_id or None, pending.content_type, size, pending.blob_key,
                                  principal)
@@ -365,6 +367,21 @@ def _refuse_other_content(key: str, sha256: str) -> None:
     except ValidationError:
         _delete_blob(key)
         raise
+
+
+def sweep_abandoned_uploads(now: float | None = None) -> int:
+    """Remove presigned uploads past their expiry (never completed): any uploaded object, then the
+    record (unless it was announced again meanwhile). Returns how many were removed."""
+    swept = 0
+    bound = presigned.abandoned_before(time.time() if now is None else now)
+    for pending in FileUploadRecord.by_expiry.query(PENDING_FILE_UPLOADS, FileUploadRecord.gsi1sk < bound):
+        _delete_blob(pending.blob_key)  # a fresh key per announcement: never a file's current content
+        try:
+            pending.delete(condition=FileUploadRecord.gsi1sk == pending.gsi1sk)
+        except DeleteError:
+            continue
+        swept += 1
+    return swept
 
 
 def pending_view(pending: FileUploadRecord, upload: dict[str, Any]) -> dict[str, Any]:
