@@ -56,6 +56,7 @@ class UploadFields(BaseModel):
 class UploadAnnouncement(UploadFields):
     filename: str
     size: int
+    sha256: str | None = None  # hex; when given, S3 and the completion check the artifact against it
 
 
 PRESIGNED_HOW = ('send JSON {"filename", "size", "name", "format", ...} instead for a presigned S3 upload, '
@@ -86,7 +87,7 @@ async def upload_model(request: Request) -> dict[str, Any]:
             raise ValidationError("the body is not JSON") from None
         announced = _fields(UploadAnnouncement, body)
         record, upload = await run_in_threadpool(serving.start_upload, principal.id, announced.filename, announced.size,
-                                                 **_serving_fields(announced))
+                                                 announced.sha256, **_serving_fields(announced))
         return serving.pending_upload_view(record, upload)
     form = await read_inline_form(request, PRESIGNED_HOW, param="model", max_fields=20, code="USE_PRESIGNED_UPLOAD")
     model = form.get("model")

@@ -46,7 +46,7 @@ async def upload(request: Request) -> dict[str, Any]:
     if wants_presigned(request):
         announced = await read_presigned_request(request)
         pending, form_fields = await run_in_threadpool(tree.start_create, announced.name, announced.parent_id, announced.size,
-                                                       announced.content_type, current_principal(request))
+                                                       announced.content_type, current_principal(request), announced.sha256)
         return await run_in_threadpool(tree.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(tree.create_file, form.name or form.filename, form.parent_id, form.content, form.content_type,
@@ -65,7 +65,8 @@ async def replace(id: str, request: Request) -> dict[str, Any]:
     await run_in_threadpool(tree.get_node, id, FILE, principal, EDIT)  # an unknown id is 404 before the body is read
     if wants_presigned(request):
         announced = await read_presigned_request(request)
-        pending, form_fields = await run_in_threadpool(tree.start_replace, id, announced.size, announced.content_type, principal)
+        pending, form_fields = await run_in_threadpool(tree.start_replace, id, announced.size, announced.content_type, principal,
+                                                       announced.sha256)
         return await run_in_threadpool(tree.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type, principal)

@@ -6,7 +6,8 @@
   pass its check while another thread writes the item; a cancelled transaction restores a
   copy of the table that drops concurrent writes): serialize them, as DynamoDB guarantees;
 - S3 stores a presigned POST without checking its policy: enforce the conditions (content-length-range,
-  exact and starts-with fields, expiry) as S3 does, so size limits are tested for real;
+  exact and starts-with fields, expiry) and a declared `x-amz-checksum-sha256` as S3 does, so size
+  limits and checksums are tested for real; and apply its `tagging` field, which moto drops;
 - the interpreter's StringMatches is fnmatch (`?`, `[...]` are wildcards, `\\*` is no escape):
   match the way Step Functions does (only `*` is a wildcard; `\\*` and `\\\\` are escapes);
 - RunInstances ignores ClientToken: repeat the first launch for a known token, and answer
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import re
 import threading
@@ -27,6 +29,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import xmltodict
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import ActionResult
 from moto.dynamodb.models import DynamoDBBackend
@@ -146,6 +149,13 @@ def _post_policy_refusal(form: dict[str, str], bucket_name: str, size: int) -> t
     return None
 
 
+def _checksum_refusal(form: dict[str, str], body: bytes) -> tuple[int, dict[str, str], str] | None:
+    declared = next((value for name, value in form.items() if name.lower() == "x-amz-checksum-sha256"), None)
+    if declared is not None and declared != base64.b64encode(hashlib.sha256(body).digest()).decode():
+        return _s3_error(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.")
+    return None
+
+
 def _enforce_post_policies() -> None:
     original = S3Response._bucket_response_post
     if getattr(original, "enforces_policy", False):
@@ -156,10 +166,15 @@ def _enforce_post_policies() -> None:
         form = {name: values[0] for name, values in self.querystring.items()}
         if "policy" in form and "key" in form:
             body = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
-            refusal = _post_policy_refusal(form, bucket_name, len(body))
+            refusal = _post_policy_refusal(form, bucket_name, len(body)) or _checksum_refusal(form, body)
             if refusal is not None:
                 return refusal
-        return original(self, request, bucket_name)
+        answer = original(self, request, bucket_name)
+        if "tagging" in form and "key" in form and int(answer[0]) < 300:  # moto drops the POST's `tagging` field
+            tags = xmltodict.parse(form["tagging"], force_list={"Tag": True})["Tagging"]["TagSet"]["Tag"]
+            self.backend.put_object_tagging(self.backend.get_object(bucket_name, form["key"]),
+                                            {tag["Key"]: tag["Value"] or "" for tag in tags})
+        return answer
 
     post.enforces_policy = True  # type: ignore[attr-defined]
     S3Response._bucket_response_post = post

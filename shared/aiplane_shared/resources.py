@@ -123,6 +123,7 @@ class Bucket:
     # before its retention (`Environment.audit_digest_retention_days`) ends.
     object_lock: bool = False
     expiring_prefixes: tuple[tuple[str, int], ...] = ()  # (key prefix, days): a lifecycle rule deletes them
+    expiring_tags: tuple[tuple[str, str, int], ...] = ()  # (tag key, value, days): a lifecycle rule deletes such objects
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,13 @@ QUEUES: tuple[Queue, ...] = (
     LIVE_UPDATES_QUEUE,
 )
 
+# Presigned uploads never completed (runtime files, gpufarm models): their pending records and objects go.
+UPLOAD_SWEEP_QUEUE = Queue(
+    "upload-sweep", "removes presigned uploads past their expiry: the pending records and any uploaded object",
+    consumer_timeout_s=120, consumer="upload_sweep",
+)
+QUEUES = (*QUEUES, UPLOAD_SWEEP_QUEUE)
+
 # Domain events travel on their own bus: a schedule rule on the default bus matches every
 # put_events in moto, so schedules stay on the default bus and domain events stay off it.
 DOMAIN_EVENT_BUS = EventBus("events", "domain events and event triggers")
@@ -261,6 +269,12 @@ SCHEDULES: tuple[Schedule, ...] = (
     JOB_LEASE_EXPIRY_SCHEDULE, MLWORKER_LEASES_SCHEDULE, AUDIT_DIGESTS_SCHEDULE,
 )
 
+UPLOAD_SWEEP_SCHEDULE = Schedule(
+    "upload-sweep", "remove presigned uploads never completed", cloud_rate_minutes=15, local_period_s=60.0,
+    target_queue=UPLOAD_SWEEP_QUEUE.name, detail_type="uploads.sweep",
+)
+SCHEDULES = (*SCHEDULES, UPLOAD_SWEEP_SCHEDULE)
+
 EC2_STATE_CHANGE_RULE = EventPatternRule(
     "gpu-instance-state", "EC2 instance state changes keep GPU contract records current",
     event_pattern={"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
@@ -293,8 +307,11 @@ PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SEC
 SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS)
 
 CHAIN_RUNS_PREFIX = "chain-runs/"  # large chain state values, one prefix per execution (`aiplane.data.offload`)
+# A presigned upload's object carries this tag until the upload is completed (`aiplane.data.presigned`):
+# objects of uploads abandoned (never completed) are deleted a day later, whatever their key.
+PENDING_UPLOAD_TAG = ("aiplane-upload", "pending")
 ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package",
-                         expiring_prefixes=((CHAIN_RUNS_PREFIX, 1),))
+                         expiring_prefixes=((CHAIN_RUNS_PREFIX, 1),), expiring_tags=((*PENDING_UPLOAD_TAG, 1),))
 AUDIT_DIGEST_BUCKET = Bucket("audit-digests", "signed digests of the audit chains' heads", object_lock=True)
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET, AUDIT_DIGEST_BUCKET)
 

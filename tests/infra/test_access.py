@@ -69,6 +69,17 @@ def test_the_access_table_covers_what_each_function_references():
         assert aws_services(function) <= covered, (function, aws_services(function) - covered)
 
 
+def test_no_capability_is_granted_for_a_service_the_code_never_calls():
+    """E.g. load balancing and health read contracts (aiplane.gpufarm.contract_states) without
+    importing their lifecycle, so they hold no agent-credential (SSM) grant."""
+    for function, access in FUNCTION_ACCESS.items():
+        for capability in access.capabilities:
+            assert SERVICE_OF_CAPABILITY[capability] <= aws_services(function), (function, capability)
+    for function in ("gpufarm_loadbalancer", "gpufarm_health"):
+        assert Capability.AGENT_CREDENTIALS not in FUNCTION_ACCESS[function].capabilities
+        assert resources.PROVISIONING_QUEUE not in FUNCTION_ACCESS[function].write
+
+
 def test_authorizer_and_chain_step_cannot_write_keys_purge_queues_or_deploy_chains(environment_templates):
     env_name, templates = environment_templates
     prefix = get_environment(env_name).resource_prefix

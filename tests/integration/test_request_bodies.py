@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from aiplane.gpufarm.records import GpuContractRecord
+from aiplane_shared.payloads import LAMBDA_BODY_MAX_BYTES
 from tests.integration.test_contract_surface import assert_envelope
 
 PASSWORD = "correct-horse-42"
@@ -85,3 +86,32 @@ def test_every_family_bounds_numbers_and_depth_in_its_envelope(family_clients, f
     for body in ('{"x": 1e400}', '{"x": 5e-324}', '{"x": NaN}', "[" * 1000 + "]" * 1000):
         response = family_clients[family].request(method, path, content=body, headers={"Content-Type": "application/json"})
         assert_refused(response, family)
+
+
+# Bodies the Lambda invoke could not carry (see docs/cloud.md): the local stack answers as deployed, 413 in the envelope.
+OVER_LAMBDA = LAMBDA_BODY_MAX_BYTES + 1
+TOO_LARGE_PATHS = {"runtime": "/v1/chat/completions", "mlworker": "/tasks", "appproxy": "/v2/endpoints/e-1/token",
+                   "gpufarm": "/api/v1/mcp"}
+
+
+@pytest.mark.parametrize("family", sorted(TOO_LARGE_PATHS))
+def test_a_body_over_the_lambda_limit_is_a_413_in_the_family_envelope(family_clients, family):
+    response = family_clients[family].post(TOO_LARGE_PATHS[family], content=b"x" * OVER_LAMBDA,
+                                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert_envelope(family, response.json())
+    assert "presigned" in response.text
+
+
+def test_a_chunked_body_over_the_lambda_limit_is_refused_once_that_much_arrived(family_clients, gpufarm_user):
+    chunks = (b"x" * (1024 * 1024) for _ in range(OVER_LAMBDA // (1024 * 1024) + 1))
+    response = family_clients["gpufarm"].post("/api/v1/mcp", headers=gpufarm_user[1], content=chunks)
+    assert response.status_code == 413, response.text
+    assert_envelope("gpufarm", response.json())
+
+
+def test_a_body_at_the_lambda_limit_reaches_the_route(family_clients, gpufarm_user):
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "nope", "pad": "' + b"x" * (LAMBDA_BODY_MAX_BYTES - 100) + b'"}'
+    assert len(body) <= LAMBDA_BODY_MAX_BYTES
+    response = family_clients["gpufarm"].post("/api/v1/mcp", headers=gpufarm_user[1], content=body)
+    assert response.status_code == 200 and "error" in response.json(), response.text  # JSON-RPC's own answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiplane.gpufarm.contracts import RUNNING, count_with_status
+from aiplane.gpufarm.contract_states import RUNNING, count_with_status
 from aiplane.health import REQUESTS
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import httpx
 
-from aiplane.commerce import quota
+from aiplane.commerce import quota, serving
+from aiplane.commerce.records import ModelUploadRecord, model_key
 from aiplane.data import presigned
+from aiplane.data.aws import client
 from aiplane.settings import get_settings
 from tests.integration.gpufarm_commerce.conftest import upload
 from tests.integration.gpufarm_commerce.test_models import artifacts_of
@@ -70,3 +73,44 @@ def test_inline_uploads_over_the_threshold_are_refused_with_the_contract_error(g
     assert "presigned" in refused.json()["error"] and refused.json()["details"]["inline_max_bytes"] == 1024
     assert artifacts_of(user.id) == []
     assert upload(gpufarm, user.headers, "small.onnx", b"x" * 10).status_code == 201
+
+
+def test_a_declared_sha256_is_checked_at_completion_and_a_mismatch_writes_nothing(gpufarm, user):
+    content = b"\x08" * 64
+    announced = announce(gpufarm, user, sha256=hashlib.sha256(content).hexdigest())
+    assert announced.status_code == 201, announced.text
+    body, model_id = announced.json(), announced.json()["model_id"]
+    assert post_to_s3(body["upload"], b"\x09" * 64).status_code == 400  # S3 refuses another digest
+    client("s3").put_object(Bucket=serving.artifact_bucket(), Key=body["upload"]["fields"]["key"], Body=b"\x09" * 64)
+    refused = gpufarm.post(f"/api/v1/models/{model_id}/complete", headers=user.headers)
+    assert refused.status_code == 400 and refused.json()["code"] == "CHECKSUM_MISMATCH", refused.text
+    assert artifacts_of(user.id) == []
+    assert gpufarm.get(f"/api/v1/models/{model_id}", headers=user.headers).status_code == 404
+    assert gpufarm.get("/api/v1/quota", headers=user.headers).json()["storage"]["used_bytes"] == 0
+
+    assert post_to_s3(body["upload"], content).status_code in (200, 201, 204)
+    completed = gpufarm.post(f"/api/v1/models/{model_id}/complete", headers=user.headers)
+    assert completed.status_code == 200, completed.text
+
+
+def test_a_malformed_sha256_is_a_400(gpufarm, user):
+    response = announce(gpufarm, user, sha256="not-a-digest")
+    assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR", response.text
+
+
+def test_the_sweep_removes_model_uploads_past_their_expiry(gpufarm, user):
+    content = b"\x08" * 64
+    abandoned = announce(gpufarm, user).json()
+    fresh = announce(gpufarm, user).json()
+    for announced in (abandoned, fresh):
+        assert post_to_s3(announced["upload"], content).status_code in (200, 201, 204)
+    assert len(artifacts_of(user.id)) == 2
+    pending = ModelUploadRecord.get(model_key(abandoned["model_id"]), serving.UPLOAD_SK)
+    expires = int(pending.expires_at_epoch) - presigned.UPLOAD_EXPIRY_S - presigned.SWEEP_GRACE_S - 1
+    pending.update(actions=[ModelUploadRecord.expires_at_epoch.set(expires),
+                            ModelUploadRecord.gsi1sk.set(presigned.expiry_sort_key(expires, abandoned["model_id"]))])
+    assert serving.sweep_abandoned_uploads() >= 1
+    assert artifacts_of(user.id) == [fresh["upload"]["fields"]["key"]]
+    assert gpufarm.post(f"/api/v1/models/{abandoned['model_id']}/complete", headers=user.headers).status_code == 404
+    assert gpufarm.post(f"/api/v1/models/{fresh['model_id']}/complete", headers=user.headers).status_code == 200
+    assert gpufarm.get("/api/v1/quota", headers=user.headers).json()["storage"]["used_bytes"] == 64

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import time
 
 import httpx
 import pytest
 
-from aiplane.data import presigned
+from aiplane.data import aws, presigned
+from aiplane.files import tree
+from aiplane.files.models import FileUploadRecord, upload_key
 from aiplane.settings import get_settings
-from tests.integration.runtime_files.test_files import FILE_FIELDS, assert_error, upload
+from aiplane_shared import resources
+from tests.integration.runtime_files.test_files import FILE_FIELDS, assert_error, objects_under, upload
 
 
 @pytest.fixture
@@ -84,3 +89,99 @@ def test_presigned_announcements_are_validated(runtime, folder):
     assert_error(runtime.post("/files", json={"name": "x", "parentId": "no-such-folder", "size": 3}), 404)
     upload(runtime, "taken.txt", b"1", folder["id"])
     assert_error(runtime.post("/files", json={"name": "taken.txt", "parentId": folder["id"], "size": 3}), 409)
+
+
+def test_a_declared_sha256_is_enforced_by_s3_and_checked_at_completion(runtime, folder):
+    content, other = b"checked content " * 8, b"CHECKED CONTENT " * 8
+    declared = hashlib.sha256(content).hexdigest()
+    announced = runtime.post("/files", json={"name": "sum.txt", "parentId": folder["id"], "size": len(content),
+                                             "contentType": "text/plain", "sha256": declared.upper()})
+    assert announced.status_code == 201, announced.text
+    body, file_id = announced.json(), announced.json()["id"]
+    assert post_to_s3(body["upload"], other).status_code == 400  # same size, other digest: S3 refuses it (BadDigest)
+
+    # Content that reached the key some other way is refused at completion: removed, nothing written, still pending.
+    aws.client("s3").put_object(Bucket=tree.bucket(), Key=body["upload"]["fields"]["key"], Body=other)
+    refused = runtime.post(f"/files/{file_id}/complete")
+    assert_error(refused, 400, "checksum_mismatch")
+    assert declared in refused.json()["error"]["message"]
+    assert_error(runtime.get(f"/files/{file_id}"), 404)
+    assert objects_under(file_id) == []
+    assert_error(runtime.post(f"/files/{file_id}/complete"), 409, "upload_incomplete")
+
+    assert post_to_s3(body["upload"], content).status_code in (200, 201, 204)
+    completed = runtime.post(f"/files/{file_id}/complete")
+    assert completed.status_code == 200 and completed.json()["size"] == len(content), completed.text
+    assert runtime.get(f"/files/{file_id}/download").content == content
+
+
+def test_a_replace_with_the_wrong_sha256_leaves_the_old_content(runtime, folder):
+    file_id = upload(runtime, "keep.txt", b"old", folder["id"]).json()["id"]
+    announced = runtime.put(f"/files/{file_id}", json={"size": 3, "sha256": hashlib.sha256(b"new").hexdigest()})
+    aws.client("s3").put_object(
+        Bucket=tree.bucket(), Key=announced.json()["upload"]["fields"]["key"], Body=b"bad")
+    assert_error(runtime.post(f"/files/{file_id}/complete"), 400, "checksum_mismatch")
+    assert runtime.get(f"/files/{file_id}/download").content == b"old"
+
+
+@pytest.mark.parametrize("sha256", ["abc", "g" * 64, 12])
+def test_a_malformed_sha256_is_a_400_before_anything_is_pending(runtime, folder, sha256):
+    response = runtime.post("/files", json={"name": "bad.txt", "parentId": folder["id"], "size": 3, "sha256": sha256})
+    assert_error(response, 400)
+
+
+def tags_of(key):
+    return {tag["Key"]: tag["Value"] for tag in aws.client("s3").get_object_tagging(Bucket=tree.bucket(), Key=key)["TagSet"]}
+
+
+def announce_and_upload(runtime, folder, name, content=b"pending content"):
+    announced = runtime.post("/files", json={"name": name, "parentId": folder["id"], "size": len(content)}).json()
+    assert post_to_s3(announced["upload"], content).status_code in (200, 201, 204)
+    return announced["id"], announced["upload"]["fields"]["key"]
+
+
+def backdate(file_id, seconds):
+    """As if the upload had been announced `seconds` earlier."""
+    pending = FileUploadRecord.get(upload_key(file_id), "META")
+    expires = int(pending.expires_at_epoch) - seconds
+    pending.update(actions=[FileUploadRecord.expires_at_epoch.set(expires),
+                            FileUploadRecord.gsi1sk.set(presigned.expiry_sort_key(expires, file_id))])
+
+
+def test_an_uploaded_object_is_tagged_pending_until_its_upload_completes(runtime, folder):
+    file_id, key = announce_and_upload(runtime, folder, "tagged.txt")
+    assert tags_of(key) == {resources.PENDING_UPLOAD_TAG[0]: resources.PENDING_UPLOAD_TAG[1]}
+    assert runtime.post(f"/files/{file_id}/complete").status_code == 200
+    assert tags_of(key) == {}  # kept by the bucket's lifecycle from now on
+
+
+def test_the_sweep_removes_uploads_past_their_expiry_and_leaves_the_others(runtime, folder):
+    abandoned, abandoned_key = announce_and_upload(runtime, folder, "abandoned.txt")
+    fresh, fresh_key = announce_and_upload(runtime, folder, "fresh.txt")
+    backdate(abandoned, presigned.UPLOAD_EXPIRY_S + presigned.SWEEP_GRACE_S + 1)
+    assert tree.sweep_abandoned_uploads() >= 1
+    assert objects_under(abandoned) == [] and objects_under(fresh) == [fresh_key]
+    assert_error(runtime.post(f"/files/{abandoned}/complete"), 404)
+    assert runtime.post(f"/files/{fresh}/complete").status_code == 200
+
+
+def test_an_upload_just_expired_is_left_to_a_later_sweep(runtime, folder):
+    file_id, key = announce_and_upload(runtime, folder, "grace.txt")
+    backdate(file_id, presigned.UPLOAD_EXPIRY_S + 1)  # expired, but a completion may still be finishing
+    tree.sweep_abandoned_uploads()
+    assert objects_under(file_id) == [key]
+    assert tree.sweep_abandoned_uploads(now=time.time() + presigned.SWEEP_GRACE_S) >= 1
+    assert objects_under(file_id) == []
+
+
+def test_the_upload_sweep_runs_on_its_schedule(runtime, folder, local_stack):
+    file_id, _ = announce_and_upload(runtime, folder, "scheduled.txt")
+    backdate(file_id, presigned.UPLOAD_EXPIRY_S + presigned.SWEEP_GRACE_S + 1)
+    sqs = aws.client("sqs")
+    queue = resources.UPLOAD_SWEEP_QUEUE
+    url = local_stack.provisioned.queue_urls[queue.name]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    local_stack.dispatchers.fire_schedule_once(resources.UPLOAD_SWEEP_SCHEDULE)
+    local_stack.dispatchers.deliver_once(sqs, queue, url, arn)
+    assert objects_under(file_id) == []
+    assert_error(runtime.post(f"/files/{file_id}/complete"), 404)

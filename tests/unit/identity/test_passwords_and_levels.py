@@ -27,3 +27,13 @@ def test_levels_are_ordered_and_methods_map_to_them():
     assert PERMISSIONS == ("none", "view", "edit", "manage")
     assert LEVEL["none"] < LEVEL[VIEW] < LEVEL[EDIT] < LEVEL[MANAGE]
     assert [permission_for_method(m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")] == [VIEW, EDIT, EDIT, EDIT, MANAGE]
+
+
+def test_the_decoy_hash_costs_what_a_real_hash_costs():
+    """The decoy is a literal (no hashing at import); its parameters must stay the hasher's."""
+    from argon2 import extract_parameters
+
+    from aiplane.identity import passwords
+
+    assert extract_parameters(passwords._DECOY_HASH) == extract_parameters(passwords.hash_password("another-pass-1"))
+    assert passwords.verify_password(None, "decoy password, never matches") is False

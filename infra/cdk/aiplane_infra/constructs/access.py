@@ -87,10 +87,6 @@ def _worker(*write: Resource, read: tuple[Resource, ...] = (), capabilities: tup
     return Access(read=(IDENTITY_TABLE, *read), write=write, capabilities=frozenset(capabilities))
 
 
-# The contract lifecycle (aiplane.gpufarm.contracts) ends contracts and with them their agent
-# credentials; these groups import it for reading contracts. Splitting that module would drop the grant.
-GPU_API = dict(read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.AGENT_CREDENTIALS))
-
 # Status changes of tasks, GPU contracts, agents and models are published on the domain bus for the
 # owner's WebSockets (aiplane.live.updates): the groups that change them put events there.
 FUNCTION_ACCESS: dict[str, Access] = {
@@ -138,12 +134,13 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "gpufarm_auth": _api(GPUFARM_TABLE, read=(RUNTIME_TABLE, ARTIFACT_BUCKET)),
     # POST queues a contract for the provisioner; DELETE terminates. Only the provisioner launches.
     "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
-    "gpufarm_loadbalancer": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, **GPU_API),
+    # Reads contracts (aiplane.gpufarm.contract_states), not their lifecycle: no credentials, no queue.
+    "gpufarm_loadbalancer": _api(GPUFARM_TABLE, DOMAIN_EVENT_BUS, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ,)),
     "gpufarm_billing": _api(GPUFARM_TABLE),
     "gpufarm_models": _api(GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     "gpufarm_agents": _api(GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     "gpufarm_stream": _api(),
-    "gpufarm_health": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, **GPU_API),
+    "gpufarm_health": _api(GPUFARM_TABLE),
     # Workers: each touches its own queue (through its event source) and tables.
     "runtime_downloads": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES),
     "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
@@ -163,6 +160,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # recorded) and the sender that posts status changes to the connections.
     resources.WEBSOCKET_FUNCTION: _api(resources.WEBSOCKET_CONNECTIONS_TABLE),
     "websocket_sender": _worker(resources.WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)),
+    # Presigned uploads past their expiry: runtime files' and gpufarm models' pending records and objects.
+    "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }
@@ -178,7 +177,9 @@ _ACTIONS: dict[type, tuple[list[str], list[str]]] = {  # kind -> (read, write)
     resources.Table: (_TABLE_READ, _TABLE_WRITE),
     resources.Queue: (["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], ["sqs:SendMessage"]),
     resources.Secret: (["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], ["secretsmanager:PutSecretValue"]),
-    resources.Bucket: (["s3:GetObject", "s3:ListBucket"], ["s3:PutObject", "s3:DeleteObject"]),
+    # Tagging: presigned uploads are tagged pending until completed (resources.PENDING_UPLOAD_TAG).
+    resources.Bucket: (["s3:GetObject", "s3:ListBucket"], ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging",
+                                                          "s3:DeleteObjectTagging"]),
     resources.EventBus: (["events:DescribeEventBus"], ["events:PutEvents"]),
 }
 

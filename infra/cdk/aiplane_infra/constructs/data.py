@@ -64,7 +64,9 @@ class ArtifactStore(Construct):
                 encryption=s3.BucketEncryption.S3_MANAGED,
                 enforce_ssl=True,
                 lifecycle_rules=[s3.LifecycleRule(prefix=prefix, expiration=cdk.Duration.days(days))
-                                 for prefix, days in definition.expiring_prefixes],
+                                 for prefix, days in definition.expiring_prefixes]
+                + [s3.LifecycleRule(tag_filters={key: value}, expiration=cdk.Duration.days(days))
+                   for key, value, days in definition.expiring_tags],
                 **(_locked(environment) if definition.object_lock else {
                     "versioned": environment.name == "prod",
                     "removal_policy": _removal(environment),

@@ -18,6 +18,7 @@ from aiplane.errors import AiplaneError, ErrorKind
 from aiplane_infra.constructs.functions import FunctionFactory, log_retention
 from aiplane_shared.environments import BUFFERED_ROUTE_TIMEOUT_S, STREAMING_ROUTE_TIMEOUT_S, Environment
 from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
+from aiplane_shared.payloads import LAMBDA_BODY_MAX_BYTES
 from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, extra_routes_of, function_name, groups_of, routes_of
 
 # The header a cached authorizer result is keyed by. runtime accepts a key, a bearer token or a
@@ -38,6 +39,12 @@ GATEWAY_RESPONSES: dict[str, tuple[apigw.ResponseType, ErrorKind]] = {
     "Default5xx": (apigw.ResponseType.DEFAULT_5_XX, ErrorKind.INTERNAL),
 }
 _MESSAGE_MARK, _TRACE_MARK = "@@message@@", "@@trace@@"
+# A body over what the Lambda invoke takes (LAMBDA_BODY_MAX_BYTES) but under API Gateway's 10 MB:
+# API Gateway answers it itself, 413 with this message, through DEFAULT_4XX; that template gives
+# it the payload envelope. With the WAF, the BodyOverLambdaLimit rule refuses it before that.
+LAMBDA_REFUSAL_MESSAGE = "Request Too Long"
+TOO_LARGE_MESSAGE = (f"request bodies over {LAMBDA_BODY_MAX_BYTES} bytes cannot pass through the API; send large files "
+                     "with the upload routes' presigned S3 form (a JSON announcement of the size)")
 
 BINARY_MEDIA_TYPES = ["multipart/form-data", "*/*"]
 
@@ -46,7 +53,30 @@ def gateway_response_template(family: str, kind: ErrorKind) -> str:
     """The family's envelope as an API Gateway response template (message and request id
     filled in by API Gateway)."""
     body = json.dumps(error_body(family, AiplaneError(_MESSAGE_MARK, kind=kind), _TRACE_MARK))
-    return body.replace(f'"{_MESSAGE_MARK}"', "$context.error.messageString").replace(_TRACE_MARK, "$context.requestId")
+    template = body.replace(f'"{_MESSAGE_MARK}"', "$context.error.messageString").replace(_TRACE_MARK, "$context.requestId")
+    if kind == ErrorKind.BAD_REQUEST:  # the DEFAULT_4XX fallback also carries the Lambda invoke's size refusal
+        too_large = json.dumps(error_body(family, AiplaneError(TOO_LARGE_MESSAGE, kind=ErrorKind.PAYLOAD_TOO_LARGE), _TRACE_MARK))
+        template = (f'#if($context.error.messageString.contains("{LAMBDA_REFUSAL_MESSAGE}"))'
+                    f'{too_large.replace(_TRACE_MARK, "$context.requestId")}#{{else}}{template}#end')
+    return template
+
+
+def too_large_body(family: str) -> str:
+    """The family's 413 envelope as a static body (WAF custom responses have no request id)."""
+    return json.dumps(error_body(family, AiplaneError(TOO_LARGE_MESSAGE, kind=ErrorKind.PAYLOAD_TOO_LARGE), "waf"))
+
+
+def integer_above(limit: int) -> str:
+    """A regular expression matching exactly the decimal integers greater than `limit` (WAF cannot
+    compare a header's value as a number)."""
+    digits = str(limit)
+    branches = [f"[1-9][0-9]{{{len(digits)},}}"]  # more digits
+    for position, digit in enumerate(digits):
+        if digit != "9":
+            rest = len(digits) - position - 1
+            higher = f"[{int(digit) + 1}-9]" if digit != "8" else "9"
+            branches.append(digits[:position] + higher + ({1: "[0-9]"}.get(rest, f"[0-9]{{{rest}}}") if rest else ""))
+    return "^0*(" + "|".join(branches) + ")$"
 
 
 class FamilyApi(Construct):
@@ -166,7 +196,18 @@ def web_acl(scope: Construct, environment: Environment, family: str) -> wafv2.Cf
         return wafv2.CfnWebACL.VisibilityConfigProperty(cloud_watch_metrics_enabled=True, metric_name=name,
                                                         sampled_requests_enabled=True)
 
-    rules = [
+    too_large_key = "payload_too_large"
+    rules = [wafv2.CfnWebACL.RuleProperty(
+        name="BodyOverLambdaLimit", priority=0,  # before any other rule: the answer is the family's 413
+        action=wafv2.CfnWebACL.RuleActionProperty(block=wafv2.CfnWebACL.BlockActionProperty(
+            custom_response=wafv2.CfnWebACL.CustomResponseProperty(response_code=413, custom_response_body_key=too_large_key))),
+        statement=wafv2.CfnWebACL.StatementProperty(regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(single_header={"Name": "content-length"}),
+            regex_string=integer_above(LAMBDA_BODY_MAX_BYTES),
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")])),
+        visibility_config=visibility("BodyOverLambdaLimit"),
+    )]
+    rules += [
         wafv2.CfnWebACL.RuleProperty(
             name=group, priority=priority, override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
             statement=wafv2.CfnWebACL.StatementProperty(managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
@@ -176,7 +217,7 @@ def web_acl(scope: Construct, environment: Environment, family: str) -> wafv2.Cf
             )),
             visibility_config=visibility(group),
         )
-        for priority, group in enumerate(MANAGED_RULE_GROUPS)
+        for priority, group in enumerate(MANAGED_RULE_GROUPS, start=1)
     ]
     rules.append(wafv2.CfnWebACL.RuleProperty(
         name="RatePerIp", priority=len(rules), action=wafv2.CfnWebACL.RuleActionProperty(block={}),
@@ -188,4 +229,6 @@ def web_acl(scope: Construct, environment: Environment, family: str) -> wafv2.Cf
         scope, "WebAcl", name=f"{environment.resource_prefix}-{family}", scope="REGIONAL",
         default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
         visibility_config=visibility(f"{environment.resource_prefix}-{family}"), rules=rules,
+        custom_response_bodies={too_large_key: wafv2.CfnWebACL.CustomResponseBodyProperty(
+            content_type="APPLICATION_JSON", content=too_large_body(family))},
     )

@@ -26,12 +26,14 @@ from aiplane.errors import (
     ErrorKind,
     GatewayTimeoutError,
     NotImplementedYetError,
+    PayloadTooLargeError,
     ValidationError,
 )
 from aiplane.health import REQUESTS
 from aiplane.observability import logger
 from aiplane.settings import get_settings
 from aiplane.version import VERSION as API_VERSION
+from aiplane_shared.payloads import LAMBDA_BODY_MAX_BYTES
 from aiplane_shared.routes import STREAMING_ROUTES, routes_of
 
 _KIND_OF_STATUS = {status: kind for kind, status in reversed(list(STATUS_OF_KIND.items()))}
@@ -63,6 +65,7 @@ def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Coll
     _install_error_handlers(app, family)
     app.add_middleware(_Deadline, family=family)
     app.add_middleware(_CheckJsonBody, family=family)
+    app.add_middleware(_BoundBody, family=family)
     app.add_middleware(_CountRequests)
     app.add_middleware(_NoSniff)
     return app
@@ -100,6 +103,51 @@ class _CheckJsonBody:
             response = JSONResponse(error_body(self.family, refused, trace_id_of(request)), status_code=refused.status)
             await response(scope, receive, send)
             return
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+class _BoundBody:
+    """Refuses with 413 in the family's envelope a body larger than one Lambda invocation carries
+    (`LAMBDA_BODY_MAX_BYTES`), by its Content-Length or, without one, once that much has arrived.
+    Deployed, API Gateway's gateway responses and WAF answer so before the invoke would fail
+    (docs/cloud.md); here the local stack and any smaller body path give the same answer."""
+
+    def __init__(self, app, family: str) -> None:
+        self.app = app
+        self.family = family
+
+    def _refusal(self, scope) -> JSONResponse:
+        refused = PayloadTooLargeError(
+            f"request bodies over {LAMBDA_BODY_MAX_BYTES} bytes cannot pass through the API; "
+            "send large files with the upload routes' presigned S3 form (a JSON announcement of the size)",
+            details={"max_bytes": LAMBDA_BODY_MAX_BYTES})
+        return JSONResponse(error_body(self.family, refused, trace_id_of(Request(scope))), status_code=refused.status)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > LAMBDA_BODY_MAX_BYTES:
+                await self._refusal(scope)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        messages, received = [], 0
+        while True:  # no length declared (chunked): hold the body up to the bound
+            message = await receive()
+            messages.append(message)
+            received += len(message.get("body", b""))
+            if received > LAMBDA_BODY_MAX_BYTES:
+                await self._refusal(scope)(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
 
         async def replay():
             return messages.pop(0) if messages else await receive()

@@ -217,12 +217,19 @@ class ModelRecord(_GpufarmModel):
     updated_at = UnicodeAttribute()
 
 
+PENDING_MODEL_UPLOADS = "MODELUPLOADS"
+
+
 class ModelUploadRecord(_GpufarmModel):
     """A presigned model upload not completed yet: the model it will create (pk of that model, sk UPLOAD)."""
 
     owner_id = UnicodeAttribute()
     model = UnicodeAttribute()  # the ModelRecord to write, as JSON (`to_simple_dict`)
+    sha256 = UnicodeAttribute(null=True)  # the artifact's declared SHA-256 (hex), checked at completion
     expires_at_epoch = NumberAttribute()
+    gsi1pk = UnicodeAttribute(default=PENDING_MODEL_UPLOADS)
+    gsi1sk = UnicodeAttribute()  # presigned.expiry_sort_key: the sweep finds the abandoned ones
+    by_expiry = Gsi1()
 
 
 class PredictionRecord(_GpufarmModel):

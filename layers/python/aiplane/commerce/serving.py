@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import httpx
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 
 from aiplane import outbound
 from aiplane.clock import rfc3339
@@ -26,6 +26,7 @@ from aiplane.commerce import quota
 from aiplane.commerce.formats import format_named, resolve_format
 from aiplane.commerce.records import (
     ALL_MODELS,
+    PENDING_MODEL_UPLOADS,
     CounterRecord,
     ModelRecord,
     ModelUploadRecord,
@@ -85,12 +86,16 @@ def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: 
     return record
 
 
-def start_upload(owner_id: str, filename: str | None, size: int, **fields: Any) -> tuple[ModelRecord, dict[str, Any]]:
+def start_upload(owner_id: str, filename: str | None, size: int, sha256: str | None = None,
+                 **fields: Any) -> tuple[ModelRecord, dict[str, Any]]:
     """The model to be and the presigned POST for its artifact; nothing is listed or counted until `complete_upload`."""
+    sha256 = presigned.valid_sha256(sha256)
     record = _new_model(owner_id, filename, size, **fields)
-    ModelUploadRecord(record.pk, UPLOAD_SK, owner_id=owner_id, model=json.dumps(record.to_simple_dict()),
-                      expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S).save()
-    return record, presigned.upload_form(artifact_bucket(), record.artifact_key, size, ARTIFACT_CONTENT_TYPE)
+    expires_at_epoch = int(time.time()) + presigned.UPLOAD_EXPIRY_S
+    ModelUploadRecord(record.pk, UPLOAD_SK, owner_id=owner_id, model=json.dumps(record.to_simple_dict()), sha256=sha256,
+                      expires_at_epoch=expires_at_epoch,
+                      gsi1sk=presigned.expiry_sort_key(expires_at_epoch, record.model_id)).save()
+    return record, presigned.upload_form(artifact_bucket(), record.artifact_key, size, ARTIFACT_CONTENT_TYPE, sha256)
 
 
 def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
@@ -106,13 +111,37 @@ def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
     size = presigned.object_size(artifact_bucket(), record.artifact_key)
     if size is None:
         raise ConflictError("the artifact has not been uploaded yet: POST it to the upload URL first", code="UPLOAD_INCOMPLETE")
+    if pending.sha256:
+        try:
+            presigned.check_sha256(artifact_bucket(), record.artifact_key, pending.sha256, code="CHECKSUM_MISMATCH")
+        except ValidationError:  # removed; the upload stays pending (the form may be used again)
+            client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+            raise
     pending.delete()
     if size != record.size_bytes:  # S3's policy makes this unreachable; never trust it blindly
         client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
         raise ValidationError(f"the uploaded artifact has {size} bytes, not the {int(record.size_bytes)} announced", param="size")
+    presigned.mark_completed(artifact_bucket(), record.artifact_key)
     _create_counted_or_discard(record)
     status_updates.model_changed(record)
     return record
+
+
+def sweep_abandoned_uploads(now: float | None = None) -> int:
+    """Remove presigned model uploads past their expiry (never completed): any uploaded artifact,
+    then the record. Nothing was counted against the quota for them. Returns how many were removed."""
+    swept = 0
+    bound = presigned.abandoned_before(time.time() if now is None else now)
+    for pending in ModelUploadRecord.by_expiry.query(PENDING_MODEL_UPLOADS, ModelUploadRecord.gsi1sk < bound):
+        model = ModelRecord()
+        model.from_simple_dict(json.loads(pending.model))
+        client("s3").delete_object(Bucket=artifact_bucket(), Key=model.artifact_key)
+        try:
+            pending.delete(condition=ModelUploadRecord.gsi1sk == pending.gsi1sk)
+        except DeleteError:
+            continue
+        swept += 1
+    return swept
 
 
 def _create_counted_or_discard(record: ModelRecord) -> None:

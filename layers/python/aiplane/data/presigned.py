@@ -1,24 +1,35 @@
 """Large bodies bypass Lambda (6 MB payloads, base64 included): S3 presigned POST policies and GETs.
 
 An upload's policy fixes the key, the content type and the exact size (`content-length-range`),
-so S3 itself refuses any other body; the record that points at the object is written only once
-`object_size` finds the object with that size.
+and, when the client declared one, the SHA-256 (`x-amz-checksum-sha256`), so S3 itself refuses any
+other body; the record that points at the object is written only once `object_size` finds the
+object with that size and `check_sha256` its digest (S3's stored checksum, or computed).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from aiplane.data.aws import client
-from aiplane.errors import PayloadTooLargeError
+from aiplane.errors import PayloadTooLargeError, ValidationError
 from aiplane.settings import get_settings
+from aiplane_shared.resources import PENDING_UPLOAD_TAG
 
 UPLOAD_EXPIRY_S = 3600
 DOWNLOAD_EXPIRY_S = 900
 USE_PRESIGNED_UPLOAD = "use_presigned_upload"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_READ_CHUNK = 1024 * 1024
+_PENDING_TAGGING = (f"<Tagging><TagSet><Tag><Key>{PENDING_UPLOAD_TAG[0]}</Key><Value>{PENDING_UPLOAD_TAG[1]}</Value></Tag>"
+                    "</TagSet></Tagging>")
+# An upload expired this long ago is abandoned: a completion that read it before its expiry has long answered.
+SWEEP_GRACE_S = 600
 
 
 def refuse_inline_over_limit(content_length: str | int | None, how: str, *, param: str | None = None,
@@ -38,11 +49,25 @@ def is_inline(size: int) -> bool:
     return size <= get_settings().inline_body_max_bytes
 
 
-def upload_form(bucket: str, key: str, size: int, content_type: str) -> dict[str, Any]:
+def valid_sha256(value: str | None, *, param: str = "sha256") -> str | None:
+    """A declared SHA-256 as 64 lowercase hex digits (None when none was declared)."""
+    if value is None:
+        return None
+    digest = value.strip().lower() if isinstance(value, str) else ""
+    if not _SHA256_HEX.fullmatch(digest):
+        raise ValidationError("sha256 must be the content's SHA-256 as 64 hexadecimal digits", param=param)
+    return digest
+
+
+def upload_form(bucket: str, key: str, size: int, content_type: str, sha256: str | None = None) -> dict[str, Any]:
     """{url, fields, expires_at}: POST `fields` plus the `file` part to `url` (multipart/form-data)."""
-    post = client("s3").generate_presigned_post(
-        bucket, key, Fields={"Content-Type": content_type},
-        Conditions=[{"Content-Type": content_type}, ["content-length-range", size, size]], ExpiresIn=UPLOAD_EXPIRY_S)
+    # Tagged pending until `mark_completed`: the bucket's lifecycle deletes objects of uploads never completed.
+    fields = {"Content-Type": content_type, "tagging": _PENDING_TAGGING}
+    conditions = [{"Content-Type": content_type}, {"tagging": _PENDING_TAGGING}, ["content-length-range", size, size]]
+    if sha256:  # S3 checks the body against it and keeps it as the object's checksum
+        fields["x-amz-checksum-sha256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
+        conditions.append({"x-amz-checksum-sha256": fields["x-amz-checksum-sha256"]})
+    post = client("s3").generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=UPLOAD_EXPIRY_S)
     expires_at = (datetime.now(UTC) + timedelta(seconds=UPLOAD_EXPIRY_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"url": post["url"], "fields": post["fields"], "expires_at": expires_at}
 
@@ -54,6 +79,38 @@ def download_url(bucket: str, key: str, content_type: str | None = None, disposi
     if disposition:
         params["ResponseContentDisposition"] = disposition
     return client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=DOWNLOAD_EXPIRY_S)
+
+
+def check_sha256(bucket: str, key: str, declared: str, *, code: str = "checksum_mismatch") -> None:
+    """ValidationError unless the object's SHA-256 is `declared`: S3's stored checksum when it has
+    one for the whole object, else computed by reading the object."""
+    head = client("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    stored = head.get("ChecksumSHA256")
+    if stored and "-" not in stored:  # "<digest>-<parts>" is a checksum of part checksums
+        actual = base64.b64decode(stored).hex()
+    else:
+        digest = hashlib.sha256()
+        for chunk in client("s3").get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(_READ_CHUNK):
+            digest.update(chunk)
+        actual = digest.hexdigest()
+    if actual != declared:
+        raise ValidationError(f"the uploaded content's SHA-256 is {actual}, not the {declared} declared", param="sha256", code=code,
+                              details={"declared_sha256": declared, "actual_sha256": actual})
+
+
+def mark_completed(bucket: str, key: str) -> None:
+    """The upload's object is now the record's content: no longer pending, so the lifecycle keeps it."""
+    client("s3").delete_object_tagging(Bucket=bucket, Key=key)
+
+
+def expiry_sort_key(expires_at_epoch: int, record_id: str) -> str:
+    """A pending upload's place in its table's expiry index (gsi1): oldest expiry first."""
+    return f"{int(expires_at_epoch):012d}#{record_id}"
+
+
+def abandoned_before(now: float) -> str:
+    """The expiry index's bound: uploads sorting below it expired more than SWEEP_GRACE_S ago."""
+    return f"{int(now) - SWEEP_GRACE_S:012d}"
 
 
 def object_size(bucket: str, key: str) -> int | None:

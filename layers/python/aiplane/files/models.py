@@ -4,7 +4,8 @@ Key layout (pk / sk):
 - FILENODE#<id> / META            a file or folder; gsi1: FILES#CHILDREN#<parent id or ROOT> / <name>,
                                   gsi2: FILES#ALL / <createdAt>#<id> (every node, oldest first)
 - FILENAME#<parent>#<name> / META claims a name inside one folder (written in the same transaction)
-- FILEUPLOAD#<file id> / META     a presigned upload not completed yet (expires with the policy)
+- FILEUPLOAD#<file id> / META     a presigned upload not completed yet (expires with the policy);
+                                  gsi1: FILEUPLOADS / <expiry epoch>#<file id> (the sweep's)
 - SEARCH#<owner> / CHUNK#<doc id>#<n> one embedded chunk of an indexed document
 - SEARCH#<owner> / KEYWORD#<word>     a keyword; gsi1: SEARCH#KEYWORDS#<owner> / <first seen>#<word>
 """
@@ -64,6 +65,9 @@ class FileNodeRecord(_RuntimeModel):
     updated_at = UnicodeAttribute()
 
 
+PENDING_FILE_UPLOADS = "FILEUPLOADS"
+
+
 class FileUploadRecord(_RuntimeModel):
     """What a presigned upload will create (`revision` None) or replace (the revision it was read at)."""
     node_id = UnicodeAttribute()
@@ -74,8 +78,12 @@ class FileUploadRecord(_RuntimeModel):
     blob_key = UnicodeAttribute()
     revision = NumberAttribute(null=True)
     announced_by = UnicodeAttribute()  # the principal that may complete it (the new file's owner)
+    sha256 = UnicodeAttribute(null=True)  # the content's declared SHA-256 (hex), checked at completion
     created_at = UnicodeAttribute()
     expires_at_epoch = NumberAttribute()
+    gsi1pk = UnicodeAttribute(default=PENDING_FILE_UPLOADS)
+    gsi1sk = UnicodeAttribute()  # presigned.expiry_sort_key: the sweep finds the abandoned ones
+    by_expiry = Gsi1()
 
 
 def upload_key(node_id: str) -> str:

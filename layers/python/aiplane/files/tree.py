@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso
@@ -30,6 +30,7 @@ from aiplane.files.models import (
     ALL_NODES,
     FILE,
     FOLDER,
+    PENDING_FILE_UPLOADS,
     FileNodeRecord,
     FileUploadRecord,
     NameClaimRecord,
@@ -306,18 +307,19 @@ def _valid_size(size: int) -> int:
 
 
 def _start_upload(node_id: str, name: str, parent_id: str | None, content_type: str, size: int,
-                  revision: int | None, principal: Principal | None) -> tuple[FileUploadRecord, dict[str, Any]]:
+                  revision: int | None, principal: Principal | None, sha256: str | None) -> tuple[FileUploadRecord, dict[str, Any]]:
     pending = FileUploadRecord(
         upload_key(node_id), META, node_id=node_id, name=name, parent_id=parent_id or "", content_type=content_type,
-        announced_by=ownership.new_owner(principal),
+        announced_by=ownership.new_owner(principal), sha256=presigned.valid_sha256(sha256),
         size=_valid_size(size), blob_key=_blob_key(node_id), revision=revision, created_at=now_iso(),
         expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S)
+    pending.gsi1sk = presigned.expiry_sort_key(int(pending.expires_at_epoch), node_id)
     pending.save()
-    return pending, presigned.upload_form(bucket(), pending.blob_key, size, content_type)
+    return pending, presigned.upload_form(bucket(), pending.blob_key, size, content_type, pending.sha256)
 
 
 def start_create(name: str | None, parent_id: str | None, size: int, declared_type: str | None,
-                 principal: Principal | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
+                 principal: Principal | None = None, sha256: str | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
     """A file created by a presigned POST: nothing is listed until `complete_upload` finds the object."""
     name = valid_name(name)
     _parent_folder(parent_id, "parentid", principal)
@@ -327,14 +329,14 @@ def start_create(name: str | None, parent_id: str | None, size: int, declared_ty
         pass
     else:
         raise ConflictError(f"a file or folder named {name!r} already exists in this folder")
-    return _start_upload(str(uuid.uuid4()), name, parent_id, content_type_for(name, declared_type), size, None, principal)
+    return _start_upload(str(uuid.uuid4()), name, parent_id, content_type_for(name, declared_type), size, None, principal, sha256)
 
 
 def start_replace(node_id: str, size: int, declared_type: str | None,
-                  principal: Principal | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
+                  principal: Principal | None = None, sha256: str | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
     node = get_node(node_id, FILE, principal, EDIT)
     return _start_upload(node_id, node.name, node.parent_id, content_type_for(node.name, declared_type), size, int(node.revision),
-                         principal)
+                         principal, sha256)
 
 
 def complete_upload(node_id: str, principal: Principal | None = None) -> FileNodeRecord:
@@ -349,10 +351,13 @@ def complete_upload(node_id: str, principal: Principal | None = None) -> FileNod
     size = presigned.object_size(bucket(), pending.blob_key)
     if size is None:
         raise ConflictError("the content has not been uploaded yet: POST it to the upload URL first", code="upload_incomplete")
+    if pending.sha256:
+        _refuse_other_content(pending.blob_key, pending.sha256)
     pending.delete()
     if size != pending.size:  # S3's policy makes this unreachable; never trust it blindly
         _delete_blob(pending.blob_key)
         raise ValidationError(f"the uploaded object has {size} bytes, not the {int(pending.size)} announced", param="size")
+    presigned.mark_completed(bucket(), pending.blob_key)
     if pending.revision is None:
         return _create_file_node(node_id, pending.name, pending.parent_id or None, pending.content_type, size, pending.blob_key,
                                  principal)
@@ -362,6 +367,30 @@ def complete_upload(node_id: str, principal: Principal | None = None) -> FileNod
         _delete_blob(pending.blob_key)
         raise
     return _swap_content(node, int(pending.revision), pending.content_type, size, pending.blob_key)
+
+
+def _refuse_other_content(key: str, sha256: str) -> None:
+    """Content that is not what was declared is removed; the upload stays pending (the form may be used again)."""
+    try:
+        presigned.check_sha256(bucket(), key, sha256)
+    except ValidationError:
+        _delete_blob(key)
+        raise
+
+
+def sweep_abandoned_uploads(now: float | None = None) -> int:
+    """Remove presigned uploads past their expiry (never completed): any uploaded object, then the
+    record (unless it was announced again meanwhile). Returns how many were removed."""
+    swept = 0
+    bound = presigned.abandoned_before(time.time() if now is None else now)
+    for pending in FileUploadRecord.by_expiry.query(PENDING_FILE_UPLOADS, FileUploadRecord.gsi1sk < bound):
+        _delete_blob(pending.blob_key)  # a fresh key per announcement: never a file's current content
+        try:
+            pending.delete(condition=FileUploadRecord.gsi1sk == pending.gsi1sk)
+        except DeleteError:
+            continue
+        swept += 1
+    return swept
 
 
 def pending_view(pending: FileUploadRecord, upload: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class PresignedUploadRequest(BaseModel):
     name: str | None = None
     parent_id: str | None = Field(default=None, alias="parentId")
     content_type: str | None = Field(default=None, alias="contentType")
+    sha256: str | None = None  # hex; when given, S3 and the completion check the content against it
 
 
 def wants_presigned(request: Request) -> bool:
@@ -59,7 +60,7 @@ async def read_presigned_request(request: Request) -> PresignedUploadRequest:
         body = await request.json()
         return PresignedUploadRequest.model_validate({**body, "parentId": body.get("parentId") or body.get("parentid")})
     except (ValueError, TypeError, AttributeError, PydanticValidationError) as error:
-        raise ValidationError(f"the upload announcement must be JSON {{size, name?, parentId?, contentType?}}: {error}",
+        raise ValidationError(f"the upload announcement must be JSON {{size, name?, parentId?, contentType?, sha256?}}: {error}",
                               param="size") from None
 
 

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now
@@ -27,6 +27,17 @@ from aiplane.data.aws import client
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog, status_updates
 from aiplane.gpufarm.catalog import AWS
+from aiplane.gpufarm.contract_states import (  # noqa: F401  (re-exported: the lifecycle's callers name them here)
+    FAILED,
+    FINISHED,
+    PROVISIONING,
+    RUNNING,
+    STOPPED,
+    TERMINATED,
+    TERMINATING,
+    count_with_status,
+    get_contract,
+)
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.offers import Filters, Offer
 from aiplane.gpufarm.records import GpuContractRecord
@@ -35,10 +46,6 @@ from aiplane.observability import logger
 from aiplane.settings import current_environment, get_settings
 from aiplane_shared.resources import PROVISIONING_QUEUE
 
-PROVISIONING, RUNNING, FAILED, TERMINATING, TERMINATED, STOPPED = (
-    "provisioning", "running", "failed", "terminating", "terminated", "stopped",
-)
-FINISHED = (FAILED, TERMINATED)
 SPOT, ON_DEMAND = "spot", "on-demand"
 SQS_BATCH_LIMIT = 10
 
@@ -189,13 +196,6 @@ def pick_offers(provider: str, count: int, filters: Filters) -> tuple[list[Offer
     return picked, errors
 
 
-def get_contract(contract_id: str) -> GpuContractRecord | None:
-    try:
-        return GpuContractRecord.get(GpuContractRecord.key(contract_id), "META")
-    except DoesNotExist:
-        return None
-
-
 def find_for_destroy(principal: Principal, provider: str, instance_id: str) -> GpuContractRecord:
     """The contract named by its contract id, its EC2 instance id, or the offer id it was created
     with (the newest live one of the caller's)."""
@@ -274,10 +274,6 @@ def destroy(record: GpuContractRecord) -> None:
         return
     set_status(record, TERMINATED)
     agent_credentials.revoke(record)
-
-
-def count_with_status(status: str) -> int:
-    return GpuContractRecord.by_status.count(GpuContractRecord.status_key(status))
 
 
 def sweep_leases(moment: datetime | None = None) -> dict[str, int]:

@@ -27,8 +27,8 @@ from pynamodb.expressions.update import Action
 from aiplane.clock import now
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gpufarm import catalog, contracts, status_updates
-from aiplane.gpufarm.contracts import RUNNING, TERMINATING
+from aiplane.gpufarm import catalog, contract_states, status_updates
+from aiplane.gpufarm.contract_states import RUNNING, TERMINATING
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
@@ -63,7 +63,7 @@ def _load_of(record: GpuAgentRecord) -> AgentLoad:
 
 def _agent_contract(agent: Principal, instance_id: str, *statuses: str) -> GpuContractRecord:
     """The contract the agent credential was issued for, which must be the instance's."""
-    contract = contracts.get_contract(agent.claims.get("contractId", ""))
+    contract = contract_states.get_contract(agent.claims.get("contractId", ""))
     if contract is None or contract.user_id != agent.id:
         raise ForbiddenError("the agent credential names no contract of yours")
     if contract.provider_instance_id != instance_id:
