@@ -161,7 +161,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     resources.WEBSOCKET_FUNCTION: _api(resources.WEBSOCKET_CONNECTIONS_TABLE),
     "websocket_sender": _worker(resources.WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)),
     # Presigned uploads past their expiry: runtime files' and gpufarm models' pending records and objects.
-    "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET),
+    "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }
