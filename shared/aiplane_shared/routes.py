@@ -133,6 +133,8 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
     (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
     (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
+    # A worker's Jupyter services: those it holds, and starting ones it takes.
+    (MLWORKER, "POST", "/v1/jupyter/workers/{workerId}/services"),
 )
 
 # The routes a GPU agent calls with its contract's credential; that credential works nowhere else.

@@ -242,3 +242,5 @@ class JupyterServiceRecord(Model):
     token = UnicodeAttribute()
     user_id = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    worker_id = UnicodeAttribute(null=True)  # the worker that starts (or started) it
+    error = UnicodeAttribute(null=True)  # why it could not start (status error)

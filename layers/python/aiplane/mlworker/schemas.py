@@ -92,5 +92,11 @@ class JobStateReport(BaseModel):
 
 
 class JupyterStateReport(BaseModel):
+    """The worker a service was assigned to reports it running (with its URL), stopped, or failed (with why)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worker_id: str = Field(min_length=1, max_length=128)
     status: Literal["running", "stopped", "error"]
     url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+    error: str | None = Field(default=None, max_length=4096)
