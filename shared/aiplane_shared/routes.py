@@ -127,6 +127,9 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
     (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
     (GPUFARM, "PUT", "/api/v1/loadbalancer/agents/{instance_id}"),
+    # The uploaded models an agent serves, and its reports on them (AGENT_ROUTES).
+    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models"),
+    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models/{model_id}/state"),
     # mlworker GPU worker protocol: register, heartbeat, lease and report tasks and Jupyter services.
     (MLWORKER, "POST", "/v1/scheduler/workers"),
     (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
@@ -142,6 +145,8 @@ AGENT_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
     (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
     (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
+    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models"),
+    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models/{model_id}/state"),
 })
 
 # Routes whose answer may be a Server-Sent Events stream. In the cloud they run on response-streaming

@@ -119,7 +119,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # The account export includes the user's access entries with their fileDetails (files tree, read only).
     "gpufarm_auth": _api(GPUFARM_TABLE, read=(RUNTIME_TABLE, ARTIFACT_BUCKET)),
     # POST queues a contract for the provisioner; DELETE terminates. Only the provisioner launches.
-    "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
+    # Agents fetch the models they serve through presigned GETs of the artifacts (aiplane.gpufarm.model_serving).
+    "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, read=(*GPU_MARKET_SECRETS, ARTIFACT_BUCKET),
+                        capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
     "gpufarm_loadbalancer": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, **GPU_API),
     "gpufarm_billing": _api(GPUFARM_TABLE),
     "gpufarm_models": _api(GPUFARM_TABLE, ARTIFACT_BUCKET),
