@@ -19,11 +19,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 
+import aiplane_agent
 from aiplane.gpufarm.user_data import CREDENTIAL_PARAMETER_VARIABLE, CREDENTIAL_VARIABLE, parse_environment
 from aiplane.observability import logger
 
@@ -99,11 +102,10 @@ class GpuInstanceSupervisor:
 
         port = free_port()
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": AGENT_ADDRESS_TAG, "Value": f"{AGENT_HOST}:{port}"}])
-        self.agents[instance_id] = subprocess.Popen(
-            [sys.executable, "-m", "aiplane.gpufarm.agent", "--instance-id", instance_id, "--host", AGENT_HOST,
-             "--port", str(port), "--advertise-host", AGENT_HOST, "--heartbeat-s", AGENT_HEARTBEAT_S],
-            env={**_inherited_environment(), **environment, CREDENTIAL_VARIABLE: credential["Parameter"]["Value"]},
-            stdout=subprocess.DEVNULL,  # its errors stay visible on the local server's stderr
+        self.agents[instance_id] = start_agent_process(
+            ["--instance-id", instance_id, "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST,
+             "--heartbeat-s", AGENT_HEARTBEAT_S, "--state-dir", tempfile.mkdtemp(prefix=f"aiplane-agent-{instance_id}-")],
+            {**environment, CREDENTIAL_VARIABLE: credential["Parameter"]["Value"]},
         )
 
     def _stop_agent(self, instance_id: str) -> None:
@@ -117,5 +119,12 @@ class GpuInstanceSupervisor:
             process.kill()
 
 
-def _inherited_environment() -> dict[str, str]:
-    return {name: value for name, value in os.environ.items() if name in ("PATH", "PYTHONPATH", "HOME", "LANG", "VIRTUAL_ENV")}
+def start_agent_process(arguments: list[str], environment: dict[str, str]) -> subprocess.Popen:
+    """`python -m aiplane_agent` with this checkout's agent package first on its path."""
+    inherited = {name: value for name, value in os.environ.items() if name in ("PATH", "PYTHONPATH", "HOME", "LANG", "VIRTUAL_ENV")}
+    agent_source = str(Path(aiplane_agent.__file__).resolve().parents[1])
+    inherited["PYTHONPATH"] = os.pathsep.join(filter(None, [agent_source, inherited.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "aiplane_agent", *arguments], env={**inherited, **environment},
+        stdout=subprocess.DEVNULL,  # its errors stay visible on the local server's stderr
+    )
