@@ -71,13 +71,18 @@ class Agent:
 
     def build_components(self) -> list[Component]:
         """Every component this configuration asks for; new kinds of work are added here."""
+        from aiplane_agent.services.jupyter import JupyterServices
+        from aiplane_agent.services.models import ModelServing
         from aiplane_agent.tasks import TaskWorker
 
         components: list[Component] = []
         if self.config.gpufarm_url:
             components.append(GpufarmMembership(self.ctx, self.meter))
+            components.append(ModelServing(self.ctx))
         if self.config.mlworker_url:
             components.append(TaskWorker(self.ctx))
+            if self.config.service_slots:
+                components.append(JupyterServices(self.ctx))
         return components
 
     def health(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class RunSpec:
     memory_gb: int = 0  # 0: no limit
     gpu_indices: tuple[int, ...] = ()  # the devices granted (CUDA_VISIBLE_DEVICES)
     image: str | None = None  # containers only
+    published: tuple[str, ...] = ()  # containers only: `docker run -p` values (a Jupyter server's port)
 
 
 class Execution(Protocol):

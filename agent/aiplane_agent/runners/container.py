@@ -41,6 +41,7 @@ def run_command(spec: RunSpec, default_image: str) -> list[str]:
         command += ["--cpus", str(spec.cpu)]
     if spec.memory_gb:
         command += ["--memory", f"{spec.memory_gb}g", "--memory-swap", f"{spec.memory_gb}g"]
+    command += [option for published in spec.published for option in ("-p", published)]
     for name, value in sorted(spec.env.items()):
         command += ["-e", f"{name}={value}"]
     return [*command, spec.image or default_image, *spec.command]
