@@ -135,3 +135,29 @@ def test_the_model_of_an_agent_that_stopped_heartbeating_loads_on_another(gpufar
     assert gpufarm.get(f"/api/v1/models/{model_id}", headers=owner).json()["status"] == "loading"
     late = report(gpufarm, first, model_id, status="serving", endpoint=f"{first.url}/models/{model_id}/predict")
     assert late.status_code in (403, 404, 409)  # the first agent no longer speaks for it
+
+
+def test_the_proxy_reaches_a_served_model_only_for_its_owner(gpufarm, auth, listener):
+    owner_id, owner = new_user("models")
+    other_id, other = new_user("other")
+    agent = agent_at(owner_id, listener)
+    register(gpufarm, agent)
+    model_id = upload(gpufarm, owner)
+    gpufarm.put(f"/api/v1/loadbalancer/agents/{agent.instance_id}", headers=auth, json={"shared": True})
+    try:
+        def proxy(headers, path):
+            return gpufarm.post("/api/v1/gpu/proxy", headers=headers, json={
+                "target": agent.instance_id, "path": path, "payload": {"inputs": [[1.0, 2.0, 3.0]]}})
+
+        mine = proxy(owner, f"/models/{model_id}/predict")
+        assert mine.status_code == 200 and mine.json()["path"] == f"/models/{model_id}/predict"
+        for path in (f"/models/{model_id}/predict", f"//models/{model_id}/predict", f"/models%2F{model_id}/predict"):
+            refused = proxy(other, path)  # the agent is shared, the model is not
+            assert refused.status_code in (403, 404), (path, refused.text)
+        for path in (f"/v1/../models/{model_id}/predict", f"/v1/%2e%2e/models/{model_id}/predict"):
+            assert proxy(other, path).status_code == 400, path
+        assert proxy(other, "/v1/inference").status_code == 200  # the rest of what the shared agent fronts
+    finally:
+        gpufarm.put(f"/api/v1/loadbalancer/agents/{agent.instance_id}", headers=auth, json={"shared": False})
+        models_of(gpufarm, agent)
+        report(gpufarm, agent, model_id, status="failed", error="test over")
