@@ -32,8 +32,10 @@ IDENTITY_FILE = "identity.json"
 def imds(path: str) -> str | None:
     """Instance metadata (IMDSv2); None off EC2."""
     try:
-        token = httpx.put(f"{IMDS}/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"}, timeout=1).text
-        return httpx.get(f"{IMDS}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token}, timeout=1).text
+        token = httpx.put(f"{IMDS}/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"}, timeout=1)
+        answer = httpx.get(f"{IMDS}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token.raise_for_status().text},
+                           timeout=1)
+        return answer.raise_for_status().text
     except httpx.HTTPError:
         return None
 

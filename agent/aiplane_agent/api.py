@@ -24,8 +24,10 @@ class ApiError(Exception):
 class ControlPlane:
     def __init__(self, config: AgentConfig, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
-        self.http = httpx.Client(timeout=API_TIMEOUT_S, transport=transport,
-                                 headers={"Authorization": f"Bearer {config.credential}"})
+        self.http = httpx.Client(timeout=API_TIMEOUT_S, transport=transport)
+        # Each family's credential header: gpufarm takes a bearer key, mlworker X-API-Key.
+        self.headers = {config.gpufarm_url: {"Authorization": f"Bearer {config.credential}"},
+                        config.mlworker_url: {"X-API-Key": config.credential}}
 
     def close(self) -> None:
         self.http.close()
@@ -33,7 +35,7 @@ class ControlPlane:
     def _call(self, base: str | None, method: str, path: str, json: Any = None) -> httpx.Response:
         if base is None:
             raise RuntimeError(f"no API base URL configured for {path}")
-        answer = self.http.request(method, base + path, json=json)
+        answer = self.http.request(method, base + path, json=json, headers=self.headers[base])
         if answer.status_code >= 400:
             raise ApiError(answer.status_code, answer.text)
         return answer

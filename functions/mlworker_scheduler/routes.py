@@ -26,7 +26,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from aiplane.api.auth import current_principal
 from aiplane.mlworker import reservations, scheduler, tasks, workers
 from aiplane.mlworker.requests import actor_of, require_admin
-from aiplane.mlworker.schemas import CreateReservationRequest, JobStateReport, PriorityRequest, RegisterWorkerRequest
+from aiplane.mlworker.schemas import (
+    CreateReservationRequest,
+    JobStateReport,
+    PriorityRequest,
+    RegisterWorkerRequest,
+    WorkerHeartbeat,
+)
 
 router = APIRouter()
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -91,19 +97,20 @@ def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONRespon
 
 
 @router.post("/v1/scheduler/workers/{workerId}/heartbeat", include_in_schema=False)
-def heartbeat(workerId: str, request: Request) -> dict[str, Any]:  # noqa: N803
+def heartbeat(workerId: str, request: Request, body: WorkerHeartbeat | None = None) -> dict[str, Any]:  # noqa: N803
     require_admin(request)
-    return workers.heartbeat(workerId)
+    held = None if body is None or body.leases is None else {lease.task_id: lease.fencing_token for lease in body.leases}
+    return workers.heartbeat(workerId, held)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/lease", include_in_schema=False, response_model=None)
 def lease(workerId: str, request: Request) -> dict[str, Any] | Response:  # noqa: N803
     require_admin(request)
     task = workers.lease_task(workerId)
-    return tasks.work_body(task) if task is not None else Response(status_code=204)
+    return workers.lease_answer(task) if task is not None else Response(status_code=204)
 
 
 @router.post("/v1/scheduler/jobs/{jobId}/state", include_in_schema=False)
 def report_state(jobId: str, body: JobStateReport, request: Request) -> dict[str, Any]:  # noqa: N803
     require_admin(request)
-    return tasks.task_body(workers.report_state(jobId, body))
+    return workers.report_answer(workers.report_state(jobId, body))

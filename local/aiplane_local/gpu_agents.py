@@ -10,13 +10,17 @@
   them, so each agent listens on a loopback port of its own, recorded on the instance in the
   `AGENT_ADDRESS_TAG` tag, which the registration check reads instead in the local stack
   (`AIPLANE_GPU_AGENT_ADDRESS_TAG`). Nothing ever connects to a moto instance address.
+
+Beyond EC2's part, `LocalAgent` is the one agent `make run` starts for this machine itself.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +30,6 @@ from pathlib import Path
 
 import boto3
 
-import aiplane_agent
 from aiplane.gpufarm.user_data import CREDENTIAL_PARAMETER_VARIABLE, CREDENTIAL_VARIABLE, parse_environment
 from aiplane.observability import logger
 
@@ -35,6 +38,7 @@ AGENT_HEARTBEAT_S = "5"
 AGENT_STOP_GRACE_S = 5
 AGENT_ADDRESS_TAG = "aiplane:local-agent-address"
 AGENT_HOST = "127.0.0.1"
+LOCAL_AGENT_HEARTBEAT_S, LOCAL_AGENT_POLL_S = "1", "0.2"  # quick local turnarounds (cancel -> stopped)
 
 
 class GpuInstanceSupervisor:
@@ -42,6 +46,7 @@ class GpuInstanceSupervisor:
         self.region = region
         self.states: dict[str, str] = {}
         self.agents: dict[str, subprocess.Popen | None] = {}  # None: an instance without an agent
+        self.state_dirs: dict[str, str] = {}
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -102,27 +107,56 @@ class GpuInstanceSupervisor:
 
         port = free_port()
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": AGENT_ADDRESS_TAG, "Value": f"{AGENT_HOST}:{port}"}])
+        self.state_dirs[instance_id] = tempfile.mkdtemp(prefix=f"aiplane-agent-{instance_id}-")
         self.agents[instance_id] = start_agent_process(
             ["--instance-id", instance_id, "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST,
-             "--heartbeat-s", AGENT_HEARTBEAT_S, "--state-dir", tempfile.mkdtemp(prefix=f"aiplane-agent-{instance_id}-")],
+             "--heartbeat-s", AGENT_HEARTBEAT_S, "--state-dir", self.state_dirs[instance_id]],
             {**environment, CREDENTIAL_VARIABLE: credential["Parameter"]["Value"]},
         )
 
     def _stop_agent(self, instance_id: str) -> None:
-        process = self.agents.pop(instance_id, None)
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=AGENT_STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_agent_process(self.agents.pop(instance_id, None))
+        shutil.rmtree(self.state_dirs.pop(instance_id, ""), ignore_errors=True)
+
+
+class LocalAgent:
+    """The agent `make run` starts on this machine: an mlworker worker with this machine's CPUs and
+    memory and `gpus` GPUs, which locally are scheduling slots, not devices (tasks see their slot
+    numbers in CUDA_VISIBLE_DEVICES). It runs tasks with the process runner and authenticates with
+    the admin API key (on AWS an agent uses its contract's credential)."""
+
+    def __init__(self, mlworker_url: str, credential: str, gpus: int = 0, worker_id: str = "local-agent") -> None:
+        self.state_dir = tempfile.mkdtemp(prefix="aiplane-local-agent-")
+        from aiplane_local.stack import free_port  # stack.py imports this module
+
+        self.process = start_agent_process(
+            ["--mlworker-url", mlworker_url, "--worker-id", worker_id, "--instance-id", worker_id, "--gpus", str(gpus), "--runner", "process",
+             "--host", AGENT_HOST, "--port", str(free_port()), "--advertise-host", AGENT_HOST,
+             "--state-dir", self.state_dir, "--heartbeat-s", LOCAL_AGENT_HEARTBEAT_S, "--poll-s", LOCAL_AGENT_POLL_S],
+            {CREDENTIAL_VARIABLE: credential},
+        )
+
+    def stop(self) -> None:
+        stop_agent_process(self.process)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def stop_agent_process(process: subprocess.Popen | None) -> None:
+    """SIGTERM (the agent stops its tasks and deregisters), SIGKILL after the grace period."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=AGENT_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def start_agent_process(arguments: list[str], environment: dict[str, str]) -> subprocess.Popen:
     """`python -m aiplane_agent` with this checkout's agent package first on its path."""
     inherited = {name: value for name, value in os.environ.items() if name in ("PATH", "PYTHONPATH", "HOME", "LANG", "VIRTUAL_ENV")}
-    agent_source = str(Path(aiplane_agent.__file__).resolve().parents[1])
+    spec = importlib.util.find_spec("aiplane_agent")  # installed, or else this checkout's agent/ folder
+    agent_source = str(Path(spec.origin).resolve().parents[1] if spec and spec.origin else Path(__file__).resolve().parents[2] / "agent")
     inherited["PYTHONPATH"] = os.pathsep.join(filter(None, [agent_source, inherited.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, "-m", "aiplane_agent", *arguments], env={**inherited, **environment},

@@ -4,50 +4,15 @@ where each instance moto runs gets its agent from the instance's user data."""
 from __future__ import annotations
 
 import signal
-import threading
-import time
 
 import boto3
 import httpx
 import pytest
-import uvicorn
-from aws_lambda_powertools.utilities import parameters
 
 from aiplane_local.gpu_agents import GpuInstanceSupervisor, start_agent_process
-from aiplane_local.provision import publish_api_urls
 from aiplane_local.stack import free_port
+from tests.e2e.conftest import REGION, wait_for
 from tests.integration.gpufarm.conftest import ProvisioningQueue, let_admin_spend, new_user, running_contract
-
-REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def api_base(local_stack):
-    from aiplane_local.server import build_root_app
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    publish_api_urls(local_stack.provisioned.prefix, REGION, base)
-    parameters.clear_caches()  # a provisioner that ran earlier in the session cached the old URL
-    yield base
-    server.should_exit = True
-    thread.join(timeout=5)
-
-
-def wait_for(condition, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def loads(api_base: str, auth: dict) -> dict:

@@ -107,9 +107,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "appproxy_proxy": _api(APPPROXY_TABLE),
     "appproxy_workers": _api(APPPROXY_TABLE),
     "appproxy_health": _api(APPPROXY_TABLE),
-    "mlworker_tasks": _api(MLWORKER_TABLE),
+    "mlworker_tasks": _api(MLWORKER_TABLE, read=(ARTIFACT_BUCKET,)),  # presigns reads of task logs (task_io)
     "mlworker_plugins": _api(MLWORKER_TABLE),
-    "mlworker_scheduler": _api(MLWORKER_TABLE),
+    # Presigns the workers' log uploads and dataset downloads (aiplane.mlworker.task_io).
+    "mlworker_scheduler": _api(MLWORKER_TABLE, ARTIFACT_BUCKET),
     # chain-root anchors on demand: a signed digest in the Object Lock bucket.
     "mlworker_audit": _api(MLWORKER_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
     "mlworker_experiments": _api(MLWORKER_TABLE),
