@@ -11,7 +11,8 @@ Contract rows of this group:
 - PATCH /v1/scheduler/jobs/{jobId}/priority
 - POST /v1/scheduler/reservations
 
-GPU worker protocol (beyond the contract, admin API key; see EXTRA_ROUTES):
+GPU worker protocol (beyond the contract, see EXTRA_ROUTES): an admin API key, or a GPU contract's
+agent credential for its own worker (`require_worker`):
 - POST /v1/scheduler/workers (register)
 - POST /v1/scheduler/workers/{workerId}/heartbeat
 - POST /v1/scheduler/workers/{workerId}/lease
@@ -25,7 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from aiplane.api.auth import current_principal
 from aiplane.mlworker import reservations, scheduler, tasks, workers
-from aiplane.mlworker.requests import actor_of, require_admin
+from aiplane.mlworker.requests import actor_of, require_admin, require_worker
 from aiplane.mlworker.schemas import (
     CreateReservationRequest,
     JobStateReport,
@@ -91,26 +92,26 @@ def job_stream(jobId: str, request: Request, last_event_id: str | None = Header(
 
 @router.post("/v1/scheduler/workers", status_code=201, include_in_schema=False)
 def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONResponse:
-    require_admin(request)
+    require_worker(request, body.id)
     worker, created = workers.register_worker(body, actor_of(request))
     return JSONResponse(workers.worker_body(worker), status_code=201 if created else 200)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/heartbeat", include_in_schema=False)
 def heartbeat(workerId: str, request: Request, body: WorkerHeartbeat | None = None) -> dict[str, Any]:  # noqa: N803
-    require_admin(request)
+    require_worker(request, workerId)
     held = None if body is None or body.leases is None else {lease.task_id: lease.fencing_token for lease in body.leases}
     return workers.heartbeat(workerId, held)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/lease", include_in_schema=False, response_model=None)
 def lease(workerId: str, request: Request) -> dict[str, Any] | Response:  # noqa: N803
-    require_admin(request)
+    require_worker(request, workerId)
     task = workers.lease_task(workerId)
     return workers.lease_answer(task) if task is not None else Response(status_code=204)
 
 
 @router.post("/v1/scheduler/jobs/{jobId}/state", include_in_schema=False)
 def report_state(jobId: str, body: JobStateReport, request: Request) -> dict[str, Any]:  # noqa: N803
-    require_admin(request)
+    require_worker(request, body.worker_id)
     return workers.report_answer(workers.report_state(jobId, body))

@@ -21,6 +21,7 @@ AUTHENTICATED = "authenticated"  # the family's credential scheme
 MANAGER = "manager"  # appproxy: manager token only
 WORKER = "worker"  # appproxy: worker token only
 AGENT = "agent"  # gpufarm: only a GPU contract's agent credential (which no other route accepts)
+GPU_WORKER = "gpu_worker"  # mlworker's GPU worker protocol: an admin API key or a GPU contract's agent credential
 
 # Resource groups: the first path prefix that matches wins, so list longer prefixes first.
 GROUP_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -149,6 +150,16 @@ AGENT_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
     (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models/{model_id}/state"),
 })
 
+# mlworker's GPU worker protocol: an admin, or a GPU contract's agent speaking for its own worker
+# (aiplane.mlworker.requests.require_worker); the agent credential works on these and AGENT_ROUTES only.
+GPU_WORKER_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
+    (MLWORKER, "POST", "/v1/scheduler/workers"),
+    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
+    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
+    (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
+    (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
+})
+
 # Routes whose answer may be a Server-Sent Events stream. In the cloud they run on response-streaming
 # integrations (up to 15 minutes); every other route is buffered and bound by API Gateway's 29 s.
 STREAMING_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
@@ -194,6 +205,8 @@ def access_for(family: str, method: str, path: str) -> str:
         return PUBLIC
     if (family, method, path) in AGENT_ROUTES:
         return AGENT
+    if (family, method, path) in GPU_WORKER_ROUTES:
+        return GPU_WORKER
     if family == APPPROXY:
         return MANAGER if (method, path) in APPPROXY_MANAGER_ROUTES else WORKER
     return AUTHENTICATED

@@ -16,7 +16,7 @@ from tests.integration.gpufarm.conftest import ProvisioningQueue, let_admin_spen
 
 
 def loads(api_base: str, auth: dict) -> dict:
-    return httpx.get(f"{api_base}/gpufarm/api/v1/loadbalancer/loads", headers=auth).json()["loads"]
+    return httpx.get(f"{api_base}/gpufarm/api/v1/loadbalancer/loads", headers=auth, timeout=30).json()["loads"]
 
 
 @pytest.fixture

@@ -112,3 +112,25 @@ def test_lease_presigns_s3_dataset_sources(client, admin, submit, register, leas
     specs = lease("gpu-a")["dataset_specs"]
     assert httpx.get(specs[0]["download_url"]).content == b"a,b\n1,2\n" and specs[0]["sha256"] == digest
     assert "download_url" not in specs[1]
+
+
+def test_a_contracts_agent_credential_works_for_its_own_worker_only(client, admin, submit):
+    from aiplane.gpufarm import agent_credentials
+    from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID, agent_worker_id
+
+    agent = {"X-API-Key": agent_credentials.issue(BOOTSTRAP_ADMIN_ID, "ct-agent-1").api_key}
+    own = agent_worker_id("ct-agent-1")
+    assert client.post("/v1/scheduler/workers", headers=agent, json={"id": own}).status_code == 201
+    task = submit("by-agent")
+    work = client.post(f"/v1/scheduler/workers/{own}/lease", headers=agent).json()
+    assert work["id"] == task["id"]
+    done = client.post(f"/v1/scheduler/jobs/{task['id']}/state", headers=agent,
+                       json={"worker_id": own, "status": "completed", "fencing_token": work["fencing_token"]})
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    # Another contract's worker, a worker of its choosing, and every other route: refused.
+    for path, body in ((f"/v1/scheduler/workers/{agent_worker_id('ct-other')}/heartbeat", None),
+                       ("/v1/scheduler/workers", {"id": "gpu-1"}), ("/v1/scheduler/workers", {})):
+        refused = client.post(path, headers=agent, json=body)
+        assert refused.status_code == 403 and refused.json()["code"] == "FORBIDDEN", path
+    assert client.get("/v1/tasks", headers=agent).status_code == 403
+    assert client.post("/v1/tasks", headers=agent, json={"job_name": "x"}).status_code == 403
