@@ -5,7 +5,8 @@ Contract rows of this group:
 - GET /v1/jupyter/services
 - POST /v1/jupyter/services
 
-GPU worker protocol (beyond the contract, admin API key; see EXTRA_ROUTES):
+GPU worker protocol (beyond the contract, an admin API key or the worker's own GPU agent credential;
+see EXTRA_ROUTES, GPU_WORKER_ROUTES):
 - POST /v1/jupyter/workers/{workerId}/services (the services the worker runs; takes starting ones)
 - POST /v1/jupyter/services/{serviceId}/state
 """
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 
 from aiplane.api.auth import current_principal
 from aiplane.mlworker import jupyter
-from aiplane.mlworker.requests import actor_of, require_admin
+from aiplane.mlworker.requests import actor_of, require_worker
 from aiplane.mlworker.schemas import JupyterStateReport, StartJupyterRequest
 
 router = APIRouter()
@@ -40,12 +41,12 @@ def stop_service(serviceId: str, request: Request) -> Response:  # noqa: N803 (t
 
 @router.post("/v1/jupyter/workers/{workerId}/services", include_in_schema=False)
 def worker_services(workerId: str, request: Request) -> dict[str, Any]:  # noqa: N803
-    require_admin(request)
+    require_worker(request, workerId)
     services = jupyter.assign_services(workerId, actor_of(request))
     return {"services": [jupyter.worker_service_body(service) for service in services]}
 
 
 @router.post("/v1/jupyter/services/{serviceId}/state", include_in_schema=False)
 def report_state(serviceId: str, body: JupyterStateReport, request: Request) -> dict[str, Any]:  # noqa: N803
-    require_admin(request)
+    require_worker(request, body.worker_id)
     return jupyter.service_body(jupyter.report_state(serviceId, body, actor_of(request)))

@@ -158,6 +158,7 @@ GPU_WORKER_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
     (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
     (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
     (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
+    (MLWORKER, "POST", "/v1/jupyter/workers/{workerId}/services"),
 })
 
 # Routes whose answer may be a Server-Sent Events stream. In the cloud they run on response-streaming

@@ -126,6 +126,21 @@ def test_only_admins_speak_for_workers(client, user_headers, admin, register_ser
     assert report(client, user_headers, service["id"], status="running", url="http://x/").status_code == 403
 
 
+def test_a_contracts_agent_credential_runs_services_for_its_own_worker_only(client, admin):
+    from aiplane.gpufarm import agent_credentials
+    from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID, agent_worker_id
+
+    agent = {"X-API-Key": agent_credentials.issue(BOOTSTRAP_ADMIN_ID, "ct-jupyter-1").api_key}
+    own, other = agent_worker_id("ct-jupyter-1"), agent_worker_id("ct-jupyter-2")
+    assert client.post("/v1/scheduler/workers", headers=agent, json={"id": own, "service_slots": 1}).status_code == 201
+    service = client.post("/v1/jupyter/services", headers=admin, json={"name": "on-a-contract"}).json()
+    assert client.post(f"/v1/jupyter/workers/{other}/services", headers=agent).status_code == 403
+    assert [held["id"] for held in take(client, agent, own)] == [service["id"]]
+    assert report(client, agent, service["id"], worker_id=other, status="running", url="http://x/").status_code == 403
+    assert report(client, agent, service["id"], worker_id=own, status="running", url="http://x/").status_code == 200
+    assert client.get("/v1/jupyter/services", headers=agent).status_code == 403  # the worker protocol only
+
+
 def test_stopping_a_service_no_worker_started_ends_it(client, admin):
     service = client.post("/v1/jupyter/services", headers=admin, json={"name": "never-started"}).json()
     client.delete(f"/v1/jupyter/services/{service['id']}", headers=admin)
