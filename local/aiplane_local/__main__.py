@@ -36,7 +36,9 @@ def main() -> None:
         if os.environ.get("AIPLANE_LOCAL_AGENT", "1") != "0":
             local_agents.append(LocalAgent(f"http://{args.host}:{args.port}/mlworker",
                                            stack.bootstrap[ADMIN_API_KEY_SECRET.name],
-                                           gpus=int(os.environ.get("AIPLANE_LOCAL_AGENT_GPUS") or 0)))
+                                           gpus=int(os.environ.get("AIPLANE_LOCAL_AGENT_GPUS") or 0),
+                                           gpufarm_url=f"http://{args.host}:{args.port}/gpufarm",
+                                           service_slots=int(os.environ.get("AIPLANE_LOCAL_AGENT_SERVICE_SLOTS") or 2)))
         print(readiness_line(f"http://{args.host}:{args.port}", stack), flush=True)
 
     server.startup = startup

@@ -123,16 +123,25 @@ class LocalAgent:
     """The agent `make run` starts on this machine: an mlworker worker with this machine's CPUs and
     memory and `gpus` GPUs, which locally are scheduling slots, not devices (tasks see their slot
     numbers in CUDA_VISIBLE_DEVICES). It runs tasks with the process runner and authenticates with
-    the admin API key (on AWS an agent uses its contract's credential)."""
+    the admin API key (on AWS an agent uses its contract's credential). With `gpufarm_url` this
+    machine is enrolled as a gpufarm GPU host (`local_fleet`) and the agent uses that contract's
+    credential for both families; `service_slots` Jupyter services may run on it."""
 
-    def __init__(self, mlworker_url: str, credential: str, gpus: int = 0, worker_id: str = "local-agent") -> None:
+    def __init__(self, mlworker_url: str, credential: str, gpus: int = 0, worker_id: str = "local-agent",
+                 *, gpufarm_url: str | None = None, service_slots: int = 0) -> None:
         self.state_dir = tempfile.mkdtemp(prefix="aiplane-local-agent-")
         from aiplane_local.stack import free_port  # stack.py imports this module
 
+        port, instance_id, gpufarm = free_port(), worker_id, []
+        if gpufarm_url:  # this machine joins the gpufarm fleet too: models, the proxy (aiplane_local.local_fleet)
+            from aiplane_local.local_fleet import enroll_this_machine
+
+            host = enroll_this_machine(port)
+            credential, worker_id, instance_id, gpufarm = host.credential, host.worker_id, host.instance_id, ["--api-url", gpufarm_url]
         self.process = start_agent_process(
-            ["--mlworker-url", mlworker_url, "--worker-id", worker_id, "--instance-id", worker_id, "--gpus", str(gpus), "--runner", "process",
-             "--host", AGENT_HOST, "--port", str(free_port()), "--advertise-host", AGENT_HOST,
-             "--state-dir", self.state_dir, "--heartbeat-s", LOCAL_AGENT_HEARTBEAT_S, "--poll-s", LOCAL_AGENT_POLL_S],
+            ["--mlworker-url", mlworker_url, "--worker-id", worker_id, "--instance-id", instance_id, "--gpus", str(gpus), "--runner", "process",
+             "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST, "--service-slots", str(service_slots),
+             "--state-dir", self.state_dir, "--heartbeat-s", LOCAL_AGENT_HEARTBEAT_S, "--poll-s", LOCAL_AGENT_POLL_S, *gpufarm],
             {CREDENTIAL_VARIABLE: credential},
         )
 
