@@ -25,7 +25,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from aiplane.api.auth import current_principal
-from aiplane.mlworker import reservations, scheduler, tasks, workers
+from aiplane.mlworker import reservations, scheduler, task_io, tasks, workers
 from aiplane.mlworker.requests import actor_of, require_admin, require_worker
 from aiplane.mlworker.schemas import (
     CreateReservationRequest,
@@ -108,10 +108,10 @@ def heartbeat(workerId: str, request: Request, body: WorkerHeartbeat | None = No
 def lease(workerId: str, request: Request) -> dict[str, Any] | Response:  # noqa: N803
     require_worker(request, workerId)
     task = workers.lease_task(workerId)
-    return workers.lease_answer(task) if task is not None else Response(status_code=204)
+    return task_io.lease_answer(task) if task is not None else Response(status_code=204)
 
 
 @router.post("/v1/scheduler/jobs/{jobId}/state", include_in_schema=False)
 def report_state(jobId: str, body: JobStateReport, request: Request) -> dict[str, Any]:  # noqa: N803
     require_worker(request, body.worker_id)
-    return workers.report_answer(workers.report_state(jobId, body))
+    return task_io.report_answer(workers.report_state(jobId, body))

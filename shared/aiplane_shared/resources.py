@@ -284,6 +284,11 @@ def api_url_parameter(prefix: str, family: str) -> str:
     return f"/{prefix}/{family}/api-url"
 
 
+def agent_artifact_parameter(prefix: str) -> str:
+    """The SSM parameter where the GPU fleet publishes the S3 URI of the agent artifact it uploads."""
+    return f"/{prefix}/gpufarm/agent-artifact"
+
+
 def agent_credential_parameter(prefix: str, contract_id: str = "") -> str:
     """The SecureString parameter holding a GPU contract's agent credential (no contract id: the
     path prefix of all of them, for IAM). The instance role may read only its own instance's."""

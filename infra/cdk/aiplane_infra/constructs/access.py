@@ -142,7 +142,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "mlworker_leases": _worker(MLWORKER_TABLE),
     # Anchors both audit chains (mlworker events, authentication events) on its schedule.
     "audit_digests": _worker(MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
-    "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, read=(ARTIFACT_BUCKET, *GPU_MARKET_SECRETS),
+    "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, read=GPU_MARKET_SECRETS,
                                    capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),

@@ -30,10 +30,17 @@ from aiplane.gpufarm.contracts import FAILED, FINISHED, ON_DEMAND, PROVISIONING,
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.api_keys import hash_key, revoke_api_key
+from aiplane.identity.principal import agent_worker_id
 from aiplane.observability import logger
 from aiplane.settings import get_settings
-from aiplane_shared.families import GPUFARM
-from aiplane_shared.resources import ARTIFACT_BUCKET, GPU_LAUNCH_TEMPLATE, GPU_RECONCILE, PROVISIONING_QUEUE, api_url_parameter
+from aiplane_shared.families import GPUFARM, MLWORKER
+from aiplane_shared.resources import (
+    GPU_LAUNCH_TEMPLATE,
+    GPU_RECONCILE,
+    PROVISIONING_QUEUE,
+    agent_artifact_parameter,
+    api_url_parameter,
+)
 
 # No capacity for the type in this zone: another zone may have it.
 ZONE_ERRORS = frozenset({
@@ -151,8 +158,9 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
         skipped: list[dict[str, str]] = []
         if instance is None:
             script = user_data.build(
-                user_data.agent_environment(_gpufarm_api_url(), agent_credentials.parameter_name(record.contract_id)),
-                get_settings().bucket(ARTIFACT_BUCKET.name), get_settings().region,
+                user_data.agent_environment(_api_url(GPUFARM), agent_credentials.parameter_name(record.contract_id),
+                                            mlworker_url=_api_url(MLWORKER), worker_id=agent_worker_id(record.contract_id)),
+                _published(agent_artifact_parameter(get_settings().resource_prefix)), get_settings().region,
             )
             try:
                 instance = _first_launch(record, script, attempts, skipped)
@@ -247,9 +255,13 @@ def _placement(instance: dict[str, Any]) -> dict[str, str]:
             "market": SPOT if instance.get("InstanceLifecycle") == "spot" else ON_DEMAND}
 
 
-def _gpufarm_api_url() -> str:
-    """Where agents register: the gpufarm API stack publishes its URL in SSM."""
-    name = api_url_parameter(get_settings().resource_prefix, GPUFARM)
+def _api_url(family: str) -> str:
+    """Where agents register: each API stack publishes its URL in SSM."""
+    return _published(api_url_parameter(get_settings().resource_prefix, family))
+
+
+def _published(name: str) -> str:
+    """A value a stack publishes in SSM (API URLs, the agent artifact's S3 URI)."""
     return parameters.get_parameter(name, max_age=API_URL_CACHE_S)
 
 

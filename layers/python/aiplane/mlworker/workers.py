@@ -18,7 +18,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.errors import ConflictError, NotFoundError
-from aiplane.mlworker import audit, scheduling, task_io, tasks
+from aiplane.mlworker import audit, scheduling, tasks
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import connection, now_iso, without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
@@ -199,6 +199,11 @@ def lease_task(worker_id: str) -> TaskRecord | None:
     raise ConflictError("the queue is too busy; try again")
 
 
+def log_key(task: TaskRecord) -> str:
+    """Where the full log of the task's current lease goes in the artifacts bucket (task_io presigns it)."""
+    return f"task-logs/{task.task_id}/{int(task.fencing_token or 0)}.log"
+
+
 def _lease_passed(task: TaskRecord, now_epoch: float | None = None) -> bool:
     return task.lease_expires_epoch is not None and int(task.lease_expires_epoch) < (now_epoch or time.time())
 
@@ -221,7 +226,7 @@ def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
         fields = {name: value for name, value in (("output", report.output), ("error", report.error),
                                                   ("exit_code", report.exit_code)) if value is not None}
         if report.log_uploaded:
-            fields["log_key"] = task_io.log_key(task)
+            fields["log_key"] = log_key(task)
         tasks.set_status(task, report.status, **fields)
 
     task = tasks.mutate_task(task_id, advance)
@@ -277,20 +282,6 @@ def expire_leases(now_epoch: float | None = None) -> list[str]:
             except NotFoundError:
                 pass
     return expired
-
-
-def lease_answer(task: TaskRecord) -> dict[str, Any]:
-    """What the leasing worker gets: the task, its fencing token and presigned dataset downloads."""
-    return {**tasks.work_body(task), "fencing_token": int(task.fencing_token or 0),
-            "dataset_specs": task_io.dataset_specs_for_worker(task)}
-
-
-def report_answer(task: TaskRecord) -> dict[str, Any]:
-    """The task; while collecting, also where to upload its full log."""
-    answer = tasks.task_body(task)
-    if task.status == COLLECTING:
-        answer["log_upload_url"] = task_io.log_upload_url(task)
-    return answer
 
 
 def worker_body(worker: WorkerRecord) -> dict[str, Any]:
