@@ -68,7 +68,7 @@ def test_an_uploaded_model_is_served_by_its_owners_agent_and_predicts_there(gpuf
 
 
 def test_another_users_agent_never_gets_the_model_unless_shared(gpufarm, auth, listener):
-    owner_id, owner = new_user("models")
+    _, owner = new_user("models")
     stranger_id, _ = new_user("stranger")
     strangers_agent = agent_at(stranger_id, listener)
     register(gpufarm, strangers_agent)
@@ -139,7 +139,7 @@ def test_the_model_of_an_agent_that_stopped_heartbeating_loads_on_another(gpufar
 
 def test_the_proxy_reaches_a_served_model_only_for_its_owner(gpufarm, auth, listener):
     owner_id, owner = new_user("models")
-    other_id, other = new_user("other")
+    _, other = new_user("other")
     agent = agent_at(owner_id, listener)
     register(gpufarm, agent)
     model_id = upload(gpufarm, owner)
