@@ -40,6 +40,13 @@ class ControlPlane:
             raise ApiError(answer.status_code, answer.text)
         return answer
 
+    # For components with routes of their own (Jupyter and model state reports): the answer, or ApiError.
+    def gpufarm(self, method: str, path: str, json: Any = None) -> httpx.Response:
+        return self._call(self.config.gpufarm_url, method, path, json)
+
+    def mlworker(self, method: str, path: str, json: Any = None) -> httpx.Response:
+        return self._call(self.config.mlworker_url, method, path, json)
+
     # gpufarm: the fleet's agent routes (AGENT_ROUTES).
     def gpufarm_register(self, instance_id: str, url: str, gpus: list[dict[str, Any]]) -> dict[str, Any]:
         return self._call(self.config.gpufarm_url, "POST", "/api/v1/gpu/agents/register",

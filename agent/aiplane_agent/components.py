@@ -34,7 +34,7 @@ from aiplane_agent.config import AgentConfig
 from aiplane_agent.inventory import Inventory
 from aiplane_agent.runners import Runner
 
-TICK_S = 0.5
+TICK_S = 0.1
 
 
 @dataclass

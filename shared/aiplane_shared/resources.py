@@ -284,6 +284,16 @@ def api_url_parameter(prefix: str, family: str) -> str:
     return f"/{prefix}/{family}/api-url"
 
 
+# The functions that open connections to GPU agents (the gpufarm proxy and predict): they run in the
+# fleet VPC with the one security group the agents admit (infra/cdk, FleetNetwork).
+AGENT_CALLER_FUNCTIONS: frozenset[str] = frozenset({"gpufarm_gpu", "gpufarm_models"})
+
+
+def agent_network_parameter(prefix: str) -> str:
+    """The SSM parameter where the fleet VPC publishes its agent subnets and security group (JSON)."""
+    return f"/{prefix}/gpufarm/agent-network"
+
+
 def agent_artifact_parameter(prefix: str) -> str:
     """The SSM parameter where the GPU fleet publishes the S3 URI of the agent artifact it uploads."""
     return f"/{prefix}/gpufarm/agent-artifact"

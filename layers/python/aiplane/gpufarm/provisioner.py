@@ -39,13 +39,15 @@ from aiplane_shared.resources import (
     GPU_RECONCILE,
     PROVISIONING_QUEUE,
     agent_artifact_parameter,
+    agent_network_parameter,
     api_url_parameter,
 )
 
 # No capacity for the type in this zone: another zone may have it.
+NO_FLEET_SUBNET = "NoFleetSubnet"  # the fleet VPC has no subnet in that zone (_fleet_network)
 ZONE_ERRORS = frozenset({
     "InsufficientInstanceCapacity", "InsufficientCapacity", "Unsupported", "InsufficientHostCapacity",
-    "SpotMaxPriceTooLow", "InsufficientFreeAddressesInSubnet",
+    "SpotMaxPriceTooLow", "InsufficientFreeAddressesInSubnet", NO_FLEET_SUBNET,
 })
 # The type cannot launch anywhere for us (quota, unknown type): try the next type.
 TYPE_ERRORS = frozenset({
@@ -281,6 +283,7 @@ def _run_instance(record: GpuContractRecord, instance_type: str, zone: str, mark
     market_options = {"InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"MaxPrice": f"{limit:.4f}"}}} \
         if market == SPOT else {}
     answer = client("ec2").run_instances(
+        **_fleet_network(zone),
         LaunchTemplate={"LaunchTemplateName": get_settings().resource(GPU_LAUNCH_TEMPLATE.name), "Version": "$Latest"},
         InstanceType=instance_type,
         Placement={"AvailabilityZone": zone},
@@ -291,6 +294,21 @@ def _run_instance(record: GpuContractRecord, instance_type: str, zone: str, mark
         **market_options,
     )
     return answer["Instances"][0]
+
+
+def _fleet_network(zone: str) -> dict[str, Any]:
+    """The fleet VPC's agent subnet in that zone and the agents' security group, which admits only
+    the functions that call agents (infra/cdk FleetNetwork). None published (the local stack):
+    EC2's default network."""
+    try:
+        network = json.loads(_published(agent_network_parameter(get_settings().resource_prefix)))
+    except parameters.exceptions.GetParameterError:
+        return {}
+    subnet = next((entry["subnet"] for entry in network["subnets"] if entry["zone"] == zone), None)
+    if subnet is None:  # as EC2 answers a zone it cannot serve: the next zone is tried
+        raise ClientError({"Error": {"Code": NO_FLEET_SUBNET, "Message": f"the GPU fleet VPC has no subnet in {zone}"}},
+                          "RunInstances")
+    return {"SubnetId": subnet, "SecurityGroupIds": [network["security_group"]]}
 
 
 def _record_launch(record: GpuContractRecord, provider_instance_id: str, status: str, attempts: list[dict[str, str]],
