@@ -27,7 +27,7 @@ from aiplane_agent.api import ApiError
 from aiplane_agent.components import AgentContext, BaseComponent
 from aiplane_agent.log import log
 from aiplane_agent.runners import Execution, RunSpec
-from aiplane_agent.services import call, free_port
+from aiplane_agent.services import free_port
 
 START_TIMEOUT_S = 90.0
 STATUS_POLL_S = 0.25
@@ -162,7 +162,7 @@ class JupyterServices(BaseComponent):
             return
         self.next_poll = time.monotonic() + ctx.config.poll_s
         try:
-            services = call(ctx, ctx.config.mlworker_url, f"/v1/jupyter/workers/{ctx.worker_id}/services").json()["services"]
+            services = ctx.api.mlworker("POST", f"/v1/jupyter/workers/{ctx.worker_id}/services").json()["services"]
         except ApiError as error:  # 404 until the task worker has registered this worker
             log("jupyter services refused", status=error.status_code, error=error.body[:300])
             return
@@ -216,7 +216,7 @@ class JupyterServices(BaseComponent):
         """Whether the scheduler took the report (409: the service changed meanwhile)."""
         body = {"worker_id": self.ctx.worker_id, "status": status, **{k: v for k, v in fields.items() if v is not None}}
         try:
-            call(self.ctx, self.ctx.config.mlworker_url, f"/v1/jupyter/services/{service_id}/state", body)
+            self.ctx.api.mlworker("POST", f"/v1/jupyter/services/{service_id}/state", body)
             return True
         except ApiError as error:
             log("jupyter report refused", service_id=service_id, status=status, code=error.status_code,

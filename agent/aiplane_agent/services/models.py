@@ -26,7 +26,6 @@ import httpx
 from aiplane_agent.api import ApiError
 from aiplane_agent.components import AgentContext, BaseComponent, HttpRequest, HttpResponse, Route
 from aiplane_agent.log import log
-from aiplane_agent.services import call
 
 SERVED_FORMATS = ("onnx",)
 DOWNLOAD_TIMEOUT_S = 300.0
@@ -110,7 +109,7 @@ class ModelServing(BaseComponent):
             return
         self.next_poll = time.monotonic() + ctx.config.poll_s
         try:
-            assigned = call(ctx, ctx.config.gpufarm_url, f"/api/v1/gpu/agents/{ctx.instance_id}/models").json()["models"]
+            assigned = ctx.api.gpufarm("POST", f"/api/v1/gpu/agents/{ctx.instance_id}/models").json()["models"]
         except ApiError as error:  # 404 until the gpufarm component has registered this agent
             log("models refused", status=error.status_code, error=error.body[:300])
             return
@@ -169,8 +168,8 @@ class ModelServing(BaseComponent):
 
     def report(self, model_id: str, status: str, **fields: Any) -> bool:
         try:
-            call(self.ctx, self.ctx.config.gpufarm_url, f"/api/v1/gpu/agents/{self.ctx.instance_id}/models/{model_id}/state",
-                 {"status": status, **fields})
+            self.ctx.api.gpufarm("POST", f"/api/v1/gpu/agents/{self.ctx.instance_id}/models/{model_id}/state",
+                                 {"status": status, **fields})
             return True
         except ApiError as error:
             log("model report refused", model_id=model_id, status=status, code=error.status_code, error=error.body[:300])
