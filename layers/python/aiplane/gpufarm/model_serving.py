@@ -24,7 +24,7 @@ from aiplane.gpufarm import loadbalancer
 from aiplane.gpufarm.records import GpuAgentRecord
 from aiplane.identity.principal import Principal
 
-SERVING, FAILED = "serving", "failed"  # what an agent reports (the model's status becomes ready or failed)
+SERVING = "serving"  # an agent reports serving (the model becomes ready) or failed
 MODELS_PER_AGENT = 16
 DOWNLOAD_URL_EXPIRY_S = 900
 _HELD = (serving.LOADING, serving.READY)
