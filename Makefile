@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/warm.py
 	$(BIN)/python bench/provision.py
+	$(BIN)/python bench/agent.py
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules build .pytest_cache

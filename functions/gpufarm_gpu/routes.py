@@ -17,16 +17,18 @@ Beyond the contract (the GPU agent's side of the fleet, only with a contract's a
 (aiplane_shared.routes.AGENT_ROUTES); left out of the public OpenAPI document, listed in
 aiplane_shared.routes.EXTRA_ROUTES for API Gateway):
 - POST /api/v1/gpu/agents/register, POST /api/v1/gpu/agents/heartbeat, DELETE /api/v1/gpu/agents/{instance_id}
+- POST /api/v1/gpu/agents/{instance_id}/models (the uploaded models it serves),
+  POST /api/v1/gpu/agents/{instance_id}/models/{model_id}/state (serving, or failed with why)
 """
 
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiplane.api.auth import current_principal
 from aiplane.errors import ValidationError
-from aiplane.gpufarm import catalog, contracts, loadbalancer, preferences, proxy
+from aiplane.gpufarm import catalog, contracts, loadbalancer, model_serving, preferences, proxy
 from aiplane.gpufarm.offers import Filters
 from aiplane.identity.principal import Principal
 
@@ -238,3 +240,21 @@ def agent_heartbeat(body: AgentHeartbeat, request: Request) -> dict:
 def deregister_agent(instance_id: str, request: Request) -> dict:
     loadbalancer.deregister_agent(current_principal(request), instance_id)
     return {"instance_id": instance_id, "deregistered": True}
+
+
+class ModelStateReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["serving", "failed"]
+    endpoint: str | None = Field(default=None, pattern=r"^https?://", max_length=512)
+    error: str | None = Field(default=None, max_length=4096)
+
+
+@router.post("/api/v1/gpu/agents/{instance_id}/models", include_in_schema=False)
+def agent_models(instance_id: str, request: Request) -> dict:
+    return {"models": model_serving.agent_models(current_principal(request), instance_id)}
+
+
+@router.post("/api/v1/gpu/agents/{instance_id}/models/{model_id}/state", include_in_schema=False)
+def report_model_state(instance_id: str, model_id: str, body: ModelStateReport, request: Request) -> dict:
+    return model_serving.report(current_principal(request), instance_id, model_id, body.status, body.endpoint, body.error)

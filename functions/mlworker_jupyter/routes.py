@@ -5,7 +5,9 @@ Contract rows of this group:
 - GET /v1/jupyter/services
 - POST /v1/jupyter/services
 
-GPU worker protocol (beyond the contract, admin API key; see EXTRA_ROUTES):
+GPU worker protocol (beyond the contract, an admin API key or the worker's own GPU agent credential;
+see EXTRA_ROUTES, GPU_WORKER_ROUTES):
+- POST /v1/jupyter/workers/{workerId}/services (the services the worker runs; takes starting ones)
 - POST /v1/jupyter/services/{serviceId}/state
 """
 
@@ -14,9 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from aiplane.api.auth import current_principal
-from aiplane.errors import ForbiddenError
 from aiplane.mlworker import jupyter
-from aiplane.mlworker.requests import actor_of
+from aiplane.mlworker.requests import actor_of, require_worker
 from aiplane.mlworker.schemas import JupyterStateReport, StartJupyterRequest
 
 router = APIRouter()
@@ -38,8 +39,14 @@ def stop_service(serviceId: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/v1/jupyter/workers/{workerId}/services", include_in_schema=False)
+def worker_services(workerId: str, request: Request) -> dict[str, Any]:
+    require_worker(request, workerId)
+    services = jupyter.assign_services(workerId, actor_of(request))
+    return {"services": [jupyter.worker_service_body(service) for service in services]}
+
+
 @router.post("/v1/jupyter/services/{serviceId}/state", include_in_schema=False)
 def report_state(serviceId: str, body: JupyterStateReport, request: Request) -> dict[str, Any]:
-    if not current_principal(request).is_admin:
-        raise ForbiddenError("this operation needs an admin API key")
+    require_worker(request, body.worker_id)
     return jupyter.service_body(jupyter.report_state(serviceId, body, actor_of(request)))

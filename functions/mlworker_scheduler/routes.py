@@ -11,7 +11,8 @@ Contract rows of this group:
 - PATCH /v1/scheduler/jobs/{jobId}/priority
 - POST /v1/scheduler/reservations
 
-GPU worker protocol (beyond the contract, admin API key; see EXTRA_ROUTES):
+GPU worker protocol (beyond the contract, see EXTRA_ROUTES): an admin API key, or a GPU contract's
+agent credential for its own worker (`require_worker`):
 - POST /v1/scheduler/workers (register)
 - POST /v1/scheduler/workers/{workerId}/heartbeat
 - POST /v1/scheduler/workers/{workerId}/lease
@@ -24,9 +25,15 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from aiplane.api.auth import current_principal
-from aiplane.mlworker import reservations, scheduler, tasks, workers
-from aiplane.mlworker.requests import actor_of, require_admin
-from aiplane.mlworker.schemas import CreateReservationRequest, JobStateReport, PriorityRequest, RegisterWorkerRequest
+from aiplane.mlworker import reservations, scheduler, task_io, tasks, workers
+from aiplane.mlworker.requests import actor_of, require_admin, require_worker
+from aiplane.mlworker.schemas import (
+    CreateReservationRequest,
+    JobStateReport,
+    PriorityRequest,
+    RegisterWorkerRequest,
+    WorkerHeartbeat,
+)
 
 router = APIRouter()
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -85,25 +92,26 @@ def job_stream(jobId: str, request: Request, last_event_id: str | None = Header(
 
 @router.post("/v1/scheduler/workers", status_code=201, include_in_schema=False)
 def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONResponse:
-    require_admin(request)
+    require_worker(request, body.id)
     worker, created = workers.register_worker(body, actor_of(request))
     return JSONResponse(workers.worker_body(worker), status_code=201 if created else 200)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/heartbeat", include_in_schema=False)
-def heartbeat(workerId: str, request: Request) -> dict[str, Any]:
-    require_admin(request)
-    return workers.heartbeat(workerId)
+def heartbeat(workerId: str, request: Request, body: WorkerHeartbeat | None = None) -> dict[str, Any]:
+    require_worker(request, workerId)
+    held = None if body is None or body.leases is None else {lease.task_id: lease.fencing_token for lease in body.leases}
+    return workers.heartbeat(workerId, held)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/lease", include_in_schema=False, response_model=None)
 def lease(workerId: str, request: Request) -> dict[str, Any] | Response:
-    require_admin(request)
+    require_worker(request, workerId)
     task = workers.lease_task(workerId)
-    return tasks.work_body(task) if task is not None else Response(status_code=204)
+    return task_io.lease_answer(task) if task is not None else Response(status_code=204)
 
 
 @router.post("/v1/scheduler/jobs/{jobId}/state", include_in_schema=False)
 def report_state(jobId: str, body: JobStateReport, request: Request) -> dict[str, Any]:
-    require_admin(request)
-    return tasks.task_body(workers.report_state(jobId, body))
+    require_worker(request, body.worker_id)
+    return task_io.report_answer(workers.report_state(jobId, body))

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from aiplane.api.auth import current_principal
 from aiplane.data.pagination import parse_limit
-from aiplane.mlworker import tasks, workers
+from aiplane.mlworker import task_io, tasks, workers
 from aiplane.mlworker.requests import actor_of
 from aiplane.mlworker.schemas import CreateTaskRequest
 
@@ -43,7 +43,7 @@ def list_tasks(
 
 @router.get("/v1/tasks/{taskId}")
 def get_task(taskId: str, request: Request) -> dict[str, Any]:
-    return tasks.task_body(tasks.get_own_task(taskId, current_principal(request)))
+    return task_io.task_detail(tasks.get_own_task(taskId, current_principal(request)))
 
 
 @router.delete("/v1/tasks/{taskId}", status_code=204)

@@ -7,6 +7,7 @@ import os
 
 import uvicorn
 
+from aiplane_local.gpu_agents import LocalAgent
 from aiplane_local.provision import publish_api_urls
 from aiplane_local.stack import start_local_stack
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
@@ -28,14 +29,24 @@ def main() -> None:
     server = uvicorn.Server(config)
     original_startup = server.startup
 
+    local_agents: list[LocalAgent] = []
+
     async def startup(sockets=None) -> None:
         await original_startup(sockets)
+        if os.environ.get("AIPLANE_LOCAL_AGENT", "1") != "0":
+            local_agents.append(LocalAgent(f"http://{args.host}:{args.port}/mlworker",
+                                           stack.bootstrap[ADMIN_API_KEY_SECRET.name],
+                                           gpus=int(os.environ.get("AIPLANE_LOCAL_AGENT_GPUS") or 0),
+                                           gpufarm_url=f"http://{args.host}:{args.port}/gpufarm",
+                                           service_slots=int(os.environ.get("AIPLANE_LOCAL_AGENT_SERVICE_SLOTS") or 2)))
         print(readiness_line(f"http://{args.host}:{args.port}", stack), flush=True)
 
     server.startup = startup
     try:
         server.run()
     finally:
+        for agent in local_agents:
+            agent.stop()
         stack.stop()
 
 

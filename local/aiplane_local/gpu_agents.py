@@ -10,17 +10,23 @@
   them, so each agent listens on a loopback port of its own, recorded on the instance in the
   `AGENT_ADDRESS_TAG` tag, which the registration check reads instead in the local stack
   (`AIPLANE_GPU_AGENT_ADDRESS_TAG`). Nothing ever connects to a moto instance address.
+
+Beyond EC2's part, `LocalAgent` is the one agent `make run` starts for this machine itself.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 
@@ -32,6 +38,7 @@ AGENT_HEARTBEAT_S = "5"
 AGENT_STOP_GRACE_S = 5
 AGENT_ADDRESS_TAG = "aiplane:local-agent-address"
 AGENT_HOST = "127.0.0.1"
+LOCAL_AGENT_HEARTBEAT_S, LOCAL_AGENT_POLL_S = "1", "0.2"  # quick local turnarounds (cancel -> stopped)
 
 
 class GpuInstanceSupervisor:
@@ -39,6 +46,7 @@ class GpuInstanceSupervisor:
         self.region = region
         self.states: dict[str, str] = {}
         self.agents: dict[str, subprocess.Popen | None] = {}  # None: an instance without an agent
+        self.state_dirs: dict[str, str] = {}
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -99,23 +107,67 @@ class GpuInstanceSupervisor:
 
         port = free_port()
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": AGENT_ADDRESS_TAG, "Value": f"{AGENT_HOST}:{port}"}])
-        self.agents[instance_id] = subprocess.Popen(
-            [sys.executable, "-m", "aiplane.gpufarm.agent", "--instance-id", instance_id, "--host", AGENT_HOST,
-             "--port", str(port), "--advertise-host", AGENT_HOST, "--heartbeat-s", AGENT_HEARTBEAT_S],
-            env={**_inherited_environment(), **environment, CREDENTIAL_VARIABLE: credential["Parameter"]["Value"]},
-            stdout=subprocess.DEVNULL,  # its errors stay visible on the local server's stderr
+        self.state_dirs[instance_id] = tempfile.mkdtemp(prefix=f"aiplane-agent-{instance_id}-")
+        self.agents[instance_id] = start_agent_process(
+            ["--instance-id", instance_id, "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST,
+             "--heartbeat-s", AGENT_HEARTBEAT_S, "--state-dir", self.state_dirs[instance_id]],
+            {**environment, CREDENTIAL_VARIABLE: credential["Parameter"]["Value"]},
         )
 
     def _stop_agent(self, instance_id: str) -> None:
-        process = self.agents.pop(instance_id, None)
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=AGENT_STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_agent_process(self.agents.pop(instance_id, None))
+        shutil.rmtree(self.state_dirs.pop(instance_id, ""), ignore_errors=True)
 
 
-def _inherited_environment() -> dict[str, str]:
-    return {name: value for name, value in os.environ.items() if name in ("PATH", "PYTHONPATH", "HOME", "LANG", "VIRTUAL_ENV")}
+class LocalAgent:
+    """The agent `make run` starts on this machine: an mlworker worker with this machine's CPUs and
+    memory and `gpus` GPUs, which locally are scheduling slots, not devices (tasks see their slot
+    numbers in CUDA_VISIBLE_DEVICES). It runs tasks with the process runner and authenticates with
+    the admin API key (on AWS an agent uses its contract's credential). With `gpufarm_url` this
+    machine is enrolled as a gpufarm GPU host (`local_fleet`) and the agent uses that contract's
+    credential for both families; `service_slots` Jupyter services may run on it."""
+
+    def __init__(self, mlworker_url: str, credential: str, gpus: int = 0, worker_id: str = "local-agent",
+                 *, gpufarm_url: str | None = None, service_slots: int = 0) -> None:
+        self.state_dir = tempfile.mkdtemp(prefix="aiplane-local-agent-")
+        from aiplane_local.stack import free_port  # stack.py imports this module
+
+        port, instance_id, gpufarm = free_port(), worker_id, []
+        if gpufarm_url:  # this machine joins the gpufarm fleet too: models, the proxy (aiplane_local.local_fleet)
+            from aiplane_local.local_fleet import enroll_this_machine
+
+            host = enroll_this_machine(port)
+            credential, worker_id, instance_id, gpufarm = host.credential, host.worker_id, host.instance_id, ["--api-url", gpufarm_url]
+        self.process = start_agent_process(
+            ["--mlworker-url", mlworker_url, "--worker-id", worker_id, "--instance-id", instance_id, "--gpus", str(gpus), "--runner", "process",
+             "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST, "--service-slots", str(service_slots),
+             "--state-dir", self.state_dir, "--heartbeat-s", LOCAL_AGENT_HEARTBEAT_S, "--poll-s", LOCAL_AGENT_POLL_S, *gpufarm],
+            {CREDENTIAL_VARIABLE: credential},
+        )
+
+    def stop(self) -> None:
+        stop_agent_process(self.process)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def stop_agent_process(process: subprocess.Popen | None) -> None:
+    """SIGTERM (the agent stops its tasks and deregisters), SIGKILL after the grace period."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=AGENT_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def start_agent_process(arguments: list[str], environment: dict[str, str]) -> subprocess.Popen:
+    """`python -m aiplane_agent` with this checkout's agent package first on its path."""
+    inherited = {name: value for name, value in os.environ.items() if name in ("PATH", "PYTHONPATH", "HOME", "LANG", "VIRTUAL_ENV")}
+    spec = importlib.util.find_spec("aiplane_agent")  # installed, or else this checkout's agent/ folder
+    agent_source = str(Path(spec.origin).resolve().parents[1] if spec and spec.origin else Path(__file__).resolve().parents[2] / "agent")
+    inherited["PYTHONPATH"] = os.pathsep.join(filter(None, [agent_source, inherited.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "aiplane_agent", *arguments], env={**inherited, **environment},
+        stdout=subprocess.DEVNULL,  # its errors stay visible on the local server's stderr
+    )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,6 +15,9 @@ from aiplane_shared import resources
 from aiplane_shared.environments import ENVIRONMENTS
 from aiplane_shared.families import FAMILIES, base_path
 from aiplane_shared.resources import physical_name
+
+LOCAL_AGENT_ARTIFACT_KEY = "gpu-agent/aiplane-agent.zip"
+
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:8080"
 
@@ -73,6 +78,9 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
                 "ObjectLockEnabled": "Enabled",
                 "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
             })
+
+    publish_agent_artifact(s3, ssm, prefix, resources.bucket_name(prefix, resources.ARTIFACT_BUCKET.name,
+                                                                  ENVIRONMENTS["local"].account, region))
 
     kms = boto3.client("kms", region_name=region)
     for key in resources.SIGNING_KEYS:
@@ -160,6 +168,18 @@ def create_launch_template(ec2: Any, iam: Any, prefix: str, template: resources.
         "IamInstanceProfile": {"Name": name},
         "MetadataOptions": {"HttpTokens": "required"},
     })
+
+
+def publish_agent_artifact(s3: Any, ssm: Any, prefix: str, bucket: str) -> None:
+    """What the CDK app's asset does in the cloud: the agent artifact in S3, its URI in SSM (the
+    provisioner puts it in user data; locally the supervisor runs the agent from this checkout)."""
+    from aiplane_agent import artifact
+
+    with tempfile.TemporaryDirectory() as scratch:
+        built = artifact.build(Path(scratch) / "aiplane-agent.zip")
+        s3.upload_file(str(built), bucket, LOCAL_AGENT_ARTIFACT_KEY)
+    ssm.put_parameter(Name=resources.agent_artifact_parameter(prefix), Type="String", Overwrite=True,
+                      Value=f"s3://{bucket}/{LOCAL_AGENT_ARTIFACT_KEY}")
 
 
 def publish_api_urls(prefix: str, region: str, base_url: str) -> None:

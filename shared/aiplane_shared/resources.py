@@ -328,6 +328,19 @@ def websocket_management_parameter(prefix: str, family: str) -> str:
     """The SSM parameter where a family's API stack publishes its WebSocket API's management
     endpoint (`https://<api id>.execute-api.<region>.amazonaws.com/<stage>`, for PostToConnection)."""
     return f"/{prefix}/{family}/websocket-management-url"
+# The functions that open connections to GPU agents (the gpufarm proxy and predict): they run in the
+# fleet VPC with the one security group the agents admit (infra/cdk, FleetNetwork).
+AGENT_CALLER_FUNCTIONS: frozenset[str] = frozenset({"gpufarm_gpu", "gpufarm_models"})
+
+
+def agent_network_parameter(prefix: str) -> str:
+    """The SSM parameter where the fleet VPC publishes its agent subnets and security group (JSON)."""
+    return f"/{prefix}/gpufarm/agent-network"
+
+
+def agent_artifact_parameter(prefix: str) -> str:
+    """The SSM parameter where the GPU fleet publishes the S3 URI of the agent artifact it uploads."""
+    return f"/{prefix}/gpufarm/agent-artifact"
 
 
 def agent_credential_parameter(prefix: str, contract_id: str = "") -> str:

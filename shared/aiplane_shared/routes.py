@@ -21,6 +21,7 @@ AUTHENTICATED = "authenticated"  # the family's credential scheme
 MANAGER = "manager"  # appproxy: manager token only
 WORKER = "worker"  # appproxy: worker token only
 AGENT = "agent"  # gpufarm: only a GPU contract's agent credential (which no other route accepts)
+GPU_WORKER = "gpu_worker"  # mlworker's GPU worker protocol: an admin API key or a GPU contract's agent credential
 
 # Resource groups: the first path prefix that matches wins, so list longer prefixes first.
 GROUP_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -128,12 +129,17 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
     (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
     (GPUFARM, "PUT", "/api/v1/loadbalancer/agents/{instance_id}"),
+    # The uploaded models an agent serves, and its reports on them (AGENT_ROUTES).
+    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models"),
+    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models/{model_id}/state"),
     # mlworker GPU worker protocol: register, heartbeat, lease and report tasks and Jupyter services.
     (MLWORKER, "POST", "/v1/scheduler/workers"),
     (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
     (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
     (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
     (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
+    # A worker's Jupyter services: those it holds, and starting ones it takes.
+    (MLWORKER, "POST", "/v1/jupyter/workers/{workerId}/services"),
 )
 
 # The routes a GPU agent calls with its contract's credential; that credential works nowhere else.
@@ -141,6 +147,19 @@ AGENT_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
     (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
     (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
     (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
+    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models"),
+    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models/{model_id}/state"),
+})
+
+# mlworker's GPU worker protocol: an admin, or a GPU contract's agent speaking for its own worker
+# (aiplane.mlworker.requests.require_worker); the agent credential works on these and AGENT_ROUTES only.
+GPU_WORKER_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
+    (MLWORKER, "POST", "/v1/scheduler/workers"),
+    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
+    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
+    (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
+    (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
+    (MLWORKER, "POST", "/v1/jupyter/workers/{workerId}/services"),
 })
 
 # Routes whose answer may be a Server-Sent Events stream. In the cloud they run on response-streaming
@@ -188,6 +207,8 @@ def access_for(family: str, method: str, path: str) -> str:
         return PUBLIC
     if (family, method, path) in AGENT_ROUTES:
         return AGENT
+    if (family, method, path) in GPU_WORKER_ROUTES:
+        return GPU_WORKER
     if family == APPPROXY:
         return MANAGER if (method, path) in APPPROXY_MANAGER_ROUTES else WORKER
     return AUTHENTICATED

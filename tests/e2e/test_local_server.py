@@ -67,6 +67,18 @@ def test_family_serves_openapi_health_and_refuses_without_credentials(server, fa
         assert "error" in refused.json()
 
 
+def test_the_local_agent_runs_a_submitted_task(server):
+    """`make run` starts one local agent: a trivial task completes with its output."""
+    base_url, _ = server
+    with httpx.Client(base_url=f"{base_url}/mlworker", headers={"X-API-Key": "e2e-admin-key"}, timeout=10) as client:
+        task_id = client.post("/v1/tasks", json={"job_name": "hello", "entrypoint": '/bin/bash -c "echo hello"'}).json()["id"]
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (task := client.get(f"/v1/tasks/{task_id}").json())["status"] not in ("completed", "failed"):
+            assert time.monotonic() < deadline, task
+            time.sleep(0.2)
+    assert task["status"] == "completed" and "hello" in task["output"]
+
+
 def test_admin_key_from_the_environment_is_accepted(server):
     base_url, _ = server
     response = httpx.get(f"{base_url}/gpufarm/api/v1/quota", headers={"Authorization": "Bearer e2e-admin-key"})

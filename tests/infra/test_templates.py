@@ -208,3 +208,52 @@ def test_an_instance_reads_only_its_own_agent_credential_and_the_functions_manag
         statements = [statement for statement in function_statements(templates[stack], physical_name(prefix_of(env_name), function))
                       if statement["Action"] == ["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"]]
         assert statements and all(parameters in json.dumps(statement["Resource"]) for statement in statements), function
+
+
+def test_gpu_agent_artifact_is_an_asset_published_for_the_provisioner_and_the_instance_reads_only_it(environment_stacks,
+                                                                                                      environment_templates):
+    env_name, stacks = environment_stacks
+    _, templates = environment_templates
+    fleet = stacks["async"].node.find_child("GpuFleet")
+    asset = fleet.agent_artifact
+    assert asset.is_zip_archive and asset.asset_path  # staged by synth: built from this repo's agent/
+    templates["async"].has_resource_properties("AWS::SSM::Parameter", {
+        "Name": resources.agent_artifact_parameter(prefix_of(env_name)), "Value": Match.any_value()})
+    role_name = physical_name(prefix_of(env_name), resources.GPU_LAUNCH_TEMPLATE.name)
+    role = next(resource for resource in templates["async"].find_resources("AWS::IAM::Role").values()
+                if resource["Properties"].get("RoleName") == role_name)
+    assert "ManagedPolicyArns" not in role["Properties"]
+    role_id = next(logical for logical, resource in templates["async"].find_resources("AWS::IAM::Role").items()
+                   if resource is role or resource["Properties"].get("RoleName") == role_name)
+    statements = [statement for policy in templates["async"].find_resources("AWS::IAM::Policy").values()
+                  if {"Ref": role_id} in policy["Properties"]["Roles"]
+                  for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
+    assert sorted(statement["Action"] for statement in statements) == ["s3:GetObject", "ssm:GetParameter"]
+    s3_read = next(statement for statement in statements if statement["Action"] == "s3:GetObject")
+    assert ".zip" in json.dumps(s3_read["Resource"])  # the artifact object, not a prefix or the bucket
+
+
+def test_functions_that_call_agents_sit_in_the_fleet_vpc_whose_agent_group_admits_only_them(environment_templates):
+    env_name, templates = environment_templates
+    prefix = prefix_of(env_name)
+    data = templates["data"]
+    groups = data.find_resources("AWS::EC2::SecurityGroup")
+    callers = next(logical for logical, group in groups.items()
+                   if group["Properties"]["GroupName"] == physical_name(prefix, "gpu-agent-callers"))
+    agents = next(logical for logical, group in groups.items() if group["Properties"]["GroupName"] == physical_name(prefix, "gpu-agents"))
+    assert "SecurityGroupIngress" not in groups[agents]["Properties"] and "SecurityGroupIngress" not in groups[callers]["Properties"]
+    ingress = [{name: value for name, value in rule["Properties"].items() if name != "Description"}
+               for rule in data.find_resources("AWS::EC2::SecurityGroupIngress").values()
+               if rule["Properties"]["GroupId"] == {"Fn::GetAtt": [agents, "GroupId"]}]
+    assert ingress == [{"IpProtocol": "tcp", "FromPort": 8787, "ToPort": 8787, "GroupId": {"Fn::GetAtt": [agents, "GroupId"]},
+                        "SourceSecurityGroupId": {"Fn::GetAtt": [callers, "GroupId"]}}]
+    data.has_resource_properties("AWS::SSM::Parameter", {"Name": resources.agent_network_parameter(prefix)})
+    data.resource_count_is("AWS::EC2::FlowLog", 1)
+    api = templates["api-gpufarm"]
+    in_vpc = {function["Properties"]["FunctionName"]: function["Properties"].get("VpcConfig")
+              for function in api.find_resources("AWS::Lambda::Function").values()}
+    for name in resources.AGENT_CALLER_FUNCTIONS:
+        config = in_vpc[physical_name(prefix, name)]
+        assert config and len(config["SecurityGroupIds"]) == 1 and callers in json.dumps(config["SecurityGroupIds"]), name
+    assert all(config is None for name, config in in_vpc.items()
+               if name.removeprefix(f"{prefix}-") not in resources.AGENT_CALLER_FUNCTIONS)

@@ -18,7 +18,7 @@ def build_environment(app: cdk.App, environment: Environment) -> dict[str, cdk.S
         "async": AsyncStack(app, f"{prefix}-async", environment, env=env),
     }
     for family in FAMILIES:
-        api = ApiStack(app, f"{prefix}-api-{family}", environment, family, env=env)
+        api = ApiStack(app, f"{prefix}-api-{family}", environment, family, stacks["data"].fleet_network, env=env)
         api.add_stack_dependency(stacks["data"])  # functions read tables and secrets the data stack creates
         stacks[f"api-{family}"] = api
     stacks["async"].add_stack_dependency(stacks["data"])

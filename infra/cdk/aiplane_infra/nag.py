@@ -34,7 +34,6 @@ DATA_STACK = {
                          "the JWT signing keys and the admin API key rotate every 30 days",
 }
 ASYNC_STACK = {
-    "AwsSolutions-IAM4": "GPU instances use the AWS-maintained AmazonSSMManagedInstanceCore for Session Manager access",
     "AwsSolutions-SF1": "chains log errors only: ALL would write prompts and chat history into CloudWatch Logs",
 }
 MONITORING_STACK = {

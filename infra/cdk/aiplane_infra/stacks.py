@@ -10,6 +10,7 @@ from constructs import Construct
 from aiplane_infra.constructs.chains import TaskChains
 from aiplane_infra.constructs.data import ApiGatewayLogging, ArtifactStore, SecretStore, SigningKeys, StateTables
 from aiplane_infra.constructs.family_api import FamilyApi
+from aiplane_infra.constructs.fleet_network import FleetNetwork
 from aiplane_infra.constructs.functions import FunctionFactory
 from aiplane_infra.constructs.gpu_fleet import GpuFleet
 from aiplane_infra.constructs.messaging import EventRouting, WorkQueues
@@ -28,6 +29,7 @@ class DataStack(cdk.Stack):
         self.secrets = SecretStore(self, "Secrets", environment, functions)
         self.api_gateway_logging = ApiGatewayLogging(self, "ApiGatewayLogging")
         self.signing_keys = SigningKeys(self, "SigningKeys", environment)
+        self.fleet_network = FleetNetwork(self, "FleetNetwork", environment)
 
 
 class AsyncStack(cdk.Stack):
@@ -41,9 +43,10 @@ class AsyncStack(cdk.Stack):
 
 
 class ApiStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str,
+                 network: FleetNetwork | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.functions = functions = FunctionFactory(self, "Functions", environment)
+        self.functions = functions = FunctionFactory(self, "Functions", environment, network)
         self.family_api = FamilyApi(self, "Api", family, functions)
         # Published for whoever needs the URL without a cross-stack reference (GPU agents' user data).
         ssm.StringParameter(self, "ApiUrl", parameter_name=api_url_parameter(environment.resource_prefix, family),

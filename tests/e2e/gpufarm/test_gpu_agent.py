@@ -1,60 +1,22 @@
-"""The GPU agent end to end: the console script against the local HTTP server, and local mode,
+"""The GPU agent end to end: `python -m aiplane_agent` against the local HTTP server, and local mode,
 where each instance moto runs gets its agent from the instance's user data."""
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
 
 import boto3
 import httpx
 import pytest
-import uvicorn
-from aws_lambda_powertools.utilities import parameters
 
-from aiplane_local.gpu_agents import GpuInstanceSupervisor
-from aiplane_local.provision import publish_api_urls
+from aiplane_local.gpu_agents import GpuInstanceSupervisor, start_agent_process
 from aiplane_local.stack import free_port
+from tests.e2e.conftest import REGION, wait_for
 from tests.integration.gpufarm.conftest import ProvisioningQueue, let_admin_spend, new_user, running_contract
-
-REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def api_base(local_stack):
-    from aiplane_local.server import build_root_app
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    publish_api_urls(local_stack.provisioned.prefix, REGION, base)
-    parameters.clear_caches()  # a provisioner that ran earlier in the session cached the old URL
-    yield base
-    server.should_exit = True
-    thread.join(timeout=5)
-
-
-def wait_for(condition, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def loads(api_base: str, auth: dict) -> dict:
-    return httpx.get(f"{api_base}/gpufarm/api/v1/loadbalancer/loads", headers=auth).json()["loads"]
+    return httpx.get(f"{api_base}/gpufarm/api/v1/loadbalancer/loads", headers=auth, timeout=30).json()["loads"]
 
 
 @pytest.fixture
@@ -62,23 +24,24 @@ def auth(admin_api_key):
     return {"Authorization": f"Bearer {admin_api_key}"}
 
 
-def test_console_script_registers_heartbeats_serves_and_stops_cleanly(api_base, auth):
+def test_agent_registers_heartbeats_serves_and_stops_cleanly(api_base, auth, tmp_path):
     owner_id, owner = new_user("e2e")
     port = free_port()
     contract = running_contract(owner_id, agent_port=port)
     instance_id = contract.instance_id
-    script = Path(sys.executable).with_name("aiplane-gpu-agent")
     credential = contract.auth["Authorization"].removeprefix("Bearer ")
-    agent = subprocess.Popen([str(script), "--api-url", f"{api_base}/gpufarm", "--credential", credential,
-                              "--instance-id", instance_id, "--host", "127.0.0.1", "--port", str(port),
-                              "--advertise-host", "127.0.0.1", "--heartbeat-s", "0.2"])
+    agent = start_agent_process(["--api-url", f"{api_base}/gpufarm", "--credential", credential,
+                                 "--instance-id", instance_id, "--host", "127.0.0.1", "--port", str(port),
+                                 "--advertise-host", "127.0.0.1", "--heartbeat-s", "0.2", "--state-dir", str(tmp_path)], {})
     try:
         wait_for(lambda: instance_id in loads(api_base, owner))
-        response = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=owner, json={
-            "method": "POST", "path": "/v1/inference", "payload": {"prompt": "Hello world"}})
+        response = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=owner, json={"method": "GET", "path": "/health"})
         assert response.status_code == 200, response.text
-        assert response.json()["instance_id"] == instance_id
-        assert response.json()["payload"] == {"prompt": "Hello world"}
+        assert response.json()["instance_id"] == instance_id and response.json()["runner"]["runner"] == "process"
+        # Nothing on the agent serves an unknown path: the proxy answers the agent's 404, never an echo.
+        unknown = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=owner, json={
+            "method": "POST", "path": "/v1/inference", "payload": {"prompt": "Hello world"}})
+        assert unknown.status_code == 404 and "Hello world" not in unknown.text
         # The served request shows up in the next heartbeats as a response time.
         wait_for(lambda: loads(api_base, owner).get(instance_id, {}).get("response_time_ms", 0) > 0)
     finally:
@@ -108,7 +71,7 @@ def test_local_mode_runs_an_agent_per_running_instance(api_base, auth, local_sta
         assert get_contract(created["contract_id"]).status == "running"
         wait_for(lambda: instance_id in loads(api_base, auth))
         proxied = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=auth,
-                             json={"target": instance_id, "path": "/v1/inference", "payload": {"x": 1}})
+                             json={"target": instance_id, "method": "GET", "path": "/health"})
         assert proxied.status_code == 200 and proxied.json()["instance_id"] == instance_id
 
         deleted = httpx.delete(f"{api_base}/gpufarm/api/v1/gpu/instances/aws/{created['contract_id']}", headers=auth)

@@ -19,6 +19,8 @@ STATUS_FIELDS = {
 
 
 def report(client, admin, task_id: str, worker_id: str, status: str, **fields):
+    """As the lease holder does: with the task's current fencing token unless told otherwise."""
+    fields.setdefault("fencing_token", int(get_task(task_id).fencing_token or 0) or 1)
     return client.post(f"/v1/scheduler/jobs/{task_id}/state", headers=admin,
                        json={"worker_id": worker_id, "status": status, **fields})
 

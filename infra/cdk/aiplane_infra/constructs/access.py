@@ -121,9 +121,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "appproxy_proxy": _api(APPPROXY_TABLE),
     "appproxy_workers": _api(APPPROXY_TABLE),
     "appproxy_health": _api(APPPROXY_TABLE),
-    "mlworker_tasks": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
+    "mlworker_tasks": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS, read=(ARTIFACT_BUCKET,)),  # presigns reads of task logs (task_io)
     "mlworker_plugins": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
-    "mlworker_scheduler": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
+    # Presigns the workers' log uploads and dataset downloads (aiplane.mlworker.task_io).
+    "mlworker_scheduler": _api(MLWORKER_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     # chain-root anchors on demand: a signed digest in the Object Lock bucket.
     "mlworker_audit": _api(MLWORKER_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
     "mlworker_experiments": _api(MLWORKER_TABLE),
@@ -133,7 +134,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # The account export includes the user's access entries with their fileDetails (files tree, read only).
     "gpufarm_auth": _api(GPUFARM_TABLE, read=(RUNTIME_TABLE, ARTIFACT_BUCKET)),
     # POST queues a contract for the provisioner; DELETE terminates. Only the provisioner launches.
-    "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
+    # Agents fetch the models they serve through presigned GETs of the artifacts (aiplane.gpufarm.model_serving).
+    "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=(*GPU_MARKET_SECRETS, ARTIFACT_BUCKET),
+                        capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
     # Reads contracts (aiplane.gpufarm.contract_states), not their lifecycle: no credentials, no queue.
     "gpufarm_loadbalancer": _api(GPUFARM_TABLE, DOMAIN_EVENT_BUS, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ,)),
     "gpufarm_billing": _api(GPUFARM_TABLE),
@@ -154,7 +157,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "mlworker_leases": _worker(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
     # Anchors both audit chains (mlworker events, authentication events) on its schedule.
     "audit_digests": _worker(MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
-    "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=(ARTIFACT_BUCKET, *GPU_MARKET_SECRETS),
+    "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=GPU_MARKET_SECRETS,
                                    capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL)),
     # Live updates: each family's WebSocket API function ($connect authenticates, the connection is
     # recorded) and the sender that posts status changes to the connections.

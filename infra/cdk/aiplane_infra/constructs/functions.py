@@ -11,7 +11,8 @@ from constructs import Construct
 
 from aiplane_infra import code
 from aiplane_infra.constructs.access import function_statements
-from aiplane_shared import streaming
+from aiplane_infra.constructs.fleet_network import FleetNetwork
+from aiplane_shared import resources, streaming
 from aiplane_shared.environments import STREAMING_ROUTE_TIMEOUT_S, Environment
 from aiplane_shared.resources import physical_name
 
@@ -33,9 +34,11 @@ class FunctionFactory(Construct):
     """Holds what every function in a stack shares (code, layers) and makes functions, each with
     its own role granted its row of `access.FUNCTION_ACCESS`."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment,
+                 network: FleetNetwork | None = None) -> None:
         super().__init__(scope, construct_id)
         self.environment = environment
+        self.network = network  # where the functions that call GPU agents run
         self.function_names: list[str] = []  # physical names, for the alarms
         self.code = code.function_code()
         self.layers = [
@@ -63,6 +66,7 @@ class FunctionFactory(Construct):
             handler, layer_arn, variables = streaming_runtime(*streams)
             layers.append(lambda_.LayerVersion.from_layer_version_arn(self, f"{logical_name}-lwa", layer_arn))
             timeout_s = STREAMING_ROUTE_TIMEOUT_S
+        in_fleet_vpc = self.network is not None and (access or handler_module) in resources.AGENT_CALLER_FUNCTIONS
         function = lambda_.Function(
             self, logical_name,
             function_name=name,
@@ -71,7 +75,8 @@ class FunctionFactory(Construct):
             handler=handler,
             code=self.code,
             layers=layers,
-            role=self._role(logical_name, access or handler_module, log_group),
+            role=self._role(logical_name, access or handler_module, log_group, in_fleet_vpc),
+            **(self.network.function_vpc() if in_fleet_vpc else {}),
             memory_size=environment.lambda_memory_mb,
             timeout=cdk.Duration.seconds(timeout_s or environment.lambda_timeout_s),
             log_group=log_group,
@@ -98,11 +103,13 @@ class FunctionFactory(Construct):
         SnapStart) and moves the alias to it."""
         return lambda_.Alias(self, f"{function.node.id}-{LIVE_ALIAS}", alias_name=LIVE_ALIAS, version=function.current_version)
 
-    def _role(self, logical_name: str, access: str, log_group: logs.LogGroup) -> iam.Role:
+    def _role(self, logical_name: str, access: str, log_group: logs.LogGroup, in_fleet_vpc: bool = False) -> iam.Role:
         statements = [
             iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]),
             *function_statements(self.environment, access),
         ]
+        if in_fleet_vpc:
+            statements.append(FleetNetwork.vpc_access_statement())
         if self.environment.tracing:
             statements.append(iam.PolicyStatement(actions=XRAY_ACTIONS, resources=["*"]))  # X-Ray takes no resource ARN
         return iam.Role(

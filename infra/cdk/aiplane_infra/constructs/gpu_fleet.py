@@ -3,19 +3,25 @@ instance profile, and what the functions that provision them may do in EC2."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
+from aiplane_agent import artifact
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from aiplane_infra.constructs.access import Capability
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
-from aiplane_shared.resources import bucket_name, physical_name
+from aiplane_shared.resources import physical_name
 
 # The AWS Deep Learning Base AMI (NVIDIA driver, CUDA, Docker), resolved at deploy time.
 GPU_IMAGE_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
 ROOT_VOLUME_GB = 200
+AGENT_ARTIFACT_PATH = Path(__file__).resolve().parents[4] / "build" / "gpu-agent" / "aiplane-agent.zip"
 
 
 class GpuFleet(Construct):
@@ -29,13 +35,19 @@ class GpuFleet(Construct):
             self, "InstanceRole",
             role_name=name,
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            # No managed policies: AmazonSSMManagedInstanceCore would let any instance read every
+            # contract's agent credential (ssm:GetParameter on *).
             description="GPU instances running the aiplane GPU agent",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
         )
-        # The agent package only: user data fetches it from the artifacts bucket.
+        # The agent artifact, built from this repo at synth time and uploaded as an asset; the
+        # provisioner reads its URI from SSM and user data installs it (aiplane.gpufarm.user_data).
+        self.agent_artifact = s3_assets.Asset(self, "AgentArtifact", path=str(artifact.build(AGENT_ARTIFACT_PATH)))
+        ssm.StringParameter(self, "AgentArtifactUri", parameter_name=resources.agent_artifact_parameter(prefix),
+                            string_value=self.agent_artifact.s3_object_url, description="the GPU agent artifact")
+        # That one object only: the agent talks to the API with its credential, not to AWS.
         self.instance_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject"],
-            resources=[f"arn:{partition}:s3:::{bucket_name(prefix, resources.ARTIFACT_BUCKET.name, cdk.Aws.ACCOUNT_ID, cdk.Aws.REGION)}/gpu-agent/*"],
+            resources=[f"arn:{partition}:s3:::{self.agent_artifact.s3_bucket_name}/{self.agent_artifact.s3_object_key}"],
         ))
         # Its contract's agent credential only: the provisioner tags each parameter with the ARN of
         # the one instance that may read it (aiplane.gpufarm.agent_credentials).

@@ -184,6 +184,9 @@ class UsageRecord(_GpufarmModel):
     used_bytes = NumberAttribute(default=0)
 
 
+MODEL_LOADING, MODEL_READY, MODEL_FAILED = "loading", "ready", "failed"  # ModelRecord.status
+
+
 class ModelRecord(_GpufarmModel):
     """An uploaded model; `endpoint_url` is set once a GPU instance serves it."""
 
@@ -209,6 +212,8 @@ class ModelRecord(_GpufarmModel):
     artifact_key = UnicodeAttribute()
     size_bytes = NumberAttribute()
     endpoint_url = UnicodeAttribute(null=True)
+    agent_instance_id = UnicodeAttribute(null=True)  # the GPU agent it is assigned to (aiplane.gpufarm.model_serving)
+    failure_reason = UnicodeAttribute(null=True)  # why it failed (an agent cannot serve its format, ...)
     replicas = NumberAttribute(default=0)
     total_requests = NumberAttribute(default=0)
     error_count = NumberAttribute(default=0)

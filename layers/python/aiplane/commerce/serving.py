@@ -26,6 +26,9 @@ from aiplane.commerce import quota
 from aiplane.commerce.formats import format_named, resolve_format
 from aiplane.commerce.records import (
     ALL_MODELS,
+    MODEL_FAILED,
+    MODEL_LOADING,
+    MODEL_READY,
     PENDING_MODEL_UPLOADS,
     CounterRecord,
     ModelRecord,
@@ -56,12 +59,13 @@ from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
-LOADING, READY, FAILED = "loading", "ready", "failed"
+LOADING, READY, FAILED = MODEL_LOADING, MODEL_READY, MODEL_FAILED
 DEFAULT_VERSION = "1.0.0"
 PREDICT_TIMEOUT_S = 30.0
 PREDICTION_RETENTION_S = 7 * 24 * 3600
 LATENCY_SAMPLES = 1000  # percentiles come from the most recent predictions
 MAX_TEXT = 128
+MAX_REASON = 1024
 UPLOAD_SK = "UPLOAD"
 ARTIFACT_CONTENT_TYPE = "application/octet-stream"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -240,24 +244,32 @@ def delete_model(principal: Principal, model_id: str) -> None:
     client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
 
 
-def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1) -> None:
-    """Called by the GPU fleet once an instance serves the model at `endpoint_url` (HTTP POST)."""
+def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1, *, agent_instance_id: str | None = None) -> None:
+    """Called by the GPU fleet once an instance serves the model at `endpoint_url` (HTTP POST);
+    with `agent_instance_id`, only while the model is still assigned to that agent."""
     (record := ModelRecord(model_key(model_id), "META")).update(
         actions=[ModelRecord.status.set(READY), ModelRecord.endpoint_url.set(endpoint_url),
-                 ModelRecord.replicas.set(replicas), ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
-        condition=ModelRecord.pk.exists(),
+                 ModelRecord.replicas.set(replicas), ModelRecord.failure_reason.remove(),
+                 ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
+        condition=_still_assigned(agent_instance_id),
     )
     status_updates.model_changed(record)
 
 
-def mark_failed(model_id: str) -> None:
-    """Called by the GPU fleet when no instance could load the model."""
+def mark_failed(model_id: str, reason: str | None = None, *, agent_instance_id: str | None = None) -> None:
+    """Called by the GPU fleet when no instance could load the model, with why."""
     (record := ModelRecord(model_key(model_id), "META")).update(
         actions=[ModelRecord.status.set(FAILED), ModelRecord.endpoint_url.remove(), ModelRecord.replicas.set(0),
+                 *([ModelRecord.failure_reason.set(reason[:MAX_REASON])] if reason else []),
                  ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
-        condition=ModelRecord.pk.exists(),
+        condition=_still_assigned(agent_instance_id),
     )
     status_updates.model_changed(record)
+
+
+def _still_assigned(agent_instance_id: str | None) -> Any:
+    exists = ModelRecord.pk.exists()
+    return exists if agent_instance_id is None else exists & (ModelRecord.agent_instance_id == agent_instance_id)
 
 
 def artifact_download_url(record: ModelRecord, expires_s: int = 3600) -> str:
@@ -270,7 +282,7 @@ def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[s
     record = get_model(principal, model_id)
     if record.status == FAILED:
         raise ConflictError(f"model {model_id} failed to load; upload it again", code="MODEL_FAILED",
-                            details={"status": record.status})
+                            details={"status": record.status, **({"reason": record.failure_reason} if record.failure_reason else {})})
     if not record.endpoint_url:
         raise UnavailableError(f"model {model_id} is not served yet (status {record.status})", code="MODEL_NOT_READY",
                                headers={"Retry-After": "30"}, details={"status": record.status})
@@ -360,6 +372,7 @@ def model_detail(record: ModelRecord) -> dict[str, Any]:
         "framework": record.framework, "status": record.status, "replicas": int(record.replicas),
         "total_requests": int(record.total_requests), "average_latency": average, "error_rate": error_rate,
         "created_at": record.created_at, "updated_at": record.updated_at,
+        **({"error": record.failure_reason} if record.status == FAILED and record.failure_reason else {}),
     }
 
 

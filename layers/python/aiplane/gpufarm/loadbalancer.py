@@ -146,6 +146,15 @@ def heartbeat(agent: Principal, instance_id: str, connections: int, load: float,
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id") from error
 
 
+def own_agent(agent: Principal, instance_id: str) -> GpuAgentRecord:
+    """The live agent record a running contract's credential speaks for (its other calls beyond heartbeats)."""
+    contract = _agent_contract(agent, instance_id, RUNNING)
+    record = _agent(instance_id)
+    if record.contract_id != contract.contract_id:
+        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
+    return record
+
+
 def deregister_agent(agent: Principal, instance_id: str) -> None:
     contract = _agent_contract(agent, instance_id, RUNNING, TERMINATING)  # an agent stops as its instance shuts down
     record = _agent(instance_id)
@@ -217,6 +226,10 @@ def _reachable(caller: Principal, record: GpuAgentRecord) -> bool:
 def _live_records() -> list[GpuAgentRecord]:
     cutoff = int(now().timestamp())
     return [record for record in GpuAgentRecord.all_agents.query("GPUAGENTS") if record.expires_at_epoch > cutoff]
+
+
+def live_instance_ids() -> set[str]:
+    return {record.instance_id for record in _live_records()}
 
 
 def live_agents(caller: Principal) -> list[AgentLoad]:

@@ -41,21 +41,24 @@ from aiplane.gpufarm.contracts import (
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.api_keys import hash_key, revoke_api_key
+from aiplane.identity.principal import agent_worker_id
 from aiplane.observability import logger
 from aiplane.settings import get_settings
-from aiplane_shared.families import GPUFARM
+from aiplane_shared.families import GPUFARM, MLWORKER
 from aiplane_shared.resources import (
-    ARTIFACT_BUCKET,
     GPU_LAUNCH_TEMPLATE,
     GPU_RECONCILE,
     PROVISIONING_QUEUE,
+    agent_artifact_parameter,
+    agent_network_parameter,
     api_url_parameter,
 )
 
 # No capacity for the type in this zone: another zone may have it.
+NO_FLEET_SUBNET = "NoFleetSubnet"  # the fleet VPC has no subnet in that zone (_fleet_network)
 ZONE_ERRORS = frozenset({
     "InsufficientInstanceCapacity", "InsufficientCapacity", "Unsupported", "InsufficientHostCapacity",
-    "SpotMaxPriceTooLow", "InsufficientFreeAddressesInSubnet",
+    "SpotMaxPriceTooLow", "InsufficientFreeAddressesInSubnet", NO_FLEET_SUBNET,
 })
 # The type cannot launch anywhere for us (quota, unknown type): try the next type.
 TYPE_ERRORS = frozenset({
@@ -168,8 +171,9 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
         skipped: list[dict[str, str]] = []
         if instance is None:
             script = user_data.build(
-                user_data.agent_environment(_gpufarm_api_url(), agent_credentials.parameter_name(record.contract_id)),
-                get_settings().bucket(ARTIFACT_BUCKET.name), get_settings().region,
+                user_data.agent_environment(_api_url(GPUFARM), agent_credentials.parameter_name(record.contract_id),
+                                            mlworker_url=_api_url(MLWORKER), worker_id=agent_worker_id(record.contract_id)),
+                _published(agent_artifact_parameter(get_settings().resource_prefix)), get_settings().region,
             )
             try:
                 instance = _first_launch(record, script, attempts, skipped)
@@ -264,9 +268,13 @@ def _placement(instance: dict[str, Any]) -> dict[str, str]:
             "market": SPOT if instance.get("InstanceLifecycle") == "spot" else ON_DEMAND}
 
 
-def _gpufarm_api_url() -> str:
-    """Where agents register: the gpufarm API stack publishes its URL in SSM."""
-    name = api_url_parameter(get_settings().resource_prefix, GPUFARM)
+def _api_url(family: str) -> str:
+    """Where agents register: each API stack publishes its URL in SSM."""
+    return _published(api_url_parameter(get_settings().resource_prefix, family))
+
+
+def _published(name: str) -> str:
+    """A value a stack publishes in SSM (API URLs, the agent artifact's S3 URI)."""
     return parameters.get_parameter(name, max_age=API_URL_CACHE_S)
 
 
@@ -286,6 +294,7 @@ def _run_instance(record: GpuContractRecord, instance_type: str, zone: str, mark
     market_options = {"InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"MaxPrice": f"{limit:.4f}"}}} \
         if market == SPOT else {}
     answer = client("ec2").run_instances(
+        **_fleet_network(zone),
         LaunchTemplate={"LaunchTemplateName": get_settings().resource(GPU_LAUNCH_TEMPLATE.name), "Version": "$Latest"},
         InstanceType=instance_type,
         Placement={"AvailabilityZone": zone},
@@ -296,6 +305,21 @@ def _run_instance(record: GpuContractRecord, instance_type: str, zone: str, mark
         **market_options,
     )
     return answer["Instances"][0]
+
+
+def _fleet_network(zone: str) -> dict[str, Any]:
+    """The fleet VPC's agent subnet in that zone and the agents' security group, which admits only
+    the functions that call agents (infra/cdk FleetNetwork). None published (the local stack):
+    EC2's default network."""
+    try:
+        network = json.loads(_published(agent_network_parameter(get_settings().resource_prefix)))
+    except parameters.exceptions.GetParameterError:
+        return {}
+    subnet = next((entry["subnet"] for entry in network["subnets"] if entry["zone"] == zone), None)
+    if subnet is None:  # as EC2 answers a zone it cannot serve: the next zone is tried
+        raise ClientError({"Error": {"Code": NO_FLEET_SUBNET, "Message": f"the GPU fleet VPC has no subnet in {zone}"}},
+                          "RunInstances")
+    return {"SubnetId": subnet, "SecurityGroupIds": [network["security_group"]]}
 
 
 def _record_launch(record: GpuContractRecord, provider_instance_id: str, status: str, attempts: list[dict[str, str]],

@@ -1,14 +1,22 @@
 """Forward a request to a GPU agent chosen by target or by the load-balancing strategy, among
-the agents the caller may reach (`loadbalancer.agent_load`, `loadbalancer.pick_agent`)."""
+the agents the caller may reach (`loadbalancer.agent_load`, `loadbalancer.pick_agent`).
+
+The agent's listener answers with what it fronts on its host: the models it serves
+(`/models/{model_id}/predict`), then its upstream inference server for every other path (404
+without one); never an echo. A shared agent serves several users' models, so a path into
+`/models/{model_id}` needs that model's owner (or an admin), checked on the path as the agent
+will see it (dot segments refused)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
 from aiplane import outbound
+from aiplane.commerce import serving
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, ValidationError
 from aiplane.gpufarm import loadbalancer
 from aiplane.identity.principal import Principal
@@ -33,6 +41,7 @@ def forward(caller: Principal, method: str, target: str | None, path: str, paylo
         raise ValidationError(f"method must be one of {', '.join(METHODS)}", param="method")
     if not path.startswith("/") or "://" in path:
         raise ValidationError("path must be an absolute path on the instance, like /v1/inference", param="path")
+    _check_served_model(caller, path)
     timeout = min(timeout_s or DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S)
     agent = loadbalancer.agent_load(caller, target) if target else loadbalancer.pick_agent(caller)
     url = agent.url.rstrip("/") + path
@@ -48,3 +57,12 @@ def forward(caller: Principal, method: str, target: str | None, path: str, paylo
                               details={"instance_id": agent.instance_id}) from error
     return ProxiedResponse(answer.status_code, answer.content,
                            answer.headers.get("content-type", "application/json"), agent.instance_id)
+
+
+def _check_served_model(caller: Principal, path: str) -> None:
+    # Not urlsplit: it reads a path starting with // as a host.
+    segments = [segment for segment in unquote(path.split("?", 1)[0].split("#", 1)[0]).split("/") if segment]
+    if any(segment in (".", "..") for segment in segments):
+        raise ValidationError("path may not hold . or .. segments", param="path")
+    if len(segments) > 1 and segments[0] == "models":
+        serving.get_model(caller, segments[1])  # 404 for no such model, 403 for someone else's

@@ -32,7 +32,7 @@ from aiplane.identity.tokens import verify_token
 from aiplane.identity.users import find_user
 from aiplane_shared.families import APPPROXY, FAMILIES, GPUFARM, MLWORKER, RUNTIME
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
-from aiplane_shared.routes import AGENT, AUTHENTICATED, MANAGER, PUBLIC, WORKER
+from aiplane_shared.routes import AGENT, AUTHENTICATED, GPU_WORKER, MANAGER, PUBLIC, WORKER
 
 AUTH_COOKIE = "auth_token"
 FAMILIES_CLAIM = "families"  # the API families a user principal may use, comma-separated
@@ -182,7 +182,10 @@ def require_access(principal: Principal, access: str) -> None:
     if access == PUBLIC:
         return
     # A contract's agent credential is for its agent alone: refused on every other route, and
-    # the agent routes take nothing else (no user key can speak for an instance).
+    # the agent routes take nothing else (no user key can speak for an instance). The GPU worker
+    # protocol takes it too (or an admin: require_worker decides in the handler).
+    if access == GPU_WORKER:
+        return
     if (principal.kind == GPU_AGENT) != (access == AGENT):
         raise ForbiddenError("the GPU agent routes take only a contract's agent credential, which no other route accepts")
     if access in (AUTHENTICATED, AGENT):

@@ -37,3 +37,8 @@ class Principal:
             credential=context["credential"],
             claims={k: v for k, v in context.items() if k not in reserved},
         )
+
+
+def agent_worker_id(contract_id: str) -> str:
+    """The one mlworker worker id a GPU contract's agent may speak for (the provisioner sets it)."""
+    return f"gpu-{contract_id}"

@@ -89,6 +89,10 @@ class TaskRecord(Model):
     retry_count = NumberAttribute(default=0)
     max_retries = NumberAttribute(default=3)
     lease_expires_epoch = NumberAttribute(null=True)  # while a worker holds the task
+    # Fencing: +1 on every lease; renewals and reports must carry the current one (workers.report_state).
+    fencing_token = NumberAttribute(default=0)
+    exit_code = NumberAttribute(null=True)  # the entrypoint's, as its worker reported it
+    log_key = UnicodeAttribute(null=True)  # the full log in the artifacts bucket (task_io)
     # Every state change, oldest first: [{"seq", "status", "priority", "at", ...}] (the job stream)
     history = JSONAttribute(default=list)
     version = VersionAttribute()  # every save is conditional on the version read
@@ -241,3 +245,5 @@ class JupyterServiceRecord(Model):
     token = UnicodeAttribute()
     user_id = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    worker_id = UnicodeAttribute(null=True)  # the worker that starts (or started) it
+    error = UnicodeAttribute(null=True)  # why it could not start (status error)

@@ -89,8 +89,28 @@ class JobStateReport(BaseModel):
     status: Literal["running", "collecting", "completed", "failed"]
     output: str | None = Field(default=None, max_length=65536)
     error: str | None = Field(default=None, max_length=4096)
+    fencing_token: int = Field(ge=1)  # the lease's, from the lease answer: a stale one is refused
+    exit_code: int | None = Field(default=None, ge=-255, le=255)
+    log_uploaded: bool = False  # the full log is at the URL the collecting report's answer presigned
+
+
+class HeldLease(BaseModel):
+    task_id: str = Field(min_length=1, max_length=128)
+    fencing_token: int = Field(ge=1)
+
+
+class WorkerHeartbeat(BaseModel):
+    """Optional: the leases the worker runs, so that stale ones are answered in stop_tasks."""
+
+    leases: list[HeldLease] | None = Field(default=None, max_length=1024)
 
 
 class JupyterStateReport(BaseModel):
+    """The worker a service was assigned to reports it running (with its URL), stopped, or failed (with why)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worker_id: str = Field(min_length=1, max_length=128)
     status: Literal["running", "stopped", "error"]
     url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+    error: str | None = Field(default=None, max_length=4096)

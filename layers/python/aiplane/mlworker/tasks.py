@@ -249,6 +249,7 @@ def task_body(task: TaskRecord) -> dict[str, Any]:
         "id": task.task_id, "job_name": task.job_name, "status": task.status, "priority": int(task.priority),
         "created_at": task.created_at, "started_at": task.started_at, "ended_at": task.ended_at,
         "worker_id": task.worker_id, "error": task.error, "output": task.output, "entrypoint": task.entrypoint,
+        "exit_code": None if task.exit_code is None else int(task.exit_code),
         "snapshot_id": task.snapshot_id, "datasets": list(task.datasets or []), "cpu": int(task.cpu or 0),
         "memory_gb": int(task.memory_gb or 0), "gpu": int(task.gpu or 0), "user_id": task.user_id,
         "retry_count": int(task.retry_count or 0), "max_retries": int(task.max_retries or 0),

@@ -24,13 +24,23 @@ from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import connection, without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
 from aiplane.mlworker.schemas import JobStateReport, RegisterWorkerRequest
-from aiplane.mlworker.tasks import ACTIVE_STATUSES, FAILED, PREPARING, QUEUED, TERMINAL_STATUSES
+from aiplane.mlworker.tasks import (
+    ACTIVE_STATUSES,
+    COLLECTING,
+    COMPLETED,
+    FAILED,
+    PREPARING,
+    QUEUED,
+    RUNNING,
+    TERMINAL_STATUSES,
+)
 
 ACTIVE, DRAINING, OFFLINE = "active", "draining", "offline"
 LEASE_TTL_S = 120
 HEARTBEAT_TIMEOUT_S = 90  # a worker silent this long counts as offline
 SAVE_ATTEMPTS = 20
 SYSTEM = Actor(user_id="system")
+REPORT_ORDER = (PREPARING, RUNNING, COLLECTING, COMPLETED)  # failed may follow any of them
 
 
 def find_worker(worker_id: str) -> WorkerRecord | None:
@@ -96,9 +106,10 @@ def _mutate_worker(worker_id: str, change) -> WorkerRecord:
     raise ConflictError(f"worker {worker_id} is changing concurrently; try again")
 
 
-def heartbeat(worker_id: str) -> dict[str, Any]:
-    """Record liveness and renew the worker's leases. Answers the tasks it should stop (cancelled
-    or handed to another worker meanwhile) so the worker can kill them."""
+def heartbeat(worker_id: str, held: dict[str, int] | None = None) -> dict[str, Any]:
+    """Record liveness and renew the worker's leases. Answers the tasks it should stop (cancelled,
+    handed to another worker meanwhile, or, when the worker lists what it runs in `held` (task id
+    -> fencing token), run under a stale or expired lease) so the worker can kill them."""
 
     def beat(worker: WorkerRecord) -> None:
         worker.last_heartbeat, worker.last_heartbeat_epoch = now_iso(), int(time.time())
@@ -108,19 +119,22 @@ def heartbeat(worker_id: str) -> dict[str, Any]:
     worker = _mutate_worker(worker_id, beat)
     stop: list[str] = []
     for task_id in list(worker.active_tasks or []):
-        renewed = _renew_lease(task_id, worker_id)
+        renewed = _renew_lease(task_id, worker_id, None if held is None else held.get(task_id))
         if not renewed:
             stop.append(task_id)
     if stop:
         _release(worker_id, stop)
+    stop += [task_id for task_id in (held or {}) if task_id not in (worker.active_tasks or [])]
     return {"status": effective_status(get_worker(worker_id)), "stop_tasks": stop, "lease_ttl_s": LEASE_TTL_S}
 
 
-def _renew_lease(task_id: str, worker_id: str) -> bool:
+def _renew_lease(task_id: str, worker_id: str, token: int | None = None) -> bool:
+    """Renew while the lease is the worker's and has not passed (and, given, its token is current)."""
     renewed = {"held": False}
 
     def renew(task: TaskRecord) -> None:
-        renewed["held"] = task.worker_id == worker_id and task.status in ACTIVE_STATUSES
+        renewed["held"] = (task.worker_id == worker_id and task.status in ACTIVE_STATUSES
+                           and not _lease_passed(task) and (token is None or token == int(task.fencing_token or 0)))
         if renewed["held"]:
             task.lease_expires_epoch = int(time.time()) + LEASE_TTL_S
 
@@ -180,7 +194,8 @@ def lease_task(worker_id: str) -> TaskRecord | None:
         task = tasks.find_task(choice.task_id)
         if task is None or task.status != QUEUED:
             continue  # the index lagged behind a lease or a cancellation
-        tasks.set_status(task, PREPARING, worker_id=worker_id, lease_expires_epoch=int(time.time()) + LEASE_TTL_S)
+        tasks.set_status(task, PREPARING, worker_id=worker_id, lease_expires_epoch=int(time.time()) + LEASE_TTL_S,
+                         fencing_token=int(task.fencing_token or 0) + 1)
         worker.active_tasks = [*(worker.active_tasks or []), task.task_id]
         try:
             with TransactWrite(connection=connection()) as transaction:
@@ -195,11 +210,34 @@ def lease_task(worker_id: str) -> TaskRecord | None:
     raise ConflictError("the queue is too busy; try again")
 
 
+def log_key(task: TaskRecord) -> str:
+    """Where the full log of the task's current lease goes in the artifacts bucket (task_io presigns it)."""
+    return f"task-logs/{task.task_id}/{int(task.fencing_token or 0)}.log"
+
+
+def _lease_passed(task: TaskRecord, now_epoch: float | None = None) -> bool:
+    return task.lease_expires_epoch is not None and int(task.lease_expires_epoch) < (now_epoch or time.time())
+
+
 def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
+    """Advance a held task. Refused (409) unless the reporter holds the current lease: same worker,
+    the lease's fencing token, not yet expired (a partitioned worker whose task was leased again
+    holds an older token), and the status moves forward in the contract's order."""
+
     def advance(task: TaskRecord) -> None:
         if task.worker_id != report.worker_id or task.status not in ACTIVE_STATUSES:
             raise ConflictError(f"task {task_id} is not held by worker {report.worker_id}")
-        fields = {name: value for name, value in (("output", report.output), ("error", report.error)) if value is not None}
+        if report.fencing_token != int(task.fencing_token or 0):
+            raise ConflictError(f"task {task_id}: fencing token {report.fencing_token} is stale; the task was leased again",
+                                details={"fencing_token": int(task.fencing_token or 0)})
+        if _lease_passed(task):
+            raise ConflictError(f"task {task_id}: the lease of worker {report.worker_id} has expired")
+        if report.status != FAILED and REPORT_ORDER.index(report.status) < REPORT_ORDER.index(task.status):
+            raise ConflictError(f"task {task_id} is {task.status}; it cannot go back to {report.status}")
+        fields = {name: value for name, value in (("output", report.output), ("error", report.error),
+                                                  ("exit_code", report.exit_code)) if value is not None}
+        if report.log_uploaded:
+            fields["log_key"] = log_key(task)
         tasks.set_status(task, report.status, **fields)
 
     task = tasks.mutate_task(task_id, advance)

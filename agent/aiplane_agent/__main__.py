@@ -1,0 +1,3 @@
+from aiplane_agent.agent import main
+
+main()
