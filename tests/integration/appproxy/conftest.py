@@ -15,11 +15,13 @@ WORKER_FIELDS = {
     "authority", "frontend_mode", "protocol", "hostname", "use_tls", "api_port", "port_range", "wildcard_domain",
     "filtered_apps_only", "accepted_traffics", "id", "created_at", "updated_at", "available_slots",
     "occupied_slots", "nodes", "slots",
+    # and what 25.x workers send besides, stored and returned
+    "tls_listen", "tls_advertised", "wildcard_traffic_port", "traefik_last_used_marker_path", "app_filters",
 }
 # Every field of SerializableCircuit.
 CIRCUIT_FIELDS = {
     "id", "app", "protocol", "worker", "app_mode", "frontend_mode", "envs", "arguments", "open_to_public",
-    "allowed_client_ips", "port", "subdomain", "user_id", "endpoint_id", "route_info", "session_ids",
+    "allowed_client_ips", "port", "subdomain", "user_id", "endpoint_id", "runtime_variant", "route_info", "session_ids",
     "created_at", "updated_at",
 }
 SLOT_FIELDS = {"frontend_mode", "in_use", "port", "subdomain", "circuit_id"}
@@ -79,12 +81,13 @@ def register(client, as_worker):
     return register
 
 
-def endpoint_body(session_id: str | None = None, port: int | None = None, subdomain: str | None = None, **apps: Any) -> dict[str, Any]:
+def endpoint_body(session_id: str | None = None, port: int | None = None, subdomain: str | None = None,
+                  domain_name: str = "default", **apps: Any) -> dict[str, Any]:
     session_id = session_id or str(uuid.uuid4())
     return {
         "service_name": "llama",
         "tags": {
-            "session": {"id": session_id, "user_uuid": "u-1", "group_id": "g-1", "access_key": None, "domain_name": "default"},
+            "session": {"id": session_id, "user_uuid": "u-1", "group_id": "g-1", "access_key": None, "domain_name": domain_name},
             "endpoint": {"id": "ignored", "existing_url": None},
         },
         "apps": apps or {"vllm": [{"session_id": session_id, "kernel_host": "10.0.0.5", "kernel_port": 8000, "traffic_ratio": 1.0}]},

@@ -35,7 +35,8 @@ def test_conf_token_leads_through_add_to_a_circuit(client, as_manager, as_worker
     assert circuit["app"] == "jupyter" and circuit["app_mode"] == "interactive" and circuit["envs"] == {"A": "1"}
     assert circuit["user_id"] == "user-1" and circuit["session_ids"] == [session_id]
     assert circuit["route_info"] == [{"session_id": session_id, "session_name": None, "kernel_host": "10.0.0.7",
-                                      "kernel_port": 30001, "protocol": "http", "traffic_ratio": 1.0}]
+                                      "kernel_port": 30001, "protocol": "http", "traffic_ratio": 1.0, "route_id": None,
+                                      "health_status": None, "last_health_check": None, "consecutive_failures": 0}]
 
 
 def test_proxy_auth_redirects_with_location_unless_json_is_asked_for(client, as_manager, register):

@@ -17,7 +17,7 @@ def occupied(client, headers, worker_id: str) -> int:
 def test_port_and_wildcard_slot_accounting(client, as_worker, as_manager, register, create_endpoint):
     port = register(port_worker(first=20200, last=20201))
     wildcard = register(wildcard_worker())
-    # The wildcard worker never runs out, so it wins on free slots; a preferred port goes to a port worker.
+    # Upstream's order puts the wildcard worker first; a preferred port goes to a port worker.
     _, on_wildcard = create_endpoint()
     _, on_port = create_endpoint(port=20201)
     assert on_wildcard.json()["endpoint"].startswith("https://vllm-")
@@ -37,23 +37,26 @@ def test_port_and_wildcard_slot_accounting(client, as_worker, as_manager, regist
     assert client.get(f"/api/worker/{wildcard['id']}", headers=as_worker).json()["slots"] == []
 
 
-def test_most_free_slots_wins(register, create_endpoint):
+def test_upstream_order_fills_the_fullest_port_worker_first(register, create_endpoint):
     register(port_worker("small.example", first=20300, last=20301))
     register(port_worker("large.example", first=20400, last=20404))
     _, response = create_endpoint()
-    assert response.json()["endpoint"].startswith("http://large.example:204")
+    assert response.json()["endpoint"].startswith("http://small.example:203")
+    create_endpoint()
+    _, spilled = create_endpoint()  # small.example is full now
+    assert spilled.json()["endpoint"].startswith("http://large.example:204")
 
 
 def test_traffic_type_protocol_and_app_filters_decide_eligibility(client, as_manager, register, create_endpoint, open_app):
     register(port_worker("interactive-only.example", first=20500, last=20509, accepted_traffics=["interactive"]))
     register(port_worker("grpc.example", first=20600, last=20609, protocol="grpc"))
     register(port_worker("filtered.example", first=20700, last=20701, filtered_apps_only=True,
-                         app_filters=[{"key": "app", "value": "special"}]))
+                         app_filters=[{"key": "session.domain_name", "value": "special"}]))
     # Inference over http: neither the interactive-only worker nor the grpc one; the filtered one
-    # only takes the app its filter names.
+    # only takes the circuits its filter matches (upstream's `session.<field>` names).
     _, refused = create_endpoint()
     assert refused.status_code == 503
-    _, special = create_endpoint(special=[{"session_id": "s-1", "kernel_host": "10.0.0.9", "kernel_port": 9000}])
+    _, special = create_endpoint(domain_name="special")
     assert special.json()["endpoint"].startswith("http://filtered.example:207")
     grpc_app = [{"session_id": "s-2", "kernel_host": "10.0.0.9", "kernel_port": 9000, "protocol": "grpc"}]
     _, grpc = create_endpoint(triton=grpc_app)

@@ -37,6 +37,9 @@ from aiplane.errors import NotFoundError, UnavailableError, ValidationError
 from aiplane.settings import get_settings
 
 GENERATED_SUBDOMAIN_ATTEMPTS = 5
+# Every field of upstream's RouteInfo; routes stored before these existed get the defaults.
+ROUTE_DEFAULTS = {"route_id": None, "session_name": None, "health_status": None, "last_health_check": None,
+                  "consecutive_failures": 0}
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Transaction item positions in `_claim`.
 SLOT_ITEM, CIRCUIT_ITEM, WORKER_ITEM = 0, 1, 2
@@ -64,17 +67,20 @@ class CircuitSpec:
     preferred_subdomain: str | None = None
     circuit_id: str | None = None  # fixed for an endpoint's circuit; generated otherwise
     reuse_key: str | None = None  # gsi2 partition an interactive circuit is found again by
+    session: dict[str, Any] = field(default_factory=dict)  # SessionConfig, for app filters
+    endpoint: dict[str, Any] | None = None  # EndpointConfig, for app filters
+    runtime_variant: str | None = None
 
     @property
     def session_ids(self) -> list[str]:
         return list(dict.fromkeys(route["session_id"] for route in self.route_info))
 
-    def properties(self) -> dict[str, str | None]:
-        """What a worker's app filters match on."""
-        return {
-            "app": self.app, "app_mode": self.app_mode, "user_id": self.user_id, "endpoint_id": self.endpoint_id,
-            "session_id": self.session_ids[0] if self.session_ids else None,
-        }
+    def properties(self) -> dict[str, str]:
+        """What a worker's app filters match on, named and rendered as upstream renders them:
+        `session.<field>` of the session config, `endpoint.<field>` of the endpoint config, `str()` of each value."""
+        properties = {f"session.{key}": str(value) for key, value in self.session.items()}
+        properties.update({f"endpoint.{key}": str(value) for key, value in (self.endpoint or {}).items()})
+        return properties
 
 
 @cache
@@ -87,13 +93,18 @@ def _free_slots(worker: WorkerRecord) -> float:
     return math.inf if worker.available_slots < 0 else worker.available_slots - worker.occupied_slots
 
 
-def _accepts(worker: WorkerRecord, spec: CircuitSpec) -> bool:
-    if worker.lost or spec.app_mode not in worker.accepted_traffics or worker.protocol != spec.protocol:
-        return False
-    if worker.filtered_apps_only:
-        properties = spec.properties()
-        return any(properties.get(app_filter["key"]) == app_filter["value"] for app_filter in worker.app_filters)
-    return True
+def _serves(worker: WorkerRecord, spec: CircuitSpec) -> bool:
+    return not worker.lost and spec.app_mode in worker.accepted_traffics and worker.protocol == spec.protocol
+
+
+def _filter_matches(worker: WorkerRecord, properties: dict[str, str]) -> bool:
+    return any(properties.get(app_filter["key"]) == app_filter["value"] for app_filter in worker.app_filters)
+
+
+def _upstream_rank(worker: WorkerRecord) -> float:
+    """Upstream's order (pick_worker, 25.13): wildcard workers rank as a port worker with one free
+    slot; port workers with fewer free slots come first (they fill up before the next one)."""
+    return 1 if worker.frontend_mode == "wildcard" else _free_slots(worker)
 
 
 def _in_range(worker: WorkerRecord, port: int) -> bool:
@@ -110,9 +121,14 @@ def _matches_preference(worker: WorkerRecord, spec: CircuitSpec) -> bool:
 
 
 def eligible_workers(spec: CircuitSpec) -> list[WorkerRecord]:
-    """Live workers that take this circuit: those that can honour a preferred port or subdomain
-    first, then the most free slots first."""
-    workers = [worker for worker in list_workers() if _accepts(worker, spec)]
+    """Live workers that take this circuit: those whose app filter matches it when any does (else
+    those without `filtered_apps_only`); those that can honour a preferred port or subdomain first,
+    then in upstream's order."""
+    serving = [worker for worker in list_workers() if _serves(worker, spec)]
+    properties = spec.properties()
+    workers = [worker for worker in serving if worker.filtered_apps_only and _filter_matches(worker, properties)]
+    if not workers:
+        workers = [worker for worker in serving if not worker.filtered_apps_only]
     if spec.preferred_port is not None:
         port_workers = [worker for worker in workers if worker.frontend_mode == "port"]
         if port_workers and not any(_in_range(worker, spec.preferred_port) for worker in port_workers):
@@ -120,7 +136,8 @@ def eligible_workers(spec: CircuitSpec) -> list[WorkerRecord]:
         workers = [worker for worker in workers if worker.frontend_mode != "port" or _in_range(worker, spec.preferred_port)]
     if not workers:
         raise UnavailableError(f"no live worker accepts {spec.app_mode} {spec.protocol} circuits", code="NO_AVAILABLE_WORKER")
-    return sorted(workers, key=lambda worker: (_matches_preference(worker, spec), _free_slots(worker)), reverse=True)
+    workers = [worker for worker in workers if _free_slots(worker) > 0]
+    return sorted(workers, key=lambda worker: (not _matches_preference(worker, spec), _upstream_rank(worker)))
 
 
 def place_circuit(spec: CircuitSpec) -> tuple[CircuitRecord, WorkerRecord]:
@@ -178,7 +195,7 @@ def _claim(worker: WorkerRecord, spec: CircuitSpec, port: int | None, subdomain:
         circuit_id=circuit_id, app=spec.app, protocol=spec.protocol, worker_id=worker.worker_id,
         app_mode=spec.app_mode, frontend_mode=worker.frontend_mode, envs=spec.envs, arguments=spec.arguments,
         open_to_public=spec.open_to_public, allowed_client_ips=spec.allowed_client_ips, port=port, subdomain=subdomain,
-        user_id=spec.user_id, endpoint_id=spec.endpoint_id, route_info=spec.route_info, session_ids=spec.session_ids,
+        user_id=spec.user_id, endpoint_id=spec.endpoint_id, runtime_variant=spec.runtime_variant, route_info=spec.route_info, session_ids=spec.session_ids,
         requests=0, created_at=now, updated_at=now,
     )
     try:
@@ -301,7 +318,8 @@ def serialize_circuit(circuit: CircuitRecord) -> dict[str, Any]:
         "subdomain": circuit.subdomain,
         "user_id": circuit.user_id,
         "endpoint_id": circuit.endpoint_id,
-        "route_info": circuit.route_info,
+        "runtime_variant": circuit.runtime_variant,
+        "route_info": [{**ROUTE_DEFAULTS, **route} for route in circuit.route_info],
         "session_ids": list(circuit.session_ids),
         "created_at": circuit.created_at.isoformat(),
         "updated_at": circuit.updated_at.isoformat(),

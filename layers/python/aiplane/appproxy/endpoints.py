@@ -57,6 +57,9 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
         preferred_port=request.port,
         preferred_subdomain=request.subdomain,
         circuit_id=endpoint_circuit_id(endpoint_id),
+        session=request.tags.session.model_dump(),
+        endpoint=request.tags.endpoint.model_dump(),
+        runtime_variant=request.tags.endpoint.runtime_variant,
     )
     circuit = find_circuit(spec.circuit_id)
     if circuit is None:

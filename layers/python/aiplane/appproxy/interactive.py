@@ -47,13 +47,14 @@ def add_url(proxy_auth_url: str, token: str, session_id: str, request: AddReques
 def open_app(request: ProxyRequest) -> tuple[str, bool]:
     """Assign a worker to the session's app; returns (redirect URL, whether a circuit was reused)."""
     conf = read_conf_token(request.token, request.session_id)
+    protocol = "http" if request.protocol == "preopen" else request.protocol
     spec = CircuitSpec(
         app=request.app,
-        protocol=request.protocol,
+        protocol=protocol,
         app_mode="interactive",
         route_info=[{
             "session_id": request.session_id, "session_name": None, "kernel_host": conf.kernel_host,
-            "kernel_port": conf.kernel_port, "protocol": request.protocol, "traffic_ratio": 1.0,
+            "kernel_port": conf.kernel_port, "protocol": protocol, "traffic_ratio": 1.0,
         }],
         envs=request.envs,
         arguments=request.args,
@@ -63,6 +64,7 @@ def open_app(request: ProxyRequest) -> tuple[str, bool]:
         preferred_port=request.port,
         preferred_subdomain=request.subdomain,
         reuse_key=session_app_key(request.session_id, request.app),
+        session=conf.session.model_dump(),
     )
     circuit = None if request.no_reuse else reusable_circuit(spec)
     reused = circuit is not None
