@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 
 import uvicorn
@@ -17,32 +18,45 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "4566")))
+    parser.add_argument("--appproxy-port", type=int, default=int(os.environ.get("APPPROXY_PORT", "8081")))
     args = parser.parse_args()
 
     stack = start_local_stack(args.aws_port)
     publish_api_urls(stack.provisioned.prefix, os.environ["AWS_REGION"], f"http://{args.host}:{args.port}")
-    from aiplane_local.server import build_root_app  # after the endpoint is set: models read it at import
+    from aiplane_local.server import build_coordinator_app, build_root_app  # after the endpoint is set: models read it at import
 
-    app = build_root_app()
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info")
-    server = uvicorn.Server(config)
-    original_startup = server.startup
-
-    async def startup(sockets=None) -> None:
-        await original_startup(sockets)
-        print(readiness_line(f"http://{args.host}:{args.port}", stack), flush=True)
-
-    server.startup = startup
+    servers = [
+        uvicorn.Server(uvicorn.Config(build_root_app(), host=args.host, port=args.port, log_level="info")),
+        uvicorn.Server(uvicorn.Config(build_coordinator_app(), host=args.host, port=args.appproxy_port, log_level="info")),
+    ]
+    base_url, coordinator_url = f"http://{args.host}:{args.port}", f"http://{args.host}:{args.appproxy_port}"
     try:
-        server.run()
+        asyncio.run(serve_all(servers, lambda: print(readiness_line(base_url, coordinator_url, stack), flush=True)))
     finally:
         stack.stop()
 
 
-def readiness_line(base_url: str, stack) -> str:
+async def serve_all(servers: list[uvicorn.Server], on_ready) -> None:
+    """Serve every listener; ready once all listen, and all stop when one does (each server's
+    signal handler reaches only one of them)."""
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        on_ready()
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*pending)
+
+
+def readiness_line(base_url: str, coordinator_url: str, stack) -> str:
     generated = f" (generated, unset: {', '.join(stack.generated)})" if stack.generated else ""
     return (
-        f"aiplane ready: {base_url}/{{runtime,appproxy,mlworker,gpufarm}} | AWS endpoint {stack.aws_endpoint} | "
+        f"aiplane ready: {base_url}/{{runtime,appproxy,mlworker,gpufarm}} | "
+        f"appproxy coordinator (no prefix, for workers) {coordinator_url} | AWS endpoint {stack.aws_endpoint} | "
         f"admin API key {stack.bootstrap[ADMIN_API_KEY_SECRET.name]} | "
         f"appproxy manager token {stack.bootstrap[APPPROXY_MANAGER_TOKEN_SECRET.name]} | "
         f"appproxy worker token {stack.bootstrap[APPPROXY_WORKER_TOKEN_SECRET.name]}{generated}"

@@ -4,6 +4,8 @@ methods and functions need a stack of their own to stay under CloudFormation's r
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -15,6 +17,7 @@ from aiplane_infra.constructs.gpu_fleet import GpuFleet
 from aiplane_infra.constructs.messaging import EventRouting, WorkQueues
 from aiplane_infra.constructs.monitoring import Alarms
 from aiplane_shared.environments import Environment
+from aiplane_shared.families import APPPROXY
 from aiplane_shared.resources import api_url_parameter
 
 
@@ -48,6 +51,22 @@ class ApiStack(cdk.Stack):
         ssm.StringParameter(self, "ApiUrl", parameter_name=api_url_parameter(environment.resource_prefix, family),
                             string_value=self.family_api.api.url, description=f"{family} API base URL")
         cdk.CfnOutput(self, "BaseUrl", value=self.family_api.api.url, description=f"{family} API (stage URL)")
+        if family == APPPROXY and environment.appproxy_coordinator_domain:
+            self._coordinator_domain(environment)
+
+    def _coordinator_domain(self, environment: Environment) -> None:
+        """The coordinator's own host: its paths at the root (empty base path), for Backend.AI workers."""
+        if not environment.appproxy_coordinator_certificate_arn:
+            raise ValueError("appproxy_coordinator_domain needs appproxy_coordinator_certificate_arn")
+        domain = apigw.DomainName(
+            self, "CoordinatorDomain", domain_name=environment.appproxy_coordinator_domain,
+            certificate=acm.Certificate.from_certificate_arn(
+                self, "CoordinatorCertificate", environment.appproxy_coordinator_certificate_arn),
+            endpoint_type=apigw.EndpointType.REGIONAL, security_policy=apigw.SecurityPolicy.TLS_1_2,
+        )
+        domain.add_base_path_mapping(self.family_api.api, stage=self.family_api.api.deployment_stage)
+        cdk.CfnOutput(self, "CoordinatorDomainTarget", value=domain.domain_name_alias_domain_name,
+                      description="CNAME/alias target of the appproxy coordinator domain (workers' coordinator URL)")
 
 
 class MonitoringStack(cdk.Stack):
