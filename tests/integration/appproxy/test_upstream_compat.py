@@ -103,3 +103,70 @@ def test_app_filters_match_upstream_property_names(client, as_worker, as_manager
     # session.domain_name == "default" matches the filtered worker's filter; others go elsewhere.
     assert ".apps.example.com" in create("default")
     assert create("research").startswith("http://127.0.0.1:")
+
+
+def test_the_managers_calls_replay_without_changes(client, as_manager, register):
+    """backend.ai-manager 24.3.11: /status and /v2/conf carry no token; endpoints carry the token."""
+    register(WORKER_25_13["register_port"])
+    assert client.get("/status").json() == {"api_version": "v2"}
+    conf = client.post("/v2/conf", json=MANAGER_24_3["conf"])
+    assert conf.status_code == 200 and set(conf.json()) == {"token"}
+
+    endpoint_id = str(uuid.uuid4())
+    body = json.loads(json.dumps(MANAGER_24_3["endpoint"]).replace("{endpoint_id}", endpoint_id))
+    created = client.post(f"/v2/endpoints/{endpoint_id}", json=body, headers=as_manager)
+    assert created.status_code == 200 and created.json()["endpoint"].startswith("http://127.0.0.1:")
+    exp = int(datetime.now().timestamp()) + 3600
+    token = client.post(f"/v2/endpoints/{endpoint_id}/token", json={**MANAGER_24_3["token"], "exp": exp}, headers=as_manager)
+    assert token.status_code == 200 and token.json()["token"].count(".") == 2
+    assert client.delete(f"/v2/endpoints/{endpoint_id}", headers=as_manager).json() == {"success": True}
+
+
+@pytest.mark.parametrize("form", ["{t}", "Bearer {t}", "BackendAI {t}"])
+def test_backendai_token_forms(client, worker_token, form):
+    response = client.get("/api/worker", headers={"X-BackendAI-Token": form.format(t=worker_token)})
+    assert response.status_code == 200
+
+
+def test_a_jwt_signed_with_the_token_is_accepted_and_a_forged_one_is_not(client, worker_token, manager_token):
+    import jwt
+
+    signed = jwt.encode({"sub": "worker-1"}, worker_token, algorithm="HS256")
+    assert client.get("/api/worker", headers={"Authorization": f"Bearer {signed}"}).status_code == 200
+    # The role follows the key that signed it: a worker-signed JWT is no manager credential.
+    assert client.post(f"/v2/endpoints/{uuid.uuid4()}/token", json={"user_uuid": str(uuid.uuid4()), "exp": 4102444800},
+                       headers={"Authorization": f"Bearer {signed}"}).status_code == 403
+    forged = jwt.encode({"sub": "worker-1"}, "a-guessed-key-long-enough-for-hs256-signing", algorithm="HS256")
+    assert client.get("/api/worker", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    expired = jwt.encode({"exp": 1}, manager_token, algorithm="HS256")
+    assert client.get("/health/status", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+    # X-BackendAI-Token wins, as upstream reads it: a wrong one is refused whatever Authorization says.
+    assert client.get("/api/worker", headers={"X-BackendAI-Token": "wrong", "Authorization": f"Bearer {signed}"}).status_code == 401
+
+
+@pytest.fixture
+def one_shared_secret(local_stack):
+    """Both appproxy tokens set to one value, as upstream deploys a single api_secret."""
+    import boto3
+
+    from aiplane.data.secrets import clear_secret_cache
+    from aiplane.settings import get_settings
+    from aiplane_shared.resources import APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
+
+    client = boto3.client("secretsmanager", region_name=get_settings().region)
+    names = [get_settings().resource(secret.name) for secret in (APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)]
+    before = [client.get_secret_value(SecretId=name)["SecretString"] for name in names]
+    shared = "one-shared-api-secret"
+    for name in names:
+        client.put_secret_value(SecretId=name, SecretString=shared)
+    clear_secret_cache()
+    yield shared
+    for name, value in zip(names, before, strict=True):
+        client.put_secret_value(SecretId=name, SecretString=value)
+    clear_secret_cache()
+
+
+def test_one_shared_secret_serves_both_roles(client, one_shared_secret):
+    headers = {"X-BackendAI-Token": one_shared_secret}
+    assert client.put("/api/worker", json=WORKER_25_13["register_port"], headers=headers).status_code == 200
+    assert client.get("/health/status", headers=headers).status_code == 200

@@ -21,8 +21,9 @@ from aiplane_shared.families import APPPROXY, GPUFARM, MLWORKER, RUNTIME
 from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, extra_routes_of, function_name, groups_of, routes_of
 
 # The header a cached authorizer result is keyed by. runtime accepts a key, a bearer token or a
-# cookie, and API Gateway needs every listed source present, so runtime is not cached.
-AUTHORIZER_IDENTITY_HEADER = {MLWORKER: "X-API-Key", GPUFARM: "Authorization", APPPROXY: "X-BackendAI-Token", RUNTIME: None}
+# cookie, and appproxy X-BackendAI-Token or a bearer JWT (Backend.AI's forms), and API Gateway needs
+# every listed source present, so neither is cached.
+AUTHORIZER_IDENTITY_HEADER = {MLWORKER: "X-API-Key", GPUFARM: "Authorization", APPPROXY: None, RUNTIME: None}
 AUTHORIZER_CACHE = cdk.Duration.minutes(5)
 META_GROUP = {RUNTIME: "system", APPPROXY: "health", MLWORKER: "health", GPUFARM: "health"}
 

@@ -16,3 +16,9 @@ def worker_lost_after_s() -> int:
 def circuit_idle_timeout_s() -> int:
     """An interactive circuit idle for longer than this is collected."""
     return int(os.environ.get("AIPLANE_APPPROXY_CIRCUIT_IDLE_TIMEOUT_S", DEFAULT_CIRCUIT_IDLE_TIMEOUT_S))
+
+
+def allow_unauthorized_conf() -> bool:
+    """POST /v2/conf without the manager token, as upstream's `allow_unauthorized_configure_request`
+    (Backend.AI 24.03 managers send none). On unless AIPLANE_APPPROXY_ALLOW_UNAUTHORIZED_CONF is false."""
+    return os.environ.get("AIPLANE_APPPROXY_ALLOW_UNAUTHORIZED_CONF", "true").strip().lower() not in ("false", "0", "no")

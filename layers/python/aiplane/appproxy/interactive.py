@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlencode
 
 from aiplane.appproxy.circuits import CircuitSpec, circuit_url, place_circuit, reusable_circuit, touch
+from aiplane.appproxy.config import allow_unauthorized_conf
 from aiplane.appproxy.models import session_app_key
 from aiplane.appproxy.schemas import AddRequest, ConfRequest, ProxyRequest
 from aiplane.appproxy.workers import get_worker
 from aiplane.errors import ForbiddenError, ValidationError
+from aiplane.identity.authenticate import Credentials, authenticate, require_access
 from aiplane.identity.tokens import issue_token, verify_token
+from aiplane_shared.families import APPPROXY
+from aiplane_shared.routes import MANAGER
 
 CONF_TOKEN_TYPE = "appproxy_conf"
 CONF_TOKEN_TTL = timedelta(hours=1)
+
+
+def authorize_conf(headers: Mapping[str, str], source_ip: str | None) -> None:
+    """/v2/conf is public at the gateway; unless unauthorized conf requests are allowed, it takes the manager token."""
+    if not allow_unauthorized_conf():
+        require_access(authenticate(APPPROXY, Credentials.from_headers(headers), source_ip=source_ip), MANAGER)
 
 
 def issue_conf_token(request: ConfRequest) -> str:
