@@ -10,7 +10,12 @@ import uvicorn
 
 from aiplane_local.provision import publish_api_urls
 from aiplane_local.stack import start_local_stack
-from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
+from aiplane_shared.resources import (
+    ADMIN_API_KEY_SECRET,
+    APPPROXY_JWT_SECRET,
+    APPPROXY_MANAGER_TOKEN_SECRET,
+    APPPROXY_WORKER_TOKEN_SECRET,
+)
 
 
 def main() -> None:
@@ -59,7 +64,8 @@ def readiness_line(base_url: str, coordinator_url: str, stack) -> str:
         f"appproxy coordinator (no prefix, for workers) {coordinator_url} | AWS endpoint {stack.aws_endpoint} | "
         f"admin API key {stack.bootstrap[ADMIN_API_KEY_SECRET.name]} | "
         f"appproxy manager token {stack.bootstrap[APPPROXY_MANAGER_TOKEN_SECRET.name]} | "
-        f"appproxy worker token {stack.bootstrap[APPPROXY_WORKER_TOKEN_SECRET.name]}{generated}"
+        f"appproxy worker token {stack.bootstrap[APPPROXY_WORKER_TOKEN_SECRET.name]} | "
+        f"appproxy worker jwt_secret {stack.bootstrap[APPPROXY_JWT_SECRET.name]}{generated}"
     )
 
 

@@ -16,13 +16,19 @@ from aiplane_local.dispatchers import Dispatchers
 from aiplane_local.gpu_agents import AGENT_ADDRESS_TAG, GpuInstanceSupervisor
 from aiplane_local.provision import ProvisionedStack, provision
 from aiplane_shared.environments import get_environment
-from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
+from aiplane_shared.resources import (
+    ADMIN_API_KEY_SECRET,
+    APPPROXY_JWT_SECRET,
+    APPPROXY_MANAGER_TOKEN_SECRET,
+    APPPROXY_WORKER_TOKEN_SECRET,
+)
 
 # Bootstrap secret -> the variable that may set it locally.
 BOOTSTRAP_ENV = {
     ADMIN_API_KEY_SECRET.name: "AIPLANE_ADMIN_API_KEY",
     APPPROXY_MANAGER_TOKEN_SECRET.name: "AIPLANE_APPPROXY_MANAGER_TOKEN",
     APPPROXY_WORKER_TOKEN_SECRET.name: "AIPLANE_APPPROXY_WORKER_TOKEN",
+    APPPROXY_JWT_SECRET.name: "AIPLANE_APPPROXY_JWT_SECRET",
 }
 
 

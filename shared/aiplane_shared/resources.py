@@ -261,7 +261,11 @@ JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user toke
 ADMIN_API_KEY_SECRET = Secret("admin-api-key", "the bootstrap admin API key (runtime, mlworker, gpufarm)")
 APPPROXY_MANAGER_TOKEN_SECRET = Secret("appproxy-manager-token", "appproxy X-BackendAI-Token for the manager")
 APPPROXY_WORKER_TOKEN_SECRET = Secret("appproxy-worker-token", "appproxy X-BackendAI-Token for workers")
-BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)
+# The HS256 key the coordinator shares with its AppProxy workers (their `secrets.jwt_secret`): endpoint
+# API tokens and /setup permits are signed with it. Never a user-token key (JWT_SIGNING_SECRET).
+APPPROXY_JWT_SECRET = Secret("appproxy-jwt-secret", "HS256 key shared by the appproxy coordinator and its workers")
+BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET,
+                                         APPPROXY_JWT_SECRET)
 # GPU marketplace API keys as JSON {"api_key": "..."}, set by the operator (an empty api_key
 # disables that provider).
 VASTAI_API_KEY_SECRET = Secret("vastai-api-key", "vast.ai API key (GPU marketplace provider)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -25,6 +26,25 @@ CIRCUIT_FIELDS = {
     "created_at", "updated_at",
 }
 SLOT_FIELDS = {"frontend_mode", "in_use", "port", "subdomain", "circuit_id"}
+
+
+@pytest.fixture(scope="session")
+def worker_jwt_secret(local_stack) -> str:
+    """What a worker holds as `secrets.jwt_secret`."""
+    return local_stack.bootstrap["appproxy-jwt-secret"]
+
+
+@pytest.fixture
+def setup_permit(worker_jwt_secret):
+    """The permit of a /v2/proxy/auth redirect, as the worker's /setup decodes it."""
+    import jwt
+
+    def decode(redirect_url: str) -> dict[str, Any]:
+        url = urlsplit(redirect_url)
+        assert url.path == "/setup", redirect_url
+        return jwt.decode(parse_qs(url.query)["token"][0], worker_jwt_secret, algorithms=["HS256"])
+
+    return decode
 
 
 @pytest.fixture(autouse=True)

@@ -61,7 +61,7 @@ def test_traffic_type_protocol_and_app_filters_decide_eligibility(client, as_man
     grpc_app = [{"session_id": "s-2", "kernel_host": "10.0.0.9", "kernel_port": 9000, "protocol": "grpc"}]
     _, grpc = create_endpoint(triton=grpc_app)
     assert grpc.json()["endpoint"].startswith("http://grpc.example:206")
-    assert open_app(app="jupyter").json()["redirect_url"].startswith("http://interactive-only.example:205")
+    assert open_app(app="jupyter").json()["redirect_url"].startswith("http://interactive-only.example:6001/setup")
 
 
 def test_lost_workers_get_no_new_circuits(register, create_endpoint):

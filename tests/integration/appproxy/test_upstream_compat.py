@@ -170,3 +170,13 @@ def test_one_shared_secret_serves_both_roles(client, one_shared_secret):
     headers = {"X-BackendAI-Token": one_shared_secret}
     assert client.put("/api/worker", json=WORKER_25_13["register_port"], headers=headers).status_code == 200
     assert client.get("/health/status", headers=headers).status_code == 200
+
+
+def test_the_worker_secret_is_no_user_token_key(local_stack, worker_jwt_secret):
+    import boto3
+
+    from aiplane.settings import get_settings
+
+    secrets = boto3.client("secretsmanager", region_name=get_settings().region)
+    user_keys = json.loads(secrets.get_secret_value(SecretId=get_settings().resource("jwt-signing-key"))["SecretString"])
+    assert worker_jwt_secret and worker_jwt_secret not in user_keys.values()

@@ -20,7 +20,7 @@ from aws_cdk import aws_iam as iam
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
 from aiplane_shared.resources import (
-    ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_TABLE, APPPROXY_WORKER_TOKEN_SECRET, ARTIFACT_BUCKET,
+    ADMIN_API_KEY_SECRET, APPPROXY_JWT_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_TABLE, APPPROXY_WORKER_TOKEN_SECRET, ARTIFACT_BUCKET,
     DOMAIN_EVENT_BUS, GATEWAY_SYNC_QUEUE, GPUFARM_TABLE, IDENTITY_TABLE, IONET_API_KEY_SECRET, JWT_SIGNING_SECRET,
     MLWORKER_TABLE, MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE, RUNTIME_TABLE, VASTAI_API_KEY_SECRET, bucket_name, physical_name,
 )
@@ -103,8 +103,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_system": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS,
                            read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS)),
     "appproxy_circuits": _api(APPPROXY_TABLE),
-    "appproxy_endpoints": _api(APPPROXY_TABLE),
-    "appproxy_proxy": _api(APPPROXY_TABLE),
+    # Endpoint tokens and /setup permits are signed with the secret shared with the workers.
+    "appproxy_endpoints": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET,)),
+    "appproxy_proxy": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET,)),
     "appproxy_workers": _api(APPPROXY_TABLE),
     "appproxy_health": _api(APPPROXY_TABLE),
     "mlworker_tasks": _api(MLWORKER_TABLE),

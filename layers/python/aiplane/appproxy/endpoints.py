@@ -12,17 +12,17 @@ from aiplane.appproxy.circuits import (
     find_circuit,
     place_circuit,
     remove_circuit,
+    serialize_circuit,
 )
 from aiplane.appproxy.models import CircuitRecord
 from aiplane.appproxy.schemas import EndpointCreationRequest, EndpointTokenRequest
 from aiplane.appproxy.workers import get_worker
 from aiplane.errors import NotFoundError, ValidationError
-from aiplane.identity.tokens import issue_token
+from aiplane.appproxy.tokens import endpoint_token
 
 # An endpoint's circuit id derives from the endpoint id: creating it is a conditional write, so
 # two racing requests for one endpoint end with one circuit.
 ENDPOINT_CIRCUIT_NAMESPACE = uuid.UUID("0f3d9a52-1c4b-4e8a-b0f4-6a7e2c9d8b13")
-ENDPOINT_TOKEN_TYPE = "appproxy_endpoint"
 
 
 def endpoint_circuit_id(endpoint_id: str) -> str:
@@ -85,14 +85,10 @@ def remove_endpoint(endpoint_id: str) -> None:
 
 
 def issue_endpoint_token(endpoint_id: str, request: EndpointTokenRequest) -> str:
-    """An HS256 JWT naming the user and the endpoint's circuit, valid until `exp`."""
+    """The API token the endpoint's worker verifies (aiplane.appproxy.tokens), valid until `exp`."""
     circuit = _endpoint_circuit(endpoint_id)
     expires_at = request.exp if request.exp.tzinfo else request.exp.replace(tzinfo=UTC)
-    lifetime = expires_at - datetime.now(UTC)
-    if lifetime.total_seconds() <= 0:
+    if expires_at <= datetime.now(UTC):
         raise ValidationError("exp must be in the future", param="exp")
-    token, _ = issue_token(
-        request.user_uuid, ttl=lifetime, token_type=ENDPOINT_TOKEN_TYPE,
-        user_uuid=request.user_uuid, endpoint_id=endpoint_id, circuit_id=circuit.circuit_id,
-    )
-    return token
+    app_url = circuit_url(get_worker(circuit.worker_id), circuit)
+    return endpoint_token(serialize_circuit(circuit), app_url, request.user_uuid, expires_at)

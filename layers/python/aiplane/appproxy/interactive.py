@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from aiplane.appproxy.circuits import CircuitSpec, circuit_url, place_circuit, reusable_circuit, touch
+from aiplane.appproxy.circuits import CircuitSpec, place_circuit, reusable_circuit, touch
 from aiplane.appproxy.config import allow_unauthorized_conf
 from aiplane.appproxy.models import session_app_key
 from aiplane.appproxy.schemas import AddRequest, ConfRequest, ProxyRequest
-from aiplane.appproxy.workers import get_worker
+from aiplane.appproxy.tokens import setup_url
+from aiplane.appproxy.workers import api_endpoint, get_worker
 from aiplane.errors import ForbiddenError, ValidationError
 from aiplane.identity.authenticate import Credentials, authenticate, require_access
 from aiplane.identity.tokens import issue_token, verify_token
@@ -56,7 +57,8 @@ def add_url(proxy_auth_url: str, token: str, session_id: str, request: AddReques
 
 
 def open_app(request: ProxyRequest) -> tuple[str, bool]:
-    """Assign a worker to the session's app; returns (redirect URL, whether a circuit was reused)."""
+    """Assign a worker to the session's app; returns (the worker's /setup URL with its permit,
+    whether a circuit was reused)."""
     conf = read_conf_token(request.token, request.session_id)
     protocol = "http" if request.protocol == "preopen" else request.protocol
     spec = CircuitSpec(
@@ -84,5 +86,4 @@ def open_app(request: ProxyRequest) -> tuple[str, bool]:
         worker = get_worker(circuit.worker_id)
     else:
         circuit, worker = place_circuit(spec)
-    redirect = request.redirect if request.redirect.startswith("/") else f"/{request.redirect}"
-    return f"{circuit_url(worker, circuit)}{redirect}", reused
+    return setup_url(api_endpoint(worker), circuit.circuit_id, request.redirect), reused

@@ -171,6 +171,13 @@ def mark_lost_workers(now: float | None = None) -> list[str]:
     return marked
 
 
+def api_endpoint(worker: WorkerRecord) -> str:
+    """The worker's own API (its /setup step), the port left out where it is the scheme's default."""
+    scheme, default_port = ("https", 443) if worker.use_tls else ("http", 80)
+    port = int(worker.api_port)
+    return f"{scheme}://{worker.hostname}" + ("" if port == default_port else f":{port}")
+
+
 def held_slots(worker_id: str) -> list[SlotRecord]:
     return list(SlotRecord.query(worker_key(worker_id), SlotRecord.sk.startswith(SLOT_PREFIX)))
 
