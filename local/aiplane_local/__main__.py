@@ -24,9 +24,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "4566")))
     parser.add_argument("--appproxy-port", type=int, default=int(os.environ.get("APPPROXY_PORT", "8081")))
+    parser.add_argument("--redis-port", type=int, default=int(os.environ.get("REDIS_PORT", "6379")))
     args = parser.parse_args()
 
-    stack = start_local_stack(args.aws_port)
+    stack = start_local_stack(args.aws_port, redis_port=args.redis_port)
     publish_api_urls(stack.provisioned.prefix, os.environ["AWS_REGION"], f"http://{args.host}:{args.port}")
     from aiplane_local.server import build_coordinator_app, build_root_app  # after the endpoint is set: models read it at import
 
@@ -62,6 +63,7 @@ def readiness_line(base_url: str, coordinator_url: str, stack) -> str:
     return (
         f"aiplane ready: {base_url}/{{runtime,appproxy,mlworker,gpufarm}} | "
         f"appproxy coordinator (no prefix, for workers) {coordinator_url} | AWS endpoint {stack.aws_endpoint} | "
+        f"Redis (appproxy workers) {stack.redis_url} | "
         f"admin API key {stack.bootstrap[ADMIN_API_KEY_SECRET.name]} | "
         f"appproxy manager token {stack.bootstrap[APPPROXY_MANAGER_TOKEN_SECRET.name]} | "
         f"appproxy worker token {stack.bootstrap[APPPROXY_WORKER_TOKEN_SECRET.name]} | "

@@ -271,7 +271,10 @@ BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_
 VASTAI_API_KEY_SECRET = Secret("vastai-api-key", "vast.ai API key (GPU marketplace provider)")
 IONET_API_KEY_SECRET = Secret("ionet-api-key", "io.net API key (GPU marketplace provider)")
 PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET)
-SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS)
+# The URL (redis:// or rediss://) of the Redis the appproxy coordinator shares with its workers: Backend.AI's
+# event bus and traffic counters. ElastiCache Serverless (Valkey) in the cloud, the embedded server locally.
+APPPROXY_REDIS_SECRET = Secret("appproxy-redis", "URL of the Redis shared with the appproxy workers")
+SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS, APPPROXY_REDIS_SECRET)
 
 CHAIN_RUNS_PREFIX = "chain-runs/"  # large chain state values, one prefix per execution (`aiplane.data.offload`)
 ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package",

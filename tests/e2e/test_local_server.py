@@ -22,8 +22,9 @@ PROTECTED = {"runtime": "/backends", "appproxy": "/api/worker", "mlworker": "/v1
 
 @pytest.fixture(scope="module")
 def server():
-    port, aws_port, appproxy_port = free_port(), free_port(), free_port()
+    port, aws_port, appproxy_port, redis_port = free_port(), free_port(), free_port(), free_port()
     environment = {**os.environ, "PORT": str(port), "AWS_PORT": str(aws_port), "APPPROXY_PORT": str(appproxy_port),
+                   "REDIS_PORT": str(redis_port),
                    "AIPLANE_ADMIN_API_KEY": "e2e-admin-key"}
     for variable in ("AWS_ENDPOINT_URL", "MOTO_PORT"):  # the child starts its own embedded AWS
         environment.pop(variable, None)
@@ -52,6 +53,7 @@ def test_readiness_line_names_the_base_url_endpoint_and_credentials(server):
     base_url, ready_line = server
     assert base_url in ready_line
     assert re.search(r"AWS endpoint http://127\.0\.0\.1:\d+", ready_line)
+    assert re.search(r"Redis \(appproxy workers\) redis://127\.0\.0\.1:\d+", ready_line)
     assert "admin API key e2e-admin-key" in ready_line
     assert "appproxy manager token" in ready_line and "appproxy worker token" in ready_line
 

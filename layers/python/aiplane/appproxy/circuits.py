@@ -21,6 +21,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from aiplane.appproxy import events
 from aiplane.appproxy.config import circuit_idle_timeout_s
 from aiplane.appproxy.models import (
     META,
@@ -32,7 +33,7 @@ from aiplane.appproxy.models import (
     subdomain_slot_key,
     worker_key,
 )
-from aiplane.appproxy.workers import held_slots, list_workers
+from aiplane.appproxy.workers import find_worker, held_slots, list_workers
 from aiplane.errors import NotFoundError, UnavailableError, ValidationError
 from aiplane.settings import get_settings
 
@@ -144,6 +145,7 @@ def place_circuit(spec: CircuitSpec) -> tuple[CircuitRecord, WorkerRecord]:
     for worker in eligible_workers(spec):
         circuit = _place_on(worker, spec)
         if circuit is not None:
+            events.circuits_created(worker.authority, [serialize_circuit(circuit)])
             return circuit, worker
     raise UnavailableError("every eligible worker's slots are taken", code="NO_FREE_SLOT")
 
@@ -256,7 +258,16 @@ def touch(circuit: CircuitRecord) -> None:
 
 
 def remove_circuit(circuit: CircuitRecord) -> bool:
-    """Delete the circuit, free its slot and count; False when it was already gone."""
+    """Delete the circuit, free its slot and count, and tell its worker; False when it was already gone."""
+    removed = _delete_circuit(circuit)
+    if removed:
+        worker = find_worker(circuit.worker_id)
+        if worker is not None:
+            events.circuits_removed(worker.authority, [serialize_circuit(circuit)])
+    return removed
+
+
+def _delete_circuit(circuit: CircuitRecord) -> bool:
     slot_sort_key = port_slot_key(int(circuit.port)) if circuit.port is not None else subdomain_slot_key(circuit.subdomain or "")
     slot = SlotRecord(worker_key(circuit.worker_id), slot_sort_key)
     for with_worker in (True, False):
@@ -297,9 +308,17 @@ def circuit_url(worker: WorkerRecord, circuit: CircuitRecord) -> str:
     return f"{scheme}://{circuit.subdomain}{domain if domain.startswith('.') else '.' + domain}"
 
 
-def _idle_seconds(circuit: CircuitRecord, now: float) -> float:
-    last_activity = circuit.last_access if circuit.last_access is not None else circuit.created_at.timestamp()
-    return now - last_activity
+Traffic = tuple[int | None, float | None]  # (requests, last access) a worker reported
+
+
+def _last_activity(circuit: CircuitRecord, reported: Traffic | None) -> float:
+    """The later of the coordinator's own stamp (its creation until then) and the worker's report."""
+    own = float(circuit.last_access) if circuit.last_access is not None else circuit.created_at.timestamp()
+    return max(own, reported[1]) if reported and reported[1] is not None else own
+
+
+def _idle_seconds(circuit: CircuitRecord, now: float, reported: Traffic | None = None) -> float:
+    return now - _last_activity(circuit, reported)
 
 
 def serialize_circuit(circuit: CircuitRecord) -> dict[str, Any]:
@@ -327,25 +346,32 @@ def serialize_circuit(circuit: CircuitRecord) -> dict[str, Any]:
 
 
 def circuit_statistics(circuit: CircuitRecord, now: float | None = None) -> dict[str, Any]:
+    """The circuit with its traffic: the worker's counters where it reported them."""
     now = time.time() if now is None else now
+    reported = events.traffic([circuit.circuit_id]).get(circuit.circuit_id)
     ttl = None
     if circuit.app_mode == "interactive":
-        ttl = max(0, int(circuit_idle_timeout_s() - _idle_seconds(circuit, now)))
+        ttl = max(0, int(circuit_idle_timeout_s() - _idle_seconds(circuit, now, reported)))
+    requests = max(int(circuit.requests), (reported[0] if reported else None) or 0)
+    has_access = circuit.last_access is not None or bool(reported and reported[1] is not None)
     return {
         **serialize_circuit(circuit),
-        "requests": int(circuit.requests),
-        "last_access": int(circuit.last_access) if circuit.last_access is not None else None,
+        "requests": requests,
+        "last_access": int(_last_activity(circuit, reported)) if has_access else None,
         "ttl": ttl,
     }
 
 
 def collect_idle_circuits(now: float | None = None) -> list[str]:
-    """Remove interactive circuits idle past the timeout, freeing their slots; returns their ids."""
+    """Remove interactive circuits idle past the timeout, freeing their slots; returns their ids.
+    Traffic the workers report (their last-access stamps in Redis) keeps a circuit alive."""
     now = time.time() if now is None else now
     timeout = circuit_idle_timeout_s()
     collected = []
     for worker in list_workers():
-        for circuit in circuits_of_worker(worker.worker_id):
-            if circuit.app_mode == "interactive" and _idle_seconds(circuit, now) > timeout and remove_circuit(circuit):
+        interactive = [circuit for circuit in circuits_of_worker(worker.worker_id) if circuit.app_mode == "interactive"]
+        reported = events.traffic([circuit.circuit_id for circuit in interactive])
+        for circuit in interactive:
+            if _idle_seconds(circuit, now, reported.get(circuit.circuit_id)) > timeout and remove_circuit(circuit):
                 collected.append(circuit.circuit_id)
     return collected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from aiplane.appproxy import events
 from aiplane.appproxy.circuits import (
     CircuitExistsError,
     CircuitSpec,
@@ -17,7 +18,7 @@ from aiplane.appproxy.circuits import (
 from aiplane.appproxy.models import CircuitRecord
 from aiplane.appproxy.schemas import EndpointCreationRequest, EndpointTokenRequest
 from aiplane.appproxy.workers import get_worker
-from aiplane.errors import NotFoundError, ValidationError
+from aiplane.errors import AiplaneError, NotFoundError, ValidationError
 from aiplane.appproxy.tokens import endpoint_token
 
 # An endpoint's circuit id derives from the endpoint id: creating it is a conditional write, so
@@ -68,6 +69,8 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
             return circuit_url(worker, circuit)
         except CircuitExistsError:
             circuit = _endpoint_circuit(endpoint_id)
+    if _placement_changes(circuit, spec):
+        return _replace(circuit, spec)
     circuit.update(actions=[
         CircuitRecord.app.set(spec.app),
         CircuitRecord.route_info.set(spec.route_info),
@@ -76,7 +79,35 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
         CircuitRecord.user_id.set(spec.user_id),
         CircuitRecord.updated_at.set(datetime.now(UTC)),
     ])
-    return circuit_url(get_worker(circuit.worker_id), circuit)
+    worker = get_worker(circuit.worker_id)
+    serialized = serialize_circuit(circuit)
+    events.circuit_routes_updated(worker.authority, serialized, serialized["route_info"])
+    return circuit_url(worker, circuit)
+
+
+def _placement_changes(circuit: CircuitRecord, spec: CircuitSpec) -> bool:
+    """A new protocol, or a preferred port or subdomain the circuit does not hold, needs another slot."""
+    return (spec.protocol != circuit.protocol
+            or (spec.preferred_port is not None and spec.preferred_port != circuit.port)
+            or (spec.preferred_subdomain is not None and spec.preferred_subdomain != circuit.subdomain))
+
+
+def _replace(circuit: CircuitRecord, spec: CircuitSpec) -> str:
+    """Move the endpoint's circuit to a slot that fits the new settings; if none does, it goes back
+    where it was and the refusal stands."""
+    previous = CircuitSpec(
+        app=circuit.app, protocol=circuit.protocol, app_mode=circuit.app_mode, route_info=list(circuit.route_info),
+        open_to_public=circuit.open_to_public, user_id=circuit.user_id, endpoint_id=circuit.endpoint_id,
+        preferred_port=int(circuit.port) if circuit.port is not None else None, preferred_subdomain=circuit.subdomain,
+        circuit_id=circuit.circuit_id, session=spec.session, endpoint=spec.endpoint, runtime_variant=circuit.runtime_variant,
+    )
+    remove_circuit(circuit)
+    try:
+        placed, worker = place_circuit(spec)
+    except AiplaneError:
+        place_circuit(previous)
+        raise
+    return circuit_url(worker, placed)
 
 
 def remove_endpoint(endpoint_id: str) -> None:

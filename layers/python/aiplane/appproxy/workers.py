@@ -104,6 +104,13 @@ def get_worker(worker_id: str) -> WorkerRecord:
         raise NotFoundError(f"worker {worker_id} not found") from None
 
 
+def find_worker(worker_id: str) -> WorkerRecord | None:
+    try:
+        return WorkerRecord.get(worker_key(worker_id), META)
+    except WorkerRecord.DoesNotExist:
+        return None
+
+
 def find_worker_by_authority(authority: str) -> WorkerRecord:
     for worker in WorkerRecord.by_authority.query(WORKERS_PARTITION, WorkerRecord.gsi1sk == authority):
         return worker
