@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -55,6 +56,11 @@ class LocalStack:
         self.moto.stop()
 
 
+def redis_secret(redis_url: str) -> dict[str, str]:
+    """The `appproxy-redis` secret's value, as the CDK app writes it for ElastiCache."""
+    return {APPPROXY_REDIS_SECRET.name: json.dumps({"url": redis_url})}
+
+
 def start_redis(port: int) -> TcpFakeServer:
     """fakeredis's TCP server: speaks RESP (pub/sub, INCR, MGET...) to the coordinator and to real
     AppProxy workers, as ElastiCache does in the cloud."""
@@ -103,7 +109,7 @@ def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = 
             generated.append(variable)
     redis = start_redis(redis_port or free_port())
     redis_url = f"redis://127.0.0.1:{redis.server_address[1]}"
-    provisioned = provision(environment.resource_prefix, environment.region, {**values, APPPROXY_REDIS_SECRET.name: redis_url})
+    provisioned = provision(environment.resource_prefix, environment.region, {**values, **redis_secret(redis_url)})
     dispatchers = Dispatchers(environment.resource_prefix, environment.region, provisioned.queue_urls)
     gpu_instances = GpuInstanceSupervisor(environment.region)
     if start_dispatchers:

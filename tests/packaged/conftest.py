@@ -18,9 +18,8 @@ pytest.importorskip("aws_cdk", reason="the [infra] extra is not installed")
 from aiplane_local import packaged  # noqa: E402  (puts infra/cdk on sys.path)
 from aiplane_infra.assets import MissingPython312  # noqa: E402
 from aiplane_local.provision import provision  # noqa: E402
-from aiplane_local.stack import free_port  # noqa: E402
+from aiplane_local.stack import free_port, redis_secret  # noqa: E402
 from aiplane_shared.environments import get_environment  # noqa: E402
-from aiplane_shared.resources import APPPROXY_REDIS_SECRET  # noqa: E402
 from events.generate import EVENTS_DIR  # noqa: E402
 
 ENVIRONMENT = "dev"
@@ -43,7 +42,7 @@ def template_functions() -> dict[str, packaged.PackagedFunction]:
 def dev_resources(local_stack):
     environment = get_environment(ENVIRONMENT)
     provision(environment.resource_prefix, environment.region,
-              {**local_stack.bootstrap, APPPROXY_REDIS_SECRET.name: local_stack.redis_url})
+              {**local_stack.bootstrap, **redis_secret(local_stack.redis_url)})
     return local_stack
 
 

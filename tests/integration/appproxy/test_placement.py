@@ -76,7 +76,7 @@ def test_preferred_port_and_subdomain(client, as_worker, register, create_endpoi
     _, first = create_endpoint(port=20802)
     _, taken = create_endpoint(port=20802)
     assert first.json()["endpoint"] == "http://proxy-port.example:20802"
-    assert taken.status_code == 200 and taken.json()["endpoint"] != first.json()["endpoint"]
+    assert taken.status_code == 409 and "20802" in taken.json()["error"]  # refused, not silently replaced
     _, outside = create_endpoint(port=30000)
     assert outside.status_code == 400 and outside.json()["code"]
 
@@ -85,6 +85,29 @@ def test_preferred_port_and_subdomain(client, as_worker, register, create_endpoi
     _, clash = create_endpoint(subdomain="chat")
     assert named.json()["endpoint"] == "https://chat.apps.example.com"
     assert clash.status_code == 200 and clash.json()["endpoint"] != "https://chat.apps.example.com"
+
+
+def test_wildcard_endpoint_urls_carry_the_wildcard_traffic_port(register, create_endpoint):
+    register(wildcard_worker(wildcard_traffic_port=8443))
+    _, created = create_endpoint(subdomain="llm")
+    assert created.json()["endpoint"] == "https://llm.apps.example.com:8443"
+
+
+def test_create_or_update_moves_the_circuit_to_a_new_port_and_protocol(client, as_worker, register, create_endpoint):
+    register(port_worker(first=20850, last=20853))
+    endpoint_id, first = create_endpoint(port=20850)
+    assert first.json()["endpoint"] == "http://proxy-port.example:20850"
+    _, moved = create_endpoint(endpoint_id, port=20852)
+    assert moved.status_code == 200 and moved.json()["endpoint"] == "http://proxy-port.example:20852"
+    register(port_worker("grpc.example", first=20860, last=20861, protocol="grpc"))
+    grpc = [{"session_id": str(uuid.uuid4()), "kernel_host": "10.0.0.9", "kernel_port": 9000, "protocol": "grpc"}]
+    _, regrpc = create_endpoint(endpoint_id, triton=grpc)
+    assert regrpc.status_code == 200 and regrpc.json()["endpoint"].startswith("http://grpc.example:2086")
+    _, other = create_endpoint(port=20851)
+    _, refused = create_endpoint(endpoint_id, port=20851, triton=grpc)  # taken: 409, and the endpoint stays where it was
+    assert refused.status_code in (400, 409)
+    circuits = client.get("/api/worker", headers=as_worker).json()["workers"]
+    assert sum(worker["occupied_slots"] for worker in circuits) == 2
 
 
 def test_full_worker_refuses_clearly(register, create_endpoint):

@@ -34,7 +34,8 @@ from aiplane.appproxy.models import (
     worker_key,
 )
 from aiplane.appproxy.workers import find_worker, held_slots, list_workers
-from aiplane.errors import NotFoundError, UnavailableError, ValidationError
+from aiplane.errors import AiplaneError, ConflictError, NotFoundError, UnavailableError, ValidationError
+from aiplane.observability import logger
 from aiplane.settings import get_settings
 
 GENERATED_SUBDOMAIN_ATTEMPTS = 5
@@ -134,7 +135,8 @@ def eligible_workers(spec: CircuitSpec) -> list[WorkerRecord]:
         port_workers = [worker for worker in workers if worker.frontend_mode == "port"]
         if port_workers and not any(_in_range(worker, spec.preferred_port) for worker in port_workers):
             raise ValidationError(f"port {spec.preferred_port} is outside the port range of every eligible worker", param="port")
-        workers = [worker for worker in workers if worker.frontend_mode != "port" or _in_range(worker, spec.preferred_port)]
+        # A preferred port is honoured or refused (409), never silently replaced by another slot.
+        workers = [worker for worker in port_workers if _in_range(worker, spec.preferred_port)] or workers
     if not workers:
         raise UnavailableError(f"no live worker accepts {spec.app_mode} {spec.protocol} circuits", code="NO_AVAILABLE_WORKER")
     workers = [worker for worker in workers if _free_slots(worker) > 0]
@@ -147,6 +149,8 @@ def place_circuit(spec: CircuitSpec) -> tuple[CircuitRecord, WorkerRecord]:
         if circuit is not None:
             events.circuits_created(worker.authority, [serialize_circuit(circuit)])
             return circuit, worker
+    if spec.preferred_port is not None:
+        raise ConflictError(f"port {spec.preferred_port} is already taken", param="port")
     raise UnavailableError("every eligible worker's slots are taken", code="NO_FREE_SLOT")
 
 
@@ -161,7 +165,9 @@ def _place_on(worker: WorkerRecord, spec: CircuitSpec) -> CircuitRecord | None:
                 return None
             # Racing requests spread over the free ports instead of all trying the lowest.
             # OS entropy: environments restored from one SnapStart snapshot share the `random` seed.
-            port = spec.preferred_port if spec.preferred_port in free else random.SystemRandom().choice(free)
+            if spec.preferred_port is not None and spec.preferred_port not in free:
+                return None
+            port = spec.preferred_port or random.SystemRandom().choice(free)
             outcome = _claim(worker, spec, port, None)
             if outcome != SLOT_ITEM:
                 return outcome if isinstance(outcome, CircuitRecord) else None
@@ -292,6 +298,39 @@ def _delete_circuit(circuit: CircuitRecord) -> bool:
     return True
 
 
+def spec_of(circuit: CircuitRecord) -> CircuitSpec:
+    """What placed the circuit, to place it again (same id) elsewhere."""
+    return CircuitSpec(
+        app=circuit.app, protocol=circuit.protocol, app_mode=circuit.app_mode, route_info=list(circuit.route_info),
+        envs=dict(circuit.envs), arguments=circuit.arguments, open_to_public=circuit.open_to_public,
+        allowed_client_ips=circuit.allowed_client_ips, user_id=circuit.user_id, endpoint_id=circuit.endpoint_id,
+        circuit_id=circuit.circuit_id, reuse_key=circuit.gsi2pk, runtime_variant=circuit.runtime_variant,
+    )
+
+
+def relocate_circuits_of_lost_workers() -> list[str]:
+    """Move every circuit of a lost worker to a live worker that takes it (a new slot, so a new URL,
+    which its endpoint then answers); circuits no live worker takes stay where they are."""
+    moved = []
+    for worker in list_workers():
+        if not worker.lost:
+            continue
+        for circuit in circuits_of_worker(worker.worker_id):
+            spec = spec_of(circuit)
+            try:
+                eligible_workers(spec)
+            except AiplaneError:
+                continue
+            if not remove_circuit(circuit):
+                continue
+            try:
+                place_circuit(spec)
+                moved.append(circuit.circuit_id)
+            except AiplaneError as refused:
+                logger.warning("a lost worker's circuit found no slot", extra={"circuit_id": circuit.circuit_id, "error": refused.message})
+    return moved
+
+
 def remove_circuits(circuit_ids: list[str]) -> None:
     """All or nothing: every id must name a circuit before any is removed."""
     circuits = [get_circuit(circuit_id) for circuit_id in dict.fromkeys(circuit_ids)]
@@ -305,7 +344,10 @@ def circuit_url(worker: WorkerRecord, circuit: CircuitRecord) -> str:
     if circuit.frontend_mode == "port":
         return f"{scheme}://{worker.hostname}:{int(circuit.port)}"
     domain = worker.wildcard_domain or ""
-    return f"{scheme}://{circuit.subdomain}{domain if domain.startswith('.') else '.' + domain}"
+    host = f"{circuit.subdomain}{domain if domain.startswith('.') else '.' + domain}"
+    # The wildcard frontend's own port (wildcard_traffic_port), left out where it is the scheme's default.
+    port = int(worker.wildcard_traffic_port) if worker.wildcard_traffic_port is not None else None
+    return f"{scheme}://{host}" if port in (None, 443 if worker.use_tls else 80) else f"{scheme}://{host}:{port}"
 
 
 Traffic = tuple[int | None, float | None]  # (requests, last access) a worker reported

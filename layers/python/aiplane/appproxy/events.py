@@ -38,7 +38,12 @@ TIMEOUT_S = 2.0
 
 
 def redis_url() -> str:
-    return get_string_secret(APPPROXY_REDIS_SECRET.name)
+    """From the `appproxy-redis` secret, JSON {"url": "redis[s]://host:port"}; empty when unset."""
+    value = get_string_secret(APPPROXY_REDIS_SECRET.name)
+    try:
+        return str(json.loads(value).get("url") or "") if value else ""
+    except (ValueError, AttributeError):
+        return ""
 
 
 @cache
