@@ -245,6 +245,19 @@ SCHEDULES: tuple[Schedule, ...] = (
     JOB_LEASE_EXPIRY_SCHEDULE, MLWORKER_LEASES_SCHEDULE, AUDIT_DIGESTS_SCHEDULE,
 )
 
+# appproxy route health checks: each tick probes the inference routes whose endpoint has a health
+# check, marks them unhealthy after consecutive failures and evicts them after a timeout.
+APPPROXY_ROUTE_HEALTH_QUEUE = Queue(
+    "appproxy-route-health", "probes appproxy inference routes, marks and evicts unhealthy ones",
+    consumer_timeout_s=120, consumer="appproxy_route_health",
+)
+APPPROXY_ROUTE_HEALTH_SCHEDULE = Schedule(
+    "appproxy-route-health", "probe appproxy inference routes", cloud_rate_minutes=1, local_period_s=10.0,
+    target_queue=APPPROXY_ROUTE_HEALTH_QUEUE.name, detail_type="appproxy.route-health",
+)
+QUEUES = (*QUEUES, APPPROXY_ROUTE_HEALTH_QUEUE)
+SCHEDULES = (*SCHEDULES, APPPROXY_ROUTE_HEALTH_SCHEDULE)
+
 EC2_STATE_CHANGE_RULE = EventPatternRule(
     "gpu-instance-state", "EC2 instance state changes keep GPU contract records current",
     event_pattern={"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},

@@ -8,7 +8,7 @@ import dataclasses
 import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template
 
-from aiplane_infra.stacks import ApiStack
+from aiplane_infra.stacks import ApiStack, DataStack
 from aiplane_shared.environments import get_environment
 from aiplane_shared.families import APPPROXY
 
@@ -18,8 +18,9 @@ CERTIFICATE = "arn:aws:acm:us-east-1:111122223333:certificate/00000000-0000-0000
 def test_coordinator_domain_maps_the_appproxy_api_at_the_root():
     environment = dataclasses.replace(get_environment("dev"), appproxy_coordinator_domain="coordinator.example.com",
                                       appproxy_coordinator_certificate_arn=CERTIFICATE)
-    stack = ApiStack(cdk.App(), "appproxy-domain", environment, APPPROXY,
-                     env=cdk.Environment(account="111122223333", region=environment.region))
+    app, env = cdk.App(), cdk.Environment(account="111122223333", region=environment.region)
+    data = DataStack(app, "appproxy-domain-data", environment, env=env)
+    stack = ApiStack(app, "appproxy-domain", environment, APPPROXY, data.appproxy_redis.network, env=env)
     template = Template.from_stack(stack)
     template.has_resource_properties("AWS::ApiGateway::DomainName", {
         "DomainName": "coordinator.example.com", "RegionalCertificateArn": CERTIFICATE,

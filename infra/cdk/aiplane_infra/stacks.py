@@ -10,7 +10,15 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from aiplane_infra.constructs.chains import TaskChains
-from aiplane_infra.constructs.data import ApiGatewayLogging, ArtifactStore, SecretStore, SigningKeys, StateTables
+from aiplane_infra.constructs.data import (
+    ApiGatewayLogging,
+    AppProxyRedis,
+    ArtifactStore,
+    FunctionNetwork,
+    SecretStore,
+    SigningKeys,
+    StateTables,
+)
 from aiplane_infra.constructs.family_api import FamilyApi
 from aiplane_infra.constructs.functions import FunctionFactory
 from aiplane_infra.constructs.gpu_fleet import GpuFleet
@@ -30,12 +38,14 @@ class DataStack(cdk.Stack):
         self.secrets = SecretStore(self, "Secrets", environment, functions)
         self.api_gateway_logging = ApiGatewayLogging(self, "ApiGatewayLogging")
         self.signing_keys = SigningKeys(self, "SigningKeys", environment)
+        self.appproxy_redis = AppProxyRedis(self, "AppProxyRedis", environment)
 
 
 class AsyncStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, network: FunctionNetwork | None = None,
+                 **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.functions = functions = FunctionFactory(self, "Functions", environment)
+        self.functions = functions = FunctionFactory(self, "Functions", environment, network)
         self.queues = WorkQueues(self, "Queues", environment, functions)
         self.events = EventRouting(self, "Events", environment, self.queues)
         self.chains = TaskChains(self, "Chains", environment, functions)
@@ -43,9 +53,10 @@ class AsyncStack(cdk.Stack):
 
 
 class ApiStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str,
+                 network: FunctionNetwork | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.functions = functions = FunctionFactory(self, "Functions", environment)
+        self.functions = functions = FunctionFactory(self, "Functions", environment, network)
         self.family_api = FamilyApi(self, "Api", family, functions)
         # Published for whoever needs the URL without a cross-stack reference (GPU agents' user data).
         ssm.StringParameter(self, "ApiUrl", parameter_name=api_url_parameter(environment.resource_prefix, family),

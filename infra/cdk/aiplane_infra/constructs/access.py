@@ -20,7 +20,7 @@ from aws_cdk import aws_iam as iam
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
 from aiplane_shared.resources import (
-    ADMIN_API_KEY_SECRET, APPPROXY_JWT_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_TABLE, APPPROXY_WORKER_TOKEN_SECRET, ARTIFACT_BUCKET,
+    ADMIN_API_KEY_SECRET, APPPROXY_JWT_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_REDIS_SECRET, APPPROXY_TABLE, APPPROXY_WORKER_TOKEN_SECRET, ARTIFACT_BUCKET,
     DOMAIN_EVENT_BUS, GATEWAY_SYNC_QUEUE, GPUFARM_TABLE, IDENTITY_TABLE, IONET_API_KEY_SECRET, JWT_SIGNING_SECRET,
     MLWORKER_TABLE, MODEL_DOWNLOAD_QUEUE, PROVISIONING_QUEUE, RUNTIME_TABLE, VASTAI_API_KEY_SECRET, bucket_name, physical_name,
 )
@@ -102,11 +102,12 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # GET /system/services describes every declared resource; POST /executor/sync puts an event.
     "runtime_system": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS,
                            read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS)),
-    "appproxy_circuits": _api(APPPROXY_TABLE),
+    # Circuit events go to the workers' Redis (its URL: appproxy-redis; these functions run in its VPC).
+    "appproxy_circuits": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     # Endpoint tokens and /setup permits are signed with the secret shared with the workers.
-    "appproxy_endpoints": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET,)),
-    "appproxy_proxy": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET,)),
-    "appproxy_workers": _api(APPPROXY_TABLE),
+    "appproxy_endpoints": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET, APPPROXY_REDIS_SECRET)),
+    "appproxy_proxy": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET, APPPROXY_REDIS_SECRET)),
+    "appproxy_workers": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     "appproxy_health": _api(APPPROXY_TABLE),
     "mlworker_tasks": _api(MLWORKER_TABLE),
     "mlworker_plugins": _api(MLWORKER_TABLE),
@@ -135,8 +136,11 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET,
                                       capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
     "runtime_job_leases": _worker(RUNTIME_TABLE),
-    "appproxy_worker_liveness": _worker(APPPROXY_TABLE),
-    "appproxy_idle_circuits": _worker(APPPROXY_TABLE),
+    # Both remove (and move) circuits, telling the workers on their Redis.
+    "appproxy_worker_liveness": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
+    "appproxy_idle_circuits": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
+    # Probes kernels (outbound policy `backends`) and tells the workers of route changes.
+    "appproxy_route_health": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     "mlworker_leases": _worker(MLWORKER_TABLE),
     # Anchors both audit chains (mlworker events, authentication events) on its schedule.
     "audit_digests": _worker(MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),

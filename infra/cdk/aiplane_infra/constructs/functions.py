@@ -4,20 +4,24 @@ environment's sizes, Powertools settings, its own log group."""
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from aiplane_infra import code
-from aiplane_infra.constructs.access import function_statements
+from aiplane_infra.constructs.access import FUNCTION_ACCESS, function_statements
 from aiplane_shared.environments import STREAMING_ROUTE_TIMEOUT_S, Environment
 from aiplane_shared import streaming
-from aiplane_shared.resources import physical_name
+from aiplane_shared.resources import APPPROXY_REDIS_SECRET, physical_name
 
 _RETENTION = {1: logs.RetentionDays.ONE_DAY, 14: logs.RetentionDays.TWO_WEEKS, 90: logs.RetentionDays.THREE_MONTHS}
 LIVE_ALIAS = "live"  # API Gateway calls this alias: it points at the published (SnapStart) version
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+# What Lambda needs to attach a function to its VPC (ENIs take no resource ARN).
+VPC_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+               "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
 
 
 def log_retention(environment: Environment) -> logs.RetentionDays:
@@ -33,9 +37,10 @@ class FunctionFactory(Construct):
     """Holds what every function in a stack shares (code, layers) and makes functions, each with
     its own role granted its row of `access.FUNCTION_ACCESS`."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, network=None) -> None:
         super().__init__(scope, construct_id)
         self.environment = environment
+        self.network = network  # data.FunctionNetwork: where the functions that use the appproxy Redis run
         self.function_names: list[str] = []  # physical names, for the alarms
         self.code = code.function_code()
         self.layers = [
@@ -53,6 +58,7 @@ class FunctionFactory(Construct):
         Its role gets the `access` row (default: `handler_module`)."""
         environment = self.environment
         name = physical_name(environment.resource_prefix, logical_name)
+        in_vpc = self._uses_appproxy_redis(access or handler_module)
         self.function_names.append(name)
         log_group = logs.LogGroup(
             self, f"{logical_name}-logs", log_group_name=f"/aws/lambda/{name}",
@@ -71,7 +77,10 @@ class FunctionFactory(Construct):
             handler=handler,
             code=self.code,
             layers=layers,
-            role=self._role(logical_name, access or handler_module, log_group),
+            role=self._role(logical_name, access or handler_module, log_group, in_vpc),
+            vpc=self.network.vpc if in_vpc else None,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED) if in_vpc else None,
+            security_groups=[self.network.security_group] if in_vpc else None,
             memory_size=environment.lambda_memory_mb,
             timeout=cdk.Duration.seconds(timeout_s or environment.lambda_timeout_s),
             log_group=log_group,
@@ -99,11 +108,20 @@ class FunctionFactory(Construct):
         SnapStart) and moves the alias to it."""
         return lambda_.Alias(self, f"{function.node.id}-{LIVE_ALIAS}", alias_name=LIVE_ALIAS, version=function.current_version)
 
-    def _role(self, logical_name: str, access: str, log_group: logs.LogGroup) -> iam.Role:
+    def _uses_appproxy_redis(self, access: str) -> bool:
+        """Functions that read the appproxy Redis URL run in its VPC (the Redis is reachable only there)."""
+        uses = access in FUNCTION_ACCESS and APPPROXY_REDIS_SECRET in FUNCTION_ACCESS[access].read
+        if uses and self.network is None:
+            raise ValueError(f"{access} uses the appproxy Redis: its stack needs the data stack's network")
+        return uses
+
+    def _role(self, logical_name: str, access: str, log_group: logs.LogGroup, in_vpc: bool = False) -> iam.Role:
         statements = [
             iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]),
             *function_statements(self.environment, access),
         ]
+        if in_vpc:
+            statements.append(iam.PolicyStatement(actions=VPC_ACTIONS, resources=["*"]))
         if self.environment.tracing:
             statements.append(iam.PolicyStatement(actions=XRAY_ACTIONS, resources=["*"]))  # X-Ray takes no resource ARN
         return iam.Role(

@@ -42,6 +42,19 @@ GENERATED_SUBDOMAIN_ATTEMPTS = 5
 # Every field of upstream's RouteInfo; routes stored before these existed get the defaults.
 ROUTE_DEFAULTS = {"route_id": None, "session_name": None, "health_status": None, "last_health_check": None,
                   "consecutive_failures": 0}
+ROUTE_FIELDS = ("route_id", "session_id", "session_name", "kernel_host", "kernel_port", "protocol", "traffic_ratio",
+                "health_status", "last_health_check", "consecutive_failures")
+UNHEALTHY = "unhealthy"
+
+
+def upstream_route(route: dict[str, Any]) -> dict[str, Any]:
+    """A stored route as upstream's RouteInfo (bookkeeping of the health check left out)."""
+    return {name: route.get(name, ROUTE_DEFAULTS.get(name)) for name in ROUTE_FIELDS}
+
+
+def healthy_routes(circuit: CircuitRecord) -> list[dict[str, Any]]:
+    """The routes workers should balance over (by traffic_ratio): all but those found unhealthy."""
+    return [upstream_route(route) for route in circuit.route_info if route.get("health_status") != UNHEALTHY]
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Transaction item positions in `_claim`.
 SLOT_ITEM, CIRCUIT_ITEM, WORKER_ITEM = 0, 1, 2
@@ -72,6 +85,7 @@ class CircuitSpec:
     session: dict[str, Any] = field(default_factory=dict)  # SessionConfig, for app filters
     endpoint: dict[str, Any] | None = None  # EndpointConfig, for app filters
     runtime_variant: str | None = None
+    health_check: dict[str, Any] | None = None
 
     @property
     def session_ids(self) -> list[str]:
@@ -203,7 +217,8 @@ def _claim(worker: WorkerRecord, spec: CircuitSpec, port: int | None, subdomain:
         circuit_id=circuit_id, app=spec.app, protocol=spec.protocol, worker_id=worker.worker_id,
         app_mode=spec.app_mode, frontend_mode=worker.frontend_mode, envs=spec.envs, arguments=spec.arguments,
         open_to_public=spec.open_to_public, allowed_client_ips=spec.allowed_client_ips, port=port, subdomain=subdomain,
-        user_id=spec.user_id, endpoint_id=spec.endpoint_id, runtime_variant=spec.runtime_variant, route_info=spec.route_info, session_ids=spec.session_ids,
+        user_id=spec.user_id, endpoint_id=spec.endpoint_id, runtime_variant=spec.runtime_variant,
+        health_check=spec.health_check, route_info=spec.route_info, session_ids=spec.session_ids,
         requests=0, created_at=now, updated_at=now,
     )
     try:
@@ -305,6 +320,7 @@ def spec_of(circuit: CircuitRecord) -> CircuitSpec:
         envs=dict(circuit.envs), arguments=circuit.arguments, open_to_public=circuit.open_to_public,
         allowed_client_ips=circuit.allowed_client_ips, user_id=circuit.user_id, endpoint_id=circuit.endpoint_id,
         circuit_id=circuit.circuit_id, reuse_key=circuit.gsi2pk, runtime_variant=circuit.runtime_variant,
+        health_check=circuit.health_check,
     )
 
 
@@ -380,7 +396,7 @@ def serialize_circuit(circuit: CircuitRecord) -> dict[str, Any]:
         "user_id": circuit.user_id,
         "endpoint_id": circuit.endpoint_id,
         "runtime_variant": circuit.runtime_variant,
-        "route_info": [{**ROUTE_DEFAULTS, **route} for route in circuit.route_info],
+        "route_info": [upstream_route(route) for route in circuit.route_info],
         "session_ids": list(circuit.session_ids),
         "created_at": circuit.created_at.isoformat(),
         "updated_at": circuit.updated_at.isoformat(),

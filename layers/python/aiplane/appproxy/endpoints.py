@@ -11,15 +11,16 @@ from aiplane.appproxy.circuits import (
     CircuitSpec,
     circuit_url,
     find_circuit,
+    healthy_routes,
     place_circuit,
     remove_circuit,
     serialize_circuit,
 )
 from aiplane.appproxy.models import CircuitRecord
 from aiplane.appproxy.schemas import EndpointCreationRequest, EndpointTokenRequest
+from aiplane.appproxy.tokens import endpoint_token
 from aiplane.appproxy.workers import get_worker
 from aiplane.errors import AiplaneError, NotFoundError, ValidationError
-from aiplane.appproxy.tokens import endpoint_token
 
 # An endpoint's circuit id derives from the endpoint id: creating it is a conditional write, so
 # two racing requests for one endpoint end with one circuit.
@@ -61,6 +62,7 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
         session=request.tags.session.model_dump(),
         endpoint=request.tags.endpoint.model_dump(),
         runtime_variant=request.tags.endpoint.runtime_variant,
+        health_check=request.health_check.model_dump() if request.health_check else None,
     )
     circuit = find_circuit(spec.circuit_id)
     if circuit is None:
@@ -77,11 +79,11 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
         CircuitRecord.session_ids.set(spec.session_ids),
         CircuitRecord.open_to_public.set(spec.open_to_public),
         CircuitRecord.user_id.set(spec.user_id),
+        CircuitRecord.health_check.set(spec.health_check),
         CircuitRecord.updated_at.set(datetime.now(UTC)),
     ])
     worker = get_worker(circuit.worker_id)
-    serialized = serialize_circuit(circuit)
-    events.circuit_routes_updated(worker.authority, serialized, serialized["route_info"])
+    events.circuit_routes_updated(worker.authority, serialize_circuit(circuit), healthy_routes(circuit))
     return circuit_url(worker, circuit)
 
 
@@ -100,6 +102,7 @@ def _replace(circuit: CircuitRecord, spec: CircuitSpec) -> str:
         open_to_public=circuit.open_to_public, user_id=circuit.user_id, endpoint_id=circuit.endpoint_id,
         preferred_port=int(circuit.port) if circuit.port is not None else None, preferred_subdomain=circuit.subdomain,
         circuit_id=circuit.circuit_id, session=spec.session, endpoint=spec.endpoint, runtime_variant=circuit.runtime_variant,
+        health_check=circuit.health_check,
     )
     remove_circuit(circuit)
     try:

@@ -135,6 +135,7 @@ class CircuitRecord(Model):
     user_id = UnicodeAttribute(null=True)
     endpoint_id = UnicodeAttribute(null=True)
     runtime_variant = UnicodeAttribute(null=True)
+    health_check = JSONAttribute(null=True)  # the endpoint's HealthCheckConfig; None: routes are not probed
     route_info = JSONAttribute(default=list)
     session_ids = ListAttribute(of=UnicodeAttribute, default=list)
     requests = NumberAttribute(default=0)
