@@ -3,6 +3,7 @@
 Contract rows of this group:
 - GET /health
 - GET /health/status
+Beyond the contract: GET /status, the Backend.AI manager's probe.
 """
 
 from typing import Any
@@ -19,6 +20,11 @@ router.include_router(openapi_router("appproxy"))
 @router.get("/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/status", include_in_schema=False)
+def status() -> dict[str, str]:
+    return {"api_version": "v2"}
 
 
 @router.get("/health/status")

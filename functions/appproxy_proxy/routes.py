@@ -6,6 +6,7 @@ Contract rows of this group:
 - POST /v2/conf
 
 The /v2/proxy routes are public at the gateway: the /v2/conf token they carry is their credential.
+/v2/conf is public too (Backend.AI managers send no token); it checks the manager token when configured to.
 """
 
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from aiplane.api.auth import source_ip
 from aiplane.appproxy import interactive
 from aiplane.appproxy.schemas import AddRequest, ConfRequest, ProxyRequest, parse_params
 
@@ -20,7 +22,8 @@ router = APIRouter()
 
 
 @router.post("/v2/conf")
-def conf(body: ConfRequest) -> dict[str, str]:
+def conf(body: ConfRequest, request: Request) -> dict[str, str]:
+    interactive.authorize_conf(request.headers, source_ip(request))
     return {"token": interactive.issue_conf_token(body)}
 
 

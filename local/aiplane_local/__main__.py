@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 
 import uvicorn
@@ -10,7 +11,12 @@ import uvicorn
 from aiplane_local.gpu_agents import LocalAgent
 from aiplane_local.provision import publish_api_urls
 from aiplane_local.stack import start_local_stack
-from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
+from aiplane_shared.resources import (
+    ADMIN_API_KEY_SECRET,
+    APPPROXY_JWT_SECRET,
+    APPPROXY_MANAGER_TOKEN_SECRET,
+    APPPROXY_WORKER_TOKEN_SECRET,
+)
 
 
 def main() -> None:
@@ -18,45 +24,66 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "4566")))
+    parser.add_argument("--appproxy-port", type=int, default=int(os.environ.get("APPPROXY_PORT", "8081")))
+    parser.add_argument("--redis-port", type=int, default=int(os.environ.get("REDIS_PORT", "6379")))
     args = parser.parse_args()
 
-    stack = start_local_stack(args.aws_port)
+    stack = start_local_stack(args.aws_port, redis_port=args.redis_port)
     publish_api_urls(stack.provisioned.prefix, os.environ["AWS_REGION"], f"http://{args.host}:{args.port}")
-    from aiplane_local.server import build_root_app  # after the endpoint is set: models read it at import
+    from aiplane_local.server import (  # after the endpoint is set: models read it at import
+        build_coordinator_app,
+        build_root_app,
+    )
 
-    app = build_root_app()
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info")
-    server = uvicorn.Server(config)
-    original_startup = server.startup
-
+    servers = [
+        uvicorn.Server(uvicorn.Config(build_root_app(), host=args.host, port=args.port, log_level="info")),
+        uvicorn.Server(uvicorn.Config(build_coordinator_app(), host=args.host, port=args.appproxy_port, log_level="info")),
+    ]
+    base_url, coordinator_url = f"http://{args.host}:{args.port}", f"http://{args.host}:{args.appproxy_port}"
     local_agents: list[LocalAgent] = []
 
-    async def startup(sockets=None) -> None:
-        await original_startup(sockets)
+    def on_ready() -> None:
         if os.environ.get("AIPLANE_LOCAL_AGENT", "1") != "0":
-            local_agents.append(LocalAgent(f"http://{args.host}:{args.port}/mlworker",
-                                           stack.bootstrap[ADMIN_API_KEY_SECRET.name],
+            local_agents.append(LocalAgent(f"{base_url}/mlworker", stack.bootstrap[ADMIN_API_KEY_SECRET.name],
                                            gpus=int(os.environ.get("AIPLANE_LOCAL_AGENT_GPUS") or 0),
-                                           gpufarm_url=f"http://{args.host}:{args.port}/gpufarm",
+                                           gpufarm_url=f"{base_url}/gpufarm",
                                            service_slots=int(os.environ.get("AIPLANE_LOCAL_AGENT_SERVICE_SLOTS") or 2)))
-        print(readiness_line(f"http://{args.host}:{args.port}", stack), flush=True)
+        print(readiness_line(base_url, coordinator_url, stack), flush=True)
 
-    server.startup = startup
     try:
-        server.run()
+        asyncio.run(serve_all(servers, on_ready))
     finally:
         for agent in local_agents:
             agent.stop()
         stack.stop()
 
 
-def readiness_line(base_url: str, stack) -> str:
+async def serve_all(servers: list[uvicorn.Server], on_ready) -> None:
+    """Serve every listener; ready once all listen, and all stop when one does (each server's
+    signal handler reaches only one of them)."""
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        on_ready()
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*pending)
+
+
+def readiness_line(base_url: str, coordinator_url: str, stack) -> str:
     generated = f" (generated, unset: {', '.join(stack.generated)})" if stack.generated else ""
     return (
-        f"aiplane ready: {base_url}/{{runtime,appproxy,mlworker,gpufarm}} | AWS endpoint {stack.aws_endpoint} | "
+        f"aiplane ready: {base_url}/{{runtime,appproxy,mlworker,gpufarm}} | "
+        f"appproxy coordinator (no prefix, for workers) {coordinator_url} | AWS endpoint {stack.aws_endpoint} | "
+        f"Redis (appproxy workers) {stack.redis_url} | "
         f"admin API key {stack.bootstrap[ADMIN_API_KEY_SECRET.name]} | "
         f"appproxy manager token {stack.bootstrap[APPPROXY_MANAGER_TOKEN_SECRET.name]} | "
-        f"appproxy worker token {stack.bootstrap[APPPROXY_WORKER_TOKEN_SECRET.name]}{generated}"
+        f"appproxy worker token {stack.bootstrap[APPPROXY_WORKER_TOKEN_SECRET.name]} | "
+        f"appproxy worker jwt_secret {stack.bootstrap[APPPROXY_JWT_SECRET.name]}{generated}"
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from aiplane_local import websocket_gateway
-from aiplane_shared.families import FAMILIES, base_path
+from aiplane_shared.families import APPPROXY, FAMILIES, base_path
 from functions.family_app import build_family_app
 
 
@@ -21,3 +21,9 @@ def build_root_app() -> FastAPI:
     for family in FAMILIES:
         root.mount(base_path(family), build_family_app(family))
     return root
+
+
+def build_coordinator_app() -> FastAPI:
+    """The appproxy family alone at the root: Backend.AI workers join absolute paths to their
+    coordinator URL (aiohttp's base_url), so they need a host where `/api/worker` is the path."""
+    return build_family_app(APPPROXY)

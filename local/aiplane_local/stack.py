@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 import socket
+import threading
 from dataclasses import dataclass
 
 import httpx
+from fakeredis import TcpFakeServer
 from moto.server import ThreadedMotoServer
 
 from aiplane_local import moto_gaps
@@ -16,13 +19,20 @@ from aiplane_local.dispatchers import Dispatchers
 from aiplane_local.gpu_agents import AGENT_ADDRESS_TAG, GpuInstanceSupervisor
 from aiplane_local.provision import ProvisionedStack, provision
 from aiplane_shared.environments import get_environment
-from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
+from aiplane_shared.resources import (
+    ADMIN_API_KEY_SECRET,
+    APPPROXY_JWT_SECRET,
+    APPPROXY_MANAGER_TOKEN_SECRET,
+    APPPROXY_REDIS_SECRET,
+    APPPROXY_WORKER_TOKEN_SECRET,
+)
 
 # Bootstrap secret -> the variable that may set it locally.
 BOOTSTRAP_ENV = {
     ADMIN_API_KEY_SECRET.name: "AIPLANE_ADMIN_API_KEY",
     APPPROXY_MANAGER_TOKEN_SECRET.name: "AIPLANE_APPPROXY_MANAGER_TOKEN",
     APPPROXY_WORKER_TOKEN_SECRET.name: "AIPLANE_APPPROXY_WORKER_TOKEN",
+    APPPROXY_JWT_SECRET.name: "AIPLANE_APPPROXY_JWT_SECRET",
 }
 
 
@@ -35,11 +45,28 @@ class LocalStack:
     dispatchers: Dispatchers
     moto: ThreadedMotoServer
     gpu_instances: GpuInstanceSupervisor
+    redis_url: str  # the embedded Redis-compatible server the appproxy workers share (ElastiCache in the cloud)
+    redis: TcpFakeServer
 
     def stop(self) -> None:
         self.dispatchers.stop()
         self.gpu_instances.stop()
+        self.redis.shutdown()
+        self.redis.server_close()
         self.moto.stop()
+
+
+def redis_secret(redis_url: str) -> dict[str, str]:
+    """The `appproxy-redis` secret's value, as the CDK app writes it for ElastiCache."""
+    return {APPPROXY_REDIS_SECRET.name: json.dumps({"url": redis_url})}
+
+
+def start_redis(port: int) -> TcpFakeServer:
+    """fakeredis's TCP server: speaks RESP (pub/sub, INCR, MGET...) to the coordinator and to real
+    AppProxy workers, as ElastiCache does in the cloud."""
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True).start()
+    return server
 
 
 def free_port() -> int:
@@ -48,8 +75,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = True) -> LocalStack:
-    """Start moto on 127.0.0.1:aws_port, point this process at it and create every resource.
+def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = True, redis_port: int | None = None) -> LocalStack:
+    """Start moto on 127.0.0.1:aws_port and the embedded Redis on 127.0.0.1:redis_port (free ports
+    when None), point this process at them and create every resource.
 
     Must run before any boto3 client exists in the process: clients read the endpoint once.
     """
@@ -79,10 +107,12 @@ def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = 
         if not values[secret_name]:
             values[secret_name] = secrets.token_urlsafe(24)
             generated.append(variable)
-    provisioned = provision(environment.resource_prefix, environment.region, values)
+    redis = start_redis(redis_port or free_port())
+    redis_url = f"redis://127.0.0.1:{redis.server_address[1]}"
+    provisioned = provision(environment.resource_prefix, environment.region, {**values, **redis_secret(redis_url)})
     dispatchers = Dispatchers(environment.resource_prefix, environment.region, provisioned.queue_urls)
     gpu_instances = GpuInstanceSupervisor(environment.region)
     if start_dispatchers:
         dispatchers.start()
         gpu_instances.start()
-    return LocalStack(endpoint, values, generated, provisioned, dispatchers, server, gpu_instances)
+    return LocalStack(endpoint, values, generated, provisioned, dispatchers, server, gpu_instances, redis_url, redis)

@@ -60,6 +60,11 @@ class Environment:
     audit_digest_retention_days: int = 1
     # A non-admin's live mlworker reservations may hold at most this many GPU-hours (GPUs × hours left).
     mlworker_reservation_gpu_hours_per_user: float = 16.0
+    # appproxy: a custom domain (and its ACM certificate in the region) mapped with an empty base path
+    # to the appproxy API, so Backend.AI workers find `/api/worker` at the root (they drop any path
+    # of their coordinator URL). Unset: no such domain.
+    appproxy_coordinator_domain: str | None = None
+    appproxy_coordinator_certificate_arn: str | None = None
 
 
 # API Gateway's integration timeout: a buffered route may take at most 29 s, a streaming one 15 minutes

@@ -274,6 +274,18 @@ UPLOAD_SWEEP_SCHEDULE = Schedule(
     target_queue=UPLOAD_SWEEP_QUEUE.name, detail_type="uploads.sweep",
 )
 SCHEDULES = (*SCHEDULES, UPLOAD_SWEEP_SCHEDULE)
+# appproxy route health checks: each tick probes the inference routes whose endpoint has a health
+# check, marks them unhealthy after consecutive failures and evicts them after a timeout.
+APPPROXY_ROUTE_HEALTH_QUEUE = Queue(
+    "appproxy-route-health", "probes appproxy inference routes, marks and evicts unhealthy ones",
+    consumer_timeout_s=120, consumer="appproxy_route_health",
+)
+APPPROXY_ROUTE_HEALTH_SCHEDULE = Schedule(
+    "appproxy-route-health", "probe appproxy inference routes", cloud_rate_minutes=1, local_period_s=10.0,
+    target_queue=APPPROXY_ROUTE_HEALTH_QUEUE.name, detail_type="appproxy.route-health",
+)
+QUEUES = (*QUEUES, APPPROXY_ROUTE_HEALTH_QUEUE)
+SCHEDULES = (*SCHEDULES, APPPROXY_ROUTE_HEALTH_SCHEDULE)
 
 EC2_STATE_CHANGE_RULE = EventPatternRule(
     "gpu-instance-state", "EC2 instance state changes keep GPU contract records current",
@@ -298,13 +310,20 @@ JWT_SIGNING_SECRET = Secret("jwt-signing-key", "HS256 signing keys for user toke
 ADMIN_API_KEY_SECRET = Secret("admin-api-key", "the bootstrap admin API key (runtime, mlworker, gpufarm)")
 APPPROXY_MANAGER_TOKEN_SECRET = Secret("appproxy-manager-token", "appproxy X-BackendAI-Token for the manager")
 APPPROXY_WORKER_TOKEN_SECRET = Secret("appproxy-worker-token", "appproxy X-BackendAI-Token for workers")
-BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)
+# The HS256 key the coordinator shares with its AppProxy workers (their `secrets.jwt_secret`): endpoint
+# API tokens and /setup permits are signed with it. Never a user-token key (JWT_SIGNING_SECRET).
+APPPROXY_JWT_SECRET = Secret("appproxy-jwt-secret", "HS256 key shared by the appproxy coordinator and its workers")
+BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET,
+                                         APPPROXY_JWT_SECRET)
 # GPU marketplace API keys as JSON {"api_key": "..."}, set by the operator (an empty api_key
 # disables that provider).
 VASTAI_API_KEY_SECRET = Secret("vastai-api-key", "vast.ai API key (GPU marketplace provider)")
 IONET_API_KEY_SECRET = Secret("ionet-api-key", "io.net API key (GPU marketplace provider)")
 PROVIDER_SECRETS: tuple[Secret, ...] = (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET)
-SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS)
+# The URL (redis:// or rediss://) of the Redis the appproxy coordinator shares with its workers: Backend.AI's
+# event bus and traffic counters. ElastiCache Serverless (Valkey) in the cloud, the embedded server locally.
+APPPROXY_REDIS_SECRET = Secret("appproxy-redis", "URL of the Redis shared with the appproxy workers")
+SECRETS: tuple[Secret, ...] = (JWT_SIGNING_SECRET, *BOOTSTRAP_SECRETS, *PROVIDER_SECRETS, APPPROXY_REDIS_SECRET)
 
 CHAIN_RUNS_PREFIX = "chain-runs/"  # large chain state values, one prefix per execution (`aiplane.data.offload`)
 # A presigned upload's object carries this tag until the upload is completed (`aiplane.data.presigned`):

@@ -56,7 +56,7 @@ GROUP_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
         ("/v2/endpoints/", "endpoints"),
         ("/v2/conf", "proxy"), ("/v2/proxy/", "proxy"),
         ("/api/worker", "workers"), ("/api/slots", "workers"),
-        ("/health", "health"), ("/openapi.json", "health"),
+        ("/health", "health"), ("/openapi.json", "health"), ("/status", "health"),
     ),
     MLWORKER: (
         ("/v1/tasks", "tasks"), ("/v1/queue", "tasks"),
@@ -91,6 +91,10 @@ PUBLIC_ROUTES: dict[tuple[str, str, str], str] = {
     (APPPROXY, "GET", "/health"): "liveness probe",
     (APPPROXY, "GET", "/v2/proxy/{token}/{session_id}/add"): "authorized by the /v2/conf token in the path",
     (APPPROXY, "GET", "/v2/proxy/auth"): "authorized by the /v2/conf token in the body",
+    # Backend.AI managers send these without a token (upstream: allow_unauthorized_configure_request);
+    # with AIPLANE_APPPROXY_ALLOW_UNAUTHORIZED_CONF=false the /v2/conf handler requires the manager token.
+    (APPPROXY, "POST", "/v2/conf"): "Backend.AI managers call it without a token (the handler checks when configured)",
+    (APPPROXY, "GET", "/status"): "the manager's coordinator probe (api_version)",
     (MLWORKER, "GET", "/health"): "liveness probe (contract: security: [])",
     (GPUFARM, "POST", "/api/v1/auth/register"): "creates the credentials",
     (GPUFARM, "POST", "/api/v1/auth/login"): "exchanges a password for tokens",
@@ -101,9 +105,9 @@ PUBLIC_ROUTES: dict[tuple[str, str, str], str] = {
     (GPUFARM, "GET", "/stats"): "public system statistics",
 }
 
-# appproxy routes whose contract precondition is the manager token; the rest need the worker token.
+# appproxy routes whose contract precondition is the manager token; the rest need the worker token
+# (POST /v2/conf is public at the gateway, see PUBLIC_ROUTES).
 APPPROXY_MANAGER_ROUTES: frozenset[tuple[str, str]] = frozenset({
-    ("POST", "/v2/conf"),
     ("POST", "/v2/endpoints/{endpoint_id}"),
     ("DELETE", "/v2/endpoints/{endpoint_id}"),
     ("POST", "/v2/endpoints/{endpoint_id}/token"),
@@ -140,6 +144,8 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
     # A worker's Jupyter services: those it holds, and starting ones it takes.
     (MLWORKER, "POST", "/v1/jupyter/workers/{workerId}/services"),
+    # appproxy: what Backend.AI managers probe before using a coordinator ({"api_version": "v2"}).
+    (APPPROXY, "GET", "/status"),
 )
 
 # The routes a GPU agent calls with its contract's credential; that credential works nowhere else.

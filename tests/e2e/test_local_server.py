@@ -22,8 +22,10 @@ PROTECTED = {"runtime": "/backends", "appproxy": "/api/worker", "mlworker": "/v1
 
 @pytest.fixture(scope="module")
 def server():
-    port, aws_port = free_port(), free_port()
-    environment = {**os.environ, "PORT": str(port), "AWS_PORT": str(aws_port), "AIPLANE_ADMIN_API_KEY": "e2e-admin-key"}
+    port, aws_port, appproxy_port, redis_port = free_port(), free_port(), free_port(), free_port()
+    environment = {**os.environ, "PORT": str(port), "AWS_PORT": str(aws_port), "APPPROXY_PORT": str(appproxy_port),
+                   "REDIS_PORT": str(redis_port),
+                   "AIPLANE_ADMIN_API_KEY": "e2e-admin-key"}
     for variable in ("AWS_ENDPOINT_URL", "MOTO_PORT"):  # the child starts its own embedded AWS
         environment.pop(variable, None)
     process = subprocess.Popen(
@@ -51,8 +53,18 @@ def test_readiness_line_names_the_base_url_endpoint_and_credentials(server):
     base_url, ready_line = server
     assert base_url in ready_line
     assert re.search(r"AWS endpoint http://127\.0\.0\.1:\d+", ready_line)
+    assert re.search(r"Redis \(appproxy workers\) redis://127\.0\.0\.1:\d+", ready_line)
     assert "admin API key e2e-admin-key" in ready_line
     assert "appproxy manager token" in ready_line and "appproxy worker token" in ready_line
+
+
+def test_the_coordinator_also_listens_without_a_prefix_for_workers(server):
+    _, ready_line = server
+    coordinator_url = re.search(r"appproxy coordinator \(no prefix, for workers\) (http://\S+)", ready_line).group(1)
+    with httpx.Client(base_url=coordinator_url, timeout=10) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        assert client.get("/api/worker").status_code == 401  # the worker's own path, as it joins it
+        assert client.get("/runtime/backends").status_code == 404  # only the coordinator lives there
 
 
 @pytest.mark.parametrize("family", ["runtime", "appproxy", "mlworker", "gpufarm"])

@@ -7,7 +7,7 @@ from aws_cdk.assertions import Match
 
 from aiplane_shared.families import FAMILIES
 
-CREDENTIAL_HEADER = {"mlworker": "X-API-Key", "appproxy": "X-BackendAI-Token"}
+CREDENTIAL_HEADER = {"mlworker": "X-API-Key"}
 
 
 def test_authorizers_share_the_validation_code_and_cache_per_credential(environment_templates):
@@ -23,8 +23,8 @@ def test_authorizers_share_the_validation_code_and_cache_per_credential(environm
             assert properties["IdentitySource"] == f"method.request.header.{header}"
             assert properties["AuthorizerResultTtlInSeconds"] == 300
         else:
-            # runtime takes X-API-Key, Bearer or the auth_token cookie, gpufarm Bearer or X-API-Key:
-            # no single cache key exists
+            # runtime takes X-API-Key, Bearer or the auth_token cookie, gpufarm Bearer or X-API-Key,
+            # appproxy X-BackendAI-Token or a bearer JWT: no single cache key exists
             assert properties["AuthorizerResultTtlInSeconds"] == 0
         api.has_resource_properties("AWS::Lambda::Function", {
             "Handler": "functions.authorizer.handler.handler",

@@ -13,12 +13,14 @@ from aiplane_shared.families import FAMILIES
 def build_environment(app: cdk.App, environment: Environment) -> dict[str, cdk.Stack]:
     env = cdk.Environment(account=environment.account, region=environment.region)
     prefix = environment.resource_prefix
+    data = DataStack(app, f"{prefix}-data", environment, env=env)
+    appproxy = data.appproxy_redis.network  # the appproxy functions run where its Redis is
     stacks: dict[str, cdk.Stack] = {
-        "data": DataStack(app, f"{prefix}-data", environment, env=env),
-        "async": AsyncStack(app, f"{prefix}-async", environment, env=env),
+        "data": data,
+        "async": AsyncStack(app, f"{prefix}-async", environment, appproxy, env=env),
     }
     for family in FAMILIES:
-        api = ApiStack(app, f"{prefix}-api-{family}", environment, family, stacks["data"].fleet_network, env=env)
+        api = ApiStack(app, f"{prefix}-api-{family}", environment, family, data.fleet_network, appproxy, env=env)
         api.add_stack_dependency(stacks["data"])  # functions read tables and secrets the data stack creates
         stacks[f"api-{family}"] = api
     stacks["async"].add_stack_dependency(stacks["data"])

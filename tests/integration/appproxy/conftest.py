@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -15,14 +16,35 @@ WORKER_FIELDS = {
     "authority", "frontend_mode", "protocol", "hostname", "use_tls", "api_port", "port_range", "wildcard_domain",
     "filtered_apps_only", "accepted_traffics", "id", "created_at", "updated_at", "available_slots",
     "occupied_slots", "nodes", "slots",
+    # and what 25.x workers send besides, stored and returned
+    "tls_listen", "tls_advertised", "wildcard_traffic_port", "traefik_last_used_marker_path", "app_filters",
 }
 # Every field of SerializableCircuit.
 CIRCUIT_FIELDS = {
     "id", "app", "protocol", "worker", "app_mode", "frontend_mode", "envs", "arguments", "open_to_public",
-    "allowed_client_ips", "port", "subdomain", "user_id", "endpoint_id", "route_info", "session_ids",
+    "allowed_client_ips", "port", "subdomain", "user_id", "endpoint_id", "runtime_variant", "route_info", "session_ids",
     "created_at", "updated_at",
 }
 SLOT_FIELDS = {"frontend_mode", "in_use", "port", "subdomain", "circuit_id"}
+
+
+@pytest.fixture(scope="session")
+def worker_jwt_secret(local_stack) -> str:
+    """What a worker holds as `secrets.jwt_secret`."""
+    return local_stack.bootstrap["appproxy-jwt-secret"]
+
+
+@pytest.fixture
+def setup_permit(worker_jwt_secret):
+    """The permit of a /v2/proxy/auth redirect, as the worker's /setup decodes it."""
+    import jwt
+
+    def decode(redirect_url: str) -> dict[str, Any]:
+        url = urlsplit(redirect_url)
+        assert url.path == "/setup", redirect_url
+        return jwt.decode(parse_qs(url.query)["token"][0], worker_jwt_secret, algorithms=["HS256"])
+
+    return decode
 
 
 @pytest.fixture(autouse=True)
@@ -79,12 +101,13 @@ def register(client, as_worker):
     return register
 
 
-def endpoint_body(session_id: str | None = None, port: int | None = None, subdomain: str | None = None, **apps: Any) -> dict[str, Any]:
+def endpoint_body(session_id: str | None = None, port: int | None = None, subdomain: str | None = None,
+                  domain_name: str = "default", **apps: Any) -> dict[str, Any]:
     session_id = session_id or str(uuid.uuid4())
     return {
         "service_name": "llama",
         "tags": {
-            "session": {"id": session_id, "user_uuid": "u-1", "group_id": "g-1", "access_key": None, "domain_name": "default"},
+            "session": {"id": session_id, "user_uuid": "u-1", "group_id": "g-1", "access_key": None, "domain_name": domain_name},
             "endpoint": {"id": "ignored", "existing_url": None},
         },
         "apps": apps or {"vllm": [{"session_id": session_id, "kernel_host": "10.0.0.5", "kernel_port": 8000, "traffic_ratio": 1.0}]},

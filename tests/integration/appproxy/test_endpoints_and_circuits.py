@@ -57,7 +57,8 @@ def test_endpoint_delete_frees_the_slot(client, as_worker, as_manager, register,
     assert client.delete(f"/v2/endpoints/{endpoint_id}", headers=as_manager).status_code == 404
 
 
-def test_endpoint_token_is_an_hs256_jwt_bound_to_the_circuit(client, as_worker, as_manager, register, create_endpoint):
+def test_endpoint_token_is_an_hs256_jwt_bound_to_the_circuit(client, as_worker, as_manager, register, create_endpoint,
+                                                             worker_jwt_secret):
     import jwt
 
     worker = register(port_worker())
@@ -69,13 +70,15 @@ def test_endpoint_token_is_an_hs256_jwt_bound_to_the_circuit(client, as_worker, 
     assert response.status_code == 200 and set(response.json()) == {"token"}
     token = response.json()["token"]
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
-    claims = verify_token(token, token_type="appproxy_endpoint")
-    assert claims["user_uuid"] == "u-42" and claims["exp"] == int(expires.timestamp())
-    assert claims["circuit_id"] == circuit["id"] and claims["endpoint_id"] == endpoint_id
+    # What the upstream worker checks: HS256 with its jwt_secret, `id` == the circuit's id.
+    claims = jwt.decode(token, worker_jwt_secret, algorithms=["HS256"])
+    assert claims["id"] == circuit["id"] and claims["endpoint_id"] == endpoint_id
+    assert claims["user"] == "u-42" and claims["exp"] == int(expires.timestamp())
+    assert claims["app_url"].startswith("http://proxy-port.example:") and claims["config"] == {}
 
-    with pytest.raises(InvalidCredentialsError):
-        verify_token(token[:-2] + ("AA" if not token.endswith("AA") else "BB"), token_type="appproxy_endpoint")
-    with pytest.raises(InvalidCredentialsError):  # a token of another kind is not an endpoint token
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token[:-2] + ("AA" if not token.endswith("AA") else "BB"), worker_jwt_secret, algorithms=["HS256"])
+    with pytest.raises(InvalidCredentialsError):  # the worker secret is no user-token key: never a user credential
         verify_token(token, token_type="access")
 
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.integration.appproxy.conftest import conf_body, port_worker, wildcard_worker
 
 
-def test_conf_token_leads_through_add_to_a_circuit(client, as_manager, as_worker, register):
+def test_conf_token_leads_through_add_to_a_circuit(client, as_manager, as_worker, register, setup_permit):
     worker = register(port_worker(first=20100, last=20101))
     session_id = str(uuid.uuid4())
     conf = client.post("/v2/conf", json=conf_body(session_id), headers=as_manager)
@@ -29,13 +29,18 @@ def test_conf_token_leads_through_add_to_a_circuit(client, as_manager, as_worker
     assert proxied.status_code == 200, proxied.text
     body = proxied.json()
     assert set(body) == {"redirect_url", "reuse"} and body["reuse"] is False
-    assert body["redirect_url"].startswith("http://proxy-port.example:2010") and body["redirect_url"].endswith("/lab")
+    # Through the worker's /setup step (its API port), with the permit it verifies.
+    assert body["redirect_url"].startswith("http://proxy-port.example:6001/setup?token=")
+    permit = setup_permit(body["redirect_url"])
 
     circuit = client.get(f"/api/worker/{worker['id']}/circuits", headers=as_worker).json()["circuits"][0]
+    assert permit["circuit"] == circuit["id"] and permit["redirect"] == "/lab" and permit["version"] == "v2"
+    assert circuit["port"] in (20100, 20101)
     assert circuit["app"] == "jupyter" and circuit["app_mode"] == "interactive" and circuit["envs"] == {"A": "1"}
     assert circuit["user_id"] == "user-1" and circuit["session_ids"] == [session_id]
     assert circuit["route_info"] == [{"session_id": session_id, "session_name": None, "kernel_host": "10.0.0.7",
-                                      "kernel_port": 30001, "protocol": "http", "traffic_ratio": 1.0}]
+                                      "kernel_port": 30001, "protocol": "http", "traffic_ratio": 1.0, "route_id": None,
+                                      "health_status": None, "last_health_check": None, "consecutive_failures": 0}]
 
 
 def test_proxy_auth_redirects_with_location_unless_json_is_asked_for(client, as_manager, register):
@@ -45,19 +50,23 @@ def test_proxy_auth_redirects_with_location_unless_json_is_asked_for(client, as_
     response = client.get("/v2/proxy/auth", params={"app": "ttyd", "protocol": "http", "token": token, "session_id": session_id},
                           follow_redirects=False)
     assert response.status_code == 302
-    assert response.headers["location"].startswith("https://ttyd-") and ".apps.example.com/" in response.headers["location"]
+    assert response.headers["location"].startswith("https://proxy-wildcard.example:6002/setup?token=")
 
 
-def test_same_session_and_app_reuse_the_circuit_unless_no_reuse(open_app, register):
+def test_same_session_and_app_reuse_the_circuit_unless_no_reuse(open_app, register, setup_permit):
     register(port_worker(first=20100, last=20104))
     session_id = str(uuid.uuid4())
+
+    def circuit_of(response) -> str:
+        return setup_permit(response["redirect_url"])["circuit"]
+
     first = open_app(session_id).json()
     again = open_app(session_id).json()
-    assert again == {"redirect_url": first["redirect_url"], "reuse": True}
+    assert again["reuse"] is True and circuit_of(again) == circuit_of(first)
     other_app = open_app(session_id, app="vscode").json()
-    assert other_app["reuse"] is False and other_app["redirect_url"] != first["redirect_url"]
+    assert other_app["reuse"] is False and circuit_of(other_app) != circuit_of(first)
     forced = open_app(session_id, no_reuse=True).json()
-    assert forced["reuse"] is False and forced["redirect_url"] != first["redirect_url"]
+    assert forced["reuse"] is False and circuit_of(forced) != circuit_of(first)
 
 
 def test_proxy_routes_check_the_conf_token(client, as_manager, register):
@@ -71,8 +80,12 @@ def test_proxy_routes_check_the_conf_token(client, as_manager, register):
     assert client.get("/v2/proxy/auth", params={"app": "a", "protocol": "quic", "token": token, "session_id": "session-a"}).status_code == 400
 
 
-def test_conf_requires_the_manager_and_a_valid_body(client, as_manager, as_worker):
+def test_conf_is_open_by_default_and_takes_the_manager_token_when_closed(client, as_manager, as_worker, monkeypatch):
+    assert client.post("/v2/conf", json=conf_body("s")).status_code == 200  # upstream's allow_unauthorized_configure_request
+    monkeypatch.setenv("AIPLANE_APPPROXY_ALLOW_UNAUTHORIZED_CONF", "false")
+    assert client.post("/v2/conf", json=conf_body("s")).status_code == 401
     assert client.post("/v2/conf", json=conf_body("s"), headers=as_worker).status_code == 403
+    assert client.post("/v2/conf", json=conf_body("s"), headers=as_manager).status_code == 200
     body = conf_body("s")
     del body["kernel_host"]
     assert client.post("/v2/conf", json=body, headers=as_manager).status_code == 400
@@ -95,7 +108,7 @@ def test_a_conf_token_without_a_session_id_is_refused(client, as_manager, regist
         assert client.get(f"/v2/proxy/{unbound}/{session_id}/add", params={"app": "jupyter", "protocol": "http"}).status_code == 403
 
 
-def test_circuit_reuse_needs_the_same_user_and_exposure(client, as_manager, register):
+def test_circuit_reuse_needs_the_same_user_and_exposure(client, as_manager, register, setup_permit):
     register(port_worker(first=20100, last=20109))
     session_id = str(uuid.uuid4())
 
@@ -110,4 +123,5 @@ def test_circuit_reuse_needs_the_same_user_and_exposure(client, as_manager, regi
     assert open_as("owner", allowed_client_ips="10.1.0.0/16")["reuse"] is True
     for other in (open_as("intruder", allowed_client_ips="10.1.0.0/16"), open_as("owner", open_to_public=True, allowed_client_ips="10.1.0.0/16"),
                   open_as("owner"), open_as("owner", allowed_client_ips="0.0.0.0/0")):
-        assert other["reuse"] is False and other["redirect_url"] != first["redirect_url"]
+        assert other["reuse"] is False
+        assert setup_permit(other["redirect_url"])["circuit"] != setup_permit(first["redirect_url"])["circuit"]

@@ -84,3 +84,19 @@ def test_the_rules_reach_their_consumers_through_the_queues(local_stack, registe
     local_stack.dispatchers.fire_schedule_once(resources.APPPROXY_WORKER_LIVENESS_SCHEDULE)
     assert local_stack.dispatchers.deliver_once(sqs, queue, url, arn) == 1
     assert get_worker(worker["id"]).lost is True
+
+
+def test_a_lost_workers_circuits_move_to_a_live_worker(client, as_worker, register, create_endpoint):
+    lost = register(port_worker("lost.example", first=21300, last=21301))
+    endpoint_id, created = create_endpoint()
+    assert created.json()["endpoint"].startswith("http://lost.example:")
+    live = register(port_worker("live.example", first=21400, last=21401))
+    go_silent(lost["id"], 60)
+
+    assert invoke("appproxy_worker_liveness", scheduled_tick()) == {"batchItemFailures": []}
+    (moved,) = client.get(f"/api/worker/{live['id']}/circuits", headers=as_worker).json()["circuits"]
+    assert moved["endpoint_id"] == endpoint_id
+    assert client.get(f"/api/worker/{lost['id']}/circuits", headers=as_worker).json()["circuits"] == []
+    # The endpoint answers its new URL.
+    _, again = create_endpoint(endpoint_id)
+    assert again.json()["endpoint"] == f"http://live.example:{moved['port']}"

@@ -21,7 +21,9 @@ from aiplane_shared import resources
 from aiplane_shared.environments import Environment
 from aiplane_shared.resources import (
     ADMIN_API_KEY_SECRET,
+    APPPROXY_JWT_SECRET,
     APPPROXY_MANAGER_TOKEN_SECRET,
+    APPPROXY_REDIS_SECRET,
     APPPROXY_TABLE,
     APPPROXY_WORKER_TOKEN_SECRET,
     ARTIFACT_BUCKET,
@@ -116,10 +118,12 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # GET /system/services describes every declared resource; POST /executor/sync puts an event.
     "runtime_system": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS,
                            read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS)),
-    "appproxy_circuits": _api(APPPROXY_TABLE),
-    "appproxy_endpoints": _api(APPPROXY_TABLE),
-    "appproxy_proxy": _api(APPPROXY_TABLE),
-    "appproxy_workers": _api(APPPROXY_TABLE),
+    # Circuit events go to the workers' Redis (its URL: appproxy-redis; these functions run in its VPC).
+    "appproxy_circuits": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
+    # Endpoint tokens and /setup permits are signed with the secret shared with the workers.
+    "appproxy_endpoints": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET, APPPROXY_REDIS_SECRET)),
+    "appproxy_proxy": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET, APPPROXY_REDIS_SECRET)),
+    "appproxy_workers": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     "appproxy_health": _api(APPPROXY_TABLE),
     "mlworker_tasks": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS, read=(ARTIFACT_BUCKET,)),  # presigns reads of task logs (task_io)
     "mlworker_plugins": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
@@ -152,8 +156,11 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET,
                                       capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
     "runtime_job_leases": _worker(RUNTIME_TABLE),
-    "appproxy_worker_liveness": _worker(APPPROXY_TABLE),
-    "appproxy_idle_circuits": _worker(APPPROXY_TABLE),
+    # Both remove (and move) circuits, telling the workers on their Redis.
+    "appproxy_worker_liveness": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
+    "appproxy_idle_circuits": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
+    # Probes kernels (outbound policy `backends`) and tells the workers of route changes.
+    "appproxy_route_health": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     "mlworker_leases": _worker(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
     # Anchors both audit chains (mlworker events, authentication events) on its schedule.
     "audit_digests": _worker(MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),

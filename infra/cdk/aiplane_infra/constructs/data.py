@@ -3,22 +3,28 @@ signing key and the secrets, from the shared definitions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from aiplane_infra.constructs.access import ROTATED_SECRETS
-from aiplane_infra.constructs.functions import FunctionFactory
+from aiplane_infra.constructs.functions import FunctionFactory, log_retention
 from aiplane_shared import resources
 from aiplane_shared.environments import Environment
 from aiplane_shared.resources import bucket_name, physical_name
 
 ROTATION_PERIOD = cdk.Duration.days(30)
+APPPROXY_REDIS_PORT = 6379
 
 
 def _removal(environment: Environment) -> cdk.RemovalPolicy:
@@ -167,3 +173,61 @@ class ApiGatewayLogging(Construct):
             )])},
         )
         apigw.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)
+
+
+@dataclass(frozen=True)
+class FunctionNetwork:
+    """Where the functions that use the appproxy Redis run (its VPC's isolated subnets)."""
+
+    vpc: ec2.IVpc
+    security_group: ec2.ISecurityGroup
+
+
+class AppProxyRedis(Construct):
+    """The Redis the appproxy coordinator shares with its Backend.AI workers (their event bus and
+    traffic counters): ElastiCache Serverless (Valkey, TLS) in a VPC of its own, its URL in the
+    `appproxy-redis` secret. The functions that use it run in that VPC's isolated subnets and reach
+    DynamoDB and Secrets Manager (and X-Ray) through VPC endpoints; workers reach it by peering or
+    VPN into this VPC (docs/appproxy.md)."""
+
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment) -> None:
+        super().__init__(scope, construct_id)
+        prefix = environment.resource_prefix
+        self.vpc = ec2.Vpc(
+            self, "Vpc", vpc_name=physical_name(prefix, "appproxy"), max_azs=2, nat_gateways=0,
+            subnet_configuration=[ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24)],
+            flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(logs.LogGroup(
+                self, "FlowLogs", retention=log_retention(environment), removal_policy=cdk.RemovalPolicy.DESTROY)))},
+        )
+        functions = ec2.SecurityGroup(self, "FunctionsSecurityGroup", vpc=self.vpc, allow_all_outbound=True,
+                                      description="appproxy functions (to the Redis and the VPC endpoints)")
+        endpoints = ec2.SecurityGroup(self, "EndpointsSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+                                      description="appproxy VPC interface endpoints (HTTPS from the appproxy functions)")
+        endpoints.add_ingress_rule(functions, ec2.Port.tcp(443), "appproxy functions")
+        self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+        interface_services = {"SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER}
+        if environment.tracing:
+            interface_services["XRay"] = ec2.InterfaceVpcEndpointAwsService.XRAY
+        for name, service in interface_services.items():
+            self.vpc.add_interface_endpoint(name, service=service, security_groups=[endpoints], open=False)
+        cache = ec2.SecurityGroup(self, "CacheSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+                                  description="appproxy Redis: the appproxy functions (add the worker ranges)")
+        cache.add_ingress_rule(functions, ec2.Port.tcp(APPPROXY_REDIS_PORT), "appproxy functions")
+        self.network = FunctionNetwork(self.vpc, functions)
+        self.cache = elasticache.CfnServerlessCache(
+            self, "Cache", engine="valkey", major_engine_version="8", serverless_cache_name=physical_name(prefix, "appproxy"),
+            description="Backend.AI event bus and traffic counters shared with the appproxy workers",
+            subnet_ids=[subnet.subnet_id for subnet in self.vpc.isolated_subnets], security_group_ids=[cache.security_group_id],
+        )
+        url = cdk.Fn.join("", ["rediss://", self.cache.attr_endpoint_address, ":", self.cache.attr_endpoint_port])
+        self.secret = secretsmanager.Secret(
+            self, resources.APPPROXY_REDIS_SECRET.name,
+            secret_name=physical_name(prefix, resources.APPPROXY_REDIS_SECRET.name),
+            description=resources.APPPROXY_REDIS_SECRET.purpose,
+            # The URL is the template; the generated field only satisfies CloudFormation.
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=cdk.Fn.join("", ['{"url": "', url, '"}']), generate_string_key="unused",
+                exclude_punctuation=True, password_length=16,
+            ),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )

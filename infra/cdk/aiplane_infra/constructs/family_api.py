@@ -22,9 +22,10 @@ from aiplane_shared.payloads import LAMBDA_BODY_MAX_BYTES
 from aiplane_shared.routes import OPENAPI_PATH, PUBLIC, access_for, extra_routes_of, function_name, groups_of, routes_of
 
 # The header a cached authorizer result is keyed by. runtime accepts a key, a bearer token or a
-# cookie, gpufarm a bearer token or a key (AIServe.Farm's CLI sends X-API-Key), and API Gateway
-# needs every listed source present, so those two are not cached.
-AUTHORIZER_IDENTITY_HEADER = {MLWORKER: "X-API-Key", GPUFARM: None, APPPROXY: "X-BackendAI-Token", RUNTIME: None}
+# cookie, gpufarm a bearer token or a key (AIServe.Farm's CLI sends X-API-Key), and appproxy
+# X-BackendAI-Token or a bearer JWT (Backend.AI's forms), and API Gateway needs every listed source
+# present, so those three are not cached.
+AUTHORIZER_IDENTITY_HEADER = {MLWORKER: "X-API-Key", GPUFARM: None, APPPROXY: None, RUNTIME: None}
 AUTHORIZER_CACHE = cdk.Duration.minutes(5)
 META_GROUP = {RUNTIME: "system", APPPROXY: "health", MLWORKER: "health", GPUFARM: "health"}
 

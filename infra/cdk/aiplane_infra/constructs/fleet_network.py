@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -22,9 +21,6 @@ from aiplane_shared.environments import Environment
 from aiplane_shared.resources import physical_name
 
 AGENT_PORT = 8787  # aiplane.gpufarm.user_data.agent_environment's default
-# What a Lambda in a VPC needs to attach its network interfaces (no resource-level form).
-VPC_ACCESS_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-                      "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
 
 
 class FleetNetwork(Construct):
@@ -60,7 +56,3 @@ class FleetNetwork(Construct):
         """The keyword arguments that put an agent-calling function in the fleet VPC."""
         return {"vpc": self.vpc, "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
                 "security_groups": [self.callers]}
-
-    @staticmethod
-    def vpc_access_statement() -> iam.PolicyStatement:
-        return iam.PolicyStatement(actions=VPC_ACCESS_ACTIONS, resources=["*"])

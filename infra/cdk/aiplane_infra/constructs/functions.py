@@ -4,21 +4,25 @@ environment's sizes, Powertools settings, its own log group."""
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from aiplane_infra import code
-from aiplane_infra.constructs.access import function_statements
+from aiplane_infra.constructs.access import FUNCTION_ACCESS, function_statements
 from aiplane_infra.constructs.fleet_network import FleetNetwork
 from aiplane_shared import resources, streaming
 from aiplane_shared.environments import STREAMING_ROUTE_TIMEOUT_S, Environment
-from aiplane_shared.resources import physical_name
+from aiplane_shared.resources import APPPROXY_REDIS_SECRET, physical_name
 
 _RETENTION = {1: logs.RetentionDays.ONE_DAY, 14: logs.RetentionDays.TWO_WEEKS, 90: logs.RetentionDays.THREE_MONTHS}
 LIVE_ALIAS = "live"  # API Gateway calls this alias: it points at the published (SnapStart) version
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+# What Lambda needs to attach a function to its VPC (ENIs take no resource ARN).
+VPC_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+               "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
 
 
 def log_retention(environment: Environment) -> logs.RetentionDays:
@@ -34,11 +38,12 @@ class FunctionFactory(Construct):
     """Holds what every function in a stack shares (code, layers) and makes functions, each with
     its own role granted its row of `access.FUNCTION_ACCESS`."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment,
-                 network: FleetNetwork | None = None) -> None:
+    def __init__(self, scope: Construct, construct_id: str, environment: Environment, *,
+                 fleet: FleetNetwork | None = None, appproxy=None) -> None:
         super().__init__(scope, construct_id)
         self.environment = environment
-        self.network = network  # where the functions that call GPU agents run
+        self.fleet = fleet  # where the functions that call GPU agents run
+        self.appproxy = appproxy  # data.FunctionNetwork: where the functions that use the appproxy Redis run
         self.function_names: list[str] = []  # physical names, for the alarms
         self.code = code.function_code()
         self.layers = [
@@ -56,6 +61,7 @@ class FunctionFactory(Construct):
         Its role gets the `access` row (default: `handler_module`)."""
         environment = self.environment
         name = physical_name(environment.resource_prefix, logical_name)
+        placement = self._placement(access or handler_module)
         self.function_names.append(name)
         log_group = logs.LogGroup(
             self, f"{logical_name}-logs", log_group_name=f"/aws/lambda/{name}",
@@ -66,7 +72,6 @@ class FunctionFactory(Construct):
             handler, layer_arn, variables = streaming_runtime(*streams)
             layers.append(lambda_.LayerVersion.from_layer_version_arn(self, f"{logical_name}-lwa", layer_arn))
             timeout_s = STREAMING_ROUTE_TIMEOUT_S
-        in_fleet_vpc = self.network is not None and (access or handler_module) in resources.AGENT_CALLER_FUNCTIONS
         function = lambda_.Function(
             self, logical_name,
             function_name=name,
@@ -75,8 +80,8 @@ class FunctionFactory(Construct):
             handler=handler,
             code=self.code,
             layers=layers,
-            role=self._role(logical_name, access or handler_module, log_group, in_fleet_vpc),
-            **(self.network.function_vpc() if in_fleet_vpc else {}),
+            role=self._role(logical_name, access or handler_module, log_group, in_vpc=bool(placement)),
+            **placement,
             memory_size=environment.lambda_memory_mb,
             timeout=cdk.Duration.seconds(timeout_s or environment.lambda_timeout_s),
             log_group=log_group,
@@ -103,13 +108,29 @@ class FunctionFactory(Construct):
         SnapStart) and moves the alias to it."""
         return lambda_.Alias(self, f"{function.node.id}-{LIVE_ALIAS}", alias_name=LIVE_ALIAS, version=function.current_version)
 
-    def _role(self, logical_name: str, access: str, log_group: logs.LogGroup, in_fleet_vpc: bool = False) -> iam.Role:
+    def _placement(self, access: str) -> dict:
+        """The VPC keyword arguments of a function that must reach something only a VPC reaches:
+        GPU agents (the fleet VPC, in the group the agents admit) or the appproxy Redis (its VPC)."""
+        uses_redis = access in FUNCTION_ACCESS and APPPROXY_REDIS_SECRET in FUNCTION_ACCESS[access].read
+        calls_agents = self.fleet is not None and access in resources.AGENT_CALLER_FUNCTIONS
+        if uses_redis and calls_agents:
+            raise ValueError(f"{access} would need two VPCs (GPU agents and the appproxy Redis)")
+        if calls_agents:
+            return self.fleet.function_vpc()
+        if not uses_redis:
+            return {}
+        if self.appproxy is None:
+            raise ValueError(f"{access} uses the appproxy Redis: its stack needs the data stack's network")
+        return {"vpc": self.appproxy.vpc, "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                "security_groups": [self.appproxy.security_group]}
+
+    def _role(self, logical_name: str, access: str, log_group: logs.LogGroup, *, in_vpc: bool = False) -> iam.Role:
         statements = [
             iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]),
             *function_statements(self.environment, access),
         ]
-        if in_fleet_vpc:
-            statements.append(FleetNetwork.vpc_access_statement())
+        if in_vpc:
+            statements.append(iam.PolicyStatement(actions=VPC_ACTIONS, resources=["*"]))
         if self.environment.tracing:
             statements.append(iam.PolicyStatement(actions=XRAY_ACTIONS, resources=["*"]))  # X-Ray takes no resource ARN
         return iam.Role(

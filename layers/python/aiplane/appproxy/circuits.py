@@ -21,6 +21,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from aiplane.appproxy import events
 from aiplane.appproxy.config import circuit_idle_timeout_s
 from aiplane.appproxy.models import (
     META,
@@ -32,11 +33,28 @@ from aiplane.appproxy.models import (
     subdomain_slot_key,
     worker_key,
 )
-from aiplane.appproxy.workers import held_slots, list_workers
-from aiplane.errors import NotFoundError, UnavailableError, ValidationError
+from aiplane.appproxy.workers import find_worker, held_slots, list_workers
+from aiplane.errors import AiplaneError, ConflictError, NotFoundError, UnavailableError, ValidationError
+from aiplane.observability import logger
 from aiplane.settings import get_settings
 
 GENERATED_SUBDOMAIN_ATTEMPTS = 5
+# Every field of upstream's RouteInfo; routes stored before these existed get the defaults.
+ROUTE_DEFAULTS = {"route_id": None, "session_name": None, "health_status": None, "last_health_check": None,
+                  "consecutive_failures": 0}
+ROUTE_FIELDS = ("route_id", "session_id", "session_name", "kernel_host", "kernel_port", "protocol", "traffic_ratio",
+                "health_status", "last_health_check", "consecutive_failures")
+UNHEALTHY = "unhealthy"
+
+
+def upstream_route(route: dict[str, Any]) -> dict[str, Any]:
+    """A stored route as upstream's RouteInfo (bookkeeping of the health check left out)."""
+    return {name: route.get(name, ROUTE_DEFAULTS.get(name)) for name in ROUTE_FIELDS}
+
+
+def healthy_routes(circuit: CircuitRecord) -> list[dict[str, Any]]:
+    """The routes workers should balance over (by traffic_ratio): all but those found unhealthy."""
+    return [upstream_route(route) for route in circuit.route_info if route.get("health_status") != UNHEALTHY]
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Transaction item positions in `_claim`.
 SLOT_ITEM, CIRCUIT_ITEM, WORKER_ITEM = 0, 1, 2
@@ -64,17 +82,21 @@ class CircuitSpec:
     preferred_subdomain: str | None = None
     circuit_id: str | None = None  # fixed for an endpoint's circuit; generated otherwise
     reuse_key: str | None = None  # gsi2 partition an interactive circuit is found again by
+    session: dict[str, Any] = field(default_factory=dict)  # SessionConfig, for app filters
+    endpoint: dict[str, Any] | None = None  # EndpointConfig, for app filters
+    runtime_variant: str | None = None
+    health_check: dict[str, Any] | None = None
 
     @property
     def session_ids(self) -> list[str]:
         return list(dict.fromkeys(route["session_id"] for route in self.route_info))
 
-    def properties(self) -> dict[str, str | None]:
-        """What a worker's app filters match on."""
-        return {
-            "app": self.app, "app_mode": self.app_mode, "user_id": self.user_id, "endpoint_id": self.endpoint_id,
-            "session_id": self.session_ids[0] if self.session_ids else None,
-        }
+    def properties(self) -> dict[str, str]:
+        """What a worker's app filters match on, named and rendered as upstream renders them:
+        `session.<field>` of the session config, `endpoint.<field>` of the endpoint config, `str()` of each value."""
+        properties = {f"session.{key}": str(value) for key, value in self.session.items()}
+        properties.update({f"endpoint.{key}": str(value) for key, value in (self.endpoint or {}).items()})
+        return properties
 
 
 @cache
@@ -87,13 +109,18 @@ def _free_slots(worker: WorkerRecord) -> float:
     return math.inf if worker.available_slots < 0 else worker.available_slots - worker.occupied_slots
 
 
-def _accepts(worker: WorkerRecord, spec: CircuitSpec) -> bool:
-    if worker.lost or spec.app_mode not in worker.accepted_traffics or worker.protocol != spec.protocol:
-        return False
-    if worker.filtered_apps_only:
-        properties = spec.properties()
-        return any(properties.get(app_filter["key"]) == app_filter["value"] for app_filter in worker.app_filters)
-    return True
+def _serves(worker: WorkerRecord, spec: CircuitSpec) -> bool:
+    return not worker.lost and spec.app_mode in worker.accepted_traffics and worker.protocol == spec.protocol
+
+
+def _filter_matches(worker: WorkerRecord, properties: dict[str, str]) -> bool:
+    return any(properties.get(app_filter["key"]) == app_filter["value"] for app_filter in worker.app_filters)
+
+
+def _upstream_rank(worker: WorkerRecord) -> float:
+    """Upstream's order (pick_worker, 25.13): wildcard workers rank as a port worker with one free
+    slot; port workers with fewer free slots come first (they fill up before the next one)."""
+    return 1 if worker.frontend_mode == "wildcard" else _free_slots(worker)
 
 
 def _in_range(worker: WorkerRecord, port: int) -> bool:
@@ -110,24 +137,34 @@ def _matches_preference(worker: WorkerRecord, spec: CircuitSpec) -> bool:
 
 
 def eligible_workers(spec: CircuitSpec) -> list[WorkerRecord]:
-    """Live workers that take this circuit: those that can honour a preferred port or subdomain
-    first, then the most free slots first."""
-    workers = [worker for worker in list_workers() if _accepts(worker, spec)]
+    """Live workers that take this circuit: those whose app filter matches it when any does (else
+    those without `filtered_apps_only`); those that can honour a preferred port or subdomain first,
+    then in upstream's order."""
+    serving = [worker for worker in list_workers() if _serves(worker, spec)]
+    properties = spec.properties()
+    workers = [worker for worker in serving if worker.filtered_apps_only and _filter_matches(worker, properties)]
+    if not workers:
+        workers = [worker for worker in serving if not worker.filtered_apps_only]
     if spec.preferred_port is not None:
         port_workers = [worker for worker in workers if worker.frontend_mode == "port"]
         if port_workers and not any(_in_range(worker, spec.preferred_port) for worker in port_workers):
             raise ValidationError(f"port {spec.preferred_port} is outside the port range of every eligible worker", param="port")
-        workers = [worker for worker in workers if worker.frontend_mode != "port" or _in_range(worker, spec.preferred_port)]
+        # A preferred port is honoured or refused (409), never silently replaced by another slot.
+        workers = [worker for worker in port_workers if _in_range(worker, spec.preferred_port)] or workers
     if not workers:
         raise UnavailableError(f"no live worker accepts {spec.app_mode} {spec.protocol} circuits", code="NO_AVAILABLE_WORKER")
-    return sorted(workers, key=lambda worker: (_matches_preference(worker, spec), _free_slots(worker)), reverse=True)
+    workers = [worker for worker in workers if _free_slots(worker) > 0]
+    return sorted(workers, key=lambda worker: (not _matches_preference(worker, spec), _upstream_rank(worker)))
 
 
 def place_circuit(spec: CircuitSpec) -> tuple[CircuitRecord, WorkerRecord]:
     for worker in eligible_workers(spec):
         circuit = _place_on(worker, spec)
         if circuit is not None:
+            events.circuits_created(worker.authority, [serialize_circuit(circuit)])
             return circuit, worker
+    if spec.preferred_port is not None:
+        raise ConflictError(f"port {spec.preferred_port} is already taken", param="port")
     raise UnavailableError("every eligible worker's slots are taken", code="NO_FREE_SLOT")
 
 
@@ -142,7 +179,9 @@ def _place_on(worker: WorkerRecord, spec: CircuitSpec) -> CircuitRecord | None:
                 return None
             # Racing requests spread over the free ports instead of all trying the lowest.
             # OS entropy: environments restored from one SnapStart snapshot share the `random` seed.
-            port = spec.preferred_port if spec.preferred_port in free else random.SystemRandom().choice(free)
+            if spec.preferred_port is not None and spec.preferred_port not in free:
+                return None
+            port = spec.preferred_port or random.SystemRandom().choice(free)
             outcome = _claim(worker, spec, port, None)
             if outcome != SLOT_ITEM:
                 return outcome if isinstance(outcome, CircuitRecord) else None
@@ -178,7 +217,8 @@ def _claim(worker: WorkerRecord, spec: CircuitSpec, port: int | None, subdomain:
         circuit_id=circuit_id, app=spec.app, protocol=spec.protocol, worker_id=worker.worker_id,
         app_mode=spec.app_mode, frontend_mode=worker.frontend_mode, envs=spec.envs, arguments=spec.arguments,
         open_to_public=spec.open_to_public, allowed_client_ips=spec.allowed_client_ips, port=port, subdomain=subdomain,
-        user_id=spec.user_id, endpoint_id=spec.endpoint_id, route_info=spec.route_info, session_ids=spec.session_ids,
+        user_id=spec.user_id, endpoint_id=spec.endpoint_id, runtime_variant=spec.runtime_variant,
+        health_check=spec.health_check, route_info=spec.route_info, session_ids=spec.session_ids,
         requests=0, created_at=now, updated_at=now,
     )
     try:
@@ -239,7 +279,16 @@ def touch(circuit: CircuitRecord) -> None:
 
 
 def remove_circuit(circuit: CircuitRecord) -> bool:
-    """Delete the circuit, free its slot and count; False when it was already gone."""
+    """Delete the circuit, free its slot and count, and tell its worker; False when it was already gone."""
+    removed = _delete_circuit(circuit)
+    if removed:
+        worker = find_worker(circuit.worker_id)
+        if worker is not None:
+            events.circuits_removed(worker.authority, [serialize_circuit(circuit)])
+    return removed
+
+
+def _delete_circuit(circuit: CircuitRecord) -> bool:
     slot_sort_key = port_slot_key(int(circuit.port)) if circuit.port is not None else subdomain_slot_key(circuit.subdomain or "")
     slot = SlotRecord(worker_key(circuit.worker_id), slot_sort_key)
     for with_worker in (True, False):
@@ -264,6 +313,40 @@ def remove_circuit(circuit: CircuitRecord) -> bool:
     return True
 
 
+def spec_of(circuit: CircuitRecord) -> CircuitSpec:
+    """What placed the circuit, to place it again (same id) elsewhere."""
+    return CircuitSpec(
+        app=circuit.app, protocol=circuit.protocol, app_mode=circuit.app_mode, route_info=list(circuit.route_info),
+        envs=dict(circuit.envs), arguments=circuit.arguments, open_to_public=circuit.open_to_public,
+        allowed_client_ips=circuit.allowed_client_ips, user_id=circuit.user_id, endpoint_id=circuit.endpoint_id,
+        circuit_id=circuit.circuit_id, reuse_key=circuit.gsi2pk, runtime_variant=circuit.runtime_variant,
+        health_check=circuit.health_check,
+    )
+
+
+def relocate_circuits_of_lost_workers() -> list[str]:
+    """Move every circuit of a lost worker to a live worker that takes it (a new slot, so a new URL,
+    which its endpoint then answers); circuits no live worker takes stay where they are."""
+    moved = []
+    for worker in list_workers():
+        if not worker.lost:
+            continue
+        for circuit in circuits_of_worker(worker.worker_id):
+            spec = spec_of(circuit)
+            try:
+                eligible_workers(spec)
+            except AiplaneError:
+                continue
+            if not remove_circuit(circuit):
+                continue
+            try:
+                place_circuit(spec)
+                moved.append(circuit.circuit_id)
+            except AiplaneError as refused:
+                logger.warning("a lost worker's circuit found no slot", extra={"circuit_id": circuit.circuit_id, "error": refused.message})
+    return moved
+
+
 def remove_circuits(circuit_ids: list[str]) -> None:
     """All or nothing: every id must name a circuit before any is removed."""
     circuits = [get_circuit(circuit_id) for circuit_id in dict.fromkeys(circuit_ids)]
@@ -277,12 +360,23 @@ def circuit_url(worker: WorkerRecord, circuit: CircuitRecord) -> str:
     if circuit.frontend_mode == "port":
         return f"{scheme}://{worker.hostname}:{int(circuit.port)}"
     domain = worker.wildcard_domain or ""
-    return f"{scheme}://{circuit.subdomain}{domain if domain.startswith('.') else '.' + domain}"
+    host = f"{circuit.subdomain}{domain if domain.startswith('.') else '.' + domain}"
+    # The wildcard frontend's own port (wildcard_traffic_port), left out where it is the scheme's default.
+    port = int(worker.wildcard_traffic_port) if worker.wildcard_traffic_port is not None else None
+    return f"{scheme}://{host}" if port in (None, 443 if worker.use_tls else 80) else f"{scheme}://{host}:{port}"
 
 
-def _idle_seconds(circuit: CircuitRecord, now: float) -> float:
-    last_activity = circuit.last_access if circuit.last_access is not None else circuit.created_at.timestamp()
-    return now - last_activity
+Traffic = tuple[int | None, float | None]  # (requests, last access) a worker reported
+
+
+def _last_activity(circuit: CircuitRecord, reported: Traffic | None) -> float:
+    """The later of the coordinator's own stamp (its creation until then) and the worker's report."""
+    own = float(circuit.last_access) if circuit.last_access is not None else circuit.created_at.timestamp()
+    return max(own, reported[1]) if reported and reported[1] is not None else own
+
+
+def _idle_seconds(circuit: CircuitRecord, now: float, reported: Traffic | None = None) -> float:
+    return now - _last_activity(circuit, reported)
 
 
 def serialize_circuit(circuit: CircuitRecord) -> dict[str, Any]:
@@ -301,7 +395,8 @@ def serialize_circuit(circuit: CircuitRecord) -> dict[str, Any]:
         "subdomain": circuit.subdomain,
         "user_id": circuit.user_id,
         "endpoint_id": circuit.endpoint_id,
-        "route_info": circuit.route_info,
+        "runtime_variant": circuit.runtime_variant,
+        "route_info": [upstream_route(route) for route in circuit.route_info],
         "session_ids": list(circuit.session_ids),
         "created_at": circuit.created_at.isoformat(),
         "updated_at": circuit.updated_at.isoformat(),
@@ -309,25 +404,32 @@ def serialize_circuit(circuit: CircuitRecord) -> dict[str, Any]:
 
 
 def circuit_statistics(circuit: CircuitRecord, now: float | None = None) -> dict[str, Any]:
+    """The circuit with its traffic: the worker's counters where it reported them."""
     now = time.time() if now is None else now
+    reported = events.traffic([circuit.circuit_id]).get(circuit.circuit_id)
     ttl = None
     if circuit.app_mode == "interactive":
-        ttl = max(0, int(circuit_idle_timeout_s() - _idle_seconds(circuit, now)))
+        ttl = max(0, int(circuit_idle_timeout_s() - _idle_seconds(circuit, now, reported)))
+    requests = max(int(circuit.requests), (reported[0] if reported else None) or 0)
+    has_access = circuit.last_access is not None or bool(reported and reported[1] is not None)
     return {
         **serialize_circuit(circuit),
-        "requests": int(circuit.requests),
-        "last_access": int(circuit.last_access) if circuit.last_access is not None else None,
+        "requests": requests,
+        "last_access": int(_last_activity(circuit, reported)) if has_access else None,
         "ttl": ttl,
     }
 
 
 def collect_idle_circuits(now: float | None = None) -> list[str]:
-    """Remove interactive circuits idle past the timeout, freeing their slots; returns their ids."""
+    """Remove interactive circuits idle past the timeout, freeing their slots; returns their ids.
+    Traffic the workers report (their last-access stamps in Redis) keeps a circuit alive."""
     now = time.time() if now is None else now
     timeout = circuit_idle_timeout_s()
     collected = []
     for worker in list_workers():
-        for circuit in circuits_of_worker(worker.worker_id):
-            if circuit.app_mode == "interactive" and _idle_seconds(circuit, now) > timeout and remove_circuit(circuit):
+        interactive = [circuit for circuit in circuits_of_worker(worker.worker_id) if circuit.app_mode == "interactive"]
+        reported = events.traffic([circuit.circuit_id for circuit in interactive])
+        for circuit in interactive:
+            if _idle_seconds(circuit, now, reported.get(circuit.circuit_id)) > timeout and remove_circuit(circuit):
                 collected.append(circuit.circuit_id)
     return collected

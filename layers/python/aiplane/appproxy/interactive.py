@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from aiplane.appproxy.circuits import CircuitSpec, circuit_url, place_circuit, reusable_circuit, touch
+from aiplane.appproxy.circuits import CircuitSpec, place_circuit, reusable_circuit, touch
+from aiplane.appproxy.config import allow_unauthorized_conf
 from aiplane.appproxy.models import session_app_key
 from aiplane.appproxy.schemas import AddRequest, ConfRequest, ProxyRequest
-from aiplane.appproxy.workers import get_worker
+from aiplane.appproxy.tokens import setup_url
+from aiplane.appproxy.workers import api_endpoint, get_worker
 from aiplane.errors import ForbiddenError, ValidationError
+from aiplane.identity.authenticate import Credentials, authenticate, require_access
 from aiplane.identity.tokens import issue_token, verify_token
+from aiplane_shared.families import APPPROXY
+from aiplane_shared.routes import MANAGER
 
 CONF_TOKEN_TYPE = "appproxy_conf"
 CONF_TOKEN_TTL = timedelta(hours=1)
+
+
+def authorize_conf(headers: Mapping[str, str], source_ip: str | None) -> None:
+    """/v2/conf is public at the gateway; unless unauthorized conf requests are allowed, it takes the manager token."""
+    if not allow_unauthorized_conf():
+        require_access(authenticate(APPPROXY, Credentials.from_headers(headers), source_ip=source_ip), MANAGER)
 
 
 def issue_conf_token(request: ConfRequest) -> str:
@@ -45,15 +57,17 @@ def add_url(proxy_auth_url: str, token: str, session_id: str, request: AddReques
 
 
 def open_app(request: ProxyRequest) -> tuple[str, bool]:
-    """Assign a worker to the session's app; returns (redirect URL, whether a circuit was reused)."""
+    """Assign a worker to the session's app; returns (the worker's /setup URL with its permit,
+    whether a circuit was reused)."""
     conf = read_conf_token(request.token, request.session_id)
+    protocol = "http" if request.protocol == "preopen" else request.protocol
     spec = CircuitSpec(
         app=request.app,
-        protocol=request.protocol,
+        protocol=protocol,
         app_mode="interactive",
         route_info=[{
             "session_id": request.session_id, "session_name": None, "kernel_host": conf.kernel_host,
-            "kernel_port": conf.kernel_port, "protocol": request.protocol, "traffic_ratio": 1.0,
+            "kernel_port": conf.kernel_port, "protocol": protocol, "traffic_ratio": 1.0,
         }],
         envs=request.envs,
         arguments=request.args,
@@ -63,6 +77,7 @@ def open_app(request: ProxyRequest) -> tuple[str, bool]:
         preferred_port=request.port,
         preferred_subdomain=request.subdomain,
         reuse_key=session_app_key(request.session_id, request.app),
+        session=conf.session.model_dump(),
     )
     circuit = None if request.no_reuse else reusable_circuit(spec)
     reused = circuit is not None
@@ -71,5 +86,4 @@ def open_app(request: ProxyRequest) -> tuple[str, bool]:
         worker = get_worker(circuit.worker_id)
     else:
         circuit, worker = place_circuit(spec)
-    redirect = request.redirect if request.redirect.startswith("/") else f"/{request.redirect}"
-    return f"{circuit_url(worker, circuit)}{redirect}", reused
+    return setup_url(api_endpoint(worker), circuit.circuit_id, request.redirect), reused

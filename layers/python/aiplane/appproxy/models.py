@@ -68,11 +68,15 @@ class WorkerRecord(Model):
     frontend_mode = UnicodeAttribute()
     protocol = UnicodeAttribute()
     hostname = UnicodeAttribute()
-    use_tls = BooleanAttribute()
+    use_tls = BooleanAttribute()  # tls_listen or tls_advertised
+    tls_listen = BooleanAttribute(default=False)
+    tls_advertised = BooleanAttribute(default=False)
     api_port = NumberAttribute()
     port_range = JSONAttribute(null=True)  # [first, last], inclusive
     wildcard_domain = UnicodeAttribute(null=True)
+    wildcard_traffic_port = NumberAttribute(null=True)
     filtered_apps_only = BooleanAttribute()
+    traefik_last_used_marker_path = UnicodeAttribute(null=True)
     accepted_traffics = string_list()
     app_filters = JSONAttribute(default=list)
     available_slots = NumberAttribute()  # -1: unbounded (wildcard)
@@ -129,6 +133,8 @@ class CircuitRecord(Model):
     subdomain = UnicodeAttribute(null=True)
     user_id = UnicodeAttribute(null=True)
     endpoint_id = UnicodeAttribute(null=True)
+    runtime_variant = UnicodeAttribute(null=True)
+    health_check = JSONAttribute(null=True)  # the endpoint's HealthCheckConfig; None: routes are not probed
     route_info = JSONAttribute(default=list)
     session_ids = string_list(default=list)
     requests = NumberAttribute(default=0)

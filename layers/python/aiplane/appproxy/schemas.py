@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from aiplane.errors import ValidationError
 
 Protocol = Literal["http", "grpc", "h2", "tcp"]
+# Upstream's ProxyProtocol also names `preopen`; a worker may advertise it.
+WorkerProtocol = Literal["http", "grpc", "h2", "tcp", "preopen"]
 FrontendMode = Literal["wildcard", "port"]
 AppMode = Literal["interactive", "inference"]
 
@@ -22,27 +24,41 @@ SUBDOMAIN_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 class AppFilter(BaseModel):
-    """Matches a circuit property; a `filtered_apps_only` worker takes only matching circuits."""
+    """Matches a circuit property named as upstream names them (`session.domain_name`,
+    `endpoint.id`, ...); a `filtered_apps_only` worker takes only matching circuits."""
 
-    key: Literal["app", "app_mode", "user_id", "endpoint_id", "session_id"]
-    value: str
+    key: str = Field(min_length=1, max_length=96)
+    value: str = Field(max_length=1024)
 
 
 class WorkerRequest(BaseModel):
+    """Both registration bodies: 24.03's `use_tls`, or 25.x's `tls_listen`/`tls_advertised` with
+    `wildcard_traffic_port` and `traefik_last_used_marker_path`."""
+
     authority: str = Field(min_length=1)
     frontend_mode: FrontendMode
-    protocol: Protocol
+    protocol: WorkerProtocol
     hostname: str = Field(min_length=1)
-    use_tls: bool
+    use_tls: bool | None = None
+    tls_listen: bool | None = None
+    tls_advertised: bool | None = None
     api_port: int = Field(ge=1, le=MAX_PORT)
     port_range: list[int] | None = None
     wildcard_domain: str | None = None
+    wildcard_traffic_port: int | None = Field(default=None, ge=1, le=MAX_PORT)
     filtered_apps_only: bool
+    traefik_last_used_marker_path: str | None = None
     accepted_traffics: list[AppMode] = Field(default_factory=lambda: list[AppMode](["interactive", "inference"]))
-    app_filters: list[AppFilter]
+    app_filters: list[AppFilter] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def frontend_settings_match_the_mode(self) -> WorkerRequest:
+        if self.use_tls is None and (self.tls_listen is None or self.tls_advertised is None):
+            raise ValueError("use_tls (24.03), or tls_listen and tls_advertised, are required")
+        if self.tls_listen is None:
+            # Upstream's migration from use_tls: the worker advertised TLS (a proxy in front of it terminated it).
+            self.tls_listen, self.tls_advertised = False, bool(self.use_tls)
+        self.use_tls = self.tls_listen or bool(self.tls_advertised)
         if self.frontend_mode == "port":
             if self.port_range is None or len(self.port_range) != 2:
                 raise ValueError("port_range must be [first, last] for a port frontend")
@@ -71,7 +87,8 @@ class ConfRequest(BaseModel):
 
 class EndpointConfig(BaseModel):
     id: str
-    existing_url: str | None
+    runtime_variant: str | None = None
+    existing_url: str | None = None
 
 
 class EndpointTagConfig(BaseModel):
@@ -87,7 +104,19 @@ class InferenceAppConfig(BaseModel):
     traffic_ratio: float = Field(default=1.0, ge=0)
 
 
+class HealthCheckConfig(BaseModel):
+    """The model definition's health check, as 25.x managers send it with `version: v2`."""
+
+    interval: float = Field(default=10.0, ge=0)
+    path: str
+    max_retries: int = Field(default=10, ge=1)
+    max_wait_time: float = Field(default=15.0, ge=0)
+    expected_status_code: int = Field(default=200, ge=100, le=599)
+
+
 class EndpointCreationRequest(BaseModel):
+    version: str | None = None  # 25.x managers send "v2"; 24.03 sends none
+    health_check: HealthCheckConfig | None = None
     service_name: str
     tags: EndpointTagConfig
     apps: dict[str, list[InferenceAppConfig]]
@@ -103,7 +132,7 @@ class EndpointTokenRequest(BaseModel):
 
 class AddRequest(BaseModel):
     app: str = Field(min_length=1)
-    protocol: Protocol
+    protocol: WorkerProtocol  # `preopen` is served as http, as upstream does
     envs: dict[str, Any] = Field(default_factory=dict)
     args: str | None = None
     open_to_public: bool = False

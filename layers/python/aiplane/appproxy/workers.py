@@ -45,10 +45,14 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
         "protocol": request.protocol,
         "hostname": request.hostname,
         "use_tls": request.use_tls,
+        "tls_listen": request.tls_listen,
+        "tls_advertised": request.tls_advertised,
         "api_port": request.api_port,
         "port_range": request.port_range,
         "wildcard_domain": request.wildcard_domain,
+        "wildcard_traffic_port": request.wildcard_traffic_port,
         "filtered_apps_only": request.filtered_apps_only,
+        "traefik_last_used_marker_path": request.traefik_last_used_marker_path,
         "accepted_traffics": list(request.accepted_traffics),
         "app_filters": [app_filter.model_dump() for app_filter in request.app_filters],
         "available_slots": request.port_range[1] - request.port_range[0] + 1 if request.port_range and request.frontend_mode == "port" else -1,
@@ -98,6 +102,13 @@ def get_worker(worker_id: str) -> WorkerRecord:
         return WorkerRecord.get(worker_key(worker_id), META)
     except WorkerRecord.DoesNotExist:
         raise NotFoundError(f"worker {worker_id} not found") from None
+
+
+def find_worker(worker_id: str) -> WorkerRecord | None:
+    try:
+        return WorkerRecord.get(worker_key(worker_id), META)
+    except WorkerRecord.DoesNotExist:
+        return None
 
 
 def find_worker_by_authority(authority: str) -> WorkerRecord:
@@ -167,6 +178,13 @@ def mark_lost_workers(now: float | None = None) -> list[str]:
     return marked
 
 
+def api_endpoint(worker: WorkerRecord) -> str:
+    """The worker's own API (its /setup step), the port left out where it is the scheme's default."""
+    scheme, default_port = ("https", 443) if worker.use_tls else ("http", 80)
+    port = int(worker.api_port)
+    return f"{scheme}://{worker.hostname}" + ("" if port == default_port else f":{port}")
+
+
 def held_slots(worker_id: str) -> list[SlotRecord]:
     return list(SlotRecord.query(worker_key(worker_id), SlotRecord.sk.startswith(SLOT_PREFIX)))
 
@@ -201,11 +219,16 @@ def serialize_worker(worker: WorkerRecord) -> dict[str, Any]:
         "protocol": worker.protocol,
         "hostname": worker.hostname,
         "use_tls": worker.use_tls,
+        "tls_listen": worker.tls_listen,
+        "tls_advertised": worker.tls_advertised,
         "api_port": int(worker.api_port),
         "port_range": worker.port_range,
         "wildcard_domain": worker.wildcard_domain,
+        "wildcard_traffic_port": int(worker.wildcard_traffic_port) if worker.wildcard_traffic_port is not None else None,
         "filtered_apps_only": worker.filtered_apps_only,
+        "traefik_last_used_marker_path": worker.traefik_last_used_marker_path,
         "accepted_traffics": list(worker.accepted_traffics),
+        "app_filters": list(worker.app_filters),
         "id": worker.worker_id,
         "created_at": worker.created_at.isoformat(),
         "updated_at": worker.updated_at.isoformat(),

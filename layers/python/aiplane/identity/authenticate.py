@@ -5,7 +5,8 @@ Schemes per family (from the contracts):
 - runtime: `X-API-Key`, `Authorization: Bearer <jwt|api key>`, or the UI cookie `auth_token`;
 - mlworker: `X-API-Key`;
 - gpufarm: `Authorization: Bearer <jwt|api key>`, or `X-API-Key` (the original server and its CLI);
-- appproxy: `X-BackendAI-Token`, the manager token or the worker token.
+- appproxy: `X-BackendAI-Token` (raw, `Bearer <t>` or `BackendAI <t>`), or `Authorization: Bearer <HS256 JWT
+  signed with the token>` (Backend.AI's forms), the manager token or the worker token.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
+import jwt
+
+from aiplane.data.secrets import get_string_secret
 from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
 from aiplane.identity.api_keys import DISPLAY_PREFIX_LENGTH, GPU_AGENT_SCOPE, KEY_PREFIX, find_active_key
 from aiplane.identity.audit import FAILURE, record_auth_event
@@ -21,6 +25,7 @@ from aiplane.identity.bootstrap import matches_bootstrap
 from aiplane.identity.principal import (
     ADMIN,
     APPPROXY_MANAGER,
+    APPPROXY_SHARED,
     APPPROXY_WORKER,
     BOOTSTRAP_ADMIN_ID,
     GPU_AGENT,
@@ -31,7 +36,12 @@ from aiplane.identity.sessions import check_session
 from aiplane.identity.tokens import verify_token
 from aiplane.identity.users import find_user
 from aiplane_shared.families import APPPROXY, FAMILIES, GPUFARM, MLWORKER, RUNTIME
-from aiplane_shared.resources import ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
+from aiplane_shared.resources import (
+    ADMIN_API_KEY_SECRET,
+    APPPROXY_MANAGER_TOKEN_SECRET,
+    APPPROXY_WORKER_TOKEN_SECRET,
+    Secret,
+)
 from aiplane_shared.routes import AGENT, AUTHENTICATED, GPU_WORKER, MANAGER, PUBLIC, WORKER
 
 AUTH_COOKIE = "auth_token"
@@ -104,7 +114,7 @@ def _key_prefix(credentials: Credentials) -> str | None:
 
 def _authenticate(family: str, credentials: Credentials) -> Principal:
     if family == APPPROXY:
-        return _appproxy_principal(credentials.backendai_token)
+        return _appproxy_principal(credentials)
     if family == MLWORKER:
         presented = [(credentials.api_key, "api_key")]
     elif family == GPUFARM:
@@ -167,14 +177,39 @@ def _families(families: Iterable[str] | None) -> str:
     return ",".join(sorted(families or ()))
 
 
-def _appproxy_principal(token: str | None) -> Principal:
-    if not token:
+APPPROXY_ROLES = ((APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_MANAGER), (APPPROXY_WORKER_TOKEN_SECRET, APPPROXY_WORKER))
+BACKENDAI_TOKEN_PREFIXES = ("Bearer ", "BackendAI ")
+
+
+def _appproxy_principal(credentials: Credentials) -> Principal:
+    """The role(s) whose token was presented. X-BackendAI-Token wins over Authorization, as upstream's
+    auth_required reads them; a token that is both secrets (one shared secret) holds both roles."""
+    if token := credentials.backendai_token:
+        for prefix in BACKENDAI_TOKEN_PREFIXES:
+            token = token.removeprefix(prefix)
+        roles = [kind for secret, kind in APPPROXY_ROLES if matches_bootstrap(secret, token)]
+        if not roles:
+            raise InvalidCredentialsError("invalid X-BackendAI-Token")
+    elif credentials.bearer:
+        roles = [kind for secret, kind in APPPROXY_ROLES if _signed_with(credentials.bearer, secret)]
+        if not roles:
+            raise InvalidCredentialsError("the bearer token is not an HS256 JWT signed with an appproxy token")
+    else:
         raise UnauthenticatedError("X-BackendAI-Token header required")
-    if matches_bootstrap(APPPROXY_MANAGER_TOKEN_SECRET, token):
-        return Principal(id="manager", kind=APPPROXY_MANAGER, credential="token")
-    if matches_bootstrap(APPPROXY_WORKER_TOKEN_SECRET, token):
-        return Principal(id="worker", kind=APPPROXY_WORKER, credential="token")
-    raise InvalidCredentialsError("invalid X-BackendAI-Token")
+    if len(roles) == 2:
+        return Principal(id="manager+worker", kind=APPPROXY_SHARED, credential="token")
+    return Principal(id="manager" if roles[0] == APPPROXY_MANAGER else "worker", kind=roles[0], credential="token")
+
+
+def _signed_with(token: str, secret: Secret) -> bool:
+    key = get_string_secret(secret.name)
+    if not key:
+        return False
+    try:
+        jwt.decode(token, key, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return False
+    return True
 
 
 def require_access(principal: Principal, access: str) -> None:
@@ -191,7 +226,7 @@ def require_access(principal: Principal, access: str) -> None:
     if access in (AUTHENTICATED, AGENT):
         return
     needed = {MANAGER: APPPROXY_MANAGER, WORKER: APPPROXY_WORKER}[access]
-    if principal.kind != needed:
+    if principal.kind not in (needed, APPPROXY_SHARED):
         raise ForbiddenError(f"this route requires the {access} token")
 
 

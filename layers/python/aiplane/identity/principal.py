@@ -8,6 +8,7 @@ BOOTSTRAP_ADMIN_ID = "admin"
 USER = "user"
 APPPROXY_MANAGER = "appproxy_manager"
 APPPROXY_WORKER = "appproxy_worker"
+APPPROXY_SHARED = "appproxy_shared"  # the manager and worker tokens are one secret (as upstream deploys it): both roles
 GPU_AGENT = "gpu_agent"  # a GPU contract's agent credential: claims carry the contract id
 
 
@@ -16,7 +17,7 @@ class Principal:
     """An authenticated caller."""
 
     id: str
-    kind: str  # ADMIN, USER, APPPROXY_MANAGER, APPPROXY_WORKER or GPU_AGENT
+    kind: str  # ADMIN, USER, APPPROXY_MANAGER, APPPROXY_WORKER, APPPROXY_SHARED or GPU_AGENT
     credential: str  # "api_key", "jwt", "cookie", "token", "agent_key": how it authenticated
     claims: dict[str, str] = field(default_factory=dict)
 
