@@ -133,6 +133,8 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
     (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
     (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
+    # An mlworker reservation's owner (or an admin) releases it before it expires.
+    (MLWORKER, "DELETE", "/v1/scheduler/reservations/{reservationId}"),
 )
 
 # The routes a GPU agent calls with its contract's credential; that credential works nowhere else.

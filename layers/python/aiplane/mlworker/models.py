@@ -11,6 +11,7 @@ Key layout:
 - audit head   pk AUDIT#<shard>    sk HEAD   (sequence + hash of the shard's newest event)
 - experiment   pk EXPERIMENT#<id>  sk META   gsi1 EXPERIMENTS / <created>#<id>
 - jupyter      pk JUPYTER#<id>     sk META   gsi1 JUPYTER / <created>#<id>
+- usage        pk USAGE#<user>     sk META   (decayed GPU-seconds: fair share)
 
 The task's gsi2 sort key is the time it entered its status: queue order for queued tasks,
 the end time for finished ones (so "completed today" is a key condition).
@@ -90,6 +91,14 @@ class TaskRecord(Model):
     retry_count = NumberAttribute(default=0)
     max_retries = NumberAttribute(default=3)
     lease_expires_epoch = NumberAttribute(null=True)  # while a worker holds the task
+    # Scheduling (aiplane/mlworker/backfill.py): gpu, cpu and memory_gb are per node.
+    node_count = NumberAttribute(default=1)
+    reservation_id = UnicodeAttribute(null=True)
+    walltime_s = NumberAttribute(null=True)  # None: the environment's default
+    preemptible = BooleanAttribute(default=False)
+    leased_epoch = NumberAttribute(null=True)  # when the current lease began (walltime counts from it)
+    # While leased: [{"node_id": rank, "worker_id", "gpu", "slot_assigned": lease delivered to that worker}]
+    node_assignments = JSONAttribute(default=list)
     # Every state change, oldest first: [{"seq", "status", "priority", "at", ...}] (the job stream)
     history = JSONAttribute(default=list)
     version = VersionAttribute()  # every save is conditional on the version read
@@ -117,6 +126,7 @@ class WorkerRecord(Model):
     active_tasks = ListAttribute(of=UnicodeAttribute, default=list)
     status = UnicodeAttribute(default="active")  # active | draining | offline
     drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
+    stop_requests = ListAttribute(of=UnicodeAttribute, default=list)  # taken away (preempted, walltime): the next heartbeat's stop_tasks
     version = VersionAttribute()
 
 
@@ -138,7 +148,9 @@ class ReservationRecord(Model):
     created_at = UnicodeAttribute()
     expires_at = UnicodeAttribute()
     expires_at_epoch = NumberAttribute()  # TTL as well: DynamoDB removes it some time after expiry
-    status = UnicodeAttribute(default="active")
+    status = UnicodeAttribute(default="active")  # active | claimed (a holder's task leased in it) | released
+    workers = ListAttribute(of=UnicodeAttribute, default=list)  # where its node_count × gpu_count GPUs are held
+    version = VersionAttribute(null=True)
 
 
 class ReservationLedger(Model):
@@ -242,3 +254,17 @@ class JupyterServiceRecord(Model):
     token = UnicodeAttribute()
     user_id = UnicodeAttribute()
     created_at = UnicodeAttribute()
+
+
+class UsageRecord(Model):
+    """A user's recorded GPU usage, decayed to `decayed_at_epoch` (fair share, see `fairshare`)."""
+
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)  # USAGE#<user id>
+    sk = UnicodeAttribute(range_key=True, default=META)
+    gpu_seconds = NumberAttribute(default=0)
+    decayed_at_epoch = NumberAttribute(default=0)
+    version = VersionAttribute()

@@ -31,6 +31,13 @@ class CreateTaskRequest(BaseModel):
     memory_gb: int = Field(default=0, ge=0, le=16384)
     gpu: int = Field(default=0, ge=0, le=64)
     metadata: dict[str, str] = Field(default_factory=dict)
+    # Beyond the contract's body (docs/mlworker.md "Scheduling"): a gang's node count (gpu, cpu and
+    # memory_gb are per node), the reservation it runs in, its walltime limit in seconds (default
+    # per environment) and whether a higher-priority task may preempt it.
+    node_count: int = Field(default=1, ge=1, le=64)
+    reservation_id: str | None = Field(default=None, min_length=1, max_length=64)
+    walltime: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
+    preemptible: bool = False
 
 
 class PriorityRequest(BaseModel):

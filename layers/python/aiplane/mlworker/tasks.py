@@ -17,11 +17,13 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
-from aiplane.mlworker import audit, scheduling
+from aiplane.mlworker import audit, fairshare, scheduling
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import now_iso, parse_iso, without_none
 from aiplane.mlworker.models import META, TASKS_PARTITION, TaskRecord, task_key, task_status_key
 from aiplane.mlworker.schemas import CreateTaskRequest
+from aiplane.settings import get_settings
+from aiplane_shared.environments import get_environment
 
 QUEUED, PREPARING, RUNNING, COLLECTING, COMPLETED, FAILED = (
     "queued", "preparing", "running", "collecting", "completed", "failed",
@@ -62,6 +64,10 @@ def record_history(task: TaskRecord, **entry: Any) -> None:
 
 
 def create_task(request: CreateTaskRequest, actor: Actor) -> TaskRecord:
+    if request.reservation_id is not None:
+        from aiplane.mlworker import reservations  # reservations reads the cluster, which reads tasks
+
+        reservations.usable_by(request.reservation_id, actor.user_id, request.gpu, request.node_count)
     task_id = str(uuid.uuid4())
     moment = now_iso()
     task = TaskRecord(
@@ -71,12 +77,14 @@ def create_task(request: CreateTaskRequest, actor: Actor) -> TaskRecord:
         created_at=moment, entrypoint=request.entrypoint, args=request.args, snapshot_id=request.snapshot_id,
         datasets=list(request.datasets), dataset_specs=[spec.model_dump(exclude_none=True) for spec in request.dataset_specs],
         metadata=dict(request.metadata), cpu=request.cpu, memory_gb=request.memory_gb, gpu=request.gpu,
-        retry_count=0, max_retries=DEFAULT_MAX_RETRIES,
+        retry_count=0, max_retries=DEFAULT_MAX_RETRIES, node_count=request.node_count,
+        reservation_id=request.reservation_id, walltime_s=request.walltime, preemptible=request.preemptible,
         history=[{"seq": 1, "status": QUEUED, "priority": request.priority, "at": moment}],
     )
     task.save(condition=TaskRecord.pk.does_not_exist())
     audit.append_event("job_queued", actor, resource=f"task/{task_id}", action="submit",
-                       metadata={"job_name": request.job_name, "priority": request.priority, "gpu": request.gpu})
+                       metadata={"job_name": request.job_name, "priority": request.priority, "gpu": request.gpu,
+                                 "node_count": request.node_count})
     return task
 
 
@@ -158,16 +166,25 @@ def tasks_in_status(status: str, *, since: str | None = None) -> list[TaskRecord
 
 def list_tasks(
     *, status: str | None, user_id: str | None, limit: int, offset: int, principal: Principal,
+    reservation_id: str | None = None, node_count: int | None = None,
 ) -> tuple[list[TaskRecord], int]:
     """Newest first; a non-admin lists only their own tasks. A status filter reads that status's
-    index partition; running covers every status a worker holds (preparing, running, collecting)."""
+    index partition; running covers every status a worker holds (preparing, running, collecting).
+    `reservation_id` and `node_count` keep only the tasks with that value (none for an unknown one)."""
     if status is not None and status not in LIST_STATUSES:
         raise ValidationError(f"status must be one of {', '.join(LIST_STATUSES)}", param="status")
     if not principal.is_admin:
         if user_id and user_id != principal.id:
             raise ForbiddenError("only admins list the tasks of other users")
         user_id = principal.id
-    user_filter = TaskRecord.user_id == user_id if user_id else None
+    conditions = [condition for condition in (
+        TaskRecord.user_id == user_id if user_id else None,
+        TaskRecord.reservation_id == reservation_id if reservation_id is not None else None,
+        TaskRecord.node_count == node_count if node_count is not None else None,
+    ) if condition is not None]
+    user_filter = None
+    for condition in conditions:
+        user_filter = condition if user_filter is None else user_filter & condition
     if status is None:
         matching = list(TaskRecord.by_created.query(TASKS_PARTITION, filter_condition=user_filter, scan_index_forward=False))
     else:
@@ -178,17 +195,31 @@ def list_tasks(
     return matching[offset:offset + limit], len(matching)
 
 
+def walltime_of(task: TaskRecord) -> float:
+    return float(task.walltime_s or get_environment(get_settings().environment).mlworker_default_walltime_s)
+
+
+def holders(task: TaskRecord) -> list[str]:
+    """The workers a leased task runs on, by rank."""
+    if task.node_assignments:
+        return [str(node["worker_id"]) for node in task.node_assignments]
+    return [task.worker_id] if task.worker_id else []
+
+
 def demand_of(task: TaskRecord) -> scheduling.Demand:
     return scheduling.Demand(
         task_id=task.task_id, priority=int(task.priority), submitted_at=parse_iso(task.created_at),
-        gpu=int(task.gpu or 0), cpu=int(task.cpu or 0), memory_gb=int(task.memory_gb or 0),
+        gpu=int(task.gpu or 0), cpu=int(task.cpu or 0), memory_gb=int(task.memory_gb or 0), user_id=task.user_id,
+        node_count=int(task.node_count or 1), walltime_s=walltime_of(task), reservation_id=task.reservation_id,
+        preemptible=bool(task.preemptible),
     )
 
 
 def queued_in_order(now: datetime | None = None) -> list[TaskRecord]:
     now = now or datetime.now(UTC)
     queued = {task.task_id: task for task in tasks_in_status(QUEUED)}
-    return [queued[demand.task_id] for demand in scheduling.queue_order(map(demand_of, queued.values()), now)]
+    shares = fairshare.factors({task.user_id for task in queued.values()}, now)
+    return [queued[demand.task_id] for demand in scheduling.queue_order(map(demand_of, queued.values()), now, shares)]
 
 
 def start_of_day(now: datetime) -> str:
@@ -236,13 +267,20 @@ def task_body(task: TaskRecord) -> dict[str, Any]:
         "memory_gb": int(task.memory_gb or 0), "gpu": int(task.gpu or 0), "user_id": task.user_id,
         "retry_count": int(task.retry_count or 0), "max_retries": int(task.max_retries or 0),
         "plugin_status": {},
-        "node_assignments": [{"node_id": 0, "worker_id": task.worker_id, "slot_assigned": task.status in ACTIVE_STATUSES}]
-        if task.worker_id else [],
+        # The workers holding it now, by rank (empty unless a worker holds it).
+        "node_assignments": [{"node_id": int(n["node_id"]), "worker_id": n["worker_id"], "slot_assigned": bool(n["slot_assigned"])}
+                             for n in task.node_assignments or []] if task.status in ACTIVE_STATUSES else [],
         "priority_aged": priority_aged(task),
+        # Beyond the contract's Task: the scheduling fields of the submission.
+        "node_count": int(task.node_count or 1), "reservation_id": task.reservation_id,
+        "walltime": int(walltime_of(task)), "preemptible": bool(task.preemptible),
     })
 
 
-def work_body(task: TaskRecord) -> dict[str, Any]:
-    """What a worker needs to run a leased task (the Task plus the submission's inputs)."""
+def work_body(task: TaskRecord, worker_id: str | None = None) -> dict[str, Any]:
+    """What a worker needs to run a leased task (the Task plus the submission's inputs, and the
+    worker's rank in the task's nodes)."""
+    ranks = [int(n["node_id"]) for n in task.node_assignments or [] if n["worker_id"] == worker_id]
     return {**task_body(task), "args": task.args, "dataset_specs": task.dataset_specs or [],
-            "metadata": task.metadata or {}, "lease_expires_epoch": int(task.lease_expires_epoch or 0)}
+            "metadata": task.metadata or {}, "lease_expires_epoch": int(task.lease_expires_epoch or 0),
+            "rank": ranks[0] if ranks else 0}
