@@ -115,9 +115,10 @@ def commit_lease(task: TaskRecord, decision: backfill.Decision, state: Snapshot,
     records = {worker_id: state.workers[worker_id] for worker_id in decision.workers}
     for record in records.values():
         record.active_tasks = [*(record.active_tasks or []), task.task_id]
-    victims = []
+    victims, usage = [], []
     for victim in decision.victims:
         record = state.running[victim.task_id]
+        usage.append((record.user_id, fairshare.gpu_seconds(record, now)))
         # Requeued as it was (retry count unchanged); its worker is told to stop it.
         tasks.set_status(record, tasks.QUEUED, worker_id=None, lease_expires_epoch=None, leased_epoch=None,
                          started_at=None, node_assignments=[], error="preempted")
@@ -135,6 +136,8 @@ def commit_lease(task: TaskRecord, decision: backfill.Decision, state: Snapshot,
                                & (ReservationRecord.expires_at_epoch > now))
         else:
             _ledger_unchanged(transaction)
+    for user_id, seconds in usage:
+        fairshare.add_usage(user_id, seconds, now)
     for victim in victims:
         audit.append_event("job_queued", workers.SYSTEM, resource=f"task/{victim.task_id}", action="preempted",
                            metadata={"by": task.task_id, "worker_id": decision.workers[0]})

@@ -61,18 +61,27 @@ def factors(users: Iterable[str], now: datetime) -> dict[str, float]:
     return factors_of(usages)
 
 
+def gpu_seconds(task: TaskRecord, now_epoch: float) -> float:
+    if task.leased_epoch is None:
+        return 0.0
+    return int(task.gpu or 0) * int(task.node_count or 1) * max(0.0, now_epoch - float(task.leased_epoch))
+
+
 def charge(task: TaskRecord, now_epoch: float | None = None) -> None:
     """Add a held task's GPU-seconds to its user's decayed usage."""
-    if task.leased_epoch is None or not task.gpu:
-        return
     now_epoch = now_epoch or time.time()
-    seconds = int(task.gpu) * int(task.node_count or 1) * max(0.0, now_epoch - float(task.leased_epoch))
+    add_usage(task.user_id, gpu_seconds(task, now_epoch), now_epoch)
+
+
+def add_usage(user_id: str, seconds: float, now_epoch: float) -> None:
+    if seconds <= 0:
+        return
     half_life = half_life_s()
     for _ in range(SAVE_ATTEMPTS):
         try:
-            record = UsageRecord.get(usage_key(task.user_id), META, consistent_read=True)
+            record = UsageRecord.get(usage_key(user_id), META, consistent_read=True)
         except DoesNotExist:
-            record = UsageRecord(usage_key(task.user_id), META, gpu_seconds=0, decayed_at_epoch=now_epoch)
+            record = UsageRecord(usage_key(user_id), META, gpu_seconds=0, decayed_at_epoch=now_epoch)
         record.gpu_seconds = decayed(float(record.gpu_seconds), float(record.decayed_at_epoch), now_epoch, half_life) + seconds
         record.decayed_at_epoch = now_epoch
         try:

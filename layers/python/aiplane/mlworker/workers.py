@@ -16,7 +16,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 
 from aiplane.errors import ConflictError, NotFoundError
-from aiplane.mlworker import audit, cluster, gangs, scheduling, tasks
+from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import now_iso, without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
@@ -214,6 +214,7 @@ def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
 
     task = tasks.mutate_task(task_id, advance)
     if report.status in TERMINAL_STATUSES:
+        fairshare.charge(task)
         _release(report.worker_id, [task_id])
         audit.append_event("job_completed", Actor(user_id=report.worker_id), resource=f"task/{task_id}",
                            action=report.status, success=report.status != FAILED, error=report.error)
