@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
+from pynamodb.exceptions import TransactWriteError
 
 from aiplane.mlworker import cluster, tasks
 from aiplane.mlworker.models import ReservationRecord, TaskRecord
@@ -272,3 +273,14 @@ def test_fair_share_puts_the_lighter_user_first(client, admin, register, lease, 
     assert [entry["id"] for entry in queue] == [light["id"], heavy["id"]]
     assert lease("gpu-1")["id"] == light["id"]
     assert tasks.get_task(heavy["id"]).status == "queued"
+
+
+def test_a_lease_decided_before_a_reservation_does_not_land_in_it(client, register, submit, user_headers):
+    register("gpu-1", gpu_count=4)
+    task = submit("racer", gpu=4)
+    decision, state = cluster.decide("gpu-1")
+    assert decision.task_id == task["id"]
+    assert reserve(client, user_headers, gpu_count=4).status_code == 201  # lands between decision and write
+    with pytest.raises(TransactWriteError):
+        cluster.commit_lease(tasks.get_task(task["id"]), decision, state, 120)
+    assert get_task(task["id"]).status == "queued" and get_worker("gpu-1").active_tasks == []

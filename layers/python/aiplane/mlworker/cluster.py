@@ -54,9 +54,11 @@ class Snapshot:
     workers: dict[str, WorkerRecord]
     running: dict[str, TaskRecord]
     reservations: dict[str, ReservationRecord]
+    ledger_version: int | None  # read before the reservations: a lease checks it did not move
 
 
 def snapshot(now_epoch: float) -> Snapshot:
+    ledger_version = ledger().version
     taking_work = {w.worker_id: w for w in workers.list_workers()
                    if not w.drained and workers.effective_status(w, now_epoch) == workers.ACTIVE}
     running = {t.task_id: t for status in tasks.ACTIVE_STATUSES for t in tasks.tasks_in_status(status)}
@@ -81,7 +83,7 @@ def snapshot(now_epoch: float) -> Snapshot:
                       tuple(shares[w.worker_id]), tuple(holds[w.worker_id]), w.gpu_type)
         for w in sorted(taking_work.values(), key=lambda w: w.worker_id)
     ]
-    return Snapshot(nodes, taking_work, running, live)
+    return Snapshot(nodes, taking_work, running, live, ledger_version)
 
 
 def decide(worker_id: str, now: datetime | None = None, policy: str | None = None
@@ -135,7 +137,7 @@ def commit_lease(task: TaskRecord, decision: backfill.Decision, state: Snapshot,
                                condition=ReservationRecord.status.is_in("active", "claimed")
                                & (ReservationRecord.expires_at_epoch > now))
         else:
-            _ledger_unchanged(transaction)
+            _ledger_unchanged(transaction, state.ledger_version)
     for user_id, seconds in usage:
         fairshare.add_usage(user_id, seconds, now)
     for victim in victims:
@@ -143,10 +145,9 @@ def commit_lease(task: TaskRecord, decision: backfill.Decision, state: Snapshot,
                            metadata={"by": task.task_id, "worker_id": decision.workers[0]})
 
 
-def _ledger_unchanged(transaction: TransactWrite) -> None:
+def _ledger_unchanged(transaction: TransactWrite, version: int | None) -> None:
     """A lease outside reservations must not race a reservation being admitted on the same GPUs:
-    a reservation bumps the ledger, and this check fails the lease when it moved."""
-    version = ledger().version
+    a reservation bumps the ledger, and this check fails the lease when it moved since the snapshot."""
     condition = (ReservationLedger.version.does_not_exist() if version is None
                  else ReservationLedger.version == version)
     transaction.condition_check(ReservationLedger, ReservationLedger.pk.default, ReservationLedger.sk.default,
