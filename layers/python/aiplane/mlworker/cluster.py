@@ -18,7 +18,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
-from aiplane.mlworker import audit, backfill, fairshare, scheduling, tasks, workers
+from aiplane.mlworker import audit, backfill, counters, fairshare, scheduling, tasks, workers
 from aiplane.mlworker.common import connection
 from aiplane.mlworker.models import (
     RESERVATIONS_PARTITION,
@@ -132,6 +132,7 @@ def commit_lease(task: TaskRecord, decision: backfill.Decision, state: Snapshot,
         transaction.save(task)  # conditional on the version read, as every save below
         for record in [*records.values(), *victims]:
             transaction.save(record)
+        counters.record_transitions(transaction, [task, *victims], datetime.now(UTC))
         if reservation is not None:
             transaction.update(reservation, actions=[ReservationRecord.status.set("claimed")],
                                condition=ReservationRecord.status.is_in("active", "claimed")

@@ -3,6 +3,8 @@
 Key layout:
 - task         pk TASK#<id>        sk META   gsi1 TASKS / <created>#<id>
                                              gsi2 TASKSTATUS#<status> / <status time>#<id>
+                                             gsi3 USERTASKS#<user>#<status> / <created>#<id>
+- task counts  pk TASKCOUNT#<shard> sk ALL; TASKCOUNT#USER#<user> sk ALL; TASKCOUNT#HOURS sk HOUR#<hour> (counters.py)
 - worker       pk WORKER#<id>      sk META   gsi1 WORKERS / <id>
 - reservation  pk RESERVATION#<id> sk META   gsi1 RESERVATIONS / <created>#<id>
 - ledger       pk RESERVATIONS     sk LEDGER (version bumped by every reservation: serializes them)
@@ -27,6 +29,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from aiplane.data.models import Gsi1, Gsi2, table_name
@@ -55,6 +58,21 @@ def worker_key(worker_id: str) -> str:
     return f"WORKER#{worker_id}"
 
 
+def user_status_key(user_id: str, status: str) -> str:
+    return f"USERTASKS#{user_id}#{status}"
+
+
+class Gsi3(GlobalSecondaryIndex):
+    """The mlworker table's `gsi3`: a user's tasks per status (aiplane_shared.resources.MLWORKER_TABLE)."""
+
+    class Meta:
+        index_name = "gsi3"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
 class TaskRecord(Model):
     class Meta:
         table_name = TABLE_NAME
@@ -68,6 +86,9 @@ class TaskRecord(Model):
     gsi2sk = UnicodeAttribute()
     by_created = Gsi1()
     by_status = Gsi2()
+    gsi3pk = UnicodeAttribute(null=True)  # kept by tasks.set_status
+    gsi3sk = UnicodeAttribute(null=True)
+    by_user_status = Gsi3()
     task_id = UnicodeAttribute()
     job_name = UnicodeAttribute()
     status = UnicodeAttribute()
