@@ -284,3 +284,18 @@ def test_a_lease_decided_before_a_reservation_does_not_land_in_it(client, regist
     with pytest.raises(TransactWriteError):
         cluster.commit_lease(tasks.get_task(task["id"]), decision, state, 120)
     assert get_task(task["id"]).status == "queued" and get_worker("gpu-1").active_tasks == []
+
+
+def test_plugin_status_is_what_the_worker_reported(client, admin, register, lease, submit):
+    register("gpu-1", gpu_count=4)
+    task = submit("tracked", gpu=1)
+    assert task["plugin_status"] == {}  # nothing checked yet
+    lease("gpu-1")
+    unknown = report(client, admin, task["id"], "gpu-1", "running", plugin_status={"nope": {"status": "healthy"}})
+    assert unknown.status_code == 400 and get_task(task["id"]).status == "preparing"
+    reported = report(client, admin, task["id"], "gpu-1", "running",
+                      plugin_status={"tensorboard": {"status": "healthy", "url": "http://127.0.0.1:6006"}})
+    assert reported.status_code == 200
+    status = client.get(f"/v1/tasks/{task['id']}", headers=admin).json()["plugin_status"]
+    assert set(status) == {"tensorboard"} and status["tensorboard"]["status"] == "healthy"
+    assert status["tensorboard"]["url"] == "http://127.0.0.1:6006" and status["tensorboard"]["last_check"]

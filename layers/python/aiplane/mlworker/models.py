@@ -120,6 +120,8 @@ class TaskRecord(Model):
     leased_epoch = NumberAttribute(null=True)  # when the current lease began (walltime counts from it)
     # While leased: [{"node_id": rank, "worker_id", "gpu", "slot_assigned": lease delivered to that worker}]
     node_assignments = JSONAttribute(default=list)
+    # {plugin: {"name", "status", "url"?, "last_check"}}: the sidecar health checks its worker reported
+    plugin_status = JSONAttribute(default=dict)
     # Every state change, oldest first: [{"seq", "status", "priority", "at", ...}] (the job stream)
     history = JSONAttribute(default=list)
     version = VersionAttribute()  # every save is conditional on the version read

@@ -87,8 +87,17 @@ class LeaseRequest(BaseModel):
     worker_id: str = Field(min_length=1, max_length=128)
 
 
+class PluginStatusReport(BaseModel):
+    """What the worker's health check of one of the task's sidecars found."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["healthy", "unhealthy", "starting", "stopped"]
+    url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+
+
 class JobStateReport(BaseModel):
-    """A worker reports progress of a task it holds."""
+    """A worker reports progress of a task it holds (and, optionally, its sidecars' health)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -96,6 +105,7 @@ class JobStateReport(BaseModel):
     status: Literal["running", "collecting", "completed", "failed"]
     output: str | None = Field(default=None, max_length=65536)
     error: str | None = Field(default=None, max_length=4096)
+    plugin_status: dict[str, PluginStatusReport] | None = Field(default=None, max_length=16)
 
 
 class JupyterStateReport(BaseModel):

@@ -231,6 +231,19 @@ def _filtered(status: str | None, user_id: str | None, reservation_id: str | Non
     return matching[offset:offset + limit], len(matching)
 
 
+def record_plugin_status(task: TaskRecord, reports: dict[str, Any]) -> None:
+    """Store the sidecar health a worker reported (each plugin must be in the catalog: 400 otherwise)."""
+    from aiplane.mlworker.plugins import CATALOG  # plugins reads workers, which read tasks
+
+    unknown = sorted(set(reports) - set(CATALOG))
+    if unknown:
+        raise ValidationError(f"unknown plugins in plugin_status: {', '.join(unknown)}", param="plugin_status")
+    checked = now_iso()
+    task.plugin_status = {**(task.plugin_status or {}), **{
+        name: without_none({"name": name, "status": report.status, "url": report.url, "last_check": checked})
+        for name, report in reports.items()}}
+
+
 def walltime_of(task: TaskRecord) -> float:
     return float(task.walltime_s or get_environment(get_settings().environment).mlworker_default_walltime_s)
 
@@ -256,10 +269,6 @@ def queued_in_order(now: datetime | None = None) -> list[TaskRecord]:
     queued = {task.task_id: task for task in tasks_in_status(QUEUED)}
     shares = fairshare.factors({task.user_id for task in queued.values()}, now)
     return [queued[demand.task_id] for demand in scheduling.queue_order(map(demand_of, queued.values()), now, shares)]
-
-
-def start_of_day(now: datetime) -> str:
-    return now_iso(now.replace(hour=0, minute=0, second=0, microsecond=0))
 
 
 def queue_stats(active_workers: int, principal: Principal) -> dict[str, Any]:
@@ -304,7 +313,7 @@ def task_body(task: TaskRecord) -> dict[str, Any]:
         "snapshot_id": task.snapshot_id, "datasets": list(task.datasets or []), "cpu": int(task.cpu or 0),
         "memory_gb": int(task.memory_gb or 0), "gpu": int(task.gpu or 0), "user_id": task.user_id,
         "retry_count": int(task.retry_count or 0), "max_retries": int(task.max_retries or 0),
-        "plugin_status": {},
+        "plugin_status": dict(task.plugin_status or {}),  # only what the worker's health checks reported
         # The workers holding it now, by rank (empty unless a worker holds it).
         "node_assignments": [{"node_id": int(n["node_id"]), "worker_id": n["worker_id"], "slot_assigned": bool(n["slot_assigned"])}
                              for n in task.node_assignments or []] if task.status in ACTIVE_STATUSES else [],

@@ -211,6 +211,8 @@ def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
             raise ConflictError(f"task {task_id} is not held by worker {report.worker_id}")
         fields = {name: value for name, value in (("output", report.output), ("error", report.error)) if value is not None}
         tasks.set_status(task, report.status, **fields)
+        if report.plugin_status:
+            tasks.record_plugin_status(task, report.plugin_status)
 
     task = tasks.mutate_task(task_id, advance)
     if report.status in TERMINAL_STATUSES:
