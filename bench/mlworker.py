@@ -1,29 +1,50 @@
-"""ML worker scheduling on the embedded stack: enqueue→lease latency and racing workers.
+"""ML worker scheduling on the embedded stack.
 
-    python -m bench.mlworker [--tasks 40] [--workers 8]
+    python -m bench.mlworker [--tasks 16] [--workers 8] [--sizes 100,10000] [--sim-tasks 30] [--seed 7]
 
-Prints numbers; asserts nothing beyond the invariant that no task is leased twice.
+1. Items DynamoDB reads per request (a botocore hook on the models' clients) for a task page of
+   50, the queue and the scheduler status, at each number of tasks in `--sizes` (seeded by
+   batch writes, with the counters their creation would have kept).
+2. Enqueue→lease latency, and `--workers` racing workers draining a queue (decisions per second).
+3. A seeded mixed workload (sizes 1–8 GPUs, walltimes, arrivals) run through the real lease
+   selection and transactions on moto, on a virtual clock: greedy first fit against EASY
+   backfill, side by side (utilisation, mean wait, the wait of the large jobs).
+
+Prints numbers; asserts only that no task is leased twice. moto is far slower than DynamoDB:
+compare the columns, not the absolute times.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from aiplane_local.stack import start_local_stack
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tasks", type=int, default=20, help="tasks submitted in each phase")
-    parser.add_argument("--workers", type=int, default=4, help="GPU workers racing for leases")
+    parser.add_argument("--tasks", type=int, default=16, help="tasks submitted in each lease phase")
+    parser.add_argument("--workers", type=int, default=8, help="GPU workers racing for leases")
+    parser.add_argument("--sizes", default="100,10000", help="task counts for the items-read table")
+    parser.add_argument("--sim-tasks", type=int, default=30, help="tasks in the simulated workload")
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     stack = start_local_stack(start_dispatchers=False)
     try:
-        run(args.tasks, args.workers)
+        unlimited()
+        items_read([int(size) for size in args.sizes.split(",")])
+        racing(args.tasks, args.workers)
+        for policy in ("greedy", "easy"):
+            clear()
+            simulate(policy, args.sim_tasks, args.seed)
     finally:
         stack.stop()
 
@@ -33,8 +54,98 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, int(len(ordered) * fraction) - 1)]
 
 
-def run(task_count: int, worker_count: int) -> None:
-    # Imported after the stack is up: the models bind to the embedded AWS endpoint.
+def unlimited() -> None:
+    """One bench user submits everything: lift the per-user GPU limit."""
+    from aiplane.mlworker import cluster
+
+    changed = replace(cluster.environment(), mlworker_max_gpus_per_user=1_000_000)
+    cluster.environment = lambda: changed
+
+
+def clear() -> None:
+    from aiplane.data.aws import client
+    from aiplane.mlworker.models import TABLE_NAME
+
+    dynamodb = client("dynamodb")
+    for page in dynamodb.get_paginator("scan").paginate(TableName=TABLE_NAME, ProjectionExpression="pk, sk"):
+        for item in page["Items"]:
+            dynamodb.delete_item(TableName=TABLE_NAME, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+class ItemsRead:
+    def __init__(self) -> None:
+        self.items = 0
+
+    def __call__(self, parsed, model, **_) -> None:
+        if model.name in ("Query", "Scan"):
+            self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
+        elif model.name == "GetItem":
+            self.items += 1 if parsed.get("Item") else 0
+        elif model.name == "BatchGetItem":
+            self.items += sum(len(items) for items in parsed.get("Responses", {}).values())
+
+
+def count_reads(call) -> int:
+    from aiplane.mlworker.counters import TaskCountRecord
+    from aiplane.mlworker.models import JupyterServiceRecord, ReservationRecord, TaskRecord, UsageRecord, WorkerRecord
+
+    counter = ItemsRead()
+    clients = {m._get_connection().connection.client
+               for m in (TaskRecord, TaskCountRecord, WorkerRecord, ReservationRecord, JupyterServiceRecord, UsageRecord)}
+    for one in clients:
+        one.meta.events.register("after-call.dynamodb", counter)
+    try:
+        call()
+    finally:
+        for one in clients:
+            one.meta.events.unregister("after-call.dynamodb", counter)
+    return counter.items
+
+
+def seed_tasks(count: int, user_id: str) -> None:
+    """Queued tasks as create_task writes them, batch-written, and the counts their creation adds."""
+    from aiplane.mlworker.common import now_iso
+    from aiplane.mlworker.counters import TaskCountRecord, user_key
+    from aiplane.mlworker.models import TASKS_PARTITION, TaskRecord, task_key, task_status_key, user_status_key
+
+    with TaskRecord.batch_write() as batch:
+        for index in range(count):
+            task_id, moment = str(uuid.uuid4()), now_iso()
+            batch.save(TaskRecord(
+                task_key(task_id), gsi1pk=TASKS_PARTITION, gsi1sk=f"{moment}#{task_id}",
+                gsi2pk=task_status_key("queued"), gsi2sk=f"{moment}#{task_id}",
+                gsi3pk=user_status_key(user_id, "queued"), gsi3sk=f"{moment}#{task_id}", task_id=task_id,
+                job_name=f"seed-{index}", status="queued", priority=1 + index % 10, user_id=user_id,
+                created_at=moment, gpu=1, history=[], version=1,
+            ))
+    for key in ("TASKCOUNT#0", user_key(user_id)):
+        TaskCountRecord(key, "ALL").update(actions=[TaskCountRecord.queued.add(count)])
+
+
+def items_read(sizes: list[int]) -> None:
+    from aiplane.identity.principal import Principal
+    from aiplane.mlworker import scheduler, tasks
+
+    admin = Principal(id="bench-admin", kind="admin", credential="api_key")
+    user = Principal(id="bench-user", kind="user", credential="api_key")
+    print("items read per request (DynamoDB items scanned or returned)")
+    print(f"{'tasks':>8}  {'GET /v1/tasks?limit=50':>22}  {'(a user)':>8}  {'GET /v1/queue':>13}  {'GET /v1/scheduler/status':>24}")
+    seeded = 0
+    for size in sizes:
+        clear()
+        seed_tasks(size // 2, "bench-user")
+        seed_tasks(size - size // 2, "someone-else")
+        seeded = size
+        page = count_reads(lambda: tasks.list_tasks(status=None, user_id=None, limit=50, offset=0, principal=admin))
+        mine = count_reads(lambda: tasks.list_tasks(status=None, user_id=None, limit=50, offset=0, principal=user))
+        queue = count_reads(lambda: tasks.queue_stats(0, admin))
+        status = count_reads(scheduler.status)
+        print(f"{seeded:>8}  {page:>22}  {mine:>8}  {queue:>13}  {status:>24}")
+    print("  (/v1/queue's counts come from the counters; its `queue` list reads every queued task)")
+    clear()
+
+
+def racing(task_count: int, worker_count: int) -> None:
     from aiplane.mlworker import tasks, workers
     from aiplane.mlworker.audit import Actor
     from aiplane.mlworker.schemas import CreateTaskRequest, JobStateReport, RegisterWorkerRequest, WorkerCapabilities
@@ -45,7 +156,6 @@ def run(task_count: int, worker_count: int) -> None:
     for worker_id in worker_ids:
         workers.register_worker(RegisterWorkerRequest(id=worker_id, capabilities=capabilities), actor)
 
-    # One task at a time: submit, then the first worker leases it.
     enqueue_ms, lease_ms = [], []
     for index in range(task_count):
         started = time.perf_counter()
@@ -62,13 +172,18 @@ def run(task_count: int, worker_count: int) -> None:
     print(f"enqueue, {task_count} tasks: median {statistics.median(enqueue_ms):.1f} ms, p95 {percentile(enqueue_ms, 0.95):.1f} ms")
     print(f"lease (queue of 1): median {statistics.median(lease_ms):.1f} ms, p95 {percentile(lease_ms, 0.95):.1f} ms")
 
-    # A full queue drained by racing workers.
     for index in range(task_count):
         tasks.create_task(CreateTaskRequest(job_name=f"race-{index}", priority=1 + index % 10, gpu=1), actor)
+    latencies: list[float] = []
 
     def drain(worker_id: str) -> list[str]:
         mine = []
-        while workers.heartbeat(worker_id) and (task := workers.lease_task(worker_id)) is not None:
+        while workers.heartbeat(worker_id):
+            started = time.perf_counter()
+            task = workers.lease_task(worker_id)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if task is None:
+                break
             mine.append(task.task_id)
         return mine
 
@@ -77,8 +192,94 @@ def run(task_count: int, worker_count: int) -> None:
         leased_ids = [task_id for batch in pool.map(drain, worker_ids) for task_id in batch]
     elapsed = time.perf_counter() - started
     assert len(leased_ids) == len(set(leased_ids)) == task_count, "a task was leased twice or lost"
-    print(f"{worker_count} racing workers drained {task_count} tasks in {elapsed:.2f} s "
-          f"({task_count / elapsed:.1f} leases/s), no task leased twice")
+    print(f"{worker_count} racing workers drained {task_count} tasks in {elapsed:.2f} s: "
+          f"{len(latencies) / elapsed:.1f} decisions/s ({task_count / elapsed:.1f} leases/s), lease median "
+          f"{statistics.median(latencies):.1f} ms, p95 {percentile(latencies, 0.95):.1f} ms; no task leased twice")
+
+
+class VirtualClock:
+    """Stands in for the `time` module of the scheduling code: the simulation moves it."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+
+def simulate(policy: str, task_count: int, seed: int) -> None:
+    """Two 8-GPU workers; a seeded stream of tasks (mostly small, some whole-node) arriving over time."""
+    from aiplane.mlworker import cluster, tasks, workers
+    from aiplane.mlworker.audit import Actor
+    from aiplane.mlworker.common import now_iso
+    from aiplane.mlworker.models import TaskRecord
+    from aiplane.mlworker.schemas import CreateTaskRequest, JobStateReport, RegisterWorkerRequest, WorkerCapabilities
+
+    rng = random.Random(seed)
+    clock = VirtualClock(time.time())
+    real_time = cluster.time
+    cluster.time = workers.time = clock
+    actor = Actor(user_id="sim")
+    worker_ids = ["sim-1", "sim-2"]
+    total_gpus = 16
+    for worker_id in worker_ids:
+        workers.register_worker(RegisterWorkerRequest(id=worker_id, capabilities=WorkerCapabilities(gpu_count=8)), actor)
+    start = clock.now
+    arrivals = []
+    moment = start
+    for index in range(task_count):
+        moment += rng.expovariate(1 / 120)  # one task every 2 minutes on average
+        gpu = rng.choice([1, 1, 2, 2, 4, 8, 8])
+        walltime = rng.choice([1800, 3600, 5400, 7200])
+        runtime = walltime * rng.uniform(0.5, 1.0)
+        arrivals.append((moment, index, gpu, walltime, runtime, rng.choice([3, 5, 5, 7])))
+    pending = list(arrivals)
+    running: dict[str, tuple[float, str, int]] = {}  # task id -> (ends at, worker id, gpu)
+    submitted_at: dict[str, float] = {}
+    size_of: dict[str, int] = {}
+    runtimes: dict[str, float] = {}
+    waits: dict[str, float] = {}
+    busy_gpu_s = 0.0
+    last = start
+    try:
+        while pending or running or len(waits) < task_count:
+            # Advance to the next arrival or end.
+            upcoming = [pending[0][0]] if pending else []
+            upcoming += [end for end, _, _ in running.values()]
+            if not upcoming:
+                break
+            clock.now = min(upcoming)
+            busy_gpu_s += sum(gpu for _, _, gpu in running.values()) * (clock.now - last)
+            last = clock.now
+            for task_id, (end, worker_id, _) in list(running.items()):
+                if end <= clock.now:
+                    workers.report_state(task_id, JobStateReport(worker_id=worker_id, status="completed"))
+                    del running[task_id]
+            while pending and pending[0][0] <= clock.now:
+                arrived, index, gpu, walltime, runtime, priority = pending.pop(0)
+                task = tasks.create_task(CreateTaskRequest(job_name=f"sim-{index}", gpu=gpu, walltime=walltime,
+                                                           priority=priority), actor)
+                task.update(actions=[TaskRecord.created_at.set(now_iso(datetime.fromtimestamp(arrived, UTC)))])
+                submitted_at[task.task_id], size_of[task.task_id] = arrived, gpu
+                runtimes[task.task_id] = runtime
+            for worker_id in worker_ids:
+                workers.heartbeat(worker_id)  # on the virtual clock
+            for worker_id in worker_ids:
+                while True:
+                    decision, state = cluster.decide(worker_id, datetime.fromtimestamp(clock.now, UTC), policy)
+                    if decision is None:
+                        break
+                    task = tasks.get_task(decision.task_id)
+                    cluster.commit_lease(task, decision, state, 10**9)
+                    waits[task.task_id] = clock.now - submitted_at[task.task_id]
+                    running[task.task_id] = (clock.now + runtimes[task.task_id], worker_id, int(task.gpu))
+    finally:
+        cluster.time = workers.time = real_time
+    makespan = last - start
+    big = [waits[t] for t in waits if size_of[t] >= 8]
+    print(f"{policy:>6}: {task_count} tasks on 2 × 8 GPUs, makespan {makespan / 3600:.1f} h, "
+          f"utilisation {busy_gpu_s / (total_gpus * makespan):.0%}, mean wait {statistics.mean(waits.values()) / 60:.0f} min, "
+          f"8-GPU jobs: mean wait {statistics.mean(big) / 60 if big else 0:.0f} min, max {max(big, default=0) / 60:.0f} min")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ agent credential for its own worker (`require_worker`):
 - POST /v1/scheduler/workers/{workerId}/heartbeat
 - POST /v1/scheduler/workers/{workerId}/lease
 - POST /v1/scheduler/jobs/{jobId}/state
+
+Beyond the contract for everyone: DELETE /v1/scheduler/reservations/{reservationId} (release early).
 """
 
 from typing import Any
@@ -78,6 +80,12 @@ def create_reservation(body: CreateReservationRequest, request: Request) -> dict
     return reservations.reservation_body(reservations.create_reservation(body, current_principal(request), actor_of(request)))
 
 
+@router.delete("/v1/scheduler/reservations/{reservationId}", status_code=204, include_in_schema=False)
+def release_reservation(reservationId: str, request: Request) -> Response:
+    reservations.release(reservationId, current_principal(request), actor_of(request))
+    return Response(status_code=204)
+
+
 @router.patch("/v1/scheduler/jobs/{jobId}/priority")
 def change_priority(jobId: str, body: PriorityRequest, request: Request) -> dict[str, Any]:
     task = tasks.change_priority(jobId, body.priority, current_principal(request), actor_of(request))
@@ -108,7 +116,7 @@ def heartbeat(workerId: str, request: Request, body: WorkerHeartbeat | None = No
 def lease(workerId: str, request: Request) -> dict[str, Any] | Response:
     require_worker(request, workerId)
     task = workers.lease_task(workerId)
-    return task_io.lease_answer(task) if task is not None else Response(status_code=204)
+    return task_io.lease_answer(task, workerId) if task is not None else Response(status_code=204)
 
 
 @router.post("/v1/scheduler/jobs/{jobId}/state", include_in_schema=False)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from aiplane.api.auth import current_principal
 from aiplane.data.pagination import parse_limit
+from aiplane.errors import ValidationError
 from aiplane.mlworker import task_io, tasks, workers
 from aiplane.mlworker.requests import actor_of
 from aiplane.mlworker.schemas import CreateTaskRequest
@@ -33,11 +34,17 @@ def list_tasks(
     user_id: str | None = None,
     limit: str | None = None,
     offset: int = Query(0, ge=0),
-    node_count: int = Query(1, ge=1),  # accepted per the contract; tasks run on one node
+    node_count: int | None = Query(None, ge=1),  # filters: only tasks of that many nodes
+    reservation_id: str | None = None,
+    plugin_configs: str | None = None,
 ) -> dict[str, Any]:
+    if plugin_configs is not None:
+        raise ValidationError("plugin_configs is not a list filter; configure plugins with PUT /v1/plugins/{name}/config",
+                              param="plugin_configs")
     page_limit = parse_limit(limit, default=tasks.DEFAULT_LIST_LIMIT, maximum=tasks.MAX_LIST_LIMIT)
     page, total = tasks.list_tasks(status=status, user_id=user_id, limit=page_limit, offset=offset,
-                                   principal=current_principal(request))
+                                   principal=current_principal(request), reservation_id=reservation_id,
+                                   node_count=node_count)
     return {"tasks": [tasks.task_body(task) for task in page], "total": total, "limit": page_limit, "offset": offset}
 
 

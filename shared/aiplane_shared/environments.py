@@ -65,6 +65,12 @@ class Environment:
     # of their coordinator URL). Unset: no such domain.
     appproxy_coordinator_domain: str | None = None
     appproxy_coordinator_certificate_arn: str | None = None
+    # mlworker scheduling policy (docs/mlworker.md "Scheduling").
+    mlworker_default_walltime_s: int = 3600  # a task without `walltime` is stopped after this long
+    mlworker_max_gpus_per_user: int = 16  # GPUs a non-admin's running tasks may hold at once
+    mlworker_preemption_margin: float = 2.0  # effective-priority lead that lets a waiting task preempt
+    mlworker_fairshare_half_life_h: float = 168.0  # decay of recorded GPU-seconds (Slurm's PriorityDecayHalfLife)
+    mlworker_backfill: str = "easy"  # easy (EASY backfill) | greedy (first fit)
 
 
 # API Gateway's integration timeout: a buffered route may take at most 29 s, a streaming one 15 minutes
@@ -100,6 +106,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
         gpu_limits=GpuSpendLimits(max_instances_per_user=4, max_gpus_per_user=8, default_lease_hours=1.0),
         audit_digest_retention_days=30, mlworker_reservation_gpu_hours_per_user=16.0,
+        mlworker_default_walltime_s=4 * 3600, mlworker_max_gpus_per_user=16,
     ),
     "prod": Environment(
         name="prod", account=None, region="us-east-1", resource_prefix="aiplane-prod",
@@ -113,6 +120,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
         gpu_limits=GpuSpendLimits(max_instances_per_user=16, max_gpus_per_user=64, default_lease_hours=1.0),
         audit_digest_retention_days=400, mlworker_reservation_gpu_hours_per_user=64.0,
+        mlworker_default_walltime_s=24 * 3600, mlworker_max_gpus_per_user=64,
     ),
 }
 

@@ -137,7 +137,11 @@ class SigningKey:
 IDENTITY_TABLE = Table("identity", "users, API keys, sessions, access control, rate-limit counters")
 RUNTIME_TABLE = Table("runtime", "LLM backends, pools/groups, models, providers, chains, chats, events")
 APPPROXY_TABLE = Table("appproxy", "workers, slots, circuits, endpoints")
-MLWORKER_TABLE = Table("mlworker", "tasks, plugins, scheduler workers, reservations, experiments, audit chain")
+MLWORKER_TABLE = Table(
+    "mlworker", "tasks, plugins, scheduler workers, reservations, experiments, audit chain",
+    # gsi3: a user's tasks per status, so a user's task list reads a page, not every task.
+    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")),
+)
 GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, guardrails, served models")
 
 # Live updates: who listens on which WebSocket (API Gateway connection ids), expiring with API

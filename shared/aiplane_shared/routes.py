@@ -146,6 +146,8 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (MLWORKER, "POST", "/v1/jupyter/workers/{workerId}/services"),
     # appproxy: what Backend.AI managers probe before using a coordinator ({"api_version": "v2"}).
     (APPPROXY, "GET", "/status"),
+    # An mlworker reservation's owner (or an admin) releases it before it expires.
+    (MLWORKER, "DELETE", "/v1/scheduler/reservations/{reservationId}"),
 )
 
 # The routes a GPU agent calls with its contract's credential; that credential works nowhere else.

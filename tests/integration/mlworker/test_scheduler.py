@@ -125,16 +125,20 @@ def test_status_counts_workers_queue_and_reservations(client, admin, submit, reg
 def test_reservations_are_refused_beyond_capacity(client, admin, register):
     register("gpu-1", gpu_count=4, gpu_type="H100")
     register("gpu-2", gpu_count=2, gpu_type="A100")
+    # 2 nodes × 2 GPUs needs two workers: one 4-GPU worker is not that shape.
+    shape = client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2, "gpu_type": "H100"})
+    assert shape.status_code == 409 and shape.json()["code"] == "CONFLICT"
+    register("gpu-3", gpu_count=4, gpu_type="H100")
     first = client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2, "gpu_type": "H100"})
     assert first.status_code == 201
     body = first.json()
     assert set(body) == {"id", "user_id", "gpu_count", "gpu_type", "node_count", "expires_at", "status"}
     assert body["status"] == "active" and body["gpu_count"] == 2 and body["node_count"] == 2
-    full = client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 1, "gpu_type": "H100"})
-    assert full.status_code == 409 and full.json()["code"] == "CONFLICT"
+    assert client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 3, "gpu_type": "H100"}).status_code == 409
     assert client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "gpu_type": "A100"}).status_code == 201
+    assert client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2}).status_code == 201
     assert client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 1}).status_code == 409
-    assert len(client.get("/v1/scheduler/reservations", headers=admin).json()) == 2
+    assert len(client.get("/v1/scheduler/reservations", headers=admin).json()) == 3
 
 
 def test_racing_reservations_never_overbook(client, admin, register):

@@ -1,9 +1,10 @@
-"""The scheduling decision: priority, FIFO, fit and aging, with plain values."""
+"""The queue order: priority, fair share, FIFO and aging, with plain values."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from aiplane.mlworker.fairshare import decayed, factors_of
 from aiplane.mlworker.scheduling import (
     AGING_INTERVAL_S,
     MAX_PRIORITY,
@@ -11,7 +12,6 @@ from aiplane.mlworker.scheduling import (
     Demand,
     aged_priority,
     free_capacity,
-    pick_next,
     queue_order,
 )
 
@@ -19,7 +19,7 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ROOMY = Capacity(gpu=8, cpu=64, memory_gb=512)
 
 
-def demand(task_id: str, priority: int = 5, age_s: float = 0, **resources: int) -> Demand:
+def demand(task_id: str, priority: int = 5, age_s: float = 0, **resources) -> Demand:
     return Demand(task_id=task_id, priority=priority, submitted_at=NOW - timedelta(seconds=age_s), **resources)
 
 
@@ -45,23 +45,23 @@ def test_old_low_priority_task_overtakes_a_fresh_higher_one():
     assert [d.task_id for d in queue_order([fresh, old_low], NOW)] == ["old-low", "fresh"]
 
 
-def test_picks_the_first_task_that_fits_the_free_gpus():
-    big = demand("big", priority=9, gpu=8)
-    small = demand("small", priority=5, gpu=1)
-    assert pick_next([big, small], Capacity(gpu=2, cpu=64, memory_gb=512), NOW).task_id == "small"
-    assert pick_next([big, small], ROOMY, NOW).task_id == "big"
-
-
-def test_cpu_and_memory_must_fit_too():
-    hungry = demand("hungry", cpu=16, memory_gb=1024)
-    assert pick_next([hungry], ROOMY, NOW) is None
-    assert pick_next([hungry], Capacity(gpu=0, cpu=16, memory_gb=1024), NOW).task_id == "hungry"
-
-
-def test_nothing_queued_means_nothing_picked():
-    assert pick_next([], ROOMY, NOW) is None
-
-
 def test_free_capacity_subtracts_running_tasks():
     running = [demand("a", gpu=3, cpu=8, memory_gb=64), demand("b", gpu=1, cpu=4, memory_gb=32)]
     assert free_capacity(ROOMY, running) == Capacity(gpu=4, cpu=52, memory_gb=416)
+
+
+def test_fair_share_orders_equal_priorities_by_recent_usage():
+    heavy, light = demand("heavy", age_s=20, user_id="heavy"), demand("light", age_s=10, user_id="light")
+    order = queue_order([heavy, light], NOW, {"heavy": 0.2, "light": 0.9})
+    assert [d.task_id for d in order] == ["light", "heavy"]
+    higher = demand("higher", priority=6, user_id="heavy")
+    assert queue_order([light, higher], NOW, {"heavy": 0.01})[0].task_id == "higher"  # priority comes first
+
+
+def test_fair_share_factor_is_slurms_classic_formula():
+    assert factors_of({"a": 0.0, "b": 0.0}) == {"a": 1.0, "b": 1.0}
+    shares = factors_of({"a": 50.0, "b": 50.0})  # each used exactly their share: 2^-1
+    assert shares == {"a": 0.5, "b": 0.5}
+    skewed = factors_of({"a": 100.0, "b": 0.0})
+    assert skewed["a"] == 0.25 and skewed["b"] == 1.0
+    assert decayed(100.0, 0, 7200, half_life=3600) == 25.0

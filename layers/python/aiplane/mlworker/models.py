@@ -3,6 +3,8 @@
 Key layout:
 - task         pk TASK#<id>        sk META   gsi1 TASKS / <created>#<id>
                                              gsi2 TASKSTATUS#<status> / <status time>#<id>
+                                             gsi3 USERTASKS#<user>#<status> / <created>#<id>
+- task counts  pk TASKCOUNT#<shard> sk ALL; TASKCOUNT#USER#<user> sk ALL; TASKCOUNT#HOURS sk HOUR#<hour> (counters.py)
 - worker       pk WORKER#<id>      sk META   gsi1 WORKERS / <id>
 - reservation  pk RESERVATION#<id> sk META   gsi1 RESERVATIONS / <created>#<id>
 - ledger       pk RESERVATIONS     sk LEDGER (version bumped by every reservation: serializes them)
@@ -11,6 +13,7 @@ Key layout:
 - audit head   pk AUDIT#<shard>    sk HEAD   (sequence + hash of the shard's newest event)
 - experiment   pk EXPERIMENT#<id>  sk META   gsi1 EXPERIMENTS / <created>#<id>
 - jupyter      pk JUPYTER#<id>     sk META   gsi1 JUPYTER / <created>#<id>
+- usage        pk USAGE#<user>     sk META   (decayed GPU-seconds: fair share)
 
 The task's gsi2 sort key is the time it entered its status: queue order for queued tasks,
 the end time for finished ones (so "completed today" is a key condition).
@@ -25,6 +28,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from aiplane.data.models import Gsi1, Gsi2, string_list, table_name
@@ -53,10 +57,27 @@ def worker_key(worker_id: str) -> str:
     return f"WORKER#{worker_id}"
 
 
+def user_status_key(user_id: str, status: str) -> str:
+    return f"USERTASKS#{user_id}#{status}"
+
+
+class Gsi3(GlobalSecondaryIndex):
+    """The mlworker table's `gsi3`: a user's tasks per status (aiplane_shared.resources.MLWORKER_TABLE)."""
+
+    class Meta:
+        index_name = "gsi3"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
 class TaskRecord(Model):
     class Meta:
         table_name = TABLE_NAME
         region = get_settings().region
+
+    _persisted_status: str | None  # not stored: the status as last saved (counters), set on first change
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=META)
@@ -66,6 +87,9 @@ class TaskRecord(Model):
     gsi2sk = UnicodeAttribute()
     by_created = Gsi1()
     by_status = Gsi2()
+    gsi3pk = UnicodeAttribute(null=True)  # kept by tasks.set_status
+    gsi3sk = UnicodeAttribute(null=True)
+    by_user_status = Gsi3()
     task_id = UnicodeAttribute()
     job_name = UnicodeAttribute()
     status = UnicodeAttribute()
@@ -93,6 +117,16 @@ class TaskRecord(Model):
     fencing_token = NumberAttribute(default=0)
     exit_code = NumberAttribute(null=True)  # the entrypoint's, as its worker reported it
     log_key = UnicodeAttribute(null=True)  # the full log in the artifacts bucket (task_io)
+    # Scheduling (aiplane/mlworker/backfill.py): gpu, cpu and memory_gb are per node.
+    node_count = NumberAttribute(default=1)
+    reservation_id = UnicodeAttribute(null=True)
+    walltime_s = NumberAttribute(null=True)  # None: the environment's default
+    preemptible = BooleanAttribute(default=False)
+    leased_epoch = NumberAttribute(null=True)  # when the current lease began (walltime counts from it)
+    # While leased: [{"node_id": rank, "worker_id", "gpu", "slot_assigned": lease delivered to that worker}]
+    node_assignments = JSONAttribute(default=list)
+    # {plugin: {"name", "status", "url"?, "last_check"}}: the sidecar health checks its worker reported
+    plugin_status = JSONAttribute(default=dict)
     # Every state change, oldest first: [{"seq", "status", "priority", "at", ...}] (the job stream)
     history = JSONAttribute(default=list)
     version = VersionAttribute()  # every save is conditional on the version read
@@ -120,6 +154,7 @@ class WorkerRecord(Model):
     active_tasks = string_list(default=list)
     status = UnicodeAttribute(default="active")  # active | draining | offline
     drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
+    stop_requests = string_list(default=list)  # taken away (preempted, walltime): the next heartbeat's stop_tasks
     version = VersionAttribute()
 
 
@@ -141,7 +176,9 @@ class ReservationRecord(Model):
     created_at = UnicodeAttribute()
     expires_at = UnicodeAttribute()
     expires_at_epoch = NumberAttribute()  # TTL as well: DynamoDB removes it some time after expiry
-    status = UnicodeAttribute(default="active")
+    status = UnicodeAttribute(default="active")  # active | claimed (a holder's task leased in it) | released
+    workers = string_list(default=list)  # where its node_count × gpu_count GPUs are held
+    version = VersionAttribute(null=True)
 
 
 class ReservationLedger(Model):
@@ -247,3 +284,17 @@ class JupyterServiceRecord(Model):
     created_at = UnicodeAttribute()
     worker_id = UnicodeAttribute(null=True)  # the worker that starts (or started) it
     error = UnicodeAttribute(null=True)  # why it could not start (status error)
+
+
+class UsageRecord(Model):
+    """A user's recorded GPU usage, decayed to `decayed_at_epoch` (fair share, see `fairshare`)."""
+
+    class Meta:
+        table_name = TABLE_NAME
+        region = get_settings().region
+
+    pk = UnicodeAttribute(hash_key=True)  # USAGE#<user id>
+    sk = UnicodeAttribute(range_key=True, default=META)
+    gpu_seconds = NumberAttribute(default=0)
+    decayed_at_epoch = NumberAttribute(default=0)
+    version = VersionAttribute()

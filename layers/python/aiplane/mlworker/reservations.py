@@ -1,9 +1,12 @@
 """GPU capacity reservations.
 
-A reservation holds `gpu_count × node_count` GPUs (of `gpu_type`, when given) from now until it
-expires. It is refused (409) when it would exceed the GPUs of the active workers minus what the
-live reservations already hold. Every reservation bumps the ledger item's version in the same
-transaction, so two reservations racing for the last GPUs serialize and the loser re-checks.
+A reservation holds `gpu_count` GPUs on each of `node_count` distinct workers (of `gpu_type`, when
+given) from now until it expires or its owner releases it. It is admitted only when that shape
+fits now, counting running tasks and the other reservations (409 otherwise), and is pinned to
+those workers: their reserved GPUs go only to tasks naming the reservation (`backfill`), and the
+first such lease marks it `claimed`. Every reservation bumps the ledger item's version and checks
+the versions of the workers it holds in the same transaction, so racing reservations and leases
+serialize and the loser re-checks.
 A non-admin's live reservations may hold at most the environment's
 `mlworker_reservation_gpu_hours_per_user` (GPUs × hours until expiry); past it: 403. Reservations
 are seen by their owner and by admins.
@@ -16,30 +19,26 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso
-from aiplane.errors import ConflictError, ForbiddenError
+from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
-from aiplane.mlworker import audit, workers
+from aiplane.mlworker import audit, backfill, cluster
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import connection, without_none
-from aiplane.mlworker.models import RESERVATIONS_PARTITION, ReservationLedger, ReservationRecord
+from aiplane.mlworker.models import META, ReservationRecord, WorkerRecord
 from aiplane.mlworker.schemas import CreateReservationRequest
 from aiplane.settings import get_settings
 from aiplane_shared.environments import get_environment
 
 SAVE_ATTEMPTS = 20
-
-
-def _live(now_epoch: float) -> list[ReservationRecord]:
-    return [reservation for reservation in ReservationRecord.by_list.query(RESERVATIONS_PARTITION)
-            if reservation.status == "active" and reservation.expires_at_epoch > now_epoch]
+LIVE = ("active", "claimed")
 
 
 def list_active() -> list[ReservationRecord]:
-    return _live(time.time())
+    return cluster.live_reservations(time.time())
 
 
 def list_visible(principal: Principal) -> list[ReservationRecord]:
@@ -67,38 +66,23 @@ def _check_user_limit(principal: Principal, live: list[ReservationRecord], wante
         )
 
 
-def _counts_against(gpu_type: str | None, held_type: str | None) -> bool:
-    """An untyped reservation competes with all; a typed one with its type and untyped ones."""
-    return gpu_type is None or held_type is None or held_type == gpu_type
-
-
-def gpu_capacity(gpu_type: str | None) -> int:
-    return sum(int(worker.gpu_count) for worker in workers.list_workers()
-               if workers.effective_status(worker) == workers.ACTIVE and (gpu_type is None or worker.gpu_type == gpu_type))
-
-
-def _ledger() -> ReservationLedger:
-    try:
-        return ReservationLedger.get(RESERVATIONS_PARTITION, "LEDGER", consistent_read=True)
-    except DoesNotExist:
-        return ReservationLedger()
-
-
 def create_reservation(request: CreateReservationRequest, principal: Principal, actor: Actor) -> ReservationRecord:
     wanted = request.gpu_count * request.node_count
     for _ in range(SAVE_ATTEMPTS):
-        ledger = _ledger()
+        ledger = cluster.ledger()
         now = datetime.now(UTC)
-        live = _live(now.timestamp())
+        state = cluster.snapshot(now.timestamp())
+        live = list(state.reservations.values())
         # Checked under the ledger's version like capacity, so one user's racing requests cannot pass together.
         _check_user_limit(principal, live, _gpu_hours(wanted, request.expires_minutes * 60), now.timestamp())
-        held = sum(int(r.gpu_count) * int(r.node_count) for r in live
-                   if _counts_against(request.gpu_type, r.gpu_type))
-        capacity = gpu_capacity(request.gpu_type)
-        if held + wanted > capacity:
+        placement = backfill.place_reservation(request.gpu_count, request.node_count, request.gpu_type, state.nodes)
+        if placement is None:
+            free = sorted((backfill.free_on(n).gpu for n in state.nodes
+                           if request.gpu_type is None or n.gpu_type == request.gpu_type), reverse=True)
             raise ConflictError(
-                f"not enough GPU capacity: {wanted} requested, {max(0, capacity - held)} of {capacity} unreserved",
-                details={"requested": wanted, "capacity": capacity, "reserved": held},
+                f"not enough GPU capacity: {request.node_count} worker(s) with {request.gpu_count} free GPUs each "
+                f"requested; free GPUs per worker now: {free}",
+                details={"gpu_count": request.gpu_count, "node_count": request.node_count, "free_per_worker": free},
             )
         reservation_id = str(uuid.uuid4())
         expires = now + timedelta(minutes=request.expires_minutes)
@@ -106,24 +90,64 @@ def create_reservation(request: CreateReservationRequest, principal: Principal, 
             f"RESERVATION#{reservation_id}", gsi1sk=f"{now_iso(now)}#{reservation_id}", reservation_id=reservation_id,
             user_id=actor.user_id or "", gpu_count=request.gpu_count, gpu_type=request.gpu_type,
             node_count=request.node_count, created_at=now_iso(now), expires_at=now_iso(expires),
-            expires_at_epoch=int(expires.timestamp()), status="active",
+            expires_at_epoch=int(expires.timestamp()), status="active", workers=placement,
         )
         try:
             with TransactWrite(connection=connection()) as transaction:
                 transaction.save(reservation, condition=ReservationRecord.pk.does_not_exist())
                 transaction.save(ledger)  # conditional on the version read
+                for worker_id in placement:  # no lease landed on these workers since the snapshot
+                    worker = state.workers[worker_id]
+                    transaction.condition_check(WorkerRecord, worker.pk, worker.sk,
+                                                condition=WorkerRecord.version == worker.version)
         except TransactWriteError:
             continue
         audit.append_event("job_queued", actor, resource=f"reservation/{reservation_id}", action="reserve",
                            metadata={"gpu_count": request.gpu_count, "node_count": request.node_count,
-                                     "gpu_type": request.gpu_type})
+                                     "gpu_type": request.gpu_type, "workers": placement})
         return reservation
     raise ConflictError("reservations are changing concurrently; try again")
 
 
+def find(reservation_id: str) -> ReservationRecord | None:
+    try:
+        return ReservationRecord.get(f"RESERVATION#{reservation_id}", META, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def usable_by(reservation_id: str, user_id: str | None, gpu: int, node_count: int) -> ReservationRecord:
+    """The live reservation a new task names, checked against its submitter and shape."""
+    reservation = find(reservation_id)
+    if reservation is None or reservation.status not in LIVE or reservation.expires_at_epoch <= time.time():
+        raise NotFoundError(f"reservation {reservation_id} not found or no longer live")
+    if reservation.user_id != user_id:
+        raise ForbiddenError("this reservation belongs to another user")
+    if gpu > int(reservation.gpu_count) or node_count > int(reservation.node_count):
+        raise ValidationError(
+            f"the task needs {node_count} × {gpu} GPUs; reservation {reservation_id} holds "
+            f"{int(reservation.node_count)} × {int(reservation.gpu_count)}", param="reservation_id")
+    return reservation
+
+
+def release(reservation_id: str, principal: Principal, actor: Actor) -> None:
+    """End a reservation early: its GPUs go back to everyone at once."""
+    reservation = find(reservation_id)
+    if reservation is None or not (principal.is_admin or reservation.user_id == principal.id):
+        raise NotFoundError(f"reservation {reservation_id} not found")
+    if reservation.status not in LIVE or reservation.expires_at_epoch <= time.time():
+        raise ConflictError(f"reservation {reservation_id} has already ended")
+    try:
+        reservation.update(actions=[ReservationRecord.status.set("released")],
+                           condition=ReservationRecord.status.is_in(*LIVE))
+    except UpdateError:
+        raise ConflictError(f"reservation {reservation_id} has already ended") from None
+    audit.append_event("job_completed", actor, resource=f"reservation/{reservation_id}", action="release")
+
+
 def reservation_body(reservation: ReservationRecord) -> dict[str, Any]:
     status = reservation.status
-    if status == "active" and reservation.expires_at_epoch <= time.time():
+    if status in LIVE and reservation.expires_at_epoch <= time.time():
         status = "expired"
     return without_none({
         "id": reservation.reservation_id, "user_id": reservation.user_id, "gpu_count": int(reservation.gpu_count),

@@ -17,7 +17,7 @@ from typing import Any
 from aiplane.clock import now_iso
 from aiplane.errors import ValidationError
 from aiplane.identity.principal import Principal
-from aiplane.mlworker import audit, jupyter, reservations, tasks, workers
+from aiplane.mlworker import audit, counters, jupyter, reservations, tasks, workers
 from aiplane.mlworker.models import AuditEventRecord
 
 STREAM_WINDOW_S = 3.0
@@ -26,13 +26,14 @@ POLL_INTERVAL_S = 0.5
 
 def status() -> dict[str, Any]:
     states = [workers.effective_status(worker) for worker in workers.list_workers()]
+    counts = counters.totals()
     return {
         "workers_total": len(states),
         "workers_active": states.count(workers.ACTIVE),
         "workers_draining": states.count(workers.DRAINING),
-        "batch_queue_depth": len(tasks.tasks_in_status(tasks.QUEUED)),
+        "batch_queue_depth": counts[tasks.QUEUED],
         "service_queue_depth": jupyter.starting_count(),
-        "tasks_running": sum(len(tasks.tasks_in_status(s)) for s in tasks.ACTIVE_STATUSES),
+        "tasks_running": sum(counts[s] for s in tasks.ACTIVE_STATUSES),
         "tasks_completed_24h": tasks.completed_since(24),
         "reservations_active": len(reservations.list_active()),
         "timestamp": now_iso(),

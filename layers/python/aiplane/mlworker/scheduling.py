@@ -1,16 +1,16 @@
-"""The scheduling decision, as plain functions over plain values (no I/O).
+"""The queue order, as plain functions over plain values (no I/O).
 
-Order: effective priority first (higher runs first), then FIFO by submission time. A task's
-effective priority ages: it gains one level per `AGING_INTERVAL_S` spent waiting, capped at
-`MAX_PRIORITY`, so a stream of high-priority work cannot starve old low-priority tasks forever
-(the priority-aging idea of Slurm's multifactor plugin). A worker takes the first task in that
-order that fits in its free GPUs, CPU cores and memory (backfill: a large task at the head does
-not block smaller ones that fit now).
+Order: effective priority level first (higher runs first), then the user's fair-share factor
+(higher first, see `fairshare`), then FIFO by submission time. A task's effective priority ages:
+it gains one level per `AGING_INTERVAL_S` spent waiting, capped at `MAX_PRIORITY`, so a stream of
+high-priority work cannot starve old low-priority tasks forever (the priority-aging idea of
+Slurm's multifactor plugin). Which task of that order a worker gets is `backfill.plan_lease`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,9 +27,14 @@ class Demand:
     task_id: str
     priority: int
     submitted_at: datetime
-    gpu: int = 0
+    gpu: int = 0  # per node
     cpu: int = 0
     memory_gb: int = 0
+    user_id: str = ""
+    node_count: int = 1
+    walltime_s: float = 3600.0
+    reservation_id: str | None = None
+    preemptible: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,16 +54,15 @@ def aged_priority(priority: int, submitted_at: datetime, now: datetime) -> float
     return min(float(MAX_PRIORITY), priority + waited_s / AGING_INTERVAL_S)
 
 
-def queue_order(demands: Iterable[Demand], now: datetime) -> list[Demand]:
-    return sorted(demands, key=lambda d: (-aged_priority(d.priority, d.submitted_at, now), d.submitted_at, d.task_id))
+def queue_order(demands: Iterable[Demand], now: datetime, fair_share: Mapping[str, float] | None = None) -> list[Demand]:
+    """`fair_share`: each user's factor in (0, 1]; a user missing from it counts as 1 (no recent usage)."""
+    shares = fair_share or {}
 
+    def key(d: Demand) -> tuple:
+        level = math.floor(aged_priority(d.priority, d.submitted_at, now) + 1e-9)
+        return (-level, -shares.get(d.user_id, 1.0), d.submitted_at, d.task_id)
 
-def pick_next(demands: Sequence[Demand], free: Capacity, now: datetime) -> Demand | None:
-    """The task a worker with `free` capacity should run next, or None when nothing fits."""
-    for demand in queue_order(demands, now):
-        if free.fits(demand):
-            return demand
-    return None
+    return sorted(demands, key=key)
 
 
 def free_capacity(total: Capacity, running: Iterable[Demand]) -> Capacity:

@@ -31,6 +31,13 @@ class CreateTaskRequest(BaseModel):
     memory_gb: int = Field(default=0, ge=0, le=16384)
     gpu: int = Field(default=0, ge=0, le=64)
     metadata: dict[str, str] = Field(default_factory=dict)
+    # Beyond the contract's body (docs/mlworker.md "Scheduling"): a gang's node count (gpu, cpu and
+    # memory_gb are per node), the reservation it runs in, its walltime limit in seconds (default
+    # per environment) and whether a higher-priority task may preempt it.
+    node_count: int = Field(default=1, ge=1, le=64)
+    reservation_id: str | None = Field(default=None, min_length=1, max_length=64)
+    walltime: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
+    preemptible: bool = False
 
 
 class PriorityRequest(BaseModel):
@@ -80,8 +87,17 @@ class LeaseRequest(BaseModel):
     worker_id: str = Field(min_length=1, max_length=128)
 
 
+class PluginStatusReport(BaseModel):
+    """What the worker's health check of one of the task's sidecars found."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["healthy", "unhealthy", "starting", "stopped"]
+    url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+
+
 class JobStateReport(BaseModel):
-    """A worker reports progress of a task it holds."""
+    """A worker reports progress of a task it holds (and, optionally, its sidecars' health)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -92,6 +108,7 @@ class JobStateReport(BaseModel):
     fencing_token: int = Field(ge=1)  # the lease's, from the lease answer: a stale one is refused
     exit_code: int | None = Field(default=None, ge=-255, le=255)
     log_uploaded: bool = False  # the full log is at the URL the collecting report's answer presigned
+    plugin_status: dict[str, PluginStatusReport] | None = Field(default=None, max_length=16)
 
 
 class HeldLease(BaseModel):

@@ -29,9 +29,9 @@ def _bucket() -> str:
     return get_settings().bucket(resources.ARTIFACT_BUCKET.name)
 
 
-def lease_answer(task: TaskRecord) -> dict[str, Any]:
-    """What the leasing worker gets: the task, its fencing token and presigned dataset downloads."""
-    return {**tasks.work_body(task), "fencing_token": int(task.fencing_token or 0),
+def lease_answer(task: TaskRecord, worker_id: str | None = None) -> dict[str, Any]:
+    """What the leasing worker gets: the task (with its rank), its fencing token and presigned dataset downloads."""
+    return {**tasks.work_body(task, worker_id), "fencing_token": int(task.fencing_token or 0),
             "dataset_specs": dataset_specs_for_worker(task)}
 
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso
 from aiplane.errors import ConflictError, NotFoundError
-from aiplane.mlworker import audit, scheduling, tasks
+from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import connection, without_none
+from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
 from aiplane.mlworker.schemas import JobStateReport, RegisterWorkerRequest
 from aiplane.mlworker.tasks import (
@@ -111,13 +109,16 @@ def heartbeat(worker_id: str, held: dict[str, int] | None = None) -> dict[str, A
     handed to another worker meanwhile, or, when the worker lists what it runs in `held` (task id
     -> fencing token), run under a stale or expired lease) so the worker can kill them."""
 
+    requested: list[str] = []
+
     def beat(worker: WorkerRecord) -> None:
         worker.last_heartbeat, worker.last_heartbeat_epoch = now_iso(), int(time.time())
         if worker.status == OFFLINE and not worker.drained:
             worker.status = ACTIVE
+        requested[:], worker.stop_requests = list(worker.stop_requests or []), []
 
     worker = _mutate_worker(worker_id, beat)
-    stop: list[str] = []
+    stop: list[str] = list(requested)
     for task_id in list(worker.active_tasks or []):
         renewed = _renew_lease(task_id, worker_id, None if held is None else held.get(task_id))
         if not renewed:
@@ -133,7 +134,7 @@ def _renew_lease(task_id: str, worker_id: str, token: int | None = None) -> bool
     renewed = {"held": False}
 
     def renew(task: TaskRecord) -> None:
-        renewed["held"] = (task.worker_id == worker_id and task.status in ACTIVE_STATUSES
+        renewed["held"] = (worker_id in tasks.holders(task) and task.status in ACTIVE_STATUSES
                            and not _lease_passed(task) and (token is None or token == int(task.fencing_token or 0)))
         if renewed["held"]:
             task.lease_expires_epoch = int(time.time()) + LEASE_TTL_S
@@ -157,6 +158,19 @@ def _release(worker_id: str, task_ids: list[str]) -> None:
         pass
 
 
+def request_stop(worker_id: str, task_ids: list[str]) -> None:
+    """Take tasks away from a worker (preempted, over walltime): their GPUs are free at once and
+    the worker's next heartbeat lists them in `stop_tasks`."""
+    def take(worker: WorkerRecord) -> None:
+        worker.active_tasks = [task_id for task_id in (worker.active_tasks or []) if task_id not in task_ids]
+        worker.stop_requests = [*(worker.stop_requests or []), *(t for t in task_ids if t not in (worker.stop_requests or []))]
+
+    try:
+        _mutate_worker(worker_id, take)
+    except NotFoundError:
+        pass
+
+
 def drain_worker(worker_id: str, actor: Actor) -> WorkerRecord:
     def drain(worker: WorkerRecord) -> None:
         worker.drained = True
@@ -170,7 +184,7 @@ def drain_worker(worker_id: str, actor: Actor) -> WorkerRecord:
 
 def _held_tasks(worker: WorkerRecord) -> list[TaskRecord]:
     held = (tasks.find_task(task_id) for task_id in worker.active_tasks or [])
-    return [task for task in held if task is not None and task.status in ACTIVE_STATUSES and task.worker_id == worker.worker_id]
+    return [task for task in held if task is not None and task.status in ACTIVE_STATUSES and worker.worker_id in tasks.holders(task)]
 
 
 def free_capacity(worker: WorkerRecord, held: list[TaskRecord] | None = None) -> scheduling.Capacity:
@@ -179,33 +193,30 @@ def free_capacity(worker: WorkerRecord, held: list[TaskRecord] | None = None) ->
 
 
 def lease_task(worker_id: str) -> TaskRecord | None:
-    """Hand the worker the next task that fits its free capacity, or None."""
+    """Hand the worker its rank of a gang another worker's lease placed on it, else the next task
+    the scheduler picks for it (see `backfill`), or None."""
     for _ in range(SAVE_ATTEMPTS):
         worker = get_worker(worker_id)
         if worker.drained:
             return None  # draining or drained: no new work
         if effective_status(worker) != ACTIVE:
             raise ConflictError(f"worker {worker_id} missed its heartbeats; heartbeat before leasing")
-        now = datetime.now(UTC)
-        candidates = tasks.tasks_in_status(QUEUED)
-        choice = scheduling.pick_next([tasks.demand_of(task) for task in candidates], free_capacity(worker), now)
-        if choice is None:
+        rank = gangs.undelivered_rank(worker)
+        if rank is not None:
+            return rank
+        decision, state = cluster.decide(worker_id)
+        if decision is None:
             return None
-        task = tasks.find_task(choice.task_id)
-        if task is None or task.status != QUEUED:
+        task = tasks.find_task(decision.task_id)
+        if task is None or task.status != QUEUED or worker_id not in state.workers:
             continue  # the index lagged behind a lease or a cancellation
-        tasks.set_status(task, PREPARING, worker_id=worker_id, lease_expires_epoch=int(time.time()) + LEASE_TTL_S,
-                         fencing_token=int(task.fencing_token or 0) + 1)
-        worker.active_tasks = [*(worker.active_tasks or []), task.task_id]
         try:
-            with TransactWrite(connection=connection()) as transaction:
-                transaction.save(task)
-                transaction.save(worker)
+            cluster.commit_lease(task, decision, state, LEASE_TTL_S)
         except TransactWriteError:
             continue  # another worker took it, or our own record changed: decide again
         tasks.announce_status(task)
         audit.append_event("job_started", SYSTEM, resource=f"task/{task.task_id}", action="lease",
-                           metadata={"worker_id": worker_id})
+                           metadata={"worker_id": worker_id, "workers": list(decision.workers)})
         return tasks.get_task(task.task_id)
     raise ConflictError("the queue is too busy; try again")
 
@@ -222,10 +233,11 @@ def _lease_passed(task: TaskRecord, now_epoch: float | None = None) -> bool:
 def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
     """Advance a held task. Refused (409) unless the reporter holds the current lease: same worker,
     the lease's fencing token, not yet expired (a partitioned worker whose task was leased again
-    holds an older token), and the status moves forward in the contract's order."""
+    holds an older token), and the status moves forward in the contract's order. A gang's task is
+    advanced by its rank-0 worker; the other ranks' reports are checked and acknowledged."""
 
     def advance(task: TaskRecord) -> None:
-        if task.worker_id != report.worker_id or task.status not in ACTIVE_STATUSES:
+        if report.worker_id not in tasks.holders(task) or task.status not in ACTIVE_STATUSES:
             raise ConflictError(f"task {task_id} is not held by worker {report.worker_id}")
         if report.fencing_token != int(task.fencing_token or 0):
             raise ConflictError(f"task {task_id}: fencing token {report.fencing_token} is stale; the task was leased again",
@@ -234,14 +246,21 @@ def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
             raise ConflictError(f"task {task_id}: the lease of worker {report.worker_id} has expired")
         if report.status != FAILED and REPORT_ORDER.index(report.status) < REPORT_ORDER.index(task.status):
             raise ConflictError(f"task {task_id} is {task.status}; it cannot go back to {report.status}")
+        if report.worker_id != task.worker_id:
+            return  # another rank of the gang: its leader reports the task
         fields = {name: value for name, value in (("output", report.output), ("error", report.error),
                                                   ("exit_code", report.exit_code)) if value is not None}
         if report.log_uploaded:
             fields["log_key"] = log_key(task)
         tasks.set_status(task, report.status, **fields)
+        if report.plugin_status:
+            tasks.record_plugin_status(task, report.plugin_status)
 
     task = tasks.mutate_task(task_id, advance)
+    if report.worker_id != task.worker_id:
+        return task
     if report.status in TERMINAL_STATUSES:
+        fairshare.charge(task)
         _release(report.worker_id, [task_id])
         audit.append_event("job_completed", Actor(user_id=report.worker_id), resource=f"task/{task_id}",
                            action=report.status, success=report.status != FAILED, error=report.error)
