@@ -183,9 +183,16 @@ JOB_LEASE_EXPIRY_QUEUE = Queue(
     consumer_timeout_s=60, consumer="runtime_job_leases",
 )
 
+# LLM gateway spend: one message per request, settled by its worker off the request's path.
+SPEND_LOG_QUEUE = Queue(
+    "gateway-spend-logs", "LLM gateway spend logs: each request's usage and cost, settled against its budgets",
+    consumer_timeout_s=60, max_receive_count=5, consumer="runtime_spend",
+)
+
 QUEUES: tuple[Queue, ...] = (
     MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
     EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE, MLWORKER_LEASES_QUEUE, AUDIT_DIGESTS_QUEUE,
+    SPEND_LOG_QUEUE,
 )
 
 # Domain events travel on their own bus: a schedule rule on the default bus matches every

@@ -41,6 +41,12 @@ class Settings:
     # Local stack only: the EC2 tag holding the loopback host:port the harness gave an instance's agent
     # (agents there listen on loopback, not on moto's made-up private IPs). Unset: the private IP EC2 reports.
     gpu_agent_address_tag: str | None = None
+    # LLM gateway metering (docs/runtime-gateway.md, "Virtual keys"): JSON maps of model name to
+    # {input_cost_per_token, output_cost_per_token} and to {max_budget, budget_duration, tpm_limit, rpm_limit,
+    # max_parallel_requests}; and how long a verified API key is trusted before it is read again.
+    gateway_prices: str = "{}"
+    gateway_model_limits: str = "{}"
+    key_cache_s: float = 1.0
 
     def resource(self, name: str) -> str:
         """The physical name of a shared resource (table, queue, bus, secret)."""
@@ -65,6 +71,9 @@ def get_settings() -> Settings:
         gpu_agent_address_tag=os.environ.get("AIPLANE_GPU_AGENT_ADDRESS_TAG") or None,
         inline_body_max_bytes=int(os.environ.get("AIPLANE_INLINE_BODY_MAX_BYTES", 4 * 1024 * 1024)),
         state_offload_bytes=int(os.environ.get("AIPLANE_STATE_OFFLOAD_BYTES", 32 * 1024)),
+        gateway_prices=os.environ.get("AIPLANE_GATEWAY_PRICES") or "{}",
+        gateway_model_limits=os.environ.get("AIPLANE_GATEWAY_MODEL_LIMITS") or "{}",
+        key_cache_s=float(os.environ.get("AIPLANE_KEY_CACHE_S", 1.0)),
     )
 
 

@@ -15,7 +15,7 @@ from pynamodb.transactions import TransactWrite
 from aiplane.data.models import ApiKeyRecord
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
-from aiplane.identity import passwords
+from aiplane.identity import passwords, verified_keys
 from aiplane.identity.models import EmailClaimRecord, UserRecord
 from aiplane.settings import get_settings
 from aiplane_shared.families import GPUFARM, MLWORKER, RUNTIME
@@ -147,6 +147,7 @@ def set_families(user_id: str, families: Iterable[str]) -> UserRecord:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
         raise NotFoundError(f"user {user_id} not found") from None
+    verified_keys.forget_owner(user_id)
     return get_user(user_id)
 
 
@@ -165,6 +166,7 @@ def delete_user(user_id: str) -> None:
     delete_entries_of(user_id)
     for key in ApiKeyRecord.by_owner.query(f"OWNER#{user_id}"):
         key.update(actions=[ApiKeyRecord.revoked.set(True)])
+    verified_keys.forget_owner(user_id)
 
 
 def authenticate_password(email: str, password: str) -> UserRecord | None:
