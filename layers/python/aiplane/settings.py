@@ -5,6 +5,7 @@ The same variables are set by the CDK app on every Lambda and by the local stack
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -71,10 +72,16 @@ def get_settings() -> Settings:
         gpu_agent_address_tag=os.environ.get("AIPLANE_GPU_AGENT_ADDRESS_TAG") or None,
         inline_body_max_bytes=int(os.environ.get("AIPLANE_INLINE_BODY_MAX_BYTES", 4 * 1024 * 1024)),
         state_offload_bytes=int(os.environ.get("AIPLANE_STATE_OFFLOAD_BYTES", 32 * 1024)),
-        gateway_prices=os.environ.get("AIPLANE_GATEWAY_PRICES") or "{}",
-        gateway_model_limits=os.environ.get("AIPLANE_GATEWAY_MODEL_LIMITS") or "{}",
+        gateway_prices=os.environ.get("AIPLANE_GATEWAY_PRICES") or _json_of(environment, "gateway_prices"),
+        gateway_model_limits=os.environ.get("AIPLANE_GATEWAY_MODEL_LIMITS") or _json_of(environment, "gateway_model_limits"),
         key_cache_s=float(os.environ.get("AIPLANE_KEY_CACHE_S", 1.0)),
     )
+
+
+def _json_of(environment: str, name: str) -> str:
+    """A per-environment table (environments.py) as the JSON its variable would hold."""
+    known = ENVIRONMENTS.get(environment)
+    return json.dumps({key: dict(value) for key, value in getattr(known, name).items()}) if known else "{}"
 
 
 def current_environment() -> Environment:

@@ -92,7 +92,7 @@ def _model_limits(raw: str) -> dict[str, Limits]:
 
 
 def model_limits(model: str) -> Limits:
-    """The per-model limits of `AIPLANE_GATEWAY_MODEL_LIMITS` (exact model name as requested)."""
+    """The per-model limits of the environment's `gateway_model_limits` (exact model name as requested)."""
     return _model_limits(get_settings().gateway_model_limits).get(model, Limits())
 
 

@@ -1,8 +1,8 @@
 """Spend of the LLM gateway: the price table, the cost of a request from its real token usage, the
 settlement the spend-log worker writes, and the spend logs.
 
-Prices are the setting `AIPLANE_GATEWAY_PRICES` (LiteLLM's `input_cost_per_token`, `output_cost_per_token`
-per model name as requested). A model without a price costs 0 and its logs say `unpriced: true`.
+Prices are the environment's `gateway_prices` or `AIPLANE_GATEWAY_PRICES` (LiteLLM's `input_cost_per_token`,
+`output_cost_per_token` per model name as requested). A model without a price costs 0 and its logs say `unpriced: true`.
 """
 
 from __future__ import annotations
