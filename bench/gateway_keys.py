@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiplane_local.stack import free_port, start_local_stack  # noqa: E402
+from aiplane_local.stack import free_port, start_local_stack
 
 WARMUP_REQUESTS = 20
 MODEL = "benchkeys:latest"
@@ -48,9 +48,9 @@ def main() -> None:
     stack = start_local_stack(start_dispatchers=True)  # the spend-log worker settles as requests run
     import httpx
     import uvicorn
+    from aiplane_local.server import build_root_app
     from botocore.client import BaseClient
 
-    from aiplane_local.server import build_root_app
     from tests.integration.gateway.standins import OllamaStandIn
 
     calls: Counter[str] = Counter()

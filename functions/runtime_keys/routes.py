@@ -7,12 +7,11 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
-
 from aiplane.api.auth import current_principal
 from aiplane.gateway import spend, virtual_keys
 from aiplane.identity.api_keys import hash_key
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter()
 

@@ -12,12 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
-from fastapi.testclient import TestClient
-
 from aiplane.data.models import ApiKeyRecord
 from aiplane.identity.api_keys import hash_key
 from aiplane.settings import get_settings
 from aiplane_shared.resources import SPEND_LOG_QUEUE
+from fastapi.testclient import TestClient
+
 from tests.integration.gateway.standins import OllamaStandIn
 
 OUTPUT_PRICE = 0.002  # per completion token; prompt tokens are free here, so a request costs 4 × 0.002

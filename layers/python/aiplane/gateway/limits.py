@@ -26,18 +26,24 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from aiplane_shared.families import RUNTIME
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.models import ApiKeyRecord
-from aiplane.errors import BadRequestError, ForbiddenError, InvalidCredentialsError, RateLimitedError, ValidationError
+from aiplane.errors import (
+    BadRequestError,
+    ForbiddenError,
+    InvalidCredentialsError,
+    RateLimitedError,
+    ValidationError,
+)
 from aiplane.identity import verified_keys
 from aiplane.identity.models import GatewayLimitRecord, UserRecord
 from aiplane.identity.principal import USER, Principal
 from aiplane.identity.users import find_user
 from aiplane.settings import get_settings
-from aiplane_shared.families import RUNTIME
 
 MINUTE_S = 60
 # LiteLLM's durations: 30s, 30m, 30h, 30d, 2w, 1mo (a month is 30 days here).
@@ -190,7 +196,7 @@ def admit(principal: Principal, model: str, estimated_cost: float) -> Admission:
 def _admission_items(transaction: TransactWrite, admission: Admission, verified: verified_keys.VerifiedKey | None,
                      user: UserRecord | None, cost: float, now: float, kinds: list[tuple[str, Scope | None]]) -> None:
     if verified is not None:
-        active = (ApiKeyRecord.revoked == False) & (  # noqa: E712 (a PynamoDB condition, not a comparison)
+        active = (ApiKeyRecord.revoked == False) & (
             ApiKeyRecord.expires_at_epoch.does_not_exist() | (ApiKeyRecord.expires_at_epoch > int(now)))
         transaction.condition_check(ApiKeyRecord, f"APIKEY#{verified.key_hash}", "META", condition=active)
         kinds.append(("key", None))

@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from aiplane_shared.resources import SPEND_LOG_QUEUE
+from botocore.exceptions import BotoCoreError, ClientError
+
 from aiplane.data import aws
 from aiplane.gateway import limits, spend
 from aiplane.gateway.clients import text_of
@@ -17,7 +20,6 @@ from aiplane.gateway.messaging import queue_url
 from aiplane.gateway.schemas import ChatCompletionBody
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
-from aiplane_shared.resources import SPEND_LOG_QUEUE
 
 
 def admit(principal: Principal, body: ChatCompletionBody, model: str) -> Admission:
@@ -85,5 +87,5 @@ def account(admission: Admission, usage: spend.Usage | None, *, succeeded: bool)
     finally:
         try:
             aws.client("sqs").send_message(QueueUrl=queue_url(SPEND_LOG_QUEUE), MessageBody=json.dumps(message))
-        except Exception:
+        except (BotoCoreError, ClientError):
             logger.exception("spend log could not be queued", extra={"spend_log": message})

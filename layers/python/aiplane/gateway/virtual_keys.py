@@ -17,11 +17,22 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from aiplane.data.models import ApiKeyRecord
 from aiplane.errors import ForbiddenError, NotFoundError, ValidationError
-from aiplane.gateway.limits import LIMIT_FIELDS, Limits, Scope, duration_s, validate_limits
+from aiplane.gateway.limits import (
+    LIMIT_FIELDS,
+    Limits,
+    Scope,
+    duration_s,
+    validate_limits,
+)
 from aiplane.gateway.spend import adjust_headroom, scope_spend
 from aiplane.identity import verified_keys
 from aiplane.identity.api_keys import (
-    create_owned_key, hash_key, is_active, issue_api_key, revoke_api_key, revoke_owned_key,
+    create_owned_key,
+    hash_key,
+    is_active,
+    issue_api_key,
+    revoke_api_key,
+    revoke_owned_key,
 )
 from aiplane.identity.models import UserRecord
 from aiplane.identity.principal import Principal
