@@ -11,11 +11,12 @@ Extra route: POST /v1/embeddings (OpenAI embeddings).
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
-from aiplane.gateway import inference
+from aiplane.gateway import inference, metering
 from aiplane.gateway.schemas import ChatCompletionBody, EmbedBody, EmbeddingsBody, ExecuteBody
 from functions.runtime_exec import supported
 
@@ -39,11 +40,13 @@ def embed(body: EmbedBody) -> dict[str, Any]:
 
 
 @router.post("/v1/chat/completions", response_model=None)
-def chat_completions(body: ChatCompletionBody) -> dict[str, Any] | StreamingResponse:
+def chat_completions(body: ChatCompletionBody, request: Request) -> dict[str, Any] | StreamingResponse:
+    # Budgets and rate limits first, accounting with the backend's usage at the end (aiplane.gateway.metering).
+    admission = metering.admit(current_principal(request), body, body.model or inference.default_task_model())
     if body.stream:
-        chunks = inference.chat_completion_stream(body)
+        chunks = metering.streamed(admission, lambda report: inference.chat_completion_stream(body, on_usage=report))
         return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-    return inference.chat_completion(body)
+    return metering.completed(admission, lambda: inference.chat_completion(body))
 
 
 @router.post("/v1/embeddings", include_in_schema=False)

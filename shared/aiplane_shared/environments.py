@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Address ranges an outbound allowlist can admit (aiplane/outbound.py refuses them by default).
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -71,6 +71,11 @@ class Environment:
     mlworker_preemption_margin: float = 2.0  # effective-priority lead that lets a waiting task preempt
     mlworker_fairshare_half_life_h: float = 168.0  # decay of recorded GPU-seconds (Slurm's PriorityDecayHalfLife)
     mlworker_backfill: str = "easy"  # easy (EASY backfill) | greedy (first fit)
+    # LLM gateway price table and per-model limits (docs/runtime-gateway.md), by model name as requested:
+    # {"input_cost_per_token", "output_cost_per_token"} and {"max_budget", "budget_duration", "tpm_limit",
+    # "rpm_limit", "max_parallel_requests"}. AIPLANE_GATEWAY_PRICES / AIPLANE_GATEWAY_MODEL_LIMITS override them.
+    gateway_prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    gateway_model_limits: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
 
 
 # API Gateway's integration timeout: a buffered route may take at most 29 s, a streaming one 15 minutes

@@ -202,11 +202,17 @@ LIVE_UPDATES_QUEUE = Queue(
     "live-updates", "status changes to push to the WebSocket connections of their owner",
     consumer_timeout_s=30, max_receive_count=3, consumer="websocket_sender",
 )
+# LLM gateway spend: one message per request, settled by its worker off the request's path.
+SPEND_LOG_QUEUE = Queue(
+    "gateway-spend-logs", "LLM gateway spend logs: each request's usage and cost, settled against its budgets",
+    consumer_timeout_s=60, max_receive_count=5, consumer="runtime_spend",
+)
 
 QUEUES: tuple[Queue, ...] = (
     MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
     EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE, MLWORKER_LEASES_QUEUE, AUDIT_DIGESTS_QUEUE,
     LIVE_UPDATES_QUEUE,
+    SPEND_LOG_QUEUE,
 )
 
 # Presigned uploads never completed (runtime files, gpufarm models): their pending records and objects go.

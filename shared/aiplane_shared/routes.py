@@ -50,6 +50,7 @@ GROUP_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
         ("/jobs/", "jobs"), ("/leases", "jobs"),
         ("/telegram-frontends", "telegram"),
         ("/system/", "system"), ("/executor/", "system"), ("/openapi.json", "system"),
+        ("/key/", "keys"), ("/user/", "keys"), ("/spend/", "keys"),
     ),
     APPPROXY: (
         ("/api/circuit/", "circuits"),
@@ -148,6 +149,13 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (APPPROXY, "GET", "/status"),
     # An mlworker reservation's owner (or an admin) releases it before it expires.
     (MLWORKER, "DELETE", "/v1/scheduler/reservations/{reservationId}"),
+    # LiteLLM's key management API (virtual keys with budgets and limits) and spend logs.
+    (RUNTIME, "POST", "/key/generate"),
+    (RUNTIME, "POST", "/key/update"),
+    (RUNTIME, "GET", "/key/info"),
+    (RUNTIME, "POST", "/key/delete"),
+    (RUNTIME, "POST", "/user/update"),
+    (RUNTIME, "GET", "/spend/logs"),
 )
 
 # The routes a GPU agent calls with its contract's credential; that credential works nowhere else.

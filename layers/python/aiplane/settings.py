@@ -5,6 +5,7 @@ The same variables are set by the CDK app on every Lambda and by the local stack
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -48,6 +49,12 @@ class Settings:
     gateway_cooldown_s: float = 15.0
     gateway_retries: int = 1
     gateway_retry_backoff_s: float = 0.05
+    # LLM gateway metering (docs/runtime-gateway.md, "Virtual keys"): JSON maps of model name to
+    # {input_cost_per_token, output_cost_per_token} and to {max_budget, budget_duration, tpm_limit, rpm_limit,
+    # max_parallel_requests}; and how long a verified API key is trusted before it is read again.
+    gateway_prices: str = "{}"
+    gateway_model_limits: str = "{}"
+    key_cache_s: float = 1.0
 
     def resource(self, name: str) -> str:
         """The physical name of a shared resource (table, queue, bus, secret)."""
@@ -77,7 +84,16 @@ def get_settings() -> Settings:
         gateway_cooldown_s=float(os.environ.get("AIPLANE_GATEWAY_COOLDOWN_S", 15)),
         gateway_retries=int(os.environ.get("AIPLANE_GATEWAY_RETRIES", 1)),
         gateway_retry_backoff_s=float(os.environ.get("AIPLANE_GATEWAY_RETRY_BACKOFF_S", 0.05)),
+        gateway_prices=os.environ.get("AIPLANE_GATEWAY_PRICES") or _json_of(environment, "gateway_prices"),
+        gateway_model_limits=os.environ.get("AIPLANE_GATEWAY_MODEL_LIMITS") or _json_of(environment, "gateway_model_limits"),
+        key_cache_s=float(os.environ.get("AIPLANE_KEY_CACHE_S", 1.0)),
     )
+
+
+def _json_of(environment: str, name: str) -> str:
+    """A per-environment table (environments.py) as the JSON its variable would hold."""
+    known = ENVIRONMENTS.get(environment)
+    return json.dumps({key: dict(value) for key, value in getattr(known, name).items()}) if known else "{}"
 
 
 def current_environment() -> Environment:

@@ -104,7 +104,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_models": _gateway_api(),
     "runtime_providers": _gateway_api(capabilities=(C.PROVIDER_KEYS_WRITE,)),
     "runtime_queue": _gateway_api(),
-    "runtime_exec": _gateway_api(),
+    "runtime_exec": _gateway_api(resources.SPEND_LOG_QUEUE),
     # Chains keep large state values in the artifacts bucket (aiplane.data.offload, chain-runs/).
     "runtime_chains": _gateway_api(ARTIFACT_BUCKET, capabilities=(C.CHAINS,)),
     "runtime_chats": _gateway_api(ARTIFACT_BUCKET, capabilities=(C.CHAINS,)),
@@ -156,6 +156,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET,
                                       capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
     "runtime_job_leases": _worker(RUNTIME_TABLE),
+    # LLM gateway metering: virtual keys and spend logs (identity table), the spend-log worker.
+    "runtime_keys": _api(),
+    "runtime_spend": _worker(IDENTITY_TABLE, resources.SPEND_LOG_QUEUE),
     # Both remove (and move) circuits, telling the workers on their Redis.
     "appproxy_worker_liveness": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     "appproxy_idle_circuits": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),

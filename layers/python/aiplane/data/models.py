@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -67,4 +75,12 @@ class ApiKeyRecord(Model):
     rate_limit = NumberAttribute(null=True)  # requests per minute; None: the default limit
     scope = UnicodeAttribute(null=True)  # None: a user key; "gpu-agent": the agent routes of one GPU contract
     contract_id = UnicodeAttribute(null=True)  # the GPU contract a "gpu-agent" key was issued for
+    # Virtual-key limits (LiteLLM's /key/generate; aiplane.gateway.limits). None: no limit.
+    models = UnicodeSetAttribute(null=True)  # the models the key may call; None: any
+    max_budget = NumberAttribute(null=True)
+    budget_duration = UnicodeAttribute(null=True)  # "30d", "1h"...: the budget's reset period; None: never resets
+    tpm_limit = NumberAttribute(null=True)
+    rpm_limit = NumberAttribute(null=True)
+    max_parallel_requests = NumberAttribute(null=True)
+    key_metadata = JSONAttribute(null=True)
 

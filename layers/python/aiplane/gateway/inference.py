@@ -236,8 +236,9 @@ def _assistant_message(result: ChatResult) -> dict[str, Any]:
     return message
 
 
-def chat_completion_stream(body: ChatCompletionBody) -> Iterator[str]:
-    """SSE lines of `chat.completion.chunk`s ending with `data: [DONE]`.
+def chat_completion_stream(body: ChatCompletionBody, on_usage: Callable[[Usage], None] | None = None) -> Iterator[str]:
+    """SSE lines of `chat.completion.chunk`s ending with `data: [DONE]`; `on_usage` gets the stream's
+    usage when it ends (whether or not the client asked for a usage chunk).
 
     The backend is chosen (with failover) before this returns, so a failure to connect is still
     an error status; once chunks flow, a broken stream ends with an error event and [DONE].
@@ -254,7 +255,7 @@ def chat_completion_stream(body: ChatCompletionBody) -> Iterator[str]:
     input_text = _input_text(messages)
     served, target, deltas = _routed(body.model or default_task_model(), STREAM, open_stream, input_text=input_text,
                                      fallbacks=_request_fallbacks(body), hold=True)
-    return _sse_chunks(served, target, deltas, include_usage=body.include_usage(), input_text=input_text)
+    return _sse_chunks(served, target, deltas, include_usage=body.include_usage(), input_text=input_text, on_usage=on_usage)
 
 
 def _primed(deltas: Iterator[ChatDelta]) -> Iterator[ChatDelta]:
@@ -269,7 +270,8 @@ def _primed(deltas: Iterator[ChatDelta]) -> Iterator[ChatDelta]:
     return chained()
 
 
-def _sse_chunks(model_name: str, target: Target, deltas: Iterator[ChatDelta], *, include_usage: bool, input_text: str) -> Iterator[str]:
+def _sse_chunks(model_name: str, target: Target, deltas: Iterator[ChatDelta], *, include_usage: bool, input_text: str,
+                on_usage: Callable[[Usage], None] | None = None) -> Iterator[str]:
     """The backend's deltas as OpenAI chunks (content, tool-call deltas, logprobs, one finish per choice),
     then a usage chunk when the client asked for one. The usage is accounted however the stream ends."""
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -329,7 +331,10 @@ def _sse_chunks(model_name: str, target: Target, deltas: Iterator[ChatDelta], *,
         if close:
             close()
         routing.done(target.backend.id)
-        account(_stream_usage(model_name, target, reported, input_text, streamed_characters))
+        final = _stream_usage(model_name, target, reported, input_text, streamed_characters)
+        account(final)
+        if on_usage is not None:
+            on_usage(final)
 
 
 def _stream_usage(model_name: str, target: Target, reported: tuple[int, int] | None, input_text: str, characters: int) -> Usage:

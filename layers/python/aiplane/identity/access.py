@@ -8,6 +8,7 @@ resource; the bootstrap admin holds manage on `server`.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -35,12 +36,27 @@ def permission_for_method(method: str) -> str:
     return _METHOD_PERMISSION.get(method.upper(), MANAGE)
 
 
+# Levels looked up in the last `key_cache_s` (1 s), so a route's permission check does not query on every
+# request; a grant changed in another container takes effect within that time, in this one at once.
+_recent_levels: dict[tuple[str, str], tuple[float, str]] = {}
+
+
 def permission_of(principal: Principal, resource: str) -> str:
     """The principal's effective level on a resource: its best grant on exactly it or on `server`."""
     if principal.is_admin:
         return MANAGE
     if principal.kind != USER:
         return NONE
+    recent = _recent_levels.get((principal.id, resource))
+    if recent is not None and time.monotonic() - recent[0] < get_settings().key_cache_s:
+        return recent[1]
+    if len(_recent_levels) >= 10_000:
+        _recent_levels.clear()
+    _recent_levels[(principal.id, resource)] = (time.monotonic(), level := _looked_up(principal, resource))
+    return level
+
+
+def _looked_up(principal: Principal, resource: str) -> str:
     best = NONE
     for granted in (resource, SERVER) if resource != SERVER else (SERVER,):
         for entry in AccessEntryRecord.by_identity.query(
@@ -100,6 +116,7 @@ def create_entry(identity: str | None, resource: str | None, resource_type: str 
             transaction.save(entry, condition=AccessEntryRecord.pk.does_not_exist())
     except TransactWriteError:
         raise ConflictError("an access entry for this identity and resource already exists") from None
+    _recent_levels.clear()
     return entry
 
 
@@ -128,6 +145,7 @@ def update_entry(entry_id: str, *, permission: str | None) -> AccessEntryRecord:
         actions=[AccessEntryRecord.permission.set(permission), AccessEntryRecord.updated_at.set(datetime.now(UTC))],
         condition=AccessEntryRecord.pk.exists(),
     )
+    _recent_levels.clear()
     return entry
 
 
@@ -135,6 +153,7 @@ def delete_entry(entry: AccessEntryRecord) -> None:
     with TransactWrite(connection=_connection()) as transaction:
         transaction.delete(entry)
         transaction.delete(_claim(entry.identity, entry.resource_type, entry.resource))
+    _recent_levels.clear()
 
 
 def delete_entries_of(identity: str) -> None:

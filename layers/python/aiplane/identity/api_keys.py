@@ -24,6 +24,7 @@ from aiplane.clock import rfc3339
 from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import ApiKeyRecord
 from aiplane.errors import ConflictError, NotFoundError
+from aiplane.identity import verified_keys
 from aiplane.identity.models import OwnedKeysRecord
 from aiplane.settings import get_settings
 
@@ -50,10 +51,10 @@ class IssuedKey:
 
 def issue_api_key(
     owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
-    scope: str | None = None, contract_id: str | None = None,
+    scope: str | None = None, contract_id: str | None = None, attributes: dict[str, Any] | None = None,
 ) -> IssuedKey:
     issued = _new_key(owner_id, name, is_admin=is_admin, expires_at=expires_at, rate_limit=rate_limit,
-                      scope=scope, contract_id=contract_id)
+                      scope=scope, contract_id=contract_id, attributes=attributes)
     # The hash is the key: a collision would be a generator failure, so refuse to overwrite.
     issued.record.save(condition=ApiKeyRecord.pk.does_not_exist())
     return issued
@@ -61,7 +62,7 @@ def issue_api_key(
 
 def _new_key(
     owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
-    scope: str | None = None, contract_id: str | None = None,
+    scope: str | None = None, contract_id: str | None = None, attributes: dict[str, Any] | None = None,
 ) -> IssuedKey:
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
@@ -82,6 +83,7 @@ def _new_key(
         rate_limit=rate_limit,
         scope=scope,
         contract_id=contract_id,
+        **(attributes or {}),  # a virtual key's limits (aiplane.gateway.virtual_keys)
     )
     return IssuedKey(key_id=record.key_id, api_key=api_key, record=record)
 
@@ -90,9 +92,10 @@ def _owned(owner_id: str) -> OwnedKeysRecord:
     return OwnedKeysRecord(f"APIKEYS#{owner_id}", "META")
 
 
-def create_owned_key(owner_id: str, name: str, *, expires_at: datetime | None, limit: int) -> IssuedKey:
+def create_owned_key(owner_id: str, name: str, *, expires_at: datetime | None, limit: int,
+                     attributes: dict[str, Any] | None = None) -> IssuedKey:
     """A key the user creates for themselves; ConflictError when they already hold `limit` active ones."""
-    issued = _new_key(owner_id, name, expires_at=expires_at)
+    issued = _new_key(owner_id, name, expires_at=expires_at, attributes=attributes)
     if not _save_within_cap(issued, limit) and not (_forget_inactive(owner_id) and _save_within_cap(issued, limit)):
         raise ConflictError(f"at most {limit} active API keys per user; revoke one first")
     return issued
@@ -153,6 +156,7 @@ def keys_of(owner_id: str) -> list[ApiKeyRecord]:
 
 def revoke_api_key(api_key_hash: str) -> None:
     ApiKeyRecord(f"APIKEY#{api_key_hash}", "META").update(actions=[ApiKeyRecord.revoked.set(True)])
+    verified_keys.forget(api_key_hash)
 
 
 def revoke_owned_key(owner_id: str, key_id: str) -> ApiKeyRecord:

@@ -19,7 +19,8 @@ import jwt
 
 from aiplane.data.secrets import get_string_secret
 from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
-from aiplane.identity.api_keys import DISPLAY_PREFIX_LENGTH, GPU_AGENT_SCOPE, KEY_PREFIX, find_active_key
+from aiplane.identity import verified_keys
+from aiplane.identity.api_keys import DISPLAY_PREFIX_LENGTH, GPU_AGENT_SCOPE, KEY_PREFIX, find_active_key, hash_key
 from aiplane.identity.audit import FAILURE, record_auth_event
 from aiplane.identity.bootstrap import matches_bootstrap
 from aiplane.identity.principal import (
@@ -151,15 +152,9 @@ def _looks_like_api_key(value: str) -> bool:
 def _api_key_principal(api_key: str) -> Principal:
     if matches_bootstrap(ADMIN_API_KEY_SECRET, api_key):
         return Principal(id=BOOTSTRAP_ADMIN_ID, kind=ADMIN, credential="api_key")
-    record = find_active_key(api_key)
-    if record is None:
-        raise InvalidCredentialsError("invalid API key")
-    families: Iterable[str] | None = FAMILIES  # keys of the bootstrap admin
-    if not record.is_admin and record.owner_id != BOOTSTRAP_ADMIN_ID:
-        owner = find_user(record.owner_id)
-        if owner is None:
-            raise InvalidCredentialsError("the API key's user no longer exists")
-        families = owner.families
+    verified = _verified_key(api_key)
+    record = verified.record
+    families: Iterable[str] | None = verified.owner.families if verified.owner else FAMILIES  # admin keys: every family
     claims = {"keyId": record.key_id}
     if record.scope == GPU_AGENT_SCOPE:
         # A contract credential opens the agent routes only (require_access), whatever its user's families.
@@ -171,6 +166,25 @@ def _api_key_principal(api_key: str) -> Principal:
     if record.rate_limit is not None:
         claims["rateLimit"] = str(int(record.rate_limit))
     return Principal(id=record.owner_id, kind=ADMIN if record.is_admin else USER, credential="api_key", claims=claims)
+
+
+def _verified_key(api_key: str) -> verified_keys.VerifiedKey:
+    key_hash = hash_key(api_key)
+    verified = verified_keys.fresh(key_hash)
+    if verified is not None:
+        return verified
+    verified_keys.forget(key_hash)
+    record = find_active_key(api_key)
+    if record is None:
+        raise InvalidCredentialsError("invalid API key")
+    owner = None
+    if not record.is_admin and record.owner_id != BOOTSTRAP_ADMIN_ID:
+        owner = find_user(record.owner_id)
+        if owner is None:
+            raise InvalidCredentialsError("the API key's user no longer exists")
+    verified = verified_keys.VerifiedKey(key_hash=key_hash, record=record, owner=owner)
+    verified_keys.remember(verified)
+    return verified
 
 
 def _families(families: Iterable[str] | None) -> str:

@@ -10,6 +10,8 @@ Item layout (pk / sk; gsi1; gsi2):
 - key set:       APIKEYS#<user id> / META  (hashes of the keys a user created and has not revoked: the cap)
 - auth event:    AUTHCHAIN#<shard> / SEQ#<sequence>;  AUTHLOG#<user id>, <at>;  AUTHLOG#<day>, <at>#<sequence>
 - auth chain head: AUTHCHAIN#<shard> / HEAD  (the events form an `aiplane.audit_chain` chain)
+- gateway limit:  LIMIT#<key|user|model>#<id> / INFLIGHT, MINUTE#<start epoch>, BUDGET#<period start epoch | all>
+- spend log:      SPENDLOG#<request id> / META;  SPENDLOG#USER#<user id>, <at>#<id>;  SPENDLOG, <at>#<id>
 API keys are `aiplane.data.models.ApiKeyRecord` in the same table.
 """
 
@@ -51,6 +53,12 @@ class UserRecord(_IdentityModel):
     friendly_name = UnicodeAttribute(null=True)
     password_hash = UnicodeAttribute()  # argon2id, never leaves the layer
     families = UnicodeSetAttribute(null=True)  # API families it may use (docs/identity.md); None: none
+    # Gateway limits on everything the user calls, whatever the credential (aiplane.gateway.limits).
+    max_budget = NumberAttribute(null=True)
+    budget_duration = UnicodeAttribute(null=True)
+    tpm_limit = NumberAttribute(null=True)
+    rpm_limit = NumberAttribute(null=True)
+    max_parallel_requests = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
@@ -147,3 +155,44 @@ class AuthChainHeadRecord(_IdentityModel):
     sequence_num = NumberAttribute()
     event_hash = UnicodeAttribute()
     timestamp = UnicodeAttribute()
+
+
+class GatewayLimitRecord(_IdentityModel):
+    """One scope's (key, user or model) gateway counters: in-flight requests, a minute's requests and
+    tokens, or a budget period's spend and headroom (the budget left after spend and reservations)."""
+
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    inflight = NumberAttribute(null=True)
+    requests = NumberAttribute(null=True)
+    tokens = NumberAttribute(null=True)
+    spend = NumberAttribute(null=True)
+    headroom = NumberAttribute(null=True)
+    expires_at_epoch = NumberAttribute(null=True)
+
+
+class SpendLogRecord(_IdentityModel):
+    """One request's usage and cost, written by the spend-log worker (never on the request path)."""
+
+    class Meta(_IdentityModel.Meta):
+        pass
+
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_user = Gsi1()
+    gsi2pk = UnicodeAttribute(default="SPENDLOG")
+    gsi2sk = UnicodeAttribute()
+    by_time = Gsi2()
+    request_id = UnicodeAttribute()
+    key_id = UnicodeAttribute(null=True)
+    key_hash = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute()
+    model = UnicodeAttribute()
+    prompt_tokens = NumberAttribute(default=0)
+    completion_tokens = NumberAttribute(default=0)
+    spend = NumberAttribute(default=0)
+    unpriced = BooleanAttribute(default=False)
+    status = UnicodeAttribute()  # success | failure
+    started_at = UTCDateTimeAttribute()
+    ended_at = UTCDateTimeAttribute()

@@ -18,7 +18,7 @@ from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import ApiKeyRecord
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
-from aiplane.identity import passwords
+from aiplane.identity import passwords, verified_keys
 from aiplane.identity.access import delete_entries_of
 from aiplane.identity.models import EmailClaimRecord, UserRecord
 from aiplane.settings import get_settings
@@ -138,6 +138,7 @@ def set_families(user_id: str, families: Iterable[str]) -> UserRecord:
         if not refused_by_condition(error):
             raise
         raise NotFoundError(f"user {user_id} not found") from None
+    verified_keys.forget_owner(user_id)
     return get_user(user_id)
 
 
@@ -154,6 +155,7 @@ def delete_user(user_id: str) -> None:
     delete_entries_of(user_id)
     for key in ApiKeyRecord.by_owner.query(f"OWNER#{user_id}"):
         key.update(actions=[ApiKeyRecord.revoked.set(True)])
+    verified_keys.forget_owner(user_id)
 
 
 def authenticate_password(email: str, password: str) -> UserRecord | None:

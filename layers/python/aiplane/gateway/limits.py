@@ -1,0 +1,292 @@
+"""Budgets and rate limits of the LLM gateway, per API key, per user and per model, held across every
+replica by one DynamoDB transaction of conditional updates at admission (no read-modify-write).
+
+Each scope (`key#<id>`, `user#<id>`, `model#<name>`) may set LiteLLM's limits: `max_budget` with a reset
+period `budget_duration`, `rpm_limit`, `tpm_limit` and `max_parallel_requests`. Its counters are items of
+the identity table (`GatewayLimitRecord`):
+- `INFLIGHT`: requests admitted and not yet finished (`max_parallel_requests`);
+- `MINUTE#<start>`: requests and tokens of a fixed minute (`rpm_limit`, `tpm_limit`; tokens are added when
+  the request's usage is known, so `tpm_limit` admits while the minute's tokens are below it);
+- `BUDGET#<period start>` (`BUDGET#all` without a reset period): `spend`, and `headroom`, the budget left
+  once spend and the reservations of requests in flight are taken. A request reserves its estimated
+  maximum cost (prompt estimate plus `max_tokens`) with `headroom >= cost`; the spend-log worker settles
+  the real cost. So parallel requests can never together pass the budget (as far as `max_tokens` bounds them).
+
+The same transaction re-checks that the API key is still active and its user still exists and holds the
+runtime family: with that, the auth path's short cache (`aiplane.identity.verified_keys`) needs no read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from aiplane.data.models import ApiKeyRecord
+from aiplane.errors import (
+    BadRequestError,
+    ForbiddenError,
+    InvalidCredentialsError,
+    RateLimitedError,
+    ValidationError,
+)
+from aiplane.identity import verified_keys
+from aiplane.identity.models import GatewayLimitRecord, UserRecord
+from aiplane.identity.principal import USER, Principal
+from aiplane.identity.users import find_user
+from aiplane.settings import get_settings
+from aiplane_shared.families import RUNTIME
+
+MINUTE_S = 60
+# LiteLLM's durations: 30s, 30m, 30h, 30d, 2w, 1mo (a month is 30 days here).
+_DURATION = re.compile(r"^(\d+)(s|m|h|d|w|mo)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400}
+LIMIT_FIELDS = ("max_budget", "budget_duration", "tpm_limit", "rpm_limit", "max_parallel_requests")
+
+
+def duration_s(value: str, *, param: str) -> int:
+    """Seconds of a LiteLLM duration; ValidationError when malformed."""
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if not match or int(match.group(1)) <= 0:
+        raise ValidationError(f"{param} must look like 30s, 30m, 30h, 30d, 2w or 1mo", param=param)
+    return int(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+
+    @classmethod
+    def of(cls, record: Any) -> Limits:
+        """The limits set on a record (key, user) or mapping (a model's setting)."""
+        get = record.get if isinstance(record, dict) else lambda name: getattr(record, name, None)
+        return cls(*(get(name) for name in LIMIT_FIELDS))
+
+    @property
+    def any(self) -> bool:
+        return any(value is not None for value in (self.max_budget, self.tpm_limit, self.rpm_limit, self.max_parallel_requests))
+
+
+def validate_limits(values: dict[str, Any]) -> None:
+    """ValidationError for a negative number or a malformed duration (nothing is written then)."""
+    for name in ("max_budget", "tpm_limit", "rpm_limit", "max_parallel_requests"):
+        value = values.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise ValidationError(f"{name} must be a number ≥ 0", param=name)
+    if values.get("budget_duration") is not None:
+        duration_s(values["budget_duration"], param="budget_duration")
+
+
+@cache
+def _model_limits(raw: str) -> dict[str, Limits]:
+    import json
+
+    parsed = json.loads(raw)
+    return {model: Limits.of(limits) for model, limits in parsed.items()}
+
+
+def model_limits(model: str) -> Limits:
+    """The per-model limits of the environment's `gateway_model_limits` (exact model name as requested)."""
+    return _model_limits(get_settings().gateway_model_limits).get(model, Limits())
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str  # key#<id>, user#<id>, model#<name>
+    limits: Limits
+    anchor: float = 0.0  # budget periods start here (the key's or user's creation)
+
+    @property
+    def pk(self) -> str:
+        return f"LIMIT#{self.name}"
+
+    def budget_sk(self, now: float) -> str:
+        return f"BUDGET#{self.period_start(now)}" if self.limits.budget_duration else "BUDGET#all"
+
+    def period_start(self, now: float) -> int:
+        period = duration_s(self.limits.budget_duration or "", param="budget_duration")
+        return int(self.anchor + ((now - self.anchor) // period) * period)
+
+    def budget_reset_at(self, now: float) -> int | None:
+        if not self.limits.budget_duration:
+            return None
+        return self.period_start(now) + duration_s(self.limits.budget_duration, param="budget_duration")
+
+
+def minute_sk(now: float) -> str:
+    return f"MINUTE#{int(now // MINUTE_S) * MINUTE_S}"
+
+
+@dataclass
+class Admission:
+    """What admission took: the spend-log worker and `release` give back exactly this."""
+
+    request_id: str
+    user_id: str
+    model: str
+    key_id: str | None
+    key_hash: str | None
+    started_at: float
+    scopes: list[Scope]
+    minute: str
+    reserved: dict[str, float] = field(default_factory=dict)  # scope name -> reserved cost, budget sk
+    budget_sks: dict[str, str] = field(default_factory=dict)
+    inflight: list[str] = field(default_factory=list)  # scope names holding an in-flight slot
+    tpm: list[str] = field(default_factory=list)  # scope names counting tokens per minute
+
+    def scope(self, name: str) -> Scope:
+        return next(scope for scope in self.scopes if scope.name == name)
+
+
+def scopes_for(principal: Principal, model: str) -> tuple[list[Scope], verified_keys.VerifiedKey | None, UserRecord | None]:
+    """The key, user and model scopes of a request (spend is tracked for each, limited where set)."""
+    key_id = principal.claims.get("keyId")
+    verified = verified_keys.by_key_id(key_id) if key_id else None
+    scopes: list[Scope] = []
+    user: UserRecord | None = None
+    if verified is not None:
+        record = verified.record
+        if record.models and model not in record.models:
+            raise ForbiddenError(f"this API key may not call model {model!r}", code="key_model_access_denied", param="model")
+        scopes.append(Scope(f"key#{record.key_id}", Limits.of(record), record.created_at.timestamp()))
+        user = verified.owner
+    elif principal.kind == USER:
+        user = find_user(principal.id)
+    if user is not None:
+        scopes.append(Scope(f"user#{user.user_id}", Limits.of(user), user.created_at.timestamp()))
+    else:
+        scopes.append(Scope(f"user#{principal.id}", Limits()))
+    scopes.append(Scope(f"model#{model}", model_limits(model)))
+    return scopes, verified, user
+
+
+def admit(principal: Principal, model: str, estimated_cost: float) -> Admission:
+    """Take the request's place under every limit, or raise: 429 (with Retry-After) for rpm, tpm and
+    parallel requests, 400 `budget_exceeded` for a budget, 401 for a key revoked since it was cached.
+    One DynamoDB call when anything is limited; none otherwise."""
+    now = time.time()
+    scopes, verified, user = scopes_for(principal, model)
+    admission = Admission(request_id=f"chatcmpl-{uuid.uuid4().hex}", user_id=principal.id, model=model,
+                          key_id=verified.record.key_id if verified else None, key_hash=verified.key_hash if verified else None,
+                          started_at=now, scopes=scopes, minute=minute_sk(now),
+                          budget_sks={scope.name: scope.budget_sk(now) for scope in scopes})
+    if not any(scope.limits.any for scope in scopes):
+        return admission
+    kinds: list[tuple[str, Scope | None]] = []  # what each transaction item checks, for the refusal
+    with_transaction(lambda transaction: _admission_items(transaction, admission, verified, user, estimated_cost, now, kinds),
+                     lambda reasons: _refuse(reasons, kinds, admission, now, verified))
+    if verified is not None:
+        verified_keys.confirm(verified.key_hash)
+    return admission
+
+
+def _admission_items(transaction: TransactWrite, admission: Admission, verified: verified_keys.VerifiedKey | None,
+                     user: UserRecord | None, cost: float, now: float, kinds: list[tuple[str, Scope | None]]) -> None:
+    if verified is not None:
+        active = (ApiKeyRecord.revoked == False) & (  # noqa: E712 (a PynamoDB condition, not a comparison)
+            ApiKeyRecord.expires_at_epoch.does_not_exist() | (ApiKeyRecord.expires_at_epoch > int(now)))
+        transaction.condition_check(ApiKeyRecord, f"APIKEY#{verified.key_hash}", "META", condition=active)
+        kinds.append(("key", None))
+    if user is not None:
+        transaction.condition_check(UserRecord, f"USER#{user.user_id}", "META",
+                                    condition=UserRecord.pk.exists() & UserRecord.families.contains(RUNTIME))
+        kinds.append(("user", None))
+    for scope in admission.scopes:
+        limits = scope.limits
+        if limits.max_parallel_requests is not None:
+            transaction.update(GatewayLimitRecord(scope.pk, "INFLIGHT"), actions=[GatewayLimitRecord.inflight.add(1)],
+                               condition=GatewayLimitRecord.inflight.does_not_exist()
+                               | (GatewayLimitRecord.inflight < limits.max_parallel_requests))
+            admission.inflight.append(scope.name)
+            kinds.append(("parallel", scope))
+        if limits.rpm_limit is not None or limits.tpm_limit is not None:
+            condition = None
+            if limits.rpm_limit is not None:
+                condition = GatewayLimitRecord.requests.does_not_exist() | (GatewayLimitRecord.requests < limits.rpm_limit)
+            if limits.tpm_limit is not None:
+                tokens = GatewayLimitRecord.tokens.does_not_exist() | (GatewayLimitRecord.tokens < limits.tpm_limit)
+                condition = tokens if condition is None else condition & tokens
+                admission.tpm.append(scope.name)
+            window_end = int(now // MINUTE_S) * MINUTE_S + MINUTE_S
+            transaction.update(GatewayLimitRecord(scope.pk, admission.minute),
+                               actions=[GatewayLimitRecord.requests.add(1), GatewayLimitRecord.expires_at_epoch.set(window_end + MINUTE_S)],
+                               condition=condition)
+            kinds.append(("minute", scope))
+        if limits.max_budget is not None:
+            if cost > limits.max_budget or limits.max_budget <= 0:
+                raise _budget_exceeded(scope, now)
+            budget = GatewayLimitRecord(scope.pk, admission.budget_sks[scope.name])
+            transaction.update(budget, actions=[GatewayLimitRecord.headroom.set(
+                (GatewayLimitRecord.headroom | limits.max_budget) - cost)],
+                condition=GatewayLimitRecord.headroom.does_not_exist()
+                | ((GatewayLimitRecord.headroom >= cost) & (GatewayLimitRecord.headroom > 0)))
+            admission.reserved[scope.name] = cost
+            kinds.append(("budget", scope))
+
+
+def with_transaction(build, refuse) -> None:
+    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(reasons)` raises."""
+    try:
+        with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
+            build(transaction)
+    except TransactWriteError as error:
+        if error.cause_response_code != "TransactionCanceledException":
+            raise
+        refuse(error.cancellation_reasons)
+        raise
+
+
+def _refuse(reasons: list[Any], kinds: list[tuple[str, Scope | None]], admission: Admission, now: float,
+            verified: verified_keys.VerifiedKey | None) -> None:
+    failed = [kinds[index] for index, reason in enumerate(reasons or []) if reason is not None and reason.code == "ConditionalCheckFailed"]
+    if not failed:
+        return
+    kind, scope = failed[0]
+    if kind in ("key", "user"):
+        if verified is not None:
+            verified_keys.forget(verified.key_hash)
+        raise InvalidCredentialsError("the API key was revoked, expired, or its user no longer has this API")
+    assert scope is not None
+    subject = scope.name.replace("#", " ", 1)
+    if kind == "parallel":
+        raise _rate_limited(f"{subject} already has {scope.limits.max_parallel_requests} requests in flight", 1)
+    if kind == "minute":
+        retry_after = max(1, math.ceil(int(now // MINUTE_S) * MINUTE_S + MINUTE_S - now))
+        raise _rate_limited(f"{subject} used its requests or tokens per minute (rpm {scope.limits.rpm_limit}, "
+                            f"tpm {scope.limits.tpm_limit})", retry_after)
+    raise _budget_exceeded(scope, now)
+
+
+def _rate_limited(message: str, retry_after: int) -> RateLimitedError:
+    return RateLimitedError(message, code="rate_limit_exceeded", headers={"Retry-After": str(retry_after)},
+                            details={"retry_after": retry_after})
+
+
+def _budget_exceeded(scope: Scope, now: float) -> BadRequestError:
+    reset_at = scope.budget_reset_at(now)
+    message = f"Budget has been exceeded: {scope.name.replace('#', ' ', 1)} has a max_budget of {scope.limits.max_budget}"
+    if reset_at is not None:
+        message += f" (resets at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(reset_at))})"
+    return BadRequestError(message, code="budget_exceeded")
+
+
+def release(admission: Admission) -> None:
+    """Free the request's in-flight slots as it ends (the rest is settled by the spend-log worker):
+    the one write on the request's way out, and only when a parallel limit applies."""
+    if not admission.inflight:
+        return
+    with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
+        for name in admission.inflight:
+            transaction.update(GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT"), actions=[GatewayLimitRecord.inflight.add(-1)])

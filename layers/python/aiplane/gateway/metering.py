@@ -1,0 +1,78 @@
+"""Metering of a chat completion: admission under the limits before the backend is called, and
+accounting once the backend's usage is known. The accounting leaves the request's path as one SQS
+message (the spend-log queue, with its DLQ); the `runtime_spend` worker settles it in DynamoDB."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from aiplane.data import aws
+from aiplane.gateway import limits, spend
+from aiplane.gateway.clients import text_of
+from aiplane.gateway.limits import Admission
+from aiplane.gateway.messaging import queue_url
+from aiplane.gateway.routing import estimate_tokens
+from aiplane.gateway.schemas import ChatCompletionBody
+from aiplane.identity.principal import Principal
+from aiplane.observability import logger
+from aiplane_shared.resources import SPEND_LOG_QUEUE
+
+
+def admit(principal: Principal, body: ChatCompletionBody, model: str) -> Admission:
+    """The request's place under every limit; it reserves its estimated maximum cost."""
+    prompt_tokens = estimate_tokens("\n".join(text_of(message.content) for message in body.messages))
+    return limits.admit(principal, model, spend.cost(model, prompt_tokens, body.max_tokens or 0))
+
+
+def completed(admission: Admission, complete: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a buffered completion and account for it (a failed one frees its reservation)."""
+    try:
+        completion = complete()
+    except Exception:
+        account(admission, None, succeeded=False)
+        raise
+    account(admission, spend.usage_of_completion(completion), succeeded=True)
+    return completion
+
+
+def streamed(admission: Admission, start: Callable[[Callable[[Any], None]], Iterator[str]]) -> Iterator[str]:
+    """Start a stream (a backend that fails before its first chunk is still an error status), then
+    pass its SSE chunks through and account, with the usage the stream reports (`start` gets the
+    callback), when it ends or the client goes away."""
+    reported: list[spend.Usage] = []
+    try:
+        chunks = start(lambda usage: reported.append(spend.Usage(usage.prompt_tokens, usage.completion_tokens)))
+    except Exception:
+        account(admission, None, succeeded=False)
+        raise
+    return _passed(admission, chunks, reported)
+
+
+def _passed(admission: Admission, chunks: Iterator[str], reported: list[spend.Usage]) -> Iterator[str]:
+    succeeded = False
+    try:
+        yield from chunks
+        succeeded = True
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # a client gone mid-stream: the stream ends (and reports its usage) before the accounting
+        account(admission, reported[-1] if reported else None, succeeded=succeeded)
+
+
+def account(admission: Admission, usage: spend.Usage | None, *, succeeded: bool) -> None:
+    """Free the in-flight slots and queue the spend log. SQS is retried by boto3; a message it still
+    refuses is logged whole at ERROR, so it can be replayed."""
+    message = spend.spend_message(admission, usage, succeeded=succeeded, ended_at=time.time())
+    try:
+        limits.release(admission)
+    finally:
+        try:
+            aws.client("sqs").send_message(QueueUrl=queue_url(SPEND_LOG_QUEUE), MessageBody=json.dumps(message))
+        except (BotoCoreError, ClientError):
+            logger.exception("spend log could not be queued", extra={"spend_log": message})

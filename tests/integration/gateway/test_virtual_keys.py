@@ -1,0 +1,300 @@
+"""Virtual keys (LiteLLM's key API), budgets, rate limits and spend, with a stand-in Ollama on loopback.
+
+The stand-in reports 3 prompt and 4 completion tokens for every chat, so prices set the cost exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+
+from aiplane.data.models import ApiKeyRecord
+from aiplane.identity.api_keys import hash_key
+from aiplane.settings import get_settings
+from aiplane_shared.resources import SPEND_LOG_QUEUE
+from tests.integration.gateway.standins import OllamaStandIn
+
+OUTPUT_PRICE = 0.002  # per completion token; prompt tokens are free here, so a request costs 4 × 0.002
+REQUEST_COST = 0.008
+
+
+@pytest.fixture
+def model(gateway, unique, monkeypatch):
+    """A routed model with an output price, served by a stand-in Ollama."""
+    ollama = OllamaStandIn("metered")
+    name = unique("metered")
+    group = gateway.group(unique("g"))
+    gateway.join(group, backends=(gateway.backend(unique("b"), ollama.url),), models=(gateway.model(name),))
+    monkeypatch.setenv("AIPLANE_GATEWAY_PRICES", json.dumps({name: {"input_cost_per_token": 0, "output_cost_per_token": OUTPUT_PRICE}}))
+    get_settings.cache_clear()
+    yield name
+    get_settings.cache_clear()
+    ollama.stop()
+
+
+@pytest.fixture
+def user(runtime):
+    """A registered runtime user allowed to call the gateway (edit on `exec`), with their JWT."""
+    email = f"keys-{uuid.uuid4().hex[:10]}@example.com"
+    registered = runtime.post("/register", json={"email": email, "password": "correct-horse-42", "friendlyName": "k"}).json()
+    user_id = registered["user"]["id"]
+    granted = runtime.post("/access-control", json={"identity": user_id, "resource": "exec", "resourceType": "collection",
+                                                    "permission": "edit"})
+    assert granted.status_code == 201, granted.text
+    return {"id": user_id, "headers": {"X-API-Key": "", "Authorization": f"Bearer {registered['token']}"}}
+
+
+def client_for(key: str) -> TestClient:
+    from functions.family_app import build_family_app
+
+    return TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": key})
+
+
+def generate(runtime, headers=None, **fields) -> dict:
+    response = runtime.post("/key/generate", json=fields, headers=headers or {})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def chat(client, model: str, **extra):
+    return client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}], **extra})
+
+
+def settle_spend_logs(local_stack) -> None:
+    """Run the spend-log worker over everything queued (no dispatcher threads in tests)."""
+    sqs = boto3.client("sqs")
+    url = local_stack.provisioned.queue_urls[SPEND_LOG_QUEUE.name]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    while local_stack.dispatchers.deliver_once(sqs, SPEND_LOG_QUEUE, url, arn):
+        pass
+
+
+def within_one_minute(margin_s: float = 30) -> None:
+    """Start a burst early in a fixed minute, so that it ends in the same one."""
+    if time.time() % 60 > 60 - margin_s:
+        time.sleep(60.5 - time.time() % 60)
+
+
+def test_generate_returns_a_key_that_authenticates_and_carries_its_limits(runtime, user, model, local_stack):
+    created = generate(runtime, user["headers"], key_alias="ci", models=[model], max_budget=1.5, budget_duration="30d",
+                       rpm_limit=100, tpm_limit=10000, max_parallel_requests=5, metadata={"team": "ml"})
+    assert created["key"].startswith("aip_") and created["user_id"] == user["id"]
+    key = client_for(created["key"])
+    assert chat(key, model).status_code == 200
+    settle_spend_logs(local_stack)
+    info = runtime.get("/key/info", params={"key": created["key"]}, headers=user["headers"]).json()
+    assert info["key"] == hash_key(created["key"])
+    assert {name: info["info"][name] for name in ("key_alias", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
+                                                   "max_parallel_requests", "models", "metadata")} == {
+        "key_alias": "ci", "max_budget": 1.5, "budget_duration": "30d", "rpm_limit": 100, "tpm_limit": 10000,
+        "max_parallel_requests": 5, "models": [model], "metadata": {"team": "ml"}}
+    assert info["info"]["spend"] == pytest.approx(REQUEST_COST)
+    assert info["info"]["budget_reset_at"]
+    # The key calls only its models.
+    assert chat(key, "someothermodel").status_code == 403
+
+
+def test_a_budget_runs_out_exactly_at_its_limit_under_50_parallel_requests(runtime, user, model, local_stack):
+    created = generate(runtime, user["headers"], max_budget=10 * REQUEST_COST)
+    key = client_for(created["key"])
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(lambda _: chat(key, model, max_tokens=4), range(50)))
+    codes = sorted(response.status_code for response in statuses)
+    assert codes.count(200) == 10 and codes.count(400) == 40, codes
+    refused = next(response for response in statuses if response.status_code == 400).json()
+    assert refused["error"]["code"] == "budget_exceeded"
+    settle_spend_logs(local_stack)
+    assert runtime.get("/key/info", params={"key": created["key"]}).json()["info"]["spend"] == pytest.approx(10 * REQUEST_COST)
+    # Settled and spent: the next request is refused too.
+    assert chat(key, model, max_tokens=4).json()["error"]["code"] == "budget_exceeded"
+
+
+def test_rpm_holds_under_concurrency_and_answers_429_with_retry_after(runtime, user, model):
+    key = client_for(generate(runtime, user["headers"], rpm_limit=7)["key"])
+    within_one_minute()
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        responses = list(pool.map(lambda _: chat(key, model), range(30)))
+    assert sorted(r.status_code for r in responses).count(200) == 7
+    limited = next(r for r in responses if r.status_code == 429)
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_per_user_limits_cover_every_key_of_the_user(runtime, user, model):
+    updated = runtime.post("/user/update", json={"user_id": user["id"], "rpm_limit": 2})
+    assert updated.status_code == 200, updated.text
+    first, second = (client_for(generate(runtime, user["headers"])["key"]) for _ in range(2))
+    within_one_minute()
+    assert [chat(first, model).status_code, chat(second, model).status_code, chat(first, model).status_code] == [200, 200, 429]
+    # Only administrators set a user's limits.
+    assert runtime.post("/user/update", json={"user_id": user["id"], "rpm_limit": 1000}, headers=user["headers"]).status_code == 403
+
+
+def test_max_parallel_requests_refuses_the_overflow_and_frees_slots_when_done(runtime, user, model, monkeypatch):
+    from aiplane.gateway import inference
+
+    key = client_for(generate(runtime, user["headers"], max_parallel_requests=2)["key"])
+    slow = inference.chat_completion
+
+    def slow_completion(body):
+        time.sleep(0.5)
+        return slow(body)
+
+    monkeypatch.setattr(inference, "chat_completion", slow_completion)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = sorted(r.status_code for r in pool.map(lambda _: chat(key, model), range(6)))
+    assert codes.count(200) == 2 and codes.count(429) == 4, codes
+    monkeypatch.setattr(inference, "chat_completion", slow)
+    assert [chat(key, model).status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_streams_are_metered_and_spend_logs_list_each_request(runtime, user, model, local_stack):
+    created = generate(runtime, user["headers"])
+    key = client_for(created["key"])
+    streamed = chat(key, model, stream=True)
+    assert streamed.status_code == 200 and streamed.text.endswith("data: [DONE]\n\n")
+    assert chat(key, model).status_code == 200
+    settle_spend_logs(local_stack)
+    logs = runtime.get("/spend/logs", params={"api_key": created["key"]}, headers=user["headers"]).json()
+    assert len(logs) == 2 and all(log["user"] == user["id"] and log["api_key"] == hash_key(created["key"]) for log in logs)
+    buffered = next(log for log in logs if log["completion_tokens"] == 4)
+    assert buffered["spend"] == pytest.approx(REQUEST_COST) and buffered["prompt_tokens"] == 3 and not buffered["unpriced"]
+    # A model without a price costs 0 and says so.
+    assert all(log["unpriced"] is False for log in logs)
+
+
+def test_a_model_without_a_price_costs_nothing_and_is_listed_as_unpriced(runtime, user, gateway, unique, local_stack):
+    ollama = OllamaStandIn("free")
+    try:
+        name = unique("free")
+        group = gateway.group(unique("g"))
+        gateway.join(group, backends=(gateway.backend(unique("b"), ollama.url),), models=(gateway.model(name),))
+        created = generate(runtime, user["headers"], max_budget=0.001)
+        assert chat(client_for(created["key"]), name).status_code == 200
+        settle_spend_logs(local_stack)
+        [log] = runtime.get("/spend/logs", params={"api_key": created["key"]}, headers=user["headers"]).json()
+        assert log["unpriced"] is True and log["spend"] == 0 and log["total_tokens"] == 7
+    finally:
+        ollama.stop()
+
+
+def test_a_redelivered_spend_log_is_settled_once(runtime, user, model, local_stack):
+    from aiplane.gateway import spend
+
+    created = generate(runtime, user["headers"])
+    sqs = boto3.client("sqs")
+    url = local_stack.provisioned.queue_urls[SPEND_LOG_QUEUE.name]
+    settle_spend_logs(local_stack)
+    assert chat(client_for(created["key"]), model).status_code == 200
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    body = json.loads(message["Body"])
+    assert spend.settle(body) is True
+    assert spend.settle(body) is False
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert runtime.get("/key/info", params={"key": created["key"]}).json()["info"]["spend"] == pytest.approx(REQUEST_COST)
+
+
+def test_users_manage_only_their_own_keys(runtime, user, model):
+    other = runtime.post("/register", json={"email": f"other-{uuid.uuid4().hex[:8]}@example.com", "password": "correct-horse-42"}).json()
+    mallory = {"X-API-Key": "", "Authorization": f"Bearer {other['token']}"}
+    victim = generate(runtime, user["headers"], max_budget=1)["key"]
+    # Mallory can neither read, raise, nor delete it, nor generate one in the victim's name.
+    assert runtime.get("/key/info", params={"key": victim}, headers=mallory).status_code == 404
+    assert runtime.post("/key/update", json={"key": victim, "max_budget": 1000}, headers=mallory).status_code == 404
+    assert runtime.post("/key/delete", json={"keys": [victim]}, headers=mallory).status_code == 404
+    assert runtime.post("/key/generate", json={"user_id": user["id"]}, headers=mallory).status_code == 403
+    assert runtime.get("/key/info", params={"key": victim}, headers=user["headers"]).json()["info"]["max_budget"] == 1
+    # An admin manages anyone's keys; the owner may delete theirs, and it stops authenticating.
+    assert runtime.post("/key/update", json={"key": victim, "rpm_limit": 5}).json()["rpm_limit"] == 5
+    assert runtime.post("/key/delete", json={"keys": [victim]}, headers=user["headers"]).json() == {"deleted_keys": [victim]}
+    assert chat(client_for(victim), model).status_code == 401
+
+
+def test_bad_limits_are_400_and_write_nothing(runtime, user):
+    for body in ({"max_budget": -1}, {"budget_duration": "soon"}, {"duration": "3 days"}, {"rpm_limit": "many"}):
+        response = runtime.post("/key/generate", json=body, headers=user["headers"])
+        assert response.status_code == 400, (body, response.text)
+    from aiplane.identity.api_keys import keys_of
+
+    assert keys_of(user["id"]) == []
+
+
+def test_revocation_elsewhere_is_reflected_within_a_second(runtime, user, model, monkeypatch):
+    """Another container revokes the key (a direct DynamoDB write, no in-process cache to drop)."""
+    created = generate(runtime, user["headers"])
+    key = client_for(created["key"])
+    assert key.get("/defaultmodel").status_code == 200  # verified and cached
+    ApiKeyRecord(f"APIKEY#{hash_key(created['key'])}", "META").update(actions=[ApiKeyRecord.revoked.set(True)])
+    revoked_at = time.monotonic()
+    while True:  # every request sent 1 s or more after the revocation is refused
+        sent = time.monotonic()
+        status = key.get("/defaultmodel").status_code
+        if status == 401:
+            break
+        assert status == 200 and sent - revoked_at < 1.0, "a revoked key still worked after 1 s"
+        time.sleep(0.05)
+
+
+def test_the_gateway_refuses_a_key_revoked_elsewhere_on_its_very_next_admission(runtime, user, model):
+    created = generate(runtime, user["headers"], rpm_limit=1000)
+    key = client_for(created["key"])
+    assert chat(key, model).status_code == 200
+    ApiKeyRecord(f"APIKEY#{hash_key(created['key'])}", "META").update(actions=[ApiKeyRecord.revoked.set(True)])
+    assert chat(key, model).status_code == 401
+
+
+def test_one_dynamodb_call_per_request_with_a_user_key_and_limits_on(runtime, user, model, monkeypatch):
+    """Every DynamoDB call of the process (boto3's and PynamoDB's go through botocore's client) is counted."""
+    from botocore.client import BaseClient
+
+    created = generate(runtime, user["headers"], max_budget=100, budget_duration="1d", rpm_limit=10_000, tpm_limit=10_000_000)
+    assert runtime.post("/user/update", json={"user_id": user["id"], "max_budget": 100, "rpm_limit": 10_000}).status_code == 200
+    key = client_for(created["key"])
+    for _ in range(3):  # warm: key verified, routing table and permissions cached
+        assert chat(key, model).status_code == 200
+    calls: list[str] = []
+    make_api_call = BaseClient._make_api_call
+
+    def counting(client, operation, params):
+        if client.meta.service_model.service_name == "dynamodb":
+            table = params.get("TableName") or next(iter(params.get("TransactItems", [{}])[0].values()), {}).get("TableName")
+            calls.append(f"{operation} {table}")
+        return make_api_call(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counting)
+    requests = 50
+    started = time.monotonic()
+    for _ in range(requests):
+        assert chat(key, model).status_code == 200
+    elapsed = time.monotonic() - started
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    identity = [call for call in calls if call.endswith("-identity")]
+    # One admission transaction per request; the cached key, user and permission are re-read at most
+    # once per second (2 queries for the permission). Routing's 5-s table cache is the runtime table's.
+    assert identity.count("TransactWriteItems aiplane-local-identity") == requests
+    assert len(identity) - requests <= 2 * (int(elapsed) + 1), identity
+
+
+def test_tpm_admits_while_the_minutes_settled_tokens_are_below_the_limit(runtime, user, model, local_stack):
+    settle_spend_logs(local_stack)  # earlier tests' logs first
+    within_one_minute()
+    key = client_for(generate(runtime, user["headers"], tpm_limit=7)["key"])
+    assert chat(key, model).status_code == 200
+    settle_spend_logs(local_stack)  # 7 tokens counted in this minute
+    refused = chat(key, model)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+
+
+def test_a_models_limits_hold_across_all_its_callers(runtime, user, model, monkeypatch):
+    within_one_minute()
+    monkeypatch.setenv("AIPLANE_GATEWAY_MODEL_LIMITS", json.dumps({model: {"rpm_limit": 3}}))
+    get_settings.cache_clear()
+    first, second = (client_for(generate(runtime, user["headers"])["key"]) for _ in range(2))
+    codes = [chat(client, model).status_code for client in (first, second, first, second, runtime)]
+    assert codes == [200, 200, 200, 429, 429]  # the admin's key too: the limit is the model's
