@@ -110,7 +110,8 @@ def test_websockets_push_task_and_gpufarm_updates(server):
     with connect(f"{ws_url}/mlworker/ws", additional_headers=key) as ws:
         ws.send("ping")
         assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}
-        task = httpx.post(f"{base_url}/mlworker/v1/tasks", headers=key, json={"job_name": "e2e-ws"}, timeout=10)
+        # One GPU: the local agent (no GPU slots by default) never leases it, so the cancel finds it queued.
+        task = httpx.post(f"{base_url}/mlworker/v1/tasks", headers=key, json={"job_name": "e2e-ws", "gpu": 1}, timeout=10)
         assert task.status_code == 201
         task_id = task.json()["id"]
         queued = json.loads(ws.recv(timeout=20))
