@@ -27,7 +27,7 @@ from aiplane_agent.api import ApiError
 from aiplane_agent.components import AgentContext, BaseComponent
 from aiplane_agent.log import log
 from aiplane_agent.runners import Execution, RunSpec
-from aiplane_agent.services import free_port
+from aiplane_agent.services import AssignmentPoll, free_port
 
 START_TIMEOUT_S = 90.0
 STATUS_POLL_S = 0.25
@@ -155,21 +155,13 @@ class JupyterServices(BaseComponent):
         self.advertise_host = urlsplit(ctx.url).hostname or "127.0.0.1"
         self.servers: dict[str, JupyterServer] = {}
         self.lock = threading.Lock()
-        self.next_poll = 0.0
+        self.poll = AssignmentPoll("services")
 
     def tick(self, ctx: AgentContext) -> None:
-        if time.monotonic() < self.next_poll:
-            return
-        self.next_poll = time.monotonic() + ctx.config.poll_s
-        try:
-            services = ctx.api.mlworker("POST", f"/v1/jupyter/workers/{ctx.worker_id}/services").json()["services"]
-        except ApiError as error:  # 404 until the task worker has registered this worker
-            log("jupyter services refused", status=error.status_code, error=error.body[:300])
-            return
-        except httpx.HTTPError as error:
-            log("mlworker unreachable", error=type(error).__name__)
-            return
-        self._follow(services)
+        services = self.poll.assigned(ctx.config.poll_s, lambda: ctx.api.mlworker(
+            "POST", f"/v1/jupyter/workers/{ctx.worker_id}/services"))
+        if services is not None:
+            self._follow(services)
 
     def _follow(self, services: list[dict[str, Any]]) -> None:
         wanted = {service["id"]: service for service in services}

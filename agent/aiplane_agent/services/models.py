@@ -17,7 +17,6 @@ object of input name → (nested) list, or, for a single-input model, the list i
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import httpx
 from aiplane_agent.api import ApiError
 from aiplane_agent.components import AgentContext, BaseComponent, HttpRequest, HttpResponse, Route
 from aiplane_agent.log import log
+from aiplane_agent.services import AssignmentPoll
 
 SERVED_FORMATS = ("onnx",)
 DOWNLOAD_TIMEOUT_S = 300.0
@@ -99,22 +99,15 @@ class ModelServing(BaseComponent):
         self.models: dict[str, OnnxModel] = {}
         self.loading: set[str] = set()
         self.lock = threading.Lock()
-        self.next_poll = 0.0
+        self.poll = AssignmentPoll("models")
 
     def routes(self) -> list[Route]:
         return [Route("POST", "/models/{model_id}/predict", self.predict)]
 
     def tick(self, ctx: AgentContext) -> None:
-        if time.monotonic() < self.next_poll:
-            return
-        self.next_poll = time.monotonic() + ctx.config.poll_s
-        try:
-            assigned = ctx.api.gpufarm("POST", f"/api/v1/gpu/agents/{ctx.instance_id}/models").json()["models"]
-        except ApiError as error:  # 404 until the gpufarm component has registered this agent
-            log("models refused", status=error.status_code, error=error.body[:300])
-            return
-        except httpx.HTTPError as error:
-            log("gpufarm unreachable", error=type(error).__name__)
+        assigned = self.poll.assigned(ctx.config.poll_s, lambda: ctx.api.gpufarm(
+            "POST", f"/api/v1/gpu/agents/{ctx.instance_id}/models"))
+        if assigned is None:
             return
         wanted = {model["model_id"]: model for model in assigned}
         with self.lock:
