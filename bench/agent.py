@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,17 +30,12 @@ def main() -> None:
 
     stack = start_local_stack(free_port(), start_dispatchers=False)
     import httpx
-    import uvicorn
 
     from aiplane_local.gpu_agents import LocalAgent
-    from aiplane_local.server import build_root_app
+    from aiplane_local.server import BackgroundServer, build_root_app
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}/mlworker"
+    server = BackgroundServer(build_root_app())
+    base = f"{server.base_url}/mlworker"
     admin_key = stack.bootstrap["admin-api-key"]
     agent = LocalAgent(base, admin_key)
     api = httpx.Client(base_url=base, headers={"X-API-Key": admin_key}, timeout=60)
@@ -64,7 +58,7 @@ def main() -> None:
         print(f"  submit -> completed {statistics.median(to_completed[1:]) * 1000:8.1f} ms")
     finally:
         agent.stop()
-        server.should_exit = True
+        server.stop()
         stack.stop()
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import uvicorn
 
-from aiplane_local.stack import free_port, start_local_stack
+from aiplane_local.stack import start_local_stack
 from tests.integration.gateway.standins import OllamaStandIn
 
 WARMUP_REQUESTS = 20
@@ -76,17 +76,13 @@ def count_dynamodb_calls() -> Counter[str]:
 
 
 def start_bench(stack) -> tuple[Bench, uvicorn.Server]:
-    from aiplane_local.server import build_root_app
+    from aiplane_local.server import BackgroundServer, build_root_app
 
     calls = count_dynamodb_calls()
     ollama = OllamaStandIn("bench")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
+    server = BackgroundServer(build_root_app())
 
-    base = f"http://127.0.0.1:{port}/runtime"
+    base = f"{server.base_url}/runtime"
     client = httpx.Client(headers={"X-API-Key": stack.bootstrap["admin-api-key"]}, timeout=30,
                           limits=httpx.Limits(max_connections=STREAMS + 10, max_keepalive_connections=STREAMS + 10))
     suffix = str(time.time_ns())
@@ -199,7 +195,7 @@ def main() -> None:
         for name in args.scenario or list(SCENARIOS):
             SCENARIOS[name](bench, args)
     finally:
-        server.should_exit = True
+        server.stop()
         bench.ollama.stop()
         stack.stop()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiplane_local.stack import free_port, start_local_stack
+from aiplane_local.stack import start_local_stack
 
 WARMUP_REQUESTS = 20
 MODEL = "benchkeys:latest"
@@ -47,10 +47,9 @@ def main() -> None:
 
     stack = start_local_stack(start_dispatchers=True)  # the spend-log worker settles as requests run
     import httpx
-    import uvicorn
     from botocore.client import BaseClient
 
-    from aiplane_local.server import build_root_app
+    from aiplane_local.server import BackgroundServer, build_root_app
     from tests.integration.gateway.standins import OllamaStandIn
 
     calls: Counter[str] = Counter()
@@ -69,13 +68,9 @@ def main() -> None:
     BaseClient._make_api_call = counting
 
     ollama = OllamaStandIn("bench")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
+    server = BackgroundServer(build_root_app())
 
-    base = f"http://127.0.0.1:{port}/runtime"
+    base = f"{server.base_url}/runtime"
     admin = httpx.Client(headers={"X-API-Key": stack.bootstrap["admin-api-key"]}, timeout=30)
     suffix = uuid.uuid4().hex[:8]
     backend = admin.post(f"{base}/backends", json={"name": f"bench-{suffix}", "baseUrl": ollama.url, "type": "ollama"}).json()
@@ -137,7 +132,7 @@ def main() -> None:
     info = user.get(f"{base}/key/info", params={"key": generated.json()["key"]}).json()["info"]
     print(f"key spend after the run  : {info['spend']:.6f} (settled by the spend-log worker)")
 
-    server.should_exit = True
+    server.stop()
     ollama.stop()
     stack.stop()
 

@@ -13,7 +13,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,20 +30,15 @@ def main() -> None:
 
     stack = start_local_stack(free_port())
     import httpx
-    import uvicorn
 
     from aiplane.commerce import billing
     from aiplane.gpufarm.contracts import RUNNING, get_contract
     from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID
     from aiplane_local.provision import publish_api_urls
-    from aiplane_local.server import build_root_app
+    from aiplane_local.server import BackgroundServer, build_root_app
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
+    server = BackgroundServer(build_root_app())
+    base = server.base_url
     publish_api_urls(stack.provisioned.prefix, os.environ["AWS_REGION"], base)
     api = httpx.Client(base_url=f"{base}/gpufarm", headers={"Authorization": f"Bearer {stack.bootstrap['admin-api-key']}"},
                        timeout=60)
@@ -82,7 +76,7 @@ def main() -> None:
         print(f"batch of {len(reserved)}: enqueued in {enqueued * 1000:.0f} ms (one POST /reserve), "
               f"all launched after {elapsed:.2f} s -> {len(reserved) / elapsed:.1f} contracts/s")
     finally:
-        server.should_exit = True
+        server.stop()
         stack.stop()
 
 

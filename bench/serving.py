@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import threading
 import time
 import uuid
 
@@ -31,22 +30,20 @@ def main() -> None:
     parser.add_argument("--predictions", type=int, default=200, help="predictions timed per path")
     args = parser.parse_args()
 
-    from aiplane_local.stack import free_port, start_local_stack
+    from aiplane_local.stack import start_local_stack
 
     stack = start_local_stack(start_dispatchers=False)
-    import uvicorn
 
     from aiplane_local.gpu_agents import LocalAgent
     from aiplane_local.provision import publish_api_urls
-    from aiplane_local.server import build_root_app  # after the endpoint is set: models read it at import
+    from aiplane_local.server import (  # after the endpoint is set: models read it at import
+        BackgroundServer,
+        build_root_app,
+    )
     from aiplane_shared.resources import ADMIN_API_KEY_SECRET
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
+    server = BackgroundServer(build_root_app())
+    base = server.base_url
     publish_api_urls(stack.provisioned.prefix, "us-east-1", base)
     admin_key = stack.bootstrap[ADMIN_API_KEY_SECRET.name]
     agent = LocalAgent(f"{base}/mlworker", admin_key, gpufarm_url=f"{base}/gpufarm", service_slots=1)
@@ -55,7 +52,7 @@ def main() -> None:
         bench_predict(base, args.predictions)
     finally:
         agent.stop()
-        server.should_exit = True
+        server.stop()
         stack.stop()
 
 

@@ -19,21 +19,14 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="module")
 def api_base(local_stack):
-    from aiplane_local.server import build_root_app
+    from aiplane_local.server import BackgroundServer
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    server = BackgroundServer()
+    base = server.base_url
     publish_api_urls(local_stack.provisioned.prefix, REGION, base)
     parameters.clear_caches()  # a provisioner that ran earlier in the session cached the old URL
     yield base
-    server.should_exit = True
-    thread.join(timeout=5)
+    server.stop()
 
 
 def wait_for(condition, timeout_s: float = 20.0):

@@ -23,21 +23,13 @@ from aiplane_shared import resources
 
 @pytest.fixture(scope="session")
 def live_server(local_stack):
-    from aiplane_local.server import build_root_app
+    from aiplane_local.server import BackgroundServer
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_root_app(), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"))
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    base_url = f"http://127.0.0.1:{port}"
-    publish_websocket_endpoints(get_settings().resource_prefix, get_settings().region, base_url)
+    server = BackgroundServer(ws="websockets-sansio")
+    publish_websocket_endpoints(get_settings().resource_prefix, get_settings().region, server.base_url)
     parameters.clear_caches()
-    yield f"ws://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    yield server.base_url.replace("http://", "ws://")
+    server.stop()
 
 
 class LiveUpdatesQueue:

@@ -86,7 +86,8 @@ def test_mlworker_worker_progress_is_pushed_through_to_completion(live_server, l
         leased = workers.lease_task(worker_id)
         assert leased is not None and leased.task_id == task_id
         for status in ("running", "completed"):
-            workers.report_state(task_id, JobStateReport(worker_id=worker_id, status=status))
+            workers.report_state(task_id, JobStateReport(worker_id=worker_id, status=status,
+                                                         fencing_token=int(leased.fencing_token)))
         live_updates.run_sender()
         seen = [receive(ws) for _ in range(5)]
     assert [(m["type"], m["status"]) for m in seen] == [
