@@ -113,6 +113,11 @@ def sqs_event(queue: resources.Queue) -> dict[str, Any]:
         pattern = rules[0].event_pattern
         body = {**envelope, "detail-type": pattern["detail-type"][0], "source": pattern["source"][0], "resources": [],
                 "detail": {"event": {"id": "sample-event-id", "event_type": "sample.created", "data": {}}, "depth": 0}}
+    elif queue is resources.SPEND_LOG_QUEUE:  # one request's usage, as aiplane.gateway.spend.spend_message writes it
+        body = {"request_id": "sample-request", "user_id": "sample-user", "model": "sample-model", "key_id": None,
+                "key_hash": None, "prompt_tokens": 12, "completion_tokens": 3, "spend": 0.0, "unpriced": True,
+                "status": "success", "started_at": 1767225600.0, "ended_at": 1767225601.0,
+                "minute": "MINUTE#1767225600", "budgets": {}, "reserved": {}, "tpm": []}
     else:
         body = {"jobId": "sample-id"}
     return {"Records": [{

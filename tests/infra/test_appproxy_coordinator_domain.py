@@ -20,7 +20,7 @@ def test_coordinator_domain_maps_the_appproxy_api_at_the_root():
                                       appproxy_coordinator_certificate_arn=CERTIFICATE)
     app, env = cdk.App(), cdk.Environment(account="111122223333", region=environment.region)
     data = DataStack(app, "appproxy-domain-data", environment, env=env)
-    stack = ApiStack(app, "appproxy-domain", environment, APPPROXY, data.appproxy_redis.network, env=env)
+    stack = ApiStack(app, "appproxy-domain", environment, APPPROXY, appproxy=data.appproxy_redis.network, env=env)
     template = Template.from_stack(stack)
     template.has_resource_properties("AWS::ApiGateway::DomainName", {
         "DomainName": "coordinator.example.com", "RegionalCertificateArn": CERTIFICATE,

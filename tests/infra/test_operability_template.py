@@ -99,7 +99,11 @@ def test_queue_visibility_is_six_times_the_consumer_timeout(environment_template
     messaging = templates["async"]
     for queue in resources.QUEUES:
         _, consumer = function_resource(messaging, physical_name(prefix, queue.consumer))
+        timeout = consumer["Properties"]["Timeout"]
+        # A queue may set its own: the downloads queue extends a message's visibility while its pull runs.
+        explicit = queue.visibility_timeout_s != VISIBILITY_PER_CONSUMER_TIMEOUT * queue.consumer_timeout_s
+        assert queue.visibility_timeout_s > timeout
         messaging.has_resource_properties("AWS::SQS::Queue", {
             "QueueName": physical_name(prefix, queue.name),
-            "VisibilityTimeout": VISIBILITY_PER_CONSUMER_TIMEOUT * consumer["Properties"]["Timeout"],
+            "VisibilityTimeout": queue.visibility_timeout_s if explicit else VISIBILITY_PER_CONSUMER_TIMEOUT * timeout,
         })

@@ -100,13 +100,15 @@ def test_chain_step_runs_its_sample_task(invocations):
     assert result["response"]["run_id"] == "sample-run"
 
 
-def test_api_functions_send_their_traces_to_the_daemon(invocations, xray_daemon):
+def test_api_and_worker_functions_send_their_traces_to_the_daemon(invocations, xray_daemon):
     _, segments = xray_daemon
     handled = [segment for segment in segments if segment.get("name") == "## handle"]
     # Streaming functions answer through uvicorn behind the Web Adapter: Lambda's active tracing
-    # records them, the in-app Powertools handler segment is only on the buffered ones.
+    # records them, the in-app Powertools handler segment is only on the buffered ones. Every
+    # queue's worker traces through the same entry point (aiplane.api.lambda_entry).
     buffered = [name for name in all_function_names() if name not in STREAMING_FUNCTIONS]
-    assert len(handled) == len(buffered), {segment.get("name") for segment in segments}
+    workers = {queue.consumer for queue in resources.QUEUES}
+    assert len(handled) == len(buffered) + len(workers), {segment.get("name") for segment in segments}
     assert {segment["trace_id"] for segment in handled} == {"1-67890abc-0123456789abcdef01234567"}
 
 

@@ -1,6 +1,6 @@
 """Pages cost a page: list and count requests read a bounded number of items, counted with a
-botocore hook on the DynamoDB clients of the mlworker models they use (authentication's are not
-counted: they do not depend on the number of tasks)."""
+botocore hook on the mlworker table's calls (authentication's are not counted: they do not
+depend on the number of tasks)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,20 @@ MODELS = (TaskRecord, TaskCountRecord, WorkerRecord, ReservationRecord, JupyterS
 
 
 class ItemsRead:
-    """Items DynamoDB read for the calls seen (Query/Scan: ScannedCount; GetItem/BatchGetItem: items returned)."""
+    """Items DynamoDB read from the mlworker table for the calls seen (Query/Scan: ScannedCount;
+    GetItem/BatchGetItem: items returned). Every model shares one DynamoDB client, so each call's
+    table is noted before it is sent."""
 
     def __init__(self) -> None:
         self.items = 0
 
-    def __call__(self, parsed, model, **_) -> None:
+    @staticmethod
+    def note_table(params, context, **_) -> None:
+        context["aiplane_table"] = params.get("TableName") or next(iter(params.get("RequestItems") or {}), None)
+
+    def __call__(self, parsed, model, context, **_) -> None:
+        if context.get("aiplane_table") != TaskRecord.Meta.table_name:
+            return
         if model.name in ("Query", "Scan"):
             self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
         elif model.name == "GetItem":
@@ -36,11 +44,13 @@ def counting_reads():
     counter = ItemsRead()
     clients = {model._get_connection().connection.client for model in MODELS}
     for client in clients:
+        client.meta.events.register("before-parameter-build.dynamodb", ItemsRead.note_table)
         client.meta.events.register("after-call.dynamodb", counter)
     try:
         yield counter
     finally:
         for client in clients:
+            client.meta.events.unregister("before-parameter-build.dynamodb", ItemsRead.note_table)
             client.meta.events.unregister("after-call.dynamodb", counter)
 
 

@@ -132,7 +132,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # chain-root anchors on demand: a signed digest in the Object Lock bucket.
     "mlworker_audit": _api(MLWORKER_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
     "mlworker_experiments": _api(MLWORKER_TABLE),
-    "mlworker_jupyter": _api(MLWORKER_TABLE),
+    "mlworker_jupyter": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
     "mlworker_stream": _api(),
     "mlworker_health": _api(),
     # The account export includes the user's access entries with their fileDetails (files tree, read only).
