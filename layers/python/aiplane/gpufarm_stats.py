@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiplane.commerce.records import ALL_MODELS, MODEL_READY, ModelRecord
+from aiplane.gpufarm.agent_liveness import live_instance_ids
 from aiplane.gpufarm.contract_states import RUNNING, count_with_status
-from aiplane.gpufarm.loadbalancer import live_instance_ids
 from aiplane.health import REQUESTS
 
 

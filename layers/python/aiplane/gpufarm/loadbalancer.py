@@ -28,6 +28,7 @@ from aiplane.clock import now
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gpufarm import catalog, contract_states, status_updates
+from aiplane.gpufarm.agent_liveness import live_records
 from aiplane.gpufarm.contract_states import RUNNING, TERMINATING
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord
 from aiplane.identity.principal import Principal
@@ -210,7 +211,7 @@ def own_agent_at(caller: Principal, target_url: str) -> tuple[str, str]:
         origin = (parts.scheme, parts.hostname, parts.port)
     except ValueError:
         raise ValidationError("target_url is not a valid URL", param="target_url") from None
-    for record in _live_records():
+    for record in live_records():
         agent = urlsplit(record.url)
         if record.owner_id == caller.id and (agent.scheme, agent.hostname, agent.port) == origin \
                 and parts.username is None and parts.password is None:
@@ -223,18 +224,9 @@ def _reachable(caller: Principal, record: GpuAgentRecord) -> bool:
     return record.owner_id == caller.id or bool(record.shared)
 
 
-def _live_records() -> list[GpuAgentRecord]:
-    cutoff = int(now().timestamp())
-    return [record for record in GpuAgentRecord.all_agents.query("GPUAGENTS") if record.expires_at_epoch > cutoff]
-
-
-def live_instance_ids() -> set[str]:
-    return {record.instance_id for record in _live_records()}
-
-
 def live_agents(caller: Principal) -> list[AgentLoad]:
     """The live agents the caller may see: reachable ones, every one for an admin."""
-    return [_load_of(record) for record in _live_records() if caller.is_admin or _reachable(caller, record)]
+    return [_load_of(record) for record in live_records() if caller.is_admin or _reachable(caller, record)]
 
 
 def agent_load(caller: Principal, instance_id: str) -> AgentLoad:
@@ -294,7 +286,7 @@ def choose(strategy: str, agents: list[AgentLoad], turn: int) -> AgentLoad:
 def pick_agent(caller: Principal) -> AgentLoad:
     """An untargeted request goes to one of the caller's own or shared agents (an admin's too:
     nobody's prompts go to another user's instance unless an admin shared it)."""
-    agents = [_load_of(record) for record in _live_records() if _reachable(caller, record)]
+    agents = [_load_of(record) for record in live_records() if _reachable(caller, record)]
     strategy = get_strategy()
     turn = _next_turn() if strategy in ("round_robin", "weighted_round_robin") and agents else 0
     return choose(strategy, agents, turn)

@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from aiplane.commerce import serving
 from aiplane.commerce.records import ALL_MODELS, ModelRecord, model_key
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
-from aiplane.gpufarm import loadbalancer
+from aiplane.gpufarm import agent_liveness, loadbalancer
 from aiplane.gpufarm.records import GpuAgentRecord
 from aiplane.identity.principal import Principal
 
@@ -44,7 +44,7 @@ def agent_models(agent: Principal, instance_id: str) -> list[dict[str, Any]]:
     record = loadbalancer.own_agent(agent, instance_id)
     models = _held_models()
     held = [model for model in models if model.agent_instance_id == instance_id]
-    live = loadbalancer.live_instance_ids()
+    live = agent_liveness.live_instance_ids()
     for model in models:
         if len(held) >= MODELS_PER_AGENT:
             break
