@@ -23,7 +23,7 @@ from aiplane_agent.fleet import GpufarmMembership
 from aiplane_agent.inventory import Inventory
 from aiplane_agent.listener import Listener, LoadMeter
 from aiplane_agent.log import log
-from aiplane_agent.runners import Runner, choose_runner
+from aiplane_agent.runners import Runner, RunnerUnavailable, choose_runner
 
 IMDS = "http://169.254.169.254/latest"
 IDENTITY_FILE = "identity.json"
@@ -53,6 +53,7 @@ def settle_identity(config: AgentConfig) -> tuple[str, str]:
 class Agent:
     def __init__(self, config: AgentConfig, *, runner: Runner | None = None, inventory: Inventory | None = None,
                  api: ControlPlane | None = None) -> None:
+        runner = runner or choose_runner(config)  # first: a host without the runner it needs opens nothing
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.stopping = threading.Event()
@@ -62,7 +63,7 @@ class Agent:
         instance_id, worker_id = settle_identity(config)
         host = config.advertise_host or imds("local-ipv4") or "127.0.0.1"
         self.ctx = AgentContext(
-            config=config, api=api or ControlPlane(config), runner=runner or choose_runner(config),
+            config=config, api=api or ControlPlane(config), runner=runner,
             inventory=inventory or Inventory.detect(config.gpus, config.cpus, config.memory_gb),
             instance_id=instance_id, worker_id=worker_id, url=f"http://{host}:{self.listener.port}",
             state_dir=config.state_dir,
@@ -126,7 +127,11 @@ class Agent:
 
 
 def main(argv: list[str] | None = None) -> None:
-    agent = Agent(parse_args(argv))
+    try:
+        agent = Agent(parse_args(argv))
+    except RunnerUnavailable as refused:
+        log("aiplane GPU agent refused to start", error=str(refused))
+        raise SystemExit(2) from None
     signal.signal(signal.SIGTERM, agent.stop)
     signal.signal(signal.SIGINT, agent.stop)
     agent.run()

@@ -61,8 +61,10 @@ class ControlPlane:
 
     # mlworker: the GPU worker protocol (EXTRA_ROUTES).
     def register_worker(self, worker_id: str, capabilities: dict[str, Any], service_slots: int) -> dict[str, Any]:
-        return self._call(self.config.mlworker_url, "POST", "/v1/scheduler/workers",
-                          {"id": worker_id, "capabilities": capabilities, "service_slots": service_slots}).json()
+        body: dict[str, Any] = {"id": worker_id, "capabilities": capabilities, "service_slots": service_slots}
+        if self.config.shared:  # otherwise left as it is (an admin may have shared this worker)
+            body["shared"] = True
+        return self._call(self.config.mlworker_url, "POST", "/v1/scheduler/workers", body).json()
 
     def worker_heartbeat(self, worker_id: str, leases: dict[str, int]) -> dict[str, Any]:
         """`leases`: task id -> fencing token of each task this agent runs."""

@@ -31,6 +31,10 @@ class AgentConfig:
     cpus: int | None = None  # None: this host's
     memory_gb: int | None = None  # None: this host's
     runner: str = "auto"  # auto: container where docker with the NVIDIA runtime answers, else process
+    # Cloud hosts (user data): tasks of the host's renter must never run beside the agent's own
+    # credential, so the agent refuses to start unless the container runner runs them.
+    require_container: bool = False
+    shared: bool = False  # ask to be a shared worker (admin credentials only; see mlworker tenancy)
     task_image: str = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"  # containers: a task's metadata.image overrides it
     service_slots: int = 0
     output_tail_bytes: int = 16384  # the task output reported inline; the full log goes to S3
@@ -65,6 +69,11 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     parser.add_argument("--cpus", type=int, default=int(env("AIPLANE_AGENT_CPUS") or 0) or None)
     parser.add_argument("--memory-gb", type=int, default=int(env("AIPLANE_AGENT_MEMORY_GB") or 0) or None)
     parser.add_argument("--runner", choices=RUNNERS, default=env("AIPLANE_AGENT_RUNNER", "auto"))
+    parser.add_argument("--require-container", action=argparse.BooleanOptionalAction,
+                        default=_env_flag("AIPLANE_AGENT_REQUIRE_CONTAINER"),
+                        help="refuse to start unless tasks run in containers (cloud GPU hosts)")
+    parser.add_argument("--shared", action=argparse.BooleanOptionalAction, default=_env_flag("AIPLANE_AGENT_SHARED"),
+                        help="register as a shared mlworker worker, taking every user's tasks (admin credential only)")
     parser.add_argument("--task-image", default=env("AIPLANE_AGENT_TASK_IMAGE", AgentConfig.task_image))
     parser.add_argument("--service-slots", type=int, default=int(env("AIPLANE_AGENT_SERVICE_SLOTS", "0")))
     args = parser.parse_args(argv)
@@ -73,14 +82,21 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
                      "AIPLANE_API_URL, AIPLANE_MLWORKER_URL) are required")
     if args.gpus != "auto" and not args.gpus.isdigit():
         parser.error("--gpus is auto or a number")
+    if args.require_container and args.runner == "process":
+        parser.error("the container runner is required here (--require-container, AIPLANE_AGENT_REQUIRE_CONTAINER): "
+                     "the process runner would run tasks beside the agent's credential")
     return AgentConfig(
         credential=args.credential, gpufarm_url=_base(args.api_url), mlworker_url=_base(args.mlworker_url),
         instance_id=args.instance_id, worker_id=args.worker_id, state_dir=Path(args.state_dir), host=args.host,
         port=args.port, advertise_host=args.advertise_host, upstream=args.upstream,
         upstream_timeout_s=args.upstream_timeout, heartbeat_s=args.heartbeat_s, poll_s=args.poll_s,
         capacity=args.capacity, gpus=args.gpus, cpus=args.cpus, memory_gb=args.memory_gb, runner=args.runner, task_image=args.task_image,
-        service_slots=args.service_slots,
+        service_slots=args.service_slots, require_container=args.require_container, shared=args.shared,
     )
+
+
+def _env_flag(name: str) -> bool:
+    return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes")
 
 
 def _base(url: str | None) -> str | None:

@@ -101,7 +101,7 @@ def job_stream(jobId: str, request: Request, last_event_id: str | None = Header(
 @router.post("/v1/scheduler/workers", status_code=201, include_in_schema=False)
 def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONResponse:
     require_worker(request, body.id)
-    worker, created = workers.register_worker(body, actor_of(request))
+    worker, created = workers.register_worker(body, actor_of(request), admin=current_principal(request).is_admin)
     return JSONResponse(workers.worker_body(worker), status_code=201 if created else 200)
 
 

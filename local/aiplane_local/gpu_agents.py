@@ -39,6 +39,9 @@ AGENT_STOP_GRACE_S = 5
 AGENT_ADDRESS_TAG = "aiplane:local-agent-address"
 AGENT_HOST = "127.0.0.1"
 LOCAL_AGENT_HEARTBEAT_S, LOCAL_AGENT_POLL_S = "1", "0.2"  # quick local turnarounds (cancel -> stopped)
+# User data requires the container runner; this machine standing in for the instance has no docker,
+# so its processes run the work. Tenancy still holds: a contract's worker takes its owner's work only.
+STAND_IN_RUNNER = ["--no-require-container", "--runner", "process"]
 
 
 class GpuInstanceSupervisor:
@@ -110,7 +113,7 @@ class GpuInstanceSupervisor:
         self.state_dirs[instance_id] = tempfile.mkdtemp(prefix=f"aiplane-agent-{instance_id}-")
         self.agents[instance_id] = start_agent_process(
             ["--instance-id", instance_id, "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST,
-             "--heartbeat-s", AGENT_HEARTBEAT_S, "--state-dir", self.state_dirs[instance_id]],
+             "--heartbeat-s", AGENT_HEARTBEAT_S, "--state-dir", self.state_dirs[instance_id], *STAND_IN_RUNNER],
             {**environment, CREDENTIAL_VARIABLE: credential["Parameter"]["Value"]},
         )
 
@@ -125,23 +128,26 @@ class LocalAgent:
     numbers in CUDA_VISIBLE_DEVICES). It runs tasks with the process runner and authenticates with
     the admin API key (on AWS an agent uses its contract's credential). With `gpufarm_url` this
     machine is enrolled as a gpufarm GPU host (`local_fleet`) and the agent uses that contract's
-    credential for both families; `service_slots` Jupyter services may run on it."""
+    credential for both families; `service_slots` Jupyter services may run on it. Either way it is a
+    shared worker: it runs every local user's tasks and services (mlworker tenancy)."""
 
     def __init__(self, mlworker_url: str, credential: str, gpus: int = 0, worker_id: str = "local-agent",
                  *, gpufarm_url: str | None = None, service_slots: int = 0) -> None:
         self.state_dir = tempfile.mkdtemp(prefix="aiplane-local-agent-")
         from aiplane_local.stack import free_port  # stack.py imports this module
 
-        port, instance_id, gpufarm = free_port(), worker_id, []
+        # With the admin key it asks to be shared itself; with a contract's credential it cannot, so
+        # the enrollment shares its worker beforehand (local_fleet).
+        port, instance_id, options = free_port(), worker_id, ["--shared"]
         if gpufarm_url:  # this machine joins the gpufarm fleet too: models, the proxy (aiplane_local.local_fleet)
             from aiplane_local.local_fleet import enroll_this_machine
 
             host = enroll_this_machine(port)
-            credential, worker_id, instance_id, gpufarm = host.credential, host.worker_id, host.instance_id, ["--api-url", gpufarm_url]
+            credential, worker_id, instance_id, options = host.credential, host.worker_id, host.instance_id, ["--api-url", gpufarm_url]
         self.process = start_agent_process(
             ["--mlworker-url", mlworker_url, "--worker-id", worker_id, "--instance-id", instance_id, "--gpus", str(gpus), "--runner", "process",
              "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST, "--service-slots", str(service_slots),
-             "--state-dir", self.state_dir, "--heartbeat-s", LOCAL_AGENT_HEARTBEAT_S, "--poll-s", LOCAL_AGENT_POLL_S, *gpufarm],
+             "--state-dir", self.state_dir, "--heartbeat-s", LOCAL_AGENT_HEARTBEAT_S, "--poll-s", LOCAL_AGENT_POLL_S, *options],
             {CREDENTIAL_VARIABLE: credential},
         )
 

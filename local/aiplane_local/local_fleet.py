@@ -8,7 +8,8 @@ instance: an EC2 (moto) instance standing for it, tagged with the agent's loopba
 contract's agent credential, which also speaks for its mlworker worker (`agent_worker_id`).
 The instance carries no `aiplane:contract` tag, so neither the instance supervisor nor the
 reconciliation touches it, and the contract has no lease end. Its agent is shared: every local
-user's models may be served here and their proxy requests may reach it.
+user's models may be served here, their proxy requests may reach it, and (its mlworker worker is
+shared as well) their tasks and Jupyter services run on it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from aiplane.gpufarm import agent_credentials, contracts
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord
 from aiplane.identity.api_keys import hash_key
 from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID, agent_worker_id
+from aiplane.mlworker import workers
+from aiplane.mlworker.audit import Actor
+from aiplane.mlworker.schemas import RegisterWorkerRequest
 from aiplane_local.gpu_agents import AGENT_ADDRESS_TAG, AGENT_HOST
 
 INSTANCE_TYPE = "m5.large"  # no GPU type: locally GPUs are scheduling slots, not devices
@@ -58,4 +62,8 @@ def enroll_this_machine(agent_port: int) -> LocalHost:
         owner_id=BOOTSTRAP_ADMIN_ID, contract_id=contract_id, shared=True, registered_at=moment, heartbeat_at=moment,
         expires_at_epoch=0,  # not live until its agent registers
     ).save()
-    return LocalHost(contract_id, instance_id, agent_worker_id(contract_id), credential)
+    # Its mlworker worker too, so that every local user's tasks run on it: only an admin shares a
+    # worker, and the agent's own registration (as the same owner) keeps it shared.
+    worker_id = agent_worker_id(contract_id)
+    workers.register_worker(RegisterWorkerRequest(id=worker_id, shared=True), Actor(user_id=BOOTSTRAP_ADMIN_ID), admin=True)
+    return LocalHost(contract_id, instance_id, worker_id, credential)

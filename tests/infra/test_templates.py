@@ -160,7 +160,8 @@ def test_gpu_fleet_launch_template_instance_profile_and_state_change_rule(enviro
         "LaunchTemplateData": Match.object_like({
             "ImageId": Match.string_like_regexp("^resolve:ssm:/aws/service/deeplearning/"),
             "IamInstanceProfile": {"Arn": Match.any_value()},
-            "MetadataOptions": Match.object_like({"HttpTokens": "required"}),
+            # Containers (tasks) one hop further get no instance-role credentials, hence no contract credential.
+            "MetadataOptions": Match.object_like({"HttpTokens": "required", "HttpPutResponseHopLimit": 1}),
         }),
     })
     messaging.has_resource_properties("AWS::IAM::InstanceProfile", {"InstanceProfileName": name})

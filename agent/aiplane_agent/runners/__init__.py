@@ -6,7 +6,9 @@
 - `ContainerRunner`: `docker run` with the NVIDIA runtime and the task's image, limited by
   docker's own --cpus/--memory/--gpus. Used on GPU hosts.
 
-`choose_runner` picks one at start-up; the agent reports which (`Runner.describe`).
+`choose_runner` picks one at start-up; the agent reports which (`Runner.describe`). Told that the
+container runner is required (`require_container`, set by the cloud hosts' user data), it picks
+nothing else: without docker the agent does not start.
 """
 
 from __future__ import annotations
@@ -53,10 +55,19 @@ class Runner(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
+class RunnerUnavailable(RuntimeError):
+    """The configuration asks for a runner this host cannot offer: the agent does not start."""
+
+
 def choose_runner(config: AgentConfig) -> Runner:
     from aiplane_agent.runners.container import ContainerRunner, docker_with_nvidia
     from aiplane_agent.runners.process import ProcessRunner
 
+    if config.require_container:
+        if config.runner == "process" or not docker_with_nvidia():
+            raise RunnerUnavailable("the container runner is required (AIPLANE_AGENT_REQUIRE_CONTAINER) and docker "
+                                    "with the NVIDIA runtime does not answer here; tasks never run as the agent's processes")
+        return ContainerRunner(default_image=config.task_image)
     if config.runner == "container" or (config.runner == "auto" and docker_with_nvidia()):
         return ContainerRunner(default_image=config.task_image)
     return ProcessRunner()

@@ -21,7 +21,7 @@ TASK_FIELDS = {
     "id", "job_name", "status", "priority", "created_at", "datasets", "cpu", "memory_gb", "gpu", "user_id",
     "retry_count", "max_retries", "plugin_status", "node_assignments", "priority_aged",
 }
-WORKER_FIELDS = {"id", "connected_at", "last_heartbeat", "capabilities", "slots", "active_tasks", "status"}
+WORKER_FIELDS = {"id", "connected_at", "last_heartbeat", "capabilities", "slots", "active_tasks", "status", "shared"}
 AUDIT_EVENT_FIELDS = {
     "timestamp", "event_type", "user_id", "resource", "action", "success", "prev_hash", "event_hash",
     "sequence_num", "metadata",
@@ -84,10 +84,12 @@ def submit(client, admin):
 
 @pytest.fixture
 def register(client, admin):
+    """An admin registers a worker: shared (takes every user's tasks) unless `shared=False`."""
     def register_worker(worker_id: str = "gpu-1", gpu_count: int = 4, gpu_type: str | None = "H100",
-                        cpu_cores: int = 32, memory_gb: int = 256) -> dict:
+                        cpu_cores: int = 32, memory_gb: int = 256, shared: bool = True) -> dict:
         capabilities = {"gpu_count": gpu_count, "gpu_type": gpu_type, "cpu_cores": cpu_cores, "memory_gb": memory_gb}
-        response = client.post("/v1/scheduler/workers", headers=admin, json={"id": worker_id, "capabilities": capabilities})
+        response = client.post("/v1/scheduler/workers", headers=admin,
+                               json={"id": worker_id, "capabilities": capabilities, "shared": shared})
         assert response.status_code in (200, 201), response.text
         return response.json()
 

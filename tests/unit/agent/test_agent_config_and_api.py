@@ -25,6 +25,29 @@ def test_environment_and_flags(monkeypatch, tmp_path):
         parse_args(["--credential", "c", "--mlworker-url", "http://x", "--gpus", "many"])
 
 
+def test_a_host_told_to_require_containers_refuses_the_process_runner(monkeypatch):
+    monkeypatch.setenv("AIPLANE_AGENT_REQUIRE_CONTAINER", "true")
+    required = ["--credential", "c", "--mlworker-url", "http://x"]
+    assert parse_args(required).require_container
+    with pytest.raises(SystemExit):
+        parse_args([*required, "--runner", "process"])
+    # Only a harness standing in for the instance (no docker) says otherwise on the command line.
+    assert not parse_args([*required, "--no-require-container", "--runner", "process"]).require_container
+
+
+def test_only_an_agent_told_to_be_shared_asks_for_it_at_registration():
+    bodies = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(201, json={"id": "w-1"})
+
+    for flags in ([], ["--shared"]):
+        config = parse_args(["--credential", "k", "--mlworker-url", "http://127.0.0.1:1/mlworker", *flags])
+        ControlPlane(config, transport=httpx.MockTransport(answer)).register_worker("w-1", {"gpu_count": 0}, 0)
+    assert "shared" not in bodies[0] and bodies[1]["shared"] is True
+
+
 def test_each_family_gets_its_credential_header_and_errors_raise():
     seen = []
 

@@ -6,8 +6,11 @@ import os
 import sys
 import time
 
+import pytest
+from aiplane_agent import agent
 from aiplane_agent.config import AgentConfig
-from aiplane_agent.runners import RunSpec, choose_runner
+from aiplane_agent.runners import RunnerUnavailable, RunSpec, choose_runner
+from aiplane_agent.runners import container as container_module
 from aiplane_agent.runners.container import ContainerRunner, run_command
 from aiplane_agent.runners.process import CgroupTree, ProcessRunner
 
@@ -96,3 +99,20 @@ def test_runner_choice_at_start_up(monkeypatch, tmp_path):
     assert isinstance(choose_runner(config), ProcessRunner)
     forced = choose_runner(AgentConfig(credential="c", mlworker_url="http://127.0.0.1:1", runner="container"))
     assert isinstance(forced, ContainerRunner) and forced.describe()["runner"] == "container"
+
+
+def test_a_host_that_requires_containers_never_falls_back_to_processes(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker here
+    required = AgentConfig(credential="c", mlworker_url="http://127.0.0.1:1", require_container=True)
+    with pytest.raises(RunnerUnavailable, match="container runner is required"):
+        choose_runner(required)
+    with pytest.raises(RunnerUnavailable):  # not even when told to use it: docker must answer
+        choose_runner(AgentConfig(credential="c", mlworker_url="http://127.0.0.1:1", require_container=True,
+                                  runner="container"))
+    # The agent itself refuses to start (systemd retries), before it opens its listener.
+    with pytest.raises(SystemExit) as refused:
+        agent.main(["--credential", "c", "--mlworker-url", "http://127.0.0.1:1", "--require-container",
+                    "--state-dir", str(tmp_path / "state"), "--port", "0"])
+    assert refused.value.code == 2 and not (tmp_path / "state").exists()
+    monkeypatch.setattr(container_module, "docker_with_nvidia", lambda: True)
+    assert isinstance(choose_runner(required), ContainerRunner)

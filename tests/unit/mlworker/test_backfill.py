@@ -1,4 +1,4 @@
-"""Lease selection over plain snapshots: fit, reservations, quotas, EASY backfill, gangs, preemption."""
+"""Lease selection over plain snapshots: fit, reservations, quotas, EASY backfill, gangs, preemption, tenancy."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from aiplane.mlworker.backfill import (
     Node,
     Running,
     free_on,
+    place_reservation,
     plan_lease,
     shadow_of,
+    usable_by,
 )
 from aiplane.mlworker.scheduling import Capacity, Demand
 
@@ -22,8 +24,10 @@ T = NOW.timestamp()
 HOUR = 3600.0
 
 
-def node(worker_id: str = "w1", gpu: int = 4, running: tuple = (), holds: tuple = ()) -> Node:
-    return Node(worker_id, Capacity(gpu=gpu, cpu=64, memory_gb=512), tuple(running), tuple(holds))
+def node(worker_id: str = "w1", gpu: int = 4, running: tuple = (), holds: tuple = (), owner_id: str | None = None,
+         shared: bool = True) -> Node:
+    return Node(worker_id, Capacity(gpu=gpu, cpu=64, memory_gb=512), tuple(running), tuple(holds),
+                owner_id=owner_id, shared=shared)
 
 
 def task(task_id: str, gpu: int = 1, priority: int = 5, walltime_s: float = HOUR, age_s: float = 0, **fields) -> Demand:
@@ -108,3 +112,41 @@ def test_preemption_takes_gpus_from_lower_priority_preemptible_tasks_only():
     assert plan_lease("w1", cluster, [urgent], NOW) is None  # preemption off
     assert plan_lease("w1", cluster, [urgent], NOW, limits=Limits(preemption_margin=8)) is None  # lead too small
     assert plan_lease("w1", cluster, [task("big", gpu=4, priority=9)], NOW, limits=Limits(preemption_margin=2)) is None
+
+
+def test_a_users_worker_takes_only_its_owners_tasks_and_a_shared_one_takes_everyones():
+    queue = [task("bob-first", user_id="bob", age_s=60), task("alice", user_id="alice")]
+    alices = node("alice-host", owner_id="alice", shared=False)
+    assert plan_lease("alice-host", [alices], queue, NOW).task_id == "alice"  # bob's older task is not hers to run
+    assert plan_lease("alice-host", [alices], queue[:1], NOW) is None
+    assert plan_lease("pool", [node("pool", owner_id="admin", shared=True)], queue, NOW).task_id == "bob-first"
+    assert plan_lease("w1", [node(owner_id=None, shared=False)], queue, NOW) is None  # no owner recorded: nothing
+
+
+def test_a_gang_takes_only_workers_that_admit_its_owner():
+    cluster = [node("alice-1", owner_id="alice", shared=False), node("bob-1", owner_id="bob", shared=False),
+               node("pool", owner_id="admin", shared=True)]
+    gang = [task("alice-gang", gpu=2, node_count=2, user_id="alice")]
+    assert plan_lease("alice-1", cluster, gang, NOW).workers == ("alice-1", "pool")
+    assert plan_lease("bob-1", cluster, gang, NOW) is None
+    three = [task("alice-gang", gpu=2, node_count=3, user_id="alice")]
+    assert plan_lease("alice-1", cluster, three, NOW) is None  # bob's host never counts as one of its nodes
+
+
+def test_another_users_head_neither_runs_nor_preempts_on_a_host_it_may_not_use():
+    bobs = node("bob-1", owner_id="bob", shared=False, running=(running("bob-low", 4, priority=1, preemptible=True,
+                                                                          user_id="bob"),))
+    urgent = task("alice-urgent", gpu=4, priority=10, user_id="alice")
+    assert plan_lease("bob-1", [bobs], [urgent], NOW, limits=Limits(preemption_margin=1)) is None
+    alices = node("alice-1", owner_id="alice", shared=False, running=(running("alice-busy", 4, ends_in=HOUR),))
+    # alice's waiting task is the head on her host only: a short bob task still backfills bob's own host.
+    cluster = [alices, node("bob-2", owner_id="bob", shared=False)]
+    queue = [task("alice-big", gpu=4, user_id="alice", age_s=60), task("bob-long", gpu=4, walltime_s=9 * HOUR, user_id="bob")]
+    assert plan_lease("bob-2", cluster, queue, NOW).task_id == "bob-long"
+
+
+def test_reservations_are_placed_on_workers_that_admit_their_owner_only():
+    cluster = [node("bob-1", gpu=8, owner_id="bob", shared=False), node("pool", gpu=2)]
+    assert place_reservation(4, 1, None, usable_by(cluster, "alice")) is None
+    assert place_reservation(4, 1, None, usable_by(cluster, "bob")) == ["bob-1"]
+    assert place_reservation(2, 1, None, usable_by(cluster, "alice")) == ["pool"]

@@ -65,7 +65,9 @@ class GpuFleet(Construct):
                 image_id=f"resolve:ssm:{GPU_IMAGE_PARAMETER}",
                 instance_type=definition.default_instance_type,
                 iam_instance_profile=ec2.CfnLaunchTemplate.IamInstanceProfileProperty(arn=self.instance_profile.attr_arn),
-                metadata_options=ec2.CfnLaunchTemplate.MetadataOptionsProperty(http_tokens="required", http_put_response_hop_limit=2),
+                # Hop limit 1: the agent on the host reaches the instance metadata, a task's container
+                # (one hop further) does not, so it never gets the role that reads the contract's credential.
+                metadata_options=ec2.CfnLaunchTemplate.MetadataOptionsProperty(http_tokens="required", http_put_response_hop_limit=1),
                 block_device_mappings=[ec2.CfnLaunchTemplate.BlockDeviceMappingProperty(
                     device_name="/dev/sda1",
                     ebs=ec2.CfnLaunchTemplate.EbsProperty(volume_size=ROOT_VOLUME_GB, volume_type="gp3", encrypted=True,

@@ -6,7 +6,7 @@ app and uploaded as an S3 asset, `aiplane_agent.artifact`; its S3 URI is publish
 `agent_artifact_parameter`), fetches the contract's agent credential from its SSM parameter
 (never part of user data, which anyone allowed to describe the instance can read) and runs the
 agent under systemd, restarted whenever it exits, with a delegated cgroup for task limits and
-/var/lib/aiplane-agent as its state dir.
+/var/lib/aiplane-agent as its state dir. The agent runs work in containers only (`CONTAINER_ONLY`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ CREDENTIAL_VARIABLE = "AIPLANE_AGENT_CREDENTIAL"  # what the agent reads (agent.
 CREDENTIAL_WAIT_ATTEMPTS, CREDENTIAL_WAIT_S = 60, 5  # the provisioner publishes it right after launch
 
 
+CONTAINER_ONLY = {"AIPLANE_AGENT_RUNNER": "container", "AIPLANE_AGENT_REQUIRE_CONTAINER": "true"}
+
 # Jupyter services a GPU host runs beside its tasks (they share its GPUs, as notebooks do).
 CLOUD_JUPYTER_SLOTS = 2
 
@@ -31,6 +33,9 @@ def agent_environment(api_url: str, credential_parameter: str, port: int = 8787,
         "AIPLANE_API_URL": api_url,
         CREDENTIAL_PARAMETER_VARIABLE: credential_parameter,
         "AIPLANE_AGENT_PORT": str(port),
+        # Work runs in containers only: a process would run as the agent's user, beside this file
+        # and its credential. Without docker the agent does not start (systemd keeps retrying).
+        **CONTAINER_ONLY,
     }
     if mlworker_url and worker_id:  # the agent also runs mlworker tasks and Jupyter services, as its contract's worker
         environment.update({"AIPLANE_MLWORKER_URL": mlworker_url, "AIPLANE_WORKER_ID": worker_id,
@@ -62,7 +67,7 @@ python3 -m venv {INSTALL_DIR}/venv
 cat > /etc/systemd/system/aiplane-gpu-agent.service <<'UNIT'
 [Unit]
 Description=aiplane GPU agent
-Wants=network-online.target
+Wants=network-online.target docker.service
 After=network-online.target docker.service
 [Service]
 EnvironmentFile={ENV_FILE}

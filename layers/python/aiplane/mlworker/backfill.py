@@ -6,6 +6,8 @@ may start now:
   (`node_count > 1`) needs that on the asking worker and on `node_count - 1` other workers.
 - **reservations**: GPUs a live reservation holds on a worker are free only to tasks naming that
   reservation, and such a task runs inside its reservation's GPUs only.
+- **tenancy**: a task runs only on workers that admit its owner (`tenancy.admits`: the owner's
+  own, or shared ones), every rank of a gang included; its head reservation counts those only.
 - **quota**: a user's running GPUs plus the task's stay within the per-user limit (admins exempt).
 - **EASY backfill** (policy `easy`): the first task that cannot start now (the head) gets a
   start-time reservation: the earliest time at which, by the walltimes of the running tasks,
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from aiplane.mlworker import tenancy
 from aiplane.mlworker.scheduling import Capacity, Demand, aged_priority
 
 EASY, GREEDY = "easy", "greedy"
@@ -63,6 +66,8 @@ class Node:
     running: tuple[Running, ...] = ()
     holds: tuple[Hold, ...] = ()
     gpu_type: str | None = None
+    owner_id: str | None = None  # whose work it takes, unless shared (`tenancy`)
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,11 @@ def free_on(node: Node, at: float | None = None, reservation_id: str | None = No
 
 def _minus(free: Capacity, demand: Demand) -> Capacity:
     return Capacity(free.gpu - demand.gpu, free.cpu - demand.cpu, free.memory_gb - demand.memory_gb)
+
+
+def usable_by(nodes: Sequence[Node], user_id: str | None) -> list[Node]:
+    """The workers that may run `user_id`'s work (`tenancy.admits`)."""
+    return [n for n in nodes if tenancy.admits(n.owner_id, n.shared, user_id)]
 
 
 def place_now(demand: Demand, asking: Node, nodes: Sequence[Node]) -> tuple[str, ...] | None:
@@ -181,17 +191,19 @@ def plan_lease(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], n
         if (limits.gpus_per_user is not None and demand.user_id not in limits.exempt_users
                 and used[demand.user_id] + wanted > limits.gpus_per_user):
             continue  # at their limit: waits while others run
-        workers = place_now(demand, asking, nodes)
+        eligible = usable_by(nodes, demand.user_id)  # a gang's other ranks, its shadow: on these only
+        admitted = any(n.worker_id == asking_id for n in eligible)
+        workers = place_now(demand, asking, eligible) if admitted else None
         if workers is not None and _may_backfill(demand, workers, shadow, epoch):
             return Decision(demand.task_id, workers)
         if workers is not None or head_found or demand.reservation_id is not None:
             continue
-        head = shadow_of(demand, nodes, epoch)
+        head = shadow_of(demand, eligible, epoch)
         if head is None:
             continue  # never fits these workers: it cannot be the head
         head_found = True
         shadow = head if policy == EASY else None
-        if head.at > epoch and limits.preemption_margin is not None and demand.node_count == 1:
+        if admitted and head.at > epoch and limits.preemption_margin is not None and demand.node_count == 1:
             effective = aged_priority(demand.priority, demand.submitted_at, now)
             victims = _victims(demand, asking, effective, limits.preemption_margin)
             if victims:

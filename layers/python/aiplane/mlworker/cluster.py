@@ -80,7 +80,7 @@ def snapshot(now_epoch: float) -> Snapshot:
                                                   float(reservation.expires_at_epoch)))
     nodes = [
         backfill.Node(w.worker_id, scheduling.Capacity(int(w.gpu_count), int(w.cpu_cores), int(w.memory_gb)),
-                      tuple(shares[w.worker_id]), tuple(holds[w.worker_id]), w.gpu_type)
+                      tuple(shares[w.worker_id]), tuple(holds[w.worker_id]), w.gpu_type, w.owner_id, bool(w.shared))
         for w in sorted(taking_work.values(), key=lambda w: w.worker_id)
     ]
     return Snapshot(nodes, taking_work, running, live, ledger_version)

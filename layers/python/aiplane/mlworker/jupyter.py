@@ -5,8 +5,9 @@ stopping (stop requested once a worker has it) → stopped; error (with the work
 it could not start. Stopping a service no worker was assigned yet ends it at once.
 
 A worker asks for its services (`assign_services`): it gets those assigned to it, plus starting
-ones nobody holds (or whose worker went offline) up to its free `service_slots`, each assigned
-with a conditional write so two workers never take the same one. Only that worker reports its state.
+ones nobody holds (or whose worker went offline) that it may run (its owner's, or anyone's on a
+shared worker: `tenancy`) up to its free `service_slots`, each assigned with a conditional write
+so two workers never take the same one. Only that worker reports its state.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pynamodb.expressions.update import Action
 from aiplane.clock import now_iso
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.identity.principal import Principal
-from aiplane.mlworker import audit, workers
+from aiplane.mlworker import audit, tenancy, workers
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import JUPYTER_PARTITION, META, JupyterServiceRecord
@@ -91,6 +92,8 @@ def assign_services(worker_id: str, actor: Actor) -> list[JupyterServiceRecord]:
             break
         if service.status != STARTING or service.worker_id == worker_id:
             continue
+        if not tenancy.admits(worker.owner_id, bool(worker.shared), service.user_id):
+            continue  # another user's service: only their own workers, or shared ones, start it
         if service.worker_id and not offline.setdefault(service.worker_id, _worker_offline(service.worker_id)):
             continue  # another live worker is starting it
         previous = service.worker_id

@@ -155,6 +155,9 @@ class WorkerRecord(Model):
     status = UnicodeAttribute(default="active")  # active | draining | offline
     drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
     stop_requests = string_list(default=list)  # taken away (preempted, walltime): the next heartbeat's stop_tasks
+    # Tenancy (aiplane/mlworker/tenancy.py): who registered it first, and whether an admin shared it.
+    owner_id = UnicodeAttribute(null=True)
+    shared = BooleanAttribute(default=False)
     version = VersionAttribute()
 
 

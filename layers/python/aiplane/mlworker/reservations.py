@@ -3,10 +3,10 @@
 A reservation holds `gpu_count` GPUs on each of `node_count` distinct workers (of `gpu_type`, when
 given) from now until it expires or its owner releases it. It is admitted only when that shape
 fits now, counting running tasks and the other reservations (409 otherwise), and is pinned to
-those workers: their reserved GPUs go only to tasks naming the reservation (`backfill`), and the
-first such lease marks it `claimed`. Every reservation bumps the ledger item's version and checks
-the versions of the workers it holds in the same transaction, so racing reservations and leases
-serialize and the loser re-checks.
+those workers (only workers that take its owner's work, `tenancy`): their reserved GPUs go only
+to tasks naming the reservation (`backfill`), and the first such lease marks it `claimed`. Every
+reservation bumps the ledger item's version and checks the versions of the workers it holds in the
+same transaction, so racing reservations and leases serialize and the loser re-checks.
 A non-admin's live reservations may hold at most the environment's
 `mlworker_reservation_gpu_hours_per_user` (GPUs × hours until expiry); past it: 403. Reservations
 are seen by their owner and by admins.
@@ -75,9 +75,10 @@ def create_reservation(request: CreateReservationRequest, principal: Principal, 
         live = list(state.reservations.values())
         # Checked under the ledger's version like capacity, so one user's racing requests cannot pass together.
         _check_user_limit(principal, live, _gpu_hours(wanted, request.expires_minutes * 60), now.timestamp())
-        placement = backfill.place_reservation(request.gpu_count, request.node_count, request.gpu_type, state.nodes)
+        usable = backfill.usable_by(state.nodes, principal.id)  # its tasks could run nowhere else
+        placement = backfill.place_reservation(request.gpu_count, request.node_count, request.gpu_type, usable)
         if placement is None:
-            free = sorted((backfill.free_on(n).gpu for n in state.nodes
+            free = sorted((backfill.free_on(n).gpu for n in usable
                            if request.gpu_type is None or n.gpu_type == request.gpu_type), reverse=True)
             raise ConflictError(
                 f"not enough GPU capacity: {request.node_count} worker(s) with {request.gpu_count} free GPUs each "

@@ -81,6 +81,9 @@ class RegisterWorkerRequest(BaseModel):
     id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9_.:-]+$")
     capabilities: WorkerCapabilities = Field(default_factory=WorkerCapabilities)
     service_slots: int = Field(default=0, ge=0, le=64)
+    # Admins only (403 otherwise): the worker takes every user's work, not only its owner's.
+    # Omitted: unchanged (a new worker is not shared).
+    shared: bool | None = None
 
 
 class LeaseRequest(BaseModel):

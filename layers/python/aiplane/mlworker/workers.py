@@ -16,7 +16,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 
 from aiplane.clock import now_iso
-from aiplane.errors import ConflictError, NotFoundError
+from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import without_none
@@ -66,9 +66,10 @@ def effective_status(worker: WorkerRecord, now_epoch: float | None = None) -> st
     return worker.status
 
 
-def register_worker(request: RegisterWorkerRequest, actor: Actor) -> tuple[WorkerRecord, bool]:
+def register_worker(request: RegisterWorkerRequest, actor: Actor, *, admin: bool = False) -> tuple[WorkerRecord, bool]:
     """Register (or re-register after a restart, which also ends a drain); answers the worker
-    and whether it is new."""
+    and whether it is new. The first registration records its owner, `actor` (see `tenancy`);
+    another non-admin may not take the id over (409), and only an admin changes `shared` (403)."""
     worker_id = request.id or str(uuid.uuid4())
     capabilities = request.capabilities
     for _ in range(SAVE_ATTEMPTS):
@@ -78,6 +79,14 @@ def register_worker(request: RegisterWorkerRequest, actor: Actor) -> tuple[Worke
         if worker is None:
             worker = WorkerRecord(worker_key(worker_id), gsi1sk=worker_id, worker_id=worker_id, connected_at=moment,
                                   active_tasks=[])
+        if worker.owner_id is None:  # new, or registered before owners were recorded
+            worker.owner_id = actor.user_id
+        elif worker.owner_id != actor.user_id and not admin:
+            raise ConflictError(f"worker {worker_id} belongs to another owner")
+        if request.shared is not None and request.shared != bool(worker.shared):
+            if not admin:
+                raise ForbiddenError("only an admin may share a worker or stop sharing it")
+            worker.shared = request.shared
         worker.last_heartbeat, worker.last_heartbeat_epoch = moment, int(time.time())
         worker.gpu_count, worker.gpu_type = capabilities.gpu_count, capabilities.gpu_type
         worker.cpu_cores, worker.memory_gb = capabilities.cpu_cores, capabilities.memory_gb
@@ -87,7 +96,8 @@ def register_worker(request: RegisterWorkerRequest, actor: Actor) -> tuple[Worke
         except PutError:
             continue
         audit.append_event("auth_attempt", actor, resource=f"worker/{worker_id}", action="register_worker",
-                           metadata={"gpu_count": capabilities.gpu_count, "gpu_type": capabilities.gpu_type})
+                           metadata={"gpu_count": capabilities.gpu_count, "gpu_type": capabilities.gpu_type,
+                                     "owner_id": worker.owner_id, "shared": bool(worker.shared)})
         return worker, created
     raise ConflictError(f"worker {worker_id} is changing concurrently; try again")
 
@@ -326,4 +336,5 @@ def worker_body(worker: WorkerRecord) -> dict[str, Any]:
                   "service_total": int(worker.service_slots)},
         "active_tasks": list(worker.active_tasks or []),
         "status": status,
+        "shared": bool(worker.shared),
     }
