@@ -15,6 +15,7 @@ from aiplane.settings import get_settings
 from aiplane_local.gpu_agents import LocalAgent
 from aiplane_shared.resources import ARTIFACT_BUCKET
 from tests.e2e.conftest import wait_for
+from tests.integration.mlworker.conftest import new_user_headers
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,12 @@ def test_echo_hello_completes_with_its_output_and_full_log(mlworker):
     assert httpx.get(task["log_url"]).text == "hello\n"
     order = [entry["status"] for entry in get_task(task_id).history]
     assert order == ["queued", "preparing", "running", "collecting", "completed"]
+
+
+def test_a_local_users_task_runs_on_the_shared_local_agent(api_base, agent):
+    with httpx.Client(base_url=f"{api_base}/mlworker", headers=new_user_headers(), timeout=30) as user:
+        task = finished(user, submit(user, entrypoint='/bin/bash -c "echo hi"'))
+    assert task["status"] == "completed" and task["worker_id"] == "e2e-local-agent", task
 
 
 def test_a_failing_entrypoint_fails_with_its_exit_code_and_sees_only_its_gpus(mlworker):

@@ -1,6 +1,6 @@
 """The one agent `make run` starts (LocalAgent with gpufarm_url and service slots, as aiplane_local.__main__
-starts it): this machine joins the gpufarm fleet, so any local user's uploaded ONNX model predicts on it, and a
-Jupyter service answers at its url."""
+starts it): this machine joins the gpufarm fleet, so any local user's uploaded ONNX model predicts on it, a
+Jupyter service answers at its url, and any local user's task runs on it (its worker is shared)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from aiplane_local.gpu_agents import LocalAgent
 from tests.e2e.conftest import wait_for
 from tests.integration.gpufarm.conftest import new_user
+from tests.integration.mlworker.conftest import new_user_headers
 from tests.onnx_models import affine_model
 
 
@@ -46,3 +47,15 @@ def test_a_jupyter_service_answers_at_its_url_on_this_machine(api_base, admin_ap
         assert status.status_code == 200 and "started" in status.json()
         mlworker.delete(f"/v1/jupyter/services/{service['id']}")
         wait_for(lambda: current()["status"] == "stopped", timeout_s=30)
+
+
+def test_any_local_users_task_runs_on_this_machine(api_base, local_agent):
+    """The agent speaks with the admin's local contract credential, yet its worker is shared: a
+    local user's task runs here, not only the admin's."""
+    with httpx.Client(base_url=f"{api_base}/mlworker", headers=new_user_headers(), timeout=30) as mlworker:
+        submitted = mlworker.post("/v1/tasks", json={"job_name": "any-user", "entrypoint": '/bin/bash -c "echo mine"'})
+        assert submitted.status_code == 201, submitted.text
+        task = wait_for(lambda: (item := mlworker.get(f"/v1/tasks/{submitted.json()['id']}").json())["status"]
+                        in ("completed", "failed") and item, timeout_s=60)
+        assert task["status"] == "completed" and "mine" in task["output"], task
+        assert task["worker_id"].startswith("gpu-contract_local_")  # the local contract's worker

@@ -78,7 +78,8 @@ def test_mlworker_worker_progress_is_pushed_through_to_completion(live_server, l
     clear_mlworker_table()  # the worker must lease this test's task, not one another test left queued
     owner = new_user("mlworker")
     worker = mlworker.post("/v1/scheduler/workers", headers={"X-API-Key": admin_api_key}, json={
-        "capabilities": {"gpu_count": 0, "gpu_type": "none", "cpu_cores": 4, "memory_gb": 8}, "service_slots": 1})
+        "capabilities": {"gpu_count": 0, "gpu_type": "none", "cpu_cores": 4, "memory_gb": 8}, "service_slots": 1,
+        "shared": True})  # the owner's task runs on the admin's worker
     assert worker.status_code in (200, 201), worker.text
     worker_id = worker.json()["id"]
     with connect(f"{live_server}/mlworker/ws", additional_headers={"X-API-Key": owner.api_key}) as ws:
