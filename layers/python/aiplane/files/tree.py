@@ -27,7 +27,7 @@ from pynamodb.transactions import TransactWrite
 from aiplane.clock import now_iso
 from aiplane.data import aws, presigned
 from aiplane.data.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
-from aiplane.data.shards import merged, shard_keys
+from aiplane.data.shards import merged, shard_keys, shard_page_size
 from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
 from aiplane.files.models import (
     ALL_NODES,
@@ -160,7 +160,7 @@ def list_nodes(path_prefix: str | None, principal: Principal | None = None, *, l
     prefix = "/" + (path_prefix or "").strip().strip("/")
     page_size = min(limit, LIST_READ_BUDGET) + 1
     if prefix == "/":
-        listing = _every_node(position, page_size)
+        listing = _every_node(position, shard_page_size(page_size))
     else:
         try:
             top = node_at(prefix)
