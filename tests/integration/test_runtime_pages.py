@@ -173,9 +173,14 @@ def test_access_entries_of_an_identity_page_by_creation(runtime):
 
 def test_raw_events_are_sharded_and_read_a_page(runtime):
     measured = {}
+    store.store_raw_event("/pages", {}, {"n": 1})  # as the route writes one; the rest are seeded in that shape
     for size in (SMALL, LARGE):
-        for _ in range(size):
-            store.store_raw_event("/pages", {}, {"n": 1})
+        with RawEventRecord.batch_write() as batch:
+            for index in range(size):
+                nid, received = uuid.uuid4().int % 10**12 * SHARDS + index % SHARDS, rfc3339(datetime.now(UTC))
+                batch.save(RawEventRecord(
+                    store.raw_events_key(nid), f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
+                    raw_id=str(uuid.uuid4()), nid=nid, received_at=received, path="/pages", headers="{}", payload="{}"))
         measured[size], listed = reads(runtime, "/raw-events", RawEventRecord, limit=PAGE)
         received = [item["received_at"] for item in listed]
         assert len(listed) >= min(size, PAGE) and received == sorted(received, reverse=True)
