@@ -15,6 +15,7 @@ from aiplane.activity.tracker import tracked
 from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.data import presigned
+from aiplane.data.pagination import NEXT_CURSOR_HEADER, parse_limit
 from aiplane.files import tree
 from aiplane.files.models import FILE, FOLDER
 from aiplane.files.uploads import read_presigned_request, read_upload, wants_presigned
@@ -37,8 +38,13 @@ class NameUpdateRequest(BaseModel):
 
 
 @router.get("/files")
-def list_files(request: Request, path: str | None = None) -> list[dict[str, Any]]:
-    return tree.list_nodes(path, current_principal(request))
+def list_files(request: Request, response: Response, path: str | None = None, limit: str | None = None,
+               cursor: str | None = None) -> list[dict[str, Any]]:
+    """The body is the contract's plain array; the next page's cursor travels in `X-Next-Cursor`."""
+    page = tree.list_nodes(path, current_principal(request), limit=parse_limit(limit), cursor=cursor)
+    if page.next_cursor:
+        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
+    return page.items
 
 
 @router.post("/files", status_code=201)

@@ -71,8 +71,9 @@ def triggers_for_event_type(eventType: str, request: Request) -> list[dict[str, 
 
 
 @router.get("/event-triggers/function/{functionName}")
-def triggers_for_function(functionName: str, request: Request) -> list[dict[str, Any]]:
-    return functions.triggers_for_function(functionName, current_principal(request))
+def triggers_for_function(functionName: str, request: Request, limit: str | None = Query(None),
+                          cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+    return functions.triggers_for_function(functionName, parse_limit(limit), timestamp_cursor(cursor), current_principal(request))
 
 
 @router.get("/event-triggers/{name}")

@@ -134,8 +134,12 @@ class SigningKey:
     purpose: str
 
 
-IDENTITY_TABLE = Table("identity", "users, API keys, sessions, access control, rate-limit counters")
-RUNTIME_TABLE = Table("runtime", "LLM backends, pools/groups, models, providers, chains, chats, events")
+# gsi3 (identity): an identity's access entries oldest first; (runtime): a function's event triggers.
+# CloudFormation adds one GSI per table per update; `python -m aiplane.backfill` fills it for older items.
+IDENTITY_TABLE = Table("identity", "users, API keys, sessions, access control, rate-limit counters",
+                       indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")))
+RUNTIME_TABLE = Table("runtime", "LLM backends, pools/groups, models, providers, chains, chats, events",
+                      indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")))
 APPPROXY_TABLE = Table("appproxy", "workers, slots, circuits, endpoints")
 MLWORKER_TABLE = Table(
     "mlworker", "tasks, plugins, scheduler workers, reservations, experiments, audit chain",

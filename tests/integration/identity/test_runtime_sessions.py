@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiplane.clock import rfc3339
-from aiplane.identity.audit import auth_events_of
+from aiplane.identity.audit import FAILURE, auth_events_of, day_key
 from aiplane.identity.models import AuthEventRecord
 from aiplane.identity.users import user_by_email
 from aiplane.settings import current_environment
@@ -90,7 +90,7 @@ def test_wrong_password_is_401_and_audited_without_secrets(make_user):
 
     events = auth_events_of(user.id)
     assert [(event.action, event.outcome) for event in events][:2] == [("login", "success"), ("register", "success")]
-    since_start = AuthEventRecord.by_day.query(f"AUTHLOG#{events[0].at:%Y-%m-%d}", AuthEventRecord.gsi2sk >= started)
+    since_start = AuthEventRecord.by_day.query(day_key(FAILURE, events[0].at), AuthEventRecord.gsi2sk >= started)
     failures = [event for event in since_start if event.email == user.email and event.outcome == "failure"]
     assert failures and failures[0].reason == "wrong email or password"
     for event in [*events, *failures]:

@@ -22,7 +22,7 @@ from aiplane.activity.models import (
 from aiplane.chains import store as chains
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import NotFoundError
-from aiplane.identity.audit import FAILURE
+from aiplane.identity.audit import FAILURE, day_key
 from aiplane.identity.models import AuthEventRecord
 
 DEFAULT_ALERT_LIMIT = 99  # the contract's default for /activity/alerts
@@ -94,20 +94,21 @@ def alerts(limit: str | None) -> list[dict[str, Any]]:
     found = [
         {"id": record.sk, "source": "request", "message": record.message, "requestId": record.request_id,
          "metadata": record.metadata, "timestamp": record.at}
-        for record in AlertRecord.query(ALERTS, scan_index_forward=False, limit=page_size) if _live(record)
+        for record in AlertRecord.query(ALERTS, scan_index_forward=False, limit=page_size, page_size=page_size) if _live(record)
     ]
-    today = datetime.now(UTC)
-    for days_ago in range(AUTH_ALERT_DAYS):
-        day = today - timedelta(days=days_ago)
-        for event in AuthEventRecord.by_day.query(f"AUTHLOG#{day:%Y-%m-%d}", filter_condition=AuthEventRecord.outcome == FAILURE,
-                                           scan_index_forward=False, limit=page_size):
+    today, failures = datetime.now(UTC), 0
+    for days_ago in range(AUTH_ALERT_DAYS):  # newest day first, until a page of failures is found
+        remaining = page_size - failures
+        if remaining <= 0:
+            break
+        for event in AuthEventRecord.by_day.query(day_key(FAILURE, today - timedelta(days=days_ago)), scan_index_forward=False,
+                                                  limit=remaining, page_size=remaining):
+            failures += 1
             found.append({
                 "id": event.gsi2sk, "source": "auth", "message": f"{event.action} failed: {event.reason or 'unknown reason'}",
                 "requestId": None, "timestamp": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "metadata": {"family": event.family, "userId": event.user_id, "credential": event.credential,
                              "keyPrefix": event.key_prefix, "sourceIp": event.source_ip},
             })
-        if len(found) >= page_size:
-            break
     found.sort(key=lambda alert: alert["timestamp"], reverse=True)
     return found[:page_size]

@@ -51,6 +51,17 @@ class Gsi2(GlobalSecondaryIndex):
     gsi2sk = UnicodeAttribute(range_key=True)
 
 
+class Gsi3(GlobalSecondaryIndex):
+    """The `gsi3` of the tables that declare one (aiplane_shared.resources): a third access pattern."""
+
+    class Meta:
+        index_name = "gsi3"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
 class ApiKeyRecord(Model):
     """An API key, stored only as the SHA-256 of the key (the key itself is shown once)."""
 

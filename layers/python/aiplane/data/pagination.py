@@ -19,6 +19,8 @@ from aiplane.errors import ValidationError
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Where a contract's body is a plain array, the next page's cursor travels in this response header.
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 Item = TypeVar("Item")
 

@@ -13,7 +13,7 @@ from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import Gsi1
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events import sandbox
-from aiplane.events.models import FunctionRecord, TriggerRecord
+from aiplane.events.models import FunctionRecord, TriggerRecord, trigger_function_key
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, VIEW
 from aiplane.identity.principal import Principal
@@ -141,7 +141,8 @@ def create_trigger(body: dict[str, Any], owner_id: str | None = None) -> dict[st
     description, listen_for, trigger_type, function = _trigger_fields(body)
     created = rfc3339(now())
     record = TriggerRecord(f"TRIGGER#{name}", "META", gsi1sk=f"{created}#{name}",
-                           gsi2pk=f"TRIGGERTYPE#{listen_for['type']}", gsi2sk=name, name=name, description=description,
+                           gsi2pk=f"TRIGGERTYPE#{listen_for['type']}", gsi2sk=name, gsi3pk=trigger_function_key(function),
+                           gsi3sk=f"{created}#{name}", name=name, description=description,
                            listen_for=json.dumps(listen_for), trigger_type=trigger_type, function=function,
                            created_at=created, updated_at=created, owner_id=owner_id)
     try:
@@ -174,6 +175,7 @@ def update_trigger(name: str, body: dict[str, Any], principal: Principal | None 
             TriggerRecord.description.set(description), TriggerRecord.listen_for.set(json.dumps(listen_for)),
             TriggerRecord.gsi2pk.set(f"TRIGGERTYPE#{listen_for['type']}"), TriggerRecord.trigger_type.set(trigger_type),
             TriggerRecord.function.set(function), TriggerRecord.updated_at.set(rfc3339(now())),
+            TriggerRecord.gsi3pk.set(trigger_function_key(function)), TriggerRecord.gsi3sk.set(record.gsi1sk),
         ], condition=TriggerRecord.pk.exists())
     except UpdateError as error:
         if refused_by_condition(error):
@@ -206,6 +208,9 @@ def triggers_for_event_type(event_type: str, principal: Principal | None = None)
     return _visible_triggers(TriggerRecord.by_event_type.query(f"TRIGGERTYPE#{event_type}"), principal)
 
 
-def triggers_for_function(function: str, principal: Principal | None = None) -> list[dict[str, Any]]:
-    records = TriggerRecord.by_created.query("TRIGGERS", filter_condition=TriggerRecord.function == function)
-    return [trigger_view(record) for record in _visible_triggers(records, principal)]
+def triggers_for_function(function: str, limit: int, cursor: str | None,
+                          principal: Principal | None = None) -> list[dict[str, Any]]:
+    """Oldest first, from the function's own index partition."""
+    condition = TriggerRecord.gsi3sk > f"{cursor}#\uffff" if cursor else None
+    records = TriggerRecord.by_function.query(trigger_function_key(function), range_key_condition=condition, page_size=limit)
+    return [trigger_view(record) for record in _visible_triggers(records, principal, limit)]

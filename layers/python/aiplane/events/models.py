@@ -2,11 +2,12 @@
 
 Key layout (pk / sk; gsi sort keys lead with an RFC3339 timestamp so they sort in time order):
 - FUNCTION#<name> / META            gsi1: FUNCTIONS / <createdAt>#<name>
-- TRIGGER#<name> / META             gsi1: TRIGGERS / <createdAt>#<name>; gsi2: TRIGGERTYPE#<type> / <name>
+- TRIGGER#<name> / META             gsi1: TRIGGERS / <createdAt>#<name>; gsi2: TRIGGERTYPE#<type> / <name>;
+                                    gsi3: TRIGGERFUNCTION#<function> / <createdAt>#<name>
 - EVENTTYPE#<type> / <createdAt>#<id>  one event; gsi1: EVENTAGG#<type>#<aggType>#<aggId>; gsi2: EVENTSRC#<source>
 - EVENTTYPES / <type>               the distinct event types, with first and last event times
-- COUNTER / <name>                  atomic counters for the numeric ids (nid)
-- RAWEVENTS / <receivedAt>#<nid>    one raw event; gsi1: RAWEVENT#<nid> / <receivedAt>
+- COUNTER / <name>#<shard>          atomic counters for the numeric ids (nid), sharded (store.next_nid)
+- RAWEVENTS#<shard> / <receivedAt>#<nid>  one raw event (shard: nid mod SHARDS); gsi1: RAWEVENT#<nid> / <receivedAt>
 - MAPPING#<path> / META             gsi1: MAPPINGS / <path>
 - JOB#<id> / META                   gsi1: JOBQUEUE#<status>#<taskType> / <createdAt>#<id> (pending) or
                                     JOBLEASES / <lease expiry epoch, zero padded>#<id> (leased);
@@ -18,7 +19,7 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.models import Gsi1, Gsi2, Gsi3, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -52,6 +53,9 @@ class TriggerRecord(_RuntimeModel):
     gsi2pk = UnicodeAttribute()  # TRIGGERTYPE#<listened event type>
     gsi2sk = UnicodeAttribute()  # the trigger name
     by_event_type = Gsi2()
+    gsi3pk = UnicodeAttribute(null=True)  # trigger_function_key; set by every write (older items: aiplane.backfill)
+    gsi3sk = UnicodeAttribute(null=True)  # as gsi1sk
+    by_function = Gsi3()
     name = UnicodeAttribute()
     description = UnicodeAttribute(default="")
     listen_for = UnicodeAttribute()
@@ -60,6 +64,10 @@ class TriggerRecord(_RuntimeModel):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     owner_id = UnicodeAttribute(null=True)
+
+
+def trigger_function_key(function: str) -> str:
+    return f"TRIGGERFUNCTION#{function}"
 
 
 class EventRecord(_RuntimeModel):

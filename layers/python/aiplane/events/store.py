@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from aiplane.clock import now, parse_rfc3339, rfc3339
 from aiplane.data import aws
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.shards import SHARDS, merged, shard_keys, shard_page_size
 from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from aiplane.events.extract import extract
 from aiplane.events.models import CounterRecord, EventRecord, EventTypeRecord, MappingRecord, RawEventRecord
@@ -33,9 +35,33 @@ SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "x-backendai
 
 
 def _next_nid(counter: str) -> int:
-    record = CounterRecord("COUNTER", counter)
-    record.update(actions=[CounterRecord.value.add(1)])
-    return int(record.value)
+    """A unique numeric id from one of SHARDS counter items picked at random (no single item every
+    append writes): shard s hands out v * SHARDS + s, so ids are unique but neither dense nor in time order."""
+    shard = random.randrange(SHARDS)
+    record = CounterRecord(f"COUNTER#{counter}#{shard}", "NID")
+    try:
+        record.update(actions=[CounterRecord.value.add(1)], condition=CounterRecord.value.exists())
+    except UpdateError as error:
+        if not refused_by_condition(error):
+            raise
+        _start_counter_shard(record, counter)
+        record.update(actions=[CounterRecord.value.add(1)])
+    return int(record.value) * SHARDS + shard
+
+
+def _start_counter_shard(record: CounterRecord, counter: str) -> None:
+    """A shard's first use starts it above the single counter of earlier versions (`COUNTER / <name>`),
+    so no id it ever handed out comes again (no backfill needed)."""
+    try:
+        earlier = int(CounterRecord.get("COUNTER", counter, consistent_read=True).value)
+    except DoesNotExist:
+        earlier = 0
+    record.value = earlier // SHARDS + 1
+    try:
+        record.save(condition=CounterRecord.pk.does_not_exist())
+    except PutError as error:
+        if not refused_by_condition(error):  # another writer started it first
+            raise
 
 
 def _required_text(body: dict[str, Any], field: str) -> str:
@@ -208,17 +234,24 @@ def kept_headers(headers: dict[str, str]) -> dict[str, str]:
 def store_raw_event(path: str, headers: dict[str, str], payload: dict[str, Any]) -> dict[str, Any]:
     nid = _next_nid("raw-events")
     received = rfc3339(now())
-    record = RawEventRecord(RAW_EVENTS_PARTITION, f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
+    record = RawEventRecord(raw_events_key(nid), f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
                             raw_id=str(uuid.uuid4()), nid=nid, received_at=received, path=path,
                             headers=json.dumps(headers), payload=json.dumps(payload))
     record.save()
     return raw_event_view(record)
 
 
+def raw_events_key(nid: int) -> str:
+    return f"{RAW_EVENTS_PARTITION}#{nid % SHARDS}"
+
+
 def list_raw_events(start: str, end: str, limit: int) -> list[dict[str, Any]]:
-    records = RawEventRecord.query(RAW_EVENTS_PARTITION, range_key_condition=RawEventRecord.sk.between(start, f"{end}#\uffff"),
-                                   scan_index_forward=False, limit=limit)
-    return [raw_event_view(record) for record in records]
+    """Newest first: the shards' Queries merged (aiplane.data.shards)."""
+    shards = [RawEventRecord.query(key, range_key_condition=RawEventRecord.sk.between(start, f"{end}#\uffff"),
+                                   scan_index_forward=False, page_size=shard_page_size(limit))
+              for key in shard_keys(RAW_EVENTS_PARTITION)]
+    records = merged(shards, key=lambda record: record.sk, reverse=True)
+    return [raw_event_view(record) for record in itertools.islice(records, limit)]
 
 
 def parse_nid(raw: str) -> int:

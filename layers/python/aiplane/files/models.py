@@ -2,7 +2,8 @@
 
 Key layout (pk / sk):
 - FILENODE#<id> / META            a file or folder; gsi1: FILES#CHILDREN#<parent id or ROOT> / <name>,
-                                  gsi2: FILES#ALL / <createdAt>#<id> (every node, oldest first)
+                                  gsi2: FILES#ALL#<shard> / <createdAt>#<id> (every node, oldest first,
+                                  over `aiplane.data.shards` shards by id)
 - FILENAME#<parent>#<name> / META claims a name inside one folder (written in the same transaction)
 - FILEUPLOAD#<file id> / META     a presigned upload not completed yet (expires with the policy);
                                   gsi1: FILEUPLOADS / <expiry epoch>#<file id> (the sweep's)
@@ -16,6 +17,7 @@ from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribu
 from pynamodb.models import Model
 
 from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.shards import shard_of
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -26,6 +28,10 @@ FILE, FOLDER = "file", "folder"
 
 def node_key(node_id: str) -> str:
     return f"FILENODE#{node_id}"
+
+
+def all_nodes_key(node_id: str) -> str:
+    return f"{ALL_NODES}#{shard_of(node_id)}"
 
 
 def children_key(parent_id: str | None) -> str:
@@ -48,7 +54,7 @@ class _RuntimeModel(Model):
 class FileNodeRecord(_RuntimeModel):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
-    gsi2pk = UnicodeAttribute(default=ALL_NODES)
+    gsi2pk = UnicodeAttribute()  # all_nodes_key
     gsi2sk = UnicodeAttribute()
     by_parent = Gsi1()
     by_creation = Gsi2()

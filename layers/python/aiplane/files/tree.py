@@ -16,6 +16,7 @@ from __future__ import annotations
 import mimetypes
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +26,8 @@ from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso
 from aiplane.data import aws, presigned
+from aiplane.data.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
+from aiplane.data.shards import merged, shard_keys, shard_page_size
 from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
 from aiplane.files.models import (
     ALL_NODES,
@@ -34,6 +37,7 @@ from aiplane.files.models import (
     FileNodeRecord,
     FileUploadRecord,
     NameClaimRecord,
+    all_nodes_key,
     children_key,
     name_claim_key,
     node_key,
@@ -142,27 +146,112 @@ def view(node: FileNodeRecord, path: str | None = None) -> dict[str, Any]:
     return body
 
 
-def list_nodes(path_prefix: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
-    """Every file and folder the principal may view, oldest first; with a path, those at or below that path."""
-    nodes = {node.node_id: node for node in FileNodeRecord.by_creation.query(ALL_NODES)}
+LIST_READ_BUDGET = 1000  # nodes one page of GET /files examines at most to find `limit` the caller may view
+
+
+def list_nodes(path_prefix: str | None, principal: Principal | None = None, *, limit: int = DEFAULT_LIMIT,
+               cursor: str | None = None) -> Page[dict[str, Any]]:
+    """One page of the files and folders the principal may view. Without a path (or `/`): every
+    node, oldest first (the sharded creation index). With a path: the node there and everything
+    below it in tree order (a folder, then its children by name, depth first; the children
+    index). Either way a page reads at most `limit` nodes plus a read-ahead (or LIST_READ_BUDGET
+    when the caller may view few of them), and the ancestors its paths need, whatever the total."""
+    position = decode_cursor(cursor)
+    prefix = "/" + (path_prefix or "").strip().strip("/")
+    page_size = min(limit, LIST_READ_BUDGET) + 1
+    if prefix == "/":
+        listing = _every_node(position, shard_page_size(page_size))
+    else:
+        try:
+            top = node_at(prefix)
+        except NotFoundError:  # a filter that matches nothing
+            return Page(items=[], next_cursor=None)
+        listing = _tree_order(top, prefix, position, page_size)
     may_view = ownership.visibility(principal, ownership.FILES)
+    found: list[tuple[FileNodeRecord, str | None]] = []
+    examined, after, more = 0, None, False
+    for node, path, position_after in listing:
+        if len(found) == limit or examined == LIST_READ_BUDGET:
+            more = True
+            break
+        examined, after = examined + 1, position_after
+        if may_view(node.node_id, node.owner_id):
+            found.append((node, path))
+    paths = _paths([node for node, path in found if path is None])
+    return Page(items=[view(node, path or paths[node.node_id]) for node, path in found],
+                next_cursor=encode_cursor(after) if more else None)
+
+
+Listed = Iterator[tuple[FileNodeRecord, str | None, dict[str, Any]]]  # node, its path if known, the cursor after it
+
+
+def _every_node(position: dict[str, Any] | None, page_size: int) -> Listed:
+    after = position.get("after") if position else None
+    if position is not None and not isinstance(after, str):
+        raise ValidationError("cursor is not valid for a listing without path", param="cursor")
+    condition = FileNodeRecord.gsi2sk > after if after else None
+    shards = [FileNodeRecord.by_creation.query(key, range_key_condition=condition, page_size=page_size)
+              for key in shard_keys(ALL_NODES)]
+    for node in merged(shards, key=lambda node: node.gsi2sk):
+        yield node, None, {"after": node.gsi2sk}
+
+
+def _tree_order(top: FileNodeRecord, top_path: str, position: dict[str, Any] | None, page_size: int) -> Listed:
+    """Depth first from `top`. The cursor is the stack of open folders: [folder id, its path, the
+    last child name listed], so a page resumes where the previous one stopped."""
+    if position is None:
+        stack = [[top.node_id, top_path, None]] if top.kind == FOLDER else []
+        yield top, top_path, {"top": top.node_id, "stack": stack}
+    else:
+        stack = _valid_stack(position, top)
+    children: list[Iterator[FileNodeRecord]] = []
+    while stack:
+        if len(children) < len(stack):
+            folder_id, _, last = stack[-1]
+            condition = FileNodeRecord.gsi1sk > last if last is not None else None
+            children.append(iter(FileNodeRecord.by_parent.query(children_key(folder_id), range_key_condition=condition,
+                                                                page_size=page_size)))
+        child = next(children[-1], None)
+        if child is None:
+            stack.pop()
+            children.pop()
+            continue
+        stack[-1][2] = child.name
+        path = f"{stack[-1][1]}/{child.name}"
+        if child.kind == FOLDER and len(stack) <= MAX_DEPTH:
+            stack.append([child.node_id, path, None])
+        yield child, path, {"top": top.node_id, "stack": [list(frame) for frame in stack]}
+
+
+def _valid_stack(position: dict[str, Any], top: FileNodeRecord) -> list[list[Any]]:
+    stack = position.get("stack")
+    if (position.get("top") != top.node_id or not isinstance(stack, list) or len(stack) > MAX_DEPTH + 1
+            or not all(isinstance(frame, list) and len(frame) == 3 and isinstance(frame[0], str) and isinstance(frame[1], str)
+                       and isinstance(frame[2], str | None) for frame in stack)):
+        raise ValidationError("cursor is not valid for this path", param="cursor")
+    return stack
+
+
+def _paths(nodes: list[FileNodeRecord]) -> dict[str, str]:
+    """The paths of these nodes, reading their ancestors a level at a time (BatchGet); a node whose
+    parent is gone (see delete_folder) is shown at the root, as before."""
+    known = {node.node_id: node for node in nodes}
+    wanted = {node.parent_id for node in nodes if node.parent_id} - known.keys()
+    for _ in range(MAX_DEPTH):
+        if not wanted:
+            break
+        parents = list(FileNodeRecord.batch_get([(node_key(node_id), META) for node_id in wanted]))
+        known.update((parent.node_id, parent) for parent in parents)
+        wanted = {parent.parent_id for parent in parents if parent.parent_id} - known.keys()
     paths: dict[str, str] = {}
 
     def path(node: FileNodeRecord) -> str:
         if node.node_id not in paths:
-            parent = nodes.get(node.parent_id) if node.parent_id else None
+            parent = known.get(node.parent_id) if node.parent_id else None
             paths[node.node_id] = (path(parent) if parent else "") + "/" + node.name
         return paths[node.node_id]
 
-    prefix = "/" + (path_prefix or "").strip().strip("/")
-    result = []
-    for node in nodes.values():
-        node_path = path(node)
-        if not may_view(node.node_id, node.owner_id):
-            continue
-        if prefix == "/" or node_path == prefix or node_path.startswith(prefix + "/"):
-            result.append(view(node, node_path))
-    return result
+    return {node.node_id: path(node) for node in nodes}
 
 
 def read_content(node_id: str, principal: Principal | None = None) -> tuple[FileNodeRecord, bytes]:
@@ -233,7 +322,8 @@ def _create(kind: str, name: str, parent_id: str | None, principal: Principal | 
     node_id = attributes.pop("node_id", None) or str(uuid.uuid4())
     now = now_iso()
     node = FileNodeRecord(
-        node_key(node_id), META, gsi1pk=children_key(parent_id), gsi1sk=name, gsi2sk=f"{now}#{node_id}",
+        node_key(node_id), META, gsi1pk=children_key(parent_id), gsi1sk=name, gsi2pk=all_nodes_key(node_id),
+        gsi2sk=f"{now}#{node_id}",
         node_id=node_id, kind=kind, name=name, parent_id=parent_id or "", created_at=now, updated_at=now,
         owner_id=ownership.new_owner(principal), **attributes,
     )

@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 from aiplane.clock import parse_rfc3339, rfc3339
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from aiplane.identity.models import AccessClaimRecord, AccessEntryRecord
+from aiplane.identity.models import AccessClaimRecord, AccessEntryRecord, identity_entries_key
 from aiplane.identity.principal import USER, Principal
 from aiplane.settings import get_settings
 
@@ -104,7 +104,7 @@ def create_entry(identity: str | None, resource: str | None, resource_type: str 
     entry = AccessEntryRecord(
         f"ACCESS#{entry_id}", "META",
         gsi1pk=f"IDENTITY#{identity}", gsi1sk=f"RESOURCE#{resource}#{entry_id}",
-        gsi2sk=f"{rfc3339(now)}#{entry_id}",
+        gsi2sk=f"{rfc3339(now)}#{entry_id}", gsi3pk=identity_entries_key(identity), gsi3sk=f"{rfc3339(now)}#{entry_id}",
         entry_id=entry_id, identity=identity, resource=resource, resource_type=resource_type,
         permission=permission, created_at=now, updated_at=now,
     )
@@ -128,12 +128,15 @@ def get_entry(entry_id: str) -> AccessEntryRecord:
 
 
 def list_entries(*, identity: str | None = None, after: str | None = None, limit: str | int | None = None) -> list[AccessEntryRecord]:
-    """One identity's entries (by resource), or all entries oldest first after the `from` cursor."""
+    """All entries, or one identity's, oldest first after the `from` cursor (an RFC3339 createdAt)."""
     page_size = parse_limit(limit)
+    start = rfc3339(parse_rfc3339(after, param="from")) + "#~" if after else None
     if identity:
-        return list(AccessEntryRecord.by_identity.query(f"IDENTITY#{identity}", limit=page_size))
-    condition = AccessEntryRecord.gsi2sk > rfc3339(parse_rfc3339(after, param="from")) + "#~" if after else None
-    return list(AccessEntryRecord.by_creation.query("ACCESS", range_key_condition=condition, limit=page_size))
+        return list(AccessEntryRecord.by_identity_creation.query(
+            identity_entries_key(identity), range_key_condition=AccessEntryRecord.gsi3sk > start if start else None,
+            limit=page_size, page_size=page_size))
+    condition = AccessEntryRecord.gsi2sk > start if start else None
+    return list(AccessEntryRecord.by_creation.query("ACCESS", range_key_condition=condition, limit=page_size, page_size=page_size))
 
 
 def update_entry(entry_id: str, *, permission: str | None) -> AccessEntryRecord:

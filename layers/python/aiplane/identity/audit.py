@@ -35,6 +35,11 @@ SUCCESS = "success"
 FAILURE = "failure"
 
 
+def day_key(outcome: str, day: datetime) -> str:
+    """gsi2: one day's auth events, its failures in their own partition (the alerts read only those)."""
+    return f"{'AUTHFAIL' if outcome == FAILURE else 'AUTHLOG'}#{day:%Y-%m-%d}"
+
+
 def record_auth_event(
     action: str,
     outcome: str,
@@ -53,7 +58,7 @@ def record_auth_event(
         return AuthEventRecord(
             gsi1pk=f"AUTHLOG#{user_id}" if user_id else None,
             gsi1sk=at if user_id else None,
-            gsi2pk=f"AUTHLOG#{now:%Y-%m-%d}",
+            gsi2pk=day_key(outcome, now),
             gsi2sk=f"{at}#{sequence:012d}",
             action=action,
             outcome=outcome,

@@ -1,14 +1,15 @@
 """PynamoDB models of the identity store (the `identity` table), shared by every family.
 
-Item layout (pk / sk; gsi1; gsi2):
+Item layout (pk / sk; gsi1; gsi2; gsi3):
 - user:          USER#<id> / META;              USERS, <createdAt>  (newest-first listing)
 - email claim:   EMAIL#<lowercased email> / META  (one account per email, written in the user's transaction)
-- access entry:  ACCESS#<id> / META;            IDENTITY#<identity>, RESOURCE#<resource>#<id>;  ACCESS, <createdAt>#<id>
+- access entry:  ACCESS#<id> / META;            IDENTITY#<identity>, RESOURCE#<resource>#<id>;  ACCESS, <createdAt>#<id>;
+                 ACCESSBY#<identity>, <createdAt>#<id>
 - access claim:  ACCESSKEY#<identity>#<type>#<resource> / META  (one entry per identity and resource)
 - counter:       COUNTER#<scope> / WINDOW#<start epoch>  (rate limits and login throttling)
 - session:       SESSION#<id> / META  (a login: its current token generation, revoked on logout)
 - key set:       APIKEYS#<user id> / META  (hashes of the keys a user created and has not revoked: the cap)
-- auth event:    AUTHCHAIN#<shard> / SEQ#<sequence>;  AUTHLOG#<user id>, <at>;  AUTHLOG#<day>, <at>#<sequence>
+- auth event:    AUTHCHAIN#<shard> / SEQ#<sequence>;  AUTHLOG#<user id>, <at>;  AUTHLOG#<day> (failures: AUTHFAIL#<day>), <at>#<sequence>
 - auth chain head: AUTHCHAIN#<shard> / HEAD  (the events form an `aiplane.audit_chain` chain)
 - gateway limit:  LIMIT#<key|user|model>#<id> / INFLIGHT, MINUTE#<start epoch>, BUDGET#<period start epoch | all>
 - spend log:      SPENDLOG#<request id> / META;  SPENDLOG#USER#<user id>, <at>#<id>;  SPENDLOG, <at>#<id>
@@ -26,7 +27,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.models import Gsi1, Gsi2, Gsi3, table_name
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -70,6 +71,11 @@ class EmailClaimRecord(_IdentityModel):
     user_id = UnicodeAttribute()
 
 
+def identity_entries_key(identity: str) -> str:
+    """gsi3 of access entries: one identity's entries, oldest first."""
+    return f"ACCESSBY#{identity}"
+
+
 class AccessEntryRecord(_IdentityModel):
     class Meta(_IdentityModel.Meta):
         pass
@@ -80,6 +86,9 @@ class AccessEntryRecord(_IdentityModel):
     gsi2pk = UnicodeAttribute(default="ACCESS")
     gsi2sk = UnicodeAttribute()
     by_creation = Gsi2()
+    gsi3pk = UnicodeAttribute(null=True)  # identity_entries_key (older entries: aiplane.backfill)
+    gsi3sk = UnicodeAttribute(null=True)  # as gsi2sk
+    by_identity_creation = Gsi3()
     entry_id = UnicodeAttribute()
     identity = UnicodeAttribute()
     resource = UnicodeAttribute()
