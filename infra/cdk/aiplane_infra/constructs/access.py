@@ -115,8 +115,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_search": _gateway_api(ARTIFACT_BUCKET),
     "runtime_jobs": _api(RUNTIME_TABLE),
     "runtime_telegram": _api(RUNTIME_TABLE, capabilities=(C.TELEGRAM_TOKENS,)),
-    # GET /system/services describes every declared resource; POST /executor/sync puts an event.
-    "runtime_system": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS,
+    # GET /system/services describes every declared resource.
+    "runtime_system": _api(RUNTIME_TABLE,
                            read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS)),
     # Circuit events go to the workers' Redis (its URL: appproxy-redis; these functions run in its VPC).
     "appproxy_circuits": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
