@@ -95,7 +95,8 @@ ENVIRONMENTS: dict[str, Environment] = {
         login_failures_per_source=Throttle(30, 900), registrations_per_source=Throttle(10_000, 3600),
         api_keys_per_user=20, events_per_function_run=100,
         # make run and the tests: LLM backends, hooks, agents and stand-in marketplaces on this machine.
-        outbound_allowlists={"backends": LOOPBACK + PRIVATE, "hooks": LOOPBACK, "agents": LOOPBACK, "marketplaces": LOOPBACK},
+        outbound_allowlists={"backends": LOOPBACK + PRIVATE, "hooks": LOOPBACK, "agents": LOOPBACK, "marketplaces": LOOPBACK,
+                             "telegram": LOOPBACK},  # a stand-in Bot API (AIPLANE_TELEGRAM_API_BASE)
         gpu_limits=GpuSpendLimits(max_instances_per_user=8, max_gpus_per_user=16, default_lease_hours=1.0),
         audit_digest_retention_days=1, mlworker_reservation_gpu_hours_per_user=16.0,
     ),

@@ -52,6 +52,7 @@ class Capability(str, Enum):
     PROVIDER_KEYS_READ = "provider-keys-read"  # LLM provider API keys (`<prefix>-provider-*` secrets)
     PROVIDER_KEYS_WRITE = "provider-keys-write"
     TELEGRAM_TOKENS = "telegram-tokens"  # bot tokens (`<prefix>-telegram-*` secrets)
+    TELEGRAM_TOKENS_READ = "telegram-tokens-read"  # the same, read only (the bot poller)
     EC2_READ = "ec2-read"  # the GPU catalog, spot prices, instance state
     EC2_LAUNCH = "ec2-launch"  # RunInstances from the launch template (the provisioner only)
     EC2_TERMINATE = "ec2-terminate"  # only instances tagged with this environment
@@ -117,7 +118,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_telegram": _api(RUNTIME_TABLE, capabilities=(C.TELEGRAM_TOKENS,)),
     # GET /system/services describes every declared resource.
     "runtime_system": _api(RUNTIME_TABLE,
-                           read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS)),
+                           read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS, *resources.EVENT_BUSES)),
     # Circuit events go to the workers' Redis (its URL: appproxy-redis; these functions run in its VPC).
     "appproxy_circuits": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     # Endpoint tokens and /setup permits are signed with the secret shared with the workers.
@@ -175,6 +176,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "websocket_sender": _worker(resources.WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)),
     # Presigned uploads past their expiry: runtime files' and gpufarm models' pending records and objects.
     "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
+    # Telegram bots: reads their tokens, runs the frontends' chat chains (state values offloaded to the bucket).
+    "runtime_telegram_poller": _worker(RUNTIME_TABLE, read=(ARTIFACT_BUCKET,),
+                                       capabilities=(C.TELEGRAM_TOKENS_READ, C.CHAINS)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }
@@ -250,10 +254,10 @@ def capability_statements(environment: Environment, capability: Capability) -> l
             # A state machine created with logging sets up a log delivery (these take no resource ARN).
             iam.PolicyStatement(actions=LOG_DELIVERY_ACTIONS, resources=["*"]),
         ]
-    if capability in (C.PROVIDER_KEYS_READ, C.PROVIDER_KEYS_WRITE, C.TELEGRAM_TOKENS):
-        pattern = "telegram-*" if capability is C.TELEGRAM_TOKENS else "provider-*"
+    if capability in (C.PROVIDER_KEYS_READ, C.PROVIDER_KEYS_WRITE, C.TELEGRAM_TOKENS, C.TELEGRAM_TOKENS_READ):
+        pattern = "telegram-*" if capability in (C.TELEGRAM_TOKENS, C.TELEGRAM_TOKENS_READ) else "provider-*"
         actions = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-        if capability is not C.PROVIDER_KEYS_READ:
+        if capability not in (C.PROVIDER_KEYS_READ, C.TELEGRAM_TOKENS_READ):
             actions += ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"]
         return [iam.PolicyStatement(actions=actions, resources=[_arn("secretsmanager", f"secret:{prefix}-{pattern}")])]
     if capability is C.API_URL:
