@@ -76,6 +76,9 @@ class Environment:
     # "rpm_limit", "max_parallel_requests"}. AIPLANE_GATEWAY_PRICES / AIPLANE_GATEWAY_MODEL_LIMITS override them.
     gateway_prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     gateway_model_limits: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
+    # Event triggers (docs/runtime-events.md): all the events that the trigger runs caused by one
+    # appended event may send together, across every depth (events_per_function_run bounds one run).
+    events_per_event_chain: int = 1000
 
 
 # API Gateway's integration timeout: a buffered route may take at most 29 s, a streaming one 15 minutes

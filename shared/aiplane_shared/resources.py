@@ -188,9 +188,11 @@ AUDIT_DIGESTS_QUEUE = Queue(
 
 # Runtime events: appended events reach the trigger runner through the domain bus; expired job
 # leases return to the queue on a schedule.
+# One function run per message (batch 1, fanned out per trigger): the worker's 180 s cover one
+# function's 120 s limit (aiplane.events.triggers.function_timeout_s), and a retry repeats no finished run.
 EVENT_TRIGGERS_QUEUE = Queue(
     "event-triggers", "runs the functions of event triggers matching each appended event",
-    consumer_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers",
+    consumer_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers", batch_size=1,
 )
 JOB_LEASE_EXPIRY_QUEUE = Queue(
     "job-lease-expiry", "returns jobs whose lease expired to the pending queue",

@@ -154,7 +154,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
     # The chain step runs user chains: models through the gateway, hooks over HTTP; nothing else.
     "runtime_chain_step": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, ARTIFACT_BUCKET, capabilities=(C.PROVIDER_KEYS_READ,)),
-    "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET,
+    # It fans an event with several triggers out on its own queue, one message per trigger.
+    "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET, resources.EVENT_TRIGGERS_QUEUE,
                                       capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
     "runtime_job_leases": _worker(RUNTIME_TABLE),
     # LLM gateway metering: virtual keys and spend logs (identity table), the spend-log worker.
@@ -177,7 +178,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # Presigned uploads past their expiry: runtime files' and gpufarm models' pending records and objects.
     "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     # Telegram bots: reads their tokens, runs the frontends' chat chains (state values offloaded to the bucket).
-    "runtime_telegram_poller": _worker(RUNTIME_TABLE, read=(ARTIFACT_BUCKET,),
+    "runtime_telegram_poller": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, read=(ARTIFACT_BUCKET,),
                                        capabilities=(C.TELEGRAM_TOKENS_READ, C.CHAINS)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
