@@ -135,3 +135,16 @@ def test_the_scheduled_worker_polls_the_due_frontends(runtime, bot_api, llm, fro
     assert runtime.get(f"/telegram-frontends/{body['id']}").json()["status"] == "active"
     assert int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
                ["Attributes"]["ApproximateNumberOfMessages"]) == 0
+
+
+def test_a_new_token_waits_for_a_successful_poll(runtime, bot_api, llm, frontend):
+    body, token = frontend
+    assert poll(body["id"]) == "active"
+    new_token = token.split(":")[0] + ":" + "N" * 30
+    bot_api.add_bot(new_token)
+    changed = runtime.put(f"/telegram-frontends/{body['id']}", json={"botToken": new_token}).json()
+    assert changed["status"] == "pending"
+    bot_api.user_says(new_token, "new bot")
+    assert poll(body["id"]) == "active" and bot_api.answers_to(new_token) == ["echo: new bot"]
+    paused = runtime.put(f"/telegram-frontends/{body['id']}", json={"status": "paused"}).json()
+    assert runtime.put(f"/telegram-frontends/{body['id']}", json={"botToken": token}).json()["status"] == paused["status"] == "paused"
