@@ -1,4 +1,4 @@
-"""Hygiene for every tier: tests never reach real AWS, whatever the developer's shell holds.
+"""Hygiene for every tier: tests never reach real AWS (nor Telegram), whatever the developer's shell holds.
 
 The unit tier runs without moto: any AWS call it makes by mistake goes to a closed loopback port
 and fails at once. The tiers that need AWS (integration, e2e, packaged) start the embedded stack
@@ -16,6 +16,9 @@ os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+# Nor the real Telegram Bot API: a poll that no test pointed at its stand-in (the poller's sample
+# event in the handler tiers) reaches a closed loopback port and records the error.
+os.environ["AIPLANE_TELEGRAM_API_BASE"] = "http://127.0.0.1:9"
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from aiplane.activity.tracker import tracked
-from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.system import services
 from functions.family_app import openapi_router
@@ -29,9 +28,8 @@ def service_health() -> list[dict[str, Any]]:
 
 
 @system.post("/executor/sync")
-def executor_sync(request: Request) -> str:
-    services.request_executor_sync(current_principal(request).id)
-    return "sync triggered"
+def executor_sync() -> str:
+    return services.EXECUTOR_SYNC_ANSWER
 
 
 router.include_router(system)

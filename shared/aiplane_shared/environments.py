@@ -76,6 +76,9 @@ class Environment:
     # "rpm_limit", "max_parallel_requests"}. AIPLANE_GATEWAY_PRICES / AIPLANE_GATEWAY_MODEL_LIMITS override them.
     gateway_prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     gateway_model_limits: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
+    # Event triggers (docs/runtime-events.md): all the events that the trigger runs caused by one
+    # appended event may send together, across every depth (events_per_function_run bounds one run).
+    events_per_event_chain: int = 1000
 
 
 # API Gateway's integration timeout: a buffered route may take at most 29 s, a streaming one 15 minutes
@@ -95,7 +98,8 @@ ENVIRONMENTS: dict[str, Environment] = {
         login_failures_per_source=Throttle(30, 900), registrations_per_source=Throttle(10_000, 3600),
         api_keys_per_user=20, events_per_function_run=100,
         # make run and the tests: LLM backends, hooks, agents and stand-in marketplaces on this machine.
-        outbound_allowlists={"backends": LOOPBACK + PRIVATE, "hooks": LOOPBACK, "agents": LOOPBACK, "marketplaces": LOOPBACK},
+        outbound_allowlists={"backends": LOOPBACK + PRIVATE, "hooks": LOOPBACK, "agents": LOOPBACK, "marketplaces": LOOPBACK,
+                             "telegram": LOOPBACK},  # a stand-in Bot API (AIPLANE_TELEGRAM_API_BASE)
         gpu_limits=GpuSpendLimits(max_instances_per_user=8, max_gpus_per_user=16, default_lease_hours=1.0),
         audit_digest_retention_days=1, mlworker_reservation_gpu_hours_per_user=16.0,
     ),

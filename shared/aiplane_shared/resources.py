@@ -192,9 +192,11 @@ AUDIT_DIGESTS_QUEUE = Queue(
 
 # Runtime events: appended events reach the trigger runner through the domain bus; expired job
 # leases return to the queue on a schedule.
+# One function run per message (batch 1, fanned out per trigger): the worker's 180 s cover one
+# function's 120 s limit (aiplane.events.triggers.function_timeout_s), and a retry repeats no finished run.
 EVENT_TRIGGERS_QUEUE = Queue(
     "event-triggers", "runs the functions of event triggers matching each appended event",
-    consumer_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers",
+    consumer_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers", batch_size=1,
 )
 JOB_LEASE_EXPIRY_QUEUE = Queue(
     "job-lease-expiry", "returns jobs whose lease expired to the pending queue",
@@ -300,6 +302,18 @@ APPPROXY_ROUTE_HEALTH_SCHEDULE = Schedule(
 )
 QUEUES = (*QUEUES, APPPROXY_ROUTE_HEALTH_QUEUE)
 SCHEDULES = (*SCHEDULES, APPPROXY_ROUTE_HEALTH_SCHEDULE)
+# Telegram frontends: each tick polls the bots that are due (getUpdates, the chat chain, sendMessage).
+# One tick at a time (batch 1), its frontends one after another within the worker's timeout.
+TELEGRAM_POLL_QUEUE = Queue(
+    "telegram-poll", "polls the Telegram bots of the frontends that are due and answers their messages",
+    consumer_timeout_s=300, max_receive_count=2, consumer="runtime_telegram_poller", batch_size=1,
+)
+TELEGRAM_POLL_SCHEDULE = Schedule(
+    "telegram-poll", "poll the Telegram frontends' bots", cloud_rate_minutes=1, local_period_s=5.0,
+    target_queue=TELEGRAM_POLL_QUEUE.name, detail_type="telegram.poll",
+)
+QUEUES = (*QUEUES, TELEGRAM_POLL_QUEUE)
+SCHEDULES = (*SCHEDULES, TELEGRAM_POLL_SCHEDULE)
 
 EC2_STATE_CHANGE_RULE = EventPatternRule(
     "gpu-instance-state", "EC2 instance state changes keep GPU contract records current",

@@ -16,6 +16,7 @@ from tests.infra.iam import actions_of, function_statements, role_id_of
 SERVICE_OF_CAPABILITY = {
     Capability.CHAINS: {"stepfunctions"}, Capability.PROVIDER_KEYS_READ: {"secretsmanager"},
     Capability.PROVIDER_KEYS_WRITE: {"secretsmanager"}, Capability.TELEGRAM_TOKENS: {"secretsmanager"},
+    Capability.TELEGRAM_TOKENS_READ: {"secretsmanager"},
     Capability.EC2_READ: {"ec2"}, Capability.EC2_LAUNCH: {"ec2"}, Capability.EC2_TERMINATE: {"ec2"},
     Capability.API_URL: {"ssm"}, Capability.ROTATION: {"secretsmanager"},
     Capability.AGENT_CREDENTIALS: {"ssm"}, Capability.AUDIT_SIGNING: {"kms"},

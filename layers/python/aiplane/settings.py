@@ -55,6 +55,8 @@ class Settings:
     gateway_prices: str = "{}"
     gateway_model_limits: str = "{}"
     key_cache_s: float = 1.0
+    # The Telegram Bot API the frontends' poller calls (aiplane.telegram.bot_api); tests point it at a stand-in.
+    telegram_api_base: str = "https://api.telegram.org"
 
     def resource(self, name: str) -> str:
         """The physical name of a shared resource (table, queue, bus, secret)."""
@@ -87,6 +89,7 @@ def get_settings() -> Settings:
         gateway_prices=os.environ.get("AIPLANE_GATEWAY_PRICES") or _json_of(environment, "gateway_prices"),
         gateway_model_limits=os.environ.get("AIPLANE_GATEWAY_MODEL_LIMITS") or _json_of(environment, "gateway_model_limits"),
         key_cache_s=float(os.environ.get("AIPLANE_KEY_CACHE_S", 1.0)),
+        telegram_api_base=os.environ.get("AIPLANE_TELEGRAM_API_BASE") or "https://api.telegram.org",
     )
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 
 from aiplane.data import aws
 from aiplane.settings import get_settings
-from aiplane.system.services import EXECUTOR_SYNC_DETAIL_TYPE
+from aiplane.system.services import EXECUTOR_SYNC_ANSWER
 from aiplane_shared import resources
 from tests.integration.runtime_files.test_files import assert_error, upload
 
@@ -100,23 +98,22 @@ def test_a_message_in_a_dead_letter_queue_degrades_its_queue(runtime):
         sqs.purge_queue(QueueUrl=url)
 
 
-def test_executor_sync_puts_an_event_on_the_domain_bus(runtime):
-    events = aws.client("events")
-    sqs = aws.client("sqs")
-    bus = get_settings().resource(resources.DOMAIN_EVENT_BUS.name)
-    name = f"test-executor-sync-{uuid.uuid4().hex[:8]}"
-    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"detail-type": [EXECUTOR_SYNC_DETAIL_TYPE]}))
-    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
-    try:
-        response = runtime.post("/executor/sync")
-        assert response.status_code == 200 and response.json() == "sync triggered"
-        deadline, messages = time.monotonic() + 5, []
-        while not messages and time.monotonic() < deadline:
-            messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
-        assert messages and json.loads(messages[0]["Body"])["detail-type"] == EXECUTOR_SYNC_DETAIL_TYPE
-    finally:
-        events.remove_targets(Rule=name, EventBusName=bus, Ids=["q"])
-        events.delete_rule(Name=name, EventBusName=bus)
-        sqs.delete_queue(QueueUrl=queue_url)
+def test_executor_sync_answers_that_nothing_needs_refreshing_and_a_saved_function_applies_at_once(runtime):
+    """The executor caches nothing: the answer says so, and a function changed without a sync runs
+    its new script on the very next event (so the answer is true)."""
+    from aiplane.events import triggers
+
+    name = f"sync-{uuid.uuid4().hex[:8]}"
+    event_type = f"{name}.happened"
+    assert runtime.post("/functions", json={"name": name, "script": "'old'"}).status_code == 201
+    assert runtime.post("/event-triggers", json={"name": name, "listenFor": {"type": event_type}, "function": name}).status_code == 201
+    event = {"event_type": event_type, "aggregate_type": "t", "aggregate_id": "1", "version": 1, "data": {}}
+    first = runtime.post("/events", json=event).json()
+    assert triggers.handle_event(first, depth=0)[name].result == "old"
+    assert runtime.put(f"/functions/{name}", json={"script": "'new'"}).status_code == 200
+    second = runtime.post("/events", json=event).json()
+    assert triggers.handle_event(second, depth=0)[name].result == "new"  # no sync in between
+
+    response = runtime.post("/executor/sync")
+    assert response.status_code == 200 and response.json() == EXECUTOR_SYNC_ANSWER
+    assert response.json().startswith("nothing to refresh")

@@ -52,6 +52,7 @@ class Capability(str, Enum):
     PROVIDER_KEYS_READ = "provider-keys-read"  # LLM provider API keys (`<prefix>-provider-*` secrets)
     PROVIDER_KEYS_WRITE = "provider-keys-write"
     TELEGRAM_TOKENS = "telegram-tokens"  # bot tokens (`<prefix>-telegram-*` secrets)
+    TELEGRAM_TOKENS_READ = "telegram-tokens-read"  # the same, read only (the bot poller)
     EC2_READ = "ec2-read"  # the GPU catalog, spot prices, instance state
     EC2_LAUNCH = "ec2-launch"  # RunInstances from the launch template (the provisioner only)
     EC2_TERMINATE = "ec2-terminate"  # only instances tagged with this environment
@@ -115,9 +116,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_search": _gateway_api(ARTIFACT_BUCKET),
     "runtime_jobs": _api(RUNTIME_TABLE),
     "runtime_telegram": _api(RUNTIME_TABLE, capabilities=(C.TELEGRAM_TOKENS,)),
-    # GET /system/services describes every declared resource; POST /executor/sync puts an event.
-    "runtime_system": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS,
-                           read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS)),
+    # GET /system/services describes every declared resource.
+    "runtime_system": _api(RUNTIME_TABLE,
+                           read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS, *resources.EVENT_BUSES)),
     # Circuit events go to the workers' Redis (its URL: appproxy-redis; these functions run in its VPC).
     "appproxy_circuits": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     # Endpoint tokens and /setup permits are signed with the secret shared with the workers.
@@ -153,7 +154,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
     # The chain step runs user chains: models through the gateway, hooks over HTTP; nothing else.
     "runtime_chain_step": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, ARTIFACT_BUCKET, capabilities=(C.PROVIDER_KEYS_READ,)),
-    "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET,
+    # It fans an event with several triggers out on its own queue, one message per trigger.
+    "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET, resources.EVENT_TRIGGERS_QUEUE,
                                       capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
     "runtime_job_leases": _worker(RUNTIME_TABLE),
     # LLM gateway metering: virtual keys and spend logs (identity table), the spend-log worker.
@@ -175,6 +177,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "websocket_sender": _worker(resources.WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)),
     # Presigned uploads past their expiry: runtime files' and gpufarm models' pending records and objects.
     "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
+    # Telegram bots: reads their tokens, runs the frontends' chat chains (state values offloaded to the bucket).
+    "runtime_telegram_poller": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, read=(ARTIFACT_BUCKET,),
+                                       capabilities=(C.TELEGRAM_TOKENS_READ, C.CHAINS)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }
@@ -250,10 +255,10 @@ def capability_statements(environment: Environment, capability: Capability) -> l
             # A state machine created with logging sets up a log delivery (these take no resource ARN).
             iam.PolicyStatement(actions=LOG_DELIVERY_ACTIONS, resources=["*"]),
         ]
-    if capability in (C.PROVIDER_KEYS_READ, C.PROVIDER_KEYS_WRITE, C.TELEGRAM_TOKENS):
-        pattern = "telegram-*" if capability is C.TELEGRAM_TOKENS else "provider-*"
+    if capability in (C.PROVIDER_KEYS_READ, C.PROVIDER_KEYS_WRITE, C.TELEGRAM_TOKENS, C.TELEGRAM_TOKENS_READ):
+        pattern = "telegram-*" if capability in (C.TELEGRAM_TOKENS, C.TELEGRAM_TOKENS_READ) else "provider-*"
         actions = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-        if capability is not C.PROVIDER_KEYS_READ:
+        if capability not in (C.PROVIDER_KEYS_READ, C.TELEGRAM_TOKENS_READ):
             actions += ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"]
         return [iam.PolicyStatement(actions=actions, resources=[_arn("secretsmanager", f"secret:{prefix}-{pattern}")])]
     if capability is C.API_URL:

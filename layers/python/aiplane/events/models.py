@@ -139,3 +139,11 @@ class JobRecord(_RuntimeModel):
     leaser_id = UnicodeAttribute(null=True)
     lease_expires_epoch = NumberAttribute(null=True)
     expires_at_epoch = NumberAttribute(null=True)  # TTL: removed after valid_until
+
+
+class TriggerChainRecord(_RuntimeModel):
+    """TRIGGERCHAIN#<originating event id> / BUDGET: the events the trigger runs caused by one
+    appended event have sent, at every depth (aiplane.events.triggers); removed after a day."""
+
+    sent = NumberAttribute(default=0)
+    expires_at_epoch = NumberAttribute()

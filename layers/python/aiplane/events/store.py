@@ -120,9 +120,10 @@ def _event_record(event: dict[str, Any]) -> EventRecord:
     )
 
 
-def save_event(event: dict[str, Any], *, depth: int = 0) -> dict[str, Any]:
+def save_event(event: dict[str, Any], *, depth: int = 0, origin: str | None = None) -> dict[str, Any]:
     """Stores a prepared event and publishes it on the domain bus (`depth`: how many function runs
-    led to it, so triggers cannot loop forever)."""
+    led to it, so triggers cannot loop forever; `origin`: the appended event that started the chain,
+    whose event budget the chain shares)."""
     record = _event_record({**event, "nid": _next_nid("events")})
     try:
         record.save(condition=EventRecord.pk.does_not_exist())
@@ -132,7 +133,7 @@ def save_event(event: dict[str, Any], *, depth: int = 0) -> dict[str, Any]:
         raise
     view = event_view(record)
     try:
-        publish(view, depth)
+        publish(view, depth, origin)
     except Exception:
         record.delete()  # an event the triggers never see is not appended
         logger.exception("publishing an event failed", extra={"event_id": view["id"]})
@@ -143,17 +144,17 @@ def save_event(event: dict[str, Any], *, depth: int = 0) -> dict[str, Any]:
     return view
 
 
-def publish(event: dict[str, Any], depth: int) -> None:
+def publish(event: dict[str, Any], depth: int, origin: str | None = None) -> None:
     entry = {"Source": resources.RUNTIME_EVENT_SOURCE, "DetailType": resources.RUNTIME_EVENT_DETAIL_TYPE,
-             "Detail": json.dumps({"event": event, "depth": depth}),
+             "Detail": json.dumps({"event": event, "depth": depth, "origin": origin or event["id"]}),
              "EventBusName": get_settings().resource(resources.DOMAIN_EVENT_BUS.name)}
     result = aws.client("events").put_events(Entries=[entry])
     if result.get("FailedEntryCount"):
         raise RuntimeError(f"put_events failed: {result['Entries']}")
 
 
-def append_event(body: dict[str, Any], *, depth: int = 0) -> dict[str, Any]:
-    return save_event(prepare_event(body), depth=depth)
+def append_event(body: dict[str, Any], *, depth: int = 0, origin: str | None = None) -> dict[str, Any]:
+    return save_event(prepare_event(body), depth=depth, origin=origin)
 
 
 def _between(start: str, end: str) -> Any:

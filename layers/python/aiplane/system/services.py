@@ -1,25 +1,26 @@
 """GET /system/services reports every table, queue (with its DLQ), event bus and bucket declared
 in aiplane_shared.resources, checked live with DescribeTable, GetQueueAttributes,
-DescribeEventBus and HeadBucket. POST /executor/sync asks the function executor to reload by
-putting an event on the domain event bus."""
+DescribeEventBus and HeadBucket. POST /executor/sync answers what the function executor has to
+refresh: nothing, as it caches no functions (see EXECUTOR_SYNC_ANSWER)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aiplane.data import aws
-from aiplane.errors import UnavailableError
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
 # The resource types access entries may name (as contenox reports them).
 RESOURCE_TYPES = ("system", "files", "blobs", "chunks")
-EXECUTOR_SYNC_SOURCE = "aiplane.runtime"
-EXECUTOR_SYNC_DETAIL_TYPE = "executor.sync-requested"
+# The trigger runner (functions/runtime_event_triggers) reads the triggers of each event's type and
+# their functions from the runtime table for every event and starts a fresh sandbox per run: it holds
+# no cache a sync could refresh, so a saved function or trigger applies from the next event on.
+EXECUTOR_SYNC_ANSWER = ("nothing to refresh: the function executor reads functions and event triggers "
+                        "from storage on every event")
 
 OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
 
@@ -74,15 +75,3 @@ def services() -> list[dict[str, Any]]:
         *(_checked(bus.name, "event-bus", _bus) for bus in resources.EVENT_BUSES),
         *(_checked(bucket.name, "bucket", _bucket, get_settings().bucket(bucket.name)) for bucket in resources.BUCKETS),
     ]
-
-
-def request_executor_sync(principal_id: str) -> None:
-    """Announce the request on the domain event bus; the function executor reloads on it."""
-    entry = {
-        "Source": EXECUTOR_SYNC_SOURCE, "DetailType": EXECUTOR_SYNC_DETAIL_TYPE,
-        "Detail": json.dumps({"requestedBy": principal_id}),
-        "EventBusName": get_settings().resource(resources.DOMAIN_EVENT_BUS.name),
-    }
-    result = aws.client("events").put_events(Entries=[entry])
-    if result.get("FailedEntryCount"):
-        raise UnavailableError(f"the sync request was not accepted: {result['Entries'][0].get('ErrorMessage')}")

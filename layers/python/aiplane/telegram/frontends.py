@@ -23,7 +23,7 @@ from aiplane.settings import get_settings
 from aiplane.telegram.models import ALL_FRONTENDS, TelegramFrontendRecord, user_key
 
 MASK = "***-***"
-STATUSES = ("active", "paused")
+STATUSES = ("active", "paused")  # what PUT may ask for; the poller sets pending/active/error (aiplane.telegram.poller)
 # BotFather tokens: "<bot id>:<secret>", e.g. 123456789:AAH...; anything else cannot work.
 _BOT_TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
 
@@ -129,6 +129,13 @@ def update_frontend(frontend_id: str, *, user_id: str | None, bot_token: str | N
     sync_interval = _non_negative(sync_interval, "syncInterval", minimum=1)
     last_offset = _non_negative(last_offset, "lastOffset")
     status = _status(status)
+    # Only a successful poll makes a frontend active: resuming, or a new token, waits for one.
+    resumed = status == "active" and record.status == "paused"
+    retokened = token is not None and status != "paused" and (status == "active" or record.status != "paused")
+    if status == "active":
+        status = None
+    if resumed or retokened:
+        status = "pending"
     if token is not None:
         aws.client("secretsmanager").put_secret_value(SecretId=record.secret_name, SecretString=token)
     T = TelegramFrontendRecord

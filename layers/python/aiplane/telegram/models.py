@@ -41,8 +41,12 @@ class TelegramFrontendRecord(Model):
     secret_name = UnicodeAttribute()
     sync_interval = NumberAttribute(default=60)
     last_offset = NumberAttribute(default=0)
-    status = UnicodeAttribute(default="active")
+    status = UnicodeAttribute(default="pending")  # pending, active, error (set by the poller) or paused
     last_heartbeat = UnicodeAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # The poller's own bookkeeping (aiplane.telegram.poller), epoch seconds: when it last started a
+    # poll, and until when the poll in progress holds the frontend (no second poller answers twice).
+    polled_at = NumberAttribute(default=0)
+    poll_lease_until = NumberAttribute(default=0)
