@@ -78,6 +78,8 @@ class OpenAICompatibleLLM:
     @staticmethod
     def _model_fields(choice: ModelChoice) -> dict[str, Any]:
         fields: dict[str, Any] = {"model": choice.models[0] if choice.models else ""}
+        if len(choice.models) > 1:  # LiteLLM's (and this gateway's) per-request fallbacks
+            fields["fallbacks"] = list(choice.models[1:])
         if choice.temperature is not None:
             fields["temperature"] = choice.temperature
         return fields
@@ -111,8 +113,9 @@ class OpenAICompatibleLLM:
 
 
 class GatewayLLM:
-    """LLMPort over the runtime's gateway. Candidate models are tried in order of preference;
-    a candidate the gateway does not know or cannot serve gives way to the next one."""
+    """LLMPort over the runtime's gateway. A chat goes to the first candidate model, the others are its
+    fallbacks (the gateway's: after a failed, unknown or overloaded model, with the model's declared ones),
+    on the backends of the candidate providers only, in their order. An embedding tries the models in order."""
 
     def _first_served(self, choice: ModelChoice, call: Any) -> Any:
         candidates = list(choice.models) or [default_task_model()]
@@ -124,13 +127,7 @@ class GatewayLLM:
                     raise
 
     def chat(self, messages, choice, *, tools=None, timeout_s=None):
-        def ask(model: str) -> dict[str, Any]:
-            body = {"model": model, "messages": messages, "temperature": choice.temperature}
-            if tools:
-                body["tools"] = tools
-            return chat_completion(ChatCompletionBody.model_validate(body))
-
-        answer = self._first_served(choice, ask)
+        answer = chat_completion(_chat_body(messages, choice, tools), providers=choice.providers)
         return {"message": answer["choices"][0]["message"], "usage": answer.get("usage") or {}, "model": answer["model"]}
 
     def prompt(self, text, choice, *, system="", timeout_s=None):
@@ -143,6 +140,14 @@ class GatewayLLM:
 
     def models(self):
         return registry.openai_model_list(registry.list_models(MAX_LIMIT, None))["data"]
+
+
+def _chat_body(messages: list[dict[str, Any]], choice: ModelChoice, tools: list[dict[str, Any]] | None) -> ChatCompletionBody:
+    first, *fallbacks = choice.models or (default_task_model(),)
+    body: dict[str, Any] = {"model": first, "messages": messages, "temperature": choice.temperature, "fallbacks": fallbacks}
+    if tools:
+        body["tools"] = tools
+    return ChatCompletionBody.model_validate(body)
 
 
 def default_llm() -> LLMPort:
