@@ -122,15 +122,20 @@ def run(state_machine_arn: str, input_value: Any, input_type: str,
         principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
     """Run a deployed chain synchronously as `principal` (None: the system): (output, output type, captured state units)."""
     run_id = new_run_id()
-    state = pack_state(initial_state(run_id, input_value, input_type, principal))
-    result = client("stepfunctions").start_sync_execution(stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(state))
+    state = execute(state_machine_arn, pack_state(initial_state(run_id, input_value, input_type, principal)), run_id)
+    return resolve(state.get("current")), state.get("current_type", "any"), store.captured_units(run_id)
+
+
+def execute(state_machine_arn: str, state: dict[str, Any], name: str) -> dict[str, Any]:
+    """One synchronous execution (named `name`) from `state`: the state it ends with (still packed), or the failure."""
+    result = client("stepfunctions").start_sync_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(state))
     if result["status"] == "SUCCEEDED":
-        state = json.loads(result.get("output") or "{}")
-        return resolve(state.get("current")), state.get("current_type", "any"), store.captured_units(run_id)
-    raise _failure(result.get("error") or "", result.get("cause") or "")
+        return json.loads(result.get("output") or "{}")
+    raise failure(result.get("error") or "", result.get("cause") or "")
 
 
-def _failure(error: str, cause: str) -> AiplaneError:
+def failure(error: str, cause: str) -> AiplaneError:
+    """What the API answers for a run that failed with `error` (the exception's class name, or a States error)."""
     message = cause
     try:
         message = json.loads(cause).get("errorMessage") or cause
