@@ -50,3 +50,31 @@ def test_a_streamed_chain_starts_at_the_resume_point_and_hands_off_at_its_route(
     assert '"stream_steps": ["chat"]' in definition["States"][task_state_name("tools")]["Parameters"]["Payload"]["chain"]
     plain = compile_chain(parse_chain({"id": "p", "tasks": [{"id": "a", "handler": "noop"}]}), "step-fn")
     assert plain["StartAt"] == task_state_name("a") and START not in plain["States"]
+
+
+def test_a_streamed_reply_is_assembled_as_it_arrives():
+    import json
+
+    from aiplane.chains.llm_port import assembled
+
+    def line(delta=None, **extra):
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": None}]
+        return "data: " + json.dumps({"model": "served", "choices": choices, **extra})
+
+    lines = [line({"role": "assistant", "content": ""}), line({"content": "Hel"}), line({"content": "lo"}),
+             line({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]}),
+             line({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\": "}}]}),
+             line({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}),
+             line(usage={"prompt_tokens": 2, "completion_tokens": 3}), "", "data: [DONE]"]
+    stream = assembled(iter(lines), "asked")
+    deltas = []
+    while True:
+        try:
+            deltas.append(next(stream))
+        except StopIteration as done:
+            answer = done.value
+            break
+    assert [delta.get("content") for delta in deltas[:2]] == ["Hel", "lo"] and len(deltas) == 5
+    assert answer == {"model": "served", "usage": {"prompt_tokens": 2, "completion_tokens": 3}, "message": {
+        "role": "assistant", "content": "Hello",
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]}}
