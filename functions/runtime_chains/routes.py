@@ -15,8 +15,6 @@ Contract rows of this group:
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -25,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
-from aiplane.chains import runner, store
-from aiplane.chains.engine import as_chat_history, to_openai_response
+from aiplane.chains import runner, store, streaming
+from aiplane.chains.engine import openai_completion
 from aiplane.chains.llm_port import default_llm
 from aiplane.chains.model import DATA_TYPES, dump_chain, parse_chain
 from aiplane.data.pagination import parse_limit
@@ -122,43 +120,18 @@ def openai_models(chainID: str, limit: str | None = Query(None), cursor: str | N
     return {"object": "list", "data": models[: parse_limit(limit)]}
 
 
-def _sse(completion: dict[str, Any]):
-    """The completion as OpenAI chunks: role, content, tool calls, the finish reason, then [DONE]."""
-    choice = completion["choices"][0]
-    message = choice["message"]
-    base = {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
-            "model": completion["model"]}
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        return "data: " + json.dumps({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
-
-    yield chunk({"role": "assistant", "content": ""})
-    content = message.get("content") or ""
-    for start in range(0, len(content), 64):
-        yield chunk({"content": content[start:start + 64]})
-    if message.get("tool_calls"):
-        yield chunk({"tool_calls": [{"index": index, **call} for index, call in enumerate(message["tool_calls"])]})
-    yield chunk({}, choice["finish_reason"])
-    yield "data: [DONE]\n\n"
-
-
 @router.post("/openai/{chainID}/v1/chat/completions")
 def openai_chat_completions(chainID: str, request: OpenAIChatRequest, http: Request, stackTrace: str | None = Query(None)):
     principal = current_principal(http)
     runner.require_chain(chainID, principal)
     body = request.model_dump(exclude_none=True)
     body.pop("stream", None)
+    if request.stream:  # the final model step's tokens stream as they arrive (aiplane.chains.streaming)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chunks = streaming.stream_stored(chainID, body, request.model, principal, include_usage=include_usage)
+        return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
     output, output_type, state = runner.run_stored(chainID, body, "openai_chat", principal)
-    if output_type == "openai_chat_response" and isinstance(output, dict):
-        completion = output
-    else:
-        completion = to_openai_response(as_chat_history(output, output_type))
-    completion["model"] = completion.get("model") or request.model
-    completion.setdefault("id", f"chatcmpl-{uuid.uuid4().hex}")
-    completion.setdefault("created", int(time.time()))
+    completion = openai_completion(output, output_type, request.model)
     if stackTrace in ("true", "True"):
         completion["stackTrace"] = state
-    if request.stream:
-        return StreamingResponse(_sse(completion), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
     return JSONResponse(completion)

@@ -6,11 +6,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Responder = Callable[[str, str, dict[str, Any]], tuple[int, Any]]
+
+
+class Streamed:
+    """A responder's answer sent as a stream: each piece written and flushed in turn (a piece may sleep)."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self.pieces = pieces
 
 
 class StandInServer:
@@ -28,6 +35,9 @@ class StandInServer:
                 body = json.loads(raw) if raw else {}
                 outer.requests.append((self.command, self.path, body, dict(self.headers)))
                 status, answer = outer.responder(self.command, self.path, body)
+                if isinstance(answer, Streamed):
+                    self._stream(status, answer)
+                    return
                 data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)
@@ -35,6 +45,17 @@ class StandInServer:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _stream(self, status: int, answer: Streamed) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    for piece in answer.pieces:
+                        self.wfile.write(piece)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -72,12 +93,14 @@ def completion(content: str | None, *, model: str = "stand-in", tool_calls: list
 class StandInLLM(StandInServer):
     """An OpenAI-compatible backend whose replies come from `reply(prompt text, body)`.
 
-    A reply may be a string, a dict (a whole assistant message) or ("sleep", seconds, reply).
+    A reply may be a string, a dict (a whole assistant message) or ("sleep", seconds, reply). Asked to
+    stream, it sends the reply word by word, `token_delay_s` apart, and its usage last.
     """
 
     def __init__(self) -> None:
         self.reply: Callable[[str, dict[str, Any]], Any] = lambda text, body: f"echo: {text}"
         self.failures_left = 0  # answer 500 this many times first
+        self.token_delay_s = 0.0
         super().__init__(self._respond)
 
     def _respond(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -94,6 +117,26 @@ class StandInLLM(StandInServer):
         if isinstance(reply, tuple) and reply[0] == "sleep":
             time.sleep(reply[1])
             reply = reply[2]
-        if isinstance(reply, dict):
-            return 200, completion(reply.get("content"), tool_calls=reply.get("tool_calls"), model=body.get("model") or "stand-in")
-        return 200, completion(str(reply), model=body.get("model") or "stand-in")
+        answer = completion(reply.get("content") if isinstance(reply, dict) else str(reply),
+                            tool_calls=reply.get("tool_calls") if isinstance(reply, dict) else None,
+                            model=body.get("model") or "stand-in")
+        return 200, Streamed(self._chunks(answer)) if body.get("stream") else answer
+
+    def _chunks(self, answer: dict[str, Any]) -> Iterator[bytes]:
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+            payload = {"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"],
+                       "model": answer["model"], "choices": choices, **extra}
+            return f"data: {json.dumps(payload)}\n\n".encode()
+
+        message = answer["choices"][0]["message"]
+        yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        words = (message.get("content") or "").split(" ")
+        for number, word in enumerate(words if message.get("content") else []):
+            if number:
+                time.sleep(self.token_delay_s)
+            yield chunk([{"index": 0, "delta": {"content": word if number == len(words) - 1 else word + " "}, "finish_reason": None}])
+        for index, call in enumerate(message.get("tool_calls") or []):
+            yield chunk([{"index": 0, "delta": {"tool_calls": [{"index": index, **call}]}, "finish_reason": None}])
+        yield chunk([{"index": 0, "delta": {}, "finish_reason": answer["choices"][0]["finish_reason"]}])
+        yield chunk([], usage=answer["usage"])
+        yield b"data: [DONE]\n\n"

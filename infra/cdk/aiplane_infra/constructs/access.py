@@ -248,6 +248,8 @@ def capability_statements(environment: Environment, capability: Capability) -> l
                 resources=[_arn("states", f"stateMachine:{prefix}-{resources.CHAIN_STATE_MACHINE_PREFIX}*"),
                            _arn("states", f"express:{prefix}-{resources.CHAIN_STATE_MACHINE_PREFIX}*")],
             ),
+            # Inline runs collect the inline machines a killed process left (the list takes no resource ARN).
+            iam.PolicyStatement(actions=["states:ListStateMachines"], resources=["*"]),
             # Task chains create their state machines with this role.
             iam.PolicyStatement(actions=["iam:PassRole"],
                                 resources=[f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:role/{prefix}-{resources.CHAIN_STATE_MACHINE_ROLE}"],

@@ -6,6 +6,10 @@
   and `in_range` → numeric comparisons on the transition's number), `default` → Default;
 - `retry_on_failure` → Retry, `timeout` → TimeoutSeconds, `on_failure` → Catch.
 The chain's variables travel in the execution state (see `engine`).
+
+Streaming (`stream_steps`): a run in stream mode stops before a final model step (`$.handoff`
+names it, and its Route state ends the run); the API function runs that step itself, streaming its
+tokens, then starts the machine again at the step's Route state (`$.resume_at`, read by `Start`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from aiplane.chains.model import END, ChainDefinition, TaskDefinition, max_steps
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 CHAIN_END = "ChainEnd"
+START = "Start"
 STEP_LIMIT = "StepLimitExceeded"
 NO_BRANCH = "NoBranchMatched"
 # The step enforces the timeout itself and records the timed-out attempt; the state's own
@@ -36,7 +41,51 @@ def route_state_name(task_id: str) -> str:
 
 
 def chain_settings(chain: ChainDefinition) -> dict[str, Any]:
-    return {"id": chain.id, "debug": chain.debug, "token_limit": chain.token_limit, "max_steps": max_steps(chain)}
+    settings = {"id": chain.id, "debug": chain.debug, "token_limit": chain.token_limit, "max_steps": max_steps(chain)}
+    if steps := stream_steps(chain):
+        settings["stream_steps"] = steps
+    return settings
+
+
+# Handlers that hand the answer on unchanged in content (so a streamed answer before them stays the
+# answer), with the transition each reports; and the transition of a model's plain reply.
+_PASS_THROUGH = {"noop": "noop", "convert_to_openai_chat_response": "converted"}
+_PLAIN_REPLY = "executed"
+
+
+def _exit(task: TaskDefinition, transition: str) -> str | None:
+    """Where the task goes for a non-numeric transition value, as its Route state decides
+    (None: nowhere, the run fails on no branch)."""
+    default: str | None = END if not task.transition.branches else None
+    for branch in task.transition.branches:
+        operator = branch.operator or "equals"
+        if operator == "default":
+            default = branch.goto or END
+        elif (operator == "equals" and transition == branch.when) or (operator == "contains" and branch.when in transition) \
+                or (operator == "starts_with" and transition.startswith(branch.when)) \
+                or (operator == "ends_with" and transition.endswith(branch.when)):
+            return branch.goto or END
+    return default
+
+
+def stream_steps(chain: ChainDefinition) -> list[str]:
+    """The final model steps, whose tokens a streamed run sends as they arrive: `model_execution`
+    tasks without retry, on_failure or compose, whose plain reply ("executed") ends the chain,
+    directly or through tasks that leave the answer as it is (noop, convert_to_openai_chat_response)."""
+    tasks = {task.id: task for task in chain.tasks}
+
+    def ends_unchanged(goto: str | None, seen: frozenset[str]) -> bool:
+        if goto == END:
+            return True
+        task = tasks.get(goto or "")
+        if task is None or task.id in seen or task.handler not in _PASS_THROUGH or task.input_var or task.compose \
+                or task.transition.on_failure:
+            return False
+        return ends_unchanged(_exit(task, _PASS_THROUGH[task.handler]), seen | {task.id})
+
+    return [task.id for task in chain.tasks
+            if task.handler == "model_execution" and not (task.retry_on_failure or task.transition.on_failure or task.compose)
+            and ends_unchanged(_exit(task, _PLAIN_REPLY), frozenset())]
 
 
 def _escape_pattern(text: str) -> str:
@@ -92,8 +141,10 @@ def _task_state(task: TaskDefinition, settings: str, function_name: str) -> dict
     return state
 
 
-def _route_state(task: TaskDefinition) -> dict[str, Any]:
+def _route_state(task: TaskDefinition, streamed: bool) -> dict[str, Any]:
     choices: list[dict[str, Any]] = [{"Variable": "$.halt", "IsString": True, "Next": STEP_LIMIT}]
+    if streamed:  # handed off to the API function, which streams the step
+        choices.append({"Variable": "$.handoff", "IsString": True, "Next": CHAIN_END})
     default = CHAIN_END if not task.transition.branches else NO_BRANCH
     for branch in task.transition.branches:
         operator = branch.operator or "equals"
@@ -106,15 +157,21 @@ def _route_state(task: TaskDefinition) -> dict[str, Any]:
 
 def compile_chain(chain: ChainDefinition, function_name: str) -> dict[str, Any]:
     """The ASL definition of a validated chain whose steps run in `function_name`."""
-    settings = json.dumps(chain_settings(chain))
+    settings = chain_settings(chain)
+    streamed = settings.get("stream_steps") or []
     states: dict[str, Any] = {}
+    first = task_state_name(chain.tasks[0].id)
+    if streamed:
+        states[START] = {"Type": "Choice", "Default": first, "Choices": [
+            {"Variable": "$.resume_at", "StringEquals": route_state_name(task_id), "Next": route_state_name(task_id)}
+            for task_id in streamed]}
     for task in chain.tasks:
-        states[task_state_name(task.id)] = _task_state(task, settings, function_name)
-        states[route_state_name(task.id)] = _route_state(task)
+        states[task_state_name(task.id)] = _task_state(task, json.dumps(settings), function_name)
+        states[route_state_name(task.id)] = _route_state(task, task.id in streamed)
     states[CHAIN_END] = {"Type": "Succeed"}
     states[STEP_LIMIT] = {"Type": "Fail", "Error": STEP_LIMIT, "Cause": "the run took more steps than its chain allows"}
     states[NO_BRANCH] = {"Type": "Fail", "Error": NO_BRANCH, "Cause": "no transition branch matched the task's output"}
-    return {"Comment": f"aiplane task chain {chain.id}"[:200], "StartAt": task_state_name(chain.tasks[0].id), "States": states}
+    return {"Comment": f"aiplane task chain {chain.id}"[:200], "StartAt": START if streamed else first, "States": states}
 
 
 def definition_digest(definition: dict[str, Any]) -> str:

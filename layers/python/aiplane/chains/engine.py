@@ -4,8 +4,11 @@ The chain-step Lambda calls `run_step` with the task, the chain's settings and t
 state; Step Functions does the rest (order, branches, retries, timeouts, on_failure). The
 execution state carries the variables:
     {"run_id", "vars": {name: value}, "types": {name: data type}, "current", "current_type",
-     "transition", "transition_number", "halt" (null, or why the run stops), "failure"? (set by a Catch)}
-Every attempt, failed or not, is recorded as one CapturedStateUnit with the run.
+     "transition", "transition_number", "halt" (null, or why the run stops), "failure"? (set by a Catch),
+     "stream" (a streamed run), "handoff" (null, or the final model step left to the API function),
+     "resume_at" (the Route state a resumed run starts at, or "")}
+Every attempt, failed or not, is recorded as one CapturedStateUnit with the run. In a streamed run
+the API function runs the handed-off step itself with `stream_step`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Generator
 from typing import Any
 
 from aiplane.chains import hooks, store
@@ -43,11 +47,14 @@ class TokenLimitExceeded(Exception):
     """The chat history is longer than the chain's `token_limit`."""
 
 
-def initial_state(run_id: str, input_value: Any, input_type: str, actor: Principal | None = None) -> dict[str, Any]:
-    """`actor`: who runs the chain (None: the system); remote hooks are resolved with its rights."""
+def initial_state(run_id: str, input_value: Any, input_type: str, actor: Principal | None = None, *,
+                  stream: bool = False) -> dict[str, Any]:
+    """`actor`: who runs the chain (None: the system); remote hooks are resolved with its rights.
+    `stream`: the run stops before a final model step, for the API function to stream it."""
     return {"run_id": run_id, "vars": {"input": input_value}, "types": {"input": input_type},
             "current": input_value, "current_type": input_type, "transition": "", "transition_number": None, "halt": None,
-            "actor": {"id": actor.id, "kind": actor.kind} if actor else None}
+            "actor": {"id": actor.id, "kind": actor.kind} if actor else None,
+            "stream": stream, "handoff": None, "resume_at": ""}
 
 
 def pack_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +108,18 @@ def to_openai_response(history: dict[str, Any]) -> dict[str, Any]:
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     }
+
+
+def openai_completion(output: Any, output_type: str, model: str) -> dict[str, Any]:
+    """A chain's answer as an OpenAI `chat.completion` (the chain's model, else `model`, the request's)."""
+    if output_type == "openai_chat_response" and isinstance(output, dict):
+        completion = dict(output)
+    else:
+        completion = to_openai_response(as_chat_history(output, output_type))
+    completion["model"] = completion.get("model") or model
+    completion.setdefault("id", f"chatcmpl-{uuid.uuid4().hex}")
+    completion.setdefault("created", int(time.time()))
+    return completion
 
 
 def _compose(output: Any, output_type: str, other: Any, other_type: str, strategy: str) -> tuple[Any, str]:
@@ -250,6 +269,14 @@ def _tools(ctx: StepContext) -> list[hooks.Tool]:
 
 
 def _model_execution(ctx: StepContext, value: Any, data_type: str) -> tuple[Any, str, str]:
+    history, messages, tools, choice, input_tokens = _model_request(ctx, value, data_type)
+    answer = ctx.llm.chat(messages, choice, tools=tools or None, timeout_s=ctx.remaining_s())
+    return _model_output(history, messages, answer, input_tokens)
+
+
+def _model_request(ctx: StepContext, value: Any, data_type: str) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                                                          list[dict[str, Any]], ModelChoice, int]:
+    """What a model_execution step asks: (the chat history, the messages, the tools, the model choice, input tokens)."""
     history = as_chat_history(value, data_type)
     messages = list(history["messages"])
     instruction = ctx.task.system_instruction
@@ -268,7 +295,11 @@ def _model_execution(ctx: StepContext, value: Any, data_type: str) -> tuple[Any,
         choice = ModelChoice((history["model"],), choice.providers, choice.temperature)
     if not choice.providers and history.get("provider"):
         choice = ModelChoice(choice.models, (history["provider"],), choice.temperature)
-    answer = ctx.llm.chat(messages, choice, tools=tools or None, timeout_s=ctx.remaining_s())
+    return history, messages, tools, choice, input_tokens
+
+
+def _model_output(history: dict[str, Any], messages: list[dict[str, Any]], answer: dict[str, Any],
+                  input_tokens: int) -> tuple[Any, str, str]:
     message = {key: answer["message"].get(key) for key in ("role", "content", "tool_calls") if answer["message"].get(key) is not None}
     message.setdefault("role", "assistant")
     message.setdefault("content", "")
@@ -333,52 +364,95 @@ def _transition_number(transition: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def run_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort | None = None) -> dict[str, Any]:
-    """Run one attempt of `task`; return the next state, or raise so Step Functions retries/catches."""
-    llm = llm or default_llm()
-    state = unpack_state({key: value for key, value in state.items() if key != "failure"})
-    input_var = task.input_var or ""
-    if input_var:
-        if input_var not in state["vars"]:
-            value, data_type = None, "nil"
+class _Attempt:
+    """One attempt of a task, begun: its unpacked state, input, context and CapturedStateUnit."""
+
+    def __init__(self, task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort | None) -> None:
+        self.task, self.chain = task, chain
+        self.state = state = unpack_state({key: value for key, value in state.items() if key != "failure"})
+        input_var = task.input_var or ""
+        if input_var:
+            if input_var not in state["vars"]:
+                self.value, self.data_type = None, "nil"
+            else:
+                self.value, self.data_type = state["vars"][input_var], state["types"].get(input_var, "any")
         else:
-            value, data_type = state["vars"][input_var], state["types"].get(input_var, "any")
-    else:
-        value, data_type = state["current"], state["current_type"]
-    timeout_s = parse_duration_s(task.timeout) if task.timeout else DEFAULT_TASK_TIMEOUT_S
-    started = time.monotonic()
-    context = StepContext(task, chain, state, llm, started + timeout_s)
-    unit: dict[str, Any] = {"taskID": task.id, "taskHandler": task.handler, "inputType": data_type, "outputType": "",
-                            "transition": "", "duration": 0, "error": None, "inputVar": input_var or "previous_output"}
-    if chain.get("debug"):
-        unit["input"] = to_text(value)
-    failure: BaseException | None = None
-    try:
-        output, output_type, transition = _run_bounded(context, value, data_type, timeout_s)
-        if task.compose and task.compose.with_var:
-            other = state["vars"].get(task.compose.with_var)
-            output, output_type = _compose(output, output_type, other, state["types"].get(task.compose.with_var, "any"),
-                                           task.compose.strategy)
-            state["vars"][f"{task.id}_composed"], state["types"][f"{task.id}_composed"] = output, output_type
-    except Exception as error:  # recorded, then re-raised for Retry/Catch
-        failure = error
-        unit["error"] = {"error": getattr(error, "message", None) or str(error) or type(error).__name__}
-    unit["duration"] = int((time.monotonic() - started) * 1e9)  # nanoseconds, as the contract's schema says
-    if failure is None:
-        unit.update(outputType=output_type, transition=transition)
+            self.value, self.data_type = state["current"], state["current_type"]
+        self.timeout_s = parse_duration_s(task.timeout) if task.timeout else DEFAULT_TASK_TIMEOUT_S
+        self.started = time.monotonic()
+        self.context = StepContext(task, chain, state, llm or default_llm(), self.started + self.timeout_s)
+        self.unit: dict[str, Any] = {"taskID": task.id, "taskHandler": task.handler, "inputType": self.data_type,
+                                     "outputType": "", "transition": "", "duration": 0, "error": None,
+                                     "inputVar": input_var or "previous_output"}
         if chain.get("debug"):
-            unit["output"] = to_text(output)
-    steps = store.record_attempt(state["run_id"], unit)
-    if steps > int(chain.get("max_steps") or 1):
-        return pack_state({**state, "halt": f"the run exceeded {chain.get('max_steps')} steps"})
-    if failure is not None:
-        raise failure
-    if task.print:
-        logger.info("task print", extra={"task": task.id, "print": render(task.print, {**state["vars"], task.id: output})})
-    state["vars"][task.id], state["types"][task.id] = output, output_type
-    state["vars"]["previous_output"], state["types"]["previous_output"] = output, output_type
-    return pack_state({**state, "current": output, "current_type": output_type, "transition": transition,
-                       "transition_number": _transition_number(transition)})
+            self.unit["input"] = to_text(self.value)
+
+    def finish(self, result: tuple[Any, str, str] | None, failure: BaseException | None = None) -> dict[str, Any]:
+        """Record the attempt; return the next state, or raise its failure."""
+        task, chain, state, unit = self.task, self.chain, self.state, self.unit
+        if failure is not None:
+            unit["error"] = {"error": getattr(failure, "message", None) or str(failure) or type(failure).__name__}
+        unit["duration"] = int((time.monotonic() - self.started) * 1e9)  # nanoseconds, as the contract's schema says
+        if result is not None:
+            output, output_type, transition = result
+            unit.update(outputType=output_type, transition=transition)
+            if chain.get("debug"):
+                unit["output"] = to_text(output)
+        steps = store.record_attempt(state["run_id"], unit)
+        if steps > int(chain.get("max_steps") or 1):
+            return pack_state({**state, "halt": f"the run exceeded {chain.get('max_steps')} steps"})
+        if failure is not None:
+            raise failure
+        if task.print:
+            logger.info("task print", extra={"task": task.id, "print": render(task.print, {**state["vars"], task.id: output})})
+        state["vars"][task.id], state["types"][task.id] = output, output_type
+        state["vars"]["previous_output"], state["types"]["previous_output"] = output, output_type
+        return pack_state({**state, "current": output, "current_type": output_type, "transition": transition,
+                           "transition_number": _transition_number(transition)})
+
+
+def run_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort | None = None) -> dict[str, Any]:
+    """Run one attempt of `task`; return the next state, or raise so Step Functions retries/catches.
+    In a streamed run, a final model step is not run here: the run ends handing it off."""
+    if state.get("stream") and task.id in (chain.get("stream_steps") or ()):
+        return {**state, "handoff": task.id}
+    attempt = _Attempt(task, chain, state, llm)
+    try:
+        output, output_type, transition = _run_bounded(attempt.context, attempt.value, attempt.data_type, attempt.timeout_s)
+        if task.compose and task.compose.with_var:
+            other = attempt.state["vars"].get(task.compose.with_var)
+            output, output_type = _compose(output, output_type, other,
+                                           attempt.state["types"].get(task.compose.with_var, "any"), task.compose.strategy)
+            attempt.state["vars"][f"{task.id}_composed"], attempt.state["types"][f"{task.id}_composed"] = output, output_type
+    except Exception as error:  # recorded, then re-raised for Retry/Catch
+        return attempt.finish(None, error)
+    return attempt.finish((output, output_type, transition))
+
+
+def stream_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any],
+                llm: LLMPort | None = None) -> Generator[dict[str, Any], None, dict[str, Any]]:
+    """Run a handed-off final model step here: yield the model's deltas as they arrive, return the next
+    state (with the step recorded as run_step records it). Stream steps have no compose, retry or on_failure."""
+    attempt = _Attempt(task, chain, {**state, "handoff": None}, llm)
+    context = attempt.context
+    try:
+        history, messages, tools, choice, input_tokens = _model_request(context, attempt.value, attempt.data_type)
+        deltas = context.llm.chat_stream(messages, choice, tools=tools or None, timeout_s=context.remaining_s())
+        try:
+            while True:
+                try:
+                    delta = next(deltas)
+                except StopIteration as done:
+                    answer: dict[str, Any] = done.value
+                    break
+                context.remaining_s()  # past the task's timeout: TaskTimedOut
+                yield delta
+        finally:
+            deltas.close()  # the backend's stream ends here too when the client goes away
+        result = _model_output(history, messages, answer, input_tokens)
+    except Exception as error:
+        return attempt.finish(None, error)
+    return attempt.finish(result)
 
 
 def _run_bounded(context: StepContext, value: Any, data_type: str, timeout_s: float) -> tuple[Any, str, str]:

@@ -8,7 +8,9 @@ AIPLANE_CHAINS_LLM_BASE_URL points chains at an external OpenAI-compatible endpo
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,7 +19,13 @@ import httpx
 from aiplane.data.pagination import MAX_LIMIT
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gateway import registry
-from aiplane.gateway.inference import chat_completion, default_embed_model, default_task_model, embed
+from aiplane.gateway.inference import (
+    chat_completion,
+    chat_completion_stream,
+    default_embed_model,
+    default_task_model,
+    embed,
+)
 from aiplane.gateway.schemas import ChatCompletionBody
 
 # The base URL of an OpenAI-compatible endpoint that serves chat and embeddings.
@@ -44,6 +52,10 @@ class LLMPort(Protocol):
              timeout_s: float | None = None) -> dict[str, Any]:
         """The assistant message (`role`, `content`, optional `tool_calls`) and `usage`, under `message`/`usage`."""
 
+    def chat_stream(self, messages: list[dict[str, Any]], choice: ModelChoice, *, tools: list[dict[str, Any]] | None = None,
+                    timeout_s: float | None = None) -> Generator[dict[str, Any], None, dict[str, Any]]:
+        """`chat`, streamed: yields the deltas (`content`, `tool_calls`) as they arrive, returns what `chat` returns."""
+
     def prompt(self, text: str, choice: ModelChoice, *, system: str = "", timeout_s: float | None = None) -> str:
         """The model's reply to one prompt."""
 
@@ -57,13 +69,15 @@ class LLMPort(Protocol):
 class OpenAICompatibleLLM:
     """LLMPort over HTTP. The first candidate model is asked; the gateway behind the URL routes."""
 
+    @staticmethod
+    def _headers() -> dict[str, str]:
+        api_key = os.environ.get(LLM_API_KEY_VARIABLE)
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
     def _post(self, path: str, body: dict[str, Any] | None, timeout_s: float | None) -> dict[str, Any]:
-        headers = {}
-        if api_key := os.environ.get(LLM_API_KEY_VARIABLE):
-            headers["Authorization"] = f"Bearer {api_key}"
         try:
             response = httpx.request("POST" if body is not None else "GET", f"{llm_base_url()}{path}", json=body,
-                                     headers=headers, timeout=timeout_s or DEFAULT_TIMEOUT_S)
+                                     headers=self._headers(), timeout=timeout_s or DEFAULT_TIMEOUT_S)
         except httpx.TimeoutException:
             raise GatewayTimeoutError("the LLM backend did not answer in time") from None
         except httpx.HTTPError as error:
@@ -78,6 +92,8 @@ class OpenAICompatibleLLM:
     @staticmethod
     def _model_fields(choice: ModelChoice) -> dict[str, Any]:
         fields: dict[str, Any] = {"model": choice.models[0] if choice.models else ""}
+        if len(choice.models) > 1:  # LiteLLM's (and this gateway's) per-request fallbacks
+            fields["fallbacks"] = list(choice.models[1:])
         if choice.temperature is not None:
             fields["temperature"] = choice.temperature
         return fields
@@ -92,6 +108,21 @@ class OpenAICompatibleLLM:
         except (KeyError, IndexError, TypeError):
             raise BadGatewayError("the LLM backend answered without a message") from None
         return {"message": message, "usage": answer.get("usage") or {}, "model": answer.get("model", body["model"])}
+
+    def chat_stream(self, messages, choice, *, tools=None, timeout_s=None):
+        body = {**self._model_fields(choice), "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+        if tools:
+            body["tools"] = tools
+        try:
+            with httpx.stream("POST", f"{llm_base_url()}/v1/chat/completions", json=body, headers=self._headers(),
+                              timeout=timeout_s or DEFAULT_TIMEOUT_S) as response:
+                if response.status_code >= 400:
+                    raise BadGatewayError(f"the LLM backend answered {response.status_code}: {response.read().decode()[:300]}")
+                return (yield from assembled(response.iter_lines(), body["model"]))
+        except httpx.TimeoutException:
+            raise GatewayTimeoutError("the LLM backend did not answer in time") from None
+        except httpx.HTTPError as error:
+            raise BadGatewayError(f"the LLM backend is unreachable: {error}") from None
 
     def prompt(self, text, choice, *, system="", timeout_s=None):
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
@@ -111,8 +142,9 @@ class OpenAICompatibleLLM:
 
 
 class GatewayLLM:
-    """LLMPort over the runtime's gateway. Candidate models are tried in order of preference;
-    a candidate the gateway does not know or cannot serve gives way to the next one."""
+    """LLMPort over the runtime's gateway. A chat goes to the first candidate model, the others are its
+    fallbacks (the gateway's: after a failed, unknown or overloaded model, with the model's declared ones),
+    on the backends of the candidate providers only, in their order. An embedding tries the models in order."""
 
     def _first_served(self, choice: ModelChoice, call: Any) -> Any:
         candidates = list(choice.models) or [default_task_model()]
@@ -124,14 +156,12 @@ class GatewayLLM:
                     raise
 
     def chat(self, messages, choice, *, tools=None, timeout_s=None):
-        def ask(model: str) -> dict[str, Any]:
-            body = {"model": model, "messages": messages, "temperature": choice.temperature}
-            if tools:
-                body["tools"] = tools
-            return chat_completion(ChatCompletionBody.model_validate(body))
-
-        answer = self._first_served(choice, ask)
+        answer = chat_completion(_chat_body(messages, choice, tools), providers=choice.providers)
         return {"message": answer["choices"][0]["message"], "usage": answer.get("usage") or {}, "model": answer["model"]}
+
+    def chat_stream(self, messages, choice, *, tools=None, timeout_s=None):
+        body = _chat_body(messages, choice, tools, stream=True)
+        return (yield from assembled(chat_completion_stream(body, providers=choice.providers), body.model))
 
     def prompt(self, text, choice, *, system="", timeout_s=None):
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
@@ -143,6 +173,52 @@ class GatewayLLM:
 
     def models(self):
         return registry.openai_model_list(registry.list_models(MAX_LIMIT, None))["data"]
+
+
+def _chat_body(messages: list[dict[str, Any]], choice: ModelChoice, tools: list[dict[str, Any]] | None, *,
+               stream: bool = False) -> ChatCompletionBody:
+    first, *fallbacks = choice.models or (default_task_model(),)
+    body: dict[str, Any] = {"model": first, "messages": messages, "temperature": choice.temperature, "fallbacks": fallbacks}
+    if stream:
+        body.update(stream=True, stream_options={"include_usage": True})
+    if tools:
+        body["tools"] = tools
+    return ChatCompletionBody.model_validate(body)
+
+
+def assembled(lines: Iterator[str], model: str) -> Generator[dict[str, Any], None, dict[str, Any]]:
+    """Read an OpenAI chunk stream (SSE lines): yield each delta's `content`/`tool_calls` as it arrives,
+    and return the whole message (tool-call pieces joined by index), its usage and the model."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    usage: dict[str, Any] = {}
+    for line in lines:
+        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+            continue
+        chunk = json.loads(line[5:])
+        if "error" in chunk:
+            raise BadGatewayError(f"the model's stream broke: {(chunk['error'] or {}).get('message', '')}")
+        model = chunk.get("model") or model
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            delta = {key: value for key, value in (choice.get("delta") or {}).items() if key in ("content", "tool_calls") and value}
+            if not delta or choice.get("index", 0) != 0:
+                continue
+            content.append(delta.get("content") or "")
+            for piece in delta.get("tool_calls") or []:
+                call = calls.setdefault(int(piece.get("index", len(calls))), {"id": "", "type": "function",
+                                                                              "function": {"name": "", "arguments": ""}})
+                call["id"] = piece.get("id") or call["id"]
+                call["type"] = piece.get("type") or call["type"]
+                function = piece.get("function") or {}
+                call["function"]["name"] += function.get("name") or ""
+                arguments = function.get("arguments") or ""
+                call["function"]["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments)
+            yield delta
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
+    if calls:
+        message["tool_calls"] = [calls[index] for index in sorted(calls)]
+    return {"message": message, "usage": usage, "model": model}
 
 
 def default_llm() -> LLMPort:

@@ -18,11 +18,18 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from aiplane.errors import AiplaneError, BadGatewayError, ErrorKind, GatewayTimeoutError, ValidationError
+from aiplane.errors import (
+    AiplaneError,
+    BadGatewayError,
+    ErrorKind,
+    GatewayTimeoutError,
+    UnavailableError,
+    ValidationError,
+)
 from aiplane.gateway import routing
 from aiplane.gateway.clients import BackendFailure, ChatDelta, ChatResult, OllamaClient, text_of
 from aiplane.gateway.routing import (
@@ -160,8 +167,26 @@ def with_failover(targets: list[Target], call: Callable[[Target], Result], *, ho
     raise BadGatewayError(f"every eligible backend failed; last: {last}", code="backend_error")
 
 
+def _targets(model_name: str, capability: str, input_text: str, providers: Sequence[str]) -> list[Target]:
+    """The model's backends; with `providers` (backend types, in order of preference), only theirs:
+    the first provider's backends first, then the next one's, so a failing provider fails over."""
+    if not providers:
+        return targets_for(model_name, capability, input_text=input_text)
+    targets: list[Target] = []
+    unavailable: UnavailableError | None = None
+    for provider in dict.fromkeys(providers):
+        try:
+            targets += targets_for(model_name, capability, input_text=input_text, provider=provider)
+        except UnavailableError as error:  # this provider serves no backend for the model; the next may
+            unavailable = unavailable or error
+    if not targets:
+        assert unavailable is not None
+        raise unavailable
+    return targets
+
+
 def _routed(model_name: str, capability: str, call: Callable[[Target], Result], *, input_text: str = "",
-            provider: str = "", fallbacks: list[str] | None = None, hold: bool = False) -> tuple[str, Target, Result]:
+            providers: Sequence[str] = (), fallbacks: list[str] | None = None, hold: bool = False) -> tuple[str, Target, Result]:
     """The model's backends, then its fallbacks: (the model name that served, its target, the answer)."""
     queue, tried = [model_name], set()
     first_error: AiplaneError | None = None
@@ -171,7 +196,7 @@ def _routed(model_name: str, capability: str, call: Callable[[Target], Result], 
             continue
         tried.add(normalise(name))
         try:
-            target, result = with_failover(targets_for(name, capability, input_text=input_text, provider=provider), call, hold=hold)
+            target, result = with_failover(_targets(name, capability, input_text, providers), call, hold=hold)
             return name, target, result
         except AiplaneError as error:
             first_error = first_error or error
@@ -206,13 +231,13 @@ def _request_fallbacks(body: ChatCompletionBody) -> list[str]:
     return [name for name in extra if isinstance(name, str) and name.strip()] if isinstance(extra, list) else []
 
 
-def chat_completion(body: ChatCompletionBody) -> dict[str, Any]:
-    """An OpenAI `chat.completion` for the request."""
+def chat_completion(body: ChatCompletionBody, *, providers: Sequence[str] = ()) -> dict[str, Any]:
+    """An OpenAI `chat.completion` for the request (on backends of `providers` only, when given)."""
     messages = _messages(body)
     options = body.options()
     served, target, result = _routed(body.model or default_task_model(), CHAT,
                                      lambda t: t.client.chat(t.model.model, messages, options),
-                                     input_text=_input_text(messages), fallbacks=_request_fallbacks(body))
+                                     input_text=_input_text(messages), providers=providers, fallbacks=_request_fallbacks(body))
     usage = Usage(served, target.backend.id, target.model.model, result.prompt_tokens, result.completion_tokens)
     account(usage)
     return _completion(served, result, usage)
@@ -236,7 +261,8 @@ def _assistant_message(result: ChatResult) -> dict[str, Any]:
     return message
 
 
-def chat_completion_stream(body: ChatCompletionBody, on_usage: Callable[[Usage], None] | None = None) -> Iterator[str]:
+def chat_completion_stream(body: ChatCompletionBody, on_usage: Callable[[Usage], None] | None = None, *,
+                           providers: Sequence[str] = ()) -> Iterator[str]:
     """SSE lines of `chat.completion.chunk`s ending with `data: [DONE]`; `on_usage` gets the stream's
     usage when it ends (whether or not the client asked for a usage chunk).
 
@@ -254,7 +280,7 @@ def chat_completion_stream(body: ChatCompletionBody, on_usage: Callable[[Usage],
 
     input_text = _input_text(messages)
     served, target, deltas = _routed(body.model or default_task_model(), STREAM, open_stream, input_text=input_text,
-                                     fallbacks=_request_fallbacks(body), hold=True)
+                                     providers=providers, fallbacks=_request_fallbacks(body), hold=True)
     return _sse_chunks(served, target, deltas, include_usage=body.include_usage(), input_text=input_text, on_usage=on_usage)
 
 
@@ -355,7 +381,7 @@ def execute(prompt: str, model_name: str, provider: str) -> dict[str, Any]:
         messages = [{"role": "system", "content": EXECUTE_SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
         return target.client.chat(target.model.model, messages, options)
 
-    served, target, result = _routed(model_name, PROMPT, call, input_text=prompt, provider=provider)
+    served, target, result = _routed(model_name, PROMPT, call, input_text=prompt, providers=(provider,) if provider else ())
     account(Usage(served, target.backend.id, target.model.model, result.prompt_tokens, result.completion_tokens))
     return {"id": str(uuid.uuid4()), "response": result.content}
 
