@@ -114,3 +114,16 @@ def test_the_sweep_removes_model_uploads_past_their_expiry(gpufarm, user):
     assert gpufarm.post(f"/api/v1/models/{abandoned['model_id']}/complete", headers=user.headers).status_code == 404
     assert gpufarm.post(f"/api/v1/models/{fresh['model_id']}/complete", headers=user.headers).status_code == 200
     assert gpufarm.get("/api/v1/quota", headers=user.headers).json()["storage"]["used_bytes"] == 64
+
+
+def test_a_form_posted_again_after_completion_leaves_the_artifact_as_completed(gpufarm, user):
+    original, other = b"\x08" * 64, b"\x09" * 64
+    body = announce(gpufarm, user).json()
+    assert post_to_s3(body["upload"], original).status_code in (200, 201, 204)
+    assert gpufarm.post(f"/api/v1/models/{body['model_id']}/complete", headers=user.headers).status_code == 200
+    assert post_to_s3(body["upload"], other).status_code in (200, 201, 204)
+
+    record = serving.ModelRecord.get(model_key(body["model_id"]), "META")
+    assert httpx.get(serving.artifact_download_url(record)).content == original
+    assert gpufarm.delete(f"/api/v1/models/{body['model_id']}", headers=user.headers).status_code in (200, 204)
+    assert client("s3").list_object_versions(Bucket=serving.artifact_bucket(), Prefix=record.artifact_key).get("Versions", []) == []
