@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 
 import httpx
@@ -67,7 +66,7 @@ def test_announcements_are_checked_against_the_quota_before_any_upload(gpufarm, 
 
 
 def test_inline_uploads_over_the_threshold_are_refused_with_the_contract_error(gpufarm, user, monkeypatch):
-    monkeypatch.setattr(presigned, "get_settings", lambda: dataclasses.replace(get_settings(), inline_body_max_bytes=1024))
+    monkeypatch.setattr(presigned, "get_settings", lambda: get_settings().model_copy(update={"inline_body_max_bytes": 1024}))
     refused = upload(gpufarm, user.headers, "big.onnx", b"x" * 2048)
     assert refused.status_code == 413 and refused.json()["code"] == "USE_PRESIGNED_UPLOAD", refused.text
     assert "presigned" in refused.json()["error"] and refused.json()["details"]["inline_max_bytes"] == 1024

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 
@@ -20,7 +19,7 @@ from tests.integration.runtime_files.test_files import FILE_FIELDS, assert_error
 @pytest.fixture
 def inline_limit(monkeypatch):
     """A small inline-body threshold (the real one is 4 MiB)."""
-    limited = dataclasses.replace(get_settings(), inline_body_max_bytes=1024)
+    limited = get_settings().model_copy(update={"inline_body_max_bytes": 1024})
     monkeypatch.setattr(presigned, "get_settings", lambda: limited)
     return 1024
 
