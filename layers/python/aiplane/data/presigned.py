@@ -16,11 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from aiplane.clock import now, rfc3339_seconds
 from aiplane.data.aws import client
 from aiplane.errors import PayloadTooLargeError, ValidationError
 from aiplane.settings import get_settings
@@ -73,7 +74,7 @@ def upload_form(bucket: str, key: str, size: int, content_type: str, sha256: str
         fields["x-amz-checksum-sha256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
         conditions.append({"x-amz-checksum-sha256": fields["x-amz-checksum-sha256"]})
     post = client("s3").generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=UPLOAD_EXPIRY_S)
-    expires_at = (datetime.now(UTC) + timedelta(seconds=UPLOAD_EXPIRY_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expires_at = rfc3339_seconds(now() + timedelta(seconds=UPLOAD_EXPIRY_S))
     return {"url": post["url"], "fields": post["fields"], "expires_at": expires_at}
 
 

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 from pynamodb.transactions import TransactWrite
 
-from aiplane.clock import now
+from aiplane.clock import now, rfc3339_seconds
 from aiplane.commerce import holds
 from aiplane.commerce.windows import cost_cents
 from aiplane.data.aws import client
@@ -67,17 +67,13 @@ class ContractConfig:
             raise ValidationError("max_price must be positive", param="max_price")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def contract_view(record: GpuContractRecord) -> dict[str, Any]:
     return {
         "contract_id": record.contract_id,
         "provider": record.provider,
         "instance_id": record.offer_id,
         "status": record.status,
-        "created_at": _iso(record.created_at),
+        "created_at": rfc3339_seconds(record.created_at),
     }
 
 
@@ -120,7 +116,7 @@ def _new_record(principal: Principal, offer: Offer, config: ContractConfig, dura
     provider, offer_id = offer.provider, offer.id
     return GpuContractRecord(
         GpuContractRecord.key(contract_id),
-        gsi1pk=GpuContractRecord.offer_key(provider, offer_id), gsi1sk=_iso(created) + contract_id,
+        gsi1pk=GpuContractRecord.offer_key(provider, offer_id), gsi1sk=rfc3339_seconds(created) + contract_id,
         gsi2pk=GpuContractRecord.status_key(PROVISIONING), gsi2sk=contract_id,
         contract_id=contract_id, user_id=principal.id, provider=provider, offer_id=offer_id, status=PROVISIONING,
         created_at=created, updated_at=created, duration_hours=duration_hours, auto_renew=config.auto_renew,

@@ -7,17 +7,12 @@ change stands (clients re-read the resource after reconnecting).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aiplane.data import aws
 from aiplane.observability import logger
 from aiplane.settings import get_settings
 from aiplane_shared import resources
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def publish(family: str, user_id: str, messages: list[dict[str, Any]], *, subscribers_only: bool = False) -> None:
