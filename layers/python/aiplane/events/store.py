@@ -15,13 +15,12 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
 from aiplane.clock import now, parse_rfc3339, rfc3339
-from aiplane.data import aws
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.publish import put_domain_events
 from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from aiplane.events.extract import extract
 from aiplane.events.models import CounterRecord, EventRecord, EventTypeRecord, MappingRecord, RawEventRecord
 from aiplane.observability import logger
-from aiplane.settings import get_settings
 from aiplane_shared import resources
 
 CLOCK_SKEW = timedelta(minutes=10)
@@ -118,12 +117,7 @@ def save_event(event: dict[str, Any], *, depth: int = 0) -> dict[str, Any]:
 
 
 def publish(event: dict[str, Any], depth: int) -> None:
-    entry = {"Source": resources.RUNTIME_EVENT_SOURCE, "DetailType": resources.RUNTIME_EVENT_DETAIL_TYPE,
-             "Detail": json.dumps({"event": event, "depth": depth}),
-             "EventBusName": get_settings().resource(resources.DOMAIN_EVENT_BUS.name)}
-    result = aws.client("events").put_events(Entries=[entry])
-    if result.get("FailedEntryCount"):
-        raise RuntimeError(f"put_events failed: {result['Entries']}")
+    put_domain_events(resources.RUNTIME_EVENT_SOURCE, resources.RUNTIME_EVENT_DETAIL_TYPE, [{"event": event, "depth": depth}])
 
 
 def append_event(body: dict[str, Any], *, depth: int = 0) -> dict[str, Any]:

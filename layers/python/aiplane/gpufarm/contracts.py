@@ -9,11 +9,9 @@ settles against its actual runtime when it ends (`set_status` to a final status)
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -23,6 +21,7 @@ from pynamodb.transactions import TransactWrite
 from aiplane.clock import now, rfc3339_seconds
 from aiplane.commerce import holds
 from aiplane.commerce.windows import cost_cents
+from aiplane.data import publish
 from aiplane.data.aws import client
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog, status_updates
@@ -43,11 +42,10 @@ from aiplane.gpufarm.offers import Filters, Offer
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
-from aiplane.settings import current_environment, get_settings
+from aiplane.settings import current_environment
 from aiplane_shared.resources import PROVISIONING_QUEUE
 
 SPOT, ON_DEMAND = "spot", "on-demand"
-SQS_BATCH_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -160,20 +158,8 @@ def _abandon(records: list[GpuContractRecord], reason: str) -> None:
                 holds.settle(record.hold_ids, record.contract_id, 0)
 
 
-@cache
-def _provisioning_queue_url() -> str:
-    return client("sqs").get_queue_url(QueueName=get_settings().resource(PROVISIONING_QUEUE.name))["QueueUrl"]
-
-
 def enqueue(messages: list[dict[str, Any]]) -> None:
-    for start in range(0, len(messages), SQS_BATCH_LIMIT):
-        chunk = messages[start:start + SQS_BATCH_LIMIT]
-        answer = client("sqs").send_message_batch(
-            QueueUrl=_provisioning_queue_url(),
-            Entries=[{"Id": str(index), "MessageBody": json.dumps(message)} for index, message in enumerate(chunk)],
-        )
-        if answer.get("Failed"):
-            raise RuntimeError(f"provisioning queue refused {len(answer['Failed'])} messages: {answer['Failed'][0]}")
+    publish.send_messages(PROVISIONING_QUEUE, messages)
 
 
 def pick_offers(provider: str, count: int, filters: Filters) -> tuple[list[Offer], list[dict[str, str]]]:
