@@ -88,13 +88,12 @@ def run(stack, args) -> None:
     import boto3
 
     from aiplane_local import packaged
-    from aiplane_local.provision import provision
     from aiplane_shared.environments import get_environment
     from aiplane_shared.resources import IDENTITY_TABLE, physical_name
     from events.generate import EVENTS_DIR, api_gateway_event
 
     environment = get_environment("dev")
-    provision(environment.resource_prefix, environment.region, stack.bootstrap)
+    stack.provision(environment.name)
     sandbox = packaged.build_sandbox()
     functions, _ = packaged.template_functions("dev")
     names = args.only.split(",") if args.only else sorted(functions)

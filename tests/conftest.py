@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
+
 for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
     os.environ.pop(variable, None)
 os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
@@ -25,3 +27,16 @@ def pytest_sessionfinish(session, exitstatus):
     stack = sys.modules.get("tests.local_stack")
     if stack is not None:
         stack.STACK.stop()
+
+
+@pytest.fixture
+def set_setting(monkeypatch):
+    """Set a settings variable for one test: aiplane.settings reads the environment once."""
+    from aiplane.settings import get_settings
+
+    def setter(variable: str, value: str) -> None:
+        monkeypatch.setenv(variable, value)
+        get_settings.cache_clear()
+
+    yield setter
+    get_settings.cache_clear()

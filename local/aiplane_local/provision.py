@@ -73,6 +73,8 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
     for bucket in resources.BUCKETS:
         name = resources.bucket_name(prefix, bucket.name, ENVIRONMENTS["local"].account, region)
         s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=bucket.object_lock)
+        if bucket.versioned:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if bucket.object_lock:
             s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
                 "ObjectLockEnabled": "Enabled",

@@ -48,6 +48,11 @@ class LocalStack:
     redis_url: str  # the embedded Redis-compatible server the appproxy workers share (ElastiCache in the cloud)
     redis: TcpFakeServer
 
+    def provision(self, environment_name: str) -> ProvisionedStack:
+        """Another environment's resources (dev's, for the built assets) in this moto, with the same secrets."""
+        environment = get_environment(environment_name)
+        return provision(environment.resource_prefix, environment.region, {**self.bootstrap, **redis_secret(self.redis_url)})
+
     def stop(self) -> None:
         self.dispatchers.stop()
         self.gpu_instances.stop()

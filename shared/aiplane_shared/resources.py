@@ -124,6 +124,9 @@ class Bucket:
     object_lock: bool = False
     expiring_prefixes: tuple[tuple[str, int], ...] = ()  # (key prefix, days): a lifecycle rule deletes them
     expiring_tags: tuple[tuple[str, str, int], ...] = ()  # (tag key, value, days): a lifecycle rule deletes such objects
+    # Keeps versions: a completed presigned upload pins the version it checked (aiplane.data.presigned),
+    # so a form posted again after completion adds a version nothing reads.
+    versioned: bool = False
 
 
 @dataclass(frozen=True)
@@ -358,7 +361,8 @@ CHAIN_RUNS_PREFIX = "chain-runs/"  # large chain state values, one prefix per ex
 # objects of uploads abandoned (never completed) are deleted a day later, whatever their key.
 PENDING_UPLOAD_TAG = ("aiplane-upload", "pending")
 ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package",
-                         expiring_prefixes=((CHAIN_RUNS_PREFIX, 1),), expiring_tags=((*PENDING_UPLOAD_TAG, 1),))
+                         expiring_prefixes=((CHAIN_RUNS_PREFIX, 1),), expiring_tags=((*PENDING_UPLOAD_TAG, 1),),
+                         versioned=True)
 AUDIT_DIGEST_BUCKET = Bucket("audit-digests", "signed digests of the audit chains' heads", object_lock=True)
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET, AUDIT_DIGEST_BUCKET)
 

@@ -18,8 +18,18 @@ def test_the_artifacts_bucket_expires_objects_of_uploads_never_completed(environ
                  if f"-{resources.ARTIFACT_BUCKET.name}-" in str(bucket["Properties"]["BucketName"])]
     (bucket,) = artifacts
     rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
-    assert {"ExpirationInDays": 1, "Status": "Enabled", "TagFilters": [{"Key": key, "Value": value}]} in rules
-    assert {"ExpirationInDays": 1, "Prefix": resources.CHAIN_RUNS_PREFIX, "Status": "Enabled"} in rules
+    older = {"NoncurrentVersionExpiration": {"NoncurrentDays": 1}}
+    assert {"ExpirationInDays": 1, "Status": "Enabled", "TagFilters": [{"Key": key, "Value": value}], **older} in rules
+    assert {"ExpirationInDays": 1, "Prefix": resources.CHAIN_RUNS_PREFIX, "Status": "Enabled", **older} in rules
+    assert {"ExpiredObjectDeleteMarker": True, "Status": "Enabled"} in rules
+
+
+def test_the_artifacts_bucket_keeps_versions_so_completed_uploads_pin_theirs(environment_templates):
+    """A presigned form posted again after completion only adds a version that no record names."""
+    _, templates = environment_templates
+    (bucket,) = [bucket for bucket in templates["data"].find_resources("AWS::S3::Bucket").values()
+                 if f"-{resources.ARTIFACT_BUCKET.name}-" in str(bucket["Properties"]["BucketName"])]
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
 
 
 def test_the_upload_sweep_runs_on_its_schedule_with_only_its_tables_and_the_bucket(environment_templates):

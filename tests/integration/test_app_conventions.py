@@ -1,5 +1,8 @@
 """The app factory's shared conventions, on a router made for the test."""
 
+import io
+import json
+
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
@@ -76,3 +79,23 @@ def test_every_family_sends_nosniff_on_every_response(admin_api_key, family_clie
                      client.get("/probe"), client.get("/nowhere"), family_clients[family].get("/openapi.json")]
         for response in responses:
             assert response.headers.get("x-content-type-options") == "nosniff", (family, response.request.url, response.status_code)
+
+
+def test_one_correlation_id_api_gateways_request_id_in_the_error_body_and_the_logs():
+    """Gateway responses and access logs carry `$context.requestId`; the app's errors and log lines
+    carry the same id (here through the Web Adapter's request context, as streaming functions get it)."""
+    from aiplane.observability import logger
+    from functions.streaming.server import AdapterRequestContext
+
+    client = TestClient(AdapterRequestContext(create_family_app("mlworker", [router], groups=())), raise_server_exceptions=False)
+    context = {"requestId": "gw-request-42", "authorizer": {"principalId": "p-1", "kind": "admin", "credential": "api_key"}}
+    lines = io.StringIO()
+    previous = logger.registered_handler.setStream(lines)
+    try:
+        response = client.get("/boom", headers={"x-amzn-request-context": json.dumps(context), "x-request-id": "client-chosen"})
+    finally:
+        logger.registered_handler.setStream(previous)
+    assert response.status_code == 500, response.text
+    assert response.json()["trace_id"] == response.headers["x-trace-id"] == "gw-request-42"
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert any(line["message"] == "unhandled error" and line["correlation_id"] == "gw-request-42" for line in logged), logged

@@ -93,3 +93,4 @@ def test_websocket_function_refuses_connect_without_credentials_and_records_it_w
 def test_websocket_sender_answers_its_sample_without_failures():
     event = json.loads((EVENTS_DIR / "websocket_sender.json").read_text())
     assert load_handler("websocket_sender")(event, LocalLambdaContext(function_name="websocket_sender")) == {"batchItemFailures": []}
+

@@ -10,7 +10,6 @@ import pytest
 
 from aiplane.data import aws
 from aiplane.data.rotation import RotationError, next_signing_keys
-from aiplane.settings import get_settings
 from aiplane_shared.resources import ADMIN_API_KEY_SECRET, JWT_SIGNING_SECRET
 from functions.secret_rotation.handler import handler
 
@@ -18,12 +17,10 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
 @pytest.fixture()
-def prefix(monkeypatch):
+def prefix(set_setting):
     prefix = f"rotation-{uuid.uuid4().hex[:8]}"  # apart from the session's secrets
-    monkeypatch.setenv("AIPLANE_RESOURCE_PREFIX", prefix)
-    get_settings.cache_clear()
-    yield prefix
-    get_settings.cache_clear()
+    set_setting("AIPLANE_RESOURCE_PREFIX", prefix)
+    return prefix
 
 
 def _rotate(secret_id: str) -> str:

@@ -19,9 +19,7 @@ pytest.importorskip("aws_cdk", reason="the [infra] extra is not installed")
 
 from aiplane_infra.assets import MissingPython312
 from aiplane_local import packaged
-from aiplane_local.provision import provision
-from aiplane_local.stack import free_port, redis_secret
-from aiplane_shared.environments import get_environment
+from aiplane_local.stack import free_port
 from events.generate import EVENTS_DIR
 
 ENVIRONMENT = "dev"
@@ -42,9 +40,7 @@ def template_functions() -> dict[str, packaged.PackagedFunction]:
 
 @pytest.fixture(scope="session")
 def dev_resources(local_stack):
-    environment = get_environment(ENVIRONMENT)
-    provision(environment.resource_prefix, environment.region,
-              {**local_stack.bootstrap, **redis_secret(local_stack.redis_url)})
+    local_stack.provision(ENVIRONMENT)
     return local_stack
 
 

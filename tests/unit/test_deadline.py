@@ -15,12 +15,9 @@ from aiplane.settings import get_settings
 
 
 @pytest.fixture()
-def budgets(monkeypatch):
-    monkeypatch.setenv("AIPLANE_REQUEST_BUDGET_S", "0.2")
-    monkeypatch.setenv("AIPLANE_STREAM_BUDGET_S", "2")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def budgets(set_setting):
+    set_setting("AIPLANE_REQUEST_BUDGET_S", "0.2")
+    set_setting("AIPLANE_STREAM_BUDGET_S", "2")
 
 
 def _app(family: str, path: str, seconds: float, method: str = "POST"):

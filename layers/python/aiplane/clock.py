@@ -27,6 +27,11 @@ def now_iso(moment: datetime | None = None) -> str:
     return rfc3339(moment or now())
 
 
+def rfc3339_seconds(moment: datetime) -> str:
+    """Whole seconds: the form gpufarm's contract answers with."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def now_rfc3339_nano() -> str:
     """UTC with nanosecond digits (Python has microseconds; the last three digits are zero)."""
     return now().strftime("%Y-%m-%dT%H:%M:%S.%f000Z")

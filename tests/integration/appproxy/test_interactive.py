@@ -80,9 +80,9 @@ def test_proxy_routes_check_the_conf_token(client, as_manager, register):
     assert client.get("/v2/proxy/auth", params={"app": "a", "protocol": "quic", "token": token, "session_id": "session-a"}).status_code == 400
 
 
-def test_conf_is_open_by_default_and_takes_the_manager_token_when_closed(client, as_manager, as_worker, monkeypatch):
+def test_conf_is_open_by_default_and_takes_the_manager_token_when_closed(client, as_manager, as_worker, set_setting):
     assert client.post("/v2/conf", json=conf_body("s")).status_code == 200  # upstream's allow_unauthorized_configure_request
-    monkeypatch.setenv("AIPLANE_APPPROXY_ALLOW_UNAUTHORIZED_CONF", "false")
+    set_setting("AIPLANE_APPPROXY_ALLOW_UNAUTHORIZED_CONF", "false")
     assert client.post("/v2/conf", json=conf_body("s")).status_code == 401
     assert client.post("/v2/conf", json=conf_body("s"), headers=as_worker).status_code == 403
     assert client.post("/v2/conf", json=conf_body("s"), headers=as_manager).status_code == 200

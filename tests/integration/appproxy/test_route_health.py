@@ -40,8 +40,8 @@ def kernel():
 
 
 def test_failing_routes_turn_unhealthy_leave_the_workers_and_are_evicted(client, as_manager, register, kernel, local_stack,
-                                                                         monkeypatch):
-    monkeypatch.setenv("AIPLANE_APPPROXY_ROUTE_EVICT_AFTER_S", "60")
+                                                                         set_setting):
+    set_setting("AIPLANE_APPPROXY_ROUTE_EVICT_AFTER_S", "60")
     register(port_worker(first=21500, last=21501))
     endpoint_id, good, bad = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     body = endpoint_body(vllm=[

@@ -45,10 +45,10 @@ def test_worker_silent_past_the_timeout_is_marked_lost(client, as_worker, regist
     assert get_worker(silent["id"]).lost is False
 
 
-def test_lost_after_is_configurable(monkeypatch, register):
+def test_lost_after_is_configurable(set_setting, register):
     worker = register(port_worker())
     go_silent(worker["id"], 31)
-    monkeypatch.setenv("AIPLANE_APPPROXY_WORKER_LOST_AFTER_S", "120")
+    set_setting("AIPLANE_APPPROXY_WORKER_LOST_AFTER_S", "120")
     invoke("appproxy_worker_liveness", scheduled_tick())
     assert get_worker(worker["id"]).lost is False
 

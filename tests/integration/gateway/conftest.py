@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 
 import pytest
@@ -69,7 +68,7 @@ def gateway_settings(monkeypatch):
     from aiplane.settings import get_settings
 
     def override(**values):
-        changed = dataclasses.replace(get_settings(), **values)
+        changed = get_settings().model_copy(update=values)
         monkeypatch.setattr(routing, "get_settings", lambda: changed)
         monkeypatch.setattr(inference, "get_settings", lambda: changed)
 

@@ -61,14 +61,14 @@ def admin_can_spend() -> None:
 
 
 @pytest.fixture
-def marketplaces(monkeypatch):
+def marketplaces(set_setting):
     """vast.ai and io.net stand-ins with their keys in Secrets Manager."""
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     vast, ionet = VastAiStandIn("vast-key"), IoNetStandIn("ionet-key")
     secrets.put_secret_value(SecretId=get_settings().resource(VASTAI_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "vast-key"}))
     secrets.put_secret_value(SecretId=get_settings().resource(IONET_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "ionet-key"}))
-    monkeypatch.setenv("AIPLANE_VASTAI_API_URL", vast.url)
-    monkeypatch.setenv("AIPLANE_IONET_API_URL", ionet.url)
+    set_setting("AIPLANE_VASTAI_API_URL", vast.url)
+    set_setting("AIPLANE_IONET_API_URL", ionet.url)
     clear_secret_cache()
     yield vast, ionet
     vast.close()

@@ -107,7 +107,7 @@ def test_the_address_is_the_private_ip_ec2_reports_outside_the_local_stack(monke
     agent = running_contract(new_user("cloud")[0])
     private_ip = boto3.client("ec2", region_name=REGION).describe_instances(InstanceIds=[agent.instance_id])[
         "Reservations"][0]["Instances"][0]["PrivateIpAddress"]
-    cloud = settings.Settings(**{**settings.get_settings().__dict__, "gpu_agent_address_tag": None})
+    cloud = settings.get_settings().model_copy(update={"gpu_agent_address_tag": None})
     monkeypatch.setattr(loadbalancer, "get_settings", lambda: cloud)
     assert loadbalancer.agent_address(contracts.get_contract(agent.contract_id)) == (private_ip, None)
 

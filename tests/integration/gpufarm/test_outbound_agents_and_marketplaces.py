@@ -42,9 +42,9 @@ def test_deployed_agents_are_reached_on_private_addresses_only(monkeypatch):
     assert prod.refusal(prod.addresses("10.0.12.7", 8000)[0], outbound.AGENTS) is None
 
 
-def test_a_marketplace_url_the_policy_refuses_is_reported_not_fetched(marketplaces, monkeypatch):
+def test_a_marketplace_url_the_policy_refuses_is_reported_not_fetched(marketplaces, set_setting):
     vast, _ = marketplaces
-    monkeypatch.setenv("AIPLANE_VASTAI_API_URL", "http://169.254.169.254")
+    set_setting("AIPLANE_VASTAI_API_URL", "http://169.254.169.254")
     with pytest.raises(OutboundRefused):
         MARKETPLACES["vastai"].offers()
     offers, errors = list_offers("vastai", Filters())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 
 import httpx
@@ -67,7 +66,7 @@ def test_announcements_are_checked_against_the_quota_before_any_upload(gpufarm, 
 
 
 def test_inline_uploads_over_the_threshold_are_refused_with_the_contract_error(gpufarm, user, monkeypatch):
-    monkeypatch.setattr(presigned, "get_settings", lambda: dataclasses.replace(get_settings(), inline_body_max_bytes=1024))
+    monkeypatch.setattr(presigned, "get_settings", lambda: get_settings().model_copy(update={"inline_body_max_bytes": 1024}))
     refused = upload(gpufarm, user.headers, "big.onnx", b"x" * 2048)
     assert refused.status_code == 413 and refused.json()["code"] == "USE_PRESIGNED_UPLOAD", refused.text
     assert "presigned" in refused.json()["error"] and refused.json()["details"]["inline_max_bytes"] == 1024
@@ -114,3 +113,16 @@ def test_the_sweep_removes_model_uploads_past_their_expiry(gpufarm, user):
     assert gpufarm.post(f"/api/v1/models/{abandoned['model_id']}/complete", headers=user.headers).status_code == 404
     assert gpufarm.post(f"/api/v1/models/{fresh['model_id']}/complete", headers=user.headers).status_code == 200
     assert gpufarm.get("/api/v1/quota", headers=user.headers).json()["storage"]["used_bytes"] == 64
+
+
+def test_a_form_posted_again_after_completion_leaves_the_artifact_as_completed(gpufarm, user):
+    original, other = b"\x08" * 64, b"\x09" * 64
+    body = announce(gpufarm, user).json()
+    assert post_to_s3(body["upload"], original).status_code in (200, 201, 204)
+    assert gpufarm.post(f"/api/v1/models/{body['model_id']}/complete", headers=user.headers).status_code == 200
+    assert post_to_s3(body["upload"], other).status_code in (200, 201, 204)
+
+    record = serving.ModelRecord.get(model_key(body["model_id"]), "META")
+    assert httpx.get(serving.artifact_download_url(record)).content == original
+    assert gpufarm.delete(f"/api/v1/models/{body['model_id']}", headers=user.headers).status_code in (200, 204)
+    assert client("s3").list_object_versions(Bucket=serving.artifact_bucket(), Prefix=record.artifact_key).get("Versions", []) == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 
@@ -20,7 +19,7 @@ from tests.integration.runtime_files.test_files import FILE_FIELDS, assert_error
 @pytest.fixture
 def inline_limit(monkeypatch):
     """A small inline-body threshold (the real one is 4 MiB)."""
-    limited = dataclasses.replace(get_settings(), inline_body_max_bytes=1024)
+    limited = get_settings().model_copy(update={"inline_body_max_bytes": 1024})
     monkeypatch.setattr(presigned, "get_settings", lambda: limited)
     return 1024
 
@@ -185,3 +184,22 @@ def test_the_upload_sweep_runs_on_its_schedule(runtime, folder, local_stack):
     local_stack.dispatchers.deliver_once(sqs, queue, url, arn)
     assert objects_under(file_id) == []
     assert_error(runtime.post(f"/files/{file_id}/complete"), 404)
+
+
+def test_a_form_posted_again_after_completion_changes_nothing(runtime, folder, inline_limit):
+    """The attack: keep the form, complete with harmless content, then post other content (and the
+    pending tag, which the lifecycle acts on) through the same form before it expires."""
+    original, other = b"A" * 2048, b"B" * 2048
+    announced = runtime.post("/files", json={"name": "kept.bin", "parentId": folder["id"], "size": len(original)}).json()
+    assert post_to_s3(announced["upload"], original).status_code in (200, 201, 204)
+    file_id, key = announced["id"], announced["upload"]["fields"]["key"]
+    assert runtime.post(f"/files/{file_id}/complete").status_code == 200
+    assert post_to_s3(announced["upload"], other).status_code in (200, 201, 204)  # S3 accepts it: forms can't be revoked
+
+    assert httpx.get(runtime.get(f"/files/{file_id}/download", follow_redirects=False).headers["location"]).content == original
+    assert tree.read_content(file_id)[1] == original
+    pinned = tree.get_node(file_id, tree.FILE).blob_version
+    assert aws.client("s3").get_object_tagging(Bucket=tree.bucket(), Key=key, VersionId=pinned)["TagSet"] == []
+
+    assert runtime.delete(f"/files/{file_id}").status_code in (200, 204)
+    assert aws.client("s3").list_object_versions(Bucket=tree.bucket(), Prefix=key).get("Versions", []) == []

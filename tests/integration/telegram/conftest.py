@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiplane.chains.llm_port import LLM_BASE_URL_VARIABLE
-from aiplane.settings import get_settings
 from tests.integration.chains.stand_ins import StandInLLM
 from tests.integration.telegram.bot_api_standin import StandInBotApi
 
@@ -27,12 +26,10 @@ def runtime(admin_api_key):
 
 
 @pytest.fixture
-def bot_api(monkeypatch):
+def bot_api(set_setting):
     server = StandInBotApi()
-    monkeypatch.setenv("AIPLANE_TELEGRAM_API_BASE", server.url)
-    get_settings.cache_clear()
+    set_setting("AIPLANE_TELEGRAM_API_BASE", server.url)
     yield server
-    get_settings.cache_clear()
     server.stop()
 
 

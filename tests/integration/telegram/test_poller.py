@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import boto3
 
-from aiplane.settings import get_settings
 from aiplane.telegram import poller
 from aiplane.telegram.frontends import get_frontend
 from aiplane_shared import resources
@@ -113,11 +112,10 @@ def test_a_poll_in_progress_holds_the_frontend(runtime, bot_api, llm, frontend):
     assert poll(body["id"]) == "active" and bot_api.answers_to(token) == ["echo: once"]
 
 
-def test_the_bot_api_base_passes_the_outbound_policy(runtime, bot_api, llm, frontend, monkeypatch):
+def test_the_bot_api_base_passes_the_outbound_policy(runtime, bot_api, llm, frontend, set_setting):
     """Replays: an operator setting pointing the poller at the metadata service; refused before connecting."""
     body, _ = frontend
-    monkeypatch.setenv("AIPLANE_TELEGRAM_API_BASE", "http://169.254.169.254")
-    get_settings.cache_clear()
+    set_setting("AIPLANE_TELEGRAM_API_BASE", "http://169.254.169.254")
     assert poll(body["id"]) == "error"
     assert "outbound-URL policy" in runtime.get(f"/telegram-frontends/{body['id']}").json()["lastError"]
 

@@ -196,8 +196,10 @@ _ACTIONS: dict[type, tuple[list[str], list[str]]] = {  # kind -> (read, write)
     resources.Queue: (["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], ["sqs:SendMessage"]),
     resources.Secret: (["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], ["secretsmanager:PutSecretValue"]),
     # Tagging: presigned uploads are tagged pending until completed (resources.PENDING_UPLOAD_TAG).
-    resources.Bucket: (["s3:GetObject", "s3:ListBucket"], ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging",
-                                                          "s3:DeleteObjectTagging"]),
+    # Versions: completed uploads pin theirs, and deletes remove every version (aiplane.data.presigned).
+    resources.Bucket: (["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
+                       ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging",
+                        "s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"]),
     resources.EventBus: (["events:DescribeEventBus"], ["events:PutEvents"]),
 }
 

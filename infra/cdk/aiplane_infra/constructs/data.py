@@ -69,18 +69,28 @@ class ArtifactStore(Construct):
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 encryption=s3.BucketEncryption.S3_MANAGED,
                 enforce_ssl=True,
-                lifecycle_rules=[s3.LifecycleRule(prefix=prefix, expiration=cdk.Duration.days(days))
-                                 for prefix, days in definition.expiring_prefixes]
-                + [s3.LifecycleRule(tag_filters={key: value}, expiration=cdk.Duration.days(days))
-                   for key, value, days in definition.expiring_tags],
+                lifecycle_rules=_lifecycle(definition),
                 **(_locked(environment) if definition.object_lock else {
-                    "versioned": environment.name == "prod",
+                    "versioned": definition.versioned or environment.name == "prod",
                     "removal_policy": _removal(environment),
                     "auto_delete_objects": environment.name != "prod",
                 }),
             )
             for definition in resources.BUCKETS
         }
+
+
+def _lifecycle(definition: resources.Bucket) -> list[s3.LifecycleRule]:
+    """Expiring prefixes and tags; in a bucket that keeps versions, their older versions expire
+    with them and the delete markers left behind are removed."""
+    versions = {"noncurrent_version_expiration": cdk.Duration.days(1)} if definition.versioned else {}
+    rules = [s3.LifecycleRule(prefix=prefix, expiration=cdk.Duration.days(days), **versions)
+             for prefix, days in definition.expiring_prefixes]
+    rules += [s3.LifecycleRule(tag_filters={key: value}, expiration=cdk.Duration.days(days), **versions)
+              for key, value, days in definition.expiring_tags]
+    if definition.versioned:
+        rules.append(s3.LifecycleRule(expired_object_delete_marker=True))
+    return rules
 
 
 def _locked(environment: Environment) -> dict:

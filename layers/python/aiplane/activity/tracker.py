@@ -10,7 +10,6 @@ Recording never fails the request: a failed write is logged and the request goes
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from aiplane.activity.models import ALERTS, OPERATIONS, ActivityRecord, AlertRecord, OperationRecord, operation_key
 from aiplane.api.auth import current_principal
 from aiplane.clock import now_iso
-from aiplane.observability import logger
+from aiplane.observability import correlation_id, logger
 
 RETENTION = timedelta(days=30)
 UNTRACKED_READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -51,7 +50,7 @@ def tracked(subject: str, *, reads: bool = False) -> Callable[[Request], Iterato
 def _record(request: Request, subject: str, started: float, started_at: str, status: int, error: str | None) -> None:
     route = request.scope.get("route")
     operation = getattr(route, "name", None) or request.method.lower()
-    request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+    request_id = correlation_id(request.scope)
     ended_at = now_iso()
     expires = int((datetime.now(UTC) + RETENTION).timestamp())
     try:

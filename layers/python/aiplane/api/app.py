@@ -8,7 +8,6 @@ auth), so the OpenAPI document and the auth sweep always cover the whole contrac
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Collection, Iterator, Sequence
 
 from fastapi import Depends, FastAPI, Request
@@ -30,22 +29,13 @@ from aiplane.errors import (
     ValidationError,
 )
 from aiplane.health import REQUESTS
-from aiplane.observability import logger
+from aiplane.observability import Correlated, correlation_id, logger
 from aiplane.settings import get_settings
 from aiplane.version import VERSION as API_VERSION
 from aiplane_shared.payloads import LAMBDA_BODY_MAX_BYTES
 from aiplane_shared.routes import STREAMING_ROUTES, routes_of
 
 _KIND_OF_STATUS = {status: kind for kind, status in reversed(list(STATUS_OF_KIND.items()))}
-
-
-def trace_id_of(request: Request) -> str:
-    context = request.scope.get("aws.context")
-    return (
-        request.headers.get("x-request-id")
-        or getattr(context, "aws_request_id", None)
-        or str(uuid.uuid4())
-    )
 
 
 def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Collection[str] | None = None) -> FastAPI:
@@ -68,6 +58,7 @@ def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Coll
     app.add_middleware(_BoundBody, family=family)
     app.add_middleware(_CountRequests)
     app.add_middleware(_NoSniff)
+    app.add_middleware(Correlated)
     return app
 
 
@@ -100,7 +91,7 @@ class _CheckJsonBody:
             check_json_body(body)
         except ValidationError as refused:
             request = Request(scope)
-            response = JSONResponse(error_body(self.family, refused, trace_id_of(request)), status_code=refused.status)
+            response = JSONResponse(error_body(self.family, refused, correlation_id(request.scope)), status_code=refused.status)
             await response(scope, receive, send)
             return
 
@@ -125,7 +116,7 @@ class _BoundBody:
             f"request bodies over {LAMBDA_BODY_MAX_BYTES} bytes cannot pass through the API; "
             "send large files with the upload routes' presigned S3 form (a JSON announcement of the size)",
             details={"max_bytes": LAMBDA_BODY_MAX_BYTES})
-        return JSONResponse(error_body(self.family, refused, trace_id_of(Request(scope))), status_code=refused.status)
+        return JSONResponse(error_body(self.family, refused, correlation_id(scope)), status_code=refused.status)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -206,7 +197,7 @@ class _Deadline:
             return
         task.cancel()
         request = Request(scope)
-        trace_id = trace_id_of(request)
+        trace_id = correlation_id(request.scope)
         logger.warning("request budget exhausted", extra={"trace_id": trace_id, "path": request.url.path})
         error = GatewayTimeoutError(f"{request.method} {request.url.path} did not finish within its time budget")
         await JSONResponse(error_body(self.family, error, trace_id), status_code=error.status,
@@ -283,7 +274,7 @@ def _order_routes_by_specificity(app: FastAPI) -> None:
 
 def _install_error_handlers(app: FastAPI, family: str) -> None:
     def respond(request: Request, error: AiplaneError) -> JSONResponse:
-        return JSONResponse(error_body(family, error, trace_id_of(request)), status_code=error.status, headers=error.headers)
+        return JSONResponse(error_body(family, error, correlation_id(request.scope)), status_code=error.status, headers=error.headers)
 
     @app.exception_handler(AiplaneError)
     async def domain_error(request: Request, error: AiplaneError) -> JSONResponse:
@@ -305,7 +296,7 @@ def _install_error_handlers(app: FastAPI, family: str) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
-        trace_id = trace_id_of(request)
+        trace_id = correlation_id(request.scope)
         logger.exception("unhandled error", extra={"trace_id": trace_id, "path": request.url.path})
         return JSONResponse(
             error_body(family, AiplaneError("internal server error"), trace_id),

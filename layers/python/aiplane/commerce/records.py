@@ -210,6 +210,7 @@ class ModelRecord(_GpufarmModel):
     gpu_type = UnicodeAttribute(null=True)
     status = UnicodeAttribute()  # loading | ready | failed
     artifact_key = UnicodeAttribute()
+    artifact_version = UnicodeAttribute(null=True)  # the version completion pinned; reads name it (aiplane.data.presigned)
     size_bytes = NumberAttribute()
     endpoint_url = UnicodeAttribute(null=True)
     agent_instance_id = UnicodeAttribute(null=True)  # the GPU agent it is assigned to (aiplane.gpufarm.model_serving)

@@ -112,20 +112,22 @@ def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
     require_owner(principal, pending.owner_id, "model")
     record = ModelRecord()
     record.from_simple_dict(json.loads(pending.model))
-    size = presigned.object_size(artifact_bucket(), record.artifact_key)
-    if size is None:
+    uploaded = presigned.uploaded_object(artifact_bucket(), record.artifact_key)
+    if uploaded is None:
         raise ConflictError("the artifact has not been uploaded yet: POST it to the upload URL first", code="UPLOAD_INCOMPLETE")
+    size, record.artifact_version = uploaded
     if pending.sha256:
         try:
-            presigned.check_sha256(artifact_bucket(), record.artifact_key, pending.sha256, code="CHECKSUM_MISMATCH")
+            presigned.check_sha256(artifact_bucket(), record.artifact_key, pending.sha256, version_id=record.artifact_version,
+                                   code="CHECKSUM_MISMATCH")
         except ValidationError:  # removed; the upload stays pending (the form may be used again)
-            client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+            _delete_artifact(record)
             raise
     pending.delete()
     if size != record.size_bytes:  # S3's policy makes this unreachable; never trust it blindly
-        client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+        _delete_artifact(record)
         raise ValidationError(f"the uploaded artifact has {size} bytes, not the {int(record.size_bytes)} announced", param="size")
-    presigned.mark_completed(artifact_bucket(), record.artifact_key)
+    presigned.mark_completed(artifact_bucket(), record.artifact_key, record.artifact_version)
     _create_counted_or_discard(record)
     status_updates.model_changed(record)
     return record
@@ -139,7 +141,7 @@ def sweep_abandoned_uploads(now: float | None = None) -> int:
     for pending in ModelUploadRecord.by_expiry.query(PENDING_MODEL_UPLOADS, ModelUploadRecord.gsi1sk < bound):
         model = ModelRecord()
         model.from_simple_dict(json.loads(pending.model))
-        client("s3").delete_object(Bucket=artifact_bucket(), Key=model.artifact_key)
+        _delete_artifact(model)
         try:
             pending.delete(condition=ModelUploadRecord.gsi1sk == pending.gsi1sk)
         except DeleteError:
@@ -152,8 +154,12 @@ def _create_counted_or_discard(record: ModelRecord) -> None:
     try:
         _create_counted(record)
     except Exception:
-        client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+        _delete_artifact(record)
         raise
+
+
+def _delete_artifact(record: ModelRecord) -> None:
+    presigned.delete_object(artifact_bucket(), record.artifact_key)
 
 
 def _new_model(owner_id: str, filename: str | None, size: int, *, name: str | None, declared_format: str | None,
@@ -241,7 +247,7 @@ def delete_model(principal: Principal, model_id: str) -> None:
         if ITEM_CONDITION_FAILED in cancellation_codes(error):
             raise NotFoundError(f"no model {model_id}") from None
         raise
-    client("s3").delete_object(Bucket=artifact_bucket(), Key=record.artifact_key)
+    _delete_artifact(record)
 
 
 def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1, *, agent_instance_id: str | None = None) -> None:
@@ -274,8 +280,10 @@ def _still_assigned(agent_instance_id: str | None) -> Any:
 
 def artifact_download_url(record: ModelRecord, expires_s: int = 3600) -> str:
     """A presigned GET of the artifact, for the GPU instance that loads the model."""
-    return client("s3").generate_presigned_url("get_object", Params={"Bucket": artifact_bucket(), "Key": record.artifact_key},
-                                               ExpiresIn=expires_s)
+    params = {"Bucket": artifact_bucket(), "Key": record.artifact_key}
+    if record.artifact_version:
+        params["VersionId"] = record.artifact_version
+    return client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
 
 
 def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[str, Any] | None) -> dict[str, Any]:

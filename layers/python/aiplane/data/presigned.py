@@ -2,8 +2,13 @@
 
 An upload's policy fixes the key, the content type and the exact size (`content-length-range`),
 and, when the client declared one, the SHA-256 (`x-amz-checksum-sha256`), so S3 itself refuses any
-other body; the record that points at the object is written only once `object_size` finds the
+other body; the record that points at the object is written only once `uploaded_object` finds the
 object with that size and `check_sha256` its digest (S3's stored checksum, or computed).
+
+A form cannot be revoked: it stays usable until it expires, also after its upload completed. The
+artifacts bucket keeps versions, so completion pins the version it checked, and every read names
+that version: a later POST with the same form only adds a version (tagged pending, so the
+lifecycle removes it) that nothing reads.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from aiplane.clock import now, rfc3339_seconds
 from aiplane.data.aws import client
 from aiplane.errors import PayloadTooLargeError, ValidationError
 from aiplane.settings import get_settings
@@ -68,12 +74,13 @@ def upload_form(bucket: str, key: str, size: int, content_type: str, sha256: str
         fields["x-amz-checksum-sha256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
         conditions.append({"x-amz-checksum-sha256": fields["x-amz-checksum-sha256"]})
     post = client("s3").generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=UPLOAD_EXPIRY_S)
-    expires_at = (datetime.now(UTC) + timedelta(seconds=UPLOAD_EXPIRY_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expires_at = rfc3339_seconds(now() + timedelta(seconds=UPLOAD_EXPIRY_S))
     return {"url": post["url"], "fields": post["fields"], "expires_at": expires_at}
 
 
-def download_url(bucket: str, key: str, content_type: str | None = None, disposition: str | None = None) -> str:
-    params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+def download_url(bucket: str, key: str, content_type: str | None = None, disposition: str | None = None,
+                 version_id: str | None = None) -> str:
+    params: dict[str, Any] = {"Bucket": bucket, "Key": key, **_version(version_id)}
     if content_type:
         params["ResponseContentType"] = content_type
     if disposition:
@@ -81,16 +88,17 @@ def download_url(bucket: str, key: str, content_type: str | None = None, disposi
     return client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=DOWNLOAD_EXPIRY_S)
 
 
-def check_sha256(bucket: str, key: str, declared: str, *, code: str = "checksum_mismatch") -> None:
+def check_sha256(bucket: str, key: str, declared: str, *, version_id: str | None = None,
+                 code: str = "checksum_mismatch") -> None:
     """ValidationError unless the object's SHA-256 is `declared`: S3's stored checksum when it has
     one for the whole object, else computed by reading the object."""
-    head = client("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    head = client("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **_version(version_id))
     stored = head.get("ChecksumSHA256")
     if stored and "-" not in stored:  # "<digest>-<parts>" is a checksum of part checksums
         actual = base64.b64decode(stored).hex()
     else:
         digest = hashlib.sha256()
-        for chunk in client("s3").get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(_READ_CHUNK):
+        for chunk in client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id))["Body"].iter_chunks(_READ_CHUNK):
             digest.update(chunk)
         actual = digest.hexdigest()
     if actual != declared:
@@ -98,9 +106,29 @@ def check_sha256(bucket: str, key: str, declared: str, *, code: str = "checksum_
                               details={"declared_sha256": declared, "actual_sha256": actual})
 
 
-def mark_completed(bucket: str, key: str) -> None:
-    """The upload's object is now the record's content: no longer pending, so the lifecycle keeps it."""
-    client("s3").delete_object_tagging(Bucket=bucket, Key=key)
+def mark_completed(bucket: str, key: str, version_id: str | None) -> None:
+    """The upload's object version is now the record's content: no longer pending, so the lifecycle keeps it."""
+    client("s3").delete_object_tagging(Bucket=bucket, Key=key, **_version(version_id))
+
+
+def read_object(bucket: str, key: str, version_id: str | None = None) -> bytes:
+    return client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id))["Body"].read()
+
+
+def delete_object(bucket: str, key: str) -> None:
+    """Remove the object with every version and delete marker it has: a versioned bucket would
+    otherwise keep the content of deleted and replaced records (and of forms posted again)."""
+    s3 = client("s3")
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    versions = [{"Key": entry["Key"], "VersionId": entry["VersionId"]}
+                for entry in (*listing.get("Versions", ()), *listing.get("DeleteMarkers", ())) if entry["Key"] == key]
+    if versions:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": versions, "Quiet": True})
+
+
+def _version(version_id: str | None) -> dict[str, str]:
+    """The VersionId parameter naming a pinned version (none in a bucket that keeps no versions)."""
+    return {"VersionId": version_id} if version_id and version_id != "null" else {}
 
 
 def expiry_sort_key(expires_at_epoch: int, record_id: str) -> str:
@@ -113,10 +141,11 @@ def abandoned_before(now: float) -> str:
     return f"{int(now) - SWEEP_GRACE_S:012d}"
 
 
-def object_size(bucket: str, key: str) -> int | None:
-    """The stored object's size, or None while nothing is there."""
+def uploaded_object(bucket: str, key: str) -> tuple[int, str | None] | None:
+    """The uploaded object's size and version (the one completion pins), or None while nothing is there."""
     try:
-        return int(client("s3").head_object(Bucket=bucket, Key=key)["ContentLength"])
+        head = client("s3").head_object(Bucket=bucket, Key=key)
+        return int(head["ContentLength"]), head.get("VersionId")
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None

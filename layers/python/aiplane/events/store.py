@@ -16,14 +16,13 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from aiplane.clock import now, parse_rfc3339, rfc3339
-from aiplane.data import aws
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.publish import put_domain_events
 from aiplane.data.shards import SHARDS, merged, shard_keys, shard_page_size
 from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from aiplane.events.extract import extract
 from aiplane.events.models import CounterRecord, EventRecord, EventTypeRecord, MappingRecord, RawEventRecord
 from aiplane.observability import logger
-from aiplane.settings import get_settings
 from aiplane_shared import resources
 
 CLOCK_SKEW = timedelta(minutes=10)
@@ -145,12 +144,8 @@ def save_event(event: dict[str, Any], *, depth: int = 0, origin: str | None = No
 
 
 def publish(event: dict[str, Any], depth: int, origin: str | None = None) -> None:
-    entry = {"Source": resources.RUNTIME_EVENT_SOURCE, "DetailType": resources.RUNTIME_EVENT_DETAIL_TYPE,
-             "Detail": json.dumps({"event": event, "depth": depth, "origin": origin or event["id"]}),
-             "EventBusName": get_settings().resource(resources.DOMAIN_EVENT_BUS.name)}
-    result = aws.client("events").put_events(Entries=[entry])
-    if result.get("FailedEntryCount"):
-        raise RuntimeError(f"put_events failed: {result['Entries']}")
+    put_domain_events(resources.RUNTIME_EVENT_SOURCE, resources.RUNTIME_EVENT_DETAIL_TYPE,
+                      [{"event": event, "depth": depth, "origin": origin or event["id"]}])
 
 
 def append_event(body: dict[str, Any], *, depth: int = 0, origin: str | None = None) -> dict[str, Any]:

@@ -65,6 +65,7 @@ class FileNodeRecord(_RuntimeModel):
     content_type = UnicodeAttribute(null=True)
     size = NumberAttribute(default=0)
     blob_key = UnicodeAttribute(null=True)  # the object in the artifacts bucket holding the content
+    blob_version = UnicodeAttribute(null=True)  # its version: reads name it (aiplane.data.presigned)
     revision = NumberAttribute(default=1)  # bumped on every write; updates are conditional on it
     owner_id = UnicodeAttribute(null=True)  # who created it; None: made before owners were recorded (the admin's)
     created_at = UnicodeAttribute()

@@ -256,8 +256,7 @@ def _paths(nodes: list[FileNodeRecord]) -> dict[str, str]:
 
 def read_content(node_id: str, principal: Principal | None = None) -> tuple[FileNodeRecord, bytes]:
     node = get_node(node_id, FILE, principal)
-    body = aws.client("s3").get_object(Bucket=bucket(), Key=node.blob_key)["Body"].read()
-    return node, body
+    return node, presigned.read_object(bucket(), node.blob_key, node.blob_version)
 
 
 def is_active_content(content_type: str) -> bool:
@@ -295,15 +294,16 @@ def _blob_key(node_id: str) -> str:
     return f"files/{node_id}/{uuid.uuid4()}"
 
 
-def _put_blob(node_id: str, content: bytes, content_type: str) -> str:
+def _put_blob(node_id: str, content: bytes, content_type: str) -> tuple[str, str | None]:
+    """The new object's key and version."""
     key = _blob_key(node_id)
-    aws.client("s3").put_object(Bucket=bucket(), Key=key, Body=content, ContentType=content_type)
-    return key
+    written = aws.client("s3").put_object(Bucket=bucket(), Key=key, Body=content, ContentType=content_type)
+    return key, written.get("VersionId")
 
 
 def _delete_blob(key: str | None) -> None:
     if key:
-        aws.client("s3").delete_object(Bucket=bucket(), Key=key)
+        presigned.delete_object(bucket(), key)
 
 
 def content_type_for(name: str, declared: str | None) -> str:
@@ -348,15 +348,15 @@ def create_file(name: str | None, parent_id: str | None, content: bytes, declare
     _parent_folder(parent_id, "parentid", principal)  # fail before the upload
     content_type = content_type_for(name, declared_type)
     node_id = str(uuid.uuid4())
-    return _create_file_node(node_id, name, parent_id, content_type, len(content), _put_blob(node_id, content, content_type),
+    return _create_file_node(node_id, name, parent_id, content_type, len(content), *_put_blob(node_id, content, content_type),
                              principal)
 
 
 def _create_file_node(node_id: str, name: str, parent_id: str | None, content_type: str, size: int, key: str,
-                      principal: Principal | None) -> FileNodeRecord:
+                      version: str | None, principal: Principal | None) -> FileNodeRecord:
     try:
         return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=size,
-                       blob_key=key)
+                       blob_key=key, blob_version=version)
     except Exception:
         _delete_blob(key)  # no orphaned content when the metadata write is refused
         raise
@@ -365,15 +365,17 @@ def _create_file_node(node_id: str, name: str, parent_id: str | None, content_ty
 def replace_file(node_id: str, content: bytes, declared_type: str | None, principal: Principal | None = None) -> FileNodeRecord:
     node = get_node(node_id, FILE, principal, EDIT)
     content_type = content_type_for(node.name, declared_type)
-    return _swap_content(node, int(node.revision), content_type, len(content), _put_blob(node_id, content, content_type))
+    return _swap_content(node, int(node.revision), content_type, len(content), *_put_blob(node_id, content, content_type))
 
 
-def _swap_content(node: FileNodeRecord, revision: int, content_type: str, size: int, key: str) -> FileNodeRecord:
+def _swap_content(node: FileNodeRecord, revision: int, content_type: str, size: int, key: str,
+                  version: str | None) -> FileNodeRecord:
     """Point the node at new content, if it is still at `revision`; the old content is removed."""
     old_key = node.blob_key
     try:
         node.update(
             actions=[FileNodeRecord.blob_key.set(key), FileNodeRecord.size.set(size),
+                     FileNodeRecord.blob_version.set(version) if version else FileNodeRecord.blob_version.remove(),
                      FileNodeRecord.content_type.set(content_type), FileNodeRecord.updated_at.set(now_iso()),
                      FileNodeRecord.revision.add(1)],
             condition=FileNodeRecord.revision == revision,
@@ -438,31 +440,32 @@ def complete_upload(node_id: str, principal: Principal | None = None) -> FileNod
         pending = None
     if pending is None or pending.expires_at_epoch < time.time() or pending.announced_by != ownership.new_owner(principal):
         raise NotFoundError(f"no pending upload for file {node_id}")
-    size = presigned.object_size(bucket(), pending.blob_key)
-    if size is None:
+    uploaded = presigned.uploaded_object(bucket(), pending.blob_key)
+    if uploaded is None:
         raise ConflictError("the content has not been uploaded yet: POST it to the upload URL first", code="upload_incomplete")
+    size, version = uploaded
     if pending.sha256:
-        _refuse_other_content(pending.blob_key, pending.sha256)
+        _refuse_other_content(pending.blob_key, pending.sha256, version)
     pending.delete()
     if size != pending.size:  # S3's policy makes this unreachable; never trust it blindly
         _delete_blob(pending.blob_key)
         raise ValidationError(f"the uploaded object has {size} bytes, not the {int(pending.size)} announced", param="size")
-    presigned.mark_completed(bucket(), pending.blob_key)
+    presigned.mark_completed(bucket(), pending.blob_key, version)
     if pending.revision is None:
         return _create_file_node(node_id, pending.name, pending.parent_id or None, pending.content_type, size, pending.blob_key,
-                                 principal)
+                                 version, principal)
     try:
         node = get_node(node_id, FILE, principal, EDIT)
     except Exception:
         _delete_blob(pending.blob_key)
         raise
-    return _swap_content(node, int(pending.revision), pending.content_type, size, pending.blob_key)
+    return _swap_content(node, int(pending.revision), pending.content_type, size, pending.blob_key, version)
 
 
-def _refuse_other_content(key: str, sha256: str) -> None:
+def _refuse_other_content(key: str, sha256: str, version: str | None) -> None:
     """Content that is not what was declared is removed; the upload stays pending (the form may be used again)."""
     try:
-        presigned.check_sha256(bucket(), key, sha256)
+        presigned.check_sha256(bucket(), key, sha256, version_id=version)
     except ValidationError:
         _delete_blob(key)
         raise
@@ -495,7 +498,7 @@ def pending_view(pending: FileUploadRecord, upload: dict[str, Any]) -> dict[str,
 def download_url(node: FileNodeRecord, *, inline: bool) -> str:
     """A presigned GET with the same headers a direct download carries (`download_headers`)."""
     disposition = download_headers(node, inline=inline).get("Content-Disposition")
-    return presigned.download_url(bucket(), node.blob_key, node.content_type, disposition)
+    return presigned.download_url(bucket(), node.blob_key, node.content_type, disposition, node.blob_version)
 
 
 def _relocate(node: FileNodeRecord, name: str, parent_id: str | None, checks: list[FileNodeRecord]) -> FileNodeRecord:

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from typing import Any
-
 from aiplane.data import aws
-from aiplane.settings import get_settings
-from aiplane_shared.resources import GATEWAY_SYNC_QUEUE, MODEL_DOWNLOAD_QUEUE, Queue
-
-
-@cache
-def queue_url(queue: Queue) -> str:
-    return aws.client("sqs").get_queue_url(QueueName=get_settings().resource(queue.name))["QueueUrl"]
-
-
-def _send(queue: Queue, bodies: list[dict[str, Any]]) -> None:
-    for start in range(0, len(bodies), 10):
-        entries = [{"Id": str(i), "MessageBody": json.dumps(body)} for i, body in enumerate(bodies[start:start + 10])]
-        aws.client("sqs").send_message_batch(QueueUrl=queue_url(queue), Entries=entries)
+from aiplane.data.publish import send_messages
+from aiplane_shared.resources import GATEWAY_SYNC_QUEUE, MODEL_DOWNLOAD_QUEUE
 
 
 def request_sync(backend_ids: list[str]) -> None:
     """Ask the sync worker to reconcile these backends now rather than on the next tick."""
     if backend_ids:
-        _send(GATEWAY_SYNC_QUEUE, [{"backendId": backend_id} for backend_id in backend_ids])
+        send_messages(GATEWAY_SYNC_QUEUE, [{"backendId": backend_id} for backend_id in backend_ids])
 
 
 def send_download_jobs(job_ids: list[str]) -> None:
     if job_ids:
-        _send(MODEL_DOWNLOAD_QUEUE, [{"jobId": job_id} for job_id in job_ids])
+        send_messages(MODEL_DOWNLOAD_QUEUE, [{"jobId": job_id} for job_id in job_ids])
 
 
 def extend_visibility(queue_arn: str, receipt_handle: str, seconds: int) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aiplane.data import aws
+from aiplane.data.publish import queue_url
 from aiplane.gateway import limits, spend
 from aiplane.gateway.clients import text_of
 from aiplane.gateway.limits import Admission
-from aiplane.gateway.messaging import queue_url
 from aiplane.gateway.routing import estimate_tokens
 from aiplane.gateway.schemas import ChatCompletionBody
 from aiplane.identity.principal import Principal

@@ -9,20 +9,19 @@ settles against its actual runtime when it ends (`set_status` to a final status)
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 from pynamodb.transactions import TransactWrite
 
-from aiplane.clock import now
+from aiplane.clock import now, rfc3339_seconds
 from aiplane.commerce import holds
 from aiplane.commerce.windows import cost_cents
+from aiplane.data import publish
 from aiplane.data.aws import client
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog, status_updates
@@ -43,11 +42,10 @@ from aiplane.gpufarm.offers import Filters, Offer
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
-from aiplane.settings import current_environment, get_settings
+from aiplane.settings import current_environment
 from aiplane_shared.resources import PROVISIONING_QUEUE
 
 SPOT, ON_DEMAND = "spot", "on-demand"
-SQS_BATCH_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -67,17 +65,13 @@ class ContractConfig:
             raise ValidationError("max_price must be positive", param="max_price")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def contract_view(record: GpuContractRecord) -> dict[str, Any]:
     return {
         "contract_id": record.contract_id,
         "provider": record.provider,
         "instance_id": record.offer_id,
         "status": record.status,
-        "created_at": _iso(record.created_at),
+        "created_at": rfc3339_seconds(record.created_at),
     }
 
 
@@ -120,7 +114,7 @@ def _new_record(principal: Principal, offer: Offer, config: ContractConfig, dura
     provider, offer_id = offer.provider, offer.id
     return GpuContractRecord(
         GpuContractRecord.key(contract_id),
-        gsi1pk=GpuContractRecord.offer_key(provider, offer_id), gsi1sk=_iso(created) + contract_id,
+        gsi1pk=GpuContractRecord.offer_key(provider, offer_id), gsi1sk=rfc3339_seconds(created) + contract_id,
         gsi2pk=GpuContractRecord.status_key(PROVISIONING), gsi2sk=contract_id,
         contract_id=contract_id, user_id=principal.id, provider=provider, offer_id=offer_id, status=PROVISIONING,
         created_at=created, updated_at=created, duration_hours=duration_hours, auto_renew=config.auto_renew,
@@ -164,20 +158,8 @@ def _abandon(records: list[GpuContractRecord], reason: str) -> None:
                 holds.settle(record.hold_ids, record.contract_id, 0)
 
 
-@cache
-def _provisioning_queue_url() -> str:
-    return client("sqs").get_queue_url(QueueName=get_settings().resource(PROVISIONING_QUEUE.name))["QueueUrl"]
-
-
 def enqueue(messages: list[dict[str, Any]]) -> None:
-    for start in range(0, len(messages), SQS_BATCH_LIMIT):
-        chunk = messages[start:start + SQS_BATCH_LIMIT]
-        answer = client("sqs").send_message_batch(
-            QueueUrl=_provisioning_queue_url(),
-            Entries=[{"Id": str(index), "MessageBody": json.dumps(message)} for index, message in enumerate(chunk)],
-        )
-        if answer.get("Failed"):
-            raise RuntimeError(f"provisioning queue refused {len(answer['Failed'])} messages: {answer['Failed'][0]}")
+    publish.send_messages(PROVISIONING_QUEUE, messages)
 
 
 def pick_offers(provider: str, count: int, filters: Filters) -> tuple[list[Offer], list[dict[str, str]]]:

@@ -8,7 +8,6 @@ value disables the provider with a clear error.
 from __future__ import annotations
 
 import json
-import os
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -18,6 +17,7 @@ from aiplane import outbound
 from aiplane.data.secrets import get_json_secret
 from aiplane.gpufarm import gpu_models
 from aiplane.gpufarm.offers import Offer
+from aiplane.settings import get_settings
 from aiplane_shared import resources
 
 MARKETPLACE_TIMEOUT_S = 10.0
@@ -30,12 +30,12 @@ class MarketplaceError(Exception):
 class Marketplace(ABC):
     name: str
     secret: resources.Secret
-    url_variable: str
+    url_setting: str  # the settings field that may point it elsewhere (a stand-in in tests)
     default_url: str
 
     @property
     def base_url(self) -> str:
-        return os.environ.get(self.url_variable, self.default_url).rstrip("/")
+        return (getattr(get_settings(), self.url_setting) or self.default_url).rstrip("/")
 
     def api_key(self) -> str:
         try:
@@ -81,7 +81,7 @@ class VastAi(Marketplace):
 
     name = "vastai"
     secret = resources.VASTAI_API_KEY_SECRET
-    url_variable = "AIPLANE_VASTAI_API_URL"
+    url_setting = "vastai_api_url"
     default_url = "https://console.vast.ai"
 
     def headers(self, key: str) -> dict[str, str]:
@@ -117,7 +117,7 @@ class IoNet(Marketplace):
 
     name = "ionet"
     secret = resources.IONET_API_KEY_SECRET
-    url_variable = "AIPLANE_IONET_API_URL"
+    url_setting = "ionet_api_url"
     default_url = "https://api.io.solutions"
 
     def headers(self, key: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from aiplane.clock import now
+from aiplane.clock import now, rfc3339_seconds
 from aiplane.errors import ValidationError
 from aiplane.gpufarm import catalog, gpu_models
 from aiplane.gpufarm.offers import Filters, Offer
@@ -59,7 +59,7 @@ def _view(record: GpuPreferencesRecord | None, user_id: str) -> dict[str, Any]:
         "id": record.preferences_id, "user_id": record.user_id,
         "preferred_vendors": list(record.preferred_vendors), "preferred_tiers": list(record.preferred_tiers),
         "min_vram": record.min_vram, "max_price_per_hour": record.max_price_per_hour, "priority": record.priority,
-        "is_default": False, "created_at": record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "is_default": False, "created_at": rfc3339_seconds(record.created_at),
     }
 
 

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from aiplane.live.updates import now_iso, publish
+from aiplane.clock import now_iso
+from aiplane.live.updates import publish
 from aiplane_shared.families import GPUFARM
 
 

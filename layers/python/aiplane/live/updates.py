@@ -6,18 +6,11 @@ change stands (clients re-read the resource after reconnecting).
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
-from aiplane.data import aws
+from aiplane.data.publish import put_domain_events
 from aiplane.observability import logger
-from aiplane.settings import get_settings
 from aiplane_shared import resources
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def publish(family: str, user_id: str, messages: list[dict[str, Any]], *, subscribers_only: bool = False) -> None:
@@ -26,12 +19,7 @@ def publish(family: str, user_id: str, messages: list[dict[str, Any]], *, subscr
     if not user_id:
         return
     detail = {"family": family, "user_id": user_id, "messages": messages, "subscribers_only": subscribers_only}
-    entry = {"Source": resources.LIVE_UPDATE_SOURCE, "DetailType": resources.LIVE_UPDATE_DETAIL_TYPE,
-             "Detail": json.dumps(detail, default=str),
-             "EventBusName": get_settings().resource(resources.DOMAIN_EVENT_BUS.name)}
     try:
-        result = aws.client("events").put_events(Entries=[entry])
-        if result.get("FailedEntryCount"):
-            raise RuntimeError(str(result["Entries"]))
+        put_domain_events(resources.LIVE_UPDATE_SOURCE, resources.LIVE_UPDATE_DETAIL_TYPE, [detail])
     except Exception:  # the change is saved: a lost update must not fail the request
         logger.exception("live update not published", extra={"family": family, "types": [m.get("type") for m in messages]})

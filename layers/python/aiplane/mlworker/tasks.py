@@ -67,7 +67,7 @@ def set_status(task: TaskRecord, status: str, **fields: Any) -> None:
 def announce_status(task: TaskRecord) -> None:
     """Once a status change is saved: its owner's `/ws` gets `task_update` (and `task_complete`
     when the task ended)."""
-    update = {"task_id": task.task_id, "status": task.status, "task": task_body(task), "timestamp": live_updates.now_iso()}
+    update = {"task_id": task.task_id, "status": task.status, "task": task_body(task), "timestamp": now_iso()}
     messages = [{"type": "task_update", **update}]
     if task.status in TERMINAL_STATUSES:
         messages.append({"type": "task_complete", **update})
