@@ -34,6 +34,7 @@ from aiplane.appproxy.models import (
     worker_key,
 )
 from aiplane.appproxy.workers import find_worker, held_slots, list_workers
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
 from aiplane.errors import AiplaneError, ConflictError, NotFoundError, UnavailableError, ValidationError
 from aiplane.observability import logger
 from aiplane.settings import get_settings
@@ -55,7 +56,6 @@ def upstream_route(route: dict[str, Any]) -> dict[str, Any]:
 def healthy_routes(circuit: CircuitRecord) -> list[dict[str, Any]]:
     """The routes workers should balance over (by traffic_ratio): all but those found unhealthy."""
     return [upstream_route(route) for route in circuit.route_info if route.get("health_status") != UNHEALTHY]
-CONDITION_FAILED = "ConditionalCheckFailed"
 # Transaction item positions in `_claim`.
 SLOT_ITEM, CIRCUIT_ITEM, WORKER_ITEM = 0, 1, 2
 
@@ -231,7 +231,7 @@ def _claim(worker: WorkerRecord, spec: CircuitSpec, port: int | None, subdomain:
                 condition=WorkerRecord.pk.exists() & (WorkerRecord.lost == False),  # noqa: E712
             )
     except TransactWriteError as error:
-        failed = [index for index, reason in enumerate(error.cancellation_reasons or []) if reason and reason.code == CONDITION_FAILED]
+        failed = [index for index, code in enumerate(cancellation_codes(error)) if code == ITEM_CONDITION_FAILED]
         if not failed:
             raise
         if CIRCUIT_ITEM in failed:
@@ -304,10 +304,10 @@ def _delete_circuit(circuit: CircuitRecord) -> bool:
                     )
             return True
         except TransactWriteError as error:
-            reasons = error.cancellation_reasons or []
-            if reasons and reasons[0] and reasons[0].code == CONDITION_FAILED:
+            codes = cancellation_codes(error)
+            if codes[:1] == [ITEM_CONDITION_FAILED]:
                 return False
-            if not (len(reasons) > 2 and reasons[2] and reasons[2].code == CONDITION_FAILED):
+            if codes[2:3] != [ITEM_CONDITION_FAILED]:
                 raise
             # The worker was deregistered: only the circuit and its slot remain to delete.
     return True

@@ -20,19 +20,15 @@ from aiplane.appproxy.models import (
     worker_key,
 )
 from aiplane.appproxy.schemas import WorkerRequest
+from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import ConflictError, NotFoundError
 
 # Worker ids derive from the authority, so registering twice can never make two workers.
 WORKER_ID_NAMESPACE = uuid.UUID("5b0c3f5e-7d0e-4d55-9c61-2f4f0f1f6a01")
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def worker_id_for(authority: str) -> str:
     return str(uuid.uuid5(WORKER_ID_NAMESPACE, authority))
-
-
-def condition_failed(error: PutError | UpdateError) -> bool:
-    return error.cause_response_code == CONDITION_FAILED
 
 
 def register_worker(request: WorkerRequest) -> WorkerRecord:
@@ -67,7 +63,7 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
             record.save(condition=WorkerRecord.pk.does_not_exist())
             return record
         except PutError as error:
-            if not condition_failed(error):
+            if not refused_by_condition(error):
                 raise
         try:
             existing = get_worker(worker_id)
@@ -92,7 +88,7 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
             existing.update(actions=actions, condition=WorkerRecord.pk.exists())
             return existing
         except UpdateError as error:
-            if not condition_failed(error):
+            if not refused_by_condition(error):
                 raise
             # Deregistered between the reads and the write: register afresh.
 
@@ -133,7 +129,7 @@ def heartbeat(worker_id: str) -> WorkerRecord:
             condition=WorkerRecord.pk.exists(),
         )
     except UpdateError as error:
-        if condition_failed(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"worker {worker_id} not found") from None
         raise
     return worker
@@ -147,7 +143,7 @@ def deregister_worker(worker_id: str) -> None:
             worker.update(actions=[WorkerRecord.nodes.add(-1)], condition=WorkerRecord.nodes > 1)
             return
         except UpdateError as error:
-            if not condition_failed(error):
+            if not refused_by_condition(error):
                 raise
     with WorkerRecord.batch_write() as batch:
         for circuit in CircuitRecord.by_worker.query(worker_key(worker_id)):
@@ -173,7 +169,7 @@ def mark_lost_workers(now: float | None = None) -> list[str]:
             )
             marked.append(worker.authority)
         except UpdateError as error:
-            if not condition_failed(error):
+            if not refused_by_condition(error):
                 raise
     return marked
 
