@@ -10,12 +10,9 @@ Everything expires after RETENTION (TTL; reads skip what has expired but is not 
 from __future__ import annotations
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import Gsi1, RuntimeItem
 from aiplane.files.models import Gsi2
-from aiplane.settings import get_settings
-from aiplane_shared import resources
 
 REQUESTS = "ACTIVITY#REQUESTS"
 OPERATIONS = "ACTIVITY#OPERATIONS"
@@ -26,16 +23,7 @@ def operation_key(operation: str, subject: str) -> str:
     return f"ACTIVITY#OP#{operation}#{subject}"
 
 
-class _RuntimeModel(Model):
-    class Meta:
-        table_name = table_name(resources.RUNTIME_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class ActivityRecord(_RuntimeModel):
+class ActivityRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(default=REQUESTS)
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute()
@@ -57,14 +45,14 @@ class ActivityRecord(_RuntimeModel):
     expires_at_epoch = NumberAttribute()
 
 
-class OperationRecord(_RuntimeModel):
+class OperationRecord(RuntimeItem):
     operation = UnicodeAttribute()
     subject = UnicodeAttribute()
     times = NumberAttribute(default=0, attr_name="count")  # `count` would hide Model.count()
     last_at = UnicodeAttribute()
 
 
-class AlertRecord(_RuntimeModel):
+class AlertRecord(RuntimeItem):
     request_id = UnicodeAttribute()
     message = UnicodeAttribute()
     metadata = JSONAttribute(default=dict)

@@ -20,11 +20,8 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, string_list, table_name
-from aiplane.settings import get_settings
-from aiplane_shared import resources
+from aiplane.data.models import AppproxyItem, Gsi1, Gsi2, string_list
 
 WORKERS_PARTITION = "WORKERS"
 META = "META"
@@ -51,14 +48,9 @@ def session_app_key(session_id: str, app: str) -> str:
     return f"SESSIONAPP#{session_id}#{app}"
 
 
-class WorkerRecord(Model):
+class WorkerRecord(AppproxyItem):
     """An app-proxy worker, registered by `authority`; `nodes` counts its registered nodes."""
 
-    class Meta:
-        table_name = table_name(resources.APPPROXY_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=META)
     gsi1pk = UnicodeAttribute(default=WORKERS_PARTITION)
     gsi1sk = UnicodeAttribute()  # authority
@@ -88,15 +80,10 @@ class WorkerRecord(Model):
     updated_at = UTCDateTimeAttribute()
 
 
-class SlotRecord(Model):
+class SlotRecord(AppproxyItem):
     """A port or subdomain of a worker held by a circuit."""
 
-    class Meta:
-        table_name = table_name(resources.APPPROXY_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)  # WORKER#<id>
-    sk = UnicodeAttribute(range_key=True)  # SLOT#...
+    # pk WORKER#<id>, sk SLOT#...
     worker_id = UnicodeAttribute()
     frontend_mode = UnicodeAttribute()
     port = NumberAttribute(null=True)
@@ -104,14 +91,9 @@ class SlotRecord(Model):
     circuit_id = UnicodeAttribute()
 
 
-class CircuitRecord(Model):
+class CircuitRecord(AppproxyItem):
     """A circuit: an app (interactive) or an endpoint (inference) served by one worker slot."""
 
-    class Meta:
-        table_name = table_name(resources.APPPROXY_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=META)
     gsi1pk = UnicodeAttribute()  # WORKER#<worker id>
     gsi1sk = UnicodeAttribute()  # <created_at>#<id>

@@ -20,20 +20,18 @@ from typing import Any
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from aiplane import outbound
 from aiplane.clock import now_rfc3339_nano
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import Gsi1, string_list, table_name
+from aiplane.data.models import Gsi1, RuntimeItem, string_list
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import ConflictError, NotFoundError
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, VIEW
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
-from aiplane_shared import resources
 
 RUN_RECORD_TTL_S = 24 * 3600
 CHAIN_RUNS = "CHAINRUNS"
@@ -44,16 +42,7 @@ def parse_cursor(cursor: str | None) -> str | None:
     return timestamp_cursor(cursor, nano=True)
 
 
-class _RuntimeModel(Model):
-    class Meta:
-        table_name = table_name(resources.RUNTIME_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class TaskChainRecord(_RuntimeModel):
+class TaskChainRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(default="TASKCHAINS")
     gsi1sk = UnicodeAttribute()
     by_created = Gsi1()
@@ -65,7 +54,7 @@ class TaskChainRecord(_RuntimeModel):
     owner_id = UnicodeAttribute(null=True)  # None: made before owners were recorded (the admin's)
 
 
-class ChainRunRecord(_RuntimeModel):
+class ChainRunRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(null=True)  # CHAINRUNS: lists runs for /activity/stateful-requests
     gsi1sk = UnicodeAttribute(null=True)  # the first attempt's time, then the run id
     by_created = Gsi1()
@@ -74,7 +63,7 @@ class ChainRunRecord(_RuntimeModel):
     expires_at_epoch = NumberAttribute()
 
 
-class RemoteHookRecord(_RuntimeModel):
+class RemoteHookRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(default="HOOKS")
     gsi1sk = UnicodeAttribute()
     by_created = Gsi1()
@@ -84,11 +73,11 @@ class RemoteHookRecord(_RuntimeModel):
     owner_id = UnicodeAttribute(null=True)
 
 
-class HookNameRecord(_RuntimeModel):
+class HookNameRecord(RuntimeItem):
     hook_id = UnicodeAttribute()
 
 
-class ChatRecord(_RuntimeModel):
+class ChatRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(default="CHATS")
     gsi1sk = UnicodeAttribute()
     by_created = Gsi1()
@@ -98,7 +87,7 @@ class ChatRecord(_RuntimeModel):
     owner_id = UnicodeAttribute(null=True)
 
 
-class ChatMessageRecord(_RuntimeModel):
+class ChatMessageRecord(RuntimeItem):
     message = UnicodeAttribute()  # the message as JSON
     sent_at = UnicodeAttribute()
 

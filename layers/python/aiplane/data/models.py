@@ -62,15 +62,40 @@ class Gsi3(GlobalSecondaryIndex):
     gsi3sk = UnicodeAttribute(range_key=True)
 
 
-class ApiKeyRecord(Model):
-    """An API key, stored only as the SHA-256 of the key (the key itself is shown once)."""
+def _meta(table: resources.Table) -> Any:
+    """PynamoDB's `Meta` of a table's models: its physical name, in this deployment's region."""
+    return type("Meta", (), {"table_name": table_name(table), "region": get_settings().region})
 
-    class Meta:
-        table_name = table_name(resources.IDENTITY_TABLE)
-        region = get_settings().region
 
-    pk = UnicodeAttribute(hash_key=True)  # APIKEY#<sha256 hex>
-    sk = UnicodeAttribute(range_key=True)  # META
+# One base per table: its Meta and the pk/sk every item has. Records subclass these (a record whose
+# sort key has a default redeclares `sk`).
+class RuntimeItem(Model):
+    Meta = _meta(resources.RUNTIME_TABLE)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class IdentityItem(Model):
+    Meta = _meta(resources.IDENTITY_TABLE)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="META")
+
+
+class AppproxyItem(Model):
+    Meta = _meta(resources.APPPROXY_TABLE)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ConnectionItem(Model):
+    Meta = _meta(resources.WEBSOCKET_CONNECTIONS_TABLE)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="META")
+
+
+class ApiKeyRecord(IdentityItem):
+    """An API key, stored only as the SHA-256 of the key (the key itself is shown once); pk APIKEY#<sha256 hex>."""
+
     gsi1pk = UnicodeAttribute(null=True)  # OWNER#<user id>: a user's keys
     gsi1sk = UnicodeAttribute(null=True)  # created_at
     by_owner = Gsi1()

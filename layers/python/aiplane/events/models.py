@@ -17,23 +17,11 @@ Key layout (pk / sk; gsi sort keys lead with an RFC3339 timestamp so they sort i
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, Gsi3, table_name
-from aiplane.settings import get_settings
-from aiplane_shared import resources
+from aiplane.data.models import Gsi1, Gsi2, Gsi3, RuntimeItem
 
 
-class _RuntimeModel(Model):
-    class Meta:
-        table_name = table_name(resources.RUNTIME_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class FunctionRecord(_RuntimeModel):
+class FunctionRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(default="FUNCTIONS")
     gsi1sk = UnicodeAttribute()
     by_created = Gsi1()
@@ -46,7 +34,7 @@ class FunctionRecord(_RuntimeModel):
     owner_id = UnicodeAttribute(null=True)  # a triggered run acts as this user; None: the admin's (made before owners)
 
 
-class TriggerRecord(_RuntimeModel):
+class TriggerRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(default="TRIGGERS")
     gsi1sk = UnicodeAttribute()
     by_created = Gsi1()
@@ -70,7 +58,7 @@ def trigger_function_key(function: str) -> str:
     return f"TRIGGERFUNCTION#{function}"
 
 
-class EventRecord(_RuntimeModel):
+class EventRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_aggregate = Gsi1()
@@ -89,16 +77,16 @@ class EventRecord(_RuntimeModel):
     metadata = UnicodeAttribute()  # JSON
 
 
-class EventTypeRecord(_RuntimeModel):
+class EventTypeRecord(RuntimeItem):
     first_at = UnicodeAttribute()
     last_at = UnicodeAttribute()
 
 
-class CounterRecord(_RuntimeModel):
+class CounterRecord(RuntimeItem):
     value = NumberAttribute(default=0)
 
 
-class RawEventRecord(_RuntimeModel):
+class RawEventRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_nid = Gsi1()
@@ -110,14 +98,14 @@ class RawEventRecord(_RuntimeModel):
     payload = UnicodeAttribute()  # JSON object
 
 
-class MappingRecord(_RuntimeModel):
+class MappingRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(default="MAPPINGS")
     gsi1sk = UnicodeAttribute()
     by_path = Gsi1()
     body = UnicodeAttribute()  # the MappingConfig as JSON
 
 
-class JobRecord(_RuntimeModel):
+class JobRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_queue = Gsi1()
@@ -141,7 +129,7 @@ class JobRecord(_RuntimeModel):
     expires_at_epoch = NumberAttribute(null=True)  # TTL: removed after valid_until
 
 
-class TriggerChainRecord(_RuntimeModel):
+class TriggerChainRecord(RuntimeItem):
     """TRIGGERCHAIN#<originating event id> / BUDGET: the events the trigger runs caused by one
     appended event have sent, at every depth (aiplane.events.triggers); removed after a day."""
 

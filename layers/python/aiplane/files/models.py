@@ -14,12 +14,9 @@ Key layout (pk / sk):
 from __future__ import annotations
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.models import Gsi1, Gsi2, RuntimeItem
 from aiplane.data.shards import shard_of
-from aiplane.settings import get_settings
-from aiplane_shared import resources
 
 ROOT = "ROOT"
 ALL_NODES = "FILES#ALL"
@@ -42,16 +39,7 @@ def name_claim_key(parent_id: str | None, name: str) -> str:
     return f"FILENAME#{parent_id or ROOT}#{name}"
 
 
-class _RuntimeModel(Model):
-    class Meta:
-        table_name = table_name(resources.RUNTIME_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class FileNodeRecord(_RuntimeModel):
+class FileNodeRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute()  # all_nodes_key
@@ -75,7 +63,7 @@ class FileNodeRecord(_RuntimeModel):
 PENDING_FILE_UPLOADS = "FILEUPLOADS"
 
 
-class FileUploadRecord(_RuntimeModel):
+class FileUploadRecord(RuntimeItem):
     """What a presigned upload will create (`revision` None) or replace (the revision it was read at)."""
     node_id = UnicodeAttribute()
     name = UnicodeAttribute()
@@ -97,11 +85,11 @@ def upload_key(node_id: str) -> str:
     return f"FILEUPLOAD#{node_id}"
 
 
-class NameClaimRecord(_RuntimeModel):
+class NameClaimRecord(RuntimeItem):
     node_id = UnicodeAttribute()
 
 
-class ChunkRecord(_RuntimeModel):
+class ChunkRecord(RuntimeItem):
     document_id = UnicodeAttribute()
     position = NumberAttribute()
     text = UnicodeAttribute()
@@ -112,7 +100,7 @@ class ChunkRecord(_RuntimeModel):
     created_at = UnicodeAttribute()
 
 
-class KeywordRecord(_RuntimeModel):
+class KeywordRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_first_seen = Gsi1()

@@ -9,11 +9,8 @@ their own partition.
 from __future__ import annotations
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, string_list, table_name
-from aiplane.settings import get_settings
-from aiplane_shared import resources
+from aiplane.data.models import Gsi1, Gsi2, RuntimeItem, string_list
 
 REGISTRY_PARTITION = "GATEWAY"
 DOWNLOADS_PARTITION = "GATEWAY#DOWNLOADS"
@@ -29,16 +26,7 @@ def group_purpose_key(purpose: str) -> str:
     return f"GATEWAY#PURPOSE#{purpose}"
 
 
-class _RuntimeRecord(Model):
-    class Meta:
-        table_name = table_name(resources.RUNTIME_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class BackendRecord(_RuntimeRecord):
+class BackendRecord(RuntimeItem):
     """sk = BACKEND#<id>."""
 
     gsi1pk = UnicodeAttribute(default=BACKENDS_INDEX_KEY)
@@ -56,7 +44,7 @@ class BackendRecord(_RuntimeRecord):
     weight = NumberAttribute(null=True)  # absent on records older than weights: DEFAULT_WEIGHT
 
 
-class BackendStateRecord(_RuntimeRecord):
+class BackendStateRecord(RuntimeItem):
     """sk = STATE#<backend id>: what the last sync found (written by the sync worker only)."""
 
     backend_id = UnicodeAttribute()
@@ -66,7 +54,7 @@ class BackendStateRecord(_RuntimeRecord):
     synced_at = UnicodeAttribute()
 
 
-class GroupRecord(_RuntimeRecord):
+class GroupRecord(RuntimeItem):
     """sk = GROUP#<id>. A pool (001) and an affinity group (003) are this one record."""
 
     gsi1pk = UnicodeAttribute(default=GROUPS_INDEX_KEY)
@@ -83,13 +71,13 @@ class GroupRecord(_RuntimeRecord):
     updated_at = UnicodeAttribute()
 
 
-class NameClaimRecord(_RuntimeRecord):
+class NameClaimRecord(RuntimeItem):
     """sk = GROUPNAME#<name> or MODELNAME#<name>: makes names unique (conditional put in a transaction)."""
 
     owner_id = UnicodeAttribute()
 
 
-class ModelRecord(_RuntimeRecord):
+class ModelRecord(RuntimeItem):
     """sk = MODEL#<id>: a declared model with its capabilities."""
 
     gsi1pk = UnicodeAttribute(default=MODELS_INDEX_KEY)
@@ -108,7 +96,7 @@ class ModelRecord(_RuntimeRecord):
     updated_at = UnicodeAttribute()
 
 
-class MembershipRecord(_RuntimeRecord):
+class MembershipRecord(RuntimeItem):
     """sk = MEMBER#<group id>#BACKEND#<id> or MEMBER#<group id>#MODEL#<id>."""
 
     group_id = UnicodeAttribute()
@@ -116,7 +104,7 @@ class MembershipRecord(_RuntimeRecord):
     member_id = UnicodeAttribute()
 
 
-class ProviderRecord(_RuntimeRecord):
+class ProviderRecord(RuntimeItem):
     """sk = PROVIDER#<type>. The key itself is in Secrets Manager; this keeps only its last characters."""
 
     gsi1pk = UnicodeAttribute(default=PROVIDERS_INDEX_KEY)
@@ -129,7 +117,7 @@ class ProviderRecord(_RuntimeRecord):
     updated_at = UnicodeAttribute()
 
 
-class CooldownRecord(_RuntimeRecord):
+class CooldownRecord(RuntimeItem):
     """sk = COOLDOWN#<backend id>: the backend is skipped by every container until `until` (epoch seconds).
     It lives in the registry partition, so the routing snapshot's one Query reads it; the TTL removes it later."""
 
@@ -139,7 +127,7 @@ class CooldownRecord(_RuntimeRecord):
     expires_at_epoch = NumberAttribute()
 
 
-class FailureCountRecord(_RuntimeRecord):
+class FailureCountRecord(RuntimeItem):
     """pk = GATEWAY#FAILURES, sk = <backend id>#<window number>: failures counted by every container
     in one fixed window (an atomic ADD), so `allowed_fails` holds across containers."""
 
@@ -147,7 +135,7 @@ class FailureCountRecord(_RuntimeRecord):
     expires_at_epoch = NumberAttribute()
 
 
-class DownloadJobRecord(_RuntimeRecord):
+class DownloadJobRecord(RuntimeItem):
     """pk = GATEWAY#DOWNLOADS, sk = JOB#<id>: a model pull onto one ollama backend, with its progress."""
 
     id = UnicodeAttribute()

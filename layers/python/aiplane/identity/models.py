@@ -25,24 +25,12 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, Gsi3, table_name
-from aiplane.settings import get_settings
-from aiplane_shared import resources
+from aiplane.data.models import Gsi1, Gsi2, Gsi3, IdentityItem
 
 
-class _IdentityModel(Model):
-    class Meta:
-        table_name = table_name(resources.IDENTITY_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="META")
-
-
-class UserRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class UserRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     gsi1pk = UnicodeAttribute(default="USERS")
@@ -64,8 +52,8 @@ class UserRecord(_IdentityModel):
     updated_at = UTCDateTimeAttribute()
 
 
-class EmailClaimRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class EmailClaimRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     user_id = UnicodeAttribute()
@@ -76,8 +64,8 @@ def identity_entries_key(identity: str) -> str:
     return f"ACCESSBY#{identity}"
 
 
-class AccessEntryRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class AccessEntryRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     gsi1pk = UnicodeAttribute()
@@ -98,23 +86,23 @@ class AccessEntryRecord(_IdentityModel):
     updated_at = UTCDateTimeAttribute()
 
 
-class AccessClaimRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class AccessClaimRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     entry_id = UnicodeAttribute()
 
 
-class CounterRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class CounterRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     hits = NumberAttribute(default=0, attr_name="count")  # `count` would hide Model.count()
     expires_at_epoch = NumberAttribute(null=True)
 
 
-class SessionRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class SessionRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     user_id = UnicodeAttribute()
@@ -124,15 +112,15 @@ class SessionRecord(_IdentityModel):
     expires_at_epoch = NumberAttribute(null=True)
 
 
-class OwnedKeysRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class OwnedKeysRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     key_hashes = UnicodeSetAttribute(null=True)
 
 
-class AuthEventRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class AuthEventRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     gsi1pk = UnicodeAttribute(null=True)
@@ -157,8 +145,8 @@ class AuthEventRecord(_IdentityModel):
     expires_at_epoch = NumberAttribute(null=True)
 
 
-class AuthChainHeadRecord(_IdentityModel):
-    class Meta(_IdentityModel.Meta):
+class AuthChainHeadRecord(IdentityItem):
+    class Meta(IdentityItem.Meta):
         pass
 
     sequence_num = NumberAttribute()
@@ -166,11 +154,11 @@ class AuthChainHeadRecord(_IdentityModel):
     timestamp = UnicodeAttribute()
 
 
-class GatewayLimitRecord(_IdentityModel):
+class GatewayLimitRecord(IdentityItem):
     """One scope's (key, user or model) gateway counters: in-flight requests, a minute's requests and
     tokens, or a budget period's spend and headroom (the budget left after spend and reservations)."""
 
-    class Meta(_IdentityModel.Meta):
+    class Meta(IdentityItem.Meta):
         pass
 
     inflight = NumberAttribute(null=True)
@@ -181,10 +169,10 @@ class GatewayLimitRecord(_IdentityModel):
     expires_at_epoch = NumberAttribute(null=True)
 
 
-class SpendLogRecord(_IdentityModel):
+class SpendLogRecord(IdentityItem):
     """One request's usage and cost, written by the spend-log worker (never on the request path)."""
 
-    class Meta(_IdentityModel.Meta):
+    class Meta(IdentityItem.Meta):
         pass
 
     gsi1pk = UnicodeAttribute()

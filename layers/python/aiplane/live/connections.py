@@ -11,22 +11,13 @@ import time
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import ConnectionItem, Gsi1
 from aiplane.identity.principal import Principal
-from aiplane.settings import get_settings
-from aiplane_shared import resources
 from aiplane_shared.resources import WEBSOCKET_CONNECTION_HOURS
 
 
-class ConnectionRecord(Model):
-    class Meta:
-        table_name = table_name(resources.WEBSOCKET_CONNECTIONS_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)  # CONN#<connection id>
-    sk = UnicodeAttribute(range_key=True, default="META")
+class ConnectionRecord(ConnectionItem):
     gsi1pk = UnicodeAttribute()  # LISTENER#<family>#<user id>
     gsi1sk = UnicodeAttribute()  # connection id
     by_listener = Gsi1()

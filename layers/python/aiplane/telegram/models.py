@@ -7,12 +7,9 @@ Secrets Manager under `<prefix>-telegram-<id>-bot-token`.
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, table_name
+from aiplane.data.models import Gsi1, RuntimeItem
 from aiplane.files.models import Gsi2
-from aiplane.settings import get_settings
-from aiplane_shared import resources
 
 ALL_FRONTENDS = "TELEGRAMS"
 
@@ -21,13 +18,7 @@ def user_key(user_id: str) -> str:
     return f"TELEGRAM#USER#{user_id}"
 
 
-class TelegramFrontendRecord(Model):
-    class Meta:
-        table_name = table_name(resources.RUNTIME_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
+class TelegramFrontendRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute(default=ALL_FRONTENDS)
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute()
