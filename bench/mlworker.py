@@ -104,7 +104,7 @@ def count_reads(call) -> int:
 
 def seed_tasks(count: int, user_id: str) -> None:
     """Queued tasks as create_task writes them, batch-written, and the counts their creation adds."""
-    from aiplane.mlworker.common import now_iso
+    from aiplane.clock import now_iso
     from aiplane.mlworker.counters import TaskCountRecord, user_key
     from aiplane.mlworker.models import TASKS_PARTITION, TaskRecord, task_key, task_status_key, user_status_key
 
@@ -168,7 +168,8 @@ def racing(task_count: int, worker_count: int) -> None:
         assert leased is not None and leased.task_id == task.task_id
         enqueue_ms.append((submitted - started) * 1000)
         lease_ms.append((done - lease_started) * 1000)
-        workers.report_state(task.task_id, JobStateReport(worker_id=worker_ids[0], status="completed"))
+        workers.report_state(task.task_id, JobStateReport(worker_id=worker_ids[0], status="completed",
+                                                          fencing_token=int(leased.fencing_token)))
     print(f"enqueue, {task_count} tasks: median {statistics.median(enqueue_ms):.1f} ms, p95 {percentile(enqueue_ms, 0.95):.1f} ms")
     print(f"lease (queue of 1): median {statistics.median(lease_ms):.1f} ms, p95 {percentile(lease_ms, 0.95):.1f} ms")
 
@@ -209,9 +210,9 @@ class VirtualClock:
 
 def simulate(policy: str, task_count: int, seed: int) -> None:
     """Two 8-GPU workers; a seeded stream of tasks (mostly small, some whole-node) arriving over time."""
+    from aiplane.clock import now_iso
     from aiplane.mlworker import cluster, tasks, workers
     from aiplane.mlworker.audit import Actor
-    from aiplane.mlworker.common import now_iso
     from aiplane.mlworker.models import TaskRecord
     from aiplane.mlworker.schemas import CreateTaskRequest, JobStateReport, RegisterWorkerRequest, WorkerCapabilities
 
@@ -239,6 +240,7 @@ def simulate(policy: str, task_count: int, seed: int) -> None:
     size_of: dict[str, int] = {}
     runtimes: dict[str, float] = {}
     waits: dict[str, float] = {}
+    tokens: dict[str, int] = {}  # the fencing token of each task's lease
     busy_gpu_s = 0.0
     last = start
     try:
@@ -253,7 +255,8 @@ def simulate(policy: str, task_count: int, seed: int) -> None:
             last = clock.now
             for task_id, (end, worker_id, _) in list(running.items()):
                 if end <= clock.now:
-                    workers.report_state(task_id, JobStateReport(worker_id=worker_id, status="completed"))
+                    workers.report_state(task_id, JobStateReport(worker_id=worker_id, status="completed",
+                                                                 fencing_token=tokens[task_id]))
                     del running[task_id]
             while pending and pending[0][0] <= clock.now:
                 arrived, index, gpu, walltime, runtime, priority = pending.pop(0)
@@ -273,6 +276,7 @@ def simulate(policy: str, task_count: int, seed: int) -> None:
                     cluster.commit_lease(task, decision, state, 10**9)
                     waits[task.task_id] = clock.now - submitted_at[task.task_id]
                     running[task.task_id] = (clock.now + runtimes[task.task_id], worker_id, int(task.gpu))
+                    tokens[task.task_id] = int(task.fencing_token)
     finally:
         cluster.time = workers.time = real_time
     makespan = last - start

@@ -168,10 +168,19 @@ def plan_lease(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], n
                policy: str = EASY, limits: Limits = Limits()) -> Decision | None:
     """What the worker `asking_id` should start now (`queue` in queue order; `nodes` the workers
     that take work, the asking one included), or None."""
+    found = plan_leases(asking_id, nodes, queue, now, policy=policy, limits=limits)
+    return found[0] if found else None
+
+
+def plan_leases(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], now: datetime, *,
+                policy: str = EASY, limits: Limits = Limits(), count: int = 1) -> list[Decision]:
+    """The first `count` tasks, in queue order, that the worker `asking_id` may start now under the
+    rules above, each decided against the same snapshot (a preemption only as the only one)."""
+    found: list[Decision] = []
     by_id = {n.worker_id: n for n in nodes}
     asking = by_id.get(asking_id)
     if asking is None:
-        return None
+        return found
     epoch = now.timestamp()
     used = user_gpus(nodes)
     shadow: Shadow | None = None  # the head's start-time reservation (EASY only)
@@ -183,7 +192,10 @@ def plan_lease(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], n
             continue  # at their limit: waits while others run
         workers = place_now(demand, asking, nodes)
         if workers is not None and _may_backfill(demand, workers, shadow, epoch):
-            return Decision(demand.task_id, workers)
+            found.append(Decision(demand.task_id, workers))
+            if len(found) >= count:
+                break
+            continue
         if workers is not None or head_found or demand.reservation_id is not None:
             continue
         head = shadow_of(demand, nodes, epoch)
@@ -191,12 +203,12 @@ def plan_lease(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], n
             continue  # never fits these workers: it cannot be the head
         head_found = True
         shadow = head if policy == EASY else None
-        if head.at > epoch and limits.preemption_margin is not None and demand.node_count == 1:
+        if not found and head.at > epoch and limits.preemption_margin is not None and demand.node_count == 1:
             effective = aged_priority(demand.priority, demand.submitted_at, now)
             victims = _victims(demand, asking, effective, limits.preemption_margin)
             if victims:
-                return Decision(demand.task_id, (asking_id,), victims)
-    return None
+                return [Decision(demand.task_id, (asking_id,), victims)]
+    return found
 
 
 def place_reservation(gpu_count: int, node_count: int, gpu_type: str | None, nodes: Sequence[Node]) -> list[str] | None:

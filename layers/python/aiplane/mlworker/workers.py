@@ -195,7 +195,7 @@ def free_capacity(worker: WorkerRecord, held: list[TaskRecord] | None = None) ->
 def lease_task(worker_id: str) -> TaskRecord | None:
     """Hand the worker its rank of a gang another worker's lease placed on it, else the next task
     the scheduler picks for it (see `backfill`), or None."""
-    for _ in range(SAVE_ATTEMPTS):
+    for attempt in range(SAVE_ATTEMPTS):
         worker = get_worker(worker_id)
         if worker.drained:
             return None  # draining or drained: no new work
@@ -204,7 +204,7 @@ def lease_task(worker_id: str) -> TaskRecord | None:
         rank = gangs.undelivered_rank(worker)
         if rank is not None:
             return rank
-        decision, state = cluster.decide(worker_id)
+        decision, state = cluster.decide(worker_id, attempt=attempt)
         if decision is None:
             return None
         task = tasks.find_task(decision.task_id)
