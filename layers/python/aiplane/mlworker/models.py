@@ -174,6 +174,8 @@ class WorkerRecord(Model):
     status = UnicodeAttribute(default="active")  # active | draining | offline
     drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
     stop_requests = string_list(default=list)  # taken away (preempted, walltime): the next heartbeat's stop_tasks
+    # {plugin: {"status", "error"?, "url"?, "reported_at", "reported_epoch"}}: what its agent last reported
+    plugin_health = JSONAttribute(default=dict)
     version = VersionAttribute()
 
 
