@@ -106,12 +106,13 @@ def query_events(
         raise ValidationError(f"offset must be at most {MAX_OFFSET}; page on with cursor", param="offset")
     start_at, end_at = _parse_time(start, "from"), _parse_time(end, "to")
     # "~" sorts after "#SEQ#...": an event stamped exactly `to` is in the range.
+    span: Any = None
     if start_at and end_at:
         span = AuditEventRecord.gsi2sk.between(start_at, end_at + "~")
-    elif start_at or end_at:
-        span = AuditEventRecord.gsi2sk >= start_at if start_at else AuditEventRecord.gsi2sk <= end_at + "~"
-    else:
-        span = None
+    elif start_at:
+        span = AuditEventRecord.gsi2sk >= start_at
+    elif end_at:
+        span = AuditEventRecord.gsi2sk <= end_at + "~"
     condition = None
     for clause in (
         AuditEventRecord.event_type == event_type if event_type else None,
