@@ -220,6 +220,7 @@ def racing(task_count: int, worker_count: int) -> None:
 def race(task_count: int, worker_ids: list[str], capabilities, spread: int) -> None:
     """`worker_ids` drain `task_count` queued tasks at once; each considers the first `spread`
     eligible tasks (1: every worker goes for the head, as before `cluster.spread`)."""
+    from aiplane.errors import ConflictError
     from aiplane.mlworker import cluster, tasks, workers
     from aiplane.mlworker.audit import Actor
     from aiplane.mlworker.schemas import CreateTaskRequest, RegisterWorkerRequest
@@ -244,13 +245,18 @@ def race(task_count: int, worker_ids: list[str], capabilities, spread: int) -> N
         mine = []
         while workers.heartbeat(worker_id):
             started = time.perf_counter()
-            task = workers.lease_task(worker_id)
+            try:
+                task = workers.lease_task(worker_id)
+            except ConflictError:
+                refused.append(1)  # its retries outlasted its heartbeat (or SAVE_ATTEMPTS): beat, ask again
+                continue
             latencies.append((time.perf_counter() - started) * 1000)
             if task is None:
                 break
             mine.append(task.task_id)
         return mine
 
+    refused: list[int] = []
     cluster.commit_lease, spread_before = counted_commit, cluster.LEASE_SPREAD
     cluster.LEASE_SPREAD = spread
     started = time.perf_counter()
@@ -263,7 +269,7 @@ def race(task_count: int, worker_ids: list[str], capabilities, spread: int) -> N
     assert len(leased_ids) == len(set(leased_ids)) == task_count, "a task was leased twice or lost"
     print(f"{len(worker_ids)} racing workers, spread over the first {spread} eligible: {task_count} tasks in "
           f"{elapsed:.2f} s, {task_count / elapsed:.2f} leases/s ({len(latencies) / elapsed:.2f} lease calls/s), "
-          f"{len(lost)} lost races, lease median {statistics.median(latencies):.0f} ms, "
+          f"{len(lost)} lost races, {len(refused)} leases given up, lease median {statistics.median(latencies):.0f} ms, "
           f"p95 {percentile(latencies, 0.95):.0f} ms; no task leased twice")
 
 

@@ -168,19 +168,10 @@ def plan_lease(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], n
                policy: str = EASY, limits: Limits = Limits()) -> Decision | None:
     """What the worker `asking_id` should start now (`queue` in queue order; `nodes` the workers
     that take work, the asking one included), or None."""
-    found = plan_leases(asking_id, nodes, queue, now, policy=policy, limits=limits)
-    return found[0] if found else None
-
-
-def plan_leases(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], now: datetime, *,
-                policy: str = EASY, limits: Limits = Limits(), count: int = 1) -> list[Decision]:
-    """The first `count` tasks, in queue order, that the worker `asking_id` may start now under the
-    rules above, each decided against the same snapshot (a preemption only as the only one)."""
-    found: list[Decision] = []
     by_id = {n.worker_id: n for n in nodes}
     asking = by_id.get(asking_id)
     if asking is None:
-        return found
+        return None
     epoch = now.timestamp()
     used = user_gpus(nodes)
     shadow: Shadow | None = None  # the head's start-time reservation (EASY only)
@@ -192,10 +183,7 @@ def plan_leases(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], 
             continue  # at their limit: waits while others run
         workers = place_now(demand, asking, nodes)
         if workers is not None and _may_backfill(demand, workers, shadow, epoch):
-            found.append(Decision(demand.task_id, workers))
-            if len(found) >= count:
-                break
-            continue
+            return Decision(demand.task_id, workers)
         if workers is not None or head_found or demand.reservation_id is not None:
             continue
         head = shadow_of(demand, nodes, epoch)
@@ -203,12 +191,12 @@ def plan_leases(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], 
             continue  # never fits these workers: it cannot be the head
         head_found = True
         shadow = head if policy == EASY else None
-        if not found and head.at > epoch and limits.preemption_margin is not None and demand.node_count == 1:
+        if head.at > epoch and limits.preemption_margin is not None and demand.node_count == 1:
             effective = aged_priority(demand.priority, demand.submitted_at, now)
             victims = _victims(demand, asking, effective, limits.preemption_margin)
             if victims:
-                return [Decision(demand.task_id, (asking_id,), victims)]
-    return found
+                return Decision(demand.task_id, (asking_id,), victims)
+    return None
 
 
 def place_reservation(gpu_count: int, node_count: int, gpu_type: str | None, nodes: Sequence[Node]) -> list[str] | None:
@@ -217,3 +205,29 @@ def place_reservation(gpu_count: int, node_count: int, gpu_type: str | None, nod
     fitting = sorted((n for n in nodes if (gpu_type is None or n.gpu_type == gpu_type) and free_on(n).gpu >= gpu_count),
                      key=lambda n: (free_on(n).gpu, n.worker_id))  # tightest fit first: keep big holes whole
     return [n.worker_id for n in fitting[:node_count]] if len(fitting) >= node_count else None
+
+
+def plan_leases(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], now: datetime, *,
+                policy: str = EASY, limits: Limits = Limits(), count: int = 1) -> list[Decision]:
+    """The first `count` tasks `plan_lease` would hand the worker `asking_id` one after the other,
+    each as if the ones before it had been taken (by racing workers): all decided by its rules on
+    this snapshot. A preemption comes only alone, first; a user's tasks together stay within their
+    GPU limit (racing workers may start all of them at once)."""
+    found: list[Decision] = []
+    remaining = list(queue)
+    used = user_gpus(nodes)
+    while len(found) < count:
+        decision = plan_lease(asking_id, nodes, remaining, now, policy=policy, limits=limits)
+        if decision is None or (found and decision.victims):
+            break
+        demand = next(d for d in remaining if d.task_id == decision.task_id)
+        remaining.remove(demand)
+        wanted = demand.gpu * demand.node_count
+        if (limits.gpus_per_user is not None and demand.user_id not in limits.exempt_users
+                and used[demand.user_id] + wanted > limits.gpus_per_user):
+            continue  # with the user's earlier candidates it would pass their limit
+        used[demand.user_id] += wanted
+        found.append(decision)
+        if decision.victims:
+            break
+    return found

@@ -106,28 +106,30 @@ def decide(worker_id: str, now: datetime | None = None, policy: str | None = Non
     order = scheduling.queue_order(demands, now, fairshare.factors({d.user_id for d in demands}, now))
     limits = backfill.Limits(gpus_per_user=env.mlworker_max_gpus_per_user,
                              preemption_margin=env.mlworker_preemption_margin)
-    count = 1 if attempt is None else LEASE_SPREAD
-    candidates = backfill.plan_leases(worker_id, state.nodes, order, now, policy=policy or env.mlworker_backfill,
-                                      limits=limits, count=count)
-    if not candidates:
-        return None, state
-    if attempt is None or len(candidates) == 1:
-        return candidates[0], state
+    policy = policy or env.mlworker_backfill
+    if attempt is None:
+        return backfill.plan_lease(worker_id, state.nodes, order, now, policy=policy, limits=limits), state
+    candidates = backfill.plan_leases(worker_id, state.nodes, order, now, policy=policy, limits=limits,
+                                      count=LEASE_SPREAD)
+    if len(candidates) <= 1:
+        return (candidates[0] if candidates else None), state
     head = next(demand for demand in order if demand.task_id == candidates[0].task_id)
-    return spread(worker_id, candidates, head, state.nodes, now, attempt), state
+    able = [node.worker_id for node in state.nodes  # by the same rules: the workers that could start the head now
+            if (start := backfill.plan_lease(node.worker_id, state.nodes, [head], now, policy=policy, limits=limits))
+            and not start.victims]
+    return spread(worker_id, candidates, able, now, attempt), state
 
 
-def spread(worker_id: str, candidates: list[backfill.Decision], head: scheduling.Demand,
-           nodes: list[backfill.Node], now: datetime, attempt: int) -> backfill.Decision:
-    """Which of the first eligible tasks (`candidates`, in queue order; `head` the first's demand)
-    this worker tries, so that racing workers do not all lose the same conditional write: the
-    workers that could start the head now take one each, by their rank among them (rotated every
-    `SPREAD_ROTATE_S`, so that no worker keeps passing the head over), and a worker that lost a
-    race moves one further. A worker alone able to start the head takes the head."""
-    able = sorted(node.worker_id for node in nodes if backfill.place_now(head, node, nodes) is not None)
+def spread(worker_id: str, candidates: list[backfill.Decision], able: list[str], now: datetime,
+           attempt: int) -> backfill.Decision:
+    """Which of the first eligible tasks (`candidates`, in queue order) this worker tries, so that
+    racing workers do not all lose the same conditional write: the workers `able` to start the
+    first one now take one each, by their rank among them (rotated every `SPREAD_ROTATE_S`, so that
+    no worker keeps passing the head over), and a worker that lost a race moves one further. A
+    worker alone able to start the head takes the head."""
     if worker_id not in able:
         return candidates[0]
-    rank = (able.index(worker_id) + int(now.timestamp() // SPREAD_ROTATE_S) + attempt) % len(able)
+    rank = (sorted(able).index(worker_id) + int(now.timestamp() // SPREAD_ROTATE_S) + attempt) % len(able)
     return candidates[rank % len(candidates)]
 
 

@@ -170,12 +170,12 @@ class WorkerRecord(Model):
     cpu_cores = NumberAttribute(default=0)
     memory_gb = NumberAttribute(default=0)
     service_slots = NumberAttribute(default=0)
+    # {plugin: {"status", "error"?, "url"?, "reported_at", "reported_epoch"}}: what its agent last reported
+    plugin_health = JSONAttribute(default=dict)
     active_tasks = string_list(default=list)
     status = UnicodeAttribute(default="active")  # active | draining | offline
     drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
     stop_requests = string_list(default=list)  # taken away (preempted, walltime): the next heartbeat's stop_tasks
-    # {plugin: {"status", "error"?, "url"?, "reported_at", "reported_epoch"}}: what its agent last reported
-    plugin_health = JSONAttribute(default=dict)
     version = VersionAttribute()
 
 

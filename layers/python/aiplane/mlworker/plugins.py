@@ -8,6 +8,7 @@ no stored config runs its defaults. DELETE disables it (the stored config keeps 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,6 +83,13 @@ CATALOG: dict[str, PluginSpec] = {spec.name: spec for spec in (
     PluginSpec("wandb", "0.18.5", "Weights & Biases experiment tracking", False, "remote", None, WandbSettings,
                enabled_by_default=False),
 )}
+
+
+def check_names(names: Iterable[str], param: str) -> None:
+    """400 unless every name is in the catalog."""
+    unknown = sorted(set(names) - set(CATALOG))
+    if unknown:
+        raise ValidationError(f"unknown plugins in {param}: {', '.join(unknown)}", param=param)
 
 
 def spec_of(name: str) -> PluginSpec:

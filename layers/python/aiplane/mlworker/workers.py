@@ -16,7 +16,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 
 from aiplane.clock import now_iso
-from aiplane.errors import ConflictError, NotFoundError, ValidationError
+from aiplane.errors import ConflictError, NotFoundError
 from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import without_none
@@ -111,11 +111,9 @@ def heartbeat(worker_id: str, held: dict[str, int] | None = None,
     -> fencing token), run under a stale or expired lease) so the worker can kill them. `plugins`
     (the health of the plugins its agent runs) replaces what the worker reported before."""
     if plugins is not None:
-        from aiplane.mlworker.plugins import CATALOG  # plugins reads the workers
+        from aiplane.mlworker.plugins import check_names  # plugins reads the workers
 
-        unknown = sorted(set(plugins) - set(CATALOG))
-        if unknown:
-            raise ValidationError(f"unknown plugins in plugins: {', '.join(unknown)}", param="plugins")
+        check_names(plugins, "plugins")
     requested: list[str] = []
 
     def beat(worker: WorkerRecord) -> None:
