@@ -293,8 +293,9 @@ def simulate(policy: str, task_count: int, seed: int) -> None:
 
     rng = random.Random(seed)
     clock = VirtualClock(time.time())
-    real_time = cluster.time
+    real_time, lease_ttl_s = cluster.time, workers.LEASE_TTL_S
     cluster.time = workers.time = clock
+    workers.LEASE_TTL_S = 10**9  # heartbeats renew leases on the virtual clock, which jumps hours
     actor = Actor(user_id="sim")
     worker_ids = ["sim-1", "sim-2"]
     total_gpus = 16
@@ -354,6 +355,7 @@ def simulate(policy: str, task_count: int, seed: int) -> None:
                     tokens[task.task_id] = int(task.fencing_token)
     finally:
         cluster.time = workers.time = real_time
+        workers.LEASE_TTL_S = lease_ttl_s
     makespan = last - start
     big = [waits[t] for t in waits if size_of[t] >= 8]
     print(f"{policy:>6}: {task_count} tasks on 2 × 8 GPUs, makespan {makespan / 3600:.1f} h, "
