@@ -1,12 +1,15 @@
 """Bring mlworker items stored before the task counters and the newer indexes up to date.
 
-    python -m aiplane.mlworker.migrate [--dry-run]
+    python -m aiplane.mlworker.migrate
 
+Two steps, each `() -> items changed` (the shape of `aiplane.backfill.STEPS`):
+
+`tasks_and_counts`:
 - Tasks (every one, read through gsi1 a page at a time) get their gsi3 keys (the user's tasks per
   status) and, while queued, their gsi4 queue key; a task already right is not written.
 - The counts are recomputed from the tasks: per status on count shard 0 (the other shards set to
   0), per user, and the ended tasks per hour bucket (by `ended_at`). Counts are set, never added.
-- Audit events without their time-index key (gsi2) get it.
+`audit_time_keys`: audit events without their time-index key (gsi2) get it.
 
 Idempotent: everything is recomputed from the tasks and events themselves, so a second run
 changes nothing. Run it once after the deploy that adds the indexes, while no tasks are being
@@ -15,10 +18,7 @@ written (a task written during the run can be counted twice or not at all; a rer
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import Counter, defaultdict
-from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
@@ -38,8 +38,8 @@ from aiplane.mlworker.models import (
 PAGE_SIZE = 500
 
 
-def migrate(dry_run: bool = False) -> dict[str, Any]:
-    """Fill the index keys and set the counts; answers what it found and changed."""
+def tasks_and_counts() -> int:
+    """Fill the tasks' index keys and set the counts; answers how many tasks needed keys."""
     totals: Counter[str] = Counter()
     per_user: defaultdict[str, Counter[str]] = defaultdict(Counter)
     per_hour: defaultdict[str, Counter[str]] = defaultdict(Counter)
@@ -49,21 +49,31 @@ def migrate(dry_run: bool = False) -> dict[str, Any]:
         per_user[task.user_id][task.status] += 1
         if task.status in counters.ENDED and task.ended_at:
             per_hour[counters.hour_key(parse_iso(task.ended_at))][task.status] += 1
-        keyed += _index_keys(task, dry_run)
+        keyed += _index_keys(task)
     counts = {(f"TASKCOUNT#{shard}", "ALL"): totals if shard == 0 else Counter() for shard in range(SHARDS)}
     counts |= {(counters.user_key(user_id), "ALL"): by_status for user_id, by_status in per_user.items()}
     counts |= {(HOURS_PARTITION, hour): by_status for hour, by_status in per_hour.items()}
-    if not dry_run:
-        for (pk, sk), by_status in counts.items():
-            TaskCountRecord(pk, sk).update(actions=[getattr(TaskCountRecord, status).set(by_status[status])
-                                                    for status in STATUSES])
-    timed = sum(_time_key(event, dry_run) for event in AuditEventRecord.in_sequence.query(AUDIT_PARTITION,
-                                                                                          page_size=PAGE_SIZE))
-    return {"tasks": sum(totals.values()), "by_status": dict(totals), "users": len(per_user),
-            "hour_buckets": len(per_hour), "tasks_keyed": keyed, "audit_events_keyed": timed, "dry_run": dry_run}
+    for (pk, sk), by_status in counts.items():
+        TaskCountRecord(pk, sk).update(actions=[getattr(TaskCountRecord, status).set(by_status[status])
+                                                for status in STATUSES])
+    return keyed
 
 
-def _index_keys(task: TaskRecord, dry_run: bool) -> int:
+def audit_time_keys() -> int:
+    """Give audit events stored before the time index their key; answers how many needed it."""
+    keyed = 0
+    for event in AuditEventRecord.in_sequence.query(AUDIT_PARTITION, page_size=PAGE_SIZE,
+                                                    filter_condition=AuditEventRecord.gsi2pk.does_not_exist()):
+        event.update(actions=[AuditEventRecord.gsi2pk.set(AUDIT_TIME_PARTITION),
+                              AuditEventRecord.gsi2sk.set(audit.time_key(event.timestamp, int(event.sequence_num)))])
+        keyed += 1
+    return keyed
+
+
+STEPS = {"mlworker tasks and counts": tasks_and_counts, "mlworker audit events": audit_time_keys}
+
+
+def _index_keys(task: TaskRecord) -> int:
     """Give `task` the gsi3/gsi4 keys its status calls for (1 when it needed them)."""
     wanted = {"gsi3pk": user_status_key(task.user_id, task.status), "gsi3sk": task.gsi1sk}
     before = (task.gsi4pk, task.gsi4sk)
@@ -72,8 +82,6 @@ def _index_keys(task: TaskRecord, dry_run: bool) -> int:
     task.gsi4pk, task.gsi4sk = before
     if all(getattr(task, name) == value for name, value in wanted.items()):
         return 0
-    if dry_run:
-        return 1
     attributes = {name: getattr(TaskRecord, name) for name in wanted}
     actions = [attributes[name].set(value) if value is not None else attributes[name].remove()
                for name, value in wanted.items()]
@@ -86,21 +94,6 @@ def _index_keys(task: TaskRecord, dry_run: bool) -> int:
     return 1
 
 
-def _time_key(event: AuditEventRecord, dry_run: bool) -> int:
-    if event.gsi2pk is not None:
-        return 0
-    if not dry_run:
-        event.update(actions=[AuditEventRecord.gsi2pk.set(AUDIT_TIME_PARTITION),
-                              AuditEventRecord.gsi2sk.set(audit.time_key(event.timestamp, int(event.sequence_num)))])
-    return 1
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dry-run", action="store_true", help="count what would change, write nothing")
-    args = parser.parse_args(argv)
-    print(json.dumps(migrate(dry_run=args.dry_run), sort_keys=True))
-
-
 if __name__ == "__main__":
-    main()
+    for name, step in STEPS.items():
+        print(f"{name}: {step()} items backfilled")
