@@ -69,6 +69,7 @@ class Agent:
             state_dir=config.state_dir,
         )
         self.components = self.build_components()
+        self.ctx.plugin_health = self.plugin_health
         for component in self.components:
             self.listener.mount(component.routes())
 
@@ -95,7 +96,12 @@ class Agent:
             "capabilities": self.ctx.inventory.capabilities(), "host": self.ctx.inventory.host_load(),
             "running_work": sum(component.running_work() for component in self.components),
             "components": {component.name: component.status() for component in self.components},
+            "plugins": self.plugin_health(),
         }
+
+    def plugin_health(self) -> dict[str, dict[str, Any]]:
+        """What the components' own checks find of the mlworker plugins they run, now."""
+        return {name: report for component in self.components for name, report in component.plugin_health().items()}
 
     def tick_forever(self) -> None:
         while not self.stopping.is_set():

@@ -66,11 +66,14 @@ class ControlPlane:
             body["shared"] = True
         return self._call(self.config.mlworker_url, "POST", "/v1/scheduler/workers", body).json()
 
-    def worker_heartbeat(self, worker_id: str, leases: dict[str, int]) -> dict[str, Any]:
-        """`leases`: task id -> fencing token of each task this agent runs."""
-        return self._call(self.config.mlworker_url, "POST", f"/v1/scheduler/workers/{worker_id}/heartbeat",
-                          {"leases": [{"task_id": task_id, "fencing_token": token} for task_id, token in leases.items()]}
-                          ).json()
+    def worker_heartbeat(self, worker_id: str, leases: dict[str, int],
+                         plugins: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """`leases`: task id -> fencing token of each task this agent runs; `plugins`: the health
+        of each mlworker plugin it runs (`Component.plugin_health`)."""
+        body: dict[str, Any] = {"leases": [{"task_id": task_id, "fencing_token": token} for task_id, token in leases.items()]}
+        if plugins is not None:
+            body["plugins"] = plugins
+        return self._call(self.config.mlworker_url, "POST", f"/v1/scheduler/workers/{worker_id}/heartbeat", body).json()
 
     def lease(self, worker_id: str) -> dict[str, Any] | None:
         """The next task for this worker, or None when nothing fits."""

@@ -13,7 +13,11 @@ with the `AgentContext` and then, from one loop:
   path template with `{name}` segments, and a handler taking an `HttpRequest` and answering an
   `HttpResponse`. Handlers run on the listener's threads, concurrently with `tick`.
 - `status()` is what it adds to the agent's `/health` answer and heartbeats (JSON-able), e.g.
-  the models it serves. `running_work()` counts the tasks/services/models it runs now (the load
+  the models it serves.
+- `plugin_health()`: the mlworker plugins it runs and what its own check of each found now,
+  `{name: {"status": healthy | unhealthy | starting | stopped, "error"?, "url"?}}`; the mlworker
+  heartbeat carries them all (`AgentContext.plugin_health`), and the scheduler answers plugin
+  health from these reports only. `running_work()` counts the tasks/services/models it runs now (the load
   the agent reports).
 - `stop()` is called once when the agent stops (SIGTERM/SIGINT): stop what it runs, tell the API.
 
@@ -78,6 +82,10 @@ class Route:
         return found.groupdict() if found else None
 
 
+def no_plugins() -> dict[str, dict[str, Any]]:
+    return {}
+
+
 @dataclass
 class AgentContext:
     """What every component gets: who this agent is and what it may use."""
@@ -90,6 +98,8 @@ class AgentContext:
     worker_id: str
     url: str  # where the API reaches this agent's listener
     state_dir: Path
+    # Every component's plugin_health(), merged (the agent sets it once its components are built).
+    plugin_health: Callable[[], dict[str, dict[str, Any]]] = no_plugins
 
     def component_dir(self, name: str) -> Path:
         """A component's own persistent directory under the state dir (kept across restarts)."""
@@ -109,6 +119,8 @@ class Component(Protocol):
 
     def running_work(self) -> int: ...
 
+    def plugin_health(self) -> dict[str, dict[str, Any]]: ...
+
     def stop(self) -> None: ...
 
 
@@ -126,6 +138,9 @@ class BaseComponent:
 
     def running_work(self) -> int:
         return 0
+
+    def plugin_health(self) -> dict[str, dict[str, Any]]:
+        return {}
 
     def stop(self) -> None:
         return None

@@ -281,7 +281,7 @@ class TaskWorker(BaseComponent):
             return {task_id: run.token for task_id, run in self.runs.items()}
 
     def _heartbeat(self) -> None:
-        answer = self.ctx.api.worker_heartbeat(self.ctx.worker_id, self._leases())
+        answer = self.ctx.api.worker_heartbeat(self.ctx.worker_id, self._leases(), self.ctx.plugin_health())
         self.renewed_at = time.monotonic()
         self.lease_ttl_s = float(answer.get("lease_ttl_s") or self.lease_ttl_s)
         for task_id in answer.get("stop_tasks") or []:

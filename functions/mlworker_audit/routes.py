@@ -26,12 +26,14 @@ def audit_events(
     user_id: str | None = None,
     limit: str | None = None,
     offset: int = Query(0, ge=0),
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     page_limit = parse_limit(limit, default=100, maximum=1000)
-    events, total = audit.query_events(start=start, end=end, event_type=event_type, user_id=user_id,
-                                       limit=page_limit, offset=offset)
-    return {"events": [audit.event_body(event) for event in events], "total": total, "limit": page_limit,
-            "offset": offset}
+    page, total = audit.query_events(start=start, end=end, event_type=event_type, user_id=user_id,
+                                     limit=page_limit, offset=offset, cursor=cursor)
+    body = {"events": [audit.event_body(event) for event in page.items], "limit": page_limit, "offset": offset,
+            "next_cursor": page.next_cursor}
+    return body if total is None else {**body, "total": total}  # no total under filters: see query_events
 
 
 @router.post("/v1/audit/verify")

@@ -109,7 +109,7 @@ def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONRespon
 def heartbeat(workerId: str, request: Request, body: WorkerHeartbeat | None = None) -> dict[str, Any]:
     require_worker(request, workerId)
     held = None if body is None or body.leases is None else {lease.task_id: lease.fencing_token for lease in body.leases}
-    return workers.heartbeat(workerId, held)
+    return workers.heartbeat(workerId, held, None if body is None else body.plugins)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/lease", include_in_schema=False, response_model=None)

@@ -60,6 +60,7 @@ def cancel_task(taskId: str, request: Request) -> Response:
 
 
 @router.get("/v1/queue")
-def queue(request: Request) -> dict[str, Any]:
+def queue(request: Request, limit: str | None = None, cursor: str | None = None) -> dict[str, Any]:
+    page_limit = parse_limit(limit, default=tasks.DEFAULT_QUEUE_LIMIT, maximum=tasks.MAX_LIST_LIMIT)
     active = sum(1 for worker in workers.list_workers() if workers.effective_status(worker) == workers.ACTIVE)
-    return tasks.queue_stats(active, current_principal(request))
+    return tasks.queue_stats(active, current_principal(request), page_limit, cursor)

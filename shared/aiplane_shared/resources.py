@@ -147,7 +147,9 @@ APPPROXY_TABLE = Table("appproxy", "workers, slots, circuits, endpoints")
 MLWORKER_TABLE = Table(
     "mlworker", "tasks, plugins, scheduler workers, reservations, experiments, audit chain",
     # gsi3: a user's tasks per status, so a user's task list reads a page, not every task.
-    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")),
+    # gsi4 (sparse): the queued tasks in aged-priority order, so /v1/queue reads a page.
+    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk"),
+             Index("gsi4", "gsi4pk", "gsi4sk")),
 )
 GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, guardrails, served models")
 

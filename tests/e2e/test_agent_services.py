@@ -159,3 +159,11 @@ def test_a_jupyter_service_answers_at_its_url_until_deleted(jupyter_worker):
     assert wait_for(lambda: listed()["status"] == "stopped", timeout_s=30)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{running['url']}api/status", headers={"Authorization": f"token {token}"})
+
+
+def test_the_jupyter_plugins_health_is_what_the_running_agent_reports(jupyter_worker):
+    health = wait_for(lambda: (answer := jupyter_worker.get("/v1/plugins/jupyter/health").json())["status"] == "healthy"
+                      and answer, timeout_s=30)
+    reported = {report["worker_id"]: report for report in health["workers"]}
+    assert reported["e2e-jupyter-worker"]["status"] == "healthy" and health["last_check"] >= reported[
+        "e2e-jupyter-worker"]["reported_at"]

@@ -13,6 +13,7 @@ which also hands it `starting` ones up to its `service_slots`) and then:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import threading
@@ -79,6 +80,7 @@ class JupyterServer:
             error = f"the agent could not start it: {type(failure).__name__}: {failure}"
         if self.stopped.is_set():
             return
+        self.component.last_error = error
         if error is not None:
             self.shutdown()
             self.component.report(self.service_id, "error", error=error)
@@ -156,6 +158,7 @@ class JupyterServices(BaseComponent):
         self.servers: dict[str, JupyterServer] = {}
         self.lock = threading.Lock()
         self.poll = AssignmentPoll("services")
+        self.last_error: str | None = None  # of the latest server start or exit; None once one starts
 
     def tick(self, ctx: AgentContext) -> None:
         services = self.poll.assigned(ctx.config.poll_s, lambda: ctx.api.mlworker(
@@ -172,8 +175,8 @@ class JupyterServices(BaseComponent):
                 self._stop(server, report=False)
             elif (code := server.died()) is not None:
                 self.forget(server)
-                self.report(service_id, "error",
-                            error=f"the Jupyter server exited with status {code}: {log_tail(server.log_path)[-500:]}")
+                self.last_error = f"the Jupyter server exited with status {code}: {log_tail(server.log_path)[-500:]}"
+                self.report(service_id, "error", error=self.last_error)
         for service_id, service in wanted.items():
             held = servers.get(service_id)
             if service["status"] == "stopping":
@@ -220,6 +223,18 @@ class JupyterServices(BaseComponent):
     def running_work(self) -> int:
         with self.lock:
             return len(self.servers)
+
+    def plugin_health(self) -> dict[str, dict[str, Any]]:
+        """The jupyter plugin as this agent finds it: it can start servers (jupyter-server is
+        installed, for the process runner), none it runs has died, and its latest start worked."""
+        problem = self.last_error
+        if self.ctx.runner.name != "container" and importlib.util.find_spec("jupyter_server") is None:
+            problem = "jupyter-server is not installed on this worker"
+        with self.lock:
+            died = [code for server in self.servers.values() if (code := server.died()) is not None]
+        if died:
+            problem = f"a Jupyter server exited with status {died[0]}"
+        return {"jupyter": {"status": "unhealthy", "error": problem[:1000]} if problem else {"status": "healthy"}}
 
     def status(self) -> dict[str, Any]:
         with self.lock:

@@ -54,7 +54,7 @@ def test_state_changes_append_linked_events(client, admin, submit):
     client.delete(f"/v1/tasks/{task['id']}", headers=admin)
     client.put("/v1/plugins/tensorboard/config", headers=admin, json={"enabled": True})
     listing = events(client, admin)
-    assert set(listing) == {"events", "total", "limit", "offset"} and listing["total"] == 4
+    assert set(listing) == {"events", "total", "limit", "offset", "next_cursor"} and listing["total"] == 4
     chain = listing["events"]
     assert all(AUDIT_EVENT_FIELDS <= set(event) for event in chain)
     assert [(e["event_type"], e["action"]) for e in chain] == [

@@ -59,6 +59,7 @@ def test_a_starting_service_runs_a_real_jupyter_server_with_its_token_until_stop
     api.answers[SERVICES] = {"services": [service("nb-1", "running")]}
     services.tick(agent.ctx)  # running and alive: nothing to do
     assert len(api.reports(state_path("nb-1"))) == 1 and services.running_work() == 1
+    assert services.plugin_health() == {"jupyter": {"status": "healthy"}}  # what the heartbeat carries
 
     api.answers[SERVICES] = {"services": [service("nb-1", "stopping")]}  # DELETE /v1/jupyter/services/nb-1
     services.tick(agent.ctx)
@@ -81,6 +82,13 @@ def test_a_server_that_cannot_start_is_reported_as_error_with_the_reason(agent, 
         taken.close()
     assert report["status"] == "error" and "exited with status" in report["error"]
     assert "url" not in report and services.running_work() == 0
+    assert services.plugin_health() == {"jupyter": {"status": "unhealthy", "error": report["error"][:1000]}}
+
+
+def test_without_jupyter_server_the_plugin_is_unhealthy(services, monkeypatch):
+    monkeypatch.setattr(jupyter.importlib.util, "find_spec", lambda name: None)
+    assert services.plugin_health() == {"jupyter": {"status": "unhealthy",
+                                                    "error": "jupyter-server is not installed on this worker"}}
 
 
 def test_a_running_service_without_its_server_is_an_error(agent, api, services):

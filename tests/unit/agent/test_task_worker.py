@@ -24,13 +24,15 @@ class ScriptedApi:
         self.stop_tasks: list[str] = []
         self.unreachable = False
         self.refuse_reports = False
+        self.plugins: list[dict] = []
 
     def register_worker(self, worker_id, capabilities, service_slots):
         return {"id": worker_id}
 
-    def worker_heartbeat(self, worker_id, leases):
+    def worker_heartbeat(self, worker_id, leases, plugins=None):
         if self.unreachable:
             raise httpx.ConnectError("partitioned")
+        self.plugins.append(plugins)
         return {"status": "active", "stop_tasks": self.stop_tasks, "lease_ttl_s": 1}
 
     def lease(self, worker_id):
@@ -145,3 +147,11 @@ def test_no_entrypoint_fails_the_task_with_the_reason(tmp_path):
     component = worker(tmp_path, api)
     run_until(component, lambda: api.reports)
     assert api.reports[0][1]["status"] == "failed" and "no entrypoint" in api.reports[0][1]["error"]
+
+
+def test_heartbeats_carry_what_the_components_check_of_their_plugins(tmp_path):
+    api = ScriptedApi()
+    component = worker(tmp_path, api)
+    component.ctx.plugin_health = lambda: {"jupyter": {"status": "unhealthy", "error": "jupyter-server is not installed"}}
+    run_until(component, lambda: api.plugins)
+    assert api.plugins[0] == {"jupyter": {"status": "unhealthy", "error": "jupyter-server is not installed"}}

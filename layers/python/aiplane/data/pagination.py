@@ -82,3 +82,14 @@ def query_page(model: Any, hash_key: Any, *, limit: int, cursor: str | None = No
     results = source.query(hash_key, limit=limit, page_size=limit, last_evaluated_key=decode_cursor(cursor), **query)
     items = list(results)
     return Page(items=items, next_cursor=encode_cursor(results.last_evaluated_key))
+
+
+def one_request(model: Any, hash_key: Any, *, limit: int, cursor: str | None = None, index: Any = None,
+                **query: Any) -> Page[Any]:
+    """Exactly one Query request: at most `limit` items evaluated, so a `filter_condition` may
+    return fewer (even none) with a cursor to read on. `query_page` instead goes on reading until
+    `limit` items match, which a selective filter turns into a read of the whole partition."""
+    results = (index or model).query(hash_key, page_size=limit, last_evaluated_key=decode_cursor(cursor), **query)
+    page: dict[str, Any] = next(results.page_iter, {})
+    return Page(items=[model.from_raw_data(raw) for raw in page.get("Items", [])],
+                next_cursor=encode_cursor(results.page_iter.last_evaluated_key))

@@ -217,3 +217,29 @@ def place_reservation(gpu_count: int, node_count: int, gpu_type: str | None, nod
     fitting = sorted((n for n in nodes if (gpu_type is None or n.gpu_type == gpu_type) and free_on(n).gpu >= gpu_count),
                      key=lambda n: (free_on(n).gpu, n.worker_id))  # tightest fit first: keep big holes whole
     return [n.worker_id for n in fitting[:node_count]] if len(fitting) >= node_count else None
+
+
+def plan_leases(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], now: datetime, *,
+                policy: str = EASY, limits: Limits = Limits(), count: int = 1) -> list[Decision]:
+    """The first `count` tasks `plan_lease` would hand the worker `asking_id` one after the other,
+    each as if the ones before it had been taken (by racing workers): all decided by its rules on
+    this snapshot. A preemption comes only alone, first; a user's tasks together stay within their
+    GPU limit (racing workers may start all of them at once)."""
+    found: list[Decision] = []
+    remaining = list(queue)
+    used = user_gpus(nodes)
+    while len(found) < count:
+        decision = plan_lease(asking_id, nodes, remaining, now, policy=policy, limits=limits)
+        if decision is None or (found and decision.victims):
+            break
+        demand = next(d for d in remaining if d.task_id == decision.task_id)
+        remaining.remove(demand)
+        wanted = demand.gpu * demand.node_count
+        if (limits.gpus_per_user is not None and demand.user_id not in limits.exempt_users
+                and used[demand.user_id] + wanted > limits.gpus_per_user):
+            continue  # with the user's earlier candidates it would pass their limit
+        used[demand.user_id] += wanted
+        found.append(decision)
+        if decision.victims:
+            break
+    return found

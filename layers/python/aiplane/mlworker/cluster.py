@@ -30,6 +30,9 @@ from aiplane.mlworker.models import (
 from aiplane.settings import get_settings
 from aiplane_shared.environments import Environment, get_environment
 
+LEASE_SPREAD = 8  # how many of the first eligible tasks racing workers spread over (`spread`)
+SPREAD_ROTATE_S = 30
+
 
 def environment() -> Environment:
     return get_environment(get_settings().environment)
@@ -86,9 +89,11 @@ def snapshot(now_epoch: float) -> Snapshot:
     return Snapshot(nodes, taking_work, running, live, ledger_version)
 
 
-def decide(worker_id: str, now: datetime | None = None, policy: str | None = None
+def decide(worker_id: str, now: datetime | None = None, policy: str | None = None, attempt: int | None = None
            ) -> tuple[backfill.Decision | None, Snapshot]:
-    """What `worker_id` should start now, by the environment's policy and limits."""
+    """What `worker_id` should start now, by the environment's policy and limits. With `attempt`
+    (a lease's try: 0, 1, ...) racing workers spread over the head of the queue (`spread`);
+    without it, the first task the rules allow."""
     now = now or datetime.now(UTC)
     env = environment()
     state = snapshot(now.timestamp())
@@ -101,9 +106,31 @@ def decide(worker_id: str, now: datetime | None = None, policy: str | None = Non
     order = scheduling.queue_order(demands, now, fairshare.factors({d.user_id for d in demands}, now))
     limits = backfill.Limits(gpus_per_user=env.mlworker_max_gpus_per_user,
                              preemption_margin=env.mlworker_preemption_margin)
-    decision = backfill.plan_lease(worker_id, state.nodes, order, now, policy=policy or env.mlworker_backfill,
-                                   limits=limits)
-    return decision, state
+    policy = policy or env.mlworker_backfill
+    if attempt is None:
+        return backfill.plan_lease(worker_id, state.nodes, order, now, policy=policy, limits=limits), state
+    candidates = backfill.plan_leases(worker_id, state.nodes, order, now, policy=policy, limits=limits,
+                                      count=LEASE_SPREAD)
+    if len(candidates) <= 1:
+        return (candidates[0] if candidates else None), state
+    head = next(demand for demand in order if demand.task_id == candidates[0].task_id)
+    able = [node.worker_id for node in state.nodes  # by the same rules: the workers that could start the head now
+            if (start := backfill.plan_lease(node.worker_id, state.nodes, [head], now, policy=policy, limits=limits))
+            and not start.victims]
+    return spread(worker_id, candidates, able, now, attempt), state
+
+
+def spread(worker_id: str, candidates: list[backfill.Decision], able: list[str], now: datetime,
+           attempt: int) -> backfill.Decision:
+    """Which of the first eligible tasks (`candidates`, in queue order) this worker tries, so that
+    racing workers do not all lose the same conditional write: the workers `able` to start the
+    first one now take one each, by their rank among them (rotated every `SPREAD_ROTATE_S`, so that
+    no worker keeps passing the head over), and a worker that lost a race moves one further. A
+    worker alone able to start the head takes the head."""
+    if worker_id not in able:
+        return candidates[0]
+    rank = (sorted(able).index(worker_id) + int(now.timestamp() // SPREAD_ROTATE_S) + attempt) % len(able)
+    return candidates[rank % len(candidates)]
 
 
 def commit_lease(task: TaskRecord, decision: backfill.Decision, state: Snapshot, lease_ttl_s: int) -> None:

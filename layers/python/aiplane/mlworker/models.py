@@ -4,19 +4,22 @@ Key layout:
 - task         pk TASK#<id>        sk META   gsi1 TASKS / <created>#<id>
                                              gsi2 TASKSTATUS#<status> / <status time>#<id>
                                              gsi3 USERTASKS#<user>#<status> / <created>#<id>
+                                             gsi4 QUEUE / <aging origin>#<id> (queued tasks only)
 - task counts  pk TASKCOUNT#<shard> sk ALL; TASKCOUNT#USER#<user> sk ALL; TASKCOUNT#HOURS sk HOUR#<hour> (counters.py)
 - worker       pk WORKER#<id>      sk META   gsi1 WORKERS / <id>
 - reservation  pk RESERVATION#<id> sk META   gsi1 RESERVATIONS / <created>#<id>
 - ledger       pk RESERVATIONS     sk LEDGER (version bumped by every reservation: serializes them)
 - plugin       pk PLUGIN#<name>    sk CONFIG (only plugins whose config was changed)
 - audit event  pk AUDIT#<shard>    sk SEQ#<zero-padded sequence>  gsi1 AUDIT / SEQ#<sequence>
+                                                                  gsi2 AUDITTIME / <timestamp>#SEQ#<sequence>
 - audit head   pk AUDIT#<shard>    sk HEAD   (sequence + hash of the shard's newest event)
 - experiment   pk EXPERIMENT#<id>  sk META   gsi1 EXPERIMENTS / <created>#<id>
 - jupyter      pk JUPYTER#<id>     sk META   gsi1 JUPYTER / <created>#<id>
 - usage        pk USAGE#<user>     sk META   (decayed GPU-seconds: fair share)
 
 The task's gsi2 sort key is the time it entered its status: queue order for queued tasks,
-the end time for finished ones (so "completed today" is a key condition).
+the end time for finished ones (so "completed today" is a key condition). The sparse gsi4 holds
+only queued tasks, in aged-priority order (`scheduling.aging_origin`): `GET /v1/queue` reads a page.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ WORKERS_PARTITION = "WORKERS"
 RESERVATIONS_PARTITION = "RESERVATIONS"
 EXPERIMENTS_PARTITION = "EXPERIMENTS"
 JUPYTER_PARTITION = "JUPYTER"
+QUEUE_PARTITION = "QUEUE"  # gsi4: the queued tasks, in aged-priority order
 AUDIT_PARTITION = "AUDIT"  # the chain's shards are AUDIT#<n>; every event is in gsi1 AUDIT, in sequence order
+AUDIT_TIME_PARTITION = "AUDITTIME"  # gsi2: every event in time order (time-range pages)
 TABLE_NAME = table_name(resources.MLWORKER_TABLE)
 
 
@@ -72,6 +77,17 @@ class Gsi3(GlobalSecondaryIndex):
     gsi3sk = UnicodeAttribute(range_key=True)
 
 
+class Gsi4(GlobalSecondaryIndex):
+    """The mlworker table's sparse `gsi4`: the queued tasks in aged-priority order."""
+
+    class Meta:
+        index_name = "gsi4"
+        projection = AllProjection()
+
+    gsi4pk = UnicodeAttribute(hash_key=True)
+    gsi4sk = UnicodeAttribute(range_key=True)
+
+
 class TaskRecord(Model):
     class Meta:
         table_name = TABLE_NAME
@@ -90,6 +106,9 @@ class TaskRecord(Model):
     gsi3pk = UnicodeAttribute(null=True)  # kept by tasks.set_status
     gsi3sk = UnicodeAttribute(null=True)
     by_user_status = Gsi3()
+    gsi4pk = UnicodeAttribute(null=True)  # QUEUE while queued, else absent (tasks.set_status)
+    gsi4sk = UnicodeAttribute(null=True)
+    in_queue = Gsi4()
     task_id = UnicodeAttribute()
     job_name = UnicodeAttribute()
     status = UnicodeAttribute()
@@ -151,6 +170,8 @@ class WorkerRecord(Model):
     cpu_cores = NumberAttribute(default=0)
     memory_gb = NumberAttribute(default=0)
     service_slots = NumberAttribute(default=0)
+    # {plugin: {"status", "error"?, "url"?, "reported_at", "reported_epoch"}}: what its agent last reported
+    plugin_health = JSONAttribute(default=dict)
     active_tasks = string_list(default=list)
     status = UnicodeAttribute(default="active")  # active | draining | offline
     drained = BooleanAttribute(default=False)  # drained by an admin: heartbeats do not revive it
@@ -221,6 +242,9 @@ class AuditEventRecord(Model):
     gsi1pk = UnicodeAttribute(default=AUDIT_PARTITION)
     gsi1sk = UnicodeAttribute()
     in_sequence = Gsi1()
+    gsi2pk = UnicodeAttribute(null=True)  # AUDITTIME (events stored before it: python -m aiplane.mlworker.migrate)
+    gsi2sk = UnicodeAttribute(null=True)
+    in_time = Gsi2()
     sequence_num = NumberAttribute()
     timestamp = UnicodeAttribute()
     event_type = UnicodeAttribute()

@@ -7,6 +7,8 @@ no stored config runs its defaults. DELETE disables it (the stored config keeps 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +23,8 @@ from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import PluginConfigRecord
 from aiplane.mlworker.schemas import PluginConfigBody
+
+REPORT_FRESH_S = workers.HEARTBEAT_TIMEOUT_S  # an agent's report older than this is no report
 
 
 class _Settings(BaseModel):
@@ -79,6 +83,13 @@ CATALOG: dict[str, PluginSpec] = {spec.name: spec for spec in (
     PluginSpec("wandb", "0.18.5", "Weights & Biases experiment tracking", False, "remote", None, WandbSettings,
                enabled_by_default=False),
 )}
+
+
+def check_names(names: Iterable[str], param: str) -> None:
+    """400 unless every name is in the catalog."""
+    unknown = sorted(set(names) - set(CATALOG))
+    if unknown:
+        raise ValidationError(f"unknown plugins in {param}: {', '.join(unknown)}", param=param)
 
 
 def spec_of(name: str) -> PluginSpec:
@@ -147,32 +158,72 @@ def disable(name: str, actor: Actor) -> None:
     audit.append_event("plugin_configured", actor, resource=f"plugin/{name}", action="disable")
 
 
-def _active_workers() -> int:
-    return sum(1 for worker in workers.list_workers() if workers.effective_status(worker) == workers.ACTIVE)
+@dataclass(frozen=True)
+class Health:
+    """A plugin's health from what agents last reported (`WorkerRecord.plugin_health`)."""
+
+    status: str  # healthy | degraded | unhealthy (the contract's HealthResponse)
+    reports: list[dict[str, Any]]  # the fresh ones: [{"worker_id", "status", "reported_at", "error"?, "url"?}]
+    reason: str | None = None  # why it is not healthy
+
+    @property
+    def last_check(self) -> str | None:
+        return max((report["reported_at"] for report in self.reports), default=None)
 
 
-def health_of(name: str) -> str:
-    """healthy: enabled with a worker to run its sidecars; degraded: enabled, no active worker;
-    unhealthy: disabled. Remote plugins need no worker."""
-    config = config_of(name)
-    if not config["enabled"]:
-        return "unhealthy"
-    if config["mode"] == "remote" or _active_workers() > 0:
-        return "healthy"
-    return "degraded"
+def fresh_reports(name: str, now_epoch: float | None = None) -> list[dict[str, Any]]:
+    """What the agents of live workers reported of `name` within the last `REPORT_FRESH_S`."""
+    now_epoch = now_epoch or time.time()
+    reports = []
+    for worker in workers.list_workers():
+        report = (worker.plugin_health or {}).get(name)
+        if (report is not None and workers.effective_status(worker, now_epoch) != workers.OFFLINE
+                and now_epoch - float(report["reported_epoch"]) <= REPORT_FRESH_S):
+            reports.append({"worker_id": worker.worker_id,
+                            **{key: value for key, value in report.items() if key != "reported_epoch"}})
+    return reports
+
+
+def health_of(name: str) -> Health:
+    """healthy: enabled, and every fresh agent report says healthy; degraded: some do (or some are
+    starting); unhealthy: disabled, none does, or no agent reported it lately (unknown: nothing
+    claims healthy unless an agent's check found it so)."""
+    if not config_of(name)["enabled"]:
+        return Health("unhealthy", [], "disabled")
+    reports = fresh_reports(name)
+    if not reports:
+        return Health("unhealthy", [], f"no agent reported it in the last {REPORT_FRESH_S} s")
+    healthy = [report for report in reports if report["status"] == "healthy"]
+    if len(healthy) == len(reports):
+        return Health("healthy", reports)
+    failing = next((report for report in reports if report["status"] != "healthy"), reports[0])
+    reason = f"worker {failing['worker_id']}: {failing.get('error') or failing['status']}"
+    starting = any(report["status"] == "starting" for report in reports)
+    return Health("degraded" if healthy or starting else "unhealthy", reports, reason)
 
 
 def plugin_body(name: str) -> dict[str, Any]:
     spec = spec_of(name)
     config = config_of(name)
     health = health_of(name)
-    status = {"healthy": "healthy", "degraded": "starting", "unhealthy": "stopped"}[health]
+    if not config["enabled"]:
+        status = "stopped"
+    elif health.status == "healthy":
+        status = "healthy"
+    else:
+        status = "starting" if any(report["status"] == "starting" for report in health.reports) else "unhealthy"
+    url = next((report["url"] for report in health.reports if report.get("url")), None)
     return {
         "name": name, "enabled": config["enabled"], "mode": config["mode"],
-        "status": {"name": name, "status": status, "last_check": now_iso()},
+        "status": without_none({"name": name, "status": status, "url": url, "last_check": health.last_check}),
         "config": config, "requires_restart": spec.requires_restart, "version": spec.version,
     }
 
 
 def health_body(name: str) -> dict[str, Any]:
-    return {"status": health_of(name), "version": spec_of(name).version, "timestamp": now_iso()}
+    """The contract's HealthResponse (`timestamp`: when answered) and, beyond it, when the newest
+    report was made (`last_check`), each fresh report (`workers`) and why it is not healthy."""
+    spec = spec_of(name)
+    health = health_of(name)
+    return without_none({"status": health.status, "version": spec.version, "timestamp": now_iso(),
+                         "last_check": health.last_check, "workers": health.reports, "reason": health.reason})

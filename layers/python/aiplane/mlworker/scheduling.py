@@ -54,6 +54,13 @@ def aged_priority(priority: int, submitted_at: datetime, now: datetime) -> float
     return min(float(MAX_PRIORITY), priority + waited_s / AGING_INTERVAL_S)
 
 
+def aging_origin(priority: int, submitted_at: datetime) -> float:
+    """The epoch second from which a task's aged priority counts, as if submitted at priority 0:
+    `aged_priority = min(MAX_PRIORITY, (now - origin) / AGING_INTERVAL_S)`. It does not move with
+    time, so an index sorted by it lists the queue in aged-priority order (the queue index, gsi4)."""
+    return submitted_at.timestamp() - priority * AGING_INTERVAL_S
+
+
 def queue_order(demands: Iterable[Demand], now: datetime, fair_share: Mapping[str, float] | None = None) -> list[Demand]:
     """`fair_share`: each user's factor in (0, 1]; a user missing from it counts as 1 (no recent usage)."""
     shares = fair_share or {}

@@ -119,10 +119,18 @@ class HeldLease(BaseModel):
     fencing_token: int = Field(ge=1)
 
 
+class PluginHealthReport(PluginStatusReport):
+    """What the agent's own check of a plugin it runs found."""
+
+    error: str | None = Field(default=None, max_length=1024)
+
+
 class WorkerHeartbeat(BaseModel):
-    """Optional: the leases the worker runs, so that stale ones are answered in stop_tasks."""
+    """Optional: the leases the worker runs, so that stale ones are answered in stop_tasks, and
+    the health of the plugins its agent runs (plugin health answers from these reports)."""
 
     leases: list[HeldLease] | None = Field(default=None, max_length=1024)
+    plugins: dict[str, PluginHealthReport] | None = Field(default=None, max_length=16)
 
 
 class JupyterStateReport(BaseModel):

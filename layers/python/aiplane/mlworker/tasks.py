@@ -17,13 +17,22 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso, parse_iso
+from aiplane.data.pagination import decode_cursor, encode_cursor
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
 from aiplane.live import updates as live_updates
 from aiplane.mlworker import audit, counters, fairshare, scheduling
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import connection, without_none
-from aiplane.mlworker.models import META, TASKS_PARTITION, TaskRecord, task_key, task_status_key, user_status_key
+from aiplane.mlworker.models import (
+    META,
+    QUEUE_PARTITION,
+    TASKS_PARTITION,
+    TaskRecord,
+    task_key,
+    task_status_key,
+    user_status_key,
+)
 from aiplane.mlworker.schemas import CreateTaskRequest
 from aiplane.settings import get_settings
 from aiplane_shared.environments import get_environment
@@ -36,6 +45,7 @@ ACTIVE_STATUSES = (PREPARING, RUNNING, COLLECTING)  # held by a worker
 TERMINAL_STATUSES = (COMPLETED, FAILED)
 LIST_STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED)  # the list filter's enum
 DEFAULT_LIST_LIMIT = 50
+DEFAULT_QUEUE_LIMIT = 100  # tasks of the queue listed by one GET /v1/queue
 MAX_LIST_LIMIT = 1000
 DEFAULT_MAX_RETRIES = 3
 SAVE_ATTEMPTS = 20
@@ -43,6 +53,15 @@ SAVE_ATTEMPTS = 20
 
 def _sort_key(moment: str, task_id: str) -> str:
     return f"{moment}#{task_id}"
+
+
+def index_queue(task: TaskRecord) -> None:
+    """A queued task is in the queue index (gsi4) at its aging origin; any other is not."""
+    if task.status != QUEUED:
+        task.gsi4pk = task.gsi4sk = None
+        return
+    origin = scheduling.aging_origin(int(task.priority), parse_iso(task.created_at))
+    task.gsi4pk, task.gsi4sk = QUEUE_PARTITION, f"{origin:017.6f}#{task.task_id}"
 
 
 def set_status(task: TaskRecord, status: str, **fields: Any) -> None:
@@ -56,6 +75,7 @@ def set_status(task: TaskRecord, status: str, **fields: Any) -> None:
     task.gsi3pk, task.gsi3sk = user_status_key(task.user_id, status), task.gsi1sk
     for name, value in fields.items():
         setattr(task, name, value)
+    index_queue(task)
     if status == RUNNING and not task.started_at:
         task.started_at = moment
     if status in TERMINAL_STATUSES:
@@ -99,6 +119,7 @@ def create_task(request: CreateTaskRequest, actor: Actor) -> TaskRecord:
         reservation_id=request.reservation_id, walltime_s=request.walltime, preemptible=request.preemptible,
         history=[{"seq": 1, "status": QUEUED, "priority": request.priority, "at": moment}],
     )
+    index_queue(task)
     save_task(task, condition=TaskRecord.pk.does_not_exist())
     announce_status(task)
     audit.append_event("job_queued", actor, resource=f"task/{task_id}", action="submit",
@@ -182,6 +203,7 @@ def change_priority(task_id: str, priority: int, principal: Principal, actor: Ac
             raise ConflictError(f"task {task_id} has already ended ({task.status})")
         previous["priority"] = int(task.priority)
         task.priority = priority
+        index_queue(task)
         record_history(task, at=now_iso(), event="priority_changed")
 
     task = mutate_task(task_id, reprioritize)
@@ -281,34 +303,47 @@ def demand_of(task: TaskRecord) -> scheduling.Demand:
     )
 
 
-def queued_in_order(now: datetime | None = None) -> list[TaskRecord]:
-    now = now or datetime.now(UTC)
-    queued = {task.task_id: task for task in tasks_in_status(QUEUED)}
-    shares = fairshare.factors({task.user_id for task in queued.values()}, now)
-    return [queued[demand.task_id] for demand in scheduling.queue_order(map(demand_of, queued.values()), now, shares)]
-
-
-def queue_stats(active_workers: int, principal: Principal) -> dict[str, Any]:
-    """Counts cover every task; the listed queue holds only the caller's own (all, for admins)."""
+def queue_stats(active_workers: int, principal: Principal, limit: int, cursor: str | None = None) -> dict[str, Any]:
+    """The counts (from the counters) and one page of the queue: `limit` queued tasks read from the
+    queue index in aged-priority order, ordered within the page as the scheduler orders them (fair
+    share and FIFO among equal levels). Positions count from the queue's head; a non-admin's page
+    lists only their own tasks of those read (possibly none, with a cursor to read on)."""
     now = datetime.now(UTC)
-    ordered = queued_in_order(now)
+    start, key = _queue_cursor(cursor)
+    results = TaskRecord.in_queue.query(QUEUE_PARTITION, limit=limit, page_size=limit, last_evaluated_key=key)
+    read = {task.task_id: task for task in results}
+    shares = fairshare.factors({task.user_id for task in read.values()}, now)
+    ordered = [read[demand.task_id] for demand in scheduling.queue_order(map(demand_of, read.values()), now, shares)]
     counts = counters.totals()
     today = counters.ended_since(now.replace(hour=0, minute=0, second=0, microsecond=0))
+    following = results.last_evaluated_key
     return {
         "queued": counts[QUEUED],
         "running": sum(counts[status] for status in ACTIVE_STATUSES),
         "completed": today[COMPLETED],
         "failed": today[FAILED],
         "workers": active_workers,
-        # Beyond QueueStats: the queue itself, in scheduling order.
+        # Beyond QueueStats: a page of the queue itself, in scheduling order, and the next page's cursor.
         "queue": [
             {"position": position, "id": task.task_id, "job_name": task.job_name, "priority": int(task.priority),
              "priority_aged": priority_aged(task, now), "gpu": int(task.gpu or 0), "user_id": task.user_id,
              "created_at": task.created_at}
-            for position, task in enumerate(ordered, start=1)
+            for position, task in enumerate(ordered, start=start + 1)
             if principal.is_admin or task.user_id == principal.id
         ],
+        "next_cursor": encode_cursor({"key": following, "position": start + len(ordered)}) if following else None,
     }
+
+
+def _queue_cursor(cursor: str | None) -> tuple[int, dict[str, Any] | None]:
+    """(tasks before the page, the index key to read on from) of a `/v1/queue` cursor."""
+    value = decode_cursor(cursor)
+    if value is None:
+        return 0, None
+    position, key = value.get("position"), value.get("key")
+    if not isinstance(position, int) or position < 0 or not isinstance(key, dict):
+        raise ValidationError("cursor is not valid", param="cursor")
+    return position, key
 
 
 def completed_since(hours: int) -> int:

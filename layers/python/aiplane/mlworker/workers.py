@@ -21,7 +21,7 @@ from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
-from aiplane.mlworker.schemas import JobStateReport, RegisterWorkerRequest
+from aiplane.mlworker.schemas import JobStateReport, PluginHealthReport, RegisterWorkerRequest
 from aiplane.mlworker.tasks import (
     ACTIVE_STATUSES,
     COLLECTING,
@@ -114,15 +114,24 @@ def _mutate_worker(worker_id: str, change) -> WorkerRecord:
     raise ConflictError(f"worker {worker_id} is changing concurrently; try again")
 
 
-def heartbeat(worker_id: str, held: dict[str, int] | None = None) -> dict[str, Any]:
+def heartbeat(worker_id: str, held: dict[str, int] | None = None,
+              plugins: dict[str, PluginHealthReport] | None = None) -> dict[str, Any]:
     """Record liveness and renew the worker's leases. Answers the tasks it should stop (cancelled,
     handed to another worker meanwhile, or, when the worker lists what it runs in `held` (task id
-    -> fencing token), run under a stale or expired lease) so the worker can kill them."""
+    -> fencing token), run under a stale or expired lease) so the worker can kill them. `plugins`
+    (the health of the plugins its agent runs) replaces what the worker reported before."""
+    if plugins is not None:
+        from aiplane.mlworker.plugins import check_names  # plugins reads the workers
 
+        check_names(plugins, "plugins")
     requested: list[str] = []
 
     def beat(worker: WorkerRecord) -> None:
         worker.last_heartbeat, worker.last_heartbeat_epoch = now_iso(), int(time.time())
+        if plugins is not None:
+            worker.plugin_health = {name: {**report.model_dump(exclude_none=True), "reported_at": worker.last_heartbeat,
+                                           "reported_epoch": worker.last_heartbeat_epoch}
+                                    for name, report in plugins.items()}
         if worker.status == OFFLINE and not worker.drained:
             worker.status = ACTIVE
         requested[:], worker.stop_requests = list(worker.stop_requests or []), []
@@ -205,7 +214,7 @@ def free_capacity(worker: WorkerRecord, held: list[TaskRecord] | None = None) ->
 def lease_task(worker_id: str) -> TaskRecord | None:
     """Hand the worker its rank of a gang another worker's lease placed on it, else the next task
     the scheduler picks for it (see `backfill`), or None."""
-    for _ in range(SAVE_ATTEMPTS):
+    for attempt in range(SAVE_ATTEMPTS):
         worker = get_worker(worker_id)
         if worker.drained:
             return None  # draining or drained: no new work
@@ -214,7 +223,7 @@ def lease_task(worker_id: str) -> TaskRecord | None:
         rank = gangs.undelivered_rank(worker)
         if rank is not None:
             return rank
-        decision, state = cluster.decide(worker_id)
+        decision, state = cluster.decide(worker_id, attempt=attempt)
         if decision is None:
             return None
         task = tasks.find_task(decision.task_id)
