@@ -8,7 +8,8 @@ so a second run (or one interrupted and run again) changes nothing it already ch
 - raw events: items of the single RAWEVENTS partition are copied to their shard, then deleted;
 - event triggers: gsi3 (a function's triggers) is set;
 - access entries: gsi3 (an identity's entries by creation) is set;
-- auth failures of the days /activity/alerts reads move to their AUTHFAIL#<day> partition (gsi2pk).
+- auth failures of the days /activity/alerts reads move to their AUTHFAIL#<day> partition (gsi2pk);
+- mlworker tasks, counts and audit events (`aiplane.mlworker.migrate`; run it while no tasks are submitted).
 The event nid counters need none: a shard starts above the old single counter on first use.
 """
 
@@ -22,6 +23,7 @@ from aiplane.events.store import RAW_EVENTS_PARTITION, raw_events_key
 from aiplane.files.models import ALL_NODES, FileNodeRecord, all_nodes_key
 from aiplane.identity.audit import FAILURE, SUCCESS, day_key
 from aiplane.identity.models import AccessEntryRecord, AuthEventRecord, identity_entries_key
+from aiplane.mlworker import migrate
 
 
 def files() -> int:
@@ -73,7 +75,7 @@ def auth_failures(now: datetime | None = None) -> int:
 
 
 STEPS = {"files": files, "raw events": raw_events, "event triggers": triggers, "access entries": access_entries,
-         "auth failures": auth_failures}
+         "auth failures": auth_failures, **migrate.STEPS}
 
 
 def run() -> dict[str, int]:

@@ -1,5 +1,5 @@
 """The migration for items stored before the counters and the gsi3/gsi4/audit-time indexes
-(`python -m aiplane.mlworker.migrate`, its steps): old-shaped tasks and events are missing from the pages and
+(`python -m aiplane.backfill`, the mlworker steps): old-shaped tasks and events are missing from the pages and
 the counts until it runs, and are right after; a second run changes nothing."""
 
 from __future__ import annotations

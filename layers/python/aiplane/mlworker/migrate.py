@@ -1,8 +1,6 @@
 """Bring mlworker items stored before the task counters and the newer indexes up to date.
 
-    python -m aiplane.mlworker.migrate
-
-Two steps, each `() -> items changed` (the shape of `aiplane.backfill.STEPS`):
+Two steps of `python -m aiplane.backfill` (`aiplane.backfill.STEPS`), each `() -> items changed`:
 
 `tasks_and_counts`:
 - Tasks (every one, read through gsi1 a page at a time) get their gsi3 keys (the user's tasks per
@@ -93,7 +91,3 @@ def _index_keys(task: TaskRecord) -> int:
         return 0  # changed meanwhile: the write that changed it set its keys
     return 1
 
-
-if __name__ == "__main__":
-    for name, step in STEPS.items():
-        print(f"{name}: {step()} items backfilled")
