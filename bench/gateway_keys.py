@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,6 +53,7 @@ def main() -> None:
     from tests.integration.gateway.standins import OllamaStandIn
 
     calls: Counter[str] = Counter()
+    call_ms: defaultdict[str, list[float]] = defaultdict(list)
     make_api_call = BaseClient._make_api_call
     counting_on = threading.Event()
 
@@ -63,11 +64,16 @@ def main() -> None:
             items = params.get("TransactItems") or [{}]
             table = params.get("TableName") or next(iter(items[0].values()), {}).get("TableName", "?")
             calls[f"{operation} {table}"] += 1
+            started = time.perf_counter()
+            try:
+                return make_api_call(client, operation, params)
+            finally:
+                call_ms[f"{operation} {table}"].append((time.perf_counter() - started) * 1000)
         return make_api_call(client, operation, params)
 
     BaseClient._make_api_call = counting
 
-    ollama = OllamaStandIn("bench")
+    ollama = OllamaStandIn("bench", [MODEL])  # the sync cycle runs here: the backend must list the model
     server = BackgroundServer(build_root_app())
 
     base = f"{server.base_url}/runtime"
@@ -76,8 +82,11 @@ def main() -> None:
     backend = admin.post(f"{base}/backends", json={"name": f"bench-{suffix}", "baseUrl": ollama.url, "type": "ollama"}).json()
     group = admin.post(f"{base}/groups", json={"name": f"bench-{suffix}", "purposeType": "bench"}).json()
     model = admin.post(f"{base}/models", json={"model": MODEL, "canChat": True, "contextLength": 4096}).json()
-    admin.post(f"{base}/backend-affinity/{group['id']}/backends/{backend['id']}").raise_for_status()
     admin.post(f"{base}/model-affinity/{group['id']}/models/{model['id']}").raise_for_status()
+    admin.post(f"{base}/backend-affinity/{group['id']}/backends/{backend['id']}").raise_for_status()
+    deadline = time.monotonic() + 30  # the sync cycle runs here: wait until it records the model as served
+    while MODEL not in admin.get(f"{base}/backends/{backend['id']}").json().get("models", []) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
     registered = admin.post(f"{base}/register", json={"email": f"bench-{suffix}@example.com", "password": "correct-horse-42"},
                             headers={"X-API-Key": ""}).json()
@@ -102,7 +111,8 @@ def main() -> None:
         started = time.perf_counter()
         response = client.post(url, json=body)
         elapsed = time.perf_counter() - started
-        response.raise_for_status()
+        if response.is_error:
+            raise SystemExit(f"{url}: {response.status_code} {response.text}")
         return elapsed * 1000
 
     for _ in range(WARMUP_REQUESTS):
@@ -129,6 +139,9 @@ def main() -> None:
     print(f"DynamoDB calls / request : {total / args.requests:.3f} on the request path "
           f"({identity / args.requests:.3f} auth + limits, identity table); by call: "
           + ", ".join(f"{name}={count / args.requests:.3f}" for name, count in sorted(calls.items())))
+    print("time per DynamoDB call   : " + ", ".join(
+        f"{name} p50 {percentile(samples, 0.5):.1f} / p99 {percentile(samples, 0.99):.1f} ms"
+        for name, samples in sorted(call_ms.items())))
     info = user.get(f"{base}/key/info", params={"key": generated.json()["key"]}).json()["info"]
     print(f"key spend after the run  : {info['spend']:.6f} (settled by the spend-log worker)")
 

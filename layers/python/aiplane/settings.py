@@ -55,6 +55,9 @@ class Settings:
     gateway_prices: str = "{}"
     gateway_model_limits: str = "{}"
     key_cache_s: float = 1.0
+    # How long a gateway request's parallel slot (max_parallel_requests) is leased; a stream renews it at half
+    # time, so the slot of a request whose Lambda died is taken back after this long.
+    gateway_lease_s: float = 120.0
 
     def resource(self, name: str) -> str:
         """The physical name of a shared resource (table, queue, bus, secret)."""
@@ -87,6 +90,7 @@ def get_settings() -> Settings:
         gateway_prices=os.environ.get("AIPLANE_GATEWAY_PRICES") or _json_of(environment, "gateway_prices"),
         gateway_model_limits=os.environ.get("AIPLANE_GATEWAY_MODEL_LIMITS") or _json_of(environment, "gateway_model_limits"),
         key_cache_s=float(os.environ.get("AIPLANE_KEY_CACHE_S", 1.0)),
+        gateway_lease_s=float(os.environ.get("AIPLANE_GATEWAY_LEASE_S", 120)),
     )
 
 

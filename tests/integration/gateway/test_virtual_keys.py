@@ -298,3 +298,68 @@ def test_a_models_limits_hold_across_all_its_callers(runtime, user, model, monke
     first, second = (client_for(generate(runtime, user["headers"])["key"]) for _ in range(2))
     codes = [chat(client, model).status_code for client in (first, second, first, second, runtime)]
     assert codes == [200, 200, 200, 429, 429]  # the admin's key too: the limit is the model's
+
+
+@pytest.fixture
+def short_lease(monkeypatch):
+    monkeypatch.setenv("AIPLANE_GATEWAY_LEASE_S", "2")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_a_killed_requests_parallel_slot_expires_and_is_taken_back(runtime, user, model, short_lease, monkeypatch):
+    """The Lambda serving a request dies before freeing its slot (its release never runs): the slot's lease
+    expires, and the next admission refused for want of a slot takes it back."""
+    from aiplane.gateway import limits
+
+    key = client_for(generate(runtime, user["headers"], max_parallel_requests=1)["key"])
+    release = limits.release
+    monkeypatch.setattr(limits, "release", lambda admission: None)  # killed before it frees its slot
+    assert chat(key, model).status_code == 200
+    monkeypatch.setattr(limits, "release", release)
+    refused = chat(key, model)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1", refused.text
+    time.sleep(2.1)
+    assert chat(key, model).status_code == 200  # the lease expired: its slot was taken back
+    assert chat(key, model).status_code == 200  # and that request freed it as it ended
+
+
+def test_a_long_stream_renews_its_parallel_slot(runtime, user, model, short_lease, monkeypatch):
+    from aiplane.gateway import inference
+
+    key = client_for(generate(runtime, user["headers"], max_parallel_requests=1)["key"])
+
+    def slow_stream(body, on_usage=None):
+        for index in range(8):  # 4 s, twice the lease
+            time.sleep(0.5)
+            yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': str(index)}}]})}\n\n"
+        yield "data: [DONE]\n\n"
+
+    monkeypatch.setattr(inference, "chat_completion_stream", slow_stream)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        streaming = pool.submit(chat, key, model, stream=True)
+        time.sleep(3)  # past the first lease: only a renewal keeps the slot
+        assert chat(key, model).status_code == 429
+        assert streaming.result().status_code == 200
+    monkeypatch.undo()
+    assert chat(key, model).status_code == 200
+
+
+def test_chain_model_calls_are_metered_and_limited_like_direct_calls(runtime, user, model, local_stack):
+    """A chain run with a user's key: its model call is admitted under the key's limits and its spend
+    reaches the key (the chain step passes the caller to the gateway: aiplane.chains.llm_port)."""
+    granted = runtime.post("/access-control", json={"identity": user["id"], "resource": "chains",
+                                                    "resourceType": "collection", "permission": "edit"})
+    assert granted.status_code == 201, granted.text
+    within_one_minute()
+    created = generate(runtime, user["headers"], rpm_limit=2)
+    key = client_for(created["key"])
+    chain = {"id": "metered", "tasks": [{"id": "ask", "handler": "raw_string", "execute_config": {"model": model},
+                                         "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]}
+    runs = [key.post("/tasks", json={"input": "hi", "inputType": "string", "chain": chain}) for _ in range(3)]
+    assert [run.status_code for run in runs[:2]] == [200, 200], runs[0].text
+    assert runs[2].status_code == 400 and "per minute (rpm 2" in runs[2].json()["error"]["message"], runs[2].text
+    settle_spend_logs(local_stack)
+    info = runtime.get("/key/info", params={"key": created["key"]}, headers=user["headers"]).json()["info"]
+    assert info["spend"] == pytest.approx(2 * REQUEST_COST)

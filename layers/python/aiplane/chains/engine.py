@@ -47,7 +47,22 @@ def initial_state(run_id: str, input_value: Any, input_type: str, actor: Princip
     """`actor`: who runs the chain (None: the system); remote hooks are resolved with its rights."""
     return {"run_id": run_id, "vars": {"input": input_value}, "types": {"input": input_type},
             "current": input_value, "current_type": input_type, "transition": "", "transition_number": None, "halt": None,
-            "actor": {"id": actor.id, "kind": actor.kind} if actor else None}
+            "actor": _actor_entry(actor)}
+
+
+def _actor_entry(actor: Principal | None) -> dict[str, str] | None:
+    # The API key it came with, if any: the chain's model calls are metered against it (aiplane.gateway.metering).
+    if actor is None:
+        return None
+    return {"id": actor.id, "kind": actor.kind, **({"keyId": actor.claims["keyId"]} if "keyId" in actor.claims else {})}
+
+
+def actor_of(state: dict[str, Any]) -> Principal | None:
+    actor = state.get("actor")
+    if not actor:
+        return None
+    return Principal(id=actor["id"], kind=actor["kind"], credential="chain",
+                     claims={"keyId": actor["keyId"]} if actor.get("keyId") else {})
 
 
 def pack_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -142,8 +157,7 @@ class StepContext:
 
     @property
     def actor(self) -> Principal | None:
-        actor = self.state.get("actor")
-        return Principal(id=actor["id"], kind=actor["kind"], credential="chain") if actor else None
+        return actor_of(self.state)
 
     def remaining_s(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -335,7 +349,7 @@ def _transition_number(transition: str) -> float | None:
 
 def run_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort | None = None) -> dict[str, Any]:
     """Run one attempt of `task`; return the next state, or raise so Step Functions retries/catches."""
-    llm = llm or default_llm()
+    llm = llm or default_llm(caller=actor_of(state))
     state = unpack_state({key: value for key, value in state.items() if key != "failure"})
     input_var = task.input_var or ""
     if input_var:

@@ -16,9 +16,10 @@ import httpx
 
 from aiplane.data.pagination import MAX_LIMIT
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gateway import registry
+from aiplane.gateway import metering, registry
 from aiplane.gateway.inference import chat_completion, default_embed_model, default_task_model, embed
 from aiplane.gateway.schemas import ChatCompletionBody
+from aiplane.identity.principal import Principal
 
 # The base URL of an OpenAI-compatible endpoint that serves chat and embeddings.
 LLM_BASE_URL_VARIABLE = "AIPLANE_CHAINS_LLM_BASE_URL"
@@ -112,7 +113,11 @@ class OpenAICompatibleLLM:
 
 class GatewayLLM:
     """LLMPort over the runtime's gateway. Candidate models are tried in order of preference;
-    a candidate the gateway does not know or cannot serve gives way to the next one."""
+    a candidate the gateway does not know or cannot serve gives way to the next one. Its chat calls are
+    metered for `caller` (the chain's actor) like direct calls: its key's, user's and model's limits apply."""
+
+    def __init__(self, caller: Principal | None = None) -> None:
+        self.caller = caller
 
     def _first_served(self, choice: ModelChoice, call: Any) -> Any:
         candidates = list(choice.models) or [default_task_model()]
@@ -128,7 +133,8 @@ class GatewayLLM:
             body = {"model": model, "messages": messages, "temperature": choice.temperature}
             if tools:
                 body["tools"] = tools
-            return chat_completion(ChatCompletionBody.model_validate(body))
+            validated = ChatCompletionBody.model_validate(body)
+            return metering.metered_completion(self.caller, validated, lambda: chat_completion(validated))
 
         answer = self._first_served(choice, ask)
         return {"message": answer["choices"][0]["message"], "usage": answer.get("usage") or {}, "model": answer["model"]}
@@ -145,5 +151,5 @@ class GatewayLLM:
         return registry.openai_model_list(registry.list_models(MAX_LIMIT, None))["data"]
 
 
-def default_llm() -> LLMPort:
-    return OpenAICompatibleLLM() if os.environ.get(LLM_BASE_URL_VARIABLE) else GatewayLLM()
+def default_llm(caller: Principal | None = None) -> LLMPort:
+    return OpenAICompatibleLLM() if os.environ.get(LLM_BASE_URL_VARIABLE) else GatewayLLM(caller)
