@@ -21,6 +21,7 @@ runtime family: with that, the auth path's short cache (`aiplane.identity.verifi
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
 import uuid
@@ -33,7 +34,12 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
-from aiplane.data.conditions import refused_by_condition
+from aiplane.data.conditions import (
+    ITEM_CONDITION_FAILED,
+    TRANSACTION_CONFLICT,
+    cancellation_codes,
+    refused_by_condition,
+)
 from aiplane.data.models import ApiKeyRecord
 from aiplane.errors import (
     BadRequestError,
@@ -52,6 +58,8 @@ from aiplane.settings import get_settings
 from aiplane_shared.families import RUNTIME
 
 MINUTE_S = 60
+CONFLICT_RETRIES = 4
+CONFLICT_BACKOFF_S = 0.01
 # LiteLLM's durations: 30s, 30m, 30h, 30d, 2w, 1mo (a month is 30 days here).
 _DURATION = re.compile(r"^(\d+)(s|m|h|d|w|mo)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400}
@@ -225,12 +233,15 @@ class _NoSlot(Exception):
 def _take(admission: Admission, verified: verified_keys.VerifiedKey | None, user: UserRecord | None, cost: float,
           now: float) -> None:
     kinds: list[tuple[str, Scope | None]] = []  # what each transaction item checks, for the refusal
-    admission.inflight.clear()
-    admission.reserved.clear()
-    admission.tpm.clear()
     admission.lease_expires_at = int(now + get_settings().gateway_lease_s)
-    with_transaction(lambda transaction: _admission_items(transaction, admission, verified, user, cost, now, kinds),
-                     lambda reasons: _refuse(reasons, kinds, admission, now, verified))
+
+    def build(transaction: TransactWrite) -> None:  # once per attempt
+        for taken in (kinds, admission.inflight, admission.tpm):
+            taken.clear()
+        admission.reserved.clear()
+        _admission_items(transaction, admission, verified, user, cost, now, kinds)
+
+    with_transaction(build, lambda reasons: _refuse(reasons, kinds, admission, now, verified))
 
 
 def _admission_items(transaction: TransactWrite, admission: Admission, verified: verified_keys.VerifiedKey | None,
@@ -280,15 +291,23 @@ def _admission_items(transaction: TransactWrite, admission: Admission, verified:
 
 
 def with_transaction(build, refuse) -> None:
-    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(reasons)` raises."""
-    try:
-        with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
-            build(transaction)
-    except TransactWriteError as error:
-        if error.cause_response_code != "TransactionCanceledException":
+    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(reasons)` raises. DynamoDB
+    cancels transactions that meet on an item (a busy key's counters) with TransactionConflict: those are
+    built and sent again after a jittered pause (moto serializes them, so only tests see the retry)."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
+                build(transaction)
+            return
+        except TransactWriteError as error:
+            if error.cause_response_code != "TransactionCanceledException":
+                raise
+            codes = cancellation_codes(error)
+            if TRANSACTION_CONFLICT in codes and ITEM_CONDITION_FAILED not in codes and attempt < CONFLICT_RETRIES:
+                time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2 ** attempt))
+                continue
+            refuse(error.cancellation_reasons)
             raise
-        refuse(error.cancellation_reasons)
-        raise
 
 
 def _refuse(reasons: list[Any], kinds: list[tuple[str, Scope | None]], admission: Admission, now: float,
@@ -384,7 +403,10 @@ def release(admission: Admission) -> None:
     the one write on the request's way out, and only when a parallel limit applies."""
     if not admission.inflight:
         return
-    with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
+
+    def build(transaction: TransactWrite) -> None:
         for name in admission.inflight:
             transaction.update(GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT"),
                                actions=[GatewayLimitRecord.leases[admission.request_id].remove()])
+
+    with_transaction(build, lambda reasons: None)  # a release that still fails leaves its slots to expire
