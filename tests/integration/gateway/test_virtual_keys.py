@@ -387,3 +387,25 @@ def test_a_transaction_conflict_on_a_busy_key_is_retried(runtime, user, model, m
     key = client_for(generate(runtime, user["headers"], rpm_limit=1000)["key"])
     monkeypatch.setattr(limits, "TransactWrite", Conflicting)
     assert chat(key, model).status_code == 200 and not conflicts
+
+
+def test_a_chain_step_in_another_container_reads_its_actors_key(runtime, user, model):
+    """A chain step's Lambda has not verified the run's key: admission reads it by its owner's index, and
+    refuses it once revoked."""
+    from aiplane.errors import InvalidCredentialsError
+    from aiplane.gateway import limits
+    from aiplane.identity import verified_keys
+    from aiplane.identity.principal import USER, Principal
+
+    created = generate(runtime, user["headers"], rpm_limit=5)
+    key_hash = hash_key(created["key"])
+    record = ApiKeyRecord.get(f"APIKEY#{key_hash}", "META")
+    actor = Principal(id=user["id"], kind=USER, credential="chain", claims={"keyId": record.key_id})
+    verified_keys.forget(key_hash)  # another container: nothing verified yet
+    scopes, verified, _ = limits.scopes_for(actor, model)
+    assert verified is not None and verified.key_hash == key_hash
+    assert [scope.name for scope in scopes][0] == f"key#{record.key_id}" and scopes[0].limits.rpm_limit == 5
+    record.update(actions=[ApiKeyRecord.revoked.set(True)])
+    verified_keys.forget(key_hash)
+    with pytest.raises(InvalidCredentialsError):
+        limits.scopes_for(actor, model)
