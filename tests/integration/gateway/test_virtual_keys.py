@@ -302,25 +302,31 @@ def test_a_models_limits_hold_across_all_its_callers(runtime, user, model, monke
 
 @pytest.fixture
 def short_lease(monkeypatch):
-    monkeypatch.setenv("AIPLANE_GATEWAY_LEASE_S", "2")
+    monkeypatch.setenv("AIPLANE_GATEWAY_LEASE_S", "4")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
 
 
-def test_a_killed_requests_parallel_slot_expires_and_is_taken_back(runtime, user, model, short_lease, monkeypatch):
+def test_a_killed_requests_parallel_slot_expires_and_is_taken_back(runtime, user, model, monkeypatch):
     """The Lambda serving a request dies before freeing its slot (its release never runs): the slot's lease
     expires, and the next admission refused for want of a slot takes it back."""
     from aiplane.gateway import limits
+    from aiplane.identity.models import GatewayLimitRecord
 
-    key = client_for(generate(runtime, user["headers"], max_parallel_requests=1)["key"])
+    created = generate(runtime, user["headers"], max_parallel_requests=1)
+    key = client_for(created["key"])
     release = limits.release
     monkeypatch.setattr(limits, "release", lambda admission: None)  # killed before it frees its slot
     assert chat(key, model).status_code == 200
     monkeypatch.setattr(limits, "release", release)
     refused = chat(key, model)
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "1", refused.text
-    time.sleep(2.1)
+    key_id = ApiKeyRecord.get(f"APIKEY#{hash_key(created['key'])}", "META").key_id
+    item = GatewayLimitRecord.get(f"LIMIT#key#{key_id}", "INFLIGHT", consistent_read=True)
+    (killed,) = item.leases.as_dict()
+    # The lease's time passes (AIPLANE_GATEWAY_LEASE_S, 120 s): its expiry is now behind us.
+    item.update(actions=[GatewayLimitRecord.leases[killed].set(int(time.time()) - 1)])
     assert chat(key, model).status_code == 200  # the lease expired: its slot was taken back
     assert chat(key, model).status_code == 200  # and that request freed it as it ended
 
@@ -331,15 +337,15 @@ def test_a_long_stream_renews_its_parallel_slot(runtime, user, model, short_leas
     key = client_for(generate(runtime, user["headers"], max_parallel_requests=1)["key"])
 
     def slow_stream(body, on_usage=None):
-        for index in range(8):  # 4 s, twice the lease
-            time.sleep(0.5)
+        for index in range(10):  # 7.5 s, about twice the lease
+            time.sleep(0.75)
             yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': str(index)}}]})}\n\n"
         yield "data: [DONE]\n\n"
 
     monkeypatch.setattr(inference, "chat_completion_stream", slow_stream)
     with ThreadPoolExecutor(max_workers=1) as pool:
         streaming = pool.submit(chat, key, model, stream=True)
-        time.sleep(3)  # past the first lease: only a renewal keeps the slot
+        time.sleep(5)  # past the first lease: only a renewal keeps the slot
         assert chat(key, model).status_code == 429
         assert streaming.result().status_code == 200
     monkeypatch.undo()
