@@ -403,6 +403,10 @@ def release(admission: Admission) -> None:
     the one write on the request's way out, and only when a parallel limit applies."""
     if not admission.inflight:
         return
+    if len(admission.inflight) == 1:  # one write, no transaction
+        GatewayLimitRecord(f"LIMIT#{admission.inflight[0]}", "INFLIGHT").update(
+            actions=[GatewayLimitRecord.leases[admission.request_id].remove()])
+        return
 
     def build(transaction: TransactWrite) -> None:
         for name in admission.inflight:
