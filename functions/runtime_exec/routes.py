@@ -11,7 +11,7 @@ Extra route: POST /v1/embeddings (OpenAI embeddings).
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from aiplane.api.auth import current_principal
@@ -40,13 +40,13 @@ def embed(body: EmbedBody) -> dict[str, Any]:
 
 
 @router.post("/v1/chat/completions", response_model=None)
-def chat_completions(body: ChatCompletionBody, request: Request) -> dict[str, Any] | StreamingResponse:
-    # Budgets and rate limits first, accounting with the backend's usage at the end (aiplane.gateway.metering).
+def chat_completions(body: ChatCompletionBody, request: Request, background: BackgroundTasks) -> dict[str, Any] | StreamingResponse:
+    # Budgets and rate limits first, accounting with the backend's usage after the response (aiplane.gateway.metering).
     admission = metering.admit(current_principal(request), body, body.model or inference.default_task_model())
     if body.stream:
         chunks = metering.streamed(admission, lambda report: inference.chat_completion_stream(body, on_usage=report))
         return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-    return metering.completed(admission, lambda: inference.chat_completion(body))
+    return metering.completed(admission, lambda: inference.chat_completion(body), defer=background.add_task)
 
 
 @router.post("/v1/embeddings", include_in_schema=False)

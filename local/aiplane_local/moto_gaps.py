@@ -5,6 +5,9 @@
 - DynamoDB writes are not atomic across the server's request threads (a conditional put can
   pass its check while another thread writes the item; a cancelled transaction restores a
   copy of the table that drops concurrent writes): serialize them, as DynamoDB guarantees;
+- a DynamoDB transaction backs up every table it touches by deep-copying it, once per item: on the
+  identity table (users, keys, spend logs) that is tens of ms per transaction, under the GIL, growing
+  with the table. Back up only the items the transaction names, and restore them if it is cancelled;
 - S3 stores a presigned POST without checking its policy: enforce the conditions (content-length-range,
   exact and starts-with fields, expiry) and a declared `x-amz-checksum-sha256` as S3 does, so size
   limits and checksums are tested for real; and apply its `tagging` field, which moto drops;
@@ -18,6 +21,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import hashlib
 import json
@@ -32,7 +36,10 @@ from typing import Any
 import xmltodict
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import ActionResult
+from moto.dynamodb import models as moto_dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.instances import InstanceBackend
 from moto.s3.responses import S3Response
@@ -68,6 +75,7 @@ def install(resource_prefix: str) -> None:
 
     LambdaSimpleBackend.invoke = invoke_in_process
     StepFunctionResponse.start_sync_execution = _start_sync_execution
+    _back_up_transaction_items()
     _serialize_dynamodb_writes()
     _enforce_post_policies()
     StringMatches._compare = staticmethod(_string_matches)
@@ -91,6 +99,72 @@ def _serialize_dynamodb_writes() -> None:
 
         serialized.serialized = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, serialized)
+
+
+_in_transaction = threading.local()
+
+
+class _TableCopyInTransaction:
+    """moto's `copy` module as `moto.dynamodb.models` sees it: a table "copied" by a transaction is the
+    table itself (its named items are backed up instead), every other copy is a real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if getattr(_in_transaction, "active", False) and isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _item_key(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return DynamoType(key[table.hash_key_attr]), range_value
+
+
+def _restore_item(table: Table, hash_value: DynamoType, range_value: DynamoType | None, item: Any) -> None:
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+    elif item is None:
+        table.items.get(hash_value, {}).pop(range_value, None)
+    else:
+        table.items[hash_value][range_value] = item
+
+
+def _back_up_transaction_items() -> None:
+    original = DynamoDBBackend.transact_write_items
+    if getattr(original, "backs_up_items", False):
+        return
+    moto_dynamodb_models.copy = _TableCopyInTransaction()  # type: ignore[attr-defined, assignment]
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        backups = []
+        for entry in transact_items:
+            operation = next(iter(entry.values()))
+            table = self.tables.get(operation.get("TableName"))
+            key = operation.get("Key") or operation.get("Item")
+            if table is None or not key or any(name and name not in key for name in (table.hash_key_attr, table.range_key_attr)):
+                continue  # moto refuses it before writing anything
+            hash_value, range_value = _item_key(table, key)
+            current = table.get_item(hash_value, range_value)
+            backups.append((table, hash_value, range_value, copy.deepcopy(current)))
+        _in_transaction.active = True
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, item in reversed(backups):
+                _restore_item(table, hash_value, range_value, item)
+            raise
+        finally:
+            _in_transaction.active = False
+
+    transact_write_items.backs_up_items = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items
 
 
 MOTO_DEFAULT_CLIENT_TOKEN = "ABCDE"  # what moto records when a request carries no token

@@ -65,6 +65,9 @@ class Settings(BaseModel):
     gateway_prices: str = Field("", alias="AIPLANE_GATEWAY_PRICES")
     gateway_model_limits: str = Field("", alias="AIPLANE_GATEWAY_MODEL_LIMITS")
     key_cache_s: float = Field(1.0, ge=0, alias="AIPLANE_KEY_CACHE_S")
+    # How long a gateway request's parallel slot (max_parallel_requests) is leased; a stream renews it at half
+    # time, so the slot of a request whose Lambda died is taken back after this long.
+    gateway_lease_s: float = Field(120.0, gt=0, alias="AIPLANE_GATEWAY_LEASE_S")
     # gpufarm marketplaces' API bases ("": the provider's own).
     vastai_api_url: str = Field("", alias="AIPLANE_VASTAI_API_URL")
     ionet_api_url: str = Field("", alias="AIPLANE_IONET_API_URL")

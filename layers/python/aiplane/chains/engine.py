@@ -53,8 +53,22 @@ def initial_state(run_id: str, input_value: Any, input_type: str, actor: Princip
     `stream`: the run stops before a final model step, for the API function to stream it."""
     return {"run_id": run_id, "vars": {"input": input_value}, "types": {"input": input_type},
             "current": input_value, "current_type": input_type, "transition": "", "transition_number": None, "halt": None,
-            "actor": {"id": actor.id, "kind": actor.kind} if actor else None,
-            "stream": stream, "handoff": None, "resume_at": ""}
+            "actor": _actor_entry(actor), "stream": stream, "handoff": None, "resume_at": ""}
+
+
+def _actor_entry(actor: Principal | None) -> dict[str, str] | None:
+    # The API key it came with, if any: the chain's model calls are metered against it (aiplane.gateway.metering).
+    if actor is None:
+        return None
+    return {"id": actor.id, "kind": actor.kind, **({"keyId": actor.claims["keyId"]} if "keyId" in actor.claims else {})}
+
+
+def actor_of(state: dict[str, Any]) -> Principal | None:
+    actor = state.get("actor")
+    if not actor:
+        return None
+    return Principal(id=actor["id"], kind=actor["kind"], credential="chain",
+                     claims={"keyId": actor["keyId"]} if actor.get("keyId") else {})
 
 
 def pack_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +175,7 @@ class StepContext:
 
     @property
     def actor(self) -> Principal | None:
-        actor = self.state.get("actor")
-        return Principal(id=actor["id"], kind=actor["kind"], credential="chain") if actor else None
+        return actor_of(self.state)
 
     def remaining_s(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -380,7 +393,7 @@ class _Attempt:
             self.value, self.data_type = state["current"], state["current_type"]
         self.timeout_s = parse_duration_s(task.timeout) if task.timeout else DEFAULT_TASK_TIMEOUT_S
         self.started = time.monotonic()
-        self.context = StepContext(task, chain, state, llm or default_llm(), self.started + self.timeout_s)
+        self.context = StepContext(task, chain, state, llm or default_llm(caller=actor_of(state)), self.started + self.timeout_s)
         self.unit: dict[str, Any] = {"taskID": task.id, "taskHandler": task.handler, "inputType": self.data_type,
                                      "outputType": "", "transition": "", "duration": 0, "error": None,
                                      "inputVar": input_var or "previous_output"}

@@ -18,7 +18,7 @@ import httpx
 
 from aiplane.data.pagination import MAX_LIMIT
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gateway import registry
+from aiplane.gateway import metering, registry
 from aiplane.gateway.inference import (
     chat_completion,
     chat_completion_stream,
@@ -27,6 +27,7 @@ from aiplane.gateway.inference import (
     embed,
 )
 from aiplane.gateway.schemas import ChatCompletionBody
+from aiplane.identity.principal import Principal
 
 # The base URL of an OpenAI-compatible endpoint that serves chat and embeddings.
 LLM_BASE_URL_VARIABLE = "AIPLANE_CHAINS_LLM_BASE_URL"
@@ -144,7 +145,12 @@ class OpenAICompatibleLLM:
 class GatewayLLM:
     """LLMPort over the runtime's gateway. A chat goes to the first candidate model, the others are its
     fallbacks (the gateway's: after a failed, unknown or overloaded model, with the model's declared ones),
-    on the backends of the candidate providers only, in their order. An embedding tries the models in order."""
+    on the backends of the candidate providers only, in their order. An embedding tries the models in order.
+    Its chats, streamed or not, are metered for `caller` (the chain's actor) like direct calls: its key's,
+    user's and model's limits apply."""
+
+    def __init__(self, caller: Principal | None = None) -> None:
+        self.caller = caller
 
     def _first_served(self, choice: ModelChoice, call: Any) -> Any:
         candidates = list(choice.models) or [default_task_model()]
@@ -156,12 +162,15 @@ class GatewayLLM:
                     raise
 
     def chat(self, messages, choice, *, tools=None, timeout_s=None):
-        answer = chat_completion(_chat_body(messages, choice, tools), providers=choice.providers)
+        body = _chat_body(messages, choice, tools)
+        answer = metering.metered_completion(self.caller, body, lambda: chat_completion(body, providers=choice.providers))
         return {"message": answer["choices"][0]["message"], "usage": answer.get("usage") or {}, "model": answer["model"]}
 
     def chat_stream(self, messages, choice, *, tools=None, timeout_s=None):
         body = _chat_body(messages, choice, tools, stream=True)
-        return (yield from assembled(chat_completion_stream(body, providers=choice.providers), body.model))
+        lines = metering.metered_stream(self.caller, body,
+                                        lambda on_usage: chat_completion_stream(body, on_usage, providers=choice.providers))
+        return (yield from assembled(lines, body.model))
 
     def prompt(self, text, choice, *, system="", timeout_s=None):
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
@@ -221,5 +230,5 @@ def assembled(lines: Iterator[str], model: str) -> Generator[dict[str, Any], Non
     return {"message": message, "usage": usage, "model": model}
 
 
-def default_llm() -> LLMPort:
-    return OpenAICompatibleLLM() if os.environ.get(LLM_BASE_URL_VARIABLE) else GatewayLLM()
+def default_llm(caller: Principal | None = None) -> LLMPort:
+    return OpenAICompatibleLLM() if os.environ.get(LLM_BASE_URL_VARIABLE) else GatewayLLM(caller)

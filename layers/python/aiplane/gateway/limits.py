@@ -4,7 +4,9 @@ replica by one DynamoDB transaction of conditional updates at admission (no read
 Each scope (`key#<id>`, `user#<id>`, `model#<name>`) may set LiteLLM's limits: `max_budget` with a reset
 period `budget_duration`, `rpm_limit`, `tpm_limit` and `max_parallel_requests`. Its counters are items of
 the identity table (`GatewayLimitRecord`):
-- `INFLIGHT`: requests admitted and not yet finished (`max_parallel_requests`);
+- `INFLIGHT`: the leases of requests admitted and not yet finished (`max_parallel_requests`), a map of
+  request id to the epoch second the slot expires (`gateway_lease_s`; streams renew it): the slot of a
+  request whose Lambda died is taken back by the first admission refused for want of a slot;
 - `MINUTE#<start>`: requests and tokens of a fixed minute (`rpm_limit`, `tpm_limit`; tokens are added when
   the request's usage is known, so `tpm_limit` admits while the minute's tokens are below it);
 - `BUDGET#<period start>` (`BUDGET#all` without a reset period): `spend`, and `headroom`, the budget left
@@ -19,6 +21,7 @@ runtime family: with that, the auth path's short cache (`aiplane.identity.verifi
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
 import uuid
@@ -27,9 +30,16 @@ from functools import cache
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
+from aiplane.data.conditions import (
+    ITEM_CONDITION_FAILED,
+    TRANSACTION_CONFLICT,
+    cancellation_codes,
+    refused_by_condition,
+)
 from aiplane.data.models import ApiKeyRecord
 from aiplane.errors import (
     BadRequestError,
@@ -39,13 +49,17 @@ from aiplane.errors import (
     ValidationError,
 )
 from aiplane.identity import verified_keys
+from aiplane.identity.api_keys import is_active, keys_of
 from aiplane.identity.models import GatewayLimitRecord, UserRecord
-from aiplane.identity.principal import USER, Principal
+from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID, USER, Principal
 from aiplane.identity.users import find_user
+from aiplane.observability import logger
 from aiplane.settings import get_settings
 from aiplane_shared.families import RUNTIME
 
 MINUTE_S = 60
+CONFLICT_RETRIES = 4
+CONFLICT_BACKOFF_S = 0.01
 # LiteLLM's durations: 30s, 30m, 30h, 30d, 2w, 1mo (a month is 30 days here).
 _DURATION = re.compile(r"^(\d+)(s|m|h|d|w|mo)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400}
@@ -143,7 +157,8 @@ class Admission:
     minute: str
     reserved: dict[str, float] = field(default_factory=dict)  # scope name -> reserved cost, budget sk
     budget_sks: dict[str, str] = field(default_factory=dict)
-    inflight: list[str] = field(default_factory=list)  # scope names holding an in-flight slot
+    inflight: list[str] = field(default_factory=list)  # scope names holding a leased parallel slot
+    lease_expires_at: int = 0
     tpm: list[str] = field(default_factory=list)  # scope names counting tokens per minute
 
     def scope(self, name: str) -> Scope:
@@ -153,7 +168,7 @@ class Admission:
 def scopes_for(principal: Principal, model: str) -> tuple[list[Scope], verified_keys.VerifiedKey | None, UserRecord | None]:
     """The key, user and model scopes of a request (spend is tracked for each, limited where set)."""
     key_id = principal.claims.get("keyId")
-    verified = verified_keys.by_key_id(key_id) if key_id else None
+    verified = (verified_keys.by_key_id(key_id) or _verified_by_id(principal.id, key_id)) if key_id else None
     scopes: list[Scope] = []
     user: UserRecord | None = None
     if verified is not None:
@@ -172,6 +187,18 @@ def scopes_for(principal: Principal, model: str) -> tuple[list[Scope], verified_
     return scopes, verified, user
 
 
+def _verified_by_id(owner_id: str, key_id: str) -> verified_keys.VerifiedKey | None:
+    """A key this container has not verified (a chain step's actor): read by its owner's index. A key no
+    longer active is refused, as at authentication."""
+    record = next((key for key in keys_of(owner_id) if key.key_id == key_id), None)
+    if record is None or not is_active(record):
+        raise InvalidCredentialsError("the API key was revoked, expired, or its user no longer has this API")
+    owner = find_user(owner_id) if not record.is_admin and owner_id != BOOTSTRAP_ADMIN_ID else None
+    verified = verified_keys.VerifiedKey(key_hash=record.pk.removeprefix("APIKEY#"), record=record, owner=owner)
+    verified_keys.remember(verified)
+    return verified
+
+
 def admit(principal: Principal, model: str, estimated_cost: float) -> Admission:
     """Take the request's place under every limit, or raise: 429 (with Retry-After) for rpm, tpm and
     parallel requests, 400 `budget_exceeded` for a budget, 401 for a key revoked since it was cached.
@@ -184,12 +211,37 @@ def admit(principal: Principal, model: str, estimated_cost: float) -> Admission:
                           budget_sks={scope.name: scope.budget_sk(now) for scope in scopes})
     if not any(scope.limits.any for scope in scopes):
         return admission
-    kinds: list[tuple[str, Scope | None]] = []  # what each transaction item checks, for the refusal
-    with_transaction(lambda transaction: _admission_items(transaction, admission, verified, user, estimated_cost, now, kinds),
-                     lambda reasons: _refuse(reasons, kinds, admission, now, verified))
+    try:
+        try:
+            _take(admission, verified, user, estimated_cost, now)
+        except _NoSlot:
+            if not _reclaim_slots(admission.scopes, now):
+                raise
+            _take(admission, verified, user, estimated_cost, now)  # a slot was taken back: once more
+    except _NoSlot as refused:
+        raise refused.error from None
     if verified is not None:
         verified_keys.confirm(verified.key_hash)
     return admission
+
+
+class _NoSlot(Exception):
+    def __init__(self, error: RateLimitedError) -> None:
+        self.error = error
+
+
+def _take(admission: Admission, verified: verified_keys.VerifiedKey | None, user: UserRecord | None, cost: float,
+          now: float) -> None:
+    kinds: list[tuple[str, Scope | None]] = []  # what each transaction item checks, for the refusal
+    admission.lease_expires_at = int(now + get_settings().gateway_lease_s)
+
+    def build(transaction: TransactWrite) -> None:  # once per attempt
+        for taken in (kinds, admission.inflight, admission.tpm):
+            taken.clear()
+        admission.reserved.clear()
+        _admission_items(transaction, admission, verified, user, cost, now, kinds)
+
+    with_transaction(build, lambda reasons: _refuse(reasons, kinds, admission, now, verified))
 
 
 def _admission_items(transaction: TransactWrite, admission: Admission, verified: verified_keys.VerifiedKey | None,
@@ -206,9 +258,11 @@ def _admission_items(transaction: TransactWrite, admission: Admission, verified:
     for scope in admission.scopes:
         limits = scope.limits
         if limits.max_parallel_requests is not None:
-            transaction.update(GatewayLimitRecord(scope.pk, "INFLIGHT"), actions=[GatewayLimitRecord.inflight.add(1)],
-                               condition=GatewayLimitRecord.inflight.does_not_exist()
-                               | (GatewayLimitRecord.inflight < limits.max_parallel_requests))
+            # No map yet is a refusal too: `_reclaim_slots` creates it.
+            transaction.update(GatewayLimitRecord(scope.pk, "INFLIGHT"),
+                               actions=[GatewayLimitRecord.leases[admission.request_id].set(admission.lease_expires_at)],
+                               condition=GatewayLimitRecord.leases.exists()
+                               & (size(GatewayLimitRecord.leases) < limits.max_parallel_requests))
             admission.inflight.append(scope.name)
             kinds.append(("parallel", scope))
         if limits.rpm_limit is not None or limits.tpm_limit is not None:
@@ -237,15 +291,23 @@ def _admission_items(transaction: TransactWrite, admission: Admission, verified:
 
 
 def with_transaction(build, refuse) -> None:
-    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(reasons)` raises."""
-    try:
-        with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
-            build(transaction)
-    except TransactWriteError as error:
-        if error.cause_response_code != "TransactionCanceledException":
+    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(reasons)` raises. DynamoDB
+    cancels transactions that meet on an item (a busy key's counters) with TransactionConflict: those are
+    built and sent again after a jittered pause (moto serializes them, so only tests see the retry)."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
+                build(transaction)
+            return
+        except TransactWriteError as error:
+            if error.cause_response_code != "TransactionCanceledException":
+                raise
+            codes = cancellation_codes(error)
+            if TRANSACTION_CONFLICT in codes and ITEM_CONDITION_FAILED not in codes and attempt < CONFLICT_RETRIES:
+                time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2 ** attempt))
+                continue
+            refuse(error.cancellation_reasons)
             raise
-        refuse(error.cancellation_reasons)
-        raise
 
 
 def _refuse(reasons: list[Any], kinds: list[tuple[str, Scope | None]], admission: Admission, now: float,
@@ -261,7 +323,7 @@ def _refuse(reasons: list[Any], kinds: list[tuple[str, Scope | None]], admission
     assert scope is not None
     subject = scope.name.replace("#", " ", 1)
     if kind == "parallel":
-        raise _rate_limited(f"{subject} already has {scope.limits.max_parallel_requests} requests in flight", 1)
+        raise _NoSlot(_rate_limited(f"{subject} already has {scope.limits.max_parallel_requests} requests in flight", 1))
     if kind == "minute":
         retry_after = max(1, math.ceil(int(now // MINUTE_S) * MINUTE_S + MINUTE_S - now))
         raise _rate_limited(f"{subject} used its requests or tokens per minute (rpm {scope.limits.rpm_limit}, "
@@ -282,11 +344,73 @@ def _budget_exceeded(scope: Scope, now: float) -> BadRequestError:
     return BadRequestError(message, code="budget_exceeded")
 
 
+def _reclaim_slots(scopes: list[Scope], now: float) -> bool:
+    """After a refusal for want of a parallel slot: create a scope's lease map if it has none, and take back
+    the leases that expired (their requests died without releasing them). True when a slot may be free now."""
+    reclaimed = False
+    for scope in scopes:
+        if scope.limits.max_parallel_requests is None:
+            continue
+        item = GatewayLimitRecord(scope.pk, "INFLIGHT")
+        try:
+            leases = GatewayLimitRecord.get(scope.pk, "INFLIGHT", consistent_read=True).leases
+        except DoesNotExist:
+            leases = None
+        if leases is None:
+            item.update(actions=[GatewayLimitRecord.leases.set(GatewayLimitRecord.leases | {})])
+            reclaimed = True
+            continue
+        expired = {request_id: expiry for request_id, expiry in leases.as_dict().items() if float(expiry) <= now}
+        if not expired:
+            continue
+        logger.warning("parallel slots taken back from requests that never released them",
+                       extra={"scope": scope.name, "requests": sorted(expired)})
+        condition = None
+        for request_id, expiry in expired.items():  # not one renewed meanwhile
+            unchanged = GatewayLimitRecord.leases[request_id] == expiry
+            condition = unchanged if condition is None else condition & unchanged
+        try:
+            item.update(actions=[GatewayLimitRecord.leases[request_id].remove() for request_id in expired], condition=condition)
+            reclaimed = True
+        except UpdateError as error:
+            if not refused_by_condition(error):
+                raise
+            reclaimed = True  # changed under us: worth one more try
+    return reclaimed
+
+
+def renew(admission: Admission, now: float) -> None:
+    """Extend a long request's parallel slots (a stream renews them at half their lease)."""
+    admission.lease_expires_at = int(now + get_settings().gateway_lease_s)
+    for name in admission.inflight:
+        lease = GatewayLimitRecord.leases[admission.request_id]
+        try:
+            GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT").update(actions=[lease.set(admission.lease_expires_at)],
+                                                                   condition=lease.exists())
+        except UpdateError as error:
+            if not refused_by_condition(error):
+                raise
+            logger.warning("a parallel slot expired before its request ended", extra={"scope": name,
+                                                                                       "request_id": admission.request_id})
+
+
+def renew_due(admission: Admission, now: float) -> bool:
+    return bool(admission.inflight) and now >= admission.lease_expires_at - get_settings().gateway_lease_s / 2
+
+
 def release(admission: Admission) -> None:
-    """Free the request's in-flight slots as it ends (the rest is settled by the spend-log worker):
+    """Free the request's parallel slots as it ends (the rest is settled by the spend-log worker):
     the one write on the request's way out, and only when a parallel limit applies."""
     if not admission.inflight:
         return
-    with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
+    if len(admission.inflight) == 1:  # one write, no transaction
+        GatewayLimitRecord(f"LIMIT#{admission.inflight[0]}", "INFLIGHT").update(
+            actions=[GatewayLimitRecord.leases[admission.request_id].remove()])
+        return
+
+    def build(transaction: TransactWrite) -> None:
         for name in admission.inflight:
-            transaction.update(GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT"), actions=[GatewayLimitRecord.inflight.add(-1)])
+            transaction.update(GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT"),
+                               actions=[GatewayLimitRecord.leases[admission.request_id].remove()])
+
+    with_transaction(build, lambda reasons: None)  # a release that still fails leaves its slots to expire

@@ -1,6 +1,7 @@
 """Metering of a chat completion: admission under the limits before the backend is called, and
 accounting once the backend's usage is known. The accounting leaves the request's path as one SQS
-message (the spend-log queue, with its DLQ); the `runtime_spend` worker settles it in DynamoDB."""
+message (the spend-log queue, with its DLQ), sent after the response (`defer`); the `runtime_spend`
+worker settles it in DynamoDB. Chains' model calls are metered the same way (`metered_completion`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aiplane.data import aws
 from aiplane.data.publish import queue_url
 from aiplane.gateway import limits, spend
 from aiplane.gateway.clients import text_of
+from aiplane.gateway.inference import default_task_model
 from aiplane.gateway.limits import Admission
 from aiplane.gateway.routing import estimate_tokens
 from aiplane.gateway.schemas import ChatCompletionBody
@@ -29,15 +31,35 @@ def admit(principal: Principal, body: ChatCompletionBody, model: str) -> Admissi
     return limits.admit(principal, model, spend.cost(model, prompt_tokens, body.max_tokens or 0))
 
 
-def completed(admission: Admission, complete: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run a buffered completion and account for it (a failed one frees its reservation)."""
+def completed(admission: Admission, complete: Callable[[], dict[str, Any]],
+              defer: Callable[[Callable[[], None]], Any] | None = None) -> dict[str, Any]:
+    """Run a buffered completion and account for it (a failed one frees its reservation). `defer` (the
+    response's background tasks) runs the accounting once the response is sent."""
     try:
         completion = complete()
     except Exception:
         account(admission, None, succeeded=False)
         raise
-    account(admission, spend.usage_of_completion(completion), succeeded=True)
+    usage = spend.usage_of_completion(completion)
+    (defer or (lambda run: run()))(lambda: account(admission, usage, succeeded=True))
     return completion
+
+
+def metered_completion(caller: Principal | None, body: ChatCompletionBody, complete: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A model call made in-process on behalf of `caller` (a chain's step): admitted under the caller's key,
+    user and model limits and accounted like a direct call. Without a caller (a system run) it is not metered."""
+    if caller is None:
+        return complete()
+    return completed(admit(caller, body, body.model or default_task_model()), complete)
+
+
+def metered_stream(caller: Principal | None, body: ChatCompletionBody,
+                   start: Callable[[Callable[[Any], None]], Iterator[str]]) -> Iterator[str]:
+    """A streamed model call made in-process on behalf of `caller` (a chain's final step), metered as
+    `metered_completion` is."""
+    if caller is None:
+        return start(lambda usage: None)
+    return streamed(admit(caller, body, body.model or default_task_model()), start)
 
 
 def streamed(admission: Admission, start: Callable[[Callable[[Any], None]], Iterator[str]]) -> Iterator[str]:
@@ -56,7 +78,10 @@ def streamed(admission: Admission, start: Callable[[Callable[[Any], None]], Iter
 def _passed(admission: Admission, chunks: Iterator[str], reported: list[spend.Usage]) -> Iterator[str]:
     succeeded = False
     try:
-        yield from chunks
+        for chunk in chunks:
+            if limits.renew_due(admission, now := time.time()):
+                limits.renew(admission, now)  # a long stream keeps its parallel slots
+            yield chunk
         succeeded = True
     finally:
         close = getattr(chunks, "close", None)

@@ -57,14 +57,14 @@ def permission_of(principal: Principal, resource: str) -> str:
 
 
 def _looked_up(principal: Principal, resource: str) -> str:
+    # One Query for both the resource's and `server`'s grants (the filter is exact: `files#x` is not `files`).
     best = NONE
-    for granted in (resource, SERVER) if resource != SERVER else (SERVER,):
-        for entry in AccessEntryRecord.by_identity.query(
-            f"IDENTITY#{principal.id}", AccessEntryRecord.gsi1sk.startswith(f"RESOURCE#{granted}#")
-        ):
-            # Exact: the index key is RESOURCE#<resource>#<entry id>, so `files#x` also starts with `files#`.
-            if entry.resource == granted and LEVEL.get(entry.permission, 0) > LEVEL[best]:
-                best = entry.permission
+    for entry in AccessEntryRecord.by_identity.query(
+        f"IDENTITY#{principal.id}", AccessEntryRecord.gsi1sk.startswith("RESOURCE#"),
+        filter_condition=AccessEntryRecord.resource.is_in(resource, SERVER),
+    ):
+        if LEVEL.get(entry.permission, 0) > LEVEL[best]:
+            best = entry.permission
     return best
 
 

@@ -11,15 +11,18 @@ Item layout (pk / sk; gsi1; gsi2; gsi3):
 - key set:       APIKEYS#<user id> / META  (hashes of the keys a user created and has not revoked: the cap)
 - auth event:    AUTHCHAIN#<shard> / SEQ#<sequence>;  AUTHLOG#<user id>, <at>;  AUTHLOG#<day> (failures: AUTHFAIL#<day>), <at>#<sequence>
 - auth chain head: AUTHCHAIN#<shard> / HEAD  (the events form an `aiplane.audit_chain` chain)
-- gateway limit:  LIMIT#<key|user|model>#<id> / INFLIGHT, MINUTE#<start epoch>, BUDGET#<period start epoch | all>
+- gateway limit:  LIMIT#<key|user|model>#<id> / INFLIGHT (leases), MINUTE#<start epoch>, BUDGET#<period start epoch | all>
 - spend log:      SPENDLOG#<request id> / META;  SPENDLOG#USER#<user id>, <at>#<id>;  SPENDLOG, <at>#<id>
 API keys are `aiplane.data.models.ApiKeyRecord` in the same table.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
@@ -155,13 +158,13 @@ class AuthChainHeadRecord(IdentityItem):
 
 
 class GatewayLimitRecord(IdentityItem):
-    """One scope's (key, user or model) gateway counters: in-flight requests, a minute's requests and
+    """One scope's (key, user or model) gateway counters: in-flight requests' leases, a minute's requests and
     tokens, or a budget period's spend and headroom (the budget left after spend and reservations)."""
 
     class Meta(IdentityItem.Meta):
         pass
 
-    inflight = NumberAttribute(null=True)
+    leases: MapAttribute[str, Any] = MapAttribute(null=True)  # INFLIGHT: request id -> the epoch second its parallel slot expires
     requests = NumberAttribute(null=True)
     tokens = NumberAttribute(null=True)
     spend = NumberAttribute(null=True)
