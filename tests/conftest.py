@@ -34,8 +34,12 @@ def set_setting(monkeypatch):
     """Set a settings variable for one test: aiplane.settings reads the environment once."""
     from aiplane.settings import get_settings
 
-    def setter(variable: str, value: str) -> None:
-        monkeypatch.setenv(variable, value)
+    def setter(variable: str, value: str | None) -> None:
+        """None: unset."""
+        if value is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, value)
         get_settings.cache_clear()
 
     yield setter

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from aiplane.events.triggers import DEFAULT_FUNCTION_TIMEOUT_S
+from aiplane.settings import Settings
 from aiplane_shared import resources
 from aiplane_shared.environments import get_environment
 from aiplane_shared.resources import physical_name
@@ -30,7 +30,7 @@ def test_the_event_trigger_worker_runs_one_function_per_invocation_within_its_ti
     env_name, templates = environment_templates
     prefix = get_environment(env_name).resource_prefix
     properties = _worker_fits(templates["async"], prefix, resources.EVENT_TRIGGERS_QUEUE)
-    assert properties["Timeout"] == resources.EVENT_TRIGGERS_QUEUE.consumer_timeout_s > DEFAULT_FUNCTION_TIMEOUT_S
+    assert properties["Timeout"] == resources.EVENT_TRIGGERS_QUEUE.consumer_timeout_s > Settings().function_timeout_s
     actions = actions_of(function_statements(templates["async"], physical_name(prefix, resources.EVENT_TRIGGERS_QUEUE.consumer)))
     assert "sqs:SendMessage" in actions  # an event with several triggers fans out, one message per trigger
 

@@ -78,6 +78,14 @@ class Settings(BaseModel):
     appproxy_circuit_idle_timeout_s: int = Field(3600, gt=0, alias="AIPLANE_APPPROXY_CIRCUIT_IDLE_TIMEOUT_S")
     appproxy_route_evict_after_s: int = Field(300, gt=0, alias="AIPLANE_APPPROXY_ROUTE_EVICT_AFTER_S")
     appproxy_allow_unauthorized_conf: bool = Field(True, alias="AIPLANE_APPPROXY_ALLOW_UNAUTHORIZED_CONF")
+    # Chains (docs/runtime-chains.md): an external OpenAI-compatible endpoint their model steps call
+    # instead of the in-process gateway ("": the gateway), its key, and a stored chain that runs chats
+    # ("": the built-in chat chain).
+    chains_llm_base_url: str = Field("", alias="AIPLANE_CHAINS_LLM_BASE_URL")
+    chains_llm_api_key: str = Field("", alias="AIPLANE_CHAINS_LLM_API_KEY")
+    chat_chain_id: str = Field("", alias="AIPLANE_CHAT_CHAIN_ID")
+    # An event-triggered function's time limit (capped by what one trigger-worker invocation leaves it).
+    function_timeout_s: float = Field(120.0, gt=0, alias="AIPLANE_FUNCTION_TIMEOUT_S")
     # The Telegram Bot API the frontends' poller calls (aiplane.telegram.bot_api); tests point it at a stand-in.
     telegram_api_base: str = Field("https://api.telegram.org", alias="AIPLANE_TELEGRAM_API_BASE")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from aiplane.chains.llm_port import LLM_BASE_URL_VARIABLE
 from tests.integration.chains.stand_ins import StandInLLM
 
 
@@ -16,8 +15,8 @@ def stand_in_llm_server():
 
 
 @pytest.fixture
-def llm(stand_in_llm_server, monkeypatch):
-    monkeypatch.setenv(LLM_BASE_URL_VARIABLE, stand_in_llm_server.url)
+def llm(stand_in_llm_server, set_setting):
+    set_setting("AIPLANE_CHAINS_LLM_BASE_URL", stand_in_llm_server.url)
     stand_in_llm_server.reply = lambda text, body: f"echo: {text}"
     stand_in_llm_server.failures_left = 0
     stand_in_llm_server.requests.clear()

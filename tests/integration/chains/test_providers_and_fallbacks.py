@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 
-from aiplane.chains.llm_port import LLM_BASE_URL_VARIABLE
 from aiplane.gateway import routing
 from tests.integration.chains.test_tasks_route import end, run
 from tests.integration.gateway.conftest import Gateway
@@ -16,8 +15,8 @@ from tests.integration.gateway.standins import OllamaStandIn, OpenAIStandIn
 
 
 @pytest.fixture
-def gateway(runtime, monkeypatch):
-    monkeypatch.delenv(LLM_BASE_URL_VARIABLE, raising=False)  # chains use the runtime's own gateway
+def gateway(runtime, set_setting):
+    set_setting("AIPLANE_CHAINS_LLM_BASE_URL", None)  # chains use the runtime's own gateway
     routing.reset_cooldowns()
     return Gateway(runtime)
 

@@ -12,7 +12,6 @@ import httpx
 import openai
 import pytest
 
-from aiplane.chains.llm_port import LLM_BASE_URL_VARIABLE
 from tests.integration.chains.test_through_gateway import routed_model  # noqa: F401 (a fixture)
 
 TOKEN_DELAY_S = 0.3
@@ -153,8 +152,8 @@ def test_only_the_final_model_step_streams_and_later_steps_still_apply(runtime, 
     assert status == 200 and contents(events) == ["rough draft"] and events[-2]["choices"][0]["finish_reason"] == "stop"
 
 
-def test_a_failure_before_the_first_token_is_an_error_status(runtime, server, admin_api_key, llm, monkeypatch):
+def test_a_failure_before_the_first_token_is_an_error_status(runtime, server, admin_api_key, llm, set_setting):
     chain_id = store_chain(runtime, [CHAT, REPLY_STEP])
-    monkeypatch.setenv(LLM_BASE_URL_VARIABLE, "http://127.0.0.1:9")  # nothing listens there
+    set_setting("AIPLANE_CHAINS_LLM_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     _, (body,), status = timed_stream(server, admin_api_key, chain_id)
     assert status == 502 and body["error"]["message"].startswith("the LLM backend is unreachable")

@@ -7,14 +7,13 @@ import uuid
 
 import pytest
 
-from aiplane.chains.llm_port import LLM_BASE_URL_VARIABLE
 from tests.integration.chains.test_tasks_route import end, run
 
 
 @pytest.fixture
-def routed_model(family_clients, admin_api_key, stand_in_llm_server, monkeypatch):
+def routed_model(family_clients, admin_api_key, stand_in_llm_server, set_setting):
     """A vLLM backend (the stand-in) and a model in one group; chains use no external URL."""
-    monkeypatch.delenv(LLM_BASE_URL_VARIABLE, raising=False)
+    set_setting("AIPLANE_CHAINS_LLM_BASE_URL", None)
     stand_in_llm_server.requests.clear()
     client = family_clients["runtime"]
     headers = {"X-API-Key": admin_api_key}

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from aiplane.events import sandbox, triggers
-from aiplane.settings import current_environment
+from aiplane.settings import Settings, current_environment
 from aiplane_local.lambda_runtime import LocalLambdaContext
 from aiplane_shared import resources
 from aiplane_shared.environments import ENVIRONMENTS
@@ -96,11 +96,11 @@ def test_a_finished_function_is_not_run_again_when_its_sibling_fails(runtime, he
     assert len(runtime.get("/events/type", params={"event_type": ran_a}, headers=headers).json()) == 1
 
 
-def test_one_function_run_fits_one_worker_invocation(monkeypatch):
+def test_one_function_run_fits_one_worker_invocation(set_setting):
     queue = resources.EVENT_TRIGGERS_QUEUE
     assert queue.batch_size == 1
-    assert queue.batch_size * triggers.DEFAULT_FUNCTION_TIMEOUT_S + triggers.WORKER_MARGIN_S <= queue.consumer_timeout_s
-    monkeypatch.setenv("AIPLANE_FUNCTION_TIMEOUT_S", "1000")  # more than the worker has is cut to what it has
+    assert queue.batch_size * Settings().function_timeout_s + triggers.WORKER_MARGIN_S <= queue.consumer_timeout_s
+    set_setting("AIPLANE_FUNCTION_TIMEOUT_S", "1000")  # more than the worker has is cut to what it has
     assert triggers.function_timeout_s() == queue.consumer_timeout_s - triggers.WORKER_MARGIN_S
     assert issubclass(sandbox.RunLimitExceeded, Exception)
 

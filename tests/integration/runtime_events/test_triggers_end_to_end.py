@@ -57,8 +57,8 @@ def test_a_trigger_of_a_missing_function_fails_clearly(runtime, headers, unique)
     assert runs[trigger].status == "error" and "does not exist" in runs[trigger].error
 
 
-def test_functions_are_bounded_in_time_and_cannot_loop_triggers(runtime, headers, unique, monkeypatch):
-    monkeypatch.setenv("AIPLANE_FUNCTION_TIMEOUT_S", "1")
+def test_functions_are_bounded_in_time_and_cannot_loop_triggers(runtime, headers, unique, set_setting):
+    set_setting("AIPLANE_FUNCTION_TIMEOUT_S", "1")
     _, trigger, event_type = setup_trigger(runtime, headers, unique, "while (true) {}")
     runs = triggers.handle_event(append(runtime, headers, event_type, {}), depth=0)
     assert runs[trigger].status == "timeout"

@@ -8,7 +8,6 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from aiplane.chains.llm_port import LLM_BASE_URL_VARIABLE
 from tests.integration.chains.stand_ins import StandInLLM
 from tests.integration.telegram.bot_api_standin import StandInBotApi
 
@@ -34,10 +33,10 @@ def bot_api(set_setting):
 
 
 @pytest.fixture
-def llm(monkeypatch):
+def llm(set_setting):
     server = StandInLLM()
     server.reply = lambda text, body: f"echo: {text}"
-    monkeypatch.setenv(LLM_BASE_URL_VARIABLE, server.url)
+    set_setting("AIPLANE_CHAINS_LLM_BASE_URL", server.url)
     yield server
     server.stop()
 

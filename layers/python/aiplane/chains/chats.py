@@ -7,15 +7,14 @@ machine the CDK app deploys. The turn's model and provider travel in the chat-hi
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aiplane.chains import runner, store
 from aiplane.chains.model import parse_chain
 from aiplane.identity.access import EDIT
 from aiplane.identity.principal import Principal
+from aiplane.settings import get_settings
 
-CHAT_CHAIN_VARIABLE = "AIPLANE_CHAT_CHAIN_ID"
 BUILTIN_CHAT_KEY = "builtin-chat"
 
 BUILTIN_CHAT_CHAIN: dict[str, Any] = {"id": BUILTIN_CHAT_KEY, "description": "built-in chat chain", "tasks": [
@@ -38,7 +37,7 @@ def chat_turn(chat_id: str, message: str, models: list[str], provider: str,
     history = [{key: value for key, value in m.items() if key != "sentAt"} for m in store.chat_messages(chat_id)]
     user = {"role": "user", "content": message}
     input_value = {"messages": history + [user], "model": models[0] if models else "", "provider": provider}
-    stored_chain = os.environ.get(CHAT_CHAIN_VARIABLE)
+    stored_chain = get_settings().chat_chain_id
     if stored_chain:
         output, _, state = runner.run_stored(stored_chain, input_value, "chat_history")
     else:

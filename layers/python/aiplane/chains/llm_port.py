@@ -9,7 +9,6 @@ AIPLANE_CHAINS_LLM_BASE_URL points chains at an external OpenAI-compatible endpo
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,15 +27,14 @@ from aiplane.gateway.inference import (
 )
 from aiplane.gateway.schemas import ChatCompletionBody
 from aiplane.identity.principal import Principal
+from aiplane.settings import get_settings
 
-# The base URL of an OpenAI-compatible endpoint that serves chat and embeddings.
-LLM_BASE_URL_VARIABLE = "AIPLANE_CHAINS_LLM_BASE_URL"
-LLM_API_KEY_VARIABLE = "AIPLANE_CHAINS_LLM_API_KEY"
 DEFAULT_TIMEOUT_S = 60.0
 
 
 def llm_base_url() -> str:
-    return os.environ[LLM_BASE_URL_VARIABLE].rstrip("/")
+    """The OpenAI-compatible endpoint (chat and embeddings) chains call instead of the gateway."""
+    return get_settings().chains_llm_base_url.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ class OpenAICompatibleLLM:
 
     @staticmethod
     def _headers() -> dict[str, str]:
-        api_key = os.environ.get(LLM_API_KEY_VARIABLE)
+        api_key = get_settings().chains_llm_api_key
         return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def _post(self, path: str, body: dict[str, Any] | None, timeout_s: float | None) -> dict[str, Any]:
@@ -231,4 +229,4 @@ def assembled(lines: Iterator[str], model: str) -> Generator[dict[str, Any], Non
 
 
 def default_llm(caller: Principal | None = None) -> LLMPort:
-    return OpenAICompatibleLLM() if os.environ.get(LLM_BASE_URL_VARIABLE) else GatewayLLM(caller)
+    return OpenAICompatibleLLM() if get_settings().chains_llm_base_url else GatewayLLM(caller)

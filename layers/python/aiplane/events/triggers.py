@@ -16,7 +16,6 @@ never makes SQS deliver a finished sibling again."""
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
@@ -36,7 +35,6 @@ from aiplane_shared import resources
 
 # Events sent by functions can trigger functions again; past this depth the chain stops.
 MAX_TRIGGER_DEPTH = 8
-DEFAULT_FUNCTION_TIMEOUT_S = 120.0
 # What the worker needs besides the function's run (reading the trigger, storing sent events).
 WORKER_MARGIN_S = 30
 CHAIN_RECORD_TTL_S = 24 * 3600
@@ -45,7 +43,7 @@ CHAIN_RECORD_TTL_S = 24 * 3600
 def function_timeout_s() -> float:
     """AIPLANE_FUNCTION_TIMEOUT_S, at most what one worker invocation leaves for the run."""
     ceiling = resources.EVENT_TRIGGERS_QUEUE.consumer_timeout_s - WORKER_MARGIN_S
-    return min(float(os.environ.get("AIPLANE_FUNCTION_TIMEOUT_S", DEFAULT_FUNCTION_TIMEOUT_S)), ceiling)
+    return min(get_settings().function_timeout_s, ceiling)
 
 
 def _spend_chain_budget(origin: str) -> None:
