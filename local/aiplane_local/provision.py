@@ -43,7 +43,7 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
     for bus in resources.EVENT_BUSES:
         events.create_event_bus(Name=physical_name(prefix, bus.name))
     for schedule in resources.SCHEDULES:
-        stack.rule_arns[schedule.name] = create_schedule(events, sqs, stack, schedule)
+        stack.rule_arns[schedule.name] = create_schedule(events, stack, schedule)
     for rule in resources.EVENT_RULES:
         stack.rule_arns[rule.name] = create_pattern_rule(events, sqs, stack, rule)
 
@@ -136,7 +136,7 @@ def create_queue_with_dlq(sqs: Any, prefix: str, queue: resources.Queue) -> dict
     return {queue.name: queue_url, queue.dlq_name: dlq_url}
 
 
-def create_schedule(events: Any, sqs: Any, stack: ProvisionedStack, schedule: resources.Schedule) -> str:
+def create_schedule(events: Any, stack: ProvisionedStack, schedule: resources.Schedule) -> str:
     """The schedule's rule, without its SQS target: in moto a schedule rule on the default bus
     matches every event put there (EC2 state changes, for one) and would forward them all. The
     dispatchers fire the schedule into `schedule.target_queue` themselves; the CDK app wires the

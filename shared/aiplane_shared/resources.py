@@ -79,7 +79,6 @@ class Schedule:
     cloud_rate_minutes: int
     local_period_s: float
     target_queue: str
-    detail_type: str
 
     @property
     def schedule_expression(self) -> str:
@@ -248,41 +247,41 @@ EVENT_TRIGGERS_RULE = EventPatternRule(
 
 APPPROXY_WORKER_LIVENESS_SCHEDULE = Schedule(
     "appproxy-worker-liveness", "mark silent app-proxy workers lost", cloud_rate_minutes=1, local_period_s=10.0,
-    target_queue=APPPROXY_WORKER_LIVENESS_QUEUE.name, detail_type="appproxy.worker-liveness",
+    target_queue=APPPROXY_WORKER_LIVENESS_QUEUE.name,
 )
 APPPROXY_IDLE_CIRCUITS_SCHEDULE = Schedule(
     "appproxy-idle-circuits", "collect idle app-proxy circuits", cloud_rate_minutes=5, local_period_s=60.0,
-    target_queue=APPPROXY_IDLE_CIRCUITS_QUEUE.name, detail_type="appproxy.idle-circuits",
+    target_queue=APPPROXY_IDLE_CIRCUITS_QUEUE.name,
 )
 
 GATEWAY_SYNC_SCHEDULE = Schedule(
     "gateway-sync-tick", "reconcile every LLM backend with the declared models", cloud_rate_minutes=1,
-    local_period_s=10.0, target_queue=GATEWAY_SYNC_QUEUE.name, detail_type="Scheduled Event",
+    local_period_s=10.0, target_queue=GATEWAY_SYNC_QUEUE.name,
 )
 GPU_LEASE_SWEEP = Schedule(
     "gpu-lease-sweep", "terminate (or renew) GPU contracts whose duration has run out",
-    cloud_rate_minutes=5, local_period_s=30.0, target_queue=PROVISIONING_QUEUE.name, detail_type="gpu-lease-sweep",
+    cloud_rate_minutes=5, local_period_s=30.0, target_queue=PROVISIONING_QUEUE.name,
 )
 # Both GPU schedules feed the provisioning queue; the provisioner tells them apart by the rule ARN
 # that a Scheduled Event names in `resources`.
 GPU_RECONCILE = Schedule(
     "gpu-reconcile", "terminate tagged GPU instances no contract tracks; fail or finish contracts whose messages were lost",
-    cloud_rate_minutes=10, local_period_s=60.0, target_queue=PROVISIONING_QUEUE.name, detail_type="gpu-reconcile",
+    cloud_rate_minutes=10, local_period_s=60.0, target_queue=PROVISIONING_QUEUE.name,
 )
 
 JOB_LEASE_EXPIRY_SCHEDULE = Schedule(
     "job-lease-expiry", "return jobs with expired leases to the pending queue", cloud_rate_minutes=1,
-    local_period_s=5.0, target_queue=JOB_LEASE_EXPIRY_QUEUE.name, detail_type="runtime.job-lease-expiry",
+    local_period_s=5.0, target_queue=JOB_LEASE_EXPIRY_QUEUE.name,
 )
 
 MLWORKER_LEASES_SCHEDULE = Schedule(
     "mlworker-leases", "expire GPU task leases and mark silent workers offline", cloud_rate_minutes=1,
-    local_period_s=10.0, target_queue=MLWORKER_LEASES_QUEUE.name, detail_type="mlworker.leases",
+    local_period_s=10.0, target_queue=MLWORKER_LEASES_QUEUE.name,
 )
 
 AUDIT_DIGESTS_SCHEDULE = Schedule(
     "audit-digests", "sign and store a digest of every audit chain's heads", cloud_rate_minutes=15,
-    local_period_s=60.0, target_queue=AUDIT_DIGESTS_QUEUE.name, detail_type="audit.digests",
+    local_period_s=60.0, target_queue=AUDIT_DIGESTS_QUEUE.name,
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
@@ -292,7 +291,7 @@ SCHEDULES: tuple[Schedule, ...] = (
 
 UPLOAD_SWEEP_SCHEDULE = Schedule(
     "upload-sweep", "remove presigned uploads never completed", cloud_rate_minutes=15, local_period_s=60.0,
-    target_queue=UPLOAD_SWEEP_QUEUE.name, detail_type="uploads.sweep",
+    target_queue=UPLOAD_SWEEP_QUEUE.name,
 )
 SCHEDULES = (*SCHEDULES, UPLOAD_SWEEP_SCHEDULE)
 # appproxy route health checks: each tick probes the inference routes whose endpoint has a health
@@ -303,7 +302,7 @@ APPPROXY_ROUTE_HEALTH_QUEUE = Queue(
 )
 APPPROXY_ROUTE_HEALTH_SCHEDULE = Schedule(
     "appproxy-route-health", "probe appproxy inference routes", cloud_rate_minutes=1, local_period_s=10.0,
-    target_queue=APPPROXY_ROUTE_HEALTH_QUEUE.name, detail_type="appproxy.route-health",
+    target_queue=APPPROXY_ROUTE_HEALTH_QUEUE.name,
 )
 QUEUES = (*QUEUES, APPPROXY_ROUTE_HEALTH_QUEUE)
 SCHEDULES = (*SCHEDULES, APPPROXY_ROUTE_HEALTH_SCHEDULE)
@@ -315,7 +314,7 @@ TELEGRAM_POLL_QUEUE = Queue(
 )
 TELEGRAM_POLL_SCHEDULE = Schedule(
     "telegram-poll", "poll the Telegram frontends' bots", cloud_rate_minutes=1, local_period_s=5.0,
-    target_queue=TELEGRAM_POLL_QUEUE.name, detail_type="telegram.poll",
+    target_queue=TELEGRAM_POLL_QUEUE.name,
 )
 QUEUES = (*QUEUES, TELEGRAM_POLL_QUEUE)
 SCHEDULES = (*SCHEDULES, TELEGRAM_POLL_SCHEDULE)

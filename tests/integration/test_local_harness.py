@@ -58,8 +58,8 @@ def test_scheduled_rule_delivers_a_scheduled_event_to_its_queue(local_stack):
     events = boto3.client("events", region_name=REGION)
     queue = resources.Queue(f"tick-{uuid.uuid4().hex[:8]}", "test")
     local_stack.provisioned.queue_urls.update(create_queue_with_dlq(sqs, PREFIX, queue))
-    schedule = resources.Schedule(f"tick-{uuid.uuid4().hex[:8]}", "test", 1, 0.1, queue.name, "Scheduled Event")
-    create_schedule(events, sqs, local_stack.provisioned, schedule)
+    schedule = resources.Schedule(f"tick-{uuid.uuid4().hex[:8]}", "test", 1, 0.1, queue.name)
+    create_schedule(events, local_stack.provisioned, schedule)
 
     local_stack.dispatchers.fire_schedule_once(schedule)
     messages = sqs.receive_message(QueueUrl=local_stack.provisioned.queue_urls[queue.name]).get("Messages", [])

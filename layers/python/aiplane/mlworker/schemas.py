@@ -86,10 +86,6 @@ class RegisterWorkerRequest(BaseModel):
     shared: bool | None = None
 
 
-class LeaseRequest(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=128)
-
-
 class PluginStatusReport(BaseModel):
     """What the worker's health check of one of the task's sidecars found."""
 
