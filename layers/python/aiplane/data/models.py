@@ -87,6 +87,18 @@ class AppproxyItem(Model):
     sk = UnicodeAttribute(range_key=True)
 
 
+class MlworkerItem(Model):
+    Meta = _meta(resources.MLWORKER_TABLE)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class GpufarmItem(Model):
+    Meta = _meta(resources.GPUFARM_TABLE)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
 class ConnectionItem(Model):
     Meta = _meta(resources.WEBSOCKET_CONNECTIONS_TABLE)
     pk = UnicodeAttribute(hash_key=True)

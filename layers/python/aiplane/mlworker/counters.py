@@ -15,11 +15,10 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from aiplane.mlworker.models import TABLE_NAME, TaskRecord
-from aiplane.settings import get_settings
+from aiplane.data.models import MlworkerItem
+from aiplane.mlworker.models import TaskRecord
 
 SHARDS = 8
 STATUSES = ("queued", "preparing", "running", "collecting", "completed", "failed")
@@ -27,12 +26,8 @@ ENDED = ("completed", "failed")
 HOURS_PARTITION = "TASKCOUNT#HOURS"
 
 
-class TaskCountRecord(Model):
+class TaskCountRecord(MlworkerItem):
     """pk TASKCOUNT#<shard> sk ALL: tasks per status; pk TASKCOUNT#HOURS sk HOUR#<yyyy-mm-ddThh>: ended in that hour."""
-
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

@@ -32,10 +32,8 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, string_list, table_name
-from aiplane.settings import get_settings
+from aiplane.data.models import Gsi1, Gsi2, Gsi3, MlworkerItem, string_list, table_name
 from aiplane_shared import resources
 
 META = "META"
@@ -66,17 +64,6 @@ def user_status_key(user_id: str, status: str) -> str:
     return f"USERTASKS#{user_id}#{status}"
 
 
-class Gsi3(GlobalSecondaryIndex):
-    """The mlworker table's `gsi3`: a user's tasks per status (aiplane_shared.resources.MLWORKER_TABLE)."""
-
-    class Meta:
-        index_name = "gsi3"
-        projection = AllProjection()
-
-    gsi3pk = UnicodeAttribute(hash_key=True)
-    gsi3sk = UnicodeAttribute(range_key=True)
-
-
 class Gsi4(GlobalSecondaryIndex):
     """The mlworker table's sparse `gsi4`: the queued tasks in aged-priority order."""
 
@@ -88,11 +75,7 @@ class Gsi4(GlobalSecondaryIndex):
     gsi4sk = UnicodeAttribute(range_key=True)
 
 
-class TaskRecord(Model):
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
-
+class TaskRecord(MlworkerItem):
     _persisted_status: str | None  # not stored: the status as last saved (counters), set on first change
 
     pk = UnicodeAttribute(hash_key=True)
@@ -151,11 +134,7 @@ class TaskRecord(Model):
     version = VersionAttribute()  # every save is conditional on the version read
 
 
-class WorkerRecord(Model):
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
-
+class WorkerRecord(MlworkerItem):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=META)
     gsi1pk = UnicodeAttribute(default=WORKERS_PARTITION)
@@ -182,11 +161,7 @@ class WorkerRecord(Model):
     version = VersionAttribute()
 
 
-class ReservationRecord(Model):
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
-
+class ReservationRecord(MlworkerItem):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=META)
     gsi1pk = UnicodeAttribute(default=RESERVATIONS_PARTITION)
@@ -205,24 +180,16 @@ class ReservationRecord(Model):
     version = VersionAttribute(null=True)
 
 
-class ReservationLedger(Model):
+class ReservationLedger(MlworkerItem):
     """One item whose version every reservation bumps in the same transaction, so two
     reservations racing for the last GPUs cannot both pass the capacity check."""
-
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
 
     pk = UnicodeAttribute(hash_key=True, default=RESERVATIONS_PARTITION)
     sk = UnicodeAttribute(range_key=True, default="LEDGER")
     version = VersionAttribute()
 
 
-class PluginConfigRecord(Model):
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
-
+class PluginConfigRecord(MlworkerItem):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="CONFIG")
     enabled = BooleanAttribute()
@@ -232,11 +199,7 @@ class PluginConfigRecord(Model):
     updated_at = UnicodeAttribute()
 
 
-class AuditEventRecord(Model):
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
-
+class AuditEventRecord(MlworkerItem):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     gsi1pk = UnicodeAttribute(default=AUDIT_PARTITION)
@@ -259,11 +222,7 @@ class AuditEventRecord(Model):
     event_hash = UnicodeAttribute()
 
 
-class AuditHeadRecord(Model):
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
-
+class AuditHeadRecord(MlworkerItem):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     sequence_num = NumberAttribute()
@@ -271,11 +230,7 @@ class AuditHeadRecord(Model):
     timestamp = UnicodeAttribute()
 
 
-class ExperimentRecord(Model):
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
-
+class ExperimentRecord(MlworkerItem):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=META)
     gsi1pk = UnicodeAttribute(default=EXPERIMENTS_PARTITION)
@@ -290,11 +245,7 @@ class ExperimentRecord(Model):
     status = UnicodeAttribute(default="active")
 
 
-class JupyterServiceRecord(Model):
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
-
+class JupyterServiceRecord(MlworkerItem):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=META)
     gsi1pk = UnicodeAttribute(default=JUPYTER_PARTITION)
@@ -313,12 +264,8 @@ class JupyterServiceRecord(Model):
     error = UnicodeAttribute(null=True)  # why it could not start (status error)
 
 
-class UsageRecord(Model):
+class UsageRecord(MlworkerItem):
     """A user's recorded GPU usage, decayed to `decayed_at_epoch` (fair share, see `fairshare`)."""
-
-    class Meta:
-        table_name = TABLE_NAME
-        region = get_settings().region
 
     pk = UnicodeAttribute(hash_key=True)  # USAGE#<user id>
     sk = UnicodeAttribute(range_key=True, default=META)
