@@ -25,7 +25,7 @@ from pynamodb.transactions import TransactWrite
 from aiplane import outbound
 from aiplane.clock import now_rfc3339_nano
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import Gsi1, RuntimeItem, string_list
+from aiplane.data.models import Gsi1, RuntimeItem, get_or_404, string_list
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import ConflictError, NotFoundError
 from aiplane.identity import ownership
@@ -131,10 +131,7 @@ def save_task_chain(chain_id: str, definition: dict[str, Any], state_machine_arn
 
 
 def get_task_chain_record(chain_id: str, principal: Principal | None = None, needed: str = VIEW) -> TaskChainRecord:
-    try:
-        record = TaskChainRecord.get(f"TASKCHAIN#{chain_id}", "META")
-    except DoesNotExist:
-        raise NotFoundError(f"task chain {chain_id!r} not found") from None
+    record = get_or_404(TaskChainRecord, f"TASKCHAIN#{chain_id}", "META", missing=f"task chain {chain_id!r} not found")
     ownership.require(principal, needed, ownership.CHAINS, chain_id, record.owner_id)
     return record
 
@@ -224,10 +221,7 @@ def create_hook(hook: dict[str, Any], owner_id: str | None = None) -> dict[str, 
 
 
 def _hook_record(hook_id: str, principal: Principal | None = None, needed: str = VIEW) -> RemoteHookRecord:
-    try:
-        record = RemoteHookRecord.get(f"HOOK#{hook_id}", "META")
-    except DoesNotExist:
-        raise NotFoundError(f"remote hook {hook_id!r} not found") from None
+    record = get_or_404(RemoteHookRecord, f"HOOK#{hook_id}", "META", missing=f"remote hook {hook_id!r} not found")
     ownership.require(principal, needed, ownership.HOOKS, hook_id, record.owner_id)
     return record
 
@@ -316,10 +310,7 @@ def create_chat(subject: str, owner_id: str | None = None) -> dict[str, Any]:
 
 
 def _chat_record(chat_id: str) -> ChatRecord:
-    try:
-        return ChatRecord.get(f"CHAT#{chat_id}", "META")
-    except DoesNotExist:
-        raise NotFoundError(f"chat {chat_id!r} not found") from None
+    return get_or_404(ChatRecord, f"CHAT#{chat_id}", "META", missing=f"chat {chat_id!r} not found")
 
 
 def get_chat(chat_id: str, principal: Principal | None = None, needed: str = VIEW) -> dict[str, Any]:

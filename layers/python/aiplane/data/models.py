@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -13,15 +13,29 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from aiplane.errors import NotFoundError
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
 
 def table_name(table: resources.Table) -> str:
     return get_settings().resource(table.name)
+
+
+Record = TypeVar("Record", bound=Model)
+
+
+def get_or_404(model: type[Record], hash_key: str, range_key: str, *, missing: str, param: str | None = None,
+               consistent_read: bool = False) -> Record:
+    """The item, or the 404 `missing` names (in the caller's family envelope)."""
+    try:
+        return model.get(hash_key, range_key, consistent_read=consistent_read)
+    except DoesNotExist:
+        raise NotFoundError(missing, param=param) from None
 
 
 def string_list(**options: Any) -> ListAttribute[str]:

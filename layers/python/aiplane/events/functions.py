@@ -6,11 +6,11 @@ import json
 import re
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from aiplane.clock import now, rfc3339
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import Gsi1
+from aiplane.data.models import Gsi1, get_or_404
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events import sandbox
 from aiplane.events.models import FunctionRecord, TriggerRecord, trigger_function_key
@@ -74,10 +74,7 @@ def create_function(body: dict[str, Any], owner_id: str | None = None) -> dict[s
 
 
 def get_function(name: str, principal: Principal | None = None, needed: str = VIEW) -> FunctionRecord:
-    try:
-        record = FunctionRecord.get(f"FUNCTION#{name}", "META")
-    except DoesNotExist:
-        raise NotFoundError(f"function {name!r} not found", param="name") from None
+    record = get_or_404(FunctionRecord, f"FUNCTION#{name}", "META", missing=f"function {name!r} not found", param="name")
     ownership.require(principal, needed, ownership.FUNCTIONS, name, record.owner_id)
     return record
 
@@ -155,10 +152,7 @@ def create_trigger(body: dict[str, Any], owner_id: str | None = None) -> dict[st
 
 
 def get_trigger(name: str, principal: Principal | None = None, needed: str = VIEW) -> TriggerRecord:
-    try:
-        record = TriggerRecord.get(f"TRIGGER#{name}", "META")
-    except DoesNotExist:
-        raise NotFoundError(f"event trigger {name!r} not found", param="name") from None
+    record = get_or_404(TriggerRecord, f"TRIGGER#{name}", "META", missing=f"event trigger {name!r} not found", param="name")
     ownership.require(principal, needed, ownership.TRIGGERS, name, record.owner_id)
     return record
 

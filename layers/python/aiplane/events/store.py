@@ -17,6 +17,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from aiplane.clock import now, parse_rfc3339, rfc3339
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_404
 from aiplane.data.publish import put_domain_events
 from aiplane.data.shards import SHARDS, merged, shard_keys, shard_page_size
 from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
@@ -327,10 +328,8 @@ def update_mapping(path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_mapping(path: str) -> dict[str, Any]:
-    try:
-        return json.loads(MappingRecord.get(f"MAPPING#{path}", "META").body)
-    except DoesNotExist:
-        raise NotFoundError(f"no mapping for path {path!r}", param="path") from None
+    record = get_or_404(MappingRecord, f"MAPPING#{path}", "META", missing=f"no mapping for path {path!r}", param="path")
+    return json.loads(record.body)
 
 
 def cached_mapping(path: str) -> dict[str, Any]:

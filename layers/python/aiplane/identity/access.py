@@ -13,12 +13,13 @@ import uuid
 from datetime import UTC, datetime
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import parse_rfc3339, rfc3339
+from aiplane.data.models import get_or_404
 from aiplane.data.pagination import parse_limit
-from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.models import AccessClaimRecord, AccessEntryRecord, identity_entries_key
 from aiplane.identity.principal import USER, Principal
 from aiplane.settings import get_settings
@@ -121,10 +122,7 @@ def create_entry(identity: str | None, resource: str | None, resource_type: str 
 
 
 def get_entry(entry_id: str) -> AccessEntryRecord:
-    try:
-        return AccessEntryRecord.get(f"ACCESS#{entry_id}", "META")
-    except DoesNotExist:
-        raise NotFoundError(f"access entry {entry_id} not found") from None
+    return get_or_404(AccessEntryRecord, f"ACCESS#{entry_id}", "META", missing=f"access entry {entry_id} not found")
 
 
 def list_entries(*, identity: str | None = None, after: str | None = None, limit: str | int | None = None) -> list[AccessEntryRecord]:

@@ -16,11 +16,12 @@ import secrets
 import uuid
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from aiplane.clock import now_iso
-from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
+from aiplane.data.models import get_or_404
+from aiplane.errors import ConflictError, ForbiddenError
 from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit, tenancy, workers
 from aiplane.mlworker.audit import Actor
@@ -56,10 +57,8 @@ def starting_count() -> int:
 
 
 def get_service(service_id: str) -> JupyterServiceRecord:
-    try:
-        return JupyterServiceRecord.get(f"JUPYTER#{service_id}", META, consistent_read=True)
-    except DoesNotExist:
-        raise NotFoundError(f"jupyter service {service_id} not found") from None
+    return get_or_404(JupyterServiceRecord, f"JUPYTER#{service_id}", META, missing=f"jupyter service {service_id} not found",
+                      consistent_read=True)
 
 
 def stop_service(service_id: str, principal: Principal, actor: Actor) -> None:

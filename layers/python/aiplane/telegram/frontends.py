@@ -10,12 +10,11 @@ import re
 import uuid
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from aiplane.clock import now_iso
 from aiplane.data import aws
+from aiplane.data.models import get_or_404
 from aiplane.data.pagination import parse_limit, timestamp_cursor
-from aiplane.errors import NotFoundError, ValidationError
+from aiplane.errors import ValidationError
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, SERVER, VIEW, require_permission
 from aiplane.identity.principal import Principal
@@ -70,10 +69,8 @@ def _status(raw: str | None) -> str | None:
 
 
 def get_frontend(frontend_id: str, principal: Principal | None = None, needed: str = VIEW) -> TelegramFrontendRecord:
-    try:
-        record = TelegramFrontendRecord.get(f"TELEGRAM#{frontend_id}", "META")
-    except DoesNotExist:
-        raise NotFoundError(f"telegram frontend {frontend_id} not found") from None
+    record = get_or_404(TelegramFrontendRecord, f"TELEGRAM#{frontend_id}", "META",
+                        missing=f"telegram frontend {frontend_id} not found")
     ownership.require(principal, needed, ownership.TELEGRAM, frontend_id, record.user_id)
     return record
 
