@@ -55,6 +55,8 @@ class Settings:
     gateway_prices: str = "{}"
     gateway_model_limits: str = "{}"
     key_cache_s: float = 1.0
+    # Semantic search (docs/runtime-files.md): the most chunks one search reads and ranks.
+    search_max_chunks: int = 50_000
 
     def resource(self, name: str) -> str:
         """The physical name of a shared resource (table, queue, bus, secret)."""
@@ -87,6 +89,7 @@ def get_settings() -> Settings:
         gateway_prices=os.environ.get("AIPLANE_GATEWAY_PRICES") or _json_of(environment, "gateway_prices"),
         gateway_model_limits=os.environ.get("AIPLANE_GATEWAY_MODEL_LIMITS") or _json_of(environment, "gateway_model_limits"),
         key_cache_s=float(os.environ.get("AIPLANE_KEY_CACHE_S", 1.0)),
+        search_max_chunks=int(os.environ.get("AIPLANE_SEARCH_MAX_CHUNKS", 50_000)),
     )
 
 

@@ -26,6 +26,7 @@ from pynamodb.transactions import TransactWrite
 from aiplane.clock import now_iso
 from aiplane.data import aws, presigned
 from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
+from aiplane.files import indexing
 from aiplane.files.models import (
     ALL_NODES,
     FILE,
@@ -265,11 +266,13 @@ def create_file(name: str | None, parent_id: str | None, content: bytes, declare
 def _create_file_node(node_id: str, name: str, parent_id: str | None, content_type: str, size: int, key: str,
                       principal: Principal | None) -> FileNodeRecord:
     try:
-        return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=size,
+        node = _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=size,
                        blob_key=key)
     except Exception:
         _delete_blob(key)  # no orphaned content when the metadata write is refused
         raise
+    indexing.file_changed(node)
+    return node
 
 
 def replace_file(node_id: str, content: bytes, declared_type: str | None, principal: Principal | None = None) -> FileNodeRecord:
@@ -292,6 +295,7 @@ def _swap_content(node: FileNodeRecord, revision: int, content_type: str, size: 
         _delete_blob(key)
         raise ConflictError("the file changed concurrently; retry") from None
     _delete_blob(old_key)
+    indexing.file_changed(node)
     return node
 
 
@@ -469,6 +473,7 @@ def delete_file(node_id: str, principal: Principal | None = None) -> None:
     except TransactWriteError:
         raise ConflictError("the file changed concurrently; retry") from None
     _delete_blob(node.blob_key)
+    indexing.file_removed(node)
 
 
 def _subtree(folder: FileNodeRecord) -> list[FileNodeRecord]:
@@ -492,4 +497,5 @@ def delete_folder(folder_id: str, principal: Principal | None = None) -> None:
             raise ConflictError(f"{node.name!r} changed while the folder was being deleted; retry") from None
         if node.kind == FILE:
             _delete_blob(node.blob_key)
+            indexing.file_removed(node)
 
