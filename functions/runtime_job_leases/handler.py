@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aiplane.api.lambda_entry import sqs_worker
 from aiplane.events.jobs import return_expired_leases
 from aiplane.files import indexing
+from aiplane.files.models import INDEX_FILE_TASK
 from aiplane.observability import logger
 
 
@@ -14,7 +15,7 @@ def record_handler(record: SQSRecord) -> None:
     returned = return_expired_leases()
     if returned:
         logger.info("expired job leases returned to the queue", extra={"jobs": len(returned)})
-    if indexing.INDEX_FILE_TASK in returned:
+    if INDEX_FILE_TASK in returned:
         indexing.wake_indexer()
 
 

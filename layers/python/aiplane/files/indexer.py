@@ -12,8 +12,7 @@ from aiplane.data import aws
 from aiplane.errors import NotFoundError
 from aiplane.events import jobs
 from aiplane.files import search, tree, vectors
-from aiplane.files.indexing import INDEX_FILE_TASK
-from aiplane.files.models import FILE
+from aiplane.files.models import FILE, INDEX_FILE_TASK
 from aiplane.observability import logger
 
 LEASE_DURATION = "300s"  # the worker function's timeout

@@ -1,22 +1,23 @@
-"""What the folder tree tells the semantic index: a file's new content becomes an indexing job
-(the job/lease queue of `aiplane.events.jobs`, so the indexer worker or any external worker
-holding `jobs` can lease it) with a wake-up for the indexer worker; a deleted file's chunks go.
+"""What file writes tell the semantic index (the files router calls these after the folder tree's
+writes): a file's new content becomes an indexing job (the job/lease queue of
+`aiplane.events.jobs`, so the indexer worker or any external worker holding `jobs` can lease it)
+with a wake-up for the indexer worker; a deleted file's chunks go.
 
 A file's chunks live in its owner's index (`SEARCH#<owner>`): the owner searches its files."""
 
 from __future__ import annotations
 
 import json
+from functools import cache
 
 from aiplane.data import aws
 from aiplane.events import jobs
 from aiplane.files import vectors
-from aiplane.files.models import FileNodeRecord
-from aiplane.gateway.messaging import queue_url
+from aiplane.files.models import INDEX_FILE_TASK, FileNodeRecord
 from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID
+from aiplane.settings import get_settings
 from aiplane_shared.resources import FILE_INDEXING_QUEUE
 
-INDEX_FILE_TASK = "file_index"
 FILE_ENTITY = "file"
 
 
@@ -37,8 +38,13 @@ def wake_indexer() -> None:
     _wake({})
 
 
+@cache
+def _queue_url() -> str:
+    return aws.client("sqs").get_queue_url(QueueName=get_settings().resource(FILE_INDEXING_QUEUE.name))["QueueUrl"]
+
+
 def _wake(body: dict[str, str]) -> None:
-    aws.client("sqs").send_message(QueueUrl=queue_url(FILE_INDEXING_QUEUE), MessageBody=json.dumps(body))
+    aws.client("sqs").send_message(QueueUrl=_queue_url(), MessageBody=json.dumps(body))
 
 
 def file_removed(node: FileNodeRecord) -> None:

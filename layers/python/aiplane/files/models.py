@@ -25,6 +25,7 @@ from aiplane_shared import resources
 ROOT = "ROOT"
 ALL_NODES = "FILES#ALL"
 FILE, FOLDER = "file", "folder"
+INDEX_FILE_TASK = "file_index"  # the job type of a file's (re)indexing (aiplane.files.indexing)
 
 
 def node_key(node_id: str) -> str:
@@ -108,12 +109,12 @@ class ChunkRecord(_RuntimeModel):
 
 
 class VectorBlockRecord(_RuntimeModel):
-    """The embeddings of chunks first_position .. first_position + count - 1 of one document."""
+    """The embeddings of chunks first_position .. first_position + rows - 1 of one document."""
     document_id = UnicodeAttribute()
     first_position = NumberAttribute()
-    count = NumberAttribute()
+    rows = NumberAttribute()
     dimensions = NumberAttribute()
-    vectors = BinaryAttribute(legacy_encoding=False)  # count x dimensions float32, row-major, little-endian
+    vectors = BinaryAttribute(legacy_encoding=False)  # rows x dimensions float32, row-major, little-endian
     model = UnicodeAttribute()
 
 

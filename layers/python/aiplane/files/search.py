@@ -24,8 +24,7 @@ from aiplane.data.pagination import parse_limit, timestamp_cursor
 from aiplane.errors import BadGatewayError, ConflictError, NotFoundError, ValidationError
 from aiplane.events import jobs
 from aiplane.files import tree, vectors
-from aiplane.files.indexing import INDEX_FILE_TASK
-from aiplane.files.models import FILE, KeywordRecord
+from aiplane.files.models import FILE, INDEX_FILE_TASK, KeywordRecord
 from aiplane.gateway.inference import default_embed_model, embed
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings

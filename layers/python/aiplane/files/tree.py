@@ -26,7 +26,6 @@ from pynamodb.transactions import TransactWrite
 from aiplane.clock import now_iso
 from aiplane.data import aws, presigned
 from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
-from aiplane.files import indexing
 from aiplane.files.models import (
     ALL_NODES,
     FILE,
@@ -266,13 +265,11 @@ def create_file(name: str | None, parent_id: str | None, content: bytes, declare
 def _create_file_node(node_id: str, name: str, parent_id: str | None, content_type: str, size: int, key: str,
                       principal: Principal | None) -> FileNodeRecord:
     try:
-        node = _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=size,
+        return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=size,
                        blob_key=key)
     except Exception:
         _delete_blob(key)  # no orphaned content when the metadata write is refused
         raise
-    indexing.file_changed(node)
-    return node
 
 
 def replace_file(node_id: str, content: bytes, declared_type: str | None, principal: Principal | None = None) -> FileNodeRecord:
@@ -295,7 +292,6 @@ def _swap_content(node: FileNodeRecord, revision: int, content_type: str, size: 
         _delete_blob(key)
         raise ConflictError("the file changed concurrently; retry") from None
     _delete_blob(old_key)
-    indexing.file_changed(node)
     return node
 
 
@@ -466,14 +462,15 @@ def _remove(node: FileNodeRecord) -> None:
         transaction.delete(NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META))
 
 
-def delete_file(node_id: str, principal: Principal | None = None) -> None:
+def delete_file(node_id: str, principal: Principal | None = None) -> FileNodeRecord:
+    """Returns the file removed."""
     node = get_node(node_id, FILE, principal, MANAGE)
     try:
         _remove(node)
     except TransactWriteError:
         raise ConflictError("the file changed concurrently; retry") from None
     _delete_blob(node.blob_key)
-    indexing.file_removed(node)
+    return node
 
 
 def _subtree(folder: FileNodeRecord) -> list[FileNodeRecord]:
@@ -486,10 +483,11 @@ def _subtree(folder: FileNodeRecord) -> list[FileNodeRecord]:
     return found
 
 
-def delete_folder(folder_id: str, principal: Principal | None = None) -> None:
+def delete_folder(folder_id: str, principal: Principal | None = None) -> list[FileNodeRecord]:
     """Recursive, as the contract says: files (content included), subfolders, then the folder
-    (manage on the folder is enough: what others put in it goes with it)."""
+    (manage on the folder is enough: what others put in it goes with it). Returns the files removed."""
     folder = get_node(folder_id, FOLDER, principal, MANAGE)
+    removed = []
     for node in [*_subtree(folder), folder]:
         try:
             _remove(node)
@@ -497,5 +495,6 @@ def delete_folder(folder_id: str, principal: Principal | None = None) -> None:
             raise ConflictError(f"{node.name!r} changed while the folder was being deleted; retry") from None
         if node.kind == FILE:
             _delete_blob(node.blob_key)
-            indexing.file_removed(node)
+            removed.append(node)
+    return removed
 

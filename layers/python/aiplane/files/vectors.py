@@ -48,7 +48,7 @@ def _blocks_of(owner: str, document_id: str) -> list[VectorBlockRecord]:
 
 def chunk_count(owner: str, document_id: str) -> int:
     """How many chunks of the document are indexed (0: none)."""
-    return sum(int(block.count) for block in _blocks_of(owner, document_id))
+    return sum(int(block.rows) for block in _blocks_of(owner, document_id))
 
 
 def write_document(owner: str, document_id: str, texts: list[str], packed: bytes, dimensions: int, *, model: str,
@@ -58,7 +58,7 @@ def write_document(owner: str, document_id: str, texts: list[str], packed: bytes
     Overwritten in place, then the positions and blocks the new version no longer has are dropped:
     a concurrent search sees old or new chunks, never an empty document."""
     old_blocks = _blocks_of(owner, document_id)
-    old_count = sum(int(block.count) for block in old_blocks)
+    old_count = sum(int(block.rows) for block in old_blocks)
     rows, row_bytes = rows_per_block(dimensions), FLOAT32_BYTES * dimensions
     if len(packed) != row_bytes * len(texts):
         raise ValueError("one embedding row per text expected")
@@ -75,7 +75,7 @@ def write_document(owner: str, document_id: str, texts: list[str], packed: bytes
             count = min(rows, len(texts) - start)
             key = f"{_block_prefix(document_id)}{block:05d}"
             new_keys.add(key)
-            batch.save(VectorBlockRecord(partition(owner), key, document_id=document_id, first_position=start, count=count,
+            batch.save(VectorBlockRecord(partition(owner), key, document_id=document_id, first_position=start, rows=count,
                                          dimensions=dimensions, model=model,
                                          vectors=packed[start * row_bytes:(start + count) * row_bytes]))
         for old in old_blocks:
@@ -87,7 +87,7 @@ def write_document(owner: str, document_id: str, texts: list[str], packed: bytes
 def remove_document(owner: str, document_id: str) -> int:
     """Drop a document's chunks and embeddings; returns how many chunks it had."""
     blocks = _blocks_of(owner, document_id)
-    count = sum(int(block.count) for block in blocks)
+    count = sum(int(block.rows) for block in blocks)
     with VectorBlockRecord.batch_write() as batch:
         for block in blocks:
             batch.delete(block)
@@ -148,7 +148,7 @@ def _read_blocks(owner: str, max_chunks: int) -> Iterator[Block]:
     for record in VectorBlockRecord.query(partition(owner), VectorBlockRecord.sk.startswith("VECTORS#")):
         if read >= max_chunks:
             return
-        count, dimensions = min(int(record.count), max_chunks - read), int(record.dimensions)
+        count, dimensions = min(int(record.rows), max_chunks - read), int(record.dimensions)
         read += count
         yield Block(record.document_id, int(record.first_position), count, dimensions,
                     record.vectors[:count * dimensions * FLOAT32_BYTES])
