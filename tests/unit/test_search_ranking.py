@@ -1,5 +1,5 @@
 """The vectorised ranking of search (numpy over float32 rows) orders results as the former pure-Python
-ranking did: cosine similarity, best first, ties by chunk key, radius as a cosine-distance bound, zero
+ranking did (float32 screening, then float64 scores of the candidates): cosine similarity, best first, ties by chunk key, radius as a cosine-distance bound, zero
 vectors scoring 0 and vectors of another dimension -1."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import random
 import numpy as np
 import pytest
 
-from aiplane.files.search import similarities, top_rows
+from aiplane.files.search import rank, similarities
+from aiplane.files.vectors import Block
 
 
 def reference_cosine(a: list[float], b: list[float]) -> float:
@@ -33,14 +34,20 @@ def reference_ranking(query: list[float], rows: list[list[float]], top_k: int, r
 
 
 def vectorised_ranking(query: list[float], rows: list[list[float]], top_k: int, radius: float | None) -> list[int]:
-    q = np.asarray(query, dtype=np.float64)
-    scores = np.asarray([similarities(q, np.asarray([row], dtype="<f4"))[0] if len(row) == len(query) else -1.0
-                         for row in rows])
-    return [int(row) for row in top_rows(scores, top_k, radius)]
+    """search.rank over blocks of up to 7 consecutive rows of one dimension (positions are the row keys)."""
+    blocks, start = [], 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and end - start < 7 and len(rows[end]) == len(rows[start]):
+            end += 1
+        packed = np.asarray(rows[start:end], dtype="<f4").tobytes()
+        blocks.append(Block("doc", start, end - start, len(rows[start]), packed))
+        start = end
+    return [position for (_, position), _ in rank(np.asarray(query, dtype=np.float64), blocks, top_k, radius)]
 
 
 @pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize(("top_k", "radius"), [(1, None), (10, None), (500, None), (10, 0.5), (1000, 0.9)])
+@pytest.mark.parametrize(("top_k", "radius"), [(1, None), (10, None), (500, None), (10, 0.5), (1000, 0.9), (5, 0.0)])
 def test_the_vectorised_ranking_matches_the_former_one(seed, top_k, radius):
     generator = random.Random(seed)
     # small integer vectors: many exact ties, some zero vectors, a few of another dimension

@@ -31,6 +31,7 @@ from aiplane.settings import get_settings
 
 DEFAULT_TOP_K = 10
 FLOAT32 = np.dtype("<f4")  # as aiplane.files.vectors stores them
+SCREEN_MARGIN = 1e-3  # float32 cosine errors are ~1e-6
 MAX_CHUNKS_PER_CALL = 256  # per /index call, and per embedding request
 KEYWORDS_PER_DOCUMENT = 5
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as gateway.clock.now_iso writes it
@@ -130,10 +131,9 @@ def _number(raw: str | None, param: str, *, minimum: float = 0.0) -> float | Non
 
 
 def similarities(query: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each row with the query (0 for a zero vector), in float64 as the stored
-    float32 values compare exactly (one block at a time: the float64 copy stays small)."""
-    rows = matrix.astype(np.float64)
-    norms = np.linalg.norm(rows, axis=1) * float(np.linalg.norm(query))
+    """Cosine similarity of each row with the query (0 for a zero vector), in the query's precision."""
+    rows = matrix.astype(query.dtype, copy=False)
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(query)
     dots = rows @ query
     return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
@@ -163,19 +163,38 @@ def search(owner: str, query: str | None, *, topk: str | None = None, radius: st
     if expand not in (None, "", "files"):
         raise ValidationError("expand must be 'files'", param="expand")
     vector = np.asarray(embed([query], default_embed_model())[0], dtype=np.float64)
-    chunks: list[tuple[str, int]] = []
-    parts: list[np.ndarray] = []
-    for block in vectors.blocks(owner, get_settings().search_max_chunks):
-        chunks.extend((block.document_id, block.first_position + row) for row in range(block.count))
-        # vectors of another embedding model (another dimension) never match
-        parts.append(similarities(vector, np.frombuffer(block.vectors, FLOAT32).reshape(block.count, block.dimensions))
-                     if block.dimensions == len(vector) else np.full(block.count, -1.0))
-    scores = np.concatenate(parts) if parts else np.zeros(0)
-    best = top_rows(scores, top_k, max_distance)
-    texts = vectors.chunk_texts(owner, [chunks[row] for row in best])
-    results = [_result(chunks[row], texts[chunks[row]], float(scores[row]), expand == "files", principal)
-               for row in best if chunks[row] in texts]  # a chunk removed meanwhile is left out
+    ranked = rank(vector, vectors.blocks(owner, get_settings().search_max_chunks), top_k, max_distance)
+    texts = vectors.chunk_texts(owner, [chunk for chunk, _ in ranked])
+    results = [_result(chunk, texts[chunk], score, expand == "files", principal)
+               for chunk, score in ranked if chunk in texts]  # a chunk removed meanwhile is left out
     return {"results": results, "triedQuery": [query]}
+
+
+def rank(vector: np.ndarray, blocks: list[vectors.Block], top_k: int,
+         max_distance: float | None) -> list[tuple[tuple[str, int], float]]:
+    """The top k (document id, position) chunks of the blocks with their similarity, best first.
+    Every row is screened in float32 (one BLAS product per block); the rows that can still be among
+    the k best (or within the radius) by SCREEN_MARGIN, far above float32's error, are scored again
+    in float64, so the ranking is the exact one."""
+    query32 = vector.astype(FLOAT32)
+    matrices = [np.frombuffer(block.vectors, FLOAT32).reshape(block.count, block.dimensions) for block in blocks]
+    # vectors of another embedding model (another dimension) never match
+    approx = np.concatenate([similarities(query32, matrix) if matrix.shape[1] == len(vector) else np.full(len(matrix), -1.0)
+                             for matrix in matrices]).astype(np.float64) if blocks else np.zeros(0)
+    keep = approx >= 1.0 - max_distance - SCREEN_MARGIN if max_distance is not None else np.ones(len(approx), dtype=bool)
+    if keep.sum() > top_k:
+        keep &= approx >= np.partition(approx[keep], keep.sum() - top_k)[keep.sum() - top_k] - SCREEN_MARGIN
+    candidates = np.flatnonzero(keep)
+    starts = np.cumsum([0] + [block.count for block in blocks])
+    owners = np.searchsorted(starts, candidates, side="right") - 1
+    exact = np.asarray([similarities(vector, matrices[which][row - starts[which]][None, :])[0]
+                        if blocks[which].dimensions == len(vector) else -1.0
+                        for row, which in zip(candidates.tolist(), owners.tolist(), strict=True)])
+    ranked = []
+    for best in top_rows(exact, top_k, max_distance).tolist():  # positions in candidates: key order kept
+        row, which = int(candidates[best]), int(owners[best])
+        ranked.append(((blocks[which].document_id, blocks[which].first_position + row - int(starts[which])), float(exact[best])))
+    return ranked
 
 
 def _result(chunk: tuple[str, int], text: str, similarity: float, expand_files: bool,
