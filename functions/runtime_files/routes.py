@@ -16,7 +16,7 @@ from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.data import presigned
 from aiplane.data.pagination import NEXT_CURSOR_HEADER, parse_limit
-from aiplane.files import tree
+from aiplane.files import indexing, tree
 from aiplane.files.models import FILE, FOLDER
 from aiplane.files.uploads import read_presigned_request, read_upload, wants_presigned
 from aiplane.identity.access import EDIT
@@ -57,6 +57,7 @@ async def upload(request: Request) -> dict[str, Any]:
     form = await read_upload(request)
     node = await run_in_threadpool(tree.create_file, form.name or form.filename, form.parent_id, form.content, form.content_type,
                                    current_principal(request))
+    await run_in_threadpool(indexing.file_changed, node)
     return tree.view(node)
 
 
@@ -76,18 +77,21 @@ async def replace(id: str, request: Request) -> dict[str, Any]:
         return await run_in_threadpool(tree.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type, principal)
+    await run_in_threadpool(indexing.file_changed, node)
     return tree.view(node)
 
 
 @router.post("/files/{id}/complete", include_in_schema=False)
 def complete_upload(id: str, request: Request) -> dict[str, Any]:
     """Extra route: the presigned upload of POST/PUT /files (JSON) is in S3; create or update the file."""
-    return tree.view(tree.complete_upload(id, current_principal(request)))
+    node = tree.complete_upload(id, current_principal(request))
+    indexing.file_changed(node)
+    return tree.view(node)
 
 
 @router.delete("/files/{id}")
 def delete(id: str, request: Request) -> dict[str, str]:
-    tree.delete_file(id, current_principal(request))
+    indexing.file_removed(tree.delete_file(id, current_principal(request)))
     return {"message": "file removed"}
 
 
@@ -117,7 +121,8 @@ def create_folder(body: FolderCreateRequest, request: Request) -> dict[str, Any]
 
 @router.delete("/folders/{id}")
 def delete_folder(id: str, request: Request) -> dict[str, str]:
-    tree.delete_folder(id, current_principal(request))
+    for node in tree.delete_folder(id, current_principal(request)):
+        indexing.file_removed(node)
     return {"message": "folder removed"}
 
 

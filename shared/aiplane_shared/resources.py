@@ -318,6 +318,13 @@ TELEGRAM_POLL_SCHEDULE = Schedule(
 )
 QUEUES = (*QUEUES, TELEGRAM_POLL_QUEUE)
 SCHEDULES = (*SCHEDULES, TELEGRAM_POLL_SCHEDULE)
+# Runtime files: each upload or content change queues an indexing job (aiplane.files.indexing); one
+# message wakes the indexer, which leases pending indexing jobs until none is left.
+FILE_INDEXING_QUEUE = Queue(
+    "file-indexing", "wakes the file indexer: lease indexing jobs, chunk and embed the files, store their chunks",
+    consumer_timeout_s=300, max_receive_count=5, consumer="runtime_indexer", batch_size=1,
+)
+QUEUES = (*QUEUES, FILE_INDEXING_QUEUE)
 
 EC2_STATE_CHANGE_RULE = EventPatternRule(
     "gpu-instance-state", "EC2 instance state changes keep GPU contract records current",

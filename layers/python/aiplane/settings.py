@@ -88,6 +88,8 @@ class Settings(BaseModel):
     function_timeout_s: float = Field(120.0, gt=0, alias="AIPLANE_FUNCTION_TIMEOUT_S")
     # The Telegram Bot API the frontends' poller calls (aiplane.telegram.bot_api); tests point it at a stand-in.
     telegram_api_base: str = Field("https://api.telegram.org", alias="AIPLANE_TELEGRAM_API_BASE")
+    # Semantic search (docs/runtime-files.md): the most chunks one search reads and ranks.
+    search_max_chunks: int = Field(50_000, gt=0, alias="AIPLANE_SEARCH_MAX_CHUNKS")
 
     @model_validator(mode="before")
     @classmethod

@@ -3,48 +3,9 @@ Ollama registered as a backend, with an embedding model in the same group."""
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
-
 from aiplane.gateway import routing
-from aiplane.gateway.inference import DEFAULT_EMBED_MODEL_VARIABLE
-from tests.integration.gateway.conftest import Gateway
-from tests.integration.runtime_files.embeddings_standin import EmbeddingsStandIn
+from tests.integration.runtime_files.conftest import user_client
 from tests.integration.runtime_files.test_files import assert_error, upload
-
-
-@pytest.fixture
-def embedder():
-    standin = EmbeddingsStandIn()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def searcher(runtime, embedder, unique, monkeypatch, admin_api_key):
-    """A fresh user (so its index starts empty) with a key allowed to search, and the embed model routed."""
-    routing.reset_cooldowns()
-    gateway = Gateway(runtime)
-    model = unique("embed")
-    backend_id = gateway.backend(unique("b"), embedder.url)
-    group_id = gateway.group(unique("g"), purpose="Internal Embeddings")
-    model_id = gateway.model(model, canChat=False, canPrompt=False, canStream=False, canEmbed=True)
-    gateway.join(group_id, backends=(backend_id,), models=(model_id,))
-    monkeypatch.setenv(DEFAULT_EMBED_MODEL_VARIABLE, model)
-    return user_client(runtime, unique, admin_api_key, permission="edit")
-
-
-def user_client(runtime, unique, admin_api_key, *, permission):
-    from functions.family_app import build_family_app
-
-    email = f"{unique('u')}@example.com"
-    user = runtime.post("/users", json={"email": email, "password": "pw-12345678", "friendlyName": "searcher",
-                                        "allowedResources": [{"name": "search", "resourceType": "search", "permission": permission},
-                                                             {"name": "files", "resourceType": "files", "permission": "view"}]})
-    assert user.status_code == 201, user.text
-    token = runtime.post("/login", json={"email": email, "password": "pw-12345678"}).json()["token"]
-    return TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"})
-
 
 CORPUS = {
     "pets": ["the cat chased the dog", "a dog and a cat and a bird"],

@@ -112,7 +112,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_hooks": _api(RUNTIME_TABLE),
     "runtime_functions": _api(RUNTIME_TABLE),
     "runtime_events": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS),
-    "runtime_files": _api(RUNTIME_TABLE, ARTIFACT_BUCKET),
+    # Each upload or content change queues an indexing job and wakes the indexer.
+    "runtime_files": _api(RUNTIME_TABLE, ARTIFACT_BUCKET, resources.FILE_INDEXING_QUEUE),
     "runtime_search": _gateway_api(ARTIFACT_BUCKET),
     "runtime_jobs": _api(RUNTIME_TABLE),
     "runtime_telegram": _api(RUNTIME_TABLE, capabilities=(C.TELEGRAM_TOKENS,)),
@@ -157,7 +158,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # It fans an event with several triggers out on its own queue, one message per trigger.
     "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET, resources.EVENT_TRIGGERS_QUEUE,
                                       capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
-    "runtime_job_leases": _worker(RUNTIME_TABLE),
+    "runtime_job_leases": _worker(RUNTIME_TABLE, resources.FILE_INDEXING_QUEUE),  # wakes the indexer for returned jobs
+    # Leases indexing jobs, reads the files and embeds their chunks through the gateway.
+    "runtime_indexer": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, read=(ARTIFACT_BUCKET,), capabilities=(C.PROVIDER_KEYS_READ,)),
     # LLM gateway metering: virtual keys and spend logs (identity table), the spend-log worker.
     "runtime_keys": _api(),
     "runtime_spend": _worker(IDENTITY_TABLE, resources.SPEND_LOG_QUEUE),

@@ -111,8 +111,10 @@ def mark_completed(bucket: str, key: str, version_id: str | None) -> None:
     client("s3").delete_object_tagging(Bucket=bucket, Key=key, **_version(version_id))
 
 
-def read_object(bucket: str, key: str, version_id: str | None = None) -> bytes:
-    return client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id))["Body"].read()
+def read_object(bucket: str, key: str, version_id: str | None = None, *, limit: int | None = None) -> bytes:
+    """The object's content (its first `limit` bytes), of the version a record pinned."""
+    ranged = {"Range": f"bytes=0-{limit - 1}"} if limit else {}
+    return client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id), **ranged)["Body"].read()
 
 
 def delete_object(bucket: str, key: str) -> None:

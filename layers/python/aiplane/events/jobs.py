@@ -162,6 +162,17 @@ def _required_leaser(leaser_id: Any) -> str:
     return leaser_id
 
 
+def held_job(job_id: Any, leaser_id: Any) -> JobRecord:
+    """The job, if `leaser_id` holds a lease on it that has not run out (404 for no such job, 409 otherwise)."""
+    if not isinstance(job_id, str) or not job_id:
+        raise ValidationError("jobId is required", param="jobId")
+    leaser_id = _required_leaser(leaser_id)
+    job = get_job(job_id)
+    if job.status != LEASED or job.leaser_id != leaser_id or (job.lease_expires_epoch or 0) <= time.time():
+        raise _not_held(job_id, leaser_id)
+    return job
+
+
 def mark_done(job_id: str, leaser_id: Any) -> None:
     leaser_id = _required_leaser(leaser_id)
     job = get_job(job_id)
@@ -186,15 +197,15 @@ def mark_failed(job_id: str, leaser_id: Any) -> dict[str, Any]:
     return job_view(job)
 
 
-def return_expired_leases() -> int:
-    """Puts every job whose lease ran out back in the pending queue; returns how many."""
+def return_expired_leases() -> list[str]:
+    """Puts every job whose lease ran out back in the pending queue; returns their task types (one per job)."""
     current = time.time()
-    returned = 0
+    returned: list[str] = []
     for job in JobRecord.by_queue.query("JOBLEASES", range_key_condition=Gsi1.gsi1sk < f"{current:015.3f}#"):
         try:
             _release(job, retry=False, condition=(JobRecord.status == LEASED) & (JobRecord.leaser_id == job.leaser_id)
                      & (JobRecord.lease_expires_epoch <= current))
-            returned += 1
+            returned.append(job.task_type)
         except UpdateError as error:
             if not refused_by_condition(error):
                 raise

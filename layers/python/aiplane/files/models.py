@@ -7,7 +7,10 @@ Key layout (pk / sk):
 - FILENAME#<parent>#<name> / META claims a name inside one folder (written in the same transaction)
 - FILEUPLOAD#<file id> / META     a presigned upload not completed yet (expires with the policy);
                                   gsi1: FILEUPLOADS / <expiry epoch>#<file id> (the sweep's)
-- SEARCH#<owner> / CHUNK#<doc id>#<n> one embedded chunk of an indexed document
+- SEARCH#<owner> / CHUNK#<doc id>#<n> one chunk's text of an indexed document
+- SEARCH#<owner> / VECTORS#<doc id>#<b> block b of the document's embeddings: float32 rows packed
+                                  together, so a search reads a few items per document, not one per chunk
+- SEARCH#<owner> / VECTORS-VERSION  changes with every write of the owner's vectors (search's cache key)
 - SEARCH#<owner> / KEYWORD#<word>     a keyword; gsi1: SEARCH#KEYWORDS#<owner> / <first seen>#<word>
 """
 
@@ -21,6 +24,7 @@ from aiplane.data.shards import shard_of
 ROOT = "ROOT"
 ALL_NODES = "FILES#ALL"
 FILE, FOLDER = "file", "folder"
+INDEX_FILE_TASK = "file_index"  # the job type of a file's (re)indexing (aiplane.files.indexing)
 
 
 def node_key(node_id: str) -> str:
@@ -93,11 +97,24 @@ class ChunkRecord(RuntimeItem):
     document_id = UnicodeAttribute()
     position = NumberAttribute()
     text = UnicodeAttribute()
-    vector = BinaryAttribute(legacy_encoding=False)  # float32 little-endian: a quarter of JSON's size
     model = UnicodeAttribute()
     job_id = UnicodeAttribute(null=True)
     leaser_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+
+
+class VectorBlockRecord(RuntimeItem):
+    """The embeddings of chunks first_position .. first_position + rows - 1 of one document."""
+    document_id = UnicodeAttribute()
+    first_position = NumberAttribute()
+    rows = NumberAttribute()
+    dimensions = NumberAttribute()
+    vectors = BinaryAttribute(legacy_encoding=False)  # rows x dimensions float32, row-major, little-endian
+    model = UnicodeAttribute()
+
+
+class VectorVersionRecord(RuntimeItem):
+    version = UnicodeAttribute()
 
 
 class KeywordRecord(RuntimeItem):

@@ -1,33 +1,38 @@
-"""Semantic index: chunks embedded through the runtime gateway, stored per caller, searched by
-exact cosine similarity.
+"""Semantic index: chunks embedded through the runtime gateway, stored per owner, searched by
+exact cosine similarity over float32 blocks with numpy.
 
-Search loads every chunk the caller has indexed (one Query on the caller's partition) and ranks
-them in memory. That is exact and simple, and fine for small corpora (thousands of chunks); a
-large corpus needs a vector index (OpenSearch, pgvector) instead.
+Search reads the owner's embedding blocks (`aiplane.files.vectors`; a few rows' vectors per item)
+up to `AIPLANE_SEARCH_MAX_CHUNKS` rows, ranks them with one matrix product and then reads the
+texts of the top k only. That is exact and linear in the rows read (vectorised); past that bound a
+corpus needs an approximate index (docs/runtime-files.md, "Large corpora").
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-import sys
-from array import array
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from pynamodb.exceptions import PutError
 
 from aiplane.clock import now_iso
 from aiplane.data.pagination import parse_limit, timestamp_cursor
-from aiplane.errors import ConflictError, NotFoundError, ValidationError
-from aiplane.files import tree
-from aiplane.files.models import FILE, ChunkRecord, KeywordRecord
+from aiplane.errors import BadGatewayError, ConflictError, NotFoundError, ValidationError
+from aiplane.events import jobs
+from aiplane.files import tree, vectors
+from aiplane.files.models import FILE, INDEX_FILE_TASK, KeywordRecord
 from aiplane.gateway.inference import default_embed_model, embed
 from aiplane.identity.principal import Principal
+from aiplane.settings import get_settings
 
 DEFAULT_TOP_K = 10
-MAX_CHUNKS_PER_CALL = 256
+FLOAT32 = np.dtype("<f4")  # as aiplane.files.vectors stores them
+SCREEN_MARGIN = 1e-3  # float32 cosine errors are ~1e-6
+MAX_CHUNKS_PER_CALL = 256  # per /index call, and per embedding request
 KEYWORDS_PER_DOCUMENT = 5
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as gateway.clock.now_iso writes it
 _WORD = re.compile(r"[a-z][a-z0-9]{2,}")
@@ -38,71 +43,74 @@ _STOPWORDS = frozenset(
 )
 
 
-def _partition(owner: str) -> str:
-    return f"SEARCH#{owner}"
-
-
-def _chunk_prefix(document_id: str) -> str:
-    return f"CHUNK#{document_id}#"
-
-
-def _chunks_of(owner: str, document_id: str) -> list[ChunkRecord]:
-    return list(ChunkRecord.query(_partition(owner), ChunkRecord.sk.startswith(_chunk_prefix(document_id))))
-
-
 def keywords_of(chunks: list[str]) -> list[str]:
     """The most frequent words of a document (stopwords and words under three letters left out)."""
     counts = Counter(word for chunk in chunks for word in _WORD.findall(chunk.lower()) if word not in _STOPWORDS)
     return [word for word, _ in counts.most_common(KEYWORDS_PER_DOCUMENT)]
 
 
-def _validated_chunks(chunks: list[Any] | None) -> list[str]:
+def _validated_chunks(chunks: list[Any] | None, max_chunks: int) -> list[str]:
     if not chunks:
         raise ValidationError("chunks must hold at least one text", param="chunks")
-    if len(chunks) > MAX_CHUNKS_PER_CALL:
-        raise ValidationError(f"at most {MAX_CHUNKS_PER_CALL} chunks per call", param="chunks")
+    if len(chunks) > max_chunks:
+        raise ValidationError(f"at most {max_chunks} chunks per call", param="chunks")
     for position, chunk in enumerate(chunks):
         if not isinstance(chunk, str) or not chunk.strip():
             raise ValidationError("every chunk must be a non-blank string", param=f"chunks.{position}")
     return list(chunks)
 
 
+def _job_owner(document_id: str, job_id: str | None, leaser_id: str | None) -> str | None:
+    """The owner whose index a job's chunks go to, once the named leaser is found to hold the job's
+    live lease and the job indexes this document; None when no job is named (the caller's own index)."""
+    if not job_id and not leaser_id:
+        return None
+    job = jobs.held_job(job_id, leaser_id)
+    if job.task_type != INDEX_FILE_TASK or job.entity_id != document_id:
+        raise ValidationError(f"job {job_id!r} does not index {document_id!r}", param="id")
+    return str(json.loads(job.payload)["ownerId"])
+
+
+def _embedded(texts: list[str], model: str) -> np.ndarray:
+    rows: list[list[float]] = []
+    for start in range(0, len(texts), MAX_CHUNKS_PER_CALL):
+        rows.extend(embed(texts[start:start + MAX_CHUNKS_PER_CALL], model))
+    if not rows[0] or any(len(row) != len(rows[0]) for row in rows):
+        raise BadGatewayError("the backend returned embeddings of differing or zero length", code="backend_error")
+    return np.asarray(rows, dtype=FLOAT32)
+
+
 def index(owner: str, document_id: str | None, chunks: list[Any] | None, *, replace: bool,
-          job_id: str | None = None, leaser_id: str | None = None) -> dict[str, Any]:
-    """Embed and store a document's chunks. A document already indexed needs `replace: true`."""
+          job_id: str | None = None, leaser_id: str | None = None, max_chunks: int = MAX_CHUNKS_PER_CALL) -> dict[str, Any]:
+    """Embed and store a document's chunks in the owner's index. A document already indexed needs
+    `replace: true`. With `job_id` and `leaser_id`, the leaser must hold that indexing job's live
+    lease (checked before embedding and again before writing) and the chunks go to the index of the
+    job's owner (the file's)."""
     document_id = (document_id or "").strip()
     if not document_id or "#" in document_id:
         raise ValidationError("id is required and must not contain '#'", param="id")
-    texts = _validated_chunks(chunks)
-    existing = _chunks_of(owner, document_id)
-    if existing and not replace:
+    texts = _validated_chunks(chunks, max_chunks)
+    owner = _job_owner(document_id, job_id, leaser_id) or owner
+    if not replace and vectors.chunk_count(owner, document_id):
         raise ConflictError(f"{document_id} is already indexed; send replace: true to replace it")
     model = default_embed_model()
-    vectors = embed(texts, model)  # before any write: a failing backend leaves the old index intact
+    matrix = _embedded(texts, model)  # before any write: a failing backend leaves the old index intact
+    if job_id:
+        jobs.held_job(job_id, leaser_id)  # the lease may have run out while the backend embedded
     now = now_iso()
-    records = [
-        ChunkRecord(_partition(owner), f"{_chunk_prefix(document_id)}{position:05d}", document_id=document_id,
-                    position=position, text=text, vector=pack(vector), model=model, job_id=job_id or None,
-                    leaser_id=leaser_id or None, created_at=now)
-        for position, (text, vector) in enumerate(zip(texts, vectors, strict=True))
-    ]
-    # Overwrite in place, then drop the positions the new version no longer has: a concurrent
-    # search sees the old or the new chunks, never an empty document.
-    with ChunkRecord.batch_write() as batch:
-        for record in records:
-            batch.save(record)
-        for record in existing[len(records):]:
-            batch.delete(record)
+    vectors.write_document(owner, document_id, texts, matrix.tobytes(), matrix.shape[1], model=model, job_id=job_id,
+                           leaser_id=leaser_id, now=now)
     keywords = keywords_of(texts)
     first_seen = datetime.strptime(now, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     for offset, word in enumerate(keywords):
         # one microsecond apart, so every keyword has its own cursor position
         _remember_keyword(owner, word, (first_seen + timedelta(microseconds=offset)).strftime(TIMESTAMP_FORMAT))
-    return {"id": document_id, "vectors": [f"{document_id}#{record.position}" for record in records], "augmentedMetadata": keywords}
+    return {"id": document_id, "vectors": [f"{document_id}#{position}" for position in range(len(texts))],
+            "augmentedMetadata": keywords}
 
 
 def _remember_keyword(owner: str, word: str, now: str) -> None:
-    record = KeywordRecord(_partition(owner), f"KEYWORD#{word}", gsi1pk=f"SEARCH#KEYWORDS#{owner}",
+    record = KeywordRecord(vectors.partition(owner), f"KEYWORD#{word}", gsi1pk=f"SEARCH#KEYWORDS#{owner}",
                            gsi1sk=f"{now}#{word}", word=word, first_seen=now)
     try:
         record.save(condition=KeywordRecord.pk.does_not_exist())  # keeps the first-seen time (the cursor)
@@ -122,26 +130,24 @@ def _number(raw: str | None, param: str, *, minimum: float = 0.0) -> float | Non
     return value
 
 
-def pack(vector: list[float]) -> bytes:
-    packed = array("f", vector)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return packed.tobytes()
+def similarities(query: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row with the query (0 for a zero vector), in the query's precision."""
+    rows = matrix.astype(query.dtype, copy=False)
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(query)
+    dots = rows @ query
+    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
 
-def unpack(raw: bytes) -> array:
-    vector = array("f")
-    vector.frombytes(raw)
-    if sys.byteorder != "little":
-        vector.byteswap()
-    return vector
-
-
-def cosine(a: list[float] | array, b: list[float] | array) -> float:
-    if len(a) != len(b):
-        return -1.0  # vectors of another embedding model never match
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return sum(x * y for x, y in zip(a, b)) / norm if norm else 0.0
+def top_rows(scores: np.ndarray, top_k: int, max_distance: float | None) -> np.ndarray:
+    """The rows of the k best scores, best first, ties in row (key) order; within `max_distance` when given."""
+    rows = np.arange(len(scores))
+    if max_distance is not None:
+        keep = 1.0 - scores <= max_distance
+        rows, scores = rows[keep], scores[keep]
+    if len(rows) > top_k:  # every row tied with the k-th best stays, so ties break by key as a full sort would
+        keep = scores >= np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
+        rows, scores = rows[keep], scores[keep]
+    return rows[np.lexsort((rows, -scores))][:top_k]
 
 
 def search(owner: str, query: str | None, *, topk: str | None = None, radius: str | None = None,
@@ -156,25 +162,49 @@ def search(owner: str, query: str | None, *, topk: str | None = None, radius: st
     _number(epsilon, "epsilon")
     if expand not in (None, "", "files"):
         raise ValidationError("expand must be 'files'", param="expand")
-    vector = embed([query], default_embed_model())[0]
-    scored = []
-    for chunk in ChunkRecord.query(_partition(owner), ChunkRecord.sk.startswith("CHUNK#")):
-        similarity = cosine(vector, unpack(chunk.vector))
-        distance = 1.0 - similarity
-        if max_distance is None or distance <= max_distance:
-            scored.append((similarity, chunk))
-    scored.sort(key=lambda item: (-item[0], item[1].sk))
-    results = [_result(chunk, similarity, expand == "files", principal) for similarity, chunk in scored[:top_k]]
+    vector = np.asarray(embed([query], default_embed_model())[0], dtype=np.float64)
+    ranked = rank(vector, vectors.blocks(owner, get_settings().search_max_chunks), top_k, max_distance)
+    texts = vectors.chunk_texts(owner, [chunk for chunk, _ in ranked])
+    results = [_result(chunk, texts[chunk], score, expand == "files", principal)
+               for chunk, score in ranked if chunk in texts]  # a chunk removed meanwhile is left out
     return {"results": results, "triedQuery": [query]}
 
 
-def _result(chunk: ChunkRecord, similarity: float, expand_files: bool, principal: Principal | None) -> dict[str, Any]:
-    result: dict[str, Any] = {"id": f"{chunk.document_id}#{int(chunk.position)}", "documentId": chunk.document_id,
-                              "chunkIndex": int(chunk.position), "text": chunk.text,
-                              "score": similarity, "distance": 1.0 - similarity}
+def rank(vector: np.ndarray, blocks: list[vectors.Block], top_k: int,
+         max_distance: float | None) -> list[tuple[tuple[str, int], float]]:
+    """The top k (document id, position) chunks of the blocks with their similarity, best first.
+    Every row is screened in float32 (one BLAS product per block); the rows that can still be among
+    the k best (or within the radius) by SCREEN_MARGIN, far above float32's error, are scored again
+    in float64, so the ranking is the exact one."""
+    query32 = vector.astype(FLOAT32)
+    matrices = [np.frombuffer(block.vectors, FLOAT32).reshape(block.count, block.dimensions) for block in blocks]
+    # vectors of another embedding model (another dimension) never match
+    approx = np.concatenate([similarities(query32, matrix) if matrix.shape[1] == len(vector) else np.full(len(matrix), -1.0)
+                             for matrix in matrices]).astype(np.float64) if blocks else np.zeros(0)
+    keep = approx >= 1.0 - max_distance - SCREEN_MARGIN if max_distance is not None else np.ones(len(approx), dtype=bool)
+    if keep.sum() > top_k:
+        keep &= approx >= np.partition(approx[keep], keep.sum() - top_k)[keep.sum() - top_k] - SCREEN_MARGIN
+    candidates = np.flatnonzero(keep)
+    starts = np.cumsum([0] + [block.count for block in blocks])
+    owners = np.searchsorted(starts, candidates, side="right") - 1
+    exact = np.asarray([similarities(vector, matrices[which][row - starts[which]][None, :])[0]
+                        if blocks[which].dimensions == len(vector) else -1.0
+                        for row, which in zip(candidates.tolist(), owners.tolist(), strict=True)])
+    ranked = []
+    for best in top_rows(exact, top_k, max_distance).tolist():  # positions in candidates: key order kept
+        row, which = int(candidates[best]), int(owners[best])
+        ranked.append(((blocks[which].document_id, blocks[which].first_position + row - int(starts[which])), float(exact[best])))
+    return ranked
+
+
+def _result(chunk: tuple[str, int], text: str, similarity: float, expand_files: bool,
+            principal: Principal | None) -> dict[str, Any]:
+    document_id, position = chunk
+    result: dict[str, Any] = {"id": f"{document_id}#{position}", "documentId": document_id, "chunkIndex": position,
+                              "text": text, "score": similarity, "distance": 1.0 - similarity}
     if expand_files:
         try:
-            result["file"] = tree.view(tree.get_node(chunk.document_id, FILE, principal))
+            result["file"] = tree.view(tree.get_node(document_id, FILE, principal))
         except NotFoundError:  # gone, or a file the caller may not see
             result["file"] = None
     return result

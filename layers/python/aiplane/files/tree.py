@@ -555,13 +555,15 @@ def _remove(node: FileNodeRecord) -> None:
         transaction.delete(NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META))
 
 
-def delete_file(node_id: str, principal: Principal | None = None) -> None:
+def delete_file(node_id: str, principal: Principal | None = None) -> FileNodeRecord:
+    """Returns the file removed."""
     node = get_node(node_id, FILE, principal, MANAGE)
     try:
         _remove(node)
     except TransactWriteError:
         raise ConflictError("the file changed concurrently; retry") from None
     _delete_blob(node.blob_key)
+    return node
 
 
 def _subtree(folder: FileNodeRecord) -> list[FileNodeRecord]:
@@ -574,10 +576,11 @@ def _subtree(folder: FileNodeRecord) -> list[FileNodeRecord]:
     return found
 
 
-def delete_folder(folder_id: str, principal: Principal | None = None) -> None:
+def delete_folder(folder_id: str, principal: Principal | None = None) -> list[FileNodeRecord]:
     """Recursive, as the contract says: files (content included), subfolders, then the folder
-    (manage on the folder is enough: what others put in it goes with it)."""
+    (manage on the folder is enough: what others put in it goes with it). Returns the files removed."""
     folder = get_node(folder_id, FOLDER, principal, MANAGE)
+    removed = []
     for node in [*_subtree(folder), folder]:
         try:
             _remove(node)
@@ -585,4 +588,6 @@ def delete_folder(folder_id: str, principal: Principal | None = None) -> None:
             raise ConflictError(f"{node.name!r} changed while the folder was being deleted; retry") from None
         if node.kind == FILE:
             _delete_blob(node.blob_key)
+            removed.append(node)
+    return removed
 
