@@ -76,19 +76,6 @@ def clear() -> None:
             dynamodb.delete_item(TableName=TABLE_NAME, Key={"pk": item["pk"], "sk": item["sk"]})
 
 
-class ItemsRead:
-    def __init__(self) -> None:
-        self.items = 0
-
-    def __call__(self, parsed, model, **_) -> None:
-        if model.name in ("Query", "Scan"):
-            self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
-        elif model.name == "GetItem":
-            self.items += 1 if parsed.get("Item") else 0
-        elif model.name == "BatchGetItem":
-            self.items += sum(len(items) for items in parsed.get("Responses", {}).values())
-
-
 def count_reads(call) -> int:
     from aiplane.mlworker.counters import TaskCountRecord
     from aiplane.mlworker.models import (
@@ -100,18 +87,11 @@ def count_reads(call) -> int:
         UsageRecord,
         WorkerRecord,
     )
+    from aiplane_local.reads import counting_reads
 
-    counter = ItemsRead()
-    clients = {m._get_connection().connection.client
-               for m in (TaskRecord, TaskCountRecord, WorkerRecord, ReservationRecord, JupyterServiceRecord, UsageRecord,
-                         AuditEventRecord, AuditHeadRecord)}
-    for one in clients:
-        one.meta.events.register("after-call.dynamodb", counter)
-    try:
+    with counting_reads(TaskRecord, TaskCountRecord, WorkerRecord, ReservationRecord, JupyterServiceRecord, UsageRecord,
+                        AuditEventRecord, AuditHeadRecord) as counter:
         call()
-    finally:
-        for one in clients:
-            one.meta.events.unregister("after-call.dynamodb", counter)
     return counter.items
 
 

@@ -4,54 +4,19 @@ depend on the number of tasks)."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from aiplane.mlworker import tasks
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.counters import SHARDS, TaskCountRecord
 from aiplane.mlworker.fairshare import UsageRecord
 from aiplane.mlworker.models import JupyterServiceRecord, ReservationRecord, TaskRecord, WorkerRecord
 from aiplane.mlworker.schemas import CreateTaskRequest
+from aiplane_local.reads import counting_reads as counting_reads_on
 
 MODELS = (TaskRecord, TaskCountRecord, WorkerRecord, ReservationRecord, JupyterServiceRecord, UsageRecord)
 
 
-class ItemsRead:
-    """Items DynamoDB read from the mlworker table for the calls seen (Query/Scan: ScannedCount;
-    GetItem/BatchGetItem: items returned). Every model shares one DynamoDB client, so each call's
-    table is noted before it is sent."""
-
-    def __init__(self) -> None:
-        self.items = 0
-
-    @staticmethod
-    def note_table(params, context, **_) -> None:
-        context["aiplane_table"] = params.get("TableName") or next(iter(params.get("RequestItems") or {}), None)
-
-    def __call__(self, parsed, model, context, **_) -> None:
-        if context.get("aiplane_table") != TaskRecord.Meta.table_name:
-            return
-        if model.name in ("Query", "Scan"):
-            self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
-        elif model.name == "GetItem":
-            self.items += 1 if parsed.get("Item") else 0
-        elif model.name == "BatchGetItem":
-            self.items += sum(len(items) for items in parsed.get("Responses", {}).values())
-
-
-@contextmanager
 def counting_reads():
-    counter = ItemsRead()
-    clients = {model._get_connection().connection.client for model in MODELS}
-    for client in clients:
-        client.meta.events.register("before-parameter-build.dynamodb", ItemsRead.note_table)
-        client.meta.events.register("after-call.dynamodb", counter)
-    try:
-        yield counter
-    finally:
-        for client in clients:
-            client.meta.events.unregister("before-parameter-build.dynamodb", ItemsRead.note_table)
-            client.meta.events.unregister("after-call.dynamodb", counter)
+    return counting_reads_on(*MODELS)
 
 
 def seed(count: int, user_id: str) -> None:
