@@ -10,6 +10,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
+import boto3
 import httpx
 from fakeredis import TcpFakeServer
 from moto.server import ThreadedMotoServer
@@ -25,6 +26,7 @@ from aiplane_shared.resources import (
     APPPROXY_MANAGER_TOKEN_SECRET,
     APPPROXY_REDIS_SECRET,
     APPPROXY_WORKER_TOKEN_SECRET,
+    Queue,
 )
 
 # Bootstrap secret -> the variable that may set it locally.
@@ -47,6 +49,17 @@ class LocalStack:
     gpu_instances: GpuInstanceSupervisor
     redis_url: str  # the embedded Redis-compatible server the appproxy workers share (ElastiCache in the cloud)
     redis: TcpFakeServer
+
+    def drain(self, queue: Queue) -> int:
+        """Hand the queue's messages to its consumer, as `make run`'s dispatchers do, until it is
+        empty; how many were delivered (tests that need a worker to have run)."""
+        sqs = boto3.client("sqs", region_name=self.dispatchers.region)
+        url = self.provisioned.queue_urls[queue.name]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        delivered = 0
+        while batch := self.dispatchers.deliver_once(sqs, queue, url, arn):
+            delivered += batch
+        return delivered
 
     def provision(self, environment_name: str) -> ProvisionedStack:
         """Another environment's resources (dev's, for the built assets) in this moto, with the same secrets."""

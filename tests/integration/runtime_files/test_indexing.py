@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-import boto3
 import pytest
 
 from aiplane.files import vectors
@@ -22,16 +21,8 @@ from tests.integration.runtime_files.test_presigned_files import announce_and_up
 def drain_indexer(local_stack):
     """Runs the local dispatcher over the file-indexing queue until it is empty: every wake-up
     reached the indexer worker (functions/runtime_indexer)."""
-    queue = resources.FILE_INDEXING_QUEUE
-    sqs = boto3.client("sqs", region_name=local_stack.dispatchers.region)
-    url = local_stack.provisioned.queue_urls[queue.name]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
     def drain() -> int:
-        delivered = 0
-        while batch := local_stack.dispatchers.deliver_once(sqs, queue, url, arn):
-            delivered += batch
-        return delivered
+        return local_stack.drain(resources.FILE_INDEXING_QUEUE)
 
     drain()  # what earlier tests left: from here on, each pending indexing job is this test's
     return drain
