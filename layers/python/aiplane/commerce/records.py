@@ -2,7 +2,7 @@
 
 Key layout (prefixes are distinct from the GPU fleet's records in the same table):
 - credits      pk BILLING#<user>  sk CREDITS#<currency>
-- transaction  pk BILLING#<user>  sk TXN#<created>#<id>        gsi1 TXNS / <created>#<id> (admin: all)
+- transaction  pk BILLING#<user>  sk TXN#<created>#<id>        gsi1 TXNS[#<shard>] / <created>#<id> (admin: all)
 - idempotency  pk BILLING#<user>  sk IDEMPOTENCY#<key>          TTL: a key is remembered for a day
 - spend window pk SPEND#<user>    sk WINDOW#<name>#<start>      TTL: gone a period after it closes
 - fleet usage  pk SPEND#<user>    sk FLEET                      GPU contracts and GPUs held (concurrency caps)
@@ -10,14 +10,18 @@ Key layout (prefixes are distinct from the GPU fleet's records in the same table
 - usage        pk QUOTA#<user>    sk USAGE                      bytes of stored model artifacts
 - upload count pk QUOTA#<user>    sk UPLOADS#<name>#<start>     TTL like spend windows
 - model        pk MODEL#<id>      sk META                       gsi1 MODELOWNER#<user> / <created>#<id>
-                                                                gsi2 MODELS / <created>#<id> (admin: all)
+                                                                gsi2 MODELS[#<shard>] / <created>#<id> (admin: all)
+                                                                gsi3 READYMODELS / <id> while ready (/stats)
 - prediction   pk MODEL#<id>      sk PRED#<at>#<id>             TTL: a week of latency samples
 
-Money is stored in integer cents so DynamoDB `ADD` stays exact.
+Money is stored in integer cents so DynamoDB `ADD` stays exact. The everyone-partitions (TXNS,
+MODELS) are sharded (`EVERYONE_SHARDS`, a random shard per write; shard 0 is the unsharded key, so
+items written before sharding need no backfill): no one index partition takes every write.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -32,11 +36,13 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, TRANSACTION_CONFLICT, cancellation_codes
 from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.pagination import shard_keys
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 
@@ -44,6 +50,17 @@ META = "META"
 USAGE = "USAGE"
 ALL_TRANSACTIONS = "TXNS"
 ALL_MODELS = "MODELS"
+READY_MODELS = "READYMODELS"
+EVERYONE_SHARDS = 8
+
+
+def everyone_shards(partition: str) -> list[str]:
+    return shard_keys(partition, EVERYONE_SHARDS)
+
+
+def everyone_shard(partition: str) -> str:
+    """Where a new item of an everyone-partition goes."""
+    return random.choice(everyone_shards(partition))
 
 
 def billing_key(user_id: str) -> str:
@@ -187,6 +204,17 @@ class UsageRecord(_GpufarmModel):
 MODEL_LOADING, MODEL_READY, MODEL_FAILED = "loading", "ready", "failed"  # ModelRecord.status
 
 
+class Gsi3(GlobalSecondaryIndex):
+    """The gpufarm table's `gsi3` (aiplane_shared.resources.GPUFARM_TABLE): models ready now."""
+
+    class Meta:
+        index_name = "gsi3"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
 class ModelRecord(_GpufarmModel):
     """An uploaded model; `endpoint_url` is set once a GPU instance serves it."""
 
@@ -198,8 +226,11 @@ class ModelRecord(_GpufarmModel):
     gsi1sk = UnicodeAttribute()  # <created>#<id>
     gsi2pk = UnicodeAttribute(default=ALL_MODELS)
     gsi2sk = UnicodeAttribute()
+    gsi3pk = UnicodeAttribute(null=True)  # READY_MODELS while ready (`ready_keys`)
+    gsi3sk = UnicodeAttribute(null=True)
     by_owner = Gsi1()
     everyone = Gsi2()
+    ready_now = Gsi3()
     model_id = UnicodeAttribute()
     owner_id = UnicodeAttribute()
     name = UnicodeAttribute()
@@ -246,3 +277,10 @@ class PredictionRecord(_GpufarmModel):
     latency_ms = NumberAttribute()
     succeeded = BooleanAttribute()
     expires_at_epoch = NumberAttribute()
+
+
+def ready_keys(ready: bool, model_id: str) -> list[Any]:
+    """The update actions that keep a model in (or out of) the ready-now index with its status."""
+    if ready:
+        return [ModelRecord.gsi3pk.set(READY_MODELS), ModelRecord.gsi3sk.set(model_id)]
+    return [ModelRecord.gsi3pk.remove(), ModelRecord.gsi3sk.remove()]
