@@ -122,7 +122,8 @@ def _new_record(principal: Principal, offer: Offer, config: ContractConfig, dura
     created = now()
     provider, offer_id = offer.provider, offer.id
     return set_index_keys(GpuContractRecord(
-        GpuContractRecord.key(contract_id), contract_id=contract_id, user_id=principal.id, provider=provider, offer_id=offer_id, status=PROVISIONING,
+        GpuContractRecord.key(contract_id), contract_id=contract_id, user_id=principal.id, provider=provider,
+        offer_id=offer_id, status=PROVISIONING,
         created_at=created, updated_at=created, duration_hours=duration_hours, auto_renew=config.auto_renew,
         market=config.market, on_demand_fallback=config.on_demand_fallback,
         price_limit=price_limit(offer, config), gpu_count=offer.gpu_count,
