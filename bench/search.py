@@ -75,6 +75,9 @@ def run(sizes: list[int], dimensions: int, searches: int, admin_key: str) -> Non
     client.post(f"/backend-affinity/{group['id']}/backends/{backend['id']}")
     client.post(f"/model-affinity/{group['id']}/models/{declared['id']}")
     os.environ["AIPLANE_DEFAULT_EMBED_MODEL"] = model
+    from aiplane.settings import get_settings
+
+    get_settings.cache_clear()  # read when the stack started
 
     import numpy as np
 

@@ -8,7 +8,7 @@ Contract rows of this group:
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from aiplane.clock import now_iso
@@ -31,19 +31,19 @@ def health() -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics() -> str:
-    stats = system_stats()
+def metrics(request: Request) -> str:
+    stats = system_stats(request.app.state.request_count)
     database = check_database()
     return prometheus_text({
-        "aiplane_requests_total": ("Requests served by this instance", stats["requests_total"]),
+        "aiplane_requests_total": ("Requests the gpufarm API served, all instances", stats["requests_total"]),
         "aiplane_active_connections": ("Requests in flight on this instance", stats["active_connections"]),
         "aiplane_gpu_instances_active": ("GPU instances running", stats["gpu_instances_active"]),
         "aiplane_models_loaded": ("Models being served", stats["models_loaded"]),
         "aiplane_database_healthy": ("1 when DynamoDB answers", int(database.healthy)),
         "aiplane_database_response_time_ms": ("DynamoDB DescribeTable latency", database.response_time_ms),
-    })
+    }, counters=frozenset({"aiplane_requests_total"}))
 
 
 @router.get("/stats")
-def stats() -> dict[str, Any]:
-    return {"timestamp": now_iso(), **system_stats()}
+def stats(request: Request) -> dict[str, Any]:
+    return {"timestamp": now_iso(), **system_stats(request.app.state.request_count)}

@@ -39,12 +39,14 @@ def _admin(request: Request) -> Principal:
 
 
 @router.get("/api/v1/loadbalancer/loads")
-def all_loads(request: Request) -> dict:
-    agents = loadbalancer.live_agents(current_principal(request))
+def all_loads(request: Request, limit: int = Query(default=100, ge=1, le=1000), cursor: str | None = None) -> dict:
+    """`limit` and `cursor` (beyond the contract) page an admin's view of every agent; `next_cursor` names the next page."""
+    agents, next_cursor = loadbalancer.live_agents(current_principal(request), limit, cursor)
     return {
         "strategy": loadbalancer.get_strategy(),
         "loads": {agent.instance_id: agent.view() for agent in agents},
         "count": len(agents),
+        **({"next_cursor": next_cursor} if next_cursor else {}),
     }
 
 

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from aiplane.data.aws import client
-from aiplane.gpufarm import agent_credentials, contracts
+from aiplane.gpufarm import agent_credentials, agent_liveness, contract_states, contracts
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord
 from aiplane.identity.api_keys import hash_key
 from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID, agent_worker_id
@@ -49,19 +49,19 @@ def enroll_this_machine(agent_port: int) -> LocalHost:
     instance_id = instance["InstanceId"]
     credential = agent_credentials.issue(BOOTSTRAP_ADMIN_ID, contract_id).api_key
     moment = contracts.now()
-    GpuContractRecord(
-        GpuContractRecord.key(contract_id), gsi1pk=GpuContractRecord.offer_key("aws", INSTANCE_TYPE), gsi1sk=contract_id,
-        gsi2pk=GpuContractRecord.status_key(contracts.RUNNING), gsi2sk=contract_id, contract_id=contract_id,
+    contract_states.set_index_keys(GpuContractRecord(
+        GpuContractRecord.key(contract_id), contract_id=contract_id,
         user_id=BOOTSTRAP_ADMIN_ID, provider="aws", offer_id=INSTANCE_TYPE, status=contracts.RUNNING, created_at=moment,
         updated_at=moment, provider_instance_id=instance_id, instance_type=INSTANCE_TYPE,
         zone=instance["Placement"]["AvailabilityZone"], agent_key_hash=hash_key(credential),
-    ).save()
+    )).save()
+    contract_states.add_running(1)  # written running outright: counted as set_status would
     # Shared before it registers: registration keeps what an admin set for the same contract.
-    GpuAgentRecord(
-        GpuAgentRecord.key(instance_id), gsi1sk=instance_id, instance_id=instance_id, url=f"http://{AGENT_HOST}:{agent_port}",
+    agent_liveness.set_index_keys(GpuAgentRecord(
+        GpuAgentRecord.key(instance_id), instance_id=instance_id, url=f"http://{AGENT_HOST}:{agent_port}",
         owner_id=BOOTSTRAP_ADMIN_ID, contract_id=contract_id, shared=True, registered_at=moment, heartbeat_at=moment,
         expires_at_epoch=0,  # not live until its agent registers
-    ).save()
+    )).save()
     # Its mlworker worker too, so that every local user's tasks run on it: only an admin shares a
     # worker, and the agent's own registration (as the same owner) keeps it shared.
     worker_id = agent_worker_id(contract_id)

@@ -150,7 +150,11 @@ MLWORKER_TABLE = Table(
     indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk"),
              Index("gsi4", "gsi4pk", "gsi4sk")),
 )
-GPUFARM_TABLE = Table("gpufarm", "GPU contracts, preferences, loads, billing, guardrails, served models")
+GPUFARM_TABLE = Table(
+    "gpufarm", "GPU contracts, preferences, loads, billing, guardrails, served models",
+    # gsi3: the models ready now (sparse), so /stats counts what serves without reading every model.
+    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")),
+)
 
 # Live updates: who listens on which WebSocket (API Gateway connection ids), expiring with API
 # Gateway's 2-hour connection limit.

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+from aiplane.request_counts import COUNTED_FAMILIES
 from aiplane_infra.constructs.access import FUNCTION_ACCESS, Capability
 from aiplane_shared import resources
 from aiplane_shared.environments import get_environment
 from aiplane_shared.resources import physical_name
+from aiplane_shared.routes import function_name, groups_of
 from tests.infra.code_references import aws_services, referenced_resources
 from tests.infra.iam import actions_of, function_statements, role_id_of
 
@@ -118,3 +120,12 @@ def test_the_jwt_key_is_written_only_by_the_rotation_function(environment_templa
             if "secretsmanager:PutSecretValue" in actions and jwt_secret in json.dumps(statement["Resource"]):
                 writers.add(name)
     assert writers == {physical_name(prefix, resources.SECRET_ROTATION_FUNCTION)}
+
+
+def test_every_function_of_a_family_counted_across_instances_writes_its_table():
+    """aiplane.request_counts adds each app's requests to its family's own table, which it names by
+    the family (the code scan above does not see it): every such function must be allowed to write it."""
+    for family in COUNTED_FAMILIES:
+        table = next(table for table in resources.TABLES if table.name == family)
+        for group in groups_of(family):
+            assert table in FUNCTION_ACCESS[function_name(family, group)].write, (family, group)

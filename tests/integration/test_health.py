@@ -28,7 +28,7 @@ def test_gpufarm_health_metrics_stats(family_clients):
     assert health["status"] == "ok" and health["checks"]["database"]["healthy"] is True
     metrics = client.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
-    assert "# TYPE aiplane_requests_total gauge" in metrics.text
+    assert "# TYPE aiplane_requests_total counter" in metrics.text
     stats = client.get("/stats").json()
     assert set(stats) >= {"timestamp", "requests_total", "requests_per_second", "active_connections",
                           "gpu_instances_active", "models_loaded"}

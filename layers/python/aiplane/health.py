@@ -56,14 +56,17 @@ class RequestCounter:
                     "active_connections": self.in_flight, "uptime_seconds": round(uptime, 3)}
 
 
-def prometheus_text(metrics: dict[str, tuple[str, float]], labels: dict[str, str] | None = None) -> str:
-    """Render `{name: (help, value)}` as Prometheus exposition text (gauges)."""
+def prometheus_text(metrics: dict[str, tuple[str, float]], labels: dict[str, str] | None = None,
+                    counters: frozenset[str] = frozenset()) -> str:
+    """Render `{name: (help, value)}` as Prometheus exposition text: gauges, and counters for the
+    names in `counters` (values that only grow)."""
     label_text = ""
     if labels:
         label_text = "{" + ",".join(f'{key}="{value}"' for key, value in sorted(labels.items())) + "}"
     lines: list[str] = []
     for name, (help_text, value) in metrics.items():
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name}{label_text} {value}"]
+        kind = "counter" if name in counters else "gauge"
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{label_text} {value}"]
     return "\n".join(lines) + "\n"
 
 

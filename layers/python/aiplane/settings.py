@@ -88,6 +88,9 @@ class Settings(BaseModel):
     function_timeout_s: float = Field(120.0, gt=0, alias="AIPLANE_FUNCTION_TIMEOUT_S")
     # The Telegram Bot API the frontends' poller calls (aiplane.telegram.bot_api); tests point it at a stand-in.
     telegram_api_base: str = Field("https://api.telegram.org", alias="AIPLANE_TELEGRAM_API_BASE")
+    # The runtime's default models ("": the built-in names in aiplane.gateway.inference).
+    default_task_model: str = Field("", alias="AIPLANE_DEFAULT_TASK_MODEL")
+    default_embed_model: str = Field("", alias="AIPLANE_DEFAULT_EMBED_MODEL")
     # Semantic search (docs/runtime-files.md): the most chunks one search reads and ranks.
     search_max_chunks: int = Field(50_000, gt=0, alias="AIPLANE_SEARCH_MAX_CHUNKS")
 

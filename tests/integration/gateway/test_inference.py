@@ -80,9 +80,9 @@ def test_the_openai_sdk_lists_chats_streams_and_embeds(runtime, routed, admin_ap
     assert [item.embedding for item in vectors.data] == [[3.0, 0.5, 0.25], [2.0, 0.5, 0.25]]
 
 
-def test_execute_and_embed_use_the_default_models(runtime, routed, monkeypatch):
-    monkeypatch.setenv("AIPLANE_DEFAULT_TASK_MODEL", routed["chat"])
-    monkeypatch.setenv("AIPLANE_DEFAULT_EMBED_MODEL", routed["embed"])
+def test_execute_and_embed_use_the_default_models(runtime, routed, set_setting):
+    set_setting("AIPLANE_DEFAULT_TASK_MODEL", routed["chat"])
+    set_setting("AIPLANE_DEFAULT_EMBED_MODEL", routed["embed"])
     assert runtime.get("/defaultmodel").json() == {"modelName": routed["chat"]}
     executed = runtime.post("/execute", json={"prompt": "2+2?", "model_name": "", "model_provider": ""})
     assert executed.status_code == 200 and executed.json()["response"] == "ollama-a generated: 2+2?" and executed.json()["id"]

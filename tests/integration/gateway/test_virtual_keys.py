@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 
 from aiplane.data.models import ApiKeyRecord
 from aiplane.identity.api_keys import hash_key
-from aiplane.settings import get_settings
 from aiplane_shared.resources import SPEND_LOG_QUEUE
 from tests.integration.gateway.standins import OllamaStandIn
 
@@ -25,16 +24,14 @@ REQUEST_COST = 0.008
 
 
 @pytest.fixture
-def model(gateway, unique, monkeypatch):
+def model(gateway, unique, set_setting):
     """A routed model with an output price, served by a stand-in Ollama."""
     ollama = OllamaStandIn("metered")
     name = unique("metered")
     group = gateway.group(unique("g"))
     gateway.join(group, backends=(gateway.backend(unique("b"), ollama.url),), models=(gateway.model(name),))
-    monkeypatch.setenv("AIPLANE_GATEWAY_PRICES", json.dumps({name: {"input_cost_per_token": 0, "output_cost_per_token": OUTPUT_PRICE}}))
-    get_settings.cache_clear()
+    set_setting("AIPLANE_GATEWAY_PRICES", json.dumps({name: {"input_cost_per_token": 0, "output_cost_per_token": OUTPUT_PRICE}}))
     yield name
-    get_settings.cache_clear()
     ollama.stop()
 
 
@@ -291,21 +288,17 @@ def test_tpm_admits_while_the_minutes_settled_tokens_are_below_the_limit(runtime
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
 
 
-def test_a_models_limits_hold_across_all_its_callers(runtime, user, model, monkeypatch):
+def test_a_models_limits_hold_across_all_its_callers(runtime, user, model, set_setting):
     within_one_minute()
-    monkeypatch.setenv("AIPLANE_GATEWAY_MODEL_LIMITS", json.dumps({model: {"rpm_limit": 3}}))
-    get_settings.cache_clear()
+    set_setting("AIPLANE_GATEWAY_MODEL_LIMITS", json.dumps({model: {"rpm_limit": 3}}))
     first, second = (client_for(generate(runtime, user["headers"])["key"]) for _ in range(2))
     codes = [chat(client, model).status_code for client in (first, second, first, second, runtime)]
     assert codes == [200, 200, 200, 429, 429]  # the admin's key too: the limit is the model's
 
 
 @pytest.fixture
-def short_lease(monkeypatch):
-    monkeypatch.setenv("AIPLANE_GATEWAY_LEASE_S", "4")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def short_lease(set_setting):
+    set_setting("AIPLANE_GATEWAY_LEASE_S", "4")
 
 
 def test_a_killed_requests_parallel_slot_expires_and_is_taken_back(runtime, user, model, monkeypatch):

@@ -18,7 +18,7 @@ from aiplane.commerce import billing, guardrails
 from aiplane.commerce.windows import WINDOW_NAMES
 from aiplane.data.aws import client
 from aiplane.data.secrets import clear_secret_cache
-from aiplane.gpufarm import agent_credentials, contracts
+from aiplane.gpufarm import agent_credentials, contract_states, contracts
 from aiplane.gpufarm.records import GpuContractRecord
 from aiplane.identity.api_keys import hash_key
 from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID
@@ -180,12 +180,12 @@ def running_contract(user_id: str, agent_port: int = 9) -> AgentContract:
     )["Instances"][0]
     credential = agent_credentials.issue(user_id, contract_id)
     moment = clock.now()
-    GpuContractRecord(
-        GpuContractRecord.key(contract_id), gsi1pk=GpuContractRecord.offer_key("aws", "g5.xlarge"), gsi1sk=contract_id,
-        gsi2pk=GpuContractRecord.status_key(contracts.RUNNING), gsi2sk=contract_id, contract_id=contract_id,
+    contract_states.set_index_keys(GpuContractRecord(
+        GpuContractRecord.key(contract_id), contract_id=contract_id,
         user_id=user_id, provider="aws", offer_id="g5.xlarge", status=contracts.RUNNING, created_at=moment,
         updated_at=moment, provider_instance_id=instance["InstanceId"], instance_type="g5.xlarge",
         zone=instance["Placement"]["AvailabilityZone"], agent_key_hash=hash_key(credential.api_key),
-    ).save()
+    )).save()
+    contract_states.add_running(1)  # written running outright: counted as set_status would
     return AgentContract(contract_id, instance["InstanceId"], f"http://127.0.0.1:{agent_port}",
                          {"Authorization": f"Bearer {credential.api_key}"})

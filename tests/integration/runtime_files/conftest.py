@@ -8,7 +8,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiplane.gateway import routing
-from aiplane.gateway.inference import DEFAULT_EMBED_MODEL_VARIABLE
 from tests.integration.gateway.conftest import Gateway
 from tests.integration.runtime_files.embeddings_standin import EmbeddingsStandIn
 
@@ -43,7 +42,7 @@ def embedder():
 
 
 @pytest.fixture
-def searcher(runtime, embedder, unique, monkeypatch, admin_api_key):
+def searcher(runtime, embedder, unique, set_setting, admin_api_key):
     """A fresh user (so its index starts empty) with a key allowed to search, and the embed model routed."""
     routing.reset_cooldowns()
     gateway = Gateway(runtime)
@@ -52,7 +51,7 @@ def searcher(runtime, embedder, unique, monkeypatch, admin_api_key):
     group_id = gateway.group(unique("g"), purpose="Internal Embeddings")
     model_id = gateway.model(model, canChat=False, canPrompt=False, canStream=False, canEmbed=True)
     gateway.join(group_id, backends=(backend_id,), models=(model_id,))
-    monkeypatch.setenv(DEFAULT_EMBED_MODEL_VARIABLE, model)
+    set_setting("AIPLANE_DEFAULT_EMBED_MODEL", model)
     return user_client(runtime, unique, admin_api_key, permission="edit")
 
 

@@ -148,7 +148,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "gpufarm_billing": _api(GPUFARM_TABLE),
     "gpufarm_models": _api(GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     "gpufarm_agents": _api(GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
-    "gpufarm_stream": _api(),
+    "gpufarm_stream": _api(GPUFARM_TABLE),  # its requests count in the gpufarm request count (aiplane.request_counts)
     "gpufarm_health": _api(GPUFARM_TABLE),
     # Workers: each touches its own queue (through its event source) and tables.
     "runtime_downloads": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES),

@@ -30,6 +30,7 @@ from aiplane.errors import (
 )
 from aiplane.health import REQUESTS
 from aiplane.observability import Correlated, correlation_id, logger
+from aiplane.request_counts import SharedRequestCount
 from aiplane.settings import get_settings
 from aiplane.version import VERSION as API_VERSION
 from aiplane_shared.payloads import LAMBDA_BODY_MAX_BYTES
@@ -56,7 +57,8 @@ def create_family_app(family: str, routers: Sequence[APIRouter], *, groups: Coll
     app.add_middleware(_Deadline, family=family)
     app.add_middleware(_CheckJsonBody, family=family)
     app.add_middleware(_BoundBody, family=family)
-    app.add_middleware(_CountRequests)
+    app.state.request_count = SharedRequestCount(family)
+    app.add_middleware(_CountRequests, shared=app.state.request_count)
     app.add_middleware(_NoSniff)
     app.add_middleware(Correlated)
     return app
@@ -209,20 +211,27 @@ class _Deadline:
 
 
 class _CountRequests:
-    """Feeds the process-wide request counter behind /metrics and /stats (pure ASGI: cheap)."""
+    """Feeds the process-wide request counter behind /metrics and /stats (pure ASGI: cheap) and,
+    for the families counted across instances, the shared count (flushed after a response, at
+    most every `request_counts.FLUSH_S`)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, shared: SharedRequestCount) -> None:
         self.app = app
+        self.shared = shared
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         REQUESTS.begin()
+        if self.shared.counted:
+            self.shared.note()
         try:
             await self.app(scope, receive, send)
         finally:
             REQUESTS.end()
+        if self.shared.counted and self.shared.flush_due():
+            await asyncio.to_thread(self.shared.flush)
 
 
 def declared_routes(router: APIRouter, prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -31,11 +31,13 @@ from aiplane.commerce.records import (
     TransactionRecord,
     atomic_write,
     billing_key,
+    everyone_shard,
+    everyone_shards,
     write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
-from aiplane.data.pagination import timestamp_cursor
+from aiplane.data.pagination import newest_across_shards, timestamp_cursor
 from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.principal import Principal
 
@@ -83,7 +85,7 @@ def create_payment(user_id: str, payment: Payment, idempotency_key: str | None) 
     created = rfc3339(now)
     transaction_id = f"txn_{uuid.uuid4().hex}"
     record = TransactionRecord(
-        billing_key(user_id), f"TXN#{created}#{transaction_id}", gsi1pk=ALL_TRANSACTIONS, gsi1sk=f"{created}#{transaction_id}",
+        billing_key(user_id), f"TXN#{created}#{transaction_id}", gsi1pk=everyone_shard(ALL_TRANSACTIONS), gsi1sk=f"{created}#{transaction_id}",
         transaction_id=transaction_id, user_id=user_id, amount_cents=payment.amount_cents, currency=payment.currency,
         status=SUCCEEDED, provider=payment.provider, payment_type=payment.payment_type, idempotency_key=key, created_at=created,
     )
@@ -128,7 +130,9 @@ def list_transactions(user_id: str | None, limit: int, cursor: str | None) -> li
     before = timestamp_cursor(cursor)
     if user_id is None:
         newer = TransactionRecord.gsi1sk < before if before else None
-        return list(TransactionRecord.everyone.query(ALL_TRANSACTIONS, newer, scan_index_forward=False, limit=limit))
+        return newest_across_shards(
+            lambda shard: TransactionRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit),
+            everyone_shards(ALL_TRANSACTIONS), lambda record: record.gsi1sk, limit)
     condition: Condition = TransactionRecord.sk.between("TXN#", f"TXN#{before}") if before else TransactionRecord.sk.startswith("TXN#")
     return list(TransactionRecord.query(billing_key(user_id), condition, scan_index_forward=False, limit=limit))
 

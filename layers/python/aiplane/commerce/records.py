@@ -2,7 +2,7 @@
 
 Key layout (prefixes are distinct from the GPU fleet's records in the same table):
 - credits      pk BILLING#<user>  sk CREDITS#<currency>
-- transaction  pk BILLING#<user>  sk TXN#<created>#<id>        gsi1 TXNS / <created>#<id> (admin: all)
+- transaction  pk BILLING#<user>  sk TXN#<created>#<id>        gsi1 TXNS[#<shard>] / <created>#<id> (admin: all)
 - idempotency  pk BILLING#<user>  sk IDEMPOTENCY#<key>          TTL: a key is remembered for a day
 - spend window pk SPEND#<user>    sk WINDOW#<name>#<start>      TTL: gone a period after it closes
 - fleet usage  pk SPEND#<user>    sk FLEET                      GPU contracts and GPUs held (concurrency caps)
@@ -10,14 +10,18 @@ Key layout (prefixes are distinct from the GPU fleet's records in the same table
 - usage        pk QUOTA#<user>    sk USAGE                      bytes of stored model artifacts
 - upload count pk QUOTA#<user>    sk UPLOADS#<name>#<start>     TTL like spend windows
 - model        pk MODEL#<id>      sk META                       gsi1 MODELOWNER#<user> / <created>#<id>
-                                                                gsi2 MODELS / <created>#<id> (admin: all)
+                                                                gsi2 MODELS[#<shard>] / <created>#<id> (admin: all)
+                                                                gsi3 READYMODELS / <id> while ready (/stats)
 - prediction   pk MODEL#<id>      sk PRED#<at>#<id>             TTL: a week of latency samples
 
-Money is stored in integer cents so DynamoDB `ADD` stays exact.
+Money is stored in integer cents so DynamoDB `ADD` stays exact. The everyone-partitions (TXNS,
+MODELS) are sharded (`EVERYONE_SHARDS`, a random shard per write; shard 0 is the unsharded key, so
+items written before sharding need no backfill): no one index partition takes every write.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -32,18 +36,28 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, TRANSACTION_CONFLICT, cancellation_codes
-from aiplane.data.models import Gsi1, Gsi2, table_name
+from aiplane.data.models import GpufarmItem, Gsi1, Gsi2, Gsi3
+from aiplane.data.pagination import shard_keys
 from aiplane.settings import get_settings
-from aiplane_shared import resources
 
 META = "META"
 USAGE = "USAGE"
 ALL_TRANSACTIONS = "TXNS"
 ALL_MODELS = "MODELS"
+READY_MODELS = "READYMODELS"
+EVERYONE_SHARDS = 8
+
+
+def everyone_shards(partition: str) -> list[str]:
+    return shard_keys(partition, EVERYONE_SHARDS)
+
+
+def everyone_shard(partition: str) -> str:
+    """Where a new item of an everyone-partition goes."""
+    return random.choice(everyone_shards(partition))
 
 
 def billing_key(user_id: str) -> str:
@@ -87,19 +101,10 @@ def write_with_retries(write: Callable[[], None], attempts: int = 4) -> None:
                 raise
 
 
-class _GpufarmModel(Model):
-    class Meta:
-        table_name = table_name(resources.GPUFARM_TABLE)
-        region = get_settings().region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class CreditBalanceRecord(_GpufarmModel):
+class CreditBalanceRecord(GpufarmItem):
     """A user's credit balance in one currency: payments add to it."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     balance_cents = NumberAttribute(default=0)
@@ -107,10 +112,10 @@ class CreditBalanceRecord(_GpufarmModel):
     updated_at = UTCDateTimeAttribute(null=True)
 
 
-class TransactionRecord(_GpufarmModel):
+class TransactionRecord(GpufarmItem):
     """One payment."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     gsi1pk = UnicodeAttribute(default=ALL_TRANSACTIONS)
@@ -127,10 +132,10 @@ class TransactionRecord(_GpufarmModel):
     created_at = UnicodeAttribute()  # fixed-width RFC3339 (sorts as a string, doubles as cursor)
 
 
-class IdempotencyRecord(_GpufarmModel):
+class IdempotencyRecord(GpufarmItem):
     """Claims a client's idempotency key; written in the same transaction as the payment."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     transaction_sk = UnicodeAttribute()
@@ -138,31 +143,31 @@ class IdempotencyRecord(_GpufarmModel):
     expires_at_epoch = NumberAttribute()
 
 
-class CounterRecord(_GpufarmModel):
+class CounterRecord(GpufarmItem):
     """A fixed-window counter: spent cents of a spending window, or uploads of an upload window."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     value = NumberAttribute(default=0)
     expires_at_epoch = NumberAttribute(null=True)
 
 
-class FleetUsageRecord(_GpufarmModel):
+class FleetUsageRecord(GpufarmItem):
     """GPU contracts of a user from their hold to their settlement, and their GPUs."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     instances = NumberAttribute(default=0)
     gpus = NumberAttribute(default=0)
 
 
-class HoldRecord(_GpufarmModel):
+class HoldRecord(GpufarmItem):
     """Credits and spending-window headroom held for GPU contracts, written in the same
     transaction that takes them; each contract settles its share once (`settled`)."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     sk = UnicodeAttribute(range_key=True, default=META)
@@ -175,10 +180,10 @@ class HoldRecord(_GpufarmModel):
     created_at = UTCDateTimeAttribute()
 
 
-class UsageRecord(_GpufarmModel):
+class UsageRecord(GpufarmItem):
     """Bytes of model artifacts a user stores."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     used_bytes = NumberAttribute(default=0)
@@ -187,10 +192,10 @@ class UsageRecord(_GpufarmModel):
 MODEL_LOADING, MODEL_READY, MODEL_FAILED = "loading", "ready", "failed"  # ModelRecord.status
 
 
-class ModelRecord(_GpufarmModel):
+class ModelRecord(GpufarmItem):
     """An uploaded model; `endpoint_url` is set once a GPU instance serves it."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     sk = UnicodeAttribute(range_key=True, default=META)
@@ -198,8 +203,11 @@ class ModelRecord(_GpufarmModel):
     gsi1sk = UnicodeAttribute()  # <created>#<id>
     gsi2pk = UnicodeAttribute(default=ALL_MODELS)
     gsi2sk = UnicodeAttribute()
+    gsi3pk = UnicodeAttribute(null=True)  # READY_MODELS while ready (`ready_keys`)
+    gsi3sk = UnicodeAttribute(null=True)
     by_owner = Gsi1()
     everyone = Gsi2()
+    ready_now = Gsi3()  # the models ready now
     model_id = UnicodeAttribute()
     owner_id = UnicodeAttribute()
     name = UnicodeAttribute()
@@ -226,7 +234,7 @@ class ModelRecord(_GpufarmModel):
 PENDING_MODEL_UPLOADS = "MODELUPLOADS"
 
 
-class ModelUploadRecord(_GpufarmModel):
+class ModelUploadRecord(GpufarmItem):
     """A presigned model upload not completed yet: the model it will create (pk of that model, sk UPLOAD)."""
 
     owner_id = UnicodeAttribute()
@@ -238,12 +246,19 @@ class ModelUploadRecord(_GpufarmModel):
     by_expiry = Gsi1()
 
 
-class PredictionRecord(_GpufarmModel):
+class PredictionRecord(GpufarmItem):
     """One prediction's outcome, the sample behind latency percentiles."""
 
-    class Meta(_GpufarmModel.Meta):
+    class Meta(GpufarmItem.Meta):
         pass
 
     latency_ms = NumberAttribute()
     succeeded = BooleanAttribute()
     expires_at_epoch = NumberAttribute()
+
+
+def ready_keys(ready: bool, model_id: str) -> list[Any]:
+    """The update actions that keep a model in (or out of) the ready-now index with its status."""
+    if ready:
+        return [ModelRecord.gsi3pk.set(READY_MODELS), ModelRecord.gsi3sk.set(model_id)]
+    return [ModelRecord.gsi3pk.remove(), ModelRecord.gsi3sk.remove()]

@@ -36,8 +36,11 @@ from aiplane.commerce.records import (
     PredictionRecord,
     UsageRecord,
     atomic_write,
+    everyone_shard,
+    everyone_shards,
     model_key,
     model_owner_key,
+    ready_keys,
     write_with_retries,
 )
 from aiplane.commerce.scope import require_owner
@@ -45,7 +48,7 @@ from aiplane.commerce.windows import DAILY, HOURLY, current_window
 from aiplane.data import presigned
 from aiplane.data.aws import client
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
-from aiplane.data.pagination import timestamp_cursor
+from aiplane.data.pagination import newest_across_shards, timestamp_cursor
 from aiplane.errors import (
     BadGatewayError,
     ConflictError,
@@ -174,7 +177,7 @@ def _new_model(owner_id: str, filename: str | None, size: int, *, name: str | No
     now = rfc3339(datetime.now(UTC))
     safe_name = _UNSAFE_NAME.sub("_", filename.rsplit("/", 1)[-1])
     record = ModelRecord(
-        model_key(model_id), gsi1pk=model_owner_key(owner_id), gsi1sk=f"{now}#{model_id}", gsi2pk=ALL_MODELS,
+        model_key(model_id), gsi1pk=model_owner_key(owner_id), gsi1sk=f"{now}#{model_id}", gsi2pk=everyone_shard(ALL_MODELS),
         gsi2sk=f"{now}#{model_id}", model_id=model_id, owner_id=owner_id,
         name=_text(name, "name", filename.rsplit("/", 1)[-1].rsplit(".", 1)[0] or model_id),
         format=model_format.format, framework=_text(framework, "framework", model_format.framework),
@@ -227,8 +230,10 @@ def list_models(owner_id: str | None, limit: int, cursor: str | None) -> list[Mo
     `created_at` of the last model of the previous page."""
     before = timestamp_cursor(cursor)
     if owner_id is None:
-        condition = ModelRecord.gsi2sk < before if before else None
-        return list(ModelRecord.everyone.query(ALL_MODELS, condition, scan_index_forward=False, limit=limit))
+        newer = ModelRecord.gsi2sk < before if before else None
+        return newest_across_shards(
+            lambda shard: ModelRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit),
+            everyone_shards(ALL_MODELS), lambda record: record.gsi2sk, limit)
     condition = ModelRecord.gsi1sk < before if before else None
     return list(ModelRecord.by_owner.query(model_owner_key(owner_id), condition, scan_index_forward=False, limit=limit))
 
@@ -254,7 +259,7 @@ def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1, *, agent_i
     """Called by the GPU fleet once an instance serves the model at `endpoint_url` (HTTP POST);
     with `agent_instance_id`, only while the model is still assigned to that agent."""
     (record := ModelRecord(model_key(model_id), "META")).update(
-        actions=[ModelRecord.status.set(READY), ModelRecord.endpoint_url.set(endpoint_url),
+        actions=[ModelRecord.status.set(READY), *ready_keys(True, model_id), ModelRecord.endpoint_url.set(endpoint_url),
                  ModelRecord.replicas.set(replicas), ModelRecord.failure_reason.remove(),
                  ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
         condition=_still_assigned(agent_instance_id),
@@ -265,7 +270,8 @@ def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1, *, agent_i
 def mark_failed(model_id: str, reason: str | None = None, *, agent_instance_id: str | None = None) -> None:
     """Called by the GPU fleet when no instance could load the model, with why."""
     (record := ModelRecord(model_key(model_id), "META")).update(
-        actions=[ModelRecord.status.set(FAILED), ModelRecord.endpoint_url.remove(), ModelRecord.replicas.set(0),
+        actions=[ModelRecord.status.set(FAILED), *ready_keys(False, model_id), ModelRecord.endpoint_url.remove(),
+                 ModelRecord.replicas.set(0),
                  *([ModelRecord.failure_reason.set(reason[:MAX_REASON])] if reason else []),
                  ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
         condition=_still_assigned(agent_instance_id),

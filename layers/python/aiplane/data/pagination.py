@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Generic, TypeVar
 
 from aiplane.clock import parse_rfc3339, rfc3339, rfc3339_nano
@@ -93,3 +96,14 @@ def one_request(model: Any, hash_key: Any, *, limit: int, cursor: str | None = N
     page: dict[str, Any] = next(results.page_iter, {})
     return Page(items=[model.from_raw_data(raw) for raw in page.get("Items", [])],
                 next_cursor=encode_cursor(results.page_iter.last_evaluated_key))
+def shard_keys(partition: str, shards: int) -> list[str]:
+    """The partitions of a sharded index key: the key itself (so items written before it was
+    sharded stay in shard 0) and `<key>#1`…`<key>#<shards - 1>`."""
+    return [partition, *(f"{partition}#{shard}" for shard in range(1, shards))]
+
+
+def newest_across_shards(query_shard: Callable[[str], Iterable[Item]], partitions: list[str], sort_key: Callable[[Item], str],
+                         limit: int) -> list[Item]:
+    """The `limit` newest items over the shards: `query_shard(partition)` is one shard's Query,
+    newest first, with the page's `limit` (so a page reads at most shards × limit items)."""
+    return list(islice(heapq.merge(*(query_shard(partition) for partition in partitions), key=sort_key, reverse=True), limit))

@@ -14,7 +14,6 @@ counts (streams ask OpenAI-compatible backends for them with `stream_options.inc
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 import uuid
@@ -48,8 +47,6 @@ from aiplane.observability import logger
 from aiplane.outbound import OutboundRefused
 from aiplane.settings import get_settings
 
-DEFAULT_TASK_MODEL_VARIABLE = "AIPLANE_DEFAULT_TASK_MODEL"
-DEFAULT_EMBED_MODEL_VARIABLE = "AIPLANE_DEFAULT_EMBED_MODEL"
 DEFAULT_TASK_MODEL = "phi3:3.8b"
 DEFAULT_EMBED_MODEL = "nomic-embed-text:latest"
 EXECUTE_SYSTEM_PROMPT = (
@@ -67,11 +64,11 @@ Result = TypeVar("Result")
 
 
 def default_task_model() -> str:
-    return os.environ.get(DEFAULT_TASK_MODEL_VARIABLE) or DEFAULT_TASK_MODEL
+    return get_settings().default_task_model or DEFAULT_TASK_MODEL
 
 
 def default_embed_model() -> str:
-    return os.environ.get(DEFAULT_EMBED_MODEL_VARIABLE) or DEFAULT_EMBED_MODEL
+    return get_settings().default_embed_model or DEFAULT_EMBED_MODEL
 
 
 @dataclass(frozen=True)

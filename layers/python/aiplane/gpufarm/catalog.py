@@ -19,13 +19,15 @@ from aiplane.errors import ValidationError
 from aiplane.gpufarm import gpu_models
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.offers import Filters, Offer
+from aiplane.settings import get_settings
 
 AWS = "aws"
 PROVIDERS = (AWS, *MARKETPLACES)
 ALL = "all"
 # AIServe.Farm's CLI names the marketplaces by their domains.
 PROVIDER_ALIASES = {"vast.ai": "vastai", "io.net": "ionet"}
-_EC2_CATALOG_CACHE_S = 300.0  # instance types and list prices change rarely; spot prices are re-read
+_EC2_CATALOG_CACHE_S = 300.0  # instance types and list prices change rarely
+SPOT_PRICE_CACHE_S = 300.0  # spot prices: one DescribeSpotPriceHistory per region and 5 minutes, not per request
 
 
 def canonical_provider(provider: str) -> str:
@@ -77,7 +79,7 @@ class Ec2GpuType:
     on_demand_price: float | None
 
 
-_ec2_cache: dict[str, Any] = {}
+_ec2_cache: dict[Any, Any] = {}
 _ec2_cache_lock = Lock()
 
 
@@ -136,7 +138,20 @@ def _describe_zones_offering(instance_types: list[str]) -> dict[str, list[str]]:
 
 
 def ec2_spot_prices(instance_types: list[str]) -> dict[tuple[str, str], float]:
-    """(instance type, zone) -> the latest Linux spot price."""
+    """(instance type, zone) -> the latest Linux spot price, cached per region for `SPOT_PRICE_CACHE_S`
+    (each Lambda instance reads them once in that time)."""
+    key = ("spot", get_settings().region, tuple(sorted(instance_types)))
+    with _ec2_cache_lock:
+        cached = _ec2_cache.get(key)
+        if cached and time.monotonic() - cached[0] < SPOT_PRICE_CACHE_S:
+            return cached[1]
+    prices = _describe_spot_prices(instance_types)
+    with _ec2_cache_lock:
+        _ec2_cache[key] = (time.monotonic(), prices)
+    return prices
+
+
+def _describe_spot_prices(instance_types: list[str]) -> dict[tuple[str, str], float]:
     prices: dict[tuple[str, str], tuple[datetime, float]] = {}
     paginator = client("ec2").get_paginator("describe_spot_price_history")
     pages = paginator.paginate(InstanceTypes=instance_types, ProductDescriptions=["Linux/UNIX"], StartTime=datetime.now(UTC))

@@ -15,37 +15,43 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now, rfc3339_seconds
 from aiplane.commerce import holds
+from aiplane.commerce.records import atomic_write, write_with_retries
 from aiplane.commerce.windows import cost_cents
 from aiplane.data import publish
 from aiplane.data.aws import client
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog, status_updates
 from aiplane.gpufarm.catalog import AWS
 from aiplane.gpufarm.contract_states import (  # noqa: F401  (re-exported: the lifecycle's callers name them here)
     FAILED,
     FINISHED,
+    LIVE,
     PROVISIONING,
     RUNNING,
     STOPPED,
     TERMINATED,
     TERMINATING,
-    count_with_status,
+    actual_cost_cents,
     get_contract,
+    running_shard,
+    set_index_keys,
 )
 from aiplane.gpufarm.marketplaces import MARKETPLACES, MarketplaceError
 from aiplane.gpufarm.offers import Filters, Offer
-from aiplane.gpufarm.records import GpuContractRecord
+from aiplane.gpufarm.records import GpuContractRecord, RunningCountRecord
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
 from aiplane.settings import current_environment
 from aiplane_shared.resources import PROVISIONING_QUEUE
 
 SPOT, ON_DEMAND = "spot", "on-demand"
+STATUS_WRITE_ATTEMPTS = 4  # a status write retries when the status changed under it
 
 
 @dataclass(frozen=True)
@@ -112,15 +118,13 @@ def _new_record(principal: Principal, offer: Offer, config: ContractConfig, dura
     contract_id = f"contract_{uuid.uuid4().hex[:16]}"
     created = now()
     provider, offer_id = offer.provider, offer.id
-    return GpuContractRecord(
-        GpuContractRecord.key(contract_id),
-        gsi1pk=GpuContractRecord.offer_key(provider, offer_id), gsi1sk=rfc3339_seconds(created) + contract_id,
-        gsi2pk=GpuContractRecord.status_key(PROVISIONING), gsi2sk=contract_id,
-        contract_id=contract_id, user_id=principal.id, provider=provider, offer_id=offer_id, status=PROVISIONING,
+    return set_index_keys(GpuContractRecord(
+        GpuContractRecord.key(contract_id), contract_id=contract_id, user_id=principal.id, provider=provider,
+        offer_id=offer_id, status=PROVISIONING,
         created_at=created, updated_at=created, duration_hours=duration_hours, auto_renew=config.auto_renew,
         market=config.market, on_demand_fallback=config.on_demand_fallback,
         price_limit=price_limit(offer, config), gpu_count=offer.gpu_count,
-    )
+    ))
 
 
 def create_contracts(principal: Principal, offers: list[Offer], config: ContractConfig) -> list[GpuContractRecord]:
@@ -190,13 +194,26 @@ def find_for_destroy(principal: Principal, provider: str, instance_id: str) -> G
         found = contract_of_ec2_instance(instance_id)
         candidates = [found] if found else []
     else:
-        candidates = list(GpuContractRecord.by_offer.query(GpuContractRecord.offer_key(provider, instance_id),
-                                                           scan_index_forward=False))
+        candidates = newest_live_for_offer(principal, provider, instance_id)
     mine = [record for record in candidates if record.provider == provider
             and (principal.is_admin or record.user_id == principal.id) and record.status not in FINISHED]
     if not mine:
         raise NotFoundError(f"no live {provider} instance {instance_id!r}", param="instanceId")
     return mine[0]
+
+
+def newest_live_for_offer(principal: Principal, provider: str, offer_id: str) -> list[GpuContractRecord]:
+    """The newest live contract of the offer: the caller's (one item of their LIVE keys), or for
+    an admin anyone's (the newest of each live status: at most four items)."""
+    if not principal.is_admin:
+        prefix = GpuContractRecord.user_sort_key(True, provider, offer_id, "")
+        return list(GpuContractRecord.by_user.query(GpuContractRecord.user_key(principal.id),
+                                                    GpuContractRecord.gsi1sk.startswith(prefix),
+                                                    scan_index_forward=False, limit=1))
+    prefix = GpuContractRecord.offer_prefix(provider, offer_id)
+    newest = [record for status in LIVE for record in GpuContractRecord.by_status.query(
+        GpuContractRecord.status_key(status), GpuContractRecord.gsi2sk.startswith(prefix), scan_index_forward=False, limit=1)]
+    return sorted(newest, key=lambda record: record.gsi2sk, reverse=True)
 
 
 def contract_of_ec2_instance(ec2_instance_id: str) -> GpuContractRecord | None:
@@ -213,23 +230,56 @@ def contract_of_ec2_instance(ec2_instance_id: str) -> GpuContractRecord | None:
 
 
 def set_status(record: GpuContractRecord, status: str, *extra_actions: Any, condition: Any = None) -> None:
-    record.update(actions=[
-        GpuContractRecord.status.set(status),
-        GpuContractRecord.gsi2pk.set(GpuContractRecord.status_key(status)),
-        GpuContractRecord.updated_at.set(now()),
-        *extra_actions,
-    ], condition=condition)
+    """Write the status (and `extra_actions`) if `condition` holds, conditional on the status the
+    record has; into or out of `running`, a running count shard moves in the same transaction, so
+    /stats reads the count, never the contracts. A status changed meanwhile is read again and the
+    write retried; `UpdateError` when `condition` fails."""
+    for attempt in range(1, STATUS_WRITE_ATTEMPTS + 1):
+        before = record.status
+        actions = [GpuContractRecord.status.set(status), GpuContractRecord.gsi2pk.set(GpuContractRecord.status_key(status)),
+                   GpuContractRecord.updated_at.set(now()), *extra_actions]
+        if status in FINISHED:
+            actions.append(GpuContractRecord.gsi1sk.set(GpuContractRecord.user_sort_key(
+                False, record.provider, record.offer_id, rfc3339_seconds(record.created_at) + record.contract_id)))
+        guard = GpuContractRecord.status == before
+        try:
+            _write_status(record, actions, guard if condition is None else condition & guard,
+                          int(status == RUNNING) - int(before == RUNNING))
+            break
+        except UpdateError:
+            if attempt == STATUS_WRITE_ATTEMPTS or not _status_changed(record, before):
+                raise
     status_updates.contract_changed(record)
     if status in FINISHED:
         settle_spend(record)
 
 
-def actual_cost_cents(record: GpuContractRecord, moment: datetime | None = None) -> int:
-    """What the contract has cost so far: its hourly price since launch."""
-    if record.launched_at is None or record.price_per_hour is None:
-        return 0
-    hours = max(0.0, ((moment or now()) - record.launched_at).total_seconds() / 3600)
-    return cost_cents(record.price_per_hour, hours)
+def _write_status(record: GpuContractRecord, actions: list[Any], condition: Any, running_delta: int) -> None:
+    if not running_delta:
+        record.update(actions=actions, condition=condition)
+        return
+
+    def write() -> None:
+        with atomic_write() as transaction:
+            transaction.update(record, actions=actions, condition=condition)
+            transaction.update(running_shard(), actions=[RunningCountRecord.value.add(running_delta)])
+
+    try:
+        write_with_retries(write)
+    except TransactWriteError as error:
+        if ITEM_CONDITION_FAILED in cancellation_codes(error):
+            raise UpdateError("the contract's condition failed", cause=error.cause) from error
+        raise
+    record.refresh(consistent_read=True)
+
+
+def _status_changed(record: GpuContractRecord, before: str) -> bool:
+    """Read the contract again: whether its status is no longer `before` (a retry may succeed)."""
+    try:
+        record.refresh(consistent_read=True)
+    except DoesNotExist:
+        return False
+    return record.status != before
 
 
 def settle_spend(record: GpuContractRecord) -> None:

@@ -27,8 +27,8 @@ from pynamodb.expressions.update import Action
 from aiplane.clock import now
 from aiplane.data.aws import client
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gpufarm import catalog, contract_states, status_updates
-from aiplane.gpufarm.agent_liveness import live_records
+from aiplane.gpufarm import agent_liveness, catalog, contract_states, status_updates
+from aiplane.gpufarm.agent_liveness import live_records, own_records, reachable_records
 from aiplane.gpufarm.contract_states import RUNNING, TERMINATING
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord
 from aiplane.identity.principal import Principal
@@ -118,12 +118,12 @@ def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict
     kept = previous if previous is not None and previous.contract_id == contract.contract_id else None
     gpu_type = catalog.ec2_gpu_types().get(contract.instance_type or "")
     moment = now()
-    GpuAgentRecord(
-        GpuAgentRecord.key(instance_id), gsi1sk=instance_id, instance_id=instance_id, url=url, owner_id=contract.user_id,
+    agent_liveness.set_index_keys(GpuAgentRecord(
+        GpuAgentRecord.key(instance_id), instance_id=instance_id, url=url, owner_id=contract.user_id,
         contract_id=contract.contract_id, gpus=gpus, registered_at=moment, heartbeat_at=moment,
         weight=int(kept.weight) if kept else (gpu_type.gpu_count if gpu_type else 1), shared=bool(kept and kept.shared),
         expires_at_epoch=int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp()),
-    ).save()
+    )).save()
     status_updates.instance_changed(contract.user_id, instance_id, contract.contract_id, "online")
     return {"instance_id": instance_id, "registered": True, "heartbeat_interval_s": HEARTBEAT_GRACE_S // 3}
 
@@ -135,11 +135,16 @@ def heartbeat(agent: Principal, instance_id: str, connections: int, load: float,
     if record.contract_id != contract.contract_id:
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
     moment = now()
+    expires = int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())
+    live_key = GpuAgentRecord.live_sort_key(expires, instance_id)
     try:
         record.update(actions=[
             GpuAgentRecord.connections.set(connections), GpuAgentRecord.load.set(load),
             GpuAgentRecord.response_time_ms.set(response_time_ms), GpuAgentRecord.heartbeat_at.set(moment),
-            GpuAgentRecord.expires_at_epoch.set(int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())),
+            GpuAgentRecord.expires_at_epoch.set(expires), GpuAgentRecord.gsi1sk.set(live_key),
+            GpuAgentRecord.gsi2sk.set(live_key),
+            # if_not_exists: a record from before these keys gets one; an admin's sharing is never undone here
+            GpuAgentRecord.gsi2pk.set(GpuAgentRecord.gsi2pk | GpuAgentRecord.reach_key(record.owner_id, bool(record.shared))),
         ], condition=GpuAgentRecord.contract_id == contract.contract_id)  # not one deregistered meanwhile
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
@@ -170,7 +175,7 @@ def configure_agent(instance_id: str, shared: bool | None, weight: int | None) -
     record = _agent(instance_id)
     actions: list[Action] = []
     if shared is not None:
-        actions.append(GpuAgentRecord.shared.set(shared))
+        actions += [GpuAgentRecord.shared.set(shared), GpuAgentRecord.gsi2pk.set(GpuAgentRecord.reach_key(record.owner_id, shared))]
     if weight is not None:
         actions.append(GpuAgentRecord.weight.set(weight))
     if actions:
@@ -211,9 +216,9 @@ def own_agent_at(caller: Principal, target_url: str) -> tuple[str, str]:
         origin = (parts.scheme, parts.hostname, parts.port)
     except ValueError:
         raise ValidationError("target_url is not a valid URL", param="target_url") from None
-    for record in live_records():
+    for record in own_records(caller.id):
         agent = urlsplit(record.url)
-        if record.owner_id == caller.id and (agent.scheme, agent.hostname, agent.port) == origin \
+        if (agent.scheme, agent.hostname, agent.port) == origin \
                 and parts.username is None and parts.password is None:
             return record.instance_id, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     raise ForbiddenError("target_url must be the address of one of your registered GPU agents", param="target_url")
@@ -224,9 +229,15 @@ def _reachable(caller: Principal, record: GpuAgentRecord) -> bool:
     return record.owner_id == caller.id or bool(record.shared)
 
 
-def live_agents(caller: Principal) -> list[AgentLoad]:
-    """The live agents the caller may see: reachable ones, every one for an admin."""
-    return [_load_of(record) for record in live_records() if caller.is_admin or _reachable(caller, record)]
+def live_agents(caller: Principal, limit: int = agent_liveness.MAX_AGENTS_READ,
+                cursor: str | None = None) -> tuple[list[AgentLoad], str | None]:
+    """The live agents the caller may see (reachable ones; for an admin every one, a page of
+    `limit` after `cursor`) and the cursor of the next page (None: no more)."""
+    if not caller.is_admin:
+        return [_load_of(record) for record in reachable_records(caller.id)], None
+    records = live_records(limit + 1, cursor)
+    more = len(records) > limit
+    return [_load_of(record) for record in records[:limit]], records[limit - 1].gsi1sk if more else None
 
 
 def agent_load(caller: Principal, instance_id: str) -> AgentLoad:
@@ -254,9 +265,10 @@ def set_strategy(strategy: str) -> str:
     return strategy
 
 
-def _next_turn() -> int:
-    """An atomic counter: concurrent proxies each get their own turn."""
-    record = LoadBalancerRecord("LOADBALANCER", "STRATEGY")
+def _next_turn(caller: Principal) -> int:
+    """An atomic counter per caller (a caller rotates over the agents it reaches): concurrent
+    proxies each get their own turn, and no one item takes every user's requests."""
+    record = LoadBalancerRecord("LOADBALANCER", LoadBalancerRecord.rotation_key(caller.id))
     record.update(actions=[LoadBalancerRecord.rotation.add(1)])
     return int(record.rotation) - 1
 
@@ -286,7 +298,7 @@ def choose(strategy: str, agents: list[AgentLoad], turn: int) -> AgentLoad:
 def pick_agent(caller: Principal) -> AgentLoad:
     """An untargeted request goes to one of the caller's own or shared agents (an admin's too:
     nobody's prompts go to another user's instance unless an admin shared it)."""
-    agents = [_load_of(record) for record in live_records() if _reachable(caller, record)]
+    agents = [_load_of(record) for record in reachable_records(caller.id)]
     strategy = get_strategy()
-    turn = _next_turn() if strategy in ("round_robin", "weighted_round_robin") and agents else 0
+    turn = _next_turn(caller) if strategy in ("round_robin", "weighted_round_robin") and agents else 0
     return choose(strategy, agents, turn)

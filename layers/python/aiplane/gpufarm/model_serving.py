@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from aiplane.commerce import serving
-from aiplane.commerce.records import ALL_MODELS, ModelRecord, model_key
+from aiplane.commerce.records import ALL_MODELS, ModelRecord, everyone_shards, model_key, ready_keys
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.gpufarm import agent_liveness, loadbalancer
 from aiplane.gpufarm.records import GpuAgentRecord
@@ -32,7 +32,9 @@ _HELD = (serving.LOADING, serving.READY)
 
 def _held_models() -> list[ModelRecord]:
     """Models that are, or are to be, served; oldest first."""
-    return list(ModelRecord.everyone.query(ALL_MODELS, filter_condition=ModelRecord.status.is_in(*_HELD)))
+    held = [model for shard in everyone_shards(ALL_MODELS)
+            for model in ModelRecord.everyone.query(shard, filter_condition=ModelRecord.status.is_in(*_HELD))]
+    return sorted(held, key=lambda model: model.gsi2sk)
 
 
 def _may_serve(agent: GpuAgentRecord, model: ModelRecord) -> bool:
@@ -57,6 +59,7 @@ def agent_models(agent: Principal, instance_id: str) -> list[dict[str, Any]]:
             else ModelRecord.agent_instance_id == previous
         try:  # a model whose agent died loads again here
             model.update(actions=[ModelRecord.agent_instance_id.set(instance_id), ModelRecord.status.set(serving.LOADING),
+                                  *ready_keys(False, model.model_id),
                                   ModelRecord.endpoint_url.remove(), ModelRecord.replicas.set(0)],
                          condition=ModelRecord.status.is_in(*_HELD) & assigned)
         except UpdateError as error:

@@ -1,11 +1,18 @@
 """PynamoDB models of the GPU fleet, all in the gpufarm table.
 
-- GPU contract: pk CONTRACT#<id>; gsi1 GPUOFFER#<provider>#<offer id> (DELETE by the id the
-  caller provisioned), gsi2 GPUSTATUS#<status> (active count, lease sweep).
+- GPU contract: pk CONTRACT#<id>; gsi1 USERCONTRACTS#<user> / LIVE|DONE#<provider>#<offer id>#<created>#<id>
+  (a user's contracts: the export, and DELETE by the offer id the caller provisioned, newest live
+  first), gsi2 GPUSTATUS#<status> / <provider>#<offer id>#<created>#<id> (lease sweep, reconcile,
+  an admin's DELETE by offer id).
+- Running contracts: pk GPUCOUNT#<shard>, sk RUNNING, kept by `contracts.set_status`.
 - GPU preferences: pk USER#<id>, sk GPU_PREFERENCES.
-- Agent load: pk GPUAGENT#<instance id>; gsi1 GPUAGENTS (every agent), TTL after missed heartbeats;
-  it names the contract whose agent credential registered it, and its owner.
-- Load-balancer state: pk LOADBALANCER, sk STRATEGY (strategy + rotation counter).
+- Agent load: pk GPUAGENT#<instance id>; gsi1 GPUAGENTS (every agent), gsi2 AGENTOWNER#<owner> or
+  SHAREDAGENTS (what a caller reaches), both sorted by <heartbeat expiry>#<instance id> so a query
+  reads live agents only; TTL after missed heartbeats. It names the contract whose agent credential
+  registered it, and its owner.
+- Load-balancer state: pk LOADBALANCER, sk STRATEGY (strategy); sk ROTATION#<caller> (each caller's
+  round-robin cursor: no one item every proxy request writes).
+- Requests served by the gpufarm API: pk GPUFARMREQUESTS#<shard>, sk COUNT (`aiplane.request_counts`).
 """
 
 from __future__ import annotations
@@ -20,25 +27,18 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, table_name
-from aiplane.settings import get_settings
-from aiplane_shared import resources
+from aiplane.data.models import GpufarmItem, Gsi1, Gsi2
 
 
-class GpuContractRecord(Model):
-    class Meta:
-        table_name = table_name(resources.GPUFARM_TABLE)
-        region = get_settings().region
-
+class GpuContractRecord(GpufarmItem):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="META")
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute()
     gsi2sk = UnicodeAttribute()
-    by_offer = Gsi1()
+    by_user = Gsi1()
     by_status = Gsi2()
 
     contract_id = UnicodeAttribute()
@@ -71,19 +71,38 @@ class GpuContractRecord(Model):
         return f"CONTRACT#{contract_id}"
 
     @staticmethod
-    def offer_key(provider: str, offer_id: str) -> str:
-        return f"GPUOFFER#{provider}#{offer_id}"
+    def user_key(user_id: str) -> str:
+        return f"USERCONTRACTS#{user_id}"
+
+    @staticmethod
+    def offer_prefix(provider: str, offer_id: str) -> str:
+        return f"{provider}#{offer_id}#"
+
+    @staticmethod
+    def user_sort_key(live: bool, provider: str, offer_id: str, created_sort_key: str) -> str:
+        return f"{'LIVE' if live else 'DONE'}#{GpuContractRecord.offer_prefix(provider, offer_id)}{created_sort_key}"
 
     @staticmethod
     def status_key(status: str) -> str:
         return f"GPUSTATUS#{status}"
 
 
-class GpuPreferencesRecord(Model):
-    class Meta:
-        table_name = table_name(resources.GPUFARM_TABLE)
-        region = get_settings().region
+RUNNING_COUNT_SHARDS = 8
 
+
+class RunningCountRecord(GpufarmItem):
+    """One shard of the running-contract count (pk GPUCOUNT#<shard>, sk RUNNING)."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="RUNNING")
+    value = NumberAttribute(default=0)
+
+    @staticmethod
+    def shard_key(shard: int) -> str:
+        return f"GPUCOUNT#{shard}"
+
+
+class GpuPreferencesRecord(GpufarmItem):
     pk = UnicodeAttribute(hash_key=True)  # USER#<id>
     sk = UnicodeAttribute(range_key=True, default="GPU_PREFERENCES")
     preferences_id = UnicodeAttribute()
@@ -97,16 +116,19 @@ class GpuPreferencesRecord(Model):
     updated_at = UTCDateTimeAttribute()
 
 
-class GpuAgentRecord(Model):
-    class Meta:
-        table_name = table_name(resources.GPUFARM_TABLE)
-        region = get_settings().region
+ALL_AGENTS = "GPUAGENTS"
+SHARED_AGENTS = "SHAREDAGENTS"
 
+
+class GpuAgentRecord(GpufarmItem):
     pk = UnicodeAttribute(hash_key=True)  # GPUAGENT#<instance id>
     sk = UnicodeAttribute(range_key=True, default="META")
-    gsi1pk = UnicodeAttribute(default="GPUAGENTS")
-    gsi1sk = UnicodeAttribute()  # instance id
+    gsi1pk = UnicodeAttribute(default=ALL_AGENTS)
+    gsi1sk = UnicodeAttribute()  # live_sort_key
+    gsi2pk = UnicodeAttribute(null=True)  # reach_key
+    gsi2sk = UnicodeAttribute(null=True)  # live_sort_key
     all_agents = Gsi1()
+    by_reach = Gsi2()
 
     instance_id = UnicodeAttribute()
     url = UnicodeAttribute()
@@ -127,13 +149,23 @@ class GpuAgentRecord(Model):
     def key(instance_id: str) -> str:
         return f"GPUAGENT#{instance_id}"
 
+    @staticmethod
+    def live_sort_key(expires_at_epoch: float, instance_id: str) -> str:
+        """Sorted by heartbeat expiry: `gsi > now` reads the live agents, not every one TTL has not removed yet."""
+        return f"{int(expires_at_epoch):012d}#{instance_id}"
 
-class LoadBalancerRecord(Model):
-    class Meta:
-        table_name = table_name(resources.GPUFARM_TABLE)
-        region = get_settings().region
+    @staticmethod
+    def reach_key(owner_id: str, shared: bool) -> str:
+        """Whom an agent serves: everyone's untargeted requests once shared, else its owner's."""
+        return SHARED_AGENTS if shared else f"AGENTOWNER#{owner_id}"
 
+
+class LoadBalancerRecord(GpufarmItem):
     pk = UnicodeAttribute(hash_key=True, default="LOADBALANCER")
     sk = UnicodeAttribute(range_key=True, default="STRATEGY")
     strategy = UnicodeAttribute(default="round_robin")
-    rotation = NumberAttribute(default=0)  # requests routed so far: the round-robin cursor
+    rotation = NumberAttribute(default=0)  # on ROTATION#<caller>: the caller's requests routed so far
+
+    @staticmethod
+    def rotation_key(caller_id: str) -> str:
+        return f"ROTATION#{caller_id}"
