@@ -37,7 +37,8 @@ from aiplane.commerce.records import (
 )
 from aiplane.commerce.windows import from_cents, to_cents
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
-from aiplane.data.pagination import newest_across_shards, timestamp_cursor
+from aiplane.data.pagination import timestamp_cursor
+from aiplane.data.shards import newest
 from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.principal import Principal
 
@@ -130,9 +131,8 @@ def list_transactions(user_id: str | None, limit: int, cursor: str | None) -> li
     before = timestamp_cursor(cursor)
     if user_id is None:
         newer = TransactionRecord.gsi1sk < before if before else None
-        return newest_across_shards(
-            lambda shard: TransactionRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit),
-            everyone_shards(ALL_TRANSACTIONS), lambda record: record.gsi1sk, limit)
+        return newest((TransactionRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
+                       for shard in everyone_shards(ALL_TRANSACTIONS)), lambda record: record.gsi1sk, limit)
     condition: Condition = TransactionRecord.sk.between("TXN#", f"TXN#{before}") if before else TransactionRecord.sk.startswith("TXN#")
     return list(TransactionRecord.query(billing_key(user_id), condition, scan_index_forward=False, limit=limit))
 

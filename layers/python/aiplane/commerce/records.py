@@ -40,7 +40,7 @@ from pynamodb.transactions import TransactWrite
 
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, TRANSACTION_CONFLICT, cancellation_codes
 from aiplane.data.models import GpufarmItem, Gsi1, Gsi2, Gsi3
-from aiplane.data.pagination import shard_keys
+from aiplane.data.shards import shard_keys
 from aiplane.settings import get_settings
 
 META = "META"
@@ -52,7 +52,7 @@ EVERYONE_SHARDS = 8
 
 
 def everyone_shards(partition: str) -> list[str]:
-    return shard_keys(partition, EVERYONE_SHARDS)
+    return shard_keys(partition, EVERYONE_SHARDS, unsharded_first=True)
 
 
 def everyone_shard(partition: str) -> str:

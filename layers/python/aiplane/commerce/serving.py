@@ -48,7 +48,8 @@ from aiplane.commerce.windows import DAILY, HOURLY, current_window
 from aiplane.data import presigned
 from aiplane.data.aws import client
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
-from aiplane.data.pagination import newest_across_shards, timestamp_cursor
+from aiplane.data.pagination import timestamp_cursor
+from aiplane.data.shards import newest
 from aiplane.errors import (
     BadGatewayError,
     ConflictError,
@@ -231,9 +232,8 @@ def list_models(owner_id: str | None, limit: int, cursor: str | None) -> list[Mo
     before = timestamp_cursor(cursor)
     if owner_id is None:
         newer = ModelRecord.gsi2sk < before if before else None
-        return newest_across_shards(
-            lambda shard: ModelRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit),
-            everyone_shards(ALL_MODELS), lambda record: record.gsi2sk, limit)
+        return newest((ModelRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
+                       for shard in everyone_shards(ALL_MODELS)), lambda record: record.gsi2sk, limit)
     condition = ModelRecord.gsi1sk < before if before else None
     return list(ModelRecord.by_owner.query(model_owner_key(owner_id), condition, scan_index_forward=False, limit=limit))
 

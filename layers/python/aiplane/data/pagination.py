@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import json
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any, Generic, TypeVar
 
 from aiplane.clock import parse_rfc3339, rfc3339, rfc3339_nano
@@ -75,35 +72,12 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return value
 
 
-def query_page(model: Any, hash_key: Any, *, limit: int, cursor: str | None = None, **query: Any) -> Page[Any]:
-    """One page of a PynamoDB Query with an opaque cursor.
-
-    `query` passes through to `Model.query` (range_key_condition, index via `index=`,
-    filter_condition, scan_index_forward...).
-    """
-    source = query.pop("index", None) or model
-    results = source.query(hash_key, limit=limit, page_size=limit, last_evaluated_key=decode_cursor(cursor), **query)
-    items = list(results)
-    return Page(items=items, next_cursor=encode_cursor(results.last_evaluated_key))
-
-
 def one_request(model: Any, hash_key: Any, *, limit: int, cursor: str | None = None, index: Any = None,
                 **query: Any) -> Page[Any]:
-    """Exactly one Query request: at most `limit` items evaluated, so a `filter_condition` may
-    return fewer (even none) with a cursor to read on. `query_page` instead goes on reading until
-    `limit` items match, which a selective filter turns into a read of the whole partition."""
+    """Exactly one Query request with an opaque cursor: at most `limit` items evaluated, so a
+    `filter_condition` may return fewer (even none) with a cursor to read on (reading on until
+    `limit` items match would turn a selective filter into a read of the whole partition)."""
     results = (index or model).query(hash_key, page_size=limit, last_evaluated_key=decode_cursor(cursor), **query)
     page: dict[str, Any] = next(results.page_iter, {})
     return Page(items=[model.from_raw_data(raw) for raw in page.get("Items", [])],
                 next_cursor=encode_cursor(results.page_iter.last_evaluated_key))
-def shard_keys(partition: str, shards: int) -> list[str]:
-    """The partitions of a sharded index key: the key itself (so items written before it was
-    sharded stay in shard 0) and `<key>#1`…`<key>#<shards - 1>`."""
-    return [partition, *(f"{partition}#{shard}" for shard in range(1, shards))]
-
-
-def newest_across_shards(query_shard: Callable[[str], Iterable[Item]], partitions: list[str], sort_key: Callable[[Item], str],
-                         limit: int) -> list[Item]:
-    """The `limit` newest items over the shards: `query_shard(partition)` is one shard's Query,
-    newest first, with the page's `limit` (so a page reads at most shards × limit items)."""
-    return list(islice(heapq.merge(*(query_shard(partition) for partition in partitions), key=sort_key, reverse=True), limit))
