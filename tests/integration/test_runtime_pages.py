@@ -218,9 +218,11 @@ def test_backfill_moves_older_items_to_the_new_keys_once(runtime):
                     prev_hash="", event_hash="", action="login", outcome=FAILURE, family="runtime", reason="legacy",
                     at=now).save()
 
+    runtime_steps = ("files", "raw events", "event triggers", "access entries", "auth failures")  # mlworker's: test_migrate
     first = backfill.run()
-    assert all(first[step] >= 1 for step in backfill.STEPS)
-    assert backfill.run() == dict.fromkeys(backfill.STEPS, 0)  # idempotent: nothing left in the old form
+    assert all(first[step] >= 1 for step in runtime_steps)
+    second = backfill.run()
+    assert all(second[step] == 0 for step in runtime_steps)  # idempotent: nothing left in the old form
 
     everything = [item["id"] for item in runtime.get("/files", params={"path": folder["path"]}).json()]
     assert set(legacy_nodes) <= set(everything)

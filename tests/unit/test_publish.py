@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiplane.data import publish
+from aiplane.data import event_bus, publish
 from aiplane_shared import resources
 
 
@@ -31,7 +31,7 @@ class Answering:
 def answering(monkeypatch):
     def make(**options):
         client = Answering(**options)
-        monkeypatch.setattr(publish.aws, "client", lambda service: client)
+        monkeypatch.setattr(publish.aws, "client", lambda service: client)  # event_bus shares the module
         monkeypatch.setattr(publish, "queue_url", lambda queue: f"https://sqs/{queue.name}")
         return client
     return make
@@ -52,8 +52,8 @@ def test_a_refused_message_is_an_error_naming_the_queue(answering):
 
 def test_a_refused_event_is_an_error_naming_why(answering):
     client = answering()
-    publish.put_domain_events("aiplane.test", "probe", [{"n": n} for n in range(12)])
+    event_bus.put_events(resources.DOMAIN_EVENT_BUS, "aiplane.test", "probe", [{"n": n} for n in range(12)])
     assert [len(batch) for batch in client.batches] == [10, 2]
     answering(refuse_first=True)
     with pytest.raises(publish.PublishRefused, match="ThrottlingException slow down"):
-        publish.put_domain_events("aiplane.test", "probe", [{"n": 1}])
+        event_bus.put_events(resources.DOMAIN_EVENT_BUS, "aiplane.test", "probe", [{"n": 1}])

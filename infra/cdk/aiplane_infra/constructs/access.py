@@ -106,9 +106,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_providers": _gateway_api(capabilities=(C.PROVIDER_KEYS_WRITE,)),
     "runtime_queue": _gateway_api(),
     "runtime_exec": _gateway_api(resources.SPEND_LOG_QUEUE),
-    # Chains keep large state values in the artifacts bucket (aiplane.data.offload, chain-runs/).
-    "runtime_chains": _gateway_api(ARTIFACT_BUCKET, capabilities=(C.CHAINS,)),
-    "runtime_chats": _gateway_api(ARTIFACT_BUCKET, capabilities=(C.CHAINS,)),
+    # Chains keep large state values in the artifacts bucket (aiplane.data.offload, chain-runs/); their
+    # model calls are metered like direct ones (spend logs).
+    "runtime_chains": _gateway_api(ARTIFACT_BUCKET, resources.SPEND_LOG_QUEUE, capabilities=(C.CHAINS,)),
+    "runtime_chats": _gateway_api(ARTIFACT_BUCKET, resources.SPEND_LOG_QUEUE, capabilities=(C.CHAINS,)),
     "runtime_hooks": _api(RUNTIME_TABLE),
     "runtime_functions": _api(RUNTIME_TABLE),
     "runtime_events": _api(RUNTIME_TABLE, DOMAIN_EVENT_BUS),
@@ -154,9 +155,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_downloads": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES),
     "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
     # The chain step runs user chains: models through the gateway, hooks over HTTP; nothing else.
-    "runtime_chain_step": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, ARTIFACT_BUCKET, capabilities=(C.PROVIDER_KEYS_READ,)),
+    "runtime_chain_step": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, ARTIFACT_BUCKET, resources.SPEND_LOG_QUEUE, capabilities=(C.PROVIDER_KEYS_READ,)),
     # It fans an event with several triggers out on its own queue, one message per trigger.
     "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET, resources.EVENT_TRIGGERS_QUEUE,
+                                      resources.SPEND_LOG_QUEUE,
                                       capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
     "runtime_job_leases": _worker(RUNTIME_TABLE, resources.FILE_INDEXING_QUEUE),  # wakes the indexer for returned jobs
     # Leases indexing jobs, reads the files and embeds their chunks through the gateway.
@@ -181,7 +183,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     # Presigned uploads past their expiry: runtime files' and gpufarm models' pending records and objects.
     "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     # Telegram bots: reads their tokens, runs the frontends' chat chains (state values offloaded to the bucket).
-    "runtime_telegram_poller": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, read=(ARTIFACT_BUCKET,),
+    "runtime_telegram_poller": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, resources.SPEND_LOG_QUEUE, read=(ARTIFACT_BUCKET,),
                                        capabilities=(C.TELEGRAM_TOKENS_READ, C.CHAINS)),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),

@@ -20,8 +20,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.models import Model
 
-from aiplane.data.models import AppproxyItem, Gsi1, Gsi2, string_list
+from aiplane.data.models import Gsi1, Gsi2, string_list, table_meta
+from aiplane_shared import resources
 
 WORKERS_PARTITION = "WORKERS"
 META = "META"
@@ -46,6 +48,12 @@ def subdomain_slot_key(subdomain: str) -> str:
 
 def session_app_key(session_id: str, app: str) -> str:
     return f"SESSIONAPP#{session_id}#{app}"
+
+
+class AppproxyItem(Model):
+    Meta = table_meta(resources.APPPROXY_TABLE)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
 
 
 class WorkerRecord(AppproxyItem):

@@ -25,8 +25,9 @@ from pynamodb.transactions import TransactWrite
 from aiplane import outbound
 from aiplane.clock import now_rfc3339_nano
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import Gsi1, RuntimeItem, get_or_404, string_list
+from aiplane.data.models import Gsi1, get_or_404, string_list
 from aiplane.data.pagination import timestamp_cursor
+from aiplane.data.runtime_table import RuntimeItem
 from aiplane.errors import ConflictError, NotFoundError
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, VIEW

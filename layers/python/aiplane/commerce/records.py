@@ -39,7 +39,8 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, TRANSACTION_CONFLICT, cancellation_codes
-from aiplane.data.models import GpufarmItem, Gsi1, Gsi2, Gsi3
+from aiplane.data.gpufarm_table import GpufarmItem
+from aiplane.data.models import Gsi1, Gsi2, Gsi3
 from aiplane.data.shards import shard_keys
 from aiplane.settings import get_settings
 

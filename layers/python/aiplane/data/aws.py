@@ -47,6 +47,13 @@ def _pynamodb_client() -> Any:
         return _session().client("dynamodb", config=_PYNAMODB_CONFIG)
 
 
+BATCH_LIMIT = 10  # SendMessageBatch and PutEvents take at most 10 entries (aiplane.data.publish, event_bus)
+
+
+class PublishRefused(RuntimeError):
+    """SQS or EventBridge refused an entry of a send."""
+
+
 def _shared_pynamodb_client(_connection: Connection) -> Any:
     shared = _pynamodb_client()
     if shared._request_signer and not shared._request_signer._credentials:

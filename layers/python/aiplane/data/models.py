@@ -76,45 +76,16 @@ class Gsi3(GlobalSecondaryIndex):
     gsi3sk = UnicodeAttribute(range_key=True)
 
 
-def _meta(table: resources.Table) -> Any:
+def table_meta(table: resources.Table) -> Any:
     """PynamoDB's `Meta` of a table's models: its physical name, in this deployment's region."""
     return type("Meta", (), {"table_name": table_name(table), "region": get_settings().region})
 
 
-# One base per table: its Meta and the pk/sk every item has. Records subclass these (a record whose
-# sort key has a default redeclares `sk`).
-class RuntimeItem(Model):
-    Meta = _meta(resources.RUNTIME_TABLE)
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
+# One base per table (this one, and RuntimeItem, GpufarmItem, MlworkerItem, AppproxyItem next to
+# their records): its Meta and the pk/sk every item has; a record whose sort key has a default
+# redeclares `sk`. Each lives in its own module: a function's role covers the tables its imports name.
 class IdentityItem(Model):
-    Meta = _meta(resources.IDENTITY_TABLE)
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="META")
-
-
-class AppproxyItem(Model):
-    Meta = _meta(resources.APPPROXY_TABLE)
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class MlworkerItem(Model):
-    Meta = _meta(resources.MLWORKER_TABLE)
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class GpufarmItem(Model):
-    Meta = _meta(resources.GPUFARM_TABLE)
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class ConnectionItem(Model):
-    Meta = _meta(resources.WEBSOCKET_CONNECTIONS_TABLE)
+    Meta = table_meta(resources.IDENTITY_TABLE)
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="META")
 

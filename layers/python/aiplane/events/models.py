@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from aiplane.data.models import Gsi1, Gsi2, Gsi3, RuntimeItem
+from aiplane.data.models import Gsi1, Gsi2, Gsi3
+from aiplane.data.runtime_table import RuntimeItem
 
 
 class FunctionRecord(RuntimeItem):

@@ -17,8 +17,8 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from aiplane.clock import now, parse_rfc3339, rfc3339
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.event_bus import put_events
 from aiplane.data.models import get_or_404
-from aiplane.data.publish import put_domain_events
 from aiplane.data.shards import SHARDS, merged, shard_keys, shard_page_size
 from aiplane.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from aiplane.events.extract import extract
@@ -145,8 +145,8 @@ def save_event(event: dict[str, Any], *, depth: int = 0, origin: str | None = No
 
 
 def publish(event: dict[str, Any], depth: int, origin: str | None = None) -> None:
-    put_domain_events(resources.RUNTIME_EVENT_SOURCE, resources.RUNTIME_EVENT_DETAIL_TYPE,
-                      [{"event": event, "depth": depth, "origin": origin or event["id"]}])
+    put_events(resources.DOMAIN_EVENT_BUS, resources.RUNTIME_EVENT_SOURCE, resources.RUNTIME_EVENT_DETAIL_TYPE,
+               [{"event": event, "depth": depth, "origin": origin or event["id"]}])
 
 
 def append_event(body: dict[str, Any], *, depth: int = 0, origin: str | None = None) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 
-from aiplane.data.models import Gsi1, Gsi2, RuntimeItem
+from aiplane.data.models import Gsi1, Gsi2
+from aiplane.data.runtime_table import RuntimeItem
 from aiplane.data.shards import shard_of
 
 ROOT = "ROOT"

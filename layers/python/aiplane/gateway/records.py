@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
 
-from aiplane.data.models import Gsi1, Gsi2, RuntimeItem, string_list
+from aiplane.data.models import Gsi1, Gsi2, string_list
+from aiplane.data.runtime_table import RuntimeItem
 
 REGISTRY_PARTITION = "GATEWAY"
 DOWNLOADS_PARTITION = "GATEWAY#DOWNLOADS"

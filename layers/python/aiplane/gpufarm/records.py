@@ -28,7 +28,8 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 
-from aiplane.data.models import GpufarmItem, Gsi1, Gsi2
+from aiplane.data.gpufarm_table import GpufarmItem
+from aiplane.data.models import Gsi1, Gsi2
 
 
 class GpuContractRecord(GpufarmItem):

@@ -11,13 +11,18 @@ import time
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
 
-from aiplane.data.models import ConnectionItem, Gsi1
+from aiplane.data.models import Gsi1, table_meta
 from aiplane.identity.principal import Principal
+from aiplane_shared import resources
 from aiplane_shared.resources import WEBSOCKET_CONNECTION_HOURS
 
 
-class ConnectionRecord(ConnectionItem):
+class ConnectionRecord(Model):
+    Meta = table_meta(resources.WEBSOCKET_CONNECTIONS_TABLE)
+    pk = UnicodeAttribute(hash_key=True)  # CONN#<connection id>
+    sk = UnicodeAttribute(range_key=True, default="META")
     gsi1pk = UnicodeAttribute()  # LISTENER#<family>#<user id>
     gsi1sk = UnicodeAttribute()  # connection id
     by_listener = Gsi1()

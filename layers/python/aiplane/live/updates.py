@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiplane.data.publish import put_domain_events
+from aiplane.data.event_bus import put_events
 from aiplane.observability import logger
 from aiplane_shared import resources
 
@@ -20,6 +20,6 @@ def publish(family: str, user_id: str, messages: list[dict[str, Any]], *, subscr
         return
     detail = {"family": family, "user_id": user_id, "messages": messages, "subscribers_only": subscribers_only}
     try:
-        put_domain_events(resources.LIVE_UPDATE_SOURCE, resources.LIVE_UPDATE_DETAIL_TYPE, [detail])
+        put_events(resources.DOMAIN_EVENT_BUS, resources.LIVE_UPDATE_SOURCE, resources.LIVE_UPDATE_DETAIL_TYPE, [detail])
     except Exception:  # the change is saved: a lost update must not fail the request
         logger.exception("live update not published", extra={"family": family, "types": [m.get("type") for m in messages]})

@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.transactions import TransactWrite
 
-from aiplane.data.models import MlworkerItem
-from aiplane.mlworker.models import TaskRecord
+from aiplane.mlworker.models import MlworkerItem, TaskRecord
 
 SHARDS = 8
 STATUSES = ("queued", "preparing", "running", "collecting", "completed", "failed")

@@ -32,8 +32,9 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, Gsi2, Gsi3, MlworkerItem, string_list, table_name
+from aiplane.data.models import Gsi1, Gsi2, Gsi3, string_list, table_meta, table_name
 from aiplane_shared import resources
 
 META = "META"
@@ -73,6 +74,12 @@ class Gsi4(GlobalSecondaryIndex):
 
     gsi4pk = UnicodeAttribute(hash_key=True)
     gsi4sk = UnicodeAttribute(range_key=True)
+
+
+class MlworkerItem(Model):
+    Meta = table_meta(resources.MLWORKER_TABLE)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
 
 
 class TaskRecord(MlworkerItem):

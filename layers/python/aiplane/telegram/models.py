@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from aiplane.data.models import Gsi1, RuntimeItem
+from aiplane.data.models import Gsi1
+from aiplane.data.runtime_table import RuntimeItem
 from aiplane.files.models import Gsi2
 
 ALL_FRONTENDS = "TELEGRAMS"
