@@ -28,7 +28,7 @@ from aiplane.clock import epoch_of, now_iso
 from aiplane.gateway import messaging
 from aiplane.gateway.clients import BackendFailure, OllamaClient
 from aiplane.gateway.records import DOWNLOADS_PARTITION, DownloadJobRecord
-from aiplane.gateway.registry import load_registry
+from aiplane.gateway.registry_store import load_registry
 from aiplane.observability import logger
 from aiplane.outbound import OutboundRefused
 

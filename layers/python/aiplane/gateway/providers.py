@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from aiplane.clock import now_iso
 from aiplane.data import aws
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
-from aiplane.gateway import registry
+from aiplane.gateway import registry, registry_store
 from aiplane.gateway.records import PROVIDERS_INDEX_KEY, REGISTRY_PARTITION, BackendRecord, ProviderRecord
 from aiplane.gateway.schemas import PROVIDER_TYPES
 from aiplane.settings import get_settings
@@ -45,7 +45,7 @@ def get_config(provider_type: str) -> ProviderRecord:
 
 
 def list_configs(limit: int, cursor: str | None) -> list[ProviderRecord]:
-    return registry.list_page(ProviderRecord.by_creation, ProviderRecord.gsi1sk, PROVIDERS_INDEX_KEY, limit, cursor)
+    return registry_store.list_page(ProviderRecord.by_creation, ProviderRecord.gsi1sk, PROVIDERS_INDEX_KEY, limit, cursor)
 
 
 def configure(provider_type: str, api_key: str, *, upsert: bool) -> ProviderRecord:

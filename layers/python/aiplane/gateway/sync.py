@@ -15,7 +15,8 @@ from typing import Any
 from aiplane.gateway import downloads, providers
 from aiplane.gateway.clients import BackendFailure, GeminiClient, OllamaClient, OpenAICompatibleClient
 from aiplane.gateway.records import BackendRecord, ModelRecord
-from aiplane.gateway.registry import Registry, load_registry, unsupported_type_error, write_backend_state
+from aiplane.gateway.registry import unsupported_type_error, write_backend_state
+from aiplane.gateway.registry_store import Registry, load_registry
 from aiplane.gateway.routing import normalise
 from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES
 from aiplane.observability import logger

@@ -1,0 +1,67 @@
+"""How the gateway registry's records answer over HTTP (runtime API shapes and the OpenAI model
+list); kept apart from data access and services so those stay free of response formats.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiplane.clock import epoch_of
+from aiplane.gateway.records import BackendRecord, BackendStateRecord, GroupRecord, ModelRecord
+from aiplane.gateway.registry import unsupported_type_error
+from aiplane.gateway.registry_store import strategy_of, weight_of
+from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES
+
+
+def backend_view(record: BackendRecord) -> dict[str, Any]:
+    return {
+        "id": record.id, "name": record.name, "baseUrl": record.base_url, "type": record.type, "weight": weight_of(record),
+        "createdAt": record.created_at, "updatedAt": record.updated_at,
+    }
+
+
+def backend_summary(record: BackendRecord, state: BackendStateRecord | None) -> dict[str, Any]:
+    """backendSummary/backendDetails: the configuration plus the last sync's runtime state."""
+    error = state.error if state else None
+    if record.type not in SUPPORTED_BACKEND_TYPES:
+        error = unsupported_type_error(record.type)
+    return {
+        **backend_view(record),
+        "models": list(state.models) if state else [],
+        "pulledModels": list(state.pulled_models or []) if state else [],
+        "error": error or "",
+    }
+
+
+def runtime_state(record: BackendRecord, state: BackendStateRecord | None) -> dict[str, Any]:
+    summary = backend_summary(record, state)
+    return {
+        "id": record.id, "name": record.name, "backend": backend_view(record),
+        "models": summary["models"], "pulledModels": summary["pulledModels"], "error": summary["error"],
+    }
+
+
+def group_view(record: GroupRecord) -> dict[str, Any]:
+    return {
+        "id": record.id, "name": record.name, "purposeType": record.purpose_type, "routingStrategy": strategy_of(record),
+        "createdAt": record.created_at, "updatedAt": record.updated_at,
+    }
+
+
+def model_view(record: ModelRecord) -> dict[str, Any]:
+    return {
+        "id": record.id, "model": record.model, "canChat": record.can_chat, "canEmbed": record.can_embed,
+        "canPrompt": record.can_prompt, "canStream": record.can_stream, "contextLength": int(record.context_length or 0),
+        "fallbacks": list(record.fallbacks or []), "contextWindowFallbacks": list(record.context_window_fallbacks or []),
+        "createdAt": record.created_at, "updatedAt": record.updated_at,
+    }
+
+
+def openai_model(model: ModelRecord) -> dict[str, Any]:
+    return {"id": model.model, "object": "model", "created": epoch_of(model.created_at), "owned_by": "aiplane"}
+
+
+def openai_model_list(models: list[ModelRecord]) -> dict[str, Any]:
+    """001's OpenAI list format (GET /v1/models; also what GET /openai/{chainID}/v1/models answers)."""
+    return {"object": "list", "data": [openai_model(model) for model in models]}
+
