@@ -7,7 +7,6 @@ manage on providers set (`BackendRecord.provider_key_granted_by`); never to a UR
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiplane.clock import now_iso
@@ -30,10 +29,6 @@ def check_type(provider_type: str) -> str:
     if provider_type not in PROVIDER_TYPES:
         raise ValidationError(f"provider type must be one of {', '.join(PROVIDER_TYPES)}", param="providerType")
     return provider_type
-
-
-def masked_view(record: ProviderRecord) -> dict[str, Any]:
-    return {"APIKey": "****" + record.key_suffix, "Type": record.type}
 
 
 def get_config(provider_type: str) -> ProviderRecord:

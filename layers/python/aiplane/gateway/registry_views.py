@@ -1,5 +1,6 @@
-"""How the gateway registry's records answer over HTTP (runtime API shapes and the OpenAI model
-list); kept apart from data access and services so those stay free of response formats.
+"""How the gateway registry's records answer over HTTP (runtime API shapes, provider configs with
+their key masked, and the OpenAI model list); kept apart from data access and services so those
+stay free of response formats.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiplane.clock import epoch_of
-from aiplane.gateway.records import BackendRecord, BackendStateRecord, GroupRecord, ModelRecord
+from aiplane.gateway.records import BackendRecord, BackendStateRecord, GroupRecord, ModelRecord, ProviderRecord
 from aiplane.gateway.registry import unsupported_type_error
 from aiplane.gateway.registry_store import strategy_of, weight_of
 from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES
@@ -65,3 +66,6 @@ def openai_model_list(models: list[ModelRecord]) -> dict[str, Any]:
     """001's OpenAI list format (GET /v1/models; also what GET /openai/{chainID}/v1/models answers)."""
     return {"object": "list", "data": [openai_model(model) for model in models]}
 
+
+def masked_view(record: ProviderRecord) -> dict[str, Any]:
+    return {"APIKey": "****" + record.key_suffix, "Type": record.type}
