@@ -44,7 +44,6 @@ from aiplane.gateway.registry_store import (
     membership,
 )
 from aiplane.gateway.schemas import (
-    SUPPORTED_BACKEND_TYPES,
     BackendBody,
     GroupBody,
     ModelBody,
@@ -75,10 +74,6 @@ def invalidate() -> None:
     global _snapshot
     with _snapshot_lock:
         _snapshot = None
-
-
-def unsupported_type_error(backend_type: str) -> str:
-    return f"backend type {backend_type!r} is not supported; supported types: {', '.join(SUPPORTED_BACKEND_TYPES)}"
 
 
 def _provider_key_grantor(principal: Principal, body: BackendBody, current: BackendRecord | None = None) -> str | None:

@@ -2,7 +2,7 @@
 models, memberships, backend states), and the write idioms the services share.
 
 No business rules and no cache here: `registry.py` decides what to write and keeps the routing
-snapshot; `registry_views.py` shapes the records for HTTP.
+snapshot; `views.py` shapes the records for HTTP.
 """
 
 from __future__ import annotations

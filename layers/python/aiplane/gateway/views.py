@@ -1,6 +1,7 @@
-"""How the gateway registry's records answer over HTTP (runtime API shapes, provider configs with
-their key masked, and the OpenAI model list); kept apart from data access and services so those
-stay free of response formats.
+"""How the gateway's records answer over HTTP: the registry's runtime API shapes, provider configs
+with their key masked, the OpenAI model list and the model-download queue's jobs. Kept apart from
+data access (`registry_store.py`) and services (`registry.py`, `downloads.py`, ...) so those stay
+free of response formats.
 """
 
 from __future__ import annotations
@@ -8,10 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from aiplane.clock import epoch_of
-from aiplane.gateway.records import BackendRecord, BackendStateRecord, GroupRecord, ModelRecord, ProviderRecord
-from aiplane.gateway.registry import unsupported_type_error
+from aiplane.gateway.records import (
+    BackendRecord,
+    BackendStateRecord,
+    DownloadJobRecord,
+    GroupRecord,
+    ModelRecord,
+    ProviderRecord,
+)
 from aiplane.gateway.registry_store import strategy_of, weight_of
-from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES
+from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES, unsupported_type_error
+
+TASK_TYPE = "model_download"  # what GET /queue calls a download job
 
 
 def backend_view(record: BackendRecord) -> dict[str, Any]:
@@ -69,3 +78,10 @@ def openai_model_list(models: list[ModelRecord]) -> dict[str, Any]:
 
 def masked_view(record: ProviderRecord) -> dict[str, Any]:
     return {"APIKey": "****" + record.key_suffix, "Type": record.type}
+
+
+def job_view(job: DownloadJobRecord) -> dict[str, Any]:
+    return {
+        "id": job.id, "taskType": TASK_TYPE, "modelJob": {"url": job.url, "model": job.model},
+        "scheduledFor": int(job.scheduled_for), "validUntil": int(job.valid_until), "createdAt": job.created_at,
+    }
