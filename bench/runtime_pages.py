@@ -33,7 +33,7 @@ def run(sizes: list[int]) -> None:
     from aiplane.activity import views
     from aiplane.activity.models import AlertRecord
     from aiplane.clock import rfc3339
-    from aiplane.events import functions, store
+    from aiplane.events import functions, raw
     from aiplane.events.models import RawEventRecord, TriggerRecord
     from aiplane.files import tree
     from aiplane.files.models import FileNodeRecord
@@ -56,7 +56,7 @@ def run(sizes: list[int]) -> None:
         "GET /activity/alerts": ((AlertRecord, AuthEventRecord), lambda: views.alerts(None)),
         "GET /access-control?identity=&from=": (
             (AccessEntryRecord,), lambda: access.list_entries(identity=identity, after=since, limit=100)),
-        "GET /raw-events": ((RawEventRecord,), lambda: store.list_raw_events(since, until, 100)),
+        "GET /raw-events": ((RawEventRecord,), lambda: raw.list_raw_events(since, until, 100)),
     }
     seeded = 0
     results: dict[int, dict[str, int]] = {}
@@ -80,7 +80,7 @@ def seed(count: int, folder_id: str, elsewhere_id: str, function: str, identity:
     from aiplane.clock import rfc3339
     from aiplane.data.shards import SHARDS
     from aiplane.events.models import RawEventRecord, TriggerRecord, trigger_function_key
-    from aiplane.events.store import raw_events_key
+    from aiplane.events.raw import raw_events_key
     from aiplane.files.models import FILE, FileNodeRecord, all_nodes_key, children_key, node_key
     from aiplane.identity.audit import FAILURE, SUCCESS, day_key
     from aiplane.identity.models import AccessEntryRecord, AuthEventRecord, identity_entries_key

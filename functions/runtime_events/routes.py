@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ValidationError
-from aiplane.events import store
+from aiplane.events import mappings, raw, store
 from aiplane.events.timerange import window
 
 router = APIRouter(dependencies=[Depends(resource_permission("events"))])
@@ -107,7 +107,7 @@ def stream_events(eventType: str, last_event_id: str | None = Header(None)) -> S
 def list_raw_events(limit: str | None = Query(None), from_: str | None = Query(None, alias="from"),
                     to: str | None = Query(None)) -> list[dict[str, Any]]:
     start, end = window(from_, to)
-    return store.list_raw_events(start, end, parse_limit(limit))
+    return raw.list_raw_events(start, end, parse_limit(limit))
 
 
 @router.post("/raw-events", status_code=201)
@@ -119,55 +119,55 @@ def create_raw_event(body: Any = Body(...)) -> dict[str, Any]:
     headers = body.get("headers") or {}
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ValidationError("headers must map names to strings", param="headers")
-    return store.store_raw_event(path, store.kept_headers(headers), store.validate_payload(body.get("payload")))
+    return raw.store_raw_event(path, raw.kept_headers(headers), raw.validate_payload(body.get("payload")))
 
 
 @router.get("/raw-events/{nid}")
 def get_raw_event(nid: str, from_: str | None = Query(None, alias="from"), to: str | None = Query(None)) -> dict[str, Any]:
-    number = store.parse_nid(nid)
+    number = raw.parse_nid(nid)
     start, end = window(from_, to, required=True)
-    return store.get_raw_event(number, start, end)
+    return raw.get_raw_event(number, start, end)
 
 
 @router.get("/mappings")
 def list_mappings() -> list[dict[str, Any]]:
-    return store.list_mappings()
+    return mappings.list_mappings()
 
 
 @router.post("/mappings", status_code=201)
 def create_mapping(body: Any = Body(...)) -> dict[str, Any]:
-    return store.create_mapping(_object(body))
+    return mappings.create_mapping(_object(body))
 
 
 @router.get("/mapping")
 def get_mapping(path: str | None = Query(None)) -> dict[str, Any]:
-    return store.get_mapping(_required(path, "path"))
+    return mappings.get_mapping(_required(path, "path"))
 
 
 @router.put("/mapping")
 def update_mapping(path: str | None = Query(None), body: Any = Body(...)) -> dict[str, Any]:
-    return store.update_mapping(_required(path, "path"), _object(body))  # the query's path wins
+    return mappings.update_mapping(_required(path, "path"), _object(body))  # the query's path wins
 
 
 @router.delete("/mapping")
 def delete_mapping(path: str | None = Query(None)) -> str:
-    store.delete_mapping(_required(path, "path"))
+    mappings.delete_mapping(_required(path, "path"))
     return "mapping deleted"
 
 
 @router.post("/ingest", status_code=201)
 def ingest(request: Request, path: str | None = Query(None), body: Any = Body(...)) -> dict[str, Any]:
-    return store.ingest(_required(path, "path"), body, dict(request.headers))  # webhook headers are kept
+    return raw.ingest(_required(path, "path"), body, dict(request.headers))  # webhook headers are kept
 
 
 @router.post("/replay", status_code=202)
 def replay(nid: str | None = Query(None), from_: str | None = Query(None, alias="from"), to: str | None = Query(None)) -> JSONResponse:
-    number = store.parse_nid(_required(nid, "nid"))
+    number = raw.parse_nid(_required(nid, "nid"))
     start, end = window(from_, to, required=True)
-    store.replay(number, start, end)
+    raw.replay(number, start, end)
     return JSONResponse("event replayed", status_code=202)
 
 
 @router.post("/sync")
 def sync() -> str:
-    return f"synced {store.sync_mappings()} mappings"
+    return f"synced {mappings.sync_mappings()} mappings"

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit, timestamp_cursor
-from aiplane.events import functions
+from aiplane.events import functions, views
 
 router = APIRouter(dependencies=[Depends(resource_permission("functions"))])
 
@@ -41,7 +41,7 @@ def create_function(request: Request, body: dict[str, Any] = Body(...)) -> dict[
 
 @router.get("/functions/{name}")
 def get_function(name: str, request: Request) -> dict[str, Any]:
-    return functions.function_view(functions.get_function(name, current_principal(request)))
+    return views.function_view(functions.get_function(name, current_principal(request)))
 
 
 @router.put("/functions/{name}")
@@ -67,7 +67,7 @@ def create_trigger(request: Request, body: dict[str, Any] = Body(...)) -> dict[s
 
 @router.get("/event-triggers/event-type/{eventType}")
 def triggers_for_event_type(eventType: str, request: Request) -> list[dict[str, Any]]:
-    return [functions.trigger_view(record) for record in functions.triggers_for_event_type(eventType, current_principal(request))]
+    return [views.trigger_view(record) for record in functions.triggers_for_event_type(eventType, current_principal(request))]
 
 
 @router.get("/event-triggers/function/{functionName}")
@@ -78,7 +78,7 @@ def triggers_for_function(functionName: str, request: Request, limit: str | None
 
 @router.get("/event-triggers/{name}")
 def get_trigger(name: str, request: Request) -> dict[str, Any]:
-    return functions.trigger_view(functions.get_trigger(name, current_principal(request)))
+    return views.trigger_view(functions.get_trigger(name, current_principal(request)))
 
 
 @router.put("/event-triggers/{name}")

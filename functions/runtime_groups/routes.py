@@ -14,27 +14,27 @@ from fastapi import APIRouter, Depends, Path
 
 from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
-from aiplane.gateway import registry
-from aiplane.gateway.registry import BACKEND, MODEL
+from aiplane.gateway import registry, registry_store, views
+from aiplane.gateway.registry_store import BACKEND, MODEL
 from aiplane.gateway.schemas import GroupBody
 
 router = APIRouter(dependencies=[Depends(resource_permission("groups"))])
 
 
 def list_groups(limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
-    return [registry.group_view(group) for group in registry.list_groups(parse_limit(limit), cursor)]
+    return [views.group_view(group) for group in registry_store.list_groups(parse_limit(limit), cursor)]
 
 
 def create_group(body: GroupBody) -> dict[str, Any]:
-    return registry.group_view(registry.create_group(body))
+    return views.group_view(registry.create_group(body))
 
 
 def get_group(id: str) -> dict[str, Any]:
-    return registry.group_view(registry.get_group(id))
+    return views.group_view(registry_store.get_group(id))
 
 
 def update_group(id: str, body: GroupBody) -> dict[str, Any]:
-    return registry.group_view(registry.update_group(id, body))
+    return views.group_view(registry.update_group(id, body))
 
 
 def delete_group(id: str) -> str:
@@ -43,11 +43,11 @@ def delete_group(id: str) -> str:
 
 
 def group_by_name(name: str) -> dict[str, Any]:
-    return registry.group_view(registry.get_group_by_name(name))
+    return views.group_view(registry_store.get_group_by_name(name))
 
 
 def groups_by_purpose(purpose: str, limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
-    return [registry.group_view(group) for group in registry.list_groups_by_purpose(purpose, parse_limit(limit), cursor)]
+    return [views.group_view(group) for group in registry_store.list_groups_by_purpose(purpose, parse_limit(limit), cursor)]
 
 
 for collection, by in (("/pools", "/pool-by-"), ("/groups", "/group-by-")):
@@ -63,10 +63,10 @@ for collection, by in (("/pools", "/pool-by-"), ("/groups", "/group-by-")):
 # Memberships. The paths of 001 and 003 differ only in their names (pool/group, poolID/groupID).
 def _backend_routes(prefix: str, group_param: str, groups_segment: str) -> None:
     def groups_of_backend(backendID: str) -> list[dict[str, Any]]:
-        return [registry.group_view(group) for group in registry.groups_of_member(BACKEND, backendID)]
+        return [views.group_view(group) for group in registry.groups_of_member(BACKEND, backendID)]
 
     def backends_of_group(group_id: str = Path(alias=group_param)) -> list[dict[str, Any]]:
-        return [registry.backend_view(backend) for backend in registry.members_of_group(group_id, BACKEND)]
+        return [views.backend_view(backend) for backend in registry.members_of_group(group_id, BACKEND)]
 
     def assign_backend(backendID: str, group_id: str = Path(alias=group_param)) -> str:
         registry.assign(group_id, BACKEND, backendID)
@@ -84,10 +84,10 @@ def _backend_routes(prefix: str, group_param: str, groups_segment: str) -> None:
 
 def _model_routes(prefix: str, group_param: str, groups_segment: str) -> None:
     def groups_of_model(modelID: str) -> list[dict[str, Any]]:
-        return [registry.group_view(group) for group in registry.groups_of_member(MODEL, modelID)]
+        return [views.group_view(group) for group in registry.groups_of_member(MODEL, modelID)]
 
     def models_of_group(group_id: str = Path(alias=group_param)) -> list[dict[str, Any]]:
-        return [registry.model_view(model) for model in registry.members_of_group(group_id, MODEL)]
+        return [views.model_view(model) for model in registry.members_of_group(group_id, MODEL)]
 
     def assign_model(modelID: str, group_id: str = Path(alias=group_param)) -> str:
         registry.assign(group_id, MODEL, modelID)

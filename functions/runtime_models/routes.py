@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends
 
 from aiplane.api.permissions import resource_permission
 from aiplane.data.pagination import parse_limit
-from aiplane.gateway import downloads, registry, routing
+from aiplane.gateway import downloads, registry, registry_store, routing, views
 from aiplane.gateway.schemas import ModelBody, ModelUpdateBody
 
 router = APIRouter(dependencies=[Depends(resource_permission("models"))])
@@ -23,7 +23,7 @@ router = APIRouter(dependencies=[Depends(resource_permission("models"))])
 
 @router.get("/models")
 def list_models(limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
-    return [registry.model_view(model) for model in registry.list_models(parse_limit(limit), cursor)]
+    return [views.model_view(model) for model in registry_store.list_models(parse_limit(limit), cursor)]
 
 
 @router.get("/internal/models")
@@ -33,27 +33,27 @@ def list_models_internal(limit: str | None = None, cursor: str | None = None) ->
 
 @router.get("/v1/models", include_in_schema=False)
 def list_models_openai(limit: str | None = None, cursor: str | None = None) -> dict[str, Any]:
-    return registry.openai_model_list(registry.list_models(parse_limit(limit), cursor))
+    return views.openai_model_list(registry_store.list_models(parse_limit(limit), cursor))
 
 
 @router.get("/v1/models/{model:path}", include_in_schema=False)
 def retrieve_model_openai(model: str) -> dict[str, Any]:
-    return registry.openai_model(routing.declared_model(model))
+    return views.openai_model(routing.declared_model(model))
 
 
 @router.post("/models", status_code=201)
 def create_model(body: ModelBody) -> dict[str, Any]:
-    return registry.model_view(registry.create_model(body))
+    return views.model_view(registry.create_model(body))
 
 
 @router.put("/models/{id}")
 def update_model(id: str, body: ModelUpdateBody) -> dict[str, Any]:
-    return registry.model_view(registry.update_model(id, body))
+    return views.model_view(registry.update_model(id, body))
 
 
 @router.delete("/models/{id}")
 def delete_model(id: str, purge: str | None = None) -> str:
-    model = registry.find_model(id)
+    model = registry_store.find_model(id)
     registry.delete_model(model)
     if (purge or "").lower() == "true":
         downloads.remove_model(model.model)

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from aiplane.api.permissions import resource_permission
 from aiplane.errors import ValidationError
-from aiplane.gateway import downloads
+from aiplane.gateway import downloads, views
 
 router = APIRouter(dependencies=[Depends(resource_permission("queue"))])
 
@@ -24,7 +24,7 @@ STREAM_WINDOW_S = 25.0  # under API Gateway's 29 s integration limit
 
 @router.get("/queue")
 def list_queue() -> list[dict[str, Any]]:
-    return [downloads.job_view(job) for job in downloads.active_jobs()]
+    return [views.job_view(job) for job in downloads.active_jobs()]
 
 
 @router.delete("/queue/cancel")

@@ -14,7 +14,7 @@ from aiplane import backfill
 from aiplane.activity.models import AlertRecord
 from aiplane.clock import rfc3339
 from aiplane.data.shards import SHARDS, shard_page_size
-from aiplane.events import store
+from aiplane.events import raw, store
 from aiplane.events.models import CounterRecord, RawEventRecord, TriggerRecord, trigger_function_key
 from aiplane.files.models import ALL_NODES, FILE, FileNodeRecord, all_nodes_key, children_key, node_key
 from aiplane.identity.audit import FAILURE, SUCCESS, day_key
@@ -173,26 +173,26 @@ def test_access_entries_of_an_identity_page_by_creation(runtime):
 
 def test_raw_events_are_sharded_and_read_a_page(runtime):
     measured = {}
-    store.store_raw_event("/pages", {}, {"n": 1})  # as the route writes one; the rest are seeded in that shape
+    raw.store_raw_event("/pages", {}, {"n": 1})  # as the route writes one; the rest are seeded in that shape
     for size in (SMALL, LARGE):
         with RawEventRecord.batch_write() as batch:
             for index in range(size):
                 nid, received = uuid.uuid4().int % 10**12 * SHARDS + index % SHARDS, rfc3339(datetime.now(UTC))
                 batch.save(RawEventRecord(
-                    store.raw_events_key(nid), f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
+                    raw.raw_events_key(nid), f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
                     raw_id=str(uuid.uuid4()), nid=nid, received_at=received, path="/pages", headers="{}", payload="{}"))
         measured[size], listed = reads(runtime, "/raw-events", RawEventRecord, limit=PAGE)
         received = [item["received_at"] for item in listed]
         assert len(listed) >= min(size, PAGE) and received == sorted(received, reverse=True)
     bound = PAGE + SHARDS * shard_page_size(PAGE)
     assert measured[SMALL] <= bound and measured[LARGE] <= bound
-    assert len({store.raw_events_key(item["nid"]) for item in listed}) > 1  # spread over the shards
+    assert len({raw.raw_events_key(item["nid"]) for item in listed}) > 1  # spread over the shards
 
 
 def test_nids_come_from_sharded_counters_above_the_old_single_counter():
     counter = f"pages-{uuid.uuid4().hex[:8]}"
     CounterRecord("COUNTER", counter, value=1000).save()  # as earlier versions left it
-    nids = [store._next_nid(counter) for _ in range(60)]
+    nids = [store.next_nid(counter) for _ in range(60)]
     assert len(set(nids)) == 60 and min(nids) > 1000
     assert len({nid % SHARDS for nid in nids}) > 1  # spread over several items
     assert CounterRecord.get("COUNTER", counter).value == 1000  # the old item is no longer written
@@ -227,7 +227,7 @@ def test_backfill_moves_older_items_to_the_new_keys_once(runtime):
     everything = [item["id"] for item in runtime.get("/files", params={"path": folder["path"]}).json()]
     assert set(legacy_nodes) <= set(everything)
     assert FileNodeRecord.get(node_key(legacy_nodes[0]), "META").gsi2pk == all_nodes_key(legacy_nodes[0])
-    moved = RawEventRecord.get(store.raw_events_key(9999999), f"{received}#{9999999:020d}")
+    moved = RawEventRecord.get(raw.raw_events_key(9999999), f"{received}#{9999999:020d}")
     assert moved.raw_id == "legacy" and not list(RawEventRecord.query("RAWEVENTS"))
     assert [item["name"] for item in runtime.get(f"/event-triggers/function/{function}").json()] == [name]
     assert [item["id"] for item in runtime.get("/access-control", params={"identity": identity}).json()] == [entry_id]

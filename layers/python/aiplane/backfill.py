@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiplane.activity.views import AUTH_ALERT_DAYS
 from aiplane.events.models import RawEventRecord, TriggerRecord, trigger_function_key
-from aiplane.events.store import RAW_EVENTS_PARTITION, raw_events_key
+from aiplane.events.raw import RAW_EVENTS_PARTITION, raw_events_key
 from aiplane.files.models import ALL_NODES, FileNodeRecord, all_nodes_key
 from aiplane.identity.audit import FAILURE, SUCCESS, day_key
 from aiplane.identity.models import AccessEntryRecord, AuthEventRecord, identity_entries_key

@@ -120,17 +120,17 @@ def test_replay_applies_the_current_mapping(runtime, headers, unique):
 
 
 def test_sync_reloads_the_mapping_cache(runtime, headers, unique):
-    from aiplane.events import store
+    from aiplane.events import mappings
 
     path = unique("/cached")
     runtime.post("/mappings", json={"path": path, "eventType": "a", "aggregateType": "x", "aggregateIDField": "id"},
                  headers=headers)
-    store.cached_mapping(path)
+    mappings.cached_mapping(path)
     # Another process changes the mapping behind this one's cache; /sync makes it visible at once.
     from aiplane.events.models import MappingRecord
     record = MappingRecord.get(f"MAPPING#{path}", "META")
     record.update(actions=[MappingRecord.body.set(record.body.replace('"eventType": "a"', '"eventType": "b"'))])
-    assert store.cached_mapping(path)["eventType"] == "a"
+    assert mappings.cached_mapping(path)["eventType"] == "a"
     synced = runtime.post("/sync", headers=headers)
     assert synced.status_code == 200 and synced.json().startswith("synced ")
-    assert store.cached_mapping(path)["eventType"] == "b"
+    assert mappings.cached_mapping(path)["eventType"] == "b"

@@ -17,7 +17,7 @@ import httpx
 
 from aiplane.data.pagination import MAX_LIMIT
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, UnavailableError, ValidationError
-from aiplane.gateway import metering, registry
+from aiplane.gateway import metering, registry_store, views
 from aiplane.gateway.inference import (
     chat_completion,
     chat_completion_stream,
@@ -179,7 +179,7 @@ class GatewayLLM:
         return [float(x) for x in self._first_served(embed_choice, lambda model: embed([text], model)[0])]
 
     def models(self):
-        return registry.openai_model_list(registry.list_models(MAX_LIMIT, None))["data"]
+        return views.openai_model_list(registry_store.list_models(MAX_LIMIT, None))["data"]
 
 
 def _chat_body(messages: list[dict[str, Any]], choice: ModelChoice, tools: list[dict[str, Any]] | None, *,

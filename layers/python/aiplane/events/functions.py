@@ -14,6 +14,7 @@ from aiplane.data.models import Gsi1, get_or_404
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.events import sandbox
 from aiplane.events.models import FunctionRecord, TriggerRecord, trigger_function_key
+from aiplane.events.views import function_view, trigger_view
 from aiplane.identity import ownership
 from aiplane.identity.access import EDIT, MANAGE, VIEW
 from aiplane.identity.principal import Principal
@@ -41,11 +42,6 @@ def _text(body: dict[str, Any], field: str, *, required: bool = True) -> str:
 
 
 # ---- functions ---------------------------------------------------------------------------------
-
-def function_view(record: FunctionRecord) -> dict[str, Any]:
-    return {"name": record.name, "description": record.description, "scriptType": record.script_type,
-            "script": record.script, "createdAt": record.created_at, "updatedAt": record.updated_at}
-
 
 def _function_fields(body: dict[str, Any]) -> tuple[str, str, str]:
     script_type = _text(body, "scriptType", required=False) or "goja"
@@ -115,12 +111,6 @@ def list_functions(limit: int, cursor: str | None, principal: Principal | None =
 
 
 # ---- event triggers ----------------------------------------------------------------------------
-
-def trigger_view(record: TriggerRecord) -> dict[str, Any]:
-    return {"name": record.name, "description": record.description, "listenFor": json.loads(record.listen_for),
-            "type": record.trigger_type, "function": record.function,
-            "createdAt": record.created_at, "updatedAt": record.updated_at}
-
 
 def _trigger_fields(body: dict[str, Any]) -> tuple[str, dict[str, Any], str, str]:
     listen_for = body.get("listenFor")

@@ -28,11 +28,10 @@ from aiplane.clock import epoch_of, now_iso
 from aiplane.gateway import messaging
 from aiplane.gateway.clients import BackendFailure, OllamaClient
 from aiplane.gateway.records import DOWNLOADS_PARTITION, DownloadJobRecord
-from aiplane.gateway.registry import load_registry
+from aiplane.gateway.registry_store import load_registry
 from aiplane.observability import logger
 from aiplane.outbound import OutboundRefused
 
-TASK_TYPE = "model_download"
 JOB_VALIDITY_S = 6 * 3600
 FINISHED_RETENTION_S = 24 * 3600
 PROGRESS_WRITE_INTERVAL_S = 0.25
@@ -49,13 +48,6 @@ MAX_FAILURES = 5  # kills and broken streams; slices that end on time do not cou
 def job_id_for(url: str, model: str) -> str:
     """One job per (backend, model): enqueuing the same pull twice while it is pending is a no-op."""
     return hashlib.sha256(f"{url}\n{model}".encode()).hexdigest()[:32]
-
-
-def job_view(job: DownloadJobRecord) -> dict[str, Any]:
-    return {
-        "id": job.id, "taskType": TASK_TYPE, "modelJob": {"url": job.url, "model": job.model},
-        "scheduledFor": int(job.scheduled_for), "validUntil": int(job.valid_until), "createdAt": job.created_at,
-    }
 
 
 def progress_view(job: DownloadJobRecord) -> dict[str, Any]:

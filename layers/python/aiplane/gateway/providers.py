@@ -7,13 +7,12 @@ manage on providers set (`BackendRecord.provider_key_granted_by`); never to a UR
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiplane.clock import now_iso
 from aiplane.data import aws
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
-from aiplane.gateway import registry
+from aiplane.gateway import registry, registry_store
 from aiplane.gateway.records import PROVIDERS_INDEX_KEY, REGISTRY_PARTITION, BackendRecord, ProviderRecord
 from aiplane.gateway.schemas import PROVIDER_TYPES
 from aiplane.settings import get_settings
@@ -32,10 +31,6 @@ def check_type(provider_type: str) -> str:
     return provider_type
 
 
-def masked_view(record: ProviderRecord) -> dict[str, Any]:
-    return {"APIKey": "****" + record.key_suffix, "Type": record.type}
-
-
 def get_config(provider_type: str) -> ProviderRecord:
     check_type(provider_type)
     try:
@@ -45,7 +40,7 @@ def get_config(provider_type: str) -> ProviderRecord:
 
 
 def list_configs(limit: int, cursor: str | None) -> list[ProviderRecord]:
-    return registry.list_page(ProviderRecord.by_creation, ProviderRecord.gsi1sk, PROVIDERS_INDEX_KEY, limit, cursor)
+    return registry_store.list_page(ProviderRecord.by_creation, ProviderRecord.gsi1sk, PROVIDERS_INDEX_KEY, limit, cursor)
 
 
 def configure(provider_type: str, api_key: str, *, upsert: bool) -> ProviderRecord:

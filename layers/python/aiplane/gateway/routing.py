@@ -38,7 +38,8 @@ from aiplane.gateway.records import (
     FailureCountRecord,
     ModelRecord,
 )
-from aiplane.gateway.registry import BACKEND, MODEL, Registry, cached_registry, strategy_of, weight_of
+from aiplane.gateway.registry import cached_registry
+from aiplane.gateway.registry_store import BACKEND, MODEL, Registry, strategy_of, weight_of
 from aiplane.gateway.schemas import PROVIDER_TYPES, SUPPORTED_BACKEND_TYPES
 from aiplane.observability import logger
 from aiplane.settings import get_settings

@@ -27,6 +27,10 @@ MAX_FALLBACKS = 10
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
 
+def unsupported_type_error(backend_type: str) -> str:
+    return f"backend type {backend_type!r} is not supported; supported types: {', '.join(SUPPORTED_BACKEND_TYPES)}"
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 

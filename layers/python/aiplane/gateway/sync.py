@@ -15,9 +15,10 @@ from typing import Any
 from aiplane.gateway import downloads, providers
 from aiplane.gateway.clients import BackendFailure, GeminiClient, OllamaClient, OpenAICompatibleClient
 from aiplane.gateway.records import BackendRecord, ModelRecord
-from aiplane.gateway.registry import Registry, load_registry, unsupported_type_error, write_backend_state
+from aiplane.gateway.registry import write_backend_state
+from aiplane.gateway.registry_store import Registry, load_registry
 from aiplane.gateway.routing import normalise
-from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES
+from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES, unsupported_type_error
 from aiplane.observability import logger
 from aiplane.outbound import OutboundRefused
 
