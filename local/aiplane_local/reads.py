@@ -31,10 +31,11 @@ class ItemsRead:
 
 
 @contextmanager
-def counting_reads(*models: Any) -> Iterator[ItemsRead]:
-    """Counts the reads on the tables of these PynamoDB models while the block runs."""
+def counting_reads(*models: Any, clients: tuple[Any, ...] = ()) -> Iterator[ItemsRead]:
+    """Counts the reads on the tables of these PynamoDB models while the block runs, made through
+    their client or the boto3 `clients` given."""
     counter = ItemsRead({model.Meta.table_name for model in models})
-    clients = {model._get_connection().connection.client for model in models}
+    clients = (*{model._get_connection().connection.client for model in models} | set(clients),)
     for client in clients:
         client.meta.events.register("before-parameter-build.dynamodb", ItemsRead.note_table)
         client.meta.events.register("after-call.dynamodb", counter)

@@ -4,7 +4,6 @@ and seeding many items the way their writers store them; used by test_pages and 
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 from datetime import timedelta
 
 from aiplane import clock
@@ -19,45 +18,13 @@ from aiplane.commerce.records import (
 from aiplane.data.aws import client as aws_client
 from aiplane.gpufarm import agent_liveness, contract_states
 from aiplane.gpufarm.records import GpuAgentRecord, GpuContractRecord, LoadBalancerRecord, RunningCountRecord
+from aiplane_local.reads import counting_reads as counting_reads_on
 
 MODELS = (GpuContractRecord, GpuAgentRecord, RunningCountRecord, ModelRecord, TransactionRecord, LoadBalancerRecord)
-TABLE = GpuContractRecord.Meta.table_name
 
 
-class ItemsRead:
-    """Items DynamoDB read from the gpufarm table (Query/Scan: ScannedCount; GetItem/BatchGetItem: items returned)."""
-
-    def __init__(self) -> None:
-        self.items = 0
-
-    @staticmethod
-    def note_table(params, context, **_) -> None:
-        context["aiplane_table"] = params.get("TableName") or next(iter(params.get("RequestItems") or {}), None)
-
-    def __call__(self, parsed, model, context, **_) -> None:
-        if context.get("aiplane_table") != TABLE:
-            return
-        if model.name in ("Query", "Scan"):
-            self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
-        elif model.name == "GetItem":
-            self.items += 1 if parsed.get("Item") else 0
-        elif model.name == "BatchGetItem":
-            self.items += sum(len(items) for items in parsed.get("Responses", {}).values())
-
-
-@contextmanager
 def counting_reads():
-    counter = ItemsRead()
-    clients = {model._get_connection().connection.client for model in MODELS} | {aws_client("dynamodb")}  # request_counts
-    for client in clients:
-        client.meta.events.register("before-parameter-build.dynamodb", ItemsRead.note_table)
-        client.meta.events.register("after-call.dynamodb", counter)
-    try:
-        yield counter
-    finally:
-        for client in clients:
-            client.meta.events.unregister("before-parameter-build.dynamodb", ItemsRead.note_table)
-            client.meta.events.unregister("after-call.dynamodb", counter)
+    return counting_reads_on(*MODELS, clients=(aws_client("dynamodb"),))  # request_counts uses boto3's client
 
 
 def seed_contracts(user_id: str, count: int, *, status: str = contract_states.TERMINATED, offer_id: str = "g5.xlarge") -> None:
