@@ -65,11 +65,7 @@ def chat(client, model: str, **extra):
 
 def settle_spend_logs(local_stack) -> None:
     """Run the spend-log worker over everything queued (no dispatcher threads in tests)."""
-    sqs = boto3.client("sqs")
-    url = local_stack.provisioned.queue_urls[SPEND_LOG_QUEUE.name]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    while local_stack.dispatchers.deliver_once(sqs, SPEND_LOG_QUEUE, url, arn):
-        pass
+    local_stack.drain(SPEND_LOG_QUEUE)
 
 
 def within_one_minute(margin_s: float = 30) -> None:
@@ -362,6 +358,25 @@ def test_chain_model_calls_are_metered_and_limited_like_direct_calls(runtime, us
     settle_spend_logs(local_stack)
     info = runtime.get("/key/info", params={"key": created["key"]}, headers=user["headers"]).json()["info"]
     assert info["spend"] == pytest.approx(2 * REQUEST_COST)
+
+
+def test_a_chains_streamed_final_step_is_metered_and_limited_too(runtime, user, model, local_stack):
+    """The final model step a chain streams to its client (chains' stream path) is admitted and
+    accounted for the chain's actor like a buffered call."""
+    from aiplane.chains.llm_port import GatewayLLM, ModelChoice
+    from aiplane.errors import RateLimitedError
+    from aiplane.identity.authenticate import Credentials, authenticate
+
+    within_one_minute()
+    created = generate(runtime, user["headers"], rpm_limit=1)
+    actor = authenticate("runtime", Credentials.from_headers({"x-api-key": created["key"]}))
+    llm = GatewayLLM(caller=actor)
+    streamed = llm.chat_stream([{"role": "user", "content": "hi"}], ModelChoice(models=(model,)))
+    assert [delta for delta in streamed if delta.get("content")]
+    with pytest.raises(RateLimitedError):
+        list(llm.chat_stream([{"role": "user", "content": "hi"}], ModelChoice(models=(model,))))
+    settle_spend_logs(local_stack)
+    assert runtime.get("/key/info", params={"key": created["key"]}, headers=user["headers"]).json()["info"]["spend"] > 0
 
 
 def test_a_transaction_conflict_on_a_busy_key_is_retried(runtime, user, model, monkeypatch):
