@@ -36,6 +36,7 @@ test: lint typecheck unit integration infra packaged e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

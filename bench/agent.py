@@ -43,7 +43,9 @@ def main() -> None:
         to_running, to_completed = [], []
         for _ in range(args.runs + 1):  # the first run warms the agent's registration and the Lambdas up
             started = time.perf_counter()
-            task_id = api.post("/v1/tasks", json={"job_name": "bench", "entrypoint": '/bin/bash -c "echo hello"'}).json()["id"]
+            task_id = api.post(
+                "/v1/tasks", json={"job_name": "bench", "entrypoint": '/bin/bash -c "echo hello"'}
+            ).json()["id"]
             running_at = None
             while (task := api.get(f"/v1/tasks/{task_id}").json())["status"] not in ("completed", "failed"):
                 if running_at is None and task["status"] in ("running", "collecting"):

@@ -36,16 +36,37 @@ def run(ports: int, threads: int) -> None:
     from aiplane.appproxy.workers import deregister_worker, held_slots, register_worker
     from aiplane.errors import UnavailableError
 
-    worker = register_worker(WorkerRequest(
-        authority="bench.example", frontend_mode="port", protocol="http", hostname="bench.example", use_tls=False,
-        api_port=6001, port_range=[30000, 30000 + ports - 1], filtered_apps_only=False, app_filters=[],
-    ))
+    worker = register_worker(
+        WorkerRequest(
+            authority="bench.example",
+            frontend_mode="port",
+            protocol="http",
+            hostname="bench.example",
+            use_tls=False,
+            api_port=6001,
+            port_range=[30000, 30000 + ports - 1],
+            filtered_apps_only=False,
+            app_filters=[],
+        )
+    )
 
     def spec() -> CircuitSpec:
         session_id = str(uuid.uuid4())
-        return CircuitSpec(app="bench", protocol="http", app_mode="interactive", route_info=[{
-            "session_id": session_id, "session_name": None, "kernel_host": "10.0.0.1", "kernel_port": 8000,
-            "protocol": "http", "traffic_ratio": 1.0}])
+        return CircuitSpec(
+            app="bench",
+            protocol="http",
+            app_mode="interactive",
+            route_info=[
+                {
+                    "session_id": session_id,
+                    "session_name": None,
+                    "kernel_host": "10.0.0.1",
+                    "kernel_port": 8000,
+                    "protocol": "http",
+                    "traffic_ratio": 1.0,
+                }
+            ],
+        )
 
     latencies = []
     placed = []
@@ -53,8 +74,10 @@ def run(ports: int, threads: int) -> None:
         started = time.perf_counter()
         placed.append(place_circuit(spec())[0])
         latencies.append((time.perf_counter() - started) * 1000)
-    print(f"sequential placement, {ports} ports: median {statistics.median(latencies):.1f} ms, "
-          f"p95 {sorted(latencies)[int(len(latencies) * 0.95) - 1]:.1f} ms")
+    print(
+        f"sequential placement, {ports} ports: median {statistics.median(latencies):.1f} ms, "
+        f"p95 {sorted(latencies)[int(len(latencies) * 0.95) - 1]:.1f} ms"
+    )
     for circuit in placed:
         remove_circuit(circuit)
 
@@ -71,8 +94,10 @@ def run(ports: int, threads: int) -> None:
     elapsed = time.perf_counter() - started
     held = held_slots(worker.worker_id)
     assert len({int(slot.port) for slot in held}) == len(held) == ports, "a slot was shared"
-    print(f"race, {ports * 2} requests on {ports} ports with {threads} threads: {sum(outcomes)} placed, "
-          f"{outcomes.count(False)} refused, {elapsed:.2f} s ({ports * 2 / elapsed:.0f} requests/s)")
+    print(
+        f"race, {ports * 2} requests on {ports} ports with {threads} threads: {sum(outcomes)} placed, "
+        f"{outcomes.count(False)} refused, {elapsed:.2f} s ({ports * 2 / elapsed:.0f} requests/s)"
+    )
     deregister_worker(worker.worker_id)
 
 

@@ -49,10 +49,20 @@ def run(writer_count: int, event_count: int) -> None:
         def append(index: int, chain=chain, latencies=latencies, gave_up=gave_up) -> None:
             started = time.perf_counter()
             try:
-                audit_chain.append(chain, lambda _sequence: audit.AuditEventRecord(
-                    gsi1pk=f"BENCH{shards}", gsi1sk=f"{index:012d}", timestamp=clock.now_iso(),
-                    event_type="file_access", user_id=f"u{index % writer_count}", resource=f"file/{index}",
-                    action="bench", success=True, metadata={}))
+                audit_chain.append(
+                    chain,
+                    lambda _sequence: audit.AuditEventRecord(
+                        gsi1pk=f"BENCH{shards}",
+                        gsi1sk=f"{index:012d}",
+                        timestamp=clock.now_iso(),
+                        event_type="file_access",
+                        user_id=f"u{index % writer_count}",
+                        resource=f"file/{index}",
+                        action="bench",
+                        success=True,
+                        metadata={},
+                    ),
+                )
             except ConflictError:  # lost the head race APPEND_ATTEMPTS times
                 gave_up.append(index)
                 return
@@ -63,9 +73,11 @@ def run(writer_count: int, event_count: int) -> None:
             list(pool.map(append, range(event_count)))
         elapsed = time.perf_counter() - started
         ordered = sorted(latencies)
-        print(f"  {shards} shard(s): {len(ordered) / elapsed:7.1f} appends/s   append latency median "
-              f"{statistics.median(ordered):6.1f} ms, p95 {ordered[int(len(ordered) * 0.95) - 1]:6.1f} ms, "
-              f"{len(gave_up)} of {event_count} gave up (chain too busy)")
+        print(
+            f"  {shards} shard(s): {len(ordered) / elapsed:7.1f} appends/s   append latency median "
+            f"{statistics.median(ordered):6.1f} ms, p95 {ordered[int(len(ordered) * 0.95) - 1]:6.1f} ms, "
+            f"{len(gave_up)} of {event_count} gave up (chain too busy)"
+        )
 
         anchor_started = time.perf_counter()
         audit_anchor.anchor(chain)

@@ -27,7 +27,9 @@ def chain_of(length: int) -> dict:
     tasks = []
     for number in range(length):
         goto = f"t{number + 1}" if number + 1 < length else "end"
-        tasks.append({"id": f"t{number}", "handler": "noop", "transition": {"branches": [{"operator": "default", "goto": goto}]}})
+        tasks.append(
+            {"id": f"t{number}", "handler": "noop", "transition": {"branches": [{"operator": "default", "goto": goto}]}}
+        )
     return {"id": f"bench-{length}", "tasks": tasks}
 
 
@@ -50,7 +52,9 @@ def transitions_per_step(arn: str, tasks: int) -> float:
 
     sfn = client("stepfunctions")
     run_id = new_run_id()
-    execution = sfn.start_execution(stateMachineArn=arn, name=run_id, input=json.dumps(initial_state(run_id, "x", "string")))
+    execution = sfn.start_execution(
+        stateMachineArn=arn, name=run_id, input=json.dumps(initial_state(run_id, "x", "string"))
+    )
     while sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING":
         time.sleep(0.01)
     events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
@@ -72,8 +76,12 @@ def main() -> None:
         one_ms, ten_ms = median_run_ms(one, args.runs), median_run_ms(ten, args.runs)
         print(f"1-task chain:  {one_ms:7.1f} ms (median of {args.runs})")
         print(f"10-task chain: {ten_ms:7.1f} ms (median of {args.runs})")
-        print(f"per-step overhead: {(ten_ms - one_ms) / 9:.1f} ms per task; whole 10-task run {ten_ms / 10:.1f} ms per task")
-        print(f"state transitions per step: {transitions_per_step(ten, 10):.1f} (Task + Choice; plus one Succeed per run)")
+        print(
+            f"per-step overhead: {(ten_ms - one_ms) / 9:.1f} ms per task; whole 10-task run {ten_ms / 10:.1f} ms per task"
+        )
+        print(
+            f"state transitions per step: {transitions_per_step(ten, 10):.1f} (Task + Choice; plus one Succeed per run)"
+        )
     finally:
         stack.stop()
 

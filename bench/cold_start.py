@@ -24,11 +24,16 @@ from dataclasses import replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "layers" / "python"), str(REPO_ROOT / "shared"), str(REPO_ROOT / "local")]
+sys.path[:0] = [
+    str(REPO_ROOT),
+    str(REPO_ROOT / "layers" / "python"),
+    str(REPO_ROOT / "shared"),
+    str(REPO_ROOT / "local"),
+]
 
 from aiplane_local.stack import start_local_stack  # noqa: E402  (before any boto3 client)
 
-FLOOR_HANDLER = '''
+FLOOR_HANDLER = """
 import boto3
 from fastapi import FastAPI
 from mangum import Mangum
@@ -44,7 +49,7 @@ def item():
 
 
 handler = Mangum(app, lifespan="off")
-'''
+"""
 FLOOR = "floor (fastapi + mangum + boto3, one GetItem)"
 
 
@@ -66,7 +71,9 @@ def floor_sandbox(sandbox, table: str) -> Path:
     shutil.rmtree(task_root, ignore_errors=True)
     task_root.mkdir(parents=True)
     (task_root / "floor_handler.py").write_text(FLOOR_HANDLER.format(table=table))
-    subprocess.run([sandbox.python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(task_root)], check=True)
+    subprocess.run(
+        [sandbox.python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(task_root)], check=True
+    )
     return task_root
 
 
@@ -102,12 +109,14 @@ def run(stack, args) -> None:
     names = [name for name in names if name not in adapted]
     table = physical_name(environment.resource_prefix, IDENTITY_TABLE.name)
     boto3.client("dynamodb", region_name=environment.region).put_item(
-        TableName=table, Item={"pk": {"S": "floor"}, "sk": {"S": "floor"}, "value": {"S": "x"}})
+        TableName=table, Item={"pk": {"S": "floor"}, "sk": {"S": "floor"}, "value": {"S": "x"}}
+    )
 
     floor = floor_sandbox(sandbox, table)
     floor_function = replace(functions[names[0]], name="floor", handler="floor_handler.handler", environment={})
-    floor_job = packaged.job_for(floor_function, sandbox, api_gateway_event("runtime", "GET", "/item") | {"path": "/item"},
-                                 stack.aws_endpoint) | {"task_root": str(floor)}
+    floor_job = packaged.job_for(
+        floor_function, sandbox, api_gateway_event("runtime", "GET", "/item") | {"path": "/item"}, stack.aws_endpoint
+    ) | {"task_root": str(floor)}
     jobs = []
     for name in names:
         event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
@@ -129,7 +138,9 @@ def run(stack, args) -> None:
             floor_total = floor_result["import_ms"] + floor_result["invoke_ms"]
             samples.setdefault("floor", []).append((floor_result["import_ms"], floor_result["invoke_ms"]))
             samples.setdefault(result["name"], []).append((result["import_ms"], result.get("invoke_ms", 0.0)))
-            totals.setdefault(result["name"], []).append((result["import_ms"] + result.get("invoke_ms", 0.0)) / floor_total)
+            totals.setdefault(result["name"], []).append(
+                (result["import_ms"] + result.get("invoke_ms", 0.0)) / floor_total
+            )
 
     def row(label: str, name: str, ratio: float) -> str:
         init = statistics.median(sample[0] for sample in samples[name])
@@ -137,7 +148,9 @@ def run(stack, args) -> None:
         total = statistics.median(sum(sample) for sample in samples[name])
         return f"{label:<48} {init:8.1f} {first:8.1f} {total:8.1f} {ratio:8.2f}"
 
-    print(f"cold start from the built assets, CPython 3.12 isolated, tracing {args.tracing}, median of {args.runs} runs (ms)")
+    print(
+        f"cold start from the built assets, CPython 3.12 isolated, tracing {args.tracing}, median of {args.runs} runs (ms)"
+    )
     print(f"{'function':<48} {'init':>8} {'first':>8} {'total':>8} {'x floor':>8}")
     print(row(FLOOR, "floor", 1.0))
     ratios = {name: statistics.median(totals[name]) for name in names}
@@ -146,6 +159,7 @@ def run(stack, args) -> None:
     print(f"{'median over functions':<48} {'':>8} {'':>8} {'':>8} {statistics.median(ratios.values()):8.2f}")
     if adapted:
         print(f"not measured (started by the Lambda Web Adapter, no handler to import): {', '.join(adapted)}")
+
 
 if __name__ == "__main__":
     main()

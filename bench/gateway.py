@@ -84,12 +84,19 @@ def start_bench(stack) -> tuple[Bench, uvicorn.Server]:
     server = BackgroundServer(build_root_app())
 
     base = f"{server.base_url}/runtime"
-    client = httpx.Client(headers={"X-API-Key": stack.bootstrap["admin-api-key"]}, timeout=30,
-                          limits=httpx.Limits(max_connections=STREAMS + 10, max_keepalive_connections=STREAMS + 10))
+    client = httpx.Client(
+        headers={"X-API-Key": stack.bootstrap["admin-api-key"]},
+        timeout=30,
+        limits=httpx.Limits(max_connections=STREAMS + 10, max_keepalive_connections=STREAMS + 10),
+    )
     suffix = str(time.time_ns())
-    backend = client.post(f"{base}/backends", json={"name": f"bench-{suffix}", "baseUrl": ollama.url, "type": "ollama"}).json()
+    backend = client.post(
+        f"{base}/backends", json={"name": f"bench-{suffix}", "baseUrl": ollama.url, "type": "ollama"}
+    ).json()
     group = client.post(f"{base}/groups", json={"name": f"bench-{suffix}", "purposeType": "bench"}).json()
-    model = client.post(f"{base}/models", json={"model": "benchmodel:latest", "canChat": True, "canStream": True, "contextLength": 4096}).json()
+    model = client.post(
+        f"{base}/models", json={"model": "benchmodel:latest", "canChat": True, "canStream": True, "contextLength": 4096}
+    ).json()
     client.post(f"{base}/backend-affinity/{group['id']}/backends/{backend['id']}").raise_for_status()
     client.post(f"{base}/model-affinity/{group['id']}/models/{model['id']}").raise_for_status()
     return Bench(client, base, ollama, "benchmodel:latest", calls), server
@@ -123,24 +130,37 @@ def added_latency(bench: Bench, requests: int) -> None:
     total_calls = sum(bench.calls.values())
     runtime_calls = sum(count for name, count in bench.calls.items() if name.endswith("-runtime"))
 
-    print("== added latency (buffered chat, one client, bootstrap admin key: no limits; "
-          "bench/gateway_keys.py measures an ordinary user's key with limits on)")
-    print(f"requests per path        : {requests} ({measured_s:.1f} s; set-up and warm-up made {setup_calls} DynamoDB calls)")
+    print(
+        "== added latency (buffered chat, one client, bootstrap admin key: no limits; "
+        "bench/gateway_keys.py measures an ordinary user's key with limits on)"
+    )
+    print(
+        f"requests per path        : {requests} ({measured_s:.1f} s; set-up and warm-up made {setup_calls} DynamoDB calls)"
+    )
     print(f"direct  p50 / p99 (ms)   : {percentile(direct, 0.5):.2f} / {percentile(direct, 0.99):.2f}")
     print(f"gateway p50 / p99 (ms)   : {percentile(routed, 0.5):.2f} / {percentile(routed, 0.99):.2f}")
-    print(f"added   p50 / p99 (ms)   : {percentile(routed, 0.5) - percentile(direct, 0.5):.2f} / "
-          f"{percentile(routed, 0.99) - percentile(direct, 0.99):.2f}")
+    print(
+        f"added   p50 / p99 (ms)   : {percentile(routed, 0.5) - percentile(direct, 0.5):.2f} / "
+        f"{percentile(routed, 0.99) - percentile(direct, 0.99):.2f}"
+    )
     print(f"added mean (ms)          : {statistics.mean(routed) - statistics.mean(direct):.2f}")
-    print(f"DynamoDB calls / request : {total_calls / requests:.3f} (by call: "
-          + ", ".join(f"{name}={count / requests:.3f}" for name, count in sorted(bench.calls.items())) + ")")
+    print(
+        f"DynamoDB calls / request : {total_calls / requests:.3f} (by call: "
+        + ", ".join(f"{name}={count / requests:.3f}" for name, count in sorted(bench.calls.items()))
+        + ")"
+    )
     print(f"routing reads / request  : {runtime_calls / requests:.3f} (runtime table)")
     print(f"LiteLLM (published)      : {LITELLM_OVERHEAD}")
 
 
 def stream_throughput(bench: Bench, streams: int, per_stream: int) -> None:
     """`streams` clients, each streaming `per_stream` completions back to back through one process."""
-    body = {"model": bench.model, "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": "stream a few words back to me please"}]}
+    body = {
+        "model": bench.model,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "stream a few words back to me please"}],
+    }
     first_token_ms: list[float] = []
     chunks = [0]
     lock = threading.Lock()
@@ -170,9 +190,13 @@ def stream_throughput(bench: Bench, streams: int, per_stream: int) -> None:
     elapsed = time.perf_counter() - started
     completed = len(first_token_ms)
     print(f"== throughput at {streams} concurrent streams (one uvicorn process, stand-in Ollama)")
-    print(f"streams completed        : {completed} in {elapsed:.1f} s = {completed / elapsed:.1f} streams/s, "
-          f"{chunks[0] / elapsed:.0f} chunks/s")
-    print(f"time to first token p50 / p99 (ms): {percentile(first_token_ms, 0.5):.2f} / {percentile(first_token_ms, 0.99):.2f}")
+    print(
+        f"streams completed        : {completed} in {elapsed:.1f} s = {completed / elapsed:.1f} streams/s, "
+        f"{chunks[0] / elapsed:.0f} chunks/s"
+    )
+    print(
+        f"time to first token p50 / p99 (ms): {percentile(first_token_ms, 0.5):.2f} / {percentile(first_token_ms, 0.99):.2f}"
+    )
 
 
 # One function per scenario; each takes the bench and prints its figures.

@@ -45,7 +45,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("aiplane").setLevel(logging.WARNING)
-    os.environ["AIPLANE_GATEWAY_PRICES"] = json.dumps({MODEL: {"input_cost_per_token": 1e-7, "output_cost_per_token": 2e-7}})
+    os.environ["AIPLANE_GATEWAY_PRICES"] = json.dumps(
+        {MODEL: {"input_cost_per_token": 1e-7, "output_cost_per_token": 2e-7}}
+    )
 
     stack = start_local_stack(start_dispatchers=True)  # the spend-log worker settles as requests run
     import httpx
@@ -62,8 +64,11 @@ def main() -> None:
 
     def counting(client, operation, params):
         # The local dispatchers' threads (the spend-log worker, schedules, TTL) are off the request path.
-        if counting_on.is_set() and client.meta.service_model.service_name == "dynamodb" \
-                and not threading.current_thread().name.startswith(("sqs-", "schedule-", "ttl-")):
+        if (
+            counting_on.is_set()
+            and client.meta.service_model.service_name == "dynamodb"
+            and not threading.current_thread().name.startswith(("sqs-", "schedule-", "ttl-"))
+        ):
             items = params.get("TransactItems") or [{}]
             table = params.get("TableName") or next(iter(items[0].values()), {}).get("TableName", "?")
             calls[f"{operation} {table}"] += 1
@@ -84,22 +89,34 @@ def main() -> None:
     base = f"{server.base_url}/runtime"
     admin = httpx.Client(headers={"X-API-Key": stack.bootstrap["admin-api-key"]}, timeout=30)
     suffix = uuid.uuid4().hex[:8]
-    backend = admin.post(f"{base}/backends", json={"name": f"bench-{suffix}", "baseUrl": ollama.url, "type": "ollama"}).json()
+    backend = admin.post(
+        f"{base}/backends", json={"name": f"bench-{suffix}", "baseUrl": ollama.url, "type": "ollama"}
+    ).json()
     group = admin.post(f"{base}/groups", json={"name": f"bench-{suffix}", "purposeType": "bench"}).json()
     model = admin.post(f"{base}/models", json={"model": MODEL, "canChat": True, "contextLength": 4096}).json()
     admin.post(f"{base}/model-affinity/{group['id']}/models/{model['id']}").raise_for_status()
     admin.post(f"{base}/backend-affinity/{group['id']}/backends/{backend['id']}").raise_for_status()
     deadline = time.monotonic() + 30  # the sync cycle runs here: wait until it records the model as served
-    while MODEL not in admin.get(f"{base}/backends/{backend['id']}").json().get("models", []) and time.monotonic() < deadline:
+    while (
+        MODEL not in admin.get(f"{base}/backends/{backend['id']}").json().get("models", [])
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
 
-    registered = admin.post(f"{base}/register", json={"email": f"bench-{suffix}@example.com", "password": "correct-horse-42"},
-                            headers={"X-API-Key": ""}).json()
+    registered = admin.post(
+        f"{base}/register",
+        json={"email": f"bench-{suffix}@example.com", "password": "correct-horse-42"},
+        headers={"X-API-Key": ""},
+    ).json()
     user_id = registered["user"]["id"]
-    admin.post(f"{base}/access-control", json={"identity": user_id, "resource": "exec", "resourceType": "collection",
-                                               "permission": "edit"}).raise_for_status()
-    admin.post(f"{base}/user/update", json={"user_id": user_id, "max_budget": 1000, "budget_duration": "30d",
-                                            "rpm_limit": 1_000_000}).raise_for_status()
+    admin.post(
+        f"{base}/access-control",
+        json={"identity": user_id, "resource": "exec", "resourceType": "collection", "permission": "edit"},
+    ).raise_for_status()
+    admin.post(
+        f"{base}/user/update",
+        json={"user_id": user_id, "max_budget": 1000, "budget_duration": "30d", "rpm_limit": 1_000_000},
+    ).raise_for_status()
     limits = {"max_budget": 1000, "budget_duration": "1d", "rpm_limit": 1_000_000, "tpm_limit": 1_000_000_000}
     if args.parallel_limit:
         limits["max_parallel_requests"] = 100
@@ -135,25 +152,40 @@ def main() -> None:
     total = sum(calls.values())
     identity = sum(count for name, count in calls.items() if name.endswith("-identity"))
 
-    print(f"requests per path        : {args.requests} ({measured_s:.1f} s), user key with budget, rpm, tpm"
-          + (", max_parallel_requests" if args.parallel_limit else "") + "; user budget and rpm; priced model")
+    print(
+        f"requests per path        : {args.requests} ({measured_s:.1f} s), user key with budget, rpm, tpm"
+        + (", max_parallel_requests" if args.parallel_limit else "")
+        + "; user budget and rpm; priced model"
+    )
     print(f"direct  p50 / p99 (ms)   : {percentile(direct, 0.5):.2f} / {percentile(direct, 0.99):.2f}")
     print(f"gateway p50 / p99 (ms)   : {percentile(routed, 0.5):.2f} / {percentile(routed, 0.99):.2f}")
-    print(f"added   p50 / p99 (ms)   : {percentile(routed, 0.5) - percentile(direct, 0.5):.2f} / "
-          f"{percentile(routed, 0.99) - percentile(direct, 0.99):.2f}")
-    print(f"DynamoDB calls / request : {total / args.requests:.3f} on the request path "
-          f"({identity / args.requests:.3f} auth + limits, identity table); by call: "
-          + ", ".join(f"{name}={count / args.requests:.3f}" for name, count in sorted(calls.items())))
-    print("time per DynamoDB call   : " + ", ".join(
-        f"{name} p50 {percentile(samples, 0.5):.1f} / p99 {percentile(samples, 0.99):.1f} ms"
-        for name, samples in sorted(call_ms.items())))
+    print(
+        f"added   p50 / p99 (ms)   : {percentile(routed, 0.5) - percentile(direct, 0.5):.2f} / "
+        f"{percentile(routed, 0.99) - percentile(direct, 0.99):.2f}"
+    )
+    print(
+        f"DynamoDB calls / request : {total / args.requests:.3f} on the request path "
+        f"({identity / args.requests:.3f} auth + limits, identity table); by call: "
+        + ", ".join(f"{name}={count / args.requests:.3f}" for name, count in sorted(calls.items()))
+    )
+    print(
+        "time per DynamoDB call   : "
+        + ", ".join(
+            f"{name} p50 {percentile(samples, 0.5):.1f} / p99 {percentile(samples, 0.99):.1f} ms"
+            for name, samples in sorted(call_ms.items())
+        )
+    )
     if transaction_items:
-        print(f"admission transaction    : {statistics.mean(transaction_items):.1f} items (condition checks of key and user, "
-              "the counters of each limited scope)")
+        print(
+            f"admission transaction    : {statistics.mean(transaction_items):.1f} items (condition checks of key and user, "
+            "the counters of each limited scope)"
+        )
     dynamodb_ms = sum(sum(samples) for samples in call_ms.values()) / args.requests
     added_mean = statistics.mean(routed) - statistics.mean(direct)
-    print(f"added mean (ms)          : {added_mean:.2f}, of which waiting on DynamoDB (moto here) {dynamodb_ms:.2f}, "
-          f"the rest {added_mean - dynamodb_ms:.2f}")
+    print(
+        f"added mean (ms)          : {added_mean:.2f}, of which waiting on DynamoDB (moto here) {dynamodb_ms:.2f}, "
+        f"the rest {added_mean - dynamodb_ms:.2f}"
+    )
     print(f"LiteLLM (published)      : {LITELLM_OVERHEAD}")
     info = user.get(f"{base}/key/info", params={"key": generated.json()["key"]}).json()["info"]
     print(f"key spend after the run  : {info['spend']:.6f} (settled by the spend-log worker)")

@@ -65,8 +65,10 @@ def run(records: int, threads: int) -> None:
     elapsed = time.perf_counter() - started
     spent = guardrails.spending(racer)["hourly"].spent_cents
     assert spent <= guardrails.LIMITS_CENTS["hourly"], spent
-    print(f"race: {len(outcomes)} records on {threads} threads in {elapsed:.2f} s, {outcomes.count(True)} accepted, "
-          f"hourly window {spent}/{guardrails.LIMITS_CENTS['hourly']} cents")
+    print(
+        f"race: {len(outcomes)} records on {threads} threads in {elapsed:.2f} s, {outcomes.count(True)} accepted, "
+        f"hourly window {spent}/{guardrails.LIMITS_CENTS['hourly']} cents"
+    )
 
     latencies = []
     payment = billing.validate_payment(10, "USD", "stripe", "card")

@@ -43,10 +43,21 @@ def seed_transactions(user_id: str, count: int) -> None:
     with TransactionRecord.batch_write() as batch:
         for _ in range(count):
             created, transaction_id = now_iso(), f"txn_{uuid.uuid4().hex}"
-            batch.save(TransactionRecord(
-                billing_key(user_id), f"TXN#{created}#{transaction_id}", gsi1pk=everyone_shard(ALL_TRANSACTIONS),
-                gsi1sk=f"{created}#{transaction_id}", transaction_id=transaction_id, user_id=user_id, amount_cents=100,
-                currency="USD", status="succeeded", provider="invoice", created_at=created))
+            batch.save(
+                TransactionRecord(
+                    billing_key(user_id),
+                    f"TXN#{created}#{transaction_id}",
+                    gsi1pk=everyone_shard(ALL_TRANSACTIONS),
+                    gsi1sk=f"{created}#{transaction_id}",
+                    transaction_id=transaction_id,
+                    user_id=user_id,
+                    amount_cents=100,
+                    currency="USD",
+                    status="succeeded",
+                    provider="invoice",
+                    created_at=created,
+                )
+            )
 
 
 def run(sizes: list[int], stack) -> None:
@@ -92,7 +103,9 @@ def run(sizes: list[int], stack) -> None:
         "  (an admin, limit=50)": lambda: reads("GET", "/api/v1/loadbalancer/loads", admin, params={"limit": 50}),
         "GET /user/export (gpu_usage)": lambda: reads("GET", "/api/v1/user/export", mine),
         "GET /models (an admin, limit=50)": lambda: reads("GET", "/api/v1/models", admin, params={"limit": 50}),
-        "GET /billing/transactions (admin, 50)": lambda: reads("GET", "/api/v1/billing/transactions", admin, params={"limit": 50}),
+        "GET /billing/transactions (admin, 50)": lambda: reads(
+            "GET", "/api/v1/billing/transactions", admin, params={"limit": 50}
+        ),
     }
     for route in routes.values():
         route()  # warm

@@ -47,9 +47,21 @@ def main(rounds: int) -> None:
 
         measure("bootstrap admin key", lambda: authenticate("runtime", Credentials(api_key=admin)), rounds)
         measure("user API key (key + user lookups)", lambda: authenticate("runtime", Credentials(api_key=key)), rounds)
-        measure("user JWT (verify + user and session lookups)", lambda: authenticate("gpufarm", Credentials(bearer=token)), rounds)
-        measure("rate-limit slot (one conditional ADD)", lambda: counters.take(f"bench#{uuid.uuid4()}", limit=10, window_s=60), rounds)
-        measure("password login (argon2id + audit)", lambda: login(email, "correct-horse-42", family="runtime", source_ip=f"bench-{uuid.uuid4()}"), max(5, rounds // 10))
+        measure(
+            "user JWT (verify + user and session lookups)",
+            lambda: authenticate("gpufarm", Credentials(bearer=token)),
+            rounds,
+        )
+        measure(
+            "rate-limit slot (one conditional ADD)",
+            lambda: counters.take(f"bench#{uuid.uuid4()}", limit=10, window_s=60),
+            rounds,
+        )
+        measure(
+            "password login (argon2id + audit)",
+            lambda: login(email, "correct-horse-42", family="runtime", source_ip=f"bench-{uuid.uuid4()}"),
+            max(5, rounds // 10),
+        )
     finally:
         stack.stop()
 

@@ -89,8 +89,16 @@ def count_reads(call) -> int:
     )
     from aiplane_local.reads import counting_reads
 
-    with counting_reads(TaskRecord, TaskCountRecord, WorkerRecord, ReservationRecord, JupyterServiceRecord, UsageRecord,
-                        AuditEventRecord, AuditHeadRecord) as counter:
+    with counting_reads(
+        TaskRecord,
+        TaskCountRecord,
+        WorkerRecord,
+        ReservationRecord,
+        JupyterServiceRecord,
+        UsageRecord,
+        AuditEventRecord,
+        AuditHeadRecord,
+    ) as counter:
         call()
     return counter.items
 
@@ -106,11 +114,22 @@ def seed_tasks(count: int, user_id: str) -> None:
         for index in range(count):
             task_id, moment = str(uuid.uuid4()), now_iso()
             task = TaskRecord(
-                task_key(task_id), gsi1pk=TASKS_PARTITION, gsi1sk=f"{moment}#{task_id}",
-                gsi2pk=task_status_key("queued"), gsi2sk=f"{moment}#{task_id}",
-                gsi3pk=user_status_key(user_id, "queued"), gsi3sk=f"{moment}#{task_id}", task_id=task_id,
-                job_name=f"seed-{index}", status="queued", priority=1 + index % 10, user_id=user_id,
-                created_at=moment, gpu=1, history=[], version=1,
+                task_key(task_id),
+                gsi1pk=TASKS_PARTITION,
+                gsi1sk=f"{moment}#{task_id}",
+                gsi2pk=task_status_key("queued"),
+                gsi2sk=f"{moment}#{task_id}",
+                gsi3pk=user_status_key(user_id, "queued"),
+                gsi3sk=f"{moment}#{task_id}",
+                task_id=task_id,
+                job_name=f"seed-{index}",
+                status="queued",
+                priority=1 + index % 10,
+                user_id=user_id,
+                created_at=moment,
+                gpu=1,
+                history=[],
+                version=1,
             )
             index_queue(task)
             batch.save(task)
@@ -128,11 +147,21 @@ def seed_audit_events(count: int) -> None:
     with AuditEventRecord.batch_write() as batch:
         for sequence in range(1, count + 1):
             moment = now_iso()
-            batch.save(AuditEventRecord(
-                audit.CHAIN.partition(audit.CHAIN.shard_of(sequence)), sequence_key(sequence), gsi1sk=sequence_key(sequence),
-                gsi2pk=AUDIT_TIME_PARTITION, gsi2sk=audit.time_key(moment, sequence), sequence_num=sequence,
-                timestamp=moment, event_type="job_queued", user_id="bench", prev_hash="0" * 64, event_hash="0" * 64,
-            ))
+            batch.save(
+                AuditEventRecord(
+                    audit.CHAIN.partition(audit.CHAIN.shard_of(sequence)),
+                    sequence_key(sequence),
+                    gsi1sk=sequence_key(sequence),
+                    gsi2pk=AUDIT_TIME_PARTITION,
+                    gsi2sk=audit.time_key(moment, sequence),
+                    sequence_num=sequence,
+                    timestamp=moment,
+                    event_type="job_queued",
+                    user_id="bench",
+                    prev_hash="0" * 64,
+                    event_hash="0" * 64,
+                )
+            )
 
 
 def items_read(sizes: list[int]) -> None:
@@ -142,8 +171,10 @@ def items_read(sizes: list[int]) -> None:
     admin = Principal(id="bench-admin", kind="admin", credential="api_key")
     user = Principal(id="bench-user", kind="user", credential="api_key")
     print("items read per request (DynamoDB items scanned or returned)")
-    print(f"{'items':>8}  {'GET /v1/tasks?limit=50':>22}  {'(a user)':>8}  {'GET /v1/queue':>13}  {'(a user)':>8}"
-          f"  {'GET /v1/scheduler/status':>24}  {'GET /v1/audit/events':>20}  {'(by type)':>9}")
+    print(
+        f"{'items':>8}  {'GET /v1/tasks?limit=50':>22}  {'(a user)':>8}  {'GET /v1/queue':>13}  {'(a user)':>8}"
+        f"  {'GET /v1/scheduler/status':>24}  {'GET /v1/audit/events':>20}  {'(by type)':>9}"
+    )
     for size in sizes:
         clear()
         seed_tasks(size // 2, "bench-user")
@@ -154,13 +185,19 @@ def items_read(sizes: list[int]) -> None:
         queue = count_reads(lambda: tasks.queue_stats(0, admin, tasks.DEFAULT_QUEUE_LIMIT))
         my_queue = count_reads(lambda: tasks.queue_stats(0, user, tasks.DEFAULT_QUEUE_LIMIT))
         status = count_reads(scheduler.status)
-        events = count_reads(lambda: audit.query_events(start=None, end=None, event_type=None, user_id=None,
-                                                        limit=100, offset=0))
-        typed = count_reads(lambda: audit.query_events(start=None, end=None, event_type="job_started", user_id=None,
-                                                       limit=100, offset=0))
+        events = count_reads(
+            lambda: audit.query_events(start=None, end=None, event_type=None, user_id=None, limit=100, offset=0)
+        )
+        typed = count_reads(
+            lambda: audit.query_events(
+                start=None, end=None, event_type="job_started", user_id=None, limit=100, offset=0
+            )
+        )
         print(f"{size:>8}  {page:>22}  {mine:>8}  {queue:>13}  {my_queue:>8}  {status:>24}  {events:>20}  {typed:>9}")
-    print(f"  (tasks and audit events; /v1/queue reads its default page of {tasks.DEFAULT_QUEUE_LIMIT} plus the counters;"
-          " the audit page of 100 plus the shard heads)")
+    print(
+        f"  (tasks and audit events; /v1/queue reads its default page of {tasks.DEFAULT_QUEUE_LIMIT} plus the counters;"
+        " the audit page of 100 plus the shard heads)"
+    )
     clear()
 
 
@@ -187,9 +224,13 @@ def racing(task_count: int, worker_count: int) -> None:
         assert leased is not None and leased.task_id == task.task_id
         enqueue_ms.append((submitted - started) * 1000)
         lease_ms.append((done - lease_started) * 1000)
-        workers.report_state(task.task_id, JobStateReport(worker_id=worker_ids[0], status="completed",
-                                                          fencing_token=int(leased.fencing_token)))
-    print(f"enqueue, {task_count} tasks: median {statistics.median(enqueue_ms):.1f} ms, p95 {percentile(enqueue_ms, 0.95):.1f} ms")
+        workers.report_state(
+            task.task_id,
+            JobStateReport(worker_id=worker_ids[0], status="completed", fencing_token=int(leased.fencing_token)),
+        )
+    print(
+        f"enqueue, {task_count} tasks: median {statistics.median(enqueue_ms):.1f} ms, p95 {percentile(enqueue_ms, 0.95):.1f} ms"
+    )
     print(f"lease (queue of 1): median {statistics.median(lease_ms):.1f} ms, p95 {percentile(lease_ms, 0.95):.1f} ms")
 
     for spread in (1, cluster.LEASE_SPREAD):
@@ -247,10 +288,12 @@ def race(task_count: int, worker_ids: list[str], capabilities, spread: int) -> N
         cluster.commit_lease, cluster.LEASE_SPREAD = commit, spread_before
     elapsed = time.perf_counter() - started
     assert len(leased_ids) == len(set(leased_ids)) == task_count, "a task was leased twice or lost"
-    print(f"{len(worker_ids)} racing workers, spread over the first {spread} eligible: {task_count} tasks in "
-          f"{elapsed:.2f} s, {task_count / elapsed:.2f} leases/s ({len(latencies) / elapsed:.2f} lease calls/s), "
-          f"{len(lost)} lost races, {len(refused)} leases given up, lease median {statistics.median(latencies):.0f} ms, "
-          f"p95 {percentile(latencies, 0.95):.0f} ms; no task leased twice")
+    print(
+        f"{len(worker_ids)} racing workers, spread over the first {spread} eligible: {task_count} tasks in "
+        f"{elapsed:.2f} s, {task_count / elapsed:.2f} leases/s ({len(latencies) / elapsed:.2f} lease calls/s), "
+        f"{len(lost)} lost races, {len(refused)} leases given up, lease median {statistics.median(latencies):.0f} ms, "
+        f"p95 {percentile(latencies, 0.95):.0f} ms; no task leased twice"
+    )
 
 
 class VirtualClock:
@@ -280,7 +323,9 @@ def simulate(policy: str, task_count: int, seed: int) -> None:
     worker_ids = ["sim-1", "sim-2"]
     total_gpus = 16
     for worker_id in worker_ids:
-        workers.register_worker(RegisterWorkerRequest(id=worker_id, capabilities=WorkerCapabilities(gpu_count=8)), actor)
+        workers.register_worker(
+            RegisterWorkerRequest(id=worker_id, capabilities=WorkerCapabilities(gpu_count=8)), actor
+        )
     start = clock.now
     arrivals = []
     moment = start
@@ -311,13 +356,15 @@ def simulate(policy: str, task_count: int, seed: int) -> None:
             last = clock.now
             for task_id, (end, worker_id, _) in list(running.items()):
                 if end <= clock.now:
-                    workers.report_state(task_id, JobStateReport(worker_id=worker_id, status="completed",
-                                                                 fencing_token=tokens[task_id]))
+                    workers.report_state(
+                        task_id, JobStateReport(worker_id=worker_id, status="completed", fencing_token=tokens[task_id])
+                    )
                     del running[task_id]
             while pending and pending[0][0] <= clock.now:
                 arrived, index, gpu, walltime, runtime, priority = pending.pop(0)
-                task = tasks.create_task(CreateTaskRequest(job_name=f"sim-{index}", gpu=gpu, walltime=walltime,
-                                                           priority=priority), actor)
+                task = tasks.create_task(
+                    CreateTaskRequest(job_name=f"sim-{index}", gpu=gpu, walltime=walltime, priority=priority), actor
+                )
                 task.update(actions=[TaskRecord.created_at.set(now_iso(datetime.fromtimestamp(arrived, UTC)))])
                 submitted_at[task.task_id], size_of[task.task_id] = arrived, gpu
                 runtimes[task.task_id] = runtime
@@ -338,9 +385,11 @@ def simulate(policy: str, task_count: int, seed: int) -> None:
         workers.LEASE_TTL_S = lease_ttl_s
     makespan = last - start
     big = [waits[t] for t in waits if size_of[t] >= 8]
-    print(f"{policy:>6}: {task_count} tasks on 2 × 8 GPUs, makespan {makespan / 3600:.1f} h, "
-          f"utilisation {busy_gpu_s / (total_gpus * makespan):.0%}, mean wait {statistics.mean(waits.values()) / 60:.0f} min, "
-          f"8-GPU jobs: mean wait {statistics.mean(big) / 60 if big else 0:.0f} min, max {max(big, default=0) / 60:.0f} min")
+    print(
+        f"{policy:>6}: {task_count} tasks on 2 × 8 GPUs, makespan {makespan / 3600:.1f} h, "
+        f"utilisation {busy_gpu_s / (total_gpus * makespan):.0%}, mean wait {statistics.mean(waits.values()) / 60:.0f} min, "
+        f"8-GPU jobs: mean wait {statistics.mean(big) / 60 if big else 0:.0f} min, max {max(big, default=0) / 60:.0f} min"
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ def main() -> None:
     server = BackgroundServer(build_root_app())
     base = server.base_url
     publish_api_urls(stack.provisioned.prefix, os.environ["AWS_REGION"], base)
-    api = httpx.Client(base_url=f"{base}/gpufarm", headers={"Authorization": f"Bearer {stack.bootstrap['admin-api-key']}"},
-                       timeout=60)
+    api = httpx.Client(
+        base_url=f"{base}/gpufarm", headers={"Authorization": f"Bearer {stack.bootstrap['admin-api-key']}"}, timeout=60
+    )
     api.get("/api/v1/gpu/instances", params={"provider": "aws"}).raise_for_status()  # warm EC2 catalog and moto
     # GPU spend is held against credits (the batch stays within the hourly spending limit).
     billing.create_payment(BOOTSTRAP_ADMIN_ID, billing.validate_payment(1000, "USD", "invoice", None), None)
@@ -50,7 +51,9 @@ def main() -> None:
         to_running, to_agent = [], []
         for _ in range(args.runs):
             started = time.perf_counter()
-            contract_id = api.post("/api/v1/gpu/instances/aws/g5.xlarge", json={"duration_hours": 1}).json()["contract_id"]
+            contract_id = api.post("/api/v1/gpu/instances/aws/g5.xlarge", json={"duration_hours": 1}).json()[
+                "contract_id"
+            ]
             while (record := get_contract(contract_id)).status != RUNNING:
                 time.sleep(0.01)
             to_running.append(time.perf_counter() - started)
@@ -61,8 +64,10 @@ def main() -> None:
 
         stack.gpu_instances.stop()  # a hundred agent processes would measure the machine, not the provisioner
         started = time.perf_counter()
-        reserved = api.post("/api/v1/gpu/instances/reserve", json={
-            "count": args.batch, "filters": {"provider": "aws", "gpu_model": "T4"}}).json()["reserved"]
+        reserved = api.post(
+            "/api/v1/gpu/instances/reserve",
+            json={"count": args.batch, "filters": {"provider": "aws", "gpu_model": "T4"}},
+        ).json()["reserved"]
         enqueued = time.perf_counter() - started
         pending = {item["contract_id"] for item in reserved}
         while pending:
@@ -70,11 +75,15 @@ def main() -> None:
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
 
-        print(f"POST -> running (EC2 state event applied), {args.runs} runs: "
-              f"median {statistics.median(to_running) * 1000:.0f} ms, max {max(to_running) * 1000:.0f} ms")
+        print(
+            f"POST -> running (EC2 state event applied), {args.runs} runs: "
+            f"median {statistics.median(to_running) * 1000:.0f} ms, max {max(to_running) * 1000:.0f} ms"
+        )
         print(f"POST -> agent registered and heartbeating: median {statistics.median(to_agent) * 1000:.0f} ms")
-        print(f"batch of {len(reserved)}: enqueued in {enqueued * 1000:.0f} ms (one POST /reserve), "
-              f"all launched after {elapsed:.2f} s -> {len(reserved) / elapsed:.1f} contracts/s")
+        print(
+            f"batch of {len(reserved)}: enqueued in {enqueued * 1000:.0f} ms (one POST /reserve), "
+            f"all launched after {elapsed:.2f} s -> {len(reserved) / elapsed:.1f} contracts/s"
+        )
     finally:
         server.stop()
         stack.stop()

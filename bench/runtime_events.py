@@ -47,11 +47,15 @@ def run(runs: int, job_count: int, threads: int) -> None:
     from aiplane.events import jobs, sandbox, store
 
     script = "console.log(event.n); var total = 0; for (var i = 0; i < 1000; i++) { total += i; } total + event.n"
-    print(f"sandboxed function run (fork + QuickJS), {runs} runs: "
-          + timed(runs, lambda: sandbox.run(script, {"n": 1}, {}, timeout_s=10)))
+    print(
+        f"sandboxed function run (fork + QuickJS), {runs} runs: "
+        + timed(runs, lambda: sandbox.run(script, {"n": 1}, {}, timeout_s=10))
+    )
     builtin = "sendEvent('x', 1)"
-    print(f"function run with one built-in call, {runs} runs: "
-          + timed(runs, lambda: sandbox.run(builtin, {}, {"sendEvent": lambda *a: None}, timeout_s=10)))
+    print(
+        f"function run with one built-in call, {runs} runs: "
+        + timed(runs, lambda: sandbox.run(builtin, {}, {"sendEvent": lambda *a: None}, timeout_s=10))
+    )
     event_type = f"bench-{uuid.uuid4().hex[:8]}"
     body = {"event_type": event_type, "aggregate_type": "bench", "aggregate_id": "1", "version": 1, "data": {}}
     print(f"event append (store + bus), {runs} appends: " + timed(runs, lambda: store.append_event(body)))
@@ -72,8 +76,10 @@ def run(runs: int, job_count: int, threads: int) -> None:
     elapsed = time.perf_counter() - started
     leased = [job_id for job_id in outcomes if job_id]
     assert len(leased) == len(set(leased)) == job_count, "a job was leased twice or left behind"
-    print(f"lease race, {job_count + threads} requests on {job_count} jobs with {threads} threads: {len(leased)} leased, "
-          f"{elapsed:.2f} s ({(job_count + threads) / elapsed:.0f} requests/s)")
+    print(
+        f"lease race, {job_count + threads} requests on {job_count} jobs with {threads} threads: {len(leased)} leased, "
+        f"{elapsed:.2f} s ({(job_count + threads) / elapsed:.0f} requests/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -52,10 +52,14 @@ def run(sizes: list[int]) -> None:
         "GET /files?limit=100": ((FileNodeRecord,), lambda: tree.list_nodes(None, admin, limit=100)),
         "GET /files?path=/bench": ((FileNodeRecord,), lambda: tree.list_nodes("/bench", admin, limit=100)),
         "GET /event-triggers/function/{name}": (
-            (TriggerRecord,), lambda: functions.triggers_for_function(function, 100, None, admin)),
+            (TriggerRecord,),
+            lambda: functions.triggers_for_function(function, 100, None, admin),
+        ),
         "GET /activity/alerts": ((AlertRecord, AuthEventRecord), lambda: views.alerts(None)),
         "GET /access-control?identity=&from=": (
-            (AccessEntryRecord,), lambda: access.list_entries(identity=identity, after=since, limit=100)),
+            (AccessEntryRecord,),
+            lambda: access.list_entries(identity=identity, after=since, limit=100),
+        ),
         "GET /raw-events": ((RawEventRecord,), lambda: raw.list_raw_events(since, until, 100)),
     }
     seeded = 0
@@ -87,42 +91,113 @@ def seed(count: int, folder_id: str, elsewhere_id: str, function: str, identity:
 
     with FileNodeRecord.batch_write() as batch:
         for index in range(count):
-            node_id, moment, parent = str(uuid.uuid4()), rfc3339(datetime.now(UTC)), folder_id if index % 2 else elsewhere_id
-            batch.save(FileNodeRecord(
-                node_key(node_id), "META", gsi1pk=children_key(parent), gsi1sk=node_id, gsi2pk=all_nodes_key(node_id),
-                gsi2sk=f"{moment}#{node_id}", node_id=node_id, kind=FILE, name=node_id, parent_id=parent,
-                content_type="text/plain", size=1, created_at=moment, updated_at=moment, owner_id="admin"))
+            node_id, moment, parent = (
+                str(uuid.uuid4()),
+                rfc3339(datetime.now(UTC)),
+                folder_id if index % 2 else elsewhere_id,
+            )
+            batch.save(
+                FileNodeRecord(
+                    node_key(node_id),
+                    "META",
+                    gsi1pk=children_key(parent),
+                    gsi1sk=node_id,
+                    gsi2pk=all_nodes_key(node_id),
+                    gsi2sk=f"{moment}#{node_id}",
+                    node_id=node_id,
+                    kind=FILE,
+                    name=node_id,
+                    parent_id=parent,
+                    content_type="text/plain",
+                    size=1,
+                    created_at=moment,
+                    updated_at=moment,
+                    owner_id="admin",
+                )
+            )
     with TriggerRecord.batch_write() as batch:
         for index in range(count):
             name, created = f"t-{uuid.uuid4().hex}", rfc3339(datetime.now(UTC))
             target = function if index < 5 else f"other-{index % 50}"
-            batch.save(TriggerRecord(
-                f"TRIGGER#{name}", "META", gsi1sk=f"{created}#{name}", gsi2pk="TRIGGERTYPE#bench", gsi2sk=name,
-                gsi3pk=trigger_function_key(target), gsi3sk=f"{created}#{name}", name=name, listen_for='{"type": "bench"}',
-                trigger_type="function", function=target, created_at=created, updated_at=created, owner_id="admin"))
+            batch.save(
+                TriggerRecord(
+                    f"TRIGGER#{name}",
+                    "META",
+                    gsi1sk=f"{created}#{name}",
+                    gsi2pk="TRIGGERTYPE#bench",
+                    gsi2sk=name,
+                    gsi3pk=trigger_function_key(target),
+                    gsi3sk=f"{created}#{name}",
+                    name=name,
+                    listen_for='{"type": "bench"}',
+                    trigger_type="function",
+                    function=target,
+                    created_at=created,
+                    updated_at=created,
+                    owner_id="admin",
+                )
+            )
     with AuthEventRecord.batch_write() as batch:
         for index in range(count):
             now = datetime.now(UTC)
             outcome = FAILURE if index % 10 == 0 else SUCCESS
-            batch.save(AuthEventRecord(
-                f"BENCHAUTH#{uuid.uuid4()}", "SEQ#0", gsi2pk=day_key(outcome, now),
-                gsi2sk=f"{now:%Y-%m-%dT%H:%M:%S.%fZ}#{index:012d}", sequence_num=0, prev_hash="", event_hash="",
-                action="login", outcome=outcome, family="runtime", reason="bench", at=now))
+            batch.save(
+                AuthEventRecord(
+                    f"BENCHAUTH#{uuid.uuid4()}",
+                    "SEQ#0",
+                    gsi2pk=day_key(outcome, now),
+                    gsi2sk=f"{now:%Y-%m-%dT%H:%M:%S.%fZ}#{index:012d}",
+                    sequence_num=0,
+                    prev_hash="",
+                    event_hash="",
+                    action="login",
+                    outcome=outcome,
+                    family="runtime",
+                    reason="bench",
+                    at=now,
+                )
+            )
     with AccessEntryRecord.batch_write() as batch:
         for index in range(count):
             entry_id, now = str(uuid.uuid4()), datetime.now(UTC)
             owner = identity if index % 2 else f"someone-{index % 100}"
             sort = f"{rfc3339(now)}#{entry_id}"
-            batch.save(AccessEntryRecord(
-                f"ACCESS#{entry_id}", "META", gsi1pk=f"IDENTITY#{owner}", gsi1sk=f"RESOURCE#chats#{entry_id}", gsi2sk=sort,
-                gsi3pk=identity_entries_key(owner), gsi3sk=sort, entry_id=entry_id, identity=owner, resource="chats",
-                resource_type="chats", permission="view", created_at=now, updated_at=now))
+            batch.save(
+                AccessEntryRecord(
+                    f"ACCESS#{entry_id}",
+                    "META",
+                    gsi1pk=f"IDENTITY#{owner}",
+                    gsi1sk=f"RESOURCE#chats#{entry_id}",
+                    gsi2sk=sort,
+                    gsi3pk=identity_entries_key(owner),
+                    gsi3sk=sort,
+                    entry_id=entry_id,
+                    identity=owner,
+                    resource="chats",
+                    resource_type="chats",
+                    permission="view",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
     with RawEventRecord.batch_write() as batch:
         for index in range(count):
             nid, received = uuid.uuid4().int % 10**15 * SHARDS + index % SHARDS, rfc3339(datetime.now(UTC))
-            batch.save(RawEventRecord(
-                raw_events_key(nid), f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
-                raw_id=str(uuid.uuid4()), nid=nid, received_at=received, path="/bench", headers="{}", payload="{}"))
+            batch.save(
+                RawEventRecord(
+                    raw_events_key(nid),
+                    f"{received}#{nid:020d}",
+                    gsi1pk=f"RAWEVENT#{nid}",
+                    gsi1sk=received,
+                    raw_id=str(uuid.uuid4()),
+                    nid=nid,
+                    received_at=received,
+                    path="/bench",
+                    headers="{}",
+                    payload="{}",
+                )
+            )
+
 
 if __name__ == "__main__":
     main()

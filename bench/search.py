@@ -43,7 +43,12 @@ def main() -> None:
 
     stack = start_local_stack(start_dispatchers=False)
     try:
-        run([int(size) for size in args.sizes.split(",")], args.dimensions, args.searches, stack.bootstrap["admin-api-key"])
+        run(
+            [int(size) for size in args.sizes.split(",")],
+            args.dimensions,
+            args.searches,
+            stack.bootstrap["admin-api-key"],
+        )
     finally:
         stack.stop()
 
@@ -69,7 +74,9 @@ def run(sizes: list[int], dimensions: int, searches: int, admin_key: str) -> Non
     client = TestClient(build_family_app("runtime"), headers={"X-API-Key": admin_key})
     suffix = str(time.time_ns())
     model = f"benchembed{suffix}"
-    backend = client.post("/backends", json={"name": f"bench-{suffix}", "baseUrl": embedder.url, "type": "ollama"}).json()
+    backend = client.post(
+        "/backends", json={"name": f"bench-{suffix}", "baseUrl": embedder.url, "type": "ollama"}
+    ).json()
     group = client.post("/groups", json={"name": f"bench-{suffix}", "purposeType": "Internal Embeddings"}).json()
     declared = client.post("/models", json={"model": model, "canEmbed": True, "contextLength": 8192}).json()
     client.post(f"/backend-affinity/{group['id']}/backends/{backend['id']}")
@@ -89,10 +96,14 @@ def run(sizes: list[int], dimensions: int, searches: int, admin_key: str) -> Non
     generator = np.random.default_rng(0)
     print(f"{dimensions}-dimension vectors, {searches} searches per size (topk 10)")
     print("cold read: the first search's block reads in a fresh container (moto's DynamoDB: a few MB/s);")
-    print("search: through the runtime app with the container's blocks cached (one version GetItem, numpy, top-k texts)")
+    print(
+        "search: through the runtime app with the container's blocks cached (one version GetItem, numpy, top-k texts)"
+    )
     print("rank: the numpy ranking alone (search.rank over the cached blocks)")
-    print(f"{'chunks':>8} {'seeded chunks/s':>16} {'cold read s':>12} {'search p50 ms':>14} {'search p99 ms':>14}"
-          f" {'rank p50 ms':>12}")
+    print(
+        f"{'chunks':>8} {'seeded chunks/s':>16} {'cold read s':>12} {'search p50 ms':>14} {'search p99 ms':>14}"
+        f" {'rank p50 ms':>12}"
+    )
     indexed, document = 0, 0
     for size in sizes:
         started = time.perf_counter()
@@ -101,8 +112,17 @@ def run(sizes: list[int], dimensions: int, searches: int, admin_key: str) -> Non
             count = min(BATCH, size - indexed)
             chunks = [f"chunk {document} {position} {suffix}" for position in range(count)]
             matrix = generator.uniform(-1, 1, (count, dimensions)).astype("<f4")
-            vectors.write_document(owner, f"doc{document}", chunks, matrix.tobytes(), dimensions, model=model, job_id=None,
-                                   leaser_id=None, now=now_iso())
+            vectors.write_document(
+                owner,
+                f"doc{document}",
+                chunks,
+                matrix.tobytes(),
+                dimensions,
+                model=model,
+                job_id=None,
+                leaser_id=None,
+                now=now_iso(),
+            )
             indexed, added, document = indexed + count, added + count, document + 1
         rate = added / (time.perf_counter() - started) if added else float("nan")
         begun = time.perf_counter()
@@ -120,8 +140,10 @@ def run(sizes: list[int], dimensions: int, searches: int, admin_key: str) -> Non
             response = client.get("/search", params={"q": f"query {attempt}"})
             latencies.append((time.perf_counter() - begun) * 1000)
             assert response.status_code == 200 and len(response.json()["results"]) == min(10, size), response.text
-        print(f"{size:>8} {rate:>16.0f} {cold:>12.1f} {statistics.median(latencies):>14.1f} {percentile(latencies, 0.99):>14.1f}"
-              f" {statistics.median(ranking):>12.1f}")
+        print(
+            f"{size:>8} {rate:>16.0f} {cold:>12.1f} {statistics.median(latencies):>14.1f} {percentile(latencies, 0.99):>14.1f}"
+            f" {statistics.median(ranking):>12.1f}"
+        )
     embedder.stop()
 
 

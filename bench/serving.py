@@ -85,8 +85,10 @@ def bench_jupyter(base: str, admin_key: str, count: int) -> None:
             assert status.status_code == 200
             mlworker.delete(f"/v1/jupyter/services/{service['id']}")
             wait(lambda: current()["status"] == "stopped", 60)
-    print(f"Jupyter start → running ({count} services, one at a time): median {statistics.median(seconds):.2f} s, "
-          f"min {min(seconds):.2f} s, max {max(seconds):.2f} s")
+    print(
+        f"Jupyter start → running ({count} services, one at a time): median {statistics.median(seconds):.2f} s, "
+        f"min {min(seconds):.2f} s, max {max(seconds):.2f} s"
+    )
 
 
 def bench_predict(base: str, count: int) -> None:
@@ -103,7 +105,9 @@ def bench_predict(base: str, count: int) -> None:
     headers = {"Authorization": f"Bearer {issue_api_key(user.user_id, 'bench').api_key}"}
     inputs = [[1.0, 2.0, 3.0]]
     with httpx.Client(base_url=f"{base}/gpufarm", headers=headers, timeout=30) as gpufarm:
-        model_id = gpufarm.post("/api/v1/models/upload", files={"model": ("affine.onnx", model_bytes)}).json()["model_id"]
+        model_id = gpufarm.post("/api/v1/models/upload", files={"model": ("affine.onnx", model_bytes)}).json()[
+            "model_id"
+        ]
         wait(lambda: gpufarm.get(f"/api/v1/models/{model_id}").json()["status"] == "ready", 60)
         from aiplane.commerce.records import ModelRecord, model_key
 
@@ -114,8 +118,11 @@ def bench_predict(base: str, count: int) -> None:
             assert answer.json()["outputs"] == {"y": [[3.0, 5.0, 7.0]]}, answer.text
 
         with httpx.Client(timeout=30) as direct_http:
+
             def at_agent() -> None:
-                assert direct_http.post(endpoint, json={"inputs": {"x": inputs}}).json()["outputs"] == {"y": [[3.0, 5.0, 7.0]]}
+                assert direct_http.post(endpoint, json={"inputs": {"x": inputs}}).json()["outputs"] == {
+                    "y": [[3.0, 5.0, 7.0]]
+                }
 
             session = onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
             feed = {"x": numpy.asarray(inputs, dtype="float32")}
@@ -123,17 +130,28 @@ def bench_predict(base: str, count: int) -> None:
             def in_process() -> None:
                 assert session.run(None, feed)[0].tolist() == [[3.0, 5.0, 7.0]]
 
-            timings = {label: timed(call, count) for label, call in (
-                ("through the stack (API → agent)", through_stack), ("the agent's endpoint directly", at_agent),
-                ("onnxruntime in this process", in_process))}
+            timings = {
+                label: timed(call, count)
+                for label, call in (
+                    ("through the stack (API → agent)", through_stack),
+                    ("the agent's endpoint directly", at_agent),
+                    ("onnxruntime in this process", in_process),
+                )
+            }
     for label, samples in timings.items():
         print(line(label, samples))
-    stack_p50, direct_p50 = percentile(timings["through the stack (API → agent)"], 0.5), percentile(
-        timings["onnxruntime in this process"], 0.5)
-    stack_p99, direct_p99 = percentile(timings["through the stack (API → agent)"], 0.99), percentile(
-        timings["onnxruntime in this process"], 0.99)
-    print(f"ratio stack / onnxruntime: p50 {stack_p50 / direct_p50:.0f}x, p99 {stack_p99 / direct_p99:.0f}x "
-          f"({count} predictions each, CPU provider)")
+    stack_p50, direct_p50 = (
+        percentile(timings["through the stack (API → agent)"], 0.5),
+        percentile(timings["onnxruntime in this process"], 0.5),
+    )
+    stack_p99, direct_p99 = (
+        percentile(timings["through the stack (API → agent)"], 0.99),
+        percentile(timings["onnxruntime in this process"], 0.99),
+    )
+    print(
+        f"ratio stack / onnxruntime: p50 {stack_p50 / direct_p50:.0f}x, p99 {stack_p99 / direct_p99:.0f}x "
+        f"({count} predictions each, CPU provider)"
+    )
 
 
 def timed(call, count: int) -> list[float]:

@@ -85,11 +85,15 @@ def main() -> None:
         empty_ms = (time.monotonic() - started) * 1000 / empty_polls
         burst = answered_after([f"burst {n}" for n in range(args.burst)])
 
-        print(f"message -> answer, one message per poll ({args.messages} messages): "
-              f"median {statistics.median(single):.0f} ms, p95 {percentile(single, 0.95):.0f} ms")
+        print(
+            f"message -> answer, one message per poll ({args.messages} messages): "
+            f"median {statistics.median(single):.0f} ms, p95 {percentile(single, 0.95):.0f} ms"
+        )
         print(f"a poll with no message (getUpdates + the frontend's bookkeeping): {empty_ms:.0f} ms")
-        print(f"burst of {args.burst} messages in one poll: first answer {burst[0]:.0f} ms, last {burst[-1]:.0f} ms "
-              f"({(burst[-1] - burst[0]) / max(1, len(burst) - 1):.0f} ms per further message)")
+        print(
+            f"burst of {args.burst} messages in one poll: first answer {burst[0]:.0f} ms, last {burst[-1]:.0f} ms "
+            f"({(burst[-1] - burst[0]) / max(1, len(burst) - 1):.0f} ms per further message)"
+        )
     finally:
         bot_api.stop()
         llm.stop()

@@ -38,16 +38,26 @@ def api_gateway_event(family: str, method: str, template: str) -> dict[str, Any]
         "path": f"{base_path(family)}{path}",
         "httpMethod": method,
         "headers": {"Accept": "application/json", "Host": "api.example.com", "User-Agent": "aiplane-sample"},
-        "multiValueHeaders": {"Accept": ["application/json"], "Host": ["api.example.com"], "User-Agent": ["aiplane-sample"]},
+        "multiValueHeaders": {
+            "Accept": ["application/json"],
+            "Host": ["api.example.com"],
+            "User-Agent": ["aiplane-sample"],
+        },
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
         "pathParameters": parameters,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": template, "httpMethod": method, "path": f"/dev{base_path(family)}{path}",
-            "accountId": ACCOUNT_ID, "apiId": "sampleapi", "stage": "dev", "requestId": "sample-request-id",
+            "resourcePath": template,
+            "httpMethod": method,
+            "path": f"/dev{base_path(family)}{path}",
+            "accountId": ACCOUNT_ID,
+            "apiId": "sampleapi",
+            "stage": "dev",
+            "requestId": "sample-request-id",
             "identity": {"sourceIp": "203.0.113.10", "userAgent": "aiplane-sample"},
-            "protocol": "HTTP/1.1", "requestTimeEpoch": 1767225600000,
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": 1767225600000,
         },
         "body": None,
         "isBase64Encoded": False,
@@ -58,7 +68,9 @@ def authorizer_event(family: str) -> dict[str, Any]:
     return {
         "type": "REQUEST",
         "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:sampleapi/dev/GET/sample",
-        "resource": "/sample", "path": "/sample", "httpMethod": "GET",
+        "resource": "/sample",
+        "path": "/sample",
+        "httpMethod": "GET",
         "headers": {"Accept": "application/json"},
         "requestContext": {"apiId": "sampleapi", "stage": "dev", "accountId": ACCOUNT_ID},
     }
@@ -68,11 +80,20 @@ def websocket_connect_event(family: str) -> dict[str, Any]:
     """What a family's WebSocket API sends its function on `$connect` (no credentials here)."""
     return {
         "headers": {"Host": "sampleapi.execute-api.us-east-1.amazonaws.com", "Sec-WebSocket-Version": "13"},
-        "multiValueHeaders": {"Host": ["sampleapi.execute-api.us-east-1.amazonaws.com"], "Sec-WebSocket-Version": ["13"]},
+        "multiValueHeaders": {
+            "Host": ["sampleapi.execute-api.us-east-1.amazonaws.com"],
+            "Sec-WebSocket-Version": ["13"],
+        },
         "requestContext": {
-            "routeKey": "$connect", "eventType": "CONNECT", "connectionId": "sample-connection=", "apiId": "sampleapi",
-            "stage": "dev", "requestId": "sample-request-id", "domainName": "sampleapi.execute-api.us-east-1.amazonaws.com",
-            "connectedAt": 1767225600000, "identity": {"sourceIp": "203.0.113.10"},
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "connectionId": "sample-connection=",
+            "apiId": "sampleapi",
+            "stage": "dev",
+            "requestId": "sample-request-id",
+            "domainName": "sampleapi.execute-api.us-east-1.amazonaws.com",
+            "connectedAt": 1767225600000,
+            "identity": {"sourceIp": "203.0.113.10"},
         },
         "isBase64Encoded": False,
     }
@@ -98,39 +119,88 @@ def sample_events() -> dict[str, dict[str, Any]]:
 def sqs_event(queue: resources.Queue) -> dict[str, Any]:
     """One message as the queue's producers send it: a scheduled tick, a domain event, or a job."""
     region, queue_arn = "us-east-1", f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{queue.name}"
-    envelope = {"version": "0", "id": "sample-event-id", "account": ACCOUNT_ID, "time": "2026-01-01T00:00:00Z",
-                "region": region, "detail": {}}
+    envelope = {
+        "version": "0",
+        "id": "sample-event-id",
+        "account": ACCOUNT_ID,
+        "time": "2026-01-01T00:00:00Z",
+        "region": region,
+        "detail": {},
+    }
     schedules = [schedule for schedule in resources.SCHEDULES if schedule.target_queue == queue.name]
     rules = [rule for rule in resources.EVENT_RULES if rule.target_queue == queue.name]
     if schedules:
-        body = {**envelope, "detail-type": "Scheduled Event", "source": "aws.events",
-                "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{schedules[0].name}"]}
+        body = {
+            **envelope,
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{schedules[0].name}"],
+        }
     elif rules and rules[0] is resources.LIVE_UPDATES_RULE:  # a status change, as aiplane.live.updates publishes it
-        body = {**envelope, "detail-type": resources.LIVE_UPDATE_DETAIL_TYPE, "source": resources.LIVE_UPDATE_SOURCE,
-                "resources": [], "detail": {"family": "mlworker", "user_id": "sample-user", "subscribers_only": False,
-                                            "messages": [{"type": "task_update", "task_id": "sample-id", "status": "queued"}]}}
+        body = {
+            **envelope,
+            "detail-type": resources.LIVE_UPDATE_DETAIL_TYPE,
+            "source": resources.LIVE_UPDATE_SOURCE,
+            "resources": [],
+            "detail": {
+                "family": "mlworker",
+                "user_id": "sample-user",
+                "subscribers_only": False,
+                "messages": [{"type": "task_update", "task_id": "sample-id", "status": "queued"}],
+            },
+        }
     elif rules:  # an appended runtime event, as aiplane.events.store publishes it
         pattern = rules[0].event_pattern
-        body = {**envelope, "detail-type": pattern["detail-type"][0], "source": pattern["source"][0], "resources": [],
-                "detail": {"event": {"id": "sample-event-id", "event_type": "sample.created", "data": {}}, "depth": 0}}
+        body = {
+            **envelope,
+            "detail-type": pattern["detail-type"][0],
+            "source": pattern["source"][0],
+            "resources": [],
+            "detail": {"event": {"id": "sample-event-id", "event_type": "sample.created", "data": {}}, "depth": 0},
+        }
     elif queue is resources.SPEND_LOG_QUEUE:  # one request's usage, as aiplane.gateway.spend.spend_message writes it
-        body = {"request_id": "sample-request", "user_id": "sample-user", "model": "sample-model", "key_id": None,
-                "key_hash": None, "prompt_tokens": 12, "completion_tokens": 3, "spend": 0.0, "unpriced": True,
-                "status": "success", "started_at": 1767225600.0, "ended_at": 1767225601.0,
-                "minute": "MINUTE#1767225600", "budgets": {}, "reserved": {}, "tpm": []}
+        body = {
+            "request_id": "sample-request",
+            "user_id": "sample-user",
+            "model": "sample-model",
+            "key_id": None,
+            "key_hash": None,
+            "prompt_tokens": 12,
+            "completion_tokens": 3,
+            "spend": 0.0,
+            "unpriced": True,
+            "status": "success",
+            "started_at": 1767225600.0,
+            "ended_at": 1767225601.0,
+            "minute": "MINUTE#1767225600",
+            "budgets": {},
+            "reserved": {},
+            "tpm": [],
+        }
     else:
         body = {"jobId": "sample-id"}
-    return {"Records": [{
-        "messageId": "sample-message-id", "receiptHandle": "sample-receipt-handle", "body": json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000"}, "messageAttributes": {},
-        "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region,
-    }]}
+    return {
+        "Records": [
+            {
+                "messageId": "sample-message-id",
+                "receiptHandle": "sample-receipt-handle",
+                "body": json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        ]
+    }
 
 
 def rotation_event() -> dict[str, Any]:
     """What Secrets Manager sends the rotation function: one step of rotating the JWT keys."""
     return {
-        "Step": "createSecret", "ClientRequestToken": "00000000-0000-4000-8000-000000000000",
+        "Step": "createSecret",
+        "ClientRequestToken": "00000000-0000-4000-8000-000000000000",
         "SecretId": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT_ID}:secret:aiplane-local-{JWT_SIGNING_SECRET.name}-AbCdEf",
     }
 
@@ -138,10 +208,21 @@ def rotation_event() -> dict[str, Any]:
 def chain_step_event() -> dict[str, Any]:
     """What a compiled chain's Task state sends the chain-step function: one noop task."""
     task = {"id": "echo", "handler": "noop", "transition": {"branches": [{"operator": "default", "goto": "end"}]}}
-    state = {"run_id": "sample-run", "vars": {"input": "hello"}, "types": {"input": "string"}, "current": "hello",
-             "current_type": "string", "transition": "", "transition_number": None, "halt": None}
-    return {"task": json.dumps(task), "chain": json.dumps({"id": "sample", "debug": False, "token_limit": 0, "max_steps": 10}),
-            "state": state}
+    state = {
+        "run_id": "sample-run",
+        "vars": {"input": "hello"},
+        "types": {"input": "string"},
+        "current": "hello",
+        "current_type": "string",
+        "transition": "",
+        "transition_number": None,
+        "halt": None,
+    }
+    return {
+        "task": json.dumps(task),
+        "chain": json.dumps({"id": "sample", "debug": False, "token_limit": 0, "max_steps": 10}),
+        "state": state,
+    }
 
 
 def render(event: dict[str, Any]) -> str:

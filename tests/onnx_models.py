@@ -12,8 +12,10 @@ def affine_model(scale: float = 2.0, offset: float = 1.0) -> bytes:
         "affine",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
-        initializer=[helper.make_tensor("scale", TensorProto.FLOAT, [], [scale]),
-                     helper.make_tensor("offset", TensorProto.FLOAT, [], [offset])],
+        initializer=[
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [scale]),
+            helper.make_tensor("offset", TensorProto.FLOAT, [], [offset]),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # readable by every onnxruntime the agent extra allows

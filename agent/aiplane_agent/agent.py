@@ -33,8 +33,9 @@ def imds(path: str) -> str | None:
     """Instance metadata (IMDSv2); None off EC2."""
     try:
         token = httpx.put(f"{IMDS}/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"}, timeout=1)
-        answer = httpx.get(f"{IMDS}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token.raise_for_status().text},
-                           timeout=1)
+        answer = httpx.get(
+            f"{IMDS}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token.raise_for_status().text}, timeout=1
+        )
         return answer.raise_for_status().text
     except httpx.HTTPError:
         return None
@@ -51,21 +52,32 @@ def settle_identity(config: AgentConfig) -> tuple[str, str]:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, *, runner: Runner | None = None, inventory: Inventory | None = None,
-                 api: ControlPlane | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        runner: Runner | None = None,
+        inventory: Inventory | None = None,
+        api: ControlPlane | None = None,
+    ) -> None:
         runner = runner or choose_runner(config)  # first: a host without the runner it needs opens nothing
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.stopping = threading.Event()
         self.meter = LoadMeter(config.capacity)
-        self.listener = Listener(config.host, config.port, self.meter, self.health, config.upstream,
-                                 config.upstream_timeout_s)
+        self.listener = Listener(
+            config.host, config.port, self.meter, self.health, config.upstream, config.upstream_timeout_s
+        )
         instance_id, worker_id = settle_identity(config)
         host = config.advertise_host or imds("local-ipv4") or "127.0.0.1"
         self.ctx = AgentContext(
-            config=config, api=api or ControlPlane(config), runner=runner,
+            config=config,
+            api=api or ControlPlane(config),
+            runner=runner,
             inventory=inventory or Inventory.detect(config.gpus, config.cpus, config.memory_gb),
-            instance_id=instance_id, worker_id=worker_id, url=f"http://{host}:{self.listener.port}",
+            instance_id=instance_id,
+            worker_id=worker_id,
+            url=f"http://{host}:{self.listener.port}",
             state_dir=config.state_dir,
         )
         self.components = self.build_components()
@@ -91,9 +103,13 @@ class Agent:
 
     def health(self) -> dict[str, Any]:
         return {
-            "status": "ok", "instance_id": self.ctx.instance_id, "worker_id": self.ctx.worker_id,
-            "runner": self.ctx.runner.describe(), "gpus": [gpu.as_dict() for gpu in self.ctx.inventory.gpus],
-            "capabilities": self.ctx.inventory.capabilities(), "host": self.ctx.inventory.host_load(),
+            "status": "ok",
+            "instance_id": self.ctx.instance_id,
+            "worker_id": self.ctx.worker_id,
+            "runner": self.ctx.runner.describe(),
+            "gpus": [gpu.as_dict() for gpu in self.ctx.inventory.gpus],
+            "capabilities": self.ctx.inventory.capabilities(),
+            "host": self.ctx.inventory.host_load(),
             "running_work": sum(component.running_work() for component in self.components),
             "components": {component.name: component.status() for component in self.components},
             "plugins": self.plugin_health(),
@@ -113,8 +129,14 @@ class Agent:
             self.stopping.wait(TICK_S)
 
     def run(self) -> None:
-        log("aiplane GPU agent started", instance_id=self.ctx.instance_id, worker_id=self.ctx.worker_id,
-            url=self.ctx.url, runner=self.ctx.runner.describe(), capabilities=self.ctx.inventory.capabilities())
+        log(
+            "aiplane GPU agent started",
+            instance_id=self.ctx.instance_id,
+            worker_id=self.ctx.worker_id,
+            url=self.ctx.url,
+            runner=self.ctx.runner.describe(),
+            capabilities=self.ctx.inventory.capabilities(),
+        )
         loop = threading.Thread(target=self.tick_forever, name="agent-loop", daemon=True)
         loop.start()
         self.listener.serve_forever()  # until stop()

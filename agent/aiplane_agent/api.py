@@ -26,8 +26,10 @@ class ControlPlane:
         self.config = config
         self.http = httpx.Client(timeout=API_TIMEOUT_S, transport=transport)
         # Each family's credential header: gpufarm takes a bearer key, mlworker X-API-Key.
-        self.headers = {config.gpufarm_url: {"Authorization": f"Bearer {config.credential}"},
-                        config.mlworker_url: {"X-API-Key": config.credential}}
+        self.headers = {
+            config.gpufarm_url: {"Authorization": f"Bearer {config.credential}"},
+            config.mlworker_url: {"X-API-Key": config.credential},
+        }
 
     def close(self) -> None:
         self.http.close()
@@ -49,12 +51,17 @@ class ControlPlane:
 
     # gpufarm: the fleet's agent routes (AGENT_ROUTES).
     def gpufarm_register(self, instance_id: str, url: str, gpus: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._call(self.config.gpufarm_url, "POST", "/api/v1/gpu/agents/register",
-                          {"instance_id": instance_id, "url": url, "gpus": gpus}).json()
+        return self._call(
+            self.config.gpufarm_url,
+            "POST",
+            "/api/v1/gpu/agents/register",
+            {"instance_id": instance_id, "url": url, "gpus": gpus},
+        ).json()
 
     def gpufarm_heartbeat(self, instance_id: str, load: dict[str, Any]) -> dict[str, Any]:
-        return self._call(self.config.gpufarm_url, "POST", "/api/v1/gpu/agents/heartbeat",
-                          {"instance_id": instance_id, **load}).json()
+        return self._call(
+            self.config.gpufarm_url, "POST", "/api/v1/gpu/agents/heartbeat", {"instance_id": instance_id, **load}
+        ).json()
 
     def gpufarm_deregister(self, instance_id: str) -> None:
         self._call(self.config.gpufarm_url, "DELETE", f"/api/v1/gpu/agents/{instance_id}")
@@ -66,11 +73,14 @@ class ControlPlane:
             body["shared"] = True
         return self._call(self.config.mlworker_url, "POST", "/v1/scheduler/workers", body).json()
 
-    def worker_heartbeat(self, worker_id: str, leases: dict[str, int],
-                         plugins: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    def worker_heartbeat(
+        self, worker_id: str, leases: dict[str, int], plugins: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """`leases`: task id -> fencing token of each task this agent runs; `plugins`: the health
         of each mlworker plugin it runs (`Component.plugin_health`)."""
-        body: dict[str, Any] = {"leases": [{"task_id": task_id, "fencing_token": token} for task_id, token in leases.items()]}
+        body: dict[str, Any] = {
+            "leases": [{"task_id": task_id, "fencing_token": token} for task_id, token in leases.items()]
+        }
         if plugins is not None:
             body["plugins"] = plugins
         return self._call(self.config.mlworker_url, "POST", f"/v1/scheduler/workers/{worker_id}/heartbeat", body).json()

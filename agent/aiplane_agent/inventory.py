@@ -52,14 +52,18 @@ def parse_nvidia_smi_xml(document: str) -> list[Gpu]:
         index = gpu.findtext("minor_number")
         utilization = _number(gpu.findtext("utilization/gpu_util"))
         temperature = _number(gpu.findtext("temperature/gpu_temp"))
-        gpus.append(Gpu(
-            index=int(index) if index and index.isdigit() else position,
-            uuid=gpu.findtext("uuid") or "", name=(gpu.findtext("product_name") or "").strip(),
-            memory_mib=_mib(gpu.findtext("fb_memory_usage/total")),
-            memory_used_mib=_mib(gpu.findtext("fb_memory_usage/used")),
-            utilization=(utilization or 0) / 100, temperature_c=int(temperature) if temperature is not None else None,
-            driver_version=driver,
-        ))
+        gpus.append(
+            Gpu(
+                index=int(index) if index and index.isdigit() else position,
+                uuid=gpu.findtext("uuid") or "",
+                name=(gpu.findtext("product_name") or "").strip(),
+                memory_mib=_mib(gpu.findtext("fb_memory_usage/total")),
+                memory_used_mib=_mib(gpu.findtext("fb_memory_usage/used")),
+                utilization=(utilization or 0) / 100,
+                temperature_c=int(temperature) if temperature is not None else None,
+                driver_version=driver,
+            )
+        )
     return gpus
 
 
@@ -69,17 +73,26 @@ def parse_nvidia_smi_csv(output: str) -> list[Gpu]:
     for line in output.strip().splitlines():
         index, uuid, name, total, used, utilization, temperature, driver = (part.strip() for part in line.split(","))
         temperature_c = _number(temperature)
-        gpus.append(Gpu(index=int(index), uuid=uuid, name=name, memory_mib=_mib(total), memory_used_mib=_mib(used),
-                        utilization=(_number(utilization) or 0) / 100,
-                        temperature_c=int(temperature_c) if temperature_c is not None else None,
-                        driver_version=driver or None))
+        gpus.append(
+            Gpu(
+                index=int(index),
+                uuid=uuid,
+                name=name,
+                memory_mib=_mib(total),
+                memory_used_mib=_mib(used),
+                utilization=(_number(utilization) or 0) / 100,
+                temperature_c=int(temperature_c) if temperature_c is not None else None,
+                driver_version=driver or None,
+            )
+        )
     return gpus
 
 
 def _nvidia_smi(*args: str) -> str | None:
     try:
-        return subprocess.run(["nvidia-smi", *args], capture_output=True, text=True,
-                              timeout=NVIDIA_SMI_TIMEOUT_S, check=True).stdout
+        return subprocess.run(
+            ["nvidia-smi", *args], capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S, check=True
+        ).stdout
     except (subprocess.SubprocessError, OSError):
         return None
 
@@ -109,7 +122,7 @@ def memory_gb() -> int:
                     return int(line.split()[1]) // (1024 * 1024)
     except OSError:
         pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // (1024 ** 3)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // (1024**3)
 
 
 def cpu_count() -> int:
@@ -145,7 +158,11 @@ class Inventory:
 
     def capabilities(self) -> dict[str, Any]:
         """As the mlworker scheduler registers a worker."""
-        capabilities: dict[str, Any] = {"gpu_count": self.gpu_slots, "cpu_cores": self.cpus, "memory_gb": self.memory_gb}
+        capabilities: dict[str, Any] = {
+            "gpu_count": self.gpu_slots,
+            "cpu_cores": self.cpus,
+            "memory_gb": self.memory_gb,
+        }
         if self.gpu_type:
             capabilities["gpu_type"] = self.gpu_type[:64]
         return capabilities
@@ -155,5 +172,8 @@ class Inventory:
 
     def host_load(self) -> dict[str, Any]:
         one, five, fifteen = os.getloadavg()
-        return {"load_average": [round(one, 2), round(five, 2), round(fifteen, 2)], "cpus": self.cpus,
-                "memory_gb": self.memory_gb}
+        return {
+            "load_average": [round(one, 2), round(five, 2), round(fifteen, 2)],
+            "cpus": self.cpus,
+            "memory_gb": self.memory_gb,
+        }

@@ -38,8 +38,11 @@ class LoadMeter:
         with self.lock:
             self.connections -= 1
             previous = self.response_time_ms
-            self.response_time_ms = elapsed_ms if previous == 0 else (
-                RESPONSE_TIME_SMOOTHING * elapsed_ms + (1 - RESPONSE_TIME_SMOOTHING) * previous)
+            self.response_time_ms = (
+                elapsed_ms
+                if previous == 0
+                else (RESPONSE_TIME_SMOOTHING * elapsed_ms + (1 - RESPONSE_TIME_SMOOTHING) * previous)
+            )
 
     def snapshot(self, gpu_utilization: float | None) -> dict[str, Any]:
         with self.lock:
@@ -49,8 +52,15 @@ class LoadMeter:
 
 
 class Listener:
-    def __init__(self, host: str, port: int, meter: LoadMeter, health: Callable[[], dict[str, Any]],
-                 upstream: str | None = None, upstream_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        meter: LoadMeter,
+        health: Callable[[], dict[str, Any]],
+        upstream: str | None = None,
+        upstream_timeout_s: float = 300.0,
+    ) -> None:
         self.meter = meter
         self.health = health
         self.upstream = upstream.rstrip("/") if upstream else None
@@ -88,13 +98,19 @@ class Listener:
     def _forward(self, request: HttpRequest) -> HttpResponse:
         assert self.upstream is not None  # only called when the agent fronts one
         try:
-            upstream = httpx.request(request.method, self.upstream + request.path, params=request.query,
-                                     content=request.body, timeout=self.upstream_timeout_s,
-                                     headers={"Content-Type": request.headers.get("content-type", "application/json")})
+            upstream = httpx.request(
+                request.method,
+                self.upstream + request.path,
+                params=request.query,
+                content=request.body,
+                timeout=self.upstream_timeout_s,
+                headers={"Content-Type": request.headers.get("content-type", "application/json")},
+            )
         except httpx.HTTPError as error:
             return HttpResponse.of_json(502, {"error": f"upstream unreachable: {type(error).__name__}"})
-        return HttpResponse(upstream.status_code, upstream.content,
-                            upstream.headers.get("content-type", "application/json"))
+        return HttpResponse(
+            upstream.status_code, upstream.content, upstream.headers.get("content-type", "application/json")
+        )
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         listener = self
@@ -110,7 +126,9 @@ class Listener:
                 try:
                     parts = urlsplit(self.path)
                     request = HttpRequest(
-                        method=self.command, path=parts.path, query=dict(parse_qsl(parts.query)),
+                        method=self.command,
+                        path=parts.path,
+                        query=dict(parse_qsl(parts.query)),
                         headers={name.lower(): value for name, value in self.headers.items()},
                         body=self.rfile.read(int(self.headers.get("Content-Length") or 0)),
                     )

@@ -9,5 +9,8 @@ from typing import Any
 
 
 def log(message: str, **fields: Any) -> None:
-    print(json.dumps({"at": round(time.time(), 3), "message": message, **fields}, default=str), file=sys.stderr,
-          flush=True)
+    print(
+        json.dumps({"at": round(time.time(), 3), "message": message, **fields}, default=str),
+        file=sys.stderr,
+        flush=True,
+    )

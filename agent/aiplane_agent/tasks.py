@@ -105,8 +105,10 @@ class TaskRun:
         """The agent stops: stop the process and say so, while the lease is still ours."""
         self.stop(error)
         try:
-            self.ctx.api.report_task(self.task_id, {"worker_id": self.ctx.worker_id, "status": "failed",
-                                                    "fencing_token": self.token, "error": error})
+            self.ctx.api.report_task(
+                self.task_id,
+                {"worker_id": self.ctx.worker_id, "status": "failed", "fencing_token": self.token, "error": error},
+            )
         except (ApiError, httpx.HTTPError):
             pass
 
@@ -154,9 +156,14 @@ class TaskRun:
             self._fail(str(error))
             return
         spec = RunSpec(
-            task_id=self.task_id, command=command, workdir=workdir, log_path=self.log_path,
-            env={"AIPLANE_WORKER_ID": self.ctx.worker_id}, cpu=int(self.lease.get("cpu") or 0),
-            memory_gb=int(self.lease.get("memory_gb") or 0), gpu_indices=self.gpu_indices,
+            task_id=self.task_id,
+            command=command,
+            workdir=workdir,
+            log_path=self.log_path,
+            env={"AIPLANE_WORKER_ID": self.ctx.worker_id},
+            cpu=int(self.lease.get("cpu") or 0),
+            memory_gb=int(self.lease.get("memory_gb") or 0),
+            gpu_indices=self.gpu_indices,
             image=(self.lease.get("metadata") or {}).get("image"),
         )
         start_error: str | None = None
@@ -199,13 +206,17 @@ class TaskRun:
         working directory, checked against its sha256."""
         for position, spec in enumerate(self.lease.get("dataset_specs") or []):
             name = spec.get("name") or f"dataset-{position}"
-            url = spec.get("download_url") or (spec.get("source") if str(spec.get("source", "")).startswith("https://") else None)
+            url = spec.get("download_url") or (
+                spec.get("source") if str(spec.get("source", "")).startswith("https://") else None
+            )
             if not url:
                 raise DatasetError(f"dataset {name!r}: no readable source ({spec.get('source')!r})")
             relative = (spec.get("mount_path") or f"datasets/{name}").lstrip("/")
             target = (workdir / relative).resolve()
             if not target.is_relative_to(workdir.resolve()):
-                raise DatasetError(f"dataset {name!r}: mount_path {spec.get('mount_path')!r} leaves the working directory")
+                raise DatasetError(
+                    f"dataset {name!r}: mount_path {spec.get('mount_path')!r} leaves the working directory"
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 with open(target, "wb") as handle:
@@ -254,11 +265,17 @@ class TaskWorker(BaseComponent):
         self._expire_unrenewed()
 
     def _register(self) -> None:
-        self.ctx.api.register_worker(self.ctx.worker_id, self.ctx.inventory.capabilities(), self.ctx.config.service_slots)
+        self.ctx.api.register_worker(
+            self.ctx.worker_id, self.ctx.inventory.capabilities(), self.ctx.config.service_slots
+        )
         self.registered = True
         self.renewed_at = time.monotonic()
-        log("registered with the mlworker scheduler", worker_id=self.ctx.worker_id,
-            capabilities=self.ctx.inventory.capabilities(), runner=self.ctx.runner.describe())
+        log(
+            "registered with the mlworker scheduler",
+            worker_id=self.ctx.worker_id,
+            capabilities=self.ctx.inventory.capabilities(),
+            runner=self.ctx.runner.describe(),
+        )
         self._recover_after_restart()
 
     def _recover_after_restart(self) -> None:
@@ -269,9 +286,15 @@ class TaskWorker(BaseComponent):
                 continue
             kept = json.loads(lease_file.read_text())
             try:
-                self.ctx.api.report_task(task_id, {"worker_id": self.ctx.worker_id, "status": "failed",
-                                                   "fencing_token": int(kept["fencing_token"]),
-                                                   "error": "the agent restarted while the task ran"})
+                self.ctx.api.report_task(
+                    task_id,
+                    {
+                        "worker_id": self.ctx.worker_id,
+                        "status": "failed",
+                        "fencing_token": int(kept["fencing_token"]),
+                        "error": "the agent restarted while the task ran",
+                    },
+                )
             except (ApiError, httpx.HTTPError):
                 pass  # refused (the lease passed already) or unreachable: housekeeping requeues it
             shutil.rmtree(lease_file.parent, ignore_errors=True)

@@ -1,7 +1,6 @@
 """Scheduled tick (via its SQS queue): collect interactive circuits idle past the timeout and
 free their slots."""
 
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aiplane.api.lambda_entry import sqs_worker

@@ -28,7 +28,9 @@ def conf(body: ConfRequest, request: Request) -> dict[str, str]:
 
 
 @router.get("/v2/proxy/{token}/{session_id}/add")
-def add(token: str, session_id: str, request: Request, body: dict[str, Any] | None = Body(default=None)) -> dict[str, Any]:
+def add(
+    token: str, session_id: str, request: Request, body: dict[str, Any] | None = Body(default=None)
+) -> dict[str, Any]:
     params = parse_params(AddRequest, request.query_params, body)
     proxy_auth_url = str(request.url_for("proxy_auth"))
     return {"code": 200, "url": interactive.add_url(proxy_auth_url, token, session_id, params)}

@@ -1,7 +1,6 @@
 """Scheduled tick (via its SQS queue): probe the inference routes of endpoints with a health
 check, mark unhealthy ones and evict those unhealthy for too long."""
 
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aiplane.api.lambda_entry import sqs_worker

@@ -1,7 +1,6 @@
 """Scheduled tick (via its SQS queue): mark workers silent past the heartbeat timeout as lost,
 so placement sends them no new circuits, and move their circuits to live workers."""
 
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aiplane.api.lambda_entry import sqs_worker

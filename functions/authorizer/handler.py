@@ -31,11 +31,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "principalId": principal.id,
         "policyDocument": {
             "Version": "2012-10-17",
-            "Statement": [{
-                "Action": "execute-api:Invoke",
-                "Effect": "Allow",
-                "Resource": f"arn:aws:execute-api:{region}:{account}:{api_id}/{stage}/*/*",
-            }],
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": "Allow",
+                    "Resource": f"arn:aws:execute-api:{region}:{account}:{api_id}/{stage}/*/*",
+                }
+            ],
         },
         "context": principal.as_context(),
     }

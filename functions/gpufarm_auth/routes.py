@@ -76,8 +76,15 @@ def create_api_key(body: ApiKeyRequest, request: Request) -> dict[str, Any]:
         if expires_at <= datetime.now(UTC):
             raise ValidationError("expires_at must be in the future", param="expires_at")
     issued = create_owned_key(principal.id, name, expires_at=expires_at, limit=current_environment().api_keys_per_user)
-    record_auth_event("api_key_create", SUCCESS, family=GPUFARM, user_id=principal.id, source_ip=source_ip(request),
-                      credential=principal.credential, key_prefix=issued.record.prefix)
+    record_auth_event(
+        "api_key_create",
+        SUCCESS,
+        family=GPUFARM,
+        user_id=principal.id,
+        source_ip=source_ip(request),
+        credential=principal.credential,
+        key_prefix=issued.record.prefix,
+    )
     return {
         "api_key": issued.api_key,
         "message": "Save this API key securely. It will not be shown again.",
@@ -95,8 +102,15 @@ def list_api_keys(request: Request) -> dict[str, Any]:
 def revoke_api_key(key_id: str, request: Request) -> dict[str, Any]:
     principal = _key_owner(request)
     record = revoke_owned_key(principal.id, key_id)
-    record_auth_event("api_key_revoke", SUCCESS, family=GPUFARM, user_id=principal.id, source_ip=source_ip(request),
-                      credential=principal.credential, key_prefix=record.prefix)
+    record_auth_event(
+        "api_key_revoke",
+        SUCCESS,
+        family=GPUFARM,
+        user_id=principal.id,
+        source_ip=source_ip(request),
+        credential=principal.credential,
+        key_prefix=record.prefix,
+    )
     return key_view(record)
 
 

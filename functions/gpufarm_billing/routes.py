@@ -67,14 +67,17 @@ def create_payment(
 ) -> dict[str, Any]:
     account = billing.payment_account(current_principal(request), body.user_id)
     preference = body.payment_preference.type if body.payment_preference else None
-    payment = billing.validate_payment(body.amount, body.currency, body.provider or x_billing, preference or x_preferred_payment)
+    payment = billing.validate_payment(
+        body.amount, body.currency, body.provider or x_billing, preference or x_preferred_payment
+    )
     record = billing.create_payment(account, payment, idempotency_key)
     return {"transaction": billing.transaction_view(record)}
 
 
 @router.get("/api/v1/billing/transactions")
-def list_transactions(request: Request, limit: str | None = None, cursor: str | None = None,
-                      user_id: str | None = None) -> dict[str, Any]:
+def list_transactions(
+    request: Request, limit: str | None = None, cursor: str | None = None, user_id: str | None = None
+) -> dict[str, Any]:
     principal = current_principal(request)
     # An admin without user_id sees every user's transactions.
     owner = None if principal.is_admin and not user_id else subject_of(principal, user_id)

@@ -137,7 +137,12 @@ def list_instances(
 ) -> dict:
     provider = catalog.canonical_provider(provider)
     offers, errors = catalog.list_offers(provider, Filters(min_vram, max_price, gpu_model, location))
-    return {"instances": [offer.public() for offer in offers], "count": len(offers), "provider": provider, "errors": errors}
+    return {
+        "instances": [offer.public() for offer in offers],
+        "count": len(offers),
+        "provider": provider,
+        "errors": errors,
+    }
 
 
 @router.post("/api/v1/gpu/instances/batch", status_code=201)
@@ -145,7 +150,9 @@ def batch_create(body: BatchBody, request: Request) -> dict:
     principal = current_principal(request)
     counts = {"vastai": body.vastai_count, "ionet": body.ionet_count, "aws": body.aws_count}
     if sum(counts.values()) < 1:
-        raise ValidationError("ask for at least one instance (vastai_count, ionet_count or aws_count)", param="vastai_count")
+        raise ValidationError(
+            "ask for at least one instance (vastai_count, ionet_count or aws_count)", param="vastai_count"
+        )
     config, filters = body.config.config(body.filters.max_price), _filters(body.filters)
     picked, errors = {}, []
     for provider, count in counts.items():
@@ -154,7 +161,9 @@ def batch_create(body: BatchBody, request: Request) -> dict:
             errors += provider_errors
     offers = [offer for provider_offers in picked.values() for offer in provider_offers]
     created = contracts.create_contracts(principal, offers, config) if offers else []
-    answer = {f"{provider}_instances": [r.contract_id for r in created if r.provider == provider] for provider in counts}
+    answer = {
+        f"{provider}_instances": [r.contract_id for r in created if r.provider == provider] for provider in counts
+    }
     return {**answer, "total_created": len(created), "errors": errors}
 
 
@@ -166,8 +175,17 @@ def reserve(body: ReserveBody, request: Request) -> dict:
     offers, errors = contracts.pick_offers(provider, body.count, _filters(body.filters))
     created = contracts.create_contracts(principal, offers, config) if offers else []
     # gpu_model, vram and price: what AIServe.Farm's CLI prints of each (records follow the offers' order)
-    reserved = [{"instance_id": r.offer_id, "provider": r.provider, "contract_id": r.contract_id, "gpu_model": offer.gpu_model,
-                 "vram": offer.vram_gb, "price": offer.price_per_hour} for offer, r in zip(offers, created, strict=True)]
+    reserved = [
+        {
+            "instance_id": r.offer_id,
+            "provider": r.provider,
+            "contract_id": r.contract_id,
+            "gpu_model": offer.gpu_model,
+            "vram": offer.vram_gb,
+            "price": offer.price_per_hour,
+        }
+        for offer, r in zip(offers, created, strict=True)
+    ]
     return {"reserved": reserved, "count": len(reserved), "requested": body.count, "errors": errors}
 
 
@@ -193,8 +211,12 @@ def proxy_request(body: ProxyBody, request: Request) -> Response:
     target, path, payload = body.resolve(principal)
     answer = proxy.forward(principal, body.method, target, path, payload, body.timeout_s)
     loadbalancer.count_proxied(answer.instance_id)
-    return Response(content=answer.body, status_code=answer.status_code, media_type=answer.content_type,
-                    headers={"X-GPU-Instance": answer.instance_id})
+    return Response(
+        content=answer.body,
+        status_code=answer.status_code,
+        media_type=answer.content_type,
+        headers={"X-GPU-Instance": answer.instance_id},
+    )
 
 
 @router.get("/api/v1/gpu/preferences")
@@ -232,7 +254,9 @@ def register_agent(body: AgentRegistration, request: Request) -> dict:
 
 @router.post("/api/v1/gpu/agents/heartbeat", include_in_schema=False)
 def agent_heartbeat(body: AgentHeartbeat, request: Request) -> dict:
-    loadbalancer.heartbeat(current_principal(request), body.instance_id, body.connections, body.load, body.response_time_ms)
+    loadbalancer.heartbeat(
+        current_principal(request), body.instance_id, body.connections, body.load, body.response_time_ms
+    )
     return {"instance_id": body.instance_id, "ok": True}
 
 
@@ -257,4 +281,6 @@ def agent_models(instance_id: str, request: Request) -> dict:
 
 @router.post("/api/v1/gpu/agents/{instance_id}/models/{model_id}/state", include_in_schema=False)
 def report_model_state(instance_id: str, model_id: str, body: ModelStateReport, request: Request) -> dict:
-    return model_serving.report(current_principal(request), instance_id, model_id, body.status, body.endpoint, body.error)
+    return model_serving.report(
+        current_principal(request), instance_id, model_id, body.status, body.endpoint, body.error
+    )

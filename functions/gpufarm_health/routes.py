@@ -34,14 +34,17 @@ def health() -> dict[str, Any]:
 def metrics(request: Request) -> str:
     stats = system_stats(request.app.state.request_count)
     database = check_database()
-    return prometheus_text({
-        "aiplane_requests_total": ("Requests the gpufarm API served, all instances", stats["requests_total"]),
-        "aiplane_active_connections": ("Requests in flight on this instance", stats["active_connections"]),
-        "aiplane_gpu_instances_active": ("GPU instances running", stats["gpu_instances_active"]),
-        "aiplane_models_loaded": ("Models being served", stats["models_loaded"]),
-        "aiplane_database_healthy": ("1 when DynamoDB answers", int(database.healthy)),
-        "aiplane_database_response_time_ms": ("DynamoDB DescribeTable latency", database.response_time_ms),
-    }, counters=frozenset({"aiplane_requests_total"}))
+    return prometheus_text(
+        {
+            "aiplane_requests_total": ("Requests the gpufarm API served, all instances", stats["requests_total"]),
+            "aiplane_active_connections": ("Requests in flight on this instance", stats["active_connections"]),
+            "aiplane_gpu_instances_active": ("GPU instances running", stats["gpu_instances_active"]),
+            "aiplane_models_loaded": ("Models being served", stats["models_loaded"]),
+            "aiplane_database_healthy": ("1 when DynamoDB answers", int(database.healthy)),
+            "aiplane_database_response_time_ms": ("DynamoDB DescribeTable latency", database.response_time_ms),
+        },
+        counters=frozenset({"aiplane_requests_total"}),
+    )
 
 
 @router.get("/stats")

@@ -59,8 +59,10 @@ class UploadAnnouncement(UploadFields):
     sha256: str | None = None  # hex; when given, S3 and the completion check the artifact against it
 
 
-PRESIGNED_HOW = ('send JSON {"filename", "size", "name", "format", ...} instead for a presigned S3 upload, '
-                 "then POST /api/v1/models/{model_id}/complete")
+PRESIGNED_HOW = (
+    'send JSON {"filename", "size", "name", "format", ...} instead for a presigned S3 upload, '
+    "then POST /api/v1/models/{model_id}/complete"
+)
 
 
 def _fields(model: type[UploadFields], values: Any) -> Any:
@@ -68,13 +70,21 @@ def _fields(model: type[UploadFields], values: Any) -> Any:
         return model.model_validate(values)
     except PydanticValidationError as error:
         first = error.errors()[0]
-        raise ValidationError(f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}",
-                              param=str(first["loc"][0]) if first["loc"] else None) from None
+        raise ValidationError(
+            f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}",
+            param=str(first["loc"][0]) if first["loc"] else None,
+        ) from None
 
 
 def _serving_fields(fields: UploadFields) -> dict[str, Any]:
-    return {"name": fields.name, "declared_format": fields.format, "framework": fields.framework, "version": fields.version,
-            "gpu_required": fields.gpu_required, "gpu_type": fields.gpu_type}
+    return {
+        "name": fields.name,
+        "declared_format": fields.format,
+        "framework": fields.framework,
+        "version": fields.version,
+        "gpu_required": fields.gpu_required,
+        "gpu_type": fields.gpu_type,
+    }
 
 
 @router.post("/api/v1/models/upload", status_code=201)
@@ -86,8 +96,14 @@ async def upload_model(request: Request) -> dict[str, Any]:
         except ValueError:
             raise ValidationError("the body is not JSON") from None
         announced = _fields(UploadAnnouncement, body)
-        record, upload = await run_in_threadpool(serving.start_upload, principal.id, announced.filename, announced.size,
-                                                 announced.sha256, **_serving_fields(announced))
+        record, upload = await run_in_threadpool(
+            serving.start_upload,
+            principal.id,
+            announced.filename,
+            announced.size,
+            announced.sha256,
+            **_serving_fields(announced),
+        )
         return serving.pending_upload_view(record, upload)
     form = await read_inline_form(request, PRESIGNED_HOW, param="model", max_fields=20, code="USE_PRESIGNED_UPLOAD")
     model = form.get("model")
@@ -97,8 +113,9 @@ async def upload_model(request: Request) -> dict[str, Any]:
     model.file.seek(0, 2)
     size = model.file.tell()
     model.file.seek(0)
-    record = await run_in_threadpool(serving.upload_model, principal.id, model.filename, model.file, size,
-                                     **_serving_fields(fields))
+    record = await run_in_threadpool(
+        serving.upload_model, principal.id, model.filename, model.file, size, **_serving_fields(fields)
+    )
     return serving.upload_view(record)
 
 
@@ -108,8 +125,9 @@ def complete_upload(model_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/v1/models")
-def list_models(request: Request, limit: str | None = None, cursor: str | None = None,
-                user_id: str | None = None) -> dict[str, Any]:
+def list_models(
+    request: Request, limit: str | None = None, cursor: str | None = None, user_id: str | None = None
+) -> dict[str, Any]:
     principal = current_principal(request)
     # An admin without user_id sees every user's models.
     owner = None if principal.is_admin and not user_id else subject_of(principal, user_id)

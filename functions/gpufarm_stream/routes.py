@@ -17,5 +17,7 @@ router = APIRouter()
 
 @router.get("/ws")
 def websocket_over_http() -> None:
-    raise UpgradeRequiredError("GET /ws is a WebSocket endpoint: connect with Upgrade: websocket",
-                               headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    raise UpgradeRequiredError(
+        "GET /ws is a WebSocket endpoint: connect with Upgrade: websocket",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )

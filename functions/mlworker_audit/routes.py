@@ -29,10 +29,15 @@ def audit_events(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     page_limit = parse_limit(limit, default=100, maximum=1000)
-    page, total = audit.query_events(start=start, end=end, event_type=event_type, user_id=user_id,
-                                     limit=page_limit, offset=offset, cursor=cursor)
-    body = {"events": [audit.event_body(event) for event in page.items], "limit": page_limit, "offset": offset,
-            "next_cursor": page.next_cursor}
+    page, total = audit.query_events(
+        start=start, end=end, event_type=event_type, user_id=user_id, limit=page_limit, offset=offset, cursor=cursor
+    )
+    body = {
+        "events": [audit.event_body(event) for event in page.items],
+        "limit": page_limit,
+        "offset": offset,
+        "next_cursor": page.next_cursor,
+    }
     return body if total is None else {**body, "total": total}  # no total under filters: see query_events
 
 

@@ -2,7 +2,6 @@
 them once out of retries), mark GPU workers silent past the heartbeat timeout offline, and stop
 tasks past their walltime."""
 
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aiplane.api.lambda_entry import sqs_worker

@@ -41,7 +41,6 @@ router = APIRouter()
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-
 @router.get("/v1/scheduler/status")
 def scheduler_status() -> dict[str, Any]:
     return scheduler.status()
@@ -72,12 +71,17 @@ def drain_worker(workerId: str, request: Request) -> Response:
 
 @router.get("/v1/scheduler/reservations")
 def list_reservations(request: Request) -> list[dict[str, Any]]:
-    return [reservations.reservation_body(reservation) for reservation in reservations.list_visible(current_principal(request))]
+    return [
+        reservations.reservation_body(reservation)
+        for reservation in reservations.list_visible(current_principal(request))
+    ]
 
 
 @router.post("/v1/scheduler/reservations", status_code=201)
 def create_reservation(body: CreateReservationRequest, request: Request) -> dict[str, Any]:
-    return reservations.reservation_body(reservations.create_reservation(body, current_principal(request), actor_of(request)))
+    return reservations.reservation_body(
+        reservations.create_reservation(body, current_principal(request), actor_of(request))
+    )
 
 
 @router.delete("/v1/scheduler/reservations/{reservationId}", status_code=204, include_in_schema=False)
@@ -108,7 +112,9 @@ def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONRespon
 @router.post("/v1/scheduler/workers/{workerId}/heartbeat", include_in_schema=False)
 def heartbeat(workerId: str, request: Request, body: WorkerHeartbeat | None = None) -> dict[str, Any]:
     require_worker(request, workerId)
-    held = None if body is None or body.leases is None else {lease.task_id: lease.fencing_token for lease in body.leases}
+    held = (
+        None if body is None or body.leases is None else {lease.task_id: lease.fencing_token for lease in body.leases}
+    )
     return workers.heartbeat(workerId, held, None if body is None else body.plugins)
 
 

@@ -39,12 +39,20 @@ def list_tasks(
     plugin_configs: str | None = None,
 ) -> dict[str, Any]:
     if plugin_configs is not None:
-        raise ValidationError("plugin_configs is not a list filter; configure plugins with PUT /v1/plugins/{name}/config",
-                              param="plugin_configs")
+        raise ValidationError(
+            "plugin_configs is not a list filter; configure plugins with PUT /v1/plugins/{name}/config",
+            param="plugin_configs",
+        )
     page_limit = parse_limit(limit, default=tasks.DEFAULT_LIST_LIMIT, maximum=tasks.MAX_LIST_LIMIT)
-    page, total = tasks.list_tasks(status=status, user_id=user_id, limit=page_limit, offset=offset,
-                                   principal=current_principal(request), reservation_id=reservation_id,
-                                   node_count=node_count)
+    page, total = tasks.list_tasks(
+        status=status,
+        user_id=user_id,
+        limit=page_limit,
+        offset=offset,
+        principal=current_principal(request),
+        reservation_id=reservation_id,
+        node_count=node_count,
+    )
     return {"tasks": [tasks.task_body(task) for task in page], "total": total, "limit": page_limit, "offset": offset}
 
 

@@ -78,7 +78,11 @@ def read_entry(id: str, request: Request, expand: str | None = None) -> dict[str
 def update_entry(id: str, body: AccessEntryRequest, request: Request) -> dict[str, Any]:
     entry = access.get_entry(id)  # the path id wins over the body's
     ownership.require_on_resource(current_principal(request), access.MANAGE, entry.resource)
-    for field, current in (("identity", entry.identity), ("resource", entry.resource), ("resourceType", entry.resource_type)):
+    for field, current in (
+        ("identity", entry.identity),
+        ("resource", entry.resource),
+        ("resourceType", entry.resource_type),
+    ):
         if getattr(body, field) not in (None, current):
             raise ValidationError(f"{field} cannot change; delete the entry and create a new one", param=field)
     entry = access.update_entry(id, permission=body.permission)

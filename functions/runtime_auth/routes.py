@@ -42,7 +42,13 @@ def _result(session: Session) -> dict[str, Any]:
 
 def _set_cookie(response: Response, session: Session) -> None:
     response.set_cookie(
-        AUTH_COOKIE, session.token, expires=session.expires_at, path="/", secure=True, httponly=True, samesite="strict",
+        AUTH_COOKIE,
+        session.token,
+        expires=session.expires_at,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
     )
 
 
@@ -94,8 +100,12 @@ def ui_token_refresh(request: Request, response: Response) -> str:
 
 @router.post("/ui/logout")
 def ui_logout(request: Request, response: Response) -> str:
-    logout(current_principal(request), other_tokens=(request.cookies.get(AUTH_COOKIE),), family=RUNTIME,
-           source_ip=source_ip(request))
+    logout(
+        current_principal(request),
+        other_tokens=(request.cookies.get(AUTH_COOKIE),),
+        family=RUNTIME,
+        source_ip=source_ip(request),
+    )
     response.delete_cookie(AUTH_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return "logged out"
 
@@ -105,6 +115,12 @@ def ui_me(request: Request) -> dict[str, Any]:
     principal = current_principal(request)
     if principal.kind != USER:
         # The bootstrap admin (or an admin key) has no user record; describe the credential instead.
-        return {"id": principal.id, "friendlyName": principal.kind, "email": None, "subject": principal.id,
-                "createdAt": None, "updatedAt": None}
+        return {
+            "id": principal.id,
+            "friendlyName": principal.kind,
+            "email": None,
+            "subject": principal.id,
+            "createdAt": None,
+            "updatedAt": None,
+        }
     return runtime_view(get_user(principal.id))

@@ -80,7 +80,9 @@ def create_task_chain(request: Request, body: dict[str, Any] = Body(...)) -> dic
 
 
 @router.get("/taskchains")
-def list_task_chains(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+def list_task_chains(
+    request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)
+) -> list[dict[str, Any]]:
     return store.list_task_chains(parse_limit(limit), store.parse_cursor(cursor), current_principal(request))
 
 
@@ -121,7 +123,9 @@ def openai_models(chainID: str, limit: str | None = Query(None), cursor: str | N
 
 
 @router.post("/openai/{chainID}/v1/chat/completions")
-def openai_chat_completions(chainID: str, request: OpenAIChatRequest, http: Request, stackTrace: str | None = Query(None)):
+def openai_chat_completions(
+    chainID: str, request: OpenAIChatRequest, http: Request, stackTrace: str | None = Query(None)
+):
     principal = current_principal(http)
     runner.require_chain(chainID, principal)
     body = request.model_dump(exclude_none=True)

@@ -43,7 +43,9 @@ def create_chat(body: NewChat, request: Request) -> dict[str, Any]:
 
 
 @router.get("/chats")
-def list_chats(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+def list_chats(
+    request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)
+) -> list[dict[str, Any]]:
     return store.list_chats(parse_limit(limit), store.parse_cursor(cursor), current_principal(request))
 
 

@@ -57,24 +57,34 @@ def append_event(body: Any = Body(...)) -> dict[str, Any]:
 
 
 @router.get("/events/type")
-def events_by_type(event_type: str | None = Query(None), limit: str | None = Query(None),
-                   from_: str | None = Query(None, alias="from"), to: str | None = Query(None)) -> list[dict[str, Any]]:
+def events_by_type(
+    event_type: str | None = Query(None),
+    limit: str | None = Query(None),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = Query(None),
+) -> list[dict[str, Any]]:
     start, end = window(from_, to)
     return store.events_by_type(_required(event_type, "event_type"), start, end, parse_limit(limit))
 
 
 @router.delete("/events/type")
-def delete_events_by_type(event_type: str | None = Query(None), from_: str | None = Query(None, alias="from"),
-                          to: str | None = Query(None)) -> str:
+def delete_events_by_type(
+    event_type: str | None = Query(None), from_: str | None = Query(None, alias="from"), to: str | None = Query(None)
+) -> str:
     event_type = _required(event_type, "event_type")
     start, end = window(from_, to, required=True)
     return f"deleted {store.delete_events_of_type(event_type, start, end)} events"
 
 
 @router.get("/events/aggregate")
-def events_by_aggregate(event_type: str | None = Query(None), aggregate_type: str | None = Query(None),
-                        aggregate_id: str | None = Query(None), limit: str | None = Query(None),
-                        from_: str | None = Query(None, alias="from"), to: str | None = Query(None)) -> list[dict[str, Any]]:
+def events_by_aggregate(
+    event_type: str | None = Query(None),
+    aggregate_type: str | None = Query(None),
+    aggregate_id: str | None = Query(None),
+    limit: str | None = Query(None),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = Query(None),
+) -> list[dict[str, Any]]:
     event_type = _required(event_type, "event_type")
     aggregate_type = _required(aggregate_type, "aggregate_type")
     aggregate_id = _required(aggregate_id, "aggregate_id")
@@ -83,16 +93,21 @@ def events_by_aggregate(event_type: str | None = Query(None), aggregate_type: st
 
 
 @router.get("/events/source")
-def events_by_source(event_source: str | None = Query(None), event_type: str | None = Query(None),
-                     limit: str | None = Query(None), from_: str | None = Query(None, alias="from"),
-                     to: str | None = Query(None)) -> list[dict[str, Any]]:
+def events_by_source(
+    event_source: str | None = Query(None),
+    event_type: str | None = Query(None),
+    limit: str | None = Query(None),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = Query(None),
+) -> list[dict[str, Any]]:
     start, end = window(from_, to)
     return store.events_by_source(_required(event_source, "event_source"), event_type, start, end, parse_limit(limit))
 
 
 @router.get("/events/types")
-def event_types(limit: str | None = Query(None), from_: str | None = Query(None, alias="from"),
-                to: str | None = Query(None)) -> list[str]:
+def event_types(
+    limit: str | None = Query(None), from_: str | None = Query(None, alias="from"), to: str | None = Query(None)
+) -> list[str]:
     start, end = window(from_, to)
     return store.event_types(start, end, parse_limit(limit))
 
@@ -104,8 +119,9 @@ def stream_events(eventType: str, last_event_id: str | None = Header(None)) -> S
 
 
 @router.get("/raw-events")
-def list_raw_events(limit: str | None = Query(None), from_: str | None = Query(None, alias="from"),
-                    to: str | None = Query(None)) -> list[dict[str, Any]]:
+def list_raw_events(
+    limit: str | None = Query(None), from_: str | None = Query(None, alias="from"), to: str | None = Query(None)
+) -> list[dict[str, Any]]:
     start, end = window(from_, to)
     return raw.list_raw_events(start, end, parse_limit(limit))
 
@@ -123,7 +139,9 @@ def create_raw_event(body: Any = Body(...)) -> dict[str, Any]:
 
 
 @router.get("/raw-events/{nid}")
-def get_raw_event(nid: str, from_: str | None = Query(None, alias="from"), to: str | None = Query(None)) -> dict[str, Any]:
+def get_raw_event(
+    nid: str, from_: str | None = Query(None, alias="from"), to: str | None = Query(None)
+) -> dict[str, Any]:
     number = raw.parse_nid(nid)
     start, end = window(from_, to, required=True)
     return raw.get_raw_event(number, start, end)
@@ -161,7 +179,9 @@ def ingest(request: Request, path: str | None = Query(None), body: Any = Body(..
 
 
 @router.post("/replay", status_code=202)
-def replay(nid: str | None = Query(None), from_: str | None = Query(None, alias="from"), to: str | None = Query(None)) -> JSONResponse:
+def replay(
+    nid: str | None = Query(None), from_: str | None = Query(None, alias="from"), to: str | None = Query(None)
+) -> JSONResponse:
     number = raw.parse_nid(_required(nid, "nid"))
     start, end = window(from_, to, required=True)
     raw.replay(number, start, end)

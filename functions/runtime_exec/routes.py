@@ -40,7 +40,9 @@ def embed(body: EmbedBody) -> dict[str, Any]:
 
 
 @router.post("/v1/chat/completions", response_model=None)
-def chat_completions(body: ChatCompletionBody, request: Request, background: BackgroundTasks) -> dict[str, Any] | StreamingResponse:
+def chat_completions(
+    body: ChatCompletionBody, request: Request, background: BackgroundTasks
+) -> dict[str, Any] | StreamingResponse:
     # Budgets and rate limits first, accounting with the backend's usage after the response (aiplane.gateway.metering).
     admission = metering.admit(current_principal(request), body, body.model or inference.default_task_model())
     if body.stream:

@@ -38,8 +38,9 @@ class NameUpdateRequest(BaseModel):
 
 
 @router.get("/files")
-def list_files(request: Request, response: Response, path: str | None = None, limit: str | None = None,
-               cursor: str | None = None) -> list[dict[str, Any]]:
+def list_files(
+    request: Request, response: Response, path: str | None = None, limit: str | None = None, cursor: str | None = None
+) -> list[dict[str, Any]]:
     """The body is the contract's plain array; the next page's cursor travels in `X-Next-Cursor`."""
     page = tree.list_nodes(path, current_principal(request), limit=parse_limit(limit), cursor=cursor)
     if page.next_cursor:
@@ -51,12 +52,25 @@ def list_files(request: Request, response: Response, path: str | None = None, li
 async def upload(request: Request) -> dict[str, Any]:
     if wants_presigned(request):
         announced = await read_presigned_request(request)
-        pending, form_fields = await run_in_threadpool(tree.start_create, announced.name, announced.parent_id, announced.size,
-                                                       announced.content_type, current_principal(request), announced.sha256)
+        pending, form_fields = await run_in_threadpool(
+            tree.start_create,
+            announced.name,
+            announced.parent_id,
+            announced.size,
+            announced.content_type,
+            current_principal(request),
+            announced.sha256,
+        )
         return await run_in_threadpool(tree.pending_view, pending, form_fields)
     form = await read_upload(request)
-    node = await run_in_threadpool(tree.create_file, form.name or form.filename, form.parent_id, form.content, form.content_type,
-                                   current_principal(request))
+    node = await run_in_threadpool(
+        tree.create_file,
+        form.name or form.filename,
+        form.parent_id,
+        form.content,
+        form.content_type,
+        current_principal(request),
+    )
     await run_in_threadpool(indexing.file_changed, node)
     return tree.view(node)
 
@@ -72,8 +86,9 @@ async def replace(id: str, request: Request) -> dict[str, Any]:
     await run_in_threadpool(tree.get_node, id, FILE, principal, EDIT)  # an unknown id is 404 before the body is read
     if wants_presigned(request):
         announced = await read_presigned_request(request)
-        pending, form_fields = await run_in_threadpool(tree.start_replace, id, announced.size, announced.content_type, principal,
-                                                       announced.sha256)
+        pending, form_fields = await run_in_threadpool(
+            tree.start_replace, id, announced.size, announced.content_type, principal, announced.sha256
+        )
         return await run_in_threadpool(tree.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type, principal)

@@ -30,7 +30,9 @@ router = APIRouter(dependencies=[Depends(resource_permission("functions"))])
 
 
 @router.get("/functions")
-def list_functions(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+def list_functions(
+    request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)
+) -> list[dict[str, Any]]:
     return functions.list_functions(parse_limit(limit), timestamp_cursor(cursor), current_principal(request))
 
 
@@ -56,7 +58,9 @@ def delete_function(name: str, request: Request) -> str:
 
 
 @router.get("/event-triggers")
-def list_triggers(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+def list_triggers(
+    request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)
+) -> list[dict[str, Any]]:
     return functions.list_triggers(parse_limit(limit), timestamp_cursor(cursor), current_principal(request))
 
 
@@ -67,13 +71,19 @@ def create_trigger(request: Request, body: dict[str, Any] = Body(...)) -> dict[s
 
 @router.get("/event-triggers/event-type/{eventType}")
 def triggers_for_event_type(eventType: str, request: Request) -> list[dict[str, Any]]:
-    return [views.trigger_view(record) for record in functions.triggers_for_event_type(eventType, current_principal(request))]
+    return [
+        views.trigger_view(record)
+        for record in functions.triggers_for_event_type(eventType, current_principal(request))
+    ]
 
 
 @router.get("/event-triggers/function/{functionName}")
-def triggers_for_function(functionName: str, request: Request, limit: str | None = Query(None),
-                          cursor: str | None = Query(None)) -> list[dict[str, Any]]:
-    return functions.triggers_for_function(functionName, parse_limit(limit), timestamp_cursor(cursor), current_principal(request))
+def triggers_for_function(
+    functionName: str, request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)
+) -> list[dict[str, Any]]:
+    return functions.triggers_for_function(
+        functionName, parse_limit(limit), timestamp_cursor(cursor), current_principal(request)
+    )
 
 
 @router.get("/event-triggers/{name}")

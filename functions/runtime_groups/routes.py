@@ -47,7 +47,9 @@ def group_by_name(name: str) -> dict[str, Any]:
 
 
 def groups_by_purpose(purpose: str, limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
-    return [views.group_view(group) for group in registry_store.list_groups_by_purpose(purpose, parse_limit(limit), cursor)]
+    return [
+        views.group_view(group) for group in registry_store.list_groups_by_purpose(purpose, parse_limit(limit), cursor)
+    ]
 
 
 for collection, by in (("/pools", "/pool-by-"), ("/groups", "/group-by-")):
@@ -78,7 +80,9 @@ def _backend_routes(prefix: str, group_param: str, groups_segment: str) -> None:
 
     router.add_api_route(f"{prefix}/{{backendID}}/{groups_segment}", groups_of_backend, methods=["GET"])
     router.add_api_route(f"{prefix}/{{{group_param}}}/backends", backends_of_group, methods=["GET"])
-    router.add_api_route(f"{prefix}/{{{group_param}}}/backends/{{backendID}}", assign_backend, methods=["POST"], status_code=201)
+    router.add_api_route(
+        f"{prefix}/{{{group_param}}}/backends/{{backendID}}", assign_backend, methods=["POST"], status_code=201
+    )
     router.add_api_route(f"{prefix}/{{{group_param}}}/backends/{{backendID}}", remove_backend, methods=["DELETE"])
 
 

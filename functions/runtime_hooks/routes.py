@@ -66,7 +66,9 @@ def hook_schemas(request: Request) -> dict[str, Any]:
 
 
 @router.get("/hooks/remote")
-def list_remote_hooks(request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)) -> list[dict[str, Any]]:
+def list_remote_hooks(
+    request: Request, limit: str | None = Query(None), cursor: str | None = Query(None)
+) -> list[dict[str, Any]]:
     return store.list_hooks(parse_limit(limit), store.parse_cursor(cursor), current_principal(request))
 
 

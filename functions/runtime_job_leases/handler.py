@@ -1,7 +1,6 @@
 """Scheduled tick (via its SQS queue): return jobs whose lease ran out to the pending queue (and
 wake the file indexer when indexing jobs are among them)."""
 
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aiplane.api.lambda_entry import sqs_worker

@@ -82,12 +82,20 @@ def update_user(body: UserUpdateBody, request: Request) -> dict[str, Any]:
 
 
 @router.get("/spend/logs", include_in_schema=False)
-def spend_logs(request: Request, api_key: str | None = None, user_id: str | None = None, request_id: str | None = None,
-               start_date: str | None = None, end_date: str | None = None, limit: str | None = None) -> list[dict[str, Any]]:
+def spend_logs(
+    request: Request,
+    api_key: str | None = None,
+    user_id: str | None = None,
+    request_id: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    limit: str | None = None,
+) -> list[dict[str, Any]]:
     """A user sees their own logs; an admin anyone's (everyone's without user_id)."""
     principal = current_principal(request)
     if not principal.is_admin:
         user_id = principal.id
     key_hash = (api_key if len(api_key) == 64 else hash_key(api_key)) if api_key else None
-    return spend.spend_logs(user_id=user_id, key_hash=key_hash, request_id=request_id, start_date=start_date,
-                            end_date=end_date, limit=limit)
+    return spend.spend_logs(
+        user_id=user_id, key_hash=key_hash, request_id=request_id, start_date=start_date, end_date=end_date, limit=limit
+    )

@@ -32,8 +32,14 @@ def index(body: IndexRequest, request: Request) -> dict[str, Any]:
 
 
 @router.get("/search")
-def semantic_search(request: Request, q: str | None = None, topk: str | None = None, radius: str | None = None,
-                    epsilon: str | None = None, expand: str | None = None) -> dict[str, Any]:
+def semantic_search(
+    request: Request,
+    q: str | None = None,
+    topk: str | None = None,
+    radius: str | None = None,
+    epsilon: str | None = None,
+    expand: str | None = None,
+) -> dict[str, Any]:
     principal = current_principal(request)
     return search.search(principal.id, q, topk=topk, radius=radius, epsilon=epsilon, expand=expand, principal=principal)
 

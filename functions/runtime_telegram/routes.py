@@ -36,15 +36,21 @@ def list_all(request: Request, limit: str | None = None, cursor: str | None = No
 def create(body: FrontendRequest, request: Request) -> dict[str, Any]:
     principal = current_principal(request)
     record = frontends.create_frontend(
-        user_id=(body.userId or "").strip() or principal.id, bot_token=body.botToken,
-        chat_chain=body.chatChain, description=body.description, sync_interval=body.syncInterval, last_offset=body.lastOffset,
+        user_id=(body.userId or "").strip() or principal.id,
+        bot_token=body.botToken,
+        chat_chain=body.chatChain,
+        description=body.description,
+        sync_interval=body.syncInterval,
+        last_offset=body.lastOffset,
         principal=principal,
     )
     return frontends.view(record)
 
 
 @router.get("/telegram-frontends/users/{userId}")
-def list_of_user(userId: str, request: Request, limit: str | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+def list_of_user(
+    userId: str, request: Request, limit: str | None = None, cursor: str | None = None
+) -> list[dict[str, Any]]:
     records = frontends.list_frontends_of(userId, limit=limit, cursor=cursor, principal=current_principal(request))
     return [frontends.view(record) for record in records]
 
@@ -57,8 +63,15 @@ def read(id: str, request: Request) -> dict[str, Any]:
 @router.put("/telegram-frontends/{id}")
 def update(id: str, body: FrontendRequest, request: Request) -> dict[str, Any]:
     record = frontends.update_frontend(
-        id, user_id=body.userId, bot_token=body.botToken, chat_chain=body.chatChain, description=body.description,
-        sync_interval=body.syncInterval, last_offset=body.lastOffset, status=body.status, principal=current_principal(request),
+        id,
+        user_id=body.userId,
+        bot_token=body.botToken,
+        chat_chain=body.chatChain,
+        description=body.description,
+        sync_interval=body.syncInterval,
+        last_offset=body.lastOffset,
+        status=body.status,
+        principal=current_principal(request),
     )
     return frontends.view(record)
 

@@ -51,9 +51,14 @@ def _grants(principal: Principal, allowed: list[dict[str, Any]]) -> list[tuple[s
     for index, item in enumerate(allowed):
         resource, resource_type, permission = item.get("name"), item.get("resourceType"), item.get("permission")
         if not isinstance(resource, str) or not resource or not isinstance(resource_type, str) or not resource_type:
-            raise ValidationError("each allowedResources item needs name and resourceType", param=f"allowedResources.{index}")
+            raise ValidationError(
+                "each allowedResources item needs name and resourceType", param=f"allowedResources.{index}"
+            )
         if permission not in access.LEVEL:
-            raise ValidationError(f"permission must be one of {', '.join(access.PERMISSIONS)}", param=f"allowedResources.{index}.permission")
+            raise ValidationError(
+                f"permission must be one of {', '.join(access.PERMISSIONS)}",
+                param=f"allowedResources.{index}.permission",
+            )
         if any((resource, resource_type) == granted[:2] for granted in grants):
             raise ValidationError("allowedResources names a resource twice", param=f"allowedResources.{index}")
         access.require_permission(principal, access.MANAGE, resource)

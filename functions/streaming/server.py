@@ -44,8 +44,14 @@ def main() -> None:
     family, group = os.environ[FUNCTION_VARIABLE].split("_", 1)
     app = AdapterRequestContext(build_group_app(family, group))
     warm_clients()
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["AWS_LWA_PORT"]), lifespan="off",
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(os.environ["AWS_LWA_PORT"]),
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,12 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(REPO_ROOT / "layers" / "python"), str(REPO_ROOT / "shared"),
-                str(REPO_ROOT / "agent")]  # the GPU fleet builds the agent artifact
+sys.path[:0] = [
+    str(Path(__file__).resolve().parent),
+    str(REPO_ROOT / "layers" / "python"),
+    str(REPO_ROOT / "shared"),
+    str(REPO_ROOT / "agent"),
+]  # the GPU fleet builds the agent artifact
 
 import aws_cdk as cdk  # noqa: E402
 

@@ -37,17 +37,24 @@ def main() -> None:
 
     servers = [
         uvicorn.Server(uvicorn.Config(build_root_app(), host=args.host, port=args.port, log_level="info")),
-        uvicorn.Server(uvicorn.Config(build_coordinator_app(), host=args.host, port=args.appproxy_port, log_level="info")),
+        uvicorn.Server(
+            uvicorn.Config(build_coordinator_app(), host=args.host, port=args.appproxy_port, log_level="info")
+        ),
     ]
     base_url, coordinator_url = f"http://{args.host}:{args.port}", f"http://{args.host}:{args.appproxy_port}"
     local_agents: list[LocalAgent] = []
 
     def on_ready() -> None:
         if os.environ.get("AIPLANE_LOCAL_AGENT", "1") != "0":
-            local_agents.append(LocalAgent(f"{base_url}/mlworker", stack.bootstrap[ADMIN_API_KEY_SECRET.name],
-                                           gpus=int(os.environ.get("AIPLANE_LOCAL_AGENT_GPUS") or 0),
-                                           gpufarm_url=f"{base_url}/gpufarm",
-                                           service_slots=int(os.environ.get("AIPLANE_LOCAL_AGENT_SERVICE_SLOTS") or 2)))
+            local_agents.append(
+                LocalAgent(
+                    f"{base_url}/mlworker",
+                    stack.bootstrap[ADMIN_API_KEY_SECRET.name],
+                    gpus=int(os.environ.get("AIPLANE_LOCAL_AGENT_GPUS") or 0),
+                    gpufarm_url=f"{base_url}/gpufarm",
+                    service_slots=int(os.environ.get("AIPLANE_LOCAL_AGENT_SERVICE_SLOTS") or 2),
+                )
+            )
         print(readiness_line(base_url, coordinator_url, stack), flush=True)
 
     try:

@@ -70,8 +70,11 @@ class Dispatchers:
     def deliver_once(self, sqs: Any, queue: resources.Queue, url: str, queue_arn: str) -> int:
         """Receive one batch and hand it to the consumer; returns how many messages it got."""
         received = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=queue.batch_size, WaitTimeSeconds=SQS_WAIT_SECONDS,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
+            QueueUrl=url,
+            MaxNumberOfMessages=queue.batch_size,
+            WaitTimeSeconds=SQS_WAIT_SECONDS,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not received:
             return 0
@@ -101,11 +104,19 @@ class Dispatchers:
         events = boto3.client("events", region_name=self.region)
         sqs = boto3.client("sqs", region_name=self.region)
         rule_arn = events.describe_rule(Name=physical_name(self.prefix, schedule.name))["Arn"]
-        scheduled_event = json.dumps({
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": rule_arn.split(":")[4], "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self.region, "resources": [rule_arn], "detail": {},
-        })
+        scheduled_event = json.dumps(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": rule_arn.split(":")[4],
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": self.region,
+                "resources": [rule_arn],
+                "detail": {},
+            }
+        )
         sqs.send_message(QueueUrl=self.queue_urls[schedule.target_queue], MessageBody=scheduled_event)
 
     # TTL

@@ -74,7 +74,9 @@ class GpuInstanceSupervisor:
                 logger.exception("GPU instance supervision failed")
 
     def observe_once(self, ec2, events) -> None:
-        pages = ec2.get_paginator("describe_instances").paginate(Filters=[{"Name": "tag-key", "Values": ["aiplane:contract"]}])
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "tag-key", "Values": ["aiplane:contract"]}]
+        )
         for page in pages:
             for reservation in page["Reservations"]:
                 for instance in reservation["Instances"]:
@@ -88,15 +90,22 @@ class GpuInstanceSupervisor:
                         self._stop_agent(instance_id)
 
     def _publish_state_change(self, events, instance_id: str, state: str) -> None:
-        events.put_events(Entries=[{
-            "Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
-            "Detail": json.dumps({"instance-id": instance_id, "state": state}),
-            "Resources": [f"arn:aws:ec2:{self.region}::instance/{instance_id}"],
-            "Time": datetime.now(UTC),
-        }])
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.ec2",
+                    "DetailType": "EC2 Instance State-change Notification",
+                    "Detail": json.dumps({"instance-id": instance_id, "state": state}),
+                    "Resources": [f"arn:aws:ec2:{self.region}::instance/{instance_id}"],
+                    "Time": datetime.now(UTC),
+                }
+            ]
+        )
 
     def _start_agent(self, ec2, instance_id: str) -> None:
-        encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"].get("Value", "")
+        encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"].get(
+            "Value", ""
+        )
         environment = parse_environment(base64.b64decode(encoded).decode()) if encoded else {}
         if not environment.get("AIPLANE_API_URL"):
             self.agents[instance_id] = None  # not an agent instance: nothing to run
@@ -112,8 +121,21 @@ class GpuInstanceSupervisor:
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": AGENT_ADDRESS_TAG, "Value": f"{AGENT_HOST}:{port}"}])
         self.state_dirs[instance_id] = tempfile.mkdtemp(prefix=f"aiplane-agent-{instance_id}-")
         self.agents[instance_id] = start_agent_process(
-            ["--instance-id", instance_id, "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST,
-             "--heartbeat-s", AGENT_HEARTBEAT_S, "--state-dir", self.state_dirs[instance_id], *STAND_IN_RUNNER],
+            [
+                "--instance-id",
+                instance_id,
+                "--host",
+                AGENT_HOST,
+                "--port",
+                str(port),
+                "--advertise-host",
+                AGENT_HOST,
+                "--heartbeat-s",
+                AGENT_HEARTBEAT_S,
+                "--state-dir",
+                self.state_dirs[instance_id],
+                *STAND_IN_RUNNER,
+            ],
             {**environment, CREDENTIAL_VARIABLE: credential["Parameter"]["Value"]},
         )
 
@@ -131,8 +153,16 @@ class LocalAgent:
     credential for both families; `service_slots` Jupyter services may run on it. Either way it is a
     shared worker: it runs every local user's tasks and services (mlworker tenancy)."""
 
-    def __init__(self, mlworker_url: str, credential: str, gpus: int = 0, worker_id: str = "local-agent",
-                 *, gpufarm_url: str | None = None, service_slots: int = 0) -> None:
+    def __init__(
+        self,
+        mlworker_url: str,
+        credential: str,
+        gpus: int = 0,
+        worker_id: str = "local-agent",
+        *,
+        gpufarm_url: str | None = None,
+        service_slots: int = 0,
+    ) -> None:
         self.state_dir = tempfile.mkdtemp(prefix="aiplane-local-agent-")
         from aiplane_local.stack import free_port  # stack.py imports this module
 
@@ -143,11 +173,40 @@ class LocalAgent:
             from aiplane_local.local_fleet import enroll_this_machine
 
             host = enroll_this_machine(port)
-            credential, worker_id, instance_id, options = host.credential, host.worker_id, host.instance_id, ["--api-url", gpufarm_url]
+            credential, worker_id, instance_id, options = (
+                host.credential,
+                host.worker_id,
+                host.instance_id,
+                ["--api-url", gpufarm_url],
+            )
         self.process = start_agent_process(
-            ["--mlworker-url", mlworker_url, "--worker-id", worker_id, "--instance-id", instance_id, "--gpus", str(gpus), "--runner", "process",
-             "--host", AGENT_HOST, "--port", str(port), "--advertise-host", AGENT_HOST, "--service-slots", str(service_slots),
-             "--state-dir", self.state_dir, "--heartbeat-s", LOCAL_AGENT_HEARTBEAT_S, "--poll-s", LOCAL_AGENT_POLL_S, *options],
+            [
+                "--mlworker-url",
+                mlworker_url,
+                "--worker-id",
+                worker_id,
+                "--instance-id",
+                instance_id,
+                "--gpus",
+                str(gpus),
+                "--runner",
+                "process",
+                "--host",
+                AGENT_HOST,
+                "--port",
+                str(port),
+                "--advertise-host",
+                AGENT_HOST,
+                "--service-slots",
+                str(service_slots),
+                "--state-dir",
+                self.state_dir,
+                "--heartbeat-s",
+                LOCAL_AGENT_HEARTBEAT_S,
+                "--poll-s",
+                LOCAL_AGENT_POLL_S,
+                *options,
+            ],
             {CREDENTIAL_VARIABLE: credential},
         )
 
@@ -169,11 +228,20 @@ def stop_agent_process(process: subprocess.Popen | None) -> None:
 
 def start_agent_process(arguments: list[str], environment: dict[str, str]) -> subprocess.Popen:
     """`python -m aiplane_agent` with this checkout's agent package first on its path."""
-    inherited = {name: value for name, value in os.environ.items() if name in ("PATH", "PYTHONPATH", "HOME", "LANG", "VIRTUAL_ENV")}
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name in ("PATH", "PYTHONPATH", "HOME", "LANG", "VIRTUAL_ENV")
+    }
     spec = importlib.util.find_spec("aiplane_agent")  # installed, or else this checkout's agent/ folder
-    agent_source = str(Path(spec.origin).resolve().parents[1] if spec and spec.origin else Path(__file__).resolve().parents[2] / "agent")
+    agent_source = str(
+        Path(spec.origin).resolve().parents[1]
+        if spec and spec.origin
+        else Path(__file__).resolve().parents[2] / "agent"
+    )
     inherited["PYTHONPATH"] = os.pathsep.join(filter(None, [agent_source, inherited.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "aiplane_agent", *arguments], env={**inherited, **environment},
+        [sys.executable, "-m", "aiplane_agent", *arguments],
+        env={**inherited, **environment},
         stdout=subprocess.DEVNULL,  # its errors stay visible on the local server's stderr
     )

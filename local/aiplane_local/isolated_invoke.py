@@ -77,8 +77,11 @@ def main():
             pid, status = os.wait()
             job, result_path = running.pop(pid)
             path = Path(result_path)
-            results.append(json.loads(path.read_text()) if path.exists()
-                           else {"name": job["name"], "error": f"process ended with status {status}"})
+            results.append(
+                json.loads(path.read_text())
+                if path.exists()
+                else {"name": job["name"], "error": f"process ended with status {status}"}
+            )
     json.dump({"sys_path": sys.path, "results": results}, sys.stdout)
 
 

@@ -42,28 +42,58 @@ class LocalHost:
 def enroll_this_machine(agent_port: int) -> LocalHost:
     contract_id = f"contract_local_{uuid.uuid4().hex[:12]}"
     instance = client("ec2").run_instances(
-        ImageId=IMAGE_ID, InstanceType=INSTANCE_TYPE, MinCount=1, MaxCount=1,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [
-            {"Key": AGENT_ADDRESS_TAG, "Value": f"{AGENT_HOST}:{agent_port}"}, {"Key": "Name", "Value": "this machine"}]}],
+        ImageId=IMAGE_ID,
+        InstanceType=INSTANCE_TYPE,
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": AGENT_ADDRESS_TAG, "Value": f"{AGENT_HOST}:{agent_port}"},
+                    {"Key": "Name", "Value": "this machine"},
+                ],
+            }
+        ],
     )["Instances"][0]
     instance_id = instance["InstanceId"]
     credential = agent_credentials.issue(BOOTSTRAP_ADMIN_ID, contract_id).api_key
     moment = contracts.now()
-    contract_states.set_index_keys(GpuContractRecord(
-        GpuContractRecord.key(contract_id), contract_id=contract_id,
-        user_id=BOOTSTRAP_ADMIN_ID, provider="aws", offer_id=INSTANCE_TYPE, status=contracts.RUNNING, created_at=moment,
-        updated_at=moment, provider_instance_id=instance_id, instance_type=INSTANCE_TYPE,
-        zone=instance["Placement"]["AvailabilityZone"], agent_key_hash=hash_key(credential),
-    )).save()
+    contract_states.set_index_keys(
+        GpuContractRecord(
+            GpuContractRecord.key(contract_id),
+            contract_id=contract_id,
+            user_id=BOOTSTRAP_ADMIN_ID,
+            provider="aws",
+            offer_id=INSTANCE_TYPE,
+            status=contracts.RUNNING,
+            created_at=moment,
+            updated_at=moment,
+            provider_instance_id=instance_id,
+            instance_type=INSTANCE_TYPE,
+            zone=instance["Placement"]["AvailabilityZone"],
+            agent_key_hash=hash_key(credential),
+        )
+    ).save()
     contract_states.add_running(1)  # written running outright: counted as set_status would
     # Shared before it registers: registration keeps what an admin set for the same contract.
-    agent_liveness.set_index_keys(GpuAgentRecord(
-        GpuAgentRecord.key(instance_id), instance_id=instance_id, url=f"http://{AGENT_HOST}:{agent_port}",
-        owner_id=BOOTSTRAP_ADMIN_ID, contract_id=contract_id, shared=True, registered_at=moment, heartbeat_at=moment,
-        expires_at_epoch=0,  # not live until its agent registers
-    )).save()
+    agent_liveness.set_index_keys(
+        GpuAgentRecord(
+            GpuAgentRecord.key(instance_id),
+            instance_id=instance_id,
+            url=f"http://{AGENT_HOST}:{agent_port}",
+            owner_id=BOOTSTRAP_ADMIN_ID,
+            contract_id=contract_id,
+            shared=True,
+            registered_at=moment,
+            heartbeat_at=moment,
+            expires_at_epoch=0,  # not live until its agent registers
+        )
+    ).save()
     # Its mlworker worker too, so that every local user's tasks run on it: only an admin shares a
     # worker, and the agent's own registration (as the same owner) keeps it shared.
     worker_id = agent_worker_id(contract_id)
-    workers.register_worker(RegisterWorkerRequest(id=worker_id, shared=True), Actor(user_id=BOOTSTRAP_ADMIN_ID), admin=True)
+    workers.register_worker(
+        RegisterWorkerRequest(id=worker_id, shared=True), Actor(user_id=BOOTSTRAP_ADMIN_ID), admin=True
+    )
     return LocalHost(contract_id, instance_id, worker_id, credential)

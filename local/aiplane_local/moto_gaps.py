@@ -60,17 +60,21 @@ MOTO_CONFIG = {
 
 
 def install(resource_prefix: str) -> None:
-    def invoke_in_process(self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: dict) -> bytes:
+    def invoke_in_process(
+        self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: dict
+    ) -> bytes:
         event = json.loads(body or "{}")
         try:
             result = invoke(logical_function_name(function_name, resource_prefix), event)
         except Exception as error:  # reported the way Lambda does, so Retry/Catch see it
             response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({
-                "errorMessage": str(error),
-                "errorType": type(error).__name__,
-                "stackTrace": traceback.format_tb(error.__traceback__),
-            }).encode()
+            return json.dumps(
+                {
+                    "errorMessage": str(error),
+                    "errorType": type(error).__name__,
+                    "stackTrace": traceback.format_tb(error.__traceback__),
+                }
+            ).encode()
         return json.dumps(result).encode()
 
     LambdaSimpleBackend.invoke = invoke_in_process
@@ -148,7 +152,11 @@ def _back_up_transaction_items() -> None:
             operation = next(iter(entry.values()))
             table = self.tables.get(operation.get("TableName"))
             key = operation.get("Key") or operation.get("Item")
-            if table is None or not key or any(name and name not in key for name in (table.hash_key_attr, table.range_key_attr)):
+            if (
+                table is None
+                or not key
+                or any(name and name not in key for name in (table.hash_key_attr, table.range_key_attr))
+            ):
                 continue  # moto refuses it before writing anything
             hash_value, range_value = _item_key(table, key)
             current = table.get_item(hash_value, range_value)
@@ -177,7 +185,9 @@ def _honour_client_tokens() -> None:
         return
 
     @functools.wraps(original)
-    def run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: Any, **kwargs: Any) -> Any:
+    def run_instances(
+        self: Any, image_id: str, count: int, user_data: Any, security_group_names: Any, **kwargs: Any
+    ) -> Any:
         token = kwargs.get("client_token")
         if token and token != MOTO_DEFAULT_CLIENT_TOKEN:
             with _client_token_lock:  # one launch per token, also across the server's request threads
@@ -185,8 +195,9 @@ def _honour_client_tokens() -> None:
                     if any(instance.client_token == token for instance in reservation.instances):
                         # EC2 ignores a different zone; another instance type is a mismatch.
                         if kwargs.get("instance_type") not in (None, reservation.instances[0].instance_type):
-                            raise EC2ClientError("IdempotentParameterMismatch",
-                                                 f"client token {token} was used for a different request")
+                            raise EC2ClientError(
+                                "IdempotentParameterMismatch", f"client token {token} was used for a different request"
+                            )
                         return reservation
                 return original(self, image_id, count, user_data, security_group_names, **kwargs)
         return original(self, image_id, count, user_data, security_group_names, **kwargs)
@@ -219,7 +230,9 @@ def _post_policy_refusal(form: dict[str, str], bucket_name: str, size: int) -> t
         for operator, name, value in checks:
             actual = fields.get(name.lstrip("$").lower(), "")
             if not (actual == value if operator == "eq" else actual.startswith(value)):
-                return _s3_error(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {condition}")
+                return _s3_error(
+                    403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {condition}"
+                )
     return None
 
 
@@ -246,8 +259,9 @@ def _enforce_post_policies() -> None:
         answer = original(self, request, bucket_name)
         if "tagging" in form and "key" in form and int(answer[0]) < 300:  # moto drops the POST's `tagging` field
             tags = xmltodict.parse(form["tagging"], force_list={"Tag": True})["Tagging"]["TagSet"]["Tag"]
-            self.backend.put_object_tagging(self.backend.get_object(bucket_name, form["key"]),
-                                            {tag["Key"]: tag["Value"] or "" for tag in tags})
+            self.backend.put_object_tagging(
+                self.backend.get_object(bucket_name, form["key"]), {tag["Key"]: tag["Value"] or "" for tag in tags}
+            )
         return answer
 
     post.enforces_policy = True  # type: ignore[attr-defined]
@@ -285,7 +299,11 @@ def _start_sync_execution(self: StepFunctionResponse) -> ActionResult:
         execution = backend.describe_execution(execution.execution_arn)
         status, error, cause = "TIMED_OUT", "States.Timeout", "sync execution exceeded its limit"
     else:
-        status, error, cause = str(getattr(execution.status, "value", execution.status)), execution.error, execution.cause
+        status, error, cause = (
+            str(getattr(execution.status, "value", execution.status)),
+            execution.error,
+            execution.cause,
+        )
     response: dict[str, Any] = {
         "executionArn": execution.execution_arn,
         "stateMachineArn": execution.state_machine_arn,

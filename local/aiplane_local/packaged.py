@@ -29,7 +29,16 @@ from aiplane_shared.streaming import HANDLER as STREAMING_HANDLER  # noqa: E402
 
 DRIVER = Path(__file__).with_name("isolated_invoke.py")
 # Imported once by the driver before it forks a process per function (they are in every function).
-PRELOAD = ("boto3", "botocore.session", "pydantic", "fastapi", "mangum", "pynamodb.models", "aws_lambda_powertools", "httpx")
+PRELOAD = (
+    "boto3",
+    "botocore.session",
+    "pydantic",
+    "fastapi",
+    "mangum",
+    "pynamodb.models",
+    "aws_lambda_powertools",
+    "httpx",
+)
 ADAPTER_BOOTSTRAP = 'exec -- "${LAMBDA_TASK_ROOT}/${_HANDLER}"'  # the Lambda Web Adapter layer's /opt/bootstrap
 
 
@@ -99,38 +108,56 @@ def template_functions(environment_name: str = "dev") -> tuple[dict[str, Package
                 continue  # CDK's own helpers (e.g. bucket auto-delete)
             physical = properties["FunctionName"]
             name = physical.removeprefix(f"{environment.resource_prefix}-")
-            variables = {key: _resolved(value, environment) for key, value in
-                         properties.get("Environment", {}).get("Variables", {}).items()}
+            variables = {
+                key: _resolved(value, environment)
+                for key, value in properties.get("Environment", {}).get("Variables", {}).items()
+            }
             unresolved = {key: value for key, value in variables.items() if not isinstance(value, str)}
             if unresolved:
                 raise ValueError(f"{name}: environment values known only at deploy time: {unresolved}")
             functions[name] = PackagedFunction(
-                name=name, function_name=physical, handler=properties["Handler"], environment=variables,
-                memory_mb=properties["MemorySize"], timeout_s=properties["Timeout"],
-                code_key=properties["Code"]["S3Key"], layers=tuple(properties.get("Layers", ())),
+                name=name,
+                function_name=physical,
+                handler=properties["Handler"],
+                environment=variables,
+                memory_mb=properties["MemorySize"],
+                timeout_s=properties["Timeout"],
+                code_key=properties["Code"]["S3Key"],
+                layers=tuple(properties.get("Layers", ())),
             )
     return functions, layer_keys
 
 
-def lambda_environment(function: PackagedFunction, sandbox: Sandbox, aws_endpoint: str,
-                       xray_daemon: str = "127.0.0.1:2000") -> dict[str, str]:
+def lambda_environment(
+    function: PackagedFunction, sandbox: Sandbox, aws_endpoint: str, xray_daemon: str = "127.0.0.1:2000"
+) -> dict[str, str]:
     """What a function's process sees on Lambda: the template's variables, the runtime's own
     (tracing included) and, instead of AWS, the embedded moto endpoint."""
     region = get_environment("dev").region
     return {
-        "PATH": f"{sandbox_bin(sandbox)}:/usr/bin:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC",
-        "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
-        "AWS_LAMBDA_FUNCTION_NAME": function.function_name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "PATH": f"{sandbox_bin(sandbox)}:/usr/bin:/bin",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12", "LAMBDA_RUNTIME_DIR": "/var/runtime",
-        "LAMBDA_TASK_ROOT": str(sandbox.task_root), "_HANDLER": function.handler,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "LAMBDA_TASK_ROOT": str(sandbox.task_root),
+        "_HANDLER": function.handler,
         "_X_AMZN_TRACE_ID": "Root=1-67890abc-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1",
-        "AWS_XRAY_DAEMON_ADDRESS": xray_daemon, "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": xray_daemon,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         **function.environment,
         # The harness's stand-ins for AWS (see tests/conftest.py).
-        "AWS_ENDPOINT_URL": aws_endpoint, "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
     }
 
 
@@ -145,19 +172,29 @@ def sandbox_bin(sandbox: Sandbox) -> Path:
     return directory
 
 
-def invoke_isolated(sandbox: Sandbox, jobs: list[dict[str, Any]], parallel: int | None = None,
-                    preload: tuple[str, ...] = PRELOAD) -> dict[str, Any]:
+def invoke_isolated(
+    sandbox: Sandbox, jobs: list[dict[str, Any]], parallel: int | None = None, preload: tuple[str, ...] = PRELOAD
+) -> dict[str, Any]:
     """Run jobs (`name`, `handler`, `environment`, `event`, `memory_mb`, `timeout_s`,
     `function_name`, `region`) in the isolated 3.12 driver; returns its sys.path and results.
     Without `preload` each job's import is as cold as a fresh Lambda environment's."""
     common = set.intersection(*(set(job["environment"].items()) for job in jobs)) if jobs else set()
     request = {
-        "task_root": str(sandbox.task_root), "layer_python": str(sandbox.layer_python),
-        "common_environment": dict(common), "preload": preload, "jobs": jobs,
+        "task_root": str(sandbox.task_root),
+        "layer_python": str(sandbox.layer_python),
+        "common_environment": dict(common),
+        "preload": preload,
+        "jobs": jobs,
         "parallel": parallel or os.cpu_count() or 2,
     }
-    completed = subprocess.run([sandbox.python, "-I", "-S", str(DRIVER)], input=json.dumps(request),
-                               capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=600)
+    completed = subprocess.run(
+        [sandbox.python, "-I", "-S", str(DRIVER)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=600,
+    )
     if completed.returncode != 0:
         raise RuntimeError(f"isolated driver failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
     output = json.loads(completed.stdout)
@@ -165,24 +202,44 @@ def invoke_isolated(sandbox: Sandbox, jobs: list[dict[str, Any]], parallel: int 
     return output
 
 
-def job_for(function: PackagedFunction, sandbox: Sandbox, event: dict[str, Any], aws_endpoint: str,
-            xray_daemon: str = "127.0.0.1:2000") -> dict[str, Any]:
+def job_for(
+    function: PackagedFunction,
+    sandbox: Sandbox,
+    event: dict[str, Any],
+    aws_endpoint: str,
+    xray_daemon: str = "127.0.0.1:2000",
+) -> dict[str, Any]:
     return {
-        "name": function.name, "function_name": function.function_name, "handler": function.handler,
-        "environment": lambda_environment(function, sandbox, aws_endpoint, xray_daemon), "event": event,
-        "memory_mb": function.memory_mb, "timeout_s": function.timeout_s, "region": get_environment("dev").region,
+        "name": function.name,
+        "function_name": function.function_name,
+        "handler": function.handler,
+        "environment": lambda_environment(function, sandbox, aws_endpoint, xray_daemon),
+        "event": event,
+        "memory_mb": function.memory_mb,
+        "timeout_s": function.timeout_s,
+        "region": get_environment("dev").region,
     }
 
 
-def start_behind_adapter(function: PackagedFunction, sandbox: Sandbox, aws_endpoint: str,
-                         extra_environment: dict[str, str]) -> tuple[subprocess.Popen, int]:
+def start_behind_adapter(
+    function: PackagedFunction, sandbox: Sandbox, aws_endpoint: str, extra_environment: dict[str, str]
+) -> tuple[subprocess.Popen, int]:
     """Start a streaming function's web app as the adapter does: its bootstrap runs the handler
     script from the task root with the function's environment. Returns the process and its port
     once it accepts connections (the adapter's TCP readiness check)."""
-    environment = {**lambda_environment(function, sandbox, aws_endpoint), **extra_environment,
-                   "AIPLANE_LAYER_ROOT": str(sandbox.layer_root)}
-    process = subprocess.Popen(["/bin/bash", "-c", ADAPTER_BOOTSTRAP], cwd=sandbox.task_root, env=environment,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    environment = {
+        **lambda_environment(function, sandbox, aws_endpoint),
+        **extra_environment,
+        "AIPLANE_LAYER_ROOT": str(sandbox.layer_root),
+    }
+    process = subprocess.Popen(
+        ["/bin/bash", "-c", ADAPTER_BOOTSTRAP],
+        cwd=sandbox.task_root,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     port = int(environment["AWS_LWA_PORT"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -197,8 +254,13 @@ def start_behind_adapter(function: PackagedFunction, sandbox: Sandbox, aws_endpo
     raise RuntimeError(f"{function.name} did not listen on {port} within 60 s")
 
 
-def answer_behind_adapter(function: PackagedFunction, sandbox: Sandbox, aws_endpoint: str, event: dict[str, Any],
-                          extra_environment: dict[str, str]) -> dict[str, Any]:
+def answer_behind_adapter(
+    function: PackagedFunction,
+    sandbox: Sandbox,
+    aws_endpoint: str,
+    event: dict[str, Any],
+    extra_environment: dict[str, str],
+) -> dict[str, Any]:
     """A streaming function's answer to an API Gateway event, as the adapter would give it: the
     event becomes an HTTP request to the app (base path removed, request context in its header)."""
     import httpx
@@ -208,9 +270,14 @@ def answer_behind_adapter(function: PackagedFunction, sandbox: Sandbox, aws_endp
         family = function.name.split("_", 1)[0]
         path = re.sub(f"^{re.escape(base_path(family))}(?=/)", "", event["path"])
         headers = {**(event.get("headers") or {}), "x-amzn-request-context": json.dumps(event["requestContext"])}
-        response = httpx.request(event["httpMethod"], f"http://127.0.0.1:{port}{path}", headers=headers,
-                                 params=event.get("queryStringParameters") or None, content=event.get("body") or None,
-                                 timeout=function.timeout_s)
+        response = httpx.request(
+            event["httpMethod"],
+            f"http://127.0.0.1:{port}{path}",
+            headers=headers,
+            params=event.get("queryStringParameters") or None,
+            content=event.get("body") or None,
+            timeout=function.timeout_s,
+        )
         return {"statusCode": response.status_code, "headers": dict(response.headers), "body": response.text}
     finally:
         process.terminate()

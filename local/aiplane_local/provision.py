@@ -54,14 +54,19 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
     }
     for secret in resources.SECRETS:
         if secret in resources.PROVIDER_SECRETS:  # the operator sets the keys; until then they are empty
-            secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=json.dumps({"api_key": ""}))
+            secretsmanager.create_secret(
+                Name=physical_name(prefix, secret.name), SecretString=json.dumps({"api_key": ""})
+            )
             continue
         secretsmanager.create_secret(Name=physical_name(prefix, secret.name), SecretString=secret_values[secret.name])
 
     ssm = boto3.client("ssm", region_name=region)
     for family in FAMILIES:  # the local server overwrites these with its real address
-        ssm.put_parameter(Name=resources.api_url_parameter(prefix, family), Type="String",
-                          Value=f"{DEFAULT_LOCAL_URL}{base_path(family)}")
+        ssm.put_parameter(
+            Name=resources.api_url_parameter(prefix, family),
+            Type="String",
+            Value=f"{DEFAULT_LOCAL_URL}{base_path(family)}",
+        )
 
     ec2 = boto3.client("ec2", region_name=region)
     iam = boto3.client("iam", region_name=region)
@@ -76,17 +81,26 @@ def provision(prefix: str, region: str, bootstrap: dict[str, str]) -> Provisione
         if bucket.versioned:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if bucket.object_lock:
-            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled",
-                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
-            })
+            s3.put_object_lock_configuration(
+                Bucket=name,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
+                },
+            )
 
-    publish_agent_artifact(s3, ssm, prefix, resources.bucket_name(prefix, resources.ARTIFACT_BUCKET.name,
-                                                                  ENVIRONMENTS["local"].account, region))
+    publish_agent_artifact(
+        s3,
+        ssm,
+        prefix,
+        resources.bucket_name(prefix, resources.ARTIFACT_BUCKET.name, ENVIRONMENTS["local"].account, region),
+    )
 
     kms = boto3.client("kms", region_name=region)
     for key in resources.SIGNING_KEYS:
-        key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description=key.purpose)["KeyMetadata"]["KeyId"]
+        key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description=key.purpose)[
+            "KeyMetadata"
+        ]["KeyId"]
         kms.create_alias(AliasName=resources.key_alias(prefix, key), TargetKeyId=key_id)
     return stack
 
@@ -123,14 +137,18 @@ def _create_table(dynamodb: Any, name: str, table: resources.Table) -> None:
 def create_queue_with_dlq(sqs: Any, prefix: str, queue: resources.Queue) -> dict[str, str]:
     suffix = ".fifo" if queue.fifo else ""
     fifo_attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if queue.fifo else {}
-    dlq_url = sqs.create_queue(QueueName=physical_name(prefix, queue.dlq_name) + suffix, Attributes=fifo_attributes)["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName=physical_name(prefix, queue.dlq_name) + suffix, Attributes=fifo_attributes)[
+        "QueueUrl"
+    ]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue_url = sqs.create_queue(
         QueueName=physical_name(prefix, queue.name) + suffix,
         Attributes={
             **fifo_attributes,
             "VisibilityTimeout": str(queue.visibility_timeout_s),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
+            ),
         },
     )["QueueUrl"]
     return {queue.name: queue_url, queue.dlq_name: dlq_url}
@@ -141,7 +159,9 @@ def create_schedule(events: Any, stack: ProvisionedStack, schedule: resources.Sc
     matches every event put there (EC2 state changes, for one) and would forward them all. The
     dispatchers fire the schedule into `schedule.target_queue` themselves; the CDK app wires the
     target in AWS."""
-    return events.put_rule(Name=physical_name(stack.prefix, schedule.name), ScheduleExpression=schedule.schedule_expression)["RuleArn"]
+    return events.put_rule(
+        Name=physical_name(stack.prefix, schedule.name), ScheduleExpression=schedule.schedule_expression
+    )["RuleArn"]
 
 
 def create_pattern_rule(events: Any, sqs: Any, stack: ProvisionedStack, rule: resources.EventPatternRule) -> str:
@@ -157,19 +177,29 @@ def create_pattern_rule(events: Any, sqs: Any, stack: ProvisionedStack, rule: re
 def create_launch_template(ec2: Any, iam: Any, prefix: str, template: resources.LaunchTemplate) -> None:
     """The launch template with its instance profile; the image is any Linux image moto knows."""
     name = physical_name(prefix, template.name)
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    }))
+    iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
     iam.create_instance_profile(InstanceProfileName=name)
     iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
     image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
-        "ImageId": image_id,
-        "InstanceType": template.default_instance_type,
-        "IamInstanceProfile": {"Name": name},
-        "MetadataOptions": {"HttpTokens": "required"},
-    })
+    ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={
+            "ImageId": image_id,
+            "InstanceType": template.default_instance_type,
+            "IamInstanceProfile": {"Name": name},
+            "MetadataOptions": {"HttpTokens": "required"},
+        },
+    )
 
 
 def publish_agent_artifact(s3: Any, ssm: Any, prefix: str, bucket: str) -> None:
@@ -180,16 +210,24 @@ def publish_agent_artifact(s3: Any, ssm: Any, prefix: str, bucket: str) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         built = artifact.build(Path(scratch) / "aiplane-agent.zip")
         s3.upload_file(str(built), bucket, LOCAL_AGENT_ARTIFACT_KEY)
-    ssm.put_parameter(Name=resources.agent_artifact_parameter(prefix), Type="String", Overwrite=True,
-                      Value=f"s3://{bucket}/{LOCAL_AGENT_ARTIFACT_KEY}")
+    ssm.put_parameter(
+        Name=resources.agent_artifact_parameter(prefix),
+        Type="String",
+        Overwrite=True,
+        Value=f"s3://{bucket}/{LOCAL_AGENT_ARTIFACT_KEY}",
+    )
 
 
 def publish_api_urls(prefix: str, region: str, base_url: str) -> None:
     """Record where the local server listens, as each API stack does in the cloud."""
     ssm = boto3.client("ssm", region_name=region)
     for family in FAMILIES:
-        ssm.put_parameter(Name=resources.api_url_parameter(prefix, family), Type="String",
-                          Value=f"{base_url}{base_path(family)}", Overwrite=True)
+        ssm.put_parameter(
+            Name=resources.api_url_parameter(prefix, family),
+            Type="String",
+            Value=f"{base_url}{base_path(family)}",
+            Overwrite=True,
+        )
     publish_websocket_endpoints(prefix, region, base_url)
 
 
@@ -199,5 +237,9 @@ def publish_websocket_endpoints(prefix: str, region: str, base_url: str) -> None
 
     ssm = boto3.client("ssm", region_name=region)
     for family in resources.WEBSOCKET_FAMILIES:
-        ssm.put_parameter(Name=resources.websocket_management_parameter(prefix, family), Type="String",
-                          Value=management_url(base_url, family), Overwrite=True)
+        ssm.put_parameter(
+            Name=resources.websocket_management_parameter(prefix, family),
+            Type="String",
+            Value=management_url(base_url, family),
+            Overwrite=True,
+        )

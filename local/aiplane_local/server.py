@@ -42,8 +42,9 @@ class BackgroundServer:
 
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app or build_root_app(), host="127.0.0.1", port=self.port,
-                                                    log_level="warning", **config))  # type: ignore[arg-type]
+        self.server = uvicorn.Server(
+            uvicorn.Config(app or build_root_app(), host="127.0.0.1", port=self.port, log_level="warning", **config)
+        )  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self.server.run, name=f"server-{self.port}", daemon=True)
         self.thread.start()
         deadline = time.monotonic() + start_timeout_s

@@ -64,7 +64,9 @@ class LocalStack:
     def provision(self, environment_name: str) -> ProvisionedStack:
         """Another environment's resources (dev's, for the built assets) in this moto, with the same secrets."""
         environment = get_environment(environment_name)
-        return provision(environment.resource_prefix, environment.region, {**self.bootstrap, **redis_secret(self.redis_url)})
+        return provision(
+            environment.resource_prefix, environment.region, {**self.bootstrap, **redis_secret(self.redis_url)}
+        )
 
     def stop(self) -> None:
         self.dispatchers.stop()
@@ -93,7 +95,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = True, redis_port: int | None = None) -> LocalStack:
+def start_local_stack(
+    aws_port: int | None = None, *, start_dispatchers: bool = True, redis_port: int | None = None
+) -> LocalStack:
     """Start moto on 127.0.0.1:aws_port and the embedded Redis on 127.0.0.1:redis_port (free ports
     when None), point this process at them and create every resource.
 
@@ -102,17 +106,22 @@ def start_local_stack(aws_port: int | None = None, *, start_dispatchers: bool = 
     environment = get_environment("local")
     port = aws_port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update({
-        "AWS_ENDPOINT_URL": endpoint,
-        "MOTO_PORT": str(port),  # moto's ASL interpreter calls localhost:$MOTO_PORT
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
-        "AWS_DEFAULT_REGION": environment.region, "AWS_REGION": environment.region,
-        # StartSyncExecution's "sync-" host prefix cannot resolve against 127.0.0.1.
-        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
-        "AIPLANE_GPU_AGENT_ADDRESS_TAG": AGENT_ADDRESS_TAG,  # agents listen on loopback here (gpu_agents.py)
-        "AIPLANE_ENV": environment.name,
-        "AIPLANE_RESOURCE_PREFIX": environment.resource_prefix,
-    })
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "MOTO_PORT": str(port),  # moto's ASL interpreter calls localhost:$MOTO_PORT
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": environment.region,
+            "AWS_REGION": environment.region,
+            # StartSyncExecution's "sync-" host prefix cannot resolve against 127.0.0.1.
+            "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+            "AIPLANE_GPU_AGENT_ADDRESS_TAG": AGENT_ADDRESS_TAG,  # agents listen on loopback here (gpu_agents.py)
+            "AIPLANE_ENV": environment.name,
+            "AIPLANE_RESOURCE_PREFIX": environment.resource_prefix,
+        }
+    )
     moto_gaps.install(environment.resource_prefix)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server would log every AWS call
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -45,9 +45,14 @@ _OPEN: dict[str, _Socket] = {}
 
 def _event(route_key: str, connection_id: str, websocket: WebSocket, body: str | None = None) -> dict[str, Any]:
     context = {
-        "routeKey": route_key, "eventType": route_key.strip("$").upper() if route_key != "$default" else "MESSAGE",
-        "connectionId": connection_id, "requestId": str(uuid.uuid4()), "apiId": "local", "stage": "local",
-        "domainName": websocket.url.netloc, "connectedAt": int(time.time() * 1000),
+        "routeKey": route_key,
+        "eventType": route_key.strip("$").upper() if route_key != "$default" else "MESSAGE",
+        "connectionId": connection_id,
+        "requestId": str(uuid.uuid4()),
+        "apiId": "local",
+        "stage": "local",
+        "domainName": websocket.url.netloc,
+        "connectedAt": int(time.time() * 1000),
         "identity": {"sourceIp": websocket.client.host if websocket.client else None},
     }
     event: dict[str, Any] = {"requestContext": context, "isBase64Encoded": False}
@@ -63,8 +68,9 @@ def _endpoint(family: str):
         connection_id = uuid.uuid4().hex
         answer = await run_in_threadpool(handle, family, _event("$connect", connection_id, websocket))
         if answer["statusCode"] != 200:
-            await websocket.send_denial_response(Response(answer.get("body", ""), status_code=answer["statusCode"],
-                                                          media_type="application/json"))
+            await websocket.send_denial_response(
+                Response(answer.get("body", ""), status_code=answer["statusCode"], media_type="application/json")
+            )
             return
         await websocket.accept()
         socket = _OPEN[connection_id] = _Socket(websocket)
@@ -84,8 +90,11 @@ def _endpoint(family: str):
 
 
 def _gone(connection_id: str) -> Response:
-    return JSONResponse({"message": f"connection {connection_id} is gone"}, status_code=410,
-                        headers={"x-amzn-ErrorType": "GoneException"})
+    return JSONResponse(
+        {"message": f"connection {connection_id} is gone"},
+        status_code=410,
+        headers={"x-amzn-ErrorType": "GoneException"},
+    )
 
 
 async def _manage(request: Request) -> Response:
@@ -108,7 +117,9 @@ async def _manage(request: Request) -> Response:
 def routes() -> list[Any]:
     """The sockets and the management API, to register ahead of the family mounts."""
     found: list[Any] = [WebSocketRoute(f"{base_path(family)}/ws", _endpoint(family)) for family in WEBSOCKET_FAMILIES]
-    found.append(Route(f"{MANAGEMENT_PREFIX}/{{family}}/@connections/{{connection_id}}", _manage, methods=["POST", "DELETE"]))
+    found.append(
+        Route(f"{MANAGEMENT_PREFIX}/{{family}}/@connections/{{connection_id}}", _manage, methods=["POST", "DELETE"])
+    )
     return found
 
 

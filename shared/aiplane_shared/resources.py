@@ -122,7 +122,9 @@ class Bucket:
     # before its retention (`Environment.audit_digest_retention_days`) ends.
     object_lock: bool = False
     expiring_prefixes: tuple[tuple[str, int], ...] = ()  # (key prefix, days): a lifecycle rule deletes them
-    expiring_tags: tuple[tuple[str, str, int], ...] = ()  # (tag key, value, days): a lifecycle rule deletes such objects
+    expiring_tags: tuple[
+        tuple[str, str, int], ...
+    ] = ()  # (tag key, value, days): a lifecycle rule deletes such objects
     # Keeps versions: a completed presigned upload pins the version it checked (aiplane.data.presigned),
     # so a form posted again after completion adds a version nothing reads.
     versioned: bool = False
@@ -138,20 +140,32 @@ class SigningKey:
 
 # gsi3 (identity): an identity's access entries oldest first; (runtime): a function's event triggers.
 # CloudFormation adds one GSI per table per update; `python -m aiplane.backfill` fills it for older items.
-IDENTITY_TABLE = Table("identity", "users, API keys, sessions, access control, rate-limit counters",
-                       indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")))
-RUNTIME_TABLE = Table("runtime", "LLM backends, pools/groups, models, providers, chains, chats, events",
-                      indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")))
+IDENTITY_TABLE = Table(
+    "identity",
+    "users, API keys, sessions, access control, rate-limit counters",
+    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")),
+)
+RUNTIME_TABLE = Table(
+    "runtime",
+    "LLM backends, pools/groups, models, providers, chains, chats, events",
+    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")),
+)
 APPPROXY_TABLE = Table("appproxy", "workers, slots, circuits, endpoints")
 MLWORKER_TABLE = Table(
-    "mlworker", "tasks, plugins, scheduler workers, reservations, experiments, audit chain",
+    "mlworker",
+    "tasks, plugins, scheduler workers, reservations, experiments, audit chain",
     # gsi3: a user's tasks per status, so a user's task list reads a page, not every task.
     # gsi4 (sparse): the queued tasks in aged-priority order, so /v1/queue reads a page.
-    indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk"),
-             Index("gsi4", "gsi4pk", "gsi4sk")),
+    indexes=(
+        Index("gsi1", "gsi1pk", "gsi1sk"),
+        Index("gsi2", "gsi2pk", "gsi2sk"),
+        Index("gsi3", "gsi3pk", "gsi3sk"),
+        Index("gsi4", "gsi4pk", "gsi4sk"),
+    ),
 )
 GPUFARM_TABLE = Table(
-    "gpufarm", "GPU contracts, preferences, loads, billing, guardrails, served models",
+    "gpufarm",
+    "GPU contracts, preferences, loads, billing, guardrails, served models",
     # gsi3: the models ready now (sparse), so /stats counts what serves without reading every model.
     indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk"), Index("gsi3", "gsi3pk", "gsi3sk")),
 )
@@ -160,42 +174,67 @@ GPUFARM_TABLE = Table(
 # Gateway's 2-hour connection limit.
 WEBSOCKET_CONNECTIONS_TABLE = Table("websocket-connections", "open WebSocket connections (mlworker and gpufarm /ws)")
 
-TABLES: tuple[Table, ...] = (IDENTITY_TABLE, RUNTIME_TABLE, APPPROXY_TABLE, MLWORKER_TABLE, GPUFARM_TABLE,
-                             WEBSOCKET_CONNECTIONS_TABLE)
+TABLES: tuple[Table, ...] = (
+    IDENTITY_TABLE,
+    RUNTIME_TABLE,
+    APPPROXY_TABLE,
+    MLWORKER_TABLE,
+    GPUFARM_TABLE,
+    WEBSOCKET_CONNECTIONS_TABLE,
+)
 
 # One pull per invocation; the worker extends its message's visibility while the pull progresses, so a
 # killed worker's message comes back within minutes rather than after 6 x 15.
 MODEL_DOWNLOAD_QUEUE = Queue(
-    "model-downloads", "model pulls onto LLM backends", consumer_timeout_s=900, consumer="runtime_downloads",
-    visibility_timeout_s=960, batch_size=1, max_receive_count=10,
+    "model-downloads",
+    "model pulls onto LLM backends",
+    consumer_timeout_s=900,
+    consumer="runtime_downloads",
+    visibility_timeout_s=960,
+    batch_size=1,
+    max_receive_count=10,
 )
 GATEWAY_SYNC_QUEUE = Queue(
-    "gateway-sync", "LLM backend reconciliation requests (schedule ticks and backend writes)",
-    consumer_timeout_s=300, max_receive_count=3, consumer="runtime_sync",
+    "gateway-sync",
+    "LLM backend reconciliation requests (schedule ticks and backend writes)",
+    consumer_timeout_s=300,
+    max_receive_count=3,
+    consumer="runtime_sync",
 )
 PROVISIONING_QUEUE = Queue(
-    "provisioning", "EC2 GPU instance provisioning requests, EC2 state changes and lease sweeps",
-    consumer_timeout_s=300, consumer="gpufarm_provisioner",
+    "provisioning",
+    "EC2 GPU instance provisioning requests, EC2 state changes and lease sweeps",
+    consumer_timeout_s=300,
+    consumer="gpufarm_provisioner",
 )
 
 # appproxy housekeeping ticks (one message per scheduled tick).
 APPPROXY_WORKER_LIVENESS_QUEUE = Queue(
-    "appproxy-worker-liveness", "marks app-proxy workers silent past the heartbeat timeout as lost",
-    consumer_timeout_s=60, consumer="appproxy_worker_liveness",
+    "appproxy-worker-liveness",
+    "marks app-proxy workers silent past the heartbeat timeout as lost",
+    consumer_timeout_s=60,
+    consumer="appproxy_worker_liveness",
 )
 APPPROXY_IDLE_CIRCUITS_QUEUE = Queue(
-    "appproxy-idle-circuits", "collects interactive app-proxy circuits idle past the timeout",
-    consumer_timeout_s=300, consumer="appproxy_idle_circuits",
+    "appproxy-idle-circuits",
+    "collects interactive app-proxy circuits idle past the timeout",
+    consumer_timeout_s=300,
+    consumer="appproxy_idle_circuits",
 )
 # mlworker housekeeping ticks: expired task leases go back to the queue, silent workers go offline.
 MLWORKER_LEASES_QUEUE = Queue(
-    "mlworker-leases", "returns tasks whose lease expired to the queue and marks silent GPU workers offline",
-    consumer_timeout_s=120, consumer="mlworker_leases",
+    "mlworker-leases",
+    "returns tasks whose lease expired to the queue and marks silent GPU workers offline",
+    consumer_timeout_s=120,
+    consumer="mlworker_leases",
 )
 # Audit chains (mlworker events, authentication events): each tick writes one signed digest per chain.
 AUDIT_DIGESTS_QUEUE = Queue(
-    "audit-digests", "anchors the audit chains' heads in signed digests outside DynamoDB",
-    consumer_timeout_s=60, max_receive_count=3, consumer="audit_digests",
+    "audit-digests",
+    "anchors the audit chains' heads in signed digests outside DynamoDB",
+    consumer_timeout_s=60,
+    max_receive_count=3,
+    consumer="audit_digests",
 )
 
 # Runtime events: appended events reach the trigger runner through the domain bus; expired job
@@ -203,36 +242,57 @@ AUDIT_DIGESTS_QUEUE = Queue(
 # One function run per message (batch 1, fanned out per trigger): the worker's 180 s cover one
 # function's 120 s limit (aiplane.events.triggers.function_timeout_s), and a retry repeats no finished run.
 EVENT_TRIGGERS_QUEUE = Queue(
-    "event-triggers", "runs the functions of event triggers matching each appended event",
-    consumer_timeout_s=180, max_receive_count=3, consumer="runtime_event_triggers", batch_size=1,
+    "event-triggers",
+    "runs the functions of event triggers matching each appended event",
+    consumer_timeout_s=180,
+    max_receive_count=3,
+    consumer="runtime_event_triggers",
+    batch_size=1,
 )
 JOB_LEASE_EXPIRY_QUEUE = Queue(
-    "job-lease-expiry", "returns jobs whose lease expired to the pending queue",
-    consumer_timeout_s=60, consumer="runtime_job_leases",
+    "job-lease-expiry",
+    "returns jobs whose lease expired to the pending queue",
+    consumer_timeout_s=60,
+    consumer="runtime_job_leases",
 )
 
 # Live updates (task, instance, contract and model status changes) on their way to the WebSockets.
 LIVE_UPDATES_QUEUE = Queue(
-    "live-updates", "status changes to push to the WebSocket connections of their owner",
-    consumer_timeout_s=30, max_receive_count=3, consumer="websocket_sender",
+    "live-updates",
+    "status changes to push to the WebSocket connections of their owner",
+    consumer_timeout_s=30,
+    max_receive_count=3,
+    consumer="websocket_sender",
 )
 # LLM gateway spend: one message per request, settled by its worker off the request's path.
 SPEND_LOG_QUEUE = Queue(
-    "gateway-spend-logs", "LLM gateway spend logs: each request's usage and cost, settled against its budgets",
-    consumer_timeout_s=60, max_receive_count=5, consumer="runtime_spend",
+    "gateway-spend-logs",
+    "LLM gateway spend logs: each request's usage and cost, settled against its budgets",
+    consumer_timeout_s=60,
+    max_receive_count=5,
+    consumer="runtime_spend",
 )
 
 QUEUES: tuple[Queue, ...] = (
-    MODEL_DOWNLOAD_QUEUE, GATEWAY_SYNC_QUEUE, PROVISIONING_QUEUE, APPPROXY_WORKER_LIVENESS_QUEUE, APPPROXY_IDLE_CIRCUITS_QUEUE,
-    EVENT_TRIGGERS_QUEUE, JOB_LEASE_EXPIRY_QUEUE, MLWORKER_LEASES_QUEUE, AUDIT_DIGESTS_QUEUE,
+    MODEL_DOWNLOAD_QUEUE,
+    GATEWAY_SYNC_QUEUE,
+    PROVISIONING_QUEUE,
+    APPPROXY_WORKER_LIVENESS_QUEUE,
+    APPPROXY_IDLE_CIRCUITS_QUEUE,
+    EVENT_TRIGGERS_QUEUE,
+    JOB_LEASE_EXPIRY_QUEUE,
+    MLWORKER_LEASES_QUEUE,
+    AUDIT_DIGESTS_QUEUE,
     LIVE_UPDATES_QUEUE,
     SPEND_LOG_QUEUE,
 )
 
 # Presigned uploads never completed (runtime files, gpufarm models): their pending records and objects go.
 UPLOAD_SWEEP_QUEUE = Queue(
-    "upload-sweep", "removes presigned uploads past their expiry: the pending records and any uploaded object",
-    consumer_timeout_s=120, consumer="upload_sweep",
+    "upload-sweep",
+    "removes presigned uploads past their expiry: the pending records and any uploaded object",
+    consumer_timeout_s=120,
+    consumer="upload_sweep",
 )
 QUEUES = (*QUEUES, UPLOAD_SWEEP_QUEUE)
 
@@ -244,68 +304,108 @@ EVENT_BUSES: tuple[EventBus, ...] = (DOMAIN_EVENT_BUS,)
 RUNTIME_EVENT_SOURCE = "aiplane.runtime"
 RUNTIME_EVENT_DETAIL_TYPE = "runtime.event"
 EVENT_TRIGGERS_RULE = EventPatternRule(
-    "event-triggers", "appended runtime events to the event-trigger runner",
+    "event-triggers",
+    "appended runtime events to the event-trigger runner",
     event_pattern={"source": [RUNTIME_EVENT_SOURCE], "detail-type": [RUNTIME_EVENT_DETAIL_TYPE]},
-    target_queue=EVENT_TRIGGERS_QUEUE.name, event_bus=DOMAIN_EVENT_BUS.name,
+    target_queue=EVENT_TRIGGERS_QUEUE.name,
+    event_bus=DOMAIN_EVENT_BUS.name,
 )
 
 APPPROXY_WORKER_LIVENESS_SCHEDULE = Schedule(
-    "appproxy-worker-liveness", "mark silent app-proxy workers lost", cloud_rate_minutes=1, local_period_s=10.0,
+    "appproxy-worker-liveness",
+    "mark silent app-proxy workers lost",
+    cloud_rate_minutes=1,
+    local_period_s=10.0,
     target_queue=APPPROXY_WORKER_LIVENESS_QUEUE.name,
 )
 APPPROXY_IDLE_CIRCUITS_SCHEDULE = Schedule(
-    "appproxy-idle-circuits", "collect idle app-proxy circuits", cloud_rate_minutes=5, local_period_s=60.0,
+    "appproxy-idle-circuits",
+    "collect idle app-proxy circuits",
+    cloud_rate_minutes=5,
+    local_period_s=60.0,
     target_queue=APPPROXY_IDLE_CIRCUITS_QUEUE.name,
 )
 
 GATEWAY_SYNC_SCHEDULE = Schedule(
-    "gateway-sync-tick", "reconcile every LLM backend with the declared models", cloud_rate_minutes=1,
-    local_period_s=10.0, target_queue=GATEWAY_SYNC_QUEUE.name,
+    "gateway-sync-tick",
+    "reconcile every LLM backend with the declared models",
+    cloud_rate_minutes=1,
+    local_period_s=10.0,
+    target_queue=GATEWAY_SYNC_QUEUE.name,
 )
 GPU_LEASE_SWEEP = Schedule(
-    "gpu-lease-sweep", "terminate (or renew) GPU contracts whose duration has run out",
-    cloud_rate_minutes=5, local_period_s=30.0, target_queue=PROVISIONING_QUEUE.name,
+    "gpu-lease-sweep",
+    "terminate (or renew) GPU contracts whose duration has run out",
+    cloud_rate_minutes=5,
+    local_period_s=30.0,
+    target_queue=PROVISIONING_QUEUE.name,
 )
 # Both GPU schedules feed the provisioning queue; the provisioner tells them apart by the rule ARN
 # that a Scheduled Event names in `resources`.
 GPU_RECONCILE = Schedule(
-    "gpu-reconcile", "terminate tagged GPU instances no contract tracks; fail or finish contracts whose messages were lost",
-    cloud_rate_minutes=10, local_period_s=60.0, target_queue=PROVISIONING_QUEUE.name,
+    "gpu-reconcile",
+    "terminate tagged GPU instances no contract tracks; fail or finish contracts whose messages were lost",
+    cloud_rate_minutes=10,
+    local_period_s=60.0,
+    target_queue=PROVISIONING_QUEUE.name,
 )
 
 JOB_LEASE_EXPIRY_SCHEDULE = Schedule(
-    "job-lease-expiry", "return jobs with expired leases to the pending queue", cloud_rate_minutes=1,
-    local_period_s=5.0, target_queue=JOB_LEASE_EXPIRY_QUEUE.name,
+    "job-lease-expiry",
+    "return jobs with expired leases to the pending queue",
+    cloud_rate_minutes=1,
+    local_period_s=5.0,
+    target_queue=JOB_LEASE_EXPIRY_QUEUE.name,
 )
 
 MLWORKER_LEASES_SCHEDULE = Schedule(
-    "mlworker-leases", "expire GPU task leases and mark silent workers offline", cloud_rate_minutes=1,
-    local_period_s=10.0, target_queue=MLWORKER_LEASES_QUEUE.name,
+    "mlworker-leases",
+    "expire GPU task leases and mark silent workers offline",
+    cloud_rate_minutes=1,
+    local_period_s=10.0,
+    target_queue=MLWORKER_LEASES_QUEUE.name,
 )
 
 AUDIT_DIGESTS_SCHEDULE = Schedule(
-    "audit-digests", "sign and store a digest of every audit chain's heads", cloud_rate_minutes=15,
-    local_period_s=60.0, target_queue=AUDIT_DIGESTS_QUEUE.name,
+    "audit-digests",
+    "sign and store a digest of every audit chain's heads",
+    cloud_rate_minutes=15,
+    local_period_s=60.0,
+    target_queue=AUDIT_DIGESTS_QUEUE.name,
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
-    GATEWAY_SYNC_SCHEDULE, APPPROXY_WORKER_LIVENESS_SCHEDULE, APPPROXY_IDLE_CIRCUITS_SCHEDULE, GPU_LEASE_SWEEP, GPU_RECONCILE,
-    JOB_LEASE_EXPIRY_SCHEDULE, MLWORKER_LEASES_SCHEDULE, AUDIT_DIGESTS_SCHEDULE,
+    GATEWAY_SYNC_SCHEDULE,
+    APPPROXY_WORKER_LIVENESS_SCHEDULE,
+    APPPROXY_IDLE_CIRCUITS_SCHEDULE,
+    GPU_LEASE_SWEEP,
+    GPU_RECONCILE,
+    JOB_LEASE_EXPIRY_SCHEDULE,
+    MLWORKER_LEASES_SCHEDULE,
+    AUDIT_DIGESTS_SCHEDULE,
 )
 
 UPLOAD_SWEEP_SCHEDULE = Schedule(
-    "upload-sweep", "remove presigned uploads never completed", cloud_rate_minutes=15, local_period_s=60.0,
+    "upload-sweep",
+    "remove presigned uploads never completed",
+    cloud_rate_minutes=15,
+    local_period_s=60.0,
     target_queue=UPLOAD_SWEEP_QUEUE.name,
 )
 SCHEDULES = (*SCHEDULES, UPLOAD_SWEEP_SCHEDULE)
 # appproxy route health checks: each tick probes the inference routes whose endpoint has a health
 # check, marks them unhealthy after consecutive failures and evicts them after a timeout.
 APPPROXY_ROUTE_HEALTH_QUEUE = Queue(
-    "appproxy-route-health", "probes appproxy inference routes, marks and evicts unhealthy ones",
-    consumer_timeout_s=120, consumer="appproxy_route_health",
+    "appproxy-route-health",
+    "probes appproxy inference routes, marks and evicts unhealthy ones",
+    consumer_timeout_s=120,
+    consumer="appproxy_route_health",
 )
 APPPROXY_ROUTE_HEALTH_SCHEDULE = Schedule(
-    "appproxy-route-health", "probe appproxy inference routes", cloud_rate_minutes=1, local_period_s=10.0,
+    "appproxy-route-health",
+    "probe appproxy inference routes",
+    cloud_rate_minutes=1,
+    local_period_s=10.0,
     target_queue=APPPROXY_ROUTE_HEALTH_QUEUE.name,
 )
 QUEUES = (*QUEUES, APPPROXY_ROUTE_HEALTH_QUEUE)
@@ -313,11 +413,18 @@ SCHEDULES = (*SCHEDULES, APPPROXY_ROUTE_HEALTH_SCHEDULE)
 # Telegram frontends: each tick polls the bots that are due (getUpdates, the chat chain, sendMessage).
 # One tick at a time (batch 1), its frontends one after another within the worker's timeout.
 TELEGRAM_POLL_QUEUE = Queue(
-    "telegram-poll", "polls the Telegram bots of the frontends that are due and answers their messages",
-    consumer_timeout_s=300, max_receive_count=2, consumer="runtime_telegram_poller", batch_size=1,
+    "telegram-poll",
+    "polls the Telegram bots of the frontends that are due and answers their messages",
+    consumer_timeout_s=300,
+    max_receive_count=2,
+    consumer="runtime_telegram_poller",
+    batch_size=1,
 )
 TELEGRAM_POLL_SCHEDULE = Schedule(
-    "telegram-poll", "poll the Telegram frontends' bots", cloud_rate_minutes=1, local_period_s=5.0,
+    "telegram-poll",
+    "poll the Telegram frontends' bots",
+    cloud_rate_minutes=1,
+    local_period_s=5.0,
     target_queue=TELEGRAM_POLL_QUEUE.name,
 )
 QUEUES = (*QUEUES, TELEGRAM_POLL_QUEUE)
@@ -325,22 +432,29 @@ SCHEDULES = (*SCHEDULES, TELEGRAM_POLL_SCHEDULE)
 # Runtime files: each upload or content change queues an indexing job (aiplane.files.indexing); one
 # message wakes the indexer, which leases pending indexing jobs until none is left.
 FILE_INDEXING_QUEUE = Queue(
-    "file-indexing", "wakes the file indexer: lease indexing jobs, chunk and embed the files, store their chunks",
-    consumer_timeout_s=300, max_receive_count=5, consumer="runtime_indexer", batch_size=1,
+    "file-indexing",
+    "wakes the file indexer: lease indexing jobs, chunk and embed the files, store their chunks",
+    consumer_timeout_s=300,
+    max_receive_count=5,
+    consumer="runtime_indexer",
+    batch_size=1,
 )
 QUEUES = (*QUEUES, FILE_INDEXING_QUEUE)
 
 EC2_STATE_CHANGE_RULE = EventPatternRule(
-    "gpu-instance-state", "EC2 instance state changes keep GPU contract records current",
+    "gpu-instance-state",
+    "EC2 instance state changes keep GPU contract records current",
     event_pattern={"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
     target_queue=PROVISIONING_QUEUE.name,
 )
 LIVE_UPDATE_SOURCE = "aiplane.live"
 LIVE_UPDATE_DETAIL_TYPE = "live.update"
 LIVE_UPDATES_RULE = EventPatternRule(
-    "live-updates", "status changes (aiplane.live) to the WebSocket sender",
+    "live-updates",
+    "status changes (aiplane.live) to the WebSocket sender",
     event_pattern={"source": [LIVE_UPDATE_SOURCE], "detail-type": [LIVE_UPDATE_DETAIL_TYPE]},
-    target_queue=LIVE_UPDATES_QUEUE.name, event_bus=DOMAIN_EVENT_BUS.name,
+    target_queue=LIVE_UPDATES_QUEUE.name,
+    event_bus=DOMAIN_EVENT_BUS.name,
 )
 EVENT_RULES: tuple[EventPatternRule, ...] = (EC2_STATE_CHANGE_RULE, EVENT_TRIGGERS_RULE, LIVE_UPDATES_RULE)
 
@@ -356,8 +470,12 @@ APPPROXY_WORKER_TOKEN_SECRET = Secret("appproxy-worker-token", "appproxy X-Backe
 # The HS256 key the coordinator shares with its AppProxy workers (their `secrets.jwt_secret`): endpoint
 # API tokens and /setup permits are signed with it. Never a user-token key (JWT_SIGNING_SECRET).
 APPPROXY_JWT_SECRET = Secret("appproxy-jwt-secret", "HS256 key shared by the appproxy coordinator and its workers")
-BOOTSTRAP_SECRETS: tuple[Secret, ...] = (ADMIN_API_KEY_SECRET, APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET,
-                                         APPPROXY_JWT_SECRET)
+BOOTSTRAP_SECRETS: tuple[Secret, ...] = (
+    ADMIN_API_KEY_SECRET,
+    APPPROXY_MANAGER_TOKEN_SECRET,
+    APPPROXY_WORKER_TOKEN_SECRET,
+    APPPROXY_JWT_SECRET,
+)
 # GPU marketplace API keys as JSON {"api_key": "..."}, set by the operator (an empty api_key
 # disables that provider).
 VASTAI_API_KEY_SECRET = Secret("vastai-api-key", "vast.ai API key (GPU marketplace provider)")
@@ -372,9 +490,13 @@ CHAIN_RUNS_PREFIX = "chain-runs/"  # large chain state values, one prefix per ex
 # A presigned upload's object carries this tag until the upload is completed (`aiplane.data.presigned`):
 # objects of uploads abandoned (never completed) are deleted a day later, whatever their key.
 PENDING_UPLOAD_TAG = ("aiplane-upload", "pending")
-ARTIFACT_BUCKET = Bucket("artifacts", "files, uploaded models and the GPU agent package",
-                         expiring_prefixes=((CHAIN_RUNS_PREFIX, 1),), expiring_tags=((*PENDING_UPLOAD_TAG, 1),),
-                         versioned=True)
+ARTIFACT_BUCKET = Bucket(
+    "artifacts",
+    "files, uploaded models and the GPU agent package",
+    expiring_prefixes=((CHAIN_RUNS_PREFIX, 1),),
+    expiring_tags=((*PENDING_UPLOAD_TAG, 1),),
+    versioned=True,
+)
 AUDIT_DIGEST_BUCKET = Bucket("audit-digests", "signed digests of the audit chains' heads", object_lock=True)
 BUCKETS: tuple[Bucket, ...] = (ARTIFACT_BUCKET, AUDIT_DIGEST_BUCKET)
 
@@ -391,6 +513,8 @@ def websocket_management_parameter(prefix: str, family: str) -> str:
     """The SSM parameter where a family's API stack publishes its WebSocket API's management
     endpoint (`https://<api id>.execute-api.<region>.amazonaws.com/<stage>`, for PostToConnection)."""
     return f"/{prefix}/{family}/websocket-management-url"
+
+
 # The functions that open connections to GPU agents (the gpufarm proxy and predict): they run in the
 # fleet VPC with the one security group the agents admit (infra/cdk, FleetNetwork).
 AGENT_CALLER_FUNCTIONS: frozenset[str] = frozenset({"gpufarm_gpu", "gpufarm_models"})

@@ -26,58 +26,103 @@ GPU_WORKER = "gpu_worker"  # mlworker's GPU worker protocol: an admin API key or
 # Resource groups: the first path prefix that matches wins, so list longer prefixes first.
 GROUP_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
     RUNTIME: (
-        ("/ui/", "auth"), ("/login", "auth"), ("/register", "auth"), ("/token_refresh", "auth"),
+        ("/ui/", "auth"),
+        ("/login", "auth"),
+        ("/register", "auth"),
+        ("/token_refresh", "auth"),
         ("/users", "users"),
-        ("/access-control", "access"), ("/permissions", "access"),
+        ("/access-control", "access"),
+        ("/permissions", "access"),
         ("/activity/", "activity"),
-        ("/backends", "backends"), ("/state", "backends"),
-        ("/groups", "groups"), ("/group-by-", "groups"), ("/pools", "groups"), ("/pool-by-", "groups"),
-        ("/backend-affinity/", "groups"), ("/backend-associations/", "groups"),
-        ("/model-affinity/", "groups"), ("/model-associations/", "groups"),
-        ("/models", "models"), ("/internal/models", "models"), ("/v1/models", "models"),
+        ("/backends", "backends"),
+        ("/state", "backends"),
+        ("/groups", "groups"),
+        ("/group-by-", "groups"),
+        ("/pools", "groups"),
+        ("/pool-by-", "groups"),
+        ("/backend-affinity/", "groups"),
+        ("/backend-associations/", "groups"),
+        ("/model-affinity/", "groups"),
+        ("/model-associations/", "groups"),
+        ("/models", "models"),
+        ("/internal/models", "models"),
+        ("/v1/models", "models"),
         ("/providers/", "providers"),
         ("/queue", "queue"),
-        ("/execute", "exec"), ("/embed", "exec"), ("/defaultmodel", "exec"),
-        ("/supported", "exec"), ("/v1/chat/completions", "exec"), ("/v1/embeddings", "exec"),
-        ("/tasks", "chains"), ("/taskchains", "chains"), ("/chains", "chains"), ("/openai/", "chains"),
+        ("/execute", "exec"),
+        ("/embed", "exec"),
+        ("/defaultmodel", "exec"),
+        ("/supported", "exec"),
+        ("/v1/chat/completions", "exec"),
+        ("/v1/embeddings", "exec"),
+        ("/tasks", "chains"),
+        ("/taskchains", "chains"),
+        ("/chains", "chains"),
+        ("/openai/", "chains"),
         ("/chats", "chats"),
         ("/hooks/", "hooks"),
-        ("/functions", "functions"), ("/event-triggers", "functions"),
-        ("/events", "events"), ("/raw-events", "events"), ("/mapping", "events"),
-        ("/ingest", "events"), ("/replay", "events"), ("/sync", "events"),
-        ("/files", "files"), ("/folders", "files"),
-        ("/index", "search"), ("/search", "search"), ("/keywords", "search"),
-        ("/jobs/", "jobs"), ("/leases", "jobs"),
+        ("/functions", "functions"),
+        ("/event-triggers", "functions"),
+        ("/events", "events"),
+        ("/raw-events", "events"),
+        ("/mapping", "events"),
+        ("/ingest", "events"),
+        ("/replay", "events"),
+        ("/sync", "events"),
+        ("/files", "files"),
+        ("/folders", "files"),
+        ("/index", "search"),
+        ("/search", "search"),
+        ("/keywords", "search"),
+        ("/jobs/", "jobs"),
+        ("/leases", "jobs"),
         ("/telegram-frontends", "telegram"),
-        ("/system/", "system"), ("/executor/", "system"), ("/openapi.json", "system"),
-        ("/key/", "keys"), ("/user/", "keys"), ("/spend/", "keys"),
+        ("/system/", "system"),
+        ("/executor/", "system"),
+        ("/openapi.json", "system"),
+        ("/key/", "keys"),
+        ("/user/", "keys"),
+        ("/spend/", "keys"),
     ),
     APPPROXY: (
         ("/api/circuit/", "circuits"),
         ("/v2/endpoints/", "endpoints"),
-        ("/v2/conf", "proxy"), ("/v2/proxy/", "proxy"),
-        ("/api/worker", "workers"), ("/api/slots", "workers"),
-        ("/health", "health"), ("/openapi.json", "health"), ("/status", "health"),
+        ("/v2/conf", "proxy"),
+        ("/v2/proxy/", "proxy"),
+        ("/api/worker", "workers"),
+        ("/api/slots", "workers"),
+        ("/health", "health"),
+        ("/openapi.json", "health"),
+        ("/status", "health"),
     ),
     MLWORKER: (
-        ("/v1/tasks", "tasks"), ("/v1/queue", "tasks"),
+        ("/v1/tasks", "tasks"),
+        ("/v1/queue", "tasks"),
         ("/v1/plugins", "plugins"),
         ("/v1/scheduler/", "scheduler"),
         ("/v1/audit/", "audit"),
         ("/v1/experiments", "experiments"),
         ("/v1/jupyter/", "jupyter"),
         ("/ws", "stream"),
-        ("/health", "health"), ("/openapi.json", "health"),
+        ("/health", "health"),
+        ("/openapi.json", "health"),
     ),
     GPUFARM: (
-        ("/api/v1/auth/", "auth"), ("/api/v1/user/", "auth"),
+        ("/api/v1/auth/", "auth"),
+        ("/api/v1/user/", "auth"),
         ("/api/v1/gpu/", "gpu"),
         ("/api/v1/loadbalancer/", "loadbalancer"),
-        ("/api/v1/billing/", "billing"), ("/api/v1/guardrails/", "billing"), ("/api/v1/quota", "billing"),
+        ("/api/v1/billing/", "billing"),
+        ("/api/v1/guardrails/", "billing"),
+        ("/api/v1/quota", "billing"),
         ("/api/v1/models", "models"),
-        ("/api/v1/mcp", "agents"), ("/api/v1/agent", "agents"),
+        ("/api/v1/mcp", "agents"),
+        ("/api/v1/agent", "agents"),
         ("/ws", "stream"),
-        ("/health", "health"), ("/metrics", "health"), ("/stats", "health"), ("/openapi.json", "health"),
+        ("/health", "health"),
+        ("/metrics", "health"),
+        ("/stats", "health"),
+        ("/openapi.json", "health"),
     ),
 }
 
@@ -108,12 +153,14 @@ PUBLIC_ROUTES: dict[tuple[str, str, str], str] = {
 
 # appproxy routes whose contract precondition is the manager token; the rest need the worker token
 # (POST /v2/conf is public at the gateway, see PUBLIC_ROUTES).
-APPPROXY_MANAGER_ROUTES: frozenset[tuple[str, str]] = frozenset({
-    ("POST", "/v2/endpoints/{endpoint_id}"),
-    ("DELETE", "/v2/endpoints/{endpoint_id}"),
-    ("POST", "/v2/endpoints/{endpoint_id}/token"),
-    ("GET", "/health/status"),
-})
+APPPROXY_MANAGER_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/v2/endpoints/{endpoint_id}"),
+        ("DELETE", "/v2/endpoints/{endpoint_id}"),
+        ("POST", "/v2/endpoints/{endpoint_id}/token"),
+        ("GET", "/health/status"),
+    }
+)
 
 # Routes served beyond the contract rows (family, method, path): API Gateway routes them too.
 # They are left out of the OpenAPI documents, which describe exactly the contract.
@@ -159,36 +206,42 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
 )
 
 # The routes a GPU agent calls with its contract's credential; that credential works nowhere else.
-AGENT_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
-    (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
-    (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
-    (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
-    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models"),
-    (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models/{model_id}/state"),
-})
+AGENT_ROUTES: frozenset[tuple[str, str, str]] = frozenset(
+    {
+        (GPUFARM, "POST", "/api/v1/gpu/agents/register"),
+        (GPUFARM, "POST", "/api/v1/gpu/agents/heartbeat"),
+        (GPUFARM, "DELETE", "/api/v1/gpu/agents/{instance_id}"),
+        (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models"),
+        (GPUFARM, "POST", "/api/v1/gpu/agents/{instance_id}/models/{model_id}/state"),
+    }
+)
 
 # mlworker's GPU worker protocol: an admin, or a GPU contract's agent speaking for its own worker
 # (aiplane.mlworker.requests.require_worker); the agent credential works on these and AGENT_ROUTES only.
-GPU_WORKER_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
-    (MLWORKER, "POST", "/v1/scheduler/workers"),
-    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
-    (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
-    (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
-    (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
-    (MLWORKER, "POST", "/v1/jupyter/workers/{workerId}/services"),
-})
+GPU_WORKER_ROUTES: frozenset[tuple[str, str, str]] = frozenset(
+    {
+        (MLWORKER, "POST", "/v1/scheduler/workers"),
+        (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/heartbeat"),
+        (MLWORKER, "POST", "/v1/scheduler/workers/{workerId}/lease"),
+        (MLWORKER, "POST", "/v1/scheduler/jobs/{jobId}/state"),
+        (MLWORKER, "POST", "/v1/jupyter/services/{serviceId}/state"),
+        (MLWORKER, "POST", "/v1/jupyter/workers/{workerId}/services"),
+    }
+)
 
 # Routes whose answer may be a Server-Sent Events stream. In the cloud they run on response-streaming
 # integrations (up to 15 minutes); every other route is buffered and bound by API Gateway's 29 s.
-STREAMING_ROUTES: frozenset[tuple[str, str, str]] = frozenset({
-    (RUNTIME, "POST", "/v1/chat/completions"),  # when the body says stream: true
-    (RUNTIME, "POST", "/openai/{chainID}/v1/chat/completions"),
-    (RUNTIME, "GET", "/queue/inProgress"),
-    (RUNTIME, "GET", "/events/stream/{eventType}"),
-    (MLWORKER, "GET", "/v1/scheduler/status/stream"),
-    (MLWORKER, "GET", "/v1/scheduler/jobs/{jobId}/stream"),
-    (GPUFARM, "GET", "/api/v1/mcp/sse"),
-})
+STREAMING_ROUTES: frozenset[tuple[str, str, str]] = frozenset(
+    {
+        (RUNTIME, "POST", "/v1/chat/completions"),  # when the body says stream: true
+        (RUNTIME, "POST", "/openai/{chainID}/v1/chat/completions"),
+        (RUNTIME, "GET", "/queue/inProgress"),
+        (RUNTIME, "GET", "/events/stream/{eventType}"),
+        (MLWORKER, "GET", "/v1/scheduler/status/stream"),
+        (MLWORKER, "GET", "/v1/scheduler/jobs/{jobId}/stream"),
+        (GPUFARM, "GET", "/api/v1/mcp/sse"),
+    }
+)
 
 # Every family also serves its OpenAPI document; it describes the API and holds no data.
 OPENAPI_PATH = "/openapi.json"
@@ -254,7 +307,13 @@ def routes_of(family: str) -> tuple[Route, ...]:
 
 def extra_routes_of(family: str) -> tuple[Route, ...]:
     return tuple(
-        Route(family=family, method=method, path=path, group=group_for(family, path), access=access_for(family, method, path))
+        Route(
+            family=family,
+            method=method,
+            path=path,
+            group=group_for(family, path),
+            access=access_for(family, method, path),
+        )
         for extra_family, method, path in EXTRA_ROUTES
         if extra_family == family
     )

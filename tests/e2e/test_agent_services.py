@@ -18,8 +18,18 @@ from tests.e2e.conftest import wait_for
 from tests.integration.gpufarm.conftest import new_user, running_contract
 from tests.onnx_models import affine_model
 
-QUICK = ["--host", "127.0.0.1", "--advertise-host", "127.0.0.1", "--heartbeat-s", "0.5", "--poll-s", "0.2",
-         "--runner", "process"]
+QUICK = [
+    "--host",
+    "127.0.0.1",
+    "--advertise-host",
+    "127.0.0.1",
+    "--heartbeat-s",
+    "0.5",
+    "--poll-s",
+    "0.2",
+    "--runner",
+    "process",
+]
 
 
 class InferenceServer:
@@ -61,10 +71,24 @@ def gpu_host(api_base, inference_server, tmp_path_factory):
     owner_id, owner = new_user("serving")
     port = free_port()
     contract = running_contract(owner_id, agent_port=port)
-    agent = start_agent_process([
-        "--api-url", f"{api_base}/gpufarm", "--credential", contract.auth["Authorization"].removeprefix("Bearer "),
-        "--instance-id", contract.instance_id, "--port", str(port), "--upstream", inference_server.url,
-        "--state-dir", str(tmp_path_factory.mktemp("gpu-host")), *QUICK], {})
+    agent = start_agent_process(
+        [
+            "--api-url",
+            f"{api_base}/gpufarm",
+            "--credential",
+            contract.auth["Authorization"].removeprefix("Bearer "),
+            "--instance-id",
+            contract.instance_id,
+            "--port",
+            str(port),
+            "--upstream",
+            inference_server.url,
+            "--state-dir",
+            str(tmp_path_factory.mktemp("gpu-host")),
+            *QUICK,
+        ],
+        {},
+    )
     with httpx.Client(base_url=f"{api_base}/gpufarm", headers=owner, timeout=30) as gpufarm:
         wait_for(lambda: contract.instance_id in gpufarm.get("/api/v1/loadbalancer/loads").json()["loads"])
         yield gpufarm, contract
@@ -78,8 +102,10 @@ def upload(gpufarm, filename: str, content: bytes) -> str:
 
 
 def settled(gpufarm, model_id: str) -> dict:
-    return wait_for(lambda: (model := gpufarm.get(f"/api/v1/models/{model_id}").json())["status"] != "loading"
-                    and model, timeout_s=60)
+    return wait_for(
+        lambda: (model := gpufarm.get(f"/api/v1/models/{model_id}").json())["status"] != "loading" and model,
+        timeout_s=60,
+    )
 
 
 def test_an_onnx_model_uploaded_through_the_api_predicts_its_real_outputs(gpu_host):
@@ -98,14 +124,31 @@ def test_an_onnx_model_uploaded_through_the_api_predicts_its_real_outputs(gpu_ho
     assert wrong.status_code == 400 and wrong.json()["details"]["upstream_status"] == 400
 
     # The proxy reaches the same served model on the agent.
-    proxied = gpufarm.post("/api/v1/gpu/proxy", json={"target": contract.instance_id, "path": f"/models/{model_id}/predict",
-                                                      "payload": {"inputs": [[0.0, 0.5, -1.0]]}})
+    proxied = gpufarm.post(
+        "/api/v1/gpu/proxy",
+        json={
+            "target": contract.instance_id,
+            "path": f"/models/{model_id}/predict",
+            "payload": {"inputs": [[0.0, 0.5, -1.0]]},
+        },
+    )
     assert proxied.status_code == 200 and proxied.json()["outputs"] == {"y": [[1.0, 2.0, -1.0]]}
 
     assert gpufarm.delete(f"/api/v1/models/{model_id}").status_code == 200
-    wait_for(lambda: gpufarm.post("/api/v1/gpu/proxy", json={
-        "target": contract.instance_id, "path": f"/models/{model_id}/predict", "payload": {"inputs": [[0, 0, 0]]}}
-    ).status_code == 404, timeout_s=30)  # unloaded, and gone from the registry
+    wait_for(
+        lambda: (
+            gpufarm.post(
+                "/api/v1/gpu/proxy",
+                json={
+                    "target": contract.instance_id,
+                    "path": f"/models/{model_id}/predict",
+                    "payload": {"inputs": [[0, 0, 0]]},
+                },
+            ).status_code
+            == 404
+        ),
+        timeout_s=30,
+    )  # unloaded, and gone from the registry
 
 
 def test_a_format_the_agent_cannot_serve_fails_with_the_reason(gpu_host):
@@ -119,8 +162,10 @@ def test_a_format_the_agent_cannot_serve_fails_with_the_reason(gpu_host):
 
 def test_the_proxy_reaches_the_inference_server_the_agent_fronts_never_an_echo(gpu_host):
     gpufarm, contract = gpu_host
-    answer = gpufarm.post("/api/v1/gpu/proxy", json={"target": contract.instance_id, "path": "/v1/inference",
-                                                     "payload": {"prompt": "hello world"}})
+    answer = gpufarm.post(
+        "/api/v1/gpu/proxy",
+        json={"target": contract.instance_id, "path": "/v1/inference", "payload": {"prompt": "hello world"}},
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"completion": "HELLO WORLD", "path": "/v1/inference"}
     assert answer.headers["x-gpu-instance"] == contract.instance_id
@@ -130,10 +175,28 @@ def test_the_proxy_reaches_the_inference_server_the_agent_fronts_never_an_echo(g
 def jupyter_worker(api_base, admin_api_key, tmp_path):
     """An agent that is an mlworker worker with one Jupyter service slot."""
     worker_id = "e2e-jupyter-worker"
-    agent = start_agent_process([
-        "--mlworker-url", f"{api_base}/mlworker", "--credential", admin_api_key, "--worker-id", worker_id,
-        "--instance-id", worker_id, "--port", str(free_port()), "--service-slots", "1", "--gpus", "0",
-        "--state-dir", str(tmp_path), *QUICK], {})
+    agent = start_agent_process(
+        [
+            "--mlworker-url",
+            f"{api_base}/mlworker",
+            "--credential",
+            admin_api_key,
+            "--worker-id",
+            worker_id,
+            "--instance-id",
+            worker_id,
+            "--port",
+            str(free_port()),
+            "--service-slots",
+            "1",
+            "--gpus",
+            "0",
+            "--state-dir",
+            str(tmp_path),
+            *QUICK,
+        ],
+        {},
+    )
     with httpx.Client(base_url=f"{api_base}/mlworker", headers={"X-API-Key": admin_api_key}, timeout=30) as mlworker:
         wait_for(lambda: mlworker.get(f"/v1/scheduler/workers/{worker_id}").status_code == 200)
         yield mlworker
@@ -162,8 +225,12 @@ def test_a_jupyter_service_answers_at_its_url_until_deleted(jupyter_worker):
 
 
 def test_the_jupyter_plugins_health_is_what_the_running_agent_reports(jupyter_worker):
-    health = wait_for(lambda: (answer := jupyter_worker.get("/v1/plugins/jupyter/health").json())["status"] == "healthy"
-                      and answer, timeout_s=30)
+    health = wait_for(
+        lambda: (answer := jupyter_worker.get("/v1/plugins/jupyter/health").json())["status"] == "healthy" and answer,
+        timeout_s=30,
+    )
     reported = {report["worker_id"]: report for report in health["workers"]}
-    assert reported["e2e-jupyter-worker"]["status"] == "healthy" and health["last_check"] >= reported[
-        "e2e-jupyter-worker"]["reported_at"]
+    assert (
+        reported["e2e-jupyter-worker"]["status"] == "healthy"
+        and health["last_check"] >= reported["e2e-jupyter-worker"]["reported_at"]
+    )

@@ -38,13 +38,19 @@ def submit(mlworker, **fields) -> str:
 
 
 def finished(mlworker, task_id: str) -> dict:
-    return wait_for(lambda: (task := mlworker.get(f"/v1/tasks/{task_id}").json())["status"] in ("completed", "failed")
-                    and task, timeout_s=60)
+    return wait_for(
+        lambda: (task := mlworker.get(f"/v1/tasks/{task_id}").json())["status"] in ("completed", "failed") and task,
+        timeout_s=60,
+    )
 
 
 def test_the_local_agent_registers_with_this_machines_capacity(mlworker):
-    worker = wait_for(lambda: mlworker.get("/v1/scheduler/workers/e2e-local-agent").status_code == 200
-                      and mlworker.get("/v1/scheduler/workers/e2e-local-agent").json())
+    worker = wait_for(
+        lambda: (
+            mlworker.get("/v1/scheduler/workers/e2e-local-agent").status_code == 200
+            and mlworker.get("/v1/scheduler/workers/e2e-local-agent").json()
+        )
+    )
     assert worker["capabilities"]["gpu_count"] == 2  # scheduling slots locally
     assert worker["capabilities"]["cpu_cores"] == len(os.sched_getaffinity(0))
     assert worker["capabilities"]["memory_gb"] >= 1 and worker["status"] == "active"
@@ -79,11 +85,23 @@ def test_a_dataset_with_the_wrong_sha256_fails_the_task_before_it_runs(mlworker,
     bucket = get_settings().bucket(ARTIFACT_BUCKET.name)
     aws_client("s3").put_object(Bucket=bucket, Key="datasets/e2e.txt", Body=b"real bytes")
     marker = tmp_path / "ran"
-    good = submit(mlworker, entrypoint="/bin/cat data/e2e.txt", dataset_specs=[
-        {"name": "e2e", "source": f"s3://{bucket}/datasets/e2e.txt", "mount_path": "data/e2e.txt",
-         "sha256": hashlib.sha256(b"real bytes").hexdigest()}])
-    bad = submit(mlworker, entrypoint=f"/usr/bin/touch {marker}", dataset_specs=[
-        {"name": "e2e", "source": f"s3://{bucket}/datasets/e2e.txt", "sha256": "0" * 64}])
+    good = submit(
+        mlworker,
+        entrypoint="/bin/cat data/e2e.txt",
+        dataset_specs=[
+            {
+                "name": "e2e",
+                "source": f"s3://{bucket}/datasets/e2e.txt",
+                "mount_path": "data/e2e.txt",
+                "sha256": hashlib.sha256(b"real bytes").hexdigest(),
+            }
+        ],
+    )
+    bad = submit(
+        mlworker,
+        entrypoint=f"/usr/bin/touch {marker}",
+        dataset_specs=[{"name": "e2e", "source": f"s3://{bucket}/datasets/e2e.txt", "sha256": "0" * 64}],
+    )
     assert finished(mlworker, good)["output"] == "real bytes"
     failed = finished(mlworker, bad)
     assert failed["status"] == "failed" and "sha256 mismatch" in failed["error"] and "'e2e'" in failed["error"]
@@ -93,8 +111,14 @@ def test_a_dataset_with_the_wrong_sha256_fails_the_task_before_it_runs(mlworker,
 def test_a_cancelled_tasks_process_is_stopped(mlworker, tmp_path):
     pid_file = tmp_path / "pid"
     task_id = submit(mlworker, entrypoint=f'/bin/bash -c "echo $$ > {pid_file}; exec sleep 300"')
-    wait_for(lambda: mlworker.get(f"/v1/tasks/{task_id}").json()["status"] == "running" and pid_file.exists()
-             and pid_file.read_text().strip(), timeout_s=60)
+    wait_for(
+        lambda: (
+            mlworker.get(f"/v1/tasks/{task_id}").json()["status"] == "running"
+            and pid_file.exists()
+            and pid_file.read_text().strip()
+        ),
+        timeout_s=60,
+    )
     pid = int(pid_file.read_text())
     assert process_alive(pid)
     assert mlworker.delete(f"/v1/tasks/{task_id}").status_code == 204

@@ -23,14 +23,23 @@ PROTECTED = {"runtime": "/backends", "appproxy": "/api/worker", "mlworker": "/v1
 @pytest.fixture(scope="module")
 def server():
     port, aws_port, appproxy_port, redis_port = free_port(), free_port(), free_port(), free_port()
-    environment = {**os.environ, "PORT": str(port), "AWS_PORT": str(aws_port), "APPPROXY_PORT": str(appproxy_port),
-                   "REDIS_PORT": str(redis_port),
-                   "AIPLANE_ADMIN_API_KEY": "e2e-admin-key"}
+    environment = {
+        **os.environ,
+        "PORT": str(port),
+        "AWS_PORT": str(aws_port),
+        "APPPROXY_PORT": str(appproxy_port),
+        "REDIS_PORT": str(redis_port),
+        "AIPLANE_ADMIN_API_KEY": "e2e-admin-key",
+    }
     for variable in ("AWS_ENDPOINT_URL", "MOTO_PORT"):  # the child starts its own embedded AWS
         environment.pop(variable, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "aiplane_local"], cwd=REPO_ROOT, env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "aiplane_local"],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + READY_TIMEOUT_S
     ready_line = ""
@@ -83,7 +92,9 @@ def test_the_local_agent_runs_a_submitted_task(server):
     """`make run` starts one local agent: a trivial task completes with its output."""
     base_url, _ = server
     with httpx.Client(base_url=f"{base_url}/mlworker", headers={"X-API-Key": "e2e-admin-key"}, timeout=10) as client:
-        task_id = client.post("/v1/tasks", json={"job_name": "hello", "entrypoint": '/bin/bash -c "echo hello"'}).json()["id"]
+        task_id = client.post(
+            "/v1/tasks", json={"job_name": "hello", "entrypoint": '/bin/bash -c "echo hello"'}
+        ).json()["id"]
         deadline = time.monotonic() + READY_TIMEOUT_S
         while (task := client.get(f"/v1/tasks/{task_id}").json())["status"] not in ("completed", "failed"):
             assert time.monotonic() < deadline, task
@@ -111,7 +122,9 @@ def test_websockets_push_task_and_gpufarm_updates(server):
         ws.send("ping")
         assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}
         # One GPU: the local agent (no GPU slots by default) never leases it, so the cancel finds it queued.
-        task = httpx.post(f"{base_url}/mlworker/v1/tasks", headers=key, json={"job_name": "e2e-ws", "gpu": 1}, timeout=10)
+        task = httpx.post(
+            f"{base_url}/mlworker/v1/tasks", headers=key, json={"job_name": "e2e-ws", "gpu": 1}, timeout=10
+        )
         assert task.status_code == 201
         task_id = task.json()["id"]
         queued = json.loads(ws.recv(timeout=20))
@@ -122,8 +135,16 @@ def test_websockets_push_task_and_gpufarm_updates(server):
     with connect(f"{ws_url}/gpufarm/ws", additional_headers={"Authorization": "Bearer e2e-admin-key"}) as ws:
         ws.send(json.dumps({"type": "subscribe"}))
         assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
-        uploaded = httpx.post(f"{base_url}/gpufarm/api/v1/models/upload", headers={"Authorization": "Bearer e2e-admin-key"},
-                              files={"model": ("net.onnx", b"onnx-bytes")}, timeout=10)
+        uploaded = httpx.post(
+            f"{base_url}/gpufarm/api/v1/models/upload",
+            headers={"Authorization": "Bearer e2e-admin-key"},
+            files={"model": ("net.onnx", b"onnx-bytes")},
+            timeout=10,
+        )
         assert uploaded.status_code < 300, uploaded.text
         event = json.loads(ws.recv(timeout=20))
-        assert (event["type"], event["model_id"], event["status"]) == ("model_status", uploaded.json()["model_id"], "loading")
+        assert (event["type"], event["model_id"], event["status"]) == (
+            "model_status",
+            uploaded.json()["model_id"],
+            "loading",
+        )

@@ -55,7 +55,13 @@ def test_any_local_users_task_runs_on_this_machine(api_base, local_agent):
     with httpx.Client(base_url=f"{api_base}/mlworker", headers=new_user_headers(), timeout=30) as mlworker:
         submitted = mlworker.post("/v1/tasks", json={"job_name": "any-user", "entrypoint": '/bin/bash -c "echo mine"'})
         assert submitted.status_code == 201, submitted.text
-        task = wait_for(lambda: (item := mlworker.get(f"/v1/tasks/{submitted.json()['id']}").json())["status"]
-                        in ("completed", "failed") and item, timeout_s=60)
+        task = wait_for(
+            lambda: (
+                (item := mlworker.get(f"/v1/tasks/{submitted.json()['id']}").json())["status"]
+                in ("completed", "failed")
+                and item
+            ),
+            timeout_s=60,
+        )
         assert task["status"] == "completed" and "mine" in task["output"], task
         assert task["worker_id"].startswith("gpu-contract_local_")  # the local contract's worker

@@ -57,8 +57,11 @@ def module_closure(function: str) -> set[Path]:
 
 def referenced_resources(function: str) -> set[object]:
     """Shared resource definitions (tables, queues, secrets, buckets, buses) the code names."""
-    definitions = {name: value for name, value in vars(resources).items()
-                   if isinstance(value, (resources.Table, resources.Queue, resources.Secret, resources.Bucket, resources.EventBus))}
+    definitions = {
+        name: value
+        for name, value in vars(resources).items()
+        if isinstance(value, (resources.Table, resources.Queue, resources.Secret, resources.Bucket, resources.EventBus))
+    }
     found: set[object] = set()
     for path in module_closure(function):
         for node in ast.walk(_parse(path)):

@@ -20,8 +20,11 @@ def role_id_of(template: Template, physical_name: str) -> str:
 def function_statements(template: Template, physical_name: str) -> list[dict[str, Any]]:
     role_id = role_id_of(template, physical_name)
     role = template.find_resources("AWS::IAM::Role")[role_id]
-    statements = [statement for policy in role["Properties"].get("Policies", [])
-                  for statement in policy["PolicyDocument"]["Statement"]]
+    statements = [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
     for policy in template.find_resources("AWS::IAM::Policy").values():
         if {"Ref": role_id} in policy["Properties"]["Roles"]:
             statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])

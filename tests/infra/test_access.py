@@ -16,17 +16,28 @@ from tests.infra.iam import actions_of, function_statements, role_id_of
 
 # The services each capability (beyond the declared resources) stands for.
 SERVICE_OF_CAPABILITY = {
-    Capability.CHAINS: {"stepfunctions"}, Capability.PROVIDER_KEYS_READ: {"secretsmanager"},
-    Capability.PROVIDER_KEYS_WRITE: {"secretsmanager"}, Capability.TELEGRAM_TOKENS: {"secretsmanager"},
+    Capability.CHAINS: {"stepfunctions"},
+    Capability.PROVIDER_KEYS_READ: {"secretsmanager"},
+    Capability.PROVIDER_KEYS_WRITE: {"secretsmanager"},
+    Capability.TELEGRAM_TOKENS: {"secretsmanager"},
     Capability.TELEGRAM_TOKENS_READ: {"secretsmanager"},
-    Capability.EC2_READ: {"ec2"}, Capability.EC2_LAUNCH: {"ec2"}, Capability.EC2_TERMINATE: {"ec2"},
-    Capability.API_URL: {"ssm"}, Capability.ROTATION: {"secretsmanager"},
-    Capability.AGENT_CREDENTIALS: {"ssm"}, Capability.AUDIT_SIGNING: {"kms"},
+    Capability.EC2_READ: {"ec2"},
+    Capability.EC2_LAUNCH: {"ec2"},
+    Capability.EC2_TERMINATE: {"ec2"},
+    Capability.API_URL: {"ssm"},
+    Capability.ROTATION: {"secretsmanager"},
+    Capability.AGENT_CREDENTIALS: {"ssm"},
+    Capability.AUDIT_SIGNING: {"kms"},
     Capability.WEBSOCKET_CONNECTIONS: {"apigatewaymanagementapi"},
 }
 NEEDS_NO_PERMISSION = {"sts"}  # GetCallerIdentity
-SERVICE_OF_KIND = {resources.Table: "dynamodb", resources.Queue: "sqs", resources.Secret: "secretsmanager",
-                   resources.Bucket: "s3", resources.EventBus: "events"}
+SERVICE_OF_KIND = {
+    resources.Table: "dynamodb",
+    resources.Queue: "sqs",
+    resources.Secret: "secretsmanager",
+    resources.Bucket: "s3",
+    resources.EventBus: "events",
+}
 
 
 def _function_names(templates) -> dict[str, tuple[str, str]]:
@@ -86,13 +97,25 @@ def test_no_capability_is_granted_for_a_service_the_code_never_calls():
 def test_authorizer_and_chain_step_cannot_write_keys_purge_queues_or_deploy_chains(environment_templates):
     env_name, templates = environment_templates
     prefix = get_environment(env_name).resource_prefix
-    forbidden = {"secretsmanager:PutSecretValue", "secretsmanager:CreateSecret", "sqs:PurgeQueue",
-                 "states:CreateStateMachine", "ec2:RunInstances"}
+    forbidden = {
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:CreateSecret",
+        "sqs:PurgeQueue",
+        "states:CreateStateMachine",
+        "ec2:RunInstances",
+    }
     for family in ("runtime", "appproxy", "mlworker", "gpufarm"):
-        actions = actions_of(function_statements(templates[f"api-{family}"], physical_name(prefix, f"{family}_authorizer")))
+        actions = actions_of(
+            function_statements(templates[f"api-{family}"], physical_name(prefix, f"{family}_authorizer"))
+        )
         assert not actions & forbidden
-        assert not {action for action in actions if action.startswith("dynamodb:") and "Get" not in action
-                    and action not in ("dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem")}
+        assert not {
+            action
+            for action in actions
+            if action.startswith("dynamodb:")
+            and "Get" not in action
+            and action not in ("dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem")
+        }
     step = actions_of(function_statements(templates["async"], physical_name(prefix, resources.CHAIN_STEP_FUNCTION)))
     assert not step & forbidden
 

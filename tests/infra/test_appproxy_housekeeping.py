@@ -23,19 +23,31 @@ def test_appproxy_rules_target_their_queues_and_consumers(environment_templates)
     for schedule, queue in HOUSEKEEPING:
         assert schedule in resources.SCHEDULES and queue in resources.QUEUES
         assert schedule.target_queue == queue.name
-        (queue_logical_id,) = [logical_id for logical_id, definition in queues.items()
-                               if definition["Properties"]["QueueName"] == physical_name(prefix, queue.name)]
-        messaging.has_resource_properties("AWS::Events::Rule", {
-            "Name": physical_name(prefix, schedule.name),
-            "ScheduleExpression": schedule.schedule_expression,
-            "State": "ENABLED",
-            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [queue_logical_id, "Arn"]}})],
-        })
-        messaging.has_resource_properties("AWS::Lambda::Function", {
-            "FunctionName": physical_name(prefix, queue.consumer),
-            "Handler": f"functions.{queue.consumer}.handler.handler",
-        })
-        messaging.has_resource_properties("AWS::Lambda::EventSourceMapping", {
-            "EventSourceArn": {"Fn::GetAtt": [queue_logical_id, "Arn"]},
-            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        })
+        (queue_logical_id,) = [
+            logical_id
+            for logical_id, definition in queues.items()
+            if definition["Properties"]["QueueName"] == physical_name(prefix, queue.name)
+        ]
+        messaging.has_resource_properties(
+            "AWS::Events::Rule",
+            {
+                "Name": physical_name(prefix, schedule.name),
+                "ScheduleExpression": schedule.schedule_expression,
+                "State": "ENABLED",
+                "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [queue_logical_id, "Arn"]}})],
+            },
+        )
+        messaging.has_resource_properties(
+            "AWS::Lambda::Function",
+            {
+                "FunctionName": physical_name(prefix, queue.consumer),
+                "Handler": f"functions.{queue.consumer}.handler.handler",
+            },
+        )
+        messaging.has_resource_properties(
+            "AWS::Lambda::EventSourceMapping",
+            {
+                "EventSourceArn": {"Fn::GetAtt": [queue_logical_id, "Arn"]},
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            },
+        )

@@ -26,7 +26,10 @@ def test_authorizers_share_the_validation_code_and_cache_per_credential(environm
             # runtime takes X-API-Key, Bearer or the auth_token cookie, gpufarm Bearer or X-API-Key,
             # appproxy X-BackendAI-Token or a bearer JWT: no single cache key exists
             assert properties["AuthorizerResultTtlInSeconds"] == 0
-        api.has_resource_properties("AWS::Lambda::Function", {
-            "Handler": "functions.authorizer.handler.handler",
-            "Environment": {"Variables": Match.object_like({"AIPLANE_FAMILY": family})},
-        })
+        api.has_resource_properties(
+            "AWS::Lambda::Function",
+            {
+                "Handler": "functions.authorizer.handler.handler",
+                "Environment": {"Variables": Match.object_like({"AIPLANE_FAMILY": family})},
+            },
+        )

@@ -13,8 +13,10 @@ def test_aws_solutions_pack_reports_nothing_unacknowledged(environment_stacks, e
     findings = []
     for name, stack in stacks.items():
         annotations = Annotations.from_stack(stack)
-        for message in (*annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")),
-                        *annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))):
+        for message in (
+            *annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")),
+            *annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*")),
+        ):
             findings.append(f"{name} {message.id}: {str(message.entry.data)[:160]}")
     assert findings == []
 

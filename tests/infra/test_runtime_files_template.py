@@ -12,8 +12,9 @@ from tests.infra.iam import function_actions
 
 def test_family_apis_accept_binary_bodies(environment_templates):
     _, templates = environment_templates
-    templates["api-runtime"].has_resource_properties("AWS::ApiGateway::RestApi", {
-        "BinaryMediaTypes": Match.array_with(["multipart/form-data", "*/*"])})
+    templates["api-runtime"].has_resource_properties(
+        "AWS::ApiGateway::RestApi", {"BinaryMediaTypes": Match.array_with(["multipart/form-data", "*/*"])}
+    )
 
 
 def test_api_functions_may_describe_the_event_bus(environment_templates):

@@ -21,6 +21,8 @@ def test_every_function_gets_the_required_variables_and_no_unknown_one(environme
             variables = set(function["Properties"].get("Environment", {}).get("Variables", {}))
             seen += 1
             assert set(REQUIRED_ON_LAMBDA) <= variables, function["Properties"].get("FunctionName")
-            unknown = {name for name in variables - VARIABLES - ENTRY_POINT_VARIABLES if not name.startswith(LIBRARY_PREFIXES)}
+            unknown = {
+                name for name in variables - VARIABLES - ENTRY_POINT_VARIABLES if not name.startswith(LIBRARY_PREFIXES)
+            }
             assert not unknown, (function["Properties"].get("FunctionName"), unknown)
     assert seen > 50

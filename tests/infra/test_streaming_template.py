@@ -27,13 +27,18 @@ def _integrations(template) -> dict[tuple[str, str], dict]:
     for method in template.find_resources("AWS::ApiGateway::Method").values():
         properties = method["Properties"]
         resource = properties["ResourceId"]
-        found[(properties["HttpMethod"], path_of(resource["Ref"]) if "Ref" in resource else "/")] = properties["Integration"]
+        found[(properties["HttpMethod"], path_of(resource["Ref"]) if "Ref" in resource else "/")] = properties[
+            "Integration"
+        ]
     return found
 
 
 def _alias_of(template, function_id: str) -> str:
-    (alias_id,) = [logical_id for logical_id, alias in template.find_resources("AWS::Lambda::Alias").items()
-                   if alias["Properties"]["FunctionName"] == {"Ref": function_id}]
+    (alias_id,) = [
+        logical_id
+        for logical_id, alias in template.find_resources("AWS::Lambda::Alias").items()
+        if alias["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
     return alias_id
 
 
@@ -98,6 +103,8 @@ def test_api_functions_use_snapstart_through_a_published_alias(environment_templ
             assert "Fn::GetAtt" in alias["FunctionVersion"]  # the version this deploy published
         (authorizer,) = template.find_resources("AWS::ApiGateway::Authorizer").values()
         authorizer_id, _ = function_resource(template, physical_name(prefix, f"{family}_authorizer"))
-        assert {"Ref": _alias_of(template, authorizer_id)} in json.loads(json.dumps(authorizer["Properties"]["AuthorizerUri"]))["Fn::Join"][1]
+        assert {"Ref": _alias_of(template, authorizer_id)} in json.loads(
+            json.dumps(authorizer["Properties"]["AuthorizerUri"])
+        )["Fn::Join"][1]
         for permission in template.find_resources("AWS::Lambda::Permission").values():
             assert "Ref" in permission["Properties"]["FunctionName"]  # an alias (a function would be Fn::GetAtt)

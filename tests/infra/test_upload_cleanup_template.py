@@ -14,8 +14,11 @@ from tests.infra.iam import actions_of, function_statements
 def test_the_artifacts_bucket_expires_objects_of_uploads_never_completed(environment_templates):
     _, templates = environment_templates
     key, value = resources.PENDING_UPLOAD_TAG
-    artifacts = [bucket for bucket in templates["data"].find_resources("AWS::S3::Bucket").values()
-                 if f"-{resources.ARTIFACT_BUCKET.name}-" in str(bucket["Properties"]["BucketName"])]
+    artifacts = [
+        bucket
+        for bucket in templates["data"].find_resources("AWS::S3::Bucket").values()
+        if f"-{resources.ARTIFACT_BUCKET.name}-" in str(bucket["Properties"]["BucketName"])
+    ]
     (bucket,) = artifacts
     rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
     older = {"NoncurrentVersionExpiration": {"NoncurrentDays": 1}}
@@ -27,25 +30,38 @@ def test_the_artifacts_bucket_expires_objects_of_uploads_never_completed(environ
 def test_the_artifacts_bucket_keeps_versions_so_completed_uploads_pin_theirs(environment_templates):
     """A presigned form posted again after completion only adds a version that no record names."""
     _, templates = environment_templates
-    (bucket,) = [bucket for bucket in templates["data"].find_resources("AWS::S3::Bucket").values()
-                 if f"-{resources.ARTIFACT_BUCKET.name}-" in str(bucket["Properties"]["BucketName"])]
+    (bucket,) = [
+        bucket
+        for bucket in templates["data"].find_resources("AWS::S3::Bucket").values()
+        if f"-{resources.ARTIFACT_BUCKET.name}-" in str(bucket["Properties"]["BucketName"])
+    ]
     assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
 
 
 def test_the_upload_sweep_runs_on_its_schedule_with_only_its_tables_and_the_bucket(environment_templates):
     env_name, templates = environment_templates
     prefix = get_environment(env_name).resource_prefix
-    (stack,) = [template for template in templates.values()
-                if template.find_resources("AWS::Lambda::Function", {"Properties": {"FunctionName": physical_name(prefix, "upload_sweep")}})]
-    stack.has_resource_properties("AWS::Events::Rule", {
-        "Name": physical_name(prefix, resources.UPLOAD_SWEEP_SCHEDULE.name),
-        "ScheduleExpression": "rate(15 minutes)",
-        "Targets": [Match.object_like({"Arn": Match.any_value()})],
-    })
+    (stack,) = [
+        template
+        for template in templates.values()
+        if template.find_resources(
+            "AWS::Lambda::Function", {"Properties": {"FunctionName": physical_name(prefix, "upload_sweep")}}
+        )
+    ]
+    stack.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "Name": physical_name(prefix, resources.UPLOAD_SWEEP_SCHEDULE.name),
+            "ScheduleExpression": "rate(15 minutes)",
+            "Targets": [Match.object_like({"Arn": Match.any_value()})],
+        },
+    )
     actions = actions_of(function_statements(stack, physical_name(prefix, resources.UPLOAD_SWEEP_QUEUE.consumer)))
     assert {"s3:DeleteObject", "dynamodb:Query", "dynamodb:DeleteItem"} <= actions
     # events: a swept model upload's status change goes on the domain bus (live updates).
-    assert not {action for action in actions if action.split(":")[0] not in ("s3", "dynamodb", "sqs", "logs", "xray", "events")}
+    assert not {
+        action for action in actions if action.split(":")[0] not in ("s3", "dynamodb", "sqs", "logs", "xray", "events")
+    }
 
 
 def test_upload_routes_may_tag_and_untag_their_objects(environment_templates):

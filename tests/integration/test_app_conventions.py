@@ -33,7 +33,9 @@ def client_for(family: str) -> TestClient:
 
 
 def test_validation_failure_is_400_in_the_envelope_and_names_the_field(admin_api_key):
-    response = client_for("runtime").post("/probe", json={"name": "x", "count": "many"}, headers={"X-API-Key": admin_api_key})
+    response = client_for("runtime").post(
+        "/probe", json={"name": "x", "count": "many"}, headers={"X-API-Key": admin_api_key}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "count"
     response = client_for("mlworker").post("/probe", content=b"{not json", headers={"X-API-Key": admin_api_key})
@@ -62,23 +64,39 @@ def test_a_route_a_router_declares_gets_no_placeholder():
     from functions.family_app import build_family_app
 
     for family in ("runtime", "appproxy", "mlworker", "gpufarm"):
-        placeholders = [route.path for route in build_family_app(family).routes
-                        if isinstance(route, APIRoute) and route.endpoint.__name__ == "not_implemented"]
+        placeholders = [
+            route.path
+            for route in build_family_app(family).routes
+            if isinstance(route, APIRoute) and route.endpoint.__name__ == "not_implemented"
+        ]
         assert placeholders == [], family
 
 
 def test_every_family_sends_nosniff_on_every_response(admin_api_key, family_clients):
     from aiplane_shared.families import FAMILIES
 
-    credentials = {"runtime": {"X-API-Key": admin_api_key}, "mlworker": {"X-API-Key": admin_api_key},
-                   "gpufarm": {"Authorization": f"Bearer {admin_api_key}"}, "appproxy": {}}
+    credentials = {
+        "runtime": {"X-API-Key": admin_api_key},
+        "mlworker": {"X-API-Key": admin_api_key},
+        "gpufarm": {"Authorization": f"Bearer {admin_api_key}"},
+        "appproxy": {},
+    }
     for family in FAMILIES:
         client = client_for(family)
-        responses = [client.post("/probe", json={"name": "x", "count": 1}, headers=credentials[family]),
-                     client.post("/probe", json={}, headers=credentials[family]), client.get("/boom", headers=credentials[family]),
-                     client.get("/probe"), client.get("/nowhere"), family_clients[family].get("/openapi.json")]
+        responses = [
+            client.post("/probe", json={"name": "x", "count": 1}, headers=credentials[family]),
+            client.post("/probe", json={}, headers=credentials[family]),
+            client.get("/boom", headers=credentials[family]),
+            client.get("/probe"),
+            client.get("/nowhere"),
+            family_clients[family].get("/openapi.json"),
+        ]
         for response in responses:
-            assert response.headers.get("x-content-type-options") == "nosniff", (family, response.request.url, response.status_code)
+            assert response.headers.get("x-content-type-options") == "nosniff", (
+                family,
+                response.request.url,
+                response.status_code,
+            )
 
 
 def test_one_correlation_id_api_gateways_request_id_in_the_error_body_and_the_logs():
@@ -87,15 +105,24 @@ def test_one_correlation_id_api_gateways_request_id_in_the_error_body_and_the_lo
     from aiplane.observability import logger
     from functions.streaming.server import AdapterRequestContext
 
-    client = TestClient(AdapterRequestContext(create_family_app("mlworker", [router], groups=())), raise_server_exceptions=False)
-    context = {"requestId": "gw-request-42", "authorizer": {"principalId": "p-1", "kind": "admin", "credential": "api_key"}}
+    client = TestClient(
+        AdapterRequestContext(create_family_app("mlworker", [router], groups=())), raise_server_exceptions=False
+    )
+    context = {
+        "requestId": "gw-request-42",
+        "authorizer": {"principalId": "p-1", "kind": "admin", "credential": "api_key"},
+    }
     lines = io.StringIO()
     previous = logger.registered_handler.setStream(lines)
     try:
-        response = client.get("/boom", headers={"x-amzn-request-context": json.dumps(context), "x-request-id": "client-chosen"})
+        response = client.get(
+            "/boom", headers={"x-amzn-request-context": json.dumps(context), "x-request-id": "client-chosen"}
+        )
     finally:
         logger.registered_handler.setStream(previous)
     assert response.status_code == 500, response.text
     assert response.json()["trace_id"] == response.headers["x-trace-id"] == "gw-request-42"
     logged = [json.loads(line) for line in lines.getvalue().splitlines()]
-    assert any(line["message"] == "unhandled error" and line["correlation_id"] == "gw-request-42" for line in logged), logged
+    assert any(line["message"] == "unhandled error" and line["correlation_id"] == "gw-request-42" for line in logged), (
+        logged
+    )

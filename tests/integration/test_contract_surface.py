@@ -46,8 +46,12 @@ def test_protected_route_refuses_a_request_without_credentials(family_clients, r
 
 @pytest.mark.parametrize("route", PROTECTED, ids=lambda r: f"{r.family} {r.method} {r.path}")
 def test_protected_route_refuses_a_wrong_credential(family_clients, route):
-    headers = {"runtime": {"X-API-Key": "aip_wrong"}, "mlworker": {"X-API-Key": "aip_wrong"},
-               "gpufarm": {"Authorization": "Bearer aip_wrong"}, "appproxy": {"X-BackendAI-Token": "wrong"}}
+    headers = {
+        "runtime": {"X-API-Key": "aip_wrong"},
+        "mlworker": {"X-API-Key": "aip_wrong"},
+        "gpufarm": {"Authorization": "Bearer aip_wrong"},
+        "appproxy": {"X-BackendAI-Token": "wrong"},
+    }
     response = family_clients[route.family].request(route.method, concrete(route.path), headers=headers[route.family])
     assert response.status_code == 401
     assert_envelope(route.family, response.json())

@@ -60,8 +60,12 @@ def test_authorizer_refuses_without_credentials_and_allows_with_them(family, mon
     with pytest.raises(Exception, match="^Unauthorized$"):
         handler(event, LocalLambdaContext(function_name=f"{family}_authorizer"))
 
-    header = {"runtime": ("X-API-Key", admin_api_key), "mlworker": ("X-API-Key", admin_api_key),
-              "gpufarm": ("Authorization", f"Bearer {admin_api_key}"), "appproxy": ("X-BackendAI-Token", worker_token)}[family]
+    header = {
+        "runtime": ("X-API-Key", admin_api_key),
+        "mlworker": ("X-API-Key", admin_api_key),
+        "gpufarm": ("Authorization", f"Bearer {admin_api_key}"),
+        "appproxy": ("X-BackendAI-Token", worker_token),
+    }[family]
     event["headers"][header[0]] = header[1]
     result = handler(event, LocalLambdaContext(function_name=f"{family}_authorizer"))
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
@@ -70,7 +74,9 @@ def test_authorizer_refuses_without_credentials_and_allows_with_them(family, mon
 
 
 @pytest.mark.parametrize("family", resources.WEBSOCKET_FAMILIES)
-def test_websocket_function_refuses_connect_without_credentials_and_records_it_with_them(family, monkeypatch, admin_api_key):
+def test_websocket_function_refuses_connect_without_credentials_and_records_it_with_them(
+    family, monkeypatch, admin_api_key
+):
     from aiplane.live import connections
 
     monkeypatch.setenv("AIPLANE_FAMILY", family)
@@ -92,5 +98,6 @@ def test_websocket_function_refuses_connect_without_credentials_and_records_it_w
 
 def test_websocket_sender_answers_its_sample_without_failures():
     event = json.loads((EVENTS_DIR / "websocket_sender.json").read_text())
-    assert load_handler("websocket_sender")(event, LocalLambdaContext(function_name="websocket_sender")) == {"batchItemFailures": []}
-
+    assert load_handler("websocket_sender")(event, LocalLambdaContext(function_name="websocket_sender")) == {
+        "batchItemFailures": []
+    }

@@ -32,13 +32,17 @@ def recording_handler(event, context):
 @pytest.fixture(autouse=True)
 def in_process_test_function(monkeypatch):
     real = lambda_runtime.load_handler
-    monkeypatch.setattr(lambda_runtime, "load_handler", lambda name: recording_handler if name == "test_fn" else real(name))
+    monkeypatch.setattr(
+        lambda_runtime, "load_handler", lambda name: recording_handler if name == "test_fn" else real(name)
+    )
     CALLS.clear()
 
 
 def test_sqs_dispatch_deletes_handled_messages_and_redrives_poison_to_the_dlq(local_stack):
     sqs = boto3.client("sqs", region_name=REGION)
-    queue = resources.Queue(f"test-{uuid.uuid4().hex[:8]}", "test", visibility_timeout_s=0, max_receive_count=2, consumer="test_fn")
+    queue = resources.Queue(
+        f"test-{uuid.uuid4().hex[:8]}", "test", visibility_timeout_s=0, max_receive_count=2, consumer="test_fn"
+    )
     urls = create_queue_with_dlq(sqs, PREFIX, queue)
     arn = sqs.get_queue_attributes(QueueUrl=urls[queue.name], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.send_message(QueueUrl=urls[queue.name], MessageBody=json.dumps({"ok": True}))
@@ -73,7 +77,9 @@ def test_ttl_sweep_deletes_expired_items_only(local_stack):
     table = physical_name(PREFIX, resources.IDENTITY_TABLE.name)
     past, future = str(int(time.time()) - 10), str(int(time.time()) + 3600)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "TTL#old"}, "sk": {"S": "x"}, "expires_at_epoch": {"N": past}})
-    dynamodb.put_item(TableName=table, Item={"pk": {"S": "TTL#new"}, "sk": {"S": "x"}, "expires_at_epoch": {"N": future}})
+    dynamodb.put_item(
+        TableName=table, Item={"pk": {"S": "TTL#new"}, "sk": {"S": "x"}, "expires_at_epoch": {"N": future}}
+    )
     assert local_stack.dispatchers.sweep_expired_items() >= 1
     assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": "TTL#old"}, "sk": {"S": "x"}})
     assert "Item" in dynamodb.get_item(TableName=table, Key={"pk": {"S": "TTL#new"}, "sk": {"S": "x"}})
@@ -87,13 +93,20 @@ def state_machine(name: str, definition: dict) -> str:
 
 
 def lambda_task(**extra) -> dict:
-    return {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": f"{PREFIX}-test_fn", "Payload.$": "$"}, "OutputPath": "$.Payload", **extra}
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": f"{PREFIX}-test_fn", "Payload.$": "$"},
+        "OutputPath": "$.Payload",
+        **extra,
+    }
 
 
 def test_start_sync_execution_runs_lambda_tasks_in_process():
     arn = state_machine(f"sync-{uuid.uuid4().hex[:8]}", {"StartAt": "Step", "States": {"Step": lambda_task(End=True)}})
-    result = boto3.client("stepfunctions", region_name=REGION).start_sync_execution(stateMachineArn=arn, input=json.dumps({"x": 1}))
+    result = boto3.client("stepfunctions", region_name=REGION).start_sync_execution(
+        stateMachineArn=arn, input=json.dumps({"x": 1})
+    )
     assert result["status"] == "SUCCEEDED"
     assert json.loads(result["output"]) == {"echo": {"x": 1}, "function": "test_fn"}
 
@@ -101,15 +114,18 @@ def test_start_sync_execution_runs_lambda_tasks_in_process():
 def test_lambda_errors_drive_retry_and_catch():
     retry = {"Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 1, "BackoffRate": 1}]}
     catch = {"Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Recovered"}]}
-    arn = state_machine(f"retry-{uuid.uuid4().hex[:8]}", {
-        "StartAt": "Flaky",
-        "States": {
-            "Flaky": lambda_task(Next="Doom", **retry),
-            "Doom": {"Type": "Pass", "Result": {"id": "doomed", "fail_until": 99}, "Next": "AlwaysFails"},
-            "AlwaysFails": lambda_task(End=True, **catch),
-            "Recovered": {"Type": "Pass", "Result": {"recovered": True}, "End": True},
+    arn = state_machine(
+        f"retry-{uuid.uuid4().hex[:8]}",
+        {
+            "StartAt": "Flaky",
+            "States": {
+                "Flaky": lambda_task(Next="Doom", **retry),
+                "Doom": {"Type": "Pass", "Result": {"id": "doomed", "fail_until": 99}, "Next": "AlwaysFails"},
+                "AlwaysFails": lambda_task(End=True, **catch),
+                "Recovered": {"Type": "Pass", "Result": {"recovered": True}, "End": True},
+            },
         },
-    })
+    )
     sfn = boto3.client("stepfunctions", region_name=REGION)
     result = sfn.start_sync_execution(stateMachineArn=arn, input=json.dumps({"id": "flaky", "fail_until": 1}))
     assert result["status"] == "SUCCEEDED", result

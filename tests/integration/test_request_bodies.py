@@ -20,7 +20,9 @@ def gpufarm_user(family_clients) -> tuple[str, dict[str, str]]:
     gpufarm = family_clients["gpufarm"]
     email = f"bodies-{uuid.uuid4().hex[:10]}@example.com"
     user_id = gpufarm.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD}).json()["user"]["id"]
-    token = gpufarm.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["tokens"]["access_token"]
+    token = gpufarm.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["tokens"][
+        "access_token"
+    ]
     return user_id, {"Authorization": f"Bearer {token}"}
 
 
@@ -50,8 +52,9 @@ def test_deeply_nested_json_on_mcp_and_agent_is_a_400(family_clients, gpufarm_us
 
 def test_an_odd_content_type_still_cannot_make_mcp_recurse(family_clients, gpufarm_user):
     nested = "[" * DEEP + "]" * DEEP
-    response = family_clients["gpufarm"].post("/api/v1/mcp", headers={**gpufarm_user[1], "Content-Type": "application/x-odd"},
-                                              content=nested)
+    response = family_clients["gpufarm"].post(
+        "/api/v1/mcp", headers={**gpufarm_user[1], "Content-Type": "application/x-odd"}, content=nested
+    )
     assert response.status_code == 200 and response.json()["error"]["code"] == -32700  # JSON-RPC parse error
 
 
@@ -59,10 +62,16 @@ def test_an_odd_content_type_still_cannot_make_mcp_recurse(family_clients, gpufa
 def test_an_estimated_cost_beyond_range_is_a_400(family_clients, gpufarm_user, cost):
     gpufarm, (_, headers) = family_clients["gpufarm"], gpufarm_user
     body = '{"estimated_cost": ' + cost + "}"
-    assert_refused(gpufarm.post("/api/v1/guardrails/spending/check", headers={**headers, "Content-Type": "application/json"},
-                                content=body), "gpufarm")
-    mcp = ('{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "check_spending", '
-           '"arguments": {"estimated_cost": ' + cost + "}}}")
+    assert_refused(
+        gpufarm.post(
+            "/api/v1/guardrails/spending/check", headers={**headers, "Content-Type": "application/json"}, content=body
+        ),
+        "gpufarm",
+    )
+    mcp = (
+        '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "check_spending", '
+        '"arguments": {"estimated_cost": ' + cost + "}}}"
+    )
     response = gpufarm.post("/api/v1/mcp", headers={**headers, "Content-Type": "application/json"}, content=mcp)
     if cost == "1e100":  # storable: the tool itself refuses it
         assert response.status_code == 200 and response.json()["result"]["isError"] is True
@@ -73,31 +82,47 @@ def test_an_estimated_cost_beyond_range_is_a_400(family_clients, gpufarm_user, c
 def test_a_duration_dynamodb_cannot_store_is_a_400_with_nothing_written(family_clients, gpufarm_user):
     gpufarm, (user_id, headers) = family_clients["gpufarm"], gpufarm_user
     body = '{"aws_count": 1, "config": {"duration_hours": 5e-324}}'
-    assert_refused(gpufarm.post("/api/v1/gpu/instances/batch", headers={**headers, "Content-Type": "application/json"},
-                                content=body), "gpufarm")
+    assert_refused(
+        gpufarm.post(
+            "/api/v1/gpu/instances/batch", headers={**headers, "Content-Type": "application/json"}, content=body
+        ),
+        "gpufarm",
+    )
     assert list(GpuContractRecord.scan(GpuContractRecord.user_id == user_id)) == []
 
 
-@pytest.mark.parametrize(("family", "method", "path"), [
-    ("runtime", "POST", "/backends"), ("mlworker", "POST", "/v1/tasks"), ("appproxy", "POST", "/v2/conf"),
-    ("gpufarm", "POST", "/api/v1/guardrails/spending/check"),
-])
+@pytest.mark.parametrize(
+    ("family", "method", "path"),
+    [
+        ("runtime", "POST", "/backends"),
+        ("mlworker", "POST", "/v1/tasks"),
+        ("appproxy", "POST", "/v2/conf"),
+        ("gpufarm", "POST", "/api/v1/guardrails/spending/check"),
+    ],
+)
 def test_every_family_bounds_numbers_and_depth_in_its_envelope(family_clients, family, method, path):
     for body in ('{"x": 1e400}', '{"x": 5e-324}', '{"x": NaN}', "[" * 1000 + "]" * 1000):
-        response = family_clients[family].request(method, path, content=body, headers={"Content-Type": "application/json"})
+        response = family_clients[family].request(
+            method, path, content=body, headers={"Content-Type": "application/json"}
+        )
         assert_refused(response, family)
 
 
 # Bodies the Lambda invoke could not carry (see docs/cloud.md): the local stack answers as deployed, 413 in the envelope.
 OVER_LAMBDA = LAMBDA_BODY_MAX_BYTES + 1
-TOO_LARGE_PATHS = {"runtime": "/v1/chat/completions", "mlworker": "/tasks", "appproxy": "/v2/endpoints/e-1/token",
-                   "gpufarm": "/api/v1/mcp"}
+TOO_LARGE_PATHS = {
+    "runtime": "/v1/chat/completions",
+    "mlworker": "/tasks",
+    "appproxy": "/v2/endpoints/e-1/token",
+    "gpufarm": "/api/v1/mcp",
+}
 
 
 @pytest.mark.parametrize("family", sorted(TOO_LARGE_PATHS))
 def test_a_body_over_the_lambda_limit_is_a_413_in_the_family_envelope(family_clients, family):
-    response = family_clients[family].post(TOO_LARGE_PATHS[family], content=b"x" * OVER_LAMBDA,
-                                           headers={"Content-Type": "application/json"})
+    response = family_clients[family].post(
+        TOO_LARGE_PATHS[family], content=b"x" * OVER_LAMBDA, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413, response.text
     assert_envelope(family, response.json())
     assert "presigned" in response.text

@@ -29,7 +29,9 @@ PAGE = 20
 def runtime(admin_api_key):
     from functions.family_app import build_family_app
 
-    with TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}) as client:
+    with TestClient(
+        build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}
+    ) as client:
         yield client
 
 
@@ -45,11 +47,25 @@ def seed_nodes(parent_id: str | None, count: int, legacy: bool = False) -> list[
     with FileNodeRecord.batch_write() as batch:
         for index in range(count):
             node_id, moment = str(uuid.uuid4()), rfc3339(datetime.now(UTC))
-            batch.save(FileNodeRecord(
-                node_key(node_id), "META", gsi1pk=children_key(parent_id), gsi1sk=f"seed-{index:05d}-{node_id[:8]}",
-                gsi2pk=ALL_NODES if legacy else all_nodes_key(node_id), gsi2sk=f"{moment}#{node_id}", node_id=node_id,
-                kind=FILE, name=f"seed-{index:05d}-{node_id[:8]}", parent_id=parent_id or "", content_type="text/plain",
-                size=1, created_at=moment, updated_at=moment, owner_id="admin"))
+            batch.save(
+                FileNodeRecord(
+                    node_key(node_id),
+                    "META",
+                    gsi1pk=children_key(parent_id),
+                    gsi1sk=f"seed-{index:05d}-{node_id[:8]}",
+                    gsi2pk=ALL_NODES if legacy else all_nodes_key(node_id),
+                    gsi2sk=f"{moment}#{node_id}",
+                    node_id=node_id,
+                    kind=FILE,
+                    name=f"seed-{index:05d}-{node_id[:8]}",
+                    parent_id=parent_id or "",
+                    content_type="text/plain",
+                    size=1,
+                    created_at=moment,
+                    updated_at=moment,
+                    owner_id="admin",
+                )
+            )
             ids.append(node_id)
     return ids
 
@@ -81,10 +97,15 @@ def test_files_pages_follow_the_cursor_in_tree_order(runtime):
     a = runtime.post("/folders", json={"name": "a", "parentId": top["id"]}).json()
     runtime.post("/folders", json={"name": "b", "parentId": a["id"]})
     for name, parent in (("a1.txt", a["id"]), ("z.txt", top["id"]), ("c.txt", top["id"])):
-        assert runtime.post("/files", files={"file": (name, b"x", "text/plain")}, data={"parentid": parent}).status_code == 201
+        assert (
+            runtime.post("/files", files={"file": (name, b"x", "text/plain")}, data={"parentid": parent}).status_code
+            == 201
+        )
     paths, cursor = [], None
     while True:
-        response = runtime.get("/files", params={"path": top["path"], "limit": 2, **({"cursor": cursor} if cursor else {})})
+        response = runtime.get(
+            "/files", params={"path": top["path"], "limit": 2, **({"cursor": cursor} if cursor else {})}
+        )
         assert response.status_code == 200 and len(response.json()) <= 2
         paths += [item["path"] for item in response.json()]
         cursor = response.headers.get("X-Next-Cursor")
@@ -116,10 +137,24 @@ def test_triggers_of_a_function_read_its_own_triggers(runtime):
             for index in range(size):
                 name, created = f"t-{uuid.uuid4().hex[:12]}", rfc3339(datetime.now(UTC))
                 target = function if index < 3 else f"other-{index}"
-                batch.save(TriggerRecord(
-                    f"TRIGGER#{name}", "META", gsi1sk=f"{created}#{name}", gsi2pk="TRIGGERTYPE#pages", gsi2sk=name,
-                    gsi3pk=trigger_function_key(target), gsi3sk=f"{created}#{name}", name=name, listen_for='{"type": "pages"}',
-                    trigger_type="function", function=target, created_at=created, updated_at=created, owner_id="admin"))
+                batch.save(
+                    TriggerRecord(
+                        f"TRIGGER#{name}",
+                        "META",
+                        gsi1sk=f"{created}#{name}",
+                        gsi2pk="TRIGGERTYPE#pages",
+                        gsi2sk=name,
+                        gsi3pk=trigger_function_key(target),
+                        gsi3sk=f"{created}#{name}",
+                        name=name,
+                        listen_for='{"type": "pages"}',
+                        trigger_type="function",
+                        function=target,
+                        created_at=created,
+                        updated_at=created,
+                        owner_id="admin",
+                    )
+                )
         measured[size], listed = reads(runtime, f"/event-triggers/function/{function}", TriggerRecord)
         assert {item["function"] for item in listed} == {function}
     assert measured[SMALL] == 3 and measured[LARGE] == 6  # only this function's triggers, at any total
@@ -132,10 +167,22 @@ def seed_auth_events(count: int, outcome: str) -> None:
         for index in range(count):
             now = datetime.now(UTC)
             at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            batch.save(AuthEventRecord(
-                f"PAGESEED#{uuid.uuid4()}", "SEQ#0", gsi2pk=day_key(outcome, now), gsi2sk=f"{at}#{index:012d}",
-                sequence_num=0, prev_hash="", event_hash="", action="login", outcome=outcome, family="runtime",
-                reason="seeded", at=now))
+            batch.save(
+                AuthEventRecord(
+                    f"PAGESEED#{uuid.uuid4()}",
+                    "SEQ#0",
+                    gsi2pk=day_key(outcome, now),
+                    gsi2sk=f"{at}#{index:012d}",
+                    sequence_num=0,
+                    prev_hash="",
+                    event_hash="",
+                    action="login",
+                    outcome=outcome,
+                    family="runtime",
+                    reason="seeded",
+                    at=now,
+                )
+            )
 
 
 def test_alerts_read_a_page_of_failures_whatever_succeeded(runtime):
@@ -160,12 +207,27 @@ def test_access_entries_of_an_identity_page_by_creation(runtime):
                 entry_id, moment = str(uuid.uuid4()), start + timedelta(seconds=len(stamps))
                 stamps.append(rfc3339(moment))
                 sort = f"{rfc3339(moment)}#{entry_id}"
-                batch.save(AccessEntryRecord(
-                    f"ACCESS#{entry_id}", "META", gsi1pk=f"IDENTITY#{identity}", gsi1sk=f"RESOURCE#chats{index}#{entry_id}",
-                    gsi2sk=sort, gsi3pk=identity_entries_key(identity), gsi3sk=sort, entry_id=entry_id, identity=identity,
-                    resource=f"chats{index}", resource_type="chats", permission="view", created_at=moment, updated_at=moment))
-        measured[size], listed = reads(runtime, "/access-control", AccessEntryRecord, identity=identity, limit=5,
-                                       **{"from": stamps[2]})
+                batch.save(
+                    AccessEntryRecord(
+                        f"ACCESS#{entry_id}",
+                        "META",
+                        gsi1pk=f"IDENTITY#{identity}",
+                        gsi1sk=f"RESOURCE#chats{index}#{entry_id}",
+                        gsi2sk=sort,
+                        gsi3pk=identity_entries_key(identity),
+                        gsi3sk=sort,
+                        entry_id=entry_id,
+                        identity=identity,
+                        resource=f"chats{index}",
+                        resource_type="chats",
+                        permission="view",
+                        created_at=moment,
+                        updated_at=moment,
+                    )
+                )
+        measured[size], listed = reads(
+            runtime, "/access-control", AccessEntryRecord, identity=identity, limit=5, **{"from": stamps[2]}
+        )
         assert [item["createdAt"] for item in listed] == stamps[3:8]  # `from` is honoured, oldest first
     print("access reads", measured)
     assert measured[SMALL] == measured[LARGE] == 5
@@ -178,9 +240,20 @@ def test_raw_events_are_sharded_and_read_a_page(runtime):
         with RawEventRecord.batch_write() as batch:
             for index in range(size):
                 nid, received = uuid.uuid4().int % 10**12 * SHARDS + index % SHARDS, rfc3339(datetime.now(UTC))
-                batch.save(RawEventRecord(
-                    raw.raw_events_key(nid), f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
-                    raw_id=str(uuid.uuid4()), nid=nid, received_at=received, path="/pages", headers="{}", payload="{}"))
+                batch.save(
+                    RawEventRecord(
+                        raw.raw_events_key(nid),
+                        f"{received}#{nid:020d}",
+                        gsi1pk=f"RAWEVENT#{nid}",
+                        gsi1sk=received,
+                        raw_id=str(uuid.uuid4()),
+                        nid=nid,
+                        received_at=received,
+                        path="/pages",
+                        headers="{}",
+                        payload="{}",
+                    )
+                )
         measured[size], listed = reads(runtime, "/raw-events", RawEventRecord, limit=PAGE)
         received = [item["received_at"] for item in listed]
         assert len(listed) >= min(size, PAGE) and received == sorted(received, reverse=True)
@@ -202,23 +275,72 @@ def test_backfill_moves_older_items_to_the_new_keys_once(runtime):
     folder = runtime.post("/folders", json={"name": f"legacy-{uuid.uuid4().hex[:8]}"}).json()
     legacy_nodes = seed_nodes(folder["id"], 3, legacy=True)
     received = rfc3339(datetime.now(UTC))
-    RawEventRecord("RAWEVENTS", f"{received}#{9999999:020d}", gsi1pk="RAWEVENT#9999999", gsi1sk=received, raw_id="legacy",
-                   nid=9999999, received_at=received, path="/legacy", headers="{}", payload="{}").save()
+    RawEventRecord(
+        "RAWEVENTS",
+        f"{received}#{9999999:020d}",
+        gsi1pk="RAWEVENT#9999999",
+        gsi1sk=received,
+        raw_id="legacy",
+        nid=9999999,
+        received_at=received,
+        path="/legacy",
+        headers="{}",
+        payload="{}",
+    ).save()
     function, name = f"legacy-fn-{uuid.uuid4().hex[:8]}", f"legacy-{uuid.uuid4().hex[:8]}"
-    TriggerRecord(f"TRIGGER#{name}", "META", gsi1sk=f"{received}#{name}", gsi2pk="TRIGGERTYPE#legacy", gsi2sk=name, name=name,
-                  listen_for='{"type": "legacy"}', trigger_type="function", function=function, created_at=received,
-                  updated_at=received, owner_id="admin").save()
+    TriggerRecord(
+        f"TRIGGER#{name}",
+        "META",
+        gsi1sk=f"{received}#{name}",
+        gsi2pk="TRIGGERTYPE#legacy",
+        gsi2sk=name,
+        name=name,
+        listen_for='{"type": "legacy"}',
+        trigger_type="function",
+        function=function,
+        created_at=received,
+        updated_at=received,
+        owner_id="admin",
+    ).save()
     identity, entry_id = f"legacy-user-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
     now = datetime.now(UTC)
-    AccessEntryRecord(f"ACCESS#{entry_id}", "META", gsi1pk=f"IDENTITY#{identity}", gsi1sk=f"RESOURCE#chats#{entry_id}",
-                      gsi2sk=f"{rfc3339(now)}#{entry_id}", entry_id=entry_id, identity=identity, resource="chats",
-                      resource_type="chats", permission="view", created_at=now, updated_at=now).save()
+    AccessEntryRecord(
+        f"ACCESS#{entry_id}",
+        "META",
+        gsi1pk=f"IDENTITY#{identity}",
+        gsi1sk=f"RESOURCE#chats#{entry_id}",
+        gsi2sk=f"{rfc3339(now)}#{entry_id}",
+        entry_id=entry_id,
+        identity=identity,
+        resource="chats",
+        resource_type="chats",
+        permission="view",
+        created_at=now,
+        updated_at=now,
+    ).save()
     failure_id = f"PAGESEED#{uuid.uuid4()}"
-    AuthEventRecord(failure_id, "SEQ#0", gsi2pk=day_key(SUCCESS, now), gsi2sk=f"{rfc3339(now)}#legacy", sequence_num=0,
-                    prev_hash="", event_hash="", action="login", outcome=FAILURE, family="runtime", reason="legacy",
-                    at=now).save()
+    AuthEventRecord(
+        failure_id,
+        "SEQ#0",
+        gsi2pk=day_key(SUCCESS, now),
+        gsi2sk=f"{rfc3339(now)}#legacy",
+        sequence_num=0,
+        prev_hash="",
+        event_hash="",
+        action="login",
+        outcome=FAILURE,
+        family="runtime",
+        reason="legacy",
+        at=now,
+    ).save()
 
-    runtime_steps = ("files", "raw events", "event triggers", "access entries", "auth failures")  # mlworker's: test_migrate
+    runtime_steps = (
+        "files",
+        "raw events",
+        "event triggers",
+        "access entries",
+        "auth failures",
+    )  # mlworker's: test_migrate
     first = backfill.run()
     assert all(first[step] >= 1 for step in runtime_steps)
     second = backfill.run()

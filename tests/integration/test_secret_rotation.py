@@ -33,8 +33,9 @@ def _rotate(secret_id: str) -> str:
 
 def test_jwt_rotation_publishes_the_next_kid_and_keeps_the_previous(prefix):
     secrets = aws.client("secretsmanager")
-    arn = secrets.create_secret(Name=f"{prefix}-{JWT_SIGNING_SECRET.name}",
-                                SecretString=json.dumps({"current": "k1", "k1": "a" * 64}))["ARN"]
+    arn = secrets.create_secret(
+        Name=f"{prefix}-{JWT_SIGNING_SECRET.name}", SecretString=json.dumps({"current": "k1", "k1": "a" * 64})
+    )["ARN"]
     first = json.loads(_rotate(arn))
     assert first["current"] == "k1" and first["k1"] == "a" * 64 and len(first["k2"]) == 64
     second = json.loads(_rotate(arn))
@@ -59,7 +60,9 @@ def test_admin_key_rotation_replaces_the_key_and_repeating_a_step_changes_nothin
 
 
 def test_rotation_refuses_a_secret_it_does_not_own(prefix):
-    arn = aws.client("secretsmanager").create_secret(Name=f"{prefix}-appproxy-worker-token", SecretString="t" * 40)["ARN"]
+    arn = aws.client("secretsmanager").create_secret(Name=f"{prefix}-appproxy-worker-token", SecretString="t" * 40)[
+        "ARN"
+    ]
     with pytest.raises(RotationError):
         handler({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": str(uuid.uuid4())}, None)
 

@@ -76,13 +76,19 @@ def invocations(sandbox, template_functions, dev_resources, xray_daemon):
     address, _ = xray_daemon
     jobs = [
         packaged.job_for(function, sandbox, sample_event(function.name), dev_resources.aws_endpoint, address)
-        for function in template_functions.values() if not function.behind_adapter
+        for function in template_functions.values()
+        if not function.behind_adapter
     ]
     output = packaged.invoke_isolated(sandbox, jobs)
     results = {result["name"]: result for result in output["results"]}
     for function in template_functions.values():
         if function.behind_adapter:  # a streaming function: its web app answers, as the adapter asks
-            response = packaged.answer_behind_adapter(function, sandbox, dev_resources.aws_endpoint,
-                                                      sample_event(function.name), {"AWS_LWA_PORT": str(free_port())})
+            response = packaged.answer_behind_adapter(
+                function,
+                sandbox,
+                dev_resources.aws_endpoint,
+                sample_event(function.name),
+                {"AWS_LWA_PORT": str(free_port())},
+            )
             results[function.name] = {"name": function.name, "response": response}
     return output["sys_path"], results, output["stderr"]

@@ -16,8 +16,11 @@ from events.generate import EVENTS_DIR
 
 AUTHORIZER = re.compile(r"^[a-z]+_authorizer$")
 # Workers fed by a schedule: a tick against an empty stack must succeed.
-SCHEDULED_WORKERS = {queue.consumer for queue in resources.QUEUES
-                     if any(schedule.target_queue == queue.name for schedule in resources.SCHEDULES)}
+SCHEDULED_WORKERS = {
+    queue.consumer
+    for queue in resources.QUEUES
+    if any(schedule.target_queue == queue.name for schedule in resources.SCHEDULES)
+}
 
 
 def test_the_template_deploys_the_assets_under_test(sandbox, template_functions):
@@ -25,11 +28,16 @@ def test_the_template_deploys_the_assets_under_test(sandbox, template_functions)
 
     _, layer_keys = functions_and_layers("dev")
     built = sandbox.built
-    asset_key = {path: cdk.FileSystem.fingerprint(str(path)) + ".zip" for path in (built.functions, built.domain, built.dependencies)}
+    asset_key = {
+        path: cdk.FileSystem.fingerprint(str(path)) + ".zip"
+        for path in (built.functions, built.domain, built.dependencies)
+    }
     for function in template_functions.values():
         assert function.code_key == asset_key[built.functions], function.name
         # Our layers are Refs to the stack's layer versions; the Web Adapter's is a public ARN.
-        own_layers = {layer_keys[layer["Ref"]] for layer in function.layers if isinstance(layer, dict) and "Ref" in layer}
+        own_layers = {
+            layer_keys[layer["Ref"]] for layer in function.layers if isinstance(layer, dict) and "Ref" in layer
+        }
         assert own_layers == {asset_key[built.domain], asset_key[built.dependencies]}, function.name
 
 
@@ -38,7 +46,9 @@ def test_the_bytecode_is_for_python_312(sandbox):
         compiled = list(root.rglob("*.pyc"))
         assert compiled and all(".cpython-312." in path.name for path in compiled), root
         sources = [path for path in root.rglob("*.py") if path.parent.name != "__pycache__"]
-        missing = [path for path in sources if not (path.parent / "__pycache__" / f"{path.stem}.cpython-312.pyc").exists()]
+        missing = [
+            path for path in sources if not (path.parent / "__pycache__" / f"{path.stem}.cpython-312.pyc").exists()
+        ]
         assert not missing, missing[:5]
 
 

@@ -17,8 +17,11 @@ from aiplane_shared.streaming import HANDLER, STREAMING_FUNCTIONS, streaming_env
 from events.generate import EVENTS_DIR
 
 # What the adapter puts in x-amzn-request-context: API Gateway's request context, after the authorizer.
-ADMIN_CONTEXT = {"authorizer": {"principalId": "p-1", "kind": "admin", "credential": "api_key"},
-                 "identity": {"sourceIp": "203.0.113.10"}, "stage": "dev"}
+ADMIN_CONTEXT = {
+    "authorizer": {"principalId": "p-1", "kind": "admin", "credential": "api_key"},
+    "identity": {"sourceIp": "203.0.113.10"},
+    "stage": "dev",
+}
 STREAMS = {
     "mlworker_scheduler": "/v1/scheduler/status/stream",  # the status now, then changes for 3 s
     "gpufarm_agents": "/api/v1/mcp/sse?window_s=2",  # the endpoint event, then heartbeats for 2 s
@@ -50,7 +53,9 @@ def test_every_streaming_route_is_on_a_streaming_function():
 def test_sse_arrives_before_the_stream_ends(name, adapter_ports):
     headers = {"x-amzn-request-context": json.dumps(ADMIN_CONTEXT), "accept": "text/event-stream"}
     started = time.monotonic()
-    with httpx.stream("GET", f"http://127.0.0.1:{adapter_ports[name]}{STREAMS[name]}", headers=headers, timeout=30) as response:
+    with httpx.stream(
+        "GET", f"http://127.0.0.1:{adapter_ports[name]}{STREAMS[name]}", headers=headers, timeout=30
+    ) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         chunks = response.iter_raw()
@@ -66,8 +71,9 @@ def test_sse_arrives_before_the_stream_ends(name, adapter_ports):
 
 def test_buffered_routes_of_a_streaming_function_answer_too(adapter_ports):
     port = adapter_ports["mlworker_scheduler"]
-    with_context = httpx.get(f"http://127.0.0.1:{port}/v1/scheduler/status",
-                             headers={"x-amzn-request-context": json.dumps(ADMIN_CONTEXT)})
+    with_context = httpx.get(
+        f"http://127.0.0.1:{port}/v1/scheduler/status", headers={"x-amzn-request-context": json.dumps(ADMIN_CONTEXT)}
+    )
     assert with_context.status_code == 200, with_context.text
     assert httpx.get(f"http://127.0.0.1:{port}/v1/scheduler/status").status_code == 401
 
@@ -77,6 +83,8 @@ def test_sample_event_is_answered_behind_the_adapter(name, sandbox, template_fun
     family, group = name.split("_", 1)
     event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
     extra = {**streaming_environment(family, group), "_HANDLER": HANDLER, "AWS_LWA_PORT": str(free_port())}
-    response = packaged.answer_behind_adapter(template_functions[name], sandbox, dev_resources.aws_endpoint, event, extra)
+    response = packaged.answer_behind_adapter(
+        template_functions[name], sandbox, dev_resources.aws_endpoint, event, extra
+    )
     assert response["statusCode"] == 401, response  # the sample carries no credentials
     assert json.loads(response["body"])

@@ -8,8 +8,14 @@ from aiplane.errors import ErrorKind, InvalidCredentialsError, NotFoundError, Pa
 
 def test_runtime_envelope_is_openai_style():
     body = error_body("runtime", ValidationError("name is required", param="name"), "t-1")
-    assert body == {"error": {"code": "invalid_parameter_value", "message": "name is required", "param": "name",
-                              "type": "invalid_request_error"}}
+    assert body == {
+        "error": {
+            "code": "invalid_parameter_value",
+            "message": "name is required",
+            "param": "name",
+            "type": "invalid_request_error",
+        }
+    }
 
 
 def test_mlworker_envelope_has_code_from_contract_enum_and_trace_id():

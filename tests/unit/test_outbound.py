@@ -29,10 +29,22 @@ def policy(environment: str, names: dict[str, list[str]] | None = None) -> Outbo
 
 
 @pytest.mark.parametrize("environment", ["local", "dev", "prod"])
-@pytest.mark.parametrize("address", [
-    "169.254.169.254", "169.254.170.2", "fd00:ec2::254", "fe80::1", "::ffff:169.254.169.254",
-    "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::", "0.0.0.0", "::", "224.0.0.1", "255.255.255.255",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.169.254",
+        "169.254.170.2",
+        "fd00:ec2::254",
+        "fe80::1",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a9fe:a9fe",
+        "2002:a9fe:a9fe::",
+        "0.0.0.0",
+        "::",
+        "224.0.0.1",
+        "255.255.255.255",
+    ],
+)
 def test_link_local_and_metadata_addresses_are_refused_everywhere(environment, address):
     for purpose in (BACKENDS, HOOKS, AGENTS, MARKETPLACES):
         assert "refused for every purpose" in policy(environment).refusal(ipaddress.ip_address(address), purpose)
@@ -59,8 +71,14 @@ def test_loopback_and_private_need_the_purposes_allowlist():
 
 
 def test_every_resolved_address_is_checked():
-    checked = policy("prod", {"public.test": ["93.184.216.34"], "mixed.test": ["93.184.216.34", "169.254.169.254"],
-                              "inside.test": ["10.0.0.7"]})
+    checked = policy(
+        "prod",
+        {
+            "public.test": ["93.184.216.34"],
+            "mixed.test": ["93.184.216.34", "169.254.169.254"],
+            "inside.test": ["10.0.0.7"],
+        },
+    )
     checked.check_url("https://public.test/hook", HOOKS)
     with pytest.raises(OutboundRefused, match="outbound-URL policy: hooks may not reach mixed.test: 169.254.169.254"):
         checked.check_url("https://mixed.test/hook", HOOKS, param="endpointUrl")
@@ -75,8 +93,17 @@ def test_every_resolved_address_is_checked():
         checked.check_url("http://h.test:99999/", BACKENDS)
 
 
-@pytest.mark.parametrize("url", ["http://localhost/", "http://0x7f000001/", "http://2130706433/", "http://127.1/",
-                                 "http://[::ffff:127.0.0.1]/", "http://0177.0.0.1/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost/",
+        "http://0x7f000001/",
+        "http://2130706433/",
+        "http://127.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0177.0.0.1/",
+    ],
+)
 def test_other_spellings_of_loopback_are_refused(url):
     # the system resolver reads these without asking DNS; the address it yields is what is checked
     deployed = OutboundPolicy("prod", get_environment("prod").outbound_allowlists)

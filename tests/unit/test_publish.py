@@ -23,7 +23,10 @@ class Answering:
     def put_events(self, Entries):
         self.batches.append(Entries)
         if self.refuse_first:
-            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}]}
+            return {
+                "FailedEntryCount": 1,
+                "Entries": [{"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}],
+            }
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "e"} for _ in Entries]}
 
 
@@ -34,6 +37,7 @@ def answering(monkeypatch):
         monkeypatch.setattr(publish.aws, "client", lambda service: client)  # event_bus shares the module
         monkeypatch.setattr(publish, "queue_url", lambda queue: f"https://sqs/{queue.name}")
         return client
+
     return make
 
 

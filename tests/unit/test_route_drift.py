@@ -16,9 +16,12 @@ from functions.family_app import router_of
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_declared_route_is_in_the_route_table_under_its_group(family):
     table = {(route.method, route.path): route.group for route in (*routes_of(family), *extra_routes_of(family))}
-    declared = {(method, path): group for group in groups_of(family)
-                for method, path in declared_routes(router_of(family, group))
-                if method != "HEAD" and path != OPENAPI_PATH}  # the CDK routes the document on its own
+    declared = {
+        (method, path): group
+        for group in groups_of(family)
+        for method, path in declared_routes(router_of(family, group))
+        if method != "HEAD" and path != OPENAPI_PATH
+    }  # the CDK routes the document on its own
     missing = sorted(set(declared) - set(table))
     assert not missing, f"declared by a router but not in the route table: {missing}"
     misplaced = sorted(route for route, group in declared.items() if table[route] != group)

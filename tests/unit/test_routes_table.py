@@ -58,4 +58,6 @@ def test_the_agent_routes_are_extra_gpufarm_routes_of_their_own_access_level():
 def test_the_gpu_worker_protocol_routes_are_mlworker_extra_routes():
     from aiplane_shared.routes import GPU_WORKER, GPU_WORKER_ROUTES
 
-    assert {(r.family, r.method, r.path) for r in extra_routes_of("mlworker") if r.access == GPU_WORKER} == set(GPU_WORKER_ROUTES)
+    assert {(r.family, r.method, r.path) for r in extra_routes_of("mlworker") if r.access == GPU_WORKER} == set(
+        GPU_WORKER_ROUTES
+    )

@@ -16,7 +16,9 @@ LAYER_PATH = os.pathsep.join(path for path in sys.path if path.endswith(("layers
 
 
 def test_defaults_and_derived_values():
-    settings = Settings.model_validate({"AIPLANE_ENV": "dev", "AWS_REGION": "eu-west-1", "POWERTOOLS_TRACE_DISABLED": "false"})
+    settings = Settings.model_validate(
+        {"AIPLANE_ENV": "dev", "AWS_REGION": "eu-west-1", "POWERTOOLS_TRACE_DISABLED": "false"}
+    )
     assert (settings.environment, settings.resource_prefix, settings.region) == ("dev", "aiplane-dev", "eu-west-1")
     assert settings.tracing_enabled and settings.appproxy_allow_unauthorized_conf
     assert Settings.model_validate({}).environment == "local"
@@ -30,14 +32,23 @@ def test_a_malformed_variable_is_refused_with_its_name():
 
 
 def _import_on_lambda(**variables: str) -> subprocess.CompletedProcess:
-    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": LAYER_PATH, "AWS_LAMBDA_FUNCTION_NAME": "aiplane-dev-x",
-                   **variables}
-    return subprocess.run([sys.executable, "-c", "import aiplane.settings"], env=environment, capture_output=True, text=True,
-                          timeout=60)
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": LAYER_PATH,
+        "AWS_LAMBDA_FUNCTION_NAME": "aiplane-dev-x",
+        **variables,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "import aiplane.settings"], env=environment, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_on_lambda_a_missing_variable_fails_the_import_naming_it():
     failed = _import_on_lambda(AIPLANE_RESOURCE_PREFIX="aiplane-dev", AIPLANE_ACCOUNT_ID="123456789012")
     assert failed.returncode != 0 and "missing on Lambda: AIPLANE_ENV" in failed.stderr
-    assert _import_on_lambda(AIPLANE_ENV="dev", AIPLANE_RESOURCE_PREFIX="aiplane-dev",
-                             AIPLANE_ACCOUNT_ID="123456789012").returncode == 0
+    assert (
+        _import_on_lambda(
+            AIPLANE_ENV="dev", AIPLANE_RESOURCE_PREFIX="aiplane-dev", AIPLANE_ACCOUNT_ID="123456789012"
+        ).returncode
+        == 0
+    )

@@ -65,8 +65,10 @@ def choose_runner(config: AgentConfig) -> Runner:
 
     if config.require_container:
         if config.runner == "process" or not docker_with_nvidia():
-            raise RunnerUnavailable("the container runner is required (AIPLANE_AGENT_REQUIRE_CONTAINER) and docker "
-                                    "with the NVIDIA runtime does not answer here; tasks never run as the agent's processes")
+            raise RunnerUnavailable(
+                "the container runner is required (AIPLANE_AGENT_REQUIRE_CONTAINER) and docker "
+                "with the NVIDIA runtime does not answer here; tasks never run as the agent's processes"
+            )
         return ContainerRunner(default_image=config.task_image)
     if config.runner == "container" or (config.runner == "auto" and docker_with_nvidia()):
         return ContainerRunner(default_image=config.task_image)

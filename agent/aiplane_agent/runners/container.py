@@ -19,8 +19,13 @@ def docker_with_nvidia() -> bool:
     if not shutil.which("docker"):
         return False
     try:
-        runtimes = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"], capture_output=True, text=True,
-                                  timeout=DOCKER_TIMEOUT_S, check=True).stdout
+        runtimes = subprocess.run(
+            ["docker", "info", "--format", "{{json .Runtimes}}"],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_TIMEOUT_S,
+            check=True,
+        ).stdout
         return "nvidia" in json.loads(runtimes or "{}")
     except (subprocess.SubprocessError, OSError, ValueError):
         return False
@@ -31,9 +36,24 @@ def container_name(task_id: str) -> str:
 
 
 def run_command(spec: RunSpec, default_image: str) -> list[str]:
-    command = ["docker", "run", "--rm", "--name", container_name(spec.task_id), "--init",
-               "--label", f"aiplane.task={spec.task_id}", "-v", f"{spec.workdir}:{WORKSPACE}", "-w", WORKSPACE,
-               "-e", f"AIPLANE_TASK_ID={spec.task_id}", "-e", f"HOME={WORKSPACE}"]
+    command = [
+        "docker",
+        "run",
+        "--rm",
+        "--name",
+        container_name(spec.task_id),
+        "--init",
+        "--label",
+        f"aiplane.task={spec.task_id}",
+        "-v",
+        f"{spec.workdir}:{WORKSPACE}",
+        "-w",
+        WORKSPACE,
+        "-e",
+        f"AIPLANE_TASK_ID={spec.task_id}",
+        "-e",
+        f"HOME={WORKSPACE}",
+    ]
     if spec.gpu_indices:
         devices = ",".join(map(str, spec.gpu_indices))
         command += ["--runtime", "nvidia", "--gpus", f'"device={devices}"', "-e", f"CUDA_VISIBLE_DEVICES={devices}"]
@@ -66,8 +86,12 @@ class ContainerExecution:
     def stop(self, grace_s: float) -> None:
         if self.process.poll() is not None:
             return
-        subprocess.run(["docker", "stop", "--time", str(max(1, int(grace_s))), container_name(self.task_id)],
-                       capture_output=True, timeout=grace_s + DOCKER_TIMEOUT_S, check=False)
+        subprocess.run(
+            ["docker", "stop", "--time", str(max(1, int(grace_s))), container_name(self.task_id)],
+            capture_output=True,
+            timeout=grace_s + DOCKER_TIMEOUT_S,
+            check=False,
+        )
         self.process.wait(timeout=DOCKER_TIMEOUT_S)
 
 
@@ -83,6 +107,11 @@ class ContainerRunner:
     def start(self, spec: RunSpec) -> ContainerExecution:
         spec.workdir.mkdir(parents=True, exist_ok=True)
         with open(spec.log_path, "ab") as log:
-            process = subprocess.Popen(run_command(spec, self.default_image), stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                run_command(spec, self.default_image),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return ContainerExecution(spec.task_id, process)

@@ -20,8 +20,13 @@ CPU_PERIOD_US = 100_000
 def clean_environment(spec: RunSpec) -> dict[str, str]:
     tmp = spec.workdir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    environment = {"PATH": CLEAN_PATH, "HOME": str(spec.workdir), "TMPDIR": str(tmp), "LANG": "C.UTF-8",
-                   "AIPLANE_TASK_ID": spec.task_id}
+    environment = {
+        "PATH": CLEAN_PATH,
+        "HOME": str(spec.workdir),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "AIPLANE_TASK_ID": spec.task_id,
+    }
     environment.update(spec.env)
     # Granted GPUs only; none granted: no device is visible (an empty list would show them all).
     environment["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, spec.gpu_indices)) if spec.gpu_indices else "-1"
@@ -54,7 +59,7 @@ class CgroupTree:
             leaf = self.base / f"task-{spec.task_id}"
             leaf.mkdir(exist_ok=True)
             if spec.memory_gb:
-                (leaf / "memory.max").write_text(str(spec.memory_gb * 1024 ** 3))
+                (leaf / "memory.max").write_text(str(spec.memory_gb * 1024**3))
             if spec.cpu:
                 (leaf / "cpu.max").write_text(f"{spec.cpu * CPU_PERIOD_US} {CPU_PERIOD_US}")
             return leaf
@@ -70,10 +75,10 @@ def _limit_in_child(spec: RunSpec, leaf: Path | None):
             (leaf / "cgroup.procs").write_text("0")  # "0": the writing process itself
             return
         if spec.memory_gb:
-            size = spec.memory_gb * 1024 ** 3
+            size = spec.memory_gb * 1024**3
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
         if spec.cpu:
-            cores = sorted(os.sched_getaffinity(0))[:spec.cpu]
+            cores = sorted(os.sched_getaffinity(0))[: spec.cpu]
             os.sched_setaffinity(0, cores)
 
     return limit
@@ -145,8 +150,13 @@ class ProcessRunner:
         limits = "cgroup" if leaf is not None else ("rlimit" if spec.memory_gb or spec.cpu else "none")
         with open(spec.log_path, "ab") as log:
             process = subprocess.Popen(
-                spec.command, cwd=spec.workdir, env=clean_environment(spec), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its own group: stop kills all of it
+                spec.command,
+                cwd=spec.workdir,
+                env=clean_environment(spec),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: stop kills all of it
                 preexec_fn=_limit_in_child(spec, leaf),
             )
         return ProcessExecution(process, limits, leaf)

@@ -39,8 +39,13 @@ LOG_FILE = "jupyter.log"
 
 def server_command(port: int, host: str, root_dir: str, in_container: bool) -> list[str]:
     program = ["jupyter", "server"] if in_container else [sys.executable, "-m", "jupyter_server"]
-    options = [f"--ServerApp.ip={host}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-               "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root_dir}"]
+    options = [
+        f"--ServerApp.ip={host}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False",
+        f"--ServerApp.root_dir={root_dir}",
+    ]
     if in_container or os.geteuid() == 0:
         options.append("--allow-root")  # containers (and some hosts) run as root; the token still guards it
     return [*program, *options]
@@ -96,13 +101,22 @@ class JupyterServer:
         port = free_port(host)
         notebooks = self.directory / "notebooks"
         notebooks.mkdir(parents=True, exist_ok=True)
-        self.execution = self.ctx.runner.start(RunSpec(
-            task_id=f"jupyter-{self.service_id}",
-            command=server_command(port, "0.0.0.0" if container else host,
-                                   "/workspace/notebooks" if container else str(notebooks), container),
-            workdir=self.directory, log_path=self.log_path, env={"JUPYTER_TOKEN": self.token},
-            image=self.image, published=(f"{host}:{port}:{port}",) if container else (),
-        ))
+        self.execution = self.ctx.runner.start(
+            RunSpec(
+                task_id=f"jupyter-{self.service_id}",
+                command=server_command(
+                    port,
+                    "0.0.0.0" if container else host,
+                    "/workspace/notebooks" if container else str(notebooks),
+                    container,
+                ),
+                workdir=self.directory,
+                log_path=self.log_path,
+                env={"JUPYTER_TOKEN": self.token},
+                image=self.image,
+                published=(f"{host}:{port}:{port}",) if container else (),
+            )
+        )
         if self.stopped.is_set():
             self.shutdown()
             return None
@@ -161,8 +175,9 @@ class JupyterServices(BaseComponent):
         self.last_error: str | None = None  # of the latest server start or exit; None once one starts
 
     def tick(self, ctx: AgentContext) -> None:
-        services = self.poll.assigned(ctx.config.poll_s, lambda: ctx.api.mlworker(
-            "POST", f"/v1/jupyter/workers/{ctx.worker_id}/services"))
+        services = self.poll.assigned(
+            ctx.config.poll_s, lambda: ctx.api.mlworker("POST", f"/v1/jupyter/workers/{ctx.worker_id}/services")
+        )
         if services is not None:
             self._follow(services)
 
@@ -214,8 +229,13 @@ class JupyterServices(BaseComponent):
             self.ctx.api.mlworker("POST", f"/v1/jupyter/services/{service_id}/state", body)
             return True
         except ApiError as error:
-            log("jupyter report refused", service_id=service_id, status=status, code=error.status_code,
-                error=error.body[:300])
+            log(
+                "jupyter report refused",
+                service_id=service_id,
+                status=status,
+                code=error.status_code,
+                error=error.body[:300],
+            )
         except httpx.HTTPError as error:
             log("mlworker unreachable", error=type(error).__name__)
         return False

@@ -30,9 +30,16 @@ from aiplane_agent.services import AssignmentPoll
 SERVED_FORMATS = ("onnx",)
 DOWNLOAD_TIMEOUT_S = 300.0
 ONNX_TYPES = {  # onnxruntime's type names → numpy dtypes
-    "tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16",
-    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int16)": "int16", "tensor(int8)": "int8",
-    "tensor(uint8)": "uint8", "tensor(bool)": "bool", "tensor(string)": "object",
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int16)": "int16",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+    "tensor(string)": "object",
 }
 
 
@@ -69,8 +76,11 @@ class OnnxModel:
         missing = [spec.name for spec in self.inputs if spec.name not in inputs]
         unknown = sorted(set(inputs) - {spec.name for spec in self.inputs})
         if missing or unknown:
-            raise InputError(f"the model's inputs are {self._names()}" + (f"; missing {missing}" if missing else "")
-                             + (f"; unknown {unknown}" if unknown else ""))
+            raise InputError(
+                f"the model's inputs are {self._names()}"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; unknown {unknown}" if unknown else "")
+            )
         feed = {}
         for spec in self.inputs:
             try:
@@ -105,8 +115,9 @@ class ModelServing(BaseComponent):
         return [Route("POST", "/models/{model_id}/predict", self.predict)]
 
     def tick(self, ctx: AgentContext) -> None:
-        assigned = self.poll.assigned(ctx.config.poll_s, lambda: ctx.api.gpufarm(
-            "POST", f"/api/v1/gpu/agents/{ctx.instance_id}/models"))
+        assigned = self.poll.assigned(
+            ctx.config.poll_s, lambda: ctx.api.gpufarm("POST", f"/api/v1/gpu/agents/{ctx.instance_id}/models")
+        )
         if assigned is None:
             return
         wanted = {model["model_id"]: model for model in assigned}
@@ -115,7 +126,11 @@ class ModelServing(BaseComponent):
                 del self.models[model_id]
                 (self.directory / f"{model_id}.onnx").unlink(missing_ok=True)
                 log("model unloaded", model_id=model_id)
-            new = [model for model_id, model in wanted.items() if model_id not in self.models and model_id not in self.loading]
+            new = [
+                model
+                for model_id, model in wanted.items()
+                if model_id not in self.models and model_id not in self.loading
+            ]
             self.loading.update(model["model_id"] for model in new)
         for model in new:
             threading.Thread(target=self._load, args=(model,), name=f"model-{model['model_id']}", daemon=True).start()
@@ -124,8 +139,12 @@ class ModelServing(BaseComponent):
         model_id = model["model_id"]
         try:
             if model["format"] not in SERVED_FORMATS:
-                self.report(model_id, "failed", error=f"this agent serves {', '.join(SERVED_FORMATS)} models with "
-                                                      f"onnxruntime; {model['format']} models are not served")
+                self.report(
+                    model_id,
+                    "failed",
+                    error=f"this agent serves {', '.join(SERVED_FORMATS)} models with "
+                    f"onnxruntime; {model['format']} models are not served",
+                )
                 return
             path = self.directory / f"{model_id}.onnx"
             try:
@@ -133,7 +152,9 @@ class ModelServing(BaseComponent):
                 loaded = OnnxModel(path, execution_providers(bool(self.ctx.inventory.gpus)))
             except Exception as error:
                 path.unlink(missing_ok=True)
-                self.report(model_id, "failed", error=f"could not load the model: {type(error).__name__}: {error}"[:1000])
+                self.report(
+                    model_id, "failed", error=f"could not load the model: {type(error).__name__}: {error}"[:1000]
+                )
                 return
             with self.lock:
                 self.models[model_id] = loaded
@@ -161,11 +182,16 @@ class ModelServing(BaseComponent):
 
     def report(self, model_id: str, status: str, **fields: Any) -> bool:
         try:
-            self.ctx.api.gpufarm("POST", f"/api/v1/gpu/agents/{self.ctx.instance_id}/models/{model_id}/state",
-                                 {"status": status, **fields})
+            self.ctx.api.gpufarm(
+                "POST",
+                f"/api/v1/gpu/agents/{self.ctx.instance_id}/models/{model_id}/state",
+                {"status": status, **fields},
+            )
             return True
         except ApiError as error:
-            log("model report refused", model_id=model_id, status=status, code=error.status_code, error=error.body[:300])
+            log(
+                "model report refused", model_id=model_id, status=status, code=error.status_code, error=error.body[:300]
+            )
         except httpx.HTTPError as error:
             log("gpufarm unreachable", error=type(error).__name__)
         return False
@@ -186,8 +212,17 @@ class ModelServing(BaseComponent):
             outputs = model.predict(body["inputs"])
         except InputError as error:
             return HttpResponse.of_json(400, {"error": str(error)})
-        return HttpResponse.of_json(200, {"outputs": outputs, "metadata": {
-            "runtime": "onnxruntime", "provider": model.provider, "used_gpu": model.provider == "CUDAExecutionProvider"}})
+        return HttpResponse.of_json(
+            200,
+            {
+                "outputs": outputs,
+                "metadata": {
+                    "runtime": "onnxruntime",
+                    "provider": model.provider,
+                    "used_gpu": model.provider == "CUDAExecutionProvider",
+                },
+            },
+        )
 
     def running_work(self) -> int:
         with self.lock:

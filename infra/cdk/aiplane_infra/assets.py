@@ -54,8 +54,11 @@ def find_python312() -> str:
     candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.12*/bin/python3.12"), reverse=True)
     for candidate in filter(None, candidates):
         # The interpreter itself, not a shim: the packaged tests run it with a bare PATH.
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12), sys.executable)"],
-                               capture_output=True, text=True)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12), sys.executable)"],
+            capture_output=True,
+            text=True,
+        )
         if probe.returncode == 0 and probe.stdout.startswith("True "):
             return probe.stdout.split(" ", 1)[1].strip()
     raise MissingPython312(
@@ -76,7 +79,9 @@ def build_all() -> BuiltAssets:
 
 
 def build_functions() -> Path:
-    return _cached_zip("functions", _sources_key(FUNCTIONS_DIR), lambda tree: _copy_sources(FUNCTIONS_DIR, tree / "functions"))
+    return _cached_zip(
+        "functions", _sources_key(FUNCTIONS_DIR), lambda tree: _copy_sources(FUNCTIONS_DIR, tree / "functions")
+    )
 
 
 def build_domain() -> Path:
@@ -91,9 +96,25 @@ def build_dependencies() -> Path:
     def fill(tree: Path) -> None:
         target = tree / "python"
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile", "--target", str(target),
-             *(f"--platform={platform}" for platform in PLATFORMS), "--implementation", "cp", "--python-version", PYTHON_VERSION,
-             "--only-binary=:all:", "--requirement", str(LAMBDA_LOCK)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-compile",
+                "--target",
+                str(target),
+                *(f"--platform={platform}" for platform in PLATFORMS),
+                "--implementation",
+                "cp",
+                "--python-version",
+                PYTHON_VERSION,
+                "--only-binary=:all:",
+                "--requirement",
+                str(LAMBDA_LOCK),
+            ],
             check=True,
         )
         shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: nothing runs them on Lambda
@@ -124,12 +145,17 @@ def _cached_zip(name: str, inputs_key: str, fill) -> Path:
     if target.is_file():
         return target
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    for stale in [*BUILD_DIR.glob(f"{name}-*"), *BUILD_DIR.glob("unpacked-*")]:  # earlier builds, and trees unpacked from them
+    for stale in [
+        *BUILD_DIR.glob(f"{name}-*"),
+        *BUILD_DIR.glob("unpacked-*"),
+    ]:  # earlier builds, and trees unpacked from them
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     tree = BUILD_DIR / f"{name}-{key}.building"
     fill(tree)
-    subprocess.run([find_python312(), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(tree)],
-                   check=True)
+    subprocess.run(
+        [find_python312(), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(tree)],
+        check=True,
+    )
     partial = target.with_suffix(".zip.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(tree.rglob("*")):
@@ -151,7 +177,11 @@ def _sources_key(*roots: Path) -> str:
     parts: list[bytes] = []
     for root in roots:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            parts += [str(path.relative_to(REPO_ROOT)).encode(), path.read_bytes(), str(os.access(path, os.X_OK)).encode()]
+            parts += [
+                str(path.relative_to(REPO_ROOT)).encode(),
+                path.read_bytes(),
+                str(os.access(path, os.X_OK)).encode(),
+            ]
     return _digest(parts)
 
 

@@ -45,8 +45,14 @@ class DataStack(cdk.Stack):
 
 
 class AsyncStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, appproxy: FunctionNetwork | None = None,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        environment: Environment,
+        appproxy: FunctionNetwork | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.functions = functions = FunctionFactory(self, "Functions", environment, appproxy=appproxy)
         self.queues = WorkQueues(self, "Queues", environment, functions)
@@ -56,23 +62,41 @@ class AsyncStack(cdk.Stack):
 
 
 class ApiStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, family: str,
-                 fleet: FleetNetwork | None = None, appproxy: FunctionNetwork | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        environment: Environment,
+        family: str,
+        fleet: FleetNetwork | None = None,
+        appproxy: FunctionNetwork | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.functions = functions = FunctionFactory(self, "Functions", environment, fleet=fleet, appproxy=appproxy)
         self.family_api = FamilyApi(self, "Api", family, functions)
         # Published for whoever needs the URL without a cross-stack reference (GPU agents' user data).
-        ssm.StringParameter(self, "ApiUrl", parameter_name=api_url_parameter(environment.resource_prefix, family),
-                            string_value=self.family_api.api.url, description=f"{family} API base URL")
+        ssm.StringParameter(
+            self,
+            "ApiUrl",
+            parameter_name=api_url_parameter(environment.resource_prefix, family),
+            string_value=self.family_api.api.url,
+            description=f"{family} API base URL",
+        )
         cdk.CfnOutput(self, "BaseUrl", value=self.family_api.api.url, description=f"{family} API (stage URL)")
         if family in WEBSOCKET_FAMILIES:
             self.websocket_api = FamilyWebSocketApi(self, "WebSocket", family, functions)
             # The live-updates sender (async stack) posts to connections through this endpoint.
-            ssm.StringParameter(self, "WebSocketManagementUrl",
-                                parameter_name=websocket_management_parameter(environment.resource_prefix, family),
-                                string_value=self.websocket_api.stage.callback_url,
-                                description=f"{family} WebSocket API management endpoint (PostToConnection)")
-            cdk.CfnOutput(self, "WebSocketUrl", value=self.websocket_api.stage.url, description=f"{family} /ws (wss URL)")
+            ssm.StringParameter(
+                self,
+                "WebSocketManagementUrl",
+                parameter_name=websocket_management_parameter(environment.resource_prefix, family),
+                string_value=self.websocket_api.stage.callback_url,
+                description=f"{family} WebSocket API management endpoint (PostToConnection)",
+            )
+            cdk.CfnOutput(
+                self, "WebSocketUrl", value=self.websocket_api.stage.url, description=f"{family} /ws (wss URL)"
+            )
         if family == APPPROXY and environment.appproxy_coordinator_domain:
             self._coordinator_domain(environment)
 
@@ -81,19 +105,29 @@ class ApiStack(cdk.Stack):
         if not environment.appproxy_coordinator_certificate_arn:
             raise ValueError("appproxy_coordinator_domain needs appproxy_coordinator_certificate_arn")
         domain = apigw.DomainName(
-            self, "CoordinatorDomain", domain_name=environment.appproxy_coordinator_domain,
+            self,
+            "CoordinatorDomain",
+            domain_name=environment.appproxy_coordinator_domain,
             certificate=acm.Certificate.from_certificate_arn(
-                self, "CoordinatorCertificate", environment.appproxy_coordinator_certificate_arn),
-            endpoint_type=apigw.EndpointType.REGIONAL, security_policy=apigw.SecurityPolicy.TLS_1_2,
+                self, "CoordinatorCertificate", environment.appproxy_coordinator_certificate_arn
+            ),
+            endpoint_type=apigw.EndpointType.REGIONAL,
+            security_policy=apigw.SecurityPolicy.TLS_1_2,
         )
         domain.add_base_path_mapping(self.family_api.api, stage=self.family_api.api.deployment_stage)
-        cdk.CfnOutput(self, "CoordinatorDomainTarget", value=domain.domain_name_alias_domain_name,
-                      description="CNAME/alias target of the appproxy coordinator domain (workers' coordinator URL)")
+        cdk.CfnOutput(
+            self,
+            "CoordinatorDomainTarget",
+            value=domain.domain_name_alias_domain_name,
+            description="CNAME/alias target of the appproxy coordinator domain (workers' coordinator URL)",
+        )
 
 
 class MonitoringStack(cdk.Stack):
     """The alarms of every other stack (by physical names) and the topic they notify."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, function_names: list[str], **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, environment: Environment, function_names: list[str], **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.alarms = Alarms(self, "Alarms", environment, function_names)

@@ -38,19 +38,26 @@ def anchor(chain: Chain) -> StoredDigest:
     for shard, head in current.items():
         low = since.get(shard, 0) + 1
         for entry in chain.entry.query(
-            chain.partition(shard), chain.entry.sk.between(sequence_key(low), sequence_key(int(head.sequence_num))),
+            chain.partition(shard),
+            chain.entry.sk.between(sequence_key(low), sequence_key(int(head.sequence_num))),
             consistent_read=True,
         ):
             anchored[str(int(entry.sequence_num))] = entry.event_hash
     digest = {
-        "chain": chain.name, "digest_time": now_iso(), "shards": chain.shards,
-        "sequence_num": newest_sequence(current), "total_events": total_appended(chain, current),
+        "chain": chain.name,
+        "digest_time": now_iso(),
+        "shards": chain.shards,
+        "sequence_num": newest_sequence(current),
+        "total_events": total_appended(chain, current),
         "root_hash": root_hash(chain, current),
-        "heads": [{"shard": shard, "sequence_num": int(head.sequence_num), "event_hash": head.event_hash}
-                  for shard, head in sorted(current.items())],
+        "heads": [
+            {"shard": shard, "sequence_num": int(head.sequence_num), "event_hash": head.event_hash}
+            for shard, head in sorted(current.items())
+        ],
         "events": anchored,
         "previous_digest": {"key": previous.key, "sha256": previous.sha256, "signature": previous.signature}
-        if previous else None,
+        if previous
+        else None,
     }
     return digests.put_digest(chain.digest_key_prefix, digest)
 
@@ -110,8 +117,9 @@ def _walk_digests(chain: Chain) -> _Anchors:
     return anchors
 
 
-def _first_bad_in_shard(chain: Chain, shard: int, entries: list[Any], head: Any, anchors: _Anchors,
-                        now: datetime) -> int | None:
+def _first_bad_in_shard(
+    chain: Chain, shard: int, entries: list[Any], head: Any, anchors: _Anchors, now: datetime
+) -> int | None:
     expected, prev = chain.first_sequence(shard), GENESIS_HASH
     hashes = {int(entry.sequence_num): entry.event_hash for entry in entries}
     if chain.retention is not None:
@@ -151,8 +159,9 @@ def verify(chain: Chain, now: datetime | None = None) -> Verification:
     current = heads(chain)
     first_tampered, total = None, 0
     for shard in range(chain.shards):
-        entries = list(chain.entry.query(chain.partition(shard), chain.entry.sk.startswith(SEQUENCE_PREFIX),
-                                         consistent_read=True))
+        entries = list(
+            chain.entry.query(chain.partition(shard), chain.entry.sk.startswith(SEQUENCE_PREFIX), consistent_read=True)
+        )
         total += len(entries)
         bad = _first_bad_in_shard(chain, shard, entries, current.get(shard), anchors, now)
         if bad is not None and (first_tampered is None or bad < first_tampered):
@@ -161,8 +170,13 @@ def verify(chain: Chain, now: datetime | None = None) -> Verification:
     if problem is None and first_tampered is not None:
         problem = f"entry {first_tampered} does not hold"
     return Verification(
-        valid=problem is None, first_tampered=first_tampered, total_events=total, root_hash=root_hash(chain, current),
-        newest_digest=anchors.newest, digests_checked=anchors.checked, problem=problem,
+        valid=problem is None,
+        first_tampered=first_tampered,
+        total_events=total,
+        root_hash=root_hash(chain, current),
+        newest_digest=anchors.newest,
+        digests_checked=anchors.checked,
+        problem=problem,
     )
 
 
@@ -170,9 +184,15 @@ def signed_head(stored: StoredDigest) -> dict[str, Any]:
     """A digest as an API answers it: the signed head and what a client needs to check it."""
     digest = stored.digest
     return {
-        "root_hash": digest["root_hash"], "timestamp": digest["digest_time"], "total_events": digest["total_events"],
-        "sequence_num": digest["sequence_num"], "heads": digest["heads"], "digest_key": stored.key,
-        "signature": stored.signature, "key_id": stored.key_id, "signing_algorithm": stored.signing_algorithm,
+        "root_hash": digest["root_hash"],
+        "timestamp": digest["digest_time"],
+        "total_events": digest["total_events"],
+        "sequence_num": digest["sequence_num"],
+        "heads": digest["heads"],
+        "digest_key": stored.key,
+        "signature": stored.signature,
+        "key_id": stored.key_id,
+        "signing_algorithm": stored.signing_algorithm,
         "signed_digest_sha256": hashlib.sha256(canonical_json(digest)).hexdigest(),
         "previous_digest": digest["previous_digest"]["key"] if digest["previous_digest"] else None,
     }

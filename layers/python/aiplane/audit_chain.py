@@ -102,7 +102,9 @@ def entry_hash(chain: Chain, entry: Any) -> str:
 def heads(chain: Chain) -> dict[int, Any]:
     """Every shard's head item (shards without one yet are absent), in one consistent batch read."""
     keys = [(chain.partition(shard), HEAD) for shard in range(chain.shards)]
-    return {int(head.pk[len(chain.partition_prefix):]): head for head in chain.head.batch_get(keys, consistent_read=True)}
+    return {
+        int(head.pk[len(chain.partition_prefix) :]): head for head in chain.head.batch_get(keys, consistent_read=True)
+    }
 
 
 def _next_sequence(chain: Chain, shard: int, head: Any) -> int:
@@ -112,8 +114,9 @@ def _next_sequence(chain: Chain, shard: int, head: Any) -> int:
 def _advance_head(chain: Chain, shard: int, entry: Any) -> None:
     """Move the shard's head to `entry` unless it is there or further already."""
     sequence = int(entry.sequence_num)
-    head = chain.head(chain.partition(shard), HEAD, sequence_num=sequence, event_hash=entry.event_hash,
-                      timestamp=now_iso())
+    head = chain.head(
+        chain.partition(shard), HEAD, sequence_num=sequence, event_hash=entry.event_hash, timestamp=now_iso()
+    )
     try:
         head.save(condition=chain.head.pk.does_not_exist() | (chain.head.sequence_num < sequence))
     except PutError as error:

@@ -29,7 +29,9 @@ from aiplane.mlworker import migrate
 def files() -> int:
     moved = 0
     for node in FileNodeRecord.by_creation.query(ALL_NODES):
-        node.update(actions=[FileNodeRecord.gsi2pk.set(all_nodes_key(node.node_id))], condition=FileNodeRecord.pk.exists())
+        node.update(
+            actions=[FileNodeRecord.gsi2pk.set(all_nodes_key(node.node_id))], condition=FileNodeRecord.pk.exists()
+        )
         moved += 1
     return moved
 
@@ -37,8 +39,11 @@ def files() -> int:
 def raw_events() -> int:
     moved = 0
     for record in RawEventRecord.query(RAW_EVENTS_PARTITION):
-        copy = RawEventRecord(raw_events_key(int(record.nid)), record.sk, **{
-            name: getattr(record, name) for name in RawEventRecord.get_attributes() if name not in ("pk", "sk")})
+        copy = RawEventRecord(
+            raw_events_key(int(record.nid)),
+            record.sk,
+            **{name: getattr(record, name) for name in RawEventRecord.get_attributes() if name not in ("pk", "sk")},
+        )
         copy.save()
         record.delete()
         moved += 1
@@ -48,17 +53,29 @@ def raw_events() -> int:
 def triggers() -> int:
     filled = 0
     for trigger in TriggerRecord.by_created.query("TRIGGERS", filter_condition=TriggerRecord.gsi3pk.does_not_exist()):
-        trigger.update(actions=[TriggerRecord.gsi3pk.set(trigger_function_key(trigger.function)),
-                                TriggerRecord.gsi3sk.set(trigger.gsi1sk)], condition=TriggerRecord.pk.exists())
+        trigger.update(
+            actions=[
+                TriggerRecord.gsi3pk.set(trigger_function_key(trigger.function)),
+                TriggerRecord.gsi3sk.set(trigger.gsi1sk),
+            ],
+            condition=TriggerRecord.pk.exists(),
+        )
         filled += 1
     return filled
 
 
 def access_entries() -> int:
     filled = 0
-    for entry in AccessEntryRecord.by_creation.query("ACCESS", filter_condition=AccessEntryRecord.gsi3pk.does_not_exist()):
-        entry.update(actions=[AccessEntryRecord.gsi3pk.set(identity_entries_key(entry.identity)),
-                              AccessEntryRecord.gsi3sk.set(entry.gsi2sk)], condition=AccessEntryRecord.pk.exists())
+    for entry in AccessEntryRecord.by_creation.query(
+        "ACCESS", filter_condition=AccessEntryRecord.gsi3pk.does_not_exist()
+    ):
+        entry.update(
+            actions=[
+                AccessEntryRecord.gsi3pk.set(identity_entries_key(entry.identity)),
+                AccessEntryRecord.gsi3sk.set(entry.gsi2sk),
+            ],
+            condition=AccessEntryRecord.pk.exists(),
+        )
         filled += 1
     return filled
 
@@ -68,14 +85,24 @@ def auth_failures(now: datetime | None = None) -> int:
     today = now or datetime.now(UTC)
     for days_ago in range(AUTH_ALERT_DAYS):
         day = today - timedelta(days=days_ago)
-        for event in AuthEventRecord.by_day.query(day_key(SUCCESS, day), filter_condition=AuthEventRecord.outcome == FAILURE):
-            event.update(actions=[AuthEventRecord.gsi2pk.set(day_key(FAILURE, event.at))], condition=AuthEventRecord.pk.exists())
+        for event in AuthEventRecord.by_day.query(
+            day_key(SUCCESS, day), filter_condition=AuthEventRecord.outcome == FAILURE
+        ):
+            event.update(
+                actions=[AuthEventRecord.gsi2pk.set(day_key(FAILURE, event.at))], condition=AuthEventRecord.pk.exists()
+            )
             moved += 1
     return moved
 
 
-STEPS = {"files": files, "raw events": raw_events, "event triggers": triggers, "access entries": access_entries,
-         "auth failures": auth_failures, **migrate.STEPS}
+STEPS = {
+    "files": files,
+    "raw events": raw_events,
+    "event triggers": triggers,
+    "access entries": access_entries,
+    "auth failures": auth_failures,
+    **migrate.STEPS,
+}
 
 
 def run() -> dict[str, int]:

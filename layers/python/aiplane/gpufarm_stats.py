@@ -31,6 +31,9 @@ def models_loaded() -> int:
     ready = [model for model in ModelRecord.ready_now.query(READY_MODELS) if model.agent_instance_id]
     agents = {model.agent_instance_id for model in ready}
     cutoff = now().timestamp()
-    live = {agent.instance_id for agent in GpuAgentRecord.batch_get([(GpuAgentRecord.key(i), "META") for i in agents])
-            if agent.expires_at_epoch > cutoff}
+    live = {
+        agent.instance_id
+        for agent in GpuAgentRecord.batch_get([(GpuAgentRecord.key(i), "META") for i in agents])
+        if agent.expires_at_epoch > cutoff
+    }
     return sum(1 for model in ready if model.agent_instance_id in live)

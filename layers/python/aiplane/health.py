@@ -52,12 +52,17 @@ class RequestCounter:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             uptime = max(time.monotonic() - self.started, 1e-9)
-            return {"requests_total": self.total, "requests_per_second": round(self.total / uptime, 3),
-                    "active_connections": self.in_flight, "uptime_seconds": round(uptime, 3)}
+            return {
+                "requests_total": self.total,
+                "requests_per_second": round(self.total / uptime, 3),
+                "active_connections": self.in_flight,
+                "uptime_seconds": round(uptime, 3),
+            }
 
 
-def prometheus_text(metrics: dict[str, tuple[str, float]], labels: dict[str, str] | None = None,
-                    counters: frozenset[str] = frozenset()) -> str:
+def prometheus_text(
+    metrics: dict[str, tuple[str, float]], labels: dict[str, str] | None = None, counters: frozenset[str] = frozenset()
+) -> str:
     """Render `{name: (help, value)}` as Prometheus exposition text: gauges, and counters for the
     names in `counters` (values that only grow)."""
     label_text = ""

@@ -38,8 +38,11 @@ def correlation_id(scope: MutableMapping[str, Any]) -> str:
     if known:
         return known
     context = (scope.get("aws.event") or {}).get("requestContext") or {}
-    found = (context.get("requestId") or dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
-             or str(uuid.uuid4()))
+    found = (
+        context.get("requestId")
+        or dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
+        or str(uuid.uuid4())
+    )
     scope[_CORRELATION_ID] = found
     return found
 

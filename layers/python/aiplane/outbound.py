@@ -37,10 +37,20 @@ Resolver = Callable[[str, int], list[str]]
 # Never reachable, whatever an allowlist says: link-local (169.254.169.254 is the EC2, ECS, GCP
 # and Azure metadata service), AWS's IPv6 instance services (fd00:ec2::254 metadata, ::253 DNS),
 # Alibaba's metadata address, "this host" (0.0.0.0 and :: reach loopback), multicast, reserved.
-ALWAYS_REFUSED = tuple(ipaddress.ip_network(network) for network in (
-    "169.254.0.0/16", "fe80::/10", "fd00:ec2::/32", "100.100.100.200/32", "0.0.0.0/8", "::/128",
-    "224.0.0.0/4", "ff00::/8", "240.0.0.0/4",
-))
+ALWAYS_REFUSED = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::/32",
+        "100.100.100.200/32",
+        "0.0.0.0/8",
+        "::/128",
+        "224.0.0.0/4",
+        "ff00::/8",
+        "240.0.0.0/4",
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -68,9 +78,13 @@ def system_resolver(host: str, port: int) -> list[str]:
 class OutboundPolicy:
     """Which addresses each purpose may reach; `resolver` is injectable so tests never connect."""
 
-    def __init__(self, environment: str, allowlists: Mapping[str, Iterable[str]], resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self, environment: str, allowlists: Mapping[str, Iterable[str]], resolver: Resolver = system_resolver
+    ) -> None:
         self.environment = environment
-        self.allowlists = {purpose: tuple(ipaddress.ip_network(n) for n in networks) for purpose, networks in allowlists.items()}
+        self.allowlists = {
+            purpose: tuple(ipaddress.ip_network(n) for n in networks) for purpose, networks in allowlists.items()
+        }
         self.resolver = resolver
 
     def refusal(self, address: Address, purpose: str) -> str | None:
@@ -82,9 +96,17 @@ class OutboundPolicy:
         allowed = self.allowlists.get(purpose, ())
         if all(form.is_global for form in forms) or any(form in network for form in forms for network in allowed):
             return None
-        kind = "loopback" if any(form.is_loopback for form in forms) else "private" if any(form.is_private for form in forms) else "non-public"
-        return (f"{address} is a {kind} address, which the {self.environment} environment's "
-                f"{purpose} allowlist (outbound_allowlists) does not admit")
+        kind = (
+            "loopback"
+            if any(form.is_loopback for form in forms)
+            else "private"
+            if any(form.is_private for form in forms)
+            else "non-public"
+        )
+        return (
+            f"{address} is a {kind} address, which the {self.environment} environment's "
+            f"{purpose} allowlist (outbound_allowlists) does not admit"
+        )
 
     def addresses(self, host: str, port: int) -> list[Address]:
         """The host's addresses (a literal address is itself); OSError when the name does not resolve."""
@@ -141,8 +163,14 @@ class _CheckedNetwork(httpcore.SyncBackend):
         self.purpose = purpose
         self.policy = policy
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
         policy = self.policy or environment_policy()
         try:
             addresses = policy.admitted(host, port, self.purpose)
@@ -162,13 +190,17 @@ class _CheckedTransport(httpx.HTTPTransport):
         super().__init__(limits=limits)
         # httpx builds its pool without a way to name the network backend; this pool connects through the policy.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
             network_backend=_CheckedNetwork(purpose, policy),
         )
 
 
-def client(purpose: str, *, policy: OutboundPolicy | None = None, limits: httpx.Limits = DEFAULT_LIMITS, **kwargs: Any) -> httpx.Client:
+def client(
+    purpose: str, *, policy: OutboundPolicy | None = None, limits: httpx.Limits = DEFAULT_LIMITS, **kwargs: Any
+) -> httpx.Client:
     """An httpx client whose every connection passes the policy (the environment's unless given)."""
     return httpx.Client(transport=_CheckedTransport(purpose, policy, limits), max_redirects=MAX_REDIRECTS, **kwargs)
 

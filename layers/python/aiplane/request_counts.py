@@ -58,9 +58,13 @@ class SharedRequestCount:
         if not count:
             return
         try:
-            client("dynamodb").update_item(TableName=get_settings().resource(self.family), Key=_key(self.family, random.randrange(SHARDS)),
-                                           UpdateExpression="ADD #value :count", ExpressionAttributeNames={"#value": "value"},
-                                           ExpressionAttributeValues={":count": {"N": str(count)}})
+            client("dynamodb").update_item(
+                TableName=get_settings().resource(self.family),
+                Key=_key(self.family, random.randrange(SHARDS)),
+                UpdateExpression="ADD #value :count",
+                ExpressionAttributeNames={"#value": "value"},
+                ExpressionAttributeValues={":count": {"N": str(count)}},
+            )
         except Exception:  # counting must never fail a request
             logger.exception("request count not flushed")
             with self._lock:
@@ -69,8 +73,13 @@ class SharedRequestCount:
     def total(self) -> int:
         """Every instance's flushed requests plus this instance's pending ones."""
         table = get_settings().resource(self.family)
-        request = {table: {"Keys": [_key(self.family, shard) for shard in range(SHARDS)], "ProjectionExpression": "#value",
-                           "ExpressionAttributeNames": {"#value": "value"}}}
+        request = {
+            table: {
+                "Keys": [_key(self.family, shard) for shard in range(SHARDS)],
+                "ProjectionExpression": "#value",
+                "ExpressionAttributeNames": {"#value": "value"},
+            }
+        }
         with self._lock:
             total = self.pending
         while request:

@@ -43,8 +43,12 @@ class Settings(BaseModel):
     region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     account_id: str = Field(ENVIRONMENTS["local"].account or "", alias="AIPLANE_ACCOUNT_ID")
     trace_disabled: bool = Field(True, alias="POWERTOOLS_TRACE_DISABLED")
-    request_budget_s: float = Field(DEFAULT_REQUEST_BUDGET_S, gt=0, alias="AIPLANE_REQUEST_BUDGET_S")  # then a buffered route answers 504
-    stream_budget_s: float = Field(DEFAULT_STREAM_BUDGET_S, gt=0, alias="AIPLANE_STREAM_BUDGET_S")  # the same until a stream starts
+    request_budget_s: float = Field(
+        DEFAULT_REQUEST_BUDGET_S, gt=0, alias="AIPLANE_REQUEST_BUDGET_S"
+    )  # then a buffered route answers 504
+    stream_budget_s: float = Field(
+        DEFAULT_STREAM_BUDGET_S, gt=0, alias="AIPLANE_STREAM_BUDGET_S"
+    )  # the same until a stream starts
     # Bodies above this travel through S3 presigned URLs: a Lambda payload is 6 MB, base64 included.
     inline_body_max_bytes: int = Field(4 * 1024 * 1024, gt=0, alias="AIPLANE_INLINE_BODY_MAX_BYTES")
     # Step Functions state is limited to 256 KB: larger values are kept in S3 and passed by reference.
@@ -133,9 +137,11 @@ REQUIRED_ON_LAMBDA = ("AIPLANE_ENV", "AIPLANE_RESOURCE_PREFIX", "AIPLANE_ACCOUNT
 # and which group a streaming function runs (AIPLANE_FUNCTION); the local stack runs many functions
 # in one process, so those are read per invocation, not cached here.
 VARIABLES = frozenset(
-    name for field in Settings.model_fields.values()
+    name
+    for field in Settings.model_fields.values()
     for name in (field.validation_alias.choices if isinstance(field.validation_alias, AliasChoices) else [field.alias])
-    if isinstance(name, str))
+    if isinstance(name, str)
+)
 
 
 @cache

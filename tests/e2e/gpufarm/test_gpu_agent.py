@@ -30,17 +30,40 @@ def test_agent_registers_heartbeats_serves_and_stops_cleanly(api_base, auth, tmp
     contract = running_contract(owner_id, agent_port=port)
     instance_id = contract.instance_id
     credential = contract.auth["Authorization"].removeprefix("Bearer ")
-    agent = start_agent_process(["--api-url", f"{api_base}/gpufarm", "--credential", credential,
-                                 "--instance-id", instance_id, "--host", "127.0.0.1", "--port", str(port),
-                                 "--advertise-host", "127.0.0.1", "--heartbeat-s", "0.2", "--state-dir", str(tmp_path)], {})
+    agent = start_agent_process(
+        [
+            "--api-url",
+            f"{api_base}/gpufarm",
+            "--credential",
+            credential,
+            "--instance-id",
+            instance_id,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--advertise-host",
+            "127.0.0.1",
+            "--heartbeat-s",
+            "0.2",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        {},
+    )
     try:
         wait_for(lambda: instance_id in loads(api_base, owner))
-        response = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=owner, json={"method": "GET", "path": "/health"})
+        response = httpx.post(
+            f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=owner, json={"method": "GET", "path": "/health"}
+        )
         assert response.status_code == 200, response.text
         assert response.json()["instance_id"] == instance_id and response.json()["runner"]["runner"] == "process"
         # Nothing on the agent serves an unknown path: the proxy answers the agent's 404, never an echo.
-        unknown = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=owner, json={
-            "method": "POST", "path": "/v1/inference", "payload": {"prompt": "Hello world"}})
+        unknown = httpx.post(
+            f"{api_base}/gpufarm/api/v1/gpu/proxy",
+            headers=owner,
+            json={"method": "POST", "path": "/v1/inference", "payload": {"prompt": "Hello world"}},
+        )
         assert unknown.status_code == 404 and "Hello world" not in unknown.text
         # The served request shows up in the next heartbeats as a response time.
         wait_for(lambda: loads(api_base, owner).get(instance_id, {}).get("response_time_ms", 0) > 0)
@@ -61,8 +84,9 @@ def test_local_mode_runs_an_agent_per_running_instance(api_base, auth, local_sta
     try:
         created = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/instances/aws/g5.xlarge", headers=auth, json={}).json()
         queue.run_worker()
-        instance_id = ec2.describe_instances(Filters=[{"Name": "tag:aiplane:contract", "Values": [created["contract_id"]]}])[
-            "Reservations"][0]["Instances"][0]["InstanceId"]
+        instance_id = ec2.describe_instances(
+            Filters=[{"Name": "tag:aiplane:contract", "Values": [created["contract_id"]]}]
+        )["Reservations"][0]["Instances"][0]["InstanceId"]
 
         supervisor.observe_once(ec2, events)  # EC2 says running: the event goes out, the agent starts
         queue.run_worker()
@@ -70,8 +94,11 @@ def test_local_mode_runs_an_agent_per_running_instance(api_base, auth, local_sta
 
         assert get_contract(created["contract_id"]).status == "running"
         wait_for(lambda: instance_id in loads(api_base, auth))
-        proxied = httpx.post(f"{api_base}/gpufarm/api/v1/gpu/proxy", headers=auth,
-                             json={"target": instance_id, "method": "GET", "path": "/health"})
+        proxied = httpx.post(
+            f"{api_base}/gpufarm/api/v1/gpu/proxy",
+            headers=auth,
+            json={"target": instance_id, "method": "GET", "path": "/health"},
+        )
         assert proxied.status_code == 200 and proxied.json()["instance_id"] == instance_id
 
         deleted = httpx.delete(f"{api_base}/gpufarm/api/v1/gpu/instances/aws/{created['contract_id']}", headers=auth)

@@ -7,6 +7,9 @@ from aws_cdk.assertions import Match
 
 def test_multipart_bodies_are_binary_media(environment_templates):
     _, templates = environment_templates
-    templates["api-gpufarm"].has_resource_properties("AWS::ApiGateway::RestApi", {
-        "BinaryMediaTypes": Match.array_with(["multipart/form-data"]),
-    })
+    templates["api-gpufarm"].has_resource_properties(
+        "AWS::ApiGateway::RestApi",
+        {
+            "BinaryMediaTypes": Match.array_with(["multipart/form-data"]),
+        },
+    )

@@ -22,8 +22,11 @@ def endpoint_circuit(client, as_worker, worker_id: str) -> dict:
 def test_endpoint_create_then_update_keeps_its_slot(client, as_worker, as_manager, register, create_endpoint):
     worker = register(port_worker())
     endpoint_id, created = create_endpoint(
-        vllm=[{"session_id": "s-1", "kernel_host": "10.0.0.5", "kernel_port": 8000, "traffic_ratio": 0.7},
-              {"session_id": "s-2", "kernel_host": "10.0.0.6", "kernel_port": 8000, "traffic_ratio": 0.3}])
+        vllm=[
+            {"session_id": "s-1", "kernel_host": "10.0.0.5", "kernel_port": 8000, "traffic_ratio": 0.7},
+            {"session_id": "s-2", "kernel_host": "10.0.0.6", "kernel_port": 8000, "traffic_ratio": 0.3},
+        ]
+    )
     assert created.status_code == 200 and set(created.json()) == {"endpoint"}
     circuit = endpoint_circuit(client, as_worker, worker["id"])
     assert created.json()["endpoint"] == f"http://proxy-port.example:{circuit['port']}"
@@ -31,8 +34,11 @@ def test_endpoint_create_then_update_keeps_its_slot(client, as_worker, as_manage
     assert [route["traffic_ratio"] for route in circuit["route_info"]] == [0.7, 0.3]
     assert circuit["session_ids"] == ["s-1", "s-2"]
 
-    updated = client.post(f"/v2/endpoints/{endpoint_id}", headers=as_manager, json=endpoint_body(
-        vllm=[{"session_id": "s-3", "kernel_host": "10.0.0.7", "kernel_port": 8001}]))
+    updated = client.post(
+        f"/v2/endpoints/{endpoint_id}",
+        headers=as_manager,
+        json=endpoint_body(vllm=[{"session_id": "s-3", "kernel_host": "10.0.0.7", "kernel_port": 8001}]),
+    )
     assert updated.json() == created.json()
     after = endpoint_circuit(client, as_worker, worker["id"])
     assert after["id"] == circuit["id"] and after["session_ids"] == ["s-3"]
@@ -44,7 +50,9 @@ def test_endpoint_bad_input_writes_nothing(client, as_worker, as_manager, regist
     worker = register(port_worker())
     bad = endpoint_body(vllm=[{"session_id": "s", "kernel_host": "h", "kernel_port": 1, "protocol": "quic"}])
     assert client.post(f"/v2/endpoints/{uuid.uuid4()}", json=bad, headers=as_manager).status_code == 400
-    assert client.post(f"/v2/endpoints/{uuid.uuid4()}", json={"service_name": "x"}, headers=as_manager).status_code == 400
+    assert (
+        client.post(f"/v2/endpoints/{uuid.uuid4()}", json={"service_name": "x"}, headers=as_manager).status_code == 400
+    )
     assert client.post(f"/v2/endpoints/{uuid.uuid4()}", json=endpoint_body(), headers=as_worker).status_code == 403
     assert client.get(f"/api/worker/{worker['id']}/circuits", headers=as_worker).json() == {"circuits": []}
 
@@ -57,16 +65,18 @@ def test_endpoint_delete_frees_the_slot(client, as_worker, as_manager, register,
     assert client.delete(f"/v2/endpoints/{endpoint_id}", headers=as_manager).status_code == 404
 
 
-def test_endpoint_token_is_an_hs256_jwt_bound_to_the_circuit(client, as_worker, as_manager, register, create_endpoint,
-                                                             worker_jwt_secret):
+def test_endpoint_token_is_an_hs256_jwt_bound_to_the_circuit(
+    client, as_worker, as_manager, register, create_endpoint, worker_jwt_secret
+):
     import jwt
 
     worker = register(port_worker())
     endpoint_id, _ = create_endpoint()
     circuit = endpoint_circuit(client, as_worker, worker["id"])
     expires = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
-    response = client.post(f"/v2/endpoints/{endpoint_id}/token", json={"user_uuid": "u-42", "exp": expires.isoformat()},
-                           headers=as_manager)
+    response = client.post(
+        f"/v2/endpoints/{endpoint_id}/token", json={"user_uuid": "u-42", "exp": expires.isoformat()}, headers=as_manager
+    )
     assert response.status_code == 200 and set(response.json()) == {"token"}
     token = response.json()["token"]
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
@@ -82,9 +92,20 @@ def test_endpoint_token_is_an_hs256_jwt_bound_to_the_circuit(client, as_worker, 
         verify_token(token, token_type="access")
 
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    assert client.post(f"/v2/endpoints/{endpoint_id}/token", json={"user_uuid": "u", "exp": past}, headers=as_manager).status_code == 400
-    assert client.post(f"/v2/endpoints/{uuid.uuid4()}/token", json={"user_uuid": "u", "exp": expires.isoformat()},
-                       headers=as_manager).status_code == 404
+    assert (
+        client.post(
+            f"/v2/endpoints/{endpoint_id}/token", json={"user_uuid": "u", "exp": past}, headers=as_manager
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post(
+            f"/v2/endpoints/{uuid.uuid4()}/token",
+            json={"user_uuid": "u", "exp": expires.isoformat()},
+            headers=as_manager,
+        ).status_code
+        == 404
+    )
 
 
 def test_circuit_get_statistics_and_delete(client, as_worker, register, open_app):
@@ -115,10 +136,15 @@ def test_bulk_delete_is_all_or_nothing(client, as_worker, register, open_app):
     worker = register(port_worker())
     for _ in range(3):
         open_app()
-    ids = [circuit["id"] for circuit in client.get(f"/api/worker/{worker['id']}/circuits", headers=as_worker).json()["circuits"]]
+    ids = [
+        circuit["id"]
+        for circuit in client.get(f"/api/worker/{worker['id']}/circuits", headers=as_worker).json()["circuits"]
+    ]
     assert len(ids) == 3
 
-    refused = client.request("DELETE", "/api/circuit/_/bulk", json={"circuit_ids": [ids[0], "unknown"]}, headers=as_worker)
+    refused = client.request(
+        "DELETE", "/api/circuit/_/bulk", json={"circuit_ids": [ids[0], "unknown"]}, headers=as_worker
+    )
     assert refused.status_code == 404
     assert client.get(f"/api/circuit/{ids[0]}", headers=as_worker).status_code == 200
 

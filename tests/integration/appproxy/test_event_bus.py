@@ -52,7 +52,9 @@ def test_created_updated_and_removed_reach_the_workers(client, as_worker, as_man
     name, source, (target, circuits) = bus()
     assert (name, source, target) == ("appproxy_circuit_created_event", "appproxy-coordinator", authority)
     (circuit,) = json.loads(circuits)
-    assert circuit["endpoint_id"] == endpoint_id and circuit["port"] == int(created.json()["endpoint"].rsplit(":", 1)[1])
+    assert circuit["endpoint_id"] == endpoint_id and circuit["port"] == int(
+        created.json()["endpoint"].rsplit(":", 1)[1]
+    )
 
     session_id = str(uuid.uuid4())
     apps = {"vllm": [{"session_id": session_id, "kernel_host": "10.0.0.6", "kernel_port": 8001, "traffic_ratio": 0.5}]}
@@ -85,7 +87,10 @@ def test_traffic_written_by_a_worker_keeps_its_circuit_past_the_ttl(client, as_w
     worker = client.put("/api/worker", json=WORKER_25_13["register_port"], headers=as_worker).json()
     open_app()
     open_app()
-    busy, quiet = (circuit["id"] for circuit in client.get(f"/api/worker/{worker['id']}/circuits", headers=as_worker).json()["circuits"])
+    busy, quiet = (
+        circuit["id"]
+        for circuit in client.get(f"/api/worker/{worker['id']}/circuits", headers=as_worker).json()["circuits"]
+    )
     long_ago = int(time.time()) - 7200
     for circuit_id in (busy, quiet):
         get_circuit(circuit_id).update(actions=[CircuitRecord.last_access.set(long_ago)])

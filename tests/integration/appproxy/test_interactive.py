@@ -16,8 +16,10 @@ def test_conf_token_leads_through_add_to_a_circuit(client, as_manager, as_worker
     token = conf.json()["token"]
 
     # /v2/proxy/* are public at the gateway: the conf token is the credential.
-    add = client.get(f"/v2/proxy/{token}/{session_id}/add",
-                     params={"app": "jupyter", "protocol": "http", "envs": '{"A": "1"}', "redirect": "/lab"})
+    add = client.get(
+        f"/v2/proxy/{token}/{session_id}/add",
+        params={"app": "jupyter", "protocol": "http", "envs": '{"A": "1"}', "redirect": "/lab"},
+    )
     assert add.status_code == 200, add.text
     assert add.json()["code"] == 200
     url = urlsplit(add.json()["url"])
@@ -38,17 +40,31 @@ def test_conf_token_leads_through_add_to_a_circuit(client, as_manager, as_worker
     assert circuit["port"] in (20100, 20101)
     assert circuit["app"] == "jupyter" and circuit["app_mode"] == "interactive" and circuit["envs"] == {"A": "1"}
     assert circuit["user_id"] == "user-1" and circuit["session_ids"] == [session_id]
-    assert circuit["route_info"] == [{"session_id": session_id, "session_name": None, "kernel_host": "10.0.0.7",
-                                      "kernel_port": 30001, "protocol": "http", "traffic_ratio": 1.0, "route_id": None,
-                                      "health_status": None, "last_health_check": None, "consecutive_failures": 0}]
+    assert circuit["route_info"] == [
+        {
+            "session_id": session_id,
+            "session_name": None,
+            "kernel_host": "10.0.0.7",
+            "kernel_port": 30001,
+            "protocol": "http",
+            "traffic_ratio": 1.0,
+            "route_id": None,
+            "health_status": None,
+            "last_health_check": None,
+            "consecutive_failures": 0,
+        }
+    ]
 
 
 def test_proxy_auth_redirects_with_location_unless_json_is_asked_for(client, as_manager, register):
     register(wildcard_worker())
     session_id = str(uuid.uuid4())
     token = client.post("/v2/conf", json=conf_body(session_id), headers=as_manager).json()["token"]
-    response = client.get("/v2/proxy/auth", params={"app": "ttyd", "protocol": "http", "token": token, "session_id": session_id},
-                          follow_redirects=False)
+    response = client.get(
+        "/v2/proxy/auth",
+        params={"app": "ttyd", "protocol": "http", "token": token, "session_id": session_id},
+        follow_redirects=False,
+    )
     assert response.status_code == 302
     assert response.headers["location"].startswith("https://proxy-wildcard.example:6002/setup?token=")
 
@@ -71,17 +87,31 @@ def test_same_session_and_app_reuse_the_circuit_unless_no_reuse(open_app, regist
 
 def test_proxy_routes_check_the_conf_token(client, as_manager, register):
     register(port_worker())
-    assert client.get("/v2/proxy/auth", params={"app": "a", "protocol": "http", "token": "forged", "session_id": "s"}).status_code == 401
+    assert (
+        client.get(
+            "/v2/proxy/auth", params={"app": "a", "protocol": "http", "token": "forged", "session_id": "s"}
+        ).status_code
+        == 401
+    )
     assert client.get("/v2/proxy/forged/s/add", params={"app": "a", "protocol": "http"}).status_code == 401
     token = client.post("/v2/conf", json=conf_body("session-a"), headers=as_manager).json()["token"]
     # A token is bound to the session it was issued for.
-    other = client.get("/v2/proxy/auth", params={"app": "a", "protocol": "http", "token": token, "session_id": "session-b"})
+    other = client.get(
+        "/v2/proxy/auth", params={"app": "a", "protocol": "http", "token": token, "session_id": "session-b"}
+    )
     assert other.status_code == 403
-    assert client.get("/v2/proxy/auth", params={"app": "a", "protocol": "quic", "token": token, "session_id": "session-a"}).status_code == 400
+    assert (
+        client.get(
+            "/v2/proxy/auth", params={"app": "a", "protocol": "quic", "token": token, "session_id": "session-a"}
+        ).status_code
+        == 400
+    )
 
 
 def test_conf_is_open_by_default_and_takes_the_manager_token_when_closed(client, as_manager, as_worker, set_setting):
-    assert client.post("/v2/conf", json=conf_body("s")).status_code == 200  # upstream's allow_unauthorized_configure_request
+    assert (
+        client.post("/v2/conf", json=conf_body("s")).status_code == 200
+    )  # upstream's allow_unauthorized_configure_request
     set_setting("AIPLANE_APPPROXY_ALLOW_UNAUTHORIZED_CONF", "false")
     assert client.post("/v2/conf", json=conf_body("s")).status_code == 401
     assert client.post("/v2/conf", json=conf_body("s"), headers=as_worker).status_code == 403
@@ -103,9 +133,16 @@ def test_a_conf_token_without_a_session_id_is_refused(client, as_manager, regist
 
     unbound, _ = issue_token("user-1", ttl=CONF_TOKEN_TTL, token_type=CONF_TOKEN_TYPE, conf=body)
     for session_id in ("victim-session", str(uuid.uuid4())):
-        response = client.get("/v2/proxy/auth", params={"app": "jupyter", "protocol": "http", "token": unbound, "session_id": session_id})
+        response = client.get(
+            "/v2/proxy/auth", params={"app": "jupyter", "protocol": "http", "token": unbound, "session_id": session_id}
+        )
         assert response.status_code == 403
-        assert client.get(f"/v2/proxy/{unbound}/{session_id}/add", params={"app": "jupyter", "protocol": "http"}).status_code == 403
+        assert (
+            client.get(
+                f"/v2/proxy/{unbound}/{session_id}/add", params={"app": "jupyter", "protocol": "http"}
+            ).status_code
+            == 403
+        )
 
 
 def test_circuit_reuse_needs_the_same_user_and_exposure(client, as_manager, register, setup_permit):
@@ -121,7 +158,11 @@ def test_circuit_reuse_needs_the_same_user_and_exposure(client, as_manager, regi
 
     first = open_as("owner", allowed_client_ips="10.1.0.0/16")
     assert open_as("owner", allowed_client_ips="10.1.0.0/16")["reuse"] is True
-    for other in (open_as("intruder", allowed_client_ips="10.1.0.0/16"), open_as("owner", open_to_public=True, allowed_client_ips="10.1.0.0/16"),
-                  open_as("owner"), open_as("owner", allowed_client_ips="0.0.0.0/0")):
+    for other in (
+        open_as("intruder", allowed_client_ips="10.1.0.0/16"),
+        open_as("owner", open_to_public=True, allowed_client_ips="10.1.0.0/16"),
+        open_as("owner"),
+        open_as("owner", allowed_client_ips="0.0.0.0/0"),
+    ):
         assert other["reuse"] is False
         assert setup_permit(other["redirect_url"])["circuit"] != setup_permit(first["redirect_url"])["circuit"]

@@ -26,10 +26,17 @@ def test_port_and_wildcard_slot_accounting(client, as_worker, as_manager, regist
 
     status = client.get("/health/status", headers=as_manager).json()["workers"]
     assert {"authority": "proxy-port.example", "available_slots": 2, "occupied_slots": 1, "ha_setup": False} in status
-    assert {"authority": "proxy-wildcard.example", "available_slots": -1, "occupied_slots": 1, "ha_setup": False} in status
+    assert {
+        "authority": "proxy-wildcard.example",
+        "available_slots": -1,
+        "occupied_slots": 1,
+        "ha_setup": False,
+    } in status
 
     wildcard_slots = client.get(f"/api/worker/{wildcard['id']}", headers=as_worker).json()["slots"]
-    assert len(wildcard_slots) == 1 and wildcard_slots[0]["subdomain"].startswith("vllm-") and wildcard_slots[0]["in_use"]
+    assert (
+        len(wildcard_slots) == 1 and wildcard_slots[0]["subdomain"].startswith("vllm-") and wildcard_slots[0]["in_use"]
+    )
 
     circuit_id = wildcard_slots[0]["circuit_id"]
     assert client.delete(f"/api/circuit/{circuit_id}", headers=as_worker).json() == {"success": True}
@@ -47,11 +54,20 @@ def test_upstream_order_fills_the_fullest_port_worker_first(register, create_end
     assert spilled.json()["endpoint"].startswith("http://large.example:204")
 
 
-def test_traffic_type_protocol_and_app_filters_decide_eligibility(client, as_manager, register, create_endpoint, open_app):
+def test_traffic_type_protocol_and_app_filters_decide_eligibility(
+    client, as_manager, register, create_endpoint, open_app
+):
     register(port_worker("interactive-only.example", first=20500, last=20509, accepted_traffics=["interactive"]))
     register(port_worker("grpc.example", first=20600, last=20609, protocol="grpc"))
-    register(port_worker("filtered.example", first=20700, last=20701, filtered_apps_only=True,
-                         app_filters=[{"key": "session.domain_name", "value": "special"}]))
+    register(
+        port_worker(
+            "filtered.example",
+            first=20700,
+            last=20701,
+            filtered_apps_only=True,
+            app_filters=[{"key": "session.domain_name", "value": "special"}],
+        )
+    )
     # Inference over http: neither the interactive-only worker nor the grpc one; the filtered one
     # only takes the circuits its filter matches (upstream's `session.<field>` names).
     _, refused = create_endpoint()
@@ -104,7 +120,9 @@ def test_create_or_update_moves_the_circuit_to_a_new_port_and_protocol(client, a
     _, regrpc = create_endpoint(endpoint_id, triton=grpc)
     assert regrpc.status_code == 200 and regrpc.json()["endpoint"].startswith("http://grpc.example:2086")
     _, other = create_endpoint(port=20851)
-    _, refused = create_endpoint(endpoint_id, port=20851, triton=grpc)  # taken: 409, and the endpoint stays where it was
+    _, refused = create_endpoint(
+        endpoint_id, port=20851, triton=grpc
+    )  # taken: 409, and the endpoint stays where it was
     assert refused.status_code in (400, 409)
     circuits = client.get("/api/worker", headers=as_worker).json()["workers"]
     assert sum(worker["occupied_slots"] for worker in circuits) == 2

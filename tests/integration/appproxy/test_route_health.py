@@ -39,15 +39,18 @@ def kernel():
     server.server_close()
 
 
-def test_failing_routes_turn_unhealthy_leave_the_workers_and_are_evicted(client, as_manager, register, kernel, local_stack,
-                                                                         set_setting):
+def test_failing_routes_turn_unhealthy_leave_the_workers_and_are_evicted(
+    client, as_manager, register, kernel, local_stack, set_setting
+):
     set_setting("AIPLANE_APPPROXY_ROUTE_EVICT_AFTER_S", "60")
     register(port_worker(first=21500, last=21501))
     endpoint_id, good, bad = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-    body = endpoint_body(vllm=[
-        {"session_id": good, "kernel_host": "127.0.0.1", "kernel_port": kernel, "traffic_ratio": 0.7},
-        {"session_id": bad, "kernel_host": "127.0.0.1", "kernel_port": free_port(), "traffic_ratio": 0.3},
-    ])
+    body = endpoint_body(
+        vllm=[
+            {"session_id": good, "kernel_host": "127.0.0.1", "kernel_port": kernel, "traffic_ratio": 0.7},
+            {"session_id": bad, "kernel_host": "127.0.0.1", "kernel_port": free_port(), "traffic_ratio": 0.3},
+        ]
+    )
     body["health_check"] = {"path": "/health", "interval": 0, "max_retries": 2, "max_wait_time": 2}
     assert client.post(f"/v2/endpoints/{endpoint_id}", json=body, headers=as_manager).status_code == 200
     subscriber = redis.Redis.from_url(local_stack.redis_url).pubsub()
@@ -58,7 +61,10 @@ def test_failing_routes_turn_unhealthy_leave_the_workers_and_are_evicted(client,
     for tick in range(2):  # two failures: not yet more than max_retries
         check_routes(now + tick)
     circuit = get_circuit(endpoint_circuit_id(endpoint_id))
-    assert {route["session_id"]: route.get("health_status") for route in circuit.route_info} == {good: "healthy", bad: None}
+    assert {route["session_id"]: route.get("health_status") for route in circuit.route_info} == {
+        good: "healthy",
+        bad: None,
+    }
     assert len(healthy_routes(circuit)) == 2
 
     check_routes(now + 2)  # the third failure
@@ -73,7 +79,9 @@ def test_failing_routes_turn_unhealthy_leave_the_workers_and_are_evicted(client,
     subscriber.close()
 
 
-def test_circuits_without_a_health_check_are_not_probed_and_the_tick_runs(client, as_manager, register, create_endpoint):
+def test_circuits_without_a_health_check_are_not_probed_and_the_tick_runs(
+    client, as_manager, register, create_endpoint
+):
     register(port_worker(first=21600, last=21601))
     endpoint_id, _ = create_endpoint()
     assert invoke("appproxy_route_health", scheduled_tick()) == {"batchItemFailures": []}

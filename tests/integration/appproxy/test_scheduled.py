@@ -19,11 +19,30 @@ from tests.integration.appproxy.conftest import port_worker
 
 def scheduled_tick() -> dict:
     """An SQS event holding one Scheduled Event, as the rule's queue delivers it."""
-    body = json.dumps({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
-    return {"Records": [{
-        "messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
-        "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1",
-    }]}
+    body = json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "detail": {},
+        }
+    )
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "r",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
 
 
 def go_silent(worker_id: str, seconds: int) -> None:
@@ -53,7 +72,9 @@ def test_lost_after_is_configurable(set_setting, register):
     assert get_worker(worker["id"]).lost is False
 
 
-def test_idle_interactive_circuits_are_collected_and_free_their_slots(client, as_worker, register, open_app, create_endpoint):
+def test_idle_interactive_circuits_are_collected_and_free_their_slots(
+    client, as_worker, register, open_app, create_endpoint
+):
     worker = register(port_worker(first=21200, last=21202))
     open_app()
     open_app()
@@ -68,7 +89,9 @@ def test_idle_interactive_circuits_are_collected_and_free_their_slots(client, as
     assert invoke("appproxy_idle_circuits", scheduled_tick()) == {"batchItemFailures": []}
     assert client.get(f"/api/circuit/{idle}", headers=as_worker).status_code == 404
     assert client.get(f"/api/circuit/{active}", headers=as_worker).status_code == 200
-    assert client.get(f"/api/circuit/{inference}", headers=as_worker).status_code == 200  # inference is never idle-collected
+    assert (
+        client.get(f"/api/circuit/{inference}", headers=as_worker).status_code == 200
+    )  # inference is never idle-collected
     state = client.get(f"/api/worker/{worker['id']}", headers=as_worker).json()
     assert state["occupied_slots"] == 2 and sum(slot["in_use"] for slot in state["slots"]) == 2
 

@@ -17,8 +17,18 @@ CONTRACT_24_03 = json.loads((UPSTREAM / "coordinator-24.03-contract.json").read_
 MANAGER_24_3 = json.loads((UPSTREAM / "manager-24.3.11.json").read_text())
 
 PROTOCOLS = {"http", "grpc", "h2", "tcp", "preopen"}
-ROUTE_FIELDS = {"route_id", "session_id", "session_name", "kernel_host", "kernel_port", "protocol", "traffic_ratio",
-                "health_status", "last_health_check", "consecutive_failures"}
+ROUTE_FIELDS = {
+    "route_id",
+    "session_id",
+    "session_name",
+    "kernel_host",
+    "kernel_port",
+    "protocol",
+    "traffic_ratio",
+    "health_status",
+    "last_health_check",
+    "consecutive_failures",
+}
 
 
 def assert_upstream_circuit(circuit: dict[str, Any]) -> None:
@@ -37,10 +47,16 @@ def assert_upstream_circuit(circuit: dict[str, Any]) -> None:
     datetime.fromisoformat(circuit["created_at"]), datetime.fromisoformat(circuit["updated_at"])
 
 
-@pytest.mark.parametrize("body", [
-    WORKER_25_13["register_port"], WORKER_25_13["register_wildcard"], WORKER_25_13["register_traefik_wildcard"],
-    CONTRACT_24_03["register_port"],
-], ids=["25.13-port", "25.13-wildcard", "25.13-traefik", "24.03-port"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        WORKER_25_13["register_port"],
+        WORKER_25_13["register_wildcard"],
+        WORKER_25_13["register_traefik_wildcard"],
+        CONTRACT_24_03["register_port"],
+    ],
+    ids=["25.13-port", "25.13-wildcard", "25.13-traefik", "24.03-port"],
+)
 def test_every_registration_body_is_accepted_stored_and_returned(client, as_worker, body):
     registered = client.put("/api/worker", json=body, headers=as_worker)
     assert registered.status_code == 200, registered.text
@@ -117,7 +133,9 @@ def test_the_managers_calls_replay_without_changes(client, as_manager, register)
     created = client.post(f"/v2/endpoints/{endpoint_id}", json=body, headers=as_manager)
     assert created.status_code == 200 and created.json()["endpoint"].startswith("http://127.0.0.1:")
     exp = int(datetime.now().timestamp()) + 3600
-    token = client.post(f"/v2/endpoints/{endpoint_id}/token", json={**MANAGER_24_3["token"], "exp": exp}, headers=as_manager)
+    token = client.post(
+        f"/v2/endpoints/{endpoint_id}/token", json={**MANAGER_24_3["token"], "exp": exp}, headers=as_manager
+    )
     assert token.status_code == 200 and token.json()["token"].count(".") == 2
     assert client.delete(f"/v2/endpoints/{endpoint_id}", headers=as_manager).json() == {"success": True}
 
@@ -134,14 +152,25 @@ def test_a_jwt_signed_with_the_token_is_accepted_and_a_forged_one_is_not(client,
     signed = jwt.encode({"sub": "worker-1"}, worker_token, algorithm="HS256")
     assert client.get("/api/worker", headers={"Authorization": f"Bearer {signed}"}).status_code == 200
     # The role follows the key that signed it: a worker-signed JWT is no manager credential.
-    assert client.post(f"/v2/endpoints/{uuid.uuid4()}/token", json={"user_uuid": str(uuid.uuid4()), "exp": 4102444800},
-                       headers={"Authorization": f"Bearer {signed}"}).status_code == 403
+    assert (
+        client.post(
+            f"/v2/endpoints/{uuid.uuid4()}/token",
+            json={"user_uuid": str(uuid.uuid4()), "exp": 4102444800},
+            headers={"Authorization": f"Bearer {signed}"},
+        ).status_code
+        == 403
+    )
     forged = jwt.encode({"sub": "worker-1"}, "a-guessed-key-long-enough-for-hs256-signing", algorithm="HS256")
     assert client.get("/api/worker", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     expired = jwt.encode({"exp": 1}, manager_token, algorithm="HS256")
     assert client.get("/health/status", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
     # X-BackendAI-Token wins, as upstream reads it: a wrong one is refused whatever Authorization says.
-    assert client.get("/api/worker", headers={"X-BackendAI-Token": "wrong", "Authorization": f"Bearer {signed}"}).status_code == 401
+    assert (
+        client.get(
+            "/api/worker", headers={"X-BackendAI-Token": "wrong", "Authorization": f"Bearer {signed}"}
+        ).status_code
+        == 401
+    )
 
 
 @pytest.fixture
@@ -154,7 +183,9 @@ def one_shared_secret(local_stack):
     from aiplane_shared.resources import APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET
 
     client = boto3.client("secretsmanager", region_name=get_settings().region)
-    names = [get_settings().resource(secret.name) for secret in (APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)]
+    names = [
+        get_settings().resource(secret.name) for secret in (APPPROXY_MANAGER_TOKEN_SECRET, APPPROXY_WORKER_TOKEN_SECRET)
+    ]
     before = [client.get_secret_value(SecretId=name)["SecretString"] for name in names]
     shared = "one-shared-api-secret"
     for name in names:
@@ -178,5 +209,7 @@ def test_the_worker_secret_is_no_user_token_key(local_stack, worker_jwt_secret):
     from aiplane.settings import get_settings
 
     secrets = boto3.client("secretsmanager", region_name=get_settings().region)
-    user_keys = json.loads(secrets.get_secret_value(SecretId=get_settings().resource("jwt-signing-key"))["SecretString"])
+    user_keys = json.loads(
+        secrets.get_secret_value(SecretId=get_settings().resource("jwt-signing-key"))["SecretString"]
+    )
     assert worker_jwt_secret and worker_jwt_secret not in user_keys.values()

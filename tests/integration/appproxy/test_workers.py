@@ -13,7 +13,9 @@ def test_port_worker_registers_with_a_slot_per_port(register):
     assert worker["available_slots"] == 10 and worker["occupied_slots"] == 0 and worker["nodes"] == 1
     assert worker["port_range"] == [20000, 20009]
     assert [slot["port"] for slot in worker["slots"]] == list(range(20000, 20010))
-    assert all(set(slot) == SLOT_FIELDS and not slot["in_use"] and slot["circuit_id"] is None for slot in worker["slots"])
+    assert all(
+        set(slot) == SLOT_FIELDS and not slot["in_use"] and slot["circuit_id"] is None for slot in worker["slots"]
+    )
 
 
 def test_wildcard_worker_has_unbounded_slots(register):
@@ -30,16 +32,20 @@ def test_reregistering_an_authority_counts_nodes_and_keeps_the_id(register):
     assert second["hostname"] == "node-2.example" and second["available_slots"] == 5
 
 
-@pytest.mark.parametrize("change", [
-    {"protocol": "quic"},
-    {"port_range": [0, 10]},
-    {"port_range": [20010, 20000]},
-    {"port_range": [65530, 65540]},
-    {"port_range": None},
-    {"frontend_mode": "subdomain"},
-    {"api_port": 70000},
-    {"app_filters": [{"key": "", "value": "blue"}]},
-], ids=str)
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"protocol": "quic"},
+        {"port_range": [0, 10]},
+        {"port_range": [20010, 20000]},
+        {"port_range": [65530, 65540]},
+        {"port_range": None},
+        {"frontend_mode": "subdomain"},
+        {"api_port": 70000},
+        {"app_filters": [{"key": "", "value": "blue"}]},
+    ],
+    ids=str,
+)
 def test_bad_worker_registration_is_refused_and_writes_nothing(client, as_worker, change):
     response = client.put("/api/worker", json=port_worker(**change), headers=as_worker)
     assert response.status_code == 400
@@ -104,13 +110,30 @@ def test_slots_filter_by_host_and_use(client, as_worker, register, create_endpoi
     assert created.json()["endpoint"] == "http://proxy-port.example:20002"
 
     in_use = client.get("/api/slots", headers=as_worker).json()["slots"]
-    assert in_use == [{"frontend_mode": "port", "in_use": True, "port": 20002, "subdomain": None, "circuit_id": in_use[0]["circuit_id"]}]
+    assert in_use == [
+        {
+            "frontend_mode": "port",
+            "in_use": True,
+            "port": 20002,
+            "subdomain": None,
+            "circuit_id": in_use[0]["circuit_id"],
+        }
+    ]
 
-    every_port = client.get("/api/slots", params={"wsproxy_host": "proxy-port.example", "in_use": "false"}, headers=as_worker).json()["slots"]
-    assert [(slot["port"], slot["in_use"]) for slot in every_port] == [(20000, False), (20001, False), (20002, True), (20003, False)]
+    every_port = client.get(
+        "/api/slots", params={"wsproxy_host": "proxy-port.example", "in_use": "false"}, headers=as_worker
+    ).json()["slots"]
+    assert [(slot["port"], slot["in_use"]) for slot in every_port] == [
+        (20000, False),
+        (20001, False),
+        (20002, True),
+        (20003, False),
+    ]
 
     # The contract writes the filters as a body; both forms are accepted.
-    by_body = client.request("GET", "/api/slots", json={"wsproxy_host": "proxy-wildcard.example"}, headers=as_worker).json()
+    by_body = client.request(
+        "GET", "/api/slots", json={"wsproxy_host": "proxy-wildcard.example"}, headers=as_worker
+    ).json()
     assert by_body == {"slots": []}
     assert client.get("/api/slots", params={"wsproxy_host": "unknown.example"}, headers=as_worker).status_code == 404
 

@@ -81,13 +81,20 @@ def last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-def completion(content: str | None, *, model: str = "stand-in", tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def completion(
+    content: str | None, *, model: str = "stand-in", tool_calls: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    return {"id": "chatcmpl-stand-in", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
-            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}
+    return {
+        "id": "chatcmpl-stand-in",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+    }
 
 
 class StandInLLM(StandInServer):
@@ -105,11 +112,17 @@ class StandInLLM(StandInServer):
 
     def _respond(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         if path == "/v1/models":
-            return 200, {"object": "list", "data": [{"id": "stand-in", "object": "model", "created": 0, "owned_by": "aiplane"}]}
+            return 200, {
+                "object": "list",
+                "data": [{"id": "stand-in", "object": "model", "created": 0, "owned_by": "aiplane"}],
+            }
         if path == "/v1/embeddings":
             text = str(body.get("input"))
-            return 200, {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [float(len(text)), 0.5, -1.0]}],
-                         "model": body.get("model") or "stand-in"}
+            return 200, {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": [float(len(text)), 0.5, -1.0]}],
+                "model": body.get("model") or "stand-in",
+            }
         if self.failures_left > 0:
             self.failures_left -= 1
             return 500, {"error": {"message": "stand-in failure"}}
@@ -117,15 +130,23 @@ class StandInLLM(StandInServer):
         if isinstance(reply, tuple) and reply[0] == "sleep":
             time.sleep(reply[1])
             reply = reply[2]
-        answer = completion(reply.get("content") if isinstance(reply, dict) else str(reply),
-                            tool_calls=reply.get("tool_calls") if isinstance(reply, dict) else None,
-                            model=body.get("model") or "stand-in")
+        answer = completion(
+            reply.get("content") if isinstance(reply, dict) else str(reply),
+            tool_calls=reply.get("tool_calls") if isinstance(reply, dict) else None,
+            model=body.get("model") or "stand-in",
+        )
         return 200, Streamed(self._chunks(answer)) if body.get("stream") else answer
 
     def _chunks(self, answer: dict[str, Any]) -> Iterator[bytes]:
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-            payload = {"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"],
-                       "model": answer["model"], "choices": choices, **extra}
+            payload = {
+                "id": answer["id"],
+                "object": "chat.completion.chunk",
+                "created": answer["created"],
+                "model": answer["model"],
+                "choices": choices,
+                **extra,
+            }
             return f"data: {json.dumps(payload)}\n\n".encode()
 
         message = answer["choices"][0]["message"]
@@ -134,7 +155,15 @@ class StandInLLM(StandInServer):
         for number, word in enumerate(words if message.get("content") else []):
             if number:
                 time.sleep(self.token_delay_s)
-            yield chunk([{"index": 0, "delta": {"content": word if number == len(words) - 1 else word + " "}, "finish_reason": None}])
+            yield chunk(
+                [
+                    {
+                        "index": 0,
+                        "delta": {"content": word if number == len(words) - 1 else word + " "},
+                        "finish_reason": None,
+                    }
+                ]
+            )
         for index, call in enumerate(message.get("tool_calls") or []):
             yield chunk([{"index": 0, "delta": {"tool_calls": [{"index": index, **call}]}, "finish_reason": None}])
         yield chunk([{"index": 0, "delta": {}, "finish_reason": answer["choices"][0]["finish_reason"]}])

@@ -12,13 +12,24 @@ def run(chain: dict, input_value, input_type="string"):
 
 def test_raw_string_then_branch_on_contains(llm):
     llm.reply = lambda text, body: "The answer is YES indeed" if "valid" in text else "fallback"
-    chain = {"id": "c1", "tasks": [
-        {"id": "ask", "handler": "raw_string", "prompt_template": "Is this valid? {{.input}}",
-         "transition": {"branches": [{"operator": "contains", "when": "YES", "goto": "yes"},
-                                     {"operator": "default", "goto": "no"}]}},
-        {"id": "yes", "handler": "noop", "transition": {"branches": [{"operator": "default", "goto": "end"}]}},
-        {"id": "no", "handler": "raise_error"},
-    ]}
+    chain = {
+        "id": "c1",
+        "tasks": [
+            {
+                "id": "ask",
+                "handler": "raw_string",
+                "prompt_template": "Is this valid? {{.input}}",
+                "transition": {
+                    "branches": [
+                        {"operator": "contains", "when": "YES", "goto": "yes"},
+                        {"operator": "default", "goto": "no"},
+                    ]
+                },
+            },
+            {"id": "yes", "handler": "noop", "transition": {"branches": [{"operator": "default", "goto": "end"}]}},
+            {"id": "no", "handler": "raise_error"},
+        ],
+    }
     output, output_type, state = run(chain, "hello")
     assert output == "The answer is YES indeed" and output_type == "string"
     assert [unit["taskID"] for unit in state] == ["ask", "yes"]

@@ -10,11 +10,29 @@ import pytest
 
 from tests.integration.chains.stand_ins import StandInServer
 
-OPENAPI = {"openapi": "3.0.0", "info": {"title": "tools", "version": "1"}, "paths": {
-    "/greet": {"post": {"operationId": "greet", "summary": "Greets someone",
-                        "requestBody": {"content": {"application/json": {"schema": {
-                            "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}}}},
-}}
+OPENAPI = {
+    "openapi": "3.0.0",
+    "info": {"title": "tools", "version": "1"},
+    "paths": {
+        "/greet": {
+            "post": {
+                "operationId": "greet",
+                "summary": "Greets someone",
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"name": {"type": "string"}},
+                                "required": ["name"],
+                            }
+                        }
+                    }
+                },
+            }
+        },
+    },
+}
 
 
 def hook_server_responder(method, path, body):
@@ -26,7 +44,11 @@ def hook_server_responder(method, path, body):
         time.sleep(2)
         return 200, {}
     # the v0.0.52 protocol
-    return 200, {"output": f"legacy got {body['input']} with {body['args']}", "dataType": "string", "transition": "done"}
+    return 200, {
+        "output": f"legacy got {body['input']} with {body['args']}",
+        "dataType": "string",
+        "transition": "done",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +79,49 @@ def test_remote_hook_crud_and_by_name(runtime, headers, hook_server):
     hook = create_hook(runtime, headers, endpointUrl=hook_server.url)
     assert runtime.get(f"/hooks/remote/{hook['id']}", headers=headers).json()["name"] == hook["name"]
     assert runtime.get(f"/hooks/remote/by-name/{hook['name']}", headers=headers).json()["id"] == hook["id"]
-    assert runtime.post("/hooks/remote", json={"name": hook["name"], "endpointUrl": hook_server.url}, headers=headers).status_code == 409
-    renamed = runtime.put(f"/hooks/remote/{hook['id']}", json={"id": "ignored", "name": hook["name"] + "-x", "endpointUrl": hook_server.url}, headers=headers)
+    assert (
+        runtime.post(
+            "/hooks/remote", json={"name": hook["name"], "endpointUrl": hook_server.url}, headers=headers
+        ).status_code
+        == 409
+    )
+    renamed = runtime.put(
+        f"/hooks/remote/{hook['id']}",
+        json={"id": "ignored", "name": hook["name"] + "-x", "endpointUrl": hook_server.url},
+        headers=headers,
+    )
     assert renamed.status_code == 200 and renamed.json()["id"] == hook["id"]
     assert runtime.get(f"/hooks/remote/by-name/{hook['name']}", headers=headers).status_code == 404
     assert hook["name"] + "-x" in runtime.get("/supported", headers=headers).json()
     assert {"echo", "print", "webhook"} <= set(runtime.get("/supported", headers=headers).json())
     assert runtime.delete(f"/hooks/remote/{hook['id']}", headers=headers).json() == "deleted"
     assert runtime.get(f"/hooks/remote/{hook['id']}", headers=headers).status_code == 404
-    assert runtime.post("/hooks/remote", json={"name": "bad", "endpointUrl": "ftp://x"}, headers=headers).status_code == 400
+    assert (
+        runtime.post("/hooks/remote", json={"name": "bad", "endpointUrl": "ftp://x"}, headers=headers).status_code
+        == 400
+    )
 
 
 def run_hook_chain(runtime, headers, hook):
-    return runtime.post("/tasks", headers=headers, json={"input": "ping", "inputType": "string", "chain": {"id": "h", "tasks": [
-        {"id": "call", "handler": "hook", "hook": hook, "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]}})
+    return runtime.post(
+        "/tasks",
+        headers=headers,
+        json={
+            "input": "ping",
+            "inputType": "string",
+            "chain": {
+                "id": "h",
+                "tasks": [
+                    {
+                        "id": "call",
+                        "handler": "hook",
+                        "hook": hook,
+                        "transition": {"branches": [{"operator": "default", "goto": "end"}]},
+                    }
+                ],
+            },
+        },
+    )
 
 
 def test_hook_in_the_v0_0_52_protocol(runtime, headers, hook_server):
@@ -82,9 +133,15 @@ def test_hook_in_the_v0_0_52_protocol(runtime, headers, hook_server):
 
 
 def test_hook_in_the_openapi_tools_protocol_with_injected_property(runtime, headers, hook_server):
-    hook = create_hook(runtime, headers, endpointUrl=hook_server.url,
-                       properties={"in": "body", "name": "access_token", "value": "s3cret"})
-    body = run_hook_chain(runtime, headers, {"name": hook["name"], "tool_name": "greet", "args": {"name": "{{.input}}"}}).json()
+    hook = create_hook(
+        runtime,
+        headers,
+        endpointUrl=hook_server.url,
+        properties={"in": "body", "name": "access_token", "value": "s3cret"},
+    )
+    body = run_hook_chain(
+        runtime, headers, {"name": hook["name"], "tool_name": "greet", "args": {"name": "{{.input}}"}}
+    ).json()
     assert body["output"] == {"greeting": "hello ping", "token": "s3cret"}
     schemas = runtime.get("/hooks/schemas", headers=headers).json()
     assert schemas[hook["name"]]["paths"]["/greet"]["post"]["operationId"] == "greet" and "echo" in schemas
@@ -92,13 +149,39 @@ def test_hook_in_the_openapi_tools_protocol_with_injected_property(runtime, head
 
 def test_model_uses_remote_openapi_tools(runtime, headers, hook_server, llm):
     hook = create_hook(runtime, headers, endpointUrl=hook_server.url)
-    llm.reply = lambda text, body: ("done: " + body["messages"][-1]["content"]) if body["messages"][-1]["role"] == "tool" else {
-        "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "greet", "arguments": "{\"name\": \"Bo\"}"}}]}
+    llm.reply = lambda text, body: (
+        ("done: " + body["messages"][-1]["content"])
+        if body["messages"][-1]["role"] == "tool"
+        else {
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "greet", "arguments": '{"name": "Bo"}'}}
+            ],
+        }
+    )
     config = {"model": "stand-in", "hooks": [hook["name"]]}
-    tasks = [{"id": "chat", "handler": "model_execution", "execute_config": config,
-              "transition": {"branches": [{"operator": "equals", "when": "tool-call", "goto": "tools"}, {"operator": "default", "goto": "end"}]}},
-             {"id": "tools", "handler": "execute_tool_calls", "execute_config": config, "transition": {"branches": [{"operator": "default", "goto": "chat"}]}}]
-    body = runtime.post("/tasks", headers=headers, json={"input": "hi", "inputType": "string", "chain": {"id": "m", "tasks": tasks}}).json()
+    tasks = [
+        {
+            "id": "chat",
+            "handler": "model_execution",
+            "execute_config": config,
+            "transition": {
+                "branches": [
+                    {"operator": "equals", "when": "tool-call", "goto": "tools"},
+                    {"operator": "default", "goto": "end"},
+                ]
+            },
+        },
+        {
+            "id": "tools",
+            "handler": "execute_tool_calls",
+            "execute_config": config,
+            "transition": {"branches": [{"operator": "default", "goto": "chat"}]},
+        },
+    ]
+    body = runtime.post(
+        "/tasks", headers=headers, json={"input": "hi", "inputType": "string", "chain": {"id": "m", "tasks": tasks}}
+    ).json()
     assert body["output"]["messages"][-1]["content"] == 'done: {"greeting": "hello Bo", "token": null}'
 
 
@@ -112,9 +195,15 @@ def test_hook_timeout_ms_is_enforced(runtime, headers, hook_server):
 def test_chat_turns_keep_history(runtime, headers, llm):
     llm.reply = lambda text, body: f"reply {len(body['messages'])}: {text}"
     chat_id = runtime.post("/chats", json={"subject": "s"}, headers=headers).json()["id"]
-    assert runtime.post(f"/chats/{chat_id}/instruction", json={"instruction": "be nice"}, headers=headers).json() == {"resp": "instruction added"}
-    first = runtime.post(f"/chats/{chat_id}/chat", json={"message": "one", "models": ["stand-in"]}, headers=headers).json()
-    assert first["response"] == "reply 2: one" and first["inputTokenCount"] == 7 and first["state"][0]["taskID"] == "chat"
+    assert runtime.post(f"/chats/{chat_id}/instruction", json={"instruction": "be nice"}, headers=headers).json() == {
+        "resp": "instruction added"
+    }
+    first = runtime.post(
+        f"/chats/{chat_id}/chat", json={"message": "one", "models": ["stand-in"]}, headers=headers
+    ).json()
+    assert (
+        first["response"] == "reply 2: one" and first["inputTokenCount"] == 7 and first["state"][0]["taskID"] == "chat"
+    )
     second = runtime.post(f"/chats/{chat_id}/chat", json={"message": "two"}, headers=headers).json()
     assert second["response"] == "reply 4: two"
     history = runtime.get(f"/chats/{chat_id}", headers=headers).json()

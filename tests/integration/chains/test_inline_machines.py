@@ -18,8 +18,14 @@ def machine_names() -> list[str]:
 def test_distinct_inline_runs_leave_the_state_machine_count_flat(runtime, llm):
     before = len(machine_names())
     for number in range(12):  # twelve distinct chains: each would have had a machine of its own
-        tasks = [{"id": f"step{number}", "handler": "raw_string", "prompt_template": f"#{number} {{{{.input}}}}",
-                  "transition": end()}]
+        tasks = [
+            {
+                "id": f"step{number}",
+                "handler": "raw_string",
+                "prompt_template": f"#{number} {{{{.input}}}}",
+                "transition": end(),
+            }
+        ]
         response = run(runtime, tasks, "hi")
         assert response.status_code == 200 and response.json()["output"] == f"echo: #{number} hi"
     assert len(machine_names()) == before
@@ -33,8 +39,10 @@ def test_a_failed_inline_run_is_collected_too(runtime, llm):
 
 
 def test_an_inline_machine_a_killed_process_left_is_collected():
-    leaked = runner.deploy(parse_chain({"id": "left", "tasks": [{"id": "a", "handler": "noop"}]}),
-                           key=runner.INLINE_KEY_PREFIX + "killed-mid-run")
+    leaked = runner.deploy(
+        parse_chain({"id": "left", "tasks": [{"id": "a", "handler": "noop"}]}),
+        key=runner.INLINE_KEY_PREFIX + "killed-mid-run",
+    )
     stored = runner.deploy(parse_chain({"id": "kept", "tasks": [{"id": "a", "handler": "noop"}]}), key="stored-kept")
     assert runner.collect_stale_inline_machines(older_than_s=0) >= 1
     names = machine_names()

@@ -30,16 +30,27 @@ def internal_server():
 @pytest.fixture
 def deployed_policy(monkeypatch):
     """The policy as dev and prod configure it (hooks: public addresses only), with a fake DNS."""
-    return use_deployed_policy(monkeypatch, {"metadata.test": ["169.254.169.254"], "hooks.example.test": ["93.184.216.34"]})
+    return use_deployed_policy(
+        monkeypatch, {"metadata.test": ["169.254.169.254"], "hooks.example.test": ["93.184.216.34"]}
+    )
 
 
 def webhook_tasks(url):
-    return [{"id": "call", "handler": "hook", "hook": {"name": "webhook", "args": {"url": url}},
-             "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]
+    return [
+        {
+            "id": "call",
+            "handler": "hook",
+            "hook": {"name": "webhook", "args": {"url": url}},
+            "transition": {"branches": [{"operator": "default", "goto": "end"}]},
+        }
+    ]
 
 
 def webhook_chain(runtime, url, input_value="x"):
-    return runtime.post("/tasks", json={"input": input_value, "inputType": "string", "chain": {"id": "ssrf", "tasks": webhook_tasks(url)}})
+    return runtime.post(
+        "/tasks",
+        json={"input": input_value, "inputType": "string", "chain": {"id": "ssrf", "tasks": webhook_tasks(url)}},
+    )
 
 
 def assert_refused(response):
@@ -49,7 +60,9 @@ def assert_refused(response):
     return error
 
 
-def test_a_webhook_to_loopback_metadata_is_refused_where_hooks_may_not_reach_loopback(runtime, internal_server, deployed_policy):
+def test_a_webhook_to_loopback_metadata_is_refused_where_hooks_may_not_reach_loopback(
+    runtime, internal_server, deployed_policy
+):
     metadata = f"{internal_server.url}/latest/meta-data/iam/security-credentials/"
     error = assert_refused(webhook_chain(runtime, metadata))  # a literal URL: refused with the chain
     assert "loopback" in error["message"] and error["param"] == "tasks[0].hook.args.url"
@@ -60,8 +73,14 @@ def test_a_webhook_to_loopback_metadata_is_refused_where_hooks_may_not_reach_loo
     assert internal_server.requests == []  # refused before connecting
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/latest/meta-data/",
-                                 "http://metadata.test/latest/meta-data/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://metadata.test/latest/meta-data/",
+    ],
+)
 def test_a_webhook_to_the_metadata_service_is_refused(runtime, deployed_policy, url):
     assert "cloud metadata" in assert_refused(webhook_chain(runtime, url))["message"]
 
@@ -101,26 +120,44 @@ def test_a_redirect_to_a_refused_address_is_refused(runtime, redirector):
 
 def test_a_remote_hook_redirected_to_a_refused_address_is_refused(runtime, redirector):
     redirector.location = "http://[fe80::1]/"
-    hook = runtime.post("/hooks/remote", json={"name": f"r-{uuid.uuid4().hex[:8]}",
-                                               "endpointUrl": f"http://127.0.0.1:{redirector.server_address[1]}"})
+    hook = runtime.post(
+        "/hooks/remote",
+        json={"name": f"r-{uuid.uuid4().hex[:8]}", "endpointUrl": f"http://127.0.0.1:{redirector.server_address[1]}"},
+    )
     assert hook.status_code == 201, hook.text
-    tasks = [{"id": "call", "handler": "hook", "hook": {"name": hook.json()["name"]},
-              "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]
-    assert_refused(runtime.post("/tasks", json={"input": "x", "inputType": "string", "chain": {"id": "r", "tasks": tasks}}))
+    tasks = [
+        {
+            "id": "call",
+            "handler": "hook",
+            "hook": {"name": hook.json()["name"]},
+            "transition": {"branches": [{"operator": "default", "goto": "end"}]},
+        }
+    ]
+    assert_refused(
+        runtime.post("/tasks", json={"input": "x", "inputType": "string", "chain": {"id": "r", "tasks": tasks}})
+    )
 
 
 def test_remote_hooks_aimed_at_refused_addresses_are_refused_when_set(runtime, internal_server, deployed_policy):
     before = len(runtime.get("/hooks/remote", params={"limit": 1000}).json())
-    for url in (f"{internal_server.url}/latest/meta-data/", "http://169.254.169.254/", "http://metadata.test/",
-                "http://10.0.0.8/admin"):
+    for url in (
+        f"{internal_server.url}/latest/meta-data/",
+        "http://169.254.169.254/",
+        "http://metadata.test/",
+        "http://10.0.0.8/admin",
+    ):
         response = runtime.post("/hooks/remote", json={"name": f"s-{uuid.uuid4().hex[:8]}", "endpointUrl": url})
         assert assert_refused(response)["param"] == "endpointUrl"
     assert len(runtime.get("/hooks/remote", params={"limit": 1000}).json()) == before  # nothing written
 
-    public = runtime.post("/hooks/remote", json={"name": f"p-{uuid.uuid4().hex[:8]}", "endpointUrl": "https://hooks.example.test/"})
+    public = runtime.post(
+        "/hooks/remote", json={"name": f"p-{uuid.uuid4().hex[:8]}", "endpointUrl": "https://hooks.example.test/"}
+    )
     assert public.status_code == 201, public.text
     hook = public.json()
-    moved = runtime.put(f"/hooks/remote/{hook['id']}", json={"name": hook["name"], "endpointUrl": "http://metadata.test/"})
+    moved = runtime.put(
+        f"/hooks/remote/{hook['id']}", json={"name": hook["name"], "endpointUrl": "http://metadata.test/"}
+    )
     assert_refused(moved)
     assert runtime.get(f"/hooks/remote/{hook['id']}").json()["endpointUrl"] == "https://hooks.example.test/"
     runtime.delete(f"/hooks/remote/{hook['id']}")
@@ -131,9 +168,17 @@ def test_a_stored_hook_is_checked_again_when_called(runtime, internal_server, mo
     assert hook.status_code == 201  # admitted where it was set (loopback, local)
     prod = OutboundPolicy("prod", get_environment("prod").outbound_allowlists)
     monkeypatch.setattr(outbound, "environment_policy", lambda: prod)
-    tasks = [{"id": "call", "handler": "hook", "hook": {"name": hook.json()["name"]},
-              "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]
-    assert_refused(runtime.post("/tasks", json={"input": "x", "inputType": "string", "chain": {"id": "c", "tasks": tasks}}))
+    tasks = [
+        {
+            "id": "call",
+            "handler": "hook",
+            "hook": {"name": hook.json()["name"]},
+            "transition": {"branches": [{"operator": "default", "goto": "end"}]},
+        }
+    ]
+    assert_refused(
+        runtime.post("/tasks", json={"input": "x", "inputType": "string", "chain": {"id": "c", "tasks": tasks}})
+    )
     assert internal_server.requests == []
     schemas = runtime.get("/hooks/schemas").json()
     assert "outbound-URL policy" in schemas[hook.json()["name"]]["error"]

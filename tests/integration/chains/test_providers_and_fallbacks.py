@@ -28,8 +28,11 @@ def two_backends(gateway):
     ollama, vllm = OllamaStandIn("ollama", [model]), OpenAIStandIn("vllm", [model])
     ollama.failing = True
     group = gateway.group(f"g{model}")
-    gateway.join(group, backends=(gateway.backend(f"o{model}", ollama.url, "ollama"),
-                                  gateway.backend(f"v{model}", vllm.url, "vllm")), models=(gateway.model(model),))
+    gateway.join(
+        group,
+        backends=(gateway.backend(f"o{model}", ollama.url, "ollama"), gateway.backend(f"v{model}", vllm.url, "vllm")),
+        models=(gateway.model(model),),
+    )
     yield model, ollama, vllm
     ollama.stop()
     vllm.stop()
@@ -52,7 +55,14 @@ def test_a_provider_limits_the_backends(runtime, two_backends):
     model, ollama, vllm = two_backends
     assert ask(runtime, {"model": model, "provider": "vllm"}) == "vllm says: hi"
     assert ollama.chat_calls() == 0
-    tasks = [{"id": "ask", "handler": "raw_string", "execute_config": {"model": model, "provider": "ollama"}, "transition": end()}]
+    tasks = [
+        {
+            "id": "ask",
+            "handler": "raw_string",
+            "execute_config": {"model": model, "provider": "ollama"},
+            "transition": end(),
+        }
+    ]
     failed = run(runtime, tasks, "hi")  # only the failing provider: the chain fails, it never reaches vLLM
     assert failed.status_code == 502 and vllm.chat_calls() == 1
 
@@ -64,9 +74,15 @@ def test_the_chains_other_models_are_fallbacks(runtime, gateway, two_backends):
     broken.failing = True
     try:
         group = gateway.group(f"g{failing_model}")
-        gateway.join(group, backends=(gateway.backend(f"b{failing_model}", broken.url, "ollama"),),
-                     models=(gateway.model(failing_model),))
-        assert ask(runtime, {"model": failing_model, "models": [model], "provider": "ollama", "providers": ["vllm"]}) == "vllm says: hi"
+        gateway.join(
+            group,
+            backends=(gateway.backend(f"b{failing_model}", broken.url, "ollama"),),
+            models=(gateway.model(failing_model),),
+        )
+        assert (
+            ask(runtime, {"model": failing_model, "models": [model], "provider": "ollama", "providers": ["vllm"]})
+            == "vllm says: hi"
+        )
         assert broken.chat_calls() >= 1
         assert ask(runtime, {"model": "nosuchmodel", "models": [model], "providers": ["vllm"]}) == "vllm says: hi"
     finally:

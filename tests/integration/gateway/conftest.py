@@ -16,7 +16,9 @@ def runtime(admin_api_key):
     from functions.family_app import build_family_app
 
     routing.reset_cooldowns()
-    with TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}) as client:
+    with TestClient(
+        build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}
+    ) as client:
         yield client
 
 
@@ -33,17 +35,28 @@ class Gateway:
         self.client = client
 
     def backend(self, name: str, url: str, backend_type: str = "ollama", weight: int = 1) -> str:
-        response = self.client.post("/backends", json={"name": name, "baseUrl": url, "type": backend_type, "weight": weight})
+        response = self.client.post(
+            "/backends", json={"name": name, "baseUrl": url, "type": backend_type, "weight": weight}
+        )
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
-    def group(self, name: str, purpose: str = "Internal Tasks", via: str = "/groups", strategy: str = "simple-shuffle") -> str:
+    def group(
+        self, name: str, purpose: str = "Internal Tasks", via: str = "/groups", strategy: str = "simple-shuffle"
+    ) -> str:
         response = self.client.post(via, json={"name": name, "purposeType": purpose, "routingStrategy": strategy})
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
     def model(self, name: str, **capabilities) -> str:
-        body = {"model": name, "canChat": True, "canPrompt": True, "canStream": True, "canEmbed": False, "contextLength": 4096}
+        body = {
+            "model": name,
+            "canChat": True,
+            "canPrompt": True,
+            "canStream": True,
+            "canEmbed": False,
+            "contextLength": 4096,
+        }
         body.update(capabilities)
         response = self.client.post("/models", json=body)
         assert response.status_code == 201, response.text

@@ -107,7 +107,9 @@ class StandIn:
 class OllamaStandIn(StandIn):
     """/api/tags, /api/chat, /api/generate, /api/embed, /api/pull (NDJSON progress), /api/delete."""
 
-    def __init__(self, name: str, models: list[str] | None = None, *, pull_steps: int = 5, pull_step_s: float = 0.05) -> None:
+    def __init__(
+        self, name: str, models: list[str] | None = None, *, pull_steps: int = 5, pull_step_s: float = 0.05
+    ) -> None:
         super().__init__(name)
         self.models = list(models or [])
         self.pull_steps = pull_steps
@@ -119,11 +121,27 @@ class OllamaStandIn(StandIn):
     def handle_GET(self, http: _Handler, path: str, body: dict[str, Any]) -> bool:
         if path != "/api/tags":
             return False
-        http._json({"models": [
-            {"name": model, "model": model, "modified_at": "2026-01-01T00:00:00Z", "size": 1000, "digest": f"sha256:{i:064d}",
-             "details": {"format": "gguf", "family": "llama", "families": ["llama"], "parameter_size": "1B", "quantization_level": "Q4_0"}}
-            for i, model in enumerate(self.models)
-        ]})
+        http._json(
+            {
+                "models": [
+                    {
+                        "name": model,
+                        "model": model,
+                        "modified_at": "2026-01-01T00:00:00Z",
+                        "size": 1000,
+                        "digest": f"sha256:{i:064d}",
+                        "details": {
+                            "format": "gguf",
+                            "family": "llama",
+                            "families": ["llama"],
+                            "parameter_size": "1B",
+                            "quantization_level": "Q4_0",
+                        },
+                    }
+                    for i, model in enumerate(self.models)
+                ]
+            }
+        )
         return True
 
     def handle_POST(self, http: _Handler, path: str, body: dict[str, Any]) -> bool:
@@ -135,15 +153,50 @@ class OllamaStandIn(StandIn):
             if body.get("stream", True):
                 http._start_stream("application/x-ndjson")
                 for word in reply.split(" "):
-                    http.wfile.write((json.dumps({"model": body["model"], "message": {"role": "assistant", "content": word + " "}, "done": False}) + "\n").encode())
+                    http.wfile.write(
+                        (
+                            json.dumps(
+                                {
+                                    "model": body["model"],
+                                    "message": {"role": "assistant", "content": word + " "},
+                                    "done": False,
+                                }
+                            )
+                            + "\n"
+                        ).encode()
+                    )
                     http.wfile.flush()
-                http.wfile.write((json.dumps({"model": body["model"], "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop", "prompt_eval_count": 3, "eval_count": 4}) + "\n").encode())
+                http.wfile.write(
+                    (
+                        json.dumps(
+                            {
+                                "model": body["model"],
+                                "message": {"role": "assistant", "content": ""},
+                                "done": True,
+                                "done_reason": "stop",
+                                "prompt_eval_count": 3,
+                                "eval_count": 4,
+                            }
+                        )
+                        + "\n"
+                    ).encode()
+                )
             else:
-                http._json({"model": body["model"], "message": {"role": "assistant", "content": reply}, "done": True,
-                            "done_reason": "stop", "prompt_eval_count": 3, "eval_count": 4})
+                http._json(
+                    {
+                        "model": body["model"],
+                        "message": {"role": "assistant", "content": reply},
+                        "done": True,
+                        "done_reason": "stop",
+                        "prompt_eval_count": 3,
+                        "eval_count": 4,
+                    }
+                )
             return True
         if path == "/api/generate":
-            http._json({"model": body["model"], "response": f"{self.name} generated: {body.get('prompt')}", "done": True})
+            http._json(
+                {"model": body["model"], "response": f"{self.name} generated: {body.get('prompt')}", "done": True}
+            )
             return True
         if path == "/api/embed":
             inputs = body.get("input")
@@ -158,12 +211,20 @@ class OllamaStandIn(StandIn):
     def _tool_call(self, http: _Handler, body: dict[str, Any]) -> None:
         """Ollama answers a tool call whole, in one message (arguments as an object)."""
         name = body["tools"][0]["function"]["name"]
-        message = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": name, "arguments": {"city": "Paris"}}}]}
+        message = {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": name, "arguments": {"city": "Paris"}}}],
+        }
         done = {"done": True, "done_reason": "stop", "prompt_eval_count": 5, "eval_count": 6}
         if body.get("stream", True):
             http._start_stream("application/x-ndjson")
             http.wfile.write((json.dumps({"model": body["model"], "message": message, "done": False}) + "\n").encode())
-            http.wfile.write((json.dumps({"model": body["model"], "message": {"role": "assistant", "content": ""}, **done}) + "\n").encode())
+            http.wfile.write(
+                (
+                    json.dumps({"model": body["model"], "message": {"role": "assistant", "content": ""}, **done}) + "\n"
+                ).encode()
+            )
         else:
             http._json({"model": body["model"], "message": message, **done})
 
@@ -213,7 +274,12 @@ class OpenAIStandIn(StandIn):
         if path != "/v1/models":
             return False
         if self._authorised(http):
-            http._json({"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "x"} for m in self.models]})
+            http._json(
+                {
+                    "object": "list",
+                    "data": [{"id": m, "object": "model", "created": 0, "owned_by": "x"} for m in self.models],
+                }
+            )
         return True
 
     def handle_POST(self, http: _Handler, path: str, body: dict[str, Any]) -> bool:
@@ -225,16 +291,48 @@ class OpenAIStandIn(StandIn):
                 http._start_stream("text/event-stream")
 
                 def send(choices: list[dict[str, Any]], **extra: Any) -> None:
-                    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": choices, **extra}
+                    chunk = {
+                        "id": "c1",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": choices,
+                        **extra,
+                    }
                     http.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     http.wfile.flush()
 
                 if body.get("tools"):  # OpenAI streams a call's arguments in pieces
                     name = body["tools"][0]["function"]["name"]
-                    send([{"index": 0, "delta": {"role": "assistant", "tool_calls": [
-                        {"index": 0, "id": "call_abc", "type": "function", "function": {"name": name, "arguments": ""}}]}, "finish_reason": None}])
+                    send(
+                        [
+                            {
+                                "index": 0,
+                                "delta": {
+                                    "role": "assistant",
+                                    "tool_calls": [
+                                        {
+                                            "index": 0,
+                                            "id": "call_abc",
+                                            "type": "function",
+                                            "function": {"name": name, "arguments": ""},
+                                        }
+                                    ],
+                                },
+                                "finish_reason": None,
+                            }
+                        ]
+                    )
                     for piece in ('{"city": ', '"Paris"}'):
-                        send([{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, "finish_reason": None}])
+                        send(
+                            [
+                                {
+                                    "index": 0,
+                                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]},
+                                    "finish_reason": None,
+                                }
+                            ]
+                        )
                     send([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])
                 else:
                     for word in reply.split(" "):
@@ -244,14 +342,30 @@ class OpenAIStandIn(StandIn):
                     send([], usage={"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18})
                 http.wfile.write(b"data: [DONE]\n\n")
             else:
-                http._json({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
-                            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
-                            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})
+                http._json(
+                    {
+                        "id": "c1",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+                    }
+                )
             return True
         if path == "/v1/embeddings":
             inputs = body.get("input")
             inputs = [inputs] if isinstance(inputs, str) else inputs
-            http._json({"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [1.0, float(i)]} for i, _ in enumerate(inputs)]})
+            http._json(
+                {
+                    "object": "list",
+                    "data": [
+                        {"object": "embedding", "index": i, "embedding": [1.0, float(i)]} for i, _ in enumerate(inputs)
+                    ],
+                }
+            )
             return True
         return False
 
@@ -296,6 +410,10 @@ class GeminiStandIn(StandIn):
                 http.wfile.write(f"data: {json.dumps(chunk)}\r\n\r\n".encode())
                 http.wfile.flush()
             return True
-        http._json({"candidates": [{"content": {"role": "model", "parts": [{"text": reply}]}, "finishReason": "STOP"}],
-                    "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 3}})
+        http._json(
+            {
+                "candidates": [{"content": {"role": "model", "parts": [{"text": reply}]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 3},
+            }
+        )
         return True

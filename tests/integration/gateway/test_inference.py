@@ -32,12 +32,19 @@ def routed(gateway, ollama, unique):
 
 
 def sdk(runtime, admin_api_key) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{runtime.base_url}/v1", api_key=admin_api_key, http_client=runtime,
-                         default_headers={"X-API-Key": admin_api_key}, max_retries=0)
+    return openai.OpenAI(
+        base_url=f"{runtime.base_url}/v1",
+        api_key=admin_api_key,
+        http_client=runtime,
+        default_headers={"X-API-Key": admin_api_key},
+        max_retries=0,
+    )
 
 
 def test_chat_completion_is_routed_to_the_group_backend(runtime, routed, ollama):
-    response = runtime.post("/v1/chat/completions", json={"model": routed["chat"], "messages": [{"role": "user", "content": "hi"}]})
+    response = runtime.post(
+        "/v1/chat/completions", json={"model": routed["chat"], "messages": [{"role": "user", "content": "hi"}]}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["object"] == "chat.completion" and body["model"] == routed["chat"]
@@ -48,16 +55,20 @@ def test_chat_completion_is_routed_to_the_group_backend(runtime, routed, ollama)
 
 def test_names_are_normalised_when_routing(runtime, routed):
     org_and_tag = "Library/" + routed["chat"].split(":")[0].upper() + ":7b"
-    response = runtime.post("/v1/chat/completions", json={"model": org_and_tag, "messages": [{"role": "user", "content": "x"}]})
+    response = runtime.post(
+        "/v1/chat/completions", json={"model": org_and_tag, "messages": [{"role": "user", "content": "x"}]}
+    )
     assert response.status_code == 200, response.text
 
 
 def test_streamed_chat_is_server_sent_chunks_ending_with_done(runtime, routed):
-    response = runtime.post("/v1/chat/completions", json={"model": routed["chat"], "stream": True,
-                                                           "messages": [{"role": "user", "content": "stream me"}]})
+    response = runtime.post(
+        "/v1/chat/completions",
+        json={"model": routed["chat"], "stream": True, "messages": [{"role": "user", "content": "stream me"}]},
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [line[len("data: "):] for line in response.text.split("\n\n") if line.startswith("data: ")]
+    events = [line[len("data: ") :] for line in response.text.split("\n\n") if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(event) for event in events[:-1]]
     assert all(chunk["object"] == "chat.completion.chunk" for chunk in chunks)
@@ -72,7 +83,9 @@ def test_the_openai_sdk_lists_chats_streams_and_embeds(runtime, routed, admin_ap
     completion = client.chat.completions.create(model=routed["chat"], messages=[{"role": "user", "content": "sdk"}])
     assert completion.choices[0].message.content == "ollama-a says: sdk"
 
-    stream = client.chat.completions.create(model=routed["chat"], messages=[{"role": "user", "content": "sdk stream"}], stream=True)
+    stream = client.chat.completions.create(
+        model=routed["chat"], messages=[{"role": "user", "content": "sdk stream"}], stream=True
+    )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text.strip() == "ollama-a says: sdk stream"
 
@@ -85,19 +98,29 @@ def test_execute_and_embed_use_the_default_models(runtime, routed, set_setting):
     set_setting("AIPLANE_DEFAULT_EMBED_MODEL", routed["embed"])
     assert runtime.get("/defaultmodel").json() == {"modelName": routed["chat"]}
     executed = runtime.post("/execute", json={"prompt": "2+2?", "model_name": "", "model_provider": ""})
-    assert executed.status_code == 200 and executed.json()["response"] == "ollama-a generated: 2+2?" and executed.json()["id"]
+    assert (
+        executed.status_code == 200
+        and executed.json()["response"] == "ollama-a generated: 2+2?"
+        and executed.json()["id"]
+    )
     assert runtime.post("/embed", json={"text": "four"}).json() == {"vector": [4.0, 0.5, 0.25]}
     assert runtime.post("/embed", json={}).status_code == 400
 
 
 def test_capability_and_context_length_must_fit(runtime, routed, gateway, unique):
-    embed_only = runtime.post("/v1/chat/completions", json={"model": routed["embed"], "messages": [{"role": "user", "content": "x"}]})
+    embed_only = runtime.post(
+        "/v1/chat/completions", json={"model": routed["embed"], "messages": [{"role": "user", "content": "x"}]}
+    )
     assert embed_only.status_code == 400 and embed_only.json()["error"]["code"] == "capability_mismatch"
     tiny = unique("tiny")
     gateway.join(routed["group"], models=(gateway.model(tiny, contextLength=10),))
-    too_long = runtime.post("/v1/chat/completions", json={"model": tiny, "messages": [{"role": "user", "content": "x" * 400}]})
+    too_long = runtime.post(
+        "/v1/chat/completions", json={"model": tiny, "messages": [{"role": "user", "content": "x" * 400}]}
+    )
     assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "context_length_exceeded"
-    unknown = runtime.post("/v1/chat/completions", json={"model": unique("nope"), "messages": [{"role": "user", "content": "x"}]})
+    unknown = runtime.post(
+        "/v1/chat/completions", json={"model": unique("nope"), "messages": [{"role": "user", "content": "x"}]}
+    )
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
     assert runtime.post("/v1/chat/completions", json={"model": routed["chat"], "messages": []}).status_code == 400
 
@@ -113,7 +136,9 @@ def test_a_model_outside_every_shared_pool_is_never_routed(runtime, gateway, oll
         ungrouped = unique("ungrouped")
         gateway.model(ungrouped)
         for model in (isolated, ungrouped):
-            response = runtime.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]})
+            response = runtime.post(
+                "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
+            )
             assert response.status_code == 503, response.text
             assert response.json()["error"]["code"] == "no_backend_available"
         assert other.chat_calls() == 0
@@ -132,14 +157,18 @@ def test_failover_to_the_next_backend_when_one_answers_500(runtime, gateway, gat
         model = unique("m")
         gateway.join(group_id, backends=(first, second), models=(gateway.model(model),))
         for _ in range(3):
-            response = runtime.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]})
+            response = runtime.post(
+                "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
+            )
             assert response.status_code == 200, response.text
             assert response.json()["choices"][0]["message"]["content"] == "healthy says: x"
         assert broken.chat_calls() == 1  # then it cooled down
         assert routing.cooling_down(first)
 
         healthy.failing = True
-        failed = runtime.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]})
+        failed = runtime.post(
+            "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
+        )
         assert failed.status_code == 502 and failed.json()["error"]["type"] == "server_error"
     finally:
         broken.stop()
@@ -154,7 +183,10 @@ def test_failover_on_connection_error_when_streaming(runtime, gateway, unique):
         alive = gateway.backend(unique("alive"), healthy.url)
         model = unique("m")
         gateway.join(group_id, backends=(dead, alive), models=(gateway.model(model),))
-        response = runtime.post("/v1/chat/completions", json={"model": model, "stream": True, "messages": [{"role": "user", "content": "y"}]})
+        response = runtime.post(
+            "/v1/chat/completions",
+            json={"model": model, "stream": True, "messages": [{"role": "user", "content": "y"}]},
+        )
         assert response.status_code == 200 and response.text.rstrip().endswith("data: [DONE]")
         assert "healthy" in response.text
     finally:
@@ -171,7 +203,9 @@ def test_backends_in_error_are_skipped(runtime, gateway, unique):
         gateway.join(group_id, backends=(errored, fine), models=(gateway.model(model),))
         registry.write_backend_state(errored, error="unreachable", models=[], pulled_models=[])
         registry.write_backend_state(fine, error=None, models=[model], pulled_models=[])
-        response = runtime.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "z"}]})
+        response = runtime.post(
+            "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "z"}]}
+        )
         assert response.json()["choices"][0]["message"]["content"] == "second says: z"
         assert first.chat_calls() == 0
     finally:
@@ -189,10 +223,15 @@ def test_openai_backends_use_the_provider_key(runtime, gateway, unique):
         model_id = runtime.get("/models", params={"limit": 1000}).json()
         existing = next((m["id"] for m in model_id if m["model"] == "gpt-x"), None) or gateway.model("gpt-x")
         gateway.join(group_id, backends=(backend_id,), models=(existing,))
-        response = runtime.post("/v1/chat/completions", json={"model": "gpt-x", "messages": [{"role": "user", "content": "k"}]})
+        response = runtime.post(
+            "/v1/chat/completions", json={"model": "gpt-x", "messages": [{"role": "user", "content": "k"}]}
+        )
         assert response.status_code == 200, response.text
         assert response.json()["choices"][0]["message"]["content"] == "openai-up says: k"
-        streamed = runtime.post("/v1/chat/completions", json={"model": "gpt-x", "stream": True, "messages": [{"role": "user", "content": "s"}]})
+        streamed = runtime.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-x", "stream": True, "messages": [{"role": "user", "content": "s"}]},
+        )
         assert "openai-up" in streamed.text and streamed.text.rstrip().endswith("data: [DONE]")
     finally:
         runtime.delete("/providers/openai/config")

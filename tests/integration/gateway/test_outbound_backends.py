@@ -40,13 +40,19 @@ def editor(family_clients, runtime):
     anonymous = family_clients["runtime"]
     from uuid import uuid4
 
-    registered = anonymous.post("/register", json={"email": f"editor-{uuid4().hex[:10]}@example.com", "password": "correct-horse-42"})
+    registered = anonymous.post(
+        "/register", json={"email": f"editor-{uuid4().hex[:10]}@example.com", "password": "correct-horse-42"}
+    )
     assert registered.status_code == 201, registered.text
     user_id, token = registered.json()["user"]["id"], registered.json()["token"]
-    grant = runtime.post("/access-control", json={"identity": user_id, "resource": "backends", "resourceType": "collection",
-                                                  "permission": "edit"})
+    grant = runtime.post(
+        "/access-control",
+        json={"identity": user_id, "resource": "backends", "resourceType": "collection", "permission": "edit"},
+    )
     assert grant.status_code == 201, grant.text
-    return lambda method, path, **kwargs: anonymous.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    return lambda method, path, **kwargs: anonymous.request(
+        method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+    )
 
 
 @pytest.fixture
@@ -61,30 +67,51 @@ def test_an_editors_openai_backend_never_receives_the_operators_key(runtime, gat
     model = unique("gptx")
     own = KeyCatcher("editor-server", models=[model])
     try:
-        created = editor("POST", "/backends", json={"name": unique("mine"), "baseUrl": own.url + "/v1", "type": "openai"})
+        created = editor(
+            "POST", "/backends", json={"name": unique("mine"), "baseUrl": own.url + "/v1", "type": "openai"}
+        )
         assert created.status_code == 201, created.text
         backend_id = created.json()["id"]
         gateway.join(gateway.group(unique("g")), backends=(backend_id,), models=(gateway.model(model),))
 
         assert sync.sync_one(backend_id) is None
-        chat = runtime.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+        chat = runtime.post(
+            "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        )
         assert chat.status_code == 200, chat.text
-        streamed = runtime.post("/v1/chat/completions", json={"model": model, "stream": True, "messages": [{"role": "user", "content": "s"}]})
+        streamed = runtime.post(
+            "/v1/chat/completions",
+            json={"model": model, "stream": True, "messages": [{"role": "user", "content": "s"}]},
+        )
         assert streamed.status_code == 200
         assert len(own.authorizations) >= 3 and not any(operator_key in (seen or "") for seen in own.authorizations)
 
         # An editor's change to a backend a manager set keeps the grant only while the URL stays.
-        assert runtime.put(f"/backends/{backend_id}", json={"name": "managed", "baseUrl": own.url + "/v1", "type": "openai"}).status_code == 200
+        assert (
+            runtime.put(
+                f"/backends/{backend_id}", json={"name": "managed", "baseUrl": own.url + "/v1", "type": "openai"}
+            ).status_code
+            == 200
+        )
         assert sync.sync_one(backend_id) is None
         assert own.authorizations[-1] == f"Bearer {operator_key}"  # the operator's manager vouched for this URL
-        assert editor("PUT", f"/backends/{backend_id}", json={"name": "renamed", "baseUrl": own.url + "/v1", "type": "openai"}).status_code == 200
+        assert (
+            editor(
+                "PUT", f"/backends/{backend_id}", json={"name": "renamed", "baseUrl": own.url + "/v1", "type": "openai"}
+            ).status_code
+            == 200
+        )
         assert sync.sync_one(backend_id) is None and own.authorizations[-1] == f"Bearer {operator_key}"
         other = KeyCatcher("editor-other", models=[model])
         try:
-            moved = editor("PUT", f"/backends/{backend_id}", json={"name": "renamed", "baseUrl": other.url, "type": "openai"})
+            moved = editor(
+                "PUT", f"/backends/{backend_id}", json={"name": "renamed", "baseUrl": other.url, "type": "openai"}
+            )
             assert moved.status_code == 200
             assert sync.sync_one(backend_id) is None
-            chat = runtime.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "again"}]})
+            chat = runtime.post(
+                "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "again"}]}
+            )
             assert chat.status_code == 200, chat.text
             assert other.authorizations and not any(operator_key in (seen or "") for seen in other.authorizations)
         finally:
@@ -97,9 +124,16 @@ def test_an_editors_openai_backend_never_receives_the_operators_key(runtime, gat
 def test_only_the_providers_official_host_gets_the_key_by_default():
     from aiplane.gateway.providers import is_official_api
 
-    assert is_official_api("openai", "https://api.openai.com/v1") and is_official_api("gemini", "https://generativelanguage.googleapis.com")
-    for url in ("http://api.openai.com/v1", "https://api.openai.com.evil.test/v1", "https://api.openai.com:8443/v1",
-                "https://evil.test/api.openai.com", "https://generativelanguage.googleapis.com"):
+    assert is_official_api("openai", "https://api.openai.com/v1") and is_official_api(
+        "gemini", "https://generativelanguage.googleapis.com"
+    )
+    for url in (
+        "http://api.openai.com/v1",
+        "https://api.openai.com.evil.test/v1",
+        "https://api.openai.com:8443/v1",
+        "https://evil.test/api.openai.com",
+        "https://generativelanguage.googleapis.com",
+    ):
         assert not is_official_api("openai", url), url
 
 
@@ -108,17 +142,32 @@ def test_backends_aimed_at_metadata_are_refused_and_nothing_is_written(runtime, 
     for url in ("http://169.254.169.254/latest", "http://[fd00:ec2::254]", "http://[::ffff:169.254.169.254]:80"):
         response = runtime.post("/backends", json={"name": unique("meta"), "baseUrl": url, "type": "ollama"})
         assert response.status_code == 400, response.text
-        assert response.json()["error"]["param"] == "baseUrl" and "outbound-URL policy" in response.json()["error"]["message"]
+        assert (
+            response.json()["error"]["param"] == "baseUrl"
+            and "outbound-URL policy" in response.json()["error"]["message"]
+        )
     assert len(runtime.get("/backends", params={"limit": 1000}).json()) == before
 
 
 def test_loopback_backends_are_refused_where_the_environment_does_not_admit_them(runtime, unique, deployed_policy):
-    refused = runtime.post("/backends", json={"name": unique("lo"), "baseUrl": "http://127.0.0.1:11434", "type": "ollama"})
+    refused = runtime.post(
+        "/backends", json={"name": unique("lo"), "baseUrl": "http://127.0.0.1:11434", "type": "ollama"}
+    )
     assert refused.status_code == 400 and "loopback" in refused.json()["error"]["message"]
-    assert runtime.post("/backends", json={"name": unique("md"), "baseUrl": "http://metadata.test", "type": "vllm"}).status_code == 400
-    in_vpc = runtime.post("/backends", json={"name": unique("vpc"), "baseUrl": "http://llm.vpc.test:8000", "type": "vllm"})
+    assert (
+        runtime.post(
+            "/backends", json={"name": unique("md"), "baseUrl": "http://metadata.test", "type": "vllm"}
+        ).status_code
+        == 400
+    )
+    in_vpc = runtime.post(
+        "/backends", json={"name": unique("vpc"), "baseUrl": "http://llm.vpc.test:8000", "type": "vllm"}
+    )
     assert in_vpc.status_code == 201, in_vpc.text  # LLM backends on private VPC addresses
-    moved = runtime.put(f"/backends/{in_vpc.json()['id']}", json={"name": unique("vpc"), "baseUrl": "http://127.0.0.1:8000", "type": "vllm"})
+    moved = runtime.put(
+        f"/backends/{in_vpc.json()['id']}",
+        json={"name": unique("vpc"), "baseUrl": "http://127.0.0.1:8000", "type": "vllm"},
+    )
     assert moved.status_code == 400
     runtime.delete(f"/backends/{in_vpc.json()['id']}")
 
@@ -131,7 +180,9 @@ def test_a_backend_is_checked_again_when_called(runtime, gateway, unique, monkey
         gateway.join(gateway.group(unique("g")), backends=(backend_id,), models=(gateway.model(model),))
         prod = OutboundPolicy("prod", get_environment("prod").outbound_allowlists)
         monkeypatch.setattr(outbound, "environment_policy", lambda: prod)
-        chat = runtime.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]})
+        chat = runtime.post(
+            "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
+        )
         assert chat.status_code == 400 and "outbound-URL policy" in chat.json()["error"]["message"]
         assert "outbound-URL policy" in sync.sync_one(backend_id)
         assert "loopback" in runtime.get(f"/backends/{backend_id}").json()["error"]

@@ -11,9 +11,14 @@ def test_backend_crud_with_path_winning_over_body(runtime, unique):
     assert created.status_code == 201
     backend = created.json()
     assert backend["baseUrl"] == "http://127.0.0.1:9" and backend["type"] == "ollama"
-    assert set(backend) == {"id", "name", "baseUrl", "type", "weight", "createdAt", "updatedAt"} and backend["weight"] == 1
+    assert (
+        set(backend) == {"id", "name", "baseUrl", "type", "weight", "createdAt", "updatedAt"} and backend["weight"] == 1
+    )
 
-    updated = runtime.put(f"/backends/{backend['id']}", json={"id": "other", "name": name + "x", "baseUrl": "https://127.0.0.1:9", "type": "vllm"})
+    updated = runtime.put(
+        f"/backends/{backend['id']}",
+        json={"id": "other", "name": name + "x", "baseUrl": "https://127.0.0.1:9", "type": "vllm"},
+    )
     assert updated.status_code == 200 and updated.json()["id"] == backend["id"] and updated.json()["type"] == "vllm"
 
     details = runtime.get(f"/backends/{backend['id']}").json()
@@ -25,7 +30,12 @@ def test_backend_crud_with_path_winning_over_body(runtime, unique):
 
 
 def test_backend_list_pages_by_timestamp_cursor(runtime, unique):
-    ids = [runtime.post("/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "ollama"}).json()["id"] for _ in range(3)]
+    ids = [
+        runtime.post("/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "ollama"}).json()[
+            "id"
+        ]
+        for _ in range(3)
+    ]
     first = runtime.get("/backends", params={"limit": 2}).json()
     assert len(first) == 2
     rest = runtime.get("/backends", params={"limit": 1000, "cursor": first[-1]["createdAt"]}).json()
@@ -49,7 +59,9 @@ def test_invalid_backends_are_refused_and_nothing_is_written(runtime, unique):
         response = runtime.post("/backends", json=body)
         assert response.status_code == 400, (body, response.text)
         assert set(response.json()["error"]) == {"code", "message", "param", "type"}
-    assert runtime.post("/backends", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    assert (
+        runtime.post("/backends", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    )
     assert len(runtime.get("/backends", params={"limit": 1000}).json()) == before
 
 
@@ -62,27 +74,46 @@ def test_an_unknown_backend_type_is_a_400_and_nothing_is_written(runtime, unique
         assert "ollama" in response.json()["error"]["message"]
     assert len(runtime.get("/backends", params={"limit": 1000}).json()) == before
     existing = runtime.post("/backends", json={"name": name, "baseUrl": "http://127.0.0.1:9", "type": "ollama"}).json()
-    refused = runtime.put(f"/backends/{existing['id']}", json={"name": name, "baseUrl": "http://127.0.0.1:9", "type": "carrier-pigeon"})
+    refused = runtime.put(
+        f"/backends/{existing['id']}", json={"name": name, "baseUrl": "http://127.0.0.1:9", "type": "carrier-pigeon"}
+    )
     assert refused.status_code == 400 and runtime.get(f"/backends/{existing['id']}").json()["type"] == "ollama"
     runtime.delete(f"/backends/{existing['id']}")
 
 
 def test_weights_strategies_and_fallbacks_are_stored_and_returned(runtime, unique):
-    backend = runtime.post("/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "ollama", "weight": 5}).json()
+    backend = runtime.post(
+        "/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "ollama", "weight": 5}
+    ).json()
     assert backend["weight"] == 5 and runtime.get(f"/backends/{backend['id']}").json()["weight"] == 5
-    updated = runtime.put(f"/backends/{backend['id']}", json={"name": backend["name"], "baseUrl": backend["baseUrl"], "type": "ollama", "weight": 0})
+    updated = runtime.put(
+        f"/backends/{backend['id']}",
+        json={"name": backend["name"], "baseUrl": backend["baseUrl"], "type": "ollama", "weight": 0},
+    )
     assert updated.json()["weight"] == 0
-    assert runtime.post("/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "ollama", "weight": -1}).status_code == 400
+    assert (
+        runtime.post(
+            "/backends", json={"name": unique("b"), "baseUrl": "http://127.0.0.1:9", "type": "ollama", "weight": -1}
+        ).status_code
+        == 400
+    )
     for collection in ("/pools", "/groups"):
         plain = runtime.post(collection, json={"name": unique("g"), "purposeType": "x"}).json()
         assert plain["routingStrategy"] == "simple-shuffle"
-        busy = runtime.post(collection, json={"name": unique("g"), "purposeType": "x", "routingStrategy": "least-busy"}).json()
+        busy = runtime.post(
+            collection, json={"name": unique("g"), "purposeType": "x", "routingStrategy": "least-busy"}
+        ).json()
         assert runtime.get(f"{collection}/{busy['id']}").json()["routingStrategy"] == "least-busy"
-        changed = runtime.put(f"{collection}/{busy['id']}", json={"name": busy["name"], "routingStrategy": "latency-based-routing"})
+        changed = runtime.put(
+            f"{collection}/{busy['id']}", json={"name": busy["name"], "routingStrategy": "latency-based-routing"}
+        )
         assert changed.json()["routingStrategy"] == "latency-based-routing"
         bad = runtime.post(collection, json={"name": unique("g"), "routingStrategy": "round-robin"})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "routingStrategy"
-    model = runtime.post("/models", json={"model": unique("m"), "canChat": True, "fallbacks": ["other"], "contextWindowFallbacks": ["long"]}).json()
+    model = runtime.post(
+        "/models",
+        json={"model": unique("m"), "canChat": True, "fallbacks": ["other"], "contextWindowFallbacks": ["long"]},
+    ).json()
     assert (model["fallbacks"], model["contextWindowFallbacks"]) == (["other"], ["long"])
     assert runtime.put(f"/models/{model['id']}", json={"fallbacks": []}).json()["fallbacks"] == []
     runtime.delete(f"/backends/{backend['id']}")
@@ -101,7 +132,9 @@ def test_pools_and_groups_are_one_resource(runtime, unique):
     duplicate = runtime.post("/groups", json={"name": name})
     assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "conflict"
 
-    renamed = runtime.put(f"/groups/{pool['id']}", json={"id": "ignored", "name": name + "r", "purposeType": "Internal Tasks"})
+    renamed = runtime.put(
+        f"/groups/{pool['id']}", json={"id": "ignored", "name": name + "r", "purposeType": "Internal Tasks"}
+    )
     assert renamed.status_code == 200 and renamed.json()["id"] == pool["id"]
     assert runtime.get(f"/pool-by-name/{name}").status_code == 404
     assert runtime.get(f"/group-by-name/{name}r").json()["purposeType"] == "Internal Tasks"
@@ -137,8 +170,19 @@ def test_models_internal_and_openai_formats(runtime, unique):
     created = runtime.post("/models", json={"model": name, "canChat": True, "contextLength": 8192})
     assert created.status_code == 201
     model = created.json()
-    assert set(model) == {"id", "model", "canChat", "canEmbed", "canPrompt", "canStream", "contextLength", "fallbacks",
-                          "contextWindowFallbacks", "createdAt", "updatedAt"}
+    assert set(model) == {
+        "id",
+        "model",
+        "canChat",
+        "canEmbed",
+        "canPrompt",
+        "canStream",
+        "contextLength",
+        "fallbacks",
+        "contextWindowFallbacks",
+        "createdAt",
+        "updatedAt",
+    }
     assert runtime.post("/models", json={"model": name}).status_code == 409
     assert runtime.post("/models", json={"model": unique("m"), "contextLength": -1}).status_code == 400
 
@@ -150,7 +194,11 @@ def test_models_internal_and_openai_formats(runtime, unique):
     assert entry["object"] == "model" and isinstance(entry["created"], int) and entry["owned_by"]
 
     updated = runtime.put(f"/models/{model['id']}", json={"canEmbed": True, "contextLength": 1024})
-    assert updated.json()["canEmbed"] is True and updated.json()["contextLength"] == 1024 and updated.json()["canChat"] is True
+    assert (
+        updated.json()["canEmbed"] is True
+        and updated.json()["contextLength"] == 1024
+        and updated.json()["canChat"] is True
+    )
     renamed = runtime.put(f"/models/{model['id']}", json={"model": "other"})
     assert renamed.status_code == 403 and renamed.json()["error"]["code"] == "immutable_model"
     assert runtime.delete(f"/models/{model['id']}").json() == "model removed"

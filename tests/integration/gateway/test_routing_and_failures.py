@@ -41,7 +41,9 @@ def pool(gateway, unique, *backends, strategy="simple-shuffle", **model_fields):
 
 
 def ask(runtime, model, content="x", **fields):
-    return runtime.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": content}], **fields})
+    return runtime.post(
+        "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": content}], **fields}
+    )
 
 
 def test_a_weighted_pool_splits_traffic_by_weight(runtime, gateway, standins, unique):
@@ -110,7 +112,9 @@ def test_a_429_fails_over_and_the_cooldown_is_seen_by_a_second_process(runtime, 
     # Another container: a fresh process, with its own (empty) caches, reads the shared cooldown.
     check = "from aiplane.gateway import routing; import sys; sys.exit(0 if routing.cooling_down(sys.argv[1]) else 3)"
     for backend_id, expected in ((limited_id, 0), (spare_id, 3)):
-        result = subprocess.run([sys.executable, "-c", check, backend_id], env=dict(os.environ), capture_output=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", check, backend_id], env=dict(os.environ), capture_output=True, timeout=60
+        )
         assert result.returncode == expected, result.stderr.decode()[-2000:]
 
     # Here too the cooling backend comes last: the spare serves while the limited one rests.
@@ -137,12 +141,25 @@ def test_5xx_fail_over_and_cool_down_after_allowed_fails(runtime, gateway, gatew
 
 def test_a_backends_4xx_reaches_the_client_with_its_message(runtime, gateway, standins, unique):
     strict, spare = standins("strict"), standins("spare")
-    strict.failures = [(400, {"error": {"message": "tools[0].function.parameters is not a valid schema", "type": "invalid_request_error"}}, {})]
+    strict.failures = [
+        (
+            400,
+            {
+                "error": {
+                    "message": "tools[0].function.parameters is not a valid schema",
+                    "type": "invalid_request_error",
+                }
+            },
+            {},
+        )
+    ]
     model, _ = pool(gateway, unique, (strict, 1), (spare, 0))
     response = ask(runtime, model)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert error["message"] == "tools[0].function.parameters is not a valid schema" and error["code"] == "backend_rejected"
+    assert (
+        error["message"] == "tools[0].function.parameters is not a valid schema" and error["code"] == "backend_rejected"
+    )
     assert set(error) == {"code", "message", "param", "type"}
     assert spare.chat_calls() == 0  # the request was at fault, not the backend
 

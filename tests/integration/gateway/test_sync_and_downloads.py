@@ -16,11 +16,22 @@ from tests.integration.gateway.standins import OllamaStandIn, OpenAIStandIn
 
 
 def sqs_event(*bodies: dict) -> dict:
-    return {"Records": [
-        {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": json.dumps(body), "attributes": {}, "messageAttributes": {},
-         "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"}
-        for i, body in enumerate(bodies)
-    ]}
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": json.dumps(body),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
 
 
 def queued_job(runtime, model: str) -> dict | None:
@@ -33,7 +44,11 @@ def test_ollama_sync_queues_missing_models_removes_undeclared_and_records_pulled
     try:
         backend_id = gateway.backend(unique("b"), ollama.url)
         group_id = gateway.group(unique("g"))
-        gateway.join(group_id, backends=(backend_id,), models=(gateway.model(present, contextLength=2048), gateway.model(missing)))
+        gateway.join(
+            group_id,
+            backends=(backend_id,),
+            models=(gateway.model(present, contextLength=2048), gateway.model(missing)),
+        )
 
         assert sync.sync_one(backend_id) is None
         assert ollama.deleted == ["stray:latest"]
@@ -47,7 +62,9 @@ def test_ollama_sync_queues_missing_models_removes_undeclared_and_records_pulled
         assert job["taskType"] == "model_download" and job["modelJob"] == {"url": ollama.url, "model": missing}
         assert job["validUntil"] > job["scheduledFor"] > 0 and job["createdAt"]
         sync.sync_one(backend_id)
-        assert len([j for j in runtime.get("/queue").json() if j["modelJob"]["model"] == missing]) == 1  # not queued twice
+        assert (
+            len([j for j in runtime.get("/queue").json() if j["modelJob"]["model"] == missing]) == 1
+        )  # not queued twice
 
         state = next(item for item in runtime.get("/state").json() if item["id"] == backend_id)
         assert state["models"] == [present] and state["backend"]["baseUrl"] == ollama.url
@@ -67,7 +84,9 @@ def test_vllm_must_serve_a_declared_model(gateway, runtime, unique):
         gateway.join(group_id, models=(gateway.model(served),))
         assert sync.sync_one(backend_id) is None
         assert runtime.get(f"/backends/{backend_id}").json()["models"] == [served]
-        response = runtime.post("/v1/chat/completions", json={"model": served, "messages": [{"role": "user", "content": "v"}]})
+        response = runtime.post(
+            "/v1/chat/completions", json={"model": served, "messages": [{"role": "user", "content": "v"}]}
+        )
         assert response.json()["choices"][0]["message"]["content"] == "vllm says: v"
     finally:
         vllm.stop()
@@ -95,7 +114,11 @@ def test_schedule_tick_reaches_the_sync_worker_through_sqs(local_stack, gateway,
         sqs.purge_queue(QueueUrl=url)
         dispatchers.fire_schedule_once(GATEWAY_SYNC_SCHEDULE)
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue = next(q for q in __import__("aiplane_shared.resources", fromlist=["QUEUES"]).QUEUES if q.name == GATEWAY_SYNC_SCHEDULE.target_queue)
+        queue = next(
+            q
+            for q in __import__("aiplane_shared.resources", fromlist=["QUEUES"]).QUEUES
+            if q.name == GATEWAY_SYNC_SCHEDULE.target_queue
+        )
         deadline = time.monotonic() + 60
         while runtime.get(f"/backends/{backend_id}").json()["error"] or ("GET", "/api/tags") not in ollama.requests:
             assert time.monotonic() < deadline, "the tick never reached the backend"
@@ -130,7 +153,10 @@ def test_pull_progress_streams_over_sse_and_cancel_stops_the_pull(runtime, pulli
             if job is not None and (job.completed or 0) >= 20000:
                 break
             time.sleep(0.05)
-        assert runtime.delete("/queue/cancel", params={"model": pulling["model"]}).json() == "Model download cancellation initiated"
+        assert (
+            runtime.delete("/queue/cancel", params={"model": pulling["model"]}).json()
+            == "Model download cancellation initiated"
+        )
 
     canceller = threading.Thread(target=cancel_when_progressing)
     canceller.start()
@@ -143,7 +169,10 @@ def test_pull_progress_streams_over_sse_and_cancel_stops_the_pull(runtime, pulli
     assert all(block.startswith("event: status\ndata: ") for block in events)
     statuses = [json.loads(block.split("data: ", 1)[1]) for block in events]
     ours = [s for s in statuses if s["model"] == pulling["model"]]
-    assert any(s["status"] == "downloading" and s["total"] == 60000 and s["completed"] > 0 and s["digest"] == "sha256:abc" for s in ours)
+    assert any(
+        s["status"] == "downloading" and s["total"] == 60000 and s["completed"] > 0 and s["digest"] == "sha256:abc"
+        for s in ours
+    )
     assert all(s["baseUrl"] == pulling["ollama"].url for s in ours)
     assert ours[-1]["status"] == "cancelled"
     assert outcome["status"] == "cancelled"
@@ -157,7 +186,9 @@ def test_pull_progress_streams_over_sse_and_cancel_stops_the_pull(runtime, pulli
 def test_the_download_worker_pulls_the_model_and_reports_per_message(runtime, pulling):
     pulling["ollama"].pull_steps = 3
     handler = load_handler(MODEL_DOWNLOAD_QUEUE.consumer)
-    result = handler(sqs_event({"jobId": pulling["job"]}), LocalLambdaContext(function_name=MODEL_DOWNLOAD_QUEUE.consumer))
+    result = handler(
+        sqs_event({"jobId": pulling["job"]}), LocalLambdaContext(function_name=MODEL_DOWNLOAD_QUEUE.consumer)
+    )
     assert result == {"batchItemFailures": []}
     assert pulling["ollama"].pulls_finished == [pulling["model"]]
     assert queued_job(runtime, pulling["model"]) is None
@@ -185,7 +216,9 @@ def test_queue_removal_and_model_purge(runtime, gateway, pulling):
 
     sync.sync_one(pulling["backend"])
     assert queued_job(runtime, pulling["model"]) is not None
-    model_id = next(m["id"] for m in runtime.get("/models", params={"limit": 1000}).json() if m["model"] == pulling["model"])
+    model_id = next(
+        m["id"] for m in runtime.get("/models", params={"limit": 1000}).json() if m["model"] == pulling["model"]
+    )
     assert runtime.delete(f"/models/{model_id}", params={"purge": "true"}).json() == "model removed"
     assert queued_job(runtime, pulling["model"]) is None
 
@@ -201,7 +234,10 @@ def test_the_worker_takes_one_pull_per_message_and_extends_its_visibility(runtim
     the worker keeps extending it, so no other worker can receive the message meanwhile."""
     import boto3
 
-    assert MODEL_DOWNLOAD_QUEUE.batch_size == 1 and MODEL_DOWNLOAD_QUEUE.visibility_timeout_s >= MODEL_DOWNLOAD_QUEUE.consumer_timeout_s
+    assert (
+        MODEL_DOWNLOAD_QUEUE.batch_size == 1
+        and MODEL_DOWNLOAD_QUEUE.visibility_timeout_s >= MODEL_DOWNLOAD_QUEUE.consumer_timeout_s
+    )
     monkeypatch.setattr(downloads, "HEARTBEAT_EVERY_S", 0.2)
     pulling["ollama"].pull_steps = 40  # 2 s
     sqs = boto3.client("sqs")
@@ -213,7 +249,9 @@ def test_the_worker_takes_one_pull_per_message_and_extends_its_visibility(runtim
     event["Records"][0].update(receiptHandle=message["ReceiptHandle"], eventSourceARN=arn)
     try:
         handler = load_handler(MODEL_DOWNLOAD_QUEUE.consumer)
-        context = LocalLambdaContext(function_name=MODEL_DOWNLOAD_QUEUE.consumer, timeout_s=MODEL_DOWNLOAD_QUEUE.consumer_timeout_s)
+        context = LocalLambdaContext(
+            function_name=MODEL_DOWNLOAD_QUEUE.consumer, timeout_s=MODEL_DOWNLOAD_QUEUE.consumer_timeout_s
+        )
         assert handler(event, context) == {"batchItemFailures": []}
         assert pulling["ollama"].pulls_finished == [pulling["model"]]
         assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None  # still hidden, 2 s on
@@ -240,7 +278,9 @@ def test_a_killed_pull_is_recovered_never_left_running(runtime, pulling):
 
     job = job_record(pulling["job"])
     # A worker took the job and died: running, with a heartbeat long gone.
-    job.update(actions=[DownloadJobRecord.status.set("running"), DownloadJobRecord.heartbeat_at.set(time.time() - 3600)])
+    job.update(
+        actions=[DownloadJobRecord.status.set("running"), DownloadJobRecord.heartbeat_at.set(time.time() - 3600)]
+    )
     assert downloads.recover_stale() >= 1
     assert job_record(pulling["job"]).status == "queued"
 
@@ -254,8 +294,13 @@ def test_a_killed_pull_is_recovered_never_left_running(runtime, pulling):
     assert int(job_record(pulling["job"]).failures) == 2  # killed twice so far
 
     # One that keeps dying fails instead of cycling forever.
-    job.update(actions=[DownloadJobRecord.status.set("running"), DownloadJobRecord.heartbeat_at.set(time.time() - 3600),
-                        DownloadJobRecord.failures.set(downloads.MAX_FAILURES - 1)])
+    job.update(
+        actions=[
+            DownloadJobRecord.status.set("running"),
+            DownloadJobRecord.heartbeat_at.set(time.time() - 3600),
+            DownloadJobRecord.failures.set(downloads.MAX_FAILURES - 1),
+        ]
+    )
     downloads.recover_stale()
     failed = job_record(pulling["job"])
     assert failed.status == "failed" and "killed or broke" in failed.error

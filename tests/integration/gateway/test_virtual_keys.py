@@ -30,7 +30,9 @@ def model(gateway, unique, set_setting):
     name = unique("metered")
     group = gateway.group(unique("g"))
     gateway.join(group, backends=(gateway.backend(unique("b"), ollama.url),), models=(gateway.model(name),))
-    set_setting("AIPLANE_GATEWAY_PRICES", json.dumps({name: {"input_cost_per_token": 0, "output_cost_per_token": OUTPUT_PRICE}}))
+    set_setting(
+        "AIPLANE_GATEWAY_PRICES", json.dumps({name: {"input_cost_per_token": 0, "output_cost_per_token": OUTPUT_PRICE}})
+    )
     yield name
     ollama.stop()
 
@@ -39,10 +41,14 @@ def model(gateway, unique, set_setting):
 def user(runtime):
     """A registered runtime user allowed to call the gateway (edit on `exec`), with their JWT."""
     email = f"keys-{uuid.uuid4().hex[:10]}@example.com"
-    registered = runtime.post("/register", json={"email": email, "password": "correct-horse-42", "friendlyName": "k"}).json()
+    registered = runtime.post(
+        "/register", json={"email": email, "password": "correct-horse-42", "friendlyName": "k"}
+    ).json()
     user_id = registered["user"]["id"]
-    granted = runtime.post("/access-control", json={"identity": user_id, "resource": "exec", "resourceType": "collection",
-                                                    "permission": "edit"})
+    granted = runtime.post(
+        "/access-control",
+        json={"identity": user_id, "resource": "exec", "resourceType": "collection", "permission": "edit"},
+    )
     assert granted.status_code == 201, granted.text
     return {"id": user_id, "headers": {"X-API-Key": "", "Authorization": f"Bearer {registered['token']}"}}
 
@@ -60,7 +66,9 @@ def generate(runtime, headers=None, **fields) -> dict:
 
 
 def chat(client, model: str, **extra):
-    return client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}], **extra})
+    return client.post(
+        "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
+    )
 
 
 def settle_spend_logs(local_stack) -> None:
@@ -75,18 +83,46 @@ def within_one_minute(margin_s: float = 30) -> None:
 
 
 def test_generate_returns_a_key_that_authenticates_and_carries_its_limits(runtime, user, model, local_stack):
-    created = generate(runtime, user["headers"], key_alias="ci", models=[model], max_budget=1.5, budget_duration="30d",
-                       rpm_limit=100, tpm_limit=10000, max_parallel_requests=5, metadata={"team": "ml"})
+    created = generate(
+        runtime,
+        user["headers"],
+        key_alias="ci",
+        models=[model],
+        max_budget=1.5,
+        budget_duration="30d",
+        rpm_limit=100,
+        tpm_limit=10000,
+        max_parallel_requests=5,
+        metadata={"team": "ml"},
+    )
     assert created["key"].startswith("aip_") and created["user_id"] == user["id"]
     key = client_for(created["key"])
     assert chat(key, model).status_code == 200
     settle_spend_logs(local_stack)
     info = runtime.get("/key/info", params={"key": created["key"]}, headers=user["headers"]).json()
     assert info["key"] == hash_key(created["key"])
-    assert {name: info["info"][name] for name in ("key_alias", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
-                                                   "max_parallel_requests", "models", "metadata")} == {
-        "key_alias": "ci", "max_budget": 1.5, "budget_duration": "30d", "rpm_limit": 100, "tpm_limit": 10000,
-        "max_parallel_requests": 5, "models": [model], "metadata": {"team": "ml"}}
+    assert {
+        name: info["info"][name]
+        for name in (
+            "key_alias",
+            "max_budget",
+            "budget_duration",
+            "rpm_limit",
+            "tpm_limit",
+            "max_parallel_requests",
+            "models",
+            "metadata",
+        )
+    } == {
+        "key_alias": "ci",
+        "max_budget": 1.5,
+        "budget_duration": "30d",
+        "rpm_limit": 100,
+        "tpm_limit": 10000,
+        "max_parallel_requests": 5,
+        "models": [model],
+        "metadata": {"team": "ml"},
+    }
     assert info["info"]["spend"] == pytest.approx(REQUEST_COST)
     assert info["info"]["budget_reset_at"]
     # The key calls only its models.
@@ -103,7 +139,9 @@ def test_a_budget_runs_out_exactly_at_its_limit_under_50_parallel_requests(runti
     refused = next(response for response in statuses if response.status_code == 400).json()
     assert refused["error"]["code"] == "budget_exceeded"
     settle_spend_logs(local_stack)
-    assert runtime.get("/key/info", params={"key": created["key"]}).json()["info"]["spend"] == pytest.approx(10 * REQUEST_COST)
+    assert runtime.get("/key/info", params={"key": created["key"]}).json()["info"]["spend"] == pytest.approx(
+        10 * REQUEST_COST
+    )
     # Settled and spent: the next request is refused too.
     assert chat(key, model, max_tokens=4).json()["error"]["code"] == "budget_exceeded"
 
@@ -124,9 +162,18 @@ def test_per_user_limits_cover_every_key_of_the_user(runtime, user, model):
     assert updated.status_code == 200, updated.text
     first, second = (client_for(generate(runtime, user["headers"])["key"]) for _ in range(2))
     within_one_minute()
-    assert [chat(first, model).status_code, chat(second, model).status_code, chat(first, model).status_code] == [200, 200, 429]
+    assert [chat(first, model).status_code, chat(second, model).status_code, chat(first, model).status_code] == [
+        200,
+        200,
+        429,
+    ]
     # Only administrators set a user's limits.
-    assert runtime.post("/user/update", json={"user_id": user["id"], "rpm_limit": 1000}, headers=user["headers"]).status_code == 403
+    assert (
+        runtime.post(
+            "/user/update", json={"user_id": user["id"], "rpm_limit": 1000}, headers=user["headers"]
+        ).status_code
+        == 403
+    )
 
 
 def test_max_parallel_requests_refuses_the_overflow_and_frees_slots_when_done(runtime, user, model, monkeypatch):
@@ -155,9 +202,13 @@ def test_streams_are_metered_and_spend_logs_list_each_request(runtime, user, mod
     assert chat(key, model).status_code == 200
     settle_spend_logs(local_stack)
     logs = runtime.get("/spend/logs", params={"api_key": created["key"]}, headers=user["headers"]).json()
-    assert len(logs) == 2 and all(log["user"] == user["id"] and log["api_key"] == hash_key(created["key"]) for log in logs)
+    assert len(logs) == 2 and all(
+        log["user"] == user["id"] and log["api_key"] == hash_key(created["key"]) for log in logs
+    )
     buffered = next(log for log in logs if log["completion_tokens"] == 4)
-    assert buffered["spend"] == pytest.approx(REQUEST_COST) and buffered["prompt_tokens"] == 3 and not buffered["unpriced"]
+    assert (
+        buffered["spend"] == pytest.approx(REQUEST_COST) and buffered["prompt_tokens"] == 3 and not buffered["unpriced"]
+    )
     # A model without a price costs 0 and says so.
     assert all(log["unpriced"] is False for log in logs)
 
@@ -190,11 +241,15 @@ def test_a_redelivered_spend_log_is_settled_once(runtime, user, model, local_sta
     assert spend.settle(body) is True
     assert spend.settle(body) is False
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    assert runtime.get("/key/info", params={"key": created["key"]}).json()["info"]["spend"] == pytest.approx(REQUEST_COST)
+    assert runtime.get("/key/info", params={"key": created["key"]}).json()["info"]["spend"] == pytest.approx(
+        REQUEST_COST
+    )
 
 
 def test_users_manage_only_their_own_keys(runtime, user, model):
-    other = runtime.post("/register", json={"email": f"other-{uuid.uuid4().hex[:8]}@example.com", "password": "correct-horse-42"}).json()
+    other = runtime.post(
+        "/register", json={"email": f"other-{uuid.uuid4().hex[:8]}@example.com", "password": "correct-horse-42"}
+    ).json()
     mallory = {"X-API-Key": "", "Authorization": f"Bearer {other['token']}"}
     victim = generate(runtime, user["headers"], max_budget=1)["key"]
     # Mallory can neither read, raise, nor delete it, nor generate one in the victim's name.
@@ -205,7 +260,9 @@ def test_users_manage_only_their_own_keys(runtime, user, model):
     assert runtime.get("/key/info", params={"key": victim}, headers=user["headers"]).json()["info"]["max_budget"] == 1
     # An admin manages anyone's keys; the owner may delete theirs, and it stops authenticating.
     assert runtime.post("/key/update", json={"key": victim, "rpm_limit": 5}).json()["rpm_limit"] == 5
-    assert runtime.post("/key/delete", json={"keys": [victim]}, headers=user["headers"]).json() == {"deleted_keys": [victim]}
+    assert runtime.post("/key/delete", json={"keys": [victim]}, headers=user["headers"]).json() == {
+        "deleted_keys": [victim]
+    }
     assert chat(client_for(victim), model).status_code == 401
 
 
@@ -246,8 +303,13 @@ def test_one_dynamodb_call_per_request_with_a_user_key_and_limits_on(runtime, us
     """Every DynamoDB call of the process (boto3's and PynamoDB's go through botocore's client) is counted."""
     from botocore.client import BaseClient
 
-    created = generate(runtime, user["headers"], max_budget=100, budget_duration="1d", rpm_limit=10_000, tpm_limit=10_000_000)
-    assert runtime.post("/user/update", json={"user_id": user["id"], "max_budget": 100, "rpm_limit": 10_000}).status_code == 200
+    created = generate(
+        runtime, user["headers"], max_budget=100, budget_duration="1d", rpm_limit=10_000, tpm_limit=10_000_000
+    )
+    assert (
+        runtime.post("/user/update", json={"user_id": user["id"], "max_budget": 100, "rpm_limit": 10_000}).status_code
+        == 200
+    )
     key = client_for(created["key"])
     for _ in range(3):  # warm: key verified, routing table and permissions cached
         assert chat(key, model).status_code == 200
@@ -256,7 +318,9 @@ def test_one_dynamodb_call_per_request_with_a_user_key_and_limits_on(runtime, us
 
     def counting(client, operation, params):
         if client.meta.service_model.service_name == "dynamodb":
-            table = params.get("TableName") or next(iter(params.get("TransactItems", [{}])[0].values()), {}).get("TableName")
+            table = params.get("TableName") or next(iter(params.get("TransactItems", [{}])[0].values()), {}).get(
+                "TableName"
+            )
             calls.append(f"{operation} {table}")
         return make_api_call(client, operation, params)
 
@@ -344,14 +408,25 @@ def test_a_long_stream_renews_its_parallel_slot(runtime, user, model, short_leas
 def test_chain_model_calls_are_metered_and_limited_like_direct_calls(runtime, user, model, local_stack):
     """A chain run with a user's key: its model call is admitted under the key's limits and its spend
     reaches the key (the chain step passes the caller to the gateway: aiplane.chains.llm_port)."""
-    granted = runtime.post("/access-control", json={"identity": user["id"], "resource": "chains",
-                                                    "resourceType": "collection", "permission": "edit"})
+    granted = runtime.post(
+        "/access-control",
+        json={"identity": user["id"], "resource": "chains", "resourceType": "collection", "permission": "edit"},
+    )
     assert granted.status_code == 201, granted.text
     within_one_minute()
     created = generate(runtime, user["headers"], rpm_limit=2)
     key = client_for(created["key"])
-    chain = {"id": "metered", "tasks": [{"id": "ask", "handler": "raw_string", "execute_config": {"model": model},
-                                         "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]}
+    chain = {
+        "id": "metered",
+        "tasks": [
+            {
+                "id": "ask",
+                "handler": "raw_string",
+                "execute_config": {"model": model},
+                "transition": {"branches": [{"operator": "default", "goto": "end"}]},
+            }
+        ],
+    }
     runs = [key.post("/tasks", json={"input": "hi", "inputType": "string", "chain": chain}) for _ in range(3)]
     assert [run.status_code for run in runs[:2]] == [200, 200], runs[0].text
     assert runs[2].status_code == 400 and "per minute (rpm 2" in runs[2].json()["error"]["message"], runs[2].text
@@ -393,8 +468,11 @@ def test_a_transaction_conflict_on_a_busy_key_is_retried(runtime, user, model, m
         def __exit__(self, *raised):
             if conflicts and raised[0] is None:
                 conflicts.pop()
-                cause = VerboseClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}},
-                                           "TransactWriteItems", cancellation_reasons=[None, CancellationReason(code="TransactionConflict")])
+                cause = VerboseClientError(
+                    {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}},
+                    "TransactWriteItems",
+                    cancellation_reasons=[None, CancellationReason(code="TransactionConflict")],
+                )
                 raise TransactWriteError("Failed to write transaction items", cause)
             return super().__exit__(*raised)
 

@@ -65,8 +65,12 @@ def marketplaces(set_setting):
     """vast.ai and io.net stand-ins with their keys in Secrets Manager."""
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     vast, ionet = VastAiStandIn("vast-key"), IoNetStandIn("ionet-key")
-    secrets.put_secret_value(SecretId=get_settings().resource(VASTAI_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "vast-key"}))
-    secrets.put_secret_value(SecretId=get_settings().resource(IONET_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "ionet-key"}))
+    secrets.put_secret_value(
+        SecretId=get_settings().resource(VASTAI_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "vast-key"})
+    )
+    secrets.put_secret_value(
+        SecretId=get_settings().resource(IONET_API_KEY_SECRET.name), SecretString=json.dumps({"api_key": "ionet-key"})
+    )
     set_setting("AIPLANE_VASTAI_API_URL", vast.url)
     set_setting("AIPLANE_IONET_API_URL", ionet.url)
     clear_secret_cache()
@@ -75,7 +79,9 @@ def marketplaces(set_setting):
     ionet.close()
     # Back to "no key configured" for the other tests.
     for secret in (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET):
-        secrets.put_secret_value(SecretId=get_settings().resource(secret.name), SecretString=json.dumps({"api_key": ""}))
+        secrets.put_secret_value(
+            SecretId=get_settings().resource(secret.name), SecretString=json.dumps({"api_key": ""})
+        )
     clear_secret_cache()
 
 
@@ -84,7 +90,9 @@ class ProvisioningQueue:
         self.stack = local_stack
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.url = local_stack.provisioned.queue_urls[resources.PROVISIONING_QUEUE.name]
-        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
 
     def run_worker(self, rounds: int = 3) -> None:
         """Deliver what is on the queue to the provisioner until it is empty."""
@@ -94,7 +102,8 @@ class ProvisioningQueue:
 
     def depth(self) -> int:
         attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )
         return sum(int(value) for value in attributes["Attributes"].values())
 
     def purge(self) -> None:
@@ -122,7 +131,9 @@ def ec2_refuses(decide: Callable[[dict], str | None]) -> Iterator[list[dict]]:
         if code is None:
             return None
         return AWSResponse("https://ec2.local", 500, {}, None), {
-            "Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+            "Error": {"Code": code, "Message": f"injected {code}"},
+            "ResponseMetadata": {"HTTPStatusCode": 500},
+        }
 
     events = client("ec2").meta.events
     events.register("before-call.ec2.RunInstances", before_call, unique_id="ec2-refuses")
@@ -139,16 +150,25 @@ def contract(contract_id: str):
 
 
 def ec2_event(instance_id: str, state: str) -> dict:
-    return {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification",
-            "detail": {"instance-id": instance_id, "state": state}}
+    return {
+        "source": "aws.ec2",
+        "detail-type": "EC2 Instance State-change Notification",
+        "detail": {"instance-id": instance_id, "state": state},
+    }
 
 
 def publish_ec2_state(instance_id: str, state: str) -> None:
     """EC2 publishes state changes on the default bus (moto does not: publish it as EC2 would)."""
     event = ec2_event(instance_id, state)
-    boto3.client("events", region_name=REGION).put_events(Entries=[{
-        "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
-    }])
+    boto3.client("events", region_name=REGION).put_events(
+        Entries=[
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+            }
+        ]
+    )
 
 
 def new_user(name: str) -> tuple[str, dict[str, str]]:
@@ -172,20 +192,39 @@ def running_contract(user_id: str, agent_port: int = 9) -> AgentContract:
     """A running aws contract of the user's: its moto instance, tagged with the loopback address the
     local harness gives its agent, and its agent credential (as the provisioner issues it)."""
     contract_id = f"contract_{uuid.uuid4().hex[:16]}"
-    tags = [{"Key": "aiplane:contract", "Value": contract_id},
-            {"Key": AGENT_ADDRESS_TAG, "Value": f"127.0.0.1:{agent_port}"}]
+    tags = [
+        {"Key": "aiplane:contract", "Value": contract_id},
+        {"Key": AGENT_ADDRESS_TAG, "Value": f"127.0.0.1:{agent_port}"},
+    ]
     instance = client("ec2").run_instances(
         LaunchTemplate={"LaunchTemplateName": get_settings().resource(resources.GPU_LAUNCH_TEMPLATE.name)},
-        InstanceType="g5.xlarge", MinCount=1, MaxCount=1, TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        InstanceType="g5.xlarge",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
     )["Instances"][0]
     credential = agent_credentials.issue(user_id, contract_id)
     moment = clock.now()
-    contract_states.set_index_keys(GpuContractRecord(
-        GpuContractRecord.key(contract_id), contract_id=contract_id,
-        user_id=user_id, provider="aws", offer_id="g5.xlarge", status=contracts.RUNNING, created_at=moment,
-        updated_at=moment, provider_instance_id=instance["InstanceId"], instance_type="g5.xlarge",
-        zone=instance["Placement"]["AvailabilityZone"], agent_key_hash=hash_key(credential.api_key),
-    )).save()
+    contract_states.set_index_keys(
+        GpuContractRecord(
+            GpuContractRecord.key(contract_id),
+            contract_id=contract_id,
+            user_id=user_id,
+            provider="aws",
+            offer_id="g5.xlarge",
+            status=contracts.RUNNING,
+            created_at=moment,
+            updated_at=moment,
+            provider_instance_id=instance["InstanceId"],
+            instance_type="g5.xlarge",
+            zone=instance["Placement"]["AvailabilityZone"],
+            agent_key_hash=hash_key(credential.api_key),
+        )
+    ).save()
     contract_states.add_running(1)  # written running outright: counted as set_status would
-    return AgentContract(contract_id, instance["InstanceId"], f"http://127.0.0.1:{agent_port}",
-                         {"Authorization": f"Bearer {credential.api_key}"})
+    return AgentContract(
+        contract_id,
+        instance["InstanceId"],
+        f"http://127.0.0.1:{agent_port}",
+        {"Authorization": f"Bearer {credential.api_key}"},
+    )

@@ -60,12 +60,28 @@ class VastAiStandIn(Marketplace):
 
     def answer(self, method, path, query, body):
         if method == "GET" and path == "/api/v0/bundles/":
-            return 200, {"offers": [
-                {"id": 1001, "gpu_name": "RTX 4090", "num_gpus": 1, "gpu_ram": 24564, "dph_total": 0.42,
-                 "geolocation": "US-WEST", "rentable": True},
-                {"id": 1002, "gpu_name": "RTX 3090", "num_gpus": 2, "gpu_ram": 24576, "dph_total": 0.30,
-                 "geolocation": "EU-NORTH", "rentable": True},
-            ]}
+            return 200, {
+                "offers": [
+                    {
+                        "id": 1001,
+                        "gpu_name": "RTX 4090",
+                        "num_gpus": 1,
+                        "gpu_ram": 24564,
+                        "dph_total": 0.42,
+                        "geolocation": "US-WEST",
+                        "rentable": True,
+                    },
+                    {
+                        "id": 1002,
+                        "gpu_name": "RTX 3090",
+                        "num_gpus": 2,
+                        "gpu_ram": 24576,
+                        "dph_total": 0.30,
+                        "geolocation": "EU-NORTH",
+                        "rentable": True,
+                    },
+                ]
+            }
         if method == "PUT" and path.startswith("/api/v0/asks/"):
             return 200, {"success": True, "new_contract": 7000 + int(path.split("/")[4])}
         if method == "DELETE" and path.startswith("/api/v0/instances/"):
@@ -79,10 +95,21 @@ class IoNetStandIn(Marketplace):
 
     def answer(self, method, path, query, body):
         if method == "GET" and path == "/enterprise/v1/io-cloud/devices":
-            return 200, {"data": {"devices": [
-                {"device_id": "io-h100-1", "name": "H100", "vram_gb": 80.0, "price_per_hour": 2.1, "location": "US-EAST",
-                 "available": True, "gpu_count": 1},
-            ]}}
+            return 200, {
+                "data": {
+                    "devices": [
+                        {
+                            "device_id": "io-h100-1",
+                            "name": "H100",
+                            "vram_gb": 80.0,
+                            "price_per_hour": 2.1,
+                            "location": "US-EAST",
+                            "available": True,
+                            "gpu_count": 1,
+                        },
+                    ]
+                }
+            }
         if method == "POST" and path == "/enterprise/v1/io-cloud/deployments":
             return 200, {"data": {"deployment_id": f"dep-{body['device_id']}"}}
         if method == "DELETE" and path.startswith("/enterprise/v1/io-cloud/deployments/"):

@@ -59,37 +59,54 @@ def test_a_user_cannot_register_an_agent_for_another_users_instance(gpufarm, no_
     # With her own contract's agent credential: it speaks for her instance only.
     refused = gpufarm.post("/api/v1/gpu/agents/register", json=forged, headers=mallorys.auth)
     assert refused.status_code == 403 and "not the instance of" in refused.json()["error"]
-    assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": alices.instance_id, "load": 0},
-                        headers=mallorys.auth).status_code == 403
+    assert (
+        gpufarm.post(
+            "/api/v1/gpu/agents/heartbeat", json={"instance_id": alices.instance_id, "load": 0}, headers=mallorys.auth
+        ).status_code
+        == 403
+    )
 
     # The real agent is not blocked, and only it reports its loads or deregisters it.
     register(gpufarm, alices)
     beat(gpufarm, alices, connections=3, load=0.5, response_time_ms=20)
-    assert gpufarm.post("/api/v1/gpu/agents/heartbeat", json={"instance_id": alices.instance_id, "connections": 0},
-                        headers=mallory).status_code == 403
+    assert (
+        gpufarm.post(
+            "/api/v1/gpu/agents/heartbeat", json={"instance_id": alices.instance_id, "connections": 0}, headers=mallory
+        ).status_code
+        == 403
+    )
     assert gpufarm.delete(f"/api/v1/gpu/agents/{alices.instance_id}", headers=mallorys.auth).status_code == 403
     record = GpuAgentRecord.get(GpuAgentRecord.key(alices.instance_id), "META")
     assert (record.owner_id, record.contract_id, record.url, int(record.connections)) == (
-        alice_id, alices.contract_id, alices.url, 3)
+        alice_id,
+        alices.contract_id,
+        alices.url,
+        3,
+    )
 
 
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data/",  # instance metadata
-    "http://evil.example:8787",
-    "http://127.0.0.1:{other_port}",  # loopback, but another instance's agent port
-    "http://127.0.0.1:{port}/admin",  # the right address with a path on it
-    "http://user@127.0.0.1:{port}",
-    "ftp://127.0.0.1:{port}",
-])
-def test_an_agent_url_other_than_the_instances_address_is_refused_before_any_connection(gpufarm, no_agents, connections,
-                                                                                         url):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # instance metadata
+        "http://evil.example:8787",
+        "http://127.0.0.1:{other_port}",  # loopback, but another instance's agent port
+        "http://127.0.0.1:{port}/admin",  # the right address with a path on it
+        "http://user@127.0.0.1:{port}",
+        "ftp://127.0.0.1:{port}",
+    ],
+)
+def test_an_agent_url_other_than_the_instances_address_is_refused_before_any_connection(
+    gpufarm, no_agents, connections, url
+):
     decoy = LoopbackAgent("decoy")
     try:
         owner_id, owner = new_user("ssrf")
         agent = running_contract(owner_id, agent_port=8787)
         url = url.format(port=8787, other_port=decoy.server.server_address[1])
-        refused = gpufarm.post("/api/v1/gpu/agents/register", headers=agent.auth,
-                               json={"instance_id": agent.instance_id, "url": url})
+        refused = gpufarm.post(
+            "/api/v1/gpu/agents/register", headers=agent.auth, json={"instance_id": agent.instance_id, "url": url}
+        )
         assert refused.status_code == 400 and refused.json()["code"] == "VALIDATION_ERROR", refused.text
         assert refused.json()["details"]["field"] == "url"
         # Nothing registered, so the proxy has nowhere to send a request.
@@ -106,7 +123,8 @@ def test_the_address_is_the_private_ip_ec2_reports_outside_the_local_stack(monke
 
     agent = running_contract(new_user("cloud")[0])
     private_ip = boto3.client("ec2", region_name=REGION).describe_instances(InstanceIds=[agent.instance_id])[
-        "Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+        "Reservations"
+    ][0]["Instances"][0]["PrivateIpAddress"]
     cloud = settings.get_settings().model_copy(update={"gpu_agent_address_tag": None})
     monkeypatch.setattr(loadbalancer, "get_settings", lambda: cloud)
     assert loadbalancer.agent_address(contracts.get_contract(agent.contract_id)) == (private_ip, None)
@@ -138,8 +156,9 @@ def test_a_forged_agent_reporting_no_load_gets_no_other_users_requests(gpufarm, 
         set_strategy(gpufarm, auth, "round_robin")
         served = {gpufarm.post("/api/v1/gpu/proxy", json=prompt, headers=mallory).json()["served_by"] for _ in range(4)}
         assert served == {"alice's", "mallory's"}
-        assert {gpufarm.post("/api/v1/gpu/proxy", json=prompt, headers=alice).json()["served_by"]
-                for _ in range(4)} == {"alice's"}
+        assert {
+            gpufarm.post("/api/v1/gpu/proxy", json=prompt, headers=alice).json()["served_by"] for _ in range(4)
+        } == {"alice's"}
     finally:
         set_strategy(gpufarm, auth, "round_robin")
         alices_listener.close()
@@ -158,14 +177,17 @@ def agent_headers(family: str, credential: dict[str, str]) -> dict[str, str]:
 def test_the_agent_credential_is_refused_on_every_other_route(family_clients):
     agent = running_contract(new_user("scoped")[0])
     for route in FIRST_OF_GROUP:  # the check is one dependency per app: one route per deployed function
-        response = family_clients[route.family].request(route.method, concrete(route.path),
-                                                        headers=agent_headers(route.family, agent.auth))
+        response = family_clients[route.family].request(
+            route.method, concrete(route.path), headers=agent_headers(route.family, agent.auth)
+        )
         assert response.status_code == 403, (route, response.text)
         assert_envelope(route.family, response.json())
     gpufarm = family_clients[GPUFARM]
     assert gpufarm.post("/api/v1/gpu/instances/batch", json={"aws_count": 1}, headers=agent.auth).status_code == 403
-    assert gpufarm.put("/api/v1/loadbalancer/strategy", json={"strategy": "round_robin"},
-                       headers=agent.auth).status_code == 403
+    assert (
+        gpufarm.put("/api/v1/loadbalancer/strategy", json={"strategy": "round_robin"}, headers=agent.auth).status_code
+        == 403
+    )
 
 
 def test_the_agent_credential_ends_with_its_contract(gpufarm, no_agents):
@@ -178,16 +200,24 @@ def test_the_agent_credential_ends_with_its_contract(gpufarm, no_agents):
 
     assert gpufarm.delete(f"/api/v1/gpu/instances/aws/{agent.contract_id}", headers=owner).status_code == 200
     # Terminating: no new registration or loads, but the agent may still deregister as it stops.
-    assert gpufarm.post("/api/v1/gpu/agents/register", headers=agent.auth,
-                        json={"instance_id": agent.instance_id, "url": agent.url}).status_code == 403
+    assert (
+        gpufarm.post(
+            "/api/v1/gpu/agents/register", headers=agent.auth, json={"instance_id": agent.instance_id, "url": agent.url}
+        ).status_code
+        == 403
+    )
     assert gpufarm.delete(f"/api/v1/gpu/agents/{agent.instance_id}", headers=agent.auth).status_code == 200
 
     provisioner.on_ec2_state_change(agent.instance_id, "terminated")
     assert contracts.get_contract(agent.contract_id).status == "terminated"
-    for call in (lambda: gpufarm.post("/api/v1/gpu/agents/register", headers=agent.auth,
-                                      json={"instance_id": agent.instance_id, "url": agent.url}),
-                 lambda: gpufarm.post("/api/v1/gpu/agents/heartbeat", headers=agent.auth,
-                                      json={"instance_id": agent.instance_id})):
+    for call in (
+        lambda: gpufarm.post(
+            "/api/v1/gpu/agents/register", headers=agent.auth, json={"instance_id": agent.instance_id, "url": agent.url}
+        ),
+        lambda: gpufarm.post(
+            "/api/v1/gpu/agents/heartbeat", headers=agent.auth, json={"instance_id": agent.instance_id}
+        ),
+    ):
         response = call()
         assert response.status_code == 401 and response.json()["code"] == "AUTH_INVALID", response.text
     with pytest.raises(ssm.exceptions.ParameterNotFound):

@@ -19,8 +19,16 @@ from tests.integration.gpufarm.test_loadbalancer_and_proxy import LoopbackAgent,
 IMAGE_CONFIG = {"image": "nvidia/cuda:12.0.0-base-ubuntu22.04"}
 # `type GPUInstance struct` of the client: encoding/json refuses a field of another JSON type (an
 # int field takes an integer literal only: `24.0` fails).
-GO_GPU_INSTANCE = {"id": str, "provider": str, "gpu_name": str, "gpu_count": int, "vram_gb": int,
-                   "price_per_hour": float, "location": str, "available": bool}
+GO_GPU_INSTANCE = {
+    "id": str,
+    "provider": str,
+    "gpu_name": str,
+    "gpu_count": int,
+    "vram_gb": int,
+    "price_per_hour": float,
+    "location": str,
+    "available": bool,
+}
 
 
 def go_decodes(value: dict, struct: dict[str, type]) -> None:
@@ -67,8 +75,16 @@ class Cli:
         return self.call("DELETE", f"/api/v1/gpu/instances/{provider}/{instance_id}")
 
     def proxy(self, protocol: str, target_url: str) -> dict:
-        return self.call("POST", "/api/v1/gpu/proxy", {"protocol": protocol, "target_url": target_url, "method": "POST",
-                                                       "headers": {"Content-Type": "application/json"}})
+        return self.call(
+            "POST",
+            "/api/v1/gpu/proxy",
+            {
+                "protocol": protocol,
+                "target_url": target_url,
+                "method": "POST",
+                "headers": {"Content-Type": "application/json"},
+            },
+        )
 
     def reserve(self, count: int) -> dict:
         return self.call("POST", "/api/v1/gpu/instances/reserve", {"count": count, "config": IMAGE_CONFIG})
@@ -142,7 +158,11 @@ def test_every_cli_command_succeeds(gpufarm, marketplaces, agents, admin_api_key
     assert loads["count"] == 1 and isinstance(loads["strategy"], str)
     row = loads["loads"][agent.instance_id]
     assert (row["instance_id"], row["provider"], row["active_connections"], row["total_connections"]) == (
-        agent.instance_id, "aws", 0, 1)  # the one proxied request
+        agent.instance_id,
+        "aws",
+        0,
+        1,
+    )  # the one proxied request
     assert isinstance(row["avg_response_time"], int | float) and isinstance(row["weight"], int | float)
     assert cli.provider_load()["count"] == len(everything["instances"])
 
@@ -169,19 +189,29 @@ def test_proxy_by_target_url_is_refused_unless_it_is_the_callers_own_agent(gpufa
     agents.append(listener)
     register(gpufarm, agent_at(owner_id, listener))
     mallory = Cli(gpufarm, issue_api_key(mallory_id, "cli").api_key)
-    for target_url in ("http://169.254.169.254/latest/meta-data/iam/security-credentials/",
-                       f"{listener.url}/v1/infer",  # someone else's agent
-                       "http://127.0.0.1:4566/", "file:///etc/passwd", "http://[::1"):
-        response = gpufarm.post("/api/v1/gpu/proxy", headers=mallory.headers, json={
-            "protocol": "http", "target_url": target_url, "method": "POST", "headers": {}})
+    for target_url in (
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        f"{listener.url}/v1/infer",  # someone else's agent
+        "http://127.0.0.1:4566/",
+        "file:///etc/passwd",
+        "http://[::1",
+    ):
+        response = gpufarm.post(
+            "/api/v1/gpu/proxy",
+            headers=mallory.headers,
+            json={"protocol": "http", "target_url": target_url, "method": "POST", "headers": {}},
+        )
         assert response.status_code in (400, 403), (target_url, response.text)
         assert response.json()["details"]["field"] == "target_url"
 
 
 def test_proxy_takes_one_shape_or_the_other(gpufarm):
     _, headers = new_user("shapes")
-    both = gpufarm.post("/api/v1/gpu/proxy", headers=headers,
-                        json={"target_url": "http://127.0.0.1:9/", "path": "/v1/infer", "method": "POST"})
+    both = gpufarm.post(
+        "/api/v1/gpu/proxy",
+        headers=headers,
+        json={"target_url": "http://127.0.0.1:9/", "path": "/v1/infer", "method": "POST"},
+    )
     assert both.status_code == 400
     neither = gpufarm.post("/api/v1/gpu/proxy", headers=headers, json={"method": "POST"})
     assert neither.status_code == 400

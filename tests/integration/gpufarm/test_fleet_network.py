@@ -22,11 +22,17 @@ SSM = boto3.client("ssm", region_name=REGION)
 @pytest.fixture
 def fleet_network():
     vpc = EC2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    subnet = EC2.create_subnet(VpcId=vpc, CidrBlock="10.42.16.0/20", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    subnet = EC2.create_subnet(VpcId=vpc, CidrBlock="10.42.16.0/20", AvailabilityZone="us-east-1b")["Subnet"][
+        "SubnetId"
+    ]
     group = EC2.create_security_group(VpcId=vpc, GroupName="gpu-agents", Description="agents")["GroupId"]
     name = resources.agent_network_parameter(get_settings().resource_prefix)
-    SSM.put_parameter(Name=name, Type="String", Overwrite=True,
-                      Value=json.dumps({"security_group": group, "subnets": [{"zone": "us-east-1b", "subnet": subnet}]}))
+    SSM.put_parameter(
+        Name=name,
+        Type="String",
+        Overwrite=True,
+        Value=json.dumps({"security_group": group, "subnets": [{"zone": "us-east-1b", "subnet": subnet}]}),
+    )
     parameters.clear_caches()
     yield subnet, group
     SSM.delete_parameter(Name=name)
@@ -42,8 +48,12 @@ def test_instances_launch_in_the_fleet_subnet_with_the_agents_group(gpufarm, aut
     assert record.attempts[0]["error"] == "NoFleetSubnet"
     instance = ec2_instance(record.provider_instance_id)
     assert instance["SubnetId"] == subnet and [g["GroupId"] for g in instance["SecurityGroups"]] == [group]
-    encoded = EC2.describe_instance_attribute(InstanceId=record.provider_instance_id, Attribute="userData")["UserData"]["Value"]
+    encoded = EC2.describe_instance_attribute(InstanceId=record.provider_instance_id, Attribute="userData")["UserData"][
+        "Value"
+    ]
     script = base64.b64decode(encoded).decode()
-    artifact = SSM.get_parameter(Name=resources.agent_artifact_parameter(get_settings().resource_prefix))["Parameter"]["Value"]
+    artifact = SSM.get_parameter(Name=resources.agent_artifact_parameter(get_settings().resource_prefix))["Parameter"][
+        "Value"
+    ]
     assert artifact.startswith("s3://") and f"aws s3 cp --region {REGION} {artifact}" in script
     assert f"AIPLANE_WORKER_ID=gpu-{record.contract_id}" in script and "AIPLANE_MLWORKER_URL=" in script

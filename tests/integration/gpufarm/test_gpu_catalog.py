@@ -69,12 +69,21 @@ def test_available_gpus_and_examples(gpufarm, auth):
     body = gpufarm.get("/api/v1/gpu/available", headers=auth).json()
     names = {gpu["name"]: gpu for gpu in body["gpus"]}
     assert body["count"] == len(body["gpus"])
-    assert names["A10G"]["vendor"] == "NVIDIA" and names["A10G"]["tier"] == "mid-range" and names["A10G"]["vram_gb"] == 24
+    assert (
+        names["A10G"]["vendor"] == "NVIDIA" and names["A10G"]["tier"] == "mid-range" and names["A10G"]["vram_gb"] == 24
+    )
     assert names["H100"]["tier"] == "high-end" and names["H100"]["avg_price_per_hour"] > 0
-    high_end = gpufarm.get("/api/v1/gpu/available", params={"vendor": "nvidia", "tier": "high-end"}, headers=auth).json()
+    high_end = gpufarm.get(
+        "/api/v1/gpu/available", params={"vendor": "nvidia", "tier": "high-end"}, headers=auth
+    ).json()
     assert high_end["gpus"] and all(gpu["tier"] == "high-end" for gpu in high_end["gpus"])
 
     examples = gpufarm.get("/api/v1/gpu/examples")  # public
     assert examples.status_code == 200
-    assert examples.json()["available_examples"] == ["cost_optimized", "performance_focused", "nvidia_only", "amd_preferred"]
+    assert examples.json()["available_examples"] == [
+        "cost_optimized",
+        "performance_focused",
+        "nvidia_only",
+        "amd_preferred",
+    ]
     assert set(examples.json()["examples"]) == set(examples.json()["available_examples"])

@@ -57,7 +57,9 @@ def test_create_enqueues_and_the_worker_launches_from_the_launch_template(gpufar
 
 
 def assert_user_data_carries_no_key_and_the_credential_is_the_instances_alone(record) -> None:
-    encoded = EC2.describe_instance_attribute(InstanceId=record.provider_instance_id, Attribute="userData")["UserData"]["Value"]
+    encoded = EC2.describe_instance_attribute(InstanceId=record.provider_instance_id, Attribute="userData")["UserData"][
+        "Value"
+    ]
     script = base64.b64decode(encoded).decode()
     assert KEY_PREFIX not in script  # no API key of any kind: the instance fetches its credential at boot
     parameter_name = agent_credentials.parameter_name(record.contract_id)
@@ -67,25 +69,35 @@ def assert_user_data_carries_no_key_and_the_credential_is_the_instances_alone(re
     key = find_active_key(parameter["Value"])
     assert (key.scope, key.contract_id, key.owner_id) == (GPU_AGENT_SCOPE, record.contract_id, record.user_id)
     assert key.gsi1pk is None  # not one of the user's keys
-    tags = {tag["Key"]: tag["Value"] for tag in SSM.list_tags_for_resource(ResourceType="Parameter",
-                                                                          ResourceId=parameter_name)["TagList"]}
+    tags = {
+        tag["Key"]: tag["Value"]
+        for tag in SSM.list_tags_for_resource(ResourceType="Parameter", ResourceId=parameter_name)["TagList"]
+    }
     assert tags["aiplane:instance-arn"].endswith(f":instance/{record.provider_instance_id}")
     assert tags["aiplane:contract"] == record.contract_id
 
 
 def test_capacity_error_fails_over_to_the_next_zone(gpufarm, auth, provisioning):
     body = create(gpufarm, auth, "aws", "g5.xlarge@us-east-1a")
-    refuse_1a = lambda params: "InsufficientInstanceCapacity" if params.get("Placement.AvailabilityZone") == "us-east-1a" else None  # noqa: E731
+
+    def refuse_1a(params):
+        return "InsufficientInstanceCapacity" if params.get("Placement.AvailabilityZone") == "us-east-1a" else None
+
     with ec2_refuses(refuse_1a):
         provisioning.run_worker()
     record = contract(body["contract_id"])
     assert (record.instance_type, record.zone) == ("g5.xlarge", "us-east-1b")
-    assert [attempt.get("error") or attempt["result"] for attempt in record.attempts] == ["InsufficientInstanceCapacity", "launched"]
+    assert [attempt.get("error") or attempt["result"] for attempt in record.attempts] == [
+        "InsufficientInstanceCapacity",
+        "launched",
+    ]
 
 
 def test_capacity_error_everywhere_fails_over_to_the_next_instance_type(gpufarm, auth, provisioning):
     body = create(gpufarm, auth, "aws", "g5.xlarge@us-east-1a", max_price=1.3)
-    with ec2_refuses(lambda params: "InsufficientInstanceCapacity" if params.get("InstanceType") == "g5.xlarge" else None) as calls:
+    with ec2_refuses(
+        lambda params: "InsufficientInstanceCapacity" if params.get("InstanceType") == "g5.xlarge" else None
+    ) as calls:
         provisioning.run_worker()
     record = contract(body["contract_id"])
     assert record.instance_type == "g5.2xlarge"  # the next acceptable type: one A10G, next price, within max_price
@@ -117,7 +129,11 @@ def test_every_attempt_failing_marks_the_contract_failed_with_reasons(gpufarm, a
 
 def test_spot_falls_back_to_on_demand(gpufarm, auth, provisioning):
     body = create(gpufarm, auth, "aws", "g4dn.xlarge@us-east-1a", market="spot", on_demand_fallback=True)
-    with ec2_refuses(lambda params: "InsufficientInstanceCapacity" if params.get("InstanceMarketOptions.MarketType") == "spot" else None):
+    with ec2_refuses(
+        lambda params: (
+            "InsufficientInstanceCapacity" if params.get("InstanceMarketOptions.MarketType") == "spot" else None
+        )
+    ):
         provisioning.run_worker()
     record = contract(body["contract_id"])
     assert record.market == "on-demand" and record.instance_type == "g4dn.xlarge"
@@ -187,16 +203,25 @@ def test_lease_sweep_terminates_expired_contracts_and_renews_auto_renew(gpufarm,
 
 def test_poison_message_ends_in_the_dlq(local_stack):
     sqs = boto3.client("sqs", region_name=REGION)
-    queue = resources.Queue(f"provisioning-poison-{uuid.uuid4().hex[:6]}", "test", visibility_timeout_s=0,
-                            max_receive_count=2, consumer=resources.PROVISIONING_QUEUE.consumer)
+    queue = resources.Queue(
+        f"provisioning-poison-{uuid.uuid4().hex[:6]}",
+        "test",
+        visibility_timeout_s=0,
+        max_receive_count=2,
+        consumer=resources.PROVISIONING_QUEUE.consumer,
+    )
     urls = create_queue_with_dlq(sqs, "aiplane-local", queue)
     arn = sqs.get_queue_attributes(QueueUrl=urls[queue.name], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.send_message(QueueUrl=urls[queue.name], MessageBody=json.dumps({"kind": "bogus"}))
     sqs.send_message(QueueUrl=urls[queue.name], MessageBody="not json at all")
-    sqs.send_message(QueueUrl=urls[queue.name], MessageBody=json.dumps({"kind": "provision", "contract_id": "contract_gone"}))
+    sqs.send_message(
+        QueueUrl=urls[queue.name], MessageBody=json.dumps({"kind": "provision", "contract_id": "contract_gone"})
+    )
     for _ in range(5):
         local_stack.dispatchers.deliver_once(sqs, queue, urls[queue.name], arn)
-    dead = sqs.receive_message(QueueUrl=urls[queue.dlq_name], MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    dead = sqs.receive_message(QueueUrl=urls[queue.dlq_name], MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+        "Messages", []
+    )
     assert sorted(message["Body"] for message in dead) == sorted([json.dumps({"kind": "bogus"}), "not json at all"])
     assert sqs.receive_message(QueueUrl=urls[queue.name], WaitTimeSeconds=0).get("Messages", []) == []
 
@@ -218,15 +243,35 @@ def test_bad_input_is_4xx_and_enqueues_nothing(gpufarm, auth, provisioning):
         gpufarm.delete("/api/v1/gpu/instances/nope/x", headers=auth),
         gpufarm.delete("/api/v1/gpu/instances/aws/i-0000000000000000", headers=auth),
     ]
-    assert [response.status_code for response in cases] == [400, 400, 400, 404, 404, 400, 400, 400, 400, 400, 400, 400, 404]
+    assert [response.status_code for response in cases] == [
+        400,
+        400,
+        400,
+        404,
+        404,
+        400,
+        400,
+        400,
+        400,
+        400,
+        400,
+        400,
+        404,
+    ]
     assert all("error" in response.json() and "code" in response.json() for response in cases)
     assert provisioning.depth() == before
 
 
 def test_reserve_spreads_over_the_cheapest_matching_offers(gpufarm, auth, provisioning):
-    response = gpufarm.post("/api/v1/gpu/instances/reserve", headers=auth, json={
-        "count": 3, "filters": {"provider": "aws", "gpu_model": "A10G", "location": "us-east-1"},
-        "config": {"duration_hours": 8, "auto_renew": True}})
+    response = gpufarm.post(
+        "/api/v1/gpu/instances/reserve",
+        headers=auth,
+        json={
+            "count": 3,
+            "filters": {"provider": "aws", "gpu_model": "A10G", "location": "us-east-1"},
+            "config": {"duration_hours": 8, "auto_renew": True},
+        },
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["count"] == body["requested"] == 3 and body["errors"] == []
@@ -238,8 +283,11 @@ def test_reserve_spreads_over_the_cheapest_matching_offers(gpufarm, auth, provis
 
 def test_batch_across_marketplaces(gpufarm, auth, provisioning, marketplaces):
     vast, ionet = marketplaces
-    response = gpufarm.post("/api/v1/gpu/instances/batch", headers=auth, json={
-        "vastai_count": 2, "ionet_count": 2, "config": {"duration_hours": 4, "auto_renew": False}})
+    response = gpufarm.post(
+        "/api/v1/gpu/instances/batch",
+        headers=auth,
+        json={"vastai_count": 2, "ionet_count": 2, "config": {"duration_hours": 4, "auto_renew": False}},
+    )
     assert response.status_code == 201
     body = response.json()
     assert len(body["vastai_instances"]) == 2 and len(body["ionet_instances"]) == 1
@@ -257,4 +305,3 @@ def test_batch_across_marketplaces(gpufarm, auth, provisioning, marketplaces):
     assert response.status_code == 200
     assert contract(rented.contract_id).status == "terminated"
     assert ("DELETE", f"/api/v0/instances/{rented.provider_instance_id}/", None) in vast.requests
-

@@ -29,9 +29,12 @@ LIMITS = current_environment().gpu_limits
 @pytest.fixture
 def make_user(gpufarm):
     """A user who signed up through the public gpufarm registration, as an attacker would."""
+
     def make() -> tuple[str, dict[str, str]]:
         email = f"spender-{uuid.uuid4().hex[:10]}@example.com"
-        registered = gpufarm.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": "Spender"})
+        registered = gpufarm.post(
+            "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": "Spender"}
+        )
         assert registered.status_code == 201, registered.text
         login = gpufarm.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         return registered.json()["user"]["id"], {"Authorization": f"Bearer {login.json()['tokens']['access_token']}"}
@@ -41,13 +44,21 @@ def make_user(gpufarm):
 
 def live_instances() -> set[str]:
     reservations = EC2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
-    return {instance["InstanceId"] for reservation in reservations["Reservations"] for instance in reservation["Instances"]}
+    return {
+        instance["InstanceId"] for reservation in reservations["Reservations"] for instance in reservation["Instances"]
+    }
 
 
 def tagged(contract_id: str) -> list[dict]:
-    reservations = EC2.describe_instances(Filters=[{"Name": "tag:aiplane:contract", "Values": [contract_id]}])["Reservations"]
-    return [instance for reservation in reservations for instance in reservation["Instances"]
-            if instance["State"]["Name"] != "terminated"]
+    reservations = EC2.describe_instances(Filters=[{"Name": "tag:aiplane:contract", "Values": [contract_id]}])[
+        "Reservations"
+    ]
+    return [
+        instance
+        for reservation in reservations
+        for instance in reservation["Instances"]
+        if instance["State"]["Name"] != "terminated"
+    ]
 
 
 def balance(user_id: str) -> int:
@@ -73,11 +84,14 @@ def unqueued(monkeypatch) -> list[dict]:
 
 
 # Holds refuse before anything is queued
-@pytest.mark.parametrize("path, body", [
-    ("/api/v1/gpu/instances/batch", {"aws_count": 100}),
-    ("/api/v1/gpu/instances/reserve", {"count": 20, "filters": {"provider": "aws"}}),
-    ("/api/v1/gpu/instances/aws/p5.48xlarge", {"duration_hours": 24}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/v1/gpu/instances/batch", {"aws_count": 100}),
+        ("/api/v1/gpu/instances/reserve", {"count": 20, "filters": {"provider": "aws"}}),
+        ("/api/v1/gpu/instances/aws/p5.48xlarge", {"duration_hours": 24}),
+    ],
+)
 def test_a_new_user_without_credits_launches_nothing(gpufarm, provisioning, make_user, path, body):
     user_id, headers = make_user()
     before_instances, before_depth = live_instances(), provisioning.depth()
@@ -85,7 +99,11 @@ def test_a_new_user_without_credits_launches_nothing(gpufarm, provisioning, make
     assert response.status_code == 402, response.text
     answer = response.json()
     assert set(answer) == {"error", "code", "details"} and answer["code"] == "INSUFFICIENT_CREDITS"
-    assert answer["details"]["allowed"] is False and answer["details"]["balance"] == 0.0 and answer["details"]["required"] > 0
+    assert (
+        answer["details"]["allowed"] is False
+        and answer["details"]["balance"] == 0.0
+        and answer["details"]["required"] > 0
+    )
     assert provisioning.depth() == before_depth
     provisioning.run_worker()
     assert live_instances() <= before_instances
@@ -107,8 +125,11 @@ def test_credits_do_not_buy_past_the_spending_limits(gpufarm, provisioning, make
     fund(user_id, 5000)
     before_depth = provisioning.depth()
     # 4 × 30 h at the price limit of 1.10 (max_price: failover may cost up to that) = 132 USD: more than an hour's 100.
-    response = gpufarm.post("/api/v1/gpu/instances/batch", headers=headers, json={
-        "aws_count": 4, "filters": {"gpu_model": "A10G", "max_price": 1.1}, "config": {"duration_hours": 30}})
+    response = gpufarm.post(
+        "/api/v1/gpu/instances/batch",
+        headers=headers,
+        json={"aws_count": 4, "filters": {"gpu_model": "A10G", "max_price": 1.1}, "config": {"duration_hours": 30}},
+    )
     assert response.status_code == 402 and response.json()["code"] == "SPENDING_LIMIT"
     details = response.json()["details"]
     assert details["allowed"] is False and details["spent"] == 0.0
@@ -120,14 +141,20 @@ def test_concurrency_caps_refuse_more_instances_than_the_environment_allows(gpuf
     user_id, headers = make_user()
     fund(user_id, 1000)
     before_depth = provisioning.depth()
-    too_many = gpufarm.post("/api/v1/gpu/instances/batch", headers=headers, json={
-        "aws_count": LIMITS.max_instances_per_user + 1, "filters": {"gpu_model": "T4"}})
+    too_many = gpufarm.post(
+        "/api/v1/gpu/instances/batch",
+        headers=headers,
+        json={"aws_count": LIMITS.max_instances_per_user + 1, "filters": {"gpu_model": "T4"}},
+    )
     assert too_many.status_code == 429 and too_many.json()["code"] == "QUOTA_EXCEEDED"
     assert too_many.json()["details"]["instances"]["limit"] == LIMITS.max_instances_per_user
     assert provisioning.depth() == before_depth and balance(user_id) == 1000_00
 
-    first = gpufarm.post("/api/v1/gpu/instances/reserve", headers=headers, json={
-        "count": LIMITS.max_instances_per_user - 1, "filters": {"provider": "aws", "gpu_model": "T4"}})
+    first = gpufarm.post(
+        "/api/v1/gpu/instances/reserve",
+        headers=headers,
+        json={"count": LIMITS.max_instances_per_user - 1, "filters": {"provider": "aws", "gpu_model": "T4"}},
+    )
     assert first.status_code == 201, first.text
     second = gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=headers, json={})
     assert second.status_code == 201
@@ -140,12 +167,18 @@ def test_concurrency_caps_refuse_more_instances_than_the_environment_allows(gpuf
         assert gpufarm.post("/api/v1/gpu/instances/aws/g4dn.metal", headers=gpu_headers, json={}).status_code == 201
     too_many_gpus = gpufarm.post("/api/v1/gpu/instances/aws/g4dn.metal", headers=gpu_headers, json={})
     assert too_many_gpus.status_code == 429
-    assert too_many_gpus.json()["details"]["gpus"] == {"in_use": LIMITS.max_gpus_per_user, "requested": 8,
-                                                       "limit": LIMITS.max_gpus_per_user}
+    assert too_many_gpus.json()["details"]["gpus"] == {
+        "in_use": LIMITS.max_gpus_per_user,
+        "requested": 8,
+        "limit": LIMITS.max_gpus_per_user,
+    }
 
     # Admins are exempt from the caps (not from paying).
-    admin = gpufarm.post("/api/v1/gpu/instances/batch", headers=auth, json={
-        "aws_count": LIMITS.max_instances_per_user + 1, "filters": {"gpu_model": "T4"}})
+    admin = gpufarm.post(
+        "/api/v1/gpu/instances/batch",
+        headers=auth,
+        json={"aws_count": LIMITS.max_instances_per_user + 1, "filters": {"gpu_model": "T4"}},
+    )
     assert admin.status_code == 201 and admin.json()["total_created"] == LIMITS.max_instances_per_user + 1
     provisioning.purge()
 
@@ -156,7 +189,9 @@ def test_the_hold_settles_against_the_actual_runtime(gpufarm, provisioning, make
     body = gpufarm.post("/api/v1/gpu/instances/aws/g5.xlarge", headers=headers, json={"duration_hours": 2}).json()
     held = cost_cents(1.006, 2)
     assert balance(user_id) == 100_00 - held and holds.fleet_usage(user_id) == (1, 1)
-    assert gpufarm.get("/api/v1/guardrails/spending?window=hourly", headers=headers).json()["window_spent"] == held / 100
+    assert (
+        gpufarm.get("/api/v1/guardrails/spending?window=hourly", headers=headers).json()["window_spent"] == held / 100
+    )
 
     provisioning.run_worker()
     record = contract(body["contract_id"])
@@ -170,7 +205,8 @@ def test_the_hold_settles_against_the_actual_runtime(gpufarm, provisioning, make
     charged = cost_cents(1.006, 0.5)
     assert 100_00 - balance(user_id) in (charged, charged + 1)  # half an hour, a few ms either way
     assert gpufarm.get("/api/v1/guardrails/spending", headers=headers).json()["window_spent"] * 100 == pytest.approx(
-        100_00 - balance(user_id))
+        100_00 - balance(user_id)
+    )
     assert holds.fleet_usage(user_id) == (0, 0)
     # Settling again gives nothing back twice.
     contracts.settle_spend(contract(body["contract_id"]))
@@ -192,8 +228,12 @@ def test_lease_renewal_needs_a_new_hold(gpufarm, provisioning, make_user):
     user_id, headers = make_user()
     one_period = cost_cents(0.526, 1)
     fund(user_id, one_period / 100 * 2 + 0.01)  # two contracts' first periods, nothing for a renewal
-    renewing = [gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=headers,
-                             json={"duration_hours": 1, "auto_renew": True}).json() for _ in range(2)]
+    renewing = [
+        gpufarm.post(
+            "/api/v1/gpu/instances/aws/g4dn.xlarge", headers=headers, json={"duration_hours": 1, "auto_renew": True}
+        ).json()
+        for _ in range(2)
+    ]
     provisioning.run_worker()
     past = clock.now() - timedelta(minutes=1)
     for body in renewing:
@@ -204,7 +244,9 @@ def test_lease_renewal_needs_a_new_hold(gpufarm, provisioning, make_user):
     assert swept["renewed"] >= 1 and swept["terminated"] >= 1
     statuses = sorted(contract(body["contract_id"]).status for body in renewing)
     assert statuses == ["running", "terminating"]
-    renewed = next(contract(body["contract_id"]) for body in renewing if contract(body["contract_id"]).status == "running")
+    renewed = next(
+        contract(body["contract_id"]) for body in renewing if contract(body["contract_id"]).status == "running"
+    )
     assert renewed.ends_at > clock.now() + timedelta(minutes=55) and len(renewed.hold_ids) == 2
     assert balance(user_id) == 1
 
@@ -212,7 +254,9 @@ def test_lease_renewal_needs_a_new_hold(gpufarm, provisioning, make_user):
 # Failover never raises price or size
 def test_a_small_request_never_fails_over_to_a_larger_or_pricier_type(gpufarm, auth, provisioning):
     body = gpufarm.post("/api/v1/gpu/instances/aws/g5.xlarge", headers=auth, json={}).json()
-    with ec2_refuses(lambda params: "InsufficientInstanceCapacity" if params.get("InstanceType") == "g5.xlarge" else None) as calls:
+    with ec2_refuses(
+        lambda params: "InsufficientInstanceCapacity" if params.get("InstanceType") == "g5.xlarge" else None
+    ) as calls:
         provisioning.run_worker()
     record = contract(body["contract_id"])
     assert record.status == "failed" and {call["InstanceType"] for call in calls} == {"g5.xlarge"}
@@ -237,7 +281,11 @@ def test_max_price_below_the_offer_is_refused(gpufarm, auth, provisioning):
 
 def test_spot_never_becomes_on_demand_unless_the_request_allows_it(gpufarm, auth, provisioning):
     body = gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=auth, json={"market": "spot"}).json()
-    with ec2_refuses(lambda params: "InsufficientInstanceCapacity" if params.get("InstanceMarketOptions.MarketType") == "spot" else None) as calls:
+    with ec2_refuses(
+        lambda params: (
+            "InsufficientInstanceCapacity" if params.get("InstanceMarketOptions.MarketType") == "spot" else None
+        )
+    ) as calls:
         provisioning.run_worker()
     assert contract(body["contract_id"]).status == "failed"
     assert calls and all(call.get("InstanceMarketOptions.MarketType") == "spot" for call in calls)
@@ -290,27 +338,48 @@ def test_concurrent_deliveries_share_one_instance_through_the_client_token(gpufa
 
 
 # Reconciliation
-def test_reconciliation_terminates_tagged_instances_no_contract_tracks(gpufarm, auth, provisioning, local_stack, caplog):
+def test_reconciliation_terminates_tagged_instances_no_contract_tracks(
+    gpufarm, auth, provisioning, local_stack, caplog
+):
     tracked = gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=auth, json={}).json()
     provisioning.run_worker()
     tracked_instance = contract(tracked["contract_id"]).provider_instance_id
-    tags = [{"Key": "aiplane:contract", "Value": "contract_nobodyknows"},
-            {"Key": "aiplane:environment", "Value": get_settings().environment}]
-    stray = EC2.run_instances(ImageId="ami-12345678", InstanceType="g4dn.xlarge", MinCount=1, MaxCount=1,
-                              TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]["InstanceId"]
-    other_environment = EC2.run_instances(ImageId="ami-12345678", InstanceType="g4dn.xlarge", MinCount=1, MaxCount=1,
-                                          TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                                              tags[0], {"Key": "aiplane:environment", "Value": "prod"}]}])["Instances"][0]["InstanceId"]
+    tags = [
+        {"Key": "aiplane:contract", "Value": "contract_nobodyknows"},
+        {"Key": "aiplane:environment", "Value": get_settings().environment},
+    ]
+    stray = EC2.run_instances(
+        ImageId="ami-12345678",
+        InstanceType="g4dn.xlarge",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )["Instances"][0]["InstanceId"]
+    other_environment = EC2.run_instances(
+        ImageId="ami-12345678",
+        InstanceType="g4dn.xlarge",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [tags[0], {"Key": "aiplane:environment", "Value": "prod"}]}
+        ],
+    )["Instances"][0]["InstanceId"]
 
     local_stack.dispatchers.fire_schedule_once(resources.GPU_RECONCILE)  # the rule's Scheduled Event
     provisioning.run_worker()
 
-    state = {i["InstanceId"]: i["State"]["Name"] for r in EC2.describe_instances(
-        InstanceIds=[stray, tracked_instance, other_environment])["Reservations"] for i in r["Instances"]}
+    state = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in EC2.describe_instances(InstanceIds=[stray, tracked_instance, other_environment])["Reservations"]
+        for i in r["Instances"]
+    }
     assert state[stray] in ("shutting-down", "terminated")
     assert state[tracked_instance] in ("pending", "running") and state[other_environment] in ("pending", "running")
-    logged = [(entry.instance_id, entry.contract_id) for entry in caplog.records
-              if entry.getMessage() == "terminating a GPU instance no contract tracks"]
+    logged = [
+        (entry.instance_id, entry.contract_id)
+        for entry in caplog.records
+        if entry.getMessage() == "terminating a GPU instance no contract tracks"
+    ]
     assert (stray, "contract_nobodyknows") in logged and tracked_instance not in {instance for instance, _ in logged}
     EC2.terminate_instances(InstanceIds=[other_environment])
 
@@ -320,8 +389,11 @@ def test_reconciliation_fails_contracts_whose_message_was_lost(gpufarm, make_use
     fund(user_id, 10)
     body = gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=headers, json={}).json()
     assert balance(user_id) < 10_00
-    contract(body["contract_id"]).update(actions=[
-        GpuContractRecord.created_at.set(clock.now() - provisioner.PROVISIONING_HORIZON - timedelta(minutes=1))])
+    contract(body["contract_id"]).update(
+        actions=[
+            GpuContractRecord.created_at.set(clock.now() - provisioner.PROVISIONING_HORIZON - timedelta(minutes=1))
+        ]
+    )
     assert provisioner.reconcile()["failed"] >= 1
     record = contract(body["contract_id"])
     assert record.status == "failed" and record.failure_reasons[0].startswith("retries exhausted")
@@ -346,8 +418,13 @@ def test_a_message_that_exhausts_its_retries_marks_its_contract_failed(gpufarm, 
     fund(user_id, 10)
     body = gpufarm.post("/api/v1/gpu/instances/aws/g4dn.xlarge", headers=headers, json={}).json()
     sqs = boto3.client("sqs", region_name=REGION)
-    queue = resources.Queue(f"provisioning-retries-{uuid.uuid4().hex[:6]}", "test", visibility_timeout_s=0,
-                            max_receive_count=2, consumer=resources.PROVISIONING_QUEUE.consumer)
+    queue = resources.Queue(
+        f"provisioning-retries-{uuid.uuid4().hex[:6]}",
+        "test",
+        visibility_timeout_s=0,
+        max_receive_count=2,
+        consumer=resources.PROVISIONING_QUEUE.consumer,
+    )
     urls = create_queue_with_dlq(sqs, "aiplane-local", queue)
     arn = sqs.get_queue_attributes(QueueUrl=urls[queue.name], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.send_message(QueueUrl=urls[queue.name], MessageBody=json.dumps(unqueued[0]))

@@ -31,7 +31,9 @@ def models_of(gpufarm, agent) -> list[dict]:
 
 
 def report(gpufarm, agent, model_id: str, **body):
-    return gpufarm.post(f"/api/v1/gpu/agents/{agent.instance_id}/models/{model_id}/state", headers=agent.auth, json=body)
+    return gpufarm.post(
+        f"/api/v1/gpu/agents/{agent.instance_id}/models/{model_id}/state", headers=agent.auth, json=body
+    )
 
 
 def loaded(gpufarm) -> int:
@@ -63,7 +65,8 @@ def test_an_uploaded_model_is_served_by_its_owners_agent_and_predicts_there(gpuf
     assert outputs["payload"] == {"inputs": {"x": [1.0]}, "parameters": {}}
 
     GpuAgentRecord(GpuAgentRecord.key(agent.instance_id), "META").update(
-        actions=[GpuAgentRecord.expires_at_epoch.set(0)])  # it stopped heartbeating
+        actions=[GpuAgentRecord.expires_at_epoch.set(0)]
+    )  # it stopped heartbeating
     assert loaded(gpufarm) == before
 
 
@@ -74,7 +77,9 @@ def test_another_users_agent_never_gets_the_model_unless_shared(gpufarm, auth, l
     register(gpufarm, strangers_agent)
     model_id = upload(gpufarm, owner)
     assert model_id not in [model["model_id"] for model in models_of(gpufarm, strangers_agent)]
-    shared = gpufarm.put(f"/api/v1/loadbalancer/agents/{strangers_agent.instance_id}", headers=auth, json={"shared": True})
+    shared = gpufarm.put(
+        f"/api/v1/loadbalancer/agents/{strangers_agent.instance_id}", headers=auth, json={"shared": True}
+    )
     assert shared.status_code == 200
     try:
         assert model_id in [model["model_id"] for model in models_of(gpufarm, strangers_agent)]
@@ -107,13 +112,18 @@ def test_reports_are_checked_before_anything_is_written(gpufarm, listener):
     unassigned = report(gpufarm, agent, model_id, status="serving", endpoint=f"{agent.url}/models/{model_id}/predict")
     assert unassigned.status_code == 409  # nobody handed it to this agent yet
     models_of(gpufarm, agent)
-    for endpoint in ("http://127.0.0.1:9/steal", "http://169.254.169.254/latest/meta-data/",
-                     f"{agent.url.replace('http://', 'http://user@')}/x"):
+    for endpoint in (
+        "http://127.0.0.1:9/steal",
+        "http://169.254.169.254/latest/meta-data/",
+        f"{agent.url.replace('http://', 'http://user@')}/x",
+    ):
         refused = report(gpufarm, agent, model_id, status="serving", endpoint=endpoint)
         assert refused.status_code == 400 and refused.json()["code"] == "VALIDATION_ERROR", endpoint
     assert gpufarm.get(f"/api/v1/models/{model_id}", headers=owner).json()["status"] == "loading"
     assert report(gpufarm, agent, "no-such-model", status="failed", error="x").status_code == 404
-    assert gpufarm.post(f"/api/v1/gpu/agents/{agent.instance_id}/models", headers=owner).status_code == 403  # user keys: never
+    assert (
+        gpufarm.post(f"/api/v1/gpu/agents/{agent.instance_id}/models", headers=owner).status_code == 403
+    )  # user keys: never
     other_id, _ = new_user("other")
     other = agent_at(other_id, listener)
     impostor = gpufarm.post(f"/api/v1/gpu/agents/{agent.instance_id}/models", headers=other.auth)
@@ -129,7 +139,9 @@ def test_the_model_of_an_agent_that_stopped_heartbeating_loads_on_another(gpufar
     report(gpufarm, first, model_id, status="serving", endpoint=f"{first.url}/models/{model_id}/predict")
     register(gpufarm, second)
     assert model_id not in [model["model_id"] for model in models_of(gpufarm, second)]  # the first still serves it
-    GpuAgentRecord(GpuAgentRecord.key(first.instance_id), "META").update(actions=[GpuAgentRecord.expires_at_epoch.set(0)])
+    GpuAgentRecord(GpuAgentRecord.key(first.instance_id), "META").update(
+        actions=[GpuAgentRecord.expires_at_epoch.set(0)]
+    )
     (moved,) = [model for model in models_of(gpufarm, second) if model["model_id"] == model_id]
     assert moved["status"] == "loading"
     assert gpufarm.get(f"/api/v1/models/{model_id}", headers=owner).json()["status"] == "loading"
@@ -145,9 +157,13 @@ def test_the_proxy_reaches_a_served_model_only_for_its_owner(gpufarm, auth, list
     model_id = upload(gpufarm, owner)
     gpufarm.put(f"/api/v1/loadbalancer/agents/{agent.instance_id}", headers=auth, json={"shared": True})
     try:
+
         def proxy(headers, path):
-            return gpufarm.post("/api/v1/gpu/proxy", headers=headers, json={
-                "target": agent.instance_id, "path": path, "payload": {"inputs": [[1.0, 2.0, 3.0]]}})
+            return gpufarm.post(
+                "/api/v1/gpu/proxy",
+                headers=headers,
+                json={"target": agent.instance_id, "path": path, "payload": {"inputs": [[1.0, 2.0, 3.0]]}},
+            )
 
         mine = proxy(owner, f"/models/{model_id}/predict")
         assert mine.status_code == 200 and mine.json()["path"] == f"/models/{model_id}/predict"

@@ -114,13 +114,17 @@ def test_every_page_reads_the_same_few_items_at_any_size(gpufarm, auth, fleet_us
         "DELETE by offer (admin)": delete_as_admin,
         "/stats": lambda: reads(lambda: gpufarm.get("/stats")),
         "/metrics": lambda: reads(lambda: gpufarm.get("/metrics")),
-        "proxy": lambda: reads(lambda: gpufarm.post("/api/v1/gpu/proxy", headers=headers, json={"path": "/v1/x", "payload": {}})),
+        "proxy": lambda: reads(
+            lambda: gpufarm.post("/api/v1/gpu/proxy", headers=headers, json={"path": "/v1/x", "payload": {}})
+        ),
         "/loadbalancer/loads": lambda: reads(lambda: gpufarm.get("/api/v1/loadbalancer/loads", headers=headers)),
-        "/loadbalancer/loads (admin page)": lambda: reads(lambda: gpufarm.get("/api/v1/loadbalancer/loads", headers=auth,
-                                                                             params={"limit": 5})),
+        "/loadbalancer/loads (admin page)": lambda: reads(
+            lambda: gpufarm.get("/api/v1/loadbalancer/loads", headers=auth, params={"limit": 5})
+        ),
         "/models (admin page)": lambda: reads(lambda: gpufarm.get("/api/v1/models", headers=auth, params={"limit": 5})),
-        "/billing/transactions (admin page)": lambda: reads(lambda: gpufarm.get("/api/v1/billing/transactions", headers=auth,
-                                                                                params={"limit": 5})),
+        "/billing/transactions (admin page)": lambda: reads(
+            lambda: gpufarm.get("/api/v1/billing/transactions", headers=auth, params={"limit": 5})
+        ),
     }
     for route in routes.values():
         route()  # warm: first-use reads (caches, strategy) are not the page's
@@ -134,7 +138,9 @@ def test_every_page_reads_the_same_few_items_at_any_size(gpufarm, auth, fleet_us
         assert large[name] <= 16 + ModelRecord.ready_now.count("READYMODELS"), (name, small, large)
     for name in ("proxy", "/loadbalancer/loads"):  # the caller's two live agents, the strategy, its rotation
         assert large[name] == small[name] <= 4, (name, small, large)
-    assert large["/loadbalancer/loads (admin page)"] <= 5 + 2, large  # the page, one more (is there a next?), the strategy
+    assert large["/loadbalancer/loads (admin page)"] <= 5 + 2, (
+        large
+    )  # the page, one more (is there a next?), the strategy
     for name in ("/models (admin page)", "/billing/transactions (admin page)"):
         assert large[name] <= 5 * 8, (name, large)  # a page from each of the 8 shards at most
     # ...and the pages are still the newest of everyone's, across the shards.
@@ -145,7 +151,9 @@ def test_every_page_reads_the_same_few_items_at_any_size(gpufarm, auth, fleet_us
 def test_catalog_spot_prices_are_read_once_within_their_ttl(gpufarm, auth, monkeypatch):
     calls: list[str] = []
     ec2 = client("ec2")
-    ec2.meta.events.register("before-call.ec2.DescribeSpotPriceHistory", lambda **_: calls.append("spot"), unique_id="count-spot")
+    ec2.meta.events.register(
+        "before-call.ec2.DescribeSpotPriceHistory", lambda **_: calls.append("spot"), unique_id="count-spot"
+    )
     try:
         catalog._ec2_cache.clear()
         for _ in range(3):
@@ -162,9 +170,19 @@ def test_the_backfill_rekeys_what_was_written_before_and_changes_nothing_the_sec
     user_id, headers = new_user("legacy")
     moment = contracts.now()
     legacy = GpuContractRecord(
-        GpuContractRecord.key("contract_legacy" + user_id[:8]), gsi1pk=f"GPUOFFER#aws#{OFFER}", gsi1sk="x",
-        gsi2pk=GpuContractRecord.status_key(contracts.PROVISIONING), gsi2sk="contract_legacy", contract_id="contract_legacy" + user_id[:8],
-        user_id=user_id, provider="aws", offer_id=OFFER, status=contracts.PROVISIONING, created_at=moment, updated_at=moment)
+        GpuContractRecord.key("contract_legacy" + user_id[:8]),
+        gsi1pk=f"GPUOFFER#aws#{OFFER}",
+        gsi1sk="x",
+        gsi2pk=GpuContractRecord.status_key(contracts.PROVISIONING),
+        gsi2sk="contract_legacy",
+        contract_id="contract_legacy" + user_id[:8],
+        user_id=user_id,
+        provider="aws",
+        offer_id=OFFER,
+        status=contracts.PROVISIONING,
+        created_at=moment,
+        updated_at=moment,
+    )
     legacy.save()
     seed_models(user_id, 1, status="ready")
     model = next(ModelRecord.by_owner.query(f"MODELOWNER#{user_id}"))

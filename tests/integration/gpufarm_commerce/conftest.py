@@ -37,11 +37,15 @@ def admin(admin_api_key) -> dict[str, str]:
 def make_user(gpufarm) -> Callable[[], User]:
     def make() -> User:
         email = f"farm-{uuid.uuid4().hex[:10]}@example.com"
-        registered = gpufarm.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": "Farmer"})
+        registered = gpufarm.post(
+            "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": "Farmer"}
+        )
         assert registered.status_code == 201, registered.text
         login = gpufarm.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert login.status_code == 200, login.text
-        return User(registered.json()["user"]["id"], {"Authorization": f"Bearer {login.json()['tokens']['access_token']}"})
+        return User(
+            registered.json()["user"]["id"], {"Authorization": f"Bearer {login.json()['tokens']['access_token']}"}
+        )
 
     return make
 
@@ -91,6 +95,11 @@ def model_server() -> Iterator[str]:
     server.shutdown()
 
 
-def upload(gpufarm: TestClient, headers: dict[str, str], filename: str = "net.onnx", content: bytes = b"onnx-bytes",
-           **fields: str):
+def upload(
+    gpufarm: TestClient,
+    headers: dict[str, str],
+    filename: str = "net.onnx",
+    content: bytes = b"onnx-bytes",
+    **fields: str,
+):
     return gpufarm.post("/api/v1/models/upload", headers=headers, files={"model": (filename, content)}, data=fields)

@@ -7,14 +7,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiplane.commerce import billing
 
-PAYMENT = {"amount": 100.00, "currency": "USD", "provider": "stripe",
-           "payment_preference": {"type": "card", "card_token": "tok_visa"}}
+PAYMENT = {
+    "amount": 100.00,
+    "currency": "USD",
+    "provider": "stripe",
+    "payment_preference": {"type": "card", "card_token": "tok_visa"},
+}
 
 
 def pay(gpufarm, admin, user, body=PAYMENT, key: str | None = None):
     """An operator records a payment received from the user (no card processor is integrated)."""
     extra = {"Idempotency-Key": key} if key else {}
-    return gpufarm.post("/api/v1/billing/payment", json={**body, "user_id": user.id}, headers={**admin, **extra, "X-Billing": "stripe"})
+    return gpufarm.post(
+        "/api/v1/billing/payment", json={**body, "user_id": user.id}, headers={**admin, **extra, "X-Billing": "stripe"}
+    )
 
 
 def test_a_user_cannot_credit_their_own_account(gpufarm, user):
@@ -45,7 +51,9 @@ def test_transactions_are_newest_first_and_page_by_created_at(gpufarm, user, adm
     first = gpufarm.get("/api/v1/billing/transactions?limit=2", headers=user.headers).json()
     assert [t["id"] for t in first["transactions"]] == ids[::-1][:2] and first["count"] == 2
     cursor = first["transactions"][-1]["created_at"]
-    rest = gpufarm.get("/api/v1/billing/transactions", params={"limit": 2, "cursor": cursor}, headers=user.headers).json()
+    rest = gpufarm.get(
+        "/api/v1/billing/transactions", params={"limit": 2, "cursor": cursor}, headers=user.headers
+    ).json()
     assert [t["id"] for t in rest["transactions"]] == [ids[0]]
     assert billing.credits_of(user.id)[0]["balance"] == 6.0
 
@@ -73,8 +81,12 @@ def test_concurrent_retries_with_one_key_make_one_transaction(gpufarm, user, adm
 
 def test_invalid_payments_are_refused_and_write_nothing(gpufarm, user, admin):
     for body, field in (
-        ({**PAYMENT, "amount": -5}, "amount"), ({**PAYMENT, "amount": 0}, "amount"), ({**PAYMENT, "amount": 1.005}, "amount"),
-        ({"currency": "USD"}, "amount"), ({**PAYMENT, "amount": "lots"}, "amount"), ({**PAYMENT, "currency": "XYZ"}, "currency"),
+        ({**PAYMENT, "amount": -5}, "amount"),
+        ({**PAYMENT, "amount": 0}, "amount"),
+        ({**PAYMENT, "amount": 1.005}, "amount"),
+        ({"currency": "USD"}, "amount"),
+        ({**PAYMENT, "amount": "lots"}, "amount"),
+        ({**PAYMENT, "currency": "XYZ"}, "currency"),
         ({**PAYMENT, "provider": "barter"}, "provider"),
     ):
         response = pay(gpufarm, admin, user, body)

@@ -17,12 +17,20 @@ def record(gpufarm, headers, amount):
 def test_a_fresh_account_has_spent_nothing(gpufarm, user):
     response = gpufarm.get(SPENDING, headers=user.headers)
     assert response.status_code == 200
-    assert response.json() == {"window_spent": 0.0, "window_limit": 1000.0, "window_name": "monthly",
-                               "percentage_used": 0.0, "violations": []}
+    assert response.json() == {
+        "window_spent": 0.0,
+        "window_limit": 1000.0,
+        "window_name": "monthly",
+        "percentage_used": 0.0,
+        "violations": [],
+    }
 
 
 def test_recorded_spend_adds_up_in_every_window(gpufarm, user):
-    assert record(gpufarm, user.headers, 25.50).json() == {"message": "Spending recorded successfully", "new_total": 25.5}
+    assert record(gpufarm, user.headers, 25.50).json() == {
+        "message": "Spending recorded successfully",
+        "new_total": 25.5,
+    }
     assert record(gpufarm, user.headers, 10).json()["new_total"] == 35.5
     monthly = gpufarm.get(SPENDING, headers=user.headers).json()
     assert monthly["window_spent"] == 35.5 and monthly["percentage_used"] == 3.55
@@ -44,8 +52,11 @@ def test_check_refuses_a_spend_over_a_limit_with_402_in_the_envelope(gpufarm, us
     assert response.status_code == 402
     body = response.json()
     assert set(body) == {"error", "code", "details"} and body["code"] == "SPENDING_LIMIT"
-    assert body["details"] == {"allowed": False, "violations": [{"window": "hourly", "spent": 105.0, "limit": 100.0}],
-                               "spent": 70.0}
+    assert body["details"] == {
+        "allowed": False,
+        "violations": [{"window": "hourly", "spent": 105.0, "limit": 100.0}],
+        "spent": 70.0,
+    }
 
 
 def test_a_record_over_a_limit_is_refused_and_changes_nothing(gpufarm, user):
@@ -96,7 +107,10 @@ def test_only_admins_reset_and_may_act_for_a_user(gpufarm, user, make_user, admi
     other = make_user()
     assert gpufarm.get(f"{SPENDING}?user_id={user.id}", headers=other.headers).status_code == 403
     assert gpufarm.get(f"{SPENDING}?user_id={user.id}", headers=admin).json()["window_spent"] == 80.0
-    assert gpufarm.post(f"{SPENDING}/reset", json={"window_name": "yearly", "user_id": user.id}, headers=admin).status_code == 400
+    assert (
+        gpufarm.post(f"{SPENDING}/reset", json={"window_name": "yearly", "user_id": user.id}, headers=admin).status_code
+        == 400
+    )
     reset = gpufarm.post(f"{SPENDING}/reset", json={"window_name": "hourly", "user_id": user.id}, headers=admin)
     assert reset.status_code == 200 and reset.json() == {"message": "Spending reset successfully"}
     assert gpufarm.get(f"{SPENDING}?window=hourly", headers=user.headers).json()["window_spent"] == 0.0

@@ -36,17 +36,29 @@ def test_formats_are_public(gpufarm):
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == len(body["formats"]) == 13
-    assert body["formats"][0] == {"format": "onnx", "extensions": [".onnx"], "framework": "ONNX Runtime",
-                                  "description": "Open Neural Network Exchange format"}
+    assert body["formats"][0] == {
+        "format": "onnx",
+        "extensions": [".onnx"],
+        "framework": "ONNX Runtime",
+        "description": "Open Neural Network Exchange format",
+    }
 
 
 def test_upload_stores_the_artifact_in_s3_and_counts_toward_quota(gpufarm, user):
-    response = upload(gpufarm, user.headers, "classifier.onnx", b"\x08\x07onnx-weights", name="my_model", version="2.0.0")
+    response = upload(
+        gpufarm, user.headers, "classifier.onnx", b"\x08\x07onnx-weights", name="my_model", version="2.0.0"
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     model_id = body["model_id"]
-    assert body == {"model_id": model_id, "name": "my_model", "format": "onnx", "endpoint": f"/api/v1/models/{model_id}/predict",
-                    "status": "loading", "message": "Model uploaded successfully and loading"}
+    assert body == {
+        "model_id": model_id,
+        "name": "my_model",
+        "format": "onnx",
+        "endpoint": f"/api/v1/models/{model_id}/predict",
+        "status": "loading",
+        "message": "Model uploaded successfully and loading",
+    }
     record = ModelRecord.get(model_key(model_id), "META")
     assert stored(record) == b"\x08\x07onnx-weights"
     # the GPU instance that loads the model fetches it through a presigned URL
@@ -54,7 +66,12 @@ def test_upload_stores_the_artifact_in_s3_and_counts_toward_quota(gpufarm, user)
     usage = gpufarm.get("/api/v1/quota", headers=user.headers).json()
     assert usage["user_id"] == user.id and usage["storage"]["used_bytes"] == 14
     assert usage["storage"]["limit_bytes"] == 107374182400 and usage["file_size"] == {"max_bytes": 10737418240}
-    assert usage["rate_limits"] == {"uploads_last_hour": 1, "hourly_limit": 50, "uploads_last_day": 1, "daily_limit": 500}
+    assert usage["rate_limits"] == {
+        "uploads_last_hour": 1,
+        "hourly_limit": 50,
+        "uploads_last_day": 1,
+        "daily_limit": 500,
+    }
 
 
 def test_upload_detects_the_format_and_fills_defaults(gpufarm, user):
@@ -62,17 +79,32 @@ def test_upload_detects_the_format_and_fills_defaults(gpufarm, user):
     detail = gpufarm.get(f"/api/v1/models/{model_id}", headers=user.headers).json()
     assert detail["name"] == "weights" and detail["format"] == "pytorch" and detail["framework"] == "PyTorch"
     assert detail["version"] == "1.0.0" and detail["status"] == "loading" and detail["replicas"] == 0
-    assert set(detail) == {"id", "name", "format", "version", "framework", "status", "replicas", "total_requests",
-                           "average_latency", "error_rate", "created_at", "updated_at"}
+    assert set(detail) == {
+        "id",
+        "name",
+        "format",
+        "version",
+        "framework",
+        "status",
+        "replicas",
+        "total_requests",
+        "average_latency",
+        "error_rate",
+        "created_at",
+        "updated_at",
+    }
 
 
-@pytest.mark.parametrize(("filename", "fields"), [
-    ("notes.txt", {}),  # unknown extension
-    ("net.onnx", {"format": "caffe"}),  # unknown format
-    ("net.onnx", {"format": "pytorch"}),  # extension does not match the format
-    ("empty.onnx", {"_empty": "1"}),
-    ("net.onnx", {"name": "n" * 200}),
-])
+@pytest.mark.parametrize(
+    ("filename", "fields"),
+    [
+        ("notes.txt", {}),  # unknown extension
+        ("net.onnx", {"format": "caffe"}),  # unknown format
+        ("net.onnx", {"format": "pytorch"}),  # extension does not match the format
+        ("empty.onnx", {"_empty": "1"}),
+        ("net.onnx", {"name": "n" * 200}),
+    ],
+)
 def test_invalid_uploads_are_400_and_store_nothing(gpufarm, user, filename, fields):
     content = b"" if fields.pop("_empty", None) else b"bytes"
     response = upload(gpufarm, user.headers, filename, content, **fields)
@@ -100,7 +132,9 @@ def test_storage_quota_is_enforced_and_freed_by_delete(gpufarm, user, monkeypatc
     refused = upload(gpufarm, user.headers, "b.onnx", b"123456")
     assert refused.status_code == 402 and refused.json()["code"] == "QUOTA_EXCEEDED"
     assert len(artifacts_of(user.id)) == 1
-    assert gpufarm.delete(f"/api/v1/models/{first}", headers=user.headers).json() == {"message": "Model deleted successfully"}
+    assert gpufarm.delete(f"/api/v1/models/{first}", headers=user.headers).json() == {
+        "message": "Model deleted successfully"
+    }
     assert artifacts_of(user.id) == []
     assert gpufarm.get("/api/v1/quota", headers=user.headers).json()["storage"]["used_bytes"] == 0
     assert upload(gpufarm, user.headers, "b.onnx", b"123456").status_code == 201
@@ -111,8 +145,18 @@ def test_concurrent_uploads_never_pass_the_storage_quota(user, monkeypatch):
 
     def attempt(number: int) -> bool:
         try:
-            serving.upload_model(user.id, f"m{number}.onnx", io.BytesIO(b"0123456789"), 10, name=None, declared_format=None,
-                                 framework=None, version=None, gpu_required=False, gpu_type=None)
+            serving.upload_model(
+                user.id,
+                f"m{number}.onnx",
+                io.BytesIO(b"0123456789"),
+                10,
+                name=None,
+                declared_format=None,
+                framework=None,
+                version=None,
+                gpu_required=False,
+                gpu_type=None,
+            )
         except PaymentRequiredError:
             return False
         return True
@@ -151,10 +195,14 @@ def test_models_are_scoped_to_their_owner(gpufarm, make_user, admin):
 
 def test_predict_before_the_model_is_served_is_503(gpufarm, user):
     model_id = upload(gpufarm, user.headers).json()["model_id"]
-    response = gpufarm.post(f"/api/v1/models/{model_id}/predict", json={"inputs": {"features": [1.0]}}, headers=user.headers)
+    response = gpufarm.post(
+        f"/api/v1/models/{model_id}/predict", json={"inputs": {"features": [1.0]}}, headers=user.headers
+    )
     assert response.status_code == 503 and response.json()["code"] == "MODEL_NOT_READY"
     serving.mark_failed(model_id)
-    failed = gpufarm.post(f"/api/v1/models/{model_id}/predict", json={"inputs": {"features": [1.0]}}, headers=user.headers)
+    failed = gpufarm.post(
+        f"/api/v1/models/{model_id}/predict", json={"inputs": {"features": [1.0]}}, headers=user.headers
+    )
     assert failed.status_code == 409 and failed.json()["code"] == "MODEL_FAILED"
 
 
@@ -173,8 +221,18 @@ def test_predict_forwards_to_the_serving_endpoint_and_feeds_metrics(gpufarm, use
     broken = gpufarm.post(f"/api/v1/models/{model_id}/predict", json=request, headers=user.headers)
     assert broken.status_code == 502 and broken.json()["code"] == "BAD_GATEWAY"
     metrics = gpufarm.get(f"/api/v1/models/{model_id}/metrics", headers=user.headers).json()
-    assert set(metrics) == {"model_id", "name", "total_requests", "average_latency", "p50_latency", "p95_latency",
-                            "p99_latency", "error_rate", "status", "replicas"}
+    assert set(metrics) == {
+        "model_id",
+        "name",
+        "total_requests",
+        "average_latency",
+        "p50_latency",
+        "p95_latency",
+        "p99_latency",
+        "error_rate",
+        "status",
+        "replicas",
+    }
     assert metrics["total_requests"] == 2 and metrics["error_rate"] == 0.5
     assert metrics["status"] == "ready" and metrics["replicas"] == 2
     assert metrics["p50_latency"] <= metrics["p95_latency"] <= metrics["p99_latency"]
@@ -203,5 +261,7 @@ def test_upstream_timeouts_rejections_and_garbage(gpufarm, user, model_server, m
 def test_predict_never_reaches_a_metadata_address(gpufarm, user):
     model_id = upload(gpufarm, user.headers).json()["model_id"]
     serving.mark_serving(model_id, "http://169.254.169.254/latest/meta-data/")
-    refused = gpufarm.post(f"/api/v1/models/{model_id}/predict", json={"inputs": {"features": [1.0]}}, headers=user.headers)
+    refused = gpufarm.post(
+        f"/api/v1/models/{model_id}/predict", json={"inputs": {"features": [1.0]}}, headers=user.headers
+    )
     assert refused.status_code == 400 and "outbound-URL policy" in refused.json()["error"]

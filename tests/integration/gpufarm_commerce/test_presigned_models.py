@@ -16,7 +16,9 @@ from tests.integration.gpufarm_commerce.test_models import artifacts_of
 
 
 def announce(gpufarm, user, **body):
-    return gpufarm.post("/api/v1/models/upload", headers=user.headers, json={"filename": "big.onnx", "size": 64, **body})
+    return gpufarm.post(
+        "/api/v1/models/upload", headers=user.headers, json={"filename": "big.onnx", "size": 64, **body}
+    )
 
 
 def post_to_s3(upload_form, content):
@@ -30,7 +32,11 @@ def test_presigned_model_upload_counts_only_once_the_artifact_exists(gpufarm, us
     body = announced.json()
     model_id = body["model_id"]
     assert {key: body[key] for key in ("name", "format", "endpoint", "status")} == {
-        "name": "large", "format": "onnx", "endpoint": f"/api/v1/models/{model_id}/predict", "status": "uploading"}
+        "name": "large",
+        "format": "onnx",
+        "endpoint": f"/api/v1/models/{model_id}/predict",
+        "status": "uploading",
+    }
     assert set(body["upload"]) == {"url", "fields", "expires_at"}
     assert gpufarm.get(f"/api/v1/models/{model_id}", headers=user.headers).status_code == 404
     assert gpufarm.get("/api/v1/quota", headers=user.headers).json()["storage"]["used_bytes"] == 0
@@ -43,8 +49,14 @@ def test_presigned_model_upload_counts_only_once_the_artifact_exists(gpufarm, us
 
     completed = gpufarm.post(f"/api/v1/models/{model_id}/complete", headers=user.headers)
     assert completed.status_code == 200, completed.text
-    assert completed.json() == {"model_id": model_id, "name": "large", "format": "onnx", "status": "loading",
-                                "endpoint": f"/api/v1/models/{model_id}/predict", "message": "Model uploaded successfully and loading"}
+    assert completed.json() == {
+        "model_id": model_id,
+        "name": "large",
+        "format": "onnx",
+        "status": "loading",
+        "endpoint": f"/api/v1/models/{model_id}/predict",
+        "message": "Model uploaded successfully and loading",
+    }
     assert gpufarm.get(f"/api/v1/models/{model_id}", headers=user.headers).json()["status"] == "loading"
     usage = gpufarm.get("/api/v1/quota", headers=user.headers).json()
     assert usage["storage"]["used_bytes"] == 64 and usage["rate_limits"]["uploads_last_hour"] == 1
@@ -66,7 +78,9 @@ def test_announcements_are_checked_against_the_quota_before_any_upload(gpufarm, 
 
 
 def test_inline_uploads_over_the_threshold_are_refused_with_the_contract_error(gpufarm, user, monkeypatch):
-    monkeypatch.setattr(presigned, "get_settings", lambda: get_settings().model_copy(update={"inline_body_max_bytes": 1024}))
+    monkeypatch.setattr(
+        presigned, "get_settings", lambda: get_settings().model_copy(update={"inline_body_max_bytes": 1024})
+    )
     refused = upload(gpufarm, user.headers, "big.onnx", b"x" * 2048)
     assert refused.status_code == 413 and refused.json()["code"] == "USE_PRESIGNED_UPLOAD", refused.text
     assert "presigned" in refused.json()["error"] and refused.json()["details"]["inline_max_bytes"] == 1024
@@ -106,8 +120,12 @@ def test_the_sweep_removes_model_uploads_past_their_expiry(gpufarm, user):
     assert len(artifacts_of(user.id)) == 2
     pending = ModelUploadRecord.get(model_key(abandoned["model_id"]), serving.UPLOAD_SK)
     expires = int(pending.expires_at_epoch) - presigned.UPLOAD_EXPIRY_S - presigned.SWEEP_GRACE_S - 1
-    pending.update(actions=[ModelUploadRecord.expires_at_epoch.set(expires),
-                            ModelUploadRecord.gsi1sk.set(presigned.expiry_sort_key(expires, abandoned["model_id"]))])
+    pending.update(
+        actions=[
+            ModelUploadRecord.expires_at_epoch.set(expires),
+            ModelUploadRecord.gsi1sk.set(presigned.expiry_sort_key(expires, abandoned["model_id"])),
+        ]
+    )
     assert serving.sweep_abandoned_uploads() >= 1
     assert artifacts_of(user.id) == [fresh["upload"]["fields"]["key"]]
     assert gpufarm.post(f"/api/v1/models/{abandoned['model_id']}/complete", headers=user.headers).status_code == 404
@@ -125,4 +143,9 @@ def test_a_form_posted_again_after_completion_leaves_the_artifact_as_completed(g
     record = serving.ModelRecord.get(model_key(body["model_id"]), "META")
     assert httpx.get(serving.artifact_download_url(record)).content == original
     assert gpufarm.delete(f"/api/v1/models/{body['model_id']}", headers=user.headers).status_code in (200, 204)
-    assert client("s3").list_object_versions(Bucket=serving.artifact_bucket(), Prefix=record.artifact_key).get("Versions", []) == []
+    assert (
+        client("s3")
+        .list_object_versions(Bucket=serving.artifact_bucket(), Prefix=record.artifact_key)
+        .get("Versions", [])
+        == []
+    )

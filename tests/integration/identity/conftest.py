@@ -85,8 +85,12 @@ def login_window_that_does_not_roll_over(monkeypatch):
     from aiplane.settings import current_environment
 
     environment = current_environment()
-    names = ("login_failures_per_account_and_source", "login_failures_per_account", "login_failures_per_source",
-             "registrations_per_source")
+    names = (
+        "login_failures_per_account_and_source",
+        "login_failures_per_account",
+        "login_failures_per_source",
+        "registrations_per_source",
+    )
     set_limits(monkeypatch, **{name: replace(getattr(environment, name), window_s=10**9) for name in names})
 
 

@@ -30,8 +30,11 @@ def chain(monkeypatch):
 def events_of(email: str) -> list[AuthEventRecord]:
     found = []
     for shard in range(audit.CHAIN.shards):
-        found += [e for e in AuthEventRecord.query(audit.CHAIN.partition(shard), AuthEventRecord.sk.startswith("SEQ#"))
-                  if e.email == email]
+        found += [
+            e
+            for e in AuthEventRecord.query(audit.CHAIN.partition(shard), AuthEventRecord.sk.startswith("SEQ#"))
+            if e.email == email
+        ]
     return sorted(found, key=lambda event: int(event.sequence_num))
 
 

@@ -16,12 +16,15 @@ from aiplane_shared.routes import AGENT, AUTHENTICATED
 
 def a_user(label: str) -> str:
     """Credentials are only good while their user exists."""
-    return create_user(f"{label}-{datetime.now(UTC).timestamp()}@example.com", "correct-horse-42", families=USER_FAMILIES).user_id
+    return create_user(
+        f"{label}-{datetime.now(UTC).timestamp()}@example.com", "correct-horse-42", families=USER_FAMILIES
+    ).user_id
 
 
 def test_credentials_come_from_headers_and_cookie():
-    creds = Credentials.from_headers({"X-Api-Key": "k", "Authorization": "Bearer t", "Cookie": "a=b; auth_token=c",
-                                      "X-BackendAI-Token": "w"})
+    creds = Credentials.from_headers(
+        {"X-Api-Key": "k", "Authorization": "Bearer t", "Cookie": "a=b; auth_token=c", "X-BackendAI-Token": "w"}
+    )
     assert creds == Credentials(api_key="k", bearer="t", cookie_token="c", backendai_token="w")
     assert Credentials.from_headers({"Authorization": "Basic xyz"}).bearer is None
 
@@ -100,8 +103,10 @@ def test_a_gpu_agent_key_opens_the_agent_routes_only(admin_api_key):
     require_access(agent, AGENT)
     assert Principal.from_context(agent.as_context()) == agent  # as the API Gateway authorizer passes it on
     # No other credential speaks for an agent, not even an admin's.
-    for other in (authenticate("gpufarm", Credentials(bearer=admin_api_key)),
-                  Principal(id="u", kind=USER, credential="jwt")):
+    for other in (
+        authenticate("gpufarm", Credentials(bearer=admin_api_key)),
+        Principal(id="u", kind=USER, credential="jwt"),
+    ):
         with pytest.raises(ForbiddenError):
             require_access(other, AGENT)
     revoke_api_key(hash_key(issued.api_key))

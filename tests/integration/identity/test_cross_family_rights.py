@@ -12,7 +12,9 @@ def gpufarm_user_with_key(gpufarm) -> tuple[str, str, str]:
     """(user id, access token, API key) of a user who signed up through gpufarm."""
     _, login = register_and_login(gpufarm)
     token = login["tokens"]["access_token"]
-    key = gpufarm.post("/api/v1/auth/apikey", headers={"Authorization": f"Bearer {token}"}, json={"name": "k"}).json()["api_key"]
+    key = gpufarm.post("/api/v1/auth/apikey", headers={"Authorization": f"Bearer {token}"}, json={"name": "k"}).json()[
+        "api_key"
+    ]
     return login["user"]["id"], token, key
 
 
@@ -21,9 +23,12 @@ def test_a_gpufarm_sign_up_has_no_rights_on_mlworker_or_runtime(family_clients):
     _, token, key = gpufarm_user_with_key(gpufarm)
     assert gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
-    for method, path, body in (("GET", "/v1/tasks", None), ("GET", "/v1/audit/events", None),
-                               ("POST", "/v1/scheduler/reservations", {"gpu_count": 1, "duration_hours": 168}),
-                               ("POST", "/v1/tasks", {"job_name": "x"})):
+    for method, path, body in (
+        ("GET", "/v1/tasks", None),
+        ("GET", "/v1/audit/events", None),
+        ("POST", "/v1/scheduler/reservations", {"gpu_count": 1, "duration_hours": 168}),
+        ("POST", "/v1/tasks", {"job_name": "x"}),
+    ):
         refused = mlworker.request(method, path, headers={"X-API-Key": key}, json=body)
         assert refused.status_code == 403, (path, refused.text)
         assert refused.json()["code"] == "FORBIDDEN" and "mlworker" in refused.json()["error"]
@@ -44,10 +49,18 @@ def test_only_an_administrator_grants_another_family(family_clients, admin_api_k
     gpufarm, mlworker, runtime = family_clients["gpufarm"], family_clients["mlworker"], family_clients["runtime"]
     user_id, token, key = gpufarm_user_with_key(gpufarm)
     # the user cannot grant themselves (their token has no runtime rights; a runtime account's neither)
-    assert runtime.put(f"/users/{user_id}/families", headers={"X-API-Key": key}, json={"families": ["mlworker"]}).status_code == 403
+    assert (
+        runtime.put(
+            f"/users/{user_id}/families", headers={"X-API-Key": key}, json={"families": ["mlworker"]}
+        ).status_code
+        == 403
+    )
     runtime_user = runtime.post("/register", json={"email": unique_email(), "password": STRONG_PASSWORD}).json()
-    own = runtime.put(f"/users/{runtime_user['user']['id']}/families", headers={"Authorization": f"Bearer {runtime_user['token']}"},
-                      json={"families": ["runtime", "mlworker"]})
+    own = runtime.put(
+        f"/users/{runtime_user['user']['id']}/families",
+        headers={"Authorization": f"Bearer {runtime_user['token']}"},
+        json={"families": ["runtime", "mlworker"]},
+    )
     assert own.status_code == 403
 
     admin = {"X-API-Key": admin_api_key}
@@ -64,5 +77,10 @@ def test_only_an_administrator_grants_another_family(family_clients, admin_api_k
 
 def test_admin_keys_keep_every_family(family_clients, admin_api_key):
     assert family_clients["mlworker"].get("/v1/tasks", headers={"X-API-Key": admin_api_key}).status_code == 200
-    assert family_clients["gpufarm"].get("/api/v1/gpu/instances", headers={"Authorization": f"Bearer {admin_api_key}"}).status_code == 200
+    assert (
+        family_clients["gpufarm"]
+        .get("/api/v1/gpu/instances", headers={"Authorization": f"Bearer {admin_api_key}"})
+        .status_code
+        == 200
+    )
     assert family_clients["runtime"].get("/users", headers={"X-API-Key": admin_api_key}).status_code == 200

@@ -27,18 +27,30 @@ def test_register_then_login_gives_access_and_refresh_tokens(family_clients):
     tokens = login["tokens"]
     assert 86000 < tokens["expires_in"] <= 86400
     assert tokens["access_token"] != tokens["refresh_token"]
-    assert gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code == 200
+    assert (
+        gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code
+        == 200
+    )
     # a refresh token is not an access token
     refused = gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
     assert refused.status_code == 401 and refused.json()["code"] == "AUTH_INVALID"
     # a gpufarm account signs in to runtime too
-    assert family_clients["runtime"].post("/login", json={"email": login["user"]["email"], "password": STRONG_PASSWORD}).status_code == 200
+    assert (
+        family_clients["runtime"]
+        .post("/login", json={"email": login["user"]["email"], "password": STRONG_PASSWORD})
+        .status_code
+        == 200
+    )
 
 
 def test_register_and_login_errors_in_the_gpufarm_envelope(family_clients):
     gpufarm = family_clients["gpufarm"]
     weak = gpufarm.post("/api/v1/auth/register", json={"email": unique_email(), "password": "weak"})
-    assert weak.status_code == 400 and weak.json()["code"] == "VALIDATION_ERROR" and weak.json()["details"] == {"field": "password"}
+    assert (
+        weak.status_code == 400
+        and weak.json()["code"] == "VALIDATION_ERROR"
+        and weak.json()["details"] == {"field": "password"}
+    )
     assert gpufarm.post("/api/v1/auth/register", json={"email": unique_email()}).status_code == 400
     wrong = gpufarm.post("/api/v1/auth/login", json={"email": unique_email(), "password": STRONG_PASSWORD})
     assert wrong.status_code == 401 and wrong.json()["code"] == "AUTH_INVALID"
@@ -49,7 +61,9 @@ def test_api_key_is_shown_once_stored_hashed_and_expires(family_clients):
     _, login = register_and_login(gpufarm)
     bearer = {"Authorization": f"Bearer {login['tokens']['access_token']}"}
     expires = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
-    created = gpufarm.post("/api/v1/auth/apikey", headers=bearer, json={"name": "production_api_key", "expires_at": expires.isoformat()})
+    created = gpufarm.post(
+        "/api/v1/auth/apikey", headers=bearer, json={"name": "production_api_key", "expires_at": expires.isoformat()}
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert set(body) == {"api_key", "message", "created_at", "expires_at"}
@@ -63,7 +77,9 @@ def test_api_key_is_shown_once_stored_hashed_and_expires(family_clients):
     # the key works as a bearer credential here (other families: test_cross_family_rights)
     assert gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {body['api_key']}"}).status_code == 200
 
-    past = gpufarm.post("/api/v1/auth/apikey", headers=bearer, json={"name": "old", "expires_at": "2020-01-01T00:00:00Z"})
+    past = gpufarm.post(
+        "/api/v1/auth/apikey", headers=bearer, json={"name": "old", "expires_at": "2020-01-01T00:00:00Z"}
+    )
     assert past.status_code == 400
     assert gpufarm.post("/api/v1/auth/apikey", headers=bearer, json={"name": " "}).status_code == 400
     assert gpufarm.post("/api/v1/auth/apikey", json={"name": "anon"}).status_code == 401
@@ -80,7 +96,10 @@ def test_export_holds_everything_about_the_caller_and_no_secret(family_clients):
     assert {"user", "api_keys", "usage_quota", "gpu_usage", "transactions", "credits", "exported_at"} <= set(document)
     assert document["user"]["id"] == registered["user"]["id"] and document["user"]["name"] == "Exporter"
     assert [(k["name"], k["prefix"]) for k in document["api_keys"]] == [("for-export", key[:12])]
-    assert {(e["action"], e["outcome"]) for e in document["auth_events"]} >= {("register", "success"), ("login", "success")}
+    assert {(e["action"], e["outcome"]) for e in document["auth_events"]} >= {
+        ("register", "success"),
+        ("login", "success"),
+    }
     text = export.text
     for secret in (key, STRONG_PASSWORD, login["tokens"]["access_token"], "argon2"):
         assert secret not in text
@@ -92,7 +111,9 @@ def test_other_domains_add_their_export_sections(family_clients, monkeypatch):
     monkeypatch.setitem(export._PROVIDERS, "credits", lambda user_id: [{"user": user_id, "amount": 5}])
     gpufarm = family_clients["gpufarm"]
     registered, login = register_and_login(gpufarm)
-    document = gpufarm.get("/api/v1/user/export", headers={"Authorization": f"Bearer {login['tokens']['access_token']}"}).json()
+    document = gpufarm.get(
+        "/api/v1/user/export", headers={"Authorization": f"Bearer {login['tokens']['access_token']}"}
+    ).json()
     assert document["credits"] == [{"user": registered["user"]["id"], "amount": 5}]
 
 
@@ -143,6 +164,8 @@ def test_keys_per_user_are_capped_even_when_created_at_once(family_clients, monk
     assert gpufarm.delete(f"/api/v1/auth/apikey/{keys[0]['id']}", headers=bearer).status_code == 200
     assert create(100) == 201
     assert create(101) == 409
-    record = next(ApiKeyRecord.by_owner.query(f"OWNER#{login['user']['id']}", filter_condition=ApiKeyRecord.name == "k100"))
+    record = next(
+        ApiKeyRecord.by_owner.query(f"OWNER#{login['user']['id']}", filter_condition=ApiKeyRecord.name == "k100")
+    )
     revoke_api_key(record.pk.removeprefix("APIKEY#"))
     assert create(102) == 201

@@ -69,4 +69,6 @@ def test_each_key_has_its_own_budget_and_the_bootstrap_admin_is_exempt(mlworker,
 def test_runtime_is_not_rate_limited_per_key(family_clients):
     wait_for_a_fresh_window()
     key = limited_key(1)
-    assert [family_clients["runtime"].get("/ui/me", headers={"X-API-Key": key}).status_code for _ in range(3)] == [200] * 3
+    assert [family_clients["runtime"].get("/ui/me", headers={"X-API-Key": key}).status_code for _ in range(3)] == [
+        200
+    ] * 3

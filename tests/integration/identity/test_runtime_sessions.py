@@ -16,7 +16,9 @@ from tests.integration.identity.conftest import STRONG_PASSWORD, client_from, fr
 
 def test_register_returns_user_token_and_expiry_and_never_the_password(runtime):
     email = unique_email()
-    response = runtime.post("/register", json={"email": email, "password": STRONG_PASSWORD, "friendlyName": "Ada", "allowedResources": []})
+    response = runtime.post(
+        "/register", json={"email": email, "password": STRONG_PASSWORD, "friendlyName": "Ada", "allowedResources": []}
+    )
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"user", "token", "expires_at"}
@@ -35,7 +37,9 @@ def test_register_twice_with_one_email_is_a_conflict(runtime, family_clients):
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
     # one store for every family
-    gpufarm = family_clients["gpufarm"].post("/api/v1/auth/register", json={"email": email, "password": STRONG_PASSWORD})
+    gpufarm = family_clients["gpufarm"].post(
+        "/api/v1/auth/register", json={"email": email, "password": STRONG_PASSWORD}
+    )
     assert gpufarm.status_code == 409 and gpufarm.json()["code"] == "CONFLICT"
 
 
@@ -57,10 +61,14 @@ def test_weak_or_missing_password_or_email_is_refused(runtime):
 
 
 def test_self_registration_cannot_grant_itself_access(runtime):
-    response = runtime.post("/register", json={
-        "email": unique_email(), "password": STRONG_PASSWORD,
-        "allowedResources": [{"name": "server", "permission": "manage", "resourceType": "server"}],
-    })
+    response = runtime.post(
+        "/register",
+        json={
+            "email": unique_email(),
+            "password": STRONG_PASSWORD,
+            "allowedResources": [{"name": "server", "permission": "manage", "resourceType": "server"}],
+        },
+    )
     assert response.status_code == 403
 
 
@@ -94,7 +102,9 @@ def test_wrong_password_is_401_and_audited_without_secrets(make_user):
     failures = [event for event in since_start if event.email == user.email and event.outcome == "failure"]
     assert failures and failures[0].reason == "wrong email or password"
     for event in [*events, *failures]:
-        assert user.password not in str(event.attribute_values) and "wrong-password-1" not in str(event.attribute_values)
+        assert user.password not in str(event.attribute_values) and "wrong-password-1" not in str(
+            event.attribute_values
+        )
 
 
 def per_account_and_source() -> int:
@@ -113,7 +123,12 @@ def test_failures_from_one_source_do_not_lock_the_owner_out_elsewhere(make_user)
     assert int(blocked.headers["Retry-After"]) > 0
     assert blocked.json()["error"]["type"] == "rate_limit_error"
     # the owner, elsewhere, still signs in
-    assert client_from("runtime", fresh_source()).post("/login", json={"email": user.email, "password": user.password}).status_code == 200
+    assert (
+        client_from("runtime", fresh_source())
+        .post("/login", json={"email": user.email, "password": user.password})
+        .status_code
+        == 200
+    )
 
 
 def test_a_slower_per_account_ceiling_stops_guessing_from_many_sources(make_user, monkeypatch):
@@ -123,21 +138,33 @@ def test_a_slower_per_account_ceiling_stops_guessing_from_many_sources(make_user
     for _ in range(ceiling):
         guesser = client_from("runtime", fresh_source())
         assert guesser.post("/login", json={"email": user.email, "password": "wrong-password-1"}).status_code == 401
-    assert client_from("runtime", fresh_source()).post("/login", json={"email": user.email, "password": user.password}).status_code == 429
+    assert (
+        client_from("runtime", fresh_source())
+        .post("/login", json={"email": user.email, "password": user.password})
+        .status_code
+        == 429
+    )
 
 
 def test_login_is_throttled_per_source_after_repeated_failures(make_user, monkeypatch):
     environment = current_environment()
     assert environment.login_failures_per_source.limit > per_account_and_source()
     source_limit = per_account_and_source() + 2  # same mechanism as the real limit, fewer argon2 runs
-    set_limits(monkeypatch, login_failures_per_source=replace(environment.login_failures_per_source, limit=source_limit))
+    set_limits(
+        monkeypatch, login_failures_per_source=replace(environment.login_failures_per_source, limit=source_limit)
+    )
     client = client_from("runtime", fresh_source())
     for index in range(source_limit):
         response = client.post("/login", json={"email": unique_email(f"nobody{index}"), "password": "wrong-password-1"})
         assert response.status_code == 401
     user = make_user("victim-of-source")
     assert client.post("/login", json={"email": user.email, "password": user.password}).status_code == 429
-    assert client_from("runtime", fresh_source()).post("/login", json={"email": user.email, "password": user.password}).status_code == 200
+    assert (
+        client_from("runtime", fresh_source())
+        .post("/login", json={"email": user.email, "password": user.password})
+        .status_code
+        == 200
+    )
 
 
 def test_successful_logins_do_not_count_towards_the_throttle(make_user):
@@ -152,15 +179,25 @@ def test_registration_is_throttled_per_source(monkeypatch, family_clients):
     source = fresh_source()
     runtime, gpufarm = client_from("runtime", source), client_from("gpufarm", source)
     assert runtime.post("/register", json={"email": unique_email(), "password": STRONG_PASSWORD}).status_code == 201
-    assert runtime.post("/register", json={"email": "not-an-email", "password": STRONG_PASSWORD}).status_code == 400  # counts too
-    assert gpufarm.post("/api/v1/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}).status_code == 201
+    assert (
+        runtime.post("/register", json={"email": "not-an-email", "password": STRONG_PASSWORD}).status_code == 400
+    )  # counts too
+    assert (
+        gpufarm.post("/api/v1/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}).status_code
+        == 201
+    )
     email = unique_email("fourth")
     refused = runtime.post("/ui/register", json={"email": email, "password": STRONG_PASSWORD})
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     refused = gpufarm.post("/api/v1/auth/register", json={"email": email, "password": STRONG_PASSWORD})
     assert refused.status_code == 429 and refused.json()["code"] == "RATE_LIMITED"
     assert user_by_email(email) is None  # nothing written
-    assert client_from("runtime", fresh_source()).post("/register", json={"email": email, "password": STRONG_PASSWORD}).status_code == 201
+    assert (
+        client_from("runtime", fresh_source())
+        .post("/register", json={"email": email, "password": STRONG_PASSWORD})
+        .status_code
+        == 201
+    )
 
 
 def test_logout_ends_the_session_server_side(runtime, make_user):

@@ -11,9 +11,16 @@ from tests.integration.identity.conftest import STRONG_PASSWORD, unique_email
 
 
 def grant(runtime, admin, identity: str, resource: str, permission: str, resource_type: str = "collection") -> dict:
-    response = runtime.post("/access-control", headers=admin, json={
-        "identity": identity, "resource": resource, "resourceType": resource_type, "permission": permission,
-    })
+    response = runtime.post(
+        "/access-control",
+        headers=admin,
+        json={
+            "identity": identity,
+            "resource": resource,
+            "resourceType": resource_type,
+            "permission": permission,
+        },
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -24,8 +31,16 @@ def test_permissions_are_listed_in_increasing_order(runtime, admin):
 
 def test_users_crud_as_admin(runtime, admin):
     email = unique_email("crud")
-    created = runtime.post("/users", headers=admin, json={"email": email, "password": STRONG_PASSWORD, "friendlyName": "Crud",
-                                                         "allowedResources": [{"name": "backends", "permission": "view", "resourceType": "collection"}]})
+    created = runtime.post(
+        "/users",
+        headers=admin,
+        json={
+            "email": email,
+            "password": STRONG_PASSWORD,
+            "friendlyName": "Crud",
+            "allowedResources": [{"name": "backends", "permission": "view", "resourceType": "collection"}],
+        },
+    )
     assert created.status_code == 201, created.text
     user = created.json()
     assert user["subject"] and user["id"] != user["subject"] and "password" not in user
@@ -34,7 +49,11 @@ def test_users_crud_as_admin(runtime, admin):
     assert [(e["resource"], e["permission"]) for e in entries] == [("backends", "view")]
 
     new_email = unique_email("moved")
-    updated = runtime.put(f"/users/{user['id']}", headers=admin, json={"email": new_email, "friendlyName": "Renamed", "password": "ignored-pass-1", "id": "other"})
+    updated = runtime.put(
+        f"/users/{user['id']}",
+        headers=admin,
+        json={"email": new_email, "friendlyName": "Renamed", "password": "ignored-pass-1", "id": "other"},
+    )
     assert updated.status_code == 200
     assert updated.json()["email"] == new_email and updated.json()["friendlyName"] == "Renamed"
     assert updated.json()["id"] == user["id"]
@@ -55,10 +74,22 @@ def test_users_crud_as_admin(runtime, admin):
 def test_create_user_validates_every_grant_before_writing(runtime, admin):
     email = unique_email("twice")
     twice = [{"name": "backends", "permission": "view", "resourceType": "collection"}] * 2
-    assert runtime.post("/users", headers=admin, json={"email": email, "password": STRONG_PASSWORD, "allowedResources": twice}).status_code == 400
+    assert (
+        runtime.post(
+            "/users", headers=admin, json={"email": email, "password": STRONG_PASSWORD, "allowedResources": twice}
+        ).status_code
+        == 400
+    )
     bad = [{"name": "backends", "permission": "owner", "resourceType": "collection"}]
-    assert runtime.post("/users", headers=admin, json={"email": email, "password": STRONG_PASSWORD, "allowedResources": bad}).status_code == 400
-    assert runtime.post("/register", json={"email": email, "password": STRONG_PASSWORD}).status_code == 201  # nothing was written
+    assert (
+        runtime.post(
+            "/users", headers=admin, json={"email": email, "password": STRONG_PASSWORD, "allowedResources": bad}
+        ).status_code
+        == 400
+    )
+    assert (
+        runtime.post("/register", json={"email": email, "password": STRONG_PASSWORD}).status_code == 201
+    )  # nothing was written
 
 
 def test_users_are_listed_newest_first_with_a_timestamp_cursor(runtime, admin, make_user):
@@ -120,7 +151,11 @@ def test_access_control_crud_filters_and_expand(runtime, admin, make_user):
     user = make_user("acl")
     entry = grant(runtime, admin, user.id, "chain-1", VIEW, "chain")
     assert set(entry) >= {"id", "identity", "resource", "resourceType", "permission", "createdAt", "updatedAt"}
-    duplicate = runtime.post("/access-control", headers=admin, json={"identity": user.id, "resource": "chain-1", "resourceType": "chain", "permission": "edit"})
+    duplicate = runtime.post(
+        "/access-control",
+        headers=admin,
+        json={"identity": user.id, "resource": "chain-1", "resourceType": "chain", "permission": "edit"},
+    )
     assert duplicate.status_code == 409
 
     expanded = runtime.get(f"/access-control/{entry['id']}", headers=admin, params={"expand": "user"}).json()
@@ -130,12 +165,33 @@ def test_access_control_crud_filters_and_expand(runtime, admin, make_user):
     since = runtime.get("/access-control", headers=admin, params={"from": entry["createdAt"]}).json()
     assert entry["id"] not in [e["id"] for e in since]
 
-    updated = runtime.put(f"/access-control/{entry['id']}", headers=admin, json={"id": "ignored", "permission": "manage"})
-    assert updated.status_code == 200 and updated.json()["permission"] == "manage" and updated.json()["id"] == entry["id"]
+    updated = runtime.put(
+        f"/access-control/{entry['id']}", headers=admin, json={"id": "ignored", "permission": "manage"}
+    )
+    assert (
+        updated.status_code == 200 and updated.json()["permission"] == "manage" and updated.json()["id"] == entry["id"]
+    )
     assert runtime.put(f"/access-control/{entry['id']}", headers=admin, json={"permission": "owner"}).status_code == 400
-    assert runtime.put(f"/access-control/{entry['id']}", headers=admin, json={"permission": "view", "resource": "chain-2"}).status_code == 400
-    assert runtime.post("/access-control", headers=admin, json={"identity": user.id, "resource": "x", "resourceType": "chain", "permission": "root"}).status_code == 400
-    assert runtime.post("/access-control", headers=admin, json={"resource": "x", "resourceType": "chain", "permission": "view"}).status_code == 400
+    assert (
+        runtime.put(
+            f"/access-control/{entry['id']}", headers=admin, json={"permission": "view", "resource": "chain-2"}
+        ).status_code
+        == 400
+    )
+    assert (
+        runtime.post(
+            "/access-control",
+            headers=admin,
+            json={"identity": user.id, "resource": "x", "resourceType": "chain", "permission": "root"},
+        ).status_code
+        == 400
+    )
+    assert (
+        runtime.post(
+            "/access-control", headers=admin, json={"resource": "x", "resourceType": "chain", "permission": "view"}
+        ).status_code
+        == 400
+    )
 
     # the user reads its own entries, not everyone's
     assert runtime.get("/access-control", headers=user.bearer, params={"identity": user.id}).status_code == 200
@@ -149,9 +205,17 @@ def test_access_control_crud_filters_and_expand(runtime, admin, make_user):
 def test_manage_on_a_resource_delegates_access_to_it_only(runtime, admin, make_user):
     owner, friend = make_user("owner"), make_user("friend")
     grant(runtime, admin, owner.id, "chain-7", MANAGE, "chain")
-    shared = runtime.post("/access-control", headers=owner.bearer, json={"identity": friend.id, "resource": "chain-7", "resourceType": "chain", "permission": "view"})
+    shared = runtime.post(
+        "/access-control",
+        headers=owner.bearer,
+        json={"identity": friend.id, "resource": "chain-7", "resourceType": "chain", "permission": "view"},
+    )
     assert shared.status_code == 201
-    escalate = runtime.post("/access-control", headers=owner.bearer, json={"identity": owner.id, "resource": "server", "resourceType": "server", "permission": "manage"})
+    escalate = runtime.post(
+        "/access-control",
+        headers=owner.bearer,
+        json={"identity": owner.id, "resource": "server", "resourceType": "server", "permission": "manage"},
+    )
     assert escalate.status_code == 403
     friend_try = runtime.delete(f"/access-control/{shared.json()['id']}", headers=friend.bearer)
     assert friend_try.status_code == 403
@@ -162,8 +226,13 @@ def test_manage_on_a_resource_delegates_access_to_it_only(runtime, admin, make_u
 
 def test_deleting_a_user_invalidates_tokens_and_keys_at_once(runtime, admin, make_user, family_clients):
     user = make_user("doomed")
-    assert runtime.put(f"/users/{user.id}/families", headers=admin, json={"families": ["runtime", "gpufarm"]}).status_code == 200
-    key = family_clients["gpufarm"].post("/api/v1/auth/apikey", headers=user.bearer, json={"name": "k"}).json()["api_key"]
+    assert (
+        runtime.put(f"/users/{user.id}/families", headers=admin, json={"families": ["runtime", "gpufarm"]}).status_code
+        == 200
+    )
+    key = (
+        family_clients["gpufarm"].post("/api/v1/auth/apikey", headers=user.bearer, json={"name": "k"}).json()["api_key"]
+    )
     assert runtime.get("/ui/me", headers=user.bearer).status_code == 200
     assert runtime.get("/ui/me", headers={"X-API-Key": key}).status_code == 200
     assert runtime.delete(f"/users/{user.id}", headers=admin).status_code == 200

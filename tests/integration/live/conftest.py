@@ -37,7 +37,9 @@ class LiveUpdatesQueue:
         self.stack = local_stack
         self.sqs = boto3.client("sqs", region_name=get_settings().region)
         self.url = local_stack.provisioned.queue_urls[resources.LIVE_UPDATES_QUEUE.name]
-        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
 
     def run_sender(self, rounds: int = 50) -> None:
         """Hand what is on the queue to the sender until it is empty."""

@@ -53,8 +53,10 @@ def test_mlworker_ping_answers_pong(live_server):
 def test_mlworker_task_updates_reach_the_owner_only(live_server, live_updates, family_clients):
     mlworker = family_clients["mlworker"]
     owner, other = new_user("mlworker"), new_user("mlworker")
-    with connect(f"{live_server}/mlworker/ws", additional_headers={"X-API-Key": owner.api_key}) as ws, \
-            connect(f"{live_server}/mlworker/ws", additional_headers={"X-API-Key": other.api_key}) as bystander:
+    with (
+        connect(f"{live_server}/mlworker/ws", additional_headers={"X-API-Key": owner.api_key}) as ws,
+        connect(f"{live_server}/mlworker/ws", additional_headers={"X-API-Key": other.api_key}) as bystander,
+    ):
         created = mlworker.post("/v1/tasks", headers={"X-API-Key": owner.api_key}, json=TASK)
         assert created.status_code == 201
         task_id = created.json()["id"]
@@ -73,13 +75,21 @@ def test_mlworker_task_updates_reach_the_owner_only(live_server, live_updates, f
         assert receive(bystander) == {"type": "pong"}
 
 
-def test_mlworker_worker_progress_is_pushed_through_to_completion(live_server, live_updates, family_clients, admin_api_key):
+def test_mlworker_worker_progress_is_pushed_through_to_completion(
+    live_server, live_updates, family_clients, admin_api_key
+):
     mlworker = family_clients["mlworker"]
     clear_mlworker_table()  # the worker must lease this test's task, not one another test left queued
     owner = new_user("mlworker")
-    worker = mlworker.post("/v1/scheduler/workers", headers={"X-API-Key": admin_api_key}, json={
-        "capabilities": {"gpu_count": 0, "gpu_type": "none", "cpu_cores": 4, "memory_gb": 8}, "service_slots": 1,
-        "shared": True})  # the owner's task runs on the admin's worker
+    worker = mlworker.post(
+        "/v1/scheduler/workers",
+        headers={"X-API-Key": admin_api_key},
+        json={
+            "capabilities": {"gpu_count": 0, "gpu_type": "none", "cpu_cores": 4, "memory_gb": 8},
+            "service_slots": 1,
+            "shared": True,
+        },
+    )  # the owner's task runs on the admin's worker
     assert worker.status_code in (200, 201), worker.text
     worker_id = worker.json()["id"]
     with connect(f"{live_server}/mlworker/ws", additional_headers={"X-API-Key": owner.api_key}) as ws:
@@ -87,13 +97,18 @@ def test_mlworker_worker_progress_is_pushed_through_to_completion(live_server, l
         leased = workers.lease_task(worker_id)
         assert leased is not None and leased.task_id == task_id
         for status in ("running", "completed"):
-            workers.report_state(task_id, JobStateReport(worker_id=worker_id, status=status,
-                                                         fencing_token=int(leased.fencing_token)))
+            workers.report_state(
+                task_id, JobStateReport(worker_id=worker_id, status=status, fencing_token=int(leased.fencing_token))
+            )
         live_updates.run_sender()
         seen = [receive(ws) for _ in range(5)]
     assert [(m["type"], m["status"]) for m in seen] == [
-        ("task_update", "queued"), ("task_update", "preparing"), ("task_update", "running"),
-        ("task_update", "completed"), ("task_complete", "completed")]
+        ("task_update", "queued"),
+        ("task_update", "preparing"),
+        ("task_update", "running"),
+        ("task_update", "completed"),
+        ("task_complete", "completed"),
+    ]
 
 
 def test_gpufarm_protocol_as_the_original_server_speaks_it(live_server):
@@ -104,8 +119,11 @@ def test_gpufarm_protocol_as_the_original_server_speaks_it(live_server):
         ws.send(json.dumps({"type": "subscribe"}))
         subscribed = receive(ws)
         assert subscribed["type"] == "subscribed" and subscribed["message"] == "Successfully subscribed to GPU stream"
-        for sent, error in (("not json", "Invalid JSON"), ('{"stream": "gpu"}', "Missing message type"),
-                            ('{"type": "launch"}', "Unknown message type")):
+        for sent, error in (
+            ("not json", "Invalid JSON"),
+            ('{"stream": "gpu"}', "Missing message type"),
+            ('{"type": "launch"}', "Unknown message type"),
+        ):
             ws.send(sent)
             assert receive(ws) == {"type": "error", "error": error}
 
@@ -124,20 +142,32 @@ def test_gpufarm_status_changes_reach_subscribed_connections(live_server, live_u
     gpufarm = family_clients["gpufarm"]
     user = new_user("gpufarm")
     headers = {"Authorization": f"Bearer {user.api_key}"}
-    with connect(f"{live_server}/gpufarm/ws", additional_headers=headers) as ws, \
-            connect(f"{live_server}/gpufarm/ws", additional_headers=headers) as unsubscribed:
+    with (
+        connect(f"{live_server}/gpufarm/ws", additional_headers=headers) as ws,
+        connect(f"{live_server}/gpufarm/ws", additional_headers=headers) as unsubscribed,
+    ):
         ws.send('{"type":"subscribe"}')
         assert receive(ws)["type"] == "subscribed"
         agent = running_contract(user.user_id)
-        registered = gpufarm.post("/api/v1/gpu/agents/register", headers=agent.auth,
-                                  json={"instance_id": agent.instance_id, "url": agent.url, "gpus": []})
+        registered = gpufarm.post(
+            "/api/v1/gpu/agents/register",
+            headers=agent.auth,
+            json={"instance_id": agent.instance_id, "url": agent.url, "gpus": []},
+        )
         assert registered.status_code == 201, registered.text
         contracts.set_status(contracts.get_contract(agent.contract_id), contracts.TERMINATING)
         live_updates.run_sender()
         online, terminating = receive(ws), receive(ws)
-        assert (online["type"], online["instance_id"], online["status"]) == ("instance_status", agent.instance_id, "online")
+        assert (online["type"], online["instance_id"], online["status"]) == (
+            "instance_status",
+            agent.instance_id,
+            "online",
+        )
         assert (terminating["type"], terminating["contract_id"], terminating["status"]) == (
-            "contract_status", agent.contract_id, "terminating")
+            "contract_status",
+            agent.contract_id,
+            "terminating",
+        )
         unsubscribed.send('{"type":"ping"}')
         assert receive(unsubscribed) == {"type": "pong"}  # nothing was pushed before it
 

@@ -18,13 +18,34 @@ from aiplane.mlworker.models import TABLE_NAME
 
 # Every field of the contract's Task schema that a fresh task carries.
 TASK_FIELDS = {
-    "id", "job_name", "status", "priority", "created_at", "datasets", "cpu", "memory_gb", "gpu", "user_id",
-    "retry_count", "max_retries", "plugin_status", "node_assignments", "priority_aged",
+    "id",
+    "job_name",
+    "status",
+    "priority",
+    "created_at",
+    "datasets",
+    "cpu",
+    "memory_gb",
+    "gpu",
+    "user_id",
+    "retry_count",
+    "max_retries",
+    "plugin_status",
+    "node_assignments",
+    "priority_aged",
 }
 WORKER_FIELDS = {"id", "connected_at", "last_heartbeat", "capabilities", "slots", "active_tasks", "status", "shared"}
 AUDIT_EVENT_FIELDS = {
-    "timestamp", "event_type", "user_id", "resource", "action", "success", "prev_hash", "event_hash",
-    "sequence_num", "metadata",
+    "timestamp",
+    "event_type",
+    "user_id",
+    "resource",
+    "action",
+    "success",
+    "prev_hash",
+    "event_hash",
+    "sequence_num",
+    "metadata",
 }
 
 
@@ -85,11 +106,21 @@ def submit(client, admin):
 @pytest.fixture
 def register(client, admin):
     """An admin registers a worker: shared (takes every user's tasks) unless `shared=False`."""
-    def register_worker(worker_id: str = "gpu-1", gpu_count: int = 4, gpu_type: str | None = "H100",
-                        cpu_cores: int = 32, memory_gb: int = 256, shared: bool = True) -> dict:
+
+    def register_worker(
+        worker_id: str = "gpu-1",
+        gpu_count: int = 4,
+        gpu_type: str | None = "H100",
+        cpu_cores: int = 32,
+        memory_gb: int = 256,
+        shared: bool = True,
+    ) -> dict:
         capabilities = {"gpu_count": gpu_count, "gpu_type": gpu_type, "cpu_cores": cpu_cores, "memory_gb": memory_gb}
-        response = client.post("/v1/scheduler/workers", headers=admin,
-                               json={"id": worker_id, "capabilities": capabilities, "shared": shared})
+        response = client.post(
+            "/v1/scheduler/workers",
+            headers=admin,
+            json={"id": worker_id, "capabilities": capabilities, "shared": shared},
+        )
         assert response.status_code in (200, 201), response.text
         return response.json()
 
@@ -118,8 +149,27 @@ def sse_events(text: str) -> list[dict[str, Any]]:
 
 def scheduled_tick() -> dict:
     """An SQS event holding one scheduled-rule message, as the rule's queue delivers it."""
-    body = json.dumps({"version": "0", "id": str(uuid.uuid4()), "detail-type": "mlworker.leases", "source": "aws.events", "detail": {}})
-    return {"Records": [{
-        "messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
-        "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1",
-    }]}
+    body = json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "mlworker.leases",
+            "source": "aws.events",
+            "detail": {},
+        }
+    )
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "r",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }

@@ -58,7 +58,9 @@ def test_state_changes_append_linked_events(client, admin, submit):
     chain = listing["events"]
     assert all(AUDIT_EVENT_FIELDS <= set(event) for event in chain)
     assert [(e["event_type"], e["action"]) for e in chain] == [
-        ("job_queued", "submit"), ("job_queued", "change_priority"), ("job_completed", "cancel"),
+        ("job_queued", "submit"),
+        ("job_queued", "change_priority"),
+        ("job_completed", "cancel"),
         ("plugin_configured", "update_config"),
     ]
     assert [e["sequence_num"] for e in chain] == [1, 2, 3, 4]
@@ -191,6 +193,7 @@ def test_sequential_appends_number_1_2_3_across_shards(client, admin, submit):
 
 # An insider with write access to the table, after the chain was anchored in a signed digest.
 
+
 def test_chain_root_signs_the_heads_and_each_digest_names_the_previous(client, admin, submit):
     submit("a")
     first = anchor(client, admin)
@@ -199,9 +202,13 @@ def test_chain_root_signs_the_heads_and_each_digest_names_the_previous(client, a
     assert second["previous_digest"] == first["digest_key"] and first["previous_digest"] is None
     assert second["sequence_num"] == 2 and second["total_events"] == 2
     kms = aws_client("kms")
-    checked = kms.verify(KeyId=second["key_id"], Message=bytes.fromhex(second["signed_digest_sha256"]),
-                         MessageType="DIGEST", Signature=base64.b64decode(second["signature"]),
-                         SigningAlgorithm=SIGNING_ALGORITHM)
+    checked = kms.verify(
+        KeyId=second["key_id"],
+        Message=bytes.fromhex(second["signed_digest_sha256"]),
+        MessageType="DIGEST",
+        Signature=base64.b64decode(second["signature"]),
+        SigningAlgorithm=SIGNING_ALGORITHM,
+    )
     assert checked["SignatureValid"] is True
     bucket = get_settings().bucket(AUDIT_DIGEST_BUCKET.name)
     digest = json.loads(aws_client("s3").get_object(Bucket=bucket, Key=second["digest_key"])["Body"].read())["digest"]

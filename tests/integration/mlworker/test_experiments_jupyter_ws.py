@@ -8,7 +8,9 @@ import pytest
 @pytest.fixture
 def register_services(client, admin):
     def register_worker(worker_id: str, service_slots: int) -> None:
-        response = client.post("/v1/scheduler/workers", headers=admin, json={"id": worker_id, "service_slots": service_slots})
+        response = client.post(
+            "/v1/scheduler/workers", headers=admin, json={"id": worker_id, "service_slots": service_slots}
+        )
         assert response.status_code in (200, 201), response.text
 
     return register_worker

@@ -23,7 +23,9 @@ def test_racing_workers_take_the_first_eligible_tasks_one_each_and_all_commit(re
     # Without spreading, every worker decides for the head: all but one would lose the write.
     assert {decision.task_id for decision, _ in decide_all(worker_ids, None).values()} == {submitted[0]}
     decided = decide_all(worker_ids, 0)
-    assert sorted(decision.task_id for decision, _ in decided.values()) == sorted(submitted[:4])  # the top 4, in priority
+    assert sorted(decision.task_id for decision, _ in decided.values()) == sorted(
+        submitted[:4]
+    )  # the top 4, in priority
     for decision, state in decided.values():
         task = cluster.tasks.get_task(decision.task_id)
         cluster.commit_lease(task, decision, state, LEASE_TTL_S)  # no lost race: each wrote its own task

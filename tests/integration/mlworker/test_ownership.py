@@ -47,7 +47,9 @@ def test_owners_and_admins_stream_a_job(client, admin, user_headers, submit):
 def test_the_status_stream_carries_only_the_callers_events(client, admin, user_headers, other_user_headers, submit):
     submit("mine", headers=user_headers)
     theirs = submit("theirs", headers=other_user_headers)
-    streamed = sse_events(client.get("/v1/scheduler/status/stream", headers={**other_user_headers, "Last-Event-ID": "0"}).text)
+    streamed = sse_events(
+        client.get("/v1/scheduler/status/stream", headers={**other_user_headers, "Last-Event-ID": "0"}).text
+    )
     changes = [event for event in streamed if event["event"] != "status"]
     assert [event["data"]["resource"] for event in changes] == [f"task/{theirs['id']}"]
     everything = sse_events(client.get("/v1/scheduler/status/stream", headers={**admin, "Last-Event-ID": "0"}).text)
@@ -59,11 +61,15 @@ def test_reservations_are_listed_for_their_owner_and_admins(client, admin, regis
     created = client.post("/v1/scheduler/reservations", headers=user_headers, json={"gpu_count": 1})
     assert created.status_code == 201, created.text
     assert client.get("/v1/scheduler/reservations", headers=other_user_headers).json() == []
-    assert [r["id"] for r in client.get("/v1/scheduler/reservations", headers=user_headers).json()] == [created.json()["id"]]
+    assert [r["id"] for r in client.get("/v1/scheduler/reservations", headers=user_headers).json()] == [
+        created.json()["id"]
+    ]
     assert len(client.get("/v1/scheduler/reservations", headers=admin).json()) == 1
 
 
-@pytest.mark.parametrize("route", [("get", "/v1/audit/events"), ("post", "/v1/audit/verify"), ("get", "/v1/audit/chain-root")])
+@pytest.mark.parametrize(
+    "route", [("get", "/v1/audit/events"), ("post", "/v1/audit/verify"), ("get", "/v1/audit/chain-root")]
+)
 def test_the_audit_log_is_admin_only(client, admin, user_headers, route):
     method, path = route
     response = getattr(client, method)(path, headers=user_headers)
@@ -71,12 +77,17 @@ def test_the_audit_log_is_admin_only(client, admin, user_headers, route):
     assert getattr(client, method)(path, headers=admin).status_code == 200
 
 
-def test_reservations_beyond_the_per_user_gpu_hours_are_refused(client, admin, register, user_headers, other_user_headers):
+def test_reservations_beyond_the_per_user_gpu_hours_are_refused(
+    client, admin, register, user_headers, other_user_headers
+):
     register("gpu-1", gpu_count=64)
     limit = reservations.gpu_hours_limit()  # 16 GPU-hours locally
     # The attack: reserve every GPU for 7 days.
-    greedy = client.post("/v1/scheduler/reservations", headers=user_headers,
-                         json={"gpu_count": 8, "node_count": 8, "expires_minutes": 7 * 24 * 60})
+    greedy = client.post(
+        "/v1/scheduler/reservations",
+        headers=user_headers,
+        json={"gpu_count": 8, "node_count": 8, "expires_minutes": 7 * 24 * 60},
+    )
     assert greedy.status_code == 403 and "GPU-hours" in greedy.json()["error"]
     half = {"gpu_count": int(limit // 2), "expires_minutes": 60}
     assert client.post("/v1/scheduler/reservations", headers=user_headers, json=half).status_code == 201
@@ -86,5 +97,9 @@ def test_reservations_beyond_the_per_user_gpu_hours_are_refused(client, admin, r
     assert len(client.get("/v1/scheduler/reservations", headers=user_headers).json()) == 2  # nothing written
     # The limit is per user; admins are exempt.
     assert client.post("/v1/scheduler/reservations", headers=other_user_headers, json=half).status_code == 201
-    assert client.post("/v1/scheduler/reservations", headers=admin,
-                       json={"gpu_count": 8, "expires_minutes": 24 * 60}).status_code == 201
+    assert (
+        client.post(
+            "/v1/scheduler/reservations", headers=admin, json={"gpu_count": 8, "expires_minutes": 24 * 60}
+        ).status_code
+        == 201
+    )

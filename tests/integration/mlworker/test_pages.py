@@ -72,7 +72,11 @@ def test_the_queue_reads_a_page_and_its_cursor_walks_it_in_scheduling_order(clie
         tasks.create_task(CreateTaskRequest(job_name=f"q-{index}", priority=1 + index % 10), Actor(user_id="someone"))
     first = client.get("/v1/queue", headers=admin, params={"limit": 5}).json()
     assert {key: first[key] for key in ("queued", "running", "completed", "failed")} == {
-        "queued": 41, "running": 0, "completed": 0, "failed": 0}
+        "queued": 41,
+        "running": 0,
+        "completed": 0,
+        "failed": 0,
+    }
     listed, costs = queue_walk(client, admin, 5)
     # A page of 5 reads 5 tasks, the counters (≤ SHARDS shards, the hour buckets) and the page users' usage.
     assert max(costs) <= 5 + SHARDS + 2 + 2, costs

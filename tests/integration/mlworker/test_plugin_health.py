@@ -24,8 +24,12 @@ API = "http://mlworker.invalid"  # never dialled: the transport hands each reque
 
 def in_process(client):
     def forward(request: httpx.Request) -> httpx.Response:
-        answer = client.request(request.method, request.url.path.removeprefix("/mlworker") or "/",
-                                content=request.content, headers=dict(request.headers))
+        answer = client.request(
+            request.method,
+            request.url.path.removeprefix("/mlworker") or "/",
+            content=request.content,
+            headers=dict(request.headers),
+        )
         return httpx.Response(answer.status_code, content=answer.content, headers=answer.headers)
 
     return httpx.MockTransport(forward)
@@ -35,11 +39,25 @@ def in_process(client):
 def agent(client, admin, tmp_path):
     """An agent's mlworker and Jupyter components, as `Agent` wires them (the Jupyter component's
     check is what the heartbeat carries)."""
-    config = AgentConfig(credential=admin["X-API-Key"], mlworker_url=f"{API}/mlworker", host="127.0.0.1",
-                         state_dir=tmp_path, heartbeat_s=0, poll_s=3600, service_slots=1)
-    ctx = AgentContext(config=config, api=ControlPlane(config, transport=in_process(client)), runner=ProcessRunner(),
-                       inventory=Inventory([], 2, 2, 4), instance_id="i-health", worker_id="gpu-health",
-                       url="http://127.0.0.1:1", state_dir=tmp_path)
+    config = AgentConfig(
+        credential=admin["X-API-Key"],
+        mlworker_url=f"{API}/mlworker",
+        host="127.0.0.1",
+        state_dir=tmp_path,
+        heartbeat_s=0,
+        poll_s=3600,
+        service_slots=1,
+    )
+    ctx = AgentContext(
+        config=config,
+        api=ControlPlane(config, transport=in_process(client)),
+        runner=ProcessRunner(),
+        inventory=Inventory([], 2, 2, 4),
+        instance_id="i-health",
+        worker_id="gpu-health",
+        url="http://127.0.0.1:1",
+        state_dir=tmp_path,
+    )
     jupyter = JupyterServices(ctx)
     ctx.plugin_health = jupyter.plugin_health
     worker = TaskWorker(ctx)
@@ -57,7 +75,10 @@ def test_an_active_worker_alone_does_not_make_a_plugin_healthy(client, admin, re
     register("gpu-1")  # the old answer: "enabled and an active worker" was enough to say healthy
     answer = health(client, admin)
     assert answer["status"] == "unhealthy" and "no agent reported it" in answer["reason"] and "last_check" not in answer
-    assert client.get("/v1/plugins/jupyter", headers=admin).json()["status"] == {"name": "jupyter", "status": "unhealthy"}
+    assert client.get("/v1/plugins/jupyter", headers=admin).json()["status"] == {
+        "name": "jupyter",
+        "status": "unhealthy",
+    }
 
 
 def test_the_agents_checks_are_what_the_health_routes_answer(client, admin, agent):
@@ -78,7 +99,9 @@ def test_the_agents_checks_are_what_the_health_routes_answer(client, admin, agen
 
     # A second worker whose agent finds it healthy: some are, some are not.
     client.post("/v1/scheduler/workers", headers=admin, json={"id": "gpu-2", "capabilities": {"gpu_count": 1}})
-    client.post("/v1/scheduler/workers/gpu-2/heartbeat", headers=admin, json={"plugins": {"jupyter": {"status": "healthy"}}})
+    client.post(
+        "/v1/scheduler/workers/gpu-2/heartbeat", headers=admin, json={"plugins": {"jupyter": {"status": "healthy"}}}
+    )
     assert health(client, admin)["status"] == "degraded"
 
 
@@ -88,7 +111,11 @@ def test_reports_go_stale(client, admin, agent):
     assert health(client, admin)["status"] == "healthy"
     record = WorkerRecord.get(worker_key("gpu-health"), "META")
     old = time.time() - plugins.REPORT_FRESH_S - 1
-    record.update(actions=[WorkerRecord.plugin_health.set({"jupyter": {**record.plugin_health["jupyter"], "reported_epoch": old}})])
+    record.update(
+        actions=[
+            WorkerRecord.plugin_health.set({"jupyter": {**record.plugin_health["jupyter"], "reported_epoch": old}})
+        ]
+    )
     answer = health(client, admin)
     assert answer["status"] == "unhealthy" and "no agent reported it" in answer["reason"]
 

@@ -22,25 +22,38 @@ def test_catalog_lists_every_plugin_with_defaults(client, admin):
 
 
 def test_put_config_validates_against_the_plugin_schema_then_stores_it(client, admin):
-    response = client.put("/v1/plugins/vllm/config", headers=admin, json={
-        "enabled": True, "mode": "sidecar", "settings": {"model": "meta-llama/Llama-3.1-8B", "tensor_parallel_size": 2},
-    })
+    response = client.put(
+        "/v1/plugins/vllm/config",
+        headers=admin,
+        json={
+            "enabled": True,
+            "mode": "sidecar",
+            "settings": {"model": "meta-llama/Llama-3.1-8B", "tensor_parallel_size": 2},
+        },
+    )
     assert response.status_code == 200
     plugin = response.json()
     assert set(plugin) == PLUGIN_FIELDS and plugin["enabled"] is True and plugin["requires_restart"] is True
     assert plugin["config"]["image"] == "vllm/vllm-openai:v0.6.3"
     config = client.get("/v1/plugins/vllm/config", headers=admin).json()
-    assert config["settings"] == {"model": "meta-llama/Llama-3.1-8B", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.9}
+    assert config["settings"] == {
+        "model": "meta-llama/Llama-3.1-8B",
+        "tensor_parallel_size": 2,
+        "gpu_memory_utilization": 0.9,
+    }
 
 
-@pytest.mark.parametrize("body", [
-    {"settings": {"tensor_parallel_size": 16}},
-    {"settings": {"unknown_knob": 1}},
-    {"settings": {"gpu_memory_utilization": 1.5}},
-    {"enabled": True, "mode": "disabled"},
-    {"mode": "hybrid"},
-    {"enabled": "perhaps"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"settings": {"tensor_parallel_size": 16}},
+        {"settings": {"unknown_knob": 1}},
+        {"settings": {"gpu_memory_utilization": 1.5}},
+        {"enabled": True, "mode": "disabled"},
+        {"mode": "hybrid"},
+        {"enabled": "perhaps"},
+    ],
+)
 def test_invalid_configs_are_refused_without_writing(client, admin, body):
     response = client.put("/v1/plugins/vllm/config", headers=admin, json=body)
     assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR"
@@ -49,8 +62,9 @@ def test_invalid_configs_are_refused_without_writing(client, admin, body):
 
 def test_delete_disables_and_health_follows(client, admin, register):
     register("gpu-1")
-    beat = client.post("/v1/scheduler/workers/gpu-1/heartbeat", headers=admin,
-                       json={"plugins": {"tensorboard": {"status": "healthy"}}})
+    beat = client.post(
+        "/v1/scheduler/workers/gpu-1/heartbeat", headers=admin, json={"plugins": {"tensorboard": {"status": "healthy"}}}
+    )
     assert beat.status_code == 200, beat.text
     health = client.get("/v1/plugins/tensorboard/health", headers=admin).json()
     assert health["status"] == "healthy" and {"status", "version", "timestamp"} <= set(health)
@@ -62,8 +76,12 @@ def test_delete_disables_and_health_follows(client, admin, register):
 
 
 def test_unknown_plugin_is_404_everywhere(client, admin):
-    for method, path in (("get", "/v1/plugins/nope"), ("get", "/v1/plugins/nope/config"),
-                         ("delete", "/v1/plugins/nope/config"), ("get", "/v1/plugins/nope/health")):
+    for method, path in (
+        ("get", "/v1/plugins/nope"),
+        ("get", "/v1/plugins/nope/config"),
+        ("delete", "/v1/plugins/nope/config"),
+        ("get", "/v1/plugins/nope/health"),
+    ):
         response = getattr(client, method)(path, headers=admin)
         assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
     assert client.put("/v1/plugins/nope/config", headers=admin, json={}).status_code == 404

@@ -13,16 +13,24 @@ from aiplane_local.lambda_runtime import invoke
 from tests.integration.mlworker.conftest import WORKER_FIELDS, scheduled_tick, sse_events
 
 STATUS_FIELDS = {
-    "workers_total", "workers_active", "workers_draining", "batch_queue_depth", "service_queue_depth",
-    "tasks_running", "tasks_completed_24h", "reservations_active", "timestamp",
+    "workers_total",
+    "workers_active",
+    "workers_draining",
+    "batch_queue_depth",
+    "service_queue_depth",
+    "tasks_running",
+    "tasks_completed_24h",
+    "reservations_active",
+    "timestamp",
 }
 
 
 def report(client, admin, task_id: str, worker_id: str, status: str, **fields):
     """As the lease holder does: with the task's current fencing token unless told otherwise."""
     fields.setdefault("fencing_token", int(get_task(task_id).fencing_token or 0) or 1)
-    return client.post(f"/v1/scheduler/jobs/{task_id}/state", headers=admin,
-                       json={"worker_id": worker_id, "status": status, **fields})
+    return client.post(
+        f"/v1/scheduler/jobs/{task_id}/state", headers=admin, json={"worker_id": worker_id, "status": status, **fields}
+    )
 
 
 def test_worker_registration_listing_and_details(client, admin, register):
@@ -117,8 +125,14 @@ def test_status_counts_workers_queue_and_reservations(client, admin, submit, reg
     status = client.get("/v1/scheduler/status", headers=admin).json()
     assert set(status) == STATUS_FIELDS
     assert {k: v for k, v in status.items() if k != "timestamp"} == {
-        "workers_total": 2, "workers_active": 1, "workers_draining": 0, "batch_queue_depth": 1,
-        "service_queue_depth": 1, "tasks_running": 0, "tasks_completed_24h": 1, "reservations_active": 1,
+        "workers_total": 2,
+        "workers_active": 1,
+        "workers_draining": 0,
+        "batch_queue_depth": 1,
+        "service_queue_depth": 1,
+        "tasks_running": 0,
+        "tasks_completed_24h": 1,
+        "reservations_active": 1,
     }
 
 
@@ -126,17 +140,30 @@ def test_reservations_are_refused_beyond_capacity(client, admin, register):
     register("gpu-1", gpu_count=4, gpu_type="H100")
     register("gpu-2", gpu_count=2, gpu_type="A100")
     # 2 nodes × 2 GPUs needs two workers: one 4-GPU worker is not that shape.
-    shape = client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2, "gpu_type": "H100"})
+    shape = client.post(
+        "/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2, "gpu_type": "H100"}
+    )
     assert shape.status_code == 409 and shape.json()["code"] == "CONFLICT"
     register("gpu-3", gpu_count=4, gpu_type="H100")
-    first = client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2, "gpu_type": "H100"})
+    first = client.post(
+        "/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2, "gpu_type": "H100"}
+    )
     assert first.status_code == 201
     body = first.json()
     assert set(body) == {"id", "user_id", "gpu_count", "gpu_type", "node_count", "expires_at", "status"}
     assert body["status"] == "active" and body["gpu_count"] == 2 and body["node_count"] == 2
-    assert client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 3, "gpu_type": "H100"}).status_code == 409
-    assert client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "gpu_type": "A100"}).status_code == 201
-    assert client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2}).status_code == 201
+    assert (
+        client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 3, "gpu_type": "H100"}).status_code
+        == 409
+    )
+    assert (
+        client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "gpu_type": "A100"}).status_code
+        == 201
+    )
+    assert (
+        client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 2, "node_count": 2}).status_code
+        == 201
+    )
     assert client.post("/v1/scheduler/reservations", headers=admin, json={"gpu_count": 1}).status_code == 409
     assert len(client.get("/v1/scheduler/reservations", headers=admin).json()) == 3
 
@@ -180,11 +207,15 @@ def test_job_stream_replays_history_and_resumes_after_last_event_id(client, admi
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     events = sse_events(response.text)
     assert [(e["id"], e["event"], e["data"]["status"]) for e in events] == [
-        ("1", "state_changed", "queued"), ("2", "state_changed", "preparing"),
-        ("3", "priority_changed", "preparing"), ("4", "state_changed", "failed"),
+        ("1", "state_changed", "queued"),
+        ("2", "state_changed", "preparing"),
+        ("3", "priority_changed", "preparing"),
+        ("4", "state_changed", "failed"),
     ]
     assert events[2]["data"]["priority"] == 8 and events[3]["data"]["error"] == "OOM"
-    resumed = sse_events(client.get(f"/v1/scheduler/jobs/{task['id']}/stream", headers={**admin, "Last-Event-ID": "2"}).text)
+    resumed = sse_events(
+        client.get(f"/v1/scheduler/jobs/{task['id']}/stream", headers={**admin, "Last-Event-ID": "2"}).text
+    )
     assert [e["id"] for e in resumed] == ["3", "4"]
     assert client.get("/v1/scheduler/jobs/nope/stream", headers=admin).status_code == 404
 

@@ -35,6 +35,7 @@ def backdate_lease(task_id: str, seconds: float) -> None:
 @pytest.fixture
 def policy(monkeypatch):
     """Set this environment's scheduling settings for one test."""
+
     def set_policy(**settings) -> None:
         changed = replace(cluster.environment(), **settings)
         monkeypatch.setattr(cluster, "environment", lambda: changed)
@@ -45,8 +46,9 @@ def policy(monkeypatch):
 # Reservations
 
 
-def test_a_reserved_gpu_is_never_leased_to_another_user(client, admin, register, lease, submit, user_headers,
-                                                      other_user_headers):
+def test_a_reserved_gpu_is_never_leased_to_another_user(
+    client, admin, register, lease, submit, user_headers, other_user_headers
+):
     register("gpu-1", gpu_count=4)
     held = reserve(client, user_headers, gpu_count=4).json()
     outsider_big = submit("outsider-big", headers=other_user_headers, gpu=4, priority=10)
@@ -70,8 +72,9 @@ def test_reservation_admission_counts_running_work(client, admin, register, leas
     assert reserve(client, admin, gpu_count=1).status_code == 409
 
 
-def test_reservations_can_be_released_early_and_expire(client, admin, register, lease, submit, user_headers,
-                                                       other_user_headers):
+def test_reservations_can_be_released_early_and_expire(
+    client, admin, register, lease, submit, user_headers, other_user_headers
+):
     register("gpu-1", gpu_count=4)
     first = reserve(client, user_headers, gpu_count=4).json()
     waiting = submit("waiting", headers=other_user_headers, gpu=4)
@@ -87,7 +90,8 @@ def test_reservations_can_be_released_early_and_expire(client, admin, register, 
     later = submit("later", headers=other_user_headers, gpu=4)
     assert lease("gpu-1") is None
     ReservationRecord.get(f"RESERVATION#{second['id']}", "META").update(
-        actions=[ReservationRecord.expires_at_epoch.set(int(time.time()) - 1)])
+        actions=[ReservationRecord.expires_at_epoch.set(int(time.time()) - 1)]
+    )
     assert lease("gpu-1")["id"] == later["id"]
 
 
@@ -106,7 +110,9 @@ def test_a_task_names_only_its_owners_live_reservation_that_fits_it(client, regi
     assert client.get("/v1/tasks", headers=user_headers).json()["total"] == 1  # nothing written for the refusals
 
 
-def test_list_filters_by_reservation_and_node_count_and_refuses_plugin_configs(client, admin, register, submit, user_headers):
+def test_list_filters_by_reservation_and_node_count_and_refuses_plugin_configs(
+    client, admin, register, submit, user_headers
+):
     register("gpu-1", gpu_count=4)
     register("gpu-2", gpu_count=4)
     held = reserve(client, user_headers, gpu_count=1).json()
@@ -117,7 +123,9 @@ def test_list_filters_by_reservation_and_node_count_and_refuses_plugin_configs(c
     assert [t["id"] for t in listed["tasks"]] == [inside["id"]] and listed["total"] == 1
     unknown = client.get("/v1/tasks", headers=admin, params={"reservation_id": "does-not-exist"}).json()
     assert unknown["tasks"] == [] and unknown["total"] == 0
-    assert [t["id"] for t in client.get("/v1/tasks", headers=admin, params={"node_count": 2}).json()["tasks"]] == [gang["id"]]
+    assert [t["id"] for t in client.get("/v1/tasks", headers=admin, params={"node_count": 2}).json()["tasks"]] == [
+        gang["id"]
+    ]
     assert client.get("/v1/tasks", headers=admin).json()["total"] == 3
     refused = client.get("/v1/tasks", headers=admin, params={"plugin_configs": "{}"})
     assert refused.status_code == 400 and refused.json()["code"] == "VALIDATION_ERROR"
@@ -248,8 +256,9 @@ def test_tasks_that_did_not_opt_in_are_not_preempted(client, register, lease, su
     assert lease("gpu-1") is None and get_task(kept["id"]).status == "preparing"
 
 
-def test_a_user_at_their_gpu_limit_waits_while_others_run(client, register, lease, submit, policy, user_headers,
-                                                         other_user_headers):
+def test_a_user_at_their_gpu_limit_waits_while_others_run(
+    client, register, lease, submit, policy, user_headers, other_user_headers
+):
     policy(mlworker_max_gpus_per_user=2)
     register("gpu-1", gpu_count=8)
     first = submit("first", headers=user_headers, gpu=2)
@@ -261,7 +270,9 @@ def test_a_user_at_their_gpu_limit_waits_while_others_run(client, register, leas
     assert get_task(more["id"]).status == "queued"
 
 
-def test_fair_share_puts_the_lighter_user_first(client, admin, register, lease, submit, user_headers, other_user_headers):
+def test_fair_share_puts_the_lighter_user_first(
+    client, admin, register, lease, submit, user_headers, other_user_headers
+):
     register("gpu-1", gpu_count=1)
     used = submit("used", headers=user_headers, gpu=1)
     lease("gpu-1")
@@ -293,8 +304,14 @@ def test_plugin_status_is_what_the_worker_reported(client, admin, register, leas
     lease("gpu-1")
     unknown = report(client, admin, task["id"], "gpu-1", "running", plugin_status={"nope": {"status": "healthy"}})
     assert unknown.status_code == 400 and get_task(task["id"]).status == "preparing"
-    reported = report(client, admin, task["id"], "gpu-1", "running",
-                      plugin_status={"tensorboard": {"status": "healthy", "url": "http://127.0.0.1:6006"}})
+    reported = report(
+        client,
+        admin,
+        task["id"],
+        "gpu-1",
+        "running",
+        plugin_status={"tensorboard": {"status": "healthy", "url": "http://127.0.0.1:6006"}},
+    )
     assert reported.status_code == 200
     status = client.get(f"/v1/tasks/{task['id']}", headers=admin).json()["plugin_status"]
     assert set(status) == {"tensorboard"} and status["tensorboard"]["status"] == "healthy"

@@ -9,12 +9,23 @@ from tests.integration.mlworker.conftest import TASK_FIELDS
 
 
 def test_create_answers_201_with_the_task(client, admin):
-    response = client.post("/v1/tasks", headers=admin, json={
-        "job_name": "resnet_50-train", "priority": 7, "entrypoint": "train.py", "args": "--epochs 3",
-        "snapshot_id": "snap-1", "datasets": ["imagenet"], "cpu": 8, "memory_gb": 64, "gpu": 2,
-        "dataset_specs": [{"name": "imagenet", "source": "s3://data/imagenet", "mount_path": "/data"}],
-        "metadata": {"team": "vision"},
-    })
+    response = client.post(
+        "/v1/tasks",
+        headers=admin,
+        json={
+            "job_name": "resnet_50-train",
+            "priority": 7,
+            "entrypoint": "train.py",
+            "args": "--epochs 3",
+            "snapshot_id": "snap-1",
+            "datasets": ["imagenet"],
+            "cpu": 8,
+            "memory_gb": 64,
+            "gpu": 2,
+            "dataset_specs": [{"name": "imagenet", "source": "s3://data/imagenet", "mount_path": "/data"}],
+            "metadata": {"team": "vision"},
+        },
+    )
     assert response.status_code == 201
     task = response.json()
     assert TASK_FIELDS <= set(task)
@@ -22,28 +33,34 @@ def test_create_answers_201_with_the_task(client, admin):
     assert (task["cpu"], task["memory_gb"], task["gpu"]) == (8, 64, 2)
     assert task["entrypoint"] == "train.py" and task["snapshot_id"] == "snap-1" and task["datasets"] == ["imagenet"]
     assert task["user_id"] == "admin" and task["retry_count"] == 0 and task["node_assignments"] == []
-    assert client.get(f"/v1/tasks/{task['id']}", headers=admin).json() == {**task, "priority_aged": pytest.approx(task["priority_aged"], abs=0.01)}
+    assert client.get(f"/v1/tasks/{task['id']}", headers=admin).json() == {
+        **task,
+        "priority_aged": pytest.approx(task["priority_aged"], abs=0.01),
+    }
 
 
 def test_priority_defaults_to_five(submit):
     assert submit("defaults")["priority"] == 5
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"job_name": ""},
-    {"job_name": "has space"},
-    {"job_name": "semi;colon"},
-    {"job_name": "x" * 65},
-    {"job_name": "ok", "priority": 0},
-    {"job_name": "ok", "priority": 11},
-    {"job_name": "ok", "gpu": -1},
-    {"job_name": "ok", "cpu": "many"},
-    {"job_name": "ok", "memory_gb": -4},
-    {"job_name": "ok", "datasets": "not-a-list"},
-    {"job_name": "ok", "metadata": {"nested": {"a": 1}}},
-    {"job_name": "ok", "dataset_specs": [{"sha256": "not-hex"}]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"job_name": ""},
+        {"job_name": "has space"},
+        {"job_name": "semi;colon"},
+        {"job_name": "x" * 65},
+        {"job_name": "ok", "priority": 0},
+        {"job_name": "ok", "priority": 11},
+        {"job_name": "ok", "gpu": -1},
+        {"job_name": "ok", "cpu": "many"},
+        {"job_name": "ok", "memory_gb": -4},
+        {"job_name": "ok", "datasets": "not-a-list"},
+        {"job_name": "ok", "metadata": {"nested": {"a": 1}}},
+        {"job_name": "ok", "dataset_specs": [{"sha256": "not-hex"}]},
+    ],
+)
 def test_invalid_submissions_are_refused_and_nothing_is_written(client, admin, body):
     response = client.post("/v1/tasks", headers=admin, json=body)
     assert response.status_code == 400
@@ -61,7 +78,9 @@ def test_unknown_task_is_404(client, admin):
         assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
 
 
-def test_list_filters_by_status_and_user_and_pages_with_limit_and_offset(client, admin, user_headers, submit, register, lease):
+def test_list_filters_by_status_and_user_and_pages_with_limit_and_offset(
+    client, admin, user_headers, submit, register, lease
+):
     first = submit("first")
     second = submit("second")
     mine = submit("mine", headers=user_headers)
@@ -120,8 +139,15 @@ def test_queue_lists_queued_tasks_in_priority_order_with_positions(client, admin
 
     stats = client.get("/v1/queue", headers=admin).json()
     assert {k: stats[k] for k in ("queued", "running", "completed", "failed", "workers")} == {
-        "queued": 4, "running": 1, "completed": 0, "failed": 0, "workers": 1,
+        "queued": 4,
+        "running": 1,
+        "completed": 0,
+        "failed": 0,
+        "workers": 1,
     }
     assert [(e["position"], e["id"]) for e in stats["queue"]] == [
-        (1, high["id"]), (2, mid_first["id"]), (3, mid_second["id"]), (4, low["id"]),
+        (1, high["id"]),
+        (2, mid_first["id"]),
+        (3, mid_second["id"]),
+        (4, low["id"]),
     ]

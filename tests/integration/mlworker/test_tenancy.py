@@ -30,12 +30,17 @@ class Renter:
 
 def new_renter() -> Renter:
     """A user renting a GPU contract, as the provisioner sets it up (credential per contract)."""
-    user = create_user(f"renter-{uuid.uuid4().hex[:8]}@example.com", "Correct-Horse-Battery-9",
-                       families=["mlworker", "gpufarm"])
+    user = create_user(
+        f"renter-{uuid.uuid4().hex[:8]}@example.com", "Correct-Horse-Battery-9", families=["mlworker", "gpufarm"]
+    )
     contract = running_contract(user.user_id)
     agent = {"X-API-Key": contract.auth["Authorization"].removeprefix("Bearer ")}  # mlworker's header
-    return Renter(user.user_id, {"X-API-Key": issue_api_key(user.user_id, "renter").api_key}, agent,
-                  agent_worker_id(contract.contract_id))
+    return Renter(
+        user.user_id,
+        {"X-API-Key": issue_api_key(user.user_id, "renter").api_key},
+        agent,
+        agent_worker_id(contract.contract_id),
+    )
 
 
 @pytest.fixture
@@ -46,9 +51,11 @@ def renter(client) -> Renter:
 
 
 def register_as(client, headers, worker_id: str, gpu_count: int = 4, **body):
-    return client.post("/v1/scheduler/workers", headers=headers,
-                       json={"id": worker_id, "capabilities": {"gpu_count": gpu_count, "cpu_cores": 32, "memory_gb": 256},
-                             **body})
+    return client.post(
+        "/v1/scheduler/workers",
+        headers=headers,
+        json={"id": worker_id, "capabilities": {"gpu_count": gpu_count, "cpu_cores": 32, "memory_gb": 256}, **body},
+    )
 
 
 def lease_as(client, headers, worker_id: str) -> dict | None:
@@ -72,7 +79,8 @@ def test_a_strangers_task_is_not_leased_to_a_renters_contract_worker(client, ren
 
 
 def test_a_shared_admin_worker_runs_every_users_task_and_an_unshared_one_only_the_admins(
-        client, admin, register, lease, submit):
+    client, admin, register, lease, submit
+):
     stranger = new_user_headers()
     register("private", gpu_count=1, shared=False)
     theirs = submit("theirs", headers=stranger, gpu=1, priority=10)
@@ -135,8 +143,11 @@ def test_preemption_and_backfill_never_cross_to_another_renters_host(client, ren
     assert lease_as(client, renter.agent, renter.worker_id) is None
     assert get_task(low["id"]).status == "preparing" and get_task(urgent["id"]).status == "queued"
     # Behind the stranger's waiting task, the renter's own next task still backfills the renter's host.
-    report = client.post(f"/v1/scheduler/jobs/{low['id']}/state", headers=renter.agent,
-                         json={"worker_id": renter.worker_id, "status": "completed", "fencing_token": 1})
+    report = client.post(
+        f"/v1/scheduler/jobs/{low['id']}/state",
+        headers=renter.agent,
+        json={"worker_id": renter.worker_id, "status": "completed", "fencing_token": 1},
+    )
     assert report.status_code == 200, report.text
     later = submit("later", headers=renter.headers, gpu=4, priority=1)
     assert lease_as(client, renter.agent, renter.worker_id)["id"] == later["id"]
@@ -162,7 +173,11 @@ def test_a_strangers_jupyter_service_starts_only_on_a_worker_it_may_use(client, 
     mine = client.post("/v1/jupyter/services", headers=renter.headers, json={"name": "mine"}).json()
     taken = client.post(f"/v1/jupyter/workers/{renter.worker_id}/services", headers=renter.agent).json()["services"]
     assert [service["id"] for service in taken] == [mine["id"]]
-    assert client.post("/v1/scheduler/workers", headers=admin, json={"id": "pool", "service_slots": 1,
-                                                                      "shared": True}).status_code == 201
+    assert (
+        client.post(
+            "/v1/scheduler/workers", headers=admin, json={"id": "pool", "service_slots": 1, "shared": True}
+        ).status_code
+        == 201
+    )
     pooled = client.post("/v1/jupyter/workers/pool/services", headers=admin).json()["services"]
     assert [service["id"] for service in pooled] == [theirs["id"]]

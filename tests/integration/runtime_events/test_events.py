@@ -10,8 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 from functions.runtime_events import routes as event_routes
 
-EVENT_FIELDS = {"id", "nid", "created_at", "event_type", "event_source", "aggregate_id", "aggregate_type", "version",
-                "data", "metadata"}
+EVENT_FIELDS = {
+    "id",
+    "nid",
+    "created_at",
+    "event_type",
+    "event_source",
+    "aggregate_id",
+    "aggregate_type",
+    "version",
+    "data",
+    "metadata",
+}
 
 
 def iso(moment: datetime) -> str:
@@ -19,8 +29,16 @@ def iso(moment: datetime) -> str:
 
 
 def append(runtime, headers, event_type, **fields):
-    body = {"event_type": event_type, "aggregate_type": "order", "aggregate_id": "o-1", "version": 1,
-            "event_source": "shop", "data": {"n": 1}, "metadata": {"m": "x"}, **fields}
+    body = {
+        "event_type": event_type,
+        "aggregate_type": "order",
+        "aggregate_id": "o-1",
+        "version": 1,
+        "event_source": "shop",
+        "data": {"n": 1},
+        "metadata": {"m": "x"},
+        **fields,
+    }
     response = runtime.post("/events", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
@@ -39,8 +57,11 @@ def test_append_generates_id_time_and_nid(runtime, headers, unique):
 def test_append_validation(runtime, headers):
     base = {"event_type": "t", "aggregate_type": "a", "aggregate_id": "1", "version": 1}
     cases = [
-        ({"event_type": ""}, "event_type"), ({"aggregate_id": None}, "aggregate_id"), ({"aggregate_type": 3}, "aggregate_type"),
-        ({"version": 0}, "version"), ({"version": "1"}, "version"),
+        ({"event_type": ""}, "event_type"),
+        ({"aggregate_id": None}, "aggregate_id"),
+        ({"aggregate_type": 3}, "aggregate_type"),
+        ({"version": 0}, "version"),
+        ({"version": "1"}, "version"),
         ({"created_at": iso(datetime.now(UTC) + timedelta(minutes=11))}, "created_at"),
         ({"created_at": iso(datetime.now(UTC) - timedelta(minutes=11))}, "created_at"),
         ({"created_at": "not a time"}, "created_at"),
@@ -61,16 +82,24 @@ def test_queries_by_type_aggregate_source_and_types(runtime, headers, unique):
 
     by_type = runtime.get("/events/type", params={"event_type": event_type}, headers=headers).json()
     assert [event["id"] for event in by_type] == [a["id"], b["id"]]
-    assert [e["id"] for e in runtime.get("/events/type", params={"event_type": event_type, "limit": "1"}, headers=headers).json()] == [a["id"]]
+    assert [
+        e["id"]
+        for e in runtime.get("/events/type", params={"event_type": event_type, "limit": "1"}, headers=headers).json()
+    ] == [a["id"]]
 
-    aggregate = runtime.get("/events/aggregate", params={"event_type": event_type, "aggregate_type": "order",
-                                                         "aggregate_id": "o-a"}, headers=headers).json()
+    aggregate = runtime.get(
+        "/events/aggregate",
+        params={"event_type": event_type, "aggregate_type": "order", "aggregate_id": "o-a"},
+        headers=headers,
+    ).json()
     assert [event["id"] for event in aggregate] == [a["id"]]
     assert runtime.get("/events/aggregate", params={"event_type": event_type}, headers=headers).status_code == 400
 
     from_source = runtime.get("/events/source", params={"event_source": source}, headers=headers).json()
     assert [event["id"] for event in from_source] == [a["id"], b["id"], c["id"]]
-    only_type = runtime.get("/events/source", params={"event_source": source, "event_type": other_type}, headers=headers).json()
+    only_type = runtime.get(
+        "/events/source", params={"event_source": source, "event_type": other_type}, headers=headers
+    ).json()
     assert [event["id"] for event in only_type] == [c["id"]]
     assert runtime.get("/events/source", headers=headers).status_code == 400
 
@@ -79,9 +108,18 @@ def test_queries_by_type_aggregate_source_and_types(runtime, headers, unique):
     long_ago = {"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"}
     assert event_type not in runtime.get("/events/types", params=long_ago, headers=headers).json()
     assert runtime.get("/events/type", params={"event_type": event_type, **long_ago}, headers=headers).json() == []
-    assert runtime.get("/events/type", params={"event_type": event_type, "from": "2030-01-01T00:00:00Z",
-                                                "to": "2020-01-01T00:00:00Z"}, headers=headers).status_code == 400
-    assert runtime.get("/events/type", params={"event_type": event_type, "from": "soon"}, headers=headers).status_code == 400
+    assert (
+        runtime.get(
+            "/events/type",
+            params={"event_type": event_type, "from": "2030-01-01T00:00:00Z", "to": "2020-01-01T00:00:00Z"},
+            headers=headers,
+        ).status_code
+        == 400
+    )
+    assert (
+        runtime.get("/events/type", params={"event_type": event_type, "from": "soon"}, headers=headers).status_code
+        == 400
+    )
 
 
 def test_delete_by_type_needs_the_window_and_removes_the_type(runtime, headers, unique):
@@ -115,7 +153,7 @@ def test_stream_sends_new_events_and_resumes_after_last_event_id(runtime, header
     assert time.monotonic() - started < 10
     frames = [frame for frame in response.text.split("\n\n") if frame.startswith("id: ")]
     assert len(frames) == 1 and '"aggregate_id": "during"' in frames[0]
-    last_id = frames[0].splitlines()[0][len("id: "):]
+    last_id = frames[0].splitlines()[0][len("id: ") :]
 
     append(runtime, headers, event_type, aggregate_id="after")
     resumed = runtime.get(f"/events/stream/{event_type}", headers={**headers, "Last-Event-ID": last_id})

@@ -10,8 +10,9 @@ TRIGGER_FIELDS = {"name", "description", "listenFor", "type", "function", "creat
 
 
 def make_function(runtime, headers, name, script="event.data"):
-    response = runtime.post("/functions", json={"name": name, "description": "d", "scriptType": "goja", "script": script},
-                            headers=headers)
+    response = runtime.post(
+        "/functions", json={"name": name, "description": "d", "scriptType": "goja", "script": script}, headers=headers
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -23,9 +24,15 @@ def test_function_crud(runtime, headers, unique):
     assert runtime.get(f"/functions/{name}", headers=headers).json() == created
     assert runtime.post("/functions", json={"name": name, "script": "1"}, headers=headers).status_code == 409
 
-    updated = runtime.put(f"/functions/{name}", json={"name": "ignored", "script": "2", "description": "v2"}, headers=headers)
+    updated = runtime.put(
+        f"/functions/{name}", json={"name": "ignored", "script": "2", "description": "v2"}, headers=headers
+    )
     assert updated.status_code == 200
-    assert updated.json()["name"] == name and updated.json()["script"] == "2" and updated.json()["createdAt"] == created["createdAt"]
+    assert (
+        updated.json()["name"] == name
+        and updated.json()["script"] == "2"
+        and updated.json()["createdAt"] == created["createdAt"]
+    )
     assert runtime.get("/functions/ignored", headers=headers).status_code == 404
 
     deleted = runtime.delete(f"/functions/{name}", headers=headers)
@@ -58,7 +65,9 @@ def test_functions_list_oldest_first_with_a_timestamp_cursor(runtime, headers, u
     listed = runtime.get("/functions", params={"limit": "1000"}, headers=headers).json()
     ours = [item for item in listed if item["name"] in names]
     assert [item["name"] for item in ours] == names
-    after_first = runtime.get("/functions", params={"cursor": ours[0]["createdAt"], "limit": "1000"}, headers=headers).json()
+    after_first = runtime.get(
+        "/functions", params={"cursor": ours[0]["createdAt"], "limit": "1000"}, headers=headers
+    ).json()
     assert [item["name"] for item in after_first if item["name"] in names] == names[1:]
     assert runtime.get("/functions", params={"limit": "0"}, headers=headers).status_code == 400
     assert runtime.get("/functions", params={"cursor": "yesterday"}, headers=headers).status_code == 400
@@ -68,7 +77,13 @@ def test_trigger_crud_and_lookups(runtime, headers, unique):
     function = unique("fn")
     make_function(runtime, headers, function)
     name, event_type = unique("trigger"), unique("type")
-    body = {"name": name, "description": "d", "listenFor": {"type": event_type}, "type": "function", "function": function}
+    body = {
+        "name": name,
+        "description": "d",
+        "listenFor": {"type": event_type},
+        "type": "function",
+        "function": function,
+    }
     created = runtime.post("/event-triggers", json=body, headers=headers)
     assert created.status_code == 201 and set(created.json()) == TRIGGER_FIELDS
     assert runtime.post("/event-triggers", json=body, headers=headers).status_code == 409
@@ -81,7 +96,9 @@ def test_trigger_crud_and_lookups(runtime, headers, unique):
     assert runtime.get("/event-triggers/event-type/nothing-listens", headers=headers).json() == []
     assert name in [t["name"] for t in runtime.get("/event-triggers", params={"limit": "1000"}, headers=headers).json()]
 
-    moved = runtime.put(f"/event-triggers/{name}", json={**body, "name": "other", "listenFor": {"type": "moved"}}, headers=headers)
+    moved = runtime.put(
+        f"/event-triggers/{name}", json={**body, "name": "other", "listenFor": {"type": "moved"}}, headers=headers
+    )
     assert moved.status_code == 200 and moved.json()["name"] == name and moved.json()["listenFor"]["type"] == "moved"
     assert runtime.get(f"/event-triggers/event-type/{event_type}", headers=headers).json() == []
 
@@ -92,8 +109,12 @@ def test_trigger_crud_and_lookups(runtime, headers, unique):
 
 def test_trigger_validation(runtime, headers, unique):
     base = {"name": unique("trigger"), "listenFor": {"type": "t"}, "type": "function", "function": "f"}
-    for change, param in (({"listenFor": {}}, "listenFor"), ({"type": "webhook"}, "type"),
-                          ({"function": ""}, "function"), ({"name": ""}, "name")):
+    for change, param in (
+        ({"listenFor": {}}, "listenFor"),
+        ({"type": "webhook"}, "type"),
+        ({"function": ""}, "function"),
+        ({"name": ""}, "name"),
+    ):
         response = runtime.post("/event-triggers", json={**base, **change}, headers=headers)
         assert response.status_code == 400 and response.json()["error"]["param"] == param
 

@@ -16,20 +16,45 @@ from aiplane.events.models import JobRecord
 from aiplane_local.lambda_runtime import invoke
 from aiplane_shared import resources
 
-JOB_FIELDS = {"id", "taskType", "operation", "subject", "entityId", "entityType", "payload", "scheduledFor",
-              "validUntil", "retryCount", "createdAt"}
+JOB_FIELDS = {
+    "id",
+    "taskType",
+    "operation",
+    "subject",
+    "entityId",
+    "entityType",
+    "payload",
+    "scheduledFor",
+    "validUntil",
+    "retryCount",
+    "createdAt",
+}
 
 
 def scheduled_tick() -> dict:
     """An SQS event holding one scheduled tick, as the schedule's queue delivers it."""
     body = json.dumps({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "detail": {}})
-    return {"Records": [{"messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": body, "attributes": {},
-                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                         "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"}]}
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "r",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
 
 
 def lease(runtime, headers, job_types, leaser="w1", duration="30s"):
-    return runtime.post("/leases", json={"leaserId": leaser, "leaseDuration": duration, "jobTypes": job_types}, headers=headers)
+    return runtime.post(
+        "/leases", json={"leaserId": leaser, "leaseDuration": duration, "jobTypes": job_types}, headers=headers
+    )
 
 
 def expire_lease(job_id):
@@ -40,7 +65,9 @@ def expire_lease(job_id):
 
 def test_lease_gives_the_oldest_pending_job_of_a_listed_type(runtime, headers, unique):
     kind, other = unique("embed"), unique("index")
-    first = jobs.create_job(kind, operation="embed", subject="doc-1", entity_id="d1", entity_type="document", payload={"p": 1})
+    first = jobs.create_job(
+        kind, operation="embed", subject="doc-1", entity_id="d1", entity_type="document", payload={"p": 1}
+    )
     jobs.create_job(other)
     second = jobs.create_job(kind)
     assert set(first) == JOB_FIELDS and first["retryCount"] == 0
@@ -54,15 +81,23 @@ def test_lease_gives_the_oldest_pending_job_of_a_listed_type(runtime, headers, u
     assert lease(runtime, headers, [kind]).status_code == 404
 
     pending = [job["id"] for job in runtime.get("/jobs/pending", params={"limit": "1000"}, headers=headers).json()]
-    in_progress = {job["id"]: job for job in runtime.get("/jobs/in-progress", params={"limit": "1000"}, headers=headers).json()}
+    in_progress = {
+        job["id"]: job for job in runtime.get("/jobs/in-progress", params={"limit": "1000"}, headers=headers).json()
+    }
     assert first["id"] not in pending and first["id"] in in_progress and in_progress[first["id"]]["leaserId"] == "w1"
 
 
 def test_lease_validation(runtime, headers):
-    cases = [({"leaseDuration": None}, "leaseDuration"), ({"leaseDuration": ""}, "leaseDuration"),
-             ({"leaseDuration": "30"}, "leaseDuration"), ({"leaseDuration": "10ns"}, "leaseDuration"),
-             ({"leaseDuration": "25h"}, "leaseDuration"), ({"leaserId": ""}, "leaserId"),
-             ({"jobTypes": []}, "jobTypes"), ({"jobTypes": "embed"}, "jobTypes")]
+    cases = [
+        ({"leaseDuration": None}, "leaseDuration"),
+        ({"leaseDuration": ""}, "leaseDuration"),
+        ({"leaseDuration": "30"}, "leaseDuration"),
+        ({"leaseDuration": "10ns"}, "leaseDuration"),
+        ({"leaseDuration": "25h"}, "leaseDuration"),
+        ({"leaserId": ""}, "leaserId"),
+        ({"jobTypes": []}, "jobTypes"),
+        ({"jobTypes": "embed"}, "jobTypes"),
+    ]
     for change, param in cases:
         body = {"leaserId": "w", "leaseDuration": "1m30s", "jobTypes": ["x"], **change}
         response = runtime.post("/leases", json=body, headers=headers)
@@ -114,7 +149,9 @@ def test_expired_leases_return_to_the_queue_by_schedule(runtime, headers, unique
     local_stack.dispatchers.fire_schedule_once(resources.JOB_LEASE_EXPIRY_SCHEDULE)
     assert local_stack.dispatchers.deliver_once(sqs, queue, url, arn) >= 1
     assert jobs.get_job(job["id"]).status == jobs.PENDING
-    assert job["id"] in [item["id"] for item in runtime.get("/jobs/pending", params={"limit": "1000"}, headers=headers).json()]
+    assert job["id"] in [
+        item["id"] for item in runtime.get("/jobs/pending", params={"limit": "1000"}, headers=headers).json()
+    ]
     assert lease(runtime, headers, [kind], leaser="fast").json()["id"] == job["id"]
 
 
@@ -144,9 +181,15 @@ def test_scheduled_for_and_valid_until_are_enforced(runtime, headers, unique):
 def test_job_lists_page_by_created_at(runtime, headers, unique):
     kind = unique("paged")
     created = [jobs.create_job(kind)["id"] for _ in range(3)]
-    listed = [job for job in runtime.get("/jobs/pending", params={"limit": "1000"}, headers=headers).json() if job["id"] in created]
+    listed = [
+        job
+        for job in runtime.get("/jobs/pending", params={"limit": "1000"}, headers=headers).json()
+        if job["id"] in created
+    ]
     assert [job["id"] for job in listed] == created
-    rest = runtime.get("/jobs/pending", params={"limit": "1000", "cursor": listed[0]["createdAt"]}, headers=headers).json()
+    rest = runtime.get(
+        "/jobs/pending", params={"limit": "1000", "cursor": listed[0]["createdAt"]}, headers=headers
+    ).json()
     assert [job["id"] for job in rest if job["id"] in created] == created[1:]
     assert runtime.get("/jobs/pending", params={"cursor": "nope"}, headers=headers).status_code == 400
     assert runtime.get("/jobs/in-progress", params={"limit": "x"}, headers=headers).status_code == 400

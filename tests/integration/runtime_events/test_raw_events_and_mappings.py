@@ -11,23 +11,42 @@ RAW_FIELDS = {"id", "nid", "received_at", "path", "headers", "payload"}
 
 def window() -> dict[str, str]:
     now = datetime.now(UTC)
-    return {"from": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "to": (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "from": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "to": (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def github_mapping(path: str, **changes) -> dict:
-    return {"path": path, "eventTypeField": "header:X-GitHub-Event", "eventSource": "github.com",
-            "aggregateType": "github.repository", "aggregateIDField": "$.repository.id", "eventIDField": "",
-            "version": 2, "metadataMapping": {"delivery": "header:X-GitHub-Delivery", "sender": "sender.login",
-                                              "first_commit": "commits[0].id"}, **changes}
+    return {
+        "path": path,
+        "eventTypeField": "header:X-GitHub-Event",
+        "eventSource": "github.com",
+        "aggregateType": "github.repository",
+        "aggregateIDField": "$.repository.id",
+        "eventIDField": "",
+        "version": 2,
+        "metadataMapping": {
+            "delivery": "header:X-GitHub-Delivery",
+            "sender": "sender.login",
+            "first_commit": "commits[0].id",
+        },
+        **changes,
+    }
 
 
 def test_raw_events_store_list_newest_first_and_get_by_nid(runtime, headers, unique):
     path = unique("/hooks/raw")
-    first = runtime.post("/raw-events", json={"path": path, "payload": {"a": 1}, "headers": {"X-Thing": "1"}}, headers=headers)
+    first = runtime.post(
+        "/raw-events", json={"path": path, "payload": {"a": 1}, "headers": {"X-Thing": "1"}}, headers=headers
+    )
     second = runtime.post("/raw-events", json={"path": path, "payload": {"a": 2}}, headers=headers)
     assert first.status_code == 201 and set(first.json()) == RAW_FIELDS and first.json()["headers"] == {"X-Thing": "1"}
-    listed = [raw for raw in runtime.get("/raw-events", params={"limit": "1000"}, headers=headers).json() if raw["path"] == path]
+    listed = [
+        raw
+        for raw in runtime.get("/raw-events", params={"limit": "1000"}, headers=headers).json()
+        if raw["path"] == path
+    ]
     assert [raw["nid"] for raw in listed] == [second.json()["nid"], first.json()["nid"]]
 
     nid = first.json()["nid"]
@@ -53,17 +72,27 @@ def test_mapping_crud_sorted_by_path(runtime, headers, unique):
     assert [path for path in listed if path in paths] == paths and listed == sorted(listed)
 
     assert runtime.get("/mapping", params={"path": paths[0]}, headers=headers).json()["version"] == 2
-    updated = runtime.put("/mapping", params={"path": paths[0]}, json=github_mapping("/ignored", version=3), headers=headers)
+    updated = runtime.put(
+        "/mapping", params={"path": paths[0]}, json=github_mapping("/ignored", version=3), headers=headers
+    )
     assert updated.status_code == 200 and updated.json()["path"] == paths[0] and updated.json()["version"] == 3
-    assert runtime.put("/mapping", params={"path": unique("/none")}, json=github_mapping("x"), headers=headers).status_code == 404
+    assert (
+        runtime.put("/mapping", params={"path": unique("/none")}, json=github_mapping("x"), headers=headers).status_code
+        == 404
+    )
     assert runtime.get("/mapping", headers=headers).status_code == 400
     assert runtime.delete("/mapping", params={"path": paths[1]}, headers=headers).status_code == 200
     assert runtime.get("/mapping", params={"path": paths[1]}, headers=headers).status_code == 404
     assert runtime.delete("/mapping", params={"path": paths[1]}, headers=headers).status_code == 404
 
-    for change, param in (({"eventTypeField": ""}, "eventType"), ({"aggregateIDField": ""}, "aggregateIDField"),
-                          ({"aggregateType": ""}, "aggregateType"), ({"version": -1}, "version"),
-                          ({"metadataMapping": {"a": 1}}, "metadataMapping"), ({"path": ""}, "path")):
+    for change, param in (
+        ({"eventTypeField": ""}, "eventType"),
+        ({"aggregateIDField": ""}, "aggregateIDField"),
+        ({"aggregateType": ""}, "aggregateType"),
+        ({"version": -1}, "version"),
+        ({"metadataMapping": {"a": 1}}, "metadataMapping"),
+        ({"path": ""}, "path"),
+    ):
         response = runtime.post("/mappings", json={**github_mapping(unique("/bad")), **change}, headers=headers)
         assert response.status_code == 400 and response.json()["error"]["param"] == param
 
@@ -95,16 +124,25 @@ def test_ingest_rejections_write_nothing(runtime, headers, unique):
     assert runtime.post("/ingest", json={"a": 1}, headers=headers).status_code == 400  # no path
     assert runtime.post("/ingest", params={"path": unique("/none")}, json={"a": 1}, headers=headers).status_code == 404
     assert runtime.post("/ingest", params={"path": path}, json=[1, 2], headers=headers).status_code == 400
-    misfit = runtime.post("/ingest", params={"path": path}, json={"repository": {}},
-                          headers={**headers, "X-GitHub-Event": "push"})
+    misfit = runtime.post(
+        "/ingest", params={"path": path}, json={"repository": {}}, headers={**headers, "X-GitHub-Event": "push"}
+    )
     assert misfit.status_code == 400 and misfit.json()["error"]["param"] == "aggregate_id"
-    assert all(raw["path"] != path for raw in runtime.get("/raw-events", params={"limit": "1000"}, headers=headers).json())
+    assert all(
+        raw["path"] != path for raw in runtime.get("/raw-events", params={"limit": "1000"}, headers=headers).json()
+    )
 
 
 def test_replay_applies_the_current_mapping(runtime, headers, unique):
     path, event_type, replayed_type = unique("/orders"), unique("order.v1"), unique("order.v2")
-    mapping = {"path": path, "eventType": event_type, "aggregateType": "order", "aggregateIDField": "order.id",
-               "version": 1, "metadataMapping": {}}
+    mapping = {
+        "path": path,
+        "eventType": event_type,
+        "aggregateType": "order",
+        "aggregateIDField": "order.id",
+        "version": 1,
+        "metadataMapping": {},
+    }
     runtime.post("/mappings", json=mapping, headers=headers)
     runtime.post("/ingest", params={"path": path}, json={"order": {"id": "o-9"}}, headers=headers)
     nid = next(raw["nid"] for raw in runtime.get("/raw-events", headers=headers).json() if raw["path"] == path)
@@ -123,11 +161,15 @@ def test_sync_reloads_the_mapping_cache(runtime, headers, unique):
     from aiplane.events import mappings
 
     path = unique("/cached")
-    runtime.post("/mappings", json={"path": path, "eventType": "a", "aggregateType": "x", "aggregateIDField": "id"},
-                 headers=headers)
+    runtime.post(
+        "/mappings",
+        json={"path": path, "eventType": "a", "aggregateType": "x", "aggregateIDField": "id"},
+        headers=headers,
+    )
     mappings.cached_mapping(path)
     # Another process changes the mapping behind this one's cache; /sync makes it visible at once.
     from aiplane.events.models import MappingRecord
+
     record = MappingRecord.get(f"MAPPING#{path}", "META")
     record.update(actions=[MappingRecord.body.set(record.body.replace('"eventType": "a"', '"eventType": "b"'))])
     assert mappings.cached_mapping(path)["eventType"] == "a"

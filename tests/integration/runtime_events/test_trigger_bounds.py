@@ -23,6 +23,7 @@ from tests.integration.runtime_events.test_triggers_end_to_end import append, se
 def bounds(monkeypatch):
     def set_bounds(**values):
         monkeypatch.setitem(ENVIRONMENTS, current_environment().name, replace(current_environment(), **values))
+
     return set_bounds
 
 
@@ -43,12 +44,16 @@ def test_a_trigger_fan_out_is_bounded_across_depths(runtime, headers, unique, bo
 def test_the_run_past_the_chain_budget_fails_clearly(runtime, headers, unique, bounds):
     bounds(events_per_event_chain=2)
     sent_type = unique("sent")
-    _, trigger, event_type = setup_trigger(runtime, headers, unique, f"for (var i = 0; i < 3; i++) sendEvent('{sent_type}', {{i: i}})")
+    _, trigger, event_type = setup_trigger(
+        runtime, headers, unique, f"for (var i = 0; i < 3; i++) sendEvent('{sent_type}', {{i: i}})"
+    )
     event = append(runtime, headers, event_type, {})
     runs = triggers.handle_event(event, depth=0)
     assert runs[trigger].status == "error"
-    assert runs[trigger].error == (f"the events caused by event {event['id']} reached their budget of 2 "
-                                   "(events_per_event_chain); the run is stopped")
+    assert runs[trigger].error == (
+        f"the events caused by event {event['id']} reached their budget of 2 "
+        "(events_per_event_chain); the run is stopped"
+    )
     # the budget belongs to the origin: a later run in the same chain gets nothing more
     again = triggers.handle_event(event, depth=1, origin=event["id"])
     assert again[trigger].status == "error"
@@ -56,13 +61,22 @@ def test_the_run_past_the_chain_budget_fails_clearly(runtime, headers, unique, b
 
 
 def _sqs_record(detail: dict, message_id: str) -> dict:
-    return {"messageId": message_id, "receiptHandle": message_id, "body": json.dumps({"detail": detail}),
-            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
-            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:event-triggers",
-            "awsRegion": "us-east-1"}
+    return {
+        "messageId": message_id,
+        "receiptHandle": message_id,
+        "body": json.dumps({"detail": detail}),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:event-triggers",
+        "awsRegion": "us-east-1",
+    }
 
 
-def test_an_event_with_two_triggers_runs_each_function_once_in_its_own_message(runtime, headers, unique, drain_trigger_queue):
+def test_an_event_with_two_triggers_runs_each_function_once_in_its_own_message(
+    runtime, headers, unique, drain_trigger_queue
+):
     event_type, ran_a, ran_b = unique("twice"), unique("ran-a"), unique("ran-b")
     setup_trigger(runtime, headers, unique, f"sendEvent('{ran_a}', {{}})", event_type=event_type)
     setup_trigger(runtime, headers, unique, f"sendEvent('{ran_b}', {{}})", event_type=event_type)
@@ -87,9 +101,15 @@ def test_a_finished_function_is_not_run_again_when_its_sibling_fails(runtime, he
         return real_run(trigger, *args)
 
     monkeypatch.setattr(triggers, "run_trigger", run_or_time_out)
-    batch = {"Records": [_sqs_record({"event": event, "depth": 0, "origin": event["id"], "trigger": name}, name)
-                         for name in (trigger_a, trigger_b)]}
-    assert handler(batch, LocalLambdaContext("runtime_event_triggers")) == {"batchItemFailures": [{"itemIdentifier": trigger_b}]}
+    batch = {
+        "Records": [
+            _sqs_record({"event": event, "depth": 0, "origin": event["id"], "trigger": name}, name)
+            for name in (trigger_a, trigger_b)
+        ]
+    }
+    assert handler(batch, LocalLambdaContext("runtime_event_triggers")) == {
+        "batchItemFailures": [{"itemIdentifier": trigger_b}]
+    }
     retry = {"Records": [record for record in batch["Records"] if record["messageId"] == trigger_b]}
     with pytest.raises(Exception, match="All records failed"):  # a batch that failed whole is retried whole: just B
         handler(retry, LocalLambdaContext("runtime_event_triggers"))

@@ -17,7 +17,9 @@ def runtime(admin_api_key):
     """The runtime family app as the local server mounts it, called with the admin key."""
     from functions.family_app import build_family_app
 
-    with TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}) as client:
+    with TestClient(
+        build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}
+    ) as client:
         yield client
 
 
@@ -59,9 +61,20 @@ def user_client(runtime, unique, admin_api_key, *, permission):
     from functions.family_app import build_family_app
 
     email = f"{unique('u')}@example.com"
-    user = runtime.post("/users", json={"email": email, "password": "pw-12345678", "friendlyName": "searcher",
-                                        "allowedResources": [{"name": "search", "resourceType": "search", "permission": permission},
-                                                             {"name": "files", "resourceType": "files", "permission": "view"}]})
+    user = runtime.post(
+        "/users",
+        json={
+            "email": email,
+            "password": "pw-12345678",
+            "friendlyName": "searcher",
+            "allowedResources": [
+                {"name": "search", "resourceType": "search", "permission": permission},
+                {"name": "files", "resourceType": "files", "permission": "view"},
+            ],
+        },
+    )
     assert user.status_code == 201, user.text
     token = runtime.post("/login", json={"email": email, "password": "pw-12345678"}).json()["token"]
-    return TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"})
+    return TestClient(
+        build_family_app("runtime"), raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"}
+    )

@@ -10,21 +10,43 @@ from aiplane.system.services import EXECUTOR_SYNC_ANSWER
 from aiplane_shared import resources
 from tests.integration.runtime_files.test_files import assert_error, upload
 
-REQUEST_FIELDS = {"id", "operation", "subject", "principalId", "method", "path", "status", "error",
-                  "startedAt", "endedAt", "durationMs", "metadata"}
+REQUEST_FIELDS = {
+    "id",
+    "operation",
+    "subject",
+    "principalId",
+    "method",
+    "path",
+    "status",
+    "error",
+    "startedAt",
+    "endedAt",
+    "durationMs",
+    "metadata",
+}
 
 
 def test_writes_are_tracked_as_requests_and_operations(runtime, folder):
     request_id = str(uuid.uuid4())
-    created = runtime.post("/files", files={"file": ("a.txt", b"x", "text/plain")}, data={"parentid": folder["id"]},
-                           headers={"X-Request-Id": request_id})
+    created = runtime.post(
+        "/files",
+        files={"file": ("a.txt", b"x", "text/plain")},
+        data={"parentid": folder["id"]},
+        headers={"X-Request-Id": request_id},
+    )
     assert created.status_code == 201
     tracked = runtime.get(f"/activity/requests/{request_id}")
     assert tracked.status_code == 200, tracked.text
     body = tracked.json()
     assert set(body) == REQUEST_FIELDS
     assert (body["operation"], body["subject"], body["method"], body["path"], body["status"], body["error"]) == (
-        "upload", "files", "POST", "/files", 201, None)
+        "upload",
+        "files",
+        "POST",
+        "/files",
+        201,
+        None,
+    )
     assert body["principalId"] and body["durationMs"] >= 0
     assert request_id in [item["id"] for item in runtime.get("/activity/requests", params={"limit": "50"}).json()]
     operations = {(item["operation"], item["subject"]): item for item in runtime.get("/activity/operations").json()}
@@ -37,8 +59,12 @@ def test_writes_are_tracked_as_requests_and_operations(runtime, folder):
 def test_refused_requests_are_tracked_with_their_error(runtime, folder):
     request_id = str(uuid.uuid4())
     upload(runtime, "dup.txt", b"x", folder["id"])
-    refused = runtime.post("/files", files={"file": ("dup.txt", b"y", "text/plain")}, data={"parentid": folder["id"]},
-                           headers={"X-Request-Id": request_id})
+    refused = runtime.post(
+        "/files",
+        files={"file": ("dup.txt", b"y", "text/plain")},
+        data={"parentid": folder["id"]},
+        headers={"X-Request-Id": request_id},
+    )
     assert refused.status_code == 409
     body = runtime.get(f"/activity/requests/{request_id}").json()
     assert body["status"] == 409 and "already exists" in body["error"]
@@ -106,7 +132,12 @@ def test_executor_sync_answers_that_nothing_needs_refreshing_and_a_saved_functio
     name = f"sync-{uuid.uuid4().hex[:8]}"
     event_type = f"{name}.happened"
     assert runtime.post("/functions", json={"name": name, "script": "'old'"}).status_code == 201
-    assert runtime.post("/event-triggers", json={"name": name, "listenFor": {"type": event_type}, "function": name}).status_code == 201
+    assert (
+        runtime.post(
+            "/event-triggers", json={"name": name, "listenFor": {"type": event_type}, "function": name}
+        ).status_code
+        == 201
+    )
     event = {"event_type": event_type, "aggregate_type": "t", "aggregate_id": "1", "version": 1, "data": {}}
     first = runtime.post("/events", json=event).json()
     assert triggers.handle_event(first, depth=0)[name].result == "old"

@@ -52,9 +52,14 @@ def test_upload_read_download_round_trip(runtime, folder):
 def test_active_content_is_always_an_attachment_that_is_never_sniffed(runtime, folder):
     # Stored XSS replay: an uploaded page or image with script, opened inline from the API's origin.
     script = b"<script>fetch('/runtime/users').then(r => r.text()).then(alert)</script>"
-    for name, content_type in (("page.html", "text/html"), ("logo.svg", "image/svg+xml"), ("feed.xml", "application/xml"),
-                               ("data.xhtml", "application/xhtml+xml"), ("app.js", "text/javascript"),
-                               ("lib.mjs", "application/javascript; charset=utf-8")):
+    for name, content_type in (
+        ("page.html", "text/html"),
+        ("logo.svg", "image/svg+xml"),
+        ("feed.xml", "application/xml"),
+        ("data.xhtml", "application/xhtml+xml"),
+        ("app.js", "text/javascript"),
+        ("lib.mjs", "application/javascript; charset=utf-8"),
+    ):
         created = upload(runtime, name, script, folder["id"], content_type=content_type)
         assert created.status_code == 201, created.text
         for params in ({}, {"skip": "true"}):
@@ -67,7 +72,9 @@ def test_active_content_is_always_an_attachment_that_is_never_sniffed(runtime, f
 
 
 def test_name_defaults_to_the_uploaded_filename_and_type_is_guessed(runtime, folder):
-    response = runtime.post("/files", files={"file": ("data.json", b"{}", "application/octet-stream")}, data={"parentid": folder["id"]})
+    response = runtime.post(
+        "/files", files={"file": ("data.json", b"{}", "application/octet-stream")}, data={"parentid": folder["id"]}
+    )
     assert response.status_code == 201
     assert response.json()["name"] == "data.json" and response.json()["contentType"] == "application/json"
 
@@ -82,7 +89,9 @@ def test_replace_swaps_the_content_and_drops_the_old_object(runtime, folder):
 
 def test_upload_errors_write_nothing(runtime, folder):
     before = runtime.get("/files", params={"path": folder["path"]}).json()
-    assert_error(runtime.post("/files", content=b"x", headers={"Content-Type": "text/plain"}), 415, "unsupported_media_type")
+    assert_error(
+        runtime.post("/files", content=b"x", headers={"Content-Type": "text/plain"}), 415, "unsupported_media_type"
+    )
     assert_error(runtime.post("/files", json={"name": "x"}), 400)  # JSON announces a presigned upload: size is required
     assert_error(runtime.post("/files", data={"name": "x"}, files={"other": ("x", b"1")}), 400, "missing_parameter")
     assert_error(upload(runtime, "empty.txt", b"", folder["id"]), 400, "file_empty")
@@ -217,7 +226,10 @@ def test_concurrent_creates_of_one_name_give_one_winner(runtime, folder):
     with ThreadPoolExecutor(8) as pool:
         winners = [node_id for node_id in pool.map(create, range(8)) if node_id]
     assert len(winners) == 1
-    assert [item["name"] for item in runtime.get("/files", params={"path": folder["path"]}).json()] == [folder["name"], "race"]
+    assert [item["name"] for item in runtime.get("/files", params={"path": folder["path"]}).json()] == [
+        folder["name"],
+        "race",
+    ]
 
 
 def test_crossing_folder_moves_cannot_build_a_cycle(runtime, folder, monkeypatch):

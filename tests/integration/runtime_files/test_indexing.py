@@ -21,6 +21,7 @@ from tests.integration.runtime_files.test_presigned_files import announce_and_up
 def drain_indexer(local_stack):
     """Runs the local dispatcher over the file-indexing queue until it is empty: every wake-up
     reached the indexer worker (functions/runtime_indexer)."""
+
     def drain() -> int:
         return local_stack.drain(resources.FILE_INDEXING_QUEUE)
 
@@ -36,12 +37,23 @@ def owner(runtime, unique, admin_api_key, searcher):
     from functions.family_app import build_family_app
 
     email = f"{unique('o')}@example.com"
-    user = runtime.post("/users", json={"email": email, "password": "pw-12345678", "friendlyName": "owner",
-                                        "allowedResources": [{"name": "search", "resourceType": "search", "permission": "view"},
-                                                             {"name": "files", "resourceType": "files", "permission": "manage"}]})
+    user = runtime.post(
+        "/users",
+        json={
+            "email": email,
+            "password": "pw-12345678",
+            "friendlyName": "owner",
+            "allowedResources": [
+                {"name": "search", "resourceType": "search", "permission": "view"},
+                {"name": "files", "resourceType": "files", "permission": "manage"},
+            ],
+        },
+    )
     assert user.status_code == 201, user.text
     token = runtime.post("/login", json={"email": email, "password": "pw-12345678"}).json()["token"]
-    client = TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"})
+    client = TestClient(
+        build_family_app("runtime"), raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"}
+    )
     client.user_id = user.json()["id"]
     return client
 
@@ -65,7 +77,10 @@ def test_an_uploaded_file_becomes_searchable_through_an_indexing_job(owner, runt
     assert (result["documentId"], result["text"], result["chunkIndex"]) == (file_id, "fish swim in ocean water", 0)
 
     # a content change queues another job, whose chunks replace the old ones
-    assert owner.put(f"/files/{file_id}", files={"file": ("ocean.txt", b"the car engine", "text/plain")}).status_code == 200
+    assert (
+        owner.put(f"/files/{file_id}", files={"file": ("ocean.txt", b"the car engine", "text/plain")}).status_code
+        == 200
+    )
     assert len(pending_jobs_for(runtime, file_id)) == 1
     drain_indexer()
     [result] = owner.get("/search", params={"q": "ocean"}).json()["results"]
@@ -97,7 +112,11 @@ def test_deleting_a_file_removes_its_chunks(owner, drain_indexer):
     gone = upload(owner, "gone.txt", b"cat cat").json()["id"]
     nested = upload(owner, "nested.txt", b"cat bird", folder["id"]).json()["id"]
     drain_indexer()
-    assert {item["documentId"] for item in owner.get("/search", params={"q": "cat"}).json()["results"]} == {kept, gone, nested}
+    assert {item["documentId"] for item in owner.get("/search", params={"q": "cat"}).json()["results"]} == {
+        kept,
+        gone,
+        nested,
+    }
 
     assert owner.delete(f"/files/{gone}").status_code == 200
     assert vectors.chunk_count(owner.user_id, gone) == 0
@@ -151,7 +170,9 @@ def test_index_refuses_a_wrong_job_leaser_or_document_and_writes_nothing(owner, 
     assert_error(runtime.post("/index", json={**body, "jobId": "no-such-job"}), 404)
     assert_error(runtime.post("/index", json={**body, "leaserId": ""}), 400)
     assert_error(runtime.post("/index", json={**body, "id": "another-document"}), 400)
-    assert vectors.chunk_count(owner.user_id, file_id) == 0 and vectors.chunk_count(owner.user_id, "another-document") == 0
+    assert (
+        vectors.chunk_count(owner.user_id, file_id) == 0 and vectors.chunk_count(owner.user_id, "another-document") == 0
+    )
     assert embedder.embedded == []  # refused before the backend was asked
     runtime.patch(f"/jobs/{job['id']}/failed", json={"leaserId": "external-2"})
     drain_indexer()
@@ -163,8 +184,10 @@ def test_index_refuses_an_expired_lease_and_the_job_returns_to_the_indexer(owner
     job = lease_job_of(runtime, file_id, "slow-worker", duration="3s")
     assert drain_indexer() == 1  # the upload's wake-up: the job is leased, nothing to do
     time.sleep(max(0.0, leased_at + 3.2 - time.monotonic()))
-    late = runtime.post("/index", json={"id": file_id, "chunks": ["dog"], "jobId": job["id"], "leaserId": "slow-worker",
-                                        "replace": True})
+    late = runtime.post(
+        "/index",
+        json={"id": file_id, "chunks": ["dog"], "jobId": job["id"], "leaserId": "slow-worker", "replace": True},
+    )
     assert_error(late, 409)
     assert vectors.chunk_count(owner.user_id, file_id) == 0
     # the lease-expiry tick returns the job to the queue and wakes the indexer, which indexes the file

@@ -30,8 +30,9 @@ def post_to_s3(upload_form, content, filename="blob"):
 
 def test_presigned_upload_creates_the_file_only_once_the_object_exists(runtime, folder):
     content = b"a large report " * 10
-    announced = runtime.post("/files", json={"name": "big.txt", "parentId": folder["id"], "size": len(content),
-                                             "contentType": "text/plain"})
+    announced = runtime.post(
+        "/files", json={"name": "big.txt", "parentId": folder["id"], "size": len(content), "contentType": "text/plain"}
+    )
     assert announced.status_code == 201, announced.text
     body = announced.json()
     assert FILE_FIELDS <= set(body) and body["status"] == "pending" and body["size"] == len(content)
@@ -67,7 +68,9 @@ def test_presigned_replace_and_redirected_download(runtime, folder, inline_limit
     fetched = httpx.get(redirected.headers["location"])
     assert fetched.status_code == 200 and fetched.content == content
     assert "r.bin" in fetched.headers["content-disposition"]
-    skipped = httpx.get(runtime.get(f"/files/{file_id}/download", params={"skip": "true"}, follow_redirects=False).headers["location"])
+    skipped = httpx.get(
+        runtime.get(f"/files/{file_id}/download", params={"skip": "true"}, follow_redirects=False).headers["location"]
+    )
     assert skipped.content == content and "content-disposition" not in skipped.headers
 
 
@@ -77,12 +80,18 @@ def test_inline_bodies_over_the_threshold_are_refused_with_the_contract_error(ru
     assert "presigned" in refused.json()["error"]["message"]
     file_id = upload(runtime, "ok.bin", b"x", folder["id"]).json()["id"]
     assert_error(runtime.put(f"/files/{file_id}", files={"file": ("ok.bin", b"y" * 2000)}), 413, "use_presigned_upload")
-    assert [item["name"] for item in runtime.get("/files", params={"path": folder["path"]}).json()] == [folder["name"], "ok.bin"]
+    assert [item["name"] for item in runtime.get("/files", params={"path": folder["path"]}).json()] == [
+        folder["name"],
+        "ok.bin",
+    ]
 
 
 def test_presigned_announcements_are_validated(runtime, folder):
-    assert_error(runtime.post("/files", json={"name": "x", "parentId": folder["id"], "size": 101 * 1024 * 1024}), 413,
-                 "file_size_limit_exceeded")
+    assert_error(
+        runtime.post("/files", json={"name": "x", "parentId": folder["id"], "size": 101 * 1024 * 1024}),
+        413,
+        "file_size_limit_exceeded",
+    )
     assert_error(runtime.post("/files", json={"name": "x", "parentId": folder["id"], "size": 0}), 400)
     assert_error(runtime.post("/files", json={"name": "x", "parentId": folder["id"]}), 400)
     assert_error(runtime.post("/files", json={"name": "x", "parentId": "no-such-folder", "size": 3}), 404)
@@ -93,8 +102,16 @@ def test_presigned_announcements_are_validated(runtime, folder):
 def test_a_declared_sha256_is_enforced_by_s3_and_checked_at_completion(runtime, folder):
     content, other = b"checked content " * 8, b"CHECKED CONTENT " * 8
     declared = hashlib.sha256(content).hexdigest()
-    announced = runtime.post("/files", json={"name": "sum.txt", "parentId": folder["id"], "size": len(content),
-                                             "contentType": "text/plain", "sha256": declared.upper()})
+    announced = runtime.post(
+        "/files",
+        json={
+            "name": "sum.txt",
+            "parentId": folder["id"],
+            "size": len(content),
+            "contentType": "text/plain",
+            "sha256": declared.upper(),
+        },
+    )
     assert announced.status_code == 201, announced.text
     body, file_id = announced.json(), announced.json()["id"]
     assert post_to_s3(body["upload"], other).status_code == 400  # same size, other digest: S3 refuses it (BadDigest)
@@ -117,8 +134,7 @@ def test_a_declared_sha256_is_enforced_by_s3_and_checked_at_completion(runtime, 
 def test_a_replace_with_the_wrong_sha256_leaves_the_old_content(runtime, folder):
     file_id = upload(runtime, "keep.txt", b"old", folder["id"]).json()["id"]
     announced = runtime.put(f"/files/{file_id}", json={"size": 3, "sha256": hashlib.sha256(b"new").hexdigest()})
-    aws.client("s3").put_object(
-        Bucket=tree.bucket(), Key=announced.json()["upload"]["fields"]["key"], Body=b"bad")
+    aws.client("s3").put_object(Bucket=tree.bucket(), Key=announced.json()["upload"]["fields"]["key"], Body=b"bad")
     assert_error(runtime.post(f"/files/{file_id}/complete"), 400, "checksum_mismatch")
     assert runtime.get(f"/files/{file_id}/download").content == b"old"
 
@@ -130,7 +146,9 @@ def test_a_malformed_sha256_is_a_400_before_anything_is_pending(runtime, folder,
 
 
 def tags_of(key):
-    return {tag["Key"]: tag["Value"] for tag in aws.client("s3").get_object_tagging(Bucket=tree.bucket(), Key=key)["TagSet"]}
+    return {
+        tag["Key"]: tag["Value"] for tag in aws.client("s3").get_object_tagging(Bucket=tree.bucket(), Key=key)["TagSet"]
+    }
 
 
 def announce_and_upload(runtime, folder, name, content=b"pending content"):
@@ -143,8 +161,12 @@ def backdate(file_id, seconds):
     """As if the upload had been announced `seconds` earlier."""
     pending = FileUploadRecord.get(upload_key(file_id), "META")
     expires = int(pending.expires_at_epoch) - seconds
-    pending.update(actions=[FileUploadRecord.expires_at_epoch.set(expires),
-                            FileUploadRecord.gsi1sk.set(presigned.expiry_sort_key(expires, file_id))])
+    pending.update(
+        actions=[
+            FileUploadRecord.expires_at_epoch.set(expires),
+            FileUploadRecord.gsi1sk.set(presigned.expiry_sort_key(expires, file_id)),
+        ]
+    )
 
 
 def test_an_uploaded_object_is_tagged_pending_until_its_upload_completes(runtime, folder):
@@ -190,13 +212,22 @@ def test_a_form_posted_again_after_completion_changes_nothing(runtime, folder, i
     """The attack: keep the form, complete with harmless content, then post other content (and the
     pending tag, which the lifecycle acts on) through the same form before it expires."""
     original, other = b"A" * 2048, b"B" * 2048
-    announced = runtime.post("/files", json={"name": "kept.bin", "parentId": folder["id"], "size": len(original)}).json()
+    announced = runtime.post(
+        "/files", json={"name": "kept.bin", "parentId": folder["id"], "size": len(original)}
+    ).json()
     assert post_to_s3(announced["upload"], original).status_code in (200, 201, 204)
     file_id, key = announced["id"], announced["upload"]["fields"]["key"]
     assert runtime.post(f"/files/{file_id}/complete").status_code == 200
-    assert post_to_s3(announced["upload"], other).status_code in (200, 201, 204)  # S3 accepts it: forms can't be revoked
+    assert post_to_s3(announced["upload"], other).status_code in (
+        200,
+        201,
+        204,
+    )  # S3 accepts it: forms can't be revoked
 
-    assert httpx.get(runtime.get(f"/files/{file_id}/download", follow_redirects=False).headers["location"]).content == original
+    assert (
+        httpx.get(runtime.get(f"/files/{file_id}/download", follow_redirects=False).headers["location"]).content
+        == original
+    )
     assert tree.read_content(file_id)[1] == original
     pinned = tree.get_node(file_id, tree.FILE).blob_version
     assert aws.client("s3").get_object_tagging(Bucket=tree.bucket(), Key=key, VersionId=pinned)["TagSet"] == []

@@ -16,7 +16,9 @@ CORPUS = {
 
 def index_corpus(client):
     for document_id, chunks in CORPUS.items():
-        response = client.post("/index", json={"id": document_id, "chunks": chunks, "jobId": "", "leaserId": "", "replace": False})
+        response = client.post(
+            "/index", json={"id": document_id, "chunks": chunks, "jobId": "", "leaserId": "", "replace": False}
+        )
         assert response.status_code == 200, response.text
 
 
@@ -62,7 +64,11 @@ def test_replace_is_needed_to_reindex(searcher):
     assert [(item["documentId"], item["text"]) for item in results] == [("sea", "tree")]
     shorter = searcher.post("/index", json={"id": "pets", "chunks": ["bird"], "replace": True})
     assert shorter.json()["vectors"] == ["pets#0"]
-    pets = [item for item in searcher.get("/search", params={"q": "cat dog bird"}).json()["results"] if item["documentId"] == "pets"]
+    pets = [
+        item
+        for item in searcher.get("/search", params={"q": "cat dog bird"}).json()["results"]
+        if item["documentId"] == "pets"
+    ]
     assert [item["text"] for item in pets] == ["bird"]
 
 
@@ -71,19 +77,34 @@ def test_expand_files_adds_the_file_metadata(searcher, runtime, folder):
     assert searcher.post("/index", json={"id": file_id, "chunks": ["dog dog"]}).status_code == 200
     result = searcher.get("/search", params={"q": "dog", "topk": "1", "expand": "files"}).json()["results"][0]
     assert result["documentId"] == file_id and result["file"] is None  # the admin's file, not shared with the searcher
-    shared = runtime.post("/access-control", json={"identity": searcher.get("/ui/me").json()["id"], "resource": f"files#{file_id}", "permission": "view"})
+    shared = runtime.post(
+        "/access-control",
+        json={"identity": searcher.get("/ui/me").json()["id"], "resource": f"files#{file_id}", "permission": "view"},
+    )
     assert shared.status_code == 201, shared.text
     result = searcher.get("/search", params={"q": "dog", "topk": "1", "expand": "files"}).json()["results"][0]
     assert result["file"]["name"] == "notes.txt"
 
 
 def test_bad_input_is_400_and_writes_nothing(searcher, embedder):
-    for body in ({}, {"id": "x"}, {"id": "x", "chunks": []}, {"id": "x", "chunks": ["ok", " "]}, {"id": "a#b", "chunks": ["x"]},
-                 {"id": "x", "chunks": [3]}):
+    for body in (
+        {},
+        {"id": "x"},
+        {"id": "x", "chunks": []},
+        {"id": "x", "chunks": ["ok", " "]},
+        {"id": "a#b", "chunks": ["x"]},
+        {"id": "x", "chunks": [3]},
+    ):
         assert_error(searcher.post("/index", json=body), 400)
     assert embedder.embedded == []
-    for params in ({}, {"q": "x", "topk": "0"}, {"q": "x", "topk": "many"}, {"q": "x", "radius": "-1"},
-                   {"q": "x", "epsilon": "nan"}, {"q": "x", "expand": "users"}):
+    for params in (
+        {},
+        {"q": "x", "topk": "0"},
+        {"q": "x", "topk": "many"},
+        {"q": "x", "radius": "-1"},
+        {"q": "x", "epsilon": "nan"},
+        {"q": "x", "expand": "users"},
+    ):
         assert_error(searcher.get("/search", params=params), 400)
     assert searcher.get("/keywords").json() == []
 

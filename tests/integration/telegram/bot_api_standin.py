@@ -35,9 +35,18 @@ class StandInBotApi(StandInServer):
         """A Telegram user writes to the bot; returns the update's id."""
         with self.lock:
             update_id = next(self._ids)
-            self.bots[token].append({"update_id": update_id, "message": {
-                "message_id": update_id * 10, "date": int(time.time()), "text": text,
-                "chat": {"id": chat_id, "type": "private"}, "from": {"id": chat_id, "is_bot": False, "first_name": "Ada"}}})
+            self.bots[token].append(
+                {
+                    "update_id": update_id,
+                    "message": {
+                        "message_id": update_id * 10,
+                        "date": int(time.time()),
+                        "text": text,
+                        "chat": {"id": chat_id, "type": "private"},
+                        "from": {"id": chat_id, "is_bot": False, "first_name": "Ada"},
+                    },
+                }
+            )
         return update_id
 
     def answers_to(self, token: str) -> list[str]:
@@ -65,8 +74,22 @@ class StandInBotApi(StandInServer):
                 if not body.get("text"):
                     return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
                 reply_to = (body.get("reply_parameters") or {}).get("message_id")
-                self.sent.append({"token": token, "chat_id": body["chat_id"], "text": body["text"], "reply_to": reply_to,
-                                  "at": time.monotonic()})
-                return 200, {"ok": True, "result": {"message_id": next(self._ids), "date": int(time.time()),
-                                                    "chat": {"id": body["chat_id"], "type": "private"}, "text": body["text"]}}
+                self.sent.append(
+                    {
+                        "token": token,
+                        "chat_id": body["chat_id"],
+                        "text": body["text"],
+                        "reply_to": reply_to,
+                        "at": time.monotonic(),
+                    }
+                )
+                return 200, {
+                    "ok": True,
+                    "result": {
+                        "message_id": next(self._ids),
+                        "date": int(time.time()),
+                        "chat": {"id": body["chat_id"], "type": "private"},
+                        "text": body["text"],
+                    },
+                }
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}

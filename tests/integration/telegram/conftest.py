@@ -11,16 +11,26 @@ from fastapi.testclient import TestClient
 from tests.integration.chains.stand_ins import StandInLLM
 from tests.integration.telegram.bot_api_standin import StandInBotApi
 
-CHAT_CHAIN = {"description": "telegram chat", "tasks": [
-    {"id": "chat", "handler": "model_execution", "execute_config": {"model": "stand-in"},
-     "transition": {"branches": [{"operator": "default", "goto": "end"}]}}]}
+CHAT_CHAIN = {
+    "description": "telegram chat",
+    "tasks": [
+        {
+            "id": "chat",
+            "handler": "model_execution",
+            "execute_config": {"model": "stand-in"},
+            "transition": {"branches": [{"operator": "default", "goto": "end"}]},
+        }
+    ],
+}
 
 
 @pytest.fixture
 def runtime(admin_api_key):
     from functions.family_app import build_family_app
 
-    with TestClient(build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}) as client:
+    with TestClient(
+        build_family_app("runtime"), raise_server_exceptions=False, headers={"X-API-Key": admin_api_key}
+    ) as client:
         yield client
 
 

@@ -63,7 +63,11 @@ def test_a_failed_send_keeps_the_update_and_the_retry_answers_it_once(runtime, b
     bot_api.failures.append(("sendMessage", 429, "Too Many Requests: retry after 1"))
     assert poll(body["id"]) == "error"
     stored = runtime.get(f"/telegram-frontends/{body['id']}").json()
-    assert stored["lastOffset"] == 0 and "sendMessage" in stored["lastError"] and "Too Many Requests" in stored["lastError"]
+    assert (
+        stored["lastOffset"] == 0
+        and "sendMessage" in stored["lastError"]
+        and "Too Many Requests" in stored["lastError"]
+    )
     assert bot_api.answers_to(token) == []
 
     assert poll(body["id"]) == "active"
@@ -131,8 +135,14 @@ def test_the_scheduled_worker_polls_the_due_frontends(runtime, bot_api, llm, fro
     assert local_stack.dispatchers.deliver_once(sqs, queue, url, arn) == 1
     assert bot_api.answers_to(token) == ["echo: via the schedule"]
     assert runtime.get(f"/telegram-frontends/{body['id']}").json()["status"] == "active"
-    assert int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-               ["Attributes"]["ApproximateNumberOfMessages"]) == 0
+    assert (
+        int(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
+        == 0
+    )
 
 
 def test_a_new_token_waits_for_a_successful_poll(runtime, bot_api, llm, frontend):
@@ -145,4 +155,8 @@ def test_a_new_token_waits_for_a_successful_poll(runtime, bot_api, llm, frontend
     bot_api.user_says(new_token, "new bot")
     assert poll(body["id"]) == "active" and bot_api.answers_to(new_token) == ["echo: new bot"]
     paused = runtime.put(f"/telegram-frontends/{body['id']}", json={"status": "paused"}).json()
-    assert runtime.put(f"/telegram-frontends/{body['id']}", json={"botToken": token}).json()["status"] == paused["status"] == "paused"
+    assert (
+        runtime.put(f"/telegram-frontends/{body['id']}", json={"botToken": token}).json()["status"]
+        == paused["status"]
+        == "paused"
+    )

@@ -61,14 +61,26 @@ class AgentUnderTest:
     """An AgentContext with a live loopback listener; mount a component, tick it by hand."""
 
     def __init__(self, state_dir: Path, api: ScriptedApi, **config: Any) -> None:
-        settings = AgentConfig(credential="agent-credential", gpufarm_url=f"{API}/gpufarm", mlworker_url=f"{API}/mlworker",
-                               host="127.0.0.1", poll_s=0, state_dir=state_dir, **config)
+        settings = AgentConfig(
+            credential="agent-credential",
+            gpufarm_url=f"{API}/gpufarm",
+            mlworker_url=f"{API}/mlworker",
+            host="127.0.0.1",
+            poll_s=0,
+            state_dir=state_dir,
+            **config,
+        )
         self.listener = Listener("127.0.0.1", 0, LoadMeter(8), lambda: {"status": "ok"})
         threading.Thread(target=self.listener.serve_forever, daemon=True).start()
         self.ctx = AgentContext(
-            config=settings, api=ControlPlane(settings, transport=httpx.MockTransport(api.handle)),
-            runner=ProcessRunner(), inventory=Inventory.detect("0", 2, 4), instance_id="i-test", worker_id="worker-test",
-            url=f"http://127.0.0.1:{self.listener.port}", state_dir=state_dir,
+            config=settings,
+            api=ControlPlane(settings, transport=httpx.MockTransport(api.handle)),
+            runner=ProcessRunner(),
+            inventory=Inventory.detect("0", 2, 4),
+            instance_id="i-test",
+            worker_id="worker-test",
+            url=f"http://127.0.0.1:{self.listener.port}",
+            state_dir=state_dir,
         )
 
     def mount(self, component: Component) -> Component:

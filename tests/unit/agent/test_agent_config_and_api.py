@@ -17,7 +17,12 @@ def test_environment_and_flags(monkeypatch, tmp_path):
     monkeypatch.setenv("AIPLANE_AGENT_GPUS", "4")
     config = parse_args(["--state-dir", str(tmp_path), "--runner", "process"])
     assert (config.credential, config.mlworker_url, config.gpufarm_url, config.gpus, config.runner) == (
-        "cred", "https://ml.example/prod", None, "4", "process")
+        "cred",
+        "https://ml.example/prod",
+        None,
+        "4",
+        "process",
+    )
     monkeypatch.delenv("AIPLANE_MLWORKER_URL")
     with pytest.raises(SystemExit):
         parse_args(["--credential", "c"])  # no API at all
@@ -59,8 +64,16 @@ def test_each_family_gets_its_credential_header_and_errors_raise():
             return httpx.Response(409, json={"error": "stale", "code": "CONFLICT"})
         return httpx.Response(200, json={"ok": True})
 
-    config = parse_args(["--credential", "k", "--api-url", "http://127.0.0.1:1/gpufarm", "--mlworker-url",
-                         "http://127.0.0.1:1/mlworker"])
+    config = parse_args(
+        [
+            "--credential",
+            "k",
+            "--api-url",
+            "http://127.0.0.1:1/gpufarm",
+            "--mlworker-url",
+            "http://127.0.0.1:1/mlworker",
+        ]
+    )
     api = ControlPlane(config, transport=httpx.MockTransport(answer))
     api.gpufarm_heartbeat("i-1", {"load": 0})
     assert api.lease("w-1") is None

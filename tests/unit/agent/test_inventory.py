@@ -24,7 +24,12 @@ def test_h100_box_from_nvidia_smi_q_x():
 def test_a100_box_from_the_csv_query():
     gpus = parse_nvidia_smi_csv((SAMPLES / "nvidia-smi-query-gpu-8xA100.csv").read_text())
     assert len(gpus) == 8 and {gpu.name for gpu in gpus} == {"NVIDIA A100-SXM4-80GB"}
-    assert (gpus[6].memory_mib, gpus[6].memory_used_mib, gpus[6].utilization, gpus[6].temperature_c) == (81920, 77800, 1.0, 67)
+    assert (gpus[6].memory_mib, gpus[6].memory_used_mib, gpus[6].utilization, gpus[6].temperature_c) == (
+        81920,
+        77800,
+        1.0,
+        67,
+    )
     assert gpus[0].driver_version == "535.183.01"
 
 
@@ -33,18 +38,26 @@ def fake_nvidia_smi(tmp_path: Path, xml: str | None, csv: str) -> str:
     (tmp_path / "gpus.xml").write_text(xml or "")
     (tmp_path / "gpus.csv").write_text(csv)
     script = tmp_path / "nvidia-smi"
-    xml_branch = f'cat {tmp_path}/gpus.xml; exit 0' if xml else "exit 9"
+    xml_branch = f"cat {tmp_path}/gpus.xml; exit 0" if xml else "exit 9"
     script.write_text(f'#!/bin/sh\nif [ "$1" = "-q" ]; then {xml_branch}; fi\ncat {tmp_path}/gpus.csv\n')
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return f"{tmp_path}:/usr/bin:/bin"
 
 
 def test_detect_prefers_the_xml_and_falls_back_to_csv(tmp_path, monkeypatch):
-    xml, csv = (SAMPLES / "nvidia-smi-q-x-8xH100.xml").read_text(), (SAMPLES / "nvidia-smi-query-gpu-8xA100.csv").read_text()
+    xml, csv = (
+        (SAMPLES / "nvidia-smi-q-x-8xH100.xml").read_text(),
+        (SAMPLES / "nvidia-smi-query-gpu-8xA100.csv").read_text(),
+    )
     monkeypatch.setenv("PATH", fake_nvidia_smi(tmp_path, xml, csv))
     host = Inventory.detect("auto", cpus=64, memory=1024)
     assert host.gpu_slots == 8 and host.gpu_type == "NVIDIA H100 80GB HBM3"
-    assert host.capabilities() == {"gpu_count": 8, "cpu_cores": 64, "memory_gb": 1024, "gpu_type": "NVIDIA H100 80GB HBM3"}
+    assert host.capabilities() == {
+        "gpu_count": 8,
+        "cpu_cores": 64,
+        "memory_gb": 1024,
+        "gpu_type": "NVIDIA H100 80GB HBM3",
+    }
     assert round(host.gpu_utilization(), 4) == round((97 + 95 + 100 + 43 + 12) / 800, 4)
     monkeypatch.setenv("PATH", fake_nvidia_smi(tmp_path, None, csv))
     assert inventory.detect_gpus()[0].name == "NVIDIA A100-SXM4-80GB"

@@ -21,8 +21,14 @@ def state_path(service_id: str) -> str:
 
 
 def service(service_id: str, status: str = "starting") -> dict:
-    return {"id": service_id, "name": "notebook", "status": status, "token": TOKEN, "created_at": "2026-12-01T00:00:00Z",
-            "image": "jupyter/pytorch:latest"}
+    return {
+        "id": service_id,
+        "name": "notebook",
+        "status": status,
+        "token": TOKEN,
+        "created_at": "2026-12-01T00:00:00Z",
+        "image": "jupyter/pytorch:latest",
+    }
 
 
 @pytest.fixture
@@ -87,8 +93,9 @@ def test_a_server_that_cannot_start_is_reported_as_error_with_the_reason(agent, 
 
 def test_without_jupyter_server_the_plugin_is_unhealthy(services, monkeypatch):
     monkeypatch.setattr(jupyter.importlib.util, "find_spec", lambda name: None)
-    assert services.plugin_health() == {"jupyter": {"status": "unhealthy",
-                                                    "error": "jupyter-server is not installed on this worker"}}
+    assert services.plugin_health() == {
+        "jupyter": {"status": "unhealthy", "error": "jupyter-server is not installed on this worker"}
+    }
 
 
 def test_a_running_service_without_its_server_is_an_error(agent, api, services):

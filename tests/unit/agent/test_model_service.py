@@ -37,8 +37,16 @@ def artifact():
 
 
 def assignment(model_id: str, url: str, model_format: str = "onnx") -> dict:
-    return {"model_id": model_id, "name": model_id, "format": model_format, "version": "1.0.0", "status": "loading",
-            "size_bytes": 1, "gpu_required": False, "download_url": url}
+    return {
+        "model_id": model_id,
+        "name": model_id,
+        "format": model_format,
+        "version": "1.0.0",
+        "status": "loading",
+        "size_bytes": 1,
+        "gpu_required": False,
+        "download_url": url,
+    }
 
 
 def test_an_assigned_onnx_model_is_served_and_predicts_its_real_outputs(agent, api, artifact):
@@ -51,8 +59,10 @@ def test_an_assigned_onnx_model_is_served_and_predicts_its_real_outputs(agent, a
 
     answer = httpx.post(endpoint, json={"inputs": {"x": [[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]]}, "parameters": {}})
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"outputs": {"y": [[3.0, 5.0, 7.0], [1.0, -1.0, 2.0]]},
-                             "metadata": {"runtime": "onnxruntime", "provider": "CPUExecutionProvider", "used_gpu": False}}
+    assert answer.json() == {
+        "outputs": {"y": [[3.0, 5.0, 7.0], [1.0, -1.0, 2.0]]},
+        "metadata": {"runtime": "onnxruntime", "provider": "CPUExecutionProvider", "used_gpu": False},
+    }
     single = httpx.post(endpoint, json={"inputs": [[10.0, 20.0, 30.0]]})  # one input: the list itself
     assert single.json()["outputs"] == {"y": [[21.0, 41.0, 61.0]]}
 

@@ -41,7 +41,9 @@ def test_memory_limit_without_a_cgroup_is_an_rlimit(tmp_path):
     run = runner.start(spec(tmp_path, hog, memory_gb=1, cpu=1))
     assert run.limits == "rlimit"
     assert run.wait(30) != 0 and "MemoryError" in (tmp_path / "log").read_text()
-    affinity = runner.start(spec(tmp_path, [sys.executable, "-c", "import os; print(len(os.sched_getaffinity(0)))"], cpu=1))
+    affinity = runner.start(
+        spec(tmp_path, [sys.executable, "-c", "import os; print(len(os.sched_getaffinity(0)))"], cpu=1)
+    )
     assert affinity.wait(10) == 0 and (tmp_path / "log").read_text().splitlines()[-1] == "1"
 
 
@@ -50,14 +52,16 @@ def test_cgroup_leaf_gets_the_task_limits(tmp_path, monkeypatch):
     own = "system.slice/aiplane-gpu-agent.service"
     (root / own).mkdir(parents=True)
     (root / "cgroup.controllers").write_text("cpu memory")
-    monkeypatch.setattr("aiplane_agent.runners.process.Path.read_text",
-                        lambda self, *a, **k: f"0::/{own}\n" if str(self) == "/proc/self/cgroup" else open(self).read())
+    monkeypatch.setattr(
+        "aiplane_agent.runners.process.Path.read_text",
+        lambda self, *a, **k: f"0::/{own}\n" if str(self) == "/proc/self/cgroup" else open(self).read(),
+    )
     tree = CgroupTree(root=root)
     assert tree.base == root / own
     assert (root / own / "agent" / "cgroup.procs").read_text() == str(os.getpid())
     assert (root / own / "cgroup.subtree_control").read_text() == "+cpu +memory"
     leaf = tree.leaf(spec(tmp_path, ["true"], cpu=2, memory_gb=4))
-    assert (leaf / "memory.max").read_text() == str(4 * 1024 ** 3) and (leaf / "cpu.max").read_text() == "200000 100000"
+    assert (leaf / "memory.max").read_text() == str(4 * 1024**3) and (leaf / "cpu.max").read_text() == "200000 100000"
 
 
 def test_stop_kills_the_whole_process_group(tmp_path):
@@ -80,11 +84,22 @@ def test_stop_kills_the_whole_process_group(tmp_path):
 
 
 def test_container_command_uses_the_nvidia_runtime_granted_devices_and_limits(tmp_path):
-    command = run_command(spec(tmp_path, ["python", "train.py"], cpu=8, memory_gb=64, gpu_indices=(2, 5),
-                               env={"AIPLANE_WORKER_ID": "w-1"}, image="pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"),
-                          default_image="nvidia/cuda:12.4.1-runtime-ubuntu22.04")
+    command = run_command(
+        spec(
+            tmp_path,
+            ["python", "train.py"],
+            cpu=8,
+            memory_gb=64,
+            gpu_indices=(2, 5),
+            env={"AIPLANE_WORKER_ID": "w-1"},
+            image="pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime",
+        ),
+        default_image="nvidia/cuda:12.4.1-runtime-ubuntu22.04",
+    )
     assert command[:2] == ["docker", "run"] and "--rm" in command
-    assert command[command.index("--runtime") + 1] == "nvidia" and command[command.index("--gpus") + 1] == '"device=2,5"'
+    assert (
+        command[command.index("--runtime") + 1] == "nvidia" and command[command.index("--gpus") + 1] == '"device=2,5"'
+    )
     assert "CUDA_VISIBLE_DEVICES=2,5" in command
     assert command[command.index("--cpus") + 1] == "8" and command[command.index("--memory") + 1] == "64g"
     assert f"{tmp_path / 'work'}:/workspace" in command and command[command.index("-w") + 1] == "/workspace"
@@ -107,12 +122,24 @@ def test_a_host_that_requires_containers_never_falls_back_to_processes(monkeypat
     with pytest.raises(RunnerUnavailable, match="container runner is required"):
         choose_runner(required)
     with pytest.raises(RunnerUnavailable):  # not even when told to use it: docker must answer
-        choose_runner(AgentConfig(credential="c", mlworker_url="http://127.0.0.1:1", require_container=True,
-                                  runner="container"))
+        choose_runner(
+            AgentConfig(credential="c", mlworker_url="http://127.0.0.1:1", require_container=True, runner="container")
+        )
     # The agent itself refuses to start (systemd retries), before it opens its listener.
     with pytest.raises(SystemExit) as refused:
-        agent.main(["--credential", "c", "--mlworker-url", "http://127.0.0.1:1", "--require-container",
-                    "--state-dir", str(tmp_path / "state"), "--port", "0"])
+        agent.main(
+            [
+                "--credential",
+                "c",
+                "--mlworker-url",
+                "http://127.0.0.1:1",
+                "--require-container",
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--port",
+                "0",
+            ]
+        )
     assert refused.value.code == 2 and not (tmp_path / "state").exists()
     monkeypatch.setattr(container_module, "docker_with_nvidia", lambda: True)
     assert isinstance(choose_runner(required), ContainerRunner)

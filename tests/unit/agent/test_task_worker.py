@@ -51,10 +51,24 @@ class ScriptedApi:
 
 
 def worker(tmp_path: Path, api: ScriptedApi) -> TaskWorker:
-    config = AgentConfig(credential="c", mlworker_url="http://127.0.0.1:1", state_dir=tmp_path, heartbeat_s=0.05,
-                         poll_s=0.05, task_grace_s=1)
-    ctx = AgentContext(config=config, api=api, runner=ProcessRunner(), inventory=Inventory([], 2, 2, 4),
-                       instance_id="i-1", worker_id="w-1", url="http://127.0.0.1:1", state_dir=tmp_path)
+    config = AgentConfig(
+        credential="c",
+        mlworker_url="http://127.0.0.1:1",
+        state_dir=tmp_path,
+        heartbeat_s=0.05,
+        poll_s=0.05,
+        task_grace_s=1,
+    )
+    ctx = AgentContext(
+        config=config,
+        api=api,
+        runner=ProcessRunner(),
+        inventory=Inventory([], 2, 2, 4),
+        instance_id="i-1",
+        worker_id="w-1",
+        url="http://127.0.0.1:1",
+        state_dir=tmp_path,
+    )
     return TaskWorker(ctx)
 
 
@@ -136,8 +150,17 @@ def test_leases_left_by_a_previous_run_are_reported_failed(tmp_path):
     api = ScriptedApi()
     component = worker(tmp_path, api)
     component.tick(component.ctx)
-    assert api.reports == [("t-old", {"worker_id": "w-1", "status": "failed", "fencing_token": 3,
-                                      "error": "the agent restarted while the task ran"})]
+    assert api.reports == [
+        (
+            "t-old",
+            {
+                "worker_id": "w-1",
+                "status": "failed",
+                "fencing_token": 3,
+                "error": "the agent restarted while the task ran",
+            },
+        )
+    ]
     assert not left.exists()
 
 
@@ -152,6 +175,8 @@ def test_no_entrypoint_fails_the_task_with_the_reason(tmp_path):
 def test_heartbeats_carry_what_the_components_check_of_their_plugins(tmp_path):
     api = ScriptedApi()
     component = worker(tmp_path, api)
-    component.ctx.plugin_health = lambda: {"jupyter": {"status": "unhealthy", "error": "jupyter-server is not installed"}}
+    component.ctx.plugin_health = lambda: {
+        "jupyter": {"status": "unhealthy", "error": "jupyter-server is not installed"}
+    }
     run_until(component, lambda: api.plugins)
     assert api.plugins[0] == {"jupyter": {"status": "unhealthy", "error": "jupyter-server is not installed"}}

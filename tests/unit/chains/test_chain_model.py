@@ -23,20 +23,51 @@ def test_bad_durations(text):
 
 def test_templates_look_values_up_and_never_execute():
     variables = {"input": "hi", "task": {"status": "ok", "items": [1, 2]}, "flag": True}
-    assert render("{{.input}} / {{ .task.status }} / {{.task.items.1}} / {{.flag}} / {{.missing}}", variables) == "hi / ok / 2 / true / "
-    assert render("{{.input.__class__}} {{__import__('os')}} {{ .input | printf }}", variables) == " {{__import__('os')}} {{ .input | printf }}"
+    assert (
+        render("{{.input}} / {{ .task.status }} / {{.task.items.1}} / {{.flag}} / {{.missing}}", variables)
+        == "hi / ok / 2 / true / "
+    )
+    assert (
+        render("{{.input.__class__}} {{__import__('os')}} {{ .input | printf }}", variables)
+        == " {{__import__('os')}} {{ .input | printf }}"
+    )
 
 
 def test_every_field_round_trips():
-    raw = {"id": "c", "description": "d", "debug": True, "token_limit": 100, "tasks": [{
-        "id": "t", "description": "x", "handler": "model_execution", "system_instruction": "s",
-        "valid_conditions": {"a": True}, "execute_config": {"model": "m", "models": ["n"], "provider": "p", "providers": ["q"],
-                                                           "temperature": 0.2, "hooks": ["echo"], "hide_tools": ["x"],
-                                                           "pass_clients_tools": True},
-        "hook": {"name": "echo", "tool_name": "echo", "args": {"k": "v"}}, "print": "{{.t}}", "prompt_template": "p",
-        "output_template": "o", "input_var": "input", "compose": {"with_var": "input", "strategy": "override"},
-        "transition": {"on_failure": "t", "branches": [{"operator": "equals", "when": "x", "goto": "end"}]},
-        "timeout": "10s", "retry_on_failure": 2}]}
+    raw = {
+        "id": "c",
+        "description": "d",
+        "debug": True,
+        "token_limit": 100,
+        "tasks": [
+            {
+                "id": "t",
+                "description": "x",
+                "handler": "model_execution",
+                "system_instruction": "s",
+                "valid_conditions": {"a": True},
+                "execute_config": {
+                    "model": "m",
+                    "models": ["n"],
+                    "provider": "p",
+                    "providers": ["q"],
+                    "temperature": 0.2,
+                    "hooks": ["echo"],
+                    "hide_tools": ["x"],
+                    "pass_clients_tools": True,
+                },
+                "hook": {"name": "echo", "tool_name": "echo", "args": {"k": "v"}},
+                "print": "{{.t}}",
+                "prompt_template": "p",
+                "output_template": "o",
+                "input_var": "input",
+                "compose": {"with_var": "input", "strategy": "override"},
+                "transition": {"on_failure": "t", "branches": [{"operator": "equals", "when": "x", "goto": "end"}]},
+                "timeout": "10s",
+                "retry_on_failure": 2,
+            }
+        ],
+    }
     chain = parse_chain(raw)
     dumped = chain.model_dump(mode="json", exclude_none=True)
     assert dumped["tasks"][0] == raw["tasks"][0] and dumped["token_limit"] == 100
@@ -50,12 +81,27 @@ def test_a_non_object_chain_is_rejected():
 
 
 def test_compiled_states():
-    chain = parse_chain({"id": "c", "tasks": [
-        {"id": "a", "handler": "parse_number", "timeout": "2m", "retry_on_failure": 3,
-         "transition": {"on_failure": "b", "branches": [{"operator": "in_range", "when": "1-5", "goto": "b"},
-                                                        {"operator": ">", "when": "5", "goto": "end"}]}},
-        {"id": "b", "handler": "noop"},
-    ]})
+    chain = parse_chain(
+        {
+            "id": "c",
+            "tasks": [
+                {
+                    "id": "a",
+                    "handler": "parse_number",
+                    "timeout": "2m",
+                    "retry_on_failure": 3,
+                    "transition": {
+                        "on_failure": "b",
+                        "branches": [
+                            {"operator": "in_range", "when": "1-5", "goto": "b"},
+                            {"operator": ">", "when": "5", "goto": "end"},
+                        ],
+                    },
+                },
+                {"id": "b", "handler": "noop"},
+            ],
+        }
+    )
     asl = compile_chain(chain, "fn")
     task, route = asl["States"]["Task:a"], asl["States"]["Route:a"]
     assert asl["StartAt"] == "Task:a" and task["Next"] == "Route:a"

@@ -8,8 +8,12 @@ from aiplane.gpufarm import user_data
 
 
 def test_user_data_installs_the_uploaded_artifact_and_runs_it_under_systemd_with_restart():
-    environment = user_data.agent_environment("https://gpu.example/prod", "/p/gpufarm/agent-credentials/ct-1",
-                                              mlworker_url="https://ml.example/prod", worker_id="gpu-ct-1")
+    environment = user_data.agent_environment(
+        "https://gpu.example/prod",
+        "/p/gpufarm/agent-credentials/ct-1",
+        mlworker_url="https://ml.example/prod",
+        worker_id="gpu-ct-1",
+    )
     script = user_data.build(environment, "s3://cdk-assets-bucket/abc123.zip", "us-east-1")
     assert "aws s3 cp --region us-east-1 s3://cdk-assets-bucket/abc123.zip /tmp/aiplane-agent.zip" in script
     assert "zipfile.ZipFile(sys.argv[1]).extractall" in script
@@ -20,14 +24,21 @@ def test_user_data_installs_the_uploaded_artifact_and_runs_it_under_systemd_with
     # The credential is fetched at boot, never written into user data.
     assert "aws ssm get-parameter" in script and "--with-decryption" in script
     assert user_data.parse_environment(script) == environment
-    assert environment["AIPLANE_MLWORKER_URL"] == "https://ml.example/prod" and environment["AIPLANE_WORKER_ID"] == "gpu-ct-1"
+    assert (
+        environment["AIPLANE_MLWORKER_URL"] == "https://ml.example/prod"
+        and environment["AIPLANE_WORKER_ID"] == "gpu-ct-1"
+    )
 
 
 def test_the_agent_on_a_cloud_host_runs_work_in_containers_only(monkeypatch, tmp_path):
     """With the process runner a renter's task would run as the agent's user, beside its environment
     file and contract credential: the environment user data writes makes the agent refuse it."""
-    environment = user_data.agent_environment("https://gpu.example/prod", "/p/gpufarm/agent-credentials/ct-1",
-                                              mlworker_url="https://ml.example/prod", worker_id="gpu-ct-1")
+    environment = user_data.agent_environment(
+        "https://gpu.example/prod",
+        "/p/gpufarm/agent-credentials/ct-1",
+        mlworker_url="https://ml.example/prod",
+        worker_id="gpu-ct-1",
+    )
     script = user_data.build(environment, "s3://cdk-assets-bucket/abc123.zip", "us-east-1")
     written = user_data.parse_environment(script)
     assert written["AIPLANE_AGENT_RUNNER"] == "container" and written["AIPLANE_AGENT_REQUIRE_CONTAINER"] == "true"

@@ -26,7 +26,13 @@ def test_argon2id_hashes_verify_only_the_right_password():
 def test_levels_are_ordered_and_methods_map_to_them():
     assert PERMISSIONS == ("none", "view", "edit", "manage")
     assert LEVEL["none"] < LEVEL[VIEW] < LEVEL[EDIT] < LEVEL[MANAGE]
-    assert [permission_for_method(m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")] == [VIEW, EDIT, EDIT, EDIT, MANAGE]
+    assert [permission_for_method(m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")] == [
+        VIEW,
+        EDIT,
+        EDIT,
+        EDIT,
+        MANAGE,
+    ]
 
 
 def test_the_decoy_hash_costs_what_a_real_hash_costs():

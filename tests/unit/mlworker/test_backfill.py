@@ -24,15 +24,33 @@ T = NOW.timestamp()
 HOUR = 3600.0
 
 
-def node(worker_id: str = "w1", gpu: int = 4, running: tuple = (), holds: tuple = (), owner_id: str | None = None,
-         shared: bool = True) -> Node:
-    return Node(worker_id, Capacity(gpu=gpu, cpu=64, memory_gb=512), tuple(running), tuple(holds),
-                owner_id=owner_id, shared=shared)
+def node(
+    worker_id: str = "w1",
+    gpu: int = 4,
+    running: tuple = (),
+    holds: tuple = (),
+    owner_id: str | None = None,
+    shared: bool = True,
+) -> Node:
+    return Node(
+        worker_id,
+        Capacity(gpu=gpu, cpu=64, memory_gb=512),
+        tuple(running),
+        tuple(holds),
+        owner_id=owner_id,
+        shared=shared,
+    )
 
 
 def task(task_id: str, gpu: int = 1, priority: int = 5, walltime_s: float = HOUR, age_s: float = 0, **fields) -> Demand:
-    return Demand(task_id=task_id, priority=priority, submitted_at=NOW - timedelta(seconds=age_s), gpu=gpu,
-                  walltime_s=walltime_s, **fields)
+    return Demand(
+        task_id=task_id,
+        priority=priority,
+        submitted_at=NOW - timedelta(seconds=age_s),
+        gpu=gpu,
+        walltime_s=walltime_s,
+        **fields,
+    )
 
 
 def running(task_id: str, gpu: int = 1, ends_in: float = HOUR, **fields) -> Running:
@@ -100,7 +118,10 @@ def test_a_user_at_their_gpu_limit_waits_while_others_run():
     queue = [task("alice-more", gpu=1, user_id="alice", age_s=60), task("bob", gpu=1, user_id="bob")]
     limits = Limits(gpus_per_user=2)
     assert plan_lease("w1", cluster, queue, NOW, limits=limits).task_id == "bob"
-    assert plan_lease("w1", cluster, queue, NOW, limits=Limits(gpus_per_user=2, exempt_users=frozenset({"alice"}))).task_id == "alice-more"
+    assert (
+        plan_lease("w1", cluster, queue, NOW, limits=Limits(gpus_per_user=2, exempt_users=frozenset({"alice"}))).task_id
+        == "alice-more"
+    )
 
 
 def test_preemption_takes_gpus_from_lower_priority_preemptible_tasks_only():
@@ -124,8 +145,11 @@ def test_a_users_worker_takes_only_its_owners_tasks_and_a_shared_one_takes_every
 
 
 def test_a_gang_takes_only_workers_that_admit_its_owner():
-    cluster = [node("alice-1", owner_id="alice", shared=False), node("bob-1", owner_id="bob", shared=False),
-               node("pool", owner_id="admin", shared=True)]
+    cluster = [
+        node("alice-1", owner_id="alice", shared=False),
+        node("bob-1", owner_id="bob", shared=False),
+        node("pool", owner_id="admin", shared=True),
+    ]
     gang = [task("alice-gang", gpu=2, node_count=2, user_id="alice")]
     assert plan_lease("alice-1", cluster, gang, NOW).workers == ("alice-1", "pool")
     assert plan_lease("bob-1", cluster, gang, NOW) is None
@@ -134,14 +158,21 @@ def test_a_gang_takes_only_workers_that_admit_its_owner():
 
 
 def test_another_users_head_neither_runs_nor_preempts_on_a_host_it_may_not_use():
-    bobs = node("bob-1", owner_id="bob", shared=False, running=(running("bob-low", 4, priority=1, preemptible=True,
-                                                                          user_id="bob"),))
+    bobs = node(
+        "bob-1",
+        owner_id="bob",
+        shared=False,
+        running=(running("bob-low", 4, priority=1, preemptible=True, user_id="bob"),),
+    )
     urgent = task("alice-urgent", gpu=4, priority=10, user_id="alice")
     assert plan_lease("bob-1", [bobs], [urgent], NOW, limits=Limits(preemption_margin=1)) is None
     alices = node("alice-1", owner_id="alice", shared=False, running=(running("alice-busy", 4, ends_in=HOUR),))
     # alice's waiting task is the head on her host only: a short bob task still backfills bob's own host.
     cluster = [alices, node("bob-2", owner_id="bob", shared=False)]
-    queue = [task("alice-big", gpu=4, user_id="alice", age_s=60), task("bob-long", gpu=4, walltime_s=9 * HOUR, user_id="bob")]
+    queue = [
+        task("alice-big", gpu=4, user_id="alice", age_s=60),
+        task("bob-long", gpu=4, walltime_s=9 * HOUR, user_id="bob"),
+    ]
     assert plan_lease("bob-2", cluster, queue, NOW).task_id == "bob-long"
 
 

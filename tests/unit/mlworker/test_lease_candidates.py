@@ -20,8 +20,9 @@ def test_candidates_are_what_plan_lease_hands_out_one_after_the_other():
 
 def test_a_users_candidates_together_stay_within_their_gpu_limit():
     queue = [task("u1", gpu=2, user_id="u"), task("u2", gpu=2, user_id="u"), task("v1", gpu=2, user_id="v")]
-    found = plan_leases("w1", [node("w1", gpu=8), node("w2", gpu=8)], queue, NOW, limits=Limits(gpus_per_user=2),
-                        count=3)
+    found = plan_leases(
+        "w1", [node("w1", gpu=8), node("w2", gpu=8)], queue, NOW, limits=Limits(gpus_per_user=2), count=3
+    )
     assert [d.task_id for d in found] == ["u1", "v1"]  # racing workers must not start u1 and u2 at once
 
 
@@ -43,5 +44,7 @@ def test_able_workers_take_one_candidate_each_and_a_lone_one_takes_the_head():
     assert picks == {"w1": "0", "w2": "1", "w3": "2"}
     assert spread("w1", candidates, ["w1", "w2", "w3"], slot, 1).task_id == "1"  # lost once: one further
     later = slot + timedelta(seconds=SPREAD_ROTATE_S)
-    assert spread("w3", candidates, ["w1", "w2", "w3"], later, 0).task_id == "0"  # ranks rotate: nobody skips the head for good
+    assert (
+        spread("w3", candidates, ["w1", "w2", "w3"], later, 0).task_id == "0"
+    )  # ranks rotate: nobody skips the head for good
     assert all(spread("w1", candidates, ["w1"], slot, attempt).task_id == "0" for attempt in range(3))

@@ -56,11 +56,15 @@ class Capability(str, Enum):
     EC2_READ = "ec2-read"  # the GPU catalog, spot prices, instance state
     EC2_LAUNCH = "ec2-launch"  # RunInstances from the launch template (the provisioner only)
     EC2_TERMINATE = "ec2-terminate"  # only instances tagged with this environment
-    AGENT_CREDENTIALS = "agent-credentials"  # the contracts' GPU agent credentials in SSM (aiplane.gpufarm.agent_credentials)
+    AGENT_CREDENTIALS = (
+        "agent-credentials"  # the contracts' GPU agent credentials in SSM (aiplane.gpufarm.agent_credentials)
+    )
     API_URL = "api-url"  # the API base URLs published in SSM
     ROTATION = "rotation"  # rotate the rotating secrets
     AUDIT_SIGNING = "audit-signing"  # sign and verify audit digests with the signing keys (by alias)
-    WEBSOCKET_CONNECTIONS = "websocket-connections"  # PostToConnection on the family WebSocket APIs (aiplane.live.sender)
+    WEBSOCKET_CONNECTIONS = (
+        "websocket-connections"  # PostToConnection on the family WebSocket APIs (aiplane.live.sender)
+    )
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_jobs": _api(RUNTIME_TABLE),
     "runtime_telegram": _api(RUNTIME_TABLE, capabilities=(C.TELEGRAM_TOKENS,)),
     # GET /system/services describes every declared resource.
-    "runtime_system": _api(RUNTIME_TABLE,
-                           read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS, *resources.EVENT_BUSES)),
+    "runtime_system": _api(
+        RUNTIME_TABLE, read=(*resources.TABLES, *resources.QUEUES, *resources.BUCKETS, *resources.EVENT_BUSES)
+    ),
     # Circuit events go to the workers' Redis (its URL: appproxy-redis; these functions run in its VPC).
     "appproxy_circuits": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     # Endpoint tokens and /setup permits are signed with the secret shared with the workers.
@@ -128,7 +133,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "appproxy_proxy": _api(APPPROXY_TABLE, read=(APPPROXY_JWT_SECRET, APPPROXY_REDIS_SECRET)),
     "appproxy_workers": _api(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     "appproxy_health": _api(APPPROXY_TABLE),
-    "mlworker_tasks": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS, read=(ARTIFACT_BUCKET,)),  # presigns reads of task logs (task_io)
+    "mlworker_tasks": _api(
+        MLWORKER_TABLE, DOMAIN_EVENT_BUS, read=(ARTIFACT_BUCKET,)
+    ),  # presigns reads of task logs (task_io)
     "mlworker_plugins": _api(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
     # Presigns the workers' log uploads and dataset downloads (aiplane.mlworker.task_io).
     "mlworker_scheduler": _api(MLWORKER_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
@@ -142,8 +149,13 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "gpufarm_auth": _api(GPUFARM_TABLE, read=(RUNTIME_TABLE, ARTIFACT_BUCKET)),
     # POST queues a contract for the provisioner; DELETE terminates. Only the provisioner launches.
     # Agents fetch the models they serve through presigned GETs of the artifacts (aiplane.gpufarm.model_serving).
-    "gpufarm_gpu": _api(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=(*GPU_MARKET_SECRETS, ARTIFACT_BUCKET),
-                        capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS)),
+    "gpufarm_gpu": _api(
+        GPUFARM_TABLE,
+        PROVISIONING_QUEUE,
+        DOMAIN_EVENT_BUS,
+        read=(*GPU_MARKET_SECRETS, ARTIFACT_BUCKET),
+        capabilities=(C.EC2_READ, C.EC2_TERMINATE, C.AGENT_CREDENTIALS),
+    ),
     # Reads contracts (aiplane.gpufarm.contract_states), not their lifecycle: no credentials, no queue.
     "gpufarm_loadbalancer": _api(GPUFARM_TABLE, DOMAIN_EVENT_BUS, read=GPU_MARKET_SECRETS, capabilities=(C.EC2_READ,)),
     "gpufarm_billing": _api(GPUFARM_TABLE),
@@ -155,14 +167,24 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "runtime_downloads": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES),
     "runtime_sync": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, capabilities=(C.PROVIDER_KEYS_READ,)),
     # The chain step runs user chains: models through the gateway, hooks over HTTP; nothing else.
-    "runtime_chain_step": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, ARTIFACT_BUCKET, resources.SPEND_LOG_QUEUE, capabilities=(C.PROVIDER_KEYS_READ,)),
+    "runtime_chain_step": _worker(
+        RUNTIME_TABLE, *GATEWAY_QUEUES, ARTIFACT_BUCKET, resources.SPEND_LOG_QUEUE, capabilities=(C.PROVIDER_KEYS_READ,)
+    ),
     # It fans an event with several triggers out on its own queue, one message per trigger.
-    "runtime_event_triggers": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, DOMAIN_EVENT_BUS, ARTIFACT_BUCKET, resources.EVENT_TRIGGERS_QUEUE,
-                                      resources.SPEND_LOG_QUEUE,
-                                      capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS)),
+    "runtime_event_triggers": _worker(
+        RUNTIME_TABLE,
+        *GATEWAY_QUEUES,
+        DOMAIN_EVENT_BUS,
+        ARTIFACT_BUCKET,
+        resources.EVENT_TRIGGERS_QUEUE,
+        resources.SPEND_LOG_QUEUE,
+        capabilities=(C.PROVIDER_KEYS_READ, C.CHAINS),
+    ),
     "runtime_job_leases": _worker(RUNTIME_TABLE, resources.FILE_INDEXING_QUEUE),  # wakes the indexer for returned jobs
     # Leases indexing jobs, reads the files and embeds their chunks through the gateway.
-    "runtime_indexer": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, read=(ARTIFACT_BUCKET,), capabilities=(C.PROVIDER_KEYS_READ,)),
+    "runtime_indexer": _worker(
+        RUNTIME_TABLE, *GATEWAY_QUEUES, read=(ARTIFACT_BUCKET,), capabilities=(C.PROVIDER_KEYS_READ,)
+    ),
     # LLM gateway metering: virtual keys and spend logs (identity table), the spend-log worker.
     "runtime_keys": _api(),
     "runtime_spend": _worker(IDENTITY_TABLE, resources.SPEND_LOG_QUEUE),
@@ -173,18 +195,32 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "appproxy_route_health": _worker(APPPROXY_TABLE, read=(APPPROXY_REDIS_SECRET,)),
     "mlworker_leases": _worker(MLWORKER_TABLE, DOMAIN_EVENT_BUS),
     # Anchors both audit chains (mlworker events, authentication events) on its schedule.
-    "audit_digests": _worker(MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)),
-    "gpufarm_provisioner": _worker(GPUFARM_TABLE, PROVISIONING_QUEUE, DOMAIN_EVENT_BUS, read=GPU_MARKET_SECRETS,
-                                   capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL)),
+    "audit_digests": _worker(
+        MLWORKER_TABLE, IDENTITY_TABLE, resources.AUDIT_DIGEST_BUCKET, capabilities=(C.AUDIT_SIGNING,)
+    ),
+    "gpufarm_provisioner": _worker(
+        GPUFARM_TABLE,
+        PROVISIONING_QUEUE,
+        DOMAIN_EVENT_BUS,
+        read=GPU_MARKET_SECRETS,
+        capabilities=(C.EC2_READ, C.EC2_LAUNCH, C.EC2_TERMINATE, C.AGENT_CREDENTIALS, C.API_URL),
+    ),
     # Live updates: each family's WebSocket API function ($connect authenticates, the connection is
     # recorded) and the sender that posts status changes to the connections.
     resources.WEBSOCKET_FUNCTION: _api(resources.WEBSOCKET_CONNECTIONS_TABLE),
-    "websocket_sender": _worker(resources.WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)),
+    "websocket_sender": _worker(
+        resources.WEBSOCKET_CONNECTIONS_TABLE, capabilities=(C.WEBSOCKET_CONNECTIONS, C.API_URL)
+    ),
     # Presigned uploads past their expiry: runtime files' and gpufarm models' pending records and objects.
     "upload_sweep": _worker(RUNTIME_TABLE, GPUFARM_TABLE, ARTIFACT_BUCKET, DOMAIN_EVENT_BUS),
     # Telegram bots: reads their tokens, runs the frontends' chat chains (state values offloaded to the bucket).
-    "runtime_telegram_poller": _worker(RUNTIME_TABLE, *GATEWAY_QUEUES, resources.SPEND_LOG_QUEUE, read=(ARTIFACT_BUCKET,),
-                                       capabilities=(C.TELEGRAM_TOKENS_READ, C.CHAINS)),
+    "runtime_telegram_poller": _worker(
+        RUNTIME_TABLE,
+        *GATEWAY_QUEUES,
+        resources.SPEND_LOG_QUEUE,
+        read=(ARTIFACT_BUCKET,),
+        capabilities=(C.TELEGRAM_TOKENS_READ, C.CHAINS),
+    ),
     # Rotates the JWT signing key and the admin API key (see functions/secret_rotation).
     resources.SECRET_ROTATION_FUNCTION: Access(capabilities=frozenset({C.ROTATION})),
 }
@@ -193,18 +229,34 @@ FUNCTION_ACCESS: dict[str, Access] = {
 ROTATED_SECRETS: tuple[resources.Secret, ...] = (JWT_SIGNING_SECRET, ADMIN_API_KEY_SECRET)
 
 # Transactions are authorized item by item (there is no Transact* IAM action).
-_TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
-               "dynamodb:DescribeTable"]
+_TABLE_READ = [
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+]
 _TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
 _ACTIONS: dict[type, tuple[list[str], list[str]]] = {  # kind -> (read, write)
     resources.Table: (_TABLE_READ, _TABLE_WRITE),
     resources.Queue: (["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], ["sqs:SendMessage"]),
-    resources.Secret: (["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], ["secretsmanager:PutSecretValue"]),
+    resources.Secret: (
+        ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+        ["secretsmanager:PutSecretValue"],
+    ),
     # Tagging: presigned uploads are tagged pending until completed (resources.PENDING_UPLOAD_TAG).
     # Versions: completed uploads pin theirs, and deletes remove every version (aiplane.data.presigned).
-    resources.Bucket: (["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
-                       ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging",
-                        "s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"]),
+    resources.Bucket: (
+        ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
+        [
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:DeleteObjectVersion",
+            "s3:PutObjectTagging",
+            "s3:DeleteObjectTagging",
+            "s3:DeleteObjectVersionTagging",
+        ],
+    ),
     resources.EventBus: (["events:DescribeEventBus"], ["events:PutEvents"]),
 }
 
@@ -219,7 +271,9 @@ def resource_arns(prefix: str, definition: Resource, *, dead_letters: bool = Tru
         return [_arn("dynamodb", f"table/{name}"), _arn("dynamodb", f"table/{name}/index/*")]
     if isinstance(definition, resources.Queue):
         suffix = ".fifo" if definition.fifo else ""
-        return [_arn("sqs", name + suffix)] + ([_arn("sqs", physical_name(prefix, definition.dlq_name) + suffix)] if dead_letters else [])
+        return [_arn("sqs", name + suffix)] + (
+            [_arn("sqs", physical_name(prefix, definition.dlq_name) + suffix)] if dead_letters else []
+        )
     if isinstance(definition, resources.Secret):
         return [_arn("secretsmanager", f"secret:{name}-*")]  # Secrets Manager appends a random suffix
     if isinstance(definition, resources.Bucket):
@@ -237,7 +291,9 @@ def function_statements(environment: Environment, function: str) -> list[iam.Pol
         read, write = _ACTIONS[type(definition)]
         statements.append(iam.PolicyStatement(actions=read, resources=resource_arns(prefix, definition)))
         if definition in access.write:  # a queue's DLQ is only ever looked at
-            statements.append(iam.PolicyStatement(actions=write, resources=resource_arns(prefix, definition, dead_letters=False)))
+            statements.append(
+                iam.PolicyStatement(actions=write, resources=resource_arns(prefix, definition, dead_letters=False))
+            )
     for capability in sorted(access.capabilities):
         statements.extend(capability_statements(environment, capability))
     return statements
@@ -250,17 +306,29 @@ def capability_statements(environment: Environment, capability: Capability) -> l
     if capability is C.CHAINS:
         return [
             iam.PolicyStatement(
-                actions=["states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine",
-                         "states:DescribeStateMachine", "states:StartSyncExecution", "states:TagResource"],
-                resources=[_arn("states", f"stateMachine:{prefix}-{resources.CHAIN_STATE_MACHINE_PREFIX}*"),
-                           _arn("states", f"express:{prefix}-{resources.CHAIN_STATE_MACHINE_PREFIX}*")],
+                actions=[
+                    "states:CreateStateMachine",
+                    "states:UpdateStateMachine",
+                    "states:DeleteStateMachine",
+                    "states:DescribeStateMachine",
+                    "states:StartSyncExecution",
+                    "states:TagResource",
+                ],
+                resources=[
+                    _arn("states", f"stateMachine:{prefix}-{resources.CHAIN_STATE_MACHINE_PREFIX}*"),
+                    _arn("states", f"express:{prefix}-{resources.CHAIN_STATE_MACHINE_PREFIX}*"),
+                ],
             ),
             # Inline runs collect the inline machines a killed process left (the list takes no resource ARN).
             iam.PolicyStatement(actions=["states:ListStateMachines"], resources=["*"]),
             # Task chains create their state machines with this role.
-            iam.PolicyStatement(actions=["iam:PassRole"],
-                                resources=[f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:role/{prefix}-{resources.CHAIN_STATE_MACHINE_ROLE}"],
-                                conditions={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}}),
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[
+                    f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:role/{prefix}-{resources.CHAIN_STATE_MACHINE_ROLE}"
+                ],
+                conditions={"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}},
+            ),
             # A state machine created with logging sets up a log delivery (these take no resource ARN).
             iam.PolicyStatement(actions=LOG_DELIVERY_ACTIONS, resources=["*"]),
         ]
@@ -275,24 +343,49 @@ def capability_statements(environment: Environment, capability: Capability) -> l
     if capability is C.ROTATION:
         arns = [arn for secret in ROTATED_SECRETS for arn in resource_arns(prefix, secret)]
         return [
-            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
-                                         "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
-                                resources=arns),
-            iam.PolicyStatement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]),  # no resource-level form
+            iam.PolicyStatement(
+                actions=[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:UpdateSecretVersionStage",
+                ],
+                resources=arns,
+            ),
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetRandomPassword"], resources=["*"]
+            ),  # no resource-level form
         ]
     if capability is C.WEBSOCKET_CONNECTIONS:  # the API ids live in the API stacks: by stage
-        return [iam.PolicyStatement(actions=["execute-api:ManageConnections"],
-                                    resources=[_arn("execute-api", f"*/{environment.name}/POST/@connections/*")])]
+        return [
+            iam.PolicyStatement(
+                actions=["execute-api:ManageConnections"],
+                resources=[_arn("execute-api", f"*/{environment.name}/POST/@connections/*")],
+            )
+        ]
     if capability is C.AUDIT_SIGNING:
-        return [iam.PolicyStatement(
-            actions=["kms:Sign", "kms:Verify", "kms:DescribeKey"], resources=[_arn("kms", "key/*")],
-            conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": [
-                resources.key_alias(prefix, key) for key in resources.SIGNING_KEYS]}},
-        )]
+        return [
+            iam.PolicyStatement(
+                actions=["kms:Sign", "kms:Verify", "kms:DescribeKey"],
+                resources=[_arn("kms", "key/*")],
+                conditions={
+                    "ForAnyValue:StringEquals": {
+                        "kms:ResourceAliases": [resources.key_alias(prefix, key) for key in resources.SIGNING_KEYS]
+                    }
+                },
+            )
+        ]
     return gpu_fleet_statements(environment, capability)
 
 
 # What a caller (and the state machine's role) needs to log an Express state machine to CloudWatch Logs.
-LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-                        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
-                        "logs:DescribeLogGroups"]
+LOG_DELIVERY_ACTIONS = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+]

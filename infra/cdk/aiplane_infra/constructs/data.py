@@ -37,7 +37,8 @@ class StateTables(Construct):
         self.tables: dict[str, dynamodb.Table] = {}
         for definition in resources.TABLES:
             table = dynamodb.Table(
-                self, definition.name,
+                self,
+                definition.name,
                 table_name=physical_name(environment.resource_prefix, definition.name),
                 partition_key=dynamodb.Attribute(name=resources.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
                 sort_key=dynamodb.Attribute(name=resources.SORT_KEY, type=dynamodb.AttributeType.STRING),
@@ -64,17 +65,24 @@ class ArtifactStore(Construct):
         super().__init__(scope, construct_id)
         self.buckets = {
             definition.name: s3.Bucket(
-                self, definition.name,
-                bucket_name=bucket_name(environment.resource_prefix, definition.name, cdk.Aws.ACCOUNT_ID, cdk.Aws.REGION),
+                self,
+                definition.name,
+                bucket_name=bucket_name(
+                    environment.resource_prefix, definition.name, cdk.Aws.ACCOUNT_ID, cdk.Aws.REGION
+                ),
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 encryption=s3.BucketEncryption.S3_MANAGED,
                 enforce_ssl=True,
                 lifecycle_rules=_lifecycle(definition),
-                **(_locked(environment) if definition.object_lock else {
-                    "versioned": definition.versioned or environment.name == "prod",
-                    "removal_policy": _removal(environment),
-                    "auto_delete_objects": environment.name != "prod",
-                }),
+                **(
+                    _locked(environment)
+                    if definition.object_lock
+                    else {
+                        "versioned": definition.versioned or environment.name == "prod",
+                        "removal_policy": _removal(environment),
+                        "auto_delete_objects": environment.name != "prod",
+                    }
+                ),
             )
             for definition in resources.BUCKETS
         }
@@ -84,10 +92,14 @@ def _lifecycle(definition: resources.Bucket) -> list[s3.LifecycleRule]:
     """Expiring prefixes and tags; in a bucket that keeps versions, their older versions expire
     with them and the delete markers left behind are removed."""
     versions = {"noncurrent_version_expiration": cdk.Duration.days(1)} if definition.versioned else {}
-    rules = [s3.LifecycleRule(prefix=prefix, expiration=cdk.Duration.days(days), **versions)
-             for prefix, days in definition.expiring_prefixes]
-    rules += [s3.LifecycleRule(tag_filters={key: value}, expiration=cdk.Duration.days(days), **versions)
-              for key, value, days in definition.expiring_tags]
+    rules = [
+        s3.LifecycleRule(prefix=prefix, expiration=cdk.Duration.days(days), **versions)
+        for prefix, days in definition.expiring_prefixes
+    ]
+    rules += [
+        s3.LifecycleRule(tag_filters={key: value}, expiration=cdk.Duration.days(days), **versions)
+        for key, value, days in definition.expiring_tags
+    ]
     if definition.versioned:
         rules.append(s3.LifecycleRule(expired_object_delete_marker=True))
     return rules
@@ -100,7 +112,8 @@ def _locked(environment: Environment) -> dict:
         "versioned": True,
         "object_lock_enabled": True,
         "object_lock_default_retention": s3.ObjectLockRetention.compliance(
-            cdk.Duration.days(environment.audit_digest_retention_days)),
+            cdk.Duration.days(environment.audit_digest_retention_days)
+        ),
         "removal_policy": cdk.RemovalPolicy.RETAIN,
     }
 
@@ -113,7 +126,8 @@ class SigningKeys(Construct):
         self.keys = {}
         for definition in resources.SIGNING_KEYS:
             key = kms.Key(
-                self, definition.name,
+                self,
+                definition.name,
                 description=definition.purpose,
                 key_spec=kms.KeySpec.ECC_NIST_P256,
                 key_usage=kms.KeyUsage.SIGN_VERIFY,
@@ -126,44 +140,57 @@ class SigningKeys(Construct):
 class SecretStore(Construct):
     """Secrets generated at deploy time; nobody ever sees them in a template."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, functions: FunctionFactory) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, environment: Environment, functions: FunctionFactory
+    ) -> None:
         super().__init__(scope, construct_id)
         prefix = environment.resource_prefix
         self.secrets: dict[str, secretsmanager.Secret] = {}
         self.secrets[resources.JWT_SIGNING_SECRET.name] = secretsmanager.Secret(
-            self, resources.JWT_SIGNING_SECRET.name,
+            self,
+            resources.JWT_SIGNING_SECRET.name,
             secret_name=physical_name(prefix, resources.JWT_SIGNING_SECRET.name),
             description=resources.JWT_SIGNING_SECRET.purpose,
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template='{"current": "k1"}', generate_string_key="k1",
-                exclude_punctuation=True, password_length=64,
+                secret_string_template='{"current": "k1"}',
+                generate_string_key="k1",
+                exclude_punctuation=True,
+                password_length=64,
             ),
             removal_policy=_removal(environment),
         )
         for definition in resources.PROVIDER_SECRETS:
             # The operator puts the key in; the generated field only satisfies CloudFormation.
             secretsmanager.Secret(
-                self, definition.name,
+                self,
+                definition.name,
                 secret_name=physical_name(prefix, definition.name),
                 description=definition.purpose,
                 generate_secret_string=secretsmanager.SecretStringGenerator(
-                    secret_string_template='{"api_key": ""}', generate_string_key="placeholder",
-                    exclude_punctuation=True, password_length=16,
+                    secret_string_template='{"api_key": ""}',
+                    generate_string_key="placeholder",
+                    exclude_punctuation=True,
+                    password_length=16,
                 ),
                 removal_policy=_removal(environment),
             )
         for definition in resources.BOOTSTRAP_SECRETS:
             self.secrets[definition.name] = secretsmanager.Secret(
-                self, definition.name,
+                self,
+                definition.name,
                 secret_name=physical_name(prefix, definition.name),
                 description=definition.purpose,
-                generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=40),
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    exclude_punctuation=True, password_length=40
+                ),
                 removal_policy=_removal(environment),
             )
         rotation = functions.make(resources.SECRET_ROTATION_FUNCTION, resources.SECRET_ROTATION_FUNCTION)
         for definition in ROTATED_SECRETS:
             self.secrets[definition.name].add_rotation_schedule(
-                f"{definition.name}-rotation", rotation_lambda=rotation, automatically_after=ROTATION_PERIOD,
+                f"{definition.name}-rotation",
+                rotation_lambda=rotation,
+                automatically_after=ROTATION_PERIOD,
             )
 
 
@@ -174,13 +201,30 @@ class ApiGatewayLogging(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
             description="API Gateway pushes execution logs to CloudWatch Logs",
-            inline_policies={"logs": iam.PolicyDocument(statements=[iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams",
-                         "logs:PutLogEvents", "logs:GetLogEvents", "logs:FilterLogEvents"],
-                resources=[f"arn:{cdk.Aws.PARTITION}:logs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:log-group:*"],
-            )])},
+            inline_policies={
+                "logs": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=[
+                                "logs:CreateLogGroup",
+                                "logs:CreateLogStream",
+                                "logs:DescribeLogGroups",
+                                "logs:DescribeLogStreams",
+                                "logs:PutLogEvents",
+                                "logs:GetLogEvents",
+                                "logs:FilterLogEvents",
+                            ],
+                            resources=[
+                                f"arn:{cdk.Aws.PARTITION}:logs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:log-group:*"
+                            ],
+                        )
+                    ]
+                )
+            },
         )
         apigw.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)
 
@@ -204,15 +248,41 @@ class AppProxyRedis(Construct):
         super().__init__(scope, construct_id)
         prefix = environment.resource_prefix
         self.vpc = ec2.Vpc(
-            self, "Vpc", vpc_name=physical_name(prefix, "appproxy"), max_azs=2, nat_gateways=0,
-            subnet_configuration=[ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24)],
-            flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(logs.LogGroup(
-                self, "FlowLogs", retention=log_retention(environment), removal_policy=cdk.RemovalPolicy.DESTROY)))},
+            self,
+            "Vpc",
+            vpc_name=physical_name(prefix, "appproxy"),
+            max_azs=2,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24)
+            ],
+            flow_logs={
+                "all": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                        logs.LogGroup(
+                            self,
+                            "FlowLogs",
+                            retention=log_retention(environment),
+                            removal_policy=cdk.RemovalPolicy.DESTROY,
+                        )
+                    )
+                )
+            },
         )
-        functions = ec2.SecurityGroup(self, "FunctionsSecurityGroup", vpc=self.vpc, allow_all_outbound=True,
-                                      description="appproxy functions (to the Redis and the VPC endpoints)")
-        endpoints = ec2.SecurityGroup(self, "EndpointsSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
-                                      description="appproxy VPC interface endpoints (HTTPS from the appproxy functions)")
+        functions = ec2.SecurityGroup(
+            self,
+            "FunctionsSecurityGroup",
+            vpc=self.vpc,
+            allow_all_outbound=True,
+            description="appproxy functions (to the Redis and the VPC endpoints)",
+        )
+        endpoints = ec2.SecurityGroup(
+            self,
+            "EndpointsSecurityGroup",
+            vpc=self.vpc,
+            allow_all_outbound=False,
+            description="appproxy VPC interface endpoints (HTTPS from the appproxy functions)",
+        )
         endpoints.add_ingress_rule(functions, ec2.Port.tcp(443), "appproxy functions")
         self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
         interface_services = {"SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER}
@@ -220,24 +290,37 @@ class AppProxyRedis(Construct):
             interface_services["XRay"] = ec2.InterfaceVpcEndpointAwsService.XRAY
         for name, service in interface_services.items():
             self.vpc.add_interface_endpoint(name, service=service, security_groups=[endpoints], open=False)
-        cache = ec2.SecurityGroup(self, "CacheSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
-                                  description="appproxy Redis: the appproxy functions (add the worker ranges)")
+        cache = ec2.SecurityGroup(
+            self,
+            "CacheSecurityGroup",
+            vpc=self.vpc,
+            allow_all_outbound=False,
+            description="appproxy Redis: the appproxy functions (add the worker ranges)",
+        )
         cache.add_ingress_rule(functions, ec2.Port.tcp(APPPROXY_REDIS_PORT), "appproxy functions")
         self.network = FunctionNetwork(self.vpc, functions)
         self.cache = elasticache.CfnServerlessCache(
-            self, "Cache", engine="valkey", major_engine_version="8", serverless_cache_name=physical_name(prefix, "appproxy"),
+            self,
+            "Cache",
+            engine="valkey",
+            major_engine_version="8",
+            serverless_cache_name=physical_name(prefix, "appproxy"),
             description="Backend.AI event bus and traffic counters shared with the appproxy workers",
-            subnet_ids=[subnet.subnet_id for subnet in self.vpc.isolated_subnets], security_group_ids=[cache.security_group_id],
+            subnet_ids=[subnet.subnet_id for subnet in self.vpc.isolated_subnets],
+            security_group_ids=[cache.security_group_id],
         )
         url = cdk.Fn.join("", ["rediss://", self.cache.attr_endpoint_address, ":", self.cache.attr_endpoint_port])
         self.secret = secretsmanager.Secret(
-            self, resources.APPPROXY_REDIS_SECRET.name,
+            self,
+            resources.APPPROXY_REDIS_SECRET.name,
             secret_name=physical_name(prefix, resources.APPPROXY_REDIS_SECRET.name),
             description=resources.APPPROXY_REDIS_SECRET.purpose,
             # The URL is the template; the generated field only satisfies CloudFormation.
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template=cdk.Fn.join("", ['{"url": "', url, '"}']), generate_string_key="unused",
-                exclude_punctuation=True, password_length=16,
+                secret_string_template=cdk.Fn.join("", ['{"url": "', url, '"}']),
+                generate_string_key="unused",
+                exclude_punctuation=True,
+                password_length=16,
             ),
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )

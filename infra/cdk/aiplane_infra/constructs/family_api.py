@@ -44,8 +44,10 @@ _MESSAGE_MARK, _TRACE_MARK = "@@message@@", "@@trace@@"
 # API Gateway answers it itself, 413 with this message, through DEFAULT_4XX; that template gives
 # it the payload envelope. With the WAF, the BodyOverLambdaLimit rule refuses it before that.
 LAMBDA_REFUSAL_MESSAGE = "Request Too Long"
-TOO_LARGE_MESSAGE = (f"request bodies over {LAMBDA_BODY_MAX_BYTES} bytes cannot pass through the API; send large files "
-                     "with the upload routes' presigned S3 form (a JSON announcement of the size)")
+TOO_LARGE_MESSAGE = (
+    f"request bodies over {LAMBDA_BODY_MAX_BYTES} bytes cannot pass through the API; send large files "
+    "with the upload routes' presigned S3 form (a JSON announcement of the size)"
+)
 
 BINARY_MEDIA_TYPES = ["multipart/form-data", "*/*"]
 
@@ -54,11 +56,17 @@ def gateway_response_template(family: str, kind: ErrorKind) -> str:
     """The family's envelope as an API Gateway response template (message and request id
     filled in by API Gateway)."""
     body = json.dumps(error_body(family, AiplaneError(_MESSAGE_MARK, kind=kind), _TRACE_MARK))
-    template = body.replace(f'"{_MESSAGE_MARK}"', "$context.error.messageString").replace(_TRACE_MARK, "$context.requestId")
+    template = body.replace(f'"{_MESSAGE_MARK}"', "$context.error.messageString").replace(
+        _TRACE_MARK, "$context.requestId"
+    )
     if kind == ErrorKind.BAD_REQUEST:  # the DEFAULT_4XX fallback also carries the Lambda invoke's size refusal
-        too_large = json.dumps(error_body(family, AiplaneError(TOO_LARGE_MESSAGE, kind=ErrorKind.PAYLOAD_TOO_LARGE), _TRACE_MARK))
-        template = (f'#if($context.error.messageString.contains("{LAMBDA_REFUSAL_MESSAGE}"))'
-                    f'{too_large.replace(_TRACE_MARK, "$context.requestId")}#{{else}}{template}#end')
+        too_large = json.dumps(
+            error_body(family, AiplaneError(TOO_LARGE_MESSAGE, kind=ErrorKind.PAYLOAD_TOO_LARGE), _TRACE_MARK)
+        )
+        template = (
+            f'#if($context.error.messageString.contains("{LAMBDA_REFUSAL_MESSAGE}"))'
+            f"{too_large.replace(_TRACE_MARK, '$context.requestId')}#{{else}}{template}#end"
+        )
     return template
 
 
@@ -85,7 +93,8 @@ class FamilyApi(Construct):
         super().__init__(scope, construct_id)
         environment = functions.environment
         self.api = apigw.RestApi(
-            self, "Api",
+            self,
+            "Api",
             rest_api_name=f"{environment.resource_prefix}-{family}",
             description=f"aiplane {family} API (base path /{family})",
             endpoint_types=[apigw.EndpointType.REGIONAL],
@@ -99,13 +108,25 @@ class FamilyApi(Construct):
                 throttling_burst_limit=environment.throttle_burst_limit,
                 tracing_enabled=environment.tracing,
                 metrics_enabled=True,
-                access_log_destination=apigw.LogGroupLogDestination(logs.LogGroup(
-                    self, "AccessLogs", log_group_name=f"/aws/apigateway/{environment.resource_prefix}-{family}/access",
-                    retention=log_retention(environment), removal_policy=cdk.RemovalPolicy.DESTROY,
-                )),
+                access_log_destination=apigw.LogGroupLogDestination(
+                    logs.LogGroup(
+                        self,
+                        "AccessLogs",
+                        log_group_name=f"/aws/apigateway/{environment.resource_prefix}-{family}/access",
+                        retention=log_retention(environment),
+                        removal_policy=cdk.RemovalPolicy.DESTROY,
+                    )
+                ),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False, http_method=True, ip=True, protocol=True, request_time=True, resource_path=True,
-                    response_length=True, status=True, user=True,
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
                 ),
                 # Execution logs (errors only: INFO would log every request twice); needs the account's
                 # CloudWatch role, which the data stack sets.
@@ -115,8 +136,12 @@ class FamilyApi(Construct):
         )
         if environment.waf:
             self.web_acl = web_acl(self, environment, family)
-            wafv2.CfnWebACLAssociation(self, "WafAssociation", resource_arn=self.api.deployment_stage.stage_arn,
-                                       web_acl_arn=self.web_acl.attr_arn)
+            wafv2.CfnWebACLAssociation(
+                self,
+                "WafAssociation",
+                resource_arn=self.api.deployment_stage.stage_arn,
+                web_acl_arn=self.web_acl.attr_arn,
+            )
         for response_id, (response_type, kind) in GATEWAY_RESPONSES.items():
             self.api.add_gateway_response(
                 response_id,
@@ -131,8 +156,9 @@ class FamilyApi(Construct):
         streaming_groups = {route.group for route in (*routes_of(family), *extra_routes_of(family)) if route.streams}
         for group in groups_of(family):
             name = function_name(family, group)
-            handler = functions.make(name, name, streams=(family, group) if group in streaming_groups else None,
-                                     snap_start=True)
+            handler = functions.make(
+                name, name, streams=(family, group) if group in streaming_groups else None, snap_start=True
+            )
             alias = functions.live_alias(handler)
             # One permission per function (not per method) keeps the stack far from CloudFormation's 500-resource limit.
             alias.add_permission(
@@ -143,28 +169,34 @@ class FamilyApi(Construct):
             self.functions[group] = handler
             self.aliases[group] = alias
 
-        self.authorizer_function = functions.make(f"{family}_authorizer", "authorizer", extra_environment={"AIPLANE_FAMILY": family},
-                                                  snap_start=True)
+        self.authorizer_function = functions.make(
+            f"{family}_authorizer", "authorizer", extra_environment={"AIPLANE_FAMILY": family}, snap_start=True
+        )
         identity_header = AUTHORIZER_IDENTITY_HEADER[family]
         self.authorizer = apigw.RequestAuthorizer(
-            self, "Authorizer",
+            self,
+            "Authorizer",
             authorizer_name=f"{environment.resource_prefix}-{family}-authorizer",
             handler=functions.live_alias(self.authorizer_function),
             identity_sources=[apigw.IdentitySource.header(identity_header)] if identity_header else [],
             results_cache_ttl=AUTHORIZER_CACHE if identity_header else cdk.Duration.seconds(0),
         )
 
-        routes = [(route.method, route.path, route.group, route.streams) for route in (*routes_of(family), *extra_routes_of(family))]
+        routes = [
+            (route.method, route.path, route.group, route.streams)
+            for route in (*routes_of(family), *extra_routes_of(family))
+        ]
         routes.append(("GET", OPENAPI_PATH, META_GROUP[family], False))
         for method, path, group, streams in routes:
             public = access_for(family, method, path) == PUBLIC
             self.api.root.resource_for_path(path).add_method(
                 method,
-                route_integration(self.aliases[group], function_streams=group in streaming_groups, route_streams=streams),
+                route_integration(
+                    self.aliases[group], function_streams=group in streaming_groups, route_streams=streams
+                ),
                 authorizer=None if public else self.authorizer,
                 authorization_type=apigw.AuthorizationType.NONE if public else apigw.AuthorizationType.CUSTOM,
             )
-
 
 
 def route_integration(alias: lambda_.Alias, *, function_streams: bool, route_streams: bool) -> apigw.Integration:
@@ -188,48 +220,88 @@ def route_integration(alias: lambda_.Alias, *, function_streams: bool, route_str
 
 # AWS managed rule groups in front of the API. The common rule set's body size rule would refuse
 # every body over 8 KB (uploads, long chats): it only counts; the app enforces the contract's limits.
-MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList")
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
 COUNTED_RULES = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
 
 
 def web_acl(scope: Construct, environment: Environment, family: str) -> wafv2.CfnWebACL:
     def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-        return wafv2.CfnWebACL.VisibilityConfigProperty(cloud_watch_metrics_enabled=True, metric_name=name,
-                                                        sampled_requests_enabled=True)
+        return wafv2.CfnWebACL.VisibilityConfigProperty(
+            cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+        )
 
     too_large_key = "payload_too_large"
-    rules = [wafv2.CfnWebACL.RuleProperty(
-        name="BodyOverLambdaLimit", priority=0,  # before any other rule: the answer is the family's 413
-        action=wafv2.CfnWebACL.RuleActionProperty(block=wafv2.CfnWebACL.BlockActionProperty(
-            custom_response=wafv2.CfnWebACL.CustomResponseProperty(response_code=413, custom_response_body_key=too_large_key))),
-        statement=wafv2.CfnWebACL.StatementProperty(regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
-            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(single_header={"Name": "content-length"}),
-            regex_string=integer_above(LAMBDA_BODY_MAX_BYTES),
-            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")])),
-        visibility_config=visibility("BodyOverLambdaLimit"),
-    )]
+    rules = [
+        wafv2.CfnWebACL.RuleProperty(
+            name="BodyOverLambdaLimit",
+            priority=0,  # before any other rule: the answer is the family's 413
+            action=wafv2.CfnWebACL.RuleActionProperty(
+                block=wafv2.CfnWebACL.BlockActionProperty(
+                    custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                        response_code=413, custom_response_body_key=too_large_key
+                    )
+                )
+            ),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                    field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(single_header={"Name": "content-length"}),
+                    regex_string=integer_above(LAMBDA_BODY_MAX_BYTES),
+                    text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                )
+            ),
+            visibility_config=visibility("BodyOverLambdaLimit"),
+        )
+    ]
     rules += [
         wafv2.CfnWebACL.RuleProperty(
-            name=group, priority=priority, override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-            statement=wafv2.CfnWebACL.StatementProperty(managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                vendor_name="AWS", name=group,
-                rule_action_overrides=[wafv2.CfnWebACL.RuleActionOverrideProperty(
-                    name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})) for rule in COUNTED_RULES.get(group, ())] or None,
-            )),
+            name=group,
+            priority=priority,
+            override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                    vendor_name="AWS",
+                    name=group,
+                    rule_action_overrides=[
+                        wafv2.CfnWebACL.RuleActionOverrideProperty(
+                            name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+                        )
+                        for rule in COUNTED_RULES.get(group, ())
+                    ]
+                    or None,
+                )
+            ),
             visibility_config=visibility(group),
         )
         for priority, group in enumerate(MANAGED_RULE_GROUPS, start=1)
     ]
-    rules.append(wafv2.CfnWebACL.RuleProperty(
-        name="RatePerIp", priority=len(rules), action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-        statement=wafv2.CfnWebACL.StatementProperty(rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-            limit=environment.waf_rate_limit_per_5min, aggregate_key_type="IP")),
-        visibility_config=visibility("RatePerIp"),
-    ))
+    rules.append(
+        wafv2.CfnWebACL.RuleProperty(
+            name="RatePerIp",
+            priority=len(rules),
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    limit=environment.waf_rate_limit_per_5min, aggregate_key_type="IP"
+                )
+            ),
+            visibility_config=visibility("RatePerIp"),
+        )
+    )
     return wafv2.CfnWebACL(
-        scope, "WebAcl", name=f"{environment.resource_prefix}-{family}", scope="REGIONAL",
+        scope,
+        "WebAcl",
+        name=f"{environment.resource_prefix}-{family}",
+        scope="REGIONAL",
         default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-        visibility_config=visibility(f"{environment.resource_prefix}-{family}"), rules=rules,
-        custom_response_bodies={too_large_key: wafv2.CfnWebACL.CustomResponseBodyProperty(
-            content_type="APPLICATION_JSON", content=too_large_body(family))},
+        visibility_config=visibility(f"{environment.resource_prefix}-{family}"),
+        rules=rules,
+        custom_response_bodies={
+            too_large_key: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                content_type="APPLICATION_JSON", content=too_large_body(family)
+            )
+        },
     )

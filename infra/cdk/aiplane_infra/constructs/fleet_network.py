@@ -28,31 +28,55 @@ class FleetNetwork(Construct):
         super().__init__(scope, construct_id)
         prefix = environment.resource_prefix
         self.vpc = ec2.Vpc(
-            self, "Vpc", vpc_name=physical_name(prefix, "gpu-fleet"), max_azs=3, nat_gateways=1,
+            self,
+            "Vpc",
+            vpc_name=physical_name(prefix, "gpu-fleet"),
+            max_azs=3,
+            nat_gateways=1,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
                 ec2.SubnetConfiguration(name="agents", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
             ],
         )
         self.vpc.add_flow_log("FlowLog")
-        self.callers = ec2.SecurityGroup(self, "AgentCallers", vpc=self.vpc, allow_all_outbound=True,
-                                         security_group_name=physical_name(prefix, "gpu-agent-callers"),
-                                         description="functions that call GPU agents (proxy, predict)")
-        self.agents = ec2.SecurityGroup(self, "Agents", vpc=self.vpc, allow_all_outbound=True,
-                                        security_group_name=physical_name(prefix, "gpu-agents"),
-                                        description="GPU agents: the agent port from the agent callers only")
+        self.callers = ec2.SecurityGroup(
+            self,
+            "AgentCallers",
+            vpc=self.vpc,
+            allow_all_outbound=True,
+            security_group_name=physical_name(prefix, "gpu-agent-callers"),
+            description="functions that call GPU agents (proxy, predict)",
+        )
+        self.agents = ec2.SecurityGroup(
+            self,
+            "Agents",
+            vpc=self.vpc,
+            allow_all_outbound=True,
+            security_group_name=physical_name(prefix, "gpu-agents"),
+            description="GPU agents: the agent port from the agent callers only",
+        )
         self.agents.add_ingress_rule(self.callers, ec2.Port.tcp(AGENT_PORT), "agent port, from the agent callers")
         self.subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         ssm.StringParameter(
-            self, "AgentNetwork", parameter_name=resources.agent_network_parameter(prefix),
+            self,
+            "AgentNetwork",
+            parameter_name=resources.agent_network_parameter(prefix),
             description="where the provisioner launches GPU instances",
-            string_value=cdk.Stack.of(self).to_json_string({
-                "security_group": self.agents.security_group_id,
-                "subnets": [{"zone": subnet.availability_zone, "subnet": subnet.subnet_id} for subnet in self.subnets.subnets],
-            }),
+            string_value=cdk.Stack.of(self).to_json_string(
+                {
+                    "security_group": self.agents.security_group_id,
+                    "subnets": [
+                        {"zone": subnet.availability_zone, "subnet": subnet.subnet_id}
+                        for subnet in self.subnets.subnets
+                    ],
+                }
+            ),
         )
 
     def function_vpc(self) -> dict:
         """The keyword arguments that put an agent-calling function in the fleet VPC."""
-        return {"vpc": self.vpc, "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-                "security_groups": [self.callers]}
+        return {
+            "vpc": self.vpc,
+            "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            "security_groups": [self.callers],
+        }

@@ -21,8 +21,13 @@ _RETENTION = {1: logs.RetentionDays.ONE_DAY, 14: logs.RetentionDays.TWO_WEEKS, 9
 LIVE_ALIAS = "live"  # API Gateway calls this alias: it points at the published (SnapStart) version
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 # What Lambda needs to attach a function to its VPC (ENIs take no resource ARN).
-VPC_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-               "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+VPC_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
 
 
 def log_retention(environment: Environment) -> logs.RetentionDays:
@@ -38,8 +43,15 @@ class FunctionFactory(Construct):
     """Holds what every function in a stack shares (code, layers) and makes functions, each with
     its own role granted its row of `access.FUNCTION_ACCESS`."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, *,
-                 fleet: FleetNetwork | None = None, appproxy=None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        environment: Environment,
+        *,
+        fleet: FleetNetwork | None = None,
+        appproxy=None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.environment = environment
         self.fleet = fleet  # where the functions that call GPU agents run
@@ -47,15 +59,33 @@ class FunctionFactory(Construct):
         self.function_names: list[str] = []  # physical names, for the alarms
         self.code = code.function_code()
         self.layers = [
-            lambda_.LayerVersion(self, "Dependencies", code=code.dependencies_layer_code(),
-                                 compatible_runtimes=[code.RUNTIME], description="aiplane third-party dependencies"),
-            lambda_.LayerVersion(self, "Domain", code=code.domain_layer_code(),
-                                 compatible_runtimes=[code.RUNTIME], description="aiplane domain layer"),
+            lambda_.LayerVersion(
+                self,
+                "Dependencies",
+                code=code.dependencies_layer_code(),
+                compatible_runtimes=[code.RUNTIME],
+                description="aiplane third-party dependencies",
+            ),
+            lambda_.LayerVersion(
+                self,
+                "Domain",
+                code=code.domain_layer_code(),
+                compatible_runtimes=[code.RUNTIME],
+                description="aiplane domain layer",
+            ),
         ]
 
-    def make(self, logical_name: str, handler_module: str, *, access: str | None = None,
-             extra_environment: dict[str, str] | None = None, timeout_s: int | None = None,
-             streams: tuple[str, str] | None = None, snap_start: bool = False) -> lambda_.Function:
+    def make(
+        self,
+        logical_name: str,
+        handler_module: str,
+        *,
+        access: str | None = None,
+        extra_environment: dict[str, str] | None = None,
+        timeout_s: int | None = None,
+        streams: tuple[str, str] | None = None,
+        snap_start: bool = False,
+    ) -> lambda_.Function:
         """A function whose handler is `functions.<handler_module>.handler.handler`, or, with
         `streams=(family, group)`, that group's app under the Lambda Web Adapter (15 minutes).
         Its role gets the `access` row (default: `handler_module`)."""
@@ -64,8 +94,11 @@ class FunctionFactory(Construct):
         placement = self._placement(access or handler_module)
         self.function_names.append(name)
         log_group = logs.LogGroup(
-            self, f"{logical_name}-logs", log_group_name=f"/aws/lambda/{name}",
-            retention=log_retention(environment), removal_policy=cdk.RemovalPolicy.DESTROY,
+            self,
+            f"{logical_name}-logs",
+            log_group_name=f"/aws/lambda/{name}",
+            retention=log_retention(environment),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         handler, layers, variables = f"functions.{handler_module}.handler.handler", list(self.layers), {}
         if streams:
@@ -73,7 +106,8 @@ class FunctionFactory(Construct):
             layers.append(lambda_.LayerVersion.from_layer_version_arn(self, f"{logical_name}-lwa", layer_arn))
             timeout_s = STREAMING_ROUTE_TIMEOUT_S
         function = lambda_.Function(
-            self, logical_name,
+            self,
+            logical_name,
             function_name=name,
             runtime=code.RUNTIME,
             architecture=lambda_.Architecture.X86_64,
@@ -106,7 +140,9 @@ class FunctionFactory(Construct):
     def live_alias(self, function: lambda_.Function) -> lambda_.Alias:
         """The alias API Gateway invokes: each deploy publishes a version (snapshotted with
         SnapStart) and moves the alias to it."""
-        return lambda_.Alias(self, f"{function.node.id}-{LIVE_ALIAS}", alias_name=LIVE_ALIAS, version=function.current_version)
+        return lambda_.Alias(
+            self, f"{function.node.id}-{LIVE_ALIAS}", alias_name=LIVE_ALIAS, version=function.current_version
+        )
 
     def _placement(self, access: str) -> dict:
         """The VPC keyword arguments of a function that must reach something only a VPC reaches:
@@ -121,12 +157,17 @@ class FunctionFactory(Construct):
             return {}
         if self.appproxy is None:
             raise ValueError(f"{access} uses the appproxy Redis: its stack needs the data stack's network")
-        return {"vpc": self.appproxy.vpc, "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-                "security_groups": [self.appproxy.security_group]}
+        return {
+            "vpc": self.appproxy.vpc,
+            "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            "security_groups": [self.appproxy.security_group],
+        }
 
     def _role(self, logical_name: str, access: str, log_group: logs.LogGroup, *, in_vpc: bool = False) -> iam.Role:
         statements = [
-            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]),
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            ),
             *function_statements(self.environment, access),
         ]
         if in_vpc:
@@ -134,7 +175,8 @@ class FunctionFactory(Construct):
         if self.environment.tracing:
             statements.append(iam.PolicyStatement(actions=XRAY_ACTIONS, resources=["*"]))  # X-Ray takes no resource ARN
         return iam.Role(
-            self, f"{logical_name}-role",
+            self,
+            f"{logical_name}-role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"aiplane {logical_name}",
             inline_policies={"access": iam.PolicyDocument(statements=statements)},

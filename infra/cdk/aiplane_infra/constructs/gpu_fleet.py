@@ -32,7 +32,8 @@ class GpuFleet(Construct):
         name = physical_name(prefix, definition.name)
         partition = cdk.Aws.PARTITION
         self.instance_role = iam.Role(
-            self, "InstanceRole",
+            self,
+            "InstanceRole",
             role_name=name,
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             # No managed policies: AmazonSSMManagedInstanceCore would let any instance read every
@@ -42,37 +43,57 @@ class GpuFleet(Construct):
         # The agent artifact, built from this repo at synth time and uploaded as an asset; the
         # provisioner reads its URI from SSM and user data installs it (aiplane.gpufarm.user_data).
         self.agent_artifact = s3_assets.Asset(self, "AgentArtifact", path=str(artifact.build(AGENT_ARTIFACT_PATH)))
-        ssm.StringParameter(self, "AgentArtifactUri", parameter_name=resources.agent_artifact_parameter(prefix),
-                            string_value=self.agent_artifact.s3_object_url, description="the GPU agent artifact")
+        ssm.StringParameter(
+            self,
+            "AgentArtifactUri",
+            parameter_name=resources.agent_artifact_parameter(prefix),
+            string_value=self.agent_artifact.s3_object_url,
+            description="the GPU agent artifact",
+        )
         # That one object only: the agent talks to the API with its credential, not to AWS.
-        self.instance_role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"],
-            resources=[f"arn:{partition}:s3:::{self.agent_artifact.s3_bucket_name}/{self.agent_artifact.s3_object_key}"],
-        ))
+        self.instance_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{partition}:s3:::{self.agent_artifact.s3_bucket_name}/{self.agent_artifact.s3_object_key}"
+                ],
+            )
+        )
         # Its contract's agent credential only: the provisioner tags each parameter with the ARN of
         # the one instance that may read it (aiplane.gpufarm.agent_credentials).
-        self.instance_role.add_to_policy(iam.PolicyStatement(
-            actions=["ssm:GetParameter"],
-            resources=[agent_credential_parameters_arn(prefix)],
-            conditions={"StringEquals": {"ssm:resourceTag/aiplane:instance-arn": "${ec2:SourceInstanceARN}"}},
-        ))
-        self.instance_profile = iam.CfnInstanceProfile(self, "InstanceProfile", instance_profile_name=name,
-                                                       roles=[self.instance_role.role_name])
+        self.instance_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ssm:GetParameter"],
+                resources=[agent_credential_parameters_arn(prefix)],
+                conditions={"StringEquals": {"ssm:resourceTag/aiplane:instance-arn": "${ec2:SourceInstanceARN}"}},
+            )
+        )
+        self.instance_profile = iam.CfnInstanceProfile(
+            self, "InstanceProfile", instance_profile_name=name, roles=[self.instance_role.role_name]
+        )
         self.launch_template = ec2.CfnLaunchTemplate(
-            self, "LaunchTemplate",
+            self,
+            "LaunchTemplate",
             launch_template_name=name,
             launch_template_data=ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
                 image_id=f"resolve:ssm:{GPU_IMAGE_PARAMETER}",
                 instance_type=definition.default_instance_type,
-                iam_instance_profile=ec2.CfnLaunchTemplate.IamInstanceProfileProperty(arn=self.instance_profile.attr_arn),
+                iam_instance_profile=ec2.CfnLaunchTemplate.IamInstanceProfileProperty(
+                    arn=self.instance_profile.attr_arn
+                ),
                 # Hop limit 1: the agent on the host reaches the instance metadata, a task's container
                 # (one hop further) does not, so it never gets the role that reads the contract's credential.
-                metadata_options=ec2.CfnLaunchTemplate.MetadataOptionsProperty(http_tokens="required", http_put_response_hop_limit=1),
-                block_device_mappings=[ec2.CfnLaunchTemplate.BlockDeviceMappingProperty(
-                    device_name="/dev/sda1",
-                    ebs=ec2.CfnLaunchTemplate.EbsProperty(volume_size=ROOT_VOLUME_GB, volume_type="gp3", encrypted=True,
-                                                          delete_on_termination=True),
-                )],
+                metadata_options=ec2.CfnLaunchTemplate.MetadataOptionsProperty(
+                    http_tokens="required", http_put_response_hop_limit=1
+                ),
+                block_device_mappings=[
+                    ec2.CfnLaunchTemplate.BlockDeviceMappingProperty(
+                        device_name="/dev/sda1",
+                        ebs=ec2.CfnLaunchTemplate.EbsProperty(
+                            volume_size=ROOT_VOLUME_GB, volume_type="gp3", encrypted=True, delete_on_termination=True
+                        ),
+                    )
+                ],
                 instance_initiated_shutdown_behavior="terminate",
             ),
         )
@@ -80,8 +101,10 @@ class GpuFleet(Construct):
 
 def agent_credential_parameters_arn(prefix: str) -> str:
     # A parameter's ARN is "parameter" followed by its name, which starts with "/".
-    return (f"arn:{cdk.Aws.PARTITION}:ssm:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:parameter"
-            f"{resources.agent_credential_parameter(prefix)}*")
+    return (
+        f"arn:{cdk.Aws.PARTITION}:ssm:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:parameter"
+        f"{resources.agent_credential_parameter(prefix)}*"
+    )
 
 
 def gpu_fleet_statements(environment: Environment, capability: Capability) -> list[iam.PolicyStatement]:
@@ -91,24 +114,37 @@ def gpu_fleet_statements(environment: Environment, capability: Capability) -> li
     region, account, partition = cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID, cdk.Aws.PARTITION
     name = physical_name(prefix, resources.GPU_LAUNCH_TEMPLATE.name)
     if capability is Capability.EC2_READ:
-        return [iam.PolicyStatement(
-            actions=["ec2:DescribeInstanceTypes", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeSpotPriceHistory",
-                     "ec2:DescribeInstances", "ec2:DescribeInstanceAttribute", "ec2:DescribeAvailabilityZones",
-                     "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"],
-            resources=["*"],  # EC2 Describe actions have no resource-level permissions
-        )]
+        return [
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeInstanceTypeOfferings",
+                    "ec2:DescribeSpotPriceHistory",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeInstanceAttribute",
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribeLaunchTemplateVersions",
+                ],
+                resources=["*"],  # EC2 Describe actions have no resource-level permissions
+            )
+        ]
     if capability is Capability.EC2_TERMINATE:
-        return [iam.PolicyStatement(
-            actions=["ec2:TerminateInstances"],
-            resources=[f"arn:{partition}:ec2:{region}:{account}:instance/*"],
-            conditions={"StringEquals": {"aws:ResourceTag/aiplane:environment": environment.name}},
-        )]
+        return [
+            iam.PolicyStatement(
+                actions=["ec2:TerminateInstances"],
+                resources=[f"arn:{partition}:ec2:{region}:{account}:instance/*"],
+                conditions={"StringEquals": {"aws:ResourceTag/aiplane:environment": environment.name}},
+            )
+        ]
     if capability is Capability.AGENT_CREDENTIALS:
         # Published at launch, tagged with the one instance that may read it, deleted when the contract ends.
-        return [iam.PolicyStatement(
-            actions=["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"],
-            resources=[agent_credential_parameters_arn(prefix)],
-        )]
+        return [
+            iam.PolicyStatement(
+                actions=["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"],
+                resources=[agent_credential_parameters_arn(prefix)],
+            )
+        ]
     assert capability is Capability.EC2_LAUNCH, capability
     return [
         iam.PolicyStatement(
@@ -117,18 +153,32 @@ def gpu_fleet_statements(environment: Environment, capability: Capability) -> li
         ),
         iam.PolicyStatement(
             actions=["ec2:RunInstances"],
-            resources=[f"arn:{partition}:ec2:{region}:{account}:{kind}/*" for kind in
-                       ("instance", "volume", "network-interface", "subnet", "security-group", "spot-instances-request")]
+            resources=[
+                f"arn:{partition}:ec2:{region}:{account}:{kind}/*"
+                for kind in (
+                    "instance",
+                    "volume",
+                    "network-interface",
+                    "subnet",
+                    "security-group",
+                    "spot-instances-request",
+                )
+            ]
             + [f"arn:{partition}:ec2:{region}::image/*"],
         ),
         iam.PolicyStatement(
             actions=["ec2:CreateTags"],
-            resources=[f"arn:{partition}:ec2:{region}:{account}:{kind}/*" for kind in ("instance", "volume", "spot-instances-request")],
+            resources=[
+                f"arn:{partition}:ec2:{region}:{account}:{kind}/*"
+                for kind in ("instance", "volume", "spot-instances-request")
+            ],
             conditions={"StringEquals": {"ec2:CreateAction": "RunInstances"}},
         ),
         # The launch template's image is `resolve:ssm:`: EC2 resolves it with the caller's rights.
-        iam.PolicyStatement(actions=["ssm:GetParameters", "ssm:GetParameter"],
-                            resources=[f"arn:{partition}:ssm:{region}::parameter{GPU_IMAGE_PARAMETER}"]),
+        iam.PolicyStatement(
+            actions=["ssm:GetParameters", "ssm:GetParameter"],
+            resources=[f"arn:{partition}:ssm:{region}::parameter{GPU_IMAGE_PARAMETER}"],
+        ),
         iam.PolicyStatement(
             actions=["iam:PassRole"],
             resources=[f"arn:{partition}:iam::{account}:role/{name}"],
@@ -137,7 +187,9 @@ def gpu_fleet_statements(environment: Environment, capability: Capability) -> li
         # The first Spot request creates AWSServiceRoleForEC2Spot when it is missing (README: prerequisites).
         iam.PolicyStatement(
             actions=["iam:CreateServiceLinkedRole"],
-            resources=[f"arn:{partition}:iam::{account}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"],
+            resources=[
+                f"arn:{partition}:iam::{account}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"
+            ],
             conditions={"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}},
         ),
     ]

@@ -22,29 +22,42 @@ class WorkQueues(Construct):
     """Each queue with its DLQ; a queue with a consumer gets its worker function, which reports
     partial batch failures so one poison message never blocks the rest."""
 
-    def __init__(self, scope: Construct, construct_id: str, environment: Environment, functions: FunctionFactory) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, environment: Environment, functions: FunctionFactory
+    ) -> None:
         super().__init__(scope, construct_id)
         self.queues: dict[str, sqs.Queue] = {}
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
         for definition in resources.QUEUES:
             suffix = ".fifo" if definition.fifo else ""
             dlq = sqs.Queue(
-                self, definition.dlq_name,
+                self,
+                definition.dlq_name,
                 queue_name=physical_name(environment.resource_prefix, definition.dlq_name) + suffix,
-                retention_period=DLQ_RETENTION, fifo=definition.fifo or None,
-                encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+                retention_period=DLQ_RETENTION,
+                fifo=definition.fifo or None,
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
             )
             queue = sqs.Queue(
-                self, definition.name,
+                self,
+                definition.name,
                 queue_name=physical_name(environment.resource_prefix, definition.name) + suffix,
                 visibility_timeout=cdk.Duration.seconds(definition.visibility_timeout_s),
                 dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=definition.max_receive_count),
                 fifo=definition.fifo or None,
-                encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
             )
             if definition.consumer:
-                worker = functions.make(definition.consumer, definition.consumer, timeout_s=definition.consumer_timeout_s)
-                worker.add_event_source(event_sources.SqsEventSource(queue, batch_size=definition.batch_size, report_batch_item_failures=True))
+                worker = functions.make(
+                    definition.consumer, definition.consumer, timeout_s=definition.consumer_timeout_s
+                )
+                worker.add_event_source(
+                    event_sources.SqsEventSource(
+                        queue, batch_size=definition.batch_size, report_batch_item_failures=True
+                    )
+                )
             self.queues[definition.name] = queue
             self.dead_letter_queues[definition.name] = dlq
 
@@ -56,13 +69,16 @@ class EventRouting(Construct):
     def __init__(self, scope: Construct, construct_id: str, environment: Environment, queues: WorkQueues) -> None:
         super().__init__(scope, construct_id)
         self.buses = {
-            definition.name: events.EventBus(self, definition.name, event_bus_name=physical_name(environment.resource_prefix, definition.name))
+            definition.name: events.EventBus(
+                self, definition.name, event_bus_name=physical_name(environment.resource_prefix, definition.name)
+            )
             for definition in resources.EVENT_BUSES
         }
         self.rules: dict[str, events.Rule] = {}
         for schedule in resources.SCHEDULES:
             self.rules[schedule.name] = events.Rule(
-                self, schedule.name,
+                self,
+                schedule.name,
                 rule_name=physical_name(environment.resource_prefix, schedule.name),
                 description=schedule.purpose,
                 schedule=events.Schedule.expression(schedule.schedule_expression),
@@ -70,7 +86,8 @@ class EventRouting(Construct):
             )
         for rule in resources.EVENT_RULES:
             self.rules[rule.name] = events.Rule(
-                self, rule.name,
+                self,
+                rule.name,
                 rule_name=physical_name(environment.resource_prefix, rule.name),
                 description=rule.purpose,
                 event_bus=self.buses[rule.event_bus] if rule.event_bus else None,

@@ -59,19 +59,42 @@ def _record(request: Request, subject: str, started: float, started_at: str, sta
         principal_id = ""
     try:
         ActivityRecord(
-            f"ACTIVITY#{request_id}", "META", gsi1sk=f"{started_at}#{request_id}", gsi2pk=operation_key(operation, subject),
-            gsi2sk=f"{started_at}#{request_id}", request_id=request_id, operation=operation, subject=subject,
-            principal_id=principal_id, method=request.method, path=request.url.path, status=status, error=error,
-            started_at=started_at, ended_at=ended_at, duration_ms=round((time.monotonic() - started) * 1000, 3),
-            metadata={"pathParams": dict(request.path_params)}, expires_at_epoch=expires,
+            f"ACTIVITY#{request_id}",
+            "META",
+            gsi1sk=f"{started_at}#{request_id}",
+            gsi2pk=operation_key(operation, subject),
+            gsi2sk=f"{started_at}#{request_id}",
+            request_id=request_id,
+            operation=operation,
+            subject=subject,
+            principal_id=principal_id,
+            method=request.method,
+            path=request.url.path,
+            status=status,
+            error=error,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_ms=round((time.monotonic() - started) * 1000, 3),
+            metadata={"pathParams": dict(request.path_params)},
+            expires_at_epoch=expires,
         ).save()
-        OperationRecord(OPERATIONS, f"{operation}#{subject}").update(actions=[
-            OperationRecord.operation.set(operation), OperationRecord.subject.set(subject),
-            OperationRecord.times.add(1), OperationRecord.last_at.set(ended_at),
-        ])
+        OperationRecord(OPERATIONS, f"{operation}#{subject}").update(
+            actions=[
+                OperationRecord.operation.set(operation),
+                OperationRecord.subject.set(subject),
+                OperationRecord.times.add(1),
+                OperationRecord.last_at.set(ended_at),
+            ]
+        )
         if status >= 500:
-            AlertRecord(ALERTS, f"{ended_at}#{request_id}", request_id=request_id, at=ended_at, expires_at_epoch=expires,
-                        message=f"{operation} on {subject} failed: {error}",
-                        metadata={"status": status, "path": request.url.path}).save()
+            AlertRecord(
+                ALERTS,
+                f"{ended_at}#{request_id}",
+                request_id=request_id,
+                at=ended_at,
+                expires_at_epoch=expires,
+                message=f"{operation} on {subject} failed: {error}",
+                metadata={"status": status, "path": request.url.path},
+            ).save()
     except Exception:
         logger.exception("recording request activity failed", extra={"operation": operation, "subject": subject})

@@ -35,10 +35,18 @@ def _live(record: Any) -> bool:
 
 def request_view(record: ActivityRecord) -> dict[str, Any]:
     return {
-        "id": record.request_id, "operation": record.operation, "subject": record.subject,
-        "principalId": record.principal_id, "method": record.method, "path": record.path, "status": int(record.status),
-        "error": record.error, "startedAt": record.started_at, "endedAt": record.ended_at,
-        "durationMs": float(record.duration_ms), "metadata": record.metadata,
+        "id": record.request_id,
+        "operation": record.operation,
+        "subject": record.subject,
+        "principalId": record.principal_id,
+        "method": record.method,
+        "path": record.path,
+        "status": int(record.status),
+        "error": record.error,
+        "startedAt": record.started_at,
+        "endedAt": record.ended_at,
+        "durationMs": float(record.duration_ms),
+        "metadata": record.metadata,
     }
 
 
@@ -78,13 +86,17 @@ def stateful_requests(limit: str | None) -> list[dict[str, Any]]:
 
 
 def operations() -> list[dict[str, Any]]:
-    return [{"operation": record.operation, "subject": record.subject, "count": int(record.times), "lastAt": record.last_at}
-            for record in OperationRecord.query(OPERATIONS)]
+    return [
+        {"operation": record.operation, "subject": record.subject, "count": int(record.times), "lastAt": record.last_at}
+        for record in OperationRecord.query(OPERATIONS)
+    ]
 
 
 def requests_by_operation(operation: str, subject: str, limit: str | None) -> list[dict[str, Any]]:
     page_size = parse_limit(limit)
-    records = ActivityRecord.by_operation.query(operation_key(operation, subject), scan_index_forward=False, limit=page_size)
+    records = ActivityRecord.by_operation.query(
+        operation_key(operation, subject), scan_index_forward=False, limit=page_size
+    )
     return [request_view(record) for record in records if _live(record)]
 
 
@@ -92,23 +104,44 @@ def alerts(limit: str | None) -> list[dict[str, Any]]:
     """Newest first: failed tracked requests and failed authentications."""
     page_size = parse_limit(limit, default=DEFAULT_ALERT_LIMIT)
     found = [
-        {"id": record.sk, "source": "request", "message": record.message, "requestId": record.request_id,
-         "metadata": record.metadata, "timestamp": record.at}
-        for record in AlertRecord.query(ALERTS, scan_index_forward=False, limit=page_size, page_size=page_size) if _live(record)
+        {
+            "id": record.sk,
+            "source": "request",
+            "message": record.message,
+            "requestId": record.request_id,
+            "metadata": record.metadata,
+            "timestamp": record.at,
+        }
+        for record in AlertRecord.query(ALERTS, scan_index_forward=False, limit=page_size, page_size=page_size)
+        if _live(record)
     ]
     today, failures = datetime.now(UTC), 0
     for days_ago in range(AUTH_ALERT_DAYS):  # newest day first, until a page of failures is found
         remaining = page_size - failures
         if remaining <= 0:
             break
-        for event in AuthEventRecord.by_day.query(day_key(FAILURE, today - timedelta(days=days_ago)), scan_index_forward=False,
-                                                  limit=remaining, page_size=remaining):
+        for event in AuthEventRecord.by_day.query(
+            day_key(FAILURE, today - timedelta(days=days_ago)),
+            scan_index_forward=False,
+            limit=remaining,
+            page_size=remaining,
+        ):
             failures += 1
-            found.append({
-                "id": event.gsi2sk, "source": "auth", "message": f"{event.action} failed: {event.reason or 'unknown reason'}",
-                "requestId": None, "timestamp": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "metadata": {"family": event.family, "userId": event.user_id, "credential": event.credential,
-                             "keyPrefix": event.key_prefix, "sourceIp": event.source_ip},
-            })
+            found.append(
+                {
+                    "id": event.gsi2sk,
+                    "source": "auth",
+                    "message": f"{event.action} failed: {event.reason or 'unknown reason'}",
+                    "requestId": None,
+                    "timestamp": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "metadata": {
+                        "family": event.family,
+                        "userId": event.user_id,
+                        "credential": event.credential,
+                        "keyPrefix": event.key_prefix,
+                        "sourceIp": event.source_ip,
+                    },
+                }
+            )
     found.sort(key=lambda alert: alert["timestamp"], reverse=True)
     return found[:page_size]

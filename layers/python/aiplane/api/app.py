@@ -93,7 +93,9 @@ class _CheckJsonBody:
             check_json_body(body)
         except ValidationError as refused:
             request = Request(scope)
-            response = JSONResponse(error_body(self.family, refused, correlation_id(request.scope)), status_code=refused.status)
+            response = JSONResponse(
+                error_body(self.family, refused, correlation_id(request.scope)), status_code=refused.status
+            )
             await response(scope, receive, send)
             return
 
@@ -117,7 +119,8 @@ class _BoundBody:
         refused = PayloadTooLargeError(
             f"request bodies over {LAMBDA_BODY_MAX_BYTES} bytes cannot pass through the API; "
             "send large files with the upload routes' presigned S3 form (a JSON announcement of the size)",
-            details={"max_bytes": LAMBDA_BODY_MAX_BYTES})
+            details={"max_bytes": LAMBDA_BODY_MAX_BYTES},
+        )
         return JSONResponse(error_body(self.family, refused, correlation_id(scope)), status_code=refused.status)
 
     async def __call__(self, scope, receive, send) -> None:
@@ -162,7 +165,11 @@ class _NoSniff:
 
         async def send_with_header(message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != b"x-content-type-options"]
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"x-content-type-options"
+                ]
                 message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
             await send(message)
 
@@ -202,8 +209,9 @@ class _Deadline:
         trace_id = correlation_id(request.scope)
         logger.warning("request budget exhausted", extra={"trace_id": trace_id, "path": request.url.path})
         error = GatewayTimeoutError(f"{request.method} {request.url.path} did not finish within its time budget")
-        await JSONResponse(error_body(self.family, error, trace_id), status_code=error.status,
-                           headers={"x-trace-id": trace_id})(scope, receive, send)
+        await JSONResponse(
+            error_body(self.family, error, trace_id), status_code=error.status, headers={"x-trace-id": trace_id}
+        )(scope, receive, send)
 
     def _streams(self, scope) -> bool:
         route = scope.get("route")
@@ -283,7 +291,9 @@ def _order_routes_by_specificity(app: FastAPI) -> None:
 
 def _install_error_handlers(app: FastAPI, family: str) -> None:
     def respond(request: Request, error: AiplaneError) -> JSONResponse:
-        return JSONResponse(error_body(family, error, correlation_id(request.scope)), status_code=error.status, headers=error.headers)
+        return JSONResponse(
+            error_body(family, error, correlation_id(request.scope)), status_code=error.status, headers=error.headers
+        )
 
     @app.exception_handler(AiplaneError)
     async def domain_error(request: Request, error: AiplaneError) -> JSONResponse:

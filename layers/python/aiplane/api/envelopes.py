@@ -83,7 +83,9 @@ def error_body(family: str, error: AiplaneError, trace_id: str) -> dict[str, Any
     kind = error.kind
     if family == RUNTIME:
         code, error_type = _RUNTIME_CODES[kind]
-        return {"error": {"code": error.code or code, "message": error.message, "param": error.param, "type": error_type}}
+        return {
+            "error": {"code": error.code or code, "message": error.message, "param": error.param, "type": error_type}
+        }
     if family == MLWORKER:
         return {"error": error.message, "code": error.code or _UPPER_CODES[kind], "trace_id": trace_id}
     if family == GPUFARM:
@@ -92,7 +94,11 @@ def error_body(family: str, error: AiplaneError, trace_id: str) -> dict[str, Any
             details.setdefault("field", error.param)
         return {"error": error.message, "code": error.code or _GPUFARM_CODES[kind], "details": details or None}
     if family == APPPROXY:
-        body: dict[str, Any] = {"error": error.message, "code": error.code or _APPPROXY_CODES[kind], "trace_id": trace_id}
+        body: dict[str, Any] = {
+            "error": error.message,
+            "code": error.code or _APPPROXY_CODES[kind],
+            "trace_id": trace_id,
+        }
         if error.details:
             body["details"] = error.details
         return body

@@ -38,8 +38,10 @@ def _too_deep() -> ValidationError:
 
 def _out_of_range(text: str) -> ValidationError:
     shown = text if len(text) <= 40 else text[:37] + "..."
-    return ValidationError(f"the number {shown} is out of range: numbers must be 0 or have a magnitude from 1e-130 "
-                           f"below 1e126, with at most {MAX_SIGNIFICANT_DIGITS} significant digits")
+    return ValidationError(
+        f"the number {shown} is out of range: numbers must be 0 or have a magnitude from 1e-130 "
+        f"below 1e126, with at most {MAX_SIGNIFICANT_DIGITS} significant digits"
+    )
 
 
 def _float(text: str) -> float:

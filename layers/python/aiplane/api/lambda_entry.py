@@ -52,6 +52,8 @@ def sqs_worker(record_handler: Callable[[SQSRecord], None] | Callable[[SQSRecord
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def handle(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
 
     return _observed(handle)

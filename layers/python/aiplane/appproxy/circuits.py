@@ -41,10 +41,25 @@ from aiplane.settings import get_settings
 
 GENERATED_SUBDOMAIN_ATTEMPTS = 5
 # Every field of upstream's RouteInfo; routes stored before these existed get the defaults.
-ROUTE_DEFAULTS = {"route_id": None, "session_name": None, "health_status": None, "last_health_check": None,
-                  "consecutive_failures": 0}
-ROUTE_FIELDS = ("route_id", "session_id", "session_name", "kernel_host", "kernel_port", "protocol", "traffic_ratio",
-                "health_status", "last_health_check", "consecutive_failures")
+ROUTE_DEFAULTS = {
+    "route_id": None,
+    "session_name": None,
+    "health_status": None,
+    "last_health_check": None,
+    "consecutive_failures": 0,
+}
+ROUTE_FIELDS = (
+    "route_id",
+    "session_id",
+    "session_name",
+    "kernel_host",
+    "kernel_port",
+    "protocol",
+    "traffic_ratio",
+    "health_status",
+    "last_health_check",
+    "consecutive_failures",
+)
 UNHEALTHY = "unhealthy"
 
 
@@ -56,6 +71,8 @@ def upstream_route(route: dict[str, Any]) -> dict[str, Any]:
 def healthy_routes(circuit: CircuitRecord) -> list[dict[str, Any]]:
     """The routes workers should balance over (by traffic_ratio): all but those found unhealthy."""
     return [upstream_route(route) for route in circuit.route_info if route.get("health_status") != UNHEALTHY]
+
+
 # Transaction item positions in `_claim`.
 SLOT_ITEM, CIRCUIT_ITEM, WORKER_ITEM = 0, 1, 2
 
@@ -148,11 +165,15 @@ def eligible_workers(spec: CircuitSpec) -> list[WorkerRecord]:
     if spec.preferred_port is not None:
         port_workers = [worker for worker in workers if worker.frontend_mode == "port"]
         if port_workers and not any(_in_range(worker, spec.preferred_port) for worker in port_workers):
-            raise ValidationError(f"port {spec.preferred_port} is outside the port range of every eligible worker", param="port")
+            raise ValidationError(
+                f"port {spec.preferred_port} is outside the port range of every eligible worker", param="port"
+            )
         # A preferred port is honoured or refused (409), never silently replaced by another slot.
         workers = [worker for worker in port_workers if _in_range(worker, spec.preferred_port)] or workers
     if not workers:
-        raise UnavailableError(f"no live worker accepts {spec.app_mode} {spec.protocol} circuits", code="NO_AVAILABLE_WORKER")
+        raise UnavailableError(
+            f"no live worker accepts {spec.app_mode} {spec.protocol} circuits", code="NO_AVAILABLE_WORKER"
+        )
     workers = [worker for worker in workers if _free_slots(worker) > 0]
     return sorted(workers, key=lambda worker: (not _matches_preference(worker, spec), _upstream_rank(worker)))
 
@@ -187,7 +208,9 @@ def _place_on(worker: WorkerRecord, spec: CircuitSpec) -> CircuitRecord | None:
                 return outcome if isinstance(outcome, CircuitRecord) else None
         return None
     held_names = {slot.subdomain for slot in held_slots(worker.worker_id)}
-    names = [spec.preferred_subdomain] if spec.preferred_subdomain and spec.preferred_subdomain not in held_names else []
+    names = (
+        [spec.preferred_subdomain] if spec.preferred_subdomain and spec.preferred_subdomain not in held_names else []
+    )
     names += [_generated_subdomain(spec.app) for _ in range(GENERATED_SUBDOMAIN_ATTEMPTS)]
     for name in names:
         outcome = _claim(worker, spec, None, name)
@@ -207,19 +230,42 @@ def _claim(worker: WorkerRecord, spec: CircuitSpec, port: int | None, subdomain:
     circuit_id = spec.circuit_id or str(uuid.uuid4())
     slot_sort_key = port_slot_key(port) if port is not None else subdomain_slot_key(subdomain or "")
     slot = SlotRecord(
-        worker_key(worker.worker_id), slot_sort_key, worker_id=worker.worker_id, frontend_mode=worker.frontend_mode,
-        port=port, subdomain=subdomain, circuit_id=circuit_id,
+        worker_key(worker.worker_id),
+        slot_sort_key,
+        worker_id=worker.worker_id,
+        frontend_mode=worker.frontend_mode,
+        port=port,
+        subdomain=subdomain,
+        circuit_id=circuit_id,
     )
     circuit = CircuitRecord(
-        circuit_key(circuit_id), META,
-        gsi1pk=worker_key(worker.worker_id), gsi1sk=f"{now.isoformat()}#{circuit_id}",
-        gsi2pk=spec.reuse_key, gsi2sk=now.isoformat() if spec.reuse_key else None,
-        circuit_id=circuit_id, app=spec.app, protocol=spec.protocol, worker_id=worker.worker_id,
-        app_mode=spec.app_mode, frontend_mode=worker.frontend_mode, envs=spec.envs, arguments=spec.arguments,
-        open_to_public=spec.open_to_public, allowed_client_ips=spec.allowed_client_ips, port=port, subdomain=subdomain,
-        user_id=spec.user_id, endpoint_id=spec.endpoint_id, runtime_variant=spec.runtime_variant,
-        health_check=spec.health_check, route_info=spec.route_info, session_ids=spec.session_ids,
-        requests=0, created_at=now, updated_at=now,
+        circuit_key(circuit_id),
+        META,
+        gsi1pk=worker_key(worker.worker_id),
+        gsi1sk=f"{now.isoformat()}#{circuit_id}",
+        gsi2pk=spec.reuse_key,
+        gsi2sk=now.isoformat() if spec.reuse_key else None,
+        circuit_id=circuit_id,
+        app=spec.app,
+        protocol=spec.protocol,
+        worker_id=worker.worker_id,
+        app_mode=spec.app_mode,
+        frontend_mode=worker.frontend_mode,
+        envs=spec.envs,
+        arguments=spec.arguments,
+        open_to_public=spec.open_to_public,
+        allowed_client_ips=spec.allowed_client_ips,
+        port=port,
+        subdomain=subdomain,
+        user_id=spec.user_id,
+        endpoint_id=spec.endpoint_id,
+        runtime_variant=spec.runtime_variant,
+        health_check=spec.health_check,
+        route_info=spec.route_info,
+        session_ids=spec.session_ids,
+        requests=0,
+        created_at=now,
+        updated_at=now,
     )
     try:
         with TransactWrite(connection=_connection()) as transaction:
@@ -263,7 +309,10 @@ def reusable_circuit(spec: CircuitSpec) -> CircuitRecord | None:
     exposure (`open_to_public`, `allowed_client_ips`), on a worker that is still live."""
     for circuit in CircuitRecord.by_session_app.query(spec.reuse_key, scan_index_forward=False):
         if (circuit.user_id, circuit.open_to_public, circuit.allowed_client_ips) != (
-                spec.user_id, spec.open_to_public, spec.allowed_client_ips):
+            spec.user_id,
+            spec.open_to_public,
+            spec.allowed_client_ips,
+        ):
             continue
         try:
             worker = WorkerRecord.get(worker_key(circuit.worker_id), META)
@@ -289,7 +338,9 @@ def remove_circuit(circuit: CircuitRecord) -> bool:
 
 
 def _delete_circuit(circuit: CircuitRecord) -> bool:
-    slot_sort_key = port_slot_key(int(circuit.port)) if circuit.port is not None else subdomain_slot_key(circuit.subdomain or "")
+    slot_sort_key = (
+        port_slot_key(int(circuit.port)) if circuit.port is not None else subdomain_slot_key(circuit.subdomain or "")
+    )
     slot = SlotRecord(worker_key(circuit.worker_id), slot_sort_key)
     for with_worker in (True, False):
         try:
@@ -316,10 +367,19 @@ def _delete_circuit(circuit: CircuitRecord) -> bool:
 def spec_of(circuit: CircuitRecord) -> CircuitSpec:
     """What placed the circuit, to place it again (same id) elsewhere."""
     return CircuitSpec(
-        app=circuit.app, protocol=circuit.protocol, app_mode=circuit.app_mode, route_info=list(circuit.route_info),
-        envs=dict(circuit.envs), arguments=circuit.arguments, open_to_public=circuit.open_to_public,
-        allowed_client_ips=circuit.allowed_client_ips, user_id=circuit.user_id, endpoint_id=circuit.endpoint_id,
-        circuit_id=circuit.circuit_id, reuse_key=circuit.gsi2pk, runtime_variant=circuit.runtime_variant,
+        app=circuit.app,
+        protocol=circuit.protocol,
+        app_mode=circuit.app_mode,
+        route_info=list(circuit.route_info),
+        envs=dict(circuit.envs),
+        arguments=circuit.arguments,
+        open_to_public=circuit.open_to_public,
+        allowed_client_ips=circuit.allowed_client_ips,
+        user_id=circuit.user_id,
+        endpoint_id=circuit.endpoint_id,
+        circuit_id=circuit.circuit_id,
+        reuse_key=circuit.gsi2pk,
+        runtime_variant=circuit.runtime_variant,
         health_check=circuit.health_check,
     )
 
@@ -343,7 +403,10 @@ def relocate_circuits_of_lost_workers() -> list[str]:
                 place_circuit(spec)
                 moved.append(circuit.circuit_id)
             except AiplaneError as refused:
-                logger.warning("a lost worker's circuit found no slot", extra={"circuit_id": circuit.circuit_id, "error": refused.message})
+                logger.warning(
+                    "a lost worker's circuit found no slot",
+                    extra={"circuit_id": circuit.circuit_id, "error": refused.message},
+                )
     return moved
 
 

@@ -43,8 +43,12 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
     """Create the endpoint's circuit, or update its routes; returns the endpoint's public URL."""
     route_info: list[dict[str, Any]] = [
         {
-            "session_id": route.session_id, "session_name": None, "kernel_host": route.kernel_host,
-            "kernel_port": route.kernel_port, "protocol": route.protocol, "traffic_ratio": route.traffic_ratio,
+            "session_id": route.session_id,
+            "session_name": None,
+            "kernel_host": route.kernel_host,
+            "kernel_port": route.kernel_port,
+            "protocol": route.protocol,
+            "traffic_ratio": route.traffic_ratio,
         }
         for routes in request.apps.values()
         for route in routes
@@ -74,15 +78,17 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
             circuit = _endpoint_circuit(endpoint_id)
     if _placement_changes(circuit, spec):
         return _replace(circuit, spec)
-    circuit.update(actions=[
-        CircuitRecord.app.set(spec.app),
-        CircuitRecord.route_info.set(spec.route_info),
-        CircuitRecord.session_ids.set(spec.session_ids),
-        CircuitRecord.open_to_public.set(spec.open_to_public),
-        CircuitRecord.user_id.set(spec.user_id) if spec.user_id else CircuitRecord.user_id.remove(),
-        CircuitRecord.health_check.set(spec.health_check),
-        CircuitRecord.updated_at.set(datetime.now(UTC)),
-    ])
+    circuit.update(
+        actions=[
+            CircuitRecord.app.set(spec.app),
+            CircuitRecord.route_info.set(spec.route_info),
+            CircuitRecord.session_ids.set(spec.session_ids),
+            CircuitRecord.open_to_public.set(spec.open_to_public),
+            CircuitRecord.user_id.set(spec.user_id) if spec.user_id else CircuitRecord.user_id.remove(),
+            CircuitRecord.health_check.set(spec.health_check),
+            CircuitRecord.updated_at.set(datetime.now(UTC)),
+        ]
+    )
     worker = get_worker(circuit.worker_id)
     events.circuit_routes_updated(worker.authority, serialize_circuit(circuit), healthy_routes(circuit))
     return circuit_url(worker, circuit)
@@ -90,19 +96,30 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
 
 def _placement_changes(circuit: CircuitRecord, spec: CircuitSpec) -> bool:
     """A new protocol, or a preferred port or subdomain the circuit does not hold, needs another slot."""
-    return (spec.protocol != circuit.protocol
-            or (spec.preferred_port is not None and spec.preferred_port != circuit.port)
-            or (spec.preferred_subdomain is not None and spec.preferred_subdomain != circuit.subdomain))
+    return (
+        spec.protocol != circuit.protocol
+        or (spec.preferred_port is not None and spec.preferred_port != circuit.port)
+        or (spec.preferred_subdomain is not None and spec.preferred_subdomain != circuit.subdomain)
+    )
 
 
 def _replace(circuit: CircuitRecord, spec: CircuitSpec) -> str:
     """Move the endpoint's circuit to a slot that fits the new settings; if none does, it goes back
     where it was and the refusal stands."""
     previous = CircuitSpec(
-        app=circuit.app, protocol=circuit.protocol, app_mode=circuit.app_mode, route_info=list(circuit.route_info),
-        open_to_public=circuit.open_to_public, user_id=circuit.user_id, endpoint_id=circuit.endpoint_id,
-        preferred_port=int(circuit.port) if circuit.port is not None else None, preferred_subdomain=circuit.subdomain,
-        circuit_id=circuit.circuit_id, session=spec.session, endpoint=spec.endpoint, runtime_variant=circuit.runtime_variant,
+        app=circuit.app,
+        protocol=circuit.protocol,
+        app_mode=circuit.app_mode,
+        route_info=list(circuit.route_info),
+        open_to_public=circuit.open_to_public,
+        user_id=circuit.user_id,
+        endpoint_id=circuit.endpoint_id,
+        preferred_port=int(circuit.port) if circuit.port is not None else None,
+        preferred_subdomain=circuit.subdomain,
+        circuit_id=circuit.circuit_id,
+        session=spec.session,
+        endpoint=spec.endpoint,
+        runtime_variant=circuit.runtime_variant,
         health_check=circuit.health_check,
     )
     remove_circuit(circuit)

@@ -96,7 +96,11 @@ def traffic(circuit_ids: list[str]) -> dict[str, tuple[int | None, float | None]
     live = client(LIVE_DB)
     if live is None or not circuit_ids:
         return {}
-    keys = [key for circuit_id in circuit_ids for key in (f"circuit.{circuit_id}.requests", f"circuit.{circuit_id}.last_access")]
+    keys = [
+        key
+        for circuit_id in circuit_ids
+        for key in (f"circuit.{circuit_id}.requests", f"circuit.{circuit_id}.last_access")
+    ]
     try:
         values = live.mget(keys)
     except redis.RedisError as error:
@@ -105,6 +109,8 @@ def traffic(circuit_ids: list[str]) -> dict[str, tuple[int | None, float | None]
     found = {}
     for index, circuit_id in enumerate(circuit_ids):
         requests, last_access = values[2 * index], values[2 * index + 1]
-        found[circuit_id] = (int(requests) if requests is not None else None,
-                             float(last_access) if last_access is not None else None)
+        found[circuit_id] = (
+            int(requests) if requests is not None else None,
+            float(last_access) if last_access is not None else None,
+        )
     return found

@@ -34,8 +34,9 @@ def issue_conf_token(request: ConfRequest) -> str:
     at the gateway and trust only what this token says. It is bound to one session."""
     if not request.session.id:
         raise ValidationError("session.id is required: a conf token is bound to one session", param="session.id")
-    token, _ = issue_token(request.session.user_uuid, ttl=CONF_TOKEN_TTL, token_type=CONF_TOKEN_TYPE,
-                           conf=request.model_dump(mode="json"))
+    token, _ = issue_token(
+        request.session.user_uuid, ttl=CONF_TOKEN_TTL, token_type=CONF_TOKEN_TYPE, conf=request.model_dump(mode="json")
+    )
     return token
 
 
@@ -65,10 +66,16 @@ def open_app(request: ProxyRequest) -> tuple[str, bool]:
         app=request.app,
         protocol=protocol,
         app_mode="interactive",
-        route_info=[{
-            "session_id": request.session_id, "session_name": None, "kernel_host": conf.kernel_host,
-            "kernel_port": conf.kernel_port, "protocol": protocol, "traffic_ratio": 1.0,
-        }],
+        route_info=[
+            {
+                "session_id": request.session_id,
+                "session_name": None,
+                "kernel_host": conf.kernel_host,
+                "kernel_port": conf.kernel_port,
+                "protocol": protocol,
+                "traffic_ratio": 1.0,
+            }
+        ],
         envs=request.envs,
         arguments=request.args,
         open_to_public=request.open_to_public,

@@ -54,7 +54,9 @@ def check_routes(now: float | None = None, probe: Probe = probe_route) -> list[s
     return changed
 
 
-def _checked(circuit: CircuitRecord, config: HealthCheckConfig, now: float, probe: Probe) -> list[dict[str, Any]] | None:
+def _checked(
+    circuit: CircuitRecord, config: HealthCheckConfig, now: float, probe: Probe
+) -> list[dict[str, Any]] | None:
     """The routes after this tick's probes (those due after `interval`); None when none was due."""
     due, routes = False, []
     for route in circuit.route_info:

@@ -40,7 +40,10 @@ def setup_url(worker_api_endpoint: str, circuit_id: str, redirect: str) -> str:
     """The worker's /setup step with its permit: the worker checks it, sets the permit cookie
     and redirects to the app."""
     payload = {
-        "id": str(uuid.uuid4()), "version": "v2", "redirect": redirect, "circuit": circuit_id,
+        "id": str(uuid.uuid4()),
+        "version": "v2",
+        "redirect": redirect,
+        "circuit": circuit_id,
         "exp": datetime.now(UTC) + SETUP_PERMIT_TTL,
     }
     return f"{worker_api_endpoint}/setup?{urlencode({'token': jwt.encode(payload, worker_jwt_secret(), algorithm=ALGORITHM)})}"

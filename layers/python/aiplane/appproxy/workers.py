@@ -51,13 +51,24 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
         "traefik_last_used_marker_path": request.traefik_last_used_marker_path,
         "accepted_traffics": list(request.accepted_traffics),
         "app_filters": [app_filter.model_dump() for app_filter in request.app_filters],
-        "available_slots": request.port_range[1] - request.port_range[0] + 1 if request.port_range and request.frontend_mode == "port" else -1,
+        "available_slots": request.port_range[1] - request.port_range[0] + 1
+        if request.port_range and request.frontend_mode == "port"
+        else -1,
     }
     while True:
         record = WorkerRecord(
-            worker_key(worker_id), META, gsi1sk=request.authority, worker_id=worker_id, authority=request.authority,
-            nodes=1, occupied_slots=0, last_heartbeat_epoch=int(now.timestamp()), lost=False,
-            created_at=now, updated_at=now, **settings,
+            worker_key(worker_id),
+            META,
+            gsi1sk=request.authority,
+            worker_id=worker_id,
+            authority=request.authority,
+            nodes=1,
+            occupied_slots=0,
+            last_heartbeat_epoch=int(now.timestamp()),
+            lost=False,
+            created_at=now,
+            updated_at=now,
+            **settings,
         )
         try:
             record.save(condition=WorkerRecord.pk.does_not_exist())
@@ -69,7 +80,10 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
             existing = get_worker(worker_id)
         except NotFoundError:
             continue  # deregistered meanwhile: register afresh
-        if existing.occupied_slots and (existing.frontend_mode, existing.port_range) != (request.frontend_mode, request.port_range):
+        if existing.occupied_slots and (existing.frontend_mode, existing.port_range) != (
+            request.frontend_mode,
+            request.port_range,
+        ):
             raise ConflictError(
                 f"worker {request.authority} holds circuits; its frontend mode and port range cannot change until they are removed",
                 param="port_range",
@@ -165,7 +179,8 @@ def mark_lost_workers(now: float | None = None) -> list[str]:
         try:
             worker.update(
                 actions=[WorkerRecord.lost.set(True)],
-                condition=(WorkerRecord.last_heartbeat_epoch == worker.last_heartbeat_epoch) & (WorkerRecord.lost == False),  # noqa: E712
+                condition=(WorkerRecord.last_heartbeat_epoch == worker.last_heartbeat_epoch)
+                & (WorkerRecord.lost == False),  # noqa: E712
             )
             marked.append(worker.authority)
         except UpdateError as error:
@@ -194,11 +209,23 @@ def slots_of(worker: WorkerRecord, *, in_use_only: bool) -> list[dict[str, Any]]
         first, last = worker.port_range
         ports = sorted(by_port) if in_use_only else range(first, last + 1)
         return [
-            {"frontend_mode": "port", "in_use": port in by_port, "port": port, "subdomain": None, "circuit_id": by_port.get(port)}
+            {
+                "frontend_mode": "port",
+                "in_use": port in by_port,
+                "port": port,
+                "subdomain": None,
+                "circuit_id": by_port.get(port),
+            }
             for port in ports
         ]
     return [
-        {"frontend_mode": "wildcard", "in_use": True, "port": None, "subdomain": slot.subdomain, "circuit_id": slot.circuit_id}
+        {
+            "frontend_mode": "wildcard",
+            "in_use": True,
+            "port": None,
+            "subdomain": slot.subdomain,
+            "circuit_id": slot.circuit_id,
+        }
         for slot in held
     ]
 
@@ -220,7 +247,9 @@ def serialize_worker(worker: WorkerRecord) -> dict[str, Any]:
         "api_port": int(worker.api_port),
         "port_range": worker.port_range,
         "wildcard_domain": worker.wildcard_domain,
-        "wildcard_traffic_port": int(worker.wildcard_traffic_port) if worker.wildcard_traffic_port is not None else None,
+        "wildcard_traffic_port": int(worker.wildcard_traffic_port)
+        if worker.wildcard_traffic_port is not None
+        else None,
         "filtered_apps_only": worker.filtered_apps_only,
         "traefik_last_used_marker_path": worker.traefik_last_used_marker_path,
         "accepted_traffics": list(worker.accepted_traffics),

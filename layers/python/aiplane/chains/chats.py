@@ -17,13 +17,27 @@ from aiplane.settings import get_settings
 
 BUILTIN_CHAT_KEY = "builtin-chat"
 
-BUILTIN_CHAT_CHAIN: dict[str, Any] = {"id": BUILTIN_CHAT_KEY, "description": "built-in chat chain", "tasks": [
-    {"id": "chat", "handler": "model_execution",
-     "transition": {"branches": [{"operator": "equals", "when": "tool-call", "goto": "tools"},
-                                 {"operator": "default", "goto": "end"}]}},
-    {"id": "tools", "handler": "execute_tool_calls",
-     "transition": {"branches": [{"operator": "default", "goto": "chat"}]}},
-]}
+BUILTIN_CHAT_CHAIN: dict[str, Any] = {
+    "id": BUILTIN_CHAT_KEY,
+    "description": "built-in chat chain",
+    "tasks": [
+        {
+            "id": "chat",
+            "handler": "model_execution",
+            "transition": {
+                "branches": [
+                    {"operator": "equals", "when": "tool-call", "goto": "tools"},
+                    {"operator": "default", "goto": "end"},
+                ]
+            },
+        },
+        {
+            "id": "tools",
+            "handler": "execute_tool_calls",
+            "transition": {"branches": [{"operator": "default", "goto": "chat"}]},
+        },
+    ],
+}
 
 
 def add_instruction(chat_id: str, instruction: str, principal: Principal | None = None) -> None:
@@ -31,8 +45,9 @@ def add_instruction(chat_id: str, instruction: str, principal: Principal | None 
     store.append_chat_messages(chat_id, [{"role": "system", "content": instruction}])
 
 
-def chat_turn(chat_id: str, message: str, models: list[str], provider: str,
-              principal: Principal | None = None) -> dict[str, Any]:
+def chat_turn(
+    chat_id: str, message: str, models: list[str], provider: str, principal: Principal | None = None
+) -> dict[str, Any]:
     store.get_chat(chat_id, principal, EDIT)
     history = [{key: value for key, value in m.items() if key != "sentAt"} for m in store.chat_messages(chat_id)]
     user = {"role": "user", "content": message}
@@ -41,13 +56,18 @@ def chat_turn(chat_id: str, message: str, models: list[str], provider: str,
     if stored_chain:
         output, _, state = runner.run_stored(stored_chain, input_value, "chat_history")
     else:
-        output, _, state = runner.run_keyed(parse_chain(BUILTIN_CHAT_CHAIN), BUILTIN_CHAT_KEY, input_value, "chat_history", principal)
+        output, _, state = runner.run_keyed(
+            parse_chain(BUILTIN_CHAT_CHAIN), BUILTIN_CHAT_KEY, input_value, "chat_history", principal
+        )
     messages = output.get("messages") if isinstance(output, dict) else None
     if not isinstance(messages, list):
         messages = history + [user, {"role": "assistant", "content": str(output)}]
-    new_messages = messages[len(history):]
+    new_messages = messages[len(history) :]
     store.append_chat_messages(chat_id, new_messages)
     reply = next((m.get("content") or "" for m in reversed(new_messages) if m.get("role") == "assistant"), "")
-    return {"response": reply, "state": state,
-            "inputTokenCount": int(output.get("input_tokens") or 0) if isinstance(output, dict) else 0,
-            "outputTokenCount": int(output.get("output_tokens") or 0) if isinstance(output, dict) else 0}
+    return {
+        "response": reply,
+        "state": state,
+        "inputTokenCount": int(output.get("input_tokens") or 0) if isinstance(output, dict) else 0,
+        "outputTokenCount": int(output.get("output_tokens") or 0) if isinstance(output, dict) else 0,
+    }

@@ -61,9 +61,12 @@ def _exit(task: TaskDefinition, transition: str) -> str | None:
         operator = branch.operator or "equals"
         if operator == "default":
             default = branch.goto or END
-        elif (operator == "equals" and transition == branch.when) or (operator == "contains" and branch.when in transition) \
-                or (operator == "starts_with" and transition.startswith(branch.when)) \
-                or (operator == "ends_with" and transition.endswith(branch.when)):
+        elif (
+            (operator == "equals" and transition == branch.when)
+            or (operator == "contains" and branch.when in transition)
+            or (operator == "starts_with" and transition.startswith(branch.when))
+            or (operator == "ends_with" and transition.endswith(branch.when))
+        ):
             return branch.goto or END
     return default
 
@@ -78,14 +81,24 @@ def stream_steps(chain: ChainDefinition) -> list[str]:
         if goto == END:
             return True
         task = tasks.get(goto or "")
-        if task is None or task.id in seen or task.handler not in _PASS_THROUGH or task.input_var or task.compose \
-                or task.transition.on_failure:
+        if (
+            task is None
+            or task.id in seen
+            or task.handler not in _PASS_THROUGH
+            or task.input_var
+            or task.compose
+            or task.transition.on_failure
+        ):
             return False
         return ends_unchanged(_exit(task, _PASS_THROUGH[task.handler]), seen | {task.id})
 
-    return [task.id for task in chain.tasks
-            if task.handler == "model_execution" and not (task.retry_on_failure or task.transition.on_failure or task.compose)
-            and ends_unchanged(_exit(task, _PLAIN_REPLY), frozenset())]
+    return [
+        task.id
+        for task in chain.tasks
+        if task.handler == "model_execution"
+        and not (task.retry_on_failure or task.transition.on_failure or task.compose)
+        and ends_unchanged(_exit(task, _PLAIN_REPLY), frozenset())
+    ]
 
 
 def _escape_pattern(text: str) -> str:
@@ -111,9 +124,13 @@ def _rule(operator: str, when: str, goto: str) -> dict[str, Any]:
         rule = {"And": [{"Variable": number, "IsNumeric": True}, {"Variable": number, comparison: float(when)}]}
     else:  # in_range, inclusive
         low, high = parse_range(when)
-        rule = {"And": [{"Variable": number, "IsNumeric": True},
-                        {"Variable": number, "NumericGreaterThanEquals": low},
-                        {"Variable": number, "NumericLessThanEquals": high}]}
+        rule = {
+            "And": [
+                {"Variable": number, "IsNumeric": True},
+                {"Variable": number, "NumericGreaterThanEquals": low},
+                {"Variable": number, "NumericLessThanEquals": high},
+            ]
+        }
     return {**rule, "Next": _target(goto)}
 
 
@@ -126,18 +143,33 @@ def _task_state(task: TaskDefinition, settings: str, function_name: str) -> dict
         "Parameters": {
             "FunctionName": function_name,
             # JSON strings, so that no key of the definition is read as a path (`x.$`).
-            "Payload": {"task": json.dumps(task.model_dump(mode="json", exclude_none=True)), "chain": settings, "state.$": "$"},
+            "Payload": {
+                "task": json.dumps(task.model_dump(mode="json", exclude_none=True)),
+                "chain": settings,
+                "state.$": "$",
+            },
         },
         "OutputPath": "$.Payload",
         "TimeoutSeconds": math.ceil(timeout_s) + TIMEOUT_GRACE_S,
         "Next": route_state_name(task.id),
     }
     if task.retry_on_failure:
-        state["Retry"] = [{"ErrorEquals": ["States.ALL"], "MaxAttempts": task.retry_on_failure,
-                           "IntervalSeconds": 1, "BackoffRate": 1.0}]
+        state["Retry"] = [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "MaxAttempts": task.retry_on_failure,
+                "IntervalSeconds": 1,
+                "BackoffRate": 1.0,
+            }
+        ]
     if task.transition.on_failure:
-        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure",
-                           "Next": task_state_name(task.transition.on_failure)}]
+        state["Catch"] = [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.failure",
+                "Next": task_state_name(task.transition.on_failure),
+            }
+        ]
     return state
 
 
@@ -162,16 +194,29 @@ def compile_chain(chain: ChainDefinition, function_name: str) -> dict[str, Any]:
     states: dict[str, Any] = {}
     first = task_state_name(chain.tasks[0].id)
     if streamed:
-        states[START] = {"Type": "Choice", "Default": first, "Choices": [
-            {"Variable": "$.resume_at", "StringEquals": route_state_name(task_id), "Next": route_state_name(task_id)}
-            for task_id in streamed]}
+        states[START] = {
+            "Type": "Choice",
+            "Default": first,
+            "Choices": [
+                {
+                    "Variable": "$.resume_at",
+                    "StringEquals": route_state_name(task_id),
+                    "Next": route_state_name(task_id),
+                }
+                for task_id in streamed
+            ],
+        }
     for task in chain.tasks:
         states[task_state_name(task.id)] = _task_state(task, json.dumps(settings), function_name)
         states[route_state_name(task.id)] = _route_state(task, task.id in streamed)
     states[CHAIN_END] = {"Type": "Succeed"}
     states[STEP_LIMIT] = {"Type": "Fail", "Error": STEP_LIMIT, "Cause": "the run took more steps than its chain allows"}
     states[NO_BRANCH] = {"Type": "Fail", "Error": NO_BRANCH, "Cause": "no transition branch matched the task's output"}
-    return {"Comment": f"aiplane task chain {chain.id}"[:200], "StartAt": START if streamed else first, "States": states}
+    return {
+        "Comment": f"aiplane task chain {chain.id}"[:200],
+        "StartAt": START if streamed else first,
+        "States": states,
+    }
 
 
 def definition_digest(definition: dict[str, Any]) -> str:

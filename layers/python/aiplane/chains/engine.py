@@ -47,13 +47,25 @@ class TokenLimitExceeded(Exception):
     """The chat history is longer than the chain's `token_limit`."""
 
 
-def initial_state(run_id: str, input_value: Any, input_type: str, actor: Principal | None = None, *,
-                  stream: bool = False) -> dict[str, Any]:
+def initial_state(
+    run_id: str, input_value: Any, input_type: str, actor: Principal | None = None, *, stream: bool = False
+) -> dict[str, Any]:
     """`actor`: who runs the chain (None: the system); remote hooks are resolved with its rights.
     `stream`: the run stops before a final model step, for the API function to stream it."""
-    return {"run_id": run_id, "vars": {"input": input_value}, "types": {"input": input_type},
-            "current": input_value, "current_type": input_type, "transition": "", "transition_number": None, "halt": None,
-            "actor": _actor_entry(actor), "stream": stream, "handoff": None, "resume_at": ""}
+    return {
+        "run_id": run_id,
+        "vars": {"input": input_value},
+        "types": {"input": input_type},
+        "current": input_value,
+        "current_type": input_type,
+        "transition": "",
+        "transition_number": None,
+        "halt": None,
+        "actor": _actor_entry(actor),
+        "stream": stream,
+        "handoff": None,
+        "resume_at": "",
+    }
 
 
 def _actor_entry(actor: Principal | None) -> dict[str, str] | None:
@@ -67,21 +79,31 @@ def actor_of(state: dict[str, Any]) -> Principal | None:
     actor = state.get("actor")
     if not actor:
         return None
-    return Principal(id=actor["id"], kind=actor["kind"], credential="chain",
-                     claims={"keyId": actor["keyId"]} if actor.get("keyId") else {})
+    return Principal(
+        id=actor["id"],
+        kind=actor["kind"],
+        credential="chain",
+        claims={"keyId": actor["keyId"]} if actor.get("keyId") else {},
+    )
 
 
 def pack_state(state: dict[str, Any]) -> dict[str, Any]:
     """The state with every large value (variables, `current`) replaced by a reference, each stored once."""
     prefix, stored = f"{CHAIN_RUNS_PREFIX}{state['run_id']}/", dict[str, Any]()
-    return {**state, "vars": {name: offload.offload(value, prefix, stored) for name, value in state["vars"].items()},
-            "current": offload.offload(state["current"], prefix, stored)}
+    return {
+        **state,
+        "vars": {name: offload.offload(value, prefix, stored) for name, value in state["vars"].items()},
+        "current": offload.offload(state["current"], prefix, stored),
+    }
 
 
 def unpack_state(state: dict[str, Any]) -> dict[str, Any]:
     loaded: dict[str, Any] = {}
-    return {**state, "vars": {name: offload.resolve(value, loaded) for name, value in state["vars"].items()},
-            "current": offload.resolve(state["current"], loaded)}
+    return {
+        **state,
+        "vars": {name: offload.resolve(value, loaded) for name, value in state["vars"].items()},
+        "current": offload.resolve(state["current"], loaded),
+    }
 
 
 def new_run_id() -> str:
@@ -90,16 +112,22 @@ def new_run_id() -> str:
 
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:
     """About four characters a token, plus a few per message (no tokenizer for every model)."""
-    return sum(4 + math.ceil(len(to_text(message.get("content")) + json.dumps(message.get("tool_calls") or "")) / 4)
-               for message in messages)
+    return sum(
+        4 + math.ceil(len(to_text(message.get("content")) + json.dumps(message.get("tool_calls") or "")) / 4)
+        for message in messages
+    )
 
 
 # ---- data conversions ----------------------------------------------------------------------------
 
+
 def as_chat_history(value: Any, data_type: str) -> dict[str, Any]:
     if data_type == "openai_chat" and isinstance(value, dict):
-        return {"messages": list(value.get("messages") or []), "model": value.get("model", ""),
-                "tools": value.get("tools") or []}
+        return {
+            "messages": list(value.get("messages") or []),
+            "model": value.get("model", ""),
+            "tools": value.get("tools") or [],
+        }
     if isinstance(value, dict) and isinstance(value.get("messages"), list):
         return dict(value)
     if data_type == "chat_history":
@@ -116,11 +144,19 @@ def to_openai_response(history: dict[str, Any]) -> dict[str, Any]:
     prompt_tokens = int(history.get("input_tokens") or 0)
     completion_tokens = int(history.get("output_tokens") or 0)
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-        "model": history.get("model") or "", "system_fingerprint": "aiplane",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if last.get("tool_calls") else "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": history.get("model") or "",
+        "system_fingerprint": "aiplane",
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if last.get("tool_calls") else "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 
@@ -137,7 +173,9 @@ def openai_completion(output: Any, output_type: str, model: str) -> dict[str, An
 
 
 def _compose(output: Any, output_type: str, other: Any, other_type: str, strategy: str) -> tuple[Any, str]:
-    both_histories = isinstance(output, dict) and "messages" in output and isinstance(other, dict) and "messages" in other
+    both_histories = (
+        isinstance(output, dict) and "messages" in output and isinstance(other, dict) and "messages" in other
+    )
     strategy = strategy or ("merge_chat_histories" if both_histories else "override")
     if strategy == "merge_chat_histories":
         if not both_histories:
@@ -145,7 +183,10 @@ def _compose(output: Any, output_type: str, other: Any, other_type: str, strateg
         return {**output, "messages": list(output["messages"]) + list(other["messages"])}, "chat_history"
     if strategy == "append_string_to_chat_history":
         history = as_chat_history(other, other_type)
-        return {**history, "messages": history["messages"] + [{"role": "user", "content": to_text(output)}]}, "chat_history"
+        return {
+            **history,
+            "messages": history["messages"] + [{"role": "user", "content": to_text(output)}],
+        }, "chat_history"
     return output, output_type  # override: the task's output stands
 
 
@@ -170,7 +211,9 @@ def _coerce(text: str) -> Any:
 
 
 class StepContext:
-    def __init__(self, task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort, deadline: float):
+    def __init__(
+        self, task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort, deadline: float
+    ):
         self.task, self.chain, self.state, self.llm, self.deadline = task, chain, state, llm, deadline
 
     @property
@@ -197,8 +240,12 @@ class StepContext:
         return to_text(input_value)
 
     def ask(self, input_value: Any) -> str:
-        return self.llm.prompt(self.prompt_text(input_value), self.choice(), system=self.task.system_instruction,
-                               timeout_s=self.remaining_s()).strip()
+        return self.llm.prompt(
+            self.prompt_text(input_value),
+            self.choice(),
+            system=self.task.system_instruction,
+            timeout_s=self.remaining_s(),
+        ).strip()
 
 
 def handle(ctx: StepContext, value: Any, data_type: str) -> tuple[Any, str, str]:
@@ -218,7 +265,9 @@ def handle(ctx: StepContext, value: Any, data_type: str) -> tuple[Any, str, str]
     if handler == "condition_key":
         reply = ctx.ask(value).strip().strip("\"'.").strip()
         conditions = ctx.task.valid_conditions or {}
-        key = next((k for k in conditions if k == reply), None) or next((k for k in conditions if k.lower() == reply.lower()), None)
+        key = next((k for k in conditions if k == reply), None) or next(
+            (k for k in conditions if k.lower() == reply.lower()), None
+        )
         if key is None:
             raise TaskFailed(f"reply {reply!r} is none of {', '.join(conditions)}")
         result = bool(conditions[key])
@@ -287,8 +336,9 @@ def _model_execution(ctx: StepContext, value: Any, data_type: str) -> tuple[Any,
     return _model_output(history, messages, answer, input_tokens)
 
 
-def _model_request(ctx: StepContext, value: Any, data_type: str) -> tuple[dict[str, Any], list[dict[str, Any]],
-                                                                          list[dict[str, Any]], ModelChoice, int]:
+def _model_request(
+    ctx: StepContext, value: Any, data_type: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], ModelChoice, int]:
     """What a model_execution step asks: (the chat history, the messages, the tools, the model choice, input tokens)."""
     history = as_chat_history(value, data_type)
     messages = list(history["messages"])
@@ -298,7 +348,9 @@ def _model_request(ctx: StepContext, value: Any, data_type: str) -> tuple[dict[s
     input_tokens = estimate_tokens(messages)
     token_limit = int(ctx.chain.get("token_limit") or 0)
     if token_limit and input_tokens > token_limit:
-        raise TokenLimitExceeded(f"the input has about {input_tokens} tokens, over the chain's token_limit {token_limit}")
+        raise TokenLimitExceeded(
+            f"the input has about {input_tokens} tokens, over the chain's token_limit {token_limit}"
+        )
     tools = [tool.openai() for tool in _tools(ctx)]
     config = ctx.task.execute_config
     if config and config.pass_clients_tools:
@@ -311,15 +363,24 @@ def _model_request(ctx: StepContext, value: Any, data_type: str) -> tuple[dict[s
     return history, messages, tools, choice, input_tokens
 
 
-def _model_output(history: dict[str, Any], messages: list[dict[str, Any]], answer: dict[str, Any],
-                  input_tokens: int) -> tuple[Any, str, str]:
-    message = {key: answer["message"].get(key) for key in ("role", "content", "tool_calls") if answer["message"].get(key) is not None}
+def _model_output(
+    history: dict[str, Any], messages: list[dict[str, Any]], answer: dict[str, Any], input_tokens: int
+) -> tuple[Any, str, str]:
+    message = {
+        key: answer["message"].get(key)
+        for key in ("role", "content", "tool_calls")
+        if answer["message"].get(key) is not None
+    }
     message.setdefault("role", "assistant")
     message.setdefault("content", "")
     usage = answer.get("usage") or {}
-    output = {**history, "messages": messages + [message], "model": answer.get("model") or history.get("model", ""),
-              "input_tokens": int(usage.get("prompt_tokens") or input_tokens),
-              "output_tokens": int(usage.get("completion_tokens") or estimate_tokens([message]))}
+    output = {
+        **history,
+        "messages": messages + [message],
+        "model": answer.get("model") or history.get("model", ""),
+        "input_tokens": int(usage.get("prompt_tokens") or input_tokens),
+        "output_tokens": int(usage.get("completion_tokens") or estimate_tokens([message])),
+    }
     return output, "chat_history", "tool-call" if message.get("tool_calls") else "executed"
 
 
@@ -337,11 +398,19 @@ def _execute_tool_calls(ctx: StepContext, value: Any, data_type: str) -> tuple[A
             content: Any = {"error": f"unknown tool {function.get('name')!r}"}
         else:
             try:
-                content = hooks.run_tool(tool, hooks.parse_arguments(function.get("arguments")), ctx.remaining_s(), ctx.actor)
+                content = hooks.run_tool(
+                    tool, hooks.parse_arguments(function.get("arguments")), ctx.remaining_s(), ctx.actor
+                )
             except AiplaneError as error:
                 content = {"error": error.message}
-        messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "name": function.get("name", ""),
-                         "content": content if isinstance(content, str) else json.dumps(content)})
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": call.get("id", ""),
+                "name": function.get("name", ""),
+                "content": content if isinstance(content, str) else json.dumps(content),
+            }
+        )
     return {**history, "messages": messages}, "chat_history", "tools_executed"
 
 
@@ -359,8 +428,9 @@ def _hook(ctx: StepContext, value: Any, data_type: str) -> tuple[Any, str, str]:
     call = ctx.task.hook
     assert call is not None  # validated with the chain
     args = _render_args(call.args, ctx.state["vars"])
-    result = hooks.call_hook(call.name, call.tool_name, args, value, data_type, ctx.state.get("transition", ""), ctx.remaining_s(),
-                             ctx.actor)
+    result = hooks.call_hook(
+        call.name, call.tool_name, args, value, data_type, ctx.state.get("transition", ""), ctx.remaining_s(), ctx.actor
+    )
     if ctx.task.output_template:
         variables = result.output if isinstance(result.output, dict) else {"output": result.output}
         return render(ctx.task.output_template, {**ctx.state["vars"], **variables}), "string", "ok"
@@ -368,6 +438,7 @@ def _hook(ctx: StepContext, value: Any, data_type: str) -> tuple[Any, str, str]:
 
 
 # ---- one step ------------------------------------------------------------------------------------
+
 
 def _transition_number(transition: str) -> float | None:
     try:
@@ -393,10 +464,19 @@ class _Attempt:
             self.value, self.data_type = state["current"], state["current_type"]
         self.timeout_s = parse_duration_s(task.timeout) if task.timeout else DEFAULT_TASK_TIMEOUT_S
         self.started = time.monotonic()
-        self.context = StepContext(task, chain, state, llm or default_llm(caller=actor_of(state)), self.started + self.timeout_s)
-        self.unit: dict[str, Any] = {"taskID": task.id, "taskHandler": task.handler, "inputType": self.data_type,
-                                     "outputType": "", "transition": "", "duration": 0, "error": None,
-                                     "inputVar": input_var or "previous_output"}
+        self.context = StepContext(
+            task, chain, state, llm or default_llm(caller=actor_of(state)), self.started + self.timeout_s
+        )
+        self.unit: dict[str, Any] = {
+            "taskID": task.id,
+            "taskHandler": task.handler,
+            "inputType": self.data_type,
+            "outputType": "",
+            "transition": "",
+            "duration": 0,
+            "error": None,
+            "inputVar": input_var or "previous_output",
+        }
         if chain.get("debug"):
             self.unit["input"] = to_text(self.value)
 
@@ -417,33 +497,55 @@ class _Attempt:
         if failure is not None:
             raise failure
         if task.print:
-            logger.info("task print", extra={"task": task.id, "print": render(task.print, {**state["vars"], task.id: output})})
+            logger.info(
+                "task print", extra={"task": task.id, "print": render(task.print, {**state["vars"], task.id: output})}
+            )
         state["vars"][task.id], state["types"][task.id] = output, output_type
         state["vars"]["previous_output"], state["types"]["previous_output"] = output, output_type
-        return pack_state({**state, "current": output, "current_type": output_type, "transition": transition,
-                           "transition_number": _transition_number(transition)})
+        return pack_state(
+            {
+                **state,
+                "current": output,
+                "current_type": output_type,
+                "transition": transition,
+                "transition_number": _transition_number(transition),
+            }
+        )
 
 
-def run_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort | None = None) -> dict[str, Any]:
+def run_step(
+    task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort | None = None
+) -> dict[str, Any]:
     """Run one attempt of `task`; return the next state, or raise so Step Functions retries/catches.
     In a streamed run, a final model step is not run here: the run ends handing it off."""
     if state.get("stream") and task.id in (chain.get("stream_steps") or ()):
         return {**state, "handoff": task.id}
     attempt = _Attempt(task, chain, state, llm)
     try:
-        output, output_type, transition = _run_bounded(attempt.context, attempt.value, attempt.data_type, attempt.timeout_s)
+        output, output_type, transition = _run_bounded(
+            attempt.context, attempt.value, attempt.data_type, attempt.timeout_s
+        )
         if task.compose and task.compose.with_var:
             other = attempt.state["vars"].get(task.compose.with_var)
-            output, output_type = _compose(output, output_type, other,
-                                           attempt.state["types"].get(task.compose.with_var, "any"), task.compose.strategy)
-            attempt.state["vars"][f"{task.id}_composed"], attempt.state["types"][f"{task.id}_composed"] = output, output_type
+            output, output_type = _compose(
+                output,
+                output_type,
+                other,
+                attempt.state["types"].get(task.compose.with_var, "any"),
+                task.compose.strategy,
+            )
+            attempt.state["vars"][f"{task.id}_composed"], attempt.state["types"][f"{task.id}_composed"] = (
+                output,
+                output_type,
+            )
     except Exception as error:  # recorded, then re-raised for Retry/Catch
         return attempt.finish(None, error)
     return attempt.finish((output, output_type, transition))
 
 
-def stream_step(task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any],
-                llm: LLMPort | None = None) -> Generator[dict[str, Any], None, dict[str, Any]]:
+def stream_step(
+    task: TaskDefinition, chain: dict[str, Any], state: dict[str, Any], llm: LLMPort | None = None
+) -> Generator[dict[str, Any], None, dict[str, Any]]:
     """Run a handed-off final model step here: yield the model's deltas as they arrive, return the next
     state (with the step recorded as run_step records it). Stream steps have no compose, retry or on_failure."""
     attempt = _Attempt(task, chain, {**state, "handoff": None}, llm)
@@ -475,6 +577,8 @@ def _run_bounded(context: StepContext, value: Any, data_type: str, timeout_s: fl
     try:
         return future.result(timeout=timeout_s)
     except concurrent.futures.TimeoutError:
-        raise TaskTimedOut(f"task {context.task.id!r} ran past its timeout of {context.task.timeout or timeout_s}") from None
+        raise TaskTimedOut(
+            f"task {context.task.id!r} ran past its timeout of {context.task.timeout or timeout_s}"
+        ) from None
     finally:
         pool.shutdown(wait=False)

@@ -48,10 +48,14 @@ class Tool:
     parameters: dict[str, Any]
 
     def openai(self) -> dict[str, Any]:
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
 
 # ---- built-in local hooks ------------------------------------------------------------------------
+
 
 def _echo(args: dict[str, Any], input_value: Any, input_type: str, timeout_s: float) -> HookResult:
     if "message" in args:
@@ -75,14 +79,29 @@ def _webhook(args: dict[str, Any], input_value: Any, input_type: str, timeout_s:
 
 _STRING = {"type": "string"}
 LOCAL_HOOKS: dict[str, tuple[Callable[..., HookResult], str, dict[str, Any]]] = {
-    "echo": (_echo, "Returns its message (or the task input) unchanged",
-             {"type": "object", "properties": {"message": _STRING}}),
-    "print": (_print, "Logs its message (or the task input) and passes the input through",
-              {"type": "object", "properties": {"message": _STRING}}),
-    "webhook": (_webhook, "POSTs a JSON payload to a URL and returns the status and body",
-                {"type": "object", "properties": {"url": _STRING, "payload": {"type": "object"},
-                                                  "headers": {"type": "object", "additionalProperties": _STRING}},
-                 "required": ["url"]}),
+    "echo": (
+        _echo,
+        "Returns its message (or the task input) unchanged",
+        {"type": "object", "properties": {"message": _STRING}},
+    ),
+    "print": (
+        _print,
+        "Logs its message (or the task input) and passes the input through",
+        {"type": "object", "properties": {"message": _STRING}},
+    ),
+    "webhook": (
+        _webhook,
+        "POSTs a JSON payload to a URL and returns the status and body",
+        {
+            "type": "object",
+            "properties": {
+                "url": _STRING,
+                "payload": {"type": "object"},
+                "headers": {"type": "object", "additionalProperties": _STRING},
+            },
+            "required": ["url"],
+        },
+    ),
 }
 
 
@@ -108,16 +127,32 @@ def schemas(principal: Principal | None = None) -> dict[str, Any]:
 
 # ---- remote protocols ----------------------------------------------------------------------------
 
+
 def _timeout_s(hook: dict[str, Any], limit_s: float) -> float:
     timeout_ms = hook.get("timeoutMs") or DEFAULT_TIMEOUT_MS
     return max(0.001, min(timeout_ms / 1000.0, limit_s))
 
 
-def _send(method: str, url: str, timeout_s: float, *, json_body: Any = None, params: dict[str, Any] | None = None,
-          headers: dict[str, str] | None = None) -> httpx.Response:
+def _send(
+    method: str,
+    url: str,
+    timeout_s: float,
+    *,
+    json_body: Any = None,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     try:
-        response = outbound.request(outbound.HOOKS, method, url, json=json_body, params=params, headers=headers,
-                                    timeout=timeout_s, follow_redirects=True)
+        response = outbound.request(
+            outbound.HOOKS,
+            method,
+            url,
+            json=json_body,
+            params=params,
+            headers=headers,
+            timeout=timeout_s,
+            follow_redirects=True,
+        )
     except httpx.TimeoutException:
         raise GatewayTimeoutError(f"hook at {url} did not answer within {timeout_s:g}s") from None
     except httpx.HTTPError as error:
@@ -146,13 +181,27 @@ def _injected(hook: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], dic
     return headers, query, body
 
 
-def call_legacy(hook: dict[str, Any], args: dict[str, Any], input_value: Any, input_type: str, transition: str,
-                limit_s: float) -> HookResult:
+def call_legacy(
+    hook: dict[str, Any], args: dict[str, Any], input_value: Any, input_type: str, transition: str, limit_s: float
+) -> HookResult:
     headers, query, extra = _injected(hook)
-    body = {"startingTime": datetime.now(UTC).isoformat(), "input": input_value, "dataType": input_type,
-            "transition": transition, "args": {**extra, **args}}
-    answer = _json_or_text(_send(hook.get("method") or "POST", hook["endpointUrl"], _timeout_s(hook, limit_s),
-                                 json_body=body, params=query or None, headers=headers))
+    body = {
+        "startingTime": datetime.now(UTC).isoformat(),
+        "input": input_value,
+        "dataType": input_type,
+        "transition": transition,
+        "args": {**extra, **args},
+    }
+    answer = _json_or_text(
+        _send(
+            hook.get("method") or "POST",
+            hook["endpointUrl"],
+            _timeout_s(hook, limit_s),
+            json_body=body,
+            params=query or None,
+            headers=headers,
+        )
+    )
     if not isinstance(answer, dict):
         raise BadGatewayError(f"hook {hook['name']!r} answered without a JSON object")
     if answer.get("error"):
@@ -232,10 +281,13 @@ def call_operation(hook: dict[str, Any], tool_name: str, args: dict[str, Any], l
     send_body = body if method not in ("GET", "DELETE") else None
     if method in ("GET", "DELETE"):
         query.update(body)
-    return _json_or_text(_send(method, url, _timeout_s(hook, limit_s), json_body=send_body, params=query or None, headers=headers))
+    return _json_or_text(
+        _send(method, url, _timeout_s(hook, limit_s), json_body=send_body, params=query or None, headers=headers)
+    )
 
 
 # ---- what tasks call -----------------------------------------------------------------------------
+
 
 def _remote(name: str, principal: Principal | None = None) -> dict[str, Any]:
     """A remote hook by name, if the chain's runner may view it (another user's hook is unknown)."""
@@ -245,8 +297,16 @@ def _remote(name: str, principal: Principal | None = None) -> dict[str, Any]:
     return hook
 
 
-def call_hook(name: str, tool_name: str, args: dict[str, Any], input_value: Any, input_type: str,
-              transition: str, limit_s: float, principal: Principal | None = None) -> HookResult:
+def call_hook(
+    name: str,
+    tool_name: str,
+    args: dict[str, Any],
+    input_value: Any,
+    input_type: str,
+    transition: str,
+    limit_s: float,
+    principal: Principal | None = None,
+) -> HookResult:
     if name in LOCAL_HOOKS:
         return LOCAL_HOOKS[name][0](args, input_value, input_type, limit_s)
     hook = _remote(name, principal)
@@ -255,7 +315,9 @@ def call_hook(name: str, tool_name: str, args: dict[str, Any], input_value: Any,
     return call_legacy(hook, args, input_value, input_type, transition, limit_s)
 
 
-def tools_of(hook_names: list[str], hidden: list[str], limit_s: float, principal: Principal | None = None) -> list[Tool]:
+def tools_of(
+    hook_names: list[str], hidden: list[str], limit_s: float, principal: Principal | None = None
+) -> list[Tool]:
     """The tools the named hooks offer a model, minus `hide_tools` (tool or hook.tool names)."""
     tools: list[Tool] = []
     for name in hook_names:

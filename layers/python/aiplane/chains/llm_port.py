@@ -47,12 +47,24 @@ class ModelChoice:
 
 
 class LLMPort(Protocol):
-    def chat(self, messages: list[dict[str, Any]], choice: ModelChoice, *, tools: list[dict[str, Any]] | None = None,
-             timeout_s: float | None = None) -> dict[str, Any]:
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        choice: ModelChoice,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
         """The assistant message (`role`, `content`, optional `tool_calls`) and `usage`, under `message`/`usage`."""
 
-    def chat_stream(self, messages: list[dict[str, Any]], choice: ModelChoice, *, tools: list[dict[str, Any]] | None = None,
-                    timeout_s: float | None = None) -> Generator[dict[str, Any], None, dict[str, Any]]:
+    def chat_stream(
+        self,
+        messages: list[dict[str, Any]],
+        choice: ModelChoice,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        timeout_s: float | None = None,
+    ) -> Generator[dict[str, Any], None, dict[str, Any]]:
         """`chat`, streamed: yields the deltas (`content`, `tool_calls`) as they arrive, returns what `chat` returns."""
 
     def prompt(self, text: str, choice: ModelChoice, *, system: str = "", timeout_s: float | None = None) -> str:
@@ -75,8 +87,13 @@ class OpenAICompatibleLLM:
 
     def _post(self, path: str, body: dict[str, Any] | None, timeout_s: float | None) -> dict[str, Any]:
         try:
-            response = httpx.request("POST" if body is not None else "GET", f"{llm_base_url()}{path}", json=body,
-                                     headers=self._headers(), timeout=timeout_s or DEFAULT_TIMEOUT_S)
+            response = httpx.request(
+                "POST" if body is not None else "GET",
+                f"{llm_base_url()}{path}",
+                json=body,
+                headers=self._headers(),
+                timeout=timeout_s or DEFAULT_TIMEOUT_S,
+            )
         except httpx.TimeoutException:
             raise GatewayTimeoutError("the LLM backend did not answer in time") from None
         except httpx.HTTPError as error:
@@ -109,14 +126,26 @@ class OpenAICompatibleLLM:
         return {"message": message, "usage": answer.get("usage") or {}, "model": answer.get("model", body["model"])}
 
     def chat_stream(self, messages, choice, *, tools=None, timeout_s=None):
-        body = {**self._model_fields(choice), "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+        body = {
+            **self._model_fields(choice),
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         if tools:
             body["tools"] = tools
         try:
-            with httpx.stream("POST", f"{llm_base_url()}/v1/chat/completions", json=body, headers=self._headers(),
-                              timeout=timeout_s or DEFAULT_TIMEOUT_S) as response:
+            with httpx.stream(
+                "POST",
+                f"{llm_base_url()}/v1/chat/completions",
+                json=body,
+                headers=self._headers(),
+                timeout=timeout_s or DEFAULT_TIMEOUT_S,
+            ) as response:
                 if response.status_code >= 400:
-                    raise BadGatewayError(f"the LLM backend answered {response.status_code}: {response.read().decode()[:300]}")
+                    raise BadGatewayError(
+                        f"the LLM backend answered {response.status_code}: {response.read().decode()[:300]}"
+                    )
                 return (yield from assembled(response.iter_lines(), body["model"]))
         except httpx.TimeoutException:
             raise GatewayTimeoutError("the LLM backend did not answer in time") from None
@@ -128,12 +157,13 @@ class OpenAICompatibleLLM:
         return str(self.chat(messages, choice, timeout_s=timeout_s)["message"].get("content") or "")
 
     def embed(self, text, choice, *, timeout_s=None):
-        answer = self._post("/v1/embeddings", {"model": choice.models[0] if choice.models else "", "input": text}, timeout_s)
+        answer = self._post(
+            "/v1/embeddings", {"model": choice.models[0] if choice.models else "", "input": text}, timeout_s
+        )
         try:
             return [float(x) for x in answer["data"][0]["embedding"]]
         except (KeyError, IndexError, TypeError, ValueError):
             raise BadGatewayError("the LLM backend answered without an embedding") from None
-
 
     def models(self):
         data = self._post("/v1/models", None, None).get("data")
@@ -161,13 +191,20 @@ class GatewayLLM:
 
     def chat(self, messages, choice, *, tools=None, timeout_s=None):
         body = _chat_body(messages, choice, tools)
-        answer = metering.metered_completion(self.caller, body, lambda: chat_completion(body, providers=choice.providers))
-        return {"message": answer["choices"][0]["message"], "usage": answer.get("usage") or {}, "model": answer["model"]}
+        answer = metering.metered_completion(
+            self.caller, body, lambda: chat_completion(body, providers=choice.providers)
+        )
+        return {
+            "message": answer["choices"][0]["message"],
+            "usage": answer.get("usage") or {},
+            "model": answer["model"],
+        }
 
     def chat_stream(self, messages, choice, *, tools=None, timeout_s=None):
         body = _chat_body(messages, choice, tools, stream=True)
-        lines = metering.metered_stream(self.caller, body,
-                                        lambda on_usage: chat_completion_stream(body, on_usage, providers=choice.providers))
+        lines = metering.metered_stream(
+            self.caller, body, lambda on_usage: chat_completion_stream(body, on_usage, providers=choice.providers)
+        )
         return (yield from assembled(lines, body.model))
 
     def prompt(self, text, choice, *, system="", timeout_s=None):
@@ -182,10 +219,16 @@ class GatewayLLM:
         return views.openai_model_list(registry_store.list_models(MAX_LIMIT, None))["data"]
 
 
-def _chat_body(messages: list[dict[str, Any]], choice: ModelChoice, tools: list[dict[str, Any]] | None, *,
-               stream: bool = False) -> ChatCompletionBody:
+def _chat_body(
+    messages: list[dict[str, Any]], choice: ModelChoice, tools: list[dict[str, Any]] | None, *, stream: bool = False
+) -> ChatCompletionBody:
     first, *fallbacks = choice.models or (default_task_model(),)
-    body: dict[str, Any] = {"model": first, "messages": messages, "temperature": choice.temperature, "fallbacks": fallbacks}
+    body: dict[str, Any] = {
+        "model": first,
+        "messages": messages,
+        "temperature": choice.temperature,
+        "fallbacks": fallbacks,
+    }
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
     if tools:
@@ -208,13 +251,19 @@ def assembled(lines: Iterator[str], model: str) -> Generator[dict[str, Any], Non
         model = chunk.get("model") or model
         usage = chunk.get("usage") or usage
         for choice in chunk.get("choices") or []:
-            delta = {key: value for key, value in (choice.get("delta") or {}).items() if key in ("content", "tool_calls") and value}
+            delta = {
+                key: value
+                for key, value in (choice.get("delta") or {}).items()
+                if key in ("content", "tool_calls") and value
+            }
             if not delta or choice.get("index", 0) != 0:
                 continue
             content.append(delta.get("content") or "")
             for piece in delta.get("tool_calls") or []:
-                call = calls.setdefault(int(piece.get("index", len(calls))), {"id": "", "type": "function",
-                                                                              "function": {"name": "", "arguments": ""}})
+                call = calls.setdefault(
+                    int(piece.get("index", len(calls))),
+                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+                )
                 call["id"] = piece.get("id") or call["id"]
                 call["type"] = piece.get("type") or call["type"]
                 function = piece.get("function") or {}

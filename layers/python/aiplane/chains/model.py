@@ -17,15 +17,36 @@ from aiplane.errors import ValidationError
 END = "end"  # `goto: "end"` (or an empty goto) ends the chain
 
 HANDLERS = (
-    "raw_string", "condition_key", "parse_number", "parse_score", "parse_range", "parse_transition",
-    "parse_key_value", "embedding", "raise_error", "model_execution", "execute_tool_calls",
-    "convert_to_openai_chat_response", "hook", "noop",
+    "raw_string",
+    "condition_key",
+    "parse_number",
+    "parse_score",
+    "parse_range",
+    "parse_transition",
+    "parse_key_value",
+    "embedding",
+    "raise_error",
+    "model_execution",
+    "execute_tool_calls",
+    "convert_to_openai_chat_response",
+    "hook",
+    "noop",
 )
 OPERATORS = ("equals", "contains", "starts_with", "ends_with", "gt", ">", "lt", "<", "in_range", "default")
 NUMERIC_OPERATORS = ("gt", ">", "lt", "<")
 DATA_TYPES = (
-    "any", "string", "bool", "int", "float", "vector", "search_results", "json", "chat_history",
-    "openai_chat", "openai_chat_response", "nil",
+    "any",
+    "string",
+    "bool",
+    "int",
+    "float",
+    "vector",
+    "search_results",
+    "json",
+    "chat_history",
+    "openai_chat",
+    "openai_chat_response",
+    "nil",
 )
 COMPOSE_STRATEGIES = ("override", "merge_chat_histories", "append_string_to_chat_history")
 
@@ -170,7 +191,9 @@ def validate_chain(chain: ChainDefinition) -> None:
 
 def _validate_task(task: TaskDefinition, where: str, ids: set[str]) -> None:
     if task.handler not in HANDLERS:
-        raise ValidationError(f"unknown handler {task.handler!r}; one of {', '.join(HANDLERS)}", param=f"{where}.handler")
+        raise ValidationError(
+            f"unknown handler {task.handler!r}; one of {', '.join(HANDLERS)}", param=f"{where}.handler"
+        )
     if task.handler == "condition_key" and not task.valid_conditions:
         raise ValidationError("a condition_key task needs valid_conditions", param=f"{where}.valid_conditions")
     if task.handler == "hook" and not (task.hook and task.hook.name):
@@ -182,7 +205,9 @@ def _validate_task(task: TaskDefinition, where: str, ids: set[str]) -> None:
         try:
             seconds = parse_duration_s(task.timeout)
         except ValueError:
-            raise ValidationError(f"timeout {task.timeout!r} is not a duration like 10s or 2m", param=f"{where}.timeout") from None
+            raise ValidationError(
+                f"timeout {task.timeout!r} is not a duration like 10s or 2m", param=f"{where}.timeout"
+            ) from None
         if seconds <= 0:
             raise ValidationError("timeout must be positive", param=f"{where}.timeout")
     if task.retry_on_failure < 0 or task.retry_on_failure > 10:
@@ -191,13 +216,17 @@ def _validate_task(task: TaskDefinition, where: str, ids: set[str]) -> None:
         raise ValidationError(f"unknown compose strategy {task.compose.strategy!r}", param=f"{where}.compose.strategy")
     on_failure = task.transition.on_failure
     if on_failure and on_failure not in ids:
-        raise ValidationError(f"on_failure names an unknown task {on_failure!r}", param=f"{where}.transition.on_failure")
+        raise ValidationError(
+            f"on_failure names an unknown task {on_failure!r}", param=f"{where}.transition.on_failure"
+        )
     defaults = 0
     for number, branch in enumerate(task.transition.branches):
         at = f"{where}.transition.branches[{number}]"
         operator = branch.operator or "equals"
         if operator not in OPERATORS:
-            raise ValidationError(f"unknown operator {operator!r}; one of {', '.join(OPERATORS)}", param=f"{at}.operator")
+            raise ValidationError(
+                f"unknown operator {operator!r}; one of {', '.join(OPERATORS)}", param=f"{at}.operator"
+            )
         if branch.goto and branch.goto != END and branch.goto not in ids:
             raise ValidationError(f"goto names an unknown task {branch.goto!r}", param=f"{at}.goto")
         if operator == "default":

@@ -66,8 +66,17 @@ def logging_configuration() -> dict[str, Any]:
     """Express executions keep no history: failures are only seen in these logs."""
     settings = get_settings()
     log_group = resources.chain_log_group(settings.resource_prefix)
-    return {"level": "ERROR", "includeExecutionData": False, "destinations": [{"cloudWatchLogsLogGroup": {
-        "logGroupArn": f"arn:aws:logs:{settings.region}:{_account_id()}:log-group:{log_group}:*"}}]}
+    return {
+        "level": "ERROR",
+        "includeExecutionData": False,
+        "destinations": [
+            {
+                "cloudWatchLogsLogGroup": {
+                    "logGroupArn": f"arn:aws:logs:{settings.region}:{_account_id()}:log-group:{log_group}:*"
+                }
+            }
+        ],
+    }
 
 
 def state_machine_name(key: str) -> str:
@@ -92,16 +101,25 @@ def deploy(chain: ChainDefinition, *, key: str | None = None) -> str:
     arn = _state_machine_arn(name)
     if key is not None and not key.startswith(INLINE_KEY_PREFIX):
         try:
-            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition), roleArn=_role_arn(),
-                                     loggingConfiguration=logging_configuration(),
-                                     tracingConfiguration={"enabled": get_settings().tracing_enabled})
+            sfn.update_state_machine(
+                stateMachineArn=arn,
+                definition=json.dumps(definition),
+                roleArn=_role_arn(),
+                loggingConfiguration=logging_configuration(),
+                tracingConfiguration={"enabled": get_settings().tracing_enabled},
+            )
             return arn
         except sfn.exceptions.StateMachineDoesNotExist:
             pass
     try:
-        return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=_role_arn(),
-                                        type="EXPRESS", loggingConfiguration=logging_configuration(),
-                                        tracingConfiguration={"enabled": get_settings().tracing_enabled})["stateMachineArn"]
+        return sfn.create_state_machine(
+            name=name,
+            definition=json.dumps(definition),
+            roleArn=_role_arn(),
+            type="EXPRESS",
+            loggingConfiguration=logging_configuration(),
+            tracingConfiguration={"enabled": get_settings().tracing_enabled},
+        )["stateMachineArn"]
     except sfn.exceptions.StateMachineAlreadyExists:  # same digest: the same definition
         return arn
 
@@ -118,8 +136,9 @@ def stored_chain_key(chain_id: str) -> str:
     return "stored-" + definition_digest({"id": chain_id})
 
 
-def run(state_machine_arn: str, input_value: Any, input_type: str,
-        principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
+def run(
+    state_machine_arn: str, input_value: Any, input_type: str, principal: Principal | None = None
+) -> tuple[Any, str, list[dict[str, Any]]]:
     """Run a deployed chain synchronously as `principal` (None: the system): (output, output type, captured state units)."""
     run_id = new_run_id()
     state = execute(state_machine_arn, pack_state(initial_state(run_id, input_value, input_type, principal)), run_id)
@@ -128,7 +147,9 @@ def run(state_machine_arn: str, input_value: Any, input_type: str,
 
 def execute(state_machine_arn: str, state: dict[str, Any], name: str) -> dict[str, Any]:
     """One synchronous execution (named `name`) from `state`: the state it ends with (still packed), or the failure."""
-    result = client("stepfunctions").start_sync_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(state))
+    result = client("stepfunctions").start_sync_execution(
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(state)
+    )
     if result["status"] == "SUCCEEDED":
         return json.loads(result.get("output") or "{}")
     raise failure(result.get("error") or "", result.get("cause") or "")
@@ -148,8 +169,9 @@ def failure(error: str, cause: str) -> AiplaneError:
     return BadRequestError(f"the chain failed: {message or error}", code="chain_failed")
 
 
-def run_keyed(chain: ChainDefinition, key: str, input_value: Any, input_type: str,
-              principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
+def run_keyed(
+    chain: ChainDefinition, key: str, input_value: Any, input_type: str, principal: Principal | None = None
+) -> tuple[Any, str, list[dict[str, Any]]]:
     """Run a chain whose state machine is deployed under `key` (by the CDK app), deploying it if missing."""
     arn = _state_machine_arn(state_machine_name(key))
     sfn = client("stepfunctions")
@@ -159,8 +181,9 @@ def run_keyed(chain: ChainDefinition, key: str, input_value: Any, input_type: st
         return run(deploy(chain, key=key), input_value, input_type, principal)
 
 
-def run_inline(chain: ChainDefinition, input_value: Any, input_type: str,
-               principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
+def run_inline(
+    chain: ChainDefinition, input_value: Any, input_type: str, principal: Principal | None = None
+) -> tuple[Any, str, list[dict[str, Any]]]:
     """Run an inline chain on a machine made for this run alone, and delete the machine after it."""
     arn = deploy(chain, key=INLINE_KEY_PREFIX + new_run_id())
     try:
@@ -175,17 +198,20 @@ def run_inline(chain: ChainDefinition, input_value: Any, input_type: str,
 def collect_stale_inline_machines(older_than_s: float = STALE_INLINE_S) -> int:
     """Delete inline machines older than `older_than_s` (left by a killed process); returns how many."""
     prefix, cutoff = state_machine_name(INLINE_KEY_PREFIX), clock.now() - timedelta(seconds=older_than_s)
-    stale = [machine["stateMachineArn"]
-             for page in client("stepfunctions").get_paginator("list_state_machines").paginate()
-             for machine in page["stateMachines"]
-             if machine["name"].startswith(prefix) and machine["creationDate"] <= cutoff]
+    stale = [
+        machine["stateMachineArn"]
+        for page in client("stepfunctions").get_paginator("list_state_machines").paginate()
+        for machine in page["stateMachines"]
+        if machine["name"].startswith(prefix) and machine["creationDate"] <= cutoff
+    ]
     for arn in stale:
         remove(arn)
     return len(stale)
 
 
-def run_stored(chain_id: str, input_value: Any, input_type: str,
-               principal: Principal | None = None) -> tuple[Any, str, list[dict[str, Any]]]:
+def run_stored(
+    chain_id: str, input_value: Any, input_type: str, principal: Principal | None = None
+) -> tuple[Any, str, list[dict[str, Any]]]:
     """Running a stored chain needs view on it (the route group's edit is checked by its router)."""
     record = store.get_task_chain_record(chain_id, principal)
     return run(record.state_machine_arn, input_value, input_type, principal)

@@ -97,25 +97,44 @@ def _transaction() -> TransactWrite:
     return TransactWrite(connection=Connection(region=get_settings().region))
 
 
-def _page_by_created(model: Any, partition: str, limit: int, cursor: str | None, principal: Principal | None = None,
-                     kind: str = "", key: Any = None) -> list[Any]:
+def _page_by_created(
+    model: Any,
+    partition: str,
+    limit: int,
+    cursor: str | None,
+    principal: Principal | None = None,
+    kind: str = "",
+    key: Any = None,
+) -> list[Any]:
     """A page oldest first after the cursor; with a principal, only the items it may view."""
     condition = Gsi1.gsi1sk > f"{cursor}#\uffff" if cursor else None
     if principal is None:
         return list(model.by_created.query(partition, range_key_condition=condition, limit=limit))
-    return ownership.visible_page(principal, kind, model.by_created.query(partition, range_key_condition=condition), key, limit)
+    return ownership.visible_page(
+        principal, kind, model.by_created.query(partition, range_key_condition=condition), key, limit
+    )
 
 
 # ---- task chains -------------------------------------------------------------------------------
 
-def save_task_chain(chain_id: str, definition: dict[str, Any], state_machine_arn: str, *, create: bool,
-                    owner_id: str | None = None) -> dict[str, Any]:
+
+def save_task_chain(
+    chain_id: str, definition: dict[str, Any], state_machine_arn: str, *, create: bool, owner_id: str | None = None
+) -> dict[str, Any]:
     now = now_rfc3339_nano()
     key = f"TASKCHAIN#{chain_id}"
     if create:
-        record = TaskChainRecord(key, "META", gsi1sk=f"{now}#{chain_id}", chain_id=chain_id,
-                                 definition=json.dumps(definition), state_machine_arn=state_machine_arn,
-                                 created_at=now, updated_at=now, owner_id=owner_id)
+        record = TaskChainRecord(
+            key,
+            "META",
+            gsi1sk=f"{now}#{chain_id}",
+            chain_id=chain_id,
+            definition=json.dumps(definition),
+            state_machine_arn=state_machine_arn,
+            created_at=now,
+            updated_at=now,
+            owner_id=owner_id,
+        )
         try:
             record.save(condition=TaskChainRecord.pk.does_not_exist())
         except Exception as error:
@@ -124,10 +143,14 @@ def save_task_chain(chain_id: str, definition: dict[str, Any], state_machine_arn
             raise
         return definition
     record = get_task_chain_record(chain_id)
-    record.update(actions=[TaskChainRecord.definition.set(json.dumps(definition)),
-                           TaskChainRecord.state_machine_arn.set(state_machine_arn),
-                           TaskChainRecord.updated_at.set(now)],
-                  condition=TaskChainRecord.pk.exists())
+    record.update(
+        actions=[
+            TaskChainRecord.definition.set(json.dumps(definition)),
+            TaskChainRecord.state_machine_arn.set(state_machine_arn),
+            TaskChainRecord.updated_at.set(now),
+        ],
+        condition=TaskChainRecord.pk.exists(),
+    )
     return definition
 
 
@@ -150,8 +173,15 @@ def task_chain_exists(chain_id: str) -> bool:
 
 
 def list_task_chains(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
-    records = _page_by_created(TaskChainRecord, "TASKCHAINS", limit, cursor, principal, ownership.CHAINS,
-                               lambda record: (record.chain_id, record.owner_id))
+    records = _page_by_created(
+        TaskChainRecord,
+        "TASKCHAINS",
+        limit,
+        cursor,
+        principal,
+        ownership.CHAINS,
+        lambda record: (record.chain_id, record.owner_id),
+    )
     return [json.loads(record.definition) for record in records]
 
 
@@ -163,16 +193,19 @@ def delete_task_chain(chain_id: str, principal: Principal | None = None) -> Task
 
 # ---- chain runs ----------------------------------------------------------------------------------
 
+
 def record_attempt(run_id: str, unit: dict[str, Any]) -> int:
     """Append one attempt's CapturedStateUnit and count the step; returns the steps so far."""
     record = ChainRunRecord(f"CHAINRUN#{run_id}", "META")
-    record.update(actions=[
-        ChainRunRecord.units.set((ChainRunRecord.units | []).append([json.dumps(unit)])),
-        ChainRunRecord.steps.add(1),
-        ChainRunRecord.expires_at_epoch.set(int(time.time()) + RUN_RECORD_TTL_S),
-        ChainRunRecord.gsi1pk.set(CHAIN_RUNS),
-        ChainRunRecord.gsi1sk.set(ChainRunRecord.gsi1sk | f"{now_rfc3339_nano()}#{run_id}"),
-    ])
+    record.update(
+        actions=[
+            ChainRunRecord.units.set((ChainRunRecord.units | []).append([json.dumps(unit)])),
+            ChainRunRecord.steps.add(1),
+            ChainRunRecord.expires_at_epoch.set(int(time.time()) + RUN_RECORD_TTL_S),
+            ChainRunRecord.gsi1pk.set(CHAIN_RUNS),
+            ChainRunRecord.gsi1sk.set(ChainRunRecord.gsi1sk | f"{now_rfc3339_nano()}#{run_id}"),
+        ]
+    )
     return int(record.steps)
 
 
@@ -205,19 +238,29 @@ def captured_units(run_id: str) -> list[dict[str, Any]]:
 
 # ---- remote hooks --------------------------------------------------------------------------------
 
+
 def create_hook(hook: dict[str, Any], owner_id: str | None = None) -> dict[str, Any]:
     outbound.check_url(hook["endpointUrl"], outbound.HOOKS, param="endpointUrl")
     now = now_rfc3339_nano()
     hook = {**hook, "id": hook.get("id") or str(uuid.uuid4()), "createdAt": now, "updatedAt": now}
-    record = RemoteHookRecord(f"HOOK#{hook['id']}", "META", gsi1sk=f"{now}#{hook['id']}", hook_id=hook["id"],
-                              name=hook["name"], body=json.dumps(hook), owner_id=owner_id)
+    record = RemoteHookRecord(
+        f"HOOK#{hook['id']}",
+        "META",
+        gsi1sk=f"{now}#{hook['id']}",
+        hook_id=hook["id"],
+        name=hook["name"],
+        body=json.dumps(hook),
+        owner_id=owner_id,
+    )
     claim = HookNameRecord(f"HOOKNAME#{hook['name']}", "META", hook_id=hook["id"])
     try:
         with _transaction() as transaction:
             transaction.save(record, condition=RemoteHookRecord.pk.does_not_exist())
             transaction.save(claim, condition=HookNameRecord.pk.does_not_exist())
     except TransactWriteError:
-        raise ConflictError(f"a remote hook named {hook['name']!r} (or with id {hook['id']!r}) exists", param="name") from None
+        raise ConflictError(
+            f"a remote hook named {hook['name']!r} (or with id {hook['id']!r}) exists", param="name"
+        ) from None
     return hook
 
 
@@ -260,18 +303,30 @@ def update_hook(hook_id: str, hook: dict[str, Any], principal: Principal | None 
     current_record = _hook_record(hook_id, principal, EDIT)
     current = json.loads(current_record.body)
     updated = {**hook, "id": hook_id, "createdAt": current["createdAt"], "updatedAt": now_rfc3339_nano()}
-    record = RemoteHookRecord(f"HOOK#{hook_id}", "META", gsi1sk=f"{current['createdAt']}#{hook_id}", hook_id=hook_id,
-                              name=updated["name"], body=json.dumps(updated), owner_id=current_record.owner_id)
+    record = RemoteHookRecord(
+        f"HOOK#{hook_id}",
+        "META",
+        gsi1sk=f"{current['createdAt']}#{hook_id}",
+        hook_id=hook_id,
+        name=updated["name"],
+        body=json.dumps(updated),
+        owner_id=current_record.owner_id,
+    )
     try:
         with _transaction() as transaction:
             transaction.save(record, condition=RemoteHookRecord.name == current["name"])
             if updated["name"] != current["name"]:
-                transaction.save(HookNameRecord(f"HOOKNAME#{updated['name']}", "META", hook_id=hook_id),
-                                 condition=HookNameRecord.pk.does_not_exist())
-                transaction.delete(HookNameRecord(f"HOOKNAME#{current['name']}", "META"),
-                                   condition=HookNameRecord.hook_id == hook_id)
+                transaction.save(
+                    HookNameRecord(f"HOOKNAME#{updated['name']}", "META", hook_id=hook_id),
+                    condition=HookNameRecord.pk.does_not_exist(),
+                )
+                transaction.delete(
+                    HookNameRecord(f"HOOKNAME#{current['name']}", "META"), condition=HookNameRecord.hook_id == hook_id
+                )
     except TransactWriteError:
-        raise ConflictError(f"a remote hook named {updated['name']!r} exists, or the hook changed meanwhile", param="name") from None
+        raise ConflictError(
+            f"a remote hook named {updated['name']!r} exists, or the hook changed meanwhile", param="name"
+        ) from None
     return updated
 
 
@@ -279,15 +334,24 @@ def delete_hook(hook_id: str, principal: Principal | None = None) -> None:
     current = json.loads(_hook_record(hook_id, principal, MANAGE).body)
     try:
         with _transaction() as transaction:
-            transaction.delete(RemoteHookRecord(f"HOOK#{hook_id}", "META"), condition=RemoteHookRecord.name == current["name"])
+            transaction.delete(
+                RemoteHookRecord(f"HOOK#{hook_id}", "META"), condition=RemoteHookRecord.name == current["name"]
+            )
             transaction.delete(HookNameRecord(f"HOOKNAME#{current['name']}", "META"))
     except TransactWriteError:
         raise ConflictError(f"remote hook {hook_id!r} changed meanwhile; retry") from None
 
 
 def list_hooks(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
-    records = _page_by_created(RemoteHookRecord, "HOOKS", limit, cursor, principal, ownership.HOOKS,
-                               lambda record: (record.hook_id, record.owner_id))
+    records = _page_by_created(
+        RemoteHookRecord,
+        "HOOKS",
+        limit,
+        cursor,
+        principal,
+        ownership.HOOKS,
+        lambda record: (record.hook_id, record.owner_id),
+    )
     return [json.loads(record.body) for record in records]
 
 
@@ -303,10 +367,18 @@ def list_hook_names(principal: Principal | None = None) -> list[str]:
 
 # ---- chats ---------------------------------------------------------------------------------------
 
+
 def create_chat(subject: str, owner_id: str | None = None) -> dict[str, Any]:
     chat_id, now = str(uuid.uuid4()), now_rfc3339_nano()
-    ChatRecord(f"CHAT#{chat_id}", "META", gsi1sk=f"{now}#{chat_id}", chat_id=chat_id, subject=subject,
-               created_at=now, owner_id=owner_id).save()
+    ChatRecord(
+        f"CHAT#{chat_id}",
+        "META",
+        gsi1sk=f"{now}#{chat_id}",
+        chat_id=chat_id,
+        subject=subject,
+        created_at=now,
+        owner_id=owner_id,
+    ).save()
     return {"id": chat_id, "subject": subject, "createdAt": now}
 
 
@@ -325,9 +397,18 @@ def chat_owner(chat_id: str) -> str | None:
 
 
 def list_chats(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
-    return [{"id": r.chat_id, "subject": r.subject, "createdAt": r.created_at}
-            for r in _page_by_created(ChatRecord, "CHATS", limit, cursor, principal, ownership.CHATS,
-                                      lambda record: (record.chat_id, record.owner_id))]
+    return [
+        {"id": r.chat_id, "subject": r.subject, "createdAt": r.created_at}
+        for r in _page_by_created(
+            ChatRecord,
+            "CHATS",
+            limit,
+            cursor,
+            principal,
+            ownership.CHATS,
+            lambda record: (record.chat_id, record.owner_id),
+        )
+    ]
 
 
 def chat_messages(chat_id: str) -> list[dict[str, Any]]:
@@ -341,5 +422,8 @@ def append_chat_messages(chat_id: str, messages: list[dict[str, Any]]) -> None:
         for number, message in enumerate(messages):
             sent_at = now_rfc3339_nano()
             clean = {key: value for key, value in message.items() if key != "sentAt"}
-            transaction.save(ChatMessageRecord(f"CHAT#{chat_id}", f"MSG#{sent_at}#{number:04d}",
-                                               message=json.dumps(clean), sent_at=sent_at))
+            transaction.save(
+                ChatMessageRecord(
+                    f"CHAT#{chat_id}", f"MSG#{sent_at}#{number:04d}", message=json.dumps(clean), sent_at=sent_at
+                )
+            )

@@ -44,8 +44,11 @@ class StreamedRun:
 
     def start(self, input_value: Any, input_type: str, principal: Principal | None) -> Iterator[str]:
         """Run up to the first token (raising what fails on the way), then return the stream's SSE lines."""
-        state = self._execute(engine.pack_state(engine.initial_state(engine.new_run_id(), input_value, input_type,
-                                                                     principal, stream=True)))
+        state = self._execute(
+            engine.pack_state(
+                engine.initial_state(engine.new_run_id(), input_value, input_type, principal, stream=True)
+            )
+        )
         return self._chunks(state, self._open(state))
 
     def _execute(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -68,8 +71,20 @@ class StreamedRun:
 
     def _chunk(self, delta: dict[str, Any] | None, finish_reason: str | None = None, **extra: Any) -> str:
         choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
-        return "data: " + json.dumps({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                                      "model": self.model, "choices": choices, **extra}) + "\n\n"
+        return (
+            "data: "
+            + json.dumps(
+                {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "choices": choices,
+                    **extra,
+                }
+            )
+            + "\n\n"
+        )
 
     def _chunks(self, state: dict[str, Any], turn: Turn | None) -> Iterator[str]:
         yield self._chunk({"role": "assistant", "content": ""})
@@ -83,20 +98,33 @@ class StreamedRun:
                 answered = next_state.get("transition") == "executed"
                 state = self._execute({**next_state, "resume_at": route_state_name(task_id)})
                 turn = self._open(state)
-            completion = engine.openai_completion(resolve(state.get("current")), state.get("current_type", "any"), self.model)
+            completion = engine.openai_completion(
+                resolve(state.get("current")), state.get("current_type", "any"), self.model
+            )
             choice = completion["choices"][0]
             if not answered and choice["message"].get("content"):  # the answer did not stream: it comes whole
                 yield self._chunk({"content": choice["message"]["content"]})
             if choice["message"].get("tool_calls"):
-                yield self._chunk({"tool_calls": [{"index": index, **call} for index, call in enumerate(choice["message"]["tool_calls"])]})
+                yield self._chunk(
+                    {
+                        "tool_calls": [
+                            {"index": index, **call} for index, call in enumerate(choice["message"]["tool_calls"])
+                        ]
+                    }
+                )
             yield self._chunk({}, choice["finish_reason"])
             if self.include_usage:
                 yield self._chunk(None, usage=completion["usage"])
         except Exception as error:
             failure = _as_error(error)
             logger.warning("streamed chain run failed", extra={"error": failure.message})
-            yield "data: " + json.dumps({"error": {"code": failure.code, "message": failure.message, "param": None,
-                                                   "type": "server_error"}}) + "\n\n"
+            yield (
+                "data: "
+                + json.dumps(
+                    {"error": {"code": failure.code, "message": failure.message, "param": None, "type": "server_error"}}
+                )
+                + "\n\n"
+            )
         yield "data: [DONE]\n\n"
 
     def _delta(self, delta: dict[str, Any]) -> Iterator[str]:
@@ -118,10 +146,12 @@ def _finished(next_state: dict[str, Any]) -> Generator[dict[str, Any], None, dic
     return next_state
 
 
-def stream_stored(chain_id: str, input_value: Any, model: str, principal: Principal | None, *,
-                  include_usage: bool = False) -> Iterator[str]:
+def stream_stored(
+    chain_id: str, input_value: Any, model: str, principal: Principal | None, *, include_usage: bool = False
+) -> Iterator[str]:
     """Stream a stored chain's run on an OpenAI chat request (view on the chain needed, as run_stored)."""
     record = store.get_task_chain_record(chain_id, principal)
     chain = ChainDefinition.model_validate(json.loads(record.definition))  # validated when it was stored
     return StreamedRun(record.state_machine_arn, chain, model, include_usage=include_usage).start(
-        input_value, "openai_chat", principal)
+        input_value, "openai_chat", principal
+    )

@@ -72,22 +72,45 @@ def _list_models(principal: Principal, _: NoArguments) -> Any:
     return {"models": [serving.model_summary(m) for m in serving.list_models(principal.id, 100, None)]}
 
 
-TOOLS: dict[str, Tool] = {tool.name: tool for tool in (
-    Tool("list_models", "List your uploaded models", NoArguments, _list_models),
-    Tool("get_model", "Details of one of your models", ModelArguments,
-         lambda p, a: serving.model_detail(serving.get_model(p, a.model_id))),
-    Tool("predict", "Run inference on one of your served models", PredictArguments,
-         lambda p, a: serving.predict(p, a.model_id, a.inputs, a.parameters)),
-    Tool("model_metrics", "Latency and error metrics of one of your models", ModelArguments,
-         lambda p, a: serving.metrics(p, a.model_id)),
-    Tool("list_model_formats", "Model formats the farm accepts", NoArguments, lambda p, a: formats_view()),
-    Tool("get_spending", "Your spending in a guardrail window", SpendingArguments,
-         lambda p, a: guardrails.spending_view(p.id, a.window)),
-    Tool("check_spending", "Whether a planned spend fits your spending limits", CheckArguments,
-         lambda p, a: guardrails.check(p.id, to_cents(a.estimated_cost, param="estimated_cost", allow_zero=True))),
-    Tool("get_credits", "Your credit balance", NoArguments, lambda p, a: {"credits": billing.credits_of(p.id)}),
-    Tool("get_quota", "Your model storage quota", NoArguments, lambda p, a: quota.quota_view(p.id)),
-)}
+TOOLS: dict[str, Tool] = {
+    tool.name: tool
+    for tool in (
+        Tool("list_models", "List your uploaded models", NoArguments, _list_models),
+        Tool(
+            "get_model",
+            "Details of one of your models",
+            ModelArguments,
+            lambda p, a: serving.model_detail(serving.get_model(p, a.model_id)),
+        ),
+        Tool(
+            "predict",
+            "Run inference on one of your served models",
+            PredictArguments,
+            lambda p, a: serving.predict(p, a.model_id, a.inputs, a.parameters),
+        ),
+        Tool(
+            "model_metrics",
+            "Latency and error metrics of one of your models",
+            ModelArguments,
+            lambda p, a: serving.metrics(p, a.model_id),
+        ),
+        Tool("list_model_formats", "Model formats the farm accepts", NoArguments, lambda p, a: formats_view()),
+        Tool(
+            "get_spending",
+            "Your spending in a guardrail window",
+            SpendingArguments,
+            lambda p, a: guardrails.spending_view(p.id, a.window),
+        ),
+        Tool(
+            "check_spending",
+            "Whether a planned spend fits your spending limits",
+            CheckArguments,
+            lambda p, a: guardrails.check(p.id, to_cents(a.estimated_cost, param="estimated_cost", allow_zero=True)),
+        ),
+        Tool("get_credits", "Your credit balance", NoArguments, lambda p, a: {"credits": billing.credits_of(p.id)}),
+        Tool("get_quota", "Your model storage quota", NoArguments, lambda p, a: quota.quota_view(p.id)),
+    )
+}
 
 
 def run_tool(principal: Principal, name: str, arguments: Any) -> Any:
@@ -143,7 +166,7 @@ def handle_mcp_body(principal: Principal, raw: bytes) -> Any:
 def handle_mcp_message(principal: Principal, message: Any) -> dict[str, Any] | None:
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
         request_id = message.get("id") if isinstance(message, dict) else None
-        return _error(request_id, INVALID_REQUEST, "invalid request: expected jsonrpc \"2.0\" and a method")
+        return _error(request_id, INVALID_REQUEST, 'invalid request: expected jsonrpc "2.0" and a method')
     is_notification = "id" not in message
     request_id = message.get("id")
     params = message.get("params") or {}
@@ -153,9 +176,15 @@ def handle_mcp_message(principal: Principal, message: Any) -> dict[str, Any] | N
     if not isinstance(params, dict):
         return _error(request_id, INVALID_PARAMS, "params must be an object")
     if method == "initialize":
-        return _result(request_id, {"protocolVersion": PROTOCOL_VERSION, "capabilities": {"tools": {"listChanged": False}},
-                                    "serverInfo": SERVER_INFO,
-                                    "instructions": "Tools act on your own gpufarm account: models, spending, credits, quota."})
+        return _result(
+            request_id,
+            {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {"tools": {"listChanged": False}},
+                "serverInfo": SERVER_INFO,
+                "instructions": "Tools act on your own gpufarm account: models, spending, credits, quota.",
+            },
+        )
     if method == "ping":
         return _result(request_id, {})
     if method == "tools/list":
@@ -167,8 +196,13 @@ def handle_mcp_message(principal: Principal, message: Any) -> dict[str, Any] | N
         try:
             value = run_tool(principal, name, params.get("arguments"))
         except AiplaneError as error:
-            return _result(request_id, _tool_result({"error": error.message, "status": error.status,
-                                                     "code": error.code, "details": error.details}, is_error=True))
+            return _result(
+                request_id,
+                _tool_result(
+                    {"error": error.message, "status": error.status, "code": error.code, "details": error.details},
+                    is_error=True,
+                ),
+            )
         return _result(request_id, _tool_result(value, is_error=False))
     return _error(request_id, METHOD_NOT_FOUND, f"method not found: {method}")
 
@@ -207,8 +241,9 @@ def handle_agent(principal: Principal, raw: bytes) -> Any:
     if protocol == "mcp":
         return handle_mcp_message(principal, message)
     if protocol != "a2a":
-        raise ValidationError("cannot detect the agent protocol: use JSON-RPC 2.0 (MCP) or \"protocol\": \"a2a\"",
-                              param="protocol")
+        raise ValidationError(
+            'cannot detect the agent protocol: use JSON-RPC 2.0 (MCP) or "protocol": "a2a"', param="protocol"
+        )
     try:
         parsed = A2AMessage.model_validate({**message, "protocol": protocol})
     except PydanticValidationError as error:
@@ -218,5 +253,11 @@ def handle_agent(principal: Principal, raw: bytes) -> Any:
     if parsed.action not in TOOLS:
         raise ValidationError(f"unknown action {parsed.action!r}; actions: {', '.join(TOOLS)}", param="action")
     result = run_tool(principal, parsed.action, parsed.data)
-    return {"protocol": "a2a", "from_agent": parsed.to_agent, "to_agent": parsed.from_agent, "action": parsed.action,
-            "status": "completed", "data": result}
+    return {
+        "protocol": "a2a",
+        "from_agent": parsed.to_agent,
+        "to_agent": parsed.from_agent,
+        "action": parsed.action,
+        "status": "completed",
+        "data": result,
+    }

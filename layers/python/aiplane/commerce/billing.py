@@ -74,21 +74,35 @@ def payment_account(principal: Principal, user_id: str | None) -> str:
     a card: a payment is an operator's record of money received (an invoice paid), and only an
     admin records one, for any account. A self-credited user would launch GPUs on the operator's bill."""
     if not principal.is_admin:
-        raise ForbiddenError("payments are recorded by an administrator: this deployment has no payment processor to charge a card")
+        raise ForbiddenError(
+            "payments are recorded by an administrator: this deployment has no payment processor to charge a card"
+        )
     return user_id or principal.id
 
 
 def create_payment(user_id: str, payment: Payment, idempotency_key: str | None) -> TransactionRecord:
     key = (idempotency_key or "").strip() or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
-        raise ValidationError(f"Idempotency-Key may have at most {MAX_IDEMPOTENCY_KEY} characters", param="Idempotency-Key")
+        raise ValidationError(
+            f"Idempotency-Key may have at most {MAX_IDEMPOTENCY_KEY} characters", param="Idempotency-Key"
+        )
     now = datetime.now(UTC)
     created = rfc3339(now)
     transaction_id = f"txn_{uuid.uuid4().hex}"
     record = TransactionRecord(
-        billing_key(user_id), f"TXN#{created}#{transaction_id}", gsi1pk=everyone_shard(ALL_TRANSACTIONS), gsi1sk=f"{created}#{transaction_id}",
-        transaction_id=transaction_id, user_id=user_id, amount_cents=payment.amount_cents, currency=payment.currency,
-        status=SUCCEEDED, provider=payment.provider, payment_type=payment.payment_type, idempotency_key=key, created_at=created,
+        billing_key(user_id),
+        f"TXN#{created}#{transaction_id}",
+        gsi1pk=everyone_shard(ALL_TRANSACTIONS),
+        gsi1sk=f"{created}#{transaction_id}",
+        transaction_id=transaction_id,
+        user_id=user_id,
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        status=SUCCEEDED,
+        provider=payment.provider,
+        payment_type=payment.payment_type,
+        idempotency_key=key,
+        created_at=created,
     )
     fingerprint = hashlib.sha256(json.dumps(payment.__dict__, sort_keys=True).encode()).hexdigest()
     balance = CreditBalanceRecord(billing_key(user_id), f"CREDITS#{payment.currency}")
@@ -96,16 +110,27 @@ def create_payment(user_id: str, payment: Payment, idempotency_key: str | None) 
     def write() -> None:
         with atomic_write() as transaction:
             if key is not None:
-                claim = IdempotencyRecord(billing_key(user_id), f"IDEMPOTENCY#{key}", transaction_sk=record.sk,
-                                          fingerprint=fingerprint, expires_at_epoch=int(now.timestamp()) + IDEMPOTENCY_TTL_S)
-                transaction.save(claim, condition=IdempotencyRecord.pk.does_not_exist()
-                                 | (IdempotencyRecord.expires_at_epoch < int(now.timestamp())))
+                claim = IdempotencyRecord(
+                    billing_key(user_id),
+                    f"IDEMPOTENCY#{key}",
+                    transaction_sk=record.sk,
+                    fingerprint=fingerprint,
+                    expires_at_epoch=int(now.timestamp()) + IDEMPOTENCY_TTL_S,
+                )
+                transaction.save(
+                    claim,
+                    condition=IdempotencyRecord.pk.does_not_exist()
+                    | (IdempotencyRecord.expires_at_epoch < int(now.timestamp())),
+                )
             transaction.save(record, condition=TransactionRecord.pk.does_not_exist())
-            transaction.update(balance, actions=[
-                CreditBalanceRecord.balance_cents.add(payment.amount_cents),
-                CreditBalanceRecord.purchased_cents.add(payment.amount_cents),
-                CreditBalanceRecord.updated_at.set(now),
-            ])
+            transaction.update(
+                balance,
+                actions=[
+                    CreditBalanceRecord.balance_cents.add(payment.amount_cents),
+                    CreditBalanceRecord.purchased_cents.add(payment.amount_cents),
+                    CreditBalanceRecord.updated_at.set(now),
+                ],
+            )
 
     try:
         write_with_retries(write)
@@ -120,8 +145,11 @@ def create_payment(user_id: str, payment: Payment, idempotency_key: str | None) 
 def _replay(user_id: str, key: str, fingerprint: str) -> TransactionRecord:
     claim = IdempotencyRecord.get(billing_key(user_id), f"IDEMPOTENCY#{key}", consistent_read=True)
     if claim.fingerprint != fingerprint:
-        raise ConflictError("Idempotency-Key was already used for a different payment", code="IDEMPOTENCY_CONFLICT",
-                            param="Idempotency-Key")
+        raise ConflictError(
+            "Idempotency-Key was already used for a different payment",
+            code="IDEMPOTENCY_CONFLICT",
+            param="Idempotency-Key",
+        )
     return TransactionRecord.get(billing_key(user_id), claim.transaction_sk, consistent_read=True)
 
 
@@ -131,22 +159,41 @@ def list_transactions(user_id: str | None, limit: int, cursor: str | None) -> li
     before = timestamp_cursor(cursor)
     if user_id is None:
         newer = TransactionRecord.gsi1sk < before if before else None
-        return newest((TransactionRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
-                       for shard in everyone_shards(ALL_TRANSACTIONS)), lambda record: record.gsi1sk, limit)
-    condition: Condition = TransactionRecord.sk.between("TXN#", f"TXN#{before}") if before else TransactionRecord.sk.startswith("TXN#")
+        return newest(
+            (
+                TransactionRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
+                for shard in everyone_shards(ALL_TRANSACTIONS)
+            ),
+            lambda record: record.gsi1sk,
+            limit,
+        )
+    condition: Condition = (
+        TransactionRecord.sk.between("TXN#", f"TXN#{before}") if before else TransactionRecord.sk.startswith("TXN#")
+    )
     return list(TransactionRecord.query(billing_key(user_id), condition, scan_index_forward=False, limit=limit))
 
 
 def transaction_view(record: TransactionRecord) -> dict[str, Any]:
-    return {"id": record.transaction_id, "amount": from_cents(record.amount_cents), "currency": record.currency,
-            "status": record.status, "created_at": record.created_at}
+    return {
+        "id": record.transaction_id,
+        "amount": from_cents(record.amount_cents),
+        "currency": record.currency,
+        "status": record.status,
+        "created_at": record.created_at,
+    }
 
 
 def credits_of(user_id: str) -> list[dict[str, Any]]:
     records = CreditBalanceRecord.query(billing_key(user_id), CreditBalanceRecord.sk.startswith("CREDITS#"))
-    return [{"currency": record.sk.removeprefix("CREDITS#"), "balance": from_cents(record.balance_cents),
-             "purchased": from_cents(record.purchased_cents),
-             "updated_at": rfc3339(record.updated_at) if record.updated_at else None} for record in records]
+    return [
+        {
+            "currency": record.sk.removeprefix("CREDITS#"),
+            "balance": from_cents(record.balance_cents),
+            "purchased": from_cents(record.purchased_cents),
+            "updated_at": rfc3339(record.updated_at) if record.updated_at else None,
+        }
+        for record in records
+    ]
 
 
 def _balance(user_id: str) -> CreditBalanceRecord:
@@ -155,18 +202,26 @@ def _balance(user_id: str) -> CreditBalanceRecord:
 
 def balance_cents(user_id: str) -> int:
     try:
-        return int(CreditBalanceRecord.get(billing_key(user_id), f"CREDITS#{BILLING_CURRENCY}", consistent_read=True).balance_cents)
+        return int(
+            CreditBalanceRecord.get(
+                billing_key(user_id), f"CREDITS#{BILLING_CURRENCY}", consistent_read=True
+            ).balance_cents
+        )
     except DoesNotExist:
         return 0
 
 
 def take_credits(transaction: TransactWrite, user_id: str, cents: int) -> None:
     """Deduct `cents` in `transaction`, which fails unless the balance covers them."""
-    transaction.update(_balance(user_id), actions=[CreditBalanceRecord.balance_cents.add(-cents),
-                                                   CreditBalanceRecord.updated_at.set(datetime.now(UTC))],
-                       condition=CreditBalanceRecord.balance_cents >= cents)
+    transaction.update(
+        _balance(user_id),
+        actions=[CreditBalanceRecord.balance_cents.add(-cents), CreditBalanceRecord.updated_at.set(datetime.now(UTC))],
+        condition=CreditBalanceRecord.balance_cents >= cents,
+    )
 
 
 def give_back_credits(transaction: TransactWrite, user_id: str, cents: int) -> None:
-    transaction.update(_balance(user_id), actions=[CreditBalanceRecord.balance_cents.add(cents),
-                                                   CreditBalanceRecord.updated_at.set(datetime.now(UTC))])
+    transaction.update(
+        _balance(user_id),
+        actions=[CreditBalanceRecord.balance_cents.add(cents), CreditBalanceRecord.updated_at.set(datetime.now(UTC))],
+    )

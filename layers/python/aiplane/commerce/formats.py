@@ -17,8 +17,12 @@ class ModelFormat:
     runtime: str  # what serves it (reported in predictions' metadata)
 
     def view(self) -> dict[str, object]:
-        return {"format": self.format, "extensions": list(self.extensions), "framework": self.framework,
-                "description": self.description}
+        return {
+            "format": self.format,
+            "extensions": list(self.extensions),
+            "framework": self.framework,
+            "description": self.description,
+        }
 
 
 FORMATS: tuple[ModelFormat, ...] = (
@@ -53,10 +57,13 @@ def resolve_format(filename: str, declared: str | None) -> ModelFormat:
     if declared:
         model_format = _BY_NAME.get(declared.strip().lower())
         if model_format is None:
-            raise ValidationError(f"format must be one of {', '.join(_BY_NAME)} (see /api/v1/models/formats)", param="format")
+            raise ValidationError(
+                f"format must be one of {', '.join(_BY_NAME)} (see /api/v1/models/formats)", param="format"
+            )
         if extension not in model_format.extensions:
-            raise ValidationError(f"a {model_format.format} model file ends in {', '.join(model_format.extensions)}",
-                                  param="model")
+            raise ValidationError(
+                f"a {model_format.format} model file ends in {', '.join(model_format.extensions)}", param="model"
+            )
         return model_format
     for model_format in FORMATS:
         if extension in model_format.extensions:

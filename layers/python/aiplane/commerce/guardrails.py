@@ -67,7 +67,9 @@ def spending_view(user_id: str, window_name: str | None) -> dict[str, object]:
         "window_name": name,
         "percentage_used": round(100 * shown.spent_cents / shown.limit_cents, 2),
         # Windows whose limit is reached: any further spend in them is refused.
-        "violations": [violation_view(w.window.name, w.spent_cents) for w in windows.values() if w.spent_cents >= w.limit_cents],
+        "violations": [
+            violation_view(w.window.name, w.spent_cents) for w in windows.values() if w.spent_cents >= w.limit_cents
+        ],
     }
 
 
@@ -75,11 +77,17 @@ def check(user_id: str, estimated_cents: int) -> dict[str, object]:
     """Whether `estimated_cents` fits every window; raises 402 SPENDING_LIMIT when it does not."""
     windows = spending(user_id)
     spent = from_cents(windows[PRIMARY_WINDOW].spent_cents)
-    violations = [violation_view(w.window.name, w.spent_cents + estimated_cents)
-                  for w in windows.values() if w.spent_cents + estimated_cents > w.limit_cents]
+    violations = [
+        violation_view(w.window.name, w.spent_cents + estimated_cents)
+        for w in windows.values()
+        if w.spent_cents + estimated_cents > w.limit_cents
+    ]
     if violations:
-        raise PaymentRequiredError("the estimated cost exceeds a spending limit", code="SPENDING_LIMIT",
-                                   details={"allowed": False, "violations": violations, "spent": spent})
+        raise PaymentRequiredError(
+            "the estimated cost exceeds a spending limit",
+            code="SPENDING_LIMIT",
+            details={"allowed": False, "violations": violations, "spent": spent},
+        )
     return {"allowed": True, "spent": spent, "limit": from_cents(LIMITS_CENTS[PRIMARY_WINDOW])}
 
 
@@ -94,16 +102,21 @@ def add_to_windows(transaction: TransactWrite, user_id: str, amount_cents: int, 
         transaction.update(
             _counter(user_id, window),
             actions=[CounterRecord.value.add(amount_cents), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
-            condition=CounterRecord.value.does_not_exist() | (CounterRecord.value <= LIMITS_CENTS[window.name] - amount_cents),
+            condition=CounterRecord.value.does_not_exist()
+            | (CounterRecord.value <= LIMITS_CENTS[window.name] - amount_cents),
         )
 
 
-def remove_from_windows(transaction: TransactWrite, user_id: str, amount_cents: int, windows: list[dict[str, Any]]) -> None:
+def remove_from_windows(
+    transaction: TransactWrite, user_id: str, amount_cents: int, windows: list[dict[str, Any]]
+) -> None:
     """Give back part of an earlier add, to the windows it went into (`window_refs`)."""
     for window in windows:
         counter = CounterRecord(spend_key(user_id), f"WINDOW#{window['sort_key']}")
-        transaction.update(counter, actions=[CounterRecord.value.add(-amount_cents),
-                                             CounterRecord.expires_at_epoch.set(window["expires"])])
+        transaction.update(
+            counter,
+            actions=[CounterRecord.value.add(-amount_cents), CounterRecord.expires_at_epoch.set(window["expires"])],
+        )
 
 
 def window_refs(windows: list[Window]) -> list[dict[str, Any]]:
@@ -131,10 +144,16 @@ def record(user_id: str, amount_cents: int) -> int:
 
 def _refuse(user_id: str, amount_cents: int) -> NoReturn:
     windows = spending(user_id)
-    violations = [violation_view(w.window.name, w.spent_cents + amount_cents)
-                  for w in windows.values() if w.spent_cents + amount_cents > w.limit_cents]
-    raise PaymentRequiredError("recording this amount would exceed a spending limit", code="SPENDING_LIMIT",
-                               details={"violations": violations, "spent": from_cents(windows[PRIMARY_WINDOW].spent_cents)})
+    violations = [
+        violation_view(w.window.name, w.spent_cents + amount_cents)
+        for w in windows.values()
+        if w.spent_cents + amount_cents > w.limit_cents
+    ]
+    raise PaymentRequiredError(
+        "recording this amount would exceed a spending limit",
+        code="SPENDING_LIMIT",
+        details={"violations": violations, "spent": from_cents(windows[PRIMARY_WINDOW].spent_cents)},
+    )
 
 
 def reset(user_id: str, window_name: str) -> None:
@@ -149,5 +168,11 @@ def reset(user_id: str, window_name: str) -> None:
 
 
 def spending_export(user_id: str) -> dict[str, object]:
-    return {name: {"spent": from_cents(w.spent_cents), "limit": from_cents(w.limit_cents),
-                   "window_start": w.window.start.isoformat()} for name, w in spending(user_id).items()}
+    return {
+        name: {
+            "spent": from_cents(w.spent_cents),
+            "limit": from_cents(w.limit_cents),
+            "window_start": w.window.start.isoformat(),
+        }
+        for name, w in spending(user_id).items()
+    }

@@ -65,8 +65,14 @@ def fleet_usage(user_id: str) -> tuple[int, int]:
     return int(usage.instances), int(usage.gpus)
 
 
-def place(user_id: str, hold_id: str, shares: list[Share], *, count_against_caps: bool,
-          also: Callable[[TransactWrite], None] | None = None) -> None:
+def place(
+    user_id: str,
+    hold_id: str,
+    shares: list[Share],
+    *,
+    count_against_caps: bool,
+    also: Callable[[TransactWrite], None] | None = None,
+) -> None:
     """Hold the shares' cost for `user_id` in one transaction, or raise the refusal.
 
     `also` adds one more conditional write to the same transaction (a lease renewal's contract
@@ -86,10 +92,14 @@ def place(user_id: str, hold_id: str, shares: list[Share], *, count_against_caps
         _refuse_caps(user_id, instances, gpus)
     windows = [current_window(name) for name in WINDOW_NAMES]
     hold = HoldRecord(
-        hold_key(hold_id), META, user_id=user_id, currency=billing.BILLING_CURRENCY,
+        hold_key(hold_id),
+        META,
+        user_id=user_id,
+        currency=billing.BILLING_CURRENCY,
         shares={share.contract_id: share.cents for share in shares},
         gpus={share.contract_id: share.gpus for share in shares} if count_against_caps else {},
-        windows=guardrails.window_refs(windows), created_at=datetime.now(UTC),
+        windows=guardrails.window_refs(windows),
+        created_at=datetime.now(UTC),
     )
 
     def write() -> None:
@@ -97,11 +107,15 @@ def place(user_id: str, hold_id: str, shares: list[Share], *, count_against_caps
             billing.take_credits(transaction, user_id, total)
             guardrails.add_to_windows(transaction, user_id, total, windows)
             if count_against_caps:
-                transaction.update(_fleet(user_id), actions=[FleetUsageRecord.instances.add(instances),
-                                                             FleetUsageRecord.gpus.add(gpus)],
-                                   condition=FleetUsageRecord.instances.does_not_exist()
-                                   | ((FleetUsageRecord.instances <= limits.max_instances_per_user - instances)
-                                      & (FleetUsageRecord.gpus <= limits.max_gpus_per_user - gpus)))
+                transaction.update(
+                    _fleet(user_id),
+                    actions=[FleetUsageRecord.instances.add(instances), FleetUsageRecord.gpus.add(gpus)],
+                    condition=FleetUsageRecord.instances.does_not_exist()
+                    | (
+                        (FleetUsageRecord.instances <= limits.max_instances_per_user - instances)
+                        & (FleetUsageRecord.gpus <= limits.max_gpus_per_user - gpus)
+                    ),
+                )
             transaction.save(hold, condition=HoldRecord.pk.does_not_exist())
             if also is not None:
                 also(transaction)
@@ -116,17 +130,24 @@ def place(user_id: str, hold_id: str, shares: list[Share], *, count_against_caps
             _refuse_credits(user_id, total)
         guardrails.check(user_id, total)  # raises the contract's 402 body if a window has no room
         in_use_instances, in_use_gpus = fleet_usage(user_id)
-        if count_against_caps and (in_use_instances + instances > limits.max_instances_per_user
-                                   or in_use_gpus + gpus > limits.max_gpus_per_user):
+        if count_against_caps and (
+            in_use_instances + instances > limits.max_instances_per_user
+            or in_use_gpus + gpus > limits.max_gpus_per_user
+        ):
             _refuse_caps(user_id, instances, gpus)
         raise HoldConflict(f"hold {hold_id} conflicts with a concurrent change") from error
 
 
 def _refuse_credits(user_id: str, total_cents: int) -> NoReturn:
     raise PaymentRequiredError(
-        "not enough credits for the estimated cost of this request", code=INSUFFICIENT_CREDITS,
-        details={"allowed": False, "required": from_cents(total_cents), "balance": from_cents(billing.balance_cents(user_id)),
-                 "currency": billing.BILLING_CURRENCY},
+        "not enough credits for the estimated cost of this request",
+        code=INSUFFICIENT_CREDITS,
+        details={
+            "allowed": False,
+            "required": from_cents(total_cents),
+            "balance": from_cents(billing.balance_cents(user_id)),
+            "currency": billing.BILLING_CURRENCY,
+        },
     )
 
 
@@ -134,9 +155,12 @@ def _refuse_caps(user_id: str, instances: int, gpus: int) -> NoReturn:
     limits = current_environment().gpu_limits
     in_use_instances, in_use_gpus = fleet_usage(user_id)
     raise RateLimitedError(
-        "the request would pass your limit on concurrent GPU instances or GPUs", code=QUOTA_EXCEEDED,
-        details={"instances": {"in_use": in_use_instances, "requested": instances, "limit": limits.max_instances_per_user},
-                 "gpus": {"in_use": in_use_gpus, "requested": gpus, "limit": limits.max_gpus_per_user}},
+        "the request would pass your limit on concurrent GPU instances or GPUs",
+        code=QUOTA_EXCEEDED,
+        details={
+            "instances": {"in_use": in_use_instances, "requested": instances, "limit": limits.max_instances_per_user},
+            "gpus": {"in_use": in_use_gpus, "requested": gpus, "limit": limits.max_gpus_per_user},
+        },
     )
 
 
@@ -162,14 +186,22 @@ def settle(hold_ids: list[str], contract_id: str, actual_cents: int) -> int:
 def _settle_share(hold: HoldRecord, contract_id: str, give_back: int) -> bool:
     def write() -> None:
         with atomic_write() as transaction:
-            transaction.update(hold, actions=[HoldRecord.settled.add({contract_id})],
-                               condition=HoldRecord.pk.exists() & ~HoldRecord.settled.contains(contract_id))
+            transaction.update(
+                hold,
+                actions=[HoldRecord.settled.add({contract_id})],
+                condition=HoldRecord.pk.exists() & ~HoldRecord.settled.contains(contract_id),
+            )
             if give_back:
                 billing.give_back_credits(transaction, hold.user_id, give_back)
                 guardrails.remove_from_windows(transaction, hold.user_id, give_back, hold.windows)
             if contract_id in hold.gpus:
-                transaction.update(_fleet(hold.user_id), actions=[FleetUsageRecord.instances.add(-1),
-                                                                  FleetUsageRecord.gpus.add(-int(hold.gpus[contract_id]))])
+                transaction.update(
+                    _fleet(hold.user_id),
+                    actions=[
+                        FleetUsageRecord.instances.add(-1),
+                        FleetUsageRecord.gpus.add(-int(hold.gpus[contract_id])),
+                    ],
+                )
 
     try:
         write_with_retries(write)

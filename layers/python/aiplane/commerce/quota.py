@@ -38,8 +38,11 @@ def used_bytes(user_id: str) -> int:
 
 def uploads_in(user_id: str, window_name: str) -> int:
     try:
-        return int(CounterRecord.get(quota_key(user_id), f"UPLOADS#{current_window(window_name).sort_key}",
-                                     consistent_read=True).value)
+        return int(
+            CounterRecord.get(
+                quota_key(user_id), f"UPLOADS#{current_window(window_name).sort_key}", consistent_read=True
+            ).value
+        )
     except DoesNotExist:
         return 0
 
@@ -48,32 +51,48 @@ def quota_view(user_id: str) -> dict[str, object]:
     used = used_bytes(user_id)
     return {
         "user_id": user_id,
-        "storage": {"used_bytes": used, "limit_bytes": STORAGE_LIMIT_BYTES,
-                    "used_pct": round(100 * used / STORAGE_LIMIT_BYTES, 1)},
+        "storage": {
+            "used_bytes": used,
+            "limit_bytes": STORAGE_LIMIT_BYTES,
+            "used_pct": round(100 * used / STORAGE_LIMIT_BYTES, 1),
+        },
         "file_size": {"max_bytes": MAX_FILE_BYTES},
-        "rate_limits": {"uploads_last_hour": uploads_in(user_id, HOURLY), "hourly_limit": UPLOAD_LIMITS[HOURLY],
-                        "uploads_last_day": uploads_in(user_id, DAILY), "daily_limit": UPLOAD_LIMITS[DAILY]},
+        "rate_limits": {
+            "uploads_last_hour": uploads_in(user_id, HOURLY),
+            "hourly_limit": UPLOAD_LIMITS[HOURLY],
+            "uploads_last_day": uploads_in(user_id, DAILY),
+            "daily_limit": UPLOAD_LIMITS[DAILY],
+        },
     }
 
 
 def check_file_size(size: int) -> None:
     if size > MAX_FILE_BYTES:
-        raise PayloadTooLargeError(f"the file is larger than the {MAX_FILE_BYTES} bytes allowed", code=QUOTA_EXCEEDED,
-                                   details={"size_bytes": size, "max_bytes": MAX_FILE_BYTES})
+        raise PayloadTooLargeError(
+            f"the file is larger than the {MAX_FILE_BYTES} bytes allowed",
+            code=QUOTA_EXCEEDED,
+            details={"size_bytes": size, "max_bytes": MAX_FILE_BYTES},
+        )
 
 
 def storage_exceeded(user_id: str, size: int) -> PaymentRequiredError:
     used = used_bytes(user_id)
-    return PaymentRequiredError("the upload would exceed your storage quota", code=QUOTA_EXCEEDED,
-                                details={"used_bytes": used, "size_bytes": size, "limit_bytes": STORAGE_LIMIT_BYTES})
+    return PaymentRequiredError(
+        "the upload would exceed your storage quota",
+        code=QUOTA_EXCEEDED,
+        details={"used_bytes": used, "size_bytes": size, "limit_bytes": STORAGE_LIMIT_BYTES},
+    )
 
 
 def uploads_exceeded(window_name: str) -> RateLimitedError:
     window = current_window(window_name)
     retry_after = max(1, int((window.end - datetime.now(UTC)).total_seconds()))
-    return RateLimitedError(f"{window_name} upload limit of {UPLOAD_LIMITS[window_name]} reached", code=QUOTA_EXCEEDED,
-                            headers={"Retry-After": str(retry_after)},
-                            details={"window": window_name, "limit": UPLOAD_LIMITS[window_name], "resets_at": window.end.isoformat()})
+    return RateLimitedError(
+        f"{window_name} upload limit of {UPLOAD_LIMITS[window_name]} reached",
+        code=QUOTA_EXCEEDED,
+        headers={"Retry-After": str(retry_after)},
+        details={"window": window_name, "limit": UPLOAD_LIMITS[window_name], "resets_at": window.end.isoformat()},
+    )
 
 
 def precheck_upload(user_id: str, size: int) -> None:

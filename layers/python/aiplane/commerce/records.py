@@ -176,7 +176,9 @@ class HoldRecord(GpufarmItem):
     currency = UnicodeAttribute()
     shares = JSONAttribute()  # contract id -> held cents
     gpus = JSONAttribute()  # contract id -> GPUs counted against the caps (empty: not counted)
-    windows: ListAttribute[Any] = ListAttribute(of=JSONAttribute)  # the spending windows the hold went into: {name, sort_key, expires}
+    windows: ListAttribute[Any] = ListAttribute(
+        of=JSONAttribute
+    )  # the spending windows the hold went into: {name, sort_key, expires}
     settled = UnicodeSetAttribute(null=True)  # contract ids whose share is settled
     created_at = UTCDateTimeAttribute()
 
@@ -219,7 +221,9 @@ class ModelRecord(GpufarmItem):
     gpu_type = UnicodeAttribute(null=True)
     status = UnicodeAttribute()  # loading | ready | failed
     artifact_key = UnicodeAttribute()
-    artifact_version = UnicodeAttribute(null=True)  # the version completion pinned; reads name it (aiplane.data.presigned)
+    artifact_version = UnicodeAttribute(
+        null=True
+    )  # the version completion pinned; reads name it (aiplane.data.presigned)
     size_bytes = NumberAttribute()
     endpoint_url = UnicodeAttribute(null=True)
     agent_instance_id = UnicodeAttribute(null=True)  # the GPU agent it is assigned to (aiplane.gpufarm.model_serving)

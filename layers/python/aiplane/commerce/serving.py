@@ -94,15 +94,22 @@ def upload_model(owner_id: str, filename: str | None, content: IO[bytes], size: 
     return record
 
 
-def start_upload(owner_id: str, filename: str | None, size: int, sha256: str | None = None,
-                 **fields: Any) -> tuple[ModelRecord, dict[str, Any]]:
+def start_upload(
+    owner_id: str, filename: str | None, size: int, sha256: str | None = None, **fields: Any
+) -> tuple[ModelRecord, dict[str, Any]]:
     """The model to be and the presigned POST for its artifact; nothing is listed or counted until `complete_upload`."""
     sha256 = presigned.valid_sha256(sha256)
     record = _new_model(owner_id, filename, size, **fields)
     expires_at_epoch = int(time.time()) + presigned.UPLOAD_EXPIRY_S
-    ModelUploadRecord(record.pk, UPLOAD_SK, owner_id=owner_id, model=json.dumps(record.to_simple_dict()), sha256=sha256,
-                      expires_at_epoch=expires_at_epoch,
-                      gsi1sk=presigned.expiry_sort_key(expires_at_epoch, record.model_id)).save()
+    ModelUploadRecord(
+        record.pk,
+        UPLOAD_SK,
+        owner_id=owner_id,
+        model=json.dumps(record.to_simple_dict()),
+        sha256=sha256,
+        expires_at_epoch=expires_at_epoch,
+        gsi1sk=presigned.expiry_sort_key(expires_at_epoch, record.model_id),
+    ).save()
     return record, presigned.upload_form(artifact_bucket(), record.artifact_key, size, ARTIFACT_CONTENT_TYPE, sha256)
 
 
@@ -118,19 +125,28 @@ def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
     record.from_simple_dict(json.loads(pending.model))
     uploaded = presigned.uploaded_object(artifact_bucket(), record.artifact_key)
     if uploaded is None:
-        raise ConflictError("the artifact has not been uploaded yet: POST it to the upload URL first", code="UPLOAD_INCOMPLETE")
+        raise ConflictError(
+            "the artifact has not been uploaded yet: POST it to the upload URL first", code="UPLOAD_INCOMPLETE"
+        )
     size, record.artifact_version = uploaded
     if pending.sha256:
         try:
-            presigned.check_sha256(artifact_bucket(), record.artifact_key, pending.sha256, version_id=record.artifact_version,
-                                   code="CHECKSUM_MISMATCH")
+            presigned.check_sha256(
+                artifact_bucket(),
+                record.artifact_key,
+                pending.sha256,
+                version_id=record.artifact_version,
+                code="CHECKSUM_MISMATCH",
+            )
         except ValidationError:  # removed; the upload stays pending (the form may be used again)
             _delete_artifact(record)
             raise
     pending.delete()
     if size != record.size_bytes:  # S3's policy makes this unreachable; never trust it blindly
         _delete_artifact(record)
-        raise ValidationError(f"the uploaded artifact has {size} bytes, not the {int(record.size_bytes)} announced", param="size")
+        raise ValidationError(
+            f"the uploaded artifact has {size} bytes, not the {int(record.size_bytes)} announced", param="size"
+        )
     presigned.mark_completed(artifact_bucket(), record.artifact_key, record.artifact_version)
     _create_counted_or_discard(record)
     status_updates.model_changed(record)
@@ -166,8 +182,18 @@ def _delete_artifact(record: ModelRecord) -> None:
     presigned.delete_object(artifact_bucket(), record.artifact_key)
 
 
-def _new_model(owner_id: str, filename: str | None, size: int, *, name: str | None, declared_format: str | None,
-               framework: str | None, version: str | None, gpu_required: bool, gpu_type: str | None) -> ModelRecord:
+def _new_model(
+    owner_id: str,
+    filename: str | None,
+    size: int,
+    *,
+    name: str | None,
+    declared_format: str | None,
+    framework: str | None,
+    version: str | None,
+    gpu_required: bool,
+    gpu_type: str | None,
+) -> ModelRecord:
     if not filename:
         raise ValidationError("model (the model file) is required", param="model")
     if size <= 0:
@@ -178,13 +204,24 @@ def _new_model(owner_id: str, filename: str | None, size: int, *, name: str | No
     now = rfc3339(datetime.now(UTC))
     safe_name = _UNSAFE_NAME.sub("_", filename.rsplit("/", 1)[-1])
     record = ModelRecord(
-        model_key(model_id), gsi1pk=model_owner_key(owner_id), gsi1sk=f"{now}#{model_id}", gsi2pk=everyone_shard(ALL_MODELS),
-        gsi2sk=f"{now}#{model_id}", model_id=model_id, owner_id=owner_id,
+        model_key(model_id),
+        gsi1pk=model_owner_key(owner_id),
+        gsi1sk=f"{now}#{model_id}",
+        gsi2pk=everyone_shard(ALL_MODELS),
+        gsi2sk=f"{now}#{model_id}",
+        model_id=model_id,
+        owner_id=owner_id,
         name=_text(name, "name", filename.rsplit("/", 1)[-1].rsplit(".", 1)[0] or model_id),
-        format=model_format.format, framework=_text(framework, "framework", model_format.framework),
-        version=_text(version, "version", DEFAULT_VERSION), gpu_required=gpu_required, gpu_type=_text(gpu_type, "gpu_type"),
-        status=LOADING, artifact_key=f"models/{owner_id}/{model_id}/{safe_name}", size_bytes=size,
-        created_at=now, updated_at=now,
+        format=model_format.format,
+        framework=_text(framework, "framework", model_format.framework),
+        version=_text(version, "version", DEFAULT_VERSION),
+        gpu_required=gpu_required,
+        gpu_type=_text(gpu_type, "gpu_type"),
+        status=LOADING,
+        artifact_key=f"models/{owner_id}/{model_id}/{safe_name}",
+        size_bytes=size,
+        created_at=now,
+        updated_at=now,
     )
     return record
 
@@ -195,14 +232,18 @@ def _create_counted(record: ModelRecord) -> None:
     def write() -> None:
         with atomic_write() as transaction:
             transaction.save(record, condition=ModelRecord.pk.does_not_exist())
-            transaction.update(quota.usage_record(record.owner_id), actions=[UsageRecord.used_bytes.add(record.size_bytes)],
-                               condition=UsageRecord.used_bytes.does_not_exist()
-                               | (UsageRecord.used_bytes <= quota.STORAGE_LIMIT_BYTES - record.size_bytes))
+            transaction.update(
+                quota.usage_record(record.owner_id),
+                actions=[UsageRecord.used_bytes.add(record.size_bytes)],
+                condition=UsageRecord.used_bytes.does_not_exist()
+                | (UsageRecord.used_bytes <= quota.STORAGE_LIMIT_BYTES - record.size_bytes),
+            )
             for window in windows:
                 transaction.update(
                     quota.upload_counter(record.owner_id, window),
                     actions=[CounterRecord.value.add(1), CounterRecord.expires_at_epoch.set(window.retention_epoch)],
-                    condition=CounterRecord.value.does_not_exist() | (CounterRecord.value < quota.UPLOAD_LIMITS[window.name]),
+                    condition=CounterRecord.value.does_not_exist()
+                    | (CounterRecord.value < quota.UPLOAD_LIMITS[window.name]),
                 )
 
     try:
@@ -232,8 +273,14 @@ def list_models(owner_id: str | None, limit: int, cursor: str | None) -> list[Mo
     before = timestamp_cursor(cursor)
     if owner_id is None:
         newer = ModelRecord.gsi2sk < before if before else None
-        return newest((ModelRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
-                       for shard in everyone_shards(ALL_MODELS)), lambda record: record.gsi2sk, limit)
+        return newest(
+            (
+                ModelRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
+                for shard in everyone_shards(ALL_MODELS)
+            ),
+            lambda record: record.gsi2sk,
+            limit,
+        )
     condition = ModelRecord.gsi1sk < before if before else None
     return list(ModelRecord.by_owner.query(model_owner_key(owner_id), condition, scan_index_forward=False, limit=limit))
 
@@ -244,7 +291,9 @@ def delete_model(principal: Principal, model_id: str) -> None:
     def write() -> None:
         with atomic_write() as transaction:
             transaction.delete(record, condition=ModelRecord.pk.exists())
-            transaction.update(quota.usage_record(record.owner_id), actions=[UsageRecord.used_bytes.add(-record.size_bytes)])
+            transaction.update(
+                quota.usage_record(record.owner_id), actions=[UsageRecord.used_bytes.add(-record.size_bytes)]
+            )
 
     try:
         write_with_retries(write)
@@ -259,9 +308,14 @@ def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1, *, agent_i
     """Called by the GPU fleet once an instance serves the model at `endpoint_url` (HTTP POST);
     with `agent_instance_id`, only while the model is still assigned to that agent."""
     (record := ModelRecord(model_key(model_id), "META")).update(
-        actions=[ModelRecord.status.set(READY), *ready_keys(True, model_id), ModelRecord.endpoint_url.set(endpoint_url),
-                 ModelRecord.replicas.set(replicas), ModelRecord.failure_reason.remove(),
-                 ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
+        actions=[
+            ModelRecord.status.set(READY),
+            *ready_keys(True, model_id),
+            ModelRecord.endpoint_url.set(endpoint_url),
+            ModelRecord.replicas.set(replicas),
+            ModelRecord.failure_reason.remove(),
+            ModelRecord.updated_at.set(rfc3339(datetime.now(UTC))),
+        ],
         condition=_still_assigned(agent_instance_id),
     )
     status_updates.model_changed(record)
@@ -270,10 +324,14 @@ def mark_serving(model_id: str, endpoint_url: str, replicas: int = 1, *, agent_i
 def mark_failed(model_id: str, reason: str | None = None, *, agent_instance_id: str | None = None) -> None:
     """Called by the GPU fleet when no instance could load the model, with why."""
     (record := ModelRecord(model_key(model_id), "META")).update(
-        actions=[ModelRecord.status.set(FAILED), *ready_keys(False, model_id), ModelRecord.endpoint_url.remove(),
-                 ModelRecord.replicas.set(0),
-                 *([ModelRecord.failure_reason.set(reason[:MAX_REASON])] if reason else []),
-                 ModelRecord.updated_at.set(rfc3339(datetime.now(UTC)))],
+        actions=[
+            ModelRecord.status.set(FAILED),
+            *ready_keys(False, model_id),
+            ModelRecord.endpoint_url.remove(),
+            ModelRecord.replicas.set(0),
+            *([ModelRecord.failure_reason.set(reason[:MAX_REASON])] if reason else []),
+            ModelRecord.updated_at.set(rfc3339(datetime.now(UTC))),
+        ],
         condition=_still_assigned(agent_instance_id),
     )
     status_updates.model_changed(record)
@@ -295,15 +353,27 @@ def artifact_download_url(record: ModelRecord, expires_s: int = 3600) -> str:
 def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[str, Any] | None) -> dict[str, Any]:
     record = get_model(principal, model_id)
     if record.status == FAILED:
-        raise ConflictError(f"model {model_id} failed to load; upload it again", code="MODEL_FAILED",
-                            details={"status": record.status, **({"reason": record.failure_reason} if record.failure_reason else {})})
+        raise ConflictError(
+            f"model {model_id} failed to load; upload it again",
+            code="MODEL_FAILED",
+            details={"status": record.status, **({"reason": record.failure_reason} if record.failure_reason else {})},
+        )
     if not record.endpoint_url:
-        raise UnavailableError(f"model {model_id} is not served yet (status {record.status})", code="MODEL_NOT_READY",
-                               headers={"Retry-After": "30"}, details={"status": record.status})
+        raise UnavailableError(
+            f"model {model_id} is not served yet (status {record.status})",
+            code="MODEL_NOT_READY",
+            headers={"Retry-After": "30"},
+            details={"status": record.status},
+        )
     started = time.perf_counter()
     try:
-        response = outbound.request(outbound.AGENTS, "POST", record.endpoint_url,
-                                    json={"inputs": inputs, "parameters": parameters or {}}, timeout=PREDICT_TIMEOUT_S)
+        response = outbound.request(
+            outbound.AGENTS,
+            "POST",
+            record.endpoint_url,
+            json={"inputs": inputs, "parameters": parameters or {}},
+            timeout=PREDICT_TIMEOUT_S,
+        )
     except httpx.TimeoutException:
         _record_prediction(record, (time.perf_counter() - started) * 1000, succeeded=False)
         raise GatewayTimeoutError(f"model {model_id} did not answer within {PREDICT_TIMEOUT_S:g} s") from None
@@ -313,36 +383,56 @@ def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[s
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     if 400 <= response.status_code < 500:
         _record_prediction(record, latency_ms, succeeded=True)  # the inputs were wrong, not the model
-        raise ValidationError("the model rejected the inputs", param="inputs",
-                              details={"upstream_status": response.status_code, "upstream_body": response.text[:500]})
+        raise ValidationError(
+            "the model rejected the inputs",
+            param="inputs",
+            details={"upstream_status": response.status_code, "upstream_body": response.text[:500]},
+        )
     try:
         answer = response.json() if response.status_code < 300 else None
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
         _record_prediction(record, latency_ms, succeeded=False)
-        raise BadGatewayError(f"model {model_id} answered {response.status_code} without a JSON object",
-                              details={"upstream_status": response.status_code})
+        raise BadGatewayError(
+            f"model {model_id} answered {response.status_code} without a JSON object",
+            details={"upstream_status": response.status_code},
+        )
     _record_prediction(record, latency_ms, succeeded=True)
     served: dict[str, Any] = answer["metadata"] if isinstance(answer.get("metadata"), dict) else {}
     return {
         "model_id": model_id,
         "outputs": answer.get("outputs", answer),
         "latency_ms": latency_ms,
-        "metadata": {"format": record.format, "runtime": served.get("runtime") or format_named(record.format).runtime,
-                     "version": record.version, "used_gpu": bool(served.get("used_gpu", record.gpu_required))},
+        "metadata": {
+            "format": record.format,
+            "runtime": served.get("runtime") or format_named(record.format).runtime,
+            "version": record.version,
+            "used_gpu": bool(served.get("used_gpu", record.gpu_required)),
+        },
     }
 
 
 def _record_prediction(record: ModelRecord, latency_ms: float, *, succeeded: bool) -> None:
     now = datetime.now(UTC)
-    sample = PredictionRecord(record.pk, f"PRED#{rfc3339(now)}#{uuid.uuid4().hex[:8]}", latency_ms=round(latency_ms, 1),
-                              succeeded=succeeded, expires_at_epoch=int(now.timestamp()) + PREDICTION_RETENTION_S)
+    sample = PredictionRecord(
+        record.pk,
+        f"PRED#{rfc3339(now)}#{uuid.uuid4().hex[:8]}",
+        latency_ms=round(latency_ms, 1),
+        succeeded=succeeded,
+        expires_at_epoch=int(now.timestamp()) + PREDICTION_RETENTION_S,
+    )
     with atomic_write() as transaction:
         transaction.save(sample)
-        transaction.update(record, actions=[ModelRecord.total_requests.add(1), ModelRecord.error_count.add(0 if succeeded else 1),
-                                      ModelRecord.latency_total_ms.add(round(latency_ms, 1))],
-                     condition=ModelRecord.pk.exists())
+        transaction.update(
+            record,
+            actions=[
+                ModelRecord.total_requests.add(1),
+                ModelRecord.error_count.add(0 if succeeded else 1),
+                ModelRecord.latency_total_ms.add(round(latency_ms, 1)),
+            ],
+            condition=ModelRecord.pk.exists(),
+        )
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -362,42 +452,71 @@ def _averages(record: ModelRecord) -> tuple[float, float]:
 def metrics(principal: Principal, model_id: str) -> dict[str, Any]:
     record = get_model(principal, model_id)
     now = int(time.time())
-    samples = PredictionRecord.query(record.pk, PredictionRecord.sk.startswith("PRED#"), scan_index_forward=False,
-                                     limit=LATENCY_SAMPLES)
+    samples = PredictionRecord.query(
+        record.pk, PredictionRecord.sk.startswith("PRED#"), scan_index_forward=False, limit=LATENCY_SAMPLES
+    )
     latencies = sorted(float(sample.latency_ms) for sample in samples if sample.expires_at_epoch > now)
     average, error_rate = _averages(record)
     return {
-        "model_id": model_id, "name": record.name, "total_requests": int(record.total_requests),
-        "average_latency": average, "p50_latency": _percentile(latencies, 0.50), "p95_latency": _percentile(latencies, 0.95),
-        "p99_latency": _percentile(latencies, 0.99), "error_rate": error_rate, "status": record.status,
+        "model_id": model_id,
+        "name": record.name,
+        "total_requests": int(record.total_requests),
+        "average_latency": average,
+        "p50_latency": _percentile(latencies, 0.50),
+        "p95_latency": _percentile(latencies, 0.95),
+        "p99_latency": _percentile(latencies, 0.99),
+        "error_rate": error_rate,
+        "status": record.status,
         "replicas": int(record.replicas),
     }
 
 
 def model_summary(record: ModelRecord) -> dict[str, Any]:
-    return {"id": record.model_id, "name": record.name, "format": record.format, "status": record.status,
-            "created_at": record.created_at}
+    return {
+        "id": record.model_id,
+        "name": record.name,
+        "format": record.format,
+        "status": record.status,
+        "created_at": record.created_at,
+    }
 
 
 def model_detail(record: ModelRecord) -> dict[str, Any]:
     average, error_rate = _averages(record)
     return {
-        "id": record.model_id, "name": record.name, "format": record.format, "version": record.version,
-        "framework": record.framework, "status": record.status, "replicas": int(record.replicas),
-        "total_requests": int(record.total_requests), "average_latency": average, "error_rate": error_rate,
-        "created_at": record.created_at, "updated_at": record.updated_at,
+        "id": record.model_id,
+        "name": record.name,
+        "format": record.format,
+        "version": record.version,
+        "framework": record.framework,
+        "status": record.status,
+        "replicas": int(record.replicas),
+        "total_requests": int(record.total_requests),
+        "average_latency": average,
+        "error_rate": error_rate,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
         **({"error": record.failure_reason} if record.status == FAILED and record.failure_reason else {}),
     }
 
 
 def upload_view(record: ModelRecord) -> dict[str, Any]:
-    return {"model_id": record.model_id, "name": record.name, "format": record.format,
-            "endpoint": f"/api/v1/models/{record.model_id}/predict", "status": record.status,
-            "message": "Model uploaded successfully and loading"}
+    return {
+        "model_id": record.model_id,
+        "name": record.name,
+        "format": record.format,
+        "endpoint": f"/api/v1/models/{record.model_id}/predict",
+        "status": record.status,
+        "message": "Model uploaded successfully and loading",
+    }
 
 
 def pending_upload_view(record: ModelRecord, upload: dict[str, Any]) -> dict[str, Any]:
     """The contract's upload answer for a presigned upload: `status: uploading`, plus `upload` and where to complete it."""
-    return {**upload_view(record), "status": "uploading",
-            "message": "POST the artifact to upload.url with upload.fields, then POST complete", "upload": upload,
-            "complete": f"/api/v1/models/{record.model_id}/complete"}
+    return {
+        **upload_view(record),
+        "status": "uploading",
+        "message": "POST the artifact to upload.url with upload.fields, then POST complete",
+        "upload": upload,
+        "complete": f"/api/v1/models/{record.model_id}/complete",
+    }

@@ -46,14 +46,20 @@ def _key_alias() -> str:
 
 def put_digest(prefix: str, digest: dict[str, Any]) -> StoredDigest:
     """Sign `digest` and store it as the newest object under `prefix/`."""
-    signed = client("kms").sign(KeyId=_key_alias(), Message=hashlib.sha256(canonical_json(digest)).digest(),
-                                MessageType="DIGEST", SigningAlgorithm=SIGNING_ALGORITHM)
+    signed = client("kms").sign(
+        KeyId=_key_alias(),
+        Message=hashlib.sha256(canonical_json(digest)).digest(),
+        MessageType="DIGEST",
+        SigningAlgorithm=SIGNING_ALGORITHM,
+    )
     signature = base64.b64encode(signed["Signature"]).decode()
-    body = canonical_json({"digest": digest, "signature": signature, "key_id": signed["KeyId"],
-                           "signing_algorithm": SIGNING_ALGORITHM})
+    body = canonical_json(
+        {"digest": digest, "signature": signature, "key_id": signed["KeyId"], "signing_algorithm": SIGNING_ALGORITHM}
+    )
     key = f"{prefix}/{_KEY_SPACE - int(time.time() * 1000):013d}-{uuid.uuid4().hex}.json"
-    client("s3").put_object(Bucket=_bucket(), Key=key, Body=body, ContentType="application/json",
-                            ChecksumAlgorithm="SHA256")
+    client("s3").put_object(
+        Bucket=_bucket(), Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256"
+    )
     return StoredDigest(key, digest, signature, signed["KeyId"], SIGNING_ALGORITHM, hashlib.sha256(body).hexdigest())
 
 
@@ -68,8 +74,14 @@ def get_digest(key: str) -> StoredDigest:
     body = client("s3").get_object(Bucket=_bucket(), Key=key)["Body"].read()
     try:
         stored = json.loads(body)
-        return StoredDigest(key, stored["digest"], stored["signature"], stored["key_id"], stored["signing_algorithm"],
-                            hashlib.sha256(body).hexdigest())
+        return StoredDigest(
+            key,
+            stored["digest"],
+            stored["signature"],
+            stored["key_id"],
+            stored["signing_algorithm"],
+            hashlib.sha256(body).hexdigest(),
+        )
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"digest {key} is malformed") from error
 
@@ -88,8 +100,14 @@ def signature_holds(stored: StoredDigest, key_arn: str) -> bool:
         return False
     kms = client("kms")
     try:
-        return bool(kms.verify(KeyId=stored.key_id, Message=hashlib.sha256(canonical_json(stored.digest)).digest(),
-                               MessageType="DIGEST", Signature=signature,
-                               SigningAlgorithm=SIGNING_ALGORITHM)["SignatureValid"])
+        return bool(
+            kms.verify(
+                KeyId=stored.key_id,
+                Message=hashlib.sha256(canonical_json(stored.digest)).digest(),
+                MessageType="DIGEST",
+                Signature=signature,
+                SigningAlgorithm=SIGNING_ALGORITHM,
+            )["SignatureValid"]
+        )
     except kms.exceptions.KMSInvalidSignatureException:
         return False

@@ -29,8 +29,15 @@ def table_name(table: resources.Table) -> str:
 Record = TypeVar("Record", bound=Model)
 
 
-def get_or_404(model: type[Record], hash_key: str, range_key: str, *, missing: str, param: str | None = None,
-               consistent_read: bool = False) -> Record:
+def get_or_404(
+    model: type[Record],
+    hash_key: str,
+    range_key: str,
+    *,
+    missing: str,
+    param: str | None = None,
+    consistent_read: bool = False,
+) -> Record:
     """The item, or the 404 `missing` names (in the caller's family envelope)."""
     try:
         return model.get(hash_key, range_key, consistent_read=consistent_read)
@@ -116,4 +123,3 @@ class ApiKeyRecord(IdentityItem):
     rpm_limit = NumberAttribute(null=True)
     max_parallel_requests = NumberAttribute(null=True)
     key_metadata = JSONAttribute(null=True)
-

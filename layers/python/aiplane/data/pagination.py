@@ -72,12 +72,15 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return value
 
 
-def one_request(model: Any, hash_key: Any, *, limit: int, cursor: str | None = None, index: Any = None,
-                **query: Any) -> Page[Any]:
+def one_request(
+    model: Any, hash_key: Any, *, limit: int, cursor: str | None = None, index: Any = None, **query: Any
+) -> Page[Any]:
     """Exactly one Query request with an opaque cursor: at most `limit` items evaluated, so a
     `filter_condition` may return fewer (even none) with a cursor to read on (reading on until
     `limit` items match would turn a selective filter into a read of the whole partition)."""
     results = (index or model).query(hash_key, page_size=limit, last_evaluated_key=decode_cursor(cursor), **query)
     page: dict[str, Any] = next(results.page_iter, {})
-    return Page(items=[model.from_raw_data(raw) for raw in page.get("Items", [])],
-                next_cursor=encode_cursor(results.page_iter.last_evaluated_key))
+    return Page(
+        items=[model.from_raw_data(raw) for raw in page.get("Items", [])],
+        next_cursor=encode_cursor(results.page_iter.last_evaluated_key),
+    )

@@ -32,14 +32,17 @@ DOWNLOAD_EXPIRY_S = 900
 USE_PRESIGNED_UPLOAD = "use_presigned_upload"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _READ_CHUNK = 1024 * 1024
-_PENDING_TAGGING = (f"<Tagging><TagSet><Tag><Key>{PENDING_UPLOAD_TAG[0]}</Key><Value>{PENDING_UPLOAD_TAG[1]}</Value></Tag>"
-                    "</TagSet></Tagging>")
+_PENDING_TAGGING = (
+    f"<Tagging><TagSet><Tag><Key>{PENDING_UPLOAD_TAG[0]}</Key><Value>{PENDING_UPLOAD_TAG[1]}</Value></Tag>"
+    "</TagSet></Tagging>"
+)
 # An upload expired this long ago is abandoned: a completion that read it before its expiry has long answered.
 SWEEP_GRACE_S = 600
 
 
-def refuse_inline_over_limit(content_length: str | int | None, how: str, *, param: str | None = None,
-                             code: str = USE_PRESIGNED_UPLOAD) -> None:
+def refuse_inline_over_limit(
+    content_length: str | int | None, how: str, *, param: str | None = None, code: str = USE_PRESIGNED_UPLOAD
+) -> None:
     """Refuse, before reading it, a body that Lambda could not carry; `how` tells the client the presigned way."""
     limit = get_settings().inline_body_max_bytes
     try:
@@ -47,8 +50,12 @@ def refuse_inline_over_limit(content_length: str | int | None, how: str, *, para
     except ValueError:
         length = 0
     if length > limit:
-        raise PayloadTooLargeError(f"bodies over {limit} bytes cannot be sent inline; {how}", param=param, code=code,
-                                   details={"size_bytes": length, "inline_max_bytes": limit})
+        raise PayloadTooLargeError(
+            f"bodies over {limit} bytes cannot be sent inline; {how}",
+            param=param,
+            code=code,
+            details={"size_bytes": length, "inline_max_bytes": limit},
+        )
 
 
 def is_inline(size: int) -> bool:
@@ -73,13 +80,20 @@ def upload_form(bucket: str, key: str, size: int, content_type: str, sha256: str
     if sha256:  # S3 checks the body against it and keeps it as the object's checksum
         fields["x-amz-checksum-sha256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
         conditions.append({"x-amz-checksum-sha256": fields["x-amz-checksum-sha256"]})
-    post = client("s3").generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=UPLOAD_EXPIRY_S)
+    post = client("s3").generate_presigned_post(
+        bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=UPLOAD_EXPIRY_S
+    )
     expires_at = rfc3339_seconds(now() + timedelta(seconds=UPLOAD_EXPIRY_S))
     return {"url": post["url"], "fields": post["fields"], "expires_at": expires_at}
 
 
-def download_url(bucket: str, key: str, content_type: str | None = None, disposition: str | None = None,
-                 version_id: str | None = None) -> str:
+def download_url(
+    bucket: str,
+    key: str,
+    content_type: str | None = None,
+    disposition: str | None = None,
+    version_id: str | None = None,
+) -> str:
     params: dict[str, Any] = {"Bucket": bucket, "Key": key, **_version(version_id)}
     if content_type:
         params["ResponseContentType"] = content_type
@@ -88,8 +102,9 @@ def download_url(bucket: str, key: str, content_type: str | None = None, disposi
     return client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=DOWNLOAD_EXPIRY_S)
 
 
-def check_sha256(bucket: str, key: str, declared: str, *, version_id: str | None = None,
-                 code: str = "checksum_mismatch") -> None:
+def check_sha256(
+    bucket: str, key: str, declared: str, *, version_id: str | None = None, code: str = "checksum_mismatch"
+) -> None:
     """ValidationError unless the object's SHA-256 is `declared`: S3's stored checksum when it has
     one for the whole object, else computed by reading the object."""
     head = client("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **_version(version_id))
@@ -98,12 +113,18 @@ def check_sha256(bucket: str, key: str, declared: str, *, version_id: str | None
         actual = base64.b64decode(stored).hex()
     else:
         digest = hashlib.sha256()
-        for chunk in client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id))["Body"].iter_chunks(_READ_CHUNK):
+        for chunk in (
+            client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id))["Body"].iter_chunks(_READ_CHUNK)
+        ):
             digest.update(chunk)
         actual = digest.hexdigest()
     if actual != declared:
-        raise ValidationError(f"the uploaded content's SHA-256 is {actual}, not the {declared} declared", param="sha256", code=code,
-                              details={"declared_sha256": declared, "actual_sha256": actual})
+        raise ValidationError(
+            f"the uploaded content's SHA-256 is {actual}, not the {declared} declared",
+            param="sha256",
+            code=code,
+            details={"declared_sha256": declared, "actual_sha256": actual},
+        )
 
 
 def mark_completed(bucket: str, key: str, version_id: str | None) -> None:
@@ -122,8 +143,11 @@ def delete_object(bucket: str, key: str) -> None:
     otherwise keep the content of deleted and replaced records (and of forms posted again)."""
     s3 = client("s3")
     listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
-    versions = [{"Key": entry["Key"], "VersionId": entry["VersionId"]}
-                for entry in (*listing.get("Versions", ()), *listing.get("DeleteMarkers", ())) if entry["Key"] == key]
+    versions = [
+        {"Key": entry["Key"], "VersionId": entry["VersionId"]}
+        for entry in (*listing.get("Versions", ()), *listing.get("DeleteMarkers", ()))
+        if entry["Key"] == key
+    ]
     if versions:
         s3.delete_objects(Bucket=bucket, Delete={"Objects": versions, "Quiet": True})
 

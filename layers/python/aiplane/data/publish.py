@@ -27,9 +27,14 @@ def queue_url(queue: resources.Queue) -> str:
 def send_messages(queue: resources.Queue, bodies: Sequence[Any]) -> None:
     """Each body as a JSON message on `queue`."""
     for start in range(0, len(bodies), BATCH_LIMIT):
-        chunk = bodies[start:start + BATCH_LIMIT]
+        chunk = bodies[start : start + BATCH_LIMIT]
         answer = aws.client("sqs").send_message_batch(
             QueueUrl=queue_url(queue),
-            Entries=[{"Id": str(index), "MessageBody": json.dumps(body, default=str)} for index, body in enumerate(chunk)])
+            Entries=[
+                {"Id": str(index), "MessageBody": json.dumps(body, default=str)} for index, body in enumerate(chunk)
+            ],
+        )
         if answer.get("Failed"):
-            raise PublishRefused(f"{queue.name} refused {len(answer['Failed'])} of {len(chunk)} messages: {answer['Failed'][0]}")
+            raise PublishRefused(
+                f"{queue.name} refused {len(answer['Failed'])} of {len(chunk)} messages: {answer['Failed'][0]}"
+            )

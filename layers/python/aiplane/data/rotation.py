@@ -63,8 +63,9 @@ def rotate(step: str, secret_arn: str, token: str) -> None:
         _test(secret_arn, token)
     elif step == "finishSecret":
         current = next(version for version, stages in versions.items() if CURRENT in stages)
-        secrets.update_secret_version_stage(SecretId=secret_arn, VersionStage=CURRENT, MoveToVersionId=token,
-                                            RemoveFromVersionId=current)
+        secrets.update_secret_version_stage(
+            SecretId=secret_arn, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current
+        )
     elif step != "setSecret":  # nothing outside Secrets Manager holds these values
         raise RotationError(f"unknown rotation step {step!r}")
 
@@ -86,8 +87,9 @@ def _create(secret_arn: str, token: str) -> None:
 
 
 def _test(secret_arn: str, token: str) -> None:
-    value: Any = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn, VersionId=token,
-                                                               VersionStage=PENDING)["SecretString"]
+    value: Any = aws.client("secretsmanager").get_secret_value(
+        SecretId=secret_arn, VersionId=token, VersionStage=PENDING
+    )["SecretString"]
     if _logical_name(secret_arn) == JWT_SIGNING_SECRET.name:
         keys = json.loads(value)
         if keys.get(keys.get("current", "")) is None:

@@ -26,7 +26,7 @@ def _steps(path: str) -> list[str | int]:
 def extract(reference: str, payload: Any, headers: dict[str, str]) -> Any:
     """The referenced value, or None when the payload or headers do not hold it."""
     if reference.lower().startswith(HEADER_PREFIX):
-        wanted = reference[len(HEADER_PREFIX):].strip().lower()
+        wanted = reference[len(HEADER_PREFIX) :].strip().lower()
         return next((value for name, value in headers.items() if name.lower() == wanted), None)
     value: Any = payload
     for step in _steps(reference):

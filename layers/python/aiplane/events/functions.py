@@ -43,6 +43,7 @@ def _text(body: dict[str, Any], field: str, *, required: bool = True) -> str:
 
 # ---- functions ---------------------------------------------------------------------------------
 
+
 def _function_fields(body: dict[str, Any]) -> tuple[str, str, str]:
     script_type = _text(body, "scriptType", required=False) or "goja"
     if script_type not in SCRIPT_TYPES:
@@ -58,8 +59,18 @@ def create_function(body: dict[str, Any], owner_id: str | None = None) -> dict[s
     name = _valid_name(body.get("name"))
     description, script_type, script = _function_fields(body)
     created = rfc3339(now())
-    record = FunctionRecord(f"FUNCTION#{name}", "META", gsi1sk=f"{created}#{name}", name=name, description=description,
-                            script_type=script_type, script=script, created_at=created, updated_at=created, owner_id=owner_id)
+    record = FunctionRecord(
+        f"FUNCTION#{name}",
+        "META",
+        gsi1sk=f"{created}#{name}",
+        name=name,
+        description=description,
+        script_type=script_type,
+        script=script,
+        created_at=created,
+        updated_at=created,
+        owner_id=owner_id,
+    )
     try:
         record.save(condition=FunctionRecord.pk.does_not_exist())
     except PutError as error:
@@ -70,7 +81,9 @@ def create_function(body: dict[str, Any], owner_id: str | None = None) -> dict[s
 
 
 def get_function(name: str, principal: Principal | None = None, needed: str = VIEW) -> FunctionRecord:
-    record = get_or_404(FunctionRecord, f"FUNCTION#{name}", "META", missing=f"function {name!r} not found", param="name")
+    record = get_or_404(
+        FunctionRecord, f"FUNCTION#{name}", "META", missing=f"function {name!r} not found", param="name"
+    )
     ownership.require(principal, needed, ownership.FUNCTIONS, name, record.owner_id)
     return record
 
@@ -83,9 +96,15 @@ def update_function(name: str, body: dict[str, Any], principal: Principal | None
     description, script_type, script = _function_fields(body)
     record = get_function(name, principal, EDIT)
     try:
-        record.update(actions=[FunctionRecord.description.set(description), FunctionRecord.script_type.set(script_type),
-                               FunctionRecord.script.set(script), FunctionRecord.updated_at.set(rfc3339(now()))],
-                      condition=FunctionRecord.pk.exists())
+        record.update(
+            actions=[
+                FunctionRecord.description.set(description),
+                FunctionRecord.script_type.set(script_type),
+                FunctionRecord.script.set(script),
+                FunctionRecord.updated_at.set(rfc3339(now())),
+            ],
+            condition=FunctionRecord.pk.exists(),
+        )
     except UpdateError as error:
         if refused_by_condition(error):
             raise NotFoundError(f"function {name!r} not found", param="name") from None
@@ -106,11 +125,16 @@ def delete_function(name: str, principal: Principal | None = None) -> None:
 def list_functions(limit: int, cursor: str | None, principal: Principal | None = None) -> list[dict[str, Any]]:
     condition = Gsi1.gsi1sk > f"{cursor}#\uffff" if cursor else None
     records = FunctionRecord.by_created.query("FUNCTIONS", range_key_condition=condition)
-    return [function_view(record) for record in
-            ownership.visible_page(principal, ownership.FUNCTIONS, records, lambda r: (r.name, r.owner_id), limit)]
+    return [
+        function_view(record)
+        for record in ownership.visible_page(
+            principal, ownership.FUNCTIONS, records, lambda r: (r.name, r.owner_id), limit
+        )
+    ]
 
 
 # ---- event triggers ----------------------------------------------------------------------------
+
 
 def _trigger_fields(body: dict[str, Any]) -> tuple[str, dict[str, Any], str, str]:
     listen_for = body.get("listenFor")
@@ -127,11 +151,23 @@ def create_trigger(body: dict[str, Any], owner_id: str | None = None) -> dict[st
     name = _valid_name(body.get("name"))
     description, listen_for, trigger_type, function = _trigger_fields(body)
     created = rfc3339(now())
-    record = TriggerRecord(f"TRIGGER#{name}", "META", gsi1sk=f"{created}#{name}",
-                           gsi2pk=f"TRIGGERTYPE#{listen_for['type']}", gsi2sk=name, gsi3pk=trigger_function_key(function),
-                           gsi3sk=f"{created}#{name}", name=name, description=description,
-                           listen_for=json.dumps(listen_for), trigger_type=trigger_type, function=function,
-                           created_at=created, updated_at=created, owner_id=owner_id)
+    record = TriggerRecord(
+        f"TRIGGER#{name}",
+        "META",
+        gsi1sk=f"{created}#{name}",
+        gsi2pk=f"TRIGGERTYPE#{listen_for['type']}",
+        gsi2sk=name,
+        gsi3pk=trigger_function_key(function),
+        gsi3sk=f"{created}#{name}",
+        name=name,
+        description=description,
+        listen_for=json.dumps(listen_for),
+        trigger_type=trigger_type,
+        function=function,
+        created_at=created,
+        updated_at=created,
+        owner_id=owner_id,
+    )
     try:
         record.save(condition=TriggerRecord.pk.does_not_exist())
     except PutError as error:
@@ -142,7 +178,9 @@ def create_trigger(body: dict[str, Any], owner_id: str | None = None) -> dict[st
 
 
 def get_trigger(name: str, principal: Principal | None = None, needed: str = VIEW) -> TriggerRecord:
-    record = get_or_404(TriggerRecord, f"TRIGGER#{name}", "META", missing=f"event trigger {name!r} not found", param="name")
+    record = get_or_404(
+        TriggerRecord, f"TRIGGER#{name}", "META", missing=f"event trigger {name!r} not found", param="name"
+    )
     ownership.require(principal, needed, ownership.TRIGGERS, name, record.owner_id)
     return record
 
@@ -155,12 +193,19 @@ def update_trigger(name: str, body: dict[str, Any], principal: Principal | None 
     description, listen_for, trigger_type, function = _trigger_fields(body)
     record = get_trigger(name, principal, EDIT)
     try:
-        record.update(actions=[
-            TriggerRecord.description.set(description), TriggerRecord.listen_for.set(json.dumps(listen_for)),
-            TriggerRecord.gsi2pk.set(f"TRIGGERTYPE#{listen_for['type']}"), TriggerRecord.trigger_type.set(trigger_type),
-            TriggerRecord.function.set(function), TriggerRecord.updated_at.set(rfc3339(now())),
-            TriggerRecord.gsi3pk.set(trigger_function_key(function)), TriggerRecord.gsi3sk.set(record.gsi1sk),
-        ], condition=TriggerRecord.pk.exists())
+        record.update(
+            actions=[
+                TriggerRecord.description.set(description),
+                TriggerRecord.listen_for.set(json.dumps(listen_for)),
+                TriggerRecord.gsi2pk.set(f"TRIGGERTYPE#{listen_for['type']}"),
+                TriggerRecord.trigger_type.set(trigger_type),
+                TriggerRecord.function.set(function),
+                TriggerRecord.updated_at.set(rfc3339(now())),
+                TriggerRecord.gsi3pk.set(trigger_function_key(function)),
+                TriggerRecord.gsi3sk.set(record.gsi1sk),
+            ],
+            condition=TriggerRecord.pk.exists(),
+        )
     except UpdateError as error:
         if refused_by_condition(error):
             raise NotFoundError(f"event trigger {name!r} not found", param="name") from None
@@ -192,9 +237,12 @@ def triggers_for_event_type(event_type: str, principal: Principal | None = None)
     return _visible_triggers(TriggerRecord.by_event_type.query(f"TRIGGERTYPE#{event_type}"), principal)
 
 
-def triggers_for_function(function: str, limit: int, cursor: str | None,
-                          principal: Principal | None = None) -> list[dict[str, Any]]:
+def triggers_for_function(
+    function: str, limit: int, cursor: str | None, principal: Principal | None = None
+) -> list[dict[str, Any]]:
     """Oldest first, from the function's own index partition."""
     condition = TriggerRecord.gsi3sk > f"{cursor}#\uffff" if cursor else None
-    records = TriggerRecord.by_function.query(trigger_function_key(function), range_key_condition=condition, page_size=limit)
+    records = TriggerRecord.by_function.query(
+        trigger_function_key(function), range_key_condition=condition, page_size=limit
+    )
     return [trigger_view(record) for record in _visible_triggers(records, principal, limit)]

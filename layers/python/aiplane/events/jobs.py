@@ -34,10 +34,10 @@ _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
 def parse_duration(text: Any) -> float:
     """A Go duration ("30s", "1m30s", "500ms") in seconds; required, positive, at most 24 h."""
     if not isinstance(text, str) or not text:
-        raise ValidationError("leaseDuration is required, e.g. \"30s\"", param="leaseDuration")
+        raise ValidationError('leaseDuration is required, e.g. "30s"', param="leaseDuration")
     parts = _DURATION.findall(text)
     if "".join(number + unit for number, unit in parts) != text:
-        raise ValidationError(f"leaseDuration {text!r} is not a duration like \"30s\" or \"1m30s\"", param="leaseDuration")
+        raise ValidationError(f'leaseDuration {text!r} is not a duration like "30s" or "1m30s"', param="leaseDuration")
     seconds = sum(float(number) * _UNIT_S[unit] for number, unit in parts)
     if seconds < 1 or seconds > MAX_LEASE_S:
         raise ValidationError("leaseDuration must be between 1s and 24h", param="leaseDuration")
@@ -49,10 +49,19 @@ def _iso(epoch: float) -> str:
 
 
 def job_view(record: JobRecord) -> dict[str, Any]:
-    view = {"id": record.job_id, "taskType": record.task_type, "operation": record.operation, "subject": record.subject,
-            "entityId": record.entity_id, "entityType": record.entity_type, "payload": json.loads(record.payload),
-            "scheduledFor": int(record.scheduled_for), "validUntil": int(record.valid_until),
-            "retryCount": int(record.retry_count), "createdAt": record.created_at}
+    view = {
+        "id": record.job_id,
+        "taskType": record.task_type,
+        "operation": record.operation,
+        "subject": record.subject,
+        "entityId": record.entity_id,
+        "entityType": record.entity_type,
+        "payload": json.loads(record.payload),
+        "scheduledFor": int(record.scheduled_for),
+        "validUntil": int(record.valid_until),
+        "retryCount": int(record.retry_count),
+        "createdAt": record.created_at,
+    }
     if record.status == LEASED:
         view |= {"leaserId": record.leaser_id, "leaseExpiration": _iso(record.lease_expires_epoch)}
     return view
@@ -62,8 +71,17 @@ def _queue_key(task_type: str) -> str:
     return f"JOBQUEUE#{task_type}"
 
 
-def create_job(task_type: str, *, operation: str = "", subject: str = "", entity_id: str = "", entity_type: str = "",
-               payload: Any = None, scheduled_for: int | None = None, valid_until: int | None = None) -> dict[str, Any]:
+def create_job(
+    task_type: str,
+    *,
+    operation: str = "",
+    subject: str = "",
+    entity_id: str = "",
+    entity_type: str = "",
+    payload: Any = None,
+    scheduled_for: int | None = None,
+    valid_until: int | None = None,
+) -> dict[str, Any]:
     """Enqueues a job (producers in the layer call this; the contract has no route for it)."""
     if not task_type:
         raise ValidationError("taskType is required", param="taskType")
@@ -74,11 +92,26 @@ def create_job(task_type: str, *, operation: str = "", subject: str = "", entity
         raise ValidationError("validUntil must be after scheduledFor", param="validUntil")
     job_id, created = str(uuid.uuid4()), rfc3339(now())
     order = f"{created}#{job_id}"
-    record = JobRecord(f"JOB#{job_id}", "META", gsi1pk=_queue_key(task_type), gsi1sk=order, gsi2pk=f"JOBS#{PENDING}",
-                       gsi2sk=order, job_id=job_id, status=PENDING, task_type=task_type, operation=operation,
-                       subject=subject, entity_id=entity_id, entity_type=entity_type, payload=json.dumps(payload),
-                       scheduled_for=scheduled_for, valid_until=valid_until, created_at=created,
-                       expires_at_epoch=valid_until)
+    record = JobRecord(
+        f"JOB#{job_id}",
+        "META",
+        gsi1pk=_queue_key(task_type),
+        gsi1sk=order,
+        gsi2pk=f"JOBS#{PENDING}",
+        gsi2sk=order,
+        job_id=job_id,
+        status=PENDING,
+        task_type=task_type,
+        operation=operation,
+        subject=subject,
+        entity_id=entity_id,
+        entity_type=entity_type,
+        payload=json.dumps(payload),
+        scheduled_for=scheduled_for,
+        valid_until=valid_until,
+        created_at=created,
+        expires_at_epoch=valid_until,
+    )
     record.save(condition=JobRecord.pk.does_not_exist())
     return job_view(record)
 
@@ -97,15 +130,21 @@ def list_jobs(status: str, limit: int, cursor: str | None) -> list[dict[str, Any
     """Jobs in one state, oldest first; `cursor` is the createdAt of the last job seen."""
     condition = Gsi2.gsi2sk > f"{cursor}#\uffff" if cursor else None
     current = int(time.time())
-    records = JobRecord.by_status.query(f"JOBS#{status}", range_key_condition=condition,
-                                        filter_condition=JobRecord.valid_until > current, page_size=limit)
+    records = JobRecord.by_status.query(
+        f"JOBS#{status}",
+        range_key_condition=condition,
+        filter_condition=JobRecord.valid_until > current,
+        page_size=limit,
+    )
     return [job_view(record) for record in itertools.islice(records, limit)]
 
 
 def _leasable(task_type: str, current: int) -> list[JobRecord]:
     records = JobRecord.by_queue.query(
-        _queue_key(task_type), filter_condition=(JobRecord.scheduled_for <= current) & (JobRecord.valid_until > current),
-        page_size=CANDIDATES_PER_ROUND)
+        _queue_key(task_type),
+        filter_condition=(JobRecord.scheduled_for <= current) & (JobRecord.valid_until > current),
+        page_size=CANDIDATES_PER_ROUND,
+    )
     return list(itertools.islice(records, CANDIDATES_PER_ROUND))
 
 
@@ -118,19 +157,26 @@ def lease(leaser_id: Any, lease_duration: Any, job_types: Any) -> dict[str, Any]
     return_expired_leases()
     for _ in range(LEASE_ROUNDS):
         current = int(time.time())
-        candidates = sorted((job for task_type in dict.fromkeys(job_types) for job in _leasable(task_type, current)),
-                            key=lambda job: job.gsi1sk)
+        candidates = sorted(
+            (job for task_type in dict.fromkeys(job_types) for job in _leasable(task_type, current)),
+            key=lambda job: job.gsi1sk,
+        )
         if not candidates:
             break
         for job in candidates:
             expires = time.time() + seconds
             try:
-                job.update(actions=[
-                    JobRecord.status.set(LEASED), JobRecord.leaser_id.set(leaser_id),
-                    JobRecord.lease_expires_epoch.set(expires),
-                    JobRecord.gsi1pk.set("JOBLEASES"), JobRecord.gsi1sk.set(f"{expires:015.3f}#{job.job_id}"),
-                    JobRecord.gsi2pk.set(f"JOBS#{LEASED}"),
-                ], condition=(JobRecord.status == PENDING) & (JobRecord.gsi1pk == job.gsi1pk))
+                job.update(
+                    actions=[
+                        JobRecord.status.set(LEASED),
+                        JobRecord.leaser_id.set(leaser_id),
+                        JobRecord.lease_expires_epoch.set(expires),
+                        JobRecord.gsi1pk.set("JOBLEASES"),
+                        JobRecord.gsi1sk.set(f"{expires:015.3f}#{job.job_id}"),
+                        JobRecord.gsi2pk.set(f"JOBS#{LEASED}"),
+                    ],
+                    condition=(JobRecord.status == PENDING) & (JobRecord.gsi1pk == job.gsi1pk),
+                )
             except UpdateError as error:
                 if refused_by_condition(error):
                     continue  # another leaser took it first
@@ -140,16 +186,25 @@ def lease(leaser_id: Any, lease_duration: Any, job_types: Any) -> dict[str, Any]
 
 
 def _release(job: JobRecord, *, retry: bool, condition: Any) -> None:
-    actions: list[Action] = [JobRecord.status.set(PENDING), JobRecord.leaser_id.remove(), JobRecord.lease_expires_epoch.remove(),
-               JobRecord.gsi1pk.set(_queue_key(job.task_type)), JobRecord.gsi1sk.set(job.gsi2sk),
-               JobRecord.gsi2pk.set(f"JOBS#{PENDING}")]
+    actions: list[Action] = [
+        JobRecord.status.set(PENDING),
+        JobRecord.leaser_id.remove(),
+        JobRecord.lease_expires_epoch.remove(),
+        JobRecord.gsi1pk.set(_queue_key(job.task_type)),
+        JobRecord.gsi1sk.set(job.gsi2sk),
+        JobRecord.gsi2pk.set(f"JOBS#{PENDING}"),
+    ]
     if retry:
         actions.append(JobRecord.retry_count.add(1))
     job.update(actions=actions, condition=condition)
 
 
 def _holder_condition(leaser_id: str) -> Any:
-    return (JobRecord.status == LEASED) & (JobRecord.leaser_id == leaser_id) & (JobRecord.lease_expires_epoch > time.time())
+    return (
+        (JobRecord.status == LEASED)
+        & (JobRecord.leaser_id == leaser_id)
+        & (JobRecord.lease_expires_epoch > time.time())
+    )
 
 
 def _not_held(job_id: str, leaser_id: str) -> ConflictError:
@@ -203,8 +258,13 @@ def return_expired_leases() -> list[str]:
     returned: list[str] = []
     for job in JobRecord.by_queue.query("JOBLEASES", range_key_condition=Gsi1.gsi1sk < f"{current:015.3f}#"):
         try:
-            _release(job, retry=False, condition=(JobRecord.status == LEASED) & (JobRecord.leaser_id == job.leaser_id)
-                     & (JobRecord.lease_expires_epoch <= current))
+            _release(
+                job,
+                retry=False,
+                condition=(JobRecord.status == LEASED)
+                & (JobRecord.leaser_id == job.leaser_id)
+                & (JobRecord.lease_expires_epoch <= current),
+            )
             returned.append(job.task_type)
         except UpdateError as error:
             if not refused_by_condition(error):

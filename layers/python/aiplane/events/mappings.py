@@ -17,8 +17,16 @@ from aiplane.events.models import MappingRecord
 from aiplane.events.store import prepare_event, required_text
 
 MAPPING_CACHE_TTL_S = 30.0
-_TEXT_FIELDS = ("eventType", "eventTypeField", "eventSource", "eventSourceField", "aggregateType",
-                "aggregateTypeField", "aggregateIDField", "eventIDField")
+_TEXT_FIELDS = (
+    "eventType",
+    "eventTypeField",
+    "eventSource",
+    "eventSourceField",
+    "aggregateType",
+    "aggregateTypeField",
+    "aggregateIDField",
+    "eventIDField",
+)
 _mapping_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
@@ -113,6 +121,7 @@ def sync_mappings() -> int:
 
 def map_raw_event(mapping: dict[str, Any], payload: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
     """The domain event a mapping makes of a webhook payload (validated, not yet stored)."""
+
     def field(fixed: str, reference: str) -> Any:
         return mapping.get(fixed) or (extract(mapping[reference], payload, headers) if mapping.get(reference) else None)
 
@@ -126,12 +135,15 @@ def map_raw_event(mapping: dict[str, Any], payload: dict[str, Any], headers: dic
         "aggregate_id": text(extract(mapping["aggregateIDField"], payload, headers)),
         "version": mapping.get("version") or 1,
         "data": payload,
-        "metadata": {name: extract(reference, payload, headers) for name, reference in mapping["metadataMapping"].items()},
+        "metadata": {
+            name: extract(reference, payload, headers) for name, reference in mapping["metadataMapping"].items()
+        },
     }
     if mapping.get("eventIDField"):
         body["id"] = text(extract(mapping["eventIDField"], payload, headers))
     try:
         return prepare_event(body)
     except ValidationError as error:
-        raise ValidationError(f"the mapping for {mapping['path']!r} does not fit the payload: {error.message}",
-                              param=error.param) from None
+        raise ValidationError(
+            f"the mapping for {mapping['path']!r} does not fit the payload: {error.message}", param=error.param
+        ) from None

@@ -34,9 +34,18 @@ def kept_headers(headers: dict[str, str]) -> dict[str, str]:
 def store_raw_event(path: str, headers: dict[str, str], payload: dict[str, Any]) -> dict[str, Any]:
     nid = next_nid("raw-events")
     received = rfc3339(now())
-    record = RawEventRecord(raw_events_key(nid), f"{received}#{nid:020d}", gsi1pk=f"RAWEVENT#{nid}", gsi1sk=received,
-                            raw_id=str(uuid.uuid4()), nid=nid, received_at=received, path=path,
-                            headers=json.dumps(headers), payload=json.dumps(payload))
+    record = RawEventRecord(
+        raw_events_key(nid),
+        f"{received}#{nid:020d}",
+        gsi1pk=f"RAWEVENT#{nid}",
+        gsi1sk=received,
+        raw_id=str(uuid.uuid4()),
+        nid=nid,
+        received_at=received,
+        path=path,
+        headers=json.dumps(headers),
+        payload=json.dumps(payload),
+    )
     record.save()
     return raw_event_view(record)
 
@@ -47,9 +56,15 @@ def raw_events_key(nid: int) -> str:
 
 def list_raw_events(start: str, end: str, limit: int) -> list[dict[str, Any]]:
     """Newest first: the shards' Queries merged (aiplane.data.shards)."""
-    shards = [RawEventRecord.query(key, range_key_condition=RawEventRecord.sk.between(start, f"{end}#\uffff"),
-                                   scan_index_forward=False, page_size=shard_page_size(limit))
-              for key in shard_keys(RAW_EVENTS_PARTITION)]
+    shards = [
+        RawEventRecord.query(
+            key,
+            range_key_condition=RawEventRecord.sk.between(start, f"{end}#\uffff"),
+            scan_index_forward=False,
+            page_size=shard_page_size(limit),
+        )
+        for key in shard_keys(RAW_EVENTS_PARTITION)
+    ]
     records = merged(shards, key=lambda record: record.sk, reverse=True)
     return [raw_event_view(record) for record in itertools.islice(records, limit)]
 
@@ -65,7 +80,9 @@ def parse_nid(raw: str) -> int:
 
 
 def get_raw_event(nid: int, start: str, end: str) -> dict[str, Any]:
-    records = RawEventRecord.by_nid.query(f"RAWEVENT#{nid}", range_key_condition=RawEventRecord.gsi1sk.between(start, end))
+    records = RawEventRecord.by_nid.query(
+        f"RAWEVENT#{nid}", range_key_condition=RawEventRecord.gsi1sk.between(start, end)
+    )
     record = next(iter(records), None)
     if record is None:
         raise NotFoundError(f"no raw event with nid {nid} in that time range", param="nid")

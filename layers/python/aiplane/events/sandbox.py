@@ -74,6 +74,7 @@ def _child(connection: Any, script: str, event_json: str) -> None:
         def ask(arguments: str) -> str:
             connection.send(("call", name, arguments))
             return connection.recv()
+
         return ask
 
     for name in BUILTINS:
@@ -83,7 +84,9 @@ def _child(connection: Any, script: str, event_json: str) -> None:
     context.set("__source", script)
     try:
         context.eval(_PRELUDE)
-        result = context.eval("JSON.stringify((function (v) { return v === undefined ? null : v; })((0, eval)(__source)))")
+        result = context.eval(
+            "JSON.stringify((function (v) { return v === undefined ? null : v; })((0, eval)(__source)))"
+        )
         connection.send(("done", result))
     except Exception as error:  # the script threw or hit the memory limit
         connection.send(("failed", str(error).splitlines()[0] if str(error) else type(error).__name__))
@@ -106,8 +109,14 @@ def _call(builtin: Callable[..., Any], arguments: str, timeout_s: float) -> str:
         executor.shutdown(wait=False)
 
 
-def run(script: str, event: dict[str, Any], builtins: dict[str, Callable[..., Any]], *, timeout_s: float,
-        builtin_timeout_s: float = BUILTIN_TIMEOUT_S) -> FunctionRun:
+def run(
+    script: str,
+    event: dict[str, Any],
+    builtins: dict[str, Callable[..., Any]],
+    *,
+    timeout_s: float,
+    builtin_timeout_s: float = BUILTIN_TIMEOUT_S,
+) -> FunctionRun:
     """Runs the script with `event` as a global; its last expression's value is the result."""
     processes = multiprocessing.get_context("fork")
     ours, theirs = processes.Pipe()

@@ -91,20 +91,38 @@ def prepare_event(body: dict[str, Any]) -> dict[str, Any]:
             raise ValidationError("created_at must be within 10 minutes of the server time", param="created_at")
     else:
         created = current
-    return {"id": event_id, "created_at": rfc3339(created), "event_type": event_type, "event_source": source,
-            "aggregate_id": aggregate_id, "aggregate_type": aggregate_type, "version": version,
-            "data": body.get("data"), "metadata": body.get("metadata")}
+    return {
+        "id": event_id,
+        "created_at": rfc3339(created),
+        "event_type": event_type,
+        "event_source": source,
+        "aggregate_id": aggregate_id,
+        "aggregate_type": aggregate_type,
+        "version": version,
+        "data": body.get("data"),
+        "metadata": body.get("metadata"),
+    }
 
 
 def _event_record(event: dict[str, Any]) -> EventRecord:
     sort = f"{event['created_at']}#{event['id']}"
     return EventRecord(
-        f"EVENTTYPE#{event['event_type']}", sort,
-        gsi1pk=f"EVENTAGG#{event['event_type']}#{event['aggregate_type']}#{event['aggregate_id']}", gsi1sk=sort,
-        gsi2pk=f"EVENTSRC#{event['event_source']}", gsi2sk=sort,
-        event_id=event["id"], nid=event["nid"], created_at=event["created_at"], event_type=event["event_type"],
-        event_source=event["event_source"], aggregate_id=event["aggregate_id"], aggregate_type=event["aggregate_type"],
-        version=event["version"], data=json.dumps(event["data"]), metadata=json.dumps(event["metadata"]),
+        f"EVENTTYPE#{event['event_type']}",
+        sort,
+        gsi1pk=f"EVENTAGG#{event['event_type']}#{event['aggregate_type']}#{event['aggregate_id']}",
+        gsi1sk=sort,
+        gsi2pk=f"EVENTSRC#{event['event_source']}",
+        gsi2sk=sort,
+        event_id=event["id"],
+        nid=event["nid"],
+        created_at=event["created_at"],
+        event_type=event["event_type"],
+        event_source=event["event_source"],
+        aggregate_id=event["aggregate_id"],
+        aggregate_type=event["aggregate_type"],
+        version=event["version"],
+        data=json.dumps(event["data"]),
+        metadata=json.dumps(event["metadata"]),
     )
 
 
@@ -127,14 +145,22 @@ def save_event(event: dict[str, Any], *, depth: int = 0, origin: str | None = No
         logger.exception("publishing an event failed", extra={"event_id": view["id"]})
         raise UnavailableError("the event bus did not accept the event; it was not appended") from None
     kind = EventTypeRecord(EVENT_TYPES_PARTITION, view["event_type"])
-    kind.update(actions=[EventTypeRecord.first_at.set(EventTypeRecord.first_at | view["created_at"]),
-                         EventTypeRecord.last_at.set(view["created_at"])])
+    kind.update(
+        actions=[
+            EventTypeRecord.first_at.set(EventTypeRecord.first_at | view["created_at"]),
+            EventTypeRecord.last_at.set(view["created_at"]),
+        ]
+    )
     return view
 
 
 def publish(event: dict[str, Any], depth: int, origin: str | None = None) -> None:
-    put_events(resources.DOMAIN_EVENT_BUS, resources.RUNTIME_EVENT_SOURCE, resources.RUNTIME_EVENT_DETAIL_TYPE,
-               [{"event": event, "depth": depth, "origin": origin or event["id"]}])
+    put_events(
+        resources.DOMAIN_EVENT_BUS,
+        resources.RUNTIME_EVENT_SOURCE,
+        resources.RUNTIME_EVENT_DETAIL_TYPE,
+        [{"event": event, "depth": depth, "origin": origin or event["id"]}],
+    )
 
 
 def append_event(body: dict[str, Any], *, depth: int = 0, origin: str | None = None) -> dict[str, Any]:
@@ -150,24 +176,34 @@ def events_by_type(event_type: str, start: str, end: str, limit: int) -> list[di
     return [event_view(record) for record in records]
 
 
-def events_by_aggregate(event_type: str, aggregate_type: str, aggregate_id: str, start: str, end: str,
-                        limit: int) -> list[dict[str, Any]]:
+def events_by_aggregate(
+    event_type: str, aggregate_type: str, aggregate_id: str, start: str, end: str, limit: int
+) -> list[dict[str, Any]]:
     records = EventRecord.by_aggregate.query(
         f"EVENTAGG#{event_type}#{aggregate_type}#{aggregate_id}",
-        range_key_condition=EventRecord.gsi1sk.between(start, f"{end}#\uffff"), limit=limit)
+        range_key_condition=EventRecord.gsi1sk.between(start, f"{end}#\uffff"),
+        limit=limit,
+    )
     return [event_view(record) for record in records]
 
 
-def events_by_source(event_source: str, event_type: str | None, start: str, end: str, limit: int) -> list[dict[str, Any]]:
+def events_by_source(
+    event_source: str, event_type: str | None, start: str, end: str, limit: int
+) -> list[dict[str, Any]]:
     records = EventRecord.by_source.query(
-        f"EVENTSRC#{event_source}", range_key_condition=EventRecord.gsi2sk.between(start, f"{end}#\uffff"),
-        filter_condition=(EventRecord.event_type == event_type) if event_type else None, page_size=limit)
+        f"EVENTSRC#{event_source}",
+        range_key_condition=EventRecord.gsi2sk.between(start, f"{end}#\uffff"),
+        filter_condition=(EventRecord.event_type == event_type) if event_type else None,
+        page_size=limit,
+    )
     return [event_view(record) for record in itertools.islice(records, limit)]
 
 
 def event_types(start: str, end: str, limit: int) -> list[str]:
-    records = EventTypeRecord.query(EVENT_TYPES_PARTITION,
-                                    filter_condition=(EventTypeRecord.last_at >= start) & (EventTypeRecord.first_at <= f"{end}\uffff"))
+    records = EventTypeRecord.query(
+        EVENT_TYPES_PARTITION,
+        filter_condition=(EventTypeRecord.last_at >= start) & (EventTypeRecord.first_at <= f"{end}\uffff"),
+    )
     return [record.sk for record in itertools.islice(records, limit)]
 
 
@@ -189,8 +225,9 @@ def stream_events(event_type: str, last_event_id: str | None, *, window_s: float
     yield ": stream open\n\n"
     ends = time.monotonic() + window_s
     while True:
-        for record in EventRecord.query(f"EVENTTYPE#{event_type}", range_key_condition=EventRecord.sk > position,
-                                        consistent_read=True):
+        for record in EventRecord.query(
+            f"EVENTTYPE#{event_type}", range_key_condition=EventRecord.sk > position, consistent_read=True
+        ):
             position = record.sk
             yield f"id: {record.sk}\ndata: {json.dumps(event_view(record))}\n\n"
         remaining = ends - time.monotonic()

@@ -52,16 +52,22 @@ def _spend_chain_budget(origin: str) -> None:
     record = TriggerChainRecord(f"TRIGGERCHAIN#{origin}", "BUDGET")
     T = TriggerChainRecord
     try:
-        record.update(actions=[T.sent.add(1), T.expires_at_epoch.set(int(now().timestamp()) + CHAIN_RECORD_TTL_S)],
-                      condition=T.sent.does_not_exist() | (T.sent < budget))
+        record.update(
+            actions=[T.sent.add(1), T.expires_at_epoch.set(int(now().timestamp()) + CHAIN_RECORD_TTL_S)],
+            condition=T.sent.does_not_exist() | (T.sent < budget),
+        )
     except UpdateError as error:
         if refused_by_condition(error):
-            raise sandbox.RunLimitExceeded(f"the events caused by event {origin} reached their budget of {budget} "
-                                           "(events_per_event_chain); the run is stopped") from None
+            raise sandbox.RunLimitExceeded(
+                f"the events caused by event {origin} reached their budget of {budget} "
+                "(events_per_event_chain); the run is stopped"
+            ) from None
         raise
 
 
-def _builtins(trigger: TriggerRecord, event: dict[str, Any], depth: int, actor: Principal, origin: str) -> dict[str, Any]:
+def _builtins(
+    trigger: TriggerRecord, event: dict[str, Any], depth: int, actor: Principal, origin: str
+) -> dict[str, Any]:
     max_events = current_environment().events_per_function_run
     sent = 0
 
@@ -69,15 +75,25 @@ def _builtins(trigger: TriggerRecord, event: dict[str, Any], depth: int, actor: 
         nonlocal sent
         require_permission(actor, EDIT, "events")
         if sent >= max_events:
-            raise sandbox.RunLimitExceeded(f"the function sent more than {max_events} events in one run; the run is stopped")
+            raise sandbox.RunLimitExceeded(
+                f"the function sent more than {max_events} events in one run; the run is stopped"
+            )
         _spend_chain_budget(origin)
         sent += 1
         # A sent event belongs to the aggregate of the event that caused it.
-        return store.append_event({
-            "event_type": event_type, "event_source": f"function:{trigger.function}", "version": 1,
-            "aggregate_type": event["aggregate_type"], "aggregate_id": event["aggregate_id"], "data": data,
-            "metadata": {"trigger": trigger.name, "causation_id": event["id"]},
-        }, depth=depth + 1, origin=origin)
+        return store.append_event(
+            {
+                "event_type": event_type,
+                "event_source": f"function:{trigger.function}",
+                "version": 1,
+                "aggregate_type": event["aggregate_type"],
+                "aggregate_id": event["aggregate_id"],
+                "data": data,
+                "metadata": {"trigger": trigger.name, "causation_id": event["id"]},
+            },
+            depth=depth + 1,
+            origin=origin,
+        )
 
     def execute_task(prompt: Any, model: Any = None, provider: Any = None) -> dict[str, Any]:
         from aiplane.gateway import inference
@@ -95,15 +111,23 @@ def _builtins(trigger: TriggerRecord, event: dict[str, Any], depth: int, actor: 
     return {"sendEvent": send_event, "executeTask": execute_task, "executeTaskChain": execute_task_chain}
 
 
-def run_trigger(trigger: TriggerRecord, event: dict[str, Any], depth: int, origin: str | None = None) -> sandbox.FunctionRun:
+def run_trigger(
+    trigger: TriggerRecord, event: dict[str, Any], depth: int, origin: str | None = None
+) -> sandbox.FunctionRun:
     try:
         function = functions.get_function(trigger.function)
     except NotFoundError:
-        return sandbox.FunctionRun("error", error=f"function {trigger.function!r} of trigger {trigger.name!r} does not exist")
+        return sandbox.FunctionRun(
+            "error", error=f"function {trigger.function!r} of trigger {trigger.name!r} does not exist"
+        )
     try:
-        ownership.require(ownership.acting_as(trigger.owner_id), VIEW, ownership.FUNCTIONS, function.name, function.owner_id)
+        ownership.require(
+            ownership.acting_as(trigger.owner_id), VIEW, ownership.FUNCTIONS, function.name, function.owner_id
+        )
     except (NotFoundError, ForbiddenError):
-        return sandbox.FunctionRun("error", error=f"the owner of trigger {trigger.name!r} may not run function {trigger.function!r}")
+        return sandbox.FunctionRun(
+            "error", error=f"the owner of trigger {trigger.name!r} may not run function {trigger.function!r}"
+        )
     actor = ownership.acting_as(function.owner_id)
     builtins = _builtins(trigger, event, depth, actor, origin or event["id"])
     return sandbox.run(function.script, event, builtins, timeout_s=function_timeout_s())
@@ -112,8 +136,17 @@ def run_trigger(trigger: TriggerRecord, event: dict[str, Any], depth: int, origi
 def _run_logged(trigger: TriggerRecord, event: dict[str, Any], depth: int, origin: str | None) -> sandbox.FunctionRun:
     run = run_trigger(trigger, event, depth, origin)
     log = logger.info if run.status == "ok" else logger.warning
-    log("event trigger ran", extra={"trigger": trigger.name, "function": trigger.function, "event_id": event["id"],
-                                    "status": run.status, "error": run.error, "function_logs": run.logs})
+    log(
+        "event trigger ran",
+        extra={
+            "trigger": trigger.name,
+            "function": trigger.function,
+            "event_id": event["id"],
+            "status": run.status,
+            "error": run.error,
+            "function_logs": run.logs,
+        },
+    )
     return run
 
 
@@ -158,7 +191,9 @@ def _fan_out(detail: dict[str, Any], trigger_names: list[str]) -> None:
     url = sqs.get_queue_url(QueueName=get_settings().resource(resources.EVENT_TRIGGERS_QUEUE.name))["QueueUrl"]
     bodies = [json.dumps({"detail": {**detail, "trigger": name}}) for name in trigger_names]
     for start in range(0, len(bodies), 10):  # SendMessageBatch takes ten at a time
-        batch = bodies[start:start + 10]
-        result = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)])
+        batch = bodies[start : start + 10]
+        result = sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)]
+        )
         if result.get("Failed"):
             raise RuntimeError(f"fanning out the event's triggers failed: {result['Failed']}")  # the message is retried

@@ -64,7 +64,9 @@ def index_file(job: dict[str, Any], leaser_id: str) -> int:
     if not chunks:  # binary or blank: nothing to search
         vectors.remove_document(owner, file_id)
         return 0
-    search.index(owner, file_id, chunks, replace=True, job_id=job["id"], leaser_id=leaser_id, max_chunks=MAX_CHUNKS_PER_FILE)
+    search.index(
+        owner, file_id, chunks, replace=True, job_id=job["id"], leaser_id=leaser_id, max_chunks=MAX_CHUNKS_PER_FILE
+    )
     try:
         tree.get_node(file_id, FILE)
     except NotFoundError:  # deleted while it was being embedded
@@ -83,7 +85,10 @@ def index_pending(leaser_id: str, budget_s: float) -> int:
         except NotFoundError:
             break
         if job["retryCount"] >= MAX_ATTEMPTS:
-            logger.error("indexing job given up", extra={"job": job["id"], "file": job["entityId"], "attempts": job["retryCount"]})
+            logger.error(
+                "indexing job given up",
+                extra={"job": job["id"], "file": job["entityId"], "attempts": job["retryCount"]},
+            )
         else:
             try:
                 chunks = index_file(job, leaser_id)

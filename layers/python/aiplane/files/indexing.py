@@ -23,9 +23,14 @@ def owner_of(node: FileNodeRecord) -> str:
 
 def file_changed(node: FileNodeRecord) -> None:
     """Queue the (re)indexing of the file's current content."""
-    job = jobs.create_job(INDEX_FILE_TASK, operation="index", subject=owner_of(node), entity_id=node.node_id,
-                          entity_type=FILE_ENTITY,
-                          payload={"fileId": node.node_id, "ownerId": owner_of(node), "revision": int(node.revision)})
+    job = jobs.create_job(
+        INDEX_FILE_TASK,
+        operation="index",
+        subject=owner_of(node),
+        entity_id=node.node_id,
+        entity_type=FILE_ENTITY,
+        payload={"fileId": node.node_id, "ownerId": owner_of(node), "revision": int(node.revision)},
+    )
     _wake({"jobId": job["id"]})
 
 

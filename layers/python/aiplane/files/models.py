@@ -70,6 +70,7 @@ PENDING_FILE_UPLOADS = "FILEUPLOADS"
 
 class FileUploadRecord(RuntimeItem):
     """What a presigned upload will create (`revision` None) or replace (the revision it was read at)."""
+
     node_id = UnicodeAttribute()
     name = UnicodeAttribute()
     parent_id = UnicodeAttribute(default="")
@@ -106,6 +107,7 @@ class ChunkRecord(RuntimeItem):
 
 class VectorBlockRecord(RuntimeItem):
     """The embeddings of chunks first_position .. first_position + rows - 1 of one document."""
+
     document_id = UnicodeAttribute()
     first_position = NumberAttribute()
     rows = NumberAttribute()

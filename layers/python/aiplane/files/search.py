@@ -74,14 +74,22 @@ def _job_owner(document_id: str, job_id: str | None, leaser_id: str | None) -> s
 def _embedded(texts: list[str], model: str) -> np.ndarray:
     rows: list[list[float]] = []
     for start in range(0, len(texts), MAX_CHUNKS_PER_CALL):
-        rows.extend(embed(texts[start:start + MAX_CHUNKS_PER_CALL], model))
+        rows.extend(embed(texts[start : start + MAX_CHUNKS_PER_CALL], model))
     if not rows[0] or any(len(row) != len(rows[0]) for row in rows):
         raise BadGatewayError("the backend returned embeddings of differing or zero length", code="backend_error")
     return np.asarray(rows, dtype=FLOAT32)
 
 
-def index(owner: str, document_id: str | None, chunks: list[Any] | None, *, replace: bool,
-          job_id: str | None = None, leaser_id: str | None = None, max_chunks: int = MAX_CHUNKS_PER_CALL) -> dict[str, Any]:
+def index(
+    owner: str,
+    document_id: str | None,
+    chunks: list[Any] | None,
+    *,
+    replace: bool,
+    job_id: str | None = None,
+    leaser_id: str | None = None,
+    max_chunks: int = MAX_CHUNKS_PER_CALL,
+) -> dict[str, Any]:
     """Embed and store a document's chunks in the owner's index. A document already indexed needs
     `replace: true`. With `job_id` and `leaser_id`, the leaser must hold that indexing job's live
     lease (checked before embedding and again before writing) and the chunks go to the index of the
@@ -98,20 +106,38 @@ def index(owner: str, document_id: str | None, chunks: list[Any] | None, *, repl
     if job_id:
         jobs.held_job(job_id, leaser_id)  # the lease may have run out while the backend embedded
     now = now_iso()
-    vectors.write_document(owner, document_id, texts, matrix.tobytes(), matrix.shape[1], model=model, job_id=job_id,
-                           leaser_id=leaser_id, now=now)
+    vectors.write_document(
+        owner,
+        document_id,
+        texts,
+        matrix.tobytes(),
+        matrix.shape[1],
+        model=model,
+        job_id=job_id,
+        leaser_id=leaser_id,
+        now=now,
+    )
     keywords = keywords_of(texts)
     first_seen = datetime.strptime(now, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     for offset, word in enumerate(keywords):
         # one microsecond apart, so every keyword has its own cursor position
         _remember_keyword(owner, word, (first_seen + timedelta(microseconds=offset)).strftime(TIMESTAMP_FORMAT))
-    return {"id": document_id, "vectors": [f"{document_id}#{position}" for position in range(len(texts))],
-            "augmentedMetadata": keywords}
+    return {
+        "id": document_id,
+        "vectors": [f"{document_id}#{position}" for position in range(len(texts))],
+        "augmentedMetadata": keywords,
+    }
 
 
 def _remember_keyword(owner: str, word: str, now: str) -> None:
-    record = KeywordRecord(vectors.partition(owner), f"KEYWORD#{word}", gsi1pk=f"SEARCH#KEYWORDS#{owner}",
-                           gsi1sk=f"{now}#{word}", word=word, first_seen=now)
+    record = KeywordRecord(
+        vectors.partition(owner),
+        f"KEYWORD#{word}",
+        gsi1pk=f"SEARCH#KEYWORDS#{owner}",
+        gsi1sk=f"{now}#{word}",
+        word=word,
+        first_seen=now,
+    )
     try:
         record.save(condition=KeywordRecord.pk.does_not_exist())  # keeps the first-seen time (the cursor)
     except PutError:
@@ -150,8 +176,16 @@ def top_rows(scores: np.ndarray, top_k: int, max_distance: float | None) -> np.n
     return rows[np.lexsort((rows, -scores))][:top_k]
 
 
-def search(owner: str, query: str | None, *, topk: str | None = None, radius: str | None = None,
-           epsilon: str | None = None, expand: str | None = None, principal: Principal | None = None) -> dict[str, Any]:
+def search(
+    owner: str,
+    query: str | None,
+    *,
+    topk: str | None = None,
+    radius: str | None = None,
+    epsilon: str | None = None,
+    expand: str | None = None,
+    principal: Principal | None = None,
+) -> dict[str, Any]:
     """Top-k chunks by cosine similarity. `radius` keeps only results within that cosine distance
     (1 - similarity); `epsilon` is accepted and validated but has no effect: the search is exact."""
     query = (query or "").strip()
@@ -165,13 +199,15 @@ def search(owner: str, query: str | None, *, topk: str | None = None, radius: st
     vector = np.asarray(embed([query], default_embed_model())[0], dtype=np.float64)
     ranked = rank(vector, vectors.blocks(owner, get_settings().search_max_chunks), top_k, max_distance)
     texts = vectors.chunk_texts(owner, [chunk for chunk, _ in ranked])
-    results = [_result(chunk, texts[chunk], score, expand == "files", principal)
-               for chunk, score in ranked if chunk in texts]  # a chunk removed meanwhile is left out
+    results = [
+        _result(chunk, texts[chunk], score, expand == "files", principal) for chunk, score in ranked if chunk in texts
+    ]  # a chunk removed meanwhile is left out
     return {"results": results, "triedQuery": [query]}
 
 
-def rank(vector: np.ndarray, blocks: list[vectors.Block], top_k: int,
-         max_distance: float | None) -> list[tuple[tuple[str, int], float]]:
+def rank(
+    vector: np.ndarray, blocks: list[vectors.Block], top_k: int, max_distance: float | None
+) -> list[tuple[tuple[str, int], float]]:
     """The top k (document id, position) chunks of the blocks with their similarity, best first.
     Every row is screened in float32 (one BLAS product per block); the rows that can still be among
     the k best (or within the radius) by SCREEN_MARGIN, far above float32's error, are scored again
@@ -179,29 +215,53 @@ def rank(vector: np.ndarray, blocks: list[vectors.Block], top_k: int,
     query32 = vector.astype(FLOAT32)
     matrices = [np.frombuffer(block.vectors, FLOAT32).reshape(block.count, block.dimensions) for block in blocks]
     # vectors of another embedding model (another dimension) never match
-    approx = np.concatenate([similarities(query32, matrix) if matrix.shape[1] == len(vector) else np.full(len(matrix), -1.0)
-                             for matrix in matrices]).astype(np.float64) if blocks else np.zeros(0)
-    keep = approx >= 1.0 - max_distance - SCREEN_MARGIN if max_distance is not None else np.ones(len(approx), dtype=bool)
+    approx = (
+        np.concatenate(
+            [
+                similarities(query32, matrix) if matrix.shape[1] == len(vector) else np.full(len(matrix), -1.0)
+                for matrix in matrices
+            ]
+        ).astype(np.float64)
+        if blocks
+        else np.zeros(0)
+    )
+    keep = (
+        approx >= 1.0 - max_distance - SCREEN_MARGIN if max_distance is not None else np.ones(len(approx), dtype=bool)
+    )
     if keep.sum() > top_k:
         keep &= approx >= np.partition(approx[keep], keep.sum() - top_k)[keep.sum() - top_k] - SCREEN_MARGIN
     candidates = np.flatnonzero(keep)
     starts = np.cumsum([0] + [block.count for block in blocks])
     owners = np.searchsorted(starts, candidates, side="right") - 1
-    exact = np.asarray([similarities(vector, matrices[which][row - starts[which]][None, :])[0]
-                        if blocks[which].dimensions == len(vector) else -1.0
-                        for row, which in zip(candidates.tolist(), owners.tolist(), strict=True)])
+    exact = np.asarray(
+        [
+            similarities(vector, matrices[which][row - starts[which]][None, :])[0]
+            if blocks[which].dimensions == len(vector)
+            else -1.0
+            for row, which in zip(candidates.tolist(), owners.tolist(), strict=True)
+        ]
+    )
     ranked = []
     for best in top_rows(exact, top_k, max_distance).tolist():  # positions in candidates: key order kept
         row, which = int(candidates[best]), int(owners[best])
-        ranked.append(((blocks[which].document_id, blocks[which].first_position + row - int(starts[which])), float(exact[best])))
+        ranked.append(
+            ((blocks[which].document_id, blocks[which].first_position + row - int(starts[which])), float(exact[best]))
+        )
     return ranked
 
 
-def _result(chunk: tuple[str, int], text: str, similarity: float, expand_files: bool,
-            principal: Principal | None) -> dict[str, Any]:
+def _result(
+    chunk: tuple[str, int], text: str, similarity: float, expand_files: bool, principal: Principal | None
+) -> dict[str, Any]:
     document_id, position = chunk
-    result: dict[str, Any] = {"id": f"{document_id}#{position}", "documentId": document_id, "chunkIndex": position,
-                              "text": text, "score": similarity, "distance": 1.0 - similarity}
+    result: dict[str, Any] = {
+        "id": f"{document_id}#{position}",
+        "documentId": document_id,
+        "chunkIndex": position,
+        "text": text,
+        "score": similarity,
+        "distance": 1.0 - similarity,
+    }
     if expand_files:
         try:
             result["file"] = tree.view(tree.get_node(document_id, FILE, principal))
@@ -215,7 +275,10 @@ def list_keywords(owner: str, *, limit: str | None, cursor: str | None) -> tuple
     page_size = parse_limit(limit)
     after = timestamp_cursor(cursor)
     condition = KeywordRecord.gsi1sk > f"{after}#\uffff" if after else None
-    records = list(KeywordRecord.by_first_seen.query(f"SEARCH#KEYWORDS#{owner}", range_key_condition=condition,
-                                                     limit=page_size, page_size=page_size))
+    records = list(
+        KeywordRecord.by_first_seen.query(
+            f"SEARCH#KEYWORDS#{owner}", range_key_condition=condition, limit=page_size, page_size=page_size
+        )
+    )
     next_cursor = records[-1].first_seen if len(records) == page_size else None
     return [record.word for record in records], next_cursor

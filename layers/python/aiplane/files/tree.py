@@ -68,14 +68,18 @@ def valid_name(name: str | None, param: str = "name") -> str:
     if not name:
         raise ValidationError(f"{param} is required", param=param)
     if "/" in name or name in (".", "..") or len(name) > MAX_NAME_LENGTH:
-        raise ValidationError(f"{param} must be 1-{MAX_NAME_LENGTH} characters without '/' and not '.' or '..'", param=param)
+        raise ValidationError(
+            f"{param} must be 1-{MAX_NAME_LENGTH} characters without '/' and not '.' or '..'", param=param
+        )
     return name
 
 
 # ---------------------------------------------------------------- reads
 
 
-def get_node(node_id: str, kind: str | None = None, principal: Principal | None = None, needed: str = VIEW) -> FileNodeRecord:
+def get_node(
+    node_id: str, kind: str | None = None, principal: Principal | None = None, needed: str = VIEW
+) -> FileNodeRecord:
     try:
         node = FileNodeRecord.get(node_key(node_id), META)
     except DoesNotExist:
@@ -135,8 +139,13 @@ def path_of(node: FileNodeRecord) -> str:
 
 def view(node: FileNodeRecord, path: str | None = None) -> dict[str, Any]:
     """filesapi_FileResponse for files (and for folders in lists), filesapi_FolderResponse for folders."""
-    body: dict[str, Any] = {"id": node.node_id, "name": node.name, "path": path or path_of(node),
-                            "createdAt": node.created_at, "updatedAt": node.updated_at}
+    body: dict[str, Any] = {
+        "id": node.node_id,
+        "name": node.name,
+        "path": path or path_of(node),
+        "createdAt": node.created_at,
+        "updatedAt": node.updated_at,
+    }
     if node.kind == FILE:
         body.update(contentType=node.content_type, size=int(node.size))
     else:
@@ -149,8 +158,13 @@ def view(node: FileNodeRecord, path: str | None = None) -> dict[str, Any]:
 LIST_READ_BUDGET = 1000  # nodes one page of GET /files examines at most to find `limit` the caller may view
 
 
-def list_nodes(path_prefix: str | None, principal: Principal | None = None, *, limit: int = DEFAULT_LIMIT,
-               cursor: str | None = None) -> Page[dict[str, Any]]:
+def list_nodes(
+    path_prefix: str | None,
+    principal: Principal | None = None,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[dict[str, Any]]:
     """One page of the files and folders the principal may view. Without a path (or `/`): every
     node, oldest first (the sharded creation index). With a path: the node there and everything
     below it in tree order (a folder, then its children by name, depth first; the children
@@ -178,8 +192,10 @@ def list_nodes(path_prefix: str | None, principal: Principal | None = None, *, l
         if may_view(node.node_id, node.owner_id):
             found.append((node, path))
     paths = _paths([node for node, path in found if path is None])
-    return Page(items=[view(node, path or paths[node.node_id]) for node, path in found],
-                next_cursor=encode_cursor(after) if more else None)
+    return Page(
+        items=[view(node, path or paths[node.node_id]) for node, path in found],
+        next_cursor=encode_cursor(after) if more else None,
+    )
 
 
 Listed = Iterator[tuple[FileNodeRecord, str | None, dict[str, Any]]]  # node, its path if known, the cursor after it
@@ -190,8 +206,10 @@ def _every_node(position: dict[str, Any] | None, page_size: int) -> Listed:
     if position is not None and not isinstance(after, str):
         raise ValidationError("cursor is not valid for a listing without path", param="cursor")
     condition = FileNodeRecord.gsi2sk > after if after else None
-    shards = [FileNodeRecord.by_creation.query(key, range_key_condition=condition, page_size=page_size)
-              for key in shard_keys(ALL_NODES)]
+    shards = [
+        FileNodeRecord.by_creation.query(key, range_key_condition=condition, page_size=page_size)
+        for key in shard_keys(ALL_NODES)
+    ]
     for node in merged(shards, key=lambda node: node.gsi2sk):
         yield node, None, {"after": node.gsi2sk}
 
@@ -209,8 +227,13 @@ def _tree_order(top: FileNodeRecord, top_path: str, position: dict[str, Any] | N
         if len(children) < len(stack):
             folder_id, _, last = stack[-1]
             condition = FileNodeRecord.gsi1sk > last if last is not None else None
-            children.append(iter(FileNodeRecord.by_parent.query(children_key(folder_id), range_key_condition=condition,
-                                                                page_size=page_size)))
+            children.append(
+                iter(
+                    FileNodeRecord.by_parent.query(
+                        children_key(folder_id), range_key_condition=condition, page_size=page_size
+                    )
+                )
+            )
         child = next(children[-1], None)
         if child is None:
             stack.pop()
@@ -225,9 +248,19 @@ def _tree_order(top: FileNodeRecord, top_path: str, position: dict[str, Any] | N
 
 def _valid_stack(position: dict[str, Any], top: FileNodeRecord) -> list[list[Any]]:
     stack = position.get("stack")
-    if (position.get("top") != top.node_id or not isinstance(stack, list) or len(stack) > MAX_DEPTH + 1
-            or not all(isinstance(frame, list) and len(frame) == 3 and isinstance(frame[0], str) and isinstance(frame[1], str)
-                       and isinstance(frame[2], str | None) for frame in stack)):
+    if (
+        position.get("top") != top.node_id
+        or not isinstance(stack, list)
+        or len(stack) > MAX_DEPTH + 1
+        or not all(
+            isinstance(frame, list)
+            and len(frame) == 3
+            and isinstance(frame[0], str)
+            and isinstance(frame[1], str)
+            and isinstance(frame[2], str | None)
+            for frame in stack
+        )
+    ):
         raise ValidationError("cursor is not valid for this path", param="cursor")
     return stack
 
@@ -262,8 +295,12 @@ def read_content(node_id: str, principal: Principal | None = None) -> tuple[File
 def is_active_content(content_type: str) -> bool:
     """HTML, XML in any form (XHTML, SVG...) and script: shown inline, a browser would run them as this origin."""
     media = content_type.split(";", 1)[0].strip().lower()
-    return (media in ("text/html", "text/xsl") or media.endswith(("+xml", "/xml"))
-            or "javascript" in media or "ecmascript" in media)
+    return (
+        media in ("text/html", "text/xsl")
+        or media.endswith(("+xml", "/xml"))
+        or "javascript" in media
+        or "ecmascript" in media
+    )
 
 
 def download_headers(node: FileNodeRecord, *, inline: bool) -> dict[str, str]:
@@ -314,18 +351,32 @@ def content_type_for(name: str, declared: str | None) -> str:
 
 def _check_folder(transaction: TransactWrite, folder: FileNodeRecord | None) -> None:
     if folder is not None:
-        transaction.condition_check(FileNodeRecord, node_key(folder.node_id), META, condition=FileNodeRecord.kind == FOLDER)
+        transaction.condition_check(
+            FileNodeRecord, node_key(folder.node_id), META, condition=FileNodeRecord.kind == FOLDER
+        )
 
 
-def _create(kind: str, name: str, parent_id: str | None, principal: Principal | None, **attributes: Any) -> FileNodeRecord:
+def _create(
+    kind: str, name: str, parent_id: str | None, principal: Principal | None, **attributes: Any
+) -> FileNodeRecord:
     parent = _parent_folder(parent_id, "parentId", principal)
     node_id = attributes.pop("node_id", None) or str(uuid.uuid4())
     now = now_iso()
     node = FileNodeRecord(
-        node_key(node_id), META, gsi1pk=children_key(parent_id), gsi1sk=name, gsi2pk=all_nodes_key(node_id),
+        node_key(node_id),
+        META,
+        gsi1pk=children_key(parent_id),
+        gsi1sk=name,
+        gsi2pk=all_nodes_key(node_id),
         gsi2sk=f"{now}#{node_id}",
-        node_id=node_id, kind=kind, name=name, parent_id=parent_id or "", created_at=now, updated_at=now,
-        owner_id=ownership.new_owner(principal), **attributes,
+        node_id=node_id,
+        kind=kind,
+        name=name,
+        parent_id=parent_id or "",
+        created_at=now,
+        updated_at=now,
+        owner_id=ownership.new_owner(principal),
+        **attributes,
     )
     claim = NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node_id)
     try:
@@ -342,42 +393,74 @@ def create_folder(name: str | None, parent_id: str | None, principal: Principal 
     return _create(FOLDER, valid_name(name), parent_id or None, principal)
 
 
-def create_file(name: str | None, parent_id: str | None, content: bytes, declared_type: str | None,
-                principal: Principal | None = None) -> FileNodeRecord:
+def create_file(
+    name: str | None,
+    parent_id: str | None,
+    content: bytes,
+    declared_type: str | None,
+    principal: Principal | None = None,
+) -> FileNodeRecord:
     name = valid_name(name)
     _parent_folder(parent_id, "parentid", principal)  # fail before the upload
     content_type = content_type_for(name, declared_type)
     node_id = str(uuid.uuid4())
-    return _create_file_node(node_id, name, parent_id, content_type, len(content), *_put_blob(node_id, content, content_type),
-                             principal)
+    return _create_file_node(
+        node_id, name, parent_id, content_type, len(content), *_put_blob(node_id, content, content_type), principal
+    )
 
 
-def _create_file_node(node_id: str, name: str, parent_id: str | None, content_type: str, size: int, key: str,
-                      version: str | None, principal: Principal | None) -> FileNodeRecord:
+def _create_file_node(
+    node_id: str,
+    name: str,
+    parent_id: str | None,
+    content_type: str,
+    size: int,
+    key: str,
+    version: str | None,
+    principal: Principal | None,
+) -> FileNodeRecord:
     try:
-        return _create(FILE, name, parent_id or None, principal, node_id=node_id, content_type=content_type, size=size,
-                       blob_key=key, blob_version=version)
+        return _create(
+            FILE,
+            name,
+            parent_id or None,
+            principal,
+            node_id=node_id,
+            content_type=content_type,
+            size=size,
+            blob_key=key,
+            blob_version=version,
+        )
     except Exception:
         _delete_blob(key)  # no orphaned content when the metadata write is refused
         raise
 
 
-def replace_file(node_id: str, content: bytes, declared_type: str | None, principal: Principal | None = None) -> FileNodeRecord:
+def replace_file(
+    node_id: str, content: bytes, declared_type: str | None, principal: Principal | None = None
+) -> FileNodeRecord:
     node = get_node(node_id, FILE, principal, EDIT)
     content_type = content_type_for(node.name, declared_type)
-    return _swap_content(node, int(node.revision), content_type, len(content), *_put_blob(node_id, content, content_type))
+    return _swap_content(
+        node, int(node.revision), content_type, len(content), *_put_blob(node_id, content, content_type)
+    )
 
 
-def _swap_content(node: FileNodeRecord, revision: int, content_type: str, size: int, key: str,
-                  version: str | None) -> FileNodeRecord:
+def _swap_content(
+    node: FileNodeRecord, revision: int, content_type: str, size: int, key: str, version: str | None
+) -> FileNodeRecord:
     """Point the node at new content, if it is still at `revision`; the old content is removed."""
     old_key = node.blob_key
     try:
         node.update(
-            actions=[FileNodeRecord.blob_key.set(key), FileNodeRecord.size.set(size),
-                     FileNodeRecord.blob_version.set(version) if version else FileNodeRecord.blob_version.remove(),
-                     FileNodeRecord.content_type.set(content_type), FileNodeRecord.updated_at.set(now_iso()),
-                     FileNodeRecord.revision.add(1)],
+            actions=[
+                FileNodeRecord.blob_key.set(key),
+                FileNodeRecord.size.set(size),
+                FileNodeRecord.blob_version.set(version) if version else FileNodeRecord.blob_version.remove(),
+                FileNodeRecord.content_type.set(content_type),
+                FileNodeRecord.updated_at.set(now_iso()),
+                FileNodeRecord.revision.add(1),
+            ],
             condition=FileNodeRecord.revision == revision,
         )
     except Exception:
@@ -394,24 +477,50 @@ def _valid_size(size: int) -> int:
     if size <= 0:
         raise ValidationError("size must be a positive number of bytes", param="size", code="file_empty")
     if size > MAX_UPLOAD_BYTES:
-        raise PayloadTooLargeError(f"files are limited to {MAX_UPLOAD_BYTES} bytes", param="size", code="file_size_limit_exceeded")
+        raise PayloadTooLargeError(
+            f"files are limited to {MAX_UPLOAD_BYTES} bytes", param="size", code="file_size_limit_exceeded"
+        )
     return size
 
 
-def _start_upload(node_id: str, name: str, parent_id: str | None, content_type: str, size: int,
-                  revision: int | None, principal: Principal | None, sha256: str | None) -> tuple[FileUploadRecord, dict[str, Any]]:
+def _start_upload(
+    node_id: str,
+    name: str,
+    parent_id: str | None,
+    content_type: str,
+    size: int,
+    revision: int | None,
+    principal: Principal | None,
+    sha256: str | None,
+) -> tuple[FileUploadRecord, dict[str, Any]]:
     pending = FileUploadRecord(
-        upload_key(node_id), META, node_id=node_id, name=name, parent_id=parent_id or "", content_type=content_type,
-        announced_by=ownership.new_owner(principal), sha256=presigned.valid_sha256(sha256),
-        size=_valid_size(size), blob_key=_blob_key(node_id), revision=revision, created_at=now_iso(),
-        expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S)
+        upload_key(node_id),
+        META,
+        node_id=node_id,
+        name=name,
+        parent_id=parent_id or "",
+        content_type=content_type,
+        announced_by=ownership.new_owner(principal),
+        sha256=presigned.valid_sha256(sha256),
+        size=_valid_size(size),
+        blob_key=_blob_key(node_id),
+        revision=revision,
+        created_at=now_iso(),
+        expires_at_epoch=int(time.time()) + presigned.UPLOAD_EXPIRY_S,
+    )
     pending.gsi1sk = presigned.expiry_sort_key(int(pending.expires_at_epoch), node_id)
     pending.save()
     return pending, presigned.upload_form(bucket(), pending.blob_key, size, content_type, pending.sha256)
 
 
-def start_create(name: str | None, parent_id: str | None, size: int, declared_type: str | None,
-                 principal: Principal | None = None, sha256: str | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
+def start_create(
+    name: str | None,
+    parent_id: str | None,
+    size: int,
+    declared_type: str | None,
+    principal: Principal | None = None,
+    sha256: str | None = None,
+) -> tuple[FileUploadRecord, dict[str, Any]]:
     """A file created by a presigned POST: nothing is listed until `complete_upload` finds the object."""
     name = valid_name(name)
     _parent_folder(parent_id, "parentid", principal)
@@ -421,14 +530,25 @@ def start_create(name: str | None, parent_id: str | None, size: int, declared_ty
         pass
     else:
         raise ConflictError(f"a file or folder named {name!r} already exists in this folder")
-    return _start_upload(str(uuid.uuid4()), name, parent_id, content_type_for(name, declared_type), size, None, principal, sha256)
+    return _start_upload(
+        str(uuid.uuid4()), name, parent_id, content_type_for(name, declared_type), size, None, principal, sha256
+    )
 
 
-def start_replace(node_id: str, size: int, declared_type: str | None,
-                  principal: Principal | None = None, sha256: str | None = None) -> tuple[FileUploadRecord, dict[str, Any]]:
+def start_replace(
+    node_id: str, size: int, declared_type: str | None, principal: Principal | None = None, sha256: str | None = None
+) -> tuple[FileUploadRecord, dict[str, Any]]:
     node = get_node(node_id, FILE, principal, EDIT)
-    return _start_upload(node_id, node.name, node.parent_id, content_type_for(node.name, declared_type), size, int(node.revision),
-                         principal, sha256)
+    return _start_upload(
+        node_id,
+        node.name,
+        node.parent_id,
+        content_type_for(node.name, declared_type),
+        size,
+        int(node.revision),
+        principal,
+        sha256,
+    )
 
 
 def complete_upload(node_id: str, principal: Principal | None = None) -> FileNodeRecord:
@@ -438,22 +558,38 @@ def complete_upload(node_id: str, principal: Principal | None = None) -> FileNod
         pending = FileUploadRecord.get(upload_key(node_id), META, consistent_read=True)
     except DoesNotExist:
         pending = None
-    if pending is None or pending.expires_at_epoch < time.time() or pending.announced_by != ownership.new_owner(principal):
+    if (
+        pending is None
+        or pending.expires_at_epoch < time.time()
+        or pending.announced_by != ownership.new_owner(principal)
+    ):
         raise NotFoundError(f"no pending upload for file {node_id}")
     uploaded = presigned.uploaded_object(bucket(), pending.blob_key)
     if uploaded is None:
-        raise ConflictError("the content has not been uploaded yet: POST it to the upload URL first", code="upload_incomplete")
+        raise ConflictError(
+            "the content has not been uploaded yet: POST it to the upload URL first", code="upload_incomplete"
+        )
     size, version = uploaded
     if pending.sha256:
         _refuse_other_content(pending.blob_key, pending.sha256, version)
     pending.delete()
     if size != pending.size:  # S3's policy makes this unreachable; never trust it blindly
         _delete_blob(pending.blob_key)
-        raise ValidationError(f"the uploaded object has {size} bytes, not the {int(pending.size)} announced", param="size")
+        raise ValidationError(
+            f"the uploaded object has {size} bytes, not the {int(pending.size)} announced", param="size"
+        )
     presigned.mark_completed(bucket(), pending.blob_key, version)
     if pending.revision is None:
-        return _create_file_node(node_id, pending.name, pending.parent_id or None, pending.content_type, size, pending.blob_key,
-                                 version, principal)
+        return _create_file_node(
+            node_id,
+            pending.name,
+            pending.parent_id or None,
+            pending.content_type,
+            size,
+            pending.blob_key,
+            version,
+            principal,
+        )
     try:
         node = get_node(node_id, FILE, principal, EDIT)
     except Exception:
@@ -490,9 +626,18 @@ def pending_view(pending: FileUploadRecord, upload: dict[str, Any]) -> dict[str,
     """filesapi_FileResponse of the file to be, plus `status: pending` and the presigned `upload`."""
     parent = _parent_folder(pending.parent_id or None, "parentid")
     path = (path_of(parent) if parent else "") + "/" + pending.name
-    return {"id": pending.node_id, "name": pending.name, "path": path, "contentType": pending.content_type,
-            "size": int(pending.size), "createdAt": pending.created_at, "updatedAt": pending.created_at,
-            "status": "pending", "upload": upload, "complete": f"/files/{pending.node_id}/complete"}
+    return {
+        "id": pending.node_id,
+        "name": pending.name,
+        "path": path,
+        "contentType": pending.content_type,
+        "size": int(pending.size),
+        "createdAt": pending.created_at,
+        "updatedAt": pending.created_at,
+        "status": "pending",
+        "upload": upload,
+        "complete": f"/files/{pending.node_id}/complete",
+    }
 
 
 def download_url(node: FileNodeRecord, *, inline: bool) -> str:
@@ -507,20 +652,33 @@ def _relocate(node: FileNodeRecord, name: str, parent_id: str | None, checks: li
     now = now_iso()
     try:
         with _transaction() as transaction:
-            transaction.save(NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node.node_id),
-                             condition=NameClaimRecord.pk.does_not_exist())
-            transaction.delete(NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META),
-                               condition=NameClaimRecord.node_id == node.node_id)
+            transaction.save(
+                NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node.node_id),
+                condition=NameClaimRecord.pk.does_not_exist(),
+            )
+            transaction.delete(
+                NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META),
+                condition=NameClaimRecord.node_id == node.node_id,
+            )
             transaction.update(
                 node,
-                actions=[FileNodeRecord.name.set(name), FileNodeRecord.gsi1sk.set(name), FileNodeRecord.parent_id.set(parent_id or ""),
-                         FileNodeRecord.gsi1pk.set(children_key(parent_id)), FileNodeRecord.updated_at.set(now),
-                         FileNodeRecord.revision.add(1)],
+                actions=[
+                    FileNodeRecord.name.set(name),
+                    FileNodeRecord.gsi1sk.set(name),
+                    FileNodeRecord.parent_id.set(parent_id or ""),
+                    FileNodeRecord.gsi1pk.set(children_key(parent_id)),
+                    FileNodeRecord.updated_at.set(now),
+                    FileNodeRecord.revision.add(1),
+                ],
                 condition=FileNodeRecord.revision == node.revision,
             )
             for folder in checks:
-                transaction.condition_check(FileNodeRecord, node_key(folder.node_id), META,
-                                            condition=(FileNodeRecord.kind == FOLDER) & (FileNodeRecord.parent_id == folder.parent_id))
+                transaction.condition_check(
+                    FileNodeRecord,
+                    node_key(folder.node_id),
+                    META,
+                    condition=(FileNodeRecord.kind == FOLDER) & (FileNodeRecord.parent_id == folder.parent_id),
+                )
     except TransactWriteError:
         raise _conflict(parent_id, name, node.node_id) from None
     return get_node(node.node_id)
@@ -590,4 +748,3 @@ def delete_folder(folder_id: str, principal: Principal | None = None) -> list[Fi
             _delete_blob(node.blob_key)
             removed.append(node)
     return removed
-

@@ -60,8 +60,10 @@ async def read_presigned_request(request: Request) -> PresignedUploadRequest:
         body = await request.json()
         return PresignedUploadRequest.model_validate({**body, "parentId": body.get("parentId") or body.get("parentid")})
     except (ValueError, TypeError, AttributeError, PydanticValidationError) as error:
-        raise ValidationError(f"the upload announcement must be JSON {{size, name?, parentId?, contentType?, sha256?}}: {error}",
-                              param="size") from None
+        raise ValidationError(
+            f"the upload announcement must be JSON {{size, name?, parentId?, contentType?, sha256?}}: {error}",
+            param="size",
+        ) from None
 
 
 PRESIGNED_HOW = 'send JSON {"name", "parentId", "size", "contentType"} instead for a presigned S3 upload'
@@ -69,8 +71,10 @@ PRESIGNED_HOW = 'send JSON {"name", "parentId", "size", "contentType"} instead f
 
 async def read_upload(request: Request) -> Upload:
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise UnsupportedMediaTypeError("the upload must be multipart/form-data (or a JSON announcement of a presigned upload)",
-                                        code="unsupported_media_type")
+        raise UnsupportedMediaTypeError(
+            "the upload must be multipart/form-data (or a JSON announcement of a presigned upload)",
+            code="unsupported_media_type",
+        )
     form = await read_inline_form(request, PRESIGNED_HOW, param="file", max_fields=10)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -79,13 +83,19 @@ async def read_upload(request: Request) -> Upload:
     while block := await upload.read(READ_BLOCK):
         content += block
         if len(content) > MAX_UPLOAD_BYTES:
-            raise UploadTooLargeError(f"files are limited to {MAX_UPLOAD_BYTES} bytes", param="file", code="file_size_limit_exceeded")
-        presigned.refuse_inline_over_limit(len(content), PRESIGNED_HOW, param="file")  # a body sent without Content-Length
+            raise UploadTooLargeError(
+                f"files are limited to {MAX_UPLOAD_BYTES} bytes", param="file", code="file_size_limit_exceeded"
+            )
+        presigned.refuse_inline_over_limit(
+            len(content), PRESIGNED_HOW, param="file"
+        )  # a body sent without Content-Length
     if not content:
         raise ValidationError("the file is empty", param="file", code="file_empty")
     name, parent_id = form.get("name"), form.get("parentid")
     return Upload(
-        content=bytes(content), filename=upload.filename, content_type=upload.content_type,
+        content=bytes(content),
+        filename=upload.filename,
+        content_type=upload.content_type,
         name=name if isinstance(name, str) and name.strip() else None,
         parent_id=parent_id if isinstance(parent_id, str) and parent_id.strip() else None,
     )

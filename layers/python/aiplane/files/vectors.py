@@ -51,8 +51,18 @@ def chunk_count(owner: str, document_id: str) -> int:
     return sum(int(block.rows) for block in _blocks_of(owner, document_id))
 
 
-def write_document(owner: str, document_id: str, texts: list[str], packed: bytes, dimensions: int, *, model: str,
-                   job_id: str | None, leaser_id: str | None, now: str) -> None:
+def write_document(
+    owner: str,
+    document_id: str,
+    texts: list[str],
+    packed: bytes,
+    dimensions: int,
+    *,
+    model: str,
+    job_id: str | None,
+    leaser_id: str | None,
+    now: str,
+) -> None:
     """Store the chunks and their embeddings (`packed`: one float32 row of `dimensions` per text,
     row-major), replacing what the document had.
     Overwritten in place, then the positions and blocks the new version no longer has are dropped:
@@ -64,9 +74,19 @@ def write_document(owner: str, document_id: str, texts: list[str], packed: bytes
         raise ValueError("one embedding row per text expected")
     with ChunkRecord.batch_write() as batch:
         for position, text in enumerate(texts):
-            batch.save(ChunkRecord(partition(owner), _chunk_key(document_id, position), document_id=document_id,
-                                   position=position, text=text, model=model, job_id=job_id or None,
-                                   leaser_id=leaser_id or None, created_at=now))
+            batch.save(
+                ChunkRecord(
+                    partition(owner),
+                    _chunk_key(document_id, position),
+                    document_id=document_id,
+                    position=position,
+                    text=text,
+                    model=model,
+                    job_id=job_id or None,
+                    leaser_id=leaser_id or None,
+                    created_at=now,
+                )
+            )
         for position in range(len(texts), old_count):
             batch.delete(ChunkRecord(partition(owner), _chunk_key(document_id, position)))
     new_keys = set()
@@ -75,9 +95,18 @@ def write_document(owner: str, document_id: str, texts: list[str], packed: bytes
             count = min(rows, len(texts) - start)
             key = f"{_block_prefix(document_id)}{block:05d}"
             new_keys.add(key)
-            batch.save(VectorBlockRecord(partition(owner), key, document_id=document_id, first_position=start, rows=count,
-                                         dimensions=dimensions, model=model,
-                                         vectors=packed[start * row_bytes:(start + count) * row_bytes]))
+            batch.save(
+                VectorBlockRecord(
+                    partition(owner),
+                    key,
+                    document_id=document_id,
+                    first_position=start,
+                    rows=count,
+                    dimensions=dimensions,
+                    model=model,
+                    vectors=packed[start * row_bytes : (start + count) * row_bytes],
+                )
+            )
         for old in old_blocks:
             if old.sk not in new_keys:
                 batch.delete(old)
@@ -150,8 +179,13 @@ def _read_blocks(owner: str, max_chunks: int) -> Iterator[Block]:
             return
         count, dimensions = min(int(record.rows), max_chunks - read), int(record.dimensions)
         read += count
-        yield Block(record.document_id, int(record.first_position), count, dimensions,
-                    record.vectors[:count * dimensions * FLOAT32_BYTES])
+        yield Block(
+            record.document_id,
+            int(record.first_position),
+            count,
+            dimensions,
+            record.vectors[: count * dimensions * FLOAT32_BYTES],
+        )
 
 
 def chunk_texts(owner: str, chunks: list[tuple[str, int]]) -> dict[tuple[str, int], str]:

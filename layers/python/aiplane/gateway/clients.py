@@ -29,19 +29,33 @@ LIST_TIMEOUT_S = 10.0
 GEMINI_DEFAULT_URL = "https://generativelanguage.googleapis.com"
 
 # Every backend call goes through the outbound-URL policy (an OutboundRefused passes through as a 400).
-_http = outbound.client(outbound.BACKENDS, timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-                        limits=httpx.Limits(max_keepalive_connections=50))
+_http = outbound.client(
+    outbound.BACKENDS,
+    timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+    limits=httpx.Limits(max_keepalive_connections=50),
+)
 
 
 # Statuses that say "this backend, not this request": try the next backend.
 _BACKEND_SIDE_4XX = (401, 403, 404, 408, 429)
 _TRANSIENT_STATUSES = (502, 503, 504)
-_CONTEXT_WINDOW = re.compile(r"context (length|window)|maximum context|too many tokens|prompt is too long|input is too long", re.IGNORECASE)
+_CONTEXT_WINDOW = re.compile(
+    r"context (length|window)|maximum context|too many tokens|prompt is too long|input is too long", re.IGNORECASE
+)
 
 
 class BackendFailure(Exception):
-    def __init__(self, message: str, *, retryable: bool, timeout: bool = False, status: int | None = None,
-                 transient: bool = False, detail: str = "", retry_after: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        timeout: bool = False,
+        status: int | None = None,
+        transient: bool = False,
+        detail: str = "",
+        retry_after: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.timeout = timeout
@@ -100,8 +114,11 @@ def _fail_on(response: httpx.Response, what: str) -> None:
     except httpx.HTTPError:
         detail = ""
     raise BackendFailure(
-        f"{what} answered {status}: {detail}".strip(), retryable=status >= 500 or status in _BACKEND_SIDE_4XX,
-        status=status, transient=status in _TRANSIENT_STATUSES, detail=detail or f"the backend answered {status}",
+        f"{what} answered {status}: {detail}".strip(),
+        retryable=status >= 500 or status in _BACKEND_SIDE_4XX,
+        status=status,
+        transient=status in _TRANSIENT_STATUSES,
+        detail=detail or f"the backend answered {status}",
         retry_after=response.headers.get("retry-after"),
     )
 
@@ -181,25 +198,39 @@ class OllamaClient:
 
     @staticmethod
     def _options(options: dict[str, Any]) -> dict[str, Any]:
-        mapped = {"temperature": options.get("temperature"), "top_p": options.get("top_p"),
-                  "num_predict": options.get("max_tokens") or options.get("max_completion_tokens"), "stop": options.get("stop"),
-                  "seed": options.get("seed"), "frequency_penalty": options.get("frequency_penalty"),
-                  "presence_penalty": options.get("presence_penalty")}
+        mapped = {
+            "temperature": options.get("temperature"),
+            "top_p": options.get("top_p"),
+            "num_predict": options.get("max_tokens") or options.get("max_completion_tokens"),
+            "stop": options.get("stop"),
+            "seed": options.get("seed"),
+            "frequency_penalty": options.get("frequency_penalty"),
+            "presence_penalty": options.get("presence_penalty"),
+        }
         return {key: value for key, value in mapped.items() if value is not None}
 
     @staticmethod
     def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """OpenAI messages in Ollama's terms; an assistant's tool calls (arguments as an object) and a tool
         result's call id and function name survive, so multi-turn tool use works."""
-        names = {call.get("id"): (call.get("function") or {}).get("name") for m in messages for call in m.get("tool_calls") or []}
+        names = {
+            call.get("id"): (call.get("function") or {}).get("name")
+            for m in messages
+            for call in m.get("tool_calls") or []
+        }
         converted = []
         for m in messages:
             message: dict[str, Any] = {"role": m.get("role", "user"), "content": text_of(m.get("content"))}
             if m.get("tool_calls"):
                 message["tool_calls"] = [
-                    {"id": call.get("id"), "type": "function",
-                     "function": {"name": (call.get("function") or {}).get("name", ""),
-                                  "arguments": _arguments_object((call.get("function") or {}).get("arguments"))}}
+                    {
+                        "id": call.get("id"),
+                        "type": "function",
+                        "function": {
+                            "name": (call.get("function") or {}).get("name", ""),
+                            "arguments": _arguments_object((call.get("function") or {}).get("arguments")),
+                        },
+                    }
                     for call in m["tool_calls"]
                 ]
             if m.get("tool_call_id"):
@@ -209,8 +240,15 @@ class OllamaClient:
             converted.append(message)
         return converted
 
-    def _body(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any], stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "messages": self._messages(messages), "stream": stream, "options": self._options(options)}
+    def _body(
+        self, model: str, messages: list[dict[str, Any]], options: dict[str, Any], stream: bool
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": self._messages(messages),
+            "stream": stream,
+            "options": self._options(options),
+        }
         if options.get("tools"):
             body["tools"] = options["tools"]
         response_format = options.get("response_format") or {}
@@ -223,25 +261,39 @@ class OllamaClient:
     @staticmethod
     def _tool_calls(message: dict[str, Any], first_index: int = 0) -> list[dict[str, Any]]:
         return [
-            {"index": first_index + offset, "id": call.get("id") or f"call_{first_index + offset}", "type": "function",
-             "function": {"name": (call.get("function") or {}).get("name", ""),
-                          "arguments": json.dumps((call.get("function") or {}).get("arguments") or {})}}
+            {
+                "index": first_index + offset,
+                "id": call.get("id") or f"call_{first_index + offset}",
+                "type": "function",
+                "function": {
+                    "name": (call.get("function") or {}).get("name", ""),
+                    "arguments": json.dumps((call.get("function") or {}).get("arguments") or {}),
+                },
+            }
             for offset, call in enumerate(message.get("tool_calls") or [])
         ]
 
     def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> ChatResult:
-        answer = _request("POST", f"{self.base_url}/api/chat", what=self.what, json=self._body(model, messages, options, False))
+        answer = _request(
+            "POST", f"{self.base_url}/api/chat", what=self.what, json=self._body(model, messages, options, False)
+        )
         message = answer.get("message") or {}
-        tool_calls = [{key: value for key, value in call.items() if key != "index"} for call in self._tool_calls(message)]
+        tool_calls = [
+            {key: value for key, value in call.items() if key != "index"} for call in self._tool_calls(message)
+        ]
         finish_reason = "tool_calls" if tool_calls else "length" if answer.get("done_reason") == "length" else "stop"
         return ChatResult(
-            content=message.get("content", ""), finish_reason=finish_reason,
-            prompt_tokens=int(answer.get("prompt_eval_count") or 0), completion_tokens=int(answer.get("eval_count") or 0),
+            content=message.get("content", ""),
+            finish_reason=finish_reason,
+            prompt_tokens=int(answer.get("prompt_eval_count") or 0),
+            completion_tokens=int(answer.get("eval_count") or 0),
             tool_calls=tool_calls or None,
         )
 
     def chat_stream(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[ChatDelta]:
-        response = _stream("POST", f"{self.base_url}/api/chat", what=self.what, json=self._body(model, messages, options, True))
+        response = _stream(
+            "POST", f"{self.base_url}/api/chat", what=self.what, json=self._body(model, messages, options, True)
+        )
         return self._deltas(response)
 
     def _deltas(self, response: httpx.Response) -> Iterator[ChatDelta]:
@@ -265,8 +317,11 @@ class OllamaClient:
     def generate(self, model: str, prompt: str, system: str, options: dict[str, Any]) -> ChatResult:
         body = {"model": model, "prompt": prompt, "system": system, "stream": False, "options": self._options(options)}
         answer = _request("POST", f"{self.base_url}/api/generate", what=self.what, json=body)
-        return ChatResult(content=answer.get("response", ""), prompt_tokens=int(answer.get("prompt_eval_count") or 0),
-                          completion_tokens=int(answer.get("eval_count") or 0))
+        return ChatResult(
+            content=answer.get("response", ""),
+            prompt_tokens=int(answer.get("prompt_eval_count") or 0),
+            completion_tokens=int(answer.get("eval_count") or 0),
+        )
 
     def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
         answer = _request("POST", f"{self.base_url}/api/embed", what=self.what, json={"model": model, "input": inputs})
@@ -275,8 +330,13 @@ class OllamaClient:
     def pull(self, model: str, *, idle_timeout_s: float | None = None) -> httpx.Response:
         """The open /api/pull stream (NDJSON progress lines); see `pull_progress`. `idle_timeout_s`
         bounds the wait for each line (a layer's download sends progress all along)."""
-        return _stream("POST", f"{self.base_url}/api/pull", what=self.what, json={"model": model, "stream": True},
-                       timeout=httpx.Timeout(idle_timeout_s, connect=CONNECT_TIMEOUT_S))
+        return _stream(
+            "POST",
+            f"{self.base_url}/api/pull",
+            what=self.what,
+            json={"model": model, "stream": True},
+            timeout=httpx.Timeout(idle_timeout_s, connect=CONNECT_TIMEOUT_S),
+        )
 
     def pull_progress(self, response: httpx.Response) -> Iterator[dict[str, Any]]:
         for line in _lines(response, self.what):
@@ -299,7 +359,9 @@ class OpenAICompatibleClient:
         self.what = f"{kind} {base}"
 
     def list_models(self) -> list[dict[str, Any]]:
-        answer = _request("GET", f"{self.api_root}/models", what=self.what, headers=self.headers, timeout=LIST_TIMEOUT_S)
+        answer = _request(
+            "GET", f"{self.api_root}/models", what=self.what, headers=self.headers, timeout=LIST_TIMEOUT_S
+        )
         return answer.get("data") or []
 
     @staticmethod
@@ -313,21 +375,34 @@ class OpenAICompatibleClient:
         return body
 
     def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> ChatResult:
-        answer = _request("POST", f"{self.api_root}/chat/completions", what=self.what, headers=self.headers,
-                          json=self._body(model, messages, options, False))
+        answer = _request(
+            "POST",
+            f"{self.api_root}/chat/completions",
+            what=self.what,
+            headers=self.headers,
+            json=self._body(model, messages, options, False),
+        )
         choices = answer.get("choices") or [{}]
         usage = answer.get("usage") or {}
         message = choices[0].get("message") or {}
         return ChatResult(
-            content=text_of(message.get("content")), finish_reason=choices[0].get("finish_reason") or "stop",
-            prompt_tokens=int(usage.get("prompt_tokens") or 0), completion_tokens=int(usage.get("completion_tokens") or 0),
-            tool_calls=message.get("tool_calls") or None, choices=answer.get("choices") or None,
+            content=text_of(message.get("content")),
+            finish_reason=choices[0].get("finish_reason") or "stop",
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            tool_calls=message.get("tool_calls") or None,
+            choices=answer.get("choices") or None,
             system_fingerprint=answer.get("system_fingerprint"),
         )
 
     def chat_stream(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[ChatDelta]:
-        response = _stream("POST", f"{self.api_root}/chat/completions", what=self.what, headers=self.headers,
-                           json=self._body(model, messages, options, True))
+        response = _stream(
+            "POST",
+            f"{self.api_root}/chat/completions",
+            what=self.what,
+            headers=self.headers,
+            json=self._body(model, messages, options, True),
+        )
         return self._deltas(response)
 
     def _deltas(self, response: httpx.Response) -> Iterator[ChatDelta]:
@@ -342,17 +417,33 @@ class OpenAICompatibleClient:
                 raise BackendFailure(f"{self.what}: {_backend_message(data)}", retryable=False)
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
-                if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason") or choice.get("logprobs"):
-                    yield ChatDelta(content=delta.get("content") or "", finish_reason=choice.get("finish_reason"),
-                                    index=int(choice.get("index") or 0), tool_calls=delta.get("tool_calls") or None,
-                                    logprobs=choice.get("logprobs"))
+                if (
+                    delta.get("content")
+                    or delta.get("tool_calls")
+                    or choice.get("finish_reason")
+                    or choice.get("logprobs")
+                ):
+                    yield ChatDelta(
+                        content=delta.get("content") or "",
+                        finish_reason=choice.get("finish_reason"),
+                        index=int(choice.get("index") or 0),
+                        tool_calls=delta.get("tool_calls") or None,
+                        logprobs=choice.get("logprobs"),
+                    )
             if usage := chunk.get("usage"):
                 yield ChatDelta(usage=(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)))
 
     def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
-        answer = _request("POST", f"{self.api_root}/embeddings", what=self.what, headers=self.headers,
-                          json={"model": model, "input": inputs})
-        return [item.get("embedding") or [] for item in sorted(answer.get("data") or [], key=lambda d: d.get("index", 0))]
+        answer = _request(
+            "POST",
+            f"{self.api_root}/embeddings",
+            what=self.what,
+            headers=self.headers,
+            json={"model": model, "input": inputs},
+        )
+        return [
+            item.get("embedding") or [] for item in sorted(answer.get("data") or [], key=lambda d: d.get("index", 0))
+        ]
 
 
 class GeminiClient:
@@ -364,24 +455,40 @@ class GeminiClient:
         self.what = f"gemini {self.base_url}"
 
     def list_models(self) -> list[dict[str, Any]]:
-        answer = _request("GET", f"{self.base_url}/v1beta/models", what=self.what, headers=self.headers, timeout=LIST_TIMEOUT_S)
-        return [{**model, "id": str(model.get("name", "")).removeprefix("models/")} for model in answer.get("models") or []]
+        answer = _request(
+            "GET", f"{self.base_url}/v1beta/models", what=self.what, headers=self.headers, timeout=LIST_TIMEOUT_S
+        )
+        return [
+            {**model, "id": str(model.get("name", "")).removeprefix("models/")} for model in answer.get("models") or []
+        ]
 
     @staticmethod
     def _body(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
         system = "\n".join(text_of(m.get("content")) for m in messages if m.get("role") == "system")
         contents = [
-            {"role": "model" if m.get("role") == "assistant" else "user", "parts": [{"text": text_of(m.get("content"))}]}
-            for m in messages if m.get("role") != "system"
+            {
+                "role": "model" if m.get("role") == "assistant" else "user",
+                "parts": [{"text": text_of(m.get("content"))}],
+            }
+            for m in messages
+            if m.get("role") != "system"
         ]
         stop = options.get("stop")
         json_out = (options.get("response_format") or {}).get("type") in ("json_object", "json_schema")
-        config = {"temperature": options.get("temperature"), "topP": options.get("top_p"),
-                  "maxOutputTokens": options.get("max_tokens"), "seed": options.get("seed"),
-                  "presencePenalty": options.get("presence_penalty"), "frequencyPenalty": options.get("frequency_penalty"),
-                  "stopSequences": [stop] if isinstance(stop, str) else stop,
-                  "responseMimeType": "application/json" if json_out else None}
-        body: dict[str, Any] = {"contents": contents, "generationConfig": {k: v for k, v in config.items() if v is not None}}
+        config = {
+            "temperature": options.get("temperature"),
+            "topP": options.get("top_p"),
+            "maxOutputTokens": options.get("max_tokens"),
+            "seed": options.get("seed"),
+            "presencePenalty": options.get("presence_penalty"),
+            "frequencyPenalty": options.get("frequency_penalty"),
+            "stopSequences": [stop] if isinstance(stop, str) else stop,
+            "responseMimeType": "application/json" if json_out else None,
+        }
+        body: dict[str, Any] = {
+            "contents": contents,
+            "generationConfig": {k: v for k, v in config.items() if v is not None},
+        }
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         return body
@@ -391,19 +498,31 @@ class GeminiClient:
         return "".join(part.get("text", "") for part in (candidate.get("content") or {}).get("parts") or [])
 
     def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> ChatResult:
-        answer = _request("POST", f"{self.base_url}/v1beta/models/{model}:generateContent", what=self.what,
-                          headers=self.headers, json=self._body(messages, options))
+        answer = _request(
+            "POST",
+            f"{self.base_url}/v1beta/models/{model}:generateContent",
+            what=self.what,
+            headers=self.headers,
+            json=self._body(messages, options),
+        )
         candidate = (answer.get("candidates") or [{}])[0]
         usage = answer.get("usageMetadata") or {}
         return ChatResult(
             content=self._text(candidate),
             finish_reason="length" if candidate.get("finishReason") == "MAX_TOKENS" else "stop",
-            prompt_tokens=int(usage.get("promptTokenCount") or 0), completion_tokens=int(usage.get("candidatesTokenCount") or 0),
+            prompt_tokens=int(usage.get("promptTokenCount") or 0),
+            completion_tokens=int(usage.get("candidatesTokenCount") or 0),
         )
 
     def chat_stream(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[ChatDelta]:
-        response = _stream("POST", f"{self.base_url}/v1beta/models/{model}:streamGenerateContent", what=self.what,
-                           params={"alt": "sse"}, headers=self.headers, json=self._body(messages, options))
+        response = _stream(
+            "POST",
+            f"{self.base_url}/v1beta/models/{model}:streamGenerateContent",
+            what=self.what,
+            params={"alt": "sse"},
+            headers=self.headers,
+            json=self._body(messages, options),
+        )
         return self._deltas(response)
 
     def _deltas(self, response: httpx.Response) -> Iterator[ChatDelta]:
@@ -425,8 +544,13 @@ class GeminiClient:
     def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
         vectors = []
         for text in inputs:
-            answer = _request("POST", f"{self.base_url}/v1beta/models/{model}:embedContent", what=self.what,
-                              headers=self.headers, json={"content": {"parts": [{"text": text}]}})
+            answer = _request(
+                "POST",
+                f"{self.base_url}/v1beta/models/{model}:embedContent",
+                what=self.what,
+                headers=self.headers,
+                json={"content": {"parts": [{"text": text}]}},
+            )
             vectors.append((answer.get("embedding") or {}).get("values") or [])
         return vectors
 

@@ -52,14 +52,22 @@ def job_id_for(url: str, model: str) -> str:
 
 def progress_view(job: DownloadJobRecord) -> dict[str, Any]:
     return {
-        "status": job.progress_status or job.status, "digest": job.digest or "", "total": int(job.total or 0),
-        "completed": int(job.completed or 0), "model": job.model, "baseUrl": job.url,
+        "status": job.progress_status or job.status,
+        "digest": job.digest or "",
+        "total": int(job.total or 0),
+        "completed": int(job.completed or 0),
+        "model": job.model,
+        "baseUrl": job.url,
     }
 
 
 def all_jobs() -> list[DownloadJobRecord]:
     now = time.time()
-    jobs = [job for job in DownloadJobRecord.query(DOWNLOADS_PARTITION) if not job.expires_at_epoch or job.expires_at_epoch > now]
+    jobs = [
+        job
+        for job in DownloadJobRecord.query(DOWNLOADS_PARTITION)
+        if not job.expires_at_epoch or job.expires_at_epoch > now
+    ]
     return sorted(jobs, key=lambda job: job.created_at)
 
 
@@ -73,9 +81,17 @@ def enqueue(backend_id: str, url: str, model: str) -> bool:
     stamp = now_iso()
     created = epoch_of(stamp)
     job = DownloadJobRecord(
-        DOWNLOADS_PARTITION, f"JOB#{job_id_for(url, model)}", id=job_id_for(url, model), model=model, url=url,
-        backend_id=backend_id, status=QUEUED, scheduled_for=created, valid_until=created + JOB_VALIDITY_S,
-        created_at=stamp, expires_at_epoch=created + JOB_VALIDITY_S + FINISHED_RETENTION_S,
+        DOWNLOADS_PARTITION,
+        f"JOB#{job_id_for(url, model)}",
+        id=job_id_for(url, model),
+        model=model,
+        url=url,
+        backend_id=backend_id,
+        status=QUEUED,
+        scheduled_for=created,
+        valid_until=created + JOB_VALIDITY_S,
+        created_at=stamp,
+        expires_at_epoch=created + JOB_VALIDITY_S + FINISHED_RETENTION_S,
     )
     pending = DownloadJobRecord.status.is_in(*ACTIVE) & (DownloadJobRecord.valid_until > created)
     try:
@@ -89,11 +105,14 @@ def enqueue(backend_id: str, url: str, model: str) -> bool:
 
 
 def _finish(job: DownloadJobRecord, status: str, error: str | None = None) -> None:
-    job.update(actions=[
-        DownloadJobRecord.status.set(status), DownloadJobRecord.progress_status.set(status),
-        DownloadJobRecord.error.set(error) if error else DownloadJobRecord.error.remove(),
-        DownloadJobRecord.expires_at_epoch.set(int(time.time()) + FINISHED_RETENTION_S),
-    ])
+    job.update(
+        actions=[
+            DownloadJobRecord.status.set(status),
+            DownloadJobRecord.progress_status.set(status),
+            DownloadJobRecord.error.set(error) if error else DownloadJobRecord.error.remove(),
+            DownloadJobRecord.expires_at_epoch.set(int(time.time()) + FINISHED_RETENTION_S),
+        ]
+    )
 
 
 def cancel(*, url: str | None = None, model: str | None = None) -> int:
@@ -105,8 +124,11 @@ def cancel(*, url: str | None = None, model: str | None = None) -> int:
             continue
         try:
             job.update(
-                actions=[DownloadJobRecord.status.set(CANCELLED), DownloadJobRecord.progress_status.set(CANCELLED),
-                         DownloadJobRecord.expires_at_epoch.set(int(time.time()) + FINISHED_RETENTION_S)],
+                actions=[
+                    DownloadJobRecord.status.set(CANCELLED),
+                    DownloadJobRecord.progress_status.set(CANCELLED),
+                    DownloadJobRecord.expires_at_epoch.set(int(time.time()) + FINISHED_RETENTION_S),
+                ],
                 condition=DownloadJobRecord.status.is_in(*ACTIVE),
             )
             cancelled += 1
@@ -140,7 +162,10 @@ def run_job(job_id: str, *, slice_s: float = PULL_SLICE_S, heartbeat: Callable[[
         return FAILED
     backend = load_registry().backends.get(job.backend_id)
     if backend is None or backend.type != "ollama" or backend.base_url != job.url:
-        logger.warning("download job dropped: its backend is gone", extra={"job": job_id, "backend": job.backend_id, "url": job.url})
+        logger.warning(
+            "download job dropped: its backend is gone",
+            extra={"job": job_id, "backend": job.backend_id, "url": job.url},
+        )
         _finish(job, FAILED, "the backend is gone")
         return "dropped"
     if not _claim(job):
@@ -183,7 +208,8 @@ def run_job(job_id: str, *, slice_s: float = PULL_SLICE_S, heartbeat: Callable[[
 
 def _stale() -> Any:
     return (DownloadJobRecord.status == RUNNING) & (
-        DownloadJobRecord.heartbeat_at.does_not_exist() | (DownloadJobRecord.heartbeat_at < time.time() - STALE_AFTER_S))
+        DownloadJobRecord.heartbeat_at.does_not_exist() | (DownloadJobRecord.heartbeat_at < time.time() - STALE_AFTER_S)
+    )
 
 
 def _conditional_update(job: DownloadJobRecord, actions: list[Action], condition: Any) -> bool:
@@ -198,10 +224,15 @@ def _conditional_update(job: DownloadJobRecord, actions: list[Action], condition
 
 def _claim(job: DownloadJobRecord) -> bool:
     """Take the job: queued, or running under a worker whose heartbeat went stale (killed mid-pull: a failure)."""
-    taking: list[Action] = [DownloadJobRecord.status.set(RUNNING), DownloadJobRecord.progress_status.set("starting"),
-                            DownloadJobRecord.heartbeat_at.set(time.time()), DownloadJobRecord.attempts.add(1)]
-    return (_conditional_update(job, taking, DownloadJobRecord.status == QUEUED)
-            or _conditional_update(job, [*taking, DownloadJobRecord.failures.add(1)], _stale()))
+    taking: list[Action] = [
+        DownloadJobRecord.status.set(RUNNING),
+        DownloadJobRecord.progress_status.set("starting"),
+        DownloadJobRecord.heartbeat_at.set(time.time()),
+        DownloadJobRecord.attempts.add(1),
+    ]
+    return _conditional_update(job, taking, DownloadJobRecord.status == QUEUED) or _conditional_update(
+        job, [*taking, DownloadJobRecord.failures.add(1)], _stale()
+    )
 
 
 def _requeue(job: DownloadJobRecord, *, failed: bool, condition: Any = None) -> bool:
@@ -236,8 +267,9 @@ def recover_stale() -> int:
     return recovered
 
 
-def _follow(job: DownloadJobRecord, progress: Iterator[dict[str, Any]], deadline: float,
-            heartbeat: Callable[[], None] | None) -> str:
+def _follow(
+    job: DownloadJobRecord, progress: Iterator[dict[str, Any]], deadline: float, heartbeat: Callable[[], None] | None
+) -> str:
     last_write = last_heartbeat = time.monotonic()
     for update in progress:
         if update.get("status") == "success":
@@ -253,8 +285,10 @@ def _follow(job: DownloadJobRecord, progress: Iterator[dict[str, Any]], deadline
             continue
         last_write = now
         beat = time.time()
-        actions: list[Action] = [DownloadJobRecord.progress_status.set(str(update.get("status") or "downloading")),
-                                 DownloadJobRecord.heartbeat_at.set(beat)]
+        actions: list[Action] = [
+            DownloadJobRecord.progress_status.set(str(update.get("status") or "downloading")),
+            DownloadJobRecord.heartbeat_at.set(beat),
+        ]
         if update.get("digest"):
             actions.append(DownloadJobRecord.digest.set(str(update["digest"])))
         if update.get("total") is not None:

@@ -56,9 +56,15 @@ EXECUTE_SYSTEM_PROMPT = (
 EXECUTE_TEMPERATURE = 0.1
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 # A backend's 4xx keeps its status where the runtime envelope has a kind for it; others are a 400.
-_KIND_OF_STATUS = {401: ErrorKind.INVALID_CREDENTIALS, 402: ErrorKind.PAYMENT_REQUIRED, 403: ErrorKind.FORBIDDEN,
-                   404: ErrorKind.NOT_FOUND, 409: ErrorKind.CONFLICT, 413: ErrorKind.PAYLOAD_TOO_LARGE,
-                   429: ErrorKind.RATE_LIMITED}
+_KIND_OF_STATUS = {
+    401: ErrorKind.INVALID_CREDENTIALS,
+    402: ErrorKind.PAYMENT_REQUIRED,
+    403: ErrorKind.FORBIDDEN,
+    404: ErrorKind.NOT_FOUND,
+    409: ErrorKind.CONFLICT,
+    413: ErrorKind.PAYLOAD_TOO_LARGE,
+    429: ErrorKind.RATE_LIMITED,
+}
 
 Result = TypeVar("Result")
 
@@ -87,7 +93,11 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def openai(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
 
 
 def account(usage: Usage) -> None:
@@ -101,7 +111,7 @@ def account(usage: Usage) -> None:
 
 def _backoff_s(attempt: int) -> float:
     """Full jitter: uniform in [0, base * 2^attempt]."""
-    return random.uniform(0, get_settings().gateway_retry_backoff_s * (2 ** attempt))
+    return random.uniform(0, get_settings().gateway_retry_backoff_s * (2**attempt))
 
 
 def _rejection(failure: BackendFailure) -> AiplaneError:
@@ -110,11 +120,17 @@ def _rejection(failure: BackendFailure) -> AiplaneError:
         return ValidationError(failure.detail, code=CONTEXT_LENGTH_EXCEEDED, param="messages")
     status = failure.status or 400
     headers = {"Retry-After": failure.retry_after} if status == 429 and failure.retry_after else None
-    return AiplaneError(failure.detail, code="backend_rejected", headers=headers,
-                        kind=_KIND_OF_STATUS.get(status, ErrorKind.BAD_REQUEST))
+    return AiplaneError(
+        failure.detail,
+        code="backend_rejected",
+        headers=headers,
+        kind=_KIND_OF_STATUS.get(status, ErrorKind.BAD_REQUEST),
+    )
 
 
-def with_failover(targets: list[Target], call: Callable[[Target], Result], *, hold: bool = False) -> tuple[Target, Result]:
+def with_failover(
+    targets: list[Target], call: Callable[[Target], Result], *, hold: bool = False
+) -> tuple[Target, Result]:
     """Call the targets in order until one answers. A transient failure is retried on the same backend
     first; a backend-side one is counted towards its cooldown and moves on; a request-side 4xx is the answer.
     A backend the outbound-URL policy refuses is skipped; when every one is, the refusal is the answer (400).
@@ -131,16 +147,30 @@ def with_failover(targets: list[Target], call: Callable[[Target], Result], *, ho
                 result = call(target)
             except OutboundRefused as refusal:
                 routing.done(backend_id)
-                logger.warning("backend refused by the outbound-URL policy", extra={"backend": backend_id, "error": refusal.message})
+                logger.warning(
+                    "backend refused by the outbound-URL policy",
+                    extra={"backend": backend_id, "error": refusal.message},
+                )
                 refused = refusal
                 break
             except BackendFailure as failure:
                 routing.done(backend_id)
-                logger.warning("backend failed", extra={"backend": backend_id, "error": str(failure), "status": failure.status,
-                                                        "retryable": failure.retryable, "attempt": attempt})
+                logger.warning(
+                    "backend failed",
+                    extra={
+                        "backend": backend_id,
+                        "error": str(failure),
+                        "status": failure.status,
+                        "retryable": failure.retryable,
+                        "attempt": attempt,
+                    },
+                )
                 if not failure.retryable:
-                    raise _rejection(failure) if failure.status and 400 <= failure.status < 500 else \
-                        BadGatewayError(str(failure), code="backend_error") from None
+                    raise (
+                        _rejection(failure)
+                        if failure.status and 400 <= failure.status < 500
+                        else BadGatewayError(str(failure), code="backend_error")
+                    ) from None
                 if failure.transient and attempt < settings.gateway_retries:
                     time.sleep(_backoff_s(attempt))
                     continue
@@ -182,8 +212,16 @@ def _targets(model_name: str, capability: str, input_text: str, providers: Seque
     return targets
 
 
-def _routed(model_name: str, capability: str, call: Callable[[Target], Result], *, input_text: str = "",
-            providers: Sequence[str] = (), fallbacks: list[str] | None = None, hold: bool = False) -> tuple[str, Target, Result]:
+def _routed(
+    model_name: str,
+    capability: str,
+    call: Callable[[Target], Result],
+    *,
+    input_text: str = "",
+    providers: Sequence[str] = (),
+    fallbacks: list[str] | None = None,
+    hold: bool = False,
+) -> tuple[str, Target, Result]:
     """The model's backends, then its fallbacks: (the model name that served, its target, the answer)."""
     queue, tried = [model_name], set()
     first_error: AiplaneError | None = None
@@ -206,7 +244,9 @@ def _routed(model_name: str, capability: str, call: Callable[[Target], Result], 
             if name == model_name:
                 queue.extend(fallbacks or [])
             if queue:
-                logger.info("falling back to another model", extra={"model": name, "error": error.message, "next": queue[0]})
+                logger.info(
+                    "falling back to another model", extra={"model": name, "error": error.message, "next": queue[0]}
+                )
     assert first_error is not None
     raise first_error
 
@@ -232,19 +272,30 @@ def chat_completion(body: ChatCompletionBody, *, providers: Sequence[str] = ()) 
     """An OpenAI `chat.completion` for the request (on backends of `providers` only, when given)."""
     messages = _messages(body)
     options = body.options()
-    served, target, result = _routed(body.model or default_task_model(), CHAT,
-                                     lambda t: t.client.chat(t.model.model, messages, options),
-                                     input_text=_input_text(messages), providers=providers, fallbacks=_request_fallbacks(body))
+    served, target, result = _routed(
+        body.model or default_task_model(),
+        CHAT,
+        lambda t: t.client.chat(t.model.model, messages, options),
+        input_text=_input_text(messages),
+        providers=providers,
+        fallbacks=_request_fallbacks(body),
+    )
     usage = Usage(served, target.backend.id, target.model.model, result.prompt_tokens, result.completion_tokens)
     account(usage)
     return _completion(served, result, usage)
 
 
 def _completion(model_name: str, result: ChatResult, usage: Usage) -> dict[str, Any]:
-    choices = result.choices or [{"index": 0, "message": _assistant_message(result), "finish_reason": result.finish_reason}]
+    choices = result.choices or [
+        {"index": 0, "message": _assistant_message(result), "finish_reason": result.finish_reason}
+    ]
     completion = {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model_name,
-        "choices": choices, "usage": usage.openai(),
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model_name,
+        "choices": choices,
+        "usage": usage.openai(),
     }
     if result.system_fingerprint:
         completion["system_fingerprint"] = result.system_fingerprint
@@ -258,8 +309,9 @@ def _assistant_message(result: ChatResult) -> dict[str, Any]:
     return message
 
 
-def chat_completion_stream(body: ChatCompletionBody, on_usage: Callable[[Usage], None] | None = None, *,
-                           providers: Sequence[str] = ()) -> Iterator[str]:
+def chat_completion_stream(
+    body: ChatCompletionBody, on_usage: Callable[[Usage], None] | None = None, *, providers: Sequence[str] = ()
+) -> Iterator[str]:
     """SSE lines of `chat.completion.chunk`s ending with `data: [DONE]`; `on_usage` gets the stream's
     usage when it ends (whether or not the client asked for a usage chunk).
 
@@ -276,9 +328,18 @@ def chat_completion_stream(body: ChatCompletionBody, on_usage: Callable[[Usage],
         return deltas
 
     input_text = _input_text(messages)
-    served, target, deltas = _routed(body.model or default_task_model(), STREAM, open_stream, input_text=input_text,
-                                     providers=providers, fallbacks=_request_fallbacks(body), hold=True)
-    return _sse_chunks(served, target, deltas, include_usage=body.include_usage(), input_text=input_text, on_usage=on_usage)
+    served, target, deltas = _routed(
+        body.model or default_task_model(),
+        STREAM,
+        open_stream,
+        input_text=input_text,
+        providers=providers,
+        fallbacks=_request_fallbacks(body),
+        hold=True,
+    )
+    return _sse_chunks(
+        served, target, deltas, include_usage=body.include_usage(), input_text=input_text, on_usage=on_usage
+    )
 
 
 def _primed(deltas: Iterator[ChatDelta]) -> Iterator[ChatDelta]:
@@ -293,16 +354,29 @@ def _primed(deltas: Iterator[ChatDelta]) -> Iterator[ChatDelta]:
     return chained()
 
 
-def _sse_chunks(model_name: str, target: Target, deltas: Iterator[ChatDelta], *, include_usage: bool, input_text: str,
-                on_usage: Callable[[Usage], None] | None = None) -> Iterator[str]:
+def _sse_chunks(
+    model_name: str,
+    target: Target,
+    deltas: Iterator[ChatDelta],
+    *,
+    include_usage: bool,
+    input_text: str,
+    on_usage: Callable[[Usage], None] | None = None,
+) -> Iterator[str]:
     """The backend's deltas as OpenAI chunks (content, tool-call deltas, logprobs, one finish per choice),
     then a usage chunk when the client asked for one. The usage is accounted however the stream ends."""
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
     def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
-        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model_name,
-                   "choices": choices, **extra}
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model_name,
+            "choices": choices,
+            **extra,
+        }
         return f"data: {json.dumps(payload)}\n\n"
 
     def choice(index: int, delta: dict[str, Any], finish_reason: str | None, logprobs: Any = None) -> dict[str, Any]:
@@ -360,11 +434,19 @@ def _sse_chunks(model_name: str, target: Target, deltas: Iterator[ChatDelta], *,
             on_usage(final)
 
 
-def _stream_usage(model_name: str, target: Target, reported: tuple[int, int] | None, input_text: str, characters: int) -> Usage:
+def _stream_usage(
+    model_name: str, target: Target, reported: tuple[int, int] | None, input_text: str, characters: int
+) -> Usage:
     if reported is not None:
         return Usage(model_name, target.backend.id, target.model.model, *reported)
-    return Usage(model_name, target.backend.id, target.model.model, estimate_tokens(input_text),
-                 characters // routing.CHARACTERS_PER_TOKEN, estimated=True)
+    return Usage(
+        model_name,
+        target.backend.id,
+        target.model.model,
+        estimate_tokens(input_text),
+        characters // routing.CHARACTERS_PER_TOKEN,
+        estimated=True,
+    )
 
 
 def execute(prompt: str, model_name: str, provider: str) -> dict[str, Any]:
@@ -378,7 +460,9 @@ def execute(prompt: str, model_name: str, provider: str) -> dict[str, Any]:
         messages = [{"role": "system", "content": EXECUTE_SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
         return target.client.chat(target.model.model, messages, options)
 
-    served, target, result = _routed(model_name, PROMPT, call, input_text=prompt, providers=(provider,) if provider else ())
+    served, target, result = _routed(
+        model_name, PROMPT, call, input_text=prompt, providers=(provider,) if provider else ()
+    )
     account(Usage(served, target.backend.id, target.model.model, result.prompt_tokens, result.completion_tokens))
     return {"id": str(uuid.uuid4()), "response": result.content}
 
@@ -401,7 +485,8 @@ def embeddings(inputs: str | list[str], model_name: str) -> dict[str, Any]:
     vectors = embed(texts, model_name)
     tokens = sum(len(text) // 4 + 1 for text in texts)
     return {
-        "object": "list", "model": model_name,
+        "object": "list",
+        "model": model_name,
         "data": [{"object": "embedding", "index": i, "embedding": vector} for i, vector in enumerate(vectors)],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
@@ -409,5 +494,3 @@ def embeddings(inputs: str | list[str], model_name: str) -> dict[str, Any]:
 
 def default_model() -> dict[str, Any]:
     return {"modelName": default_task_model()}
-
-

@@ -90,7 +90,9 @@ class Limits:
 
     @property
     def any(self) -> bool:
-        return any(value is not None for value in (self.max_budget, self.tpm_limit, self.rpm_limit, self.max_parallel_requests))
+        return any(
+            value is not None for value in (self.max_budget, self.tpm_limit, self.rpm_limit, self.max_parallel_requests)
+        )
 
 
 def validate_limits(values: dict[str, Any]) -> None:
@@ -165,7 +167,9 @@ class Admission:
         return next(scope for scope in self.scopes if scope.name == name)
 
 
-def scopes_for(principal: Principal, model: str) -> tuple[list[Scope], verified_keys.VerifiedKey | None, UserRecord | None]:
+def scopes_for(
+    principal: Principal, model: str
+) -> tuple[list[Scope], verified_keys.VerifiedKey | None, UserRecord | None]:
     """The key, user and model scopes of a request (spend is tracked for each, limited where set)."""
     key_id = principal.claims.get("keyId")
     verified = (verified_keys.by_key_id(key_id) or _verified_by_id(principal.id, key_id)) if key_id else None
@@ -174,7 +178,9 @@ def scopes_for(principal: Principal, model: str) -> tuple[list[Scope], verified_
     if verified is not None:
         record = verified.record
         if record.models and model not in record.models:
-            raise ForbiddenError(f"this API key may not call model {model!r}", code="key_model_access_denied", param="model")
+            raise ForbiddenError(
+                f"this API key may not call model {model!r}", code="key_model_access_denied", param="model"
+            )
         scopes.append(Scope(f"key#{record.key_id}", Limits.of(record), record.created_at.timestamp()))
         user = verified.owner
     elif principal.kind == USER:
@@ -205,10 +211,17 @@ def admit(principal: Principal, model: str, estimated_cost: float) -> Admission:
     One DynamoDB call when anything is limited; none otherwise."""
     now = time.time()
     scopes, verified, user = scopes_for(principal, model)
-    admission = Admission(request_id=f"chatcmpl-{uuid.uuid4().hex}", user_id=principal.id, model=model,
-                          key_id=verified.record.key_id if verified else None, key_hash=verified.key_hash if verified else None,
-                          started_at=now, scopes=scopes, minute=minute_sk(now),
-                          budget_sks={scope.name: scope.budget_sk(now) for scope in scopes})
+    admission = Admission(
+        request_id=f"chatcmpl-{uuid.uuid4().hex}",
+        user_id=principal.id,
+        model=model,
+        key_id=verified.record.key_id if verified else None,
+        key_hash=verified.key_hash if verified else None,
+        started_at=now,
+        scopes=scopes,
+        minute=minute_sk(now),
+        budget_sks={scope.name: scope.budget_sk(now) for scope in scopes},
+    )
     if not any(scope.limits.any for scope in scopes):
         return admission
     try:
@@ -230,8 +243,9 @@ class _NoSlot(Exception):
         self.error = error
 
 
-def _take(admission: Admission, verified: verified_keys.VerifiedKey | None, user: UserRecord | None, cost: float,
-          now: float) -> None:
+def _take(
+    admission: Admission, verified: verified_keys.VerifiedKey | None, user: UserRecord | None, cost: float, now: float
+) -> None:
     kinds: list[tuple[str, Scope | None]] = []  # what each transaction item checks, for the refusal
     admission.lease_expires_at = int(now + get_settings().gateway_lease_s)
 
@@ -244,48 +258,71 @@ def _take(admission: Admission, verified: verified_keys.VerifiedKey | None, user
     with_transaction(build, lambda reasons: _refuse(reasons, kinds, admission, now, verified))
 
 
-def _admission_items(transaction: TransactWrite, admission: Admission, verified: verified_keys.VerifiedKey | None,
-                     user: UserRecord | None, cost: float, now: float, kinds: list[tuple[str, Scope | None]]) -> None:
+def _admission_items(
+    transaction: TransactWrite,
+    admission: Admission,
+    verified: verified_keys.VerifiedKey | None,
+    user: UserRecord | None,
+    cost: float,
+    now: float,
+    kinds: list[tuple[str, Scope | None]],
+) -> None:
     if verified is not None:
         active = (ApiKeyRecord.revoked == False) & (  # noqa: E712 (a PynamoDB condition, not a comparison)
-            ApiKeyRecord.expires_at_epoch.does_not_exist() | (ApiKeyRecord.expires_at_epoch > int(now)))
+            ApiKeyRecord.expires_at_epoch.does_not_exist() | (ApiKeyRecord.expires_at_epoch > int(now))
+        )
         transaction.condition_check(ApiKeyRecord, f"APIKEY#{verified.key_hash}", "META", condition=active)
         kinds.append(("key", None))
     if user is not None:
-        transaction.condition_check(UserRecord, f"USER#{user.user_id}", "META",
-                                    condition=UserRecord.pk.exists() & UserRecord.families.contains(RUNTIME))
+        transaction.condition_check(
+            UserRecord,
+            f"USER#{user.user_id}",
+            "META",
+            condition=UserRecord.pk.exists() & UserRecord.families.contains(RUNTIME),
+        )
         kinds.append(("user", None))
     for scope in admission.scopes:
         limits = scope.limits
         if limits.max_parallel_requests is not None:
             # No map yet is a refusal too: `_reclaim_slots` creates it.
-            transaction.update(GatewayLimitRecord(scope.pk, "INFLIGHT"),
-                               actions=[GatewayLimitRecord.leases[admission.request_id].set(admission.lease_expires_at)],
-                               condition=GatewayLimitRecord.leases.exists()
-                               & (size(GatewayLimitRecord.leases) < limits.max_parallel_requests))
+            transaction.update(
+                GatewayLimitRecord(scope.pk, "INFLIGHT"),
+                actions=[GatewayLimitRecord.leases[admission.request_id].set(admission.lease_expires_at)],
+                condition=GatewayLimitRecord.leases.exists()
+                & (size(GatewayLimitRecord.leases) < limits.max_parallel_requests),
+            )
             admission.inflight.append(scope.name)
             kinds.append(("parallel", scope))
         if limits.rpm_limit is not None or limits.tpm_limit is not None:
             condition = None
             if limits.rpm_limit is not None:
-                condition = GatewayLimitRecord.requests.does_not_exist() | (GatewayLimitRecord.requests < limits.rpm_limit)
+                condition = GatewayLimitRecord.requests.does_not_exist() | (
+                    GatewayLimitRecord.requests < limits.rpm_limit
+                )
             if limits.tpm_limit is not None:
                 tokens = GatewayLimitRecord.tokens.does_not_exist() | (GatewayLimitRecord.tokens < limits.tpm_limit)
                 condition = tokens if condition is None else condition & tokens
                 admission.tpm.append(scope.name)
             window_end = int(now // MINUTE_S) * MINUTE_S + MINUTE_S
-            transaction.update(GatewayLimitRecord(scope.pk, admission.minute),
-                               actions=[GatewayLimitRecord.requests.add(1), GatewayLimitRecord.expires_at_epoch.set(window_end + MINUTE_S)],
-                               condition=condition)
+            transaction.update(
+                GatewayLimitRecord(scope.pk, admission.minute),
+                actions=[
+                    GatewayLimitRecord.requests.add(1),
+                    GatewayLimitRecord.expires_at_epoch.set(window_end + MINUTE_S),
+                ],
+                condition=condition,
+            )
             kinds.append(("minute", scope))
         if limits.max_budget is not None:
             if cost > limits.max_budget or limits.max_budget <= 0:
                 raise _budget_exceeded(scope, now)
             budget = GatewayLimitRecord(scope.pk, admission.budget_sks[scope.name])
-            transaction.update(budget, actions=[GatewayLimitRecord.headroom.set(
-                (GatewayLimitRecord.headroom | limits.max_budget) - cost)],
+            transaction.update(
+                budget,
+                actions=[GatewayLimitRecord.headroom.set((GatewayLimitRecord.headroom | limits.max_budget) - cost)],
                 condition=GatewayLimitRecord.headroom.does_not_exist()
-                | ((GatewayLimitRecord.headroom >= cost) & (GatewayLimitRecord.headroom > 0)))
+                | ((GatewayLimitRecord.headroom >= cost) & (GatewayLimitRecord.headroom > 0)),
+            )
             admission.reserved[scope.name] = cost
             kinds.append(("budget", scope))
 
@@ -304,15 +341,24 @@ def with_transaction(build, refuse) -> None:
                 raise
             codes = cancellation_codes(error)
             if TRANSACTION_CONFLICT in codes and ITEM_CONDITION_FAILED not in codes and attempt < CONFLICT_RETRIES:
-                time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2 ** attempt))
+                time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2**attempt))
                 continue
             refuse(error.cancellation_reasons)
             raise
 
 
-def _refuse(reasons: list[Any], kinds: list[tuple[str, Scope | None]], admission: Admission, now: float,
-            verified: verified_keys.VerifiedKey | None) -> None:
-    failed = [kinds[index] for index, reason in enumerate(reasons or []) if reason is not None and reason.code == "ConditionalCheckFailed"]
+def _refuse(
+    reasons: list[Any],
+    kinds: list[tuple[str, Scope | None]],
+    admission: Admission,
+    now: float,
+    verified: verified_keys.VerifiedKey | None,
+) -> None:
+    failed = [
+        kinds[index]
+        for index, reason in enumerate(reasons or [])
+        if reason is not None and reason.code == "ConditionalCheckFailed"
+    ]
     if not failed:
         return
     kind, scope = failed[0]
@@ -323,22 +369,33 @@ def _refuse(reasons: list[Any], kinds: list[tuple[str, Scope | None]], admission
     assert scope is not None
     subject = scope.name.replace("#", " ", 1)
     if kind == "parallel":
-        raise _NoSlot(_rate_limited(f"{subject} already has {scope.limits.max_parallel_requests} requests in flight", 1))
+        raise _NoSlot(
+            _rate_limited(f"{subject} already has {scope.limits.max_parallel_requests} requests in flight", 1)
+        )
     if kind == "minute":
         retry_after = max(1, math.ceil(int(now // MINUTE_S) * MINUTE_S + MINUTE_S - now))
-        raise _rate_limited(f"{subject} used its requests or tokens per minute (rpm {scope.limits.rpm_limit}, "
-                            f"tpm {scope.limits.tpm_limit})", retry_after)
+        raise _rate_limited(
+            f"{subject} used its requests or tokens per minute (rpm {scope.limits.rpm_limit}, "
+            f"tpm {scope.limits.tpm_limit})",
+            retry_after,
+        )
     raise _budget_exceeded(scope, now)
 
 
 def _rate_limited(message: str, retry_after: int) -> RateLimitedError:
-    return RateLimitedError(message, code="rate_limit_exceeded", headers={"Retry-After": str(retry_after)},
-                            details={"retry_after": retry_after})
+    return RateLimitedError(
+        message,
+        code="rate_limit_exceeded",
+        headers={"Retry-After": str(retry_after)},
+        details={"retry_after": retry_after},
+    )
 
 
 def _budget_exceeded(scope: Scope, now: float) -> BadRequestError:
     reset_at = scope.budget_reset_at(now)
-    message = f"Budget has been exceeded: {scope.name.replace('#', ' ', 1)} has a max_budget of {scope.limits.max_budget}"
+    message = (
+        f"Budget has been exceeded: {scope.name.replace('#', ' ', 1)} has a max_budget of {scope.limits.max_budget}"
+    )
     if reset_at is not None:
         message += f" (resets at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(reset_at))})"
     return BadRequestError(message, code="budget_exceeded")
@@ -363,14 +420,18 @@ def _reclaim_slots(scopes: list[Scope], now: float) -> bool:
         expired = {request_id: expiry for request_id, expiry in leases.as_dict().items() if float(expiry) <= now}
         if not expired:
             continue
-        logger.warning("parallel slots taken back from requests that never released them",
-                       extra={"scope": scope.name, "requests": sorted(expired)})
+        logger.warning(
+            "parallel slots taken back from requests that never released them",
+            extra={"scope": scope.name, "requests": sorted(expired)},
+        )
         condition = None
         for request_id, expiry in expired.items():  # not one renewed meanwhile
             unchanged = GatewayLimitRecord.leases[request_id] == expiry
             condition = unchanged if condition is None else condition & unchanged
         try:
-            item.update(actions=[GatewayLimitRecord.leases[request_id].remove() for request_id in expired], condition=condition)
+            item.update(
+                actions=[GatewayLimitRecord.leases[request_id].remove() for request_id in expired], condition=condition
+            )
             reclaimed = True
         except UpdateError as error:
             if not refused_by_condition(error):
@@ -385,13 +446,16 @@ def renew(admission: Admission, now: float) -> None:
     for name in admission.inflight:
         lease = GatewayLimitRecord.leases[admission.request_id]
         try:
-            GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT").update(actions=[lease.set(admission.lease_expires_at)],
-                                                                   condition=lease.exists())
+            GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT").update(
+                actions=[lease.set(admission.lease_expires_at)], condition=lease.exists()
+            )
         except UpdateError as error:
             if not refused_by_condition(error):
                 raise
-            logger.warning("a parallel slot expired before its request ended", extra={"scope": name,
-                                                                                       "request_id": admission.request_id})
+            logger.warning(
+                "a parallel slot expired before its request ended",
+                extra={"scope": name, "request_id": admission.request_id},
+            )
 
 
 def renew_due(admission: Admission, now: float) -> bool:
@@ -405,12 +469,15 @@ def release(admission: Admission) -> None:
         return
     if len(admission.inflight) == 1:  # one write, no transaction
         GatewayLimitRecord(f"LIMIT#{admission.inflight[0]}", "INFLIGHT").update(
-            actions=[GatewayLimitRecord.leases[admission.request_id].remove()])
+            actions=[GatewayLimitRecord.leases[admission.request_id].remove()]
+        )
         return
 
     def build(transaction: TransactWrite) -> None:
         for name in admission.inflight:
-            transaction.update(GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT"),
-                               actions=[GatewayLimitRecord.leases[admission.request_id].remove()])
+            transaction.update(
+                GatewayLimitRecord(f"LIMIT#{name}", "INFLIGHT"),
+                actions=[GatewayLimitRecord.leases[admission.request_id].remove()],
+            )
 
     with_transaction(build, lambda reasons: None)  # a release that still fails leaves its slots to expire

@@ -31,8 +31,11 @@ def admit(principal: Principal, body: ChatCompletionBody, model: str) -> Admissi
     return limits.admit(principal, model, spend.cost(model, prompt_tokens, body.max_tokens or 0))
 
 
-def completed(admission: Admission, complete: Callable[[], dict[str, Any]],
-              defer: Callable[[Callable[[], None]], Any] | None = None) -> dict[str, Any]:
+def completed(
+    admission: Admission,
+    complete: Callable[[], dict[str, Any]],
+    defer: Callable[[Callable[[], None]], Any] | None = None,
+) -> dict[str, Any]:
     """Run a buffered completion and account for it (a failed one frees its reservation). `defer` (the
     response's background tasks) runs the accounting once the response is sent."""
     try:
@@ -45,7 +48,9 @@ def completed(admission: Admission, complete: Callable[[], dict[str, Any]],
     return completion
 
 
-def metered_completion(caller: Principal | None, body: ChatCompletionBody, complete: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def metered_completion(
+    caller: Principal | None, body: ChatCompletionBody, complete: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
     """A model call made in-process on behalf of `caller` (a chain's step): admitted under the caller's key,
     user and model limits and accounted like a direct call. Without a caller (a system run) it is not metered."""
     if caller is None:
@@ -53,8 +58,9 @@ def metered_completion(caller: Principal | None, body: ChatCompletionBody, compl
     return completed(admit(caller, body, body.model or default_task_model()), complete)
 
 
-def metered_stream(caller: Principal | None, body: ChatCompletionBody,
-                   start: Callable[[Callable[[Any], None]], Iterator[str]]) -> Iterator[str]:
+def metered_stream(
+    caller: Principal | None, body: ChatCompletionBody, start: Callable[[Callable[[Any], None]], Iterator[str]]
+) -> Iterator[str]:
     """A streamed model call made in-process on behalf of `caller` (a chain's final step), metered as
     `metered_completion` is."""
     if caller is None:

@@ -40,7 +40,9 @@ def get_config(provider_type: str) -> ProviderRecord:
 
 
 def list_configs(limit: int, cursor: str | None) -> list[ProviderRecord]:
-    return registry_store.list_page(ProviderRecord.by_creation, ProviderRecord.gsi1sk, PROVIDERS_INDEX_KEY, limit, cursor)
+    return registry_store.list_page(
+        ProviderRecord.by_creation, ProviderRecord.gsi1sk, PROVIDERS_INDEX_KEY, limit, cursor
+    )
 
 
 def configure(provider_type: str, api_key: str, *, upsert: bool) -> ProviderRecord:
@@ -62,9 +64,14 @@ def configure(provider_type: str, api_key: str, *, upsert: bool) -> ProviderReco
         secrets.create_secret(Name=name, SecretString=api_key, Description=f"aiplane {provider_type} provider API key")
     stamp = now_iso()
     record = ProviderRecord(
-        REGISTRY_PARTITION, f"PROVIDER#{provider_type}", gsi1sk=existing.created_at if existing else stamp,
-        type=provider_type, secret_name=name, key_suffix=api_key[-VISIBLE_KEY_CHARACTERS:],
-        created_at=existing.created_at if existing else stamp, updated_at=stamp,
+        REGISTRY_PARTITION,
+        f"PROVIDER#{provider_type}",
+        gsi1sk=existing.created_at if existing else stamp,
+        type=provider_type,
+        secret_name=name,
+        key_suffix=api_key[-VISIBLE_KEY_CHARACTERS:],
+        created_at=existing.created_at if existing else stamp,
+        updated_at=stamp,
     )
     record.save()
     registry.invalidate()

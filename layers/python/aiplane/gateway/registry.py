@@ -91,8 +91,16 @@ def create_backend(body: BackendBody, principal: Principal) -> BackendRecord:
     stamp = now_iso()
     backend_id = (body.id or "").strip() or str(uuid.uuid4())
     record = BackendRecord(
-        REGISTRY_PARTITION, f"BACKEND#{backend_id}", gsi1sk=stamp, id=backend_id, name=body.name,
-        base_url=body.base_url, type=body.type, weight=body.weight, created_at=stamp, updated_at=stamp,
+        REGISTRY_PARTITION,
+        f"BACKEND#{backend_id}",
+        gsi1sk=stamp,
+        id=backend_id,
+        name=body.name,
+        base_url=body.base_url,
+        type=body.type,
+        weight=body.weight,
+        created_at=stamp,
+        updated_at=stamp,
         provider_key_granted_by=_provider_key_grantor(principal, body),
     )
     try:
@@ -113,9 +121,14 @@ def update_backend(backend_id: str, body: BackendBody, principal: Principal) -> 
     try:
         record.update(
             actions=[
-                BackendRecord.name.set(body.name), BackendRecord.base_url.set(body.base_url),
-                BackendRecord.type.set(body.type), BackendRecord.weight.set(body.weight), BackendRecord.updated_at.set(now_iso()),
-                BackendRecord.provider_key_granted_by.set(grantor) if grantor else BackendRecord.provider_key_granted_by.remove(),
+                BackendRecord.name.set(body.name),
+                BackendRecord.base_url.set(body.base_url),
+                BackendRecord.type.set(body.type),
+                BackendRecord.weight.set(body.weight),
+                BackendRecord.updated_at.set(now_iso()),
+                BackendRecord.provider_key_granted_by.set(grantor)
+                if grantor
+                else BackendRecord.provider_key_granted_by.remove(),
             ],
             condition=BackendRecord.pk.exists(),
         )
@@ -141,10 +154,17 @@ def delete_backend(backend_id: str) -> None:
     invalidate()
 
 
-def write_backend_state(backend_id: str, *, error: str | None, models: list[str], pulled_models: list[dict[str, Any]]) -> None:
+def write_backend_state(
+    backend_id: str, *, error: str | None, models: list[str], pulled_models: list[dict[str, Any]]
+) -> None:
     BackendStateRecord(
-        REGISTRY_PARTITION, f"STATE#{backend_id}", backend_id=backend_id, error=error or None,
-        models=models, pulled_models=pulled_models, synced_at=now_iso(),
+        REGISTRY_PARTITION,
+        f"STATE#{backend_id}",
+        backend_id=backend_id,
+        error=error or None,
+        models=models,
+        pulled_models=pulled_models,
+        synced_at=now_iso(),
     ).save()
     invalidate()
 
@@ -153,9 +173,17 @@ def create_group(body: GroupBody) -> GroupRecord:
     stamp = now_iso()
     group_id = (body.id or "").strip() or str(uuid.uuid4())
     record = GroupRecord(
-        REGISTRY_PARTITION, f"GROUP#{group_id}", gsi1sk=stamp, gsi2pk=group_purpose_key(body.purpose_type),
-        gsi2sk=stamp, id=group_id, name=body.name, purpose_type=body.purpose_type, routing_strategy=body.routing_strategy,
-        created_at=stamp, updated_at=stamp,
+        REGISTRY_PARTITION,
+        f"GROUP#{group_id}",
+        gsi1sk=stamp,
+        gsi2pk=group_purpose_key(body.purpose_type),
+        gsi2sk=stamp,
+        id=group_id,
+        name=body.name,
+        purpose_type=body.purpose_type,
+        routing_strategy=body.routing_strategy,
+        created_at=stamp,
+        updated_at=stamp,
     )
     claim = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{body.name}", owner_id=group_id)
     create_with_name_claim(record, claim, f"a group named {body.name!r} or with id {group_id} already exists")
@@ -172,8 +200,10 @@ def update_group(group_id: str, body: GroupBody) -> GroupRecord:
             transaction.update(
                 record,
                 actions=[
-                    GroupRecord.name.set(body.name), GroupRecord.purpose_type.set(body.purpose_type),
-                    GroupRecord.gsi2pk.set(group_purpose_key(body.purpose_type)), GroupRecord.updated_at.set(stamp),
+                    GroupRecord.name.set(body.name),
+                    GroupRecord.purpose_type.set(body.purpose_type),
+                    GroupRecord.gsi2pk.set(group_purpose_key(body.purpose_type)),
+                    GroupRecord.updated_at.set(stamp),
                     GroupRecord.routing_strategy.set(body.routing_strategy),
                 ],
                 condition=GroupRecord.name == record.name,
@@ -248,10 +278,20 @@ def create_model(body: ModelBody) -> ModelRecord:
     stamp = now_iso()
     model_id = (body.id or "").strip() or str(uuid.uuid4())
     record = ModelRecord(
-        REGISTRY_PARTITION, f"MODEL#{model_id}", gsi1sk=stamp, id=model_id, model=body.model.strip(),
-        can_chat=body.can_chat, can_embed=body.can_embed, can_prompt=body.can_prompt, can_stream=body.can_stream,
-        context_length=body.context_length, fallbacks=body.fallbacks, context_window_fallbacks=body.context_window_fallbacks,
-        created_at=stamp, updated_at=stamp,
+        REGISTRY_PARTITION,
+        f"MODEL#{model_id}",
+        gsi1sk=stamp,
+        id=model_id,
+        model=body.model.strip(),
+        can_chat=body.can_chat,
+        can_embed=body.can_embed,
+        can_prompt=body.can_prompt,
+        can_stream=body.can_stream,
+        context_length=body.context_length,
+        fallbacks=body.fallbacks,
+        context_window_fallbacks=body.context_window_fallbacks,
+        created_at=stamp,
+        updated_at=stamp,
     )
     claim = NameClaimRecord(REGISTRY_PARTITION, f"MODELNAME#{record.model}", owner_id=model_id)
     create_with_name_claim(record, claim, f"model {record.model!r} (id {model_id}) is already declared")
@@ -262,13 +302,18 @@ def create_model(body: ModelBody) -> ModelRecord:
 def update_model(model_id: str, body: ModelUpdateBody) -> ModelRecord:
     record = get_model(model_id)
     if body.model is not None and body.model.strip() != record.model:
-        raise ForbiddenError("a model's name cannot change; declare a new model instead", code="immutable_model", param="model")
+        raise ForbiddenError(
+            "a model's name cannot change; declare a new model instead", code="immutable_model", param="model"
+        )
     actions: list[Action] = [ModelRecord.updated_at.set(now_iso())]
     changes: tuple[tuple[Any, Any], ...] = (
-        (ModelRecord.can_chat, body.can_chat), (ModelRecord.can_embed, body.can_embed),
-        (ModelRecord.can_prompt, body.can_prompt), (ModelRecord.can_stream, body.can_stream),
+        (ModelRecord.can_chat, body.can_chat),
+        (ModelRecord.can_embed, body.can_embed),
+        (ModelRecord.can_prompt, body.can_prompt),
+        (ModelRecord.can_stream, body.can_stream),
         (ModelRecord.context_length, body.context_length),
-        (ModelRecord.fallbacks, body.fallbacks), (ModelRecord.context_window_fallbacks, body.context_window_fallbacks),
+        (ModelRecord.fallbacks, body.fallbacks),
+        (ModelRecord.context_window_fallbacks, body.context_window_fallbacks),
     )
     for attribute, value in changes:
         if value is not None:
@@ -292,4 +337,3 @@ def delete_model(record: ModelRecord) -> None:
         batch.delete(NameClaimRecord(REGISTRY_PARTITION, f"MODELNAME#{record.model}"))
         batch.delete(record)
     invalidate()
-

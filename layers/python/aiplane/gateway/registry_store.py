@@ -65,8 +65,13 @@ class Registry:
 
 
 _RECORD_OF_PREFIX = {
-    "BACKEND#": BackendRecord, "STATE#": BackendStateRecord, "GROUP#": GroupRecord,
-    "MODEL#": ModelRecord, "MEMBER#": MembershipRecord, "PROVIDER#": ProviderRecord, "COOLDOWN#": CooldownRecord,
+    "BACKEND#": BackendRecord,
+    "STATE#": BackendStateRecord,
+    "GROUP#": GroupRecord,
+    "MODEL#": ModelRecord,
+    "MEMBER#": MembershipRecord,
+    "PROVIDER#": ProviderRecord,
+    "COOLDOWN#": CooldownRecord,
 }
 
 
@@ -166,7 +171,11 @@ def list_groups_by_purpose(purpose: str, limit: int, cursor: str | None) -> list
 
 def membership(group_id: str, kind: str, member_id: str) -> MembershipRecord:
     return MembershipRecord(
-        REGISTRY_PARTITION, f"MEMBER#{group_id}#{kind}#{member_id}", group_id=group_id, member_kind=kind, member_id=member_id,
+        REGISTRY_PARTITION,
+        f"MEMBER#{group_id}#{kind}#{member_id}",
+        group_id=group_id,
+        member_kind=kind,
+        member_id=member_id,
     )
 
 
@@ -201,4 +210,3 @@ def create_with_name_claim(record: Any, claim: NameClaimRecord, conflict_message
             transaction.save(claim, condition=NameClaimRecord.pk.does_not_exist())
     except TransactWriteError:
         raise ConflictError(conflict_message) from None
-

@@ -49,7 +49,11 @@ LATENCY_EWMA_ALPHA = 0.3  # weight of the newest time-to-first-token sample
 COOLDOWN_TTL_SLACK_S = 300  # the item outlives its cooldown a while: DynamoDB's TTL deletes late anyway
 
 SIMPLE_SHUFFLE, LEAST_BUSY, LATENCY_BASED, USAGE_BASED = (
-    "simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing")
+    "simple-shuffle",
+    "least-busy",
+    "latency-based-routing",
+    "usage-based-routing",
+)
 
 CHAT, PROMPT, EMBED, STREAM = "canChat", "canPrompt", "canEmbed", "canStream"
 _CAPABILITY_ATTRIBUTE = {CHAT: "can_chat", PROMPT: "can_prompt", EMBED: "can_embed", STREAM: "can_stream"}
@@ -95,7 +99,9 @@ def done(backend_id: str) -> None:
 def observe_first_token(backend_id: str, seconds: float) -> None:
     with _load.lock:
         previous = _load.latency_s.get(backend_id)
-        _load.latency_s[backend_id] = seconds if previous is None else LATENCY_EWMA_ALPHA * seconds + (1 - LATENCY_EWMA_ALPHA) * previous
+        _load.latency_s[backend_id] = (
+            seconds if previous is None else LATENCY_EWMA_ALPHA * seconds + (1 - LATENCY_EWMA_ALPHA) * previous
+        )
 
 
 def observe_tokens(backend_id: str, tokens: int) -> None:
@@ -126,8 +132,12 @@ def record_failure(backend_id: str, reason: str, *, cool_now: bool = False) -> b
     if not cool_now:
         counter = FailureCountRecord(FAILURES_PARTITION, f"{backend_id}#{window}")
         try:
-            counter.update(actions=[FailureCountRecord.fails.add(1),
-                                    FailureCountRecord.expires_at_epoch.set(int((window + 2) * window_s))])
+            counter.update(
+                actions=[
+                    FailureCountRecord.fails.add(1),
+                    FailureCountRecord.expires_at_epoch.set(int((window + 2) * window_s)),
+                ]
+            )
             fails = int(counter.fails)
         except PynamoDBException as error:  # counting must not turn a failover into an error
             logger.warning("backend failure not counted", extra={"backend": backend_id, "error": str(error)})
@@ -143,8 +153,14 @@ def cool_down(backend_id: str, reason: str = "") -> None:
         _load.cooldowns[backend_id] = time.monotonic() + cooldown_s
     until = time.time() + cooldown_s
     try:
-        CooldownRecord(REGISTRY_PARTITION, f"COOLDOWN#{backend_id}", backend_id=backend_id, until=until,
-                       reason=reason[:300] or None, expires_at_epoch=int(until + COOLDOWN_TTL_SLACK_S)).save()
+        CooldownRecord(
+            REGISTRY_PARTITION,
+            f"COOLDOWN#{backend_id}",
+            backend_id=backend_id,
+            until=until,
+            reason=reason[:300] or None,
+            expires_at_epoch=int(until + COOLDOWN_TTL_SLACK_S),
+        ).save()
     except PynamoDBException as error:
         logger.warning("cooldown not shared", extra={"backend": backend_id, "error": str(error)})
     logger.info("backend cooling down", extra={"backend": backend_id, "seconds": cooldown_s, "reason": reason})
@@ -180,7 +196,12 @@ def estimate_tokens(text: str) -> int:
 
 
 def targets_for(
-    model_name: str, capability: str, *, input_text: str = "", provider: str = "", registry: Registry | None = None,
+    model_name: str,
+    capability: str,
+    *,
+    input_text: str = "",
+    provider: str = "",
+    registry: Registry | None = None,
 ) -> list[Target]:
     """Eligible backends, in the order to try them; raises a 4xx/503 domain error when there are none."""
     registry = registry or cached_registry()
@@ -190,14 +211,17 @@ def targets_for(
         raise NotFoundError(f"model {model_name!r} is not declared", code="model_not_found", param="model")
     capable = [m for m in declared if getattr(m, _CAPABILITY_ATTRIBUTE[capability])]
     if not capable:
-        raise ValidationError(f"model {model_name!r} does not have the capability {capability}", code="capability_mismatch", param="model")
+        raise ValidationError(
+            f"model {model_name!r} does not have the capability {capability}", code="capability_mismatch", param="model"
+        )
     if input_text:
         tokens = estimate_tokens(input_text)
         fitting = [m for m in capable if not m.context_length or m.context_length >= tokens]
         if not fitting:
             raise ValidationError(
                 f"the input (about {tokens} tokens) exceeds the context length of model {model_name!r}",
-                code="context_length_exceeded", param="messages",
+                code="context_length_exceeded",
+                param="messages",
             )
         capable = fitting
 
@@ -206,18 +230,25 @@ def targets_for(
     strategy = _strategy(registry, capable)
     for model in capable:
         groups = registry.groups_of(MODEL, model.id)
-        backend_ids = sorted({m.member_id for m in registry.memberships if m.member_kind == BACKEND and m.group_id in groups})
+        backend_ids = sorted(
+            {m.member_id for m in registry.memberships if m.member_kind == BACKEND and m.group_id in groups}
+        )
         for backend_id in backend_ids:
             backend = registry.backends.get(backend_id)
             if backend is None or backend_id in seen or not _serves(registry, backend, model, provider):
                 continue
             seen.add(backend_id)
-            api_key = providers.api_key_for(backend, registry.providers.get(backend.type)) if backend.type in PROVIDER_TYPES else None
+            api_key = (
+                providers.api_key_for(backend, registry.providers.get(backend.type))
+                if backend.type in PROVIDER_TYPES
+                else None
+            )
             targets.append(Target(backend, model, client_for(backend.type, backend.base_url, api_key)))
     if not targets:
         raise UnavailableError(
             f"no backend is available for model {model_name!r}: none shares a pool/group with it, or all are in error",
-            code="no_backend_available", param="model",
+            code="no_backend_available",
+            param="model",
         )
     return ordered(targets, strategy, registry)
 
@@ -225,7 +256,9 @@ def targets_for(
 def declared_model(name: str, registry: Registry | None = None) -> ModelRecord:
     """GET /v1/models/{model}: the declared model of that exact name, else the oldest whose name routes to it."""
     models: list[ModelRecord] = sorted((registry or cached_registry()).models.values(), key=lambda m: m.created_at)
-    match = next((m for m in models if m.model == name), None) or next((m for m in models if normalise(m.model) == normalise(name)), None)
+    match = next((m for m in models if m.model == name), None) or next(
+        (m for m in models if normalise(m.model) == normalise(name)), None
+    )
     if match is None:
         raise NotFoundError(f"model {name!r} is not declared", code="model_not_found", param="model")
     return match
@@ -246,14 +279,17 @@ def fallbacks_of(model_name: str, *, context_window: bool = False, registry: Reg
 
 def _strategy(registry: Registry, models: list[ModelRecord]) -> str:
     """The strategy of the oldest pool/group holding one of the models."""
-    groups = sorted((registry.groups[g] for m in models for g in registry.groups_of(MODEL, m.id) if g in registry.groups),
-                    key=lambda group: group.created_at)
+    groups = sorted(
+        (registry.groups[g] for m in models for g in registry.groups_of(MODEL, m.id) if g in registry.groups),
+        key=lambda group: group.created_at,
+    )
     return strategy_of(groups[0]) if groups else SIMPLE_SHUFFLE
 
 
 def ordered(targets: list[Target], strategy: str, registry: Registry) -> list[Target]:
     """Targets in the order to try them: by the strategy, ties broken at random, cooling ones last."""
     with _load.lock:
+
         def load_of(backend: BackendRecord) -> float:
             if strategy == LEAST_BUSY:
                 return _load.in_flight.get(backend.id, 0)

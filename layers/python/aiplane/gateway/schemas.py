@@ -88,7 +88,9 @@ class ModelBody(_Body):
     # Model names tried, in order, when every backend of this one failed (LiteLLM's `fallbacks`), and
     # when the prompt does not fit this model's context (its `context_window_fallbacks`).
     fallbacks: list[ModelName] = Field(default_factory=list, max_length=MAX_FALLBACKS)
-    context_window_fallbacks: list[ModelName] = Field(default_factory=list, alias="contextWindowFallbacks", max_length=MAX_FALLBACKS)
+    context_window_fallbacks: list[ModelName] = Field(
+        default_factory=list, alias="contextWindowFallbacks", max_length=MAX_FALLBACKS
+    )
 
 
 class ModelUpdateBody(_Body):
@@ -101,7 +103,9 @@ class ModelUpdateBody(_Body):
     can_stream: bool | None = Field(default=None, alias="canStream")
     context_length: int | None = Field(default=None, alias="contextLength", ge=0)
     fallbacks: list[ModelName] | None = Field(default=None, max_length=MAX_FALLBACKS)
-    context_window_fallbacks: list[ModelName] | None = Field(default=None, alias="contextWindowFallbacks", max_length=MAX_FALLBACKS)
+    context_window_fallbacks: list[ModelName] | None = Field(
+        default=None, alias="contextWindowFallbacks", max_length=MAX_FALLBACKS
+    )
 
 
 class ProviderConfigureBody(_Body):
@@ -139,7 +143,11 @@ class ChatCompletionBody(_Body):
     def options(self) -> dict[str, Any]:
         """The OpenAI parameters the request set, as a backend receives them (unset ones are left out)."""
         fields = self.model_dump(include=set(OPENAI_CHAT_OPTIONS), exclude_none=True)
-        extra = {key: value for key, value in (self.model_extra or {}).items() if key in OPENAI_CHAT_OPTIONS and value is not None}
+        extra = {
+            key: value
+            for key, value in (self.model_extra or {}).items()
+            if key in OPENAI_CHAT_OPTIONS and value is not None
+        }
         return {**extra, **fields}
 
     def include_usage(self) -> bool:
@@ -149,9 +157,25 @@ class ChatCompletionBody(_Body):
 # What an OpenAI-compatible backend is sent besides model, messages and stream: 003's OpenAIChatRequest
 # plus the OpenAI parameters its clients commonly set. Anything else in a body is not forwarded.
 OPENAI_CHAT_OPTIONS = (
-    "temperature", "max_tokens", "top_p", "stop", "n", "frequency_penalty", "presence_penalty", "seed", "user",
-    "tools", "tool_choice", "response_format", "logprobs", "top_logprobs", "stream_options", "logit_bias",
-    "parallel_tool_calls", "max_completion_tokens", "reasoning_effort",
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "stop",
+    "n",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "user",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "logprobs",
+    "top_logprobs",
+    "stream_options",
+    "logit_bias",
+    "parallel_tool_calls",
+    "max_completion_tokens",
+    "reasoning_effort",
 )
 
 

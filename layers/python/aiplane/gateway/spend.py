@@ -45,8 +45,12 @@ class Usage:
 
 @cache
 def _prices(raw: str) -> dict[str, Price]:
-    return {model: Price(Decimal(str(price.get("input_cost_per_token", 0))), Decimal(str(price.get("output_cost_per_token", 0))))
-            for model, price in json.loads(raw).items()}
+    return {
+        model: Price(
+            Decimal(str(price.get("input_cost_per_token", 0))), Decimal(str(price.get("output_cost_per_token", 0)))
+        )
+        for model, price in json.loads(raw).items()
+    }
 
 
 def price_of(model: str) -> Price | None:
@@ -76,13 +80,22 @@ def spend_message(admission: Admission, usage: Usage | None, *, succeeded: bool,
     """The spend-log queue's message: everything the worker needs to settle the request, alone."""
     usage = usage or Usage(0, 0)
     return {
-        "request_id": admission.request_id, "user_id": admission.user_id, "model": admission.model,
-        "key_id": admission.key_id, "key_hash": admission.key_hash,
-        "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+        "request_id": admission.request_id,
+        "user_id": admission.user_id,
+        "model": admission.model,
+        "key_id": admission.key_id,
+        "key_hash": admission.key_hash,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
         "spend": cost(admission.model, usage.prompt_tokens, usage.completion_tokens),
-        "unpriced": price_of(admission.model) is None, "status": "success" if succeeded else "failure",
-        "started_at": admission.started_at, "ended_at": ended_at, "minute": admission.minute,
-        "budgets": admission.budget_sks, "reserved": admission.reserved, "tpm": admission.tpm,
+        "unpriced": price_of(admission.model) is None,
+        "status": "success" if succeeded else "failure",
+        "started_at": admission.started_at,
+        "ended_at": ended_at,
+        "minute": admission.minute,
+        "budgets": admission.budget_sks,
+        "reserved": admission.reserved,
+        "tpm": admission.tpm,
     }
 
 
@@ -92,24 +105,40 @@ def settle(message: dict[str, Any]) -> bool:
     spent, tokens = message["spend"], message["prompt_tokens"] + message["completion_tokens"]
     started, ended = (datetime.fromtimestamp(message[name], UTC) for name in ("started_at", "ended_at"))
     log = SpendLogRecord(
-        f"SPENDLOG#{message['request_id']}", "META", gsi1pk=f"SPENDLOG#USER#{message['user_id']}",
-        gsi1sk=f"{rfc3339(started)}#{message['request_id']}", gsi2sk=f"{rfc3339(started)}#{message['request_id']}",
-        request_id=message["request_id"], key_id=message.get("key_id"), key_hash=message.get("key_hash"),
-        user_id=message["user_id"], model=message["model"], prompt_tokens=message["prompt_tokens"],
-        completion_tokens=message["completion_tokens"], spend=spent, unpriced=message["unpriced"], status=message["status"],
-        started_at=started, ended_at=ended,
+        f"SPENDLOG#{message['request_id']}",
+        "META",
+        gsi1pk=f"SPENDLOG#USER#{message['user_id']}",
+        gsi1sk=f"{rfc3339(started)}#{message['request_id']}",
+        gsi2sk=f"{rfc3339(started)}#{message['request_id']}",
+        request_id=message["request_id"],
+        key_id=message.get("key_id"),
+        key_hash=message.get("key_hash"),
+        user_id=message["user_id"],
+        model=message["model"],
+        prompt_tokens=message["prompt_tokens"],
+        completion_tokens=message["completion_tokens"],
+        spend=spent,
+        unpriced=message["unpriced"],
+        status=message["status"],
+        started_at=started,
+        ended_at=ended,
     )
 
     def build(transaction: Any) -> None:
         transaction.save(log, condition=SpendLogRecord.pk.does_not_exist())
         for scope, budget_sk in message["budgets"].items():
-            actions = [GatewayLimitRecord.spend.add(spent), GatewayLimitRecord.tokens.add(tokens),
-                       GatewayLimitRecord.requests.add(1)]
+            actions = [
+                GatewayLimitRecord.spend.add(spent),
+                GatewayLimitRecord.tokens.add(tokens),
+                GatewayLimitRecord.requests.add(1),
+            ]
             if scope in message["reserved"]:
                 actions.append(GatewayLimitRecord.headroom.add(round(message["reserved"][scope] - spent, COST_DIGITS)))
             transaction.update(GatewayLimitRecord(f"LIMIT#{scope}", budget_sk), actions=actions)
         for scope in message["tpm"]:
-            transaction.update(GatewayLimitRecord(f"LIMIT#{scope}", message["minute"]), actions=[GatewayLimitRecord.tokens.add(tokens)])
+            transaction.update(
+                GatewayLimitRecord(f"LIMIT#{scope}", message["minute"]), actions=[GatewayLimitRecord.tokens.add(tokens)]
+            )
 
     def already_settled(reasons: list[Any]) -> None:
         if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
@@ -144,14 +173,22 @@ def adjust_headroom(scope: str, budget_sk: str, delta: float) -> None:
 
     try:
         GatewayLimitRecord(f"LIMIT#{scope}", budget_sk).update(
-            actions=[GatewayLimitRecord.headroom.add(delta)], condition=GatewayLimitRecord.headroom.exists())
+            actions=[GatewayLimitRecord.headroom.add(delta)], condition=GatewayLimitRecord.headroom.exists()
+        )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
 
 
-def spend_logs(*, user_id: str | None, key_hash: str | None = None, request_id: str | None = None,
-               start_date: str | None = None, end_date: str | None = None, limit: str | None = None) -> list[dict[str, Any]]:
+def spend_logs(
+    *,
+    user_id: str | None,
+    key_hash: str | None = None,
+    request_id: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    limit: str | None = None,
+) -> list[dict[str, Any]]:
     """Spend logs, newest first: one user's (a GSI query) or everyone's (user_id None, admins only)."""
     if request_id:
         try:
@@ -171,18 +208,35 @@ def spend_logs(*, user_id: str | None, key_hash: str | None = None, request_id: 
         elif end:
             condition = sort_key <= end
         filter_condition = SpendLogRecord.key_hash == key_hash if key_hash else None
-        index, partition = (SpendLogRecord.by_user, f"SPENDLOG#USER#{user_id}") if user_id else (SpendLogRecord.by_time, "SPENDLOG")
-        records = list(index.query(partition, condition, filter_condition=filter_condition, scan_index_forward=False,
-                                   limit=parse_limit(limit)))
+        index, partition = (
+            (SpendLogRecord.by_user, f"SPENDLOG#USER#{user_id}") if user_id else (SpendLogRecord.by_time, "SPENDLOG")
+        )
+        records = list(
+            index.query(
+                partition,
+                condition,
+                filter_condition=filter_condition,
+                scan_index_forward=False,
+                limit=parse_limit(limit),
+            )
+        )
     return [log_view(record) for record in records]
 
 
 def log_view(record: SpendLogRecord) -> dict[str, Any]:
     """LiteLLM's spend-log shape (`api_key` is the key's hash, as LiteLLM stores it)."""
     return {
-        "request_id": record.request_id, "call_type": "chat_completion", "api_key": record.key_hash or "",
-        "spend": float(record.spend), "total_tokens": int(record.prompt_tokens + record.completion_tokens),
-        "prompt_tokens": int(record.prompt_tokens), "completion_tokens": int(record.completion_tokens),
-        "startTime": rfc3339(record.started_at), "endTime": rfc3339(record.ended_at), "model": record.model,
-        "user": record.user_id, "status": record.status, "unpriced": record.unpriced,
+        "request_id": record.request_id,
+        "call_type": "chat_completion",
+        "api_key": record.key_hash or "",
+        "spend": float(record.spend),
+        "total_tokens": int(record.prompt_tokens + record.completion_tokens),
+        "prompt_tokens": int(record.prompt_tokens),
+        "completion_tokens": int(record.completion_tokens),
+        "startTime": rfc3339(record.started_at),
+        "endTime": rfc3339(record.ended_at),
+        "model": record.model,
+        "user": record.user_id,
+        "status": record.status,
+        "unpriced": record.unpriced,
     }

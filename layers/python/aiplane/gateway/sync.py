@@ -67,15 +67,24 @@ def _with_tag(name: str) -> str:
 def _pull_status(model: ModelRecord, listed: dict[str, Any]) -> dict[str, Any]:
     details = listed.get("details") or {}
     return {
-        "name": listed.get("name") or model.model, "model": model.model, "modifiedAt": listed.get("modified_at") or "",
-        "size": int(listed.get("size") or 0), "digest": listed.get("digest") or "",
+        "name": listed.get("name") or model.model,
+        "model": model.model,
+        "modifiedAt": listed.get("modified_at") or "",
+        "size": int(listed.get("size") or 0),
+        "digest": listed.get("digest") or "",
         "details": {
-            "parentModel": details.get("parent_model", ""), "format": details.get("format", ""),
-            "family": details.get("family", ""), "families": details.get("families") or [],
-            "parameterSize": details.get("parameter_size", ""), "quantizationLevel": details.get("quantization_level", ""),
+            "parentModel": details.get("parent_model", ""),
+            "format": details.get("format", ""),
+            "family": details.get("family", ""),
+            "families": details.get("families") or [],
+            "parameterSize": details.get("parameter_size", ""),
+            "quantizationLevel": details.get("quantization_level", ""),
         },
-        "canChat": model.can_chat, "canEmbed": model.can_embed, "canPrompt": model.can_prompt,
-        "canStream": model.can_stream, "contextLength": int(model.context_length or 0),
+        "canChat": model.can_chat,
+        "canEmbed": model.can_embed,
+        "canPrompt": model.can_prompt,
+        "canStream": model.can_stream,
+        "contextLength": int(model.context_length or 0),
     }
 
 
@@ -91,7 +100,9 @@ def _sync_ollama(backend: BackendRecord, declared: list[ModelRecord]) -> tuple[l
             try:
                 client.delete(name)
             except BackendFailure as failure:  # one stuck model must not fail the whole reconcile
-                logger.warning("undeclared model not removed", extra={"backend": backend.id, "model": name, "error": str(failure)})
+                logger.warning(
+                    "undeclared model not removed", extra={"backend": backend.id, "model": name, "error": str(failure)}
+                )
                 continue
             logger.info("undeclared model removed", extra={"backend": backend.id, "model": name})
     pulled = [_pull_status(model, present[name]) for name, model in wanted.items() if name in present]
@@ -108,15 +119,25 @@ def _sync_vllm(backend: BackendRecord, declared: list[ModelRecord]) -> tuple[lis
             retryable=False,
         )
     models = [by_name[normalise(name)] for name in served]
-    return [model.model for model in models], [_pull_status(model, {"name": name}) for model, name in zip(models, served)]
+    return [model.model for model in models], [
+        _pull_status(model, {"name": name}) for model, name in zip(models, served)
+    ]
 
 
-def _sync_provider(backend: BackendRecord, declared: list[ModelRecord], registry: Registry) -> tuple[list[str], list[dict[str, Any]]]:
+def _sync_provider(
+    backend: BackendRecord, declared: list[ModelRecord], registry: Registry
+) -> tuple[list[str], list[dict[str, Any]]]:
     config = registry.providers.get(backend.type)
     if config is None:
-        raise BackendFailure(f"provider {backend.type} is not configured (POST /providers/{backend.type}/configure)", retryable=False)
+        raise BackendFailure(
+            f"provider {backend.type} is not configured (POST /providers/{backend.type}/configure)", retryable=False
+        )
     key = providers.api_key_for(backend, config)
-    client = OpenAICompatibleClient(backend.base_url, key) if backend.type == "openai" else GeminiClient(backend.base_url, key)
+    client = (
+        OpenAICompatibleClient(backend.base_url, key)
+        if backend.type == "openai"
+        else GeminiClient(backend.base_url, key)
+    )
     offered = {normalise(item.get("id", "")): item for item in client.list_models()}
     served = [model for model in declared if normalise(model.model) in offered]
     return [model.model for model in served], [_pull_status(model, {"name": model.model}) for model in served]

@@ -25,8 +25,13 @@ TASK_TYPE = "model_download"  # what GET /queue calls a download job
 
 def backend_view(record: BackendRecord) -> dict[str, Any]:
     return {
-        "id": record.id, "name": record.name, "baseUrl": record.base_url, "type": record.type, "weight": weight_of(record),
-        "createdAt": record.created_at, "updatedAt": record.updated_at,
+        "id": record.id,
+        "name": record.name,
+        "baseUrl": record.base_url,
+        "type": record.type,
+        "weight": weight_of(record),
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
     }
 
 
@@ -46,24 +51,39 @@ def backend_summary(record: BackendRecord, state: BackendStateRecord | None) -> 
 def runtime_state(record: BackendRecord, state: BackendStateRecord | None) -> dict[str, Any]:
     summary = backend_summary(record, state)
     return {
-        "id": record.id, "name": record.name, "backend": backend_view(record),
-        "models": summary["models"], "pulledModels": summary["pulledModels"], "error": summary["error"],
+        "id": record.id,
+        "name": record.name,
+        "backend": backend_view(record),
+        "models": summary["models"],
+        "pulledModels": summary["pulledModels"],
+        "error": summary["error"],
     }
 
 
 def group_view(record: GroupRecord) -> dict[str, Any]:
     return {
-        "id": record.id, "name": record.name, "purposeType": record.purpose_type, "routingStrategy": strategy_of(record),
-        "createdAt": record.created_at, "updatedAt": record.updated_at,
+        "id": record.id,
+        "name": record.name,
+        "purposeType": record.purpose_type,
+        "routingStrategy": strategy_of(record),
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
     }
 
 
 def model_view(record: ModelRecord) -> dict[str, Any]:
     return {
-        "id": record.id, "model": record.model, "canChat": record.can_chat, "canEmbed": record.can_embed,
-        "canPrompt": record.can_prompt, "canStream": record.can_stream, "contextLength": int(record.context_length or 0),
-        "fallbacks": list(record.fallbacks or []), "contextWindowFallbacks": list(record.context_window_fallbacks or []),
-        "createdAt": record.created_at, "updatedAt": record.updated_at,
+        "id": record.id,
+        "model": record.model,
+        "canChat": record.can_chat,
+        "canEmbed": record.can_embed,
+        "canPrompt": record.can_prompt,
+        "canStream": record.can_stream,
+        "contextLength": int(record.context_length or 0),
+        "fallbacks": list(record.fallbacks or []),
+        "contextWindowFallbacks": list(record.context_window_fallbacks or []),
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
     }
 
 
@@ -82,6 +102,10 @@ def masked_view(record: ProviderRecord) -> dict[str, Any]:
 
 def job_view(job: DownloadJobRecord) -> dict[str, Any]:
     return {
-        "id": job.id, "taskType": TASK_TYPE, "modelJob": {"url": job.url, "model": job.model},
-        "scheduledFor": int(job.scheduled_for), "validUntil": int(job.valid_until), "createdAt": job.created_at,
+        "id": job.id,
+        "taskType": TASK_TYPE,
+        "modelJob": {"url": job.url, "model": job.model},
+        "scheduledFor": int(job.scheduled_for),
+        "validUntil": int(job.valid_until),
+        "createdAt": job.created_at,
     }

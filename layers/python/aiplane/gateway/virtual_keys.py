@@ -72,8 +72,9 @@ def generate(principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
     if principal.is_admin:
         issued = issue_api_key(owner_id, name, expires_at=expires_at, attributes=attributes)
     else:
-        issued = create_owned_key(owner_id, name, expires_at=expires_at, limit=current_environment().api_keys_per_user,
-                                  attributes=attributes)
+        issued = create_owned_key(
+            owner_id, name, expires_at=expires_at, limit=current_environment().api_keys_per_user, attributes=attributes
+        )
     return {"key": issued.api_key, **_view(issued.record)}
 
 
@@ -108,8 +109,10 @@ def update(principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
         attributes["expires_at"] = expires_at
         attributes["expires_at_epoch"] = int(expires_at.timestamp()) if expires_at else None
     old_limits = Limits.of(record)
-    actions = [getattr(ApiKeyRecord, name).set(value) if value is not None else getattr(ApiKeyRecord, name).remove()
-               for name, value in attributes.items()]
+    actions = [
+        getattr(ApiKeyRecord, name).set(value) if value is not None else getattr(ApiKeyRecord, name).remove()
+        for name, value in attributes.items()
+    ]
     if actions:
         try:
             record.update(actions=actions, condition=ApiKeyRecord.pk.exists())
@@ -119,8 +122,11 @@ def update(principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
             raise NotFoundError("key not found", param="key") from None
     verified_keys.forget(_key_hash(record))
     new_limits = Limits.of(record)
-    if (old_limits.max_budget is not None and new_limits.max_budget is not None
-            and old_limits.budget_duration == new_limits.budget_duration):
+    if (
+        old_limits.max_budget is not None
+        and new_limits.max_budget is not None
+        and old_limits.budget_duration == new_limits.budget_duration
+    ):
         scope = _scope(record)
         adjust_headroom(scope.name, scope.budget_sk(time.time()), new_limits.max_budget - old_limits.max_budget)
     return _view(record)
@@ -158,13 +164,18 @@ def _view(record: ApiKeyRecord) -> dict[str, Any]:
     scope = _scope(record)
     reset_at = scope.budget_reset_at(now)
     return {
-        "token": _key_hash(record), "key_name": record.prefix, "key_alias": record.name, "user_id": record.owner_id,
-        "models": sorted(record.models or ()), "metadata": record.key_metadata or {},
+        "token": _key_hash(record),
+        "key_name": record.prefix,
+        "key_alias": record.name,
+        "user_id": record.owner_id,
+        "models": sorted(record.models or ()),
+        "metadata": record.key_metadata or {},
         **{name: getattr(record, name) for name in LIMIT_FIELDS},
         "spend": scope_spend(scope.name, scope.budget_sk(now)),
         "budget_reset_at": rfc3339(datetime.fromtimestamp(reset_at, UTC)) if reset_at else None,
         "expires": rfc3339(record.expires_at) if record.expires_at else None,
-        "created_at": rfc3339(record.created_at), "blocked": not is_active(record),
+        "created_at": rfc3339(record.created_at),
+        "blocked": not is_active(record),
     }
 
 
@@ -176,8 +187,11 @@ def update_user_limits(principal: Principal, values: dict[str, Any]) -> dict[str
     if not user_id:
         raise ValidationError("user_id is required", param="user_id")
     validate_limits(values)
-    actions = [getattr(UserRecord, name).set(values[name]) if values[name] is not None else getattr(UserRecord, name).remove()
-               for name in LIMIT_FIELDS if name in values]
+    actions = [
+        getattr(UserRecord, name).set(values[name]) if values[name] is not None else getattr(UserRecord, name).remove()
+        for name in LIMIT_FIELDS
+        if name in values
+    ]
     user = UserRecord(f"USER#{user_id}", "META")
     if actions:
         try:
@@ -191,5 +205,8 @@ def update_user_limits(principal: Principal, values: dict[str, Any]) -> dict[str
     if record is None:
         raise NotFoundError(f"user {user_id} not found", param="user_id")
     scope = Scope(f"user#{user_id}", Limits.of(record), record.created_at.timestamp())
-    return {"user_id": user_id, **{name: getattr(record, name) for name in LIMIT_FIELDS},
-            "spend": scope_spend(scope.name, scope.budget_sk(time.time()))}
+    return {
+        "user_id": user_id,
+        **{name: getattr(record, name) for name in LIMIT_FIELDS},
+        "spend": scope_spend(scope.name, scope.budget_sk(time.time())),
+    }

@@ -45,12 +45,24 @@ def publish(contract_id: str, credential: str, ec2_instance_id: str) -> None:
     name = parameter_name(contract_id)
     ssm = client("ssm")
     # Overwrite: a redelivered launch message publishes again for the same contract.
-    ssm.put_parameter(Name=name, Type="SecureString", Value=credential, Overwrite=True,
-                      Description=f"GPU agent credential of {contract_id}")
-    ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name, Tags=[
-        {"Key": CONTRACT_TAG, "Value": contract_id},
-        {"Key": INSTANCE_ARN_TAG, "Value": f"arn:{partition}:ec2:{get_settings().region}:{account}:instance/{ec2_instance_id}"},
-    ])
+    ssm.put_parameter(
+        Name=name,
+        Type="SecureString",
+        Value=credential,
+        Overwrite=True,
+        Description=f"GPU agent credential of {contract_id}",
+    )
+    ssm.add_tags_to_resource(
+        ResourceType="Parameter",
+        ResourceId=name,
+        Tags=[
+            {"Key": CONTRACT_TAG, "Value": contract_id},
+            {
+                "Key": INSTANCE_ARN_TAG,
+                "Value": f"arn:{partition}:ec2:{get_settings().region}:{account}:instance/{ec2_instance_id}",
+            },
+        ],
+    )
 
 
 def revoke(record: GpuContractRecord) -> None:

@@ -25,20 +25,33 @@ def set_index_keys(record: GpuAgentRecord) -> GpuAgentRecord:
 def _live(query, limit: int) -> list[GpuAgentRecord]:
     cutoff = int(now().timestamp())
     # Records written before these keys sort after every number; the expiry check drops the dead ones.
-    return [record for record in query(GpuAgentRecord.live_sort_key(cutoff, "~"), limit) if record.expires_at_epoch > cutoff]
+    return [
+        record for record in query(GpuAgentRecord.live_sort_key(cutoff, "~"), limit) if record.expires_at_epoch > cutoff
+    ]
 
 
 def live_records(limit: int = MAX_AGENTS_READ, after: str | None = None) -> list[GpuAgentRecord]:
     """Live agents, every owner's (admins' views), a page after the `gsi1sk` `after`."""
-    return _live(lambda bound, count: GpuAgentRecord.all_agents.query(
-        ALL_AGENTS, GpuAgentRecord.gsi1sk > max(bound, after or ""), limit=count), limit)
+    return _live(
+        lambda bound, count: GpuAgentRecord.all_agents.query(
+            ALL_AGENTS, GpuAgentRecord.gsi1sk > max(bound, after or ""), limit=count
+        ),
+        limit,
+    )
 
 
 def reachable_records(owner_id: str) -> list[GpuAgentRecord]:
     """The live agents a caller's requests may reach: its own and the shared ones."""
-    return [record for partition in (GpuAgentRecord.reach_key(owner_id, False), SHARED_AGENTS)
-            for record in _live(lambda bound, count, partition=partition: GpuAgentRecord.by_reach.query(
-                partition, GpuAgentRecord.gsi2sk > bound, limit=count), MAX_AGENTS_READ)]
+    return [
+        record
+        for partition in (GpuAgentRecord.reach_key(owner_id, False), SHARED_AGENTS)
+        for record in _live(
+            lambda bound, count, partition=partition: GpuAgentRecord.by_reach.query(
+                partition, GpuAgentRecord.gsi2sk > bound, limit=count
+            ),
+            MAX_AGENTS_READ,
+        )
+    ]
 
 
 def own_records(owner_id: str) -> list[GpuAgentRecord]:

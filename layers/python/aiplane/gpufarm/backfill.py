@@ -40,8 +40,10 @@ def _rekey(record: Any, set_keys: Callable[[Any], Any], unchanged: Any) -> int:
         return 0
     model = type(record)
     try:
-        record.update(actions=[getattr(model, name).set(value) for name, value in zip(KEYS, after, strict=True)],
-                      condition=unchanged)
+        record.update(
+            actions=[getattr(model, name).set(value) for name, value in zip(KEYS, after, strict=True)],
+            condition=unchanged,
+        )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
@@ -55,11 +57,18 @@ def backfill() -> dict[str, int]:
         contracts += _rekey(contract, contract_states.set_index_keys, GpuContractRecord.status == contract.status)
         running += contract.status == contract_states.RUNNING
     for agent in GpuAgentRecord.scan(GpuAgentRecord.pk.startswith("GPUAGENT#") & (GpuAgentRecord.sk == "META")):
-        agents += _rekey(agent, agent_liveness.set_index_keys, (GpuAgentRecord.expires_at_epoch == agent.expires_at_epoch)
-                         & (GpuAgentRecord.shared == agent.shared))
+        agents += _rekey(
+            agent,
+            agent_liveness.set_index_keys,
+            (GpuAgentRecord.expires_at_epoch == agent.expires_at_epoch) & (GpuAgentRecord.shared == agent.shared),
+        )
     models = 0
-    for model in ModelRecord.scan(ModelRecord.pk.startswith("MODEL#") & (ModelRecord.sk == "META")
-                                  & (ModelRecord.status == MODEL_READY) & ModelRecord.gsi3pk.does_not_exist()):
+    for model in ModelRecord.scan(
+        ModelRecord.pk.startswith("MODEL#")
+        & (ModelRecord.sk == "META")
+        & (ModelRecord.status == MODEL_READY)
+        & ModelRecord.gsi3pk.does_not_exist()
+    ):
         try:
             model.update(actions=ready_keys(True, model.model_id), condition=ModelRecord.status == MODEL_READY)
             models += 1
@@ -68,7 +77,9 @@ def backfill() -> dict[str, int]:
                 raise
     with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
         for shard in range(RUNNING_COUNT_SHARDS):
-            transaction.save(RunningCountRecord(RunningCountRecord.shard_key(shard), "RUNNING", value=running if shard == 0 else 0))
+            transaction.save(
+                RunningCountRecord(RunningCountRecord.shard_key(shard), "RUNNING", value=running if shard == 0 else 0)
+            )
     return {"contracts_rekeyed": contracts, "agents_rekeyed": agents, "models_indexed": models, "running": running}
 
 

@@ -129,9 +129,10 @@ def _describe_zones_offering(instance_types: list[str]) -> dict[str, list[str]]:
     zones: dict[str, list[str]] = {name: [] for name in instance_types}
     paginator = client("ec2").get_paginator("describe_instance_type_offerings")
     for start in range(0, len(instance_types), 100):
-        chunk = instance_types[start:start + 100]
-        for page in paginator.paginate(LocationType="availability-zone",
-                                       Filters=[{"Name": "instance-type", "Values": chunk}]):
+        chunk = instance_types[start : start + 100]
+        for page in paginator.paginate(
+            LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": chunk}]
+        ):
             for offering in page["InstanceTypeOfferings"]:
                 zones.setdefault(offering["InstanceType"], []).append(offering["Location"])
     return {name: sorted(found) for name, found in zones.items()}
@@ -154,7 +155,9 @@ def ec2_spot_prices(instance_types: list[str]) -> dict[tuple[str, str], float]:
 def _describe_spot_prices(instance_types: list[str]) -> dict[tuple[str, str], float]:
     prices: dict[tuple[str, str], tuple[datetime, float]] = {}
     paginator = client("ec2").get_paginator("describe_spot_price_history")
-    pages = paginator.paginate(InstanceTypes=instance_types, ProductDescriptions=["Linux/UNIX"], StartTime=datetime.now(UTC))
+    pages = paginator.paginate(
+        InstanceTypes=instance_types, ProductDescriptions=["Linux/UNIX"], StartTime=datetime.now(UTC)
+    )
     for page in pages:
         for entry in page["SpotPriceHistory"]:
             key = (entry["InstanceType"], entry["AvailabilityZone"])
@@ -182,12 +185,21 @@ def ec2_offers() -> list[Offer]:
     for name in priced:
         gpu_type = types[name]
         for zone in zones.get(name, []):
-            offers.append(Offer(
-                id=ec2_offer_id(name, zone), provider=AWS, gpu_model=gpu_type.gpu_model, vram_gb=gpu_type.vram_gb,
-                price_per_hour=gpu_type.on_demand_price or 0.0, location=zone, available=True,
-                gpu_count=gpu_type.gpu_count, gpu_vendor=gpu_type.gpu_vendor, instance_type=name,
-                spot_price_per_hour=spot.get((name, zone)),
-            ))
+            offers.append(
+                Offer(
+                    id=ec2_offer_id(name, zone),
+                    provider=AWS,
+                    gpu_model=gpu_type.gpu_model,
+                    vram_gb=gpu_type.vram_gb,
+                    price_per_hour=gpu_type.on_demand_price or 0.0,
+                    location=zone,
+                    available=True,
+                    gpu_count=gpu_type.gpu_count,
+                    gpu_vendor=gpu_type.gpu_vendor,
+                    instance_type=name,
+                    spot_price_per_hour=spot.get((name, zone)),
+                )
+            )
     return offers
 
 
@@ -201,8 +213,14 @@ def acceptable_instance_types(requested: str) -> list[str]:
     if wanted is None:
         return [requested]
     alternatives = sorted(
-        (t for t in types.values() if t.instance_type != requested and t.gpu_model == wanted.gpu_model
-         and t.gpu_count == wanted.gpu_count and t.on_demand_price is not None),
+        (
+            t
+            for t in types.values()
+            if t.instance_type != requested
+            and t.gpu_model == wanted.gpu_model
+            and t.gpu_count == wanted.gpu_count
+            and t.on_demand_price is not None
+        ),
         key=lambda t: (t.on_demand_price, t.instance_type),
     )
     return [requested, *(t.instance_type for t in alternatives)]
@@ -214,6 +232,14 @@ def ec2_offer(offer_id: str) -> Offer | None:
     gpu_type = ec2_gpu_types().get(instance_type)
     if gpu_type is None or gpu_type.on_demand_price is None:
         return None
-    return Offer(id=offer_id, provider=AWS, gpu_model=gpu_type.gpu_model, vram_gb=gpu_type.vram_gb,
-                 price_per_hour=gpu_type.on_demand_price, location=zone or "", gpu_count=gpu_type.gpu_count,
-                 gpu_vendor=gpu_type.gpu_vendor, instance_type=instance_type)
+    return Offer(
+        id=offer_id,
+        provider=AWS,
+        gpu_model=gpu_type.gpu_model,
+        vram_gb=gpu_type.vram_gb,
+        price_per_hour=gpu_type.on_demand_price,
+        location=zone or "",
+        gpu_count=gpu_type.gpu_count,
+        gpu_vendor=gpu_type.gpu_vendor,
+        instance_type=instance_type,
+    )

@@ -18,7 +18,12 @@ from aiplane.commerce.windows import cost_cents, from_cents
 from aiplane.gpufarm.records import RUNNING_COUNT_SHARDS, GpuContractRecord, RunningCountRecord
 
 PROVISIONING, RUNNING, FAILED, TERMINATING, TERMINATED, STOPPED = (
-    "provisioning", "running", "failed", "terminating", "terminated", "stopped",
+    "provisioning",
+    "running",
+    "failed",
+    "terminating",
+    "terminated",
+    "stopped",
 )
 FINISHED = (FAILED, TERMINATED)
 LIVE = (PROVISIONING, RUNNING, STOPPED, TERMINATING)
@@ -29,7 +34,9 @@ def set_index_keys(record: GpuContractRecord) -> GpuContractRecord:
     offer) and its status (per offer, newest first). Writers and the backfill use this one rule."""
     created = rfc3339_seconds(record.created_at) + record.contract_id
     record.gsi1pk = GpuContractRecord.user_key(record.user_id)
-    record.gsi1sk = GpuContractRecord.user_sort_key(record.status not in FINISHED, record.provider, record.offer_id, created)
+    record.gsi1sk = GpuContractRecord.user_sort_key(
+        record.status not in FINISHED, record.provider, record.offer_id, created
+    )
     record.gsi2pk = GpuContractRecord.status_key(record.status)
     record.gsi2sk = GpuContractRecord.offer_prefix(record.provider, record.offer_id) + created
     return record
@@ -76,13 +83,20 @@ def user_contracts(user_id: str, limit: int, after: str | None = None) -> list[G
 
 def usage_view(record: GpuContractRecord) -> dict[str, Any]:
     """One contract in the account export's `gpu_usage`: what ran, when, and what it cost so far."""
-    return {"contract_id": record.contract_id, "provider": record.provider, "instance_id": record.offer_id,
-            "instance_type": record.instance_type, "status": record.status, "market": record.market,
-            "gpu_count": int(record.gpu_count), "created_at": rfc3339_seconds(record.created_at),
-            "launched_at": rfc3339_seconds(record.launched_at) if record.launched_at else None,
-            "ends_at": rfc3339_seconds(record.ends_at) if record.ends_at else None,
-            "price_per_hour": float(record.price_per_hour) if record.price_per_hour is not None else None,
-            "cost": from_cents(_cost_cents(record))}
+    return {
+        "contract_id": record.contract_id,
+        "provider": record.provider,
+        "instance_id": record.offer_id,
+        "instance_type": record.instance_type,
+        "status": record.status,
+        "market": record.market,
+        "gpu_count": int(record.gpu_count),
+        "created_at": rfc3339_seconds(record.created_at),
+        "launched_at": rfc3339_seconds(record.launched_at) if record.launched_at else None,
+        "ends_at": rfc3339_seconds(record.ends_at) if record.ends_at else None,
+        "price_per_hour": float(record.price_per_hour) if record.price_per_hour is not None else None,
+        "cost": from_cents(_cost_cents(record)),
+    }
 
 
 def _cost_cents(record: GpuContractRecord) -> int:

@@ -92,7 +92,9 @@ def resolve_offer(provider: str, offer_id: str) -> Offer:
             raise NotFoundError(f"{instance_type} is not offered in {zone}", param="instanceId")
         found = catalog.ec2_offer(offer_id)
         if found is None:
-            raise ValidationError(f"{instance_type} has no list price, so its cost cannot be authorised", param="instanceId")
+            raise ValidationError(
+                f"{instance_type} has no list price, so its cost cannot be authorised", param="instanceId"
+            )
         return found
     try:
         found = catalog.find_offer(provider, offer_id)
@@ -108,7 +110,9 @@ def price_limit(offer: Offer, config: ContractConfig) -> float:
     `max_price`; a marketplace rents exactly the offer, at its price."""
     spot_may_cost_less = offer.provider == AWS and config.market == SPOT
     if config.max_price is not None and offer.price_per_hour > config.max_price and not spot_may_cost_less:
-        raise ValidationError(f"{offer.id} costs {offer.price_per_hour}/h, above max_price {config.max_price}", param="max_price")
+        raise ValidationError(
+            f"{offer.id} costs {offer.price_per_hour}/h, above max_price {config.max_price}", param="max_price"
+        )
     if offer.provider == AWS and config.max_price is not None:
         return config.max_price
     return offer.price_per_hour
@@ -118,13 +122,24 @@ def _new_record(principal: Principal, offer: Offer, config: ContractConfig, dura
     contract_id = f"contract_{uuid.uuid4().hex[:16]}"
     created = now()
     provider, offer_id = offer.provider, offer.id
-    return set_index_keys(GpuContractRecord(
-        GpuContractRecord.key(contract_id), contract_id=contract_id, user_id=principal.id, provider=provider,
-        offer_id=offer_id, status=PROVISIONING,
-        created_at=created, updated_at=created, duration_hours=duration_hours, auto_renew=config.auto_renew,
-        market=config.market, on_demand_fallback=config.on_demand_fallback,
-        price_limit=price_limit(offer, config), gpu_count=offer.gpu_count,
-    ))
+    return set_index_keys(
+        GpuContractRecord(
+            GpuContractRecord.key(contract_id),
+            contract_id=contract_id,
+            user_id=principal.id,
+            provider=provider,
+            offer_id=offer_id,
+            status=PROVISIONING,
+            created_at=created,
+            updated_at=created,
+            duration_hours=duration_hours,
+            auto_renew=config.auto_renew,
+            market=config.market,
+            on_demand_fallback=config.on_demand_fallback,
+            price_limit=price_limit(offer, config),
+            gpu_count=offer.gpu_count,
+        )
+    )
 
 
 def create_contracts(principal: Principal, offers: list[Offer], config: ContractConfig) -> list[GpuContractRecord]:
@@ -135,8 +150,12 @@ def create_contracts(principal: Principal, offers: list[Offer], config: Contract
     hold_id = f"hold_{uuid.uuid4().hex[:16]}"
     for record in records:
         record.hold_ids, record.held_cents = [hold_id], cost_cents(record.price_limit, duration)
-    holds.place(principal.id, hold_id, [holds.Share(r.contract_id, int(r.held_cents), int(r.gpu_count)) for r in records],
-                count_against_caps=not principal.is_admin)
+    holds.place(
+        principal.id,
+        hold_id,
+        [holds.Share(r.contract_id, int(r.held_cents), int(r.gpu_count)) for r in records],
+        count_against_caps=not principal.is_admin,
+    )
     try:
         with GpuContractRecord.batch_write() as batch:  # fresh random ids: nothing to overwrite
             for record in records:
@@ -154,8 +173,13 @@ def _abandon(records: list[GpuContractRecord], reason: str) -> None:
     """Contracts that may not run: failed where written (a worker skips them), holds given back."""
     for record in records:
         try:
-            set_status(record, FAILED, GpuContractRecord.failure_reasons.set([reason]),
-                       condition=(GpuContractRecord.status == PROVISIONING) & GpuContractRecord.provider_instance_id.does_not_exist())
+            set_status(
+                record,
+                FAILED,
+                GpuContractRecord.failure_reasons.set([reason]),
+                condition=(GpuContractRecord.status == PROVISIONING)
+                & GpuContractRecord.provider_instance_id.does_not_exist(),
+            )
         except UpdateError:
             # Never written (only the hold exists), or a worker took it first and settles it when it ends.
             if get_contract(record.contract_id) is None:
@@ -178,7 +202,9 @@ def pick_offers(provider: str, count: int, filters: Filters) -> tuple[list[Offer
         picked.append(reusable[index % len(reusable)])
         index += 1
     if len(picked) < count:
-        errors.append({"provider": provider, "error": f"only {len(picked)} of {count} requested instances are available"})
+        errors.append(
+            {"provider": provider, "error": f"only {len(picked)} of {count} requested instances are available"}
+        )
     return picked, errors
 
 
@@ -195,8 +221,13 @@ def find_for_destroy(principal: Principal, provider: str, instance_id: str) -> G
         candidates = [found] if found else []
     else:
         candidates = newest_live_for_offer(principal, provider, instance_id)
-    mine = [record for record in candidates if record.provider == provider
-            and (principal.is_admin or record.user_id == principal.id) and record.status not in FINISHED]
+    mine = [
+        record
+        for record in candidates
+        if record.provider == provider
+        and (principal.is_admin or record.user_id == principal.id)
+        and record.status not in FINISHED
+    ]
     if not mine:
         raise NotFoundError(f"no live {provider} instance {instance_id!r}", param="instanceId")
     return mine[0]
@@ -207,12 +238,25 @@ def newest_live_for_offer(principal: Principal, provider: str, offer_id: str) ->
     an admin anyone's (the newest of each live status: at most four items)."""
     if not principal.is_admin:
         prefix = GpuContractRecord.user_sort_key(True, provider, offer_id, "")
-        return list(GpuContractRecord.by_user.query(GpuContractRecord.user_key(principal.id),
-                                                    GpuContractRecord.gsi1sk.startswith(prefix),
-                                                    scan_index_forward=False, limit=1))
+        return list(
+            GpuContractRecord.by_user.query(
+                GpuContractRecord.user_key(principal.id),
+                GpuContractRecord.gsi1sk.startswith(prefix),
+                scan_index_forward=False,
+                limit=1,
+            )
+        )
     prefix = GpuContractRecord.offer_prefix(provider, offer_id)
-    newest = [record for status in LIVE for record in GpuContractRecord.by_status.query(
-        GpuContractRecord.status_key(status), GpuContractRecord.gsi2sk.startswith(prefix), scan_index_forward=False, limit=1)]
+    newest = [
+        record
+        for status in LIVE
+        for record in GpuContractRecord.by_status.query(
+            GpuContractRecord.status_key(status),
+            GpuContractRecord.gsi2sk.startswith(prefix),
+            scan_index_forward=False,
+            limit=1,
+        )
+    ]
     return sorted(newest, key=lambda record: record.gsi2sk, reverse=True)
 
 
@@ -236,15 +280,28 @@ def set_status(record: GpuContractRecord, status: str, *extra_actions: Any, cond
     write retried; `UpdateError` when `condition` fails."""
     for attempt in range(1, STATUS_WRITE_ATTEMPTS + 1):
         before = record.status
-        actions = [GpuContractRecord.status.set(status), GpuContractRecord.gsi2pk.set(GpuContractRecord.status_key(status)),
-                   GpuContractRecord.updated_at.set(now()), *extra_actions]
+        actions = [
+            GpuContractRecord.status.set(status),
+            GpuContractRecord.gsi2pk.set(GpuContractRecord.status_key(status)),
+            GpuContractRecord.updated_at.set(now()),
+            *extra_actions,
+        ]
         if status in FINISHED:
-            actions.append(GpuContractRecord.gsi1sk.set(GpuContractRecord.user_sort_key(
-                False, record.provider, record.offer_id, rfc3339_seconds(record.created_at) + record.contract_id)))
+            actions.append(
+                GpuContractRecord.gsi1sk.set(
+                    GpuContractRecord.user_sort_key(
+                        False, record.provider, record.offer_id, rfc3339_seconds(record.created_at) + record.contract_id
+                    )
+                )
+            )
         guard = GpuContractRecord.status == before
         try:
-            _write_status(record, actions, guard if condition is None else condition & guard,
-                          int(status == RUNNING) - int(before == RUNNING))
+            _write_status(
+                record,
+                actions,
+                guard if condition is None else condition & guard,
+                int(status == RUNNING) - int(before == RUNNING),
+            )
             break
         except UpdateError:
             if attempt == STATUS_WRITE_ATTEMPTS or not _status_changed(record, before):
@@ -313,8 +370,9 @@ def sweep_leases(moment: datetime | None = None) -> dict[str, int]:
     contracts whose duration has run out."""
     moment = moment or now()
     renewed = terminated = 0
-    for record in GpuContractRecord.by_status.query(GpuContractRecord.status_key(RUNNING),
-                                                    filter_condition=GpuContractRecord.ends_at <= moment):
+    for record in GpuContractRecord.by_status.query(
+        GpuContractRecord.status_key(RUNNING), filter_condition=GpuContractRecord.ends_at <= moment
+    ):
         outcome = renew(record) if record.auto_renew and record.duration_hours else False
         if outcome is None:
             continue  # changed meanwhile (another sweep renewed it, or it ended)
@@ -335,14 +393,20 @@ def renew(record: GpuContractRecord) -> bool | None:
     cents = cost_cents(record.price_limit, record.duration_hours)
 
     def extend(transaction: TransactWrite) -> None:
-        transaction.update(record, actions=[
-            GpuContractRecord.ends_at.set(record.ends_at + timedelta(hours=record.duration_hours)),
-            GpuContractRecord.hold_ids.set(GpuContractRecord.hold_ids.append([hold_id])),
-            GpuContractRecord.held_cents.add(cents),
-        ], condition=(GpuContractRecord.status == RUNNING) & (GpuContractRecord.ends_at == record.ends_at))
+        transaction.update(
+            record,
+            actions=[
+                GpuContractRecord.ends_at.set(record.ends_at + timedelta(hours=record.duration_hours)),
+                GpuContractRecord.hold_ids.set(GpuContractRecord.hold_ids.append([hold_id])),
+                GpuContractRecord.held_cents.add(cents),
+            ],
+            condition=(GpuContractRecord.status == RUNNING) & (GpuContractRecord.ends_at == record.ends_at),
+        )
 
     try:
-        holds.place(record.user_id, hold_id, [holds.Share(record.contract_id, cents, 0)], count_against_caps=False, also=extend)
+        holds.place(
+            record.user_id, hold_id, [holds.Share(record.contract_id, cents, 0)], count_against_caps=False, also=extend
+        )
     except (PaymentRequiredError, RateLimitedError) as refusal:
         logger.info("GPU lease not renewed", extra={"contract_id": record.contract_id, "code": refusal.code})
         return False

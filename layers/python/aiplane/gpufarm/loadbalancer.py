@@ -50,16 +50,30 @@ class AgentLoad:
     total_connections: int = 0
 
     def view(self) -> dict[str, Any]:
-        return {"connections": self.connections, "load": self.load, "response_time_ms": self.response_time_ms,
-                # AIServe.Farm's names (its CLI reads them); agents run on aws contracts only (`agent_address`)
-                "instance_id": self.instance_id, "provider": catalog.AWS, "active_connections": self.connections,
-                "total_connections": self.total_connections, "avg_response_time": self.response_time_ms,
-                "weight": self.weight}
+        return {
+            "connections": self.connections,
+            "load": self.load,
+            "response_time_ms": self.response_time_ms,
+            # AIServe.Farm's names (its CLI reads them); agents run on aws contracts only (`agent_address`)
+            "instance_id": self.instance_id,
+            "provider": catalog.AWS,
+            "active_connections": self.connections,
+            "total_connections": self.total_connections,
+            "avg_response_time": self.response_time_ms,
+            "weight": self.weight,
+        }
 
 
 def _load_of(record: GpuAgentRecord) -> AgentLoad:
-    return AgentLoad(record.instance_id, record.url, int(record.connections), float(record.load),
-                     float(record.response_time_ms), int(record.weight), int(record.total_connections or 0))
+    return AgentLoad(
+        record.instance_id,
+        record.url,
+        int(record.connections),
+        float(record.load),
+        float(record.response_time_ms),
+        int(record.weight),
+        int(record.total_connections or 0),
+    )
 
 
 def _agent_contract(agent: Principal, instance_id: str, *statuses: str) -> GpuContractRecord:
@@ -68,7 +82,9 @@ def _agent_contract(agent: Principal, instance_id: str, *statuses: str) -> GpuCo
     if contract is None or contract.user_id != agent.id:
         raise ForbiddenError("the agent credential names no contract of yours")
     if contract.provider_instance_id != instance_id:
-        raise ForbiddenError(f"instance {instance_id!r} is not the instance of {contract.contract_id}", param="instance_id")
+        raise ForbiddenError(
+            f"instance {instance_id!r} is not the instance of {contract.contract_id}", param="instance_id"
+        )
     if contract.status not in statuses:
         raise ForbiddenError(f"{contract.contract_id} is {contract.status}, not {' or '.join(statuses)}")
     return contract
@@ -101,11 +117,19 @@ def _check_agent_url(url: str, host: str, port: int | None) -> None:
     except ValueError:
         raise ValidationError("url is not a valid URL", param="url") from None
     expected = f"{host}" if port is None else f"{host}:{port}"
-    if (parts.scheme not in ("http", "https") or parts.username is not None or parts.password is not None
-            or parts.hostname != host or (port is not None and url_port != port) or parts.path not in ("", "/")
-            or parts.query or parts.fragment):
-        raise ValidationError(f"url must be http(s)://{expected}{'' if port else '[:port]'}: the address the instance has",
-                              param="url")
+    if (
+        parts.scheme not in ("http", "https")
+        or parts.username is not None
+        or parts.password is not None
+        or parts.hostname != host
+        or (port is not None and url_port != port)
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValidationError(
+            f"url must be http(s)://{expected}{'' if port else '[:port]'}: the address the instance has", param="url"
+        )
 
 
 def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,12 +142,21 @@ def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict
     kept = previous if previous is not None and previous.contract_id == contract.contract_id else None
     gpu_type = catalog.ec2_gpu_types().get(contract.instance_type or "")
     moment = now()
-    agent_liveness.set_index_keys(GpuAgentRecord(
-        GpuAgentRecord.key(instance_id), instance_id=instance_id, url=url, owner_id=contract.user_id,
-        contract_id=contract.contract_id, gpus=gpus, registered_at=moment, heartbeat_at=moment,
-        weight=int(kept.weight) if kept else (gpu_type.gpu_count if gpu_type else 1), shared=bool(kept and kept.shared),
-        expires_at_epoch=int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp()),
-    )).save()
+    agent_liveness.set_index_keys(
+        GpuAgentRecord(
+            GpuAgentRecord.key(instance_id),
+            instance_id=instance_id,
+            url=url,
+            owner_id=contract.user_id,
+            contract_id=contract.contract_id,
+            gpus=gpus,
+            registered_at=moment,
+            heartbeat_at=moment,
+            weight=int(kept.weight) if kept else (gpu_type.gpu_count if gpu_type else 1),
+            shared=bool(kept and kept.shared),
+            expires_at_epoch=int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp()),
+        )
+    ).save()
     status_updates.instance_changed(contract.user_id, instance_id, contract.contract_id, "online")
     return {"instance_id": instance_id, "registered": True, "heartbeat_interval_s": HEARTBEAT_GRACE_S // 3}
 
@@ -138,14 +171,22 @@ def heartbeat(agent: Principal, instance_id: str, connections: int, load: float,
     expires = int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())
     live_key = GpuAgentRecord.live_sort_key(expires, instance_id)
     try:
-        record.update(actions=[
-            GpuAgentRecord.connections.set(connections), GpuAgentRecord.load.set(load),
-            GpuAgentRecord.response_time_ms.set(response_time_ms), GpuAgentRecord.heartbeat_at.set(moment),
-            GpuAgentRecord.expires_at_epoch.set(expires), GpuAgentRecord.gsi1sk.set(live_key),
-            GpuAgentRecord.gsi2sk.set(live_key),
-            # if_not_exists: a record from before these keys gets one; an admin's sharing is never undone here
-            GpuAgentRecord.gsi2pk.set(GpuAgentRecord.gsi2pk | GpuAgentRecord.reach_key(record.owner_id, bool(record.shared))),
-        ], condition=GpuAgentRecord.contract_id == contract.contract_id)  # not one deregistered meanwhile
+        record.update(
+            actions=[
+                GpuAgentRecord.connections.set(connections),
+                GpuAgentRecord.load.set(load),
+                GpuAgentRecord.response_time_ms.set(response_time_ms),
+                GpuAgentRecord.heartbeat_at.set(moment),
+                GpuAgentRecord.expires_at_epoch.set(expires),
+                GpuAgentRecord.gsi1sk.set(live_key),
+                GpuAgentRecord.gsi2sk.set(live_key),
+                # if_not_exists: a record from before these keys gets one; an admin's sharing is never undone here
+                GpuAgentRecord.gsi2pk.set(
+                    GpuAgentRecord.gsi2pk | GpuAgentRecord.reach_key(record.owner_id, bool(record.shared))
+                ),
+            ],
+            condition=GpuAgentRecord.contract_id == contract.contract_id,
+        )  # not one deregistered meanwhile
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
@@ -175,7 +216,10 @@ def configure_agent(instance_id: str, shared: bool | None, weight: int | None) -
     record = _agent(instance_id)
     actions: list[Action] = []
     if shared is not None:
-        actions += [GpuAgentRecord.shared.set(shared), GpuAgentRecord.gsi2pk.set(GpuAgentRecord.reach_key(record.owner_id, shared))]
+        actions += [
+            GpuAgentRecord.shared.set(shared),
+            GpuAgentRecord.gsi2pk.set(GpuAgentRecord.reach_key(record.owner_id, shared)),
+        ]
     if weight is not None:
         actions.append(GpuAgentRecord.weight.set(weight))
     if actions:
@@ -201,7 +245,8 @@ def count_proxied(instance_id: str) -> None:
     """One more request went through the proxy to this agent (`total_connections`)."""
     try:
         GpuAgentRecord(GpuAgentRecord.key(instance_id), "META").update(
-            actions=[GpuAgentRecord.total_connections.add(1)], condition=GpuAgentRecord.pk.exists())
+            actions=[GpuAgentRecord.total_connections.add(1)], condition=GpuAgentRecord.pk.exists()
+        )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise  # else: deregistered meanwhile, nothing to count
@@ -218,8 +263,7 @@ def own_agent_at(caller: Principal, target_url: str) -> tuple[str, str]:
         raise ValidationError("target_url is not a valid URL", param="target_url") from None
     for record in own_records(caller.id):
         agent = urlsplit(record.url)
-        if (agent.scheme, agent.hostname, agent.port) == origin \
-                and parts.username is None and parts.password is None:
+        if (agent.scheme, agent.hostname, agent.port) == origin and parts.username is None and parts.password is None:
             return record.instance_id, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     raise ForbiddenError("target_url must be the address of one of your registered GPU agents", param="target_url")
 
@@ -229,8 +273,9 @@ def _reachable(caller: Principal, record: GpuAgentRecord) -> bool:
     return record.owner_id == caller.id or bool(record.shared)
 
 
-def live_agents(caller: Principal, limit: int = agent_liveness.MAX_AGENTS_READ,
-                cursor: str | None = None) -> tuple[list[AgentLoad], str | None]:
+def live_agents(
+    caller: Principal, limit: int = agent_liveness.MAX_AGENTS_READ, cursor: str | None = None
+) -> tuple[list[AgentLoad], str | None]:
     """The live agents the caller may see (reachable ones; for an admin every one, a page of
     `limit` after `cursor`) and the cursor of the next page (None: no more)."""
     if not caller.is_admin:
@@ -260,7 +305,9 @@ def get_strategy() -> str:
 
 def set_strategy(strategy: str) -> str:
     if strategy not in STRATEGIES:
-        raise ValidationError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}", param="strategy")
+        raise ValidationError(
+            f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}", param="strategy"
+        )
     LoadBalancerRecord("LOADBALANCER", "STRATEGY").update(actions=[LoadBalancerRecord.strategy.set(strategy)])
     return strategy
 

@@ -48,8 +48,14 @@ class Marketplace(ABC):
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = outbound.request(outbound.MARKETPLACES, method, f"{self.base_url}{path}",
-                                        headers=self.headers(self.api_key()), timeout=MARKETPLACE_TIMEOUT_S, **kwargs)
+            response = outbound.request(
+                outbound.MARKETPLACES,
+                method,
+                f"{self.base_url}{path}",
+                headers=self.headers(self.api_key()),
+                timeout=MARKETPLACE_TIMEOUT_S,
+                **kwargs,
+            )
         except httpx.HTTPError as error:
             raise MarketplaceError(f"{self.name}: {type(error).__name__}: {error}") from error
         if response.status_code >= 400:
@@ -92,18 +98,24 @@ class VastAi(Marketplace):
         answer = self.request("GET", "/api/v0/bundles/", params={"q": json.dumps(query)})
         offers = []
         for item in answer.get("offers", []):
-            offers.append(Offer(
-                id=str(item["id"]), provider=self.name, gpu_model=item.get("gpu_name", "unknown"),
-                vram_gb=gpu_models.nominal_vram_gb(float(item.get("gpu_ram", 0))),  # MiB
-                price_per_hour=round(float(item.get("dph_total", 0)), 4),
-                location=str(item.get("geolocation") or "unknown"), available=bool(item.get("rentable", True)),
-                gpu_count=int(item.get("num_gpus", 1)),
-            ))
+            offers.append(
+                Offer(
+                    id=str(item["id"]),
+                    provider=self.name,
+                    gpu_model=item.get("gpu_name", "unknown"),
+                    vram_gb=gpu_models.nominal_vram_gb(float(item.get("gpu_ram", 0))),  # MiB
+                    price_per_hour=round(float(item.get("dph_total", 0)), 4),
+                    location=str(item.get("geolocation") or "unknown"),
+                    available=bool(item.get("rentable", True)),
+                    gpu_count=int(item.get("num_gpus", 1)),
+                )
+            )
         return offers
 
     def rent(self, offer_id: str, duration_hours: float | None) -> str:
-        answer = self.request("PUT", f"/api/v0/asks/{offer_id}/",
-                              json={"client_id": "me", "image": "pytorch/pytorch:latest", "disk": 32})
+        answer = self.request(
+            "PUT", f"/api/v0/asks/{offer_id}/", json={"client_id": "me", "image": "pytorch/pytorch:latest", "disk": 32}
+        )
         if not answer.get("success") or "new_contract" not in answer:
             raise MarketplaceError(f"{self.name}: rent refused: {answer.get('msg') or answer}")
         return str(answer["new_contract"])
@@ -127,17 +139,26 @@ class IoNet(Marketplace):
         answer = self.request("GET", "/enterprise/v1/io-cloud/devices")
         offers = []
         for item in (answer.get("data") or {}).get("devices", []):
-            offers.append(Offer(
-                id=str(item["device_id"]), provider=self.name, gpu_model=item.get("name", "unknown"),
-                vram_gb=round(float(item.get("vram_gb", 0))), price_per_hour=round(float(item.get("price_per_hour", 0)), 4),
-                location=str(item.get("location") or "unknown"), available=item.get("available", True) is True,
-                gpu_count=int(item.get("gpu_count", 1)),
-            ))
+            offers.append(
+                Offer(
+                    id=str(item["device_id"]),
+                    provider=self.name,
+                    gpu_model=item.get("name", "unknown"),
+                    vram_gb=round(float(item.get("vram_gb", 0))),
+                    price_per_hour=round(float(item.get("price_per_hour", 0)), 4),
+                    location=str(item.get("location") or "unknown"),
+                    available=item.get("available", True) is True,
+                    gpu_count=int(item.get("gpu_count", 1)),
+                )
+            )
         return offers
 
     def rent(self, offer_id: str, duration_hours: float | None) -> str:
-        answer = self.request("POST", "/enterprise/v1/io-cloud/deployments",
-                              json={"device_id": offer_id, "duration_hours": duration_hours or 1})
+        answer = self.request(
+            "POST",
+            "/enterprise/v1/io-cloud/deployments",
+            json={"device_id": offer_id, "duration_hours": duration_hours or 1},
+        )
         deployment = (answer.get("data") or {}).get("deployment_id")
         if not deployment:
             raise MarketplaceError(f"{self.name}: deployment refused: {answer}")

@@ -32,8 +32,11 @@ _HELD = (serving.LOADING, serving.READY)
 
 def _held_models() -> list[ModelRecord]:
     """Models that are, or are to be, served; oldest first."""
-    held = [model for shard in everyone_shards(ALL_MODELS)
-            for model in ModelRecord.everyone.query(shard, filter_condition=ModelRecord.status.is_in(*_HELD))]
+    held = [
+        model
+        for shard in everyone_shards(ALL_MODELS)
+        for model in ModelRecord.everyone.query(shard, filter_condition=ModelRecord.status.is_in(*_HELD))
+    ]
     return sorted(held, key=lambda model: model.gsi2sk)
 
 
@@ -55,13 +58,22 @@ def agent_models(agent: Principal, instance_id: str) -> list[dict[str, Any]]:
             continue
         if previous is None and model.status != serving.LOADING:
             continue  # served outside the fleet's assignment (an operator's endpoint): leave it
-        assigned = ModelRecord.agent_instance_id.does_not_exist() if previous is None \
+        assigned = (
+            ModelRecord.agent_instance_id.does_not_exist()
+            if previous is None
             else ModelRecord.agent_instance_id == previous
+        )
         try:  # a model whose agent died loads again here
-            model.update(actions=[ModelRecord.agent_instance_id.set(instance_id), ModelRecord.status.set(serving.LOADING),
-                                  *ready_keys(False, model.model_id),
-                                  ModelRecord.endpoint_url.remove(), ModelRecord.replicas.set(0)],
-                         condition=ModelRecord.status.is_in(*_HELD) & assigned)
+            model.update(
+                actions=[
+                    ModelRecord.agent_instance_id.set(instance_id),
+                    ModelRecord.status.set(serving.LOADING),
+                    *ready_keys(False, model.model_id),
+                    ModelRecord.endpoint_url.remove(),
+                    ModelRecord.replicas.set(0),
+                ],
+                condition=ModelRecord.status.is_in(*_HELD) & assigned,
+            )
         except UpdateError as error:
             if error.cause_response_code != "ConditionalCheckFailedException":
                 raise
@@ -71,13 +83,21 @@ def agent_models(agent: Principal, instance_id: str) -> list[dict[str, Any]]:
 
 
 def _assignment(model: ModelRecord) -> dict[str, Any]:
-    return {"model_id": model.model_id, "name": model.name, "format": model.format, "version": model.version,
-            "status": model.status, "size_bytes": int(model.size_bytes), "gpu_required": bool(model.gpu_required),
-            "download_url": serving.artifact_download_url(model, expires_s=DOWNLOAD_URL_EXPIRY_S)}
+    return {
+        "model_id": model.model_id,
+        "name": model.name,
+        "format": model.format,
+        "version": model.version,
+        "status": model.status,
+        "size_bytes": int(model.size_bytes),
+        "gpu_required": bool(model.gpu_required),
+        "download_url": serving.artifact_download_url(model, expires_s=DOWNLOAD_URL_EXPIRY_S),
+    }
 
 
-def report(agent: Principal, instance_id: str, model_id: str, status: str, endpoint: str | None,
-           error: str | None) -> dict[str, Any]:
+def report(
+    agent: Principal, instance_id: str, model_id: str, status: str, endpoint: str | None, error: str | None
+) -> dict[str, Any]:
     record = loadbalancer.own_agent(agent, instance_id)
     try:
         if status == SERVING:

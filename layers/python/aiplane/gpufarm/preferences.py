@@ -23,28 +23,57 @@ PRIORITIES = {"performance": 0.8, "balanced": 0.5, "cost": 0.2}  # weight of per
 VENDOR_BONUS, TIER_BONUS = 10.0, 10.0
 
 DEFAULT_PREFERENCES: dict[str, Any] = {
-    "preferred_vendors": [], "preferred_tiers": [], "min_vram": 0, "max_price_per_hour": None, "priority": "balanced",
+    "preferred_vendors": [],
+    "preferred_tiers": [],
+    "min_vram": 0,
+    "max_price_per_hour": None,
+    "priority": "balanced",
 }
 
 EXAMPLES: dict[str, dict[str, Any]] = {
-    "cost_optimized": {"preferred_vendors": [], "preferred_tiers": ["entry", "mid-range"], "min_vram": 8,
-                       "max_price_per_hour": 1.0, "priority": "cost"},
-    "performance_focused": {"preferred_vendors": ["NVIDIA"], "preferred_tiers": ["high-end"], "min_vram": 40,
-                            "max_price_per_hour": None, "priority": "performance"},
-    "nvidia_only": {"preferred_vendors": ["NVIDIA"], "preferred_tiers": [], "min_vram": 16,
-                    "max_price_per_hour": 5.0, "priority": "balanced"},
-    "amd_preferred": {"preferred_vendors": ["AMD", "NVIDIA"], "preferred_tiers": ["high-end", "mid-range"],
-                      "min_vram": 16, "max_price_per_hour": 5.0, "priority": "balanced"},
+    "cost_optimized": {
+        "preferred_vendors": [],
+        "preferred_tiers": ["entry", "mid-range"],
+        "min_vram": 8,
+        "max_price_per_hour": 1.0,
+        "priority": "cost",
+    },
+    "performance_focused": {
+        "preferred_vendors": ["NVIDIA"],
+        "preferred_tiers": ["high-end"],
+        "min_vram": 40,
+        "max_price_per_hour": None,
+        "priority": "performance",
+    },
+    "nvidia_only": {
+        "preferred_vendors": ["NVIDIA"],
+        "preferred_tiers": [],
+        "min_vram": 16,
+        "max_price_per_hour": 5.0,
+        "priority": "balanced",
+    },
+    "amd_preferred": {
+        "preferred_vendors": ["AMD", "NVIDIA"],
+        "preferred_tiers": ["high-end", "mid-range"],
+        "min_vram": 16,
+        "max_price_per_hour": 5.0,
+        "priority": "balanced",
+    },
 }
 
 
 def validate(preferences: dict[str, Any]) -> dict[str, Any]:
-    merged = {**DEFAULT_PREFERENCES, **{k: v for k, v in preferences.items() if v is not None or k == "max_price_per_hour"}}
+    merged = {
+        **DEFAULT_PREFERENCES,
+        **{k: v for k, v in preferences.items() if v is not None or k == "max_price_per_hour"},
+    }
     if merged["priority"] not in PRIORITIES:
         raise ValidationError(f"priority must be one of {', '.join(PRIORITIES)}", param="priority")
     unknown_tiers = [tier for tier in merged["preferred_tiers"] if tier not in gpu_models.TIERS]
     if unknown_tiers:
-        raise ValidationError(f"unknown tiers {unknown_tiers}; expected {', '.join(gpu_models.TIERS)}", param="preferred_tiers")
+        raise ValidationError(
+            f"unknown tiers {unknown_tiers}; expected {', '.join(gpu_models.TIERS)}", param="preferred_tiers"
+        )
     if merged["min_vram"] < 0:
         raise ValidationError("min_vram must not be negative", param="min_vram")
     if merged["max_price_per_hour"] is not None and merged["max_price_per_hour"] < 0:
@@ -56,10 +85,15 @@ def _view(record: GpuPreferencesRecord | None, user_id: str) -> dict[str, Any]:
     if record is None:
         return {"id": None, "user_id": user_id, **DEFAULT_PREFERENCES, "is_default": True, "created_at": None}
     return {
-        "id": record.preferences_id, "user_id": record.user_id,
-        "preferred_vendors": list(record.preferred_vendors), "preferred_tiers": list(record.preferred_tiers),
-        "min_vram": record.min_vram, "max_price_per_hour": record.max_price_per_hour, "priority": record.priority,
-        "is_default": False, "created_at": rfc3339_seconds(record.created_at),
+        "id": record.preferences_id,
+        "user_id": record.user_id,
+        "preferred_vendors": list(record.preferred_vendors),
+        "preferred_tiers": list(record.preferred_tiers),
+        "min_vram": record.min_vram,
+        "max_price_per_hour": record.max_price_per_hour,
+        "priority": record.priority,
+        "is_default": False,
+        "created_at": rfc3339_seconds(record.created_at),
     }
 
 
@@ -79,10 +113,15 @@ def save_preferences(user_id: str, preferences: dict[str, Any]) -> dict[str, Any
     current = _find(user_id)  # a second save keeps the id and creation time
     moment = now()
     record = GpuPreferencesRecord(
-        f"USER#{user_id}", "GPU_PREFERENCES",
-        preferences_id=current.preferences_id if current else str(uuid.uuid4()), user_id=user_id,
-        preferred_vendors=merged["preferred_vendors"], preferred_tiers=merged["preferred_tiers"],
-        min_vram=merged["min_vram"], max_price_per_hour=merged["max_price_per_hour"], priority=merged["priority"],
+        f"USER#{user_id}",
+        "GPU_PREFERENCES",
+        preferences_id=current.preferences_id if current else str(uuid.uuid4()),
+        user_id=user_id,
+        preferred_vendors=merged["preferred_vendors"],
+        preferred_tiers=merged["preferred_tiers"],
+        min_vram=merged["min_vram"],
+        max_price_per_hour=merged["max_price_per_hour"],
+        priority=merged["priority"],
         created_at=current.created_at if current else moment,
         updated_at=moment,
     )
@@ -90,7 +129,9 @@ def save_preferences(user_id: str, preferences: dict[str, Any]) -> dict[str, Any
     return _view(record, user_id)
 
 
-def available_gpus(vendor: str | None = None, tier: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def available_gpus(
+    vendor: str | None = None, tier: str | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Every GPU model on offer now (all providers), with vendor, VRAM, tier and average price per GPU."""
     offers, errors = catalog.list_offers(catalog.ALL, Filters())
     grouped: dict[str, list[Offer]] = defaultdict(list)
@@ -101,12 +142,22 @@ def available_gpus(vendor: str | None = None, tier: str | None = None) -> tuple[
         vram = max(offer.vram_gb for offer in model_offers)
         known = gpu_models.describe(name, vendor=model_offers[0].gpu_vendor, vram_gb=vram)
         per_gpu = [offer.price_per_hour / max(offer.gpu_count, 1) for offer in model_offers]
-        gpus.append({
-            "name": name, "vendor": known.vendor, "vram_gb": vram, "tier": known.tier,
-            "avg_price_per_hour": round(sum(per_gpu) / len(per_gpu), 4),
-            "performance": known.performance, "offers": len(model_offers),
-        })
-    gpus = [gpu for gpu in gpus if (not vendor or gpu["vendor"].lower() == vendor.lower()) and (not tier or gpu["tier"] == tier)]
+        gpus.append(
+            {
+                "name": name,
+                "vendor": known.vendor,
+                "vram_gb": vram,
+                "tier": known.tier,
+                "avg_price_per_hour": round(sum(per_gpu) / len(per_gpu), 4),
+                "performance": known.performance,
+                "offers": len(model_offers),
+            }
+        )
+    gpus = [
+        gpu
+        for gpu in gpus
+        if (not vendor or gpu["vendor"].lower() == vendor.lower()) and (not tier or gpu["tier"] == tier)
+    ]
     gpus.sort(key=lambda gpu: (gpu["vendor"], -gpu["performance"], gpu["name"]))
     return gpus, errors
 

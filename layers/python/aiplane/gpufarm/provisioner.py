@@ -56,17 +56,32 @@ from aiplane_shared.resources import (
 
 # No capacity for the type in this zone: another zone may have it.
 NO_FLEET_SUBNET = "NoFleetSubnet"  # the fleet VPC has no subnet in that zone (_fleet_network)
-ZONE_ERRORS = frozenset({
-    "InsufficientInstanceCapacity", "InsufficientCapacity", "Unsupported", "InsufficientHostCapacity",
-    "SpotMaxPriceTooLow", "InsufficientFreeAddressesInSubnet", NO_FLEET_SUBNET,
-})
+ZONE_ERRORS = frozenset(
+    {
+        "InsufficientInstanceCapacity",
+        "InsufficientCapacity",
+        "Unsupported",
+        "InsufficientHostCapacity",
+        "SpotMaxPriceTooLow",
+        "InsufficientFreeAddressesInSubnet",
+        NO_FLEET_SUBNET,
+    }
+)
 # The type cannot launch anywhere for us (quota, unknown type): try the next type.
-TYPE_ERRORS = frozenset({
-    "InstanceLimitExceeded", "VcpuLimitExceeded", "MaxSpotInstanceCountExceeded", "InvalidParameterValue",
-    "InvalidInstanceType", "InsufficientReservedInstanceCapacity",
-})
+TYPE_ERRORS = frozenset(
+    {
+        "InstanceLimitExceeded",
+        "VcpuLimitExceeded",
+        "MaxSpotInstanceCountExceeded",
+        "InvalidParameterValue",
+        "InvalidInstanceType",
+        "InsufficientReservedInstanceCapacity",
+    }
+)
 # Not allowed to launch at all: neither another zone nor another type can help.
-UNAUTHORIZED_ERRORS = frozenset({"UnauthorizedOperation", "AuthFailure", "OptInRequired", "Blocked", "PendingVerification"})
+UNAUTHORIZED_ERRORS = frozenset(
+    {"UnauthorizedOperation", "AuthFailure", "OptInRequired", "Blocked", "PendingVerification"}
+)
 QUOTA_ERRORS = frozenset({"InstanceLimitExceeded", "VcpuLimitExceeded", "MaxSpotInstanceCountExceeded"})
 PRICE_CAP = "PriceCap"  # a candidate skipped because it costs more than the contract's price limit
 API_URL_CACHE_S = 300
@@ -75,12 +90,18 @@ ENVIRONMENT_TAG = "aiplane:environment"
 LIVE_EC2_STATES = ["pending", "running", "stopping", "stopped"]
 # A contract still `provisioning` without an instance after every delivery of its message could
 # have run (and its last visibility timeout) has lost its message: it is failed.
-PROVISIONING_HORIZON = timedelta(seconds=int(PROVISIONING_QUEUE.visibility_timeout_s or 0) * (PROVISIONING_QUEUE.max_receive_count + 1))
+PROVISIONING_HORIZON = timedelta(
+    seconds=int(PROVISIONING_QUEUE.visibility_timeout_s or 0) * (PROVISIONING_QUEUE.max_receive_count + 1)
+)
 
 EC2_STATE_DETAIL_TYPE = "EC2 Instance State-change Notification"
 _STATUS_OF_EC2_STATE = {
-    "pending": PROVISIONING, "running": RUNNING, "shutting-down": TERMINATING, "stopping": TERMINATING,
-    "stopped": STOPPED, "terminated": TERMINATED,
+    "pending": PROVISIONING,
+    "running": RUNNING,
+    "shutting-down": TERMINATING,
+    "stopping": TERMINATING,
+    "stopped": STOPPED,
+    "terminated": TERMINATED,
 }
 _STATUS_ORDER = {PROVISIONING: 0, RUNNING: 1, STOPPED: 2, TERMINATING: 3, TERMINATED: 4, FAILED: 4}
 
@@ -130,10 +151,16 @@ def _rent_from_marketplace(record: GpuContractRecord) -> None:
     try:
         rental_id = MARKETPLACES[record.provider].rent(record.offer_id, record.duration_hours)
     except MarketplaceError as error:
-        contracts.set_status(record, FAILED, GpuContractRecord.failure_reasons.set([f"unavailable: {error}"]),
-                             GpuContractRecord.attempts.set([{"offer": record.offer_id, "error": str(error)}]))
+        contracts.set_status(
+            record,
+            FAILED,
+            GpuContractRecord.failure_reasons.set([f"unavailable: {error}"]),
+            GpuContractRecord.attempts.set([{"offer": record.offer_id, "error": str(error)}]),
+        )
         return
-    _record_launch(record, rental_id, RUNNING, [{"offer": record.offer_id, "result": "rented"}], {}, None, record.price_limit)
+    _record_launch(
+        record, rental_id, RUNNING, [{"offer": record.offer_id, "result": "rented"}], {}, None, record.price_limit
+    )
 
 
 def _ordered_zones(zones: list[str], preferred: str | None) -> list[str]:
@@ -153,8 +180,10 @@ def failure_kind(code: str) -> str:
 
 
 def _reason(attempt: dict[str, str]) -> str:
-    return (f"{failure_kind(attempt['error'])}: {attempt['instance_type']} in {attempt['zone']} "
-            f"({attempt['market']}): {attempt['error']}")
+    return (
+        f"{failure_kind(attempt['error'])}: {attempt['instance_type']} in {attempt['zone']} "
+        f"({attempt['market']}): {attempt['error']}"
+    )
 
 
 class _AlreadyLaunched(Exception):
@@ -171,9 +200,14 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
         skipped: list[dict[str, str]] = []
         if instance is None:
             script = user_data.build(
-                user_data.agent_environment(_api_url(GPUFARM), agent_credentials.parameter_name(record.contract_id),
-                                            mlworker_url=_api_url(MLWORKER), worker_id=agent_worker_id(record.contract_id)),
-                _published(agent_artifact_parameter(get_settings().resource_prefix)), get_settings().region,
+                user_data.agent_environment(
+                    _api_url(GPUFARM),
+                    agent_credentials.parameter_name(record.contract_id),
+                    mlworker_url=_api_url(MLWORKER),
+                    worker_id=agent_worker_id(record.contract_id),
+                ),
+                _published(agent_artifact_parameter(get_settings().resource_prefix)),
+                get_settings().region,
             )
             try:
                 instance = _first_launch(record, script, attempts, skipped)
@@ -188,12 +222,25 @@ def _launch_on_ec2(record: GpuContractRecord) -> None:
             if not attempts or attempts[-1].get("ec2_instance_id") != instance["InstanceId"]:
                 attempts.append({**placement, "result": "adopted", "ec2_instance_id": instance["InstanceId"]})
             launched = True
-            _record_launch(record, instance["InstanceId"], PROVISIONING, attempts, placement, hash_key(agent_key.api_key),
-                           _hourly_price(placement, _limit(record)))
+            _record_launch(
+                record,
+                instance["InstanceId"],
+                PROVISIONING,
+                attempts,
+                placement,
+                hash_key(agent_key.api_key),
+                _hourly_price(placement, _limit(record)),
+            )
             return
         reasons = sorted({_reason(attempt) for attempt in attempts + skipped})
-        contracts.set_status(record, FAILED, GpuContractRecord.attempts.set(attempts),
-                             GpuContractRecord.failure_reasons.set(reasons or ["unavailable: no zone offers an acceptable instance type"]))
+        contracts.set_status(
+            record,
+            FAILED,
+            GpuContractRecord.attempts.set(attempts),
+            GpuContractRecord.failure_reasons.set(
+                reasons or ["unavailable: no zone offers an acceptable instance type"]
+            ),
+        )
     finally:
         if not launched:
             revoke_api_key(hash_key(agent_key.api_key))
@@ -207,8 +254,9 @@ def _limit(record: GpuContractRecord) -> float:
     return catalog.ec2_gpu_types()[requested_type].on_demand_price or 0.0
 
 
-def _first_launch(record: GpuContractRecord, script: str, attempts: list[dict[str, str]],
-                  skipped: list[dict[str, str]]) -> dict[str, Any] | None:
+def _first_launch(
+    record: GpuContractRecord, script: str, attempts: list[dict[str, str]], skipped: list[dict[str, str]]
+) -> dict[str, Any] | None:
     """Try the candidates in order (each attempt recorded); the launched instance, or None."""
     requested_type, preferred_zone = catalog.parse_ec2_offer_id(record.offer_id)
     gpu_types = catalog.ec2_gpu_types()
@@ -220,8 +268,15 @@ def _first_launch(record: GpuContractRecord, script: str, attempts: list[dict[st
         for instance_type in instance_types:
             list_price = gpu_types[instance_type].on_demand_price if instance_type in gpu_types else None
             if market == ON_DEMAND and (list_price is None or list_price > limit):
-                skipped.append({"market": market, "instance_type": instance_type, "zone": "any zone", "error": PRICE_CAP,
-                                "message": f"{list_price}/h is above the contract's limit of {limit}/h"})
+                skipped.append(
+                    {
+                        "market": market,
+                        "instance_type": instance_type,
+                        "zone": "any zone",
+                        "error": PRICE_CAP,
+                        "message": f"{list_price}/h is above the contract's limit of {limit}/h",
+                    }
+                )
                 continue
             for zone in _ordered_zones(zones_of.get(instance_type, []), preferred_zone):
                 attempt = {"market": market, "instance_type": instance_type, "zone": zone}
@@ -255,17 +310,22 @@ def _hourly_price(placement: dict[str, str], limit: float) -> float:
 
 
 def _instance_tagged_with(contract_id: str) -> dict[str, Any] | None:
-    reservations = client("ec2").describe_instances(Filters=[
-        {"Name": f"tag:{CONTRACT_TAG}", "Values": [contract_id]},
-        {"Name": "instance-state-name", "Values": ["pending", "running"]},
-    ])["Reservations"]
+    reservations = client("ec2").describe_instances(
+        Filters=[
+            {"Name": f"tag:{CONTRACT_TAG}", "Values": [contract_id]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+    )["Reservations"]
     instances = [instance for reservation in reservations for instance in reservation["Instances"]]
     return min(instances, key=lambda instance: instance["LaunchTime"]) if instances else None
 
 
 def _placement(instance: dict[str, Any]) -> dict[str, str]:
-    return {"instance_type": instance["InstanceType"], "zone": instance["Placement"]["AvailabilityZone"],
-            "market": SPOT if instance.get("InstanceLifecycle") == "spot" else ON_DEMAND}
+    return {
+        "instance_type": instance["InstanceType"],
+        "zone": instance["Placement"]["AvailabilityZone"],
+        "market": SPOT if instance.get("InstanceLifecycle") == "spot" else ON_DEMAND,
+    }
 
 
 def _api_url(family: str) -> str:
@@ -284,21 +344,26 @@ def client_token(contract_id: str) -> str:
     return contract_id[:64]
 
 
-def _run_instance(record: GpuContractRecord, instance_type: str, zone: str, market: str, script: str,
-                  limit: float) -> dict[str, Any]:
+def _run_instance(
+    record: GpuContractRecord, instance_type: str, zone: str, market: str, script: str, limit: float
+) -> dict[str, Any]:
     tags = [
         {"Key": "Name", "Value": f"aiplane-gpu-{record.contract_id}"},
         {"Key": CONTRACT_TAG, "Value": record.contract_id},
         {"Key": ENVIRONMENT_TAG, "Value": get_settings().environment},
     ]
-    market_options = {"InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"MaxPrice": f"{limit:.4f}"}}} \
-        if market == SPOT else {}
+    market_options = (
+        {"InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"MaxPrice": f"{limit:.4f}"}}}
+        if market == SPOT
+        else {}
+    )
     answer = client("ec2").run_instances(
         **_fleet_network(zone),
         LaunchTemplate={"LaunchTemplateName": get_settings().resource(GPU_LAUNCH_TEMPLATE.name), "Version": "$Latest"},
         InstanceType=instance_type,
         Placement={"AvailabilityZone": zone},
-        MinCount=1, MaxCount=1,
+        MinCount=1,
+        MaxCount=1,
         ClientToken=client_token(record.contract_id),
         UserData=script,  # boto3 base64-encodes it
         TagSpecifications=[{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}],
@@ -317,13 +382,22 @@ def _fleet_network(zone: str) -> dict[str, Any]:
         return {}
     subnet = next((entry["subnet"] for entry in network["subnets"] if entry["zone"] == zone), None)
     if subnet is None:  # as EC2 answers a zone it cannot serve: the next zone is tried
-        raise ClientError({"Error": {"Code": NO_FLEET_SUBNET, "Message": f"the GPU fleet VPC has no subnet in {zone}"}},
-                          "RunInstances")
+        raise ClientError(
+            {"Error": {"Code": NO_FLEET_SUBNET, "Message": f"the GPU fleet VPC has no subnet in {zone}"}},
+            "RunInstances",
+        )
     return {"SubnetId": subnet, "SecurityGroupIds": [network["security_group"]]}
 
 
-def _record_launch(record: GpuContractRecord, provider_instance_id: str, status: str, attempts: list[dict[str, str]],
-                   placement: dict[str, str], agent_key_hash: str | None, price_per_hour: float | None) -> None:
+def _record_launch(
+    record: GpuContractRecord,
+    provider_instance_id: str,
+    status: str,
+    attempts: list[dict[str, str]],
+    placement: dict[str, str],
+    agent_key_hash: str | None,
+    price_per_hour: float | None,
+) -> None:
     actions = [
         GpuContractRecord.provider_instance_id.set(provider_instance_id),
         GpuContractRecord.attempts.set(attempts),
@@ -334,8 +408,11 @@ def _record_launch(record: GpuContractRecord, provider_instance_id: str, status:
     if record.duration_hours:
         actions.append(GpuContractRecord.ends_at.set(_ends_at(record)))
     if placement:
-        actions += [GpuContractRecord.instance_type.set(placement["instance_type"]),
-                    GpuContractRecord.zone.set(placement["zone"]), GpuContractRecord.market.set(placement["market"])]
+        actions += [
+            GpuContractRecord.instance_type.set(placement["instance_type"]),
+            GpuContractRecord.zone.set(placement["zone"]),
+            GpuContractRecord.market.set(placement["market"]),
+        ]
     if agent_key_hash:
         actions.append(GpuContractRecord.agent_key_hash.set(agent_key_hash))
     try:
@@ -366,18 +443,27 @@ def on_ec2_state_change(ec2_instance_id: str, state: str) -> None:
 def give_up(message: Any, error: Exception) -> None:
     """The message's last delivery failed (next stop: the DLQ): a contract it was launching fails
     visibly, and its hold is given back."""
-    if not (isinstance(message, dict) and message.get("kind") == "provision" and isinstance(message.get("contract_id"), str)):
+    if not (
+        isinstance(message, dict) and message.get("kind") == "provision" and isinstance(message.get("contract_id"), str)
+    ):
         return
     record = contracts.get_contract(message["contract_id"])
     if record is None:
         return
     reason = f"retries exhausted: {type(error).__name__}: {str(error)[:200]}"
     try:
-        contracts.set_status(record, FAILED, GpuContractRecord.failure_reasons.set([reason]),
-                             condition=(GpuContractRecord.status == PROVISIONING) & GpuContractRecord.provider_instance_id.does_not_exist())
+        contracts.set_status(
+            record,
+            FAILED,
+            GpuContractRecord.failure_reasons.set([reason]),
+            condition=(GpuContractRecord.status == PROVISIONING)
+            & GpuContractRecord.provider_instance_id.does_not_exist(),
+        )
     except UpdateError:
         return  # launched or ended meanwhile: nothing to fail
-    logger.warning("GPU contract failed after its last delivery", extra={"contract_id": record.contract_id, "reason": reason})
+    logger.warning(
+        "GPU contract failed after its last delivery", extra={"contract_id": record.contract_id, "reason": reason}
+    )
 
 
 @cache
@@ -395,11 +481,13 @@ def reconcile() -> dict[str, int]:
     logged), and fail contracts whose provisioning message was lost."""
     ec2 = client("ec2")
     untracked: list[tuple[str, str]] = []
-    pages = ec2.get_paginator("describe_instances").paginate(Filters=[
-        {"Name": "tag-key", "Values": [CONTRACT_TAG]},
-        {"Name": f"tag:{ENVIRONMENT_TAG}", "Values": [get_settings().environment]},
-        {"Name": "instance-state-name", "Values": LIVE_EC2_STATES},
-    ])
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": "tag-key", "Values": [CONTRACT_TAG]},
+            {"Name": f"tag:{ENVIRONMENT_TAG}", "Values": [get_settings().environment]},
+            {"Name": "instance-state-name", "Values": LIVE_EC2_STATES},
+        ]
+    )
     for page in pages:
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:
@@ -407,7 +495,10 @@ def reconcile() -> dict[str, int]:
                 if not _tracks(contracts.get_contract(contract_id), instance["InstanceId"]):
                     untracked.append((instance["InstanceId"], contract_id))
     for instance_id, contract_id in untracked:
-        logger.warning("terminating a GPU instance no contract tracks", extra={"instance_id": instance_id, "contract_id": contract_id})
+        logger.warning(
+            "terminating a GPU instance no contract tracks",
+            extra={"instance_id": instance_id, "contract_id": contract_id},
+        )
         ec2.terminate_instances(InstanceIds=[instance_id])
     return {"terminated": len(untracked), "failed": _fail_lost_contracts(), "finished": _finish_terminated_contracts()}
 
@@ -416,15 +507,19 @@ def _tracks(record: GpuContractRecord | None, instance_id: str) -> bool:
     if record is None or record.status in FINISHED:
         return False
     # A contract still provisioning without an instance adopts a tagged one on its redelivery.
-    return record.provider_instance_id == instance_id or (record.status == PROVISIONING and record.provider_instance_id is None)
+    return record.provider_instance_id == instance_id or (
+        record.status == PROVISIONING and record.provider_instance_id is None
+    )
 
 
 def _fail_lost_contracts() -> int:
     cutoff = clock.now() - PROVISIONING_HORIZON
     failed = 0
     for record in GpuContractRecord.by_status.query(
-            GpuContractRecord.status_key(PROVISIONING),
-            filter_condition=(GpuContractRecord.created_at < cutoff) & GpuContractRecord.provider_instance_id.does_not_exist()):
+        GpuContractRecord.status_key(PROVISIONING),
+        filter_condition=(GpuContractRecord.created_at < cutoff)
+        & GpuContractRecord.provider_instance_id.does_not_exist(),
+    ):
         give_up({"kind": "provision", "contract_id": record.contract_id}, TimeoutError("provisioning never completed"))
         failed += 1
     return failed
@@ -433,15 +528,20 @@ def _fail_lost_contracts() -> int:
 def _finish_terminated_contracts() -> int:
     """Contracts `terminating` whose instance EC2 reports terminated: finished (and settled) as
     their lost state-change event would have."""
-    waiting = {record.provider_instance_id: record for record in
-               GpuContractRecord.by_status.query(GpuContractRecord.status_key(TERMINATING)) if record.provider_instance_id}
+    waiting = {
+        record.provider_instance_id: record
+        for record in GpuContractRecord.by_status.query(GpuContractRecord.status_key(TERMINATING))
+        if record.provider_instance_id
+    }
     finished = 0
     ids = sorted(waiting)
     for start in range(0, len(ids), 100):
-        reservations = client("ec2").describe_instances(Filters=[
-            {"Name": "instance-id", "Values": ids[start:start + 100]},
-            {"Name": "instance-state-name", "Values": ["terminated"]},
-        ])["Reservations"]
+        reservations = client("ec2").describe_instances(
+            Filters=[
+                {"Name": "instance-id", "Values": ids[start : start + 100]},
+                {"Name": "instance-state-name", "Values": ["terminated"]},
+            ]
+        )["Reservations"]
         for instance in (instance for reservation in reservations for instance in reservation["Instances"]):
             on_ec2_state_change(instance["InstanceId"], "terminated")
             finished += 1

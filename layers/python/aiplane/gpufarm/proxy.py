@@ -34,8 +34,9 @@ class ProxiedResponse:
     instance_id: str
 
 
-def forward(caller: Principal, method: str, target: str | None, path: str, payload: Any,
-            timeout_s: float | None) -> ProxiedResponse:
+def forward(
+    caller: Principal, method: str, target: str | None, path: str, payload: Any, timeout_s: float | None
+) -> ProxiedResponse:
     method = method.upper()
     if method not in METHODS:
         raise ValidationError(f"method must be one of {', '.join(METHODS)}", param="method")
@@ -46,17 +47,27 @@ def forward(caller: Principal, method: str, target: str | None, path: str, paylo
     agent = loadbalancer.agent_load(caller, target) if target else loadbalancer.pick_agent(caller)
     url = agent.url.rstrip("/") + path
     try:
-        answer = outbound.request(outbound.AGENTS, method, url, json=payload if method not in ("GET", "DELETE") else None,
-                                  params=payload if method in ("GET", "DELETE") and isinstance(payload, dict) else None,
-                                  timeout=timeout)
+        answer = outbound.request(
+            outbound.AGENTS,
+            method,
+            url,
+            json=payload if method not in ("GET", "DELETE") else None,
+            params=payload if method in ("GET", "DELETE") and isinstance(payload, dict) else None,
+            timeout=timeout,
+        )
     except httpx.TimeoutException as error:
-        raise GatewayTimeoutError(f"GPU instance {agent.instance_id} did not answer within {timeout:g}s",
-                                  details={"instance_id": agent.instance_id}) from error
+        raise GatewayTimeoutError(
+            f"GPU instance {agent.instance_id} did not answer within {timeout:g}s",
+            details={"instance_id": agent.instance_id},
+        ) from error
     except httpx.HTTPError as error:
-        raise BadGatewayError(f"GPU instance {agent.instance_id} is unreachable: {type(error).__name__}",
-                              details={"instance_id": agent.instance_id}) from error
-    return ProxiedResponse(answer.status_code, answer.content,
-                           answer.headers.get("content-type", "application/json"), agent.instance_id)
+        raise BadGatewayError(
+            f"GPU instance {agent.instance_id} is unreachable: {type(error).__name__}",
+            details={"instance_id": agent.instance_id},
+        ) from error
+    return ProxiedResponse(
+        answer.status_code, answer.content, answer.headers.get("content-type", "application/json"), agent.instance_id
+    )
 
 
 def _check_served_model(caller: Principal, path: str) -> None:

@@ -56,7 +56,9 @@ class GpuContractRecord(GpufarmItem):
     on_demand_fallback = BooleanAttribute(default=False)
     price_limit = NumberAttribute(null=True)  # USD an hour the contract may cost at most (what is held)
     gpu_count = NumberAttribute(default=1)
-    hold_ids: ListAttribute[str] = ListAttribute(default=list)  # spend holds (commerce.holds) of the first period and each renewal
+    hold_ids: ListAttribute[str] = ListAttribute(
+        default=list
+    )  # spend holds (commerce.holds) of the first period and each renewal
     held_cents = NumberAttribute(default=0)
     provider_instance_id = UnicodeAttribute(null=True)  # EC2 instance id or the marketplace's rental id
     launched_at = UTCDateTimeAttribute(null=True)  # runtime is charged from here
@@ -65,7 +67,9 @@ class GpuContractRecord(GpufarmItem):
     zone = UnicodeAttribute(null=True)
     attempts: ListAttribute[Any] = ListAttribute(of=JSONAttribute, default=list)
     failure_reasons: ListAttribute[str] = ListAttribute(default=list)
-    agent_key_hash = UnicodeAttribute(null=True)  # the contract's agent credential (scope gpu-agent), revoked at its end
+    agent_key_hash = UnicodeAttribute(
+        null=True
+    )  # the contract's agent credential (scope gpu-agent), revoked at its end
 
     @staticmethod
     def key(contract_id: str) -> str:

@@ -13,18 +13,53 @@ from aiplane_shared.families import GPUFARM
 
 
 def contract_changed(record) -> None:
-    publish(GPUFARM, record.user_id, [{
-        "type": "contract_status", "contract_id": record.contract_id, "provider": record.provider,
-        "instance_id": record.provider_instance_id, "offer_id": record.offer_id, "status": record.status,
-        "timestamp": now_iso(),
-    }], subscribers_only=True)
+    publish(
+        GPUFARM,
+        record.user_id,
+        [
+            {
+                "type": "contract_status",
+                "contract_id": record.contract_id,
+                "provider": record.provider,
+                "instance_id": record.provider_instance_id,
+                "offer_id": record.offer_id,
+                "status": record.status,
+                "timestamp": now_iso(),
+            }
+        ],
+        subscribers_only=True,
+    )
 
 
 def instance_changed(user_id: str, instance_id: str, contract_id: str | None, status: str) -> None:
-    publish(GPUFARM, user_id, [{"type": "instance_status", "instance_id": instance_id, "contract_id": contract_id,
-                                "status": status, "timestamp": now_iso()}], subscribers_only=True)
+    publish(
+        GPUFARM,
+        user_id,
+        [
+            {
+                "type": "instance_status",
+                "instance_id": instance_id,
+                "contract_id": contract_id,
+                "status": status,
+                "timestamp": now_iso(),
+            }
+        ],
+        subscribers_only=True,
+    )
 
 
 def model_changed(record) -> None:
-    publish(GPUFARM, record.owner_id, [{"type": "model_status", "model_id": record.model_id, "name": record.name,
-                                        "status": record.status, "timestamp": now_iso()}], subscribers_only=True)
+    publish(
+        GPUFARM,
+        record.owner_id,
+        [
+            {
+                "type": "model_status",
+                "model_id": record.model_id,
+                "name": record.name,
+                "status": record.status,
+                "timestamp": now_iso(),
+            }
+        ],
+        subscribers_only=True,
+    )

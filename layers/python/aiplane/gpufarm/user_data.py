@@ -27,8 +27,14 @@ CONTAINER_ONLY = {"AIPLANE_AGENT_RUNNER": "container", "AIPLANE_AGENT_REQUIRE_CO
 CLOUD_JUPYTER_SLOTS = 2
 
 
-def agent_environment(api_url: str, credential_parameter: str, port: int = 8787, *, mlworker_url: str | None = None,
-                      worker_id: str | None = None) -> dict[str, str]:
+def agent_environment(
+    api_url: str,
+    credential_parameter: str,
+    port: int = 8787,
+    *,
+    mlworker_url: str | None = None,
+    worker_id: str | None = None,
+) -> dict[str, str]:
     environment = {
         "AIPLANE_API_URL": api_url,
         CREDENTIAL_PARAMETER_VARIABLE: credential_parameter,
@@ -38,8 +44,13 @@ def agent_environment(api_url: str, credential_parameter: str, port: int = 8787,
         **CONTAINER_ONLY,
     }
     if mlworker_url and worker_id:  # the agent also runs mlworker tasks and Jupyter services, as its contract's worker
-        environment.update({"AIPLANE_MLWORKER_URL": mlworker_url, "AIPLANE_WORKER_ID": worker_id,
-                            "AIPLANE_AGENT_SERVICE_SLOTS": str(CLOUD_JUPYTER_SLOTS)})
+        environment.update(
+            {
+                "AIPLANE_MLWORKER_URL": mlworker_url,
+                "AIPLANE_WORKER_ID": worker_id,
+                "AIPLANE_AGENT_SERVICE_SLOTS": str(CLOUD_JUPYTER_SLOTS),
+            }
+        )
     return environment
 
 

@@ -29,7 +29,15 @@ PERMISSIONS: tuple[str, ...] = (NONE, VIEW, EDIT, MANAGE)  # increasing privileg
 LEVEL = {name: level for level, name in enumerate(PERMISSIONS)}
 SERVER = "server"  # the root resource: a grant on it covers every resource
 
-_METHOD_PERMISSION = {"GET": VIEW, "HEAD": VIEW, "OPTIONS": VIEW, "POST": EDIT, "PUT": EDIT, "PATCH": EDIT, "DELETE": MANAGE}
+_METHOD_PERMISSION = {
+    "GET": VIEW,
+    "HEAD": VIEW,
+    "OPTIONS": VIEW,
+    "POST": EDIT,
+    "PUT": EDIT,
+    "PATCH": EDIT,
+    "DELETE": MANAGE,
+}
 
 
 def permission_for_method(method: str) -> str:
@@ -61,7 +69,8 @@ def _looked_up(principal: Principal, resource: str) -> str:
     # One Query for both the resource's and `server`'s grants (the filter is exact: `files#x` is not `files`).
     best = NONE
     for entry in AccessEntryRecord.by_identity.query(
-        f"IDENTITY#{principal.id}", AccessEntryRecord.gsi1sk.startswith("RESOURCE#"),
+        f"IDENTITY#{principal.id}",
+        AccessEntryRecord.gsi1sk.startswith("RESOURCE#"),
         filter_condition=AccessEntryRecord.resource.is_in(resource, SERVER),
     ):
         if LEVEL.get(entry.permission, 0) > LEVEL[best]:
@@ -95,7 +104,9 @@ def _connection() -> Connection:
     return Connection(region=get_settings().region)
 
 
-def create_entry(identity: str | None, resource: str | None, resource_type: str | None, permission: str | None) -> AccessEntryRecord:
+def create_entry(
+    identity: str | None, resource: str | None, resource_type: str | None, permission: str | None
+) -> AccessEntryRecord:
     identity = _required(identity, "identity")
     resource = _required(resource, "resource")
     resource_type = _required(resource_type, "resourceType")
@@ -103,11 +114,20 @@ def create_entry(identity: str | None, resource: str | None, resource_type: str 
     now = datetime.now(UTC)
     entry_id = str(uuid.uuid4())
     entry = AccessEntryRecord(
-        f"ACCESS#{entry_id}", "META",
-        gsi1pk=f"IDENTITY#{identity}", gsi1sk=f"RESOURCE#{resource}#{entry_id}",
-        gsi2sk=f"{rfc3339(now)}#{entry_id}", gsi3pk=identity_entries_key(identity), gsi3sk=f"{rfc3339(now)}#{entry_id}",
-        entry_id=entry_id, identity=identity, resource=resource, resource_type=resource_type,
-        permission=permission, created_at=now, updated_at=now,
+        f"ACCESS#{entry_id}",
+        "META",
+        gsi1pk=f"IDENTITY#{identity}",
+        gsi1sk=f"RESOURCE#{resource}#{entry_id}",
+        gsi2sk=f"{rfc3339(now)}#{entry_id}",
+        gsi3pk=identity_entries_key(identity),
+        gsi3sk=f"{rfc3339(now)}#{entry_id}",
+        entry_id=entry_id,
+        identity=identity,
+        resource=resource,
+        resource_type=resource_type,
+        permission=permission,
+        created_at=now,
+        updated_at=now,
     )
     claim = _claim(identity, resource_type, resource)
     claim.entry_id = entry_id
@@ -125,16 +145,27 @@ def get_entry(entry_id: str) -> AccessEntryRecord:
     return get_or_404(AccessEntryRecord, f"ACCESS#{entry_id}", "META", missing=f"access entry {entry_id} not found")
 
 
-def list_entries(*, identity: str | None = None, after: str | None = None, limit: str | int | None = None) -> list[AccessEntryRecord]:
+def list_entries(
+    *, identity: str | None = None, after: str | None = None, limit: str | int | None = None
+) -> list[AccessEntryRecord]:
     """All entries, or one identity's, oldest first after the `from` cursor (an RFC3339 createdAt)."""
     page_size = parse_limit(limit)
     start = rfc3339(parse_rfc3339(after, param="from")) + "#~" if after else None
     if identity:
-        return list(AccessEntryRecord.by_identity_creation.query(
-            identity_entries_key(identity), range_key_condition=AccessEntryRecord.gsi3sk > start if start else None,
-            limit=page_size, page_size=page_size))
+        return list(
+            AccessEntryRecord.by_identity_creation.query(
+                identity_entries_key(identity),
+                range_key_condition=AccessEntryRecord.gsi3sk > start if start else None,
+                limit=page_size,
+                page_size=page_size,
+            )
+        )
     condition = AccessEntryRecord.gsi2sk > start if start else None
-    return list(AccessEntryRecord.by_creation.query("ACCESS", range_key_condition=condition, limit=page_size, page_size=page_size))
+    return list(
+        AccessEntryRecord.by_creation.query(
+            "ACCESS", range_key_condition=condition, limit=page_size, page_size=page_size
+        )
+    )
 
 
 def update_entry(entry_id: str, *, permission: str | None) -> AccessEntryRecord:

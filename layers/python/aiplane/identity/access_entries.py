@@ -14,8 +14,9 @@ from aiplane.identity.ownership import FILES, OWNER_LOOKUPS, item_resource, spli
 from aiplane.identity.users import find_user, runtime_view
 
 
-def entry_target(resource: str | None, resource_type: str | None,
-                 file_details: dict[str, Any] | None) -> tuple[str | None, str | None]:
+def entry_target(
+    resource: str | None, resource_type: str | None, file_details: dict[str, Any] | None
+) -> tuple[str | None, str | None]:
     """The resource and resourceType a new access entry names. `fileDetails` ({id} or {path}) may
     name the file or folder instead of `resource`; an item's resourceType is its kind."""
     if file_details:
@@ -32,7 +33,9 @@ def entry_target(resource: str | None, resource_type: str | None,
         return resource, resource_type
     item = split_item_resource(resource.strip())
     if item is None:
-        raise ValidationError(f"an item resource is <kind>#<id>, kind one of {', '.join(OWNER_LOOKUPS)}", param="resource")
+        raise ValidationError(
+            f"an item resource is <kind>#<id>, kind one of {', '.join(OWNER_LOOKUPS)}", param="resource"
+        )
     if resource_type not in (None, "", item[0]):
         raise ValidationError(f"the resourceType of {resource!r} is {item[0]!r}", param="resourceType")
     return resource.strip(), item[0]

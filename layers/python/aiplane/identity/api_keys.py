@@ -50,19 +50,41 @@ class IssuedKey:
 
 
 def issue_api_key(
-    owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
-    scope: str | None = None, contract_id: str | None = None, attributes: dict[str, Any] | None = None,
+    owner_id: str,
+    name: str,
+    *,
+    is_admin: bool = False,
+    expires_at: datetime | None = None,
+    rate_limit: int | None = None,
+    scope: str | None = None,
+    contract_id: str | None = None,
+    attributes: dict[str, Any] | None = None,
 ) -> IssuedKey:
-    issued = _new_key(owner_id, name, is_admin=is_admin, expires_at=expires_at, rate_limit=rate_limit,
-                      scope=scope, contract_id=contract_id, attributes=attributes)
+    issued = _new_key(
+        owner_id,
+        name,
+        is_admin=is_admin,
+        expires_at=expires_at,
+        rate_limit=rate_limit,
+        scope=scope,
+        contract_id=contract_id,
+        attributes=attributes,
+    )
     # The hash is the key: a collision would be a generator failure, so refuse to overwrite.
     issued.record.save(condition=ApiKeyRecord.pk.does_not_exist())
     return issued
 
 
 def _new_key(
-    owner_id: str, name: str, *, is_admin: bool = False, expires_at: datetime | None = None, rate_limit: int | None = None,
-    scope: str | None = None, contract_id: str | None = None, attributes: dict[str, Any] | None = None,
+    owner_id: str,
+    name: str,
+    *,
+    is_admin: bool = False,
+    expires_at: datetime | None = None,
+    rate_limit: int | None = None,
+    scope: str | None = None,
+    contract_id: str | None = None,
+    attributes: dict[str, Any] | None = None,
 ) -> IssuedKey:
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
@@ -92,8 +114,9 @@ def _owned(owner_id: str) -> OwnedKeysRecord:
     return OwnedKeysRecord(f"APIKEYS#{owner_id}", "META")
 
 
-def create_owned_key(owner_id: str, name: str, *, expires_at: datetime | None, limit: int,
-                     attributes: dict[str, Any] | None = None) -> IssuedKey:
+def create_owned_key(
+    owner_id: str, name: str, *, expires_at: datetime | None, limit: int, attributes: dict[str, Any] | None = None
+) -> IssuedKey:
     """A key the user creates for themselves; ConflictError when they already hold `limit` active ones."""
     issued = _new_key(owner_id, name, expires_at=expires_at, attributes=attributes)
     if not _save_within_cap(issued, limit) and not (_forget_inactive(owner_id) and _save_within_cap(issued, limit)):
@@ -105,8 +128,11 @@ def _save_within_cap(issued: IssuedKey, limit: int) -> bool:
     owner_id = issued.record.owner_id
     try:
         with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
-            transaction.update(_owned(owner_id), actions=[OwnedKeysRecord.key_hashes.add({hash_key(issued.api_key)})],
-                               condition=OwnedKeysRecord.key_hashes.does_not_exist() | (size(OwnedKeysRecord.key_hashes) < limit))
+            transaction.update(
+                _owned(owner_id),
+                actions=[OwnedKeysRecord.key_hashes.add({hash_key(issued.api_key)})],
+                condition=OwnedKeysRecord.key_hashes.does_not_exist() | (size(OwnedKeysRecord.key_hashes) < limit),
+            )
             transaction.save(issued.record, condition=ApiKeyRecord.pk.does_not_exist())
     except TransactWriteError as error:
         if error.cause_response_code != "TransactionCanceledException":
@@ -167,7 +193,9 @@ def revoke_owned_key(owner_id: str, key_id: str) -> ApiKeyRecord:
     key_hash = record.pk.removeprefix("APIKEY#")
     revoke_api_key(key_hash)
     try:
-        _owned(owner_id).update(actions=[OwnedKeysRecord.key_hashes.delete({key_hash})], condition=OwnedKeysRecord.pk.exists())
+        _owned(owner_id).update(
+            actions=[OwnedKeysRecord.key_hashes.delete({key_hash})], condition=OwnedKeysRecord.pk.exists()
+        )
     except UpdateError as error:
         if not refused_by_condition(error):
             raise
@@ -178,6 +206,10 @@ def revoke_owned_key(owner_id: str, key_id: str) -> ApiKeyRecord:
 def key_view(record: ApiKeyRecord) -> dict[str, Any]:
     """A key's metadata as its owner sees it (never the key or its hash)."""
     return {
-        "id": record.key_id, "name": record.name, "prefix": record.prefix, "revoked": record.revoked,
-        "created_at": rfc3339(record.created_at), "expires_at": rfc3339(record.expires_at) if record.expires_at else None,
+        "id": record.key_id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "revoked": record.revoked,
+        "created_at": rfc3339(record.created_at),
+        "expires_at": rfc3339(record.expires_at) if record.expires_at else None,
     }

@@ -22,15 +22,30 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 def _hashed_fields(record: AuthEventRecord) -> dict[str, Any]:
     return {
-        "sequence_num": int(record.sequence_num), "prev_hash": record.prev_hash, "at": record.at.strftime(_TIME_FORMAT),
-        "action": record.action, "outcome": record.outcome, "family": record.family, "user_id": record.user_id,
-        "email": record.email, "source_ip": record.source_ip, "credential": record.credential,
-        "key_prefix": record.key_prefix, "reason": record.reason,
+        "sequence_num": int(record.sequence_num),
+        "prev_hash": record.prev_hash,
+        "at": record.at.strftime(_TIME_FORMAT),
+        "action": record.action,
+        "outcome": record.outcome,
+        "family": record.family,
+        "user_id": record.user_id,
+        "email": record.email,
+        "source_ip": record.source_ip,
+        "credential": record.credential,
+        "key_prefix": record.key_prefix,
+        "reason": record.reason,
     }
 
 
-CHAIN = Chain(name="identity", partition_prefix="AUTHCHAIN#", shards=SHARDS, entry=AuthEventRecord,
-              head=AuthChainHeadRecord, hashed_fields=_hashed_fields, retention=RETENTION)
+CHAIN = Chain(
+    name="identity",
+    partition_prefix="AUTHCHAIN#",
+    shards=SHARDS,
+    entry=AuthEventRecord,
+    head=AuthChainHeadRecord,
+    hashed_fields=_hashed_fields,
+    retention=RETENTION,
+)
 SUCCESS = "success"
 FAILURE = "failure"
 
@@ -74,7 +89,10 @@ def record_auth_event(
         )
 
     audit_chain.append(CHAIN, build)
-    logger.info("auth event", extra={"action": action, "outcome": outcome, "family": family, "user_id": user_id, "reason": reason})
+    logger.info(
+        "auth event",
+        extra={"action": action, "outcome": outcome, "family": family, "user_id": user_id, "reason": reason},
+    )
 
 
 def auth_events_of(user_id: str, *, limit: int = 1000) -> list[AuthEventRecord]:

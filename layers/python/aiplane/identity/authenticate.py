@@ -92,9 +92,15 @@ def authenticate(family: str, credentials: Credentials, *, source_ip: str | None
     try:
         return _authenticate(family, credentials)
     except InvalidCredentialsError as refused:
-        record_auth_event("authenticate", FAILURE, family=family, source_ip=source_ip,
-                          credential=_presented_kind(family, credentials), key_prefix=_key_prefix(credentials),
-                          reason=refused.message)
+        record_auth_event(
+            "authenticate",
+            FAILURE,
+            family=family,
+            source_ip=source_ip,
+            credential=_presented_kind(family, credentials),
+            key_prefix=_key_prefix(credentials),
+            reason=refused.message,
+        )
         raise
 
 
@@ -121,7 +127,11 @@ def _authenticate(family: str, credentials: Credentials) -> Principal:
     elif family == GPUFARM:
         presented = [(credentials.bearer, "bearer"), (credentials.api_key, "api_key")]
     elif family == RUNTIME:
-        presented = [(credentials.api_key, "api_key"), (credentials.bearer, "bearer"), (credentials.cookie_token, "cookie")]
+        presented = [
+            (credentials.api_key, "api_key"),
+            (credentials.bearer, "bearer"),
+            (credentials.cookie_token, "cookie"),
+        ]
     else:
         raise ValueError(f"unknown family {family!r}")
     for value, source in presented:
@@ -140,8 +150,12 @@ def _principal_for(value: str, source: str) -> Principal:
         raise InvalidCredentialsError("the token's user no longer exists")
     session_id = check_session(claims)  # logged out or replaced by a refresh: refused
     credential = "cookie" if source == "cookie" else "jwt"
-    return Principal(id=str(claims["sub"]), kind=USER, credential=credential,
-                     claims={"sessionId": session_id, FAMILIES_CLAIM: _families(user.families)})
+    return Principal(
+        id=str(claims["sub"]),
+        kind=USER,
+        credential=credential,
+        claims={"sessionId": session_id, FAMILIES_CLAIM: _families(user.families)},
+    )
 
 
 def _looks_like_api_key(value: str) -> bool:
@@ -158,8 +172,12 @@ def _api_key_principal(api_key: str) -> Principal:
     claims = {"keyId": record.key_id}
     if record.scope == GPU_AGENT_SCOPE:
         # A contract credential opens the agent routes only (require_access), whatever its user's families.
-        return Principal(id=record.owner_id, kind=GPU_AGENT, credential="agent_key",
-                         claims={**claims, "contractId": str(record.contract_id)})
+        return Principal(
+            id=record.owner_id,
+            kind=GPU_AGENT,
+            credential="agent_key",
+            claims={**claims, "contractId": str(record.contract_id)},
+        )
     if record.scope is not None:
         raise InvalidCredentialsError("the API key has an unknown scope")
     claims[FAMILIES_CLAIM] = _families(families)
@@ -236,7 +254,9 @@ def require_access(principal: Principal, access: str) -> None:
     if access == GPU_WORKER:
         return
     if (principal.kind == GPU_AGENT) != (access == AGENT):
-        raise ForbiddenError("the GPU agent routes take only a contract's agent credential, which no other route accepts")
+        raise ForbiddenError(
+            "the GPU agent routes take only a contract's agent credential, which no other route accepts"
+        )
     if access in (AUTHENTICATED, AGENT):
         return
     needed = {MANAGER: APPPROXY_MANAGER, WORKER: APPPROXY_WORKER}[access]

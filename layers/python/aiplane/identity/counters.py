@@ -35,7 +35,9 @@ def take(scope: str, *, limit: int, window_s: int, message: str = "rate limit ex
         if not refused_by_condition(error):
             raise
         retry_after = max(1, math.ceil(window_end - now))
-        raise RateLimitedError(message, headers={"Retry-After": str(retry_after)}, details={"retry_after": retry_after}) from None
+        raise RateLimitedError(
+            message, headers={"Retry-After": str(retry_after)}, details={"retry_after": retry_after}
+        ) from None
 
 
 def give_back(scope: str, *, window_s: int) -> None:

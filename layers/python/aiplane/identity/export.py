@@ -20,7 +20,12 @@ from aiplane.identity.models import UserRecord
 from aiplane.identity.users import gpufarm_view
 
 # Sections the contract names, empty until their domain registers a provider.
-_CONTRACT_SECTIONS: dict[str, Callable[[], Any]] = {"usage_quota": dict, "gpu_usage": list, "transactions": list, "credits": list}
+_CONTRACT_SECTIONS: dict[str, Callable[[], Any]] = {
+    "usage_quota": dict,
+    "gpu_usage": list,
+    "transactions": list,
+    "credits": list,
+}
 _PROVIDERS: dict[str, Callable[[str], Any]] = {}
 
 
@@ -32,14 +37,25 @@ def register_export_section(name: str, provider: Callable[[str], Any]) -> None:
 def export_account(user_id: str, user: UserRecord | None) -> dict[str, Any]:
     """The export of `user_id`; `user` is None for a credential without a user record (the
     bootstrap admin), whose export then holds only what is stored under its id."""
-    profile = {**gpufarm_view(user), "subject": user.subject, "updated_at": rfc3339(user.updated_at)} if user else {"id": user_id}
+    profile = (
+        {**gpufarm_view(user), "subject": user.subject, "updated_at": rfc3339(user.updated_at)}
+        if user
+        else {"id": user_id}
+    )
     document: dict[str, Any] = {
         "user": profile,
         "api_keys": [key_view(key) for key in keys_of(user_id)],
         "access": [entry_view(entry) for entry in list_entries(identity=user_id, limit=1000)],
         "auth_events": [
-            {"at": rfc3339(event.at), "action": event.action, "outcome": event.outcome, "family": event.family,
-             "source_ip": event.source_ip, "credential": event.credential, "reason": event.reason}
+            {
+                "at": rfc3339(event.at),
+                "action": event.action,
+                "outcome": event.outcome,
+                "family": event.family,
+                "source_ip": event.source_ip,
+                "credential": event.credential,
+                "reason": event.reason,
+            }
             for event in auth_events_of(user_id)
         ],
     }

@@ -164,7 +164,9 @@ class GatewayLimitRecord(IdentityItem):
     class Meta(IdentityItem.Meta):
         pass
 
-    leases: MapAttribute[str, Any] = MapAttribute(null=True)  # INFLIGHT: request id -> the epoch second its parallel slot expires
+    leases: MapAttribute[str, Any] = MapAttribute(
+        null=True
+    )  # INFLIGHT: request id -> the epoch second its parallel slot expires
     requests = NumberAttribute(null=True)
     tokens = NumberAttribute(null=True)
     spend = NumberAttribute(null=True)

@@ -23,7 +23,14 @@ from aiplane.identity.models import AccessEntryRecord
 from aiplane.identity.principal import ADMIN, BOOTSTRAP_ADMIN_ID, USER, Principal
 
 CHATS, FILES, FUNCTIONS, TRIGGERS, CHAINS, HOOKS, TELEGRAM = (
-    "chats", "files", "functions", "event-triggers", "chains", "hooks", "telegram")
+    "chats",
+    "files",
+    "functions",
+    "event-triggers",
+    "chains",
+    "hooks",
+    "telegram",
+)
 # kind -> "module:function" giving an existing item's owner (NotFoundError if there is none);
 # imported on use, so identity does not depend on the item modules.
 OWNER_LOOKUPS = {
@@ -47,10 +54,6 @@ def split_item_resource(resource: str) -> tuple[str, str] | None:
     """(kind, item id) for an item resource, None for a group resource (`chats`, `server`...)."""
     kind, separator, item_id = resource.partition("#")
     return (kind, item_id) if separator and kind in OWNER_LOOKUPS and item_id else None
-
-
-
-
 
 
 def owner_of(kind: str, item_id: str) -> str:
@@ -100,13 +103,21 @@ def visibility(principal: Principal | None, kind: str) -> Callable[[str, str | N
     if principal.kind != USER:
         return lambda item_id, owner_id: False
     prefix = f"{kind}#"
-    shared = {entry.resource[len(prefix):] for entry in AccessEntryRecord.by_identity.query(f"IDENTITY#{principal.id}")
-              if entry.resource.startswith(prefix) and LEVEL.get(entry.permission, 0) >= LEVEL[VIEW]}
+    shared = {
+        entry.resource[len(prefix) :]
+        for entry in AccessEntryRecord.by_identity.query(f"IDENTITY#{principal.id}")
+        if entry.resource.startswith(prefix) and LEVEL.get(entry.permission, 0) >= LEVEL[VIEW]
+    }
     return lambda item_id, owner_id: (owner_id or BOOTSTRAP_ADMIN_ID) == principal.id or item_id in shared
 
 
-def visible_page(principal: Principal | None, kind: str, records: Iterable[T], key: Callable[[T], tuple[str, str | None]],
-                 limit: int | None) -> list[T]:
+def visible_page(
+    principal: Principal | None,
+    kind: str,
+    records: Iterable[T],
+    key: Callable[[T], tuple[str, str | None]],
+    limit: int | None,
+) -> list[T]:
     """The first `limit` (None: all) records the principal may view; `records` is the unbounded, ordered query."""
     may_view = visibility(principal, kind)
     return list(islice((record for record in records if may_view(*key(record))), limit))

@@ -22,4 +22,9 @@ def limit_request_rate(family: str, principal: Principal) -> None:
     if family not in RATE_LIMITED_FAMILIES or principal.credential != "api_key" or not key_id:
         return
     limit = int(principal.claims.get("rateLimit") or DEFAULT_REQUESTS_PER_MINUTE)
-    counters.take(f"apikey#{key_id}", limit=limit, window_s=WINDOW_S, message=f"rate limit of {limit} requests per minute exceeded")
+    counters.take(
+        f"apikey#{key_id}",
+        limit=limit,
+        window_s=WINDOW_S,
+        message=f"rate limit of {limit} requests per minute exceeded",
+    )

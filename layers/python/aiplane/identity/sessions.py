@@ -49,15 +49,22 @@ def issue_session(user: UserRecord, *, with_refresh: bool = False) -> Session:
     session_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     lifetime = REFRESH_TOKEN_TTL if with_refresh else ACCESS_TOKEN_TTL
-    SessionRecord(f"SESSION#{session_id}", "META", user_id=user.user_id, created_at=now,
-                  expires_at_epoch=int((now + lifetime).timestamp())).save(condition=SessionRecord.pk.does_not_exist())
+    SessionRecord(
+        f"SESSION#{session_id}",
+        "META",
+        user_id=user.user_id,
+        created_at=now,
+        expires_at_epoch=int((now + lifetime).timestamp()),
+    ).save(condition=SessionRecord.pk.does_not_exist())
     return _tokens(user, session_id, 0, with_refresh=with_refresh)
 
 
 def _tokens(user: UserRecord, session_id: str, generation: int, *, with_refresh: bool) -> Session:
     claims: dict[str, Any] = {SESSION_CLAIM: session_id, GENERATION_CLAIM: generation}
     token, expires_at = issue_token(user.user_id, **claims)
-    refresh = issue_token(user.user_id, ttl=REFRESH_TOKEN_TTL, token_type="refresh", **claims)[0] if with_refresh else None
+    refresh = (
+        issue_token(user.user_id, ttl=REFRESH_TOKEN_TTL, token_type="refresh", **claims)[0] if with_refresh else None
+    )
     return Session(user=user, token=token, expires_at=expires_at, refresh_token=refresh)
 
 
@@ -90,7 +97,8 @@ def check_session(claims: dict[str, Any]) -> str:
 def end_session(session_id: str) -> None:
     try:
         SessionRecord(f"SESSION#{session_id}", "META").update(
-            actions=[SessionRecord.revoked.set(True)], condition=SessionRecord.pk.exists())
+            actions=[SessionRecord.revoked.set(True)], condition=SessionRecord.pk.exists()
+        )
     except UpdateError as error:
         if not refused_by_condition(error):
             raise
@@ -101,9 +109,12 @@ def _rotate(claims: dict[str, Any]) -> tuple[str, int]:
     session_id, generation = _claimed(claims)
     try:
         SessionRecord(f"SESSION#{session_id}", "META").update(
-            actions=[SessionRecord.generation.add(1),
-                     SessionRecord.expires_at_epoch.set(int((datetime.now(UTC) + ACCESS_TOKEN_TTL).timestamp()))],
-            condition=(SessionRecord.generation == generation) & (SessionRecord.revoked == False)  # noqa: E712
+            actions=[
+                SessionRecord.generation.add(1),
+                SessionRecord.expires_at_epoch.set(int((datetime.now(UTC) + ACCESS_TOKEN_TTL).timestamp())),
+            ],
+            condition=(SessionRecord.generation == generation)
+            & (SessionRecord.revoked == False)  # noqa: E712
             & (SessionRecord.user_id == str(claims["sub"])),
         )
     except UpdateError as error:
@@ -130,22 +141,42 @@ def _take_slots(slots: list[tuple[str, Throttle]], message: str) -> None:
         raise
 
 
-def register(email: str | None, password: str | None, friendly_name: str | None, *, family: str, source_ip: str | None) -> UserRecord:
+def register(
+    email: str | None, password: str | None, friendly_name: str | None, *, family: str, source_ip: str | None
+) -> UserRecord:
     """A new user with rights in `family` only (the family it signed up through)."""
     try:
-        _take_slots([(f"register-source#{source_ip or 'unknown'}", current_environment().registrations_per_source)],
-                    "too many sign-ups from this address, try again later")
+        _take_slots(
+            [(f"register-source#{source_ip or 'unknown'}", current_environment().registrations_per_source)],
+            "too many sign-ups from this address, try again later",
+        )
         user = create_user(email, password, friendly_name, families=[family])
     except AiplaneError as refused:
-        record_auth_event("register", FAILURE, family=family, email=(email or "")[:254] or None,
-                          source_ip=source_ip, credential="password", reason=refused.message)
+        record_auth_event(
+            "register",
+            FAILURE,
+            family=family,
+            email=(email or "")[:254] or None,
+            source_ip=source_ip,
+            credential="password",
+            reason=refused.message,
+        )
         raise
-    record_auth_event("register", SUCCESS, family=family, user_id=user.user_id, email=user.email,
-                      source_ip=source_ip, credential="password")
+    record_auth_event(
+        "register",
+        SUCCESS,
+        family=family,
+        user_id=user.user_id,
+        email=user.email,
+        source_ip=source_ip,
+        credential="password",
+    )
     return user
 
 
-def login(email: str | None, password: str | None, *, family: str, source_ip: str | None, with_refresh: bool = False) -> Session:
+def login(
+    email: str | None, password: str | None, *, family: str, source_ip: str | None, with_refresh: bool = False
+) -> Session:
     email = normalize_email(email)
     source = source_ip or "unknown"
     environment = current_environment()
@@ -157,18 +188,27 @@ def login(email: str | None, password: str | None, *, family: str, source_ip: st
     try:
         _take_slots(slots, "too many failed logins, try again later")
     except RateLimitedError:
-        record_auth_event("login", FAILURE, family=family, email=email, source_ip=source_ip,
-                          credential="password", reason="throttled")
+        record_auth_event(
+            "login", FAILURE, family=family, email=email, source_ip=source_ip, credential="password", reason="throttled"
+        )
         raise
     user = authenticate_password(email, password or "")
     if user is None:
-        record_auth_event("login", FAILURE, family=family, email=email, source_ip=source_ip,
-                          credential="password", reason="wrong email or password")
+        record_auth_event(
+            "login",
+            FAILURE,
+            family=family,
+            email=email,
+            source_ip=source_ip,
+            credential="password",
+            reason="wrong email or password",
+        )
         raise InvalidCredentialsError("invalid email or password")
     for scope, throttle in slots:
         counters.give_back(scope, window_s=throttle.window_s)
-    record_auth_event("login", SUCCESS, family=family, user_id=user.user_id, email=email,
-                      source_ip=source_ip, credential="password")
+    record_auth_event(
+        "login", SUCCESS, family=family, user_id=user.user_id, email=email, source_ip=source_ip, credential="password"
+    )
     return issue_session(user, with_refresh=with_refresh)
 
 
@@ -184,13 +224,19 @@ def refresh(token: str | None, *, family: str, source_ip: str | None, credential
             raise InvalidCredentialsError("token is not valid")
         session_id, generation = _rotate(claims)
     except InvalidCredentialsError as refused:
-        record_auth_event("token_refresh", FAILURE, family=family, source_ip=source_ip, credential=credential, reason=refused.message)
+        record_auth_event(
+            "token_refresh", FAILURE, family=family, source_ip=source_ip, credential=credential, reason=refused.message
+        )
         raise
-    record_auth_event("token_refresh", SUCCESS, family=family, user_id=user.user_id, source_ip=source_ip, credential=credential)
+    record_auth_event(
+        "token_refresh", SUCCESS, family=family, user_id=user.user_id, source_ip=source_ip, credential=credential
+    )
     return _tokens(user, session_id, generation, with_refresh=False)
 
 
-def logout(principal: Principal, *, other_tokens: tuple[str | None, ...] = (), family: str, source_ip: str | None) -> None:
+def logout(
+    principal: Principal, *, other_tokens: tuple[str | None, ...] = (), family: str, source_ip: str | None
+) -> None:
     """Ends the caller's session and that of any other session token the request carries (the
     UI cookie when the caller authenticated otherwise)."""
     session_ids = {principal.claims.get("sessionId")}
@@ -202,5 +248,11 @@ def logout(principal: Principal, *, other_tokens: tuple[str | None, ...] = (), f
     for session_id in session_ids:
         if session_id is not None:
             end_session(session_id)
-    record_auth_event("logout", SUCCESS, family=family, user_id=principal.id if principal.kind == USER else None,
-                      source_ip=source_ip, credential=principal.credential)
+    record_auth_event(
+        "logout",
+        SUCCESS,
+        family=family,
+        user_id=principal.id if principal.kind == USER else None,
+        source_ip=source_ip,
+        credential=principal.credential,
+    )

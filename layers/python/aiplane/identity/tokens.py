@@ -27,13 +27,20 @@ def _signing_keys() -> tuple[str, dict[str, str]]:
     return secret["current"], {kid: key for kid, key in secret.items() if kid != "current"}
 
 
-def issue_token(subject: str, *, ttl: timedelta = ACCESS_TOKEN_TTL, token_type: str = "access", **claims: Any) -> tuple[str, datetime]:
+def issue_token(
+    subject: str, *, ttl: timedelta = ACCESS_TOKEN_TTL, token_type: str = "access", **claims: Any
+) -> tuple[str, datetime]:
     kid, keys = _signing_keys()
     now = datetime.now(UTC)
     expires_at = now + ttl
     payload = {
-        "sub": subject, "iss": ISSUER, "iat": now, "exp": expires_at,
-        "jti": str(uuid.uuid4()), "typ": token_type, **claims,
+        "sub": subject,
+        "iss": ISSUER,
+        "iat": now,
+        "exp": expires_at,
+        "jti": str(uuid.uuid4()),
+        "typ": token_type,
+        **claims,
     }
     return jwt.encode(payload, keys[kid], algorithm=ALGORITHM, headers={"kid": kid}), expires_at
 

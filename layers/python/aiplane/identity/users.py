@@ -46,18 +46,26 @@ def _email_claim(email: str) -> EmailClaimRecord:
     return EmailClaimRecord(f"EMAIL#{email}", "META")
 
 
-def create_user(email: str | None, password: str | None, friendly_name: str | None = None, *,
-                families: Iterable[str]) -> UserRecord:
+def create_user(
+    email: str | None, password: str | None, friendly_name: str | None = None, *, families: Iterable[str]
+) -> UserRecord:
     """`families`: the API families the user may use from the start (the one they sign up through)."""
     email = normalize_email(email)
     password = passwords.check_strength(password)
     now = datetime.now(UTC)
     user_id = str(uuid.uuid4())
     user = UserRecord(
-        f"USER#{user_id}", "META",
-        gsi1sk=rfc3339(now), user_id=user_id, subject=str(uuid.uuid4()), email=email,
-        friendly_name=friendly_name, password_hash=passwords.hash_password(password),
-        families=set(families) or None, created_at=now, updated_at=now,
+        f"USER#{user_id}",
+        "META",
+        gsi1sk=rfc3339(now),
+        user_id=user_id,
+        subject=str(uuid.uuid4()),
+        email=email,
+        friendly_name=friendly_name,
+        password_hash=passwords.hash_password(password),
+        families=set(families) or None,
+        created_at=now,
+        updated_at=now,
     )
     claim = _email_claim(email)
     claim.user_id = user_id
@@ -96,7 +104,9 @@ def list_users(*, limit: str | int | None = None, cursor: str | None = None) -> 
     """Newest first; `cursor` is the createdAt of the last user of the previous page."""
     page_size = parse_limit(limit)
     condition = UserRecord.gsi1sk < rfc3339(parse_rfc3339(cursor, param="cursor")) if cursor else None
-    return list(UserRecord.by_creation.query("USERS", range_key_condition=condition, scan_index_forward=False, limit=page_size))
+    return list(
+        UserRecord.by_creation.query("USERS", range_key_condition=condition, scan_index_forward=False, limit=page_size)
+    )
 
 
 def update_user(user_id: str, *, email: str | None = None, friendly_name: str | None = None) -> UserRecord:
@@ -129,11 +139,14 @@ def set_families(user_id: str, families: Iterable[str]) -> UserRecord:
     granted = set(families)
     unknown = sorted(granted - set(USER_FAMILIES))
     if unknown:
-        raise ValidationError(f"unknown families {unknown}; expected some of {', '.join(USER_FAMILIES)}", param="families")
+        raise ValidationError(
+            f"unknown families {unknown}; expected some of {', '.join(USER_FAMILIES)}", param="families"
+        )
     action = UserRecord.families.set(granted) if granted else UserRecord.families.remove()
     try:
-        UserRecord(f"USER#{user_id}", "META").update(actions=[action, UserRecord.updated_at.set(datetime.now(UTC))],
-                                                    condition=UserRecord.pk.exists())
+        UserRecord(f"USER#{user_id}", "META").update(
+            actions=[action, UserRecord.updated_at.set(datetime.now(UTC))], condition=UserRecord.pk.exists()
+        )
     except UpdateError as error:
         if not refused_by_condition(error):
             raise

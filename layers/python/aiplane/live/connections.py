@@ -45,8 +45,13 @@ class ConnectionRecord(Model):
 def connect(family: str, principal: Principal, connection_id: str) -> ConnectionRecord:
     moment = int(time.time())
     record = ConnectionRecord(
-        ConnectionRecord.key(connection_id), gsi1pk=ConnectionRecord.listener_key(family, principal.id),
-        gsi1sk=connection_id, connection_id=connection_id, family=family, user_id=principal.id, connected_at=moment,
+        ConnectionRecord.key(connection_id),
+        gsi1pk=ConnectionRecord.listener_key(family, principal.id),
+        gsi1sk=connection_id,
+        connection_id=connection_id,
+        family=family,
+        user_id=principal.id,
+        connected_at=moment,
         expires_at_epoch=moment + WEBSOCKET_CONNECTION_HOURS * 3600,
     )
     record.save()
@@ -70,5 +75,8 @@ def subscribe(record: ConnectionRecord) -> None:
 
 def listeners(family: str, user_id: str, *, subscribers_only: bool) -> list[ConnectionRecord]:
     now = int(time.time())
-    return [record for record in ConnectionRecord.by_listener.query(ConnectionRecord.listener_key(family, user_id))
-            if record.expires_at_epoch > now and (record.subscribed or not subscribers_only)]
+    return [
+        record
+        for record in ConnectionRecord.by_listener.query(ConnectionRecord.listener_key(family, user_id))
+        if record.expires_at_epoch > now and (record.subscribed or not subscribers_only)
+    ]

@@ -39,6 +39,12 @@ def reply_to(family: str, text: str) -> Reply:
     if kind == "ping":
         return Reply({"type": "pong"})
     if family == GPUFARM and kind == "subscribe":
-        return Reply({"type": "subscribed", "message": "Successfully subscribed to GPU stream",
-                      "streams": ["instance_status", "contract_status", "model_status"]}, subscribe=True)
+        return Reply(
+            {
+                "type": "subscribed",
+                "message": "Successfully subscribed to GPU stream",
+                "streams": ["instance_status", "contract_status", "model_status"],
+            },
+            subscribe=True,
+        )
     return _error("Unknown message type")

@@ -20,15 +20,17 @@ MANAGEMENT_URL_CACHE_S = 300
 
 @cache
 def _management_client(endpoint: str) -> Any:
-    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=get_settings().region,
-                        config=CLIENT_CONFIG)
+    return boto3.client(
+        "apigatewaymanagementapi", endpoint_url=endpoint, region_name=get_settings().region, config=CLIENT_CONFIG
+    )
 
 
 def management_endpoint(family: str) -> str:
     """The family WebSocket API's management endpoint (`https://<api>.execute-api…/<stage>`),
     published in SSM by its API stack (locally by the local server)."""
-    return parameters.get_parameter(websocket_management_parameter(get_settings().resource_prefix, family),
-                                    max_age=MANAGEMENT_URL_CACHE_S)
+    return parameters.get_parameter(
+        websocket_management_parameter(get_settings().resource_prefix, family), max_age=MANAGEMENT_URL_CACHE_S
+    )
 
 
 def post(record: ConnectionRecord, message: dict[str, Any]) -> bool:

@@ -20,6 +20,10 @@ def publish(family: str, user_id: str, messages: list[dict[str, Any]], *, subscr
         return
     detail = {"family": family, "user_id": user_id, "messages": messages, "subscribers_only": subscribers_only}
     try:
-        put_events(resources.DOMAIN_EVENT_BUS, resources.LIVE_UPDATE_SOURCE, resources.LIVE_UPDATE_DETAIL_TYPE, [detail])
+        put_events(
+            resources.DOMAIN_EVENT_BUS, resources.LIVE_UPDATE_SOURCE, resources.LIVE_UPDATE_DETAIL_TYPE, [detail]
+        )
     except Exception:  # the change is saved: a lost update must not fail the request
-        logger.exception("live update not published", extra={"family": family, "types": [m.get("type") for m in messages]})
+        logger.exception(
+            "live update not published", extra={"family": family, "types": [m.get("type") for m in messages]}
+        )

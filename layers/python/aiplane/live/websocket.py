@@ -29,7 +29,10 @@ def handle(family: str, event: dict[str, Any]) -> dict[str, Any]:
     route, connection_id = context.get("routeKey"), context.get("connectionId", "")
     if route == "$connect":
         try:
-            headers = {**{k: v[-1] for k, v in (event.get("multiValueHeaders") or {}).items() if v}, **(event.get("headers") or {})}
+            headers = {
+                **{k: v[-1] for k, v in (event.get("multiValueHeaders") or {}).items() if v},
+                **(event.get("headers") or {}),
+            }
             source_ip = (context.get("identity") or {}).get("sourceIp")
             principal = authenticate(family, Credentials.from_headers(headers), source_ip=source_ip)
             require_access(principal, AUTHENTICATED)

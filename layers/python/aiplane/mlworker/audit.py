@@ -20,8 +20,14 @@ from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import AUDIT_PARTITION, AUDIT_TIME_PARTITION, AuditEventRecord, AuditHeadRecord
 
 EVENT_TYPES = (
-    "job_queued", "job_started", "job_completed", "file_access", "auth_attempt",
-    "plugin_configured", "scheduler_drain", "audit_verified",
+    "job_queued",
+    "job_started",
+    "job_completed",
+    "file_access",
+    "auth_attempt",
+    "plugin_configured",
+    "scheduler_drain",
+    "audit_verified",
 )
 SHARDS = 8
 MAX_OFFSET = 10_000  # an offset costs the items it skips; cursors page on at the cost of a page
@@ -37,15 +43,28 @@ class Actor:
 
 def _hashed_fields(record: AuditEventRecord) -> dict[str, Any]:
     return {
-        "sequence_num": int(record.sequence_num), "timestamp": record.timestamp, "event_type": record.event_type,
-        "user_id": record.user_id, "resource": record.resource, "action": record.action,
-        "success": bool(record.success), "ip_address": record.ip_address, "error": record.error,
-        "metadata": record.metadata or {}, "prev_hash": record.prev_hash,
+        "sequence_num": int(record.sequence_num),
+        "timestamp": record.timestamp,
+        "event_type": record.event_type,
+        "user_id": record.user_id,
+        "resource": record.resource,
+        "action": record.action,
+        "success": bool(record.success),
+        "ip_address": record.ip_address,
+        "error": record.error,
+        "metadata": record.metadata or {},
+        "prev_hash": record.prev_hash,
     }
 
 
-CHAIN = Chain(name="mlworker", partition_prefix=f"{AUDIT_PARTITION}#", shards=SHARDS, entry=AuditEventRecord,
-              head=AuditHeadRecord, hashed_fields=_hashed_fields)
+CHAIN = Chain(
+    name="mlworker",
+    partition_prefix=f"{AUDIT_PARTITION}#",
+    shards=SHARDS,
+    entry=AuditEventRecord,
+    head=AuditHeadRecord,
+    hashed_fields=_hashed_fields,
+)
 
 
 def event_hash(record: AuditEventRecord) -> str:
@@ -53,8 +72,14 @@ def event_hash(record: AuditEventRecord) -> str:
 
 
 def append_event(
-    event_type: str, actor: Actor, *, resource: str | None = None, action: str | None = None,
-    success: bool = True, error: str | None = None, metadata: dict[str, Any] | None = None,
+    event_type: str,
+    actor: Actor,
+    *,
+    resource: str | None = None,
+    action: str | None = None,
+    success: bool = True,
+    error: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> AuditEventRecord:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown audit event type {event_type}")
@@ -62,9 +87,17 @@ def append_event(
     def build(sequence: int) -> AuditEventRecord:
         moment = now_iso()
         return AuditEventRecord(
-            gsi1sk=sequence_key(sequence), gsi2pk=AUDIT_TIME_PARTITION, gsi2sk=time_key(moment, sequence),
-            timestamp=moment, event_type=event_type, user_id=actor.user_id,
-            resource=resource, action=action, success=success, ip_address=actor.ip_address, error=error,
+            gsi1sk=sequence_key(sequence),
+            gsi2pk=AUDIT_TIME_PARTITION,
+            gsi2sk=time_key(moment, sequence),
+            timestamp=moment,
+            event_type=event_type,
+            user_id=actor.user_id,
+            resource=resource,
+            action=action,
+            success=success,
+            ip_address=actor.ip_address,
+            error=error,
             metadata=metadata or {},
         )
 
@@ -93,7 +126,13 @@ def _parse_time(raw: str | None, param: str) -> str | None:
 
 
 def query_events(
-    *, start: str | None, end: str | None, event_type: str | None, user_id: str | None, limit: int, offset: int,
+    *,
+    start: str | None,
+    end: str | None,
+    event_type: str | None,
+    user_id: str | None,
+    limit: int,
+    offset: int,
     cursor: str | None = None,
 ) -> tuple[Page[AuditEventRecord], int | None]:
     """One page of events in time order (then sequence) from the time index: the range is a key
@@ -120,20 +159,37 @@ def query_events(
     ):
         if clause is not None:
             condition = clause if condition is None else condition & clause
-    page = one_request(AuditEventRecord, AUDIT_TIME_PARTITION, index=AuditEventRecord.in_time, limit=offset + limit,
-                       cursor=cursor, range_key_condition=span, filter_condition=condition)
+    page = one_request(
+        AuditEventRecord,
+        AUDIT_TIME_PARTITION,
+        index=AuditEventRecord.in_time,
+        limit=offset + limit,
+        cursor=cursor,
+        range_key_condition=span,
+        filter_condition=condition,
+    )
     filtered = start_at or end_at or condition is not None
     total = None if filtered else audit_chain.total_appended(CHAIN, audit_chain.heads(CHAIN))
     return Page(page.items[offset:], page.next_cursor), total
 
 
 def event_body(record: AuditEventRecord) -> dict[str, Any]:
-    return without_none({
-        "timestamp": record.timestamp, "event_type": record.event_type, "user_id": record.user_id,
-        "resource": record.resource, "action": record.action, "success": bool(record.success),
-        "ip_address": record.ip_address, "error": record.error, "prev_hash": record.prev_hash,
-        "event_hash": record.event_hash, "sequence_num": int(record.sequence_num), "metadata": record.metadata or {},
-    })
+    return without_none(
+        {
+            "timestamp": record.timestamp,
+            "event_type": record.event_type,
+            "user_id": record.user_id,
+            "resource": record.resource,
+            "action": record.action,
+            "success": bool(record.success),
+            "ip_address": record.ip_address,
+            "error": record.error,
+            "prev_hash": record.prev_hash,
+            "event_hash": record.event_hash,
+            "sequence_num": int(record.sequence_num),
+            "metadata": record.metadata or {},
+        }
+    )
 
 
 def events_after(sequence: int) -> list[AuditEventRecord]:

@@ -19,15 +19,25 @@ def verify_chain(actor: Actor) -> dict[str, Any]:
     checked = audit_anchor.verify(audit.CHAIN)
     newest = checked.newest_digest
     result = {
-        "valid": checked.valid, "total_events": checked.total_events, "first_tampered": checked.first_tampered,
-        "chain_root_hash": checked.root_hash, "verified_at": now_iso(),
+        "valid": checked.valid,
+        "total_events": checked.total_events,
+        "first_tampered": checked.first_tampered,
+        "chain_root_hash": checked.root_hash,
+        "verified_at": now_iso(),
         # Beyond VerificationResult: what the events were checked against.
         "anchored_sequence": newest.digest["sequence_num"] if newest else 0,
         "anchored_at": newest.digest["digest_time"] if newest else None,
-        "digests_checked": checked.digests_checked, "problem": checked.problem,
+        "digests_checked": checked.digests_checked,
+        "problem": checked.problem,
     }
-    append_event("audit_verified", actor, resource="audit/chain", action="verify", success=checked.valid,
-                 metadata={"total_events": checked.total_events, "first_tampered": checked.first_tampered})
+    append_event(
+        "audit_verified",
+        actor,
+        resource="audit/chain",
+        action="verify",
+        success=checked.valid,
+        metadata={"total_events": checked.total_events, "first_tampered": checked.first_tampered},
+    )
     return without_none(result)
 
 

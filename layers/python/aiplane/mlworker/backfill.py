@@ -116,11 +116,14 @@ def place_now(demand: Demand, asking: Node, nodes: Sequence[Node]) -> tuple[str,
     """The workers (asking one first) that can start `demand` now, or None."""
     if not free_on(asking, None, demand.reservation_id).fits(demand):
         return None
-    others = sorted(n.worker_id for n in nodes
-                    if n.worker_id != asking.worker_id and free_on(n, None, demand.reservation_id).fits(demand))
+    others = sorted(
+        n.worker_id
+        for n in nodes
+        if n.worker_id != asking.worker_id and free_on(n, None, demand.reservation_id).fits(demand)
+    )
     if len(others) < demand.node_count - 1:
         return None
-    return (asking.worker_id, *others[:demand.node_count - 1])
+    return (asking.worker_id, *others[: demand.node_count - 1])
 
 
 @dataclass(frozen=True)
@@ -133,12 +136,16 @@ class Shadow:
 
 def shadow_of(demand: Demand, nodes: Sequence[Node], now: float) -> Shadow | None:
     """The earliest time enough workers are free for `demand` (None: never, on these workers)."""
-    ends = {max(end, now + 1) for n in nodes for end in [*(r.ends_at for r in n.running), *(h.ends_at for h in n.holds)]}
+    ends = {
+        max(end, now + 1) for n in nodes for end in [*(r.ends_at for r in n.running), *(h.ends_at for h in n.holds)]
+    }
     for moment in [now, *sorted(ends)]:
         at = None if moment == now else moment
-        fitting = sorted((n for n in nodes if free_on(n, at, demand.reservation_id).fits(demand)), key=lambda n: n.worker_id)
+        fitting = sorted(
+            (n for n in nodes if free_on(n, at, demand.reservation_id).fits(demand)), key=lambda n: n.worker_id
+        )
         if len(fitting) >= demand.node_count:
-            chosen = fitting[:demand.node_count]
+            chosen = fitting[: demand.node_count]
             return Shadow(moment, {n.worker_id: _minus(free_on(n, at, demand.reservation_id), demand) for n in chosen})
     return None
 
@@ -153,8 +160,11 @@ def _may_backfill(demand: Demand, workers: tuple[str, ...], shadow: Shadow | Non
 
 def _victims(demand: Demand, asking: Node, effective: float, margin: float) -> tuple[Running, ...] | None:
     candidates = sorted(
-        (r for r in asking.running if r.preemptible and r.reservation_id is None and r.node_count == 1
-         and effective >= r.priority + margin),
+        (
+            r
+            for r in asking.running
+            if r.preemptible and r.reservation_id is None and r.node_count == 1 and effective >= r.priority + margin
+        ),
         key=lambda r: (r.priority, -r.ends_at),
     )
     chosen: list[Running] = []
@@ -174,8 +184,15 @@ def user_gpus(nodes: Sequence[Node]) -> dict[str, int]:
     return used
 
 
-def plan_lease(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], now: datetime, *,
-               policy: str = EASY, limits: Limits = Limits()) -> Decision | None:
+def plan_lease(
+    asking_id: str,
+    nodes: Sequence[Node],
+    queue: Sequence[Demand],
+    now: datetime,
+    *,
+    policy: str = EASY,
+    limits: Limits = Limits(),
+) -> Decision | None:
     """What the worker `asking_id` should start now (`queue` in queue order; `nodes` the workers
     that take work, the asking one included), or None."""
     by_id = {n.worker_id: n for n in nodes}
@@ -188,8 +205,11 @@ def plan_lease(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], n
     head_found = False
     for demand in queue:
         wanted = demand.gpu * demand.node_count
-        if (limits.gpus_per_user is not None and demand.user_id not in limits.exempt_users
-                and used[demand.user_id] + wanted > limits.gpus_per_user):
+        if (
+            limits.gpus_per_user is not None
+            and demand.user_id not in limits.exempt_users
+            and used[demand.user_id] + wanted > limits.gpus_per_user
+        ):
             continue  # at their limit: waits while others run
         eligible = usable_by(nodes, demand.user_id)  # a gang's other ranks, its shadow: on these only
         admitted = any(n.worker_id == asking_id for n in eligible)
@@ -214,13 +234,23 @@ def plan_lease(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], n
 def place_reservation(gpu_count: int, node_count: int, gpu_type: str | None, nodes: Sequence[Node]) -> list[str] | None:
     """`node_count` distinct workers (of `gpu_type`, when given) each with `gpu_count` GPUs free now,
     counting running tasks and other reservations; None when the shape does not fit."""
-    fitting = sorted((n for n in nodes if (gpu_type is None or n.gpu_type == gpu_type) and free_on(n).gpu >= gpu_count),
-                     key=lambda n: (free_on(n).gpu, n.worker_id))  # tightest fit first: keep big holes whole
+    fitting = sorted(
+        (n for n in nodes if (gpu_type is None or n.gpu_type == gpu_type) and free_on(n).gpu >= gpu_count),
+        key=lambda n: (free_on(n).gpu, n.worker_id),
+    )  # tightest fit first: keep big holes whole
     return [n.worker_id for n in fitting[:node_count]] if len(fitting) >= node_count else None
 
 
-def plan_leases(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], now: datetime, *,
-                policy: str = EASY, limits: Limits = Limits(), count: int = 1) -> list[Decision]:
+def plan_leases(
+    asking_id: str,
+    nodes: Sequence[Node],
+    queue: Sequence[Demand],
+    now: datetime,
+    *,
+    policy: str = EASY,
+    limits: Limits = Limits(),
+    count: int = 1,
+) -> list[Decision]:
     """The first `count` tasks `plan_lease` would hand the worker `asking_id` one after the other,
     each as if the ones before it had been taken (by racing workers): all decided by its rules on
     this snapshot. A preemption comes only alone, first; a user's tasks together stay within their
@@ -235,8 +265,11 @@ def plan_leases(asking_id: str, nodes: Sequence[Node], queue: Sequence[Demand], 
         demand = next(d for d in remaining if d.task_id == decision.task_id)
         remaining.remove(demand)
         wanted = demand.gpu * demand.node_count
-        if (limits.gpus_per_user is not None and demand.user_id not in limits.exempt_users
-                and used[demand.user_id] + wanted > limits.gpus_per_user):
+        if (
+            limits.gpus_per_user is not None
+            and demand.user_id not in limits.exempt_users
+            and used[demand.user_id] + wanted > limits.gpus_per_user
+        ):
             continue  # with the user's earlier candidates it would pass their limit
         used[demand.user_id] += wanted
         found.append(decision)

@@ -90,8 +90,11 @@ def totals(user_id: str | None = None) -> dict[str, int]:
 def ended_since(moment: datetime) -> dict[str, int]:
     """Tasks that ended from the start of `moment`'s hour on."""
     counts = dict.fromkeys(ENDED, 0)
-    hours = TaskCountRecord.query(HOURS_PARTITION, TaskCountRecord.sk >= hour_key(moment),
-                                  limit=int((datetime.now(moment.tzinfo) - moment) / timedelta(hours=1)) + 2)
+    hours = TaskCountRecord.query(
+        HOURS_PARTITION,
+        TaskCountRecord.sk >= hour_key(moment),
+        limit=int((datetime.now(moment.tzinfo) - moment) / timedelta(hours=1)) + 2,
+    )
     for record in hours:
         for status in ENDED:
             counts[status] += int(getattr(record, status) or 0)

@@ -21,16 +21,32 @@ from aiplane.mlworker.schemas import CreateExperimentRequest
 
 def create_experiment(request: CreateExperimentRequest, actor: Actor) -> ExperimentRecord:
     experiment_id, moment = str(uuid.uuid4()), now_iso()
-    content = {"id": experiment_id, "name": request.name, "description": request.description,
-               "created_at": moment, "user_id": actor.user_id}
+    content = {
+        "id": experiment_id,
+        "name": request.name,
+        "description": request.description,
+        "created_at": moment,
+        "user_id": actor.user_id,
+    }
     experiment = ExperimentRecord(
-        f"EXPERIMENT#{experiment_id}", gsi1sk=f"{moment}#{experiment_id}", experiment_id=experiment_id,
-        name=request.name, description=request.description, commit_id=hashlib.sha1(canonical_json(content)).hexdigest(),
-        user_id=actor.user_id or "", created_at=moment, status="active",
+        f"EXPERIMENT#{experiment_id}",
+        gsi1sk=f"{moment}#{experiment_id}",
+        experiment_id=experiment_id,
+        name=request.name,
+        description=request.description,
+        commit_id=hashlib.sha1(canonical_json(content)).hexdigest(),
+        user_id=actor.user_id or "",
+        created_at=moment,
+        status="active",
     )
     experiment.save(condition=ExperimentRecord.pk.does_not_exist())
-    audit.append_event("file_access", actor, resource=f"experiment/{experiment_id}", action="create_experiment",
-                       metadata={"name": request.name, "commit_id": experiment.commit_id})
+    audit.append_event(
+        "file_access",
+        actor,
+        resource=f"experiment/{experiment_id}",
+        action="create_experiment",
+        metadata={"name": request.name, "commit_id": experiment.commit_id},
+    )
     return experiment
 
 
@@ -39,7 +55,12 @@ def list_experiments() -> list[ExperimentRecord]:
 
 
 def experiment_body(experiment: ExperimentRecord) -> dict[str, Any]:
-    return without_none({
-        "id": experiment.experiment_id, "name": experiment.name, "commit_id": experiment.commit_id,
-        "created_at": experiment.created_at, "status": experiment.status,
-    })
+    return without_none(
+        {
+            "id": experiment.experiment_id,
+            "name": experiment.name,
+            "commit_id": experiment.commit_id,
+            "created_at": experiment.created_at,
+            "status": experiment.status,
+        }
+    )

@@ -82,7 +82,9 @@ def add_usage(user_id: str, seconds: float, now_epoch: float) -> None:
             record = UsageRecord.get(usage_key(user_id), META, consistent_read=True)
         except DoesNotExist:
             record = UsageRecord(usage_key(user_id), META, gpu_seconds=0, decayed_at_epoch=now_epoch)
-        record.gpu_seconds = decayed(float(record.gpu_seconds), float(record.decayed_at_epoch), now_epoch, half_life) + seconds
+        record.gpu_seconds = (
+            decayed(float(record.gpu_seconds), float(record.decayed_at_epoch), now_epoch, half_life) + seconds
+        )
         record.decayed_at_epoch = now_epoch
         try:
             record.save()

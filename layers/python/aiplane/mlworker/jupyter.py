@@ -35,13 +35,25 @@ STARTING, RUNNING, STOPPING, STOPPED, ERROR = "starting", "running", "stopping",
 def start_service(request: StartJupyterRequest, actor: Actor) -> JupyterServiceRecord:
     service_id, moment = str(uuid.uuid4()), now_iso()
     service = JupyterServiceRecord(
-        f"JUPYTER#{service_id}", gsi1sk=f"{moment}#{service_id}", service_id=service_id, name=request.name,
-        workspace=request.workspace, image=request.image, status=STARTING, token=secrets.token_urlsafe(32),
-        user_id=actor.user_id or "", created_at=moment,
+        f"JUPYTER#{service_id}",
+        gsi1sk=f"{moment}#{service_id}",
+        service_id=service_id,
+        name=request.name,
+        workspace=request.workspace,
+        image=request.image,
+        status=STARTING,
+        token=secrets.token_urlsafe(32),
+        user_id=actor.user_id or "",
+        created_at=moment,
     )
     service.save(condition=JupyterServiceRecord.pk.does_not_exist())
-    audit.append_event("job_queued", actor, resource=f"jupyter/{service_id}", action="start_jupyter",
-                       metadata={"name": request.name, "image": request.image})
+    audit.append_event(
+        "job_queued",
+        actor,
+        resource=f"jupyter/{service_id}",
+        action="start_jupyter",
+        metadata={"name": request.name, "image": request.image},
+    )
     return service
 
 
@@ -52,13 +64,23 @@ def list_services(principal: Principal) -> list[JupyterServiceRecord]:
 
 def starting_count() -> int:
     """Services waiting for a worker to start them (the service queue)."""
-    return len(list(JupyterServiceRecord.by_created.query(
-        JUPYTER_PARTITION, filter_condition=JupyterServiceRecord.status == STARTING)))
+    return len(
+        list(
+            JupyterServiceRecord.by_created.query(
+                JUPYTER_PARTITION, filter_condition=JupyterServiceRecord.status == STARTING
+            )
+        )
+    )
 
 
 def get_service(service_id: str) -> JupyterServiceRecord:
-    return get_or_404(JupyterServiceRecord, f"JUPYTER#{service_id}", META, missing=f"jupyter service {service_id} not found",
-                      consistent_read=True)
+    return get_or_404(
+        JupyterServiceRecord,
+        f"JUPYTER#{service_id}",
+        META,
+        missing=f"jupyter service {service_id} not found",
+        consistent_read=True,
+    )
 
 
 def stop_service(service_id: str, principal: Principal, actor: Actor) -> None:
@@ -79,8 +101,11 @@ HELD_STATUSES = (STARTING, RUNNING, STOPPING)
 def assign_services(worker_id: str, actor: Actor) -> list[JupyterServiceRecord]:
     """The services the worker should run (or stop): those it holds, plus starting ones it takes now."""
     worker = workers.get_worker(worker_id)
-    live = list(JupyterServiceRecord.by_created.query(
-        JUPYTER_PARTITION, filter_condition=JupyterServiceRecord.status.is_in(*HELD_STATUSES)))
+    live = list(
+        JupyterServiceRecord.by_created.query(
+            JUPYTER_PARTITION, filter_condition=JupyterServiceRecord.status.is_in(*HELD_STATUSES)
+        )
+    )
     held = [service for service in live if service.worker_id == worker_id]
     free = int(worker.service_slots) - len(held)
     if worker.drained or workers.effective_status(worker) != workers.ACTIVE:
@@ -97,14 +122,24 @@ def assign_services(worker_id: str, actor: Actor) -> list[JupyterServiceRecord]:
             continue  # another live worker is starting it
         previous = service.worker_id
         try:
-            service.update(actions=[JupyterServiceRecord.worker_id.set(worker_id)],
-                           condition=(JupyterServiceRecord.status == STARTING) & (
-                               JupyterServiceRecord.worker_id.does_not_exist() if previous is None
-                               else JupyterServiceRecord.worker_id == previous))
+            service.update(
+                actions=[JupyterServiceRecord.worker_id.set(worker_id)],
+                condition=(JupyterServiceRecord.status == STARTING)
+                & (
+                    JupyterServiceRecord.worker_id.does_not_exist()
+                    if previous is None
+                    else JupyterServiceRecord.worker_id == previous
+                ),
+            )
         except UpdateError:
             continue  # another worker took it, or it was stopped meanwhile
-        audit.append_event("job_started", actor, resource=f"jupyter/{service.service_id}", action="assign_jupyter",
-                           metadata={"worker_id": worker_id, **({"previous_worker_id": previous} if previous else {})})
+        audit.append_event(
+            "job_started",
+            actor,
+            resource=f"jupyter/{service.service_id}",
+            action="assign_jupyter",
+            metadata={"worker_id": worker_id, **({"previous_worker_id": previous} if previous else {})},
+        )
         held.append(service)
         free -= 1
     return held
@@ -127,11 +162,22 @@ def report_state(service_id: str, report: JupyterStateReport, actor: Actor) -> J
         raise ConflictError("a running service needs its url")
     if report.status == ERROR and not report.error:
         raise ConflictError("a failed service needs its error")
-    _set_status(service, report.status, url=report.url if report.status == RUNNING else service.url,
-                error=report.error if report.status == ERROR else None)
+    _set_status(
+        service,
+        report.status,
+        url=report.url if report.status == RUNNING else service.url,
+        error=report.error if report.status == ERROR else None,
+    )
     event = "job_started" if report.status == RUNNING else "job_completed"
-    audit.append_event(event, actor, resource=f"jupyter/{service_id}", action=f"jupyter_{report.status}",
-                       success=report.status != ERROR, error=report.error, metadata={"worker_id": report.worker_id})
+    audit.append_event(
+        event,
+        actor,
+        resource=f"jupyter/{service_id}",
+        action=f"jupyter_{report.status}",
+        success=report.status != ERROR,
+        error=report.error,
+        metadata={"worker_id": report.worker_id},
+    )
     return service
 
 
@@ -146,10 +192,17 @@ def _set_status(service: JupyterServiceRecord, status: str, **fields: Any) -> No
 
 
 def service_body(service: JupyterServiceRecord) -> dict[str, Any]:
-    return without_none({
-        "id": service.service_id, "name": service.name, "status": service.status, "url": service.url,
-        "token": service.token, "created_at": service.created_at, "error": service.error,
-    })
+    return without_none(
+        {
+            "id": service.service_id,
+            "name": service.name,
+            "status": service.status,
+            "url": service.url,
+            "token": service.token,
+            "created_at": service.created_at,
+            "error": service.error,
+        }
+    )
 
 
 def worker_service_body(service: JupyterServiceRecord) -> dict[str, Any]:

@@ -52,18 +52,24 @@ def tasks_and_counts() -> int:
     counts |= {(counters.user_key(user_id), "ALL"): by_status for user_id, by_status in per_user.items()}
     counts |= {(HOURS_PARTITION, hour): by_status for hour, by_status in per_hour.items()}
     for (pk, sk), by_status in counts.items():
-        TaskCountRecord(pk, sk).update(actions=[getattr(TaskCountRecord, status).set(by_status[status])
-                                                for status in STATUSES])
+        TaskCountRecord(pk, sk).update(
+            actions=[getattr(TaskCountRecord, status).set(by_status[status]) for status in STATUSES]
+        )
     return keyed
 
 
 def audit_time_keys() -> int:
     """Give audit events stored before the time index their key; answers how many needed it."""
     keyed = 0
-    for event in AuditEventRecord.in_sequence.query(AUDIT_PARTITION, page_size=PAGE_SIZE,
-                                                    filter_condition=AuditEventRecord.gsi2pk.does_not_exist()):
-        event.update(actions=[AuditEventRecord.gsi2pk.set(AUDIT_TIME_PARTITION),
-                              AuditEventRecord.gsi2sk.set(audit.time_key(event.timestamp, int(event.sequence_num)))])
+    for event in AuditEventRecord.in_sequence.query(
+        AUDIT_PARTITION, page_size=PAGE_SIZE, filter_condition=AuditEventRecord.gsi2pk.does_not_exist()
+    ):
+        event.update(
+            actions=[
+                AuditEventRecord.gsi2pk.set(AUDIT_TIME_PARTITION),
+                AuditEventRecord.gsi2sk.set(audit.time_key(event.timestamp, int(event.sequence_num))),
+            ]
+        )
         keyed += 1
     return keyed
 
@@ -81,8 +87,10 @@ def _index_keys(task: TaskRecord) -> int:
     if all(getattr(task, name) == value for name, value in wanted.items()):
         return 0
     attributes = {name: getattr(TaskRecord, name) for name in wanted}
-    actions = [attributes[name].set(value) if value is not None else attributes[name].remove()
-               for name, value in wanted.items()]
+    actions = [
+        attributes[name].set(value) if value is not None else attributes[name].remove()
+        for name, value in wanted.items()
+    ]
     try:
         task.update(actions=actions)  # conditional on the version read
     except UpdateError as error:
@@ -90,4 +98,3 @@ def _index_keys(task: TaskRecord) -> int:
             raise
         return 0  # changed meanwhile: the write that changed it set its keys
     return 1
-

@@ -71,18 +71,59 @@ class PluginSpec:
     enabled_by_default: bool = True
 
 
-CATALOG: dict[str, PluginSpec] = {spec.name: spec for spec in (
-    PluginSpec("jupyter", "4.2.5", "JupyterLab notebook services", False, "sidecar", "jupyter/pytorch:latest",
-               JupyterSettings),
-    PluginSpec("vllm", "0.6.3", "vLLM model serving", True, "sidecar", "vllm/vllm-openai:v0.6.3", VllmSettings,
-               enabled_by_default=False),
-    PluginSpec("tensorboard", "2.18.0", "TensorBoard training dashboards", False, "sidecar",
-               "tensorflow/tensorflow:2.18.0", TensorboardSettings),
-    PluginSpec("mlflow", "2.17.2", "MLflow experiment tracking", False, "remote", None, MlflowSettings,
-               enabled_by_default=False),
-    PluginSpec("wandb", "0.18.5", "Weights & Biases experiment tracking", False, "remote", None, WandbSettings,
-               enabled_by_default=False),
-)}
+CATALOG: dict[str, PluginSpec] = {
+    spec.name: spec
+    for spec in (
+        PluginSpec(
+            "jupyter",
+            "4.2.5",
+            "JupyterLab notebook services",
+            False,
+            "sidecar",
+            "jupyter/pytorch:latest",
+            JupyterSettings,
+        ),
+        PluginSpec(
+            "vllm",
+            "0.6.3",
+            "vLLM model serving",
+            True,
+            "sidecar",
+            "vllm/vllm-openai:v0.6.3",
+            VllmSettings,
+            enabled_by_default=False,
+        ),
+        PluginSpec(
+            "tensorboard",
+            "2.18.0",
+            "TensorBoard training dashboards",
+            False,
+            "sidecar",
+            "tensorflow/tensorflow:2.18.0",
+            TensorboardSettings,
+        ),
+        PluginSpec(
+            "mlflow",
+            "2.17.2",
+            "MLflow experiment tracking",
+            False,
+            "remote",
+            None,
+            MlflowSettings,
+            enabled_by_default=False,
+        ),
+        PluginSpec(
+            "wandb",
+            "0.18.5",
+            "Weights & Biases experiment tracking",
+            False,
+            "remote",
+            None,
+            WandbSettings,
+            enabled_by_default=False,
+        ),
+    )
+}
 
 
 def check_names(names: Iterable[str], param: str) -> None:
@@ -110,12 +151,17 @@ def config_of(name: str) -> dict[str, Any]:
     spec = spec_of(name)
     stored = _stored(name)
     if stored is None:
-        return without_none({
-            "enabled": spec.enabled_by_default, "mode": spec.default_mode if spec.enabled_by_default else "disabled",
-            "image": spec.default_image, "settings": spec.settings().model_dump(exclude_none=True),
-        })
-    return without_none({"enabled": stored.enabled, "mode": stored.mode, "image": stored.image,
-                         "settings": stored.settings or {}})
+        return without_none(
+            {
+                "enabled": spec.enabled_by_default,
+                "mode": spec.default_mode if spec.enabled_by_default else "disabled",
+                "image": spec.default_image,
+                "settings": spec.settings().model_dump(exclude_none=True),
+            }
+        )
+    return without_none(
+        {"enabled": stored.enabled, "mode": stored.mode, "image": stored.image, "settings": stored.settings or {}}
+    )
 
 
 def _validated(spec: PluginSpec, body: PluginConfigBody) -> dict[str, Any]:
@@ -138,16 +184,28 @@ def _validated(spec: PluginSpec, body: PluginConfigBody) -> dict[str, Any]:
 
 
 def _store(name: str, config: dict[str, Any]) -> None:
-    PluginConfigRecord(f"PLUGIN#{name}", "CONFIG", enabled=config["enabled"], mode=config["mode"],
-                       image=config["image"], settings=config["settings"], updated_at=now_iso()).save()
+    PluginConfigRecord(
+        f"PLUGIN#{name}",
+        "CONFIG",
+        enabled=config["enabled"],
+        mode=config["mode"],
+        image=config["image"],
+        settings=config["settings"],
+        updated_at=now_iso(),
+    ).save()
 
 
 def update_config(name: str, body: PluginConfigBody, actor: Actor) -> dict[str, Any]:
     spec = spec_of(name)
     config = _validated(spec, body)
     _store(name, config)
-    audit.append_event("plugin_configured", actor, resource=f"plugin/{name}", action="update_config",
-                       metadata={"enabled": config["enabled"], "mode": config["mode"]})
+    audit.append_event(
+        "plugin_configured",
+        actor,
+        resource=f"plugin/{name}",
+        action="update_config",
+        metadata={"enabled": config["enabled"], "mode": config["mode"]},
+    )
     return plugin_body(name)
 
 
@@ -177,10 +235,17 @@ def fresh_reports(name: str, now_epoch: float | None = None) -> list[dict[str, A
     reports = []
     for worker in workers.list_workers():
         report = (worker.plugin_health or {}).get(name)
-        if (report is not None and workers.effective_status(worker, now_epoch) != workers.OFFLINE
-                and now_epoch - float(report["reported_epoch"]) <= REPORT_FRESH_S):
-            reports.append({"worker_id": worker.worker_id,
-                            **{key: value for key, value in report.items() if key != "reported_epoch"}})
+        if (
+            report is not None
+            and workers.effective_status(worker, now_epoch) != workers.OFFLINE
+            and now_epoch - float(report["reported_epoch"]) <= REPORT_FRESH_S
+        ):
+            reports.append(
+                {
+                    "worker_id": worker.worker_id,
+                    **{key: value for key, value in report.items() if key != "reported_epoch"},
+                }
+            )
     return reports
 
 
@@ -214,9 +279,13 @@ def plugin_body(name: str) -> dict[str, Any]:
         status = "starting" if any(report["status"] == "starting" for report in health.reports) else "unhealthy"
     url = next((report["url"] for report in health.reports if report.get("url")), None)
     return {
-        "name": name, "enabled": config["enabled"], "mode": config["mode"],
+        "name": name,
+        "enabled": config["enabled"],
+        "mode": config["mode"],
         "status": without_none({"name": name, "status": status, "url": url, "last_check": health.last_check}),
-        "config": config, "requires_restart": spec.requires_restart, "version": spec.version,
+        "config": config,
+        "requires_restart": spec.requires_restart,
+        "version": spec.version,
     }
 
 
@@ -225,5 +294,13 @@ def health_body(name: str) -> dict[str, Any]:
     report was made (`last_check`), each fresh report (`workers`) and why it is not healthy."""
     spec = spec_of(name)
     health = health_of(name)
-    return without_none({"status": health.status, "version": spec.version, "timestamp": now_iso(),
-                         "last_check": health.last_check, "workers": health.reports, "reason": health.reason})
+    return without_none(
+        {
+            "status": health.status,
+            "version": spec.version,
+            "timestamp": now_iso(),
+            "last_check": health.last_check,
+            "workers": health.reports,
+            "reason": health.reason,
+        }
+    )

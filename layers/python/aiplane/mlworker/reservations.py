@@ -56,8 +56,11 @@ def _gpu_hours(gpus: int, seconds: float) -> float:
 def _check_user_limit(principal: Principal, live: list[ReservationRecord], wanted_gpu_hours: float, now: float) -> None:
     if principal.is_admin:
         return
-    held = sum(_gpu_hours(int(r.gpu_count) * int(r.node_count), r.expires_at_epoch - now)
-               for r in live if r.user_id == principal.id)
+    held = sum(
+        _gpu_hours(int(r.gpu_count) * int(r.node_count), r.expires_at_epoch - now)
+        for r in live
+        if r.user_id == principal.id
+    )
     limit = gpu_hours_limit()
     if held + wanted_gpu_hours > limit + 1e-9:
         raise ForbiddenError(
@@ -78,8 +81,10 @@ def create_reservation(request: CreateReservationRequest, principal: Principal, 
         usable = backfill.usable_by(state.nodes, principal.id)  # its tasks could run nowhere else
         placement = backfill.place_reservation(request.gpu_count, request.node_count, request.gpu_type, usable)
         if placement is None:
-            free = sorted((backfill.free_on(n).gpu for n in usable
-                           if request.gpu_type is None or n.gpu_type == request.gpu_type), reverse=True)
+            free = sorted(
+                (backfill.free_on(n).gpu for n in usable if request.gpu_type is None or n.gpu_type == request.gpu_type),
+                reverse=True,
+            )
             raise ConflictError(
                 f"not enough GPU capacity: {request.node_count} worker(s) with {request.gpu_count} free GPUs each "
                 f"requested; free GPUs per worker now: {free}",
@@ -88,10 +93,18 @@ def create_reservation(request: CreateReservationRequest, principal: Principal, 
         reservation_id = str(uuid.uuid4())
         expires = now + timedelta(minutes=request.expires_minutes)
         reservation = ReservationRecord(
-            f"RESERVATION#{reservation_id}", gsi1sk=f"{now_iso(now)}#{reservation_id}", reservation_id=reservation_id,
-            user_id=actor.user_id or "", gpu_count=request.gpu_count, gpu_type=request.gpu_type,
-            node_count=request.node_count, created_at=now_iso(now), expires_at=now_iso(expires),
-            expires_at_epoch=int(expires.timestamp()), status="active", workers=placement,
+            f"RESERVATION#{reservation_id}",
+            gsi1sk=f"{now_iso(now)}#{reservation_id}",
+            reservation_id=reservation_id,
+            user_id=actor.user_id or "",
+            gpu_count=request.gpu_count,
+            gpu_type=request.gpu_type,
+            node_count=request.node_count,
+            created_at=now_iso(now),
+            expires_at=now_iso(expires),
+            expires_at_epoch=int(expires.timestamp()),
+            status="active",
+            workers=placement,
         )
         try:
             with TransactWrite(connection=connection()) as transaction:
@@ -99,13 +112,23 @@ def create_reservation(request: CreateReservationRequest, principal: Principal, 
                 transaction.save(ledger)  # conditional on the version read
                 for worker_id in placement:  # no lease landed on these workers since the snapshot
                     worker = state.workers[worker_id]
-                    transaction.condition_check(WorkerRecord, worker.pk, worker.sk,
-                                                condition=WorkerRecord.version == worker.version)
+                    transaction.condition_check(
+                        WorkerRecord, worker.pk, worker.sk, condition=WorkerRecord.version == worker.version
+                    )
         except TransactWriteError:
             continue
-        audit.append_event("job_queued", actor, resource=f"reservation/{reservation_id}", action="reserve",
-                           metadata={"gpu_count": request.gpu_count, "node_count": request.node_count,
-                                     "gpu_type": request.gpu_type, "workers": placement})
+        audit.append_event(
+            "job_queued",
+            actor,
+            resource=f"reservation/{reservation_id}",
+            action="reserve",
+            metadata={
+                "gpu_count": request.gpu_count,
+                "node_count": request.node_count,
+                "gpu_type": request.gpu_type,
+                "workers": placement,
+            },
+        )
         return reservation
     raise ConflictError("reservations are changing concurrently; try again")
 
@@ -127,7 +150,9 @@ def usable_by(reservation_id: str, user_id: str | None, gpu: int, node_count: in
     if gpu > int(reservation.gpu_count) or node_count > int(reservation.node_count):
         raise ValidationError(
             f"the task needs {node_count} × {gpu} GPUs; reservation {reservation_id} holds "
-            f"{int(reservation.node_count)} × {int(reservation.gpu_count)}", param="reservation_id")
+            f"{int(reservation.node_count)} × {int(reservation.gpu_count)}",
+            param="reservation_id",
+        )
     return reservation
 
 
@@ -139,8 +164,9 @@ def release(reservation_id: str, principal: Principal, actor: Actor) -> None:
     if reservation.status not in LIVE or reservation.expires_at_epoch <= time.time():
         raise ConflictError(f"reservation {reservation_id} has already ended")
     try:
-        reservation.update(actions=[ReservationRecord.status.set("released")],
-                           condition=ReservationRecord.status.is_in(*LIVE))
+        reservation.update(
+            actions=[ReservationRecord.status.set("released")], condition=ReservationRecord.status.is_in(*LIVE)
+        )
     except UpdateError:
         raise ConflictError(f"reservation {reservation_id} has already ended") from None
     audit.append_event("job_completed", actor, resource=f"reservation/{reservation_id}", action="release")
@@ -150,8 +176,14 @@ def reservation_body(reservation: ReservationRecord) -> dict[str, Any]:
     status = reservation.status
     if status in LIVE and reservation.expires_at_epoch <= time.time():
         status = "expired"
-    return without_none({
-        "id": reservation.reservation_id, "user_id": reservation.user_id, "gpu_count": int(reservation.gpu_count),
-        "gpu_type": reservation.gpu_type, "node_count": int(reservation.node_count),
-        "expires_at": reservation.expires_at, "status": status,
-    })
+    return without_none(
+        {
+            "id": reservation.reservation_id,
+            "user_id": reservation.user_id,
+            "gpu_count": int(reservation.gpu_count),
+            "gpu_type": reservation.gpu_type,
+            "node_count": int(reservation.node_count),
+            "expires_at": reservation.expires_at,
+            "status": status,
+        }
+    )

@@ -94,8 +94,9 @@ def status_events(last_event_id: int | None, principal: Principal, window_s: flo
         time.sleep(POLL_INTERVAL_S)
 
 
-def job_events(task_id: str, last_event_id: int | None, principal: Principal,
-               window_s: float = STREAM_WINDOW_S) -> Iterator[str]:
+def job_events(
+    task_id: str, last_event_id: int | None, principal: Principal, window_s: float = STREAM_WINDOW_S
+) -> Iterator[str]:
     """The job's history after `last_event_id`, then its new changes until it ends or the window closes."""
     tasks.get_own_task(task_id, principal)  # 404 or 403 before the stream starts
     return _job_events(task_id, last_event_id or 0, window_s)

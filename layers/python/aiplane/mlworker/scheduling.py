@@ -61,7 +61,9 @@ def aging_origin(priority: int, submitted_at: datetime) -> float:
     return submitted_at.timestamp() - priority * AGING_INTERVAL_S
 
 
-def queue_order(demands: Iterable[Demand], now: datetime, fair_share: Mapping[str, float] | None = None) -> list[Demand]:
+def queue_order(
+    demands: Iterable[Demand], now: datetime, fair_share: Mapping[str, float] | None = None
+) -> list[Demand]:
     """`fair_share`: each user's factor in (0, 1]; a user missing from it counts as 1 (no recent usage)."""
     shares = fair_share or {}
 

@@ -31,8 +31,11 @@ def _bucket() -> str:
 
 def lease_answer(task: TaskRecord, worker_id: str | None = None) -> dict[str, Any]:
     """What the leasing worker gets: the task (with its rank), its fencing token and presigned dataset downloads."""
-    return {**tasks.work_body(task, worker_id), "fencing_token": int(task.fencing_token or 0),
-            "dataset_specs": dataset_specs_for_worker(task)}
+    return {
+        **tasks.work_body(task, worker_id),
+        "fencing_token": int(task.fencing_token or 0),
+        "dataset_specs": dataset_specs_for_worker(task),
+    }
 
 
 def report_answer(task: TaskRecord) -> dict[str, Any]:
@@ -40,7 +43,8 @@ def report_answer(task: TaskRecord) -> dict[str, Any]:
     answer = tasks.task_body(task)
     if task.status == COLLECTING:
         answer["log_upload_url"] = client("s3").generate_presigned_url(
-            "put_object", Params={"Bucket": _bucket(), "Key": workers.log_key(task)}, ExpiresIn=LOG_UPLOAD_EXPIRY_S)
+            "put_object", Params={"Bucket": _bucket(), "Key": workers.log_key(task)}, ExpiresIn=LOG_UPLOAD_EXPIRY_S
+        )
     return answer
 
 
@@ -56,9 +60,13 @@ def dataset_specs_for_worker(task: TaskRecord) -> list[dict[str, Any]]:
     specs = []
     for spec in task.dataset_specs or []:
         source = str(spec.get("source") or "")
-        if source.startswith(S3_SCHEME) and "/" in source[len(S3_SCHEME):]:
-            bucket, key = source[len(S3_SCHEME):].split("/", 1)
-            spec = {**spec, "download_url": client("s3").generate_presigned_url(
-                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=DOWNLOAD_EXPIRY_S)}
+        if source.startswith(S3_SCHEME) and "/" in source[len(S3_SCHEME) :]:
+            bucket, key = source[len(S3_SCHEME) :].split("/", 1)
+            spec = {
+                **spec,
+                "download_url": client("s3").generate_presigned_url(
+                    "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=DOWNLOAD_EXPIRY_S
+                ),
+            }
         specs.append(spec)
     return specs

@@ -39,7 +39,12 @@ from aiplane_shared.environments import get_environment
 from aiplane_shared.families import MLWORKER
 
 QUEUED, PREPARING, RUNNING, COLLECTING, COMPLETED, FAILED = (
-    "queued", "preparing", "running", "collecting", "completed", "failed",
+    "queued",
+    "preparing",
+    "running",
+    "collecting",
+    "completed",
+    "failed",
 )
 ACTIVE_STATUSES = (PREPARING, RUNNING, COLLECTING)  # held by a worker
 TERMINAL_STATUSES = (COMPLETED, FAILED)
@@ -108,23 +113,51 @@ def create_task(request: CreateTaskRequest, actor: Actor) -> TaskRecord:
     task_id = str(uuid.uuid4())
     moment = now_iso()
     task = TaskRecord(
-        task_key(task_id), gsi1pk=TASKS_PARTITION, gsi1sk=_sort_key(moment, task_id),
-        gsi2pk=task_status_key(QUEUED), gsi2sk=_sort_key(moment, task_id),
-        gsi3pk=user_status_key(actor.user_id or "", QUEUED), gsi3sk=_sort_key(moment, task_id), task_id=task_id,
-        job_name=request.job_name, status=QUEUED, priority=request.priority, user_id=actor.user_id or "",
-        created_at=moment, entrypoint=request.entrypoint, args=request.args, snapshot_id=request.snapshot_id,
-        datasets=list(request.datasets), dataset_specs=[spec.model_dump(exclude_none=True) for spec in request.dataset_specs],
-        metadata=dict(request.metadata), cpu=request.cpu, memory_gb=request.memory_gb, gpu=request.gpu,
-        retry_count=0, max_retries=DEFAULT_MAX_RETRIES, node_count=request.node_count,
-        reservation_id=request.reservation_id, walltime_s=request.walltime, preemptible=request.preemptible,
+        task_key(task_id),
+        gsi1pk=TASKS_PARTITION,
+        gsi1sk=_sort_key(moment, task_id),
+        gsi2pk=task_status_key(QUEUED),
+        gsi2sk=_sort_key(moment, task_id),
+        gsi3pk=user_status_key(actor.user_id or "", QUEUED),
+        gsi3sk=_sort_key(moment, task_id),
+        task_id=task_id,
+        job_name=request.job_name,
+        status=QUEUED,
+        priority=request.priority,
+        user_id=actor.user_id or "",
+        created_at=moment,
+        entrypoint=request.entrypoint,
+        args=request.args,
+        snapshot_id=request.snapshot_id,
+        datasets=list(request.datasets),
+        dataset_specs=[spec.model_dump(exclude_none=True) for spec in request.dataset_specs],
+        metadata=dict(request.metadata),
+        cpu=request.cpu,
+        memory_gb=request.memory_gb,
+        gpu=request.gpu,
+        retry_count=0,
+        max_retries=DEFAULT_MAX_RETRIES,
+        node_count=request.node_count,
+        reservation_id=request.reservation_id,
+        walltime_s=request.walltime,
+        preemptible=request.preemptible,
         history=[{"seq": 1, "status": QUEUED, "priority": request.priority, "at": moment}],
     )
     index_queue(task)
     save_task(task, condition=TaskRecord.pk.does_not_exist())
     announce_status(task)
-    audit.append_event("job_queued", actor, resource=f"task/{task_id}", action="submit",
-                       metadata={"job_name": request.job_name, "priority": request.priority, "gpu": request.gpu,
-                                 "node_count": request.node_count})
+    audit.append_event(
+        "job_queued",
+        actor,
+        resource=f"task/{task_id}",
+        action="submit",
+        metadata={
+            "job_name": request.job_name,
+            "priority": request.priority,
+            "gpu": request.gpu,
+            "node_count": request.node_count,
+        },
+    )
     return task
 
 
@@ -189,8 +222,9 @@ def cancel_task(task_id: str, principal: Principal, actor: Actor) -> TaskRecord:
         set_status(task, FAILED, error="cancelled")
 
     task = mutate_task(task_id, cancel)
-    audit.append_event("job_completed", actor, resource=f"task/{task_id}", action="cancel", success=False,
-                       error="cancelled")
+    audit.append_event(
+        "job_completed", actor, resource=f"task/{task_id}", action="cancel", success=False, error="cancelled"
+    )
     return task
 
 
@@ -207,8 +241,13 @@ def change_priority(task_id: str, priority: int, principal: Principal, actor: Ac
         record_history(task, at=now_iso(), event="priority_changed")
 
     task = mutate_task(task_id, reprioritize)
-    audit.append_event("job_queued", actor, resource=f"task/{task_id}", action="change_priority",
-                       metadata={"from": previous["priority"], "to": priority})
+    audit.append_event(
+        "job_queued",
+        actor,
+        resource=f"task/{task_id}",
+        action="change_priority",
+        metadata={"from": previous["priority"], "to": priority},
+    )
     return task
 
 
@@ -218,8 +257,14 @@ def tasks_in_status(status: str, *, since: str | None = None) -> list[TaskRecord
 
 
 def list_tasks(
-    *, status: str | None, user_id: str | None, limit: int, offset: int, principal: Principal,
-    reservation_id: str | None = None, node_count: int | None = None,
+    *,
+    status: str | None,
+    user_id: str | None,
+    limit: int,
+    offset: int,
+    principal: Principal,
+    reservation_id: str | None = None,
+    node_count: int | None = None,
 ) -> tuple[list[TaskRecord], int]:
     """Newest first; a non-admin lists only their own tasks; running covers every status a worker
     holds (preparing, running, collecting). A page reads at most `offset + limit` items of each
@@ -247,11 +292,12 @@ def list_tasks(
         pages = [TaskRecord.by_status.query(task_status_key(one), **bounded) for one in statuses]
         order, counts = (lambda task: task.gsi2sk), counters.totals()
     newest = sorted((task for page in pages for task in page), key=order, reverse=True)
-    return newest[offset:offset + limit], sum(counts[one] for one in statuses)
+    return newest[offset : offset + limit], sum(counts[one] for one in statuses)
 
 
-def _filtered(status: str | None, user_id: str | None, reservation_id: str | None, node_count: int | None,
-              limit: int, offset: int) -> tuple[list[TaskRecord], int]:
+def _filtered(
+    status: str | None, user_id: str | None, reservation_id: str | None, node_count: int | None, limit: int, offset: int
+) -> tuple[list[TaskRecord], int]:
     condition = None
     for clause in (
         TaskRecord.user_id == user_id if user_id else None,
@@ -261,13 +307,18 @@ def _filtered(status: str | None, user_id: str | None, reservation_id: str | Non
         if clause is not None:
             condition = clause if condition is None else condition & clause
     if status is None:
-        matching = list(TaskRecord.by_created.query(TASKS_PARTITION, filter_condition=condition, scan_index_forward=False))
+        matching = list(
+            TaskRecord.by_created.query(TASKS_PARTITION, filter_condition=condition, scan_index_forward=False)
+        )
     else:
         statuses = ACTIVE_STATUSES if status == RUNNING else (status,)
-        matching = [task for one in statuses
-                    for task in TaskRecord.by_status.query(task_status_key(one), filter_condition=condition)]
+        matching = [
+            task
+            for one in statuses
+            for task in TaskRecord.by_status.query(task_status_key(one), filter_condition=condition)
+        ]
         matching.sort(key=lambda task: task.gsi1sk, reverse=True)
-    return matching[offset:offset + limit], len(matching)
+    return matching[offset : offset + limit], len(matching)
 
 
 def record_plugin_status(task: TaskRecord, reports: dict[str, Any]) -> None:
@@ -278,9 +329,13 @@ def record_plugin_status(task: TaskRecord, reports: dict[str, Any]) -> None:
     if unknown:
         raise ValidationError(f"unknown plugins in plugin_status: {', '.join(unknown)}", param="plugin_status")
     checked = now_iso()
-    task.plugin_status = {**(task.plugin_status or {}), **{
-        name: without_none({"name": name, "status": report.status, "url": report.url, "last_check": checked})
-        for name, report in reports.items()}}
+    task.plugin_status = {
+        **(task.plugin_status or {}),
+        **{
+            name: without_none({"name": name, "status": report.status, "url": report.url, "last_check": checked})
+            for name, report in reports.items()
+        },
+    }
 
 
 def walltime_of(task: TaskRecord) -> float:
@@ -296,9 +351,16 @@ def holders(task: TaskRecord) -> list[str]:
 
 def demand_of(task: TaskRecord) -> scheduling.Demand:
     return scheduling.Demand(
-        task_id=task.task_id, priority=int(task.priority), submitted_at=parse_iso(task.created_at),
-        gpu=int(task.gpu or 0), cpu=int(task.cpu or 0), memory_gb=int(task.memory_gb or 0), user_id=task.user_id,
-        node_count=int(task.node_count or 1), walltime_s=walltime_of(task), reservation_id=task.reservation_id,
+        task_id=task.task_id,
+        priority=int(task.priority),
+        submitted_at=parse_iso(task.created_at),
+        gpu=int(task.gpu or 0),
+        cpu=int(task.cpu or 0),
+        memory_gb=int(task.memory_gb or 0),
+        user_id=task.user_id,
+        node_count=int(task.node_count or 1),
+        walltime_s=walltime_of(task),
+        reservation_id=task.reservation_id,
         preemptible=bool(task.preemptible),
     )
 
@@ -325,9 +387,16 @@ def queue_stats(active_workers: int, principal: Principal, limit: int, cursor: s
         "workers": active_workers,
         # Beyond QueueStats: a page of the queue itself, in scheduling order, and the next page's cursor.
         "queue": [
-            {"position": position, "id": task.task_id, "job_name": task.job_name, "priority": int(task.priority),
-             "priority_aged": priority_aged(task, now), "gpu": int(task.gpu or 0), "user_id": task.user_id,
-             "created_at": task.created_at}
+            {
+                "position": position,
+                "id": task.task_id,
+                "job_name": task.job_name,
+                "priority": int(task.priority),
+                "priority_aged": priority_aged(task, now),
+                "gpu": int(task.gpu or 0),
+                "user_id": task.user_id,
+                "created_at": task.created_at,
+            }
             for position, task in enumerate(ordered, start=start + 1)
             if principal.is_admin or task.user_id == principal.id
         ],
@@ -358,29 +427,55 @@ def priority_aged(task: TaskRecord, now: datetime | None = None) -> float:
 
 
 def task_body(task: TaskRecord) -> dict[str, Any]:
-    return without_none({
-        "id": task.task_id, "job_name": task.job_name, "status": task.status, "priority": int(task.priority),
-        "created_at": task.created_at, "started_at": task.started_at, "ended_at": task.ended_at,
-        "worker_id": task.worker_id, "error": task.error, "output": task.output, "entrypoint": task.entrypoint,
-        "exit_code": None if task.exit_code is None else int(task.exit_code),
-        "snapshot_id": task.snapshot_id, "datasets": list(task.datasets or []), "cpu": int(task.cpu or 0),
-        "memory_gb": int(task.memory_gb or 0), "gpu": int(task.gpu or 0), "user_id": task.user_id,
-        "retry_count": int(task.retry_count or 0), "max_retries": int(task.max_retries or 0),
-        "plugin_status": dict(task.plugin_status or {}),  # only what the worker's health checks reported
-        # The workers holding it now, by rank (empty unless a worker holds it).
-        "node_assignments": [{"node_id": int(n["node_id"]), "worker_id": n["worker_id"], "slot_assigned": bool(n["slot_assigned"])}
-                             for n in task.node_assignments or []] if task.status in ACTIVE_STATUSES else [],
-        "priority_aged": priority_aged(task),
-        # Beyond the contract's Task: the scheduling fields of the submission.
-        "node_count": int(task.node_count or 1), "reservation_id": task.reservation_id,
-        "walltime": int(walltime_of(task)), "preemptible": bool(task.preemptible),
-    })
+    return without_none(
+        {
+            "id": task.task_id,
+            "job_name": task.job_name,
+            "status": task.status,
+            "priority": int(task.priority),
+            "created_at": task.created_at,
+            "started_at": task.started_at,
+            "ended_at": task.ended_at,
+            "worker_id": task.worker_id,
+            "error": task.error,
+            "output": task.output,
+            "entrypoint": task.entrypoint,
+            "exit_code": None if task.exit_code is None else int(task.exit_code),
+            "snapshot_id": task.snapshot_id,
+            "datasets": list(task.datasets or []),
+            "cpu": int(task.cpu or 0),
+            "memory_gb": int(task.memory_gb or 0),
+            "gpu": int(task.gpu or 0),
+            "user_id": task.user_id,
+            "retry_count": int(task.retry_count or 0),
+            "max_retries": int(task.max_retries or 0),
+            "plugin_status": dict(task.plugin_status or {}),  # only what the worker's health checks reported
+            # The workers holding it now, by rank (empty unless a worker holds it).
+            "node_assignments": [
+                {"node_id": int(n["node_id"]), "worker_id": n["worker_id"], "slot_assigned": bool(n["slot_assigned"])}
+                for n in task.node_assignments or []
+            ]
+            if task.status in ACTIVE_STATUSES
+            else [],
+            "priority_aged": priority_aged(task),
+            # Beyond the contract's Task: the scheduling fields of the submission.
+            "node_count": int(task.node_count or 1),
+            "reservation_id": task.reservation_id,
+            "walltime": int(walltime_of(task)),
+            "preemptible": bool(task.preemptible),
+        }
+    )
 
 
 def work_body(task: TaskRecord, worker_id: str | None = None) -> dict[str, Any]:
     """What a worker needs to run a leased task (the Task plus the submission's inputs, and the
     worker's rank in the task's nodes)."""
     ranks = [int(n["node_id"]) for n in task.node_assignments or [] if n["worker_id"] == worker_id]
-    return {**task_body(task), "args": task.args, "dataset_specs": task.dataset_specs or [],
-            "metadata": task.metadata or {}, "lease_expires_epoch": int(task.lease_expires_epoch or 0),
-            "rank": ranks[0] if ranks else 0}
+    return {
+        **task_body(task),
+        "args": task.args,
+        "dataset_specs": task.dataset_specs or [],
+        "metadata": task.metadata or {},
+        "lease_expires_epoch": int(task.lease_expires_epoch or 0),
+        "rank": ranks[0] if ranks else 0,
+    }

@@ -77,8 +77,9 @@ def register_worker(request: RegisterWorkerRequest, actor: Actor, *, admin: bool
         created = worker is None
         moment = now_iso()
         if worker is None:
-            worker = WorkerRecord(worker_key(worker_id), gsi1sk=worker_id, worker_id=worker_id, connected_at=moment,
-                                  active_tasks=[])
+            worker = WorkerRecord(
+                worker_key(worker_id), gsi1sk=worker_id, worker_id=worker_id, connected_at=moment, active_tasks=[]
+            )
         if worker.owner_id is None:  # new, or registered before owners were recorded
             worker.owner_id = actor.user_id
         elif worker.owner_id != actor.user_id and not admin:
@@ -95,9 +96,18 @@ def register_worker(request: RegisterWorkerRequest, actor: Actor, *, admin: bool
             worker.save()
         except PutError:
             continue
-        audit.append_event("auth_attempt", actor, resource=f"worker/{worker_id}", action="register_worker",
-                           metadata={"gpu_count": capabilities.gpu_count, "gpu_type": capabilities.gpu_type,
-                                     "owner_id": worker.owner_id, "shared": bool(worker.shared)})
+        audit.append_event(
+            "auth_attempt",
+            actor,
+            resource=f"worker/{worker_id}",
+            action="register_worker",
+            metadata={
+                "gpu_count": capabilities.gpu_count,
+                "gpu_type": capabilities.gpu_type,
+                "owner_id": worker.owner_id,
+                "shared": bool(worker.shared),
+            },
+        )
         return worker, created
     raise ConflictError(f"worker {worker_id} is changing concurrently; try again")
 
@@ -114,8 +124,9 @@ def _mutate_worker(worker_id: str, change) -> WorkerRecord:
     raise ConflictError(f"worker {worker_id} is changing concurrently; try again")
 
 
-def heartbeat(worker_id: str, held: dict[str, int] | None = None,
-              plugins: dict[str, PluginHealthReport] | None = None) -> dict[str, Any]:
+def heartbeat(
+    worker_id: str, held: dict[str, int] | None = None, plugins: dict[str, PluginHealthReport] | None = None
+) -> dict[str, Any]:
     """Record liveness and renew the worker's leases. Answers the tasks it should stop (cancelled,
     handed to another worker meanwhile, or, when the worker lists what it runs in `held` (task id
     -> fencing token), run under a stale or expired lease) so the worker can kill them. `plugins`
@@ -129,9 +140,14 @@ def heartbeat(worker_id: str, held: dict[str, int] | None = None,
     def beat(worker: WorkerRecord) -> None:
         worker.last_heartbeat, worker.last_heartbeat_epoch = now_iso(), int(time.time())
         if plugins is not None:
-            worker.plugin_health = {name: {**report.model_dump(exclude_none=True), "reported_at": worker.last_heartbeat,
-                                           "reported_epoch": worker.last_heartbeat_epoch}
-                                    for name, report in plugins.items()}
+            worker.plugin_health = {
+                name: {
+                    **report.model_dump(exclude_none=True),
+                    "reported_at": worker.last_heartbeat,
+                    "reported_epoch": worker.last_heartbeat_epoch,
+                }
+                for name, report in plugins.items()
+            }
         if worker.status == OFFLINE and not worker.drained:
             worker.status = ACTIVE
         requested[:], worker.stop_requests = list(worker.stop_requests or []), []
@@ -153,8 +169,12 @@ def _renew_lease(task_id: str, worker_id: str, token: int | None = None) -> bool
     renewed = {"held": False}
 
     def renew(task: TaskRecord) -> None:
-        renewed["held"] = (worker_id in tasks.holders(task) and task.status in ACTIVE_STATUSES
-                           and not _lease_passed(task) and (token is None or token == int(task.fencing_token or 0)))
+        renewed["held"] = (
+            worker_id in tasks.holders(task)
+            and task.status in ACTIVE_STATUSES
+            and not _lease_passed(task)
+            and (token is None or token == int(task.fencing_token or 0))
+        )
         if renewed["held"]:
             task.lease_expires_epoch = int(time.time()) + LEASE_TTL_S
 
@@ -180,9 +200,13 @@ def _release(worker_id: str, task_ids: list[str]) -> None:
 def request_stop(worker_id: str, task_ids: list[str]) -> None:
     """Take tasks away from a worker (preempted, over walltime): their GPUs are free at once and
     the worker's next heartbeat lists them in `stop_tasks`."""
+
     def take(worker: WorkerRecord) -> None:
         worker.active_tasks = [task_id for task_id in (worker.active_tasks or []) if task_id not in task_ids]
-        worker.stop_requests = [*(worker.stop_requests or []), *(t for t in task_ids if t not in (worker.stop_requests or []))]
+        worker.stop_requests = [
+            *(worker.stop_requests or []),
+            *(t for t in task_ids if t not in (worker.stop_requests or [])),
+        ]
 
     try:
         _mutate_worker(worker_id, take)
@@ -196,14 +220,23 @@ def drain_worker(worker_id: str, actor: Actor) -> WorkerRecord:
         worker.status = DRAINING if worker.active_tasks else OFFLINE
 
     worker = _mutate_worker(worker_id, drain)
-    audit.append_event("scheduler_drain", actor, resource=f"worker/{worker_id}", action="drain",
-                       metadata={"active_tasks": list(worker.active_tasks or [])})
+    audit.append_event(
+        "scheduler_drain",
+        actor,
+        resource=f"worker/{worker_id}",
+        action="drain",
+        metadata={"active_tasks": list(worker.active_tasks or [])},
+    )
     return worker
 
 
 def _held_tasks(worker: WorkerRecord) -> list[TaskRecord]:
     held = (tasks.find_task(task_id) for task_id in worker.active_tasks or [])
-    return [task for task in held if task is not None and task.status in ACTIVE_STATUSES and worker.worker_id in tasks.holders(task)]
+    return [
+        task
+        for task in held
+        if task is not None and task.status in ACTIVE_STATUSES and worker.worker_id in tasks.holders(task)
+    ]
 
 
 def free_capacity(worker: WorkerRecord, held: list[TaskRecord] | None = None) -> scheduling.Capacity:
@@ -234,8 +267,13 @@ def lease_task(worker_id: str) -> TaskRecord | None:
         except TransactWriteError:
             continue  # another worker took it, or our own record changed: decide again
         tasks.announce_status(task)
-        audit.append_event("job_started", SYSTEM, resource=f"task/{task.task_id}", action="lease",
-                           metadata={"worker_id": worker_id, "workers": list(decision.workers)})
+        audit.append_event(
+            "job_started",
+            SYSTEM,
+            resource=f"task/{task.task_id}",
+            action="lease",
+            metadata={"worker_id": worker_id, "workers": list(decision.workers)},
+        )
         return tasks.get_task(task.task_id)
     raise ConflictError("the queue is too busy; try again")
 
@@ -259,16 +297,21 @@ def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
         if report.worker_id not in tasks.holders(task) or task.status not in ACTIVE_STATUSES:
             raise ConflictError(f"task {task_id} is not held by worker {report.worker_id}")
         if report.fencing_token != int(task.fencing_token or 0):
-            raise ConflictError(f"task {task_id}: fencing token {report.fencing_token} is stale; the task was leased again",
-                                details={"fencing_token": int(task.fencing_token or 0)})
+            raise ConflictError(
+                f"task {task_id}: fencing token {report.fencing_token} is stale; the task was leased again",
+                details={"fencing_token": int(task.fencing_token or 0)},
+            )
         if _lease_passed(task):
             raise ConflictError(f"task {task_id}: the lease of worker {report.worker_id} has expired")
         if report.status != FAILED and REPORT_ORDER.index(report.status) < REPORT_ORDER.index(task.status):
             raise ConflictError(f"task {task_id} is {task.status}; it cannot go back to {report.status}")
         if report.worker_id != task.worker_id:
             return  # another rank of the gang: its leader reports the task
-        fields = {name: value for name, value in (("output", report.output), ("error", report.error),
-                                                  ("exit_code", report.exit_code)) if value is not None}
+        fields = {
+            name: value
+            for name, value in (("output", report.output), ("error", report.error), ("exit_code", report.exit_code))
+            if value is not None
+        }
         if report.log_uploaded:
             fields["log_key"] = log_key(task)
         tasks.set_status(task, report.status, **fields)
@@ -281,8 +324,14 @@ def report_state(task_id: str, report: JobStateReport) -> TaskRecord:
     if report.status in TERMINAL_STATUSES:
         fairshare.charge(task)
         _release(report.worker_id, [task_id])
-        audit.append_event("job_completed", Actor(user_id=report.worker_id), resource=f"task/{task_id}",
-                           action=report.status, success=report.status != FAILED, error=report.error)
+        audit.append_event(
+            "job_completed",
+            Actor(user_id=report.worker_id),
+            resource=f"task/{task_id}",
+            action=report.status,
+            success=report.status != FAILED,
+            error=report.error,
+        )
     elif report.status == "running":
         audit.append_event("job_started", Actor(user_id=report.worker_id), resource=f"task/{task_id}", action="run")
     return task
@@ -301,15 +350,20 @@ def expire_leases(now_epoch: float | None = None) -> list[str]:
 
             def requeue(task: TaskRecord) -> None:
                 outcome.clear()
-                if task.status not in ACTIVE_STATUSES or task.lease_expires_epoch is None or task.lease_expires_epoch > now_epoch:
+                if (
+                    task.status not in ACTIVE_STATUSES
+                    or task.lease_expires_epoch is None
+                    or task.lease_expires_epoch > now_epoch
+                ):
                     return  # renewed or finished meanwhile
                 outcome["worker_id"] = task.worker_id
                 retries = int(task.retry_count or 0) + 1
                 if retries > int(task.max_retries or 0):
                     tasks.set_status(task, FAILED, error="lease expired; out of retries", retry_count=retries)
                 else:
-                    tasks.set_status(task, QUEUED, worker_id=None, lease_expires_epoch=None, started_at=None,
-                                     retry_count=retries)
+                    tasks.set_status(
+                        task, QUEUED, worker_id=None, lease_expires_epoch=None, started_at=None, retry_count=retries
+                    )
                 outcome["status"] = task.status
 
             tasks.mutate_task(candidate.task_id, requeue)
@@ -318,8 +372,15 @@ def expire_leases(now_epoch: float | None = None) -> list[str]:
                 if outcome["worker_id"]:
                     _release(outcome["worker_id"], [candidate.task_id])
                 event = "job_queued" if outcome["status"] == QUEUED else "job_completed"
-                audit.append_event(event, SYSTEM, resource=f"task/{candidate.task_id}", action="lease_expired",
-                                   success=outcome["status"] == QUEUED, metadata={"worker_id": outcome["worker_id"]})
+                audit.append_event(
+                    event,
+                    SYSTEM,
+                    resource=f"task/{candidate.task_id}",
+                    action="lease_expired",
+                    success=outcome["status"] == QUEUED,
+                    metadata={"worker_id": outcome["worker_id"]},
+                )
+
     def mark_offline(worker: WorkerRecord) -> None:
         if effective_status(worker, now_epoch) == OFFLINE:
             worker.status = OFFLINE
@@ -337,12 +398,23 @@ def worker_body(worker: WorkerRecord) -> dict[str, Any]:
     status = effective_status(worker)
     free = free_capacity(worker) if status != OFFLINE else scheduling.Capacity(0, 0, 0)
     return {
-        "id": worker.worker_id, "connected_at": worker.connected_at, "last_heartbeat": worker.last_heartbeat,
-        "capabilities": without_none({"gpu_count": int(worker.gpu_count), "gpu_type": worker.gpu_type,
-                                      "cpu_cores": int(worker.cpu_cores), "memory_gb": int(worker.memory_gb)}),
-        "slots": {"batch_available": max(0, free.gpu), "batch_total": int(worker.gpu_count),
-                  "service_available": int(worker.service_slots) if status == ACTIVE else 0,
-                  "service_total": int(worker.service_slots)},
+        "id": worker.worker_id,
+        "connected_at": worker.connected_at,
+        "last_heartbeat": worker.last_heartbeat,
+        "capabilities": without_none(
+            {
+                "gpu_count": int(worker.gpu_count),
+                "gpu_type": worker.gpu_type,
+                "cpu_cores": int(worker.cpu_cores),
+                "memory_gb": int(worker.memory_gb),
+            }
+        ),
+        "slots": {
+            "batch_available": max(0, free.gpu),
+            "batch_total": int(worker.gpu_count),
+            "service_available": int(worker.service_slots) if status == ACTIVE else 0,
+            "service_total": int(worker.service_slots),
+        },
         "active_tasks": list(worker.active_tasks or []),
         "status": status,
         "shared": bool(worker.shared),

@@ -19,13 +19,16 @@ RESOURCE_TYPES = ("system", "files", "blobs", "chunks")
 # The trigger runner (functions/runtime_event_triggers) reads the triggers of each event's type and
 # their functions from the runtime table for every event and starts a fresh sandbox per run: it holds
 # no cache a sync could refresh, so a saved function or trigger applies from the next event on.
-EXECUTOR_SYNC_ANSWER = ("nothing to refresh: the function executor reads functions and event triggers "
-                        "from storage on every event")
+EXECUTOR_SYNC_ANSWER = (
+    "nothing to refresh: the function executor reads functions and event triggers from storage on every event"
+)
 
 OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
 
 
-def _checked(name: str, kind: str, check: Callable[[str], tuple[str, dict[str, Any]]], physical: str | None = None) -> dict[str, Any]:
+def _checked(
+    name: str, kind: str, check: Callable[[str], tuple[str, dict[str, Any]]], physical: str | None = None
+) -> dict[str, Any]:
     physical = physical or get_settings().resource(name)
     try:
         status, details = check(physical)
@@ -43,10 +46,13 @@ def _table(physical: str) -> tuple[str, dict[str, Any]]:
 def _queue_depth(physical: str) -> dict[str, int]:
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=physical)["QueueUrl"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return {"visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
-            "inFlight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))}
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return {
+        "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+        "inFlight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    }
 
 
 def _queue(queue: resources.Queue) -> Callable[[str], tuple[str, dict[str, Any]]]:

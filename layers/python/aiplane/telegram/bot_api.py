@@ -39,7 +39,9 @@ def call(token: str, method: str, payload: dict[str, Any]) -> Any:
         raise BotApiError(f"{method}: HTTP {response.status_code}, not a Bot API answer")
     if response.is_error or not answer.get("ok"):
         description = str(answer.get("description") or "no description").replace(token, "<token>")
-        raise BotApiError(f"{method}: HTTP {response.status_code}: {answer.get('error_code', response.status_code)} {description}")
+        raise BotApiError(
+            f"{method}: HTTP {response.status_code}: {answer.get('error_code', response.status_code)} {description}"
+        )
     return answer.get("result")
 
 

@@ -33,10 +33,18 @@ def secret_name(frontend_id: str) -> str:
 
 def view(record: TelegramFrontendRecord) -> dict[str, Any]:
     return {
-        "id": record.frontend_id, "userId": record.user_id, "description": record.description,
-        "botToken": MASK, "chatChain": record.chat_chain, "syncInterval": int(record.sync_interval),
-        "lastOffset": int(record.last_offset), "status": record.status, "lastHeartbeat": record.last_heartbeat,
-        "lastError": record.last_error, "createdAt": record.created_at, "updatedAt": record.updated_at,
+        "id": record.frontend_id,
+        "userId": record.user_id,
+        "description": record.description,
+        "botToken": MASK,
+        "chatChain": record.chat_chain,
+        "syncInterval": int(record.sync_interval),
+        "lastOffset": int(record.last_offset),
+        "status": record.status,
+        "lastHeartbeat": record.last_heartbeat,
+        "lastError": record.last_error,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
     }
 
 
@@ -69,8 +77,9 @@ def _status(raw: str | None) -> str | None:
 
 
 def get_frontend(frontend_id: str, principal: Principal | None = None, needed: str = VIEW) -> TelegramFrontendRecord:
-    record = get_or_404(TelegramFrontendRecord, f"TELEGRAM#{frontend_id}", "META",
-                        missing=f"telegram frontend {frontend_id} not found")
+    record = get_or_404(
+        TelegramFrontendRecord, f"TELEGRAM#{frontend_id}", "META", missing=f"telegram frontend {frontend_id} not found"
+    )
     ownership.require(principal, needed, ownership.TELEGRAM, frontend_id, record.user_id)
     return record
 
@@ -84,9 +93,16 @@ def _may_assign(principal: Principal | None, user_id: str | None) -> None:
         require_permission(principal, MANAGE, SERVER)
 
 
-def create_frontend(*, user_id: str, bot_token: str | None, chat_chain: str | None, description: str | None,
-                    sync_interval: int | None, last_offset: int | None,
-                    principal: Principal | None = None) -> TelegramFrontendRecord:
+def create_frontend(
+    *,
+    user_id: str,
+    bot_token: str | None,
+    chat_chain: str | None,
+    description: str | None,
+    sync_interval: int | None,
+    last_offset: int | None,
+    principal: Principal | None = None,
+) -> TelegramFrontendRecord:
     _may_assign(principal, user_id)
     token = _token(bot_token)
     chain = _text(chat_chain, "chatChain", required=True)
@@ -95,13 +111,27 @@ def create_frontend(*, user_id: str, bot_token: str | None, chat_chain: str | No
     frontend_id, now = str(uuid.uuid4()), now_iso()
     name = secret_name(frontend_id)
     secrets = aws.client("secretsmanager")
-    secrets.create_secret(Name=name, SecretString=token, Description=f"aiplane telegram frontend {frontend_id} bot token")
-    given: dict[str, Any] = {name: value for name, value in (("sync_interval", sync_interval), ("last_offset", last_offset))
-                             if value is not None}
+    secrets.create_secret(
+        Name=name, SecretString=token, Description=f"aiplane telegram frontend {frontend_id} bot token"
+    )
+    given: dict[str, Any] = {
+        name: value
+        for name, value in (("sync_interval", sync_interval), ("last_offset", last_offset))
+        if value is not None
+    }
     record = TelegramFrontendRecord(
-        f"TELEGRAM#{frontend_id}", "META", gsi1sk=f"{now}#{frontend_id}", gsi2pk=user_key(user_id), gsi2sk=f"{now}#{frontend_id}",
-        frontend_id=frontend_id, user_id=user_id, description=_text(description, "description", required=False) or "",
-        chat_chain=chain, secret_name=name, created_at=now, updated_at=now,
+        f"TELEGRAM#{frontend_id}",
+        "META",
+        gsi1sk=f"{now}#{frontend_id}",
+        gsi2pk=user_key(user_id),
+        gsi2sk=f"{now}#{frontend_id}",
+        frontend_id=frontend_id,
+        user_id=user_id,
+        description=_text(description, "description", required=False) or "",
+        chat_chain=chain,
+        secret_name=name,
+        created_at=now,
+        updated_at=now,
         **given,
     )
     try:
@@ -112,9 +142,18 @@ def create_frontend(*, user_id: str, bot_token: str | None, chat_chain: str | No
     return record
 
 
-def update_frontend(frontend_id: str, *, user_id: str | None, bot_token: str | None, chat_chain: str | None,
-                    description: str | None, sync_interval: int | None, last_offset: int | None,
-                    status: str | None, principal: Principal | None = None) -> TelegramFrontendRecord:
+def update_frontend(
+    frontend_id: str,
+    *,
+    user_id: str | None,
+    bot_token: str | None,
+    chat_chain: str | None,
+    description: str | None,
+    sync_interval: int | None,
+    last_offset: int | None,
+    status: str | None,
+    principal: Principal | None = None,
+) -> TelegramFrontendRecord:
     """Absent fields keep their value; a botToken equal to the mask keeps the stored token."""
     record = get_frontend(frontend_id, principal, EDIT)
     token = None if bot_token in (None, MASK) else _token(bot_token)
@@ -136,9 +175,15 @@ def update_frontend(frontend_id: str, *, user_id: str | None, bot_token: str | N
     if token is not None:
         aws.client("secretsmanager").put_secret_value(SecretId=record.secret_name, SecretString=token)
     T = TelegramFrontendRecord
-    changes = [(T.chat_chain, chain), (T.description, description), (T.sync_interval, sync_interval),
-               (T.last_offset, last_offset), (T.status, status), (T.user_id, user_id),
-               (T.gsi2pk, user_key(user_id) if user_id else None)]
+    changes = [
+        (T.chat_chain, chain),
+        (T.description, description),
+        (T.sync_interval, sync_interval),
+        (T.last_offset, last_offset),
+        (T.status, status),
+        (T.user_id, user_id),
+        (T.gsi2pk, user_key(user_id) if user_id else None),
+    ]
     actions = [attribute.set(value) for attribute, value in changes if value is not None]  # type: ignore[attr-defined]
     record.update(actions=[*actions, T.updated_at.set(now_iso())], condition=T.pk.exists())
     return record
@@ -155,22 +200,31 @@ def delete_frontend(frontend_id: str, principal: Principal | None = None) -> Non
 
 
 def _visible(principal: Principal | None, records: Any, page_size: int) -> list[TelegramFrontendRecord]:
-    return ownership.visible_page(principal, ownership.TELEGRAM, records, lambda r: (r.frontend_id, r.user_id), page_size)
+    return ownership.visible_page(
+        principal, ownership.TELEGRAM, records, lambda r: (r.frontend_id, r.user_id), page_size
+    )
 
 
-def list_frontends(*, limit: str | None, cursor: str | None, principal: Principal | None = None) -> list[TelegramFrontendRecord]:
+def list_frontends(
+    *, limit: str | None, cursor: str | None, principal: Principal | None = None
+) -> list[TelegramFrontendRecord]:
     """Oldest first, after the RFC3339 `cursor` (a createdAt); only those the principal may view."""
     page_size = parse_limit(limit)
     after = timestamp_cursor(cursor)
     condition = TelegramFrontendRecord.gsi1sk > f"{after}#\uffff" if after else None
-    records = TelegramFrontendRecord.by_creation.query(ALL_FRONTENDS, range_key_condition=condition, page_size=page_size)
+    records = TelegramFrontendRecord.by_creation.query(
+        ALL_FRONTENDS, range_key_condition=condition, page_size=page_size
+    )
     return _visible(principal, records, page_size)
 
 
-def list_frontends_of(user_id: str, *, limit: str | None, cursor: str | None,
-                      principal: Principal | None = None) -> list[TelegramFrontendRecord]:
+def list_frontends_of(
+    user_id: str, *, limit: str | None, cursor: str | None, principal: Principal | None = None
+) -> list[TelegramFrontendRecord]:
     page_size = parse_limit(limit)
     after = timestamp_cursor(cursor)
     condition = TelegramFrontendRecord.gsi2sk > f"{after}#\uffff" if after else None
-    records = TelegramFrontendRecord.by_user.query(user_key(user_id), range_key_condition=condition, page_size=page_size)
+    records = TelegramFrontendRecord.by_user.query(
+        user_key(user_id), range_key_condition=condition, page_size=page_size
+    )
     return _visible(principal, records, page_size)

@@ -58,8 +58,11 @@ def _epoch() -> float:
 def _lease(record: TelegramFrontendRecord) -> bool:
     moment = _epoch()
     try:
-        _update(record, [T.poll_lease_until.set(moment + POLL_LEASE_S), T.polled_at.set(moment)],
-                (T.poll_lease_until.does_not_exist() | (T.poll_lease_until < moment)) & (T.status != PAUSED))
+        _update(
+            record,
+            [T.poll_lease_until.set(moment + POLL_LEASE_S), T.polled_at.set(moment)],
+            (T.poll_lease_until.does_not_exist() | (T.poll_lease_until < moment)) & (T.status != PAUSED),
+        )
     except _Overtaken:
         return False
     return True
@@ -88,11 +91,19 @@ def _release(record: TelegramFrontendRecord) -> None:
 def chain_reply(record: TelegramFrontendRecord, text: str) -> str:
     """The frontend's chat chain run on one user message; the assistant's answer."""
     input_value = {"messages": [{"role": "user", "content": text}], "model": "", "provider": ""}
-    output, _, _ = runner.run_stored(record.chat_chain, input_value, "chat_history", ownership.acting_as(record.user_id))
+    output, _, _ = runner.run_stored(
+        record.chat_chain, input_value, "chat_history", ownership.acting_as(record.user_id)
+    )
     messages = output.get("messages") if isinstance(output, dict) else None
     if isinstance(messages, list):
-        return next((str(m.get("content") or "") for m in reversed(messages)
-                     if isinstance(m, dict) and m.get("role") == "assistant"), "")
+        return next(
+            (
+                str(m.get("content") or "")
+                for m in reversed(messages)
+                if isinstance(m, dict) and m.get("role") == "assistant"
+            ),
+            "",
+        )
     return str(output)
 
 
