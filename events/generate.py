@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +180,17 @@ def sqs_event(queue: resources.Queue) -> dict[str, Any]:
         }
     else:
         body = {"jobId": "sample-id"}
+    return sqs_records(body, queue_arn=queue_arn, message_id="sample-message-id")
+
+
+def sqs_records(
+    body: dict[str, Any], *, queue_arn: str = f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:q", message_id: str | None = None
+) -> dict[str, Any]:
+    """An SQS event delivering one message with this JSON body, as Lambda's event source mapping sends it."""
     return {
         "Records": [
             {
-                "messageId": "sample-message-id",
+                "messageId": message_id or str(uuid.uuid4()),
                 "receiptHandle": "sample-receipt-handle",
                 "body": json.dumps(body),
                 "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000"},
@@ -190,10 +198,23 @@ def sqs_event(queue: resources.Queue) -> dict[str, Any]:
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
-                "awsRegion": region,
+                "awsRegion": "us-east-1",
             }
         ]
     }
+
+
+def scheduled_tick() -> dict[str, Any]:
+    """An SQS event holding one fresh Scheduled Event, as a schedule's queue delivers it (tests)."""
+    return sqs_records(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "detail": {},
+        }
+    )
 
 
 def rotation_event() -> dict[str, Any]:

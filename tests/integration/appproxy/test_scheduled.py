@@ -3,9 +3,7 @@ the consumers of the scheduled rules' queues."""
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 
 import boto3
 
@@ -14,35 +12,8 @@ from aiplane.appproxy.models import CircuitRecord, WorkerRecord
 from aiplane.appproxy.workers import get_worker
 from aiplane_local.lambda_runtime import invoke
 from aiplane_shared import resources
+from events.generate import scheduled_tick
 from tests.integration.appproxy.conftest import port_worker
-
-
-def scheduled_tick() -> dict:
-    """An SQS event holding one Scheduled Event, as the rule's queue delivers it."""
-    body = json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "detail": {},
-        }
-    )
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
 
 
 def go_silent(worker_id: str, seconds: int) -> None:

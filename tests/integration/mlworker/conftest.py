@@ -15,6 +15,7 @@ from aiplane.identity.api_keys import issue_api_key
 from aiplane.identity.users import create_user
 from aiplane.mlworker import audit
 from aiplane.mlworker.models import TABLE_NAME
+from events.generate import scheduled_tick
 
 # Every field of the contract's Task schema that a fresh task carries.
 TASK_FIELDS = {
@@ -145,31 +146,3 @@ def sse_events(text: str) -> list[dict[str, Any]]:
         if "event" in fields:
             events.append({"id": fields.get("id"), "event": fields["event"], "data": json.loads(fields["data"])})
     return events
-
-
-def scheduled_tick() -> dict:
-    """An SQS event holding one scheduled-rule message, as the rule's queue delivers it."""
-    body = json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "mlworker.leases",
-            "source": "aws.events",
-            "detail": {},
-        }
-    )
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }

@@ -4,9 +4,7 @@ never share a job, holder checks on done/failed, and scheduledFor/validUntil enf
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -15,6 +13,7 @@ from aiplane.events import jobs
 from aiplane.events.models import JobRecord
 from aiplane_local.lambda_runtime import invoke
 from aiplane_shared import resources
+from events.generate import scheduled_tick
 
 JOB_FIELDS = {
     "id",
@@ -29,26 +28,6 @@ JOB_FIELDS = {
     "retryCount",
     "createdAt",
 }
-
-
-def scheduled_tick() -> dict:
-    """An SQS event holding one scheduled tick, as the schedule's queue delivers it."""
-    body = json.dumps({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "detail": {}})
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
 
 
 def lease(runtime, headers, job_types, leaser="w1", duration="30s"):
