@@ -40,7 +40,7 @@ def test_boto3_pynamodb_and_powertools_clients_come_from_one_botocore_session(mo
         secrets._provider.cache_clear()
 
 
-def test_tracing_patches_only_botocore_and_httpx(monkeypatch):
+def test_tracing_patches_only_botocore_at_init(monkeypatch):
     """PynamoDB calls are botocore calls: patching pynamodb too recorded each one twice."""
     from aws_lambda_powertools import Tracer
 
@@ -54,4 +54,22 @@ def test_tracing_patches_only_botocore_and_httpx(monkeypatch):
         observability.tracer()
     finally:
         observability.tracer.cache_clear()
-    assert tuple(seen["patch_modules"]) == ("botocore", "httpx")
+    assert tuple(seen["patch_modules"]) == ("botocore",)  # httpx: when an outbound client is built
+
+
+def test_tracing_patches_httpx_when_the_first_outbound_client_is_built(monkeypatch):
+    """Functions that never call out keep httpx (and X-Ray's patch of it) out of their init."""
+    import aws_xray_sdk.core
+
+    from aiplane import observability, outbound
+
+    patched = []
+    monkeypatch.setattr(aws_xray_sdk.core, "patch", patched.append)
+    monkeypatch.setattr(observability, "tracer", lambda: object())
+    observability.trace_http_clients.cache_clear()
+    try:
+        outbound.client(outbound.BACKENDS).close()
+        outbound.client(outbound.BACKENDS).close()
+    finally:
+        observability.trace_http_clients.cache_clear()
+    assert patched == [["httpx"]]

@@ -2,9 +2,10 @@
 
 Tracer imports aws_xray_sdk, which costs about 250 ms of cold start even with tracing disabled,
 so it is created only when the environment enables tracing. It patches only the clients aiplane
-uses: botocore (PynamoDB's calls included) and httpx. X-Ray's default patches every supported
-library, which imports sqlite3 and others at init and records each DynamoDB call twice (botocore's
-and PynamoDB's subsegment).
+uses: botocore (PynamoDB's calls included) at init, and httpx when the first outbound client is
+built (`trace_http_clients`), so that functions that never call out do not import httpx at init.
+X-Ray's default patches every supported library, which imports sqlite3 and others at init and
+records each DynamoDB call twice (botocore's and PynamoDB's subsegment).
 
 One correlation id per request: API Gateway's request id, the `$context.requestId` its gateway
 responses and access logs carry. It is in every log line of the request and in every error body.
@@ -22,7 +23,7 @@ from aws_lambda_powertools import Logger
 from aiplane.settings import get_settings
 
 SERVICE = "aiplane"
-TRACED_MODULES = ("botocore", "httpx")
+TRACED_MODULES = ("botocore",)
 
 logger = Logger(service=SERVICE)
 
@@ -66,3 +67,12 @@ def tracer() -> Any | None:
     from aws_lambda_powertools import Tracer
 
     return Tracer(service=SERVICE, patch_modules=TRACED_MODULES)
+
+
+@cache
+def trace_http_clients() -> None:
+    """Trace httpx's calls from here on (X-Ray swaps `httpx.Client` for its instrumented one)."""
+    if tracer() is not None:
+        from aws_xray_sdk.core import patch
+
+        patch(["httpx"])

@@ -24,6 +24,7 @@ import httpcore
 import httpx
 
 from aiplane.errors import ValidationError
+from aiplane.observability import trace_http_clients
 from aiplane.settings import get_settings
 from aiplane_shared.environments import get_environment
 
@@ -202,6 +203,7 @@ def client(
     purpose: str, *, policy: OutboundPolicy | None = None, limits: httpx.Limits = DEFAULT_LIMITS, **kwargs: Any
 ) -> httpx.Client:
     """An httpx client whose every connection passes the policy (the environment's unless given)."""
+    trace_http_clients()
     return httpx.Client(transport=_CheckedTransport(purpose, policy, limits), max_redirects=MAX_REDIRECTS, **kwargs)
 
 
