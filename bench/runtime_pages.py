@@ -10,7 +10,6 @@ in the shape the writes leave them. The numbers should not grow with the size.
 from __future__ import annotations
 
 import argparse
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -81,122 +80,14 @@ def run(sizes: list[int]) -> None:
 def seed(count: int, folder_id: str, elsewhere_id: str, function: str, identity: str) -> None:
     """`count` more items for each route: files (half in /bench), triggers (5 of them the bench
     function's), auth events (a tenth failures), access entries (half the bench user's), raw events."""
-    from aiplane.clock import rfc3339
-    from aiplane.data.shards import SHARDS
-    from aiplane.events.models import RawEventRecord, TriggerRecord, trigger_function_key
-    from aiplane.events.raw import raw_events_key
-    from aiplane.files.models import FILE, FileNodeRecord, all_nodes_key, children_key, node_key
-    from aiplane.identity.audit import FAILURE, SUCCESS, day_key
-    from aiplane.identity.models import AccessEntryRecord, AuthEventRecord, identity_entries_key
+    from aiplane.identity.audit import FAILURE, SUCCESS
+    from aiplane_local import seeding
 
-    with FileNodeRecord.batch_write() as batch:
-        for index in range(count):
-            node_id, moment, parent = (
-                str(uuid.uuid4()),
-                rfc3339(datetime.now(UTC)),
-                folder_id if index % 2 else elsewhere_id,
-            )
-            batch.save(
-                FileNodeRecord(
-                    node_key(node_id),
-                    "META",
-                    gsi1pk=children_key(parent),
-                    gsi1sk=node_id,
-                    gsi2pk=all_nodes_key(node_id),
-                    gsi2sk=f"{moment}#{node_id}",
-                    node_id=node_id,
-                    kind=FILE,
-                    name=node_id,
-                    parent_id=parent,
-                    content_type="text/plain",
-                    size=1,
-                    created_at=moment,
-                    updated_at=moment,
-                    owner_id="admin",
-                )
-            )
-    with TriggerRecord.batch_write() as batch:
-        for index in range(count):
-            name, created = f"t-{uuid.uuid4().hex}", rfc3339(datetime.now(UTC))
-            target = function if index < 5 else f"other-{index % 50}"
-            batch.save(
-                TriggerRecord(
-                    f"TRIGGER#{name}",
-                    "META",
-                    gsi1sk=f"{created}#{name}",
-                    gsi2pk="TRIGGERTYPE#bench",
-                    gsi2sk=name,
-                    gsi3pk=trigger_function_key(target),
-                    gsi3sk=f"{created}#{name}",
-                    name=name,
-                    listen_for='{"type": "bench"}',
-                    trigger_type="function",
-                    function=target,
-                    created_at=created,
-                    updated_at=created,
-                    owner_id="admin",
-                )
-            )
-    with AuthEventRecord.batch_write() as batch:
-        for index in range(count):
-            now = datetime.now(UTC)
-            outcome = FAILURE if index % 10 == 0 else SUCCESS
-            batch.save(
-                AuthEventRecord(
-                    f"BENCHAUTH#{uuid.uuid4()}",
-                    "SEQ#0",
-                    gsi2pk=day_key(outcome, now),
-                    gsi2sk=f"{now:%Y-%m-%dT%H:%M:%S.%fZ}#{index:012d}",
-                    sequence_num=0,
-                    prev_hash="",
-                    event_hash="",
-                    action="login",
-                    outcome=outcome,
-                    family="runtime",
-                    reason="bench",
-                    at=now,
-                )
-            )
-    with AccessEntryRecord.batch_write() as batch:
-        for index in range(count):
-            entry_id, now = str(uuid.uuid4()), datetime.now(UTC)
-            owner = identity if index % 2 else f"someone-{index % 100}"
-            sort = f"{rfc3339(now)}#{entry_id}"
-            batch.save(
-                AccessEntryRecord(
-                    f"ACCESS#{entry_id}",
-                    "META",
-                    gsi1pk=f"IDENTITY#{owner}",
-                    gsi1sk=f"RESOURCE#chats#{entry_id}",
-                    gsi2sk=sort,
-                    gsi3pk=identity_entries_key(owner),
-                    gsi3sk=sort,
-                    entry_id=entry_id,
-                    identity=owner,
-                    resource="chats",
-                    resource_type="chats",
-                    permission="view",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    with RawEventRecord.batch_write() as batch:
-        for index in range(count):
-            nid, received = uuid.uuid4().int % 10**15 * SHARDS + index % SHARDS, rfc3339(datetime.now(UTC))
-            batch.save(
-                RawEventRecord(
-                    raw_events_key(nid),
-                    f"{received}#{nid:020d}",
-                    gsi1pk=f"RAWEVENT#{nid}",
-                    gsi1sk=received,
-                    raw_id=str(uuid.uuid4()),
-                    nid=nid,
-                    received_at=received,
-                    path="/bench",
-                    headers="{}",
-                    payload="{}",
-                )
-            )
+    seeding.file_nodes(lambda index: folder_id if index % 2 else elsewhere_id, count)
+    seeding.triggers(count, lambda index: function if index < 5 else f"other-{index % 50}", "bench")
+    seeding.auth_events(count, lambda index: FAILURE if index % 10 == 0 else SUCCESS, "bench")
+    seeding.access_entries(count, lambda index: identity if index % 2 else f"someone-{index % 100}")
+    seeding.raw_events(count, "/bench")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ from aiplane.activity.models import AlertRecord
 from aiplane.clock import rfc3339
 from aiplane.data.shards import SHARDS, shard_page_size
 from aiplane.events import raw, store
-from aiplane.events.models import CounterRecord, RawEventRecord, TriggerRecord, trigger_function_key
-from aiplane.files.models import ALL_NODES, FILE, FileNodeRecord, all_nodes_key, children_key, node_key
+from aiplane.events.models import CounterRecord, RawEventRecord, TriggerRecord
+from aiplane.files.models import FileNodeRecord, all_nodes_key, children_key, node_key
 from aiplane.identity.audit import FAILURE, SUCCESS, day_key
-from aiplane.identity.models import AccessEntryRecord, AuthEventRecord, identity_entries_key
+from aiplane.identity.models import AccessEntryRecord, AuthEventRecord
+from aiplane_local import seeding
 from aiplane_local.reads import counting_reads
 
 SMALL, LARGE = 10, 400
@@ -43,31 +44,9 @@ def reads(runtime, route: str, *models, **params) -> tuple[int, list]:
 
 
 def seed_nodes(parent_id: str | None, count: int, legacy: bool = False) -> list[str]:
-    ids = []
-    with FileNodeRecord.batch_write() as batch:
-        for index in range(count):
-            node_id, moment = str(uuid.uuid4()), rfc3339(datetime.now(UTC))
-            batch.save(
-                FileNodeRecord(
-                    node_key(node_id),
-                    "META",
-                    gsi1pk=children_key(parent_id),
-                    gsi1sk=f"seed-{index:05d}-{node_id[:8]}",
-                    gsi2pk=ALL_NODES if legacy else all_nodes_key(node_id),
-                    gsi2sk=f"{moment}#{node_id}",
-                    node_id=node_id,
-                    kind=FILE,
-                    name=f"seed-{index:05d}-{node_id[:8]}",
-                    parent_id=parent_id or "",
-                    content_type="text/plain",
-                    size=1,
-                    created_at=moment,
-                    updated_at=moment,
-                    owner_id="admin",
-                )
-            )
-            ids.append(node_id)
-    return ids
+    return seeding.file_nodes(
+        lambda index: parent_id, count, name_of=lambda index, node_id: f"seed-{index:05d}-{node_id[:8]}", legacy=legacy
+    )
 
 
 def test_files_pages_read_a_page_at_any_size(runtime):
@@ -133,28 +112,7 @@ def test_triggers_of_a_function_read_its_own_triggers(runtime):
     function = f"pages-fn-{uuid.uuid4().hex[:8]}"
     measured = {}
     for size in (SMALL, LARGE):
-        with TriggerRecord.batch_write() as batch:
-            for index in range(size):
-                name, created = f"t-{uuid.uuid4().hex[:12]}", rfc3339(datetime.now(UTC))
-                target = function if index < 3 else f"other-{index}"
-                batch.save(
-                    TriggerRecord(
-                        f"TRIGGER#{name}",
-                        "META",
-                        gsi1sk=f"{created}#{name}",
-                        gsi2pk="TRIGGERTYPE#pages",
-                        gsi2sk=name,
-                        gsi3pk=trigger_function_key(target),
-                        gsi3sk=f"{created}#{name}",
-                        name=name,
-                        listen_for='{"type": "pages"}',
-                        trigger_type="function",
-                        function=target,
-                        created_at=created,
-                        updated_at=created,
-                        owner_id="admin",
-                    )
-                )
+        seeding.triggers(size, lambda index: function if index < 3 else f"other-{index}", "pages")
         measured[size], listed = reads(runtime, f"/event-triggers/function/{function}", TriggerRecord)
         assert {item["function"] for item in listed} == {function}
     assert measured[SMALL] == 3 and measured[LARGE] == 6  # only this function's triggers, at any total
@@ -162,34 +120,11 @@ def test_triggers_of_a_function_read_its_own_triggers(runtime):
     assert first == 2
 
 
-def seed_auth_events(count: int, outcome: str) -> None:
-    with AuthEventRecord.batch_write() as batch:
-        for index in range(count):
-            now = datetime.now(UTC)
-            at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            batch.save(
-                AuthEventRecord(
-                    f"PAGESEED#{uuid.uuid4()}",
-                    "SEQ#0",
-                    gsi2pk=day_key(outcome, now),
-                    gsi2sk=f"{at}#{index:012d}",
-                    sequence_num=0,
-                    prev_hash="",
-                    event_hash="",
-                    action="login",
-                    outcome=outcome,
-                    family="runtime",
-                    reason="seeded",
-                    at=now,
-                )
-            )
-
-
 def test_alerts_read_a_page_of_failures_whatever_succeeded(runtime):
     measured = {}
     for size in (SMALL, LARGE):
-        seed_auth_events(size * 5, SUCCESS)
-        seed_auth_events(size, FAILURE)
+        seeding.auth_events(size * 5, lambda index: SUCCESS, "seeded")
+        seeding.auth_events(size, lambda index: FAILURE, "seeded")
         measured[size], listed = reads(runtime, "/activity/alerts", AuthEventRecord, AlertRecord, limit=PAGE)
         assert len(listed) >= min(size, PAGE)
     print("alerts reads", measured)
@@ -202,29 +137,11 @@ def test_access_entries_of_an_identity_page_by_creation(runtime):
     measured = {}
     stamps = []
     for size in (SMALL, LARGE):
-        with AccessEntryRecord.batch_write() as batch:
-            for index in range(size):
-                entry_id, moment = str(uuid.uuid4()), start + timedelta(seconds=len(stamps))
-                stamps.append(rfc3339(moment))
-                sort = f"{rfc3339(moment)}#{entry_id}"
-                batch.save(
-                    AccessEntryRecord(
-                        f"ACCESS#{entry_id}",
-                        "META",
-                        gsi1pk=f"IDENTITY#{identity}",
-                        gsi1sk=f"RESOURCE#chats{index}#{entry_id}",
-                        gsi2sk=sort,
-                        gsi3pk=identity_entries_key(identity),
-                        gsi3sk=sort,
-                        entry_id=entry_id,
-                        identity=identity,
-                        resource=f"chats{index}",
-                        resource_type="chats",
-                        permission="view",
-                        created_at=moment,
-                        updated_at=moment,
-                    )
-                )
+        moments = [start + timedelta(seconds=len(stamps) + index) for index in range(size)]
+        stamps += [rfc3339(moment) for moment in moments]
+        seeding.access_entries(
+            size, lambda index: identity, resource_of=lambda index: f"chats{index}", moment_of=moments.__getitem__
+        )
         measured[size], listed = reads(
             runtime, "/access-control", AccessEntryRecord, identity=identity, limit=5, **{"from": stamps[2]}
         )
@@ -237,23 +154,7 @@ def test_raw_events_are_sharded_and_read_a_page(runtime):
     measured = {}
     raw.store_raw_event("/pages", {}, {"n": 1})  # as the route writes one; the rest are seeded in that shape
     for size in (SMALL, LARGE):
-        with RawEventRecord.batch_write() as batch:
-            for index in range(size):
-                nid, received = uuid.uuid4().int % 10**12 * SHARDS + index % SHARDS, rfc3339(datetime.now(UTC))
-                batch.save(
-                    RawEventRecord(
-                        raw.raw_events_key(nid),
-                        f"{received}#{nid:020d}",
-                        gsi1pk=f"RAWEVENT#{nid}",
-                        gsi1sk=received,
-                        raw_id=str(uuid.uuid4()),
-                        nid=nid,
-                        received_at=received,
-                        path="/pages",
-                        headers="{}",
-                        payload="{}",
-                    )
-                )
+        seeding.raw_events(size, "/pages")
         measured[size], listed = reads(runtime, "/raw-events", RawEventRecord, limit=PAGE)
         received = [item["received_at"] for item in listed]
         assert len(listed) >= min(size, PAGE) and received == sorted(received, reverse=True)
