@@ -114,8 +114,9 @@ ENVIRONMENTS: dict[str, Environment] = {
             "hooks": LOOPBACK,
             "agents": LOOPBACK,
             "marketplaces": LOOPBACK,
-            "telegram": LOOPBACK,
-        },  # a stand-in Bot API (AIPLANE_TELEGRAM_API_BASE)
+            "telegram": LOOPBACK,  # a stand-in Bot API (AIPLANE_TELEGRAM_API_BASE)
+            "kernels": LOOPBACK + PRIVATE,  # kernels in containers on the laptop's networks
+        },
         gpu_limits=GpuSpendLimits(max_instances_per_user=8, max_gpus_per_user=16, default_lease_hours=1.0),
         audit_digest_retention_days=1,
         mlworker_reservation_gpu_hours_per_user=16.0,
@@ -140,7 +141,13 @@ ENVIRONMENTS: dict[str, Environment] = {
         api_keys_per_user=20,
         events_per_function_run=100,
         # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
-        outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
+        outbound_allowlists={
+            "backends": PRIVATE,
+            "hooks": (),
+            "agents": PRIVATE,
+            "marketplaces": (),
+            "kernels": PRIVATE,  # the kernels' VPC; narrow it to their subnets where known
+        },
         gpu_limits=GpuSpendLimits(max_instances_per_user=4, max_gpus_per_user=8, default_lease_hours=1.0),
         audit_digest_retention_days=30,
         mlworker_reservation_gpu_hours_per_user=16.0,
@@ -167,7 +174,13 @@ ENVIRONMENTS: dict[str, Environment] = {
         api_keys_per_user=10,
         events_per_function_run=100,
         # LLM backends and GPU agents sit on private VPC addresses; hooks and marketplaces are public.
-        outbound_allowlists={"backends": PRIVATE, "hooks": (), "agents": PRIVATE, "marketplaces": ()},
+        outbound_allowlists={
+            "backends": PRIVATE,
+            "hooks": (),
+            "agents": PRIVATE,
+            "marketplaces": (),
+            "kernels": PRIVATE,  # the kernels' VPC; narrow it to their subnets where known
+        },
         gpu_limits=GpuSpendLimits(max_instances_per_user=16, max_gpus_per_user=64, default_lease_hours=1.0),
         audit_digest_retention_days=400,
         mlworker_reservation_gpu_hours_per_user=64.0,

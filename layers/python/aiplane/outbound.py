@@ -1,6 +1,8 @@
 """The outbound-URL policy: one check for every URL a user (or an agent) can make this system call.
 
-Purposes: LLM backends, hooks (remote hooks and the webhook hook), GPU agents, marketplaces.
+Purposes: LLM backends, hooks (remote hooks and the webhook hook), GPU agents, marketplaces, and
+appproxy kernels (the hosts a circuit sends traffic to: checked where a manager names them, since
+the appproxy workers that connect are not this code).
 An address is refused when it is link-local or a cloud metadata service (always), or when it is
 not public and the environment's allowlist for the purpose does not admit it
 (`outbound_allowlists` in aiplane_shared/environments.py).
@@ -28,7 +30,7 @@ from aiplane.observability import trace_http_clients
 from aiplane.settings import get_settings
 from aiplane_shared.environments import get_environment
 
-BACKENDS, HOOKS, AGENTS, MARKETPLACES = "backends", "hooks", "agents", "marketplaces"
+BACKENDS, HOOKS, AGENTS, MARKETPLACES, KERNELS = "backends", "hooks", "agents", "marketplaces", "kernels"
 MAX_REDIRECTS = 5
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
@@ -141,8 +143,12 @@ class OutboundPolicy:
             raise OutboundRefused(f"outbound-URL policy: {url!r} has an invalid port", param=param) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise OutboundRefused(f"outbound-URL policy: {purpose} URLs must be http(s) URLs with a host", param=param)
+        self.check_host(parts.hostname, port, purpose, param=param)
+
+    def check_host(self, host: str, port: int, purpose: str, *, param: str | None = None) -> None:
+        """Where a host is set: refuse it when it leads to a refused address."""
         try:
-            self.admitted(parts.hostname, port, purpose, param=param)
+            self.admitted(host, port, purpose, param=param)
         except OSError:
             pass  # not resolvable now; every connection is checked again when it is made
 
@@ -155,6 +161,10 @@ def environment_policy() -> OutboundPolicy:
 
 def check_url(url: str, purpose: str, *, param: str | None = None) -> None:
     environment_policy().check_url(url, purpose, param=param)
+
+
+def check_host(host: str, port: int, purpose: str, *, param: str | None = None) -> None:
+    environment_policy().check_host(host, port, purpose, param=param)
 
 
 class _CheckedNetwork(httpcore.SyncBackend):

@@ -166,3 +166,32 @@ def test_circuit_reuse_needs_the_same_user_and_exposure(client, as_manager, regi
     ):
         assert other["reuse"] is False
         assert setup_permit(other["redirect_url"])["circuit"] != setup_permit(first["redirect_url"])["circuit"]
+
+
+def test_conf_refuses_a_kernel_host_the_outbound_policy_refuses(client, as_manager, monkeypatch):
+    """Attack replay: /v2/conf is open by default (as upstream ships it), so whoever reaches it could
+    aim a circuit at the cloud metadata service or any internal address. The kernels allowlist
+    decides before any token is issued, without connecting (a fake DNS stands in)."""
+    from tests.outbound_policies import use_deployed_policy
+
+    use_deployed_policy(monkeypatch, {"metadata.internal": ["169.254.169.254"], "kernel.internal": ["10.0.4.9"]})
+    for host in ("169.254.169.254", "metadata.internal", "127.0.0.1", "::ffff:169.254.169.254"):
+        refused = client.post("/v2/conf", json=conf_body(str(uuid.uuid4())) | {"kernel_host": host}, headers=as_manager)
+        assert refused.status_code == 400, (host, refused.text)
+        assert "outbound-URL policy" in refused.text and "token" not in refused.json()
+    admitted = client.post(
+        "/v2/conf", json=conf_body(str(uuid.uuid4())) | {"kernel_host": "kernel.internal"}, headers=as_manager
+    )
+    assert admitted.status_code == 200 and "token" in admitted.json()
+
+
+def test_endpoints_refuse_a_route_to_a_refused_kernel_host(client, as_manager):
+    from aiplane.appproxy.circuits import find_circuit
+    from aiplane.appproxy.endpoints import endpoint_circuit_id
+    from tests.integration.appproxy.conftest import endpoint_body
+
+    bad = [{"session_id": "s", "kernel_host": "169.254.169.254", "kernel_port": 80}]
+    endpoint_id = str(uuid.uuid4())
+    refused = client.post(f"/v2/endpoints/{endpoint_id}", json=endpoint_body(vllm=bad), headers=as_manager)
+    assert refused.status_code == 400 and "kernels may not reach 169.254.169.254" in refused.json()["error"]
+    assert find_circuit(endpoint_circuit_id(endpoint_id)) is None  # nothing written

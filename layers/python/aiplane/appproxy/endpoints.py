@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from aiplane import outbound
 from aiplane.appproxy import events
 from aiplane.appproxy.circuits import (
     CircuitExistsError,
@@ -41,6 +42,10 @@ def _endpoint_circuit(endpoint_id: str) -> CircuitRecord:
 
 def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
     """Create the endpoint's circuit, or update its routes; returns the endpoint's public URL."""
+    for app, routes in request.apps.items():
+        for index, route in enumerate(routes):
+            param = f"apps.{app}[{index}].kernel_host"
+            outbound.check_host(route.kernel_host, route.kernel_port, outbound.KERNELS, param=param)
     route_info: list[dict[str, Any]] = [
         {
             "session_id": route.session_id,

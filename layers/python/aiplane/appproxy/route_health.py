@@ -2,7 +2,7 @@
 as upstream's coordinator runs them (25.13.4 health_checker): a route whose probe fails more than
 `max_retries` times in a row is unhealthy and no longer sent to the workers, which balance over the
 healthy routes by `traffic_ratio`; one unhealthy for longer than AIPLANE_APPPROXY_ROUTE_EVICT_AFTER_S
-leaves the circuit. Kernels are reached under the outbound policy's `backends` allowlist."""
+leaves the circuit. Kernels are reached under the outbound policy's `kernels` allowlist."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ Probe = Callable[[dict[str, Any], HealthCheckConfig], bool]
 def probe_route(route: dict[str, Any], config: HealthCheckConfig) -> bool:
     url = f"http://{route['kernel_host']}:{int(route['kernel_port'])}{config.path}"
     try:
-        response = outbound.request(outbound.BACKENDS, "GET", url, timeout=config.max_wait_time)
+        response = outbound.request(outbound.KERNELS, "GET", url, timeout=config.max_wait_time)
     except (httpx.HTTPError, outbound.OutboundRefused):
         return False
     return response.status_code == config.expected_status_code
