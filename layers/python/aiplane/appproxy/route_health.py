@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from aiplane import outbound
 from aiplane.appproxy import events
 from aiplane.appproxy.circuits import UNHEALTHY, circuits_of_worker, healthy_routes, serialize_circuit
@@ -29,8 +27,8 @@ Probe = Callable[[dict[str, Any], HealthCheckConfig], bool]
 def probe_route(route: dict[str, Any], config: HealthCheckConfig) -> bool:
     url = f"http://{route['kernel_host']}:{int(route['kernel_port'])}{config.path}"
     try:
-        response = outbound.request(outbound.KERNELS, "GET", url, timeout=config.max_wait_time)
-    except (httpx.HTTPError, outbound.OutboundRefused):
+        response = outbound.send(outbound.KERNELS, "GET", url, timeout=config.max_wait_time, check_status=False)
+    except (outbound.OutboundError, outbound.OutboundRefused):
         return False
     return response.status_code == config.expected_status_code
 

@@ -143,7 +143,7 @@ def _send(
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     try:
-        response = outbound.request(
+        return outbound.send(
             outbound.HOOKS,
             method,
             url,
@@ -153,13 +153,8 @@ def _send(
             timeout=timeout_s,
             follow_redirects=True,
         )
-    except httpx.TimeoutException:
-        raise GatewayTimeoutError(f"hook at {url} did not answer within {timeout_s:g}s") from None
-    except httpx.HTTPError as error:
-        raise BadGatewayError(f"hook at {url} is unreachable: {error}") from None
-    if response.status_code >= 400:
-        raise BadGatewayError(f"hook at {url} answered {response.status_code}: {response.text[:300]}")
-    return response
+    except outbound.OutboundError as error:
+        raise outbound.gateway_error(error, f"hook at {url}") from None
 
 
 def _json_or_text(response: httpx.Response) -> Any:

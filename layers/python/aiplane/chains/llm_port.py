@@ -13,10 +13,9 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
-
+from aiplane import outbound
 from aiplane.data.pagination import MAX_LIMIT
-from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, UnavailableError, ValidationError
+from aiplane.errors import BadGatewayError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gateway import metering, registry_store, views
 from aiplane.gateway.inference import (
     chat_completion,
@@ -87,23 +86,17 @@ class OpenAICompatibleLLM:
 
     def _post(self, path: str, body: dict[str, Any] | None, timeout_s: float | None) -> dict[str, Any]:
         try:
-            response = httpx.request(
+            response = outbound.send(
+                outbound.BACKENDS,
                 "POST" if body is not None else "GET",
                 f"{llm_base_url()}{path}",
                 json=body,
                 headers=self._headers(),
                 timeout=timeout_s or DEFAULT_TIMEOUT_S,
             )
-        except httpx.TimeoutException:
-            raise GatewayTimeoutError("the LLM backend did not answer in time") from None
-        except httpx.HTTPError as error:
-            raise BadGatewayError(f"the LLM backend is unreachable: {error}") from None
-        if response.status_code >= 400:
-            raise BadGatewayError(f"the LLM backend answered {response.status_code}: {response.text[:300]}")
-        try:
-            return response.json()
-        except ValueError:
-            raise BadGatewayError("the LLM backend answered with invalid JSON") from None
+            return outbound.json_of(response)
+        except outbound.OutboundError as error:
+            raise outbound.gateway_error(error, "the LLM backend") from None
 
     @staticmethod
     def _model_fields(choice: ModelChoice) -> dict[str, Any]:
@@ -135,22 +128,20 @@ class OpenAICompatibleLLM:
         if tools:
             body["tools"] = tools
         try:
-            with httpx.stream(
+            response = outbound.open_stream(
+                outbound.BACKENDS,
                 "POST",
                 f"{llm_base_url()}/v1/chat/completions",
                 json=body,
                 headers=self._headers(),
                 timeout=timeout_s or DEFAULT_TIMEOUT_S,
-            ) as response:
-                if response.status_code >= 400:
-                    raise BadGatewayError(
-                        f"the LLM backend answered {response.status_code}: {response.read().decode()[:300]}"
-                    )
-                return (yield from assembled(response.iter_lines(), body["model"]))
-        except httpx.TimeoutException:
-            raise GatewayTimeoutError("the LLM backend did not answer in time") from None
-        except httpx.HTTPError as error:
-            raise BadGatewayError(f"the LLM backend is unreachable: {error}") from None
+            )
+            try:
+                return (yield from assembled(outbound.lines(response), body["model"]))
+            finally:
+                response.close()
+        except outbound.OutboundError as error:
+            raise outbound.gateway_error(error, "the LLM backend") from None
 
     def prompt(self, text, choice, *, system="", timeout_s=None):
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]

@@ -17,7 +17,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import httpx
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 
 from aiplane import outbound
@@ -367,19 +366,20 @@ def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[s
         )
     started = time.perf_counter()
     try:
-        response = outbound.request(
+        response = outbound.send(
             outbound.AGENTS,
             "POST",
             record.endpoint_url,
             json={"inputs": inputs, "parameters": parameters or {}},
             timeout=PREDICT_TIMEOUT_S,
+            check_status=False,  # a 4xx is the inputs' fault, told apart below
         )
-    except httpx.TimeoutException:
+    except outbound.TimedOut:
         _record_prediction(record, (time.perf_counter() - started) * 1000, succeeded=False)
         raise GatewayTimeoutError(f"model {model_id} did not answer within {PREDICT_TIMEOUT_S:g} s") from None
-    except httpx.HTTPError as error:
+    except outbound.Unreachable as error:
         _record_prediction(record, (time.perf_counter() - started) * 1000, succeeded=False)
-        raise BadGatewayError(f"model {model_id} could not be reached: {type(error).__name__}") from None
+        raise BadGatewayError(f"model {model_id} could not be reached: {error.cause_name}") from None
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     if 400 <= response.status_code < 500:
         _record_prediction(record, latency_ms, succeeded=True)  # the inputs were wrong, not the model

@@ -29,11 +29,8 @@ LIST_TIMEOUT_S = 10.0
 GEMINI_DEFAULT_URL = "https://generativelanguage.googleapis.com"
 
 # Every backend call goes through the outbound-URL policy (an OutboundRefused passes through as a 400).
-_http = outbound.client(
-    outbound.BACKENDS,
-    timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-    limits=httpx.Limits(max_keepalive_connections=50),
-)
+_TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+_http = outbound.client(outbound.BACKENDS, timeout=_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=50))
 
 
 # Statuses that say "this backend, not this request": try the next backend.
@@ -105,68 +102,48 @@ def _backend_message(raw: str) -> str:
     return str(error or raw).strip()
 
 
-def _fail_on(response: httpx.Response, what: str) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    try:
-        detail = _backend_message(response.read().decode(errors="replace")[:2000])[:500]
-    except httpx.HTTPError:
-        detail = ""
-    raise BackendFailure(
-        f"{what} answered {status}: {detail}".strip(),
-        retryable=status >= 500 or status in _BACKEND_SIDE_4XX,
-        status=status,
-        transient=status in _TRANSIENT_STATUSES,
-        detail=detail or f"the backend answered {status}",
-        retry_after=response.headers.get("retry-after"),
-    )
+def _failure(error: outbound.OutboundError, what: str) -> BackendFailure:
+    """A failed backend call, in routing's terms (failover, a retry on the same backend, or the client's 4xx)."""
+    if isinstance(error, outbound.TimedOut):
+        return BackendFailure(f"{what} timed out: {error}", retryable=True, timeout=True)
+    if isinstance(error, outbound.BadStatus):
+        status = error.status
+        detail = _backend_message(error.text[:2000])[:500]
+        return BackendFailure(
+            f"{what} answered {status}: {detail}".strip(),
+            retryable=status >= 500 or status in _BACKEND_SIDE_4XX,
+            status=status,
+            transient=status in _TRANSIENT_STATUSES,
+            detail=detail or f"the backend answered {status}",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, outbound.BadResponse):
+        return BackendFailure(f"{what} answered with invalid JSON", retryable=True)
+    transient = isinstance(error, outbound.Unreachable) and error.transient
+    return BackendFailure(f"{what} unreachable: {error}", retryable=True, transient=transient)
 
 
 def _request(method: str, url: str, *, what: str, timeout: float | None = None, **kwargs: Any) -> Any:
     try:
-        response = _http.request(method, url, timeout=timeout or httpx.USE_CLIENT_DEFAULT, **kwargs)
-    except httpx.TimeoutException as error:
-        raise BackendFailure(f"{what} timed out: {error}", retryable=True, timeout=True) from None
-    except httpx.HTTPError as error:
-        raise BackendFailure(f"{what} unreachable: {error}", retryable=True, transient=_transient(error)) from None
-    _fail_on(response, what)
-    try:
-        return response.json() if response.content else {}
-    except ValueError:
-        raise BackendFailure(f"{what} answered with invalid JSON", retryable=True) from None
+        response = outbound.send(outbound.BACKENDS, method, url, timeout=timeout or _TIMEOUT, via=_http, **kwargs)
+        return outbound.json_of(response) if response.content else {}
+    except outbound.OutboundError as error:
+        raise _failure(error, what) from None
 
 
-def _stream(method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
+def _stream(method: str, url: str, *, what: str, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.Response:
     """An open streaming response whose status is already checked (close it when done)."""
     try:
-        response = _http.send(_http.build_request(method, url, **kwargs), stream=True)
-    except httpx.TimeoutException as error:
-        raise BackendFailure(f"{what} timed out: {error}", retryable=True, timeout=True) from None
-    except httpx.HTTPError as error:
-        raise BackendFailure(f"{what} unreachable: {error}", retryable=True, transient=_transient(error)) from None
-    if response.status_code >= 400:
-        try:
-            _fail_on(response, what)
-        finally:
-            response.close()
-    return response
-
-
-def _transient(error: httpx.HTTPError) -> bool:
-    """A refused or reset connection may well work on a second try; a protocol error will not."""
-    return isinstance(error, (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError))
+        return outbound.open_stream(outbound.BACKENDS, method, url, timeout=timeout or _TIMEOUT, via=_http, **kwargs)
+    except outbound.OutboundError as error:
+        raise _failure(error, what) from None
 
 
 def _lines(response: httpx.Response, what: str) -> Iterator[str]:
     try:
-        for line in response.iter_lines():
-            if line.strip():
-                yield line
-    except httpx.HTTPError as error:
+        yield from outbound.lines(response)
+    except outbound.OutboundError as error:
         raise BackendFailure(f"{what} stream broke: {error}", retryable=False, transient=True) from None
-    finally:
-        response.close()
 
 
 def _arguments_object(arguments: Any) -> Any:

@@ -14,13 +14,13 @@ counts (streams ask OpenAI-compatible backends for them with `stream_options.inc
 from __future__ import annotations
 
 import json
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from aiplane import outbound
 from aiplane.errors import (
     AiplaneError,
     BadGatewayError,
@@ -109,11 +109,6 @@ def account(usage: Usage) -> None:
 # ---------------------------------------------------------------- failover, retries and fallbacks
 
 
-def _backoff_s(attempt: int) -> float:
-    """Full jitter: uniform in [0, base * 2^attempt]."""
-    return random.uniform(0, get_settings().gateway_retry_backoff_s * (2**attempt))
-
-
 def _rejection(failure: BackendFailure) -> AiplaneError:
     """A backend's 4xx, as the client sees it: its status (where the envelope has one) and its message."""
     if failure.context_window_exceeded:
@@ -172,7 +167,7 @@ def with_failover(
                         else BadGatewayError(str(failure), code="backend_error")
                     ) from None
                 if failure.transient and attempt < settings.gateway_retries:
-                    time.sleep(_backoff_s(attempt))
+                    time.sleep(outbound.backoff_s(attempt, settings.gateway_retry_backoff_s))
                     continue
                 routing.record_failure(backend_id, str(failure), cool_now=failure.status == 429)
                 last = failure

@@ -11,8 +11,6 @@ import json
 from abc import ABC, abstractmethod
 from typing import Any
 
-import httpx
-
 from aiplane import outbound
 from aiplane.data.secrets import get_json_secret
 from aiplane.gpufarm import gpu_models
@@ -48,7 +46,7 @@ class Marketplace(ABC):
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = outbound.request(
+            response = outbound.send(
                 outbound.MARKETPLACES,
                 method,
                 f"{self.base_url}{path}",
@@ -56,14 +54,13 @@ class Marketplace(ABC):
                 timeout=MARKETPLACE_TIMEOUT_S,
                 **kwargs,
             )
-        except httpx.HTTPError as error:
-            raise MarketplaceError(f"{self.name}: {type(error).__name__}: {error}") from error
-        if response.status_code >= 400:
-            raise MarketplaceError(f"{self.name}: HTTP {response.status_code}: {response.text[:200]}")
-        try:
-            return response.json()
-        except ValueError as error:
+            return outbound.json_of(response)
+        except outbound.BadStatus as error:
+            raise MarketplaceError(f"{self.name}: HTTP {error.status}: {error.text[:200]}") from error
+        except outbound.BadResponse as error:
             raise MarketplaceError(f"{self.name}: answer is not JSON") from error
+        except outbound.OutboundError as error:
+            raise MarketplaceError(f"{self.name}: {error.cause_name}: {error}") from error
 
     @abstractmethod
     def headers(self, key: str) -> dict[str, str]:

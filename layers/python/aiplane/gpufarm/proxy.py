@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-import httpx
-
 from aiplane import outbound
 from aiplane.commerce import serving
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, ValidationError
@@ -47,22 +45,23 @@ def forward(
     agent = loadbalancer.agent_load(caller, target) if target else loadbalancer.pick_agent(caller)
     url = agent.url.rstrip("/") + path
     try:
-        answer = outbound.request(
+        answer = outbound.send(
             outbound.AGENTS,
             method,
             url,
             json=payload if method not in ("GET", "DELETE") else None,
             params=payload if method in ("GET", "DELETE") and isinstance(payload, dict) else None,
             timeout=timeout,
+            check_status=False,  # the instance's own answer, whatever its status
         )
-    except httpx.TimeoutException as error:
+    except outbound.TimedOut as error:
         raise GatewayTimeoutError(
             f"GPU instance {agent.instance_id} did not answer within {timeout:g}s",
             details={"instance_id": agent.instance_id},
         ) from error
-    except httpx.HTTPError as error:
+    except outbound.Unreachable as error:
         raise BadGatewayError(
-            f"GPU instance {agent.instance_id} is unreachable: {type(error).__name__}",
+            f"GPU instance {agent.instance_id} is unreachable: {error.cause_name}",
             details={"instance_id": agent.instance_id},
         ) from error
     return ProxiedResponse(

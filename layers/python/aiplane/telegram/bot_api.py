@@ -3,14 +3,12 @@
 Requests are `POST <AIPLANE_TELEGRAM_API_BASE>/bot<token>/<method>` with a JSON body; answers are
 `{"ok": true, "result": ...}` or `{"ok": false, "error_code", "description"}`. Calls go through the
 outbound-URL policy (purpose `telegram`). An error never carries the token: it is in the URL, and
-httpx names the URL in its messages, so those are scrubbed.
+httpx may name the URL in its messages, so those are scrubbed.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import httpx
 
 from aiplane import outbound
 from aiplane.settings import get_settings
@@ -28,9 +26,11 @@ def call(token: str, method: str, payload: dict[str, Any]) -> Any:
     """The method's `result`, or BotApiError."""
     url = f"{get_settings().telegram_api_base.rstrip('/')}/bot{token}/{method}"
     try:
-        response = outbound.request(TELEGRAM, "POST", url, json=payload, timeout=REQUEST_TIMEOUT_S)
-    except (httpx.HTTPError, outbound.OutboundRefused) as error:
-        raise BotApiError(f"{method}: {type(error).__name__}: {str(error).replace(token, '<token>')}") from None
+        # An error status still answers in the Bot API's terms (read below).
+        response = outbound.send(TELEGRAM, "POST", url, json=payload, timeout=REQUEST_TIMEOUT_S, check_status=False)
+    except (outbound.OutboundError, outbound.OutboundRefused) as error:
+        what = error.cause_name if isinstance(error, outbound.OutboundError) else type(error).__name__
+        raise BotApiError(f"{method}: {what}: {str(error).replace(token, '<token>')}") from None
     try:
         answer = response.json()
     except ValueError:
