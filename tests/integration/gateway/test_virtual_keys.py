@@ -335,9 +335,9 @@ def test_one_dynamodb_call_per_request_with_a_user_key_and_limits_on(runtime, us
         return make_api_call(client, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)
-    requests = 20
-    for _ in range(requests):  # 0.6 s apart on the caches' clock: 12 s in all
-        moved_clock.advance(0.6)
+    requests = 30
+    for _ in range(requests):  # 0.4 s apart on the caches' clock: 12 s in all
+        moved_clock.advance(0.4)
         assert chat(key, model).status_code == 200
     join_registry_refresh()
     monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
