@@ -2,7 +2,8 @@
 memberships with their rules, the backend-sync requests (SQS) they trigger, and the routing snapshot.
 
 Writes invalidate this process's routing snapshot; other processes see them once their
-snapshot ages out (`SNAPSHOT_MAX_AGE_S`) and its background refresh has loaded them. Reads of single records are in `registry_store.py`.
+snapshot ages out (`SNAPSHOT_MAX_AGE_S`) and its background refresh has loaded them. Reads of
+single records are in `registry_store.py`.
 """
 
 from __future__ import annotations
