@@ -6,8 +6,11 @@ one run, and the DynamoDB calls per request.
 
 The user's key has max_budget (daily reset), rpm_limit and tpm_limit, the user a budget and an rpm
 limit, and the model a price. DynamoDB calls are counted on botocore's client (boto3 and PynamoDB
-both go through it), per table. `max_parallel_requests` adds one write as each request ends (freeing
-its slot); `--parallel-limit` measures that too.
+both go through it), per table, on the request path: the local dispatchers' threads (the spend-log
+worker, schedules, TTL) and the routing snapshot's background refresh (`registry-refresh`, one Query
+of the runtime table every 5 s, off the request path: printed apart) are not counted.
+`max_parallel_requests` adds one write as each request ends (freeing its slot); `--parallel-limit`
+measures that too.
 """
 
 from __future__ import annotations
@@ -57,17 +60,22 @@ def main() -> None:
     from tests.integration.gateway.standins import OllamaStandIn
 
     calls: Counter[str] = Counter()
+    refresh_calls = 0  # the routing snapshot's background refresh, reported apart
     call_ms: defaultdict[str, list[float]] = defaultdict(list)
     transaction_items: list[int] = []
     make_api_call = BaseClient._make_api_call
     counting_on = threading.Event()
 
     def counting(client, operation, params):
-        # The local dispatchers' threads (the spend-log worker, schedules, TTL) are off the request path.
+        nonlocal refresh_calls
+        # The local dispatchers' threads (the spend-log worker, schedules, TTL) and the routing snapshot's
+        # background refresh are off the request path.
+        if counting_on.is_set() and threading.current_thread().name == "registry-refresh":
+            refresh_calls += 1
         if (
             counting_on.is_set()
             and client.meta.service_model.service_name == "dynamodb"
-            and not threading.current_thread().name.startswith(("sqs-", "schedule-", "ttl-"))
+            and not threading.current_thread().name.startswith(("sqs-", "schedule-", "ttl-", "registry-refresh"))
         ):
             items = params.get("TransactItems") or [{}]
             table = params.get("TableName") or next(iter(items[0].values()), {}).get("TableName", "?")
@@ -168,6 +176,7 @@ def main() -> None:
         f"({identity / args.requests:.3f} auth + limits, identity table); by call: "
         + ", ".join(f"{name}={count / args.requests:.3f}" for name, count in sorted(calls.items()))
     )
+    print(f"off the request path     : {refresh_calls} calls of the routing snapshot's background refresh")
     print(
         "time per DynamoDB call   : "
         + ", ".join(
@@ -177,8 +186,8 @@ def main() -> None:
     )
     if transaction_items:
         print(
-            f"admission transaction    : {statistics.mean(transaction_items):.1f} items (condition checks of key and user, "
-            "the counters of each limited scope)"
+            f"admission transaction    : {statistics.mean(transaction_items):.1f} items (condition checks of key, user "
+            "and access grant, the counters of each limited scope)"
         )
     dynamodb_ms = sum(sum(samples) for samples in call_ms.values()) / args.requests
     added_mean = statistics.mean(routed) - statistics.mean(direct)

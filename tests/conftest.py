@@ -44,3 +44,25 @@ def set_setting(monkeypatch):
 
     yield setter
     get_settings.cache_clear()
+
+
+class MovedClock:
+    """`aiplane.clock.monotonic` as the in-process caches read it, moved forward by the test."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def moved_clock(monkeypatch):
+    """The caches' clock (keys, permission levels, the routing snapshot), moved by `advance` without waiting."""
+    import time
+
+    from aiplane import clock
+
+    moved = MovedClock()
+    monkeypatch.setattr(clock, "monotonic", lambda: time.monotonic() + moved.offset)
+    return moved

@@ -18,9 +18,11 @@ from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.gateway import inference, metering
 from aiplane.gateway.schemas import ChatCompletionBody, EmbedBody, EmbeddingsBody, ExecuteBody
+from aiplane.identity.access import Granted
 from functions.runtime_exec import supported
 
-router = APIRouter(dependencies=[Depends(resource_permission("exec"))])
+exec_permission = resource_permission("exec")
+router = APIRouter(dependencies=[Depends(exec_permission)])
 router.include_router(supported.router)
 
 
@@ -41,10 +43,15 @@ def embed(body: EmbedBody) -> dict[str, Any]:
 
 @router.post("/v1/chat/completions", response_model=None)
 def chat_completions(
-    body: ChatCompletionBody, request: Request, background: BackgroundTasks
+    body: ChatCompletionBody,
+    request: Request,
+    background: BackgroundTasks,
+    granted: Granted | None = Depends(exec_permission),
 ) -> dict[str, Any] | StreamingResponse:
     # Budgets and rate limits first, accounting with the backend's usage after the response (aiplane.gateway.metering).
-    admission = metering.admit(current_principal(request), body, body.model or inference.default_task_model())
+    # The admission re-checks the grant of the router's permission check too (`granted`: the same check, run once).
+    model = body.model or inference.default_task_model()
+    admission = metering.admit(current_principal(request), body, model, granted)
     if body.stream:
         chunks = metering.streamed(admission, lambda report: inference.chat_completion_stream(body, on_usage=report))
         return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

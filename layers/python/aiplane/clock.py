@@ -7,6 +7,7 @@ order (they serve as sort keys and cursors). Input accepts any RFC3339/RFC3339Na
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 
 from aiplane.errors import ValidationError
@@ -17,6 +18,11 @@ _FRACTION = re.compile(r"\.(\d+)")
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def monotonic() -> float:
+    """Seconds on a clock that only goes forward: the in-process caches' ages (tests move it)."""
+    return time.monotonic()
 
 
 def rfc3339(moment: datetime) -> str:

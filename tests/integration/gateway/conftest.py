@@ -86,3 +86,12 @@ def gateway_settings(monkeypatch):
         monkeypatch.setattr(inference, "get_settings", lambda: changed)
 
     return override
+
+
+def join_registry_refresh(timeout_s: float = 10) -> None:
+    """Wait for the routing snapshot's background refresh, if one runs."""
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "registry-refresh":
+            thread.join(timeout_s)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+
+from tests.integration.gateway.conftest import join_registry_refresh
 
 
 def test_backend_crud_with_path_winning_over_body(runtime, unique):
@@ -223,3 +226,37 @@ def test_provider_keys_live_in_secrets_manager_and_are_masked(runtime, local_sta
     assert runtime.post("/providers/azure/configure", json={"apiKey": "k"}).status_code == 400
     assert runtime.delete("/providers/gemini/config").json() == "Provider config deleted successfully"
     assert runtime.get("/providers/gemini/config").status_code == 404
+
+
+def test_an_aged_routing_snapshot_is_served_while_one_background_thread_reloads_it(
+    runtime, unique, moved_clock, monkeypatch
+):
+    from aiplane.gateway import registry
+
+    loads: list[str] = []
+    load_registry = registry.load_registry
+
+    def loading():
+        loads.append(threading.current_thread().name)
+        return load_registry()
+
+    monkeypatch.setattr(registry, "load_registry", loading)
+    registry.invalidate()
+    first = registry.cached_registry()  # no snapshot: loaded on the caller's thread
+    assert registry.cached_registry() is first and loads == ["MainThread"]
+    moved_clock.advance(registry.SNAPSHOT_MAX_AGE_S + 0.1)
+    assert registry.cached_registry() is first and registry.cached_registry() is first  # served while it reloads
+    join_registry_refresh()
+    assert loads == ["MainThread", "registry-refresh"]  # one refresher, off the request's thread
+    refreshed = registry.cached_registry()
+    assert refreshed is not first and loads == ["MainThread", "registry-refresh"]
+
+    registry.write_backend_state("swr-backend", error=None, models=["m"], pulled_models=[])
+    amended = registry.cached_registry()  # the sync result is in the snapshot, without a reload
+    assert amended.states["swr-backend"].models == ["m"] and len(loads) == 2
+
+    moved_clock.advance(registry.SNAPSHOT_STALE_LIMIT_S)  # too old to serve: loaded before answering
+    assert registry.cached_registry() is not amended and loads[-1] == "MainThread"
+    created = runtime.post("/backends", json={"name": unique("swr"), "baseUrl": "http://127.0.0.1:9", "type": "ollama"})
+    assert created.json()["id"] in registry.cached_registry().backends  # a local write: fresh at once
+    assert loads[-1] == "MainThread" and "registry-refresh" not in loads[2:]

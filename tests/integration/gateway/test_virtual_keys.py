@@ -6,6 +6,7 @@ The stand-in reports 3 prompt and 4 completion tokens for every chat, so prices 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,9 @@ from fastapi.testclient import TestClient
 
 from aiplane.data.models import ApiKeyRecord
 from aiplane.identity.api_keys import hash_key
+from aiplane.identity.models import AccessEntryRecord
 from aiplane_shared.resources import SPEND_LOG_QUEUE
+from tests.integration.gateway.conftest import join_registry_refresh
 from tests.integration.gateway.standins import OllamaStandIn
 
 OUTPUT_PRICE = 0.002  # per completion token; prompt tokens are free here, so a request costs 4 × 0.002
@@ -50,7 +53,11 @@ def user(runtime):
         json={"identity": user_id, "resource": "exec", "resourceType": "collection", "permission": "edit"},
     )
     assert granted.status_code == 201, granted.text
-    return {"id": user_id, "headers": {"X-API-Key": "", "Authorization": f"Bearer {registered['token']}"}}
+    return {
+        "id": user_id,
+        "grant": granted.json()["id"],
+        "headers": {"X-API-Key": "", "Authorization": f"Bearer {registered['token']}"},
+    }
 
 
 def client_for(key: str) -> TestClient:
@@ -299,8 +306,9 @@ def test_the_gateway_refuses_a_key_revoked_elsewhere_on_its_very_next_admission(
     assert chat(key, model).status_code == 401
 
 
-def test_one_dynamodb_call_per_request_with_a_user_key_and_limits_on(runtime, user, model, monkeypatch):
-    """Every DynamoDB call of the process (boto3's and PynamoDB's go through botocore's client) is counted."""
+def test_one_dynamodb_call_per_request_with_a_user_key_and_limits_on(runtime, user, model, moved_clock, monkeypatch):
+    """Every DynamoDB call of the request path (boto3's and PynamoDB's go through botocore's client) is counted,
+    over a span of the caches' clock past the key's and permission's 1 s and the routing snapshot's 5 s."""
     from botocore.client import BaseClient
 
     created = generate(
@@ -314,6 +322,7 @@ def test_one_dynamodb_call_per_request_with_a_user_key_and_limits_on(runtime, us
     for _ in range(3):  # warm: key verified, routing table and permissions cached
         assert chat(key, model).status_code == 200
     calls: list[str] = []
+    refreshed: list[str] = []
     make_api_call = BaseClient._make_api_call
 
     def counting(client, operation, params):
@@ -321,21 +330,42 @@ def test_one_dynamodb_call_per_request_with_a_user_key_and_limits_on(runtime, us
             table = params.get("TableName") or next(iter(params.get("TransactItems", [{}])[0].values()), {}).get(
                 "TableName"
             )
-            calls.append(f"{operation} {table}")
+            background = threading.current_thread().name == "registry-refresh"
+            (refreshed if background else calls).append(f"{operation} {table}")
         return make_api_call(client, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)
-    requests = 50
-    started = time.monotonic()
-    for _ in range(requests):
+    requests = 30
+    for _ in range(requests):  # 0.4 s apart on the caches' clock: 12 s in all
+        moved_clock.advance(0.4)
         assert chat(key, model).status_code == 200
-    elapsed = time.monotonic() - started
+    join_registry_refresh()
     monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
-    identity = [call for call in calls if call.endswith("-identity")]
-    # One admission transaction per request; the cached key, user and permission are re-read at most
-    # once per second (1 query for the permission). Routing's 5-s table cache is the runtime table's.
-    assert identity.count("TransactWriteItems aiplane-local-identity") == requests
-    assert len(identity) - requests <= int(elapsed) + 2, identity
+    # The admission transaction alone: it re-checks the key, its user and the access grant, so none of them is
+    # read again while requests keep coming; the routing snapshot is reloaded off the request path.
+    assert calls == ["TransactWriteItems aiplane-local-identity"] * requests
+    assert refreshed and set(refreshed) == {"Query aiplane-local-runtime"}
+
+
+def test_a_grant_withdrawn_elsewhere_is_refused_by_the_very_next_request(runtime, user, model):
+    """Another container deletes the user's access entry (a direct DynamoDB delete: no in-process cache dropped)."""
+    key = client_for(generate(runtime, user["headers"], rpm_limit=1000)["key"])
+    assert chat(key, model).status_code == 200
+    AccessEntryRecord(f"ACCESS#{user['grant']}", "META").delete()
+    refused = chat(key, model)
+    assert refused.status_code == 403 and refused.json()["error"]["message"] == "edit permission on 'exec' required"
+    assert chat(key, model).status_code == 403
+
+
+def test_a_grant_changed_elsewhere_is_looked_up_again_by_the_next_admission(runtime, user, model):
+    key = client_for(generate(runtime, user["headers"], rpm_limit=1000)["key"])
+    assert chat(key, model).status_code == 200
+    entry = AccessEntryRecord(f"ACCESS#{user['grant']}", "META")
+    entry.update(actions=[AccessEntryRecord.permission.set("manage")])
+    assert chat(key, model).status_code == 200  # still enough: admitted on the grant as it is now
+    entry.update(actions=[AccessEntryRecord.permission.set("view")])
+    assert chat(key, model).status_code == 403  # not enough for a completion any more
+    assert key.get("/defaultmodel").status_code == 200  # enough to read
 
 
 def test_tpm_admits_while_the_minutes_settled_tokens_are_below_the_limit(runtime, user, model, local_stack):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aiplane.errors import ForbiddenError
-from aiplane.identity.access import EDIT, MANAGE, NONE, VIEW, permission_of, require_permission
+from aiplane.identity.access import EDIT, MANAGE, NONE, VIEW, Granted, confirm, permission_of, require_permission
+from aiplane.identity.models import AccessEntryRecord
 from aiplane.identity.principal import ADMIN, USER, Principal
 from tests.integration.identity.conftest import STRONG_PASSWORD, unique_email
 
@@ -145,6 +146,23 @@ def test_a_grant_on_server_covers_every_resource_and_the_bootstrap_admin_manages
     with pytest.raises(ForbiddenError):
         require_permission(principal, MANAGE, "backends")
     assert permission_of(Principal(id="admin", kind=ADMIN, credential="api_key"), "server") == MANAGE
+
+
+def test_a_level_kept_by_admissions_is_looked_up_again_before_it_refuses(make_user, runtime, admin, moved_clock):
+    """The gateway's admission confirms a grant (`confirm`) past its lookup's second: a grant raised elsewhere
+    meanwhile must not be refused on that kept level."""
+    user = make_user("kept")
+    principal = Principal(id=user.id, kind=USER, credential="jwt")
+    entry = grant(runtime, admin, user.id, "backends", EDIT)
+    granted = require_permission(principal, EDIT, "backends")
+    assert granted == Granted(user.id, "backends", EDIT, EDIT, f"ACCESS#{entry['id']}")
+    moved_clock.advance(2)
+    confirm(granted)  # as an admission that found the entry in place
+    AccessEntryRecord(granted.entry_pk, "META").update(actions=[AccessEntryRecord.permission.set(MANAGE)])  # elsewhere
+    assert permission_of(principal, "backends") == EDIT  # kept
+    assert require_permission(principal, MANAGE, "backends") == Granted(
+        user.id, "backends", MANAGE, MANAGE, granted.entry_pk
+    )
 
 
 def test_access_control_crud_filters_and_expand(runtime, admin, make_user):

@@ -14,11 +14,14 @@ from collections.abc import Callable
 from fastapi import Request
 
 from aiplane.api.auth import current_principal
-from aiplane.identity.access import permission_for_method, require_permission
+from aiplane.identity.access import Granted, permission_for_method, require_permission
 
 
-def resource_permission(resource: str) -> Callable[[Request], None]:
-    def check(request: Request) -> None:
-        require_permission(current_principal(request), permission_for_method(request.method), resource)
+def resource_permission(resource: str) -> Callable[[Request], Granted | None]:
+    """The dependency; a route that also takes it as a parameter gets what granted the check (FastAPI runs
+    it once per request)."""
+
+    def check(request: Request) -> Granted | None:
+        return require_permission(current_principal(request), permission_for_method(request.method), resource)
 
     return check

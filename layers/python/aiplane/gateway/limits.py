@@ -15,7 +15,8 @@ the identity table (`GatewayLimitRecord`):
   the real cost. So parallel requests can never together pass the budget (as far as `max_tokens` bounds them).
 
 The same transaction re-checks that the API key is still active and its user still exists and holds the
-runtime family: with that, the auth path's short cache (`aiplane.identity.verified_keys`) needs no read.
+runtime family, and that the access entry granting the route's permission still holds its level: with that,
+the auth path's short caches (`aiplane.identity.verified_keys`, `aiplane.identity.access`) need no read.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from aiplane.errors import (
     RateLimitedError,
     ValidationError,
 )
-from aiplane.identity import verified_keys
+from aiplane.identity import access, verified_keys
 from aiplane.identity.api_keys import is_active, keys_of
 from aiplane.identity.models import GatewayLimitRecord, UserRecord
 from aiplane.identity.principal import BOOTSTRAP_ADMIN_ID, USER, Principal
@@ -205,10 +206,11 @@ def _verified_by_id(owner_id: str, key_id: str) -> verified_keys.VerifiedKey | N
     return verified
 
 
-def admit(principal: Principal, model: str, estimated_cost: float) -> Admission:
+def admit(principal: Principal, model: str, estimated_cost: float, granted: access.Granted | None = None) -> Admission:
     """Take the request's place under every limit, or raise: 429 (with Retry-After) for rpm, tpm and
-    parallel requests, 400 `budget_exceeded` for a budget, 401 for a key revoked since it was cached.
-    One DynamoDB call when anything is limited; none otherwise."""
+    parallel requests, 400 `budget_exceeded` for a budget, 401 for a key revoked since it was cached,
+    403 for a permission (`granted`, the route's check) withdrawn since. One DynamoDB call when anything
+    is limited; none otherwise."""
     now = time.time()
     scopes, verified, user = scopes_for(principal, model)
     admission = Admission(
@@ -224,17 +226,26 @@ def admit(principal: Principal, model: str, estimated_cost: float) -> Admission:
     )
     if not any(scope.limits.any for scope in scopes):
         return admission
-    try:
+    reclaimed = rechecked = False
+    while True:
         try:
-            _take(admission, verified, user, estimated_cost, now)
-        except _NoSlot:
-            if not _reclaim_slots(admission.scopes, now):
-                raise
-            _take(admission, verified, user, estimated_cost, now)  # a slot was taken back: once more
-    except _NoSlot as refused:
-        raise refused.error from None
+            _take(admission, verified, user, granted, estimated_cost, now)
+            break
+        except _GrantChanged:
+            # The entry was deleted or changed elsewhere: look the permission up (403 when it is gone) and try
+            # with what grants it now; changed again under us, it is refused.
+            assert granted is not None  # only the grant's check raises it
+            if rechecked:
+                raise access.forbidden(granted.needed, granted.resource) from None
+            granted, rechecked = access.recheck(principal, granted), True
+        except _NoSlot as refused:
+            if reclaimed or not _reclaim_slots(admission.scopes, now):
+                raise refused.error from None
+            reclaimed = True  # a slot was taken back: once more
     if verified is not None:
         verified_keys.confirm(verified.key_hash)
+    if granted is not None:
+        access.confirm(granted)
     return admission
 
 
@@ -243,8 +254,17 @@ class _NoSlot(Exception):
         self.error = error
 
 
+class _GrantChanged(Exception):
+    pass
+
+
 def _take(
-    admission: Admission, verified: verified_keys.VerifiedKey | None, user: UserRecord | None, cost: float, now: float
+    admission: Admission,
+    verified: verified_keys.VerifiedKey | None,
+    user: UserRecord | None,
+    granted: access.Granted | None,
+    cost: float,
+    now: float,
 ) -> None:
     kinds: list[tuple[str, Scope | None]] = []  # what each transaction item checks, for the refusal
     admission.lease_expires_at = int(now + get_settings().gateway_lease_s)
@@ -253,7 +273,7 @@ def _take(
         for taken in (kinds, admission.inflight, admission.tpm):
             taken.clear()
         admission.reserved.clear()
-        _admission_items(transaction, admission, verified, user, cost, now, kinds)
+        _admission_items(transaction, admission, verified, user, granted, cost, now, kinds)
 
     with_transaction(build, lambda reasons: _refuse(reasons, kinds, admission, now, verified))
 
@@ -263,6 +283,7 @@ def _admission_items(
     admission: Admission,
     verified: verified_keys.VerifiedKey | None,
     user: UserRecord | None,
+    granted: access.Granted | None,
     cost: float,
     now: float,
     kinds: list[tuple[str, Scope | None]],
@@ -281,6 +302,9 @@ def _admission_items(
             condition=UserRecord.pk.exists() & UserRecord.families.contains(RUNTIME),
         )
         kinds.append(("user", None))
+    if granted is not None:
+        access.check_in(transaction, granted)
+        kinds.append(("grant", None))
     for scope in admission.scopes:
         limits = scope.limits
         if limits.max_parallel_requests is not None:
@@ -366,6 +390,8 @@ def _refuse(
         if verified is not None:
             verified_keys.forget(verified.key_hash)
         raise InvalidCredentialsError("the API key was revoked, expired, or its user no longer has this API")
+    if kind == "grant":
+        raise _GrantChanged
     assert scope is not None
     subject = scope.name.replace("#", " ", 1)
     if kind == "parallel":

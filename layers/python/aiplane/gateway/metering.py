@@ -20,15 +20,19 @@ from aiplane.gateway.inference import default_task_model
 from aiplane.gateway.limits import Admission
 from aiplane.gateway.routing import estimate_tokens
 from aiplane.gateway.schemas import ChatCompletionBody
+from aiplane.identity import access
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
 from aiplane_shared.resources import SPEND_LOG_QUEUE
 
 
-def admit(principal: Principal, body: ChatCompletionBody, model: str) -> Admission:
-    """The request's place under every limit; it reserves its estimated maximum cost."""
+def admit(
+    principal: Principal, body: ChatCompletionBody, model: str, granted: access.Granted | None = None
+) -> Admission:
+    """The request's place under every limit; it reserves its estimated maximum cost. `granted`: the route's
+    permission check, re-checked by the admission."""
     prompt_tokens = estimate_tokens("\n".join(text_of(message.content) for message in body.messages))
-    return limits.admit(principal, model, spend.cost(model, prompt_tokens, body.max_tokens or 0))
+    return limits.admit(principal, model, spend.cost(model, prompt_tokens, body.max_tokens or 0), granted)
 
 
 def completed(

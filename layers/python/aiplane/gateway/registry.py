@@ -2,13 +2,14 @@
 memberships with their rules, the backend-sync requests (SQS) they trigger, and the routing snapshot.
 
 Writes invalidate this process's routing snapshot; other processes see them once their
-snapshot ages out (`SNAPSHOT_MAX_AGE_S`). Reads of single records are in `registry_store.py`.
+snapshot ages out (`SNAPSHOT_MAX_AGE_S`) and its background refresh has loaded them. Reads of
+single records are in `registry_store.py`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -16,7 +17,7 @@ from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, Updat
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from aiplane import outbound
+from aiplane import clock, outbound
 from aiplane.clock import now_iso
 from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
@@ -51,29 +52,60 @@ from aiplane.gateway.schemas import (
 )
 from aiplane.identity.access import MANAGE, permission_of
 from aiplane.identity.principal import Principal
+from aiplane.observability import logger
 
 SNAPSHOT_MAX_AGE_S = 5.0
+# Older than this (a container idle, or frozen between Lambda invocations), the snapshot is not served: loaded anew.
+SNAPSHOT_STALE_LIMIT_S = 60.0
 
 _snapshot_lock = threading.Lock()
 _snapshot: tuple[float, Registry] | None = None
+_generation = 0  # moved by `invalidate`: a load begun before a local write does not replace what follows it
+_refreshing = False
 
 
 def cached_registry() -> Registry:
-    """The registry as routing sees it: at most SNAPSHOT_MAX_AGE_S old, fresh after local writes."""
-    global _snapshot
+    """The registry as routing sees it, fresh after local writes. Once the snapshot is SNAPSHOT_MAX_AGE_S old
+    it is still served while one background thread loads the next (stale-while-revalidate, as LiteLLM's proxy
+    polls its database), so requests do not wait on the load; only the first load, the one after a local
+    write and one past SNAPSHOT_STALE_LIMIT_S are made on the request's thread."""
+    global _refreshing
     with _snapshot_lock:
-        if _snapshot is not None and time.monotonic() - _snapshot[0] < SNAPSHOT_MAX_AGE_S:
-            return _snapshot[1]
+        snapshot, generation = _snapshot, _generation
+        if snapshot is not None and (age := clock.monotonic() - snapshot[0]) < SNAPSHOT_STALE_LIMIT_S:
+            if age >= SNAPSHOT_MAX_AGE_S and not _refreshing:
+                _refreshing = True
+                threading.Thread(target=_refresh, args=(generation,), name="registry-refresh", daemon=True).start()
+            return snapshot[1]
+    return _load(generation)
+
+
+def _load(generation: int) -> Registry:
+    global _snapshot
+    started = clock.monotonic()
     registry = load_registry()
     with _snapshot_lock:
-        _snapshot = (time.monotonic(), registry)
+        if _generation == generation and (_snapshot is None or _snapshot[0] < started):
+            _snapshot = (started, registry)
     return registry
 
 
+def _refresh(generation: int) -> None:
+    global _refreshing
+    try:
+        _load(generation)
+    except Exception as error:  # the current snapshot stays; the next request past its age tries again
+        logger.warning("routing snapshot not refreshed", extra={"error": str(error)})
+    finally:
+        with _snapshot_lock:
+            _refreshing = False
+
+
 def invalidate() -> None:
-    global _snapshot
+    global _snapshot, _generation
     with _snapshot_lock:
         _snapshot = None
+        _generation += 1
 
 
 def _provider_key_grantor(principal: Principal, body: BackendBody, current: BackendRecord | None = None) -> str | None:
@@ -157,7 +189,7 @@ def delete_backend(backend_id: str) -> None:
 def write_backend_state(
     backend_id: str, *, error: str | None, models: list[str], pulled_models: list[dict[str, Any]]
 ) -> None:
-    BackendStateRecord(
+    state = BackendStateRecord(
         REGISTRY_PARTITION,
         f"STATE#{backend_id}",
         backend_id=backend_id,
@@ -165,8 +197,20 @@ def write_backend_state(
         models=models,
         pulled_models=pulled_models,
         synced_at=now_iso(),
-    ).save()
-    invalidate()
+    )
+    state.save()
+    _with_state(state)
+
+
+def _with_state(state: BackendStateRecord) -> None:
+    """Put a sync result in the snapshot as written (the item DynamoDB now holds) rather than drop it: routing sees
+    it at once, and requests do not wait on a reload after every sync cycle of a worker in this process."""
+    global _snapshot, _generation
+    with _snapshot_lock:
+        _generation += 1  # a load begun before the write may lack it
+        if _snapshot is not None:
+            taken, registry = _snapshot
+            _snapshot = (taken, dataclasses.replace(registry, states={**registry.states, state.backend_id: state}))
 
 
 def create_group(body: GroupBody) -> GroupRecord:

@@ -8,14 +8,15 @@ resource; the bootstrap admin holds manage on `server`.
 
 from __future__ import annotations
 
-import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from aiplane import clock
 from aiplane.clock import parse_rfc3339, rfc3339
 from aiplane.data.models import get_or_404
 from aiplane.data.pagination import parse_limit
@@ -45,43 +46,100 @@ def permission_for_method(method: str) -> str:
     return _METHOD_PERMISSION.get(method.upper(), MANAGE)
 
 
-# Levels looked up in the last `key_cache_s` (1 s), so a route's permission check does not query on every
-# request; a grant changed in another container takes effect within that time, in this one at once.
-_recent_levels: dict[tuple[str, str], tuple[float, str]] = {}
+@dataclass(frozen=True)
+class Granted:
+    """A check passed through one access entry: the gateway's admission transaction re-checks that the
+    entry still holds `level` (`check_in`), so a grant busy on the gateway is not looked up again."""
+
+    principal_id: str
+    resource: str
+    needed: str
+    level: str
+    entry_pk: str  # the access entry holding `level` (the best grant on the resource or on `server`)
+
+
+# Levels looked up, or confirmed by a gateway admission (`confirm`), in the last `key_cache_s` (1 s), so a
+# route's permission check does not query on every request. A grant changed in another container takes effect
+# within that time, on the gateway at its next admission, in this container at once.
+# (principal, resource) -> (trusted since, looked up at, level, the entry granting it; None for `none`)
+_recent_levels: dict[tuple[str, str], tuple[float, float, str, str | None]] = {}
 
 
 def permission_of(principal: Principal, resource: str) -> str:
     """The principal's effective level on a resource: its best grant on exactly it or on `server`."""
+    return _level_of(principal, resource)[0]
+
+
+def _level_of(principal: Principal, resource: str) -> tuple[str, str | None]:
     if principal.is_admin:
-        return MANAGE
+        return MANAGE, None
     if principal.kind != USER:
-        return NONE
+        return NONE, None
     recent = _recent_levels.get((principal.id, resource))
-    if recent is not None and time.monotonic() - recent[0] < get_settings().key_cache_s:
-        return recent[1]
+    if recent is not None and clock.monotonic() - recent[0] < get_settings().key_cache_s:
+        return recent[2], recent[3]
     if len(_recent_levels) >= 10_000:
         _recent_levels.clear()
-    _recent_levels[(principal.id, resource)] = (time.monotonic(), level := _looked_up(principal, resource))
-    return level
+    level, entry_pk = _looked_up(principal, resource)
+    now = clock.monotonic()
+    _recent_levels[(principal.id, resource)] = (now, now, level, entry_pk)
+    return level, entry_pk
 
 
-def _looked_up(principal: Principal, resource: str) -> str:
+def _looked_up(principal: Principal, resource: str) -> tuple[str, str | None]:
     # One Query for both the resource's and `server`'s grants (the filter is exact: `files#x` is not `files`).
-    best = NONE
+    best, best_pk = NONE, None
     for entry in AccessEntryRecord.by_identity.query(
         f"IDENTITY#{principal.id}",
         AccessEntryRecord.gsi1sk.startswith("RESOURCE#"),
         filter_condition=AccessEntryRecord.resource.is_in(resource, SERVER),
     ):
         if LEVEL.get(entry.permission, 0) > LEVEL[best]:
-            best = entry.permission
-    return best
+            best, best_pk = entry.permission, entry.pk
+    return best, best_pk
 
 
-def require_permission(principal: Principal, needed: str, resource: str = SERVER) -> None:
-    """ForbiddenError unless the principal holds at least `needed` on `resource`."""
-    if LEVEL[permission_of(principal, resource)] < LEVEL[needed]:
-        raise ForbiddenError(f"{needed} permission on {resource!r} required")
+def require_permission(principal: Principal, needed: str, resource: str = SERVER) -> Granted | None:
+    """ForbiddenError unless the principal holds at least `needed` on `resource`; what granted it when an
+    access entry did (None for an admin)."""
+    level, entry_pk = _level_of(principal, resource)
+    if LEVEL[level] < LEVEL[needed]:
+        recent = _recent_levels.get((principal.id, resource))
+        if recent is not None and clock.monotonic() - recent[1] >= get_settings().key_cache_s:
+            # Kept by admissions since its lookup: a grant added elsewhere meanwhile is seen before refusing.
+            _recent_levels.pop((principal.id, resource), None)
+            level, entry_pk = _level_of(principal, resource)
+        if LEVEL[level] < LEVEL[needed]:
+            raise forbidden(needed, resource)
+    if entry_pk is None:
+        return None
+    return Granted(principal.id, resource, needed, level, entry_pk)
+
+
+def forbidden(needed: str, resource: str) -> ForbiddenError:
+    return ForbiddenError(f"{needed} permission on {resource!r} required")
+
+
+def check_in(transaction: TransactWrite, granted: Granted) -> None:
+    """Add to a transaction the condition that the granting entry still holds its level (deleted or
+    changed, the transaction is cancelled: `recheck`)."""
+    transaction.condition_check(
+        AccessEntryRecord, granted.entry_pk, "META", condition=AccessEntryRecord.permission == granted.level
+    )
+
+
+def confirm(granted: Granted) -> None:
+    """A DynamoDB condition just proved the grant in place: trust the level afresh."""
+    key = (granted.principal_id, granted.resource)
+    recent = _recent_levels.get(key)
+    if recent is not None and recent[2:] == (granted.level, granted.entry_pk):
+        _recent_levels[key] = (clock.monotonic(), *recent[1:])
+
+
+def recheck(principal: Principal, granted: Granted) -> Granted | None:
+    """The grant's entry changed elsewhere: look the level up again; ForbiddenError if it no longer holds."""
+    _recent_levels.pop((granted.principal_id, granted.resource), None)
+    return require_permission(principal, granted.needed, granted.resource)
 
 
 def _validated_permission(permission: str | None) -> str:

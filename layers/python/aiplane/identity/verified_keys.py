@@ -11,9 +11,9 @@ never read again, yet a revocation is refused by its very next admission.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
+from aiplane import clock
 from aiplane.data.models import ApiKeyRecord
 from aiplane.identity.models import UserRecord
 from aiplane.settings import get_settings
@@ -36,7 +36,7 @@ _hash_by_key_id: dict[str, str] = {}
 def fresh(key_hash: str) -> VerifiedKey | None:
     """The entry if it was verified less than `key_cache_s` ago."""
     entry = _by_hash.get(key_hash)
-    if entry is None or time.monotonic() - entry[0] >= get_settings().key_cache_s:
+    if entry is None or clock.monotonic() - entry[0] >= get_settings().key_cache_s:
         return None
     return entry[1]
 
@@ -46,7 +46,7 @@ def remember(verified: VerifiedKey) -> None:
         if len(_by_hash) >= MAX_ENTRIES:
             _by_hash.clear()
             _hash_by_key_id.clear()
-        _by_hash[verified.key_hash] = (time.monotonic(), verified)
+        _by_hash[verified.key_hash] = (clock.monotonic(), verified)
         _hash_by_key_id[verified.record.key_id] = verified.key_hash
 
 
@@ -62,7 +62,7 @@ def confirm(key_hash: str) -> None:
     with _lock:
         entry = _by_hash.get(key_hash)
         if entry is not None:
-            _by_hash[key_hash] = (time.monotonic(), entry[1])
+            _by_hash[key_hash] = (clock.monotonic(), entry[1])
 
 
 def forget(key_hash: str) -> None:
