@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import socket
+import ssl
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from functools import cache
@@ -205,12 +206,19 @@ class _CheckedNetwork(httpcore.SyncBackend):
         return super().connect_tcp(str(last), port, timeout, local_address, socket_options)
 
 
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process: each load of the CA bundle costs 25-50 ms
+    of a cold start, and httpx would load it once per transport."""
+    return httpx.create_ssl_context()
+
+
 class _CheckedTransport(httpx.HTTPTransport):
     def __init__(self, purpose: str, policy: OutboundPolicy | None, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits)
+        super().__init__(verify=_ssl_context(), limits=limits)
         # httpx builds its pool without a way to name the network backend; this pool connects through the policy.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

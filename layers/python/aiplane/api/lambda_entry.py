@@ -50,8 +50,8 @@ def sqs_worker(record_handler: Callable[[SQSRecord], None] | Callable[[SQSRecord
     """A handler for an SQS-fed function: each record is handled on its own and only the records
     that raised are reported back (partial batch failures), so SQS retries just those. A record
     handler with a `lambda_context` parameter gets the Lambda context (Powertools passes it)."""
-    # Imported here: Powertools' batch utility (and the pydantic v1 it pulls in) would add about
-    # 40 ms to every API function's cold start, and only workers use it.
+    # Imported here: Powertools' batch utility would add about 40 ms to every API function's cold
+    # start, and only workers use it.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     processor = BatchProcessor(event_type=EventType.SQS)
