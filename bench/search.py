@@ -67,7 +67,7 @@ def run(sizes: list[int], dimensions: int, searches: int, admin_key: str) -> Non
                 return super().handle_POST(http, path, body)
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
             vectors = [[random.Random(text).uniform(-1, 1) for _ in range(dimensions)] for text in inputs]
-            http._json({"model": body["model"], "embeddings": vectors})
+            http.send_json({"model": body["model"], "embeddings": vectors})
             return True
 
     embedder = RandomEmbeddings("bench")

@@ -5,10 +5,6 @@ agent fronts (a served model, its upstream inference server), never an echo."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import httpx
 import pytest
 
@@ -17,6 +13,7 @@ from aiplane_local.stack import free_port
 from tests.e2e.conftest import wait_for
 from tests.integration.gpufarm.conftest import new_user, running_contract
 from tests.onnx_models import affine_model
+from tests.standins import LoopbackServer, StandInHandler
 
 QUICK = [
     "--host",
@@ -32,37 +29,23 @@ QUICK = [
 ]
 
 
-class InferenceServer:
+class InferenceServer(LoopbackServer):
     """An inference server on the agent's host (its upstream): answers what it was asked, as a model server would."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                return
-
+        class Handler(StandInHandler):
             def do_POST(self):
-                prompt = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))["prompt"]
-                content = json.dumps({"completion": prompt.upper(), "path": self.path}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                prompt = self.read_json()["prompt"]
+                self.send_json({"completion": prompt.upper(), "path": self.path})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture(scope="module")
 def inference_server():
     server = InferenceServer()
     yield server
-    server.close()
+    server.stop()
 
 
 @pytest.fixture(scope="module")

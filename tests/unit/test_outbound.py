@@ -7,14 +7,13 @@ resolver) before a socket opens.
 from __future__ import annotations
 
 import ipaddress
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from aiplane import outbound
 from aiplane.outbound import AGENTS, BACKENDS, HOOKS, MARKETPLACES, OutboundPolicy, OutboundRefused
 from aiplane_shared.environments import get_environment
+from tests.standins import LoopbackServer, StandInHandler
 
 
 def policy(environment: str, names: dict[str, list[str]] | None = None) -> OutboundPolicy:
@@ -116,7 +115,7 @@ def test_a_host_name_that_is_not_a_dns_name_is_left_to_the_call():
     OutboundPolicy("prod", {}).check_url("http://" + "a" * 64 + ".test/", HOOKS)
 
 
-class _Recorder(BaseHTTPRequestHandler):
+class _Recorder(StandInHandler):
     """Records each request; /redirect?to=<url> answers 302 to <url>."""
 
     seen: list[tuple[str, str]] = []
@@ -124,28 +123,16 @@ class _Recorder(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("Host", "")))
         if self.path.startswith("/redirect?to="):
-            self.send_response(302)
-            self.send_header("Location", self.path.split("=", 1)[1])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.redirect(302, self.path.split("=", 1)[1])
             return
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args) -> None:
-        pass
+        self.send_body(200, b"ok", content_type=None)
 
 
 @pytest.fixture
 def server():
     _Recorder.seen = []
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    yield http.server_address[1]
-    http.shutdown()
-    http.server_close()
+    with LoopbackServer(_Recorder) as http:
+        yield http.port
 
 
 def test_the_client_refuses_before_connecting(server):

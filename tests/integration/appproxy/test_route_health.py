@@ -4,10 +4,8 @@ workers, evicted after a timeout; kernels probed over loopback here (the local o
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
@@ -19,24 +17,18 @@ from aiplane_local.lambda_runtime import invoke
 from aiplane_local.stack import free_port
 from tests.integration.appproxy.conftest import endpoint_body, port_worker
 from tests.integration.appproxy.test_scheduled import scheduled_tick
+from tests.standins import LoopbackServer, StandInHandler
 
 
-class Healthy(BaseHTTPRequestHandler):
+class Healthy(StandInHandler):
     def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/health" else 404)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
+        self.send_body(200 if self.path == "/health" else 404, b"", content_type=None)
 
 
 @pytest.fixture
 def kernel():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(Healthy) as server:
+        yield server.port
 
 
 def test_failing_routes_turn_unhealthy_leave_the_workers_and_are_evicted(

@@ -4,11 +4,11 @@ for remote hooks (both protocols)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.standins import LoopbackServer, StandInHandler
 
 Responder = Callable[[str, str, dict[str, Any]], tuple[int, Any]]
 
@@ -20,7 +20,7 @@ class Streamed:
         self.pieces = pieces
 
 
-class StandInServer:
+class StandInServer(LoopbackServer):
     """Answers every request with `responder(method, path, body) -> (status, json body)`."""
 
     def __init__(self, responder: Responder) -> None:
@@ -28,50 +28,21 @@ class StandInServer:
         self.requests: list[tuple[str, str, dict[str, Any], dict[str, str]]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else {}
+                body = self.read_json({})
                 outer.requests.append((self.command, self.path, body, dict(self.headers)))
                 status, answer = outer.responder(self.command, self.path, body)
-                if isinstance(answer, Streamed):
-                    self._stream(status, answer)
+                if not isinstance(answer, Streamed):
+                    self.send_json(answer, status)
                     return
-                data = json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def _stream(self, status: int, answer: Streamed) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.end_headers()
-                    for piece in answer.pieces:
-                        self.wfile.write(piece)
-                        self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                self.start_stream("text/event-stream", status)
+                for piece in answer.pieces:
+                    self.send_piece(piece)
 
             do_GET = do_POST = do_PUT = do_DELETE = _answer
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def last_user_text(body: dict[str, Any]) -> str:

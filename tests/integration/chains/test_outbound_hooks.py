@@ -4,9 +4,7 @@ included. Only loopback is ever connected to; every other address is refused bef
 
 from __future__ import annotations
 
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -15,6 +13,7 @@ from aiplane.outbound import OutboundPolicy
 from aiplane_shared.environments import get_environment
 from tests.integration.chains.stand_ins import StandInServer
 from tests.outbound_policies import use_deployed_policy
+from tests.standins import LoopbackServer, StandInHandler
 
 METADATA_BODY = {"iam": "AKIA-internal-secret"}
 
@@ -90,39 +89,30 @@ def test_a_webhook_to_link_local_is_refused_even_where_loopback_is_admitted(runt
     assert_refused(webhook_chain(runtime, "http://169.254.169.254/latest/meta-data/"))
 
 
-class _Redirector(BaseHTTPRequestHandler):
+class _Redirector(StandInHandler):
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(307)
-        self.send_header("Location", self.server.location)  # type: ignore[attr-defined]
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self.read_body()
+        self.redirect(307, self.server.stand_in.location)  # type: ignore[attr-defined]
 
     do_GET = do_POST
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture
 def redirector():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(_Redirector) as server:
+        yield server
 
 
 def test_a_redirect_to_a_refused_address_is_refused(runtime, redirector):
     redirector.location = "http://169.254.169.254/latest/meta-data/"
-    assert_refused(webhook_chain(runtime, f"http://127.0.0.1:{redirector.server_address[1]}/hook"))
+    assert_refused(webhook_chain(runtime, f"{redirector.url}/hook"))
 
 
 def test_a_remote_hook_redirected_to_a_refused_address_is_refused(runtime, redirector):
     redirector.location = "http://[fe80::1]/"
     hook = runtime.post(
         "/hooks/remote",
-        json={"name": f"r-{uuid.uuid4().hex[:8]}", "endpointUrl": f"http://127.0.0.1:{redirector.server_address[1]}"},
+        json={"name": f"r-{uuid.uuid4().hex[:8]}", "endpointUrl": redirector.url},
     )
     assert hook.status_code == 201, hook.text
     tasks = [

@@ -4,61 +4,33 @@ OpenAI-compatible protocols (streaming and pull progress included)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.standins import LoopbackServer, StandInHandler
 
-class _Handler(BaseHTTPRequestHandler):
+
+class _Handler(StandInHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as separate writes
-    server: _Server
-
-    def log_message(self, *args: Any) -> None:  # keep test output quiet
-        pass
-
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"{}") if length else {}
-
-    def _json(self, payload: Any, status: int = 200) -> None:
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def _start_stream(self, content_type: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
 
     def _dispatch(self, method: str) -> None:
-        standin = self.server.standin
+        standin = self.server.stand_in
         standin.requests.append((method, self.path))
-        body = self._body() if method in ("POST", "DELETE") else {}
+        body = self.read_json({}) if method in ("POST", "DELETE") else {}
         standin.bodies.append(body)
         if standin.delay_s:
             time.sleep(standin.delay_s)
         if standin.failing:
-            self._json({"error": "stand-in is failing"}, status=500)
+            self.send_json({"error": "stand-in is failing"}, status=500)
             return
         if standin.failures:  # scripted answers first: (status, body, headers)
             status, payload, headers = standin.failures.pop(0)
-            raw = json.dumps(payload).encode()
-            self.send_response(status)
-            for name, value in {"Content-Type": "application/json", "Content-Length": str(len(raw)), **headers}.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(raw)
+            self.send_json(payload, status, headers)
             return
         handler = getattr(standin, f"handle_{method}", None)
         if handler is None or not handler(self, self.path.split("?", 1)[0], body):
-            self._json({"error": f"no route {method} {self.path}"}, status=404)
+            self.send_json({"error": f"no route {method} {self.path}"}, status=404)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -70,12 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    standin: StandIn
-
-
-class StandIn:
+class StandIn(LoopbackServer):
     def __init__(self, name: str) -> None:
         self.name = name
         self.failing = False
@@ -83,18 +50,7 @@ class StandIn:
         self.failures: list[tuple[int, Any, dict[str, str]]] = []
         self.requests: list[tuple[str, str]] = []
         self.bodies: list[dict[str, Any]] = []
-        self.server = _Server(("127.0.0.1", 0), _Handler)
-        self.server.standin = self
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(_Handler)
 
     def reply_for(self, messages: list[dict[str, Any]]) -> str:
         last = messages[-1].get("content", "") if messages else ""
@@ -121,7 +77,7 @@ class OllamaStandIn(StandIn):
     def handle_GET(self, http: _Handler, path: str, body: dict[str, Any]) -> bool:
         if path != "/api/tags":
             return False
-        http._json(
+        http.send_json(
             {
                 "models": [
                     {
@@ -151,9 +107,9 @@ class OllamaStandIn(StandIn):
                 self._tool_call(http, body)
                 return True
             if body.get("stream", True):
-                http._start_stream("application/x-ndjson")
+                http.start_stream("application/x-ndjson")
                 for word in reply.split(" "):
-                    http.wfile.write(
+                    http.send_piece(
                         (
                             json.dumps(
                                 {
@@ -165,8 +121,7 @@ class OllamaStandIn(StandIn):
                             + "\n"
                         ).encode()
                     )
-                    http.wfile.flush()
-                http.wfile.write(
+                http.send_piece(
                     (
                         json.dumps(
                             {
@@ -182,7 +137,7 @@ class OllamaStandIn(StandIn):
                     ).encode()
                 )
             else:
-                http._json(
+                http.send_json(
                     {
                         "model": body["model"],
                         "message": {"role": "assistant", "content": reply},
@@ -194,14 +149,14 @@ class OllamaStandIn(StandIn):
                 )
             return True
         if path == "/api/generate":
-            http._json(
+            http.send_json(
                 {"model": body["model"], "response": f"{self.name} generated: {body.get('prompt')}", "done": True}
             )
             return True
         if path == "/api/embed":
             inputs = body.get("input")
             inputs = [inputs] if isinstance(inputs, str) else inputs
-            http._json({"model": body["model"], "embeddings": [[float(len(text)), 0.5, 0.25] for text in inputs]})
+            http.send_json({"model": body["model"], "embeddings": [[float(len(text)), 0.5, 0.25] for text in inputs]})
             return True
         if path == "/api/pull":
             self._pull(http, body["model"])
@@ -218,28 +173,26 @@ class OllamaStandIn(StandIn):
         }
         done = {"done": True, "done_reason": "stop", "prompt_eval_count": 5, "eval_count": 6}
         if body.get("stream", True):
-            http._start_stream("application/x-ndjson")
-            http.wfile.write((json.dumps({"model": body["model"], "message": message, "done": False}) + "\n").encode())
-            http.wfile.write(
+            http.start_stream("application/x-ndjson")
+            http.send_piece((json.dumps({"model": body["model"], "message": message, "done": False}) + "\n").encode())
+            http.send_piece(
                 (
                     json.dumps({"model": body["model"], "message": {"role": "assistant", "content": ""}, **done}) + "\n"
                 ).encode()
             )
         else:
-            http._json({"model": body["model"], "message": message, **done})
+            http.send_json({"model": body["model"], "message": message, **done})
 
     def _pull(self, http: _Handler, model: str) -> None:
-        http._start_stream("application/x-ndjson")
+        http.start_stream("application/x-ndjson")
         total = 1000 * self.pull_steps
         try:
-            http.wfile.write(b'{"status":"pulling manifest"}\n')
+            http.send_piece(b'{"status":"pulling manifest"}\n')
             for step in range(1, self.pull_steps + 1):
                 line = {"status": "downloading", "digest": "sha256:abc", "total": total, "completed": step * 1000}
-                http.wfile.write((json.dumps(line) + "\n").encode())
-                http.wfile.flush()
+                http.send_piece((json.dumps(line) + "\n").encode())
                 time.sleep(self.pull_step_s)
-            http.wfile.write(b'{"status":"success"}\n')
-            http.wfile.flush()
+            http.send_piece(b'{"status":"success"}\n')
         except (BrokenPipeError, ConnectionResetError):
             self.pulls_aborted.append(model)
             return
@@ -252,7 +205,7 @@ class OllamaStandIn(StandIn):
         if body.get("model") in self.models:
             self.models.remove(body["model"])
         self.deleted.append(body.get("model"))
-        http._json({})
+        http.send_json({})
         return True
 
 
@@ -266,7 +219,7 @@ class OpenAIStandIn(StandIn):
 
     def _authorised(self, http: _Handler) -> bool:
         if self.api_key and http.headers.get("Authorization") != f"Bearer {self.api_key}":
-            http._json({"error": {"message": "bad key"}}, status=401)
+            http.send_json({"error": {"message": "bad key"}}, status=401)
             return False
         return True
 
@@ -274,7 +227,7 @@ class OpenAIStandIn(StandIn):
         if path != "/v1/models":
             return False
         if self._authorised(http):
-            http._json(
+            http.send_json(
                 {
                     "object": "list",
                     "data": [{"id": m, "object": "model", "created": 0, "owned_by": "x"} for m in self.models],
@@ -288,7 +241,7 @@ class OpenAIStandIn(StandIn):
                 return True
             reply = self.reply_for(body.get("messages") or [])
             if body.get("stream"):
-                http._start_stream("text/event-stream")
+                http.start_stream("text/event-stream")
 
                 def send(choices: list[dict[str, Any]], **extra: Any) -> None:
                     chunk = {
@@ -299,8 +252,7 @@ class OpenAIStandIn(StandIn):
                         "choices": choices,
                         **extra,
                     }
-                    http.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                    http.wfile.flush()
+                    http.send_piece(f"data: {json.dumps(chunk)}\n\n".encode())
 
                 if body.get("tools"):  # OpenAI streams a call's arguments in pieces
                     name = body["tools"][0]["function"]["name"]
@@ -340,9 +292,9 @@ class OpenAIStandIn(StandIn):
                     send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
                 if (body.get("stream_options") or {}).get("include_usage"):
                     send([], usage={"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18})
-                http.wfile.write(b"data: [DONE]\n\n")
+                http.send_piece(b"data: [DONE]\n\n")
             else:
-                http._json(
+                http.send_json(
                     {
                         "id": "c1",
                         "object": "chat.completion",
@@ -358,7 +310,7 @@ class OpenAIStandIn(StandIn):
         if path == "/v1/embeddings":
             inputs = body.get("input")
             inputs = [inputs] if isinstance(inputs, str) else inputs
-            http._json(
+            http.send_json(
                 {
                     "object": "list",
                     "data": [
@@ -380,7 +332,7 @@ class GeminiStandIn(StandIn):
 
     def _authorised(self, http: _Handler) -> bool:
         if http.headers.get("x-goog-api-key") != self.api_key:
-            http._json({"error": {"code": 403, "message": "bad key"}}, status=403)
+            http.send_json({"error": {"code": 403, "message": "bad key"}}, status=403)
             return False
         return True
 
@@ -388,7 +340,7 @@ class GeminiStandIn(StandIn):
         if path != "/v1beta/models":
             return False
         if self._authorised(http):
-            http._json({"models": [{"name": f"models/{m}", "displayName": m} for m in self.models]})
+            http.send_json({"models": [{"name": f"models/{m}", "displayName": m} for m in self.models]})
         return True
 
     def handle_POST(self, http: _Handler, path: str, body: dict[str, Any]) -> bool:
@@ -399,18 +351,17 @@ class GeminiStandIn(StandIn):
         action = path.rsplit(":", 1)[1]
         if action == "embedContent":
             text = body["content"]["parts"][0]["text"]
-            http._json({"embedding": {"values": [float(len(text)), 1.0]}})
+            http.send_json({"embedding": {"values": [float(len(text)), 1.0]}})
             return True
         last = body["contents"][-1]["parts"][0]["text"]
         reply = f"{self.name} says: {last}"
         if action == "streamGenerateContent":
-            http._start_stream("text/event-stream")
+            http.start_stream("text/event-stream")
             for word in reply.split(" "):
                 chunk = {"candidates": [{"content": {"role": "model", "parts": [{"text": word + " "}]}}]}
-                http.wfile.write(f"data: {json.dumps(chunk)}\r\n\r\n".encode())
-                http.wfile.flush()
+                http.send_piece(f"data: {json.dumps(chunk)}\r\n\r\n".encode())
             return True
-        http._json(
+        http.send_json(
             {
                 "candidates": [{"content": {"role": "model", "parts": [{"text": reply}]}, "finishReason": "STOP"}],
                 "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 3},

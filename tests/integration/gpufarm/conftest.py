@@ -75,8 +75,8 @@ def marketplaces(set_setting):
     set_setting("AIPLANE_IONET_API_URL", ionet.url)
     clear_secret_cache()
     yield vast, ionet
-    vast.close()
-    ionet.close()
+    vast.stop()
+    ionet.stop()
     # Back to "no key configured" for the other tests.
     for secret in (VASTAI_API_KEY_SECRET, IONET_API_KEY_SECRET):
         secrets.put_secret_value(

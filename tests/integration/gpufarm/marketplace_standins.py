@@ -2,56 +2,37 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from tests.standins import LoopbackServer, StandInHandler
 
-class Marketplace:
+
+class Marketplace(LoopbackServer):
     def __init__(self, key_header: str, key: str) -> None:
         self.key_header, self.key = key_header, key
         self.requests: list[tuple[str, str, dict | None]] = []
         self.failing = False
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                return
-
+        class Handler(StandInHandler):
             def _serve(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
+                body = self.read_json()
                 url = urlparse(self.path)
                 stand_in.requests.append((self.command, url.path, body))
                 presented = self.headers.get(stand_in.key_header, "")
                 if stand_in.key not in presented:
-                    return self._reply(401, {"error": "bad key"})
+                    return self.send_json({"error": "bad key"}, 401)
                 if stand_in.failing:
-                    return self._reply(500, {"error": "marketplace down"})
+                    return self.send_json({"error": "marketplace down"}, 500)
                 status, answer = stand_in.answer(self.command, url.path, parse_qs(url.query), body)
-                self._reply(status, answer)
-
-            def _reply(self, status, answer):
-                content = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self.send_json(answer, status)
 
             do_GET = do_PUT = do_POST = do_DELETE = _serve
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(Handler)
 
     def answer(self, method, path, query, body):
         raise NotImplementedError
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class VastAiStandIn(Marketplace):

@@ -114,7 +114,7 @@ def test_an_agent_url_other_than_the_instances_address_is_refused_before_any_con
         assert proxied.status_code == 404
         assert decoy.server.server_address not in connections and all(port != 8787 for _, port in connections)
     finally:
-        decoy.close()
+        decoy.stop()
 
 
 def test_the_address_is_the_private_ip_ec2_reports_outside_the_local_stack(monkeypatch):
@@ -161,8 +161,8 @@ def test_a_forged_agent_reporting_no_load_gets_no_other_users_requests(gpufarm, 
         } == {"alice's"}
     finally:
         set_strategy(gpufarm, auth, "round_robin")
-        alices_listener.close()
-        mallorys_listener.close()
+        alices_listener.stop()
+        mallorys_listener.stop()
 
 
 AUTHENTICATED_ROUTES = [r for r in contract_routes() if r.access != PUBLIC and r.family in (RUNTIME, GPUFARM, MLWORKER)]

@@ -110,7 +110,7 @@ def agents():
     listeners: list[LoopbackAgent] = []
     yield listeners
     for listener in listeners:
-        listener.close()
+        listener.stop()
     for record in GpuAgentRecord.all_agents.query("GPUAGENTS"):
         record.delete()
 

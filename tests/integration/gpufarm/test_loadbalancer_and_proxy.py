@@ -3,48 +3,29 @@ by target or strategy, with a clear 502/504 when an agent fails."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from aiplane.gpufarm.records import GpuAgentRecord
 from tests.integration.gpufarm.conftest import AgentContract, new_user, running_contract
+from tests.standins import LoopbackServer, StandInHandler
 
 
-class LoopbackAgent:
+class LoopbackAgent(LoopbackServer):
     """A GPU agent's HTTP side: answers with its name, or sleeps first."""
 
     def __init__(self, name: str, delay_s: float = 0.0) -> None:
         self.name = name
         agent = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                return
-
+        class Handler(StandInHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+                body = self.read_json()
                 time.sleep(delay_s)
-                content = json.dumps({"served_by": agent.name, "path": self.path, "payload": body}).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(content)))
-                    self.end_headers()
-                    self.wfile.write(content)
-                except BrokenPipeError:
-                    return  # the proxy gave up waiting (the timeout test)
+                self.send_json({"served_by": agent.name, "path": self.path, "payload": body})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture
@@ -90,7 +71,7 @@ def set_strategy(gpufarm, auth, strategy: str) -> None:
 
 
 def agent_at(user_id: str, listener: LoopbackAgent) -> AgentContract:
-    return running_contract(user_id, agent_port=listener.server.server_address[1])
+    return running_contract(user_id, agent_port=listener.port)
 
 
 def test_heartbeats_feed_the_load_endpoints(gpufarm, auth, no_agents):
@@ -214,8 +195,8 @@ def test_proxy_reaches_agents_by_target_and_by_strategy(gpufarm, auth, no_agents
         ]
         assert sorted(served) == ["busy", "busy", "fast", "fast"]
     finally:
-        fast_listener.close()
-        busy_listener.close()
+        fast_listener.stop()
+        busy_listener.stop()
 
 
 def test_proxy_failures_are_502_504_404_503(gpufarm, auth, no_agents):
@@ -248,7 +229,7 @@ def test_proxy_failures_are_502_504_404_503(gpufarm, auth, no_agents):
             gpufarm.post("/api/v1/gpu/proxy", headers=owner, json={"method": "TRACE", "path": "/x"}).status_code == 400
         )
     finally:
-        slow_listener.close()
+        slow_listener.stop()
     for record in GpuAgentRecord.all_agents.query("GPUAGENTS"):
         record.delete()
     assert gpufarm.post("/api/v1/gpu/proxy", headers=owner, json={"path": "/v1/inference"}).status_code == 503

@@ -15,7 +15,7 @@ from tests.integration.gpufarm.test_loadbalancer_and_proxy import LoopbackAgent,
 def listener():
     agent = LoopbackAgent("model-host")
     yield agent
-    agent.close()
+    agent.stop()
 
 
 def upload(gpufarm, headers, filename: str = "double.onnx", content: bytes = b"onnx-bytes") -> str:

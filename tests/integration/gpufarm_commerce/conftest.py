@@ -3,16 +3,15 @@ on 127.0.0.1 standing in for a GPU instance that serves a model."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.standins import LoopbackServer, StandInHandler
 
 PASSWORD = "correct-horse-42"
 
@@ -55,44 +54,27 @@ def user(make_user) -> User:
     return make_user()
 
 
-class _ModelServer(BaseHTTPRequestHandler):
+class _ModelServer(StandInHandler):
     """POST /ok answers predictions, /slow answers late, /broken 500s, /reject 422s, /text non-JSON."""
 
-    received: list[dict] = []
-
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).received.append(body)
+        self.read_body()
         if self.path == "/slow":
             time.sleep(1.0)
         if self.path == "/broken":
-            self._send(500, b'{"error": "CUDA out of memory"}')
+            self.send_body(500, b'{"error": "CUDA out of memory"}')
         elif self.path == "/reject":
-            self._send(422, b'{"error": "features must have 4 values"}')
+            self.send_body(422, b'{"error": "features must have 4 values"}')
         elif self.path == "/text":
-            self._send(200, b"not json", content_type="text/plain")
+            self.send_body(200, b"not json", content_type="text/plain")
         else:
-            answer = {"outputs": {"predictions": [0.85, 0.15]}, "metadata": {"used_gpu": True}}
-            self._send(200, json.dumps(answer).encode())
-
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+            self.send_json({"outputs": {"predictions": [0.85, 0.15]}, "metadata": {"used_gpu": True}})
 
 
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ModelServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with LoopbackServer(_ModelServer) as server:
+        yield server.url
 
 
 def upload(

@@ -27,5 +27,5 @@ class EmbeddingsStandIn(OllamaStandIn):
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         self.embedded.extend(inputs)
-        http._json({"model": body["model"], "embeddings": [bag_of_words(text) for text in inputs]})
+        http.send_json({"model": body["model"], "embeddings": [bag_of_words(text) for text in inputs]})
         return True

@@ -7,7 +7,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ from aiplane_agent.config import AgentConfig
 from aiplane_agent.inventory import Inventory
 from aiplane_agent.listener import Listener, LoadMeter
 from aiplane_agent.runners.process import ProcessRunner
+
+from tests.standins import LoopbackServer, StandInHandler, serve_in_background
 
 API = "http://control-plane.invalid"
 
@@ -71,7 +72,7 @@ class AgentUnderTest:
             **config,
         )
         self.listener = Listener("127.0.0.1", 0, LoadMeter(8), lambda: {"status": "ok"})
-        threading.Thread(target=self.listener.serve_forever, daemon=True).start()
+        serve_in_background(self.listener.server)
         self.ctx = AgentContext(
             config=settings,
             api=ControlPlane(settings, transport=httpx.MockTransport(api.handle)),
@@ -91,24 +92,13 @@ class AgentUnderTest:
         self.listener.shutdown()
 
 
-class FileServer:
+class FileServer(LoopbackServer):
     """Serves one file's bytes at /artifact on loopback, as a presigned S3 GET would."""
 
     def __init__(self, content: bytes) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return
-
+        class Handler(StandInHandler):
             def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self.send_body(200, content, content_type=None)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/artifact"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"{self.url}/artifact"

@@ -33,7 +33,7 @@ def agent(tmp_path, api):
 def artifact():
     server = FileServer(affine_model())
     yield server
-    server.close()
+    server.stop()
 
 
 def assignment(model_id: str, url: str, model_format: str = "onnx") -> dict:
@@ -98,7 +98,7 @@ def test_an_artifact_that_does_not_load_fails_with_the_reason(agent, api):
         assert report["status"] == "failed" and report["error"].startswith("could not load the model")
         assert models.running_work() == 0
     finally:
-        broken.close()
+        broken.stop()
 
 
 def test_a_serving_report_the_api_refuses_unloads_the_model(agent, api, artifact):
