@@ -4,19 +4,24 @@ over our shared client, not one on a session of its own)."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-from aws_lambda_powertools.utilities import parameters
+from typing import TYPE_CHECKING, Any
 
 from aiplane.data.aws import client
 from aiplane.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 SECRET_CACHE_SECONDS = 300
 
 
 @cache
-def _provider() -> parameters.SecretsProvider:
-    return parameters.SecretsProvider(boto3_client=client("secretsmanager"))
+def _provider() -> SecretsProvider:
+    # Imported with the first read, like the client it makes: the utility costs about 10 ms of
+    # init, and most requests (API keys) read no secret.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))
 
 
 def get_json_secret(name: str) -> dict[str, Any]:

@@ -15,14 +15,13 @@ never makes SQS deliver a finished sibling again."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
 from aiplane.clock import now
-from aiplane.data import aws
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.publish import send_messages
 from aiplane.errors import ForbiddenError, NotFoundError
 from aiplane.events import functions, sandbox, store
 from aiplane.events.models import TriggerChainRecord, TriggerRecord
@@ -187,13 +186,5 @@ def deliver(detail: dict[str, Any]) -> int:
 
 
 def _fan_out(detail: dict[str, Any], trigger_names: list[str]) -> None:
-    sqs = aws.client("sqs")
-    url = sqs.get_queue_url(QueueName=get_settings().resource(resources.EVENT_TRIGGERS_QUEUE.name))["QueueUrl"]
-    bodies = [json.dumps({"detail": {**detail, "trigger": name}}) for name in trigger_names]
-    for start in range(0, len(bodies), 10):  # SendMessageBatch takes ten at a time
-        batch = bodies[start : start + 10]
-        result = sqs.send_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)]
-        )
-        if result.get("Failed"):
-            raise RuntimeError(f"fanning out the event's triggers failed: {result['Failed']}")  # the message is retried
+    """One message per trigger; a refused one raises, so the event's own message is retried."""
+    send_messages(resources.EVENT_TRIGGERS_QUEUE, [{"detail": {**detail, "trigger": name}} for name in trigger_names])
