@@ -39,8 +39,19 @@ PYTHON_VERSION = "3.12"
 # Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34); the lock is resolved for manylinux_2_28,
 # and pip takes the glibc versions a wheel may ask for only when each is named.
 PLATFORMS = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1))
-BUILD_FORMAT = "4"  # bump when the layout of a built asset changes, so cached zips are rebuilt
+BUILD_FORMAT = "5"  # bump when the layout of a built asset changes, so cached zips are rebuilt
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so an unchanged tree gives the same zip (and asset hash)
+
+
+# Parts of the locked packages that nothing on Lambda runs, left out of the dependencies layer.
+# The two modules are imported only to be probed, and their absence is handled where they are.
+UNUSED_ON_LAMBDA = (
+    "bin",  # console scripts
+    # Pydantic's v1 API: FastAPI imports it (about 20 ms of a cold start) only to reject v1 models.
+    "pydantic/v1",
+    # httpx's command-line client: importing httpx tries it, and so imports click (about 8 ms).
+    "httpx/_main.py",
+)
 
 
 class MissingPython312(RuntimeError):
@@ -117,10 +128,9 @@ def build_dependencies() -> Path:
             ],
             check=True,
         )
-        shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: nothing runs them on Lambda
-        # Pydantic's v1 API: nothing here uses it, but FastAPI imports it (about 20 ms of every cold
-        # start) only to reject v1 models, and takes its absence to mean there are none.
-        shutil.rmtree(target / "pydantic" / "v1")
+        for unused in UNUSED_ON_LAMBDA:
+            path = target / unused
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     return _cached_zip("dependencies", _digest([LAMBDA_LOCK.read_bytes()]), fill)
 
