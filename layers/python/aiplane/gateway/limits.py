@@ -352,10 +352,10 @@ def _admission_items(
 
 
 def with_transaction(build, refuse) -> None:
-    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(codes)` raises (see
-    aiplane.data.conditions.cancellation_codes). DynamoDB
-    cancels transactions that meet on an item (a busy key's counters) with TransactionConflict: those are
-    built and sent again after a jittered pause (moto serializes them, so only tests see the retry)."""
+    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(codes)` raises (the items'
+    codes, aiplane.data.conditions.cancellation_codes). DynamoDB cancels transactions that meet on an item
+    (a busy key's counters) with TransactionConflict: those are built and sent again after a jittered
+    pause (moto serializes them, so only tests see the retry)."""
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
             with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
