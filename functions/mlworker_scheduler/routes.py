@@ -27,7 +27,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from aiplane.api.auth import current_principal
-from aiplane.mlworker import reservations, scheduler, task_io, tasks, views, workers
+from aiplane.mlworker import reservations, scheduler, task_io, tasks, workers
 from aiplane.mlworker.requests import actor_of, require_admin, require_worker
 from aiplane.mlworker.schemas import (
     CreateReservationRequest,
@@ -54,12 +54,12 @@ def scheduler_status_stream(request: Request, last_event_id: str | None = Header
 
 @router.get("/v1/scheduler/workers")
 def list_workers() -> list[dict[str, Any]]:
-    return [views.worker_body(worker) for worker in workers.list_workers()]
+    return [workers.worker_body(worker) for worker in workers.list_workers()]
 
 
 @router.get("/v1/scheduler/workers/{workerId}")
 def get_worker(workerId: str) -> dict[str, Any]:
-    return views.worker_body(workers.get_worker(workerId))
+    return workers.worker_body(workers.get_worker(workerId))
 
 
 @router.delete("/v1/scheduler/workers/{workerId}", status_code=204)
@@ -72,13 +72,16 @@ def drain_worker(workerId: str, request: Request) -> Response:
 @router.get("/v1/scheduler/reservations")
 def list_reservations(request: Request) -> list[dict[str, Any]]:
     return [
-        views.reservation_body(reservation) for reservation in reservations.list_visible(current_principal(request))
+        reservations.reservation_body(reservation)
+        for reservation in reservations.list_visible(current_principal(request))
     ]
 
 
 @router.post("/v1/scheduler/reservations", status_code=201)
 def create_reservation(body: CreateReservationRequest, request: Request) -> dict[str, Any]:
-    return views.reservation_body(reservations.create_reservation(body, current_principal(request), actor_of(request)))
+    return reservations.reservation_body(
+        reservations.create_reservation(body, current_principal(request), actor_of(request))
+    )
 
 
 @router.delete("/v1/scheduler/reservations/{reservationId}", status_code=204, include_in_schema=False)
@@ -103,7 +106,7 @@ def job_stream(jobId: str, request: Request, last_event_id: str | None = Header(
 def register_worker(body: RegisterWorkerRequest, request: Request) -> JSONResponse:
     require_worker(request, body.id)
     worker, created = workers.register_worker(body, actor_of(request), admin=current_principal(request).is_admin)
-    return JSONResponse(views.worker_body(worker), status_code=201 if created else 200)
+    return JSONResponse(workers.worker_body(worker), status_code=201 if created else 200)
 
 
 @router.post("/v1/scheduler/workers/{workerId}/heartbeat", include_in_schema=False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
@@ -26,7 +27,7 @@ from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, Validat
 from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit, backfill, cluster, common
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import connection
+from aiplane.mlworker.common import connection, without_none
 from aiplane.mlworker.models import META, ReservationRecord, WorkerRecord
 from aiplane.mlworker.schemas import CreateReservationRequest
 from aiplane.settings import get_settings
@@ -166,3 +167,20 @@ def release(reservation_id: str, principal: Principal, actor: Actor) -> None:
     except UpdateError:
         raise ConflictError(f"reservation {reservation_id} has already ended") from None
     audit.append_event("job_completed", actor, resource=f"reservation/{reservation_id}", action="release")
+
+
+def reservation_body(reservation: ReservationRecord) -> dict[str, Any]:
+    status = reservation.status
+    if status in LIVE and reservation.expires_at_epoch <= time.time():
+        status = "expired"
+    return without_none(
+        {
+            "id": reservation.reservation_id,
+            "user_id": reservation.user_id,
+            "gpu_count": int(reservation.gpu_count),
+            "gpu_type": reservation.gpu_type,
+            "node_count": int(reservation.node_count),
+            "expires_at": reservation.expires_at,
+            "status": status,
+        }
+    )

@@ -1,68 +1,20 @@
-"""How the ML worker's records answer over HTTP (and on its streams): workers, reservations,
-experiments, jupyter services and audit events. Kept apart from the services that read and write
-them. (A task's body stays in `tasks.py`: its own status announcements carry it.)
+"""How the ML worker's records answer over HTTP (and on its streams): experiments, jupyter services
+and audit events. Kept apart from the services that read and write them, and importing only the
+records, so that a function answering with one is granted no more than its own service needs (IAM
+follows imports). The bodies that need a service's logic stay with it: a task's (its status
+announcements carry it), a worker's (its effective status and free capacity), a reservation's.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from aiplane.mlworker import scheduling
 from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import (
     AuditEventRecord,
     ExperimentRecord,
     JupyterServiceRecord,
-    ReservationRecord,
-    WorkerRecord,
 )
-from aiplane.mlworker.reservations import LIVE
-from aiplane.mlworker.workers import ACTIVE, OFFLINE, effective_status, free_capacity
-
-
-def worker_body(worker: WorkerRecord) -> dict[str, Any]:
-    status = effective_status(worker)
-    free = free_capacity(worker) if status != OFFLINE else scheduling.Capacity(0, 0, 0)
-    return {
-        "id": worker.worker_id,
-        "connected_at": worker.connected_at,
-        "last_heartbeat": worker.last_heartbeat,
-        "capabilities": without_none(
-            {
-                "gpu_count": int(worker.gpu_count),
-                "gpu_type": worker.gpu_type,
-                "cpu_cores": int(worker.cpu_cores),
-                "memory_gb": int(worker.memory_gb),
-            }
-        ),
-        "slots": {
-            "batch_available": max(0, free.gpu),
-            "batch_total": int(worker.gpu_count),
-            "service_available": int(worker.service_slots) if status == ACTIVE else 0,
-            "service_total": int(worker.service_slots),
-        },
-        "active_tasks": list(worker.active_tasks or []),
-        "status": status,
-        "shared": bool(worker.shared),
-    }
-
-
-def reservation_body(reservation: ReservationRecord) -> dict[str, Any]:
-    status = reservation.status
-    if status in LIVE and reservation.expires_at_epoch <= time.time():
-        status = "expired"
-    return without_none(
-        {
-            "id": reservation.reservation_id,
-            "user_id": reservation.user_id,
-            "gpu_count": int(reservation.gpu_count),
-            "gpu_type": reservation.gpu_type,
-            "node_count": int(reservation.node_count),
-            "expires_at": reservation.expires_at,
-            "status": status,
-        }
-    )
 
 
 def experiment_body(experiment: ExperimentRecord) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from aiplane.data.models import get_or_404
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import find
+from aiplane.mlworker.common import find, without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
 from aiplane.mlworker.schemas import JobStateReport, PluginHealthReport, RegisterWorkerRequest
 from aiplane.mlworker.tasks import (
@@ -389,3 +389,30 @@ def expire_leases(now_epoch: float | None = None) -> list[str]:
             except NotFoundError:
                 pass
     return expired
+
+
+def worker_body(worker: WorkerRecord) -> dict[str, Any]:
+    status = effective_status(worker)
+    free = free_capacity(worker) if status != OFFLINE else scheduling.Capacity(0, 0, 0)
+    return {
+        "id": worker.worker_id,
+        "connected_at": worker.connected_at,
+        "last_heartbeat": worker.last_heartbeat,
+        "capabilities": without_none(
+            {
+                "gpu_count": int(worker.gpu_count),
+                "gpu_type": worker.gpu_type,
+                "cpu_cores": int(worker.cpu_cores),
+                "memory_gb": int(worker.memory_gb),
+            }
+        ),
+        "slots": {
+            "batch_available": max(0, free.gpu),
+            "batch_total": int(worker.gpu_count),
+            "service_available": int(worker.service_slots) if status == ACTIVE else 0,
+            "service_total": int(worker.service_slots),
+        },
+        "active_tasks": list(worker.active_tasks or []),
+        "status": status,
+        "shared": bool(worker.shared),
+    }
