@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from aiplane.data.pagination import parse_limit
-from aiplane.mlworker import audit, audit_digests
+from aiplane.mlworker import audit, audit_digests, views
 from aiplane.mlworker.requests import actor_of, require_admin
 
 # The audit log, its verification and its signed head are for admins only.
@@ -33,7 +33,7 @@ def audit_events(
         start=start, end=end, event_type=event_type, user_id=user_id, limit=page_limit, offset=offset, cursor=cursor
     )
     body = {
-        "events": [audit.event_body(event) for event in page.items],
+        "events": [views.event_body(event) for event in page.items],
         "limit": page_limit,
         "offset": offset,
         "next_cursor": page.next_cursor,

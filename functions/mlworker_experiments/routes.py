@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from aiplane.mlworker import experiments
+from aiplane.mlworker import experiments, views
 from aiplane.mlworker.requests import actor_of
 from aiplane.mlworker.schemas import CreateExperimentRequest
 
@@ -18,9 +18,9 @@ router = APIRouter()
 
 @router.get("/v1/experiments")
 def list_experiments() -> list[dict[str, Any]]:
-    return [experiments.experiment_body(experiment) for experiment in experiments.list_experiments()]
+    return [views.experiment_body(experiment) for experiment in experiments.list_experiments()]
 
 
 @router.post("/v1/experiments", status_code=201)
 def create_experiment(body: CreateExperimentRequest, request: Request) -> dict[str, Any]:
-    return experiments.experiment_body(experiments.create_experiment(body, actor_of(request)))
+    return views.experiment_body(experiments.create_experiment(body, actor_of(request)))

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from aiplane.api.auth import current_principal
-from aiplane.mlworker import jupyter
+from aiplane.mlworker import jupyter, views
 from aiplane.mlworker.requests import actor_of, require_worker
 from aiplane.mlworker.schemas import JupyterStateReport, StartJupyterRequest
 
@@ -25,12 +25,12 @@ router = APIRouter()
 
 @router.get("/v1/jupyter/services")
 def list_services(request: Request) -> list[dict[str, Any]]:
-    return [jupyter.service_body(service) for service in jupyter.list_services(current_principal(request))]
+    return [views.service_body(service) for service in jupyter.list_services(current_principal(request))]
 
 
 @router.post("/v1/jupyter/services", status_code=201)
 def start_service(body: StartJupyterRequest, request: Request) -> dict[str, Any]:
-    return jupyter.service_body(jupyter.start_service(body, actor_of(request)))
+    return views.service_body(jupyter.start_service(body, actor_of(request)))
 
 
 @router.delete("/v1/jupyter/services/{serviceId}", status_code=204)
@@ -43,10 +43,10 @@ def stop_service(serviceId: str, request: Request) -> Response:
 def worker_services(workerId: str, request: Request) -> dict[str, Any]:
     require_worker(request, workerId)
     services = jupyter.assign_services(workerId, actor_of(request))
-    return {"services": [jupyter.worker_service_body(service) for service in services]}
+    return {"services": [views.worker_service_body(service) for service in services]}
 
 
 @router.post("/v1/jupyter/services/{serviceId}/state", include_in_schema=False)
 def report_state(serviceId: str, body: JupyterStateReport, request: Request) -> dict[str, Any]:
     require_worker(request, body.worker_id)
-    return jupyter.service_body(jupyter.report_state(serviceId, body, actor_of(request)))
+    return views.service_body(jupyter.report_state(serviceId, body, actor_of(request)))

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aiplane.api.lambda_entry import sqs_worker
-from aiplane.gateway import downloads, messaging
+from aiplane.gateway import messaging, pulls
 from aiplane.observability import logger
 from aiplane_shared.resources import MODEL_DOWNLOAD_QUEUE
 
@@ -27,8 +27,8 @@ def pull(record: SQSRecord, lambda_context) -> None:
             logger.warning("message visibility not extended", extra={"error": str(error)})
 
     remaining_s = lambda_context.get_remaining_time_in_millis() / 1000
-    slice_s = max(1.0, min(downloads.PULL_SLICE_S, remaining_s - min(SLICE_MARGIN_S, remaining_s / 5)))
-    downloads.run_job(json.loads(record.body)["jobId"], slice_s=slice_s, heartbeat=heartbeat)
+    slice_s = max(1.0, min(pulls.PULL_SLICE_S, remaining_s - min(SLICE_MARGIN_S, remaining_s / 5)))
+    pulls.run_job(json.loads(record.body)["jobId"], slice_s=slice_s, heartbeat=heartbeat)
 
 
 handler = sqs_worker(pull)

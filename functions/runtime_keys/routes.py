@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiplane.api.auth import current_principal
-from aiplane.gateway import spend, virtual_keys
+from aiplane.gateway import key_views, spend, virtual_keys
 from aiplane.identity.api_keys import hash_key
 
 router = APIRouter()
@@ -58,17 +58,17 @@ def _given(body: BaseModel) -> dict[str, Any]:
 
 @router.post("/key/generate", include_in_schema=False)
 def generate(body: _LiteLLMBody, request: Request) -> dict[str, Any]:
-    return virtual_keys.generate(current_principal(request), _given(body))
+    return key_views.generated_key_view(virtual_keys.generate(current_principal(request), _given(body)))
 
 
 @router.post("/key/update", include_in_schema=False)
 def update(body: KeyUpdateBody, request: Request) -> dict[str, Any]:
-    return virtual_keys.update(current_principal(request), _given(body))
+    return key_views.key_view(virtual_keys.update(current_principal(request), _given(body)))
 
 
 @router.get("/key/info", include_in_schema=False)
 def info(request: Request, key: str | None = None) -> dict[str, Any]:
-    return virtual_keys.info(current_principal(request), key)
+    return key_views.key_info_view(virtual_keys.info(current_principal(request), key))
 
 
 @router.post("/key/delete", include_in_schema=False)
@@ -78,7 +78,7 @@ def delete(body: KeyDeleteBody, request: Request) -> dict[str, Any]:
 
 @router.post("/user/update", include_in_schema=False)
 def update_user(body: UserUpdateBody, request: Request) -> dict[str, Any]:
-    return virtual_keys.update_user_limits(current_principal(request), _given(body))
+    return key_views.user_limits_view(virtual_keys.update_user_limits(current_principal(request), _given(body)))
 
 
 @router.get("/spend/logs", include_in_schema=False)
@@ -96,6 +96,7 @@ def spend_logs(
     if not principal.is_admin:
         user_id = principal.id
     key_hash = (api_key if len(api_key) == 64 else hash_key(api_key)) if api_key else None
-    return spend.spend_logs(
+    logs = spend.spend_logs(
         user_id=user_id, key_hash=key_hash, request_id=request_id, start_date=start_date, end_date=end_date, limit=limit
     )
+    return [key_views.log_view(log) for log in logs]

@@ -37,7 +37,7 @@ def cancel(url: str | None = None, model: str | None = None) -> str:
 
 @router.get("/queue/inProgress")
 def in_progress() -> StreamingResponse:
-    events = downloads.progress_events(idle_end_s=IDLE_END_S, window_s=STREAM_WINDOW_S)
+    events = downloads.progress_events(views.progress_view, idle_end_s=IDLE_END_S, window_s=STREAM_WINDOW_S)
     return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from aiplane.gateway import downloads, sync
+from aiplane.gateway import downloads, pulls, sync
 from aiplane_local.lambda_runtime import LocalLambdaContext, load_handler
 from aiplane_shared.resources import GATEWAY_SYNC_SCHEDULE, MODEL_DOWNLOAD_QUEUE
 from tests.integration.gateway.standins import OllamaStandIn, OpenAIStandIn
@@ -143,7 +143,7 @@ def pulling(gateway, unique):
 
 def test_pull_progress_streams_over_sse_and_cancel_stops_the_pull(runtime, pulling):
     outcome: dict[str, str] = {}
-    worker = threading.Thread(target=lambda: outcome.setdefault("status", downloads.run_job(pulling["job"])))
+    worker = threading.Thread(target=lambda: outcome.setdefault("status", pulls.run_job(pulling["job"])))
     worker.start()
 
     def cancel_when_progressing() -> None:
@@ -198,8 +198,8 @@ def test_the_download_worker_pulls_the_model_and_reports_per_message(runtime, pu
 
 def test_a_job_whose_backend_is_gone_is_dropped(runtime, pulling):
     runtime.delete(f"/backends/{pulling['backend']}")
-    assert downloads.run_job(pulling["job"]) == "dropped"
-    assert downloads.run_job("no-such-job") == "dropped"
+    assert pulls.run_job(pulling["job"]) == "dropped"
+    assert pulls.run_job("no-such-job") == "dropped"
     assert not pulling["ollama"].pulls_finished
 
 
@@ -238,7 +238,7 @@ def test_the_worker_takes_one_pull_per_message_and_extends_its_visibility(runtim
         MODEL_DOWNLOAD_QUEUE.batch_size == 1
         and MODEL_DOWNLOAD_QUEUE.visibility_timeout_s >= MODEL_DOWNLOAD_QUEUE.consumer_timeout_s
     )
-    monkeypatch.setattr(downloads, "HEARTBEAT_EVERY_S", 0.2)
+    monkeypatch.setattr(pulls, "HEARTBEAT_EVERY_S", 0.2)
     pulling["ollama"].pull_steps = 40  # 2 s
     sqs = boto3.client("sqs")
     url = sqs.create_queue(QueueName=f"pull-visibility-{pulling['job'][:8]}")["QueueUrl"]
@@ -261,7 +261,7 @@ def test_the_worker_takes_one_pull_per_message_and_extends_its_visibility(runtim
 
 def test_a_pull_is_bounded_in_time_and_resumes_in_a_new_message(runtime, pulling):
     pulling["ollama"].pull_steps = 40  # 2 s, over the 0.5 s slice
-    assert downloads.run_job(pulling["job"], slice_s=0.5) == downloads.REQUEUED
+    assert pulls.run_job(pulling["job"], slice_s=0.5) == pulls.REQUEUED
     job = job_record(pulling["job"])
     assert (job.status, job.progress_status, int(job.attempts), job.failures) == ("queued", "resuming", 1, None)
     deadline = time.monotonic() + 10
@@ -269,7 +269,7 @@ def test_a_pull_is_bounded_in_time_and_resumes_in_a_new_message(runtime, pulling
         time.sleep(0.05)
     assert pulling["model"] in pulling["ollama"].pulls_aborted  # the pull was closed, not left running
 
-    assert downloads.run_job(pulling["job"]) == downloads.DONE
+    assert pulls.run_job(pulling["job"]) == downloads.DONE
     assert pulling["ollama"].pulls_finished == [pulling["model"]] and int(job_record(pulling["job"]).attempts) == 2
 
 
@@ -281,15 +281,15 @@ def test_a_killed_pull_is_recovered_never_left_running(runtime, pulling):
     job.update(
         actions=[DownloadJobRecord.status.set("running"), DownloadJobRecord.heartbeat_at.set(time.time() - 3600)]
     )
-    assert downloads.recover_stale() >= 1
+    assert pulls.recover_stale() >= 1
     assert job_record(pulling["job"]).status == "queued"
 
     # A live worker's job is not taken twice; a dead one's is, when its message comes back.
     job.update(actions=[DownloadJobRecord.status.set("running"), DownloadJobRecord.heartbeat_at.set(time.time())])
-    assert downloads.run_job(pulling["job"]) == "busy" and downloads.recover_stale() == 0
+    assert pulls.run_job(pulling["job"]) == "busy" and pulls.recover_stale() == 0
     job.update(actions=[DownloadJobRecord.heartbeat_at.set(time.time() - 3600)])
     pulling["ollama"].pull_steps = 2
-    assert downloads.run_job(pulling["job"]) == downloads.DONE
+    assert pulls.run_job(pulling["job"]) == downloads.DONE
 
     assert int(job_record(pulling["job"]).failures) == 2  # killed twice so far
 
@@ -298,9 +298,9 @@ def test_a_killed_pull_is_recovered_never_left_running(runtime, pulling):
         actions=[
             DownloadJobRecord.status.set("running"),
             DownloadJobRecord.heartbeat_at.set(time.time() - 3600),
-            DownloadJobRecord.failures.set(downloads.MAX_FAILURES - 1),
+            DownloadJobRecord.failures.set(pulls.MAX_FAILURES - 1),
         ]
     )
-    downloads.recover_stale()
+    pulls.recover_stale()
     failed = job_record(pulling["job"])
     assert failed.status == "failed" and "killed or broke" in failed.error

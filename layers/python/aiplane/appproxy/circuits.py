@@ -35,7 +35,8 @@ from aiplane.appproxy.models import (
 )
 from aiplane.appproxy.workers import find_worker, held_slots, list_workers
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
-from aiplane.errors import AiplaneError, ConflictError, NotFoundError, UnavailableError, ValidationError
+from aiplane.data.models import get_or_404
+from aiplane.errors import AiplaneError, ConflictError, UnavailableError, ValidationError
 from aiplane.observability import logger
 from aiplane.settings import get_settings
 
@@ -287,10 +288,7 @@ def _claim(worker: WorkerRecord, spec: CircuitSpec, port: int | None, subdomain:
 
 
 def get_circuit(circuit_id: str) -> CircuitRecord:
-    try:
-        return CircuitRecord.get(circuit_key(circuit_id), META)
-    except CircuitRecord.DoesNotExist:
-        raise NotFoundError(f"circuit {circuit_id} not found") from None
+    return get_or_404(CircuitRecord, circuit_key(circuit_id), META, missing=f"circuit {circuit_id} not found")
 
 
 def find_circuit(circuit_id: str) -> CircuitRecord | None:

@@ -21,6 +21,7 @@ from aiplane.appproxy.models import (
 )
 from aiplane.appproxy.schemas import WorkerRequest
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_404
 from aiplane.errors import ConflictError, NotFoundError
 
 # Worker ids derive from the authority, so registering twice can never make two workers.
@@ -108,10 +109,7 @@ def register_worker(request: WorkerRequest) -> WorkerRecord:
 
 
 def get_worker(worker_id: str) -> WorkerRecord:
-    try:
-        return WorkerRecord.get(worker_key(worker_id), META)
-    except WorkerRecord.DoesNotExist:
-        raise NotFoundError(f"worker {worker_id} not found") from None
+    return get_or_404(WorkerRecord, worker_key(worker_id), META, missing=f"worker {worker_id} not found")
 
 
 def find_worker(worker_id: str) -> WorkerRecord | None:

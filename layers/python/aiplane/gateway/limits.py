@@ -275,7 +275,7 @@ def _take(
         admission.reserved.clear()
         _admission_items(transaction, admission, verified, user, granted, cost, now, kinds)
 
-    with_transaction(build, lambda reasons: _refuse(reasons, kinds, admission, now, verified))
+    with_transaction(build, lambda codes: _refuse(codes, kinds, admission, now, verified))
 
 
 def _admission_items(
@@ -352,37 +352,32 @@ def _admission_items(
 
 
 def with_transaction(build, refuse) -> None:
-    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(reasons)` raises. DynamoDB
-    cancels transactions that meet on an item (a busy key's counters) with TransactionConflict: those are
-    built and sent again after a jittered pause (moto serializes them, so only tests see the retry)."""
+    """Run one TransactWriteItems built by `build`; on a cancellation, `refuse(codes)` raises (the items'
+    codes, aiplane.data.conditions.cancellation_codes). DynamoDB cancels transactions that meet on an item
+    (a busy key's counters) with TransactionConflict: those are built and sent again after a jittered
+    pause (moto serializes them, so only tests see the retry)."""
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
             with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
                 build(transaction)
             return
         except TransactWriteError as error:
-            if error.cause_response_code != "TransactionCanceledException":
-                raise
-            codes = cancellation_codes(error)
+            codes = cancellation_codes(error)  # none when the transaction was not cancelled: it raises below
             if TRANSACTION_CONFLICT in codes and ITEM_CONDITION_FAILED not in codes and attempt < CONFLICT_RETRIES:
                 time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2**attempt))
                 continue
-            refuse(error.cancellation_reasons)
+            refuse(codes)
             raise
 
 
 def _refuse(
-    reasons: list[Any],
+    codes: list[str | None],
     kinds: list[tuple[str, Scope | None]],
     admission: Admission,
     now: float,
     verified: verified_keys.VerifiedKey | None,
 ) -> None:
-    failed = [
-        kinds[index]
-        for index, reason in enumerate(reasons or [])
-        if reason is not None and reason.code == "ConditionalCheckFailed"
-    ]
+    failed = [kinds[index] for index, code in enumerate(codes) if code == ITEM_CONDITION_FAILED]
     if not failed:
         return
     kind, scope = failed[0]
@@ -506,4 +501,4 @@ def release(admission: Admission) -> None:
                 actions=[GatewayLimitRecord.leases[admission.request_id].remove()],
             )
 
-    with_transaction(build, lambda reasons: None)  # a release that still fails leaves its slots to expire
+    with_transaction(build, lambda codes: None)  # a release that still fails leaves its slots to expire

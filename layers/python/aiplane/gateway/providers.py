@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from aiplane.clock import now_iso
 from aiplane.data import aws
-from aiplane.errors import ConflictError, NotFoundError, ValidationError
+from aiplane.data.models import get_or_404
+from aiplane.errors import ConflictError, ValidationError
 from aiplane.gateway import registry, registry_store
 from aiplane.gateway.records import PROVIDERS_INDEX_KEY, REGISTRY_PARTITION, BackendRecord, ProviderRecord
 from aiplane.gateway.schemas import PROVIDER_TYPES
@@ -33,10 +34,12 @@ def check_type(provider_type: str) -> str:
 
 def get_config(provider_type: str) -> ProviderRecord:
     check_type(provider_type)
-    try:
-        return ProviderRecord.get(REGISTRY_PARTITION, f"PROVIDER#{provider_type}")
-    except ProviderRecord.DoesNotExist:
-        raise NotFoundError(f"provider {provider_type} is not configured") from None
+    return get_or_404(
+        ProviderRecord,
+        REGISTRY_PARTITION,
+        f"PROVIDER#{provider_type}",
+        missing=f"provider {provider_type} is not configured",
+    )
 
 
 def list_configs(limit: int, cursor: str | None) -> list[ProviderRecord]:

@@ -24,12 +24,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import PynamoDBException
 
 from aiplane.errors import NotFoundError, UnavailableError, ValidationError
 from aiplane.gateway import providers
-from aiplane.gateway.clients import Client, client_for
 from aiplane.gateway.records import (
     FAILURES_PARTITION,
     REGISTRY_PARTITION,
@@ -43,6 +43,9 @@ from aiplane.gateway.registry_store import BACKEND, MODEL, Registry, strategy_of
 from aiplane.gateway.schemas import PROVIDER_TYPES, SUPPORTED_BACKEND_TYPES
 from aiplane.observability import logger
 from aiplane.settings import get_settings
+
+if TYPE_CHECKING:
+    from aiplane.gateway.clients import Client
 
 CHARACTERS_PER_TOKEN = 4  # a cheap, conservative token estimate for the context-length check
 LATENCY_EWMA_ALPHA = 0.3  # weight of the newest time-to-first-token sample
@@ -224,6 +227,9 @@ def targets_for(
                 param="messages",
             )
         capable = fitting
+
+    # Here, not at the top: the model routes only look models up, and the clients (httpx) weigh on their cold start.
+    from aiplane.gateway.clients import client_for
 
     targets: list[Target] = []
     seen: set[str] = set()

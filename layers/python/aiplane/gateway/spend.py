@@ -14,9 +14,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition
 
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, refused_by_condition
 from aiplane.data.pagination import parse_limit
 from aiplane.gateway.limits import Admission, with_transaction
 from aiplane.identity.models import GatewayLimitRecord, SpendLogRecord
@@ -140,8 +141,8 @@ def settle(message: dict[str, Any]) -> bool:
                 GatewayLimitRecord(f"LIMIT#{scope}", message["minute"]), actions=[GatewayLimitRecord.tokens.add(tokens)]
             )
 
-    def already_settled(reasons: list[Any]) -> None:
-        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+    def already_settled(codes: list[str | None]) -> None:
+        if codes[:1] == [ITEM_CONDITION_FAILED]:  # the log's own put: settled before
             raise _AlreadySettled
 
     try:
@@ -169,14 +170,12 @@ def scope_spend(scope: str, budget_sk: str) -> float:
 def adjust_headroom(scope: str, budget_sk: str, delta: float) -> None:
     """A changed max_budget moves the current period's headroom by the difference (an untouched period
     starts from the new budget anyway)."""
-    from pynamodb.exceptions import UpdateError
-
     try:
         GatewayLimitRecord(f"LIMIT#{scope}", budget_sk).update(
             actions=[GatewayLimitRecord.headroom.add(delta)], condition=GatewayLimitRecord.headroom.exists()
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
 
 
@@ -188,7 +187,7 @@ def spend_logs(
     start_date: str | None = None,
     end_date: str | None = None,
     limit: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[SpendLogRecord]:
     """Spend logs, newest first: one user's (a GSI query) or everyone's (user_id None, admins only)."""
     if request_id:
         try:
@@ -220,23 +219,4 @@ def spend_logs(
                 limit=parse_limit(limit),
             )
         )
-    return [log_view(record) for record in records]
-
-
-def log_view(record: SpendLogRecord) -> dict[str, Any]:
-    """LiteLLM's spend-log shape (`api_key` is the key's hash, as LiteLLM stores it)."""
-    return {
-        "request_id": record.request_id,
-        "call_type": "chat_completion",
-        "api_key": record.key_hash or "",
-        "spend": float(record.spend),
-        "total_tokens": int(record.prompt_tokens + record.completion_tokens),
-        "prompt_tokens": int(record.prompt_tokens),
-        "completion_tokens": int(record.completion_tokens),
-        "startTime": rfc3339(record.started_at),
-        "endTime": rfc3339(record.ended_at),
-        "model": record.model,
-        "user": record.user_id,
-        "status": record.status,
-        "unpriced": record.unpriced,
-    }
+    return records

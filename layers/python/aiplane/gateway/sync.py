@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiplane.gateway import downloads, providers
+from aiplane.gateway import downloads, providers, pulls
 from aiplane.gateway.clients import BackendFailure, GeminiClient, OllamaClient, OpenAICompatibleClient
 from aiplane.gateway.records import BackendRecord, ModelRecord
 from aiplane.gateway.registry import write_backend_state
@@ -25,7 +25,7 @@ from aiplane.outbound import OutboundRefused
 
 def sync_all() -> dict[str, str | None]:
     """The tick: requeue pulls whose worker died, then reconcile every backend."""
-    downloads.recover_stale()
+    pulls.recover_stale()
     registry = load_registry()
     return {backend_id: sync_backend(backend, registry) for backend_id, backend in registry.backends.items()}
 

@@ -109,3 +109,14 @@ def job_view(job: DownloadJobRecord) -> dict[str, Any]:
         "validUntil": int(job.valid_until),
         "createdAt": job.created_at,
     }
+
+
+def progress_view(job: DownloadJobRecord) -> dict[str, Any]:
+    return {
+        "status": job.progress_status or job.status,
+        "digest": job.digest or "",
+        "total": int(job.total or 0),
+        "completed": int(job.completed or 0),
+        "model": job.model,
+        "baseUrl": job.url,
+    }

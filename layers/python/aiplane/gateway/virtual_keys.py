@@ -13,9 +13,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
-from aiplane.data.models import ApiKeyRecord
+from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import ApiKeyRecord, get_or_404
 from aiplane.errors import ForbiddenError, NotFoundError, ValidationError
 from aiplane.gateway.limits import (
     LIMIT_FIELDS,
@@ -24,23 +25,24 @@ from aiplane.gateway.limits import (
     duration_s,
     validate_limits,
 )
-from aiplane.gateway.spend import adjust_headroom, scope_spend
+from aiplane.gateway.spend import adjust_headroom
 from aiplane.identity import verified_keys
 from aiplane.identity.api_keys import (
+    IssuedKey,
     create_owned_key,
     hash_key,
-    is_active,
     issue_api_key,
     revoke_api_key,
     revoke_owned_key,
 )
 from aiplane.identity.models import UserRecord
 from aiplane.identity.principal import Principal
-from aiplane.identity.users import find_user, rfc3339
+from aiplane.identity.users import find_user
 from aiplane.settings import current_environment
 
 _KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_NAME = "virtual key"
+KEY_NOT_FOUND = "key not found"  # also for keys the caller may not manage
 
 
 def _attributes(values: dict[str, Any]) -> dict[str, Any]:
@@ -58,8 +60,8 @@ def _expiry(duration: str | None) -> datetime | None:
     return datetime.now(UTC) + timedelta(seconds=duration_s(duration, param="duration")) if duration else None
 
 
-def generate(principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
-    """A new key for the caller (or, for an admin, for `user_id`); the key is shown once, here."""
+def generate(principal: Principal, values: dict[str, Any]) -> IssuedKey:
+    """A new key for the caller (or, for an admin, for `user_id`); the key is shown once, in its answer."""
     owner_id = values.get("user_id") or principal.id
     if owner_id != principal.id:
         if not principal.is_admin:
@@ -75,7 +77,7 @@ def generate(principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
         issued = create_owned_key(
             owner_id, name, expires_at=expires_at, limit=current_environment().api_keys_per_user, attributes=attributes
         )
-    return {"key": issued.api_key, **_view(issued.record)}
+    return issued
 
 
 def _record(principal: Principal, key: str | None) -> ApiKeyRecord:
@@ -83,21 +85,20 @@ def _record(principal: Principal, key: str | None) -> ApiKeyRecord:
     if not key:
         raise ValidationError("key is required", param="key")
     key_hash = key if _KEY_HASH.match(key) else hash_key(key)
-    try:
-        record = ApiKeyRecord.get(f"APIKEY#{key_hash}", "META", consistent_read=True)
-    except DoesNotExist:
-        record = None
+    record = get_or_404(
+        ApiKeyRecord, f"APIKEY#{key_hash}", "META", missing=KEY_NOT_FOUND, param="key", consistent_read=True
+    )
     # Other users' keys, and contract-scoped agent keys, are not theirs to see.
-    if record is None or record.scope is not None or not (principal.is_admin or record.owner_id == principal.id):
-        raise NotFoundError("key not found", param="key")
+    if record.scope is not None or not (principal.is_admin or record.owner_id == principal.id):
+        raise NotFoundError(KEY_NOT_FOUND, param="key")
     return record
 
 
-def _key_hash(record: ApiKeyRecord) -> str:
+def key_hash_of(record: ApiKeyRecord) -> str:
     return record.pk.removeprefix("APIKEY#")
 
 
-def update(principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
+def update(principal: Principal, values: dict[str, Any]) -> ApiKeyRecord:
     record = _record(principal, values.get("key"))
     if values.get("user_id") not in (None, record.owner_id):
         raise ValidationError("a key's user_id cannot change; generate a key for the other user", param="user_id")
@@ -117,31 +118,29 @@ def update(principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
         try:
             record.update(actions=actions, condition=ApiKeyRecord.pk.exists())
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not refused_by_condition(error):
                 raise
-            raise NotFoundError("key not found", param="key") from None
-    verified_keys.forget(_key_hash(record))
+            raise NotFoundError(KEY_NOT_FOUND, param="key") from None
+    verified_keys.forget(key_hash_of(record))
     new_limits = Limits.of(record)
     if (
         old_limits.max_budget is not None
         and new_limits.max_budget is not None
         and old_limits.budget_duration == new_limits.budget_duration
     ):
-        scope = _scope(record)
+        scope = key_scope(record)
         adjust_headroom(scope.name, scope.budget_sk(time.time()), new_limits.max_budget - old_limits.max_budget)
-    return _view(record)
+    return record
 
 
-def info(principal: Principal, key: str | None) -> dict[str, Any]:
-    """LiteLLM's `{key, info}`: the key's limits and its spend in the current budget period.
-    Without `key`, the key the caller authenticated with."""
+def info(principal: Principal, key: str | None) -> ApiKeyRecord:
+    """The key LiteLLM's `/key/info` describes: `key`, or without it the key the caller authenticated with."""
     if not key:
         verified = verified_keys.by_key_id(principal.claims.get("keyId", ""))
         if verified is None:
             raise ValidationError("key is required (the caller did not authenticate with an API key)", param="key")
         key = verified.key_hash
-    record = _record(principal, key)
-    return {"key": _key_hash(record), "info": _view(record)}
+    return _record(principal, key)
 
 
 def delete(principal: Principal, keys: list[str]) -> dict[str, Any]:
@@ -149,37 +148,17 @@ def delete(principal: Principal, keys: list[str]) -> dict[str, Any]:
     records = [_record(principal, key) for key in keys]
     for record in records:
         if principal.is_admin and record.owner_id != principal.id:
-            revoke_api_key(_key_hash(record))
+            revoke_api_key(key_hash_of(record))
         else:
             revoke_owned_key(record.owner_id, record.key_id)
     return {"deleted_keys": keys}
 
 
-def _scope(record: ApiKeyRecord) -> Scope:
+def key_scope(record: ApiKeyRecord) -> Scope:
     return Scope(f"key#{record.key_id}", Limits.of(record), record.created_at.timestamp())
 
 
-def _view(record: ApiKeyRecord) -> dict[str, Any]:
-    now = time.time()
-    scope = _scope(record)
-    reset_at = scope.budget_reset_at(now)
-    return {
-        "token": _key_hash(record),
-        "key_name": record.prefix,
-        "key_alias": record.name,
-        "user_id": record.owner_id,
-        "models": sorted(record.models or ()),
-        "metadata": record.key_metadata or {},
-        **{name: getattr(record, name) for name in LIMIT_FIELDS},
-        "spend": scope_spend(scope.name, scope.budget_sk(now)),
-        "budget_reset_at": rfc3339(datetime.fromtimestamp(reset_at, UTC)) if reset_at else None,
-        "expires": rfc3339(record.expires_at) if record.expires_at else None,
-        "created_at": rfc3339(record.created_at),
-        "blocked": not is_active(record),
-    }
-
-
-def update_user_limits(principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
+def update_user_limits(principal: Principal, values: dict[str, Any]) -> UserRecord:
     """LiteLLM's `/user/update` for the gateway limits of a user: administrators only."""
     if not principal.is_admin:
         raise ForbiddenError("only administrators set a user's limits")
@@ -197,16 +176,11 @@ def update_user_limits(principal: Principal, values: dict[str, Any]) -> dict[str
         try:
             user.update(actions=actions, condition=UserRecord.pk.exists())
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not refused_by_condition(error):
                 raise
             raise NotFoundError(f"user {user_id} not found", param="user_id") from None
     verified_keys.forget_owner(user_id)
     record = find_user(user_id)
     if record is None:
         raise NotFoundError(f"user {user_id} not found", param="user_id")
-    scope = Scope(f"user#{user_id}", Limits.of(record), record.created_at.timestamp())
-    return {
-        "user_id": user_id,
-        **{name: getattr(record, name) for name in LIMIT_FIELDS},
-        "spend": scope_spend(scope.name, scope.budget_sk(time.time())),
-    }
+    return record

@@ -16,7 +16,6 @@ from aiplane.audit_chain import Chain, sequence_key
 from aiplane.clock import now_iso, parse_iso
 from aiplane.data.pagination import Page, one_request
 from aiplane.errors import ValidationError
-from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import AUDIT_PARTITION, AUDIT_TIME_PARTITION, AuditEventRecord, AuditHeadRecord
 
 EVENT_TYPES = (
@@ -171,25 +170,6 @@ def query_events(
     filtered = start_at or end_at or condition is not None
     total = None if filtered else audit_chain.total_appended(CHAIN, audit_chain.heads(CHAIN))
     return Page(page.items[offset:], page.next_cursor), total
-
-
-def event_body(record: AuditEventRecord) -> dict[str, Any]:
-    return without_none(
-        {
-            "timestamp": record.timestamp,
-            "event_type": record.event_type,
-            "user_id": record.user_id,
-            "resource": record.resource,
-            "action": record.action,
-            "success": bool(record.success),
-            "ip_address": record.ip_address,
-            "error": record.error,
-            "prev_hash": record.prev_hash,
-            "event_hash": record.event_hash,
-            "sequence_num": int(record.sequence_num),
-            "metadata": record.metadata or {},
-        }
-    )
 
 
 def events_after(sequence: int) -> list[AuditEventRecord]:

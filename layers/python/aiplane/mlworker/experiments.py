@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
 
 from aiplane.audit_chain import canonical_json
 from aiplane.clock import now_iso
 from aiplane.mlworker import audit
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import EXPERIMENTS_PARTITION, ExperimentRecord
 from aiplane.mlworker.schemas import CreateExperimentRequest
 
@@ -52,15 +50,3 @@ def create_experiment(request: CreateExperimentRequest, actor: Actor) -> Experim
 
 def list_experiments() -> list[ExperimentRecord]:
     return list(ExperimentRecord.by_created.query(EXPERIMENTS_PARTITION))
-
-
-def experiment_body(experiment: ExperimentRecord) -> dict[str, Any]:
-    return without_none(
-        {
-            "id": experiment.experiment_id,
-            "name": experiment.name,
-            "commit_id": experiment.commit_id,
-            "created_at": experiment.created_at,
-            "status": experiment.status,
-        }
-    )

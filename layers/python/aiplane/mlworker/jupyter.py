@@ -25,7 +25,6 @@ from aiplane.errors import ConflictError, ForbiddenError
 from aiplane.identity.principal import Principal
 from aiplane.mlworker import audit, tenancy, workers
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import JUPYTER_PARTITION, META, JupyterServiceRecord
 from aiplane.mlworker.schemas import JupyterStateReport, StartJupyterRequest
 
@@ -189,22 +188,3 @@ def _set_status(service: JupyterServiceRecord, status: str, **fields: Any) -> No
         service.update(actions=actions, condition=JupyterServiceRecord.status == previous)
     except UpdateError as error:  # someone changed it first
         raise ConflictError(f"jupyter service {service.service_id} changed concurrently; try again") from error
-
-
-def service_body(service: JupyterServiceRecord) -> dict[str, Any]:
-    return without_none(
-        {
-            "id": service.service_id,
-            "name": service.name,
-            "status": service.status,
-            "url": service.url,
-            "token": service.token,
-            "created_at": service.created_at,
-            "error": service.error,
-        }
-    )
-
-
-def worker_service_body(service: JupyterServiceRecord) -> dict[str, Any]:
-    """What the worker needs to run it: the client's view plus image and workspace."""
-    return without_none({**service_body(service), "image": service.image, "workspace": service.workspace})

@@ -14,13 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
-from pynamodb.exceptions import DoesNotExist
 
 from aiplane.clock import now_iso
 from aiplane.errors import NotFoundError, ValidationError
 from aiplane.mlworker import audit, workers
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import without_none
+from aiplane.mlworker.common import find, without_none
 from aiplane.mlworker.models import PluginConfigRecord
 from aiplane.mlworker.schemas import PluginConfigBody
 
@@ -141,10 +140,7 @@ def spec_of(name: str) -> PluginSpec:
 
 
 def _stored(name: str) -> PluginConfigRecord | None:
-    try:
-        return PluginConfigRecord.get(f"PLUGIN#{name}", "CONFIG", consistent_read=True)
-    except DoesNotExist:
-        return None
+    return find(PluginConfigRecord, f"PLUGIN#{name}", "CONFIG")
 
 
 def config_of(name: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 from aiplane.clock import now_iso
 from aiplane.errors import ValidationError
 from aiplane.identity.principal import Principal
-from aiplane.mlworker import audit, counters, jupyter, reservations, tasks, workers
+from aiplane.mlworker import audit, counters, jupyter, reservations, tasks, views, workers
 from aiplane.mlworker.models import AuditEventRecord
 
 STREAM_WINDOW_S = 3.0
@@ -88,7 +88,7 @@ def status_events(last_event_id: int | None, principal: Principal, window_s: flo
         for record in audit.events_after(cursor):
             cursor = int(record.sequence_num)
             if visible(record):
-                yield sse(record.event_type, audit.event_body(record), cursor)
+                yield sse(record.event_type, views.event_body(record), cursor)
         if time.monotonic() >= deadline:
             return
         time.sleep(POLL_INTERVAL_S)

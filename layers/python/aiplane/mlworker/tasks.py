@@ -13,17 +13,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso, parse_iso
+from aiplane.data.models import get_or_404
 from aiplane.data.pagination import decode_cursor, encode_cursor
-from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.principal import Principal
 from aiplane.live import updates as live_updates
 from aiplane.mlworker import audit, counters, fairshare, scheduling
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import connection, without_none
+from aiplane.mlworker.common import connection, find, without_none
 from aiplane.mlworker.models import (
     META,
     QUEUE_PARTITION,
@@ -162,17 +163,11 @@ def create_task(request: CreateTaskRequest, actor: Actor) -> TaskRecord:
 
 
 def find_task(task_id: str) -> TaskRecord | None:
-    try:
-        return TaskRecord.get(task_key(task_id), META, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return find(TaskRecord, task_key(task_id), META)
 
 
 def get_task(task_id: str) -> TaskRecord:
-    task = find_task(task_id)
-    if task is None:
-        raise NotFoundError(f"task {task_id} not found")
-    return task
+    return get_or_404(TaskRecord, task_key(task_id), META, missing=f"task {task_id} not found", consistent_read=True)
 
 
 def save_task(task: TaskRecord, condition: Any = None) -> None:

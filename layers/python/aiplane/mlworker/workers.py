@@ -13,13 +13,14 @@ import time
 import uuid
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError
 
 from aiplane.clock import now_iso
+from aiplane.data.models import get_or_404
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import without_none
+from aiplane.mlworker.common import find, without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
 from aiplane.mlworker.schemas import JobStateReport, PluginHealthReport, RegisterWorkerRequest
 from aiplane.mlworker.tasks import (
@@ -42,17 +43,13 @@ REPORT_ORDER = (PREPARING, RUNNING, COLLECTING, COMPLETED)  # failed may follow 
 
 
 def find_worker(worker_id: str) -> WorkerRecord | None:
-    try:
-        return WorkerRecord.get(worker_key(worker_id), META, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return find(WorkerRecord, worker_key(worker_id), META)
 
 
 def get_worker(worker_id: str) -> WorkerRecord:
-    worker = find_worker(worker_id)
-    if worker is None:
-        raise NotFoundError(f"worker {worker_id} not found")
-    return worker
+    return get_or_404(
+        WorkerRecord, worker_key(worker_id), META, missing=f"worker {worker_id} not found", consistent_read=True
+    )
 
 
 def list_workers() -> list[WorkerRecord]:
