@@ -16,7 +16,7 @@ from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.data import presigned
 from aiplane.data.pagination import NEXT_CURSOR_HEADER, parse_limit
-from aiplane.files import indexing, tree
+from aiplane.files import indexing, tree, views
 from aiplane.files.models import FILE, FOLDER
 from aiplane.files.uploads import read_presigned_request, read_upload, wants_presigned
 from aiplane.identity.access import EDIT
@@ -61,7 +61,7 @@ async def upload(request: Request) -> dict[str, Any]:
             current_principal(request),
             announced.sha256,
         )
-        return await run_in_threadpool(tree.pending_view, pending, form_fields)
+        return await run_in_threadpool(views.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(
         tree.create_file,
@@ -89,7 +89,7 @@ async def replace(id: str, request: Request) -> dict[str, Any]:
         pending, form_fields = await run_in_threadpool(
             tree.start_replace, id, announced.size, announced.content_type, principal, announced.sha256
         )
-        return await run_in_threadpool(tree.pending_view, pending, form_fields)
+        return await run_in_threadpool(views.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type, principal)
     await run_in_threadpool(indexing.file_changed, node)
