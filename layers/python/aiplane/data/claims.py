@@ -30,11 +30,16 @@ def _absent(item: Model) -> Condition:
     return cast("Any", type(item)).pk.does_not_exist()
 
 
+def _key(item: Model) -> tuple[str, str]:
+    keyed = cast("Any", item)  # every table's keys are `pk` and `sk`
+    return keyed.pk, keyed.sk
+
+
 def _refusal(refused: Refusal) -> Exception:
     return ConflictError(refused) if isinstance(refused, str) else refused()
 
 
-def transact(writes: Writes, refused: Refusal | None) -> None:
+def _transact(writes: Writes, refused: Refusal | None) -> None:
     """Run `writes` as one transaction; refused by an item, it raises `refused` (None: the error itself)."""
     try:
         with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
@@ -54,20 +59,22 @@ def create_claimed(record: Model, claim: Model, refused: Refusal, *, also: Write
         if also is not None:
             also(transaction)
 
-    transact(writes, refused)
+    _transact(writes, refused)
 
 
 def move_claim(
     old: Model, new: Model, refused: Refusal, *, also: Writes, old_condition: Condition | None = None
 ) -> None:
-    """Replace a record's claim by a new one (its unique value changes) with the record's update (`also`)."""
+    """Replace a record's claim by a new one with the record's update (`also`); when both are the
+    same item (the unique value did not change), only the update is written."""
 
     def writes(transaction: TransactWrite) -> None:
-        transaction.save(new, condition=_absent(new))
-        transaction.delete(old, condition=old_condition)
+        if _key(new) != _key(old):
+            transaction.save(new, condition=_absent(new))
+            transaction.delete(old, condition=old_condition)
         also(transaction)
 
-    transact(writes, refused)
+    _transact(writes, refused)
 
 
 def delete_claimed(record: Model, claim: Model, refused: Refusal | None, *, condition: Condition | None = None) -> None:
@@ -77,4 +84,4 @@ def delete_claimed(record: Model, claim: Model, refused: Refusal | None, *, cond
         transaction.delete(record, condition=condition)
         transaction.delete(claim)
 
-    transact(writes, refused)
+    _transact(writes, refused)

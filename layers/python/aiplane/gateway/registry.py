@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from aiplane import clock, outbound
 from aiplane.clock import now_iso
-from aiplane.data.claims import create_claimed, move_claim, transact
+from aiplane.data.claims import create_claimed, move_claim
 from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.gateway import messaging
@@ -252,12 +252,9 @@ def update_group(group_id: str, body: GroupBody) -> GroupRecord:
         )
 
     refused = f"a group named {body.name!r} already exists, or the group changed meanwhile"
-    if body.name != record.name:
-        old = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{record.name}")
-        new = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{body.name}", owner_id=group_id)
-        move_claim(old, new, refused, also=update)
-    else:
-        transact(update, refused)
+    old = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{record.name}")
+    new = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{body.name}", owner_id=group_id)
+    move_claim(old, new, refused, also=update)
     invalidate()
     return get_group(group_id)
 

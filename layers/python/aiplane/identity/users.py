@@ -13,7 +13,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import parse_rfc3339, rfc3339
-from aiplane.data.claims import create_claimed, delete_claimed, move_claim, transact
+from aiplane.data.claims import create_claimed, delete_claimed, move_claim
 from aiplane.data.conditions import refused_by_condition
 from aiplane.data.models import ApiKeyRecord, get_or_none
 from aiplane.data.pagination import parse_limit
@@ -112,10 +112,7 @@ def update_user(user_id: str, *, email: str | None = None, friendly_name: str | 
     def refused() -> Exception:
         return NotFoundError(f"user {user_id} not found") if find_user(user_id) is None else _email_taken()
 
-    if new_email != user.email:
-        move_claim(_email_claim(user.email), _email_claim(new_email, user_id), refused, also=update)
-    else:
-        transact(update, refused)
+    move_claim(_email_claim(user.email), _email_claim(new_email, user_id), refused, also=update)
     return get_user(user_id)
 
 
