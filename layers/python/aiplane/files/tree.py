@@ -130,24 +130,6 @@ def path_of(node: FileNodeRecord) -> str:
     return "/" + "/".join(reversed([item.name for item in ancestors(node)]))
 
 
-def view(node: FileNodeRecord, path: str | None = None) -> dict[str, Any]:
-    """filesapi_FileResponse for files (and for folders in lists), filesapi_FolderResponse for folders."""
-    body: dict[str, Any] = {
-        "id": node.node_id,
-        "name": node.name,
-        "path": path or path_of(node),
-        "createdAt": node.created_at,
-        "updatedAt": node.updated_at,
-    }
-    if node.kind == FILE:
-        body.update(contentType=node.content_type, size=int(node.size))
-    else:
-        body["size"] = 0
-        if node.parent_id:
-            body["parentId"] = node.parent_id
-    return body
-
-
 LIST_READ_BUDGET = 1000  # nodes one page of GET /files examines at most to find `limit` the caller may view
 
 
@@ -157,8 +139,8 @@ def list_nodes(
     *,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page[dict[str, Any]]:
-    """One page of the files and folders the principal may view. Without a path (or `/`): every
+) -> Page[tuple[FileNodeRecord, str]]:
+    """One page of the files and folders the principal may view, each with its path. Without a path (or `/`): every
     node, oldest first (the sharded creation index). With a path: the node there and everything
     below it in tree order (a folder, then its children by name, depth first; the children
     index). Either way a page reads at most `limit` nodes plus a read-ahead (or LIST_READ_BUDGET
@@ -186,7 +168,7 @@ def list_nodes(
             found.append((node, path))
     paths = _paths([node for node, path in found if path is None])
     return Page(
-        items=[view(node, path or paths[node.node_id]) for node, path in found],
+        items=[(node, path or paths[node.node_id]) for node, path in found],
         next_cursor=encode_cursor(after) if more else None,
     )
 
