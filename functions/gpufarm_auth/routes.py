@@ -13,12 +13,13 @@ import aiplane.commerce.export  # noqa: F401  (registers the billing and quota s
 from aiplane.api.auth import current_principal, source_ip
 from aiplane.clock import rfc3339
 from aiplane.errors import ForbiddenError, ValidationError
-from aiplane.identity.api_keys import create_owned_key, key_view, keys_of, revoke_owned_key
+from aiplane.identity.api_keys import create_owned_key, keys_of, revoke_owned_key
 from aiplane.identity.audit import SUCCESS, record_auth_event
 from aiplane.identity.export import export_account
 from aiplane.identity.principal import USER, Principal
 from aiplane.identity.sessions import login, register
-from aiplane.identity.users import get_user, gpufarm_view
+from aiplane.identity.users import get_user
+from aiplane.identity.views import gpufarm_view, key_view
 from aiplane.settings import current_environment
 from aiplane_shared.families import GPUFARM
 

@@ -14,6 +14,8 @@ from aiplane.errors import ValidationError
 from aiplane.identity import access, access_entries, ownership
 from aiplane.identity.models import AccessEntryRecord
 from aiplane.identity.principal import USER, Principal
+from aiplane.identity.users import find_user
+from aiplane.identity.views import entry_view
 
 router = APIRouter()
 
@@ -31,6 +33,11 @@ class AccessEntryRequest(BaseModel):
     withUserDetails: bool | None = None
     identityDetails: dict[str, Any] | None = None
     fileDetails: dict[str, Any] | None = None
+
+
+def _view(entry: AccessEntryRecord, expand_user: bool) -> dict[str, Any]:
+    user = find_user(entry.identity) if expand_user else None
+    return entry_view(entry, access_entries.file_details(entry.resource), expand_user=expand_user, user=user)
 
 
 def _own(principal: Principal, identity: str) -> bool:
@@ -54,7 +61,7 @@ def list_entries(
     if not (identity and _own(principal, identity)):
         access.require_permission(principal, access.MANAGE)
     entries = access.list_entries(identity=identity, after=after, limit=limit)
-    return [access_entries.entry_view(entry, expand_user=expand == "user") for entry in entries]
+    return [_view(entry, expand == "user") for entry in entries]
 
 
 @router.post("/access-control", status_code=201)
@@ -64,14 +71,14 @@ def create_entry(body: AccessEntryRequest, request: Request) -> dict[str, Any]:
     if resource:
         ownership.require_on_resource(principal, access.MANAGE, resource)
     entry = access.create_entry(body.identity, resource, resource_type, body.permission)
-    return access_entries.entry_view(entry, expand_user=bool(body.withUserDetails))
+    return _view(entry, bool(body.withUserDetails))
 
 
 @router.get("/access-control/{id}")
 def read_entry(id: str, request: Request, expand: str | None = None) -> dict[str, Any]:
     entry = access.get_entry(id)
     _readable(current_principal(request), entry)
-    return access_entries.entry_view(entry, expand_user=expand == "user")
+    return _view(entry, expand == "user")
 
 
 @router.put("/access-control/{id}")
@@ -86,7 +93,7 @@ def update_entry(id: str, body: AccessEntryRequest, request: Request) -> dict[st
         if getattr(body, field) not in (None, current):
             raise ValidationError(f"{field} cannot change; delete the entry and create a new one", param=field)
     entry = access.update_entry(id, permission=body.permission)
-    return access_entries.entry_view(entry, expand_user=bool(body.withUserDetails))
+    return _view(entry, bool(body.withUserDetails))
 
 
 @router.delete("/access-control/{id}")

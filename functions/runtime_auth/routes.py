@@ -14,7 +14,8 @@ from aiplane.errors import ForbiddenError, UnauthenticatedError
 from aiplane.identity.authenticate import AUTH_COOKIE
 from aiplane.identity.principal import USER
 from aiplane.identity.sessions import Session, issue_session, login, logout, refresh, register
-from aiplane.identity.users import get_user, runtime_view
+from aiplane.identity.users import get_user
+from aiplane.identity.views import runtime_view
 from aiplane_shared.families import RUNTIME
 
 router = APIRouter()

@@ -16,7 +16,7 @@ from aiplane.api.auth import current_principal
 from aiplane.api.permissions import resource_permission
 from aiplane.data import presigned
 from aiplane.data.pagination import NEXT_CURSOR_HEADER, parse_limit
-from aiplane.files import indexing, tree
+from aiplane.files import indexing, tree, views
 from aiplane.files.models import FILE, FOLDER
 from aiplane.files.uploads import read_presigned_request, read_upload, wants_presigned
 from aiplane.identity.access import EDIT
@@ -45,7 +45,7 @@ def list_files(
     page = tree.list_nodes(path, current_principal(request), limit=parse_limit(limit), cursor=cursor)
     if page.next_cursor:
         response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
-    return page.items
+    return [views.node_view(node, path) for node, path in page.items]
 
 
 @router.post("/files", status_code=201)
@@ -61,7 +61,7 @@ async def upload(request: Request) -> dict[str, Any]:
             current_principal(request),
             announced.sha256,
         )
-        return await run_in_threadpool(tree.pending_view, pending, form_fields)
+        return await run_in_threadpool(views.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(
         tree.create_file,
@@ -72,12 +72,12 @@ async def upload(request: Request) -> dict[str, Any]:
         current_principal(request),
     )
     await run_in_threadpool(indexing.file_changed, node)
-    return tree.view(node)
+    return views.node_view(node)
 
 
 @router.get("/files/{id}")
 def read(id: str, request: Request) -> dict[str, Any]:
-    return tree.view(tree.get_node(id, FILE, current_principal(request)))
+    return views.node_view(tree.get_node(id, FILE, current_principal(request)))
 
 
 @router.put("/files/{id}")
@@ -89,11 +89,11 @@ async def replace(id: str, request: Request) -> dict[str, Any]:
         pending, form_fields = await run_in_threadpool(
             tree.start_replace, id, announced.size, announced.content_type, principal, announced.sha256
         )
-        return await run_in_threadpool(tree.pending_view, pending, form_fields)
+        return await run_in_threadpool(views.pending_view, pending, form_fields)
     form = await read_upload(request)
     node = await run_in_threadpool(tree.replace_file, id, form.content, form.content_type, principal)
     await run_in_threadpool(indexing.file_changed, node)
-    return tree.view(node)
+    return views.node_view(node)
 
 
 @router.post("/files/{id}/complete", include_in_schema=False)
@@ -101,7 +101,7 @@ def complete_upload(id: str, request: Request) -> dict[str, Any]:
     """Extra route: the presigned upload of POST/PUT /files (JSON) is in S3; create or update the file."""
     node = tree.complete_upload(id, current_principal(request))
     indexing.file_changed(node)
-    return tree.view(node)
+    return views.node_view(node)
 
 
 @router.delete("/files/{id}")
@@ -121,17 +121,17 @@ def download(id: str, request: Request, skip: str | None = None) -> Response:
 
 @router.put("/files/{id}/move")
 def move_file(id: str, body: MoveRequest, request: Request) -> dict[str, Any]:
-    return tree.view(tree.move(id, FILE, body.newParentId, current_principal(request)))
+    return views.node_view(tree.move(id, FILE, body.newParentId, current_principal(request)))
 
 
 @router.put("/files/{id}/name")
 def rename_file(id: str, body: NameUpdateRequest, request: Request) -> dict[str, Any]:
-    return tree.view(tree.rename(id, FILE, body.name, current_principal(request)))
+    return views.node_view(tree.rename(id, FILE, body.name, current_principal(request)))
 
 
 @router.post("/folders", status_code=201)
 def create_folder(body: FolderCreateRequest, request: Request) -> dict[str, Any]:
-    return tree.view(tree.create_folder(body.name, body.parentId, current_principal(request)))
+    return views.node_view(tree.create_folder(body.name, body.parentId, current_principal(request)))
 
 
 @router.delete("/folders/{id}")
@@ -143,9 +143,9 @@ def delete_folder(id: str, request: Request) -> dict[str, str]:
 
 @router.put("/folders/{id}/move")
 def move_folder(id: str, body: MoveRequest, request: Request) -> dict[str, Any]:
-    return tree.view(tree.move(id, FOLDER, body.newParentId, current_principal(request)))
+    return views.node_view(tree.move(id, FOLDER, body.newParentId, current_principal(request)))
 
 
 @router.put("/folders/{id}/name")
 def rename_folder(id: str, body: NameUpdateRequest, request: Request) -> dict[str, Any]:
-    return tree.view(tree.rename(id, FOLDER, body.name, current_principal(request)))
+    return views.node_view(tree.rename(id, FOLDER, body.name, current_principal(request)))

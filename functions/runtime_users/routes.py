@@ -17,10 +17,10 @@ from aiplane.identity.users import (
     delete_user,
     get_user,
     list_users,
-    runtime_view,
     set_families,
     update_user,
 )
+from aiplane.identity.views import runtime_view
 from aiplane_shared.families import RUNTIME
 from functions.runtime_auth.routes import CreateUserRequest
 

@@ -8,8 +8,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from aiplane.activity.models import (
     ALERTS,
     OPERATIONS,
@@ -20,6 +18,7 @@ from aiplane.activity.models import (
     operation_key,
 )
 from aiplane.chains import store as chains
+from aiplane.data.models import get_or_none
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import NotFoundError
 from aiplane.identity.audit import FAILURE, day_key
@@ -58,11 +57,8 @@ def list_requests(limit: str | None) -> list[dict[str, Any]]:
 
 
 def _activity(request_id: str) -> ActivityRecord | None:
-    try:
-        record = ActivityRecord.get(f"ACTIVITY#{request_id}", "META")
-    except DoesNotExist:
-        return None
-    return record if _live(record) else None
+    record = get_or_none(ActivityRecord, f"ACTIVITY#{request_id}", "META")
+    return record if record is not None and _live(record) else None
 
 
 def get_request(request_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pynamodb.exceptions import TransactWriteError
 CONDITION_FAILED = "ConditionalCheckFailedException"  # a single write's cause
 ITEM_CONDITION_FAILED = "ConditionalCheckFailed"  # an item's reason in a cancelled transaction
 TRANSACTION_CONFLICT = "TransactionConflict"
+TRANSACTION_CANCELLED = "TransactionCanceledException"  # a cancelled transaction's cause
 
 
 def cancellation_codes(error: TransactWriteError) -> list[str | None]:
@@ -20,3 +21,8 @@ def refused_by_condition(error: Exception) -> bool:
     if isinstance(error, TransactWriteError):
         return ITEM_CONDITION_FAILED in cancellation_codes(error)
     return getattr(error, "cause_response_code", None) == CONDITION_FAILED
+
+
+def cancelled(error: TransactWriteError) -> bool:
+    """An item refused the transaction (its condition, or a concurrent transaction on it), not an outage."""
+    return error.cause_response_code == TRANSACTION_CANCELLED

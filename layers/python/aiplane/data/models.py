@@ -45,6 +45,14 @@ def get_or_404(
         raise NotFoundError(missing, param=param) from None
 
 
+def get_or_none(model: type[Record], hash_key: str, range_key: str, *, consistent_read: bool = False) -> Record | None:
+    """The item, or None when there is none."""
+    try:
+        return model.get(hash_key, range_key, consistent_read=consistent_read)
+    except DoesNotExist:
+        return None
+
+
 def string_list(**options: Any) -> ListAttribute[str]:
     """A list of strings. PynamoDB types a list's items as their attribute class, not as their values."""
     return cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, **options))

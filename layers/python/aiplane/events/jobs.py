@@ -10,19 +10,18 @@ import json
 import re
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.expressions.update import Action
 
 from aiplane.clock import now, rfc3339
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import Gsi1
+from aiplane.data.models import Gsi1, get_or_404
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
-from aiplane.events.models import Gsi2, JobRecord
+from aiplane.events.models import LEASED, PENDING, Gsi2, JobRecord
+from aiplane.events.views import job_view
 
-PENDING, LEASED = "pending", "leased"
 DEFAULT_VALIDITY_S = 24 * 3600
 MAX_LEASE_S = 24 * 3600
 CANDIDATES_PER_ROUND = 5
@@ -42,29 +41,6 @@ def parse_duration(text: Any) -> float:
     if seconds < 1 or seconds > MAX_LEASE_S:
         raise ValidationError("leaseDuration must be between 1s and 24h", param="leaseDuration")
     return seconds
-
-
-def _iso(epoch: float) -> str:
-    return rfc3339(datetime.fromtimestamp(epoch, UTC))
-
-
-def job_view(record: JobRecord) -> dict[str, Any]:
-    view = {
-        "id": record.job_id,
-        "taskType": record.task_type,
-        "operation": record.operation,
-        "subject": record.subject,
-        "entityId": record.entity_id,
-        "entityType": record.entity_type,
-        "payload": json.loads(record.payload),
-        "scheduledFor": int(record.scheduled_for),
-        "validUntil": int(record.valid_until),
-        "retryCount": int(record.retry_count),
-        "createdAt": record.created_at,
-    }
-    if record.status == LEASED:
-        view |= {"leaserId": record.leaser_id, "leaseExpiration": _iso(record.lease_expires_epoch)}
-    return view
 
 
 def _queue_key(task_type: str) -> str:
@@ -117,10 +93,9 @@ def create_job(
 
 
 def get_job(job_id: str) -> JobRecord:
-    try:
-        record = JobRecord.get(f"JOB#{job_id}", "META", consistent_read=True)
-    except DoesNotExist:
-        raise NotFoundError(f"job {job_id!r} not found", param="id") from None
+    record = get_or_404(
+        JobRecord, f"JOB#{job_id}", "META", missing=f"job {job_id!r} not found", param="id", consistent_read=True
+    )
     if record.expires_at_epoch and record.expires_at_epoch <= time.time():
         raise NotFoundError(f"job {job_id!r} not found", param="id")
     return record

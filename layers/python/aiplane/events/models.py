@@ -106,6 +106,9 @@ class MappingRecord(RuntimeItem):
     body = UnicodeAttribute()  # the MappingConfig as JSON
 
 
+PENDING, LEASED = "pending", "leased"  # a job's states
+
+
 class JobRecord(RuntimeItem):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()

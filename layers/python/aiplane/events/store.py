@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 
 from aiplane.clock import now, parse_rfc3339, rfc3339
 from aiplane.data.conditions import refused_by_condition
 from aiplane.data.event_bus import put_events
+from aiplane.data.models import get_or_none
 from aiplane.data.shards import SHARDS
 from aiplane.errors import ConflictError, UnavailableError, ValidationError
 from aiplane.events.models import CounterRecord, EventRecord, EventTypeRecord
@@ -49,10 +50,8 @@ def next_nid(counter: str) -> int:
 def _start_counter_shard(record: CounterRecord, counter: str) -> None:
     """A shard's first use starts it above the single counter of earlier versions (`COUNTER / <name>`),
     so no id it ever handed out comes again (no backfill needed)."""
-    try:
-        earlier = int(CounterRecord.get("COUNTER", counter, consistent_read=True).value)
-    except DoesNotExist:
-        earlier = 0
+    single = get_or_none(CounterRecord, "COUNTER", counter, consistent_read=True)
+    earlier = int(single.value) if single is not None else 0
     record.value = earlier // SHARDS + 1
     try:
         record.save(condition=CounterRecord.pk.does_not_exist())

@@ -1,12 +1,14 @@
-"""How stored events, raw events, functions and triggers answer over HTTP (the domain bus carries
+"""How stored events, raw events, functions, triggers and jobs answer over HTTP (the domain bus carries
 the same event shape); kept out of the store modules so they hold only reads, writes and rules."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-from aiplane.events.models import EventRecord, FunctionRecord, RawEventRecord, TriggerRecord
+from aiplane.clock import rfc3339
+from aiplane.events.models import LEASED, EventRecord, FunctionRecord, JobRecord, RawEventRecord, TriggerRecord
 
 
 def event_view(record: EventRecord) -> dict[str, Any]:
@@ -56,3 +58,26 @@ def trigger_view(record: TriggerRecord) -> dict[str, Any]:
         "createdAt": record.created_at,
         "updatedAt": record.updated_at,
     }
+
+
+def _iso(epoch: float) -> str:
+    return rfc3339(datetime.fromtimestamp(epoch, UTC))
+
+
+def job_view(record: JobRecord) -> dict[str, Any]:
+    view = {
+        "id": record.job_id,
+        "taskType": record.task_type,
+        "operation": record.operation,
+        "subject": record.subject,
+        "entityId": record.entity_id,
+        "entityType": record.entity_type,
+        "payload": json.loads(record.payload),
+        "scheduledFor": int(record.scheduled_for),
+        "validUntil": int(record.valid_until),
+        "retryCount": int(record.retry_count),
+        "createdAt": record.created_at,
+    }
+    if record.status == LEASED:
+        view |= {"leaserId": record.leaser_id, "leaseExpiration": _iso(record.lease_expires_epoch)}
+    return view

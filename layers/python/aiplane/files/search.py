@@ -23,7 +23,7 @@ from aiplane.clock import now_iso
 from aiplane.data.pagination import parse_limit, timestamp_cursor
 from aiplane.errors import BadGatewayError, ConflictError, NotFoundError, ValidationError
 from aiplane.events import jobs
-from aiplane.files import tree, vectors
+from aiplane.files import tree, vectors, views
 from aiplane.files.models import FILE, INDEX_FILE_TASK, KeywordRecord
 from aiplane.gateway.inference import default_embed_model, embed
 from aiplane.identity.principal import Principal
@@ -264,7 +264,7 @@ def _result(
     }
     if expand_files:
         try:
-            result["file"] = tree.view(tree.get_node(document_id, FILE, principal))
+            result["file"] = views.node_view(tree.get_node(document_id, FILE, principal))
         except NotFoundError:  # gone, or a file the caller may not see
             result["file"] = None
     return result

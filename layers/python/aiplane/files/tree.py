@@ -20,12 +20,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso
 from aiplane.data import aws, presigned
+from aiplane.data.claims import create_claimed, delete_claimed, move_claim
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.data.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
 from aiplane.data.shards import merged, shard_keys, shard_page_size
 from aiplane.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
@@ -59,10 +60,6 @@ def bucket() -> str:
     return get_settings().bucket(resources.ARTIFACT_BUCKET.name)
 
 
-def _transaction() -> TransactWrite:
-    return TransactWrite(connection=Connection(region=get_settings().region))
-
-
 def valid_name(name: str | None, param: str = "name") -> str:
     name = (name or "").strip()
     if not name:
@@ -80,10 +77,7 @@ def valid_name(name: str | None, param: str = "name") -> str:
 def get_node(
     node_id: str, kind: str | None = None, principal: Principal | None = None, needed: str = VIEW
 ) -> FileNodeRecord:
-    try:
-        node = FileNodeRecord.get(node_key(node_id), META)
-    except DoesNotExist:
-        node = None
+    node = get_or_none(FileNodeRecord, node_key(node_id), META)
     if node is None or (kind is not None and node.kind != kind):
         raise NotFoundError(f"{kind or 'file or folder'} {node_id} not found")
     ownership.require(principal, needed, ownership.FILES, node_id, node.owner_id)
@@ -98,10 +92,7 @@ def _parent_folder(parent_id: str | None, param: str, principal: Principal | Non
     """The folder to write into (edit on it needed), None for the root."""
     if not parent_id:
         return None
-    try:
-        parent = FileNodeRecord.get(node_key(parent_id), META)
-    except DoesNotExist:
-        raise NotFoundError(f"folder {parent_id} not found") from None
+    parent = get_or_404(FileNodeRecord, node_key(parent_id), META, missing=f"folder {parent_id} not found")
     ownership.require(principal, EDIT, ownership.FILES, parent_id, parent.owner_id)
     if parent.kind != FOLDER:
         raise ValidationError(f"{parent_id} is a file, not a folder", param=param)
@@ -112,10 +103,12 @@ def node_at(path: str) -> FileNodeRecord:
     """The file or folder at an absolute path, through the per-folder name claims."""
     node = None
     for name in [part for part in path.strip().split("/") if part]:
-        try:
-            claim = NameClaimRecord.get(name_claim_key(node.node_id if node else None, name), META)
-        except DoesNotExist:
-            raise NotFoundError(f"no file or folder at {path!r}") from None
+        claim = get_or_404(
+            NameClaimRecord,
+            name_claim_key(node.node_id if node else None, name),
+            META,
+            missing=f"no file or folder at {path!r}",
+        )
         node = get_node(claim.node_id)
     if node is None:
         raise ValidationError("a path names a file or folder, not the root", param="path")
@@ -137,24 +130,6 @@ def path_of(node: FileNodeRecord) -> str:
     return "/" + "/".join(reversed([item.name for item in ancestors(node)]))
 
 
-def view(node: FileNodeRecord, path: str | None = None) -> dict[str, Any]:
-    """filesapi_FileResponse for files (and for folders in lists), filesapi_FolderResponse for folders."""
-    body: dict[str, Any] = {
-        "id": node.node_id,
-        "name": node.name,
-        "path": path or path_of(node),
-        "createdAt": node.created_at,
-        "updatedAt": node.updated_at,
-    }
-    if node.kind == FILE:
-        body.update(contentType=node.content_type, size=int(node.size))
-    else:
-        body["size"] = 0
-        if node.parent_id:
-            body["parentId"] = node.parent_id
-    return body
-
-
 LIST_READ_BUDGET = 1000  # nodes one page of GET /files examines at most to find `limit` the caller may view
 
 
@@ -164,8 +139,8 @@ def list_nodes(
     *,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page[dict[str, Any]]:
-    """One page of the files and folders the principal may view. Without a path (or `/`): every
+) -> Page[tuple[FileNodeRecord, str]]:
+    """One page of the files and folders the principal may view, each with its path. Without a path (or `/`): every
     node, oldest first (the sharded creation index). With a path: the node there and everything
     below it in tree order (a folder, then its children by name, depth first; the children
     index). Either way a page reads at most `limit` nodes plus a read-ahead (or LIST_READ_BUDGET
@@ -193,7 +168,7 @@ def list_nodes(
             found.append((node, path))
     paths = _paths([node for node, path in found if path is None])
     return Page(
-        items=[view(node, path or paths[node.node_id]) for node, path in found],
+        items=[(node, path or paths[node.node_id]) for node, path in found],
         next_cursor=encode_cursor(after) if more else None,
     )
 
@@ -314,14 +289,16 @@ def download_headers(node: FileNodeRecord, *, inline: bool) -> dict[str, str]:
 # ---------------------------------------------------------------- writes
 
 
+def _name_claim(node: FileNodeRecord) -> NameClaimRecord:
+    """The claim the node holds on its name in its folder."""
+    return NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META)
+
+
 def _conflict(parent_id: str | None, name: str, node_id: str) -> ConflictError:
     """Why a transaction was refused: the name is taken (its claim belongs to another node), or
     something it checked changed meanwhile. The cancellation reasons come back in an order of
     PynamoDB's choosing, so the claim is read instead."""
-    try:
-        claim = NameClaimRecord.get(name_claim_key(parent_id, name), META)
-    except DoesNotExist:
-        claim = None
+    claim = get_or_none(NameClaimRecord, name_claim_key(parent_id, name), META)
     if claim is not None and claim.node_id != node_id:
         return ConflictError(f"a file or folder named {name!r} already exists in this folder")
     return ConflictError("the file or folder changed concurrently; retry")
@@ -378,14 +355,12 @@ def _create(
         owner_id=ownership.new_owner(principal),
         **attributes,
     )
-    claim = NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node_id)
-    try:
-        with _transaction() as transaction:
-            transaction.save(claim, condition=NameClaimRecord.pk.does_not_exist())
-            transaction.save(node, condition=FileNodeRecord.pk.does_not_exist())
-            _check_folder(transaction, parent)
-    except TransactWriteError:
-        raise _conflict(parent_id, name, node_id) from None
+    create_claimed(
+        node,
+        NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node_id),
+        lambda: _conflict(parent_id, name, node_id),
+        also=lambda transaction: _check_folder(transaction, parent),
+    )
     return node
 
 
@@ -524,11 +499,7 @@ def start_create(
     """A file created by a presigned POST: nothing is listed until `complete_upload` finds the object."""
     name = valid_name(name)
     _parent_folder(parent_id, "parentid", principal)
-    try:
-        NameClaimRecord.get(name_claim_key(parent_id or None, name), META)
-    except DoesNotExist:
-        pass
-    else:
+    if get_or_none(NameClaimRecord, name_claim_key(parent_id or None, name), META) is not None:
         raise ConflictError(f"a file or folder named {name!r} already exists in this folder")
     return _start_upload(
         str(uuid.uuid4()), name, parent_id, content_type_for(name, declared_type), size, None, principal, sha256
@@ -554,10 +525,7 @@ def start_replace(
 def complete_upload(node_id: str, principal: Principal | None = None) -> FileNodeRecord:
     """Create or update the file once its object is in S3 with the announced size (only its announcer completes it;
     the rights are checked again as the write needs them)."""
-    try:
-        pending = FileUploadRecord.get(upload_key(node_id), META, consistent_read=True)
-    except DoesNotExist:
-        pending = None
+    pending = get_or_none(FileUploadRecord, upload_key(node_id), META, consistent_read=True)
     if (
         pending is None
         or pending.expires_at_epoch < time.time()
@@ -622,24 +590,6 @@ def sweep_abandoned_uploads(now: float | None = None) -> int:
     return swept
 
 
-def pending_view(pending: FileUploadRecord, upload: dict[str, Any]) -> dict[str, Any]:
-    """filesapi_FileResponse of the file to be, plus `status: pending` and the presigned `upload`."""
-    parent = _parent_folder(pending.parent_id or None, "parentid")
-    path = (path_of(parent) if parent else "") + "/" + pending.name
-    return {
-        "id": pending.node_id,
-        "name": pending.name,
-        "path": path,
-        "contentType": pending.content_type,
-        "size": int(pending.size),
-        "createdAt": pending.created_at,
-        "updatedAt": pending.created_at,
-        "status": "pending",
-        "upload": upload,
-        "complete": f"/files/{pending.node_id}/complete",
-    }
-
-
 def download_url(node: FileNodeRecord, *, inline: bool) -> str:
     """A presigned GET with the same headers a direct download carries (`download_headers`)."""
     disposition = download_headers(node, inline=inline).get("Content-Disposition")
@@ -650,37 +600,35 @@ def _relocate(node: FileNodeRecord, name: str, parent_id: str | None, checks: li
     """Give the node a new name and/or parent in one transaction; `checks` are folders whose
     parent must not have changed since they were read (the destination's ancestry)."""
     now = now_iso()
-    try:
-        with _transaction() as transaction:
-            transaction.save(
-                NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node.node_id),
-                condition=NameClaimRecord.pk.does_not_exist(),
+
+    def update(transaction: TransactWrite) -> None:
+        transaction.update(
+            node,
+            actions=[
+                FileNodeRecord.name.set(name),
+                FileNodeRecord.gsi1sk.set(name),
+                FileNodeRecord.parent_id.set(parent_id or ""),
+                FileNodeRecord.gsi1pk.set(children_key(parent_id)),
+                FileNodeRecord.updated_at.set(now),
+                FileNodeRecord.revision.add(1),
+            ],
+            condition=FileNodeRecord.revision == node.revision,
+        )
+        for folder in checks:
+            transaction.condition_check(
+                FileNodeRecord,
+                node_key(folder.node_id),
+                META,
+                condition=(FileNodeRecord.kind == FOLDER) & (FileNodeRecord.parent_id == folder.parent_id),
             )
-            transaction.delete(
-                NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META),
-                condition=NameClaimRecord.node_id == node.node_id,
-            )
-            transaction.update(
-                node,
-                actions=[
-                    FileNodeRecord.name.set(name),
-                    FileNodeRecord.gsi1sk.set(name),
-                    FileNodeRecord.parent_id.set(parent_id or ""),
-                    FileNodeRecord.gsi1pk.set(children_key(parent_id)),
-                    FileNodeRecord.updated_at.set(now),
-                    FileNodeRecord.revision.add(1),
-                ],
-                condition=FileNodeRecord.revision == node.revision,
-            )
-            for folder in checks:
-                transaction.condition_check(
-                    FileNodeRecord,
-                    node_key(folder.node_id),
-                    META,
-                    condition=(FileNodeRecord.kind == FOLDER) & (FileNodeRecord.parent_id == folder.parent_id),
-                )
-    except TransactWriteError:
-        raise _conflict(parent_id, name, node.node_id) from None
+
+    move_claim(
+        _name_claim(node),
+        NameClaimRecord(name_claim_key(parent_id, name), META, node_id=node.node_id),
+        lambda: _conflict(parent_id, name, node.node_id),
+        also=update,
+        old_condition=NameClaimRecord.node_id == node.node_id,
+    )
     return get_node(node.node_id)
 
 
@@ -707,19 +655,14 @@ def move(node_id: str, kind: str, new_parent_id: str | None, principal: Principa
     return _relocate(node, node.name, new_parent_id, lineage)
 
 
-def _remove(node: FileNodeRecord) -> None:
-    with _transaction() as transaction:
-        transaction.delete(node, condition=FileNodeRecord.revision == node.revision)
-        transaction.delete(NameClaimRecord(name_claim_key(node.parent_id or None, node.name), META))
+def _remove(node: FileNodeRecord, refused: str) -> None:
+    delete_claimed(node, _name_claim(node), refused, condition=FileNodeRecord.revision == node.revision)
 
 
 def delete_file(node_id: str, principal: Principal | None = None) -> FileNodeRecord:
     """Returns the file removed."""
     node = get_node(node_id, FILE, principal, MANAGE)
-    try:
-        _remove(node)
-    except TransactWriteError:
-        raise ConflictError("the file changed concurrently; retry") from None
+    _remove(node, "the file changed concurrently; retry")
     _delete_blob(node.blob_key)
     return node
 
@@ -740,10 +683,7 @@ def delete_folder(folder_id: str, principal: Principal | None = None) -> list[Fi
     folder = get_node(folder_id, FOLDER, principal, MANAGE)
     removed = []
     for node in [*_subtree(folder), folder]:
-        try:
-            _remove(node)
-        except TransactWriteError:
-            raise ConflictError(f"{node.name!r} changed while the folder was being deleted; retry") from None
+        _remove(node, f"{node.name!r} changed while the folder was being deleted; retry")
         if node.kind == FILE:
             _delete_blob(node.blob_key)
             removed.append(node)

@@ -16,8 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DoesNotExist
-
+from aiplane.data.models import get_or_none
 from aiplane.files.models import ChunkRecord, VectorBlockRecord, VectorVersionRecord
 
 BLOCK_BYTES = 256 * 1024  # well inside DynamoDB's 400 KB item limit
@@ -134,10 +133,8 @@ def _changed(owner: str) -> None:
 
 
 def _version(owner: str) -> str | None:
-    try:
-        return VectorVersionRecord.get(partition(owner), VERSION_KEY, consistent_read=True).version
-    except DoesNotExist:
-        return None
+    record = get_or_none(VectorVersionRecord, partition(owner), VERSION_KEY, consistent_read=True)
+    return record.version if record is not None else None
 
 
 @dataclass(frozen=True)

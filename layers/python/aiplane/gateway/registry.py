@@ -13,12 +13,13 @@ import threading
 import uuid
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from aiplane import clock, outbound
 from aiplane.clock import now_iso
+from aiplane.data.claims import create_claimed, move_claim
 from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.gateway import messaging
@@ -36,8 +37,6 @@ from aiplane.gateway.registry_store import (
     BACKEND,
     MODEL,
     Registry,
-    connection,
-    create_with_name_claim,
     get_backend,
     get_group,
     get_model,
@@ -230,7 +229,7 @@ def create_group(body: GroupBody) -> GroupRecord:
         updated_at=stamp,
     )
     claim = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{body.name}", owner_id=group_id)
-    create_with_name_claim(record, claim, f"a group named {body.name!r} or with id {group_id} already exists")
+    create_claimed(record, claim, f"a group named {body.name!r} or with id {group_id} already exists")
     invalidate()
     return record
 
@@ -238,28 +237,24 @@ def create_group(body: GroupBody) -> GroupRecord:
 def update_group(group_id: str, body: GroupBody) -> GroupRecord:
     record = get_group(group_id)
     stamp = now_iso()
-    renamed = body.name != record.name
-    try:
-        with TransactWrite(connection=connection()) as transaction:
-            transaction.update(
-                record,
-                actions=[
-                    GroupRecord.name.set(body.name),
-                    GroupRecord.purpose_type.set(body.purpose_type),
-                    GroupRecord.gsi2pk.set(group_purpose_key(body.purpose_type)),
-                    GroupRecord.updated_at.set(stamp),
-                    GroupRecord.routing_strategy.set(body.routing_strategy),
-                ],
-                condition=GroupRecord.name == record.name,
-            )
-            if renamed:
-                transaction.save(
-                    NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{body.name}", owner_id=group_id),
-                    condition=NameClaimRecord.pk.does_not_exist(),
-                )
-                transaction.delete(NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{record.name}"))
-    except TransactWriteError:
-        raise ConflictError(f"a group named {body.name!r} already exists, or the group changed meanwhile") from None
+
+    def update(transaction: TransactWrite) -> None:
+        transaction.update(
+            record,
+            actions=[
+                GroupRecord.name.set(body.name),
+                GroupRecord.purpose_type.set(body.purpose_type),
+                GroupRecord.gsi2pk.set(group_purpose_key(body.purpose_type)),
+                GroupRecord.updated_at.set(stamp),
+                GroupRecord.routing_strategy.set(body.routing_strategy),
+            ],
+            condition=GroupRecord.name == record.name,
+        )
+
+    refused = f"a group named {body.name!r} already exists, or the group changed meanwhile"
+    old = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{record.name}")
+    new = NameClaimRecord(REGISTRY_PARTITION, f"GROUPNAME#{body.name}", owner_id=group_id)
+    move_claim(old, new, refused, also=update)
     invalidate()
     return get_group(group_id)
 
@@ -338,7 +333,7 @@ def create_model(body: ModelBody) -> ModelRecord:
         updated_at=stamp,
     )
     claim = NameClaimRecord(REGISTRY_PARTITION, f"MODELNAME#{record.model}", owner_id=model_id)
-    create_with_name_claim(record, claim, f"model {record.model!r} (id {model_id}) is already declared")
+    create_claimed(record, claim, f"model {record.model!r} (id {model_id}) is already declared")
     invalidate()
     return record
 

@@ -1,5 +1,5 @@
 """Data access for the gateway registry: reading and listing its records (backends, pools/groups,
-models, memberships, backend states), and the write idioms the services share.
+models, memberships, backend states), and the membership items the services write.
 
 No business rules and no cache here: `registry.py` decides what to write and keeps the routing
 snapshot; `views.py` shapes the records for HTTP.
@@ -10,14 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
-
 from aiplane.data import aws
-from aiplane.data.models import table_name
+from aiplane.data.models import get_or_404, get_or_none, table_name
 from aiplane.data.pagination import timestamp_cursor
-from aiplane.errors import ConflictError, NotFoundError
+from aiplane.errors import NotFoundError
 from aiplane.gateway.records import (
     BACKENDS_INDEX_KEY,
     GROUPS_INDEX_KEY,
@@ -34,7 +30,6 @@ from aiplane.gateway.records import (
     group_purpose_key,
 )
 from aiplane.gateway.schemas import DEFAULT_ROUTING_STRATEGY, DEFAULT_WEIGHT
-from aiplane.settings import get_settings
 from aiplane_shared import resources
 
 BACKEND = "BACKEND"
@@ -109,10 +104,6 @@ def load_registry() -> Registry:
     return registry
 
 
-def connection() -> Connection:
-    return Connection(region=get_settings().region)
-
-
 def list_page(index: Any, sort_attribute: Any, hash_key: str, limit: int, cursor: str | None) -> list[Any]:
     """One page of a list, oldest first, starting after the timestamp `cursor`."""
     after = timestamp_cursor(cursor)
@@ -129,17 +120,13 @@ def strategy_of(record: GroupRecord) -> str:
 
 
 def get_backend(backend_id: str) -> BackendRecord:
-    try:
-        return BackendRecord.get(REGISTRY_PARTITION, f"BACKEND#{backend_id}")
-    except BackendRecord.DoesNotExist:
-        raise NotFoundError(f"backend {backend_id} not found") from None
+    return get_or_404(
+        BackendRecord, REGISTRY_PARTITION, f"BACKEND#{backend_id}", missing=f"backend {backend_id} not found"
+    )
 
 
 def get_backend_state(backend_id: str) -> BackendStateRecord | None:
-    try:
-        return BackendStateRecord.get(REGISTRY_PARTITION, f"STATE#{backend_id}")
-    except BackendStateRecord.DoesNotExist:
-        return None
+    return get_or_none(BackendStateRecord, REGISTRY_PARTITION, f"STATE#{backend_id}")
 
 
 def list_backends(limit: int, cursor: str | None) -> list[BackendRecord]:
@@ -147,17 +134,11 @@ def list_backends(limit: int, cursor: str | None) -> list[BackendRecord]:
 
 
 def get_group(group_id: str) -> GroupRecord:
-    try:
-        return GroupRecord.get(REGISTRY_PARTITION, f"GROUP#{group_id}")
-    except GroupRecord.DoesNotExist:
-        raise NotFoundError(f"group {group_id} not found") from None
+    return get_or_404(GroupRecord, REGISTRY_PARTITION, f"GROUP#{group_id}", missing=f"group {group_id} not found")
 
 
 def get_group_by_name(name: str) -> GroupRecord:
-    try:
-        claim = NameClaimRecord.get(REGISTRY_PARTITION, f"GROUPNAME#{name}")
-    except NameClaimRecord.DoesNotExist:
-        raise NotFoundError(f"group {name!r} not found") from None
+    claim = get_or_404(NameClaimRecord, REGISTRY_PARTITION, f"GROUPNAME#{name}", missing=f"group {name!r} not found")
     return get_group(claim.owner_id)
 
 
@@ -180,10 +161,7 @@ def membership(group_id: str, kind: str, member_id: str) -> MembershipRecord:
 
 
 def get_model(model_id: str) -> ModelRecord:
-    try:
-        return ModelRecord.get(REGISTRY_PARTITION, f"MODEL#{model_id}")
-    except ModelRecord.DoesNotExist:
-        raise NotFoundError(f"model {model_id} not found") from None
+    return get_or_404(ModelRecord, REGISTRY_PARTITION, f"MODEL#{model_id}", missing=f"model {model_id} not found")
 
 
 def find_model(id_or_name: str) -> ModelRecord:
@@ -191,22 +169,11 @@ def find_model(id_or_name: str) -> ModelRecord:
     try:
         return get_model(id_or_name)
     except NotFoundError:
-        try:
-            claim = NameClaimRecord.get(REGISTRY_PARTITION, f"MODELNAME#{id_or_name}")
-        except NameClaimRecord.DoesNotExist:
-            raise NotFoundError(f"model {id_or_name} not found") from None
+        claim = get_or_404(
+            NameClaimRecord, REGISTRY_PARTITION, f"MODELNAME#{id_or_name}", missing=f"model {id_or_name} not found"
+        )
         return get_model(claim.owner_id)
 
 
 def list_models(limit: int, cursor: str | None) -> list[ModelRecord]:
     return list_page(ModelRecord.by_creation, ModelRecord.gsi1sk, MODELS_INDEX_KEY, limit, cursor)
-
-
-def create_with_name_claim(record: Any, claim: NameClaimRecord, conflict_message: str) -> None:
-    """Write a new record and its unique-name claim in one transaction; either existing is a 409."""
-    try:
-        with TransactWrite(connection=connection()) as transaction:
-            transaction.save(record, condition=type(record).pk.does_not_exist())
-            transaction.save(claim, condition=NameClaimRecord.pk.does_not_exist())
-    except TransactWriteError:
-        raise ConflictError(conflict_message) from None

@@ -12,15 +12,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane import clock
 from aiplane.clock import parse_rfc3339, rfc3339
+from aiplane.data.claims import create_claimed, delete_claimed
 from aiplane.data.models import get_or_404
 from aiplane.data.pagination import parse_limit
-from aiplane.errors import ConflictError, ForbiddenError, ValidationError
+from aiplane.errors import ForbiddenError, ValidationError
 from aiplane.identity.models import AccessClaimRecord, AccessEntryRecord, identity_entries_key
 from aiplane.identity.principal import USER, Principal
 from aiplane.settings import get_settings
@@ -154,12 +153,8 @@ def _required(value: str | None, param: str) -> str:
     return value.strip()
 
 
-def _claim(identity: str, resource_type: str, resource: str) -> AccessClaimRecord:
-    return AccessClaimRecord(f"ACCESSKEY#{identity}#{resource_type}#{resource}", "META")
-
-
-def _connection() -> Connection:
-    return Connection(region=get_settings().region)
+def _claim(identity: str, resource_type: str, resource: str, entry_id: str | None = None) -> AccessClaimRecord:
+    return AccessClaimRecord(f"ACCESSKEY#{identity}#{resource_type}#{resource}", "META", entry_id=entry_id)
 
 
 def create_entry(
@@ -187,14 +182,11 @@ def create_entry(
         created_at=now,
         updated_at=now,
     )
-    claim = _claim(identity, resource_type, resource)
-    claim.entry_id = entry_id
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.save(claim, condition=AccessClaimRecord.pk.does_not_exist())
-            transaction.save(entry, condition=AccessEntryRecord.pk.does_not_exist())
-    except TransactWriteError:
-        raise ConflictError("an access entry for this identity and resource already exists") from None
+    create_claimed(
+        entry,
+        _claim(identity, resource_type, resource, entry_id),
+        "an access entry for this identity and resource already exists",
+    )
     _recent_levels.clear()
     return entry
 
@@ -240,9 +232,7 @@ def update_entry(entry_id: str, *, permission: str | None) -> AccessEntryRecord:
 
 
 def delete_entry(entry: AccessEntryRecord) -> None:
-    with TransactWrite(connection=_connection()) as transaction:
-        transaction.delete(entry)
-        transaction.delete(_claim(entry.identity, entry.resource_type, entry.resource))
+    delete_claimed(entry, _claim(entry.identity, entry.resource_type, entry.resource), None)
     _recent_levels.clear()
 
 

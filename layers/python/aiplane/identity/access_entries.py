@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiplane.clock import rfc3339
 from aiplane.errors import NotFoundError, ValidationError
 from aiplane.files import tree
-from aiplane.identity.models import AccessEntryRecord
 from aiplane.identity.ownership import FILES, OWNER_LOOKUPS, item_resource, split_item_resource
-from aiplane.identity.users import find_user, runtime_view
 
 
 def entry_target(
@@ -51,23 +48,3 @@ def file_details(resource: str) -> dict[str, Any] | None:
     except NotFoundError:
         return None
     return {"id": node.node_id, "name": node.name, "path": tree.path_of(node), "type": node.kind}
-
-
-def entry_view(entry: AccessEntryRecord, *, expand_user: bool = False) -> dict[str, object]:
-    view: dict[str, object] = {
-        "id": entry.entry_id,
-        "identity": entry.identity,
-        "resource": entry.resource,
-        "resourceType": entry.resource_type,
-        "permission": entry.permission,
-        "createdAt": rfc3339(entry.created_at),
-        "updatedAt": rfc3339(entry.updated_at),
-    }
-    details = file_details(entry.resource)
-    if details is not None:
-        view["fileDetails"] = details
-    if expand_user:
-        user = find_user(entry.identity)
-        view["identityDetails"] = runtime_view(user) if user else None
-        view["withUserDetails"] = True
-    return view

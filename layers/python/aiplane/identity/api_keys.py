@@ -16,13 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
-from aiplane.clock import rfc3339
-from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import ApiKeyRecord
+from aiplane.data.conditions import cancelled, refused_by_condition
+from aiplane.data.models import ApiKeyRecord, get_or_none
 from aiplane.errors import ConflictError, NotFoundError
 from aiplane.identity import verified_keys
 from aiplane.identity.models import OwnedKeysRecord
@@ -135,7 +134,7 @@ def _save_within_cap(issued: IssuedKey, limit: int) -> bool:
             )
             transaction.save(issued.record, condition=ApiKeyRecord.pk.does_not_exist())
     except TransactWriteError as error:
-        if error.cause_response_code != "TransactionCanceledException":
+        if not cancelled(error):
             raise
         return False
     return True
@@ -143,10 +142,10 @@ def _save_within_cap(issued: IssuedKey, limit: int) -> bool:
 
 def _forget_inactive(owner_id: str) -> bool:
     """Frees the places of keys that expired or were revoked outside `revoke_owned_key`."""
-    try:
-        held = OwnedKeysRecord.get(f"APIKEYS#{owner_id}", "META", consistent_read=True).key_hashes or set()
-    except DoesNotExist:
+    owned = get_or_none(OwnedKeysRecord, f"APIKEYS#{owner_id}", "META", consistent_read=True)
+    if owned is None:
         return False
+    held = owned.key_hashes or set()
     inactive = {key_hash for key_hash in held if _find_active_by_hash(key_hash) is None}
     if inactive:
         _owned(owner_id).update(actions=[OwnedKeysRecord.key_hashes.delete(inactive)])
@@ -154,11 +153,8 @@ def _forget_inactive(owner_id: str) -> bool:
 
 
 def _find_active_by_hash(key_hash: str) -> ApiKeyRecord | None:
-    try:
-        record = ApiKeyRecord.get(f"APIKEY#{key_hash}", "META", consistent_read=True)
-    except DoesNotExist:
-        return None
-    return record if is_active(record) else None
+    record = get_or_none(ApiKeyRecord, f"APIKEY#{key_hash}", "META", consistent_read=True)
+    return record if record is not None and is_active(record) else None
 
 
 def is_active(record: ApiKeyRecord) -> bool:
@@ -168,11 +164,8 @@ def is_active(record: ApiKeyRecord) -> bool:
 
 def find_active_key(api_key: str) -> ApiKeyRecord | None:
     """The key's record if it exists, is not revoked and has not expired."""
-    try:
-        record = ApiKeyRecord.get(record_key(api_key), "META")
-    except DoesNotExist:
-        return None
-    return record if is_active(record) else None
+    record = get_or_none(ApiKeyRecord, record_key(api_key), "META")
+    return record if record is not None and is_active(record) else None
 
 
 def keys_of(owner_id: str) -> list[ApiKeyRecord]:
@@ -201,15 +194,3 @@ def revoke_owned_key(owner_id: str, key_id: str) -> ApiKeyRecord:
             raise
     record.revoked = True
     return record
-
-
-def key_view(record: ApiKeyRecord) -> dict[str, Any]:
-    """A key's metadata as its owner sees it (never the key or its hash)."""
-    return {
-        "id": record.key_id,
-        "name": record.name,
-        "prefix": record.prefix,
-        "revoked": record.revoked,
-        "created_at": rfc3339(record.created_at),
-        "expires_at": rfc3339(record.expires_at) if record.expires_at else None,
-    }

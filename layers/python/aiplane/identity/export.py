@@ -13,11 +13,11 @@ from typing import Any
 
 from aiplane.clock import rfc3339
 from aiplane.identity.access import list_entries
-from aiplane.identity.access_entries import entry_view
-from aiplane.identity.api_keys import key_view, keys_of
+from aiplane.identity.access_entries import file_details
+from aiplane.identity.api_keys import keys_of
 from aiplane.identity.audit import auth_events_of
 from aiplane.identity.models import UserRecord
-from aiplane.identity.users import gpufarm_view
+from aiplane.identity.views import entry_view, gpufarm_view, key_view
 
 # Sections the contract names, empty until their domain registers a provider.
 _CONTRACT_SECTIONS: dict[str, Callable[[], Any]] = {
@@ -45,7 +45,9 @@ def export_account(user_id: str, user: UserRecord | None) -> dict[str, Any]:
     document: dict[str, Any] = {
         "user": profile,
         "api_keys": [key_view(key) for key in keys_of(user_id)],
-        "access": [entry_view(entry) for entry in list_entries(identity=user_id, limit=1000)],
+        "access": [
+            entry_view(entry, file_details(entry.resource)) for entry in list_entries(identity=user_id, limit=1000)
+        ],
         "auth_events": [
             {
                 "at": rfc3339(event.at),

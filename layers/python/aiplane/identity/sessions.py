@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_none
 from aiplane.errors import AiplaneError, InvalidCredentialsError, RateLimitedError
 from aiplane.identity import counters
 from aiplane.identity.audit import FAILURE, SUCCESS, record_auth_event
@@ -76,10 +77,7 @@ def _claimed(claims: dict[str, Any]) -> tuple[str, int]:
 
 
 def _find(session_id: str) -> SessionRecord | None:
-    try:
-        return SessionRecord.get(f"SESSION#{session_id}", "META")
-    except DoesNotExist:
-        return None
+    return get_or_none(SessionRecord, f"SESSION#{session_id}", "META")
 
 
 def check_session(claims: dict[str, Any]) -> str:

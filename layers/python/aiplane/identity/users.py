@@ -8,20 +8,19 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import parse_rfc3339, rfc3339
+from aiplane.data.claims import create_claimed, delete_claimed, move_claim
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import ApiKeyRecord
+from aiplane.data.models import ApiKeyRecord, get_or_none
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ConflictError, NotFoundError, ValidationError
 from aiplane.identity import passwords, verified_keys
 from aiplane.identity.access import delete_entries_of
 from aiplane.identity.models import EmailClaimRecord, UserRecord
-from aiplane.settings import get_settings
 from aiplane_shared.families import GPUFARM, MLWORKER, RUNTIME
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -38,12 +37,12 @@ def normalize_email(email: str | None, *, param: str = "email") -> str:
     return email
 
 
-def _connection() -> Connection:
-    return Connection(region=get_settings().region)
+def _email_claim(email: str, user_id: str | None = None) -> EmailClaimRecord:
+    return EmailClaimRecord(f"EMAIL#{email}", "META", user_id=user_id)
 
 
-def _email_claim(email: str) -> EmailClaimRecord:
-    return EmailClaimRecord(f"EMAIL#{email}", "META")
+def _email_taken() -> ConflictError:
+    return ConflictError("a user with this email already exists", param="email")
 
 
 def create_user(
@@ -67,22 +66,12 @@ def create_user(
         created_at=now,
         updated_at=now,
     )
-    claim = _email_claim(email)
-    claim.user_id = user_id
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.save(claim, condition=EmailClaimRecord.pk.does_not_exist())
-            transaction.save(user, condition=UserRecord.pk.does_not_exist())
-    except TransactWriteError:
-        raise ConflictError("a user with this email already exists", param="email") from None
+    create_claimed(user, _email_claim(email, user_id), _email_taken)
     return user
 
 
 def find_user(user_id: str) -> UserRecord | None:
-    try:
-        return UserRecord.get(f"USER#{user_id}", "META")
-    except DoesNotExist:
-        return None
+    return get_or_none(UserRecord, f"USER#{user_id}", "META")
 
 
 def get_user(user_id: str) -> UserRecord:
@@ -93,11 +82,8 @@ def get_user(user_id: str) -> UserRecord:
 
 
 def user_by_email(email: str) -> UserRecord | None:
-    try:
-        claim = EmailClaimRecord.get(f"EMAIL#{email.strip().lower()}", "META")
-    except DoesNotExist:
-        return None
-    return find_user(claim.user_id)
+    claim = get_or_none(EmailClaimRecord, f"EMAIL#{email.strip().lower()}", "META")
+    return find_user(claim.user_id) if claim is not None else None
 
 
 def list_users(*, limit: str | int | None = None, cursor: str | None = None) -> list[UserRecord]:
@@ -119,18 +105,14 @@ def update_user(user_id: str, *, email: str | None = None, friendly_name: str | 
         actions.append(UserRecord.friendly_name.set(friendly_name))
     if new_email != user.email:
         actions.append(UserRecord.email.set(new_email))
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.update(user, actions=actions, condition=UserRecord.pk.exists())
-            if new_email != user.email:
-                claim = _email_claim(new_email)
-                claim.user_id = user_id
-                transaction.save(claim, condition=EmailClaimRecord.pk.does_not_exist())
-                transaction.delete(_email_claim(user.email))
-    except TransactWriteError:
-        if find_user(user_id) is None:
-            raise NotFoundError(f"user {user_id} not found") from None
-        raise ConflictError("a user with this email already exists", param="email") from None
+
+    def update(transaction: TransactWrite) -> None:
+        transaction.update(user, actions=actions, condition=UserRecord.pk.exists())
+
+    def refused() -> Exception:
+        return NotFoundError(f"user {user_id} not found") if find_user(user_id) is None else _email_taken()
+
+    move_claim(_email_claim(user.email), _email_claim(new_email, user_id), refused, also=update)
     return get_user(user_id)
 
 
@@ -159,12 +141,12 @@ def delete_user(user_id: str) -> None:
     """Removes the user (their tokens stop verifying at once: every check looks the user up),
     then their access entries and API keys."""
     user = get_user(user_id)
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.delete(user, condition=UserRecord.pk.exists())
-            transaction.delete(_email_claim(user.email))
-    except TransactWriteError:
-        raise NotFoundError(f"user {user_id} not found") from None
+    delete_claimed(
+        user,
+        _email_claim(user.email),
+        lambda: NotFoundError(f"user {user_id} not found"),
+        condition=UserRecord.pk.exists(),
+    )
     delete_entries_of(user_id)
     for key in ApiKeyRecord.by_owner.query(f"OWNER#{user_id}"):
         key.update(actions=[ApiKeyRecord.revoked.set(True)])
@@ -177,18 +159,3 @@ def authenticate_password(email: str, password: str) -> UserRecord | None:
     if not passwords.verify_password(user.password_hash if user else None, password or ""):
         return None
     return user
-
-
-def runtime_view(user: UserRecord) -> dict[str, object]:
-    return {
-        "id": user.user_id,
-        "friendlyName": user.friendly_name,
-        "email": user.email,
-        "subject": user.subject,
-        "createdAt": rfc3339(user.created_at),
-        "updatedAt": rfc3339(user.updated_at),
-    }
-
-
-def gpufarm_view(user: UserRecord) -> dict[str, object]:
-    return {"id": user.user_id, "email": user.email, "name": user.friendly_name, "created_at": rfc3339(user.created_at)}
