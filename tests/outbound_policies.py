@@ -3,8 +3,8 @@ non-loopback addresses without ever connecting to one."""
 
 from __future__ import annotations
 
-from aiplane import outbound
-from aiplane.outbound import OutboundPolicy
+from aiplane import outbound_policy
+from aiplane.outbound_policy import OutboundPolicy
 from aiplane_shared.environments import get_environment
 
 
@@ -15,5 +15,5 @@ def use_deployed_policy(monkeypatch, names: dict[str, list[str]]) -> OutboundPol
         return names[host]
 
     policy = OutboundPolicy("prod", get_environment("prod").outbound_allowlists, resolve)
-    monkeypatch.setattr(outbound, "environment_policy", lambda: policy)
+    monkeypatch.setattr(outbound_policy, "environment_policy", lambda: policy)
     return policy

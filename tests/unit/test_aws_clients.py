@@ -61,15 +61,15 @@ def test_tracing_patches_httpx_when_the_first_outbound_client_is_built(monkeypat
     """Functions that never call out keep httpx (and X-Ray's patch of it) out of their init."""
     import aws_xray_sdk.core
 
-    from aiplane import observability, outbound
+    from aiplane import observability, outbound, outbound_policy
 
     patched = []
     monkeypatch.setattr(aws_xray_sdk.core, "patch", patched.append)
     monkeypatch.setattr(observability, "tracer", lambda: object())
     observability.trace_http_clients.cache_clear()
     try:
-        outbound.client(outbound.BACKENDS).close()
-        outbound.client(outbound.BACKENDS).close()
+        outbound.client(outbound_policy.BACKENDS).close()
+        outbound.client(outbound_policy.BACKENDS).close()
     finally:
         observability.trace_http_clients.cache_clear()
     assert patched == [["httpx"]]

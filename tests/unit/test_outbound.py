@@ -10,8 +10,8 @@ import ipaddress
 
 import pytest
 
-from aiplane import outbound
-from aiplane.outbound import AGENTS, BACKENDS, HOOKS, MARKETPLACES, OutboundPolicy, OutboundRefused
+from aiplane import outbound, outbound_policy
+from aiplane.outbound_policy import AGENTS, BACKENDS, HOOKS, MARKETPLACES, OutboundPolicy, OutboundRefused
 from aiplane_shared.environments import get_environment
 from tests.standins import LoopbackServer, StandInHandler
 
@@ -160,7 +160,7 @@ def test_each_redirect_is_checked(server, target):
 
 
 def test_the_environment_policy_follows_the_environment():
-    assert outbound.environment_policy().environment == "local"
-    outbound.check_url("http://127.0.0.1:11434", BACKENDS)
+    assert outbound_policy.environment_policy().environment == "local"
+    outbound_policy.check_url("http://127.0.0.1:11434", BACKENDS)
     with pytest.raises(OutboundRefused):
-        outbound.check_url("http://169.254.169.254/", HOOKS)
+        outbound_policy.check_url("http://169.254.169.254/", HOOKS)

@@ -14,7 +14,7 @@ import pytest
 
 from aiplane import outbound
 from aiplane.errors import BadGatewayError, GatewayTimeoutError
-from aiplane.outbound import HOOKS, OutboundPolicy, OutboundRefused
+from aiplane.outbound_policy import HOOKS, OutboundPolicy, OutboundRefused
 from aiplane_shared.environments import get_environment
 from tests.integration.chains.stand_ins import StandInServer, Streamed
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from aiplane import outbound
-from aiplane.outbound import OutboundPolicy
+from aiplane import outbound_policy
+from aiplane.outbound_policy import OutboundPolicy
 from aiplane_shared.environments import get_environment
 from tests.integration.chains.stand_ins import StandInServer
 from tests.outbound_policies import use_deployed_policy
@@ -157,7 +157,7 @@ def test_a_stored_hook_is_checked_again_when_called(runtime, internal_server, mo
     hook = runtime.post("/hooks/remote", json={"name": f"c-{uuid.uuid4().hex[:8]}", "endpointUrl": internal_server.url})
     assert hook.status_code == 201  # admitted where it was set (loopback, local)
     prod = OutboundPolicy("prod", get_environment("prod").outbound_allowlists)
-    monkeypatch.setattr(outbound, "environment_policy", lambda: prod)
+    monkeypatch.setattr(outbound_policy, "environment_policy", lambda: prod)
     tasks = [
         {
             "id": "call",

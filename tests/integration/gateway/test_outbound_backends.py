@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiplane import outbound
+from aiplane import outbound_policy
 from aiplane.gateway import sync
-from aiplane.outbound import OutboundPolicy
+from aiplane.outbound_policy import OutboundPolicy
 from aiplane_shared.environments import get_environment
 from tests.integration.gateway.standins import OllamaStandIn, OpenAIStandIn
 from tests.outbound_policies import use_deployed_policy
@@ -179,7 +179,7 @@ def test_a_backend_is_checked_again_when_called(runtime, gateway, unique, monkey
         backend_id = gateway.backend(unique("b"), ollama.url)  # admitted where it was set (local)
         gateway.join(gateway.group(unique("g")), backends=(backend_id,), models=(gateway.model(model),))
         prod = OutboundPolicy("prod", get_environment("prod").outbound_allowlists)
-        monkeypatch.setattr(outbound, "environment_policy", lambda: prod)
+        monkeypatch.setattr(outbound_policy, "environment_policy", lambda: prod)
         chat = runtime.post(
             "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
         )

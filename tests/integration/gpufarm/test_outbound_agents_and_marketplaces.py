@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from aiplane import outbound
+from aiplane import outbound_policy
 from aiplane.gpufarm import loadbalancer, proxy
 from aiplane.gpufarm.catalog import list_offers
 from aiplane.gpufarm.loadbalancer import AgentLoad
 from aiplane.gpufarm.marketplaces import MARKETPLACES
 from aiplane.gpufarm.offers import Filters
 from aiplane.identity.principal import USER, Principal
-from aiplane.outbound import OutboundPolicy, OutboundRefused
+from aiplane.outbound_policy import OutboundPolicy, OutboundRefused
 from aiplane_shared.environments import get_environment
 
 CALLER = Principal(id="user-1", kind=USER, credential="api_key")
@@ -35,11 +35,11 @@ def test_the_proxy_never_reaches_a_metadata_address(monkeypatch, url):
 
 def test_deployed_agents_are_reached_on_private_addresses_only(monkeypatch):
     prod = OutboundPolicy("prod", get_environment("prod").outbound_allowlists)
-    monkeypatch.setattr(outbound, "environment_policy", lambda: prod)
+    monkeypatch.setattr(outbound_policy, "environment_policy", lambda: prod)
     agent_at(monkeypatch, "http://127.0.0.1:9")
     with pytest.raises(OutboundRefused, match="loopback"):
         proxy.forward(CALLER, "POST", None, "/v1/inference", {}, 1.0)
-    assert prod.refusal(prod.addresses("10.0.12.7", 8000)[0], outbound.AGENTS) is None
+    assert prod.refusal(prod.addresses("10.0.12.7", 8000)[0], outbound_policy.AGENTS) is None
 
 
 def test_a_marketplace_url_the_policy_refuses_is_reported_not_fetched(marketplaces, set_setting):

@@ -35,7 +35,7 @@ from aiplane.appproxy.models import (
 )
 from aiplane.appproxy.workers import find_worker, held_slots, list_workers
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
-from aiplane.data.models import get_or_404
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.errors import AiplaneError, ConflictError, UnavailableError, ValidationError
 from aiplane.observability import logger
 from aiplane.settings import get_settings
@@ -292,10 +292,7 @@ def get_circuit(circuit_id: str) -> CircuitRecord:
 
 
 def find_circuit(circuit_id: str) -> CircuitRecord | None:
-    try:
-        return CircuitRecord.get(circuit_key(circuit_id), META)
-    except CircuitRecord.DoesNotExist:
-        return None
+    return get_or_none(CircuitRecord, circuit_key(circuit_id), META)
 
 
 def circuits_of_worker(worker_id: str) -> list[CircuitRecord]:
@@ -312,11 +309,8 @@ def reusable_circuit(spec: CircuitSpec) -> CircuitRecord | None:
             spec.allowed_client_ips,
         ):
             continue
-        try:
-            worker = WorkerRecord.get(worker_key(circuit.worker_id), META)
-        except WorkerRecord.DoesNotExist:
-            continue
-        if not worker.lost:
+        worker = get_or_none(WorkerRecord, worker_key(circuit.worker_id), META)
+        if worker is not None and not worker.lost:
             return circuit
     return None
 

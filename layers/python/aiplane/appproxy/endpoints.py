@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aiplane import outbound
+from aiplane import outbound_policy
 from aiplane.appproxy import events
 from aiplane.appproxy.circuits import (
     CircuitExistsError,
@@ -45,7 +45,7 @@ def upsert_endpoint(endpoint_id: str, request: EndpointCreationRequest) -> str:
     for app, routes in request.apps.items():
         for index, route in enumerate(routes):
             param = f"apps.{app}[{index}].kernel_host"
-            outbound.check_host(route.kernel_host, route.kernel_port, outbound.KERNELS, param=param)
+            outbound_policy.check_host(route.kernel_host, route.kernel_port, outbound_policy.KERNELS, param=param)
     route_info: list[dict[str, Any]] = [
         {
             "session_id": route.session_id,

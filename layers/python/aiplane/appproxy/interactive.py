@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from aiplane import outbound
+from aiplane import outbound_policy
 from aiplane.appproxy.circuits import CircuitSpec, place_circuit, reusable_circuit, touch
 from aiplane.appproxy.config import allow_unauthorized_conf
 from aiplane.appproxy.models import session_app_key
@@ -35,7 +35,7 @@ def issue_conf_token(request: ConfRequest) -> str:
     at the gateway and trust only what this token says. It is bound to one session."""
     if not request.session.id:
         raise ValidationError("session.id is required: a conf token is bound to one session", param="session.id")
-    outbound.check_host(request.kernel_host, request.kernel_port, outbound.KERNELS, param="kernel_host")
+    outbound_policy.check_host(request.kernel_host, request.kernel_port, outbound_policy.KERNELS, param="kernel_host")
     token, _ = issue_token(
         request.session.user_uuid, ttl=CONF_TOKEN_TTL, token_type=CONF_TOKEN_TYPE, conf=request.model_dump(mode="json")
     )

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiplane import outbound
+from aiplane import outbound, outbound_policy
 from aiplane.appproxy import events
 from aiplane.appproxy.circuits import UNHEALTHY, circuits_of_worker, healthy_routes, serialize_circuit
 from aiplane.appproxy.config import route_evict_after_s
@@ -27,8 +27,8 @@ Probe = Callable[[dict[str, Any], HealthCheckConfig], bool]
 def probe_route(route: dict[str, Any], config: HealthCheckConfig) -> bool:
     url = f"http://{route['kernel_host']}:{int(route['kernel_port'])}{config.path}"
     try:
-        response = outbound.send(outbound.KERNELS, "GET", url, timeout=config.max_wait_time, check_status=False)
-    except (outbound.OutboundError, outbound.OutboundRefused):
+        response = outbound.send(outbound_policy.KERNELS, "GET", url, timeout=config.max_wait_time, check_status=False)
+    except (outbound.OutboundError, outbound_policy.OutboundRefused):
         return False
     return response.status_code == config.expected_status_code
 

@@ -21,7 +21,7 @@ from aiplane.appproxy.models import (
 )
 from aiplane.appproxy.schemas import WorkerRequest
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import get_or_404
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.errors import ConflictError, NotFoundError
 
 # Worker ids derive from the authority, so registering twice can never make two workers.
@@ -113,10 +113,7 @@ def get_worker(worker_id: str) -> WorkerRecord:
 
 
 def find_worker(worker_id: str) -> WorkerRecord | None:
-    try:
-        return WorkerRecord.get(worker_key(worker_id), META)
-    except WorkerRecord.DoesNotExist:
-        return None
+    return get_or_none(WorkerRecord, worker_key(worker_id), META)
 
 
 def find_worker_by_authority(authority: str) -> WorkerRecord:

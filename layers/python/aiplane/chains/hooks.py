@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from aiplane import outbound
+from aiplane import outbound, outbound_policy
 from aiplane.chains import store
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
@@ -120,7 +120,7 @@ def schemas(principal: Principal | None = None) -> dict[str, Any]:
             continue
         try:
             result[name] = _openapi_document(hook)
-        except (BadGatewayError, GatewayTimeoutError, outbound.OutboundRefused) as error:
+        except (BadGatewayError, GatewayTimeoutError, outbound_policy.OutboundRefused) as error:
             result[name] = {"error": error.message}
     return result
 
@@ -144,7 +144,7 @@ def _send(
 ) -> httpx.Response:
     try:
         return outbound.send(
-            outbound.HOOKS,
+            outbound_policy.HOOKS,
             method,
             url,
             json=json_body,

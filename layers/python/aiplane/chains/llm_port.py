@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiplane import outbound
+from aiplane import outbound, outbound_policy
 from aiplane.data.pagination import MAX_LIMIT
 from aiplane.errors import BadGatewayError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gateway import metering, registry_store, views
@@ -87,7 +87,7 @@ class OpenAICompatibleLLM:
     def _post(self, path: str, body: dict[str, Any] | None, timeout_s: float | None) -> dict[str, Any]:
         try:
             response = outbound.send(
-                outbound.BACKENDS,
+                outbound_policy.BACKENDS,
                 "POST" if body is not None else "GET",
                 f"{llm_base_url()}{path}",
                 json=body,
@@ -129,7 +129,7 @@ class OpenAICompatibleLLM:
             body["tools"] = tools
         try:
             response = outbound.open_stream(
-                outbound.BACKENDS,
+                outbound_policy.BACKENDS,
                 "POST",
                 f"{llm_base_url()}/v1/chat/completions",
                 json=body,

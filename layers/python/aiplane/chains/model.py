@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiplane import outbound
+from aiplane import outbound_policy
 from aiplane.errors import ValidationError
 
 END = "end"  # `goto: "end"` (or an empty goto) ends the chain
@@ -200,7 +200,7 @@ def _validate_task(task: TaskDefinition, where: str, ids: set[str]) -> None:
         raise ValidationError("a hook task needs hook.name", param=f"{where}.hook.name")
     webhook_url = task.hook.args.get("url") if task.hook and task.hook.name == "webhook" else None
     if isinstance(webhook_url, str) and "{{" not in webhook_url:  # a templated URL is checked when it is called
-        outbound.check_url(webhook_url, outbound.HOOKS, param=f"{where}.hook.args.url")
+        outbound_policy.check_url(webhook_url, outbound_policy.HOOKS, param=f"{where}.hook.args.url")
     if task.timeout:
         try:
             seconds = parse_duration_s(task.timeout)

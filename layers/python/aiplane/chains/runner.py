@@ -29,7 +29,7 @@ from aiplane.errors import (
     UnavailableError,
 )
 from aiplane.identity.principal import Principal
-from aiplane.outbound import OutboundRefused
+from aiplane.outbound_policy import OutboundRefused
 from aiplane.settings import get_settings
 from aiplane_shared import resources
 

@@ -19,13 +19,13 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from aiplane import outbound
+from aiplane import outbound_policy
 from aiplane.clock import now_rfc3339_nano
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import Gsi1, get_or_404, string_list
+from aiplane.data.models import Gsi1, get_or_404, get_or_none, string_list
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.data.runtime_table import RuntimeItem
 from aiplane.errors import ConflictError, NotFoundError
@@ -221,26 +221,20 @@ def recent_runs(limit: int) -> list[dict[str, Any]]:
 
 
 def chain_run_exists(run_id: str) -> bool:
-    try:
-        record = ChainRunRecord.get(f"CHAINRUN#{run_id}", "META")
-    except DoesNotExist:
-        return False
-    return record.expires_at_epoch > int(time.time())
+    record = get_or_none(ChainRunRecord, f"CHAINRUN#{run_id}", "META")
+    return record is not None and record.expires_at_epoch > int(time.time())
 
 
 def captured_units(run_id: str) -> list[dict[str, Any]]:
-    try:
-        record = ChainRunRecord.get(f"CHAINRUN#{run_id}", "META", consistent_read=True)
-    except DoesNotExist:
-        return []
-    return [json.loads(unit) for unit in record.units or []]
+    record = get_or_none(ChainRunRecord, f"CHAINRUN#{run_id}", "META", consistent_read=True)
+    return [json.loads(unit) for unit in record.units or []] if record is not None else []
 
 
 # ---- remote hooks --------------------------------------------------------------------------------
 
 
 def create_hook(hook: dict[str, Any], owner_id: str | None = None) -> dict[str, Any]:
-    outbound.check_url(hook["endpointUrl"], outbound.HOOKS, param="endpointUrl")
+    outbound_policy.check_url(hook["endpointUrl"], outbound_policy.HOOKS, param="endpointUrl")
     now = now_rfc3339_nano()
     hook = {**hook, "id": hook.get("id") or str(uuid.uuid4()), "createdAt": now, "updatedAt": now}
     record = RemoteHookRecord(
@@ -279,9 +273,8 @@ def hook_owner(hook_id: str) -> str | None:
 
 
 def find_hook_by_name(name: str, principal: Principal | None = None) -> dict[str, Any] | None:
-    try:
-        claim = HookNameRecord.get(f"HOOKNAME#{name}", "META")
-    except DoesNotExist:
+    claim = get_or_none(HookNameRecord, f"HOOKNAME#{name}", "META")
+    if claim is None:
         return None
     try:
         return get_hook(claim.hook_id, principal)
@@ -299,7 +292,7 @@ def get_hook_by_name(name: str, principal: Principal | None = None) -> dict[str,
 def update_hook(hook_id: str, hook: dict[str, Any], principal: Principal | None = None) -> dict[str, Any]:
     """Conditional on the name read, as group renames are: of two concurrent renames one wins,
     the other is a 409, and no name claim is left behind pointing at a hook of another name."""
-    outbound.check_url(hook["endpointUrl"], outbound.HOOKS, param="endpointUrl")
+    outbound_policy.check_url(hook["endpointUrl"], outbound_policy.HOOKS, param="endpointUrl")
     current_record = _hook_record(hook_id, principal, EDIT)
     current = json.loads(current_record.body)
     updated = {**hook, "id": hook_id, "createdAt": current["createdAt"], "updatedAt": now_rfc3339_nano()}

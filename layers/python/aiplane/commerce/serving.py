@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 
-from aiplane import outbound
+from aiplane import outbound, outbound_policy
 from aiplane.clock import rfc3339
 from aiplane.commerce import quota
 from aiplane.commerce.formats import format_named, resolve_format
@@ -367,7 +367,7 @@ def predict(principal: Principal, model_id: str, inputs: Any, parameters: dict[s
     started = time.perf_counter()
     try:
         response = outbound.send(
-            outbound.AGENTS,
+            outbound_policy.AGENTS,
             "POST",
             record.endpoint_url,
             json={"inputs": inputs, "parameters": parameters or {}},

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from aiplane import outbound
+from aiplane import outbound, outbound_policy
 from aiplane.settings import get_settings
 
 CONNECT_TIMEOUT_S = 3.0
@@ -30,7 +30,7 @@ GEMINI_DEFAULT_URL = "https://generativelanguage.googleapis.com"
 
 # Every backend call goes through the outbound-URL policy (an OutboundRefused passes through as a 400).
 _TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-_http = outbound.client(outbound.BACKENDS, timeout=_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=50))
+_http = outbound.client(outbound_policy.BACKENDS, timeout=_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=50))
 
 
 # Statuses that say "this backend, not this request": try the next backend.
@@ -125,7 +125,9 @@ def _failure(error: outbound.OutboundError, what: str) -> BackendFailure:
 
 def _request(method: str, url: str, *, what: str, timeout: float | None = None, **kwargs: Any) -> Any:
     try:
-        response = outbound.send(outbound.BACKENDS, method, url, timeout=timeout or _TIMEOUT, via=_http, **kwargs)
+        response = outbound.send(
+            outbound_policy.BACKENDS, method, url, timeout=timeout or _TIMEOUT, via=_http, **kwargs
+        )
         return outbound.json_of(response) if response.content else {}
     except outbound.OutboundError as error:
         raise _failure(error, what) from None
@@ -134,7 +136,9 @@ def _request(method: str, url: str, *, what: str, timeout: float | None = None, 
 def _stream(method: str, url: str, *, what: str, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.Response:
     """An open streaming response whose status is already checked (close it when done)."""
     try:
-        return outbound.open_stream(outbound.BACKENDS, method, url, timeout=timeout or _TIMEOUT, via=_http, **kwargs)
+        return outbound.open_stream(
+            outbound_policy.BACKENDS, method, url, timeout=timeout or _TIMEOUT, via=_http, **kwargs
+        )
     except outbound.OutboundError as error:
         raise _failure(error, what) from None
 

@@ -44,7 +44,7 @@ from aiplane.gateway.routing import (
 )
 from aiplane.gateway.schemas import ChatCompletionBody
 from aiplane.observability import logger
-from aiplane.outbound import OutboundRefused
+from aiplane.outbound_policy import OutboundRefused
 from aiplane.settings import get_settings
 
 DEFAULT_TASK_MODEL = "phi3:3.8b"

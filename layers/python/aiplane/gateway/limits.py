@@ -31,7 +31,7 @@ from functools import cache
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
@@ -41,7 +41,7 @@ from aiplane.data.conditions import (
     cancellation_codes,
     refused_by_condition,
 )
-from aiplane.data.models import ApiKeyRecord
+from aiplane.data.models import ApiKeyRecord, get_or_none
 from aiplane.errors import (
     BadRequestError,
     ForbiddenError,
@@ -430,10 +430,8 @@ def _reclaim_slots(scopes: list[Scope], now: float) -> bool:
         if scope.limits.max_parallel_requests is None:
             continue
         item = GatewayLimitRecord(scope.pk, "INFLIGHT")
-        try:
-            leases = GatewayLimitRecord.get(scope.pk, "INFLIGHT", consistent_read=True).leases
-        except DoesNotExist:
-            leases = None
+        current = get_or_none(GatewayLimitRecord, scope.pk, "INFLIGHT", consistent_read=True)
+        leases = current.leases if current is not None else None
         if leases is None:
             item.update(actions=[GatewayLimitRecord.leases.set(GatewayLimitRecord.leases | {})])
             reclaimed = True

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from aiplane.clock import now_iso
 from aiplane.data import aws
-from aiplane.data.models import get_or_404
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.errors import ConflictError, ValidationError
 from aiplane.gateway import registry, registry_store
 from aiplane.gateway.records import PROVIDERS_INDEX_KEY, REGISTRY_PARTITION, BackendRecord, ProviderRecord
@@ -53,10 +53,7 @@ def configure(provider_type: str, api_key: str, *, upsert: bool) -> ProviderReco
     api_key = api_key.strip()
     if not api_key:
         raise ValidationError("apiKey must not be blank", param="apiKey")
-    try:
-        existing: ProviderRecord | None = ProviderRecord.get(REGISTRY_PARTITION, f"PROVIDER#{provider_type}")
-    except ProviderRecord.DoesNotExist:
-        existing = None
+    existing = get_or_none(ProviderRecord, REGISTRY_PARTITION, f"PROVIDER#{provider_type}")
     if existing is not None and not upsert:
         raise ConflictError(f"provider {provider_type} is already configured; send upsert: true to replace its key")
     name = secret_name(provider_type)

@@ -20,6 +20,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_none
 from aiplane.gateway import messaging
 from aiplane.gateway.clients import BackendFailure, OllamaClient
 from aiplane.gateway.downloads import (
@@ -35,7 +36,7 @@ from aiplane.gateway.downloads import (
 from aiplane.gateway.records import DOWNLOADS_PARTITION, DownloadJobRecord
 from aiplane.gateway.registry_store import load_registry
 from aiplane.observability import logger
-from aiplane.outbound import OutboundRefused
+from aiplane.outbound_policy import OutboundRefused
 
 PROGRESS_WRITE_INTERVAL_S = 0.25
 REQUEUED = "requeued"  # run_job's outcome when the pull continues in a later message
@@ -64,9 +65,8 @@ def run_job(job_id: str, *, slice_s: float = PULL_SLICE_S, heartbeat: Callable[[
     A job whose record or backend is gone is dropped (logged, not retried). A backend that cannot
     be reached raises BackendFailure so SQS retries the message (and parks it in the DLQ at last).
     """
-    try:
-        job = DownloadJobRecord.get(DOWNLOADS_PARTITION, f"JOB#{job_id}")
-    except DownloadJobRecord.DoesNotExist:
+    job = get_or_none(DownloadJobRecord, DOWNLOADS_PARTITION, f"JOB#{job_id}")
+    if job is None:
         logger.warning("download job dropped: no such job", extra={"job": job_id})
         return "dropped"
     if job.status not in ACTIVE:

@@ -17,7 +17,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from aiplane import clock, outbound
+from aiplane import clock, outbound_policy
 from aiplane.clock import now_iso
 from aiplane.data.claims import create_claimed, move_claim
 from aiplane.data.conditions import refused_by_condition
@@ -118,7 +118,7 @@ def _provider_key_grantor(principal: Principal, body: BackendBody, current: Back
 
 
 def create_backend(body: BackendBody, principal: Principal) -> BackendRecord:
-    outbound.check_url(body.base_url, outbound.BACKENDS, param="baseUrl")
+    outbound_policy.check_url(body.base_url, outbound_policy.BACKENDS, param="baseUrl")
     stamp = now_iso()
     backend_id = (body.id or "").strip() or str(uuid.uuid4())
     record = BackendRecord(
@@ -146,7 +146,7 @@ def create_backend(body: BackendBody, principal: Principal) -> BackendRecord:
 
 
 def update_backend(backend_id: str, body: BackendBody, principal: Principal) -> BackendRecord:
-    outbound.check_url(body.base_url, outbound.BACKENDS, param="baseUrl")
+    outbound_policy.check_url(body.base_url, outbound_policy.BACKENDS, param="baseUrl")
     record = get_backend(backend_id)
     grantor = _provider_key_grantor(principal, body, record)
     try:

@@ -14,10 +14,11 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, refused_by_condition
+from aiplane.data.models import get_or_none
 from aiplane.data.pagination import parse_limit
 from aiplane.gateway.limits import Admission, with_transaction
 from aiplane.identity.models import GatewayLimitRecord, SpendLogRecord
@@ -161,10 +162,8 @@ class _AlreadySettled(Exception):
 
 def scope_spend(scope: str, budget_sk: str) -> float:
     """The spend recorded for a scope in one budget period (0 before its first settled request)."""
-    try:
-        return float(GatewayLimitRecord.get(f"LIMIT#{scope}", budget_sk, consistent_read=True).spend or 0)
-    except DoesNotExist:
-        return 0.0
+    record = get_or_none(GatewayLimitRecord, f"LIMIT#{scope}", budget_sk, consistent_read=True)
+    return float(record.spend or 0) if record is not None else 0.0
 
 
 def adjust_headroom(scope: str, budget_sk: str, delta: float) -> None:
@@ -190,11 +189,8 @@ def spend_logs(
 ) -> list[SpendLogRecord]:
     """Spend logs, newest first: one user's (a GSI query) or everyone's (user_id None, admins only)."""
     if request_id:
-        try:
-            records = [SpendLogRecord.get(f"SPENDLOG#{request_id}", "META")]
-        except DoesNotExist:
-            records = []
-        records = [record for record in records if user_id is None or record.user_id == user_id]
+        found = get_or_none(SpendLogRecord, f"SPENDLOG#{request_id}", "META")
+        records = [found] if found is not None and (user_id is None or found.user_id == user_id) else []
     else:
         condition: Condition | None = None
         sort_key = SpendLogRecord.gsi1sk if user_id else SpendLogRecord.gsi2sk

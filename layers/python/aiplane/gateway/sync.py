@@ -20,7 +20,7 @@ from aiplane.gateway.registry_store import Registry, load_registry
 from aiplane.gateway.routing import normalise
 from aiplane.gateway.schemas import SUPPORTED_BACKEND_TYPES, unsupported_type_error
 from aiplane.observability import logger
-from aiplane.outbound import OutboundRefused
+from aiplane.outbound_policy import OutboundRefused
 
 
 def sync_all() -> dict[str, str | None]:

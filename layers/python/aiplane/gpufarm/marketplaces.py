@@ -11,7 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from typing import Any
 
-from aiplane import outbound
+from aiplane import outbound, outbound_policy
 from aiplane.data.secrets import get_json_secret
 from aiplane.gpufarm import gpu_models
 from aiplane.gpufarm.offers import Offer
@@ -47,7 +47,7 @@ class Marketplace(ABC):
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = outbound.send(
-                outbound.MARKETPLACES,
+                outbound_policy.MARKETPLACES,
                 method,
                 f"{self.base_url}{path}",
                 headers=self.headers(self.api_key()),

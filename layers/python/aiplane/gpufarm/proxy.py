@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from aiplane import outbound
+from aiplane import outbound, outbound_policy
 from aiplane.commerce import serving
 from aiplane.errors import BadGatewayError, GatewayTimeoutError, ValidationError
 from aiplane.gpufarm import loadbalancer
@@ -46,7 +46,7 @@ def forward(
     url = agent.url.rstrip("/") + path
     try:
         answer = outbound.send(
-            outbound.AGENTS,
+            outbound_policy.AGENTS,
             method,
             url,
             json=payload if method not in ("GET", "DELETE") else None,

@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from aiplane.data.models import Gsi1, table_meta
+from aiplane.data.models import Gsi1, get_or_none, table_meta
 from aiplane.identity.principal import Principal
 from aiplane_shared import resources
 from aiplane_shared.resources import WEBSOCKET_CONNECTION_HOURS
@@ -59,10 +58,7 @@ def connect(family: str, principal: Principal, connection_id: str) -> Connection
 
 
 def find(connection_id: str) -> ConnectionRecord | None:
-    try:
-        return ConnectionRecord.get(ConnectionRecord.key(connection_id), "META")
-    except DoesNotExist:
-        return None
+    return get_or_none(ConnectionRecord, ConnectionRecord.key(connection_id), "META")
 
 
 def disconnect(connection_id: str) -> None:

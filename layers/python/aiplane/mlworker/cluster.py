@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
+from aiplane.data.models import get_or_none
 from aiplane.mlworker import audit, backfill, counters, fairshare, scheduling, tasks, workers
 from aiplane.mlworker.common import connection
 from aiplane.mlworker.models import (
@@ -48,10 +48,7 @@ def live_reservations(now_epoch: float) -> list[ReservationRecord]:
 
 
 def ledger() -> ReservationLedger:
-    try:
-        return ReservationLedger.get(RESERVATIONS_PARTITION, "LEDGER", consistent_read=True)
-    except DoesNotExist:
-        return ReservationLedger()
+    return get_or_none(ReservationLedger, RESERVATIONS_PARTITION, "LEDGER", consistent_read=True) or ReservationLedger()
 
 
 @dataclass

@@ -16,8 +16,9 @@ import time
 from collections.abc import Iterable
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import PutError
 
+from aiplane.data.models import get_or_none
 from aiplane.mlworker.models import META, TaskRecord, UsageRecord
 from aiplane.settings import get_settings
 from aiplane_shared.environments import get_environment
@@ -78,10 +79,9 @@ def add_usage(user_id: str, seconds: float, now_epoch: float) -> None:
         return
     half_life = half_life_s()
     for _ in range(SAVE_ATTEMPTS):
-        try:
-            record = UsageRecord.get(usage_key(user_id), META, consistent_read=True)
-        except DoesNotExist:
-            record = UsageRecord(usage_key(user_id), META, gpu_seconds=0, decayed_at_epoch=now_epoch)
+        record = get_or_none(UsageRecord, usage_key(user_id), META, consistent_read=True) or UsageRecord(
+            usage_key(user_id), META, gpu_seconds=0, decayed_at_epoch=now_epoch
+        )
         record.gpu_seconds = (
             decayed(float(record.gpu_seconds), float(record.decayed_at_epoch), now_epoch, half_life) + seconds
         )

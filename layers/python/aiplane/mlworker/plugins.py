@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from aiplane.clock import now_iso
+from aiplane.data.models import get_or_none
 from aiplane.errors import NotFoundError, ValidationError
 from aiplane.mlworker import audit, workers
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import find, without_none
+from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import PluginConfigRecord
 from aiplane.mlworker.schemas import PluginConfigBody
 
@@ -140,7 +141,7 @@ def spec_of(name: str) -> PluginSpec:
 
 
 def _stored(name: str) -> PluginConfigRecord | None:
-    return find(PluginConfigRecord, f"PLUGIN#{name}", "CONFIG")
+    return get_or_none(PluginConfigRecord, f"PLUGIN#{name}", "CONFIG", consistent_read=True)
 
 
 def config_of(name: str) -> dict[str, Any]:

@@ -23,9 +23,10 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso
+from aiplane.data.models import get_or_none
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from aiplane.identity.principal import Principal
-from aiplane.mlworker import audit, backfill, cluster, common
+from aiplane.mlworker import audit, backfill, cluster
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import connection, without_none
 from aiplane.mlworker.models import META, ReservationRecord, WorkerRecord
@@ -134,7 +135,7 @@ def create_reservation(request: CreateReservationRequest, principal: Principal, 
 
 
 def find(reservation_id: str) -> ReservationRecord | None:
-    return common.find(ReservationRecord, f"RESERVATION#{reservation_id}", META)
+    return get_or_none(ReservationRecord, f"RESERVATION#{reservation_id}", META, consistent_read=True)
 
 
 def usable_by(reservation_id: str, user_id: str | None, gpu: int, node_count: int) -> ReservationRecord:

@@ -17,14 +17,14 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.clock import now_iso, parse_iso
-from aiplane.data.models import get_or_404
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.data.pagination import decode_cursor, encode_cursor
 from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.principal import Principal
 from aiplane.live import updates as live_updates
 from aiplane.mlworker import audit, counters, fairshare, scheduling
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import connection, find, without_none
+from aiplane.mlworker.common import connection, without_none
 from aiplane.mlworker.models import (
     META,
     QUEUE_PARTITION,
@@ -163,7 +163,7 @@ def create_task(request: CreateTaskRequest, actor: Actor) -> TaskRecord:
 
 
 def find_task(task_id: str) -> TaskRecord | None:
-    return find(TaskRecord, task_key(task_id), META)
+    return get_or_none(TaskRecord, task_key(task_id), META, consistent_read=True)
 
 
 def get_task(task_id: str) -> TaskRecord:

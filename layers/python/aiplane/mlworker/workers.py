@@ -16,11 +16,11 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError
 
 from aiplane.clock import now_iso
-from aiplane.data.models import get_or_404
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
 from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
 from aiplane.mlworker.audit import Actor
-from aiplane.mlworker.common import find, without_none
+from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
 from aiplane.mlworker.schemas import JobStateReport, PluginHealthReport, RegisterWorkerRequest
 from aiplane.mlworker.tasks import (
@@ -43,7 +43,7 @@ REPORT_ORDER = (PREPARING, RUNNING, COLLECTING, COMPLETED)  # failed may follow 
 
 
 def find_worker(worker_id: str) -> WorkerRecord | None:
-    return find(WorkerRecord, worker_key(worker_id), META)
+    return get_or_none(WorkerRecord, worker_key(worker_id), META, consistent_read=True)
 
 
 def get_worker(worker_id: str) -> WorkerRecord:

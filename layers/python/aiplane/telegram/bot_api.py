@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiplane import outbound
+from aiplane import outbound, outbound_policy
 from aiplane.settings import get_settings
 
 TELEGRAM = "telegram"  # the outbound-URL policy purpose
@@ -28,7 +28,7 @@ def call(token: str, method: str, payload: dict[str, Any]) -> Any:
     try:
         # An error status still answers in the Bot API's terms (read below).
         response = outbound.send(TELEGRAM, "POST", url, json=payload, timeout=REQUEST_TIMEOUT_S, check_status=False)
-    except (outbound.OutboundError, outbound.OutboundRefused) as error:
+    except (outbound.OutboundError, outbound_policy.OutboundRefused) as error:
         what = error.cause_name if isinstance(error, outbound.OutboundError) else type(error).__name__
         raise BotApiError(f"{method}: {what}: {str(error).replace(token, '<token>')}") from None
     try:
