@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -33,6 +33,7 @@ from aiplane.commerce.records import (
     billing_key,
     everyone_shard,
     everyone_shards,
+    get_or_none,
     write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
@@ -201,14 +202,10 @@ def _balance(user_id: str) -> CreditBalanceRecord:
 
 
 def balance_cents(user_id: str) -> int:
-    try:
-        return int(
-            CreditBalanceRecord.get(
-                billing_key(user_id), f"CREDITS#{BILLING_CURRENCY}", consistent_read=True
-            ).balance_cents
-        )
-    except DoesNotExist:
-        return 0
+    balance = get_or_none(
+        CreditBalanceRecord, billing_key(user_id), f"CREDITS#{BILLING_CURRENCY}", consistent_read=True
+    )
+    return int(balance.balance_cents) if balance else 0
 
 
 def take_credits(transaction: TransactWrite, user_id: str, cents: int) -> None:

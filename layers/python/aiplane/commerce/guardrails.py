@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from aiplane.commerce.records import CounterRecord, atomic_write, spend_key, write_with_retries
+from aiplane.commerce.records import CounterRecord, atomic_write, get_or_none, spend_key, write_with_retries
 from aiplane.commerce.windows import DAILY, HOURLY, MONTHLY, WINDOW_NAMES, Window, current_window, from_cents
 from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import PaymentRequiredError, ValidationError
@@ -39,11 +39,8 @@ def _counter(user_id: str, window: Window) -> CounterRecord:
 
 
 def _spend(user_id: str, window: Window) -> WindowSpend:
-    try:
-        counter = CounterRecord.get(spend_key(user_id), f"WINDOW#{window.sort_key}", consistent_read=True)
-    except DoesNotExist:
-        return WindowSpend(window, 0)
-    return WindowSpend(window, int(counter.value))
+    counter = get_or_none(CounterRecord, spend_key(user_id), f"WINDOW#{window.sort_key}", consistent_read=True)
+    return WindowSpend(window, int(counter.value) if counter else 0)
 
 
 def spending(user_id: str, now: datetime | None = None) -> dict[str, WindowSpend]:

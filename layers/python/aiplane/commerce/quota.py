@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import DoesNotExist
-
-from aiplane.commerce.records import CounterRecord, UsageRecord, quota_key
+from aiplane.commerce.records import CounterRecord, UsageRecord, get_or_none, quota_key
 from aiplane.commerce.windows import DAILY, HOURLY, Window, current_window
 from aiplane.errors import PayloadTooLargeError, PaymentRequiredError, RateLimitedError
 
@@ -30,21 +28,14 @@ def upload_counter(user_id: str, window: Window) -> CounterRecord:
 
 
 def used_bytes(user_id: str) -> int:
-    try:
-        return int(UsageRecord.get(quota_key(user_id), "USAGE", consistent_read=True).used_bytes)
-    except DoesNotExist:
-        return 0
+    usage = get_or_none(UsageRecord, quota_key(user_id), "USAGE", consistent_read=True)
+    return int(usage.used_bytes) if usage else 0
 
 
 def uploads_in(user_id: str, window_name: str) -> int:
-    try:
-        return int(
-            CounterRecord.get(
-                quota_key(user_id), f"UPLOADS#{current_window(window_name).sort_key}", consistent_read=True
-            ).value
-        )
-    except DoesNotExist:
-        return 0
+    window = current_window(window_name)
+    counter = get_or_none(CounterRecord, quota_key(user_id), f"UPLOADS#{window.sort_key}", consistent_read=True)
+    return int(counter.value) if counter else 0
 
 
 def quota_view(user_id: str) -> dict[str, object]:

@@ -35,12 +35,12 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, TRANSACTION_CONFLICT, cancellation_codes
 from aiplane.data.gpufarm_table import GpufarmItem
-from aiplane.data.models import Gsi1, Gsi2, Gsi3
+from aiplane.data.models import Gsi1, Gsi2, Gsi3, Record
 from aiplane.data.shards import shard_keys
 from aiplane.settings import get_settings
 
@@ -83,6 +83,14 @@ def model_key(model_id: str) -> str:
 
 def model_owner_key(user_id: str) -> str:
     return f"MODELOWNER#{user_id}"
+
+
+def get_or_none(model: type[Record], hash_key: str, range_key: str, *, consistent_read: bool = False) -> Record | None:
+    """The item, or None where a missing one means its default (no credits, nothing counted yet)."""
+    try:
+        return model.get(hash_key, range_key, consistent_read=consistent_read)
+    except DoesNotExist:
+        return None
 
 
 def atomic_write() -> TransactWrite:

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError, TransactWriteError
 
 from aiplane import outbound
 from aiplane.clock import rfc3339
@@ -37,6 +37,7 @@ from aiplane.commerce.records import (
     atomic_write,
     everyone_shard,
     everyone_shards,
+    get_or_none,
     model_key,
     model_owner_key,
     ready_keys,
@@ -46,7 +47,8 @@ from aiplane.commerce.scope import require_owner
 from aiplane.commerce.windows import DAILY, HOURLY, current_window
 from aiplane.data import presigned
 from aiplane.data.aws import client
-from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes, refused_by_condition
+from aiplane.data.models import get_or_404
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.data.shards import newest
 from aiplane.errors import (
@@ -113,10 +115,7 @@ def start_upload(
 
 
 def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
-    try:
-        pending = ModelUploadRecord.get(model_key(model_id), UPLOAD_SK, consistent_read=True)
-    except DoesNotExist:
-        pending = None
+    pending = get_or_none(ModelUploadRecord, model_key(model_id), UPLOAD_SK, consistent_read=True)
     if pending is None or pending.expires_at_epoch < time.time():
         raise NotFoundError(f"no pending upload for model {model_id}")
     require_owner(principal, pending.owner_id, "model")
@@ -258,10 +257,7 @@ def _create_counted(record: ModelRecord) -> None:
 
 
 def get_model(principal: Principal, model_id: str) -> ModelRecord:
-    try:
-        record = ModelRecord.get(model_key(model_id), "META")
-    except DoesNotExist:
-        raise NotFoundError(f"no model {model_id}") from None
+    record = get_or_404(ModelRecord, model_key(model_id), "META", missing=f"no model {model_id}")
     require_owner(principal, record.owner_id, "model")
     return record
 
@@ -297,7 +293,7 @@ def delete_model(principal: Principal, model_id: str) -> None:
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if ITEM_CONDITION_FAILED in cancellation_codes(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"no model {model_id}") from None
         raise
     _delete_artifact(record)

@@ -11,9 +11,8 @@ import random
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from aiplane.clock import now, rfc3339_seconds
+from aiplane.commerce.records import get_or_none
 from aiplane.commerce.windows import cost_cents, from_cents
 from aiplane.gpufarm.records import RUNNING_COUNT_SHARDS, GpuContractRecord, RunningCountRecord
 
@@ -54,10 +53,7 @@ def add_running(delta: int) -> None:
 
 
 def get_contract(contract_id: str) -> GpuContractRecord | None:
-    try:
-        return GpuContractRecord.get(GpuContractRecord.key(contract_id), "META")
-    except DoesNotExist:
-        return None
+    return get_or_none(GpuContractRecord, GpuContractRecord.key(contract_id), "META")
 
 
 def running_count() -> int:

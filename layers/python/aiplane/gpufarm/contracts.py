@@ -24,7 +24,7 @@ from aiplane.commerce.records import atomic_write, write_with_retries
 from aiplane.commerce.windows import cost_cents
 from aiplane.data import publish
 from aiplane.data.aws import client
-from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
+from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog, status_updates
 from aiplane.gpufarm.catalog import AWS
@@ -324,7 +324,7 @@ def _write_status(record: GpuContractRecord, actions: list[Any], condition: Any,
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if ITEM_CONDITION_FAILED in cancellation_codes(error):
+        if refused_by_condition(error):
             raise UpdateError("the contract's condition failed", cause=error.cause) from error
         raise
     record.refresh(consistent_read=True)

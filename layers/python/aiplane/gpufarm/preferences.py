@@ -11,9 +11,8 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from aiplane.clock import now, rfc3339_seconds
+from aiplane.commerce.records import get_or_none
 from aiplane.errors import ValidationError
 from aiplane.gpufarm import catalog, gpu_models
 from aiplane.gpufarm.offers import Filters, Offer
@@ -98,10 +97,7 @@ def _view(record: GpuPreferencesRecord | None, user_id: str) -> dict[str, Any]:
 
 
 def _find(user_id: str) -> GpuPreferencesRecord | None:
-    try:
-        return GpuPreferencesRecord.get(f"USER#{user_id}", "GPU_PREFERENCES")
-    except DoesNotExist:
-        return None
+    return get_or_none(GpuPreferencesRecord, f"USER#{user_id}", "GPU_PREFERENCES")
 
 
 def get_preferences(user_id: str) -> dict[str, Any]:
