@@ -16,8 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from aiplane.commerce import billing, guardrails, quota, serving
-from aiplane.commerce.formats import formats_view
+from aiplane.commerce import billing, guardrails, quota, serving, views
 from aiplane.commerce.windows import to_cents
 from aiplane.errors import AiplaneError, ValidationError
 from aiplane.identity.principal import Principal
@@ -94,12 +93,12 @@ TOOLS: dict[str, Tool] = {
             ModelArguments,
             lambda p, a: serving.metrics(p, a.model_id),
         ),
-        Tool("list_model_formats", "Model formats the farm accepts", NoArguments, lambda p, a: formats_view()),
+        Tool("list_model_formats", "Model formats the farm accepts", NoArguments, lambda p, a: views.formats_view()),
         Tool(
             "get_spending",
             "Your spending in a guardrail window",
             SpendingArguments,
-            lambda p, a: guardrails.spending_view(p.id, a.window),
+            lambda p, a: views.spending_view(guardrails.shown_window(a.window), guardrails.spending(p.id)),
         ),
         Tool(
             "check_spending",
@@ -108,7 +107,9 @@ TOOLS: dict[str, Tool] = {
             lambda p, a: guardrails.check(p.id, to_cents(a.estimated_cost, param="estimated_cost", allow_zero=True)),
         ),
         Tool("get_credits", "Your credit balance", NoArguments, lambda p, a: {"credits": billing.credits_of(p.id)}),
-        Tool("get_quota", "Your model storage quota", NoArguments, lambda p, a: quota.quota_view(p.id)),
+        Tool(
+            "get_quota", "Your model storage quota", NoArguments, lambda p, a: views.quota_view(p.id, quota.usage(p.id))
+        ),
     )
 }
 

@@ -174,16 +174,6 @@ def list_transactions(user_id: str | None, limit: int, cursor: str | None) -> li
     return list(TransactionRecord.query(billing_key(user_id), condition, scan_index_forward=False, limit=limit))
 
 
-def transaction_view(record: TransactionRecord) -> dict[str, Any]:
-    return {
-        "id": record.transaction_id,
-        "amount": from_cents(record.amount_cents),
-        "currency": record.currency,
-        "status": record.status,
-        "created_at": record.created_at,
-    }
-
-
 def credits_of(user_id: str) -> list[dict[str, Any]]:
     records = CreditBalanceRecord.query(billing_key(user_id), CreditBalanceRecord.sk.startswith("CREDITS#"))
     return [

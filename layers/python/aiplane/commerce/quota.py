@@ -6,6 +6,7 @@ conditional `ADD`s, so two concurrent uploads can never together pass a limit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiplane.commerce.records import CounterRecord, UsageRecord, get_or_none, quota_key
@@ -38,23 +39,15 @@ def uploads_in(user_id: str, window_name: str) -> int:
     return int(counter.value) if counter else 0
 
 
-def quota_view(user_id: str) -> dict[str, object]:
-    used = used_bytes(user_id)
-    return {
-        "user_id": user_id,
-        "storage": {
-            "used_bytes": used,
-            "limit_bytes": STORAGE_LIMIT_BYTES,
-            "used_pct": round(100 * used / STORAGE_LIMIT_BYTES, 1),
-        },
-        "file_size": {"max_bytes": MAX_FILE_BYTES},
-        "rate_limits": {
-            "uploads_last_hour": uploads_in(user_id, HOURLY),
-            "hourly_limit": UPLOAD_LIMITS[HOURLY],
-            "uploads_last_day": uploads_in(user_id, DAILY),
-            "daily_limit": UPLOAD_LIMITS[DAILY],
-        },
-    }
+@dataclass(frozen=True)
+class QuotaUsage:
+    used_bytes: int
+    uploads: dict[str, int]  # per window name, in its current window
+
+
+def usage(user_id: str) -> QuotaUsage:
+    """What the user has stored and uploaded now, against the quota."""
+    return QuotaUsage(used_bytes(user_id), {name: uploads_in(user_id, name) for name in UPLOAD_LIMITS})
 
 
 def check_file_size(size: int) -> None:

@@ -494,25 +494,3 @@ def model_detail(record: ModelRecord) -> dict[str, Any]:
         "updated_at": record.updated_at,
         **({"error": record.failure_reason} if record.status == FAILED and record.failure_reason else {}),
     }
-
-
-def upload_view(record: ModelRecord) -> dict[str, Any]:
-    return {
-        "model_id": record.model_id,
-        "name": record.name,
-        "format": record.format,
-        "endpoint": f"/api/v1/models/{record.model_id}/predict",
-        "status": record.status,
-        "message": "Model uploaded successfully and loading",
-    }
-
-
-def pending_upload_view(record: ModelRecord, upload: dict[str, Any]) -> dict[str, Any]:
-    """The contract's upload answer for a presigned upload: `status: uploading`, plus `upload` and where to complete it."""
-    return {
-        **upload_view(record),
-        "status": "uploading",
-        "message": "POST the artifact to upload.url with upload.fields, then POST complete",
-        "upload": upload,
-        "complete": f"/api/v1/models/{record.model_id}/complete",
-    }

@@ -71,16 +71,6 @@ class ContractConfig:
             raise ValidationError("max_price must be positive", param="max_price")
 
 
-def contract_view(record: GpuContractRecord) -> dict[str, Any]:
-    return {
-        "contract_id": record.contract_id,
-        "provider": record.provider,
-        "instance_id": record.offer_id,
-        "status": record.status,
-        "created_at": rfc3339_seconds(record.created_at),
-    }
-
-
 def resolve_offer(provider: str, offer_id: str) -> Offer:
     """The catalog's offer, or NotFound. An aws offer may name just the instance type."""
     catalog.check_provider(provider, allow_all=False)
