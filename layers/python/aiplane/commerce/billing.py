@@ -32,14 +32,13 @@ from aiplane.commerce.records import (
     atomic_write,
     billing_key,
     everyone_shard,
-    everyone_shards,
     get_or_none,
+    newest_of_everyone,
     write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
 from aiplane.data.pagination import timestamp_cursor
-from aiplane.data.shards import newest
 from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.principal import Principal
 
@@ -159,15 +158,7 @@ def list_transactions(user_id: str | None, limit: int, cursor: str | None) -> li
     the last transaction of the previous page."""
     before = timestamp_cursor(cursor)
     if user_id is None:
-        newer = TransactionRecord.gsi1sk < before if before else None
-        return newest(
-            (
-                TransactionRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
-                for shard in everyone_shards(ALL_TRANSACTIONS)
-            ),
-            lambda record: record.gsi1sk,
-            limit,
-        )
+        return newest_of_everyone(TransactionRecord.everyone, ALL_TRANSACTIONS, TransactionRecord.gsi1sk, before, limit)
     condition: Condition = (
         TransactionRecord.sk.between("TXN#", f"TXN#{before}") if before else TransactionRecord.sk.startswith("TXN#")
     )

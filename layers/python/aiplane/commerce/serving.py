@@ -36,10 +36,10 @@ from aiplane.commerce.records import (
     UsageRecord,
     atomic_write,
     everyone_shard,
-    everyone_shards,
     get_or_none,
     model_key,
     model_owner_key,
+    newest_of_everyone,
     ready_keys,
     write_with_retries,
 )
@@ -50,7 +50,6 @@ from aiplane.data.aws import client
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes, refused_by_condition
 from aiplane.data.models import get_or_404
 from aiplane.data.pagination import timestamp_cursor
-from aiplane.data.shards import newest
 from aiplane.errors import (
     BadGatewayError,
     ConflictError,
@@ -267,15 +266,7 @@ def list_models(owner_id: str | None, limit: int, cursor: str | None) -> list[Mo
     `created_at` of the last model of the previous page."""
     before = timestamp_cursor(cursor)
     if owner_id is None:
-        newer = ModelRecord.gsi2sk < before if before else None
-        return newest(
-            (
-                ModelRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
-                for shard in everyone_shards(ALL_MODELS)
-            ),
-            lambda record: record.gsi2sk,
-            limit,
-        )
+        return newest_of_everyone(ModelRecord.everyone, ALL_MODELS, ModelRecord.gsi2sk, before, limit)
     condition = ModelRecord.gsi1sk < before if before else None
     return list(ModelRecord.by_owner.query(model_owner_key(owner_id), condition, scan_index_forward=False, limit=limit))
 

@@ -163,17 +163,21 @@ def _abandon(records: list[GpuContractRecord], reason: str) -> None:
     """Contracts that may not run: failed where written (a worker skips them), holds given back."""
     for record in records:
         try:
-            set_status(
-                record,
-                FAILED,
-                GpuContractRecord.failure_reasons.set([reason]),
-                condition=(GpuContractRecord.status == PROVISIONING)
-                & GpuContractRecord.provider_instance_id.does_not_exist(),
-            )
+            fail_unlaunched(record, reason)
         except UpdateError:
             # Never written (only the hold exists), or a worker took it first and settles it when it ends.
             if get_contract(record.contract_id) is None:
                 holds.settle(record.hold_ids, record.contract_id, 0)
+
+
+def fail_unlaunched(record: GpuContractRecord, reason: str) -> None:
+    """Fail a contract no worker launched (still provisioning, no instance); `UpdateError` when one did."""
+    set_status(
+        record,
+        FAILED,
+        GpuContractRecord.failure_reasons.set([reason]),
+        condition=(GpuContractRecord.status == PROVISIONING) & GpuContractRecord.provider_instance_id.does_not_exist(),
+    )
 
 
 def enqueue(messages: list[dict[str, Any]]) -> None:

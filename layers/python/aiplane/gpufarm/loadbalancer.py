@@ -164,10 +164,7 @@ def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict
 
 def heartbeat(agent: Principal, instance_id: str, connections: int, load: float, response_time_ms: float) -> None:
     """Loads come from the agent itself (its contract's credential), never from anyone else."""
-    contract = _agent_contract(agent, instance_id, RUNNING)
-    record = _agent(instance_id)
-    if record.contract_id != contract.contract_id:
-        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
+    contract, record = _own(agent, instance_id, RUNNING)
     moment = now()
     expires = int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())
     live_key = GpuAgentRecord.live_sort_key(expires, instance_id)
@@ -194,20 +191,22 @@ def heartbeat(agent: Principal, instance_id: str, connections: int, load: float,
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id") from error
 
 
-def own_agent(agent: Principal, instance_id: str) -> GpuAgentRecord:
-    """The live agent record a running contract's credential speaks for (its other calls beyond heartbeats)."""
-    contract = _agent_contract(agent, instance_id, RUNNING)
+def _own(agent: Principal, instance_id: str, *statuses: str) -> tuple[GpuContractRecord, GpuAgentRecord]:
+    """The agent credential's contract (in one of `statuses`) and the live agent record it registered."""
+    contract = _agent_contract(agent, instance_id, *statuses)
     record = _agent(instance_id)
     if record.contract_id != contract.contract_id:
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
-    return record
+    return contract, record
+
+
+def own_agent(agent: Principal, instance_id: str) -> GpuAgentRecord:
+    """The live agent record a running contract's credential speaks for (its other calls beyond heartbeats)."""
+    return _own(agent, instance_id, RUNNING)[1]
 
 
 def deregister_agent(agent: Principal, instance_id: str) -> None:
-    contract = _agent_contract(agent, instance_id, RUNNING, TERMINATING)  # an agent stops as its instance shuts down
-    record = _agent(instance_id)
-    if record.contract_id != contract.contract_id:
-        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
+    contract, record = _own(agent, instance_id, RUNNING, TERMINATING)  # an agent stops as its instance shuts down
     record.delete()
     status_updates.instance_changed(contract.user_id, instance_id, contract.contract_id, "offline")
 
