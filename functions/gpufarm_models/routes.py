@@ -131,12 +131,12 @@ def list_models(
     # An admin without user_id sees every user's models.
     owner = None if principal.is_admin and not user_id else subject_of(principal, user_id)
     records = serving.list_models(owner, parse_limit(limit), cursor)
-    return {"models": [serving.model_summary(record) for record in records], "count": len(records)}
+    return {"models": [views.model_summary(record) for record in records], "count": len(records)}
 
 
 @router.get("/api/v1/models/{model_id}")
 def get_model(model_id: str, request: Request) -> dict[str, Any]:
-    return serving.model_detail(serving.get_model(current_principal(request), model_id))
+    return views.model_detail(serving.get_model(current_principal(request), model_id))
 
 
 @router.delete("/api/v1/models/{model_id}")
@@ -154,4 +154,4 @@ def predict(model_id: str, body: PredictRequest, request: Request) -> dict[str, 
 
 @router.get("/api/v1/models/{model_id}/metrics")
 def model_metrics(model_id: str, request: Request) -> dict[str, Any]:
-    return serving.metrics(current_principal(request), model_id)
+    return views.metrics_view(*serving.latencies(current_principal(request), model_id))

@@ -68,7 +68,7 @@ class Tool:
 
 
 def _list_models(principal: Principal, _: NoArguments) -> Any:
-    return {"models": [serving.model_summary(m) for m in serving.list_models(principal.id, 100, None)]}
+    return {"models": [views.model_summary(m) for m in serving.list_models(principal.id, 100, None)]}
 
 
 TOOLS: dict[str, Tool] = {
@@ -79,7 +79,7 @@ TOOLS: dict[str, Tool] = {
             "get_model",
             "Details of one of your models",
             ModelArguments,
-            lambda p, a: serving.model_detail(serving.get_model(p, a.model_id)),
+            lambda p, a: views.model_detail(serving.get_model(p, a.model_id)),
         ),
         Tool(
             "predict",
@@ -91,7 +91,7 @@ TOOLS: dict[str, Tool] = {
             "model_metrics",
             "Latency and error metrics of one of your models",
             ModelArguments,
-            lambda p, a: serving.metrics(p, a.model_id),
+            lambda p, a: views.metrics_view(*serving.latencies(p, a.model_id)),
         ),
         Tool("list_model_formats", "Model formats the farm accepts", NoArguments, lambda p, a: views.formats_view()),
         Tool(

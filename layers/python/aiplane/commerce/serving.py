@@ -422,66 +422,11 @@ def _record_prediction(record: ModelRecord, latency_ms: float, *, succeeded: boo
         )
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return 0.0
-    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
-    return round(sorted_values[rank], 1)
-
-
-def _averages(record: ModelRecord) -> tuple[float, float]:
-    total = int(record.total_requests)
-    if not total:
-        return 0.0, 0.0
-    return round(float(record.latency_total_ms) / total, 1), round(int(record.error_count) / total, 4)
-
-
-def metrics(principal: Principal, model_id: str) -> dict[str, Any]:
+def latencies(principal: Principal, model_id: str) -> tuple[ModelRecord, list[float]]:
+    """The caller's model and the latencies of its recent predictions (live samples), sorted."""
     record = get_model(principal, model_id)
     now = int(time.time())
     samples = PredictionRecord.query(
         record.pk, PredictionRecord.sk.startswith("PRED#"), scan_index_forward=False, limit=LATENCY_SAMPLES
     )
-    latencies = sorted(float(sample.latency_ms) for sample in samples if sample.expires_at_epoch > now)
-    average, error_rate = _averages(record)
-    return {
-        "model_id": model_id,
-        "name": record.name,
-        "total_requests": int(record.total_requests),
-        "average_latency": average,
-        "p50_latency": _percentile(latencies, 0.50),
-        "p95_latency": _percentile(latencies, 0.95),
-        "p99_latency": _percentile(latencies, 0.99),
-        "error_rate": error_rate,
-        "status": record.status,
-        "replicas": int(record.replicas),
-    }
-
-
-def model_summary(record: ModelRecord) -> dict[str, Any]:
-    return {
-        "id": record.model_id,
-        "name": record.name,
-        "format": record.format,
-        "status": record.status,
-        "created_at": record.created_at,
-    }
-
-
-def model_detail(record: ModelRecord) -> dict[str, Any]:
-    average, error_rate = _averages(record)
-    return {
-        "id": record.model_id,
-        "name": record.name,
-        "format": record.format,
-        "version": record.version,
-        "framework": record.framework,
-        "status": record.status,
-        "replicas": int(record.replicas),
-        "total_requests": int(record.total_requests),
-        "average_latency": average,
-        "error_rate": error_rate,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        **({"error": record.failure_reason} if record.status == FAILED and record.failure_reason else {}),
-    }
+    return record, sorted(float(sample.latency_ms) for sample in samples if sample.expires_at_epoch > now)

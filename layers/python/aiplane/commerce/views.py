@@ -1,4 +1,4 @@
-"""How transactions, uploads, quota, model formats and spending answer over HTTP, to agents and in
+"""How transactions, models, uploads, quota, model formats and spending answer over HTTP, to agents and in
 the account export; kept out of the domain modules so they hold only reads, writes and rules."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiplane.commerce.formats import FORMATS, ModelFormat
 from aiplane.commerce.quota import MAX_FILE_BYTES, STORAGE_LIMIT_BYTES, UPLOAD_LIMITS, QuotaUsage
-from aiplane.commerce.records import ModelRecord, TransactionRecord
+from aiplane.commerce.records import MODEL_FAILED, ModelRecord, TransactionRecord
 from aiplane.commerce.windows import DAILY, HOURLY, from_cents
 
 if TYPE_CHECKING:  # guardrails shapes its refusals here: a runtime import would be a cycle
@@ -21,6 +21,66 @@ def transaction_view(record: TransactionRecord) -> dict[str, Any]:
         "currency": record.currency,
         "status": record.status,
         "created_at": record.created_at,
+    }
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
+    return round(sorted_values[rank], 1)
+
+
+def _averages(record: ModelRecord) -> tuple[float, float]:
+    total = int(record.total_requests)
+    if not total:
+        return 0.0, 0.0
+    return round(float(record.latency_total_ms) / total, 1), round(int(record.error_count) / total, 4)
+
+
+def metrics_view(record: ModelRecord, latencies: list[float]) -> dict[str, Any]:
+    """The model's counters and percentiles of `latencies` (sorted)."""
+    average, error_rate = _averages(record)
+    return {
+        "model_id": record.model_id,
+        "name": record.name,
+        "total_requests": int(record.total_requests),
+        "average_latency": average,
+        "p50_latency": _percentile(latencies, 0.50),
+        "p95_latency": _percentile(latencies, 0.95),
+        "p99_latency": _percentile(latencies, 0.99),
+        "error_rate": error_rate,
+        "status": record.status,
+        "replicas": int(record.replicas),
+    }
+
+
+def model_summary(record: ModelRecord) -> dict[str, Any]:
+    return {
+        "id": record.model_id,
+        "name": record.name,
+        "format": record.format,
+        "status": record.status,
+        "created_at": record.created_at,
+    }
+
+
+def model_detail(record: ModelRecord) -> dict[str, Any]:
+    average, error_rate = _averages(record)
+    return {
+        "id": record.model_id,
+        "name": record.name,
+        "format": record.format,
+        "version": record.version,
+        "framework": record.framework,
+        "status": record.status,
+        "replicas": int(record.replicas),
+        "total_requests": int(record.total_requests),
+        "average_latency": average,
+        "error_rate": error_rate,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        **({"error": record.failure_reason} if record.status == MODEL_FAILED and record.failure_reason else {}),
     }
 
 
