@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiplane.commerce import billing, guardrails, quota
-from aiplane.commerce.views import quota_view, transaction_view
+from aiplane.commerce.views import quota_view, spending_export_view, transaction_view
 from aiplane.gpufarm import contract_states
 from aiplane.gpufarm.views import usage_view
 from aiplane.identity.export import register_export_section
@@ -35,7 +35,7 @@ def _gpu_usage(user_id: str) -> list[dict[str, Any]]:
 
 
 def _usage_quota(user_id: str) -> dict[str, Any]:
-    return {**quota_view(user_id, quota.usage(user_id)), "spending": guardrails.spending_export(user_id)}
+    return {**quota_view(user_id, quota.usage(user_id)), "spending": spending_export_view(guardrails.spending(user_id))}
 
 
 register_export_section("transactions", _transactions)

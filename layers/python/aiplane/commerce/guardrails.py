@@ -150,14 +150,3 @@ def reset(user_id: str, window_name: str) -> None:
     except UpdateError as error:
         if not refused_by_condition(error):
             raise
-
-
-def spending_export(user_id: str) -> dict[str, object]:
-    return {
-        name: {
-            "spent": from_cents(w.spent_cents),
-            "limit": from_cents(w.limit_cents),
-            "window_start": w.window.start.isoformat(),
-        }
-        for name, w in spending(user_id).items()
-    }

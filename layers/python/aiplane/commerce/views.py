@@ -155,3 +155,15 @@ def spending_view(window_name: str, windows: dict[str, WindowSpend]) -> dict[str
             if w.spent_cents >= w.limit_cents
         ],
     }
+
+
+def spending_export_view(windows: dict[str, WindowSpend]) -> dict[str, object]:
+    """Every window's spend and limit, for the account export."""
+    return {
+        name: {
+            "spent": from_cents(w.spent_cents),
+            "limit": from_cents(w.limit_cents),
+            "window_start": w.window.start.isoformat(),
+        }
+        for name, w in windows.items()
+    }
