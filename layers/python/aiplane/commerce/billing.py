@@ -32,12 +32,12 @@ from aiplane.commerce.records import (
     atomic_write,
     billing_key,
     everyone_shard,
-    get_or_none,
     newest_of_everyone,
     write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
+from aiplane.data.models import get_or_none
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.principal import Principal

@@ -15,9 +15,10 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.commerce import views
-from aiplane.commerce.records import CounterRecord, atomic_write, get_or_none, spend_key, write_with_retries
+from aiplane.commerce.records import CounterRecord, atomic_write, spend_key, write_with_retries
 from aiplane.commerce.windows import DAILY, HOURLY, MONTHLY, WINDOW_NAMES, Window, current_window, from_cents
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_none
 from aiplane.errors import PaymentRequiredError, ValidationError
 
 # Default limits in cents (the contract's examples: 100 an hour, 1000 a month).

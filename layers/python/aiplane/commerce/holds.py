@@ -26,13 +26,13 @@ from aiplane.commerce.records import (
     FleetUsageRecord,
     HoldRecord,
     atomic_write,
-    get_or_none,
     hold_key,
     spend_key,
     write_with_retries,
 )
 from aiplane.commerce.windows import WINDOW_NAMES, current_window, from_cents
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_none
 from aiplane.errors import ConflictError, PaymentRequiredError, RateLimitedError
 from aiplane.settings import current_environment
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiplane.commerce.records import CounterRecord, UsageRecord, get_or_none, quota_key
+from aiplane.commerce.records import CounterRecord, UsageRecord, quota_key
 from aiplane.commerce.windows import DAILY, HOURLY, Window, current_window
+from aiplane.data.models import get_or_none
 from aiplane.errors import PayloadTooLargeError, PaymentRequiredError, RateLimitedError
 
 # The contract's example figures: 100 GiB stored, 10 GiB per file, 50 uploads an hour, 500 a day.

@@ -35,7 +35,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
@@ -98,14 +98,6 @@ def model_key(model_id: str) -> str:
 
 def model_owner_key(user_id: str) -> str:
     return f"MODELOWNER#{user_id}"
-
-
-def get_or_none(model: type[Record], hash_key: str, range_key: str, *, consistent_read: bool = False) -> Record | None:
-    """The item, or None where a missing one means its default (no credits, nothing counted yet)."""
-    try:
-        return model.get(hash_key, range_key, consistent_read=consistent_read)
-    except DoesNotExist:
-        return None
 
 
 def atomic_write() -> TransactWrite:

@@ -36,7 +36,6 @@ from aiplane.commerce.records import (
     UsageRecord,
     atomic_write,
     everyone_shard,
-    get_or_none,
     model_key,
     model_owner_key,
     newest_of_everyone,
@@ -48,7 +47,7 @@ from aiplane.commerce.windows import DAILY, HOURLY, current_window
 from aiplane.data import presigned
 from aiplane.data.aws import client
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes, refused_by_condition
-from aiplane.data.models import get_or_404
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.data.pagination import timestamp_cursor
 from aiplane.errors import (
     BadGatewayError,

@@ -11,8 +11,8 @@ import random
 from datetime import datetime
 
 from aiplane.clock import now, rfc3339_seconds
-from aiplane.commerce.records import get_or_none
 from aiplane.commerce.windows import cost_cents
+from aiplane.data.models import get_or_none
 from aiplane.gpufarm.records import RUNNING_COUNT_SHARDS, GpuContractRecord, RunningCountRecord
 
 PROVISIONING, RUNNING, FAILED, TERMINATING, TERMINATED, STOPPED = (

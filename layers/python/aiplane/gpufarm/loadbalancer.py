@@ -25,10 +25,9 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from aiplane.clock import now
-from aiplane.commerce.records import get_or_none
 from aiplane.data.aws import client
 from aiplane.data.conditions import refused_by_condition
-from aiplane.data.models import get_or_404
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gpufarm import agent_liveness, catalog, contract_states, status_updates
 from aiplane.gpufarm.agent_liveness import live_records, own_records, reachable_records

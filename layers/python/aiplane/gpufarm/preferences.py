@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from aiplane.clock import now
-from aiplane.commerce.records import get_or_none
+from aiplane.data.models import get_or_none
 from aiplane.errors import ValidationError
 from aiplane.gpufarm import catalog, gpu_models, views
 from aiplane.gpufarm.offers import Filters, Offer
