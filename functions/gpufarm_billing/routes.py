@@ -20,7 +20,7 @@ from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel
 
 from aiplane.api.auth import current_principal
-from aiplane.commerce import billing, guardrails, quota
+from aiplane.commerce import billing, guardrails, quota, views
 from aiplane.commerce.scope import subject_of
 from aiplane.commerce.windows import to_cents
 from aiplane.data.pagination import parse_limit
@@ -71,7 +71,7 @@ def create_payment(
         body.amount, body.currency, body.provider or x_billing, preference or x_preferred_payment
     )
     record = billing.create_payment(account, payment, idempotency_key)
-    return {"transaction": billing.transaction_view(record)}
+    return {"transaction": views.transaction_view(record)}
 
 
 @router.get("/api/v1/billing/transactions")
@@ -82,12 +82,13 @@ def list_transactions(
     # An admin without user_id sees every user's transactions.
     owner = None if principal.is_admin and not user_id else subject_of(principal, user_id)
     records = billing.list_transactions(owner, parse_limit(limit), cursor)
-    return {"transactions": [billing.transaction_view(record) for record in records], "count": len(records)}
+    return {"transactions": [views.transaction_view(record) for record in records], "count": len(records)}
 
 
 @router.get("/api/v1/guardrails/spending")
 def get_spending(request: Request, window: str | None = None, user_id: str | None = None) -> dict[str, Any]:
-    return guardrails.spending_view(subject_of(current_principal(request), user_id), window)
+    subject = subject_of(current_principal(request), user_id)
+    return views.spending_view(guardrails.shown_window(window), guardrails.spending(subject))
 
 
 @router.post("/api/v1/guardrails/spending/record")
@@ -116,4 +117,5 @@ def reset_spending(body: ResetRequest, request: Request) -> dict[str, Any]:
 
 @router.get("/api/v1/quota")
 def get_quota(request: Request, user_id: str | None = None) -> dict[str, Any]:
-    return quota.quota_view(subject_of(current_principal(request), user_id))
+    subject = subject_of(current_principal(request), user_id)
+    return views.quota_view(subject, quota.usage(subject))

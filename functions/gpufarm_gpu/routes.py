@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aiplane.api.auth import current_principal
 from aiplane.errors import ValidationError
-from aiplane.gpufarm import catalog, contracts, loadbalancer, model_serving, preferences, proxy
+from aiplane.gpufarm import catalog, contracts, loadbalancer, model_serving, preferences, proxy, views
 from aiplane.gpufarm.offers import Filters
 from aiplane.identity.principal import Principal
 
@@ -195,7 +195,7 @@ def create_instance(provider: str, instanceId: str, body: ContractConfigBody, re
     config = body.config()
     offer = contracts.resolve_offer(catalog.canonical_provider(provider), instanceId)
     [record] = contracts.create_contracts(principal, [offer], config)
-    return contracts.contract_view(record)
+    return views.contract_view(record)
 
 
 @router.delete("/api/v1/gpu/instances/{provider}/{instanceId}")

@@ -23,8 +23,7 @@ from starlette.datastructures import UploadFile
 
 from aiplane.api.auth import current_principal
 from aiplane.api.forms import read_inline_form
-from aiplane.commerce import serving
-from aiplane.commerce.formats import formats_view
+from aiplane.commerce import serving, views
 from aiplane.commerce.scope import subject_of
 from aiplane.data.pagination import parse_limit
 from aiplane.errors import ValidationError
@@ -39,7 +38,7 @@ class PredictRequest(BaseModel):
 
 @router.get("/api/v1/models/formats")
 def list_formats() -> dict[str, Any]:
-    return formats_view()
+    return views.formats_view()
 
 
 class UploadFields(BaseModel):
@@ -104,7 +103,7 @@ async def upload_model(request: Request) -> dict[str, Any]:
             announced.sha256,
             **_serving_fields(announced),
         )
-        return serving.pending_upload_view(record, upload)
+        return views.pending_upload_view(record, upload)
     form = await read_inline_form(request, PRESIGNED_HOW, param="model", max_fields=20, code="USE_PRESIGNED_UPLOAD")
     model = form.get("model")
     if not isinstance(model, UploadFile):
@@ -116,12 +115,12 @@ async def upload_model(request: Request) -> dict[str, Any]:
     record = await run_in_threadpool(
         serving.upload_model, principal.id, model.filename, model.file, size, **_serving_fields(fields)
     )
-    return serving.upload_view(record)
+    return views.upload_view(record)
 
 
 @router.post("/api/v1/models/{model_id}/complete", include_in_schema=False)
 def complete_upload(model_id: str, request: Request) -> dict[str, Any]:
-    return serving.upload_view(serving.complete_upload(current_principal(request), model_id))
+    return views.upload_view(serving.complete_upload(current_principal(request), model_id))
 
 
 @router.get("/api/v1/models")
@@ -132,12 +131,12 @@ def list_models(
     # An admin without user_id sees every user's models.
     owner = None if principal.is_admin and not user_id else subject_of(principal, user_id)
     records = serving.list_models(owner, parse_limit(limit), cursor)
-    return {"models": [serving.model_summary(record) for record in records], "count": len(records)}
+    return {"models": [views.model_summary(record) for record in records], "count": len(records)}
 
 
 @router.get("/api/v1/models/{model_id}")
 def get_model(model_id: str, request: Request) -> dict[str, Any]:
-    return serving.model_detail(serving.get_model(current_principal(request), model_id))
+    return views.model_detail(serving.get_model(current_principal(request), model_id))
 
 
 @router.delete("/api/v1/models/{model_id}")
@@ -155,4 +154,4 @@ def predict(model_id: str, body: PredictRequest, request: Request) -> dict[str, 
 
 @router.get("/api/v1/models/{model_id}/metrics")
 def model_metrics(model_id: str, request: Request) -> dict[str, Any]:
-    return serving.metrics(current_principal(request), model_id)
+    return views.metrics_view(*serving.latencies(current_principal(request), model_id))

@@ -16,8 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from aiplane.commerce import billing, guardrails, quota, serving
-from aiplane.commerce.formats import formats_view
+from aiplane.commerce import billing, guardrails, quota, serving, views
 from aiplane.commerce.windows import to_cents
 from aiplane.errors import AiplaneError, ValidationError
 from aiplane.identity.principal import Principal
@@ -69,7 +68,7 @@ class Tool:
 
 
 def _list_models(principal: Principal, _: NoArguments) -> Any:
-    return {"models": [serving.model_summary(m) for m in serving.list_models(principal.id, 100, None)]}
+    return {"models": [views.model_summary(m) for m in serving.list_models(principal.id, 100, None)]}
 
 
 TOOLS: dict[str, Tool] = {
@@ -80,7 +79,7 @@ TOOLS: dict[str, Tool] = {
             "get_model",
             "Details of one of your models",
             ModelArguments,
-            lambda p, a: serving.model_detail(serving.get_model(p, a.model_id)),
+            lambda p, a: views.model_detail(serving.get_model(p, a.model_id)),
         ),
         Tool(
             "predict",
@@ -92,14 +91,14 @@ TOOLS: dict[str, Tool] = {
             "model_metrics",
             "Latency and error metrics of one of your models",
             ModelArguments,
-            lambda p, a: serving.metrics(p, a.model_id),
+            lambda p, a: views.metrics_view(*serving.latencies(p, a.model_id)),
         ),
-        Tool("list_model_formats", "Model formats the farm accepts", NoArguments, lambda p, a: formats_view()),
+        Tool("list_model_formats", "Model formats the farm accepts", NoArguments, lambda p, a: views.formats_view()),
         Tool(
             "get_spending",
             "Your spending in a guardrail window",
             SpendingArguments,
-            lambda p, a: guardrails.spending_view(p.id, a.window),
+            lambda p, a: views.spending_view(guardrails.shown_window(a.window), guardrails.spending(p.id)),
         ),
         Tool(
             "check_spending",
@@ -108,7 +107,9 @@ TOOLS: dict[str, Tool] = {
             lambda p, a: guardrails.check(p.id, to_cents(a.estimated_cost, param="estimated_cost", allow_zero=True)),
         ),
         Tool("get_credits", "Your credit balance", NoArguments, lambda p, a: {"credits": billing.credits_of(p.id)}),
-        Tool("get_quota", "Your model storage quota", NoArguments, lambda p, a: quota.quota_view(p.id)),
+        Tool(
+            "get_quota", "Your model storage quota", NoArguments, lambda p, a: views.quota_view(p.id, quota.usage(p.id))
+        ),
     )
 }
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -32,13 +32,13 @@ from aiplane.commerce.records import (
     atomic_write,
     billing_key,
     everyone_shard,
-    everyone_shards,
+    newest_of_everyone,
     write_with_retries,
 )
 from aiplane.commerce.windows import from_cents, to_cents
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
+from aiplane.data.models import get_or_none
 from aiplane.data.pagination import timestamp_cursor
-from aiplane.data.shards import newest
 from aiplane.errors import ConflictError, ForbiddenError, ValidationError
 from aiplane.identity.principal import Principal
 
@@ -158,29 +158,11 @@ def list_transactions(user_id: str | None, limit: int, cursor: str | None) -> li
     the last transaction of the previous page."""
     before = timestamp_cursor(cursor)
     if user_id is None:
-        newer = TransactionRecord.gsi1sk < before if before else None
-        return newest(
-            (
-                TransactionRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
-                for shard in everyone_shards(ALL_TRANSACTIONS)
-            ),
-            lambda record: record.gsi1sk,
-            limit,
-        )
+        return newest_of_everyone(TransactionRecord.everyone, ALL_TRANSACTIONS, TransactionRecord.gsi1sk, before, limit)
     condition: Condition = (
         TransactionRecord.sk.between("TXN#", f"TXN#{before}") if before else TransactionRecord.sk.startswith("TXN#")
     )
     return list(TransactionRecord.query(billing_key(user_id), condition, scan_index_forward=False, limit=limit))
-
-
-def transaction_view(record: TransactionRecord) -> dict[str, Any]:
-    return {
-        "id": record.transaction_id,
-        "amount": from_cents(record.amount_cents),
-        "currency": record.currency,
-        "status": record.status,
-        "created_at": record.created_at,
-    }
 
 
 def credits_of(user_id: str) -> list[dict[str, Any]]:
@@ -201,14 +183,10 @@ def _balance(user_id: str) -> CreditBalanceRecord:
 
 
 def balance_cents(user_id: str) -> int:
-    try:
-        return int(
-            CreditBalanceRecord.get(
-                billing_key(user_id), f"CREDITS#{BILLING_CURRENCY}", consistent_read=True
-            ).balance_cents
-        )
-    except DoesNotExist:
-        return 0
+    balance = get_or_none(
+        CreditBalanceRecord, billing_key(user_id), f"CREDITS#{BILLING_CURRENCY}", consistent_read=True
+    )
+    return int(balance.balance_cents) if balance else 0
 
 
 def take_credits(transaction: TransactWrite, user_id: str, cents: int) -> None:

@@ -16,14 +16,6 @@ class ModelFormat:
     description: str
     runtime: str  # what serves it (reported in predictions' metadata)
 
-    def view(self) -> dict[str, object]:
-        return {
-            "format": self.format,
-            "extensions": list(self.extensions),
-            "framework": self.framework,
-            "description": self.description,
-        }
-
 
 FORMATS: tuple[ModelFormat, ...] = (
     ModelFormat("onnx", (".onnx",), "ONNX Runtime", "Open Neural Network Exchange format", "onnxruntime"),
@@ -41,10 +33,6 @@ FORMATS: tuple[ModelFormat, ...] = (
     ModelFormat("pmml", (".pmml",), "PMML", "Predictive Model Markup Language documents", "pypmml"),
 )
 _BY_NAME = {model_format.format: model_format for model_format in FORMATS}
-
-
-def formats_view() -> dict[str, object]:
-    return {"formats": [model_format.view() for model_format in FORMATS], "count": len(FORMATS)}
 
 
 def format_named(name: str) -> ModelFormat:

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from aiplane.commerce import views
 from aiplane.commerce.records import CounterRecord, atomic_write, spend_key, write_with_retries
 from aiplane.commerce.windows import DAILY, HOURLY, MONTHLY, WINDOW_NAMES, Window, current_window, from_cents
 from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_none
 from aiplane.errors import PaymentRequiredError, ValidationError
 
 # Default limits in cents (the contract's examples: 100 an hour, 1000 a month).
@@ -39,11 +41,8 @@ def _counter(user_id: str, window: Window) -> CounterRecord:
 
 
 def _spend(user_id: str, window: Window) -> WindowSpend:
-    try:
-        counter = CounterRecord.get(spend_key(user_id), f"WINDOW#{window.sort_key}", consistent_read=True)
-    except DoesNotExist:
-        return WindowSpend(window, 0)
-    return WindowSpend(window, int(counter.value))
+    counter = get_or_none(CounterRecord, spend_key(user_id), f"WINDOW#{window.sort_key}", consistent_read=True)
+    return WindowSpend(window, int(counter.value) if counter else 0)
 
 
 def spending(user_id: str, now: datetime | None = None) -> dict[str, WindowSpend]:
@@ -51,37 +50,28 @@ def spending(user_id: str, now: datetime | None = None) -> dict[str, WindowSpend
     return {name: _spend(user_id, current_window(name, moment)) for name in WINDOW_NAMES}
 
 
-def violation_view(window_name: str, spent_cents: int) -> dict[str, object]:
-    return {"window": window_name, "spent": from_cents(spent_cents), "limit": from_cents(LIMITS_CENTS[window_name])}
-
-
-def spending_view(user_id: str, window_name: str | None) -> dict[str, object]:
+def shown_window(window_name: str | None) -> str:
+    """The window a spending answer reports: the named one, or the primary one."""
     name = window_name or PRIMARY_WINDOW
     if name not in WINDOW_NAMES:
         raise ValidationError(f"window must be one of {', '.join(WINDOW_NAMES)}", param="window")
-    windows = spending(user_id)
-    shown = windows[name]
-    return {
-        "window_spent": from_cents(shown.spent_cents),
-        "window_limit": from_cents(shown.limit_cents),
-        "window_name": name,
-        "percentage_used": round(100 * shown.spent_cents / shown.limit_cents, 2),
-        # Windows whose limit is reached: any further spend in them is refused.
-        "violations": [
-            violation_view(w.window.name, w.spent_cents) for w in windows.values() if w.spent_cents >= w.limit_cents
-        ],
-    }
+    return name
+
+
+def _violations(windows: dict[str, WindowSpend], amount_cents: int) -> list[dict[str, object]]:
+    """The windows `amount_cents` more would take past their limit, with what they would reach."""
+    return [
+        views.violation_view(w.window.name, w.spent_cents + amount_cents, w.limit_cents)
+        for w in windows.values()
+        if w.spent_cents + amount_cents > w.limit_cents
+    ]
 
 
 def check(user_id: str, estimated_cents: int) -> dict[str, object]:
     """Whether `estimated_cents` fits every window; raises 402 SPENDING_LIMIT when it does not."""
     windows = spending(user_id)
     spent = from_cents(windows[PRIMARY_WINDOW].spent_cents)
-    violations = [
-        violation_view(w.window.name, w.spent_cents + estimated_cents)
-        for w in windows.values()
-        if w.spent_cents + estimated_cents > w.limit_cents
-    ]
+    violations = _violations(windows, estimated_cents)
     if violations:
         raise PaymentRequiredError(
             "the estimated cost exceeds a spending limit",
@@ -144,11 +134,7 @@ def record(user_id: str, amount_cents: int) -> int:
 
 def _refuse(user_id: str, amount_cents: int) -> NoReturn:
     windows = spending(user_id)
-    violations = [
-        violation_view(w.window.name, w.spent_cents + amount_cents)
-        for w in windows.values()
-        if w.spent_cents + amount_cents > w.limit_cents
-    ]
+    violations = _violations(windows, amount_cents)
     raise PaymentRequiredError(
         "recording this amount would exceed a spending limit",
         code="SPENDING_LIMIT",
@@ -165,14 +151,3 @@ def reset(user_id: str, window_name: str) -> None:
     except UpdateError as error:
         if not refused_by_condition(error):
             raise
-
-
-def spending_export(user_id: str) -> dict[str, object]:
-    return {
-        name: {
-            "spent": from_cents(w.spent_cents),
-            "limit": from_cents(w.limit_cents),
-            "window_start": w.window.start.isoformat(),
-        }
-        for name, w in spending(user_id).items()
-    }

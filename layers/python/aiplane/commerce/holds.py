@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.commerce import billing, guardrails
@@ -31,7 +31,8 @@ from aiplane.commerce.records import (
     write_with_retries,
 )
 from aiplane.commerce.windows import WINDOW_NAMES, current_window, from_cents
-from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
+from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_none
 from aiplane.errors import ConflictError, PaymentRequiredError, RateLimitedError
 from aiplane.settings import current_environment
 
@@ -58,11 +59,8 @@ def _fleet(user_id: str) -> FleetUsageRecord:
 
 
 def fleet_usage(user_id: str) -> tuple[int, int]:
-    try:
-        usage = FleetUsageRecord.get(spend_key(user_id), FLEET, consistent_read=True)
-    except DoesNotExist:
-        return 0, 0
-    return int(usage.instances), int(usage.gpus)
+    usage = get_or_none(FleetUsageRecord, spend_key(user_id), FLEET, consistent_read=True)
+    return (int(usage.instances), int(usage.gpus)) if usage else (0, 0)
 
 
 def place(
@@ -123,7 +121,7 @@ def place(
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if ITEM_CONDITION_FAILED not in cancellation_codes(error):
+        if not refused_by_condition(error):
             raise
         # Which condition failed, told from the items themselves (PynamoDB sends puts before updates).
         if billing.balance_cents(user_id) < total:
@@ -169,9 +167,8 @@ def settle(hold_ids: list[str], contract_id: str, actual_cents: int) -> int:
     spent, the rest goes back. Each share settles once; returns the cents charged now."""
     remaining, charged = actual_cents, 0
     for hold_id in hold_ids:
-        try:
-            hold = HoldRecord.get(hold_key(hold_id), META, consistent_read=True)
-        except DoesNotExist:
+        hold = get_or_none(HoldRecord, hold_key(hold_id), META, consistent_read=True)
+        if hold is None:
             continue  # never taken (its transaction failed): nothing to give back
         if contract_id in (hold.settled or set()):
             continue
@@ -206,7 +203,7 @@ def _settle_share(hold: HoldRecord, contract_id: str, give_back: int) -> bool:
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if ITEM_CONDITION_FAILED in cancellation_codes(error):  # only the hold item has a condition
+        if refused_by_condition(error):  # only the hold item has a condition
             return False  # settled concurrently
         raise
     return True

@@ -6,12 +6,12 @@ conditional `ADD`s, so two concurrent uploads can never together pass a limit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from pynamodb.exceptions import DoesNotExist
 
 from aiplane.commerce.records import CounterRecord, UsageRecord, quota_key
 from aiplane.commerce.windows import DAILY, HOURLY, Window, current_window
+from aiplane.data.models import get_or_none
 from aiplane.errors import PayloadTooLargeError, PaymentRequiredError, RateLimitedError
 
 # The contract's example figures: 100 GiB stored, 10 GiB per file, 50 uploads an hour, 500 a day.
@@ -30,40 +30,25 @@ def upload_counter(user_id: str, window: Window) -> CounterRecord:
 
 
 def used_bytes(user_id: str) -> int:
-    try:
-        return int(UsageRecord.get(quota_key(user_id), "USAGE", consistent_read=True).used_bytes)
-    except DoesNotExist:
-        return 0
+    usage = get_or_none(UsageRecord, quota_key(user_id), "USAGE", consistent_read=True)
+    return int(usage.used_bytes) if usage else 0
 
 
 def uploads_in(user_id: str, window_name: str) -> int:
-    try:
-        return int(
-            CounterRecord.get(
-                quota_key(user_id), f"UPLOADS#{current_window(window_name).sort_key}", consistent_read=True
-            ).value
-        )
-    except DoesNotExist:
-        return 0
+    window = current_window(window_name)
+    counter = get_or_none(CounterRecord, quota_key(user_id), f"UPLOADS#{window.sort_key}", consistent_read=True)
+    return int(counter.value) if counter else 0
 
 
-def quota_view(user_id: str) -> dict[str, object]:
-    used = used_bytes(user_id)
-    return {
-        "user_id": user_id,
-        "storage": {
-            "used_bytes": used,
-            "limit_bytes": STORAGE_LIMIT_BYTES,
-            "used_pct": round(100 * used / STORAGE_LIMIT_BYTES, 1),
-        },
-        "file_size": {"max_bytes": MAX_FILE_BYTES},
-        "rate_limits": {
-            "uploads_last_hour": uploads_in(user_id, HOURLY),
-            "hourly_limit": UPLOAD_LIMITS[HOURLY],
-            "uploads_last_day": uploads_in(user_id, DAILY),
-            "daily_limit": UPLOAD_LIMITS[DAILY],
-        },
-    }
+@dataclass(frozen=True)
+class QuotaUsage:
+    used_bytes: int
+    uploads: dict[str, int]  # per window name, in its current window
+
+
+def usage(user_id: str) -> QuotaUsage:
+    """What the user has stored and uploaded now, against the quota."""
+    return QuotaUsage(used_bytes(user_id), {name: uploads_in(user_id, name) for name in UPLOAD_LIMITS})
 
 
 def check_file_size(size: int) -> None:

@@ -36,12 +36,13 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.conditions import ITEM_CONDITION_FAILED, TRANSACTION_CONFLICT, cancellation_codes
 from aiplane.data.gpufarm_table import GpufarmItem
-from aiplane.data.models import Gsi1, Gsi2, Gsi3
-from aiplane.data.shards import shard_keys
+from aiplane.data.models import Gsi1, Gsi2, Gsi3, Record
+from aiplane.data.shards import newest, shard_keys
 from aiplane.settings import get_settings
 
 META = "META"
@@ -59,6 +60,20 @@ def everyone_shards(partition: str) -> list[str]:
 def everyone_shard(partition: str) -> str:
     """Where a new item of an everyone-partition goes."""
     return random.choice(everyone_shards(partition))
+
+
+def newest_of_everyone(
+    index: GlobalSecondaryIndex[Record], partition: str, sort_key: UnicodeAttribute, before: str | None, limit: int
+) -> list[Record]:
+    """A page of an everyone-partition (admin listings), newest first over its shards: the `limit`
+    items whose `sort_key` is before `before` (None: the newest)."""
+    newer = sort_key < before if before else None
+    name = sort_key.attr_name
+    return newest(
+        (index.query(shard, newer, scan_index_forward=False, limit=limit) for shard in everyone_shards(partition)),
+        lambda record: getattr(record, name),
+        limit,
+    )
 
 
 def billing_key(user_id: str) -> str:

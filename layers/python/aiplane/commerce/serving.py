@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError, TransactWriteError
 
 from aiplane import outbound, outbound_policy
 from aiplane.clock import rfc3339
@@ -36,9 +36,9 @@ from aiplane.commerce.records import (
     UsageRecord,
     atomic_write,
     everyone_shard,
-    everyone_shards,
     model_key,
     model_owner_key,
+    newest_of_everyone,
     ready_keys,
     write_with_retries,
 )
@@ -46,9 +46,9 @@ from aiplane.commerce.scope import require_owner
 from aiplane.commerce.windows import DAILY, HOURLY, current_window
 from aiplane.data import presigned
 from aiplane.data.aws import client
-from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
+from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes, refused_by_condition
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.data.pagination import timestamp_cursor
-from aiplane.data.shards import newest
 from aiplane.errors import (
     BadGatewayError,
     ConflictError,
@@ -113,10 +113,7 @@ def start_upload(
 
 
 def complete_upload(principal: Principal, model_id: str) -> ModelRecord:
-    try:
-        pending = ModelUploadRecord.get(model_key(model_id), UPLOAD_SK, consistent_read=True)
-    except DoesNotExist:
-        pending = None
+    pending = get_or_none(ModelUploadRecord, model_key(model_id), UPLOAD_SK, consistent_read=True)
     if pending is None or pending.expires_at_epoch < time.time():
         raise NotFoundError(f"no pending upload for model {model_id}")
     require_owner(principal, pending.owner_id, "model")
@@ -258,10 +255,7 @@ def _create_counted(record: ModelRecord) -> None:
 
 
 def get_model(principal: Principal, model_id: str) -> ModelRecord:
-    try:
-        record = ModelRecord.get(model_key(model_id), "META")
-    except DoesNotExist:
-        raise NotFoundError(f"no model {model_id}") from None
+    record = get_or_404(ModelRecord, model_key(model_id), "META", missing=f"no model {model_id}")
     require_owner(principal, record.owner_id, "model")
     return record
 
@@ -271,15 +265,7 @@ def list_models(owner_id: str | None, limit: int, cursor: str | None) -> list[Mo
     `created_at` of the last model of the previous page."""
     before = timestamp_cursor(cursor)
     if owner_id is None:
-        newer = ModelRecord.gsi2sk < before if before else None
-        return newest(
-            (
-                ModelRecord.everyone.query(shard, newer, scan_index_forward=False, limit=limit)
-                for shard in everyone_shards(ALL_MODELS)
-            ),
-            lambda record: record.gsi2sk,
-            limit,
-        )
+        return newest_of_everyone(ModelRecord.everyone, ALL_MODELS, ModelRecord.gsi2sk, before, limit)
     condition = ModelRecord.gsi1sk < before if before else None
     return list(ModelRecord.by_owner.query(model_owner_key(owner_id), condition, scan_index_forward=False, limit=limit))
 
@@ -297,7 +283,7 @@ def delete_model(principal: Principal, model_id: str) -> None:
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if ITEM_CONDITION_FAILED in cancellation_codes(error):
+        if refused_by_condition(error):
             raise NotFoundError(f"no model {model_id}") from None
         raise
     _delete_artifact(record)
@@ -435,88 +421,11 @@ def _record_prediction(record: ModelRecord, latency_ms: float, *, succeeded: boo
         )
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return 0.0
-    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
-    return round(sorted_values[rank], 1)
-
-
-def _averages(record: ModelRecord) -> tuple[float, float]:
-    total = int(record.total_requests)
-    if not total:
-        return 0.0, 0.0
-    return round(float(record.latency_total_ms) / total, 1), round(int(record.error_count) / total, 4)
-
-
-def metrics(principal: Principal, model_id: str) -> dict[str, Any]:
+def latencies(principal: Principal, model_id: str) -> tuple[ModelRecord, list[float]]:
+    """The caller's model and the latencies of its recent predictions (live samples), sorted."""
     record = get_model(principal, model_id)
     now = int(time.time())
     samples = PredictionRecord.query(
         record.pk, PredictionRecord.sk.startswith("PRED#"), scan_index_forward=False, limit=LATENCY_SAMPLES
     )
-    latencies = sorted(float(sample.latency_ms) for sample in samples if sample.expires_at_epoch > now)
-    average, error_rate = _averages(record)
-    return {
-        "model_id": model_id,
-        "name": record.name,
-        "total_requests": int(record.total_requests),
-        "average_latency": average,
-        "p50_latency": _percentile(latencies, 0.50),
-        "p95_latency": _percentile(latencies, 0.95),
-        "p99_latency": _percentile(latencies, 0.99),
-        "error_rate": error_rate,
-        "status": record.status,
-        "replicas": int(record.replicas),
-    }
-
-
-def model_summary(record: ModelRecord) -> dict[str, Any]:
-    return {
-        "id": record.model_id,
-        "name": record.name,
-        "format": record.format,
-        "status": record.status,
-        "created_at": record.created_at,
-    }
-
-
-def model_detail(record: ModelRecord) -> dict[str, Any]:
-    average, error_rate = _averages(record)
-    return {
-        "id": record.model_id,
-        "name": record.name,
-        "format": record.format,
-        "version": record.version,
-        "framework": record.framework,
-        "status": record.status,
-        "replicas": int(record.replicas),
-        "total_requests": int(record.total_requests),
-        "average_latency": average,
-        "error_rate": error_rate,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        **({"error": record.failure_reason} if record.status == FAILED and record.failure_reason else {}),
-    }
-
-
-def upload_view(record: ModelRecord) -> dict[str, Any]:
-    return {
-        "model_id": record.model_id,
-        "name": record.name,
-        "format": record.format,
-        "endpoint": f"/api/v1/models/{record.model_id}/predict",
-        "status": record.status,
-        "message": "Model uploaded successfully and loading",
-    }
-
-
-def pending_upload_view(record: ModelRecord, upload: dict[str, Any]) -> dict[str, Any]:
-    """The contract's upload answer for a presigned upload: `status: uploading`, plus `upload` and where to complete it."""
-    return {
-        **upload_view(record),
-        "status": "uploading",
-        "message": "POST the artifact to upload.url with upload.fields, then POST complete",
-        "upload": upload,
-        "complete": f"/api/v1/models/{record.model_id}/complete",
-    }
+    return record, sorted(float(sample.latency_ms) for sample in samples if sample.expires_at_epoch > now)

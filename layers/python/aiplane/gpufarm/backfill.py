@@ -20,6 +20,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.commerce.records import MODEL_READY, ModelRecord, ready_keys
+from aiplane.data.conditions import refused_by_condition
 from aiplane.gpufarm import agent_liveness, contract_states
 from aiplane.gpufarm.records import RUNNING_COUNT_SHARDS, GpuAgentRecord, GpuContractRecord, RunningCountRecord
 from aiplane.settings import get_settings
@@ -45,7 +46,7 @@ def _rekey(record: Any, set_keys: Callable[[Any], Any], unchanged: Any) -> int:
             condition=unchanged,
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
         return 0
     return 1
@@ -73,7 +74,7 @@ def backfill() -> dict[str, int]:
             model.update(actions=ready_keys(True, model.model_id), condition=ModelRecord.status == MODEL_READY)
             models += 1
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not refused_by_condition(error):
                 raise
     with TransactWrite(connection=Connection(region=get_settings().region)) as transaction:
         for shard in range(RUNNING_COUNT_SHARDS):

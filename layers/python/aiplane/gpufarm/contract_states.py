@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import Any
-
-from pynamodb.exceptions import DoesNotExist
 
 from aiplane.clock import now, rfc3339_seconds
-from aiplane.commerce.windows import cost_cents, from_cents
+from aiplane.commerce.windows import cost_cents
+from aiplane.data.models import get_or_none
 from aiplane.gpufarm.records import RUNNING_COUNT_SHARDS, GpuContractRecord, RunningCountRecord
 
 PROVISIONING, RUNNING, FAILED, TERMINATING, TERMINATED, STOPPED = (
@@ -54,10 +52,7 @@ def add_running(delta: int) -> None:
 
 
 def get_contract(contract_id: str) -> GpuContractRecord | None:
-    try:
-        return GpuContractRecord.get(GpuContractRecord.key(contract_id), "META")
-    except DoesNotExist:
-        return None
+    return get_or_none(GpuContractRecord, GpuContractRecord.key(contract_id), "META")
 
 
 def running_count() -> int:
@@ -81,25 +76,7 @@ def user_contracts(user_id: str, limit: int, after: str | None = None) -> list[G
     return list(GpuContractRecord.by_user.query(GpuContractRecord.user_key(user_id), condition, limit=limit))
 
 
-def usage_view(record: GpuContractRecord) -> dict[str, Any]:
-    """One contract in the account export's `gpu_usage`: what ran, when, and what it cost so far."""
-    return {
-        "contract_id": record.contract_id,
-        "provider": record.provider,
-        "instance_id": record.offer_id,
-        "instance_type": record.instance_type,
-        "status": record.status,
-        "market": record.market,
-        "gpu_count": int(record.gpu_count),
-        "created_at": rfc3339_seconds(record.created_at),
-        "launched_at": rfc3339_seconds(record.launched_at) if record.launched_at else None,
-        "ends_at": rfc3339_seconds(record.ends_at) if record.ends_at else None,
-        "price_per_hour": float(record.price_per_hour) if record.price_per_hour is not None else None,
-        "cost": from_cents(_cost_cents(record)),
-    }
-
-
-def _cost_cents(record: GpuContractRecord) -> int:
+def settled_cost_cents(record: GpuContractRecord) -> int:
     """As settled: runtime until it ended (its last update), at most what was held."""
     cents = actual_cost_cents(record, record.updated_at if record.status in FINISHED else None)
     return min(cents, int(record.held_cents)) if record.held_cents else cents

@@ -24,7 +24,7 @@ from aiplane.commerce.records import atomic_write, write_with_retries
 from aiplane.commerce.windows import cost_cents
 from aiplane.data import publish
 from aiplane.data.aws import client
-from aiplane.data.conditions import ITEM_CONDITION_FAILED, cancellation_codes
+from aiplane.data.conditions import refused_by_condition
 from aiplane.errors import BadGatewayError, NotFoundError, PaymentRequiredError, RateLimitedError, ValidationError
 from aiplane.gpufarm import agent_credentials, catalog, status_updates
 from aiplane.gpufarm.catalog import AWS
@@ -69,16 +69,6 @@ class ContractConfig:
             raise ValidationError("market must be 'spot' or 'on-demand'", param="market")
         if self.max_price is not None and self.max_price <= 0:
             raise ValidationError("max_price must be positive", param="max_price")
-
-
-def contract_view(record: GpuContractRecord) -> dict[str, Any]:
-    return {
-        "contract_id": record.contract_id,
-        "provider": record.provider,
-        "instance_id": record.offer_id,
-        "status": record.status,
-        "created_at": rfc3339_seconds(record.created_at),
-    }
 
 
 def resolve_offer(provider: str, offer_id: str) -> Offer:
@@ -173,17 +163,21 @@ def _abandon(records: list[GpuContractRecord], reason: str) -> None:
     """Contracts that may not run: failed where written (a worker skips them), holds given back."""
     for record in records:
         try:
-            set_status(
-                record,
-                FAILED,
-                GpuContractRecord.failure_reasons.set([reason]),
-                condition=(GpuContractRecord.status == PROVISIONING)
-                & GpuContractRecord.provider_instance_id.does_not_exist(),
-            )
+            fail_unlaunched(record, reason)
         except UpdateError:
             # Never written (only the hold exists), or a worker took it first and settles it when it ends.
             if get_contract(record.contract_id) is None:
                 holds.settle(record.hold_ids, record.contract_id, 0)
+
+
+def fail_unlaunched(record: GpuContractRecord, reason: str) -> None:
+    """Fail a contract no worker launched (still provisioning, no instance); `UpdateError` when one did."""
+    set_status(
+        record,
+        FAILED,
+        GpuContractRecord.failure_reasons.set([reason]),
+        condition=(GpuContractRecord.status == PROVISIONING) & GpuContractRecord.provider_instance_id.does_not_exist(),
+    )
 
 
 def enqueue(messages: list[dict[str, Any]]) -> None:
@@ -324,7 +318,7 @@ def _write_status(record: GpuContractRecord, actions: list[Any], condition: Any,
     try:
         write_with_retries(write)
     except TransactWriteError as error:
-        if ITEM_CONDITION_FAILED in cancellation_codes(error):
+        if refused_by_condition(error):
             raise UpdateError("the contract's condition failed", cause=error.cause) from error
         raise
     record.refresh(consistent_read=True)

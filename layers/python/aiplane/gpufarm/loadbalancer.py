@@ -21,11 +21,13 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from aiplane.clock import now
 from aiplane.data.aws import client
+from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_404, get_or_none
 from aiplane.errors import ForbiddenError, NotFoundError, UnavailableError, ValidationError
 from aiplane.gpufarm import agent_liveness, catalog, contract_states, status_updates
 from aiplane.gpufarm.agent_liveness import live_records, own_records, reachable_records
@@ -135,10 +137,8 @@ def _check_agent_url(url: str, host: str, port: int | None) -> None:
 def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict[str, Any]]) -> dict[str, Any]:
     contract = _agent_contract(agent, instance_id, RUNNING)
     _check_agent_url(url, *agent_address(contract))
-    try:  # a restarted agent registers again: what an admin set for it stays
-        previous = GpuAgentRecord.get(GpuAgentRecord.key(instance_id), "META")
-    except DoesNotExist:
-        previous = None
+    # a restarted agent registers again: what an admin set for it stays
+    previous = get_or_none(GpuAgentRecord, GpuAgentRecord.key(instance_id), "META")
     kept = previous if previous is not None and previous.contract_id == contract.contract_id else None
     gpu_type = catalog.ec2_gpu_types().get(contract.instance_type or "")
     moment = now()
@@ -163,10 +163,7 @@ def register_agent(agent: Principal, instance_id: str, url: str, gpus: list[dict
 
 def heartbeat(agent: Principal, instance_id: str, connections: int, load: float, response_time_ms: float) -> None:
     """Loads come from the agent itself (its contract's credential), never from anyone else."""
-    contract = _agent_contract(agent, instance_id, RUNNING)
-    record = _agent(instance_id)
-    if record.contract_id != contract.contract_id:
-        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
+    contract, record = _own(agent, instance_id, RUNNING)
     moment = now()
     expires = int((moment + timedelta(seconds=HEARTBEAT_GRACE_S)).timestamp())
     live_key = GpuAgentRecord.live_sort_key(expires, instance_id)
@@ -188,25 +185,27 @@ def heartbeat(agent: Principal, instance_id: str, connections: int, load: float,
             condition=GpuAgentRecord.contract_id == contract.contract_id,
         )  # not one deregistered meanwhile
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id") from error
 
 
-def own_agent(agent: Principal, instance_id: str) -> GpuAgentRecord:
-    """The live agent record a running contract's credential speaks for (its other calls beyond heartbeats)."""
-    contract = _agent_contract(agent, instance_id, RUNNING)
+def _own(agent: Principal, instance_id: str, *statuses: str) -> tuple[GpuContractRecord, GpuAgentRecord]:
+    """The agent credential's contract (in one of `statuses`) and the live agent record it registered."""
+    contract = _agent_contract(agent, instance_id, *statuses)
     record = _agent(instance_id)
     if record.contract_id != contract.contract_id:
         raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
-    return record
+    return contract, record
+
+
+def own_agent(agent: Principal, instance_id: str) -> GpuAgentRecord:
+    """The live agent record a running contract's credential speaks for (its other calls beyond heartbeats)."""
+    return _own(agent, instance_id, RUNNING)[1]
 
 
 def deregister_agent(agent: Principal, instance_id: str) -> None:
-    contract = _agent_contract(agent, instance_id, RUNNING, TERMINATING)  # an agent stops as its instance shuts down
-    record = _agent(instance_id)
-    if record.contract_id != contract.contract_id:
-        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id")
+    contract, record = _own(agent, instance_id, RUNNING, TERMINATING)  # an agent stops as its instance shuts down
     record.delete()
     status_updates.instance_changed(contract.user_id, instance_id, contract.contract_id, "offline")
 
@@ -232,10 +231,13 @@ def forget_agent(instance_id: str) -> None:
 
 
 def _agent(instance_id: str) -> GpuAgentRecord:
-    try:
-        record = GpuAgentRecord.get(GpuAgentRecord.key(instance_id), "META")
-    except DoesNotExist:
-        raise NotFoundError(f"no agent {instance_id!r}", param="instance_id") from None
+    record = get_or_404(
+        GpuAgentRecord,
+        GpuAgentRecord.key(instance_id),
+        "META",
+        missing=f"no agent {instance_id!r}",
+        param="instance_id",
+    )
     if record.expires_at_epoch <= now().timestamp():  # TTL deletes lazily: check on read
         raise NotFoundError(f"agent {instance_id!r} stopped heartbeating", param="instance_id")
     return record
@@ -248,7 +250,7 @@ def count_proxied(instance_id: str) -> None:
             actions=[GpuAgentRecord.total_connections.add(1)], condition=GpuAgentRecord.pk.exists()
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(error):
             raise  # else: deregistered meanwhile, nothing to count
 
 
@@ -293,10 +295,8 @@ def agent_load(caller: Principal, instance_id: str) -> AgentLoad:
 
 
 def _state() -> LoadBalancerRecord:
-    try:
-        return LoadBalancerRecord.get("LOADBALANCER", "STRATEGY")
-    except DoesNotExist:
-        return LoadBalancerRecord(strategy=DEFAULT_STRATEGY, rotation=0)
+    state = get_or_none(LoadBalancerRecord, "LOADBALANCER", "STRATEGY")
+    return state or LoadBalancerRecord(strategy=DEFAULT_STRATEGY, rotation=0)
 
 
 def get_strategy() -> str:

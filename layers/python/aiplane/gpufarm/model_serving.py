@@ -15,11 +15,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from aiplane.commerce import serving
 from aiplane.commerce.records import ALL_MODELS, ModelRecord, everyone_shards, model_key, ready_keys
-from aiplane.errors import ConflictError, NotFoundError, ValidationError
+from aiplane.data.conditions import refused_by_condition
+from aiplane.data.models import get_or_404
+from aiplane.errors import ConflictError, ValidationError
 from aiplane.gpufarm import agent_liveness, loadbalancer
 from aiplane.gpufarm.records import GpuAgentRecord
 from aiplane.identity.principal import Principal
@@ -75,7 +77,7 @@ def agent_models(agent: Principal, instance_id: str) -> list[dict[str, Any]]:
                 condition=ModelRecord.status.is_in(*_HELD) & assigned,
             )
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not refused_by_condition(error):
                 raise
             continue  # another agent took it, or it was deleted meanwhile
         held.append(model)
@@ -110,12 +112,9 @@ def report(
                 raise ValidationError("a failed model needs its error", param="error")
             serving.mark_failed(model_id, error, agent_instance_id=instance_id)
     except UpdateError as failure:
-        if failure.cause_response_code != "ConditionalCheckFailedException":
+        if not refused_by_condition(failure):
             raise
-        try:
-            ModelRecord.get(model_key(model_id), "META")
-        except DoesNotExist:
-            raise NotFoundError(f"no model {model_id}") from None
+        get_or_404(ModelRecord, model_key(model_id), "META", missing=f"no model {model_id}")
         raise ConflictError(f"model {model_id} is not assigned to {instance_id}") from None
     return {"model_id": model_id, "status": serving.READY if status == SERVING else serving.FAILED}
 

@@ -11,24 +11,15 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
-from aiplane.clock import now, rfc3339_seconds
+from aiplane.clock import now
+from aiplane.data.models import get_or_none
 from aiplane.errors import ValidationError
-from aiplane.gpufarm import catalog, gpu_models
+from aiplane.gpufarm import catalog, gpu_models, views
 from aiplane.gpufarm.offers import Filters, Offer
-from aiplane.gpufarm.records import GpuPreferencesRecord
+from aiplane.gpufarm.records import DEFAULT_PREFERENCES, GpuPreferencesRecord
 
 PRIORITIES = {"performance": 0.8, "balanced": 0.5, "cost": 0.2}  # weight of performance vs cost
 VENDOR_BONUS, TIER_BONUS = 10.0, 10.0
-
-DEFAULT_PREFERENCES: dict[str, Any] = {
-    "preferred_vendors": [],
-    "preferred_tiers": [],
-    "min_vram": 0,
-    "max_price_per_hour": None,
-    "priority": "balanced",
-}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "cost_optimized": {
@@ -81,31 +72,12 @@ def validate(preferences: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _view(record: GpuPreferencesRecord | None, user_id: str) -> dict[str, Any]:
-    if record is None:
-        return {"id": None, "user_id": user_id, **DEFAULT_PREFERENCES, "is_default": True, "created_at": None}
-    return {
-        "id": record.preferences_id,
-        "user_id": record.user_id,
-        "preferred_vendors": list(record.preferred_vendors),
-        "preferred_tiers": list(record.preferred_tiers),
-        "min_vram": record.min_vram,
-        "max_price_per_hour": record.max_price_per_hour,
-        "priority": record.priority,
-        "is_default": False,
-        "created_at": rfc3339_seconds(record.created_at),
-    }
-
-
 def _find(user_id: str) -> GpuPreferencesRecord | None:
-    try:
-        return GpuPreferencesRecord.get(f"USER#{user_id}", "GPU_PREFERENCES")
-    except DoesNotExist:
-        return None
+    return get_or_none(GpuPreferencesRecord, f"USER#{user_id}", "GPU_PREFERENCES")
 
 
 def get_preferences(user_id: str) -> dict[str, Any]:
-    return _view(_find(user_id), user_id)
+    return views.preferences_view(_find(user_id), user_id)
 
 
 def save_preferences(user_id: str, preferences: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +98,7 @@ def save_preferences(user_id: str, preferences: dict[str, Any]) -> dict[str, Any
         updated_at=moment,
     )
     record.save()
-    return _view(record, user_id)
+    return views.preferences_view(record, user_id)
 
 
 def available_gpus(

@@ -452,13 +452,7 @@ def give_up(message: Any, error: Exception) -> None:
         return
     reason = f"retries exhausted: {type(error).__name__}: {str(error)[:200]}"
     try:
-        contracts.set_status(
-            record,
-            FAILED,
-            GpuContractRecord.failure_reasons.set([reason]),
-            condition=(GpuContractRecord.status == PROVISIONING)
-            & GpuContractRecord.provider_instance_id.does_not_exist(),
-        )
+        contracts.fail_unlaunched(record, reason)
     except UpdateError:
         return  # launched or ended meanwhile: nothing to fail
     logger.warning(

@@ -107,6 +107,16 @@ class RunningCountRecord(GpufarmItem):
         return f"GPUCOUNT#{shard}"
 
 
+# What a user without saved preferences has, and what a save leaves unset keeps.
+DEFAULT_PREFERENCES: dict[str, Any] = {
+    "preferred_vendors": [],
+    "preferred_tiers": [],
+    "min_vram": 0,
+    "max_price_per_hour": None,
+    "priority": "balanced",
+}
+
+
 class GpuPreferencesRecord(GpufarmItem):
     pk = UnicodeAttribute(hash_key=True)  # USER#<id>
     sk = UnicodeAttribute(range_key=True, default="GPU_PREFERENCES")
