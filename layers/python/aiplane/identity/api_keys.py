@@ -13,7 +13,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -48,27 +48,19 @@ class IssuedKey:
     record: ApiKeyRecord
 
 
-def issue_api_key(
-    owner_id: str,
-    name: str,
-    *,
-    is_admin: bool = False,
-    expires_at: datetime | None = None,
-    rate_limit: int | None = None,
-    scope: str | None = None,
-    contract_id: str | None = None,
-    attributes: dict[str, Any] | None = None,
-) -> IssuedKey:
-    issued = _new_key(
-        owner_id,
-        name,
-        is_admin=is_admin,
-        expires_at=expires_at,
-        rate_limit=rate_limit,
-        scope=scope,
-        contract_id=contract_id,
-        attributes=attributes,
-    )
+class KeyOptions(TypedDict, total=False):
+    """What a new key may carry beyond its owner and name (`_new_key`'s keyword parameters)."""
+
+    is_admin: bool
+    expires_at: datetime | None
+    rate_limit: int | None
+    scope: str | None
+    contract_id: str | None
+    attributes: dict[str, Any] | None
+
+
+def issue_api_key(owner_id: str, name: str, **options: Unpack[KeyOptions]) -> IssuedKey:
+    issued = _new_key(owner_id, name, **options)
     # The hash is the key: a collision would be a generator failure, so refuse to overwrite.
     issued.record.save(condition=ApiKeyRecord.pk.does_not_exist())
     return issued
