@@ -8,6 +8,7 @@ Contract rows of this group:
 - /model-associations/..., /model-affinity/...
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path
@@ -62,52 +63,58 @@ for collection, by in (("/pools", "/pool-by-"), ("/groups", "/group-by-")):
     router.add_api_route(by + "purpose/{purpose}", groups_by_purpose, methods=["GET"])
 
 
-# Memberships. The paths of 001 and 003 differ only in their names (pool/group, poolID/groupID).
-def _backend_routes(prefix: str, group_param: str, groups_segment: str) -> None:
-    def groups_of_backend(backendID: str) -> list[dict[str, Any]]:
-        return [views.group_view(group) for group in registry.groups_of_member(BACKEND, backendID)]
+# Memberships. The paths of 001 and 003 differ only in their names (pool/group, poolID/groupID);
+# backends and models differ in their names, their views and assign's status (the contracts'). Path
+# aliases keep each contract's parameter names.
+def _member_routes(
+    prefix: str,
+    group_param: str,
+    groups_segment: str,
+    *,
+    noun: str,
+    kind: str,
+    member_param: str,
+    view: Callable[[Any], dict[str, Any]],
+    assign_status: int,
+) -> None:
+    segment = f"{noun}s"
 
-    def backends_of_group(group_id: str = Path(alias=group_param)) -> list[dict[str, Any]]:
-        return [views.backend_view(backend) for backend in registry.members_of_group(group_id, BACKEND)]
+    def groups_of_member(member_id: str = Path(alias=member_param)) -> list[dict[str, Any]]:
+        return [views.group_view(group) for group in registry.groups_of_member(kind, member_id)]
 
-    def assign_backend(backendID: str, group_id: str = Path(alias=group_param)) -> str:
-        registry.assign(group_id, BACKEND, backendID)
-        return "backend assigned"
+    def members_of_group(group_id: str = Path(alias=group_param)) -> list[dict[str, Any]]:
+        return [view(member) for member in registry.members_of_group(group_id, kind)]
 
-    def remove_backend(backendID: str, group_id: str = Path(alias=group_param)) -> str:
-        registry.unassign(group_id, BACKEND, backendID)
-        return "backend removed"
+    def assign_member(member_id: str = Path(alias=member_param), group_id: str = Path(alias=group_param)) -> str:
+        registry.assign(group_id, kind, member_id)
+        return f"{noun} assigned"
 
-    router.add_api_route(f"{prefix}/{{backendID}}/{groups_segment}", groups_of_backend, methods=["GET"])
-    router.add_api_route(f"{prefix}/{{{group_param}}}/backends", backends_of_group, methods=["GET"])
-    router.add_api_route(
-        f"{prefix}/{{{group_param}}}/backends/{{backendID}}", assign_backend, methods=["POST"], status_code=201
-    )
-    router.add_api_route(f"{prefix}/{{{group_param}}}/backends/{{backendID}}", remove_backend, methods=["DELETE"])
+    def remove_member(member_id: str = Path(alias=member_param), group_id: str = Path(alias=group_param)) -> str:
+        registry.unassign(group_id, kind, member_id)
+        return f"{noun} removed"
 
-
-def _model_routes(prefix: str, group_param: str, groups_segment: str) -> None:
-    def groups_of_model(modelID: str) -> list[dict[str, Any]]:
-        return [views.group_view(group) for group in registry.groups_of_member(MODEL, modelID)]
-
-    def models_of_group(group_id: str = Path(alias=group_param)) -> list[dict[str, Any]]:
-        return [views.model_view(model) for model in registry.members_of_group(group_id, MODEL)]
-
-    def assign_model(modelID: str, group_id: str = Path(alias=group_param)) -> str:
-        registry.assign(group_id, MODEL, modelID)
-        return "model assigned"
-
-    def remove_model(modelID: str, group_id: str = Path(alias=group_param)) -> str:
-        registry.unassign(group_id, MODEL, modelID)
-        return "model removed"
-
-    router.add_api_route(f"{prefix}/{{modelID}}/{groups_segment}", groups_of_model, methods=["GET"])
-    router.add_api_route(f"{prefix}/{{{group_param}}}/models", models_of_group, methods=["GET"])
-    router.add_api_route(f"{prefix}/{{{group_param}}}/models/{{modelID}}", assign_model, methods=["POST"])
-    router.add_api_route(f"{prefix}/{{{group_param}}}/models/{{modelID}}", remove_model, methods=["DELETE"])
+    member_path = f"{prefix}/{{{group_param}}}/{segment}/{{{member_param}}}"
+    router.add_api_route(f"{prefix}/{{{member_param}}}/{groups_segment}", groups_of_member, methods=["GET"])
+    router.add_api_route(f"{prefix}/{{{group_param}}}/{segment}", members_of_group, methods=["GET"])
+    router.add_api_route(member_path, assign_member, methods=["POST"], status_code=assign_status)
+    router.add_api_route(member_path, remove_member, methods=["DELETE"])
 
 
-_backend_routes("/backend-associations", "poolID", "pools")
-_backend_routes("/backend-affinity", "groupID", "groups")
-_model_routes("/model-associations", "poolID", "pools")
-_model_routes("/model-affinity", "groupID", "groups")
+for noun, kind, member_param, view, assign_status in (
+    ("backend", BACKEND, "backendID", views.backend_view, 201),
+    ("model", MODEL, "modelID", views.model_view, 200),
+):
+    for suffix, group_param, groups_segment in (
+        ("-associations", "poolID", "pools"),
+        ("-affinity", "groupID", "groups"),
+    ):
+        _member_routes(
+            f"/{noun}{suffix}",
+            group_param,
+            groups_segment,
+            noun=noun,
+            kind=kind,
+            member_param=member_param,
+            view=view,
+            assign_status=assign_status,
+        )
