@@ -40,29 +40,13 @@ class Actor:
     ip_address: str | None = None
 
 
-def _hashed_fields(record: AuditEventRecord) -> dict[str, Any]:
-    return {
-        "sequence_num": int(record.sequence_num),
-        "timestamp": record.timestamp,
-        "event_type": record.event_type,
-        "user_id": record.user_id,
-        "resource": record.resource,
-        "action": record.action,
-        "success": bool(record.success),
-        "ip_address": record.ip_address,
-        "error": record.error,
-        "metadata": record.metadata or {},
-        "prev_hash": record.prev_hash,
-    }
-
-
 CHAIN = Chain(
     name="mlworker",
     partition_prefix=f"{AUDIT_PARTITION}#",
     shards=SHARDS,
     entry=AuditEventRecord,
     head=AuditHeadRecord,
-    hashed_fields=_hashed_fields,
+    hashed_fields=AuditEventRecord.chained_fields,
 )
 
 

@@ -24,6 +24,8 @@ only queued tasks, in aged-priority order (`scheduling.aging_origin`): `GET /v1/
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -227,6 +229,22 @@ class AuditEventRecord(MlworkerItem):
     metadata = JSONAttribute(default=dict)
     prev_hash = UnicodeAttribute()
     event_hash = UnicodeAttribute()
+
+    def chained_fields(self) -> dict[str, Any]:
+        """What the audit chain hashes (aiplane.mlworker.audit); with the hash, an event's body."""
+        return {
+            "sequence_num": int(self.sequence_num),
+            "timestamp": self.timestamp,
+            "event_type": self.event_type,
+            "user_id": self.user_id,
+            "resource": self.resource,
+            "action": self.action,
+            "success": bool(self.success),
+            "ip_address": self.ip_address,
+            "error": self.error,
+            "metadata": self.metadata or {},
+            "prev_hash": self.prev_hash,
+        }
 
 
 class AuditHeadRecord(MlworkerItem):

@@ -49,19 +49,4 @@ def worker_service_body(service: JupyterServiceRecord) -> dict[str, Any]:
 
 
 def event_body(record: AuditEventRecord) -> dict[str, Any]:
-    return without_none(
-        {
-            "timestamp": record.timestamp,
-            "event_type": record.event_type,
-            "user_id": record.user_id,
-            "resource": record.resource,
-            "action": record.action,
-            "success": bool(record.success),
-            "ip_address": record.ip_address,
-            "error": record.error,
-            "prev_hash": record.prev_hash,
-            "event_hash": record.event_hash,
-            "sequence_num": int(record.sequence_num),
-            "metadata": record.metadata or {},
-        }
-    )
+    return without_none({**record.chained_fields(), "event_hash": record.event_hash})
