@@ -219,7 +219,7 @@ def racing(task_count: int, worker_count: int) -> None:
         submitted = time.perf_counter()
         workers.heartbeat(worker_ids[0])  # keeps the worker live on a slow embedded stack (not timed)
         lease_started = time.perf_counter()
-        leased = workers.lease_task(worker_ids[0])
+        leased = cluster.lease_task(worker_ids[0])
         done = time.perf_counter()
         assert leased is not None and leased.task_id == task.task_id
         enqueue_ms.append((submitted - started) * 1000)
@@ -267,7 +267,7 @@ def race(task_count: int, worker_ids: list[str], capabilities, spread: int) -> N
         while workers.heartbeat(worker_id):
             started = time.perf_counter()
             try:
-                task = workers.lease_task(worker_id)
+                task = cluster.lease_task(worker_id)
             except ConflictError:
                 refused.append(1)  # its retries outlasted its heartbeat (or SAVE_ATTEMPTS): beat, ask again
                 continue

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from aiplane.api.auth import current_principal
-from aiplane.mlworker import reservations, scheduler, task_io, tasks, workers
+from aiplane.mlworker import cluster, reservations, scheduler, task_io, tasks, workers
 from aiplane.mlworker.requests import actor_of, require_admin, require_worker
 from aiplane.mlworker.schemas import (
     CreateReservationRequest,
@@ -121,7 +121,7 @@ def heartbeat(workerId: str, request: Request, body: WorkerHeartbeat | None = No
 @router.post("/v1/scheduler/workers/{workerId}/lease", include_in_schema=False, response_model=None)
 def lease(workerId: str, request: Request) -> dict[str, Any] | Response:
     require_worker(request, workerId)
-    task = workers.lease_task(workerId)
+    task = cluster.lease_task(workerId)
     return task_io.lease_answer(task, workerId) if task is not None else Response(status_code=204)
 
 

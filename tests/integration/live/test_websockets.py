@@ -16,7 +16,7 @@ from aiplane.gpufarm import contracts
 from aiplane.identity.principal import USER, Principal
 from aiplane.live import connections, sender
 from aiplane.live.connections import ConnectionRecord
-from aiplane.mlworker import workers
+from aiplane.mlworker import cluster, workers
 from aiplane.mlworker.schemas import JobStateReport
 from tests.integration.gpufarm.conftest import running_contract
 from tests.integration.live.conftest import new_user
@@ -94,7 +94,7 @@ def test_mlworker_worker_progress_is_pushed_through_to_completion(
     worker_id = worker.json()["id"]
     with connect(f"{live_server}/mlworker/ws", additional_headers={"X-API-Key": owner.api_key}) as ws:
         task_id = mlworker.post("/v1/tasks", headers={"X-API-Key": owner.api_key}, json=TASK).json()["id"]
-        leased = workers.lease_task(worker_id)
+        leased = cluster.lease_task(worker_id)
         assert leased is not None and leased.task_id == task_id
         for status in ("running", "completed"):
             workers.report_state(

@@ -15,10 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from aiplane.data.models import get_or_none
-from aiplane.mlworker import audit, backfill, counters, fairshare, scheduling, tasks, workers
+from aiplane.errors import ConflictError
+from aiplane.mlworker import audit, backfill, counters, fairshare, gangs, scheduling, tasks, workers
 from aiplane.mlworker.common import connection
 from aiplane.mlworker.models import (
     RESERVATIONS_PARTITION,
@@ -274,3 +276,37 @@ def enforce_walltime(now_epoch: float | None = None) -> list[str]:
                 )
                 stopped.append(candidate.task_id)
     return stopped
+
+
+def lease_task(worker_id: str) -> TaskRecord | None:
+    """Hand the worker its rank of a gang another worker's lease placed on it, else the next task
+    the scheduler picks for it (see `backfill`), or None."""
+    for attempt in range(workers.SAVE_ATTEMPTS):
+        worker = workers.get_worker(worker_id)
+        if worker.drained:
+            return None  # draining or drained: no new work
+        if workers.effective_status(worker) != workers.ACTIVE:
+            raise ConflictError(f"worker {worker_id} missed its heartbeats; heartbeat before leasing")
+        rank = gangs.undelivered_rank(worker)
+        if rank is not None:
+            return rank
+        decision, state = decide(worker_id, attempt=attempt)
+        if decision is None:
+            return None
+        task = tasks.find_task(decision.task_id)
+        if task is None or task.status != tasks.QUEUED or worker_id not in state.workers:
+            continue  # the index lagged behind a lease or a cancellation
+        try:
+            commit_lease(task, decision, state, workers.LEASE_TTL_S)
+        except TransactWriteError:
+            continue  # another worker took it, or our own record changed: decide again
+        tasks.announce_status(task)
+        audit.append_event(
+            "job_started",
+            workers.SYSTEM,
+            resource=f"task/{task.task_id}",
+            action="lease",
+            metadata={"worker_id": worker_id, "workers": list(decision.workers)},
+        )
+        return tasks.get_task(task.task_id)
+    raise ConflictError("the queue is too busy; try again")

@@ -13,12 +13,12 @@ import time
 import uuid
 from typing import Any
 
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import PutError
 
 from aiplane.clock import now_iso
 from aiplane.data.models import get_or_404, get_or_none
 from aiplane.errors import ConflictError, ForbiddenError, NotFoundError
-from aiplane.mlworker import audit, cluster, fairshare, gangs, scheduling, tasks
+from aiplane.mlworker import audit, fairshare, scheduling, tasks
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import without_none
 from aiplane.mlworker.models import META, WORKERS_PARTITION, TaskRecord, WorkerRecord, worker_key
@@ -239,40 +239,6 @@ def _held_tasks(worker: WorkerRecord) -> list[TaskRecord]:
 def free_capacity(worker: WorkerRecord, held: list[TaskRecord] | None = None) -> scheduling.Capacity:
     total = scheduling.Capacity(gpu=int(worker.gpu_count), cpu=int(worker.cpu_cores), memory_gb=int(worker.memory_gb))
     return scheduling.free_capacity(total, map(tasks.demand_of, _held_tasks(worker) if held is None else held))
-
-
-def lease_task(worker_id: str) -> TaskRecord | None:
-    """Hand the worker its rank of a gang another worker's lease placed on it, else the next task
-    the scheduler picks for it (see `backfill`), or None."""
-    for attempt in range(SAVE_ATTEMPTS):
-        worker = get_worker(worker_id)
-        if worker.drained:
-            return None  # draining or drained: no new work
-        if effective_status(worker) != ACTIVE:
-            raise ConflictError(f"worker {worker_id} missed its heartbeats; heartbeat before leasing")
-        rank = gangs.undelivered_rank(worker)
-        if rank is not None:
-            return rank
-        decision, state = cluster.decide(worker_id, attempt=attempt)
-        if decision is None:
-            return None
-        task = tasks.find_task(decision.task_id)
-        if task is None or task.status != QUEUED or worker_id not in state.workers:
-            continue  # the index lagged behind a lease or a cancellation
-        try:
-            cluster.commit_lease(task, decision, state, LEASE_TTL_S)
-        except TransactWriteError:
-            continue  # another worker took it, or our own record changed: decide again
-        tasks.announce_status(task)
-        audit.append_event(
-            "job_started",
-            SYSTEM,
-            resource=f"task/{task.task_id}",
-            action="lease",
-            metadata={"worker_id": worker_id, "workers": list(decision.workers)},
-        )
-        return tasks.get_task(task.task_id)
-    raise ConflictError("the queue is too busy; try again")
 
 
 def log_key(task: TaskRecord) -> str:
