@@ -43,6 +43,7 @@ def run_job(job, result_path):
     # Wall time, and this process's CPU time: on a loaded machine the CPU time still says what
     # the code costs (waiting on moto is not in it).
     started, started_cpu = time.perf_counter(), time.process_time()
+    imported = None
     try:
         module_name, attribute = job["handler"].rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), attribute)
@@ -50,11 +51,12 @@ def run_job(job, result_path):
         result["import_ms"] = (imported - started) * 1000
         result["import_cpu_ms"] = (imported_cpu - started_cpu) * 1000
         result["response"] = handler(job["event"], LambdaContext(job))
-        result["invoke_ms"] = (time.perf_counter() - imported) * 1000
-        result["invoke_cpu_ms"] = (time.process_time() - imported_cpu) * 1000
     except BaseException as error:  # the result names it; the test decides
         result["error"] = f"{type(error).__name__}: {error}"
         result["traceback"] = traceback.format_exc()
+    if imported is not None:  # an answer or a raise (an authorizer denies by raising): the first response's time
+        result["invoke_ms"] = (time.perf_counter() - imported) * 1000
+        result["invoke_cpu_ms"] = (time.process_time() - imported_cpu) * 1000
     Path(result_path).write_text(json.dumps(result, default=str))
 
 
