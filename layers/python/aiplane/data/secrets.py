@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiplane.data.aws import client
 from aiplane.settings import get_settings
+from aiplane.snapshots import warm_before_snapshot
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -15,10 +16,11 @@ if TYPE_CHECKING:
 SECRET_CACHE_SECONDS = 300
 
 
+@warm_before_snapshot
 @cache
 def _provider() -> SecretsProvider:
-    # Imported with the first read, like the client it makes: the utility costs about 10 ms of
-    # init, and most requests (API keys) read no secret.
+    # Made with the first read: the utility and its client cost about 60 ms of init, and most
+    # requests (API keys) read no secret.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     return SecretsProvider(boto3_client=client("secretsmanager"))

@@ -6,15 +6,29 @@ where argon2-cffi's default (64 MiB, 3 passes) takes several times that on a sma
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from functools import cache
+from typing import TYPE_CHECKING
 
 from aiplane.errors import ValidationError
+from aiplane.snapshots import warm_before_snapshot
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256  # argon2 takes any length; the cap keeps a request from buying minutes of CPU
 
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+@warm_before_snapshot
+@cache
+def _hasher() -> PasswordHasher:
+    # Made with the first password checked: argon2 is on every function's auth path, and only
+    # logins, registrations and password changes use it.
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
 # Verified when the email is unknown, so a miss costs the same time as a wrong password. A literal
 # with `_hasher`'s parameters (a test checks they agree): hashing it at import cost every API
 # function's cold start about 150 ms.
@@ -34,11 +48,13 @@ def check_strength(password: str | None, *, param: str = "password") -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        return _hasher.verify(password_hash or _DECOY_HASH, password) and password_hash is not None
+        return _hasher().verify(password_hash or _DECOY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
