@@ -39,6 +39,7 @@ from aiplane.data.conditions import (
     ITEM_CONDITION_FAILED,
     TRANSACTION_CONFLICT,
     cancellation_codes,
+    cancelled,
     refused_by_condition,
 )
 from aiplane.data.models import ApiKeyRecord, get_or_none
@@ -362,7 +363,9 @@ def with_transaction(build, refuse) -> None:
                 build(transaction)
             return
         except TransactWriteError as error:
-            codes = cancellation_codes(error)  # none when the transaction was not cancelled: it raises below
+            if not cancelled(error):
+                raise
+            codes = cancellation_codes(error)
             if TRANSACTION_CONFLICT in codes and ITEM_CONDITION_FAILED not in codes and attempt < CONFLICT_RETRIES:
                 time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2**attempt))
                 continue
