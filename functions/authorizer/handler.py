@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from aiplane.cold_start import init_done
 from aiplane.errors import InvalidCredentialsError, UnauthenticatedError
 from aiplane.identity.authenticate import Credentials, authenticate
 from aiplane.observability import logger
@@ -47,3 +48,6 @@ def _arn_parts(method_arn: str) -> tuple[str, str, str]:
     # arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/{path}
     _, _, _, region, account, api_path = method_arn.split(":", 5)
     return region, account, api_path
+
+
+init_done()  # the end of init (aiplane.cold_start)

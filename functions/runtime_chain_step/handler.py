@@ -12,8 +12,12 @@ from typing import Any
 
 from aiplane.chains.engine import run_step
 from aiplane.chains.model import TaskDefinition
+from aiplane.cold_start import init_done
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = TaskDefinition.model_validate(json.loads(event["task"]))
     return run_step(task, json.loads(event["chain"]), event["state"])
+
+
+init_done()  # the end of init (aiplane.cold_start)

@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from aiplane.api.lambda_entry import warm_clients
+from aiplane.cold_start import init_done
 from aiplane_shared.streaming import FUNCTION_VARIABLE
 from functions.family_app import build_group_app
 
@@ -44,6 +45,7 @@ def main() -> None:
     family, group = os.environ[FUNCTION_VARIABLE].split("_", 1)
     app = AdapterRequestContext(build_group_app(family, group))
     warm_clients()
+    init_done()  # the end of init (aiplane.cold_start)
     uvicorn.run(
         app,
         host="127.0.0.1",

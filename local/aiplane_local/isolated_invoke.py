@@ -9,6 +9,7 @@ imported, with the function's own environment: a cold import of the function's c
 invocation with its sample event. Standard library only (it runs before anything is on sys.path).
 """
 
+import gc
 import importlib
 import json
 import os
@@ -50,6 +51,7 @@ def run_job(job, result_path):
         imported, imported_cpu = time.perf_counter(), time.process_time()
         result["import_ms"] = (imported - started) * 1000
         result["import_cpu_ms"] = (imported_cpu - started_cpu) * 1000
+        result["collector_enabled_after_init"] = gc.isenabled()  # aiplane.cold_start resumed it
         result["response"] = handler(job["event"], LambdaContext(job))
     except BaseException as error:  # the result names it; the test decides
         result["error"] = f"{type(error).__name__}: {error}"

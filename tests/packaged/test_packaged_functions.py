@@ -64,6 +64,13 @@ def test_imports_see_only_the_function_code_and_its_layers(sandbox, invocations)
     assert not [entry for entry in sys_path if "site-packages" in entry]
 
 
+def test_every_function_ends_its_init_with_the_garbage_collector_running(invocations, template_functions):
+    # Init runs with it paused (aiplane.cold_start); a handler module that never ended init would
+    # leave it off for the life of the process.
+    plain = [name for name, function in template_functions.items() if not function.behind_adapter]
+    assert not [name for name in plain if not invocations[1][name].get("collector_enabled_after_init")]
+
+
 def test_tracing_is_on_in_the_template(template_functions):
     assert {function.environment["POWERTOOLS_TRACE_DISABLED"] for function in template_functions.values()} == {"false"}
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from aiplane.cold_start import on_lambda
 from aiplane_shared.environments import (
     BUFFERED_ROUTE_TIMEOUT_S,
     ENVIRONMENTS,
@@ -160,5 +161,5 @@ def current_environment() -> Environment:
     return get_environment(get_settings().environment)
 
 
-if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+if on_lambda():
     get_settings()

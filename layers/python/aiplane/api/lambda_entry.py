@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from mangum import Mangum
 
+from aiplane.cold_start import init_done
 from aiplane.data.models import ApiKeyRecord
 from aiplane.observability import logger, tracer
 from aiplane_shared.families import base_path
@@ -29,10 +30,13 @@ def warm_clients() -> None:
 
 
 def _observed(handle: Callable[[dict[str, Any], Any], Any]) -> Any:
+    """The handler with its log context and trace; the last step of init (`init_done`)."""
     active_tracer = tracer()
     if active_tracer is not None:
         handle = active_tracer.capture_lambda_handler(handle)
-    return logger.inject_lambda_context(handle, clear_state=True)
+    observed = logger.inject_lambda_context(handle, clear_state=True)
+    init_done()
+    return observed
 
 
 def make_lambda_handler(app: FastAPI, family: str) -> LambdaHandler:
