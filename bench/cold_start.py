@@ -9,6 +9,10 @@ every function's sample is taken right after one of the floor, so that load from
 weighs on both alike; the ratio is the median of those paired ratios. API functions get their
 sample event as it arrives past the authorizer.
 
+aiplane's functions run init with the garbage collector paused (aiplane.cold_start); the plain
+floor does not. So the last column compares each function with the floor given the same pause:
+what aiplane's own code weighs, like for like.
+
 Run: .venv/bin/python bench/cold_start.py [--runs 3] [--only runtime_chats,gpufarm_health] [--tracing off]
 """
 
@@ -50,7 +54,10 @@ def item():
 
 handler = Mangum(app, lifespan="off")
 """
+# The same floor with init's garbage collection paused as aiplane.cold_start pauses it.
+PAUSED_FLOOR_HANDLER = "import gc\n\ngc.disable()\n" + FLOOR_HANDLER + "\ngc.freeze()\ngc.enable()\n"
 FLOOR = "floor (fastapi + mangum + boto3, one GetItem)"
+PAUSED_FLOOR = "floor, collector paused in init"
 
 
 def authorized(name: str, event: dict) -> dict:
@@ -62,6 +69,10 @@ def authorized(name: str, event: dict) -> dict:
         kind = "appproxy_worker"
     event["requestContext"]["authorizer"] = {"principalId": "p-1", "kind": kind, "credential": "api_key"}
     return event
+
+
+def ratio(value: float | None) -> str:
+    return f"{value:8.2f}" if value is not None else f"{'':8}"
 
 
 def total(sample: dict[str, float], kind: str = "") -> float:
@@ -76,6 +87,7 @@ def floor_sandbox(sandbox, table: str) -> Path:
     shutil.rmtree(task_root, ignore_errors=True)
     task_root.mkdir(parents=True)
     (task_root / "floor_handler.py").write_text(FLOOR_HANDLER.format(table=table))
+    (task_root / "paused_floor_handler.py").write_text(PAUSED_FLOOR_HANDLER.format(table=table))
     subprocess.run(
         [sandbox.python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(task_root)], check=True
     )
@@ -122,6 +134,7 @@ def run(stack, args) -> None:
     floor_job = packaged.job_for(
         floor_function, sandbox, api_gateway_event("runtime", "GET", "/item") | {"path": "/item"}, stack.aws_endpoint
     ) | {"task_root": str(floor)}
+    paused_floor_job = floor_job | {"handler": "paused_floor_handler.handler"}
     jobs = []
     for name in names:
         event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
@@ -130,50 +143,66 @@ def run(stack, args) -> None:
         job = packaged.job_for(functions[name], sandbox, event, stack.aws_endpoint)
         if args.tracing == "off":
             job["environment"]["POWERTOOLS_TRACE_DISABLED"] = "true"
-        jobs += [floor_job | {"name": f"floor-before-{name}"}, job]
+        jobs += [
+            floor_job | {"name": f"floor-before-{name}"},
+            paused_floor_job | {"name": f"paused-before-{name}"},
+            job,
+        ]
 
     wall_ratios: dict[str, list[float]] = {}
     cpu_ratios: dict[str, list[float]] = {}
+    paused_ratios: dict[str, list[float]] = {}
     samples: dict[str, list[dict[str, float]]] = {}
     for _ in range(args.runs):
         results = packaged.invoke_isolated(sandbox, jobs, parallel=1, preload=())["results"]
-        for floor_result, result in zip(results[::2], results[1::2]):
-            for sample in (floor_result, result):
+        for floor_result, paused_result, result in zip(results[::3], results[1::3], results[2::3]):
+            for sample in (floor_result, paused_result, result):
                 if "import_ms" not in sample:
                     raise SystemExit(f"{sample['name']} failed to import: {sample.get('traceback')}")
             samples.setdefault("floor", []).append(floor_result)
+            samples.setdefault("paused floor", []).append(paused_result)
             samples.setdefault(result["name"], []).append(result)
             wall_ratios.setdefault(result["name"], []).append(total(result) / total(floor_result))
             cpu_ratios.setdefault(result["name"], []).append(total(result, "_cpu") / total(floor_result, "_cpu"))
+            paused_ratios.setdefault(result["name"], []).append(total(result, "_cpu") / total(paused_result, "_cpu"))
 
-    def row(label: str, name: str, wall_ratio: float, cpu_ratio: float) -> str:
+    def row(
+        label: str, name: str, wall_ratio: float | None, cpu_ratio: float | None, paused_ratio: float | None
+    ) -> str:
         def median(key: str) -> float:
             return statistics.median(sample.get(key, 0.0) for sample in samples[name])
 
         wall = statistics.median(total(sample) for sample in samples[name])
         cpu = statistics.median(total(sample, "_cpu") for sample in samples[name])
         return (
-            f"{label:<48} {median('import_ms'):8.1f} {median('invoke_ms'):8.1f} {wall:8.1f} {wall_ratio:8.2f}"
-            f" {cpu:8.1f} {cpu_ratio:8.2f}"
+            f"{label:<48} {median('import_ms'):8.1f} {median('invoke_ms'):8.1f} {wall:8.1f} {ratio(wall_ratio)}"
+            f" {cpu:8.1f} {ratio(cpu_ratio)} {ratio(paused_ratio)}"
         )
 
     print(
         f"cold start from the built assets, CPython 3.12 isolated, tracing {args.tracing}, median of {args.runs} runs (ms)"
     )
-    print("wall: init, first response and their total; cpu: the process's CPU time for both (steady under load)")
-    print(f"{'function':<48} {'init':>8} {'first':>8} {'total':>8} {'x floor':>8} {'cpu':>8} {'x floor':>8}")
-    print(row(FLOOR, "floor", 1.0, 1.0))
+    print("wall: init, first response and their total; cpu: the process's CPU time for both (steady under load);")
+    print("x paused: cpu against the floor with init's garbage collection paused as aiplane pauses it")
+    print(
+        f"{'function':<48} {'init':>8} {'first':>8} {'total':>8} {'x floor':>8} {'cpu':>8} {'x floor':>8}"
+        f" {'x paused':>8}"
+    )
+    print(row(FLOOR, "floor", 1.0, 1.0, None))
+    print(row(PAUSED_FLOOR, "paused floor", None, None, 1.0))
     wall = {name: statistics.median(wall_ratios[name]) for name in names}
     cpu = {name: statistics.median(cpu_ratios[name]) for name in names}
+    paused = {name: statistics.median(paused_ratios[name]) for name in names}
     for name in names:
-        print(row(name, name, wall[name], cpu[name]))
+        print(row(name, name, wall[name], cpu[name], paused[name]))
     print(
         f"{'median over functions':<48} {'':>8} {'':>8} {'':>8} {statistics.median(wall.values()):8.2f}"
-        f" {'':>8} {statistics.median(cpu.values()):8.2f}"
+        f" {'':>8} {statistics.median(cpu.values()):8.2f} {statistics.median(paused.values()):8.2f}"
     )
     print(
         f"functions at or under 1.2x the floor: {sum(ratio <= 1.2 for ratio in wall.values())} of {len(names)} (wall),"
-        f" {sum(ratio <= 1.2 for ratio in cpu.values())} of {len(names)} (cpu)"
+        f" {sum(ratio <= 1.2 for ratio in cpu.values())} of {len(names)} (cpu),"
+        f" {sum(ratio <= 1.2 for ratio in paused.values())} of {len(names)} (cpu, paused floor)"
     )
     if adapted:
         print(f"not measured (started by the Lambda Web Adapter, no handler to import): {', '.join(adapted)}")
