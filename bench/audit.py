@@ -15,7 +15,6 @@ import argparse
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 from aiplane import clock
 from aiplane_local.stack import start_local_stack
@@ -42,7 +41,7 @@ def run(writer_count: int, event_count: int) -> None:
 
     print(f"{writer_count} concurrent writers, {event_count} events per run")
     for shards in (audit.SHARDS, 1):
-        chain = replace(audit.CHAIN, shards=shards, partition_prefix=f"BENCH{shards}#", digest_prefix=f"bench-{shards}")
+        chain = audit.CHAIN._replace(shards=shards, partition_prefix=f"BENCH{shards}#", digest_prefix=f"bench-{shards}")
         latencies: list[float] = []
         gave_up: list[int] = []
 

@@ -24,7 +24,6 @@ import statistics
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from pynamodb.exceptions import TransactWriteError
@@ -62,7 +61,7 @@ def unlimited() -> None:
     """One bench user submits everything: lift the per-user GPU limit."""
     from aiplane.mlworker import cluster
 
-    changed = replace(cluster.environment(), mlworker_max_gpus_per_user=1_000_000)
+    changed = cluster.environment()._replace(mlworker_max_gpus_per_user=1_000_000)
     cluster.environment = lambda: changed
 
 

@@ -17,6 +17,7 @@ from aiplane.identity.sessions import Session, issue_session, login, logout, ref
 from aiplane.identity.users import get_user
 from aiplane.identity.views import runtime_view
 from aiplane_shared.families import RUNTIME
+from functions.runtime_auth.requests import CreateUserRequest
 
 router = APIRouter()
 
@@ -24,13 +25,6 @@ router = APIRouter()
 class LoginRequest(BaseModel):
     email: str | None = None
     password: str | None = None
-
-
-class CreateUserRequest(BaseModel):
-    email: str | None = None
-    password: str | None = None
-    friendlyName: str | None = None
-    allowedResources: list[dict[str, Any]] | None = None
 
 
 class TokenRefreshRequest(BaseModel):

@@ -22,7 +22,7 @@ from aiplane.identity.users import (
 )
 from aiplane.identity.views import runtime_view
 from aiplane_shared.families import RUNTIME
-from functions.runtime_auth.routes import CreateUserRequest
+from functions.runtime_auth.requests import CreateUserRequest
 
 router = APIRouter()
 USERS = "users"

@@ -1,25 +1,28 @@
-"""Per-environment settings, shared by the CDK app and the local stack."""
+"""Per-environment settings, shared by the CDK app and the local stack.
+
+NamedTuples rather than frozen dataclasses: every Lambda imports this at init, and in Python 3.12
+a frozen dataclass of this size costs about ten times as much to create. Change one with `_replace`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 # Address ranges an outbound allowlist can admit (aiplane/outbound.py refuses them by default).
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
-@dataclass(frozen=True)
-class Throttle:
+class Throttle(NamedTuple):
     """At most `limit` events per fixed window of `window_s` seconds."""
 
     limit: int
     window_s: int
 
 
-@dataclass(frozen=True)
-class GpuSpendLimits:
+class GpuSpendLimits(NamedTuple):
     """Per-user limits on GPU contracts (admins are exempt from the concurrency caps)."""
 
     max_instances_per_user: int  # contracts from hold to settlement (queued, launching, running)
@@ -27,8 +30,7 @@ class GpuSpendLimits:
     default_lease_hours: float  # a contract without duration_hours is held and leased for this long
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):
     name: str
     account: str | None  # None: resolved from the CLI's credentials at deploy time
     region: str
@@ -74,8 +76,8 @@ class Environment:
     # LLM gateway price table and per-model limits (docs/runtime-gateway.md), by model name as requested:
     # {"input_cost_per_token", "output_cost_per_token"} and {"max_budget", "budget_duration", "tpm_limit",
     # "rpm_limit", "max_parallel_requests"}. AIPLANE_GATEWAY_PRICES / AIPLANE_GATEWAY_MODEL_LIMITS override them.
-    gateway_prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    gateway_model_limits: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
+    gateway_prices: Mapping[str, Mapping[str, float]] = MappingProxyType({})
+    gateway_model_limits: Mapping[str, Mapping[str, float | str]] = MappingProxyType({})
     # Event triggers (docs/runtime-events.md): all the events that the trigger runs caused by one
     # appended event may send together, across every depth (events_per_function_run bounds one run).
     events_per_event_chain: int = 1000

@@ -4,11 +4,14 @@ The CDK app builds its constructs from these definitions and the local stack cre
 resources in moto from them, so a name or a setting can never drift between the two.
 Physical names are `<prefix>-<name>`, where the prefix comes from the environment
 (`environments.py`); code finds them through `physical_name`.
+
+The definitions are NamedTuples rather than frozen dataclasses: every Lambda imports this module
+at init, and in Python 3.12 a frozen dataclass costs about ten times as much to create.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Every table uses the same key layout: a partition/sort pair plus two overloaded GSIs, so a
 # list endpoint is always a Query on a key or a GSI (never a Scan).
@@ -17,15 +20,13 @@ SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at_epoch"
 
 
-@dataclass(frozen=True)
-class Index:
+class Index(NamedTuple):
     name: str
     partition_key: str
     sort_key: str
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):
     name: str
     purpose: str
     indexes: tuple[Index, ...] = (
@@ -40,34 +41,33 @@ class Table:
 VISIBILITY_PER_CONSUMER_TIMEOUT = 6
 
 
-@dataclass(frozen=True)
-class Queue:
+class Queue(NamedTuple):
     name: str
     purpose: str
     consumer_timeout_s: int = 20  # the worker function's timeout
     max_receive_count: int = 5  # after this many failed receives a message moves to the DLQ
     fifo: bool = False
     consumer: str | None = None  # the worker function (folder under functions/) fed by this queue
-    visibility_timeout_s: int | None = None  # None: VISIBILITY_PER_CONSUMER_TIMEOUT × consumer_timeout_s
+    explicit_visibility_s: int | None = None  # None: VISIBILITY_PER_CONSUMER_TIMEOUT × consumer_timeout_s
     batch_size: int = 10  # messages per worker invocation
 
-    def __post_init__(self) -> None:
-        if self.visibility_timeout_s is None:
-            object.__setattr__(self, "visibility_timeout_s", VISIBILITY_PER_CONSUMER_TIMEOUT * self.consumer_timeout_s)
+    @property
+    def visibility_timeout_s(self) -> int:
+        if self.explicit_visibility_s is not None:
+            return self.explicit_visibility_s
+        return VISIBILITY_PER_CONSUMER_TIMEOUT * self.consumer_timeout_s
 
     @property
     def dlq_name(self) -> str:
         return f"{self.name}-dlq"
 
 
-@dataclass(frozen=True)
-class EventBus:
+class EventBus(NamedTuple):
     name: str
     purpose: str
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(NamedTuple):
     """A scheduled rule. In the cloud it fires at `cloud_rate`; locally every `local_period_s`.
 
     Rules target SQS queues (not Lambda) because that works the same in moto and in AWS and gives
@@ -86,8 +86,7 @@ class Schedule:
         return f"rate({self.cloud_rate_minutes} {unit})"
 
 
-@dataclass(frozen=True)
-class EventPatternRule:
+class EventPatternRule(NamedTuple):
     """A rule that forwards events matching `event_pattern` to a queue. `event_bus` None is the
     account's default bus, where AWS services (EC2 state changes, ...) publish their events."""
 
@@ -98,8 +97,7 @@ class EventPatternRule:
     event_bus: str | None = None
 
 
-@dataclass(frozen=True)
-class LaunchTemplate:
+class LaunchTemplate(NamedTuple):
     """An EC2 launch template (with its instance profile); RunInstances names it and adds the
     per-instance parts (instance type, zone, market, user data)."""
 
@@ -108,14 +106,12 @@ class LaunchTemplate:
     default_instance_type: str
 
 
-@dataclass(frozen=True)
-class Secret:
+class Secret(NamedTuple):
     name: str
     purpose: str
 
 
-@dataclass(frozen=True)
-class Bucket:
+class Bucket(NamedTuple):
     name: str
     purpose: str
     # Object Lock in compliance mode: no one (root included) overwrites or deletes an object version
@@ -130,8 +126,7 @@ class Bucket:
     versioned: bool = False
 
 
-@dataclass(frozen=True)
-class SigningKey:
+class SigningKey(NamedTuple):
     """A KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY), found through `alias/<prefix>-<name>`."""
 
     name: str
@@ -190,7 +185,7 @@ MODEL_DOWNLOAD_QUEUE = Queue(
     "model pulls onto LLM backends",
     consumer_timeout_s=900,
     consumer="runtime_downloads",
-    visibility_timeout_s=960,
+    explicit_visibility_s=960,
     batch_size=1,
     max_receive_count=10,
 )

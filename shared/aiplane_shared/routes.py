@@ -9,9 +9,9 @@ CDK app, the local server, the authorizers and the tests all agree.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from aiplane_shared.families import APPPROXY, FAMILIES, GPUFARM, MLWORKER, RUNTIME
 
@@ -247,8 +247,7 @@ STREAMING_ROUTES: frozenset[tuple[str, str, str]] = frozenset(
 OPENAPI_PATH = "/openapi.json"
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     family: str
     method: str
     path: str

@@ -3,8 +3,6 @@ their coordinator URL's path still reach `/api/worker`."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template
 
@@ -16,8 +14,7 @@ CERTIFICATE = "arn:aws:acm:us-east-1:111122223333:certificate/00000000-0000-0000
 
 
 def test_coordinator_domain_maps_the_appproxy_api_at_the_root():
-    environment = dataclasses.replace(
-        get_environment("dev"),
+    environment = get_environment("dev")._replace(
         appproxy_coordinator_domain="coordinator.example.com",
         appproxy_coordinator_certificate_arn=CERTIFICATE,
     )

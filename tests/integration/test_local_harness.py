@@ -41,7 +41,7 @@ def in_process_test_function(monkeypatch):
 def test_sqs_dispatch_deletes_handled_messages_and_redrives_poison_to_the_dlq(local_stack):
     sqs = boto3.client("sqs", region_name=REGION)
     queue = resources.Queue(
-        f"test-{uuid.uuid4().hex[:8]}", "test", visibility_timeout_s=0, max_receive_count=2, consumer="test_fn"
+        f"test-{uuid.uuid4().hex[:8]}", "test", explicit_visibility_s=0, max_receive_count=2, consumer="test_fn"
     )
     urls = create_queue_with_dlq(sqs, PREFIX, queue)
     arn = sqs.get_queue_attributes(QueueUrl=urls[queue.name], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

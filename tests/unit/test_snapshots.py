@@ -9,7 +9,7 @@ import types
 
 from aiplane import snapshots
 
-LEFT_FOR_FIRST_USE = ("redis", "argon2", "aws_lambda_powertools.utilities.parameters")
+LEFT_FOR_FIRST_USE = ("redis", "argon2", "aws_lambda_powertools.utilities.parameters", "jwt")
 
 
 def test_a_warm_up_is_registered_with_the_runtime_hooks_where_lambda_provides_them(monkeypatch):
@@ -31,7 +31,7 @@ def test_importing_leaves_them_out_and_the_warm_ups_load_them():
     # A fresh interpreter: this one has imported everything already.
     code = f"""
 import json, sys
-import aiplane.appproxy.events, aiplane.data.secrets, aiplane.identity.passwords
+import aiplane.appproxy.events, aiplane.appproxy.tokens, aiplane.data.secrets, aiplane.identity.authenticate
 from aiplane.snapshots import WARMERS
 lazy = {LEFT_FOR_FIRST_USE!r}
 imported = [name for name in lazy if name in sys.modules]

@@ -32,9 +32,8 @@ import hashlib
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.exceptions import PutError
 
@@ -57,8 +56,7 @@ def sequence_key(sequence: int) -> str:
     return f"{SEQUENCE_PREFIX}{sequence:012d}"
 
 
-@dataclass(frozen=True)
-class Chain:
+class Chain(NamedTuple):
     """Where a log keeps its chain and how it hashes an entry.
 
     `entry` models have pk, sk, sequence_num, prev_hash and event_hash; `head` models pk, sk,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -14,8 +13,7 @@ from aiplane.settings import get_settings
 from aiplane_shared.resources import IDENTITY_TABLE
 
 
-@dataclass(frozen=True)
-class DependencyCheck:
+class DependencyCheck(NamedTuple):
     healthy: bool
     response_time_ms: int
 

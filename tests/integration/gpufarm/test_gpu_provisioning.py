@@ -206,7 +206,7 @@ def test_poison_message_ends_in_the_dlq(local_stack):
     queue = resources.Queue(
         f"provisioning-poison-{uuid.uuid4().hex[:6]}",
         "test",
-        visibility_timeout_s=0,
+        explicit_visibility_s=0,
         max_receive_count=2,
         consumer=resources.PROVISIONING_QUEUE.consumer,
     )

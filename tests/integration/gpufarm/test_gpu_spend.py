@@ -421,7 +421,7 @@ def test_a_message_that_exhausts_its_retries_marks_its_contract_failed(gpufarm, 
     queue = resources.Queue(
         f"provisioning-retries-{uuid.uuid4().hex[:6]}",
         "test",
-        visibility_timeout_s=0,
+        explicit_visibility_s=0,
         max_receive_count=2,
         consumer=resources.PROVISIONING_QUEUE.consumer,
     )

@@ -67,21 +67,17 @@ def fresh_source() -> str:
 
 def set_limits(monkeypatch, **changes) -> None:
     """Changes this (local) environment's settings for one test."""
-    from dataclasses import replace
-
     from aiplane.settings import current_environment
     from aiplane_shared.environments import ENVIRONMENTS
 
     environment = current_environment()
-    monkeypatch.setitem(ENVIRONMENTS, environment.name, replace(environment, **changes))
+    monkeypatch.setitem(ENVIRONMENTS, environment.name, environment._replace(**changes))
 
 
 @pytest.fixture(autouse=True)
 def login_window_that_does_not_roll_over(monkeypatch):
     """Login throttles count in fixed windows; a test straddling a boundary would see its count
     reset, so tests get very long windows (same limits)."""
-    from dataclasses import replace
-
     from aiplane.settings import current_environment
 
     environment = current_environment()
@@ -91,7 +87,7 @@ def login_window_that_does_not_roll_over(monkeypatch):
         "login_failures_per_source",
         "registrations_per_source",
     )
-    set_limits(monkeypatch, **{name: replace(getattr(environment, name), window_s=10**9) for name in names})
+    set_limits(monkeypatch, **{name: getattr(environment, name)._replace(window_s=10**9) for name in names})
 
 
 @pytest.fixture

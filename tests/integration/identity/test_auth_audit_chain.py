@@ -5,7 +5,6 @@ digest unnoticed; events that TTL removed past retention are no tampering."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +21,7 @@ def chain(monkeypatch):
     """The auth chain in partitions and digests of its own: the identity table is shared by the
     session, and earlier tests' digests stay locked in S3."""
     run = uuid.uuid4().hex
-    fresh = replace(audit.CHAIN, partition_prefix=f"AUTHCHAIN-{run}#", digest_prefix=f"test-{run}")
+    fresh = audit.CHAIN._replace(partition_prefix=f"AUTHCHAIN-{run}#", digest_prefix=f"test-{run}")
     monkeypatch.setattr(audit, "CHAIN", fresh)
     return fresh
 

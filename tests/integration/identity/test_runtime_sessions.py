@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiplane.clock import rfc3339
@@ -151,7 +150,7 @@ def test_login_is_throttled_per_source_after_repeated_failures(make_user, monkey
     assert environment.login_failures_per_source.limit > per_account_and_source()
     source_limit = per_account_and_source() + 2  # same mechanism as the real limit, fewer argon2 runs
     set_limits(
-        monkeypatch, login_failures_per_source=replace(environment.login_failures_per_source, limit=source_limit)
+        monkeypatch, login_failures_per_source=environment.login_failures_per_source._replace(limit=source_limit)
     )
     client = client_from("runtime", fresh_source())
     for index in range(source_limit):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -63,7 +62,7 @@ def empty_mlworker_table(monkeypatch):
     """An empty table and a digest prefix of its own: digests are locked in S3 for good, and the
     previous test's digests would rightly report this test's empty table as wiped."""
     clear_table()
-    monkeypatch.setattr(audit, "CHAIN", replace(audit.CHAIN, digest_prefix=f"test-{uuid.uuid4().hex}"))
+    monkeypatch.setattr(audit, "CHAIN", audit.CHAIN._replace(digest_prefix=f"test-{uuid.uuid4().hex}"))
     yield
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pytest
 from pynamodb.exceptions import TransactWriteError
@@ -37,7 +36,7 @@ def policy(monkeypatch):
     """Set this environment's scheduling settings for one test."""
 
     def set_policy(**settings) -> None:
-        changed = replace(cluster.environment(), **settings)
+        changed = cluster.environment()._replace(**settings)
         monkeypatch.setattr(cluster, "environment", lambda: changed)
 
     return set_policy

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 
 import pytest
 
@@ -22,7 +21,7 @@ from tests.integration.runtime_events.test_triggers_end_to_end import append, se
 @pytest.fixture
 def bounds(monkeypatch):
     def set_bounds(**values):
-        monkeypatch.setitem(ENVIRONMENTS, current_environment().name, replace(current_environment(), **values))
+        monkeypatch.setitem(ENVIRONMENTS, current_environment().name, current_environment()._replace(**values))
 
     return set_bounds
 

@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
-
 from aiplane.data.secrets import get_string_secret
 from aiplane.errors import UnavailableError
 from aiplane_shared.resources import APPPROXY_JWT_SECRET
@@ -32,6 +30,8 @@ def worker_jwt_secret() -> str:
 
 
 def endpoint_token(circuit: dict[str, Any], app_url: str, user_uuid: str, expires_at: datetime) -> str:
+    import jwt  # on first use (aiplane.identity.tokens.load_jwt)
+
     payload = {**circuit, "config": {}, "app_url": app_url, "user": user_uuid, "exp": expires_at}
     return jwt.encode(payload, worker_jwt_secret(), algorithm=ALGORITHM)
 
@@ -39,6 +39,8 @@ def endpoint_token(circuit: dict[str, Any], app_url: str, user_uuid: str, expire
 def setup_url(worker_api_endpoint: str, circuit_id: str, redirect: str) -> str:
     """The worker's /setup step with its permit: the worker checks it, sets the permit cookie
     and redirects to the app."""
+    import jwt  # on first use (aiplane.identity.tokens.load_jwt)
+
     payload = {
         "id": str(uuid.uuid4()),
         "version": "v2",

@@ -14,8 +14,7 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiplane.audit_chain import canonical_json
 from aiplane.data.aws import client
@@ -26,8 +25,7 @@ SIGNING_ALGORITHM = "ECDSA_SHA_256"
 _KEY_SPACE = 10**13  # epoch milliseconds stay below this until the year 2286
 
 
-@dataclass(frozen=True)
-class StoredDigest:
+class StoredDigest(NamedTuple):
     key: str
     digest: dict[str, Any]
     signature: str  # base64

@@ -11,8 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from aiplane.clock import parse_rfc3339, rfc3339, rfc3339_nano
 from aiplane.errors import ValidationError
@@ -25,8 +24,7 @@ NEXT_CURSOR_HEADER = "X-Next-Cursor"
 Item = TypeVar("Item")
 
 
-@dataclass(frozen=True)
-class Page(Generic[Item]):
+class Page(NamedTuple, Generic[Item]):
     items: list[Item]
     next_cursor: str | None
 

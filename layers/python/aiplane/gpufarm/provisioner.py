@@ -91,7 +91,7 @@ LIVE_EC2_STATES = ["pending", "running", "stopping", "stopped"]
 # A contract still `provisioning` without an instance after every delivery of its message could
 # have run (and its last visibility timeout) has lost its message: it is failed.
 PROVISIONING_HORIZON = timedelta(
-    seconds=int(PROVISIONING_QUEUE.visibility_timeout_s or 0) * (PROVISIONING_QUEUE.max_receive_count + 1)
+    seconds=PROVISIONING_QUEUE.visibility_timeout_s * (PROVISIONING_QUEUE.max_receive_count + 1)
 )
 
 EC2_STATE_DETAIL_TYPE = "EC2 Instance State-change Notification"

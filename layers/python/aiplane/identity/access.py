@@ -9,8 +9,8 @@ resource; the bootstrap admin holds manage on `server`.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from pynamodb.transactions import TransactWrite
 
@@ -45,8 +45,7 @@ def permission_for_method(method: str) -> str:
     return _METHOD_PERMISSION.get(method.upper(), MANAGE)
 
 
-@dataclass(frozen=True)
-class Granted:
+class Granted(NamedTuple):
     """A check passed through one access entry: the gateway's admission transaction re-checks that the
     entry still holds `level` (`check_in`), so a grant busy on the gateway is not looked up again."""
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -41,8 +40,7 @@ def record_key(api_key: str) -> str:
     return f"APIKEY#{hash_key(api_key)}"
 
 
-@dataclass(frozen=True)
-class IssuedKey:
+class IssuedKey(NamedTuple):
     key_id: str
     api_key: str  # shown once, never stored
     record: ApiKeyRecord

@@ -12,10 +12,8 @@ Schemes per family (from the contracts):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-
-import jwt
+from typing import NamedTuple
 
 from aiplane.data.secrets import get_string_secret
 from aiplane.errors import ForbiddenError, InvalidCredentialsError, UnauthenticatedError
@@ -51,8 +49,7 @@ API_KEY_HEADER = "x-api-key"
 BACKENDAI_TOKEN_HEADER = "x-backendai-token"
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """Whatever credentials a request carries."""
 
     api_key: str | None = None
@@ -234,6 +231,8 @@ def _appproxy_principal(credentials: Credentials) -> Principal:
 
 
 def _signed_with(token: str, secret: Secret) -> bool:
+    import jwt  # on first use (aiplane.identity.tokens.load_jwt)
+
     key = get_string_secret(secret.name)
     if not key:
         return False

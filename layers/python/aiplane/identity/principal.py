@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 ADMIN = "admin"
 # The bootstrap admin has no user record; keys issued on its behalf (e.g. GPU agent keys) are owned by this id.
@@ -12,14 +14,13 @@ APPPROXY_SHARED = "appproxy_shared"  # the manager and worker tokens are one sec
 GPU_AGENT = "gpu_agent"  # a GPU contract's agent credential: claims carry the contract id
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(NamedTuple):
     """An authenticated caller."""
 
     id: str
     kind: str  # ADMIN, USER, APPPROXY_MANAGER, APPPROXY_WORKER, APPPROXY_SHARED or GPU_AGENT
     credential: str  # "api_key", "jwt", "cookie", "token", "agent_key": how it authenticated
-    claims: dict[str, str] = field(default_factory=dict)
+    claims: Mapping[str, str] = MappingProxyType({})
 
     @property
     def is_admin(self) -> bool:

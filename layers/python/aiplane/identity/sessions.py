@@ -15,9 +15,8 @@ concurrent guesses inside the limit. Limits are per environment (`environments.p
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.exceptions import UpdateError
 
@@ -37,8 +36,7 @@ REFRESH_TOKEN_TTL = timedelta(days=30)
 SESSION_CLAIM, GENERATION_CLAIM = "sid", "gen"
 
 
-@dataclass(frozen=True)
-class Session:
+class Session(NamedTuple):
     user: UserRecord
     token: str
     expires_at: datetime

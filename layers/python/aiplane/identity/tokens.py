@@ -11,15 +11,22 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
-
 from aiplane.data.secrets import get_json_secret
 from aiplane.errors import InvalidCredentialsError
+from aiplane.snapshots import warm_before_snapshot
 from aiplane_shared.resources import JWT_SIGNING_SECRET
 
 ALGORITHM = "HS256"
 ISSUER = "aiplane"
 ACCESS_TOKEN_TTL = timedelta(hours=24)
+
+
+@warm_before_snapshot
+def load_jwt() -> None:
+    """PyJWT is imported where a token is signed or read, not at init: most requests carry an API
+    key or arrive past the authorizer, and it is about 4 ms of every cold start. Loaded before a
+    SnapStart snapshot, so a restored function has it."""
+    import jwt  # noqa: F401
 
 
 def _signing_keys() -> tuple[str, dict[str, str]]:
@@ -30,6 +37,8 @@ def _signing_keys() -> tuple[str, dict[str, str]]:
 def issue_token(
     subject: str, *, ttl: timedelta = ACCESS_TOKEN_TTL, token_type: str = "access", **claims: Any
 ) -> tuple[str, datetime]:
+    import jwt  # see load_jwt
+
     kid, keys = _signing_keys()
     now = datetime.now(UTC)
     expires_at = now + ttl
@@ -47,6 +56,8 @@ def issue_token(
 
 def verify_token(token: str, *, token_type: str = "access") -> dict[str, Any]:
     """The token's claims; InvalidCredentialsError when it is malformed, forged or expired."""
+    import jwt  # see load_jwt
+
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError:

@@ -11,7 +11,7 @@ never read again, yet a revocation is refused by its very next admission.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiplane import clock
 from aiplane.data.models import ApiKeyRecord
@@ -21,8 +21,7 @@ from aiplane.settings import get_settings
 MAX_ENTRIES = 10_000  # a container sees few keys; past this the memory starts over
 
 
-@dataclass(frozen=True)
-class VerifiedKey:
+class VerifiedKey(NamedTuple):
     key_hash: str
     record: ApiKeyRecord
     owner: UserRecord | None  # None: an admin key or one of the bootstrap admin's (no user record checked)
