@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from aiplane.files.search import rank, similarities
+from aiplane.files.ranking import rank, similarities
 from aiplane.files.vectors import Block
 
 

@@ -9,7 +9,7 @@ import types
 
 from aiplane import snapshots
 
-LEFT_FOR_FIRST_USE = ("redis", "argon2", "aws_lambda_powertools.utilities.parameters", "jwt")
+LEFT_FOR_FIRST_USE = ("redis", "argon2", "aws_lambda_powertools.utilities.parameters", "jwt", "httpx", "numpy")
 
 
 def test_a_warm_up_is_registered_with_the_runtime_hooks_where_lambda_provides_them(monkeypatch):
@@ -32,6 +32,7 @@ def test_importing_leaves_them_out_and_the_warm_ups_load_them():
     code = f"""
 import json, sys
 import aiplane.appproxy.events, aiplane.appproxy.tokens, aiplane.data.secrets, aiplane.identity.authenticate
+import aiplane.chains.hooks, aiplane.files.search, aiplane.gateway.clients, aiplane.outbound
 from aiplane.snapshots import WARMERS
 lazy = {LEFT_FOR_FIRST_USE!r}
 imported = [name for name in lazy if name in sys.modules]

@@ -15,79 +15,41 @@ upstream failures swallows it.
 from __future__ import annotations
 
 import random
-import ssl
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import httpcore
-import httpx
-
-from aiplane import outbound_policy
 from aiplane.errors import BadGatewayError, GatewayTimeoutError
 from aiplane.observability import trace_http_clients
 from aiplane.outbound_policy import OutboundPolicy
+from aiplane.snapshots import warm_before_snapshot
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_REDIRECTS = 5
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
-class _CheckedNetwork(httpcore.SyncBackend):
-    """Connects only to addresses the policy admits, to exactly the address it checked."""
-
-    def __init__(self, purpose: str, policy: OutboundPolicy | None) -> None:
-        self.purpose = purpose
-        self.policy = policy
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        policy = self.policy or outbound_policy.environment_policy()
-        try:
-            addresses = policy.admitted(host, port, self.purpose)
-        except OSError as error:
-            raise httpcore.ConnectError(f"{host}: {error}") from None
-        *others, last = addresses
-        for address in others:
-            try:
-                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
-            except httpcore.ConnectError:
-                continue  # the host's next address
-        return super().connect_tcp(str(last), port, timeout, local_address, socket_options)
-
-
-@cache
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client of the process: each load of the CA bundle costs 25-50 ms
-    of a cold start, and httpx would load it once per transport."""
-    return httpx.create_ssl_context()
-
-
-class _CheckedTransport(httpx.HTTPTransport):
-    def __init__(self, purpose: str, policy: OutboundPolicy | None, limits: httpx.Limits) -> None:
-        super().__init__(verify=_ssl_context(), limits=limits)
-        # httpx builds its pool without a way to name the network backend; this pool connects through the policy.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_CheckedNetwork(purpose, policy),
-        )
+@warm_before_snapshot
+def load_http() -> None:
+    """httpx (and the checked transport) are imported with the first client or call, not at init:
+    about 50 ms of a cold start that a function whose request never calls out does not pay. Loaded
+    before a SnapStart snapshot, so a restored function has them."""
+    import aiplane.outbound_transport  # noqa: F401
 
 
 def client(
-    purpose: str, *, policy: OutboundPolicy | None = None, limits: httpx.Limits = DEFAULT_LIMITS, **kwargs: Any
+    purpose: str, *, policy: OutboundPolicy | None = None, limits: httpx.Limits | None = None, **kwargs: Any
 ) -> httpx.Client:
     """An httpx client whose every connection passes the policy (the environment's unless given)."""
+    import httpx
+
+    from aiplane.outbound_transport import CheckedTransport
+
     trace_http_clients()
-    return httpx.Client(transport=_CheckedTransport(purpose, policy, limits), max_redirects=MAX_REDIRECTS, **kwargs)
+    limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    return httpx.Client(transport=CheckedTransport(purpose, policy, limits), max_redirects=MAX_REDIRECTS, **kwargs)
 
 
 @cache
@@ -102,7 +64,7 @@ def request(purpose: str, method: str, url: str, **kwargs: Any) -> httpx.Respons
 
 # ---- calls: timeouts, retries and the failures a call site maps --------------------------------
 
-Timeouts = float | httpx.Timeout  # seconds for every phase, or per phase
+Timeouts: TypeAlias = "float | httpx.Timeout"  # seconds for every phase, or per phase
 RETRY_STATUSES = (429, 502, 503, 504)
 
 
@@ -130,6 +92,8 @@ class Unreachable(OutboundError):
     refused or reset connection, which may well work on a second try (a protocol error will not)."""
 
     def __init__(self, error: httpx.HTTPError, *, url: str) -> None:
+        import httpx
+
         super().__init__(str(error), url=url, cause_name=type(error).__name__)
         self.transient = isinstance(error, (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError))
 
@@ -158,12 +122,16 @@ def backoff_s(attempt: int, base_s: float) -> float:
 
 
 def _transport_failure(error: httpx.HTTPError, url: str, timeout: Timeouts | None) -> OutboundError:
+    import httpx
+
     if isinstance(error, httpx.TimeoutException):
         return TimedOut(error, url=url, timeout_s=timeout.read if isinstance(timeout, httpx.Timeout) else timeout)
     return Unreachable(error, url=url)
 
 
 def _bad_status(response: httpx.Response, url: str) -> BadStatus:
+    import httpx
+
     try:
         response.read()
         text = response.text
@@ -189,6 +157,8 @@ def send(
     5xx is BadStatus unless `check_status` is off (then the last answer is returned). `retries` (opt
     in, for idempotent calls) tries again after a jittered pause on a transient Unreachable or a
     status in `retry_statuses`; a timeout is not retried, the caller's time is spent."""
+    import httpx
+
     http = via or _shared_client(purpose)
     attempt = 0
     while True:
@@ -214,6 +184,8 @@ def open_stream(
 ) -> httpx.Response:
     """An open streamed response whose status is below 400 (a 4xx or 5xx is read, closed and raised
     as BadStatus); read it with `lines`, or close it."""
+    import httpx
+
     http = via or _shared_client(purpose)
     try:
         response = http.send(http.build_request(method, url, timeout=timeout, **kwargs), stream=True)
@@ -230,6 +202,8 @@ def open_stream(
 def lines(response: httpx.Response) -> Iterator[str]:
     """A streamed response's non-blank lines; a stream that breaks raises TimedOut or Unreachable.
     The response is closed at the end."""
+    import httpx
+
     url = str(response.request.url)
     try:
         for line in response.iter_lines():

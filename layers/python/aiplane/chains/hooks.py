@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from aiplane import outbound, outbound_policy
 from aiplane.chains import store
@@ -26,6 +24,9 @@ from aiplane.errors import BadGatewayError, GatewayTimeoutError, NotFoundError, 
 from aiplane.identity.principal import Principal
 from aiplane.observability import logger
 from aiplane.settings import get_settings
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_TIMEOUT_MS = 5000
 MAX_TIMEOUT_MS = int(get_settings().request_budget_s * 1000)  # a hook call fits in a buffered route's budget

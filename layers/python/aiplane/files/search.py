@@ -1,5 +1,5 @@
 """Semantic index: chunks embedded through the runtime gateway, stored per owner, searched by
-exact cosine similarity over float32 blocks with numpy.
+exact cosine similarity over float32 blocks with numpy (`aiplane.files.ranking`).
 
 Search reads the owner's embedding blocks (`aiplane.files.vectors`; a few rows' vectors per item)
 up to `AIPLANE_SEARCH_MAX_CHUNKS` rows, ranks them with one matrix product and then reads the
@@ -14,9 +14,8 @@ import math
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pynamodb.exceptions import PutError
 
 from aiplane.clock import now_iso
@@ -28,10 +27,12 @@ from aiplane.files.models import FILE, INDEX_FILE_TASK, KeywordRecord
 from aiplane.gateway.inference import default_embed_model, embed
 from aiplane.identity.principal import Principal
 from aiplane.settings import get_settings
+from aiplane.snapshots import warm_before_snapshot
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_TOP_K = 10
-FLOAT32 = np.dtype("<f4")  # as aiplane.files.vectors stores them
-SCREEN_MARGIN = 1e-3  # float32 cosine errors are ~1e-6
 MAX_CHUNKS_PER_CALL = 256  # per /index call, and per embedding request
 KEYWORDS_PER_DOCUMENT = 5
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as gateway.clock.now_iso writes it
@@ -71,7 +72,17 @@ def _job_owner(document_id: str, job_id: str | None, leaser_id: str | None) -> s
     return str(json.loads(job.payload)["ownerId"])
 
 
+@warm_before_snapshot
+def load_ranking() -> None:
+    """numpy (the ranking) is imported by the indexing and searches that use it, not at init: the
+    keyword routes and the indexer's other jobs never do, and it is about 50 ms of a cold start.
+    Loaded before a SnapStart snapshot, so a restored function has it."""
+    import aiplane.files.ranking  # noqa: F401
+
+
 def _embedded(texts: list[str], model: str) -> np.ndarray:
+    from aiplane.files.ranking import FLOAT32, np
+
     rows: list[list[float]] = []
     for start in range(0, len(texts), MAX_CHUNKS_PER_CALL):
         rows.extend(embed(texts[start : start + MAX_CHUNKS_PER_CALL], model))
@@ -156,26 +167,6 @@ def _number(raw: str | None, param: str, *, minimum: float = 0.0) -> float | Non
     return value
 
 
-def similarities(query: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each row with the query (0 for a zero vector), in the query's precision."""
-    rows = matrix.astype(query.dtype, copy=False)
-    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(query)
-    dots = rows @ query
-    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
-
-
-def top_rows(scores: np.ndarray, top_k: int, max_distance: float | None) -> np.ndarray:
-    """The rows of the k best scores, best first, ties in row (key) order; within `max_distance` when given."""
-    rows = np.arange(len(scores))
-    if max_distance is not None:
-        keep = 1.0 - scores <= max_distance
-        rows, scores = rows[keep], scores[keep]
-    if len(rows) > top_k:  # every row tied with the k-th best stays, so ties break by key as a full sort would
-        keep = scores >= np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
-        rows, scores = rows[keep], scores[keep]
-    return rows[np.lexsort((rows, -scores))][:top_k]
-
-
 def search(
     owner: str,
     query: str | None,
@@ -196,6 +187,8 @@ def search(
     _number(epsilon, "epsilon")
     if expand not in (None, "", "files"):
         raise ValidationError("expand must be 'files'", param="expand")
+    from aiplane.files.ranking import np, rank
+
     vector = np.asarray(embed([query], default_embed_model())[0], dtype=np.float64)
     ranked = rank(vector, vectors.blocks(owner, get_settings().search_max_chunks), top_k, max_distance)
     texts = vectors.chunk_texts(owner, [chunk for chunk, _ in ranked])
@@ -203,51 +196,6 @@ def search(
         _result(chunk, texts[chunk], score, expand == "files", principal) for chunk, score in ranked if chunk in texts
     ]  # a chunk removed meanwhile is left out
     return {"results": results, "triedQuery": [query]}
-
-
-def rank(
-    vector: np.ndarray, blocks: list[vectors.Block], top_k: int, max_distance: float | None
-) -> list[tuple[tuple[str, int], float]]:
-    """The top k (document id, position) chunks of the blocks with their similarity, best first.
-    Every row is screened in float32 (one BLAS product per block); the rows that can still be among
-    the k best (or within the radius) by SCREEN_MARGIN, far above float32's error, are scored again
-    in float64, so the ranking is the exact one."""
-    query32 = vector.astype(FLOAT32)
-    matrices = [np.frombuffer(block.vectors, FLOAT32).reshape(block.count, block.dimensions) for block in blocks]
-    # vectors of another embedding model (another dimension) never match
-    approx = (
-        np.concatenate(
-            [
-                similarities(query32, matrix) if matrix.shape[1] == len(vector) else np.full(len(matrix), -1.0)
-                for matrix in matrices
-            ]
-        ).astype(np.float64)
-        if blocks
-        else np.zeros(0)
-    )
-    keep = (
-        approx >= 1.0 - max_distance - SCREEN_MARGIN if max_distance is not None else np.ones(len(approx), dtype=bool)
-    )
-    if keep.sum() > top_k:
-        keep &= approx >= np.partition(approx[keep], keep.sum() - top_k)[keep.sum() - top_k] - SCREEN_MARGIN
-    candidates = np.flatnonzero(keep)
-    starts = np.cumsum([0] + [block.count for block in blocks])
-    owners = np.searchsorted(starts, candidates, side="right") - 1
-    exact = np.asarray(
-        [
-            similarities(vector, matrices[which][row - starts[which]][None, :])[0]
-            if blocks[which].dimensions == len(vector)
-            else -1.0
-            for row, which in zip(candidates.tolist(), owners.tolist(), strict=True)
-        ]
-    )
-    ranked = []
-    for best in top_rows(exact, top_k, max_distance).tolist():  # positions in candidates: key order kept
-        row, which = int(candidates[best]), int(owners[best])
-        ranked.append(
-            ((blocks[which].document_id, blocks[which].first_position + row - int(starts[which])), float(exact[best]))
-        )
-    return ranked
 
 
 def _result(

@@ -13,13 +13,16 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import httpx
 
 from aiplane import outbound, outbound_policy
 from aiplane.settings import get_settings
+from aiplane.snapshots import warm_before_snapshot
+
+if TYPE_CHECKING:
+    import httpx
 
 CONNECT_TIMEOUT_S = 3.0
 # One attempt may use half of a buffered route's budget, so a timed-out backend still leaves time
@@ -28,9 +31,20 @@ READ_TIMEOUT_S = get_settings().request_budget_s / 2
 LIST_TIMEOUT_S = 10.0
 GEMINI_DEFAULT_URL = "https://generativelanguage.googleapis.com"
 
-# Every backend call goes through the outbound-URL policy (an OutboundRefused passes through as a 400).
-_TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-_http = outbound.client(outbound_policy.BACKENDS, timeout=_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=50))
+
+@warm_before_snapshot
+@cache
+def _http() -> httpx.Client:
+    """The one client of every backend call, through the outbound-URL policy (an OutboundRefused
+    passes through as a 400). Made with the first call (listing backends or models makes none), or
+    before a SnapStart snapshot."""
+    import httpx
+
+    return outbound.client(
+        outbound_policy.BACKENDS,
+        timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+        limits=httpx.Limits(max_keepalive_connections=50),
+    )
 
 
 # Statuses that say "this backend, not this request": try the next backend.
@@ -126,7 +140,7 @@ def _failure(error: outbound.OutboundError, what: str) -> BackendFailure:
 def _request(method: str, url: str, *, what: str, timeout: float | None = None, **kwargs: Any) -> Any:
     try:
         response = outbound.send(
-            outbound_policy.BACKENDS, method, url, timeout=timeout or _TIMEOUT, via=_http, **kwargs
+            outbound_policy.BACKENDS, method, url, timeout=timeout or _http().timeout, via=_http(), **kwargs
         )
         return outbound.json_of(response) if response.content else {}
     except outbound.OutboundError as error:
@@ -137,7 +151,7 @@ def _stream(method: str, url: str, *, what: str, timeout: httpx.Timeout | None =
     """An open streaming response whose status is already checked (close it when done)."""
     try:
         return outbound.open_stream(
-            outbound_policy.BACKENDS, method, url, timeout=timeout or _TIMEOUT, via=_http, **kwargs
+            outbound_policy.BACKENDS, method, url, timeout=timeout or _http().timeout, via=_http(), **kwargs
         )
     except outbound.OutboundError as error:
         raise _failure(error, what) from None
@@ -311,6 +325,8 @@ class OllamaClient:
     def pull(self, model: str, *, idle_timeout_s: float | None = None) -> httpx.Response:
         """The open /api/pull stream (NDJSON progress lines); see `pull_progress`. `idle_timeout_s`
         bounds the wait for each line (a layer's download sends progress all along)."""
+        import httpx
+
         return _stream(
             "POST",
             f"{self.base_url}/api/pull",
