@@ -25,7 +25,7 @@ from aiplane.observability import trace_http_clients
 from aiplane.outbound_policy import OutboundPolicy
 from aiplane.snapshots import warm_before_snapshot
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # at run time httpx is imported in the functions that use it (see load_http)
     import httpx
 
 MAX_REDIRECTS = 5

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from aiplane.files import vectors
@@ -31,13 +33,19 @@ def top_rows(scores: np.ndarray, top_k: int, max_distance: float | None) -> np.n
     return rows[np.lexsort((rows, -scores))][:top_k]
 
 
+def float32_rows(rows: list[list[float]]) -> np.ndarray:
+    """Embeddings as the matrix the index stores."""
+    return np.asarray(rows, dtype=FLOAT32)
+
+
 def rank(
-    vector: np.ndarray, blocks: list[vectors.Block], top_k: int, max_distance: float | None
+    query: Sequence[float] | np.ndarray, blocks: list[vectors.Block], top_k: int, max_distance: float | None
 ) -> list[tuple[tuple[str, int], float]]:
     """The top k (document id, position) chunks of the blocks with their similarity, best first.
     Every row is screened in float32 (one BLAS product per block); the rows that can still be among
     the k best (or within the radius) by SCREEN_MARGIN, far above float32's error, are scored again
     in float64, so the ranking is the exact one."""
+    vector = np.asarray(query, dtype=np.float64)
     query32 = vector.astype(FLOAT32)
     matrices = [np.frombuffer(block.vectors, FLOAT32).reshape(block.count, block.dimensions) for block in blocks]
     # vectors of another embedding model (another dimension) never match

@@ -81,14 +81,14 @@ def load_ranking() -> None:
 
 
 def _embedded(texts: list[str], model: str) -> np.ndarray:
-    from aiplane.files.ranking import FLOAT32, np
+    from aiplane.files.ranking import float32_rows
 
     rows: list[list[float]] = []
     for start in range(0, len(texts), MAX_CHUNKS_PER_CALL):
         rows.extend(embed(texts[start : start + MAX_CHUNKS_PER_CALL], model))
     if not rows[0] or any(len(row) != len(rows[0]) for row in rows):
         raise BadGatewayError("the backend returned embeddings of differing or zero length", code="backend_error")
-    return np.asarray(rows, dtype=FLOAT32)
+    return float32_rows(rows)
 
 
 def index(
@@ -187,10 +187,14 @@ def search(
     _number(epsilon, "epsilon")
     if expand not in (None, "", "files"):
         raise ValidationError("expand must be 'files'", param="expand")
-    from aiplane.files.ranking import np, rank
+    from aiplane.files.ranking import rank
 
-    vector = np.asarray(embed([query], default_embed_model())[0], dtype=np.float64)
-    ranked = rank(vector, vectors.blocks(owner, get_settings().search_max_chunks), top_k, max_distance)
+    ranked = rank(
+        embed([query], default_embed_model())[0],
+        vectors.blocks(owner, get_settings().search_max_chunks),
+        top_k,
+        max_distance,
+    )
     texts = vectors.chunk_texts(owner, [chunk for chunk, _ in ranked])
     results = [
         _result(chunk, texts[chunk], score, expand == "files", principal) for chunk, score in ranked if chunk in texts
