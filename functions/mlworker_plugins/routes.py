@@ -22,7 +22,7 @@ router = APIRouter()  # plugin configuration applies to every worker: only admin
 
 @router.get("/v1/plugins")
 def list_plugins() -> list[dict[str, Any]]:
-    return [plugins.plugin_body(name) for name in plugins.CATALOG]
+    return plugins.plugin_bodies()
 
 
 @router.get("/v1/plugins/{pluginName}")

@@ -21,7 +21,7 @@ from aiplane.errors import NotFoundError, ValidationError
 from aiplane.mlworker import audit, workers
 from aiplane.mlworker.audit import Actor
 from aiplane.mlworker.common import without_none
-from aiplane.mlworker.models import PluginConfigRecord
+from aiplane.mlworker.models import PluginConfigRecord, WorkerRecord
 from aiplane.mlworker.schemas import PluginConfigBody
 
 REPORT_FRESH_S = workers.HEARTBEAT_TIMEOUT_S  # an agent's report older than this is no report
@@ -226,11 +226,14 @@ class Health:
         return max((report["reported_at"] for report in self.reports), default=None)
 
 
-def fresh_reports(name: str, now_epoch: float | None = None) -> list[dict[str, Any]]:
-    """What the agents of live workers reported of `name` within the last `REPORT_FRESH_S`."""
+def fresh_reports(
+    name: str, now_epoch: float | None = None, listed: list[WorkerRecord] | None = None
+) -> list[dict[str, Any]]:
+    """What the agents of live workers reported of `name` within the last `REPORT_FRESH_S`
+    (`listed`: the workers, when the caller has read them already)."""
     now_epoch = now_epoch or time.time()
     reports = []
-    for worker in workers.list_workers():
+    for worker in workers.list_workers() if listed is None else listed:
         report = (worker.plugin_health or {}).get(name)
         if (
             report is not None
@@ -246,13 +249,14 @@ def fresh_reports(name: str, now_epoch: float | None = None) -> list[dict[str, A
     return reports
 
 
-def health_of(name: str) -> Health:
+def health_of(name: str, *, config: dict[str, Any] | None = None, listed: list[WorkerRecord] | None = None) -> Health:
     """healthy: enabled, and every fresh agent report says healthy; degraded: some do (or some are
     starting); unhealthy: disabled, none does, or no agent reported it lately (unknown: nothing
-    claims healthy unless an agent's check found it so)."""
-    if not config_of(name)["enabled"]:
+    claims healthy unless an agent's check found it so). `config` and `listed`: what the caller
+    has read already."""
+    if not (config or config_of(name))["enabled"]:
         return Health("unhealthy", [], "disabled")
-    reports = fresh_reports(name)
+    reports = fresh_reports(name, listed=listed)
     if not reports:
         return Health("unhealthy", [], f"no agent reported it in the last {REPORT_FRESH_S} s")
     healthy = [report for report in reports if report["status"] == "healthy"]
@@ -264,10 +268,16 @@ def health_of(name: str) -> Health:
     return Health("degraded" if healthy or starting else "unhealthy", reports, reason)
 
 
-def plugin_body(name: str) -> dict[str, Any]:
+def plugin_bodies() -> list[dict[str, Any]]:
+    """Every plugin of the catalog, from one read of the workers (and one of each config)."""
+    listed = workers.list_workers()
+    return [plugin_body(name, listed=listed) for name in CATALOG]
+
+
+def plugin_body(name: str, *, listed: list[WorkerRecord] | None = None) -> dict[str, Any]:
     spec = spec_of(name)
     config = config_of(name)
-    health = health_of(name)
+    health = health_of(name, config=config, listed=listed)
     if not config["enabled"]:
         status = "stopped"
     elif health.status == "healthy":
