@@ -138,9 +138,10 @@ def _failure(error: outbound.OutboundError, what: str) -> BackendFailure:
 
 
 def _request(method: str, url: str, *, what: str, timeout: float | None = None, **kwargs: Any) -> Any:
+    http = _http()
     try:
         response = outbound.send(
-            outbound_policy.BACKENDS, method, url, timeout=timeout or _http().timeout, via=_http(), **kwargs
+            outbound_policy.BACKENDS, method, url, timeout=timeout or http.timeout, via=http, **kwargs
         )
         return outbound.json_of(response) if response.content else {}
     except outbound.OutboundError as error:
@@ -149,9 +150,10 @@ def _request(method: str, url: str, *, what: str, timeout: float | None = None, 
 
 def _stream(method: str, url: str, *, what: str, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.Response:
     """An open streaming response whose status is already checked (close it when done)."""
+    http = _http()
     try:
         return outbound.open_stream(
-            outbound_policy.BACKENDS, method, url, timeout=timeout or _http().timeout, via=_http(), **kwargs
+            outbound_policy.BACKENDS, method, url, timeout=timeout or http.timeout, via=http, **kwargs
         )
     except outbound.OutboundError as error:
         raise _failure(error, what) from None
