@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 
 import uvicorn
 
@@ -21,27 +22,29 @@ from aiplane_shared.resources import (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run aiplane locally against an embedded AWS (moto).")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    # Not HOST: shells such as zsh set it to the machine's name, which would serve beyond loopback.
+    parser.add_argument("--host", default=os.environ.get("AIPLANE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "4566")))
     parser.add_argument("--appproxy-port", type=int, default=int(os.environ.get("APPPROXY_PORT", "8081")))
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("REDIS_PORT", "6379")))
     args = parser.parse_args()
 
+    # Bound first, so a port of 0 (any free one) is known to the stack and the ready line.
+    api_socket = socket.create_server((args.host, args.port))
+    coordinator_socket = socket.create_server((args.host, args.appproxy_port))
+    base_url, coordinator_url = url_of(api_socket), url_of(coordinator_socket)
     stack = start_local_stack(args.aws_port, redis_port=args.redis_port)
-    publish_api_urls(stack.provisioned.prefix, os.environ["AWS_REGION"], f"http://{args.host}:{args.port}")
+    publish_api_urls(stack.provisioned.prefix, os.environ["AWS_REGION"], base_url)
     from aiplane_local.server import (  # after the endpoint is set: models read it at import
         build_coordinator_app,
         build_root_app,
     )
 
     servers = [
-        uvicorn.Server(uvicorn.Config(build_root_app(), host=args.host, port=args.port, log_level="info")),
-        uvicorn.Server(
-            uvicorn.Config(build_coordinator_app(), host=args.host, port=args.appproxy_port, log_level="info")
-        ),
+        (uvicorn.Server(uvicorn.Config(build_root_app(), log_level="info")), api_socket),
+        (uvicorn.Server(uvicorn.Config(build_coordinator_app(), log_level="info")), coordinator_socket),
     ]
-    base_url, coordinator_url = f"http://{args.host}:{args.port}", f"http://{args.host}:{args.appproxy_port}"
     local_agents: list[LocalAgent] = []
 
     def on_ready() -> None:
@@ -65,10 +68,16 @@ def main() -> None:
         stack.stop()
 
 
-async def serve_all(servers: list[uvicorn.Server], on_ready) -> None:
+def url_of(listener: socket.socket) -> str:
+    host, port = listener.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+async def serve_all(listeners: list[tuple[uvicorn.Server, socket.socket]], on_ready) -> None:
     """Serve every listener; ready once all listen, and all stop when one does (each server's
     signal handler reaches only one of them)."""
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    servers = [server for server, _ in listeners]
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in listeners]
     while not all(server.started for server in servers):
         if any(task.done() for task in tasks):
             break

@@ -6,13 +6,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-
-from aiplane_local.stack import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60
@@ -22,13 +21,12 @@ PROTECTED = {"runtime": "/backends", "appproxy": "/api/worker", "mlworker": "/v1
 
 @pytest.fixture(scope="module")
 def server():
-    port, aws_port, appproxy_port, redis_port = free_port(), free_port(), free_port(), free_port()
     environment = {
         **os.environ,
-        "PORT": str(port),
-        "AWS_PORT": str(aws_port),
-        "APPPROXY_PORT": str(appproxy_port),
-        "REDIS_PORT": str(redis_port),
+        "AIPLANE_HOST": "127.0.0.1",
+        # 0: the stack binds free ports itself and names them in its ready line, so no port picked
+        # here can be taken by another socket before the child binds it.
+        **dict.fromkeys(("PORT", "AWS_PORT", "APPPROXY_PORT", "REDIS_PORT"), "0"),
         "AIPLANE_ADMIN_API_KEY": "e2e-admin-key",
     }
     for variable in ("AWS_ENDPOINT_URL", "MOTO_PORT"):  # the child starts its own embedded AWS
@@ -41,19 +39,22 @@ def server():
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    ready_line = ""
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
-        if line.startswith("aiplane ready:"):
-            ready_line = line
-            break
-    if not ready_line:
+    printed: list[str] = []
+    ready = threading.Event()
+
+    def read_output() -> None:  # keeps draining, so the child never blocks on a full pipe
+        for line in process.stdout:
+            printed.append(line)
+            if line.startswith("aiplane ready:"):
+                ready.set()
+
+    threading.Thread(target=read_output, daemon=True).start()
+    if not ready.wait(READY_TIMEOUT_S):
         process.kill()
-        pytest.fail("the local stack did not print its readiness line")
-    yield f"http://127.0.0.1:{port}", ready_line
+        tail = "".join(printed[-40:])
+        pytest.fail(f"the local stack printed no ready line in {READY_TIMEOUT_S} s (exit {process.poll()}):\n{tail}")
+    ready_line = next(line for line in printed if line.startswith("aiplane ready:"))
+    yield re.match(r"aiplane ready: (http://\S+)/\{", ready_line).group(1), ready_line
     process.terminate()
     process.wait(timeout=15)
 
