@@ -4,10 +4,13 @@ OpenAI-compatible protocols (streaming and pull progress included)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 from tests.standins import LoopbackServer, StandInHandler
+
+HOLD_LIMIT_S = 30  # a held answer goes out by then even if the test never releases it
 
 
 class _Handler(StandInHandler):
@@ -21,6 +24,8 @@ class _Handler(StandInHandler):
         standin.bodies.append(body)
         if standin.delay_s:
             time.sleep(standin.delay_s)
+        if standin.hold is not None:
+            standin.hold.wait(HOLD_LIMIT_S)
         if standin.failing:
             self.send_json({"error": "stand-in is failing"}, status=500)
             return
@@ -47,6 +52,7 @@ class StandIn(LoopbackServer):
         self.name = name
         self.failing = False
         self.delay_s = 0.0  # before every answer: a slow backend
+        self.hold: threading.Event | None = None  # before every answer, until set: a request kept in flight
         self.failures: list[tuple[int, Any, dict[str, str]]] = []
         self.requests: list[tuple[str, str]] = []
         self.bodies: list[dict[str, Any]] = []

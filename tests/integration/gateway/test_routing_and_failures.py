@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -58,21 +60,27 @@ def test_a_weighted_pool_splits_traffic_by_weight(runtime, gateway, standins, un
     assert light.chat_calls() + heavy.chat_calls() == requests and drained.chat_calls() == 0
 
 
-def test_least_busy_avoids_a_slow_backend(runtime, gateway, standins, unique):
-    slow, fast = standins("slow"), standins("fast")
-    slow.delay_s = 0.5
-    model, _ = pool(gateway, unique, (slow, 1), (fast, 1), strategy="least-busy")
+def test_least_busy_sends_nothing_to_a_backend_with_a_request_in_flight(runtime, gateway, standins, unique):
+    busy, idle = standins("busy"), standins("idle")
+    busy.hold = threading.Event()  # its answers wait: whatever reaches it stays in flight
+    model, _ = pool(gateway, unique, (busy, 1), (idle, 1), strategy="least-busy")
     body = ChatCompletionBody.model_validate({"model": model, "messages": [{"role": "user", "content": "x"}]})
-
-    def client(_: int) -> None:
-        for _ in range(6):
+    with ThreadPoolExecutor(1) as background:
+        # With both idle the pick is a coin toss: ask until one request is in flight on `busy`.
+        for _ in range(30):
+            pending = background.submit(inference.chat_completion, body)
+            while not pending.done() and busy.chat_calls() == 0:
+                time.sleep(0.01)
+            if busy.chat_calls():
+                break
+            pending.result()
+        assert busy.chat_calls() == 1 and not pending.done()
+        answered_idle = idle.chat_calls()
+        for _ in range(8):  # one by one: every request sees one in flight there and none here
             inference.chat_completion(body)
-
-    with ThreadPoolExecutor(4) as pool_:
-        list(pool_.map(client, range(4)))
-    # A shuffle would give the slow backend about half of the 24; least-busy gives it a quarter at most
-    # (a request goes there only while it is as idle as the fast one).
-    assert slow.chat_calls() <= 6 and fast.chat_calls() >= 18, (slow.chat_calls(), fast.chat_calls())
+        assert busy.chat_calls() == 1 and idle.chat_calls() == answered_idle + 8
+        busy.hold.set()
+        pending.result(timeout=30)
 
 
 def test_latency_based_routing_prefers_the_faster_backend(runtime, gateway, standins, unique):
