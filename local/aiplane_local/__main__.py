@@ -41,7 +41,7 @@ def main() -> None:
         build_root_app,
     )
 
-    servers = [
+    listeners = [
         (uvicorn.Server(uvicorn.Config(build_root_app(), log_level="info")), api_socket),
         (uvicorn.Server(uvicorn.Config(build_coordinator_app(), log_level="info")), coordinator_socket),
     ]
@@ -61,7 +61,7 @@ def main() -> None:
         print(readiness_line(base_url, coordinator_url, stack), flush=True)
 
     try:
-        asyncio.run(serve_all(servers, on_ready))
+        asyncio.run(serve_all(listeners, on_ready))
     finally:
         for agent in local_agents:
             agent.stop()
